@@ -1,0 +1,51 @@
+# Stratus: `make run` starts the whole embedded cloud, `make test` runs the whole suite.
+# Both work on a fresh Debian 12 machine as root: they install what is missing, and only that.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+export PYTHON VENV
+
+SCRIPTS := portal/scripts
+
+.PHONY: help run test lint bench system-deps-run system-deps-test system-deps-bench venv-run venv venv-tempest services clean
+
+help:  ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+run: system-deps-run venv-run  ## Start the embedded cloud in the foreground (web, Celery worker and beat, Redis)
+	$(VENV)/bin/python manage.py up
+
+test: system-deps-test venv venv-tempest services  ## Lint, then the whole pytest suite against real PostgreSQL and Redis
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv  ## ruff check
+	$(VENV)/bin/ruff check .
+
+bench: system-deps-bench venv services  ## Benchmarks (token validation vs a bare Django view, image upload/download vs cp); prints figures
+	$(VENV)/bin/python bench/token_validation.py
+	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
+
+system-deps-run:  ## Debian packages for `make run` (installed only when missing)
+	@bash $(SCRIPTS)/system-deps.sh run
+system-deps-test:  ## Debian packages for `make test`: adds PostgreSQL and Chromium
+	@bash $(SCRIPTS)/system-deps.sh test
+system-deps-bench:  ## Debian packages for `make bench`: adds PostgreSQL and wrk
+	@bash $(SCRIPTS)/system-deps.sh bench
+
+venv-run:  ## .venv from requirements.txt (only when it changed)
+	@bash $(SCRIPTS)/venv.sh run
+venv:  ## .venv from requirements-test.txt (only when it changed)
+	@bash $(SCRIPTS)/venv.sh test
+venv-tempest:  ## .venv-tempest from requirements-tempest.txt, for the tempest tests (only when it changed)
+	@bash $(SCRIPTS)/venv.sh tempest
+
+services:  ## Start PostgreSQL and Redis on 127.0.0.1 when absent; ensure the stratus role
+	@bash $(SCRIPTS)/test-services.sh
+
+clean:  ## Remove caches (keeps .venv and the data dir var/)
+	rm -rf .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

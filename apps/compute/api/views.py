@@ -1,0 +1,390 @@
+"""Nova v2.1 API: version discovery, microversion negotiation, flavors, key pairs, availability
+zones, quota sets, limits and server groups. Views parse, call one service or selector, render."""
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.compute import selectors, services
+from apps.compute.api import serializers as out
+from apps.core.api import OpenStackView
+from apps.core.errors import BadRequest, StratusError
+from apps.identity import selectors as identity_selectors
+from apps.identity.api.authentication import AllowAny
+from apps.identity.models import Project
+from apps.identity.policy import require_admin, require_read
+
+HEADER = "OpenStack-API-Version"
+LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
+
+
+class NotAcceptable(StratusError):
+    status = 406
+    title = "Not Acceptable"
+
+
+def negotiate(request: Request) -> tuple[int, int]:
+    """The microversion asked for (``OpenStack-API-Version: compute X.Y`` first, then the legacy
+    header; ``latest`` is the maximum; nothing is the minimum). Out of range → 406."""
+    wanted: str | None = None
+    for part in request.META.get("HTTP_OPENSTACK_API_VERSION", "").split(","):
+        service, _, value = part.strip().partition(" ")
+        if service.lower() == "compute":
+            wanted = value.strip()
+    if wanted is None:
+        legacy = request.META.get("HTTP_X_OPENSTACK_NOVA_API_VERSION", "").strip()
+        wanted = legacy or None
+    if wanted is None:
+        return out.MIN_VERSION
+    if wanted.lower() == "latest":
+        return out.MAX_VERSION
+    match = re.fullmatch(r"(\d+)\.(\d+)", wanted)
+    if match is None:
+        raise BadRequest(f"Invalid format for API version string: {wanted!r}, it must be of the form 'X.Y'.")
+    version = (int(match.group(1)), int(match.group(2)))
+    if not out.MIN_VERSION <= version <= out.MAX_VERSION:
+        raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is "
+                            f"{out.version_str(out.MIN_VERSION)} and maximum is {out.version_str(out.MAX_VERSION)}.")
+    return version
+
+
+class JSONAlways(DefaultContentNegotiation):
+    """Nova answers JSON whatever ``Accept`` says (the SDK's actions send odd ones)."""
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+class NovaView(OpenStackView):
+    error_style = "nova"
+    content_negotiation_class = JSONAlways
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request.compute_version = negotiate(request)
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        version = getattr(request, "compute_version", None)
+        if version is not None:
+            response[HEADER] = f"compute {out.version_str(version)}"
+            response[LEGACY_HEADER] = out.version_str(version)
+            response["Vary"] = f"{HEADER}, {LEGACY_HEADER}"
+        return response
+
+
+def _base(request: Request) -> str:
+    return request.build_absolute_uri("/compute/v2.1").rstrip("/")
+
+
+def _root(request: Request) -> str:
+    return request.build_absolute_uri("/compute").rstrip("/")
+
+
+def _body(request: Request, key: str) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise BadRequest(f"Invalid input: the request body must be an object with '{key}'.")
+    return data[key]
+
+
+def _int_param(request: Request, name: str, *, minimum: int = 0) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d+", value) or int(value) < minimum:
+        raise BadRequest(f"Invalid input for query parameters {name}. Value: {value}.")
+    return int(value)
+
+
+def _no_content(status: int) -> HttpResponse:
+    return Response(status=status)
+
+
+# ---- version discovery -----------------------------------------------------------------------
+
+class Versions(NovaView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        OpenStackView.initial(self, request, *args, **kwargs)
+
+    def get(self, request: Request) -> Response:
+        return Response(out.versions_out(_root(request)))
+
+
+class Version(Versions):
+    def get(self, request: Request) -> Response:
+        return Response({"version": out.v21_out(_root(request))})
+
+
+class LegacyVersion(Versions):
+    def get(self, request: Request) -> Response:
+        return Response({"version": out.v20_out(_root(request))})
+
+
+# ---- flavors ---------------------------------------------------------------------------------
+
+def _is_public(request: Request) -> bool | None:
+    value = request.query_params.get("is_public")
+    if value is None:
+        return True
+    if value.lower() in {"none", "null"}:
+        return None
+    if value.lower() in {"true", "t", "1", "yes", "y", "on"}:
+        return True
+    if value.lower() in {"false", "f", "0", "no", "n", "off"}:
+        return False
+    raise BadRequest(f"Invalid is_public filter [{value}]")
+
+
+def _flavor_query(request: Request) -> selectors.FlavorQuery:
+    return selectors.FlavorQuery(
+        is_public=_is_public(request), min_disk=_int_param(request, "minDisk"),
+        min_ram=_int_param(request, "minRam"), sort_key=request.query_params.get("sort_key", "flavorid"),
+        sort_dir=request.query_params.get("sort_dir", "asc"), limit=_int_param(request, "limit"),
+        marker=request.query_params.get("marker"))
+
+
+def _next_link(request: Request, path: str, items: list[Any], limit: int | None, marker: str) -> list[dict]:
+    if limit is None or len(items) < limit or not items:
+        return []
+    params = request.query_params.copy()
+    params["marker"] = marker
+    return [{"rel": "next", "href": f"{_base(request)}/{path}?{params.urlencode()}"}]
+
+
+class Flavors(NovaView):
+    detail = False
+
+    def get(self, request: Request) -> Response:
+        query = _flavor_query(request)
+        flavors = selectors.flavor_list(actor=request.auth, query=query)
+        render = out.flavor_out if self.detail else out.flavor_brief
+        base = _base(request)
+        body: dict[str, Any] = {"flavors": [render(f, base) for f in flavors]}
+        links = _next_link(request, "flavors/detail" if self.detail else "flavors", flavors, query.limit,
+                           flavors[-1].flavorid if flavors else "")
+        if links:
+            body["flavors_links"] = links
+        return Response(body)
+
+    def post(self, request: Request) -> Response:
+        if self.detail:
+            return Response(status=405)
+        b = _body(request, "flavor")
+        flavor = services.flavor_create(
+            actor=request.auth, name=b.get("name"), ram=b.get("ram"), vcpus=b.get("vcpus"), disk=b.get("disk"),
+            flavor_id=b.get("id"), ephemeral=b.get("OS-FLV-EXT-DATA:ephemeral", 0), swap=b.get("swap", 0),
+            rxtx_factor=b.get("rxtx_factor", 1.0), is_public=b.get("os-flavor-access:is_public", True))
+        return Response({"flavor": out.flavor_out(flavor, _base(request))})
+
+
+class FlavorsDetail(Flavors):
+    detail = True
+
+
+class FlavorDetail(NovaView):
+    def get(self, request: Request, flavor_id: str) -> Response:
+        flavor = selectors.flavor_get(actor=request.auth, flavor_id=flavor_id)
+        return Response({"flavor": out.flavor_out(flavor, _base(request))})
+
+    def delete(self, request: Request, flavor_id: str) -> Response:
+        services.flavor_delete(actor=request.auth, flavor_id=flavor_id)
+        return _no_content(202)
+
+
+class FlavorAction(NovaView):
+    def post(self, request: Request, flavor_id: str) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        if "addTenantAccess" in data and isinstance(data["addTenantAccess"], dict):
+            rows = services.flavor_access_add(actor=request.auth, flavor_id=flavor_id,
+                                              project_id=data["addTenantAccess"].get("tenant"))
+        elif "removeTenantAccess" in data and isinstance(data["removeTenantAccess"], dict):
+            rows = services.flavor_access_remove(actor=request.auth, flavor_id=flavor_id,
+                                                 project_id=data["removeTenantAccess"].get("tenant"))
+        else:
+            raise BadRequest("Invalid action: addTenantAccess or removeTenantAccess expected.")
+        return Response(out.flavor_access_out(rows, flavor_id))
+
+
+class FlavorAccessList(NovaView):
+    def get(self, request: Request, flavor_id: str) -> Response:
+        rows = selectors.flavor_access_list(actor=request.auth, flavor_id=flavor_id)
+        return Response(out.flavor_access_out(rows, flavor_id))
+
+
+class FlavorExtraSpecs(NovaView):
+    def get(self, request: Request, flavor_id: str) -> Response:
+        return Response({"extra_specs": selectors.flavor_extra_specs(actor=request.auth, flavor_id=flavor_id)})
+
+    def post(self, request: Request, flavor_id: str) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        specs = services.flavor_extra_specs_set(actor=request.auth, flavor_id=flavor_id,
+                                                specs=data.get("extra_specs"))
+        return Response({"extra_specs": specs})
+
+
+class FlavorExtraSpec(NovaView):
+    def get(self, request: Request, flavor_id: str, key: str) -> Response:
+        spec = selectors.flavor_extra_spec_get(actor=request.auth, flavor_id=flavor_id, key=key)
+        return Response({spec.key: spec.value})
+
+    def put(self, request: Request, flavor_id: str, key: str) -> Response:
+        return Response(services.flavor_extra_spec_update(actor=request.auth, flavor_id=flavor_id, key=key,
+                                                          body=request.data))
+
+    def delete(self, request: Request, flavor_id: str, key: str) -> Response:
+        services.flavor_extra_spec_delete(actor=request.auth, flavor_id=flavor_id, key=key)
+        return _no_content(200)
+
+
+# ---- key pairs -------------------------------------------------------------------------------
+
+class KeyPairs(NovaView):
+    def get(self, request: Request) -> Response:
+        keypairs = selectors.keypair_list(actor=request.auth, user_id=request.query_params.get("user_id"))
+        return Response({"keypairs": [out.keypair_brief(k) for k in keypairs]})
+
+    def post(self, request: Request) -> Response:
+        b = _body(request, "keypair")
+        keypair, private_key = services.keypair_create(
+            actor=request.auth, name=b.get("name"), public_key=b.get("public_key"))
+        return Response({"keypair": out.keypair_created(keypair, private_key)})
+
+
+class KeyPairDetail(NovaView):
+    def get(self, request: Request, name: str) -> Response:
+        keypair = selectors.keypair_get(actor=request.auth, name=name, user_id=request.query_params.get("user_id"))
+        return Response({"keypair": out.keypair_out(keypair)})
+
+    def delete(self, request: Request, name: str) -> Response:
+        services.keypair_delete(actor=request.auth, name=name, user_id=request.query_params.get("user_id"))
+        return _no_content(202)
+
+
+# ---- availability zones ----------------------------------------------------------------------
+
+class AvailabilityZones(NovaView):
+    detail = False
+
+    def get(self, request: Request) -> Response:
+        if self.detail:
+            require_admin(request.auth, action="list availability zone details")
+        zones = [{"zoneName": zone, "zoneState": {"available": True},
+                  "hosts": {} if self.detail else None}
+                 for zone in settings.STRATUS_AVAILABILITY_ZONES]
+        return Response({"availabilityZoneInfo": zones})
+
+
+class AvailabilityZonesDetail(AvailabilityZones):
+    detail = True
+
+
+# ---- quotas and limits -----------------------------------------------------------------------
+
+def _project_for_quota(request: Request, project_id: str) -> Project:
+    actor = request.auth
+    require_read(actor, project_id, what=f"project {project_id}")
+    return identity_selectors.project_get(actor=actor, project_id=project_id)
+
+
+def _compute_in_use(project: Project, usage: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {key: usage.get(resource, {}).get("in_use", 0) for key, resource in out.QUOTA_KEYS.items()}
+
+
+class QuotaSet(NovaView):
+    def get(self, request: Request, project_id: str) -> Response:
+        project = _project_for_quota(request, project_id)
+        return Response({"quota_set": out.quota_set_out(project.id, identity_selectors.quota_limits(project=project))})
+
+    def put(self, request: Request, project_id: str) -> Response:
+        b = _body(request, "quota_set")
+        force = b.pop("force", False)
+        limits = services.quota_update(actor=request.auth, project_id=project_id, limits=b,
+                                       resource_map=out.QUOTA_KEYS, force=force in (True, "true", "True"))
+        return Response({"quota_set": out.quota_set_out(project_id, limits, with_id=False)})
+
+    def delete(self, request: Request, project_id: str) -> Response:
+        services.quota_revert(actor=request.auth, project_id=project_id)
+        return _no_content(202)
+
+
+class QuotaSetDefaults(NovaView):
+    def get(self, request: Request, project_id: str) -> Response:
+        return Response({"quota_set": out.quota_set_out(project_id, identity_selectors.quota_defaults())})
+
+
+class QuotaClassSet(NovaView):
+    """os-quota-class-sets: the ``default`` class is the default limits."""
+
+    def get(self, request: Request, class_name: str) -> Response:
+        return Response({"quota_class_set": out.quota_set_out(class_name, identity_selectors.quota_defaults())})
+
+    def put(self, request: Request, class_name: str) -> Response:
+        limits = services.quota_defaults_update(actor=request.auth, class_name=class_name,
+                                                limits=_body(request, "quota_class_set"),
+                                                resource_map=out.QUOTA_KEYS)
+        return Response({"quota_class_set": out.quota_set_out(class_name, limits, with_id=False)})
+
+
+class QuotaSetDetail(NovaView):
+    def get(self, request: Request, project_id: str) -> Response:
+        project = _project_for_quota(request, project_id)
+        usage = identity_selectors.quota_usage(project=project)
+        return Response({"quota_set": out.quota_detail_out(project.id, usage, _compute_in_use(project, usage))})
+
+
+class Limits(NovaView):
+    def get(self, request: Request) -> Response:
+        actor = request.auth
+        project_id = request.query_params.get("tenant_id") or actor.project_id
+        if project_id != actor.project_id:
+            require_admin(actor, action="see the limits of another project")
+        if project_id is None:
+            raise BadRequest("A project-scoped token is needed to show limits.")
+        project = identity_selectors.project_get(actor=actor, project_id=project_id)
+        usage = identity_selectors.quota_usage(project=project)
+        limits = {k: v["limit"] for k, v in usage.items()}
+        used = {k: v["in_use"] for k, v in usage.items()}
+        return Response(out.limits_out(limits, used))
+
+
+# ---- server groups ---------------------------------------------------------------------------
+
+class ServerGroups(NovaView):
+    def get(self, request: Request) -> Response:
+        all_projects = request.query_params.get("all_projects", "").lower() in {"1", "true", "yes", "t"}
+        groups = selectors.server_group_list(actor=request.auth, all_projects=all_projects,
+                                             limit=_int_param(request, "limit", minimum=1),
+                                             offset=_int_param(request, "offset") or 0)
+        admin = request.auth.is_admin
+        return Response({"server_groups": [out.server_group_out(g, admin=admin) for g in groups]})
+
+    def post(self, request: Request) -> Response:
+        b = _body(request, "server_group")
+        policies = b.get("policies")
+        if not isinstance(policies, list) or len(policies) != 1:
+            raise BadRequest("Invalid input for field/attribute policies: exactly one policy is expected.")
+        if policies[0] in ("soft-affinity", "soft-anti-affinity") and request.compute_version < (2, 15):
+            raise BadRequest(f"Invalid input for field/attribute policies. Value: {policies}. "
+                             "The soft policies need microversion 2.15 or later.")
+        group = services.server_group_create(actor=request.auth, name=b.get("name"), policy=policies[0])
+        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
+
+
+class ServerGroupDetail(NovaView):
+    def get(self, request: Request, group_id: str) -> Response:
+        group = selectors.server_group_get(actor=request.auth, group_id=group_id)
+        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
+
+    def delete(self, request: Request, group_id: str) -> Response:
+        services.server_group_delete(actor=request.auth, group_id=group_id)
+        return _no_content(204)

@@ -1,0 +1,152 @@
+"""Every read of the compute app, scoped to the caller."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
+from apps.core.errors import BadRequest, NotFound
+from apps.identity.policy import Actor, require_admin, require_read
+
+FLAVOR_SORT_KEYS = {
+    "flavorid": "flavorid", "id": "flavorid", "name": "name", "memory_mb": "memory_mb", "vcpus": "vcpus",
+    "root_gb": "root_gb", "ephemeral_gb": "ephemeral_gb", "swap": "swap", "rxtx_factor": "rxtx_factor",
+    "created_at": "created_at", "updated_at": "updated_at", "disabled": "disabled", "is_public": "is_public",
+}
+
+
+@dataclass(frozen=True)
+class FlavorQuery:
+    is_public: bool | None = True  # None: public and private (admin only)
+    min_disk: int | None = None
+    min_ram: int | None = None
+    sort_key: str = "flavorid"
+    sort_dir: str = "asc"
+    limit: int | None = None
+    marker: str | None = None
+
+
+def _visible_flavors(actor: Actor) -> QuerySet[Flavor]:
+    qs = Flavor.objects.all()
+    if actor.is_admin:
+        return qs
+    if actor.project_id is None:
+        return qs.filter(is_public=True)
+    return qs.filter(Q(is_public=True) | Q(access__project_id=actor.project_id)).distinct()
+
+
+def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
+    """Public flavors plus the private ones the caller's project was given (an admin chooses with
+    ``is_public``); filtered, sorted and paginated by flavor id as Nova does."""
+    qs = _visible_flavors(actor)
+    if actor.is_admin and query.is_public is not None:
+        qs = qs.filter(is_public=query.is_public)
+    if query.min_disk is not None:
+        qs = qs.filter(root_gb__gte=query.min_disk)
+    if query.min_ram is not None:
+        qs = qs.filter(memory_mb__gte=query.min_ram)
+    column = FLAVOR_SORT_KEYS.get(query.sort_key)
+    if column is None:
+        raise BadRequest(f"Invalid sort key: {query.sort_key}.")
+    if query.sort_dir not in ("asc", "desc"):
+        raise BadRequest(f"Invalid sort direction: {query.sort_dir}.")
+    prefix = "-" if query.sort_dir == "desc" else ""
+    order = [f"{prefix}{column}", f"{prefix}flavorid"] if column != "flavorid" else [f"{prefix}flavorid"]
+    qs = qs.order_by(*order).prefetch_related("extra_specs")
+    if query.marker is not None:
+        try:
+            marker = _visible_flavors(actor).get(flavorid=query.marker)
+        except Flavor.DoesNotExist:
+            raise BadRequest(f"Marker {query.marker} could not be found.") from None
+        value = getattr(marker, column)
+        op = "lt" if query.sort_dir == "desc" else "gt"
+        if column == "flavorid":
+            qs = qs.filter(**{f"flavorid__{op}": value})
+        else:
+            qs = qs.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"flavorid__{op}": marker.flavorid}))
+    if query.limit is not None:
+        qs = qs[: query.limit]
+    return list(qs)
+
+
+def flavor_get(*, actor: Actor, flavor_id: str) -> Flavor:
+    """A flavor the caller may see; a private flavor of other projects is not found."""
+    flavor = _visible_flavors(actor).prefetch_related("extra_specs").filter(flavorid=flavor_id).first()
+    if flavor is None:
+        raise NotFound(f"Flavor {flavor_id} could not be found.")
+    return flavor
+
+
+def flavor_access_list(*, actor: Actor, flavor_id: str) -> list[FlavorAccess]:
+    flavor = flavor_get(actor=actor, flavor_id=flavor_id)
+    if flavor.is_public:
+        raise NotFound("Access list not available for public flavors.")
+    require_admin(actor, action="list the access of a flavor")
+    return list(FlavorAccess.objects.filter(flavor=flavor).order_by("created_at", "id"))
+
+
+def flavor_extra_specs(*, actor: Actor, flavor_id: str) -> dict[str, str]:
+    flavor = flavor_get(actor=actor, flavor_id=flavor_id)
+    return {spec.key: spec.value for spec in flavor.extra_specs.all()}
+
+
+def flavor_extra_spec_get(*, actor: Actor, flavor_id: str, key: str) -> FlavorExtraSpec:
+    flavor = flavor_get(actor=actor, flavor_id=flavor_id)
+    spec = FlavorExtraSpec.objects.filter(flavor=flavor, key=key).first()
+    if spec is None:
+        raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
+    return spec
+
+
+def _keypair_owner(actor: Actor, user_id: str | None) -> str:
+    if user_id and user_id != actor.user_id:
+        require_admin(actor, action="see other users' key pairs")
+        return user_id
+    return actor.user_id
+
+
+def keypair_list(*, actor: Actor, user_id: str | None = None, limit: int | None = None,
+                 marker: str | None = None) -> list[KeyPair]:
+    owner = _keypair_owner(actor, user_id)
+    qs = KeyPair.objects.filter(user_id=owner).order_by("name")
+    if marker is not None:
+        if not qs.filter(name=marker).exists():
+            raise BadRequest(f"Marker {marker} could not be found.")
+        qs = qs.filter(name__gt=marker)
+    if limit is not None:
+        qs = qs[:limit]
+    return list(qs)
+
+
+def keypair_get(*, actor: Actor, name: str, user_id: str | None = None) -> KeyPair:
+    owner = _keypair_owner(actor, user_id)
+    keypair = KeyPair.objects.filter(user_id=owner, name=name).first()
+    if keypair is None:
+        raise NotFound(f"Keypair {name} not found for user {owner}")
+    return keypair
+
+
+def server_group_list(*, actor: Actor, all_projects: bool = False, limit: int | None = None,
+                      offset: int = 0) -> list[ServerGroup]:
+    qs = ServerGroup.objects.all() if actor.is_admin and all_projects else \
+        ServerGroup.objects.filter(project_id=actor.project_id)
+    qs = qs.order_by("created_at", "id")
+    end = offset + limit if limit is not None else None
+    return list(qs[offset:end])
+
+
+def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
+    group = ServerGroup.objects.filter(pk=group_id).first()
+    if group is None:
+        raise NotFound(f"Instance group {group_id} could not be found.")
+    require_read(actor, group.project_id, what=f"instance group {group_id}")
+    return group
+
+
+def server_group_count(*, project_id: str) -> int:
+    return ServerGroup.objects.filter(project_id=project_id).count()
+
+
+def keypair_count(*, user_id: str) -> int:
+    return KeyPair.objects.filter(user_id=user_id).count()

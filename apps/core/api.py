@@ -1,0 +1,113 @@
+"""Shared pieces of the OpenStack-compatible APIs: one exception handler that renders every error
+in the format of the API the view belongs to (``error_style`` on the view)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core import errors
+
+log = logging.getLogger(__name__)
+
+NOVA_KEYS = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+NEUTRON_TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "PolicyNotAuthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "OverQuota",
+    501: "NotImplemented",
+}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+
+
+def error_body(style: str, status: int, message: str, *, kind: str | None = None) -> dict[str, Any]:
+    """The body an OpenStack service of ``style`` sends for an error."""
+    title = TITLES.get(status, "Error")
+    if style == "nova":
+        return {NOVA_KEYS.get(status, "computeFault"): {"code": status, "message": message}}
+    if style == "neutron":
+        return {"NeutronError": {"type": kind or NEUTRON_TYPES.get(status, "NeutronError"),
+                                 "message": message, "detail": ""}}
+    if style == "glance" or style == "plain":
+        return {"code": status, "title": title, "message": message}
+    # keystone (and the default)
+    return {"error": {"code": status, "message": message, "title": title}}
+
+
+def _status_and_message(exc: Exception) -> tuple[int, str, str | None]:
+    if isinstance(exc, errors.StratusError):
+        return exc.status, exc.message, type(exc).__name__
+    if isinstance(exc, Http404):
+        return 404, str(exc) or "The resource could not be found.", "NotFound"
+    if isinstance(exc, DjangoValidationError):
+        return 400, "; ".join(exc.messages), "BadRequest"
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        return 401, "The request you have made requires authentication.", None
+    if isinstance(exc, drf.APIException):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            parts = []
+            for field, msgs in detail.items():
+                text = " ".join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))
+                parts.append(f"{field}: {text}" if field != "non_field_errors" else text)
+            message = "; ".join(parts)
+        elif isinstance(detail, list):
+            message = " ".join(str(m) for m in detail)
+        else:
+            message = str(detail)
+        return exc.status_code, message, None
+    raise exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    view = context.get("view")
+    style = getattr(view, "error_style", "keystone")
+    try:
+        status, message, kind = _status_and_message(exc)
+    except Exception:  # noqa: BLE001 - not ours: let Django's 500 handling see it
+        return None
+    response = Response(error_body(style, status, message, kind=kind), status=status)
+    if status == 401:
+        request = context.get("request")
+        base = request.build_absolute_uri("/identity") if request is not None else "/identity"
+        response["WWW-Authenticate"] = f'Keystone uri="{base}"'
+    return response
+
+
+class OpenStackView(APIView):
+    """Base of every API view: its errors come out in ``error_style``."""
+
+    error_style = "keystone"

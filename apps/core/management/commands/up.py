@@ -1,0 +1,318 @@
+"""python manage.py up: the whole embedded cloud in the foreground (what `make run` starts).
+
+It starts, in order: a local ``redis-server`` on a free port (unless REDIS_URL is set), then
+``migrate`` and ``bootstrap``, then a Celery worker on the control queue, this node's network agent
+(a worker on ``network.<STRATUS_HOST>``), Celery beat and the ASGI server (uvicorn). It prints where
+the dashboard is and who can log in, and stays in the foreground.
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every child, each in its own process group, and it exits 0;
+if a child dies on its own, it says which, shows the end of its log, stops the rest and exits 1.
+
+This process never touches the database itself: the children do, after ``migrate``.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class Stop(Exception):
+    """A stop signal arrived (the exit is clean) or a child failed (it is not)."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def _child_setup() -> None:
+    """Runs in each child between fork and exec: take the stop signals back (this process blocks
+    them to wait for them), and die with this process if it is killed without a chance to clean up."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def openrc_password(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    match = re.search(r"^export OS_PASSWORD='([^']*)'$", path.read_text(), re.M)
+    return match.group(1) if match else None
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log: Path | None
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)  # each child leads its own group (start_new_session)
+
+
+class Supervisor:
+    """Starts children in their own sessions and stops them, in reverse order, as groups."""
+
+    def __init__(self, *, cwd: Path, env: dict[str, str], log_dir: Path, logs_to_terminal: bool) -> None:
+        self.cwd, self.env, self.log_dir, self.logs_to_terminal = cwd, env, log_dir, logs_to_terminal
+        self.children: list[Child] = []
+
+    def start(self, name: str, argv: list[str]) -> Child:
+        log = None if self.logs_to_terminal else self.log_dir / f"{name}.log"
+        out: IO[bytes] | None = None if log is None else open(log, "ab")  # noqa: SIM115 - closed below
+        try:
+            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                                    preexec_fn=_child_setup)  # safe: this process starts no threads
+        finally:
+            if out is not None:
+                out.close()
+        child = Child(name, proc, log)
+        self.children.append(child)
+        return child
+
+    def run_step(self, name: str, argv: list[str]) -> str:
+        """Run a one-shot command to its end (stop signals still honoured); returns its output."""
+        log = self.log_dir / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup)
+        child = Child(name, proc, log)
+        try:
+            while proc.poll() is None:
+                self.wait_signal(0.2)
+        except Stop:
+            self.stop_children([child])
+            raise
+        if proc.returncode != 0:
+            raise Stop(f"{name} failed (exit {proc.returncode}):\n{tail(log)}", 1)
+        return log.read_text(errors="replace")
+
+    def wait_signal(self, timeout: float) -> None:
+        info = signal.sigtimedwait(STOP_SIGNALS, timeout)
+        if info is not None:
+            raise Stop(f"{signal.Signals(info.si_signo).name} received", 0)
+
+    def check_children(self) -> None:
+        for child in self.children:
+            code = child.proc.poll()
+            if code is not None:
+                how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+                where = f"; the end of {child.log}:\n{tail(child.log)}\n" if child.log else ""
+                raise Stop(f"{child.name} (pid {child.proc.pid}) {how}{where}", 1)
+
+    def stop_children(self, children: list[Child], timeout: float = 15) -> None:
+        for child in reversed(children):
+            if child.running:
+                child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(c.running for c in children) and time.monotonic() < deadline:
+            # A second Ctrl-C means: now.
+            if signal.sigtimedwait(STOP_SIGNALS, 0.1) is not None:
+                break
+        for child in children:
+            child.signal_group(signal.SIGKILL)  # whatever is left in the group, leader or not
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(5)
+
+    def stop_all(self) -> None:
+        # The services first (they may still talk to Redis while shutting down), Redis last.
+        services = [c for c in self.children if c.name != "redis"]
+        self.stop_children(services)
+        self.stop_children([c for c in self.children if c.name == "redis"], timeout=5)
+
+
+class Command(BaseCommand):
+    help = "Run the whole embedded cloud in the foreground: Redis, migrations, bootstrap, web, worker, beat."
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("STRATUS_PORT", "8000")))
+        parser.add_argument("--bind", default=os.environ.get("STRATUS_BIND", "0.0.0.0"))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("STRATUS_WEB_WORKERS", "1")))
+        parser.add_argument("--worker-concurrency", type=int,
+                            default=int(os.environ.get("STRATUS_WORKER_CONCURRENCY", "4")))
+        parser.add_argument("--logs-to-terminal", action="store_true",
+                            help="let the children write to this terminal instead of DATA_DIR/logs/*.log")
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        # Stop signals are only ever taken with sigtimedwait: nothing can interrupt a half-started
+        # child. A handler (rather than none) keeps them deliverable even if inherited as ignored.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda *_: None)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+        data_dir = Path(settings.DATA_DIR)
+        log_dir = data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        port, bind = opts["port"], opts["bind"]
+        public_url = os.environ.get("STRATUS_PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/")
+        env = dict(os.environ, STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_PUBLIC_URL=public_url,
+                   PYTHONUNBUFFERED="1")
+        env.setdefault("STRATUS_CSRF_TRUSTED_ORIGINS", public_url)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        supervisor = Supervisor(cwd=Path(settings.BASE_DIR), env=env, log_dir=log_dir,
+                                logs_to_terminal=opts["logs_to_terminal"])
+        code = 0
+        try:
+            self.start(supervisor, data_dir=data_dir, port=port, bind=bind, public_url=public_url, opts=opts)
+            while True:
+                supervisor.wait_signal(0.5)
+                supervisor.check_children()
+        except Stop as stop:
+            code = stop.code
+            self.say(f"\nstratus: {stop}\nstratus: stopping the rest.\n" if code else f"\nstratus: {stop}, stopping.\n")
+        finally:
+            supervisor.stop_all()
+        self.say("stratus: stopped.\n")
+        sys.exit(code)
+
+    def start(self, supervisor: Supervisor, *, data_dir: Path, port: int, bind: str, public_url: str,
+              opts: dict[str, Any]) -> None:
+        env, python = supervisor.env, sys.executable
+        if port_in_use(bind, port):
+            raise Stop(f"port {port} on {bind} is in use (set STRATUS_PORT to another one)", 1)
+
+        if "REDIS_URL" in os.environ:
+            redis_url = os.environ["REDIS_URL"]
+        else:
+            redis_server = shutil.which("redis-server")
+            if redis_server is None:
+                raise Stop("redis-server is not installed (apt-get install redis-server), and REDIS_URL is not set", 1)
+            redis_port = free_port()
+            redis_dir = data_dir / "redis"
+            redis_dir.mkdir(exist_ok=True)
+            redis = supervisor.start("redis", [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
+                                               "--save", "", "--appendonly", "no", "--dir", str(redis_dir),
+                                               "--daemonize", "no", "--logfile", ""])
+            deadline = time.monotonic() + 15
+            while not redis_ping(redis_port):
+                supervisor.wait_signal(0.1)
+                supervisor.check_children()
+                if time.monotonic() > deadline:
+                    raise Stop(f"redis-server did not answer on port {redis_port}:\n{tail(redis.log or Path())}", 1)
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        env["REDIS_URL"] = redis_url
+        env.setdefault("CELERY_BROKER_URL", redis_url)
+
+        self.say(f"stratus: data dir {data_dir}; migrating the database...\n")
+        manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
+        supervisor.run_step("migrate", [*manage, "migrate", "--noinput"])
+        bootstrap = supervisor.run_step("bootstrap", [*manage, "bootstrap", "--public-url", public_url])
+
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        supervisor.start("worker", [python, "-m", "celery", "-A", "portal", "worker", "-Q", queue,
+                                    "--pool=threads", f"--concurrency={opts['worker_concurrency']}",
+                                    "-n", f"{queue}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+                                    "--loglevel=INFO"])
+        # This node's network agent: one worker process on its own queue network.<host> (workers/network.py).
+        # It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY).
+        network_queue = f"network.{settings.STRATUS_HOST}"
+        supervisor.start("network-agent", [python, "-m", "celery", "-A", "portal", "worker", "-Q", network_queue,
+                                           "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
+                                           "--without-gossip", "--without-mingle", "--loglevel=INFO"])
+        supervisor.start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
+                                  "-s", str(data_dir / "celerybeat-schedule"),
+                                  f"--pidfile={data_dir / 'celerybeat.pid'}"])
+        web = [python, "-m", "uvicorn", "portal.asgi:application", "--host", bind, "--port", str(port),
+               "--lifespan", "off", "--timeout-graceful-shutdown", "5", "--log-level", "info"]
+        if opts["web_workers"] > 1:
+            web += ["--workers", str(opts["web_workers"])]
+        supervisor.start("web", web)
+
+        local = "127.0.0.1" if bind in ("0.0.0.0", "") else "[::1]" if bind == "::" else bind
+        local = f"[{local}]" if ":" in local and not local.startswith("[") else local
+        deadline = time.monotonic() + 60
+        while not http_ok(f"http://{local}:{port}/identity/v3"):
+            supervisor.wait_signal(0.2)
+            supervisor.check_children()
+            if time.monotonic() > deadline:
+                raise Stop("the web server did not answer within 60 s", 1)
+
+        admin_rc, demo_rc = data_dir / "admin-openrc.sh", data_dir / "demo-openrc.sh"
+        match = re.search(r"^admin password: (.*)$", bootstrap, re.M)
+        admin_password = openrc_password(admin_rc) or (match.group(1) if match else "?")
+        demo_password = openrc_password(demo_rc) or "?"
+        logs = "this terminal" if supervisor.logs_to_terminal else f"{supervisor.log_dir}/*.log"
+        self.say(
+            "\nStratus is running.\n"
+            f"  dashboard:   {public_url}/dashboard/\n"
+            f"  identity:    {public_url}/identity/v3\n"
+            f"  admin:       admin / {admin_password}\n"
+            f"  demo:        demo / {demo_password}\n"
+            f"  openrc:      {admin_rc}  {demo_rc}\n"
+            f"  clouds.yaml: {data_dir / 'clouds.yaml'}\n"
+            f"  try:         source {admin_rc} && openstack token issue\n"
+            f"  redis:       {redis_url}\n"
+            f"  network:     agent on queue {network_queue} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
+            f"  logs:        {logs}\n"
+            "Press Ctrl-C to stop.\n"
+        )

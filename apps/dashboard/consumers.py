@@ -1,0 +1,114 @@
+"""Live updates: one websocket per browser session (ws/live/).
+
+On connect the socket joins the channel group of the session's project ("project.<id>") and, for
+an admin, the "admin" group (identity changes are published there). Services publish with
+apps.core.events.publish on commit; ``stratus_event`` forwards each event to the browser.
+
+A page showing another project's resources (an admin looking at a project's members) may ask to
+watch that project too: ``{"action": "watch", "project_id": "..."}``; it is granted only for a
+project the user may switch to.
+
+Signing out closes the session's sockets (every tab), through the group "session.<key>".
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+
+from apps.core.events import project_group
+from apps.dashboard.shell import PROJECT_KEY
+from apps.identity import selectors
+
+ADMIN_GROUP = "admin"
+CLOSE_UNAUTHENTICATED = 4401
+MAX_WATCHED = 20
+
+log = logging.getLogger(__name__)
+
+
+def session_group(session_key: str) -> str:
+    return f"session.{session_key}"
+
+
+def close_session_sockets(session_key: str | None) -> None:
+    """Close every live socket of a browser session (called when it signs out)."""
+    layer = get_channel_layer()
+    if not session_key or layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(session_group(session_key), {"type": "session.ended"})
+    except Exception:
+        log.exception("could not close the live sockets of a session")
+
+
+@database_sync_to_async
+def _session_groups(scope: dict[str, Any]) -> list[str] | None:
+    """The groups this socket joins, or None when the session has no user."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    groups = []
+    session = scope.get("session")
+    if getattr(session, "session_key", None):
+        groups.append(session_group(session.session_key))  # type: ignore[union-attr]
+    project_id = session.get(PROJECT_KEY) if session is not None else None
+    if project_id and selectors.projects_for_user(user).filter(id=project_id).exists():
+        groups.append(project_group(project_id))
+    if user.is_superuser:
+        groups.append(ADMIN_GROUP)
+    return groups
+
+
+@database_sync_to_async
+def _may_watch(user: Any, project_id: str) -> bool:
+    return selectors.projects_for_user(user).filter(id=project_id).exists()
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        groups = await _session_groups(self.scope)
+        if groups is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        for group in groups:
+            await self._join(group)
+        await self.accept()
+        shown = [g for g in self.groups_joined if not g.startswith("session.")]
+        await self.send_json({"type": "hello", "groups": shown})
+
+    async def _join(self, group: str) -> None:
+        if group not in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("action") == "watch":
+            project_id = str(content.get("project_id") or "")
+            group = project_group(project_id)
+            if (project_id and len(self.groups_joined) < MAX_WATCHED and group not in self.groups_joined
+                    and await _may_watch(self.scope["user"], project_id)):
+                await self._join(group)
+                await self.send_json({"type": "watching", "project_id": project_id})
+        elif content.get("action") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def session_ended(self, message: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def stratus_event(self, message: dict[str, Any]) -> None:
+        """A service's event (apps.core.events.publish): forward it as it is."""
+        await self.send_json({"type": "event", "event": message["event"]})

@@ -1,0 +1,127 @@
+"""What every dashboard view shares: the session's project and actor, the login requirement, the
+rendering of service errors, and partial (live-refreshed) rendering.
+
+Component views use it like this:
+
+    @dashboard_view
+    def instances(request: HttpRequest) -> HttpResponse:
+        rows = compute.selectors.instance_list(actor=request.actor)
+        return render_page(request, "compute/instances.html", {"rows": rows},
+                           partial="compute/_instances_table.html")
+
+``request.actor`` is what services.actor_for_session returns for the logged-in user in the project
+chosen by the switcher. Forbidden and NotFound raised by a service or selector become a 403/404
+page; other service errors are for the view to show (see ``form_error`` and ``run_action``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from apps.core.errors import Forbidden, NotFound, StratusError
+from apps.identity import selectors, services
+from apps.identity.models import Project, User
+from apps.identity.policy import Actor
+
+PROJECT_KEY = "project_id"
+
+View = Callable[..., HttpResponse]
+
+
+def choose_project(user: User, wanted_id: str | None = None) -> Project | None:
+    """The project a session acts in: ``wanted_id`` if the user may switch to it, else the user's
+    default project if allowed, else the first allowed one by name (None when there is none)."""
+    allowed = selectors.projects_for_user(user)
+    for project_id in (wanted_id, user.default_project_id):
+        if project_id:
+            project = allowed.filter(id=project_id).first()
+            if project is not None:
+                return project
+    return allowed.order_by("name", "id").first()
+
+
+def session_actor(request: HttpRequest) -> Actor:
+    """The actor of this request (computed once); keeps session["project_id"] pointing at a
+    project the user may still use."""
+    cached: Actor | None = getattr(request, "_stratus_actor", None)
+    if cached is not None:
+        return cached
+    wanted = request.session.get(PROJECT_KEY)
+    project = choose_project(request.user, wanted)  # type: ignore[arg-type]
+    project_id = project.id if project is not None else None
+    if wanted != project_id:
+        request.session[PROJECT_KEY] = project_id
+    actor = services.actor_for_session(user=request.user, project_id=project_id)  # type: ignore[arg-type]
+    request._stratus_actor = actor  # type: ignore[attr-defined]
+    return actor
+
+
+def dashboard_view(view: View) -> View:
+    """Login required; sets ``request.actor``; Forbidden/NotFound from services become 403/404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        request.actor = session_actor(request)  # type: ignore[attr-defined]
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as exc:
+            return error_page(request, exc, status=403)
+        except NotFound as exc:
+            return error_page(request, exc, status=404)
+
+    return wrapper
+
+
+def error_page(request: HttpRequest, exc: StratusError, *, status: int) -> HttpResponse:
+    title = "Not allowed" if status == 403 else "Not found"
+    return render(request, "dashboard/error.html", {"title": title, "message": exc.message, "status": status},
+                  status=status)
+
+
+def is_partial(request: HttpRequest) -> bool:
+    return bool(request.GET.get("partial"))
+
+
+def render_page(request: HttpRequest, template: str, context: dict[str, Any], *, partial: str | None = None,
+                status: int = 200) -> HttpResponse:
+    """Render the page, or only ``partial`` when the live script asks for it (``?partial=1``)."""
+    if partial is not None and is_partial(request):
+        return render(request, partial, context, status=status)
+    return render(request, template, context, status=status)
+
+
+def form_error(form: Form, exc: StratusError, field: str | None = None) -> None:
+    """Show a service's refusal on the form (on ``field`` when given, else above the form)."""
+    form.add_error(field, exc.message)
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def run_action(request: HttpRequest, action: Callable[[], Any], *, success: str, redirect_to: str) -> HttpResponse:
+    """Run one service call for a button (enable, delete, ...): a message either way, then back to
+    ``redirect_to`` (or a safe ``next``). Forbidden/NotFound still make a 403/404 page."""
+    try:
+        action()
+    except (Forbidden, NotFound):
+        raise
+    except StratusError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(safe_next(request, redirect_to))

@@ -1,0 +1,130 @@
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from apps.identity import models
+
+
+@admin.register(models.Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "enabled", "created_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "id", "description")
+
+
+@admin.register(models.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "domain", "parent", "enabled", "created_at")
+    list_filter = ("enabled", "domain")
+    search_fields = ("name", "id", "description")
+
+
+@admin.register(models.User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "domain", "email", "enabled", "default_project", "created_at")
+    list_filter = ("enabled", "domain")
+    search_fields = ("name", "id", "email")
+    exclude = ("password", "user_permissions", "groups")
+    readonly_fields = ("last_login", "password_changed_at")
+
+
+@admin.register(models.Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "domain", "created_at")
+    list_filter = ("domain",)
+    search_fields = ("name", "id")
+
+
+@admin.register(models.Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "domain", "created_at")
+    list_filter = ("domain",)
+    search_fields = ("name", "id")
+
+
+@admin.register(models.ImpliedRole)
+class ImpliedRoleAdmin(admin.ModelAdmin):
+    list_display = ("prior", "implied", "created_at")
+    list_filter = ("prior",)
+    search_fields = ("prior__name", "implied__name")
+
+
+@admin.register(models.RoleAssignment)
+class RoleAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("role", "user", "group", "project", "domain", "system", "inherited", "created_at")
+    list_filter = ("role", "inherited")
+    search_fields = ("user__name", "group__name", "project__name", "role__name")
+    list_select_related = ("role", "user", "group", "project", "domain")
+
+
+@admin.register(models.Token)
+class TokenAdmin(admin.ModelAdmin):
+    list_display = ("audit_id", "user", "project", "domain", "system", "issued_at", "expires_at")
+    list_filter = ("system",)
+    search_fields = ("audit_id", "user__name", "project__name")
+    list_select_related = ("user", "project", "domain")
+    readonly_fields = ("id",)
+
+
+@admin.register(models.ApplicationCredential)
+class ApplicationCredentialAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "user", "project", "unrestricted", "expires_at")
+    list_filter = ("unrestricted",)
+    search_fields = ("name", "id", "user__name")
+    exclude = ("secret_hash",)
+
+
+@admin.register(models.Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ("id", "description", "parent")
+    search_fields = ("id", "description")
+
+
+@admin.register(models.Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "type", "id", "enabled")
+    list_filter = ("enabled", "type")
+    search_fields = ("name", "type", "id")
+
+
+@admin.register(models.Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    list_display = ("service", "interface", "region", "url", "enabled")
+    list_filter = ("interface", "region", "enabled")
+    search_fields = ("url", "service__name", "service__type")
+    list_select_related = ("service", "region")
+
+
+@admin.register(models.QuotaDefault)
+class QuotaDefaultAdmin(admin.ModelAdmin):
+    list_display = ("resource", "hard_limit", "updated_at")
+    search_fields = ("resource",)
+
+
+@admin.register(models.QuotaLimit)
+class QuotaLimitAdmin(admin.ModelAdmin):
+    list_display = ("project", "resource", "hard_limit", "updated_at")
+    list_filter = ("resource",)
+    search_fields = ("project__name", "resource")
+
+
+@admin.register(models.QuotaUsage)
+class QuotaUsageAdmin(admin.ModelAdmin):
+    list_display = ("project", "resource", "in_use", "updated_at")
+    list_filter = ("resource",)
+    search_fields = ("project__name", "resource")
+
+
+class ConsoleLoginForm(AdminAuthenticationForm):
+    """Operators log in with their Keystone user name (Default domain) and password."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "User name"
+        self.fields["username"].max_length = 255
+        self.fields["username"].widget.attrs["maxlength"] = 255
+
+
+admin.site.login_form = ConsoleLoginForm
+admin.site.site_header = "Stratus admin console"
+admin.site.site_title = "Stratus admin"
+admin.site.index_title = "Operate the cloud"

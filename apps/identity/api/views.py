@@ -1,0 +1,634 @@
+"""Keystone v3 API. Views parse the request, call one service or selector, and render."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import OpenStackView
+from apps.core.errors import BadRequest, NotFound
+from apps.identity import selectors, services
+from apps.identity.api import serializers as out
+from apps.identity.api.authentication import AllowAny
+from apps.identity.policy import Actor
+
+VERSION_ID = "v3.14"
+MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
+
+
+def version_doc(request: Request) -> dict[str, Any]:
+    return {"id": VERSION_ID, "status": "stable", "updated": "2020-04-07T00:00:00Z",
+            "links": [{"rel": "self", "href": request.build_absolute_uri("/identity/v3/")}],
+            "media-types": MEDIA_TYPES}
+
+
+class Versions(OpenStackView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"versions": {"values": [version_doc(request)]}}, status=300)
+
+
+class Version(OpenStackView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"version": version_doc(request)})
+
+
+# ---- tokens ---------------------------------------------------------------------------------
+
+class AuthTokens(OpenStackView):
+    """POST issues (anonymous); GET/HEAD validate and DELETE revokes the X-Subject-Token."""
+
+    def get_authenticators(self) -> list:
+        if self.request is not None and self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list:
+        if self.request is not None and self.request.method == "POST":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def post(self, request: Request) -> Response:
+        auth = out.member(request, "auth")
+        raw, actor = services.token_issue(auth=auth)
+        nocatalog = "nocatalog" in request.query_params
+        body = out.token_out(actor, None if nocatalog else selectors.catalog(project_id=actor.project_id))
+        response = Response(body, status=201)
+        response["X-Subject-Token"] = raw
+        return response
+
+    def _subject(self, request: Request) -> tuple[str, Actor]:
+        subject = request.META.get("HTTP_X_SUBJECT_TOKEN", "")
+        if not subject:
+            raise BadRequest("X-Subject-Token is required.")
+        return subject, services.token_validate(token=subject)
+
+    def get(self, request: Request) -> Response:
+        subject, actor = self._subject(request)
+        caller: Actor = request.auth
+        if actor.user_id != caller.user_id and not caller.is_admin:
+            raise NotFound("Could not find token.")
+        nocatalog = "nocatalog" in request.query_params
+        response = Response(out.token_out(actor, None if nocatalog else selectors.catalog(
+            project_id=actor.project_id)))
+        response["X-Subject-Token"] = subject
+        return response
+
+    def head(self, request: Request) -> HttpResponse:
+        self.get(request)
+        return HttpResponse(status=200)
+
+    def delete(self, request: Request) -> HttpResponse:
+        subject = request.META.get("HTTP_X_SUBJECT_TOKEN", "")
+        services.token_revoke(actor=request.auth, token=subject)
+        return HttpResponse(status=204)
+
+
+class AuthCatalog(OpenStackView):
+    def get(self, request: Request) -> Response:
+        return Response({"catalog": selectors.catalog(project_id=request.auth.project_id),
+                         "links": out.collection_links(request)})
+
+
+class AuthProjects(OpenStackView):
+    def get(self, request: Request) -> Response:
+        projects = selectors.user_projects(user=request.auth.user)
+        return Response({"projects": [out.project_out(p, request) for p in projects],
+                         "links": out.collection_links(request)})
+
+
+class AuthDomains(OpenStackView):
+    def get(self, request: Request) -> Response:
+        domains = selectors.user_domains(user=request.auth.user)
+        return Response({"domains": [out.domain_out(d, request) for d in domains],
+                         "links": out.collection_links(request)})
+
+
+class AuthSystem(OpenStackView):
+    def get(self, request: Request) -> Response:
+        actor: Actor = request.auth
+        has = bool(selectors.effective_roles(actor.user, system=True))
+        return Response({"system": [{"all": True}] if has else [], "links": out.collection_links(request)})
+
+
+# ---- generic collections and members ----------------------------------------------------------
+
+class Collection(OpenStackView):
+    """GET lists (filtered from the query string), POST creates from ``{member_key: {...}}``."""
+
+    member_key: ClassVar[str]
+    collection_key: ClassVar[str]
+    render: ClassVar[Callable[..., dict]]
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        raise NotImplementedError
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def get(self, request: Request, **kwargs: str) -> Response:
+        items = self.list(request.auth, out.query_filters(request), **kwargs)
+        render = type(self).render
+        return Response({self.collection_key: [render(i, request) for i in items],
+                         "links": out.collection_links(request)})
+
+    def post(self, request: Request, **kwargs: str) -> Response:
+        obj = self.create(request.auth, out.member(request, self.member_key), **kwargs)
+        return Response({self.member_key: type(self).render(obj, request)}, status=201)
+
+
+class Member(OpenStackView):
+    member_key: ClassVar[str]
+    render: ClassVar[Callable[..., dict]]
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        raise NotImplementedError
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        raise NotImplementedError
+
+    def get(self, request: Request, pk: str) -> Response:
+        return Response({self.member_key: type(self).render(self.fetch(request.auth, pk), request)})
+
+    def patch(self, request: Request, pk: str) -> Response:
+        obj = self.update(request.auth, pk, out.member(request, self.member_key))
+        return Response({self.member_key: type(self).render(obj, request)})
+
+    def delete(self, request: Request, pk: str) -> HttpResponse:
+        self.remove(request.auth, pk)
+        return HttpResponse(status=204)
+
+
+def _pick(body: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: body[k] for k in keys if k in body}
+
+
+class Domains(Collection):
+    member_key, collection_key, render = "domain", "domains", out.domain_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.domain_list(actor=actor, filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.domain_create(actor=actor, name=body.get("name"),
+                                      **_pick(body, "description", "enabled", "tags"))
+
+
+class DomainDetail(Member):
+    member_key, render = "domain", out.domain_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        domain = selectors.domain_get(domain_id=pk)
+        if not actor.is_admin and not selectors.domain_list(actor=actor).filter(id=pk).exists():
+            raise NotFound(f"Could not find domain: {pk}.")
+        return domain
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.domain_update(actor=actor, domain_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.domain_delete(actor=actor, domain_id=pk)
+
+
+class Projects(Collection):
+    member_key, collection_key, render = "project", "projects", out.project_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.project_list(actor=actor, filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        extra = {k: v for k, v in body.items() if k not in {"name", "domain_id", "description", "enabled",
+                                                               "parent_id", "tags", "is_domain", "options"}}
+        if body.get("is_domain"):
+            raise BadRequest("Projects acting as domains are not supported; create a domain instead.")
+        parent_id = body.get("parent_id")
+        if parent_id and parent_id == (body.get("domain_id") or parent_id) and \
+                selectors.domain_list(actor=actor).filter(id=parent_id).exists():
+            parent_id = None  # a top-level project's parent is its domain
+        return services.project_create(actor=actor, name=body.get("name"), domain_id=body.get("domain_id"),
+                                       parent_id=parent_id, extra=extra,
+                                       **_pick(body, "description", "enabled", "tags"))
+
+
+class ProjectDetail(Member):
+    member_key, render = "project", out.project_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.project_get(actor=actor, project_id=pk)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.project_update(actor=actor, project_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.project_delete(actor=actor, project_id=pk)
+
+
+class ProjectTags(OpenStackView):
+    """GET lists, PUT replaces ({"tags": [...]}), DELETE clears a project's tags."""
+
+    def get(self, request: Request, pk: str) -> Response:
+        return Response({"tags": selectors.project_get(actor=request.auth, project_id=pk).tags})
+
+    def put(self, request: Request, pk: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        if "tags" not in body:
+            raise BadRequest("Invalid input for field 'tags': the request body needs a 'tags' list.")
+        project = services.project_tags_set(actor=request.auth, project_id=pk, tags=body["tags"])
+        return Response({"tags": project.tags})
+
+    def delete(self, request: Request, pk: str) -> HttpResponse:
+        services.project_tag_delete(actor=request.auth, project_id=pk)
+        return HttpResponse(status=204)
+
+
+class ProjectTag(OpenStackView):
+    """GET/HEAD check (204 or 404), PUT adds (201), DELETE removes one tag."""
+
+    def get(self, request: Request, pk: str, tag: str) -> HttpResponse:
+        if not selectors.project_has_tag(actor=request.auth, project_id=pk, tag=tag):
+            raise NotFound(f"Could not find tag {tag} on project {pk}.")
+        return HttpResponse(status=204)
+
+    head = get
+
+    def put(self, request: Request, pk: str, tag: str) -> HttpResponse:
+        project = services.project_tag_add(actor=request.auth, project_id=pk, tag=tag)
+        response = HttpResponse(status=201)
+        response["Location"] = f"{out.base_url(request)}/projects/{project.id}/tags/{tag}"
+        return response
+
+    def delete(self, request: Request, pk: str, tag: str) -> HttpResponse:
+        services.project_tag_delete(actor=request.auth, project_id=pk, tag=tag)
+        return HttpResponse(status=204)
+
+
+class Users(Collection):
+    member_key, collection_key, render = "user", "users", out.user_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.user_list(actor=actor, filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        extra = {k: v for k, v in body.items() if k not in {"name", "domain_id", "password", "enabled",
+                                                               "default_project_id", "email", "description",
+                                                               "options", "federated"}}
+        return services.user_create(actor=actor, name=body.get("name"), extra=extra,
+                                    **_pick(body, "domain_id", "password", "enabled", "default_project_id",
+                                            "email", "description", "options"))
+
+
+class UserDetail(Member):
+    member_key, render = "user", out.user_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.user_get(user_id=pk, actor=actor)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.user_update(actor=actor, user_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.user_delete(actor=actor, user_id=pk)
+
+
+class UserPassword(OpenStackView):
+    """Self-service password change: the original password is the proof, no token is needed
+    (Keystone leaves this call unenforced, so an admin's token changes nothing either)."""
+
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def post(self, request: Request, pk: str) -> HttpResponse:
+        body = out.member(request, "user")
+        services.user_change_password(actor=None, user_id=pk,
+                                      original_password=body.get("original_password", ""),
+                                      password=body.get("password"))
+        return HttpResponse(status=204)
+
+
+class UserGroups(OpenStackView):
+    def get(self, request: Request, pk: str) -> Response:
+        user = selectors.user_get(user_id=pk, actor=request.auth)
+        return Response({"groups": [out.group_out(g, request) for g in selectors.user_groups(user=user)],
+                         "links": out.collection_links(request)})
+
+
+class UserProjects(OpenStackView):
+    def get(self, request: Request, pk: str) -> Response:
+        user = selectors.user_get(user_id=pk, actor=request.auth)
+        return Response({"projects": [out.project_out(p, request) for p in selectors.user_projects(user=user)],
+                         "links": out.collection_links(request)})
+
+
+class Groups(Collection):
+    member_key, collection_key, render = "group", "groups", out.group_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.group_list(actor=actor, filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.group_create(actor=actor, name=body.get("name"),
+                                     **_pick(body, "domain_id", "description"))
+
+
+class GroupDetail(Member):
+    member_key, render = "group", out.group_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.group_get(group_id=pk, actor=actor)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.group_update(actor=actor, group_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.group_delete(actor=actor, group_id=pk)
+
+
+class GroupUsers(OpenStackView):
+    def get(self, request: Request, pk: str) -> Response:
+        group = selectors.group_get(group_id=pk, actor=request.auth)
+        return Response({"users": [out.user_out(u, request) for u in selectors.group_members(group=group)],
+                         "links": out.collection_links(request)})
+
+
+class GroupUser(OpenStackView):
+    def put(self, request: Request, pk: str, user_id: str) -> HttpResponse:
+        services.group_add_user(actor=request.auth, group_id=pk, user_id=user_id)
+        return HttpResponse(status=204)
+
+    def head(self, request: Request, pk: str, user_id: str) -> HttpResponse:
+        group = selectors.group_get(group_id=pk, actor=request.auth)
+        if not selectors.group_members(group=group).filter(id=user_id).exists():
+            raise NotFound(f"Could not find user {user_id} in group {pk}.")
+        return HttpResponse(status=204)
+
+    get = head
+
+    def delete(self, request: Request, pk: str, user_id: str) -> HttpResponse:
+        services.group_remove_user(actor=request.auth, group_id=pk, user_id=user_id)
+        return HttpResponse(status=204)
+
+
+class Roles(Collection):
+    member_key, collection_key, render = "role", "roles", out.role_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.role_list(filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.role_create(actor=actor, name=body.get("name"),
+                                    **_pick(body, "domain_id", "description", "options"))
+
+
+class RoleDetail(Member):
+    member_key, render = "role", out.role_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.role_get(role_id=pk)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.role_update(actor=actor, role_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.role_delete(actor=actor, role_id=pk)
+
+
+class RoleImplies(OpenStackView):
+    def get(self, request: Request, pk: str) -> Response:
+        prior = selectors.role_get(role_id=pk)
+        rules = selectors.implied_role_list(prior=prior)
+        return Response({"role_inference": {"prior_role": out.role_ref(prior, request),
+                                            "implies": [out.role_ref(r.implied, request) for r in rules]},
+                         "links": out.collection_links(request)})
+
+
+class RoleImply(OpenStackView):
+    def put(self, request: Request, pk: str, implied_id: str) -> Response:
+        rule = services.implied_role_create(actor=request.auth, prior_role_id=pk, implied_role_id=implied_id)
+        return Response({"role_inference": out.implied_out(rule, request)}, status=201)
+
+    def get(self, request: Request, pk: str, implied_id: str) -> Response:
+        rule = selectors.implied_role_list(prior=selectors.role_get(role_id=pk)).filter(implied_id=implied_id).first()
+        if rule is None:
+            raise NotFound(f"Could not find implied role {implied_id} of {pk}.")
+        return Response({"role_inference": out.implied_out(rule, request)})
+
+    def head(self, request: Request, pk: str, implied_id: str) -> HttpResponse:
+        self.get(request, pk, implied_id)
+        return HttpResponse(status=204)
+
+    def delete(self, request: Request, pk: str, implied_id: str) -> HttpResponse:
+        services.implied_role_delete(actor=request.auth, prior_role_id=pk, implied_role_id=implied_id)
+        return HttpResponse(status=204)
+
+
+class RoleInferences(OpenStackView):
+    def get(self, request: Request) -> Response:
+        grouped: dict[str, dict[str, Any]] = {}
+        for rule in selectors.implied_role_list():
+            entry = grouped.setdefault(rule.prior_id, {"prior_role": out.role_ref(rule.prior, request),
+                                                       "implies": []})
+            entry["implies"].append(out.role_ref(rule.implied, request))
+        return Response({"role_inferences": list(grouped.values()), "links": out.collection_links(request)})
+
+
+# ---- role assignments -----------------------------------------------------------------------
+
+def _target(kwargs: dict[str, str]) -> dict[str, Any]:
+    if "project_id" in kwargs:
+        return {"project_id": kwargs["project_id"]}
+    if "domain_id" in kwargs:
+        return {"domain_id": kwargs["domain_id"]}
+    return {"system": True}
+
+
+def _who(kwargs: dict[str, str]) -> dict[str, Any]:
+    return {"user_id": kwargs["user_id"]} if "user_id" in kwargs else {"group_id": kwargs["group_id"]}
+
+
+class GrantList(OpenStackView):
+    """GET /{projects|domains|system}/.../{users|groups}/{id}/roles"""
+
+    def get(self, request: Request, **kwargs: str) -> Response:
+        target = _target(kwargs)
+        assignments = selectors.role_assignment_list(actor=request.auth, **_who(kwargs), **target)
+        roles = {a.role_id: a.role for a in assignments}
+        return Response({"roles": [out.role_out(r, request) for r in roles.values()],
+                         "links": out.collection_links(request)})
+
+
+class Grant(OpenStackView):
+    """PUT grants, HEAD/GET checks, DELETE revokes one role."""
+
+    def put(self, request: Request, role_id: str, **kwargs: str) -> HttpResponse:
+        services.role_grant(actor=request.auth, role_id=role_id, **_who(kwargs), **_target(kwargs))
+        return HttpResponse(status=204)
+
+    def head(self, request: Request, role_id: str, **kwargs: str) -> HttpResponse:
+        if not selectors.role_assignment_list(actor=request.auth, role_id=role_id, **_who(kwargs),
+                                              **_target(kwargs)).exists():
+            raise NotFound(f"Could not find role assignment with role: {role_id}.")
+        return HttpResponse(status=204)
+
+    get = head
+
+    def delete(self, request: Request, role_id: str, **kwargs: str) -> HttpResponse:
+        services.role_revoke(actor=request.auth, role_id=role_id, **_who(kwargs), **_target(kwargs))
+        return HttpResponse(status=204)
+
+
+def _flag(query: Any, name: str) -> bool:
+    """A Keystone query flag: present without a value, or with a true one (``?effective``,
+    ``?include_names=1``)."""
+    return name in query and str(query.get(name, "")).lower() in {"", "1", "true", "yes"}
+
+
+class RoleAssignments(OpenStackView):
+    def get(self, request: Request) -> Response:
+        q = request.query_params
+        actor: Actor = request.auth
+        select = selectors.role_assignment_list_effective if _flag(q, "effective") \
+            else selectors.role_assignment_list
+        assignments = select(actor=actor, user_id=q.get("user.id"), group_id=q.get("group.id"),
+                             role_id=q.get("role.id"), project_id=q.get("scope.project.id"),
+                             domain_id=q.get("scope.domain.id"), system="scope.system" in q)
+        include_names = _flag(q, "include_names")
+        return Response({"role_assignments": [out.assignment_out(a, request, include_names=include_names)
+                                              for a in assignments],
+                         "links": out.collection_links(request)})
+
+
+# ---- application credentials ----------------------------------------------------------------
+
+class AppCreds(OpenStackView):
+    def get(self, request: Request, user_id: str) -> Response:
+        user = selectors.user_get(user_id=user_id, actor=request.auth)
+        creds = selectors.application_credential_list(user=user, filters=out.query_filters(request))
+        return Response({"application_credentials": [out.app_cred_out(c, request) for c in creds],
+                         "links": out.collection_links(request)})
+
+    def post(self, request: Request, user_id: str) -> Response:
+        body = out.member(request, "application_credential")
+        cred, secret = services.application_credential_create(
+            actor=request.auth, user_id=user_id, name=body.get("name"), description=body.get("description") or "",
+            secret=body.get("secret"), roles=body.get("roles"), expires_at=out.parse_expiry(body.get("expires_at")),
+            unrestricted=body.get("unrestricted", False))
+        return Response({"application_credential": out.app_cred_out(cred, request, secret=secret)}, status=201)
+
+
+class AppCredDetail(OpenStackView):
+    def get(self, request: Request, user_id: str, pk: str) -> Response:
+        user = selectors.user_get(user_id=user_id, actor=request.auth)
+        cred = selectors.application_credential_get(user=user, app_cred_id=pk)
+        return Response({"application_credential": out.app_cred_out(cred, request)})
+
+    def delete(self, request: Request, user_id: str, pk: str) -> HttpResponse:
+        services.application_credential_delete(actor=request.auth, user_id=user_id, app_cred_id=pk)
+        return HttpResponse(status=204)
+
+
+# ---- catalog --------------------------------------------------------------------------------
+
+class Regions(Collection):
+    member_key, collection_key, render = "region", "regions", out.region_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.region_list(filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.region_create(actor=actor, region_id=body.get("id"),
+                                      **_pick(body, "description", "parent_region_id"))
+
+
+class RegionDetail(Member):
+    member_key, render = "region", out.region_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.region_get(region_id=pk)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.region_update(actor=actor, region_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.region_delete(actor=actor, region_id=pk)
+
+    def put(self, request: Request, pk: str) -> Response:
+        body = out.member(request, "region")
+        region = services.region_create(actor=request.auth, region_id=pk,
+                                        **_pick(body, "description", "parent_region_id"))
+        return Response({"region": out.region_out(region, request)}, status=201)
+
+
+class Services(Collection):
+    member_key, collection_key, render = "service", "services", out.service_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.service_list(filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.service_create(actor=actor, type=body.get("type"),
+                                       **_pick(body, "name", "description", "enabled"))
+
+
+class ServiceDetail(Member):
+    member_key, render = "service", out.service_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.service_get(service_id=pk)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.service_update(actor=actor, service_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.service_delete(actor=actor, service_id=pk)
+
+
+class Endpoints(Collection):
+    member_key, collection_key, render = "endpoint", "endpoints", out.endpoint_out
+
+    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
+        return selectors.endpoint_list(filters=filters)
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
+        return services.endpoint_create(actor=actor, service_id=body.get("service_id", ""),
+                                        interface=body.get("interface", ""), url=body.get("url", ""),
+                                        region_id=body.get("region_id") or body.get("region"),
+                                        **_pick(body, "enabled"))
+
+
+class EndpointDetail(Member):
+    member_key, render = "endpoint", out.endpoint_out
+
+    def fetch(self, actor: Actor, pk: str) -> Any:
+        return selectors.endpoint_get(endpoint_id=pk)
+
+    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
+        return services.endpoint_update(actor=actor, endpoint_id=pk, changes=body)
+
+    def remove(self, actor: Actor, pk: str) -> None:
+        services.endpoint_delete(actor=actor, endpoint_id=pk)
+
+
+class Unknown(OpenStackView):
+    """Any other path under /identity/v3: Keystone's 404, in its JSON format."""
+
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("The resource could not be found.")
+
+    def get(self, request: Request, **kwargs: str) -> Response:
+        raise NotFound("The resource could not be found.")
+
+    post = put = patch = delete = head = get

@@ -1,0 +1,102 @@
+"""Forms of the identity panels. They check only the shape of the input; every rule (names,
+uniqueness, policy) is the services'. Choices come from selectors, passed in by the views."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+
+Choices = Iterable[tuple[str, str]]
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=64)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    domain_id = forms.ChoiceField(label="Domain", required=False)
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args: Any, domains: Choices = (), editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            # The domain of a project never changes; enabling is a button of the list.
+            del self.fields["domain_id"]
+            del self.fields["enabled"]
+        else:
+            self.fields["domain_id"].choices = list(domains)
+
+
+class _PasswordMixin(forms.Form):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") != data.get("confirm_password"):
+            self.add_error("confirm_password", "The two passwords do not match.")
+        return data
+
+
+class UserCreateForm(_PasswordMixin):
+    name = forms.CharField(max_length=255, label="User name")
+    email = forms.EmailField(required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    password = forms.CharField(strip=False, widget=forms.PasswordInput(render_value=False,
+                                                                       attrs={"autocomplete": "new-password"}))
+    confirm_password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    project_id = forms.ChoiceField(label="Primary project", required=False,
+                                   help_text="The project the user lands in after logging in.")
+    role_id = forms.ChoiceField(label="Role", required=False, help_text="Granted on the primary project.")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args: Any, projects: Choices = (), roles: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project_id"].choices = [("", "— none —"), *projects]
+        self.fields["role_id"].choices = [("", "— none —"), *roles]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("role_id") and not data.get("project_id"):
+            self.add_error("project_id", "Choose the project the role is granted on.")
+        return data
+
+
+class UserEditForm(_PasswordMixin):
+    name = forms.CharField(max_length=255, label="User name")
+    email = forms.EmailField(required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    project_id = forms.ChoiceField(label="Primary project", required=False)
+    password = forms.CharField(strip=False, required=False, label="New password",
+                               help_text="Leave empty to keep the current password.",
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    confirm_password = forms.CharField(strip=False, required=False,
+                                       widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args: Any, projects: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project_id"].choices = [("", "— none —"), *projects]
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AssignmentForm(forms.Form):
+    """Grant a role on the project to a user or a group (``who`` is "user:<id>" or "group:<id>")."""
+
+    who = forms.ChoiceField(label="User or group")
+    role_id = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args: Any, users: Choices = (), groups: Choices = (), roles: Choices = (),
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        who: list[Any] = [("", "— choose —")]
+        users, groups = list(users), list(groups)
+        if users:
+            who.append(("Users", [(f"user:{pk}", name) for pk, name in users]))
+        if groups:
+            who.append(("Groups", [(f"group:{pk}", name) for pk, name in groups]))
+        self.fields["who"].choices = who
+        self.fields["role_id"].choices = list(roles)
+
+    def actor_kwargs(self) -> dict[str, str]:
+        kind, _, pk = self.cleaned_data["who"].partition(":")
+        return {"user_id": pk} if kind == "user" else {"group_id": pk}

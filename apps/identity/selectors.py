@@ -1,0 +1,478 @@
+"""Every read of identity data, scoped to the caller. Lists cost a constant number of queries."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple, TypeVar
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from apps.core.errors import BadRequest, NotFound
+from apps.identity.models import (
+    PERM_READ,
+    ApplicationCredential,
+    Domain,
+    Endpoint,
+    Group,
+    ImpliedRole,
+    Project,
+    QuotaDefault,
+    QuotaLimit,
+    QuotaUsage,
+    Region,
+    Role,
+    RoleAssignment,
+    Service,
+    Token,
+    User,
+)
+from apps.identity.policy import Actor, require_admin, require_self_or_admin
+
+M = TypeVar("M", bound=Model)
+
+
+# ---- the one place that answers "which objects may this caller see" -------------------------
+
+def projects_for_user(user: User, *, perm: str = PERM_READ) -> QuerySet[Project]:
+    """Projects on which ``user`` holds ``perm`` (through a role on the project, directly or by a
+    group; guardian object permissions carry them). An admin sees every project."""
+    return get_objects_for_user(
+        user, f"identity.{perm}", klass=Project.objects.select_related("domain"), accept_global_perms=True
+    ).filter(enabled=True)
+
+
+def scope_to_actor(queryset: QuerySet[M], actor: Actor, *, project_field: str = "project",
+                   all_projects: bool = False) -> QuerySet[M]:
+    """Restrict a project-owned queryset to what ``actor`` may see: its own project, or every
+    project for an admin asking for all of them. Components build their selectors on this."""
+    if actor.is_admin and all_projects:
+        return queryset
+    if actor.project_id is None:
+        return queryset.none()
+    return queryset.filter(**{f"{project_field}_id": actor.project_id})
+
+
+# ---- roles -----------------------------------------------------------------------------------
+
+def implied_role_map() -> dict[str, set[str]]:
+    mapping: dict[str, set[str]] = {}
+    for prior_id, implied_id in ImpliedRole.objects.values_list("prior_id", "implied_id"):
+        mapping.setdefault(prior_id, set()).add(implied_id)
+    return mapping
+
+
+def expand_implied(role_ids: Iterable[str], mapping: dict[str, set[str]] | None = None) -> set[str]:
+    mapping = implied_role_map() if mapping is None else mapping
+    result: set[str] = set()
+    stack = list(role_ids)
+    while stack:
+        rid = stack.pop()
+        if rid in result:
+            continue
+        result.add(rid)
+        stack.extend(mapping.get(rid, ()))
+    return result
+
+
+def _target_q(*, project: Project | None = None, domain: Domain | None = None, system: bool = False) -> Q:
+    if project is not None:
+        return Q(project=project)
+    if domain is not None:
+        return Q(domain=domain)
+    if system:
+        return ~Q(system="")
+    return Q(pk__in=[])
+
+
+class RoleRef(NamedTuple):
+    id: str
+    name: str
+
+
+ROLE_GRAPH_KEY = "identity:role-graph:v2"
+
+
+def role_graph() -> dict[str, tuple[str, tuple[str, ...], bool]]:
+    """``{role_id: (name, implied role ids, domain-specific)}`` for every role, cached (services
+    drop the cache when a role or an inference rule changes); token validation reads it on every
+    request."""
+    graph = cache.get(ROLE_GRAPH_KEY)
+    if graph is None:
+        mapping = implied_role_map()
+        graph = {rid: (name, tuple(sorted(mapping.get(rid, ()))), domain_id is not None)
+                 for rid, name, domain_id in Role.objects.values_list("id", "name", "domain_id")}
+        if not connection.in_atomic_block:  # never cache what a transaction may still roll back
+            cache.set(ROLE_GRAPH_KEY, graph, 600)
+    return graph
+
+
+def effective_roles(user: User, *, project: Project | None = None, domain: Domain | None = None,
+                    system: bool = False) -> list[RoleRef]:
+    """Roles ``user`` holds on one target: its own assignments, its groups', and what they imply
+    (one query, plus the cached role graph). A domain-specific role only carries what it implies:
+    like Keystone, it never shows in a token itself."""
+    direct = set(RoleAssignment.objects.filter(
+        Q(user=user) | Q(group__auth_group__user=user), _target_q(project=project, domain=domain, system=system)
+    ).values_list("role_id", flat=True))
+    if not direct:
+        return []
+    graph = role_graph()
+    if not direct <= graph.keys():
+        cache.delete(ROLE_GRAPH_KEY)
+        graph = role_graph()
+    ids = expand_implied(direct, {rid: set(implied) for rid, (_, implied, _) in graph.items()})
+    return sorted((RoleRef(rid, graph[rid][0]) for rid in ids if rid in graph and not graph[rid][2]),
+                  key=lambda r: r.name)
+
+
+# ---- lookups used by the API and the dashboard -----------------------------------------------
+
+def domain_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Domain]:
+    if not actor.is_admin:
+        return _apply_filters(Domain.objects.filter(id__in=projects_for_user(actor.user).values("domain_id")),
+                              filters, {"name": "name", "enabled": "enabled"})
+    qs = Domain.objects.all()
+    return _apply_filters(qs, filters, {"name": "name", "enabled": "enabled"})
+
+
+def domain_get(*, domain_id: str) -> Domain:
+    return _get(Domain.objects.all(), domain_id, "domain")
+
+
+def domain_by_name_or_id(*, ref: dict[str, str] | None) -> Domain:
+    if not ref:
+        raise NotFound("Could not find domain.")
+    if ref.get("id"):
+        return _get(Domain.objects.all(), ref["id"], "domain")
+    try:
+        return Domain.objects.get(name=ref.get("name", ""))
+    except Domain.DoesNotExist:
+        raise NotFound(f"Could not find domain: {ref.get('name')}.") from None
+
+
+def project_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Project]:
+    """Every project (an admin's listing; others ask for their own with user_projects)."""
+    require_admin(actor, action="list projects")
+    qs = _filter_tags(Project.objects.select_related("domain", "parent"), filters)
+    return _apply_filters(qs, filters, {"name": "name", "domain_id": "domain_id", "enabled": "enabled",
+                                         "parent_id": "parent_id", "is_domain": None})
+
+
+def _filter_tags(qs: QuerySet[M], filters: dict[str, str] | None) -> QuerySet[M]:
+    """Keystone's tag filters: ``tags`` (all of), ``tags-any``, ``not-tags`` (not all of),
+    ``not-tags-any`` (none of); each a comma-separated list."""
+    wanted = {key: [t for t in (filters or {}).get(key, "").split(",") if t]
+              for key in ("tags", "tags-any", "not-tags", "not-tags-any")}
+    if not any(wanted.values()):
+        return qs
+    if connection.features.supports_json_field_contains:  # PostgreSQL: JSONB containment in SQL
+        def has(tag: str) -> Q:
+            return Q(tags__contains=[tag])
+        if wanted["tags"]:
+            qs = qs.filter(tags__contains=wanted["tags"])
+        if wanted["tags-any"]:
+            qs = qs.filter(_any(has(t) for t in wanted["tags-any"]))
+        if wanted["not-tags"]:
+            qs = qs.exclude(tags__contains=wanted["not-tags"])
+        if wanted["not-tags-any"]:
+            qs = qs.exclude(_any(has(t) for t in wanted["not-tags-any"]))
+        return qs
+
+    def keep(tags: list[str]) -> bool:  # SQLite: one query for the ids, then the tests here
+        held = set(tags or [])
+        return ((not wanted["tags"] or set(wanted["tags"]) <= held)
+                and (not wanted["tags-any"] or bool(held & set(wanted["tags-any"])))
+                and (not wanted["not-tags"] or not set(wanted["not-tags"]) <= held)
+                and (not wanted["not-tags-any"] or not held & set(wanted["not-tags-any"])))
+    return qs.filter(pk__in=[pk for pk, tags in qs.values_list("pk", "tags") if keep(tags)])
+
+
+def _any(conditions: Iterable[Q]) -> Q:
+    result = Q(pk__in=[])
+    for condition in conditions:
+        result |= condition
+    return result
+
+
+def project_has_tag(*, actor: Actor, project_id: str, tag: str) -> bool:
+    return tag in project_get(actor=actor, project_id=project_id).tags
+
+
+def project_get(*, actor: Actor, project_id: str) -> Project:
+    qs = Project.objects.select_related("domain", "parent")
+    if not actor.is_admin:
+        qs = qs.filter(id__in=projects_for_user(actor.user).values("id"))
+    return _get(qs, project_id, "project")
+
+
+def project_by_name_or_id(*, ref: dict) -> Project:
+    """Resolve a Keystone project reference ({id} or {name, domain: {id|name}})."""
+    if ref.get("id"):
+        return _get(Project.objects.select_related("domain"), ref["id"], "project")
+    domain = domain_by_name_or_id(ref=ref.get("domain"))
+    try:
+        return Project.objects.select_related("domain").get(domain=domain, name=ref.get("name", ""))
+    except Project.DoesNotExist:
+        raise NotFound(f"Could not find project: {ref.get('name')}.") from None
+
+
+def user_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[User]:
+    require_admin(actor, action="list users")
+    qs = User.objects.select_related("domain", "default_project")
+    return _apply_filters(qs, filters, {"name": "name", "domain_id": "domain_id", "enabled": "enabled"})
+
+
+def user_get(*, user_id: str, actor: Actor | None = None) -> User:
+    if actor is not None:
+        require_self_or_admin(actor, user_id, action="see this user")
+    return _get(User.objects.select_related("domain", "default_project"), user_id, "user")
+
+
+def user_by_name_or_id(*, ref: dict) -> User:
+    if ref.get("id"):
+        return _get(User.objects.select_related("domain"), ref["id"], "user")
+    domain = domain_by_name_or_id(ref=ref.get("domain"))
+    try:
+        return User.objects.select_related("domain").get(domain=domain, name=ref.get("name", ""))
+    except User.DoesNotExist:
+        raise NotFound(f"Could not find user: {ref.get('name')}.") from None
+
+
+def user_groups(*, user: User) -> QuerySet[Group]:
+    return Group.objects.select_related("domain").filter(auth_group__user=user)
+
+
+def user_projects(*, user: User) -> QuerySet[Project]:
+    """Projects where the user holds a role itself or through a group (Keystone's
+    /users/{id}/projects): guardian's object permissions, without the admin shortcut."""
+    return get_objects_for_user(user, f"identity.{PERM_READ}", klass=Project.objects.select_related("domain"),
+                                with_superuser=False, accept_global_perms=False).filter(enabled=True)
+
+
+def user_domains(*, user: User) -> QuerySet[Domain]:
+    """Domains where the user holds a role itself or through a group (GET /auth/domains)."""
+    assigned = RoleAssignment.objects.filter(Q(user=user) | Q(group__auth_group__user=user), domain__isnull=False)
+    return Domain.objects.filter(enabled=True, id__in=assigned.values("domain_id"))
+
+
+def group_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Group]:
+    require_admin(actor, action="list groups")
+    return _apply_filters(Group.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
+
+
+def group_get(*, group_id: str, actor: Actor | None = None) -> Group:
+    if actor is not None:
+        require_admin(actor, action="see groups")
+    return _get(Group.objects.select_related("domain", "auth_group"), group_id, "group")
+
+
+def group_members(*, group: Group) -> QuerySet[User]:
+    return User.objects.select_related("domain", "default_project").filter(groups=group.auth_group)
+
+
+def role_list(*, filters: dict[str, str] | None = None) -> QuerySet[Role]:
+    return _apply_filters(Role.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
+
+
+def role_get(*, role_id: str) -> Role:
+    return _get(Role.objects.select_related("domain"), role_id, "role")
+
+
+def implied_role_list(*, prior: Role | None = None) -> QuerySet[ImpliedRole]:
+    qs = ImpliedRole.objects.select_related("prior", "implied")
+    return qs.filter(prior=prior) if prior is not None else qs
+
+
+def _assignments(*, actor: Actor | None, user_id: str | None, group_id: str | None, project_id: str | None,
+                 domain_id: str | None, system: bool) -> QuerySet[RoleAssignment]:
+    """Assignments on the targets asked for; an admin sees all, anyone else only their own."""
+    if actor is not None and not (actor.is_admin or (user_id == actor.user_id and not group_id)):
+        require_admin(actor, action="list role assignments")
+    qs = RoleAssignment.objects.select_related("role", "user", "user__domain", "group", "group__domain",
+                                               "project", "project__domain", "domain")
+    if project_id:
+        qs = qs.filter(project_id=project_id)
+    if domain_id:
+        qs = qs.filter(domain_id=domain_id)
+    if system:
+        qs = qs.exclude(system="")
+    return qs
+
+
+def role_assignment_list(*, actor: Actor | None = None, user_id: str | None = None, group_id: str | None = None,
+                         role_id: str | None = None, project_id: str | None = None,
+                         domain_id: str | None = None, system: bool = False) -> QuerySet[RoleAssignment]:
+    """The assignments as they were made (Keystone's GET /role_assignments without ``effective``)."""
+    qs = _assignments(actor=actor, user_id=user_id, group_id=group_id, project_id=project_id,
+                      domain_id=domain_id, system=system)
+    if user_id:
+        qs = qs.filter(user_id=user_id)
+    if group_id:
+        qs = qs.filter(group_id=group_id)
+    if role_id:
+        qs = qs.filter(role_id=role_id)
+    return qs
+
+
+def role_assignment_list_effective(*, actor: Actor | None = None, user_id: str | None = None,
+                                   group_id: str | None = None, role_id: str | None = None,
+                                   project_id: str | None = None, domain_id: str | None = None,
+                                   system: bool = False) -> list[RoleAssignment]:
+    """Keystone's ``?effective``: what each user really holds. A user's filter takes in its
+    groups' assignments; group assignments become one per member; implied roles are added and
+    domain-specific ones dropped; the role filter applies to the result. Constant queries."""
+    if group_id:
+        raise BadRequest("Combining effective and group filter will always result in an empty list.")
+    qs = _assignments(actor=actor, user_id=user_id, group_id=None, project_id=project_id, domain_id=domain_id,
+                      system=system)
+    if user_id:
+        qs = qs.filter(Q(user_id=user_id)
+                       | Q(group_id__in=Group.objects.filter(auth_group__user__id=user_id).values("id")))
+    result = effective_assignments(assignments=list(qs), user_id=user_id)
+    return [a for a in result if a.role_id == role_id] if role_id else result
+
+
+def token_get(*, token_hash: str) -> Token:
+    return _get(
+        Token.objects.select_related("user", "user__domain", "project", "project__domain", "domain",
+                                     "application_credential"),
+        token_hash, "token")
+
+
+def application_credential_list(*, user: User, filters: dict[str, str] | None = None
+                                ) -> QuerySet[ApplicationCredential]:
+    qs = ApplicationCredential.objects.filter(user=user).select_related("project").prefetch_related("roles")
+    return _apply_filters(qs, filters, {"name": "name"})
+
+
+def application_credential_get(*, user: User, app_cred_id: str) -> ApplicationCredential:
+    return _get(application_credential_list(user=user), app_cred_id, "application credential")
+
+
+def region_list(*, filters: dict[str, str] | None = None) -> QuerySet[Region]:
+    return _apply_filters(Region.objects.all(), filters, {"parent_region_id": "parent_id"})
+
+
+def region_get(*, region_id: str) -> Region:
+    return _get(Region.objects.all(), region_id, "region")
+
+
+def service_list(*, filters: dict[str, str] | None = None) -> QuerySet[Service]:
+    return _apply_filters(Service.objects.all(), filters, {"type": "type", "name": "name"})
+
+
+def service_get(*, service_id: str) -> Service:
+    return _get(Service.objects.all(), service_id, "service")
+
+
+def endpoint_list(*, filters: dict[str, str] | None = None) -> QuerySet[Endpoint]:
+    qs = Endpoint.objects.select_related("service", "region")
+    return _apply_filters(qs, filters, {"interface": "interface", "service_id": "service_id",
+                                         "region_id": "region_id"})
+
+
+def endpoint_get(*, endpoint_id: str) -> Endpoint:
+    return _get(Endpoint.objects.select_related("service", "region"), endpoint_id, "endpoint")
+
+
+def catalog(*, project_id: str | None = None) -> list[dict]:
+    """The service catalog as Keystone puts it in a token (one query). ``$(project_id)s`` in a URL
+    becomes the token's project; without a project such endpoints are left out."""
+    services: dict[str, dict] = {}
+    for ep in Endpoint.objects.select_related("service", "region").filter(enabled=True, service__enabled=True):
+        url = ep.url
+        for placeholder in ("$(project_id)s", "%(project_id)s", "$(tenant_id)s", "%(tenant_id)s"):
+            if placeholder in url:
+                if project_id is None:
+                    url = ""
+                    break
+                url = url.replace(placeholder, project_id)
+        if not url:
+            continue
+        svc = services.setdefault(ep.service_id, {"id": ep.service_id, "type": ep.service.type,
+                                                  "name": ep.service.name, "endpoints": []})
+        svc["endpoints"].append({"id": ep.id, "interface": ep.interface, "region": ep.region_id,
+                                 "region_id": ep.region_id, "url": url})
+    return sorted(services.values(), key=lambda s: (s["type"], s["name"]))
+
+
+def quota_limits(*, project: Project) -> dict[str, int]:
+    """The effective limit of every registered resource for ``project``."""
+    from apps.identity import quotas
+
+    limits = {name: res.default for name, res in quotas.registered().items()}
+    limits.update({d.resource: d.hard_limit for d in QuotaDefault.objects.filter(resource__in=limits)})
+    limits.update(dict(QuotaLimit.objects.filter(project=project, resource__in=limits)
+                       .values_list("resource", "hard_limit")))
+    return limits
+
+
+def quota_defaults() -> dict[str, int]:
+    from apps.identity import quotas
+
+    limits = {name: res.default for name, res in quotas.registered().items()}
+    limits.update({d.resource: d.hard_limit for d in QuotaDefault.objects.filter(resource__in=limits)})
+    return limits
+
+
+def quota_usage(*, project: Project) -> dict[str, dict[str, int]]:
+    """``{resource: {limit, in_use}}`` for every registered resource (three queries)."""
+    limits = quota_limits(project=project)
+    used = dict(QuotaUsage.objects.filter(project=project).values_list("resource", "in_use"))
+    return {name: {"limit": limit, "in_use": used.get(name, 0)} for name, limit in sorted(limits.items())}
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+def _get(qs: QuerySet[M], pk: str, what: str) -> M:
+    try:
+        return qs.get(pk=pk)
+    except (qs.model.DoesNotExist, ValueError):
+        raise NotFound(f"Could not find {what}: {pk}.") from None
+
+
+def _apply_filters(qs: QuerySet[M], filters: dict[str, str] | None, allowed: dict[str, str | None]) -> QuerySet[M]:
+    for key, value in (filters or {}).items():
+        column = allowed.get(key)
+        if column is None:
+            continue
+        if column in {"enabled"}:
+            qs = qs.filter(**{column: str(value).lower() in {"1", "true", "yes"}})
+        elif value in ("", "None", "null") and column.endswith("_id"):
+            qs = qs.filter(**{column: None})
+        else:
+            qs = qs.filter(**{column: value})
+    return qs
+
+
+def effective_assignments(*, assignments: list[RoleAssignment], user_id: str | None = None
+                          ) -> list[RoleAssignment]:
+    """Keystone's ``?effective``: group assignments expanded to their members, implied roles added
+    (unsaved RoleAssignment objects; two queries whatever the length)."""
+    mapping = implied_role_map()
+    group_ids = {a.group_id for a in assignments if a.group_id}
+    members: dict[str, list[User]] = {}
+    if group_ids:
+        for group in Group.objects.filter(id__in=group_ids).prefetch_related("auth_group__user_set__domain"):
+            members[group.id] = list(group.auth_group.user_set.all())
+    roles = {r.id: r for r in Role.objects.all()} if mapping else {}
+    result: list[RoleAssignment] = []
+    seen: set[tuple] = set()
+    for a in assignments:
+        users = [a.user] if a.user_id else members.get(a.group_id or "", [])
+        for user in users:
+            if user_id and user.id != user_id:
+                continue
+            for role_id in expand_implied([a.role_id], mapping):
+                key = (user.id, role_id, a.project_id, a.domain_id, a.system)
+                if key in seen:
+                    continue
+                seen.add(key)
+                role = a.role if role_id == a.role_id else roles[role_id]
+                if role.domain_id is not None:
+                    continue  # a domain-specific role only carries what it implies
+                result.append(RoleAssignment(role=role, user=user, project=a.project, domain=a.domain,
+                                             system=a.system))
+    return result

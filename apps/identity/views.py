@@ -1,0 +1,295 @@
+"""The identity panels of the dashboard (admins): projects, users, roles and project members.
+
+Views only parse, call the same services and selectors as the Keystone API, and render; the
+services decide (policy, validation, uniqueness) and their errors are shown on the form or as a
+message. The whole section is for admins: ``identity_admin`` asks the policy (require_admin) for
+the session's actor, so a member gets a 403 whatever the URL.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import Conflict, StratusError
+from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.identity import selectors, services
+from apps.identity.forms import AssignmentForm, ProjectForm, RoleForm, UserCreateForm, UserEditForm
+from apps.identity.policy import Actor, require_admin
+
+View = Callable[..., HttpResponse]
+
+
+def identity_admin(view: View) -> View:
+    @dashboard_view
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        require_admin(request.actor, action="administer identity")  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
+def _show_error(form: Any, exc: StratusError) -> None:
+    form_error(form, exc, "name" if isinstance(exc, Conflict) and "name" in form.fields else None)
+
+
+def _project_choices(actor: Actor) -> list[tuple[str, str]]:
+    return [(p.id, p.name if p.domain_id == "default" else f"{p.name} ({p.domain.name})")
+            for p in selectors.project_list(actor=actor).order_by("name")]
+
+
+def _role_choices() -> list[tuple[str, str]]:
+    return [(r.id, r.name) for r in selectors.role_list().order_by("name")]
+
+
+def _enabled_flag(value: Any) -> bool:
+    return str(value).lower() in {"1", "true", "yes", "on"}
+
+
+# ---- projects -------------------------------------------------------------------------------
+
+@identity_admin
+def index(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect(reverse("identity:projects"))
+
+
+@identity_admin
+def project_list(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    projects = selectors.project_list(actor=actor).order_by("name")
+    return render_page(request, "identity/projects.html", {"projects": projects, "current": actor.project_id},
+                       partial="identity/_projects_table.html")
+
+
+@identity_admin
+def project_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    domains = [(d.id, d.name) for d in selectors.domain_list(actor=actor)]
+    form = ProjectForm(request.POST or None, domains=domains,
+                       initial={"domain_id": actor.project.domain_id if actor.project else "default"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = services.project_create(actor=actor, name=data["name"], description=data["description"],
+                                               domain_id=data["domain_id"] or None, enabled=data["enabled"])
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Created project {project.name}.")
+            return HttpResponseRedirect(reverse("identity:projects"))
+    return render(request, "identity/form.html", {"form": form, "title": "Create project",
+                                                  "submit": "Create project", "back": reverse("identity:projects")},
+                  status=400 if form.errors else 200)
+
+
+@identity_admin
+def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
+    actor = _actor(request)
+    project = selectors.project_get(actor=actor, project_id=project_id)
+    form = ProjectForm(request.POST or None, editing=True,
+                       initial={"name": project.name, "description": project.description})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(actor=actor, project_id=project.id, changes=form.cleaned_data)
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Saved project {form.cleaned_data['name']}.")
+            return HttpResponseRedirect(reverse("identity:projects"))
+    return render(request, "identity/form.html", {"form": form, "title": f"Edit project {project.name}",
+                                                  "submit": "Save", "back": reverse("identity:projects"),
+                                                  "object_id": project.id},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+@identity_admin
+def project_set_enabled(request: HttpRequest, project_id: str) -> HttpResponse:
+    enabled = _enabled_flag(request.POST.get("enabled"))
+    return run_action(
+        request,
+        lambda: services.project_update(actor=_actor(request), project_id=project_id, changes={"enabled": enabled}),
+        success=f"Project {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:projects"))
+
+
+@require_POST
+@identity_admin
+def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
+    return run_action(request, lambda: services.project_delete(actor=_actor(request), project_id=project_id),
+                      success="Project deleted.", redirect_to=reverse("identity:projects"))
+
+
+# ---- project members (role assignments) ------------------------------------------------------
+
+def _member_rows(actor: Actor, project_id: str) -> list[dict[str, Any]]:
+    """Direct assignments on the project, one row per user or group with its roles."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in selectors.role_assignment_list(actor=actor, project_id=project_id).order_by("role__name"):
+        if a.user_id:
+            key, name, domain = ("user", a.user_id), a.user.name, a.user.domain.name
+        else:
+            key, name, domain = ("group", a.group_id or ""), a.group.name, a.group.domain.name  # type: ignore[union-attr]
+        row = rows.setdefault(key, {"kind": key[0], "id": key[1], "name": name, "domain": domain, "roles": []})
+        row["roles"].append(a.role)
+    return sorted(rows.values(), key=lambda r: (r["kind"] != "user", r["name"].lower()))
+
+
+@identity_admin
+def project_members(request: HttpRequest, project_id: str) -> HttpResponse:
+    actor = _actor(request)
+    project = selectors.project_get(actor=actor, project_id=project_id)
+    users = [(u.id, u.name) for u in selectors.user_list(actor=actor).order_by("name")]
+    groups = [(g.id, g.name) for g in selectors.group_list(actor=actor).order_by("name")]
+    roles = _role_choices()
+    member = next((pk for pk, name in roles if name == "member"), None)
+    form = AssignmentForm(request.POST or None, users=users, groups=groups, roles=roles, initial={"role_id": member})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.role_grant(actor=actor, role_id=form.cleaned_data["role_id"], project_id=project.id,
+                                **form.actor_kwargs())
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, "Role granted.")
+            return HttpResponseRedirect(reverse("identity:project_members", args=[project.id]))
+    context = {"project": project, "rows": _member_rows(actor, project.id), "form": form}
+    return render_page(request, "identity/members.html", context, partial="identity/_members_table.html",
+                       status=400 if form.errors else 200)
+
+
+@require_POST
+@identity_admin
+def project_member_remove(request: HttpRequest, project_id: str) -> HttpResponse:
+    who = {"user_id": request.POST.get("user_id") or None, "group_id": request.POST.get("group_id") or None}
+    role_id = request.POST.get("role_id", "")
+    return run_action(
+        request,
+        lambda: services.role_revoke(actor=_actor(request), role_id=role_id, project_id=project_id, **who),
+        success="Role removed.", redirect_to=reverse("identity:project_members", args=[project_id]))
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+@identity_admin
+def user_list(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    users = selectors.user_list(actor=actor).order_by("name")
+    return render_page(request, "identity/users.html", {"users": users, "me": actor.user_id},
+                       partial="identity/_users_table.html")
+
+
+@identity_admin
+def user_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    roles = _role_choices()
+    member = next((pk for pk, name in roles if name == "member"), "")
+    form = UserCreateForm(request.POST or None, projects=_project_choices(actor), roles=roles,
+                          initial={"project_id": actor.project_id or "", "role_id": member})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            # One transaction: a user whose role could not be granted is not left behind.
+            with transaction.atomic():
+                user = services.user_create(actor=actor, name=data["name"], password=data["password"],
+                                            email=data["email"], description=data["description"],
+                                            enabled=data["enabled"], default_project_id=data["project_id"] or None)
+                if data["role_id"]:
+                    services.role_grant(actor=actor, role_id=data["role_id"], user_id=user.id,
+                                        project_id=data["project_id"])
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Created user {user.name}.")
+            return HttpResponseRedirect(reverse("identity:users"))
+    return render(request, "identity/form.html", {"form": form, "title": "Create user", "submit": "Create user",
+                                                  "back": reverse("identity:users")},
+                  status=400 if form.errors else 200)
+
+
+@identity_admin
+def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
+    actor = _actor(request)
+    user = selectors.user_get(actor=actor, user_id=user_id)
+    form = UserEditForm(request.POST or None, projects=_project_choices(actor), initial={
+        "name": user.name, "email": user.email, "description": user.description,
+        "project_id": user.default_project_id or ""})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes: dict[str, Any] = {"name": data["name"], "email": data["email"], "description": data["description"],
+                                   "default_project_id": data["project_id"] or None}
+        if data["password"]:
+            changes["password"] = data["password"]
+        try:
+            services.user_update(actor=actor, user_id=user.id, changes=changes)
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Saved user {data['name']}.")
+            return HttpResponseRedirect(reverse("identity:users"))
+    return render(request, "identity/form.html", {"form": form, "title": f"Edit user {user.name}", "submit": "Save",
+                                                  "back": reverse("identity:users"), "object_id": user.id},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+@identity_admin
+def user_set_enabled(request: HttpRequest, user_id: str) -> HttpResponse:
+    enabled = _enabled_flag(request.POST.get("enabled"))
+    return run_action(
+        request, lambda: services.user_update(actor=_actor(request), user_id=user_id, changes={"enabled": enabled}),
+        success=f"User {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:users"))
+
+
+@require_POST
+@identity_admin
+def user_delete(request: HttpRequest, user_id: str) -> HttpResponse:
+    return run_action(request, lambda: services.user_delete(actor=_actor(request), user_id=user_id),
+                      success="User deleted.", redirect_to=reverse("identity:users"))
+
+
+# ---- roles ----------------------------------------------------------------------------------
+
+@identity_admin
+def role_list(request: HttpRequest) -> HttpResponse:
+    roles = selectors.role_list().order_by("name")
+    implies: dict[str, list[str]] = {}
+    for rule in selectors.implied_role_list():
+        implies.setdefault(rule.prior_id, []).append(rule.implied.name)
+    rows = [{"role": r, "implies": sorted(implies.get(r.id, []))} for r in roles]
+    return render_page(request, "identity/roles.html", {"rows": rows}, partial="identity/_roles_table.html")
+
+
+@identity_admin
+def role_create(request: HttpRequest) -> HttpResponse:
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = services.role_create(actor=_actor(request), name=form.cleaned_data["name"],
+                                        description=form.cleaned_data["description"])
+        except StratusError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Created role {role.name}.")
+            return HttpResponseRedirect(reverse("identity:roles"))
+    return render(request, "identity/form.html", {"form": form, "title": "Create role", "submit": "Create role",
+                                                  "back": reverse("identity:roles")},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+@identity_admin
+def role_delete(request: HttpRequest, role_id: str) -> HttpResponse:
+    return run_action(request, lambda: services.role_delete(actor=_actor(request), role_id=role_id),
+                      success="Role deleted.", redirect_to=reverse("identity:roles"))

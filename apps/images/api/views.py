@@ -1,0 +1,353 @@
+"""Glance v2 API. Views parse the request, call one service or selector, and render. Image data is
+streamed both ways: the upload is read from the request in chunks (never request.data), the
+download is a StreamingHttpResponse fed chunk by chunk from the store (an async iterator under
+ASGI, so that Django does not gather a sync iterator into one list).
+
+Under the ASGI server, PUT .../file and .../stage are taken before Django by apps/images/asgi.py
+(no spooling of the body); the PUT views below serve them under WSGI and the test client."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import OpenStackView
+from apps.core.errors import BadRequest, NotFound, StratusError
+from apps.identity.api.authentication import AllowAny
+from apps.images import selectors, services
+from apps.images.api import serializers as out
+from apps.images.storage import get_store
+
+CHUNK = 1 << 20  # 1 MiB
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+
+
+class UnsupportedMediaType(StratusError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class RangeNotSatisfiable(StratusError):
+    status = 416
+    title = "Requested Range Not Satisfiable"
+
+
+class AnyAccept(BaseContentNegotiation):
+    """Glance answers JSON (or bytes) whatever the Accept header says; clients send
+    application/octet-stream or */* on data calls, and DRF would otherwise answer 406."""
+
+    def select_parser(self, request: Request, parsers: list) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+class GlanceView(OpenStackView):
+    """Every Glance response carries an ``x-openstack-request-id`` (an import's task records it)."""
+
+    error_style = "glance"
+    content_negotiation_class = AnyAccept
+    request_id = ""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.request_id = f"req-{uuid.uuid4()}"
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["x-openstack-request-id"] = self.request_id or f"req-{uuid.uuid4()}"
+        return response
+
+
+def _content_type(request: Request) -> str:
+    return request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+
+
+def _json_body(request: Request) -> Any:
+    raw = request._request.body
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("Malformed JSON in request body.") from None
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return {k: request.query_params.getlist(k) for k in request.query_params}
+
+
+# ---- discovery, schemas, info ----------------------------------------------------------------
+
+class Versions(GlanceView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(out.versions_out(request.build_absolute_uri("/image")), status=300)
+
+
+class Schema(GlanceView):
+    schemas: ClassVar[dict[str, Any]] = {"image": out.image_schema, "images": out.images_schema,
+                                         "member": out.member_schema, "members": out.members_schema}
+
+    def get(self, request: Request, name: str) -> Response:
+        return Response(self.schemas[name]())
+
+
+class ImportInfo(GlanceView):
+    def get(self, request: Request) -> Response:
+        return Response({"import-methods": {"description": "Import methods available.", "type": "array",
+                                            "value": list(services.IMPORT_METHODS)}})
+
+
+class StoresInfo(GlanceView):
+    """One store per site: like a Glance without multiple backends, there is no store list (404);
+    the store in use is the operator's setting (STRATUS_IMAGE_STORE)."""
+
+    def get(self, request: Request) -> Response:
+        raise NotFound(f"Multi backend is not supported at this site (the image store is {get_store().name}).")
+
+
+class NoSuchResource(GlanceView):
+    """Any other path under /image: Glance's 404 (tempest asks for /v2/images/ with an empty id)."""
+
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def _missing(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound(f"The resource could not be found: {request.path}")
+
+    get = post = put = patch = delete = head = _missing
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+class Images(GlanceView):
+    def get(self, request: Request) -> Response:
+        return Response(out.images_out(selectors.image_list(actor=request.auth, query=_query(request))))
+
+    def post(self, request: Request) -> Response:
+        body = _json_body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object of image attributes.")
+        image = services.image_create(actor=request.auth, data=body)
+        response = Response(out.image_out(image), status=201)
+        response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
+        # as Glance: the import methods this image may use (the SDK's create_image(use_import=True) reads it)
+        response["OpenStack-image-import-methods"] = ",".join(services.IMPORT_METHODS)
+        return response
+
+
+def _patch_operations(request: Request) -> list[dict[str, Any]]:
+    """Both Glance patch dialects, as RFC 6902 operations: v2.1 ``{"op", "path", "value"}`` and
+    v2.0 ``{"replace": "/name", "value": ...}``."""
+    media = _content_type(request)
+    if media not in (PATCH_V21, PATCH_V20):
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send {PATCH_V21} or {PATCH_V20}.")
+    body = _json_body(request)
+    if not isinstance(body, list):
+        raise BadRequest("The request body must be a JSON array of patch operations.")
+    operations = []
+    for item in body:
+        if not isinstance(item, dict):
+            raise BadRequest("Each patch operation must be a JSON object.")
+        if media == PATCH_V21:
+            operations.append(item)
+            continue
+        ops = [k for k in ("add", "replace", "remove") if k in item]
+        if len(ops) != 1:
+            raise BadRequest("Each v2.0 patch operation needs exactly one of add, replace or remove.")
+        converted = {"op": ops[0], "path": item[ops[0]]}
+        if "value" in item:
+            converted["value"] = item["value"]
+        operations.append(converted)
+    return operations
+
+
+class ImageDetail(GlanceView):
+    def get(self, request: Request, image_id: str) -> Response:
+        return Response(out.image_out(selectors.image_get(actor=request.auth, image_id=image_id)))
+
+    def patch(self, request: Request, image_id: str) -> Response:
+        image = services.image_update(actor=request.auth, image_id=image_id, operations=_patch_operations(request))
+        return Response(out.image_out(image))
+
+    def delete(self, request: Request, image_id: str) -> HttpResponse:
+        services.image_delete(actor=request.auth, image_id=image_id)
+        return HttpResponse(status=204)
+
+
+class ImageAction(GlanceView):
+    def post(self, request: Request, image_id: str, action: str) -> HttpResponse:
+        if action == "deactivate":
+            services.image_deactivate(actor=request.auth, image_id=image_id)
+        else:
+            services.image_reactivate(actor=request.auth, image_id=image_id)
+        return HttpResponse(status=204)
+
+
+class ImageTag(GlanceView):
+    def put(self, request: Request, image_id: str, tag: str) -> HttpResponse:
+        services.image_tag_add(actor=request.auth, image_id=image_id, tag=tag)
+        return HttpResponse(status=204)
+
+    def delete(self, request: Request, image_id: str, tag: str) -> HttpResponse:
+        services.image_tag_delete(actor=request.auth, image_id=image_id, tag=tag)
+        return HttpResponse(status=204)
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def request_chunks(request: HttpRequest, size: int = CHUNK) -> Iterator[bytes]:
+    """The request body, ``size`` bytes at a time (from Django's stream: under ASGI the spooled
+    body file, under WSGI the socket)."""
+    while True:
+        data = request.read(size)
+        if not data:
+            return
+        yield data
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Feed a sync chunk iterator to an ASGI response one chunk at a time (each read in a thread)."""
+    end = object()
+    try:
+        while True:
+            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, end)
+            if chunk is end:
+                return
+            yield chunk  # type: ignore[misc]
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=False)()
+
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _range(header: str, size: int) -> tuple[int, int] | None:
+    """(offset, length) of a single byte range, None for the whole image."""
+    if not header:
+        return None
+    match = RANGE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        raise RangeNotSatisfiable(f"Invalid Range header {header!r}: one range bytes=a-b.")
+    start_s, end_s = match.groups()
+    if not start_s:  # the last N bytes
+        length = min(int(end_s), size)
+        return size - length, length
+    start = int(start_s)
+    end = min(int(end_s), size - 1) if end_s else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"Range {header} is outside the image's {size} bytes.")
+    return start, end - start + 1
+
+
+class ImageFile(GlanceView):
+    def get(self, request: Request, image_id: str) -> HttpResponse:
+        image = selectors.image_get(actor=request.auth, image_id=image_id)
+        wanted = _range(request.META.get("HTTP_RANGE", ""), image.size or 0) if image.size else None
+        offset, length = wanted if wanted else (0, None)
+        image, chunks = selectors.image_data(actor=request.auth, image_id=image_id, offset=offset, length=length)
+        if chunks is None:
+            return HttpResponse(status=204)
+        content = _async_chunks(chunks) if hasattr(request._request, "scope") else chunks
+        response = StreamingHttpResponse(content, content_type="application/octet-stream",
+                                         status=206 if wanted else 200)
+        size = image.size or 0
+        if wanted:
+            response["Content-Length"] = str(wanted[1])
+            response["Content-Range"] = f"bytes {offset}-{offset + wanted[1] - 1}/{size}"
+        else:
+            response["Content-Length"] = str(size)
+            if image.checksum:
+                response["Content-MD5"] = image.checksum
+        return response
+
+    def put(self, request: Request, image_id: str) -> HttpResponse:
+        media = _content_type(request)
+        if media != "application/octet-stream":
+            raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send application/octet-stream.")
+        declared = request.META.get("CONTENT_LENGTH") or None
+        try:
+            expected = int(declared) if declared is not None else None
+        except ValueError:
+            raise BadRequest(f"Invalid Content-Length {declared!r}.") from None
+        services.image_upload(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
+                              expected_size=expected)
+        return HttpResponse(status=204)
+
+
+class ImageStage(GlanceView):
+    def put(self, request: Request, image_id: str) -> HttpResponse:
+        media = _content_type(request)
+        if media != "application/octet-stream":
+            raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send application/octet-stream.")
+        declared = request.META.get("CONTENT_LENGTH") or None
+        try:
+            expected = int(declared) if declared is not None else None
+        except ValueError:
+            raise BadRequest(f"Invalid Content-Length {declared!r}.") from None
+        services.image_stage(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
+                             expected_size=expected)
+        return HttpResponse(status=204)
+
+
+class ImageImport(GlanceView):
+    def post(self, request: Request, image_id: str) -> HttpResponse:
+        body = _json_body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object with the import method.")
+        services.image_import(actor=request.auth, image_id=image_id, body=body, request_id=self.request_id)
+        return HttpResponse(status=202)
+
+
+class ImageTasks(GlanceView):
+    def get(self, request: Request, image_id: str) -> Response:
+        tasks = selectors.task_list(actor=request.auth, image_id=image_id)
+        return Response({"tasks": [out.task_out(t) for t in tasks]})
+
+
+# ---- members ---------------------------------------------------------------------------------
+
+class Members(GlanceView):
+    def get(self, request: Request, image_id: str) -> Response:
+        members = selectors.member_list(actor=request.auth, image_id=image_id)
+        return Response({"members": [out.member_out(m) for m in members], "schema": "/v2/schemas/members"})
+
+    def post(self, request: Request, image_id: str) -> Response:
+        body = _json_body(request)
+        if not isinstance(body, dict) or "member" not in body:
+            raise BadRequest("The request body must be {\"member\": \"<project id>\"}.")
+        member = services.member_create(actor=request.auth, image_id=image_id, member_id=body["member"])
+        return Response(out.member_out(member))
+
+
+class MemberDetail(GlanceView):
+    def get(self, request: Request, image_id: str, member_id: str) -> Response:
+        return Response(out.member_out(selectors.member_get(actor=request.auth, image_id=image_id,
+                                                            member_id=member_id)))
+
+    def put(self, request: Request, image_id: str, member_id: str) -> Response:
+        body = _json_body(request)
+        if not isinstance(body, dict) or "status" not in body:
+            raise BadRequest("The request body must be {\"status\": \"accepted|rejected|pending\"}.")
+        member = services.member_update(actor=request.auth, image_id=image_id, member_id=member_id,
+                                        status=body["status"])
+        return Response(out.member_out(member))
+
+    def delete(self, request: Request, image_id: str, member_id: str) -> HttpResponse:
+        services.member_delete(actor=request.auth, image_id=image_id, member_id=member_id)
+        return HttpResponse(status=204)

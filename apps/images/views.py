@@ -1,0 +1,168 @@
+"""The images panel (section Compute): list, upload with a progress bar, edit, share, delete.
+
+The upload is two calls the page's script makes: ``create`` registers the image (the same
+image_create service as POST /image/v2/images) and answers its id, then the file is streamed with
+an XHR ``PUT`` to ``upload`` (the same image_upload service as PUT /image/v2/images/{id}/file),
+whose progress events drive the bar. Without script, the form still registers the image.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.core.errors import StratusError
+from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.identity import selectors as identity_selectors
+from apps.identity.policy import Actor
+from apps.images import selectors, services
+from apps.images.api.views import request_chunks
+from apps.images.forms import ImageForm, ShareForm
+from apps.images.models import Image, ImageMember
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
+def _rows(actor: Actor) -> list[Image]:
+    return list(selectors.image_list_all(actor=actor))
+
+
+def _pending(actor: Actor) -> list[Image]:
+    return list(selectors.image_filter(actor=actor, query={"visibility": ["shared"], "member_status": ["pending"]})
+                .exclude(owner=actor.project_id or "").order_by("-created_at"))
+
+
+@dashboard_view
+def index(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    context = {"images": _rows(actor), "pending": _pending(actor), "form": ImageForm(is_admin=actor.is_admin),
+               "current": actor.project_id, "is_admin": actor.is_admin}
+    return render_page(request, "images/index.html", context, partial="images/_table.html")
+
+
+def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in {"name", "disk_format", "container_format", "visibility",
+                                                     "min_disk", "min_ram", "protected"}}
+
+
+@require_POST
+@dashboard_view
+def create(request: HttpRequest) -> HttpResponse:
+    """Register an image from the form; answers JSON to the page's script, a redirect otherwise."""
+    actor = _actor(request)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    form = ImageForm(request.POST, is_admin=actor.is_admin)
+    if form.is_valid():
+        try:
+            image = services.image_create(actor=actor, data=_image_fields(form.cleaned_data))
+        except StratusError as exc:
+            if wants_json:
+                return JsonResponse({"error": exc.message}, status=exc.status)
+            form_error(form, exc)
+        else:
+            if wants_json:
+                return JsonResponse({"id": image.id, "upload": reverse("images:upload", args=[image.id])},
+                                    status=201)
+            messages.success(request, f"Registered image {image.name}; upload its data to activate it.")
+            return HttpResponseRedirect(reverse("images:index"))
+    elif wants_json:
+        return JsonResponse({"error": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
+                            status=400)
+    context = {"images": _rows(actor), "pending": _pending(actor), "form": form, "current": actor.project_id,
+               "is_admin": actor.is_admin}
+    return render(request, "images/index.html", context, status=400)
+
+
+@require_http_methods(["PUT"])
+@dashboard_view
+def upload(request: HttpRequest, image_id: str) -> HttpResponse:
+    """The image's data, streamed from the request body into the store (the API's service)."""
+    declared = request.META.get("CONTENT_LENGTH")
+    try:
+        image = services.image_upload(actor=_actor(request), image_id=image_id, chunks=request_chunks(request),
+                                      expected_size=int(declared) if declared else None)
+    except StratusError as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    return JsonResponse({"id": image.id, "status": image.status, "size": image.size, "checksum": image.checksum})
+
+
+@dashboard_view
+def edit(request: HttpRequest, image_id: str) -> HttpResponse:
+    actor = _actor(request)
+    image = selectors.image_get(actor=actor, image_id=image_id)
+    initial = {"name": image.name, "visibility": image.visibility, "min_disk": image.min_disk,
+               "min_ram": image.min_ram, "protected": image.protected}
+    form = ImageForm(request.POST or None, is_admin=actor.is_admin, editing=True, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        ops = [{"op": "replace", "path": f"/{key}", "value": value}
+               for key, value in _image_fields(form.cleaned_data).items() if initial.get(key) != value]
+        try:
+            services.image_update(actor=actor, image_id=image.id, operations=ops)
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Saved image {form.cleaned_data['name']}.")
+            return HttpResponseRedirect(reverse("images:index"))
+    return render(request, "images/form.html", {"form": form, "title": f"Edit image {image.name or image.id}",
+                                                "submit": "Save", "back": reverse("images:index"),
+                                                "object_id": image.id},
+                  status=400 if form.errors else 200)
+
+
+def _project_choices(actor: Actor) -> list[tuple[str, str]] | None:
+    if not actor.is_admin:
+        return None  # only admins may list projects; others give the id
+    return [(p.id, p.name) for p in identity_selectors.project_list(actor=actor).order_by("name")
+            if p.id != actor.project_id]
+
+
+@dashboard_view
+def share(request: HttpRequest, image_id: str) -> HttpResponse:
+    actor = _actor(request)
+    image = selectors.image_get(actor=actor, image_id=image_id)
+    form = ShareForm(request.POST or None, projects=_project_choices(actor))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_create(actor=actor, image_id=image.id, member_id=form.cleaned_data["member"])
+        except StratusError as exc:
+            form_error(form, exc, "member")
+        else:
+            messages.success(request, "Shared the image; the project has to accept it.")
+            return HttpResponseRedirect(reverse("images:share", args=[image.id]))
+    members: list[ImageMember] = []
+    if image.visibility == Image.SHARED:
+        members = list(selectors.member_list(actor=actor, image_id=image.id))
+    return render(request, "images/share.html", {"image": image, "form": form, "members": members},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+@dashboard_view
+def unshare(request: HttpRequest, image_id: str, member_id: str) -> HttpResponse:
+    return run_action(request, lambda: services.member_delete(actor=_actor(request), image_id=image_id,
+                                                              member_id=member_id),
+                      success="Stopped sharing with the project.", redirect_to=reverse("images:share", args=[image_id]))
+
+
+@require_POST
+@dashboard_view
+def answer(request: HttpRequest, image_id: str) -> HttpResponse:
+    """The member project accepts or rejects an image shared with it."""
+    actor = _actor(request)
+    status = request.POST.get("status", "")
+    return run_action(request, lambda: services.member_update(actor=actor, image_id=image_id,
+                                                              member_id=actor.project_id or "", status=status),
+                      success=f"Image {status}.", redirect_to=reverse("images:index"))
+
+
+@require_POST
+@dashboard_view
+def delete(request: HttpRequest, image_id: str) -> HttpResponse:
+    return run_action(request, lambda: services.image_delete(actor=_actor(request), image_id=image_id),
+                      success="Image deleted.", redirect_to=reverse("images:index"))

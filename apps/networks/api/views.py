@@ -1,0 +1,568 @@
+"""Neutron v2.0 API. Views parse the request, call one service or selector, and render.
+
+Each resource is declared once (``Resource``): how to list, show, create, update and delete it,
+which attributes its create accepts, and how it renders. Two generic views serve every resource:
+the collection (list with filters/fields/sorting/pagination, single and bulk create) and the member.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import OpenStackView
+from apps.identity.api.authentication import AllowAny
+from apps.identity.policy import Actor, require_admin
+from apps.networks import errors, selectors, services
+from apps.networks.api import serializers as out
+
+STANDARD_KEYS = {"name", "description", "project_id", "tenant_id", "tags"}
+
+
+class NeutronView(OpenStackView):
+    error_style = "neutron"
+
+
+def _base(request: Request) -> str:
+    return request.build_absolute_uri("/network/v2.0").rstrip("/")
+
+
+def _owner(body: dict[str, Any]) -> str | None:
+    return body.get("project_id") or body.get("tenant_id")
+
+
+def _check_keys(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise errors.InvalidInput(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
+
+
+def _pick(body: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    return {kwarg: body[key] for key, kwarg in mapping.items() if key in body}
+
+
+# ---- resources -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Resource:
+    member: str
+    collection: str
+    path: str
+    render: Callable[[Any, Actor], dict[str, Any]]
+    list: Callable[[Actor, selectors.ListQuery], Any]
+    get: Callable[[Actor, str], Any]
+    create: Callable[[Actor, dict[str, Any]], Any] | None = None
+    update: Callable[[Actor, str, dict[str, Any]], Any] | None = None
+    delete: Callable[[Actor, str], None] | None = None
+    before_read: Callable[[Actor], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _network_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS | {"admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
+                                    "provider:network_type", "provider:physical_network",
+                                    "provider:segmentation_id", "availability_zone_hints", "dns_domain",
+                                    "qos_policy_id", "is_default"})
+    b = _drop_unsupported(b)
+    return services.network_create(actor=actor, project_id=_owner(b), **_pick(b, {
+        "name": "name", "description": "description", "admin_state_up": "admin_state_up", "shared": "shared",
+        "router:external": "external", "mtu": "mtu", "port_security_enabled": "port_security_enabled",
+        "provider:network_type": "network_type", "provider:physical_network": "physical_network",
+        "provider:segmentation_id": "segmentation_id", "tags": "tags"}))
+
+
+def _network_update(actor: Actor, pk: str, b: dict[str, Any]) -> Any:
+    b = _drop_unsupported(b)
+    services.network_update(actor=actor, network_id=pk, changes=b)
+    return selectors.network_get(actor=actor, network_id=pk)
+
+
+SUBNET_KEYS = {"network_id": "network_id", "cidr": "cidr", "ip_version": "ip_version", "name": "name",
+               "gateway_ip": "gateway_ip", "allocation_pools": "allocation_pools",
+               "dns_nameservers": "dns_nameservers", "host_routes": "host_routes", "enable_dhcp": "enable_dhcp",
+               "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode",
+               "subnetpool_id": "subnetpool_id", "prefixlen": "prefixlen",
+               "use_default_subnetpool": "use_default_subnetpool", "description": "description", "tags": "tags"}
+
+
+def _subnet_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS | set(SUBNET_KEYS) | {"service_types", "segment_id", "dns_publish_fixed_ip"})
+    b = _drop_unsupported(b)
+    kwargs = _pick(b, SUBNET_KEYS)
+    kwargs.setdefault("network_id", None)
+    return services.subnet_create(actor=actor, project_id=_owner(b), **kwargs)
+
+
+def _subnet_update(actor: Actor, pk: str, b: dict[str, Any]) -> Any:
+    b = _drop_unsupported(b)
+    return services.subnet_update(actor=actor, subnet_id=pk, changes=b)
+
+
+def _subnetpool_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS | {"prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared",
+                                    "is_default", "default_quota", "address_scope_id"})
+    b = _drop_unsupported(b)
+    return services.subnetpool_create(actor=actor, project_id=_owner(b), **_pick(b, {
+        k: k for k in ("name", "description", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen",
+                       "shared", "is_default", "default_quota", "tags")}))
+
+
+# Attributes of extensions Stratus does not offer: accepted when empty (clients send defaults), refused
+# otherwise rather than silently ignored.
+UNSUPPORTED_EMPTY_OK = ("qos_policy_id", "extra_dhcp_opts", "propagate_uplink_status", "data_plane_status",
+                        "availability_zone_hints", "dns_domain", "service_types", "segment_id", "distributed", "ha",
+                        "is_default", "dns_publish_fixed_ip", "flavor_id", "dns_name", "address_scope_id")
+
+
+def _drop_unsupported(b: dict[str, Any], *, keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    for key in set(UNSUPPORTED_EMPTY_OK) - set(keep):
+        if b.get(key) not in (None, [], {}, "", False):
+            raise errors.InvalidInput(f"Attribute '{key}' is not supported by this cloud (its extension is not "
+                                      "enabled).")
+    return {k: v for k, v in b.items() if k not in UNSUPPORTED_EMPTY_OK or k in keep}
+
+
+def _port_create(actor: Actor, b: dict[str, Any]) -> Any:
+    body = {k: v for k, v in _drop_unsupported(b, keep=("dns_name",)).items() if k != "network_id"}
+    return services.port_create(actor=actor, network_id=b.get("network_id"), body=body)  # type: ignore[arg-type]
+
+
+def _router_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS | {"admin_state_up", "external_gateway_info", "availability_zone_hints",
+                                    "distributed", "ha", "flavor_id"})
+    b = _drop_unsupported(b)
+    return services.router_create(actor=actor, project_id=_owner(b), **_pick(b, {
+        k: k for k in ("name", "description", "admin_state_up", "external_gateway_info", "tags")}))
+
+
+def _fip_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS - {"name"} | {"floating_network_id", "floating_ip_address", "subnet_id",
+                                               "port_id", "fixed_ip_address", "qos_policy_id", "dns_name",
+                                               "dns_domain"})
+    b = _drop_unsupported(b)
+    return services.floatingip_create(actor=actor, project_id=_owner(b), floating_network_id=b.get(
+        "floating_network_id"), **_pick(b, {k: k for k in ("floating_ip_address", "subnet_id", "port_id",
+                                                          "fixed_ip_address", "description", "tags")}))
+
+
+def _sg_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, STANDARD_KEYS | {"stateful"})
+    return services.security_group_create(actor=actor, project_id=_owner(b), **_pick(b, {
+        k: k for k in ("name", "description", "stateful", "tags")}))
+
+
+RULE_KEYS = ("security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+             "remote_ip_prefix", "remote_group_id", "description")
+
+
+def _rule_create(actor: Actor, b: dict[str, Any]) -> Any:
+    _check_keys(b, {"project_id", "tenant_id", "remote_address_group_id", *RULE_KEYS})
+    if b.get("remote_address_group_id"):
+        raise errors.InvalidInput("Address groups are not supported.")
+    kwargs = _pick(b, {k: k for k in RULE_KEYS})
+    kwargs.setdefault("security_group_id", None)
+    kwargs.setdefault("direction", None)
+    return services.security_group_rule_create(actor=actor, project_id=_owner(b), **kwargs)
+
+
+def _sg_before_read(actor: Actor) -> None:
+    services.security_group_ensure_default_for(actor=actor)
+
+
+RESOURCES: dict[str, Resource] = {r.path: r for r in (
+    Resource("network", "networks", "networks", out.network_out,
+             list=lambda a, q: selectors.network_list(actor=a, query=q),
+             get=lambda a, pk: selectors.network_get(actor=a, network_id=pk),
+             create=_network_create, update=_network_update,
+             delete=lambda a, pk: services.network_delete(actor=a, network_id=pk)),
+    Resource("subnet", "subnets", "subnets", out.subnet_out,
+             list=lambda a, q: selectors.subnet_list(actor=a, query=q),
+             get=lambda a, pk: selectors.subnet_get(actor=a, subnet_id=pk),
+             create=_subnet_create, update=_subnet_update,
+             delete=lambda a, pk: services.subnet_delete(actor=a, subnet_id=pk)),
+    Resource("subnetpool", "subnetpools", "subnetpools", out.subnetpool_out,
+             list=lambda a, q: selectors.subnetpool_list(actor=a, query=q),
+             get=lambda a, pk: selectors.subnetpool_get(actor=a, subnetpool_id=pk),
+             create=_subnetpool_create,
+             update=lambda a, pk, b: services.subnetpool_update(actor=a, subnetpool_id=pk, changes=b),
+             delete=lambda a, pk: services.subnetpool_delete(actor=a, subnetpool_id=pk)),
+    Resource("port", "ports", "ports", out.port_out,
+             list=lambda a, q: selectors.port_list(actor=a, query=q),
+             get=lambda a, pk: selectors.port_get(actor=a, port_id=pk),
+             create=_port_create,
+             update=lambda a, pk, b: services.port_update(actor=a, port_id=pk, changes=_drop_unsupported(
+                 b, keep=("dns_name",))),
+             delete=lambda a, pk: services.port_delete(actor=a, port_id=pk)),
+    Resource("router", "routers", "routers", out.router_out,
+             list=lambda a, q: selectors.router_list(actor=a, query=q),
+             get=lambda a, pk: selectors.router_get(actor=a, router_id=pk),
+             create=_router_create,
+             update=lambda a, pk, b: services.router_update(actor=a, router_id=pk, changes=_drop_unsupported(b)),
+             delete=lambda a, pk: services.router_delete(actor=a, router_id=pk)),
+    Resource("floatingip", "floatingips", "floatingips", out.floatingip_out,
+             list=lambda a, q: selectors.floatingip_list(actor=a, query=q),
+             get=lambda a, pk: selectors.floatingip_get(actor=a, floatingip_id=pk),
+             create=_fip_create,
+             update=lambda a, pk, b: services.floatingip_update(actor=a, floatingip_id=pk, changes=b),
+             delete=lambda a, pk: services.floatingip_delete(actor=a, floatingip_id=pk)),
+    Resource("security_group", "security_groups", "security-groups", out.security_group_out,
+             list=lambda a, q: selectors.security_group_list(actor=a, query=q),
+             get=lambda a, pk: selectors.security_group_get(actor=a, security_group_id=pk),
+             create=_sg_create,
+             update=lambda a, pk, b: services.security_group_update(actor=a, security_group_id=pk, changes=b),
+             delete=lambda a, pk: services.security_group_delete(actor=a, security_group_id=pk),
+             before_read=_sg_before_read),
+    Resource("security_group_rule", "security_group_rules", "security-group-rules", out.security_group_rule_out,
+             list=lambda a, q: selectors.security_group_rule_list(actor=a, query=q),
+             get=lambda a, pk: selectors.security_group_rule_get(actor=a, rule_id=pk),
+             create=_rule_create,
+             delete=lambda a, pk: services.security_group_rule_delete(actor=a, rule_id=pk),
+             before_read=_sg_before_read),
+)}
+
+
+def _body(request: Request, key: str) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict) or not data:
+        raise errors.BadRequestError("Resource body required")
+    if not isinstance(data.get(key), dict):
+        raise errors.BadRequestError(f"Unable to find '{key}' in request body")
+    return data[key]
+
+
+class Collection(NeutronView):
+    resource: ClassVar[Resource]
+
+    @classmethod
+    def of(cls, resource: Resource) -> Any:
+        return type(f"{resource.collection}_collection", (cls,), {"resource": resource}).as_view()
+
+    def get(self, request: Request) -> Response:
+        r, actor = self.resource, request.auth
+        query = out.parse_list_query(request)
+        if r.before_read:
+            r.before_read(actor)
+        items = list(r.list(actor, query))
+        if query.page_reverse:
+            items.reverse()
+        fields = out.fields_of(request)
+        body: dict[str, Any] = {r.collection: [out.only(r.render(i, actor), fields) for i in items]}
+        if query.limit:
+            body[f"{r.collection}_links"] = self._links(request, query, items)
+        return Response(body)
+
+    def _links(self, request: Request, query: selectors.ListQuery, items: list[Any]) -> list[dict[str, str]]:
+        params = [(k, v) for k, v in request.query_params.lists() if k not in ("marker", "page_reverse")
+                  for v in v]
+        base = f"{_base(request)}/{self.resource.path}"
+        links = []
+        full = len(items) >= (query.limit or 0)
+        forward_more = full if not query.page_reverse else bool(query.marker)
+        backward_more = bool(query.marker) if not query.page_reverse else full
+        if items and forward_more:
+            links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1].pk)])}"})
+        if items and backward_more:
+            back = [*params, ("marker", items[0].pk), ("page_reverse", "True")]
+            links.append({"rel": "previous", "href": f"{base}?{urlencode(back)}"})
+        return links
+
+    def post(self, request: Request) -> Response:
+        r, actor = self.resource, request.auth
+        if r.create is None:
+            raise _not_allowed()
+        data = request.data
+        if isinstance(data, dict) and isinstance(data.get(r.collection), list):
+            items = data[r.collection]
+            if not items or not all(isinstance(i, dict) for i in items):
+                raise errors.BadRequestError(f"Invalid input: '{r.collection}' must be a non-empty list of objects.")
+            with transaction.atomic():  # bulk: all or nothing
+                created = [r.create(actor, dict(i)) for i in items]
+            fresh = [r.get(actor, c.pk) for c in created]
+            return Response({r.collection: [r.render(c, actor) for c in fresh]}, status=201)
+        obj = r.create(actor, dict(_body(request, r.member)))
+        return Response({r.member: r.render(r.get(actor, obj.pk), actor)}, status=201)
+
+
+def _not_allowed() -> Exception:
+    from rest_framework.exceptions import MethodNotAllowed
+
+    return MethodNotAllowed("POST")
+
+
+class Member(NeutronView):
+    resource: ClassVar[Resource]
+
+    @classmethod
+    def of(cls, resource: Resource) -> Any:
+        return type(f"{resource.member}_member", (cls,), {"resource": resource}).as_view()
+
+    def get(self, request: Request, pk: str) -> Response:
+        r, actor = self.resource, request.auth
+        if r.before_read:
+            r.before_read(actor)
+        return Response({r.member: out.only(r.render(r.get(actor, pk), actor), out.fields_of(request))})
+
+    def put(self, request: Request, pk: str) -> Response:
+        r, actor = self.resource, request.auth
+        if r.update is None:
+            from rest_framework.exceptions import MethodNotAllowed
+
+            raise MethodNotAllowed("PUT")
+        body = _body(request, r.member)
+        obj = r.update(actor, pk, dict(body))
+        return Response({r.member: r.render(r.get(actor, obj.pk), actor)})
+
+    def delete(self, request: Request, pk: str) -> HttpResponse:
+        r = self.resource
+        if r.delete is None:
+            from rest_framework.exceptions import MethodNotAllowed
+
+            raise MethodNotAllowed("DELETE")
+        r.delete(request.auth, pk)
+        return HttpResponse(status=204)
+
+
+class RouterInterface(NeutronView):
+    action: ClassVar[str]
+
+    def put(self, request: Request, pk: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        if not body:
+            raise errors.BadRequestError("Resource body required")
+        kwargs = {"subnet_id": body.get("subnet_id"), "port_id": body.get("port_id")}
+        if self.action == "add":
+            return Response(services.router_interface_add(actor=request.auth, router_id=pk, **kwargs))
+        return Response(services.router_interface_remove(actor=request.auth, router_id=pk, **kwargs))
+
+
+class AddRouterInterface(RouterInterface):
+    action = "add"
+
+
+class RemoveRouterInterface(RouterInterface):
+    action = "remove"
+
+
+# ---- tags ----------------------------------------------------------------------------------
+
+class Tags(NeutronView):
+    def get(self, request: Request, collection: str, pk: str) -> Response:
+        return Response({"tags": services.tags_get(actor=request.auth, collection=collection, resource_id=pk)})
+
+    def put(self, request: Request, collection: str, pk: str) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        if not isinstance(body.get("tags"), list):
+            raise errors.BadRequestError("Invalid input: the body needs a 'tags' list.")
+        tags = services.tags_change(actor=request.auth, collection=collection, resource_id=pk, set_to=body["tags"])
+        return Response({"tags": tags})
+
+    def delete(self, request: Request, collection: str, pk: str) -> HttpResponse:
+        services.tags_change(actor=request.auth, collection=collection, resource_id=pk, remove="*")
+        return HttpResponse(status=204)
+
+
+class Tag(NeutronView):
+    def get(self, request: Request, collection: str, pk: str, tag: str) -> HttpResponse:
+        if tag not in services.tags_get(actor=request.auth, collection=collection, resource_id=pk):
+            raise errors.NotFound(f"Tag {tag} could not be found.")
+        return HttpResponse(status=204)
+
+    def put(self, request: Request, collection: str, pk: str, tag: str) -> HttpResponse:
+        services.tags_change(actor=request.auth, collection=collection, resource_id=pk, add=tag)
+        return HttpResponse(status=201)
+
+    def delete(self, request: Request, collection: str, pk: str, tag: str) -> HttpResponse:
+        services.tags_change(actor=request.auth, collection=collection, resource_id=pk, remove=tag)
+        return HttpResponse(status=204)
+
+
+# ---- quotas --------------------------------------------------------------------------------
+
+def _quota_body(project_id: str, limits: dict[str, int]) -> dict[str, int]:
+    return {r: limits[r] for r in selectors.QUOTA_RESOURCES if r in limits}
+
+
+class Quotas(NeutronView):
+    def get(self, request: Request) -> Response:
+        require_admin(request.auth, action="list every project's quotas")
+        from apps.identity.models import QuotaLimit
+
+        projects = sorted(set(QuotaLimit.objects.filter(resource__in=selectors.QUOTA_RESOURCES)
+                              .values_list("project_id", flat=True)))
+        bodies = []
+        for pid in projects:
+            usage = selectors.network_quota_usage(project_id=pid)
+            bodies.append({**{r: u["limit"] for r, u in usage.items()}, "project_id": pid, "tenant_id": pid})
+        return Response({"quotas": bodies})
+
+
+def _quota_project(request: Request, project_id: str) -> str:
+    actor: Actor = request.auth
+    if not actor.is_admin and project_id != actor.project_id:
+        raise errors.PolicyNotAuthorized("You may only see your own project's quotas.")
+    return project_id
+
+
+class Quota(NeutronView):
+    def get(self, request: Request, project_id: str) -> Response:
+        pid = _quota_project(request, project_id)
+        usage = selectors.network_quota_usage(project_id=pid)
+        return Response({"quota": {r: u["limit"] for r, u in usage.items()}})
+
+    def put(self, request: Request, project_id: str) -> Response:
+        body = _body(request, "quota")
+        limits = services.network_quota_set(actor=request.auth, project_id=project_id, limits=body)
+        return Response({"quota": _quota_body(project_id, limits)})
+
+    def delete(self, request: Request, project_id: str) -> HttpResponse:
+        services.network_quota_reset(actor=request.auth, project_id=project_id)
+        return HttpResponse(status=204)
+
+
+class QuotaDefault(NeutronView):
+    def get(self, request: Request, project_id: str) -> Response:
+        from apps.identity import selectors as identity_selectors
+
+        _quota_project(request, project_id)
+        return Response({"quota": _quota_body(project_id, identity_selectors.quota_defaults())})
+
+
+class QuotaDetails(NeutronView):
+    def get(self, request: Request, project_id: str) -> Response:
+        pid = _quota_project(request, project_id)
+        usage = selectors.network_quota_usage(project_id=pid)
+        return Response({"quota": {r: {"limit": u["limit"], "used": u["in_use"], "reserved": 0}
+                                   for r, u in usage.items()}})
+
+
+# ---- agents --------------------------------------------------------------------------------
+
+class Agents(NeutronView):
+    def get(self, request: Request) -> Response:
+        agents = out.agents_out(selectors.agent_list(actor=request.auth))
+        filters = {k: request.query_params.getlist(k) for k in request.query_params if k != "fields"}
+        for key, values in filters.items():
+            agents = [a for a in agents if key not in a or str(a[key]).lower() in {v.lower() for v in values}]
+        fields = out.fields_of(request)
+        return Response({"agents": [out.only(a, fields) for a in agents]})
+
+
+class AgentDetail(NeutronView):
+    """One of a node's Neutron agents (a node shows as 1 or 3 agents, all backed by its row)."""
+
+    def _find(self, request: Request, pk: str) -> tuple[Any, dict[str, Any]]:
+        for agent in selectors.agent_list(actor=request.auth):
+            for kind in out.agent_kinds(agent):
+                if out.agent_id(agent, kind[0]) == pk:
+                    return agent, out.agent_out(agent, *kind)
+        raise errors.AgentNotFound(f"Agent {pk} could not be found.")
+
+    def get(self, request: Request, pk: str) -> Response:
+        return Response({"agent": self._find(request, pk)[1]})
+
+    def put(self, request: Request, pk: str) -> Response:
+        agent, _ = self._find(request, pk)
+        services.network_agent_update(actor=request.auth, agent=agent, changes=_body(request, "agent"))
+        return Response({"agent": self._find(request, pk)[1]})
+
+    def delete(self, request: Request, pk: str) -> HttpResponse:
+        agent, _ = self._find(request, pk)
+        services.network_agent_delete(actor=request.auth, agent=agent)
+        return HttpResponse(status=204)
+
+
+# ---- discovery -----------------------------------------------------------------------------
+
+EXTENSIONS = [
+    ("agent", "agent", "The agent management extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering "
+     "when listing ports (fixed_ips=ip_address_substr=...)"),
+    ("network-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per "
+     "project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and "
+     "access to external networks via a NAT gateway."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard "
+     "attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of "
+     "neutron resources."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range,"
+     " router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources "
+     "with standard attribute."),
+    ("tag", "Tag support", "Enables to set tag on resources (network, subnet, port, router, subnetpool, "
+     "security group, floating IP)."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron "
+     "resources that have Neutron standard attributes."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("subnet-external-network", "Subnet External Network", "Informs if the subnet is associated to an external "
+     "network (its subnets are visible to every project)."),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the "
+     "default."),
+]
+
+
+def extension_out(alias: str, name: str, description: str) -> dict[str, Any]:
+    return {"alias": alias, "name": name, "description": description, "links": [],
+            "updated": "2013-01-01T10:00:00-00:00"}
+
+
+class Extensions(NeutronView):
+    def get(self, request: Request) -> Response:
+        return Response({"extensions": [extension_out(*e) for e in EXTENSIONS]})
+
+
+class Extension(NeutronView):
+    def get(self, request: Request, alias: str) -> Response:
+        for e in EXTENSIONS:
+            if e[0] == alias:
+                return Response({"extension": extension_out(*e)})
+        raise errors.ExtensionNotFound(f"Extension with alias {alias} does not exist")
+
+
+class Versions(NeutronView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
+            {"rel": "self", "href": _base(request) + "/"}]}]})
+
+
+class Resources(NeutronView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        base = _base(request)
+        names = [(r.member, r.collection, r.path) for r in RESOURCES.values()]
+        return Response({"resources": [{"name": m, "collection": c, "links": [{"rel": "self", "href": f"{base}/{p}"}]}
+                                       for m, c, p in names]})
+
+
+class Unknown(NeutronView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def dispatch_any(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise errors.NotFound("The resource could not be found.")
+
+    get = post = put = delete = patch = dispatch_any

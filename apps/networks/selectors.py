@@ -1,0 +1,579 @@
+"""Every read of networking data, scoped to the caller. Lists cost a constant number of queries.
+
+Visibility follows Neutron: an admin sees every project's resources; anyone else sees their own
+project's, plus shared and external networks (and their subnets) and shared subnet pools.
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Model, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.errors import BadRequest
+from apps.identity.policy import Actor
+from apps.networks import errors
+from apps.networks.models import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    FloatingIP,
+    IPAllocation,
+    Network,
+    NetworkAgent,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    SubnetPool,
+)
+
+M = TypeVar("M", bound=Model)
+
+# Neutron's agent_down_time: an agent without a heartbeat for this long is dead.
+AGENT_DOWN_SECONDS = int(getattr(settings, "STRATUS_NETWORK_AGENT_DOWN_SECONDS", 75))
+
+
+# ---- visibility ----------------------------------------------------------------------------
+
+def _own(actor: Actor) -> Q:
+    if actor.is_admin:
+        return Q()
+    if actor.project_id is None:
+        return Q(pk__in=[])
+    return Q(project_id=actor.project_id)
+
+
+def _network_visible(actor: Actor, prefix: str = "") -> Q:
+    if actor.is_admin:
+        return Q()
+    if actor.project_id is None:
+        return Q(pk__in=[])
+    return (Q(**{f"{prefix}project_id": actor.project_id}) | Q(**{f"{prefix}shared": True})
+            | Q(**{f"{prefix}external": True}))
+
+
+# ---- generic filters, sorting and pagination (Neutron's query string) -----------------------
+
+Converter = Callable[[str], Any]
+# api attribute -> ORM lookup, or a function of one value returning a Q
+FilterSpec = Mapping[str, "str | Callable[[str], Q]"]
+
+BOOL_FIELDS = {"admin_state_up", "shared", "router:external", "enable_dhcp", "port_security_enabled",
+               "is_default", "stateful", "enable_snat", "alive"}
+INT_FIELDS = {"mtu", "ip_version", "port_range_min", "port_range_max", "revision_number",
+              "provider:segmentation_id", "default_prefixlen", "min_prefixlen", "max_prefixlen"}
+
+
+def _convert(attr: str, value: str) -> Any:
+    if attr in BOOL_FIELDS:
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise errors.InvalidInput(f"Invalid input for {attr}. Reason: '{value}' cannot be converted to boolean.")
+    if attr in INT_FIELDS:
+        try:
+            return int(value)
+        except ValueError:
+            raise errors.InvalidInput(f"Invalid input for {attr}. Reason: '{value}' is not an integer.") from None
+    if value in ("None", "null") and attr.endswith(("_id", "gateway_ip", "ipv6_ra_mode", "ipv6_address_mode",
+                                                    "protocol", "remote_ip_prefix", "fixed_ip_address")):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a Neutron list asks for, parsed from the query string by the API (or built by a panel)."""
+
+    filters: Mapping[str, Sequence[str]]
+    sorts: Sequence[tuple[str, bool]] = ()  # (attribute, ascending)
+    limit: int | None = None
+    marker: str | None = None
+    page_reverse: bool = False
+
+
+def apply_filters(qs: QuerySet[M], filters: Mapping[str, Sequence[str]], spec: FilterSpec) -> QuerySet[M]:
+    """``?a=x&a=y&b=z`` is (a=x OR a=y) AND b=z; attributes the resource does not have are ignored."""
+    for key, values in filters.items():
+        if key in ("tags", "tags-any", "not-tags", "not-tags-any"):
+            qs = _filter_tags(qs, key, values)
+            continue
+        attr = "project_id" if key == "tenant_id" else key
+        target = spec.get(attr)
+        if target is None or not values:
+            continue
+        condition = Q(pk__in=[])
+        for value in values:
+            if callable(target):
+                condition |= target(value)
+            else:
+                converted = _convert(attr, value)
+                condition |= Q(**{f"{target}__isnull": True}) if converted is None else Q(**{target: converted})
+        qs = qs.filter(condition)
+    return qs
+
+
+def _filter_tags(qs: QuerySet[M], key: str, values: Sequence[str]) -> QuerySet[M]:
+    wanted = [t for v in values for t in v.split(",") if t]
+    if not wanted:
+        return qs
+    if connection.features.supports_json_field_contains:
+        if key == "tags":
+            return qs.filter(tags__contains=wanted)
+        any_q = Q(pk__in=[])
+        for tag in wanted:
+            any_q |= Q(tags__contains=[tag])
+        if key == "tags-any":
+            return qs.filter(any_q)
+        if key == "not-tags":
+            return qs.exclude(tags__contains=wanted)
+        return qs.exclude(any_q)
+    held = {pk: set(tags or []) for pk, tags in qs.values_list("pk", "tags")}
+    want = set(wanted)
+    keep = {"tags": lambda h: want <= h, "tags-any": lambda h: bool(h & want),
+            "not-tags": lambda h: not want <= h, "not-tags-any": lambda h: not h & want}[key]
+    return qs.filter(pk__in=[pk for pk, h in held.items() if keep(h)])
+
+
+def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> QuerySet[M]:
+    qs = apply_filters(qs, query.filters, spec)
+    order: list[tuple[str, bool]] = []
+    for attr, ascending in query.sorts:
+        target = spec.get("project_id" if attr == "tenant_id" else attr)
+        if not isinstance(target, str) or "__" in target:
+            raise errors.InvalidInput(f"Attribute '{attr}' cannot be used as a sort key.")
+        order.append((target, ascending))
+    if not any(field == "id" for field, _ in order):
+        order.append(("id", order[-1][1] if order else True))
+    if query.page_reverse:
+        order = [(f, not a) for f, a in order]
+    if query.marker:
+        marker = qs.model._default_manager.filter(pk=query.marker).values(*[f for f, _ in order]).first()
+        if marker is None:
+            raise errors.InvalidInput(f"Invalid marker: {query.marker}.")
+        after = Q(pk__in=[])
+        equal = Q()
+        for fname, ascending in order:
+            value = marker[fname]
+            if value is None:
+                step = Q(**{f"{fname}__isnull": False}) if ascending else Q(pk__in=[])
+                after |= equal & step
+                equal &= Q(**{f"{fname}__isnull": True})
+            else:
+                step = Q(**{f"{fname}__gt" if ascending else f"{fname}__lt": value})
+                if not ascending:
+                    step |= Q(**{f"{fname}__isnull": True})
+                after |= equal & step
+                equal &= Q(**{fname: value})
+        qs = qs.filter(after)
+    qs = qs.order_by(*[(f if a else f"-{f}") for f, a in order])
+    if query.limit is not None:
+        qs = qs[: query.limit]
+    return qs
+
+
+def _q_in(model: type[Model], field: str, **lookup: Any) -> Q:
+    return Q(pk__in=model.objects.filter(**lookup).values(field))
+
+
+NETWORK_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "admin_state_up": "admin_state_up",
+    "status": "status", "shared": "shared", "router:external": "external", "mtu": "mtu",
+    "description": "description", "port_security_enabled": "port_security_enabled",
+    "provider:network_type": "network_type", "provider:physical_network": "physical_network",
+    "provider:segmentation_id": "segmentation_id", "revision_number": "revision_number",
+    "subnets": lambda v: _q_in(Subnet, "network_id", id=v),
+}
+SUBNET_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "network_id": "network_id",
+    "ip_version": "ip_version", "cidr": "cidr", "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp",
+    "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode", "subnetpool_id": "subnetpool_id",
+    "description": "description", "revision_number": "revision_number",
+}
+SUBNETPOOL_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "ip_version": "ip_version", "shared": "shared",
+    "is_default": "is_default", "default_prefixlen": "default_prefixlen", "min_prefixlen": "min_prefixlen",
+    "max_prefixlen": "max_prefixlen", "description": "description", "revision_number": "revision_number",
+}
+
+
+def _fixed_ips_filter(value: str) -> Q:
+    """``fixed_ips=ip_address=10.0.0.3``, ``fixed_ips=subnet_id=...``, ``fixed_ips=ip_address_substr=...``."""
+    key, _, wanted = value.partition("=")
+    lookups = {"ip_address": "ip_address", "subnet_id": "subnet_id", "ip_address_substr": "ip_address__contains"}
+    if key not in lookups:
+        raise errors.InvalidInput(f"Invalid input for fixed_ips: '{value}'.")
+    return _q_in(IPAllocation, "port_id", **{lookups[key]: wanted})
+
+
+PORT_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "network_id": "network_id",
+    "mac_address": "mac_address", "admin_state_up": "admin_state_up", "status": "status",
+    "device_id": "device_id", "device_owner": "device_owner", "description": "description",
+    "port_security_enabled": "port_security_enabled", "binding:host_id": "binding_host_id",
+    "binding:vnic_type": "binding_vnic_type", "revision_number": "revision_number", "dns_name": "dns_name",
+    "fixed_ips": _fixed_ips_filter,
+    "security_groups": lambda v: _q_in(Port.security_groups.through, "port_id", securitygroup_id=v),
+}
+ROUTER_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "admin_state_up": "admin_state_up",
+    "status": "status", "description": "description", "revision_number": "revision_number",
+    "enable_snat": "enable_snat",
+}
+FLOATINGIP_FILTERS: FilterSpec = {
+    "id": "id", "project_id": "project_id", "floating_ip_address": "floating_ip_address",
+    "floating_network_id": "floating_network_id", "router_id": "router_id", "port_id": "port_id",
+    "fixed_ip_address": "fixed_ip_address", "status": "status", "description": "description",
+    "revision_number": "revision_number",
+}
+SECURITY_GROUP_FILTERS: FilterSpec = {
+    "id": "id", "name": "name", "project_id": "project_id", "description": "description",
+    "stateful": "stateful", "revision_number": "revision_number",
+}
+SECURITY_GROUP_RULE_FILTERS: FilterSpec = {
+    "id": "id", "project_id": "project_id", "security_group_id": "security_group_id",
+    "direction": "direction", "ethertype": "ethertype", "protocol": "protocol",
+    "port_range_min": "port_range_min", "port_range_max": "port_range_max",
+    "remote_ip_prefix": "remote_ip_prefix", "remote_group_id": "remote_group_id",
+    "description": "description", "revision_number": "revision_number",
+}
+
+
+# ---- networks ------------------------------------------------------------------------------
+
+def _networks() -> QuerySet[Network]:
+    return Network.objects.prefetch_related(Prefetch("subnets", queryset=Subnet.objects.only("id", "network_id")
+                                                     .order_by("created_at", "id")))
+
+
+def network_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Network]:
+    qs = _networks().filter(_network_visible(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), NETWORK_FILTERS)
+
+
+def network_get(*, actor: Actor, network_id: str) -> Network:
+    network = _networks().filter(_network_visible(actor), pk=network_id).first()
+    if network is None:
+        raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
+    return network
+
+
+# ---- subnets -------------------------------------------------------------------------------
+
+def _subnet_visible(actor: Actor) -> Q:
+    if actor.is_admin:
+        return Q()
+    return _own(actor) | _network_visible(actor, "network__")
+
+
+def subnet_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Subnet]:
+    qs = Subnet.objects.select_related("network").filter(_subnet_visible(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), SUBNET_FILTERS)
+
+
+def subnet_get(*, actor: Actor, subnet_id: str) -> Subnet:
+    subnet = Subnet.objects.select_related("network").filter(_subnet_visible(actor), pk=subnet_id).first()
+    if subnet is None:
+        raise errors.SubnetNotFound(f"Subnet {subnet_id} could not be found.")
+    return subnet
+
+
+def subnetpool_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SubnetPool]:
+    visible = Q() if actor.is_admin else (_own(actor) | Q(shared=True))
+    qs = SubnetPool.objects.filter(visible)
+    return apply_list_query(qs, query or ListQuery(filters={}), SUBNETPOOL_FILTERS)
+
+
+def subnetpool_get(*, actor: Actor, subnetpool_id: str) -> SubnetPool:
+    visible = Q() if actor.is_admin else (_own(actor) | Q(shared=True))
+    pool = SubnetPool.objects.filter(visible, pk=subnetpool_id).first()
+    if pool is None:
+        raise errors.SubnetPoolNotFound(f"Subnet pool {subnetpool_id} could not be found.")
+    return pool
+
+
+# ---- ports ---------------------------------------------------------------------------------
+
+def _ports() -> QuerySet[Port]:
+    return Port.objects.prefetch_related(
+        Prefetch("fixed_ips", queryset=IPAllocation.objects.order_by("id")),
+        Prefetch("security_groups", queryset=SecurityGroup.objects.only("id").order_by("id")))
+
+
+def port_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Port]:
+    qs = _ports().filter(_own(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), PORT_FILTERS)
+
+
+def port_get(*, actor: Actor, port_id: str) -> Port:
+    port = _ports().select_related("network").filter(_own(actor), pk=port_id).first()
+    if port is None:
+        raise errors.PortNotFound(f"Port {port_id} could not be found.")
+    return port
+
+
+# ---- routers -------------------------------------------------------------------------------
+
+def _routers() -> QuerySet[Router]:
+    return Router.objects.select_related("gw_port").prefetch_related(
+        Prefetch("gw_port__fixed_ips", queryset=IPAllocation.objects.order_by("id")))
+
+
+def router_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Router]:
+    qs = _routers().filter(_own(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), ROUTER_FILTERS)
+
+
+def router_get(*, actor: Actor, router_id: str) -> Router:
+    router = _routers().filter(_own(actor), pk=router_id).first()
+    if router is None:
+        raise errors.RouterNotFound(f"Router {router_id} could not be found.")
+    return router
+
+
+def router_interface_ports(*, router: Router) -> QuerySet[Port]:
+    return _ports().filter(device_id=router.id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
+
+
+# ---- floating IPs --------------------------------------------------------------------------
+
+def floatingip_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[FloatingIP]:
+    qs = FloatingIP.objects.filter(_own(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), FLOATINGIP_FILTERS)
+
+
+def floatingip_get(*, actor: Actor, floatingip_id: str) -> FloatingIP:
+    fip = FloatingIP.objects.filter(_own(actor), pk=floatingip_id).first()
+    if fip is None:
+        raise errors.FloatingIPNotFound(f"Floating IP {floatingip_id} could not be found.")
+    return fip
+
+
+# ---- security groups -----------------------------------------------------------------------
+
+def _groups() -> QuerySet[SecurityGroup]:
+    return SecurityGroup.objects.prefetch_related(
+        Prefetch("rules", queryset=SecurityGroupRule.objects.order_by("created_at", "id")))
+
+
+def security_group_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroup]:
+    qs = _groups().filter(_own(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_FILTERS)
+
+
+def security_group_get(*, actor: Actor, security_group_id: str) -> SecurityGroup:
+    group = _groups().filter(_own(actor), pk=security_group_id).first()
+    if group is None:
+        raise errors.SecurityGroupNotFound(f"Security group {security_group_id} does not exist")
+    return group
+
+
+def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
+    """Nova's ``security_groups: [{"name": name-or-id}]``: an id, else a unique name in the project."""
+    group = SecurityGroup.objects.filter(_own(actor), pk=ref).first()
+    if group is not None:
+        return group
+    scope = Q(project_id=actor.project_id) if actor.project_id else _own(actor)
+    matches = list(SecurityGroup.objects.filter(scope, name=ref)[:2])
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise BadRequest(f"Multiple security groups are named {ref}: use the id.")
+    raise errors.SecurityGroupNotFound(f"Security group {ref} does not exist")
+
+
+def security_group_rule_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroupRule]:
+    qs = SecurityGroupRule.objects.filter(_own(actor) if actor.is_admin else
+                                          Q(security_group__project_id=actor.project_id) | _own(actor))
+    return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_RULE_FILTERS)
+
+
+def security_group_rule_get(*, actor: Actor, rule_id: str) -> SecurityGroupRule:
+    visible = Q() if actor.is_admin else Q(security_group__project_id=actor.project_id) | _own(actor)
+    rule = SecurityGroupRule.objects.filter(visible, pk=rule_id).first()
+    if rule is None:
+        raise errors.SecurityGroupRuleNotFound(f"Security group rule {rule_id} does not exist")
+    return rule
+
+
+# ---- agents --------------------------------------------------------------------------------
+
+def agent_is_alive(agent: NetworkAgent, *, now: Any = None) -> bool:
+    now = now or timezone.now()
+    return agent.heartbeat_at is not None and now - agent.heartbeat_at < timedelta(seconds=AGENT_DOWN_SECONDS)
+
+
+def agents_alive() -> QuerySet[NetworkAgent]:
+    cutoff = timezone.now() - timedelta(seconds=AGENT_DOWN_SECONDS)
+    return NetworkAgent.objects.filter(heartbeat_at__gte=cutoff, admin_state_up=True)
+
+
+def agents_reachable(*, seconds: int) -> QuerySet[NetworkAgent]:
+    """Agents that reported within ``seconds`` (the ones worth sending work to)."""
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return NetworkAgent.objects.filter(heartbeat_at__gte=cutoff, admin_state_up=True)
+
+
+def agent_list(*, actor: Actor) -> QuerySet[NetworkAgent]:
+    """Every node's agent for an admin; nothing for anyone else (Neutron filters, it does not refuse)."""
+    return NetworkAgent.objects.all() if actor.is_admin else NetworkAgent.objects.none()
+
+
+def agent_get(*, actor: Actor, agent_id: str) -> NetworkAgent:
+    agent = agent_list(actor=actor).filter(pk=agent_id).first()
+    if agent is None:
+        raise errors.AgentNotFound(f"Agent {agent_id} could not be found.")
+    return agent
+
+
+# ---- quotas --------------------------------------------------------------------------------
+
+QUOTA_RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
+                   "security_group_rule")
+
+
+def network_quota_usage(*, project_id: str) -> dict[str, dict[str, int]]:
+    from apps.identity import selectors as identity_selectors
+    from apps.identity.models import Project
+
+    usage = identity_selectors.quota_usage(project=Project(id=project_id))
+    return {r: usage[r] for r in QUOTA_RESOURCES if r in usage}
+
+
+# ---- the network agent's desired state -----------------------------------------------------
+
+def network_node_state(*, host: str) -> Any:
+    """The desired state of one node (workers.drivers.network.model.NodeState), from a constant
+    number of queries whatever the number of networks, ports, routers or groups."""
+    from workers.drivers.network import model as m
+
+    agent = NetworkAgent.objects.filter(host=host).first()
+    dhcp_l3 = bool(agent and agent.hosts_dhcp_l3)
+    peers = tuple(sorted(set(agents_alive().exclude(host=host).exclude(vtep_ip="")
+                          .values_list("vtep_ip", flat=True))))
+
+    wanted = Q(pk__in=Port.objects.filter(binding_host_id=host).values("network_id"))
+    if dhcp_l3:
+        wanted |= Q(pk__in=Subnet.objects.filter(enable_dhcp=True).values("network_id"))
+        wanted |= Q(pk__in=Port.objects.filter(device_owner__in=[DEVICE_OWNER_ROUTER_INTERFACE,
+                                                                  DEVICE_OWNER_ROUTER_GATEWAY])
+                    .values("network_id"))
+    networks = list(Network.objects.filter(wanted).prefetch_related(
+        Prefetch("subnets", queryset=Subnet.objects.order_by("created_at", "id"))).order_by("id"))
+    network_ids = [n.id for n in networks]
+    ports = list(_ports().filter(network_id__in=network_ids).order_by("id"))
+
+    subnets = {s.id: s for n in networks for s in n.subnets.all()}
+    dhcp_ports = {}  # subnet id -> (port, ip)
+    for port in ports:
+        if port.device_owner == DEVICE_OWNER_DHCP:
+            for fip in port.fixed_ips.all():
+                dhcp_ports.setdefault(fip.subnet_id, (port, fip.ip_address))
+
+    def subnet_spec(s: Subnet) -> Any:
+        dhcp = dhcp_ports.get(s.id) if s.enable_dhcp else None
+        return m.SubnetSpec(
+            id=s.id, network_id=s.network_id, cidr=s.cidr, ip_version=s.ip_version, gateway_ip=s.gateway_ip,
+            enable_dhcp=s.enable_dhcp, dns_nameservers=tuple(s.dns_nameservers),
+            host_routes=tuple(m.HostRouteSpec(destination=r["destination"], nexthop=r["nexthop"])
+                              for r in s.host_routes),
+            dhcp_port=m.DhcpPortSpec(id=dhcp[0].id, mac=dhcp[0].mac_address, ip=dhcp[1]) if dhcp else None,
+            ipv6_ra_mode=s.ipv6_ra_mode, ipv6_address_mode=s.ipv6_address_mode)
+
+    network_specs = tuple(
+        m.NetworkSpec(id=n.id, vni=n.segmentation_id or 0, mtu=n.mtu, external=n.external,
+                      admin_state_up=n.admin_state_up, subnets=tuple(subnet_spec(s) for s in n.subnets.all()),
+                      network_type=n.network_type, physical_network=n.physical_network)
+        for n in networks)
+    port_specs = tuple(
+        m.PortSpec(id=p.id, network_id=p.network_id, mac=p.mac_address,
+                   fixed_ips=tuple(m.FixedIpSpec(subnet_id=f.subnet_id, ip=f.ip_address) for f in p.fixed_ips.all()),
+                   device_owner=p.device_owner, device_id=p.device_id, admin_state_up=p.admin_state_up,
+                   port_security_enabled=p.port_security_enabled,
+                   security_group_ids=tuple(g.id for g in p.security_groups.all()),
+                   allowed_address_pairs=tuple(m.AllowedAddressPairSpec(ip_address=a["ip_address"],
+                                                                        mac=a.get("mac_address"))
+                                               for a in p.allowed_address_pairs),
+                   binding_host=p.binding_host_id, dns_name=p.dns_name)
+        for p in ports)
+
+    router_specs: tuple = ()
+    if dhcp_l3:
+        router_specs = _router_specs(m, ports, subnets)
+
+    group_ids = {g for p in port_specs for g in p.security_group_ids}
+    groups = list(_groups().filter(pk__in=group_ids))
+    remote = {r.remote_group_id for g in groups for r in g.rules.all() if r.remote_group_id} - group_ids
+    if remote:
+        groups += list(_groups().filter(pk__in=remote))
+    members: dict[str, list[str]] = {}
+    for group_id, ip in IPAllocation.objects.filter(
+            port__security_groups__in=[g.id for g in groups]).values_list(
+            "port__security_groups__id", "ip_address").order_by("ip_address"):
+        members.setdefault(group_id, []).append(ip)
+    group_specs = tuple(
+        m.SecurityGroupSpec(id=g.id, rules=tuple(
+            m.SecurityGroupRuleSpec(id=r.id, direction=r.direction, ethertype=r.ethertype, protocol=r.protocol,
+                                    port_range_min=r.port_range_min, port_range_max=r.port_range_max,
+                                    remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id)
+            for r in g.rules.all()), member_ips=tuple(sorted(set(members.get(g.id, ())))))
+        for g in sorted(groups, key=lambda g: g.id))
+
+    return m.NodeState(host=host, local_vtep=agent.vtep_ip if agent else "", peers=peers, networks=network_specs,
+                       ports=port_specs, routers=router_specs, security_groups=group_specs, dhcp_l3=dhcp_l3)
+
+
+def _router_specs(m: Any, ports: list[Port], subnets: dict[str, Subnet]) -> tuple:
+    routers = list(Router.objects.filter(
+        Q(gw_port__isnull=False) | Q(pk__in=Port.objects.filter(device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
+                                     .values("device_id"))).order_by("id"))
+    by_id = {p.id: p for p in ports}
+    interfaces: dict[str, list] = {}
+    for port in ports:
+        if port.device_owner != DEVICE_OWNER_ROUTER_INTERFACE:
+            continue
+        for fip in port.fixed_ips.all():
+            subnet = subnets.get(fip.subnet_id)
+            if subnet is None:
+                continue
+            interfaces.setdefault(port.device_id, []).append(m.RouterInterfaceSpec(
+                port_id=port.id, mac=port.mac_address, network_id=port.network_id, subnet_id=subnet.id,
+                ip=fip.ip_address, prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen))
+    floating: dict[str, list] = {}
+    for fip in FloatingIP.objects.filter(router__in=[r.id for r in routers], port__isnull=False).order_by("id"):
+        floating.setdefault(fip.router_id or "", []).append(m.FloatingIpSpec(
+            id=fip.id, floating_ip=fip.floating_ip_address, fixed_ip=fip.fixed_ip_address or "",
+            port_id=fip.port_id or ""))
+    specs = []
+    for router in routers:
+        gateway = None
+        gw = by_id.get(router.gw_port_id or "")
+        if gw is not None:
+            ips, ext_gateway = [], None
+            for fip in gw.fixed_ips.all():
+                subnet = subnets.get(fip.subnet_id)
+                if subnet is None:
+                    continue
+                ips.append(m.GatewayAddressSpec(ip=fip.ip_address, subnet_id=subnet.id,
+                                                prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen))
+                if ext_gateway is None and subnet.ip_version == 4:
+                    ext_gateway = subnet.gateway_ip
+            gateway = m.RouterGatewaySpec(port_id=gw.id, mac=gw.mac_address, network_id=gw.network_id,
+                                          ips=tuple(ips), external_gateway_ip=ext_gateway,
+                                          enable_snat=router.enable_snat)
+        specs.append(m.RouterSpec(
+            id=router.id, admin_state_up=router.admin_state_up,
+            interfaces=tuple(interfaces.get(router.id, ())), gateway=gateway,
+            floating_ips=tuple(floating.get(router.id, ())),
+            routes=tuple(m.RouteSpec(destination=r["destination"], nexthop=r["nexthop"]) for r in router.routes)))
+    return tuple(specs)

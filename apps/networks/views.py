@@ -1,0 +1,791 @@
+"""The networking panels (section Network): networks with their subnets, ports, routers, floating
+IPs, security groups with their rules, and the network topology picture.
+
+Views parse the form, call the same apps.networks selectors and services as the Neutron API with
+the session's Actor, and render. The object named in a URL is read first through its selector
+(another project's object is a 404 page, as in the API); a service's refusal is shown as a message
+or on the form, and nothing is changed. Lists are a fixed number of selector calls whatever their
+length (each selector prefetches what the rows show).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import Forbidden, StratusError
+from apps.dashboard.shell import dashboard_view, form_error, render_page, safe_next
+from apps.identity.policy import Actor
+from apps.networks import selectors, services
+from apps.networks.forms import (
+    AssociateForm,
+    FloatingIPForm,
+    GatewayForm,
+    InterfaceForm,
+    NetworkCreateForm,
+    NetworkForm,
+    PortForm,
+    RouterForm,
+    RuleForm,
+    SecurityGroupForm,
+    SubnetEditForm,
+    SubnetForm,
+)
+from apps.networks.models import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_FLOATINGIP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    NETWORK_OWNERS,
+    Network,
+    Port,
+    Router,
+    Subnet,
+)
+from apps.networks.selectors import ListQuery
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
+def _query(**filters: Iterable[str]) -> ListQuery:
+    return ListQuery(filters={key.replace("__", ":"): list(values) for key, values in filters.items()})
+
+
+def _act(request: HttpRequest, action: Callable[[], Any], *, success: str, redirect_to: str) -> HttpResponse:
+    """One service call for a button: a message either way (a refusal changes nothing), then back.
+    Forbidden stays a 403 page; the URL's own object was looked up before (404 when not visible)."""
+    try:
+        action()
+    except Forbidden:
+        raise
+    except StratusError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(safe_next(request, redirect_to))
+
+
+def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, crumbs: str,
+               object_id: str = "") -> HttpResponse:
+    return render(request, "networks/form.html", {"form": form, "title": title, "submit": submit, "back": back,
+                                                  "crumbs": crumbs, "object_id": object_id},
+                  status=400 if form.errors else 200)
+
+
+def _base(actor: Actor) -> dict[str, Any]:
+    """What every panel's template needs; ``can_write``: the session may create in its project
+    (a reader sees the lists without the forms; the services refuse anyway)."""
+    return {"is_admin": actor.is_admin, "current": actor.project_id, "can_write": actor.may_write(actor.project_id)}
+
+
+def _network_names(actor: Actor) -> dict[str, Network]:
+    return {n.id: n for n in selectors.network_list(actor=actor)}
+
+
+def _subnets_by_network(subnets: Iterable[Subnet]) -> dict[str, list[Subnet]]:
+    grouped: dict[str, list[Subnet]] = defaultdict(list)
+    for subnet in subnets:
+        grouped[subnet.network_id].append(subnet)
+    return grouped
+
+
+def _externals(actor: Actor) -> list[tuple[str, str]]:
+    externals = selectors.network_list(actor=actor, query=_query(router__external=["true"]))
+    return [(n.id, n.name or n.id) for n in externals]
+
+
+# ---- networks ------------------------------------------------------------------------------
+
+def _network_rows(actor: Actor) -> dict[str, Any]:
+    networks = list(selectors.network_list(actor=actor))
+    subnets = _subnets_by_network(selectors.subnet_list(actor=actor))
+    for network in networks:
+        network.subnet_rows = subnets.get(network.id, [])  # type: ignore[attr-defined]
+    return {"networks": networks, **_base(actor)}
+
+
+@dashboard_view
+def networks(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    context = {**_network_rows(actor), "form": NetworkCreateForm(is_admin=actor.is_admin)}
+    return render_page(request, "networks/networks.html", context, partial="networks/_networks_table.html")
+
+
+@require_POST
+@dashboard_view
+def network_create(request: HttpRequest) -> HttpResponse:
+    """The network, and its first subnet when a CIDR is given: both or neither."""
+    actor = _actor(request)
+    form = NetworkCreateForm(request.POST, is_admin=actor.is_admin)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                network = services.network_create(
+                    actor=actor, name=data["name"], description=data.get("description") or "",
+                    admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
+                    external=bool(data.get("external")))
+                if data.get("cidr"):
+                    services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Created network {network.name}.")
+            return HttpResponseRedirect(reverse("networks:network", args=[network.id]))
+    context = {**_network_rows(actor), "form": form}
+    return render(request, "networks/networks.html", context, status=400)
+
+
+@dashboard_view
+def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
+    actor = _actor(request)
+    network = selectors.network_get(actor=actor, network_id=network_id)
+    subnets = list(selectors.subnet_list(actor=actor, query=_query(network_id=[network.id])))
+    ports = list(selectors.port_list(actor=actor, query=_query(network_id=[network.id])))
+    names = {s.id: s for s in subnets}
+    for port in ports:
+        port.ips = [(a.ip_address, names.get(a.subnet_id)) for a in port.fixed_ips.all()]  # type: ignore[attr-defined]
+    context = {"network": network, "subnets": subnets, "ports": ports, "may_write": actor.may_write(network.project_id),
+               **_base(actor)}
+    return render_page(request, "networks/network_detail.html", context, partial="networks/_network_detail.html")
+
+
+@dashboard_view
+def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
+    actor = _actor(request)
+    network = selectors.network_get(actor=actor, network_id=network_id)
+    initial = {"name": network.name, "description": network.description, "admin_state_up": network.admin_state_up,
+               "shared": network.shared, "external": network.external}
+    form = NetworkForm(request.POST or None, is_admin=actor.is_admin, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        keys = {"external": "router:external"}
+        changes = {keys.get(k, k): v for k, v in form.cleaned_data.items() if initial.get(k) != v}
+        try:
+            services.network_update(actor=actor, network_id=network.id, changes=changes)
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Saved network {form.cleaned_data['name']}.")
+            return HttpResponseRedirect(reverse("networks:network", args=[network.id]))
+    return _form_page(request, form, title=f"Edit network {network.name or network.id}", submit="Save",
+                      back=reverse("networks:network", args=[network.id]), crumbs="Networks", object_id=network.id)
+
+
+@require_POST
+@dashboard_view
+def network_delete(request: HttpRequest, network_id: str) -> HttpResponse:
+    actor = _actor(request)
+    network = selectors.network_get(actor=actor, network_id=network_id)
+    return _act(request, lambda: services.network_delete(actor=actor, network_id=network.id),
+                success=f"Deleted network {network.name or network.id}.", redirect_to=reverse("networks:index"))
+
+
+# ---- subnets -------------------------------------------------------------------------------
+
+@dashboard_view
+def subnet_create(request: HttpRequest, network_id: str) -> HttpResponse:
+    actor = _actor(request)
+    network = selectors.network_get(actor=actor, network_id=network_id)
+    form = SubnetForm(request.POST or None, initial={"enable_dhcp": True})
+    back = reverse("networks:network", args=[network.id])
+    if request.method == "POST" and form.is_valid():
+        try:
+            subnet = services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Created subnet {subnet.cidr}.")
+            return HttpResponseRedirect(back)
+    return _form_page(request, form, title=f"Add a subnet to {network.name or network.id}", submit="Create",
+                      back=back, crumbs="Networks")
+
+
+@dashboard_view
+def subnet_edit(request: HttpRequest, subnet_id: str) -> HttpResponse:
+    actor = _actor(request)
+    subnet = selectors.subnet_get(actor=actor, subnet_id=subnet_id)
+    initial = {"name": subnet.name, "gateway_ip": subnet.gateway_ip, "enable_dhcp": subnet.enable_dhcp,
+               "dns_nameservers": list(subnet.dns_nameservers)}
+    form = SubnetEditForm(request.POST or None, initial={**initial, "gateway_ip": subnet.gateway_ip or "",
+                                                         "dns_nameservers": "\n".join(subnet.dns_nameservers)})
+    back = reverse("networks:network", args=[subnet.network_id])
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.subnet_update(actor=actor, subnet_id=subnet.id, changes=form.changes(initial))
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Saved subnet {subnet.cidr}.")
+            return HttpResponseRedirect(back)
+    return _form_page(request, form, title=f"Edit subnet {subnet.name or subnet.cidr}", submit="Save", back=back,
+                      crumbs="Networks", object_id=subnet.id)
+
+
+@require_POST
+@dashboard_view
+def subnet_delete(request: HttpRequest, subnet_id: str) -> HttpResponse:
+    actor = _actor(request)
+    subnet = selectors.subnet_get(actor=actor, subnet_id=subnet_id)
+    return _act(request, lambda: services.subnet_delete(actor=actor, subnet_id=subnet.id),
+                success=f"Deleted subnet {subnet.cidr}.",
+                redirect_to=reverse("networks:network", args=[subnet.network_id]))
+
+
+# ---- ports ---------------------------------------------------------------------------------
+
+def _port_rows(actor: Actor) -> dict[str, Any]:
+    ports = list(selectors.port_list(actor=actor))
+    networks = _network_names(actor)
+    for port in ports:
+        port.network_row = networks.get(port.network_id)  # type: ignore[attr-defined]
+    return {"ports": ports, "network_owners": NETWORK_OWNERS, **_base(actor)}
+
+
+def _group_choices(actor: Actor) -> list[tuple[str, str]]:
+    services.security_group_ensure_default_for(actor=actor)
+    return [(g.id, g.name or g.id) for g in selectors.security_group_list(actor=actor)]
+
+
+@dashboard_view
+def ports(request: HttpRequest) -> HttpResponse:
+    return render_page(request, "networks/ports.html", _port_rows(_actor(request)),
+                       partial="networks/_ports_table.html")
+
+
+@dashboard_view
+def port_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    networks = [(n.id, n.name or n.id) for n in selectors.network_list(actor=actor) if not n.external]
+    form = PortForm(request.POST or None, networks=networks, groups=_group_choices(actor),
+                    initial={"network": request.GET.get("network", "")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            port = services.port_create(actor=actor, network_id=form.cleaned_data["network"], body=form.body())
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Created port {port.name or port.id}.")
+            return HttpResponseRedirect(reverse("networks:ports"))
+    return _form_page(request, form, title="Create a port", submit="Create", back=reverse("networks:ports"),
+                      crumbs="Ports")
+
+
+@dashboard_view
+def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
+    actor = _actor(request)
+    port = selectors.port_get(actor=actor, port_id=port_id)
+    initial = {"name": port.name, "description": port.description, "admin_state_up": port.admin_state_up,
+               "port_security_enabled": port.port_security_enabled,
+               "security_groups": [g.id for g in port.security_groups.all()]}
+    form = PortForm(request.POST or None, groups=_group_choices(actor), editing=True, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        body = form.body()
+        body.setdefault("security_groups", [])
+        changes = {k: v for k, v in body.items() if initial.get(k) != v}
+        if "port_security_enabled" in changes and not changes["port_security_enabled"]:
+            changes["security_groups"] = []  # groups go first, else the service refuses
+        try:
+            services.port_update(actor=actor, port_id=port.id, changes=changes)
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Saved port {form.cleaned_data.get('name') or port.id}.")
+            return HttpResponseRedirect(reverse("networks:ports"))
+    return _form_page(request, form, title=f"Edit port {port.name or port.id}", submit="Save",
+                      back=reverse("networks:ports"), crumbs="Ports", object_id=port.id)
+
+
+@require_POST
+@dashboard_view
+def port_delete(request: HttpRequest, port_id: str) -> HttpResponse:
+    actor = _actor(request)
+    port = selectors.port_get(actor=actor, port_id=port_id)
+    return _act(request, lambda: services.port_delete(actor=actor, port_id=port.id),
+                success=f"Deleted port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
+
+
+# ---- routers -------------------------------------------------------------------------------
+
+def _interfaces(actor: Actor, routers: list[Router]) -> dict[str, list[Port]]:
+    if not routers:
+        return {}
+    found: dict[str, list[Port]] = defaultdict(list)
+    for port in selectors.port_list(actor=actor, query=_query(device_owner=[DEVICE_OWNER_ROUTER_INTERFACE],
+                                                              device_id=[r.id for r in routers])):
+        found[port.device_id].append(port)
+    return found
+
+
+def _router_rows(actor: Actor) -> dict[str, Any]:
+    routers = list(selectors.router_list(actor=actor))
+    interfaces = _interfaces(actor, routers)
+    networks = _network_names(actor)
+    for router in routers:
+        router.interface_rows = interfaces.get(router.id, [])  # type: ignore[attr-defined]
+        router.external_row = networks.get(router.external_network_id or "")  # type: ignore[attr-defined]
+    return {"routers": routers, **_base(actor)}
+
+
+@dashboard_view
+def routers(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    context = {**_router_rows(actor), "form": RouterForm(externals=_externals(actor))}
+    return render_page(request, "networks/routers.html", context, partial="networks/_routers_table.html")
+
+
+@require_POST
+@dashboard_view
+def router_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    form = RouterForm(request.POST, externals=_externals(actor))
+    if form.is_valid():
+        data = form.cleaned_data
+        gateway = {"network_id": data["external_network"]} if data.get("external_network") else None
+        try:
+            router = services.router_create(actor=actor, name=data["name"], description=data.get("description") or "",
+                                            admin_state_up=bool(data.get("admin_state_up")),
+                                            external_gateway_info=gateway)
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Created router {router.name}.")
+            return HttpResponseRedirect(reverse("networks:router", args=[router.id]))
+    return render(request, "networks/routers.html", {**_router_rows(actor), "form": form}, status=400)
+
+
+def _interface_choices(actor: Actor, taken: set[str]) -> list[tuple[str, str]]:
+    networks = _network_names(actor)
+    choices = []
+    for subnet in selectors.subnet_list(actor=actor):
+        network = networks.get(subnet.network_id)
+        if network is None or network.external or subnet.id in taken or not subnet.gateway_ip:
+            continue
+        label = f"{network.name or network.id}: {subnet.cidr}" + (f" ({subnet.name})" if subnet.name else "")
+        choices.append((subnet.id, label))
+    return choices
+
+
+@dashboard_view
+def router_detail(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    interfaces = list(selectors.router_interface_ports(router=router))
+    networks = _network_names(actor)
+    subnets = {s.id: s for s in selectors.subnet_list(actor=actor)}
+    rows = [{"port": p, "network": networks.get(p.network_id),
+             "ips": [(a.ip_address, subnets.get(a.subnet_id)) for a in p.fixed_ips.all()]} for p in interfaces]
+    taken = {a.subnet_id for p in interfaces for a in p.fixed_ips.all()}
+    gateway_ips = [a.ip_address for a in router.gw_port.fixed_ips.all()] if router.gw_port else []
+    context = {"router": router, "interfaces": rows, "external": networks.get(router.external_network_id or ""),
+               "gateway_ips": gateway_ips, "gateway_form": GatewayForm(externals=_externals(actor)),
+               "interface_form": InterfaceForm(subnets=_interface_choices(actor, taken)),
+               "may_write": actor.may_write(router.project_id), **_base(actor)}
+    return render_page(request, "networks/router_detail.html", context, partial="networks/_router_detail.html")
+
+
+@dashboard_view
+def router_edit(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    initial = {"name": router.name, "description": router.description, "admin_state_up": router.admin_state_up}
+    form = RouterForm(request.POST or None, editing=True, initial=initial)
+    back = reverse("networks:router", args=[router.id])
+    if request.method == "POST" and form.is_valid():
+        changes = {k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}
+        try:
+            services.router_update(actor=actor, router_id=router.id, changes=changes)
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Saved router {form.cleaned_data['name']}.")
+            return HttpResponseRedirect(back)
+    return _form_page(request, form, title=f"Edit router {router.name or router.id}", submit="Save", back=back,
+                      crumbs="Routers", object_id=router.id)
+
+
+@require_POST
+@dashboard_view
+def router_gateway(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    form = GatewayForm(request.POST, externals=_externals(actor))
+    back = reverse("networks:router", args=[router.id])
+    if not form.is_valid():
+        messages.error(request, "Choose an external network.")
+        return HttpResponseRedirect(back)
+    info = {"network_id": form.cleaned_data["network"], "enable_snat": bool(form.cleaned_data.get("enable_snat"))}
+    return _act(request, lambda: services.router_update(actor=actor, router_id=router.id,
+                                                        changes={"external_gateway_info": info}),
+                success="Gateway set.", redirect_to=back)
+
+
+@require_POST
+@dashboard_view
+def router_gateway_clear(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    return _act(request, lambda: services.router_update(actor=actor, router_id=router.id,
+                                                        changes={"external_gateway_info": {}}),
+                success="Gateway cleared.", redirect_to=reverse("networks:router", args=[router.id]))
+
+
+@require_POST
+@dashboard_view
+def router_interface_add(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    subnet_id = request.POST.get("subnet", "")
+    return _act(request, lambda: services.router_interface_add(actor=actor, router_id=router.id,
+                                                               subnet_id=subnet_id or None),
+                success="Interface added.", redirect_to=reverse("networks:router", args=[router.id]))
+
+
+@require_POST
+@dashboard_view
+def router_interface_remove(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    port_id = request.POST.get("port", "") or None
+    subnet_id = request.POST.get("subnet", "") or None
+    return _act(request, lambda: services.router_interface_remove(actor=actor, router_id=router.id,
+                                                                  subnet_id=subnet_id, port_id=port_id),
+                success="Interface removed.", redirect_to=reverse("networks:router", args=[router.id]))
+
+
+@require_POST
+@dashboard_view
+def router_delete(request: HttpRequest, router_id: str) -> HttpResponse:
+    actor = _actor(request)
+    router = selectors.router_get(actor=actor, router_id=router_id)
+    return _act(request, lambda: services.router_delete(actor=actor, router_id=router.id),
+                success=f"Deleted router {router.name or router.id}.", redirect_to=reverse("networks:routers"))
+
+
+# ---- floating IPs --------------------------------------------------------------------------
+
+class _Reads:
+    """The selector reads a floating IP page shares, each made once per request."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+    @cached_property
+    def networks(self) -> dict[str, Network]:
+        return _network_names(self.actor)
+
+    @cached_property
+    def ports(self) -> list[Port]:
+        return list(selectors.port_list(actor=self.actor))
+
+    def externals(self) -> list[tuple[str, str]]:
+        return [(n.id, n.name or n.id) for n in self.networks.values() if n.external]
+
+    def associable(self) -> list[tuple[str, str]]:
+        """The ports a floating IP may point at, one choice per IPv4 fixed IP."""
+        choices = []
+        for port in self.ports:
+            network = self.networks.get(port.network_id)
+            if port.device_owner in NETWORK_OWNERS or network is None or network.external:
+                continue
+            for allocation in port.fixed_ips.all():
+                if ":" in allocation.ip_address:
+                    continue
+                label = f"{port.name or port.device_id[:8] or port.id[:8]} on {network.name or network.id}: " \
+                        f"{allocation.ip_address}"
+                choices.append((f"{port.id}@{allocation.ip_address}", label))
+        return choices
+
+    def form(self, data: Any = None) -> FloatingIPForm:
+        return FloatingIPForm(data, externals=self.externals(), ports=self.associable())
+
+    def rows(self) -> dict[str, Any]:
+        fips = list(selectors.floatingip_list(actor=self.actor))
+        ports = {p.id: p for p in self.ports}
+        for fip in fips:
+            fip.network_row = self.networks.get(fip.floating_network_id)  # type: ignore[attr-defined]
+            fip.port_row = ports.get(fip.port_id or "")  # type: ignore[attr-defined]
+        return {"fips": fips, **_base(self.actor)}
+
+
+@dashboard_view
+def floatingips(request: HttpRequest) -> HttpResponse:
+    reads = _Reads(_actor(request))
+    context = {**reads.rows(), "form": reads.form()}
+    return render_page(request, "networks/floatingips.html", context, partial="networks/_floatingips_table.html")
+
+
+@require_POST
+@dashboard_view
+def floatingip_allocate(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    reads = _Reads(actor)
+    form = reads.form(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        port_id, _, fixed = (data.get("port") or "").partition("@")
+        try:
+            fip = services.floatingip_create(actor=actor, floating_network_id=data["network"],
+                                             description=data.get("description") or "", port_id=port_id or None,
+                                             fixed_ip_address=fixed or None)
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Allocated floating IP {fip.floating_ip_address}.")
+            return HttpResponseRedirect(reverse("networks:floatingips"))
+    return render(request, "networks/floatingips.html", {**reads.rows(), "form": form}, status=400)
+
+
+@dashboard_view
+def floatingip_associate(request: HttpRequest, floatingip_id: str) -> HttpResponse:
+    actor = _actor(request)
+    fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
+    form = AssociateForm(request.POST or None, ports=_Reads(actor).associable())
+    if request.method == "POST" and form.is_valid():
+        port_id, fixed = form.target()
+        try:
+            services.floatingip_update(actor=actor, floatingip_id=fip.id,
+                                       changes={"port_id": port_id, "fixed_ip_address": fixed})
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Associated floating IP {fip.floating_ip_address}.")
+            return HttpResponseRedirect(reverse("networks:floatingips"))
+    return _form_page(request, form, title=f"Associate floating IP {fip.floating_ip_address}", submit="Associate",
+                      back=reverse("networks:floatingips"), crumbs="Floating IPs", object_id=fip.id)
+
+
+@require_POST
+@dashboard_view
+def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpResponse:
+    actor = _actor(request)
+    fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
+    return _act(request, lambda: services.floatingip_update(actor=actor, floatingip_id=fip.id,
+                                                            changes={"port_id": None}),
+                success=f"Disassociated floating IP {fip.floating_ip_address}.",
+                redirect_to=reverse("networks:floatingips"))
+
+
+@require_POST
+@dashboard_view
+def floatingip_release(request: HttpRequest, floatingip_id: str) -> HttpResponse:
+    actor = _actor(request)
+    fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
+    return _act(request, lambda: services.floatingip_delete(actor=actor, floatingip_id=fip.id),
+                success=f"Released floating IP {fip.floating_ip_address}.",
+                redirect_to=reverse("networks:floatingips"))
+
+
+# ---- security groups -----------------------------------------------------------------------
+
+def _group_rows(actor: Actor) -> dict[str, Any]:
+    return {"groups": list(selectors.security_group_list(actor=actor)), **_base(actor)}
+
+
+@dashboard_view
+def security_groups(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    services.security_group_ensure_default_for(actor=actor)  # as Neutron's list does
+    context = {**_group_rows(actor), "form": SecurityGroupForm()}
+    return render_page(request, "networks/security_groups.html", context,
+                       partial="networks/_security_groups_table.html")
+
+
+@require_POST
+@dashboard_view
+def security_group_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    form = SecurityGroupForm(request.POST)
+    if form.is_valid():
+        try:
+            group = services.security_group_create(actor=actor, name=form.cleaned_data["name"],
+                                                   description=form.cleaned_data.get("description") or "")
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Created security group {group.name}.")
+            return HttpResponseRedirect(reverse("networks:security_group", args=[group.id]))
+    return render(request, "networks/security_groups.html", {**_group_rows(actor), "form": form}, status=400)
+
+
+def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> dict[str, Any]:
+    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
+    groups = {g.id: g for g in selectors.security_group_list(actor=actor)}
+    rules = list(group.rules.all())
+    for rule in rules:
+        rule.remote_row = groups.get(rule.remote_group_id or "")  # type: ignore[attr-defined]
+    choices = [(g.id, g.name or g.id) for g in groups.values() if g.project_id == group.project_id]
+    return {"group": group, "rules": rules, "form": form or RuleForm(groups=choices), "choices": choices,
+            "may_write": actor.may_write(group.project_id), **_base(actor)}
+
+
+@dashboard_view
+def security_group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
+    context = _rule_context(_actor(request), group_id)
+    return render_page(request, "networks/security_group_detail.html", context, partial="networks/_rules_table.html")
+
+
+@require_POST
+@dashboard_view
+def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
+    actor = _actor(request)
+    context = _rule_context(actor, group_id)
+    form = RuleForm(request.POST, groups=context["choices"])
+    if form.is_valid():
+        try:
+            services.security_group_rule_create(actor=actor, security_group_id=context["group"].id,
+                                                **form.rule_kwargs())
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, "Rule added.")
+            return HttpResponseRedirect(reverse("networks:security_group", args=[context["group"].id]))
+    return render(request, "networks/security_group_detail.html", {**context, "form": form}, status=400)
+
+
+@require_POST
+@dashboard_view
+def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpResponse:
+    actor = _actor(request)
+    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
+    rule = selectors.security_group_rule_get(actor=actor, rule_id=rule_id)
+    return _act(request, lambda: services.security_group_rule_delete(actor=actor, rule_id=rule.id),
+                success="Rule deleted.", redirect_to=reverse("networks:security_group", args=[group.id]))
+
+
+@require_POST
+@dashboard_view
+def security_group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
+    actor = _actor(request)
+    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
+    return _act(request, lambda: services.security_group_delete(actor=actor, security_group_id=group.id),
+                success=f"Deleted security group {group.name}.", redirect_to=reverse("networks:security_groups"))
+
+
+# ---- topology ------------------------------------------------------------------------------
+
+COLUMN = 240     # distance between two network bars
+BAR = 22         # a network bar's width
+GAP = 72         # between a bar and the box right of it (room for an address)
+LEFT = 24
+TOP = 78         # where the bars start (names above)
+ROW = 66         # one device per row
+BOX_W, BOX_H = 130, 44
+
+
+def _device_kind(owner: str) -> str:
+    if owner == DEVICE_OWNER_DHCP:
+        return "dhcp"
+    if owner.startswith("compute:"):
+        return "instance"
+    return "port"
+
+
+def topology_data(actor: Actor) -> dict[str, Any]:
+    """The project's networks (external and shared ones too), routers with their gateway and
+    interfaces, and the other ports grouped by device (compute:* ports make one box per instance).
+    Plain values, from a constant number of selector calls."""
+    networks = sorted(selectors.network_list(actor=actor), key=lambda n: (not n.external, n.name, n.id))
+    subnets = _subnets_by_network(selectors.subnet_list(actor=actor))
+    routers = list(selectors.router_list(actor=actor))
+    ports = list(selectors.port_list(actor=actor))
+    nets = [{"id": n.id, "name": n.name or n.id[:8], "external": n.external, "shared": n.shared,
+             "cidrs": [s.cidr for s in subnets.get(n.id, [])], "url": reverse("networks:network", args=[n.id])}
+            for n in networks]
+    devices: list[dict[str, Any]] = []
+    router_links: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    others: dict[tuple[str, str], dict[str, Any]] = {}
+    for port in ports:
+        ips = [a.ip_address for a in port.fixed_ips.all()]
+        link = {"network": port.network_id, "ips": ips, "port": port.id, "role": port.device_owner or "port"}
+        if port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE:
+            router_links[port.device_id].append(link)
+        elif port.device_owner in (DEVICE_OWNER_ROUTER_GATEWAY, DEVICE_OWNER_FLOATINGIP):
+            continue  # gateways come with their router; floating IP ports are addresses, not devices
+        else:
+            kind = _device_kind(port.device_owner)
+            key = (port.device_owner, port.device_id) if kind != "port" or port.device_id else ("", port.id)
+            device = others.get(key)
+            if device is None:
+                label = {"dhcp": "DHCP", "instance": f"instance {port.device_id[:8]}"}.get(
+                    kind, port.name or port.id[:8])
+                device = others[key] = {"id": port.device_id or port.id, "kind": kind, "name": label,
+                                        "owner": port.device_owner, "links": [], "url": reverse("networks:ports")}
+            device["links"].append(link)
+    for router in routers:
+        links = []
+        if router.gw_port is not None:
+            links.append({"network": router.gw_port.network_id, "ips": [a.ip_address for a in
+                                                                         router.gw_port.fixed_ips.all()],
+                          "port": router.gw_port.id, "role": DEVICE_OWNER_ROUTER_GATEWAY})
+        devices.append({"id": router.id, "kind": "router", "name": router.name or router.id[:8],
+                        "owner": "router", "links": links + router_links.get(router.id, []),
+                        "url": reverse("networks:router", args=[router.id])})
+    order = {"instance": 0, "port": 1, "dhcp": 2}
+    devices += sorted(others.values(), key=lambda d: (order.get(d["kind"], 3), d["name"]))
+    return {"networks": nets, "devices": devices}
+
+
+def topology_layout(data: dict[str, Any]) -> dict[str, Any]:
+    """Positions for the SVG: networks are vertical bars side by side, each device a box on its own
+    row just right of the leftmost network it joins, with a line to every network it joins."""
+    column = {n["id"]: i for i, n in enumerate(data["networks"])}
+    rows = max(1, len(data["devices"]))
+    height = TOP + rows * ROW + 24
+    width = LEFT + max(1, len(data["networks"])) * COLUMN + GAP + BOX_W
+    bars = [{**n, "x": LEFT + i * COLUMN, "y": TOP - 10, "h": height - TOP, "label_x": LEFT + i * COLUMN,
+             "short": n["name"] if len(n["name"]) <= 24 else n["name"][:23] + "…"}
+            for i, n in enumerate(data["networks"])]
+    boxes = []
+    for r, device in enumerate(data["devices"]):
+        cols = sorted({column[link["network"]] for link in device["links"] if link["network"] in column})
+        first = cols[0] if cols else 0
+        x = LEFT + first * COLUMN + BAR + GAP
+        y = TOP + r * ROW
+        mid = y + BOX_H / 2
+        lines = []
+        for link in device["links"]:
+            c = column.get(link["network"])
+            if c is None:
+                continue
+            bar_x = LEFT + c * COLUMN
+            # the address is written in the gap left of the box, or just right of a farther bar
+            x1, x2 = (x, bar_x + BAR) if c == first else (x + BOX_W, bar_x)
+            lines.append({**link, "x1": x1, "x2": x2, "y": mid, "label": link["ips"][0] if link["ips"] else "",
+                          "label_x": (x1 + x2) / 2 if c == first else bar_x + BAR + 4,
+                          "anchor": "middle" if c == first else "start", "all_ips": ", ".join(link["ips"])})
+        short = device["name"] if len(device["name"]) <= 18 else device["name"][:17] + "…"
+        boxes.append({**device, "x": x, "y": y, "w": BOX_W, "h": BOX_H, "lines": lines, "short": short,
+                      "text_x": x + BOX_W / 2, "text_y": y + 19, "sub_y": y + 34})
+    return {"width": width, "height": height, "bars": bars, "boxes": boxes, "bar_w": BAR}
+
+
+@dashboard_view
+def topology(request: HttpRequest) -> HttpResponse:
+    data = topology_data(_actor(request))
+    context = {"layout": topology_layout(data), "data": data}
+    return render_page(request, "networks/topology.html", context, partial="networks/_topology_svg.html")
+
+
+@dashboard_view
+def topology_json(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(topology_data(_actor(request)))

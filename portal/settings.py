@@ -1,0 +1,246 @@
+"""Stratus settings. Everything that differs between a laptop, a test run and a deployment comes
+from the environment; the defaults are the embedded cloud of `make run`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab  # noqa: F401  (schedules below may use it)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DATA_DIR = Path(os.environ.get("STRATUS_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data dir."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("STRATUS_DEBUG", False)
+ALLOWED_HOSTS = [h for h in os.environ.get("STRATUS_ALLOWED_HOSTS", "*").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("STRATUS_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "guardian",
+    "channels",
+    "apps.core",
+    "apps.identity",
+    "apps.dashboard",
+    "apps.images",
+    "apps.networks",
+    "apps.compute",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The OpenStack clients send both /x and /x/; never redirect them.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.dashboard.context.shell",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'stratus.sqlite3'}"),
+        # 0: under ASGI every request runs in a context of its own, so a persistent connection is
+        # never reused; it lingers until garbage-collected, and load exhausts PostgreSQL's
+        # max_connections (bench/token_validation.py showed 60 connections from one worker at c=10).
+        conn_max_age=int(os.environ.get("STRATUS_DB_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if os.environ.get("STRATUS_TEST_DB_NAME"):
+    # set by tests/testenv.py: each test run gets a database of its own, so runs side by side never collide
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["STRATUS_TEST_DB_NAME"]}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "identity.User"
+AUTHENTICATION_BACKENDS = [
+    "apps.identity.backends.KeystoneBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+GUARDIAN_RAISE_403 = False
+ANONYMOUS_USER_NAME = None  # no guardian anonymous user row
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+if env_bool("STRATUS_FAST_PASSWORD_HASHER", False):
+    # Tests only: hashing cost is not what they measure.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+
+LOGIN_URL = "/dashboard/login"
+LOGIN_REDIRECT_URL = "/dashboard/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STRATUS_CONTROL_QUEUE", "control")
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "identity-token-flush": {
+        "task": "workers.identity.token_flush",
+        "schedule": float(os.environ.get("STRATUS_TOKEN_FLUSH_SECONDS", "600")),
+    },
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [os.environ.get("CHANNELS_REDIS_URL", REDIS_URL)],
+                   "prefix": os.environ.get("STRATUS_CHANNELS_PREFIX", "stratus")},
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": os.environ.get("STRATUS_CACHE_PREFIX", "stratus"),
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.identity.api.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.identity.api.authentication.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Stratus API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+
+# Identity
+STRATUS_TOKEN_TTL_SECONDS = int(os.environ.get("STRATUS_TOKEN_TTL_SECONDS", str(24 * 3600)))
+STRATUS_REGION = os.environ.get("STRATUS_REGION", "RegionOne")
+# The base URL the catalog advertises (bootstrap writes it into the endpoints).
+STRATUS_PUBLIC_URL = os.environ.get(
+    "STRATUS_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}"
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("STRATUS_LOG_LEVEL", "WARNING")},
+}
+
+# Images (Glance): where image data is kept. STRATUS_IMAGE_STORE=file (a directory, default under the
+# data dir) or s3 (any S3-compatible endpoint through boto3).
+STRATUS_IMAGE_STORE = os.environ.get("STRATUS_IMAGE_STORE", "file")
+STRATUS_IMAGE_DIR = os.environ.get("STRATUS_IMAGE_DIR", str(DATA_DIR / "images"))
+STRATUS_IMAGE_S3 = {
+    "endpoint_url": os.environ.get("STRATUS_IMAGE_S3_ENDPOINT", ""),
+    "bucket": os.environ.get("STRATUS_IMAGE_S3_BUCKET", "stratus-images"),
+    "access_key": os.environ.get("STRATUS_IMAGE_S3_ACCESS_KEY", ""),
+    "secret_key": os.environ.get("STRATUS_IMAGE_S3_SECRET_KEY", ""),
+    "region": os.environ.get("STRATUS_IMAGE_S3_REGION", ""),
+    "prefix": os.environ.get("STRATUS_IMAGE_S3_PREFIX", ""),
+}
+STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
+
+# Network agent (workers/network.py): this node's name (its queue is network.<host>), its VXLAN
+# endpoint ("" = the source address of this node's default route), and whether it really builds
+# bridges/namespaces/dnsmasq/nftables: auto = only when it can (root and `ip netns add` works),
+# yes = always try, no = never (compute and report only).
+STRATUS_HOST = os.environ.get("STRATUS_HOST", "") or os.uname().nodename
+STRATUS_VTEP_IP = os.environ.get("STRATUS_VTEP_IP", "")
+STRATUS_NETWORK_APPLY = os.environ.get("STRATUS_NETWORK_APPLY", "auto")
+# A simulated node: run the node's bridges inside this network namespace; namespaces it makes for
+# DHCP/routers get this prefix (they are machine-wide). Empty = the real node.
+STRATUS_NETWORK_NODE_NAMESPACE = os.environ.get("STRATUS_NETWORK_NODE_NAMESPACE", "")
+STRATUS_NETWORK_NAMESPACE_PREFIX = os.environ.get("STRATUS_NETWORK_NAMESPACE_PREFIX", "")
+STRATUS_NETWORK_STATE_DIR = os.environ.get("STRATUS_NETWORK_STATE_DIR", str(DATA_DIR / "network"))
+STRATUS_NETWORK_VXLAN_INTERFACE = os.environ.get("STRATUS_NETWORK_VXLAN_INTERFACE", "")
+# flat networks: "physnet:interface,..." (e.g. "public:eth1")
+STRATUS_NETWORK_PHYSICAL_INTERFACES = os.environ.get("STRATUS_NETWORK_PHYSICAL_INTERFACES", "")
+# The node serving routers also acts as the external networks' upstream router (devstack's br-ex):
+# their subnets' gateway IPs on its bridge, forwarding on, masquerade out of its other interfaces, so
+# floating IPs are reachable from the node and guests reach beyond it. Off by default.
+STRATUS_NETWORK_EXTERNAL_GATEWAY = env_bool("STRATUS_NETWORK_EXTERNAL_GATEWAY", False)
+STRATUS_NETWORK_RESYNC_SECONDS = float(os.environ.get("STRATUS_NETWORK_RESYNC_SECONDS", "30"))
+# Periodic full resync (and heartbeat) of the network agents on these hosts, on their own queues.
+STRATUS_NETWORK_RESYNC_HOSTS = [h for h in os.environ.get("STRATUS_NETWORK_RESYNC_HOSTS", STRATUS_HOST).split(",")
+                                if h]
+for _host in STRATUS_NETWORK_RESYNC_HOSTS:
+    CELERY_BEAT_SCHEDULE[f"network-resync-{_host}"] = {
+        "task": "workers.network.sync",
+        "schedule": STRATUS_NETWORK_RESYNC_SECONDS,
+        "kwargs": {"host": _host},
+        "options": {"queue": f"network.{_host}", "expires": STRATUS_NETWORK_RESYNC_SECONDS},
+    }
+
+# Compute
+# The availability zones compute nodes may be placed in (Nova's default_availability_zone first).
+STRATUS_AVAILABILITY_ZONES = [z.strip() for z in os.environ.get("STRATUS_AVAILABILITY_ZONES", "nova").split(",")
+                              if z.strip()]

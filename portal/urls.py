@@ -1,0 +1,36 @@
+"""Every service under one server, one prefix each (the catalog lists them)."""
+from django.contrib import admin
+from django.contrib.staticfiles.views import serve as serve_static
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from apps.compute.api.views import Versions as ComputeVersions
+from apps.core.views import not_implemented_service
+from apps.identity.api.views import Version as IdentityVersion
+from apps.identity.api.views import Versions as IdentityVersions
+from apps.images.api.views import Versions as ImageVersions
+
+
+def root(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect("/dashboard/")
+
+
+urlpatterns = [
+    path("", root),
+    re_path(r"^identity/?$", IdentityVersions.as_view()),
+    path("identity/v3/", include("apps.identity.api.urls")),
+    re_path(r"^identity/v3$", IdentityVersion.as_view()),
+    path("admin/", admin.site.urls),
+    path("dashboard/", include("apps.dashboard.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
+    re_path(r"^image$", ImageVersions.as_view()),
+    path("image/", include("apps.images.api.urls")),
+    path("network/", include("apps.networks.api.urls")),
+    re_path(r"^compute$", ComputeVersions.as_view()),
+    path("compute/", include("apps.compute.api.urls")),
+    # Services of the catalog not built yet answer 501 in their own error format.
+    re_path(r"^(?P<service>volume|object-store|orchestration)(?:/.*)?$",
+            not_implemented_service),
+]

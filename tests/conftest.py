@@ -1,0 +1,188 @@
+"""Shared fixtures: a whole running cloud for the real clients and the browser (``live_cloud``)."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(name: str) -> str:
+    parts = urlparse(os.environ["DATABASE_URL"])
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+def pg_execute(sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server's postgres db."""
+    conn = psycopg2.connect(database_url("postgres"))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@dataclass
+class Cloud:
+    url: str
+    admin_password: str
+    demo_password: str
+    data_dir: Path
+    env: dict[str, str]
+    db_name: str
+    log: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/identity/v3"
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True)
+
+    def cli_env(self, user: str = "admin", project: str | None = None, password: str | None = None) -> dict[str, str]:
+        """Environment for the real `openstack` CLI, as an openrc would set it."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_AUTH_URL=self.auth_url, OS_IDENTITY_API_VERSION="3", OS_USERNAME=user,
+                   OS_PASSWORD=password or (self.admin_password if user == "admin" else self.demo_password),
+                   OS_PROJECT_NAME=project or user, OS_USER_DOMAIN_NAME="Default",
+                   OS_PROJECT_DOMAIN_NAME="Default", OS_REGION_NAME="RegionOne", OS_INTERFACE="public")
+        return env
+
+    def openstack(self, *args: str, user: str = "admin", project: str | None = None,
+                  password: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / "openstack"), *args], env=self.cli_env(user, project, password),
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def sdk(self, user: str = "admin", project: str | None = None, password: str | None = None):  # type: ignore[no-untyped-def]
+        import openstack
+
+        return openstack.connect(auth_url=self.auth_url, username=user,
+                                 password=password or (self.admin_password if user == "admin" else self.demo_password),
+                                 project_name=project or user, user_domain_name="Default",
+                                 project_domain_name="Default", region_name="RegionOne",
+                                 identity_api_version="3", interface="public")
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not answer {url} in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_cloud() -> Iterator[Cloud]:
+    """A cloud as `make run` starts it (own PostgreSQL database, migrations, bootstrap, the ASGI
+    server on a free port), for the real OpenStack clients and the browser."""
+    db_name = f"stratus_e2e_{secrets.token_hex(4)}"
+    pg_execute(f'CREATE DATABASE "{db_name}"')
+    data_dir = Path(tempfile.mkdtemp(prefix="stratus-e2e-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, DATABASE_URL=database_url(db_name), STRATUS_DATA_DIR=str(data_dir),
+               STRATUS_PUBLIC_URL=url, STRATUS_PORT=str(port), STRATUS_CHANNELS_PREFIX=f"e2e-{db_name}",
+               STRATUS_CACHE_PREFIX=f"e2e-{db_name}", STRATUS_CSRF_TRUSTED_ORIGINS=url)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    cloud = Cloud(url=url, admin_password="admin-" + secrets.token_hex(6), demo_password="demo-" + secrets.token_hex(6),
+                  data_dir=data_dir, env=env, db_name=db_name, log=data_dir / "server.log")
+    try:
+        cloud.manage("migrate", "--noinput", "-v0")
+        cloud.manage("bootstrap", "--public-url", url, "--admin-password", cloud.admin_password,
+                     "--demo-password", cloud.demo_password)
+        with open(cloud.log, "wb") as log:
+            server = subprocess.Popen(
+                [str(VENV_BIN / "uvicorn"), "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", "1", "--log-level", "warning"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cloud.processes.append(server)
+        _wait_http(f"{url}/identity/v3", server, cloud.log)
+        yield cloud
+    finally:
+        for proc in cloud.processes:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        pg_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ---- a real Celery worker ----------------------------------------------------------------------
+
+@dataclass
+class CeleryWorker:
+    queue: str
+    proc: subprocess.Popen
+    log: Path
+
+
+def _wait_log(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early ({proc.returncode}):\n{path.read_text()[-4000:]}")
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no {text!r} in {path} within {timeout}s:\n{path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None) -> Iterator[CeleryWorker]:
+    """A real `celery -A portal worker` process on the pytest-django test database and the test
+    Redis, consuming a queue of its own: send it work with ``task.apply_async(queue=worker.queue)``.
+    Tests that use it need ``transactional_db`` (``django_db(transaction=True)``) so the worker sees
+    their rows."""
+    from django.db import connection
+
+    queue = f"test-worker-{secrets.token_hex(4)}"
+    log = Path(tempfile.mkdtemp(prefix="stratus-worker-")) / "worker.log"
+    env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=solo",
+             "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_log(log, " ready.", proc)
+        yield CeleryWorker(queue=queue, proc=proc, log=log)
+    finally:
+        # Stopped before pytest-django drops the test database (this fixture depends on its setup).
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+        shutil.rmtree(log.parent, ignore_errors=True)

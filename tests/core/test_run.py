@@ -1,0 +1,130 @@
+"""`make run`'s launcher (`manage.py up`): the whole embedded cloud comes up on SQLite with its own
+Redis child, the real `openstack` CLI works with the openrc it wrote, its worker runs tasks, and
+SIGINT stops every process it started."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from celery import Celery
+
+from tests.conftest import ROOT, VENV_BIN, free_port
+
+# The launcher must start its own Redis and use SQLite in its data dir, as `make run` does on a laptop.
+UNSET = {"REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CHANNELS_REDIS_URL", "CACHE_URL",
+         "DATABASE_URL", "STRATUS_PUBLIC_URL", "STRATUS_CONTROL_QUEUE", "STRATUS_DATA_DIR"}
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (ppid, state) for every live process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def _descendants(pid: int) -> set[int]:
+    table = _process_table()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    table = _process_table()
+    return {p for p in pids if p in table and table[p][1] != "Z"}
+
+
+def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
+    env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_BIND="127.0.0.1",
+               STRATUS_WORKER_CONCURRENCY="2")
+    launcher = subprocess.Popen([sys.executable, "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in launcher.stdout],  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+
+    def read_until(marker: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                output.append(lines.get(timeout=0.2))
+            except queue.Empty:
+                assert launcher.poll() is None, "launcher exited:\n" + "".join(output)
+                continue
+            if marker in output[-1]:
+                return
+        raise AssertionError(f"no {marker!r} in {timeout}s:\n" + "".join(output))
+
+    children: set[int] = set()
+    try:
+        read_until("Press Ctrl-C to stop.", 60)
+        text = "".join(output)
+        assert f"dashboard:   http://127.0.0.1:{port}/dashboard/" in text
+        admin_password = re.search(r"admin:\s+admin / (\S+)", text).group(1)  # type: ignore[union-attr]
+        redis_url = re.search(r"redis:\s+(redis://\S+)", text).group(1)  # type: ignore[union-attr]
+        assert not redis_url.startswith("redis://127.0.0.1:6379"), "must not use the shared Redis"
+        children = _descendants(launcher.pid)
+        names = {Path("/proc", str(p), "cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children}
+        assert any("redis-server" in n for n in names) and any("uvicorn" in n for n in names)
+        assert sum("celery" in n for n in names) >= 2, names  # worker and beat
+
+        # The real CLI, with nothing but the openrc the launcher wrote.
+        rc = data_dir / "admin-openrc.sh"
+        assert f"OS_PASSWORD='{admin_password}'" in rc.read_text()
+        cli_env = {k: v for k, v in env.items() if not k.startswith("OS_")}
+        cli_env["PATH"] = f"{VENV_BIN}:{cli_env.get('PATH', '/usr/bin:/bin')}"
+        issued = subprocess.run(["bash", "-c", 'source "$1" && exec openstack token issue -f json', "-", str(rc)],
+                                env=cli_env, capture_output=True, text=True, timeout=60)
+        assert issued.returncode == 0, issued.stderr
+        token = json.loads(issued.stdout)
+        assert token["id"] and token["project_id"] and token["user_id"]
+
+        # Its Celery worker consumes the control queue of its own Redis.
+        client = Celery(broker=redis_url, backend=redis_url)
+        try:
+            assert client.send_task("workers.identity.token_flush", queue="control").get(timeout=20) == 0
+        finally:
+            client.close()
+    finally:
+        children |= _descendants(launcher.pid)
+        launcher.send_signal(signal.SIGINT)
+        try:
+            code = launcher.wait(30)
+        except subprocess.TimeoutExpired:
+            for pid in [launcher.pid, *children]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+    reader.join(5)
+    while not lines.empty():
+        output.append(lines.get())
+    assert code == 0, "".join(output)
+    assert "stratus: stopped." in output[-1]
+    deadline = time.monotonic() + 5
+    while _alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(children), f"left running: {_alive(children)}"

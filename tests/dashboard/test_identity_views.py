@@ -1,0 +1,193 @@
+"""The identity panels: admins only (through the policy), the services' errors on the forms."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from apps.identity.models import Project, Role, RoleAssignment, User
+from tests.dashboard.conftest import make_user, sign_in
+
+ADMIN_PAGES = [
+    "/dashboard/identity/projects",
+    "/dashboard/identity/projects/create",
+    "/dashboard/identity/users",
+    "/dashboard/identity/users/create",
+    "/dashboard/identity/roles",
+    "/dashboard/identity/roles/create",
+]
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_member_gets_403_on_identity_pages(demo_client: Client, url: str) -> None:
+    response = demo_client.get(url)
+    assert response.status_code == 403
+    assert b"not authorized" in response.content
+
+
+def test_member_cannot_write_through_identity_urls(cloud: dict[str, Any], demo_client: Client) -> None:
+    demo = cloud["projects"]["demo"]
+    member = Role.objects.get(name="member")
+    posts = [
+        ("/dashboard/identity/users/create", {"name": "sneaky", "password": "x", "confirm_password": "x"}),
+        ("/dashboard/identity/projects/create", {"name": "sneaky"}),
+        (f"/dashboard/identity/projects/{demo.id}/enabled", {"enabled": "false"}),
+        (f"/dashboard/identity/projects/{demo.id}/delete", {}),
+        (f"/dashboard/identity/projects/{demo.id}/members", {"who": f"user:{cloud['demo'].id}", "role_id": member.id}),
+        (f"/dashboard/identity/users/{cloud['admin'].id}/delete", {}),
+        (f"/dashboard/identity/roles/{member.id}/delete", {}),
+    ]
+    for url, data in posts:
+        assert demo_client.post(url, data).status_code == 403, url
+    assert not User.objects.filter(name="sneaky").exists()
+    assert not Project.objects.filter(name="sneaky").exists()
+    assert Project.objects.filter(id=demo.id, enabled=True).exists()
+    assert Role.objects.filter(id=member.id).exists()
+
+
+def test_a_reader_is_refused_too(cloud: dict[str, Any], client: Client) -> None:
+    make_user(cloud, "ronly", role="reader")
+    sign_in(client, "ronly", "pw-12345678")
+    assert client.get("/dashboard/identity/users").status_code == 403
+
+
+def test_admin_lists(admin_client: Client, cloud: dict[str, Any]) -> None:
+    projects = admin_client.get("/dashboard/identity/projects").content.decode()
+    assert 'data-name="admin"' in projects and 'data-name="demo"' in projects
+    users = admin_client.get("/dashboard/identity/users").content.decode()
+    assert 'data-name="admin"' in users and 'data-name="demo"' in users
+    roles = admin_client.get("/dashboard/identity/roles").content.decode()
+    assert all(f'data-name="{r}"' in roles for r in ("admin", "member", "reader"))
+    partial = admin_client.get("/dashboard/identity/users?partial=1").content.decode()
+    assert "<html" not in partial and 'id="users-table"' in partial
+    assert admin_client.get("/dashboard/identity/")["Location"] == "/dashboard/identity/projects"
+
+
+def test_admin_creates_a_user_with_project_and_role(admin_client: Client, cloud: dict[str, Any]) -> None:
+    demo = cloud["projects"]["demo"]
+    member = Role.objects.get(name="member")
+    form = admin_client.get("/dashboard/identity/users/create").content.decode()
+    assert f'<option value="{member.id}" selected>member</option>' in form
+    response = admin_client.post("/dashboard/identity/users/create", {
+        "name": "alice", "email": "alice@example.org", "password": "s3cret-pw", "confirm_password": "s3cret-pw",
+        "project_id": demo.id, "role_id": member.id, "enabled": "on"})
+    assert response.status_code == 302 and response["Location"] == "/dashboard/identity/users"
+    alice = User.objects.get(name="alice")
+    assert alice.default_project_id == demo.id and alice.check_password("s3cret-pw")
+    assert RoleAssignment.objects.filter(user=alice, project=demo, role=member).exists()
+    client = Client()
+    sign_in(client, "alice", "s3cret-pw")
+    assert client.session["project_id"] == demo.id
+
+
+def test_user_form_errors(admin_client: Client, cloud: dict[str, Any]) -> None:
+    url = "/dashboard/identity/users/create"
+    member = Role.objects.get(name="member")
+    # the service's uniqueness rule, shown on the name field
+    response = admin_client.post(url, {"name": "demo", "password": "a", "confirm_password": "a"})
+    assert response.status_code == 400
+    assert b"Duplicate entry found with name demo" in response.content
+    # form checks
+    response = admin_client.post(url, {"name": "bob", "password": "a", "confirm_password": "b"})
+    assert response.status_code == 400 and b"The two passwords do not match." in response.content
+    response = admin_client.post(url, {"name": "bob", "password": "a", "confirm_password": "a",
+                                       "role_id": member.id})
+    assert response.status_code == 400 and b"Choose the project the role is granted on." in response.content
+    response = admin_client.post(url, {"name": "", "password": "a", "confirm_password": "a"})
+    assert response.status_code == 400 and b"This field is required." in response.content
+    assert not User.objects.filter(name="bob").exists()
+
+
+def test_a_failed_grant_leaves_no_user_behind(admin_client: Client, cloud: dict[str, Any]) -> None:
+    demo = cloud["projects"]["demo"]
+    member = Role.objects.get(name="member")
+    form = {"name": "carol", "password": "a", "confirm_password": "a", "project_id": demo.id, "role_id": member.id}
+    from unittest import mock
+
+    from apps.core.errors import NotFound
+    with mock.patch("apps.identity.services.role_grant", side_effect=NotFound("Could not find role: x.")):
+        response = admin_client.post("/dashboard/identity/users/create", form)
+    assert response.status_code == 400 and b"Could not find role" in response.content
+    assert not User.objects.filter(name="carol").exists()
+
+
+def test_admin_edits_disables_and_deletes_a_user(admin_client: Client, cloud: dict[str, Any]) -> None:
+    user = make_user(cloud, "dave", role="member")
+    edit = f"/dashboard/identity/users/{user.id}/edit"
+    assert b'value="dave"' in admin_client.get(edit).content
+    response = admin_client.post(edit, {"name": "david", "email": "d@example.org", "project_id": "",
+                                        "password": "", "confirm_password": ""})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert (user.name, user.email, user.default_project_id) == ("david", "d@example.org", None)
+    assert user.check_password("pw-12345678")
+    admin_client.post(f"/dashboard/identity/users/{user.id}/enabled", {"enabled": "false"})
+    user.refresh_from_db()
+    assert not user.enabled
+    page = admin_client.post(f"/dashboard/identity/users/{user.id}/delete", follow=True)
+    assert b"User deleted." in page.content
+    assert not User.objects.filter(id=user.id).exists()
+    assert admin_client.get(edit).status_code == 404
+
+
+def test_admin_manages_projects(admin_client: Client, cloud: dict[str, Any]) -> None:
+    response = admin_client.post("/dashboard/identity/projects/create",
+                                 {"name": "web", "description": "Web tier", "domain_id": "default", "enabled": "on"})
+    assert response.status_code == 302
+    web = Project.objects.get(name="web")
+    duplicate = admin_client.post("/dashboard/identity/projects/create", {"name": "web", "domain_id": "default"})
+    assert duplicate.status_code == 400 and b"Duplicate entry found with name web" in duplicate.content
+
+    assert admin_client.post(f"/dashboard/identity/projects/{web.id}/edit",
+                             {"name": "website", "description": ""}).status_code == 302
+    admin_client.post(f"/dashboard/identity/projects/{web.id}/enabled", {"enabled": "false"})
+    web.refresh_from_db()
+    assert (web.name, web.enabled) == ("website", False)
+    admin_client.post(f"/dashboard/identity/projects/{web.id}/delete")
+    assert not Project.objects.filter(id=web.id).exists()
+    assert admin_client.get(f"/dashboard/identity/projects/{web.id}/edit").status_code == 404
+
+
+def test_service_refusal_becomes_a_message(admin_client: Client, cloud: dict[str, Any]) -> None:
+    parent = cloud["projects"]["demo"]
+    Project.objects.create(name="child", domain=parent.domain, parent=parent)
+    page = admin_client.post(f"/dashboard/identity/projects/{parent.id}/delete", follow=True)
+    assert b"Cannot delete a project that has child projects" in page.content
+    assert Project.objects.filter(id=parent.id).exists()
+
+
+def test_admin_grants_and_removes_roles_on_a_project(admin_client: Client, cloud: dict[str, Any]) -> None:
+    demo = cloud["projects"]["demo"]
+    reader = Role.objects.get(name="reader")
+    user = make_user(cloud, "erin")
+    url = f"/dashboard/identity/projects/{demo.id}/members"
+    response = admin_client.post(url, {"who": f"user:{user.id}", "role_id": reader.id})
+    assert response.status_code == 302
+    assert RoleAssignment.objects.filter(user=user, project=demo, role=reader).exists()
+    page = admin_client.get(url).content.decode()
+    assert f'data-id="user:{user.id}"' in page and f'data-live-project="{demo.id}"' in page
+    assert admin_client.post(url, {"who": "", "role_id": reader.id}).status_code == 400
+    admin_client.post(f"{url}/remove", {"user_id": user.id, "role_id": reader.id})
+    assert not RoleAssignment.objects.filter(user=user, project=demo).exists()
+    again = admin_client.post(f"{url}/remove", {"user_id": user.id, "role_id": reader.id})
+    assert again.status_code == 404  # the service: no such assignment
+
+
+def test_admin_creates_and_deletes_a_role(admin_client: Client) -> None:
+    assert admin_client.post("/dashboard/identity/roles/create", {"name": "auditor"}).status_code == 302
+    role = Role.objects.get(name="auditor")
+    duplicate = admin_client.post("/dashboard/identity/roles/create", {"name": "auditor"})
+    assert duplicate.status_code == 400 and b"Duplicate entry" in duplicate.content
+    admin_client.post(f"/dashboard/identity/roles/{role.id}/delete")
+    assert not Role.objects.filter(name="auditor").exists()
+
+
+def test_identity_pages_do_not_grow_queries_with_rows(admin_client: Client, cloud: dict[str, Any],
+                                                      django_assert_max_num_queries: Any) -> None:
+    for i in range(15):
+        make_user(cloud, f"bulk{i}", role="member")
+    for url in ("/dashboard/identity/users", "/dashboard/identity/projects",
+                f"/dashboard/identity/projects/{cloud['projects']['demo'].id}/members"):
+        with django_assert_max_num_queries(30):
+            assert admin_client.get(url).status_code == 200

@@ -1,0 +1,170 @@
+"""The live socket: who may connect, which groups it joins, what it forwards."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+
+from apps.core import events
+from apps.dashboard.consumers import LiveConsumer, close_session_sockets
+from apps.identity import services
+from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def seeded(transactional_db: Any) -> dict[str, Any]:
+    return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
+
+
+class Socket(ApplicationCommunicator):
+    """A websocket client for one consumer (channels.testing needs daphne, which is not installed)."""
+
+    async def connect(self, timeout: float = 3) -> tuple[bool, int | None]:
+        await self.send_input({"type": "websocket.connect"})
+        response = await self.receive_output(timeout)
+        if response["type"] == "websocket.close":
+            return False, response.get("code", 1000)
+        return True, None
+
+    async def send_json_to(self, data: Any) -> None:
+        await self.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def receive_json_from(self, timeout: float = 3) -> Any:
+        response = await self.receive_output(timeout)
+        assert response["type"] == "websocket.send", response
+        return json.loads(response["text"])
+
+    async def disconnect(self) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.wait(1)
+
+
+class FakeSession(dict):
+    session_key: str | None = None
+
+
+def communicator(user: Any, project_id: str | None, session_key: str | None = None) -> Socket:
+    session = FakeSession(project_id=project_id)
+    session.session_key = session_key
+    scope = {"type": "websocket", "path": "/ws/live/", "query_string": b"", "headers": [], "subprotocols": [],
+             "user": user, "session": session}
+    return Socket(LiveConsumer.as_asgi(), scope)
+
+
+def test_anonymous_sockets_are_closed(seeded: dict[str, Any]) -> None:
+    async def run() -> None:
+        comm = communicator(AnonymousUser(), None)
+        connected, code = await comm.connect()
+        assert not connected and code == 4401
+
+    async_to_sync(run)()
+
+
+def test_member_joins_its_project_and_receives_its_events_only(seeded: dict[str, Any]) -> None:
+    demo, admin_project = seeded["projects"]["demo"], seeded["projects"]["admin"]
+
+    async def run() -> None:
+        comm = communicator(seeded["demo"], demo.id)
+        connected, _ = await comm.connect()
+        assert connected
+        hello = await comm.receive_json_from()
+        assert hello == {"type": "hello", "groups": [f"project.{demo.id}"]}
+        layer = get_channel_layer()
+        await layer.group_send(f"project.{admin_project.id}", {"type": "stratus.event", "event": {"id": "no"}})
+        await layer.group_send(f"project.{demo.id}", {"type": "stratus.event", "event": {"id": "yes"}})
+        assert (await comm.receive_json_from(timeout=3))["event"] == {"id": "yes"}
+        # Watching a project the user has no role in is not granted.
+        await comm.send_json_to({"action": "watch", "project_id": admin_project.id})
+        await comm.send_json_to({"action": "ping"})
+        assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_session_project_without_a_role_is_not_joined(seeded: dict[str, Any]) -> None:
+    async def run() -> None:
+        comm = communicator(seeded["demo"], seeded["projects"]["admin"].id)
+        connected, _ = await comm.connect()
+        assert connected
+        assert (await comm.receive_json_from())["groups"] == []
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_admin_joins_the_admin_group_and_gets_published_events(seeded: dict[str, Any]) -> None:
+    admin_project, demo = seeded["projects"]["admin"], seeded["projects"]["demo"]
+
+    async def run() -> None:
+        comm = communicator(seeded["admin"], admin_project.id)
+        await comm.connect()
+        assert (await comm.receive_json_from())["groups"] == [f"project.{admin_project.id}", "admin"]
+        await comm.send_json_to({"action": "watch", "project_id": demo.id})
+        assert await comm.receive_json_from(timeout=3) == {"type": "watching", "project_id": demo.id}
+
+        def write() -> None:
+            with transaction.atomic():
+                make_user(seeded, "fresh")
+
+        from channels.db import database_sync_to_async
+        await database_sync_to_async(write)()
+        event = (await comm.receive_json_from(timeout=3))["event"]
+        assert (event["kind"], event["resource"], event["data"]) == ("created", "user", {"name": "fresh"})
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_a_rolled_back_write_publishes_nothing(seeded: dict[str, Any]) -> None:
+    admin_project = seeded["projects"]["admin"]
+
+    async def run() -> None:
+        comm = communicator(seeded["admin"], admin_project.id)
+        await comm.connect()
+        await comm.receive_json_from()
+
+        def write() -> None:
+            try:
+                with transaction.atomic():
+                    events.publish(project_id=None, kind="created", resource="thing", resource_id="1")
+                    raise RuntimeError("roll back")
+            except RuntimeError:
+                pass
+            with transaction.atomic():
+                events.publish(project_id=None, kind="created", resource="thing", resource_id="2")
+
+        from channels.db import database_sync_to_async
+        await database_sync_to_async(write)()
+        assert (await comm.receive_json_from(timeout=3))["event"]["id"] == "2"
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_signing_out_closes_the_sessions_sockets(seeded: dict[str, Any]) -> None:
+    demo = seeded["projects"]["demo"]
+
+    async def run() -> None:
+        mine = communicator(seeded["demo"], demo.id, session_key="k" * 32)
+        other = communicator(seeded["demo"], demo.id, session_key="o" * 32)
+        for comm in (mine, other):
+            await comm.connect()
+            await comm.receive_json_from()
+        from channels.db import database_sync_to_async
+        await database_sync_to_async(close_session_sockets)("k" * 32)
+        closed = await mine.receive_output(3)
+        assert closed == {"type": "websocket.close", "code": 4401}
+        assert await other.receive_nothing(timeout=0.3)
+        await other.disconnect()
+
+    async_to_sync(run)()

@@ -1,0 +1,140 @@
+"""The quota framework: limits with defaults, reservations in the resource's transaction, exact
+under concurrency on PostgreSQL (row locks)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+
+from apps.core.errors import BadRequest, Forbidden, QuotaExceeded
+from apps.identity import quotas, selectors, services
+from apps.identity.models import QuotaUsage
+from tests.identity import factories
+
+
+@pytest.fixture
+def widgets():
+    quotas.register("widgets", default=10, service="test", description="test resource")
+    quotas.register("gadgets", default=-1, service="test")
+    yield "widgets"
+    quotas.unregister("widgets")
+    quotas.unregister("gadgets")
+
+
+@pytest.fixture
+def project(db):
+    seed = factories.seed()
+    return seed["projects"]["demo"]
+
+
+def usage(project, resource="widgets") -> int:
+    return QuotaUsage.objects.filter(project=project, resource=resource).values_list("in_use", flat=True).first() or 0
+
+
+def test_defaults_apply_until_a_project_has_its_own_limit(project, widgets):
+    assert selectors.quota_usage(project=project)["widgets"] == {"limit": 10, "in_use": 0}
+    admin = factories.admin_actor()
+    services.quota_default_set(actor=admin, limits={"widgets": 20})
+    assert selectors.quota_limits(project=project)["widgets"] == 20
+    services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 3})
+    assert selectors.quota_limits(project=project)["widgets"] == 3
+    services.quota_delete(actor=admin, project_id=project.id)
+    assert selectors.quota_limits(project=project)["widgets"] == 20
+
+
+def test_reserve_and_release_in_the_callers_transaction(project, widgets):
+    with transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"widgets": 4, "gadgets": 100})
+    assert usage(project) == 4
+    assert usage(project, "gadgets") == 100  # -1 is unlimited
+    with transaction.atomic():
+        services.quota_release(project_id=project.id, deltas={"widgets": 3})
+    assert usage(project) == 1
+
+
+def test_over_the_limit_raises_and_changes_nothing(project, widgets):
+    with transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"widgets": 9})
+    with pytest.raises(QuotaExceeded) as err, transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"gadgets": 5, "widgets": 2})
+    assert err.value.resource == "widgets" and err.value.limit == 10 and err.value.in_use == 9
+    assert usage(project) == 9
+    assert usage(project, "gadgets") == 0
+
+
+def test_a_rolled_back_resource_gives_its_reservation_back(project, widgets):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"widgets": 5})
+        raise Boom
+    assert usage(project) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reserve_outside_a_transaction_is_a_programming_error(widgets):
+    project = factories.seed()["projects"]["demo"]
+    assert not connection.in_atomic_block
+    with pytest.raises(RuntimeError):
+        services.quota_reserve(project_id=project.id, deltas={"widgets": 1})
+
+
+def test_unknown_resources_and_bad_limits_are_refused(project, widgets):
+    admin = factories.admin_actor()
+    with pytest.raises(BadRequest), transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"unobtainium": 1})
+    with pytest.raises(BadRequest):
+        services.quota_set(actor=admin, project_id=project.id, limits={"widgets": -2})
+    with pytest.raises(BadRequest):
+        services.quota_set(actor=admin, project_id=project.id, limits={"widgets": "many"})
+
+
+def test_a_limit_below_usage_is_refused_unless_forced(project, widgets):
+    admin = factories.admin_actor()
+    with transaction.atomic():
+        services.quota_reserve(project_id=project.id, deltas={"widgets": 5})
+    with pytest.raises(BadRequest):
+        services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 4})
+    assert services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 4}, force=True)["widgets"] == 4
+
+
+def test_only_admins_set_quotas(project, widgets):
+    _, demo = services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
+    with pytest.raises(Forbidden):
+        services.quota_set(actor=demo, project_id=project.id, limits={"widgets": 100})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reservations_never_overshoot(widgets):
+    """30 threads, each its own PostgreSQL connection, race for a limit of 10: exactly 10 win."""
+    project = factories.seed()["projects"]["demo"]
+    assert connection.vendor == "postgresql"
+    barrier = threading.Barrier(30)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                services.quota_reserve(project_id=project.id, deltas={"widgets": 1})
+            outcome = "ok"
+        except QuotaExceeded:
+            outcome = "over"
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome = f"error: {exc!r}"
+        finally:
+            close_old_connections()
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == ["ok"] * 10 + ["over"] * 20
+    assert usage(project) == 10

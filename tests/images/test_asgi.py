@@ -1,0 +1,66 @@
+"""The ASGI path for image data, in-process: requests it does not take go to the app behind it;
+a Host outside ALLOWED_HOSTS, a missing token and a wrong media type are refused before the body."""
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+
+from apps.images.asgi import StreamedImageData
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _behind(scope, receive, send):  # type: ignore[no-untyped-def]
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"behind"})
+
+
+def _scope(method: str, path: str, headers: dict[str, str]) -> dict:
+    return {"type": "http", "method": method, "path": path, "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+
+
+async def _call(scope: dict, body: bytes = b"") -> tuple[int, bytes]:
+    app = ApplicationCommunicator(StreamedImageData(_behind), scope)
+    await app.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await app.receive_output(5)
+    payload = await app.receive_output(5)
+    return start["status"], payload.get("body", b"")
+
+
+def test_other_requests_pass_through():
+    call = async_to_sync(_call)
+    assert call(_scope("GET", "/image/v2/images/x/file", {"host": "localhost"}))[0] == 299
+    assert call(_scope("PUT", "/image/v2/images/x", {"host": "localhost"}))[0] == 299
+
+
+def test_refusals(settings, people):
+    call = async_to_sync(_call)
+    settings.ALLOWED_HOSTS = ["good.example"]
+    path = "/image/v2/images/00000000-0000-0000-0000-000000000000/file"
+    status, body = call(_scope("PUT", path, {"host": "evil.example"}), b"x")
+    assert status == 400 and b"Invalid HTTP_HOST" in body
+    status, body = call(_scope("PUT", path, {"host": "good.example"}), b"x")
+    assert status == 401 and b'"code": 401' in body
+    token = people["member"].api.token
+    status, body = call(_scope("PUT", path, {"host": "good.example", "x-auth-token": token,
+                                             "content-type": "application/json"}), b"x")
+    assert status == 415
+    status, body = call(_scope("PUT", path, {"host": "good.example", "x-auth-token": token,
+                                             "content-type": "application/octet-stream"}), b"x")
+    assert status == 404
+
+
+def test_upload_through_the_asgi_path(people):
+    from apps.images.models import Image
+
+    call = async_to_sync(_call)
+    api = people["member"].api
+    image = api.create(name="asgi")
+    status, _ = call(_scope("PUT", f"/image/v2/images/{image['id']}/file",
+                            {"host": "localhost", "x-auth-token": api.token, "content-type": "application/octet-stream",
+                             "content-length": "5"}), b"hello")
+    assert status == 204
+    row = Image.objects.get(pk=image["id"])
+    assert row.status == "active" and row.size == 5

@@ -1,0 +1,95 @@
+"""IPAM, VXLAN ids and quotas are exact under concurrency on PostgreSQL: many threads, each with its
+own connection, race through the services; row locks serialise them and the unique constraints
+stand guard."""
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import close_old_connections, connection
+
+from apps.core.errors import StratusError
+from apps.identity import services as identity_services
+from apps.networks import services
+from apps.networks.models import IPAllocation, Network, Port
+from tests.identity import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(n: int, work: Callable[[int], str]) -> list[str]:
+    """Run ``work(i)`` in ``n`` threads released together; returns each outcome."""
+    barrier = threading.Barrier(n)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            outcome = work(i)
+        except StratusError as exc:
+            outcome = type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - reported in the assertion
+            outcome = f"error: {exc!r}"
+        finally:
+            close_old_connections()
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+@pytest.fixture
+def member():
+    seed = factories.seed()
+    admin = factories.admin_actor()
+    factories.user_with_role(admin, "alice", "member", seed["projects"]["demo"])
+    _, actor = factories.login("alice", seed["projects"]["demo"])
+    return actor
+
+
+def test_fifty_parallel_ports_on_a_slash_28(member):
+    assert connection.vendor == "postgresql"
+    network = services.network_create(actor=member, name="tiny")
+    subnet = services.subnet_create(actor=member, network_id=network.id, cidr="10.50.0.0/28", enable_dhcp=False)
+    # .0 network, .1 gateway, .15 broadcast: 13 addresses to give
+    results = race(50, lambda i: services.port_create(actor=member, network_id=network.id).id and "ok")
+    assert sorted(results) == ["IpAddressGenerationFailure"] * 37 + ["ok"] * 13, results
+    given = list(IPAllocation.objects.filter(subnet=subnet).values_list("ip_address", flat=True))
+    assert len(given) == len(set(given)) == 13
+    assert sorted(given, key=ipaddress.ip_address) == [f"10.50.0.{i}" for i in range(2, 15)]
+    assert Port.objects.filter(network=network).count() == 13
+    usage = identity_services.selectors.quota_usage(project=member.project)["port"]["in_use"]
+    assert usage == 13  # the failed creates gave their reservation back
+
+
+def test_parallel_networks_get_distinct_vxlan_ids(member):
+    results = race(20, lambda i: str(services.network_create(actor=member, name=f"n{i}").segmentation_id))
+    assert not [r for r in results if not r.isdigit()], results
+    vnis = [int(r) for r in results]
+    assert len(set(vnis)) == 20
+    assert Network.objects.filter(network_type="vxlan").values("segmentation_id").distinct().count() == \
+        Network.objects.filter(network_type="vxlan").count()
+
+
+def test_parallel_creates_never_exceed_the_quota(member):
+    admin = factories.admin_actor()
+    identity_services.quota_set(actor=admin, project_id=member.project_id, limits={"router": 5})
+    results = race(15, lambda i: services.router_create(actor=member, name=f"r{i}").id and "ok")
+    assert sorted(results) == ["OverQuota"] * 10 + ["ok"] * 5, results
+
+
+def test_one_default_security_group_whatever_the_race(member):
+    from apps.networks.models import SecurityGroup
+
+    results = race(10, lambda i: services.security_group_ensure_default(project_id=member.project_id).id)
+    assert len(set(results)) == 1, results
+    assert SecurityGroup.objects.filter(project_id=member.project_id, is_default=True).count() == 1

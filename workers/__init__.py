@@ -1,0 +1,9 @@
+"""Celery tasks (one module per component) and the drivers they call.
+
+`portal.celery` autodiscovers this package itself (``related_name=None``), so every task module
+is imported here. Task modules must stay importable before Django is set up: they import
+services inside the task body, never at module level.
+"""
+from workers import identity, network
+
+__all__ = ["identity", "network"]

@@ -1,0 +1,175 @@
+"""The network agent of a node: converge the node to the database's desired network state.
+
+One worker process per node consumes the queue ``network.<host>`` (``make run`` starts it for the
+local node). ``workers.network.sync(host)`` loads the node's desired state
+(``apps.networks.selectors.network_node_state``), hands it to the driver
+(``workers.drivers.network``) and reports through ``apps.networks.services``: the agent's heartbeat
+and outcome (``network_agent_report``) and its ports' statuses (``port_status_report``).
+
+The control tier sends a sync after every change (on commit); Celery beat sends one every
+``STRATUS_NETWORK_RESYNC_SECONDS`` as a full resync and heartbeat. When the worker starts it
+registers the node and syncs once.
+
+Plugging a guest (for the compute agent): bind the port to the node (``binding:host_id``), create
+its device with the name ``workers.drivers.network.model.tap_name(port_id)`` (libvirt:
+``<interface type='ethernet'><target dev='tap…' managed='yes'/><mac address='…'/>``, MTU = the
+network's), then send ``workers.network.sync`` with ``host`` to the queue ``network.<host>``: the
+agent enslaves the device to the network's bridge, applies its security groups and reports the
+port ACTIVE. The agent must run as ONE process per node (``--pool=solo``): it holds the node's lock.
+
+``STRATUS_NETWORK_APPLY``: ``auto`` applies only when the driver's capability check passes (root and
+``ip netns add`` works), ``yes`` always tries, ``no`` never touches the node. A node that does not
+apply reports ``capable=False`` with the reason, and its ports stay DOWN.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from workers.drivers.network.driver import DriverConfig, NetworkDriver, default_vtep_ip
+from workers.drivers.network.model import PORT_DOWN, Capabilities, Report
+
+logger = logging.getLogger(__name__)
+
+QUEUE_PREFIX = "network."
+CAPABILITY_RECHECK_SECONDS = 300.0
+
+_lock = threading.Lock()
+_driver: NetworkDriver | None = None
+_checked_at = 0.0
+
+
+def queue_for(host: str) -> str:
+    return QUEUE_PREFIX + host
+
+
+def driver_config() -> DriverConfig:
+    """The driver's configuration, from the settings (see portal/settings.py, network agent)."""
+    from django.conf import settings
+
+    physical = []
+    for item in getattr(settings, "STRATUS_NETWORK_PHYSICAL_INTERFACES", "").split(","):
+        if ":" in item:
+            physnet, ifname = item.split(":", 1)
+            physical.append((physnet.strip(), ifname.strip()))
+    return DriverConfig(
+        node_namespace=getattr(settings, "STRATUS_NETWORK_NODE_NAMESPACE", "") or None,
+        namespace_prefix=getattr(settings, "STRATUS_NETWORK_NAMESPACE_PREFIX", ""),
+        state_dir=str(getattr(settings, "STRATUS_NETWORK_STATE_DIR", settings.DATA_DIR / "network")),
+        vxlan_interface=getattr(settings, "STRATUS_NETWORK_VXLAN_INTERFACE", "") or None,
+        physical_interfaces=tuple(physical),
+        external_gateway=bool(getattr(settings, "STRATUS_NETWORK_EXTERNAL_GATEWAY", False)),
+    )
+
+
+def get_driver() -> NetworkDriver:
+    """This process's driver (one per worker process); its capability check is redone now and then."""
+    global _driver, _checked_at
+    if _driver is None:
+        _driver = NetworkDriver(driver_config())
+    if _apply_mode() != "no" and time.monotonic() - _checked_at > CAPABILITY_RECHECK_SECONDS:
+        _driver.capabilities(refresh=True)
+        _checked_at = time.monotonic()
+    return _driver
+
+
+def vtep_ip(driver: NetworkDriver) -> str:
+    from django.conf import settings
+
+    return getattr(settings, "STRATUS_VTEP_IP", "") or default_vtep_ip(driver.runner)
+
+
+def _apply_mode() -> str:
+    from django.conf import settings
+
+    mode = str(getattr(settings, "STRATUS_NETWORK_APPLY", "auto")).lower()
+    return mode if mode in ("auto", "yes", "no") else "auto"
+
+
+def _not_applied(state: Any, reason: str) -> Report:
+    ports = [p for p in state.ports if p.binding_host == state.host]
+    return Report(host=state.host, capable=False, applied=False, reason=reason,
+                  port_statuses=tuple(sorted((p.id, PORT_DOWN) for p in ports)))
+
+
+@shared_task(name="workers.network.sync", ignore_result=False)
+def sync(host: str) -> dict[str, Any]:
+    """Converge ``host`` to its desired network state and report the outcome; returns a summary."""
+    from apps.networks import selectors, services  # imported here: this module loads before Django
+
+    with _lock:  # one sync at a time per process, whatever the pool
+        driver = get_driver()
+        vtep = vtep_ip(driver)
+        state = selectors.network_node_state(host=host)
+        if not state.local_vtep:
+            state = replace(state, local_vtep=vtep)
+        mode = _apply_mode()
+        # with apply=no the node is never touched (not even claimed nor probed)
+        caps = driver.capabilities() if mode != "no" else Capabilities(capable=False, reason="STRATUS_NETWORK_APPLY=no")
+        if mode == "no":
+            report = _not_applied(state, "STRATUS_NETWORK_APPLY=no: the desired state is computed, not applied")
+        elif not caps.capable:
+            prefix = "STRATUS_NETWORK_APPLY=yes, but " if mode == "yes" else ""
+            report = _not_applied(state, prefix + caps.reason)
+            if mode == "yes":
+                logger.error("network agent on %s cannot apply: %s", host, caps.reason)
+        else:
+            report = driver.apply(state)
+        services.network_agent_report(
+            host=host, vtep_ip=vtep, capable=report.capable, reason=report.reason, applied=report.applied,
+            errors=report.errors, duration_s=report.duration_s, counts=report.counts,
+            configuration={"apply": mode, "node_namespace": driver.config.node_namespace or "",
+                           "capabilities": dict(caps.details)})
+        changed = services.port_status_report(host=host, statuses=report.statuses)
+    if report.errors:
+        logger.warning("network sync on %s: %d errors: %s", host, len(report.errors), "; ".join(report.errors))
+    logger.info("network sync on %s: applied=%s, %d changes, %d port statuses changed, %.2f s", host,
+                report.applied, len(report.changes), changed, report.duration_s)
+    return {"host": host, "capable": report.capable, "applied": report.applied, "reason": report.reason,
+            "changes": list(report.changes), "errors": list(report.errors), "statuses": report.statuses,
+            "duration_s": report.duration_s}
+
+
+@shared_task(name="workers.network.reset", ignore_result=False)
+def reset(host: str) -> dict[str, Any]:
+    """Agent reset: remove everything the agent built on this node, then converge again from scratch."""
+    with _lock:
+        driver = get_driver()
+        removed = driver.teardown() if _apply_mode() != "no" and driver.capabilities().capable else []
+    logger.warning("network agent on %s reset: removed %d objects", host, len(removed))
+    return {"host": host, "removed": removed, "sync": sync(host)}
+
+
+def register(host: str) -> None:
+    """Agent start-up: register (or refresh) the node with its VTEP and capability, then sync once."""
+    from apps.networks import services
+
+    driver = get_driver()
+    mode = _apply_mode()
+    caps = driver.capabilities() if mode != "no" else Capabilities(capable=False, reason="STRATUS_NETWORK_APPLY=no")
+    capable, reason = caps.capable, caps.reason
+    services.network_agent_report(host=host, vtep_ip=vtep_ip(driver), capable=capable, reason=reason,
+                                  configuration={"apply": mode, "capabilities": dict(caps.details)})
+    sync.apply_async(kwargs={"host": host}, queue=queue_for(host))
+    logger.info("network agent registered for %s (capable=%s%s)", host, capable, f": {reason}" if reason else "")
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """A worker that consumes ``network.<host>`` is that node's agent: register it."""
+    try:
+        queues = [q.name for q in sender.task_consumer.queues]
+    except AttributeError:
+        return
+    for name in queues:
+        if name.startswith(QUEUE_PREFIX):
+            try:
+                register(name[len(QUEUE_PREFIX):])
+            except Exception:  # a failed registration must not kill the worker; beat retries
+                logger.exception("network agent registration for %s failed", name)
