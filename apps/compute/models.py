@@ -1,6 +1,8 @@
-"""Nova's tables for the API foundation: flavors (with project access and extra specs), key pairs
-and server groups. Instances and compute nodes come later."""
+"""Nova's tables: flavors (with project access and extra specs), key pairs, server groups, compute
+nodes, instances with their tags, faults and action log."""
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 
@@ -90,3 +92,188 @@ class ServerGroup(Resource):
 
     def __str__(self) -> str:
         return self.name
+
+
+# ---- compute nodes, instances and what happens to them ------------------------------------------
+
+def new_uuid() -> str:
+    """Nova's server and node ids are dashed UUIDs."""
+    return str(uuid.uuid4())
+
+
+class ComputeNode(TimeStamped):
+    """A hypervisor host, registered and kept alive by its agent (workers/agent.py). The integer
+    ``id`` is what os-hypervisors/os-services show below microversion 2.53; ``uuid`` from 2.53.
+
+    ``*_used`` are the sums of the claims of the instances placed here; the scheduler changes them
+    only under ``select_for_update`` on this row, so concurrent claims never overcommit."""
+
+    uuid = models.CharField(max_length=36, unique=True, default=new_uuid, editable=False)
+    host = models.CharField(max_length=255, unique=True)  # the service host; the queue is compute.<host>
+    hypervisor_hostname = models.CharField(max_length=255)
+    hypervisor_type = models.CharField(max_length=32, default="QEMU")  # "QEMU", "test"
+    hypervisor_version = models.PositiveIntegerField(default=0)
+    libvirt_uri = models.CharField(max_length=1024)
+    host_ip = models.CharField(max_length=64, blank=True, default="")
+    availability_zone = models.CharField(max_length=255, default="nova")
+    vcpus = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveIntegerField(default=0)
+    local_gb = models.PositiveIntegerField(default=0)
+    cpu_allocation_ratio = models.FloatField(default=16.0)
+    ram_allocation_ratio = models.FloatField(default=1.5)
+    disk_allocation_ratio = models.FloatField(default=1.0)
+    reserved_host_memory_mb = models.PositiveIntegerField(default=0)
+    vcpus_used = models.PositiveIntegerField(default=0)
+    memory_mb_used = models.PositiveIntegerField(default=0)
+    local_gb_used = models.PositiveIntegerField(default=0)
+    running_vms = models.PositiveIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=255, blank=True, default="")
+    forced_down = models.BooleanField(default=False)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    agent_version = models.CharField(max_length=64, blank=True, default="")
+    cpu_info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.host
+
+    @property
+    def queue(self) -> str:
+        return f"compute.{self.host}"
+
+
+class Instance(TimeStamped):
+    """A server. Deleted servers keep their row (``deleted``) for usage reports and instance actions,
+    as Nova's soft-deleted rows do; selectors hide them unless asked.
+
+    The flavor is copied at boot (``vcpus``, ``memory_mb``, ... and ``flavor`` as Nova embeds it), so
+    deleting a flavor never changes a running server; ``new_flavor`` holds the target of a resize until
+    it is confirmed or reverted. ``node`` holds the claim: the node's ``*_used`` include this instance's
+    vcpus/memory_mb/root_gb+ephemeral_gb+swap while ``node`` is set."""
+
+    id = models.CharField(primary_key=True, max_length=36, default=new_uuid, editable=False)
+    project = models.ForeignKey("identity.Project", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    name = models.CharField(max_length=255)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(null=True, blank=True)
+    image_id = models.CharField(max_length=64, blank=True, default="", db_index=True)  # "" = booted from volume
+    flavor_ref = models.CharField(max_length=255)  # the flavorid asked for
+    vcpus = models.PositiveIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    root_gb = models.PositiveIntegerField(default=0)
+    ephemeral_gb = models.PositiveIntegerField(default=0)
+    swap = models.PositiveIntegerField(default=0)
+    # as Nova embeds it from 2.47: {"original_name", "vcpus", "ram", "disk", "ephemeral", "swap", "extra_specs"}
+    flavor = models.JSONField(default=dict)
+    new_flavor = models.JSONField(null=True, blank=True)  # resize target, until confirm/revert
+    key_name = models.CharField(max_length=255, null=True, blank=True)
+    key_data = models.TextField(null=True, blank=True)
+    user_data = models.TextField(null=True, blank=True)  # base64, as sent
+    metadata = models.JSONField(default=dict, blank=True)
+    security_groups = models.JSONField(default=list, blank=True)  # names asked for at boot
+    requested_networks = models.JSONField(default=list, blank=True)  # [{"uuid"|"port"|"fixed_ip"}] or "auto"/"none"
+    config_drive = models.BooleanField(default=False)
+    availability_zone = models.CharField(max_length=255, null=True, blank=True)  # asked for (None = any)
+    server_group = models.ForeignKey(ServerGroup, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="members")
+    reservation_id = models.CharField(max_length=32, blank=True, default="")
+    launch_index = models.PositiveIntegerField(default=0)
+    vm_state = models.CharField(max_length=32, default="building", db_index=True)
+    task_state = models.CharField(max_length=32, null=True, blank=True)
+    # 0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN, 6 CRASHED, 7 SUSPENDED
+    power_state = models.PositiveSmallIntegerField(default=0)
+    node = models.ForeignKey(ComputeNode, on_delete=models.SET_NULL, null=True, blank=True, related_name="instances")
+    host = models.CharField(max_length=255, null=True, blank=True)  # node.host, kept after the claim is released
+    attempts = models.PositiveSmallIntegerField(default=0)
+    tried_hosts = models.JSONField(default=list, blank=True)
+    locked = models.BooleanField(default=False)
+    locked_by = models.CharField(max_length=16, null=True, blank=True)  # "owner" | "admin"
+    locked_reason = models.CharField(max_length=255, null=True, blank=True)
+    access_ip_v4 = models.CharField(max_length=64, blank=True, default="")
+    access_ip_v6 = models.CharField(max_length=64, blank=True, default="")
+    progress = models.PositiveSmallIntegerField(default=0)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "deleted", "created_at"], name="compute_inst_proj_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def disk_gb(self) -> int:
+        return self.root_gb + self.ephemeral_gb + (self.swap + 1023) // 1024
+
+
+class InstanceTag(models.Model):
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["tag"]
+        constraints = [models.UniqueConstraint(fields=["instance", "tag"], name="compute_instance_tag_unique")]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class InstanceFault(TimeStamped):
+    """Why an instance went to ERROR (the newest one is the server's ``fault``)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="faults")
+    code = models.PositiveSmallIntegerField(default=500)
+    message = models.CharField(max_length=255)
+    details = models.TextField(blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InstanceAction(TimeStamped):
+    """One request on an instance (os-instance-actions): who, what, when, and how it ended."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=32)  # create, delete, reboot, stop, start, pause, ...
+    request_id = models.CharField(max_length=64, db_index=True)
+    user_id = models.CharField(max_length=64, blank=True, default="")
+    project_id = models.CharField(max_length=64, blank=True, default="")
+    start_time = models.DateTimeField()
+    finish_time = models.DateTimeField(null=True, blank=True)
+    message = models.CharField(max_length=255, null=True, blank=True)  # "Error" when an event failed
+
+    class Meta:
+        ordering = ["-start_time", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.request_id}"
+
+
+class InstanceActionEvent(TimeStamped):
+    """A step of an action carried out on a node (``compute_reboot_instance`` ...)."""
+
+    action = models.ForeignKey(InstanceAction, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=64)
+    start_time = models.DateTimeField()
+    finish_time = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=16, null=True, blank=True)  # "Success" | "Error"
+    traceback = models.TextField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["start_time", "id"]
+
+    def __str__(self) -> str:
+        return self.event

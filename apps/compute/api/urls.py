@@ -30,3 +30,7 @@ urlpatterns = [
     re_path(V + r"os-server-groups" + S, v.ServerGroups.as_view()),
     re_path(V + r"os-server-groups/(?P<group_id>[^/]+)" + S, v.ServerGroupDetail.as_view()),
 ]
+
+from apps.compute.api import urls_admin, urls_servers  # noqa: E402
+
+urlpatterns += urls_servers.urlpatterns + urls_admin.urlpatterns
