@@ -244,3 +244,25 @@ for _host in STRATUS_NETWORK_RESYNC_HOSTS:
 # The availability zones compute nodes may be placed in (Nova's default_availability_zone first).
 STRATUS_AVAILABILITY_ZONES = [z.strip() for z in os.environ.get("STRATUS_AVAILABILITY_ZONES", "nova").split(",")
                               if z.strip()]
+# Compute nodes (workers/agent.py) and the scheduler (apps/compute/scheduler.py).
+# `make run` starts STRATUS_NODES simulated nodes (libvirt test driver, STRATUS_HYPERVISOR=test), each
+# sized STRATUS_NODE_VCPUS / STRATUS_NODE_MEMORY_MB / STRATUS_NODE_DISK_GB.
+STRATUS_NODES = int(os.environ.get("STRATUS_NODES", "2"))
+STRATUS_HYPERVISOR = os.environ.get("STRATUS_HYPERVISOR", "test")
+STRATUS_NODE_VCPUS = int(os.environ.get("STRATUS_NODE_VCPUS", "8"))
+STRATUS_NODE_MEMORY_MB = int(os.environ.get("STRATUS_NODE_MEMORY_MB", "16384"))
+STRATUS_NODE_DISK_GB = int(os.environ.get("STRATUS_NODE_DISK_GB", "200"))
+# This process is the agent of compute node <host> (set only in a node's worker process).
+STRATUS_COMPUTE_HOST = os.environ.get("STRATUS_COMPUTE_HOST", "")
+STRATUS_COMPUTE_AVAILABILITY_ZONE = os.environ.get("STRATUS_COMPUTE_AVAILABILITY_ZONE", "")
+# A node is down when its last heartbeat is older than this (Nova's service_down_time).
+STRATUS_COMPUTE_SERVICE_DOWN_TIME = float(os.environ.get("STRATUS_COMPUTE_SERVICE_DOWN_TIME", "60"))
+STRATUS_COMPUTE_HEARTBEAT_SECONDS = float(os.environ.get("STRATUS_COMPUTE_HEARTBEAT_SECONDS", "10"))
+STRATUS_COMPUTE_POWER_SYNC_SECONDS = float(os.environ.get("STRATUS_COMPUTE_POWER_SYNC_SECONDS", "30"))
+STRATUS_CPU_ALLOCATION_RATIO = float(os.environ.get("STRATUS_CPU_ALLOCATION_RATIO", "16.0"))
+STRATUS_RAM_ALLOCATION_RATIO = float(os.environ.get("STRATUS_RAM_ALLOCATION_RATIO", "1.5"))
+STRATUS_DISK_ALLOCATION_RATIO = float(os.environ.get("STRATUS_DISK_ALLOCATION_RATIO", "1.0"))
+STRATUS_RESERVED_HOST_MEMORY_MB = int(os.environ.get("STRATUS_RESERVED_HOST_MEMORY_MB", "0"))
+# spread: the node with the most free RAM first; stack: the least (packs nodes).
+STRATUS_SCHEDULER_WEIGHER = os.environ.get("STRATUS_SCHEDULER_WEIGHER", "spread")
+STRATUS_SCHEDULER_MAX_ATTEMPTS = int(os.environ.get("STRATUS_SCHEDULER_MAX_ATTEMPTS", "3"))
