@@ -1,0 +1,581 @@
+"""The compute node's tasks: what happens to an instance on the node that holds it.
+
+Every task here runs on the node's own queue ``compute.<host>`` (the node agent, ``workers/agent.py``,
+is a Celery worker with a thread pool and ONE ``LibvirtDriver`` shared by its threads). The control
+tier sends them on commit (``workers.compute.<task>.apply_async(kwargs=..., queue=node.queue)``).
+
+Each task: load (``apps.compute.selectors.servers.server_for_node`` / ``server_ports_for_node``) →
+call the hypervisor drivers (``workers.drivers.hypervisor``: image cache, qemu-img disks, config drive,
+libvirt) → report through ``apps.compute.services.servers`` (``server_spawned``, ``server_task_done``,
+...). No business rule lives here: what a report means for the instance's states, claims, ports and
+quota is decided by those services.
+
+Django code is imported inside the task bodies (this module loads before Django is set up).
+
+A node runs tasks in threads, and the broker may redeliver a task (``acks_late``): every task holds
+a per-instance lock for its whole run, so a destroy that arrives while the spawn still runs waits for
+it, and each task is idempotent (a redelivered spawn of a running domain reports it spawned; destroy
+of a missing domain and of missing files is a success).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from celery import shared_task
+
+from workers.drivers.hypervisor import configdrive, disk
+from workers.drivers.hypervisor.imagecache import ImageCache
+from workers.drivers.hypervisor.layout import InstanceLayout
+from workers.drivers.hypervisor.libvirt import (
+    NOSTATE,
+    PAUSED,
+    RUNNING,
+    SHUTDOWN,
+    SUSPENDED,
+    DiskSpec,
+    DomainNotFound,
+    DomainSpec,
+    LibvirtDriver,
+    NicSpec,
+)
+
+if TYPE_CHECKING:
+    from apps.compute.models import Instance
+    from apps.images.models import Image
+    from apps.networks.models import Port
+
+logger = logging.getLogger(__name__)
+
+QUEUE_PREFIX = "compute."
+# A clean shutdown (stop, resize) gives the guest this long to power off before it is destroyed.
+CLEAN_SHUTDOWN_TIMEOUT = 60.0
+# Direct kernel boot when the image names no os_command_line.
+DEFAULT_KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda"
+# Glance disk formats → qemu-img formats of the cached base (aki/ari/ami are raw files).
+QEMU_FORMATS = {"qcow2": "qcow2", "raw": "raw", "ami": "raw", "aki": "raw", "ari": "raw", "vmdk": "vmdk",
+                "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx"}
+# power(action) → (driver call, the task_state the report finishes)
+POWER_ACTIONS: dict[str, tuple[str, str]] = {
+    "reboot_soft": ("reboot", "rebooting"),
+    "reboot_hard": ("reboot_hard", "rebooting_hard"),
+    "stop": ("stop", "powering-off"),
+    "start": ("start", "powering-on"),
+    "pause": ("pause", "pausing"),
+    "unpause": ("unpause", "unpausing"),
+    "suspend": ("suspend", "suspending"),
+    "resume": ("resume", "resuming"),
+}
+RESIZE_BACKUP_SUFFIX = ".resize-backup"  # the disks as they were before a resize, until confirm/revert
+
+
+def queue_for(host: str) -> str:
+    return QUEUE_PREFIX + host
+
+
+# ---- the node: its driver, host name and paths ----------------------------------------------------
+
+_driver_lock = threading.Lock()
+_fallback_driver: LibvirtDriver | None = None
+
+
+def node_driver() -> LibvirtDriver:
+    """This node's LibvirtDriver: the agent's (``workers.agent.driver()``), one per process. Without
+    the agent module (a worker started by hand), one driver is made from settings ``LIBVIRT_URI``."""
+    global _fallback_driver
+    try:
+        from workers import agent  # type: ignore[attr-defined]
+    except ImportError:
+        agent = None
+    if agent is not None and hasattr(agent, "driver"):
+        return agent.driver()
+    with _driver_lock:
+        if _fallback_driver is None:
+            from django.conf import settings
+
+            uri = getattr(settings, "LIBVIRT_URI", "") or os.environ.get("LIBVIRT_URI", "")
+            if not uri:
+                raise RuntimeError("this process is no compute node: LIBVIRT_URI is not set")
+            _fallback_driver = LibvirtDriver(uri, hostname=node_host() or None, instances_path=instances_path())
+        return _fallback_driver
+
+
+def node_host(instance: Instance | None = None) -> str:
+    """The host this process serves (settings STRATUS_COMPUTE_HOST); in a process that is no node
+    agent (a test calling a task in-process), the instance's host."""
+    from django.conf import settings
+
+    host = getattr(settings, "STRATUS_COMPUTE_HOST", "") or os.environ.get("STRATUS_COMPUTE_HOST", "")
+    if not host and instance is not None:
+        host = instance.host or ""
+    return host
+
+
+def instances_path() -> str:
+    from django.conf import settings
+
+    return str(getattr(settings, "STRATUS_INSTANCES_PATH", settings.DATA_DIR / "instances"))
+
+
+def image_cache() -> ImageCache:
+    from django.conf import settings
+
+    return ImageCache(getattr(settings, "STRATUS_IMAGE_CACHE_PATH", settings.DATA_DIR / "image-cache"))
+
+
+def _force_config_drive() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "STRATUS_FORCE_CONFIG_DRIVE", False))
+
+
+_locks_guard = threading.Lock()
+_locks: dict[str, tuple[threading.Lock, int]] = {}
+
+
+@contextlib.contextmanager
+def instance_lock(instance_id: str) -> Iterator[None]:
+    """One task at a time per instance in this process (the node's threads)."""
+    with _locks_guard:
+        lock, users = _locks.get(instance_id, (threading.Lock(), 0))
+        _locks[instance_id] = (lock, users + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        with _locks_guard:
+            lock, users = _locks[instance_id]
+            if users <= 1:
+                del _locks[instance_id]
+            else:
+                _locks[instance_id] = (lock, users - 1)
+
+
+# ---- loading ---------------------------------------------------------------------------------------
+
+def _load(instance_id: str) -> Instance:
+    from apps.compute.selectors import servers as server_selectors
+
+    return server_selectors.server_for_node(instance_id=instance_id)
+
+
+def _load_ports(instance_id: str) -> list[Port]:
+    from apps.compute.selectors import servers as server_selectors
+
+    return list(server_selectors.server_ports_for_node(instance_id=instance_id))
+
+
+def _image_row(image_id: str) -> Image:
+    """The Glance image an instance boots from (no actor: the server's create checked the caller
+    may use it; a node needs its bytes even when it has since been made private)."""
+    from apps.images.models import Image
+
+    try:
+        return Image.objects.get(pk=image_id)
+    except Image.DoesNotExist:
+        raise SpawnError(f"Image {image_id} could not be found.") from None
+
+
+def _services() -> Any:
+    from apps.compute.services import servers as server_services
+
+    return server_services
+
+
+class SpawnError(RuntimeError):
+    """A spawn that cannot go on; the message is the fault the user sees."""
+
+
+# ---- node-side steps (plain values once loaded) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class CachedBase:
+    path: str
+    format: str
+
+
+def cache_image(image: Image) -> CachedBase:
+    """The image's bytes in the node's cache (downloaded once, verified against Glance's md5 and
+    multihash) and its qemu-img format."""
+    from apps.images.models import Image as ImageModel
+    from apps.images.storage import get_store
+
+    if image.status not in (ImageModel.ACTIVE, ImageModel.DEACTIVATED) or not image.location:
+        raise SpawnError(f"Image {image.id} is not active (status {image.status}).")
+    fmt = QEMU_FORMATS.get((image.disk_format or "").lower())
+    if fmt is None:
+        raise SpawnError(f"Image {image.id} has disk_format {image.disk_format!r}, which this node cannot boot.")
+    location = image.location
+    cached = image_cache().fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
+                                 os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
+    return CachedBase(path=cached.path, format=fmt)
+
+
+def config_drive_spec(instance_id: str) -> configdrive.ConfigDriveSpec:
+    """The config drive's documents: the metadata service's own, so a guest reads the same from its
+    drive and over HTTP."""
+    from apps.compute.selectors.metadata import instance_config_spec
+
+    return instance_config_spec(instance_id=instance_id)
+
+
+def nic_specs(ports: list[Port]) -> tuple[NicSpec, ...]:
+    return tuple(NicSpec(port_id=p.id, mac=p.mac_address, mtu=p.network.mtu or None) for p in ports)
+
+
+def _blank(path: str, size_mb: int) -> None:
+    """An empty qcow2 disk of ``size_mb`` MiB (swap is sized in MiB; ``disk.blank_create`` takes GiB)."""
+    if size_mb % 1024 == 0:
+        disk.blank_create(path, size_mb // 1024)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        disk._run(["create", "-q", "-f", "qcow2", str(path), f"{int(size_mb)}M"])
+
+
+def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, image_id: str) -> DomainSpec:
+    """Everything the domain needs on this node's disk, made from ``image_id``: the cached base (and
+    kernel/ramdisk for direct kernel boot), the qcow2 overlay sized root_gb (0 = the image's size),
+    ephemeral and swap disks, the config drive when asked for (or forced); then its DomainSpec."""
+    layout.create()
+    image = _image_row(image_id)
+    base = cache_image(image)
+    disk.overlay_create(base.path, layout.disk, instance.root_gb or None, base_format=base.format)
+    disks = [DiskSpec(path=layout.disk, target="vda")]
+    targets = iter("bcdefgh")
+    if instance.ephemeral_gb:
+        disk.blank_create(layout.ephemeral, instance.ephemeral_gb)
+        disks.append(DiskSpec(path=layout.ephemeral, target=f"vd{next(targets)}"))
+    if instance.swap:
+        _blank(layout.swap, instance.swap)
+        disks.append(DiskSpec(path=layout.swap, target=f"vd{next(targets)}"))
+    config_drive = None
+    if instance.config_drive or _force_config_drive():
+        config_drive = configdrive.build(config_drive_spec(instance.id), layout.config_drive)
+    props = image.properties or {}
+    kernel = initrd = cmdline = None
+    if props.get("kernel_id"):
+        kernel = cache_image(_image_row(props["kernel_id"])).path
+        if props.get("ramdisk_id"):
+            initrd = cache_image(_image_row(props["ramdisk_id"])).path
+        cmdline = props.get("os_command_line") or DEFAULT_KERNEL_CMDLINE
+    return DomainSpec(uuid=instance.id, vcpus=instance.vcpus, memory_mb=instance.memory_mb, disks=tuple(disks),
+                      nics=nic_specs(ports), config_drive=config_drive, console_log=layout.console_log,
+                      kernel=kernel, initrd=initrd, cmdline=cmdline,
+                      arch=str(props.get("architecture") or props.get("hw_architecture") or "x86_64"),
+                      metadata={"name": instance.name, "project": instance.project_id, "image": image_id})
+
+
+def undo_node(driver: LibvirtDriver, layout: InstanceLayout) -> None:
+    """Remove whatever a failed spawn made on this node (each step on its own: one failing must not
+    keep the others from running)."""
+    try:
+        driver.destroy(layout.uuid)
+    except Exception:
+        logger.exception("undo of %s: destroying the domain failed", layout.uuid)
+    try:
+        layout.remove()
+    except Exception:
+        logger.exception("undo of %s: removing %s failed", layout.uuid, layout.dir)
+
+
+def plug_ports(host: str, ports: list[Port]) -> None:
+    """Ask this node's network agent to put the guest's taps into their bridges (it also binds and
+    reports the ports ACTIVE). The networks services already asked on the ports' binding; this one
+    comes after the taps exist."""
+    if not ports or not host:
+        return
+    from workers.network import queue_for as network_queue
+    from workers.network import sync as network_sync
+
+    try:
+        network_sync.apply_async(kwargs={"host": host}, queue=network_queue(host), expires=120)
+    except Exception:  # the agent resyncs periodically anyway
+        logger.exception("could not ask the network agent on %s to plug %d ports", host, len(ports))
+
+
+def _details() -> str:
+    return traceback.format_exc(limit=8)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return text[:255]
+
+
+# ---- tasks -------------------------------------------------------------------------------------------
+
+@shared_task(name="workers.compute.spawn")
+def spawn(instance_id: str, request_id: str = "") -> str:
+    """Build and boot the instance on this node, then report ``server_spawned`` (or undo everything
+    made here and report ``server_spawn_failed``). Returns "spawned", "failed" or "skipped"."""
+    services = _services()
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        host = node_host(instance)
+        if instance.deleted or instance.vm_state == "deleted":
+            return "skipped"
+        driver = node_driver()
+        layout = InstanceLayout(instances_path(), instance.id)
+        started = time.monotonic()
+        try:
+            state = driver.power_state(instance.id)
+            if state == RUNNING:  # a redelivered spawn: the guest already runs
+                logger.info("spawn of %s: already running on %s", instance.id, host)
+            else:
+                ports = _load_ports(instance.id)
+                spec = build_domain(instance, ports, layout, instance.image_id)
+                state = driver.spawn(spec)
+                plug_ports(host, ports)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
+            logger.warning("spawn of %s on %s failed: %s", instance.id, host, exc)
+            details = _details()
+            undo_node(driver, layout)
+            services.server_spawn_failed(instance_id=instance.id, host=host, message=_message(exc), details=details,
+                                         request_id=request_id)
+            return "failed"
+        logger.info("spawned %s on %s in %.3f s (power state %s)", instance.id, host, time.monotonic() - started,
+                    state)
+        services.server_spawned(instance_id=instance.id, host=host, power_state=state, request_id=request_id)
+        return "spawned"
+
+
+@shared_task(name="workers.compute.destroy")
+def destroy(instance_id: str, request_id: str = "") -> str:
+    """Stop and undefine the domain, remove the instance's files, report ``server_destroyed``."""
+    services = _services()
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        host = node_host(instance)
+        layout = InstanceLayout(instances_path(), instance.id)
+        try:
+            node_driver().destroy(instance.id)
+            layout.remove()
+        except Exception as exc:  # noqa: BLE001 - reported to the control tier
+            logger.warning("destroy of %s on %s failed: %s", instance.id, host, exc)
+            services.server_task_failed(instance_id=instance.id, host=host, task="deleting", message=_message(exc),
+                                        details=_details(), request_id=request_id)
+            return "failed"
+        services.server_destroyed(instance_id=instance.id, host=host, request_id=request_id)
+        return "destroyed"
+
+
+def _node_task(instance_id: str, task: str, request_id: str,
+               work: Callable[[Instance, str, LibvirtDriver, InstanceLayout], int], *, undo: bool = False) -> str:
+    """Run ``work(instance, host, driver, layout)`` → the new power state, under the instance's lock,
+    and report ``server_task_done(task=...)``; any failure reports ``server_task_failed`` (after
+    removing what the node made, with ``undo``). Returns "done" or "failed"."""
+    services = _services()
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        host = node_host(instance)
+        driver = node_driver()
+        layout = InstanceLayout(instances_path(), instance.id)
+        try:
+            state = work(instance, host, driver, layout)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
+            logger.warning("%s of %s on %s failed: %s", task, instance.id, host, exc)
+            details = _details()
+            if undo:
+                undo_node(driver, layout)
+            services.server_task_failed(instance_id=instance.id, host=host, task=task, message=_message(exc),
+                                        details=details, request_id=request_id)
+            return "failed"
+        services.server_task_done(instance_id=instance.id, host=host, task=task, power_state=state,
+                                  request_id=request_id)
+        return "done"
+
+
+def _power_call(driver: LibvirtDriver, uuid: str, call: str) -> int:
+    if call == "reboot":
+        return driver.reboot(uuid, hard=False)
+    if call == "reboot_hard":
+        return driver.reboot(uuid, hard=True)
+    if call == "stop":
+        return driver.stop(uuid, timeout=CLEAN_SHUTDOWN_TIMEOUT)
+    return int(getattr(driver, call)(uuid))
+
+
+@shared_task(name="workers.compute.power")
+def power(instance_id: str, action: str, request_id: str = "") -> str:
+    """reboot_soft | reboot_hard | stop | start | pause | unpause | suspend | resume; reports
+    ``server_task_done`` (task = the task_state it finishes, e.g. "powering-off") with the new power
+    state, or ``server_task_failed``."""
+    if action not in POWER_ACTIONS:
+        raise ValueError(f"unknown power action {action!r}")
+    call, task = POWER_ACTIONS[action]
+    return _node_task(instance_id, task, request_id,
+                      lambda instance, _host, driver, _layout: _power_call(driver, instance.id, call))
+
+
+@shared_task(name="workers.compute.rebuild")
+def rebuild(instance_id: str, image_id: str, request_id: str = "") -> str:
+    """Destroy the domain and its disks (the instance keeps its ports and id), make a new overlay from
+    ``image_id`` and boot again; reports ``server_task_done(task="rebuild_spawning")``."""
+
+    def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        driver.destroy(instance.id)
+        layout.remove()
+        ports = _load_ports(instance.id)
+        state = driver.spawn(build_domain(instance, ports, layout, image_id or instance.image_id))
+        plug_ports(host, ports)
+        return state
+
+    return _node_task(instance_id, "rebuild_spawning", request_id, work, undo=True)
+
+
+def _flavor_sizes(flavor: dict[str, Any] | None, instance: Instance) -> tuple[int, int, int, int]:
+    """(vcpus, memory_mb, root_gb, ephemeral_gb) of a flavor as Nova embeds it (``ram``, ``disk``...);
+    missing keys fall back to the instance's current sizes."""
+    f = flavor or {}
+    return (int(f.get("vcpus", instance.vcpus)), int(f.get("ram", f.get("memory_mb", instance.memory_mb))),
+            int(f.get("disk", f.get("root_gb", instance.root_gb))),
+            int(f.get("ephemeral", f.get("ephemeral_gb", instance.ephemeral_gb))))
+
+
+def _backup(path: str) -> str:
+    return path + RESIZE_BACKUP_SUFFIX
+
+
+def _resize_disks(layout: InstanceLayout, root_gb: int, ephemeral_gb: int) -> None:
+    """Grow the root overlay (and ephemeral disk) to the new flavor, first keeping a copy of each disk
+    as it was (a qcow2 overlay holds only the guest's writes) for a revert."""
+    for path, size in ((layout.disk, root_gb), (layout.ephemeral, ephemeral_gb)):
+        if not os.path.exists(path) or not size:
+            continue
+        current = disk.info(path, fmt="qcow2").virtual_size
+        if size * disk.GiB <= current:
+            continue  # Nova never shrinks a disk on resize (the API refuses a smaller root disk)
+        if not os.path.exists(_backup(path)):
+            shutil.copy2(path, _backup(path) + ".part")
+            os.replace(_backup(path) + ".part", _backup(path))
+        disk.resize(path, size)
+
+
+def _cold_change(driver: LibvirtDriver, uuid: str, host: str, change: Callable[[], None]) -> int:
+    """Power the guest off cleanly (unless it is off), ``change()``, power it on again if it ran."""
+    was = driver.power_state(uuid)
+    if was == NOSTATE:
+        raise DomainNotFound(f"instance {uuid} has no domain on {host}")
+    if was != SHUTDOWN:
+        driver.stop(uuid, timeout=CLEAN_SHUTDOWN_TIMEOUT)
+    change()
+    if was in (RUNNING, PAUSED, SUSPENDED):  # Nova powers a resized guest on unless it was stopped
+        return driver.start(uuid)
+    return driver.power_state(uuid)
+
+
+@shared_task(name="workers.compute.resize")
+def resize(instance_id: str, request_id: str = "") -> str:
+    """Resize on this host to ``instance.new_flavor``: power off (cleanly), new vCPUs and memory in the
+    domain's definition, grow the disks (the old ones kept for a revert), power on again unless it was
+    stopped. Reports ``server_task_done(task="resize_finish")``."""
+
+    def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        if not instance.new_flavor:
+            raise SpawnError(f"Instance {instance.id} has no flavor to resize to.")
+        vcpus, memory_mb, root_gb, ephemeral_gb = _flavor_sizes(instance.new_flavor, instance)
+
+        def change() -> None:
+            driver.resize(instance.id, vcpus=vcpus, memory_mb=memory_mb)
+            _resize_disks(layout, root_gb, ephemeral_gb)
+
+        return _cold_change(driver, instance.id, host, change)
+
+    return _node_task(instance_id, "resize_finish", request_id, work)
+
+
+@shared_task(name="workers.compute.confirm_resize")
+def confirm_resize(instance_id: str, request_id: str = "") -> str:
+    """Keep the new size: drop the disks kept for a revert. Reports ``task="resize_confirming"``."""
+
+    def work(instance: Instance, _host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        for path in (layout.disk, layout.ephemeral):
+            disk.delete(_backup(path))
+        return driver.power_state(instance.id)
+
+    return _node_task(instance_id, "resize_confirming", request_id, work)
+
+
+@shared_task(name="workers.compute.revert_resize")
+def revert_resize(instance_id: str, request_id: str = "") -> str:
+    """Back to the old flavor (``instance.flavor``; S keeps it until the resize is confirmed): power
+    off, the old vCPUs and memory, the disks as they were before the resize, power on again unless it
+    was stopped. Reports ``server_task_done(task="resize_reverting")``."""
+
+    def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        vcpus, memory_mb, _root, _eph = _flavor_sizes(instance.flavor, instance)
+
+        def change() -> None:
+            driver.resize(instance.id, vcpus=vcpus, memory_mb=memory_mb)
+            for path in (layout.disk, layout.ephemeral):
+                if os.path.exists(_backup(path)):
+                    os.replace(_backup(path), path)
+
+        return _cold_change(driver, instance.id, host, change)
+
+    return _node_task(instance_id, "resize_reverting", request_id, work)
+
+
+@contextlib.contextmanager
+def _quiesced(driver: LibvirtDriver, uuid: str) -> Iterator[None]:
+    """The guest paused while its disk is read (a consistent image), running again afterwards."""
+    paused = False
+    if driver.power_state(uuid) == RUNNING:
+        driver.pause(uuid)
+        paused = True
+    try:
+        yield
+    finally:
+        if paused:
+            driver.unpause(uuid)
+
+
+@shared_task(name="workers.compute.snapshot")
+def snapshot(instance_id: str, image_id: str, request_id: str = "") -> str:
+    """createImage: the root disk (overlay and base read through) converted into a standalone qcow2
+    beside the instances, streamed into Glance image ``image_id`` through ``server_snapshot_store``,
+    then removed. Reports ``server_task_done(task="image_uploading")``."""
+
+    def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        if not os.path.exists(layout.disk):
+            raise SpawnError(f"Instance {instance.id} has no disk on {host}.")
+        tmp = Path(instances_path()) / f".snapshot-{instance.id}-{image_id}.qcow2"
+        try:
+            with _quiesced(driver, instance.id):
+                disk.convert(layout.disk, tmp, out_format="qcow2", in_format="qcow2")
+            _services().server_snapshot_store(instance_id=instance.id, image_id=image_id,
+                                              chunks=disk.iter_file(tmp))
+        finally:
+            disk.delete(tmp)
+        return driver.power_state(instance.id)
+
+    return _node_task(instance_id, "image_uploading", request_id, work)
+
+
+@shared_task(name="workers.compute.console_output")
+def console_output(instance_id: str, length: int | None = None) -> str:
+    """The guest's serial console log (its last ``length`` lines), as the hypervisor wrote it. The
+    libvirt test driver runs no guest, so nothing ever writes it there: the answer is then ""."""
+    try:
+        return node_driver().console_output(instance_id, length)
+    except DomainNotFound:
+        return ""
+
+
+@shared_task(name="workers.compute.sync_power_states")
+def sync_power_states(host: str) -> dict[str, int]:
+    """Every domain's power state on this node, reported to ``server_power_states_report`` (which
+    decides what a difference means); returns what was reported."""
+    states = node_driver().list_domains()
+    _services().server_power_states_report(host=host, states=states)
+    return states
+
