@@ -266,3 +266,35 @@ STRATUS_RESERVED_HOST_MEMORY_MB = int(os.environ.get("STRATUS_RESERVED_HOST_MEMO
 # spread: the node with the most free RAM first; stack: the least (packs nodes).
 STRATUS_SCHEDULER_WEIGHER = os.environ.get("STRATUS_SCHEDULER_WEIGHER", "spread")
 STRATUS_SCHEDULER_MAX_ATTEMPTS = int(os.environ.get("STRATUS_SCHEDULER_MAX_ATTEMPTS", "3"))
+# Metadata service (apps/compute/api/views_metadata.py) and the network agent's metadata proxy
+# (workers/drivers/network/metadata_proxy.py): the proxy signs the instance id with this shared secret
+# (from the environment, else generated once into the data dir, mode 0600, and read by every process)
+# and forwards the guests' requests to STRATUS_METADATA_URL.
+
+
+def _metadata_secret() -> str:
+    import secrets
+    import time
+
+    if os.environ.get("STRATUS_METADATA_SECRET"):
+        return os.environ["STRATUS_METADATA_SECRET"]
+    path = DATA_DIR / "metadata-secret"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    for _ in range(50):  # a concurrent creator may not have written it yet
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty: remove it or set STRATUS_METADATA_SECRET")
+
+
+STRATUS_METADATA_SECRET = _metadata_secret()
+STRATUS_METADATA_URL = os.environ.get(
+    "STRATUS_METADATA_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}/metadata/")

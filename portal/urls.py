@@ -30,6 +30,7 @@ urlpatterns = [
     path("network/", include("apps.networks.api.urls")),
     re_path(r"^compute$", ComputeVersions.as_view()),
     path("compute/", include("apps.compute.api.urls")),
+    path("metadata/", include("apps.compute.api.urls_metadata")),  # the guests' metadata service (via proxies)
     # Services of the catalog not built yet answer 501 in their own error format.
     re_path(r"^(?P<service>volume|object-store|orchestration)(?:/.*)?$",
             not_implemented_service),

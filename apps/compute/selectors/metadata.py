@@ -11,18 +11,37 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import json
+import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from apps.compute.models import Instance
-from apps.core.errors import NotFound
+from apps.core.errors import Forbidden, NotFound
 from apps.networks.models import FloatingIP, IPAllocation, Port
+from workers.drivers.hypervisor import configdrive
 from workers.drivers.hypervisor.configdrive import ConfigDriveSpec, FixedIpInfo, PortInfo, network_data
+
+# The versions Nova's metadata service lists (EC2's dated API versions; OpenStack's releases).
+EC2_VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15", "2008-02-01",
+                "2008-09-01", "2009-04-04")
+OPENSTACK_VERSIONS = tuple(v for v in configdrive.OPENSTACK_VERSIONS if v != "latest")
+VENDOR_DATA2_SINCE = "2016-10-06"
 
 
 class InstanceNotFound(NotFound):
+    pass
+
+
+class MetadataNotFound(NotFound):
+    pass
+
+
+class MetadataForbidden(Forbidden):
     pass
 
 
@@ -35,7 +54,6 @@ class InstanceMetadata:
     image_id: str = ""
     reservation_id: str = ""
     security_groups: tuple[str, ...] = ()
-    mac: str = ""  # first port's MAC
 
 
 def hostname_for(instance: Instance) -> str:
@@ -131,8 +149,7 @@ def instance_metadata(*, instance_id: str) -> InstanceMetadata:
         groups = [str(g) for g in (instance.security_groups or [])]
     return InstanceMetadata(
         spec=_spec(instance, ports), public_ipv4=floating, image_id=instance.image_id,
-        reservation_id=instance.reservation_id, security_groups=tuple(groups),
-        mac=ports[0].mac_address if ports else "")
+        reservation_id=instance.reservation_id, security_groups=tuple(groups))
 
 
 # --------------------------------------------------------------------------- signing
@@ -146,3 +163,139 @@ def instance_signature_valid(*, instance_id: str, signature: str, secret: str) -
     if not instance_id or not signature or not secret:
         return False
     return hmac.compare_digest(instance_signature(instance_id=instance_id, secret=secret), signature.lower())
+
+
+def metadata_secret() -> str:
+    """The shared secret of the metadata proxies and the service (settings; see portal/settings.py)."""
+    return str(getattr(settings, "STRATUS_METADATA_SECRET", "") or "")
+
+
+# --------------------------------------------------------------------------- the service's documents
+
+@dataclass(frozen=True)
+class MetadataAnswer:
+    body: bytes
+    content_type: str  # application/json for *.json, text/plain otherwise (as Nova)
+
+
+def _listing(data: dict[str, Any]) -> str:
+    """A directory of the tree, as Nova's ec2_md_print: one entry a line, sub-directories with a
+    slash (or their ``_name``, e.g. ``0=mykey`` under public-keys)."""
+    lines = []
+    for key in sorted(data):
+        if key == "_name":
+            continue
+        value = data[key]
+        if isinstance(value, dict):
+            lines.append(str(value["_name"]) if "_name" in value else key + "/")
+        else:
+            lines.append(key)
+    return "\n".join(lines)
+
+
+def _since(version: str, since: str) -> bool:
+    return version == "latest" or version >= since
+
+
+def openstack_documents(md: InstanceMetadata, version: str) -> dict[str, bytes]:
+    """The files of ``openstack/<version>/``, in Nova's listing order."""
+    spec = md.spec
+    doc = configdrive.meta_data(spec)
+    doc["random_seed"] = base64.b64encode(os.urandom(512)).decode()  # fresh per request, as Nova
+    files = {"meta_data.json": json.dumps(doc).encode()}
+    if spec.user_data is not None:
+        files["user_data"] = spec.user_data
+    files["vendor_data.json"] = json.dumps(dict(spec.vendor_data)).encode()
+    if _since(version, configdrive.NETWORK_DATA_SINCE):
+        files["network_data.json"] = json.dumps(dict(spec.network_data)).encode()
+    if _since(version, VENDOR_DATA2_SINCE):
+        files["vendor_data2.json"] = b"{}"  # no dynamic vendordata targets configured
+    return files
+
+
+def ec2_tree(md: InstanceMetadata, version: str) -> dict[str, Any]:
+    """``<version>/``: ``meta-data`` (the keys of Nova's get_ec2_metadata for that version) and
+    ``user-data`` when the instance has some."""
+    spec = md.spec
+    v4 = [ip for ip in spec.fixed_ips if ipaddress.ip_address(ip).version == 4]
+    meta: dict[str, Any] = {
+        "ami-id": md.image_id,
+        "ami-launch-index": str(spec.launch_index),
+        "ami-manifest-path": "FIXME",  # Nova's literal value
+        "instance-id": spec.uuid,
+        "hostname": spec.hostname,
+        "local-ipv4": v4[0] if v4 else "",
+        "reservation-id": md.reservation_id,
+        "security-groups": "\n".join(md.security_groups),
+    }
+    if _since(version, "2007-01-19"):
+        meta["local-hostname"] = spec.hostname
+        meta["public-hostname"] = spec.hostname
+        meta["public-ipv4"] = md.public_ipv4[0] if md.public_ipv4 else ""
+    if _since(version, "2007-08-29"):
+        meta["instance-type"] = spec.instance_type
+    if _since(version, "2007-12-15"):
+        meta["block-device-mapping"] = {"ami": "vda", "root": "/dev/vda"}
+    if _since(version, "2008-02-01"):
+        meta["placement"] = {"availability-zone": spec.availability_zone}
+    if _since(version, "2008-09-01"):
+        meta["instance-action"] = "none"
+    if spec.public_keys:
+        meta["public-keys"] = {str(i): {"_name": f"{i}={name}", "openssh-key": key}
+                               for i, (name, key) in enumerate(spec.public_keys.items())}
+    tree: dict[str, Any] = {"meta-data": meta}
+    if spec.user_data is not None:
+        tree["user-data"] = spec.user_data
+    return tree
+
+
+def _text(value: str) -> MetadataAnswer:
+    return MetadataAnswer(value.encode(), "text/plain; charset=utf-8")
+
+
+def _resolve(md: InstanceMetadata, tokens: list[str]) -> MetadataAnswer:
+    missing = MetadataNotFound("The resource could not be found.")
+    if not tokens:
+        return _text("\n".join([*EC2_VERSIONS, "latest", "openstack"]))
+    if tokens[0] == "openstack":
+        if len(tokens) == 1:
+            return _text("\n".join([*OPENSTACK_VERSIONS, "latest"]))
+        version = tokens[1]
+        if version not in OPENSTACK_VERSIONS and version != "latest":
+            raise missing
+        files = openstack_documents(md, version)
+        if len(tokens) == 2:
+            return _text("\n".join(files))
+        if len(tokens) > 3 or tokens[2] not in files:
+            raise missing
+        name = tokens[2]
+        return MetadataAnswer(files[name], "application/json" if name.endswith(".json") else "text/plain")
+    version = tokens[0]
+    if version not in EC2_VERSIONS and version != "latest":
+        raise missing
+    node: Any = ec2_tree(md, version)
+    for token in tokens[1:]:
+        if not isinstance(node, dict) or token == "_name" or token not in node:
+            raise missing
+        node = node[token]
+    if isinstance(node, dict):
+        return _text(_listing(node))
+    if isinstance(node, bytes):
+        return MetadataAnswer(node, "text/plain")
+    return _text(str(node))
+
+
+def metadata_lookup(*, instance_id: str | None, signature: str | None, path: str) -> MetadataAnswer:
+    """The metadata service's answer for ``path`` (below /metadata/) to the instance the proxy vouched
+    for: ``signature`` must be hex HMAC-SHA256(STRATUS_METADATA_SECRET, instance_id), else
+    MetadataForbidden; an unknown or deleted instance or an unknown path is MetadataNotFound."""
+    if not instance_signature_valid(instance_id=instance_id or "", signature=signature or "",
+                                    secret=metadata_secret()):
+        raise MetadataForbidden("Invalid proxy request signature." if instance_id and signature
+                                else "Instance identity headers are missing (X-Instance-ID, X-Instance-ID-Signature).")
+    assert instance_id is not None
+    tokens = [t for t in path.split("/") if t and t != "."]
+    if ".." in tokens:
+        raise MetadataNotFound("The resource could not be found.")
+    md = instance_metadata(instance_id=instance_id)  # 404 for an unknown instance, whatever the path
+    return _resolve(md, tokens)
