@@ -1,0 +1,105 @@
+"""Fixtures of the node-task tests: a compute node on libvirt's test driver (its own node XML in tmp,
+its own instances dir and image cache), real Glance images uploaded through the images services
+(tiny qcow2 files made by qemu-img), and instance rows as the server services leave them for a node."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.compute.models import ComputeNode, Instance
+from apps.images import services as image_services
+from apps.images.models import Image
+from apps.networks import services as net_services
+from tests.compute.helpers import Cloud
+from workers import compute
+from workers.drivers.hypervisor.libvirt import LibvirtDriver
+from workers.drivers.hypervisor.node import test_node_xml
+
+needs_tools = pytest.mark.skipif(shutil.which("qemu-img") is None or shutil.which("genisoimage") is None,
+                                 reason="qemu-img / genisoimage not installed (portal/scripts/system-deps.sh)")
+
+
+@dataclass
+class Node:
+    host: str
+    driver: LibvirtDriver
+    row: ComputeNode
+    instances: Path
+    cache: Path
+
+
+def make_qcow2(path: Path, size: str = "64M") -> bytes:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
+    return path.read_bytes()
+
+
+def upload_image(actor: Any, data: bytes, *, disk_format: str = "qcow2", name: str = "tiny",
+                 **properties: str) -> Image:
+    image = image_services.image_create(actor=actor, data={"name": name, "disk_format": disk_format,
+                                                            "container_format": "bare", **properties})
+    return image_services.image_upload(actor=actor, image_id=image.id, chunks=iter([data]), expected_size=len(data))
+
+
+@pytest.fixture
+def cloud(db) -> Cloud:
+    return Cloud()
+
+
+@pytest.fixture
+def node(tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
+    host = f"node-{uuid.uuid4().hex[:8]}"
+    settings.STRATUS_INSTANCES_PATH = str(tmp_path / "instances")
+    settings.STRATUS_IMAGE_CACHE_PATH = str(tmp_path / "image-cache")
+    tn = test_node_xml(tmp_path / f"{host}.xml", host, 8, 16384, disk_gb=100)
+    driver = LibvirtDriver(tn.uri, hostname=host, disk_gb=tn.disk_gb)
+    # the node's one driver, as the agent hands it to the tasks (workers.agent.driver())
+    monkeypatch.setattr(compute, "node_driver", lambda: driver)
+    row = ComputeNode.objects.create(host=host, hypervisor_hostname=host, hypervisor_type="test",
+                                     libvirt_uri=tn.uri, vcpus=8, memory_mb=16384, local_gb=100)
+    yield Node(host=host, driver=driver, row=row, instances=tmp_path / "instances", cache=tmp_path / "image-cache")
+    driver.close()
+
+
+@pytest.fixture
+def image(cloud: Cloud, tmp_path: Path) -> Image:
+    return upload_image(cloud.member_actor, make_qcow2(tmp_path / "tiny.qcow2"))
+
+
+@pytest.fixture
+def network(cloud: Cloud) -> Any:
+    net = net_services.network_create(actor=cloud.member_actor, name="private")
+    net_services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.77.0.0/24",
+                               dns_nameservers=["10.77.0.53"])
+    return net
+
+
+def make_instance(cloud: Cloud, node: Node, image: Image, *, name: str = "vm", root_gb: int = 1,
+                  ephemeral_gb: int = 0, swap: int = 0, config_drive: bool = False, vm_state: str = "building",
+                  task_state: str | None = "spawning", user_data: str | None = None) -> Instance:
+    """An instance placed on ``node`` (its claim counted), as server_create leaves it for the spawn."""
+    flavor = {"original_name": "m1.test", "vcpus": 1, "ram": 512, "disk": root_gb, "ephemeral": ephemeral_gb,
+              "swap": swap, "extra_specs": {}}
+    inst = Instance.objects.create(
+        project=cloud.demo_project, user_id=cloud.member_actor.user_id, name=name, image_id=image.id,
+        flavor_ref="m1.test", vcpus=1, memory_mb=512, root_gb=root_gb, ephemeral_gb=ephemeral_gb, swap=swap,
+        flavor=flavor, config_drive=config_drive, vm_state=vm_state, task_state=task_state, node=node.row,
+        host=node.host, user_data=user_data, key_name="k1", key_data="ssh-ed25519 AAAAC3 k1")
+    ComputeNode.objects.filter(pk=node.row.pk).update(vcpus_used=1, memory_mb_used=512, local_gb_used=inst.disk_gb)
+    return inst
+
+
+def add_port(cloud: Cloud, network: Any, instance: Instance) -> Any:
+    return net_services.port_create(actor=cloud.member_actor, network_id=network.id,
+                                    body={"device_id": instance.id, "device_owner": "compute:nova"})
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
