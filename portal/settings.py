@@ -298,3 +298,9 @@ def _metadata_secret() -> str:
 STRATUS_METADATA_SECRET = _metadata_secret()
 STRATUS_METADATA_URL = os.environ.get(
     "STRATUS_METADATA_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}/metadata/")
+# Compute node tasks (workers/compute.py): where a node keeps its instances' files (one directory per
+# instance: disk overlay, ephemeral/swap, config drive, console log) and its cache of Glance images;
+# STRATUS_FORCE_CONFIG_DRIVE gives every instance a config drive, not only those that ask.
+STRATUS_INSTANCES_PATH = os.environ.get("STRATUS_INSTANCES_PATH", str(DATA_DIR / "instances"))
+STRATUS_IMAGE_CACHE_PATH = os.environ.get("STRATUS_IMAGE_CACHE_PATH", str(DATA_DIR / "image-cache"))
+STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false").lower() in ("1", "true", "yes")
