@@ -53,3 +53,16 @@ class ServerGroupAdmin(admin.ModelAdmin):
     list_filter = ("policy",)
     search_fields = ("name", "id", "project__name", "project__id")
     raw_id_fields = ("project", "user")
+
+
+@admin.register(models.ComputeNode)
+class ComputeNodeAdmin(admin.ModelAdmin):
+    """Compute nodes (registered by their agents). Operators enable/disable or force them down here or
+    through os-services; the claims (``*_used``) belong to the scheduler."""
+
+    list_display = ("host", "hypervisor_type", "availability_zone", "enabled", "forced_down", "last_heartbeat",
+                    "vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used", "running_vms")
+    list_filter = ("enabled", "forced_down", "availability_zone", "hypervisor_type")
+    search_fields = ("host", "hypervisor_hostname", "uuid", "host_ip")
+    readonly_fields = ("uuid", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "last_heartbeat",
+                       "started_at", "created_at", "updated_at")
