@@ -1,0 +1,317 @@
+"""Every read of servers, scoped to the caller. A list costs a constant number of queries whatever
+its length: the ordered ids of the match (one query, for the marker), the page's rows with their
+node, then one query each for tags, faults, and ports with their fixed IPs and networks.
+
+``server_for_node`` and ``server_ports_for_node`` are for node tasks only (no actor)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from apps.compute import states
+from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault
+from apps.core.errors import BadRequest, NotFound
+from apps.identity.policy import Actor, require_read
+from apps.networks.models import IPAllocation, Port, SecurityGroup
+
+MAX_LIMIT = 1000
+
+SORT_KEYS = {
+    "created_at": "created_at", "display_name": "name", "name": "name", "updated_at": "updated_at",
+    "uuid": "id", "id": "id", "vm_state": "vm_state", "task_state": "task_state", "power_state": "power_state",
+    "host": "host", "launched_at": "launched_at", "terminated_at": "terminated_at",
+    "availability_zone": "availability_zone", "display_description": "description", "hostname": "hostname",
+    "image_ref": "image_id", "instance_type_id": "flavor_ref", "key_name": "key_name",
+    "launch_index": "launch_index", "locked": "locked", "project_id": "project_id", "user_id": "user_id",
+    "memory_mb": "memory_mb", "vcpus": "vcpus", "root_gb": "root_gb", "progress": "progress",
+    "reservation_id": "reservation_id", "access_ip_v4": "access_ip_v4", "access_ip_v6": "access_ip_v6",
+}
+
+
+class InstanceNotFound(NotFound):
+    pass
+
+
+@dataclass(frozen=True)
+class ServerQuery:
+    name: str | None = None  # a regular expression
+    status: str | None = None
+    image: str | None = None
+    flavor: str | None = None
+    host: str | None = None  # admin only
+    changes_since: str | None = None
+    reservation_id: str | None = None
+    ip: str | None = None  # regular expression on IPv4 fixed addresses
+    ip6: str | None = None
+    all_tenants: bool = False  # admin only
+    project_id: str | None = None  # admin only, with all_tenants
+    user_id: str | None = None
+    deleted: bool | None = None  # admin only
+    locked: bool | None = None
+    tags: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    not_tags_any: tuple[str, ...] = ()
+    sort_keys: tuple[str, ...] = ()
+    sort_dirs: tuple[str, ...] = ()
+    limit: int | None = None
+    marker: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- prefetching what a server body shows ----------------------------------------------------
+
+def _with_related(qs: QuerySet[Instance]) -> QuerySet[Instance]:
+    return qs.select_related("node").prefetch_related(
+        "tags", Prefetch("faults", queryset=InstanceFault.objects.order_by("-created_at", "-id")))
+
+
+def attach_ports(instances: list[Instance]) -> list[Instance]:
+    """Each instance gets ``instance.ports``: its ports (creation order) with fixed IPs and network —
+    two queries for the whole list."""
+    ids = [i.id for i in instances]
+    by_instance: dict[str, list[Port]] = {i: [] for i in ids}
+    if ids:
+        ports = Port.objects.filter(device_id__in=ids).select_related("network").prefetch_related(
+            Prefetch("fixed_ips", queryset=IPAllocation.objects.order_by("id"))).order_by("created_at", "id")
+        for port in ports:
+            by_instance.setdefault(port.device_id, []).append(port)
+    for instance in instances:
+        instance.ports = by_instance.get(instance.id, [])  # type: ignore[attr-defined]
+    return instances
+
+
+def addresses(instance: Instance) -> dict[str, list[dict[str, Any]]]:
+    """Nova's ``addresses``: network name → [{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}],
+    floating IPs after the fixed ones (needs ``attach_ports`` and ``attach_floating_ips``)."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    floating = getattr(instance, "floating_ips", {})
+    for port in getattr(instance, "ports", []):
+        label = port.network.name or port.network.id
+        entries = result.setdefault(label, [])
+        for allocation in port.fixed_ips.all():
+            version = 6 if ":" in allocation.ip_address else 4
+            entries.append({"version": version, "addr": allocation.ip_address, "OS-EXT-IPS:type": "fixed",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+        for address in floating.get(port.id, []):
+            entries.append({"version": 6 if ":" in address else 4, "addr": address, "OS-EXT-IPS:type": "floating",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+    return result
+
+
+def attach_floating_ips(instances: list[Instance]) -> list[Instance]:
+    """``instance.floating_ips``: port id → floating addresses (one query for the list)."""
+    from apps.networks.models import FloatingIP
+
+    port_ids = [p.id for i in instances for p in getattr(i, "ports", [])]
+    by_port: dict[str, list[str]] = {}
+    if port_ids:
+        for port_id, address in FloatingIP.objects.filter(port_id__in=port_ids).order_by("created_at", "id") \
+                .values_list("port_id", "floating_ip_address"):
+            by_port.setdefault(port_id, []).append(address)
+    for instance in instances:
+        instance.floating_ips = by_port  # type: ignore[attr-defined]
+    return instances
+
+
+def _complete(instances: list[Instance]) -> list[Instance]:
+    return attach_floating_ips(attach_ports(instances))
+
+
+# ---- scoping ---------------------------------------------------------------------------------
+
+def _visible(actor: Actor) -> QuerySet[Instance]:
+    if actor.is_admin:
+        return Instance.objects.all()
+    if actor.project_id is None or not actor.may_read(actor.project_id):
+        return Instance.objects.none()
+    return Instance.objects.filter(project_id=actor.project_id)
+
+
+def server_get(*, actor: Actor, server_id: str, with_deleted: bool = False) -> Instance:
+    """A server of the caller's project (any, for an admin) with what its body shows; 404 otherwise."""
+    qs = _visible(actor).filter(pk=server_id)
+    if not with_deleted:
+        qs = qs.filter(deleted=False)
+    instance = _with_related(qs).first()
+    if instance is None:
+        raise InstanceNotFound(f"Instance {server_id} could not be found.")
+    require_read(actor, instance.project_id, what=f"instance {server_id}")
+    _complete([instance])
+    return instance
+
+
+def _regex(value: str, name: str) -> str:
+    try:
+        re.compile(value)
+    except re.error:
+        raise BadRequest(f"Invalid regular expression for {name}: {value}") from None
+    return value
+
+
+def _status_q(value: str) -> Q | None:
+    combos = states.vm_states_for_status(value)
+    if not combos:
+        return None
+    q = Q()
+    for vm_state, task_state, any_task in combos:
+        if any_task:
+            mapped = [t for t in states.STATUS_MAP[vm_state] if t is not None]
+            q |= Q(vm_state=vm_state) & ~Q(task_state__in=mapped) if mapped else Q(vm_state=vm_state)
+        else:
+            q |= Q(vm_state=vm_state, task_state=task_state)
+    return q
+
+
+def _changes_since(value: str) -> datetime:
+    parsed = parse_datetime(value.replace(" ", "+"))
+    if parsed is None:
+        raise BadRequest(f"Invalid filter field: changes-since. Value: {value} is not an ISO 8601 date-time.")
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _filtered(actor: Actor, query: ServerQuery) -> QuerySet[Instance]:
+    qs = _visible(actor)
+    admin = actor.is_admin
+    if admin and query.all_tenants:
+        if query.project_id:
+            qs = qs.filter(project_id=query.project_id)
+    elif admin:
+        qs = qs.filter(project_id=query.project_id or actor.project_id)
+    deleted_status = bool(query.status) and query.status.upper() in ("DELETED", "SOFT_DELETED") and admin
+    if query.changes_since:
+        qs = qs.filter(updated_at__gte=_changes_since(query.changes_since))  # deleted servers show too
+        if admin and query.deleted is not None:
+            qs = qs.filter(deleted=query.deleted)
+    elif admin and query.deleted is not None:
+        qs = qs.filter(deleted=query.deleted)
+    elif not deleted_status:
+        qs = qs.filter(deleted=False)
+    if query.name:
+        qs = qs.filter(name__regex=_regex(query.name, "name"))
+    if query.status:
+        status_q = _status_q(query.status)
+        if status_q is None:
+            return qs.none()
+        qs = qs.filter(status_q)
+    if query.image:
+        qs = qs.filter(image_id=query.image.rstrip("/").rsplit("/", 1)[-1])
+    if query.flavor:
+        qs = qs.filter(flavor_ref=query.flavor.rstrip("/").rsplit("/", 1)[-1])
+    if query.host and admin:
+        qs = qs.filter(host=query.host)
+    if query.reservation_id:
+        qs = qs.filter(reservation_id=query.reservation_id)
+    if query.user_id:
+        qs = qs.filter(user_id=query.user_id)
+    if query.locked is not None:
+        qs = qs.filter(locked=query.locked)
+    for pattern, version in ((query.ip, 4), (query.ip6, 6)):
+        if pattern:
+            matching = IPAllocation.objects.filter(port__device_id=OuterRef("pk"),
+                                                   ip_address__regex=_regex(pattern, "ip"))
+            matching = matching.exclude(ip_address__contains=":") if version == 4 else \
+                matching.filter(ip_address__contains=":")
+            qs = qs.filter(Exists(matching))
+    for tag in query.tags:
+        qs = qs.filter(tags__tag=tag)
+    if query.tags_any:
+        qs = qs.filter(tags__tag__in=query.tags_any)
+    if query.not_tags:
+        having_all = Instance.objects.all()
+        for tag in query.not_tags:
+            having_all = having_all.filter(tags__tag=tag)
+        qs = qs.exclude(pk__in=having_all.values("pk"))
+    if query.not_tags_any:
+        qs = qs.exclude(tags__tag__in=query.not_tags_any)
+    return qs.distinct() if (query.tags or query.tags_any) else qs
+
+
+def _ordering(query: ServerQuery) -> list[str]:
+    keys = list(query.sort_keys) or ["created_at"]
+    dirs = list(query.sort_dirs)
+    order: list[str] = []
+    for index, key in enumerate(keys):
+        column = SORT_KEYS.get(key)
+        if column is None:
+            raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}.")
+        direction = dirs[index] if index < len(dirs) else (dirs[0] if dirs else "desc")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid input for query parameters sort_dir. Value: {direction}.")
+        order.append(f"{'-' if direction == 'desc' else ''}{column}")
+    last = "-" if order[-1].startswith("-") else ""
+    if not any(o.lstrip("-") == "id" for o in order):
+        order.append(f"{last}id")
+    return order
+
+
+def server_list(*, actor: Actor, query: ServerQuery) -> list[Instance]:
+    """Nova's server list: filters, sort keys, limit/marker (an unknown marker is a 400)."""
+    if query.limit is not None and query.limit < 0:
+        raise BadRequest(f"Invalid input for query parameters limit. Value: {query.limit}.")
+    limit = min(query.limit if query.limit is not None else MAX_LIMIT, MAX_LIMIT)
+    qs = _filtered(actor, query).order_by(*_ordering(query))
+    if query.marker is not None:
+        ids = list(qs.values_list("id", flat=True))
+        try:
+            start = ids.index(query.marker) + 1
+        except ValueError:
+            raise BadRequest(f"marker [{query.marker}] not found") from None
+        page_ids = ids[start:start + limit]
+        rows = {i.id: i for i in _with_related(Instance.objects.filter(pk__in=page_ids))}
+        page = [rows[i] for i in page_ids if i in rows]
+    else:
+        page = list(_with_related(qs)[:limit])
+    return _complete(page)
+
+
+def server_count(*, project_id: str) -> int:
+    return Instance.objects.filter(project_id=project_id, deleted=False).count()
+
+
+# ---- instance actions, tags ------------------------------------------------------------------
+
+def server_actions(*, actor: Actor, server_id: str) -> list[InstanceAction]:
+    instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
+    return list(InstanceAction.objects.filter(instance=instance).order_by("-start_time", "-id"))
+
+
+def server_action_get(*, actor: Actor, server_id: str, request_id: str) -> InstanceAction:
+    instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
+    action = InstanceAction.objects.filter(instance=instance, request_id=request_id).prefetch_related(
+        Prefetch("events", queryset=InstanceActionEvent.objects.order_by("start_time", "id"))).first()
+    if action is None:
+        raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
+    return action
+
+
+def server_tags(*, actor: Actor, server_id: str) -> list[str]:
+    instance = server_get(actor=actor, server_id=server_id)
+    return sorted(t.tag for t in instance.tags.all())
+
+
+# ---- node tasks --------------------------------------------------------------------------------
+
+def server_for_node(*, instance_id: str) -> Instance:
+    """The instance with its node (deleted ones too: a late task must see it is gone)."""
+    instance = Instance.objects.select_related("node").filter(pk=instance_id).first()
+    if instance is None:
+        raise InstanceNotFound(f"Instance {instance_id} could not be found.")
+    return instance
+
+
+def server_ports_for_node(*, instance_id: str) -> list[Port]:
+    """The instance's ports with fixed IPs (and their subnets), network and security groups."""
+    return list(Port.objects.filter(device_id=instance_id).select_related("network").prefetch_related(
+        Prefetch("fixed_ips", queryset=IPAllocation.objects.select_related("subnet").order_by("id")),
+        Prefetch("security_groups", queryset=SecurityGroup.objects.order_by("id")))
+        .order_by("created_at", "id"))
