@@ -254,6 +254,8 @@ def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, 
     """Everything the domain needs on this node's disk, made from ``image_id``: the cached base (and
     kernel/ramdisk for direct kernel boot), the qcow2 overlay sized root_gb (0 = the image's size),
     ephemeral and swap disks, the config drive when asked for (or forced); then its DomainSpec."""
+    if not image_id:
+        raise SpawnError(f"Instance {instance.id} has no image: booting from a volume is not supported here.")
     layout.create()
     image = _image_row(image_id)
     base = cache_image(image)
@@ -428,7 +430,8 @@ def power(instance_id: str, action: str, request_id: str = "") -> str:
 @shared_task(name="workers.compute.rebuild")
 def rebuild(instance_id: str, image_id: str, request_id: str = "") -> str:
     """Destroy the domain and its disks (the instance keeps its ports and id), make a new overlay from
-    ``image_id`` and boot again; reports ``server_task_done(task="rebuild_spawning")``."""
+    ``image_id`` and boot again (and power off again if the instance was stopped); reports
+    ``server_task_done(task="rebuild_spawning")``."""
 
     def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
         driver.destroy(instance.id)
@@ -436,6 +439,8 @@ def rebuild(instance_id: str, image_id: str, request_id: str = "") -> str:
         ports = _load_ports(instance.id)
         state = driver.spawn(build_domain(instance, ports, layout, image_id or instance.image_id))
         plug_ports(host, ports)
+        if instance.vm_state == "stopped":  # as Nova does: a stopped instance is stopped again after a rebuild
+            state = driver.stop(instance.id)
         return state
 
     return _node_task(instance_id, "rebuild_spawning", request_id, work, undo=True)

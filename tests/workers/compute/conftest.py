@@ -3,7 +3,9 @@ its own instances dir and image cache), real Glance images uploaded through the 
 (tiny qcow2 files made by qemu-img), and instance rows as the server services leave them for a node."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import shutil
 import subprocess
 import uuid
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 
 from apps.compute.models import ComputeNode, Instance
 from apps.images import services as image_services
@@ -103,3 +107,15 @@ def add_port(cloud: Cloud, network: Any, instance: Instance) -> Any:
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def network_syncs(host: str) -> list[dict]:
+    """The workers.network.sync messages waiting on the network agent's queue of ``host`` (taken off)."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    found = []
+    while (raw := broker.rpop(f"network.{host}")) is not None:
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "workers.network.sync"
+        _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        found.append(kwargs)
+    return found
