@@ -163,24 +163,15 @@ def instance_lock(instance_id: str) -> Iterator[None]:
 # ---- loading ---------------------------------------------------------------------------------------
 
 def _load(instance_id: str) -> Instance:
-    try:
-        from apps.compute.selectors.servers import server_for_node
-    except ImportError:  # TEMPORARY until part S lands apps.compute.selectors.servers
-        from apps.compute.models import Instance
+    from apps.compute.selectors import servers as server_selectors
 
-        return Instance.objects.select_related("node").get(pk=instance_id)
-    return server_for_node(instance_id=instance_id)
+    return server_selectors.server_for_node(instance_id=instance_id)
 
 
 def _load_ports(instance_id: str) -> list[Port]:
-    try:
-        from apps.compute.selectors.servers import server_ports_for_node
-    except ImportError:  # TEMPORARY until part S lands apps.compute.selectors.servers
-        from apps.networks.models import Port
+    from apps.compute.selectors import servers as server_selectors
 
-        return list(Port.objects.filter(device_id=instance_id).select_related("network")
-                    .prefetch_related("fixed_ips__subnet").order_by("created_at", "id"))
-    return list(server_ports_for_node(instance_id=instance_id))
+    return list(server_selectors.server_ports_for_node(instance_id=instance_id))
 
 
 def _image_row(image_id: str) -> Image:
