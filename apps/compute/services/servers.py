@@ -827,8 +827,10 @@ def server_task_failed(*, instance_id: str, host: str, task: str, message: str, 
         if instance is None or instance.deleted or instance.task_state is None:
             return
         action = states.action_for_task(instance.task_state)
-        if action is None or action.name in ("create", "delete"):
+        if action is None or action.name == "create":
             return
+        if action.name == "delete":  # the node could not destroy it: ERROR, the user may delete again
+            instance.vm_state = states.ERROR
         if action.name == "resize" and instance.new_flavor and instance.node_id is not None:
             new = instance.new_flavor
             scheduler.claim_release(node_id=instance.node_id, vcpus=int(new["vcpus"]), memory_mb=int(new["ram"]),

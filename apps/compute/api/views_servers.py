@@ -1,0 +1,321 @@
+"""Nova v2.1 servers API: servers, their actions, metadata, addresses, instance actions and tags.
+Views parse, call one service or selector, render."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.compute.api import serializers_servers as out
+from apps.compute.api.views import NovaView, _base, _body
+from apps.compute.selectors import servers as selectors
+from apps.compute.services import servers as services
+from apps.core.errors import BadRequest, NotFound
+
+TRUE = {"1", "true", "t", "yes", "y", "on"}
+FALSE = {"0", "false", "f", "no", "n", "off"}
+
+CREATE_KEYS_21 = {
+    "name", "imageRef", "flavorRef", "adminPass", "metadata", "networks", "OS-DCF:diskConfig", "accessIPv4",
+    "accessIPv6", "key_name", "availability_zone", "block_device_mapping", "block_device_mapping_v2",
+    "config_drive", "min_count", "max_count", "return_reservation_id", "security_groups", "user_data",
+    "personality",
+}
+
+
+class ServerView(NovaView):
+    """A Nova view with a request id (``x-openstack-request-id``), recorded in instance actions."""
+
+    request_id = ""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.request_id = f"req-{uuid.uuid4()}"
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rid = self.request_id or f"req-{uuid.uuid4()}"
+        response["x-openstack-request-id"] = rid
+        response["x-compute-request-id"] = rid
+        return response
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise BadRequest(f"Invalid input for query parameters {name}. Value: {value}.")
+
+
+def _limit(request: Request) -> int | None:
+    value = request.query_params.get("limit")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest(f"Invalid input for query parameters limit. Value: {value}.")
+    return int(value)
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(t for t in (value or "").split(",") if t)
+
+
+def _query(request: Request) -> selectors.ServerQuery:
+    p = request.query_params
+    all_tenants = p.get("all_tenants")
+    return selectors.ServerQuery(
+        name=p.get("name"), status=p.get("status"), image=p.get("image"), flavor=p.get("flavor"),
+        host=p.get("host"), changes_since=p.get("changes-since") or p.get("changes_since"),
+        reservation_id=p.get("reservation_id"), ip=p.get("ip"), ip6=p.get("ip6"),
+        all_tenants=all_tenants is not None and all_tenants.lower() not in FALSE,
+        project_id=p.get("project_id") or p.get("tenant_id"), user_id=p.get("user_id"),
+        deleted=_flag(p.get("deleted"), "deleted"), locked=None,
+        tags=_csv(p.get("tags")) if request.compute_version >= (2, 26) else (),
+        tags_any=_csv(p.get("tags-any")) if request.compute_version >= (2, 26) else (),
+        not_tags=_csv(p.get("not-tags")) if request.compute_version >= (2, 26) else (),
+        not_tags_any=_csv(p.get("not-tags-any")) if request.compute_version >= (2, 26) else (),
+        sort_keys=tuple(p.getlist("sort_key")), sort_dirs=tuple(p.getlist("sort_dir")), limit=_limit(request),
+        marker=p.get("marker"))
+
+
+def _next(request: Request, path: str, servers: list[Any], query: selectors.ServerQuery) -> list[dict[str, str]]:
+    limit = query.limit if query.limit is not None else selectors.MAX_LIMIT
+    if not servers or len(servers) < min(limit, selectors.MAX_LIMIT):
+        return []
+    params = request.query_params.copy()
+    params["marker"] = servers[-1].id
+    return [{"rel": "next", "href": f"{_base(request)}/{path}?{params.urlencode()}"}]
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+class Servers(ServerView):
+    detail = False
+
+    def get(self, request: Request) -> Response:
+        query = _query(request)
+        servers = selectors.server_list(actor=request.auth, query=query)
+        base = _base(request)
+        if self.detail:
+            admin = request.auth.is_admin
+            items = [out.server_detail(s, base, admin=admin) for s in servers]
+        else:
+            items = [out.server_brief(s, base) for s in servers]
+        body: dict[str, Any] = {"servers": items}
+        links = _next(request, "servers/detail" if self.detail else "servers", servers, query)
+        if links:
+            body["servers_links"] = links
+        return Response(body)
+
+    def post(self, request: Request) -> Response:
+        if self.detail:
+            return Response(status=405)
+        b = _body(request, "server")
+        unknown = set(b) - CREATE_KEYS_21 - ({"description"} if request.compute_version >= (2, 19) else set())
+        if unknown:
+            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed "
+                             f"({', '.join(sorted(unknown))} were unexpected)")
+        for required in ("name", "flavorRef"):
+            if required not in b:
+                raise BadRequest(f"Invalid input for field/attribute server: '{required}' is a required property")
+        data = request.data
+        hints = data.get("os:scheduler_hints") or data.get("OS-SCH-HNT:scheduler_hints")
+        groups = b.get("security_groups")
+        if groups is not None:
+            if not isinstance(groups, list):
+                raise BadRequest("Invalid input for field/attribute security_groups: a list is expected.")
+            groups = [g.get("name") if isinstance(g, dict) else g for g in groups]
+        instances = services.server_create(
+            actor=request.auth, name=b.get("name"), image_ref=b.get("imageRef", ""), flavor_ref=b.get("flavorRef"),
+            networks=b.get("networks"), key_name=b.get("key_name"), security_groups=groups,
+            user_data=b.get("user_data"), metadata=b.get("metadata"), config_drive=b.get("config_drive", False),
+            availability_zone=b.get("availability_zone"), scheduler_hints=hints,
+            min_count=b.get("min_count", 1), max_count=b.get("max_count", b.get("min_count", 1)),
+            description=b.get("description"), access_ip_v4=b.get("accessIPv4", ""),
+            access_ip_v6=b.get("accessIPv6", ""), block_device_mapping_v2=b.get("block_device_mapping_v2"),
+            admin_pass=b.get("adminPass"), request_id=self.request_id)
+        if b.get("return_reservation_id") in (True, "True", "true", "1"):
+            return Response({"reservation_id": instances[0].reservation_id}, status=202)
+        base = _base(request)
+        response = Response({"server": out.server_created(instances[0], base)}, status=202)
+        response["Location"] = f"{base}/servers/{instances[0].id}"
+        return response
+
+
+class ServersDetail(Servers):
+    detail = True
+
+
+class ServerDetail(ServerView):
+    def get(self, request: Request, server_id: str) -> Response:
+        server = selectors.server_get(actor=request.auth, server_id=server_id)
+        return Response({"server": out.server_detail(server, _base(request), admin=request.auth.is_admin)})
+
+    def put(self, request: Request, server_id: str) -> Response:
+        b = _body(request, "server")
+        allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
+        if request.compute_version >= (2, 19):
+            allowed.add("description")
+        unknown = set(b) - allowed
+        if unknown:
+            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed "
+                             f"({', '.join(sorted(unknown))} were unexpected)")
+        kwargs = {key: b[name] for name, key in (("name", "name"), ("accessIPv4", "access_ip_v4"),
+                                                 ("accessIPv6", "access_ip_v6"), ("description", "description"))
+                  if name in b}
+        server = services.server_update(actor=request.auth, server_id=server_id, **kwargs)
+        return Response({"server": out.server_updated(server, _base(request), admin=request.auth.is_admin)})
+
+    def delete(self, request: Request, server_id: str) -> Response:
+        services.server_delete(actor=request.auth, server_id=server_id, request_id=self.request_id)
+        return Response(status=204)
+
+
+ACTION_STATUS = {"confirmResize": 204, "os-getConsoleOutput": 200}
+KNOWN_ACTIONS = {"reboot", "os-stop", "os-start", "pause", "unpause", "suspend", "resume", "lock", "unlock",
+                 "rebuild", "resize", "confirmResize", "revertResize", "createImage", "os-getConsoleOutput"}
+
+
+class ServerAction(ServerView):
+    def post(self, request: Request, server_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or len(data) != 1:
+            raise BadRequest("Malformed request body: exactly one action is expected.")
+        action, body = next(iter(data.items()))
+        if action not in KNOWN_ACTIONS:
+            # an unknown action on an unknown server is still a 404
+            selectors.server_get(actor=request.auth, server_id=server_id)
+            raise BadRequest(f"There is no such action: {action}")
+        result = services.server_action(actor=request.auth, server_id=server_id, action=action, body=body,
+                                        request_id=self.request_id)
+        base = _base(request)
+        if action == "os-getConsoleOutput":
+            return Response({"output": result})
+        if action == "rebuild":
+            server = selectors.server_get(actor=request.auth, server_id=server_id)
+            payload = out.server_updated(server, base, admin=request.auth.is_admin)
+            payload["adminPass"] = result.admin_pass
+            return Response({"server": payload}, status=202)
+        if action == "createImage":
+            response = Response(status=202)
+            response["Location"] = f"{base.rsplit('/v2.1', 1)[0]}/images/{result}"
+            return response
+        return Response(status=ACTION_STATUS.get(action, 202))
+
+
+# ---- metadata --------------------------------------------------------------------------------
+
+class ServerMetadata(ServerView):
+    def get(self, request: Request, server_id: str) -> Response:
+        server = selectors.server_get(actor=request.auth, server_id=server_id)
+        return Response({"metadata": dict(server.metadata or {})})
+
+    def _set(self, request: Request, server_id: str, *, replace: bool) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+            raise BadRequest("Malformed request body: {\"metadata\": {...}} expected.")
+        metadata = services.server_metadata_set(actor=request.auth, server_id=server_id, metadata=data["metadata"],
+                                                replace=replace)
+        return Response({"metadata": metadata})
+
+    def put(self, request: Request, server_id: str) -> Response:
+        return self._set(request, server_id, replace=True)
+
+    def post(self, request: Request, server_id: str) -> Response:
+        return self._set(request, server_id, replace=False)
+
+
+class ServerMetadataItem(ServerView):
+    def get(self, request: Request, server_id: str, key: str) -> Response:
+        server = selectors.server_get(actor=request.auth, server_id=server_id)
+        if key not in (server.metadata or {}):
+            raise NotFound(f"Metadata item was not found: {key}")
+        return Response({"meta": {key: server.metadata[key]}})
+
+    def put(self, request: Request, server_id: str, key: str) -> Response:
+        meta = services.server_metadata_item_set(actor=request.auth, server_id=server_id, key=key, body=request.data)
+        return Response({"meta": meta})
+
+    def delete(self, request: Request, server_id: str, key: str) -> Response:
+        services.server_metadata_delete(actor=request.auth, server_id=server_id, key=key)
+        return Response(status=204)
+
+
+# ---- addresses -------------------------------------------------------------------------------
+
+class ServerIps(ServerView):
+    def get(self, request: Request, server_id: str) -> Response:
+        server = selectors.server_get(actor=request.auth, server_id=server_id)
+        return Response({"addresses": out.addresses(server, extended=False)})
+
+
+class ServerIpsNetwork(ServerView):
+    def get(self, request: Request, server_id: str, label: str) -> Response:
+        server = selectors.server_get(actor=request.auth, server_id=server_id)
+        addresses = out.addresses(server, extended=False)
+        if label not in addresses:
+            raise NotFound(f"Instance {server_id} has no address on network {label}.")
+        return Response({label: addresses[label]})
+
+
+# ---- instance actions ------------------------------------------------------------------------
+
+class ServerActions(ServerView):
+    def get(self, request: Request, server_id: str) -> Response:
+        actions = selectors.server_actions(actor=request.auth, server_id=server_id)
+        return Response({"instanceActions": [out.action_out(a) for a in actions]})
+
+
+class ServerActionDetail(ServerView):
+    def get(self, request: Request, server_id: str, request_id: str) -> Response:
+        action = selectors.server_action_get(actor=request.auth, server_id=server_id, request_id=request_id)
+        return Response({"instanceAction": out.action_out(action, events=request.auth.is_admin)})
+
+
+# ---- tags (microversion 2.26) ----------------------------------------------------------------
+
+class _TagsView(ServerView):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.compute_version < (2, 26):
+            raise NotFound("The resource could not be found.")
+
+
+class ServerTags(_TagsView):
+    http_method_names: ClassVar[list[str]] = ["get", "put", "delete"]
+
+    def get(self, request: Request, server_id: str) -> Response:
+        return Response({"tags": selectors.server_tags(actor=request.auth, server_id=server_id)})
+
+    def put(self, request: Request, server_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or "tags" not in data:
+            raise BadRequest("Invalid input for field/attribute tags: 'tags' is a required property")
+        return Response({"tags": services.server_tags_set(actor=request.auth, server_id=server_id,
+                                                          tags=data["tags"])})
+
+    def delete(self, request: Request, server_id: str) -> Response:
+        services.server_tag_delete(actor=request.auth, server_id=server_id)
+        return Response(status=204)
+
+
+class ServerTag(_TagsView):
+    def get(self, request: Request, server_id: str, tag: str) -> Response:
+        if tag not in selectors.server_tags(actor=request.auth, server_id=server_id):
+            raise NotFound(f"Tag {tag} could not be found.")
+        return Response(status=204)
+
+    def put(self, request: Request, server_id: str, tag: str) -> Response:
+        created = services.server_tag_add(actor=request.auth, server_id=server_id, tag=tag)
+        response = Response(status=201 if created else 204)
+        response["Location"] = f"{_base(request)}/servers/{server_id}/tags/{tag}"
+        return response
+
+    def delete(self, request: Request, server_id: str, tag: str) -> Response:
+        services.server_tag_delete(actor=request.auth, server_id=server_id, tag=tag)
+        return Response(status=204)
