@@ -323,10 +323,16 @@ def spawn(instance_id: str, request_id: str = "") -> str:
     with instance_lock(instance_id):
         instance = _load(instance_id)
         host = node_host(instance)
-        if instance.deleted or instance.vm_state == "deleted":
-            return "skipped"
         driver = node_driver()
         layout = InstanceLayout(instances_path(), instance.id)
+        if instance.deleted or instance.task_state == "deleting":
+            return "skipped"  # deleted before its spawn ran: the destroy behind it reports
+        if instance.host != host:
+            # a late (redelivered) spawn for a node the instance was moved away from (rescheduled):
+            # nothing of it may stay here
+            logger.info("spawn of %s: it is on %s now, not %s", instance.id, instance.host, host)
+            undo_node(driver, layout)
+            return "skipped"
         started = time.monotonic()
         try:
             state = driver.power_state(instance.id)

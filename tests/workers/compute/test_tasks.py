@@ -121,6 +121,19 @@ def test_spawn_of_a_deleted_instance_does_nothing(cloud, node, image) -> None:
     assert not layout_of(inst).dir.exists() and node.driver.list_domains() == {}
 
 
+def test_spawn_after_a_delete_or_on_the_wrong_node_builds_nothing(cloud, node, image, settings) -> None:
+    deleting = make_instance(cloud, node, image, name="deleting")
+    set_task(deleting, "deleting")
+    assert compute.spawn(deleting.id) == "skipped"
+    moved = make_instance(cloud, node, image, name="moved")
+    assert compute.spawn(moved.id) == "spawned"
+    Instance.objects.filter(pk=moved.id).update(host="elsewhere", vm_state="building", task_state="spawning")
+    settings.STRATUS_COMPUTE_HOST = node.host  # this process is the agent of node.host
+    assert compute.spawn(moved.id) == "skipped"  # a late redelivery after a reschedule: leftovers removed
+    assert node.driver.list_domains() == {}
+    assert not layout_of(deleting).dir.exists() and not layout_of(moved).dir.exists()
+
+
 def test_destroy_is_idempotent(cloud, node, image) -> None:
     inst = make_instance(cloud, node, image)  # never spawned: no domain, no files
     set_task(inst, "deleting")
