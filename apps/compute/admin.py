@@ -66,3 +66,62 @@ class ComputeNodeAdmin(admin.ModelAdmin):
     search_fields = ("host", "hypervisor_hostname", "uuid", "host_ip")
     readonly_fields = ("uuid", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "last_heartbeat",
                        "started_at", "created_at", "updated_at")
+
+
+class InstanceTagInline(admin.TabularInline):
+    model = models.InstanceTag
+    extra = 0
+
+
+class InstanceFaultInline(admin.TabularInline):
+    model = models.InstanceFault
+    extra = 0
+    fields = ("created_at", "code", "message", "host")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(models.Instance)
+class InstanceAdmin(admin.ModelAdmin):
+    """Servers. The state, the claim (``node``) and the quota change only through the server services;
+    edit names and descriptions here, act on servers through the API or the dashboard."""
+
+    list_display = ("name", "id", "project", "vm_state", "task_state", "power_state", "host", "flavor_ref",
+                    "deleted", "created_at")
+    list_filter = ("vm_state", "task_state", "deleted", "host", "locked")
+    search_fields = ("name", "id", "project__name", "project__id", "host", "reservation_id", "image_id")
+    raw_id_fields = ("project", "user", "server_group", "node")
+    readonly_fields = ("vm_state", "task_state", "power_state", "node", "host", "vcpus", "memory_mb", "root_gb",
+                       "ephemeral_gb", "swap", "flavor", "new_flavor", "attempts", "tried_hosts", "launched_at",
+                       "terminated_at", "deleted", "deleted_at", "created_at", "updated_at")
+    inlines = [InstanceTagInline, InstanceFaultInline]
+
+
+@admin.register(models.InstanceFault)
+class InstanceFaultAdmin(admin.ModelAdmin):
+    list_display = ("instance", "code", "message", "host", "created_at")
+    list_filter = ("code", "host")
+    search_fields = ("instance__id", "instance__name", "message")
+    raw_id_fields = ("instance",)
+
+
+@admin.register(models.InstanceTag)
+class InstanceTagAdmin(admin.ModelAdmin):
+    list_display = ("tag", "instance")
+    search_fields = ("tag", "instance__id", "instance__name")
+    raw_id_fields = ("instance",)
+
+
+class InstanceActionEventInline(admin.TabularInline):
+    model = models.InstanceActionEvent
+    extra = 0
+    fields = ("event", "start_time", "finish_time", "result", "host", "traceback")
+
+
+@admin.register(models.InstanceAction)
+class InstanceActionAdmin(admin.ModelAdmin):
+    list_display = ("action", "instance", "request_id", "user_id", "project_id", "start_time", "finish_time",
+                    "message")
+    list_filter = ("action", "message")
+    search_fields = ("request_id", "instance__id", "instance__name", "user_id", "project_id")
+    raw_id_fields = ("instance",)
+    inlines = [InstanceActionEventInline]
