@@ -65,6 +65,8 @@ def driver_config() -> DriverConfig:
         vxlan_interface=getattr(settings, "STRATUS_NETWORK_VXLAN_INTERFACE", "") or None,
         physical_interfaces=tuple(physical),
         external_gateway=bool(getattr(settings, "STRATUS_NETWORK_EXTERNAL_GATEWAY", False)),
+        metadata_url=str(getattr(settings, "STRATUS_METADATA_URL", "") or ""),
+        metadata_secret=str(getattr(settings, "STRATUS_METADATA_SECRET", "") or ""),
     )
 
 

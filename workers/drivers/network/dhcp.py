@@ -19,6 +19,8 @@ from workers.drivers.network.model import (
     dhcp_device_name,
 )
 
+METADATA_IP = "169.254.169.254"  # where each DHCP namespace's metadata proxy listens
+
 
 @dataclass(frozen=True)
 class DhcpConfig:
@@ -53,8 +55,11 @@ def _hostname(port: PortSpec, ip: str) -> str:
     return "host-" + ip.replace(".", "-").replace(":", "-")
 
 
-def render(network: NetworkSpec, ports: Sequence[PortSpec], lease_time: int) -> DhcpConfig | None:
-    """dnsmasq's configuration for ``network``, or None when no subnet of it wants DHCP."""
+def render(network: NetworkSpec, ports: Sequence[PortSpec], lease_time: int, *,
+           metadata: bool = False) -> DhcpConfig | None:
+    """dnsmasq's configuration for ``network``, or None when no subnet of it wants DHCP. With
+    ``metadata`` the IPv4 subnets also push 169.254.169.254/32 via the DHCP port (option 121), where
+    the network's metadata proxy listens (as Neutron's isolated metadata)."""
     subnets = dhcp_subnets(network)
     if not subnets:
         return None
@@ -74,8 +79,10 @@ def render(network: NetworkSpec, ports: Sequence[PortSpec], lease_time: int) -> 
             if s.dns_nameservers:
                 opts.append(f"tag:{tag},option:dns-server," + ",".join(s.dns_nameservers))
             opts.append(f"tag:{tag},26,{network.mtu}")  # interface MTU
-            if s.host_routes:
+            if s.host_routes or metadata:
                 routes = [f"{r.destination},{r.nexthop}" for r in s.host_routes]
+                if metadata and not any(r.destination == f"{METADATA_IP}/32" for r in s.host_routes):
+                    routes.insert(0, f"{METADATA_IP}/32,{s.dhcp_port.ip}")
                 # a client that gets option 121 ignores option 3: repeat the default route there
                 if s.gateway_ip and not any(r.destination == "0.0.0.0/0" for r in s.host_routes):
                     routes.append(f"0.0.0.0/0,{s.gateway_ip}")

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workers.drivers.network import dhcp, firewall, router
+from workers.drivers.network import dhcp, firewall, metadata_proxy, router
 from workers.drivers.network.model import (
     NETWORK_DEVICE_OWNERS,
     PORT_ACTIVE,
@@ -57,6 +58,7 @@ REQUIRED_TOOLS = ("ip", "bridge", "nft", "dnsmasq")
 LOCK_DIR = Path("/run/stratus-network")
 _NODE_LOCKS: dict[str, int] = {}  # lock file → fd, held until the process exits
 ZERO_MAC = "00:00:00:00:00:00"
+_PROXY_SCRIPT = str(Path(metadata_proxy.__file__).resolve())  # run by path: it imports only the stdlib
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class DriverConfig:
     external_gateway: bool = False
     dnsmasq_binary: str = "dnsmasq"
     command_timeout: float = 30.0
+    # the metadata service (STRATUS_METADATA_URL) and its signing secret: when both are set, every DHCP
+    # namespace gets 169.254.169.254 and a metadata proxy (metadata_proxy.py), and DHCP pushes the
+    # host route to it; empty: no metadata proxies
+    metadata_url: str = ""
+    metadata_secret: str = ""
 
 
 @dataclass
@@ -286,13 +293,14 @@ class NetworkDriver:
             for net in state.networks:
                 if not net.admin_state_up:
                     continue
-                cfg = dhcp.render(net, state.ports, self.config.dhcp_lease_time)
+                cfg = dhcp.render(net, state.ports, self.config.dhcp_lease_time, metadata=self._metadata_on)
                 if cfg is None:
                     continue
                 ns = self.config.namespace_prefix + dhcp_namespace(net.id)
                 wanted_ns.add(ns)
                 owned_taps.update(tap_name(pid) for pid, _, _ in cfg.devices)
                 self._guard(run, f"dhcp {net.id}", self._ensure_dhcp, net, cfg, ns, links, run)
+                self._guard(run, f"metadata proxy {net.id}", self._ensure_metadata_proxy, net, state, ns, run)
             for r in state.routers:
                 ns = self.config.namespace_prefix + router_namespace(r.id)
                 wanted_ns.add(ns)
@@ -499,9 +507,11 @@ class NetworkDriver:
         ns_links = self._ns_links(ns)
         br = bridge_name(net.id)
         wanted = set()
-        for port_id, mac, addrs in cfg.devices:
+        for index, (port_id, mac, addrs) in enumerate(cfg.devices):
             inner = dhcp_device_name(port_id)
             wanted.add(inner)
+            if index == 0 and self._metadata_on:  # the metadata proxy listens on it (one device is enough)
+                addrs = (*addrs, f"{metadata_proxy.METADATA_IP}/32")
             self._ensure_veth(port_id=port_id, inner=inner, ns=ns, mac=mac, addrs=addrs, br=br, mtu=net.mtu,
                               links=links, ns_links=ns_links, run=run)
         self._remove_stale_devices(ns, ns_links, ("ns-",), wanted, run)
@@ -581,6 +591,82 @@ class NetworkDriver:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    # ------------------------------------------------------------------ metadata proxy
+    @property
+    def _metadata_on(self) -> bool:
+        return bool(self.config.metadata_url and self.config.metadata_secret)
+
+    def _metadata_secret_file(self) -> Path:
+        """The signing secret, for the proxies (readable by root only)."""
+        path = self.state_dir / "metadata-secret"
+        try:
+            if path.read_text() == self.config.metadata_secret:
+                return path
+        except FileNotFoundError:
+            pass
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.config.metadata_secret)
+        os.replace(tmp, path)
+        return path
+
+    def _metadata_proxy_pid(self, d: Path) -> int | None:
+        pid_file = d / "metadata-proxy.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        argv = self._cmdline(pid)
+        if not argv or not _alive(pid) or _PROXY_SCRIPT not in argv or f"--pid-file={pid_file}" not in argv:
+            return None
+        return pid
+
+    def _stop_metadata_proxy(self, network_id: str) -> bool:
+        pid = self._metadata_proxy_pid(self._dhcp_dir(network_id))
+        if pid:
+            self._kill(pid)
+        return pid is not None
+
+    def _ensure_metadata_proxy(self, net: NetworkSpec, state: NodeState, ns: str, run: _Run) -> None:
+        """Keep the network's metadata proxy running (see metadata_proxy.py): its address map (fixed IP
+        → instance id of the network's compute ports) written, its process started or restarted when its
+        command line changed (e.g. the namespace was made again: another inode), stopped when off."""
+        d = self._dhcp_dir(net.id)
+        pid = self._metadata_proxy_pid(d)
+        if not self._metadata_on:
+            if pid:
+                self._kill(pid)
+                run.change(f"metadata proxy {net.id} stopped (metadata off)")
+            return
+        mapping = {fixed.ip: port.device_id for port in sorted(state.ports, key=lambda p: p.id)
+                   if port.network_id == net.id and port.device_owner.startswith("compute:") and port.device_id
+                   for fixed in port.fixed_ips}
+        map_file = d / "metadata-map.json"
+        if _write_if_changed(map_file, json.dumps(mapping, sort_keys=True, indent=0) + "\n"):
+            run.change(f"metadata proxy {net.id}: {len(mapping)} addresses")
+        pid_file = d / "metadata-proxy.pid"
+        argv = [sys.executable, "-I", _PROXY_SCRIPT, "--netns", ns,
+                f"--netns-inode={os.stat(os.path.join('/run/netns', ns)).st_ino}",
+                f"--bind={metadata_proxy.METADATA_IP}:80", f"--map={map_file}",
+                f"--upstream={self.config.metadata_url}", f"--secret-file={self._metadata_secret_file()}",
+                f"--pid-file={pid_file}", f"--log-file={d / 'metadata-proxy.log'}", "--daemon"]
+        if pid and self._cmdline(pid) == argv:
+            return
+        if pid:
+            self._kill(pid)
+        pid_file.unlink(missing_ok=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.config.command_timeout,
+                              check=False, cwd="/")
+        if proc.returncode != 0:
+            raise CommandError(argv, proc.returncode, proc.stderr)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not self._metadata_proxy_pid(d):
+            time.sleep(0.02)
+        if not self._metadata_proxy_pid(d):
+            raise CommandError(argv, -1, "the metadata proxy did not start (no live pid file)")
+        run.change(f"metadata proxy {net.id} {'restarted' if pid else 'started'} for {ns}")
 
     # ------------------------------------------------------------------ routers
     def _ensure_router(self, r: RouterSpec, networks: dict[str, NetworkSpec], ns: str,
@@ -749,6 +835,8 @@ class NetworkDriver:
         pre = self.config.namespace_prefix
         for ns in Runner.namespaces():
             if (ns.startswith(pre + "qdhcp-") or ns.startswith(pre + "qrouter-")) and ns not in wanted_ns:
+                if ns.startswith(pre + "qdhcp-") and self._stop_metadata_proxy(ns[len(pre + "qdhcp-"):]):
+                    run.change(f"metadata proxy of {ns} stopped")
                 self.runner.netns_delete(ns)
                 run.change(f"namespace {ns} removed")
                 if ns.startswith(pre + "qdhcp-"):
@@ -804,6 +892,8 @@ class NetworkDriver:
         pre = self.config.namespace_prefix
         for ns in Runner.namespaces():
             if ns.startswith(pre + "qdhcp-") or ns.startswith(pre + "qrouter-"):
+                if ns.startswith(pre + "qdhcp-") and self._stop_metadata_proxy(ns[len(pre + "qdhcp-"):]):
+                    removed.append(f"metadata proxy of {ns}")
                 self.runner.netns_delete(ns)
                 removed.append(f"namespace {ns}")
         node = self.config.node_namespace

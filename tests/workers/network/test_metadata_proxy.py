@@ -1,0 +1,194 @@
+"""The metadata proxy of a DHCP namespace, end to end: guests in namespaces ask
+http://169.254.169.254/ and the real portal (``live_cloud``) answers each one about itself only.
+
+Also, without root: the DHCP option 121 route to 169.254.169.254 and the proxy's map/secret files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.workers.network.conftest import Lab, in_ns, needs_netns, sh
+from tests.workers.network.states import Cloud, new_id, replace, rule
+from workers.drivers.network import dhcp, metadata_proxy
+from workers.drivers.network.model import dhcp_namespace
+
+INSTANCES_CODE = """
+import base64, json
+from apps.compute.models import Instance
+from apps.identity.models import Project
+project = Project.objects.get(name="demo")
+ids = []
+for name in ("vm-one", "vm-two"):
+    inst = Instance.objects.create(project=project, name=name, flavor_ref="1", vcpus=1, memory_mb=64,
+        flavor={"original_name": "m1.tiny"}, vm_state="active", power_state=1,
+        user_data=base64.b64encode(("#!/bin/sh\\necho " + name + "\\n").encode()).decode())
+    ids.append(inst.id)
+print(json.dumps(ids))
+"""
+
+
+# --------------------------------------------------------------------------- without root
+
+def test_dhcp_pushes_the_metadata_route_only_when_asked() -> None:
+    cloud = Cloud()
+    tenant = cloud.networks()[1]
+    plain = dhcp.render(tenant, cloud.network_ports(), 3600)
+    assert plain is not None and "classless-static-route" not in plain.opts
+    with_md = dhcp.render(tenant, cloud.network_ports(), 3600, metadata=True)
+    assert with_md is not None
+    line = next(o for o in with_md.opts.splitlines() if "classless-static-route" in o)
+    # the metadata address via the DHCP port, and the default route again (option 3 is ignored then)
+    assert line.endswith(",option:classless-static-route,169.254.169.254/32,10.10.0.2,0.0.0.0/0,10.10.0.1")
+    assert with_md.args == plain.args and with_md.hosts == plain.hosts
+
+
+def test_proxy_files_are_reread_when_they_change(tmp_path: Path) -> None:
+    path = tmp_path / "map.json"
+    watched = metadata_proxy.WatchedFile(str(path), metadata_proxy.parse_map)
+    assert watched.get() == {}
+    path.write_text(json.dumps({"10.0.0.5": "a"}))
+    assert watched.get() == {"10.0.0.5": "a"}
+    tmp = tmp_path / "map.tmp"
+    tmp.write_text(json.dumps({"10.0.0.5": "b", "10.0.0.6": "c"}))
+    os.replace(tmp, path)  # how the agent writes it: a new inode
+    assert watched.get() == {"10.0.0.5": "b", "10.0.0.6": "c"}
+    assert metadata_proxy.sign("abc", "s") == metadata_proxy.sign("abc", "s") != metadata_proxy.sign("abd", "s")
+
+
+# --------------------------------------------------------------------------- as root, with namespaces
+
+def wget(ns: str, url: str) -> tuple[int, str]:
+    """busybox wget in the guest: (0, body) on success, (rc, stderr) otherwise."""
+    proc = in_ns(ns, "busybox", "wget", "-q", "-O", "-", url, check=False, timeout=20)
+    return proc.returncode, proc.stdout if proc.returncode == 0 else proc.stderr
+
+
+def proxy_pid(lab: Lab, node: str, network_id: str) -> int | None:
+    d = Path(lab.drivers[node].config.state_dir) / "dhcp" / network_id
+    return lab.drivers[node]._metadata_proxy_pid(d)
+
+
+@needs_netns
+def test_each_guest_reads_its_own_metadata_through_the_proxy(lab: Lab, live_cloud) -> None:
+    ids = json.loads(live_cloud.manage("shell", "-c", INSTANCES_CODE).stdout.strip().splitlines()[-1])
+    secret = (live_cloud.data_dir / "metadata-secret").read_text().strip()
+    driver = lab.node("a", metadata_url=f"{live_cloud.url}/metadata/", metadata_secret=secret)
+    vtep = lab.vteps["a"]
+    cloud = Cloud()
+    macs = ("fa:16:3e:20:00:05", "fa:16:3e:20:00:06", "fa:16:3e:20:00:07")
+    ips = ("10.10.0.5", "10.10.0.6", "10.10.0.7")
+    port_ids = (new_id(), new_id(), new_id())
+    guests = [lab.guest("a", pid, mac) for pid, mac in zip(port_ids, macs, strict=True)]
+    ports = (replace(cloud.guest_port(port_ids[0], ips[0], macs[0], "a"), device_id=ids[0]),
+             replace(cloud.guest_port(port_ids[1], ips[1], macs[1], "a"), device_id=ids[1]),
+             # a port of no instance: its address is not in the map
+             replace(cloud.guest_port(port_ids[2], ips[2], macs[2], "a"), device_id="", device_owner=""))
+    groups = (cloud.group(rule("egress"), members=ips),)
+    report = driver.apply(cloud.state("a", vtep, ports=ports, groups=groups))
+    assert report.applied and not report.errors, report.errors
+    assert any("metadata proxy" in c and "started" in c for c in report.changes), report.changes
+
+    dhcp_ns = driver.config.namespace_prefix + dhcp_namespace(cloud.net)
+    assert "169.254.169.254/32" in sh("ip", "-n", dhcp_ns, "-4", "-o", "addr", "show").stdout
+    state_dir = Path(driver.config.state_dir)
+    assert json.loads((state_dir / "dhcp" / cloud.net / "metadata-map.json").read_text()) == {
+        ips[0]: ids[0], ips[1]: ids[1]}
+    assert os.stat(state_dir / "metadata-secret").st_mode & 0o777 == 0o600
+
+    for guest, ip in zip(guests, ips, strict=True):
+        lease = guest.dhcp()
+        assert lease.get("ip") == ip, lease
+        # the route DHCP pushed (option 121); busybox's hook script leaves routes to us
+        raw = (guest.workdir / f"udhcpc-{guest.ns}.sh.lease").read_text()
+        assert "staticroutes=169.254.169.254/32 10.10.0.2 0.0.0.0/0 10.10.0.1" in raw, raw
+        in_ns(guest.ns, "ip", "route", "replace", "169.254.169.254/32", "via", "10.10.0.2")
+
+    t0 = time.monotonic()
+    rc, body = wget(guests[0].ns, "http://169.254.169.254/openstack/latest/meta_data.json")
+    print(f"\n[figure] first metadata request through the proxy: {time.monotonic() - t0:.3f} s")
+    assert rc == 0, body
+    doc = json.loads(body)
+    assert doc["uuid"] == ids[0] and doc["name"] == "vm-one"
+    rc, body = wget(guests[1].ns, "http://169.254.169.254/openstack/latest/meta_data.json")
+    assert rc == 0 and json.loads(body)["uuid"] == ids[1], body
+    assert wget(guests[1].ns, "http://169.254.169.254/openstack/latest/user_data") == (0, "#!/bin/sh\necho vm-two\n")
+    assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/instance-id") == (0, ids[0])
+    assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/local-ipv4") == (0, "")  # no port row
+    # an address of no instance: 404 from the proxy, nothing forwarded
+    rc, err = wget(guests[2].ns, "http://169.254.169.254/openstack/latest/meta_data.json")
+    assert rc != 0 and "404" in err, err
+    # a guest spoofing another's address is dropped by the port's anti-spoofing rules
+    in_ns(guests[2].ns, "ip", "addr", "add", f"{ips[0]}/32", "dev", "eth0")
+    proc = in_ns(guests[2].ns, "busybox", "wget", "-q", "-O", "-",
+                 "http://169.254.169.254/openstack/latest/meta_data.json", check=False, timeout=20)
+    assert ids[0] not in proc.stdout
+    in_ns(guests[2].ns, "ip", "addr", "del", f"{ips[0]}/32", "dev", "eth0")
+
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert wget(guests[0].ns, "http://169.254.169.254/openstack/latest/meta_data.json")[0] == 0
+    print(f"[figure] metadata request through the proxy (busybox wget, mean of 20): "
+          f"{(time.monotonic() - t0) / 20 * 1000:.1f} ms")
+
+    # the map follows the desired state: vm-two's port is detached from it, its guest gets 404 (the
+    # proxy re-reads the map)
+    ports = (ports[0], replace(ports[1], device_id="", device_owner=""), ports[2])
+    report = driver.apply(cloud.state("a", vtep, ports=ports, groups=groups))
+    assert not report.errors, report.errors
+    rc, err = wget(guests[1].ns, "http://169.254.169.254/openstack/latest/meta_data.json")
+    assert rc != 0 and "404" in err, err
+    assert json.loads(wget(guests[0].ns, "http://169.254.169.254/openstack/latest/meta_data.json")[1])[
+        "uuid"] == ids[0]
+
+    # idempotent; a dead proxy is restarted by the next apply
+    assert not [c for c in driver.apply(cloud.state("a", vtep, ports=ports, groups=groups)).changes
+                if "metadata" in c]
+    pid = proxy_pid(lab, "a", cloud.net)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    report = driver.apply(cloud.state("a", vtep, ports=ports, groups=groups))
+    assert any("metadata proxy" in c and "started" in c for c in report.changes), report.changes
+    assert proxy_pid(lab, "a", cloud.net) not in (None, pid)
+    assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/instance-id") == (0, ids[0])
+
+    # the network goes: namespace and proxy go with it
+    pid = proxy_pid(lab, "a", cloud.net)
+    report = driver.apply(cloud.state("a", vtep, networks=(cloud.networks()[0],), ports=(), dhcp_l3=True))
+    assert not report.errors, report.errors
+    assert dhcp_ns not in os.listdir("/run/netns")
+    time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+
+
+@needs_netns
+def test_proxy_exits_when_its_namespace_is_deleted_behind_the_agents_back(lab: Lab, tmp_path: Path) -> None:
+    driver = lab.node("b", metadata_url="http://127.0.0.1:9/metadata/", metadata_secret="s")
+    cloud = Cloud()
+    report = driver.apply(cloud.state("b", lab.vteps["b"]))
+    assert not report.errors, report.errors
+    pid = proxy_pid(lab, "b", cloud.net)
+    assert pid
+    sh("ip", "netns", "delete", driver.config.namespace_prefix + dhcp_namespace(cloud.net))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists()
+    # the next apply makes the namespace and its proxy again
+    report = driver.apply(cloud.state("b", lab.vteps["b"]))
+    assert not report.errors, report.errors
+    assert proxy_pid(lab, "b", cloud.net) not in (None, pid)
+
+
+@pytest.mark.parametrize("url", ["ftp://x/", "nonsense"])
+def test_proxy_refuses_a_bad_upstream(tmp_path: Path, url: str) -> None:
+    (tmp_path / "map.json").write_text("{}")
+    code = metadata_proxy.main(["--bind", "127.0.0.1:0", "--map", str(tmp_path / "map.json"), "--upstream", url,
+                                "--secret-file", str(tmp_path / "secret")])
+    assert code == 1
