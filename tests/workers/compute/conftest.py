@@ -109,13 +109,19 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def network_syncs(host: str) -> list[dict]:
-    """The workers.network.sync messages waiting on the network agent's queue of ``host`` (taken off)."""
+def queued(queue: str) -> list[tuple[str, dict]]:
+    """The messages waiting in a broker queue, taken off it, oldest first: (task name, kwargs)."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     found = []
-    while (raw := broker.rpop(f"network.{host}")) is not None:
+    while (raw := broker.rpop(queue)) is not None:
         message = json.loads(raw)
-        assert message["headers"]["task"] == "workers.network.sync"
         _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        found.append(kwargs)
+        found.append((message["headers"]["task"], kwargs))
     return found
+
+
+def network_syncs(host: str) -> list[dict]:
+    """The workers.network.sync messages waiting on the network agent's queue of ``host`` (taken off)."""
+    messages = queued(f"network.{host}")
+    assert {name for name, _ in messages} <= {"workers.network.sync"}
+    return [kwargs for _, kwargs in messages]
