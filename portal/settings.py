@@ -254,6 +254,10 @@ STRATUS_NODE_MEMORY_MB = int(os.environ.get("STRATUS_NODE_MEMORY_MB", "16384"))
 STRATUS_NODE_DISK_GB = int(os.environ.get("STRATUS_NODE_DISK_GB", "200"))
 # This process is the agent of compute node <host> (set only in a node's worker process).
 STRATUS_COMPUTE_HOST = os.environ.get("STRATUS_COMPUTE_HOST", "")
+# That node's hypervisor (test:///abs/node.xml for a simulated node, qemu:///system for a real one),
+# and the address os-hypervisors shows for it ("" = the source address of the default route).
+LIBVIRT_URI = os.environ.get("LIBVIRT_URI", "")
+STRATUS_COMPUTE_HOST_IP = os.environ.get("STRATUS_COMPUTE_HOST_IP", "")
 STRATUS_COMPUTE_AVAILABILITY_ZONE = os.environ.get("STRATUS_COMPUTE_AVAILABILITY_ZONE", "")
 # A node is down when its last heartbeat is older than this (Nova's service_down_time).
 STRATUS_COMPUTE_SERVICE_DOWN_TIME = float(os.environ.get("STRATUS_COMPUTE_SERVICE_DOWN_TIME", "60"))

@@ -186,3 +186,22 @@ def celery_worker_process(django_db_setup: None) -> Iterator[CeleryWorker]:
             os.killpg(proc.pid, 9)
             proc.wait(5)
         shutil.rmtree(log.parent, ignore_errors=True)
+
+
+# ---- compute nodes for the live cloud --------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def compute_nodes(live_cloud: Cloud) -> Iterator[list]:
+    """Two real compute nodes (``compute1``, ``compute2``: Celery workers on ``compute.<host>``, each
+    with its own libvirt test-driver hypervisor of 8 vCPUs, 16 GiB, 200 GB) registered with the live
+    cloud; stopped at the end of the session."""
+    from tests.compute_nodes import start_compute_node
+
+    nodes: list = []
+    try:
+        for host in ("compute1", "compute2"):
+            nodes.append(start_compute_node(live_cloud.env, host, live_cloud.data_dir))
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
