@@ -84,3 +84,18 @@ def test_signature():
     assert metadata.instance_signature_valid(instance_id="abc", signature=sig, secret="s3")
     assert not metadata.instance_signature_valid(instance_id="abd", signature=sig, secret="s3")
     assert not metadata.instance_signature_valid(instance_id="abc", signature="", secret="s3")
+
+
+def test_node_state_carries_the_instance_of_compute_ports(cloud, net):
+    """The network agent's map (fixed IP → instance) comes from network_node_state's PortSpec.device_id."""
+    from apps.networks import selectors as net_selectors
+
+    network, _ = net
+    inst = make_instance(cloud, name="mapped")
+    port = net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
+                                    body={"device_id": inst.id, "device_owner": "compute:nova",
+                                          "project_id": cloud.demo_project.id, "binding:host_id": "node-x"})
+    state = net_selectors.network_node_state(host="node-x")
+    spec = next(p for p in state.ports if p.id == port.id)
+    assert spec.device_id == inst.id and spec.device_owner == "compute:nova"
+    assert spec.fixed_ips[0].ip == port.fixed_ips.get().ip_address

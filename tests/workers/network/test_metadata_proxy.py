@@ -192,3 +192,64 @@ def test_proxy_refuses_a_bad_upstream(tmp_path: Path, url: str) -> None:
     code = metadata_proxy.main(["--bind", "127.0.0.1:0", "--map", str(tmp_path / "map.json"), "--upstream", url,
                                 "--secret-file", str(tmp_path / "secret")])
     assert code == 1
+
+
+def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
+    """Without namespaces: the proxy on 127.0.0.1 in front of a recording upstream."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen: list[dict[str, str]] = []
+
+    class Upstream(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append({"path": self.path, **dict(self.headers.items())})
+            body = b"x" * 200_000  # more than one chunk
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    upstream = HTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    (tmp_path / "map.json").write_text(json.dumps({"127.0.0.1": "inst-x"}))
+    (tmp_path / "secret").write_text("s3cret\n")
+    sock = metadata_proxy.listen_socket("127.0.0.1", 0)
+    server = metadata_proxy.ProxyServer(
+        sock, mapping=metadata_proxy.WatchedFile(str(tmp_path / "map.json"), metadata_proxy.parse_map),
+        secret=metadata_proxy.WatchedFile(str(tmp_path / "secret"), metadata_proxy.parse_secret),
+        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    def call(method: str, path: str) -> tuple[int, bytes, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(method, path)
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        return resp.status, body, resp.getheader("Content-Type") or ""
+
+    try:
+        status, body, ctype = call("GET", "/openstack/latest/meta_data.json?x=1")
+        assert status == 200 and len(body) == 200_000 and ctype == "application/json"
+        h = seen[-1]
+        assert h["path"] == "/metadata/openstack/latest/meta_data.json?x=1"
+        assert h["X-Instance-ID"] == "inst-x" and h["X-Forwarded-For"] == "127.0.0.1"
+        assert h["X-Instance-ID-Signature"] == metadata_proxy.sign("inst-x", "s3cret")
+        assert call("POST", "/openstack/latest/meta_data.json")[0] == 405
+        assert len(seen) == 1
+        (tmp_path / "map.json").write_text(json.dumps({"10.0.0.9": "inst-x"}))  # 127.0.0.1 no longer known
+        assert call("GET", "/")[0] == 404 and len(seen) == 1
+        (tmp_path / "map.json").write_text(json.dumps({"127.0.0.1": "inst-x"}))
+        upstream.shutdown()
+        upstream.server_close()
+        assert call("GET", "/")[0] == 502
+    finally:
+        server.shutdown()
+        server.server_close()
