@@ -102,7 +102,7 @@ def node_driver() -> LibvirtDriver:
         if _fallback_driver is None:
             from django.conf import settings
 
-            uri = getattr(settings, "LIBVIRT_URI", "") or os.environ.get("LIBVIRT_URI", "")
+            uri = str(getattr(settings, "LIBVIRT_URI", "") or os.environ.get("LIBVIRT_URI", ""))
             if not uri:
                 raise RuntimeError("this process is no compute node: LIBVIRT_URI is not set")
             _fallback_driver = LibvirtDriver(uri, hostname=node_host() or None, instances_path=instances_path())
@@ -114,7 +114,7 @@ def node_host(instance: Instance | None = None) -> str:
     agent (a test calling a task in-process), the instance's host."""
     from django.conf import settings
 
-    host = getattr(settings, "STRATUS_COMPUTE_HOST", "") or os.environ.get("STRATUS_COMPUTE_HOST", "")
+    host = str(settings.STRATUS_COMPUTE_HOST or "")
     if not host and instance is not None:
         host = instance.host or ""
     return host
@@ -123,19 +123,19 @@ def node_host(instance: Instance | None = None) -> str:
 def instances_path() -> str:
     from django.conf import settings
 
-    return str(getattr(settings, "STRATUS_INSTANCES_PATH", settings.DATA_DIR / "instances"))
+    return str(settings.STRATUS_INSTANCES_PATH)
 
 
 def image_cache() -> ImageCache:
     from django.conf import settings
 
-    return ImageCache(getattr(settings, "STRATUS_IMAGE_CACHE_PATH", settings.DATA_DIR / "image-cache"))
+    return ImageCache(settings.STRATUS_IMAGE_CACHE_PATH)
 
 
 def _force_config_drive() -> bool:
     from django.conf import settings
 
-    return bool(getattr(settings, "STRATUS_FORCE_CONFIG_DRIVE", False))
+    return bool(settings.STRATUS_FORCE_CONFIG_DRIVE)
 
 
 _locks_guard = threading.Lock()
