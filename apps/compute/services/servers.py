@@ -305,9 +305,10 @@ def _delete_ports(instance: Instance) -> None:
 
 def _mark_deleted(instance: Instance, *, request_id: str, host: str = "") -> None:
     """The end of an instance: claim, ports and quota given back, the row kept as deleted."""
+    # lock order everywhere: instance row → quota usage → node → network/ports (as server_create takes them)
+    identity_services.quota_release(project_id=instance.project_id, deltas=_quota_deltas(instance))
     _release_claim(instance)
     _delete_ports(instance)
-    identity_services.quota_release(project_id=instance.project_id, deltas=_quota_deltas(instance))
     InstanceTag.objects.filter(instance=instance).delete()
     now = timezone.now()
     instance.vm_state = states.DELETED
@@ -756,6 +757,11 @@ def server_spawn_failed(*, instance_id: str, host: str, message: str, details: s
         _publish(instance)
 
 
+def _quota_give_back(project_id: str, deltas: dict[str, int]) -> None:
+    if any(deltas.values()):
+        identity_services.quota_release(project_id=project_id, deltas={k: v for k, v in deltas.items() if v})
+
+
 def _finish_resize_done(instance: Instance, action: states.Action) -> None:
     """Confirm: the new flavor becomes the instance's, the old claim and quota are given back.
     Revert: the new flavor's claim and the growth reserved are given back."""
@@ -765,26 +771,25 @@ def _finish_resize_done(instance: Instance, action: states.Action) -> None:
     if not new:
         return
     if action.name == "confirmResize":
-        old = {"vcpus": instance.vcpus, "ram": instance.memory_mb, "disk": instance.disk_gb}
+        old_claim = {"vcpus": instance.vcpus, "ram": instance.memory_mb, "disk": instance.disk_gb}
         release = {"cores": max(0, instance.vcpus - int(new["vcpus"])),
                    "ram": max(0, instance.memory_mb - int(new["ram"]))}
+        _quota_give_back(instance.project_id, release)
         instance.vcpus, instance.memory_mb = int(new["vcpus"]), int(new["ram"])
         instance.root_gb, instance.ephemeral_gb, instance.swap = int(new["disk"]), int(new["ephemeral"]), \
             int(new["swap"])
         instance.flavor_ref = str(new.get("flavorid", instance.flavor_ref))
         instance.flavor = dict(new)
         if instance.node_id is not None:
-            scheduler.claim_release(node_id=instance.node_id, vcpus=old["vcpus"], memory_mb=old["ram"],
-                                    disk_gb=old["disk"])
+            scheduler.claim_release(node_id=instance.node_id, vcpus=old_claim["vcpus"],
+                                    memory_mb=old_claim["ram"], disk_gb=old_claim["disk"])
     else:
-        release = {"cores": max(0, int(new["vcpus"]) - instance.vcpus),
-                   "ram": max(0, int(new["ram"]) - instance.memory_mb)}
+        _quota_give_back(instance.project_id, {"cores": max(0, int(new["vcpus"]) - instance.vcpus),
+                                               "ram": max(0, int(new["ram"]) - instance.memory_mb)})
         if instance.node_id is not None:
             scheduler.claim_release(node_id=instance.node_id, vcpus=int(new["vcpus"]), memory_mb=int(new["ram"]),
                                     disk_gb=_flavor_disk(new))
     instance.new_flavor = None
-    if any(release.values()):
-        identity_services.quota_release(project_id=instance.project_id, deltas=release)
 
 
 def server_task_done(*, instance_id: str, host: str, task: str, power_state: int, request_id: str = "") -> None:
@@ -833,12 +838,10 @@ def server_task_failed(*, instance_id: str, host: str, task: str, message: str, 
             instance.vm_state = states.ERROR
         if action.name == "resize" and instance.new_flavor and instance.node_id is not None:
             new = instance.new_flavor
+            _quota_give_back(instance.project_id, {"cores": max(0, int(new["vcpus"]) - instance.vcpus),
+                                                   "ram": max(0, int(new["ram"]) - instance.memory_mb)})
             scheduler.claim_release(node_id=instance.node_id, vcpus=int(new["vcpus"]), memory_mb=int(new["ram"]),
                                     disk_gb=_flavor_disk(new))
-            release = {"cores": max(0, int(new["vcpus"]) - instance.vcpus),
-                       "ram": max(0, int(new["ram"]) - instance.memory_mb)}
-            if any(release.values()):
-                identity_services.quota_release(project_id=instance.project_id, deltas=release)
             instance.new_flavor = None
         if action.name == "createImage":
             _drop_snapshots(instance)
