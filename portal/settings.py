@@ -308,3 +308,12 @@ STRATUS_METADATA_URL = os.environ.get(
 STRATUS_INSTANCES_PATH = os.environ.get("STRATUS_INSTANCES_PATH", str(DATA_DIR / "instances"))
 STRATUS_IMAGE_CACHE_PATH = os.environ.get("STRATUS_IMAGE_CACHE_PATH", str(DATA_DIR / "image-cache"))
 STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false").lower() in ("1", "true", "yes")
+# Servers (apps/compute/services/servers.py): a server still in BUILD after this long goes to ERROR with
+# its claims released, checked every STRATUS_BUILD_TIMEOUT_CHECK_SECONDS on the control queue.
+STRATUS_BUILD_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_SECONDS", "600"))
+STRATUS_BUILD_TIMEOUT_CHECK_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_CHECK_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["compute-build-timeouts"] = {
+    "task": "workers.compute_control.build_timeouts",
+    "schedule": STRATUS_BUILD_TIMEOUT_CHECK_SECONDS,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": STRATUS_BUILD_TIMEOUT_CHECK_SECONDS},
+}
