@@ -2,8 +2,9 @@
 
 It starts, in order: a local ``redis-server`` on a free port (unless REDIS_URL is set), then
 ``migrate`` and ``bootstrap``, then a Celery worker on the control queue, this node's network agent
-(a worker on ``network.<STRATUS_HOST>``), Celery beat and the ASGI server (uvicorn). It prints where
-the dashboard is and who can log in, and stays in the foreground.
+(a worker on ``network.<STRATUS_HOST>``), the compute nodes (STRATUS_NODES workers on
+``compute.<host>``, each with its own libvirt test-driver hypervisor), Celery beat and the ASGI server
+(uvicorn). It prints where the dashboard is and who can log in, and stays in the foreground.
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every child, each in its own process group, and it exits 0;
 if a child dies on its own, it says which, shows the end of its log, stops the rest and exits 1.
 
@@ -120,11 +121,12 @@ class Supervisor:
         self.cwd, self.env, self.log_dir, self.logs_to_terminal = cwd, env, log_dir, logs_to_terminal
         self.children: list[Child] = []
 
-    def start(self, name: str, argv: list[str]) -> Child:
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None) -> Child:
         log = None if self.logs_to_terminal else self.log_dir / f"{name}.log"
         out: IO[bytes] | None = None if log is None else open(log, "ab")  # noqa: SIM115 - closed below
         try:
-            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env if env is None else env,
+                                    stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT if out else None, start_new_session=True,
                                     preexec_fn=_child_setup)  # safe: this process starts no threads
         finally:
@@ -279,6 +281,7 @@ class Command(BaseCommand):
         supervisor.start("network-agent", [python, "-m", "celery", "-A", "portal", "worker", "-Q", network_queue,
                                            "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
                                            "--without-gossip", "--without-mingle", "--loglevel=INFO"])
+        nodes = self.start_compute_nodes(supervisor, data_dir=data_dir)
         supervisor.start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
                                   "-s", str(data_dir / "celerybeat-schedule"),
                                   f"--pidfile={data_dir / 'celerybeat.pid'}"])
@@ -313,6 +316,35 @@ class Command(BaseCommand):
             f"  try:         source {admin_rc} && openstack token issue\n"
             f"  redis:       {redis_url}\n"
             f"  network:     agent on queue {network_queue} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
+            f"  compute:     {nodes}\n"
             f"  logs:        {logs}\n"
             "Press Ctrl-C to stop.\n"
         )
+
+    def start_compute_nodes(self, supervisor: Supervisor, *, data_dir: Path) -> str:
+        """The compute nodes, each a Celery worker on ``compute.<host>`` whose agent registers it
+        (workers/agent.py). STRATUS_HYPERVISOR=test (the default): STRATUS_NODES simulated nodes
+        ``compute1..N``, each with its own libvirt test-driver hypervisor (a node XML under
+        DATA_DIR/nodes/ sized STRATUS_NODE_VCPUS/MEMORY_MB/DISK_GB). Otherwise one real node, this
+        machine (STRATUS_HOST), on LIBVIRT_URI (default qemu:///system). Returns the banner's line."""
+        from workers.agent import simulated_node_environ, worker_argv
+
+        python = sys.executable
+        if settings.STRATUS_HYPERVISOR == "test":
+            count = max(int(settings.STRATUS_NODES), 0)
+            hosts = [f"compute{i}" for i in range(1, count + 1)]
+            for host in hosts:
+                node_env = dict(supervisor.env, **simulated_node_environ(
+                    host, data_dir, vcpus=settings.STRATUS_NODE_VCPUS, memory_mb=settings.STRATUS_NODE_MEMORY_MB,
+                    disk_gb=settings.STRATUS_NODE_DISK_GB))
+                supervisor.start(f"compute-{host}", worker_argv(python, host), env=node_env)
+            if not hosts:
+                return "no compute nodes (STRATUS_NODES=0)"
+            return (f"{len(hosts)} simulated nodes {', '.join(hosts)} (libvirt test driver, "
+                    f"{settings.STRATUS_NODE_VCPUS} vCPUs, {settings.STRATUS_NODE_MEMORY_MB} MB, "
+                    f"{settings.STRATUS_NODE_DISK_GB} GB each; queues compute.<host>)")
+        host = settings.STRATUS_HOST
+        uri = settings.LIBVIRT_URI or "qemu:///system"
+        node_env = dict(supervisor.env, STRATUS_COMPUTE_HOST=host, LIBVIRT_URI=uri)
+        supervisor.start(f"compute-{host}", worker_argv(python, host), env=node_env)
+        return f"node {host} on {uri} (queue compute.{host})"
