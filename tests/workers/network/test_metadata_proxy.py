@@ -253,3 +253,47 @@ def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@needs_netns
+@pytest.mark.django_db(transaction=True)
+def test_from_the_database_to_the_guest(lab: Lab, live_server, monkeypatch) -> None:
+    """Rows → network_node_state → driver (map, proxy) → guest → portal (pytest-django's live server on
+    the same test database): the guest's documents carry its real port (fixed IP, MAC)."""
+    from celery import current_app
+    from django.conf import settings
+
+    from apps.networks import selectors as net_selectors
+    from apps.networks import services as net_services
+    from apps.networks.models import NetworkAgent
+    from tests.compute.helpers import Cloud as ApiCloud
+    from tests.compute.metadata_helpers import make_instance, make_network
+
+    monkeypatch.setattr(current_app, "send_task", lambda *a, **kw: None)  # no agent listens here
+    cloud = ApiCloud()
+    driver = lab.node("d", metadata_url=f"{live_server.url}/metadata/",
+                      metadata_secret=settings.STRATUS_METADATA_SECRET)
+    host = f"{lab.tag}-d"
+    net_services.network_agent_report(host=host, vtep_ip=lab.vteps["d"], capable=True)
+    NetworkAgent.objects.filter(host=host).update(hosts_dhcp_l3=True)
+    network, _ = make_network(cloud.member_actor, "10.61.0.0/24")
+    inst = make_instance(cloud, name="from-db", key=("k", "ssh-ed25519 AAAAdb k"))
+    port = net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
+                                    body={"device_id": inst.id, "device_owner": "compute:nova",
+                                          "project_id": cloud.demo_project.id, "binding:host_id": host})
+    ip = port.fixed_ips.get().ip_address
+    guest = lab.guest("d", port.id, port.mac_address, mtu=network.mtu)
+    report = driver.apply(net_selectors.network_node_state(host=host))
+    assert report.applied and not report.errors, report.errors
+    dhcp_ip = next(p for p in net_selectors.network_node_state(host=host).ports
+                   if p.device_owner == "network:dhcp").fixed_ips[0].ip
+    assert guest.dhcp().get("ip") == ip
+    in_ns(guest.ns, "ip", "route", "replace", "169.254.169.254/32", "via", dhcp_ip)
+    rc, body = wget(guest.ns, "http://169.254.169.254/openstack/latest/meta_data.json")
+    assert rc == 0, body
+    assert json.loads(body)["uuid"] == inst.id and json.loads(body)["public_keys"] == {"k": "ssh-ed25519 AAAAdb k"}
+    rc, body = wget(guest.ns, "http://169.254.169.254/openstack/latest/network_data.json")
+    assert rc == 0 and json.loads(body)["links"][0]["ethernet_mac_address"] == port.mac_address, body
+    assert wget(guest.ns, "http://169.254.169.254/latest/meta-data/local-ipv4") == (0, ip)
+    assert wget(guest.ns, "http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key") == (
+        0, "ssh-ed25519 AAAAdb k")
