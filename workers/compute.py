@@ -84,29 +84,11 @@ def queue_for(host: str) -> str:
 
 # ---- the node: its driver, host name and paths ----------------------------------------------------
 
-_driver_lock = threading.Lock()
-_fallback_driver: LibvirtDriver | None = None
-
-
 def node_driver() -> LibvirtDriver:
-    """This node's LibvirtDriver: the agent's (``workers.agent.driver()``), one per process. Without
-    the agent module (a worker started by hand), one driver is made from settings ``LIBVIRT_URI``."""
-    global _fallback_driver
-    try:
-        from workers import agent  # type: ignore[attr-defined]
-    except ImportError:
-        agent = None
-    if agent is not None and hasattr(agent, "driver"):
-        return agent.driver()
-    with _driver_lock:
-        if _fallback_driver is None:
-            from django.conf import settings
+    """This node's LibvirtDriver: the agent's one per process (settings ``LIBVIRT_URI``)."""
+    from workers import agent
 
-            uri = str(getattr(settings, "LIBVIRT_URI", "") or os.environ.get("LIBVIRT_URI", ""))
-            if not uri:
-                raise RuntimeError("this process is no compute node: LIBVIRT_URI is not set")
-            _fallback_driver = LibvirtDriver(uri, hostname=node_host() or None, instances_path=instances_path())
-        return _fallback_driver
+    return agent.driver()
 
 
 def node_host(instance: Instance | None = None) -> str:
