@@ -30,8 +30,14 @@ class ComputeConfig(AppConfig):
             quotas.register(name, default=default, service="compute", description=description)
         signals.bootstrapped.connect(_default_flavors, dispatch_uid="compute-default-flavors")
         panels.mount("compute", "apps.compute.urls")
+        panels.register("Compute", "Instances", "compute:instances", icon="server", order=10)
         panels.register("Compute", "Key Pairs", "compute:keypairs", icon="key", order=40)
+        panels.register("Admin", "All Instances", "compute:all_instances", admin_only=True, icon="server", order=35)
         panels.register("Admin", "Flavors", "compute:flavors", admin_only=True, icon="server", order=40)
+        panels.register("Admin", "Hypervisors", "compute:hypervisors", admin_only=True, icon="stack", order=41)
+        panels.register("Admin", "Compute Services", "compute:services", admin_only=True, icon="activity",
+                        order=42)
+        panels.register("Admin", "Usage", "compute:usage", admin_only=True, icon="chart", order=43)
 
 
 def _default_flavors(sender: object, *, result: dict, **kwargs: object) -> None:

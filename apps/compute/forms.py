@@ -1,4 +1,9 @@
 """Dashboard forms of the compute panels (the services validate again)."""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
 from django import forms
 
 
@@ -18,3 +23,111 @@ class FlavorForm(forms.Form):
     ephemeral = forms.IntegerField(min_value=0, label="Ephemeral disk (GB)", initial=0)
     swap = forms.IntegerField(min_value=0, label="Swap (MB)", initial=0)
     is_public = forms.BooleanField(required=False, initial=True, label="Public")
+
+
+# ---- instances -------------------------------------------------------------------------------
+
+Choices = list[tuple[str, str]]
+
+
+class LaunchForm(forms.Form):
+    """The launch wizard: what ``server_create`` takes. The choices come from the selectors (the view
+    passes them); the service checks everything again."""
+
+    name = forms.CharField(max_length=255, label="Instance name")
+    count = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Count")
+    image = forms.ChoiceField(label="Source image")
+    flavor = forms.ChoiceField(label="Flavor", widget=forms.RadioSelect)
+    networks = forms.MultipleChoiceField(label="Networks", required=False, widget=forms.CheckboxSelectMultiple,
+                                         help_text="None chosen: the project's only network, if it has one.")
+    security_groups = forms.MultipleChoiceField(label="Security groups", required=False,
+                                                widget=forms.CheckboxSelectMultiple)
+    key_name = forms.ChoiceField(label="Key pair", required=False)
+    user_data = forms.CharField(label="User data", required=False, strip=False,
+                                widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+                                help_text="A cloud-init script or cloud-config; sent base64-encoded.")
+    availability_zone = forms.ChoiceField(label="Availability zone", required=False)
+
+    def __init__(self, data: Any = None, *, images: Choices, flavors: Choices, networks: Choices,
+                 security_groups: Choices, keypairs: Choices, zones: Choices) -> None:
+        super().__init__(data)
+        self.fields["image"].choices = images
+        self.fields["flavor"].choices = flavors
+        self.fields["networks"].choices = networks
+        self.fields["security_groups"].choices = security_groups
+        self.fields["key_name"].choices = [("", "No key pair"), *keypairs]
+        self.fields["availability_zone"].choices = [("", "Any zone"), *zones]
+        self.fields["security_groups"].initial = [value for value, label in security_groups if label == "default"][:1]
+        if len(networks) == 1:
+            self.fields["networks"].initial = [networks[0][0]]
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``server_create`` (user data base64-encoded, as the API sends it)."""
+        data = self.cleaned_data
+        user_data = data.get("user_data") or ""
+        count = data["count"]
+        return {
+            "name": data["name"], "image_ref": data["image"], "flavor_ref": data["flavor"],
+            "networks": [{"uuid": n} for n in data["networks"]] if data["networks"] else "auto",
+            "security_groups": [{"name": g} for g in data["security_groups"]] or None,
+            "key_name": data.get("key_name") or None,
+            "user_data": base64.b64encode(user_data.encode()).decode() if user_data.strip() else None,
+            "availability_zone": data.get("availability_zone") or None,
+            "min_count": count, "max_count": count,
+        }
+
+
+INSTANCE_ACTIONS = (
+    "reboot_soft", "reboot_hard", "stop", "start", "pause", "unpause", "suspend", "resume", "lock", "unlock",
+    "rebuild", "resize", "confirm_resize", "revert_resize", "snapshot",
+)
+
+
+class InstanceActionForm(forms.Form):
+    """One button of the instance page: the action and, for rebuild/resize/snapshot, its choice."""
+
+    action = forms.ChoiceField(choices=[(a, a) for a in INSTANCE_ACTIONS])
+    image = forms.CharField(required=False)
+    flavor = forms.CharField(required=False)
+    name = forms.CharField(required=False, max_length=255)
+
+    REQUIRED = {"rebuild": "image", "resize": "flavor", "snapshot": "name"}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        needed = self.REQUIRED.get(data.get("action", ""))
+        if needed and not (data.get(needed) or "").strip():
+            self.add_error(needed, f"Choose the {'snapshot name' if needed == 'name' else needed}.")
+        return data
+
+    def api_call(self) -> tuple[str, dict[str, Any]]:
+        """(action, body) of ``server_action``, as the Nova API names them."""
+        data = self.cleaned_data
+        action = data["action"]
+        if action in ("reboot_soft", "reboot_hard"):
+            return "reboot", {"type": "SOFT" if action == "reboot_soft" else "HARD"}
+        simple = {"stop": "os-stop", "start": "os-start", "pause": "pause", "unpause": "unpause",
+                  "suspend": "suspend", "resume": "resume", "lock": "lock", "unlock": "unlock",
+                  "confirm_resize": "confirmResize", "revert_resize": "revertResize"}
+        if action in simple:
+            return simple[action], {}
+        if action == "rebuild":
+            return "rebuild", {"imageRef": data["image"]}
+        if action == "resize":
+            return "resize", {"flavorRef": data["flavor"]}
+        return "createImage", {"name": data["name"].strip()}
+
+
+class ServiceDisableForm(forms.Form):
+    disabled_reason = forms.CharField(max_length=255, required=False, label="Reason")
+
+
+class UsagePeriodForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            self.add_error("end", "The period ends before it starts.")
+        return data

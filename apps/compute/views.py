@@ -1,17 +1,40 @@
-"""Compute panels: Key Pairs (section Compute) and, for admins, Flavors. They call the same
-services and selectors as the Nova API."""
+"""Compute panels: Instances (with the launch wizard, the instance page, its console log and action
+log) and Key Pairs (section Compute); for admins Flavors, Hypervisors, Compute Services, All Instances
+and Usage. They call the same services and selectors as the Nova API."""
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.compute import selectors, services
-from apps.compute.forms import FlavorForm, KeyPairForm
-from apps.core.errors import StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.compute import selectors, services, states
+from apps.compute.forms import (
+    FlavorForm,
+    InstanceActionForm,
+    KeyPairForm,
+    LaunchForm,
+    ServiceDisableForm,
+    UsagePeriodForm,
+)
+from apps.compute.models import Flavor, Instance
+from apps.compute.selectors import nodes as node_selectors
+from apps.compute.selectors import servers as server_selectors
+from apps.compute.services import nodes as node_services
+from apps.compute.services import servers as server_services
+from apps.core.errors import Forbidden, StratusError
+from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action, safe_next
+from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor, require_admin
+from apps.images import selectors as image_selectors
+from apps.networks import selectors as network_selectors
+from apps.networks import services as network_services
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -89,3 +112,314 @@ def flavors(request: HttpRequest) -> HttpResponse:
 def flavor_delete(request: HttpRequest, flavor_id: str) -> HttpResponse:
     return run_action(request, lambda: services.flavor_delete(actor=_actor(request), flavor_id=flavor_id),
                       success="Flavor deleted.", redirect_to=reverse("compute:flavors"))
+
+
+# ---- instances -----------------------------------------------------------------------------------
+#
+# The rows carry what the templates show (status, power state, addresses, the allowed actions), worked
+# out from the server selectors and apps.compute.states: the state machine is S's, the views only ask
+# it which buttons to show (the service checks again when one is pressed).
+
+BUTTONS = (  # (form action, states.ACTIONS entry, label), in the order they are shown
+    ("start", "start", "Start"), ("stop", "stop", "Shut off"), ("reboot_soft", "reboot_soft", "Soft reboot"),
+    ("reboot_hard", "reboot_hard", "Hard reboot"), ("pause", "pause", "Pause"), ("unpause", "unpause", "Unpause"),
+    ("suspend", "suspend", "Suspend"), ("resume", "resume", "Resume"),
+    ("confirm_resize", "confirmResize", "Confirm resize"), ("revert_resize", "revertResize", "Revert resize"),
+)
+FORM_ACTIONS = {"rebuild": "rebuild", "resize": "resize", "snapshot": "createImage"}
+
+
+def _allowed(instance: Instance, action: str) -> bool:
+    entry = states.ACTIONS[action]
+    return instance.vm_state in entry.allowed and (instance.task_state is None or entry.any_task)
+
+
+def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str],
+              projects: dict[str, str] | None = None) -> list[Instance]:
+    """Attach what a row shows to each instance (no queries: the selectors prefetched it)."""
+    for inst in instances:
+        flavor = inst.flavor or {}
+        inst.status_label = states.status(inst.vm_state, inst.task_state)  # type: ignore[attr-defined]
+        inst.power_label = states.POWER_STATES.get(inst.power_state, "NOSTATE")  # type: ignore[attr-defined]
+        inst.flavor_name = flavor.get("original_name") or inst.flavor_ref  # type: ignore[attr-defined]
+        inst.image_name = images.get(inst.image_id) or inst.image_id  # type: ignore[attr-defined]
+        inst.zone = inst.node.availability_zone if inst.node is not None else (inst.availability_zone or "")  # type: ignore[attr-defined]
+        inst.address_rows = [(net, [a["addr"] for a in entries])  # type: ignore[attr-defined]
+                             for net, entries in server_selectors.addresses(inst).items()]
+        faults = list(inst.faults.all())
+        inst.fault = faults[0] if faults and inst.vm_state == states.ERROR else None  # type: ignore[attr-defined]
+        inst.project_name = (projects or {}).get(inst.project_id, "")  # type: ignore[attr-defined]
+        writable = actor.is_admin or actor.may_write(inst.project_id)
+        inst.can_write = writable  # type: ignore[attr-defined]
+        inst.buttons = [(name, label) for name, action, label in BUTTONS  # type: ignore[attr-defined]
+                        if writable and _allowed(inst, action)]
+        inst.form_actions = {name for name, action in FORM_ACTIONS.items()  # type: ignore[attr-defined]
+                             if writable and _allowed(inst, action)}
+        inst.can_lock = writable  # type: ignore[attr-defined]
+        inst.can_delete = writable and _allowed(inst, "delete")  # type: ignore[attr-defined]
+        inst.busy = inst.task_state is not None or inst.vm_state == states.BUILDING  # type: ignore[attr-defined]
+    return instances
+
+
+def _image_names(actor: Actor) -> dict[str, str]:
+    return {img.id: img.name or img.id for img in image_selectors.image_list_all(actor=actor).only("id", "name")}
+
+
+def _instance_rows(actor: Actor, *, all_projects: bool = False) -> list[Instance]:
+    query = server_selectors.ServerQuery(all_tenants=all_projects)
+    rows = server_selectors.server_list(actor=actor, query=query)
+    projects = None
+    if all_projects:
+        projects = dict(identity_selectors.project_list(actor=actor).values_list("id", "name"))
+    return _decorate(rows, actor=actor, images=_image_names(actor), projects=projects)
+
+
+@dashboard_view
+def instances(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    context = {"instances": _instance_rows(actor), "all_projects": False,
+               "can_write": actor.project_id is not None and actor.may_write(actor.project_id),
+               "live_src": reverse("compute:instances")}
+    return render_page(request, "compute/instances.html", context, partial="compute/_instances_table.html")
+
+
+@dashboard_view
+def all_instances(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    require_admin(actor, action="list the instances of every project")
+    rows = _instance_rows(actor, all_projects=True)
+    watched = list(dict.fromkeys(i.project_id for i in rows if i.project_id != actor.project_id))[:15]
+    context = {"instances": rows, "all_projects": True, "can_write": False, "watched": watched,
+               "live_src": reverse("compute:all_instances")}
+    return render_page(request, "compute/all_instances.html", context, partial="compute/_instances_table.html")
+
+
+def _request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def _rebuild_images(actor: Actor) -> list[tuple[str, str]]:
+    return [(img.id, img.name or img.id) for img in image_selectors.image_list_all(actor=actor)
+            if img.status == "active"]
+
+
+def _flavor_choices(actor: Actor) -> list[Flavor]:
+    return selectors.flavor_list(actor=actor, query=selectors.FlavorQuery())
+
+
+@dashboard_view
+def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    project = {instance.project_id: ""} if not actor.is_admin else None
+    _decorate([instance], actor=actor, images=_image_names(actor), projects=project)
+    groups: list[str] = []
+    for port in getattr(instance, "ports", []):
+        groups.extend(g.name for g in port.security_groups.all())
+    context = {
+        "instance": instance, "actions": server_selectors.server_actions(actor=actor, server_id=server_id),
+        "security_groups": list(dict.fromkeys(groups or instance.security_groups or [])),
+        "metadata": sorted((instance.metadata or {}).items()),
+        "tags": sorted(t.tag for t in instance.tags.all()),
+        "images": _rebuild_images(actor) if "rebuild" in instance.form_actions else [],  # type: ignore[attr-defined]
+        "flavors": [f for f in _flavor_choices(actor) if f.flavorid != instance.flavor_ref]
+        if "resize" in instance.form_actions else [],  # type: ignore[attr-defined]
+        "action_form": InstanceActionForm(),
+    }
+    return render_page(request, "compute/instance_detail.html", context, partial="compute/_instance_live.html")
+
+
+@require_POST
+@dashboard_view
+def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
+    """One button of the instance page (a refusal of the service is shown as a message, nothing changes)."""
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    back = reverse("compute:instance", args=[instance.id])
+    form = InstanceActionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(safe_next(request, back))
+    action, body = form.api_call()
+    label = form.cleaned_data["action"].replace("_", " ")
+    try:
+        result = server_services.server_action(actor=actor, server_id=instance.id, action=action, body=body,
+                                               request_id=_request_id())
+    except Forbidden:
+        raise
+    except StratusError as exc:
+        messages.error(request, exc.message)
+    else:
+        if action == "createImage":
+            messages.success(request, f"Snapshot {body['name']} requested (image {result}).")
+        else:
+            messages.success(request, f"Requested {label} of instance {instance.name}.")
+    return HttpResponseRedirect(safe_next(request, back))
+
+
+@require_POST
+@dashboard_view
+def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    return run_action(request, lambda: server_services.server_delete(actor=actor, server_id=instance.id,
+                                                                     request_id=_request_id()),
+                      success=f"Deletion of instance {instance.name} requested.",
+                      redirect_to=reverse("compute:instances"))
+
+
+@dashboard_view
+def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
+    """The guest's console log, asked from its node through the service (os-getConsoleOutput)."""
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    try:
+        length = int(request.GET.get("length", "200"))
+    except ValueError:
+        length = 200
+    output, error = "", ""
+    try:
+        output = server_services.server_action(actor=actor, server_id=instance.id, action="os-getConsoleOutput",
+                                               body={"length": length}, request_id=_request_id())
+    except Forbidden:
+        raise
+    except StratusError as exc:
+        error = exc.message
+    return render_page(request, "compute/instance_console.html",
+                       {"instance": instance, "output": output, "error": error, "length": length})
+
+
+# ---- the launch wizard ---------------------------------------------------------------------------
+
+def _quota_left(actor: Actor) -> dict[str, int | None]:
+    """What the project may still use of instances, cores and RAM (None: unlimited)."""
+    if actor.project is None:
+        return {"instances": 0, "cores": 0, "ram": 0}
+    usage = identity_selectors.quota_usage(project=actor.project)
+    left: dict[str, int | None] = {}
+    for name in ("instances", "cores", "ram"):
+        row = usage.get(name, {"limit": -1, "in_use": 0})
+        left[name] = None if row["limit"] < 0 else max(0, row["limit"] - row["in_use"])
+    return left
+
+
+def _fits(flavor: Flavor, left: dict[str, int | None], count: int = 1) -> bool:
+    needs = {"instances": count, "cores": flavor.vcpus * count, "ram": flavor.memory_mb * count}
+    return all(left[k] is None or needs[k] <= left[k] for k in needs)  # type: ignore[operator]
+
+
+def _launch_choices(actor: Actor) -> tuple[dict[str, Any], list[Flavor]]:
+    if actor.project_id is not None and actor.may_write(actor.project_id):
+        network_services.security_group_ensure_default_for(actor=actor)
+    images = [(img.id, f"{img.name or img.id} ({img.disk_format or '?'}, {img.size or 0} bytes)")
+              for img in image_selectors.image_list_all(actor=actor) if img.status == "active"]
+    flavors = _flavor_choices(actor)
+    networks = [(n.id, f"{n.name or n.id}{' (shared)' if n.shared and n.project_id != actor.project_id else ''}")
+                for n in network_selectors.network_list(actor=actor)
+                if (n.project_id == actor.project_id or n.shared) and not (n.external and not n.shared)]
+    groups = [(g.id, g.name) for g in network_selectors.security_group_list(actor=actor)
+              if g.project_id == actor.project_id]
+    keypairs = [(k.name, k.name) for k in selectors.keypair_list(actor=actor)]
+    zones = [(z, z) for z in settings.STRATUS_AVAILABILITY_ZONES]
+    choices = {"images": images, "flavors": [(f.flavorid, f.name) for f in flavors], "networks": networks,
+               "security_groups": groups, "keypairs": keypairs, "zones": zones}
+    return choices, flavors
+
+
+@dashboard_view
+def launch(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    choices, flavors = _launch_choices(actor)
+    form = LaunchForm(request.POST or None, **choices)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created = server_services.server_create(actor=actor, request_id=_request_id(), **form.server_kwargs())
+            except StratusError as exc:
+                form_error(form, exc)
+                status = 403 if isinstance(exc, Forbidden) else 400
+            else:
+                names = ", ".join(i.name for i in created)
+                messages.success(request, f"Launched {len(created)} instance{'s' if len(created) != 1 else ''}: "
+                                          f"{names}.")
+                return HttpResponseRedirect(reverse("compute:instances"))
+        else:
+            status = 400
+    left = _quota_left(actor)
+    chosen = form["flavor"].value()
+    flavor_rows = [{"flavor": f, "fits": _fits(f, left), "checked": str(chosen) == f.flavorid} for f in flavors]
+    context = {"form": form, "flavor_rows": flavor_rows, "left": left}
+    return render_page(request, "compute/launch.html", context, status=status)
+
+
+# ---- admin: hypervisors, compute services, usage ------------------------------------------------
+
+@dashboard_view
+def hypervisors(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    nodes = node_selectors.node_list(actor=actor)
+    for node in nodes:
+        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
+        node.vcpus_capacity = int(node.vcpus * node.cpu_allocation_ratio)  # type: ignore[attr-defined]
+        node.memory_capacity = int(node.memory_mb * node.ram_allocation_ratio)  # type: ignore[attr-defined]
+        node.disk_capacity = int(node.local_gb * node.disk_allocation_ratio)  # type: ignore[attr-defined]
+    context = {"nodes": nodes, "stats": node_selectors.node_statistics(actor=actor)}
+    return render_page(request, "compute/hypervisors.html", context, partial="compute/_hypervisors_table.html")
+
+
+@dashboard_view
+def compute_services(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    nodes = node_selectors.service_list(actor=actor)
+    for node in nodes:
+        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
+    return render_page(request, "compute/services.html", {"services": nodes, "binary": node_selectors.SERVICE_BINARY},
+                       partial="compute/_services_table.html")
+
+
+@require_POST
+@dashboard_view
+def compute_service_update(request: HttpRequest, node_id: int) -> HttpResponse:
+    actor = _actor(request)
+    node = node_selectors.service_get(actor=actor, service_id=node_id)
+    enable = request.POST.get("status") == "enabled"
+    form = ServiceDisableForm(request.POST)
+    reason = form.cleaned_data.get("disabled_reason", "").strip() if form.is_valid() else ""
+    return run_action(
+        request,
+        lambda: node_services.compute_service_update(actor=actor, node_id=node.id,
+                                                     status="enabled" if enable else "disabled",
+                                                     disabled_reason=None if enable else (reason or None)),
+        success=f"Compute service on {node.host} {'enabled' if enable else 'disabled'}.",
+        redirect_to=reverse("compute:services"))
+
+
+def _period(form: UsagePeriodForm) -> tuple[datetime, datetime]:
+    now = timezone.now()
+    if form.is_bound and form.is_valid():
+        tz = timezone.get_current_timezone()
+        start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=tz)
+        stop = min(datetime.combine(form.cleaned_data["end"], time.min, tzinfo=tz) + timedelta(days=1), now)
+        return start, max(stop, start + timedelta(seconds=1))
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), now
+
+
+@dashboard_view
+def usage(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    require_admin(actor, action="list the usage of every project")
+    form = UsagePeriodForm(request.GET if "start" in request.GET else None)
+    start, stop = _period(form)
+    if not form.is_bound:
+        form = UsagePeriodForm(initial={"start": start.date(), "end": stop.date()})
+    rows = node_selectors.project_usage(actor=actor, start=start, stop=stop, detailed=True)
+    names = dict(identity_selectors.project_list(actor=actor).values_list("id", "name"))
+    for row in rows:
+        row.project_name = names.get(row.tenant_id, row.tenant_id)  # type: ignore[attr-defined]
+        row.active = sum(1 for s in row.server_usages if s.ended_at is None)  # type: ignore[attr-defined]
+    context = {"rows": sorted(rows, key=lambda r: r.project_name), "form": form,  # type: ignore[attr-defined]
+               "start": start, "stop": stop}
+    return render_page(request, "compute/usage.html", context, status=400 if form.errors else 200)
