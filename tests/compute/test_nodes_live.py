@@ -64,6 +64,12 @@ def test_nodes_register_and_show_in_the_sdk_and_cli(live_cloud: Cloud, compute_n
     svc = json.loads(_cli(live_cloud, "compute", "service", "list", "-f", "json"))
     assert {s["Host"]: s for s in svc}["compute2"]["Status"] == "enabled"
 
+    # usage per project: every project for the admin, its own for a member
+    usage = json.loads(_cli(live_cloud, "usage", "list", "--start", "2020-01-01", "-f", "json"))
+    assert isinstance(usage, list)
+    own = json.loads(_cli(live_cloud, "usage", "show", "--start", "2020-01-01", "-f", "json", user="demo"))
+    assert isinstance(own, dict)
+
     # a non-admin is refused
     denied = live_cloud.openstack("hypervisor", "list", user="demo", check=False)
     assert denied.returncode != 0 and "403" in denied.stderr + denied.stdout
