@@ -8,8 +8,9 @@
    allocation ratios (``free_vcpus = vcpus * cpu_ratio - vcpus_used``, ``free_ram = memory_mb * ram_ratio
    - reserved - memory_mb_used``, ``free_disk = local_gb * disk_ratio - local_gb_used``), matches the
    server group's hard policy and the image's ``hypervisor_type``/``architecture``, and was not tried
-   already (``exclude_hosts``). A forced host (``zone:host``, admin only, checked by the caller) skips the
-   enabled/zone/group/image filters, as Nova's does, but not the capacity nor the up check.
+   already (``exclude_hosts``). A forced host (``zone:host``, ``zone::node`` or ``zone:host:node``; admin
+   only, checked by the caller) skips the enabled/zone/group/image filters, as Nova's does, but not the
+   capacity nor the up check.
 2. Weigh, in the same query: soft (anti-)affinity first (members of the group on the node), then free
    RAM: the most first (``spread``, Nova's default) or the least first (``STRATUS_SCHEDULER_WEIGHER=stack``).
 3. Claim: lock the best node's row (``SELECT ... FOR UPDATE SKIP LOCKED``: a node another transaction
@@ -83,11 +84,12 @@ def up_filter(now: datetime | None = None) -> Q:
     return Q(forced_down=False, last_heartbeat__gte=fresh)
 
 
-def _split_force_host(force_host: str) -> tuple[str | None, str]:
-    zone, sep, host = force_host.rpartition(":")
-    if not sep:
-        return None, force_host
-    return (zone or None), host
+def _split_force_host(force_host: str) -> tuple[str | None, str, str]:
+    """Nova's ``zone:host``, ``zone::node`` or ``zone:host:node`` (or a bare ``host``): (zone, host, node)."""
+    parts = force_host.split(":")
+    if len(parts) == 1:
+        return None, force_host, ""
+    return (parts[0] or None), parts[1], (parts[2] if len(parts) > 2 else "")
 
 
 def _image_filter(properties: Mapping[str, str]) -> Q:
@@ -110,8 +112,13 @@ def candidates(request: PlacementRequest, *, now: datetime | None = None) -> Que
         qs = qs.exclude(host__in=list(request.exclude_hosts))
     group_counts = Counter(request.group_hosts)
     if request.force_host:
-        zone, host = _split_force_host(request.force_host)
-        qs = qs.filter(host=host)
+        zone, host, hypervisor = _split_force_host(request.force_host)
+        if not host and not hypervisor:
+            raise NoValidHost(f"{NO_VALID_HOST} No host given in {request.force_host!r}.")
+        if host:
+            qs = qs.filter(host=host)
+        if hypervisor:
+            qs = qs.filter(hypervisor_hostname=hypervisor)
         if zone:
             qs = qs.filter(availability_zone=zone)
     else:

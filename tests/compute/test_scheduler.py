@@ -106,8 +106,12 @@ def test_zone_exclude_hosts_and_force_host() -> None:
     # a forced host skips the enabled/zone filters but not capacity
     assert place(force_host="az2:c").host == "c"
     assert place(force_host="c").host == "c"
+    assert place(force_host="az2::c").host == "c"  # zone::node (the hypervisor hostname)
+    assert place(force_host="az2:c:c").host == "c"
     with pytest.raises(NoValidHost):
         place(force_host="nova:c")
+    with pytest.raises(NoValidHost):
+        place(force_host="az2:")
     with pytest.raises(NoValidHost):
         place(force_host="c", memory_mb=4096)
 
