@@ -159,6 +159,15 @@ def test_services(cloud: Cloud, schemas: dict[str, Any], settings: Any) -> None:
     nova_error(cloud.member.put("os-services/disable", body), 403, "forbidden")
     assert ComputeNode.objects.get(pk=n1.pk).enabled
 
+    # delete: refused while it hosts instances, then gone
+    vm = server_on(n2, cloud.demo_project, "busy")
+    nova_error(cloud.member.delete(f"os-services/{n2.id}"), 403, "forbidden")
+    nova_error(cloud.admin.delete(f"os-services/{n2.id}"), 409, "conflictingRequest")
+    Instance.objects.filter(pk=vm.pk).update(deleted=True, node=None)
+    assert cloud.admin.delete(f"os-services/{n2.id}").status_code == 204
+    assert [x["host"] for x in cloud.admin.get("os-services").json()["services"]] == ["compute1"]
+    nova_error(cloud.admin.delete(f"os-services/{n2.id}"), 404, "itemNotFound")
+
 
 @pytest.mark.django_db
 def test_simple_tenant_usage(cloud: Cloud, schemas: dict[str, Any]) -> None:

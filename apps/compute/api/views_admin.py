@@ -276,7 +276,12 @@ class ServiceAction(NovaView):
 
 
 class ServiceDetail(NovaView):
-    """``PUT os-services/{service_id}`` (2.53+: status, disabled_reason, forced_down in one body)."""
+    """``PUT os-services/{service_id}`` (2.53+: status, disabled_reason, forced_down in one body) and
+    ``DELETE os-services/{service_id}`` (the integer id below 2.53, the UUID from 2.53)."""
+
+    def delete(self, request: Request, service_id: str) -> Response:
+        node_services.compute_service_delete(actor=request.auth, node_id=service_id)
+        return Response(status=204)
 
     def put(self, request: Request, service_id: str) -> Response:
         version = _v(request)

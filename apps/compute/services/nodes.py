@@ -9,10 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compute.models import ComputeNode
+from apps.compute.models import ComputeNode, Instance
 from apps.compute.scheduler import canonical_arch
 from apps.compute.selectors import nodes as node_selectors
-from apps.core.errors import BadRequest
+from apps.core.errors import BadRequest, Conflict
 from apps.identity.policy import Actor, require_admin
 
 logger = logging.getLogger(__name__)
@@ -103,3 +103,18 @@ def compute_service_update(*, actor: Actor, node_id: int | str, status: str | No
     logger.info("compute service %s: %s%s by %s", node.host, "enabled" if node.enabled else "disabled",
                 ", forced down" if node.forced_down else "", actor.user_id)
     return node
+
+
+def compute_service_delete(*, actor: Actor, node_id: int | str) -> None:
+    """Remove a compute service and its node (``DELETE os-services/{id}``): refused (409) while live
+    instances are on it. An agent still running registers its node again at its next heartbeat, as a
+    restarted nova-compute does."""
+    require_admin(actor, action="delete compute services")
+    with transaction.atomic():
+        node = node_selectors.service_get(actor=actor, service_id=node_id)
+        node = ComputeNode.objects.select_for_update().get(pk=node.pk)
+        if Instance.objects.filter(node=node, deleted=False).exists():
+            raise Conflict("Unable to delete compute service that is hosting instances. Migrate or delete the "
+                           "instances first.")
+        node.delete()
+    logger.info("compute service %s deleted by %s", node.host, actor.user_id)
