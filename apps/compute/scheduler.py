@@ -162,7 +162,7 @@ def _try_claim(node_id: int, request: PlacementRequest, *, wait: bool) -> Comput
     _SKIPPED (another transaction holds it and ``wait`` is False)."""
     sid = transaction.savepoint()
     locking = ComputeNode.objects.select_for_update(skip_locked=not wait).filter(pk=node_id)
-    node = locking.first()
+    node = next(iter(locking), None)
     if node is None:
         transaction.savepoint_rollback(sid)
         return None if wait else _SKIPPED
@@ -172,7 +172,9 @@ def _try_claim(node_id: int, request: PlacementRequest, *, wait: bool) -> Comput
     node.vcpus_used += request.vcpus
     node.memory_mb_used += request.memory_mb
     node.local_gb_used += request.disk_gb
-    node.save(update_fields=["vcpus_used", "memory_mb_used", "local_gb_used", "updated_at"])
+    node.updated_at = timezone.now()
+    ComputeNode.objects.filter(pk=node_id).update(vcpus_used=node.vcpus_used, memory_mb_used=node.memory_mb_used,
+                                                  local_gb_used=node.local_gb_used, updated_at=node.updated_at)
     transaction.savepoint_commit(sid)
     return node
 
