@@ -4,17 +4,20 @@ On a PostgreSQL database of its own (created, migrated, dropped at the end), it 
 ComputeNode rows with fresh heartbeats (sizes vary: 16/32/48 vCPUs, 32/64/96 GiB, 400/800/1200 GB, the
 default allocation ratios 16/1.5/1.0), then places ``--instances`` instances of a flavor mix (1 vCPU /
 512 MB / 1 GB, 1/2048/20, 2/4096/40, 4/8192/80) with ``apps.compute.scheduler.schedule_and_claim`` from
-``--threads`` threads, each placement in its own transaction as ``server_create`` makes it. Meanwhile a
+``--processes`` processes of ``--threads`` threads (as API or worker processes would), each placement in
+its own transaction as ``server_create`` makes it. Meanwhile a
 thread sends the nodes' heartbeats (each node every 10 s: ``--heartbeats-per-second`` UPDATEs on the same
 rows). It prints placements/s and the p50/p95/p99 latency of one placement, then checks that no node is
 overcommitted and that the nodes' counters equal the sum of the successful claims.
 
-    python bench/scheduler.py [--nodes 1000] [--instances 10000] [--threads 8] [--weigher spread|stack]
+    python bench/scheduler.py [--nodes 1000] [--instances 10000] [--processes 4] [--threads 4] [--weigher stack]
     python bench/scheduler.py --node-scale 0.1     # nodes 10x smaller: the cloud fills up, NoValidHost counted
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import multiprocessing.queues
 import os
 import random
 import secrets
@@ -23,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("STRATUS_BENCH_PG", "postgres://stratus:stratus@127.0.0.1:5432")
@@ -42,11 +46,79 @@ def _pg(sql: str) -> None:
         conn.close()
 
 
+def place_share(share: list[tuple[int, int, int]], threads: int, results: Any) -> None:
+    """A child process (an API or worker process of a deployment): place its share from ``threads``
+    threads, each placement in its own transaction; put its latencies and claims on ``results``."""
+    from django.db import connection, transaction
+
+    from apps.compute.scheduler import NoValidHost, PlacementRequest, schedule_and_claim
+
+    lock = threading.Lock()
+    latencies: list[float] = []
+    claimed = {"vcpus": 0, "memory_mb": 0, "disk_gb": 0, "ok": 0, "novalidhost": 0}
+    errors: list[str] = []
+    cursor = iter(share)
+
+    def place() -> None:
+        try:
+            while True:
+                with lock:
+                    item = next(cursor, None)
+                if item is None:
+                    return
+                vcpus, memory_mb, disk_gb = item
+                started = time.perf_counter()
+                try:
+                    with transaction.atomic():
+                        schedule_and_claim(PlacementRequest(vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb))
+                    ok = True
+                except NoValidHost:
+                    ok = False
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    key = "ok" if ok else "novalidhost"
+                    claimed[key] += 1
+                    if ok:
+                        claimed["vcpus"] += vcpus
+                        claimed["memory_mb"] += memory_mb
+                        claimed["disk_gb"] += disk_gb
+        except BaseException as exc:  # noqa: BLE001 - reported by the parent
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=place) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    results.put({"latencies": latencies, "claimed": claimed, "errors": errors})
+
+
+def heartbeats(node_ids: list[int], rate: float, stop: threading.Event) -> None:
+    """The nodes' heartbeats during the run: one UPDATE per node every nodes/rate seconds."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.compute.models import ComputeNode
+
+    i = 0
+    try:
+        while not stop.is_set():
+            ComputeNode.objects.filter(pk=node_ids[i % len(node_ids)]).update(last_heartbeat=timezone.now())
+            i += 1
+            stop.wait(1.0 / rate)
+    finally:
+        connection.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=10000)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=4, help="placing processes (as API/worker processes)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per process")
     parser.add_argument("--weigher", choices=("spread", "stack"), default="spread")
     parser.add_argument("--node-scale", type=float, default=1.0, help="multiply every node's size")
     parser.add_argument("--heartbeats-per-second", type=float, default=None,
@@ -75,12 +147,11 @@ def run(args: argparse.Namespace) -> int:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connections
     from django.db.models import Sum
     from django.utils import timezone
 
     from apps.compute.models import ComputeNode
-    from apps.compute.scheduler import NoValidHost, PlacementRequest, schedule_and_claim
 
     call_command("migrate", verbosity=0, interactive=False)
     rng = random.Random(args.seed)
@@ -97,73 +168,36 @@ def run(args: argparse.Namespace) -> int:
     requests = [FLAVORS[rng.randrange(len(FLAVORS))] for _ in range(args.instances)]
     node_ids = list(ComputeNode.objects.values_list("id", flat=True))
 
-    lock = threading.Lock()
-    latencies: list[float] = []
-    claimed = {"vcpus": 0, "memory_mb": 0, "disk_gb": 0, "ok": 0, "novalidhost": 0}
-    errors: list[BaseException] = []
-    cursor = iter(requests)
-    stop_heartbeats = threading.Event()
-
-    def place() -> None:
-        try:
-            while True:
-                with lock:
-                    item = next(cursor, None)
-                if item is None:
-                    return
-                vcpus, memory_mb, disk_gb = item
-                started = time.perf_counter()
-                try:
-                    with transaction.atomic():
-                        schedule_and_claim(PlacementRequest(vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb))
-                    ok = True
-                except NoValidHost:
-                    ok = False
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    if ok:
-                        claimed["ok"] += 1
-                        claimed["vcpus"] += vcpus
-                        claimed["memory_mb"] += memory_mb
-                        claimed["disk_gb"] += disk_gb
-                    else:
-                        claimed["novalidhost"] += 1
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    def heartbeats(rate: float) -> None:
-        i = 0
-        try:
-            while not stop_heartbeats.is_set():
-                node_id = node_ids[i % len(node_ids)]
-                ComputeNode.objects.filter(pk=node_id).update(last_heartbeat=timezone.now())
-                i += 1
-                stop_heartbeats.wait(1.0 / rate)
-        finally:
-            connection.close()
-
     rate = args.heartbeats_per_second if args.heartbeats_per_second is not None else args.nodes / 10
-    beat = threading.Thread(target=heartbeats, args=(rate,), daemon=True) if rate > 0 else None
-    threads = [threading.Thread(target=place) for _ in range(args.threads)]
-    print(f"scheduler bench: {args.nodes} nodes, {args.instances} instances, {args.threads} threads, "
-          f"weigher {args.weigher}, node scale {args.node_scale}, {rate:.0f} heartbeats/s")
+    print(f"scheduler bench: {args.nodes} nodes, {args.instances} instances, {args.processes} processes x "
+          f"{args.threads} threads, weigher {args.weigher}, node scale {args.node_scale}, {rate:.0f} heartbeats/s")
+    connections.close_all()  # the children open their own
+    ctx = multiprocessing.get_context("fork")
+    results: multiprocessing.queues.Queue = ctx.Queue()
+    shares = [requests[i::args.processes] for i in range(args.processes)]
+    stop_heartbeats = threading.Event()
+    beat = threading.Thread(target=heartbeats, args=(node_ids, rate, stop_heartbeats), daemon=True) if rate > 0 \
+        else None
     started = time.perf_counter()
+    children = [ctx.Process(target=place_share, args=(share, args.threads, results)) for share in shares]
+    for child in children:
+        child.start()
     if beat:
         beat.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = [results.get() for _ in children]
     wall = time.perf_counter() - started
+    for child in children:
+        child.join()
     stop_heartbeats.set()
     if beat:
         beat.join(5)
+    errors = [e for o in outcomes for e in o["errors"]]
     if errors:
-        print(f"FAILED: {len(errors)} errors, first: {errors[0]!r}")
+        print(f"FAILED: {len(errors)} errors, first: {errors[0]}")
         return 1
+    latencies = [x for o in outcomes for x in o["latencies"]]
+    claimed = {k: sum(o["claimed"][k] for o in outcomes) for k in ("vcpus", "memory_mb", "disk_gb", "ok",
+                                                                     "novalidhost")}
 
     lat = sorted(latencies)
 
