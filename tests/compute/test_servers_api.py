@@ -259,3 +259,36 @@ def test_detail_list_costs_constant_queries(env: Env) -> None:
         return len(ctx.captured_queries)
 
     assert count(3) == count(30)
+
+
+def test_console_output_needs_a_live_node_and_admin_sees_any_server(env: Env) -> None:
+    from django.utils import timezone
+
+    from apps.compute.models import ComputeNode
+
+    server = boot_active(env)
+    shown = env.cloud.admin.get(f"servers/{server.id}")
+    assert shown.status_code == 200 and shown.json()["server"]["tenant_id"] == env.cloud.demo_project.id
+    ComputeNode.objects.update(last_heartbeat=timezone.now() - timezone.timedelta(hours=1))
+    error = nova_error(env.cloud.member.post(f"servers/{server.id}/action", {"os-getConsoleOutput": {"length": 5}}),
+                       409, "conflictingRequest")
+    assert "not ready" in error["message"]
+    nova_error(env.cloud.member.post(f"servers/{server.id}/action", {"os-getConsoleOutput": {"length": "x"}}),
+               400, "badRequest")
+
+
+def test_tags_service(env: Env) -> None:
+    from apps.compute.selectors import servers as server_selectors
+
+    server = boot_active(env, tags=["a"])
+    actor = env.cloud.member_actor
+    assert server_selectors.server_tags(actor=actor, server_id=server.id) == ["a"]
+    assert svc.server_tag_add(actor=actor, server_id=server.id, tag="b") is True
+    assert svc.server_tag_add(actor=actor, server_id=server.id, tag="b") is False
+    assert svc.server_tags_set(actor=actor, server_id=server.id, tags=["z", "y"]) == ["y", "z"]
+    svc.server_tag_delete(actor=actor, server_id=server.id, tag="y")
+    assert server_selectors.server_tags(actor=actor, server_id=server.id) == ["z"]
+    with pytest.raises(svc.BadRequest):
+        svc.server_tag_add(actor=actor, server_id=server.id, tag="a/b")
+    svc.server_tag_delete(actor=actor, server_id=server.id)
+    assert server_selectors.server_tags(actor=actor, server_id=server.id) == []

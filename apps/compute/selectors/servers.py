@@ -186,7 +186,7 @@ def _filtered(actor: Actor, query: ServerQuery) -> QuerySet[Instance]:
         if query.project_id:
             qs = qs.filter(project_id=query.project_id)
     elif admin:
-        qs = qs.filter(project_id=query.project_id or actor.project_id)
+        qs = qs.filter(project_id=actor.project_id)  # without all_tenants an admin sees its project (Nova)
     deleted_status = bool(query.status) and query.status.upper() in ("DELETED", "SOFT_DELETED") and admin
     if query.changes_since:
         qs = qs.filter(updated_at__gte=_changes_since(query.changes_since))  # deleted servers show too
