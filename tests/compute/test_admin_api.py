@@ -22,22 +22,22 @@ from tests.compute.helpers import Cloud, nova_error
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _tempest_schemas() -> dict[str, Any]:
+def _tempest_schemas(names: tuple[str, ...]) -> dict[str, Any]:
     sites = glob.glob(str(ROOT / ".venv-tempest/lib/python3*/site-packages"))
     if not sites:
         pytest.skip("tempest is not installed in .venv-tempest (make venv-tempest)")
     sys.path.append(sites[0])
     try:
-        base = "tempest.lib.api_schema.response.compute.v2_1"
-        return {name: importlib.import_module(f"{base}.{name}") for name in ("hypervisors", "services",
-                                                                           "tenant_usages")}
+        base = "tempest.lib.api_schema.response.compute"
+        return {name: importlib.import_module(f"{base}.{name}") for name in names}
     finally:
         sys.path.remove(sites[0])
 
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, Any]:
-    return _tempest_schemas()
+    found = _tempest_schemas(("v2_1.hypervisors", "v2_1.services", "v2_1.tenant_usages"))
+    return {name.split(".")[1]: module for name, module in found.items()}
 
 
 def check(response: Any, schema: dict[str, Any]) -> dict:
@@ -207,3 +207,58 @@ def test_simple_tenant_usage(cloud: Cloud, schemas: dict[str, Any]) -> None:
     nova_error(cloud.admin.get("os-simple-tenant-usage?start=yesterday"), 400, "badRequest")
     empty = check(cloud.admin.get(f"os-simple-tenant-usage/{cloud.admin_project.id}?{q}"), t.get_tenant_usage)
     assert empty["tenant_usage"]["total_hours"] == 0 and empty["tenant_usage"]["server_usages"] == []
+
+
+@pytest.mark.django_db
+def test_bodies_follow_the_microversion(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above 2.1 (once the API advertises more): 2.11 forced_down and force-down, 2.28 cpu_info as an
+    object, 2.33 pagination links, 2.53 UUIDs, ?with_servers and PUT os-services/{id}, 2.88 trimmed."""
+    from apps.compute.api import serializers
+
+    monkeypatch.setattr(serializers, "MAX_VERSION", (2, 88))
+    v = _tempest_schemas(("v2_11.services", "v2_28.hypervisors", "v2_33.hypervisors", "v2_53.hypervisors",
+                          "v2_53.services"))
+
+    def at(version: str) -> dict[str, str]:
+        return {"OpenStack-API-Version": f"compute {version}"}
+
+    n1, n2 = node("compute1"), node("compute2")
+    vm = server_on(n1, cloud.demo_project, "vm-a")
+    body = {"host": "compute1", "binary": "nova-compute"}
+    services = check(cloud.admin.get("os-services", headers=at("2.11")), v["v2_11.services"].list_services)
+    assert services["services"][0]["forced_down"] is False
+    forced = check(cloud.admin.put("os-services/force-down", {**body, "forced_down": True}, headers=at("2.11")),
+                   v["v2_11.services"].update_forced_down)
+    assert forced["service"]["forced_down"] is True
+    assert cloud.admin.get("os-services", headers=at("2.11")).json()["services"][0]["state"] == "down"
+
+    detail = check(cloud.admin.get("os-hypervisors/detail", headers=at("2.28")),
+                   v["v2_28.hypervisors"].list_hypervisors_detail)
+    assert detail["hypervisors"][0]["cpu_info"]["arch"] == "x86_64"
+    page = check(cloud.admin.get("os-hypervisors/detail?limit=1", headers=at("2.33")),
+                 v["v2_33.hypervisors"].list_hypervisors_detail)
+    assert len(page["hypervisors"]) == 1 and f"marker={n1.id}" in page["hypervisors_links"][0]["href"]
+    rest = cloud.admin.get(f"os-hypervisors/detail?limit=1&marker={n1.id}", headers=at("2.33")).json()
+    assert [h["id"] for h in rest["hypervisors"]] == [n2.id]
+
+    listed = check(cloud.admin.get("os-hypervisors/detail?with_servers=true", headers=at("2.53")),
+                   v["v2_53.hypervisors"].list_hypervisors_detail)["hypervisors"]
+    assert listed[0]["id"] == n1.uuid and listed[0]["servers"] == [{"uuid": vm.id, "name": "vm-a"}]
+    assert "servers" not in listed[1]
+    one = check(cloud.admin.get(f"os-hypervisors/{n2.uuid}", headers=at("2.53")), v["v2_53.hypervisors"].get_hypervisor)
+    assert one["hypervisor"]["service"]["id"] == n2.uuid
+    found = cloud.admin.get("os-hypervisors?hypervisor_hostname_pattern=compute2", headers=at("2.53")).json()
+    assert [h["id"] for h in found["hypervisors"]] == [n2.uuid]
+    nova_error(cloud.admin.get("os-hypervisors/compute1/search", headers=at("2.53")), 404)
+    s53 = v["v2_53.services"]
+    check(cloud.admin.get("os-services", headers=at("2.53")), s53.list_services)
+    updated = check(cloud.admin.put(f"os-services/{n1.uuid}", {"status": "disabled", "disabled_reason": "x",
+                                                                 "forced_down": False}, headers=at("2.53")),
+                    s53.update_service)["service"]
+    assert (updated["status"], updated["disabled_reason"], updated["forced_down"]) == ("disabled", "x", False)
+    nova_error(cloud.admin.put(f"os-services/{n1.uuid}", {"bogus": 1}, headers=at("2.53")), 400)
+    nova_error(cloud.admin.put("os-services/enable", body, headers=at("2.53")), 404)
+
+    trimmed = cloud.admin.get(f"os-hypervisors/{n1.uuid}", headers=at("2.88")).json()["hypervisor"]
+    assert "vcpus" not in trimmed and "cpu_info" not in trimmed and " up " in trimmed["uptime"]
+    nova_error(cloud.admin.get("os-hypervisors/statistics", headers=at("2.88")), 404)

@@ -148,7 +148,14 @@ class Hypervisors(NovaView):
                                          marker=request.query_params.get("marker") if version >= (2, 33) else None)
         if pattern is not None and not nodes:
             raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
-        return Response({"hypervisors": [render(n, version, now) for n in nodes]})
+        body: dict[str, Any] = {"hypervisors": [render(n, version, now) for n in nodes]}
+        if limit is not None and nodes and len(nodes) == int(limit):
+            params = request.query_params.copy()
+            params["marker"] = str(_hyp_id(nodes[-1], version))
+            path = "os-hypervisors/detail" if self.detail else "os-hypervisors"
+            base = request.build_absolute_uri("/compute/v2.1").rstrip("/")
+            body["hypervisors_links"] = [{"rel": "next", "href": f"{base}/{path}?{params.urlencode()}"}]
+        return Response(body)
 
 
 class HypervisorsDetail(Hypervisors):
