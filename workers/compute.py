@@ -144,10 +144,17 @@ def instance_lock(instance_id: str) -> Iterator[None]:
 
 # ---- loading ---------------------------------------------------------------------------------------
 
-def _load(instance_id: str) -> Instance:
+def _load(instance_id: str) -> Instance | None:
+    """The instance (deleted ones too), or None when there is no such row: a message for an instance
+    this cloud does not know has nothing to act on and nobody to report to."""
     from apps.compute.selectors import servers as server_selectors
+    from apps.core.errors import NotFound
 
-    return server_selectors.server_for_node(instance_id=instance_id)
+    try:
+        return server_selectors.server_for_node(instance_id=instance_id)
+    except NotFound:
+        logger.warning("a compute task for instance %s, which does not exist: ignored", instance_id)
+        return None
 
 
 def _load_ports(instance_id: str) -> list[Port]:
@@ -300,7 +307,8 @@ def _message(exc: BaseException) -> str:
 @shared_task(name="workers.compute.spawn")
 def spawn(instance_id: str, request_id: str = "") -> str:
     """Build and boot the instance on this node, then report ``server_spawned`` (or undo everything
-    made here and report ``server_spawn_failed``). Returns "spawned", "failed" or "skipped" (an
+    made here and report ``server_spawn_failed``). Returns "spawned", "failed", "gone" (no such
+    instance) or "skipped" (an
     instance already deleted or being deleted, or placed on another node since the task was sent:
     nothing is built and nothing reported).
 
@@ -310,6 +318,8 @@ def spawn(instance_id: str, request_id: str = "") -> str:
     services = _services()
     with instance_lock(instance_id):
         instance = _load(instance_id)
+        if instance is None:
+            return "gone"
         host = node_host(instance)
         driver = node_driver()
         layout = InstanceLayout(instances_path(), instance.id)
@@ -350,6 +360,8 @@ def destroy(instance_id: str, request_id: str = "") -> str:
     services = _services()
     with instance_lock(instance_id):
         instance = _load(instance_id)
+        if instance is None:
+            return "gone"
         host = node_host(instance)
         layout = InstanceLayout(instances_path(), instance.id)
         try:
@@ -368,10 +380,12 @@ def _node_task(instance_id: str, task: str, request_id: str,
                work: Callable[[Instance, str, LibvirtDriver, InstanceLayout], int], *, undo: bool = False) -> str:
     """Run ``work(instance, host, driver, layout)`` → the new power state, under the instance's lock,
     and report ``server_task_done(task=...)``; any failure reports ``server_task_failed`` (after
-    removing what the node made, with ``undo``). Returns "done" or "failed"."""
+    removing what the node made, with ``undo``). Returns "done", "failed" or "gone" (no such instance)."""
     services = _services()
     with instance_lock(instance_id):
         instance = _load(instance_id)
+        if instance is None:
+            return "gone"
         host = node_host(instance)
         driver = node_driver()
         layout = InstanceLayout(instances_path(), instance.id)

@@ -134,6 +134,13 @@ def test_spawn_after_a_delete_or_on_the_wrong_node_builds_nothing(cloud, node, i
     assert not layout_of(deleting).dir.exists() and not layout_of(moved).dir.exists()
 
 
+def test_tasks_for_an_unknown_instance_do_nothing(db, node) -> None:
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert compute.spawn(unknown) == compute.destroy(unknown) == compute.power(unknown, "stop") == "gone"
+    assert compute.rebuild(unknown, unknown) == compute.snapshot(unknown, unknown) == "gone"
+    assert node.driver.list_domains() == {} and not node.instances.exists()
+
+
 def test_destroy_is_idempotent(cloud, node, image) -> None:
     inst = make_instance(cloud, node, image)  # never spawned: no domain, no files
     set_task(inst, "deleting")
