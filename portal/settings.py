@@ -143,6 +143,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STRATUS_CONTROL_QUEUE", "control")
 CELERY_TASK_ACKS_LATE = True
+# A prefix for every broker key (queues included), so that several clouds (or test runs) can share one
+# Redis without taking each other's tasks.
+if os.environ.get("STRATUS_CELERY_KEYPREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ["STRATUS_CELERY_KEYPREFIX"]}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {

@@ -20,6 +20,7 @@ if "STRATUS_DATA_DIR" not in os.environ:
 os.environ.setdefault("STRATUS_CHANNELS_PREFIX", f"stratus-test-{RUN_ID}")
 os.environ.setdefault("STRATUS_CACHE_PREFIX", f"stratus-test-{RUN_ID}")
 os.environ.setdefault("STRATUS_CONTROL_QUEUE", f"control-test-{RUN_ID}")
+os.environ.setdefault("STRATUS_CELERY_KEYPREFIX", f"stratus-test-{RUN_ID}:")  # queues of nodes too
 os.environ.setdefault("STRATUS_FAST_PASSWORD_HASHER", "1")
 os.environ.setdefault("STRATUS_DEMO_IMAGE", "0")  # bootstrap's demo image only where a test asks for it
 # pytest-django appends _gw<n> per xdist worker; it drops the database at the end of the run
