@@ -1,0 +1,79 @@
+"""Concurrent creates and deletes on real PostgreSQL transactions: the quota is exact, no node is
+overcommitted, and creates racing deletes do not deadlock."""
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from apps.compute.models import ComputeNode, Instance
+from apps.compute.services import NovaQuotaExceeded
+from apps.compute.services import servers as svc
+from apps.identity import selectors as identity_selectors
+from apps.identity import services as identity_services
+from apps.identity.models import Project
+from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, make_node  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _parallel(count: int, work: Any) -> list[Any]:
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_concurrent_creates_respect_quota_and_capacity(env: Env) -> None:
+    project = env.cloud.demo_project.id
+    identity_services.quota_set(actor=env.cloud.admin_actor, project_id=project, limits={"instances": 12})
+    ComputeNode.objects.all().delete()
+    make_node("small-1", vcpus=4, memory_mb=4096)
+    make_node("small-2", vcpus=4, memory_mb=4096)
+    results = _parallel(16, lambda i: env.boot(name=f"c{i}", request_id=f"req-{uuid.uuid4()}"))
+    made = [r for r in results if isinstance(r, Instance)]
+    refused = [r for r in results if isinstance(r, NovaQuotaExceeded)]
+    assert len(made) == 12 and len(refused) == 4, [r for r in results if not isinstance(r, Instance)]
+    usage = identity_selectors.quota_usage(project=Project(id=project))
+    assert usage["instances"]["in_use"] == 12 and usage["cores"]["in_use"] == 12
+    placed = Instance.objects.filter(node__isnull=False).count()
+    assert placed == 8  # 2 nodes of 4 vCPUs at ratio 1.0; the rest: ERROR, No valid host
+    assert Instance.objects.filter(vm_state="error").count() == 4
+    for node in ComputeNode.objects.all():
+        assert node.vcpus_used == 4 == Instance.objects.filter(node=node).count()
+
+
+def test_creates_racing_deletes_do_not_deadlock(env: Env) -> None:
+    identity_services.quota_set(actor=env.cloud.admin_actor, project_id=env.cloud.demo_project.id,
+                                limits={"instances": -1, "cores": -1, "ram": -1})
+    first = [env.boot(name=f"old{i}") for i in range(6)]
+
+    def work(index: int) -> Any:
+        if index < 6:  # the node reports each old server destroyed while new ones are created
+            instance = Instance.objects.get(pk=first[index].pk)
+            svc.server_destroyed(instance_id=instance.id, host=instance.host)
+            return "deleted"
+        return env.boot(name=f"new{index}")
+
+    results = _parallel(12, work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Instance.objects.filter(deleted=True).count() == 6
+    assert Instance.objects.filter(deleted=False).count() == 6
+    assert sum(ComputeNode.objects.values_list("vcpus_used", flat=True)) == 6
