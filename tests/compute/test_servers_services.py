@@ -367,3 +367,14 @@ def test_rebuild_changes_image_and_name(env: Env) -> None:
     assert instance.name == "renamed" and states.status(instance.vm_state, instance.task_state) == "REBUILD"
     svc.server_task_done(instance_id=instance.id, host=instance.host, task="rebuild_spawning", power_state=1)
     assert reload(instance).vm_state == "active"
+
+
+def test_delete_during_build_is_not_undone_by_the_spawn_report(env: Env) -> None:
+    instance = reload(env.boot())
+    svc.server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-del")
+    svc.server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
+    instance = reload(instance)
+    assert instance.task_state == "deleting" and instance.vm_state == "building"
+    svc.server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-del")
+    assert reload(instance).deleted
+    assert all(used(n) == (0, 0, 0) for n in ComputeNode.objects.all())

@@ -708,6 +708,10 @@ def server_spawned(*, instance_id: str, host: str, power_state: int, request_id:
         if instance is None or instance.deleted or instance.vm_state != states.BUILDING or instance.host != host:
             log.info("stale spawn report for %s from %s", instance_id, host)
             return
+        if instance.task_state == states.DELETING:  # deleted while building: the node's destroy follows
+            instance.power_state = int(power_state)
+            _save(instance, "power_state")
+            return
         instance.vm_state = states.ACTIVE
         instance.task_state = None
         instance.power_state = int(power_state)
