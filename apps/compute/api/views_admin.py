@@ -330,7 +330,9 @@ def _period(request: Request) -> tuple[datetime, datetime, bool]:
     stop = _parse_time(request.query_params.get("end"), timezone.now())
     if not start < stop:
         raise BadRequest("Invalid start time. The start time cannot occur after the end time.")
-    return start, stop, request.query_params.get("detailed", "0") == "1"
+    # Nova's "1"; the SDK (and so `openstack usage list`) sends detailed=True
+    detailed = request.query_params.get("detailed", "0").lower() in ("1", "true", "yes", "on")
+    return start, stop, detailed
 
 
 class TenantUsages(NovaView):
