@@ -196,6 +196,7 @@ class Instance(TimeStamped):
     locked_reason = models.CharField(max_length=255, null=True, blank=True)
     access_ip_v4 = models.CharField(max_length=64, blank=True, default="")
     access_ip_v6 = models.CharField(max_length=64, blank=True, default="")
+    disk_config = models.CharField(max_length=8, default="MANUAL")  # OS-DCF:diskConfig: AUTO | MANUAL
     progress = models.PositiveSmallIntegerField(default=0)
     launched_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)

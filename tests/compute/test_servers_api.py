@@ -292,3 +292,29 @@ def test_tags_service(env: Env) -> None:
         svc.server_tag_add(actor=actor, server_id=server.id, tag="a/b")
     svc.server_tag_delete(actor=actor, server_id=server.id)
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == []
+
+
+def test_disk_config_and_security_group_actions(env: Env) -> None:
+    from apps.networks import services as network_services
+    from apps.networks.models import Port
+
+    api = env.cloud.member
+    server_id = create(env, **{"OS-DCF:diskConfig": "AUTO"}).json()["server"]["id"]
+    assert api.get(f"servers/{server_id}").json()["server"]["OS-DCF:diskConfig"] == "AUTO"
+    body = check(api.put(f"servers/{server_id}", {"server": {"OS-DCF:diskConfig": "MANUAL"}}), "update_server")
+    assert body["server"]["OS-DCF:diskConfig"] == "MANUAL"
+    nova_error(api.put(f"servers/{server_id}", {"server": {"OS-DCF:diskConfig": "SOMETIMES"}}), 400, "badRequest")
+
+    web = network_services.security_group_create(actor=env.cloud.member_actor, name="web")
+    assert api.post(f"servers/{server_id}/action", {"addSecurityGroup": {"name": "web"}}).status_code == 202
+    port = Port.objects.get(device_id=server_id)
+    assert web.id in {g.id for g in port.security_groups.all()}
+    assert [g["name"] for g in api.get(f"servers/{server_id}").json()["server"]["security_groups"]] == \
+        ["default", "web"]
+    nova_error(api.post(f"servers/{server_id}/action", {"addSecurityGroup": {"name": "web"}}), 400, "badRequest")
+    for name in ("web", "default"):
+        assert api.post(f"servers/{server_id}/action", {"removeSecurityGroup": {"name": name}}).status_code == 202
+    assert "security_groups" not in api.get(f"servers/{server_id}").json()["server"]
+    assert port.security_groups.count() == 0
+    nova_error(api.post(f"servers/{server_id}/action", {"removeSecurityGroup": {"name": "nope"}}), 404,
+               "itemNotFound")

@@ -44,7 +44,8 @@ def server_brief(instance: Instance, base: str) -> dict[str, Any]:
 
 
 def server_created(instance: Instance, base: str, *, admin_pass: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": instance.id, "links": links(base, instance.id), "OS-DCF:diskConfig": "MANUAL",
+    body: dict[str, Any] = {"id": instance.id, "links": links(base, instance.id),
+                            "OS-DCF:diskConfig": instance.disk_config,
                             "security_groups": [{"name": n} for n in instance.security_groups or ["default"]]}
     if admin_pass:
         body["adminPass"] = getattr(instance, "admin_pass", "")
@@ -92,7 +93,7 @@ def _common(instance: Instance, base: str, *, admin: bool, extended_addresses: b
         "image": _image(instance, base), "flavor": _flavor(instance, base), "created": _time(instance.created_at),
         "updated": _time(instance.updated_at), "addresses": addresses(instance, extended=extended_addresses),
         "accessIPv4": instance.access_ip_v4 or "", "accessIPv6": instance.access_ip_v6 or "",
-        "links": links(base, instance.id), "OS-DCF:diskConfig": "MANUAL",
+        "links": links(base, instance.id), "OS-DCF:diskConfig": instance.disk_config,
     }
     if status in PROGRESS_STATUSES:
         body["progress"] = instance.progress

@@ -138,7 +138,8 @@ class Servers(ServerView):
             min_count=b.get("min_count", 1), max_count=b.get("max_count", b.get("min_count", 1)),
             description=b.get("description"), access_ip_v4=b.get("accessIPv4", ""),
             access_ip_v6=b.get("accessIPv6", ""), block_device_mapping_v2=b.get("block_device_mapping_v2"),
-            admin_pass=b.get("adminPass"), request_id=self.request_id)
+            admin_pass=b.get("adminPass"), disk_config=b.get("OS-DCF:diskConfig", "MANUAL"),
+            request_id=self.request_id)
         if b.get("return_reservation_id") in (True, "True", "true", "1"):
             return Response({"reservation_id": instances[0].reservation_id}, status=202)
         base = _base(request)
@@ -166,7 +167,8 @@ class ServerDetail(ServerView):
             raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed "
                              f"({', '.join(sorted(unknown))} were unexpected)")
         kwargs = {key: b[name] for name, key in (("name", "name"), ("accessIPv4", "access_ip_v4"),
-                                                 ("accessIPv6", "access_ip_v6"), ("description", "description"))
+                                                 ("accessIPv6", "access_ip_v6"), ("description", "description"),
+                                                 ("OS-DCF:diskConfig", "disk_config"))
                   if name in b}
         server = services.server_update(actor=request.auth, server_id=server_id, **kwargs)
         return Response({"server": out.server_updated(server, _base(request), admin=request.auth.is_admin)})
@@ -178,7 +180,8 @@ class ServerDetail(ServerView):
 
 ACTION_STATUS = {"confirmResize": 204, "os-getConsoleOutput": 200}
 KNOWN_ACTIONS = {"reboot", "os-stop", "os-start", "pause", "unpause", "suspend", "resume", "lock", "unlock",
-                 "rebuild", "resize", "confirmResize", "revertResize", "createImage", "os-getConsoleOutput"}
+                 "rebuild", "resize", "confirmResize", "revertResize", "createImage", "os-getConsoleOutput",
+                 "addSecurityGroup", "removeSecurityGroup"}
 
 
 class ServerAction(ServerView):

@@ -116,6 +116,13 @@ def _access_ip(value: Any, version: int) -> str:
     return str(address)
 
 
+def _disk_config(value: Any) -> str:
+    if value not in ("AUTO", "MANUAL"):
+        raise BadRequest(f"Invalid input for field/attribute OS-DCF:diskConfig. Value: {value}. "
+                         "It must be AUTO or MANUAL.")
+    return value
+
+
 def _metadata(value: Any, *, project_id: str, current: int = 0) -> dict[str, str]:
     if value is None:
         return {}
@@ -605,7 +612,7 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
                   config_drive: Any = False, availability_zone: Any = None, scheduler_hints: Any = None,
                   min_count: Any = 1, max_count: Any = 1, description: Any = None, access_ip_v4: Any = "",
                   access_ip_v6: Any = "", block_device_mapping_v2: Any = None, tags: Any = None,
-                  admin_pass: Any = None, request_id: str) -> list[Instance]:
+                  admin_pass: Any = None, disk_config: Any = "MANUAL", request_id: str) -> list[Instance]:
     """Boot ``min_count``..``max_count`` servers (as many as the quota allows, named ``name-1``.. when
     more than one, sharing one reservation id). Every check is done before anything is written; then in
     one transaction: quota, the rows, scheduling and claims, ports bound to the chosen node. A server no
@@ -651,6 +658,7 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
         raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
     if admin_pass is not None and not isinstance(admin_pass, str):
         raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
+    disk_config = _disk_config(disk_config or "MANUAL")
     flavor_json = _flavor_json(flavor)
 
     created: list[Instance] = []
@@ -675,7 +683,8 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
                 security_groups=[g.name for g in groups], requested_networks=requested,
                 config_drive=config_drive, availability_zone=zone, server_group=group,
                 reservation_id=reservation_id, launch_index=index, vm_state=states.BUILDING,
-                task_state=states.SCHEDULING, access_ip_v4=access_v4, access_ip_v6=access_v6)
+                task_state=states.SCHEDULING, access_ip_v4=access_v4, access_ip_v6=access_v6,
+                disk_config=disk_config)
             instance.hostname = _hostname(instance.name, instance.id)
             instance.save(force_insert=True)
             if tag_list:
@@ -979,7 +988,8 @@ def server_delete(*, actor: Actor, server_id: str, request_id: str) -> None:
 
 
 def server_update(*, actor: Actor, server_id: str, name: Any = NOT_GIVEN, description: Any = NOT_GIVEN,
-                  access_ip_v4: Any = NOT_GIVEN, access_ip_v6: Any = NOT_GIVEN) -> Instance:
+                  access_ip_v4: Any = NOT_GIVEN, access_ip_v6: Any = NOT_GIVEN, disk_config: Any = NOT_GIVEN
+                  ) -> Instance:
     with transaction.atomic():
         instance = _for_update(actor, server_id)
         fields = []
@@ -995,6 +1005,9 @@ def server_update(*, actor: Actor, server_id: str, name: Any = NOT_GIVEN, descri
         if access_ip_v6 is not NOT_GIVEN:
             instance.access_ip_v6 = _access_ip(access_ip_v6, 6)
             fields.append("access_ip_v6")
+        if disk_config is not NOT_GIVEN:
+            instance.disk_config = _disk_config(disk_config)
+            fields.append("disk_config")
         if fields:
             _save(instance, *fields)
             _publish(instance, "updated")
@@ -1073,13 +1086,15 @@ def _rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) ->
     meta = _metadata(body["metadata"], project_id=instance.project_id) if "metadata" in body else None
     v4 = _access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None
     v6 = _access_ip(body["accessIPv6"], 6) if "accessIPv6" in body else None
+    disk = _disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None
     admin_pass = body.get("adminPass")
     if admin_pass is not None and not isinstance(admin_pass, str):
         raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
     _, node = _start_task(actor, instance, "rebuild", request_id=request_id)
     instance.image_id = image.id
     fields = ["image_id"]
-    for attr, value in (("name", name), ("metadata", meta), ("access_ip_v4", v4), ("access_ip_v6", v6)):
+    for attr, value in (("name", name), ("metadata", meta), ("access_ip_v4", v4), ("access_ip_v6", v6),
+                        ("disk_config", disk)):
         if value is not None:
             setattr(instance, attr, value)
             fields.append(attr)
@@ -1096,6 +1111,7 @@ def _resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> 
     if not isinstance(body, Mapping) or "flavorRef" not in body:
         raise BadRequest("Invalid input for field/attribute resize: 'flavorRef' is a required property")
     flavor = _check_flavor(actor, body["flavorRef"])
+    disk = _disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None
     if flavor.flavorid == instance.flavor_ref and (flavor.vcpus, flavor.memory_mb, flavor.root_gb) == \
             (instance.vcpus, instance.memory_mb, instance.root_gb):
         raise BadRequest("When resizing, instances must change flavor!")
@@ -1124,7 +1140,8 @@ def _resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> 
     except scheduler.NoValidHost as exc:
         raise BadRequest(str(exc)) from None
     instance.new_flavor = new
-    _save(instance, "new_flavor")
+    instance.disk_config = disk or instance.disk_config
+    _save(instance, "new_flavor", "disk_config")
     _, node = _start_task(actor, instance, "resize", request_id=request_id)
     _send("resize", queue=node.queue, instance_id=instance.id, request_id=request_id)
     _publish(instance)
@@ -1189,6 +1206,38 @@ def _console_output(actor: Actor, instance: Instance, body: Any) -> str:
         raise Conflict(f"Guest console of instance {instance.id} is not available right now.") from None
 
 
+def _security_group(actor: Actor, instance: Instance, body: Any, *, add: bool, request_id: str) -> None:
+    """addSecurityGroup / removeSecurityGroup: on every port of the server (by name or id)."""
+    from apps.networks import selectors as network_selectors
+    from apps.networks import services as network_services
+    from apps.networks.models import Port
+
+    name = body.get("name") if isinstance(body, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise BadRequest("Invalid input for field/attribute name: a security group name is required.")
+    if name == "default":
+        network_services.security_group_ensure_default(project_id=instance.project_id)
+    group = network_selectors.security_group_by_name_or_id(actor=actor, ref=name)
+    ports = list(Port.objects.filter(device_id=instance.id).prefetch_related("security_groups"))
+    current = set(instance.security_groups or [])
+    if add and group.name in current:
+        raise BadRequest(f"Security group {group.name} is already associated with the instance {instance.id}")
+    if not add and group.name not in current and not any(group in p.security_groups.all() for p in ports):
+        raise BadRequest(f"Security group {group.name} not associated with the instance {instance.id}")
+    service = _service_actor(instance.project_id, instance.user_id)
+    for port in ports:
+        ids = [g.id for g in port.security_groups.all()]
+        wanted = [*ids, group.id] if add and group.id not in ids else [i for i in ids if add or i != group.id]
+        if wanted != ids and port.port_security_enabled:
+            network_services.port_update(actor=service, port_id=port.id, changes={"security_groups": wanted})
+    names = [n for n in instance.security_groups or [] if n != group.name]
+    instance.security_groups = [*names, group.name] if add else names
+    _save(instance, "security_groups")
+    _action_start(instance, record="addSecurityGroup" if add else "removeSecurityGroup", request_id=request_id,
+                  user_id=actor.user_id, project_id=actor.project_id)
+    _publish(instance, "updated")
+
+
 POWER_API = {"os-stop": "stop", "os-start": "start", "pause": "pause", "unpause": "unpause",
              "suspend": "suspend", "resume": "resume"}
 
@@ -1230,6 +1279,9 @@ def server_action(*, actor: Actor, server_id: str, action: str, body: Any, reque
             return None
         if action == "createImage":
             return _create_image(actor, instance, body, request_id=request_id)
+        if action in ("addSecurityGroup", "removeSecurityGroup"):
+            _security_group(actor, instance, body, add=action == "addSecurityGroup", request_id=request_id)
+            return None
     raise BadRequest(f"There is no such action: {action}")
 
 
