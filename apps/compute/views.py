@@ -211,8 +211,7 @@ def _flavor_choices(actor: Actor) -> list[Flavor]:
 def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
     actor = _actor(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    project = {instance.project_id: ""} if not actor.is_admin else None
-    _decorate([instance], actor=actor, images=_image_names(actor), projects=project)
+    _decorate([instance], actor=actor, images=_image_names(actor))
     groups: list[str] = []
     for port in getattr(instance, "ports", []):
         groups.extend(g.name for g in port.security_groups.all())
@@ -247,8 +246,10 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
     try:
         result = server_services.server_action(actor=actor, server_id=instance.id, action=action, body=body,
                                                request_id=_request_id())
-    except Forbidden:
-        raise
+    except Forbidden as exc:
+        if not (actor.is_admin or actor.may_write(instance.project_id)):
+            raise  # a reader: the 403 page
+        messages.error(request, exc.message)  # e.g. unlocking what an administrator locked
     except StratusError as exc:
         messages.error(request, exc.message)
     else:
@@ -313,7 +314,7 @@ def _fits(flavor: Flavor, left: dict[str, int | None], count: int = 1) -> bool:
 def _launch_choices(actor: Actor) -> tuple[dict[str, Any], list[Flavor]]:
     if actor.project_id is not None and actor.may_write(actor.project_id):
         network_services.security_group_ensure_default_for(actor=actor)
-    images = [(img.id, f"{img.name or img.id} ({img.disk_format or '?'}, {img.size or 0} bytes)")
+    images = [(img.id, f"{img.name or img.id} ({img.disk_format or '?'})")
               for img in image_selectors.image_list_all(actor=actor) if img.status == "active"]
     flavors = _flavor_choices(actor)
     networks = [(n.id, f"{n.name or n.id}{' (shared)' if n.shared and n.project_id != actor.project_id else ''}")

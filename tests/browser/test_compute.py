@@ -44,7 +44,7 @@ def test_launch_see_active_live_stop_and_delete(live_cloud: Any, compute_nodes: 
 
     # the wizard: name, image, flavor (with the quota left), network, default security group
     page.fill("#id_name", vm)
-    page.select_option("#id_image", label=f"{image} (qcow2, {disk.stat().st_size} bytes)")
+    page.select_option("#id_image", label=f"{image} (qcow2)")
     expect(page.locator("#quota-left")).to_contain_text("instances")
     page.check('#flavor-table tr[data-flavor="m1.tiny"] input[type="radio"]')
     page.check(f'input[name="networks"][value="{network.id}"]')
@@ -72,6 +72,11 @@ def test_launch_see_active_live_stop_and_delete(live_cloud: Any, compute_nodes: 
     expect(page.locator("#instance-status")).to_have_text("ACTIVE")
     expect(page.locator('#actions-table tr[data-action="create"]')).to_be_visible()
     expect(page.locator("#action-start")).to_have_count(0)
+    page.click("#console-link")  # the console log, asked from the node through the service
+    expect(page.locator("#console-output")).to_be_visible(timeout=15_000)
+    expect(page.locator("#console-error")).to_have_count(0)
+    page.go_back()
+    expect(page.locator("#instance-status")).to_have_text("ACTIVE")
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
     received = watcher.evaluate("window.Stratus.received")
     page.click("#action-stop")

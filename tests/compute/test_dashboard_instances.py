@@ -304,3 +304,12 @@ def test_admin_panels_show_nodes_services_all_instances_and_usage(env: Env) -> N
     assert alice.post(f"{D}/admin/services/{node.id}/update", {"status": "disabled"}).status_code == 403
     node.refresh_from_db()
     assert node.enabled
+
+
+def test_unlock_refused_by_the_service_is_a_message(env: Env) -> None:
+    inst = spawned(env.boot(name="web"))
+    svc.server_action(actor=env.cloud.admin_actor, server_id=inst.id, action="lock", body={}, request_id="req-adm")
+    alice = client_for("alice")
+    response = act(alice, inst, "unlock")
+    assert response.status_code == 200 and "locked by an administrator" in messages_of(response)
+    assert reload(inst).locked
