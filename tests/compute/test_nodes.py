@@ -118,6 +118,11 @@ def test_project_usage_clips_to_the_period(cloud: Cloud) -> None:
         node_selectors.project_usage(actor=cloud.member_actor, start=start, stop=stop)
     with pytest.raises(BadRequest):
         node_selectors.project_usage(actor=cloud.admin_actor, start=stop, stop=start)
+    # a running instance is counted until now, not until the end of a period that lies in the future
+    now = timezone.now()
+    ahead = node_selectors.project_usage(actor=cloud.admin_actor, start=now - timedelta(hours=1),
+                                         stop=now + timedelta(days=1), project_id=demo.id, now=now)
+    assert ahead[0].total_hours == pytest.approx(2)  # "all-day" and "after" run now
     empty = node_selectors.project_usage(actor=cloud.admin_actor, start=utc(2020, 1, 1), stop=utc(2020, 1, 2),
                                          project_id=other.id)
     assert empty[0].total_hours == 0 and empty[0].server_usages == []

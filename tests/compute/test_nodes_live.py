@@ -119,4 +119,9 @@ def test_a_killed_node_goes_down(live_cloud: Cloud, compute_nodes: list, tmp_pat
         api.terminate()
         api.wait(10)
         doomed.stop()
+        # leave the shared cloud as found: the dead node's service is deleted (os-services DELETE)
+        row = node_row(live_cloud.env["DATABASE_URL"], "compute-doomed")
+        if row is not None:
+            live_cloud.sdk().compute.delete(f"/os-services/{row[0]}")
+        assert node_row(live_cloud.env["DATABASE_URL"], "compute-doomed") is None
 

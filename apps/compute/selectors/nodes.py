@@ -164,13 +164,15 @@ class ProjectUsage:
     server_usages: list[ServerUsage] = field(default_factory=list)
 
 
-def _hours(instance: Instance, start: datetime, stop: datetime) -> float:
-    """Hours the instance ran inside [start, stop] (Nova's _hours_for)."""
+def _hours(instance: Instance, start: datetime, stop: datetime, now: datetime) -> float:
+    """Hours the instance ran inside [start, stop] (Nova's _hours_for), never counting past ``now``:
+    Nova charges a running instance up to the end of the period even when that end is in the future
+    (`openstack usage list` asks until tomorrow); Stratus counts only what has happened."""
     launched, ended = instance.launched_at, _ended_at(instance)
     if launched is None or launched > stop or (ended is not None and ended < start):
         return 0.0
     begin = max(launched, start)
-    end = min(ended, stop) if ended is not None else stop
+    end = min(ended if ended is not None else now, stop)
     return max((end - begin).total_seconds(), 0.0) / 3600.0
 
 
@@ -206,7 +208,7 @@ def project_usage(*, actor: Actor, start: datetime, stop: datetime, project_id: 
     usages: dict[str, ProjectUsage] = {}
     for inst in qs:
         usage = usages.setdefault(inst.project_id, ProjectUsage(tenant_id=inst.project_id, start=start, stop=stop))
-        hours = _hours(inst, start, stop)
+        hours = _hours(inst, start, stop, now)
         local_gb = inst.root_gb + inst.ephemeral_gb
         usage.total_hours += hours
         usage.total_vcpus_usage += hours * inst.vcpus
