@@ -318,3 +318,17 @@ def test_disk_config_and_security_group_actions(env: Env) -> None:
     assert port.security_groups.count() == 0
     nova_error(api.post(f"servers/{server_id}/action", {"removeSecurityGroup": {"name": "nope"}}), 404,
                "itemNotFound")
+
+
+def test_server_group_lists_its_members(env: Env) -> None:
+    group = env.cloud.member.post("os-server-groups", {"server_group": {"name": "g", "policies": ["affinity"]}})
+    group_id = group.json()["server_group"]["id"]
+    server_id = create(env, name="member").json()["server"]["id"]
+    assert env.cloud.member.get(f"os-server-groups/{group_id}").json()["server_group"]["members"] == []
+    response = env.cloud.member.post("servers", {"server": {"name": "in-group", "imageRef": env.image.id,
+                                                            "flavorRef": "1", "networks": "none"},
+                                                 "os:scheduler_hints": {"group": group_id}})
+    member_id = response.json()["server"]["id"]
+    assert env.cloud.member.get(f"os-server-groups/{group_id}").json()["server_group"]["members"] == [member_id]
+    listed = env.cloud.member.get("os-server-groups").json()["server_groups"]
+    assert listed[0]["members"] == [member_id] and server_id not in listed[0]["members"]

@@ -98,10 +98,10 @@ def keypair_out(keypair: KeyPair) -> dict[str, Any]:
 
 # ---- server groups ---------------------------------------------------------------------------
 
-def server_group_out(group: ServerGroup, *, admin: bool) -> dict[str, Any]:
-    # Below 2.64: ``policies`` (a list of one) and ``metadata``; members come with instances.
-    body: dict[str, Any] = {"id": group.id, "name": group.name, "policies": [group.policy], "members": [],
-                            "metadata": {}}
+def server_group_out(group: ServerGroup, *, admin: bool, members: list[str] | None = None) -> dict[str, Any]:
+    # Below 2.64: ``policies`` (a list of one) and ``metadata``; ``members``: its live servers' ids.
+    body: dict[str, Any] = {"id": group.id, "name": group.name, "policies": [group.policy],
+                            "members": list(members or []), "metadata": {}}
     if admin:
         body["project_id"] = group.project_id
         body["user_id"] = group.user_id or ""

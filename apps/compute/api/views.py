@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from apps.compute import selectors, services
 from apps.compute.api import serializers as out
+from apps.compute.selectors import servers as server_selectors
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, StratusError
 from apps.identity import selectors as identity_selectors
@@ -366,7 +367,9 @@ class ServerGroups(NovaView):
                                              limit=_int_param(request, "limit", minimum=1),
                                              offset=_int_param(request, "offset") or 0)
         admin = request.auth.is_admin
-        return Response({"server_groups": [out.server_group_out(g, admin=admin) for g in groups]})
+        members = server_selectors.server_group_members(group_ids=[g.id for g in groups])
+        return Response({"server_groups": [out.server_group_out(g, admin=admin, members=members.get(g.id))
+                                           for g in groups]})
 
     def post(self, request: Request) -> Response:
         b = _body(request, "server_group")
@@ -383,7 +386,8 @@ class ServerGroups(NovaView):
 class ServerGroupDetail(NovaView):
     def get(self, request: Request, group_id: str) -> Response:
         group = selectors.server_group_get(actor=request.auth, group_id=group_id)
-        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
+        members = server_selectors.server_group_members(group_ids=[group.id]).get(group.id)
+        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin, members=members)})
 
     def delete(self, request: Request, group_id: str) -> Response:
         services.server_group_delete(actor=request.auth, group_id=group_id)

@@ -315,3 +315,15 @@ def server_ports_for_node(*, instance_id: str) -> list[Port]:
         Prefetch("fixed_ips", queryset=IPAllocation.objects.select_related("subnet").order_by("id")),
         Prefetch("security_groups", queryset=SecurityGroup.objects.order_by("id")))
         .order_by("created_at", "id"))
+
+
+def server_group_members(*, group_ids: list[str]) -> dict[str, list[str]]:
+    """Server group id → the ids of its live members (one query for any number of groups)."""
+    members: dict[str, list[str]] = {g: [] for g in group_ids}
+    # one query whatever the number of groups, none included (so a list's cost does not depend on it)
+    scope = Q(server_group_id__in=group_ids) if group_ids else Q(server_group__isnull=False, pk__isnull=True)
+    rows = Instance.objects.filter(scope, deleted=False).order_by("created_at", "id") \
+        .values_list("server_group_id", "id")
+    for group_id, instance_id in rows:
+        members.setdefault(group_id, []).append(instance_id)
+    return members
