@@ -10,6 +10,8 @@ urlpatterns = [
     path("instances/<str:server_id>/action", views.instance_action, name="instance_action"),
     path("instances/<str:server_id>/delete", views.instance_delete, name="instance_delete"),
     path("instances/<str:server_id>/console", views.instance_console, name="instance_console"),
+    path("instances/<str:server_id>/actions/<str:request_id>", views.instance_action_events,
+         name="instance_action_events"),
     path("keypairs/", views.keypairs, name="keypairs"),
     path("keypairs/<str:name>/delete", views.keypair_delete, name="keypair_delete"),
     path("flavors/", views.flavors, name="flavors"),

@@ -424,3 +424,15 @@ def usage(request: HttpRequest) -> HttpResponse:
     context = {"rows": sorted(rows, key=lambda r: r.project_name), "form": form,  # type: ignore[attr-defined]
                "start": start, "stop": stop}
     return render_page(request, "compute/usage.html", context, status=400 if form.errors else 200)
+
+
+@dashboard_view
+def instance_action_events(request: HttpRequest, server_id: str, request_id: str) -> HttpResponse:
+    """One entry of the action log with its events (os-instance-actions/{request_id}); the host and
+    traceback of an event are for admins only, as in Nova."""
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
+    action = server_selectors.server_action_get(actor=actor, server_id=instance.id, request_id=request_id)
+    return render_page(request, "compute/instance_action.html",
+                       {"instance": instance, "action": action, "events": list(action.events.all()),
+                        "show_details": actor.is_admin})

@@ -313,3 +313,18 @@ def test_unlock_refused_by_the_service_is_a_message(env: Env) -> None:
     response = act(alice, inst, "unlock")
     assert response.status_code == 200 and "locked by an administrator" in messages_of(response)
     assert reload(inst).locked
+
+
+def test_action_log_entry_shows_its_events(env: Env) -> None:
+    inst = spawned(env.boot(name="web"))
+    action = InstanceAction.objects.get(instance=inst, action="create")
+    alice = client_for("alice")
+    html = alice.get(f"{D}/instances/{inst.id}/").content.decode()
+    url = f"{D}/instances/{inst.id}/actions/{action.request_id}"
+    assert url in html
+    html = alice.get(url).content.decode()
+    assert 'data-event="compute__do_build_and_run_instance"' in html and "Success" in html
+    assert "<th>Traceback</th>" not in html
+    assert "<th>Traceback</th>" in client_for("admin").get(url).content.decode()
+    assert alice.get(f"{D}/instances/{inst.id}/actions/req-nope").status_code == 404
+    assert client_for("olga").get(url).status_code == 404
