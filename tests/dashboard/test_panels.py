@@ -10,7 +10,7 @@ from apps.dashboard import panels
 
 @pytest.fixture
 def extra() -> Iterator[None]:
-    panels.register("Compute", "Instances", "dashboard:overview_does_not_exist", icon="server")
+    panels.register("Compute", "Not Mounted", "dashboard:overview_does_not_exist", icon="server")
     panels.register("Zeta", "Odd", "identity:roles", order=1)
     yield
     panels.unregister("dashboard:overview_does_not_exist")
@@ -31,7 +31,7 @@ def test_sections_are_ordered_and_admin_panels_hidden() -> None:
 def test_unresolvable_panels_are_left_out_and_unknown_sections_go_last(extra: None) -> None:
     nav = panels.nav(is_admin=True)
     names = [s.name for s in nav]
-    assert "Instances" not in [p.name for s in nav for p in s.panels]  # its URLs are not mounted yet
+    assert "Not Mounted" not in [p.name for s in nav for p in s.panels]  # its URLs are not mounted
     assert names[-1] == "Zeta"
 
 
