@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.images",
     "apps.networks",
     "apps.compute",
+    "apps.volumes",
 ]
 
 MIDDLEWARE = [

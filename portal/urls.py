@@ -10,6 +10,7 @@ from apps.core.views import not_implemented_service
 from apps.identity.api.views import Version as IdentityVersion
 from apps.identity.api.views import Versions as IdentityVersions
 from apps.images.api.views import Versions as ImageVersions
+from apps.volumes.api.views import Versions as VolumeVersions
 
 
 def root(request: HttpRequest) -> HttpResponse:
@@ -31,7 +32,9 @@ urlpatterns = [
     re_path(r"^compute$", ComputeVersions.as_view()),
     path("compute/", include("apps.compute.api.urls")),
     path("metadata/", include("apps.compute.api.urls_metadata")),  # the guests' metadata service (via proxies)
+    re_path(r"^volume$", VolumeVersions.as_view()),
+    path("volume/", include("apps.volumes.api.urls")),
     # Services of the catalog not built yet answer 501 in their own error format.
-    re_path(r"^(?P<service>volume|object-store|orchestration)(?:/.*)?$",
+    re_path(r"^(?P<service>object-store|orchestration)(?:/.*)?$",
             not_implemented_service),
 ]

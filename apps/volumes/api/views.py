@@ -1,0 +1,377 @@
+"""Cinder v3 API: version discovery, volumes (and their actions and metadata), snapshots, volume
+types, limits. Views parse, call one service or selector, render; errors in Cinder's format."""
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import OpenStackView
+from apps.core.errors import BadRequest, QuotaExceeded, StratusError
+from apps.identity.api.authentication import AllowAny
+from apps.volumes import selectors, services
+from apps.volumes.api import serializers as out
+
+HEADER = "OpenStack-API-Version"
+
+
+class NotAcceptable(StratusError):
+    status = 406
+    title = "Not Acceptable"
+
+
+class OverLimit(StratusError):
+    status = 413
+    title = "Request Entity Too Large"
+
+
+def negotiate(request: Request) -> str:
+    """``OpenStack-API-Version: volume X.Y``: only 3.0 is served (``latest`` is 3.0; nothing is 3.0)."""
+    wanted: str | None = None
+    for part in request.META.get("HTTP_OPENSTACK_API_VERSION", "").split(","):
+        service, _, value = part.strip().partition(" ")
+        if service.lower() == "volume":
+            wanted = value.strip()
+    if wanted is None or wanted.lower() == "latest":
+        return out.MAX_VERSION
+    match = re.fullmatch(r"(\d+)\.(\d+)", wanted)
+    if match is None:
+        raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of format MajorNum.MinorNum.")
+    if (int(match.group(1)), int(match.group(2))) != (3, 0):
+        raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is {out.MIN_VERSION} and "
+                            f"maximum is {out.MAX_VERSION}.")
+    return out.MAX_VERSION
+
+
+class JSONAlways(DefaultContentNegotiation):
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+class CinderView(OpenStackView):
+    error_style = "nova"  # Cinder's faults have the same shape: {"itemNotFound": {"code", "message"}}
+    content_negotiation_class = JSONAlways
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request.volume_version = negotiate(request)
+        super().initial(request, *args, **kwargs)
+        project_id = kwargs.get("project_id")
+        if project_id is not None and request.auth is not None and project_id != request.auth.project_id:
+            raise BadRequest("Malformed request url")
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, QuotaExceeded):  # Cinder answers 413 for a quota it would exceed
+            exc = OverLimit(f"VolumeLimitExceeded: {exc.message}" if exc.resource != "gigabytes" else
+                            f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
+                            f"gigabytes quota. Requested {exc.requested}G, quota is {exc.limit}G and "
+                            f"{exc.in_use}G has been consumed.")
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(request, "volume_version", None) is not None:
+            response[HEADER] = f"volume {request.volume_version}"
+            response["Vary"] = HEADER
+        return response
+
+
+def _root(request: Request) -> str:
+    return request.build_absolute_uri("/volume").rstrip("/")
+
+
+def _base(request: Request, project_id: str) -> str:
+    return f"{_root(request)}/v3/{project_id}"
+
+
+def _body(request: Request, key: str) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise BadRequest(f"Missing required element '{key}' in request body.")
+    return data[key]
+
+
+def _params(request: Request) -> dict[str, str]:
+    return dict(request.query_params.items())
+
+
+def _next_links(request: Request, path: str, items: list[Any], limit: int | None) -> list[dict[str, str]]:
+    if limit is None or not items or len(items) < limit:
+        return []
+    params = request.query_params.copy()
+    params["marker"] = items[-1].id
+    return [{"rel": "next", "href": f"{path}?{params.urlencode()}"}]
+
+
+# ---- version discovery ---------------------------------------------------------------------------
+
+class Versions(CinderView):
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"versions": [out.version_v3(_root(request))]}, status=300)
+
+
+class Version(Versions):
+    def get(self, request: Request) -> Response:
+        return Response({"versions": [out.version_v3(_root(request))]})
+
+
+# ---- volumes -------------------------------------------------------------------------------------
+
+class Volumes(CinderView):
+    detail = False
+
+    def get(self, request: Request, project_id: str) -> Response:
+        query = selectors.parse_list_query(_params(request), kind="volume")
+        volumes = selectors.volume_list(actor=request.auth, query=query)
+        base = _base(request, project_id)
+        if self.detail:
+            admin = request.auth.is_admin
+            items = [out.volume_detail(v, base, admin=admin) for v in volumes]
+        else:
+            items = [out.volume_brief(v, base) for v in volumes]
+        body: dict[str, Any] = {"volumes": items}
+        links = _next_links(request, f"{base}/volumes{'/detail' if self.detail else ''}", volumes, query.limit)
+        if links:
+            body["volumes_links"] = links
+        return Response(body)
+
+    def post(self, request: Request, project_id: str) -> Response:
+        if self.detail:
+            return Response(status=405)
+        b = _body(request, "volume")
+        volume = services.volume_create(
+            actor=request.auth, size=b.get("size"), name=b.get("name", b.get("display_name")),
+            description=b.get("description", b.get("display_description")), volume_type=b.get("volume_type"),
+            snapshot_id=b.get("snapshot_id"), source_volid=b.get("source_volid"),
+            image_id=b.get("imageRef") or b.get("image_id"), metadata=b.get("metadata"),
+            availability_zone=b.get("availability_zone"))
+        volume = selectors.volume_get(actor=request.auth, volume_id=volume.id)
+        return Response({"volume": out.volume_out(volume, _base(request, project_id))}, status=202)
+
+
+class VolumesDetail(Volumes):
+    detail = True
+
+
+class VolumeSummary(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        summary = selectors.volume_summary(actor=request.auth, all_tenants="all_tenants" in request.query_params)
+        return Response({"volume-summary": summary})
+
+
+class VolumeDetail(CinderView):
+    def get(self, request: Request, project_id: str, volume_id: str) -> Response:
+        volume = selectors.volume_get(actor=request.auth, volume_id=volume_id)
+        return Response({"volume": out.volume_detail(volume, _base(request, project_id),
+                                                     admin=request.auth.is_admin)})
+
+    def put(self, request: Request, project_id: str, volume_id: str) -> Response:
+        b = _body(request, "volume")
+        changes = {k: b[k] for k in ("name", "description", "metadata") if k in b}
+        for legacy, key in (("display_name", "name"), ("display_description", "description")):
+            if legacy in b and key not in changes:
+                changes[key] = b[legacy]
+        volume = services.volume_update(actor=request.auth, volume_id=volume_id, changes=changes)
+        return Response({"volume": out.volume_out(volume, _base(request, project_id))})
+
+    def delete(self, request: Request, project_id: str, volume_id: str) -> Response:
+        cascade = request.query_params.get("cascade", "false").lower() in ("true", "1", "yes")
+        services.volume_delete(actor=request.auth, volume_id=volume_id, cascade=cascade)
+        return Response(status=202)
+
+
+class VolumeAction(CinderView):
+    def post(self, request: Request, project_id: str, volume_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or len(data) != 1:
+            raise BadRequest("Invalid request body: exactly one action is expected.")
+        (action, body), = data.items()
+        if action == "os-extend":
+            if not isinstance(body, dict) or "new_size" not in body:
+                raise BadRequest("Missing required element 'new_size' in request body.")
+            services.volume_extend(actor=request.auth, volume_id=volume_id, new_size=body["new_size"])
+            return Response(status=202)
+        if action == "os-set_bootable":
+            if not isinstance(body, dict) or "bootable" not in body:
+                raise BadRequest("Missing required element 'bootable' in request body.")
+            services.volume_set_bootable(actor=request.auth, volume_id=volume_id, bootable=body["bootable"])
+            return Response(status=200)
+        selectors.volume_get(actor=request.auth, volume_id=volume_id)
+        raise BadRequest(f"There is no such action: {action}")
+
+
+class VolumeMetadata(CinderView):
+    def get(self, request: Request, project_id: str, volume_id: str) -> Response:
+        return Response({"metadata": selectors.volume_metadata(actor=request.auth, volume_id=volume_id)})
+
+    def post(self, request: Request, project_id: str, volume_id: str) -> Response:
+        meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
+                                            metadata=_metadata_body(request, "metadata"), replace=False)
+        return Response({"metadata": meta})
+
+    def put(self, request: Request, project_id: str, volume_id: str) -> Response:
+        meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
+                                            metadata=_metadata_body(request, "metadata"), replace=True)
+        return Response({"metadata": meta})
+
+
+def _metadata_body(request: Request, key: str) -> Any:
+    data = request.data
+    if not isinstance(data, dict) or key not in data:
+        raise BadRequest(f"Malformed request body: '{key}' is required.")
+    return data[key]
+
+
+class VolumeMetadataItem(CinderView):
+    def get(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
+        meta = selectors.volume_metadata(actor=request.auth, volume_id=volume_id)
+        if key not in meta:
+            raise services.NotFound(f"Metadata item was not found: {key}")
+        return Response({"meta": {key: meta[key]}})
+
+    def put(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
+        meta = services.volume_metadata_item_set(actor=request.auth, volume_id=volume_id, key=key,
+                                                 meta=_metadata_body(request, "meta"))
+        return Response({"meta": meta})
+
+    def delete(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
+        services.volume_metadata_item_delete(actor=request.auth, volume_id=volume_id, key=key)
+        return Response(status=200)
+
+
+# ---- snapshots -----------------------------------------------------------------------------------
+
+class Snapshots(CinderView):
+    detail = False
+
+    def get(self, request: Request, project_id: str) -> Response:
+        query = selectors.parse_list_query(_params(request), kind="snapshot")
+        snapshots = selectors.snapshot_list(actor=request.auth, query=query)
+        render = out.snapshot_detail if self.detail else out.snapshot_out
+        body: dict[str, Any] = {"snapshots": [render(s) for s in snapshots]}
+        base = _base(request, project_id)
+        links = _next_links(request, f"{base}/snapshots{'/detail' if self.detail else ''}", snapshots, query.limit)
+        if links:
+            body["snapshots_links"] = links
+        return Response(body)
+
+    def post(self, request: Request, project_id: str) -> Response:
+        if self.detail:
+            return Response(status=405)
+        b = _body(request, "snapshot")
+        snapshot = services.snapshot_create(
+            actor=request.auth, volume_id=b.get("volume_id"), name=b.get("name", b.get("display_name")),
+            description=b.get("description", b.get("display_description")), force=b.get("force", False),
+            metadata=b.get("metadata"))
+        snapshot = selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot.id)
+        return Response({"snapshot": out.snapshot_out(snapshot)}, status=202)
+
+
+class SnapshotsDetail(Snapshots):
+    detail = True
+
+
+class SnapshotDetail(CinderView):
+    def get(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        return Response({"snapshot": out.snapshot_detail(
+            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id))})
+
+    def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        b = _body(request, "snapshot")
+        changes = {k: b[k] for k in ("name", "description") if k in b}
+        for legacy, key in (("display_name", "name"), ("display_description", "description")):
+            if legacy in b and key not in changes:
+                changes[key] = b[legacy]
+        snapshot = services.snapshot_update(actor=request.auth, snapshot_id=snapshot_id, changes=changes)
+        return Response({"snapshot": out.snapshot_out(snapshot)})
+
+    def delete(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        services.snapshot_delete(actor=request.auth, snapshot_id=snapshot_id)
+        return Response(status=202)
+
+
+class SnapshotMetadata(CinderView):
+    def get(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        return Response({"metadata": selectors.snapshot_metadata(actor=request.auth, snapshot_id=snapshot_id)})
+
+    def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        return Response({"metadata": services.snapshot_metadata_set(
+            actor=request.auth, snapshot_id=snapshot_id, metadata=_metadata_body(request, "metadata"),
+            replace=False)})
+
+    def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        return Response({"metadata": services.snapshot_metadata_set(
+            actor=request.auth, snapshot_id=snapshot_id, metadata=_metadata_body(request, "metadata"),
+            replace=True)})
+
+
+class SnapshotMetadataItem(CinderView):
+    def get(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
+        meta = selectors.snapshot_metadata(actor=request.auth, snapshot_id=snapshot_id)
+        if key not in meta:
+            raise services.NotFound(f"Metadata item was not found: {key}")
+        return Response({"meta": {key: meta[key]}})
+
+    def put(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
+        return Response({"meta": services.snapshot_metadata_item_set(
+            actor=request.auth, snapshot_id=snapshot_id, key=key, meta=_metadata_body(request, "meta"))})
+
+    def delete(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
+        services.snapshot_metadata_item_delete(actor=request.auth, snapshot_id=snapshot_id, key=key)
+        return Response(status=200)
+
+
+# ---- volume types --------------------------------------------------------------------------------
+
+def _is_public_param(request: Request) -> bool | None:
+    value = request.query_params.get("is_public")
+    if value is None:
+        return True
+    if value.lower() in ("none", "null"):
+        return None
+    return value.lower() in ("true", "t", "1", "yes")
+
+
+class VolumeTypes(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        services.volume_type_default()
+        types = selectors.volume_type_list(actor=request.auth, is_public=_is_public_param(request))
+        admin = request.auth.is_admin
+        return Response({"volume_types": [out.volume_type_out(t, admin=admin) for t in types]})
+
+    def post(self, request: Request, project_id: str) -> Response:
+        b = _body(request, "volume_type")
+        vtype = services.volume_type_create(
+            actor=request.auth, name=b.get("name"), description=b.get("description"),
+            is_public=b.get("os-volume-type-access:is_public", b.get("is_public", True)),
+            extra_specs=b.get("extra_specs"))
+        return Response({"volume_type": out.volume_type_out(vtype, admin=True)})
+
+
+class VolumeTypeDefault(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        vtype = services.volume_type_default()
+        return Response({"volume_type": out.volume_type_out(vtype, admin=request.auth.is_admin)})
+
+
+class VolumeTypeDetail(CinderView):
+    def get(self, request: Request, project_id: str, type_id: str) -> Response:
+        if type_id == "default":
+            vtype = services.volume_type_default()
+        else:
+            vtype = selectors.volume_type_get(actor=request.auth, type_id=type_id)
+        return Response({"volume_type": out.volume_type_out(vtype, admin=request.auth.is_admin)})
+
+    def put(self, request: Request, project_id: str, type_id: str) -> Response:
+        b = _body(request, "volume_type")
+        vtype = services.volume_type_update(actor=request.auth, type_id=type_id, changes=b)
+        return Response({"volume_type": out.volume_type_out(vtype, admin=True)})
+
+    def delete(self, request: Request, project_id: str, type_id: str) -> Response:
+        services.volume_type_delete(actor=request.auth, type_id=type_id)
+        return Response(status=202)

@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+# Cinder's default limits (-1: unlimited)
+QUOTAS = (
+    ("volumes", 10, "Volumes"),
+    ("gigabytes", 1000, "Volume and snapshot gigabytes"),
+    ("snapshots", 10, "Volume snapshots"),
+)
+
+
+class VolumesConfig(AppConfig):
+    name = "apps.volumes"
+    label = "volumes"
+    verbose_name = "Block Storage (Cinder)"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.identity import quotas
+
+        for name, default, description in QUOTAS:
+            quotas.register(name, default=default, service="volume", description=description)

@@ -1,0 +1,264 @@
+"""Every read of block storage, scoped to the caller; lists cost a constant number of queries."""
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.errors import BadRequest, NotFound
+from apps.identity.policy import Actor
+from apps.volumes import states
+from apps.volumes.models import (
+    Snapshot,
+    SnapshotMetadata,
+    StorageBackend,
+    Volume,
+    VolumeAttachment,
+    VolumeMetadata,
+    VolumeType,
+)
+
+VOLUME_SORT_KEYS = {"created_at", "updated_at", "id", "name", "size", "status", "bootable", "availability_zone"}
+SNAPSHOT_SORT_KEYS = {"created_at", "updated_at", "id", "name", "size", "status", "volume_id"}
+MAX_LIMIT = 1000
+
+
+def backend_down_seconds() -> float:
+    return float(getattr(settings, "STRATUS_STORAGE_SERVICE_DOWN_TIME", 60))
+
+
+def backend_is_up(backend: StorageBackend) -> bool:
+    if backend.last_heartbeat is None:
+        return False
+    return timezone.now() - backend.last_heartbeat <= timedelta(seconds=backend_down_seconds())
+
+
+def backend_list(*, actor: Actor | None = None) -> QuerySet[StorageBackend]:
+    return StorageBackend.objects.all()
+
+
+def backends_up() -> QuerySet[StorageBackend]:
+    since = timezone.now() - timedelta(seconds=backend_down_seconds())
+    return StorageBackend.objects.filter(disabled=False, last_heartbeat__gte=since)
+
+
+# ---- query parsing -------------------------------------------------------------------------------
+
+@dataclass
+class ListQuery:
+    """What a list asks for: filters, sort, page (parsed from Cinder's query parameters)."""
+
+    filters: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    all_tenants: bool = False
+    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc"), ("id", "desc")])
+    limit: int | None = None
+    marker: str | None = None
+
+
+def _bool_value(value: str, name: str) -> bool:
+    low = value.strip().lower()
+    if low in {"true", "t", "1", "yes", "y", "on"}:
+        return True
+    if low in {"false", "f", "0", "no", "n", "off"}:
+        return False
+    raise BadRequest(f"Invalid value '{value}' for {name}: expected a boolean.")
+
+
+def _metadata_value(value: str) -> dict[str, str]:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise BadRequest(f"Invalid metadata filter: {value}") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest(f"Invalid metadata filter: {value}")
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
+def _sort(params: dict[str, str], keys: set[str]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    if params.get("sort"):
+        for part in params["sort"].split(","):
+            key, _, direction = part.strip().partition(":")
+            items.append((key.strip(), (direction or "desc").strip().lower()))
+    elif params.get("sort_key") or params.get("sort_dir"):
+        items.append((params.get("sort_key") or "created_at", (params.get("sort_dir") or "desc").lower()))
+    else:
+        items = [("created_at", "desc")]
+    for key, direction in items:
+        if key not in keys:
+            raise BadRequest(f"Invalid sort key: {key}")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort direction: {direction}")
+    if all(k != "id" for k, _ in items):
+        items.append(("id", items[-1][1]))
+    return items
+
+
+def parse_list_query(params: dict[str, str], *, kind: str) -> ListQuery:
+    keys = VOLUME_SORT_KEYS if kind == "volume" else SNAPSHOT_SORT_KEYS
+    query = ListQuery(sort=_sort(params, keys))
+    if "limit" in params:
+        raw = params["limit"]
+        if not raw.isdigit():
+            raise BadRequest(f"Invalid input for query parameters limit. Value: {raw}.")
+        query.limit = min(int(raw), MAX_LIMIT)
+    query.marker = params.get("marker") or None
+    query.all_tenants = "all_tenants" in params and params["all_tenants"].lower() not in ("0", "false", "f", "no")
+    for name in ("name", "status", "project_id"):
+        if params.get(name):
+            query.filters[name] = params[name]
+    if kind == "volume":
+        for name in ("availability_zone", "volume_type"):
+            if params.get(name):
+                query.filters[name] = params[name]
+        if params.get("bootable"):
+            query.filters["bootable"] = _bool_value(params["bootable"], "bootable")
+        if params.get("metadata"):
+            query.metadata = _metadata_value(params["metadata"])
+    else:
+        if params.get("volume_id"):
+            query.filters["volume_id"] = params["volume_id"]
+        if params.get("metadata"):
+            query.metadata = _metadata_value(params["metadata"])
+    return query
+
+
+def _page(qs: QuerySet, query: ListQuery, what: str) -> list[Any]:
+    order = [f"-{k}" if d == "desc" else k for k, d in query.sort]
+    qs = qs.order_by(*order)
+    if query.marker:
+        marker = qs.model.objects.filter(pk=query.marker).first()
+        if marker is None or not qs.filter(pk=query.marker).exists():
+            raise BadRequest(f"Marker {query.marker} could not be found.")
+        # keyset: rows strictly after the marker in the sort order
+        after = Q()
+        equal = Q()
+        for key, direction in query.sort:
+            value = getattr(marker, key)
+            op = "lt" if direction == "desc" else "gt"
+            after |= equal & Q(**{f"{key}__{op}": value})
+            equal &= Q(**{key: value})
+        qs = qs.filter(after)
+    if query.limit is not None:
+        qs = qs[: query.limit]
+    return list(qs)
+
+
+# ---- volumes -------------------------------------------------------------------------------------
+
+def _volumes(actor: Actor) -> QuerySet[Volume]:
+    return Volume.objects.select_related("volume_type", "backend").prefetch_related(
+        Prefetch("metadata_items", queryset=VolumeMetadata.objects.order_by("key")),
+        Prefetch("attachments", queryset=VolumeAttachment.objects.order_by("created_at")))
+
+
+def _scope(qs: QuerySet, actor: Actor, query: ListQuery) -> QuerySet:
+    if actor.is_admin and query.all_tenants:
+        if query.filters.get("project_id"):
+            qs = qs.filter(project_id=query.filters["project_id"])
+        return qs
+    return qs.filter(project_id=actor.project_id)
+
+
+def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
+    qs = _scope(_volumes(actor), actor, query)
+    f = query.filters
+    if "name" in f:
+        qs = qs.filter(name=f["name"])
+    if "status" in f:
+        qs = qs.filter(status=f["status"])
+    if "availability_zone" in f:
+        qs = qs.filter(availability_zone=f["availability_zone"])
+    if "bootable" in f:
+        qs = qs.filter(bootable=f["bootable"])
+    if "volume_type" in f:
+        qs = qs.filter(Q(volume_type__name=f["volume_type"]) | Q(volume_type_id=f["volume_type"]))
+    for key, value in query.metadata.items():
+        qs = qs.filter(Exists(VolumeMetadata.objects.filter(volume=OuterRef("pk"), key=key, value=value)))
+    return _page(qs, query, "volume")
+
+
+def volume_get(*, actor: Actor, volume_id: str) -> Volume:
+    volume = _volumes(actor).filter(pk=volume_id).first()
+    if volume is None or not actor.may_read(volume.project_id):
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+def volume_summary(*, actor: Actor, all_tenants: bool = False) -> dict[str, int]:
+    from django.db.models import Count, Sum
+
+    qs = Volume.objects.all() if actor.is_admin and all_tenants else Volume.objects.filter(project_id=actor.project_id)
+    agg = qs.aggregate(total_count=Count("id"), total_size=Sum("size"))
+    return {"total_count": agg["total_count"] or 0, "total_size": agg["total_size"] or 0}
+
+
+def volume_metadata(*, actor: Actor, volume_id: str) -> dict[str, str]:
+    volume = volume_get(actor=actor, volume_id=volume_id)
+    return {m.key: m.value for m in volume.metadata_items.all()}
+
+
+# ---- snapshots -----------------------------------------------------------------------------------
+
+def _snapshots() -> QuerySet[Snapshot]:
+    return Snapshot.objects.prefetch_related(
+        Prefetch("metadata_items", queryset=SnapshotMetadata.objects.order_by("key")))
+
+
+def snapshot_list(*, actor: Actor, query: ListQuery) -> list[Snapshot]:
+    qs = _scope(_snapshots(), actor, query)
+    f = query.filters
+    if "name" in f:
+        qs = qs.filter(name=f["name"])
+    if "status" in f:
+        qs = qs.filter(status=f["status"])
+    if "volume_id" in f:
+        qs = qs.filter(volume_id=f["volume_id"])
+    for key, value in query.metadata.items():
+        qs = qs.filter(Exists(SnapshotMetadata.objects.filter(snapshot=OuterRef("pk"), key=key, value=value)))
+    return _page(qs, query, "snapshot")
+
+
+def snapshot_get(*, actor: Actor, snapshot_id: str) -> Snapshot:
+    snapshot = _snapshots().filter(pk=snapshot_id).first()
+    if snapshot is None or not actor.may_read(snapshot.project_id):
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    return snapshot
+
+
+def snapshot_metadata(*, actor: Actor, snapshot_id: str) -> dict[str, str]:
+    snapshot = snapshot_get(actor=actor, snapshot_id=snapshot_id)
+    return {m.key: m.value for m in snapshot.metadata_items.all()}
+
+
+# ---- volume types --------------------------------------------------------------------------------
+
+def volume_type_list(*, actor: Actor, is_public: bool | None = True) -> list[VolumeType]:
+    qs = VolumeType.objects.all()
+    if not actor.is_admin:
+        qs = qs.filter(is_public=True)
+    elif is_public is not None:
+        qs = qs.filter(is_public=is_public)
+    return list(qs.order_by("name"))
+
+
+def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
+    qs = VolumeType.objects.all() if actor.is_admin else VolumeType.objects.filter(is_public=True)
+    found = qs.filter(pk=type_id).first() or qs.filter(name=type_id).first()
+    if found is None:
+        raise NotFound(f"Volume type {type_id} could not be found.")
+    return found
+
+
+def volume_states() -> tuple[str, ...]:
+    return states.VOLUME_STATUSES
