@@ -28,6 +28,8 @@ lint: venv  ## ruff check
 bench: system-deps-bench venv services  ## Benchmarks (token validation vs a bare Django view, image upload/download vs cp); prints figures
 	$(VENV)/bin/python bench/token_validation.py
 	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
+	$(VENV)/bin/python bench/boots.py
+	$(VENV)/bin/python bench/server_list.py
 
 system-deps-run:  ## Debian packages for `make run` (installed only when missing)
 	@bash $(SCRIPTS)/system-deps.sh run
