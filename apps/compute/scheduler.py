@@ -13,11 +13,11 @@
    capacity nor the up check.
 2. Weigh, in the same query: soft (anti-)affinity first (members of the group on the node), then free
    RAM: the most first (``spread``, Nova's default) or the least first (``STRATUS_SCHEDULER_WEIGHER=stack``).
-3. Claim: lock the best node's row (``SELECT ... FOR UPDATE SKIP LOCKED``: a node another transaction
-   is claiming on is passed over for now), re-check the capacity on the locked, current row and add the
-   claim to its ``*_used``. A node that no longer fits is released (savepoint rollback) and the next one
-   is tried; the nodes passed over because they were locked are waited for at the end, so the answer is
-   exact: ``NoValidHost`` only when no node has room, whatever the concurrency.
+3. Claim: the same query locks the best node no other transaction holds (``FOR UPDATE SKIP LOCKED
+   LIMIT 1``; PostgreSQL re-checks the filters on the newest version of the row it locks), the capacity
+   is checked again on the locked row and the claim added to its ``*_used``. When no free node fits, the
+   nodes other transactions hold are waited for one by one and re-checked under their lock, so the answer
+   is exact: ``NoValidHost`` only when no node has room, whatever the concurrency.
 """
 from __future__ import annotations
 
@@ -154,58 +154,72 @@ def _require_atomic() -> None:
         raise RuntimeError("the scheduler's claims must be made inside transaction.atomic()")
 
 
-_SKIPPED = object()
-
-
-def _try_claim(node_id: int, request: PlacementRequest, *, wait: bool) -> ComputeNode | object | None:
-    """Lock one node and claim on it: the node, None (it does not fit: its lock is given back), or
-    _SKIPPED (another transaction holds it and ``wait`` is False)."""
+def _try_claim(node_id: int, request: PlacementRequest) -> ComputeNode | None:
+    """Wait for one node's lock and claim on it: the node, or None when it no longer fits (its lock is
+    then given back)."""
     sid = transaction.savepoint()
-    locking = ComputeNode.objects.select_for_update(skip_locked=not wait).filter(pk=node_id)
-    node = next(iter(locking), None)
-    if node is None:
-        transaction.savepoint_rollback(sid)
-        return None if wait else _SKIPPED
-    if not fits(node, vcpus=request.vcpus, memory_mb=request.memory_mb, disk_gb=request.disk_gb):
+    node = next(iter(ComputeNode.objects.select_for_update().filter(pk=node_id)), None)
+    if node is None or not fits(node, vcpus=request.vcpus, memory_mb=request.memory_mb, disk_gb=request.disk_gb):
         transaction.savepoint_rollback(sid)  # gives the row lock back
         return None
+    _add_claim(node, request)
+    transaction.savepoint_commit(sid)
+    return node
+
+
+def _add_claim(node: ComputeNode, request: PlacementRequest) -> None:
     node.vcpus_used += request.vcpus
     node.memory_mb_used += request.memory_mb
     node.local_gb_used += request.disk_gb
     node.updated_at = timezone.now()
-    ComputeNode.objects.filter(pk=node_id).update(vcpus_used=node.vcpus_used, memory_mb_used=node.memory_mb_used,
+    ComputeNode.objects.filter(pk=node.pk).update(vcpus_used=node.vcpus_used, memory_mb_used=node.memory_mb_used,
                                                   local_gb_used=node.local_gb_used, updated_at=node.updated_at)
-    transaction.savepoint_commit(sid)
-    return node
 
 
 def schedule_and_claim(request: PlacementRequest) -> ComputeNode:
     """Choose a node for ``request`` and add the claim to its counters; NoValidHost when none can take it.
     Must be called inside ``transaction.atomic()``: the claim is part of the caller's transaction (a
-    rollback undoes it) and the node's row stays locked until the caller commits."""
+    rollback undoes it) and the node's row stays locked until the caller commits.
+
+    One query filters, weighs and locks the best node no other transaction holds (``FOR UPDATE SKIP
+    LOCKED ... LIMIT 1``: PostgreSQL re-checks the filters on the newest version of the row it locks, so
+    the node it returns fits). Only when no unlocked node fits are the locked ones that seem to fit
+    waited for, one by one, each re-checked under its lock: NoValidHost means no node has room."""
     _require_atomic()
     if request.group_policy is not None and request.group_policy not in GROUP_POLICIES:
         raise ValueError(f"unknown server group policy {request.group_policy!r}")
     if min(request.vcpus, request.memory_mb, request.disk_gb) < 0:
         raise ValueError("a claim cannot be negative")
     now = timezone.now()
-    seen: set[int] = set()  # locked and found full, or passed over
-    skipped: list[int] = []  # held by other transactions when tried: waited for at the end
+    seen: set[int] = set()  # locked and found full (only where the database cannot re-check)
     while True:
-        batch = list(candidates(request, now=now).exclude(pk__in=seen).values_list("pk", flat=True)[:BATCH])
+        sid = transaction.savepoint()
+        qs = candidates(request, now=now)
+        if seen:
+            qs = qs.exclude(pk__in=seen)
+        node = next(iter(qs.select_for_update(skip_locked=True)[:1]), None)
+        if node is None:
+            transaction.savepoint_rollback(sid)
+            break
+        if fits(node, vcpus=request.vcpus, memory_mb=request.memory_mb, disk_gb=request.disk_gb):
+            _add_claim(node, request)
+            transaction.savepoint_commit(sid)
+            return node
+        transaction.savepoint_rollback(sid)
+        seen.add(node.pk)
+    # every node that fits and is free is taken: wait for those other transactions hold
+    while True:
+        qs = candidates(request, now=now)
+        if seen:
+            qs = qs.exclude(pk__in=seen)
+        batch = list(qs.values_list("pk", flat=True)[:BATCH])
         if not batch:
             break
         for node_id in batch:
             seen.add(node_id)
-            result = _try_claim(node_id, request, wait=False)
-            if result is _SKIPPED:
-                skipped.append(node_id)
-            elif isinstance(result, ComputeNode):
-                return result
-    for node_id in skipped:
-        result = _try_claim(node_id, request, wait=True)
-        if isinstance(result, ComputeNode):
-            return result
+            claimed = _try_claim(node_id, request)
+            if claimed is not None:
+                return claimed
     raise NoValidHost(_why(request))
 
 

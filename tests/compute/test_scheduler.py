@@ -241,3 +241,33 @@ def test_100_concurrent_claims_are_exact() -> None:
         assert node.local_gb_used <= node.local_gb * node.disk_allocation_ratio
     used = {n.host: (n.vcpus_used, n.memory_mb_used, n.local_gb_used) for n in ComputeNode.objects.all()}
     assert used == {"a": (4, 2048, 40), "b": (5, 2560, 50), "c": (3, 1536, 30), "d": (0, 0, 0)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_node_held_by_another_claim_is_waited_for() -> None:
+    """The only node that fits is locked by a transaction still claiming on it: a second placement
+    skips it, finds no free node, waits for the lock and claims what is left after the first commits."""
+    make_node("only", vcpus=2, memory_mb=8192, local_gb=100)
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                schedule_and_claim(PlacementRequest(vcpus=1, memory_mb=512, disk_gb=1))
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert holding.wait(10)
+    threading.Timer(1.0, release.set).start()
+    started = time.monotonic()
+    with transaction.atomic():
+        assert schedule_and_claim(PlacementRequest(vcpus=1, memory_mb=512, disk_gb=1)).host == "only"
+    assert time.monotonic() - started >= 0.8  # it waited for the first transaction
+    t.join(10)
+    with pytest.raises(NoValidHost):
+        place()
+    assert ComputeNode.objects.get(host="only").vcpus_used == 2
