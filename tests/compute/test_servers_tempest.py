@@ -26,19 +26,18 @@ pytestmark = [
 
 RESULT = re.compile(r"^\{\d+\} (tempest\.\S+?)(?:\[[^\]]*\])? \[[\d.]+s\] \.\.\. (ok|FAILED)$", re.MULTILINE)
 
-# The "Done when": tempest's compute smoke tests for servers, addresses and hard reboot, and
-# the server API tests around them that need no volumes, no SSH into guests and no resize.
+# The "Done when" (tempest's compute smoke tests for servers, addresses and hard reboot) and
+# every server API test around them, less what Stratus does not serve: volumes and block devices,
+# rescue, shelve, migrations, resize (slow; the services tests cover it), passwords, personality,
+# createBackup, device tags, trusted certificates, and Nova's deprecated image proxy (/images).
+# Console output is left out while a test-driver domain has no console to read.
+NOT_SERVED = ["volume", "Volume", "attach", "rescue", "Rescue", "shelve", "Shelve", "migrat", "resize", "Resize",
+              "password", "Password", "personality", "Personality", "multiattach", "bdm", "BDM", "trusted_certs",
+              "device_tag", "DeviceTag", "evacuate", "test_create_backup", "console_output"]
 TESTS = [
-    r"tempest\.api\.compute\.servers\.test_create_server\.ServersTestJSON\.",
-    r"tempest\.api\.compute\.servers\.test_server_addresses\.",
-    r"tempest\.api\.compute\.servers\.test_server_actions\.ServerActionsTestJSON\.test_reboot_server_hard",
-    r"tempest\.api\.compute\.servers\.test_server_actions\.ServerActionsTestJSON\.test_stop_start_server",
-    r"tempest\.api\.compute\.servers\.test_server_actions\.ServerActionsTestJSON\.test_lock_unlock_server",
-    r"tempest\.api\.compute\.servers\.test_server_metadata\.",
-    r"tempest\.api\.compute\.servers\.test_instance_actions\.",
-    r"tempest\.api\.compute\.servers\.test_list_server_filters\.",
-    r"tempest\.api\.compute\.servers\.test_servers\.ServersTestJSON\.",
+    r"tempest\.api\.compute\.servers\.",
 ]
+REGEX = "^(?!.*(" + "|".join(NOT_SERVED) + "))(" + "|".join(TESTS) + ")"
 
 
 def _openstack(cloud, *args: str) -> str:  # type: ignore[no-untyped-def]
@@ -89,7 +88,7 @@ def test_tempest_servers(live_cloud, own_nodes) -> None:  # type: ignore[no-unty
     with open(path, "w") as fh:
         conf.write(fh)
 
-    regex = os.environ.get("STRATUS_TEMPEST_SERVERS_REGEX") or "(" + "|".join(TESTS) + ")"
+    regex = os.environ.get("STRATUS_TEMPEST_SERVERS_REGEX") or REGEX
     result = ts.run(tmp_path, regex=regex, concurrency=2, timeout=1500)
     (tmp_path / "stdout.txt").write_text(result.stdout)
     skipped = len(re.findall(r"\.\.\. SKIPPED", result.stdout))
@@ -100,5 +99,5 @@ def test_tempest_servers(live_cloud, own_nodes) -> None:  # type: ignore[no-unty
     if os.environ.get("STRATUS_TEMPEST_SERVERS_REGEX"):
         print(result.stdout[-20000:])
     assert not failed, (failed, result.stdout[-8000:])
-    assert len(passed) >= 20, result.stdout[-6000:]
+    assert len(passed) >= 100, result.stdout[-6000:]
     shutil.rmtree(tmp_path, ignore_errors=True)
