@@ -206,3 +206,18 @@ def compute_nodes(live_cloud: Cloud) -> Iterator[list]:
     finally:
         for node in nodes:
             node.stop()
+
+
+# ---- a storage node for the live cloud -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def storage_node(live_cloud: Cloud) -> Iterator:
+    """One real storage agent (a Celery worker on ``storage.<host>``, volumes as qcow2 files under the
+    live cloud's data dir) registered with the live cloud; stopped at the end of the session."""
+    from tests.storage_nodes import start_storage_node
+
+    node = start_storage_node(live_cloud.env, f"storage-{secrets.token_hex(3)}", live_cloud.data_dir)
+    try:
+        yield node
+    finally:
+        node.stop()
