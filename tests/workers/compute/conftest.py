@@ -112,8 +112,9 @@ def md5(data: bytes) -> str:
 def queued(queue: str) -> list[tuple[str, dict]]:
     """The messages waiting in a broker queue, taken off it, oldest first: (task name, kwargs)."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    prefix = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("global_keyprefix", "")
     found = []
-    while (raw := broker.rpop(queue)) is not None:
+    while (raw := broker.rpop(prefix + queue)) is not None:
         message = json.loads(raw)
         _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         found.append((message["headers"]["task"], kwargs))
