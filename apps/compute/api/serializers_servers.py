@@ -75,10 +75,9 @@ def addresses(instance: Instance, *, extended: bool = True) -> dict[str, list[di
 
 
 def _fault(instance: Instance, *, admin: bool) -> dict[str, Any] | None:
-    faults = list(instance.faults.all())
-    if not faults:
+    fault = getattr(instance, "fault", None) if hasattr(instance, "fault") else instance.faults.first()
+    if fault is None:
         return None
-    fault = faults[0]
     body: dict[str, Any] = {"code": fault.code, "created": _time(fault.created_at), "message": fault.message}
     if fault.details and (admin or fault.code != 500):
         body["details"] = fault.details

@@ -99,7 +99,7 @@ class Servers(ServerView):
 
     def get(self, request: Request) -> Response:
         query = _query(request)
-        servers = selectors.server_list(actor=request.auth, query=query)
+        servers = selectors.server_list(actor=request.auth, query=query, details=self.detail)
         base = _base(request)
         if self.detail:
             admin = request.auth.is_admin

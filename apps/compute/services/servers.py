@@ -633,6 +633,8 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
     flavor = _check_flavor(actor, flavor_ref)
     if block_device_mapping_v2 and not image_ref:
         raise BadRequest("Booting from a volume is not supported: there is no block storage service.")
+    if not image_ref:
+        raise BadRequest("Missing imageRef attribute")
     image = _check_image(actor, image_ref, flavor)
     keypair = None
     if key_name is not None:
