@@ -332,6 +332,8 @@ def main() -> None:
               f"{args.nodes} compute nodes (Celery threads x4), uvicorn --workers {args.web_workers}, PostgreSQL, "
               f"m1.nano from a qcow2 image, one port each; poll every {args.poll_interval * 1000:.0f} ms; "
               f"{load_before} before, {machine()} after:")
+        print(f"  warm-up boot alone (first of the image on its node): POST {warm['post'][0] * 1000:.0f} ms, "
+              f"ACTIVE after {warm['to_active'][0] * 1000 if warm['to_active'] else float('nan'):.0f} ms")
         print(f"  {result['active']} ACTIVE of {args.servers} in {result['wall']:.1f} s = "
               f"{result['active'] / result['wall']:.1f} boots/s, {len(result['errors'])} ERROR")
         print(f"  POST /servers:   p50 {percentile(post_ms, 50):.0f} ms, p95 {percentile(post_ms, 95):.0f} ms")

@@ -11,8 +11,9 @@ renders its address. Then, through uvicorn on keep-alive connections as demo, af
 requests each: ``--repeat`` times GET /servers/detail?limit=1000 and ``--repeat-page`` times the first
 20-row page, the 20-row page at a marker in the middle of the list (``limit=20&marker=``), and
 GET /servers?limit=1000 (brief); it prints the median and p95 of each, its body size, and the number of
-SQL queries one such request makes (the same request run in this process through Django's test client
-under ``CaptureQueriesContext``; token validation included). Everything is removed at the end.
+SQL queries one such request makes (the same request run once in this process through Django's test
+client under ``CaptureQueriesContext``; token validation included) with that request's time and its
+time in SQL (``--show-queries``: each query with its time). Everything is removed at the end.
 
     python bench/server_list.py [--servers 10000] [--repeat 20] [--repeat-page 200] [--web-workers 2]
 """
@@ -74,7 +75,7 @@ def populate(*, project_id: str, user_id: str, image_id: str, network_id: str, s
                 requested_networks=[{"uuid": network_id}], reservation_id="r-" + secrets.token_hex(4),
                 vm_state=states.ACTIVE, task_state=None, power_state=1, node=node, host=node.host,
                 availability_zone=None, launched_at=now)
-            mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+            mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in (index + 1).to_bytes(3, "big"))  # unique per network
             port = Port(network=network, project_id=project_id, mac_address=mac, status="ACTIVE", device_id=instance.id,
                         device_owner="compute:nova", binding_host_id=node.host)
             instances.append(instance)
@@ -90,18 +91,23 @@ def populate(*, project_id: str, user_id: str, image_id: str, network_id: str, s
         cursor.execute("ANALYZE compute_instance; ANALYZE networks_port; ANALYZE networks_ipallocation")
 
 
-def count_queries(token: str, path: str) -> tuple[int, list[str]]:
-    """SQL queries of one request run in this process (Django's test client, the same stack)."""
+def count_queries(token: str, path: str) -> tuple[int, float, float, list[str]]:
+    """One request run in this process (Django's test client, the same stack): its SQL queries,
+    its time and the time spent in SQL (ms), and each query's time and start."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_X_AUTH_TOKEN=token, HTTP_HOST="127.0.0.1")
     client.get(path)  # warm (caches of this process)
+    started = time.perf_counter()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(path)
+    total = (time.perf_counter() - started) * 1000
     assert response.status_code == 200, response.content[:300]
-    return len(ctx.captured_queries), [q["sql"][:110] for q in ctx.captured_queries]
+    queries = ctx.captured_queries
+    sql_ms = sum(float(q["time"]) for q in queries) * 1000
+    return len(queries), total, sql_ms, [f"{float(q['time']) * 1000:7.1f} ms  {q['sql'][:100]}" for q in queries]
 
 
 def timed(api: Http, path: str, *, warmup: int, repeat: int, expect: int) -> dict[str, Any]:
@@ -166,9 +172,10 @@ def main() -> None:
               f"keep-alive, warm ({args.warmup} requests first); {machine()}:")
         for label, path, repeat, expect in cases:
             result = timed(demo, path, warmup=args.warmup, repeat=repeat, expect=expect)
-            queries, sql = count_queries(token, path)
+            queries, total, sql_ms, sql = count_queries(token, path)
             print(f"  {label:48s} median {result['median']:7.1f} ms, p95 {result['p95']:7.1f} ms "
-                  f"({repeat} requests, {result['bytes'] / 1024:.0f} KiB), {queries} SQL queries")
+                  f"({repeat} requests, {result['bytes'] / 1024:.0f} KiB); {queries} SQL queries "
+                  f"(in-process: {total:.0f} ms, {sql_ms:.0f} ms of it in SQL)")
             if args.show_queries:
                 for line in sql:
                     print("      ", line)
