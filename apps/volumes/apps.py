@@ -5,6 +5,7 @@ QUOTAS = (
     ("volumes", 10, "Volumes"),
     ("gigabytes", 1000, "Volume and snapshot gigabytes"),
     ("snapshots", 10, "Volume snapshots"),
+    ("per_volume_gigabytes", -1, "Largest volume (GB)"),
 )
 
 

@@ -260,5 +260,36 @@ def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
     return found
 
 
+# ---- quotas --------------------------------------------------------------------------------------
+
+VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "per_volume_gigabytes")
+# Cinder's resources this cloud does not offer (no backups, no groups): limit 0, never used
+NOT_OFFERED = ("backups", "backup_gigabytes", "groups")
+
+
+def volume_quota(*, actor: Actor, project_id: str) -> dict[str, dict[str, int]]:
+    """``{resource: {limit, in_use}}`` of the volume resources of a project (the caller's own, or any
+    for an admin; another's is a 404)."""
+    from apps.identity import selectors as identity_selectors
+    from apps.identity.policy import require_read
+
+    require_read(actor, project_id, what=f"project {project_id}")
+    project = identity_selectors.project_get(actor=actor, project_id=project_id)
+    usage = identity_selectors.quota_usage(project=project)
+    body = {name: usage.get(name, {"limit": -1, "in_use": 0}) for name in VOLUME_QUOTAS}
+    body["per_volume_gigabytes"] = {"limit": body["per_volume_gigabytes"]["limit"], "in_use": 0}
+    body.update({name: {"limit": 0, "in_use": 0} for name in NOT_OFFERED})
+    return body
+
+
+def volume_quota_defaults() -> dict[str, int]:
+    from apps.identity import selectors as identity_selectors
+
+    defaults = identity_selectors.quota_defaults()
+    body = {name: defaults.get(name, -1) for name in VOLUME_QUOTAS}
+    body.update(dict.fromkeys(NOT_OFFERED, 0))
+    return body
+
+
 def volume_states() -> tuple[str, ...]:
     return states.VOLUME_STATUSES

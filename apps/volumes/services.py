@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import BadRequest, Conflict, NotFound
+from apps.core.errors import BadRequest, Conflict, NotFound, QuotaExceeded
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin, require_write
 from apps.volumes import selectors, states
@@ -192,6 +192,43 @@ def _unclaim(backend_id: int | None, size: int) -> None:
         StorageBackend.objects.filter(pk=backend_id).update(provisioned_gb=F("provisioned_gb") - size)
 
 
+# ---- quotas --------------------------------------------------------------------------------------
+
+def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, Any]) -> dict[str, int]:
+    """Set a project's volume limits (admin). Backups and groups are not offered here: only 0 is
+    accepted for them."""
+    clean: dict[str, Any] = {}
+    for key, value in limits.items():
+        if key in selectors.NOT_OFFERED:
+            if str(value) not in ("0", "-1"):
+                raise BadRequest(f"Quota {key} is not offered by this cloud (no backups or groups).")
+            continue
+        if key not in selectors.VOLUME_QUOTAS:
+            raise BadRequest(f"Bad key(s) in quota set: {key}")
+        clean[key] = value
+    identity_services.quota_set(actor=actor, project_id=project_id, limits=clean)
+    body = {k: v["limit"] for k, v in selectors.volume_quota(actor=actor, project_id=project_id).items()}
+    return body
+
+
+@transaction.atomic
+def volume_quota_delete(*, actor: Actor, project_id: str) -> None:
+    from apps.identity.models import QuotaLimit
+
+    require_admin(actor, action="reset quotas")
+    QuotaLimit.objects.filter(project_id=project_id, resource__in=selectors.VOLUME_QUOTAS).delete()
+
+
+def _per_volume_limit(project_id: str, size: int) -> None:
+    from apps.identity import selectors as identity_selectors
+    from apps.identity.models import Project
+
+    limit = identity_selectors.quota_limits(project=Project(id=project_id)).get("per_volume_gigabytes", -1)
+    if 0 <= limit < size:
+        raise QuotaExceeded(f"Requested volume size {size}G is larger than maximum allowed limit {limit}G.",
+                            resource="per_volume_gigabytes", limit=limit, in_use=0, requested=size)
+
+
 # ---- volume types --------------------------------------------------------------------------------
 
 def volume_type_default() -> VolumeType:
@@ -319,6 +356,7 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
     else:
         vtype = volume_type_default()
     zone = _text(availability_zone, "availability_zone") or None
+    _per_volume_limit(project_id, size)
     identity_services.quota_reserve(project_id=project_id, deltas={"volumes": 1, "gigabytes": size})
     # a copy must live where its source lives
     origin = snapshot.volume if snapshot is not None else source
@@ -469,6 +507,7 @@ def volume_extend(*, actor: Actor, volume_id: str, new_size: Any) -> Volume:
         raise BadRequest(f"Invalid input received: New size for extend must be greater than current size. "
                          f"(current: {volume.size}, extended: {size}).")
     delta = size - volume.size
+    _per_volume_limit(volume.project_id, size)
     identity_services.quota_reserve(project_id=volume.project_id, deltas={"gigabytes": delta})
     if volume.backend_id is not None:
         StorageBackend.objects.filter(pk=volume.backend_id).update(provisioned_gb=F("provisioned_gb") + delta)

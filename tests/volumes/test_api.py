@@ -289,3 +289,27 @@ def test_state_table() -> None:
     assert {"available", "error", "error_deleting", "error_extending"} == states.VOLUME_DELETABLE
     with pytest.raises(services.BadRequest):
         states.check_volume("in-use", "extending", volume_id="x", action="extend")
+
+
+def test_quota_sets_and_limits(cloud: Cloud) -> None:
+    available(cloud, size=2)
+    demo = cloud.demo.id
+    body = check(cloud.member.get(f"os-quota-sets/{demo}"), "quotas", "show_quota_set")["quota_set"]
+    assert body["volumes"] == 10 and body["gigabytes"] == 1000 and body["backups"] == 0
+    used = check(cloud.member.get(f"os-quota-sets/{demo}?usage=True"), "quotas", "show_quota_set_usage")
+    assert used["quota_set"]["gigabytes"] == {"limit": 1000, "in_use": 2, "reserved": 0}
+    check(cloud.member.get(f"os-quota-sets/{demo}/defaults"), "quotas", "show_quota_set")
+    limits = check(cloud.member.get("limits"), "limits", "show_limits")["limits"]["absolute"]
+    assert limits["totalVolumesUsed"] == 1 and limits["totalGigabytesUsed"] == 2
+    admin_base = f"/volume/v3/{cloud.admin_project.id}"
+    cinder_error(cloud.member.put(f"os-quota-sets/{demo}", {"quota_set": {"volumes": 50}}), 403, "forbidden")
+    cinder_error(cloud.member.get(f"os-quota-sets/{cloud.other.id}"), 404, "itemNotFound")
+    updated = check(cloud.admin.put(f"{admin_base}/os-quota-sets/{demo}",
+                                    {"quota_set": {"volumes": 50, "per_volume_gigabytes": 5}}),
+                    "quotas", "update_quota_set")["quota_set"]
+    assert updated["volumes"] == 50 and updated["per_volume_gigabytes"] == 5
+    cinder_error(cloud.admin.put(f"{admin_base}/os-quota-sets/{demo}", {"quota_set": {"backups": 5}}), 400,
+                 "badRequest")
+    cinder_error(cloud.member.post("volumes", {"volume": {"size": 6}}), 413, "overLimit")
+    assert cloud.admin.delete(f"{admin_base}/os-quota-sets/{demo}").status_code == 200
+    assert cloud.member.get(f"os-quota-sets/{demo}").json()["quota_set"]["per_volume_gigabytes"] == -1

@@ -63,7 +63,9 @@ class CinderView(OpenStackView):
             raise BadRequest("Malformed request url")
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, QuotaExceeded):  # Cinder answers 413 for a quota it would exceed
+        if isinstance(exc, QuotaExceeded) and exc.resource == "per_volume_gigabytes":
+            exc = OverLimit(f"VolumeSizeExceedsLimit: {exc.message}")
+        elif isinstance(exc, QuotaExceeded):  # Cinder answers 413 for a quota it would exceed
             exc = OverLimit(f"VolumeLimitExceeded: {exc.message}" if exc.resource != "gigabytes" else
                             f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
                             f"gigabytes quota. Requested {exc.requested}G, quota is {exc.limit}G and "
@@ -375,3 +377,45 @@ class VolumeTypeDetail(CinderView):
     def delete(self, request: Request, project_id: str, type_id: str) -> Response:
         services.volume_type_delete(actor=request.auth, type_id=type_id)
         return Response(status=202)
+
+
+# ---- quotas and limits ---------------------------------------------------------------------------
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "1", "yes", "t")
+
+
+class QuotaSet(CinderView):
+    def get(self, request: Request, project_id: str, target: str) -> Response:
+        quota = selectors.volume_quota(actor=request.auth, project_id=target)
+        if _truthy(request.query_params.get("usage")):
+            body: dict[str, Any] = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0}
+                                    for k, v in quota.items()}
+        else:
+            body = {k: v["limit"] for k, v in quota.items()}
+        return Response({"quota_set": {"id": target, **body}})
+
+    def put(self, request: Request, project_id: str, target: str) -> Response:
+        limits = services.volume_quota_update(actor=request.auth, project_id=target,
+                                              limits=_body(request, "quota_set"))
+        return Response({"quota_set": limits})
+
+    def delete(self, request: Request, project_id: str, target: str) -> Response:
+        services.volume_quota_delete(actor=request.auth, project_id=target)
+        return Response(status=200)
+
+
+class QuotaSetDefaults(CinderView):
+    def get(self, request: Request, project_id: str, target: str) -> Response:
+        return Response({"quota_set": {"id": target, **selectors.volume_quota_defaults()}})
+
+
+class Limits(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        q = selectors.volume_quota(actor=request.auth, project_id=request.auth.project_id)
+        return Response({"limits": {"rate": [], "absolute": {
+            "maxTotalVolumes": q["volumes"]["limit"], "totalVolumesUsed": q["volumes"]["in_use"],
+            "maxTotalVolumeGigabytes": q["gigabytes"]["limit"], "totalGigabytesUsed": q["gigabytes"]["in_use"],
+            "maxTotalSnapshots": q["snapshots"]["limit"], "totalSnapshotsUsed": q["snapshots"]["in_use"],
+            "maxTotalBackups": 0, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": 0,
+            "totalBackupGigabytesUsed": 0}}})
