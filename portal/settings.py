@@ -160,7 +160,9 @@ CELERY_BEAT_SCHEDULE = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CHANNELS_REDIS_URL", REDIS_URL)],
+        # socket_timeout None: redis-py 8 defaults to 5 s, which cuts channels_redis's 5 s blocking
+        # BZPOPMIN and closes every live socket every few seconds.
+        "CONFIG": {"hosts": [{"address": os.environ.get("CHANNELS_REDIS_URL", REDIS_URL), "socket_timeout": None}],
                    "prefix": os.environ.get("STRATUS_CHANNELS_PREFIX", "stratus")},
     }
 }

@@ -21,6 +21,7 @@
     new MutationObserver(function () {
       const now = document.documentElement.dataset.live;
       if (now === "live" && last !== "live") {
+        window.StratusResyncs = (window.StratusResyncs || 0) + 1;
         document.querySelectorAll("[data-resync]").forEach((el) => resync(el).catch(() => {}));
       }
       last = now;
