@@ -69,6 +69,9 @@ class ServerQuery:
 # are read with one plain query per relation and grouped here. Each instance gets ``tag_list``,
 # ``fault`` (its newest fault or None), ``ports`` (each port with ``ip_list``) and ``floating_ips``.
 
+LIST_DEFERRED = ("user_data", "key_data", "requested_networks", "tried_hosts")  # big or never shown in a list
+
+
 def _with_related(qs: QuerySet[Instance]) -> QuerySet[Instance]:
     return qs.select_related("node")
 
@@ -294,10 +297,10 @@ def server_list(*, actor: Actor, query: ServerQuery, details: bool = True) -> li
         except ValueError:
             raise BadRequest(f"marker [{query.marker}] not found") from None
         page_ids = ids[start:start + limit]
-        rows = {i.id: i for i in _with_related(Instance.objects.filter(pk__in=page_ids))}
+        rows = {i.id: i for i in _with_related(Instance.objects.filter(pk__in=page_ids)).defer(*LIST_DEFERRED)}
         page = [rows[i] for i in page_ids if i in rows]
     else:
-        page = list(_with_related(qs)[:limit])
+        page = list(_with_related(qs).defer(*LIST_DEFERRED)[:limit])
     return _complete(page) if details else page
 
 
