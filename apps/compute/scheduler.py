@@ -36,6 +36,11 @@ from apps.compute.models import ComputeNode
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 BATCH = 32  # candidates read per query; more are read only when these are all taken or full
+# the columns the claim reads (the locking query sorts narrow rows; the rest loads on access)
+CLAIM_FIELDS = ("id", "uuid", "host", "hypervisor_hostname", "hypervisor_type", "availability_zone", "vcpus",
+                "memory_mb", "local_gb", "cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
+                "reserved_host_memory_mb", "vcpus_used", "memory_mb_used", "local_gb_used", "enabled",
+                "forced_down", "last_heartbeat", "updated_at")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "x86-64": "x86_64", "i386": "i686", "i486": "i686",
                  "i586": "i686", "x86": "i686", "arm64": "aarch64"}
 
@@ -197,7 +202,7 @@ def schedule_and_claim(request: PlacementRequest) -> ComputeNode:
         qs = candidates(request, now=now)
         if seen:
             qs = qs.exclude(pk__in=seen)
-        node = next(iter(qs.select_for_update(skip_locked=True)[:1]), None)
+        node = next(iter(qs.only(*CLAIM_FIELDS).select_for_update(skip_locked=True)[:1]), None)
         if node is None:
             transaction.savepoint_rollback(sid)
             break
