@@ -332,3 +332,19 @@ def test_server_group_lists_its_members(env: Env) -> None:
     assert env.cloud.member.get(f"os-server-groups/{group_id}").json()["server_group"]["members"] == [member_id]
     listed = env.cloud.member.get("os-server-groups").json()["server_groups"]
     assert listed[0]["members"] == [member_id] and server_id not in listed[0]["members"]
+
+
+def test_listed_servers_answer_tags_and_faults_without_queries(env: Env) -> None:
+    from django.test.utils import CaptureQueriesContext as Capture
+
+    from apps.compute.models import ComputeNode
+    from apps.compute.selectors import servers as server_selectors
+
+    boot_active(env, tags=["x", "a"])
+    ComputeNode.objects.all().delete()
+    env.boot(name="broken")
+    rows = server_selectors.server_list(actor=env.cloud.member_actor, query=server_selectors.ServerQuery())
+    with Capture(connection) as ctx:
+        seen = {r.name: ([t.tag for t in r.tags.all()], [f.message[:8] for f in r.faults.all()]) for r in rows}
+    assert len(ctx.captured_queries) == 0
+    assert seen == {"vm": (["a", "x"], []), "broken": ([], ["No valid"])}

@@ -145,7 +145,21 @@ def attach_tags_and_faults(instances: list[Instance]) -> list[Instance]:
     for instance in instances:
         instance.tag_list = tags.get(instance.id, [])  # type: ignore[attr-defined]
         instance.fault = faults.get(instance.id)  # type: ignore[attr-defined]
+        # ``instance.tags.all()`` and ``instance.faults.all()`` (the newest only) answer without a query
+        cache = getattr(instance, "_prefetched_objects_cache", None)
+        if cache is None:
+            cache = instance._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+        cache["tags"] = _cached(InstanceTag, [InstanceTag(instance_id=instance.id, tag=t) for t in instance.tag_list])
+        cache["faults"] = _cached(InstanceFault, [instance.fault] if instance.fault is not None else [])
     return instances
+
+
+def _cached(model: Any, rows: list[Any]) -> QuerySet[Any]:
+    """A queryset already evaluated to ``rows`` (what Django's prefetching stores)."""
+    qs = model.objects.all()
+    qs._result_cache = rows
+    qs._prefetch_done = True
+    return qs
 
 
 def _complete(instances: list[Instance]) -> list[Instance]:
