@@ -265,7 +265,7 @@ def domain_xml(spec: DomainSpec, *, domain_type: str) -> str:
     for nic in spec.nics:
         iface = _sub(devices, "interface", type="ethernet")
         _sub(iface, "mac", address=nic.mac)
-        _sub(iface, "target", dev=nic.tap, managed="no")
+        _sub(iface, "target", dev=nic.tap)  # libvirt creates the tap (managed='no' wants it to exist)
         _sub(iface, "model", type=nic.model)
         if nic.mtu:
             _sub(iface, "mtu", size=str(int(nic.mtu)))
