@@ -146,8 +146,8 @@ def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str]
         inst.zone = inst.node.availability_zone if inst.node is not None else (inst.availability_zone or "")  # type: ignore[attr-defined]
         inst.address_rows = [(net, [a["addr"] for a in entries])  # type: ignore[attr-defined]
                              for net, entries in server_selectors.addresses(inst).items()]
-        faults = list(inst.faults.all())
-        inst.fault = faults[0] if faults and inst.vm_state == states.ERROR else None  # type: ignore[attr-defined]
+        newest = getattr(inst, "fault", None)  # set by the selectors (the newest fault)
+        inst.fault = newest if inst.vm_state == states.ERROR else None  # type: ignore[attr-defined]
         inst.project_name = (projects or {}).get(inst.project_id, "")  # type: ignore[attr-defined]
         writable = actor.is_admin or actor.may_write(inst.project_id)
         inst.can_write = writable  # type: ignore[attr-defined]
@@ -219,7 +219,7 @@ def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
         "instance": instance, "actions": server_selectors.server_actions(actor=actor, server_id=server_id),
         "security_groups": list(dict.fromkeys(groups or instance.security_groups or [])),
         "metadata": sorted((instance.metadata or {}).items()),
-        "tags": sorted(t.tag for t in instance.tags.all()),
+        "tags": getattr(instance, "tag_list", None) or sorted(t.tag for t in instance.tags.all()),
         "images": _rebuild_images(actor) if "rebuild" in instance.form_actions else [],  # type: ignore[attr-defined]
         "flavors": [f for f in _flavor_choices(actor) if f.flavorid != instance.flavor_ref]
         if "resize" in instance.form_actions else [],  # type: ignore[attr-defined]
