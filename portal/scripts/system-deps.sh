@@ -12,8 +12,9 @@ packages=(python3 python3-venv python3-dev build-essential pkg-config libpq-dev 
           qemu-utils  # qemu-img: the demo image, instance disks, volumes
           genisoimage)  # config drives (ISO9660, label config-2); isoinfo reads them back
 case "$profile" in
-  run) ;;
-  test) packages+=(postgresql chromium libxml2-utils) ;;  # xmllint: domain XML against libvirt's schema
+  run) [ "${STRATUS_HYPERVISOR:-test}" = test ] || packages+=(qemu-system-x86 libvirt-daemon-system libvirt-clients) ;;
+  # xmllint: domain XML against libvirt's schema; qemu + libvirtd: the real-guest e2e test (tests/qemu_support.py)
+  test) packages+=(postgresql chromium libxml2-utils qemu-system-x86 libvirt-daemon-system libvirt-clients) ;;
   bench) packages+=(postgresql wrk) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -409,7 +409,11 @@ class LibvirtDriver:
         if self._disk_gb is not None:
             disk_gb = int(self._disk_gb)
         else:
-            st = os.statvfs(self.instances_path or "/")
+            # the filesystem that will hold instances_path (a new node has not made it yet)
+            path = Path(self.instances_path or "/").absolute()
+            while not path.exists() and path != path.parent:
+                path = path.parent
+            st = os.statvfs(path)
             disk_gb = st.f_blocks * st.f_frsize // 1024**3
         return NodeInfo(hostname=hostname, vcpus=int(cpus), memory_mb=int(memory_mb), disk_gb=disk_gb,
                         cpu_model=cpu_model, cpu_arch=arch, cpu_mhz=int(mhz), hypervisor_type=hv_type,
