@@ -60,6 +60,7 @@ class ListQuery:
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc"), ("id", "desc")])
     limit: int | None = None
     marker: str | None = None
+    offset: int = 0
 
 
 def _bool_value(value: str, name: str) -> bool:
@@ -94,6 +95,8 @@ def _sort(params: dict[str, str], keys: set[str]) -> list[tuple[str, str]]:
         items.append((params.get("sort_key") or "created_at", (params.get("sort_dir") or "desc").lower()))
     else:
         items = [("created_at", "desc")]
+    aliases = {"display_name": "name", "display_description": "description"}
+    items = [(aliases.get(key, key), direction) for key, direction in items]
     for key, direction in items:
         if key not in keys:
             raise BadRequest(f"Invalid sort key: {key}")
@@ -113,6 +116,11 @@ def parse_list_query(params: dict[str, str], *, kind: str) -> ListQuery:
             raise BadRequest(f"Invalid input for query parameters limit. Value: {raw}.")
         query.limit = min(int(raw), MAX_LIMIT)
     query.marker = params.get("marker") or None
+    if "offset" in params:
+        raw = params["offset"]
+        if not raw.isdigit():
+            raise BadRequest(f"Invalid input for query parameters offset. Value: {raw}.")
+        query.offset = int(raw)
     query.all_tenants = "all_tenants" in params and params["all_tenants"].lower() not in ("0", "false", "f", "no")
     for name in ("name", "status", "project_id"):
         if params.get(name):
@@ -139,7 +147,7 @@ def _page(qs: QuerySet, query: ListQuery, what: str) -> list[Any]:
     if query.marker:
         marker = qs.model.objects.filter(pk=query.marker).first()
         if marker is None or not qs.filter(pk=query.marker).exists():
-            raise BadRequest(f"Marker {query.marker} could not be found.")
+            raise NotFound(f"Marker {query.marker} could not be found.")
         # keyset: rows strictly after the marker in the sort order
         after = Q()
         equal = Q()
@@ -150,7 +158,9 @@ def _page(qs: QuerySet, query: ListQuery, what: str) -> list[Any]:
             equal &= Q(**{key: value})
         qs = qs.filter(after)
     if query.limit is not None:
-        qs = qs[: query.limit]
+        qs = qs[query.offset: query.offset + query.limit]
+    elif query.offset:
+        qs = qs[query.offset:]
     return list(qs)
 
 

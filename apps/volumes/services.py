@@ -599,6 +599,25 @@ def volume_reserve(*, actor: Actor, volume_id: str, server_id: str | None = None
 
 
 @transaction.atomic
+def volume_begin_attaching(*, actor: Actor, volume_id: str) -> Volume:
+    """Cinder's legacy ``os-reserve``: available → attaching, with no attachment yet."""
+    volume = _writable_volume(actor, volume_id)
+    _move(volume, states.ATTACHING, action="reserve")
+    _publish(volume, "state", "volume")
+    return volume
+
+
+@transaction.atomic
+def volume_roll_attaching(*, actor: Actor, volume_id: str) -> Volume:
+    """Cinder's legacy ``os-unreserve``: attaching (with no attachment) → available."""
+    volume = _writable_volume(actor, volume_id)
+    if volume.status == states.ATTACHING and not volume.attachments.exists():
+        _move(volume, states.AVAILABLE, action="unreserve")
+        _publish(volume, "state", "volume")
+    return volume
+
+
+@transaction.atomic
 def volume_unreserve(*, volume_id: str, attachment_id: str) -> None:
     volume = _lock_volume(volume_id)
     VolumeAttachment.objects.filter(pk=attachment_id, volume=volume).delete()
@@ -646,7 +665,7 @@ def snapshot_create(*, actor: Actor, volume_id: Any, name: Any = None, descripti
     """A snapshot of an available volume (of an in-use one only with ``force``), made by the
     volume's storage agent as a copy of its file."""
     if not isinstance(volume_id, str) or not volume_id:
-        raise BadRequest("Invalid input for field/attribute volume_id: a volume id is required.")
+        raise NotFound(f"Volume {volume_id} could not be found.")
     name = _text(name, "name")
     description = _text(description, "description")
     meta = _metadata(metadata)

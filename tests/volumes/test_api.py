@@ -313,3 +313,28 @@ def test_quota_sets_and_limits(cloud: Cloud) -> None:
     cinder_error(cloud.member.post("volumes", {"volume": {"size": 6}}), 413, "overLimit")
     assert cloud.admin.delete(f"{admin_base}/os-quota-sets/{demo}").status_code == 200
     assert cloud.member.get(f"os-quota-sets/{demo}").json()["quota_set"]["per_volume_gigabytes"] == -1
+
+
+def test_offset_sort_alias_marker_reserve_and_unknown_paths(cloud: Cloud) -> None:
+    vid = ""
+    for name in ("b", "a", "c"):
+        vid = available(cloud, name=name)["id"]
+        sid = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid, "name": name}}).json()["snapshot"]["id"]
+        services.snapshot_created(snapshot_id=sid)
+    names = [s["name"] for s in cloud.member.get("snapshots?sort_key=display_name&sort_dir=asc").json()["snapshots"]]
+    assert names == ["a", "b", "c"]
+    assert len(cloud.member.get("snapshots?offset=2&limit=3").json()["snapshots"]) == 1
+    assert len(cloud.member.get("volumes?offset=1").json()["volumes"]) == 2
+    cinder_error(cloud.member.get("snapshots?marker=nope"), 404, "itemNotFound")
+    cinder_error(cloud.member.get("volumes/detail?marker=nope"), 404, "itemNotFound")
+    cinder_error(cloud.member.post("snapshots", {"snapshot": {"name": "x"}}), 404, "itemNotFound")
+    # legacy reserve/unreserve
+    assert cloud.member.post(f"volumes/{vid}/action", {"os-reserve": None}).status_code == 202
+    assert Volume.objects.get(pk=vid).status == states.ATTACHING
+    cinder_error(cloud.member.post(f"volumes/{vid}/action", {"os-reserve": None}), 400, "badRequest")
+    assert cloud.member.post(f"volumes/{vid}/action", {"os-unreserve": None}).status_code == 202
+    assert Volume.objects.get(pk=vid).status == states.AVAILABLE
+    for method in ("GET", "PUT", "DELETE"):
+        cinder_error(cloud.member.call(method, "volumes/"), 404, "itemNotFound")
+    cinder_error(cloud.member.get("nothing-here"), 404, "itemNotFound")
+    assert cloud.member.get("extensions").json() == {"extensions": []}

@@ -11,14 +11,14 @@ SNAP = r"snapshots/(?P<snapshot_id>[^/]+)"
 urlpatterns = [
     re_path(r"^$", v.Versions.as_view()),
     re_path(r"^v3/?$", v.Version.as_view()),
-    re_path(P + r"volumes" + S, v.Volumes.as_view()),
+    re_path(P + r"volumes$", v.Volumes.as_view()),
     re_path(P + r"volumes/detail" + S, v.VolumesDetail.as_view()),
     re_path(P + r"volumes/summary" + S, v.VolumeSummary.as_view()),
     re_path(P + VOL + r"/action" + S, v.VolumeAction.as_view()),
     re_path(P + VOL + r"/metadata" + S, v.VolumeMetadata.as_view()),
     re_path(P + VOL + r"/metadata/(?P<key>[^/]+)" + S, v.VolumeMetadataItem.as_view()),
     re_path(P + VOL + S, v.VolumeDetail.as_view()),
-    re_path(P + r"snapshots" + S, v.Snapshots.as_view()),
+    re_path(P + r"snapshots$", v.Snapshots.as_view()),
     re_path(P + r"snapshots/detail" + S, v.SnapshotsDetail.as_view()),
     re_path(P + SNAP + r"/metadata" + S, v.SnapshotMetadata.as_view()),
     re_path(P + SNAP + r"/metadata/(?P<key>[^/]+)" + S, v.SnapshotMetadataItem.as_view()),
@@ -29,4 +29,6 @@ urlpatterns = [
     re_path(P + r"types" + S, v.VolumeTypes.as_view()),
     re_path(P + r"types/default" + S, v.VolumeTypeDefault.as_view()),
     re_path(P + r"types/(?P<type_id>[^/]+)" + S, v.VolumeTypeDetail.as_view()),
+    re_path(P + r"extensions" + S, v.Extensions.as_view()),
+    re_path(P + r".*$", v.Unknown.as_view()),
 ]

@@ -203,6 +203,12 @@ class VolumeAction(CinderView):
                 raise BadRequest("Missing required element 'bootable' in request body.")
             services.volume_set_bootable(actor=request.auth, volume_id=volume_id, bootable=body["bootable"])
             return Response(status=200)
+        if action == "os-reserve":
+            services.volume_begin_attaching(actor=request.auth, volume_id=volume_id)
+            return Response(status=202)
+        if action == "os-unreserve":
+            services.volume_roll_attaching(actor=request.auth, volume_id=volume_id)
+            return Response(status=202)
         selectors.volume_get(actor=request.auth, volume_id=volume_id)
         raise BadRequest(f"There is no such action: {action}")
 
@@ -419,3 +425,21 @@ class Limits(CinderView):
             "maxTotalSnapshots": q["snapshots"]["limit"], "totalSnapshotsUsed": q["snapshots"]["in_use"],
             "maxTotalBackups": 0, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": 0,
             "totalBackupGigabytesUsed": 0}}})
+
+
+class Extensions(CinderView):
+    """No API extensions beyond the core v3 API are offered."""
+
+    def get(self, request: Request, project_id: str) -> Response:
+        return Response({"extensions": []})
+
+
+class Unknown(CinderView):
+    """Any other path under a project (``volumes/`` with no id, ...): Cinder's 404."""
+
+    def _not_found(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from apps.core.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
+
+    get = post = put = delete = patch = _not_found
