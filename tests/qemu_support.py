@@ -155,6 +155,10 @@ def skip_reason() -> str:
     return ""
 
 
+class LibvirtdBusy(RuntimeError):
+    """Another libvirtd runs here (another test run's, or the machine's own): the test cannot have its own."""
+
+
 class Libvirtd:
     """virtlogd + libvirtd for ``qemu:///system``, started inside network namespace ``netns``."""
 
@@ -171,7 +175,11 @@ class Libvirtd:
         except BlockingIOError as exc:
             os.close(self._lock_fd)
             self._lock_fd = None
-            raise RuntimeError("another test run holds libvirtd on this machine") from exc
+            raise LibvirtdBusy("another test run holds libvirtd on this machine") from exc
+        if _pid_alive("/run/libvirtd.pid") or _pid_alive("/run/virtlogd.pid"):
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise LibvirtdBusy("a libvirtd or virtlogd already runs on this machine")
         started = time.monotonic()
         mounts = "mount -t tmpfs cgroup_root /sys/fs/cgroup && " + " && ".join(
             f"mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"
