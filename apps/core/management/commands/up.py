@@ -281,6 +281,10 @@ class Command(BaseCommand):
         supervisor.start("network-agent", [python, "-m", "celery", "-A", "portal", "worker", "-Q", network_queue,
                                            "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
                                            "--without-gossip", "--without-mingle", "--loglevel=INFO"])
+        # This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py).
+        from workers.storage import worker_argv as storage_worker_argv
+
+        supervisor.start("storage-agent", storage_worker_argv(python, settings.STRATUS_HOST))
         nodes = self.start_compute_nodes(supervisor, data_dir=data_dir)
         supervisor.start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
                                   "-s", str(data_dir / "celerybeat-schedule"),
