@@ -1,0 +1,107 @@
+"""LibvirtDriver on a real hypervisor (``qemu:///system``, libvirtd started by the test in a namespace of its
+own): the test guest boots as a ``qemu`` (TCG) domain from kernel + initramfs, reads its config drive
+(IDE cdrom on machine type pc), prints its markers on the serial console file, and sees a disk hot-plugged
+into it come and go. Skipped (with the reason) when not root or without qemu/libvirtd."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
+from workers.drivers.hypervisor import configdrive, disk
+from workers.drivers.hypervisor.layout import InstanceLayout
+from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec, DomainSpec, LibvirtDriver
+
+SKIP = skip_reason()
+if SKIP:
+    print(f"\n[qemu driver test skipped] {SKIP}", file=sys.stderr)
+
+pytestmark = pytest.mark.skipif(bool(SKIP), reason=SKIP or "ok")
+
+
+@pytest.fixture
+def qemu(tmp_path: Path) -> Iterator[tuple[LibvirtDriver, GuestImage]]:
+    image = guest_image()
+    ns = f"sqd{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    libvirtd = None
+    driver = None
+    try:
+        try:
+            libvirtd = Libvirtd(ns).start()
+        except LibvirtdBusy as exc:
+            pytest.skip(str(exc))
+        driver = LibvirtDriver("qemu:///system", instances_path=str(tmp_path))
+        yield driver, image
+    finally:
+        if driver is not None:
+            driver.close()
+        if libvirtd is not None:
+            libvirtd.stop()
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def _wait_console(driver: LibvirtDriver, uuid_: str, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = driver.console_output(uuid_)
+        if text in out:
+            return out
+        assert time.monotonic() < deadline, f"{text!r} not on the console within {timeout}s:\n{out[-3000:]}"
+        time.sleep(0.5)
+
+
+def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
+        qemu: tuple[LibvirtDriver, GuestImage], tmp_path: Path) -> None:
+    driver, image = qemu
+    assert driver.domain_type == "qemu" and not driver.is_test
+    assert driver.node_info().hypervisor_type == "QEMU"
+    instance_id = str(uuid.uuid4())
+    layout = InstanceLayout(str(tmp_path), instance_id)
+    layout.create()
+    disk.overlay_create(str(image.disk), layout.disk, None, base_format="qcow2")
+    drive = configdrive.build(configdrive.ConfigDriveSpec(uuid=instance_id, name="vm", hostname="driver-guest"),
+                              layout.config_drive)
+    spec = DomainSpec(uuid=instance_id, vcpus=1, memory_mb=256, disks=(DiskSpec(path=layout.disk),),
+                      config_drive=drive, console_log=layout.console_log, kernel=str(image.kernel),
+                      initrd=str(image.initramfs), cmdline=image.cmdline)
+    started = time.monotonic()
+    assert driver.spawn(spec) == RUNNING
+    live = driver.live_xml(instance_id)
+    assert "type='qemu'" in live and "machine='pc" in live and "bus='ide'" in live
+    out = _wait_console(driver, instance_id, "STRATUS-READY", 120)
+    booted = time.monotonic() - started
+    assert "STRATUS-HOSTNAME=driver-guest" in out and f"STRATUS-UUID={instance_id}" in out, out[-3000:]
+    assert "STRATUS-SOURCE=config-drive" in out, out[-3000:]
+
+    # a disk hot-plugged into the running guest: it sees vdb come, then go
+    extra = str(tmp_path / "extra.qcow2")
+    disk.blank_create(extra, 1)
+    attached = time.monotonic()
+    assert driver.attach_disk(instance_id, DiskSpec(path=extra, target="vdb")).mode == "live"
+    deadline = time.monotonic() + 60
+    while not any("vdb" in line.split("=", 1)[1].split() for line in driver.console_output(instance_id).splitlines()
+                  if line.startswith("STRATUS-BLOCK-DEVICES=")):
+        assert time.monotonic() < deadline, driver.console_output(instance_id)[-3000:]
+        time.sleep(0.5)
+    seen = time.monotonic() - attached
+    assert driver.detach_disk(instance_id, "vdb") is not None
+    deadline = time.monotonic() + 60
+    while True:
+        lines = [line for line in driver.console_output(instance_id).splitlines()
+                 if line.startswith("STRATUS-BLOCK-DEVICES=")]
+        if "vdb" not in lines[-1].split("=", 1)[1].split():
+            break
+        assert time.monotonic() < deadline, "\n".join(lines)
+        time.sleep(0.5)
+
+    assert driver.destroy(instance_id)
+    assert instance_id not in driver.list_domains()
+    layout.remove()
+    print(f"\nqemu driver: spawn to STRATUS-READY {booted:.1f} s, attach to guest seeing vdb {seen:.1f} s")
