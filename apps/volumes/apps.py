@@ -16,7 +16,12 @@ class VolumesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apps.dashboard import panels
         from apps.identity import quotas
 
         for name, default, description in QUOTAS:
             quotas.register(name, default=default, service="volume", description=description)
+        panels.mount("volumes", "apps.volumes.urls")
+        panels.register("Volumes", "Volumes", "volumes:index", icon="volume", order=10)
+        panels.register("Volumes", "Snapshots", "volumes:snapshots", icon="volume", order=20)
+        panels.register("Admin", "Storage Backends", "volumes:backends", admin_only=True, icon="stack", order=44)

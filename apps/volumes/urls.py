@@ -1,0 +1,15 @@
+"""The block storage panels, mounted at /dashboard/volumes/ (namespace "volumes") by apps.py."""
+from django.urls import path
+
+from apps.volumes import views
+
+urlpatterns = [
+    path("", views.volumes, name="index"),
+    path("create", views.volume_create, name="create"),
+    path("<str:volume_id>/extend", views.volume_extend, name="extend"),
+    path("<str:volume_id>/snapshot", views.volume_snapshot, name="snapshot"),
+    path("<str:volume_id>/delete", views.volume_delete, name="delete"),
+    path("snapshots/", views.snapshots, name="snapshots"),
+    path("snapshots/<str:snapshot_id>/delete", views.snapshot_delete, name="snapshot_delete"),
+    path("backends/", views.backends, name="backends"),
+]
