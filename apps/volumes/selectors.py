@@ -301,5 +301,14 @@ def volume_quota_defaults() -> dict[str, int]:
     return body
 
 
+def availability_zones() -> list[tuple[str, bool]]:
+    """(zone, has a live backend) for every zone a backend is in ("nova" when none reported)."""
+    zones: dict[str, bool] = {}
+    for backend in StorageBackend.objects.all():
+        zones[backend.availability_zone] = zones.get(backend.availability_zone, False) or (
+            not backend.disabled and backend_is_up(backend))
+    return sorted(zones.items()) or [("nova", False)]
+
+
 def volume_states() -> tuple[str, ...]:
     return states.VOLUME_STATUSES

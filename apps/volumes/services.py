@@ -286,6 +286,37 @@ def volume_type_delete(*, actor: Actor, type_id: str) -> None:
     vtype.delete()
 
 
+@transaction.atomic
+def volume_type_extra_specs_set(*, actor: Actor, type_id: str, specs: Any, key: str | None = None
+                                ) -> dict[str, str]:
+    """Merge ``specs`` into the type's extra specs (admin). With ``key`` (PUT .../extra_specs/{key})
+    the body must hold exactly that key."""
+    require_admin(actor, action="change volume type extra specs")
+    if not isinstance(specs, dict) or not specs:
+        raise BadRequest("Malformed request body: extra specs must be a non-empty object.")
+    clean = _metadata(specs)
+    if key is not None and (len(clean) != 1 or key not in clean):
+        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key of the URI.")
+    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
+    vtype = VolumeType.objects.select_for_update().get(pk=vtype.pk)
+    vtype.extra_specs = {**(vtype.extra_specs or {}), **clean}
+    vtype.save(update_fields=["extra_specs", "updated_at"])
+    return clean
+
+
+@transaction.atomic
+def volume_type_extra_spec_delete(*, actor: Actor, type_id: str, key: str) -> None:
+    require_admin(actor, action="change volume type extra specs")
+    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
+    vtype = VolumeType.objects.select_for_update().get(pk=vtype.pk)
+    specs = dict(vtype.extra_specs or {})
+    if key not in specs:
+        raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
+    del specs[key]
+    vtype.extra_specs = specs
+    vtype.save(update_fields=["extra_specs", "updated_at"])
+
+
 # ---- volumes -------------------------------------------------------------------------------------
 
 def _image_metadata(image: Any) -> dict[str, str]:
@@ -807,3 +838,45 @@ def snapshot_metadata_item_delete(*, actor: Actor, snapshot_id: str, key: str) -
     deleted, _ = SnapshotMetadata.objects.filter(snapshot=snapshot, key=key).delete()
     if not deleted:
         raise NotFound(f"Metadata item was not found: {key}")
+
+
+# ---- snapshot admin actions ------------------------------------------------------------------------
+
+@transaction.atomic
+def snapshot_reset_status(*, actor: Actor, snapshot_id: str, status: Any) -> Snapshot:
+    """Cinder's ``os-reset_status`` (admin): set any known status, outside the state table, to repair
+    a snapshot whose agent died. Nothing runs on the node."""
+    require_admin(actor, action="reset a snapshot's status")
+    if status not in states.SNAPSHOT_STATUSES:
+        raise BadRequest(f"Invalid status: {status!r} is not a snapshot status.")
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    snapshot.status = status
+    snapshot.save(update_fields=["status", "updated_at"])
+    _publish(snapshot, "state", "snapshot")
+    return snapshot
+
+
+@transaction.atomic
+def snapshot_force_delete(*, actor: Actor, snapshot_id: str) -> None:
+    """Cinder's ``os-force_delete`` (admin): delete whatever the status."""
+    require_admin(actor, action="force-delete a snapshot")
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    snapshot.status = states.DELETING
+    snapshot.save(update_fields=["status", "updated_at"])
+    volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
+    _enqueue("delete_snapshot", volume.backend.host, snapshot_id=snapshot.id)
+    _publish(snapshot, "state", "snapshot")
+
+
+@transaction.atomic
+def snapshot_update_status(*, actor: Actor, snapshot_id: str, status: Any, progress: Any = None) -> Snapshot:
+    """Cinder's ``os-update_snapshot_status`` (what a backend reports): along the state table only."""
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    if not isinstance(status, str):
+        raise BadRequest("Invalid status.")
+    if status != snapshot.status:
+        _move_snapshot(snapshot, status, action="update its status")
+    if progress is not None:
+        snapshot.progress = str(progress)[:8]
+        snapshot.save(update_fields=["progress", "updated_at"])
+    return snapshot

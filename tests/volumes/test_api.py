@@ -13,7 +13,7 @@ from apps.identity import services as identity_services
 from apps.identity.models import QuotaUsage
 from apps.images.models import Image
 from apps.volumes import services, states
-from apps.volumes.models import StorageBackend, Volume
+from apps.volumes.models import Snapshot, StorageBackend, Volume
 from tests.volumes.helpers import Cloud, check, cinder_error
 
 pytestmark = pytest.mark.django_db
@@ -338,3 +338,44 @@ def test_offset_sort_alias_marker_reserve_and_unknown_paths(cloud: Cloud) -> Non
         cinder_error(cloud.member.call(method, "volumes/"), 404, "itemNotFound")
     cinder_error(cloud.member.get("nothing-here"), 404, "itemNotFound")
     assert cloud.member.get("extensions").json() == {"extensions": []}
+
+
+def test_extra_specs_snapshot_admin_actions_zones_pools(cloud: Cloud) -> None:
+    admin_base = f"/volume/v3/{cloud.admin_project.id}"
+    tid = cloud.admin.post(f"{admin_base}/types", {"volume_type": {"name": "gold"}}).json()["volume_type"]["id"]
+    check(cloud.admin.post(f"{admin_base}/types/{tid}/extra_specs", {"extra_specs": {"a": "1", "b": "2"}}),
+          "volume_types", "create_volume_types_extra_specs")
+    assert check(cloud.admin.get(f"{admin_base}/types/{tid}/extra_specs"), "volume_types",
+                 "list_volume_types_extra_specs")["extra_specs"] == {"a": "1", "b": "2"}
+    assert cloud.admin.put(f"{admin_base}/types/{tid}/extra_specs/a", {"a": "9"}).json() == {"a": "9"}
+    assert cloud.admin.get(f"{admin_base}/types/{tid}/extra_specs/a").json() == {"a": "9"}
+    cinder_error(cloud.admin.put(f"{admin_base}/types/{tid}/extra_specs/a", {"a": "1", "b": "1"}), 400, "badRequest")
+    cinder_error(cloud.admin.put(f"{admin_base}/types/{tid}/extra_specs/c", {"a": "1"}), 400, "badRequest")
+    cinder_error(cloud.admin.post(f"{admin_base}/types/{tid}/extra_specs", {"extra_specs": "x"}), 400, "badRequest")
+    cinder_error(cloud.member.post(f"types/{tid}/extra_specs", {"extra_specs": {"x": "1"}}), 403, "forbidden")
+    assert cloud.admin.delete(f"{admin_base}/types/{tid}/extra_specs/b").status_code == 202
+    cinder_error(cloud.admin.delete(f"{admin_base}/types/{tid}/extra_specs/b"), 404, "itemNotFound")
+    # snapshot admin actions
+    vid = available(cloud)["id"]
+    sid = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid}}).json()["snapshot"]["id"]
+    cinder_error(cloud.member.post(f"snapshots/{sid}/action", {"os-reset_status": {"status": "error"}}), 403,
+                 "forbidden")
+    assert cloud.admin.post(f"{admin_base}/snapshots/{sid}/action",
+                            {"os-reset_status": {"status": "error"}}).status_code == 202
+    assert Snapshot.objects.get(pk=sid).status == "error"
+    cinder_error(cloud.admin.post(f"{admin_base}/snapshots/{sid}/action", {"os-reset_status": {"status": "x"}}),
+                 400, "badRequest")
+    assert cloud.admin.post(f"{admin_base}/snapshots/{sid}/action", {"os-force_delete": {}}).status_code == 202
+    assert Snapshot.objects.get(pk=sid).status == "deleting"
+    sid2 = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid}}).json()["snapshot"]["id"]
+    assert cloud.member.post(f"snapshots/{sid2}/action", {"os-update_snapshot_status": {
+        "status": "available", "progress": "100%"}}).status_code == 202
+    cinder_error(cloud.member.post(f"snapshots/{sid2}/action", {"os-update_snapshot_status": {"status": "creating"}}),
+                 400, "badRequest")
+    zones = cloud.member.get("os-availability-zone").json()["availabilityZoneInfo"]
+    assert zones == [{"zoneName": "nova", "zoneState": {"available": True}}]
+    pools = check(cloud.admin.get(f"{admin_base}/scheduler-stats/get_pools?detail=True"), "scheduler_stats",
+                  "get_pools_with_detail")["pools"]
+    assert pools[0]["name"] == "store1@file#file" and pools[0]["capabilities"]["total_capacity_gb"] == 100
+    check(cloud.admin.get(f"{admin_base}/scheduler-stats/get_pools"), "scheduler_stats", "get_pools_no_detail")
+    cinder_error(cloud.member.get("scheduler-stats/get_pools"), 403, "forbidden")

@@ -28,7 +28,12 @@ urlpatterns = [
     re_path(P + r"limits" + S, v.Limits.as_view()),
     re_path(P + r"types" + S, v.VolumeTypes.as_view()),
     re_path(P + r"types/default" + S, v.VolumeTypeDefault.as_view()),
+    re_path(P + r"types/(?P<type_id>[^/]+)/extra_specs" + S, v.VolumeTypeExtraSpecs.as_view()),
+    re_path(P + r"types/(?P<type_id>[^/]+)/extra_specs/(?P<key>[^/]+)" + S, v.VolumeTypeExtraSpec.as_view()),
     re_path(P + r"types/(?P<type_id>[^/]+)" + S, v.VolumeTypeDetail.as_view()),
+    re_path(P + SNAP + r"/action" + S, v.SnapshotAction.as_view()),
+    re_path(P + r"os-availability-zone" + S, v.AvailabilityZones.as_view()),
+    re_path(P + r"scheduler-stats/get_pools" + S, v.Pools.as_view()),
     re_path(P + r"extensions" + S, v.Extensions.as_view()),
     re_path(P + r".*$", v.Unknown.as_view()),
 ]

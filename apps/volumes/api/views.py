@@ -434,6 +434,81 @@ class Extensions(CinderView):
         return Response({"extensions": []})
 
 
+class VolumeTypeExtraSpecs(CinderView):
+    def get(self, request: Request, project_id: str, type_id: str) -> Response:
+        vtype = selectors.volume_type_get(actor=request.auth, type_id=type_id)
+        return Response({"extra_specs": dict(vtype.extra_specs or {})})
+
+    def post(self, request: Request, project_id: str, type_id: str) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        specs = services.volume_type_extra_specs_set(actor=request.auth, type_id=type_id,
+                                                     specs=data.get("extra_specs"))
+        return Response({"extra_specs": specs})
+
+
+class VolumeTypeExtraSpec(CinderView):
+    def get(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
+        vtype = selectors.volume_type_get(actor=request.auth, type_id=type_id)
+        if key not in (vtype.extra_specs or {}):
+            raise services.NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
+        return Response({key: vtype.extra_specs[key]})
+
+    def put(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
+        return Response(services.volume_type_extra_specs_set(actor=request.auth, type_id=type_id,
+                                                             specs=request.data, key=key))
+
+    def delete(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
+        services.volume_type_extra_spec_delete(actor=request.auth, type_id=type_id, key=key)
+        return Response(status=202)
+
+
+class SnapshotAction(CinderView):
+    def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or len(data) != 1:
+            raise BadRequest("Invalid request body: exactly one action is expected.")
+        (action, body), = data.items()
+        body = body if isinstance(body, dict) else {}
+        if action == "os-reset_status":
+            services.snapshot_reset_status(actor=request.auth, snapshot_id=snapshot_id, status=body.get("status"))
+        elif action == "os-force_delete":
+            services.snapshot_force_delete(actor=request.auth, snapshot_id=snapshot_id)
+        elif action == "os-update_snapshot_status":
+            services.snapshot_update_status(actor=request.auth, snapshot_id=snapshot_id, status=body.get("status"),
+                                            progress=body.get("progress"))
+        else:
+            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id)
+            raise BadRequest(f"There is no such action: {action}")
+        return Response(status=202)
+
+
+class AvailabilityZones(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        zones = selectors.availability_zones()
+        return Response({"availabilityZoneInfo": [{"zoneName": name, "zoneState": {"available": up}}
+                                                  for name, up in zones]})
+
+
+class Pools(CinderView):
+    def get(self, request: Request, project_id: str) -> Response:
+        from apps.identity.policy import require_admin
+
+        require_admin(request.auth, action="list the storage pools")
+        detail = _truthy(request.query_params.get("detail"))
+        pools = []
+        for backend in selectors.backend_list(actor=request.auth):
+            pool: dict[str, Any] = {"name": backend.full_host}
+            if detail:
+                pool["capabilities"] = {
+                    "updated": out.ts(backend.last_heartbeat), "QoS_support": False,
+                    "total_capacity_gb": backend.capacity_gb, "free_capacity_gb": backend.free_gb,
+                    "volume_backend_name": backend.backend_name, "driver_version": "1.0",
+                    "reserved_percentage": 0, "storage_protocol": "file", "vendor_name": "Open Source",
+                    "timestamp": out.ts(backend.last_heartbeat)}
+            pools.append(pool)
+        return Response({"pools": pools})
+
+
 class Unknown(CinderView):
     """Any other path under a project (``volumes/`` with no id, ...): Cinder's 404."""
 
