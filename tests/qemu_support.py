@@ -8,9 +8,11 @@
   so the daemons start in a shell that mounts a tmpfs on /sys/fs/cgroup and each controller first.
 * ``guest_image()``: ``linux-image-cloud-amd64``'s kernel (``apt-get download`` + ``dpkg -x``) and a
   busybox-static initramfs whose /init plays cloud-init (``GUEST_INIT``): loads the virtio, IDE cdrom and
-  isofs modules, brings eth0 up with udhcpc, reads the config drive (label config-2) or the metadata
-  service, prints ``STRATUS-*`` markers (hostname, instance uuid, key fingerprint, fixed IP, block
-  devices) on the serial console, then stays up, reporting block devices that come or go. Built once per
+  isofs modules, brings eth0 up with udhcpc (with the lease's static routes), reads the config drive
+  (label config-2) or else the metadata service, asks the metadata service too (busybox nc: this static
+  busybox's wget dies in the guest), prints ``STRATUS-*`` markers (hostname, instance uuid, key
+  fingerprint, fixed IP, the metadata service's uuid, block devices) on the serial console, then stays
+  up, reporting block devices that come or go. Built once per
   machine under ``GUEST_CACHE`` (keyed by the kernel and busybox versions and the init's text).
 
 Domains run as type ``qemu`` (TCG): /dev/kvm exists on this machine kind but hangs guests.
@@ -62,8 +64,22 @@ ip link set lo up
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 ip link set eth0 up
-udhcpc -i eth0 -n -q -t 20 -T 1 -A 1 -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "STRATUS-DHCP-FAILED"
-echo "STRATUS-IP=$(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+udhcpc -i eth0 -n -q -t 20 -T 1 -A 1 -O staticroutes -s /etc/udhcpc.sh >/dev/null 2>&1 || echo "STRATUS-DHCP-FAILED"
+ip4=$(ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}')
+echo "STRATUS-IP=$ip4"
+# GET the metadata service's meta_data.json into $1 (busybox nc and a hand-written request: this static
+# busybox's wget dies in the guest); a few tries while the network agent wires the proxy
+fetch_md() {
+  n=0
+  [ -n "$ip4" ] || return 1
+  while [ $n -lt 10 ]; do
+    printf 'GET /openstack/latest/meta_data.json HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' \
+      | nc -w 3 169.254.169.254 80 > /tmp/md.http 2>&1
+    if head -n1 /tmp/md.http | grep -q ' 200 '; then sed '1,/^\r*$/d' /tmp/md.http > "$1"; return 0; fi
+    n=$((n+1)); sleep 1
+  done
+  return 1
+}
 meta=""
 mkdir -p /config
 i=0
@@ -75,13 +91,13 @@ done
 if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /config 2>/dev/null; then
   meta=/config/openstack/latest/meta_data.json
   echo "STRATUS-SOURCE=config-drive $dev"
-elif wget -q -T 5 -O /tmp/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json; then
+elif fetch_md /tmp/meta_data.json; then
   meta=/tmp/meta_data.json
   echo "STRATUS-SOURCE=metadata-service"
 else
   echo "STRATUS-SOURCE=none"
 fi
-field() { tr ',{}' '\n\n\n' < "$meta" | sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1; }
+field() { tr ',{}' '\n\n\n' < "${2:-$meta}" | sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1; }
 if [ -n "$meta" ]; then
   host=$(field hostname)
   hostname "$host"
@@ -93,6 +109,12 @@ if [ -n "$meta" ]; then
     fp=$(echo "$key" | cut -d' ' -f2 | base64 -d | md5sum | cut -c1-32 | sed 's/../&:/g; s/:$//')
     echo "STRATUS-KEY-FINGERPRINT=$fp"
   fi
+fi
+# the metadata service as well (through the DHCP namespace's proxy, by the lease's static route)
+if fetch_md /tmp/md.json; then
+  echo "STRATUS-METADATA-SERVICE-UUID=$(field uuid /tmp/md.json)"
+else
+  echo "STRATUS-METADATA-SERVICE-FAILED $(head -n1 /tmp/md.http 2>/dev/null); routes: $(ip route | tr '\n' ';')"
 fi
 blocks() { awk 'NR>2 && $4 !~ /^(ram|loop)/ {print $4}' /proc/partitions | sort | tr '\n' ' '; }
 seen=$(blocks)
@@ -113,6 +135,8 @@ case "$1" in
     ip addr add "$ip/$mask" dev "$interface"
     [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
     [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
     ;;
 esac
 exit 0

@@ -10,8 +10,9 @@ As the demo user: the guest's kernel and ramdisk (built from Debian packages, ``
 are uploaded as aki/ari images referenced by a machine image's kernel_id/ramdisk_id; a network, subnet,
 router to public, key pair; ``server create --wait`` with a config drive. The guest's init prints markers
 on its serial console: its fixed IP (from the tenant's dnsmasq), hostname, instance id and key
-fingerprint (read from the config drive), and its block devices. The floating IP answers ping only while
-a security group rule allows ICMP. ``server delete`` leaves no domain, files, tap or claim.
+fingerprint (read from the config drive), the instance id again as the metadata service answers it
+(http://169.254.169.254 through the DHCP namespace's proxy), and its block devices. The floating IP
+answers ping only while a security group rule allows ICMP. ``server delete`` leaves no domain, files, tap or claim.
 Skipped (with the reason) when not root or without qemu/libvirtd. Volume hot-plug is not covered here.
 """
 from __future__ import annotations
@@ -210,6 +211,7 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         assert f"STRATUS-UUID={server_id}" in out, out[-3000:]
         assert f"STRATUS-KEY-FINGERPRINT={fingerprint}" in out, out[-3000:]
         assert "STRATUS-SOURCE=config-drive" in out, out[-3000:]
+        assert f"STRATUS-METADATA-SERVICE-UUID={server_id}" in out, out[-3000:]  # through the metadata proxy
         devices = next(line for line in out.splitlines() if line.startswith("STRATUS-BLOCK-DEVICES="))
         assert "vda" in devices.split("=", 1)[1].split() and "sr0" in devices, devices
 
