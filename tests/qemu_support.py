@@ -12,8 +12,10 @@
   (label config-2) or else the metadata service, asks the metadata service too (busybox nc: this static
   busybox's wget dies in the guest), prints ``STRATUS-*`` markers (hostname, instance uuid, key
   fingerprint, fixed IP, the metadata service's uuid, block devices) on the serial console, then stays
-  up, reporting block devices that come or go. Built once per
-  machine under ``GUEST_CACHE`` (keyed by the kernel and busybox versions and the init's text).
+  up, reporting block devices that come or go. Built once per machine under ``GUEST_CACHE`` (keyed by
+  busybox's version and the init's text; the kernel is the candidate of the day it was built).
+* The daemons get their own qemu.conf (``QEMU_CONF``: qemu as root, no relabelling), bind-mounted over
+  /etc/libvirt/qemu.conf in their mount namespace only: nothing of the machine's configuration changes.
 
 Domains run as type ``qemu`` (TCG): /dev/kvm exists on this machine kind but hangs guests.
 """
