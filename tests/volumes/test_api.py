@@ -379,3 +379,12 @@ def test_extra_specs_snapshot_admin_actions_zones_pools(cloud: Cloud) -> None:
     assert pools[0]["name"] == "store1@file#file" and pools[0]["capabilities"]["total_capacity_gb"] == 100
     check(cloud.admin.get(f"{admin_base}/scheduler-stats/get_pools"), "scheduler_stats", "get_pools_no_detail")
     cinder_error(cloud.member.get("scheduler-stats/get_pools"), 403, "forbidden")
+
+
+def test_volume_type_update(cloud: Cloud) -> None:
+    admin_base = f"/volume/v3/{cloud.admin_project.id}"
+    tid = cloud.admin.post(f"{admin_base}/types", {"volume_type": {"name": "silver"}}).json()["volume_type"]["id"]
+    body = check(cloud.admin.put(f"{admin_base}/types/{tid}", {"volume_type": {
+        "name": "silver2", "description": "d", "is_public": False}}), "volume_types", "update_volume_types")
+    assert body["volume_type"]["name"] == "silver2" and body["volume_type"]["is_public"] is False
+    cinder_error(cloud.member.put(f"types/{tid}", {"volume_type": {"name": "x"}}), 403, "forbidden")

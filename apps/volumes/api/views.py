@@ -378,7 +378,9 @@ class VolumeTypeDetail(CinderView):
     def put(self, request: Request, project_id: str, type_id: str) -> Response:
         b = _body(request, "volume_type")
         vtype = services.volume_type_update(actor=request.auth, type_id=type_id, changes=b)
-        return Response({"volume_type": out.volume_type_out(vtype, admin=True)})
+        body = out.volume_type_out(vtype, admin=True)
+        body.pop("os-volume-type-access:is_public")  # not in Cinder's update answer
+        return Response({"volume_type": body})
 
     def delete(self, request: Request, project_id: str, type_id: str) -> Response:
         services.volume_type_delete(actor=request.auth, type_id=type_id)
