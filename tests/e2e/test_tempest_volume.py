@@ -1,11 +1,16 @@
 """tempest's volume (Cinder v3) API tests against the running cloud with a real storage agent:
 volumes (create, get, list with filters and pagination, update, metadata, extend, bootable), snapshots
 and their metadata, version discovery, quotas, the negative tests. Tests needing a server (attach,
-boot from volume) are skipped: compute is not marked available here."""
+boot from volume) are skipped: compute is not marked available here.
+
+STRATUS_TEMPEST_VOLUME_ALL=1 also runs the whole tempest.api.volume suite and prints what fails (128 of
+145 passed when written; the rest are APIs not built: transfers, retype, type access, encryption types,
+os-hosts, capabilities, quota classes, volume image metadata actions)."""
 from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
 
@@ -26,7 +31,8 @@ VOLUME_TESTS = r"^(?!.*(" + "|".join(NOT_SERVED) + r"))" \
                r"tempest\.api\.volume\.(test_volumes_get|test_volumes_list|test_volume_metadata|test_versions|" \
                r"test_volumes_snapshots\b|test_snapshot_metadata|test_volumes_extend|test_volumes_negative|" \
                r"test_volumes_snapshots_negative|test_volumes_snapshots_list|admin\.test_volume_quotas\b|" \
-               r"test_volume_absolute_limits|test_extensions)"
+               r"test_volume_absolute_limits|test_extensions|test_availability_zone|admin\.test_snapshots_actions|" \
+               r"admin\.test_volume_pools|admin\.test_volume_types_extra_specs)"
 
 
 @pytest.fixture(scope="module")
@@ -64,4 +70,18 @@ def test_tempest_volume_api(tempest_workspace) -> None:  # type: ignore[no-untyp
     for name in failed:
         print("FAILED", name)
     assert result.returncode == 0 and not failed, f"failed: {failed}\n{output[-8000:]}"
-    assert len(passed) >= 80, output[-3000:]
+    assert len(passed) >= 105, output[-3000:]
+
+
+@pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_VOLUME_ALL"),
+                    reason="the whole volume API suite takes minutes: set STRATUS_TEMPEST_VOLUME_ALL=1")
+def test_tempest_volume_api_suite(tempest_workspace) -> None:  # type: ignore[no-untyped-def]
+    """The whole tempest.api.volume suite, reported (not asserted test by test): what passes, what fails."""
+    result = ts.run(tempest_workspace, regex=r"tempest\.api\.volume\.", timeout=2400)
+    output = result.stdout + result.stderr
+    outcomes = dict(RESULT.findall(output))
+    failed = sorted(n for n, o in outcomes.items() if o != "ok")
+    print(f"\ntempest volume suite: {len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    for name in failed:
+        print("FAILED", name)
+    assert len(outcomes) - len(failed) >= 125, output[-3000:]
