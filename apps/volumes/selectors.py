@@ -205,6 +205,18 @@ def volume_get(*, actor: Actor, volume_id: str) -> Volume:
     return volume
 
 
+def volume_connection(*, actor: Actor, volume_id: str) -> dict[str, Any]:
+    """How a compute node reaches the volume (for attaching it): the qcow2 file on its backend, as the
+    backend's agent reported its directory (``StorageBackend.path``). A node that does not share that
+    filesystem cannot attach it (there is no iSCSI/NBD export here)."""
+    volume = volume_get(actor=actor, volume_id=volume_id)
+    if volume.backend_id is None or not volume.backend.path:
+        raise BadRequest(f"Invalid volume: Volume {volume_id} has no file on any storage backend.")
+    return {"driver_volume_type": "file", "data": {
+        "path": f"{volume.backend.path.rstrip('/')}/volume-{volume.id}.qcow2", "format": "qcow2",
+        "host": volume.backend.host, "volume_id": volume.id}}
+
+
 def volume_summary(*, actor: Actor, all_tenants: bool = False) -> dict[str, int]:
     from django.db.models import Count, Sum
 

@@ -388,3 +388,14 @@ def test_volume_type_update(cloud: Cloud) -> None:
         "name": "silver2", "description": "d", "is_public": False}}), "volume_types", "update_volume_types")
     assert body["volume_type"]["name"] == "silver2" and body["volume_type"]["is_public"] is False
     cinder_error(cloud.member.put(f"types/{tid}", {"volume_type": {"name": "x"}}), 403, "forbidden")
+
+
+def test_volume_connection_for_the_compute_side(cloud: Cloud) -> None:
+    from apps.volumes import selectors
+
+    vid = available(cloud)["id"]
+    info = selectors.volume_connection(actor=cloud.member_actor, volume_id=vid)
+    assert info == {"driver_volume_type": "file", "data": {"path": f"/tmp/x/volume-{vid}.qcow2", "format": "qcow2",
+                                                           "host": "store1", "volume_id": vid}}
+    with pytest.raises(services.NotFound):
+        selectors.volume_connection(actor=cloud.other_actor, volume_id=vid)
