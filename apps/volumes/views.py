@@ -36,7 +36,9 @@ def _volume_form(actor: Actor, data: Any = None) -> VolumeForm:
 
 
 def _rows(actor: Actor) -> dict[str, Any]:
-    return {"volumes": selectors.volume_list(actor=actor, query=selectors.ListQuery()), **_base(actor)}
+    """The project's volumes; an admin sees every project's (with the project column)."""
+    query = selectors.ListQuery(all_tenants=actor.is_admin)
+    return {"volumes": selectors.volume_list(actor=actor, query=query), **_base(actor)}
 
 
 @dashboard_view
@@ -123,7 +125,7 @@ def volume_delete(request: HttpRequest, volume_id: str) -> HttpResponse:
 @dashboard_view
 def snapshots(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
-    rows = selectors.snapshot_list(actor=actor, query=selectors.ListQuery())
+    rows = selectors.snapshot_list(actor=actor, query=selectors.ListQuery(all_tenants=actor.is_admin))
     return render_page(request, "volumes/snapshots.html", {"snapshots": rows, **_base(actor)},
                        partial="volumes/_snapshots_table.html")
 

@@ -61,6 +61,7 @@ def test_volume_panels(cloud: Cloud) -> None:
     assert Snapshot.objects.get(pk=snap.id).status == states.DELETING
     # admins see the backends
     admin = client_for("admin", "admin-pw")
+    assert b"dash-v" in admin.get(f"{D}/").content  # every project's volumes for an admin
     backends = admin.get(f"{D}/backends/")
     assert backends.status_code == 200 and b"store1@file#file" in backends.content
     assert alice.get(f"{D}/backends/").status_code == 403
