@@ -43,6 +43,18 @@ def backend_list(*, actor: Actor | None = None) -> QuerySet[StorageBackend]:
     return StorageBackend.objects.all()
 
 
+def backend_get(*, actor: Actor, name: str) -> StorageBackend:
+    """A backend by ``host``, ``host@backend`` or ``host@backend#pool`` (admin)."""
+    from apps.identity.policy import require_admin
+
+    require_admin(actor, action="see the storage backends")
+    host = name.split("@", 1)[0]
+    found = StorageBackend.objects.filter(host=host).first()
+    if found is None:
+        raise NotFound(f"Storage backend {name} could not be found.")
+    return found
+
+
 def backends_up() -> QuerySet[StorageBackend]:
     since = timezone.now() - timedelta(seconds=backend_down_seconds())
     return StorageBackend.objects.filter(disabled=False, last_heartbeat__gte=since)

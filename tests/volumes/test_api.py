@@ -399,3 +399,13 @@ def test_volume_connection_for_the_compute_side(cloud: Cloud) -> None:
                                                            "host": "store1", "volume_id": vid}}
     with pytest.raises(services.NotFound):
         selectors.volume_connection(actor=cloud.other_actor, volume_id=vid)
+
+
+def test_backend_capabilities(cloud: Cloud) -> None:
+    admin_base = f"/volume/v3/{cloud.admin_project.id}"
+    for name in ("store1", "store1@file", "store1@file%23file"):
+        body = check(cloud.admin.get(f"{admin_base}/capabilities/{name}"), "capabilities",
+                     "show_backend_capabilities")
+        assert body["volume_backend_name"] == "file" and body["storage_protocol"] == "file"
+    cinder_error(cloud.admin.get(f"{admin_base}/capabilities/nope"), 404, "itemNotFound")
+    cinder_error(cloud.member.get("capabilities/store1"), 403, "forbidden")

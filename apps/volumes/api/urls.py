@@ -34,6 +34,7 @@ urlpatterns = [
     re_path(P + SNAP + r"/action" + S, v.SnapshotAction.as_view()),
     re_path(P + r"os-availability-zone" + S, v.AvailabilityZones.as_view()),
     re_path(P + r"scheduler-stats/get_pools" + S, v.Pools.as_view()),
+    re_path(P + r"capabilities/(?P<hostname>[^/]+)" + S, v.Capabilities.as_view()),
     re_path(P + r"extensions" + S, v.Extensions.as_view()),
     re_path(P + r".*$", v.Unknown.as_view()),
 ]

@@ -511,6 +511,22 @@ class Pools(CinderView):
         return Response({"pools": pools})
 
 
+def _capabilities(backend: Any) -> dict[str, Any]:
+    return {"namespace": f"OS::Storage::Capabilities::{backend.host}@{backend.backend_name}",
+            "vendor_name": "Open Source", "volume_backend_name": backend.backend_name, "pool_name": backend.pool,
+            "driver_version": "1.0", "storage_protocol": "file", "display_name": "File-backed qcow2 volumes",
+            "description": "Volumes as qcow2 files through qemu-img", "visibility": "public",
+            "replication_targets": [], "properties": {
+                "thin_provisioning": {"title": "Thin Provisioning", "type": "boolean",
+                                      "description": "Volumes are sparse qcow2 files."}}}
+
+
+class Capabilities(CinderView):
+    def get(self, request: Request, project_id: str, hostname: str) -> Response:
+        backend = selectors.backend_get(actor=request.auth, name=hostname)
+        return Response(_capabilities(backend))
+
+
 class Unknown(CinderView):
     """Any other path under a project (``volumes/`` with no id, ...): Cinder's 404."""
 
