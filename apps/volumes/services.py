@@ -212,6 +212,23 @@ def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, A
 
 
 @transaction.atomic
+def volume_quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str, Any]) -> dict[str, int]:
+    """The ``default`` quota class is the default limits (admin); no other class exists."""
+    require_admin(actor, action="set default quotas")
+    if class_name != "default":
+        raise BadRequest("Only the 'default' quota class exists here.")
+    clean: dict[str, int] = {}
+    for key, value in limits.items():
+        if key in selectors.NOT_OFFERED:
+            continue
+        if key not in selectors.VOLUME_QUOTAS:
+            raise BadRequest(f"Bad key(s) in quota class set: {key} (no per volume type quotas here).")
+        clean[key] = value
+    identity_services.quota_default_set(actor=actor, limits=clean)
+    return selectors.volume_quota_defaults()
+
+
+@transaction.atomic
 def volume_quota_delete(*, actor: Actor, project_id: str) -> None:
     from apps.identity.models import QuotaLimit
 

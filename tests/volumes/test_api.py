@@ -409,3 +409,16 @@ def test_backend_capabilities(cloud: Cloud) -> None:
         assert body["volume_backend_name"] == "file" and body["storage_protocol"] == "file"
     cinder_error(cloud.admin.get(f"{admin_base}/capabilities/nope"), 404, "itemNotFound")
     cinder_error(cloud.member.get("capabilities/store1"), 403, "forbidden")
+
+
+def test_quota_class_default(cloud: Cloud) -> None:
+    admin_base = f"/volume/v3/{cloud.admin_project.id}"
+    body = check(cloud.admin.get(f"{admin_base}/os-quota-class-sets/default"), "quota_classes", "show_quota_classes")
+    assert body["quota_class_set"]["volumes"] == 10
+    body = check(cloud.admin.put(f"{admin_base}/os-quota-class-sets/default", {"quota_class_set": {
+        "volumes": 12, "backups": 10}}), "quota_classes", "update_quota_classes")
+    assert body["quota_class_set"]["volumes"] == 12
+    assert cloud.member.get(f"os-quota-sets/{cloud.demo.id}").json()["quota_set"]["volumes"] == 12
+    cinder_error(cloud.admin.put(f"{admin_base}/os-quota-class-sets/default", {"quota_class_set": {
+        "volumes_gold": 1}}), 400, "badRequest")
+    cinder_error(cloud.member.get("os-quota-class-sets/default"), 403, "forbidden")

@@ -25,6 +25,7 @@ urlpatterns = [
     re_path(P + SNAP + S, v.SnapshotDetail.as_view()),
     re_path(P + r"os-quota-sets/(?P<target>[^/]+)/defaults" + S, v.QuotaSetDefaults.as_view()),
     re_path(P + r"os-quota-sets/(?P<target>[^/]+)" + S, v.QuotaSet.as_view()),
+    re_path(P + r"os-quota-class-sets/(?P<class_name>[^/]+)" + S, v.QuotaClassSet.as_view()),
     re_path(P + r"limits" + S, v.Limits.as_view()),
     re_path(P + r"types" + S, v.VolumeTypes.as_view()),
     re_path(P + r"types/default" + S, v.VolumeTypeDefault.as_view()),

@@ -418,6 +418,19 @@ class QuotaSetDefaults(CinderView):
         return Response({"quota_set": {"id": target, **selectors.volume_quota_defaults()}})
 
 
+class QuotaClassSet(CinderView):
+    def get(self, request: Request, project_id: str, class_name: str) -> Response:
+        from apps.identity.policy import require_admin
+
+        require_admin(request.auth, action="see quota classes")
+        return Response({"quota_class_set": {"id": class_name, **selectors.volume_quota_defaults()}})
+
+    def put(self, request: Request, project_id: str, class_name: str) -> Response:
+        limits = services.volume_quota_defaults_update(actor=request.auth, class_name=class_name,
+                                                       limits=_body(request, "quota_class_set"))
+        return Response({"quota_class_set": limits})
+
+
 class Limits(CinderView):
     def get(self, request: Request, project_id: str) -> Response:
         q = selectors.volume_quota(actor=request.auth, project_id=request.auth.project_id)
