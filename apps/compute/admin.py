@@ -111,6 +111,15 @@ class InstanceTagAdmin(admin.ModelAdmin):
     raw_id_fields = ("instance",)
 
 
+@admin.register(models.BlockDeviceMapping)
+class BlockDeviceMappingAdmin(admin.ModelAdmin):
+    list_display = ("volume_id", "instance", "device_name", "boot_index", "source_type", "status",
+                    "delete_on_termination", "created_at")
+    list_filter = ("source_type", "status", "delete_on_termination")
+    search_fields = ("volume_id", "attachment_id", "instance__id", "instance__name")
+    raw_id_fields = ("instance",)
+
+
 class InstanceActionEventInline(admin.TabularInline):
     model = models.InstanceActionEvent
     extra = 0

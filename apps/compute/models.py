@@ -278,3 +278,36 @@ class InstanceActionEvent(TimeStamped):
 
     def __str__(self) -> str:
         return self.event
+
+
+class BlockDeviceMapping(TimeStamped):
+    """One block device of an instance that is a Cinder volume (Nova's BDM with destination volume):
+    the boot volume of a server booted from volume (``boot_index`` 0) or a volume attached later
+    through ``os-volume_attachments``. The volume side's own record is ``volumes.VolumeAttachment``
+    (``attachment_id``); this row is what the compute side knows: the device name in the guest, the
+    boot order, how the volume came to be and whether deleting the server deletes it."""
+
+    SOURCES = ("image", "volume", "snapshot", "blank")
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="block_devices")
+    volume_id = models.CharField(max_length=36, db_index=True)
+    attachment_id = models.CharField(max_length=36, null=True, blank=True)
+    device_name = models.CharField(max_length=64, null=True, blank=True)  # /dev/vdb
+    boot_index = models.SmallIntegerField(null=True, blank=True)  # 0 = the root disk; None = not bootable
+    source_type = models.CharField(max_length=16, default="volume", choices=[(s, s) for s in SOURCES])
+    image_id = models.CharField(max_length=36, null=True, blank=True)  # source image / snapshot's image
+    snapshot_id = models.CharField(max_length=36, null=True, blank=True)
+    volume_size = models.PositiveIntegerField(null=True, blank=True)  # GiB asked for
+    disk_bus = models.CharField(max_length=16, null=True, blank=True)
+    device_type = models.CharField(max_length=16, null=True, blank=True)
+    delete_on_termination = models.BooleanField(default=False)
+    tag = models.CharField(max_length=60, null=True, blank=True)
+    status = models.CharField(max_length=16, default="attaching")  # attaching | attached | detaching
+
+    class Meta:
+        ordering = ["instance", "boot_index", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["instance", "volume_id"],
+                                               name="compute_bdm_instance_volume_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.volume_id} on {self.instance_id} ({self.device_name or '?'})"
