@@ -221,7 +221,20 @@ def volume_connection(*, actor: Actor, volume_id: str) -> dict[str, Any]:
     """How a compute node reaches the volume (for attaching it): the qcow2 file on its backend, as the
     backend's agent reported its directory (``StorageBackend.path``). A node that does not share that
     filesystem cannot attach it (there is no iSCSI/NBD export here)."""
-    volume = volume_get(actor=actor, volume_id=volume_id)
+    return _connection(volume_get(actor=actor, volume_id=volume_id))
+
+
+def volume_connection_for_node(*, volume_id: str) -> dict[str, Any]:
+    """``volume_connection`` for a compute node's task (no actor: the attach was authorized when it
+    was asked for)."""
+    volume = Volume.objects.select_related("backend").filter(pk=volume_id).first()
+    if volume is None:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return _connection(volume)
+
+
+def _connection(volume: Volume) -> dict[str, Any]:
+    volume_id = volume.id
     if volume.backend_id is None or not volume.backend.path:
         raise BadRequest(f"Invalid volume: Volume {volume_id} has no file on any storage backend.")
     return {"driver_volume_type": "file", "data": {

@@ -6,10 +6,11 @@ The storage agent reports back through ``backend_report``, ``volume_created``/``
 ``snapshot_created``/``snapshot_create_failed``, ``snapshot_deleted``/``snapshot_delete_failed``.
 
 Attachments (for the compute side): ``volume_reserve`` (available → reserved, one attachment row),
-``volume_attach`` (reserved → in-use, the attachment gets its server, host and device),
-``volume_unreserve`` (a failed attach: back to available), ``volume_begin_detaching`` (in-use →
-detaching) and ``volume_detach`` (the attachment goes; detaching → available, or in-use while others
-remain).
+``volume_attaching`` (reserved → attaching while the node connects it), ``volume_attach`` (→ in-use,
+the attachment gets its server, host and device), ``volume_unreserve`` (a failed attach: back to
+available), ``volume_begin_detaching`` (in-use → detaching), ``volume_roll_detaching`` (a failed
+detach: in-use again) and ``volume_detach`` (the attachment goes; detaching → available, or in-use
+while others remain).
 """
 from __future__ import annotations
 
@@ -688,6 +689,33 @@ def volume_attach(*, volume_id: str, attachment_id: str, server_id: str, host_na
     attachment.refresh_from_db()
     _publish(volume, "state", "volume")
     return attachment
+
+
+@transaction.atomic
+def volume_attaching(*, volume_id: str, attachment_id: str, host_name: str | None) -> VolumeAttachment:
+    """The compute node is connecting the volume (Cinder's attachment update with a connector):
+    reserved → attaching. A redelivered call finds it attaching already."""
+    volume = _lock_volume(volume_id)
+    attachment = VolumeAttachment.objects.filter(pk=attachment_id, volume=volume).first()
+    if attachment is None:
+        raise NotFound(f"Attachment {attachment_id} could not be found.")
+    if volume.status != states.ATTACHING:
+        _move(volume, states.ATTACHING, action="attach")
+        _publish(volume, "state", "volume")
+    if attachment.status == "reserved":
+        VolumeAttachment.objects.filter(pk=attachment.pk).update(status="attaching", host_name=host_name,
+                                                                 updated_at=timezone.now())
+        attachment.refresh_from_db()
+    return attachment
+
+
+@transaction.atomic
+def volume_roll_detaching(*, volume_id: str) -> None:
+    """A detach that failed on the compute node: detaching → in-use again (the attachment stays)."""
+    volume = _lock_volume(volume_id)
+    if volume.status == states.DETACHING:
+        _move(volume, states.IN_USE, action="roll back detaching")
+        _publish(volume, "state", "volume")
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 from django.urls import URLPattern, re_path
 
 from apps.compute.api import views_servers as v
+from apps.compute.api import views_volumes as vv
 
 S = r"/?$"
 V = r"^v2\.1/"
@@ -19,5 +20,7 @@ urlpatterns: list[URLPattern] = [
     re_path(V + SERVER + r"/os-instance-actions/(?P<request_id>[^/]+)" + S, v.ServerActionDetail.as_view()),
     re_path(V + SERVER + r"/tags" + S, v.ServerTags.as_view()),
     re_path(V + SERVER + r"/tags/(?P<tag>[^/]+)" + S, v.ServerTag.as_view()),
+    re_path(V + SERVER + r"/os-volume_attachments" + S, vv.ServerVolumeAttachments.as_view()),
+    re_path(V + SERVER + r"/os-volume_attachments/(?P<volume_id>[^/]+)" + S, vv.ServerVolumeAttachment.as_view()),
     re_path(V + SERVER + S, v.ServerDetail.as_view()),
 ]

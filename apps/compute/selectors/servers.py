@@ -1,6 +1,6 @@
 """Every read of servers, scoped to the caller. A list costs a constant number of queries whatever
 its length: the ordered ids of the match (one query, for the marker), the page's rows with their
-node, then one query each for tags, faults, ports (with networks), fixed IPs and floating IPs.
+node, then one query each for tags, faults, ports (with networks), fixed IPs, floating IPs and volumes.
 
 ``server_for_node`` and ``server_ports_for_node`` are for node tasks only (no actor)."""
 from __future__ import annotations
@@ -162,8 +162,19 @@ def _cached(model: Any, rows: list[Any]) -> QuerySet[Any]:
     return qs
 
 
+def attach_volumes(instances: list[Instance]) -> list[Instance]:
+    """``instance.volume_list``: its Cinder volumes (``BlockDeviceMapping`` rows, boot volume first),
+    one query for the list."""
+    from apps.compute.selectors.volumes import volumes_of_servers
+
+    found = volumes_of_servers(instance_ids=[i.id for i in instances])
+    for instance in instances:
+        instance.volume_list = found.get(instance.id, [])  # type: ignore[attr-defined]
+    return instances
+
+
 def _complete(instances: list[Instance]) -> list[Instance]:
-    return attach_floating_ips(attach_ports(attach_tags_and_faults(instances)))
+    return attach_volumes(attach_floating_ips(attach_ports(attach_tags_and_faults(instances))))
 
 
 # ---- scoping ---------------------------------------------------------------------------------

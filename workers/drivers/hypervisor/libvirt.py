@@ -278,6 +278,16 @@ def domain_xml(spec: DomainSpec, *, domain_type: str) -> str:
     return ET.tostring(dom, encoding="unicode")
 
 
+def _disk_at(root: ET.Element, target: str) -> ET.Element | None:
+    """The ``<disk>`` of a domain XML whose target is ``target`` (e.g. "vdb")."""
+    devices = root.find("devices")
+    for existing in (devices.findall("disk") if devices is not None else []):
+        tgt = existing.find("target")
+        if tgt is not None and tgt.get("dev") == target:
+            return existing
+    return None
+
+
 def _is_missing(exc: libvirt.libvirtError) -> bool:
     return exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT)
 
@@ -614,12 +624,21 @@ class LibvirtDriver:
         with self._call(f"redefine {uuid}"):
             self.conn.defineXML(ET.tostring(root, encoding="unicode"))
 
-    def attach_disk(self, uuid: str, disk: DiskSpec) -> DiskChange:
+    def attach_disk(self, uuid: str, disk: DiskSpec, *, exist_ok: bool = False) -> DiskChange:
         """Hot-plug where the hypervisor can (also saved in the definition), otherwise add the disk
-        to the persistent definition only (test driver: takes effect at the next start)."""
+        to the persistent definition only (test driver: takes effect at the next start). A target in
+        use is an error, unless ``exist_ok`` and it holds this very file (a repeated attach)."""
         dom = self._domain(uuid)
         xml = ET.tostring(disk_element(disk), encoding="unicode")
         with self._call(f"attach disk {uuid}"):
+            defined = _disk_at(ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)), disk.target)
+            if defined is not None:
+                source = defined.find("source")
+                if not exist_ok or source is None or source.get("file") != disk.path:
+                    raise HypervisorError(f"attach disk {uuid}: target {disk.target} is in use")
+                # the same file at the same target already: a repeated attach (a redelivered task)
+                live = dom.isActive() and _disk_at(ET.fromstring(dom.XMLDesc(0)), disk.target) is not None
+                return DiskChange("live" if live and self.domain_type != "test" else "persistent", disk.target)
             if dom.isActive():
                 try:
                     dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG)

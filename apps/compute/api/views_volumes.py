@@ -1,0 +1,78 @@
+"""Nova v2.1 ``os-volume_attachments``: a server's volumes, attach and detach. Views parse, call one
+service or selector, render. Bodies as at microversion 2.1 (no ``tag`` or ``delete_on_termination``
+in requests or answers; the attachment's ``id`` is the volume id)."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.compute.api.views import _body, _int_param
+from apps.compute.api.views_servers import ServerView
+from apps.compute.models import BlockDeviceMapping
+from apps.compute.selectors import servers as server_selectors
+from apps.compute.selectors import volumes as selectors
+from apps.compute.services import volumes as services
+from apps.core.errors import BadRequest, Forbidden
+
+ATTACH_KEYS_21 = {"volumeId", "device"}
+
+
+def attachment_out(bdm: BlockDeviceMapping) -> dict[str, Any]:
+    return {"id": bdm.volume_id, "serverId": bdm.instance_id, "volumeId": bdm.volume_id, "device": bdm.device_name}
+
+
+def _volume_id(body: dict[str, Any]) -> str:
+    value = body.get("volumeId")
+    if "volumeId" not in body:
+        raise BadRequest("Invalid input for field/attribute volumeAttachment. Value: "
+                         f"{body}. 'volumeId' is a required property")
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        uuid.UUID(value)
+    except ValueError:
+        raise BadRequest(f"Invalid input for field/attribute volumeId. Value: {value}. "
+                         f"'{value}' is not a 'uuid'") from None
+    return value
+
+
+class ServerVolumeAttachments(ServerView):
+    def get(self, request: Request, server_id: str) -> Response:
+        rows = selectors.server_volume_list(actor=request.auth, server_id=server_id)
+        offset = _int_param(request, "offset") or 0
+        limit = _int_param(request, "limit")
+        page = rows[offset:offset + limit] if limit is not None else rows[offset:]
+        return Response({"volumeAttachments": [attachment_out(b) for b in page]})
+
+    def post(self, request: Request, server_id: str) -> Response:
+        body = _body(request, "volumeAttachment")
+        unknown = set(body) - ATTACH_KEYS_21
+        if unknown:
+            raise BadRequest(f"Invalid input for field/attribute volumeAttachment. Additional properties are not "
+                             f"allowed ({', '.join(sorted(unknown))} were unexpected)")
+        bdm = services.server_volume_attach(actor=request.auth, server_id=server_id, volume_id=_volume_id(body),
+                                            device=body.get("device"), request_id=self.request_id)
+        return Response({"volumeAttachment": attachment_out(bdm)})
+
+
+class ServerVolumeAttachment(ServerView):
+    def get(self, request: Request, server_id: str, volume_id: str) -> Response:
+        bdm = selectors.server_volume_get(actor=request.auth, server_id=server_id, volume_id=volume_id)
+        return Response({"volumeAttachment": attachment_out(bdm)})
+
+    def put(self, request: Request, server_id: str, volume_id: str) -> Response:
+        """Swapping a volume for another (an admin's call in Nova) is not offered here."""
+        selectors.server_volume_get(actor=request.auth, server_id=server_id, volume_id=volume_id)
+        if not request.auth.is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed.")
+        server_selectors.server_get(actor=request.auth, server_id=server_id)
+        raise BadRequest("Swapping the volume of a server is not supported by this cloud: detach it and attach "
+                         "the other one.")
+
+    def delete(self, request: Request, server_id: str, volume_id: str) -> Response:
+        services.server_volume_detach(actor=request.auth, server_id=server_id, volume_id=volume_id,
+                                      request_id=self.request_id)
+        return Response(status=202)

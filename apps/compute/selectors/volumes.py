@@ -1,0 +1,44 @@
+"""Reads of a server's Cinder volumes (its ``BlockDeviceMapping`` rows), scoped to the caller.
+
+``volumes_of_servers`` is what a server list shows as ``os-extended-volumes:volumes_attached``: one
+query for a whole page. ``bdm_for_node`` is for node tasks only (no actor)."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.compute.models import BlockDeviceMapping
+from apps.compute.selectors import servers as server_selectors
+from apps.identity.policy import Actor
+
+
+def server_volume_list(*, actor: Actor, server_id: str) -> QuerySet[BlockDeviceMapping]:
+    """The volumes of a server of the caller's project (404 otherwise), boot volume first, then in
+    the order they were attached."""
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    return BlockDeviceMapping.objects.filter(instance_id=instance.id).order_by("boot_index", "created_at", "id")
+
+
+def server_volume_get(*, actor: Actor, server_id: str, volume_id: str) -> BlockDeviceMapping:
+    from apps.core.errors import NotFound
+
+    found = server_volume_list(actor=actor, server_id=server_id).filter(volume_id=volume_id).first()
+    if found is None:
+        raise NotFound(f"Volume {volume_id} is not attached to instance {server_id}.")
+    return found
+
+
+def volumes_of_servers(*, instance_ids: list[str]) -> dict[str, list[BlockDeviceMapping]]:
+    """Instance id → its volumes (boot volume first), for any number of instances in one query."""
+    found: dict[str, list[BlockDeviceMapping]] = {i: [] for i in instance_ids}
+    if not instance_ids:
+        return found
+    rows = BlockDeviceMapping.objects.filter(instance_id__in=instance_ids).order_by(
+        "instance_id", "boot_index", "created_at", "id")
+    for bdm in rows:
+        found.setdefault(bdm.instance_id, []).append(bdm)
+    return found
+
+
+def bdm_for_node(*, instance_id: str, volume_id: str) -> BlockDeviceMapping | None:
+    """The row a node's attach or detach task works on (None once it is gone)."""
+    return BlockDeviceMapping.objects.filter(instance_id=instance_id, volume_id=volume_id).first()

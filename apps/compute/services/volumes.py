@@ -1,0 +1,281 @@
+"""Attaching Cinder volumes to servers and detaching them (Nova's ``os-volume_attachments``), and the
+reports the compute node sends back (``workers.compute_volumes``).
+
+Attach: the API call checks the server (its state, its lock, its node up) and the volume (the
+caller's, available), reserves the volume (``apps.volumes.services.volume_reserve``: one attachment
+row), records a ``BlockDeviceMapping`` (status ``attaching``, its device name chosen here) and the
+instance action ``attach_volume``, and sends ``attach_volume`` to the node's queue on commit. The
+node asks for the connection (``server_volume_connecting``: the volume goes attaching), plugs the
+volume's file into the domain and reports ``server_volume_attached`` (the volume in-use, the row
+attached) or ``server_volume_attach_failed`` (the volume available again, the row gone, a fault and
+the action's event in error).
+
+Detach mirrors it: ``server_volume_detach`` (volume detaching, row detaching, action
+``detach_volume``) → the node's ``detach_volume`` → ``server_volume_detached`` (volume available,
+row gone) or ``server_volume_detach_failed`` (volume in-use, row attached again, a fault).
+
+Every report locks the mapping's row and acts only on the status it expects, so a redelivered task
+or a late report changes nothing twice.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+
+from apps.compute import states
+from apps.compute.models import BlockDeviceMapping, Instance
+from apps.compute.services import servers as server_services
+from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from apps.identity.policy import Actor
+from apps.volumes import selectors as volume_selectors
+from apps.volumes import services as volume_services
+
+log = logging.getLogger(__name__)
+
+# Nova (os-volume_attachments): attach and detach need a settled server in one of these vm_states
+ATTACH_VM_STATES = frozenset({states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED})
+# the device names Nova's API schema accepts (``/dev/vdb``, ``/dev/sdc``, ``/dev/xvdd``, ``vdb``...)
+DEVICE_PATTERN = re.compile(r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$")
+VIRTIO_DEVICE = re.compile(r"^/dev/vd([a-z])$")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
+
+
+class TooManyDiskDevices(Forbidden):
+    pass
+
+
+# ---- device names ------------------------------------------------------------------------------
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def next_device_name(instance: Instance, taken: Iterable[str]) -> str:
+    """The first free ``/dev/vdX`` after the instance's local disks (root vda, then its ephemeral
+    disk and swap, as the node builds them); ``taken`` holds the names its volumes already use."""
+    used = {_short(t) for t in taken if t} | _local_names(instance)
+    for letter in LETTERS:
+        if f"vd{letter}" not in used:
+            return f"/dev/vd{letter}"
+    raise TooManyDiskDevices(f"The maximum allowed number of disk devices ({len(LETTERS)}) to attach to a "
+                             f"single instance has been exceeded.")
+
+
+def _local_names(instance: Instance) -> set[str]:
+    count = 1 + (1 if instance.ephemeral_gb else 0) + (1 if instance.swap else 0)
+    return {f"vd{letter}" for letter in LETTERS[:count]}
+
+
+def _device(instance: Instance, requested: Any, taken: list[str]) -> str:
+    """The requested name when it is a free virtio name, else the next free one (Nova's libvirt
+    driver also names the disk itself); a requested name already in use is a 400."""
+    if requested is None:
+        return next_device_name(instance, taken)
+    if not isinstance(requested, str) or not DEVICE_PATTERN.match(requested):
+        raise BadRequest(f"Invalid input for field/attribute device. Value: {requested}. "
+                         f"Does not match the device name pattern.")
+    full = requested if requested.startswith("/dev/") else f"/dev/{requested}"
+    if _short(full) in {_short(t) for t in taken} | _local_names(instance):
+        raise BadRequest(f"The supplied device path ({full}) is in use.")
+    if VIRTIO_DEVICE.match(full):
+        return full
+    return next_device_name(instance, taken)
+
+
+# ---- checks ------------------------------------------------------------------------------------
+
+def _server_for_change(actor: Actor, server_id: str, what: str) -> Instance:
+    """The caller's server, locked, in a state that takes volume changes (409 otherwise), not locked
+    by someone else, on a node that is up."""
+    instance = server_services._for_update(actor, server_id)
+    if instance.vm_state not in ATTACH_VM_STATES:
+        raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in vm_state "
+                                          f"{instance.vm_state}")
+    if instance.task_state is not None:
+        raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in task_state "
+                                          f"{instance.task_state}")
+    server_services._check_lock(actor, instance)
+    return instance
+
+
+def _node_queue(instance: Instance, what: str) -> tuple[str, str]:
+    node = server_services._node_up(instance.node_id)
+    if node is None:
+        raise Conflict(f"Cannot '{what}' instance {instance.id}: its compute host {instance.host or '(none)'} "
+                       f"is not available.")
+    return node.host, node.queue
+
+
+def _send(task: str, *, queue: str, **kwargs: Any) -> None:
+    """On commit: ``workers.compute_volumes.<task>.apply_async(kwargs, queue)``."""
+    def send() -> None:
+        try:
+            from workers import compute_volumes
+
+            getattr(compute_volumes, task).apply_async(kwargs=kwargs, queue=queue)
+        except Exception:
+            log.exception("could not send workers.compute_volumes.%s to %s", task, queue)
+
+    transaction.on_commit(send)
+
+
+def _start_action(actor: Actor, instance: Instance, record: str, event: str, host: str, request_id: str) -> None:
+    action = server_services._action_start(instance, record=record, request_id=request_id, user_id=actor.user_id,
+                                           project_id=actor.project_id)
+    server_services._event_start(action, event, host)
+
+
+# ---- the API -----------------------------------------------------------------------------------
+
+def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device: str | None = None,
+                         tag: str | None = None, delete_on_termination: bool = False,
+                         request_id: str = "") -> BlockDeviceMapping:
+    """Attach the caller's available volume to the caller's server: the volume reserved, the
+    mapping ``attaching`` at its device name, the node's ``attach_volume`` sent on commit."""
+    if not isinstance(volume_id, str) or not volume_id:
+        raise BadRequest("Invalid input for field/attribute volumeId. Value: None. It must be a string.")
+    if tag is not None and (not isinstance(tag, str) or len(tag) > 60 or "/" in tag or "," in tag):
+        raise BadRequest(f"Invalid input for field/attribute tag. Value: {tag}.")
+    with transaction.atomic():
+        instance = _server_for_change(actor, server_id, "attach_volume")
+        volume = volume_selectors.volume_get(actor=actor, volume_id=volume_id)  # 404 when not the caller's
+        existing = list(BlockDeviceMapping.objects.filter(instance=instance).values_list("volume_id", "device_name"))
+        if any(v == volume.id for v, _ in existing):
+            raise BadRequest(f"Invalid volume: volume {volume.id} is already attached to instance {instance.id}.")
+        if volume.status != "available":
+            raise BadRequest(f"Invalid volume: volume {volume.id} status must be 'available', but current status "
+                             f"is: {volume.status}.")
+        name = _device(instance, device, [d for _, d in existing if d])
+        host, queue = _node_queue(instance, "attach_volume")
+        attachment = volume_services.volume_reserve(actor=actor, volume_id=volume.id, server_id=instance.id)
+        bdm = BlockDeviceMapping.objects.create(
+            instance=instance, volume_id=volume.id, attachment_id=attachment.id, device_name=name, boot_index=None,
+            source_type="volume", volume_size=volume.size, disk_bus="virtio", device_type="disk",
+            delete_on_termination=bool(delete_on_termination), tag=tag, status=ATTACHING)
+        _start_action(actor, instance, "attach_volume", "compute_attach_volume", host, request_id)
+        _send("attach_volume", queue=queue, instance_id=instance.id, volume_id=volume.id, request_id=request_id)
+        server_services._publish(instance, "updated")
+    return bdm
+
+
+def server_volume_detach(*, actor: Actor, server_id: str, volume_id: str, request_id: str = "") -> None:
+    """Detach a volume from the caller's server: the volume detaching, the mapping detaching, the
+    node's ``detach_volume`` sent on commit. The boot volume stays (400)."""
+    with transaction.atomic():
+        instance = _server_for_change(actor, server_id, "detach_volume")
+        volume_selectors.volume_get(actor=actor, volume_id=volume_id)  # 404 when not the caller's
+        bdm = BlockDeviceMapping.objects.select_for_update().filter(instance=instance, volume_id=volume_id).first()
+        if bdm is None:
+            raise NotFound(f"Volume {volume_id} is not attached to instance {instance.id}.")
+        if bdm.boot_index == 0:
+            raise BadRequest("Cannot detach a root device volume")
+        if bdm.status != ATTACHED:
+            raise BadRequest(f"Invalid volume: volume {volume_id} is {bdm.status} on instance {instance.id}: "
+                             f"it must be attached to be detached.")
+        host, queue = _node_queue(instance, "detach_volume")
+        volume_services.volume_begin_detaching(volume_id=volume_id)
+        bdm.status = DETACHING
+        bdm.save(update_fields=["status", "updated_at"])
+        _start_action(actor, instance, "detach_volume", "compute_detach_volume", host, request_id)
+        _send("detach_volume", queue=queue, instance_id=instance.id, volume_id=volume_id, request_id=request_id)
+        server_services._publish(instance, "updated")
+
+
+# ---- the node's reports ------------------------------------------------------------------------
+
+def _locked_bdm(instance_id: str, volume_id: str) -> tuple[Instance | None, BlockDeviceMapping | None]:
+    """The instance's row, then the mapping's, locked (the API's order: no deadlock between them)."""
+    instance = Instance.objects.select_for_update().filter(pk=instance_id).first()
+    if instance is None:
+        return None, None
+    return instance, BlockDeviceMapping.objects.select_for_update().filter(instance_id=instance_id,
+                                                                           volume_id=volume_id).first()
+
+
+def server_volume_connecting(*, instance_id: str, volume_id: str, host: str) -> dict[str, Any] | None:
+    """The node is about to plug the volume in: the volume goes attaching and the node gets its
+    connection (``{"driver_volume_type": "file", "data": {"path", "format", ...}}``). None when the
+    mapping is no longer attaching (a stale or redelivered task: nothing to do)."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != ATTACHING or not bdm.attachment_id:
+            return None
+        volume_services.volume_attaching(volume_id=volume_id, attachment_id=bdm.attachment_id, host_name=host)
+        return volume_selectors.volume_connection_for_node(volume_id=volume_id)
+
+
+def server_volume_attached(*, instance_id: str, volume_id: str, host: str, request_id: str = "") -> bool:
+    """The volume is in the domain: in-use with its attachment (server, host, device, time), the
+    mapping attached, the action's event done. False for a stale report."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != ATTACHING or not bdm.attachment_id:
+            return False
+        volume_services.volume_attach(volume_id=volume_id, attachment_id=bdm.attachment_id, server_id=instance_id,
+                                      host_name=host, device=bdm.device_name)
+        bdm.status = ATTACHED
+        bdm.save(update_fields=["status", "updated_at"])
+        server_services._event_finish(instance, request_id=request_id, record="attach_volume",
+                                      event="compute_attach_volume", ok=True, host=host)
+        server_services._publish(instance, "updated")
+        return True
+
+
+def server_volume_attach_failed(*, instance_id: str, volume_id: str, host: str, message: str, details: str = "",
+                                request_id: str = "") -> bool:
+    """The node could not attach it: the volume available again, the mapping gone, a fault and the
+    action's event in error (the instance keeps its state)."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != ATTACHING:
+            return False
+        if bdm.attachment_id:
+            volume_services.volume_unreserve(volume_id=volume_id, attachment_id=bdm.attachment_id)
+        bdm.delete()
+        reason = f"Failed to attach volume {volume_id} at {bdm.device_name}: {message}"
+        server_services._fault(instance, message=reason, details=details, host=host)
+        server_services._event_finish(instance, request_id=request_id, record="attach_volume",
+                                      event="compute_attach_volume", ok=False, host=host,
+                                      traceback=details or reason)
+        server_services._publish(instance, "updated")
+        return True
+
+
+def server_volume_detached(*, instance_id: str, volume_id: str, host: str, request_id: str = "") -> bool:
+    """The disk left the domain: the volume's attachment goes (available again), the mapping too."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != DETACHING:
+            return False
+        if bdm.attachment_id:
+            volume_services.volume_detach(volume_id=volume_id, attachment_id=bdm.attachment_id)
+        bdm.delete()
+        server_services._event_finish(instance, request_id=request_id, record="detach_volume",
+                                      event="compute_detach_volume", ok=True, host=host)
+        server_services._publish(instance, "updated")
+        return True
+
+
+def server_volume_detach_failed(*, instance_id: str, volume_id: str, host: str, message: str, details: str = "",
+                                request_id: str = "") -> bool:
+    """The node could not detach it: the volume in-use again, the mapping attached, a fault and the
+    action's event in error."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != DETACHING:
+            return False
+        volume_services.volume_roll_detaching(volume_id=volume_id)
+        bdm.status = ATTACHED
+        bdm.save(update_fields=["status", "updated_at"])
+        reason = f"Failed to detach volume {volume_id} from {bdm.device_name}: {message}"
+        server_services._fault(instance, message=reason, details=details, host=host)
+        server_services._event_finish(instance, request_id=request_id, record="detach_volume",
+                                      event="compute_detach_volume", ok=False, host=host,
+                                      traceback=details or reason)
+        server_services._publish(instance, "updated")
+        return True

@@ -1,0 +1,105 @@
+"""The compute node's volume tasks: plug a Cinder volume's file into an instance's domain and take it
+out again. They run on the node's queue ``compute.<host>`` like ``workers.compute``, under the same
+per-instance lock (a volume change waits for a spawn, a power action or a destroy of the instance).
+
+Each task: load (``apps.compute.selectors.volumes.bdm_for_node``, the connection through
+``apps.compute.services.volumes.server_volume_connecting``) → the libvirt driver's
+``attach_disk``/``detach_disk`` (the test driver has no hot-plug: the disk goes into the persistent
+definition; qemu plugs it live and into the definition) → report ``server_volume_attached`` /
+``server_volume_attach_failed`` / ``server_volume_detached`` / ``server_volume_detach_failed``.
+
+Redelivery is harmless: a mapping no longer in the status the task expects is left alone, the
+driver's attach of the same file at the same target is a no-op, and a detach of a disk the domain no
+longer has is a success.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import shared_task
+
+from workers import compute
+from workers.compute import _details, _load, _message, instance_lock, node_host
+from workers.drivers.hypervisor.libvirt import DiskSpec
+
+logger = logging.getLogger(__name__)
+
+
+def _services() -> Any:
+    from apps.compute.services import volumes as volume_services
+
+    return volume_services
+
+
+def _bdm(instance_id: str, volume_id: str) -> Any:
+    from apps.compute.selectors.volumes import bdm_for_node
+
+    return bdm_for_node(instance_id=instance_id, volume_id=volume_id)
+
+
+def _target(device_name: str) -> str:
+    return device_name.rsplit("/", 1)[-1]
+
+
+@shared_task(name="workers.compute_volumes.attach_volume")
+def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str:
+    """Attach the volume's qcow2 file at the mapping's device (serial = the volume id). Returns
+    "attached", "failed", "skipped" (the mapping is not attaching: done already or given up) or
+    "gone" (no such instance or mapping)."""
+    services = _services()
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        bdm = _bdm(instance_id, volume_id) if instance is not None else None
+        if instance is None or bdm is None:
+            return "gone"
+        if bdm.status != "attaching":
+            return "skipped"
+        host = node_host(instance)
+        started = time.monotonic()
+        try:
+            connection = services.server_volume_connecting(instance_id=instance_id, volume_id=volume_id, host=host)
+            if connection is None:
+                return "skipped"
+            data = connection["data"]
+            change = compute.node_driver().attach_disk(instance.id, DiskSpec(
+                path=data["path"], target=_target(bdm.device_name), format=data.get("format", "qcow2"),
+                serial=volume_id), exist_ok=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
+            logger.warning("attach of volume %s to %s on %s failed: %s", volume_id, instance_id, host, exc)
+            services.server_volume_attach_failed(instance_id=instance_id, volume_id=volume_id, host=host,
+                                                 message=_message(exc), details=_details(), request_id=request_id)
+            return "failed"
+        logger.info("attached volume %s to %s at %s on %s (%s) in %.3f s", volume_id, instance_id, change.target,
+                    host, change.mode, time.monotonic() - started)
+        services.server_volume_attached(instance_id=instance_id, volume_id=volume_id, host=host,
+                                        request_id=request_id)
+        return "attached"
+
+
+@shared_task(name="workers.compute_volumes.detach_volume")
+def detach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str:
+    """Take the disk at the mapping's device out of the domain (live where the hypervisor can).
+    Returns "detached", "failed", "skipped" or "gone"."""
+    services = _services()
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        bdm = _bdm(instance_id, volume_id) if instance is not None else None
+        if instance is None or bdm is None:
+            return "gone"
+        if bdm.status != "detaching":
+            return "skipped"
+        host = node_host(instance)
+        try:
+            change = compute.node_driver().detach_disk(instance.id, _target(bdm.device_name))
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
+            logger.warning("detach of volume %s from %s on %s failed: %s", volume_id, instance_id, host, exc)
+            services.server_volume_detach_failed(instance_id=instance_id, volume_id=volume_id, host=host,
+                                                 message=_message(exc), details=_details(), request_id=request_id)
+            return "failed"
+        logger.info("detached volume %s from %s on %s (%s)", volume_id, instance_id, host,
+                    change.mode if change is not None else "not in the domain")
+        services.server_volume_detached(instance_id=instance_id, volume_id=volume_id, host=host,
+                                        request_id=request_id)
+        return "detached"
