@@ -110,3 +110,48 @@ def test_volumes_with_the_cli(live_cloud, storage_node, image) -> None:  # type:
         _gone(live_cloud, ["volume"], name)
     left = sorted(p.name for p in Path(storage_node.root).iterdir() if p.suffix == ".qcow2")
     assert left == [], left
+
+
+def test_server_add_and_remove_volume_with_the_cli(live_cloud, compute_nodes, storage_node,  # type: ignore[no-untyped-def]
+                                                   image) -> None:
+    """The issue's attach flow: `server add volume vm1 v1` (the volume in-use with its attachment,
+    `server show` lists it), `server remove volume vm1 v1` (available again). The server, its network
+    and the volume are made through openstacksdk (the CLI only for the named flow)."""
+    os_ = live_cloud.openstack
+    conn = live_cloud.sdk()
+    vm1, v1 = _name("vm1"), _name("v1")
+    net = conn.network.create_network(name=_name("attach-net"))
+    conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.31.0.0/24")
+    server = conn.compute.create_server(name=vm1, image_id=conn.image.find_image(image).id,
+                                        flavor_id=conn.compute.find_flavor("m1.tiny").id,
+                                        networks=[{"uuid": net.id}])
+    volume = conn.block_storage.create_volume(size=1, name=v1)
+    conn.compute.wait_for_server(server, wait=120)
+    conn.block_storage.wait_for_status(volume, "available", wait=60)
+
+    started = time.monotonic()
+    added = os_("server", "add", "volume", vm1, v1, "-f", "json")
+    assert volume.id in added.stdout
+    deadline = time.monotonic() + 60
+    while conn.block_storage.get_volume(volume.id).status != "in-use":
+        assert conn.block_storage.get_volume(volume.id).status in ("reserved", "attaching"), "attach failed"
+        assert time.monotonic() < deadline, "volume not in-use after 60 s"
+        time.sleep(0.2)
+    print(f"\nserver add volume: in-use {time.monotonic() - started:.2f} s after the CLI call started")
+    shown = _json(os_("volume", "show", v1, "-f", "json"))
+    assert shown["status"] == "in-use"
+    [attachment] = shown["attachments"]
+    assert attachment["server_id"] == server.id and attachment["device"] == "/dev/vdb"
+    assert attachment["host_name"] in {n.host for n in compute_nodes} and attachment["attached_at"]
+    assert volume.id in str(_json(os_("server", "show", vm1, "-f", "json"))["volumes_attached"])
+
+    os_("server", "remove", "volume", vm1, v1)
+    conn.block_storage.wait_for_status(volume, "available", wait=60)
+    assert conn.block_storage.get_volume(volume.id).attachments == []
+    assert conn.compute.get_server(server.id).attached_volumes == []
+
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=60)
+    conn.block_storage.delete_volume(volume)
+    conn.block_storage.wait_for_delete(volume, wait=60)
+    conn.network.delete_network(net)
