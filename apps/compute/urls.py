@@ -1,7 +1,7 @@
 """The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py."""
 from django.urls import path
 
-from apps.compute import views
+from apps.compute import views, views_volumes
 
 urlpatterns = [
     path("instances/", views.instances, name="instances"),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("instances/<str:server_id>/console", views.instance_console, name="instance_console"),
     path("instances/<str:server_id>/actions/<str:request_id>", views.instance_action_events,
          name="instance_action_events"),
+    path("instances/<str:server_id>/volumes/", views_volumes.instance_volumes, name="instance_volumes"),
+    path("instances/<str:server_id>/volumes/attach", views_volumes.instance_volume_attach,
+         name="instance_volume_attach"),
+    path("instances/<str:server_id>/volumes/<str:volume_id>/detach", views_volumes.instance_volume_detach,
+         name="instance_volume_detach"),
     path("keypairs/", views.keypairs, name="keypairs"),
     path("keypairs/<str:name>/delete", views.keypair_delete, name="keypair_delete"),
     path("flavors/", views.flavors, name="flavors"),

@@ -28,8 +28,9 @@ from apps.compute.selectors import nodes as node_selectors
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import nodes as node_services
 from apps.compute.services import servers as server_services
+from apps.compute.views_volumes import volumes_context
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action, safe_next
+from apps.dashboard.shell import dashboard_view, form_error, is_partial, render_page, run_action, safe_next
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor, require_admin
 from apps.images import selectors as image_selectors
@@ -225,6 +226,8 @@ def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
         if "resize" in instance.form_actions else [],  # type: ignore[attr-defined]
         "action_form": InstanceActionForm(),
     }
+    if not is_partial(request):  # the Volumes section refreshes itself (views_volumes.instance_volumes)
+        context.update(volumes_context(actor, instance))
     return render_page(request, "compute/instance_detail.html", context, partial="compute/_instance_live.html")
 
 

@@ -27,3 +27,23 @@ class SnapshotForm(forms.Form):
     name = forms.CharField(max_length=255, required=False)
     description = forms.CharField(max_length=255, required=False)
     force = forms.BooleanField(required=False, label="Even if in use")
+
+
+class AttachForm(forms.Form):
+    """Attach a volume to one of its project's instances (from the Volumes panel) or one of the
+    project's volumes to an instance (from the instance page): the choices are given by the view."""
+
+    server = forms.ChoiceField(label="Instance")
+    volume = forms.ChoiceField(label="Volume")
+    device = forms.RegexField(regex=r"^/dev/[a-z]+[a-z0-9]*$", max_length=64, required=False,
+                              label="Device name", help_text="Optional, e.g. /dev/vdb (the next free one if empty).",
+                              error_messages={"invalid": "A device name looks like /dev/vdb."})
+
+    def __init__(self, *args: object, servers: list[tuple[str, str]] | None = None,
+                 volumes: list[tuple[str, str]] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for name, choices in (("server", servers), ("volume", volumes)):
+            if choices is None:
+                del self.fields[name]  # fixed by the page (the volume or instance it is on)
+            else:
+                self.fields[name].choices = [("", "Choose…"), *choices]

@@ -1,7 +1,9 @@
-"""The block storage panels (Volumes, Snapshots, and the admins' Storage Backends): the same services
-and selectors as the Cinder API."""
+"""The block storage panels (Volumes with each volume's page, Snapshots, and the admins' Storage
+Backends): the same services and selectors as the Cinder API; attaching and detaching go through the
+compute side's services, as Nova's os-volume_attachments does."""
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -9,11 +11,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.compute.selectors import servers as server_selectors
+from apps.compute.services import volumes as attach_services
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
-from apps.volumes.forms import ExtendForm, SnapshotForm, VolumeForm
+from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
+from apps.volumes.models import Volume
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -35,10 +40,35 @@ def _volume_form(actor: Actor, data: Any = None) -> VolumeForm:
     return VolumeForm(data, images=images, snapshots=snapshots)
 
 
+def _servers(actor: Actor, *, project_id: str | None = None) -> list[Any]:
+    """The instances the caller sees (one query): every project's for an admin, or only
+    ``project_id``'s when given."""
+    query = server_selectors.ServerQuery(all_tenants=actor.is_admin, project_id=project_id if actor.is_admin else None)
+    return server_selectors.server_list(actor=actor, query=query, details=False)
+
+
+def _name_attachments(volumes: list[Volume], names: dict[str, str]) -> list[Volume]:
+    """Each attachment of the (prefetched) volumes gets ``server_name`` (no queries)."""
+    for volume in volumes:
+        for attachment in volume.attachments.all():
+            attachment.server_name = names.get(attachment.server_id or "", "")  # type: ignore[attr-defined]
+    return volumes
+
+
 def _rows(actor: Actor) -> dict[str, Any]:
-    """The project's volumes; an admin sees every project's (with the project column)."""
+    """The project's volumes with the names of the instances they are attached to; an admin sees
+    every project's (with the project column)."""
     query = selectors.ListQuery(all_tenants=actor.is_admin)
-    return {"volumes": selectors.volume_list(actor=actor, query=query), **_base(actor)}
+    names = {s.id: s.name for s in _servers(actor)}
+    return {"volumes": _name_attachments(selectors.volume_list(actor=actor, query=query), names), **_base(actor)}
+
+
+def _request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def _may_write(actor: Actor, volume: Volume) -> bool:
+    return actor.is_admin or actor.may_write(volume.project_id)
 
 
 @dashboard_view
@@ -69,6 +99,66 @@ def volume_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Creating volume {volume.name or volume.id}.")
             return HttpResponseRedirect(reverse("volumes:index"))
     return render_page(request, "volumes/volumes.html", {**_rows(actor), "form": form}, status=400)
+
+
+@dashboard_view
+def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
+    """One volume: its facts, metadata and attachments (the instance linked, the device)."""
+    actor = _actor(request)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
+    names = {s.id: s.name for s in _servers(actor, project_id=volume.project_id)}
+    _name_attachments([volume], names)
+    context = {"volume": volume, "can_write_volume": _may_write(actor, volume),
+               "metadata": [(m.key, m.value) for m in volume.metadata_items.all()], **_base(actor)}
+    return render_page(request, "volumes/volume_detail.html", context, partial="volumes/_volume_live.html")
+
+
+@dashboard_view
+def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
+    """Attach the volume to one of its project's instances (Nova's os-volume_attachments)."""
+    actor = _actor(request)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
+    if not _may_write(actor, volume):
+        raise Forbidden(f"You may not attach volume {volume.name or volume.id}.")
+    servers = [(s.id, s.name or s.id) for s in _servers(actor, project_id=volume.project_id)
+               if s.project_id == volume.project_id]
+    form = AttachForm(request.POST or None, servers=servers)
+    label = volume.name or volume.id
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            bdm = attach_services.server_volume_attach(actor=actor, server_id=data["server"], volume_id=volume.id,
+                                                       device=data.get("device") or None, request_id=_request_id())
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            server = dict(servers).get(data["server"], data["server"])
+            messages.success(request, f"Attaching volume {label} to instance {server}"
+                                      f"{f' on {bdm.device_name}' if bdm.device_name else ''}.")
+            return HttpResponseRedirect(reverse("volumes:index"))
+    return render_page(request, "volumes/form.html", {"form": form, "title": f"Attach {label}",
+                                                      "submit": "Attach", "back": reverse("volumes:index")},
+                       status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@dashboard_view
+def volume_detach(request: HttpRequest, volume_id: str) -> HttpResponse:
+    """Detach the volume from the instance named by the form's ``server``."""
+    actor = _actor(request)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
+    if not _may_write(actor, volume):
+        raise Forbidden(f"You may not detach volume {volume.name or volume.id}.")
+    server_id = request.POST.get("server", "")
+    attachment = next((a for a in volume.attachments.all() if a.server_id == server_id), None)
+    if attachment is None:
+        messages.error(request, f"Volume {volume.name or volume.id} is not attached to instance {server_id}.")
+        return HttpResponseRedirect(safe_next(request, reverse("volumes:index")))
+    return run_action(request, lambda: attach_services.server_volume_detach(
+        actor=actor, server_id=server_id, volume_id=volume.id, request_id=_request_id()),
+        success=f"Detaching volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"))
 
 
 @dashboard_view

@@ -1,0 +1,98 @@
+"""The instance page's Volumes section: the server's attached volumes (device, size, status, a detach
+button) and a form attaching one of its project's available volumes. The same services and
+selectors as Nova's os-volume_attachments; the section refreshes itself on the socket's volume
+events (its own live element, ``?partial`` not needed: the section view renders only the section)."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.compute.models import Instance
+from apps.compute.selectors import servers as server_selectors
+from apps.compute.selectors import volumes as volume_selectors
+from apps.compute.services import volumes as volume_services
+from apps.core.errors import Forbidden, StratusError
+from apps.dashboard.shell import dashboard_view, run_action
+from apps.identity.policy import Actor
+from apps.volumes import selectors as cinder_selectors
+from apps.volumes.forms import AttachForm
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
+def _request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def volumes_context(actor: Actor, instance: Instance) -> dict[str, Any]:
+    """What the section shows: the server's volumes (each mapping with ``volume``, the Cinder row,
+    or None) and the attach form's choices (the project's available volumes). Three queries."""
+    writable = actor.is_admin or actor.may_write(instance.project_id)
+    mappings = list(volume_selectors.server_volume_list(actor=actor, server_id=instance.id))
+    query = cinder_selectors.ListQuery(all_tenants=actor.is_admin, filters={"project_id": instance.project_id})
+    volumes = {v.id: v for v in cinder_selectors.volume_list(actor=actor, query=query)}
+    for bdm in mappings:
+        bdm.volume = volumes.get(bdm.volume_id)  # type: ignore[attr-defined]
+    available = [(v.id, f"{v.name or v.id} ({v.size} GiB)") for v in volumes.values()
+                 if v.status == "available" and v.project_id == instance.project_id]
+    form = AttachForm(volumes=available, auto_id="attach_%s") if writable and not instance.deleted else None
+    return {"instance": instance, "block_devices": mappings, "attach_form": form, "volumes_writable": writable}
+
+
+@dashboard_view
+def instance_volumes(request: HttpRequest, server_id: str) -> HttpResponse:
+    """The section alone, for the live refresh."""
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    return render(request, "compute/_instance_volumes.html", volumes_context(actor, instance))
+
+
+@require_POST
+@dashboard_view
+def instance_volume_attach(request: HttpRequest, server_id: str) -> HttpResponse:
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    back = reverse("compute:instance", args=[instance.id])
+    volume_id = request.POST.get("volume", "")
+    form = AttachForm(request.POST, volumes=[(volume_id, volume_id)] if volume_id else [])
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(back)
+    volume = cinder_selectors.volume_get(actor=actor, volume_id=volume_id)  # another project's: the 404 page
+    label = volume.name or volume.id
+    try:
+        bdm = volume_services.server_volume_attach(actor=actor, server_id=instance.id, volume_id=volume.id,
+                                                   device=form.cleaned_data.get("device") or None,
+                                                   request_id=_request_id())
+    except Forbidden as exc:
+        if not (actor.is_admin or actor.may_write(instance.project_id)):
+            raise  # a reader: the 403 page
+        messages.error(request, exc.message)
+    except StratusError as exc:
+        messages.error(request, exc.message)
+    else:
+        where = f" on {bdm.device_name}" if bdm.device_name else ""
+        messages.success(request, f"Attaching volume {label} to instance {instance.name}{where}.")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+@dashboard_view
+def instance_volume_detach(request: HttpRequest, server_id: str, volume_id: str) -> HttpResponse:
+    actor = _actor(request)
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    volume = cinder_selectors.volume_get(actor=actor, volume_id=volume_id)
+    return run_action(request, lambda: volume_services.server_volume_detach(
+        actor=actor, server_id=instance.id, volume_id=volume.id, request_id=_request_id()),
+        success=f"Detaching volume {volume.name or volume.id} from instance {instance.name}.",
+        redirect_to=reverse("compute:instance", args=[instance.id]))
