@@ -230,17 +230,35 @@ def _blank(path: str, size_mb: int) -> None:
         disk._run(["create", "-q", "-f", "qcow2", str(path), f"{int(size_mb)}M"])
 
 
+def volume_disks(instance: Instance) -> list[Any]:
+    """The server's Cinder volumes as disks (root first): each volume's file on its storage backend,
+    reached directly (same machine or shared filesystem), at its device in the guest."""
+    from apps.compute.selectors.boot_volumes import volume_disks_for_node
+
+    return volume_disks_for_node(instance=instance)
+
+
 def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, image_id: str) -> DomainSpec:
-    """Everything the domain needs on this node's disk, made from ``image_id``: the cached base (and
-    kernel/ramdisk for direct kernel boot), the qcow2 overlay sized root_gb (0 = the image's size),
-    ephemeral and swap disks, the config drive when asked for (or forced); then its DomainSpec."""
-    if not image_id:
-        raise SpawnError(f"Instance {instance.id} has no image: booting from a volume is not supported here.")
+    """Everything the domain needs on this node's disk: the root disk (the boot volume's file when the
+    server boots from a volume, else a qcow2 overlay sized root_gb, 0 = the image's size, over the
+    cached base of ``image_id``), kernel/ramdisk for direct kernel boot, ephemeral and swap disks, the
+    server's other volumes at their devices, the config drive when asked for (or forced); then its
+    DomainSpec. A volume's file is never made or removed here (the storage agent owns it)."""
+    volumes = volume_disks(instance)
+    root = next((v for v in volumes if v.boot_index == 0), None)
+    if root is None and not image_id:
+        raise SpawnError(f"Instance {instance.id} has no image and no boot volume.")
     layout.create()
-    image = _image_row(image_id)
-    base = cache_image(image)
-    disk.overlay_create(base.path, layout.disk, instance.root_gb or None, base_format=base.format)
-    disks = [DiskSpec(path=layout.disk, target="vda")]
+    if root is None:
+        image = _image_row(image_id)
+        base = cache_image(image)
+        disk.overlay_create(base.path, layout.disk, instance.root_gb or None, base_format=base.format)
+        disks = [DiskSpec(path=layout.disk, target="vda")]
+    else:
+        from apps.images.models import Image as ImageModel
+
+        image = ImageModel.objects.filter(pk=image_id).first() if image_id else None
+        disks = [DiskSpec(path=root.path, target="vda", format=root.format, serial=root.volume_id[:20])]
     targets = iter("bcdefgh")
     if instance.ephemeral_gb:
         disk.blank_create(layout.ephemeral, instance.ephemeral_gb)
@@ -248,12 +266,20 @@ def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, 
     if instance.swap:
         _blank(layout.swap, instance.swap)
         disks.append(DiskSpec(path=layout.swap, target=f"vd{next(targets)}"))
+    for volume in volumes:
+        if volume is root:
+            continue
+        if any(d.target == volume.target for d in disks) or not volume.target:
+            raise SpawnError(f"Volume {volume.volume_id} of instance {instance.id}: device {volume.target!r} "
+                             f"is taken.")
+        disks.append(DiskSpec(path=volume.path, target=volume.target, format=volume.format,
+                              serial=volume.volume_id[:20]))
     config_drive = None
     if instance.config_drive or _force_config_drive():
         config_drive = configdrive.build(config_drive_spec(instance.id), layout.config_drive)
-    props = image.properties or {}
+    props = (image.properties if image is not None else None) or {}
     kernel = initrd = cmdline = None
-    if props.get("kernel_id"):
+    if props.get("kernel_id") and root is None:
         kernel = cache_image(_image_row(props["kernel_id"])).path
         if props.get("ramdisk_id"):
             initrd = cache_image(_image_row(props["ramdisk_id"])).path
@@ -302,6 +328,47 @@ def _message(exc: BaseException) -> str:
     return text[:255]
 
 
+def _volume_wait_seconds() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS", 300))
+
+
+def wait_for_volumes(instance_id: str, host: str, request_id: str) -> str:
+    """Wait (polling the control tier, at most STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS) until the
+    server's new volumes are made and reserved for it: "ready", "gone" (deleted or moved: build
+    nothing) or "failed" (a volume in error or the wait timed out: the services put the server in
+    ERROR). A server with no volume to wait for is "ready" at the first question."""
+    services = _services()
+    timeout = _volume_wait_seconds()
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        outcome = services.server_boot_volumes_ready(instance_id=instance_id, host=host, request_id=request_id)
+        if outcome != "waiting":
+            return outcome
+        if time.monotonic() >= deadline:
+            services.server_boot_volumes_timed_out(instance_id=instance_id, host=host, seconds=timeout,
+                                                   request_id=request_id)
+            return "failed"
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+def wait_for_snapshots(instance_id: str, image_id: str) -> None:
+    """Poll the control tier until the volume snapshots image ``image_id`` points at are made (the
+    services then activate it); a failed snapshot or the timeout raises."""
+    services = _services()
+    timeout = _volume_wait_seconds()
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while services.server_volume_snapshots_ready(instance_id=instance_id, image_id=image_id) != "ready":
+        if time.monotonic() >= deadline:
+            raise SpawnError(f"The volume snapshots of image {image_id} were not made in {int(timeout)} seconds.")
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
 # ---- tasks -------------------------------------------------------------------------------------------
 
 @shared_task(name="workers.compute.spawn")
@@ -338,6 +405,9 @@ def spawn(instance_id: str, request_id: str = "") -> str:
                 logger.info("spawn of %s: already running on %s", instance.id, host)
             else:
                 ports = _load_ports(instance.id)
+                waited = wait_for_volumes(instance.id, host, request_id)
+                if waited != "ready":
+                    return "skipped" if waited == "gone" else "failed"
                 spec = build_domain(instance, ports, layout, instance.image_id)
                 state = driver.spawn(spec)
                 plug_ports(host, ports)
@@ -559,6 +629,14 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "") -> str:
     then removed. Reports ``server_task_done(task="image_uploading")``."""
 
     def work(instance: Instance, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
+        from apps.compute.selectors.boot_volumes import is_volume_backed
+
+        if is_volume_backed(instance=instance):
+            # the volumes' snapshots were asked for with the image: the guest stays paused until the
+            # storage agent made them, then the image (no data, it points at them) becomes active
+            with _quiesced(driver, instance.id):
+                wait_for_snapshots(instance.id, image_id)
+            return driver.power_state(instance.id)
         if not os.path.exists(layout.disk):
             raise SpawnError(f"Instance {instance.id} has no disk on {host}.")
         tmp = Path(instances_path()) / f".snapshot-{instance.id}-{image_id}.qcow2"

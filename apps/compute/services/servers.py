@@ -38,8 +38,9 @@ from apps.compute.models import (
     KeyPair,
     ServerGroup,
 )
+from apps.compute.selectors import boot_volumes as boot_volume_selectors
 from apps.compute.selectors import servers as server_selectors
-from apps.compute.services import NovaQuotaExceeded
+from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.core import events
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded, StratusError
 from apps.identity import selectors as identity_selectors
@@ -316,6 +317,7 @@ def _mark_deleted(instance: Instance, *, request_id: str, host: str = "") -> Non
     identity_services.quota_release(project_id=instance.project_id, deltas=_quota_deltas(instance))
     _release_claim(instance)
     _delete_ports(instance)
+    boot_volumes.server_volumes_release(instance=instance)
     InstanceTag.objects.filter(instance=instance).delete()
     now = timezone.now()
     instance.vm_state = states.DELETED
@@ -631,11 +633,9 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
     if description is not None:
         description = _text(description, field="description")
     flavor = _check_flavor(actor, flavor_ref)
-    if block_device_mapping_v2 and not image_ref:
-        raise BadRequest("Booting from a volume is not supported: there is no block storage service.")
-    if not image_ref:
-        raise BadRequest("Missing imageRef attribute")
-    image = _check_image(actor, image_ref, flavor)
+    plan = boot_volumes.boot_plan(actor=actor, image_ref=image_ref, block_device_mapping_v2=block_device_mapping_v2,
+                                  flavor=flavor, count=max_count, check_image=_check_image)
+    image = plan.image
     keypair = None
     if key_name is not None:
         keypair = KeyPair.objects.filter(user_id=actor.user_id, name=key_name).first()
@@ -678,7 +678,7 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
         for index in range(count):
             instance = Instance(
                 project_id=project_id, user_id=actor.user_id, name=name if count == 1 else f"{name}-{index + 1}",
-                description=description, image_id=image.id, flavor_ref=flavor.flavorid, vcpus=flavor.vcpus,
+                description=description, image_id=plan.image_id, flavor_ref=flavor.flavorid, vcpus=flavor.vcpus,
                 memory_mb=flavor.memory_mb, root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
                 swap=flavor.swap, flavor=flavor_json, key_name=keypair.name if keypair else None,
                 key_data=keypair.public_key if keypair else None, user_data=user_data, metadata=meta,
@@ -693,8 +693,10 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
                 InstanceTag.objects.bulk_create([InstanceTag(instance=instance, tag=t) for t in tag_list])
             action = _action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
                                    project_id=project_id)
+            boot_volumes.boot_volumes_create(actor=actor, instance=instance, plan=plan)
             node = _schedule(instance, _placement(instance, force_host=force_host, group=group,
-                                                  image_properties=image.properties or {}))
+                                                  image_properties=(image.properties if image is not None
+                                                                    else {}) or {}))
             if isinstance(node, str):
                 _fail_build(instance, message=node, request_id=request_id, event="conductor_schedule_and_build")
             else:
@@ -728,9 +730,44 @@ def server_spawned(*, instance_id: str, host: str, power_state: int, request_id:
         instance.power_state = int(power_state)
         instance.launched_at = timezone.now()
         _save(instance, "vm_state", "task_state", "power_state", "launched_at")
+        boot_volumes.boot_volumes_attached(instance=instance, host=host)
         _event_finish(instance, request_id=request_id, record="create", event="compute__do_build_and_run_instance",
                       ok=True, host=host)
         _publish(instance)
+
+
+def server_boot_volumes_ready(*, instance_id: str, host: str, request_id: str = "") -> str:
+    """The node asks, before it builds the domain, whether the server's new volumes are made:
+    "ready" (each reserved for it), "waiting" (ask again), "gone" (deleted, or no longer building on
+    ``host``: build nothing) or "failed": a volume went to error, so the server is in ERROR with the
+    fault, its claim and port bindings released (no other node would do better)."""
+    with transaction.atomic():
+        instance = _locked(instance_id)
+        if instance is None or instance.deleted or instance.vm_state != states.BUILDING or instance.host != host \
+                or instance.task_state == states.DELETING:
+            return "gone"
+        outcome, reason = boot_volumes.boot_volumes_check(instance=instance)
+        if outcome == "failed":
+            _boot_volume_failed(instance, host=host, message=f"Build of instance {instance.id} aborted: {reason}",
+                                request_id=request_id)
+        return outcome
+
+
+def server_boot_volumes_timed_out(*, instance_id: str, host: str, seconds: float, request_id: str = "") -> None:
+    """The node waited ``seconds`` for the server's volumes: ERROR with the fault, claims released."""
+    with transaction.atomic():
+        instance = _locked(instance_id)
+        if instance is None or instance.deleted or instance.vm_state != states.BUILDING or instance.host != host:
+            return
+        _boot_volume_failed(instance, host=host, request_id=request_id,
+                            message=f"Build of instance {instance.id} aborted: its volumes did not finish being "
+                                    f"created even after we waited {int(seconds)} seconds.")
+
+
+def _boot_volume_failed(instance: Instance, *, host: str, message: str, request_id: str) -> None:
+    _release_claim(instance)
+    _unbind_ports(instance)
+    _fail_build(instance, message=message, request_id=request_id, host=host)
 
 
 def server_spawn_failed(*, instance_id: str, host: str, message: str, details: str = "",
@@ -925,6 +962,25 @@ def server_snapshot_store(*, instance_id: str, image_id: str, chunks: Iterable[b
     image_services.image_upload(actor=_owner_actor(instance), image_id=image_id, chunks=chunks)
 
 
+def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> str:
+    """createImage of a volume-backed server: "ready" once every volume snapshot the image points at
+    is available (the image is then made active, with no data, as Nova's is), else "waiting"; a
+    snapshot in error is a Conflict (the node reports the task failed)."""
+    from apps.images import services as image_services
+    from apps.images.models import Image
+
+    instance = Instance.objects.filter(pk=instance_id).first()
+    image = Image.objects.filter(pk=image_id).first()
+    if instance is None or image is None:
+        raise NotFound(f"Image {image_id} of instance {instance_id} could not be found.")
+    outcome, reason = boot_volumes.volume_snapshots_check(image=image)
+    if outcome == "failed":
+        raise Conflict(reason)
+    if outcome == "ready" and image.status == Image.QUEUED:
+        image_services.image_upload(actor=_owner_actor(instance), image_id=image.id, chunks=[])
+    return outcome
+
+
 def server_build_timeouts() -> int:
     """BUILD for longer than STRATUS_BUILD_TIMEOUT_SECONDS → ERROR with its claim released (periodic)."""
     timeout = float(_setting("STRATUS_BUILD_TIMEOUT_SECONDS", 600))
@@ -1083,7 +1139,18 @@ def _rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) ->
         raise BadRequest("Invalid input for field/attribute rebuild: 'imageRef' is a required property")
     flavor = Flavor(name=instance.flavor.get("original_name", ""), vcpus=instance.vcpus,
                     memory_mb=instance.memory_mb, root_gb=instance.root_gb)
-    image = _check_image(actor, body["imageRef"], flavor)
+    volume_backed = boot_volume_selectors.is_volume_backed(instance=instance)
+    if volume_backed:
+        from apps.images import selectors as image_selectors
+
+        try:
+            image = image_selectors.image_get(actor=actor, image_id=_image_id(body["imageRef"]))
+        except NotFound:
+            raise BadRequest(f"Image {_image_id(body['imageRef'])} could not be found.") from None
+        if image.id != _root_volume_image(instance):
+            raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
+    else:
+        image = _check_image(actor, body["imageRef"], flavor)
     name = _text(body["name"], field="name", blank=False) if "name" in body else None
     meta = _metadata(body["metadata"], project_id=instance.project_id) if "metadata" in body else None
     v4 = _access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None
@@ -1093,7 +1160,8 @@ def _rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) ->
     if admin_pass is not None and not isinstance(admin_pass, str):
         raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
     _, node = _start_task(actor, instance, "rebuild", request_id=request_id)
-    instance.image_id = image.id
+    if not volume_backed:  # a volume-backed server keeps its root volume (and the image it was asked with)
+        instance.image_id = image.id
     fields = ["image_id"]
     for attr, value in (("name", name), ("metadata", meta), ("access_ip_v4", v4), ("access_ip_v6", v6),
                         ("disk_config", disk)):
@@ -1105,6 +1173,19 @@ def _rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) ->
     _publish(instance)
     instance.admin_pass = admin_pass or _admin_password()  # type: ignore[attr-defined]
     return instance
+
+
+def _root_volume_image(instance: Instance) -> str:
+    """The image a volume-backed server's root volume was made from (its ``image_id``, else the
+    volume's image metadata), "" when none."""
+    from apps.compute.models import BlockDeviceMapping
+    from apps.volumes.models import Volume
+
+    if instance.image_id:
+        return instance.image_id
+    root = BlockDeviceMapping.objects.filter(instance=instance, boot_index=0).first()
+    volume = Volume.objects.filter(pk=root.volume_id).first() if root is not None else None
+    return str(((volume.image_metadata or {}) if volume is not None else {}).get("image_id", ""))
 
 
 def _resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> None:
@@ -1166,6 +1247,8 @@ def _create_image(actor: Actor, instance: Instance, body: Any, *, request_id: st
     meta = _metadata(body.get("metadata"), project_id=instance.project_id)
     states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
     _check_lock(actor, instance)
+    if boot_volume_selectors.is_volume_backed(instance=instance):
+        return _create_volume_image(actor, instance, name=name, meta=meta, request_id=request_id)
     base = Image.objects.filter(pk=instance.image_id).first()
     data: dict[str, Any] = {"name": name, "container_format": "bare",
                             "disk_format": "qcow2", "min_disk": instance.root_gb,
@@ -1176,6 +1259,35 @@ def _create_image(actor: Actor, instance: Instance, body: Any, *, request_id: st
     data.update(meta)
     data.update({"instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
                  "owner_id": instance.project_id, "user_id": actor.user_id})
+    image = image_services.image_create(actor=_owner_actor(instance), data=data)
+    _, node = _start_task(actor, instance, "createImage", request_id=request_id)
+    _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
+    _publish(instance)
+    return image.id
+
+
+def _create_volume_image(actor: Actor, instance: Instance, *, name: str, meta: dict[str, str],
+                         request_id: str) -> str:
+    """createImage of a volume-backed server (Nova's snapshot_volume_backed): a forced snapshot of
+    each of its volumes and an image with no data whose ``block_device_mapping`` points at them; the
+    node pauses the guest until they are made, then the image becomes active."""
+    import json
+
+    from apps.images import services as image_services
+    from apps.images.models import Image
+
+    base = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
+    inherited = {k: str(v) for k, v in ((base.properties or {}) if base is not None else {}).items()
+                 if k not in {"instance_uuid", "image_type", "base_image_ref", "owner_id", "user_id",
+                              "block_device_mapping", "bdm_v2", "root_device_name"}}
+    mappings = boot_volumes.volume_snapshots_create(actor=actor, instance=instance, name=name)
+    data: dict[str, Any] = {"name": name, "container_format": "bare", "disk_format": "qcow2", "min_disk": 0,
+                            "min_ram": base.min_ram if base is not None else 0, **inherited, **meta,
+                            "instance_uuid": instance.id, "image_type": "snapshot", "owner_id": instance.project_id,
+                            "user_id": actor.user_id or "", "root_device_name": boot_volumes.ROOT_DEVICE,
+                            "bdm_v2": "True", "block_device_mapping": json.dumps(mappings)}
+    if instance.image_id:
+        data["base_image_ref"] = instance.image_id
     image = image_services.image_create(actor=_owner_actor(instance), data=data)
     _, node = _start_task(actor, instance, "createImage", request_id=request_id)
     _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
