@@ -10,7 +10,8 @@ Attachments (for the compute side): ``volume_reserve`` (available → reserved, 
 the attachment gets its server, host and device), ``volume_unreserve`` (a failed attach: back to
 available), ``volume_begin_detaching`` (in-use → detaching), ``volume_roll_detaching`` (a failed
 detach: in-use again) and ``volume_detach`` (the attachment goes; detaching → available, or in-use
-while others remain).
+while others remain). Cinder's legacy ``os-attach``/``os-detach`` actions only record an attachment:
+``volume_attach_record``/``volume_detach_record``.
 """
 from __future__ import annotations
 
@@ -716,6 +717,68 @@ def volume_roll_detaching(*, volume_id: str) -> None:
     if volume.status == states.DETACHING:
         _move(volume, states.IN_USE, action="roll back detaching")
         _publish(volume, "state", "volume")
+
+
+@transaction.atomic
+def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: Any = None, host_name: Any = None,
+                         mountpoint: Any = None, mode: Any = "rw") -> VolumeAttachment:
+    """Cinder's legacy ``os-attach``: record that the volume is attached to a server (or a host) at
+    ``mountpoint`` (available or attaching → in-use). Bookkeeping only, as in Cinder: the compute
+    side plugs disks in through Nova's os-volume_attachments, which keeps its own mapping."""
+    volume = _writable_volume(actor, volume_id)
+    if (instance_uuid is None) == (host_name is None):
+        raise BadRequest("Invalid request to attach volume: exactly one of instance_uuid and host_name is "
+                         "required.")
+    _text(instance_uuid, "instance_uuid", max_length=36)
+    _text(host_name, "host_name")
+    if not isinstance(mountpoint, str) or not mountpoint:
+        raise BadRequest("Must specify 'mountpoint'")
+    _text(mountpoint, "mountpoint", max_length=64)
+    if mode not in ("rw", "ro"):
+        raise BadRequest(f"Invalid request to attach volume with an invalid mode. Attaching mode should be 'rw' "
+                         f"or 'ro', not {mode!r}.")
+    if volume.status not in (states.AVAILABLE, states.ATTACHING):
+        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or attaching to attach, "
+                         f"but current status is: {volume.status}.")
+    if volume.status == states.AVAILABLE:
+        _move(volume, states.ATTACHING, action="attach")
+    now = timezone.now()
+    attachment = VolumeAttachment.objects.create(volume=volume, server_id=instance_uuid, host_name=host_name,
+                                                 device=mountpoint, attach_mode=mode, status="attached",
+                                                 attached_at=now)
+    _move(volume, states.IN_USE, action="attach")
+    _publish(volume, "state", "volume")
+    return attachment
+
+
+@transaction.atomic
+def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = None) -> None:
+    """Cinder's legacy ``os-detach``: the attachment (the only one when none is named) goes; the
+    volume is available again once none remains. An attachment a server's block device mapping holds
+    is detached through Nova (os-volume_attachments), not here: that is a 400."""
+    from apps.compute.models import BlockDeviceMapping
+
+    volume = _writable_volume(actor, volume_id)
+    if volume.status not in (states.IN_USE, states.DETACHING):
+        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be in-use or detaching to detach, but "
+                         f"current status is: {volume.status}.")
+    attachments = list(volume.attachments.all())
+    if attachment_id is not None:
+        attachments = [a for a in attachments if a.id == attachment_id]
+        if not attachments:
+            raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+    elif len(attachments) != 1:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} has {len(attachments)} attachments: name the one "
+                         f"to detach.")
+    attachment = attachments[0]
+    if BlockDeviceMapping.objects.filter(attachment_id=attachment.id).exists():
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is attached to server {attachment.server_id} through "
+                         f"the compute API: detach it there.")
+    attachment.delete()
+    if volume.status == states.IN_USE:
+        _move(volume, states.DETACHING, action="detach")
+    _move(volume, states.IN_USE if volume.attachments.exists() else states.AVAILABLE, action="finish detaching")
+    _publish(volume, "state", "volume")
 
 
 @transaction.atomic

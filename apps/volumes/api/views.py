@@ -209,6 +209,17 @@ class VolumeAction(CinderView):
         if action == "os-unreserve":
             services.volume_roll_attaching(actor=request.auth, volume_id=volume_id)
             return Response(status=202)
+        if action == "os-attach":
+            if not isinstance(body, dict):
+                raise BadRequest("Invalid request body: os-attach takes an object.")
+            services.volume_attach_record(actor=request.auth, volume_id=volume_id,
+                                          instance_uuid=body.get("instance_uuid"), host_name=body.get("host_name"),
+                                          mountpoint=body.get("mountpoint"), mode=body.get("mode", "rw"))
+            return Response(status=202)
+        if action == "os-detach":
+            attachment_id = body.get("attachment_id") if isinstance(body, dict) else None
+            services.volume_detach_record(actor=request.auth, volume_id=volume_id, attachment_id=attachment_id)
+            return Response(status=202)
         selectors.volume_get(actor=request.auth, volume_id=volume_id)
         raise BadRequest(f"There is no such action: {action}")
 
