@@ -56,7 +56,8 @@ def test_volume_panels(cloud: Cloud) -> None:
     assert alice.post(f"{D}/{volume.id}/snapshot", {"name": "dash-s"}).status_code == 302
     snap = Snapshot.objects.get(name="dash-s")
     services.snapshot_created(snapshot_id=snap.id)
-    assert b"dash-s" in alice.get(f"{D}/snapshots/").content
+    snapshots_page = alice.get(f"{D}/snapshots/").content.decode()
+    assert "dash-s" in snapshots_page and f'href="{D}/{volume.id}/"' in snapshots_page  # its volume's page
     form_page = alice.get(f"{D}/").content.decode()
     assert f"snapshot:{snap.id}" in form_page
     assert alice.post(f"{D}/create", {"name": "from-snap", "size": "3", "source": f"snapshot:{snap.id}"}
