@@ -280,3 +280,20 @@ def test_server_lists_read_volumes_in_one_query(cloud, up_node, store, tmp_path)
     many, servers = count_queries()
     assert len(servers) == 6 and all(len(s["os-extended-volumes:volumes_attached"]) == 2 for s in servers)
     assert many == few, (few, many)
+
+
+def test_deleting_the_server_leaves_its_volume_available(cloud, up_node, store, tmp_path) -> None:
+    from apps.compute.services import servers as server_services
+
+    inst = spawned(cloud, up_node, tmp_path)
+    volume = make_volume(cloud, store)
+    attach_services.server_volume_attach(actor=cloud.member_actor, server_id=inst.id, volume_id=volume.id)
+    assert compute_volumes.attach_volume(inst.id, volume.id) == "attached"
+    server_services.server_delete(actor=cloud.member_actor, server_id=inst.id, request_id="req-delete")
+    assert compute.destroy(inst.id, request_id="req-delete") == "destroyed"
+    assert Instance.objects.get(pk=inst.id).deleted
+    volume.refresh_from_db()
+    assert volume.status == "available" and not VolumeAttachment.objects.filter(volume=volume).exists()
+    assert not BlockDeviceMapping.objects.filter(instance_id=inst.id).exists()
+    # the volume's file stays (not delete_on_termination) and attaches elsewhere
+    assert Path(f"{tmp_path}/volumes/{store}/volume-{volume.id}.qcow2").is_file()
