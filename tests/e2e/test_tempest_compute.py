@@ -4,7 +4,10 @@ cloud with tempest's strict per-microversion response schemas. Skipped without .
 from __future__ import annotations
 
 import configparser
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -65,3 +68,44 @@ def test_tempest_compute_foundation(live_cloud, tmp_path):
     print(f"tempest compute: {len(passed)} passed, {len(failed)} failed")
     assert not failed, (failed, result.stdout[-6000:])
     assert len(passed) >= 60, result.stdout[-6000:]
+
+
+# tempest's ServersTestJSON run on a server booted from a volume (tempest makes the volume from the
+# image, then boots it with block_device_mapping_v2 source volume → volume, delete_on_termination)
+BOOT_FROM_VOLUME = r"^tempest\.api\.compute\.servers\.test_create_server\.ServersTestBootFromVolume\."
+
+
+def test_tempest_servers_boot_from_volume(live_cloud, compute_nodes, storage_node, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = ts.write_workspace(tmp_path, auth_url=live_cloud.url.rstrip("/") + "/identity/v3",
+                              admin_password=live_cloud.admin_password,
+                              services=("nova", "glance", "neutron", "cinder"))
+    disk = tmp_path / "tiny.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+    image_id = json.loads(live_cloud.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2",
+                                               "--container-format", "bare", "--public", "tempest-bfv-img",
+                                               "-f", "json").stdout)["id"]
+    conn = live_cloud.sdk()
+    net = conn.network.create_network(name="tempest-bfv-net", is_shared=True)
+    conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.78.0.0/24", name="tempest-bfv-subnet")
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(path)
+    conf["compute"] = {"flavor_ref": "1", "flavor_ref_alt": "2", "region": "RegionOne", "endpoint_type": "public",
+                       "min_microversion": "2.1", "max_microversion": "2.1", "image_ref": image_id,
+                       "image_ref_alt": image_id, "fixed_network_name": "tempest-bfv-net", "build_timeout": "120",
+                       "build_interval": "1"}
+    conf["compute-feature-enabled"].update({"api_extensions": "all", "config_drive": "true",
+                                            "personality": "false", "change_password": "false"})
+    conf["volume"] = {"catalog_type": "block-storage", "endpoint_type": "public", "region": "RegionOne",
+                      "volume_size": "1", "build_timeout": "120"}
+    conf["network-feature-enabled"] = {"ipv6": "false"}
+    with open(path, "w") as fh:
+        conf.write(fh)
+    result = ts.run(tmp_path, regex=os.environ.get("STRATUS_TEMPEST_BFV_REGEX") or BOOT_FROM_VOLUME,
+                    concurrency=1, timeout=600)
+    (tmp_path / "stdout.txt").write_text(result.stdout)
+    outcomes = RESULT.findall(result.stdout)
+    failed = sorted({name for name, status in outcomes if status == "FAILED"})
+    passed = {name.rsplit(".", 1)[-1] for name, status in outcomes if status == "ok"}
+    print(f"tempest ServersTestBootFromVolume: {len(passed)} passed, {len(failed)} failed")
+    assert not failed, (failed, result.stdout[-8000:])
+    assert {"test_list_servers", "test_verify_server_details"} <= passed, result.stdout[-6000:]
