@@ -1,7 +1,8 @@
 """tempest's volume (Cinder v3) API tests against the running cloud with a real storage agent:
 volumes (create, get, list with filters and pagination, update, metadata, extend, bootable), snapshots
-and their metadata, version discovery, quotas, the negative tests. Tests needing a server (attach,
-boot from volume) are skipped: compute is not marked available here.
+and their metadata, version discovery, quotas, the negative tests, and with servers on the test-driver
+compute nodes: Cinder's attach/detach actions (VolumesActionsTest, the smoke test_attach_detach_volume_to_
+instance among them), snapshots of a volume attached through Nova's os-volume_attachments.
 
 STRATUS_TEMPEST_VOLUME_ALL=1 also runs the whole tempest.api.volume suite and prints what fails (128 of
 145 passed when written; the rest are APIs not built: transfers, retype, type access, encryption types,
@@ -26,20 +27,29 @@ pytestmark = [
 
 RESULT = re.compile(r"^\{\d+\} (tempest\.\S+?)(?:\[[^\]]*\])? \[[\d.]+s\] \.\.\. (ok|FAILED)$", re.MULTILINE)
 # not offered: volume transfers, backups and groups (their quotas can only be 0 here)
-NOT_SERVED = ["test_quota_usage_after_volume_transfer", "test_update_all_quota_resources_for_tenant"]
+# volume upload to an image and the read-only flag are not offered either
+NOT_SERVED = ["test_quota_usage_after_volume_transfer", "test_update_all_quota_resources_for_tenant",
+              "test_volume_upload", "test_volume_readonly_update"]
 VOLUME_TESTS = r"^(?!.*(" + "|".join(NOT_SERVED) + r"))" \
                r"tempest\.api\.volume\.(test_volumes_get|test_volumes_list|test_volume_metadata|test_versions|" \
                r"test_volumes_snapshots\b|test_snapshot_metadata|test_volumes_extend|test_volumes_negative|" \
                r"test_volumes_snapshots_negative|test_volumes_snapshots_list|admin\.test_volume_quotas\b|" \
                r"test_volume_absolute_limits|test_extensions|test_availability_zone|admin\.test_snapshots_actions|" \
-               r"admin\.test_volume_pools|admin\.test_volume_types_extra_specs)"
+               r"admin\.test_volume_pools|admin\.test_volume_types_extra_specs|test_volumes_actions)"
+
+WITH_SERVERS = [f"tempest.api.volume.{name}" for name in (
+    "test_volumes_actions.VolumesActionsTest.test_attach_detach_volume_to_instance",
+    "test_volumes_actions.VolumesActionsTest.test_get_volume_attachment",
+    "test_volumes_snapshots.VolumesSnapshotTestJSON.test_snapshot_create_delete_with_volume_in_use",
+    "test_volumes_snapshots.VolumesSnapshotTestJSON.test_snapshot_create_offline_delete_online",
+    "test_volumes_negative.VolumesNegativeTest.test_attach_volumes_with_nonexistent_volume_id")]
 
 
 @pytest.fixture(scope="module")
-def tempest_workspace(live_cloud, storage_node, tmp_path_factory):  # type: ignore[no-untyped-def]
+def tempest_workspace(live_cloud, storage_node, compute_nodes, tmp_path_factory):  # type: ignore[no-untyped-def]
     workspace = tmp_path_factory.mktemp("tempest-volume")
     path = ts.write_workspace(workspace, auth_url=live_cloud.auth_url, admin_password=live_cloud.admin_password,
-                              services=("cinder", "glance"))
+                              services=("cinder", "glance", "nova", "neutron"))
     image = tmp_path_factory.mktemp("tempest-volume-image") / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "32M"], check=True)
     image_id = json.loads(live_cloud.openstack("image", "create", "--file", str(image), "--disk-format", "qcow2",
@@ -47,7 +57,9 @@ def tempest_workspace(live_cloud, storage_node, tmp_path_factory):  # type: igno
                                                "-f", "json").stdout)["id"]
     conf = configparser.ConfigParser(interpolation=None)
     conf.read(path)
-    conf["compute"] = {"image_ref": image_id, "image_ref_alt": image_id}
+    conf["compute"] = {"image_ref": image_id, "image_ref_alt": image_id, "flavor_ref": "1", "flavor_ref_alt": "2",
+                       "region": "RegionOne", "endpoint_type": "public", "min_microversion": "2.1",
+                       "max_microversion": "2.1", "volume_device_name": "vdb", "build_timeout": "120"}
     conf["volume"] = {"catalog_type": "block-storage", "endpoint_type": "public", "region": "RegionOne",
                       "min_microversion": "3.0", "max_microversion": "3.0", "volume_size": "1",
                       "build_timeout": "120", "storage_protocol": "file", "vendor_name": "Open Source"}
@@ -71,6 +83,8 @@ def test_tempest_volume_api(tempest_workspace) -> None:  # type: ignore[no-untyp
         print("FAILED", name)
     assert result.returncode == 0 and not failed, f"failed: {failed}\n{output[-8000:]}"
     assert len(passed) >= 105, output[-3000:]
+    # the tests with a server ran (compute is available to tempest here), not skipped
+    assert set(WITH_SERVERS) <= set(passed), sorted(set(WITH_SERVERS) - set(passed))
 
 
 @pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_VOLUME_ALL"),
