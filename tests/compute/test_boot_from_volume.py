@@ -188,6 +188,20 @@ def test_existing_volume_and_a_blank_one_keep_or_go_by_delete_on_termination(
                                   "vdb": str(root / f"volume-{blank.id}.qcow2")}
     assert set(Volume.objects.filter(pk__in=[given.id, blank.id]).values_list("status", flat=True)) == {"in-use"}
 
+    # a resize to a flavor with no root disk is fine for a volume-backed server; the volumes stay
+    from apps.compute.models import Flavor
+
+    Flavor.objects.create(flavorid="b0.big", name="b0.big", vcpus=2, memory_mb=512, root_gb=0)
+    for action, body in (("resize", {"flavorRef": "b0.big"}), ("confirmResize", None)):
+        with django_capture_on_commit_callbacks() as callbacks:
+            server_services.server_action(actor=actor, server_id=inst.id, action=action, body=body,
+                                          request_id=f"req-{action}")
+        assert run_compute(sent(callbacks, compute.queue_for(up.host))[compute.queue_for(up.host)]) == ["done"]
+    inst.refresh_from_db()
+    assert (inst.vcpus, inst.vm_state) == (2, "active")
+    assert disks_of(up, inst) == {"vda": str(root / f"volume-{given.id}.qcow2"),
+                                  "vdb": str(root / f"volume-{blank.id}.qcow2")}
+
     delete(actor, inst, django_capture_on_commit_callbacks, up, store_host)
     given.refresh_from_db()
     blank.refresh_from_db()
@@ -335,3 +349,23 @@ def test_api_boot_from_volume_shows_an_empty_image(cloud, up, image, network, fl
     server_id = response.json()["server"]["id"]
     shown = NovaClient(cloud.member_token).get(f"servers/{server_id}").json()["server"]
     assert shown["image"] == "" and shown["status"] == "BUILD"
+
+
+def test_api_legacy_block_device_mapping(cloud, up, image, network, flavor, store) -> None:  # noqa: F811
+    from tests.compute.helpers import NovaClient
+
+    volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
+    Volume.objects.filter(pk=volume.id).update(status="available")
+    legacy = [{"device_name": "vda", "volume_id": volume.id, "delete_on_termination": False}]
+    error = nova_error(_api_boot(cloud, network, [{"source_type": "volume", "uuid": volume.id, "boot_index": 0}],
+                                 block_device_mapping=legacy), 400)
+    assert "different block_device_mapping syntaxes" in error["message"]
+    client = NovaClient(cloud.member_token)
+    response = client.post("servers", {"server": {"name": "legacy", "flavorRef": "b1.tiny",
+                                                  "networks": [{"uuid": network.id}],
+                                                  "block_device_mapping": legacy}})
+    assert response.status_code == 202, response.content[:500]
+    bdm = BlockDeviceMapping.objects.get(volume_id=volume.id)
+    assert (bdm.boot_index, bdm.device_name, bdm.source_type, bdm.delete_on_termination) == (
+        0, "/dev/vda", "volume", False)
+    assert Volume.objects.get(pk=volume.id).status == "reserved"

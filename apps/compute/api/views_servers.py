@@ -138,6 +138,7 @@ class Servers(ServerView):
             min_count=b.get("min_count", 1), max_count=b.get("max_count", b.get("min_count", 1)),
             description=b.get("description"), access_ip_v4=b.get("accessIPv4", ""),
             access_ip_v6=b.get("accessIPv6", ""), block_device_mapping_v2=b.get("block_device_mapping_v2"),
+            block_device_mapping=b.get("block_device_mapping"),
             admin_pass=b.get("adminPass"), disk_config=b.get("OS-DCF:diskConfig", "MANUAL"),
             request_id=self.request_id)
         if b.get("return_reservation_id") in (True, "True", "true", "1"):

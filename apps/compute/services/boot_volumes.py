@@ -157,6 +157,34 @@ def _parse(item: Any) -> tuple[str, str, dict[str, Any]]:
     return source, destination, {**item, "uuid": uuid}
 
 
+def from_legacy(mappings: Any) -> list[dict[str, Any]]:
+    """Nova's legacy ``block_device_mapping`` (volume_id / snapshot_id at a device_name) as v2
+    mappings: the one at the root device (vda) boots (boot index 0)."""
+    if not isinstance(mappings, list):
+        raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Value: {mappings!r}. "
+                         "It must be a list.")
+    converted = []
+    for item in mappings:
+        if not isinstance(item, Mapping):
+            raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Value: {item!r}.")
+        unknown = set(item) - {"device_name", "volume_id", "snapshot_id", "volume_size", "delete_on_termination",
+                               "no_device", "virtual_name"}
+        if unknown:
+            raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Additional properties are "
+                             f"not allowed ({', '.join(sorted(unknown))} were unexpected)")
+        if item.get("no_device") or item.get("virtual_name"):
+            continue  # ephemeral and swap come from the flavor
+        source = "snapshot" if item.get("snapshot_id") else "volume"
+        name = item.get("device_name")
+        root = isinstance(name, str) and _short(name) == _short(ROOT_DEVICE)
+        converted.append({"source_type": source, "destination_type": "volume",
+                          "uuid": item.get("snapshot_id") or item.get("volume_id"),
+                          "boot_index": 0 if root else None, "device_name": name,
+                          "volume_size": item.get("volume_size"),
+                          "delete_on_termination": item.get("delete_on_termination", False)})
+    return converted
+
+
 def _image_bdms(image: Any) -> list[dict[str, Any]]:
     """The mappings an image made by ``createImage`` of a volume-backed server carries."""
     props = image.properties or {} if image is not None else {}

@@ -613,7 +613,8 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
                   key_name: Any = None, security_groups: Any = None, user_data: Any = None, metadata: Any = None,
                   config_drive: Any = False, availability_zone: Any = None, scheduler_hints: Any = None,
                   min_count: Any = 1, max_count: Any = 1, description: Any = None, access_ip_v4: Any = "",
-                  access_ip_v6: Any = "", block_device_mapping_v2: Any = None, tags: Any = None,
+                  access_ip_v6: Any = "", block_device_mapping_v2: Any = None, block_device_mapping: Any = None,
+                  tags: Any = None,
                   admin_pass: Any = None, disk_config: Any = "MANUAL", request_id: str) -> list[Instance]:
     """Boot ``min_count``..``max_count`` servers (as many as the quota allows, named ``name-1``.. when
     more than one, sharing one reservation id). Every check is done before anything is written; then in
@@ -633,6 +634,10 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
     if description is not None:
         description = _text(description, field="description")
     flavor = _check_flavor(actor, flavor_ref)
+    if block_device_mapping and block_device_mapping_v2:
+        raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
+    if block_device_mapping:
+        block_device_mapping_v2 = boot_volumes.from_legacy(block_device_mapping)
     plan = boot_volumes.boot_plan(actor=actor, image_ref=image_ref, block_device_mapping_v2=block_device_mapping_v2,
                                   flavor=flavor, count=max_count, check_image=_check_image)
     image = plan.image
@@ -1198,9 +1203,10 @@ def _resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> 
     if flavor.flavorid == instance.flavor_ref and (flavor.vcpus, flavor.memory_mb, flavor.root_gb) == \
             (instance.vcpus, instance.memory_mb, instance.root_gb):
         raise BadRequest("When resizing, instances must change flavor!")
-    if flavor.root_gb == 0 and instance.root_gb > 0:
+    volume_backed = boot_volume_selectors.is_volume_backed(instance=instance)  # its root disk is no flavor's
+    if flavor.root_gb == 0 and instance.root_gb > 0 and not volume_backed:
         raise BadRequest("Resize to zero disk flavor is not allowed.")
-    if flavor.root_gb < instance.root_gb:
+    if flavor.root_gb < instance.root_gb and not volume_backed:
         raise BadRequest("Resize error: Unable to resize disk down.")
     states.check("resize", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
     _check_lock(actor, instance)
