@@ -33,18 +33,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.core.management.commands.up import LIBVIRT_QEMU_CONF
+
 GUEST_CACHE = Path(os.environ.get("STRATUS_TEST_GUEST_CACHE", "/var/cache/stratus-test-guest"))
 LOCK_PATH = "/run/stratus-test-libvirtd.lock"
 LIBVIRT_SOCKET = "/run/libvirt/libvirt-sock"
-# The daemon's own qemu.conf, bind-mounted over /etc/libvirt/qemu.conf in its mount namespace only: qemu
-# runs as root (it reads the instances' files under the test's temporary directories, and libvirt's
-# capability cache stays valid: as libvirt-qemu, /dev/kvm (0600 root) made it re-probe qemu on every
-# domain start, about 50 s each under load).
-QEMU_CONF = """user = "root"
-group = "root"
-dynamic_ownership = 0
-security_driver = "none"
-"""
+# The daemon's own qemu.conf (the one `make run` gives the libvirtd it starts), bind-mounted over
+# /etc/libvirt/qemu.conf in its mount namespace only: qemu runs as root (it reads the instances' files
+# under the test's temporary directories and the storage agent's volume files, so a hot-plugged volume
+# needs no chown), and libvirt's capability cache stays valid: as libvirt-qemu, /dev/kvm (0600 root) made
+# it re-probe qemu on every domain start, about 50 s each under load.
+QEMU_CONF = LIBVIRT_QEMU_CONF
 CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 # The kernel's modules the initramfs loads, in dependency order (the cloud kernel has them as modules).
 GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",

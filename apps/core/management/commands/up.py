@@ -8,6 +8,13 @@ It starts, in order: a local ``redis-server`` on a free port (unless REDIS_URL i
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every child, each in its own process group, and it exits 0;
 if a child dies on its own, it says which, shows the end of its log, stops the rest and exits 1.
 
+With a real hypervisor (STRATUS_HYPERVISOR other than ``test``, on ``qemu:///system``) it also starts
+virtlogd and libvirtd as children, in the foreground, when none runs yet (only root can): libvirtd with
+its own qemu.conf (``LIBVIRT_QEMU_CONF``) bind-mounted over /etc/libvirt/qemu.conf in a mount namespace
+of its own, so the machine's file is not changed. At the stop, the guests of a libvirtd it started are
+powered off (their definitions stay: the node's power sync shows them SHUTOFF at the next start), then
+libvirtd and virtlogd stop. A libvirtd or virtlogd that was running already is used and never stopped.
+
 This process never touches the database itself: the children do, after ``migrate``.
 """
 from __future__ import annotations
@@ -32,6 +39,20 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+LIBVIRTD_PIDFILE = Path("/run/libvirtd.pid")
+VIRTLOGD_PIDFILE = Path("/run/virtlogd.pid")
+LIBVIRT_SOCKET = Path("/run/libvirt/libvirt-sock")
+VIRTLOGD_SOCKET = Path("/run/libvirt/virtlogd-sock")
+SYSTEM_QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+# The qemu.conf of a libvirtd started here (and by the tests, tests/qemu_support.py): qemu runs as root
+# and libvirt relabels nothing, so guests open instance and volume files wherever the data dir is, and
+# libvirt's capability cache stays valid (as libvirt-qemu, a root-only /dev/kvm makes it re-probe qemu
+# at every domain start, tens of seconds each on a loaded machine).
+LIBVIRT_QEMU_CONF = """user = "root"
+group = "root"
+dynamic_ownership = 0
+security_driver = "none"
+"""
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -92,6 +113,31 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
+def pid_alive(pidfile: Path) -> int | None:
+    """The pid in ``pidfile`` if that process runs (not a zombie)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return None if state in ("Z", "X") else pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def unix_socket_answers(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1)
+            s.connect(str(path))
+            return True
+    except OSError:
+        return False
+
+
+def virsh(*args: str, uri: str = "qemu:///system", timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True, check=False,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
 def openrc_password(path: Path) -> str | None:
     if not path.exists():
         return None
@@ -120,6 +166,8 @@ class Supervisor:
     def __init__(self, *, cwd: Path, env: dict[str, str], log_dir: Path, logs_to_terminal: bool) -> None:
         self.cwd, self.env, self.log_dir, self.logs_to_terminal = cwd, env, log_dir, logs_to_terminal
         self.children: list[Child] = []
+        # run after the services stopped and before the daemons named "libvirtd", "virtlogd", "redis"
+        self.before_daemons_stop: list[Any] = []
 
     def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None) -> Child:
         log = None if self.logs_to_terminal else self.log_dir / f"{name}.log"
@@ -181,10 +229,17 @@ class Supervisor:
                 child.proc.wait(5)
 
     def stop_all(self) -> None:
-        # The services first (they may still talk to Redis while shutting down), Redis last.
-        services = [c for c in self.children if c.name != "redis"]
-        self.stop_children(services)
-        self.stop_children([c for c in self.children if c.name == "redis"], timeout=5)
+        # The services first (they may still talk to Redis and libvirtd while shutting down), then
+        # libvirtd (after its guests), virtlogd (libvirtd writes the guests' consoles through it), Redis.
+        daemons = ("libvirtd", "virtlogd", "redis")
+        self.stop_children([c for c in self.children if c.name not in daemons])
+        for hook in self.before_daemons_stop:
+            try:
+                hook()
+            except Exception as exc:  # noqa: BLE001 - the daemons must stop all the same
+                sys.stderr.write(f"stratus: {exc}\n")
+        for name in daemons:
+            self.stop_children([c for c in self.children if c.name == name], timeout=5 if name == "redis" else 15)
 
 
 class Command(BaseCommand):
@@ -265,6 +320,11 @@ class Command(BaseCommand):
         env["REDIS_URL"] = redis_url
         env.setdefault("CELERY_BROKER_URL", redis_url)
 
+        local = "127.0.0.1" if bind in ("0.0.0.0", "") else "[::1]" if bind == "::" else bind
+        local = f"[{local}]" if ":" in local and not local.startswith("[") else local
+        # the guests' metadata requests reach the portal through each DHCP namespace's proxy
+        env.setdefault("STRATUS_METADATA_URL", f"http://{local}:{port}/metadata/")
+
         self.say(f"stratus: data dir {data_dir}; migrating the database...\n")
         manage = [python, str(Path(settings.BASE_DIR) / "manage.py")]
         supervisor.run_step("migrate", [*manage, "migrate", "--noinput"])
@@ -285,6 +345,7 @@ class Command(BaseCommand):
         from workers.storage import worker_argv as storage_worker_argv
 
         supervisor.start("storage-agent", storage_worker_argv(python, settings.STRATUS_HOST))
+        libvirt = self.start_libvirt(supervisor, data_dir=data_dir)
         nodes = self.start_compute_nodes(supervisor, data_dir=data_dir)
         supervisor.start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
                                   "-s", str(data_dir / "celerybeat-schedule"),
@@ -295,8 +356,6 @@ class Command(BaseCommand):
             web += ["--workers", str(opts["web_workers"])]
         supervisor.start("web", web)
 
-        local = "127.0.0.1" if bind in ("0.0.0.0", "") else "[::1]" if bind == "::" else bind
-        local = f"[{local}]" if ":" in local and not local.startswith("[") else local
         deadline = time.monotonic() + 60
         while not http_ok(f"http://{local}:{port}/identity/v3"):
             supervisor.wait_signal(0.2)
@@ -321,9 +380,60 @@ class Command(BaseCommand):
             f"  redis:       {redis_url}\n"
             f"  network:     agent on queue {network_queue} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
             f"  compute:     {nodes}\n"
+            + (f"  libvirt:     {libvirt}\n" if libvirt else "") +
             f"  logs:        {logs}\n"
             "Press Ctrl-C to stop.\n"
         )
+
+    def start_libvirt(self, supervisor: Supervisor, *, data_dir: Path) -> str:
+        """virtlogd and libvirtd for a real node on ``qemu:///system``, as children, when none runs yet.
+        Returns the banner's line ("" with the test driver)."""
+        uri = settings.LIBVIRT_URI or "qemu:///system"
+        if settings.STRATUS_HYPERVISOR == "test":
+            return ""
+        if uri != "qemu:///system":
+            return f"{uri} (not started here)"
+        ours: list[str] = []
+        running: list[str] = []
+        for name, pidfile, sock in (("virtlogd", VIRTLOGD_PIDFILE, VIRTLOGD_SOCKET),
+                                    ("libvirtd", LIBVIRTD_PIDFILE, LIBVIRT_SOCKET)):
+            pid = pid_alive(pidfile)
+            if pid is not None:
+                running.append(f"{name} (pid {pid}, not ours: left running)")
+                continue
+            if os.geteuid() != 0:
+                raise Stop(f"STRATUS_HYPERVISOR={settings.STRATUS_HYPERVISOR}: {name} is not running and only "
+                           "root can start it (run `make run` as root, or start libvirtd first)", 1)
+            binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+            if binary is None:
+                raise Stop(f"{name} is not installed (apt-get install libvirt-daemon-system)", 1)
+            if name == "libvirtd":
+                conf = data_dir / "libvirt" / "qemu.conf"
+                conf.parent.mkdir(exist_ok=True)
+                conf.write_text(LIBVIRT_QEMU_CONF)
+                argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        f'mount --bind "$0" {SYSTEM_QEMU_CONF} && exec "$1"', str(conf), binary]
+            else:
+                argv = [binary]
+            child = supervisor.start(name, argv)
+            deadline = time.monotonic() + 60
+            while not unix_socket_answers(sock) or (name == "libvirtd" and virsh("version").returncode != 0):
+                supervisor.wait_signal(0.2)
+                supervisor.check_children()
+                if time.monotonic() > deadline:
+                    raise Stop(f"{name} did not answer on {sock} within 60 s:\n{tail(child.log or Path())}", 1)
+            ours.append(f"{name} (pid {child.proc.pid})")
+            if name == "libvirtd":
+                supervisor.before_daemons_stop.append(self.power_off_guests)
+        return ", ".join([*(f"{o} started here" for o in ours), *running])
+
+    def power_off_guests(self) -> None:
+        """The guests of the libvirtd started here: powered off before it stops (qemu would outlive it)."""
+        names = virsh("list", "--name").stdout.split()
+        if names:
+            self.say(f"stratus: powering off {len(names)} guest(s) of our libvirtd: {', '.join(names)}\n")
+        for name in names:
+            virsh("destroy", name)
 
     def start_compute_nodes(self, supervisor: Supervisor, *, data_dir: Path) -> str:
         """The compute nodes, each a Celery worker on ``compute.<host>`` whose agent registers it
