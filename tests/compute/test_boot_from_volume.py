@@ -321,22 +321,27 @@ def test_api_validation_errors(cloud, up, image, network, flavor, store) -> None
         ([{"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": 0, "bogus": 1}],
          "Additional properties are not allowed"),
     ]
+    not_bootable = volume_services.volume_create(actor=actor, size=1)
+    Volume.objects.filter(pk=not_bootable.id).update(status="available")
+    cases.append(([{"source_type": "volume", "destination_type": "volume", "uuid": not_bootable.id,
+                    "boot_index": 0}], f"Block Device {not_bootable.id} is not bootable."))
     volumes_before = Volume.objects.count()
     for bdms, message in cases:
         error = nova_error(_api_boot(cloud, network, bdms), 400, "badRequest")
         assert message in error["message"], (bdms, error)
     # one existing volume cannot boot several servers
-    other = volume_services.volume_create(actor=actor, size=1)
+    other = volume_services.volume_create(actor=actor, size=1, bootable=True)
     Volume.objects.filter(pk=other.id).update(status="available")
     error = nova_error(_api_boot(cloud, network, [{"source_type": "volume", "destination_type": "volume",
                                                    "uuid": other.id, "boot_index": 0}], min_count=2), 400)
     assert "Cannot attach one or more volumes to multiple instances" in error["message"]
     # over the volumes quota: Nova's 403, nothing made
-    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo_project.id, limits={"volumes": 2})
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo_project.id, limits={"volumes": 3})
     error = nova_error(_api_boot(cloud, network, [{"source_type": "blank", "destination_type": "volume",
                                                    "volume_size": 1, "boot_index": 0}]), 403, "forbidden")
     assert "Quota exceeded for volumes" in error["message"]
     assert Volume.objects.count() == volumes_before + 1 and not Instance.objects.exists()
+    assert Volume.objects.count() == 3
     assert not BlockDeviceMapping.objects.exists()
 
 

@@ -300,6 +300,8 @@ def _resolve(actor: Actor, device: BootDevice, *, count: int) -> None:
         if device.volume.status != volume_states.AVAILABLE:
             raise BadRequest(f"Invalid volume: volume '{device.volume.id}' status must be 'available'. Currently in "
                              f"'{device.volume.status}'")
+        if device.boot_index == 0 and not device.volume.bootable:
+            raise _invalid(f"Block Device {device.volume.id} is not bootable.")
         if count > 1:
             raise BadRequest("Cannot attach one or more volumes to multiple instances")
         device.volume_size = device.volume.size
