@@ -12,8 +12,11 @@ router to public, key pair; ``server create --wait`` with a config drive. The gu
 on its serial console: its fixed IP (from the tenant's dnsmasq), hostname, instance id and key
 fingerprint (read from the config drive), the instance id again as the metadata service answers it
 (http://169.254.169.254 through the DHCP namespace's proxy), and its block devices. The floating IP
-answers ping only while a security group rule allows ICMP. ``server delete`` leaves no domain, files, tap or claim.
-Skipped (with the reason) when not root or without qemu/libvirtd. Volume hot-plug is not covered here.
+answers ping only while a security group rule allows ICMP. A Cinder volume (on the session's real storage
+agent, ``storage_node``) is hot-plugged with ``server add volume``: the guest's init prints its block
+devices again when they change, so the console shows the new disk come, and go after ``server remove
+volume``. ``server delete`` leaves no domain, files, tap or claim.
+Skipped (with the reason) when not root or without qemu/libvirtd.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import pytest
 from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
 from tests.conftest import ROOT, Cloud
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
+from tests.storage_nodes import StorageNodeProcess
 from tests.workers.network.conftest import SKIP_REASON as NETNS_SKIP_REASON
 from tests.workers.network.conftest import Lab, sh
 
@@ -55,12 +59,13 @@ class QemuCloud:
     node_ns: str
     node: ComputeNodeProcess
     image: GuestImage
+    storage: StorageNodeProcess
     workdir: Path
     timings: dict[str, float]
 
 
 @pytest.fixture
-def qemu_cloud(live_cloud: Cloud) -> Iterator[QemuCloud]:
+def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[QemuCloud]:
     timings: dict[str, float] = {}
     started = time.monotonic()
     image = guest_image()
@@ -99,7 +104,7 @@ def qemu_cloud(live_cloud: Cloud) -> Iterator[QemuCloud]:
             "STRATUS_IMAGE_CACHE_PATH": str(workdir / "image-cache")})
         timings["node ready"] = time.monotonic() - started
         yield QemuCloud(cloud=live_cloud, host=host, zone=zone, lab=lab, node_ns=ns, node=node, image=image,
-                        workdir=workdir, timings=timings)
+                        storage=storage_node, workdir=workdir, timings=timings)
     finally:
         if node is not None:
             node.stop()
@@ -127,7 +132,7 @@ def qemu_cloud(live_cloud: Cloud) -> Iterator[QemuCloud]:
 
 def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> None:
     """openstacksdk for the set-up (one CLI process costs seconds on a loaded machine), the real CLI for
-    ``server create --wait`` and ``console log show``."""
+    ``server create --wait``, ``console log show`` and ``server add|remove volume``."""
     qc = qemu_cloud
     cloud = qc.cloud
     test_started = time.monotonic()
@@ -158,6 +163,12 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
     def hypervisor() -> Any:
         return next(h for h in admin.compute.hypervisors(details=True) if h.name == qc.host)
 
+    def guest_disks() -> list[str]:
+        """The block devices the guest reported last (its init prints them again whenever they change)."""
+        out = demo.compute.get_server_console_output(made["server"])["output"] or ""
+        lines = [line for line in out.splitlines() if line.startswith("STRATUS-BLOCK-DEVICES=")]
+        return lines[-1].split("=", 1)[1].split() if lines else []
+
     tag = secrets.token_hex(3)
     wait_for(lambda: any(a.is_alive for a in admin.network.agents(host=qc.host)), "network agent alive")
     made: dict[str, Any] = {}
@@ -182,6 +193,8 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         made["key"] = demo.compute.create_keypair(name=f"key-{tag}")
         fingerprint = made["key"].fingerprint
         default_sg = next(demo.network.security_groups(name="default", project_id=demo.current_project_id))
+        # the volume to hot-plug later, made on the real storage agent while the guest boots
+        made["volume"] = demo.block_storage.create_volume(name=f"vol-{tag}", size=1)
 
         boot = time.monotonic()
         server = json.loads(cli("server", "create", "--image", f"machine-{tag}", "--flavor", f"qemu-{tag}",
@@ -226,6 +239,28 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         time.sleep(2)
         assert not ping(fip), "ICMP reached the guest without a rule allowing it"
 
+        # a Cinder volume hot-plugged: the guest sees a new disk, then sees it go
+        volume = demo.block_storage.wait_for_status(made["volume"], "available", failures=["error"], wait=60)
+        volume_file = qc.storage.root / f"volume-{volume.id}.qcow2"
+        assert volume_file.exists(), list(qc.storage.root.iterdir())
+        before = guest_disks()
+        attach = time.monotonic()
+        cli("server", "add", "volume", server_id, volume.id)
+        new = wait_for(lambda: [d for d in guest_disks() if d not in before], "the guest sees the new disk",
+                       timeout=60)
+        qc.timings["attach to guest sees disk"] = time.monotonic() - attach
+        attachment = next(demo.compute.volume_attachments(server_id))
+        assert attachment.volume_id == volume.id and attachment.device == f"/dev/{new[0]}", (attachment, new)
+        assert demo.block_storage.get_volume(volume.id).status == "in-use"
+        assert [v["id"] for v in demo.compute.get_server(server_id).attached_volumes] == [volume.id]
+        assert str(volume_file) in sh("virsh", "-c", "qemu:///system", "dumpxml", server_id).stdout
+        detach = time.monotonic()
+        cli("server", "remove", "volume", server_id, volume.id)
+        wait_for(lambda: new[0] not in guest_disks(), "the guest sees the disk go", timeout=60)
+        qc.timings["detach to guest sees it go"] = time.monotonic() - detach
+        demo.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60)
+        assert str(volume_file) not in sh("virsh", "-c", "qemu:///system", "dumpxml", server_id).stdout
+
         # delete: no domain, no files, no tap, no claim
         instance_dir = qc.workdir / "instances" / server_id
         assert instance_dir.exists()
@@ -239,6 +274,9 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
                  timeout=30)
         assert hypervisor().vcpus_used == 0
         assert list(demo.network.ports(device_id=server_id)) == []
+        demo.block_storage.delete_volume(made["volume"])
+        demo.block_storage.wait_for_delete(made.pop("volume"), wait=60)
+        assert not volume_file.exists()
     finally:
         for what, delete in (("fip", demo.network.delete_ip), ("server", demo.compute.delete_server)):
             if what in made:
@@ -247,6 +285,9 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         if "server" in made:
             with contextlib.suppress(Exception):
                 demo.compute.wait_for_delete(demo.compute.get_server(made["server"]), wait=60)
+        if "volume" in made:
+            with contextlib.suppress(Exception):
+                demo.block_storage.delete_volume(made["volume"], force=True)
         if "router" in made:
             with contextlib.suppress(Exception):
                 demo.network.remove_interface_from_router(made["router"], subnet_id=made["sub"].id)
