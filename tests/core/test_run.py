@@ -15,13 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+import openstack
 from celery import Celery
 
 from tests.conftest import ROOT, VENV_BIN, free_port
 
 # The launcher must start its own Redis and use SQLite in its data dir, as `make run` does on a laptop.
 UNSET = {"REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CHANNELS_REDIS_URL", "CACHE_URL",
-         "DATABASE_URL", "STRATUS_PUBLIC_URL", "STRATUS_CONTROL_QUEUE", "STRATUS_DATA_DIR"}
+         "DATABASE_URL", "STRATUS_PUBLIC_URL", "STRATUS_CONTROL_QUEUE", "STRATUS_DATA_DIR",
+         "STRATUS_CELERY_KEYPREFIX"}  # the run's own prefix would hide the launched cloud's queues from this test
 
 
 def _process_table() -> dict[int, tuple[int, str]]:
@@ -58,7 +60,7 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
     env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_BIND="127.0.0.1",
-               STRATUS_WORKER_CONCURRENCY="2")
+               STRATUS_WORKER_CONCURRENCY="2", STRATUS_DEMO_IMAGE="1")  # as make run: with the demo image
     launcher = subprocess.Popen([sys.executable, "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -102,6 +104,25 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         assert issued.returncode == 0, issued.stderr
         token = json.loads(issued.stdout)
         assert token["id"] and token["project_id"] and token["user_id"]
+        # The demo user boots the demo image on one of the launcher's compute nodes, on SQLite (the embedded
+        # default: no PostgreSQL-only SQL may hide in the paths a newcomer takes first), lists and deletes it.
+        demo_password = re.search(r"demo:\s+demo / (\S+)", text).group(1)  # type: ignore[union-attr]
+        demo = openstack.connect(auth_url=f"http://127.0.0.1:{port}/identity/v3", username="demo",
+                                 password=demo_password, project_name="demo", user_domain_name="Default",
+                                 project_domain_name="Default", region_name="RegionOne")
+        try:
+            net = demo.network.create_network(name="run-net")
+            demo.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.9.0.0/24", name="run-sub")
+            image = demo.image.find_image("demo-blank", ignore_missing=False)
+            flavor = demo.compute.find_flavor("m1.nano", ignore_missing=False)
+            server = demo.compute.create_server(name="run-vm", image_id=image.id, flavor_id=flavor.id,
+                                                networks=[{"uuid": net.id}])
+            server = demo.compute.wait_for_server(server, status="ACTIVE", wait=120)
+            assert [s.id for s in demo.compute.servers()] == [server.id]
+            demo.compute.delete_server(server)
+            demo.compute.wait_for_delete(server, wait=60)
+        finally:
+            demo.close()
 
         # Its Celery worker consumes the control queue of its own Redis.
         client = Celery(broker=redis_url, backend=redis_url)

@@ -139,9 +139,9 @@ def attach_tags_and_faults(instances: list[Instance]) -> list[Instance]:
         for instance_id, tag in InstanceTag.objects.filter(instance_id__in=ids).order_by("tag") \
                 .values_list("instance_id", "tag"):
             tags[instance_id].append(tag)
-        for fault in InstanceFault.objects.filter(instance_id__in=ids).order_by(
-                "instance_id", "-created_at", "-id").distinct("instance_id"):
-            faults[fault.instance_id] = fault
+        # the newest per instance, kept in Python: DISTINCT ON is PostgreSQL's only (make run uses SQLite)
+        for fault in InstanceFault.objects.filter(instance_id__in=ids).order_by("instance_id", "-created_at", "-id"):
+            faults.setdefault(fault.instance_id, fault)
     for instance in instances:
         instance.tag_list = tags.get(instance.id, [])  # type: ignore[attr-defined]
         instance.fault = faults.get(instance.id)  # type: ignore[attr-defined]
