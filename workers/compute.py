@@ -352,7 +352,7 @@ def wait_for_volumes(instance_id: str, host: str, request_id: str) -> str:
                                                    request_id=request_id)
             return "failed"
         time.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        pause = min(pause * 2, 0.5)
 
 
 def wait_for_snapshots(instance_id: str, image_id: str) -> None:
@@ -366,7 +366,7 @@ def wait_for_snapshots(instance_id: str, image_id: str) -> None:
         if time.monotonic() >= deadline:
             raise SpawnError(f"The volume snapshots of image {image_id} were not made in {int(timeout)} seconds.")
         time.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        pause = min(pause * 2, 0.5)
 
 
 # ---- tasks -------------------------------------------------------------------------------------------

@@ -374,3 +374,29 @@ def test_api_legacy_block_device_mapping(cloud, up, image, network, flavor, stor
     assert (bdm.boot_index, bdm.device_name, bdm.source_type, bdm.delete_on_termination) == (
         0, "/dev/vda", "volume", False)
     assert Volume.objects.get(pk=volume.id).status == "reserved"
+
+
+def test_a_failed_volume_snapshot_fails_create_image_and_drops_what_it_made(
+        cloud, up, image, network, flavor, store, django_capture_on_commit_callbacks) -> None:  # noqa: F811
+    store_host, _root = store
+    actor = cloud.member_actor
+    inst, callbacks = boot(actor, network, django_capture_on_commit_callbacks, bdms=[
+        {"source_type": "image", "destination_type": "volume", "uuid": image.id, "boot_index": 0,
+         "volume_size": 1}, {"source_type": "blank", "destination_type": "volume", "volume_size": 1}])
+    calls = sent(callbacks, storage.queue_for(store_host), compute.queue_for(up.host))
+    run_storage(calls[storage.queue_for(store_host)])
+    assert run_compute(calls[compute.queue_for(up.host)]) == ["spawned"]
+    with django_capture_on_commit_callbacks() as callbacks:
+        image_id = server_services.server_action(actor=actor, server_id=inst.id, action="createImage",
+                                                 body={"name": "snap"}, request_id="req-snap")
+    assert len(json.loads(Image.objects.get(pk=image_id).properties["block_device_mapping"])) == 2
+    calls = sent(callbacks, storage.queue_for(store_host), compute.queue_for(up.host))
+    first, second = calls[storage.queue_for(store_host)]
+    assert run_storage([first]) == ["available"]
+    volume_services.snapshot_create_failed(snapshot_id=second[1]["snapshot_id"], reason="no space left")
+    assert run_compute(calls[compute.queue_for(up.host)]) == ["failed"]
+    inst.refresh_from_db()
+    assert (inst.vm_state, inst.task_state, inst.power_state) == ("active", None, RUNNING)
+    assert not Image.objects.filter(pk=image_id).exists()
+    assert list(Snapshot.objects.values_list("status", flat=True)) == ["deleting", "deleting"]  # both dropped
+    assert "is error" in InstanceFault.objects.get(instance=inst).message

@@ -531,3 +531,22 @@ def volume_snapshots_check(*, image: Any) -> tuple[str, str]:
         elif snapshot.status != volume_states.AVAILABLE:
             return "failed", f"Snapshot {snapshot.id} of volume {snapshot.volume_id} is {snapshot.status}."
     return ("waiting", "") if waiting else ("ready", "")
+
+
+def volume_snapshots_drop(*, image: Any) -> None:
+    """A failed createImage of a volume-backed server: the volume snapshots its image points at are
+    deleted (those still being made or already gone are left to their owner)."""
+    from apps.volumes import services as volume_services
+    from apps.volumes import states as volume_states
+    from apps.volumes.models import Snapshot
+
+    for mapping in _image_bdms(image):
+        snapshot = Snapshot.objects.filter(pk=mapping.get("snapshot_id") or "").first()
+        if snapshot is None or snapshot.status not in (volume_states.AVAILABLE, volume_states.ERROR):
+            continue
+        try:
+            with transaction.atomic():
+                volume_services.snapshot_delete(actor=_service_actor(snapshot.project_id, snapshot.user_id),
+                                                snapshot_id=snapshot.id)
+        except StratusError:
+            log.exception("could not delete snapshot %s of the failed image %s", snapshot.id, image.id)

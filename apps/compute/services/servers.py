@@ -918,6 +918,7 @@ def _drop_snapshots(instance: Instance) -> None:
     actor = _owner_actor(instance)
     for image in Image.objects.filter(owner=instance.project_id, properties__instance_uuid=instance.id,
                                       status__in=[Image.QUEUED, Image.SAVING]):
+        boot_volumes.volume_snapshots_drop(image=image)
         try:
             image_services.image_delete(actor=actor, image_id=image.id)
         except StratusError:
