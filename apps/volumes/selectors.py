@@ -250,6 +250,63 @@ def volume_summary(*, actor: Actor, all_tenants: bool = False) -> dict[str, int]
     return {"total_count": agg["total_count"] or 0, "total_size": agg["total_size"] or 0}
 
 
+def volume_summary_metadata(*, actor: Actor, all_tenants: bool = False) -> dict[str, list[str]]:
+    """Every metadata key of the caller's volumes with its distinct values (the summary at 3.36+)."""
+    qs = VolumeMetadata.objects.all()
+    if not (actor.is_admin and all_tenants):
+        qs = qs.filter(volume__project_id=actor.project_id)
+    found: dict[str, list[str]] = {}
+    for key, value in qs.order_by("key", "value").values_list("key", "value").distinct():
+        found.setdefault(key, []).append(value)
+    return found
+
+
+# ---- attachments (Cinder's attachments API, 3.27) ------------------------------------------------
+
+def _attachments(actor: Actor, all_tenants: bool = False) -> QuerySet[VolumeAttachment]:
+    qs = VolumeAttachment.objects.select_related("volume", "volume__backend")
+    if actor.is_admin and all_tenants:
+        return qs
+    if actor.project_id is None or not actor.may_read(actor.project_id):
+        return qs.none()
+    return qs.filter(volume__project_id=actor.project_id)
+
+
+def attachment_list(*, actor: Actor, params: dict[str, str]) -> list[VolumeAttachment]:
+    """The attachments of the caller's volumes (every project's for an admin with ``all_tenants``),
+    filtered by ``volume_id``, ``instance_id`` or ``status``, oldest first, with limit/offset."""
+    qs = _attachments(actor, all_tenants="all_tenants" in params)
+    for param, column in (("volume_id", "volume_id"), ("instance_id", "server_id"), ("status", "status")):
+        if params.get(param):
+            qs = qs.filter(**{column: params[param]})
+    qs = qs.order_by("created_at", "id")
+    try:
+        offset = int(params.get("offset", 0))
+        limit = int(params["limit"]) if "limit" in params else None
+    except ValueError:
+        raise BadRequest("Invalid input: limit and offset must be integers.") from None
+    if offset < 0 or (limit is not None and limit < 0):
+        raise BadRequest("Invalid input: limit and offset must not be negative.")
+    return list(qs[offset:offset + limit] if limit is not None else qs[offset:])
+
+
+def attachment_get(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
+    found = _attachments(actor, all_tenants=True).filter(pk=attachment_id).first()
+    if found is None or not actor.may_read(found.volume.project_id):
+        raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+    return found
+
+
+def attachment_connection(attachment: VolumeAttachment) -> dict[str, Any] | None:
+    """Where the attached volume's file is, once a connector was given (attaching or attached)."""
+    if attachment.status not in ("attaching", "attached"):
+        return None
+    try:
+        return _connection(attachment.volume)
+    except BadRequest:
+        return None
+
+
 def volume_metadata(*, actor: Actor, volume_id: str) -> dict[str, str]:
     volume = volume_get(actor=actor, volume_id=volume_id)
     return {m.key: m.value for m in volume.metadata_items.all()}

@@ -11,7 +11,9 @@ the attachment gets its server, host and device), ``volume_unreserve`` (a failed
 available), ``volume_begin_detaching`` (in-use → detaching), ``volume_roll_detaching`` (a failed
 detach: in-use again) and ``volume_detach`` (the attachment goes; detaching → available, or in-use
 while others remain). Cinder's legacy ``os-attach``/``os-detach`` actions only record an attachment:
-``volume_attach_record``/``volume_detach_record``.
+``volume_attach_record``/``volume_detach_record``; its attachments API (3.27) ``attachment_create``
+(reserved), ``attachment_update`` (a connector: attaching), ``attachment_complete`` (in-use) and
+``attachment_delete``.
 """
 from __future__ import annotations
 
@@ -779,6 +781,110 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = N
         _move(volume, states.DETACHING, action="detach")
     _move(volume, states.IN_USE if volume.attachments.exists() else states.AVAILABLE, action="finish detaching")
     _publish(volume, "state", "volume")
+
+
+# ---- Cinder's attachments API (3.27; complete at 3.44) ---------------------------------------------
+
+def _connector(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest("Invalid input for field/attribute connector: an object is expected.")
+    return value
+
+
+def _writable_attachment(actor: Actor, attachment_id: str) -> tuple[Volume, VolumeAttachment]:
+    """The attachment (404 when its volume is not the caller's), its volume locked first."""
+    found = selectors.attachment_get(actor=actor, attachment_id=attachment_id)
+    volume = _writable_volume(actor, found.volume_id)
+    attachment = VolumeAttachment.objects.select_for_update().filter(pk=attachment_id, volume=volume).first()
+    if attachment is None:
+        raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+    return volume, attachment
+
+
+def _nova_holds(attachment: VolumeAttachment) -> bool:
+    from apps.compute.models import BlockDeviceMapping
+
+    return BlockDeviceMapping.objects.filter(attachment_id=attachment.id).exists()
+
+
+@transaction.atomic
+def attachment_create(*, actor: Actor, volume_id: Any, instance_uuid: Any, connector: Any = None,
+                      mode: Any = "rw") -> VolumeAttachment:
+    """Reserve an available volume for a server (``reserved``); with a connector it is attaching at
+    once (the caller then connects it and completes the attachment)."""
+    if not isinstance(volume_id, str) or not volume_id:
+        raise BadRequest("Invalid input for field/attribute volume_uuid: a volume id is required.")
+    if not isinstance(instance_uuid, str) or not instance_uuid or len(instance_uuid) > 36:
+        raise BadRequest("Invalid input for field/attribute instance_uuid: a server id is required.")
+    if mode not in ("rw", "ro"):
+        raise BadRequest(f"Invalid input for field/attribute mode: 'rw' or 'ro', not {mode!r}.")
+    clean = _connector(connector) if connector is not None else None
+    volume = _writable_volume(actor, volume_id)
+    _move(volume, states.RESERVED, action="reserve")
+    attachment = VolumeAttachment.objects.create(volume=volume, server_id=instance_uuid, attach_mode=mode,
+                                                 status="reserved")
+    if clean is not None:
+        _move(volume, states.ATTACHING, action="attach")
+        VolumeAttachment.objects.filter(pk=attachment.pk).update(status="attaching", host_name=clean.get("host"))
+        attachment.refresh_from_db()
+    _publish(volume, "state", "volume")
+    return attachment
+
+
+@transaction.atomic
+def attachment_update(*, actor: Actor, attachment_id: str, connector: Any) -> VolumeAttachment:
+    """The connector of the host that connects the volume: a reserved attachment is attaching now
+    (its host recorded); an attaching or attached one records the host again."""
+    clean = _connector(connector)
+    volume, attachment = _writable_attachment(actor, attachment_id)
+    if attachment.status == "reserved":
+        if volume.status == states.RESERVED:
+            _move(volume, states.ATTACHING, action="attach")
+            _publish(volume, "state", "volume")
+        attachment.status = "attaching"
+    elif attachment.status not in ("attaching", "attached"):
+        raise BadRequest(f"Invalid volume attachment: attachment {attachment.id} is {attachment.status}.")
+    attachment.host_name = clean.get("host") or attachment.host_name
+    attachment.save(update_fields=["status", "host_name", "updated_at"])
+    return attachment
+
+
+@transaction.atomic
+def attachment_complete(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
+    """The host connected the volume: the attachment is attached, the volume in-use."""
+    volume, attachment = _writable_attachment(actor, attachment_id)
+    if attachment.status == "attached":
+        return attachment
+    if attachment.status != "attaching":
+        raise BadRequest(f"Invalid volume attachment: attachment {attachment.id} is {attachment.status}: update "
+                         f"it with a connector first.")
+    _move(volume, states.IN_USE, action="attach")
+    attachment.status = "attached"
+    attachment.attached_at = timezone.now()
+    attachment.save(update_fields=["status", "attached_at", "updated_at"])
+    _publish(volume, "state", "volume")
+    return attachment
+
+
+@transaction.atomic
+def attachment_delete(*, actor: Actor, attachment_id: str) -> list[VolumeAttachment]:
+    """The attachment goes, whatever its status; the volume is available again once none remains.
+    One a server's block device mapping holds is Nova's to detach (400). Returns those left."""
+    volume, attachment = _writable_attachment(actor, attachment_id)
+    if _nova_holds(attachment):
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is attached to server {attachment.server_id} through "
+                         f"the compute API: detach it there.")
+    attachment.delete()
+    left = list(volume.attachments.order_by("created_at", "id"))
+    if not left:
+        if volume.status == states.IN_USE:
+            _move(volume, states.DETACHING, action="detach")
+        if volume.status in (states.RESERVED, states.ATTACHING, states.DETACHING):
+            _move(volume, states.AVAILABLE, action="detach")
+    elif volume.status == states.DETACHING:
+        _move(volume, states.IN_USE, action="detach")
+    _publish(volume, "state", "volume")
+    return left
 
 
 @transaction.atomic

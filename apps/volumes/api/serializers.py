@@ -1,15 +1,27 @@
-"""Cinder v3 bodies at microversion 3.0 (the only one served): exactly the keys tempest's strict
-schemas allow (tempest/lib/api_schema/response/volume/...)."""
+"""Cinder v3 bodies for microversions 3.0 to 3.44: at 3.0 exactly the keys tempest's strict schemas
+allow (tempest/lib/api_schema/response/volume/...); later versions add what Cinder's v3 views add
+(volumes: ``group_id`` from 3.13, an admin's ``provider_id`` from 3.21; snapshots:
+``group_snapshot_id`` from 3.14, ``user_id`` from 3.41; the volume summary's ``metadata`` from 3.36)
+and the attachments API (3.27; completing an attachment from 3.44)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from apps.volumes.models import Snapshot, Volume, VolumeType
+from apps.volumes.models import Snapshot, Volume, VolumeAttachment, VolumeType
 
 MIN_VERSION = "3.0"
-MAX_VERSION = "3.0"
+MAX_VERSION = "3.44"
 UPDATED = "2016-02-08T12:20:21Z"
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+def at_least(version: str, wanted: str) -> bool:
+    return version_tuple(version) >= version_tuple(wanted)
 
 
 def ts(value: datetime | None) -> str | None:
@@ -41,9 +53,9 @@ def volume_brief(volume: Volume, base: str) -> dict[str, Any]:
     return {"id": volume.id, "name": volume.name, "links": _links(base, volume.project_id, "volumes", volume.id)}
 
 
-def volume_out(volume: Volume, base: str) -> dict[str, Any]:
+def volume_out(volume: Volume, base: str, *, version: str = MIN_VERSION, admin: bool = False) -> dict[str, Any]:
     """What create and update answer (no extension attributes)."""
-    return {
+    body = {
         "id": volume.id, "name": volume.name, "description": volume.description, "status": volume.status,
         "size": volume.size, "availability_zone": volume.availability_zone,
         "created_at": ts(volume.created_at), "updated_at": ts(volume.updated_at),
@@ -54,12 +66,17 @@ def volume_out(volume: Volume, base: str) -> dict[str, Any]:
         "volume_type": volume.volume_type.name, "bootable": "true" if volume.bootable else "false",
         "multiattach": False, "consistencygroup_id": None,
     }
+    if at_least(version, "3.13"):
+        body["group_id"] = None  # no generic volume groups here
+    if admin and at_least(version, "3.21"):
+        body["provider_id"] = None
+    return body
 
 
-def volume_detail(volume: Volume, base: str, *, admin: bool) -> dict[str, Any]:
+def volume_detail(volume: Volume, base: str, *, admin: bool, version: str = MIN_VERSION) -> dict[str, Any]:
     """What show and list/detail answer: the tenant attribute, image metadata, and for admins the
     host and migration attributes."""
-    body = volume_out(volume, base)
+    body = volume_out(volume, base, version=version, admin=admin)
     body["os-vol-tenant-attr:tenant_id"] = volume.project_id
     if volume.image_metadata:
         body["volume_image_metadata"] = dict(volume.image_metadata)
@@ -71,15 +88,26 @@ def volume_detail(volume: Volume, base: str, *, admin: bool) -> dict[str, Any]:
     return body
 
 
-def snapshot_out(snapshot: Snapshot) -> dict[str, Any]:
-    return {"id": snapshot.id, "name": snapshot.name, "description": snapshot.description,
-            "status": snapshot.status, "size": snapshot.size, "volume_id": snapshot.volume_id,
-            "created_at": ts(snapshot.created_at), "updated_at": ts(snapshot.updated_at),
-            "metadata": {m.key: m.value for m in snapshot.metadata_items.all()}}
+def snapshot_out(snapshot: Snapshot, version: str = MIN_VERSION, *, summary: bool = False) -> dict[str, Any]:
+    """A snapshot as create, update and show answer (``summary``: as a list without details does,
+    the same at every version)."""
+    body: dict[str, Any] = {
+        "id": snapshot.id, "name": snapshot.name, "description": snapshot.description, "status": snapshot.status,
+        "size": snapshot.size, "volume_id": snapshot.volume_id, "created_at": ts(snapshot.created_at),
+        "updated_at": ts(snapshot.updated_at), "metadata": {m.key: m.value for m in snapshot.metadata_items.all()}}
+    if not summary and at_least(version, "3.14"):
+        body["group_snapshot_id"] = None
+    if not summary and at_least(version, "3.41"):
+        body["user_id"] = snapshot.user_id
+    return body
 
 
-def snapshot_detail(snapshot: Snapshot) -> dict[str, Any]:
-    body = snapshot_out(snapshot)
+def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
+    return snapshot_out(snapshot, summary=True)
+
+
+def snapshot_detail(snapshot: Snapshot, version: str = MIN_VERSION) -> dict[str, Any]:
+    body = snapshot_out(snapshot, version)
     body["os-extended-snapshot-attributes:progress"] = snapshot.progress
     body["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
     return body
@@ -90,4 +118,18 @@ def volume_type_out(vtype: VolumeType, *, admin: bool) -> dict[str, Any]:
                             "is_public": vtype.is_public, "os-volume-type-access:is_public": vtype.is_public}
     if admin:
         body["extra_specs"] = dict(vtype.extra_specs or {})
+    return body
+
+
+# ---- attachments (3.27) ------------------------------------------------------------------------------
+
+def attachment_summary(attachment: VolumeAttachment) -> dict[str, Any]:
+    return {"id": attachment.id, "status": attachment.status, "instance": attachment.server_id,
+            "volume_id": attachment.volume_id}
+
+
+def attachment_detail(attachment: VolumeAttachment, connection_info: dict[str, Any] | None) -> dict[str, Any]:
+    body = attachment_summary(attachment)
+    body.update({"attached_at": ts(attachment.attached_at) or "", "detached_at": "",
+                 "attach_mode": attachment.attach_mode, "connection_info": connection_info})
     return body

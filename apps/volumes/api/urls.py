@@ -37,5 +37,9 @@ urlpatterns = [
     re_path(P + r"scheduler-stats/get_pools" + S, v.Pools.as_view()),
     re_path(P + r"capabilities/(?P<hostname>[^/]+)" + S, v.Capabilities.as_view()),
     re_path(P + r"extensions" + S, v.Extensions.as_view()),
+    re_path(P + r"attachments$", v.Attachments.as_view()),
+    re_path(P + r"attachments/detail" + S, v.AttachmentsDetail.as_view()),
+    re_path(P + r"attachments/(?P<attachment_id>[^/]+)/action" + S, v.AttachmentAction.as_view()),
+    re_path(P + r"attachments/(?P<attachment_id>[^/]+)" + S, v.AttachmentDetail.as_view()),
     re_path(P + r".*$", v.Unknown.as_view()),
 ]

@@ -29,21 +29,25 @@ class OverLimit(StratusError):
 
 
 def negotiate(request: Request) -> str:
-    """``OpenStack-API-Version: volume X.Y``: only 3.0 is served (``latest`` is 3.0; nothing is 3.0)."""
+    """``OpenStack-API-Version: volume X.Y`` (3.0 to 3.44; ``latest`` is the maximum, nothing is
+    3.0). Out of range → 406."""
     wanted: str | None = None
     for part in request.META.get("HTTP_OPENSTACK_API_VERSION", "").split(","):
         service, _, value = part.strip().partition(" ")
         if service.lower() == "volume":
             wanted = value.strip()
-    if wanted is None or wanted.lower() == "latest":
+    if wanted is None:
+        return out.MIN_VERSION
+    if wanted.lower() == "latest":
         return out.MAX_VERSION
     match = re.fullmatch(r"(\d+)\.(\d+)", wanted)
     if match is None:
         raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of format MajorNum.MinorNum.")
-    if (int(match.group(1)), int(match.group(2))) != (3, 0):
+    version = (int(match.group(1)), int(match.group(2)))
+    if not out.version_tuple(out.MIN_VERSION) <= version <= out.version_tuple(out.MAX_VERSION):
         raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is {out.MIN_VERSION} and "
                             f"maximum is {out.MAX_VERSION}.")
-    return out.MAX_VERSION
+    return f"{version[0]}.{version[1]}"
 
 
 class JSONAlways(DefaultContentNegotiation):
@@ -133,7 +137,7 @@ class Volumes(CinderView):
         base = _base(request, project_id)
         if self.detail:
             admin = request.auth.is_admin
-            items = [out.volume_detail(v, base, admin=admin) for v in volumes]
+            items = [out.volume_detail(v, base, admin=admin, version=request.volume_version) for v in volumes]
         else:
             items = [out.volume_brief(v, base) for v in volumes]
         body: dict[str, Any] = {"volumes": items}
@@ -153,7 +157,8 @@ class Volumes(CinderView):
             image_id=b.get("imageRef") or b.get("image_id"), metadata=b.get("metadata"),
             availability_zone=b.get("availability_zone"))
         volume = selectors.volume_get(actor=request.auth, volume_id=volume.id)
-        return Response({"volume": out.volume_out(volume, _base(request, project_id))}, status=202)
+        return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
+                                                  admin=request.auth.is_admin)}, status=202)
 
 
 class VolumesDetail(Volumes):
@@ -163,6 +168,9 @@ class VolumesDetail(Volumes):
 class VolumeSummary(CinderView):
     def get(self, request: Request, project_id: str) -> Response:
         summary = selectors.volume_summary(actor=request.auth, all_tenants="all_tenants" in request.query_params)
+        if out.at_least(request.volume_version, "3.36"):
+            summary["metadata"] = selectors.volume_summary_metadata(
+                actor=request.auth, all_tenants="all_tenants" in request.query_params)
         return Response({"volume-summary": summary})
 
 
@@ -170,7 +178,7 @@ class VolumeDetail(CinderView):
     def get(self, request: Request, project_id: str, volume_id: str) -> Response:
         volume = selectors.volume_get(actor=request.auth, volume_id=volume_id)
         return Response({"volume": out.volume_detail(volume, _base(request, project_id),
-                                                     admin=request.auth.is_admin)})
+                                                     admin=request.auth.is_admin, version=request.volume_version)})
 
     def put(self, request: Request, project_id: str, volume_id: str) -> Response:
         b = _body(request, "volume")
@@ -179,7 +187,8 @@ class VolumeDetail(CinderView):
             if legacy in b and key not in changes:
                 changes[key] = b[legacy]
         volume = services.volume_update(actor=request.auth, volume_id=volume_id, changes=changes)
-        return Response({"volume": out.volume_out(volume, _base(request, project_id))})
+        return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
+                                                  admin=request.auth.is_admin)})
 
     def delete(self, request: Request, project_id: str, volume_id: str) -> Response:
         cascade = request.query_params.get("cascade", "false").lower() in ("true", "1", "yes")
@@ -271,8 +280,11 @@ class Snapshots(CinderView):
     def get(self, request: Request, project_id: str) -> Response:
         query = selectors.parse_list_query(_params(request), kind="snapshot")
         snapshots = selectors.snapshot_list(actor=request.auth, query=query)
-        render = out.snapshot_detail if self.detail else out.snapshot_out
-        body: dict[str, Any] = {"snapshots": [render(s) for s in snapshots]}
+        if self.detail:
+            items = [out.snapshot_detail(s, request.volume_version) for s in snapshots]
+        else:
+            items = [out.snapshot_summary(s) for s in snapshots]
+        body: dict[str, Any] = {"snapshots": items}
         base = _base(request, project_id)
         links = _next_links(request, f"{base}/snapshots{'/detail' if self.detail else ''}", snapshots, query.limit)
         if links:
@@ -288,7 +300,7 @@ class Snapshots(CinderView):
             description=b.get("description", b.get("display_description")), force=b.get("force", False),
             metadata=b.get("metadata"))
         snapshot = selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot.id)
-        return Response({"snapshot": out.snapshot_out(snapshot)}, status=202)
+        return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)}, status=202)
 
 
 class SnapshotsDetail(Snapshots):
@@ -298,7 +310,7 @@ class SnapshotsDetail(Snapshots):
 class SnapshotDetail(CinderView):
     def get(self, request: Request, project_id: str, snapshot_id: str) -> Response:
         return Response({"snapshot": out.snapshot_detail(
-            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id))})
+            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id), request.volume_version)})
 
     def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
         b = _body(request, "snapshot")
@@ -307,7 +319,7 @@ class SnapshotDetail(CinderView):
             if legacy in b and key not in changes:
                 changes[key] = b[legacy]
         snapshot = services.snapshot_update(actor=request.auth, snapshot_id=snapshot_id, changes=changes)
-        return Response({"snapshot": out.snapshot_out(snapshot)})
+        return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)})
 
     def delete(self, request: Request, project_id: str, snapshot_id: str) -> Response:
         services.snapshot_delete(actor=request.auth, snapshot_id=snapshot_id)
@@ -549,6 +561,74 @@ class Capabilities(CinderView):
     def get(self, request: Request, project_id: str, hostname: str) -> Response:
         backend = selectors.backend_get(actor=request.auth, name=hostname)
         return Response(_capabilities(backend))
+
+
+# ---- attachments (3.27; os-complete 3.44) ------------------------------------------------------------
+
+class _AttachmentsView(CinderView):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not out.at_least(request.volume_version, "3.27"):
+            from apps.core.errors import NotFound
+
+            raise NotFound("The resource could not be found.")
+
+
+def _attachment_body(attachment: Any) -> dict[str, Any]:
+    return out.attachment_detail(attachment, selectors.attachment_connection(attachment))
+
+
+class Attachments(_AttachmentsView):
+    detail = False
+
+    def get(self, request: Request, project_id: str) -> Response:
+        found = selectors.attachment_list(actor=request.auth, params=_params(request))
+        render = _attachment_body if self.detail else out.attachment_summary
+        return Response({"attachments": [render(a) for a in found]})
+
+    def post(self, request: Request, project_id: str) -> Response:
+        if self.detail:
+            return Response(status=405)
+        b = _body(request, "attachment")
+        attachment = services.attachment_create(
+            actor=request.auth, volume_id=b.get("volume_uuid"), instance_uuid=b.get("instance_uuid"),
+            connector=b.get("connector"), mode=b.get("mode", "rw") if out.at_least(request.volume_version, "3.54")
+            else "rw")
+        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment.id)
+        return Response({"attachment": _attachment_body(attachment)})
+
+
+class AttachmentsDetail(Attachments):
+    detail = True
+
+
+class AttachmentDetail(_AttachmentsView):
+    def get(self, request: Request, project_id: str, attachment_id: str) -> Response:
+        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
+        return Response({"attachment": _attachment_body(attachment)})
+
+    def put(self, request: Request, project_id: str, attachment_id: str) -> Response:
+        b = _body(request, "attachment")
+        if "connector" not in b:
+            raise BadRequest("Missing required element 'connector' in request body.")
+        services.attachment_update(actor=request.auth, attachment_id=attachment_id, connector=b["connector"])
+        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
+        return Response({"attachment": _attachment_body(attachment)})
+
+    def delete(self, request: Request, project_id: str, attachment_id: str) -> Response:
+        left = services.attachment_delete(actor=request.auth, attachment_id=attachment_id)
+        return Response({"attachments": [out.attachment_summary(a) for a in left]})
+
+
+class AttachmentAction(_AttachmentsView):
+    def post(self, request: Request, project_id: str, attachment_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or set(data) != {"os-complete"} or \
+                not out.at_least(request.volume_version, "3.44"):
+            selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
+            raise BadRequest("Invalid request body: the only attachment action is os-complete (3.44).")
+        services.attachment_complete(actor=request.auth, attachment_id=attachment_id)
+        return Response(status=204)
 
 
 class Unknown(CinderView):
