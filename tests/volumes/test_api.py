@@ -35,7 +35,7 @@ def test_version_discovery(cloud: Cloud) -> None:
     assert body["versions"][0]["id"] == "v3.0" and body["versions"][0]["min_version"] == "3.0"
     response = cloud.anonymous.get("/volume/v3/")
     body = check(response, "versions", "volume_api_version_details")
-    assert body["versions"][0]["version"] == "3.0"
+    assert body["versions"][0]["version"] == "3.44"
     response = cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume 3.0")
     assert response.status_code == 200 and response["OpenStack-API-Version"] == "volume 3.0"
     response = cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume 3.60")
