@@ -400,3 +400,27 @@ def test_a_failed_volume_snapshot_fails_create_image_and_drops_what_it_made(
     assert not Image.objects.filter(pk=image_id).exists()
     assert list(Snapshot.objects.values_list("status", flat=True)) == ["deleting", "deleting"]  # both dropped
     assert "is error" in InstanceFault.objects.get(instance=inst).message
+
+
+def test_a_server_deleted_while_its_volume_is_made_lets_the_sweep_delete_it(
+        cloud, up, image, network, flavor, store, django_capture_on_commit_callbacks) -> None:  # noqa: F811
+    store_host, root = store
+    actor = cloud.member_actor
+    inst, callbacks = boot(actor, network, django_capture_on_commit_callbacks, bdms=[
+        {"source_type": "image", "destination_type": "volume", "uuid": image.id, "boot_index": 0,
+         "volume_size": 1, "delete_on_termination": True}])
+    calls = sent(callbacks, storage.queue_for(store_host), compute.queue_for(up.host))
+    volume_id = BlockDeviceMapping.objects.get(instance=inst).volume_id
+    delete(actor, inst, django_capture_on_commit_callbacks, up, store_host)
+    assert run_compute(calls[compute.queue_for(up.host)]) == ["skipped"]  # the late spawn builds nothing
+    assert Instance.objects.get(pk=inst.id).deleted and claims(up) == (0, 0, 0)
+    assert Volume.objects.get(pk=volume_id).status == "creating"
+    assert server_services.server_build_timeouts() == 0  # still being made: kept for the next sweep
+    assert BlockDeviceMapping.objects.filter(instance=inst).exists()
+    assert run_storage(calls[storage.queue_for(store_host)]) == ["available"]
+    with django_capture_on_commit_callbacks() as callbacks:
+        server_services.server_build_timeouts()
+    assert Volume.objects.get(pk=volume_id).status == "deleting"
+    assert not BlockDeviceMapping.objects.filter(instance=inst).exists()
+    assert run_storage(sent(callbacks, storage.queue_for(store_host))[storage.queue_for(store_host)]) == ["deleted"]
+    assert not Volume.objects.filter(pk=volume_id).exists() and not (root / f"volume-{volume_id}.qcow2").exists()

@@ -477,7 +477,10 @@ def server_volumes_release(*, instance: Instance) -> None:
             volume = None
         if volume is not None and bdm.delete_on_termination:
             if volume.status == volume_states.CREATING:
-                log.warning("volume %s of deleted server %s is still being made: kept", volume.id, instance.id)
+                # not deletable yet: the row stays, and the periodic sweep (deleted_servers_volumes_release)
+                # deletes the volume once its agent has made it
+                log.info("volume %s of deleted server %s is still being made", volume.id, instance.id)
+                continue
             else:
                 try:
                     with transaction.atomic():
@@ -485,6 +488,17 @@ def server_volumes_release(*, instance: Instance) -> None:
                 except StratusError:
                     log.exception("could not delete volume %s of server %s", volume.id, instance.id)
         bdm.delete()
+
+
+def deleted_servers_volumes_release() -> int:
+    """The volumes deleted servers still hold (one that was being made when its server went):
+    released now if they are made (periodic, with the build timeouts). Returns how many servers."""
+    instance_ids = list(BlockDeviceMapping.objects.filter(instance__deleted=True)
+                        .values_list("instance_id", flat=True).distinct())
+    for instance in Instance.objects.filter(pk__in=instance_ids):
+        with transaction.atomic():
+            server_volumes_release(instance=instance)
+    return len(instance_ids)
 
 
 # ---- createImage of a volume-backed server -----------------------------------------------------------

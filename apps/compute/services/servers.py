@@ -988,7 +988,9 @@ def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> str:
 
 
 def server_build_timeouts() -> int:
-    """BUILD for longer than STRATUS_BUILD_TIMEOUT_SECONDS → ERROR with its claim released (periodic)."""
+    """BUILD for longer than STRATUS_BUILD_TIMEOUT_SECONDS → ERROR with its claim released (periodic).
+    The same sweep releases the volumes of deleted servers that were still being made at the delete."""
+    boot_volumes.deleted_servers_volumes_release()
     timeout = float(_setting("STRATUS_BUILD_TIMEOUT_SECONDS", 600))
     cutoff = timezone.now() - timedelta(seconds=timeout)
     done = 0
