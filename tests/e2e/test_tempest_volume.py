@@ -2,7 +2,8 @@
 volumes (create, get, list with filters and pagination, update, metadata, extend, bootable), snapshots
 and their metadata, version discovery, quotas, the negative tests, and with servers on the test-driver
 compute nodes: Cinder's attach/detach actions (VolumesActionsTest, the smoke test_attach_detach_volume_to_
-instance among them), snapshots of a volume attached through Nova's os-volume_attachments.
+instance among them), snapshots of a volume attached through Nova's os-volume_attachments, and the
+compute API's attach tests (tempest.api.compute.volumes.test_attach_volume and its negative tests).
 
 STRATUS_TEMPEST_VOLUME_ALL=1 also runs the whole tempest.api.volume suite and prints what fails (128 of
 145 passed when written; the rest are APIs not built: transfers, retype, type access, encryption types,
@@ -31,18 +32,25 @@ RESULT = re.compile(r"^\{\d+\} (tempest\.\S+?)(?:\[[^\]]*\])? \[[\d.]+s\] \.\.\.
 NOT_SERVED = ["test_quota_usage_after_volume_transfer", "test_update_all_quota_resources_for_tenant",
               "test_volume_upload", "test_volume_readonly_update"]
 VOLUME_TESTS = r"^(?!.*(" + "|".join(NOT_SERVED) + r"))" \
+               r"(tempest\.api\.compute\.volumes\.test_attach_volume(_negative)?\.|" \
                r"tempest\.api\.volume\.(test_volumes_get|test_volumes_list|test_volume_metadata|test_versions|" \
                r"test_volumes_snapshots\b|test_snapshot_metadata|test_volumes_extend|test_volumes_negative|" \
                r"test_volumes_snapshots_negative|test_volumes_snapshots_list|admin\.test_volume_quotas\b|" \
                r"test_volume_absolute_limits|test_extensions|test_availability_zone|admin\.test_snapshots_actions|" \
-               r"admin\.test_volume_pools|admin\.test_volume_types_extra_specs|test_volumes_actions)"
+               r"admin\.test_volume_pools|admin\.test_volume_types_extra_specs|test_volumes_actions))"
 
 WITH_SERVERS = [f"tempest.api.volume.{name}" for name in (
     "test_volumes_actions.VolumesActionsTest.test_attach_detach_volume_to_instance",
     "test_volumes_actions.VolumesActionsTest.test_get_volume_attachment",
     "test_volumes_snapshots.VolumesSnapshotTestJSON.test_snapshot_create_delete_with_volume_in_use",
     "test_volumes_snapshots.VolumesSnapshotTestJSON.test_snapshot_create_offline_delete_online",
-    "test_volumes_negative.VolumesNegativeTest.test_attach_volumes_with_nonexistent_volume_id")]
+    "test_volumes_negative.VolumesNegativeTest.test_attach_volumes_with_nonexistent_volume_id")] + [
+    f"tempest.api.compute.volumes.{name}" for name in (
+        "test_attach_volume.AttachVolumeTestJSON.test_attach_detach_volume",
+        "test_attach_volume.AttachVolumeTestJSON.test_list_get_volume_attachments",
+        "test_attach_volume_negative.AttachVolumeNegativeTest.test_attach_attached_volume_to_same_server",
+        "test_attach_volume_negative.AttachVolumeNegativeTest.test_attach_attached_volume_to_different_server",
+        "test_attach_volume_negative.AttachVolumeNegativeTest.test_delete_attached_volume")]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +71,7 @@ def tempest_workspace(live_cloud, storage_node, compute_nodes, tmp_path_factory)
     conf["volume"] = {"catalog_type": "block-storage", "endpoint_type": "public", "region": "RegionOne",
                       "min_microversion": "3.0", "max_microversion": "3.0", "volume_size": "1",
                       "build_timeout": "120", "storage_protocol": "file", "vendor_name": "Open Source"}
+    conf["compute-feature-enabled"]["shelve"] = "false"  # not offered
     conf["volume-feature-enabled"] = {"backup": "false", "snapshot": "true", "clone": "true",
                                       "manage_volume": "false", "manage_snapshot": "false",
                                       "extend_attached_volume": "false", "api_extensions": "",
