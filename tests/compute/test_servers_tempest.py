@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compute_nodes import ComputeNodeProcess, start_compute_node
+from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
 from tests.e2e import tempest_support as ts
 
 pytestmark = [
@@ -69,6 +69,12 @@ def own_nodes(live_cloud) -> Iterator[list[ComputeNodeProcess]]:  # type: ignore
     finally:
         for node in nodes:
             node.stop()
+        # leave the shared cloud as found: the stopped nodes' services go (os-services DELETE), or later
+        # tests would see their hypervisors down
+        for node in nodes:
+            row = node_row(live_cloud.env["DATABASE_URL"], node.host)
+            if row is not None:
+                live_cloud.sdk().compute.delete(f"/os-services/{row[0]}")
 
 
 def test_tempest_servers(live_cloud, own_nodes) -> None:  # type: ignore[no-untyped-def]
