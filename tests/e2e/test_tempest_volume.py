@@ -5,9 +5,11 @@ compute nodes: Cinder's attach/detach actions (VolumesActionsTest, the smoke tes
 instance among them), snapshots of a volume attached through Nova's os-volume_attachments, and the
 compute API's attach tests (tempest.api.compute.volumes.test_attach_volume and its negative tests).
 
-STRATUS_TEMPEST_VOLUME_ALL=1 also runs the whole tempest.api.volume suite and prints what fails (128 of
-145 passed when written; the rest are APIs not built: transfers, retype, type access, encryption types,
-os-hosts, capabilities, quota classes, volume image metadata actions)."""
+STRATUS_TEMPEST_VOLUME_ALL=1 also runs the whole tempest.api.volume suite and prints what fails (143 of
+177 passed with compute available and tempest up to 3.44; the rest are APIs not built: transfers,
+retype, type access, encryption types, os-hosts, quota class update, volume image metadata actions,
+groups/group types/group snapshots (3.11+), user messages (3.3+), the volume admin actions
+os-reset_status/os-force_delete/os-force_detach, upload to an image, the read-only flag)."""
 from __future__ import annotations
 
 import configparser
@@ -108,4 +110,4 @@ def test_tempest_volume_api_suite(tempest_workspace) -> None:  # type: ignore[no
     print(f"\ntempest volume suite: {len(outcomes) - len(failed)} passed, {len(failed)} failed")
     for name in failed:
         print("FAILED", name)
-    assert len(outcomes) - len(failed) >= 125, output[-3000:]
+    assert len(outcomes) - len(failed) >= 140, output[-3000:]
