@@ -25,13 +25,14 @@ test: system-deps-test venv venv-tempest services  ## Lint, then the whole pytes
 lint: venv  ## ruff check
 	$(VENV)/bin/ruff check .
 
-bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, scheduler, boots, server lists); each prints its figures
+bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, scheduler, boots, server lists, volumes); each prints its figures
 	$(VENV)/bin/python bench/token_validation.py
 	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
 	$(VENV)/bin/python bench/port_create.py
 	$(VENV)/bin/python bench/boots.py
 	$(VENV)/bin/python bench/server_list.py
 	$(VENV)/bin/python bench/scheduler.py
+	$(VENV)/bin/python bench/volumes.py
 
 system-deps-run:  ## Debian packages for `make run` (installed only when missing)
 	@bash $(SCRIPTS)/system-deps.sh run
