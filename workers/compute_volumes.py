@@ -39,6 +39,18 @@ def _bdm(instance_id: str, volume_id: str) -> Any:
     return bdm_for_node(instance_id=instance_id, volume_id=volume_id)
 
 
+def _pending(instance_id: str, volume_id: str, status: str) -> tuple[Any, Any, str]:
+    """The instance and its mapping when the mapping is in ``status``; else ``"gone"`` (no such
+    instance or mapping) or ``"skipped"`` (done already or given up) as the third item."""
+    instance = _load(instance_id)
+    bdm = _bdm(instance_id, volume_id) if instance is not None else None
+    if instance is None or bdm is None:
+        return instance, bdm, "gone"
+    if bdm.status != status:
+        return instance, bdm, "skipped"
+    return instance, bdm, ""
+
+
 def _target(device_name: str) -> str:
     return device_name.rsplit("/", 1)[-1]
 
@@ -50,12 +62,9 @@ def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     "gone" (no such instance or mapping)."""
     services = _services()
     with instance_lock(instance_id):
-        instance = _load(instance_id)
-        bdm = _bdm(instance_id, volume_id) if instance is not None else None
-        if instance is None or bdm is None:
-            return "gone"
-        if bdm.status != "attaching":
-            return "skipped"
+        instance, bdm, outcome = _pending(instance_id, volume_id, "attaching")
+        if outcome:
+            return outcome
         host = node_host(instance)
         started = time.monotonic()
         try:
@@ -84,12 +93,9 @@ def detach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     Returns "detached", "failed", "skipped" or "gone"."""
     services = _services()
     with instance_lock(instance_id):
-        instance = _load(instance_id)
-        bdm = _bdm(instance_id, volume_id) if instance is not None else None
-        if instance is None or bdm is None:
-            return "gone"
-        if bdm.status != "detaching":
-            return "skipped"
+        instance, bdm, outcome = _pending(instance_id, volume_id, "detaching")
+        if outcome:
+            return outcome
         host = node_host(instance)
         try:
             change = compute.node_driver().detach_disk(instance.id, _target(bdm.device_name))
