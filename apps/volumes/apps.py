@@ -18,9 +18,13 @@ class VolumesConfig(AppConfig):
     def ready(self) -> None:
         from apps.dashboard import panels
         from apps.identity import quotas
+        from apps.volumes.selectors import TYPE_QUOTAS, volume_type_quota_names
 
         for name, default, description in QUOTAS:
             quotas.register(name, default=default, service="volume", description=description)
+        for name in TYPE_QUOTAS:  # Cinder's per volume type quotas, one family per resource
+            quotas.register_family(name, names=volume_type_quota_names, default=-1, service="volume",
+                                   description=f"{name.capitalize()} of volume type {{}}")
         panels.mount("volumes", "apps.volumes.urls")
         panels.register("Volumes", "Volumes", "volumes:index", icon="volume", order=10)
         panels.register("Volumes", "Snapshots", "volumes:snapshots", icon="volume", order=20)

@@ -369,6 +369,34 @@ def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
 VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "per_volume_gigabytes")
 # Cinder's resources this cloud does not offer (no backups, no groups): limit 0, never used
 NOT_OFFERED = ("backups", "backup_gigabytes", "groups")
+# Cinder's per volume type quotas: ``<resource>_<type name>`` for every type (default -1, unlimited)
+TYPE_QUOTAS = ("volumes", "gigabytes", "snapshots")
+
+
+def type_quota_room() -> int:
+    from apps.identity.models import QuotaUsage
+
+    return QuotaUsage._meta.get_field("resource").max_length - max(len(r) + 1 for r in TYPE_QUOTAS)
+
+
+def volume_type_quota_names() -> list[str]:
+    """The type names that have per type quotas (one query): every type, public or not, whose
+    resource names fit the quota tables' column; the default type even before its first use makes it."""
+    room = type_quota_room()
+    names = set(VolumeType.objects.values_list("name", flat=True)) | {VolumeType.DEFAULT_NAME}
+    return sorted(name for name in names if len(name) <= room)
+
+
+def type_quotas(type_name: str, **deltas: int) -> dict[str, int]:
+    """``deltas`` ({"volumes": 1, ...}) and the same counted against type ``type_name``'s own resources."""
+    if len(type_name) > type_quota_room():
+        return dict(deltas)
+    return {**deltas, **{f"{r}_{type_name}": d for r, d in deltas.items()}}
+
+
+def volume_quota_names() -> list[str]:
+    """volumes, gigabytes, snapshots, per_volume_gigabytes, then each type's own (one query)."""
+    return [*VOLUME_QUOTAS, *(f"{r}_{t}" for t in volume_type_quota_names() for r in TYPE_QUOTAS)]
 
 
 def volume_quota(*, actor: Actor, project_id: str) -> dict[str, dict[str, int]]:
@@ -380,7 +408,7 @@ def volume_quota(*, actor: Actor, project_id: str) -> dict[str, dict[str, int]]:
     require_read(actor, project_id, what=f"project {project_id}")
     project = identity_selectors.project_get(actor=actor, project_id=project_id)
     usage = identity_selectors.quota_usage(project=project)
-    body = {name: usage.get(name, {"limit": -1, "in_use": 0}) for name in VOLUME_QUOTAS}
+    body = {name: usage.get(name, {"limit": -1, "in_use": 0}) for name in volume_quota_names()}
     body["per_volume_gigabytes"] = {"limit": body["per_volume_gigabytes"]["limit"], "in_use": 0}
     body.update({name: {"limit": 0, "in_use": 0} for name in NOT_OFFERED})
     return body
@@ -390,7 +418,7 @@ def volume_quota_defaults() -> dict[str, int]:
     from apps.identity import selectors as identity_selectors
 
     defaults = identity_selectors.quota_defaults()
-    body = {name: defaults.get(name, -1) for name in VOLUME_QUOTAS}
+    body = {name: defaults.get(name, -1) for name in volume_quota_names()}
     body.update(dict.fromkeys(NOT_OFFERED, 0))
     return body
 

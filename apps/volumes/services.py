@@ -200,14 +200,15 @@ def _unclaim(backend_id: int | None, size: int) -> None:
 
 def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, Any]) -> dict[str, int]:
     """Set a project's volume limits (admin). Backups and groups are not offered here: only 0 is
-    accepted for them."""
+    accepted for them. Each volume type's own resources (``volumes_<type>`` ...) are set the same way."""
+    known = set(selectors.volume_quota_names())
     clean: dict[str, Any] = {}
     for key, value in limits.items():
         if key in selectors.NOT_OFFERED:
             if str(value) not in ("0", "-1"):
                 raise BadRequest(f"Quota {key} is not offered by this cloud (no backups or groups).")
             continue
-        if key not in selectors.VOLUME_QUOTAS:
+        if key not in known:
             raise BadRequest(f"Bad key(s) in quota set: {key}")
         clean[key] = value
     identity_services.quota_set(actor=actor, project_id=project_id, limits=clean)
@@ -221,12 +222,13 @@ def volume_quota_defaults_update(*, actor: Actor, class_name: str, limits: Mappi
     require_admin(actor, action="set default quotas")
     if class_name != "default":
         raise BadRequest("Only the 'default' quota class exists here.")
+    known = set(selectors.volume_quota_names())
     clean: dict[str, int] = {}
     for key, value in limits.items():
         if key in selectors.NOT_OFFERED:
             continue
-        if key not in selectors.VOLUME_QUOTAS:
-            raise BadRequest(f"Bad key(s) in quota class set: {key} (no per volume type quotas here).")
+        if key not in known:
+            raise BadRequest(f"Bad key(s) in quota class set: {key}")
         clean[key] = value
     identity_services.quota_default_set(actor=actor, limits=clean)
     return selectors.volume_quota_defaults()
@@ -237,7 +239,7 @@ def volume_quota_delete(*, actor: Actor, project_id: str) -> None:
     from apps.identity.models import QuotaLimit
 
     require_admin(actor, action="reset quotas")
-    QuotaLimit.objects.filter(project_id=project_id, resource__in=selectors.VOLUME_QUOTAS).delete()
+    QuotaLimit.objects.filter(project_id=project_id, resource__in=selectors.volume_quota_names()).delete()
 
 
 def _per_volume_limit(project_id: str, size: int) -> None:
@@ -287,6 +289,7 @@ def volume_type_update(*, actor: Actor, type_id: str, changes: Mapping[str, Any]
             raise BadRequest("Volume type name can not be empty.")
         if VolumeType.objects.filter(name=name).exclude(pk=vtype.pk).exists():
             raise Conflict(f"Volume Type {name} already exists.")
+        _rename_type_quotas(vtype.name, name)
         vtype.name = name
     if "description" in changes:
         vtype.description = _text(changes["description"], "description")
@@ -304,7 +307,23 @@ def volume_type_delete(*, actor: Actor, type_id: str) -> None:
         raise BadRequest("Default volume type can not be deleted.")
     if Volume.objects.filter(volume_type=vtype).exists():
         raise BadRequest(f"Target volume type {vtype.id} is still in use.")
+    _rename_type_quotas(vtype.name, None)
     vtype.delete()
+
+
+def _rename_type_quotas(old: str, new: str | None) -> None:
+    """A renamed type keeps its limits and usage under its new name (as Cinder does); a deleted one's
+    go (nothing of it remains to count)."""
+    from apps.identity.models import QuotaDefault, QuotaLimit, QuotaUsage
+
+    keep = new is not None and len(new) <= selectors.type_quota_room()
+    for resource in selectors.TYPE_QUOTAS:
+        for model in (QuotaUsage, QuotaLimit, QuotaDefault):
+            rows = model.objects.filter(resource=f"{resource}_{old}")
+            if keep:
+                rows.update(resource=f"{resource}_{new}")
+            else:
+                rows.delete()
 
 
 @transaction.atomic
@@ -409,7 +428,8 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
         vtype = volume_type_default()
     zone = _text(availability_zone, "availability_zone") or None
     _per_volume_limit(project_id, size)
-    identity_services.quota_reserve(project_id=project_id, deltas={"volumes": 1, "gigabytes": size})
+    identity_services.quota_reserve(project_id=project_id,
+                                    deltas=selectors.type_quotas(vtype.name, volumes=1, gigabytes=size))
     # a copy must live where its source lives
     origin = snapshot.volume if snapshot is not None else source
     if origin is not None:
@@ -519,8 +539,8 @@ def volume_delete(*, actor: Actor, volume_id: str, cascade: bool = False) -> Non
 
 
 def _forget_volume(volume: Volume) -> None:
-    identity_services.quota_release(project_id=volume.project_id,
-                                    deltas={"volumes": 1, "gigabytes": volume.gigabytes_reserved})
+    identity_services.quota_release(project_id=volume.project_id, deltas=selectors.type_quotas(
+        volume.volume_type.name, volumes=1, gigabytes=volume.gigabytes_reserved))
     _unclaim(volume.backend_id, volume.size)
     volume.delete()
     events.publish(project_id=volume.project_id, kind="deleted", resource="volume", resource_id=volume.id)
@@ -560,7 +580,8 @@ def volume_extend(*, actor: Actor, volume_id: str, new_size: Any) -> Volume:
                          f"(current: {volume.size}, extended: {size}).")
     delta = size - volume.size
     _per_volume_limit(volume.project_id, size)
-    identity_services.quota_reserve(project_id=volume.project_id, deltas={"gigabytes": delta})
+    identity_services.quota_reserve(project_id=volume.project_id,
+                                    deltas=selectors.type_quotas(volume.volume_type.name, gigabytes=delta))
     if volume.backend_id is not None:
         StorageBackend.objects.filter(pk=volume.backend_id).update(provisioned_gb=F("provisioned_gb") + delta)
     volume.previous_size = volume.size
@@ -592,7 +613,8 @@ def volume_extend_failed(*, volume_id: str, reason: str) -> bool:
         return False
     delta = volume.gigabytes_reserved - volume.size
     if delta > 0:
-        identity_services.quota_release(project_id=volume.project_id, deltas={"gigabytes": delta})
+        identity_services.quota_release(project_id=volume.project_id,
+                                        deltas=selectors.type_quotas(volume.volume_type.name, gigabytes=delta))
         _unclaim(volume.backend_id, delta)
     volume.gigabytes_reserved = volume.size
     volume.previous_size = None
@@ -922,7 +944,8 @@ def snapshot_create(*, actor: Actor, volume_id: Any, name: Any = None, descripti
     if volume.status not in (states.AVAILABLE, states.IN_USE):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or in-use, but current "
                          f"status is: {volume.status}.")
-    identity_services.quota_reserve(project_id=volume.project_id, deltas={"snapshots": 1, "gigabytes": volume.size})
+    identity_services.quota_reserve(project_id=volume.project_id, deltas=selectors.type_quotas(
+        volume.volume_type.name, snapshots=1, gigabytes=volume.size))
     StorageBackend.objects.filter(pk=volume.backend_id).update(provisioned_gb=F("provisioned_gb") + volume.size)
     snapshot = Snapshot.objects.create(project_id=volume.project_id, user_id=actor.user_id, volume=volume,
                                        name=name, description=description, size=volume.size,
@@ -997,9 +1020,10 @@ def snapshot_delete(*, actor: Actor, snapshot_id: str) -> None:
 
 
 def _forget_snapshot(snapshot: Snapshot) -> None:
+    backend_id, type_name = Volume.objects.filter(pk=snapshot.volume_id).values_list(
+        "backend_id", "volume_type__name").first() or (None, VolumeType.DEFAULT_NAME)
     identity_services.quota_release(project_id=snapshot.project_id,
-                                    deltas={"snapshots": 1, "gigabytes": snapshot.size})
-    backend_id = Volume.objects.filter(pk=snapshot.volume_id).values_list("backend_id", flat=True).first()
+                                    deltas=selectors.type_quotas(type_name, snapshots=1, gigabytes=snapshot.size))
     _unclaim(backend_id, snapshot.size)
     snapshot.delete()
     events.publish(project_id=snapshot.project_id, kind="deleted", resource="snapshot", resource_id=snapshot.id)

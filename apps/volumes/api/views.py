@@ -70,9 +70,10 @@ class CinderView(OpenStackView):
         if isinstance(exc, QuotaExceeded) and exc.resource == "per_volume_gigabytes":
             exc = OverLimit(f"VolumeSizeExceedsLimit: {exc.message}")
         elif isinstance(exc, QuotaExceeded):  # Cinder answers 413 for a quota it would exceed
-            exc = OverLimit(f"VolumeLimitExceeded: {exc.message}" if exc.resource != "gigabytes" else
+            gigabytes = exc.resource == "gigabytes" or exc.resource.startswith("gigabytes_")
+            exc = OverLimit(f"VolumeLimitExceeded: {exc.message}" if not gigabytes else
                             f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
-                            f"gigabytes quota. Requested {exc.requested}G, quota is {exc.limit}G and "
+                            f"{exc.resource} quota. Requested {exc.requested}G, quota is {exc.limit}G and "
                             f"{exc.in_use}G has been consumed.")
         return super().handle_exception(exc)
 
