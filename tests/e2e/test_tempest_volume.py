@@ -13,9 +13,11 @@ os-reset_status/os-force_delete/os-force_detach, upload to an image, the read-on
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import re
+import secrets
 import subprocess
 
 import pytest
@@ -66,11 +68,17 @@ def tempest_workspace(live_cloud, storage_node, compute_nodes, tmp_path_factory)
     image_id = json.loads(live_cloud.openstack("image", "create", "--file", str(image), "--disk-format", "qcow2",
                                                "--container-format", "bare", "--public", "tempest-volume-img",
                                                "-f", "json").stdout)["id"]
+    # tempest's servers go on a network of their own, named: other tests may leave shared networks on the
+    # shared cloud, and a server created without networks is then refused ("Multiple possible networks")
+    conn = live_cloud.sdk()
+    net = conn.network.create_network(name=f"tempest-volume-net-{secrets.token_hex(3)}", is_shared=True)
+    conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.79.0.0/24", name="tempest-volume-subnet")
     conf = configparser.ConfigParser(interpolation=None)
     conf.read(path)
     conf["compute"] = {"image_ref": image_id, "image_ref_alt": image_id, "flavor_ref": "1", "flavor_ref_alt": "2",
                        "region": "RegionOne", "endpoint_type": "public", "min_microversion": "2.1",
-                       "max_microversion": "2.1", "volume_device_name": "vdb", "build_timeout": "120"}
+                       "max_microversion": "2.1", "volume_device_name": "vdb", "build_timeout": "120",
+                       "fixed_network_name": net.name}
     conf["volume"] = {"catalog_type": "block-storage", "endpoint_type": "public", "region": "RegionOne",
                       "min_microversion": "3.0", "max_microversion": "3.44", "volume_size": "1",
                       "build_timeout": "120", "storage_protocol": "file", "vendor_name": "Open Source"}
@@ -81,7 +89,9 @@ def tempest_workspace(live_cloud, storage_node, compute_nodes, tmp_path_factory)
                                       "volume_revert": "false", "multi_backend": "false"}
     with open(path, "w") as fh:
         conf.write(fh)
-    return workspace
+    yield workspace
+    with contextlib.suppress(Exception):  # leave the shared cloud as found (tempest deleted its servers)
+        conn.network.delete_network(net)
 
 
 def test_tempest_volume_api(tempest_workspace) -> None:  # type: ignore[no-untyped-def]
