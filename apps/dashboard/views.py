@@ -82,6 +82,8 @@ def _quota_rows(project: Project) -> list[dict[str, Any]]:
     for name, usage in selectors.quota_usage(project=project).items():
         limit, in_use = usage["limit"], usage["in_use"]
         resource = known.get(name)
+        if resource is not None and resource.family and limit < 0:
+            continue  # an unlimited per-type row (volumes_<type>...) says nothing its family's total does not
         percent = _percent(in_use, limit)
         rows.append({"name": name, "in_use": in_use, "limit": limit, "unlimited": limit < 0, "percent": percent,
                      "service": resource.service if resource else "",

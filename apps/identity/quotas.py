@@ -21,6 +21,7 @@ class QuotaResource:
     default: int
     service: str
     description: str = ""
+    family: str = ""  # the prefix of the family it belongs to ("" for a resource registered by name)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class QuotaFamily:
 
     def resource(self, suffix: str) -> QuotaResource:
         return QuotaResource(name=f"{self.prefix}_{suffix}", default=self.default, service=self.service,
-                             description=self.description.format(suffix) if self.description else "")
+                             description=self.description.format(suffix) if self.description else "",
+                             family=self.prefix)
 
 
 # a resource by its name; a family by ``<prefix>_*`` (never a resource's name)

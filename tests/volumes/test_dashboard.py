@@ -293,3 +293,11 @@ def test_the_overview_shows_the_volume_quotas(cloud: Cloud) -> None:
     numbers = {name: re.findall(r'<td class="num">([^<]*)</td>', rows[name]) for name in ("volumes", "gigabytes",
                                                                                             "snapshots")}
     assert numbers == {"volumes": ["2", "10"], "gigabytes": ["7", "1,000"], "snapshots": ["1", "10"]}, numbers
+    # a volume type's own rows (volumes___DEFAULT__ ...) show only once an admin limits them
+    assert not [name for name in rows if name.endswith("__DEFAULT__")], sorted(rows)
+    services.volume_quota_update(actor=cloud.admin_actor, project_id=cloud.demo.id,
+                                 limits={"gigabytes___DEFAULT__": 50})
+    html = client_for("alice").get("/dashboard/").content.decode()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-id="(\w+)".*?</tr>', html, re.S)}
+    assert [name for name in rows if name.endswith("__DEFAULT__")] == ["gigabytes___DEFAULT__"], sorted(rows)
+    assert re.findall(r'<td class="num">([^<]*)</td>', rows["gigabytes___DEFAULT__"]) == ["7", "50"]
