@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -132,11 +133,17 @@ def _start_action(actor: Actor, instance: Instance, record: str, event: str, hos
 
 # ---- the API -----------------------------------------------------------------------------------
 
+def _new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
 def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device: str | None = None,
                          tag: str | None = None, delete_on_termination: bool = False,
                          request_id: str = "") -> BlockDeviceMapping:
     """Attach the caller's available volume to the caller's server: the volume reserved, the
-    mapping ``attaching`` at its device name, the node's ``attach_volume`` sent on commit."""
+    mapping ``attaching`` at its device name, the node's ``attach_volume`` sent on commit. Without a
+    ``request_id`` the action log gets one of its own."""
+    request_id = request_id or _new_request_id()
     if not isinstance(volume_id, str) or not volume_id:
         raise BadRequest("Invalid input for field/attribute volumeId. Value: None. It must be a string.")
     if tag is not None and (not isinstance(tag, str) or len(tag) > 60 or "/" in tag or "," in tag):
@@ -166,6 +173,7 @@ def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device
 def server_volume_detach(*, actor: Actor, server_id: str, volume_id: str, request_id: str = "") -> None:
     """Detach a volume from the caller's server: the volume detaching, the mapping detaching, the
     node's ``detach_volume`` sent on commit. The boot volume stays (400)."""
+    request_id = request_id or _new_request_id()
     with transaction.atomic():
         instance = _server_for_change(actor, server_id, "detach_volume")
         volume_selectors.volume_get(actor=actor, volume_id=volume_id)  # 404 when not the caller's
