@@ -255,9 +255,10 @@ def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, 
         disk.overlay_create(base.path, layout.disk, instance.root_gb or None, base_format=base.format)
         disks = [DiskSpec(path=layout.disk, target="vda")]
     else:
-        from apps.images.models import Image as ImageModel
-
-        image = ImageModel.objects.filter(pk=image_id).first() if image_id else None
+        image = None  # the image a volume was made from only lends its properties; it may be gone by now
+        if image_id:
+            with contextlib.suppress(SpawnError):
+                image = _image_row(image_id)
         disks = [DiskSpec(path=root.path, target="vda", format=root.format, serial=root.volume_id[:20])]
     targets = iter("bcdefgh")
     if instance.ephemeral_gb:
