@@ -794,7 +794,8 @@ def token_issue(*, auth: Mapping[str, Any]) -> tuple[str, Actor]:
     if domain is not None and not domain.enabled:
         raise Unauthorized(f"Domain {domain.id} is disabled.")
 
-    raw = secrets.token_urlsafe(48)
+    # never a leading '-': the CLI would read such a token as an option (`openstack token revoke -x...`)
+    raw = "s" + secrets.token_urlsafe(48)
     token = Token(id=token_hash(raw), user=user, project=project, domain=domain,
                   system=RoleAssignment.SYSTEM_ALL if system else "", application_credential=cred,
                   methods=methods, audit_id=_audit_id(), audit_chain_id=audit_chain,
