@@ -10,7 +10,7 @@ export PYTHON VENV
 
 SCRIPTS := portal/scripts
 
-.PHONY: help run test lint bench system-deps-run system-deps-test system-deps-bench venv-run venv venv-tempest services clean
+.PHONY: help run test lint bench system-deps-run system-deps-test system-deps-bench venv-run venv venv-tempest venv-runtime services clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ help:  ## List the targets
 run: system-deps-run venv-run  ## Start the embedded cloud in the foreground (web, Celery worker and beat, Redis)
 	$(VENV)/bin/python manage.py up
 
-test: system-deps-test venv venv-tempest services  ## Lint, then the whole pytest suite against real PostgreSQL and Redis
+test: system-deps-test venv venv-tempest venv-runtime services  ## Lint, then the whole pytest suite against real PostgreSQL and Redis
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -45,6 +45,8 @@ venv-run:  ## .venv from requirements.txt (only when it changed)
 	@bash $(SCRIPTS)/venv.sh run
 venv:  ## .venv from requirements-test.txt (only when it changed)
 	@bash $(SCRIPTS)/venv.sh test
+venv-runtime:  ## .venv-run from requirements.txt alone, for the tests that run as a newcomer's `make run` would
+	@bash $(SCRIPTS)/venv.sh runtime
 venv-tempest:  ## .venv-tempest from requirements-tempest.txt, for the tempest tests (only when it changed)
 	@bash $(SCRIPTS)/venv.sh tempest
 

@@ -18,8 +18,36 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
+from tests.capabilities import MISSING, OPT_IN, require_real, skip_text
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+
+# ---- skips: a missing capability fails under STRATUS_REQUIRE_REAL=1; one line counts them all ----
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and require_real():
+        reason = skip_text(report.longrepr)
+        if not reason.startswith(OPT_IN):
+            report.outcome = "failed"
+            report.longrepr = (f"STRATUS_REQUIRE_REAL=1 and this test did not run: {reason}"
+                               + ("" if reason.startswith(MISSING) else
+                                  " (a skip that is neither tests.capabilities.missing() nor opt_in())"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        if not hasattr(report, "wasxfail"):
+            reason = skip_text(report.longrepr)
+            reasons[reason] = reasons.get(reason, 0) + 1
+    total = sum(reasons.values())
+    detail = "; ".join(f"{count}x {reason}" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    terminalreporter.write_line(f"stratus: {total} skipped" + (f": {detail}" if detail else ""))
 
 
 def free_port() -> int:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apps.core.management.commands.up import LIBVIRT_QEMU_CONF
+from tests.capabilities import missing
 
 GUEST_CACHE = Path(os.environ.get("STRATUS_TEST_GUEST_CACHE", "/var/cache/stratus-test-guest"))
 LOCK_PATH = "/run/stratus-test-libvirtd.lock"
@@ -162,7 +163,11 @@ def _pid_alive(pidfile: str) -> int | None:
 
 
 def skip_reason() -> str:
-    """Why real qemu guests cannot run here; "" when they can."""
+    """Why real qemu guests cannot run here, as tests.capabilities.missing() says it; "" when they can."""
+    return missing(_skip_reason())
+
+
+def _skip_reason() -> str:
     if os.geteuid() != 0:
         return f"not root (euid {os.geteuid()}): libvirtd, taps and namespaces need root"
     for tool, pkg in (("qemu-system-x86_64", "qemu-system-x86"), ("libvirtd", "libvirt-daemon-system"),

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Make .venv from the requirements, only when they changed since the last install (a stamp file
-# in the venv holds their hash). Usage: portal/scripts/venv.sh run|test|tempest
+# in the venv holds their hash). Usage: portal/scripts/venv.sh run|test|tempest|runtime
 #   run:     requirements.txt (the portal and workers)
 #   test:    requirements-test.txt (adds pytest, the OpenStack clients, playwright, ruff)
 #   tempest: requirements-tempest.txt into its own venv (TEMPEST_VENV, default .venv-tempest):
 #            tempest pins library versions that clash with the test set
+#   runtime: requirements.txt ALONE into its own venv (RUNTIME_VENV, default .venv-run): what `make run`
+#            installs on a fresh machine. `make test` runs the launcher and imports every runtime module
+#            in it, so an import that only the test set satisfies fails the suite, not a newcomer
 set -euo pipefail
 
 profile="${1:-test}"
 venv="${VENV:-.venv}"
 [ "$profile" = tempest ] && venv="${TEMPEST_VENV:-.venv-tempest}"
+[ "$profile" = runtime ] && venv="${RUNTIME_VENV:-.venv-run}"
 python="${PYTHON:-python3}"
 
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
@@ -17,10 +21,10 @@ run_hash="$(digest requirements.txt)"
 test_hash="$(digest requirements.txt requirements-test.txt)"
 tempest_hash="$(digest requirements-tempest.txt)"
 case "$profile" in
-  run) want="$run_hash"; requirements=requirements.txt ;;
+  run|runtime) want="$run_hash"; requirements=requirements.txt ;;
   test) want="$test_hash"; requirements=requirements-test.txt ;;
   tempest) want="$tempest_hash"; requirements=requirements-tempest.txt ;;
-  *) echo "usage: $0 run|test|tempest" >&2; exit 2 ;;
+  *) echo "usage: $0 run|test|tempest|runtime" >&2; exit 2 ;;
 esac
 
 stamp_ok() { [ -f "$venv/.stamp-$1" ] && [ "$(cat "$venv/.stamp-$1")" = "$2" ]; }

@@ -1,6 +1,7 @@
 """`make run`'s launcher (`manage.py up`): the whole embedded cloud comes up on SQLite with its own
 Redis child, the real `openstack` CLI works with the openrc it wrote, its worker runs tasks, and
-SIGINT stops every process it started."""
+SIGINT stops every process it started. It runs in the venv `make run` builds (requirements.txt alone,
+tests/runtime_venv.py), so every child it starts has only what a newcomer's machine has."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +18,9 @@ from pathlib import Path
 import openstack
 from celery import Celery
 
+from tests.capabilities import needs
 from tests.conftest import ROOT, VENV_BIN, free_port
+from tests.runtime_venv import RUNTIME_PYTHON, SKIP_REASON
 
 # The launcher must start its own Redis and use SQLite in its data dir, as `make run` does on a laptop.
 UNSET = {"REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CHANNELS_REDIS_URL", "CACHE_URL",
@@ -55,13 +57,14 @@ def _alive(pids: set[int]) -> set[int]:
     return {p for p in pids if p in table and table[p][1] != "Z"}
 
 
+@needs(SKIP_REASON)
 def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) -> None:
     port = free_port()
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
     env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_BIND="127.0.0.1",
                STRATUS_WORKER_CONCURRENCY="2", STRATUS_DEMO_IMAGE="1")  # as make run: with the demo image
-    launcher = subprocess.Popen([sys.executable, "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+    launcher = subprocess.Popen([str(RUNTIME_PYTHON), "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []

@@ -4,11 +4,11 @@ it and these tests are skipped, saying how to make it. STRATUS_TEMPEST_IDENTITY_
 identity API suite, less the Keystone extensions Stratus does not serve."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
+from tests.capabilities import opt_in_run
 from tests.e2e import tempest_support as ts
 
 pytestmark = [
@@ -44,8 +44,7 @@ def test_tempest_identity_discovery_and_default_domain(tempest_workspace):
     assert len(outcomes) == ts.DONE_WHEN_COUNT and re.search(r"Skipped: 0\b", output), output[-3000:]
 
 
-@pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_IDENTITY_ALL"),
-                    reason="the whole identity suite takes about a minute: set STRATUS_TEMPEST_IDENTITY_ALL=1")
+@opt_in_run("STRATUS_TEMPEST_IDENTITY_ALL", "the whole identity suite takes about a minute")
 def test_tempest_identity_api_suite(tempest_workspace):
     output, outcomes = _run(tempest_workspace, ts.IDENTITY_ALL)
     assert len(outcomes) >= 90, output[-3000:]

@@ -6,11 +6,11 @@ STRATUS_TEMPEST_IMAGE_ALL=1 runs the whole image API suite, less the Glance APIs
 serve (metadata definitions, the tasks API; multiple stores and web-download are not configured)."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
+from tests.capabilities import opt_in_run
 from tests.e2e import tempest_support as ts
 
 pytestmark = [
@@ -58,8 +58,7 @@ def test_tempest_image_basic_versions_negative_members_tags(tempest_workspace):
     assert re.search(r"Failed: 0\b", output), output[-3000:]
 
 
-@pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_IMAGE_ALL"),
-                    reason="the whole image suite takes about a minute: set STRATUS_TEMPEST_IMAGE_ALL=1")
+@opt_in_run("STRATUS_TEMPEST_IMAGE_ALL", "the whole image suite takes about a minute")
 def test_tempest_image_api_suite(tempest_workspace):
     output, outcomes = _run(tempest_workspace, IMAGE_ALL)
     assert len(outcomes) >= 45, output[-3000:]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.capabilities import opt_in_run
 from tests.conftest import ROOT
 from tests.e2e import tempest_support as ts
 
@@ -176,8 +177,7 @@ def test_tempest_network_api_classes(tempest_workspace):
     assert len(outcomes) >= 75, output[-3000:]  # 79 with tempest 47
 
 
-@pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_NETWORK_ALL"),
-                    reason="the whole network API suite takes about 7 minutes: set STRATUS_TEMPEST_NETWORK_ALL=1")
+@opt_in_run("STRATUS_TEMPEST_NETWORK_ALL", "the whole network API suite takes about 7 minutes")
 def test_tempest_network_api_suite(tempest_workspace):
     """Every tempest.api.network test (admin ones included), less the admin-down router interface ones."""
     output, outcomes = _run(tempest_workspace, EXCLUDED + r"tempest\.api\.network\.")

@@ -15,13 +15,13 @@ from __future__ import annotations
 import configparser
 import contextlib
 import json
-import os
 import re
 import secrets
 import subprocess
 
 import pytest
 
+from tests.capabilities import opt_in_run
 from tests.e2e import tempest_support as ts
 
 pytestmark = [
@@ -109,8 +109,7 @@ def test_tempest_volume_api(tempest_workspace) -> None:  # type: ignore[no-untyp
     assert set(MUST_RUN) <= set(passed), sorted(set(MUST_RUN) - set(passed))
 
 
-@pytest.mark.skipif(not os.environ.get("STRATUS_TEMPEST_VOLUME_ALL"),
-                    reason="the whole volume API suite takes minutes: set STRATUS_TEMPEST_VOLUME_ALL=1")
+@opt_in_run("STRATUS_TEMPEST_VOLUME_ALL", "the whole volume API suite takes minutes")
 def test_tempest_volume_api_suite(tempest_workspace) -> None:  # type: ignore[no-untyped-def]
     """The whole tempest.api.volume suite, reported (not asserted test by test): what passes, what fails."""
     result = ts.run(tempest_workspace, regex=r"tempest\.api\.volume\.", timeout=2400)

@@ -6,7 +6,6 @@ test session's worker shares its queue."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import time
@@ -14,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.capabilities import opt_in_run
 from tests.compute_nodes import node_row, start_compute_node
 from tests.workers.compute.conftest import needs_tools
 from workers.drivers.hypervisor import disk
 
 pytestmark = [pytest.mark.e2e, needs_tools,
-              pytest.mark.skipif(os.environ.get("STRATUS_E2E_CLI_ACTIONS") != "1",
-                                 reason="every action through the CLI takes about 2 minutes (the SDK and tempest "
-                                        "tests cover them in make test): set STRATUS_E2E_CLI_ACTIONS=1")]
+              opt_in_run("STRATUS_E2E_CLI_ACTIONS", "every action through the CLI takes about 2 minutes (the SDK and "
+                                                                "tempest tests cover them in make test)")]
 
 
 def test_every_action_through_the_cli(live_cloud, tmp_path: Path) -> None:

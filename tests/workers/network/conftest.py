@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.capabilities import missing
 from workers.drivers.network.driver import DriverConfig, NetworkDriver
 from workers.drivers.network.model import tap_name
 
@@ -38,7 +39,7 @@ def _netns_works() -> str:
     return ""
 
 
-SKIP_REASON = _netns_works()
+SKIP_REASON = missing(_netns_works())
 if SKIP_REASON:
     print(f"\n[network driver tests skipped] {SKIP_REASON}", file=sys.stderr)
 
