@@ -274,6 +274,11 @@ STRATUS_CPU_ALLOCATION_RATIO = float(os.environ.get("STRATUS_CPU_ALLOCATION_RATI
 STRATUS_RAM_ALLOCATION_RATIO = float(os.environ.get("STRATUS_RAM_ALLOCATION_RATIO", "1.5"))
 STRATUS_DISK_ALLOCATION_RATIO = float(os.environ.get("STRATUS_DISK_ALLOCATION_RATIO", "1.0"))
 STRATUS_RESERVED_HOST_MEMORY_MB = int(os.environ.get("STRATUS_RESERVED_HOST_MEMORY_MB", "0"))
+# Storage nodes (workers/storage.py): volume files under STRATUS_VOLUMES_DIR/<host>/ ("" = DATA_DIR/volumes),
+# a heartbeat every STRATUS_STORAGE_HEARTBEAT_SECONDS; a backend silent longer than the down time gets no volume.
+STRATUS_VOLUMES_DIR = os.environ.get("STRATUS_VOLUMES_DIR", "")
+STRATUS_STORAGE_HEARTBEAT_SECONDS = float(os.environ.get("STRATUS_STORAGE_HEARTBEAT_SECONDS", "10"))
+STRATUS_STORAGE_SERVICE_DOWN_TIME = float(os.environ.get("STRATUS_STORAGE_SERVICE_DOWN_TIME", "60"))
 # spread: the node with the most free RAM first; stack: the least (packs nodes).
 STRATUS_SCHEDULER_WEIGHER = os.environ.get("STRATUS_SCHEDULER_WEIGHER", "spread")
 STRATUS_SCHEDULER_MAX_ATTEMPTS = int(os.environ.get("STRATUS_SCHEDULER_MAX_ATTEMPTS", "3"))

@@ -52,7 +52,7 @@ def worker_argv(python: str, host: str, *, concurrency: int = 4, loglevel: str =
 def volumes_root() -> Path:
     from django.conf import settings
 
-    configured = os.environ.get("STRATUS_VOLUMES_DIR") or getattr(settings, "STRATUS_VOLUMES_DIR", "")
+    configured = settings.STRATUS_VOLUMES_DIR
     return Path(configured) if configured else Path(settings.DATA_DIR) / "volumes"
 
 
@@ -203,8 +203,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         return
     from django.conf import settings
 
-    every = float(os.environ.get("STRATUS_STORAGE_HEARTBEAT_SECONDS")
-                  or getattr(settings, "STRATUS_STORAGE_HEARTBEAT_SECONDS", 10))
+    every = settings.STRATUS_STORAGE_HEARTBEAT_SECONDS
     for name in queues:
         if not name.startswith(QUEUE_PREFIX):
             continue

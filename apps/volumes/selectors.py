@@ -30,7 +30,7 @@ MAX_LIMIT = 1000
 
 
 def backend_down_seconds() -> float:
-    return float(getattr(settings, "STRATUS_STORAGE_SERVICE_DOWN_TIME", 60))
+    return settings.STRATUS_STORAGE_SERVICE_DOWN_TIME
 
 
 def backend_is_up(backend: StorageBackend) -> bool:

@@ -31,9 +31,9 @@ pytestmark = needs_tools
 
 
 @pytest.fixture
-def store(cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:  # noqa: F811
+def store(cloud, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:  # noqa: F811
     """A storage backend whose agent's task bodies run here, keeping its files under tmp."""
-    monkeypatch.setenv("STRATUS_VOLUMES_DIR", str(tmp_path / "volumes"))
+    settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
     host = f"store-{secrets.token_hex(3)}"
     root = tmp_path / "volumes" / host
     root.mkdir(parents=True)

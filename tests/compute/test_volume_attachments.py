@@ -40,9 +40,9 @@ def up_node(_node: Node) -> Node:  # noqa: F811
 
 
 @pytest.fixture
-def store(cloud: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def store(cloud: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A storage backend whose volume files the storage task bodies make under tmp_path."""
-    monkeypatch.setenv("STRATUS_VOLUMES_DIR", str(tmp_path / "volumes"))
+    settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
     host = f"store-{secrets.token_hex(3)}"
     volume_services.backend_report(host=host, capacity_gb=100, free_gb=100, path=str(tmp_path / "volumes" / host))
     StorageBackend.objects.exclude(host=host).update(last_heartbeat=None)

@@ -24,7 +24,7 @@ def node(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud: 
     settings.STRATUS_IMAGE_STORE = "file"
     settings.STRATUS_IMAGE_DIR = str(tmp_path / "images")
     image_storage.reset()
-    monkeypatch.setenv("STRATUS_VOLUMES_DIR", str(tmp_path / "volumes"))
+    settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
     host = f"store-{secrets.token_hex(3)}"
     services.backend_report(host=host, capacity_gb=100, free_gb=100)
     from apps.volumes.models import StorageBackend
