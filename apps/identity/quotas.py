@@ -75,6 +75,12 @@ def registered() -> dict[str, QuotaResource]:
     return found
 
 
+def service_resources(service: str) -> list[str]:
+    """The names of the resources ``service`` (compute, volume, network, image) registered, its
+    families' as they are now: what that service's quota reset returns to the defaults."""
+    return sorted(name for name, r in registered().items() if r.service == service)
+
+
 def get(name: str) -> QuotaResource | None:
     found = _REGISTRY.get(name)
     if isinstance(found, QuotaResource):

@@ -1124,11 +1124,14 @@ def quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any], force
 
 
 @transaction.atomic
-def quota_delete(*, actor: Actor, project_id: str) -> None:
-    """Return a project to the default limits."""
+def quota_delete(*, actor: Actor, project_id: str, resources: Iterable[str]) -> None:
+    """Return ``resources`` of a project to the default limits (admin). Each API resets only its
+    own (``quotas.service_resources(service)``): a Nova reset never touches Cinder's limits."""
     require_admin(actor, action="reset quotas")
     project = selectors.project_get(actor=actor, project_id=project_id)
-    QuotaLimit.objects.filter(project=project).delete()
+    names = list(resources)
+    QuotaLimit.objects.filter(project=project, resource__in=names).delete()
+    events.publish(project_id=project.id, kind="updated", resource="quota", resource_id=project.id)
 
 
 @transaction.atomic

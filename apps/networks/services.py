@@ -1721,10 +1721,9 @@ def network_quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any
 
 @transaction.atomic
 def network_quota_reset(*, actor: Actor, project_id: str) -> None:
+    """Neutron's quota DELETE: the project's network limits (only Neutron's own) back to the defaults."""
     require_admin(actor, action="reset quotas")
-    from apps.identity.models import QuotaLimit
-
-    QuotaLimit.objects.filter(project_id=project_id, resource__in=selectors.QUOTA_RESOURCES).delete()
+    identity_services.quota_delete(actor=actor, project_id=project_id, resources=selectors.QUOTA_RESOURCES)
 
 
 # ---- agents --------------------------------------------------------------------------------

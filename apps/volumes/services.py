@@ -236,10 +236,9 @@ def volume_quota_defaults_update(*, actor: Actor, class_name: str, limits: Mappi
 
 @transaction.atomic
 def volume_quota_delete(*, actor: Actor, project_id: str) -> None:
-    from apps.identity.models import QuotaLimit
-
+    """Cinder's os-quota-sets DELETE: the project's volume limits (only Cinder's own) back to the defaults."""
     require_admin(actor, action="reset quotas")
-    QuotaLimit.objects.filter(project_id=project_id, resource__in=selectors.volume_quota_names()).delete()
+    identity_services.quota_delete(actor=actor, project_id=project_id, resources=selectors.volume_quota_names())
 
 
 def _per_volume_limit(project_id: str, size: int) -> None:

@@ -39,7 +39,7 @@ def test_defaults_apply_until_a_project_has_its_own_limit(project, widgets):
     assert selectors.quota_limits(project=project)["widgets"] == 20
     services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 3})
     assert selectors.quota_limits(project=project)["widgets"] == 3
-    services.quota_delete(actor=admin, project_id=project.id)
+    services.quota_delete(actor=admin, project_id=project.id, resources=["widgets"])
     assert selectors.quota_limits(project=project)["widgets"] == 20
 
 

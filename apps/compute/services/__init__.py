@@ -365,4 +365,7 @@ def quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str,
 
 
 def quota_revert(*, actor: Actor, project_id: str) -> None:
-    identity_services.quota_delete(actor=actor, project_id=project_id)
+    """os-quota-sets DELETE: the project's compute limits (only Nova's own) back to the defaults."""
+    from apps.identity import quotas
+
+    identity_services.quota_delete(actor=actor, project_id=project_id, resources=quotas.service_resources("compute"))
