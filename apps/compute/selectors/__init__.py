@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
 from apps.core.errors import BadRequest, NotFound
-from apps.identity.policy import Actor, require_admin, require_read
+from apps.identity.policy import Actor, require_admin
 
 FLAVOR_SORT_KEYS = {
     "flavorid": "flavorid", "id": "flavorid", "name": "name", "memory_mb": "memory_mb", "vcpus": "vcpus",
@@ -138,9 +138,9 @@ def server_group_list(*, actor: Actor, all_projects: bool = False, limit: int | 
 
 def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
     group = ServerGroup.objects.filter(pk=group_id).first()
-    if group is None:
+    # another project's group answers exactly as a group that does not exist (no existence oracle)
+    if group is None or not actor.may_read(group.project_id):
         raise NotFound(f"Instance group {group_id} could not be found.")
-    require_read(actor, group.project_id, what=f"instance group {group_id}")
     return group
 
 

@@ -1,0 +1,430 @@
+"""The isolation battery: every resource of every API declared once, and the cases it yields.
+
+A declaration (``Resource``) says where a resource lives (its member path, its list paths), how the
+seeded cloud makes one for project A (``make``: services, as a client's request would), how it is
+updated and which actions it has (each with a body). ``cases()`` turns the table into pytest cases:
+
+- ``outsider``: a member of project B gets the API's "not found" (in that API's error format) on
+  show, update, delete and every action, and the row is unchanged in the database;
+- ``list``: B never sees it in a list, nor through a filter (name, id, project...);
+- ``marker``: B's list with ``marker=<A's id>`` answers as it does for an unknown marker (a 400/404 in
+  the API's format), never a page positioned after A's row;
+- ``reader``: a reader of project A gets 403 on every write, and nothing changes;
+- ``admin``: the admin sees it (200).
+
+Later APIs join by adding a ``Resource`` to ``RESOURCES`` and a line to ``World.build``.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps as django_apps
+from django.forms.models import model_to_dict
+from django.test import Client
+
+JSON = "application/json"
+GLANCE_PATCH = "application/openstack-images-v2.1-json-patch"
+OCTET = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request on a resource: ``path`` is appended to the member path (``""`` is the member)."""
+
+    name: str
+    method: str
+    path: str = ""
+    body: Any = None
+    content_type: str = JSON
+    write: bool = True          # a reader of the owning project must get 403
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Resource:
+    api: str                    # identity | images | networks | compute | volumes
+    name: str
+    member: str                 # path template: {id} the resource, {pid} the caller's project
+    model: str                  # "app_label.Model" of its row (checked unchanged after a refused call)
+    style: str                  # error format: keystone | glance | neutron | nova
+    lists: tuple[str, ...] = ()  # list paths (templates like member)
+    filters: tuple[str, ...] = ("name={name}",)  # query strings: {id} {name} {project}
+    marker: bool = True
+    update: Call | None = None
+    delete: bool = True
+    actions: tuple[Call, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    pk_field: str = "pk"
+    reader: bool = True         # a reader of A is refused every write (not for a user's own resources)
+    admin_query: str = ""       # what the admin adds to the member path to name A's resource
+    # the status an outsider gets on a write: 404 (as if it did not exist); an admin-only operation
+    # may answer 403 to every non-admin whatever the id (no oracle either way)
+    outsider_write_status: int = 404
+    outsider_status: dict[str, int] = field(default_factory=dict)  # per call name
+    xfail: dict[str, str] = field(default_factory=dict)            # case id -> reason
+
+    @property
+    def key(self) -> str:
+        return f"{self.api}.{self.name}"
+
+
+# ---- the table -------------------------------------------------------------------------------------
+
+C = "/compute/v2.1"
+N = "/network/v2.0"
+V = "/volume/v3/{pid}"
+G = "/image/v2"
+K = "/identity/v3"
+NOVA_VERSION: tuple[tuple[str, str], ...] = ()
+CINDER_VERSION = (("OpenStack-API-Version", "volume 3.44"),)
+
+
+NEUTRON_TAGS = (Call("tags", "GET", "/tags", write=False), Call("tag-add", "PUT", "/tags/red"),
+                Call("tags-replace", "PUT", "/tags", body={"tags": ["x"]}), Call("tag-delete", "DELETE", "/tags/red"))
+
+
+def _neutron(name: str, collection: str, *, update: dict[str, Any] | None, filters: tuple[str, ...] = (),
+             actions: tuple[Call, ...] = NEUTRON_TAGS, **kw: Any) -> Resource:
+    return Resource(
+        api="networks", name=name, member=f"{N}/{collection}/{{id}}", model=kw.pop("model"), style="neutron",
+        lists=(f"{N}/{collection}",),
+        filters=("id={id}", "project_id={project}", "tenant_id={project}", *filters),
+        update=Call("update", "PUT", body={name: update}) if update is not None else None,
+        actions=actions, xfail={"marker": "fixed on branch sec-net"} | kw.pop("xfail", {}), **kw)
+
+
+def _actions(*pairs: tuple[str, Any]) -> tuple[Call, ...]:
+    """``POST .../action {name: body}`` for each pair, and an unknown action (404 before 400)."""
+    return (*(Call(f"action:{name}", "POST", "/action", body={name: body}) for name, body in pairs),
+            Call("action:no-such-action", "POST", "/action", body={"no-such-action": {}}, write=False))
+
+
+SERVER_ACTIONS = _actions(
+    ("reboot", {"type": "SOFT"}), ("os-stop", None), ("os-start", None), ("pause", None), ("unpause", None),
+    ("suspend", None), ("resume", None), ("lock", None), ("unlock", None),
+    ("rebuild", {"imageRef": "{image}"}), ("resize", {"flavorRef": "2"}), ("confirmResize", None),
+    ("revertResize", None), ("createImage", {"name": "snap"}), ("os-getConsoleOutput", {}),
+    ("addSecurityGroup", {"name": "default"}), ("removeSecurityGroup", {"name": "default"}),
+)
+
+VOLUME_ACTIONS = _actions(
+    ("os-extend", {"new_size": 2}), ("os-set_bootable", {"bootable": True}), ("os-reserve", {}),
+    ("os-unreserve", {}), ("os-attach", {"instance_uuid": str(uuid.UUID(int=1)), "mountpoint": "/dev/vdb"}),
+    ("os-detach", {}),
+)
+
+SNAPSHOT_ACTIONS = _actions(
+    ("os-reset_status", {"status": "error"}), ("os-force_delete", {}),
+    ("os-update_snapshot_status", {"status": "error"}),
+)
+
+
+def _metadata_calls(wrapper: str = "meta") -> tuple[Call, ...]:
+    return (
+        Call("metadata", "GET", "/metadata", write=False),
+        Call("metadata-set", "POST", "/metadata", body={"metadata": {"k": "v2"}}),
+        Call("metadata-replace", "PUT", "/metadata", body={"metadata": {"k": "v2"}}),
+        Call("metadata-item", "GET", "/metadata/k", write=False),
+        Call("metadata-item-set", "PUT", "/metadata/k", body={wrapper: {"k": "v3"}}),
+        Call("metadata-item-delete", "DELETE", "/metadata/k"),
+    )
+
+
+RESOURCES: tuple[Resource, ...] = (
+    # ---- identity
+    Resource(api="identity", name="project", member=f"{K}/projects/{{id}}", model="identity.Project",
+             style="keystone", lists=(f"{K}/projects", f"{K}/auth/projects"), filters=("name={name}",),
+             marker=False, update=Call("update", "PATCH", body={"project": {"description": "x"}}),
+             outsider_write_status=403, outsider_status={"tag-add": 404, "user-roles": 403},
+             actions=(Call("tags", "GET", "/tags", write=False), Call("tag-add", "PUT", "/tags/red"),
+                      Call("user-roles", "GET", "/users/{user}/roles", write=False))),
+    Resource(api="identity", name="application_credential",
+             member=f"{K}/users/{{user}}/application_credentials/{{id}}", model="identity.ApplicationCredential",
+             style="keystone", lists=(f"{K}/users/{{user}}/application_credentials",
+                                      f"{K}/users/{{self}}/application_credentials"),
+             marker=False, outsider_write_status=403, outsider_status={"show": 403}),
+    # ---- images
+    Resource(api="images", name="image", member=f"{G}/images/{{id}}", model="images.Image", style="glance",
+             lists=(f"{G}/images",),
+             filters=("name={name}", "id={id}", "owner={project}", "visibility=private", "visibility=all",
+                      "member_status=all"),
+             update=Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
+                         content_type=GLANCE_PATCH),
+             actions=(Call("download", "GET", "/file", write=False),
+                      Call("upload", "PUT", "/file", body=b"data", content_type=OCTET),
+                      Call("stage", "PUT", "/stage", body=b"data", content_type=OCTET),
+                      Call("import", "POST", "/import", body={"method": {"name": "glance-direct"}}),
+                      Call("tasks", "GET", "/tasks", write=False),
+                      Call("deactivate", "POST", "/actions/deactivate"),
+                      Call("reactivate", "POST", "/actions/reactivate"),
+                      Call("tag-add", "PUT", "/tags/red"), Call("tag-delete", "DELETE", "/tags/red"),
+                      Call("members", "GET", "/members", write=False),
+                      Call("member-add", "POST", "/members", body={"member": "{other_project}"}),
+                      Call("member", "GET", "/members/{other_project}", write=False),
+                      Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
+                      Call("member-delete", "DELETE", "/members/{other_project}"))),
+    # ---- networks
+    _neutron("network", "networks", model="networks.Network", update={"name": "x"},
+             filters=("name={name}", "shared=False")),
+    _neutron("subnet", "subnets", model="networks.Subnet", update={"name": "x"},
+             filters=("name={name}", "network_id={network}", "cidr=10.77.0.0/24")),
+    _neutron("subnetpool", "subnetpools", model="networks.SubnetPool", update={"name": "x"},
+             filters=("name={name}",)),
+    _neutron("port", "ports", model="networks.Port", update={"name": "x"},
+             filters=("name={name}", "network_id={network}", "device_id={device}", "mac_address={mac}",
+                      "fixed_ips=subnet_id={subnet}")),
+    _neutron("router", "routers", model="networks.Router", update={"name": "x"}, filters=("name={name}",),
+             actions=(*NEUTRON_TAGS,
+                      Call("add_router_interface", "PUT", "/add_router_interface", body={"subnet_id": "{subnet}"}),
+                      Call("remove_router_interface", "PUT", "/remove_router_interface",
+                           body={"subnet_id": "{subnet}"}))),
+    _neutron("floatingip", "floatingips", model="networks.FloatingIP", update={"description": "x"},
+             filters=("floating_ip_address={fip}", "floating_network_id={external}")),
+    _neutron("security_group", "security-groups", model="networks.SecurityGroup", update={"name": "x"},
+             filters=("name={name}",)),
+    _neutron("security_group_rule", "security-group-rules", model="networks.SecurityGroupRule", update=None,
+             filters=("security_group_id={group}", "port_range_min=4242"), actions=()),
+    # ---- compute
+    Resource(api="compute", name="server", member=f"{C}/servers/{{id}}", model="compute.Instance", style="nova",
+             lists=(f"{C}/servers", f"{C}/servers/detail"), headers=NOVA_VERSION,
+             filters=("name={name}", "uuid={id}", "all_tenants=1", "all_tenants=True&project_id={project}",
+                      "project_id={project}", "tenant_id={project}", "ip=10.78.",
+                      "reservation_id={reservation}"),
+             update=Call("update", "PUT", body={"server": {"name": "x"}}),
+             actions=(*SERVER_ACTIONS, *_metadata_calls(),
+                      Call("ips", "GET", "/ips", write=False), Call("ips-network", "GET", "/ips/{network_name}",
+                                                                   write=False),
+                      Call("instance-actions", "GET", "/os-instance-actions", write=False),
+                      Call("instance-action", "GET", "/os-instance-actions/{request_id}", write=False),
+                      Call("volume-attachments", "GET", "/os-volume_attachments", write=False),
+                      Call("volume-attach", "POST", "/os-volume_attachments",
+                           body={"volumeAttachment": {"volumeId": "{volume}"}}),
+                      Call("volume-attachment", "GET", "/os-volume_attachments/{volume}", write=False),
+                      Call("volume-detach", "DELETE", "/os-volume_attachments/{volume}"))),
+    Resource(api="compute", name="keypair", member=f"{C}/os-keypairs/{{id}}", model="compute.KeyPair",
+             style="nova", lists=(f"{C}/os-keypairs",), headers=NOVA_VERSION, pk_field="name",
+             admin_query="?user_id={user}",
+             filters=("user_id={user}",), marker=False, reader=False),  # a user's own: no reader case
+    Resource(api="compute", name="server_group", member=f"{C}/os-server-groups/{{id}}", model="compute.ServerGroup",
+             style="nova", lists=(f"{C}/os-server-groups",), headers=NOVA_VERSION,
+             filters=("all_projects=True", "all_projects=1"), marker=False),
+    # ---- volumes
+    Resource(api="volumes", name="volume", member=f"{V}/volumes/{{id}}", model="volumes.Volume", style="nova",
+             lists=(f"{V}/volumes", f"{V}/volumes/detail"), headers=CINDER_VERSION,
+             filters=("name={name}", "id={id}", "all_tenants=1", "all_tenants=1&project_id={project}",
+                      "metadata={{\"k\":\"v\"}}", "status=available"),
+             update=Call("update", "PUT", body={"volume": {"name": "x"}}),
+             actions=(*VOLUME_ACTIONS, *_metadata_calls())),
+    Resource(api="volumes", name="snapshot", member=f"{V}/snapshots/{{id}}", model="volumes.Snapshot", style="nova",
+             lists=(f"{V}/snapshots", f"{V}/snapshots/detail"), headers=CINDER_VERSION,
+             filters=("name={name}", "volume_id={volume}", "all_tenants=1", "all_tenants=1&project_id={project}"),
+             outsider_status={"action:os-reset_status": 403, "action:os-force_delete": 403},  # admin-only
+             update=Call("update", "PUT", body={"snapshot": {"name": "x"}}),
+             actions=(*SNAPSHOT_ACTIONS, *_metadata_calls())),
+    Resource(api="volumes", name="attachment", member=f"{V}/attachments/{{id}}", model="volumes.VolumeAttachment",
+             style="nova", lists=(f"{V}/attachments", f"{V}/attachments/detail"), headers=CINDER_VERSION,
+             filters=("volume_id={volume}", "instance_id={server}", "all_tenants=1"), marker=False,
+             update=Call("update", "PUT", body={"attachment": {"connector": {"host": "h", "initiator": "i"}}}),
+             actions=(Call("action:os-complete", "POST", "/action", body={"os-complete": {}}),)),
+)
+
+
+# ---- callers -------------------------------------------------------------------------------------
+
+@dataclass
+class Caller:
+    name: str
+    token: str
+    project_id: str
+    user_id: str
+
+    def call(self, method: str, path: str, body: Any = None, *, content_type: str = JSON,
+             headers: tuple[tuple[str, str], ...] = ()) -> Any:
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers}
+        extra["HTTP_X_AUTH_TOKEN"] = self.token
+        if isinstance(body, bytes):
+            data: Any = body
+        else:
+            data = json.dumps(body) if body is not None else ""
+        return Client().generic(method, path, data=data, content_type=content_type, **extra)
+
+
+def assert_error(style: str, response: Any, status: int) -> None:
+    """``status`` in the error format of the API (``style``), as apps.core.api renders it."""
+    assert response.status_code == status, (response.status_code, response.content[:400])
+    body = response.json()
+    if style == "nova":
+        assert len(body) == 1, body
+        (error,) = body.values()
+        assert set(error) == {"code", "message"} and error["code"] == status and error["message"], body
+    elif style == "neutron":
+        assert set(body) == {"NeutronError"} and body["NeutronError"]["message"], body
+    elif style == "glance":
+        assert set(body) == {"code", "title", "message"} and body["code"] == status, body
+    else:
+        assert set(body) == {"error"} and body["error"]["code"] == status and body["error"]["message"], body
+
+
+# ---- the seeded cloud the cases run against -------------------------------------------------------
+
+@dataclass
+class World:
+    """Project A (member alice, reader rita) owning one of every resource, project B (member bob),
+    and the admin. ``ids[key]`` is A's resource of each declaration; ``values`` fills templates."""
+
+    member: Caller
+    reader: Caller
+    outsider: Caller
+    admin: Caller
+    ids: dict[str, str]
+    names: dict[str, str]
+    values: dict[str, str]
+
+    def fill(self, template: Any, caller: Caller, resource_id: str = "") -> Any:
+        if isinstance(template, bytes) or template is None:
+            return template
+        if isinstance(template, str):
+            return template.format(id=resource_id, pid=caller.project_id, self=caller.user_id, **self.values)
+        if isinstance(template, dict):
+            return {self.fill(k, caller, resource_id): self.fill(v, caller, resource_id) for k, v in template.items()}
+        if isinstance(template, list):
+            return [self.fill(v, caller, resource_id) for v in template]
+        return template
+
+    def row(self, resource: Resource) -> list[dict[str, Any]]:
+        """A's row of ``resource`` as the database holds it (compared before and after a refused call)."""
+        model = django_apps.get_model(resource.model)
+        lookup = {resource.pk_field: self.ids[resource.key]}
+        if resource.name == "keypair":
+            lookup["user_id"] = self.member.user_id
+        return [model_to_dict(obj) | {"updated_at": getattr(obj, "updated_at", None)}
+                for obj in model.objects.filter(**lookup)]
+
+
+# ---- the cases -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    kind: str         # outsider | list | marker | reader | admin
+    resource: Resource
+    call: Call | None = None
+    list_path: str = ""
+    query: str = ""
+
+    @property
+    def id(self) -> str:
+        detail = self.call.name if self.call else (self.list_path.rsplit("/", 1)[-1] + (f"?{self.query}"
+                                                                                          if self.query else ""))
+        return f"{self.resource.key}:{self.kind}:{detail}"
+
+
+def member_calls(resource: Resource) -> Iterator[Call]:
+    yield Call("show", "GET", write=False)
+    if resource.update is not None:
+        yield resource.update
+    yield from resource.actions
+    if resource.delete:
+        yield Call("delete", "DELETE")
+
+
+def cases(resources: tuple[Resource, ...] = RESOURCES) -> Iterator[Any]:
+    """Every case of the battery, as ``pytest.param``s (xfail marks from the declarations)."""
+    for resource in resources:
+        built: list[Case] = []
+        for call in member_calls(resource):
+            built.append(Case("outsider", resource, call))
+            if call.write and resource.reader:
+                built.append(Case("reader", resource, call))
+        for list_path in resource.lists:
+            built.append(Case("list", resource, list_path=list_path))
+            for query in resource.filters:
+                built.append(Case("list", resource, list_path=list_path, query=query))
+            if resource.marker:
+                built.append(Case("marker", resource, list_path=list_path))
+        built.append(Case("admin", resource, Call("show", "GET", write=False)))
+        for case in built:
+            marks = []
+            reason = resource.xfail.get(case.id.split(":", 1)[1]) or resource.xfail.get(case.kind)
+            if reason:
+                marks.append(pytest.mark.xfail(strict=True, reason=reason))
+            yield pytest.param(case, id=case.id, marks=marks)
+
+
+def _stranger(rid: str) -> str:
+    """An id like ``rid`` that names nothing."""
+    if len(rid) == 36 and rid.count("-") == 4:
+        return str(uuid.uuid4())
+    if len(rid) == 32:
+        return uuid.uuid4().hex
+    return f"no-such-{uuid.uuid4().hex[:8]}"
+
+
+def _same_answer(response: Any, unknown: Any, rid: str, stranger: str) -> None:
+    """``response`` (about A's ``rid``) is the answer the API gives about an id that names nothing."""
+    assert response.status_code == unknown.status_code, (response.status_code, unknown.status_code,
+                                                         unknown.content[:300])
+    assert response.content == unknown.content.replace(stranger.encode(), rid.encode()), (
+        response.content[:300], unknown.content[:300])
+
+
+def _request(world: World, caller: Caller, case: Case, call: Call, rid: str | None = None) -> Any:
+    resource = case.resource
+    rid = rid or world.ids[resource.key]
+    path = world.fill(resource.member, caller, rid) + world.fill(call.path, caller, rid)
+    return caller.call(call.method, path, world.fill(call.body, caller, rid), content_type=call.content_type,
+                       headers=resource.headers + call.headers)
+
+
+def run(world: World, case: Case) -> None:
+    resource = case.resource
+    rid = world.ids[resource.key]
+    if case.kind in ("outsider", "reader"):
+        assert case.call is not None
+        caller = world.outsider if case.kind == "outsider" else world.reader
+        before = world.row(resource)
+        assert before, f"A's {resource.key} is missing"
+        response = _request(world, caller, case, case.call)
+        if case.kind == "reader":
+            status = 403
+        elif case.call.name in resource.outsider_status:
+            status = resource.outsider_status[case.call.name]
+        else:
+            status = 404 if not case.call.write else resource.outsider_write_status
+        assert_error(resource.style, response, status)
+        assert world.row(resource) == before, "a refused call changed the row"
+        if case.kind == "outsider":
+            stranger = _stranger(rid)
+            _same_answer(response, _request(world, caller, case, case.call, stranger), rid, stranger)
+    elif case.kind == "list":
+        path = world.fill(case.list_path, world.outsider)
+        query = case.query.replace("{name}", world.names[resource.key]).replace("{{", "\0").replace("}}", "\1")
+        query = world.fill(query, world.outsider, rid)
+        query = query.replace("\0", "{").replace("\1", "}")
+        response = world.outsider.call("GET", f"{path}?{query}" if query else path, headers=resource.headers)
+        assert response.status_code < 500, (response.status_code, response.content[:400])
+        if response.status_code >= 400:
+            assert_error(resource.style, response, response.status_code)
+        listed = json.dumps([v for v in response.json().values() if isinstance(v, list)]
+                            if response.status_code == 200 else response.json())
+        assert rid not in listed and world.names[resource.key] not in listed, listed[:600]
+    elif case.kind == "marker":
+        path = world.fill(case.list_path, world.outsider)
+        stranger = _stranger(rid)
+        unknown = world.outsider.call("GET", f"{path}?marker={stranger}", headers=resource.headers)
+        response = world.outsider.call("GET", f"{path}?marker={rid}", headers=resource.headers)
+        assert unknown.status_code in (400, 404), (unknown.status_code, unknown.content[:300])
+        assert_error(resource.style, response, unknown.status_code)
+        _same_answer(response, unknown, rid, stranger)  # no oracle in the message either
+    elif case.kind == "admin":
+        admin = world.admin
+        path = world.fill(resource.member, admin, rid)
+        response = admin.call("GET", path + world.fill(resource.admin_query, admin, rid), headers=resource.headers)
+        assert response.status_code == 200, (response.status_code, response.content[:400])
+        assert rid.encode() in response.content
+    else:  # pragma: no cover
+        raise AssertionError(case.kind)

@@ -1,0 +1,211 @@
+"""Tenants apart: the isolation battery (tests/security/battery.py) over every declared resource of
+identity, images, networks, compute and volumes, against one seeded cloud per class; and the live
+socket, which never forwards another project's events."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from apps.identity import services as identity
+from apps.identity.models import Project
+from tests.security import battery
+from tests.security.battery import Caller, World
+
+ALL_CASES = list(battery.cases())
+
+
+def _login(name: str, project: Project) -> Caller:
+    from tests.identity import factories
+
+    token, actor = factories.login(name, project)
+    return Caller(name=name, token=token, project_id=project.id, user_id=actor.user.id)
+
+
+def _node(host: str) -> Any:
+    from apps.compute.models import ComputeNode
+
+    return ComputeNode.objects.create(
+        host=host, hypervisor_hostname=f"{host}.local", hypervisor_type="QEMU", libvirt_uri="test:///default",
+        vcpus=8, memory_mb=16384, local_gb=200, availability_zone="nova", cpu_allocation_ratio=1.0,
+        ram_allocation_ratio=1.0, disk_allocation_ratio=1.0, last_heartbeat=timezone.now())
+
+
+def build_world() -> World:
+    """Project A (alice member, rita reader) with one of every resource, made through the services
+    as the API would; project B (bob member); the admin."""
+    from apps.compute import services as compute
+    from apps.compute import states as compute_states
+    from apps.compute.services import servers
+    from apps.images import services as images
+    from apps.networks import services as networks
+    from apps.volumes import services as volumes
+    from tests.identity import factories
+
+    factories.seed()
+    admin_actor = factories.admin_actor()
+    a = identity.project_create(actor=admin_actor, name="iso-a")
+    b = identity.project_create(actor=admin_actor, name="iso-b")
+    factories.user_with_role(admin_actor, "iso-alice", "member", a)
+    factories.user_with_role(admin_actor, "iso-rita", "reader", a)
+    factories.user_with_role(admin_actor, "iso-bob", "member", b)
+    token, actor = factories.login("iso-alice", a)
+    member = Caller(name="alice", token=token, project_id=a.id, user_id=actor.user.id)
+    admin_token, _ = identity.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
+    admin = Caller(name="admin", token=admin_token, project_id=admin_actor.project_id, user_id=admin_actor.user.id)
+    ids: dict[str, str] = {}
+    names: dict[str, str] = {}
+
+    def keep(key: str, obj_id: Any, name: str) -> None:
+        ids[key], names[key] = str(obj_id), name
+
+    # identity
+    keep("identity.project", a.id, "iso-a")
+    cred, _ = identity.application_credential_create(actor=actor, user_id=actor.user.id, name="iso-cred-a")
+    keep("identity.application_credential", cred.id, "iso-cred-a")
+    # images (A's private image, with data)
+    image = images.image_create(actor=actor, data={"name": "iso-image-a", "disk_format": "raw",
+                                                    "container_format": "bare", "visibility": "private"})
+    image = images.image_upload(actor=actor, image_id=image.id, chunks=[b"\0" * 1024])
+    keep("images.image", image.id, "iso-image-a")
+    # networks
+    external = networks.network_create(actor=admin_actor, name="iso-ext", external=True)
+    networks.subnet_create(actor=admin_actor, network_id=external.id, cidr="172.31.77.0/24", ip_version=4)
+    net = networks.network_create(actor=actor, name="iso-net-a")
+    subnet = networks.subnet_create(actor=actor, network_id=net.id, cidr="10.77.0.0/24", ip_version=4,
+                                    name="iso-subnet-a")
+    pool = networks.subnetpool_create(actor=actor, name="iso-pool-a", prefixes=["10.200.0.0/16"],
+                                      default_prefixlen=24)
+    port = networks.port_create(actor=actor, network_id=net.id, body={"name": "iso-port-a"})
+    router = networks.router_create(actor=actor, name="iso-router-a")
+    fip = networks.floatingip_create(actor=actor, floating_network_id=external.id, description="iso-fip-a")
+    group = networks.security_group_create(actor=actor, name="iso-sg-a")
+    rule = networks.security_group_rule_create(actor=actor, security_group_id=group.id, direction="ingress",
+                                               protocol="tcp", port_range_min=4242, port_range_max=4242,
+                                               description="iso-rule-a")
+    keep("networks.network", net.id, "iso-net-a")
+    keep("networks.subnet", subnet.id, "iso-subnet-a")
+    keep("networks.subnetpool", pool.id, "iso-pool-a")
+    keep("networks.port", port.id, "iso-port-a")
+    keep("networks.router", router.id, "iso-router-a")
+    keep("networks.floatingip", fip.id, "iso-fip-a")
+    keep("networks.security_group", group.id, "iso-sg-a")
+    keep("networks.security_group_rule", rule.id, "iso-rule-a")
+    # compute
+    _node("iso-node")
+    server_net = networks.network_create(actor=actor, name="iso-servers")
+    networks.subnet_create(actor=actor, network_id=server_net.id, cidr="10.78.0.0/24", ip_version=4)
+    request_id = f"req-{uuid.uuid4()}"
+    (server,) = servers.server_create(actor=actor, name="iso-server-a", image_ref=image.id, flavor_ref="1",
+                                      networks=[{"uuid": server_net.id}], metadata={"k": "v"}, tags=["red"],
+                                      request_id=request_id)
+    servers.server_spawned(instance_id=server.id, host="iso-node", power_state=compute_states.RUNNING)
+    keep("compute.server", server.id, "iso-server-a")
+    keypair, _ = compute.keypair_create(actor=actor, name="iso-key-a")
+    keep("compute.keypair", keypair.name, "iso-key-a-never-listed")
+    names["compute.keypair"] = "iso-key-a"
+    server_group = compute.server_group_create(actor=actor, name="iso-group-a", policy="affinity")
+    keep("compute.server_group", server_group.id, "iso-group-a")
+    # volumes
+    volumes.backend_report(host="iso-store", capacity_gb=100, free_gb=90, path="/nonexistent")
+    volume = volumes.volume_create(actor=actor, size=1, name="iso-volume-a", metadata={"k": "v"})
+    volumes.volume_created(volume_id=volume.id)
+    snapshot = volumes.snapshot_create(actor=actor, volume_id=volume.id, name="iso-snap-a", metadata={"k": "v"})
+    volumes.snapshot_created(snapshot_id=snapshot.id)
+    attached = volumes.volume_create(actor=actor, size=1, name="iso-volume-attached")
+    volumes.volume_created(volume_id=attached.id)
+    attachment = volumes.attachment_create(actor=actor, volume_id=attached.id, instance_uuid=server.id)
+    keep("volumes.volume", volume.id, "iso-volume-a")
+    keep("volumes.snapshot", snapshot.id, "iso-snap-a")
+    keep("volumes.attachment", attachment.id, "iso-volume-attached")
+
+    values = {"user": member.user_id, "other_project": b.id, "project": a.id, "image": image.id,
+              "network": net.id, "subnet": subnet.id, "device": str(uuid.UUID(int=7)), "mac": port.mac_address,
+              "external": external.id, "fip": str(fip.floating_ip_address), "group": group.id,
+              "network_name": "iso-servers", "request_id": request_id, "volume": volume.id, "server": server.id,
+              "reservation": server.reservation_id}
+    return World(member=member, reader=_login("iso-rita", a), outsider=_login("iso-bob", b), admin=admin,
+                 ids=ids, names=names, values=values)
+
+
+@pytest.fixture(scope="class")
+def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[World]:
+    """One seeded cloud for the whole battery, in a transaction rolled back at the end (each case
+    runs in a savepoint of it, so whatever a leak wrote is undone before the next case)."""
+    from apps.images import storage
+
+    image_dir = tmp_path_factory.mktemp("iso-images")
+    with django_db_blocker.unblock(), override_settings(STRATUS_IMAGE_STORE="file",
+                                                        STRATUS_IMAGE_DIR=str(image_dir)):
+        storage.reset()
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield build_world()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            storage.reset()
+
+
+@pytest.mark.django_db
+class TestIsolation:
+    @pytest.mark.parametrize("case", ALL_CASES)
+    def test_case(self, world: World, case: battery.Case) -> None:
+        battery.run(world, case)
+
+
+def test_battery_covers_every_api() -> None:
+    """Every API is in the table, and the table is large enough to mean something."""
+    apis = {case.values[0].resource.api for case in ALL_CASES}
+    assert apis == {"identity", "images", "networks", "compute", "volumes"}
+    print(f"isolation battery: {len(ALL_CASES)} cases over {len(battery.RESOURCES)} resources")
+    assert len(ALL_CASES) > 300
+
+
+# ---- the live socket -------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+class TestLiveEvents:
+    def test_outsider_receives_none_of_a_projects_events(self, transactional_db: Any) -> None:
+        from apps.networks import services as networks
+        from tests.dashboard.test_live import communicator
+        from tests.identity import factories
+
+        seed = factories.seed()
+        admin_actor = factories.admin_actor()
+        a = identity.project_create(actor=admin_actor, name="live-a")
+        b = identity.project_create(actor=admin_actor, name="live-b")
+        alice = factories.user_with_role(admin_actor, "live-alice", "member", a)
+        bob = factories.user_with_role(admin_actor, "live-bob", "member", b)
+        _, actor = factories.login("live-alice", a)
+        assert seed
+
+        async def run() -> None:
+            from asgiref.sync import sync_to_async
+
+            owner, outsider = communicator(alice, a.id), communicator(bob, b.id)
+            assert (await owner.connect())[0] and (await outsider.connect())[0]
+            await owner.receive_json_from()
+            assert (await outsider.receive_json_from())["groups"] == [f"project.{b.id}"]
+            # the outsider asks to watch A (refused silently: the pong comes next, no "watching")
+            await outsider.send_json_to({"action": "watch", "project_id": a.id})
+            await outsider.send_json_to({"action": "ping"})
+            assert await outsider.receive_json_from() == {"type": "pong"}
+            # a write in A: A's member hears of it, B's does not
+            net = await sync_to_async(networks.network_create)(actor=actor, name="live-net-a")
+            seen = [await owner.receive_json_from() for _ in range(2)]  # the quota's event, the network's
+            assert net.id in {e["event"]["id"] for e in seen}, seen
+            await outsider.send_json_to({"action": "ping"})
+            assert await outsider.receive_json_from() == {"type": "pong"}
+            assert await outsider.receive_nothing(timeout=0.3)
+            await owner.disconnect()
+            await outsider.disconnect()
+
+        async_to_sync(run)()
