@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -214,6 +215,9 @@ STRATUS_IMAGE_S3 = {
     "region": os.environ.get("STRATUS_IMAGE_S3_REGION", ""),
     "prefix": os.environ.get("STRATUS_IMAGE_S3_PREFIX", ""),
 }
+# JSON request bodies longer than this are refused with the API's 413 (Nova's and Neutron's
+# max_request_body_size, 112 KiB); image data is capped by STRATUS_IMAGE_SIZE_CAP instead.
+STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 1024)))
 STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
 
 # Network agent (workers/network.py): this node's name (its queue is network.<host>), its VXLAN

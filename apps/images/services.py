@@ -440,8 +440,11 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
     left = _bytes_left(_quota_holder(image.owner))
     if expected_size is not None and expected_size > cap:
         _back_to_queued(image.id)
-        raise QuotaExceeded(f"Image exceeds the storage quota: {expected_size} bytes is over the image size "
-                            f"cap of {cap}.", resource="image_size", limit=cap, in_use=0, requested=expected_size)
+        too_large = QuotaExceeded(f"Image exceeds the storage quota: {expected_size} bytes is over the image size "
+                                  f"cap of {cap}.", resource="image_size", limit=cap, in_use=0,
+                                  requested=expected_size)
+        too_large.status = 413  # Glance's answer to a Content-Length over image_size_cap
+        raise too_large
     store = get_store()
     key = f"{image.id}-{uuid.uuid4().hex[:8]}"
     writer = None
@@ -479,14 +482,16 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
             image = current
             if image.status != busy or image.location:
                 raise Conflict(f"Image {image.id} changed to {image.status} during the upload.")
-            if not staging and (holder := _quota_holder(image.owner)):
+            # staged data holds its bytes too (until imported, deleted or failed): staging cannot
+            # be used to store more than the quota allows
+            if (holder := _quota_holder(image.owner)):
                 identity_services.quota_reserve(project_id=holder, deltas={"image_bytes": size})
             location = writer.commit()
             stored = location
             try:
+                image.bytes_reserved = size
                 if not staging:
                     _transition(image, Image.ACTIVE)
-                    image.bytes_reserved = size
                 image.size = size
                 image.virtual_size = virtual_size(image.disk_format, bytes(head), size)
                 image.checksum = md5.hexdigest()
@@ -562,9 +567,11 @@ def image_import(*, actor: Actor, image_id: str, body: Mapping[str, Any], reques
     try:
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=image.pk)
-            if (holder := _quota_holder(image.owner)):
+            # the staged bytes were reserved when staged; only what is not yet held is reserved now
+            if (holder := _quota_holder(image.owner)) and (image.size or 0) > image.bytes_reserved:
                 try:
-                    identity_services.quota_reserve(project_id=holder, deltas={"image_bytes": image.size or 0})
+                    identity_services.quota_reserve(project_id=holder,
+                                                    deltas={"image_bytes": (image.size or 0) - image.bytes_reserved})
                 except QuotaExceeded as exc:
                     exc.status = 413
                     raise
@@ -579,6 +586,9 @@ def image_import(*, actor: Actor, image_id: str, body: Mapping[str, Any], reques
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=image.pk)
             location = image.location
+            if image.bytes_reserved and (holder := _quota_holder(image.owner)):
+                identity_services.quota_release(project_id=holder, deltas={"image_bytes": image.bytes_reserved})
+            image.bytes_reserved = 0
             image.status, image.location, image.size = Image.QUEUED, "", None
             image.checksum = image.os_hash_algo = image.os_hash_value = None
             image.properties = {**image.properties, "os_glance_failed_import": image.store}

@@ -196,7 +196,8 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
     assert api.get(f"images/{image['id']}/file").status_code == 204  # not yet the image's data
     glance_error(api.upload(image["id"], b"x"), 409)
     glance_error(api.put(f"images/{image['id']}/stage", raw=b"x", content_type="application/octet-stream"), 409)
-    assert not QuotaUsage.objects.filter(project_id=project, resource="image_bytes", in_use__gt=0).exists()
+    # staged data holds its bytes (it is in the store): counted once, from the stage on
+    assert QuotaUsage.objects.get(project_id=project, resource="image_bytes").in_use == len(data)
     glance_error(api.post(f"images/{image['id']}/import", {"method": {"name": "web-download"}}), 400)
     response = api.post(f"images/{image['id']}/import", {"method": {"name": "glance-direct"}, "all_stores": True})
     assert response.status_code == 202
@@ -214,11 +215,24 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
     second = api.create(name="too-big")
     glance_error(api.put(f"images/{second['id']}/stage", raw=data, content_type="application/octet-stream"), 413)
     assert Image.objects.get(pk=second["id"]).status == "queued"
-    # an import over the byte quota (lowered after staging) fails: the task says so, the image is
-    # queued again and its data is gone
+    # the bytes held by a stage stay held when the quota is lowered after it: the import succeeds
     identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": -1})
     assert api.put(f"images/{second['id']}/stage", raw=data, content_type="application/octet-stream"
                    ).status_code == 204
+    assert QuotaUsage.objects.get(project_id=project, resource="image_bytes").in_use == 2 * len(data)
+    identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": len(data) + 10}, force=True)
+    assert api.post(f"images/{second['id']}/import", {"method": {"name": "glance-direct"}}).status_code == 202
+    assert QuotaUsage.objects.get(project_id=project, resource="image_bytes").in_use == 2 * len(data)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"images/{second['id']}").status_code == 204
+    # an import whose bytes are not held (a stage made before stages held quota) and are over the
+    # quota fails: the task says so, the image is queued again and its data is gone
+    identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": -1})
+    second = api.create(name="legacy-stage")
+    assert api.put(f"images/{second['id']}/stage", raw=data, content_type="application/octet-stream"
+                   ).status_code == 204
+    Image.objects.filter(pk=second["id"]).update(bytes_reserved=0)
+    QuotaUsage.objects.filter(project_id=project, resource="image_bytes").update(in_use=len(data))
     identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": len(data) + 10})
     with django_capture_on_commit_callbacks(execute=True):
         glance_error(api.post(f"images/{second['id']}/import", {"method": {"name": "glance-direct"}}), 413)
