@@ -15,6 +15,7 @@ from django.test import Client
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity
 from apps.identity.models import Project
+from tests.compute.test_servers_support import env_fixture, image_dir_fixture  # noqa: F401
 from tests.identity import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,3 +231,78 @@ def test_staged_data_counts_against_the_image_bytes_quota(member):
     assert _bytes_in_use(project) == 950
     assert _call("DELETE", f"/image/v2/images/{third}", b"", member["token"]).status_code == 204
     assert _bytes_in_use(project) == 800  # a deleted staged image gives its bytes back
+
+
+# ---- regular expression filters ---------------------------------------------------------------
+
+LONG_NAME = "a" * 250
+CATASTROPHIC = [
+    "(a+)+$", "(a*)*b", "(a|a)*b", "(a|aa)+$", "^(a+)+\\1$", "(.*a){20}$", "((a+)b?)+$",
+    ".*.*.*.*.*.*x", "a*a*a*a*a*a*a*a*!", "[a-z]*[a-z]*[a-z]*[a-z]*!", "(a|a)" * 30 + "x",
+    "(?=a)a*$", "(?<=a)a*$", "(?P<x>a+)(?P=x)$", "a" * 300,
+]
+HARMLESS = ["^web", "web[0-9]+$", "^a+$", "^(web|db)[0-9]$", "a{3}"]
+
+
+@pytest.fixture
+def cloud(db: Any) -> Any:
+    from tests.compute.helpers import Cloud
+
+    return Cloud()
+
+
+def _sqlite_matches(patterns: list[str], names: list[str], timeout: float) -> dict[str, list[str]] | None:
+    """What SQLite's REGEXP (Django's, Python's ``re``) says for each pattern, in a process of its own
+    (a catastrophic pattern cannot be interrupted in-process); None when it did not finish in time."""
+    import subprocess
+    import sys
+
+    script = ("import json, sys\n"
+              "from django.db.backends.sqlite3._functions import _sqlite_regexp\n"
+              "patterns, names = json.load(sys.stdin)\n"
+              "print(json.dumps({p: [n for n in names if _sqlite_regexp(p, n)] for p in patterns}))\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script], input=json.dumps([patterns, names]), text=True,
+                              capture_output=True, timeout=timeout, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(done.stdout)
+
+
+def test_regex_filters_cannot_hang_the_server(env):
+    import time
+    from urllib.parse import quote
+
+    names = [LONG_NAME, "web1", "db2", "aaa!"]
+    for name in names:
+        env.boot(name=name)
+    served: dict[str, list[str]] = {}
+    for pattern in CATASTROPHIC + HARMLESS:
+        for field in ("name", "ip"):
+            started = time.monotonic()
+            response = env.cloud.member.get(f"servers?{field}={quote(pattern)}")
+            elapsed = time.monotonic() - started
+            assert elapsed < 2, (pattern, field, elapsed)
+            assert response.status_code in (200, 400), (pattern, field, response.content[:300])
+            if response.status_code == 400:
+                assert response.json()["badRequest"]["message"], response.content
+            elif field == "name":
+                served[pattern] = sorted(s["name"] for s in response.json()["servers"])
+    assert all(p in served for p in HARMLESS), served  # the usual filters still work
+    # what is served is what SQLite would serve too, and SQLite's matcher finishes as fast
+    started = time.monotonic()
+    expected = _sqlite_matches(list(served), names, timeout=10)
+    assert expected is not None, f"SQLite's REGEXP did not finish one of {sorted(served)}"
+    assert time.monotonic() - started < 5
+    assert served == {p: sorted(v) for p, v in expected.items()}
+
+
+def test_regex_filter_shapes():
+    from apps.core.errors import BadRequest
+    from apps.core.regex import regex_check
+
+    for pattern in CATASTROPHIC:
+        with pytest.raises(BadRequest):
+            regex_check(pattern, field="name")
+    for pattern in [*HARMLESS, "^10\\.0\\.0\\.[0-9]+$", "(ab){3}", "[^x]*-web$"]:
+        assert regex_check(pattern, field="name") == pattern
