@@ -125,7 +125,24 @@ def build_world() -> World:
     keep("volumes.snapshot", snapshot.id, "iso-snap-a")
     keep("volumes.attachment", attachment.id, "iso-volume-attached")
 
-    values = {"user": member.user_id, "other_project": b.id, "project": a.id, "image": image.id,
+    # B's own: a network, a router, a security group, a server, a volume (what B's requests name A's in)
+    _, bob = factories.login("iso-bob", b)
+    b_net = networks.network_create(actor=bob, name="iso-net-b")
+    networks.subnet_create(actor=bob, network_id=b_net.id, cidr="10.79.0.0/24", ip_version=4)
+    b_router = networks.router_create(actor=bob, name="iso-router-b")
+    b_group = networks.security_group_create(actor=bob, name="iso-sg-b")
+    public = images.image_create(actor=admin_actor, data={"name": "iso-public", "disk_format": "raw",
+                                                          "container_format": "bare", "visibility": "public"})
+    public = images.image_upload(actor=admin_actor, image_id=public.id, chunks=[b"\0" * 1024])
+    (b_server,) = servers.server_create(actor=bob, name="iso-server-b", image_ref=public.id, flavor_ref="1",
+                                        networks=[{"uuid": b_net.id}], request_id=f"req-{uuid.uuid4()}")
+    servers.server_spawned(instance_id=b_server.id, host="iso-node", power_state=compute_states.RUNNING)
+    b_volume = volumes.volume_create(actor=bob, size=1, name="iso-volume-b")
+    volumes.volume_created(volume_id=b_volume.id)
+
+    values = {"b_network": b_net.id, "b_router": b_router.id, "b_group": b_group.id, "b_server": b_server.id,
+              "b_volume": b_volume.id, "image_public": public.id,
+              "user": member.user_id, "other_project": b.id, "project": a.id, "image": image.id,
               "network": net.id, "subnet": subnet.id, "device": str(uuid.UUID(int=7)), "mac": port.mac_address,
               "external": external.id, "fip": str(fip.floating_ip_address), "group": group.id,
               "network_name": "iso-servers", "request_id": request_id, "volume": volume.id, "server": server.id,
@@ -157,13 +174,14 @@ def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 @pytest.mark.django_db
 class TestIsolation:
     @pytest.mark.parametrize("case", ALL_CASES)
-    def test_case(self, world: World, case: battery.Case) -> None:
+    def test_case(self, world: World, case: battery.Case | battery.Reference) -> None:
         battery.run(world, case)
 
 
 def test_battery_covers_every_api() -> None:
     """Every API is in the table, and the table is large enough to mean something."""
-    apis = {case.values[0].resource.api for case in ALL_CASES}
+    apis = {case.values[0].api if isinstance(case.values[0], battery.Reference) else case.values[0].resource.api
+            for case in ALL_CASES}
     assert apis == {"identity", "images", "networks", "compute", "volumes"}
     print(f"isolation battery: {len(ALL_CASES)} cases over {len(battery.RESOURCES)} resources")
     assert len(ALL_CASES) > 300
