@@ -3,6 +3,7 @@ from the environment; the defaults are the embedded cloud of `make run`."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
@@ -37,7 +38,8 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("STRATUS_DEBUG", False)
-ALLOWED_HOSTS = [h for h in os.environ.get("STRATUS_ALLOWED_HOSTS", "*").split(",") if h]
+# ALLOWED_HOSTS (the Host of HTTP requests and the Origin of websockets) is set below, once
+# STRATUS_PUBLIC_URL and STRATUS_METADATA_URL are known (allowed_hosts()).
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("STRATUS_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -318,6 +320,26 @@ def _metadata_secret() -> str:
 STRATUS_METADATA_SECRET = _metadata_secret()
 STRATUS_METADATA_URL = os.environ.get(
     "STRATUS_METADATA_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}/metadata/")
+
+
+def allowed_hosts(environ: Mapping[str, str], *, public_url: str, metadata_url: str) -> list[str]:
+    """STRATUS_ALLOWED_HOSTS (comma-separated, Django's syntax) when set; else the hosts of the public
+    and metadata URLs and localhost, never '*': a page of another site cannot open the live socket
+    (AllowedHostsOriginValidator checks its Origin against these) nor pass a forged Host."""
+    if environ.get("STRATUS_ALLOWED_HOSTS", "").strip():
+        return [h.strip() for h in environ["STRATUS_ALLOWED_HOSTS"].split(",") if h.strip()]
+    from urllib.parse import urlsplit
+
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    for url in (public_url, metadata_url):
+        host = urlsplit(url).hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        if host and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+ALLOWED_HOSTS = allowed_hosts(os.environ, public_url=STRATUS_PUBLIC_URL, metadata_url=STRATUS_METADATA_URL)
 # Compute node tasks (workers/compute.py): where a node keeps its instances' files (one directory per
 # instance: disk overlay, ephemeral/swap, config drive, console log) and its cache of Glance images;
 # STRATUS_FORCE_CONFIG_DRIVE gives every instance a config drive, not only those that ask.

@@ -21,7 +21,7 @@ def send_now(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "stratus.event", "event": event})
+        async_to_sync(layer.group_send)(group, {"type": "stratus.event", "group": group, "event": event})
     except Exception:
         log.exception("could not publish %s to %s", event.get("kind"), group)
 
@@ -36,3 +36,27 @@ def publish(*, project_id: str | None, kind: str, resource: str, resource_id: st
     event = {"kind": kind, "resource": resource, "id": resource_id, "data": data or {}}
     group = project_group(project_id) if project_id else "admin"
     transaction.on_commit(lambda: send_now(group, event))
+
+
+def user_group(user_id: str) -> str:
+    """Every live socket of one user (whatever its session or project)."""
+    return f"user.{user_id}"
+
+
+def access_changed(*, user_id: str | None = None, project_id: str | None = None) -> None:
+    """Who may see what changed (a role removed, a user or project disabled or deleted): once the
+    transaction commits, the live sockets of that user (or of everyone watching that project) check
+    their access again, and leave the project groups they may no longer read."""
+    groups = ([user_group(user_id)] if user_id else []) + ([project_group(project_id)] if project_id else [])
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for group in groups:
+            try:
+                async_to_sync(layer.group_send)(group, {"type": "access.changed"})
+            except Exception:
+                log.exception("could not tell %s that access changed", group)
+
+    transaction.on_commit(send)

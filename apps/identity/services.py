@@ -248,6 +248,7 @@ def project_update(*, actor: Actor, project_id: str, changes: Mapping[str, Any])
     _save_unique(project, "project", f"domain ID {project.domain_id}")
     if not project.enabled:
         Token.objects.filter(project=project).delete()
+        events.access_changed(project_id=project.id)
     events.publish(project_id=None, kind="updated", resource="project", resource_id=project.id,
                    data={"name": project.name, "enabled": project.enabled})
     return project
@@ -260,6 +261,7 @@ def project_delete(*, actor: Actor, project_id: str) -> None:
     if project.children.exists():
         raise Forbidden("Cannot delete a project that has child projects; delete them first.")
     project.delete()
+    events.access_changed(project_id=project_id)
     events.publish(project_id=None, kind="deleted", resource="project", resource_id=project_id)
 
 
@@ -365,6 +367,8 @@ def user_update(*, actor: Actor, user_id: str, changes: Mapping[str, Any]) -> Us
     _save_unique(user, "user", f"domain ID {user.domain_id}")
     if revoke:
         _revoke_user_tokens(user, keep_app_creds=user.enabled)
+    if not user.enabled:
+        events.access_changed(user_id=user.id)
     events.publish(project_id=None, kind="updated", resource="user", resource_id=user.id,
                    data={"name": user.name, "enabled": user.enabled})
     return user
@@ -402,6 +406,7 @@ def user_delete(*, actor: Actor, user_id: str) -> None:
     require_admin(actor, action="delete users")
     user = selectors.user_get(user_id=user_id)
     user.delete()  # cascades: tokens, assignments, application credentials
+    events.access_changed(user_id=user_id)
     events.publish(project_id=None, kind="deleted", resource="user", resource_id=user_id)
 
 
@@ -647,7 +652,9 @@ def _after_assignment_change(assignment: RoleAssignment) -> None:
 
 def _revoke_tokens_without_roles(user: User, project_ids: Iterable[str], *, system: bool = False,
                                  domain_id: str | None = None) -> None:
-    """A scoped token dies when its user no longer holds any role on its scope."""
+    """A scoped token dies when its user no longer holds any role on its scope; the user's live
+    sockets check again which projects they may watch."""
+    events.access_changed(user_id=str(user.pk))
     for project_id in project_ids:
         project = Project.objects.filter(pk=project_id).first()
         if project is None or not selectors.effective_roles(user, project=project):

@@ -1,0 +1,219 @@
+"""The live socket (ws/live/) against the real channels layer (Redis): access is checked again when it
+changes, not only at connect, and a page of another site cannot open it.
+
+- A user removed from a project (its role revoked, its account disabled, the project disabled) used
+  to keep receiving that project's events on a socket opened before: now the identity services tell
+  the user's sockets (``access.changed``) and each leaves the groups it may no longer read, closing
+  with 4403 when that was its session's project (4401 when the user is gone).
+- ALLOWED_HOSTS was '*', so AllowedHostsOriginValidator let any Origin through (cross-site websocket
+  hijacking with the victim's session cookie): it now defaults to the hosts of STRATUS_PUBLIC_URL and
+  STRATUS_METADATA_URL plus localhost, overridable by STRATUS_ALLOWED_HOSTS.
+
+The client is asgiref's ApplicationCommunicator driven as channels' WebsocketCommunicator drives it
+(channels.testing itself imports daphne, which the test set does not install).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.test import Client
+
+from apps.dashboard.consumers import LiveConsumer
+from apps.identity import services
+from apps.identity.models import Role, RoleAssignment
+from portal.settings import allowed_hosts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ADMIN_PW, DEMO_PW = "admin-pw-123", "demo-pw-123"
+
+
+@pytest.fixture
+def seeded(transactional_db: Any) -> dict[str, Any]:
+    return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
+
+
+class Socket(ApplicationCommunicator):
+    async def connect(self, timeout: float = 3) -> tuple[bool, int | None]:
+        await self.send_input({"type": "websocket.connect"})
+        response = await self.receive_output(timeout)
+        if response["type"] == "websocket.close":
+            return False, response.get("code", 1000)
+        assert response["type"] == "websocket.accept", response
+        return True, None
+
+    async def receive_json_from(self, timeout: float = 3) -> Any:
+        response = await self.receive_output(timeout)
+        assert response["type"] == "websocket.send", response
+        return json.loads(response["text"])
+
+    async def send_json_to(self, data: Any) -> None:
+        await self.send_input({"type": "websocket.receive", "text": json.dumps(data)})
+
+    async def disconnect(self) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.wait(1)
+
+
+class Session(dict):
+    session_key: str | None = None
+
+
+def socket(user: Any, project_id: str | None) -> Socket:
+    scope = {"type": "websocket", "path": "/ws/live/", "query_string": b"", "headers": [], "subprotocols": [],
+             "user": user, "session": Session(project_id=project_id)}
+    return Socket(LiveConsumer.as_asgi(), scope)
+
+
+def _admin(seeded: dict[str, Any]) -> Any:
+    return services.actor_for_session(user=seeded["admin"], project_id=seeded["projects"]["admin"].id)
+
+
+def _grant_reader(seeded: dict[str, Any], user: Any, project: Any) -> None:
+    services.role_grant(actor=_admin(seeded), role_id=Role.objects.get(name="reader").id, user_id=user.id,
+                        project_id=project.id)
+
+
+def _revoke_all(seeded: dict[str, Any], user: Any, project: Any) -> None:
+    admin = _admin(seeded)
+    for assignment in list(RoleAssignment.objects.filter(user=user, project=project)):
+        services.role_revoke(actor=admin, role_id=assignment.role_id, user_id=user.id, project_id=project.id)
+
+
+async def _event(project_id: str, marker: str) -> None:
+    await get_channel_layer().group_send(f"project.{project_id}", {"type": "stratus.event",
+                                                                   "event": {"id": marker}})
+
+
+def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seeded: dict[str, Any]) -> None:
+    demo, user = seeded["projects"]["demo"], seeded["demo"]
+
+    async def run() -> None:
+        comm = socket(user, demo.id)
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["groups"] == [f"project.{demo.id}"]
+        await _event(demo.id, "before")
+        assert (await comm.receive_json_from())["event"] == {"id": "before"}
+        await database_sync_to_async(_revoke_all)(seeded, user, demo)
+        closed = await comm.receive_output(3)
+        assert closed == {"type": "websocket.close", "code": 4403}
+        await _event(demo.id, "after")
+        assert await comm.receive_nothing(timeout=0.5)
+
+    async_to_sync(run)()
+
+
+def test_a_watched_project_is_left_when_the_role_on_it_goes(seeded: dict[str, Any]) -> None:
+    demo, admin_project, user = seeded["projects"]["demo"], seeded["projects"]["admin"], seeded["demo"]
+    _grant_reader(seeded, user, admin_project)
+
+    async def run() -> None:
+        comm = socket(user, demo.id)
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()
+        await comm.send_json_to({"action": "watch", "project_id": admin_project.id})
+        assert await comm.receive_json_from() == {"type": "watching", "project_id": admin_project.id}
+        await _event(admin_project.id, "watched")
+        assert (await comm.receive_json_from())["event"] == {"id": "watched"}
+        await database_sync_to_async(_revoke_all)(seeded, user, admin_project)
+        await _event(admin_project.id, "no longer yours")
+        await _event(demo.id, "still yours")
+        # the socket stays open on its own project, and the lost one's events stop
+        assert (await comm.receive_json_from())["event"] == {"id": "still yours"}
+        assert await comm.receive_nothing(timeout=0.5)
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+@pytest.mark.parametrize("how", ["user disabled", "project disabled", "user deleted"])
+def test_losing_the_account_or_the_project_closes_the_socket(seeded: dict[str, Any], how: str) -> None:
+    demo, user = seeded["projects"]["demo"], seeded["demo"]
+
+    def change() -> None:
+        admin = _admin(seeded)
+        if how == "user disabled":
+            services.user_update(actor=admin, user_id=user.id, changes={"enabled": False})
+        elif how == "project disabled":
+            services.project_update(actor=admin, project_id=demo.id, changes={"enabled": False})
+        else:
+            services.user_delete(actor=admin, user_id=user.id)
+
+    async def run() -> None:
+        comm = socket(user, demo.id)
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()
+        await database_sync_to_async(change)()
+        closed = await comm.receive_output(3)
+        assert closed["type"] == "websocket.close" and closed["code"] in (4401, 4403), closed
+        await _event(demo.id, "after")
+        assert await comm.receive_nothing(timeout=0.5)
+
+    async_to_sync(run)()
+
+
+def test_a_role_granted_elsewhere_leaves_the_socket_alone(seeded: dict[str, Any]) -> None:
+    demo, admin_project, user = seeded["projects"]["demo"], seeded["projects"]["admin"], seeded["demo"]
+
+    async def run() -> None:
+        comm = socket(user, demo.id)
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()
+        await database_sync_to_async(_grant_reader)(seeded, user, admin_project)
+        await _event(demo.id, "kept")
+        assert (await comm.receive_json_from())["event"] == {"id": "kept"}
+        await comm.disconnect()
+
+    async_to_sync(run)()
+
+
+# ---- Origin ---------------------------------------------------------------------------------------
+
+def test_allowed_hosts_default_to_the_clouds_own_urls_and_localhost() -> None:
+    hosts = allowed_hosts({}, public_url="https://cloud.example.org:8443", metadata_url="http://10.0.0.1:8775/m/")
+    assert "*" not in hosts
+    assert set(hosts) == {"cloud.example.org", "10.0.0.1", "localhost", "127.0.0.1", "[::1]"}
+    assert "[fd00::1]" in allowed_hosts({}, public_url="http://[fd00::1]:8000", metadata_url="http://127.0.0.1/")
+    assert allowed_hosts({"STRATUS_ALLOWED_HOSTS": "a.example, .b.example"}, public_url="http://x",
+                         metadata_url="http://y") == ["a.example", ".b.example"]
+
+
+def test_running_settings_allow_no_wildcard(settings: Any) -> None:
+    assert "*" not in settings.ALLOWED_HOSTS
+    assert "127.0.0.1" in settings.ALLOWED_HOSTS and "localhost" in settings.ALLOWED_HOSTS
+
+
+def _asgi_connect(origin: bytes, host: bytes = b"127.0.0.1:8000") -> tuple[bool, int | None]:
+    from portal.asgi import application
+
+    scope = {"type": "websocket", "path": "/ws/live/", "raw_path": b"/ws/live/", "query_string": b"",
+             "headers": [(b"host", host), (b"origin", origin)], "subprotocols": [],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+
+    async def run() -> tuple[bool, int | None]:
+        comm = Socket(application, scope)
+        try:
+            return await comm.connect()
+        finally:
+            await comm.wait(1)
+
+    return async_to_sync(run)()
+
+
+def test_a_foreign_origin_cannot_open_the_live_socket(seeded: dict[str, Any]) -> None:
+    # through the whole ASGI application: the origin validator answers before the consumer does
+    connected, code = _asgi_connect(b"http://evil.example")
+    assert not connected and code != 4401, code  # refused before the consumer (which says 4401)
+    connected, code = _asgi_connect(b"http://127.0.0.1:8000")
+    assert not connected and code == 4401  # reached the consumer: no session, so 4401
+
+
+def test_a_forged_host_is_refused_by_http() -> None:
+    response = Client().get("/identity/v3", HTTP_HOST="evil.example")
+    assert response.status_code == 400
