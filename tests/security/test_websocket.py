@@ -18,12 +18,12 @@ import json
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.test import Client
 
+from apps.core import events
 from apps.dashboard.consumers import LiveConsumer
 from apps.identity import services
 from apps.identity.models import Role, RoleAssignment
@@ -87,8 +87,8 @@ def _revoke_all(seeded: dict[str, Any], user: Any, project: Any) -> None:
 
 
 async def _event(project_id: str, marker: str) -> None:
-    await get_channel_layer().group_send(f"project.{project_id}", {"type": "stratus.event",
-                                                                   "event": {"id": marker}})
+    """An event as the services publish it (apps.core.events.send_now, once their transaction commits)."""
+    await sync_to_async(events.send_now)(events.project_group(project_id), {"id": marker})
 
 
 def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seeded: dict[str, Any]) -> None:
