@@ -193,6 +193,11 @@ SPECTACULAR_SETTINGS = {"TITLE": "Stratus API", "VERSION": "1.0.0", "SERVE_INCLU
 # Identity
 STRATUS_TOKEN_TTL_SECONDS = int(os.environ.get("STRATUS_TOKEN_TTL_SECONDS", str(24 * 3600)))
 STRATUS_REGION = os.environ.get("STRATUS_REGION", "RegionOne")
+# Keystone's [security_compliance] lockout: after this many wrong passwords in a row a user is locked
+# (401 even with the right password) for STRATUS_LOCKOUT_DURATION seconds, or until an admin sets
+# enabled=true on it. 0 = never locked (Keystone's default).
+STRATUS_LOCKOUT_FAILURE_ATTEMPTS = int(os.environ.get("STRATUS_LOCKOUT_FAILURE_ATTEMPTS", "0"))
+STRATUS_LOCKOUT_DURATION = int(os.environ.get("STRATUS_LOCKOUT_DURATION", "1800"))
 # The base URL the catalog advertises (bootstrap writes it into the endpoints).
 STRATUS_PUBLIC_URL = os.environ.get(
     "STRATUS_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}"

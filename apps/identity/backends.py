@@ -5,28 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.hashers import check_password
 from django.http import HttpRequest
 
-from apps.identity.models import DEFAULT_DOMAIN_ID, User
+from apps.core.errors import Unauthorized
+from apps.identity.models import DEFAULT_DOMAIN_ID, Domain, User
 
 
 class KeystoneBackend(ModelBackend):
     def authenticate(self, request: HttpRequest | None, username: str | None = None,
                      password: str | None = None, domain: str | None = None, **kwargs: Any) -> User | None:
+        """The Keystone API's password check (identity services.password_authenticate: the same
+        cost for an unknown user, the same lockout); the domain is given by id or by name."""
+        from apps.identity import services
+
         if not username or password is None:
             return None
         domain = domain or DEFAULT_DOMAIN_ID
-        user = (User.objects.select_related("domain")
-                .filter(name=username, domain__enabled=True)
-                .filter(domain__id=domain).first()
-                or User.objects.select_related("domain").filter(name=username, domain__name=domain).first())
-        if user is None:
-            check_password(password, "!")  # an unusable hash: same cost as a real check, always False
+        found = Domain.objects.filter(id=domain).first() or Domain.objects.filter(name=domain).first()
+        ref = {"name": username, "domain": {"id": found.id if found is not None else domain}}
+        try:
+            return services.password_authenticate(user_ref=ref, password=password)
+        except Unauthorized:
             return None
-        if not user.enabled or not user.domain.enabled or not check_password(password, user.password):
-            return None
-        return user
 
     def get_user(self, user_id: Any) -> User | None:
         user = User.objects.select_related("domain").filter(pk=user_id).first()

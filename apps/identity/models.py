@@ -77,6 +77,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     extra = models.JSONField(default=dict, blank=True)
     options = models.JSONField(default=dict, blank=True)
     password_changed_at = models.DateTimeField(default=timezone.now)
+    # Keystone's lockout (STRATUS_LOCKOUT_FAILURE_ATTEMPTS): wrong passwords in a row, and the last one
+    failed_auth_count = models.PositiveIntegerField(default=0)
+    failed_auth_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

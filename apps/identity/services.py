@@ -345,6 +345,8 @@ def user_update(*, actor: Actor, user_id: str, changes: Mapping[str, Any]) -> Us
     if "enabled" in changes:
         user.enabled = _bool(changes["enabled"], field="enabled")
         revoke = revoke or not user.enabled
+        if user.enabled:  # Keystone: enabling a user is how an admin unlocks it (lockout)
+            user.failed_auth_count, user.failed_auth_at = 0, None
     if "email" in changes:
         user.email = _text(changes["email"], field="email", max_length=255)
     if "description" in changes:
@@ -679,12 +681,54 @@ def _authenticate_password(method: Mapping[str, Any]) -> User:
     if not isinstance(ref, Mapping) or "password" not in ref:
         raise BadRequest("Invalid input for field 'identity/password/user': expected a user and a password.")
     _check_ref(ref, "identity/password/user")
+    return password_authenticate(user_ref=ref, password=str(ref["password"]))
+
+
+def _locked(user: User, now: Any) -> bool:
+    """Keystone's lockout: locked after STRATUS_LOCKOUT_FAILURE_ATTEMPTS wrong passwords in a row,
+    for STRATUS_LOCKOUT_DURATION seconds after the last one (then the count starts again)."""
+    attempts = settings.STRATUS_LOCKOUT_FAILURE_ATTEMPTS
+    if attempts <= 0 or user.failed_auth_count < attempts or user.options.get("ignore_lockout_failure_attempts"):
+        return False
+    if user.failed_auth_at is not None and now - user.failed_auth_at >= timedelta(
+            seconds=settings.STRATUS_LOCKOUT_DURATION):
+        User.objects.filter(pk=user.pk).update(failed_auth_count=0, failed_auth_at=None)
+        user.failed_auth_count, user.failed_auth_at = 0, None
+        return False
+    return True
+
+
+def password_authenticate(*, user_ref: Mapping[str, Any], password: str) -> User:
+    """The user that ``user_ref`` (Keystone's {"id"} or {"name", "domain"}) names, if ``password`` is
+    its password and it may log in; Unauthorized otherwise. The one password check of the Keystone
+    API and the dashboard.
+
+    It costs one password hash whatever the outcome (an unknown user is checked against an unusable
+    hash, which Django answers after hashing once), so the time taken does not tell whether a user
+    exists. A wrong password counts against the user (lockout, when STRATUS_LOCKOUT_FAILURE_ATTEMPTS
+    is set); the count is written at once, outside any transaction of the caller's that the
+    refusal rolls back: call it outside one."""
     try:
-        user = selectors.user_by_name_or_id(ref=ref)
-    except NotFound:
-        raise Unauthorized(UNAUTHENTICATED) from None
-    if not user.enabled or not user.domain.enabled or not check_password(str(ref["password"]), user.password):
+        user = selectors.user_by_name_or_id(ref=dict(user_ref))
+    except (NotFound, BadRequest):
+        user = None
+    if user is None:
+        check_password(password, "!")  # same cost as a real check, always False
         raise Unauthorized(UNAUTHENTICATED)
+    now = timezone.now()
+    locked = _locked(user, now)
+    correct = check_password(password, user.password)
+    if locked:
+        raise Unauthorized(UNAUTHENTICATED)  # Keystone's AccountLocked is this 401 too
+    if not correct:
+        if settings.STRATUS_LOCKOUT_FAILURE_ATTEMPTS > 0:
+            User.objects.filter(pk=user.pk).update(failed_auth_count=F("failed_auth_count") + 1, failed_auth_at=now)
+        raise Unauthorized(UNAUTHENTICATED)
+    if not user.enabled or not user.domain.enabled:
+        raise Unauthorized(UNAUTHENTICATED)
+    if user.failed_auth_count:
+        User.objects.filter(pk=user.pk).update(failed_auth_count=0, failed_auth_at=None)
+        user.failed_auth_count, user.failed_auth_at = 0, None
     return user
 
 
@@ -745,12 +789,23 @@ def _resolve_scope(scope: Any) -> tuple[Project | None, Domain | None, bool]:
     raise BadRequest("Invalid input for field 'auth/scope'.")
 
 
-@transaction.atomic
 def token_issue(*, auth: Mapping[str, Any]) -> tuple[str, Actor]:
     """Authenticate (password, token or application credential) and issue a token.
 
     Returns the token string (shown once, stored only as a hash) and the actor it stands for.
+    A password is checked before the token's transaction, so that a wrong one is counted
+    (lockout) even though the request fails.
     """
+    identity = auth.get("identity") if isinstance(auth, Mapping) else None
+    password_user: User | None = None
+    if (isinstance(identity, Mapping) and isinstance(identity.get("methods"), list) and identity["methods"]
+            and str(identity["methods"][0]) == "password" and isinstance(identity.get("password"), Mapping)):
+        password_user = _authenticate_password(identity["password"])
+    return _token_issue(auth=auth, password_user=password_user)
+
+
+@transaction.atomic
+def _token_issue(*, auth: Mapping[str, Any], password_user: User | None) -> tuple[str, Actor]:
     identity = auth.get("identity") if isinstance(auth, Mapping) else None
     if not isinstance(identity, Mapping) or not isinstance(identity.get("methods"), list) or not identity["methods"]:
         raise BadRequest("Invalid input for field 'identity': 'methods' is a required property.")
@@ -764,7 +819,8 @@ def token_issue(*, auth: Mapping[str, Any]) -> tuple[str, Actor]:
     audit_chain = ""
     cred: ApplicationCredential | None = None
     if method == "password":
-        user = _authenticate_password(identity["password"])
+        assert password_user is not None  # checked by token_issue
+        user = password_user
     elif method == "token":
         original = token_validate(token=str(identity["token"].get("id", "")), unauthorized=True)
         parent = original.token
