@@ -174,6 +174,18 @@ def _image_row(image_id: str) -> Image:
         raise SpawnError(f"Image {image_id} could not be found.") from None
 
 
+def _project_image(project_id: str, image_id: str) -> Image:
+    """An image the server's boot image names (kernel_id, ramdisk_id), only if the server's project
+    may read it now: another project's private image is never fetched onto the node."""
+    from apps.core.errors import NotFound
+    from apps.images import selectors as image_selectors
+
+    try:
+        return image_selectors.image_get_for_project(project_id=project_id, image_id=str(image_id))
+    except NotFound:
+        raise SpawnError(f"Image {image_id} could not be found.") from None
+
+
 def _services() -> Any:
     from apps.compute.services import servers as server_services
 
@@ -281,9 +293,9 @@ def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, 
     props = (image.properties if image is not None else None) or {}
     kernel = initrd = cmdline = None
     if props.get("kernel_id") and root is None:
-        kernel = cache_image(_image_row(props["kernel_id"])).path
+        kernel = cache_image(_project_image(instance.project_id, props["kernel_id"])).path
         if props.get("ramdisk_id"):
-            initrd = cache_image(_image_row(props["ramdisk_id"])).path
+            initrd = cache_image(_project_image(instance.project_id, props["ramdisk_id"])).path
         cmdline = props.get("os_command_line") or DEFAULT_KERNEL_CMDLINE
     return DomainSpec(uuid=instance.id, vcpus=instance.vcpus, memory_mb=instance.memory_mb, disks=tuple(disks),
                       nics=nic_specs(ports), config_drive=config_drive, console_log=layout.console_log,

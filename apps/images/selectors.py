@@ -50,6 +50,20 @@ def image_get(*, actor: Actor, image_id: str) -> Image:
         raise NotFound(f"No image found with ID {image_id}") from None
 
 
+def image_get_for_project(*, project_id: str, image_id: str) -> Image:
+    """The image as a member of ``project_id`` may read it (Glance's visibility: the project's own,
+    public, community, and shared ones it is a member of), whoever asks: every image a server of that
+    project uses (its boot image's kernel_id and ramdisk_id too) is checked through this at create and
+    rebuild, and the node loads them through it, so another project's private image never boots."""
+    members = ImageMember.objects.filter(image=OuterRef("pk"), member=project_id)
+    readable = (Q(visibility__in=[Image.PUBLIC, Image.COMMUNITY]) | Q(owner=project_id)
+                | Q(visibility=Image.SHARED, _is_member=True))
+    try:
+        return Image.objects.annotate(_is_member=Exists(members)).filter(readable).get(pk=image_id)
+    except (Image.DoesNotExist, ValueError):
+        raise NotFound(f"No image found with ID {image_id}") from None
+
+
 def image_get_for_update(*, actor: Actor, image_id: str) -> Image:
     """The image row locked (FOR UPDATE) for a service's transaction; NotFound when not visible."""
     image = image_get(actor=actor, image_id=image_id)

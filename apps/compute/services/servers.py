@@ -342,7 +342,9 @@ def _image_id(image_ref: Any) -> str:
     return image_ref.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _check_image(actor: Actor, image_ref: Any, flavor: Flavor) -> Any:
+def _check_image(actor: Actor, image_ref: Any, flavor: Flavor, *, project_id: str | None = None) -> Any:
+    """The image a server of ``project_id`` (the caller's by default) boots from: visible to the
+    caller, active, fitting the flavor; its kernel and ramdisk readable by that project."""
     from apps.images import selectors as image_selectors
 
     image_id = _image_id(image_ref)
@@ -352,6 +354,7 @@ def _check_image(actor: Actor, image_ref: Any, flavor: Flavor) -> Any:
         raise BadRequest(f"Image {image_id} could not be found.") from None
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
+    _check_kernel_images(image, project_id=project_id or actor.project_id or "")
     if image.min_ram and flavor.memory_mb < image.min_ram:
         raise BadRequest("Flavor's memory is too small for requested image.")
     if flavor.root_gb:
@@ -360,6 +363,23 @@ def _check_image(actor: Actor, image_ref: Any, flavor: Flavor) -> Any:
         if image.size and image.size > flavor.root_gb * 1024**3:
             raise BadRequest("Flavor's disk is too small for requested image.")
     return image
+
+
+def _check_kernel_images(image: Any, *, project_id: str) -> None:
+    """The images a boot image names for direct kernel boot (``kernel_id``, ``ramdisk_id``) must be
+    readable by the server's project and active, as Nova fetches them with the user's context."""
+    from apps.images import selectors as image_selectors
+
+    for key in ("kernel_id", "ramdisk_id"):
+        part_id = str((image.properties or {}).get(key) or "")
+        if not part_id:
+            continue
+        try:
+            part = image_selectors.image_get_for_project(project_id=project_id, image_id=part_id)
+        except NotFound:
+            raise BadRequest(f"Image {part_id} could not be found.") from None
+        if part.status != "active":
+            raise BadRequest(f"Image {part_id} is not active.")
 
 
 def _check_flavor(actor: Actor, flavor_ref: Any) -> Flavor:
@@ -1158,7 +1178,7 @@ def _rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) ->
         if image.id != _root_volume_image(instance):
             raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     else:
-        image = _check_image(actor, body["imageRef"], flavor)
+        image = _check_image(actor, body["imageRef"], flavor, project_id=instance.project_id)
     name = _text(body["name"], field="name", blank=False) if "name" in body else None
     meta = _metadata(body["metadata"], project_id=instance.project_id) if "metadata" in body else None
     v4 = _access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None
