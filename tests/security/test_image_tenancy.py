@@ -114,7 +114,7 @@ def test_image_get_for_project_is_the_projects_view(cloud: Cloud, image_dir: Any
 
 
 @needs_tools
-def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: Cloud, node: Any, tmp_path: Path,
+def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: Cloud, node: Any, tmp_path: Path,  # noqa: F811
                                                                        image_dir: Any) -> None:
     """Smuggled past the API (the property changed after the server was made): the spawn faults and
     no byte of the other project's image reaches the node."""
