@@ -1,8 +1,15 @@
 """A real hypervisor for tests: libvirtd + virtlogd started by hand, and a tiny guest built from Debian packages.
 
 * ``skip_reason()``: why real qemu guests cannot run here ("" when they can): root, qemu-system-x86_64,
-  libvirtd/virtlogd, ``ip netns``, and no other libvirtd already running (its taps would be elsewhere).
-* ``Libvirtd(netns)``: starts virtlogd and libvirtd (no systemd: ``-d`` daemons) inside network namespace
+  libvirtd/virtlogd, ``ip netns``. A libvirtd that already runs is no reason: the test uses it.
+* ``Libvirtd(netns)``: first takes the machine's test lock (``LOCK_PATH``), waiting up to
+  ``STRATUS_TEST_LIBVIRTD_WAIT_SECONDS`` (default 1200) while another test run holds it (that run stops
+  the libvirtd it started before it lets go). Then, when the machine's own libvirtd runs
+  (/run/libvirtd.pid), it uses that one (``external``): it starts virtlogd only if none runs, and at the
+  end removes only the domains it made itself (those whose files lie under a directory given to
+  ``own_dir``, which also lets the daemon's qemu user through: o+x from / down); the guests' taps are
+  then made in the daemon's namespace, and the network agent adopts them into its node's namespace.
+  Otherwise it starts virtlogd and libvirtd (no systemd: ``-d`` daemons) inside network namespace
   ``netns`` — so the guests' taps are made in that namespace, where the test's network agent works —
   and stops them (and every domain they run) at the end. ``ip netns exec`` hides the cgroup v1 mounts,
   so the daemons start in a shell that mounts a tmpfs on /sys/fs/cgroup and each controller first.
@@ -38,6 +45,10 @@ from tests.capabilities import missing
 
 GUEST_CACHE = Path(os.environ.get("STRATUS_TEST_GUEST_CACHE", "/var/cache/stratus-test-guest"))
 LOCK_PATH = "/run/stratus-test-libvirtd.lock"
+LIBVIRTD_PID = "/run/libvirtd.pid"
+VIRTLOGD_PID = "/run/virtlogd.pid"
+# How long a test waits for another test run's libvirtd (the lock) before it gives up (skips).
+WAIT_SECONDS = float(os.environ.get("STRATUS_TEST_LIBVIRTD_WAIT_SECONDS", "1200"))
 LIBVIRT_SOCKET = "/run/libvirt/libvirt-sock"
 # The daemon's own qemu.conf (the one `make run` gives the libvirtd it starts), bind-mounted over
 # /etc/libvirt/qemu.conf in its mount namespace only: qemu runs as root (it reads the instances' files
@@ -180,37 +191,93 @@ def _skip_reason() -> str:
     if proc.returncode != 0:
         return f"`ip netns add` fails here: {proc.stderr.strip()}"
     subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=False)
-    if _pid_alive("/run/libvirtd.pid"):
-        return "a libvirtd already runs on this machine (the test starts its own, in a namespace)"
     return ""
 
 
 class LibvirtdBusy(RuntimeError):
-    """Another libvirtd runs here (another test run's, or the machine's own): the test cannot have its own."""
+    """Another test run held the machine's libvirtd longer than the wait allowed."""
+
+
+def _virsh(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=False,
+                          timeout=timeout)
+
+
+def let_others_through(path: str | os.PathLike[str]) -> None:
+    """o+x on ``path`` and every directory above it (the daemon's qemu user must reach the files in it)."""
+    target = Path(path).resolve()
+    for directory in (target, *target.parents):
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(directory, stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 class Libvirtd:
-    """virtlogd + libvirtd for ``qemu:///system``, started inside network namespace ``netns``."""
+    """virtlogd + libvirtd for ``qemu:///system``: the machine's own when one runs (``external``), else
+    started inside network namespace ``netns``."""
 
-    def __init__(self, netns: str) -> None:
+    def __init__(self, netns: str, *, wait_seconds: float | None = None) -> None:
         self.netns = netns
+        self.wait_seconds = WAIT_SECONDS if wait_seconds is None else wait_seconds
         self.start_seconds = 0.0
+        self.waited_seconds = 0.0
+        self.external = False
+        self.owned_dirs: list[Path] = []
+        self._started_virtlogd = False
         self._lock_fd: int | None = None
         self._conf_dir: Path | None = None
 
-    def start(self, timeout: float = 60) -> Libvirtd:
-        self._lock_fd = os.open(LOCK_PATH, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            raise LibvirtdBusy("another test run holds libvirtd on this machine") from exc
-        if _pid_alive("/run/libvirtd.pid") or _pid_alive("/run/virtlogd.pid"):
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            raise LibvirtdBusy("a libvirtd or virtlogd already runs on this machine")
+    def _lock(self) -> None:
+        """Take the machine's test lock, waiting (bounded) while another test run holds it."""
+        fd = os.open(LOCK_PATH, os.O_CREAT | os.O_RDWR, 0o600)
         started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() - started >= self.wait_seconds:
+                    os.close(fd)
+                    raise LibvirtdBusy(f"another test run held libvirtd on this machine for {self.wait_seconds:.0f} s "
+                                       "(STRATUS_TEST_LIBVIRTD_WAIT_SECONDS)") from exc
+                time.sleep(0.5)
+        self.waited_seconds = time.monotonic() - started
+        self._lock_fd = fd
+
+    def own_dir(self, path: str | os.PathLike[str]) -> Path:
+        """A directory the test's domains keep their files in: the daemon's qemu user may reach it, and
+        the domains whose files lie under it are removed at the end (the machine's daemon: only those)."""
+        target = Path(path).resolve()
+        if self.external:
+            let_others_through(target)
+        self.owned_dirs.append(target)
+        return target
+
+    def _answers(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _virsh("version", timeout=timeout).returncode == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def start(self, timeout: float = 60) -> Libvirtd:
+        self._lock()
+        started = time.monotonic()
+        if _pid_alive(LIBVIRTD_PID):
+            # the machine's own libvirtd (another test run's would have been stopped before its lock went)
+            self.external = True
+            try:
+                if not _pid_alive(VIRTLOGD_PID):
+                    _run("virtlogd", "-d", timeout=timeout)
+                    self._started_virtlogd = True
+                if not self._answers(timeout):
+                    raise RuntimeError(f"the machine's libvirtd did not answer on qemu:///system within {timeout}s")
+            except Exception:
+                self.stop()
+                raise
+            self.start_seconds = time.monotonic() - started
+            return self
         mounts = "mount -t tmpfs cgroup_root /sys/fs/cgroup && " + " && ".join(
             f"mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"
             for c in CGROUP_CONTROLLERS) + " && mkdir -p /sys/fs/cgroup/systemd && " \
@@ -218,30 +285,40 @@ class Libvirtd:
         conf = Path(tempfile.mkdtemp(prefix="stratus-libvirtd-")) / "qemu.conf"
         conf.write_text(QEMU_CONF)
         self._conf_dir = conf.parent
-        script = f"{mounts} && mount --bind {conf} /etc/libvirt/qemu.conf && virtlogd -d && libvirtd -d"
-        _run("ip", "netns", "exec", self.netns, "sh", "-c", script, timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ok = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, check=False,
-                                timeout=timeout).returncode == 0
-            if ok:
-                self.start_seconds = time.monotonic() - started
-                return self
-            time.sleep(0.2)
+        # a virtlogd that runs without libvirtd is the machine's: it serves ours too (and stays)
+        logd = "" if _pid_alive(VIRTLOGD_PID) else "virtlogd -d && "
+        self._started_virtlogd = bool(logd)
+        script = f"{mounts} && mount --bind {conf} /etc/libvirt/qemu.conf && {logd}libvirtd -d"
+        try:
+            _run("ip", "netns", "exec", self.netns, "sh", "-c", script, timeout=timeout)
+        except Exception:
+            self.stop()
+            raise
+        if self._answers(timeout):
+            self.start_seconds = time.monotonic() - started
+            return self
         self.stop()
         raise RuntimeError(f"libvirtd did not answer on qemu:///system within {timeout}s")
 
+    def _ours(self, name: str) -> bool:
+        """The domain ``name`` keeps a file under one of ``owned_dirs`` (its disks, console, kernel)."""
+        xml = _virsh("dumpxml", "--inactive", name).stdout
+        return any(f"'{d}/" in xml or f"'{d}'" in xml for d in self.owned_dirs)
+
     def stop(self) -> None:
-        """Destroy what the daemon still runs, then stop libvirtd and virtlogd (their pid files)."""
+        """Destroy the domains that are the test's (all of them on a daemon it started; on the machine's
+        own, only those under ``owned_dirs``), then stop the daemons it started (their pid files)."""
         with contextlib.suppress(Exception):
-            names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
-                                   text=True, check=False, timeout=20).stdout.split()
+            names = _virsh("list", "--all", "--name").stdout.split()
             for name in names:
-                subprocess.run(["virsh", "-c", "qemu:///system", "destroy", name], capture_output=True, check=False,
-                               timeout=20)
-                subprocess.run(["virsh", "-c", "qemu:///system", "undefine", name, "--nvram"], capture_output=True,
-                               check=False, timeout=20)
-        for pidfile in ("/run/libvirtd.pid", "/run/virtlogd.pid"):
+                if self.external and not self._ours(name):
+                    continue
+                _virsh("destroy", name)
+                _virsh("undefine", name, "--nvram")
+        pidfiles = [] if self.external else [LIBVIRTD_PID]
+        if self._started_virtlogd:
+            pidfiles.append(VIRTLOGD_PID)
+        for pidfile in pidfiles:
             pid = _pid_alive(pidfile)
             if pid is None:
                 continue
@@ -253,6 +330,7 @@ class Libvirtd:
                 os.kill(pid, 9)
         if self._conf_dir is not None:
             shutil.rmtree(self._conf_dir, ignore_errors=True)
+            self._conf_dir = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

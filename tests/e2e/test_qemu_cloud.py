@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from tests.capabilities import skip_missing
 from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
 from tests.conftest import ROOT, Cloud
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
@@ -83,8 +84,12 @@ def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[
         try:
             libvirtd = Libvirtd(ns).start()
         except LibvirtdBusy as exc:
-            pytest.skip(str(exc))
+            skip_missing(str(exc))
         timings["libvirtd start"] = libvirtd.start_seconds
+        if libvirtd.waited_seconds:
+            timings["waited for another run's libvirtd"] = libvirtd.waited_seconds
+        libvirtd.own_dir(workdir)
+        libvirtd.own_dir(storage_node.root)  # the hot-plugged volume's file
         agent_env = dict(live_cloud.env, STRATUS_HOST=host, STRATUS_VTEP_IP=lab.vteps["a"],
                          STRATUS_NETWORK_NODE_NAMESPACE=ns,
                          STRATUS_NETWORK_NAMESPACE_PREFIX=driver.config.namespace_prefix,

@@ -1,7 +1,8 @@
-"""LibvirtDriver on a real hypervisor (``qemu:///system``, libvirtd started by the test in a namespace of its
-own): the test guest boots as a ``qemu`` (TCG) domain from kernel + initramfs, reads its config drive
-(IDE cdrom on machine type pc), prints its markers on the serial console file, and sees a disk hot-plugged
-into it come and go. Skipped (with the reason) when not root or without qemu/libvirtd."""
+"""LibvirtDriver on a real hypervisor (``qemu:///system``: the machine's own libvirtd when one runs, else one
+started by the test in a namespace of its own): the test guest boots as a ``qemu`` (TCG) domain from kernel +
+initramfs, reads its config drive (IDE cdrom on machine type pc), prints its markers on the serial console
+file, and sees a disk hot-plugged into it come and go. Skipped (with the reason) when not root or without
+qemu/libvirtd."""
 from __future__ import annotations
 
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.capabilities import skip_missing
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
 from workers.drivers.hypervisor import configdrive, disk
 from workers.drivers.hypervisor.layout import InstanceLayout
@@ -36,7 +38,8 @@ def qemu(tmp_path: Path) -> Iterator[tuple[LibvirtDriver, GuestImage]]:
         try:
             libvirtd = Libvirtd(ns).start()
         except LibvirtdBusy as exc:
-            pytest.skip(str(exc))
+            skip_missing(str(exc))
+        libvirtd.own_dir(tmp_path)
         driver = LibvirtDriver("qemu:///system", instances_path=str(tmp_path))
         yield driver, image
     finally:

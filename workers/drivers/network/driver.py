@@ -8,7 +8,10 @@ tables ``<table_prefix>_l2``/``<table_prefix>_sg``; on the machine, the network 
 ``<namespace_prefix>qdhcp-*``/``<namespace_prefix>qrouter-*`` and their dnsmasq processes.
 
 Everything runs inside ``config.node_namespace`` when one is given, so a test (or one machine
-simulating several nodes) gives each node a namespace of its own.
+simulating several nodes) gives each node a namespace of its own. A hypervisor that runs outside that
+namespace (the machine's own libvirtd) makes its guests' taps in this process's namespace: the driver
+adopts the tap of each guest port bound to its node (by the port's tap name, once libvirt has set it up)
+into the node's namespace (``_adopt_taps``), and plugs it there like any other.
 """
 from __future__ import annotations
 
@@ -276,6 +279,8 @@ class NetworkDriver:
         self._guard(run, "external gateway NAT", self._ensure_external_nat, state, run)
 
         # --- guest devices (libvirt taps / test veths named after their port)
+        if self._guard(run, "adopting taps", self._adopt_taps, state, networks, links, run):
+            links = self._links()
         guest_taps: set[str] = set()
         for port in state.ports:
             if port.device_owner in NETWORK_DEVICE_OWNERS or port.network_id not in networks:
@@ -328,14 +333,43 @@ class NetworkDriver:
                       duration_s=round(time.monotonic() - started, 3), counts=counts)
 
     @staticmethod
-    def _guard(run: _Run, what: str, fn: Any, *args: Any) -> None:
+    def _guard(run: _Run, what: str, fn: Any, *args: Any) -> Any:
         try:
-            fn(*args)
+            return fn(*args)
         except (CommandError, OSError, ValueError, subprocess.SubprocessError) as exc:
             run.error(f"{what}: {exc}")
         except Exception as exc:  # one object's bug must not stop the node's convergence (logged)
             logger.exception("network: %s failed", what)
             run.error(f"{what}: {type(exc).__name__}: {exc}")
+        return None
+
+    def _adopt_taps(self, state: NodeState, networks: dict[str, NetworkSpec], links: dict[str, dict[str, Any]],
+                    run: _Run) -> list[str]:
+        """Move into the node's namespace the taps that a hypervisor outside it (a libvirtd in this
+        process's own namespace) made for this node's guest ports; returns the names moved. Only a tap
+        named after a guest port bound to this node, of kind tun and up (libvirt sets a tap up once it
+        has configured it), is taken; nothing happens without a node namespace (the host's is the node's)."""
+        node_ns = self.config.node_namespace
+        if not node_ns:
+            return []
+        wanted = {tap_name(p.id) for p in state.ports
+                  if p.binding_host == state.host and p.device_owner not in NETWORK_DEVICE_OWNERS
+                  and p.network_id in networks} - set(links)
+        if not wanted:
+            return []
+        proc = subprocess.run(["ip", "-j", "-d", "link", "show"], capture_output=True, text=True,
+                              timeout=self.config.command_timeout, check=True)
+        moved = []
+        for link in json.loads(proc.stdout or "[]"):
+            name = link.get("ifname", "")
+            if (name not in wanted or link.get("linkinfo", {}).get("info_kind") != "tun"
+                    or not self._is_up(link)):
+                continue
+            subprocess.run(["ip", "link", "set", name, "netns", node_ns], capture_output=True, text=True,
+                           timeout=self.config.command_timeout, check=True)
+            run.change(f"{name} adopted from the host's namespace into {node_ns}")
+            moved.append(name)
+        return moved
 
     # ------------------------------------------------------------------ reading
     def _links(self, netns: str | None = None) -> dict[str, dict[str, Any]]:
