@@ -281,6 +281,9 @@ STRATUS_COMPUTE_AVAILABILITY_ZONE = os.environ.get("STRATUS_COMPUTE_AVAILABILITY
 STRATUS_COMPUTE_SERVICE_DOWN_TIME = float(os.environ.get("STRATUS_COMPUTE_SERVICE_DOWN_TIME", "60"))
 STRATUS_COMPUTE_HEARTBEAT_SECONDS = float(os.environ.get("STRATUS_COMPUTE_HEARTBEAT_SECONDS", "10"))
 STRATUS_COMPUTE_POWER_SYNC_SECONDS = float(os.environ.get("STRATUS_COMPUTE_POWER_SYNC_SECONDS", "30"))
+# On a real hypervisor a new guest starts paused and runs once its ports are ACTIVE (wired by the network
+# agent), waiting at most this long, then the boot fails (Nova's vif_plugging_timeout; 0: do not wait).
+STRATUS_COMPUTE_VIF_PLUGGING_TIMEOUT = float(os.environ.get("STRATUS_COMPUTE_VIF_PLUGGING_TIMEOUT", "300"))
 STRATUS_CPU_ALLOCATION_RATIO = float(os.environ.get("STRATUS_CPU_ALLOCATION_RATIO", "16.0"))
 STRATUS_RAM_ALLOCATION_RATIO = float(os.environ.get("STRATUS_RAM_ALLOCATION_RATIO", "1.5"))
 STRATUS_DISK_ALLOCATION_RATIO = float(os.environ.get("STRATUS_DISK_ALLOCATION_RATIO", "1.0"))

@@ -332,6 +332,50 @@ def plug_ports(host: str, ports: list[Port]) -> None:
         logger.exception("could not ask the network agent on %s to plug %d ports", host, len(ports))
 
 
+def _vif_plugging_timeout() -> float:
+    from django.conf import settings
+
+    return float(settings.STRATUS_COMPUTE_VIF_PLUGGING_TIMEOUT)
+
+
+def _ports_wired(instance_id: str) -> bool:
+    from apps.compute.selectors import servers as server_selectors
+
+    return server_selectors.server_ports_wired(instance_id=instance_id)
+
+
+def boot_wired(driver: LibvirtDriver, spec: DomainSpec, *, plug: Callable[[], None], wired: Callable[[], bool],
+               timeout: float) -> int:
+    """Start the domain paused, ask for its ports to be plugged (``plug``), and let it run only once they
+    are (``wired``): a guest that asks for DHCP as soon as it boots must find its tap in the bridge. As
+    Nova's vif_plugging_timeout with vif_plugging_is_fatal: after ``timeout`` seconds the domain is
+    destroyed and the spawn fails. Returns the power state."""
+    driver.spawn(spec, paused=True)
+    plug()
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while not wired():
+        if time.monotonic() >= deadline:
+            driver.destroy(spec.uuid)
+            raise SpawnError(f"The network interfaces of instance {spec.uuid} were not plugged within "
+                             f"{int(timeout)} seconds (vif plugging timeout).")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+    return driver.unpause(spec.uuid)
+
+
+def boot(driver: LibvirtDriver, spec: DomainSpec, host: str, ports: list[Port]) -> int:
+    """Start the domain with its NICs: on a real hypervisor, with ports and a vif plugging timeout, through
+    ``boot_wired``; else (libvirt's test driver has no guest to race) start it and ask for the plug."""
+    timeout = _vif_plugging_timeout()
+    if driver.is_test or not ports or timeout <= 0:
+        state = driver.spawn(spec)
+        plug_ports(host, ports)
+        return state
+    return boot_wired(driver, spec, plug=lambda: plug_ports(host, ports), wired=lambda: _ports_wired(spec.uuid),
+                      timeout=timeout)
+
+
 def _details() -> str:
     return traceback.format_exc(limit=8)
 
@@ -422,8 +466,7 @@ def spawn(instance_id: str, request_id: str = "") -> str:
                 if waited != "ready":
                     return "skipped" if waited == "gone" else "failed"
                 spec = build_domain(instance, ports, layout, instance.image_id)
-                state = driver.spawn(spec)
-                plug_ports(host, ports)
+                state = boot(driver, spec, host, ports)
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
             logger.warning("spawn of %s on %s failed: %s", instance.id, host, exc)
             details = _details()
@@ -519,8 +562,7 @@ def rebuild(instance_id: str, image_id: str, request_id: str = "") -> str:
         driver.destroy(instance.id)
         layout.remove()
         ports = _load_ports(instance.id)
-        state = driver.spawn(build_domain(instance, ports, layout, image_id or instance.image_id))
-        plug_ports(host, ports)
+        state = boot(driver, build_domain(instance, ports, layout, image_id or instance.image_id), host, ports)
         if instance.vm_state == "stopped":  # as Nova does: a stopped instance is stopped again after a rebuild
             state = driver.stop(instance.id)
         return state

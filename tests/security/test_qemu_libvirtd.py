@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,18 +109,17 @@ def _define(name: str, disk: Path) -> str:
     return domain_uuid
 
 
-def test_a_running_libvirtd_is_used_not_a_reason_to_skip(machine_libvirtd: int, netns: str,
-                                                         tmp_path: Path) -> None:
+def test_a_running_libvirtd_is_used_not_a_reason_to_skip(machine_libvirtd: int, netns: str) -> None:
     assert skip_reason() == "", "a qemu test would skip because the machine's libvirtd runs"
     theirs_dir = Path(tempfile.mkdtemp(prefix="stratus-theirs-"))
     theirs = _define(f"theirs-{uuid.uuid4().hex[:6]}", theirs_dir / "disk")
+    ours_dir: Path | None = None
     try:
         libvirtd = Libvirtd(netns, wait_seconds=30).start()
         try:
             assert libvirtd.external, "the test did not use the machine's libvirtd"
-            ours_dir = tmp_path / "instances"
-            ours_dir.mkdir(mode=0o700)
-            os.chmod(tmp_path, 0o700)
+            ours_dir = Path(tempfile.mkdtemp(prefix="stratus-ours-")) / "instances"
+            ours_dir.mkdir(mode=0o700)  # mkdtemp made its parent 0700 too
             libvirtd.own_dir(ours_dir)
             # the daemon's qemu user (libvirt-qemu) gets through every directory down to the test's files
             for directory in (ours_dir, *ours_dir.parents):
@@ -134,6 +134,8 @@ def test_a_running_libvirtd_is_used_not_a_reason_to_skip(machine_libvirtd: int, 
     finally:
         _virsh("undefine", theirs)
         theirs_dir.rmdir()
+        if ours_dir is not None:
+            shutil.rmtree(ours_dir.parent, ignore_errors=True)
 
 
 def _hold_lock(seconds: float) -> subprocess.Popen[str]:

@@ -369,6 +369,14 @@ def server_ports_for_node(*, instance_id: str) -> list[Port]:
         .order_by("created_at", "id"))
 
 
+def server_ports_wired(*, instance_id: str) -> bool:
+    """Every port of the instance that is administratively up is ACTIVE (its network agent has plugged
+    its device): Nova's network-vif-plugged, the moment a paused new guest may run."""
+    from apps.networks.models import STATUS_ACTIVE
+
+    return not Port.objects.filter(device_id=instance_id, admin_state_up=True).exclude(status=STATUS_ACTIVE).exists()
+
+
 def server_group_members(*, group_ids: list[str]) -> dict[str, list[str]]:
     """Server group id → the ids of its live members (one query for any number of groups)."""
     members: dict[str, list[str]] = {g: [] for g in group_ids}

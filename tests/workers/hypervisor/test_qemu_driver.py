@@ -5,8 +5,10 @@ file, and sees a disk hot-plugged into it come and go. Skipped (with the reason)
 qemu/libvirtd."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,8 +30,11 @@ pytestmark = pytest.mark.skipif(bool(SKIP), reason=SKIP or "ok")
 
 
 @pytest.fixture
-def qemu(tmp_path: Path) -> Iterator[tuple[LibvirtDriver, GuestImage]]:
+def qemu() -> Iterator[tuple[LibvirtDriver, GuestImage, Path]]:
+    """The driver, the guest and the directory of the instance's files: not under pytest's base temp, which
+    every other pytest run on the machine closes again (0700), so the daemon's qemu user could not reach it."""
     image = guest_image()
+    workdir = Path(tempfile.mkdtemp(prefix="stratus-qemu-driver-"))
     ns = f"sqd{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     libvirtd = None
@@ -39,15 +44,16 @@ def qemu(tmp_path: Path) -> Iterator[tuple[LibvirtDriver, GuestImage]]:
             libvirtd = Libvirtd(ns).start()
         except LibvirtdBusy as exc:
             skip_missing(str(exc))
-        libvirtd.own_dir(tmp_path)
-        driver = LibvirtDriver("qemu:///system", instances_path=str(tmp_path))
-        yield driver, image
+        libvirtd.own_dir(workdir)
+        driver = LibvirtDriver("qemu:///system", instances_path=str(workdir))
+        yield driver, image, workdir
     finally:
         if driver is not None:
             driver.close()
         if libvirtd is not None:
             libvirtd.stop()
         subprocess.run(["ip", "netns", "delete", ns], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _wait_console(driver: LibvirtDriver, uuid_: str, text: str, timeout: float) -> str:
@@ -61,8 +67,8 @@ def _wait_console(driver: LibvirtDriver, uuid_: str, text: str, timeout: float) 
 
 
 def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
-        qemu: tuple[LibvirtDriver, GuestImage], tmp_path: Path) -> None:
-    driver, image = qemu
+        qemu: tuple[LibvirtDriver, GuestImage, Path]) -> None:
+    driver, image, tmp_path = qemu
     assert driver.domain_type == "qemu" and not driver.is_test
     assert driver.node_info().hypervisor_type == "QEMU"
     instance_id = str(uuid.uuid4())

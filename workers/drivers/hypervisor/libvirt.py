@@ -452,10 +452,12 @@ class LibvirtDriver:
     def domain_xml(self, spec: DomainSpec) -> str:
         return domain_xml(spec, domain_type=self.domain_type)
 
-    def spawn(self, spec: DomainSpec) -> int:
+    def spawn(self, spec: DomainSpec, *, paused: bool = False) -> int:
         """Define and start the domain; returns its power state. A failed start leaves nothing defined.
         Idempotent for a task that runs twice: a domain with this UUID that is already running is left
-        as it is; one that is defined but off is redefined from ``spec`` and started."""
+        as it is; one that is defined but off is redefined from ``spec`` and started. ``paused``: its
+        vCPUs do not run until ``unpause`` (qemu starts stopped; a driver without that flag, libvirt's
+        test driver, starts it and pauses it at once)."""
         if spec.console_log:
             Path(spec.console_log).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -471,7 +473,13 @@ class LibvirtDriver:
             dom = self.conn.defineXML(xml)
         try:
             with self._call(f"start {spec.uuid}"):
-                dom.create()
+                if not paused:
+                    dom.create()
+                elif self.is_test:
+                    dom.create()
+                    dom.suspend()
+                else:
+                    dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
         except HypervisorError:
             self.destroy(spec.uuid)
             raise
