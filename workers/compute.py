@@ -361,7 +361,8 @@ def boot_wired(driver: LibvirtDriver, spec: DomainSpec, *, plug: Callable[[], No
                              f"{int(timeout)} seconds (vif plugging timeout).")
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
-    return driver.unpause(spec.uuid)
+    state = driver.power_state(spec.uuid)
+    return driver.unpause(spec.uuid) if state == PAUSED else state
 
 
 def boot(driver: LibvirtDriver, spec: DomainSpec, host: str, ports: list[Port]) -> int:

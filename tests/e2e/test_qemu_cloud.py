@@ -86,7 +86,7 @@ def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[
         except LibvirtdBusy as exc:
             skip_missing(str(exc))
         timings["libvirtd start"] = libvirtd.start_seconds
-        if libvirtd.waited_seconds:
+        if libvirtd.waited_seconds >= 1:
             timings["waited for another run's libvirtd"] = libvirtd.waited_seconds
         libvirtd.own_dir(workdir)
         libvirtd.own_dir(storage_node.root)  # the hot-plugged volume's file
