@@ -62,7 +62,8 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
     port = free_port()
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
-    env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_BIND="127.0.0.1",
+    env.pop("STRATUS_BIND", None)  # the default: 127.0.0.1
+    env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port),
                STRATUS_WORKER_CONCURRENCY="2", STRATUS_DEMO_IMAGE="1")  # as make run: with the demo image
     launcher = subprocess.Popen([str(RUNTIME_PYTHON), "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -90,11 +91,16 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         text = "".join(output)
         assert f"dashboard:   http://127.0.0.1:{port}/dashboard/" in text
         admin_password = re.search(r"admin:\s+admin / (\S+)", text).group(1)  # type: ignore[union-attr]
-        redis_url = re.search(r"redis:\s+(redis://\S+)", text).group(1)  # type: ignore[union-attr]
-        assert not redis_url.startswith("redis://127.0.0.1:6379"), "must not use the shared Redis"
+        shown = re.search(r"redis:\s+(redis://\S+)", text).group(1)  # type: ignore[union-attr]
+        assert not shown.startswith("redis://127.0.0.1:6379"), "must not use the shared Redis"
+        assert "WARNING" not in text  # loopback only: nothing to warn about
+        # its Redis wants the password the launcher generated into the data dir (tests/security/test_launcher.py)
+        password = (data_dir / "redis" / "password").read_text().strip()
+        redis_url = shown.replace("redis://", f"redis://:{password}@", 1)
         children = _descendants(launcher.pid)
         names = {Path("/proc", str(p), "cmdline").read_bytes().replace(b"\0", b" ").decode() for p in children}
-        assert any("redis-server" in n for n in names) and any("uvicorn" in n for n in names)
+        assert any("redis-server" in n for n in names)
+        assert any("uvicorn" in n and "--host 127.0.0.1" in n for n in names), names
         assert sum("celery" in n for n in names) >= 2, names  # worker and beat
 
         # The real CLI, with nothing but the openrc the launcher wrote.

@@ -89,13 +89,73 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def redis_ping(port: int) -> bool:
+def redis_ping(port: int, password: str = "") -> bool:
+    """Whether the Redis on ``port`` answers PING (after AUTH with ``password``, when given)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            expected = b"+PONG\r\n"
+            if password:
+                s.sendall(f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n".encode())
+                expected = b"+OK\r\n" + expected
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            answer = b""
+            while len(answer) < len(expected):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.startswith(expected)
     except OSError:
         return False
+
+
+def secret_file(path: Path) -> str:
+    """A secret generated once into ``path`` (mode 0600, readable by this user alone) and read back."""
+    import secrets
+
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that only this user can read it, at any moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def redis_conf(*, port: int, password: str, directory: Path) -> str:
+    """The configuration of the Redis that `make run` starts: loopback only, a password (so that
+    another local user cannot queue tasks for the workers, which may run as root), nothing on disk.
+    It is passed as a file (mode 0600), never on the command line that every user can read."""
+    quoted = str(directory).replace("\\", "\\\\").replace('"', '\\"')
+    return (f"port {port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
+            f'save ""\nappendonly no\ndir "{quoted}"\ndaemonize no\nlogfile ""\n')
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "[::1]"}
+
+
+def bind_warning(bind: str) -> str:
+    """The banner's warning for a web server reachable from other machines ("" on loopback)."""
+    if bind in LOOPBACK or bind.startswith("127."):
+        return ""
+    where = "on every address of this machine" if bind in ("0.0.0.0", "::", "") else f"on {bind}"
+    line = "!" * 78
+    return (f"{line}\n"
+            f"WARNING: STRATUS_BIND={bind}: Stratus serves plain HTTP (no TLS) {where}.\n"
+            "Passwords and tokens cross the network in clear. Put a TLS proxy in front of it,\n"
+            "or leave STRATUS_BIND unset to listen on 127.0.0.1 only.\n"
+            f"{line}\n")
 
 
 def http_ok(url: str) -> bool:
@@ -249,7 +309,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("STRATUS_PORT", "8000")))
-        parser.add_argument("--bind", default=os.environ.get("STRATUS_BIND", "0.0.0.0"))
+        parser.add_argument("--bind", default=os.environ.get("STRATUS_BIND") or "127.0.0.1")
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("STRATUS_WEB_WORKERS", "1")))
         parser.add_argument("--worker-concurrency", type=int,
                             default=int(os.environ.get("STRATUS_WORKER_CONCURRENCY", "4")))
@@ -298,25 +358,32 @@ class Command(BaseCommand):
         if port_in_use(bind, port):
             raise Stop(f"port {port} on {bind} is in use (set STRATUS_PORT to another one)", 1)
 
+        warning = bind_warning(bind)
+        if warning:
+            self.say(warning)
         if "REDIS_URL" in os.environ:
-            redis_url = os.environ["REDIS_URL"]
+            redis_url = redis_shown = os.environ["REDIS_URL"]
         else:
             redis_server = shutil.which("redis-server")
             if redis_server is None:
                 raise Stop("redis-server is not installed (apt-get install redis-server), and REDIS_URL is not set", 1)
             redis_port = free_port()
             redis_dir = data_dir / "redis"
-            redis_dir.mkdir(exist_ok=True)
-            redis = supervisor.start("redis", [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                               "--save", "", "--appendonly", "no", "--dir", str(redis_dir),
-                                               "--daemonize", "no", "--logfile", ""])
+            redis_dir.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(redis_dir, 0o700)
+            password = secret_file(redis_dir / "password")
+            conf = redis_dir / "redis.conf"
+            write_private(conf, redis_conf(port=redis_port, password=password, directory=redis_dir))
+            redis = supervisor.start("redis", [redis_server, str(conf)])
             deadline = time.monotonic() + 15
-            while not redis_ping(redis_port):
+            while not redis_ping(redis_port, password):
                 supervisor.wait_signal(0.1)
                 supervisor.check_children()
                 if time.monotonic() > deadline:
                     raise Stop(f"redis-server did not answer on port {redis_port}:\n{tail(redis.log or Path())}", 1)
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+            # the children get it in their environment (readable by this user alone), never in argv
+            redis_url = f"redis://:{password}@127.0.0.1:{redis_port}/0"
+            redis_shown = f"redis://127.0.0.1:{redis_port}/0 (password in {redis_dir / 'password'})"
         env["REDIS_URL"] = redis_url
         env.setdefault("CELERY_BROKER_URL", redis_url)
 
@@ -377,11 +444,12 @@ class Command(BaseCommand):
             f"  openrc:      {admin_rc}  {demo_rc}\n"
             f"  clouds.yaml: {data_dir / 'clouds.yaml'}\n"
             f"  try:         source {admin_rc} && openstack token issue\n"
-            f"  redis:       {redis_url}\n"
+            f"  redis:       {redis_shown}\n"
             f"  network:     agent on queue {network_queue} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
             f"  compute:     {nodes}\n"
             + (f"  libvirt:     {libvirt}\n" if libvirt else "") +
             f"  logs:        {logs}\n"
+            + warning +
             "Press Ctrl-C to stop.\n"
         )
 
