@@ -226,6 +226,11 @@ STRATUS_IMAGE_S3 = {
 # max_request_body_size, 112 KiB); image data is capped by STRATUS_IMAGE_SIZE_CAP instead.
 STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 1024)))
 STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
+# Glance's image_format_enforcement: uploaded and staged data must be the disk_format it claims and
+# pass oslo.utils' format inspector's safety checks (no backing file, no qcow2 data-file, only
+# monolithicSparse/streamOptimized VMDKs...), else 400 and the image stays queued. Nodes check every
+# image again before qemu-img touches it, whatever this says.
+STRATUS_IMAGE_FORMAT_ENFORCEMENT = env_bool("STRATUS_IMAGE_FORMAT_ENFORCEMENT", True)
 
 # Network agent (workers/network.py): this node's name (its queue is network.<host>), its VXLAN
 # endpoint ("" = the source address of this node's default route), and whether it really builds

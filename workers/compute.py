@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 
+from workers.drivers import imageformat
 from workers.drivers.hypervisor import configdrive, disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout
@@ -196,6 +197,11 @@ class SpawnError(RuntimeError):
     """A spawn that cannot go on; the message is the fault the user sees."""
 
 
+class ImageRefused(SpawnError):
+    """An image failed the format checks (``imageformat.inspect``): no node would boot it, so the
+    build is not rescheduled (Nova's ImageUnacceptable)."""
+
+
 # ---- node-side steps (plain values once loaded) ----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -216,8 +222,15 @@ def cache_image(image: Image) -> CachedBase:
     if fmt is None:
         raise SpawnError(f"Image {image.id} has disk_format {image.disk_format!r}, which this node cannot boot.")
     location = image.location
-    cached = image_cache().fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
-                                 os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
+    cache = image_cache()
+    cached = cache.fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
+                         os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
+    try:
+        # before qemu-img or QEMU opens it, every time (a file cached before the check, or changed since)
+        imageformat.inspect(cached.path, image.disk_format)
+    except imageformat.ImageFormatError as exc:
+        cache.remove(image.id)
+        raise ImageRefused(f"Image {image.id} is refused: {exc}") from None
     return CachedBase(path=cached.path, format=fmt)
 
 
@@ -473,7 +486,7 @@ def spawn(instance_id: str, request_id: str = "") -> str:
             details = _details()
             undo_node(driver, layout)
             services.server_spawn_failed(instance_id=instance.id, host=host, message=_message(exc), details=details,
-                                         request_id=request_id)
+                                         request_id=request_id, reschedule=not isinstance(exc, ImageRefused))
             return "failed"
         logger.info("spawned %s on %s in %.3f s (power state %s)", instance.id, host, time.monotonic() - started,
                     state)
@@ -678,6 +691,25 @@ def _quiesced(driver: LibvirtDriver, uuid: str) -> Iterator[None]:
             driver.unpause(uuid)
 
 
+def root_disk_check(instance: Instance, layout: InstanceLayout) -> None:
+    """Before a root disk is read through (createImage): it is the overlay this node made, its only
+    backing file is the instance image's file in this node's cache, and that file passes the image
+    checks again (a base cached before them, or changed since, is refused)."""
+    try:
+        top = imageformat.qemu_info(layout.disk, "qcow2")
+        backing = top.get("full-backing-filename") or top.get("backing-filename")
+        expected = str(image_cache().path_for(instance.image_id)) if instance.image_id else None
+        if (top.get("format-specific") or {}).get("data", {}).get("data-file"):
+            raise imageformat.ImageFormatError("the root disk has an external data file")
+        if backing is None:
+            return  # a standalone disk (e.g. after a rebase): nothing else is read
+        if expected is None or os.path.realpath(backing) != os.path.realpath(expected):
+            raise imageformat.ImageFormatError(f"the root disk is backed by {backing}, not by its image")
+        imageformat.inspect(backing, _image_row(instance.image_id).disk_format)
+    except imageformat.ImageFormatError as exc:
+        raise ImageRefused(f"The root disk of instance {instance.id} is refused: {exc}") from None
+
+
 @shared_task(name="workers.compute.snapshot")
 def snapshot(instance_id: str, image_id: str, request_id: str = "") -> str:
     """createImage: the root disk (overlay and base read through) converted into a standalone qcow2
@@ -695,6 +727,7 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "") -> str:
             return driver.power_state(instance.id)
         if not os.path.exists(layout.disk):
             raise SpawnError(f"Instance {instance.id} has no disk on {host}.")
+        root_disk_check(instance, layout)
         tmp = Path(instances_path()) / f".snapshot-{instance.id}-{image_id}.qcow2"
         try:
             with _quiesced(driver, instance.id):

@@ -26,6 +26,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from workers.drivers import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
 
@@ -76,6 +77,11 @@ def _image_path(image_id: str, host: str) -> tuple[str, str | None]:
     cache = ImageCache(volumes_root() / host / ".image-cache")
     cached = cache.fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
                          os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
+    try:
+        imageformat.inspect(cached.path, image.disk_format)  # the driver checks again before converting
+    except imageformat.ImageFormatError as exc:
+        cache.remove(image.id)  # nothing of a refused image stays on the node
+        raise StorageError(f"Image {image.id} is refused: {exc}") from None
     return cached.path, image.disk_format
 
 

@@ -27,6 +27,7 @@ from apps.identity.policy import Actor, require_write
 from apps.images import selectors
 from apps.images.models import Image, ImageMember, ImageTask
 from apps.images.storage import get_store
+from workers.drivers import imageformat
 from workers.drivers.images import StoreError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ READ_ONLY = {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size"
 RESERVED = {"deleted", "deleted_at", "location"}
 CORE = {"name", "visibility", "protected", "os_hidden", "owner", "disk_format", "container_format",
         "min_disk", "min_ram", "tags"}
+FORMAT_ATTRIBUTES = ("disk_format", "container_format")
 MAX_TAGS = 128
 MAX_PROPERTIES = 128
 
@@ -227,6 +229,9 @@ def image_update(*, actor: Actor, image_id: str, operations: list[dict[str, Any]
             if key in CORE:
                 if op == "remove":
                     raise Forbidden(f"Attribute '{key}' is a core attribute and cannot be removed.")
+                if key in FORMAT_ATTRIBUTES and image.status != Image.QUEUED and value != getattr(image, key):
+                    # the data was inspected as the format it claimed then (Glance's rule as well)
+                    raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
                 new = _core_value(key, value, actor=actor)
                 if key == "visibility" and new != Image.SHARED and image.visibility == Image.SHARED:
                     pass  # members stay recorded (as Glance keeps them) but give no access
@@ -344,12 +349,16 @@ def image_tag_delete(*, actor: Actor, image_id: str, tag: str) -> Image:
 HEADER_BYTES = 512
 
 
-def virtual_size(disk_format: str | None, head: bytes, size: int) -> int | None:
-    """The disk's size as a guest sees it, read from the data's first bytes: a qcow2 header holds
-    it (big-endian u64 at offset 24, after the magic ``QFI\xfb``); a raw disk is its own size;
-    other formats are not inspected (None, as Glance without an inspector for them)."""
+def virtual_size(disk_format: str | None, head: bytes, size: int,
+                 inspected: imageformat.Inspected | None = None) -> int | None:
+    """The disk's size as a guest sees it: what the format inspector read from the data when it ran
+    (a raw disk is its own size), else from the data's first bytes: a qcow2 header holds it
+    (big-endian u64 at offset 24, after the magic ``QFI\xfb``); other formats are not inspected
+    (None, as Glance without an inspector for them)."""
     if disk_format == "raw":
         return size
+    if inspected is not None and inspected.format not in ("raw", "gpt") and inspected.virtual_size:
+        return inspected.virtual_size
     if disk_format == "qcow2" and len(head) >= 32 and head[:4] == b"QFI\xfb":
         return struct.unpack(">Q", head[24:32])[0]
     return None
@@ -360,6 +369,19 @@ class StoreFailed(StratusError):
 
     status = 500
     title = "Internal Server Error"
+
+
+class ImageFormatRefused(BadRequest):
+    """The data is not the disk_format it claims, or fails the format inspector's safety checks
+    (Glance's image_format_enforcement); nothing of it is kept."""
+
+
+def _inspected(inspector: imageformat.StreamInspector | None, size: int) -> imageformat.Inspected | None:
+    """The inspector's verdict on the whole stream. Empty data (the image of a volume-backed server's
+    snapshot, which points at volume snapshots) has nothing to inspect and nothing to read."""
+    if inspector is None or size == 0:
+        return None
+    return inspector.verdict()
 
 
 class UploadAborted(StratusError):
@@ -449,7 +471,11 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
     key = f"{image.id}-{uuid.uuid4().hex[:8]}"
     writer = None
     stored: str | None = None
+    inspector = None
     try:
+        if settings.STRATUS_IMAGE_FORMAT_ENFORCEMENT:
+            inspector = imageformat.StreamInspector(image.disk_format)
+            chunks = inspector.feed(chunks)
         writer = store.writer(key)
         hashing = _Hashes()
         md5, sha512 = hashing.md5, hashing.sha512
@@ -475,6 +501,7 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
         if expected_size is not None and size != expected_size:
             raise UploadAborted(f"Image data ended after {size} of the {expected_size} bytes declared: "
                                 "the upload was broken.")
+        inspected = _inspected(inspector, size)
         with transaction.atomic():
             current = Image.objects.select_for_update().filter(pk=image.pk).first()
             if current is None:
@@ -493,7 +520,7 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
                 if not staging:
                     _transition(image, Image.ACTIVE)
                 image.size = size
-                image.virtual_size = virtual_size(image.disk_format, bytes(head), size)
+                image.virtual_size = virtual_size(image.disk_format, bytes(head), size, inspected)
                 image.checksum = md5.hexdigest()
                 image.os_hash_algo = "sha512"
                 image.os_hash_value = sha512.hexdigest()
@@ -508,6 +535,10 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
         _abort_upload(writer, image.id, stored)
         exc.status = 413
         raise
+    except imageformat.ImageFormatError as exc:
+        _abort_upload(writer, image.id, stored)
+        log.warning("image %s: data refused by the format inspector: %s", image.id, exc)
+        raise ImageFormatRefused(f"Image data refused: {exc}") from None
     except StoreError as exc:
         _abort_upload(writer, image.id, stored)
         log.warning("image %s upload failed in the store: %s", image.id, exc)

@@ -796,9 +796,11 @@ def _boot_volume_failed(instance: Instance, *, host: str, message: str, request_
 
 
 def server_spawn_failed(*, instance_id: str, host: str, message: str, details: str = "",
-                        request_id: str = "") -> None:
+                        request_id: str = "", reschedule: bool = True) -> None:
     """The node could not boot the instance: its claim and port bindings there are released; another
-    node is tried while attempts < STRATUS_SCHEDULER_MAX_ATTEMPTS, else ERROR with the fault."""
+    node is tried while attempts < STRATUS_SCHEDULER_MAX_ATTEMPTS, else ERROR with the fault. A failure
+    no other node would avoid (``reschedule=False``: the image was refused, Nova's ImageUnacceptable
+    aborting the build) goes to ERROR with its own message at once."""
     from apps.images.models import Image
 
     with transaction.atomic():
@@ -812,6 +814,9 @@ def server_spawn_failed(*, instance_id: str, host: str, message: str, details: s
         _unbind_ports(instance)
         if instance.task_state == states.DELETING:
             _save(instance, "node")
+            return
+        if not reschedule:
+            _fail_build(instance, message=message, details=details, request_id=request_id, host=host, event=None)
             return
         max_attempts = int(_setting("STRATUS_SCHEDULER_MAX_ATTEMPTS", 3))
         if instance.attempts >= max_attempts:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.drivers import imageformat
+
 QEMU_IMG = "qemu-img"
 GiB = 1024**3
 
@@ -73,30 +75,40 @@ def parse_info(output: str) -> ImageInfo:
     return _parse_one(doc)
 
 
+def _format_of(path: str | os.PathLike[str]) -> str:
+    try:
+        return imageformat.content_format(path)
+    except imageformat.ImageFormatError as exc:
+        raise DiskError(f"{path}: {exc}") from None
+
+
 def info(path: str | os.PathLike[str], *, fmt: str | None = None) -> ImageInfo:
-    """Describe an image and its backing chain. ``fmt`` pins the format (never probe untrusted raw data
-    as something else: pass the format you already know)."""
-    args = ["info", "--output=json", "--backing-chain"]
-    if fmt:
-        args += ["-f", fmt]
-    return parse_info(_run([*args, str(path)]))
+    """Describe an image and its backing chain. ``fmt`` pins the format (pass the format you already
+    know); without it the format inspector reads it, so qemu-img is always given ``-f`` and never
+    probes a tenant's data as something else."""
+    fmt = fmt or _format_of(path)
+    return parse_info(_run(["info", "--output=json", "--backing-chain", "-f", fmt, str(path)]))
 
 
 def overlay_create(base: str | os.PathLike[str], path: str | os.PathLike[str], size_gb: int | None = None,
                    *, base_format: str | None = None) -> ImageInfo:
     """A qcow2 overlay at ``path`` backed by ``base`` (``qemu-img create -f qcow2 -F <fmt> -b base path
     size``). ``base_format`` should be the image's disk_format from Glance (probing a user's raw image
-    could take it for something else); without it qemu-img's guess is used. A base that itself has a
-    backing file is refused. ``size_gb`` None keeps the
+    could take it for something else); without it the format inspector's reading is used. The base must
+    pass ``imageformat.inspect`` (the claimed format, no backing file, data-file or outside extent),
+    else it is refused. ``size_gb`` None keeps the
     base's size, and a size smaller than the base is refused. The base path is made absolute so the
     overlay works from any directory."""
     base_abs = str(Path(base).resolve())
     if not os.path.exists(base_abs):
         raise DiskError(f"backing image {base_abs} does not exist")
-    base_info = info(base_abs, fmt=base_format)
-    if base_info.backing_file:
-        # A user's image that points at another file would let the guest read that host file.
-        raise DiskError(f"image {base_abs} has a backing file ({base_info.backing_file}); refusing to use it")
+    try:
+        # A user's image that points at another file (backing file, data-file, VMDK extent) would let
+        # the guest read that host file; one that is not the format it claims is refused as well.
+        found = imageformat.inspect(base_abs, base_format or _format_of(base_abs))
+    except imageformat.ImageFormatError as exc:
+        raise DiskError(f"image {base_abs} is refused: {exc}") from None
+    base_info = info(base_abs, fmt=found.qemu_format)
     size = base_info.virtual_size
     if size_gb is not None:
         wanted = int(size_gb) * GiB
@@ -104,7 +116,7 @@ def overlay_create(base: str | os.PathLike[str], path: str | os.PathLike[str], s
             raise DiskError(f"disk of {size_gb} GiB is smaller than the image ({base_info.virtual_size} bytes)")
         size = wanted
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _run(["create", "-q", "-f", "qcow2", "-F", base_info.format, "-b", base_abs, str(path), str(size)])
+    _run(["create", "-q", "-f", "qcow2", "-F", found.qemu_format, "-b", base_abs, str(path), str(size)])
     return info(path, fmt="qcow2")
 
 
@@ -139,7 +151,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, out_for
     place, so a half-written ``dst`` never exists. The result is standalone: converting an overlay
     reads through its backing chain, which is how an instance snapshot (createImage) becomes an image
     (on a live QEMU guest, pause it or snapshot first so the disk is consistent)."""
-    src_fmt = in_format or info(src).format
+    src_fmt = in_format or _format_of(src)
     tmp = f"{dst}.part-{os.getpid()}"
     try:
         _run(["convert", "-q", "-f", src_fmt, "-O", out_format, str(src), tmp])

@@ -5,7 +5,9 @@ Every operation is idempotent (a repeated create finds the finished file, a repe
 nothing to remove) and leaves no orphan on failure: files are built under ``<root>/.tmp/`` and renamed
 into place only when complete. Snapshots are full copies (``qemu-img convert``), so a volume and its
 snapshots never depend on each other's files and can be deleted in any order. Images come in through
-the caller's image cache (a path to the downloaded image) and are converted to qcow2.
+the caller's image cache (a path to the downloaded image), are inspected (``imageformat.inspect``:
+the disk_format they claim, nothing that makes qemu-img read another file) and converted to qcow2.
+Every qemu-img call names its input format (``-f``): nothing is probed.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from workers.drivers import imageformat
 
 GiB = 1 << 30
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -68,11 +72,13 @@ class FileVolumeDriver:
 
     # ---- inspection --------------------------------------------------------------------------
 
-    def info(self, path: str | os.PathLike[str]) -> dict:
-        return json.loads(_run(self.qemu_img, "info", "--output=json", "-U", str(path)))
+    def info(self, path: str | os.PathLike[str], fmt: str = "qcow2") -> dict:
+        """``qemu-img info`` of a file of this backend (qcow2) or, with ``fmt``, of an inspected image:
+        always with an explicit ``-f``, so qemu-img never probes."""
+        return json.loads(_run(self.qemu_img, "info", "--output=json", "-U", "-f", fmt, str(path)))
 
-    def virtual_size(self, path: str | os.PathLike[str]) -> int:
-        return int(self.info(path)["virtual-size"])
+    def virtual_size(self, path: str | os.PathLike[str], fmt: str = "qcow2") -> int:
+        return int(self.info(path, fmt)["virtual-size"])
 
     def capacity(self) -> Capacity:
         st = os.statvfs(self.root)
@@ -84,7 +90,7 @@ class FileVolumeDriver:
     def _publish(self, tmp: Path, final: Path, size_gb: int) -> str:
         try:
             if self.virtual_size(tmp) < size_gb * GiB:
-                _run(self.qemu_img, "resize", "-q", str(tmp), f"{size_gb}G")
+                _run(self.qemu_img, "resize", "-q", "-f", "qcow2", str(tmp), f"{size_gb}G")
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -112,28 +118,32 @@ class FileVolumeDriver:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _convert_into(self, final: Path, source: str | os.PathLike[str], source_format: str | None,
+    def _convert_into(self, final: Path, source: str | os.PathLike[str], source_format: str,
                       size_gb: int) -> str:
         if self._done(final, size_gb):
             return str(final)
         tmp = self._tmp(final)
-        args = [self.qemu_img, "convert", "-q", "-U", "-O", "qcow2"]
-        if source_format:
-            args += ["-f", source_format]
         try:
-            _run(*args, str(source), str(tmp))
+            _run(self.qemu_img, "convert", "-q", "-U", "-f", source_format, "-O", "qcow2", str(source), str(tmp))
             return self._publish(tmp, final, size_gb)
         finally:
             tmp.unlink(missing_ok=True)
 
     def create_from_image(self, volume_id: str, size_gb: int, image_path: str | os.PathLike[str],
                           disk_format: str | None) -> str:
-        fmt = QEMU_FORMATS.get((disk_format or "").lower())
-        if disk_format and fmt is None:
+        if disk_format and (disk_format or "").lower() not in QEMU_FORMATS:
             raise StorageError(f"disk format {disk_format!r} cannot be written to a volume")
-        if Path(image_path).is_file() and self.virtual_size(image_path) > size_gb * GiB:
+        final = self.volume_path(volume_id)
+        if self._done(final, size_gb):
+            return str(final)
+        try:
+            # before qemu-img reads it: the format it claims, no backing file, data-file or outside extent
+            found = imageformat.inspect(image_path, disk_format)
+        except imageformat.ImageFormatError as exc:
+            raise StorageError(f"Image refused: {exc}") from None
+        if self.virtual_size(image_path, found.qemu_format) > size_gb * GiB:
             raise StorageError(f"the image's virtual size is larger than the volume ({size_gb} GB)")
-        return self._convert_into(self.volume_path(volume_id), image_path, fmt, size_gb)
+        return self._convert_into(final, image_path, found.qemu_format, size_gb)
 
     def create_from_snapshot(self, volume_id: str, size_gb: int, snapshot_id: str) -> str:
         source = self.snapshot_path(snapshot_id)
@@ -152,7 +162,7 @@ class FileVolumeDriver:
         if not path.is_file():
             raise StorageError(f"volume {volume_id} has no file on this backend")
         if self.virtual_size(path) < size_gb * GiB:
-            _run(self.qemu_img, "resize", "-q", str(path), f"{size_gb}G")
+            _run(self.qemu_img, "resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
         return str(path)
 
     def delete_volume(self, volume_id: str) -> bool:
