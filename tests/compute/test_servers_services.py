@@ -17,6 +17,7 @@ from apps.identity import services as identity_services
 from apps.identity.models import Project
 from apps.networks.models import Port
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, make_node, reload  # noqa: F401
+from tests.images.disks import qcow2_bytes
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -352,7 +353,7 @@ def test_snapshot_makes_a_queued_image_then_stores_it(env: Env) -> None:
     assert image.properties["instance_uuid"] == instance.id and image.properties["image_type"] == "snapshot"
     assert image.properties["base_image_ref"] == env.image.id and image.properties["k"] == "v"
     assert reload(instance).task_state == "image_snapshot"
-    svc.server_snapshot_store(instance_id=instance.id, image_id=image_id, chunks=[b"snapshot-bytes"])
+    svc.server_snapshot_store(instance_id=instance.id, image_id=image_id, chunks=[qcow2_bytes()])
     svc.server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
     assert Image.objects.get(pk=image_id).status == "active"
     assert reload(instance).task_state is None and reload(instance).vm_state == "active"

@@ -16,6 +16,7 @@ from apps.images.models import Image
 from apps.networks import services as network_services
 from apps.networks.models import Network
 from tests.compute.helpers import Cloud
+from tests.images.disks import qcow2_bytes
 
 
 def make_node(host: str, *, vcpus: int = 8, memory_mb: int = 16384, local_gb: int = 200, zone: str = "nova",
@@ -64,7 +65,7 @@ def env_fixture(cloud: Cloud, image_dir: Any) -> Env:
     admin = cloud.admin_actor
     image = image_services.image_create(actor=admin, data={
         "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
-    image = image_services.image_upload(actor=admin, image_id=image.id, chunks=[b"\0" * 4096])
+    image = image_services.image_upload(actor=admin, image_id=image.id, chunks=[qcow2_bytes()])
     network = network_services.network_create(actor=cloud.member_actor, name="private")
     network_services.subnet_create(actor=cloud.member_actor, network_id=network.id, cidr="10.0.0.0/24",
                                    ip_version=4, name="private-subnet")

@@ -84,12 +84,13 @@ def tempest_conf(*, auth_url: str, admin_password: str, admin_user: str = "admin
         "octavia", "manila", "barbican", "aodh", "gnocchi", "panko", "sahara", "trove", "zaqar"), "false")
     for name in services:
         conf["service_available"][name] = "true"
-    # Glance: v2 with the file/S3 store; interoperable import by glance-direct; no format inspection (the data is
-    # stored as given); os_glance_* properties are reserved.
+    # Glance: v2 with the file/S3 store; interoperable import by glance-direct; image format enforcement on (data
+    # must be the disk_format it claims and pass the format inspector's safety checks, as
+    # STRATUS_IMAGE_FORMAT_ENFORCEMENT does by default); os_glance_* properties are reserved.
     conf["image"] = {"region": region, "endpoint_type": "public", "container_formats": "bare,ami,ari,aki,ovf,ova",
                      "disk_formats": "qcow2,raw,ami,ari,aki,vhd,vmdk,vdi,iso,vhdx"}
     conf["image-feature-enabled"] = {"api_v2": "true", "import_image": "true", "os_glance_reserved": "true",
-                                     "image_format_enforcement": "false", "do_secure_hash": "true"}
+                                     "image_format_enforcement": "true", "do_secure_hash": "true"}
     conf["validation"] = {"run_validation": "false"}
     conf["compute-feature-enabled"] = {"console_output": "false"}
     conf["oslo_concurrency"] = {"lock_path": "{workspace}/lock"}

@@ -28,6 +28,7 @@ from apps.volumes.models import Snapshot, Volume
 from tests.compute.test_servers_support import image_dir_fixture, make_node  # noqa: F401
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
+from tests.images.disks import qcow2_bytes
 from tests.volumes.helpers import Cloud
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +134,7 @@ def servers(cloud: Cloud, image_dir: Any) -> dict[str, Instance]:
     """vm1 and vm2 in demo, vm-o in other; one compute node up."""
     image = image_services.image_create(actor=cloud.admin_actor, data={
         "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
-    image_services.image_upload(actor=cloud.admin_actor, image_id=image.id, chunks=[b"\0" * 4096])
+    image_services.image_upload(actor=cloud.admin_actor, image_id=image.id, chunks=[qcow2_bytes()])
     make_node("node-a")
     made = {}
     for actor, names in ((cloud.member_actor, ("vm1", "vm2")), (cloud.other_actor, ("vm-o",))):

@@ -102,10 +102,19 @@ def test_kernel_and_ramdisk_images_boot_directly(cloud, node, tmp_path) -> None:
     assert "<kernel>" in node.driver.definition(inst.id)
 
 
+def make_iso(tmp_path: Path) -> bytes:
+    """A real ISO 9660 image (the images API refuses bytes that are not the format they claim)."""
+    (tmp_path / "iso-root").mkdir()
+    (tmp_path / "iso-root" / "readme.txt").write_text("hello\n")
+    subprocess.run(["genisoimage", "-quiet", "-V", "cd", "-o", str(tmp_path / "cd.iso"), str(tmp_path / "iso-root")],
+                   check=True)
+    return (tmp_path / "cd.iso").read_bytes()
+
+
 def test_unbootable_images(cloud, node, tmp_path) -> None:
     queued = Image.objects.create(name="empty", disk_format="qcow2", container_format="bare",
                                   owner=cloud.demo_project.id)
-    iso = upload_image(cloud.member_actor, b"x" * 2048, disk_format="iso", name="cd")
+    iso = upload_image(cloud.member_actor, make_iso(tmp_path), disk_format="iso", name="cd")
     for img, words in ((queued, "not active"), (iso, "cannot boot")):
         inst = make_instance(cloud, node, img)
         with pytest.raises(compute.SpawnError, match=words):

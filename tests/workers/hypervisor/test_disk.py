@@ -99,11 +99,17 @@ def test_an_image_with_a_backing_file_is_refused_as_base(tmp_path: Path) -> None
     import subprocess
 
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(secret), str(evil)], check=True)
-    with pytest.raises(DiskError, match="backing file"):
+    with pytest.raises(DiskError, match=r"backing.file"):
         disk.overlay_create(evil, tmp_path / "disk", 1, base_format="qcow2")
     assert not (tmp_path / "disk").exists()
-    # and a raw image is never probed as qcow2 when its format is given
+    # nor is it taken when it claims to be raw: its content is a qcow2, not what it claims
     raw = tmp_path / "raw-image"
-    raw.write_bytes(evil.read_bytes())  # a raw image whose bytes look like a qcow2 header
-    top = disk.overlay_create(raw, tmp_path / "disk2", 1, base_format="raw")
+    raw.write_bytes(evil.read_bytes())
+    with pytest.raises(DiskError, match="detected as qcow2"):
+        disk.overlay_create(raw, tmp_path / "disk2", 1, base_format="raw")
+    assert not (tmp_path / "disk2").exists()
+    # a true raw image is used as raw (never probed)
+    plain = tmp_path / "plain-raw"
+    plain.write_bytes(b"R" * 65536)
+    top = disk.overlay_create(plain, tmp_path / "disk3", 1, base_format="raw")
     assert top.backing_format == "raw"
