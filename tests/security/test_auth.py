@@ -91,7 +91,7 @@ def test_an_unknown_user_takes_as_long_as_a_wrong_password(counting, cloud):
         return statistics.median(times)
 
     wrong, unknown = median("alice"), median("nobody-at-all")
-    assert 0.5 < unknown / wrong < 2, (unknown, wrong)
+    assert 0.4 < unknown / wrong < 2.5, (unknown, wrong)  # before: 0.2 (no hash for an unknown user)
 
 
 def test_lockout_is_off_by_default(settings, cloud):
