@@ -67,6 +67,7 @@ def build_world() -> World:
 
     # identity
     keep("identity.project", a.id, "iso-a")
+    keep("identity.user", actor.user.id, "iso-alice")
     cred, _ = identity.application_credential_create(actor=actor, user_id=actor.user.id, name="iso-cred-a")
     keep("identity.application_credential", cred.id, "iso-cred-a")
     # images (A's private image, with data)
@@ -189,41 +190,72 @@ def test_battery_covers_every_api() -> None:
 
 # ---- the live socket -------------------------------------------------------------------------------
 
+async def _heard(socket: Any, wanted: set[str]) -> set[str]:
+    """The ids of the events the socket gets until every one of ``wanted`` came (3 s at most each)."""
+    heard: set[str] = set()
+    while not wanted <= heard:
+        message = await socket.receive_json_from(timeout=3)
+        if message.get("type") == "event":
+            heard.add(message["event"]["id"])
+    return heard
+
+
 @pytest.mark.django_db(transaction=True)
 class TestLiveEvents:
-    def test_outsider_receives_none_of_a_projects_events(self, transactional_db: Any) -> None:
+    def test_outsider_receives_none_of_a_projects_events(self, transactional_db: Any, settings: Any,
+                                                          tmp_path: Any) -> None:
+        """B's member (subscribed, asking to watch A) hears nothing of A's writes, nor of the admin's
+        key pair for A's user; A's member hears of them."""
+        from asgiref.sync import sync_to_async
+
+        from apps.compute import services as compute
+        from apps.images import services as images
+        from apps.images import storage
         from apps.networks import services as networks
+        from apps.volumes import services as volumes
         from tests.dashboard.test_live import communicator
         from tests.identity import factories
 
+        settings.STRATUS_IMAGE_STORE, settings.STRATUS_IMAGE_DIR = "file", str(tmp_path)
+        storage.reset()
         seed = factories.seed()
         admin_actor = factories.admin_actor()
         a = identity.project_create(actor=admin_actor, name="live-a")
         b = identity.project_create(actor=admin_actor, name="live-b")
         alice = factories.user_with_role(admin_actor, "live-alice", "member", a)
         bob = factories.user_with_role(admin_actor, "live-bob", "member", b)
+        # a plain member of the admin project (no admin role): not an admin, and not in A
+        carol = factories.user_with_role(admin_actor, "live-carol", "member", seed["projects"]["admin"])
         _, actor = factories.login("live-alice", a)
-        assert seed
+        volumes.backend_report(host="live-store", capacity_gb=100, free_gb=90, path="/nonexistent")
+
+        def writes_in_a() -> set[str]:
+            net = networks.network_create(actor=actor, name="live-net-a")
+            group = networks.security_group_create(actor=actor, name="live-sg-a")
+            image = images.image_create(actor=actor, data={"name": "live-image-a", "disk_format": "raw",
+                                                           "container_format": "bare"})
+            volume = volumes.volume_create(actor=actor, size=1, name="live-volume-a")
+            server_group = compute.server_group_create(actor=actor, name="live-group-a", policy="affinity")
+            compute.keypair_create(actor=actor, name="live-key-a")
+            compute.keypair_create(actor=admin_actor, name="live-key-by-admin", user_id=alice.id)
+            compute.keypair_delete(actor=admin_actor, name="live-key-by-admin", user_id=alice.id)
+            return {net.id, group.id, image.id, volume.id, server_group.id, "live-key-a"}
 
         async def run() -> None:
-            from asgiref.sync import sync_to_async
-
-            owner, outsider = communicator(alice, a.id), communicator(bob, b.id)
-            assert (await owner.connect())[0] and (await outsider.connect())[0]
-            await owner.receive_json_from()
-            assert (await outsider.receive_json_from())["groups"] == [f"project.{b.id}"]
-            # the outsider asks to watch A (refused silently: the pong comes next, no "watching")
-            await outsider.send_json_to({"action": "watch", "project_id": a.id})
-            await outsider.send_json_to({"action": "ping"})
-            assert await outsider.receive_json_from() == {"type": "pong"}
-            # a write in A: A's member hears of it, B's does not
-            net = await sync_to_async(networks.network_create)(actor=actor, name="live-net-a")
-            seen = [await owner.receive_json_from() for _ in range(2)]  # the quota's event, the network's
-            assert net.id in {e["event"]["id"] for e in seen}, seen
-            await outsider.send_json_to({"action": "ping"})
-            assert await outsider.receive_json_from() == {"type": "pong"}
-            assert await outsider.receive_nothing(timeout=0.3)
+            owner = communicator(alice, a.id)
+            outsiders = [communicator(bob, b.id), communicator(carol, seed["projects"]["admin"].id)]
+            for socket in (owner, *outsiders):
+                assert (await socket.connect())[0]
+                await socket.receive_json_from()  # hello
+            for socket in outsiders:
+                await socket.send_json_to({"action": "watch", "project_id": a.id})
+            made = await sync_to_async(writes_in_a)()
+            await _heard(owner, made)  # every write was published (to A's group)...
+            for socket in outsiders:   # ...and none of it reached B's member or the admin project's
+                await socket.send_json_to({"action": "ping"})
+                assert await socket.receive_json_from() == {"type": "pong"}  # the watch of A was not granted
+                assert await socket.receive_nothing(timeout=0.5)
+                await socket.disconnect()
             await owner.disconnect()
-            await outsider.disconnect()
 
         async_to_sync(run)()

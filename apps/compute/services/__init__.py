@@ -247,6 +247,12 @@ def _generate_ssh_key() -> tuple[str, str]:
     return pem, f"{public} Generated-by-Stratus"
 
 
+def _keypair_events_project(actor: Actor, owner_id: str) -> str | None:
+    """Where a key pair's event goes: the project the owner works in; an admin's change to another
+    user's key goes to the admins only (the admin's project is not the owner's)."""
+    return actor.project_id if owner_id == actor.user_id else None
+
+
 def keypair_create(*, actor: Actor, name: Any, public_key: Any = None, key_type: Any = KeyPair.TYPE_SSH,
                    user_id: str | None = None) -> tuple[KeyPair, str | None]:
     """Import ``public_key``, or generate a key pair and return its private key (once, never
@@ -280,7 +286,8 @@ def keypair_create(*, actor: Actor, name: Any, public_key: Any = None, key_type:
             raise Conflict(f"Key pair '{name}' already exists.")
         keypair = KeyPair.objects.create(user_id=owner_id, name=name, type=KeyPair.TYPE_SSH,
                                          public_key=public_key.strip(), fingerprint=fingerprint)
-        events.publish(project_id=actor.project_id, kind="created", resource="keypair", resource_id=name)
+        events.publish(project_id=_keypair_events_project(actor, owner_id), kind="created", resource="keypair",
+                       resource_id=name)
     return keypair, private_key
 
 
@@ -290,7 +297,8 @@ def keypair_delete(*, actor: Actor, name: str, user_id: str | None = None) -> No
     if actor.project_id is not None and not actor.is_admin:
         require_write(actor, actor.project_id, what="key pair")
     keypair.delete()
-    events.publish(project_id=actor.project_id, kind="deleted", resource="keypair", resource_id=name)
+    events.publish(project_id=_keypair_events_project(actor, keypair.user_id), kind="deleted", resource="keypair",
+                   resource_id=name)
 
 
 # ---- server groups ---------------------------------------------------------------------------
