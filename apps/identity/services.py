@@ -387,6 +387,7 @@ def _revoke_user_tokens(user: User, *, keep_app_creds: bool) -> None:
 def user_change_password(*, actor: Actor | None, user_id: str, original_password: str, password: str) -> None:
     """Self-service password change (POST /users/{id}/password): proves the old one. Without an
     actor (the API call needs no token) an unknown user is refused like a wrong password."""
+    original_password = _text(original_password, field="original_password", max_length=4096)
     try:
         user = selectors.user_get(user_id=user_id)
     except NotFound:
@@ -1118,6 +1119,9 @@ def endpoint_delete(*, actor: Actor, endpoint_id: str) -> None:
 
 # ---- quotas ---------------------------------------------------------------------------------
 
+QUOTA_MAX = 2**31 - 1  # Nova's, Cinder's and Neutron's schemas: a limit is a 32-bit integer
+
+
 def _registered(resource: str) -> None:
     if quotas.get(resource) is None:
         raise BadRequest(f"Unknown quota resource: {resource}.")
@@ -1172,8 +1176,9 @@ def quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any], force
         _registered(resource)
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
             raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer.")
-        if int(value) < -1:
-            raise BadRequest(f"Quota limit {value} for {resource} must be -1 (unlimited) or more.")
+        if int(value) < -1 or int(value) > QUOTA_MAX:
+            raise BadRequest(f"Quota limit {value} for {resource} must be -1 (unlimited) or more, "
+                             f"and at most {QUOTA_MAX}.")
         clean[resource] = int(value)
     used = dict(QuotaUsage.objects.select_for_update().filter(project=project, resource__in=clean)
                 .values_list("resource", "in_use"))
@@ -1202,8 +1207,9 @@ def quota_default_set(*, actor: Actor, limits: Mapping[str, int]) -> dict[str, i
     require_admin(actor, action="set default quotas")
     for resource, value in limits.items():
         _registered(resource)
-        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-            raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer, -1 or more.")
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= QUOTA_MAX:
+            raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer, -1 or more, "
+                             f"at most {QUOTA_MAX}.")
         QuotaDefault.objects.update_or_create(resource=resource, defaults={"hard_limit": value})
     return selectors.quota_defaults()
 

@@ -809,6 +809,10 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = N
 def _connector(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest("Invalid input for field/attribute connector: an object is expected.")
+    host = value.get("host")
+    if host is not None and (not isinstance(host, str) or len(host) > 255):
+        raise BadRequest("Invalid input for field/attribute connector: its host is a string of at most 255 "
+                         "characters.")
     return value
 
 

@@ -179,7 +179,7 @@ class Flavors(NovaView):
 
     def post(self, request: Request) -> Response:
         if self.detail:
-            return Response(status=405)
+            self.http_method_not_allowed(request)  # 405 in the API's error format
         b = _body(request, "flavor")
         flavor = services.flavor_create(
             actor=request.auth, name=b.get("name"), ram=b.get("ram"), vcpus=b.get("vcpus"), disk=b.get("disk"),

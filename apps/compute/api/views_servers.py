@@ -114,7 +114,7 @@ class Servers(ServerView):
 
     def post(self, request: Request) -> Response:
         if self.detail:
-            return Response(status=405)
+            self.http_method_not_allowed(request)  # 405 in the API's error format
         b = _body(request, "server")
         unknown = set(b) - CREATE_KEYS_21 - ({"description"} if request.compute_version >= (2, 19) else set())
         if unknown:

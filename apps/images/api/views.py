@@ -7,7 +7,6 @@ Under the ASGI server, PUT .../file and .../stage are taken before Django by app
 (no spooling of the body); the PUT views below serve them under WSGI and the test client."""
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +18,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core import parsers
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound, StratusError
 from apps.identity.api.authentication import AllowAny
@@ -78,9 +78,9 @@ def _json_body(request: Request) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise BadRequest("Malformed JSON in request body.") from None
+        return parsers.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
 
 
 def _query(request: Request) -> dict[str, list[str]]:

@@ -149,7 +149,7 @@ class Volumes(CinderView):
 
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
-            return Response(status=405)
+            self.http_method_not_allowed(request)  # 405 in the API's error format
         b = _body(request, "volume")
         volume = services.volume_create(
             actor=request.auth, size=b.get("size"), name=b.get("name", b.get("display_name")),
@@ -294,7 +294,7 @@ class Snapshots(CinderView):
 
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
-            return Response(status=405)
+            self.http_method_not_allowed(request)  # 405 in the API's error format
         b = _body(request, "snapshot")
         snapshot = services.snapshot_create(
             actor=request.auth, volume_id=b.get("volume_id"), name=b.get("name", b.get("display_name")),
@@ -589,7 +589,7 @@ class Attachments(_AttachmentsView):
 
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
-            return Response(status=405)
+            self.http_method_not_allowed(request)  # 405 in the API's error format
         b = _body(request, "attachment")
         attachment = services.attachment_create(
             actor=request.auth, volume_id=b.get("volume_uuid"), instance_uuid=b.get("instance_uuid"),
