@@ -39,11 +39,10 @@ BODY_TYPES = {"ImageDetail": "application/openstack-images-v2.1-json-patch",
 # Fixed cases every route gets, whatever hypothesis draws.
 FIXED: list[tuple[bytes, str]] = [
     (b"", "application/json"), (b"{", "application/json"), (b"null", "application/json"),
-    (b"[]", "application/json"), (b"\"x\"", "application/json"), (b"NaN", "application/json"),
-    (b"{\"a\": Infinity}", "application/json"), (b"[" * 100_000 + b"]" * 100_000, "application/json"),
-    (fz.encode({"a": fz.Deep(3000)}), "application/json"), (b"\"\\ud800\"", "application/json"),
-    (b"{\"\\u0000\": \"\\u0000\"}", "application/json"), (b"\xff\xfe", "application/json"),
-    (b"a=1", "application/x-www-form-urlencoded"), (b"<a/>", "application/xml"),
+    (b"NaN", "application/json"), (b"{\"a\": 1e999}", "application/json"),
+    (b"[" * 100_000 + b"]" * 100_000, "application/json"), (fz.encode({"a": fz.Deep(3000)}), "application/json"),
+    (b"{\"\\u0000\": \"\\ud800\"}", "application/json"), (b"\xff\xfe", "application/json"),
+    (b"<a/>", "application/xml"),
 ]
 
 
@@ -391,9 +390,8 @@ def test_fixed_malformed_bodies(world: World, route: fz.Route) -> None:
     for body, content_type in FIXED:
         send(world, route, body, content_type, latest=True)
     content_type = BODY_TYPES.get(route.view, "application/json")
-    for seed in _seed(world, route)[:2]:
-        for poison in fz.POISONS:
-            send(world, route, fz.encode(fz.poison(seed, **poison)), content_type, latest=True)
+    for poison in fz.POISONS:
+        send(world, route, fz.encode(fz.poison(_seed(world, route)[0], **poison)), content_type, latest=True)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[route.id for route in ROUTES])
