@@ -327,10 +327,7 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("volumes", "snapshot-of-volume", "volumes.volume", "POST", f"{V}/snapshots",
               {"snapshot": {"volume_id": "{ref}"}}, ("volumes.Snapshot",), "nova"),
     Reference("volumes", "attachment-of-volume", "volumes.volume", "POST", f"{V}/attachments",
-              {"attachment": {"volume_id": "{ref}", "instance_uuid": "{b_server}"}}, ("volumes.VolumeAttachment",),
-              "nova", CINDER_VERSION),
-    Reference("volumes", "attachment-to-server", "compute.server", "POST", f"{V}/attachments",
-              {"attachment": {"volume_id": "{b_volume}", "instance_uuid": "{ref}"}}, ("volumes.VolumeAttachment",),
+              {"attachment": {"volume_uuid": "{ref}", "instance_uuid": "{b_server}"}}, ("volumes.VolumeAttachment",),
               "nova", CINDER_VERSION),
     # reads that name A's project or user: the answer an unknown one gets (none of A's figures)
     Reference("compute", "quota-set", "identity.project", "GET", f"{C}/os-quota-sets/{{ref}}", None, (), "nova"),
@@ -356,8 +353,61 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("identity", "user", "identity.user", "GET", f"{K}/users/{{ref}}", None, (), "keystone"),
     Reference("identity", "project-users-roles", "identity.project", "GET",
               f"{K}/projects/{{ref}}/users/{{self}}/roles", None, (), "keystone"),
-    # (Cinder's legacy os-attach takes any instance_uuid as bookkeeping, A's server or none, and
-    # the same answer either way; Nova's mapping, which plugs disks, never reads it: not declared.)
+    # (Cinder's os-attach and attachment create take any instance_uuid as bookkeeping on the caller's
+    # own volume, A's server or none, with the same answer either way, as Cinder does; Nova's mapping,
+    # which plugs disks, never reads it: not declared.)
+)
+
+
+# ---- a reader of A creates nothing in A ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReaderCreate:
+    api: str
+    name: str
+    path: str
+    body: Any
+    counts: tuple[str, ...]
+    style: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.api}.{self.name}:reader:create"
+
+
+READER_CREATES: tuple[ReaderCreate, ...] = (
+    ReaderCreate("images", "image", f"{G}/images", {"name": "r", "disk_format": "raw", "container_format": "bare"},
+                 ("images.Image",), "glance"),
+    ReaderCreate("networks", "network", f"{N}/networks", {"network": {"name": "r"}}, ("networks.Network",),
+                 "neutron"),
+    ReaderCreate("networks", "subnet", f"{N}/subnets",
+                 {"subnet": {"network_id": "{network}", "cidr": "10.98.0.0/24", "ip_version": 4}},
+                 ("networks.Subnet",), "neutron"),
+    ReaderCreate("networks", "subnetpool", f"{N}/subnetpools",
+                 {"subnetpool": {"name": "r", "prefixes": ["10.250.0.0/16"]}}, ("networks.SubnetPool",), "neutron"),
+    ReaderCreate("networks", "port", f"{N}/ports", {"port": {"network_id": "{network}"}}, ("networks.Port",),
+                 "neutron"),
+    ReaderCreate("networks", "router", f"{N}/routers", {"router": {"name": "r"}}, ("networks.Router",), "neutron"),
+    ReaderCreate("networks", "floatingip", f"{N}/floatingips", {"floatingip": {"floating_network_id": "{external}"}},
+                 ("networks.FloatingIP",), "neutron"),
+    ReaderCreate("networks", "security_group", f"{N}/security-groups", {"security_group": {"name": "r"}},
+                 ("networks.SecurityGroup",), "neutron"),
+    ReaderCreate("networks", "security_group_rule", f"{N}/security-group-rules",
+                 {"security_group_rule": {"security_group_id": "{group}", "direction": "egress"}},
+                 ("networks.SecurityGroupRule",), "neutron"),
+    ReaderCreate("compute", "server", f"{C}/servers",
+                 {"server": {"name": "r", "imageRef": "{image}", "flavorRef": "1",
+                             "networks": [{"uuid": "{network}"}]}}, ("compute.Instance",), "nova"),
+    ReaderCreate("compute", "server_group", f"{C}/os-server-groups",
+                 {"server_group": {"name": "r", "policies": ["affinity"]}}, ("compute.ServerGroup",), "nova"),
+    ReaderCreate("volumes", "volume", f"{V}/volumes", {"volume": {"size": 1, "name": "r"}}, ("volumes.Volume",),
+                 "nova"),
+    ReaderCreate("volumes", "snapshot", f"{V}/snapshots", {"snapshot": {"volume_id": "{volume}"}},
+                 ("volumes.Snapshot",), "nova"),
+    ReaderCreate("volumes", "attachment", f"{V}/attachments",
+                 {"attachment": {"volume_uuid": "{volume}", "instance_uuid": "{server}"}},
+                 ("volumes.VolumeAttachment",), "nova", CINDER_VERSION),
 )
 
 
@@ -462,6 +512,8 @@ def member_calls(resource: Resource) -> Iterator[Call]:
 def cases(resources: tuple[Resource, ...] = RESOURCES,
           references: tuple[Reference, ...] = REFERENCES) -> Iterator[Any]:
     """Every case of the battery, as ``pytest.param``s (xfail marks from the declarations)."""
+    for create in READER_CREATES:
+        yield pytest.param(create, id=create.id)
     for ref in references:
         marks = [pytest.mark.xfail(strict=True, reason=ref.xfail)] if ref.xfail else []
         yield pytest.param(ref, id=ref.id, marks=marks)
@@ -535,9 +587,21 @@ def run_reference(world: World, ref: Reference) -> None:
     _same_answer(response, send(stranger), rid, stranger)
 
 
-def run(world: World, case: Case | Reference) -> None:
+def run_reader_create(world: World, create: ReaderCreate) -> None:
+    before = _counts(create.counts)
+    reader = world.reader
+    response = reader.call("POST", world.fill(create.path, reader), world.fill(create.body, reader),
+                           headers=create.headers)
+    assert_error(create.style, response, 403)
+    assert _counts(create.counts) == before, "a reader made something"
+
+
+def run(world: World, case: Case | Reference | ReaderCreate) -> None:
     if isinstance(case, Reference):
         run_reference(world, case)
+        return
+    if isinstance(case, ReaderCreate):
+        run_reader_create(world, case)
         return
     resource = case.resource
     rid = world.ids[resource.key]

@@ -152,6 +152,31 @@ def build_world() -> World:
                  ids=ids, names=names, values=values)
 
 
+class _Tally:
+    """Counts the battery's outcomes and prints one line at the end of the run (make test shows it)."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if "test_isolation.py::TestIsolation::" in report.nodeid and (report.when == "call" or report.skipped
+                                                                          or report.failed):
+            outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        detail = ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items()))
+        terminalreporter.write_line(f"isolation battery: {len(ALL_CASES)} cases over {len(battery.RESOURCES)} "
+                                    f"resources and {len(battery.REFERENCES)} references ({detail})")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tally(request: pytest.FixtureRequest) -> None:
+    manager = request.config.pluginmanager
+    if not manager.has_plugin("stratus-isolation-tally"):
+        manager.register(_Tally(), "stratus-isolation-tally")
+
+
 @pytest.fixture(scope="class")
 def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[World]:
     """One seeded cloud for the whole battery, in a transaction rolled back at the end (each case
@@ -175,16 +200,14 @@ def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 @pytest.mark.django_db
 class TestIsolation:
     @pytest.mark.parametrize("case", ALL_CASES)
-    def test_case(self, world: World, case: battery.Case | battery.Reference) -> None:
+    def test_case(self, world: World, case: battery.Case | battery.Reference | battery.ReaderCreate) -> None:
         battery.run(world, case)
 
 
 def test_battery_covers_every_api() -> None:
     """Every API is in the table, and the table is large enough to mean something."""
-    apis = {case.values[0].api if isinstance(case.values[0], battery.Reference) else case.values[0].resource.api
-            for case in ALL_CASES}
+    apis = {getattr(case.values[0], "api", None) or case.values[0].resource.api for case in ALL_CASES}
     assert apis == {"identity", "images", "networks", "compute", "volumes"}
-    print(f"isolation battery: {len(ALL_CASES)} cases over {len(battery.RESOURCES)} resources")
     assert len(ALL_CASES) > 300
 
 
