@@ -47,6 +47,13 @@ CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compr
 READ_ONLY = {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
              "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations", "stores"}
 RESERVED = {"deleted", "deleted_at", "location"}
+# Properties the compute services write on the images they make (a snapshot's instance, its volume
+# mappings, ...): what Nova's own code trusts, so a request never sets, replaces or removes them (403
+# "reserved", as Glance answers for its own), and a snapshot never inherits them from its base image.
+SERVICE_PROPERTIES = frozenset({
+    "instance_uuid", "image_type", "base_image_ref", "owner_id", "user_id", "image_location", "image_state",
+    "block_device_mapping", "bdm_v2", "root_device_name", "boot_roles",
+})
 CORE = {"name", "visibility", "protected", "os_hidden", "owner", "disk_format", "container_format",
         "min_disk", "min_ram", "tags"}
 FORMAT_ATTRIBUTES = ("disk_format", "container_format")
@@ -129,7 +136,7 @@ def _extra_value(key: str, value: Any) -> str:
 def _check_read_only(key: str) -> None:
     if key in READ_ONLY:
         raise Forbidden(f"Attribute '{key}' is read-only.")
-    if key in RESERVED or key.startswith("os_glance"):  # os_glance_* are the service's own
+    if key in RESERVED or key in SERVICE_PROPERTIES or key.startswith("os_glance"):  # os_glance_*: Glance's own
         raise Forbidden(f"Attribute '{key}' is reserved.")
 
 
@@ -160,9 +167,12 @@ def _publish(image: Image, kind: str, **data: Any) -> None:
 
 # ---- create / update / delete ----------------------------------------------------------------
 
-def image_create(*, actor: Actor, data: Mapping[str, Any]) -> Image:
+def image_create(*, actor: Actor, data: Mapping[str, Any], service_properties: Mapping[str, str] | None = None
+                 ) -> Image:
     """Register an image (status queued) from Glance's create body: core attributes and free-form
-    string properties. Reserves one ``images`` of the owner's quota (413 over it)."""
+    string properties. Reserves one ``images`` of the owner's quota (413 over it).
+    ``service_properties``: the SERVICE_PROPERTIES a compute service writes on an image it makes
+    (never from a request body; any other key there is refused)."""
     require_write(actor, actor.project_id, what="image")
     fields: dict[str, Any] = {"owner": actor.project_id, "visibility": Image.SHARED}
     properties: dict[str, str] = {}
@@ -179,6 +189,10 @@ def image_create(*, actor: Actor, data: Mapping[str, Any]) -> Image:
             fields[key] = _core_value(key, value, actor=actor)
         else:
             properties[key] = _extra_value(key, value)
+    for key, value in (service_properties or {}).items():
+        if key not in SERVICE_PROPERTIES:
+            raise BadRequest(f"Property '{key}' is not one of the services' own.")
+        properties[key] = _extra_value(key, value)
     if len(properties) > MAX_PROPERTIES:
         raise QuotaExceeded(f"Maximum number of image properties ({MAX_PROPERTIES}) exceeded.",
                             resource="image_properties", limit=MAX_PROPERTIES, in_use=0, requested=len(properties))

@@ -26,9 +26,9 @@ import pytest
 from django.test import Client
 
 from apps.compute import states
-from apps.compute.models import Instance
+from apps.compute.models import BlockDeviceMapping, Instance
 from apps.compute.services import servers as svc
-from apps.core.errors import BadRequest, NotFound
+from apps.core.errors import BadRequest, Forbidden, NotFound
 from apps.images import selectors as image_selectors
 from apps.images import services as image_services
 from apps.images.models import Image
@@ -132,3 +132,126 @@ def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: Cl
     with pytest.raises(compute.SpawnError, match=f"Image {secret.id} could not be found"):
         compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), root.id)
     assert not (node.cache / secret.id).exists()
+
+
+# ---- reserved properties -------------------------------------------------------------------------
+
+RESERVED = ["instance_uuid", "block_device_mapping", "bdm_v2", "root_device_name", "image_type", "base_image_ref",
+            "owner_id", "user_id", "image_location", "image_state", "boot_roles"]
+
+
+@pytest.mark.parametrize("key", RESERVED)
+def test_a_request_cannot_set_a_reserved_property_on_create(cloud: Cloud, image_dir: Any, key: str) -> None:
+    for actor in (cloud.member_actor, cloud.admin_actor):
+        with pytest.raises(Forbidden, match=f"Attribute '{key}' is reserved"):
+            image_services.image_create(actor=actor, data={"name": "crafted", "disk_format": "raw",
+                                                           "container_format": "bare", key: "x"})
+    response = Client().post("/image/v2/images", data=json.dumps({"name": "crafted", key: "x"}),
+                             content_type="application/json", HTTP_X_AUTH_TOKEN=cloud.member_token)
+    assert response.status_code == 403, response.content[:300]
+    assert not Image.objects.filter(name="crafted").exists()
+
+
+@pytest.mark.parametrize("key", RESERVED)
+def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: Cloud, image_dir: Any, key: str) -> None:
+    image = image_services.image_create(actor=cloud.member_actor, data={"name": "plain"})
+    Image.objects.filter(pk=image.pk).update(properties={key: "set by nova"})  # as a snapshot has it
+    for op in ({"op": "add", "path": f"/{key}", "value": "x"}, {"op": "replace", "path": f"/{key}", "value": "x"},
+               {"op": "remove", "path": f"/{key}"}):
+        with pytest.raises(Forbidden, match="reserved"):
+            image_services.image_update(actor=cloud.member_actor, image_id=image.id, operations=[op])
+    assert Image.objects.get(pk=image.pk).properties == {key: "set by nova"}
+    response = Client().patch(f"/image/v2/images/{image.id}",
+                              data=json.dumps([{"op": "add", "path": f"/{key}", "value": "x"}]),
+                              content_type="application/openstack-images-v2.1-json-patch",
+                              HTTP_X_AUTH_TOKEN=cloud.member_token)
+    assert response.status_code == 403, response.content[:300]
+
+
+def test_free_form_properties_stay_free(cloud: Cloud, image_dir: Any) -> None:
+    image = image_services.image_create(actor=cloud.member_actor, data={
+        "name": "ok", "kernel_id": "k", "hw_disk_bus": "virtio", "owner_specified.openstack.sha256": "0" * 64})
+    assert image.properties["hw_disk_bus"] == "virtio"
+    with pytest.raises(BadRequest):  # service_properties take only the services' own keys
+        image_services.image_create(actor=cloud.member_actor, data={"name": "x"},
+                                    service_properties={"hw_disk_bus": "ide"})
+
+
+def test_create_image_metadata_cannot_carry_a_reserved_property(env: Env) -> None:
+    instance = _spawned(env.boot())
+    for key in ("block_device_mapping", "bdm_v2", "instance_uuid"):
+        with pytest.raises(BadRequest, match=key):
+            svc.server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
+                              body={"name": "snap", "metadata": {key: "True"}}, request_id="snap")
+    assert reload(instance).task_state is None
+
+
+def test_a_snapshot_does_not_inherit_the_services_properties_of_its_base(env: Env) -> None:
+    base = Image.objects.get(pk=env.image.pk)
+    crafted = {"block_device_mapping": "[]", "bdm_v2": "True", "root_device_name": "/dev/vda",
+               "instance_uuid": "someone-else", "image_type": "snapshot", "os_glance_importing_to_stores": "x",
+               "hw_disk_bus": "virtio"}
+    Image.objects.filter(pk=base.pk).update(properties={**base.properties, **crafted})
+    instance = _spawned(env.boot())
+    image_id = svc.server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
+                                 body={"name": "snap"}, request_id="snap")
+    props = Image.objects.get(pk=image_id).properties
+    assert props["hw_disk_bus"] == "virtio"  # what a snapshot keeps
+    assert props["instance_uuid"] == instance.id and props["image_type"] == "snapshot"
+    assert not {"block_device_mapping", "bdm_v2", "root_device_name", "os_glance_importing_to_stores"} & set(props)
+
+
+def _victim_snapshot(cloud: Cloud) -> Any:
+    from apps.volumes import services as volume_services
+    from apps.volumes.models import Snapshot, StorageBackend, Volume
+
+    backend, _ = StorageBackend.objects.get_or_create(host="storage-a", defaults={"capacity_gb": 100, "free_gb": 100})
+    volume = Volume.objects.create(project=cloud.other_project, user_id=cloud.other_actor.user_id, size=1,
+                                   status="available", volume_type=volume_services.volume_type_default(),
+                                   backend=backend)
+    return Snapshot.objects.create(project=cloud.other_project, user_id=cloud.other_actor.user_id, volume=volume,
+                                   size=1, status="available", name="victim's backup")
+
+
+def test_a_crafted_image_cannot_make_the_cleanup_delete_another_projects_snapshot(env: Env) -> None:
+    """The attack end to end: the tenant's image names its own server and the victim's snapshot,
+    then the tenant's createImage fails and Nova cleans up "its" snapshots."""
+    from apps.volumes.models import Snapshot
+
+    victim = _victim_snapshot(env.cloud)
+    instance = _spawned(env.boot())
+    crafted = {"instance_uuid": instance.id, "bdm_v2": "True",
+               "block_device_mapping": json.dumps([{"source_type": "snapshot", "destination_type": "volume",
+                                                    "snapshot_id": victim.id, "boot_index": 0}])}
+    with pytest.raises(Forbidden):  # the API refuses the crafted image outright
+        image_services.image_create(actor=env.cloud.member_actor, data={"name": "bait", **crafted})
+    # one made before (or smuggled into the rows) is still harmless: the cleanup acts on the server's own
+    Image.objects.create(name="bait", owner=env.cloud.demo_project.id, properties=crafted)
+    svc.server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
+                      body={"name": "snap"}, request_id="snap")
+    svc.server_task_failed(instance_id=instance.id, host=instance.host, task="image_snapshot", message="boom")
+    victim = Snapshot.objects.get(pk=victim.pk)
+    assert victim.status == "available"
+    assert not Image.objects.filter(name="bait").exists()  # the tenant's own queued image goes, as before
+
+
+def test_the_cleanup_still_drops_the_servers_own_snapshots(env: Env) -> None:
+    from apps.compute.services import boot_volumes
+    from apps.volumes import services as volume_services
+    from apps.volumes.models import Snapshot, StorageBackend, Volume
+
+    instance = _spawned(env.boot())
+    backend, _ = StorageBackend.objects.get_or_create(host="storage-a", defaults={"capacity_gb": 100, "free_gb": 100})
+    volume = Volume.objects.create(project=env.cloud.demo_project, user_id=env.cloud.member_actor.user_id, size=1,
+                                   status="in-use", volume_type=volume_services.volume_type_default(),
+                                   backend=backend)
+    BlockDeviceMapping.objects.create(instance=instance, volume_id=volume.id, device_name="/dev/vdb",
+                                      source_type="volume", volume_size=1, status="attached")
+    own = Snapshot.objects.create(project=env.cloud.demo_project, user_id=env.cloud.member_actor.user_id,
+                                  volume=volume, size=1, status="available")
+    victim = _victim_snapshot(env.cloud)
+    image = Image(id="00000000-0000-0000-0000-0000000000aa", owner=env.cloud.demo_project.id, properties={
+        "bdm_v2": "True", "block_device_mapping": json.dumps([{"snapshot_id": own.id}, {"snapshot_id": victim.id}])})
+    boot_volumes.volume_snapshots_drop(image=image, instance=instance)
+    assert Snapshot.objects.get(pk=victim.pk).status == "available"
+    assert Snapshot.objects.get(pk=own.pk).status == "deleting"  # the storage agent removes it

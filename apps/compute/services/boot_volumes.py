@@ -547,20 +547,25 @@ def volume_snapshots_check(*, image: Any) -> tuple[str, str]:
     return ("waiting", "") if waiting else ("ready", "")
 
 
-def volume_snapshots_drop(*, image: Any) -> None:
+def volume_snapshots_drop(*, image: Any, instance: Instance) -> None:
     """A failed createImage of a volume-backed server: the volume snapshots its image points at are
-    deleted (those still being made or already gone are left to their owner)."""
+    deleted (those still being made or already gone are left to their owner). Only snapshots of the
+    server's own volumes, in its project, and as a member of that project (never an admin): an image's
+    mappings are data, and must not make Nova delete what is not the server's."""
     from apps.volumes import services as volume_services
     from apps.volumes import states as volume_states
     from apps.volumes.models import Snapshot
 
+    own_volumes = set(BlockDeviceMapping.objects.filter(instance=instance).values_list("volume_id", flat=True))
+    member = Actor(user=User(id=instance.user_id or "nova"), project=Project(id=instance.project_id),
+                   roles=frozenset({"member"}))
     for mapping in _image_bdms(image):
-        snapshot = Snapshot.objects.filter(pk=mapping.get("snapshot_id") or "").first()
+        snapshot = Snapshot.objects.filter(pk=str(mapping.get("snapshot_id") or ""), project_id=instance.project_id,
+                                           volume_id__in=own_volumes).first()
         if snapshot is None or snapshot.status not in (volume_states.AVAILABLE, volume_states.ERROR):
             continue
         try:
             with transaction.atomic():
-                volume_services.snapshot_delete(actor=_service_actor(snapshot.project_id, snapshot.user_id),
-                                                snapshot_id=snapshot.id)
+                volume_services.snapshot_delete(actor=member, snapshot_id=snapshot.id)
         except StratusError:
             log.exception("could not delete snapshot %s of the failed image %s", snapshot.id, image.id)

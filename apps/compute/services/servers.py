@@ -943,7 +943,7 @@ def _drop_snapshots(instance: Instance) -> None:
     actor = _owner_actor(instance)
     for image in Image.objects.filter(owner=instance.project_id, properties__instance_uuid=instance.id,
                                       status__in=[Image.QUEUED, Image.SAVING]):
-        boot_volumes.volume_snapshots_drop(image=image)
+        boot_volumes.volume_snapshots_drop(image=image, instance=instance)
         try:
             image_services.image_delete(actor=actor, image_id=image.id)
         except StratusError:
@@ -1271,6 +1271,27 @@ def _resize_end(actor: Actor, instance: Instance, name: str, *, request_id: str)
     _publish(instance)
 
 
+def _inheritable(base: Any) -> dict[str, str]:
+    """The base image's properties a snapshot keeps (Nova's): none of the services' own
+    (instance_uuid, block_device_mapping, ...) nor Glance's os_glance_*."""
+    from apps.images import services as image_services
+
+    return {k: str(v) for k, v in ((base.properties or {}) if base is not None else {}).items()
+            if k not in image_services.SERVICE_PROPERTIES and not k.startswith("os_glance")}
+
+
+def _snapshot_metadata(metadata: Any, *, project_id: str) -> dict[str, str]:
+    """createImage's metadata: the image properties the user gives (never one of the services' own)."""
+    from apps.images import services as image_services
+
+    meta = _metadata(metadata, project_id=project_id)
+    reserved = sorted(k for k in meta if k in image_services.SERVICE_PROPERTIES or k.startswith("os_glance"))
+    if reserved:
+        raise BadRequest(f"Invalid input for field/attribute metadata: {', '.join(reserved)} is reserved for "
+                         "the image service's own use.")
+    return meta
+
+
 def _create_image(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> str:
     from apps.images import services as image_services
     from apps.images.models import Image
@@ -1278,7 +1299,7 @@ def _create_image(actor: Actor, instance: Instance, body: Any, *, request_id: st
     if not isinstance(body, Mapping) or "name" not in body:
         raise BadRequest("Invalid input for field/attribute createImage: 'name' is a required property")
     name = _text(body["name"], field="name", blank=False)
-    meta = _metadata(body.get("metadata"), project_id=instance.project_id)
+    meta = _snapshot_metadata(body.get("metadata"), project_id=instance.project_id)
     states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
     _check_lock(actor, instance)
     if boot_volume_selectors.is_volume_backed(instance=instance):
@@ -1287,13 +1308,11 @@ def _create_image(actor: Actor, instance: Instance, body: Any, *, request_id: st
     data: dict[str, Any] = {"name": name, "container_format": "bare",
                             "disk_format": "qcow2", "min_disk": instance.root_gb,
                             "min_ram": base.min_ram if base is not None else 0}
-    inherited = {k: v for k, v in ((base.properties or {}) if base is not None else {}).items()
-                 if k not in {"instance_uuid", "image_type", "base_image_ref", "owner_id", "user_id"}}
-    data.update({k: str(v) for k, v in inherited.items()})
+    data.update(_inheritable(base))
     data.update(meta)
-    data.update({"instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
-                 "owner_id": instance.project_id, "user_id": actor.user_id})
-    image = image_services.image_create(actor=_owner_actor(instance), data=data)
+    image = image_services.image_create(actor=_owner_actor(instance), data=data, service_properties={
+        "instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
+        "owner_id": instance.project_id, "user_id": actor.user_id or ""})
     _, node = _start_task(actor, instance, "createImage", request_id=request_id)
     _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
     _publish(instance)
@@ -1311,18 +1330,15 @@ def _create_volume_image(actor: Actor, instance: Instance, *, name: str, meta: d
     from apps.images.models import Image
 
     base = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
-    inherited = {k: str(v) for k, v in ((base.properties or {}) if base is not None else {}).items()
-                 if k not in {"instance_uuid", "image_type", "base_image_ref", "owner_id", "user_id",
-                              "block_device_mapping", "bdm_v2", "root_device_name"}}
     mappings = boot_volumes.volume_snapshots_create(actor=actor, instance=instance, name=name)
     data: dict[str, Any] = {"name": name, "container_format": "bare", "disk_format": "qcow2", "min_disk": 0,
-                            "min_ram": base.min_ram if base is not None else 0, **inherited, **meta,
-                            "instance_uuid": instance.id, "image_type": "snapshot", "owner_id": instance.project_id,
-                            "user_id": actor.user_id or "", "root_device_name": boot_volumes.ROOT_DEVICE,
-                            "bdm_v2": "True", "block_device_mapping": json.dumps(mappings)}
+                            "min_ram": base.min_ram if base is not None else 0, **_inheritable(base), **meta}
+    service = {"instance_uuid": instance.id, "image_type": "snapshot", "owner_id": instance.project_id,
+               "user_id": actor.user_id or "", "root_device_name": boot_volumes.ROOT_DEVICE,
+               "bdm_v2": "True", "block_device_mapping": json.dumps(mappings)}
     if instance.image_id:
-        data["base_image_ref"] = instance.image_id
-    image = image_services.image_create(actor=_owner_actor(instance), data=data)
+        service["base_image_ref"] = instance.image_id
+    image = image_services.image_create(actor=_owner_actor(instance), data=data, service_properties=service)
     _, node = _start_task(actor, instance, "createImage", request_id=request_id)
     _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
     _publish(instance)
