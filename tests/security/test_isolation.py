@@ -70,6 +70,7 @@ def build_world() -> World:
     keep("identity.user", actor.user.id, "iso-alice")
     cred, _ = identity.application_credential_create(actor=actor, user_id=actor.user.id, name="iso-cred-a")
     keep("identity.application_credential", cred.id, "iso-cred-a")
+    keep("identity.application_credential_under_self", cred.id, "iso-cred-a")
     # images (A's private image, with data)
     image = images.image_create(actor=actor, data={"name": "iso-image-a", "disk_format": "raw",
                                                     "container_format": "bare", "visibility": "private"})
@@ -129,7 +130,12 @@ def build_world() -> World:
     # B's own: a network, a router, a security group, a server, a volume (what B's requests name A's in)
     _, bob = factories.login("iso-bob", b)
     b_net = networks.network_create(actor=bob, name="iso-net-b")
-    networks.subnet_create(actor=bob, network_id=b_net.id, cidr="10.79.0.0/24", ip_version=4)
+    b_subnet = networks.subnet_create(actor=bob, network_id=b_net.id, cidr="10.79.0.0/24", ip_version=4)
+    b_pool = networks.subnetpool_create(actor=bob, name="iso-pool-b", prefixes=["10.201.0.0/16"],
+                                        default_prefixlen=24)
+    b_port = networks.port_create(actor=bob, network_id=b_net.id, body={"name": "iso-port-b"})
+    compute.keypair_create(actor=bob, name="iso-key-b")
+    b_server_group = compute.server_group_create(actor=bob, name="iso-group-b", policy="affinity")
     b_router = networks.router_create(actor=bob, name="iso-router-b")
     b_group = networks.security_group_create(actor=bob, name="iso-sg-b")
     public = images.image_create(actor=admin_actor, data={"name": "iso-public", "disk_format": "raw",
@@ -140,9 +146,13 @@ def build_world() -> World:
     servers.server_spawned(instance_id=b_server.id, host="iso-node", power_state=compute_states.RUNNING)
     b_volume = volumes.volume_create(actor=bob, size=1, name="iso-volume-b")
     volumes.volume_created(volume_id=b_volume.id)
+    b_snapshot = volumes.snapshot_create(actor=bob, volume_id=b_volume.id, name="iso-snap-b")
+    volumes.snapshot_created(snapshot_id=b_snapshot.id)
 
     values = {"b_network": b_net.id, "b_router": b_router.id, "b_group": b_group.id, "b_server": b_server.id,
               "b_volume": b_volume.id, "image_public": public.id,
+              "b_subnet": b_subnet.id, "b_pool": b_pool.id, "b_port": b_port.id, "b_server_group": b_server_group.id,
+              "b_snapshot": b_snapshot.id,
               "user": member.user_id, "other_project": b.id, "project": a.id, "image": image.id,
               "network": net.id, "subnet": subnet.id, "device": str(uuid.UUID(int=7)), "mac": port.mac_address,
               "external": external.id, "fip": str(fip.floating_ip_address), "group": group.id,
