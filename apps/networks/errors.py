@@ -138,3 +138,7 @@ class SubnetAllocationError(Conflict):
 
 class BridgeDomainOverlap(Conflict):
     pass
+
+
+class DeviceIDNotOwnedByTenant(Forbidden):
+    pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -908,6 +909,75 @@ def _binding(actor: Actor, body: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+# ---- port policy (Neutron's default policy.yaml and its ownership checks) ----------------------
+
+# device_owner values only Neutron itself (here: the router, DHCP and floating IP services) sets
+RESERVED_DEVICE_OWNER_PREFIXES = ("network:router_interface", "network:router_gateway", "network:dhcp",
+                                  "network:floatingip", "network:router_centralized_snat", "network:ha_router")
+DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+FQDN_MAX_LEN = 255
+
+
+def _dns_name(value: Any) -> str:
+    """Neutron's dns_name: a PQDN or FQDN of RFC 1123 labels (each 1..63 of [A-Za-z0-9-], not
+    starting or ending with '-'), 255 characters at most, the top label not all digits; "" clears it."""
+    name = _text(value or "", field="dns_name", max_length=FQDN_MAX_LEN)
+    if not name:
+        return ""
+    bad = errors.InvalidInput
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    for label in labels:
+        if not DNS_LABEL.match(label):
+            raise bad(f"Invalid input for dns_name. Reason: '{name!r}' not a valid PQDN or FQDN. Reason: "
+                      f"'{label!r}' is not a valid DNS label (1 to 63 letters, digits or hyphens, not "
+                      "beginning or ending with a hyphen).")
+    if len(labels) > 1 and labels[-1].isdigit():
+        raise bad(f"Invalid input for dns_name. Reason: '{name!r}' not a valid PQDN or FQDN. Reason: TLD "
+                  f"'{labels[-1]}' must not be all numeric.")
+    return name
+
+
+def _is_network_owner(actor: Actor, network: Network) -> bool:
+    """Neutron's rule admin_or_network_owner."""
+    return actor.is_admin or (network.project_id != "" and network.project_id == actor.project_id)
+
+
+def _require_network_owner(actor: Actor, network: Network, *, action: str, attribute: str) -> None:
+    if not _is_network_owner(actor, network):
+        raise errors.PolicyNotAuthorized(f"(rule:{action}_port and rule:{action}_port:{attribute}) is disallowed "
+                                         "by policy")
+
+
+def _check_device(actor: Actor, network: Network, project_id: str, *, device_owner: str, device_id: str,
+                  action: str) -> None:
+    """Who may say what a port is attached to (admin aside): the owners Neutron's own services set
+    (router interfaces and gateways, DHCP, floating IPs) never through the port API; other
+    ``network:*`` owners only on the caller's own network, with no device or a router of the port's
+    project; ``compute:*`` only with no device or a server of the port's project."""
+    if actor.is_admin:
+        return
+    if device_owner.startswith(RESERVED_DEVICE_OWNER_PREFIXES):
+        raise errors.PolicyNotAuthorized(f"(rule:{action}_port and rule:{action}_port:device_owner) is disallowed "
+                                         f"by policy: device_owner {device_owner} is set by Neutron only "
+                                         "(use add_router_interface for a router's interface).")
+    if device_owner.startswith("network:"):
+        _require_network_owner(actor, network, action=action, attribute="device_owner")
+        if device_id and not Router.objects.filter(pk=device_id, project_id=project_id).exists():
+            raise errors.DeviceIDNotOwnedByTenant(f"The following device_id {device_id} is not owned by your "
+                                                  "tenant or matches another tenants router.")
+    elif device_owner.startswith("compute:") and device_id:
+        from apps.compute.selectors import servers as compute_servers
+        from apps.core.errors import NotFound
+
+        try:
+            instance = compute_servers.server_get(actor=actor, server_id=device_id)
+        except NotFound:
+            instance = None
+        if instance is None or instance.project_id != project_id:
+            raise errors.DeviceIDNotOwnedByTenant(f"The following device_id {device_id} is not owned by your "
+                                                  "tenant or matches another tenants router.")
+
+
 PORT_CREATE_KEYS = {"network_id", "name", "fixed_ips", "mac_address", "admin_state_up", "device_id", "device_owner",
                     "security_groups", "port_security_enabled", "allowed_address_pairs", "binding:host_id",
                     "binding:profile", "binding:vnic_type", "description", "project_id", "tenant_id", "tags",
@@ -928,9 +998,16 @@ def port_create(*, actor: Actor, network_id: str, body: Mapping[str, Any] | None
     if not actor.is_admin and network.project_id != owner and not network.shared:
         raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
     device_owner = _text(body.get("device_owner") or "", field="device_owner")
+    device_id = _text(body.get("device_id") or "", field="device_id")
+    _check_device(actor, network, owner, device_owner=device_owner, device_id=device_id, action="create")
     port_security = _bool(body.get("port_security_enabled", network.port_security_enabled),
                           field="port_security_enabled")
+    if "port_security_enabled" in body and not port_security:
+        _require_network_owner(actor, network, action="create", attribute="port_security_enabled")
     pairs = _address_pairs(body["allowed_address_pairs"]) if body.get("allowed_address_pairs") else []
+    if pairs:
+        _require_network_owner(actor, network, action="create", attribute="allowed_address_pairs")
+    dns_name = _dns_name(body.get("dns_name"))
     if pairs and not port_security:
         raise errors.Conflict("Port Security must be enabled in order to have allowed address pairs on a port.")
     groups: list[SecurityGroup] | None = None
@@ -940,9 +1017,11 @@ def port_create(*, actor: Actor, network_id: str, body: Mapping[str, Any] | None
             raise errors.InvalidInput("Port security must be enabled and port must have an IP address in order to "
                                       "use security groups.")
     requests = _parse_fixed_ips(body["fixed_ips"]) if body.get("fixed_ips") is not None else None
-    if requests and not actor.is_admin and network.project_id != owner and any("ip_address" in r for r in requests):
-        raise errors.PolicyNotAuthorized("Only the network's owner may choose fixed IP addresses.")
+    if requests and any("ip_address" in r for r in requests):
+        _require_network_owner(actor, network, action="create", attribute="fixed_ips:ip_address")
     mac = ipam.normalize_mac(body["mac_address"]) if body.get("mac_address") else None
+    if mac:
+        _require_network_owner(actor, network, action="create", attribute="mac_address")
     if mac and Port.objects.filter(network=network, mac_address=mac).exists():
         raise errors.MacAddressInUse(f"Unable to complete operation for network {network.id}. The mac address {mac} "
                                      "is in use.")
@@ -952,12 +1031,12 @@ def port_create(*, actor: Actor, network_id: str, body: Mapping[str, Any] | None
     _reserve(owner, {"port": 1})
     Network.objects.select_for_update().filter(pk=network.pk).first()
     port = _new_port(network=network, project_id=owner, device_owner=device_owner,
-                     device_id=_text(body.get("device_id") or "", field="device_id"), mac_address=mac,
+                     device_id=device_id, mac_address=mac,
                      name=_text(body.get("name") or "", field="name"),
                      description=_text(body.get("description") or "", field="description"),
                      admin_state_up=_bool(body.get("admin_state_up", True), field="admin_state_up"),
                      port_security_enabled=port_security, allowed_address_pairs=pairs,
-                     dns_name=_text(body.get("dns_name") or "", field="dns_name"),
+                     dns_name=dns_name,
                      tags=_tags(body["tags"]) if body.get("tags") is not None else [], **binding)
     _allocate(port, requests if requests else (None if requests is None else []), network=network)
     if groups is None and port_security and not device_owner.startswith("network:"):
@@ -983,10 +1062,17 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
     if unknown:
         raise errors.InvalidInput(f"Cannot update read-only attribute(s) {', '.join(sorted(unknown))}")
     fields: list[str] = []
-    for key in ("name", "description", "device_id", "device_owner", "dns_name"):
+    device_before = (port.device_owner, port.device_id)
+    for key in ("name", "description", "device_id", "device_owner"):
         if key in changes:
             setattr(port, key, _text(changes[key] or "", field=key))
             fields.append(key)
+    if (port.device_owner, port.device_id) != device_before and (port.device_owner or port.device_id):
+        _check_device(actor, port.network, port.project_id, device_owner=port.device_owner,
+                      device_id=port.device_id, action="update")
+    if "dns_name" in changes:
+        port.dns_name = _dns_name(changes["dns_name"])
+        fields.append("dns_name")
     if "admin_state_up" in changes:
         port.admin_state_up = _bool(changes["admin_state_up"], field="admin_state_up")
         fields.append("admin_state_up")
@@ -1010,6 +1096,8 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
         fields.append("status")
     if "port_security_enabled" in changes:
         port.port_security_enabled = _bool(changes["port_security_enabled"], field="port_security_enabled")
+        if not port.port_security_enabled:
+            _require_network_owner(actor, port.network, action="update", attribute="port_security_enabled")
         fields.append("port_security_enabled")
     current_groups = list(port.security_groups.all())
     new_groups = None
@@ -1021,11 +1109,16 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
                               "until security group is removed.")
     if "allowed_address_pairs" in changes:
         port.allowed_address_pairs = _address_pairs(changes["allowed_address_pairs"] or [])
+        if port.allowed_address_pairs:
+            _require_network_owner(actor, port.network, action="update", attribute="allowed_address_pairs")
         fields.append("allowed_address_pairs")
     if port.allowed_address_pairs and not port.port_security_enabled:
         raise errors.Conflict("Address pairs exist on the port: port security cannot be disabled.")
     if "fixed_ips" in changes:
         requests = _parse_fixed_ips(changes["fixed_ips"] or [])
+        held = {a.ip_address for a in port.fixed_ips.all()}
+        if any(r.get("ip_address") and r["ip_address"] not in held for r in requests):
+            _require_network_owner(actor, port.network, action="update", attribute="fixed_ips:ip_address")
         Network.objects.select_for_update().filter(pk=port.network_id).first()
         existing = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips.all()}
         keep, fresh = set(), []

@@ -13,15 +13,34 @@ from django.test.utils import CaptureQueriesContext
 from apps.compute.models import Instance
 from apps.compute.selectors import metadata
 from apps.networks import services as net_services
-from apps.networks.models import FloatingIP
+from apps.networks.models import FloatingIP, Port
 from tests.compute.metadata_helpers import make_instance, make_network
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 alice@laptop"
 
 
-def signed(instance_id: str) -> dict[str, str]:
-    sig = metadata.instance_signature(instance_id=instance_id, secret=settings.STRATUS_METADATA_SECRET)
-    return {"HTTP_X_INSTANCE_ID": instance_id, "HTTP_X_INSTANCE_ID_SIGNATURE": sig}
+def signed(instance_id: str, *, network_id: str | None = None, address: str | None = None) -> dict[str, str]:
+    """The headers the metadata proxy sends for a request from ``address`` on ``network_id`` (by
+    default: the instance's first port's network and address, as its guest would ask)."""
+    secret = settings.STRATUS_METADATA_SECRET
+    if network_id is None:
+        port = Port.objects.filter(device_id=instance_id).order_by("created_at").first()
+        alloc = port.fixed_ips.first() if port else None
+        network_id = port.network_id if port else "00000000-0000-0000-0000-00000000beef"
+        address = address or (alloc.ip_address if alloc else "10.255.255.1")
+    sig = metadata.instance_signature(instance_id=instance_id, secret=secret)
+    net_sig = metadata.network_signature(instance_id=instance_id, network_id=network_id, address=address or "",
+                                         secret=secret)
+    return {"HTTP_X_INSTANCE_ID": instance_id, "HTTP_X_INSTANCE_ID_SIGNATURE": sig,
+            "HTTP_X_NEUTRON_NETWORK_ID": network_id, "HTTP_X_FORWARDED_FOR": address or "",
+            "HTTP_X_NEUTRON_NETWORK_ID_SIGNATURE": net_sig}
+
+
+def with_port(cloud, inst: Instance, cidr: str) -> None:
+    network, _ = make_network(cloud.admin_actor, cidr)
+    net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
+                             body={"device_id": inst.id, "device_owner": "compute:nova",
+                                   "project_id": inst.project_id})
 
 
 @pytest.fixture
@@ -41,6 +60,7 @@ def get(path: str, headers: dict[str, str] | None = None):
 def test_identity_headers(cloud, guest):
     inst, _ = guest
     other = make_instance(cloud, name="other", project=cloud.other_project)
+    with_port(cloud, other, "10.94.0.0/24")
     path = "openstack/latest/meta_data.json"
     r = get(path)
     assert r.status_code == 403 and r["Content-Type"].startswith("text/plain")
@@ -105,6 +125,7 @@ def test_openstack_documents(cloud, guest):
 
 def test_user_data_absent(cloud):
     inst = make_instance(cloud, name="bare")
+    with_port(cloud, inst, "10.95.0.0/24")
     h = signed(inst.id)
     assert get("openstack/latest/user_data", h).status_code == 404
     assert "user_data" not in get("openstack/latest/", h).content.decode()

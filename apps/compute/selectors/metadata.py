@@ -73,8 +73,10 @@ def _user_data(value: str | None) -> bytes | None:
         return value.encode()
 
 
-def _ports(instance_id: str) -> list[Port]:
-    return list(Port.objects.filter(device_id=instance_id).exclude(device_owner__startswith="network:")
+def _ports(instance: Instance) -> list[Port]:
+    # the instance's project's ports only: another project's port naming this device is not the instance's
+    return list(Port.objects.filter(device_id=instance.id, project_id=instance.project_id)
+                .exclude(device_owner__startswith="network:")
                 .select_related("network")
                 .prefetch_related(Prefetch("fixed_ips", queryset=IPAllocation.objects.select_related("subnet")
                                            .order_by("created_at", "id")))
@@ -124,20 +126,31 @@ def instance_config_spec(*, instance_id: str) -> ConfigDriveSpec:
     instance = Instance.objects.select_related("node").filter(pk=instance_id, deleted=False).first()
     if instance is None:
         raise InstanceNotFound(f"Instance {instance_id} could not be found.")
-    return _spec(instance, _ports(instance.id))
+    return _spec(instance, _ports(instance))
 
 
-def instance_metadata(*, instance_id: str) -> InstanceMetadata:
+def instance_metadata(*, instance_id: str, network_id: str | None = None,
+                      address: str | None = None) -> InstanceMetadata:
     """What the metadata service answers for ``instance_id``: the config drive's spec plus the EC2
-    document's extras (floating IPs, image, reservation, security groups); constant queries."""
+    document's extras (floating IPs, image, reservation, security groups); constant queries.
+
+    With ``network_id`` (the network the proxy saw the request on) and ``address`` (the request's
+    source), Nova's check: the instance must have a port of its own project on that network holding
+    that address, else it is not found (another project's port naming the instance proves nothing)."""
     instance = Instance.objects.select_related("node").filter(pk=instance_id, deleted=False).first()
     if instance is None:
         raise InstanceNotFound(f"Instance {instance_id} could not be found.")
-    ports = list(Port.objects.filter(device_id=instance.id).exclude(device_owner__startswith="network:")
+    ports = list(Port.objects.filter(device_id=instance.id, project_id=instance.project_id)
+                 .exclude(device_owner__startswith="network:")
                  .select_related("network")
                  .prefetch_related(Prefetch("fixed_ips", queryset=IPAllocation.objects.select_related("subnet")
                                             .order_by("created_at", "id")), "security_groups")
                  .order_by("created_at", "id"))
+    if network_id is not None and not any(
+            p.network_id == network_id and p.device_owner.startswith("compute:")
+            and any(a.ip_address == address for a in p.fixed_ips.all()) for p in ports):
+        raise InstanceNotFound(f"Instance {instance_id} has no port with address {address} on network "
+                               f"{network_id}.")
     floating = tuple(FloatingIP.objects.filter(port__in=[p.id for p in ports]).order_by("created_at", "id")
                      .values_list("floating_ip_address", flat=True)) if ports else ()
     groups: list[str] = []
@@ -163,6 +176,22 @@ def instance_signature_valid(*, instance_id: str, signature: str, secret: str) -
     if not instance_id or not signature or not secret:
         return False
     return hmac.compare_digest(instance_signature(instance_id=instance_id, secret=secret), signature.lower())
+
+
+def network_signature(*, instance_id: str, network_id: str, address: str, secret: str) -> str:
+    """hex HMAC-SHA256(secret, "<instance id>\n<network id>\n<source address>"): what the metadata
+    proxy sends as X-Neutron-Network-ID-Signature, vouching for the network and the address it saw
+    the request on (X-Neutron-Network-ID, X-Forwarded-For)."""
+    message = f"{instance_id}\n{network_id}\n{address}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def network_signature_valid(*, instance_id: str, network_id: str, address: str, signature: str,
+                            secret: str) -> bool:
+    if not instance_id or not network_id or not address or not signature or not secret:
+        return False
+    expected = network_signature(instance_id=instance_id, network_id=network_id, address=address, secret=secret)
+    return hmac.compare_digest(expected, signature.lower())
 
 
 def metadata_secret() -> str:
@@ -285,17 +314,28 @@ def _resolve(md: InstanceMetadata, tokens: list[str]) -> MetadataAnswer:
     return _text(str(node))
 
 
-def metadata_lookup(*, instance_id: str | None, signature: str | None, path: str) -> MetadataAnswer:
+def metadata_lookup(*, instance_id: str | None, signature: str | None, network_id: str | None,
+                    address: str | None, network_sig: str | None, path: str) -> MetadataAnswer:
     """The metadata service's answer for ``path`` (below /metadata/) to the instance the proxy vouched
-    for: ``signature`` must be hex HMAC-SHA256(STRATUS_METADATA_SECRET, instance_id), else
-    MetadataForbidden; an unknown or deleted instance or an unknown path is MetadataNotFound."""
-    if not instance_signature_valid(instance_id=instance_id or "", signature=signature or "",
-                                    secret=metadata_secret()):
+    for: ``signature`` must be hex HMAC-SHA256(STRATUS_METADATA_SECRET, instance_id) and
+    ``network_sig`` the proxy's signature of (instance, network, source address), else
+    MetadataForbidden; an unknown or deleted instance, one without a port of its project holding
+    ``address`` on ``network_id``, or an unknown path is MetadataNotFound (Nova's answer when the
+    instance is not the requester's)."""
+    secret = metadata_secret()
+    if not instance_signature_valid(instance_id=instance_id or "", signature=signature or "", secret=secret):
         raise MetadataForbidden("Invalid proxy request signature." if instance_id and signature
                                 else "Instance identity headers are missing (X-Instance-ID, X-Instance-ID-Signature).")
+    if not (network_id and address and network_sig):
+        raise MetadataForbidden("Network identity headers are missing (X-Neutron-Network-ID, X-Forwarded-For, "
+                                "X-Neutron-Network-ID-Signature).")
     assert instance_id is not None
+    if not network_signature_valid(instance_id=instance_id, network_id=network_id, address=address,
+                                   signature=network_sig, secret=secret):
+        raise MetadataForbidden("Invalid proxy request signature.")
     tokens = [t for t in path.split("/") if t and t != "."]
     if ".." in tokens:
         raise MetadataNotFound("The resource could not be found.")
-    md = instance_metadata(instance_id=instance_id)  # 404 for an unknown instance, whatever the path
+    # 404 for an unknown instance or one not on that network with that address, whatever the path
+    md = instance_metadata(instance_id=instance_id, network_id=network_id, address=address)
     return _resolve(md, tokens)

@@ -190,7 +190,7 @@ def test_proxy_exits_when_its_namespace_is_deleted_behind_the_agents_back(lab: L
 def test_proxy_refuses_a_bad_upstream(tmp_path: Path, url: str) -> None:
     (tmp_path / "map.json").write_text("{}")
     code = metadata_proxy.main(["--bind", "127.0.0.1:0", "--map", str(tmp_path / "map.json"), "--upstream", url,
-                                "--secret-file", str(tmp_path / "secret")])
+                                "--network-id", "net-x", "--secret-file", str(tmp_path / "secret")])
     assert code == 1
 
 
@@ -223,7 +223,7 @@ def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
     server = metadata_proxy.ProxyServer(
         sock, mapping=metadata_proxy.WatchedFile(str(tmp_path / "map.json"), metadata_proxy.parse_map),
         secret=metadata_proxy.WatchedFile(str(tmp_path / "secret"), metadata_proxy.parse_secret),
-        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/")
+        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/", network_id="net-x")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
 

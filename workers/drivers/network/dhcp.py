@@ -8,6 +8,7 @@ options files are re-read on SIGHUP; a change of the command line (subnets, inte
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,9 +50,21 @@ def _tag(subnet: SubnetSpec) -> str:
     return "subnet-" + subnet.id
 
 
+# what may reach dnsmasq's hosts file as a name: RFC 1123 labels joined by dots, nothing else (no
+# comma, space, newline or '#' that would add a field, a line or a comment to the file)
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def safe_hostname(name: str) -> bool:
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    return 0 < len(name) <= 255 and all(_DNS_LABEL.fullmatch(label) for label in labels)
+
+
 def _hostname(port: PortSpec, ip: str) -> str:
-    if port.dns_name:
-        return port.dns_name
+    """The port's dns_name when it is a valid host name (the API validates it; a row that slipped
+    past is never written raw into a config file), else Neutron's host-<address>."""
+    if port.dns_name and safe_hostname(port.dns_name):
+        return port.dns_name.rstrip(".")
     return "host-" + ip.replace(".", "-").replace(":", "-")
 
 

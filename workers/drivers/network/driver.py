@@ -103,6 +103,25 @@ class _Run:
         self.errors.append(text)
 
 
+def driver_wired_ports(state: NodeState) -> frozenset[str]:
+    """The ports the driver wires itself (DHCP servers' ports, routers' interfaces and gateways): the
+    only ones never plugged as guests nor filtered by the security groups. Decided by the desired
+    state's structure, never by a port's device_owner (a string its project may write)."""
+    wired = {s.dhcp_port.id for n in state.networks for s in n.subnets if s.dhcp_port is not None}
+    for r in state.routers:
+        wired.update(i.port_id for i in r.interfaces)
+        if r.gateway is not None:
+            wired.add(r.gateway.port_id)
+    return frozenset(wired)
+
+
+def guest_ports(state: NodeState) -> list[PortSpec]:
+    """The ports plugged (and firewalled, when port security is on) as guests' NICs."""
+    networks = {n.id for n in state.networks}
+    wired = driver_wired_ports(state)
+    return [p for p in sorted(state.ports, key=lambda p: p.id) if p.id not in wired and p.network_id in networks]
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -282,9 +301,8 @@ class NetworkDriver:
         if self._guard(run, "adopting taps", self._adopt_taps, state, networks, links, run):
             links = self._links()
         guest_taps: set[str] = set()
-        for port in state.ports:
-            if port.device_owner in NETWORK_DEVICE_OWNERS or port.network_id not in networks:
-                continue
+        guests = guest_ports(state)
+        for port in guests:
             name = tap_name(port.id)
             if name in links:
                 guest_taps.add(name)
@@ -315,9 +333,7 @@ class NetworkDriver:
                 self._guard(run, f"router {r.id}", self._ensure_router, r, networks, ns, links, run)
 
         # --- security groups
-        fw_ports = [p for p in sorted(state.ports, key=lambda p: p.id)
-                    if p.device_owner not in NETWORK_DEVICE_OWNERS and p.port_security_enabled
-                    and tap_name(p.id) in guest_taps]
+        fw_ports = [p for p in guests if p.port_security_enabled and tap_name(p.id) in guest_taps]
         self._guard(run, "security groups", self._ensure_firewall, fw_ports, state, run)
 
         # --- garbage: what we own and nobody wants any more
@@ -683,7 +699,7 @@ class NetworkDriver:
         pid_file = d / "metadata-proxy.pid"
         argv = [sys.executable, "-I", _PROXY_SCRIPT, "--netns", ns,
                 f"--netns-inode={os.stat(os.path.join('/run/netns', ns)).st_ino}",
-                f"--bind={metadata_proxy.METADATA_IP}:80", f"--map={map_file}",
+                f"--bind={metadata_proxy.METADATA_IP}:80", f"--map={map_file}", f"--network-id={net.id}",
                 f"--upstream={self.config.metadata_url}", f"--secret-file={self._metadata_secret_file()}",
                 f"--pid-file={pid_file}", f"--log-file={d / 'metadata-proxy.log'}", "--daemon"]
         if pid and self._cmdline(pid) == argv:

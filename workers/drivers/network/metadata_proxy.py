@@ -9,9 +9,12 @@ metadata does); the address sits on the DHCP namespace's interface. The proxy
     id>"}`` the agent writes for the network's compute ports (re-read whenever the file changes:
     mtime/inode/size); an address not in the map gets 404 and nothing is forwarded;
   * adds ``X-Instance-ID``, ``X-Instance-ID-Signature`` (hex HMAC-SHA256 of the id with the shared
-    secret read from ``--secret-file``) and ``X-Forwarded-For``, and forwards GET/HEAD to
-    ``--upstream`` + the request's path (the portal's /metadata/, STRATUS_METADATA_URL), streaming the
-    answer back. The service trusts only the signature, so one tenant never reads another's metadata.
+    secret read from ``--secret-file``), ``X-Forwarded-For`` (the source address), ``X-Neutron-Network-ID``
+    (``--network-id``, the network this proxy serves) and ``X-Neutron-Network-ID-Signature`` (HMAC of
+    "<instance id>\n<network id>\n<source address>"), and forwards GET/HEAD to ``--upstream`` + the
+    request's path (the portal's /metadata/, STRATUS_METADATA_URL), streaming the answer back. The
+    service checks both signatures and that the instance has a port of its own project holding that
+    address on that network (Nova's check), so a port claiming another's instance reads nothing.
 
 How the proxy is inside the namespace yet reaches the upstream: the upstream (the portal, usually
 127.0.0.1:8000) lives in the agent's own namespace, which a DHCP namespace cannot reach. So the
@@ -29,7 +32,7 @@ Run (as root; the driver runs this file by its path, so that the process imports
 standard library — not the ``workers`` package and its Celery tasks)::
 
     python metadata_proxy.py --netns qdhcp-<net> --bind 169.254.169.254:80 \
-        --map map.json --upstream http://127.0.0.1:8000/metadata/ --secret-file secret \
+        --map map.json --network-id <net> --upstream http://127.0.0.1:8000/metadata/ --secret-file secret \
         [--netns-inode N] [--pid-file F] [--log-file L] [--daemon]
 
 Without ``--netns`` it binds in the namespace it was started in (e.g. under ``ip netns exec``, when
@@ -105,6 +108,12 @@ def sign(instance_id: str, secret: str) -> str:
     return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
 
 
+def sign_network(instance_id: str, network_id: str, address: str, secret: str) -> str:
+    """== apps.compute.selectors.metadata.network_signature (this file imports nothing of the package)."""
+    message = f"{instance_id}\n{network_id}\n{address}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
 # --------------------------------------------------------------------------- namespaces
 
 def _setns(fd: int) -> None:
@@ -155,13 +164,17 @@ def listen_socket(host: str, port: int, netns: str | None = None) -> socket.sock
 class ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, sock: socket.socket, *, mapping: WatchedFile, secret: WatchedFile, upstream: str) -> None:
+    def __init__(self, sock: socket.socket, *, mapping: WatchedFile, secret: WatchedFile, upstream: str,
+                 network_id: str) -> None:
         super().__init__(sock.getsockname()[:2], Handler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.server_address = sock.getsockname()[:2]
         self.mapping = mapping
         self.secret = secret
+        if not network_id:
+            raise ValueError("the network id the proxy serves is required")
+        self.network_id = network_id
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"upstream must be an http(s) URL, not {upstream!r}")
@@ -225,7 +238,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = self.path if self.path.startswith("/") else "/" + self.path
         headers = {"X-Instance-ID": instance_id, "X-Instance-ID-Signature": sign(instance_id, secret),
-                   "X-Forwarded-For": client, "Host": self.server.upstream_netloc, "Connection": "close"}
+                   "X-Forwarded-For": client, "X-Neutron-Network-ID": self.server.network_id,
+                   "X-Neutron-Network-ID-Signature": sign_network(instance_id, self.server.network_id, client, secret),
+                   "Host": self.server.upstream_netloc, "Connection": "close"}
         for name in ("Accept", "User-Agent"):
             if self.headers.get(name):
                 headers[name] = self.headers[name]
@@ -273,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--netns", default="", help="network namespace (name under /run/netns) of the listening socket")
     p.add_argument("--netns-inode", type=int, default=0, help="refuse/stop unless the namespace has this inode")
     p.add_argument("--map", required=True, help="JSON file {fixed ip: instance id}")
+    p.add_argument("--network-id", required=True, help="the network whose guests this proxy serves")
     p.add_argument("--upstream", required=True, help="the metadata service's URL (its /metadata/ prefix)")
     p.add_argument("--secret-file", required=True, help="file holding the shared signing secret")
     p.add_argument("--pid-file", default="")
@@ -304,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     secret = WatchedFile(args.secret_file, parse_secret)
     try:
         mapping.get()
-        server = ProxyServer(sock, mapping=mapping, secret=secret, upstream=args.upstream)
+        server = ProxyServer(sock, mapping=mapping, secret=secret, upstream=args.upstream,
+                             network_id=args.network_id)
     except (OSError, ValueError) as exc:
         print(f"metadata proxy: {exc}", file=sys.stderr)
         return 1
