@@ -146,6 +146,9 @@ def _filter_tags(qs: QuerySet[M], key: str, values: Sequence[str]) -> QuerySet[M
 
 
 def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> QuerySet[M]:
+    """``qs`` is already scoped to the caller; so is the marker: another project's id is an unknown
+    marker, exactly as an id that does not exist (no existence oracle)."""
+    visible = qs
     qs = apply_filters(qs, query.filters, spec)
     order: list[tuple[str, bool]] = []
     for attr, ascending in query.sorts:
@@ -158,7 +161,7 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
     if query.page_reverse:
         order = [(f, not a) for f, a in order]
     if query.marker:
-        marker = qs.model._default_manager.filter(pk=query.marker).values(*[f for f, _ in order]).first()
+        marker = visible.prefetch_related(None).filter(pk=query.marker).values(*[f for f, _ in order]).first()
         if marker is None:
             raise errors.InvalidInput(f"Invalid marker: {query.marker}.")
         after = Q(pk__in=[])

@@ -31,7 +31,8 @@ def test_filters_and_fields(cloud):
 def test_port_filters_on_fixed_ips_and_device(cloud):
     net = cloud.member.network()
     subnet = cloud.member.subnet(net["id"], "10.3.0.0/24", enable_dhcp=False)
-    p1 = cloud.member.port(net["id"], device_id="vm-1", device_owner="compute:nova")
+    # as Nova makes an instance's port (admin; a member may name only servers of its own)
+    p1 = cloud.admin.port(net["id"], device_id="vm-1", device_owner="compute:nova", project_id=cloud.demo_project.id)
     cloud.member.port(net["id"])
     ip = p1["fixed_ips"][0]["ip_address"]
     ids = lambda r: [p["id"] for p in r.json()["ports"]]  # noqa: E731

@@ -319,8 +319,9 @@ def test_topology_shows_networks_routers_and_ports(env: Setup) -> None:
     router = services.router_create(actor=env.demo, name="topo-router",
                                     external_gateway_info={"network_id": env.public.id})
     services.router_interface_add(actor=env.demo, router_id=router.id, subnet_id=subnet.id)
-    services.port_create(actor=env.demo, network_id=network.id, body={"device_owner": "compute:nova",
-                                                                      "device_id": "1234abcd-instance"})
+    # an instance's port, as Nova makes it (its own admin identity; a member may name only its servers)
+    services.port_create(actor=env.admin, network_id=network.id, body={
+        "device_owner": "compute:nova", "device_id": "1234abcd-instance", "project_id": env.demo_project.id})
     demo = env.client("demo")
     svg = demo.get(D + "/topology/?partial=1").content.decode()
     assert svg.startswith("<svg") and 'data-name="topo-net"' in svg and 'data-name="public"' in svg

@@ -113,7 +113,7 @@ def test_other_network_owner_ports_need_the_network_and_a_router_of_ones_own(clo
     neutron_error(cloud.member.post("ports", {"port": {"network_id": own_net["id"], "device_owner": "network:foo",
                                                        "device_id": router["id"]}}), 403,
                   "DeviceIDNotOwnedByTenant")
-    shared = cloud.other.network(name="shared", shared=True)
+    shared = cloud.admin.network(name="shared", shared=True, project_id=cloud.other_project.id)
     cloud.other.subnet(shared["id"], "10.79.0.0/24")
     neutron_error(cloud.member.post("ports", {"port": {"network_id": shared["id"], "device_owner": "network:foo"}}),
                   403, "PolicyNotAuthorized")
@@ -123,7 +123,7 @@ def test_other_network_owner_ports_need_the_network_and_a_router_of_ones_own(clo
 
 @pytest.fixture
 def shared_net(cloud):
-    net = cloud.other.network(name="shared", shared=True)
+    net = cloud.admin.network(name="shared", shared=True, project_id=cloud.other_project.id)
     subnet = cloud.other.subnet(net["id"], "10.80.0.0/24")
     return net, subnet
 
@@ -191,7 +191,8 @@ def test_dns_name_is_validated_as_neutron_does(cloud, own_net, name):
 
 @pytest.mark.parametrize("name", ["web-1", "web-1.example.org", "web-1.example.org.", "a" * 63, "x1.y2.z3"])
 def test_valid_dns_names_are_kept(cloud, own_net, name):
-    assert cloud.member.port(own_net["id"], dns_name=name)["dns_name"] == name
+    port = cloud.member.port(own_net["id"], dns_name=name)
+    assert Port.objects.get(pk=port["id"]).dns_name == name
 
 
 def test_dnsmasq_hosts_file_never_takes_a_raw_name():

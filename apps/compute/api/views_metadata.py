@@ -6,7 +6,8 @@ The guest never talks to this view directly: the network agent's metadata proxy
 STRATUS_METADATA_SECRET), plus the network it saw the request on and the guest's address
 (``X-Neutron-Network-ID``, ``X-Forwarded-For``, signed together with the instance id in
 ``X-Neutron-Network-ID-Signature``). Missing or wrong signatures → 403; an unknown or deleted
-instance, or one with no port of its own project holding that address on that network → 404, both with a plain text body as Nova's metadata API answers.
+instance, or one with no port of its own project holding that address on that network → 404, both
+with a plain text body as Nova's metadata API answers.
 """
 from __future__ import annotations
 

@@ -16,20 +16,27 @@ import pytest
 from tests.workers.network.conftest import Lab, in_ns, needs_netns, sh
 from tests.workers.network.states import Cloud, new_id, replace, rule
 from workers.drivers.network import dhcp, metadata_proxy
-from workers.drivers.network.model import dhcp_namespace
+from workers.drivers.network.model import dhcp_device_name, dhcp_namespace
 
 INSTANCES_CODE = """
 import base64, json
 from apps.compute.models import Instance
-from apps.identity.models import Project
+from apps.identity.models import Project, User
+from apps.identity.policy import Actor
+from apps.networks import services as net
 project = Project.objects.get(name="demo")
+admin = Actor(user=User(id="test"), project=project, roles=frozenset({"admin", "member"}), system=True)
+network = net.network_create(actor=admin, name="md-net")
+net.subnet_create(actor=admin, network_id=network.id, cidr="10.10.0.0/24")
 ids = []
-for name in ("vm-one", "vm-two"):
+for name, ip in (("vm-one", "10.10.0.5"), ("vm-two", "10.10.0.6")):
     inst = Instance.objects.create(project=project, name=name, flavor_ref="1", vcpus=1, memory_mb=64,
         flavor={"original_name": "m1.tiny"}, vm_state="active", power_state=1,
         user_data=base64.b64encode(("#!/bin/sh\\necho " + name + "\\n").encode()).decode())
+    net.port_create(actor=admin, network_id=network.id, body={"device_id": inst.id, "device_owner": "compute:nova",
+        "fixed_ips": [{"ip_address": ip}]})
     ids.append(inst.id)
-print(json.dumps(ids))
+print(json.dumps({"network": network.id, "instances": ids}))
 """
 
 
@@ -76,11 +83,12 @@ def proxy_pid(lab: Lab, node: str, network_id: str) -> int | None:
 
 @needs_netns
 def test_each_guest_reads_its_own_metadata_through_the_proxy(lab: Lab, live_cloud) -> None:
-    ids = json.loads(live_cloud.manage("shell", "-c", INSTANCES_CODE).stdout.strip().splitlines()[-1])
+    made = json.loads(live_cloud.manage("shell", "-c", INSTANCES_CODE).stdout.strip().splitlines()[-1])
+    ids = made["instances"]
     secret = (live_cloud.data_dir / "metadata-secret").read_text().strip()
     driver = lab.node("a", metadata_url=f"{live_cloud.url}/metadata/", metadata_secret=secret)
     vtep = lab.vteps["a"]
-    cloud = Cloud()
+    cloud = Cloud(net=made["network"])  # the network the instances' ports are on (the service checks it)
     macs = ("fa:16:3e:20:00:05", "fa:16:3e:20:00:06", "fa:16:3e:20:00:07")
     ips = ("10.10.0.5", "10.10.0.6", "10.10.0.7")
     port_ids = (new_id(), new_id(), new_id())
@@ -119,16 +127,29 @@ def test_each_guest_reads_its_own_metadata_through_the_proxy(lab: Lab, live_clou
     assert rc == 0 and json.loads(body)["uuid"] == ids[1], body
     assert wget(guests[1].ns, "http://169.254.169.254/openstack/latest/user_data") == (0, "#!/bin/sh\necho vm-two\n")
     assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/instance-id") == (0, ids[0])
-    assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/local-ipv4") == (0, "")  # no port row
+    assert wget(guests[0].ns, "http://169.254.169.254/latest/meta-data/local-ipv4") == (0, ips[0])
     # an address of no instance: 404 from the proxy, nothing forwarded
     rc, err = wget(guests[2].ns, "http://169.254.169.254/openstack/latest/meta_data.json")
     assert rc != 0 and "404" in err, err
-    # a guest spoofing another's address is dropped by the port's anti-spoofing rules
+    # a guest spoofing another's address (with its own, right MAC) is dropped by its port's IP
+    # anti-spoofing rule. The request really leaves from the spoofed address (a route with that
+    # source), and no ARP is needed either way (permanent neighbours on both sides), so only the IP
+    # rule stands between it and vm-one's metadata: without that rule this guest reads it.
+    dhcp_dev = dhcp_device_name(cloud.dhcp_port)
     in_ns(guests[2].ns, "ip", "addr", "add", f"{ips[0]}/32", "dev", "eth0")
-    proc = in_ns(guests[2].ns, "busybox", "wget", "-q", "-O", "-",
-                 "http://169.254.169.254/openstack/latest/meta_data.json", check=False, timeout=20)
-    assert ids[0] not in proc.stdout
-    in_ns(guests[2].ns, "ip", "addr", "del", f"{ips[0]}/32", "dev", "eth0")
+    in_ns(guests[2].ns, "ip", "neigh", "replace", "10.10.0.2", "lladdr", "fa:16:3e:00:00:02", "dev", "eth0",
+          "nud", "permanent")
+    in_ns(guests[2].ns, "ip", "route", "replace", "169.254.169.254/32", "via", "10.10.0.2", "src", ips[0])
+    sh("ip", "-n", dhcp_ns, "neigh", "replace", ips[0], "lladdr", macs[2], "dev", dhcp_dev, "nud", "permanent")
+    try:
+        proc = in_ns(guests[2].ns, "busybox", "wget", "-T", "4", "-q", "-O", "-",
+                     "http://169.254.169.254/openstack/latest/user_data", check=False, timeout=20)
+        assert proc.returncode != 0 and "vm-one" not in proc.stdout, proc.stdout
+    finally:
+        sh("ip", "-n", dhcp_ns, "neigh", "del", ips[0], "dev", dhcp_dev, check=False)
+        in_ns(guests[2].ns, "ip", "route", "replace", "169.254.169.254/32", "via", "10.10.0.2")
+        in_ns(guests[2].ns, "ip", "neigh", "del", "10.10.0.2", "dev", "eth0", check=False)
+        in_ns(guests[2].ns, "ip", "addr", "del", f"{ips[0]}/32", "dev", "eth0")
 
     t0 = time.monotonic()
     for _ in range(20):

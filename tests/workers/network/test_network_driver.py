@@ -145,10 +145,32 @@ def test_anti_spoofing_and_unknown_mac_gets_no_lease(lab: Lab) -> None:
     assert not report.errors, report.errors
     assert g1.dhcp().get("ip") == GUEST_IP
     assert g2.dhcp(tries=2) == {}  # wrong MAC: spoofing dropped, and no reservation anyway
-    # a guest that takes another address than its own is cut off
-    g2.set_static("10.10.0.7/24")
-    assert not g2.ping("10.10.0.1")
     assert g1.ping("10.10.0.1")
+
+
+def test_anti_spoofing_drops_a_wrong_ip_from_the_right_mac(lab: Lab) -> None:
+    """Only the IP rule can drop this: the guest keeps its port's own MAC (the MAC rule lets it
+    through) and needs no ARP (permanent neighbours on both sides, so the ARP rule is not reached);
+    it pings with another address than its port's. Without the IP rule the ping succeeds."""
+    cloud = Cloud()
+    driver = lab.node("a")
+    good, spoofer = new_id(), new_id()
+    g1 = lab.guest("a", good, GUEST_MAC)
+    g3 = lab.guest("a", spoofer, "fa:16:3e:10:00:08")
+    ports = (cloud.guest_port(good, GUEST_IP, GUEST_MAC, "a"),
+             cloud.guest_port(spoofer, "10.10.0.8", "fa:16:3e:10:00:08", "a"))
+    groups = (cloud.group(rule("egress"), rule("ingress", "icmp")),)
+    report = driver.apply(cloud.state("a", lab.vteps["a"], ports=ports, groups=groups))
+    assert not report.errors, report.errors
+    assert g1.dhcp().get("ip") == GUEST_IP
+    assert g3.dhcp().get("ip") == "10.10.0.8"
+    in_ns(g1.ns, "ip", "neigh", "replace", "10.10.0.7", "lladdr", "fa:16:3e:10:00:08", "dev", "eth0",
+          "nud", "permanent")
+    in_ns(g3.ns, "ip", "neigh", "replace", GUEST_IP, "lladdr", GUEST_MAC, "dev", "eth0", "nud", "permanent")
+    assert g3.ping(GUEST_IP)  # from its own address: allowed
+    in_ns(g3.ns, "ip", "-4", "addr", "flush", "dev", "eth0")
+    g3.set_static("10.10.0.7/24")  # another address, same MAC
+    assert not g3.ping(GUEST_IP, count=2)
 
 
 def test_two_nodes_reach_each_other_over_vxlan(lab: Lab) -> None:
