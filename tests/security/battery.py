@@ -96,7 +96,7 @@ def _neutron(name: str, collection: str, *, update: dict[str, Any] | None, filte
         lists=(f"{N}/{collection}",),
         filters=("id={id}", "project_id={project}", "tenant_id={project}", *filters),
         update=Call("update", "PUT", body={name: update}) if update is not None else None,
-        actions=actions, xfail={"marker": "fixed on branch sec-net"} | kw.pop("xfail", {}), **kw)
+        actions=actions, xfail=kw.pop("xfail", {}), **kw)
 
 
 def _actions(*pairs: tuple[str, Any]) -> tuple[Call, ...]:
@@ -275,7 +275,7 @@ REFERENCES: tuple[Reference, ...] = (
               "neutron"),
     Reference("networks", "port-of-server", "compute.server", "POST", f"{N}/ports",
               {"port": {"network_id": "{b_network}", "device_id": "{ref}", "device_owner": "compute:nova"}},
-              ("networks.Port",), "neutron", xfail="fixed on branch sec-net"),
+              ("networks.Port",), "neutron"),
     Reference("networks", "subnet-on-network", "networks.network", "POST", f"{N}/subnets",
               {"subnet": {"network_id": "{ref}", "cidr": "10.99.0.0/24", "ip_version": 4}}, ("networks.Subnet",),
               "neutron"),
