@@ -368,9 +368,7 @@ class NetworkDriver:
         node_ns = self.config.node_namespace
         if not node_ns:
             return []
-        wanted = {tap_name(p.id) for p in state.ports
-                  if p.binding_host == state.host and p.device_owner not in NETWORK_DEVICE_OWNERS
-                  and p.network_id in networks} - set(links)
+        wanted = {tap_name(p.id) for p in guest_ports(state) if p.binding_host == state.host} - set(links)
         if not wanted:
             return []
         proc = subprocess.run(["ip", "-j", "-d", "link", "show"], capture_output=True, text=True,
