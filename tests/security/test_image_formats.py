@@ -351,7 +351,8 @@ def test_snapshot_refuses_a_root_disk_over_an_unsafe_base(cloud, node, crafted, 
     (node.cache / image.id).write_bytes(data)  # the base under the running instance's overlay
     Image.objects.filter(pk=image.id).update(disk_format=claimed)
     snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare", "instance_uuid": inst.id})
+        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
+        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "failed"
     # the failed snapshot's image is deleted (as Nova does) or at least holds no data
@@ -379,7 +380,8 @@ def test_every_qemu_img_call_has_an_explicit_format(cloud, node, storage_node, t
     inst = make_instance(cloud, node, image)
     assert compute.spawn(inst.id) == "spawned"
     snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare", "instance_uuid": inst.id})
+        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
+        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "done"
     host, _root = storage_node
