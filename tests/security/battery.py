@@ -430,6 +430,97 @@ READER_CREATES: tuple[ReaderCreate, ...] = (
 )
 
 
+# ---- the dashboard: B's member signed in, A's resources in the panels' URLs ----------------------------
+
+@dataclass(frozen=True)
+class Page:
+    target: str                 # key of A's resource in ``path``'s {id}
+    method: str
+    path: str
+    data: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"dashboard:{self.method} {self.path}".replace("{id}", f"<{self.target}>")
+
+
+D = "/dashboard"
+PAGES: tuple[Page, ...] = (
+    Page("compute.server", "GET", f"{D}/compute/instances/{{id}}/"),
+    Page("compute.server", "POST", f"{D}/compute/instances/{{id}}/action", {"action": "reboot"}),
+    Page("compute.server", "POST", f"{D}/compute/instances/{{id}}/delete"),
+    Page("compute.server", "GET", f"{D}/compute/instances/{{id}}/console"),
+    Page("compute.server", "GET", f"{D}/compute/instances/{{id}}/actions/{{request_id}}"),
+    Page("compute.server", "GET", f"{D}/compute/instances/{{id}}/volumes/"),
+    Page("compute.server", "POST", f"{D}/compute/instances/{{id}}/volumes/attach", {"volume_id": "{b_volume}"}),
+    Page("volumes.volume", "POST", f"{D}/compute/instances/{{b_server}}/volumes/{{id}}/detach"),
+    Page("compute.keypair", "POST", f"{D}/compute/keypairs/{{id}}/delete"),
+    Page("identity.project", "GET", f"{D}/identity/projects/{{id}}/edit"),
+    Page("identity.project", "POST", f"{D}/identity/projects/{{id}}/delete"),
+    Page("identity.project", "GET", f"{D}/identity/projects/{{id}}/members"),
+    Page("identity.user", "GET", f"{D}/identity/users/{{id}}/edit"),
+    Page("identity.user", "POST", f"{D}/identity/users/{{id}}/delete"),
+    Page("images.image", "GET", f"{D}/images/{{id}}/edit"),
+    Page("images.image", "POST", f"{D}/images/{{id}}/edit", {"name": "x"}),
+    Page("images.image", "POST", f"{D}/images/{{id}}/share", {"member": "{other_project}"}),
+    Page("images.image", "POST", f"{D}/images/{{id}}/answer", {"status": "accepted"}),
+    Page("images.image", "POST", f"{D}/images/{{id}}/delete"),
+    Page("networks.port", "GET", f"{D}/networks/ports/{{id}}/edit"),
+    Page("networks.port", "POST", f"{D}/networks/ports/{{id}}/delete"),
+    Page("networks.subnet", "GET", f"{D}/networks/subnets/{{id}}/edit"),
+    Page("networks.subnet", "POST", f"{D}/networks/subnets/{{id}}/delete"),
+    Page("networks.router", "GET", f"{D}/networks/routers/{{id}}/"),
+    Page("networks.router", "POST", f"{D}/networks/routers/{{id}}/edit", {"name": "x"}),
+    Page("networks.router", "POST", f"{D}/networks/routers/{{id}}/interfaces/add", {"subnet_id": "{b_subnet}"}),
+    Page("networks.subnet", "POST", f"{D}/networks/routers/{{b_router}}/interfaces/add", {"subnet_id": "{id}"}),
+    Page("networks.router", "POST", f"{D}/networks/routers/{{id}}/delete"),
+    Page("networks.floatingip", "POST", f"{D}/networks/floating-ips/{{id}}/associate", {"port_id": "{b_port}"}),
+    Page("networks.port", "POST", f"{D}/networks/floating-ips/{{b_fip}}/associate", {"port_id": "{id}"}),
+    Page("networks.floatingip", "POST", f"{D}/networks/floating-ips/{{id}}/release"),
+    Page("networks.security_group", "GET", f"{D}/networks/security-groups/{{id}}/"),
+    Page("networks.security_group", "POST", f"{D}/networks/security-groups/{{id}}/rules/add",
+         {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp"}),
+    Page("networks.security_group", "POST", f"{D}/networks/security-groups/{{id}}/delete"),
+    Page("networks.network", "GET", f"{D}/networks/{{id}}/"),
+    Page("networks.network", "POST", f"{D}/networks/{{id}}/edit", {"name": "x"}),
+    Page("networks.network", "POST", f"{D}/networks/{{id}}/subnets/create",
+         {"name": "x", "cidr": "10.97.0.0/24", "ip_version": "4"}),
+    Page("networks.network", "POST", f"{D}/networks/{{id}}/delete"),
+    Page("volumes.snapshot", "POST", f"{D}/volumes/snapshots/{{id}}/delete"),
+    Page("volumes.volume", "GET", f"{D}/volumes/{{id}}/"),
+    Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/extend", {"new_size": "2"}),
+    Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/snapshot", {"name": "x"}),
+    Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/attach", {"server_id": "{b_server}"}),
+    Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/delete"),
+)
+
+
+def run_page(world: World, page: Page) -> None:
+    """B's member in the dashboard gets what an unknown id gets (a 404, or the same redirect), and
+    nothing of A's changes; A's name never shows."""
+    resource = next((r for r in RESOURCES if r.key == page.target), None)
+    rid = world.ids[page.target]
+    stranger = _stranger(rid)
+    before = world.row(resource) if resource else None
+    client = world.dashboard
+
+    def send(value: str) -> Any:
+        path = world.fill(page.path.replace("{id}", value), world.outsider)
+        data = {k: world.fill(v.replace("{id}", value), world.outsider) for k, v in page.data.items()}
+        return client.get(path) if page.method == "GET" else client.post(path, data)
+
+    response = send(rid)
+    assert response.status_code in (302, 400, 403, 404), (response.status_code, response.content[:300])
+    if rid != world.names[page.target]:  # (a key pair's id is its name, echoed as an unknown one's is)
+        assert world.names[page.target].encode() not in response.content, response.content[:300]
+    unknown = send(stranger)
+    assert response.status_code == unknown.status_code, (response.status_code, unknown.status_code)
+    if response.status_code == 302:
+        assert response["Location"] == unknown["Location"].replace(stranger, rid)
+    if resource is not None:
+        assert world.row(resource) == before, "a refused dashboard request changed the row"
+
+
 # ---- callers -------------------------------------------------------------------------------------
 
 @dataclass
@@ -480,6 +571,7 @@ class World:
     ids: dict[str, str]
     names: dict[str, str]
     values: dict[str, str]
+    dashboard: Client = field(default_factory=Client)  # B's member signed in to the dashboard
 
     def fill(self, template: Any, caller: Caller, resource_id: str = "") -> Any:
         if isinstance(template, bytes) or template is None:
@@ -531,6 +623,8 @@ def member_calls(resource: Resource) -> Iterator[Call]:
 def cases(resources: tuple[Resource, ...] = RESOURCES,
           references: tuple[Reference, ...] = REFERENCES) -> Iterator[Any]:
     """Every case of the battery, as ``pytest.param``s (xfail marks from the declarations)."""
+    for page in PAGES:
+        yield pytest.param(page, id=page.id)
     for create in READER_CREATES:
         yield pytest.param(create, id=create.id)
     for ref in references:
@@ -619,9 +713,12 @@ def run_reader_create(world: World, create: ReaderCreate) -> None:
     assert _counts(create.counts) == before, "a reader made something"
 
 
-def run(world: World, case: Case | Reference | ReaderCreate) -> None:
+def run(world: World, case: Case | Reference | ReaderCreate | Page) -> None:
     if isinstance(case, Reference):
         run_reference(world, case)
+        return
+    if isinstance(case, Page):
+        run_page(world, case)
         return
     if isinstance(case, ReaderCreate):
         run_reader_create(world, case)
