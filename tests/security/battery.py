@@ -218,6 +218,16 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(api="compute", name="server_group", member=f"{C}/os-server-groups/{{id}}", model="compute.ServerGroup",
              style="nova", lists=(f"{C}/os-server-groups",), headers=NOVA_VERSION,
              filters=("all_projects=True", "all_projects=1"), marker=False),
+    # a private flavor A was given access to (the admin's): B neither sees it nor learns it exists
+    Resource(api="compute", name="private_flavor", member=f"{C}/flavors/{{id}}", model="compute.Flavor", style="nova",
+             lists=(f"{C}/flavors", f"{C}/flavors/detail"), headers=NOVA_VERSION, pk_field="flavorid",
+             filters=("is_public=None", "is_public=false", "is_public=all", "minRam=1"),
+             reader=False, outsider_write_status=403,
+             actions=(Call("extra-specs", "GET", "/os-extra_specs", write=False),
+                      Call("extra-spec", "GET", "/os-extra_specs/k", write=False),
+                      Call("access", "GET", "/os-flavor-access", write=False),
+                      Call("add-access", "POST", "/action", body={"addTenantAccess": {"tenant": "{other_project}"}}),
+                      Call("extra-specs-set", "POST", "/os-extra_specs", body={"extra_specs": {"k": "x"}}))),
     # ---- volumes
     Resource(api="volumes", name="volume", member=f"{V}/volumes/{{id}}", model="volumes.Volume", style="nova",
              lists=(f"{V}/volumes", f"{V}/volumes/detail"), headers=CINDER_VERSION,
@@ -303,6 +313,8 @@ REFERENCES: tuple[Reference, ...] = (
     # compute
     Reference("compute", "server-image", "images.image", "POST", f"{C}/servers",
               _server_body(imageRef="{ref}"), ("compute.Instance",), "nova"),
+    Reference("compute", "server-private-flavor", "compute.private_flavor", "POST", f"{C}/servers",
+              _server_body(flavorRef="{ref}"), ("compute.Instance",), "nova"),
     Reference("compute", "server-network", "networks.network", "POST", f"{C}/servers",
               _server_body(networks=[{"uuid": "{ref}"}]), ("compute.Instance", "networks.Port"), "nova"),
     Reference("compute", "server-port", "networks.port", "POST", f"{C}/servers",
@@ -370,6 +382,7 @@ CONTROLS: dict[str, str] = {
     "port-on-network": "{b_network}", "port-on-subnet": "{b_subnet}", "subnet-on-network": "{b_network}",
     "subnet-from-pool": "{b_pool}", "router-interface-subnet": "{b_subnet}", "router-interface-port": "{b_port}",
     "rule-remote-group": "{b_group}", "rule-in-group": "{b_group}", "server-image": "{image_public}",
+    "server-private-flavor": "1",
     "server-network": "{b_network}", "server-port": "{b_port}", "server-keypair": "iso-key-b",
     "server-security-group": "iso-sg-b", "server-group-hint": "{b_server_group}",
     "server-rebuild-image": "{image_public}", "server-attach-volume": "{b_volume}",

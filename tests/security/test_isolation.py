@@ -113,6 +113,11 @@ def build_world() -> World:
     keep("compute.keypair", keypair.name, "iso-key-a-never-listed")
     names["compute.keypair"] = "iso-key-a"
     server_group = compute.server_group_create(actor=actor, name="iso-group-a", policy="affinity")
+    flavor = compute.flavor_create(actor=admin_actor, name="iso-flavor-a", ram=64, vcpus=1, disk=1,
+                                   is_public=False)
+    compute.flavor_access_add(actor=admin_actor, flavor_id=flavor.flavorid, project_id=a.id)
+    compute.flavor_extra_specs_set(actor=admin_actor, flavor_id=flavor.flavorid, specs={"k": "v"})
+    keep("compute.private_flavor", flavor.flavorid, "iso-flavor-a")
     keep("compute.server_group", server_group.id, "iso-group-a")
     # volumes
     volumes.backend_report(host="iso-store", capacity_gb=100, free_gb=90, path="/nonexistent")
