@@ -705,7 +705,12 @@ def root_disk_check(instance: Instance, layout: InstanceLayout) -> None:
             return  # a standalone disk (e.g. after a rebase): nothing else is read
         if expected is None or os.path.realpath(backing) != os.path.realpath(expected):
             raise imageformat.ImageFormatError(f"the root disk is backed by {backing}, not by its image")
-        imageformat.inspect(backing, _image_row(instance.image_id).disk_format)
+        from apps.images.models import Image
+
+        image = Image.objects.filter(pk=instance.image_id).first()
+        # an image deleted since the boot: its cached file is still checked, as the format it holds
+        claimed = image.disk_format if image is not None else imageformat.content_format(backing)
+        imageformat.inspect(backing, claimed)
     except imageformat.ImageFormatError as exc:
         raise ImageRefused(f"The root disk of instance {instance.id} is refused: {exc}") from None
 

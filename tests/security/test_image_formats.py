@@ -200,6 +200,17 @@ def test_qemu_img_info_with_explicit_format_is_a_second_check(crafted, tmp_path,
         imageformat.check_qemu_info(imageformat.qemu_info(path, claimed), path)
 
 
+def test_inspect_runs_the_qemu_img_check_even_when_the_inspector_is_fooled(crafted, tmp_path, monkeypatch) -> None:
+    """The second check is wired into ``inspect``: with an inspector that saw nothing wrong (a bug, or
+    a trick it does not know yet), qemu-img's own reading still refuses the image."""
+    data, _claimed = crafted["qcow2-data-file"]
+    path = tmp_path / "df.qcow2"
+    path.write_bytes(data)
+    monkeypatch.setattr(imageformat, "detect", lambda p, c: imageformat.Inspected("qcow2", "qcow2", 1 << 20))
+    with pytest.raises(imageformat.ImageFormatError, match="data file"):
+        imageformat.inspect(path, "qcow2")
+
+
 def test_the_inspector_accepts_well_formed_images(tmp_path) -> None:
     for name, (data, claimed) in build_good(tmp_path).items():
         path = tmp_path / f"{name}.img"
@@ -293,6 +304,22 @@ def test_a_smuggled_kernel_is_refused(cloud, node, crafted, tmp_path) -> None:  
     assert not (node.cache / kernel.id).exists()
 
 
+def test_rebuild_to_a_smuggled_image_is_refused_with_a_fault(cloud, node, crafted, tmp_path) -> None:  # noqa: F811
+    good = smuggle(cloud, make_qcow2(tmp_path / "good.qcow2", "1M"), "qcow2", name="good")
+    inst = make_instance(cloud, node, good)
+    assert compute.spawn(inst.id) == "spawned"
+    data, claimed = crafted["qcow2-data-file"]
+    bad = smuggle(cloud, data, claimed)
+    Instance.objects.filter(pk=inst.id).update(task_state="rebuilding", image_id=bad.id)
+    assert compute.rebuild(inst.id, bad.id) == "failed"
+    inst.refresh_from_db()
+    assert inst.vm_state == "error"
+    fault = InstanceFault.objects.filter(instance=inst).order_by("-created_at").first()
+    assert fault is not None and "refused" in fault.message.lower()
+    assert not (node.cache / bad.id).exists()
+    assert files_holding_marker(node.instances, node.cache) == []
+
+
 @pytest.mark.parametrize("case", READS_HOST)
 def test_overlay_creation_refuses_an_unsafe_base(crafted, tmp_path, case) -> None:
     data, claimed = crafted[case]
@@ -329,6 +356,21 @@ def test_volume_from_a_smuggled_image_is_refused(cloud, storage_node, crafted, c
     assert files_holding_marker(root) == []
 
 
+@pytest.mark.parametrize("case", READS_HOST)
+def test_the_volume_driver_refuses_an_unsafe_image_itself(crafted, tmp_path, case) -> None:
+    """The storage driver checks the file it is handed, whoever hands it (not only the agent's task)."""
+    from workers.drivers.storage import FileVolumeDriver, StorageError
+
+    data, claimed = crafted[case]
+    image = tmp_path / "image"
+    image.write_bytes(data)
+    driver = FileVolumeDriver(tmp_path / "backend")
+    with pytest.raises(StorageError, match="refused"):
+        driver.create_from_image("v1", 1, image, claimed)
+    assert not driver.volume_path("v1").exists()
+    assert files_holding_marker(tmp_path / "backend") == []
+
+
 def test_volume_from_a_good_image_still_works(cloud, storage_node, tmp_path) -> None:
     host, _root = storage_node
     for name, (data, claimed) in build_good(tmp_path).items():
@@ -360,6 +402,18 @@ def test_snapshot_refuses_a_root_disk_over_an_unsafe_base(cloud, node, crafted, 
     fault = InstanceFault.objects.filter(instance=inst).order_by("-created_at").first()
     assert fault is not None and "refused" in fault.message.lower(), fault and fault.message
     assert files_holding_marker(Path(settings.STRATUS_IMAGE_DIR), node.instances) == []
+
+
+def test_snapshot_of_a_server_whose_image_was_deleted_still_works(cloud, node, tmp_path) -> None:  # noqa: F811
+    image = smuggle(cloud, make_qcow2(tmp_path / "clean.qcow2", "1M"), "qcow2")
+    inst = make_instance(cloud, node, image)
+    assert compute.spawn(inst.id) == "spawned"
+    Image.objects.filter(pk=image.id).delete()  # the cached base stays on the node, checked as what it holds
+    snap = image_services.image_create(actor=cloud.member_actor, data={
+        "name": "snap", "disk_format": "qcow2", "container_format": "bare", "instance_uuid": inst.id})
+    Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
+    assert compute.snapshot(inst.id, snap.id) == "done"
+    assert Image.objects.get(pk=snap.id).status == Image.ACTIVE
 
 
 # ---- every qemu-img call names its input format --------------------------------------------------------
