@@ -410,7 +410,8 @@ def test_snapshot_of_a_server_whose_image_was_deleted_still_works(cloud, node, t
     assert compute.spawn(inst.id) == "spawned"
     Image.objects.filter(pk=image.id).delete()  # the cached base stays on the node, checked as what it holds
     snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare", "instance_uuid": inst.id})
+        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
+        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "done"
     assert Image.objects.get(pk=snap.id).status == Image.ACTIVE
