@@ -142,7 +142,8 @@ def test_each_guest_reads_its_own_metadata_through_the_proxy(lab: Lab, live_clou
     in_ns(guests[2].ns, "ip", "route", "replace", "169.254.169.254/32", "via", "10.10.0.2", "src", ips[0])
     sh("ip", "-n", dhcp_ns, "neigh", "replace", ips[0], "lladdr", macs[2], "dev", dhcp_dev, "nud", "permanent")
     try:
-        proc = in_ns(guests[2].ns, "busybox", "wget", "-T", "4", "-q", "-O", "-",
+        # (busybox wget's own -T crashes here: coreutils' timeout bounds the blocked connection instead)
+        proc = in_ns(guests[2].ns, "timeout", "6", "busybox", "wget", "-q", "-O", "-",
                      "http://169.254.169.254/openstack/latest/user_data", check=False, timeout=20)
         assert proc.returncode != 0 and "vm-one" not in proc.stdout, proc.stdout
     finally:

@@ -146,6 +146,13 @@ def test_anti_spoofing_and_unknown_mac_gets_no_lease(lab: Lab) -> None:
     assert g1.dhcp().get("ip") == GUEST_IP
     assert g2.dhcp(tries=2) == {}  # wrong MAC: spoofing dropped, and no reservation anyway
     assert g1.ping("10.10.0.1")
+    # only the MAC rule can drop this: the stranger uses its port's own address (the IP rule lets it
+    # through) and needs no ARP (permanent neighbours on both sides); its MAC is not the port's
+    g2.set_static("10.10.0.6/24")
+    in_ns(g2.ns, "ip", "neigh", "replace", GUEST_IP, "lladdr", GUEST_MAC, "dev", "eth0", "nud", "permanent")
+    in_ns(g1.ns, "ip", "neigh", "replace", "10.10.0.6", "lladdr", "fa:16:3e:10:00:99", "dev", "eth0",
+          "nud", "permanent")
+    assert not g2.ping(GUEST_IP, count=2)
 
 
 def test_anti_spoofing_drops_a_wrong_ip_from_the_right_mac(lab: Lab) -> None:
@@ -168,8 +175,9 @@ def test_anti_spoofing_drops_a_wrong_ip_from_the_right_mac(lab: Lab) -> None:
           "nud", "permanent")
     in_ns(g3.ns, "ip", "neigh", "replace", GUEST_IP, "lladdr", GUEST_MAC, "dev", "eth0", "nud", "permanent")
     assert g3.ping(GUEST_IP)  # from its own address: allowed
-    in_ns(g3.ns, "ip", "-4", "addr", "flush", "dev", "eth0")
+    in_ns(g3.ns, "ip", "-4", "addr", "flush", "dev", "eth0")  # (this flushes its neighbours too)
     g3.set_static("10.10.0.7/24")  # another address, same MAC
+    in_ns(g3.ns, "ip", "neigh", "replace", GUEST_IP, "lladdr", GUEST_MAC, "dev", "eth0", "nud", "permanent")
     assert not g3.ping(GUEST_IP, count=2)
 
 
