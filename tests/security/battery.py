@@ -10,7 +10,7 @@ updated and which actions it has (each with a body). ``cases()`` turns the table
 - ``marker``: B's list with ``marker=<A's id>`` answers as it does for an unknown marker (a 400/404 in
   the API's format), never a page positioned after A's row;
 - ``reader``: a reader of project A gets 403 on every write, and nothing changes;
-- ``admin``: the admin sees it (200).
+- ``admin``: the admin sees it (200); ``owner``: so does A's member (the control of the refusals).
 
 Later APIs join by adding a ``Resource`` to ``RESOURCES`` and a line to ``World.build``.
 """
@@ -60,6 +60,7 @@ class Resource:
     actions: tuple[Call, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     pk_field: str = "pk"
+    admin_lists: tuple[str, ...] = ()  # lists only the admin may read (the admin is their control)
     admin: bool = True          # the admin shows it at ``member``
     reader: bool = True         # a reader of A is refused every write (not for a user's own resources)
     admin_query: str = ""       # what the admin adds to the member path to name A's resource
@@ -140,6 +141,7 @@ RESOURCES: tuple[Resource, ...] = (
     # ---- identity
     Resource(api="identity", name="project", member=f"{K}/projects/{{id}}", model="identity.Project",
              style="keystone", lists=(f"{K}/projects", f"{K}/auth/projects"), filters=("name={name}",),
+             admin_lists=(f"{K}/projects",),
              marker=False, update=Call("update", "PATCH", body={"project": {"description": "x"}}),
              outsider_write_status=403, outsider_status={"tag-add": 404, "user-roles": 403},
              actions=(Call("tags", "GET", "/tags", write=False), Call("tag-add", "PUT", "/tags/red"),
@@ -158,6 +160,26 @@ RESOURCES: tuple[Resource, ...] = (
              lists=(f"{G}/images",),
              filters=("name={name}", "id={id}", "owner={project}", "visibility=private", "visibility=all",
                       "member_status=all"),
+             update=Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
+                         content_type=GLANCE_PATCH),
+             actions=(Call("download", "GET", "/file", write=False),
+                      Call("upload", "PUT", "/file", body=b"data", content_type=OCTET),
+                      Call("stage", "PUT", "/stage", body=b"data", content_type=OCTET),
+                      Call("import", "POST", "/import", body={"method": {"name": "glance-direct"}}),
+                      Call("tasks", "GET", "/tasks", write=False),
+                      Call("deactivate", "POST", "/actions/deactivate"),
+                      Call("reactivate", "POST", "/actions/reactivate"),
+                      Call("tag-add", "PUT", "/tags/red"), Call("tag-delete", "DELETE", "/tags/red"),
+                      Call("members", "GET", "/members", write=False),
+                      Call("member-add", "POST", "/members", body={"member": "{other_project}"}),
+                      Call("member", "GET", "/members/{other_project}", write=False),
+                      Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
+                      Call("member-delete", "DELETE", "/members/{other_project}"))),
+    # another project's image shared with A (A accepted): still nothing to B
+    Resource(api="images", name="shared_image", member=f"{G}/images/{{id}}", model="images.Image", style="glance",
+             lists=(f"{G}/images",), reader=False,
+             filters=("name={name}", "id={id}", "owner={project}", "visibility=private", "visibility=all",
+                      "member_status=all", "visibility=shared", "member_status=accepted"),
              update=Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
                          content_type=GLANCE_PATCH),
              actions=(Call("download", "GET", "/file", write=False),
@@ -651,10 +673,12 @@ def cases(resources: tuple[Resource, ...] = RESOURCES,
                 built.append(Case("reader", resource, call))
         for list_path in resource.lists:
             built.append(Case("list", resource, list_path=list_path))
+            built.append(Case("owner-list", resource, list_path=list_path))
             for query in resource.filters:
                 built.append(Case("list", resource, list_path=list_path, query=query))
             if resource.marker:
                 built.append(Case("marker", resource, list_path=list_path))
+        built.append(Case("owner", resource, Call("show", "GET", write=False)))
         if resource.admin:
             built.append(Case("admin", resource, Call("show", "GET", write=False)))
         for case in built:
@@ -775,6 +799,15 @@ def run(world: World, case: Case | Reference | ReaderCreate | Page) -> None:
         assert unknown.status_code in (400, 404), (unknown.status_code, unknown.content[:300])
         assert_error(resource.style, response, unknown.status_code)
         _same_answer(response, unknown, rid, stranger)  # no oracle in the message either
+    elif case.kind == "owner-list":  # the control of the list cases: A's member finds it there
+        caller = world.admin if case.list_path in resource.admin_lists else world.member
+        response = caller.call("GET", world.fill(case.list_path, caller), headers=resource.headers)
+        assert response.status_code == 200, (response.status_code, response.content[:400])
+        assert rid.encode() in response.content, response.content[:400]
+    elif case.kind == "owner":  # the control: A's member sees it (the refusals are about B, not a bad path)
+        response = world.member.call("GET", world.fill(resource.member, world.member, rid), headers=resource.headers)
+        assert response.status_code == 200, (response.status_code, response.content[:400])
+        assert rid.encode() in response.content
     elif case.kind == "admin":
         admin = world.admin
         path = world.fill(resource.member, admin, rid)

@@ -76,6 +76,12 @@ def build_world() -> World:
                                                     "container_format": "bare", "visibility": "private"})
     image = images.image_upload(actor=actor, image_id=image.id, chunks=[b"\0" * 1024])
     keep("images.image", image.id, "iso-image-a")
+    shared = images.image_create(actor=admin_actor, data={"name": "iso-shared-with-a", "disk_format": "raw",
+                                                          "container_format": "bare", "visibility": "shared"})
+    shared = images.image_upload(actor=admin_actor, image_id=shared.id, chunks=[b"\0" * 1024])
+    images.member_create(actor=admin_actor, image_id=shared.id, member_id=a.id)
+    images.member_update(actor=actor, image_id=shared.id, member_id=a.id, status="accepted")
+    keep("images.shared_image", shared.id, "iso-shared-with-a")
     # networks
     external = networks.network_create(actor=admin_actor, name="iso-ext", external=True)
     networks.subnet_create(actor=admin_actor, network_id=external.id, cidr="172.31.77.0/24", ip_version=4)
