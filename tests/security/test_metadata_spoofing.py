@@ -161,3 +161,23 @@ def test_the_proxy_sends_the_network_it_serves_signed(tmp_path: Path) -> None:
         server.server_close()
         upstream.shutdown()
         upstream.server_close()
+
+
+def test_a_foreign_port_naming_the_instance_is_none_of_its_nics(cloud, scene):
+    """Neutron lets a port carry any device_id under no device_owner; Nova's side then must not take
+    such a port of another project for the server's: not plugged into its guest (the node's port
+    list), not waited for at boot, not shown in its addresses or matched by an ip filter."""
+    from apps.compute.selectors import servers
+    from apps.networks.models import STATUS_ACTIVE
+
+    victim, v_port, a_port = scene
+    r = cloud.member.put(f"ports/{a_port.id}", {"port": {"device_id": victim.id}})
+    assert r.status_code == 200, r.content  # Neutron's own rule: any device_id without an owner
+    Port.objects.filter(pk=v_port.id).update(status=STATUS_ACTIVE)
+    assert [p.id for p in servers.server_ports_for_node(instance_id=victim.id)] == [v_port.id]
+    assert servers.server_ports_wired(instance_id=victim.id)  # the foreign DOWN port is not waited for
+    shown = servers.server_get(actor=cloud.other_actor, server_id=victim.id)
+    assert [p.id for p in shown.ports] == [v_port.id]
+    query = servers.ServerQuery(ip=ip_of(a_port).replace(".", r"\."))
+    found = servers.server_list(actor=cloud.admin_actor, query=query)
+    assert victim.id not in [s.id for s in found]

@@ -82,9 +82,12 @@ def attach_ports(instances: list[Instance]) -> list[Instance]:
     ids = [i.id for i in instances]
     by_instance: dict[str, list[Port]] = {i: [] for i in ids}
     if ids:
-        ports = list(Port.objects.filter(device_id__in=ids).select_related("network")
-                     .only("id", "device_id", "mac_address", "created_at", "network__id", "network__name")
-                     .order_by("created_at", "id"))
+        owner = {i.id: i.project_id for i in instances}
+        # a port is an instance's only in the instance's own project (another project may write any
+        # device_id on its ports: that makes them no NIC of this server)
+        ports = [p for p in Port.objects.filter(device_id__in=ids).select_related("network")
+                 .only("id", "device_id", "project_id", "mac_address", "created_at", "network__id", "network__name")
+                 .order_by("created_at", "id") if p.project_id == owner.get(p.device_id)]
         ips: dict[str, list[str]] = {p.id: [] for p in ports}
         if ports:
             for port_id, address in IPAllocation.objects.filter(port_id__in=list(ips)).order_by("id") \
@@ -269,6 +272,7 @@ def _filtered(actor: Actor, query: ServerQuery) -> QuerySet[Instance]:
     for pattern, version in ((query.ip, 4), (query.ip6, 6)):
         if pattern:
             matching = IPAllocation.objects.filter(port__device_id=OuterRef("pk"),
+                                                   port__project_id=OuterRef("project_id"),
                                                    ip_address__regex=_regex(pattern, "ip"))
             matching = matching.exclude(ip_address__contains=":") if version == 4 else \
                 matching.filter(ip_address__contains=":")
@@ -361,9 +365,16 @@ def server_for_node(*, instance_id: str) -> Instance:
     return instance
 
 
+def _own_ports(instance_id: str) -> QuerySet[Port]:
+    """The instance's ports: naming it as their device AND of its project (another project may write
+    any device_id on its own ports; that does not make them this server's NICs)."""
+    return Port.objects.filter(device_id=instance_id,
+                               project_id__in=Instance.objects.filter(pk=instance_id).values("project_id"))
+
+
 def server_ports_for_node(*, instance_id: str) -> list[Port]:
     """The instance's ports with fixed IPs (and their subnets), network and security groups."""
-    return list(Port.objects.filter(device_id=instance_id).select_related("network").prefetch_related(
+    return list(_own_ports(instance_id).select_related("network").prefetch_related(
         Prefetch("fixed_ips", queryset=IPAllocation.objects.select_related("subnet").order_by("id")),
         Prefetch("security_groups", queryset=SecurityGroup.objects.order_by("id")))
         .order_by("created_at", "id"))
@@ -374,7 +385,7 @@ def server_ports_wired(*, instance_id: str) -> bool:
     its device): Nova's network-vif-plugged, the moment a paused new guest may run."""
     from apps.networks.models import STATUS_ACTIVE
 
-    return not Port.objects.filter(device_id=instance_id, admin_state_up=True).exclude(status=STATUS_ACTIVE).exists()
+    return not _own_ports(instance_id).filter(admin_state_up=True).exclude(status=STATUS_ACTIVE).exists()
 
 
 def server_group_members(*, group_ids: list[str]) -> dict[str, list[str]]:

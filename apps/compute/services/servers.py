@@ -282,7 +282,8 @@ def _bind_ports(instance: Instance, host: str, zone: str) -> None:
     from apps.networks.models import Port
 
     actor = _service_actor(instance.project_id, instance.user_id)
-    for port_id in Port.objects.filter(device_id=instance.id).values_list("id", flat=True):
+    for port_id in Port.objects.filter(device_id=instance.id, project_id=instance.project_id).values_list(
+            "id", flat=True):
         network_services.port_update(actor=actor, port_id=port_id, changes={
             "binding:host_id": host, "device_owner": f"compute:{zone}"})
 
@@ -292,7 +293,8 @@ def _unbind_ports(instance: Instance) -> None:
     from apps.networks.models import Port
 
     actor = _service_actor(instance.project_id, instance.user_id)
-    for port_id in Port.objects.filter(device_id=instance.id).exclude(binding_host_id="").values_list("id", flat=True):
+    for port_id in Port.objects.filter(device_id=instance.id, project_id=instance.project_id).exclude(
+            binding_host_id="").values_list("id", flat=True):
         network_services.port_update(actor=actor, port_id=port_id, changes={"binding:host_id": ""})
 
 
@@ -303,7 +305,8 @@ def _delete_ports(instance: Instance) -> None:
 
     actor = _service_actor(instance.project_id, instance.user_id)
     given = {str(r.get("port")) for r in (instance.requested_networks or []) if isinstance(r, dict) and r.get("port")}
-    for port_id in Port.objects.filter(device_id=instance.id).values_list("id", flat=True):
+    for port_id in Port.objects.filter(device_id=instance.id, project_id=instance.project_id).values_list(
+            "id", flat=True):
         if port_id in given:
             network_services.port_update(actor=actor, port_id=port_id, changes={
                 "device_id": "", "device_owner": "", "binding:host_id": ""})
@@ -1382,7 +1385,8 @@ def _security_group(actor: Actor, instance: Instance, body: Any, *, add: bool, r
     if name == "default":
         network_services.security_group_ensure_default(project_id=instance.project_id)
     group = network_selectors.security_group_by_name_or_id(actor=actor, ref=name)
-    ports = list(Port.objects.filter(device_id=instance.id).prefetch_related("security_groups"))
+    ports = list(Port.objects.filter(device_id=instance.id, project_id=instance.project_id)
+                 .prefetch_related("security_groups"))
     current = set(instance.security_groups or [])
     if add and group.name in current:
         raise BadRequest(f"Security group {group.name} is already associated with the instance {instance.id}")
