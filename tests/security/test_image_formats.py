@@ -110,6 +110,16 @@ READS_HOST = [c for c in CASES if c not in ("raw-claimed-qcow2", "qcow2-claimed-
 NODE_CASES = [c for c in CASES if c != "iso-header-over-qcow2"]
 
 
+def bz_image() -> bytes:
+    """What an x86 bzImage kernel starts with: a legacy boot sector (0x55AA at 510, partition entries
+    that are no partitions) and the setup header ``HdrS`` at 0x202."""
+    data = bytearray(b"\xea\x05\x00\xc0\x07" + b"\x90" * 4091)
+    data[446:462] = bytes([0x41, 0x42, 0x43, 0x44]) + b"\xff" * 12  # garbage where a table would be
+    data[510:512] = b"\x55\xaa"
+    data[0x202:0x206] = b"HdrS"
+    return bytes(data) + b"compressed kernel payload" * 4096
+
+
 def build_good(tmp: Path) -> dict[str, tuple[bytes, str]]:
     work = tmp / "good"
     work.mkdir(exist_ok=True)
@@ -125,6 +135,7 @@ def build_good(tmp: Path) -> dict[str, tuple[bytes, str]]:
         "vmdk-monolithicSparse": ((work / "sparse.vmdk").read_bytes(), "vmdk"),
         "vmdk-streamOptimized": ((work / "stream.vmdk").read_bytes(), "vmdk"),
         "kernel-aki": (b"\x7fELF fake kernel" * 64, "aki"),
+        "bzImage-kernel-aki": (bz_image(), "aki"),
     }
 
 
@@ -217,6 +228,11 @@ def test_the_inspector_accepts_well_formed_images(tmp_path) -> None:
         path.write_bytes(data)
         found = imageformat.inspect(path, claimed)
         assert found.format in (imageformat.INSPECTED_AS[claimed], "gpt"), name
+    # the kernel's boot sector is no partition table of a disk: as raw it fails the MBR checks
+    path = tmp_path / "bzImage-as-raw"
+    path.write_bytes(bz_image())
+    with pytest.raises(imageformat.ImageFormatError, match="mbr"):
+        imageformat.inspect(path, "raw")
 
 
 # ---- refused at upload and at stage --------------------------------------------------------------------

@@ -39,6 +39,11 @@ QEMU_NAME = {"raw": "raw", "qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd"
 # hybrid one with a partition table (as bootable distribution ISOs are).
 ALSO_ACCEPTED = {"raw": {"gpt"}, "iso": {"gpt"}}
 VMDK_SUBFORMATS = ("monolithicSparse", "streamOptimized")
+# A kernel or ramdisk is loaded whole by QEMU (-kernel/-initrd), never opened as a disk, so what looks
+# like a partition table in it means nothing (an x86 bzImage starts with a legacy boot sector ending
+# in 0x55AA, which the inspector reads as an MBR with nonsense entries). Any other format found in
+# one is still refused.
+NOT_A_DISK = {"aki", "ari"}
 
 
 class ImageFormatError(ValueError):
@@ -85,6 +90,8 @@ def _judge(formats: list[fi.FileInspector] | None, claimed_format: str | None) -
     if found != expected and found not in ALSO_ACCEPTED.get(expected, set()):
         raise ImageFormatError(f"Image format detected as {found}, but its disk_format says "
                                f"{claimed_format or 'nothing'}: refused.")
+    if found == "gpt" and (claimed_format or "").lower() in NOT_A_DISK:
+        return inspector
     _safe(inspector)
     return inspector
 
