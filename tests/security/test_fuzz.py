@@ -14,6 +14,7 @@ run ("stratus fuzz: N cases ...").
 """
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import pytest
 from django.db import transaction
 from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from tests.security import fuzz_support as fz
@@ -32,7 +34,10 @@ from tests.security import fuzz_support as fz
 pytestmark = pytest.mark.django_db
 
 ROUTES = fz.write_routes()
-EXAMPLES = 8            # hypothesis cases per route (on top of the fixed ones below)
+# hypothesis cases per route (on top of the fixed ones below); STRATUS_FUZZ_EXAMPLES=200 for a longer hunt
+EXAMPLES = int(os.environ.get("STRATUS_FUZZ_EXAMPLES", "8"))
+# derandomized (the same cases on every run) unless STRATUS_FUZZ_SEED picks other ones
+SEED = int(os.environ["STRATUS_FUZZ_SEED"]) if os.environ.get("STRATUS_FUZZ_SEED") else None
 MICROVERSION = {"nova": "compute latest", "cinder": "volume latest"}
 BODY_TYPES = {"ImageDetail": "application/openstack-images-v2.1-json-patch",
               "ImageFile": "application/octet-stream", "ImageStage": "application/octet-stream"}
@@ -399,8 +404,9 @@ def test_fuzzed_bodies(world: World, route: fz.Route) -> None:
     """Each route, EXAMPLES bodies drawn by hypothesis from its valid bodies."""
     content_type = BODY_TYPES.get(route.view, "application/json")
 
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
+    @hypothesis_seed(SEED)
     @given(seed=st.sampled_from(_seed(world, route)), data=st.data(), latest=st.booleans())
     def case(seed: Any, data: st.DataObject, latest: bool) -> None:
         body, kind = data.draw(fz.request_body(seed))
@@ -421,3 +427,26 @@ def test_world_names_every_member_route(world: World) -> None:
     missing = [route.id for route in ROUTES
                if "fuzz-unknown-id" in fz.route_path(route, world.ids) and ".*" not in route.regex]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 65 + b"]" * 65, b"[" * 100_000 + b"]" * 100_000, b"NaN", b"[Infinity]", b"{\"a\": -Infinity}",
+    b"1e999", b"[-1e999]", b"\"a\\u0000b\"", b"{\"\\u0000\": 1}", b"\"\\ud800\"", b"[\"\\udfff\"]",
+    b"\xff\xfe", b"9" * 5000, b"{", b"",
+])
+def test_parser_refuses(raw: bytes) -> None:
+    """The shared parser (apps/core/parsers.py) refuses what no OpenStack body holds, with a ValueError
+    that every API turns into its own 400."""
+    from apps.core import parsers
+
+    with pytest.raises(ValueError):
+        parsers.loads(raw)
+
+
+def test_parser_takes_what_bodies_hold() -> None:
+    from apps.core import parsers
+
+    assert parsers.loads(b"[" * 64 + b"]" * 64) is not None
+    assert parsers.loads(b"{\"a\": [1, -2.5, 1e308, \"\\ud83d\\ude00 \\u00e9\", null, true]}") == {
+        "a": [1, -2.5, 1e308, "\U0001f600 \u00e9", None, True]}
+    assert parsers.loads("{\"name\": \"caf\u00e9\"}".encode()) == {"name": "caf\u00e9"}
