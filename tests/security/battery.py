@@ -137,6 +137,23 @@ def _metadata_calls(wrapper: str = "meta") -> tuple[Call, ...]:
     )
 
 
+IMAGE_UPDATE = Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
+                    content_type=GLANCE_PATCH)
+IMAGE_ACTIONS = (Call("download", "GET", "/file", write=False),
+                 Call("upload", "PUT", "/file", body=b"data", content_type=OCTET),
+                 Call("stage", "PUT", "/stage", body=b"data", content_type=OCTET),
+                 Call("import", "POST", "/import", body={"method": {"name": "glance-direct"}}),
+                 Call("tasks", "GET", "/tasks", write=False),
+                 Call("deactivate", "POST", "/actions/deactivate"),
+                 Call("reactivate", "POST", "/actions/reactivate"),
+                 Call("tag-add", "PUT", "/tags/red"), Call("tag-delete", "DELETE", "/tags/red"),
+                 Call("members", "GET", "/members", write=False),
+                 Call("member-add", "POST", "/members", body={"member": "{other_project}"}),
+                 Call("member", "GET", "/members/{other_project}", write=False),
+                 Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
+                 Call("member-delete", "DELETE", "/members/{other_project}"))
+
+
 RESOURCES: tuple[Resource, ...] = (
     # ---- identity
     Resource(api="identity", name="project", member=f"{K}/projects/{{id}}", model="identity.Project",
@@ -160,41 +177,13 @@ RESOURCES: tuple[Resource, ...] = (
              lists=(f"{G}/images",),
              filters=("name={name}", "id={id}", "owner={project}", "visibility=private", "visibility=all",
                       "member_status=all"),
-             update=Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
-                         content_type=GLANCE_PATCH),
-             actions=(Call("download", "GET", "/file", write=False),
-                      Call("upload", "PUT", "/file", body=b"data", content_type=OCTET),
-                      Call("stage", "PUT", "/stage", body=b"data", content_type=OCTET),
-                      Call("import", "POST", "/import", body={"method": {"name": "glance-direct"}}),
-                      Call("tasks", "GET", "/tasks", write=False),
-                      Call("deactivate", "POST", "/actions/deactivate"),
-                      Call("reactivate", "POST", "/actions/reactivate"),
-                      Call("tag-add", "PUT", "/tags/red"), Call("tag-delete", "DELETE", "/tags/red"),
-                      Call("members", "GET", "/members", write=False),
-                      Call("member-add", "POST", "/members", body={"member": "{other_project}"}),
-                      Call("member", "GET", "/members/{other_project}", write=False),
-                      Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
-                      Call("member-delete", "DELETE", "/members/{other_project}"))),
+             update=IMAGE_UPDATE, actions=IMAGE_ACTIONS),
     # another project's image shared with A (A accepted): still nothing to B
     Resource(api="images", name="shared_image", member=f"{G}/images/{{id}}", model="images.Image", style="glance",
              lists=(f"{G}/images",), reader=False,
              filters=("name={name}", "id={id}", "owner={project}", "visibility=private", "visibility=all",
                       "member_status=all", "visibility=shared", "member_status=accepted"),
-             update=Call("update", "PATCH", body=[{"op": "replace", "path": "/name", "value": "x"}],
-                         content_type=GLANCE_PATCH),
-             actions=(Call("download", "GET", "/file", write=False),
-                      Call("upload", "PUT", "/file", body=b"data", content_type=OCTET),
-                      Call("stage", "PUT", "/stage", body=b"data", content_type=OCTET),
-                      Call("import", "POST", "/import", body={"method": {"name": "glance-direct"}}),
-                      Call("tasks", "GET", "/tasks", write=False),
-                      Call("deactivate", "POST", "/actions/deactivate"),
-                      Call("reactivate", "POST", "/actions/reactivate"),
-                      Call("tag-add", "PUT", "/tags/red"), Call("tag-delete", "DELETE", "/tags/red"),
-                      Call("members", "GET", "/members", write=False),
-                      Call("member-add", "POST", "/members", body={"member": "{other_project}"}),
-                      Call("member", "GET", "/members/{other_project}", write=False),
-                      Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
-                      Call("member-delete", "DELETE", "/members/{other_project}"))),
+             update=IMAGE_UPDATE, actions=IMAGE_ACTIONS),
     # ---- networks
     _neutron("network", "networks", model="networks.Network", update={"name": "x"},
              filters=("name={name}", "shared=False")),

@@ -25,6 +25,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from oslo_utils.imageutils import format_inspector as fi
 
@@ -113,8 +114,9 @@ def _virtual_size(inspector: fi.FileInspector) -> int | None:
     return size if size >= 0 else None
 
 
-def detect(path: str | os.PathLike[str], claimed_format: str | None) -> Inspected:
-    """Steps 1 and 2 on a file (oslo.utils' inspector only)."""
+def _read(path: str | os.PathLike[str], answer: str) -> Any:
+    """oslo.utils' inspectors fed from the file's head until they have decided (or the file ends);
+    ``answer`` is the wrapper's attribute wanted (``formats`` or ``format``, which may raise too)."""
     try:
         with open(path, "rb") as fh:
             wrapper = fi.InspectWrapper(fh)
@@ -124,11 +126,16 @@ def detect(path: str | os.PathLike[str], claimed_format: str | None) -> Inspecte
                         break
             finally:
                 wrapper.close()
-            formats = wrapper.formats
+            return getattr(wrapper, answer)
     except OSError as exc:
         raise ImageFormatError(f"The image cannot be read: {exc.strerror or exc}") from None
     except fi.ImageFormatError as exc:
         raise ImageFormatError(f"The image cannot be inspected: {exc}") from None
+
+
+def detect(path: str | os.PathLike[str], claimed_format: str | None) -> Inspected:
+    """Steps 1 and 2 on a file (oslo.utils' inspector only)."""
+    formats = _read(path, "formats")
     inspector = _judge(formats, claimed_format)
     size = os.path.getsize(path) if str(inspector) in ("raw", "gpt") else _virtual_size(inspector)
     return Inspected(format=str(inspector), qemu_format=QEMU_NAME[str(inspector)], virtual_size=size)
@@ -138,20 +145,7 @@ def content_format(path: str | os.PathLike[str]) -> str:
     """The qemu-img format name of a file's content as the inspector reads it, with no safety check
     (for the node's own disks, e.g. an overlay, which has a backing file by design): so qemu-img is
     always told ``-f`` and never probes. Several formats at once is refused."""
-    try:
-        with open(path, "rb") as fh:
-            wrapper = fi.InspectWrapper(fh)
-            try:
-                while wrapper.formats is None:
-                    if not wrapper.read(65536):
-                        break
-            finally:
-                wrapper.close()
-            found = wrapper.format
-    except OSError as exc:
-        raise ImageFormatError(f"The image cannot be read: {exc.strerror or exc}") from None
-    except fi.ImageFormatError as exc:
-        raise ImageFormatError(f"The image cannot be inspected: {exc}") from None
+    found = _read(path, "format")
     if found is None or str(found) not in QEMU_NAME:
         raise ImageFormatError(f"The image's format ({found}) is not one qemu-img is given here.")
     return QEMU_NAME[str(found)]
