@@ -4,22 +4,37 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from apps.identity import models
 
 
+class AccessShownOnly(admin.ModelAdmin):
+    """Who may do what is shown to operators here and changed only through the API or the dashboard's
+    identity panels: the console writes rows past the services, which revoke tokens, keep object
+    permissions in step and tell live sockets (a role assignment deleted here kept every permission)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(models.Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(AccessShownOnly):
     list_display = ("name", "id", "enabled", "created_at")
     list_filter = ("enabled",)
     search_fields = ("name", "id", "description")
 
 
 @admin.register(models.Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AccessShownOnly):
     list_display = ("name", "id", "domain", "parent", "enabled", "created_at")
     list_filter = ("enabled", "domain")
     search_fields = ("name", "id", "description")
 
 
 @admin.register(models.User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(AccessShownOnly):
     list_display = ("name", "id", "domain", "email", "enabled", "default_project", "created_at")
     list_filter = ("enabled", "domain")
     search_fields = ("name", "id", "email")
@@ -28,28 +43,28 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(AccessShownOnly):
     list_display = ("name", "id", "domain", "created_at")
     list_filter = ("domain",)
     search_fields = ("name", "id")
 
 
 @admin.register(models.Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(AccessShownOnly):
     list_display = ("name", "id", "domain", "created_at")
     list_filter = ("domain",)
     search_fields = ("name", "id")
 
 
 @admin.register(models.ImpliedRole)
-class ImpliedRoleAdmin(admin.ModelAdmin):
+class ImpliedRoleAdmin(AccessShownOnly):
     list_display = ("prior", "implied", "created_at")
     list_filter = ("prior",)
     search_fields = ("prior__name", "implied__name")
 
 
 @admin.register(models.RoleAssignment)
-class RoleAssignmentAdmin(admin.ModelAdmin):
+class RoleAssignmentAdmin(AccessShownOnly):
     list_display = ("role", "user", "group", "project", "domain", "system", "inherited", "created_at")
     list_filter = ("role", "inherited")
     search_fields = ("user__name", "group__name", "project__name", "role__name")
