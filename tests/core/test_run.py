@@ -57,6 +57,27 @@ def _alive(pids: set[int]) -> set[int]:
     return {p for p in pids if p in table and table[p][1] != "Z"}
 
 
+def interrupt(launcher: subprocess.Popen, children: set[int]) -> tuple[int, set[int]]:
+    """Ctrl-C to the launcher, as a user stops `make run`: its exit code and every process it had
+    started (all killed, and the test failed, if it does not stop within 30 s)."""
+    children = children | _descendants(launcher.pid)
+    launcher.send_signal(signal.SIGINT)
+    try:
+        return launcher.wait(30), children
+    except subprocess.TimeoutExpired:
+        for pid in [launcher.pid, *children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise
+
+
+def assert_gone(children: set[int]) -> None:
+    deadline = time.monotonic() + 5
+    while _alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(children), f"left running: {_alive(children)}"
+
+
 @needs(SKIP_REASON)
 def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) -> None:
     port = free_port()
@@ -140,21 +161,10 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         finally:
             client.close()
     finally:
-        children |= _descendants(launcher.pid)
-        launcher.send_signal(signal.SIGINT)
-        try:
-            code = launcher.wait(30)
-        except subprocess.TimeoutExpired:
-            for pid in [launcher.pid, *children]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            raise
+        code, children = interrupt(launcher, children)
     reader.join(5)
     while not lines.empty():
         output.append(lines.get())
     assert code == 0, "".join(output)
     assert "stratus: stopped." in output[-1]
-    deadline = time.monotonic() + 5
-    while _alive(children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(children), f"left running: {_alive(children)}"
+    assert_gone(children)

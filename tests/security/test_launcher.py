@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import signal
 import socket
 import stat
 import subprocess
@@ -21,7 +20,7 @@ from celery import Celery
 
 from tests.capabilities import needs
 from tests.conftest import ROOT, free_port
-from tests.core.test_run import UNSET, _alive, _descendants
+from tests.core.test_run import UNSET, _descendants, assert_gone, interrupt
 from tests.runtime_venv import RUNTIME_PYTHON, SKIP_REASON
 
 
@@ -105,21 +104,10 @@ def test_launcher_redis_has_a_password_and_a_wide_bind_is_announced(tmp_path: Pa
         finally:
             client.close()
     finally:
-        children |= _descendants(launcher.pid)
-        launcher.send_signal(signal.SIGINT)
-        try:
-            code = launcher.wait(30)
-        except subprocess.TimeoutExpired:
-            for pid in [launcher.pid, *children]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            raise
+        code, children = interrupt(launcher, children)
     reader.join(5)
     assert code == 0
-    deadline = time.monotonic() + 5
-    while _alive(children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(children), f"left running: {_alive(children)}"
+    assert_gone(children)
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
