@@ -29,6 +29,7 @@ class ComputeConfig(AppConfig):
         for name, default, description in QUOTAS:
             quotas.register(name, default=default, service="compute", description=description)
         signals.bootstrapped.connect(_default_flavors, dispatch_uid="compute-default-flavors")
+        signals.project_deleting.connect(_project_holdings, dispatch_uid="compute-project-holdings")
         panels.mount("compute", "apps.compute.urls")
         panels.register("Compute", "Instances", "compute:instances", icon="server", order=10)
         panels.register("Compute", "Key Pairs", "compute:keypairs", icon="key", order=40)
@@ -45,3 +46,10 @@ def _default_flavors(sender: object, *, result: dict, **kwargs: object) -> None:
     from apps.compute import services
 
     services.flavor_defaults_ensure()
+
+
+def _project_holdings(sender: object, *, project_id: str, **kwargs: object) -> list[str]:
+    """Identity asks before it deletes a project: what of it this component still holds."""
+    from apps.compute.selectors import servers as selectors
+
+    return selectors.project_holdings(project_id=project_id)

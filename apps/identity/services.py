@@ -25,7 +25,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.core import events
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded, Unauthorized
-from apps.identity import quotas, selectors
+from apps.identity import quotas, selectors, signals
 from apps.identity.models import (
     DEFAULT_DOMAIN_ID,
     PERM_ADMIN,
@@ -260,6 +260,10 @@ def project_delete(*, actor: Actor, project_id: str) -> None:
     project = selectors.project_get(actor=actor, project_id=project_id)
     if project.children.exists():
         raise Forbidden("Cannot delete a project that has child projects; delete them first.")
+    holding = sorted({name for _, names in signals.project_deleting.send(sender=project_delete, project_id=project.id)
+                      for name in names or ()})
+    if holding:
+        raise Conflict(f"Cannot delete project {project.id}: it still has {', '.join(holding)}; delete them first.")
     project.delete()
     events.access_changed(project_id=project_id)
     events.publish(project_id=None, kind="deleted", resource="project", resource_id=project_id)
@@ -1284,7 +1288,5 @@ def bootstrap(*, public_url: str, admin_password: str, demo_password: str, regio
                 endpoint.url = url
                 endpoint.save(update_fields=["url", "updated_at"])
     result = {"domain": domain, "projects": projects, "admin": admin, "demo": demo, "region": region}
-    from apps.identity import signals
-
     signals.bootstrapped.send(sender=bootstrap, result=result)
     return result

@@ -434,3 +434,13 @@ def availability_zones() -> list[tuple[str, bool]]:
 
 def volume_states() -> tuple[str, ...]:
     return states.VOLUME_STATUSES
+
+
+def project_holdings(*, project_id: str) -> list[str]:
+    """What of the project still lives on storage nodes: its volumes and snapshots."""
+    held = []
+    if Volume.objects.filter(project_id=project_id).exists():
+        held.append("volumes")
+    if Snapshot.objects.filter(project_id=project_id).exists():
+        held.append("snapshots")
+    return held

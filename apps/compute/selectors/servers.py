@@ -398,3 +398,8 @@ def server_group_members(*, group_ids: list[str]) -> dict[str, list[str]]:
     for group_id, instance_id in rows:
         members.setdefault(group_id, []).append(instance_id)
     return members
+
+
+def project_holdings(*, project_id: str) -> list[str]:
+    """What of the project still lives on nodes: its servers (a deleted server's row does not count)."""
+    return ["servers"] if Instance.objects.filter(project_id=project_id, deleted=False).exists() else []
