@@ -424,6 +424,17 @@ def quota_usage(*, project: Project) -> dict[str, dict[str, int]]:
     return {name: {"limit": limit, "in_use": used.get(name, 0)} for name, limit in sorted(limits.items())}
 
 
+def quota_projects_with_limits(*, actor: Actor, resources: Iterable[str]) -> list[str]:
+    """The ids (sorted) of the projects that hold a limit of their own for any of ``resources`` (admin)."""
+    require_admin(actor, action="list every project's quotas")
+    return sorted(set(QuotaLimit.objects.filter(resource__in=list(resources)).values_list("project_id", flat=True)))
+
+
+def quota_resource_name_max() -> int:
+    """The longest resource name the quota tables hold (a family's generated names must fit it)."""
+    return QuotaUsage._meta.get_field("resource").max_length
+
+
 # ---- helpers ---------------------------------------------------------------------------------
 
 def _get(qs: QuerySet[M], pk: str, what: str) -> M:

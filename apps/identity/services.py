@@ -1206,6 +1206,23 @@ def quota_delete(*, actor: Actor, project_id: str, resources: Iterable[str]) -> 
     events.publish(project_id=project.id, kind="updated", resource="quota", resource_id=project.id)
 
 
+def quota_resources_rename(*, resources: Mapping[str, str]) -> None:
+    """Carry every project's usage and limits and the default of each ``old`` resource name over to
+    its ``new`` one (``{old: new}``), as when the thing a family's names come from is renamed. Call it
+    inside the transaction that renames that thing."""
+    for old, new in resources.items():
+        for model in (QuotaUsage, QuotaLimit, QuotaDefault):
+            model.objects.filter(resource=old).update(resource=new)
+
+
+def quota_resources_forget(*, resources: Iterable[str]) -> None:
+    """Drop every project's usage and limits and the default of ``resources``, whose thing is gone
+    (nothing of it remains to count). Call it inside the transaction that deletes that thing."""
+    names = list(resources)
+    for model in (QuotaUsage, QuotaLimit, QuotaDefault):
+        model.objects.filter(resource__in=names).delete()
+
+
 @transaction.atomic
 def quota_default_set(*, actor: Actor, limits: Mapping[str, int]) -> dict[str, int]:
     require_admin(actor, action="set default quotas")

@@ -374,9 +374,9 @@ TYPE_QUOTAS = ("volumes", "gigabytes", "snapshots")
 
 
 def type_quota_room() -> int:
-    from apps.identity.models import QuotaUsage
+    from apps.identity import selectors as identity_selectors
 
-    return QuotaUsage._meta.get_field("resource").max_length - max(len(r) + 1 for r in TYPE_QUOTAS)
+    return identity_selectors.quota_resource_name_max() - max(len(r) + 1 for r in TYPE_QUOTAS)
 
 
 def volume_type_quota_names() -> list[str]:

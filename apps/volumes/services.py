@@ -313,16 +313,12 @@ def volume_type_delete(*, actor: Actor, type_id: str) -> None:
 def _rename_type_quotas(old: str, new: str | None) -> None:
     """A renamed type keeps its limits and usage under its new name (as Cinder does); a deleted one's
     go (nothing of it remains to count)."""
-    from apps.identity.models import QuotaDefault, QuotaLimit, QuotaUsage
-
-    keep = new is not None and len(new) <= selectors.type_quota_room()
-    for resource in selectors.TYPE_QUOTAS:
-        for model in (QuotaUsage, QuotaLimit, QuotaDefault):
-            rows = model.objects.filter(resource=f"{resource}_{old}")
-            if keep:
-                rows.update(resource=f"{resource}_{new}")
-            else:
-                rows.delete()
+    olds = [f"{resource}_{old}" for resource in selectors.TYPE_QUOTAS]
+    if new is not None and len(new) <= selectors.type_quota_room():
+        identity_services.quota_resources_rename(
+            resources={name: f"{resource}_{new}" for name, resource in zip(olds, selectors.TYPE_QUOTAS, strict=True)})
+    else:
+        identity_services.quota_resources_forget(resources=olds)
 
 
 @transaction.atomic

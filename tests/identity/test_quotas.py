@@ -106,6 +106,38 @@ def test_only_admins_set_quotas(project, widgets):
         services.quota_set(actor=demo, project_id=project.id, limits={"widgets": 100})
 
 
+def test_only_admins_list_the_projects_with_their_own_limits(project, widgets):
+    admin = factories.admin_actor()
+    services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 4})
+    assert selectors.quota_projects_with_limits(actor=admin, resources=["widgets", "gadgets"]) == [project.id]
+    assert selectors.quota_projects_with_limits(actor=admin, resources=["gadgets"]) == []
+    _, demo = services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
+    with pytest.raises(Forbidden):
+        selectors.quota_projects_with_limits(actor=demo, resources=["widgets"])
+
+
+def test_renamed_resources_keep_usage_limits_and_default_and_forgotten_ones_go(project, widgets):
+    """What a volume type rename or delete does to its per type quotas."""
+    admin = factories.admin_actor()
+    quotas.register("widgets_new", default=10, service="test")
+    try:
+        with transaction.atomic():
+            services.quota_reserve(project_id=project.id, deltas={"widgets": 2})
+        services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 7})
+        services.quota_default_set(actor=admin, limits={"widgets": 9})
+        with transaction.atomic():
+            services.quota_resources_rename(resources={"widgets": "widgets_new"})
+        assert selectors.quota_usage(project=project)["widgets_new"] == {"limit": 7, "in_use": 2}
+        assert selectors.quota_usage(project=project)["widgets"] == {"limit": 10, "in_use": 0}
+        assert selectors.quota_defaults()["widgets_new"] == 9
+        with transaction.atomic():
+            services.quota_resources_forget(resources=["widgets_new"])
+        assert selectors.quota_usage(project=project)["widgets_new"] == {"limit": 10, "in_use": 0}
+        assert usage(project, "widgets_new") == 0 and selectors.quota_defaults()["widgets_new"] == 10
+    finally:
+        quotas.unregister("widgets_new")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reservations_never_overshoot(widgets):
     """30 threads, each its own PostgreSQL connection, race for a limit of 10: exactly 10 win."""

@@ -102,6 +102,7 @@ def test_quotas_api(cloud):
     assert details == {"limit": 1, "used": 1, "reserved": 0}
     assert cloud.member.get(f"quotas/{pid}/default").json()["quota"]["network"] == 100
     assert pid in [q["project_id"] for q in cloud.admin.get("quotas").json()["quotas"]]
+    neutron_error(cloud.member.get("quotas"), 403)
     assert cloud.admin.delete(f"quotas/{pid}").status_code == 204
     assert cloud.member.get(f"quotas/{pid}").json()["quota"]["network"] == 100
     neutron_error(cloud.member.get(f"quotas/{cloud.other_project.id}"), 403)

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from apps.core.api import OpenStackView
 from apps.identity.api.authentication import AllowAny
-from apps.identity.policy import Actor, require_admin
+from apps.identity.policy import Actor
 from apps.networks import errors, selectors, services
 from apps.networks.api import serializers as out
 
@@ -390,11 +390,10 @@ def _quota_body(project_id: str, limits: dict[str, int]) -> dict[str, int]:
 
 class Quotas(NeutronView):
     def get(self, request: Request) -> Response:
-        require_admin(request.auth, action="list every project's quotas")
-        from apps.identity.models import QuotaLimit
+        from apps.identity import selectors as identity_selectors
 
-        projects = sorted(set(QuotaLimit.objects.filter(resource__in=selectors.QUOTA_RESOURCES)
-                              .values_list("project_id", flat=True)))
+        projects = identity_selectors.quota_projects_with_limits(actor=request.auth,
+                                                                 resources=selectors.QUOTA_RESOURCES)
         bodies = []
         for pid in projects:
             usage = selectors.network_quota_usage(project_id=pid)
