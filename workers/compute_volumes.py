@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import shared_task
 
+from apps.compute import states
 from workers import compute
 from workers.compute import _details, _load, _message, instance_lock, node_host
 from workers.drivers.hypervisor.libvirt import DiskSpec
@@ -62,7 +63,7 @@ def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     "gone" (no such instance or mapping)."""
     services = _services()
     with instance_lock(instance_id):
-        instance, bdm, outcome = _pending(instance_id, volume_id, "attaching")
+        instance, bdm, outcome = _pending(instance_id, volume_id, states.BDM_ATTACHING)
         if outcome:
             return outcome
         host = node_host(instance)
@@ -93,7 +94,7 @@ def detach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     Returns "detached", "failed", "skipped" or "gone"."""
     services = _services()
     with instance_lock(instance_id):
-        instance, bdm, outcome = _pending(instance_id, volume_id, "detaching")
+        instance, bdm, outcome = _pending(instance_id, volume_id, states.BDM_DETACHING)
         if outcome:
             return outcome
         host = node_host(instance)

@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 
+from apps.compute import states
 from apps.core.models import Resource, TimeStamped
 
 
@@ -183,10 +184,12 @@ class Instance(TimeStamped):
                                      related_name="members")
     reservation_id = models.CharField(max_length=32, blank=True, default="")
     launch_index = models.PositiveIntegerField(default=0)
-    vm_state = models.CharField(max_length=32, default="building", db_index=True)
-    task_state = models.CharField(max_length=32, null=True, blank=True)
-    # 0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN, 6 CRASHED, 7 SUSPENDED
-    power_state = models.PositiveSmallIntegerField(default=0)
+    vm_state = models.CharField(max_length=32, choices=[(s, s) for s in states.VM_STATES],
+                                default=states.BUILDING, db_index=True)
+    task_state = models.CharField(max_length=32, choices=[(s, s) for s in states.TASK_STATES], null=True,
+                                  blank=True)
+    power_state = models.PositiveSmallIntegerField(choices=list(states.POWER_STATES.items()),
+                                                   default=states.NOSTATE)
     node = models.ForeignKey(ComputeNode, on_delete=models.SET_NULL, null=True, blank=True, related_name="instances")
     host = models.CharField(max_length=255, null=True, blank=True)  # node.host, kept after the claim is released
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -302,7 +305,8 @@ class BlockDeviceMapping(TimeStamped):
     device_type = models.CharField(max_length=16, null=True, blank=True)
     delete_on_termination = models.BooleanField(default=False)
     tag = models.CharField(max_length=60, null=True, blank=True)
-    status = models.CharField(max_length=16, default="attaching")  # attaching | attached | detaching
+    status = models.CharField(max_length=16, choices=[(s, s) for s in states.BDM_STATUSES],
+                              default=states.BDM_ATTACHING)
 
     class Meta:
         ordering = ["instance", "boot_index", "created_at", "id"]

@@ -58,6 +58,13 @@ REBUILD_SPAWNING = "rebuild_spawning"
 MIGRATING = "migrating"
 DELETING = "deleting"
 
+TASK_STATES = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING, IMAGE_SNAPSHOT, IMAGE_SNAPSHOT_PENDING,
+               IMAGE_PENDING_UPLOAD, IMAGE_UPLOADING, UPDATING_PASSWORD, RESIZE_PREP, RESIZE_MIGRATING,
+               RESIZE_MIGRATED, RESIZE_FINISH, RESIZE_REVERTING, RESIZE_CONFIRMING, REBOOTING, REBOOT_PENDING,
+               REBOOT_STARTED, REBOOTING_HARD, REBOOT_PENDING_HARD, REBOOT_STARTED_HARD, PAUSING, UNPAUSING,
+               SUSPENDING, RESUMING, POWERING_OFF, POWERING_ON, REBUILDING, REBUILD_BLOCK_DEVICE_MAPPING,
+               REBUILD_SPAWNING, MIGRATING, DELETING)
+
 # ---- power_state (libvirt's numbers, as Nova shows them) ----------------------------------------
 NOSTATE = 0
 RUNNING = 1
@@ -67,6 +74,13 @@ CRASHED = 6
 SUSPENDED_POWER = 7
 POWER_STATES = {NOSTATE: "NOSTATE", RUNNING: "Running", PAUSED_POWER: "Paused", SHUTDOWN: "Shutdown",
                 CRASHED: "Crashed", SUSPENDED_POWER: "Suspended"}
+
+# ---- block device mapping status (compute.BlockDeviceMapping): attaching until the node reports
+# the device, attached, detaching until the node lets it go (then the row goes) -------------------
+BDM_ATTACHING = "attaching"
+BDM_ATTACHED = "attached"
+BDM_DETACHING = "detaching"
+BDM_STATUSES = (BDM_ATTACHING, BDM_ATTACHED, BDM_DETACHING)
 
 # ---- (vm_state, task_state) → API status (Nova's nova/api/openstack/common.py _STATE_MAP) --------
 _REBOOT = {REBOOTING: "REBOOT", REBOOT_PENDING: "REBOOT", REBOOT_STARTED: "REBOOT",

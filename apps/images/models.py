@@ -6,6 +6,7 @@ import uuid
 from django.db import models
 
 from apps.core.models import TimeStamped
+from apps.images import states
 
 
 def new_image_id() -> str:
@@ -14,14 +15,14 @@ def new_image_id() -> str:
 
 
 class Image(TimeStamped):
-    QUEUED = "queued"
-    SAVING = "saving"
-    ACTIVE = "active"
-    KILLED = "killed"
-    DEACTIVATED = "deactivated"
-    UPLOADING = "uploading"
-    IMPORTING = "importing"
-    STATUSES = [(s, s) for s in (QUEUED, SAVING, ACTIVE, KILLED, DEACTIVATED, UPLOADING, IMPORTING)]
+    QUEUED = states.QUEUED
+    SAVING = states.SAVING
+    ACTIVE = states.ACTIVE
+    KILLED = states.KILLED
+    DEACTIVATED = states.DEACTIVATED
+    UPLOADING = states.UPLOADING
+    IMPORTING = states.IMPORTING
+    STATUSES = [(s, s) for s in states.IMAGE_STATUSES]
 
     PUBLIC = "public"
     PRIVATE = "private"
@@ -63,10 +64,10 @@ class Image(TimeStamped):
 
 
 class ImageMember(TimeStamped):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    STATUSES = [(s, s) for s in (PENDING, ACCEPTED, REJECTED)]
+    PENDING = states.PENDING
+    ACCEPTED = states.ACCEPTED
+    REJECTED = states.REJECTED
+    STATUSES = [(s, s) for s in states.MEMBER_STATUSES]
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="members")
     member = models.CharField(max_length=255, db_index=True)  # a project id
@@ -83,11 +84,11 @@ class ImageMember(TimeStamped):
 class ImageTask(TimeStamped):
     """A record of asynchronous-style work on an image (Glance's image tasks: an import)."""
 
-    PENDING = "pending"
-    PROCESSING = "processing"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    STATUSES = [(s, s) for s in (PENDING, PROCESSING, SUCCESS, FAILURE)]
+    PENDING = states.PENDING
+    PROCESSING = states.PROCESSING
+    SUCCESS = states.SUCCESS
+    FAILURE = states.FAILURE
+    STATUSES = [(s, s) for s in states.TASK_STATUSES]
 
     id = models.CharField(primary_key=True, max_length=36, default=new_image_id, editable=False)
     image_id = models.CharField(max_length=36, db_index=True)  # kept after the image is deleted

@@ -1,10 +1,7 @@
 """Every write to images: validation, Glance's policy, quotas (``images`` count at create,
 ``image_bytes`` when an upload ends), the status machine and the store.
 
-Status machine (one table; anything else is refused):
-
-    queued --upload starts--> saving --data stored--> active <--deactivate/reactivate--> deactivated
-               saving --upload broken (disconnect, store error, size mismatch, over quota)--> queued
+The status machine is apps/images/states.py's table; anything else is refused.
 """
 from __future__ import annotations
 
@@ -24,23 +21,13 @@ from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExc
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
-from apps.images import selectors
+from apps.images import selectors, states
 from apps.images.models import Image, ImageMember, ImageTask
 from apps.images.storage import get_store
 from workers.drivers import imageformat
 from workers.drivers.images import StoreError
 
 log = logging.getLogger(__name__)
-
-TRANSITIONS: dict[str, set[str]] = {
-    Image.QUEUED: {Image.SAVING, Image.UPLOADING},
-    Image.SAVING: {Image.ACTIVE, Image.QUEUED, Image.KILLED},
-    Image.UPLOADING: {Image.QUEUED, Image.IMPORTING},
-    Image.IMPORTING: {Image.ACTIVE, Image.QUEUED},
-    Image.ACTIVE: {Image.DEACTIVATED},
-    Image.DEACTIVATED: {Image.ACTIVE},
-    Image.KILLED: set(),
-}
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -64,7 +51,7 @@ MAX_PROPERTIES = 128
 # ---- small validators ------------------------------------------------------------------------
 
 def _transition(image: Image, to: str) -> None:
-    if to not in TRANSITIONS.get(image.status, set()):
+    if not states.image_may(image.status, to):
         raise Conflict(f"Image {image.id} is {image.status}: it cannot become {to}.")
     image.status = to
 

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 
 from apps.core.models import TimeStamped
+from apps.volumes import states
 
 
 def new_uuid() -> str:
@@ -66,7 +67,8 @@ class Volume(TimeStamped):
     name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     description = models.CharField(max_length=255, null=True, blank=True)
     size = models.PositiveIntegerField()
-    status = models.CharField(max_length=32, default="creating", db_index=True)
+    status = models.CharField(max_length=32, choices=[(s, s) for s in states.VOLUME_STATUSES],
+                              default=states.CREATING, db_index=True)
     status_reason = models.TextField(blank=True, default="")
     availability_zone = models.CharField(max_length=255, default="nova")
     bootable = models.BooleanField(default=False)
@@ -107,7 +109,8 @@ class Snapshot(TimeStamped):
     name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     description = models.CharField(max_length=255, null=True, blank=True)
     size = models.PositiveIntegerField()
-    status = models.CharField(max_length=32, default="creating", db_index=True)
+    status = models.CharField(max_length=32, choices=[(s, s) for s in states.SNAPSHOT_STATUSES],
+                              default=states.CREATING, db_index=True)
     status_reason = models.TextField(blank=True, default="")
     progress = models.CharField(max_length=8, default="0%")
 
@@ -138,7 +141,8 @@ class VolumeAttachment(TimeStamped):
     host_name = models.CharField(max_length=255, null=True, blank=True)
     device = models.CharField(max_length=64, null=True, blank=True)
     attach_mode = models.CharField(max_length=4, default="rw")
-    status = models.CharField(max_length=32, default="reserved")
+    status = models.CharField(max_length=32, choices=[(s, s) for s in states.ATTACHMENT_STATUSES],
+                              default=states.RESERVED)
     attached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

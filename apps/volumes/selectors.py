@@ -299,7 +299,7 @@ def attachment_get(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
 
 def attachment_connection(attachment: VolumeAttachment) -> dict[str, Any] | None:
     """Where the attached volume's file is, once a connector was given (attaching or attached)."""
-    if attachment.status not in ("attaching", "attached"):
+    if attachment.status not in (states.ATTACHING, states.ATTACHED):
         return None
     try:
         return _connection(attachment.volume)

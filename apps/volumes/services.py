@@ -662,7 +662,7 @@ def volume_metadata_item_delete(*, actor: Actor, volume_id: str, key: str) -> No
 def volume_reserve(*, actor: Actor, volume_id: str, server_id: str | None = None) -> VolumeAttachment:
     volume = _writable_volume(actor, volume_id)
     _move(volume, states.RESERVED, action="reserve")
-    attachment = VolumeAttachment.objects.create(volume=volume, server_id=server_id, status="reserved")
+    attachment = VolumeAttachment.objects.create(volume=volume, server_id=server_id, status=states.RESERVED)
     _publish(volume, "state", "volume")
     return attachment
 
@@ -704,7 +704,7 @@ def volume_attach(*, volume_id: str, attachment_id: str, server_id: str, host_na
         raise NotFound(f"Attachment {attachment_id} could not be found.")
     _move(volume, states.IN_USE, action="attach")
     VolumeAttachment.objects.filter(pk=attachment.pk).update(
-        server_id=server_id, host_name=host_name, device=device, attach_mode=mode, status="attached",
+        server_id=server_id, host_name=host_name, device=device, attach_mode=mode, status=states.ATTACHED,
         attached_at=timezone.now(), updated_at=timezone.now())
     attachment.refresh_from_db()
     _publish(volume, "state", "volume")
@@ -722,8 +722,8 @@ def volume_attaching(*, volume_id: str, attachment_id: str, host_name: str | Non
     if volume.status != states.ATTACHING:
         _move(volume, states.ATTACHING, action="attach")
         _publish(volume, "state", "volume")
-    if attachment.status == "reserved":
-        VolumeAttachment.objects.filter(pk=attachment.pk).update(status="attaching", host_name=host_name,
+    if attachment.status == states.RESERVED:
+        VolumeAttachment.objects.filter(pk=attachment.pk).update(status=states.ATTACHING, host_name=host_name,
                                                                  updated_at=timezone.now())
         attachment.refresh_from_db()
     return attachment
@@ -763,7 +763,7 @@ def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: Any = N
         _move(volume, states.ATTACHING, action="attach")
     now = timezone.now()
     attachment = VolumeAttachment.objects.create(volume=volume, server_id=instance_uuid, host_name=host_name,
-                                                 device=mountpoint, attach_mode=mode, status="attached",
+                                                 device=mountpoint, attach_mode=mode, status=states.ATTACHED,
                                                  attached_at=now)
     _move(volume, states.IN_USE, action="attach")
     _publish(volume, "state", "volume")
@@ -843,10 +843,10 @@ def attachment_create(*, actor: Actor, volume_id: Any, instance_uuid: Any, conne
     volume = _writable_volume(actor, volume_id)
     _move(volume, states.RESERVED, action="reserve")
     attachment = VolumeAttachment.objects.create(volume=volume, server_id=instance_uuid, attach_mode=mode,
-                                                 status="reserved")
+                                                 status=states.RESERVED)
     if clean is not None:
         _move(volume, states.ATTACHING, action="attach")
-        VolumeAttachment.objects.filter(pk=attachment.pk).update(status="attaching", host_name=clean.get("host"))
+        VolumeAttachment.objects.filter(pk=attachment.pk).update(status=states.ATTACHING, host_name=clean.get("host"))
         attachment.refresh_from_db()
     _publish(volume, "state", "volume")
     return attachment
@@ -858,12 +858,12 @@ def attachment_update(*, actor: Actor, attachment_id: str, connector: Any) -> Vo
     (its host recorded); an attaching or attached one records the host again."""
     clean = _connector(connector)
     volume, attachment = _writable_attachment(actor, attachment_id)
-    if attachment.status == "reserved":
+    if attachment.status == states.RESERVED:
         if volume.status == states.RESERVED:
             _move(volume, states.ATTACHING, action="attach")
             _publish(volume, "state", "volume")
-        attachment.status = "attaching"
-    elif attachment.status not in ("attaching", "attached"):
+        attachment.status = states.ATTACHING
+    elif attachment.status not in (states.ATTACHING, states.ATTACHED):
         raise BadRequest(f"Invalid volume attachment: attachment {attachment.id} is {attachment.status}.")
     attachment.host_name = clean.get("host") or attachment.host_name
     attachment.save(update_fields=["status", "host_name", "updated_at"])
@@ -874,13 +874,13 @@ def attachment_update(*, actor: Actor, attachment_id: str, connector: Any) -> Vo
 def attachment_complete(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
     """The host connected the volume: the attachment is attached, the volume in-use."""
     volume, attachment = _writable_attachment(actor, attachment_id)
-    if attachment.status == "attached":
+    if attachment.status == states.ATTACHED:
         return attachment
-    if attachment.status != "attaching":
+    if attachment.status != states.ATTACHING:
         raise BadRequest(f"Invalid volume attachment: attachment {attachment.id} is {attachment.status}: update "
                          f"it with a connector first.")
     _move(volume, states.IN_USE, action="attach")
-    attachment.status = "attached"
+    attachment.status = states.ATTACHED
     attachment.attached_at = timezone.now()
     attachment.save(update_fields=["status", "attached_at", "updated_at"])
     _publish(volume, "state", "volume")

@@ -43,6 +43,11 @@ SNAPSHOT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 SNAPSHOT_STATUSES = tuple(SNAPSHOT_TRANSITIONS)
 
+# a volume attachment (volumes.VolumeAttachment): reserved for a server, attaching on its node,
+# attached once the node reports the device; detaching removes the row
+ATTACHED = "attached"
+ATTACHMENT_STATUSES = (RESERVED, ATTACHING, ATTACHED)
+
 
 def volume_may(current: str, target: str) -> bool:
     return target in VOLUME_TRANSITIONS.get(current, frozenset())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.compute import states
 from apps.compute.models import BlockDeviceMapping, Instance
 from apps.core.errors import NotFound
 from apps.identity.models import Project, User
@@ -27,7 +28,7 @@ def volume_disks_for_node(*, instance: Instance) -> list[VolumeDisk]:
     actor = Actor(user=User(id=instance.user_id or "nova"), project=Project(id=instance.project_id),
                   roles=frozenset({"admin", "member"}), system=True)
     disks = []
-    rows = BlockDeviceMapping.objects.filter(instance=instance).exclude(status="detaching").order_by("id")
+    rows = BlockDeviceMapping.objects.filter(instance=instance).exclude(status=states.BDM_DETACHING).order_by("id")
     for bdm in sorted(rows, key=lambda b: (b.boot_index != 0, b.device_name or "", b.id)):
         try:
             connection = volume_selectors.volume_connection(actor=actor, volume_id=bdm.volume_id)

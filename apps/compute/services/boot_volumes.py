@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.compute import states
 from apps.compute.models import BlockDeviceMapping, Instance
 from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
 from apps.identity.models import Project, User
@@ -44,7 +45,7 @@ UUID_PATTERN = re.compile(r"^[a-zA-Z0-9._-]*$")
 DEVICE_PATTERN = re.compile(r"^(/dev/)?(x?[a-z]?d)?([a-z]+)[0-9]*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ROOT_DEVICE = "/dev/vda"
-ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
+ATTACHING, ATTACHED, DETACHING = states.BDM_ATTACHING, states.BDM_ATTACHED, states.BDM_DETACHING
 
 
 def _invalid(message: str) -> BadRequest:

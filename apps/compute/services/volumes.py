@@ -43,7 +43,7 @@ ATTACH_VM_STATES = frozenset({states.ACTIVE, states.STOPPED, states.PAUSED, stat
 DEVICE_PATTERN = re.compile(r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$")
 VIRTIO_DEVICE = re.compile(r"^/dev/vd([a-z])$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
+ATTACHING, ATTACHED, DETACHING = states.BDM_ATTACHING, states.BDM_ATTACHED, states.BDM_DETACHING
 
 
 class TooManyDiskDevices(Forbidden):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from apps.volumes import states
 from apps.volumes.models import Snapshot, Volume, VolumeAttachment, VolumeType
 
 MIN_VERSION = "3.0"
@@ -46,7 +47,7 @@ def _links(base: str, project_id: str, collection: str, item_id: str) -> list[di
 def attachment_out(volume: Volume) -> list[dict[str, Any]]:
     return [{"server_id": a.server_id, "attachment_id": a.id, "attached_at": ts(a.attached_at),
              "host_name": a.host_name, "volume_id": volume.id, "device": a.device, "id": volume.id}
-            for a in volume.attachments.all() if a.status == "attached"]
+            for a in volume.attachments.all() if a.status == states.ATTACHED]
 
 
 def volume_brief(volume: Volume, base: str) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""Every stateful model's state field takes its vocabulary (``choices=``) from its app's states
+module, and images' transition table lives in apps/images/states.py (issue 10, item 7)."""
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+
+STATE_FIELDS = {"status", "vm_state", "task_state", "power_state", "attach_status"}
+# the apps whose models are the stateful resources of item 7 (images, instances, volumes,
+# snapshots, attachments, block device mappings)
+STATEFUL_APPS = {"images", "compute", "volumes"}
+
+
+def _state_fields():
+    for model in apps.get_models():
+        if model._meta.app_label not in STATEFUL_APPS:
+            continue
+        for field in model._meta.get_fields():
+            if field.name in STATE_FIELDS and getattr(field, "concrete", False):
+                yield f"{model._meta.label}.{field.name}", field
+
+
+def test_state_fields_are_found():
+    names = {name for name, _ in _state_fields()}
+    assert {"images.Image.status", "compute.Instance.vm_state", "compute.Instance.task_state",
+            "compute.Instance.power_state", "compute.BlockDeviceMapping.status", "volumes.Volume.status",
+            "volumes.Snapshot.status", "volumes.VolumeAttachment.status"} <= names
+
+
+@pytest.mark.parametrize("name,field", list(_state_fields()), ids=lambda v: v if isinstance(v, str) else "")
+def test_state_field_has_choices_from_states_module(name, field):
+    assert field.choices, f"{name} has no choices="
+    if field.has_default() and field.get_default() is not None:
+        assert field.get_default() in {value for value, _ in field.choices}, f"{name}'s default is not a choice"
+
+
+def test_image_transitions_live_in_states_module():
+    from apps.images import services, states
+    from apps.images.models import Image
+
+    assert set(states.IMAGE_TRANSITIONS) == {value for value, _ in Image._meta.get_field("status").choices}
+    assert not hasattr(services, "TRANSITIONS")
