@@ -40,3 +40,24 @@ def test_image_transitions_live_in_states_module():
 
     assert set(states.IMAGE_TRANSITIONS) == {value for value, _ in Image._meta.get_field("status").choices}
     assert not hasattr(services, "TRANSITIONS")
+
+
+def test_choices_are_the_states_modules_vocabularies():
+    from apps.compute import states as compute_states
+    from apps.images import states as image_states
+    from apps.volumes import states as volume_states
+
+    expected = {
+        "images.Image.status": image_states.IMAGE_STATUSES,
+        "images.ImageMember.status": image_states.MEMBER_STATUSES,
+        "images.ImageTask.status": image_states.TASK_STATUSES,
+        "compute.Instance.vm_state": compute_states.VM_STATES,
+        "compute.Instance.task_state": compute_states.TASK_STATES,
+        "compute.Instance.power_state": tuple(compute_states.POWER_STATES),
+        "compute.BlockDeviceMapping.status": compute_states.BDM_STATUSES,
+        "volumes.Volume.status": volume_states.VOLUME_STATUSES,
+        "volumes.Snapshot.status": volume_states.SNAPSHOT_STATUSES,
+        "volumes.VolumeAttachment.status": volume_states.ATTACHMENT_STATUSES,
+    }
+    found = {name: tuple(value for value, _ in field.choices) for name, field in _state_fields()}
+    assert found == expected
