@@ -194,11 +194,22 @@ SPECTACULAR_SETTINGS = {"TITLE": "Stratus API", "VERSION": "1.0.0", "SERVE_INCLU
 # Identity
 STRATUS_TOKEN_TTL_SECONDS = int(os.environ.get("STRATUS_TOKEN_TTL_SECONDS", str(24 * 3600)))
 STRATUS_REGION = os.environ.get("STRATUS_REGION", "RegionOne")
+# bootstrap's passwords for admin and demo ("" = generated once into the data dir)
+STRATUS_ADMIN_PASSWORD = os.environ.get("STRATUS_ADMIN_PASSWORD", "")
+STRATUS_DEMO_PASSWORD = os.environ.get("STRATUS_DEMO_PASSWORD", "")
+# bootstrap uploads the demo image (a small blank qcow2) unless this is off
+STRATUS_DEMO_IMAGE = env_bool("STRATUS_DEMO_IMAGE", True)
 # Keystone's [security_compliance] lockout: after this many wrong passwords in a row a user is locked
 # (401 even with the right password) for STRATUS_LOCKOUT_DURATION seconds, or until an admin sets
 # enabled=true on it. 0 = never locked (Keystone's default).
 STRATUS_LOCKOUT_FAILURE_ATTEMPTS = int(os.environ.get("STRATUS_LOCKOUT_FAILURE_ATTEMPTS", "0"))
 STRATUS_LOCKOUT_DURATION = int(os.environ.get("STRATUS_LOCKOUT_DURATION", "1800"))
+# `make run` (manage.py up): the web server's port and address (loopback unless told otherwise), its
+# uvicorn workers and the control-queue Celery worker's threads.
+STRATUS_PORT = int(os.environ.get("STRATUS_PORT", "8000"))
+STRATUS_BIND = os.environ.get("STRATUS_BIND", "") or "127.0.0.1"
+STRATUS_WEB_WORKERS = int(os.environ.get("STRATUS_WEB_WORKERS", "1"))
+STRATUS_WORKER_CONCURRENCY = int(os.environ.get("STRATUS_WORKER_CONCURRENCY", "4"))
 # The base URL the catalog advertises (bootstrap writes it into the endpoints).
 STRATUS_PUBLIC_URL = os.environ.get(
     "STRATUS_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('STRATUS_PORT', '8000')}"
@@ -252,6 +263,17 @@ STRATUS_NETWORK_PHYSICAL_INTERFACES = os.environ.get("STRATUS_NETWORK_PHYSICAL_I
 # their subnets' gateway IPs on its bridge, forwarding on, masquerade out of its other interfaces, so
 # floating IPs are reachable from the node and guests reach beyond it. Off by default.
 STRATUS_NETWORK_EXTERNAL_GATEWAY = env_bool("STRATUS_NETWORK_EXTERNAL_GATEWAY", False)
+# Tenant networks get VXLAN ids from this range; a node that reported within
+# STRATUS_NETWORK_SYNC_REACH_SECONDS is still sent its networks' changes (it may only be slow); an agent
+# silent longer than STRATUS_NETWORK_AGENT_DOWN_SECONDS shows as down.
+STRATUS_VNI_MIN = int(os.environ.get("STRATUS_VNI_MIN", "1"))
+STRATUS_VNI_MAX = int(os.environ.get("STRATUS_VNI_MAX", str(2**24 - 1)))
+STRATUS_NETWORK_SYNC_REACH_SECONDS = int(os.environ.get("STRATUS_NETWORK_SYNC_REACH_SECONDS", "3600"))
+STRATUS_NETWORK_AGENT_DOWN_SECONDS = int(os.environ.get("STRATUS_NETWORK_AGENT_DOWN_SECONDS", "75"))
+# The external network bootstrap makes ("public"): its subnet, type and, for flat, its physnet.
+STRATUS_PUBLIC_CIDR = os.environ.get("STRATUS_PUBLIC_CIDR", "172.24.4.0/24")
+STRATUS_PUBLIC_NETWORK_TYPE = os.environ.get("STRATUS_PUBLIC_NETWORK_TYPE", "vxlan")
+STRATUS_PUBLIC_PHYSNET = os.environ.get("STRATUS_PUBLIC_PHYSNET", "public")
 STRATUS_NETWORK_RESYNC_SECONDS = float(os.environ.get("STRATUS_NETWORK_RESYNC_SECONDS", "30"))
 # Periodic full resync (and heartbeat) of the network agents on these hosts, on their own queues.
 STRATUS_NETWORK_RESYNC_HOSTS = [h for h in os.environ.get("STRATUS_NETWORK_RESYNC_HOSTS", STRATUS_HOST).split(",")
@@ -359,6 +381,8 @@ ALLOWED_HOSTS = allowed_hosts(os.environ, public_url=STRATUS_PUBLIC_URL, metadat
 # STRATUS_FORCE_CONFIG_DRIVE gives every instance a config drive, not only those that ask.
 STRATUS_INSTANCES_PATH = os.environ.get("STRATUS_INSTANCES_PATH", str(DATA_DIR / "instances"))
 STRATUS_IMAGE_CACHE_PATH = os.environ.get("STRATUS_IMAGE_CACHE_PATH", str(DATA_DIR / "image-cache"))
+# How long a node waits for a boot volume it was given to become usable.
+STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS", "300"))
 STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false").lower() in ("1", "true", "yes")
 # Servers (apps/compute/services/servers.py): a server still in BUILD after this long goes to ERROR with
 # its claims released, checked every STRATUS_BUILD_TIMEOUT_CHECK_SECONDS on the control queue.

@@ -76,7 +76,7 @@ def compute_host() -> str:
     """The node this process is the agent of ("" when none)."""
     from django.conf import settings
 
-    return str(getattr(settings, "STRATUS_COMPUTE_HOST", "") or "")
+    return settings.STRATUS_COMPUTE_HOST
 
 
 def driver() -> LibvirtDriver:
@@ -84,7 +84,7 @@ def driver() -> LibvirtDriver:
     global _driver
     from django.conf import settings
 
-    uri = str(getattr(settings, "LIBVIRT_URI", "") or "")
+    uri = settings.LIBVIRT_URI
     with _lock:
         if _driver is None or _driver.uri != uri:
             if not uri:
@@ -101,7 +101,7 @@ def host_ip() -> str:
     the default route (no packet is sent), else loopback."""
     from django.conf import settings
 
-    configured = str(getattr(settings, "STRATUS_COMPUTE_HOST_IP", "") or "")
+    configured = settings.STRATUS_COMPUTE_HOST_IP
     if configured:
         return configured
     try:
@@ -127,7 +127,7 @@ def register(host: str) -> Any:
         host=host, hypervisor_hostname=info.hostname or host, hypervisor_type="test" if drv.is_test else "QEMU",
         hypervisor_version=info.hypervisor_version, libvirt_uri=drv.uri, host_ip=host_ip(), vcpus=info.vcpus,
         memory_mb=info.memory_mb, local_gb=info.disk_gb, cpu_info=cpu_info,
-        availability_zone=str(getattr(settings, "STRATUS_COMPUTE_AVAILABILITY_ZONE", "") or "") or None)
+        availability_zone=settings.STRATUS_COMPUTE_AVAILABILITY_ZONE or None)
 
 
 def heartbeat(host: str) -> None:

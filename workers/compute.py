@@ -402,7 +402,7 @@ def _message(exc: BaseException) -> str:
 def _volume_wait_seconds() -> float:
     from django.conf import settings
 
-    return float(getattr(settings, "STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS", 300))
+    return settings.STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS
 
 
 def wait_for_volumes(instance_id: str, host: str, request_id: str) -> str:

@@ -54,19 +54,19 @@ def driver_config() -> DriverConfig:
     from django.conf import settings
 
     physical = []
-    for item in getattr(settings, "STRATUS_NETWORK_PHYSICAL_INTERFACES", "").split(","):
+    for item in settings.STRATUS_NETWORK_PHYSICAL_INTERFACES.split(","):
         if ":" in item:
             physnet, ifname = item.split(":", 1)
             physical.append((physnet.strip(), ifname.strip()))
     return DriverConfig(
-        node_namespace=getattr(settings, "STRATUS_NETWORK_NODE_NAMESPACE", "") or None,
-        namespace_prefix=getattr(settings, "STRATUS_NETWORK_NAMESPACE_PREFIX", ""),
-        state_dir=str(getattr(settings, "STRATUS_NETWORK_STATE_DIR", settings.DATA_DIR / "network")),
-        vxlan_interface=getattr(settings, "STRATUS_NETWORK_VXLAN_INTERFACE", "") or None,
+        node_namespace=settings.STRATUS_NETWORK_NODE_NAMESPACE or None,
+        namespace_prefix=settings.STRATUS_NETWORK_NAMESPACE_PREFIX,
+        state_dir=str(settings.STRATUS_NETWORK_STATE_DIR),
+        vxlan_interface=settings.STRATUS_NETWORK_VXLAN_INTERFACE or None,
         physical_interfaces=tuple(physical),
-        external_gateway=bool(getattr(settings, "STRATUS_NETWORK_EXTERNAL_GATEWAY", False)),
-        metadata_url=str(getattr(settings, "STRATUS_METADATA_URL", "") or ""),
-        metadata_secret=str(getattr(settings, "STRATUS_METADATA_SECRET", "") or ""),
+        external_gateway=bool(settings.STRATUS_NETWORK_EXTERNAL_GATEWAY),
+        metadata_url=settings.STRATUS_METADATA_URL,
+        metadata_secret=settings.STRATUS_METADATA_SECRET,
     )
 
 
@@ -84,13 +84,13 @@ def get_driver() -> NetworkDriver:
 def vtep_ip(driver: NetworkDriver) -> str:
     from django.conf import settings
 
-    return getattr(settings, "STRATUS_VTEP_IP", "") or default_vtep_ip(driver.runner)
+    return settings.STRATUS_VTEP_IP or default_vtep_ip(driver.runner)
 
 
 def _apply_mode() -> str:
     from django.conf import settings
 
-    mode = str(getattr(settings, "STRATUS_NETWORK_APPLY", "auto")).lower()
+    mode = str(settings.STRATUS_NETWORK_APPLY).lower()
     return mode if mode in ("auto", "yes", "no") else "auto"
 
 

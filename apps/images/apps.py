@@ -24,9 +24,9 @@ class ImagesConfig(AppConfig):
 def _demo_image(sender: object, *, result: dict, **kwargs: object) -> None:
     """After identity's bootstrap: a public demo image owned by the admin project (unless
     STRATUS_DEMO_IMAGE=0: the test suite's clouds start without images)."""
-    import os
+    from django.conf import settings
 
-    if os.environ.get("STRATUS_DEMO_IMAGE", "1") == "0":
+    if not settings.STRATUS_DEMO_IMAGE:
         return
     from apps.identity import services as identity_services
     from apps.images import services

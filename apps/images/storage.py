@@ -9,7 +9,7 @@ from workers.drivers.images import ImageStore, store_from_config
 
 
 def store_config() -> dict[str, object]:
-    kind = getattr(settings, "STRATUS_IMAGE_STORE", "file")
+    kind = settings.STRATUS_IMAGE_STORE
     if kind == "s3":
         return {"kind": "s3", **settings.STRATUS_IMAGE_S3}
     return {"kind": "file", "root": settings.STRATUS_IMAGE_DIR}

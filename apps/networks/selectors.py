@@ -38,7 +38,7 @@ from apps.networks.models import (
 M = TypeVar("M", bound=Model)
 
 # Neutron's agent_down_time: an agent without a heartbeat for this long is dead.
-AGENT_DOWN_SECONDS = int(getattr(settings, "STRATUS_NETWORK_AGENT_DOWN_SECONDS", 75))
+AGENT_DOWN_SECONDS = settings.STRATUS_NETWORK_AGENT_DOWN_SECONDS
 
 
 # ---- visibility ----------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -48,8 +48,6 @@ from apps.networks.models import (
 
 log = logging.getLogger(__name__)
 
-VNI_MIN = int(os.environ.get("STRATUS_VNI_MIN", "1"))
-VNI_MAX = int(os.environ.get("STRATUS_VNI_MAX", str(2**24 - 1)))
 VXLAN_MTU = 1450
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
@@ -62,7 +60,6 @@ NAMED_PROTOCOLS = {"ah", "dccp", "egp", "esp", "gre", "hopopt", "icmp", "igmp", 
                    "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "ospf", "pgm", "rsvp", "sctp",
                    "tcp", "udp", "udplite", "vrrp"}
 PUBLIC_NETWORK_NAME = "public"
-SYNC_REACH_SECONDS = int(os.environ.get("STRATUS_NETWORK_SYNC_REACH_SECONDS", "3600"))
 SYNC_EXPIRES_SECONDS = 300
 
 
@@ -168,7 +165,8 @@ def _send_sync() -> None:
     really gone does not pile work up in its queue."""
     from celery import current_app
 
-    for host in selectors.agents_reachable(seconds=SYNC_REACH_SECONDS).values_list("host", flat=True):
+    reachable = selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
+    for host in reachable.values_list("host", flat=True):
         try:
             current_app.send_task("workers.network.sync", kwargs={"host": host}, queue=f"network.{host}",
                                   expires=SYNC_EXPIRES_SECONDS)
@@ -199,14 +197,15 @@ def _allocate_vni() -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5EC7105])
     used = sorted(Network.objects.filter(network_type="vxlan", segmentation_id__isnull=False,
-                                         segmentation_id__gte=VNI_MIN).values_list("segmentation_id", flat=True))
-    candidate = VNI_MIN
+                                         segmentation_id__gte=settings.STRATUS_VNI_MIN)
+                  .values_list("segmentation_id", flat=True))
+    candidate = settings.STRATUS_VNI_MIN
     for vni in used:
         if vni == candidate:
             candidate += 1
         elif vni > candidate:
             break
-    if candidate > VNI_MAX:
+    if candidate > settings.STRATUS_VNI_MAX:
         raise errors.OverQuota("No VXLAN network id is free: the VNI range is exhausted.")
     return candidate
 
@@ -1930,16 +1929,16 @@ def public_network_ensure(*, project_id: str, cidr: str | None = None, name: str
                           ) -> Network:
     """The external network ``public`` (router:external, owned by the admin project) with one
     subnet (STRATUS_PUBLIC_CIDR, default 172.24.4.0/24, gateway the first address). Idempotent."""
-    cidr = cidr or os.environ.get("STRATUS_PUBLIC_CIDR", "172.24.4.0/24")
+    cidr = cidr or settings.STRATUS_PUBLIC_CIDR
     net = ipam.parse_network(cidr, field="STRATUS_PUBLIC_CIDR", strict=False)
     network = Network.objects.filter(name=name, external=True).order_by("created_at").first()
     if network is None:
-        network_type = os.environ.get("STRATUS_PUBLIC_NETWORK_TYPE", "vxlan")
+        network_type = settings.STRATUS_PUBLIC_NETWORK_TYPE
         network = Network(project_id=project_id, name=name, external=True, shared=False,
                           description="The external network (floating IPs and router gateways)",
                           network_type=network_type)
         if network_type == "flat":
-            network.physical_network = os.environ.get("STRATUS_PUBLIC_PHYSNET", "public")
+            network.physical_network = settings.STRATUS_PUBLIC_PHYSNET
             network.mtu = 1500
         else:
             network.segmentation_id = _allocate_vni()

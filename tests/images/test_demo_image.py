@@ -13,8 +13,8 @@ from apps.images.services import DEMO_IMAGE_NAME
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
 
 
-def test_bootstrap_makes_the_demo_image_once(db: Any, monkeypatch: pytest.MonkeyPatch, image_store: str) -> None:
-    monkeypatch.setenv("STRATUS_DEMO_IMAGE", "1")
+def test_bootstrap_makes_the_demo_image_once(db: Any, settings: Any, image_store: str) -> None:
+    settings.STRATUS_DEMO_IMAGE = True
     kwargs = {"public_url": "http://cloud.test:8000", "admin_password": "a-pass", "demo_password": "d-pass"}
     identity.bootstrap(**kwargs)
     identity.bootstrap(**kwargs)  # idempotent: still one image

@@ -196,7 +196,7 @@ def network_signature_valid(*, instance_id: str, network_id: str, address: str, 
 
 def metadata_secret() -> str:
     """The shared secret of the metadata proxies and the service (settings; see portal/settings.py)."""
-    return str(getattr(settings, "STRATUS_METADATA_SECRET", "") or "")
+    return settings.STRATUS_METADATA_SECRET
 
 
 # --------------------------------------------------------------------------- the service's documents

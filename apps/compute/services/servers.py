@@ -74,10 +74,6 @@ def _owner_actor(instance: Instance) -> Actor:
                  roles=frozenset({"member"}))
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def _text(value: Any, *, field: str, max_length: int = 255, blank: bool = True) -> str:
     if not isinstance(value, str) or len(value) > max_length or (not blank and not value.strip()):
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
@@ -551,7 +547,7 @@ def _zone(actor: Actor, value: Any) -> tuple[str | None, str | None]:
         force_host = f"{zone}:{host}" if zone else host
     zone_name = zone or None
     if zone_name is not None:
-        known = set(_setting("STRATUS_AVAILABILITY_ZONES", ["nova"]))
+        known = set(settings.STRATUS_AVAILABILITY_ZONES)
         known |= set(ComputeNode.objects.values_list("availability_zone", flat=True).distinct())
         if zone_name not in known:
             raise BadRequest(f"The requested availability zone is not available: {zone_name}")
@@ -821,7 +817,7 @@ def server_spawn_failed(*, instance_id: str, host: str, message: str, details: s
         if not reschedule:
             _fail_build(instance, message=message, details=details, request_id=request_id, host=host, event=None)
             return
-        max_attempts = int(_setting("STRATUS_SCHEDULER_MAX_ATTEMPTS", 3))
+        max_attempts = settings.STRATUS_SCHEDULER_MAX_ATTEMPTS
         if instance.attempts >= max_attempts:
             _fail_build(instance, message=f"Exceeded maximum number of retries. Exceeded max scheduling attempts "
                                           f"{max_attempts} for instance {instance.id}. Last exception: {message}",
@@ -1019,7 +1015,7 @@ def server_build_timeouts() -> int:
     """BUILD for longer than STRATUS_BUILD_TIMEOUT_SECONDS → ERROR with its claim released (periodic).
     The same sweep releases the volumes of deleted servers that were still being made at the delete."""
     boot_volumes.deleted_servers_volumes_release()
-    timeout = float(_setting("STRATUS_BUILD_TIMEOUT_SECONDS", 600))
+    timeout = settings.STRATUS_BUILD_TIMEOUT_SECONDS
     cutoff = timezone.now() - timedelta(seconds=timeout)
     done = 0
     for instance_id in Instance.objects.filter(vm_state=states.BUILDING, deleted=False, created_at__lt=cutoff) \

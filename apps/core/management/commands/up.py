@@ -308,11 +308,11 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--port", type=int, default=int(os.environ.get("STRATUS_PORT", "8000")))
-        parser.add_argument("--bind", default=os.environ.get("STRATUS_BIND") or "127.0.0.1")
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("STRATUS_WEB_WORKERS", "1")))
+        parser.add_argument("--port", type=int, default=settings.STRATUS_PORT)
+        parser.add_argument("--bind", default=settings.STRATUS_BIND)
+        parser.add_argument("--web-workers", type=int, default=settings.STRATUS_WEB_WORKERS)
         parser.add_argument("--worker-concurrency", type=int,
-                            default=int(os.environ.get("STRATUS_WORKER_CONCURRENCY", "4")))
+                            default=settings.STRATUS_WORKER_CONCURRENCY)
         parser.add_argument("--logs-to-terminal", action="store_true",
                             help="let the children write to this terminal instead of DATA_DIR/logs/*.log")
 

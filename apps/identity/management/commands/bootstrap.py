@@ -2,7 +2,6 @@
 catalog, and openrc/clouds.yaml files for the real clients. Idempotent."""
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
@@ -43,8 +42,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--public-url", default=settings.STRATUS_PUBLIC_URL)
-        parser.add_argument("--admin-password", default=os.environ.get("STRATUS_ADMIN_PASSWORD"))
-        parser.add_argument("--demo-password", default=os.environ.get("STRATUS_DEMO_PASSWORD"))
+        parser.add_argument("--admin-password", default=settings.STRATUS_ADMIN_PASSWORD or None)
+        parser.add_argument("--demo-password", default=settings.STRATUS_DEMO_PASSWORD or None)
         parser.add_argument("--region", default=settings.STRATUS_REGION)
         parser.add_argument("--data-dir", default=str(settings.DATA_DIR))
 
