@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.models import TimeStamped
+from apps.networks import states
 
 DEVICE_OWNER_DHCP = "network:dhcp"
 DEVICE_OWNER_ROUTER_INTERFACE = "network:router_interface"
@@ -20,8 +21,9 @@ DEVICE_OWNER_FLOATINGIP = "network:floatingip"
 NETWORK_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY,
                             DEVICE_OWNER_FLOATINGIP})
 
-STATUS_ACTIVE = "ACTIVE"
-STATUS_DOWN = "DOWN"
+STATUS_ACTIVE = states.ACTIVE
+STATUS_DOWN = states.DOWN
+STATUS_CHOICES = [(s, s) for s in states.STATUSES]
 
 
 def new_uuid() -> str:
@@ -44,7 +46,7 @@ class NeutronResource(TimeStamped):
 class Network(NeutronResource):
     name = models.CharField(max_length=255, blank=True, default="")
     admin_state_up = models.BooleanField(default=True)
-    status = models.CharField(max_length=16, default=STATUS_ACTIVE)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_ACTIVE)
     shared = models.BooleanField(default=False)
     external = models.BooleanField(default=False)  # router:external
     mtu = models.PositiveIntegerField(default=1450)
@@ -148,7 +150,7 @@ class Port(NeutronResource):
     name = models.CharField(max_length=255, blank=True, default="")
     mac_address = models.CharField(max_length=17)
     admin_state_up = models.BooleanField(default=True)
-    status = models.CharField(max_length=16, default=STATUS_DOWN)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_DOWN)
     device_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     device_owner = models.CharField(max_length=255, blank=True, default="", db_index=True)
     port_security_enabled = models.BooleanField(default=True)
@@ -188,7 +190,7 @@ class IPAllocation(models.Model):
 class Router(NeutronResource):
     name = models.CharField(max_length=255, blank=True, default="")
     admin_state_up = models.BooleanField(default=True)
-    status = models.CharField(max_length=16, default=STATUS_ACTIVE)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_ACTIVE)
     gw_port = models.OneToOneField(Port, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     external_network = models.ForeignKey(Network, null=True, blank=True, on_delete=models.PROTECT,
                                          related_name="gateway_routers")
@@ -209,7 +211,7 @@ class FloatingIP(NeutronResource):
     port = models.ForeignKey(Port, null=True, blank=True, on_delete=models.SET_NULL, related_name="floating_ips")
     fixed_ip_address = models.CharField(max_length=64, null=True, blank=True)
     router = models.ForeignKey(Router, null=True, blank=True, on_delete=models.SET_NULL, related_name="floating_ips")
-    status = models.CharField(max_length=16, default=STATUS_DOWN)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_DOWN)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -1,20 +1,16 @@
-"""Every stateful model's state field takes its vocabulary (``choices=``) from its app's states
-module, and images' transition table lives in apps/images/states.py (issue 10, item 7)."""
+"""Every model's state field (status, vm_state, task_state, power_state, attach_status) takes its
+vocabulary (``choices=``) from its app's states module, and images' transition table lives in
+apps/images/states.py (issue 10, item 7)."""
 from __future__ import annotations
 
 import pytest
 from django.apps import apps
 
 STATE_FIELDS = {"status", "vm_state", "task_state", "power_state", "attach_status"}
-# the apps whose models are the stateful resources of item 7 (images, instances, volumes,
-# snapshots, attachments, block device mappings)
-STATEFUL_APPS = {"images", "compute", "volumes"}
 
 
 def _state_fields():
     for model in apps.get_models():
-        if model._meta.app_label not in STATEFUL_APPS:
-            continue
         for field in model._meta.get_fields():
             if field.name in STATE_FIELDS and getattr(field, "concrete", False):
                 yield f"{model._meta.label}.{field.name}", field
@@ -45,6 +41,7 @@ def test_image_transitions_live_in_states_module():
 def test_choices_are_the_states_modules_vocabularies():
     from apps.compute import states as compute_states
     from apps.images import states as image_states
+    from apps.networks import states as network_states
     from apps.volumes import states as volume_states
 
     expected = {
@@ -58,6 +55,8 @@ def test_choices_are_the_states_modules_vocabularies():
         "volumes.Volume.status": volume_states.VOLUME_STATUSES,
         "volumes.Snapshot.status": volume_states.SNAPSHOT_STATUSES,
         "volumes.VolumeAttachment.status": volume_states.ATTACHMENT_STATUSES,
+        **{f"networks.{model}.status": network_states.STATUSES
+           for model in ("Network", "Port", "Router", "FloatingIP")},
     }
     found = {name: tuple(value for value, _ in field.choices) for name, field in _state_fields()}
     assert found == expected
