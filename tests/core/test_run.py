@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -20,6 +21,7 @@ from celery import Celery
 
 from tests.capabilities import needs
 from tests.conftest import ROOT, VENV_BIN, free_port
+from tests.leftovers import reap
 from tests.runtime_venv import RUNTIME_PYTHON, SKIP_REASON
 
 # The launcher must start its own Redis and use SQLite in its data dir, as `make run` does on a laptop.
@@ -84,7 +86,8 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
     env.pop("STRATUS_BIND", None)  # the default: 127.0.0.1
-    env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port),
+    netns_prefix = f"r{secrets.token_hex(3)}-"  # its agent's namespaces, removed with what runs in them at the end
+    env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_NETWORK_NAMESPACE_PREFIX=netns_prefix,
                STRATUS_WORKER_CONCURRENCY="2", STRATUS_DEMO_IMAGE="1")  # as make run: with the demo image
     launcher = subprocess.Popen([str(RUNTIME_PYTHON), "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -162,6 +165,7 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
             client.close()
     finally:
         code, children = interrupt(launcher, children)
+        reap(marker=str(data_dir), netns_prefixes=(netns_prefix,))
     reader.join(5)
     while not lines.empty():
         output.append(lines.get())

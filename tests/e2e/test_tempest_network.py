@@ -19,6 +19,7 @@ import pytest
 from tests.capabilities import opt_in_run
 from tests.conftest import ROOT
 from tests.e2e import tempest_support as ts
+from tests.leftovers import reap
 
 pytestmark = [
     pytest.mark.e2e,
@@ -132,9 +133,7 @@ def network_agent(live_cloud, tmp_path_factory):
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
-        for name in _ip("netns", "list", check=False).stdout.split():
-            if name.startswith(prefix) or name == node_ns:
-                _ip("netns", "delete", name, check=False)
+        reap(marker=str(workdir), netns_prefixes=(prefix, node_ns))
 
 
 def _start_agent(live_cloud, workdir: Path, *, host: str, tag: str, node_ns: str, vtep: str, prefix: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import secrets
 import socket
 import stat
 import subprocess
@@ -21,6 +22,7 @@ from celery import Celery
 from tests.capabilities import needs
 from tests.conftest import ROOT, free_port
 from tests.core.test_run import UNSET, _descendants, assert_gone, interrupt
+from tests.leftovers import reap
 from tests.runtime_venv import RUNTIME_PYTHON, SKIP_REASON
 
 
@@ -54,7 +56,9 @@ def test_launcher_redis_has_a_password_and_a_wide_bind_is_announced(tmp_path: Pa
     port = free_port()
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("OS_")}
+    netns_prefix = f"r{secrets.token_hex(3)}-"
     env.update(STRATUS_DATA_DIR=str(data_dir), STRATUS_PORT=str(port), STRATUS_BIND="0.0.0.0", STRATUS_NODES="0",
+               STRATUS_NETWORK_NAMESPACE_PREFIX=netns_prefix,
                STRATUS_WORKER_CONCURRENCY="1")
     launcher = subprocess.Popen([str(RUNTIME_PYTHON), "manage.py", "up"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -105,6 +109,7 @@ def test_launcher_redis_has_a_password_and_a_wide_bind_is_announced(tmp_path: Pa
             client.close()
     finally:
         code, children = interrupt(launcher, children)
+        reap(marker=str(data_dir), netns_prefixes=(netns_prefix,))
     reader.join(5)
     assert code == 0
     assert_gone(children)
