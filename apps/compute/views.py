@@ -30,7 +30,7 @@ from apps.compute.services import nodes as node_services
 from apps.compute.services import servers as server_services
 from apps.compute.views_volumes import volumes_context
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, is_partial, render_page, run_action, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, is_partial, render_page, run_action, safe_next
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor, require_admin
 from apps.images import selectors as image_selectors
@@ -38,13 +38,9 @@ from apps.networks import selectors as network_selectors
 from apps.networks import services as network_services
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
-
-
 @dashboard_view
 def keypairs(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     form = KeyPairForm(request.POST or None)
     status = 200
     private_key = None
@@ -77,13 +73,13 @@ def keypairs(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def keypair_delete(request: HttpRequest, name: str) -> HttpResponse:
-    return run_action(request, lambda: services.keypair_delete(actor=_actor(request), name=name),
+    return run_action(request, lambda: services.keypair_delete(actor=actor_for(request), name=name),
                       success=f"Key pair {name} deleted.", redirect_to=reverse("compute:keypairs"))
 
 
 @dashboard_view
 def flavors(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     require_admin(actor, action="manage flavors")
     form = FlavorForm(request.POST or None)
     status = 200
@@ -111,7 +107,7 @@ def flavors(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def flavor_delete(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.flavor_delete(actor=_actor(request), flavor_id=flavor_id),
+    return run_action(request, lambda: services.flavor_delete(actor=actor_for(request), flavor_id=flavor_id),
                       success="Flavor deleted.", redirect_to=reverse("compute:flavors"))
 
 
@@ -177,7 +173,7 @@ def _instance_rows(actor: Actor, *, all_projects: bool = False) -> list[Instance
 
 @dashboard_view
 def instances(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     context = {"instances": _instance_rows(actor), "all_projects": False,
                "can_write": actor.project_id is not None and actor.may_write(actor.project_id),
                "live_src": reverse("compute:instances")}
@@ -186,7 +182,7 @@ def instances(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def all_instances(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     require_admin(actor, action="list the instances of every project")
     rows = _instance_rows(actor, all_projects=True)
     watched = list(dict.fromkeys(i.project_id for i in rows if i.project_id != actor.project_id))[:15]
@@ -210,7 +206,7 @@ def _flavor_choices(actor: Actor) -> list[Flavor]:
 
 @dashboard_view
 def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     _decorate([instance], actor=actor, images=_image_names(actor))
     groups: list[str] = []
@@ -235,7 +231,7 @@ def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
 @dashboard_view
 def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
     """One button of the instance page (a refusal of the service is shown as a message, nothing changes)."""
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     back = reverse("compute:instance", args=[instance.id])
     form = InstanceActionForm(request.POST)
@@ -266,7 +262,7 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     return run_action(request, lambda: server_services.server_delete(actor=actor, server_id=instance.id,
                                                                      request_id=_request_id()),
@@ -277,7 +273,7 @@ def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
 @dashboard_view
 def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     """The guest's console log, asked from its node through the service (os-getConsoleOutput)."""
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     try:
         length = int(request.GET.get("length", "200"))
@@ -334,7 +330,7 @@ def _launch_choices(actor: Actor) -> tuple[dict[str, Any], list[Flavor]]:
 
 @dashboard_view
 def launch(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     choices, flavors = _launch_choices(actor)
     form = LaunchForm(request.POST or None, **choices)
     status = 200
@@ -363,7 +359,7 @@ def launch(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def hypervisors(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     nodes = node_selectors.node_list(actor=actor)
     for node in nodes:
         node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
@@ -376,7 +372,7 @@ def hypervisors(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def compute_services(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     nodes = node_selectors.service_list(actor=actor)
     for node in nodes:
         node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
@@ -387,7 +383,7 @@ def compute_services(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def compute_service_update(request: HttpRequest, node_id: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     node = node_selectors.service_get(actor=actor, service_id=node_id)
     enable = request.POST.get("status") == "enabled"
     form = ServiceDisableForm(request.POST)
@@ -413,7 +409,7 @@ def _period(form: UsagePeriodForm) -> tuple[datetime, datetime]:
 
 @dashboard_view
 def usage(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     require_admin(actor, action="list the usage of every project")
     form = UsagePeriodForm(request.GET if "start" in request.GET else None)
     start, stop = _period(form)
@@ -433,7 +429,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 def instance_action_events(request: HttpRequest, server_id: str, request_id: str) -> HttpResponse:
     """One entry of the action log with its events (os-instance-actions/{request_id}); the host and
     traceback of an event are for admins only, as in Nova."""
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
     action = server_selectors.server_action_get(actor=actor, server_id=instance.id, request_id=request_id)
     return render_page(request, "compute/instance_action.html",

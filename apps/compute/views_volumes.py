@@ -18,14 +18,10 @@ from apps.compute.selectors import servers as server_selectors
 from apps.compute.selectors import volumes as volume_selectors
 from apps.compute.services import volumes as volume_services
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, run_action
 from apps.identity.policy import Actor
 from apps.volumes import selectors as cinder_selectors
 from apps.volumes.forms import AttachForm
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
 def _request_id() -> str:
@@ -50,7 +46,7 @@ def volumes_context(actor: Actor, instance: Instance) -> dict[str, Any]:
 @dashboard_view
 def instance_volumes(request: HttpRequest, server_id: str) -> HttpResponse:
     """The section alone, for the live refresh."""
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     return render(request, "compute/_instance_volumes.html", volumes_context(actor, instance))
 
@@ -58,7 +54,7 @@ def instance_volumes(request: HttpRequest, server_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def instance_volume_attach(request: HttpRequest, server_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     back = reverse("compute:instance", args=[instance.id])
     volume_id = request.POST.get("volume", "")
@@ -89,7 +85,7 @@ def instance_volume_attach(request: HttpRequest, server_id: str) -> HttpResponse
 @require_POST
 @dashboard_view
 def instance_volume_detach(request: HttpRequest, server_id: str, volume_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     volume = cinder_selectors.volume_get(actor=actor, volume_id=volume_id)
     return run_action(request, lambda: volume_services.server_volume_detach(

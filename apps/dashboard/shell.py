@@ -64,6 +64,11 @@ def session_actor(request: HttpRequest) -> Actor:
     return actor
 
 
+def actor_for(request: HttpRequest) -> Actor:
+    """The actor ``dashboard_view`` set on this request (the one way views get it)."""
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
 def dashboard_view(view: View) -> View:
     """Login required; sets ``request.actor``; Forbidden/NotFound from services become 403/404."""
 

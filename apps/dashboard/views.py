@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import NotFound
 from apps.dashboard.forms import LoginForm
-from apps.dashboard.shell import PROJECT_KEY, choose_project, dashboard_view, render_page, safe_next
+from apps.dashboard.shell import PROJECT_KEY, actor_for, choose_project, dashboard_view, render_page, safe_next
 from apps.identity import quotas, selectors
 from apps.identity.models import Project
 
@@ -94,7 +94,7 @@ def _quota_rows(project: Project) -> list[dict[str, Any]]:
 
 @dashboard_view
 def overview(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = actor_for(request)
     context = {"project": actor.project, "roles": [name for _, name in actor.role_refs],
                "quota_rows": _quota_rows(actor.project) if actor.project is not None else []}
     return render_page(request, "dashboard/overview.html", context, partial="dashboard/_quota_table.html")

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Conflict, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action
 from apps.identity import selectors, services
 from apps.identity.forms import AssignmentForm, ProjectForm, RoleForm, UserCreateForm, UserEditForm
 from apps.identity.policy import Actor, require_admin
@@ -31,14 +31,10 @@ def identity_admin(view: View) -> View:
     @dashboard_view
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        require_admin(request.actor, action="administer identity")  # type: ignore[attr-defined]
+        require_admin(actor_for(request), action="administer identity")
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
 def _show_error(form: Any, exc: StratusError) -> None:
@@ -67,7 +63,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @identity_admin
 def project_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     projects = selectors.project_list(actor=actor).order_by("name")
     return render_page(request, "identity/projects.html", {"projects": projects, "current": actor.project_id},
                        partial="identity/_projects_table.html")
@@ -75,7 +71,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @identity_admin
 def project_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     domains = [(d.id, d.name) for d in selectors.domain_list(actor=actor)]
     form = ProjectForm(request.POST or None, domains=domains,
                        initial={"domain_id": actor.project.domain_id if actor.project else "default"})
@@ -96,7 +92,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 @identity_admin
 def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     project = selectors.project_get(actor=actor, project_id=project_id)
     form = ProjectForm(request.POST or None, editing=True,
                        initial={"name": project.name, "description": project.description})
@@ -120,14 +116,14 @@ def project_set_enabled(request: HttpRequest, project_id: str) -> HttpResponse:
     enabled = _enabled_flag(request.POST.get("enabled"))
     return run_action(
         request,
-        lambda: services.project_update(actor=_actor(request), project_id=project_id, changes={"enabled": enabled}),
+        lambda: services.project_update(actor=actor_for(request), project_id=project_id, changes={"enabled": enabled}),
         success=f"Project {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:projects"))
 
 
 @require_POST
 @identity_admin
 def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.project_delete(actor=_actor(request), project_id=project_id),
+    return run_action(request, lambda: services.project_delete(actor=actor_for(request), project_id=project_id),
                       success="Project deleted.", redirect_to=reverse("identity:projects"))
 
 
@@ -148,7 +144,7 @@ def _member_rows(actor: Actor, project_id: str) -> list[dict[str, Any]]:
 
 @identity_admin
 def project_members(request: HttpRequest, project_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     project = selectors.project_get(actor=actor, project_id=project_id)
     users = [(u.id, u.name) for u in selectors.user_list(actor=actor).order_by("name")]
     groups = [(g.id, g.name) for g in selectors.group_list(actor=actor).order_by("name")]
@@ -176,7 +172,7 @@ def project_member_remove(request: HttpRequest, project_id: str) -> HttpResponse
     role_id = request.POST.get("role_id", "")
     return run_action(
         request,
-        lambda: services.role_revoke(actor=_actor(request), role_id=role_id, project_id=project_id, **who),
+        lambda: services.role_revoke(actor=actor_for(request), role_id=role_id, project_id=project_id, **who),
         success="Role removed.", redirect_to=reverse("identity:project_members", args=[project_id]))
 
 
@@ -184,7 +180,7 @@ def project_member_remove(request: HttpRequest, project_id: str) -> HttpResponse
 
 @identity_admin
 def user_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     users = selectors.user_list(actor=actor).order_by("name")
     return render_page(request, "identity/users.html", {"users": users, "me": actor.user_id},
                        partial="identity/_users_table.html")
@@ -192,7 +188,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 
 @identity_admin
 def user_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     roles = _role_choices()
     member = next((pk for pk, name in roles if name == "member"), "")
     form = UserCreateForm(request.POST or None, projects=_project_choices(actor), roles=roles,
@@ -220,7 +216,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 @identity_admin
 def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     user = selectors.user_get(actor=actor, user_id=user_id)
     form = UserEditForm(request.POST or None, projects=_project_choices(actor), initial={
         "name": user.name, "email": user.email, "description": user.description,
@@ -248,14 +244,14 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
 def user_set_enabled(request: HttpRequest, user_id: str) -> HttpResponse:
     enabled = _enabled_flag(request.POST.get("enabled"))
     return run_action(
-        request, lambda: services.user_update(actor=_actor(request), user_id=user_id, changes={"enabled": enabled}),
+        request, lambda: services.user_update(actor=actor_for(request), user_id=user_id, changes={"enabled": enabled}),
         success=f"User {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:users"))
 
 
 @require_POST
 @identity_admin
 def user_delete(request: HttpRequest, user_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.user_delete(actor=_actor(request), user_id=user_id),
+    return run_action(request, lambda: services.user_delete(actor=actor_for(request), user_id=user_id),
                       success="User deleted.", redirect_to=reverse("identity:users"))
 
 
@@ -276,7 +272,7 @@ def role_create(request: HttpRequest) -> HttpResponse:
     form = RoleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            role = services.role_create(actor=_actor(request), name=form.cleaned_data["name"],
+            role = services.role_create(actor=actor_for(request), name=form.cleaned_data["name"],
                                         description=form.cleaned_data["description"])
         except StratusError as exc:
             _show_error(form, exc)
@@ -291,5 +287,5 @@ def role_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @identity_admin
 def role_delete(request: HttpRequest, role_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.role_delete(actor=_actor(request), role_id=role_id),
+    return run_action(request, lambda: services.role_delete(actor=actor_for(request), role_id=role_id),
                       success="Role deleted.", redirect_to=reverse("identity:roles"))

@@ -16,17 +16,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors, services
 from apps.images.api.views import request_chunks
 from apps.images.forms import ImageForm, ShareForm
 from apps.images.models import Image, ImageMember
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
 def _rows(actor: Actor) -> list[Image]:
@@ -40,7 +36,7 @@ def _pending(actor: Actor) -> list[Image]:
 
 @dashboard_view
 def index(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     context = {"images": _rows(actor), "pending": _pending(actor), "form": ImageForm(is_admin=actor.is_admin),
                "current": actor.project_id, "is_admin": actor.is_admin}
     return render_page(request, "images/index.html", context, partial="images/_table.html")
@@ -55,7 +51,7 @@ def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
 @dashboard_view
 def create(request: HttpRequest) -> HttpResponse:
     """Register an image from the form; answers JSON to the page's script, a redirect otherwise."""
-    actor = _actor(request)
+    actor = actor_for(request)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     form = ImageForm(request.POST, is_admin=actor.is_admin)
     if form.is_valid():
@@ -85,7 +81,7 @@ def upload(request: HttpRequest, image_id: str) -> HttpResponse:
     """The image's data, streamed from the request body into the store (the API's service)."""
     declared = request.META.get("CONTENT_LENGTH")
     try:
-        image = services.image_upload(actor=_actor(request), image_id=image_id, chunks=request_chunks(request),
+        image = services.image_upload(actor=actor_for(request), image_id=image_id, chunks=request_chunks(request),
                                       expected_size=int(declared) if declared else None)
     except StratusError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
@@ -94,7 +90,7 @@ def upload(request: HttpRequest, image_id: str) -> HttpResponse:
 
 @dashboard_view
 def edit(request: HttpRequest, image_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     image = selectors.image_get(actor=actor, image_id=image_id)
     initial = {"name": image.name, "visibility": image.visibility, "min_disk": image.min_disk,
                "min_ram": image.min_ram, "protected": image.protected}
@@ -124,7 +120,7 @@ def _project_choices(actor: Actor) -> list[tuple[str, str]] | None:
 
 @dashboard_view
 def share(request: HttpRequest, image_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     image = selectors.image_get(actor=actor, image_id=image_id)
     form = ShareForm(request.POST or None, projects=_project_choices(actor))
     if request.method == "POST" and form.is_valid():
@@ -145,7 +141,7 @@ def share(request: HttpRequest, image_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def unshare(request: HttpRequest, image_id: str, member_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.member_delete(actor=_actor(request), image_id=image_id,
+    return run_action(request, lambda: services.member_delete(actor=actor_for(request), image_id=image_id,
                                                               member_id=member_id),
                       success="Stopped sharing with the project.", redirect_to=reverse("images:share", args=[image_id]))
 
@@ -154,7 +150,7 @@ def unshare(request: HttpRequest, image_id: str, member_id: str) -> HttpResponse
 @dashboard_view
 def answer(request: HttpRequest, image_id: str) -> HttpResponse:
     """The member project accepts or rejects an image shared with it."""
-    actor = _actor(request)
+    actor = actor_for(request)
     status = request.POST.get("status", "")
     return run_action(request, lambda: services.member_update(actor=actor, image_id=image_id,
                                                               member_id=actor.project_id or "", status=status),
@@ -164,5 +160,5 @@ def answer(request: HttpRequest, image_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def delete(request: HttpRequest, image_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.image_delete(actor=_actor(request), image_id=image_id),
+    return run_action(request, lambda: services.image_delete(actor=actor_for(request), image_id=image_id),
                       success="Image deleted.", redirect_to=reverse("images:index"))

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, safe_next
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -51,10 +51,6 @@ from apps.networks.models import (
     Subnet,
 )
 from apps.networks.selectors import ListQuery
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
 def _query(**filters: Iterable[str]) -> ListQuery:
@@ -116,7 +112,7 @@ def _network_rows(actor: Actor) -> dict[str, Any]:
 
 @dashboard_view
 def networks(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     context = {**_network_rows(actor), "form": NetworkCreateForm(is_admin=actor.is_admin)}
     return render_page(request, "networks/networks.html", context, partial="networks/_networks_table.html")
 
@@ -125,7 +121,7 @@ def networks(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def network_create(request: HttpRequest) -> HttpResponse:
     """The network, and its first subnet when a CIDR is given: both or neither."""
-    actor = _actor(request)
+    actor = actor_for(request)
     form = NetworkCreateForm(request.POST, is_admin=actor.is_admin)
     if form.is_valid():
         data = form.cleaned_data
@@ -148,7 +144,7 @@ def network_create(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     subnets = list(selectors.subnet_list(actor=actor, query=_query(network_id=[network.id])))
     ports = list(selectors.port_list(actor=actor, query=_query(network_id=[network.id])))
@@ -162,7 +158,7 @@ def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
 
 @dashboard_view
 def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     initial = {"name": network.name, "description": network.description, "admin_state_up": network.admin_state_up,
                "shared": network.shared, "external": network.external}
@@ -186,7 +182,7 @@ def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def network_delete(request: HttpRequest, network_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     return _act(request, lambda: services.network_delete(actor=actor, network_id=network.id),
                 success=f"Deleted network {network.name or network.id}.", redirect_to=reverse("networks:index"))
@@ -196,7 +192,7 @@ def network_delete(request: HttpRequest, network_id: str) -> HttpResponse:
 
 @dashboard_view
 def subnet_create(request: HttpRequest, network_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     form = SubnetForm(request.POST or None, initial={"enable_dhcp": True})
     back = reverse("networks:network", args=[network.id])
@@ -214,7 +210,7 @@ def subnet_create(request: HttpRequest, network_id: str) -> HttpResponse:
 
 @dashboard_view
 def subnet_edit(request: HttpRequest, subnet_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     subnet = selectors.subnet_get(actor=actor, subnet_id=subnet_id)
     initial = {"name": subnet.name, "gateway_ip": subnet.gateway_ip, "enable_dhcp": subnet.enable_dhcp,
                "dns_nameservers": list(subnet.dns_nameservers)}
@@ -238,7 +234,7 @@ def subnet_edit(request: HttpRequest, subnet_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def subnet_delete(request: HttpRequest, subnet_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     subnet = selectors.subnet_get(actor=actor, subnet_id=subnet_id)
     return _act(request, lambda: services.subnet_delete(actor=actor, subnet_id=subnet.id),
                 success=f"Deleted subnet {subnet.cidr}.",
@@ -262,13 +258,13 @@ def _group_choices(actor: Actor) -> list[tuple[str, str]]:
 
 @dashboard_view
 def ports(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "networks/ports.html", _port_rows(_actor(request)),
+    return render_page(request, "networks/ports.html", _port_rows(actor_for(request)),
                        partial="networks/_ports_table.html")
 
 
 @dashboard_view
 def port_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     networks = [(n.id, n.name or n.id) for n in selectors.network_list(actor=actor) if not n.external]
     form = PortForm(request.POST or None, networks=networks, groups=_group_choices(actor),
                     initial={"network": request.GET.get("network", "")})
@@ -286,7 +282,7 @@ def port_create(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     port = selectors.port_get(actor=actor, port_id=port_id)
     initial = {"name": port.name, "description": port.description, "admin_state_up": port.admin_state_up,
                "port_security_enabled": port.port_security_enabled,
@@ -314,7 +310,7 @@ def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def port_delete(request: HttpRequest, port_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     port = selectors.port_get(actor=actor, port_id=port_id)
     return _act(request, lambda: services.port_delete(actor=actor, port_id=port.id),
                 success=f"Deleted port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
@@ -344,7 +340,7 @@ def _router_rows(actor: Actor) -> dict[str, Any]:
 
 @dashboard_view
 def routers(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     context = {**_router_rows(actor), "form": RouterForm(externals=_externals(actor))}
     return render_page(request, "networks/routers.html", context, partial="networks/_routers_table.html")
 
@@ -352,7 +348,7 @@ def routers(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def router_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     form = RouterForm(request.POST, externals=_externals(actor))
     if form.is_valid():
         data = form.cleaned_data
@@ -383,7 +379,7 @@ def _interface_choices(actor: Actor, taken: set[str]) -> list[tuple[str, str]]:
 
 @dashboard_view
 def router_detail(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     interfaces = list(selectors.router_interface_ports(router=router))
     networks = _network_names(actor)
@@ -401,7 +397,7 @@ def router_detail(request: HttpRequest, router_id: str) -> HttpResponse:
 
 @dashboard_view
 def router_edit(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     initial = {"name": router.name, "description": router.description, "admin_state_up": router.admin_state_up}
     form = RouterForm(request.POST or None, editing=True, initial=initial)
@@ -424,7 +420,7 @@ def router_edit(request: HttpRequest, router_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def router_gateway(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     form = GatewayForm(request.POST, externals=_externals(actor))
     back = reverse("networks:router", args=[router.id])
@@ -440,7 +436,7 @@ def router_gateway(request: HttpRequest, router_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def router_gateway_clear(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     return _act(request, lambda: services.router_update(actor=actor, router_id=router.id,
                                                         changes={"external_gateway_info": {}}),
@@ -450,7 +446,7 @@ def router_gateway_clear(request: HttpRequest, router_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def router_interface_add(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     subnet_id = request.POST.get("subnet", "")
     return _act(request, lambda: services.router_interface_add(actor=actor, router_id=router.id,
@@ -461,7 +457,7 @@ def router_interface_add(request: HttpRequest, router_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def router_interface_remove(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     port_id = request.POST.get("port", "") or None
     subnet_id = request.POST.get("subnet", "") or None
@@ -473,7 +469,7 @@ def router_interface_remove(request: HttpRequest, router_id: str) -> HttpRespons
 @require_POST
 @dashboard_view
 def router_delete(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     return _act(request, lambda: services.router_delete(actor=actor, router_id=router.id),
                 success=f"Deleted router {router.name or router.id}.", redirect_to=reverse("networks:routers"))
@@ -527,7 +523,7 @@ class _Reads:
 
 @dashboard_view
 def floatingips(request: HttpRequest) -> HttpResponse:
-    reads = _Reads(_actor(request))
+    reads = _Reads(actor_for(request))
     context = {**reads.rows(), "form": reads.form()}
     return render_page(request, "networks/floatingips.html", context, partial="networks/_floatingips_table.html")
 
@@ -535,7 +531,7 @@ def floatingips(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def floatingip_allocate(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     reads = _Reads(actor)
     form = reads.form(request.POST)
     if form.is_valid():
@@ -555,7 +551,7 @@ def floatingip_allocate(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def floatingip_associate(request: HttpRequest, floatingip_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
     form = AssociateForm(request.POST or None, ports=_Reads(actor).associable())
     if request.method == "POST" and form.is_valid():
@@ -577,7 +573,7 @@ def floatingip_associate(request: HttpRequest, floatingip_id: str) -> HttpRespon
 @require_POST
 @dashboard_view
 def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
     return _act(request, lambda: services.floatingip_update(actor=actor, floatingip_id=fip.id,
                                                             changes={"port_id": None}),
@@ -588,7 +584,7 @@ def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpRes
 @require_POST
 @dashboard_view
 def floatingip_release(request: HttpRequest, floatingip_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
     return _act(request, lambda: services.floatingip_delete(actor=actor, floatingip_id=fip.id),
                 success=f"Released floating IP {fip.floating_ip_address}.",
@@ -603,7 +599,7 @@ def _group_rows(actor: Actor) -> dict[str, Any]:
 
 @dashboard_view
 def security_groups(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     services.security_group_ensure_default_for(actor=actor)  # as Neutron's list does
     context = {**_group_rows(actor), "form": SecurityGroupForm()}
     return render_page(request, "networks/security_groups.html", context,
@@ -613,7 +609,7 @@ def security_groups(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def security_group_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     form = SecurityGroupForm(request.POST)
     if form.is_valid():
         try:
@@ -640,14 +636,14 @@ def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> 
 
 @dashboard_view
 def security_group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
-    context = _rule_context(_actor(request), group_id)
+    context = _rule_context(actor_for(request), group_id)
     return render_page(request, "networks/security_group_detail.html", context, partial="networks/_rules_table.html")
 
 
 @require_POST
 @dashboard_view
 def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     context = _rule_context(actor, group_id)
     form = RuleForm(request.POST, groups=context["choices"])
     if form.is_valid():
@@ -665,7 +661,7 @@ def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     group = selectors.security_group_get(actor=actor, security_group_id=group_id)
     rule = selectors.security_group_rule_get(actor=actor, rule_id=rule_id)
     return _act(request, lambda: services.security_group_rule_delete(actor=actor, rule_id=rule.id),
@@ -675,7 +671,7 @@ def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpRespon
 @require_POST
 @dashboard_view
 def security_group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     group = selectors.security_group_get(actor=actor, security_group_id=group_id)
     return _act(request, lambda: services.security_group_delete(actor=actor, security_group_id=group.id),
                 success=f"Deleted security group {group.name}.", redirect_to=reverse("networks:security_groups"))
@@ -781,11 +777,11 @@ def topology_layout(data: dict[str, Any]) -> dict[str, Any]:
 
 @dashboard_view
 def topology(request: HttpRequest) -> HttpResponse:
-    data = topology_data(_actor(request))
+    data = topology_data(actor_for(request))
     context = {"layout": topology_layout(data), "data": data}
     return render_page(request, "networks/topology.html", context, partial="networks/_topology_svg.html")
 
 
 @dashboard_view
 def topology_json(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(topology_data(_actor(request)))
+    return JsonResponse(topology_data(actor_for(request)))

@@ -14,15 +14,11 @@ from django.views.decorators.http import require_POST
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import volumes as attach_services
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import dashboard_view, form_error, render_page, run_action, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
 from apps.volumes.models import Volume
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
 def _base(actor: Actor) -> dict[str, Any]:
@@ -73,7 +69,7 @@ def _may_write(actor: Actor, volume: Volume) -> bool:
 
 @dashboard_view
 def volumes(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     return render_page(request, "volumes/volumes.html", {**_rows(actor), "form": _volume_form(actor)},
                        partial="volumes/_volumes_table.html")
 
@@ -81,7 +77,7 @@ def volumes(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def volume_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     form = _volume_form(actor, request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -104,7 +100,7 @@ def volume_create(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
     """One volume: its facts, metadata and attachments (the instance linked, the device)."""
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     names = {s.id: s.name for s in _servers(actor, project_id=volume.project_id)}
     _name_attachments([volume], names)
@@ -116,7 +112,7 @@ def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
 @dashboard_view
 def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
     """Attach the volume to one of its project's instances (Nova's os-volume_attachments)."""
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     if not _may_write(actor, volume):
         raise Forbidden(f"You may not attach volume {volume.name or volume.id}.")
@@ -147,7 +143,7 @@ def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
 @dashboard_view
 def volume_detach(request: HttpRequest, volume_id: str) -> HttpResponse:
     """Detach the volume from the instance named by the form's ``server``."""
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     if not _may_write(actor, volume):
         raise Forbidden(f"You may not detach volume {volume.name or volume.id}.")
@@ -163,7 +159,7 @@ def volume_detach(request: HttpRequest, volume_id: str) -> HttpResponse:
 
 @dashboard_view
 def volume_extend(request: HttpRequest, volume_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = ExtendForm(request.POST or None, initial={"new_size": volume.size + 1})
     if request.method == "POST" and form.is_valid():
@@ -183,7 +179,7 @@ def volume_extend(request: HttpRequest, volume_id: str) -> HttpResponse:
 
 @dashboard_view
 def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = SnapshotForm(request.POST or None, initial={"name": f"{volume.name or 'volume'}-snap"})
     if request.method == "POST" and form.is_valid():
@@ -206,7 +202,7 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def volume_delete(request: HttpRequest, volume_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     return run_action(request, lambda: services.volume_delete(actor=actor, volume_id=volume.id),
                       success=f"Deleting volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"))
@@ -214,7 +210,7 @@ def volume_delete(request: HttpRequest, volume_id: str) -> HttpResponse:
 
 @dashboard_view
 def snapshots(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     rows = selectors.snapshot_list(actor=actor, query=selectors.ListQuery(all_tenants=actor.is_admin))
     return render_page(request, "volumes/snapshots.html", {"snapshots": rows, **_base(actor)},
                        partial="volumes/_snapshots_table.html")
@@ -223,7 +219,7 @@ def snapshots(request: HttpRequest) -> HttpResponse:
 @require_POST
 @dashboard_view
 def snapshot_delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     snapshot = selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
     return run_action(request, lambda: services.snapshot_delete(actor=actor, snapshot_id=snapshot.id),
                       success=f"Deleting snapshot {snapshot.name or snapshot.id}.",
@@ -232,7 +228,7 @@ def snapshot_delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 
 @dashboard_view
 def backends(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = actor_for(request)
     if not actor.is_admin:
         raise Forbidden("Only administrators see the storage backends.")
     rows = [(b, selectors.backend_is_up(b)) for b in selectors.backend_list(actor=actor)]
