@@ -215,8 +215,3 @@ def check(action: str, *, instance_id: str, vm_state: str, task_state: str | Non
         raise InstanceInvalidState(f"Cannot '{shown}' instance {instance_id} while it is in task_state "
                                    f"{task_state}")
     return entry
-
-
-def expected_power(vm_state: str) -> int | None:
-    """The power state a settled vm_state implies (for the periodic sync); None when it does not say."""
-    return {ACTIVE: RUNNING, STOPPED: SHUTDOWN, PAUSED: PAUSED_POWER, SUSPENDED: SUSPENDED_POWER}.get(vm_state)

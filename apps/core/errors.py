@@ -17,10 +17,6 @@ class BadRequest(StratusError):
     title = "Bad Request"
 
 
-class ValidationFailed(BadRequest):
-    pass
-
-
 class Unauthorized(StratusError):
     status = 401
     title = "Unauthorized"
@@ -53,8 +49,3 @@ class QuotaExceeded(StratusError):
         self.limit = limit
         self.in_use = in_use
         self.requested = requested
-
-
-class NotImplementedYet(StratusError):
-    status = 501
-    title = "Not Implemented"

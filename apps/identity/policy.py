@@ -44,10 +44,6 @@ class Actor:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    @property
-    def is_reader_only(self) -> bool:
-        return not (self.roles & WRITE_ROLES)
-
     def may_read(self, project_id: str | None) -> bool:
         if self.is_admin:
             return True

@@ -60,10 +60,6 @@ class InvalidInput(BadRequest):
     pass
 
 
-class ExternalNetworkRequired(BadRequest):
-    pass
-
-
 class BadRequestError(BadRequest):
     pass
 
@@ -133,10 +129,6 @@ class SubnetPoolInUse(Conflict):
 
 
 class SubnetAllocationError(Conflict):
-    pass
-
-
-class BridgeDomainOverlap(Conflict):
     pass
 
 

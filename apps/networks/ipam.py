@@ -105,12 +105,6 @@ def validate_pools(net: Net, pools: Any, gateway: str | None) -> list[dict[str, 
     return [{"start": str(_addr(a, net.version)), "end": str(_addr(b, net.version))} for a, b in ranges]
 
 
-def in_pools(address: str, pools: Iterable[dict[str, str]]) -> bool:
-    value = int(ipaddress.ip_address(address))
-    return any(int(ipaddress.ip_address(p["start"])) <= value <= int(ipaddress.ip_address(p["end"]))
-               for p in pools)
-
-
 def free_addresses(pools: Iterable[dict[str, str]], used: set[str], version: int) -> Iterator[str]:
     """Free addresses in pool order, lowest first, skipping ``used`` (never enumerates a whole
     IPv6 range: at most len(used) + n steps for n addresses)."""

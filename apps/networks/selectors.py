@@ -432,13 +432,6 @@ def agent_list(*, actor: Actor) -> QuerySet[NetworkAgent]:
     return NetworkAgent.objects.all() if actor.is_admin else NetworkAgent.objects.none()
 
 
-def agent_get(*, actor: Actor, agent_id: str) -> NetworkAgent:
-    agent = agent_list(actor=actor).filter(pk=agent_id).first()
-    if agent is None:
-        raise errors.AgentNotFound(f"Agent {agent_id} could not be found.")
-    return agent
-
-
 # ---- quotas --------------------------------------------------------------------------------
 
 QUOTA_RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",

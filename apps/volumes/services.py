@@ -166,14 +166,6 @@ def backend_report(*, host: str, capacity_gb: float, free_gb: float, path: str =
     return backend
 
 
-def backend_set_disabled(*, actor: Actor, host: str, disabled: bool) -> StorageBackend:
-    require_admin(actor, action="enable or disable storage backends")
-    updated = StorageBackend.objects.filter(host=host).update(disabled=disabled, updated_at=timezone.now())
-    if not updated:
-        raise NotFound(f"Storage backend {host} could not be found.")
-    return StorageBackend.objects.get(host=host)
-
-
 def _schedule(size: int, zone: str | None) -> StorageBackend | None:
     """The live backend with the most room left (thin provisioning: capacity x over-subscription
     ratio - provisioned), claimed for ``size`` GB under its row lock; None when none fits."""

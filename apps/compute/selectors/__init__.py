@@ -144,9 +144,5 @@ def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
     return group
 
 
-def server_group_count(*, project_id: str) -> int:
-    return ServerGroup.objects.filter(project_id=project_id).count()
-
-
 def keypair_count(*, user_id: str) -> int:
     return KeyPair.objects.filter(user_id=user_id).count()

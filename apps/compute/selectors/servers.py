@@ -330,10 +330,6 @@ def server_list(*, actor: Actor, query: ServerQuery, details: bool = True) -> li
     return _complete(page) if details else page
 
 
-def server_count(*, project_id: str) -> int:
-    return Instance.objects.filter(project_id=project_id, deleted=False).count()
-
-
 # ---- instance actions, tags ------------------------------------------------------------------
 
 def server_actions(*, actor: Actor, server_id: str) -> list[InstanceAction]:

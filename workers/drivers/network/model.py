@@ -62,7 +62,6 @@ PORT_ACTIVE = "ACTIVE"
 PORT_DOWN = "DOWN"
 
 VXLAN_PORT = 4789  # IANA's VXLAN UDP port (dstport of every VXLAN device)
-MAX_IFNAME = 15  # Linux IFNAMSIZ - 1
 
 
 # --------------------------------------------------------------------------- naming
