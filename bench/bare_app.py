@@ -14,7 +14,7 @@ from django.urls import path
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bare_settings")
 
 
-def bare(request: HttpRequest) -> JsonResponse:
+def bare(request: HttpRequest) -> JsonResponse:  # noqa: ARG001
     """No authentication, no database: Django's own cost per request."""
     return JsonResponse({"ok": True})
 

@@ -13,7 +13,7 @@ from apps.images.api.views import Versions as ImageVersions
 from apps.volumes.api.views import Versions as VolumeVersions
 
 
-def root(request: HttpRequest) -> HttpResponse:
+def root(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
     return HttpResponseRedirect("/dashboard/")
 
 

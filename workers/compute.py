@@ -509,7 +509,7 @@ def destroy(instance_id: str, request_id: str = "") -> str:
             layout.remove()
         except Exception as exc:  # noqa: BLE001 - reported to the control tier
             logger.warning("destroy of %s on %s failed: %s", instance.id, host, exc)
-            services.server_task_failed(instance_id=instance.id, host=host, task="deleting", message=_message(exc),
+            services.server_task_failed(instance_id=instance.id, host=host, message=_message(exc),
                                         details=_details(), request_id=request_id)
             return "failed"
         services.server_destroyed(instance_id=instance.id, host=host, request_id=request_id)
@@ -536,7 +536,7 @@ def _node_task(instance_id: str, task: str, request_id: str,
             details = _details()
             if undo:
                 undo_node(driver, layout)
-            services.server_task_failed(instance_id=instance.id, host=host, task=task, message=_message(exc),
+            services.server_task_failed(instance_id=instance.id, host=host, message=_message(exc),
                                         details=details, request_id=request_id)
             return "failed"
         services.server_task_done(instance_id=instance.id, host=host, task=task, power_state=state,

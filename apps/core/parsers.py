@@ -64,7 +64,7 @@ class JSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream: IO[bytes], media_type: str | None = None,
+    def parse(self, stream: IO[bytes], media_type: str | None = None,  # noqa: ARG002
               parser_context: dict[str, Any] | None = None) -> Any:
         encoding = (parser_context or {}).get("encoding") or "utf-8"
         try:

@@ -6,7 +6,7 @@ STYLES = {"compute": "nova", "volume": "nova", "network": "neutron", "image": "p
           "object-store": "plain", "orchestration": "plain"}
 
 
-def not_implemented_service(request: HttpRequest, service: str) -> JsonResponse:
+def not_implemented_service(request: HttpRequest, service: str) -> JsonResponse:  # noqa: ARG001
     """A catalog endpoint whose component is not built yet: say so, in that API's error format."""
     body = error_body(STYLES.get(service, "plain"), 501,
                       f"The {service} service is listed in the catalog but not implemented yet in this Stratus.")

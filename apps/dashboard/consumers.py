@@ -118,11 +118,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
 
-    async def disconnect(self, code: int) -> None:
+    async def disconnect(self, code: int) -> None:  # noqa: ARG002
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:  # noqa: ARG002
         if not isinstance(content, dict):
             return
         if content.get("action") == "watch":
@@ -135,7 +135,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         elif content.get("action") == "ping":
             await self.send_json({"type": "pong"})
 
-    async def session_ended(self, message: dict[str, Any]) -> None:
+    async def session_ended(self, message: dict[str, Any]) -> None:  # noqa: ARG002
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _leave_all(self) -> None:
@@ -144,7 +144,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = []
 
-    async def access_changed(self, message: dict[str, Any]) -> None:
+    async def access_changed(self, message: dict[str, Any]) -> None:  # noqa: ARG002
         """Check again (the user's roles, its projects, its account): leave each project group it
         may no longer read; close the socket when that is its session's project or the user is gone."""
         watched = [g.removeprefix("project.") for g in self.groups_joined if g.startswith("project.")]

@@ -12,8 +12,8 @@ from apps.identity.models import DEFAULT_DOMAIN_ID, Domain, User
 
 
 class KeystoneBackend(ModelBackend):
-    def authenticate(self, request: HttpRequest | None, username: str | None = None,
-                     password: str | None = None, domain: str | None = None, **kwargs: Any) -> User | None:
+    def authenticate(self, request: HttpRequest | None, username: str | None = None,  # noqa: ARG002
+                     password: str | None = None, domain: str | None = None, **kwargs: Any) -> User | None:  # noqa: ARG002
         """The Keystone API's password check (identity services.password_authenticate: the same
         cost for an unknown user, the same lockout); the domain is given by id or by name."""
         from apps.identity import services

@@ -57,7 +57,7 @@ def _enabled_flag(value: Any) -> bool:
 # ---- projects -------------------------------------------------------------------------------
 
 @identity_admin
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
     return HttpResponseRedirect(reverse("identity:projects"))
 
 

@@ -435,7 +435,7 @@ def _check_gateway(net: ipam.Net, gateway: Any) -> str | None:
     return str(address)
 
 
-def _check_dns(value: Any, version: int | None = None) -> list[str]:
+def _check_dns(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise errors.InvalidInput("Invalid input for dns_nameservers. Reason: a list of IP addresses is expected.")
     if len(value) > MAX_DNS_NAMESERVERS:

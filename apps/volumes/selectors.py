@@ -39,7 +39,11 @@ def backend_is_up(backend: StorageBackend) -> bool:
     return timezone.now() - backend.last_heartbeat <= timedelta(seconds=backend_down_seconds())
 
 
-def backend_list(*, actor: Actor | None = None) -> QuerySet[StorageBackend]:
+def backend_list(*, actor: Actor) -> QuerySet[StorageBackend]:
+    """Every storage backend (admin)."""
+    from apps.identity.policy import require_admin
+
+    require_admin(actor, action="see the storage backends")
     return StorageBackend.objects.all()
 
 
@@ -153,7 +157,7 @@ def parse_list_query(params: dict[str, str], *, kind: str) -> ListQuery:
     return query
 
 
-def _page(qs: QuerySet, query: ListQuery, what: str) -> list[Any]:
+def _page(qs: QuerySet, query: ListQuery) -> list[Any]:
     order = [f"-{k}" if d == "desc" else k for k, d in query.sort]
     qs = qs.order_by(*order)
     if query.marker:
@@ -178,7 +182,7 @@ def _page(qs: QuerySet, query: ListQuery, what: str) -> list[Any]:
 
 # ---- volumes -------------------------------------------------------------------------------------
 
-def _volumes(actor: Actor) -> QuerySet[Volume]:
+def _volumes() -> QuerySet[Volume]:
     return Volume.objects.select_related("volume_type", "backend").prefetch_related(
         Prefetch("metadata_items", queryset=VolumeMetadata.objects.order_by("key")),
         Prefetch("attachments", queryset=VolumeAttachment.objects.order_by("created_at")))
@@ -193,7 +197,7 @@ def _scope(qs: QuerySet, actor: Actor, query: ListQuery) -> QuerySet:
 
 
 def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
-    qs = _scope(_volumes(actor), actor, query)
+    qs = _scope(_volumes(), actor, query)
     f = query.filters
     if "name" in f:
         qs = qs.filter(name=f["name"])
@@ -207,11 +211,11 @@ def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
         qs = qs.filter(Q(volume_type__name=f["volume_type"]) | Q(volume_type_id=f["volume_type"]))
     for key, value in query.metadata.items():
         qs = qs.filter(Exists(VolumeMetadata.objects.filter(volume=OuterRef("pk"), key=key, value=value)))
-    return _page(qs, query, "volume")
+    return _page(qs, query)
 
 
 def volume_get(*, actor: Actor, volume_id: str) -> Volume:
-    volume = _volumes(actor).filter(pk=volume_id).first()
+    volume = _volumes().filter(pk=volume_id).first()
     if volume is None or not actor.may_read(volume.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
     return volume
@@ -330,7 +334,7 @@ def snapshot_list(*, actor: Actor, query: ListQuery) -> list[Snapshot]:
         qs = qs.filter(volume_id=f["volume_id"])
     for key, value in query.metadata.items():
         qs = qs.filter(Exists(SnapshotMetadata.objects.filter(snapshot=OuterRef("pk"), key=key, value=value)))
-    return _page(qs, query, "snapshot")
+    return _page(qs, query)
 
 
 def snapshot_get(*, actor: Actor, snapshot_id: str) -> Snapshot:

@@ -235,7 +235,7 @@ def test_task_failure_records_fault_and_reverts(env: Env) -> None:
     actor = env.cloud.member_actor
     instance = spawned(env.boot())
     svc.server_action(actor=actor, server_id=instance.id, action="pause", body=None, request_id="rp")
-    svc.server_task_failed(instance_id=instance.id, host=instance.host, task="pausing", message="cannot pause")
+    svc.server_task_failed(instance_id=instance.id, host=instance.host, message="cannot pause")
     instance = reload(instance)
     assert (instance.vm_state, instance.task_state) == ("active", None)
     assert InstanceFault.objects.get(instance=instance).message == "cannot pause"

@@ -229,7 +229,7 @@ def test_a_crafted_image_cannot_make_the_cleanup_delete_another_projects_snapsho
     Image.objects.create(name="bait", owner=env.cloud.demo_project.id, properties=crafted)
     svc.server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
                       body={"name": "snap"}, request_id="snap")
-    svc.server_task_failed(instance_id=instance.id, host=instance.host, task="image_snapshot", message="boom")
+    svc.server_task_failed(instance_id=instance.id, host=instance.host, message="boom")
     victim = Snapshot.objects.get(pk=victim.pk)
     assert victim.status == "available"
     assert not Image.objects.filter(name="bait").exists()  # the tenant's own queued image goes, as before

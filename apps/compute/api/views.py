@@ -297,7 +297,7 @@ def _project_for_quota(request: Request, project_id: str) -> Project:
     return identity_selectors.project_get(actor=actor, project_id=project_id)
 
 
-def _compute_in_use(project: Project, usage: dict[str, dict[str, int]]) -> dict[str, int]:
+def _compute_in_use(usage: dict[str, dict[str, int]]) -> dict[str, int]:
     return {key: usage.get(resource, {}).get("in_use", 0) for key, resource in out.QUOTA_KEYS.items()}
 
 
@@ -340,7 +340,7 @@ class QuotaSetDetail(NovaView):
     def get(self, request: Request, project_id: str) -> Response:
         project = _project_for_quota(request, project_id)
         usage = identity_selectors.quota_usage(project=project)
-        return Response({"quota_set": out.quota_detail_out(project.id, usage, _compute_in_use(project, usage))})
+        return Response({"quota_set": out.quota_detail_out(project.id, usage, _compute_in_use(usage))})
 
 
 class Limits(NovaView):

@@ -422,7 +422,7 @@ def _check_security_groups(actor: Actor, project_id: str, value: Any) -> list[An
     return groups
 
 
-def _auto_network(actor: Actor, project_id: str, *, required: bool) -> list[dict[str, str]]:
+def _auto_network(project_id: str, *, required: bool) -> list[dict[str, str]]:
     """``networks: "auto"`` (or none given): the project's only network, else the only shared one."""
     from apps.networks.models import Network
 
@@ -443,11 +443,11 @@ def _check_networks(actor: Actor, project_id: str, networks: Any, *, count: int)
     from apps.networks import selectors as network_selectors
 
     if networks is None:
-        return [], _auto_network(actor, project_id, required=False)
+        return [], _auto_network(project_id, required=False)
     if networks == "none":
         return "none", []
     if networks == "auto":
-        return "auto", _auto_network(actor, project_id, required=True)
+        return "auto", _auto_network(project_id, required=True)
     if not isinstance(networks, list):
         raise BadRequest("Invalid input for field/attribute networks: a list, 'auto' or 'none'.")
     requests: list[dict[str, str]] = []
@@ -586,7 +586,7 @@ def _placement(instance: Instance, *, force_host: str | None, group: ServerGroup
         image_properties={k: str(v) for k, v in image_properties.items()}, exclude_hosts=exclude)
 
 
-def _schedule(instance: Instance, request: Any) -> ComputeNode | str:
+def _schedule(request: Any) -> ComputeNode | str:
     """Claim a node for the instance (a savepoint: a failure claims nothing); the reason on NoValidHost."""
     from apps.compute import scheduler
 
@@ -718,7 +718,7 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
             action = _action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
                                    project_id=project_id)
             boot_volumes.boot_volumes_create(actor=actor, instance=instance, plan=plan)
-            node = _schedule(instance, _placement(instance, force_host=force_host, group=group,
+            node = _schedule(_placement(instance, force_host=force_host, group=group,
                                                   image_properties=(image.properties if image is not None
                                                                     else {}) or {}))
             if isinstance(node, str):
@@ -824,7 +824,7 @@ def server_spawn_failed(*, instance_id: str, host: str, message: str, details: s
                         details=details, request_id=request_id, host=host, event=None)
             return
         image = Image.objects.filter(pk=instance.image_id).first()
-        node = _schedule(instance, _placement(
+        node = _schedule(_placement(
             instance, force_host=None, group=instance.server_group,
             image_properties=(image.properties if image is not None else {}) or {},
             exclude=tuple(instance.tried_hosts)))
@@ -902,7 +902,7 @@ def server_task_done(*, instance_id: str, host: str, task: str, power_state: int
         _publish(instance)
 
 
-def server_task_failed(*, instance_id: str, host: str, task: str, message: str, details: str = "",
+def server_task_failed(*, instance_id: str, host: str, message: str, details: str = "",
                        request_id: str = "") -> None:
     """The node could not finish ``task``: a fault, the event in error, and the action's ``failed``
     vm_state (or back to where it was); a failed snapshot's image is deleted."""
@@ -1344,7 +1344,7 @@ def _create_volume_image(actor: Actor, instance: Instance, *, name: str, meta: d
     return image.id
 
 
-def _console_output(actor: Actor, instance: Instance, body: Any) -> str:
+def _console_output(instance: Instance, body: Any) -> str:
     length = body.get("length") if isinstance(body, Mapping) else None
     if length is not None:
         if isinstance(length, str) and re.fullmatch(r"-?\d+", length):
@@ -1412,7 +1412,7 @@ def server_action(*, actor: Actor, server_id: str, action: str, body: Any, reque
     if action == "os-getConsoleOutput":
         instance = server_selectors.server_get(actor=actor, server_id=server_id)
         require_write(actor, instance.project_id, what=f"instance {server_id}")
-        return _console_output(actor, instance, body)
+        return _console_output(instance, body)
     with transaction.atomic():
         instance = _for_update(actor, server_id)
         if action == "reboot":

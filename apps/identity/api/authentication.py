@@ -31,10 +31,10 @@ class TokenAuthentication(BaseAuthentication):
 
 
 class IsAuthenticated(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: Any) -> bool:  # noqa: ARG002
         return isinstance(request.auth, Actor)
 
 
 class AllowAny(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: Any) -> bool:  # noqa: ARG002
         return True

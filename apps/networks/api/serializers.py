@@ -48,7 +48,7 @@ def network_out(n: Network, actor: Actor) -> dict[str, Any]:
     return out
 
 
-def subnet_out(s: Subnet, actor: Actor) -> dict[str, Any]:
+def subnet_out(s: Subnet, actor: Actor) -> dict[str, Any]:  # noqa: ARG001
     return {"id": s.id, "name": s.name, "network_id": s.network_id, "ip_version": s.ip_version, "cidr": s.cidr,
             "gateway_ip": s.gateway_ip, "allocation_pools": list(s.allocation_pools),
             "dns_nameservers": list(s.dns_nameservers), "host_routes": list(s.host_routes),
@@ -57,7 +57,7 @@ def subnet_out(s: Subnet, actor: Actor) -> dict[str, Any]:
             "router:external": s.network.external, **_standard(s)}
 
 
-def subnetpool_out(p: SubnetPool, actor: Actor) -> dict[str, Any]:
+def subnetpool_out(p: SubnetPool, actor: Actor) -> dict[str, Any]:  # noqa: ARG001
     return {"id": p.id, "name": p.name, "ip_version": p.ip_version, "prefixes": list(p.prefixes),
             "default_prefixlen": p.default_prefixlen, "min_prefixlen": p.min_prefixlen,
             "max_prefixlen": p.max_prefixlen, "shared": p.shared, "is_default": p.is_default,
@@ -90,20 +90,20 @@ def gateway_info(r: Router) -> dict[str, Any] | None:
                                    for a in r.gw_port.fixed_ips.all()]}
 
 
-def router_out(r: Router, actor: Actor) -> dict[str, Any]:
+def router_out(r: Router, actor: Actor) -> dict[str, Any]:  # noqa: ARG001
     return {"id": r.id, "name": r.name, "admin_state_up": r.admin_state_up, "status": r.status,
             "external_gateway_info": gateway_info(r), "routes": list(r.routes), "availability_zone_hints": [],
             "availability_zones": ["nova"], **_standard(r)}
 
 
-def floatingip_out(f: FloatingIP, actor: Actor) -> dict[str, Any]:
+def floatingip_out(f: FloatingIP, actor: Actor) -> dict[str, Any]:  # noqa: ARG001
     # no "name": the SDK would take it for the address
     return {"id": f.id, "floating_ip_address": f.floating_ip_address, "floating_network_id": f.floating_network_id,
             "router_id": f.router_id, "port_id": f.port_id, "fixed_ip_address": f.fixed_ip_address,
             "status": f.status, **_standard(f)}
 
 
-def security_group_rule_out(r: SecurityGroupRule, actor: Actor) -> dict[str, Any]:
+def security_group_rule_out(r: SecurityGroupRule, actor: Actor) -> dict[str, Any]:  # noqa: ARG001
     return {"id": r.id, "security_group_id": r.security_group_id, "direction": r.direction,
             "ethertype": r.ethertype, "protocol": r.protocol, "port_range_min": r.port_range_min,
             "port_range_max": r.port_range_max, "remote_ip_prefix": r.remote_ip_prefix,

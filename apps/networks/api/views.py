@@ -384,7 +384,7 @@ class Tag(NeutronView):
 
 # ---- quotas --------------------------------------------------------------------------------
 
-def _quota_body(project_id: str, limits: dict[str, int]) -> dict[str, int]:
+def _quota_body(limits: dict[str, int]) -> dict[str, int]:
     return {r: limits[r] for r in selectors.QUOTA_RESOURCES if r in limits}
 
 
@@ -417,7 +417,7 @@ class Quota(NeutronView):
     def put(self, request: Request, project_id: str) -> Response:
         body = _body(request, "quota")
         limits = services.network_quota_set(actor=request.auth, project_id=project_id, limits=body)
-        return Response({"quota": _quota_body(project_id, limits)})
+        return Response({"quota": _quota_body(limits)})
 
     def delete(self, request: Request, project_id: str) -> HttpResponse:
         services.network_quota_reset(actor=request.auth, project_id=project_id)
@@ -429,7 +429,7 @@ class QuotaDefault(NeutronView):
         from apps.identity import selectors as identity_selectors
 
         _quota_project(request, project_id)
-        return Response({"quota": _quota_body(project_id, identity_selectors.quota_defaults())})
+        return Response({"quota": _quota_body(identity_selectors.quota_defaults())})
 
 
 class QuotaDetails(NeutronView):

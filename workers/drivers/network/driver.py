@@ -298,7 +298,7 @@ class NetworkDriver:
         self._guard(run, "external gateway NAT", self._ensure_external_nat, state, run)
 
         # --- guest devices (libvirt taps / test veths named after their port)
-        if self._guard(run, "adopting taps", self._adopt_taps, state, networks, links, run):
+        if self._guard(run, "adopting taps", self._adopt_taps, state, links, run):
             links = self._links()
         guest_taps: set[str] = set()
         guests = guest_ports(state)
@@ -359,7 +359,7 @@ class NetworkDriver:
             run.error(f"{what}: {type(exc).__name__}: {exc}")
         return None
 
-    def _adopt_taps(self, state: NodeState, networks: dict[str, NetworkSpec], links: dict[str, dict[str, Any]],
+    def _adopt_taps(self, state: NodeState, links: dict[str, dict[str, Any]],
                     run: _Run) -> list[str]:
         """Move into the node's namespace the taps that a hypervisor outside it (a libvirtd in this
         process's own namespace) made for this node's guest ports; returns the names moved. Only a tap
