@@ -85,7 +85,8 @@ def project_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created project {project.name}.")
             return HttpResponseRedirect(reverse("identity:projects"))
-    return render(request, "identity/form.html", {"form": form, "title": "Create project",
+    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
+                                                  "form": form, "title": "Create project",
                                                   "submit": "Create project", "back": reverse("identity:projects")},
                   status=400 if form.errors else 200)
 
@@ -104,7 +105,8 @@ def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Saved project {form.cleaned_data['name']}.")
             return HttpResponseRedirect(reverse("identity:projects"))
-    return render(request, "identity/form.html", {"form": form, "title": f"Edit project {project.name}",
+    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
+                                                  "form": form, "title": f"Edit project {project.name}",
                                                   "submit": "Save", "back": reverse("identity:projects"),
                                                   "object_id": project.id},
                   status=400 if form.errors else 200)
@@ -209,7 +211,8 @@ def user_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created user {user.name}.")
             return HttpResponseRedirect(reverse("identity:users"))
-    return render(request, "identity/form.html", {"form": form, "title": "Create user", "submit": "Create user",
+    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
+                                                  "form": form, "title": "Create user", "submit": "Create user",
                                                   "back": reverse("identity:users")},
                   status=400 if form.errors else 200)
 
@@ -234,7 +237,8 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Saved user {data['name']}.")
             return HttpResponseRedirect(reverse("identity:users"))
-    return render(request, "identity/form.html", {"form": form, "title": f"Edit user {user.name}", "submit": "Save",
+    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
+                                                  "form": form, "title": f"Edit user {user.name}", "submit": "Save",
                                                   "back": reverse("identity:users"), "object_id": user.id},
                   status=400 if form.errors else 200)
 
@@ -279,7 +283,8 @@ def role_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created role {role.name}.")
             return HttpResponseRedirect(reverse("identity:roles"))
-    return render(request, "identity/form.html", {"form": form, "title": "Create role", "submit": "Create role",
+    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
+                                                  "form": form, "title": "Create role", "submit": "Create role",
                                                   "back": reverse("identity:roles")},
                   status=400 if form.errors else 200)
 

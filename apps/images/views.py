@@ -105,7 +105,8 @@ def edit(request: HttpRequest, image_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Saved image {form.cleaned_data['name']}.")
             return HttpResponseRedirect(reverse("images:index"))
-    return render(request, "images/form.html", {"form": form, "title": f"Edit image {image.name or image.id}",
+    return render(request, "dashboard/form.html", {"section": "Compute", "crumbs": "Images",
+                                                "form": form, "title": f"Edit image {image.name or image.id}",
                                                 "submit": "Save", "back": reverse("images:index"),
                                                 "object_id": image.id},
                   status=400 if form.errors else 200)

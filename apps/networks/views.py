@@ -73,8 +73,9 @@ def _act(request: HttpRequest, action: Callable[[], Any], *, success: str, redir
 
 def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, crumbs: str,
                object_id: str = "") -> HttpResponse:
-    return render(request, "networks/form.html", {"form": form, "title": title, "submit": submit, "back": back,
-                                                  "crumbs": crumbs, "object_id": object_id},
+    return render(request, "dashboard/form.html", {"section": "Network", "form": form, "title": title,
+                                                   "submit": submit, "back": back, "crumbs": crumbs,
+                                                   "object_id": object_id},
                   status=400 if form.errors else 200)
 
 

@@ -134,7 +134,8 @@ def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
             messages.success(request, f"Attaching volume {label} to instance {server}"
                                       f"{f' on {bdm.device_name}' if bdm.device_name else ''}.")
             return HttpResponseRedirect(reverse("volumes:index"))
-    return render_page(request, "volumes/form.html", {"form": form, "title": f"Attach {label}",
+    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
+                                                      "form": form, "title": f"Attach {label}",
                                                       "submit": "Attach", "back": reverse("volumes:index")},
                        status=400 if request.method == "POST" else 200)
 
@@ -172,7 +173,8 @@ def volume_extend(request: HttpRequest, volume_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Extending volume {volume.name or volume.id}.")
             return HttpResponseRedirect(reverse("volumes:index"))
-    return render_page(request, "volumes/form.html", {"form": form, "title": f"Extend {volume.name or volume.id}",
+    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
+                                                      "form": form, "title": f"Extend {volume.name or volume.id}",
                                                       "submit": "Extend", "back": reverse("volumes:index")},
                        status=400 if request.method == "POST" else 200)
 
@@ -194,7 +196,8 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Creating a snapshot of {volume.name or volume.id}.")
             return HttpResponseRedirect(reverse("volumes:snapshots"))
-    return render_page(request, "volumes/form.html", {"form": form, "title": f"Snapshot {volume.name or volume.id}",
+    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
+                                                      "form": form, "title": f"Snapshot {volume.name or volume.id}",
                                                       "submit": "Create snapshot", "back": reverse("volumes:index")},
                        status=400 if request.method == "POST" else 200)
 

@@ -13,3 +13,8 @@ def test_views_get_the_actor_only_through_actor_for() -> None:
                  for n, line in enumerate(p.read_text().splitlines(), 1)
                  if re.search(r"def _actor\(|request\.actor\b", line)]
     assert VIEWS and offenders == []
+
+
+def test_one_form_template() -> None:
+    copies = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "templates").rglob("form.html"))
+    assert copies == ["templates/dashboard/form.html"]
