@@ -31,8 +31,6 @@ VOLUME_TRANSITIONS: dict[str, frozenset[str]] = {
     ERROR_EXTENDING: frozenset({DELETING, EXTENDING}),
 }
 VOLUME_STATUSES = tuple(VOLUME_TRANSITIONS)
-# a volume busy with its node: no snapshot, extend or delete until it settles
-VOLUME_DELETABLE = frozenset(s for s, targets in VOLUME_TRANSITIONS.items() if DELETING in targets)
 
 SNAPSHOT_TRANSITIONS: dict[str, frozenset[str]] = {
     CREATING: frozenset({AVAILABLE, ERROR}),

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.core.errors import Forbidden
 from apps.identity import services as identity_services
 from apps.identity.models import QuotaUsage
 from apps.images.models import Image
@@ -288,7 +289,8 @@ def test_volume_types(cloud: Cloud) -> None:
 def test_state_table() -> None:
     assert states.volume_may("creating", "available") and not states.volume_may("creating", "deleting")
     assert states.volume_may("in-use", "detaching") and not states.volume_may("in-use", "deleting")
-    assert {"available", "error", "error_deleting", "error_extending"} == states.VOLUME_DELETABLE
+    assert {"available", "error", "error_deleting", "error_extending"} == {
+        s for s in states.VOLUME_STATUSES if states.volume_may(s, "deleting")}
     with pytest.raises(services.BadRequest):
         states.check_volume("in-use", "extending", volume_id="x", action="extend")
 
@@ -411,6 +413,16 @@ def test_backend_capabilities(cloud: Cloud) -> None:
         assert body["volume_backend_name"] == "file" and body["storage_protocol"] == "file"
     cinder_error(cloud.admin.get(f"{admin_base}/capabilities/nope"), 404, "itemNotFound")
     cinder_error(cloud.member.get("capabilities/store1"), 403, "forbidden")
+
+
+def test_the_backend_list_is_for_admins_only(cloud: Cloud) -> None:
+    """The selector checks admin itself (issue 10: no access check left to the caller)."""
+    from apps.volumes import selectors
+
+    assert [b.host for b in selectors.backend_list(actor=cloud.admin_actor)] == ["store1"]
+    for actor in (cloud.member_actor, cloud.reader_actor, cloud.other_actor):
+        with pytest.raises(Forbidden):
+            selectors.backend_list(actor=actor)
 
 
 def test_quota_class_default(cloud: Cloud) -> None:
