@@ -204,8 +204,7 @@ def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, A
             raise BadRequest(f"Bad key(s) in quota set: {key}")
         clean[key] = value
     identity_services.quota_set(actor=actor, project_id=project_id, limits=clean)
-    body = {k: v["limit"] for k, v in selectors.volume_quota(actor=actor, project_id=project_id).items()}
-    return body
+    return {k: v["limit"] for k, v in selectors.volume_quota(actor=actor, project_id=project_id).items()}
 
 
 @transaction.atomic
@@ -456,8 +455,7 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
 
 
 def _report_target(volume_id: str) -> Volume | None:
-    volume = Volume.objects.select_for_update().filter(pk=volume_id).first()
-    return volume
+    return Volume.objects.select_for_update().filter(pk=volume_id).first()
 
 
 @transaction.atomic

@@ -71,7 +71,7 @@ def _name(value: Any, *, field: str = "name", pattern: str | None = None) -> str
 FLAVOR_ID_PATTERN = r"(?! )[a-zA-Z0-9. _-]+(?<! )"
 
 DEFAULT_FLAVORS = (
-    # (flavorid, name, vcpus, memory_mb, root_gb)
+    # each row: flavor id, name, vcpus, memory in MB, root disk in GB
     ("1", "m1.tiny", 1, 512, 1),
     ("2", "m1.small", 1, 2048, 20),
     ("3", "m1.medium", 2, 4096, 40),
@@ -144,8 +144,7 @@ def flavor_defaults_ensure() -> list[Flavor]:
 
 def _private_flavor(actor: Actor, flavor_id: str) -> Flavor:
     require_admin(actor, action="change the access of a flavor")
-    flavor = selectors.flavor_get(actor=actor, flavor_id=flavor_id)
-    return flavor
+    return selectors.flavor_get(actor=actor, flavor_id=flavor_id)
 
 
 @transaction.atomic

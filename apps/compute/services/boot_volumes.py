@@ -482,12 +482,11 @@ def server_volumes_release(*, instance: Instance) -> None:
                 # deletes the volume once its agent has made it
                 log.info("volume %s of deleted server %s is still being made", volume.id, instance.id)
                 continue
-            else:
-                try:
-                    with transaction.atomic():
-                        volume_services.volume_delete(actor=actor, volume_id=volume.id)
-                except StratusError:
-                    log.exception("could not delete volume %s of server %s", volume.id, instance.id)
+            try:
+                with transaction.atomic():
+                    volume_services.volume_delete(actor=actor, volume_id=volume.id)
+            except StratusError:
+                log.exception("could not delete volume %s of server %s", volume.id, instance.id)
         bdm.delete()
 
 

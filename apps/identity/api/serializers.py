@@ -49,10 +49,9 @@ def domain_out(d: Domain, request: Request) -> dict[str, Any]:
 
 
 def project_out(p: Project, request: Request) -> dict[str, Any]:
-    out = {**p.extra, "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-           "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id, "is_domain": False, "tags": p.tags,
-           "options": {}, "links": _self(request, f"projects/{p.id}")}
-    return out
+    return {**p.extra, "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
+            "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id, "is_domain": False, "tags": p.tags,
+            "options": {}, "links": _self(request, f"projects/{p.id}")}
 
 
 def user_out(u: User, request: Request) -> dict[str, Any]:

@@ -882,7 +882,7 @@ class NetworkDriver:
     def _collect_garbage(self, state: NodeState, wanted_ns: set[str], wanted_taps: set[str], run: _Run) -> None:
         pre = self.config.namespace_prefix
         for ns in Runner.namespaces():
-            if (ns.startswith(pre + "qdhcp-") or ns.startswith(pre + "qrouter-")) and ns not in wanted_ns:
+            if ns.startswith((pre + "qdhcp-", pre + "qrouter-")) and ns not in wanted_ns:
                 if ns.startswith(pre + "qdhcp-") and self._stop_metadata_proxy(ns[len(pre + "qdhcp-"):]):
                     run.change(f"metadata proxy of {ns} stopped")
                 self.runner.netns_delete(ns)
@@ -939,7 +939,7 @@ class NetworkDriver:
         removed: list[str] = []
         pre = self.config.namespace_prefix
         for ns in Runner.namespaces():
-            if ns.startswith(pre + "qdhcp-") or ns.startswith(pre + "qrouter-"):
+            if ns.startswith((pre + "qdhcp-", pre + "qrouter-")):
                 if ns.startswith(pre + "qdhcp-") and self._stop_metadata_proxy(ns[len(pre + "qdhcp-"):]):
                     removed.append(f"metadata proxy of {ns}")
                 self.runner.netns_delete(ns)
