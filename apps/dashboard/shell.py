@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -34,6 +34,7 @@ from apps.identity.policy import Actor
 PROJECT_KEY = "project_id"
 
 View = Callable[..., HttpResponse]
+T = TypeVar("T")
 
 
 def choose_project(user: User, wanted_id: str | None = None) -> Project | None:
@@ -108,6 +109,25 @@ def render_page(request: HttpRequest, template: str, context: dict[str, Any], *,
 def form_error(form: Form, exc: StratusError, field: str | None = None) -> None:
     """Show a service's refusal on the form (on ``field`` when given, else above the form)."""
     form.add_error(field, exc.message)
+
+
+def form_action(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
+                redirect_to: str, show_error: Callable[[Form, StratusError], None] = form_error,
+                passthrough: tuple[type[StratusError], ...] = ()) -> HttpResponse | None:
+    """The one form block: on a valid POST run ``call`` (the service); a StratusError (other than
+    ``passthrough``, which propagates: e.g. Forbidden for a 403 page) goes on the form through
+    ``show_error``; else ``success(result)`` as a message and a redirect. None: show the form (again)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        result = call()
+    except passthrough:
+        raise
+    except StratusError as exc:
+        show_error(form, exc)
+        return None
+    messages.success(request, success(result))
+    return HttpResponseRedirect(redirect_to)
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -19,9 +18,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Conflict, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
 from apps.identity import selectors, services
 from apps.identity.forms import AssignmentForm, ProjectForm, RoleForm, UserCreateForm, UserEditForm
+from apps.identity.models import User
 from apps.identity.policy import Actor, require_admin
 
 View = Callable[..., HttpResponse]
@@ -75,16 +75,14 @@ def project_create(request: HttpRequest) -> HttpResponse:
     domains = [(d.id, d.name) for d in selectors.domain_list(actor=actor)]
     form = ProjectForm(request.POST or None, domains=domains,
                        initial={"domain_id": actor.project.domain_id if actor.project else "default"})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            project = services.project_create(actor=actor, name=data["name"], description=data["description"],
-                                               domain_id=data["domain_id"] or None, enabled=data["enabled"])
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, f"Created project {project.name}.")
-            return HttpResponseRedirect(reverse("identity:projects"))
+    done = form_action(
+        request, form, lambda: services.project_create(
+            actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+            domain_id=form.cleaned_data["domain_id"] or None, enabled=form.cleaned_data["enabled"]),
+        success=lambda project: f"Created project {project.name}.", redirect_to=reverse("identity:projects"),
+        show_error=_show_error)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
                                                   "form": form, "title": "Create project",
                                                   "submit": "Create project", "back": reverse("identity:projects")},
@@ -97,14 +95,12 @@ def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
     project = selectors.project_get(actor=actor, project_id=project_id)
     form = ProjectForm(request.POST or None, editing=True,
                        initial={"name": project.name, "description": project.description})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.project_update(actor=actor, project_id=project.id, changes=form.cleaned_data)
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, f"Saved project {form.cleaned_data['name']}.")
-            return HttpResponseRedirect(reverse("identity:projects"))
+    done = form_action(
+        request, form, lambda: services.project_update(actor=actor, project_id=project.id, changes=form.cleaned_data),
+        success=lambda _: f"Saved project {form.cleaned_data['name']}.", redirect_to=reverse("identity:projects"),
+        show_error=_show_error)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
                                                   "form": form, "title": f"Edit project {project.name}",
                                                   "submit": "Save", "back": reverse("identity:projects"),
@@ -153,15 +149,13 @@ def project_members(request: HttpRequest, project_id: str) -> HttpResponse:
     roles = _role_choices()
     member = next((pk for pk, name in roles if name == "member"), None)
     form = AssignmentForm(request.POST or None, users=users, groups=groups, roles=roles, initial={"role_id": member})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.role_grant(actor=actor, role_id=form.cleaned_data["role_id"], project_id=project.id,
-                                **form.actor_kwargs())
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, "Role granted.")
-            return HttpResponseRedirect(reverse("identity:project_members", args=[project.id]))
+    done = form_action(
+        request, form, lambda: services.role_grant(actor=actor, role_id=form.cleaned_data["role_id"],
+                                                   project_id=project.id, **form.actor_kwargs()),
+        success=lambda _: "Role granted.", redirect_to=reverse("identity:project_members", args=[project.id]),
+        show_error=_show_error)
+    if done is not None:
+        return done
     context = {"project": project, "rows": _member_rows(actor, project.id), "form": form}
     return render_page(request, "identity/members.html", context, partial="identity/_members_table.html",
                        status=400 if form.errors else 200)
@@ -195,22 +189,23 @@ def user_create(request: HttpRequest) -> HttpResponse:
     member = next((pk for pk, name in roles if name == "member"), "")
     form = UserCreateForm(request.POST or None, projects=_project_choices(actor), roles=roles,
                           initial={"project_id": actor.project_id or "", "role_id": member})
-    if request.method == "POST" and form.is_valid():
+
+    def create() -> User:
         data = form.cleaned_data
-        try:
-            # One transaction: a user whose role could not be granted is not left behind.
-            with transaction.atomic():
-                user = services.user_create(actor=actor, name=data["name"], password=data["password"],
-                                            email=data["email"], description=data["description"],
-                                            enabled=data["enabled"], default_project_id=data["project_id"] or None)
-                if data["role_id"]:
-                    services.role_grant(actor=actor, role_id=data["role_id"], user_id=user.id,
-                                        project_id=data["project_id"])
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, f"Created user {user.name}.")
-            return HttpResponseRedirect(reverse("identity:users"))
+        # One transaction: a user whose role could not be granted is not left behind.
+        with transaction.atomic():
+            user = services.user_create(actor=actor, name=data["name"], password=data["password"],
+                                        email=data["email"], description=data["description"],
+                                        enabled=data["enabled"], default_project_id=data["project_id"] or None)
+            if data["role_id"]:
+                services.role_grant(actor=actor, role_id=data["role_id"], user_id=user.id,
+                                    project_id=data["project_id"])
+        return user
+
+    done = form_action(request, form, create, success=lambda user: f"Created user {user.name}.",
+                       redirect_to=reverse("identity:users"), show_error=_show_error)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
                                                   "form": form, "title": "Create user", "submit": "Create user",
                                                   "back": reverse("identity:users")},
@@ -224,19 +219,19 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
     form = UserEditForm(request.POST or None, projects=_project_choices(actor), initial={
         "name": user.name, "email": user.email, "description": user.description,
         "project_id": user.default_project_id or ""})
-    if request.method == "POST" and form.is_valid():
+
+    def update() -> None:
         data = form.cleaned_data
         changes: dict[str, Any] = {"name": data["name"], "email": data["email"], "description": data["description"],
                                    "default_project_id": data["project_id"] or None}
         if data["password"]:
             changes["password"] = data["password"]
-        try:
-            services.user_update(actor=actor, user_id=user.id, changes=changes)
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, f"Saved user {data['name']}.")
-            return HttpResponseRedirect(reverse("identity:users"))
+        services.user_update(actor=actor, user_id=user.id, changes=changes)
+
+    done = form_action(request, form, update, success=lambda _: f"Saved user {form.cleaned_data['name']}.",
+                       redirect_to=reverse("identity:users"), show_error=_show_error)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
                                                   "form": form, "title": f"Edit user {user.name}", "submit": "Save",
                                                   "back": reverse("identity:users"), "object_id": user.id},
@@ -274,15 +269,13 @@ def role_list(request: HttpRequest) -> HttpResponse:
 @identity_admin
 def role_create(request: HttpRequest) -> HttpResponse:
     form = RoleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            role = services.role_create(actor=actor_for(request), name=form.cleaned_data["name"],
-                                        description=form.cleaned_data["description"])
-        except StratusError as exc:
-            _show_error(form, exc)
-        else:
-            messages.success(request, f"Created role {role.name}.")
-            return HttpResponseRedirect(reverse("identity:roles"))
+    done = form_action(
+        request, form, lambda: services.role_create(actor=actor_for(request), name=form.cleaned_data["name"],
+                                                    description=form.cleaned_data["description"]),
+        success=lambda role: f"Created role {role.name}.", redirect_to=reverse("identity:roles"),
+        show_error=_show_error)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
                                                   "form": form, "title": "Create role", "submit": "Create role",
                                                   "back": reverse("identity:roles")},

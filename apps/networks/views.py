@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, safe_next
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -164,18 +164,14 @@ def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
     initial = {"name": network.name, "description": network.description, "admin_state_up": network.admin_state_up,
                "shared": network.shared, "external": network.external}
     form = NetworkForm(request.POST or None, is_admin=actor.is_admin, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        keys = {"external": "router:external"}
-        changes = {keys.get(k, k): v for k, v in form.cleaned_data.items() if initial.get(k) != v}
-        try:
-            services.network_update(actor=actor, network_id=network.id, changes=changes)
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved network {form.cleaned_data['name']}.")
-            return HttpResponseRedirect(reverse("networks:network", args=[network.id]))
+    keys = {"external": "router:external"}
+    done = form_action(
+        request, form, lambda: services.network_update(actor=actor, network_id=network.id, changes={
+            keys.get(k, k): v for k, v in form.cleaned_data.items() if initial.get(k) != v}),
+        success=lambda _: f"Saved network {form.cleaned_data['name']}.",
+        redirect_to=reverse("networks:network", args=[network.id]), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Edit network {network.name or network.id}", submit="Save",
                       back=reverse("networks:network", args=[network.id]), crumbs="Networks", object_id=network.id)
 
@@ -197,14 +193,11 @@ def subnet_create(request: HttpRequest, network_id: str) -> HttpResponse:
     network = selectors.network_get(actor=actor, network_id=network_id)
     form = SubnetForm(request.POST or None, initial={"enable_dhcp": True})
     back = reverse("networks:network", args=[network.id])
-    if request.method == "POST" and form.is_valid():
-        try:
-            subnet = services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Created subnet {subnet.cidr}.")
-            return HttpResponseRedirect(back)
+    done = form_action(request, form,
+                       lambda: services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs()),
+                       success=lambda subnet: f"Created subnet {subnet.cidr}.", redirect_to=back)
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Add a subnet to {network.name or network.id}", submit="Create",
                       back=back, crumbs="Networks")
 
@@ -218,16 +211,11 @@ def subnet_edit(request: HttpRequest, subnet_id: str) -> HttpResponse:
     form = SubnetEditForm(request.POST or None, initial={**initial, "gateway_ip": subnet.gateway_ip or "",
                                                          "dns_nameservers": "\n".join(subnet.dns_nameservers)})
     back = reverse("networks:network", args=[subnet.network_id])
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.subnet_update(actor=actor, subnet_id=subnet.id, changes=form.changes(initial))
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved subnet {subnet.cidr}.")
-            return HttpResponseRedirect(back)
+    done = form_action(request, form,
+                       lambda: services.subnet_update(actor=actor, subnet_id=subnet.id, changes=form.changes(initial)),
+                       success=lambda _: f"Saved subnet {subnet.cidr}.", redirect_to=back, passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Edit subnet {subnet.name or subnet.cidr}", submit="Save", back=back,
                       crumbs="Networks", object_id=subnet.id)
 
@@ -269,14 +257,12 @@ def port_create(request: HttpRequest) -> HttpResponse:
     networks = [(n.id, n.name or n.id) for n in selectors.network_list(actor=actor) if not n.external]
     form = PortForm(request.POST or None, networks=networks, groups=_group_choices(actor),
                     initial={"network": request.GET.get("network", "")})
-    if request.method == "POST" and form.is_valid():
-        try:
-            port = services.port_create(actor=actor, network_id=form.cleaned_data["network"], body=form.body())
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Created port {port.name or port.id}.")
-            return HttpResponseRedirect(reverse("networks:ports"))
+    done = form_action(
+        request, form, lambda: services.port_create(actor=actor, network_id=form.cleaned_data["network"],
+                                                    body=form.body()),
+        success=lambda port: f"Created port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
+    if done is not None:
+        return done
     return _form_page(request, form, title="Create a port", submit="Create", back=reverse("networks:ports"),
                       crumbs="Ports")
 
@@ -289,21 +275,20 @@ def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
                "port_security_enabled": port.port_security_enabled,
                "security_groups": [g.id for g in port.security_groups.all()]}
     form = PortForm(request.POST or None, groups=_group_choices(actor), editing=True, initial=initial)
-    if request.method == "POST" and form.is_valid():
+
+    def update() -> None:
         body = form.body()
         body.setdefault("security_groups", [])
         changes = {k: v for k, v in body.items() if initial.get(k) != v}
         if "port_security_enabled" in changes and not changes["port_security_enabled"]:
             changes["security_groups"] = []  # groups go first, else the service refuses
-        try:
-            services.port_update(actor=actor, port_id=port.id, changes=changes)
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved port {form.cleaned_data.get('name') or port.id}.")
-            return HttpResponseRedirect(reverse("networks:ports"))
+        services.port_update(actor=actor, port_id=port.id, changes=changes)
+
+    done = form_action(request, form, update,
+                       success=lambda _: f"Saved port {form.cleaned_data.get('name') or port.id}.",
+                       redirect_to=reverse("networks:ports"), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Edit port {port.name or port.id}", submit="Save",
                       back=reverse("networks:ports"), crumbs="Ports", object_id=port.id)
 
@@ -403,17 +388,12 @@ def router_edit(request: HttpRequest, router_id: str) -> HttpResponse:
     initial = {"name": router.name, "description": router.description, "admin_state_up": router.admin_state_up}
     form = RouterForm(request.POST or None, editing=True, initial=initial)
     back = reverse("networks:router", args=[router.id])
-    if request.method == "POST" and form.is_valid():
-        changes = {k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}
-        try:
-            services.router_update(actor=actor, router_id=router.id, changes=changes)
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved router {form.cleaned_data['name']}.")
-            return HttpResponseRedirect(back)
+    done = form_action(
+        request, form, lambda: services.router_update(actor=actor, router_id=router.id, changes={
+            k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}),
+        success=lambda _: f"Saved router {form.cleaned_data['name']}.", redirect_to=back, passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Edit router {router.name or router.id}", submit="Save", back=back,
                       crumbs="Routers", object_id=router.id)
 
@@ -555,18 +535,17 @@ def floatingip_associate(request: HttpRequest, floatingip_id: str) -> HttpRespon
     actor = actor_for(request)
     fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
     form = AssociateForm(request.POST or None, ports=_Reads(actor).associable())
-    if request.method == "POST" and form.is_valid():
+
+    def associate() -> None:
         port_id, fixed = form.target()
-        try:
-            services.floatingip_update(actor=actor, floatingip_id=fip.id,
-                                       changes={"port_id": port_id, "fixed_ip_address": fixed})
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Associated floating IP {fip.floating_ip_address}.")
-            return HttpResponseRedirect(reverse("networks:floatingips"))
+        services.floatingip_update(actor=actor, floatingip_id=fip.id,
+                                   changes={"port_id": port_id, "fixed_ip_address": fixed})
+
+    done = form_action(request, form, associate,
+                       success=lambda _: f"Associated floating IP {fip.floating_ip_address}.",
+                       redirect_to=reverse("networks:floatingips"), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return _form_page(request, form, title=f"Associate floating IP {fip.floating_ip_address}", submit="Associate",
                       back=reverse("networks:floatingips"), crumbs="Floating IPs", object_id=fip.id)
 
