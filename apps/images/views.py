@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors, services
@@ -95,16 +95,13 @@ def edit(request: HttpRequest, image_id: str) -> HttpResponse:
     initial = {"name": image.name, "visibility": image.visibility, "min_disk": image.min_disk,
                "min_ram": image.min_ram, "protected": image.protected}
     form = ImageForm(request.POST or None, is_admin=actor.is_admin, editing=True, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        ops = [{"op": "replace", "path": f"/{key}", "value": value}
-               for key, value in _image_fields(form.cleaned_data).items() if initial.get(key) != value]
-        try:
-            services.image_update(actor=actor, image_id=image.id, operations=ops)
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved image {form.cleaned_data['name']}.")
-            return HttpResponseRedirect(reverse("images:index"))
+    done = form_action(
+        request, form, lambda: services.image_update(actor=actor, image_id=image.id, operations=[
+            {"op": "replace", "path": f"/{key}", "value": value}
+            for key, value in _image_fields(form.cleaned_data).items() if initial.get(key) != value]),
+        success=lambda _: f"Saved image {form.cleaned_data['name']}.", redirect_to=reverse("images:index"))
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Compute", "crumbs": "Images",
                                                 "form": form, "title": f"Edit image {image.name or image.id}",
                                                 "submit": "Save", "back": reverse("images:index"),
@@ -124,14 +121,14 @@ def share(request: HttpRequest, image_id: str) -> HttpResponse:
     actor = actor_for(request)
     image = selectors.image_get(actor=actor, image_id=image_id)
     form = ShareForm(request.POST or None, projects=_project_choices(actor))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.member_create(actor=actor, image_id=image.id, member_id=form.cleaned_data["member"])
-        except StratusError as exc:
-            form_error(form, exc, "member")
-        else:
-            messages.success(request, "Shared the image; the project has to accept it.")
-            return HttpResponseRedirect(reverse("images:share", args=[image.id]))
+    done = form_action(
+        request, form,
+        lambda: services.member_create(actor=actor, image_id=image.id, member_id=form.cleaned_data["member"]),
+        success=lambda _: "Shared the image; the project has to accept it.",
+        redirect_to=reverse("images:share", args=[image.id]),
+        show_error=lambda form, exc: form_error(form, exc, "member"))
+    if done is not None:
+        return done
     members: list[ImageMember] = []
     if image.visibility == Image.SHARED:
         members = list(selectors.member_list(actor=actor, image_id=image.id))

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import volumes as attach_services
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page, run_action, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
@@ -120,20 +120,18 @@ def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
                if s.project_id == volume.project_id]
     form = AttachForm(request.POST or None, servers=servers)
     label = volume.name or volume.id
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            bdm = attach_services.server_volume_attach(actor=actor, server_id=data["server"], volume_id=volume.id,
-                                                       device=data.get("device") or None, request_id=_request_id())
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            server = dict(servers).get(data["server"], data["server"])
-            messages.success(request, f"Attaching volume {label} to instance {server}"
-                                      f"{f' on {bdm.device_name}' if bdm.device_name else ''}.")
-            return HttpResponseRedirect(reverse("volumes:index"))
+
+    def attached(bdm: Any) -> str:
+        server = dict(servers).get(form.cleaned_data["server"], form.cleaned_data["server"])
+        return f"Attaching volume {label} to instance {server}{f' on {bdm.device_name}' if bdm.device_name else ''}."
+
+    done = form_action(
+        request, form, lambda: attach_services.server_volume_attach(
+            actor=actor, server_id=form.cleaned_data["server"], volume_id=volume.id,
+            device=form.cleaned_data.get("device") or None, request_id=_request_id()),
+        success=attached, redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
                                                       "form": form, "title": f"Attach {label}",
                                                       "submit": "Attach", "back": reverse("volumes:index")},
@@ -163,16 +161,13 @@ def volume_extend(request: HttpRequest, volume_id: str) -> HttpResponse:
     actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = ExtendForm(request.POST or None, initial={"new_size": volume.size + 1})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.volume_extend(actor=actor, volume_id=volume.id, new_size=form.cleaned_data["new_size"])
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Extending volume {volume.name or volume.id}.")
-            return HttpResponseRedirect(reverse("volumes:index"))
+    done = form_action(
+        request, form,
+        lambda: services.volume_extend(actor=actor, volume_id=volume.id, new_size=form.cleaned_data["new_size"]),
+        success=lambda _: f"Extending volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"),
+        passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
                                                       "form": form, "title": f"Extend {volume.name or volume.id}",
                                                       "submit": "Extend", "back": reverse("volumes:index")},
@@ -184,18 +179,14 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
     actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = SnapshotForm(request.POST or None, initial={"name": f"{volume.name or 'volume'}-snap"})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.snapshot_create(actor=actor, volume_id=volume.id, name=data.get("name") or None,
-                                     description=data.get("description") or None, force=data.get("force"))
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Creating a snapshot of {volume.name or volume.id}.")
-            return HttpResponseRedirect(reverse("volumes:snapshots"))
+    done = form_action(
+        request, form, lambda: services.snapshot_create(
+            actor=actor, volume_id=volume.id, name=form.cleaned_data.get("name") or None,
+            description=form.cleaned_data.get("description") or None, force=form.cleaned_data.get("force")),
+        success=lambda _: f"Creating a snapshot of {volume.name or volume.id}.",
+        redirect_to=reverse("volumes:snapshots"), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
                                                       "form": form, "title": f"Snapshot {volume.name or volume.id}",
                                                       "submit": "Create snapshot", "back": reverse("volumes:index")},
