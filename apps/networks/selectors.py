@@ -62,7 +62,6 @@ def _network_visible(actor: Actor, prefix: str = "") -> Q:
 
 # ---- generic filters, sorting and pagination (Neutron's query string) -----------------------
 
-Converter = Callable[[str], Any]
 # api attribute -> ORM lookup, or a function of one value returning a Q
 FilterSpec = Mapping[str, "str | Callable[[str], Q]"]
 
