@@ -112,11 +112,12 @@ def form_error(form: Form, exc: StratusError, field: str | None = None) -> None:
 
 
 def form_action(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
-                redirect_to: str, show_error: Callable[[Form, StratusError], None] = form_error,
+                redirect_to: str | Callable[[T], str], show_error: Callable[[Form, StratusError], None] = form_error,
                 passthrough: tuple[type[StratusError], ...] = ()) -> HttpResponse | None:
     """The one form block: on a valid POST run ``call`` (the service); a StratusError (other than
     ``passthrough``, which propagates: e.g. Forbidden for a 403 page) goes on the form through
-    ``show_error``; else ``success(result)`` as a message and a redirect. None: show the form (again)."""
+    ``show_error``; else ``success(result)`` as a message and a redirect to ``redirect_to`` (or
+    ``redirect_to(result)``). None: show the form (again)."""
     if request.method != "POST" or not form.is_valid():
         return None
     try:
@@ -127,7 +128,7 @@ def form_action(request: HttpRequest, form: Form, call: Callable[[], T], *, succ
         show_error(form, exc)
         return None
     messages.success(request, success(result))
-    return HttpResponseRedirect(redirect_to)
+    return HttpResponseRedirect(redirect_to(result) if callable(redirect_to) else redirect_to)
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:

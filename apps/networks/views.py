@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, safe_next
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, safe_next
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -45,6 +45,7 @@ from apps.networks.models import (
     DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_INTERFACE,
     NETWORK_OWNERS,
+    FloatingIP,
     Network,
     Port,
     Router,
@@ -124,21 +125,22 @@ def network_create(request: HttpRequest) -> HttpResponse:
     """The network, and its first subnet when a CIDR is given: both or neither."""
     actor = actor_for(request)
     form = NetworkCreateForm(request.POST, is_admin=actor.is_admin)
-    if form.is_valid():
+
+    def create() -> Network:
         data = form.cleaned_data
-        try:
-            with transaction.atomic():
-                network = services.network_create(
-                    actor=actor, name=data["name"], description=data.get("description") or "",
-                    admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
-                    external=bool(data.get("external")))
-                if data.get("cidr"):
-                    services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Created network {network.name}.")
-            return HttpResponseRedirect(reverse("networks:network", args=[network.id]))
+        with transaction.atomic():
+            network = services.network_create(
+                actor=actor, name=data["name"], description=data.get("description") or "",
+                admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
+                external=bool(data.get("external")))
+            if data.get("cidr"):
+                services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
+        return network
+
+    done = form_action(request, form, create, success=lambda network: f"Created network {network.name}.",
+                       redirect_to=lambda network: reverse("networks:network", args=[network.id]))
+    if done is not None:
+        return done
     context = {**_network_rows(actor), "form": form}
     return render(request, "networks/networks.html", context, status=400)
 
@@ -336,18 +338,17 @@ def routers(request: HttpRequest) -> HttpResponse:
 def router_create(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     form = RouterForm(request.POST, externals=_externals(actor))
-    if form.is_valid():
+
+    def create() -> Router:
         data = form.cleaned_data
         gateway = {"network_id": data["external_network"]} if data.get("external_network") else None
-        try:
-            router = services.router_create(actor=actor, name=data["name"], description=data.get("description") or "",
-                                            admin_state_up=bool(data.get("admin_state_up")),
-                                            external_gateway_info=gateway)
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Created router {router.name}.")
-            return HttpResponseRedirect(reverse("networks:router", args=[router.id]))
+        return services.router_create(actor=actor, name=data["name"], description=data.get("description") or "",
+                                      admin_state_up=bool(data.get("admin_state_up")), external_gateway_info=gateway)
+
+    done = form_action(request, form, create, success=lambda router: f"Created router {router.name}.",
+                       redirect_to=lambda router: reverse("networks:router", args=[router.id]))
+    if done is not None:
+        return done
     return render(request, "networks/routers.html", {**_router_rows(actor), "form": form}, status=400)
 
 
@@ -515,18 +516,18 @@ def floatingip_allocate(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     reads = _Reads(actor)
     form = reads.form(request.POST)
-    if form.is_valid():
+
+    def allocate() -> FloatingIP:
         data = form.cleaned_data
         port_id, _, fixed = (data.get("port") or "").partition("@")
-        try:
-            fip = services.floatingip_create(actor=actor, floating_network_id=data["network"],
-                                             description=data.get("description") or "", port_id=port_id or None,
-                                             fixed_ip_address=fixed or None)
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Allocated floating IP {fip.floating_ip_address}.")
-            return HttpResponseRedirect(reverse("networks:floatingips"))
+        return services.floatingip_create(actor=actor, floating_network_id=data["network"],
+                                          description=data.get("description") or "", port_id=port_id or None,
+                                          fixed_ip_address=fixed or None)
+
+    done = form_action(request, form, allocate, success=lambda fip: f"Allocated floating IP {fip.floating_ip_address}.",
+                       redirect_to=reverse("networks:floatingips"))
+    if done is not None:
+        return done
     return render(request, "networks/floatingips.html", {**reads.rows(), "form": form}, status=400)
 
 
@@ -591,15 +592,13 @@ def security_groups(request: HttpRequest) -> HttpResponse:
 def security_group_create(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     form = SecurityGroupForm(request.POST)
-    if form.is_valid():
-        try:
-            group = services.security_group_create(actor=actor, name=form.cleaned_data["name"],
-                                                   description=form.cleaned_data.get("description") or "")
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Created security group {group.name}.")
-            return HttpResponseRedirect(reverse("networks:security_group", args=[group.id]))
+    done = form_action(
+        request, form, lambda: services.security_group_create(
+            actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data.get("description") or ""),
+        success=lambda group: f"Created security group {group.name}.",
+        redirect_to=lambda group: reverse("networks:security_group", args=[group.id]))
+    if done is not None:
+        return done
     return render(request, "networks/security_groups.html", {**_group_rows(actor), "form": form}, status=400)
 
 
@@ -626,15 +625,12 @@ def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
     actor = actor_for(request)
     context = _rule_context(actor, group_id)
     form = RuleForm(request.POST, groups=context["choices"])
-    if form.is_valid():
-        try:
-            services.security_group_rule_create(actor=actor, security_group_id=context["group"].id,
-                                                **form.rule_kwargs())
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Rule added.")
-            return HttpResponseRedirect(reverse("networks:security_group", args=[context["group"].id]))
+    done = form_action(
+        request, form, lambda: services.security_group_rule_create(
+            actor=actor, security_group_id=context["group"].id, **form.rule_kwargs()),
+        success=lambda _: "Rule added.", redirect_to=reverse("networks:security_group", args=[context["group"].id]))
+    if done is not None:
+        return done
     return render(request, "networks/security_group_detail.html", {**context, "form": form}, status=400)
 
 

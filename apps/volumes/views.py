@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import volumes as attach_services
-from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action, safe_next
+from apps.core.errors import Forbidden
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
@@ -79,21 +79,19 @@ def volumes(request: HttpRequest) -> HttpResponse:
 def volume_create(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     form = _volume_form(actor, request.POST)
-    if form.is_valid():
+
+    def create() -> Volume:
         data = form.cleaned_data
         kind, _, source_id = (data.get("source") or "").partition(":")
-        try:
-            volume = services.volume_create(
-                actor=actor, size=data["size"], name=data.get("name") or None,
-                description=data.get("description") or None, image_id=source_id if kind == "image" else None,
-                snapshot_id=source_id if kind == "snapshot" else None)
-        except Forbidden:
-            raise
-        except StratusError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Creating volume {volume.name or volume.id}.")
-            return HttpResponseRedirect(reverse("volumes:index"))
+        return services.volume_create(
+            actor=actor, size=data["size"], name=data.get("name") or None,
+            description=data.get("description") or None, image_id=source_id if kind == "image" else None,
+            snapshot_id=source_id if kind == "snapshot" else None)
+
+    done = form_action(request, form, create, success=lambda volume: f"Creating volume {volume.name or volume.id}.",
+                       redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
+    if done is not None:
+        return done
     return render_page(request, "volumes/volumes.html", {**_rows(actor), "form": form}, status=400)
 
 

@@ -70,3 +70,10 @@ def test_form_action_validates_calls_shows_the_refusal_or_redirects(rf: RequestF
                            redirect_to="/done")
     assert response is not None and response.status_code == 302 and response["Location"] == "/done"
     assert [m.message for m in get_messages(ok)] == ["Created b."]
+
+
+def test_form_action_redirects_to_what_the_service_made(rf: RequestFactory) -> None:
+    ok = _request(rf, {"name": "c"})
+    response = form_action(ok, NameForm({"name": "c"}), lambda: "c", success=lambda n: f"Created {n}.",
+                           redirect_to=lambda n: f"/things/{n}")
+    assert response is not None and response["Location"] == "/things/c"
