@@ -30,7 +30,16 @@ from apps.compute.services import nodes as node_services
 from apps.compute.services import servers as server_services
 from apps.compute.views_volumes import volumes_context
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, is_partial, render_page, run_action, safe_next
+from apps.dashboard.shell import (
+    actor_for,
+    dashboard_view,
+    form_action,
+    form_error,
+    is_partial,
+    render_page,
+    run_action,
+    safe_next,
+)
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor, require_admin
 from apps.images import selectors as image_selectors
@@ -82,26 +91,21 @@ def flavors(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     require_admin(actor, action="manage flavors")
     form = FlavorForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                flavor = services.flavor_create(
-                    actor=actor, name=data["name"], flavor_id=data["flavor_id"] or None, vcpus=data["vcpus"],
-                    ram=data["ram"], disk=data["disk"], ephemeral=data["ephemeral"], swap=data["swap"],
-                    is_public=data["is_public"])
-            except StratusError as exc:
-                form_error(form, exc)
-                status = 400
-            else:
-                messages.success(request, f"Created flavor {flavor.name}.")
-                return HttpResponseRedirect(reverse("compute:flavors"))
-        else:
-            status = 400
+
+    def create() -> Flavor:
+        data = form.cleaned_data
+        return services.flavor_create(
+            actor=actor, name=data["name"], flavor_id=data["flavor_id"] or None, vcpus=data["vcpus"],
+            ram=data["ram"], disk=data["disk"], ephemeral=data["ephemeral"], swap=data["swap"],
+            is_public=data["is_public"])
+
+    done = form_action(request, form, create, success=lambda flavor: f"Created flavor {flavor.name}.",
+                       redirect_to=reverse("compute:flavors"))
+    if done is not None:
+        return done
     rows = selectors.flavor_list(actor=actor, query=selectors.FlavorQuery(is_public=None))
     return render_page(request, "compute/flavors.html", {"flavors": rows, "form": form},
-                       partial="compute/_flavors_table.html", status=status)
+                       partial="compute/_flavors_table.html", status=400 if form.errors else 200)
 
 
 @require_POST
