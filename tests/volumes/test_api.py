@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.core.errors import Forbidden
+from apps.core.errors import BadRequest, Forbidden, NotFound
 from apps.identity import services as identity_services
 from apps.identity.models import QuotaUsage
 from apps.images.models import Image
@@ -291,7 +291,7 @@ def test_state_table() -> None:
     assert states.volume_may("in-use", "detaching") and not states.volume_may("in-use", "deleting")
     assert {"available", "error", "error_deleting", "error_extending"} == {
         s for s in states.VOLUME_STATUSES if states.volume_may(s, "deleting")}
-    with pytest.raises(services.BadRequest):
+    with pytest.raises(BadRequest):
         states.check_volume("in-use", "extending", volume_id="x", action="extend")
 
 
@@ -401,7 +401,7 @@ def test_volume_connection_for_the_compute_side(cloud: Cloud) -> None:
     info = selectors.volume_connection(actor=cloud.member_actor, volume_id=vid)
     assert info == {"driver_volume_type": "file", "data": {"path": f"/tmp/x/volume-{vid}.qcow2", "format": "qcow2",
                                                            "host": "store1", "volume_id": vid}}
-    with pytest.raises(services.NotFound):
+    with pytest.raises(NotFound):
         selectors.volume_connection(actor=cloud.other_actor, volume_id=vid)
 
 

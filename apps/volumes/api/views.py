@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import OpenStackView
-from apps.core.errors import BadRequest, QuotaExceeded, StratusError
+from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
 from apps.identity.api.authentication import AllowAny
 from apps.volumes import selectors, services
 from apps.volumes.api import serializers as out
@@ -260,7 +260,7 @@ class VolumeMetadataItem(CinderView):
     def get(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
         meta = selectors.volume_metadata(actor=request.auth, volume_id=volume_id)
         if key not in meta:
-            raise services.NotFound(f"Metadata item was not found: {key}")
+            raise NotFound(f"Metadata item was not found: {key}")
         return Response({"meta": {key: meta[key]}})
 
     def put(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
@@ -346,7 +346,7 @@ class SnapshotMetadataItem(CinderView):
     def get(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
         meta = selectors.snapshot_metadata(actor=request.auth, snapshot_id=snapshot_id)
         if key not in meta:
-            raise services.NotFound(f"Metadata item was not found: {key}")
+            raise NotFound(f"Metadata item was not found: {key}")
         return Response({"meta": {key: meta[key]}})
 
     def put(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
@@ -489,7 +489,7 @@ class VolumeTypeExtraSpec(CinderView):
     def get(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
         vtype = selectors.volume_type_get(actor=request.auth, type_id=type_id)
         if key not in (vtype.extra_specs or {}):
-            raise services.NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
+            raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
         return Response({key: vtype.extra_specs[key]})
 
     def put(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
@@ -570,8 +570,6 @@ class _AttachmentsView(CinderView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if not out.at_least(request.volume_version, "3.27"):
-            from apps.core.errors import NotFound
-
             raise NotFound("The resource could not be found.")
 
 
@@ -636,8 +634,6 @@ class Unknown(CinderView):
     """Any other path under a project (``volumes/`` with no id, ...): Cinder's 404."""
 
     def _not_found(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from apps.core.errors import NotFound
-
         raise NotFound("The resource could not be found.")
 
     get = post = put = delete = patch = _not_found

@@ -1,0 +1,118 @@
+"""What the block storage services share: the input checkers, events, sending work to a storage node
+(``_enqueue``), locking a volume and moving it along the state table, volume metadata."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from apps.core import events
+from apps.core.errors import BadRequest, NotFound
+from apps.identity.policy import Actor, require_write
+from apps.volumes import selectors, states
+from apps.volumes.models import Snapshot, Volume, VolumeMetadata
+
+GiB = 1 << 30
+MAX_METADATA_ITEMS = 128
+
+
+def _text(value: Any, field: str, *, max_length: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be a string.")
+    if len(value) > max_length:
+        raise BadRequest(f"Invalid input for field/attribute {field}: longer than {max_length} characters.")
+    return value
+
+
+def _size(value: Any, field: str = "size") -> int:
+    if isinstance(value, bool):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
+    try:
+        size = int(str(value).strip()) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"It must be an integer.") from None
+    if size <= 0:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"It must be greater than or equal to 1.")
+    return size
+
+
+def _bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "t", "1", "yes", "y", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "f", "0", "no", "n", "off"}:
+        return False
+    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be a boolean.")
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("Invalid input for field/attribute metadata. It must be an object.")
+    if len(value) > MAX_METADATA_ITEMS:
+        raise BadRequest(f"Too many metadata items: at most {MAX_METADATA_ITEMS}.")
+    clean: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise BadRequest("Metadata keys must be strings of 1 to 255 characters.")
+        if not isinstance(item, str) or len(item) > 255:
+            raise BadRequest(f"Metadata value of {key} must be a string of at most 255 characters.")
+        clean[key] = item
+    return clean
+
+
+def _publish(obj: Volume | Snapshot, kind: str, resource: str) -> None:
+    events.publish(project_id=obj.project_id, kind=kind, resource=resource, resource_id=obj.id,
+                   data={"status": obj.status, "name": obj.name})
+
+
+def _enqueue(task_name: str, host: str, **kwargs: Any) -> None:
+    """Send a storage task to the node's queue once the transaction commits."""
+    def send() -> None:
+        from workers import storage
+
+        getattr(storage, task_name).apply_async(kwargs={**kwargs, "host": host}, queue=storage.queue_for(host))
+
+    transaction.on_commit(send)
+
+
+def _lock_volume(volume_id: str) -> Volume:
+    try:
+        return Volume.objects.select_for_update().get(pk=volume_id)
+    except Volume.DoesNotExist:
+        raise NotFound(f"Volume {volume_id} could not be found.") from None
+
+
+def _writable_volume(actor: Actor, volume_id: str) -> Volume:
+    selectors.volume_get(actor=actor, volume_id=volume_id)  # 404 when not the caller's
+    volume = _lock_volume(volume_id)
+    require_write(actor, volume.project_id, what="volume")
+    return volume
+
+
+def _move(volume: Volume, target: str, *, action: str, reason: str = "") -> None:
+    states.check_volume(volume.status, target, volume_id=volume.id, action=action)
+    volume.status = target
+    volume.status_reason = reason
+    volume.save(update_fields=["status", "status_reason", "updated_at"])
+
+
+def _set_metadata(volume: Volume, items: Mapping[str, str], *, replace: bool) -> None:
+    if replace:
+        VolumeMetadata.objects.filter(volume=volume).exclude(key__in=list(items)).delete()
+    existing = {m.key: m for m in VolumeMetadata.objects.filter(volume=volume, key__in=list(items))}
+    for key, value in items.items():
+        if key in existing:
+            if existing[key].value != value:
+                VolumeMetadata.objects.filter(pk=existing[key].pk).update(value=value)
+        else:
+            VolumeMetadata.objects.create(volume=volume, key=key, value=value)
+    if VolumeMetadata.objects.filter(volume=volume).count() > MAX_METADATA_ITEMS:
+        raise BadRequest(f"Too many metadata items: at most {MAX_METADATA_ITEMS}.")

@@ -1,0 +1,211 @@
+"""Snapshots: create, update, delete, metadata, the admin actions, and the storage agent's reports."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from apps.core import events
+from apps.core.errors import BadRequest, NotFound
+from apps.identity import services as identity_services
+from apps.identity.policy import Actor, require_admin, require_write
+from apps.volumes import selectors, states
+from apps.volumes.models import Snapshot, SnapshotMetadata, StorageBackend, Volume, VolumeType
+from apps.volumes.services.backends import _unclaim
+from apps.volumes.services.common import _bool, _enqueue, _metadata, _publish, _text, _writable_volume
+
+
+@transaction.atomic
+def snapshot_create(*, actor: Actor, volume_id: Any, name: Any = None, description: Any = None,
+                    force: Any = False, metadata: Any = None) -> Snapshot:
+    """A snapshot of an available volume (of an in-use one only with ``force``), made by the
+    volume's storage agent as a copy of its file."""
+    if not isinstance(volume_id, str) or not volume_id:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    name = _text(name, "name")
+    description = _text(description, "description")
+    meta = _metadata(metadata)
+    force = _bool(force, "force") if force is not None else False
+    volume = _writable_volume(actor, volume_id)
+    if volume.status == states.IN_USE and not force:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available, but current status is: "
+                         f"in-use (use force to snapshot an in-use volume).")
+    if volume.status not in (states.AVAILABLE, states.IN_USE):
+        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or in-use, but current "
+                         f"status is: {volume.status}.")
+    identity_services.quota_reserve(project_id=volume.project_id, deltas=selectors.type_quotas(
+        volume.volume_type.name, snapshots=1, gigabytes=volume.size))
+    StorageBackend.objects.filter(pk=volume.backend_id).update(provisioned_gb=F("provisioned_gb") + volume.size)
+    snapshot = Snapshot.objects.create(project_id=volume.project_id, user_id=actor.user_id, volume=volume,
+                                       name=name, description=description, size=volume.size,
+                                       status=states.CREATING)
+    for key, value in meta.items():
+        SnapshotMetadata.objects.create(snapshot=snapshot, key=key, value=value)
+    _enqueue("create_snapshot", volume.backend.host, snapshot_id=snapshot.id, volume_id=volume.id)
+    _publish(snapshot, "created", "snapshot")
+    return snapshot
+
+
+def _lock_snapshot(snapshot_id: str) -> Snapshot | None:
+    return Snapshot.objects.select_for_update().filter(pk=snapshot_id).first()
+
+
+def _writable_snapshot(actor: Actor, snapshot_id: str) -> Snapshot:
+    selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
+    snapshot = _lock_snapshot(snapshot_id)
+    if snapshot is None:
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    require_write(actor, snapshot.project_id, what="snapshot")
+    return snapshot
+
+
+def _move_snapshot(snapshot: Snapshot, target: str, *, action: str, reason: str = "") -> None:
+    states.check_snapshot(snapshot.status, target, snapshot_id=snapshot.id, action=action)
+    snapshot.status = target
+    snapshot.status_reason = reason
+    if target == states.AVAILABLE:
+        snapshot.progress = "100%"
+    snapshot.save(update_fields=["status", "status_reason", "progress", "updated_at"])
+
+
+@transaction.atomic
+def snapshot_created(*, snapshot_id: str) -> bool:
+    snapshot = _lock_snapshot(snapshot_id)
+    if snapshot is None or snapshot.status != states.CREATING:
+        return False
+    _move_snapshot(snapshot, states.AVAILABLE, action="finish creating")
+    _publish(snapshot, "state", "snapshot")
+    return True
+
+
+@transaction.atomic
+def snapshot_create_failed(*, snapshot_id: str, reason: str) -> bool:
+    snapshot = _lock_snapshot(snapshot_id)
+    if snapshot is None or snapshot.status != states.CREATING:
+        return False
+    _move_snapshot(snapshot, states.ERROR, action="fail creating", reason=reason[:4000])
+    _publish(snapshot, "state", "snapshot")
+    return True
+
+
+@transaction.atomic
+def snapshot_update(*, actor: Actor, snapshot_id: str, changes: Mapping[str, Any]) -> Snapshot:
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    for field in ("name", "description"):
+        if field in changes:
+            setattr(snapshot, field, _text(changes[field], field))
+    snapshot.save(update_fields=["name", "description", "updated_at"])
+    _publish(snapshot, "updated", "snapshot")
+    return selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
+
+
+@transaction.atomic
+def snapshot_delete(*, actor: Actor, snapshot_id: str) -> None:
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    _move_snapshot(snapshot, states.DELETING, action="delete")
+    volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
+    _enqueue("delete_snapshot", volume.backend.host, snapshot_id=snapshot.id)
+    _publish(snapshot, "state", "snapshot")
+
+
+def _forget_snapshot(snapshot: Snapshot) -> None:
+    backend_id, type_name = Volume.objects.filter(pk=snapshot.volume_id).values_list(
+        "backend_id", "volume_type__name").first() or (None, VolumeType.DEFAULT_NAME)
+    identity_services.quota_release(project_id=snapshot.project_id,
+                                    deltas=selectors.type_quotas(type_name, snapshots=1, gigabytes=snapshot.size))
+    _unclaim(backend_id, snapshot.size)
+    snapshot.delete()
+    events.publish(project_id=snapshot.project_id, kind="deleted", resource="snapshot", resource_id=snapshot.id)
+
+
+@transaction.atomic
+def snapshot_deleted(*, snapshot_id: str) -> bool:
+    snapshot = _lock_snapshot(snapshot_id)
+    if snapshot is None or snapshot.status != states.DELETING:
+        return False
+    _forget_snapshot(snapshot)
+    return True
+
+
+@transaction.atomic
+def snapshot_delete_failed(*, snapshot_id: str, reason: str) -> bool:
+    snapshot = _lock_snapshot(snapshot_id)
+    if snapshot is None or snapshot.status != states.DELETING:
+        return False
+    _move_snapshot(snapshot, states.ERROR_DELETING, action="fail deleting", reason=reason[:4000])
+    _publish(snapshot, "state", "snapshot")
+    return True
+
+
+@transaction.atomic
+def snapshot_metadata_set(*, actor: Actor, snapshot_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    items = _metadata(metadata)
+    if replace:
+        SnapshotMetadata.objects.filter(snapshot=snapshot).exclude(key__in=list(items)).delete()
+    for key, value in items.items():
+        SnapshotMetadata.objects.update_or_create(snapshot=snapshot, key=key, defaults={"value": value})
+    snapshot.save(update_fields=["updated_at"])
+    return dict(SnapshotMetadata.objects.filter(snapshot=snapshot).values_list("key", "value"))
+
+
+@transaction.atomic
+def snapshot_metadata_item_set(*, actor: Actor, snapshot_id: str, key: str, meta: Any) -> dict[str, str]:
+    clean = _metadata(meta)
+    if len(clean) != 1 or key not in clean:
+        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key of the URI.")
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    SnapshotMetadata.objects.update_or_create(snapshot=snapshot, key=key, defaults={"value": clean[key]})
+    return clean
+
+
+@transaction.atomic
+def snapshot_metadata_item_delete(*, actor: Actor, snapshot_id: str, key: str) -> None:
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    deleted, _ = SnapshotMetadata.objects.filter(snapshot=snapshot, key=key).delete()
+    if not deleted:
+        raise NotFound(f"Metadata item was not found: {key}")
+
+
+# ---- snapshot admin actions ------------------------------------------------------------------------
+
+@transaction.atomic
+def snapshot_reset_status(*, actor: Actor, snapshot_id: str, status: Any) -> Snapshot:
+    """Cinder's ``os-reset_status`` (admin): set any known status, outside the state table, to repair
+    a snapshot whose agent died. Nothing runs on the node."""
+    require_admin(actor, action="reset a snapshot's status")
+    if status not in states.SNAPSHOT_STATUSES:
+        raise BadRequest(f"Invalid status: {status!r} is not a snapshot status.")
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    snapshot.status = status
+    snapshot.save(update_fields=["status", "updated_at"])
+    _publish(snapshot, "state", "snapshot")
+    return snapshot
+
+
+@transaction.atomic
+def snapshot_force_delete(*, actor: Actor, snapshot_id: str) -> None:
+    """Cinder's ``os-force_delete`` (admin): delete whatever the status."""
+    require_admin(actor, action="force-delete a snapshot")
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    snapshot.status = states.DELETING
+    snapshot.save(update_fields=["status", "updated_at"])
+    volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
+    _enqueue("delete_snapshot", volume.backend.host, snapshot_id=snapshot.id)
+    _publish(snapshot, "state", "snapshot")
+
+
+@transaction.atomic
+def snapshot_update_status(*, actor: Actor, snapshot_id: str, status: Any, progress: Any = None) -> Snapshot:
+    """Cinder's ``os-update_snapshot_status`` (what a backend reports): along the state table only."""
+    snapshot = _writable_snapshot(actor, snapshot_id)
+    if not isinstance(status, str):
+        raise BadRequest("Invalid status.")
+    if status != snapshot.status:
+        _move_snapshot(snapshot, status, action="update its status")
+    if progress is not None:
+        snapshot.progress = str(progress)[:8]
+        snapshot.save(update_fields=["progress", "updated_at"])
+    return snapshot
