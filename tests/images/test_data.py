@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from apps.core.errors import Conflict
+from apps.core.errors import BadRequest, Conflict
 from apps.images import services
 from apps.images.models import Image
 from tests.images.conftest import glance_error
@@ -131,7 +131,7 @@ def test_short_body_is_a_broken_upload(people):
         services.image_upload(actor=people["member"].actor, image_id=image["id"], chunks=iter([b"x" * 10]),
                               expected_size=20)
     assert Image.objects.get(pk=image["id"]).status == "queued" and _store_files() == []
-    with pytest.raises(services.BadRequest):
+    with pytest.raises(BadRequest):
         services.image_upload(actor=people["member"].actor, image_id=image["id"], chunks=iter([b"x" * 30]),
                               expected_size=20)
     assert Image.objects.get(pk=image["id"]).status == "queued" and _store_files() == []

@@ -1,0 +1,130 @@
+"""Quotas: identity owns every project's limits and usage; other apps reserve, release, read and
+reset them only through these functions (``resources=``)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from apps.core import events
+from apps.core.errors import BadRequest, QuotaExceeded
+from apps.identity import quotas, selectors
+from apps.identity.models import Project, QuotaDefault, QuotaLimit, QuotaUsage
+from apps.identity.policy import Actor, require_admin
+
+# ---- quotas ---------------------------------------------------------------------------------
+
+QUOTA_MAX = 2**31 - 1  # Nova's, Cinder's and Neutron's schemas: a limit is a 32-bit integer
+
+
+def _registered(resource: str) -> None:
+    if quotas.get(resource) is None:
+        raise BadRequest(f"Unknown quota resource: {resource}.")
+
+
+def quota_reserve(*, project_id: str, deltas: Mapping[str, int]) -> None:
+    """Count ``deltas`` against the project's limits, or raise QuotaExceeded changing nothing.
+
+    Call it inside the transaction that creates the resource rows: the usage rows are locked
+    (SELECT ... FOR UPDATE, in resource order) until that transaction ends, so concurrent
+    reservations never overshoot, and a rollback returns what was reserved.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("quota_reserve must run inside the transaction that creates the resource")
+    wanted = {r: int(d) for r, d in deltas.items() if int(d) != 0}
+    for resource in wanted:
+        _registered(resource)
+    if not wanted:
+        return
+    QuotaUsage.objects.bulk_create([QuotaUsage(project_id=project_id, resource=r) for r in sorted(wanted)],
+                                   ignore_conflicts=True)
+    locked = {u.resource: u for u in QuotaUsage.objects.select_for_update()
+              .filter(project_id=project_id, resource__in=wanted).order_by("resource")}
+    project = Project(id=project_id)
+    limits = selectors.quota_limits(project=project)
+    for resource, delta in sorted(wanted.items()):
+        usage = locked[resource]
+        limit = limits.get(resource, quotas.UNLIMITED)
+        if delta > 0 and limit >= 0 and usage.in_use + delta > limit:
+            raise QuotaExceeded(
+                f"Quota exceeded for {resource}: requested {delta}, but already used {usage.in_use} "
+                f"of {limit} {resource}.", resource=resource, limit=limit, in_use=usage.in_use, requested=delta)
+    for resource, delta in wanted.items():
+        QuotaUsage.objects.filter(pk=locked[resource].pk).update(in_use=Greatest(F("in_use") + delta, 0),
+                                                                  updated_at=timezone.now())
+    events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
+                   data={"deltas": wanted})
+
+
+def quota_release(*, project_id: str, deltas: Mapping[str, int]) -> None:
+    """Give back what a deleted resource held (inside the transaction that deletes it)."""
+    quota_reserve(project_id=project_id, deltas={r: -abs(int(d)) for r, d in deltas.items()})
+
+
+@transaction.atomic
+def quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any], force: bool = False) -> dict[str, int]:
+    """Set a project's own limits (admin). A limit below what is in use is refused unless forced."""
+    require_admin(actor, action="set quotas")
+    project = selectors.project_get(actor=actor, project_id=project_id)
+    clean: dict[str, int] = {}
+    for resource, value in limits.items():
+        _registered(resource)
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
+            raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer.")
+        if int(value) < -1 or int(value) > QUOTA_MAX:
+            raise BadRequest(f"Quota limit {value} for {resource} must be -1 (unlimited) or more, "
+                             f"and at most {QUOTA_MAX}.")
+        clean[resource] = int(value)
+    used = dict(QuotaUsage.objects.select_for_update().filter(project=project, resource__in=clean)
+                .values_list("resource", "in_use"))
+    for resource, value in clean.items():
+        if not force and value >= 0 and used.get(resource, 0) > value:
+            raise BadRequest(f"Quota limit {value} for {resource} must be greater than or equal to the "
+                             f"{used[resource]} already used.")
+        QuotaLimit.objects.update_or_create(project=project, resource=resource, defaults={"hard_limit": value})
+    events.publish(project_id=project.id, kind="updated", resource="quota", resource_id=project.id)
+    return selectors.quota_limits(project=project)
+
+
+@transaction.atomic
+def quota_delete(*, actor: Actor, project_id: str, resources: Iterable[str]) -> None:
+    """Return ``resources`` of a project to the default limits (admin). Each API resets only its
+    own (``quotas.service_resources(service)``): a Nova reset never touches Cinder's limits."""
+    require_admin(actor, action="reset quotas")
+    project = selectors.project_get(actor=actor, project_id=project_id)
+    names = list(resources)
+    QuotaLimit.objects.filter(project=project, resource__in=names).delete()
+    events.publish(project_id=project.id, kind="updated", resource="quota", resource_id=project.id)
+
+
+def quota_resources_rename(*, resources: Mapping[str, str]) -> None:
+    """Carry every project's usage and limits and the default of each ``old`` resource name over to
+    its ``new`` one (``{old: new}``), as when the thing a family's names come from is renamed. Call it
+    inside the transaction that renames that thing."""
+    for old, new in resources.items():
+        for model in (QuotaUsage, QuotaLimit, QuotaDefault):
+            model.objects.filter(resource=old).update(resource=new)
+
+
+def quota_resources_forget(*, resources: Iterable[str]) -> None:
+    """Drop every project's usage and limits and the default of ``resources``, whose thing is gone
+    (nothing of it remains to count). Call it inside the transaction that deletes that thing."""
+    names = list(resources)
+    for model in (QuotaUsage, QuotaLimit, QuotaDefault):
+        model.objects.filter(resource__in=names).delete()
+
+
+@transaction.atomic
+def quota_default_set(*, actor: Actor, limits: Mapping[str, int]) -> dict[str, int]:
+    require_admin(actor, action="set default quotas")
+    for resource, value in limits.items():
+        _registered(resource)
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= QUOTA_MAX:
+            raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer, -1 or more, "
+                             f"at most {QUOTA_MAX}.")
+        QuotaDefault.objects.update_or_create(resource=resource, defaults={"hard_limit": value})
+    return selectors.quota_defaults()

@@ -1,0 +1,203 @@
+"""Users (and their passwords) and groups."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.models import Group as AuthGroup
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import events
+from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from apps.identity import selectors
+from apps.identity.models import Group, Project, Token, User
+from apps.identity.policy import Actor, require_admin
+from apps.identity.services._common import (
+    UNAUTHENTICATED,
+    _bool,
+    _default_domain_for,
+    _duplicate,
+    _name,
+    _options,
+    _save_unique,
+    _text,
+)
+from apps.identity.services.roles import _revoke_tokens_without_roles
+
+# ---- users ----------------------------------------------------------------------------------
+
+def _check_password_value(password: Any) -> str:
+    if not isinstance(password, str) or password == "":
+        raise BadRequest("Invalid input for field 'password': a password must be a non-empty string.")
+    if len(password) > 4096:
+        raise BadRequest("Invalid input for field 'password': too long.")
+    return password
+
+
+@transaction.atomic
+def user_create(*, actor: Actor, name: str, domain_id: str | None = None, password: str | None = None,
+                enabled: bool = True, default_project_id: str | None = None, email: str = "",
+                description: str = "", extra: Mapping[str, Any] | None = None,
+                options: Mapping[str, Any] | None = None) -> User:
+    require_admin(actor, action="create users")
+    domain = selectors.domain_get(domain_id=domain_id or _default_domain_for(actor))
+    user = User(name=_name(name, what="user"), domain=domain, enabled=_bool(enabled, field="enabled"),
+                email=_text(email, field="email", max_length=255), description=_text(description, field="description"),
+                extra=dict(extra or {}), options=_options(options))
+    if default_project_id:
+        user.default_project = Project.objects.filter(id=default_project_id).first()
+        if user.default_project is None:
+            raise NotFound(f"Could not find project: {default_project_id}.")
+    if password is not None:
+        user.password = make_password(_check_password_value(password))
+    else:
+        user.set_unusable_password()
+    _save_unique(user, "user", f"domain ID {domain.id}")
+    events.publish(project_id=None, kind="created", resource="user", resource_id=user.id, data={"name": user.name})
+    return user
+
+
+@transaction.atomic
+def user_update(*, actor: Actor, user_id: str, changes: Mapping[str, Any]) -> User:
+    require_admin(actor, action="update users")
+    user = selectors.user_get(user_id=user_id)
+    revoke = False
+    if "domain_id" in changes and changes["domain_id"] != user.domain_id:
+        raise BadRequest("Cannot change the domain of a user.")
+    if "name" in changes:
+        user.name = _name(changes["name"], what="user")
+    if "enabled" in changes:
+        user.enabled = _bool(changes["enabled"], field="enabled")
+        revoke = revoke or not user.enabled
+        if user.enabled:  # Keystone: enabling a user is how an admin unlocks it (lockout)
+            user.failed_auth_count, user.failed_auth_at = 0, None
+    if "email" in changes:
+        user.email = _text(changes["email"], field="email", max_length=255)
+    if "description" in changes:
+        user.description = _text(changes["description"], field="description")
+    if "default_project_id" in changes:
+        pid = changes["default_project_id"]
+        user.default_project = Project.objects.filter(id=pid).first() if pid else None
+        if pid and user.default_project is None:
+            raise NotFound(f"Could not find project: {pid}.")
+    if "password" in changes:
+        user.password = make_password(_check_password_value(changes["password"]))
+        user.password_changed_at = timezone.now()
+        revoke = True
+    if "options" in changes:
+        user.options.update(_options(changes["options"]))
+    for key, value in changes.items():
+        if key not in {"name", "enabled", "email", "description", "default_project_id", "password", "options",
+                       "domain_id", "id", "links", "password_expires_at"}:
+            user.extra[key] = value
+    _save_unique(user, "user", f"domain ID {user.domain_id}")
+    if revoke:
+        _revoke_user_tokens(user, keep_app_creds=user.enabled)
+    if not user.enabled:
+        events.access_changed(user_id=user.id)
+    events.publish(project_id=None, kind="updated", resource="user", resource_id=user.id,
+                   data={"name": user.name, "enabled": user.enabled})
+    return user
+
+
+def _revoke_user_tokens(user: User, *, keep_app_creds: bool) -> None:
+    tokens = Token.objects.filter(user=user)
+    if keep_app_creds:
+        tokens = tokens.filter(application_credential__isnull=True)
+    tokens.delete()
+
+
+@transaction.atomic
+def user_change_password(*, actor: Actor | None, user_id: str, original_password: str, password: str) -> None:
+    """Self-service password change (POST /users/{id}/password): proves the old one. Without an
+    actor (the API call needs no token) an unknown user is refused like a wrong password."""
+    original_password = _text(original_password, field="original_password", max_length=4096)
+    try:
+        user = selectors.user_get(user_id=user_id)
+    except NotFound:
+        if actor is None:
+            raise Unauthorized(UNAUTHENTICATED) from None
+        raise
+    if actor is not None and actor.user_id != user_id:
+        raise Forbidden("You can only change your own password.")
+    if not user.enabled or not check_password(original_password or "", user.password):
+        raise Unauthorized(UNAUTHENTICATED)
+    user.password = make_password(_check_password_value(password))
+    user.password_changed_at = timezone.now()
+    user.save(update_fields=["password", "password_changed_at", "updated_at"])
+    _revoke_user_tokens(user, keep_app_creds=True)
+
+
+@transaction.atomic
+def user_delete(*, actor: Actor, user_id: str) -> None:
+    require_admin(actor, action="delete users")
+    user = selectors.user_get(user_id=user_id)
+    user.delete()  # cascades: tokens, assignments, application credentials
+    events.access_changed(user_id=user_id)
+    events.publish(project_id=None, kind="deleted", resource="user", resource_id=user_id)
+
+
+# ---- groups ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def group_create(*, actor: Actor, name: str, domain_id: str | None = None, description: str = "") -> Group:
+    require_admin(actor, action="create groups")
+    domain = selectors.domain_get(domain_id=domain_id or _default_domain_for(actor))
+    group_id = uuid.uuid4().hex
+    group = Group(id=group_id, name=_name(name, what="group"), domain=domain,
+                  description=_text(description, field="description"))
+    if Group.objects.filter(domain=domain, name=group.name).exists():
+        raise _duplicate("group", group.name, f"domain ID {domain.id}")
+    group.auth_group = AuthGroup.objects.create(name=f"keystone-group:{group_id}")
+    _save_unique(group, "group", f"domain ID {domain.id}")
+    return group
+
+
+@transaction.atomic
+def group_update(*, actor: Actor, group_id: str, changes: Mapping[str, Any]) -> Group:
+    require_admin(actor, action="update groups")
+    group = selectors.group_get(group_id=group_id)
+    if "domain_id" in changes and changes["domain_id"] != group.domain_id:
+        raise BadRequest("Cannot change the domain of a group.")
+    if "name" in changes:
+        group.name = _name(changes["name"], what="group")
+    if "description" in changes:
+        group.description = _text(changes["description"], field="description")
+    _save_unique(group, "group", f"domain ID {group.domain_id}")
+    return group
+
+
+@transaction.atomic
+def group_delete(*, actor: Actor, group_id: str) -> None:
+    require_admin(actor, action="delete groups")
+    group = selectors.group_get(group_id=group_id)
+    members = list(group.auth_group.user_set.all())
+    projects = set(group.assignments.exclude(project=None).values_list("project_id", flat=True))
+    auth_group = group.auth_group
+    group.delete()
+    auth_group.delete()  # guardian's group permissions go with it
+    for user in members:
+        _revoke_tokens_without_roles(user, projects)
+
+
+@transaction.atomic
+def group_add_user(*, actor: Actor, group_id: str, user_id: str) -> None:
+    require_admin(actor, action="change group membership")
+    group = selectors.group_get(group_id=group_id)
+    user = selectors.user_get(user_id=user_id)
+    group.auth_group.user_set.add(user)
+
+
+@transaction.atomic
+def group_remove_user(*, actor: Actor, group_id: str, user_id: str) -> None:
+    require_admin(actor, action="change group membership")
+    group = selectors.group_get(group_id=group_id)
+    user = selectors.user_get(user_id=user_id)
+    if not group.auth_group.user_set.filter(pk=user.pk).exists():
+        raise NotFound(f"Could not find user {user_id} in group {group_id}.")
+    group.auth_group.user_set.remove(user)
+    projects = set(group.assignments.exclude(project=None).values_list("project_id", flat=True))
+    _revoke_tokens_without_roles(user, projects)

@@ -1,0 +1,76 @@
+"""What the image services share: Glance's vocabularies, the status machine's step, who may modify
+an image, whose quota it counts against, its live events."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apps.core import events
+from apps.core.errors import Conflict, Forbidden
+from apps.identity.policy import Actor, require_write
+from apps.images import states
+from apps.images.models import Image
+from apps.images.storage import get_store
+from workers.drivers.images import StoreError
+
+log = logging.getLogger(__name__)
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+READ_ONLY = {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
+             "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations", "stores"}
+RESERVED = {"deleted", "deleted_at", "location"}
+# Properties the compute services write on the images they make (a snapshot's instance, its volume
+# mappings, ...): what Nova's own code trusts, so a request never sets, replaces or removes them (403
+# "reserved", as Glance answers for its own), and a snapshot never inherits them from its base image.
+SERVICE_PROPERTIES = frozenset({
+    "instance_uuid", "image_type", "base_image_ref", "owner_id", "user_id", "image_location", "image_state",
+    "block_device_mapping", "bdm_v2", "root_device_name", "boot_roles",
+})
+CORE = {"name", "visibility", "protected", "os_hidden", "owner", "disk_format", "container_format",
+        "min_disk", "min_ram", "tags"}
+FORMAT_ATTRIBUTES = ("disk_format", "container_format")
+MAX_TAGS = 128
+MAX_PROPERTIES = 128
+
+
+# ---- shared steps ----------------------------------------------------------------------------
+
+def _transition(image: Image, to: str) -> None:
+    if not states.image_may(image.status, to):
+        raise Conflict(f"Image {image.id} is {image.status}: it cannot become {to}.")
+    image.status = to
+
+
+
+def _may_modify(actor: Actor, image: Image) -> None:
+    """The owner's members (not readers) or an admin; a visible image of someone else is 403."""
+    if actor.is_admin:
+        return
+    if image.owner and image.owner == actor.project_id:
+        require_write(actor, image.owner, what="image")
+        return
+    raise Forbidden(f"You are not permitted to modify image {image.id}.")
+
+
+def _quota_holder(owner: str | None) -> str | None:
+    """The project whose quotas an owner's images count against: Glance lets an admin give an
+    image to any owner string; one that is not a project of this cloud holds no quota."""
+    from apps.identity.models import Project
+
+    if owner and Project.objects.filter(pk=owner).exists():
+        return owner
+    return None
+
+
+def _publish(image: Image, kind: str, **data: Any) -> None:
+    events.publish(project_id=image.owner or None, kind=kind, resource="image", resource_id=image.id,
+                   data={"status": image.status, "name": image.name, **data})
+
+
+
+def _drop_data(location: str) -> None:
+    try:
+        get_store().delete(location)
+    except StoreError:
+        log.exception("could not delete image data %s", location)
