@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (schedules below may use it)
@@ -159,6 +160,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("STRATUS_TOKEN_FLUSH_SECONDS", "600")),
     },
 }
+
+# Task records (apps/core/tasks.py): Celery beat sends again, every STRATUS_TASK_RESEND_SECONDS, the
+# tasks the broker refused and those still pending this long after their transaction committed.
+STRATUS_TASK_RESEND_SECONDS = float(os.environ.get("STRATUS_TASK_RESEND_SECONDS", "30"))
+STRATUS_TASK_SEND_GRACE_SECONDS = float(os.environ.get("STRATUS_TASK_SEND_GRACE_SECONDS", "60"))
+
+
+def control_beat(task: str, seconds: float) -> dict[str, Any]:
+    """A Celery beat entry: ``task`` every ``seconds`` on the control queue, dropped when a later one is due."""
+    return {"task": task, "schedule": seconds, "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": seconds}}
+
+
+CELERY_BEAT_SCHEDULE["core-task-resend"] = control_beat("workers.taskrecord.resend", STRATUS_TASK_RESEND_SECONDS)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -388,8 +402,5 @@ STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false
 # its claims released, checked every STRATUS_BUILD_TIMEOUT_CHECK_SECONDS on the control queue.
 STRATUS_BUILD_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_SECONDS", "600"))
 STRATUS_BUILD_TIMEOUT_CHECK_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_CHECK_SECONDS", "60"))
-CELERY_BEAT_SCHEDULE["compute-build-timeouts"] = {
-    "task": "workers.compute_control.build_timeouts",
-    "schedule": STRATUS_BUILD_TIMEOUT_CHECK_SECONDS,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": STRATUS_BUILD_TIMEOUT_CHECK_SECONDS},
-}
+CELERY_BEAT_SCHEDULE["compute-build-timeouts"] = control_beat("workers.compute_control.build_timeouts",
+                                                             STRATUS_BUILD_TIMEOUT_CHECK_SECONDS)

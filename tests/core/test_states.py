@@ -40,6 +40,7 @@ def test_image_transitions_live_in_states_module():
 
 def test_choices_are_the_states_modules_vocabularies():
     from apps.compute import states as compute_states
+    from apps.core import states as core_states
     from apps.images import states as image_states
     from apps.networks import states as network_states
     from apps.volumes import states as volume_states
@@ -48,6 +49,7 @@ def test_choices_are_the_states_modules_vocabularies():
         "images.Image.status": image_states.IMAGE_STATUSES,
         "images.ImageMember.status": image_states.MEMBER_STATUSES,
         "images.ImageTask.status": image_states.TASK_STATUSES,
+        "core.TaskRecord.status": core_states.TASK_STATUSES,
         "compute.Instance.vm_state": compute_states.VM_STATES,
         "compute.Instance.task_state": compute_states.TASK_STATES,
         "compute.Instance.power_state": tuple(compute_states.POWER_STATES),

@@ -109,16 +109,22 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def queued(queue: str) -> list[tuple[str, dict]]:
-    """The messages waiting in a broker queue, taken off it, oldest first: (task name, kwargs)."""
+def messages(queue: str) -> list[dict]:
+    """The messages waiting in a broker queue, taken off it, oldest first: their headers (``task``,
+    ``id``, ...) and their ``kwargs``."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     prefix = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("global_keyprefix", "")
     found = []
     while (raw := broker.rpop(prefix + queue)) is not None:
         message = json.loads(raw)
         _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        found.append((message["headers"]["task"], kwargs))
+        found.append({**message["headers"], "kwargs": kwargs})
     return found
+
+
+def queued(queue: str) -> list[tuple[str, dict]]:
+    """The messages waiting in a broker queue, taken off it, oldest first: (task name, kwargs)."""
+    return [(message["task"], message["kwargs"]) for message in messages(queue)]
 
 
 def network_syncs(host: str) -> list[dict]:

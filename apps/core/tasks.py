@@ -1,0 +1,139 @@
+"""The one way to send work to a node: ``enqueue`` writes a task record in the caller's transaction and
+sends the task by name once it commits; the worker reports into the record (``workers/taskrecord.py``
+calls ``task_record_started``/``task_record_finished``); Celery beat sends again what the broker refused
+(``task_records_resend``). Apps never import ``workers/``: a task is a name, a queue and plain values.
+
+A broker failure after commit never reaches the caller (no 500 for a change that is already saved) and
+is never swallowed either: the record says ``retrying`` with the broker's error, the log says it, and the
+beat task sends it again until it is sent or expired.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import events, states
+from apps.core.models import TaskRecord
+
+log = logging.getLogger(__name__)
+
+# The message header that names the task record (its value is also the Celery task id); a task without
+# it (Celery beat's, a test's own) has no record.
+RECORD_HEADER = "stratus_task_record"
+LOG_LINES_MAX = 200  # a record keeps the worker's first lines; a task that logs more is cut
+ERROR_MAX = 4000
+
+
+class TaskNotSent(Exception):
+    """``task_result`` of a record that is not on the broker (its transaction has not committed, or the
+    broker refused it)."""
+
+
+def enqueue(task_name: str, *, queue: str, kwargs: Mapping[str, Any], action: str, resource_type: str,
+            resource_id: str, project_id: str = "", user_id: str = "", expires: float | None = None) -> TaskRecord:
+    """Write a task record (pending) and send ``task_name(**kwargs)`` to ``queue`` once the transaction
+    commits (at once outside one). ``kwargs`` are plain JSON values. ``expires`` (seconds): a task not
+    started by then is dropped by the worker and never sent again (work that is useless late: a network
+    sync, a console read). ``action``/``resource_type``/``resource_id`` say what and on what; ``project_id``/
+    ``user_id`` who (blank: no project's own work, only admins see it)."""
+    record = TaskRecord.objects.create(
+        name=task_name, queue=queue, kwargs=dict(kwargs), action=action, resource_type=resource_type,
+        resource_id=str(resource_id), project_id=project_id or "", user_id=user_id or "",
+        expires_at=timezone.now() + timedelta(seconds=expires) if expires is not None else None)
+    _publish(record, "created")
+    transaction.on_commit(lambda: _send(record))
+    return record
+
+
+def _send(record: TaskRecord) -> None:
+    """Put the record's task on the broker; a refusal marks it ``retrying`` (the beat task sends it again).
+    Never raises: this runs after the caller's commit."""
+    if record.expires_at is not None and record.expires_at <= timezone.now():
+        _move(record.id, states.FAILED, error="expired before it could be sent")
+        record.status = states.FAILED
+        return
+    TaskRecord.objects.filter(pk=record.id).update(attempts=record.attempts + 1)
+    record.attempts += 1
+    try:
+        current_app.send_task(record.name, kwargs=record.kwargs, queue=record.queue, task_id=record.id,
+                              expires=record.expires_at, headers={RECORD_HEADER: record.id})
+    except Exception as exc:  # noqa: BLE001 - any broker error: recorded and sent again by the beat task
+        log.warning("could not send %s (task record %s) to %s: %s", record.name, record.id, record.queue, exc)
+        _move(record.id, states.RETRYING, error=f"could not send to {record.queue}: {exc}")
+        record.status = states.RETRYING
+        return
+    _move(record.id, states.SENT)
+    record.status = states.SENT
+
+
+def task_result(*, record: TaskRecord, timeout: float) -> Any:
+    """Wait for the return value of a task ``enqueue`` sent (outside a transaction) and that stores its
+    result (a read such as a console log). Raises TaskNotSent, the task's error or a timeout."""
+    if record.status != states.SENT:
+        raise TaskNotSent(f"task {record.id} is {record.status}, not on the broker: {record.error}")
+    return current_app.AsyncResult(record.id).get(timeout=timeout)
+
+
+def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = None,
+          **changes: Any) -> TaskRecord | None:
+    """Take the record to ``target`` when the transition table allows it (a late or repeated report is
+    ignored), add the worker's log ``lines`` and publish the change; returns the record, or None when it
+    did not move."""
+    with transaction.atomic():
+        record = TaskRecord.objects.select_for_update().filter(pk=record_id).first()
+        if record is None or not states.task_may(record.status, target):
+            return None
+        record.status = target
+        for name, value in changes.items():
+            setattr(record, name, value)
+        if lines:
+            record.log = [*record.log, *lines][:LOG_LINES_MAX]
+        record.save(update_fields=["status", *changes, *(["log"] if lines else []), "updated_at"])
+        _publish(record, "state")
+    return record
+
+
+def _publish(record: TaskRecord, kind: str) -> None:
+    events.publish(project_id=record.project_id or None, kind=kind, resource="task", resource_id=record.id,
+                   data={"name": record.name, "action": record.action, "status": record.status,
+                         "resource_type": record.resource_type, "resource_id": record.resource_id})
+
+
+# ---- what the worker reports (workers/taskrecord.py) ------------------------------------------------
+
+def task_record_started(*, record_id: str) -> bool:
+    """A worker took the task (again, when the broker redelivered it)."""
+    return _move(record_id, states.RUNNING, started_at=timezone.now(), finished_at=None) is not None
+
+
+def task_record_finished(*, record_id: str, succeeded: bool, error: str = "",
+                         lines: list[dict[str, str]] | None = None) -> bool:
+    """The worker ran the task to its end (``succeeded``) or it failed with ``error`` (a worker also
+    reports here a task it dropped unstarted, expired or revoked). ``lines`` are the log lines it wrote
+    while running ({"at", "level", "message"}), added to the record's."""
+    target = states.SUCCEEDED if succeeded else states.FAILED
+    return _move(record_id, target, lines=lines, finished_at=timezone.now(), error=error[:ERROR_MAX]) is not None
+
+
+# ---- Celery beat: send again what was not sent ------------------------------------------------------
+
+def task_records_resend(*, now: datetime | None = None) -> int:
+    """Send again every record the broker refused, and every pending one whose sender died between its
+    commit and the send (older than STRATUS_TASK_SEND_GRACE_SECONDS); an expired one fails. Returns how
+    many were sent."""
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=settings.STRATUS_TASK_SEND_GRACE_SECONDS)
+    due = (TaskRecord.objects.filter(status=states.RETRYING)
+           | TaskRecord.objects.filter(status=states.PENDING, created_at__lt=grace)).order_by("created_at")
+    sent = 0
+    for record in due.iterator():
+        _send(record)
+        sent += record.status == states.SENT
+    return sent

@@ -1,0 +1,155 @@
+"""apps.core.tasks.enqueue, the one way to send work to a node: a task record written in the caller's
+transaction, the task sent by name on commit (its id is the record's), a broker failure marked on the
+record and sent again by Celery beat's task, and a real Celery worker reporting into the record."""
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from apps.core import states
+from apps.core.models import TaskRecord
+from apps.core.tasks import RECORD_HEADER, enqueue, task_records_resend
+from tests.workers.compute.conftest import messages
+from workers import taskrecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def send_flush(queue: str, **kw: Any) -> TaskRecord:
+    return enqueue("workers.identity.token_flush", queue=queue, kwargs=kw.pop("kwargs", {}), action="flush",
+                   resource_type="token", resource_id="all", project_id=kw.pop("project_id", "p1"),
+                   user_id="u1", **kw)
+
+
+def wait_for(record: TaskRecord, *wanted: str, timeout: float = 30) -> TaskRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record.refresh_from_db()
+        if record.status in wanted:
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"record {record.id} is {record.status}, not {wanted}: {record.error}")
+
+
+def test_the_record_is_written_in_the_transaction_and_the_task_sent_on_commit() -> None:
+    queue = f"q-{secrets.token_hex(3)}"
+    with transaction.atomic():
+        record = send_flush(queue, kwargs={"a": 1})
+        assert TaskRecord.objects.get(pk=record.id).status == states.PENDING
+        assert messages(queue) == []  # nothing before commit
+    record.refresh_from_db()
+    assert (record.status, record.attempts, record.error) == (states.SENT, 1, "")
+    assert (record.name, record.queue, record.action, record.resource_type, record.resource_id,
+            record.project_id, record.user_id, record.kwargs) == (
+        "workers.identity.token_flush", queue, "flush", "token", "all", "p1", "u1", {"a": 1})
+    [message] = messages(queue)
+    assert message["task"] == "workers.identity.token_flush" and message["kwargs"] == {"a": 1}
+    assert message["id"] == record.id and message[RECORD_HEADER] == record.id
+
+
+def test_a_rolled_back_transaction_leaves_no_record_and_sends_nothing() -> None:
+    queue = f"q-{secrets.token_hex(3)}"
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        send_flush(queue)
+        raise Boom
+    assert not TaskRecord.objects.filter(queue=queue).exists()
+    assert messages(queue) == []
+
+
+def test_a_broker_failure_marks_the_record_and_the_beat_task_sends_it_again(monkeypatch) -> None:
+    queue = f"q-{secrets.token_hex(3)}"
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(current_app, "send_task", refused)
+    with transaction.atomic():
+        record = send_flush(queue)
+    # the commit went through (no error reaches the caller); the record says what happened
+    record.refresh_from_db()
+    assert record.status == states.RETRYING and "Connection refused" in record.error and record.attempts == 1
+    assert task_records_resend() == 0  # still refused: still retrying, tried once more
+    record.refresh_from_db()
+    assert (record.status, record.attempts) == (states.RETRYING, 2)
+
+    monkeypatch.undo()
+    assert task_records_resend() == 1
+    record.refresh_from_db()
+    assert (record.status, record.attempts) == (states.SENT, 3)
+    assert [m["id"] for m in messages(queue)] == [record.id]
+    assert task_records_resend() == 0  # sent once
+
+
+def test_the_beat_task_sends_a_pending_record_whose_sender_died_and_fails_an_expired_one() -> None:
+    queue = f"q-{secrets.token_hex(3)}"
+    orphan = TaskRecord.objects.create(name="workers.identity.token_flush", queue=queue, action="flush",
+                                       resource_type="token", resource_id="all")
+    late = TaskRecord.objects.create(name="workers.identity.token_flush", queue=queue, action="flush",
+                                     resource_type="token", resource_id="all", status=states.RETRYING,
+                                     expires_at=timezone.now() - timedelta(seconds=1))
+    assert task_records_resend() == 0  # a pending record within its grace may still be sent by its sender
+    TaskRecord.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert task_records_resend() == 1
+    orphan.refresh_from_db()
+    late.refresh_from_db()
+    assert orphan.status == states.SENT
+    assert late.status == states.FAILED and "expired" in late.error
+    assert [m["id"] for m in messages(queue)] == [orphan.id]
+
+
+def test_a_real_worker_reports_start_end_error_and_log_lines(celery_worker_process: Any) -> None:
+    from apps.identity import services
+    from apps.identity.models import Token
+    from tests.identity.factories import password_auth, seed
+
+    seed()
+    expired, _ = services.token_issue(auth=password_auth("admin", "admin-pw", project="admin"))
+    Token.objects.filter(id=services.token_hash(expired)).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    ok = wait_for(send_flush(celery_worker_process.queue), states.SUCCEEDED, states.FAILED)
+    assert ok.status == states.SUCCEEDED and ok.error == ""
+    assert ok.started_at and ok.finished_at and ok.created_at <= ok.started_at <= ok.finished_at
+    assert [line["message"] for line in ok.log] == ["flushed 1 expired tokens"]
+    assert ok.log[0]["level"] == "INFO"
+
+    broken = wait_for(send_flush(celery_worker_process.queue, kwargs={"bogus": 1}), states.SUCCEEDED, states.FAILED)
+    assert broken.status == states.FAILED and broken.started_at and broken.finished_at
+    assert broken.error.startswith("TypeError:") and "bogus" in broken.error
+
+
+def test_the_beat_task_on_a_real_worker_sends_what_the_broker_refused(celery_worker_process: Any,
+                                                                        monkeypatch) -> None:
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(current_app, "send_task", refused)
+    record = send_flush(celery_worker_process.queue)
+    assert TaskRecord.objects.get(pk=record.id).status == states.RETRYING
+    monkeypatch.undo()
+    # what Celery beat sends every STRATUS_TASK_RESEND_SECONDS; the worker sends the record's task to
+    # its own queue and then runs it
+    assert taskrecord.resend.apply_async(queue=celery_worker_process.queue).get(timeout=30) == 1
+    assert wait_for(record, states.SUCCEEDED, states.FAILED).status == states.SUCCEEDED
+
+
+def test_a_task_that_expired_in_its_queue_fails_on_the_worker(celery_worker_process: Any) -> None:
+    queue = celery_worker_process.queue
+    record = TaskRecord.objects.create(name="workers.identity.token_flush", queue=queue, action="flush",
+                                       resource_type="token", resource_id="all", status=states.SENT)
+    current_app.send_task(record.name, kwargs={}, queue=queue, task_id=record.id, headers={RECORD_HEADER: record.id},
+                          expires=timezone.now() - timedelta(seconds=1))
+    record = wait_for(record, states.FAILED, states.SUCCEEDED)
+    assert record.status == states.FAILED and record.error == "expired before a worker ran it"
+    assert record.started_at is None
