@@ -1,0 +1,169 @@
+"""The network agents: telling them to converge (one sync per transaction, after commit) and
+what they report (heartbeats, port statuses); an operator's changes to them."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core import events
+from apps.core.errors import BadRequest
+from apps.identity.policy import Actor, require_admin
+from apps.networks import errors, selectors
+from apps.networks.models import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    STATUS_ACTIVE,
+    STATUS_DOWN,
+    FloatingIP,
+    NetworkAgent,
+    Port,
+)
+from apps.networks.services.common import _bool, _text, publish
+
+log = logging.getLogger(__name__)
+
+
+SYNC_EXPIRES_SECONDS = 300
+
+
+# ---- telling the network agents ------------------------------------------------------------
+
+def _send_sync() -> None:
+    """After commit: ask every agent to converge on the new state (one task per agent). An agent
+    counts while it reported within SYNC_REACH_SECONDS (much longer than the liveness window: a node
+    whose periodic heartbeat is late still gets the change); the task expires, so a node that is
+    really gone does not pile work up in its queue."""
+    from celery import current_app
+
+    reachable = selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
+    for host in reachable.values_list("host", flat=True):
+        try:
+            current_app.send_task("workers.network.sync", kwargs={"host": host}, queue=f"network.{host}",
+                                  expires=SYNC_EXPIRES_SECONDS)
+        except Exception:
+            log.exception("could not ask the network agent on %s to sync", host)
+
+
+_send_sync.stratus_network_sync = True  # type: ignore[attr-defined]
+
+
+def notify_agents() -> None:
+    """Schedule one sync per transaction (however many rows changed), sent on commit only."""
+    conn = transaction.get_connection()
+    # A callback still queued was registered here or in a savepoint since released; a rollback of
+    # any savepoint still open would drop this call's callback as well, so the queued one suffices.
+    if conn.in_atomic_block and any(getattr(entry[1], "stratus_network_sync", False)
+                                    for entry in conn.run_on_commit):
+        return
+    transaction.on_commit(_send_sync)
+
+
+# ---- agents --------------------------------------------------------------------------------
+
+@transaction.atomic
+def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False, hosts_dhcp_l3: bool | None = None,
+                         message: str | None = None, configuration: Mapping[str, Any] | None = None,
+                         reason: str | None = None, applied: bool | None = None, errors: Sequence[str] = (),
+                         duration_s: float | None = None, counts: Any = None) -> NetworkAgent:
+    """A node's agent registers itself and heartbeats (at start-up and after every sync)."""
+    if not host:
+        raise BadRequest("An agent report needs the host name.")
+    agent = NetworkAgent.objects.select_for_update().filter(host=host).first()
+    created = agent is None
+    if agent is None:
+        if hosts_dhcp_l3 is None:
+            hosts_dhcp_l3 = not NetworkAgent.objects.filter(hosts_dhcp_l3=True).exists()
+        agent = NetworkAgent(host=host)
+    was_alive = not created and selectors.agent_is_alive(agent)
+    old_vtep, old_capable = agent.vtep_ip, agent.capable
+    agent.vtep_ip = vtep_ip or ""
+    agent.capable = bool(capable)
+    if hosts_dhcp_l3 is not None:
+        agent.hosts_dhcp_l3 = bool(hosts_dhcp_l3)
+    agent.message = message if message is not None else (reason or "")
+    config = dict(agent.configuration or {})
+    config.update(dict(configuration or {}))
+    if applied is not None:
+        config["last_sync"] = {"applied": applied, "errors": list(errors), "duration_s": duration_s,
+                               "counts": dict(counts or ()), "at": timezone.now().isoformat()}
+    agent.configuration = config
+    agent.heartbeat_at = timezone.now()
+    agent.save()
+    if agent.hosts_dhcp_l3:
+        Port.objects.filter(device_owner__in=[DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE,
+                                              DEVICE_OWNER_ROUTER_GATEWAY], binding_host_id="").update(
+            binding_host_id=host)
+    if not agent.capable:
+        stale = Port.objects.filter(binding_host_id=host, status=STATUS_ACTIVE)
+        for port in stale:
+            publish("state", "port", port, status=STATUS_DOWN)
+        stale.update(status=STATUS_DOWN)
+    events.publish(project_id=None, kind="updated", resource="network_agent", resource_id=agent.id,
+                   data={"host": host, "capable": agent.capable})
+    if created or not was_alive or old_vtep != agent.vtep_ip or old_capable != agent.capable:
+        notify_agents()  # peers changed, or the node (re)appeared: everyone converges
+    return agent
+
+
+@transaction.atomic
+def network_agent_update(*, actor: Actor, agent: NetworkAgent, changes: Mapping[str, Any]) -> NetworkAgent:
+    """An operator turns a node's agent off (no more work sent, admin_state_up) or notes something."""
+    require_admin(actor, action="change network agents")
+    agent = NetworkAgent.objects.select_for_update().get(pk=agent.pk)
+    for key, value in changes.items():
+        if key == "admin_state_up":
+            agent.admin_state_up = _bool(value, field=key)
+        elif key == "description":
+            agent.description = _text(value, field=key)
+        else:
+            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
+    agent.save()
+    events.publish(project_id=None, kind="updated", resource="network_agent", resource_id=agent.id,
+                   data={"host": agent.host, "admin_state_up": agent.admin_state_up})
+    return agent
+
+
+@transaction.atomic
+def network_agent_delete(*, actor: Actor, agent: NetworkAgent) -> None:
+    """Forget a node's agent (it registers again when its worker starts)."""
+    require_admin(actor, action="delete network agents")
+    agent.delete()
+    events.publish(project_id=None, kind="deleted", resource="network_agent", resource_id=agent.id,
+                   data={"host": agent.host})
+
+
+@transaction.atomic
+def port_status_report(*, host: str, statuses: Mapping[str, str]) -> int:
+    """The agent on ``host`` says which of its ports are up. Only ports bound to that host (or the
+    DHCP/router ports of the node that serves them) change; a node that cannot apply state keeps its
+    ports DOWN. Returns the number of ports whose status changed."""
+    agent = NetworkAgent.objects.filter(host=host).first()
+    capable = bool(agent and agent.capable)
+    changed = 0
+    wanted = {pid: (s if s in (STATUS_ACTIVE, STATUS_DOWN) else STATUS_DOWN) for pid, s in statuses.items()}
+    scope = Q(binding_host_id=host)
+    if agent is not None and agent.hosts_dhcp_l3:
+        scope |= Q(device_owner__in=[DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY])
+    gateways = []
+    for port in Port.objects.select_for_update().filter(scope, pk__in=list(wanted)):
+        status = wanted[port.id] if capable else STATUS_DOWN
+        if port.status != status:
+            port.status = status
+            port.save(update_fields=["status", "updated_at"])
+            publish("state", "port", port, status=status)
+            changed += 1
+            if port.device_owner == DEVICE_OWNER_ROUTER_GATEWAY:
+                gateways.append(port)
+    for gw in gateways:
+        for fip in FloatingIP.objects.filter(router__gw_port=gw, port__isnull=False):
+            fip.status = gw.status
+            fip.save(update_fields=["status", "updated_at"])
+            publish("state", "floatingip", fip, status=fip.status)
+    return changed

@@ -1,0 +1,173 @@
+"""Ports' addresses (IPAM inside a network) and the port rows Neutron's own services make."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.networks import errors, ipam
+from apps.networks.models import (
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    STATUS_DOWN,
+    FloatingIP,
+    IPAllocation,
+    Network,
+    NetworkAgent,
+    Port,
+    Subnet,
+)
+from apps.networks.services.common import publish, release
+
+
+def is_slaac(subnet: Subnet) -> bool:
+    return subnet.ip_version == 6 and subnet.ipv6_address_mode in ("slaac", "dhcpv6-stateless")
+
+
+def dhcp_host() -> str:
+    agent = NetworkAgent.objects.filter(hosts_dhcp_l3=True).order_by("host").first()
+    return agent.host if agent else ""
+
+
+# ---- IPAM ----------------------------------------------------------------------------------
+
+def _lock_subnets(network: Network) -> list[Subnet]:
+    return list(Subnet.objects.select_for_update().filter(network=network).order_by("id"))
+
+
+def parse_fixed_ips(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        raise errors.InvalidInput("Invalid input for fixed_ips. Reason: a list of {subnet_id, ip_address}.")
+    result = []
+    for item in value:
+        if not isinstance(item, dict) or not set(item) <= {"subnet_id", "ip_address"} or not item:
+            raise errors.InvalidInput(f"Invalid input for fixed_ips. Reason: {item!r} is not a valid fixed IP.")
+        entry = {}
+        if item.get("subnet_id"):
+            entry["subnet_id"] = str(item["subnet_id"])
+        if item.get("ip_address") not in (None, ""):
+            entry["ip_address"] = str(ipam.parse_address(item["ip_address"], field="fixed_ips"))
+        if not entry:
+            raise errors.InvalidInput(f"Invalid input for fixed_ips. Reason: {item!r} is not a valid fixed IP.")
+        result.append(entry)
+    return result
+
+
+def allocate(port: Port, requests: list[dict[str, str]] | None, *, network: Network, strict: bool = True) -> None:
+    """Give ``port`` its fixed IPs. ``requests`` None: Neutron's default (one IPv4 address from the
+    first subnet with room, one stateful IPv6 address likewise, plus every SLAAC subnet's EUI-64).
+    Explicit addresses must be free (409 IpAddressAlreadyAllocated); an exhausted subnet is a 409
+    IpAddressGenerationFailure. The subnet rows are locked first, so concurrent requests queue."""
+    subnets = _lock_subnets(network)
+    by_id = {s.id: s for s in subnets}
+    used: dict[str, set[str]] = {}
+
+    def taken(subnet: Subnet) -> set[str]:
+        if subnet.id not in used:
+            used[subnet.id] = set(IPAllocation.objects.filter(subnet=subnet).values_list("ip_address", flat=True))
+        return used[subnet.id]
+
+    rows: list[IPAllocation] = []
+
+    def take(subnet: Subnet, address: str) -> None:
+        taken(subnet).add(address)
+        rows.append(IPAllocation(port=port, subnet=subnet, network=network, ip_address=address))
+
+    def take_free(subnet: Subnet) -> bool:
+        if is_slaac(subnet):
+            address = ipam.eui64(ipaddress.ip_network(subnet.cidr), port.mac_address)
+            if address in taken(subnet):
+                return False
+            take(subnet, address)
+            return True
+        address = next(ipam.free_addresses(subnet.allocation_pools, taken(subnet), subnet.ip_version), None)
+        if address is None:
+            return False
+        take(subnet, address)
+        return True
+
+    if requests is None:
+        for version in (4, 6):
+            candidates = [s for s in subnets if s.ip_version == version and not is_slaac(s)]
+            for subnet in candidates:
+                if take_free(subnet):
+                    break
+            else:
+                if candidates and version == 4 and not any(r.subnet.ip_version == 6 for r in rows):
+                    # every IPv4 subnet is full (an IPv6 address alone would not do)
+                    if not [s for s in subnets if s.ip_version == 6]:
+                        raise errors.IpAddressGenerationFailure(
+                            f"No more IP addresses available on network {network.id}.")
+                elif candidates:
+                    raise errors.IpAddressGenerationFailure(f"No more IP addresses available on network {network.id}.")
+        if port.device_owner != DEVICE_OWNER_ROUTER_INTERFACE:
+            for subnet in subnets:
+                if is_slaac(subnet):
+                    take_free(subnet)
+    else:
+        for request in requests:
+            subnet_id, address = request.get("subnet_id"), request.get("ip_address")
+            if subnet_id:
+                subnet = by_id.get(subnet_id)
+                if subnet is None:
+                    raise errors.InvalidInput(f"Invalid input for operation: Failed to create port on network "
+                                              f"{network.id}, because fixed_ips included invalid subnet {subnet_id}.")
+            else:
+                assert address is not None
+                subnet = next((s for s in subnets if ipaddress.ip_address(address) in ipaddress.ip_network(s.cidr)),
+                              None)
+                if subnet is None:
+                    raise errors.InvalidInput(f"Invalid input for operation: IP address {address} is not a valid IP "
+                                              f"for any of the subnets on network {network.id}.")
+            if address is None:
+                if not take_free(subnet):
+                    raise errors.IpAddressGenerationFailure(
+                        f"No more IP addresses available for subnet {subnet.id}.")
+                continue
+            net = ipaddress.ip_network(subnet.cidr)
+            value = ipaddress.ip_address(address)
+            if value not in net:
+                raise errors.InvalidInput(f"Invalid input for operation: IP address {address} is not a valid IP "
+                                          f"for the specified subnet.")
+            if net.version == 4 and net.prefixlen < 31 and value in (net.network_address, net.broadcast_address):
+                raise errors.InvalidInput(f"Invalid input for operation: IP address {address} is the network or "
+                                          "broadcast address of its subnet.")
+            if (address == subnet.gateway_ip and port.device_owner not in (DEVICE_OWNER_ROUTER_INTERFACE,
+                                                                             DEVICE_OWNER_ROUTER_GATEWAY)
+                    and strict):
+                raise errors.IpAddressAlreadyAllocated(f"IP address {address} already allocated in subnet "
+                                                       f"{subnet.id}: it is the subnet's gateway.")
+            if address in taken(subnet) or any(r.subnet_id == subnet.id and r.ip_address == address for r in rows):
+                raise errors.IpAddressAlreadyAllocated(f"IP address {address} already allocated in subnet {subnet.id}")
+            take(subnet, address)
+    try:
+        with transaction.atomic():
+            IPAllocation.objects.bulk_create(rows)
+    except IntegrityError:
+        raise errors.IpAddressAlreadyAllocated("IP address already allocated (a concurrent request took it).") from None
+
+
+def new_port(*, network: Network, project_id: str, device_owner: str = "", device_id: str = "",
+              counted: bool = True, mac_address: str | None = None, **fields: Any) -> Port:
+    """Insert a port row with a MAC unique in its network (random fa:16:3e:..., retried on a clash)."""
+    for _attempt in range(16):
+        port = Port(network=network, project_id=project_id, device_owner=device_owner, device_id=device_id,
+                    counted=counted, mac_address=mac_address or ipam.random_mac(), **fields)
+        try:
+            with transaction.atomic():
+                port.save(force_insert=True)
+            return port
+        except IntegrityError:
+            if mac_address:
+                raise errors.MacAddressInUse(f"Unable to complete operation for network {network.id}. The mac "
+                                             f"address {mac_address} is in use.") from None
+    raise errors.MacAddressInUse("Could not generate a free MAC address.")
+
+
+def port_destroy(port: Port) -> None:
+    if port.counted and port.project_id:
+        release(port.project_id, {"port": 1})
+    FloatingIP.objects.filter(port=port).update(port=None, fixed_ip_address=None, router=None, status=STATUS_DOWN)
+    port.delete()
+    publish("deleted", "port", port)

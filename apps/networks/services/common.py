@@ -1,0 +1,105 @@
+"""Helpers every networking service shares: input checks, ownership and write rights, quota
+reservations, events and revision numbers."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apps.core import events
+from apps.core.errors import QuotaExceeded
+from apps.identity import services as identity_services
+from apps.identity.policy import Actor
+from apps.networks import errors
+from apps.networks.models import Network
+
+# ---- small helpers -------------------------------------------------------------------------
+
+def _bool(value: Any, *, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not a valid boolean value.")
+
+
+def _text(value: Any, *, field: str, max_length: int = 255) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not a valid string.")
+    if len(value) > max_length:
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value[:40]}...' exceeds maximum length "
+                                  f"of {max_length}.")
+    return value
+
+
+def _int(value: Any, *, field: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not an integer.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not an integer.") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{number}' is not in range {low}..{high}.")
+    return number
+
+
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 and "," not in t
+                                              for t in value):
+        raise errors.InvalidInput("Invalid input for tags. Reason: a list of non-empty strings without commas.")
+    return list(dict.fromkeys(value))
+
+
+def owning_project(actor: Actor, project_id: Any) -> str:
+    """The project a new resource belongs to: the caller's, or (admin only) the one asked for."""
+    if project_id not in (None, ""):
+        if not isinstance(project_id, str):
+            raise errors.InvalidInput(f"Invalid input for project_id. Reason: '{project_id}' is not a string.")
+        if project_id != actor.project_id and not actor.is_admin:
+            raise errors.PolicyNotAuthorized("Only an admin may create resources for another project.")
+        _require_member(actor, project_id)
+        return project_id
+    if actor.project_id is None:
+        raise errors.InvalidInput("A project-scoped token (or project_id, for an admin) is required.")
+    _require_member(actor, actor.project_id)
+    return actor.project_id
+
+
+def _require_member(actor: Actor, project_id: str) -> None:
+    if actor.is_admin:
+        return
+    if not actor.may_write(project_id):
+        raise errors.PolicyNotAuthorized("Your role on this project is read-only.")
+
+
+def require_write(actor: Actor, obj: Any, not_found: type[Exception], message: str) -> None:
+    """Writes to another project's object: 404 (as if absent); the reader role: 403."""
+    if actor.may_write(obj.project_id):
+        return
+    if actor.may_read(obj.project_id) or (isinstance(obj, Network) and (obj.shared or obj.external)):
+        raise errors.PolicyNotAuthorized(f"Your role does not allow changing {type(obj).__name__.lower()} "
+                                         f"{obj.id}.")
+    raise not_found(message)
+
+
+def reserve(project_id: str, deltas: Mapping[str, int]) -> None:
+    try:
+        identity_services.quota_reserve(project_id=project_id, deltas=deltas)
+    except QuotaExceeded as exc:
+        raise errors.OverQuota(f"Quota exceeded for resources: ['{exc.resource}'].") from None
+
+
+def release(project_id: str, deltas: Mapping[str, int]) -> None:
+    identity_services.quota_release(project_id=project_id, deltas=deltas)
+
+
+def publish(kind: str, resource: str, obj: Any, **data: Any) -> None:
+    events.publish(project_id=getattr(obj, "project_id", None) or None, kind=kind, resource=resource,
+                   resource_id=obj.id, data={"name": getattr(obj, "name", ""), **data})
+
+
+def touch(obj: Any, fields: list[str]) -> None:
+    obj.revision_number += 1
+    obj.save(update_fields=[*fields, "revision_number", "updated_at"])

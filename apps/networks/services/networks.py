@@ -1,0 +1,207 @@
+"""Networks (and the bootstrap's external network)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from apps.identity.policy import Actor, require_admin
+from apps.networks import errors, ipam, selectors
+from apps.networks.models import (
+    DEVICE_OWNER_DHCP,
+    FloatingIP,
+    Network,
+    Port,
+    Subnet,
+)
+from apps.networks.services.agents import notify_agents
+from apps.networks.services.allocation import port_destroy
+from apps.networks.services.common import (
+    _bool,
+    _int,
+    _tags,
+    _text,
+    owning_project,
+    publish,
+    release,
+    require_write,
+    reserve,
+    touch,
+)
+
+VXLAN_MTU = 1450
+PUBLIC_NETWORK_NAME = "public"
+
+
+# ---- networks ------------------------------------------------------------------------------
+
+def _allocate_vni() -> int:
+    """The lowest free VXLAN id, exact under concurrency (a transaction-scoped advisory lock on
+    PostgreSQL; the unique constraint as the last guard)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5EC7105])
+    used = sorted(Network.objects.filter(network_type="vxlan", segmentation_id__isnull=False,
+                                         segmentation_id__gte=settings.STRATUS_VNI_MIN)
+                  .values_list("segmentation_id", flat=True))
+    candidate = settings.STRATUS_VNI_MIN
+    for vni in used:
+        if vni == candidate:
+            candidate += 1
+        elif vni > candidate:
+            break
+    if candidate > settings.STRATUS_VNI_MAX:
+        raise errors.OverQuota("No VXLAN network id is free: the VNI range is exhausted.")
+    return candidate
+
+
+@transaction.atomic
+def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, shared: bool = False,
+                   external: bool = False, mtu: int | None = None, port_security_enabled: bool = True,
+                   description: str = "", project_id: str | None = None, network_type: str | None = None,
+                   physical_network: str | None = None, segmentation_id: int | None = None,
+                   tags: list[str] | None = None) -> Network:
+    owner = owning_project(actor, project_id)
+    shared = _bool(shared, field="shared")
+    external = _bool(external, field="router:external")
+    if (shared or external) and not actor.is_admin:
+        raise errors.PolicyNotAuthorized("Only an admin may create shared or external networks.")
+    if (network_type, physical_network, segmentation_id) != (None, None, None):
+        require_admin(actor, action="set provider attributes")
+    network_type = network_type or "vxlan"
+    if network_type not in ("vxlan", "flat"):
+        raise errors.InvalidInput(f"Invalid input for provider:network_type. Reason: '{network_type}' is not "
+                                  "supported (vxlan, flat).")
+    mtu_value = VXLAN_MTU if mtu is None else _int(mtu, field="mtu", low=68, high=VXLAN_MTU if network_type ==
+                                                    "vxlan" else 9000)
+    reserve(owner, {"network": 1})
+    network = Network(project_id=owner, name=_text(name, field="name"), description=_text(description,
+                      field="description"), admin_state_up=_bool(admin_state_up, field="admin_state_up"),
+                      shared=shared, external=external, mtu=mtu_value, network_type=network_type,
+                      port_security_enabled=_bool(port_security_enabled, field="port_security_enabled"),
+                      tags=_tags(tags) if tags is not None else [])
+    if network_type == "flat":
+        if not physical_network:
+            raise errors.InvalidInput("A flat network needs provider:physical_network.")
+        network.physical_network = _text(physical_network, field="provider:physical_network", max_length=64)
+        if Network.objects.filter(network_type="flat", physical_network=network.physical_network).exists():
+            raise errors.NetworkInUse(f"Physical network {network.physical_network} is in use.")
+    elif segmentation_id is not None:
+        vni = _int(segmentation_id, field="provider:segmentation_id", low=1, high=2**24 - 1)
+        if Network.objects.filter(network_type="vxlan", segmentation_id=vni).exists():
+            raise errors.NetworkInUse(f"Unable to create the network. The VXLAN id {vni} is in use.")
+        network.segmentation_id = vni
+    else:
+        network.segmentation_id = _allocate_vni()
+    try:
+        with transaction.atomic():
+            network.save()
+    except IntegrityError:
+        raise errors.NetworkInUse("Unable to create the network: its segmentation id was taken.") from None
+    publish("created", "network", network, status=network.status)
+    notify_agents()
+    return network
+
+
+def _network_for_update(actor: Actor, network_id: str) -> Network:
+    network = selectors.network_get(actor=actor, network_id=network_id)
+    require_write(actor, network, errors.NetworkNotFound, f"Network {network_id} could not be found.")
+    return Network.objects.select_for_update().get(pk=network.pk)
+
+
+@transaction.atomic
+def network_update(*, actor: Actor, network_id: str, changes: Mapping[str, Any]) -> Network:
+    network = _network_for_update(actor, network_id)
+    fields = []
+    for key, value in changes.items():
+        if key == "name":
+            network.name = _text(value, field="name")
+        elif key == "description":
+            network.description = _text(value, field="description")
+        elif key == "admin_state_up":
+            network.admin_state_up = _bool(value, field=key)
+        elif key == "port_security_enabled":
+            network.port_security_enabled = _bool(value, field=key)
+        elif key == "mtu":
+            network.mtu = _int(value, field="mtu", low=68, high=VXLAN_MTU if network.network_type == "vxlan"
+                               else 9000)
+        elif key in ("shared", "router:external"):
+            require_admin(actor, action=f"change {key}")
+            flag = _bool(value, field=key)
+            if key == "shared":
+                network.shared = flag
+            else:
+                if not flag and network.external and FloatingIP.objects.filter(floating_network=network).exists():
+                    raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.")
+                network.external = flag
+            key = "shared" if key == "shared" else "external"
+        elif key == "tags":
+            network.tags = _tags(value)
+        else:
+            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
+        fields.append(key)
+    touch(network, fields)
+    publish("updated", "network", network)
+    notify_agents()
+    return network
+
+
+@transaction.atomic
+def network_delete(*, actor: Actor, network_id: str) -> None:
+    network = _network_for_update(actor, network_id)
+    # Neutron deletes an external network's floating IPs with it (their ports go too)
+    for fip in FloatingIP.objects.select_for_update().filter(floating_network=network):
+        floating_port = Port.objects.filter(pk=fip.floating_port_id).first()
+        fip.delete()
+        if floating_port is not None:
+            port_destroy(floating_port)
+        release(fip.project_id, {"floatingip": 1})
+        publish("deleted", "floatingip", fip)
+    if Port.objects.filter(network=network).exclude(device_owner=DEVICE_OWNER_DHCP).exists():
+        raise errors.NetworkInUse(f"Unable to complete operation on network {network.id}. There are one or more "
+                                  "ports still in use on the network.")
+    for port in Port.objects.filter(network=network):
+        port_destroy(port)
+    subnets = list(Subnet.objects.filter(network=network))
+    for subnet in subnets:
+        release(subnet.project_id, {"subnet": 1})
+        publish("deleted", "subnet", subnet)
+    network.delete()
+    release(network.project_id, {"network": 1})
+    publish("deleted", "network", network)
+    notify_agents()
+
+
+# ---- bootstrap: the external network -------------------------------------------------------
+
+@transaction.atomic
+def public_network_ensure(*, project_id: str, cidr: str | None = None, name: str = PUBLIC_NETWORK_NAME
+                          ) -> Network:
+    """The external network ``public`` (router:external, owned by the admin project) with one
+    subnet (STRATUS_PUBLIC_CIDR, default 172.24.4.0/24, gateway the first address). Idempotent."""
+    cidr = cidr or settings.STRATUS_PUBLIC_CIDR
+    net = ipam.parse_network(cidr, field="STRATUS_PUBLIC_CIDR", strict=False)
+    network = Network.objects.filter(name=name, external=True).order_by("created_at").first()
+    if network is None:
+        network_type = settings.STRATUS_PUBLIC_NETWORK_TYPE
+        network = Network(project_id=project_id, name=name, external=True, shared=False,
+                          description="The external network (floating IPs and router gateways)",
+                          network_type=network_type)
+        if network_type == "flat":
+            network.physical_network = settings.STRATUS_PUBLIC_PHYSNET
+            network.mtu = 1500
+        else:
+            network.segmentation_id = _allocate_vni()
+        network.save()
+        reserve(project_id, {"network": 1})
+        publish("created", "network", network)
+    if not Subnet.objects.filter(network=network).exists():
+        gateway = ipam.default_gateway(net)
+        Subnet.objects.create(project_id=network.project_id, network=network, name=f"{name}-subnet",
+                              ip_version=net.version, cidr=str(net), gateway_ip=gateway,
+                              allocation_pools=ipam.default_pools(net, gateway), enable_dhcp=False)
+        reserve(network.project_id, {"subnet": 1})
+        notify_agents()
+    return network
