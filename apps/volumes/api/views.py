@@ -9,10 +9,12 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core import validators as check
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
 from apps.identity.api.authentication import AllowAny
 from apps.volumes import selectors, services
+from apps.volumes.api import inputs
 from apps.volumes.api import serializers as out
 
 HEADER = "OpenStack-API-Version"
@@ -93,13 +95,6 @@ def _base(request: Request, project_id: str) -> str:
     return f"{_root(request)}/v3/{project_id}"
 
 
-def _body(request: Request, key: str) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-        raise BadRequest(f"Missing required element '{key}' in request body.")
-    return data[key]
-
-
 def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params.items())
 
@@ -150,13 +145,7 @@ class Volumes(CinderView):
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
-        b = _body(request, "volume")
-        volume = services.volume_create(
-            actor=request.auth, size=b.get("size"), name=b.get("name", b.get("display_name")),
-            description=b.get("description", b.get("display_description")), volume_type=b.get("volume_type"),
-            snapshot_id=b.get("snapshot_id"), source_volid=b.get("source_volid"),
-            image_id=b.get("imageRef") or b.get("image_id"), metadata=b.get("metadata"),
-            availability_zone=b.get("availability_zone"))
+        volume = services.volume_create(actor=request.auth, **vars(inputs.volume_create(request.data)))
         volume = selectors.volume_get(actor=request.auth, volume_id=volume.id)
         return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
                                                   admin=request.auth.is_admin)}, status=202)
@@ -182,36 +171,26 @@ class VolumeDetail(CinderView):
                                                      admin=request.auth.is_admin, version=request.volume_version)})
 
     def put(self, request: Request, project_id: str, volume_id: str) -> Response:
-        b = _body(request, "volume")
-        changes = {k: b[k] for k in ("name", "description", "metadata") if k in b}
-        for legacy, key in (("display_name", "name"), ("display_description", "description")):
-            if legacy in b and key not in changes:
-                changes[key] = b[legacy]
-        volume = services.volume_update(actor=request.auth, volume_id=volume_id, changes=changes)
+        volume = services.volume_update(actor=request.auth, volume_id=volume_id,
+                                        **vars(inputs.volume_update(request.data)))
         return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
                                                   admin=request.auth.is_admin)})
 
     def delete(self, request: Request, project_id: str, volume_id: str) -> Response:
-        cascade = request.query_params.get("cascade", "false").lower() in ("true", "1", "yes")
-        services.volume_delete(actor=request.auth, volume_id=volume_id, cascade=cascade)
+        services.volume_delete(actor=request.auth, volume_id=volume_id,
+                               cascade=check.flag(request.query_params.get("cascade")))
         return Response(status=202)
 
 
 class VolumeAction(CinderView):
     def post(self, request: Request, project_id: str, volume_id: str) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or len(data) != 1:
-            raise BadRequest("Invalid request body: exactly one action is expected.")
-        (action, body), = data.items()
+        action, body = inputs.single_action(request.data)
         if action == "os-extend":
-            if not isinstance(body, dict) or "new_size" not in body:
-                raise BadRequest("Missing required element 'new_size' in request body.")
-            services.volume_extend(actor=request.auth, volume_id=volume_id, new_size=body["new_size"])
+            services.volume_extend(actor=request.auth, volume_id=volume_id, new_size=inputs.volume_extend(body))
             return Response(status=202)
         if action == "os-set_bootable":
-            if not isinstance(body, dict) or "bootable" not in body:
-                raise BadRequest("Missing required element 'bootable' in request body.")
-            services.volume_set_bootable(actor=request.auth, volume_id=volume_id, bootable=body["bootable"])
+            services.volume_set_bootable(actor=request.auth, volume_id=volume_id,
+                                         bootable=inputs.volume_set_bootable(body))
             return Response(status=200)
         if action == "os-reserve":
             services.volume_begin_attaching(actor=request.auth, volume_id=volume_id)
@@ -220,15 +199,12 @@ class VolumeAction(CinderView):
             services.volume_roll_attaching(actor=request.auth, volume_id=volume_id)
             return Response(status=202)
         if action == "os-attach":
-            if not isinstance(body, dict):
-                raise BadRequest("Invalid request body: os-attach takes an object.")
             services.volume_attach_record(actor=request.auth, volume_id=volume_id,
-                                          instance_uuid=body.get("instance_uuid"), host_name=body.get("host_name"),
-                                          mountpoint=body.get("mountpoint"), mode=body.get("mode", "rw"))
+                                          **vars(inputs.volume_attach_record(body)))
             return Response(status=202)
         if action == "os-detach":
-            attachment_id = body.get("attachment_id") if isinstance(body, dict) else None
-            services.volume_detach_record(actor=request.auth, volume_id=volume_id, attachment_id=attachment_id)
+            services.volume_detach_record(actor=request.auth, volume_id=volume_id,
+                                          attachment_id=inputs.volume_detach_record(body))
             return Response(status=202)
         selectors.volume_get(actor=request.auth, volume_id=volume_id)
         raise BadRequest(f"There is no such action: {action}")
@@ -240,20 +216,13 @@ class VolumeMetadata(CinderView):
 
     def post(self, request: Request, project_id: str, volume_id: str) -> Response:
         meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
-                                            metadata=_metadata_body(request, "metadata"), replace=False)
+                                            metadata=inputs.metadata(request.data), replace=False)
         return Response({"metadata": meta})
 
     def put(self, request: Request, project_id: str, volume_id: str) -> Response:
         meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
-                                            metadata=_metadata_body(request, "metadata"), replace=True)
+                                            metadata=inputs.metadata(request.data), replace=True)
         return Response({"metadata": meta})
-
-
-def _metadata_body(request: Request, key: str) -> Any:
-    data = request.data
-    if not isinstance(data, dict) or key not in data:
-        raise BadRequest(f"Malformed request body: '{key}' is required.")
-    return data[key]
 
 
 class VolumeMetadataItem(CinderView):
@@ -265,7 +234,7 @@ class VolumeMetadataItem(CinderView):
 
     def put(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
         meta = services.volume_metadata_item_set(actor=request.auth, volume_id=volume_id, key=key,
-                                                 meta=_metadata_body(request, "meta"))
+                                                 value=inputs.metadata_item(request.data, key))
         return Response({"meta": meta})
 
     def delete(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
@@ -295,11 +264,7 @@ class Snapshots(CinderView):
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
-        b = _body(request, "snapshot")
-        snapshot = services.snapshot_create(
-            actor=request.auth, volume_id=b.get("volume_id"), name=b.get("name", b.get("display_name")),
-            description=b.get("description", b.get("display_description")), force=b.get("force", False),
-            metadata=b.get("metadata"))
+        snapshot = services.snapshot_create(actor=request.auth, **vars(inputs.snapshot_create(request.data)))
         snapshot = selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot.id)
         return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)}, status=202)
 
@@ -314,12 +279,8 @@ class SnapshotDetail(CinderView):
             selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id), request.volume_version)})
 
     def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        b = _body(request, "snapshot")
-        changes = {k: b[k] for k in ("name", "description") if k in b}
-        for legacy, key in (("display_name", "name"), ("display_description", "description")):
-            if legacy in b and key not in changes:
-                changes[key] = b[legacy]
-        snapshot = services.snapshot_update(actor=request.auth, snapshot_id=snapshot_id, changes=changes)
+        snapshot = services.snapshot_update(actor=request.auth, snapshot_id=snapshot_id,
+                                            **vars(inputs.snapshot_update(request.data)))
         return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)})
 
     def delete(self, request: Request, project_id: str, snapshot_id: str) -> Response:
@@ -333,13 +294,11 @@ class SnapshotMetadata(CinderView):
 
     def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
         return Response({"metadata": services.snapshot_metadata_set(
-            actor=request.auth, snapshot_id=snapshot_id, metadata=_metadata_body(request, "metadata"),
-            replace=False)})
+            actor=request.auth, snapshot_id=snapshot_id, metadata=inputs.metadata(request.data), replace=False)})
 
     def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
         return Response({"metadata": services.snapshot_metadata_set(
-            actor=request.auth, snapshot_id=snapshot_id, metadata=_metadata_body(request, "metadata"),
-            replace=True)})
+            actor=request.auth, snapshot_id=snapshot_id, metadata=inputs.metadata(request.data), replace=True)})
 
 
 class SnapshotMetadataItem(CinderView):
@@ -351,7 +310,7 @@ class SnapshotMetadataItem(CinderView):
 
     def put(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
         return Response({"meta": services.snapshot_metadata_item_set(
-            actor=request.auth, snapshot_id=snapshot_id, key=key, meta=_metadata_body(request, "meta"))})
+            actor=request.auth, snapshot_id=snapshot_id, key=key, value=inputs.metadata_item(request.data, key))})
 
     def delete(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
         services.snapshot_metadata_item_delete(actor=request.auth, snapshot_id=snapshot_id, key=key)
@@ -366,7 +325,7 @@ def _is_public_param(request: Request) -> bool | None:
         return True
     if value.lower() in ("none", "null"):
         return None
-    return value.lower() in ("true", "t", "1", "yes")
+    return check.flag(value)
 
 
 class VolumeTypes(CinderView):
@@ -377,11 +336,7 @@ class VolumeTypes(CinderView):
         return Response({"volume_types": [out.volume_type_out(t, admin=admin) for t in types]})
 
     def post(self, request: Request, project_id: str) -> Response:
-        b = _body(request, "volume_type")
-        vtype = services.volume_type_create(
-            actor=request.auth, name=b.get("name"), description=b.get("description"),
-            is_public=b.get("os-volume-type-access:is_public", b.get("is_public", True)),
-            extra_specs=b.get("extra_specs"))
+        vtype = services.volume_type_create(actor=request.auth, **vars(inputs.volume_type_create(request.data)))
         return Response({"volume_type": out.volume_type_out(vtype, admin=True)})
 
 
@@ -400,8 +355,8 @@ class VolumeTypeDetail(CinderView):
         return Response({"volume_type": out.volume_type_out(vtype, admin=request.auth.is_admin)})
 
     def put(self, request: Request, project_id: str, type_id: str) -> Response:
-        b = _body(request, "volume_type")
-        vtype = services.volume_type_update(actor=request.auth, type_id=type_id, changes=b)
+        vtype = services.volume_type_update(actor=request.auth, type_id=type_id,
+                                            **vars(inputs.volume_type_update(request.data)))
         body = out.volume_type_out(vtype, admin=True)
         body.pop("os-volume-type-access:is_public")  # not in Cinder's update answer
         return Response({"volume_type": body})
@@ -413,14 +368,10 @@ class VolumeTypeDetail(CinderView):
 
 # ---- quotas and limits ---------------------------------------------------------------------------
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("true", "1", "yes", "t")
-
-
 class QuotaSet(CinderView):
     def get(self, request: Request, project_id: str, target: str) -> Response:
         quota = selectors.volume_quota(actor=request.auth, project_id=target)
-        if _truthy(request.query_params.get("usage")):
+        if check.flag(request.query_params.get("usage")):
             body: dict[str, Any] = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0}
                                     for k, v in quota.items()}
         else:
@@ -429,7 +380,7 @@ class QuotaSet(CinderView):
 
     def put(self, request: Request, project_id: str, target: str) -> Response:
         limits = services.volume_quota_update(actor=request.auth, project_id=target,
-                                              limits=_body(request, "quota_set"))
+                                              limits=inputs.quota_limits(request.data, "quota_set"))
         return Response({"quota_set": limits})
 
     def delete(self, request: Request, project_id: str, target: str) -> Response:
@@ -451,7 +402,7 @@ class QuotaClassSet(CinderView):
 
     def put(self, request: Request, project_id: str, class_name: str) -> Response:
         limits = services.volume_quota_defaults_update(actor=request.auth, class_name=class_name,
-                                                       limits=_body(request, "quota_class_set"))
+                                                       limits=inputs.quota_limits(request.data, "quota_class_set"))
         return Response({"quota_class_set": limits})
 
 
@@ -481,7 +432,7 @@ class VolumeTypeExtraSpecs(CinderView):
     def post(self, request: Request, project_id: str, type_id: str) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         specs = services.volume_type_extra_specs_set(actor=request.auth, type_id=type_id,
-                                                     specs=data.get("extra_specs"))
+                                                     specs=inputs.extra_specs(data.get("extra_specs")))
         return Response({"extra_specs": specs})
 
 
@@ -494,7 +445,7 @@ class VolumeTypeExtraSpec(CinderView):
 
     def put(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
         return Response(services.volume_type_extra_specs_set(actor=request.auth, type_id=type_id,
-                                                             specs=request.data, key=key))
+                                                             specs=inputs.extra_specs(request.data, key)))
 
     def delete(self, request: Request, project_id: str, type_id: str, key: str) -> Response:
         services.volume_type_extra_spec_delete(actor=request.auth, type_id=type_id, key=key)
@@ -503,18 +454,16 @@ class VolumeTypeExtraSpec(CinderView):
 
 class SnapshotAction(CinderView):
     def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or len(data) != 1:
-            raise BadRequest("Invalid request body: exactly one action is expected.")
-        (action, body), = data.items()
-        body = body if isinstance(body, dict) else {}
+        action, body = inputs.single_action(request.data)
         if action == "os-reset_status":
-            services.snapshot_reset_status(actor=request.auth, snapshot_id=snapshot_id, status=body.get("status"))
+            services.snapshot_reset_status(actor=request.auth, snapshot_id=snapshot_id,
+                                           status=inputs.snapshot_status(body))
         elif action == "os-force_delete":
             services.snapshot_force_delete(actor=request.auth, snapshot_id=snapshot_id)
         elif action == "os-update_snapshot_status":
-            services.snapshot_update_status(actor=request.auth, snapshot_id=snapshot_id, status=body.get("status"),
-                                            progress=body.get("progress"))
+            services.snapshot_update_status(actor=request.auth, snapshot_id=snapshot_id,
+                                            status=inputs.snapshot_status(body),
+                                            progress=inputs.snapshot_progress(body))
         else:
             selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id)
             raise BadRequest(f"There is no such action: {action}")
@@ -533,7 +482,7 @@ class Pools(CinderView):
         from apps.identity.policy import require_admin
 
         require_admin(request.auth, action="list the storage pools")
-        detail = _truthy(request.query_params.get("detail"))
+        detail = check.flag(request.query_params.get("detail"))
         pools = []
         for backend in selectors.backend_list(actor=request.auth):
             pool: dict[str, Any] = {"name": backend.full_host}
@@ -588,11 +537,8 @@ class Attachments(_AttachmentsView):
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
-        b = _body(request, "attachment")
-        attachment = services.attachment_create(
-            actor=request.auth, volume_id=b.get("volume_uuid"), instance_uuid=b.get("instance_uuid"),
-            connector=b.get("connector"), mode=b.get("mode", "rw") if out.at_least(request.volume_version, "3.54")
-            else "rw")
+        attachment = services.attachment_create(actor=request.auth, **vars(inputs.attachment_create(
+            request.data, with_mode=out.at_least(request.volume_version, "3.54"))))
         attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment.id)
         return Response({"attachment": _attachment_body(attachment)})
 
@@ -607,10 +553,8 @@ class AttachmentDetail(_AttachmentsView):
         return Response({"attachment": _attachment_body(attachment)})
 
     def put(self, request: Request, project_id: str, attachment_id: str) -> Response:
-        b = _body(request, "attachment")
-        if "connector" not in b:
-            raise BadRequest("Missing required element 'connector' in request body.")
-        services.attachment_update(actor=request.auth, attachment_id=attachment_id, connector=b["connector"])
+        services.attachment_update(actor=request.auth, attachment_id=attachment_id,
+                                   connector=inputs.attachment_update(request.data))
         attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
         return Response({"attachment": _attachment_body(attachment)})
 

@@ -20,6 +20,7 @@ while others remain). Cinder's legacy ``os-attach``/``os-detach`` actions only r
 from __future__ import annotations
 
 from apps.volumes.services.attachments import (
+    Connector,
     attachment_complete,
     attachment_create,
     attachment_delete,
@@ -85,6 +86,7 @@ from apps.volumes.services.volumes import (
 )
 
 __all__ = [
+    "Connector",
     "attachment_complete",
     "attachment_create",
     "attachment_delete",

@@ -2,7 +2,7 @@
 attachments API (3.27; complete at 3.44)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,7 +11,7 @@ from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
 from apps.volumes import selectors, states
 from apps.volumes.models import Volume, VolumeAttachment
-from apps.volumes.services.common import _lock_volume, _move, _publish, _text, _writable_volume
+from apps.volumes.services.common import _lock_volume, _move, _publish, _writable_volume
 
 
 @transaction.atomic
@@ -95,23 +95,12 @@ def volume_roll_detaching(*, volume_id: str) -> None:
 
 
 @transaction.atomic
-def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: Any = None, host_name: Any = None,
-                         mountpoint: Any = None, mode: Any = "rw") -> VolumeAttachment:
+def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: str | None, host_name: str | None,
+                         mountpoint: str, mode: str = "rw") -> VolumeAttachment:
     """Cinder's legacy ``os-attach``: record that the volume is attached to a server (or a host) at
     ``mountpoint`` (available or attaching → in-use). Bookkeeping only, as in Cinder: the compute
     side plugs disks in through Nova's os-volume_attachments, which keeps its own mapping."""
     volume = _writable_volume(actor, volume_id)
-    if (instance_uuid is None) == (host_name is None):
-        raise BadRequest("Invalid request to attach volume: exactly one of instance_uuid and host_name is "
-                         "required.")
-    _text(instance_uuid, "instance_uuid", max_length=36)
-    _text(host_name, "host_name")
-    if not isinstance(mountpoint, str) or not mountpoint:
-        raise BadRequest("Must specify 'mountpoint'")
-    _text(mountpoint, "mountpoint", max_length=64)
-    if mode not in ("rw", "ro"):
-        raise BadRequest(f"Invalid request to attach volume with an invalid mode. Attaching mode should be 'rw' "
-                         f"or 'ro', not {mode!r}.")
     if volume.status not in (states.AVAILABLE, states.ATTACHING):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or attaching to attach, "
                          f"but current status is: {volume.status}.")
@@ -127,12 +116,10 @@ def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: Any = N
 
 
 @transaction.atomic
-def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = None) -> None:
+def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: str | None = None) -> None:
     """Cinder's legacy ``os-detach``: the attachment (the only one when none is named) goes; the
     volume is available again once none remains. An attachment a server's block device mapping holds
     is detached through Nova (os-volume_attachments), not here: that is a 400."""
-    from apps.compute.models import BlockDeviceMapping
-
     volume = _writable_volume(actor, volume_id)
     if volume.status not in (states.IN_USE, states.DETACHING):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be in-use or detaching to detach, but "
@@ -146,7 +133,7 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = N
         raise BadRequest(f"Invalid volume: Volume {volume.id} has {len(attachments)} attachments: name the one "
                          f"to detach.")
     attachment = attachments[0]
-    if BlockDeviceMapping.objects.filter(attachment_id=attachment.id).exists():
+    if _nova_holds(attachment):
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached to server {attachment.server_id} through "
                          f"the compute API: detach it there.")
     attachment.delete()
@@ -158,14 +145,10 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: Any = N
 
 # ---- Cinder's attachments API (3.27; complete at 3.44) ---------------------------------------------
 
-def _connector(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest("Invalid input for field/attribute connector: an object is expected.")
-    host = value.get("host")
-    if host is not None and (not isinstance(host, str) or len(host) > 255):
-        raise BadRequest("Invalid input for field/attribute connector: its host is a string of at most 255 "
-                         "characters.")
-    return value
+class Connector(TypedDict, total=False):
+    """What is kept of the connector (os-brick's) of the host that connects a volume: that host."""
+
+    host: str | None
 
 
 def _writable_attachment(actor: Actor, attachment_id: str) -> tuple[Volume, VolumeAttachment]:
@@ -185,34 +168,27 @@ def _nova_holds(attachment: VolumeAttachment) -> bool:
 
 
 @transaction.atomic
-def attachment_create(*, actor: Actor, volume_id: Any, instance_uuid: Any, connector: Any = None,
-                      mode: Any = "rw") -> VolumeAttachment:
+def attachment_create(*, actor: Actor, volume_id: str, instance_uuid: str, connector: Connector | None = None,
+                      mode: str = "rw") -> VolumeAttachment:
     """Reserve an available volume for a server (``reserved``); with a connector it is attaching at
     once (the caller then connects it and completes the attachment)."""
-    if not isinstance(volume_id, str) or not volume_id:
-        raise BadRequest("Invalid input for field/attribute volume_uuid: a volume id is required.")
-    if not isinstance(instance_uuid, str) or not instance_uuid or len(instance_uuid) > 36:
-        raise BadRequest("Invalid input for field/attribute instance_uuid: a server id is required.")
-    if mode not in ("rw", "ro"):
-        raise BadRequest(f"Invalid input for field/attribute mode: 'rw' or 'ro', not {mode!r}.")
-    clean = _connector(connector) if connector is not None else None
     volume = _writable_volume(actor, volume_id)
     _move(volume, states.RESERVED, action="reserve")
     attachment = VolumeAttachment.objects.create(volume=volume, server_id=instance_uuid, attach_mode=mode,
                                                  status=states.RESERVED)
-    if clean is not None:
+    if connector is not None:
         _move(volume, states.ATTACHING, action="attach")
-        VolumeAttachment.objects.filter(pk=attachment.pk).update(status=states.ATTACHING, host_name=clean.get("host"))
+        VolumeAttachment.objects.filter(pk=attachment.pk).update(status=states.ATTACHING,
+                                                                 host_name=connector.get("host"))
         attachment.refresh_from_db()
     _publish(volume, "state", "volume")
     return attachment
 
 
 @transaction.atomic
-def attachment_update(*, actor: Actor, attachment_id: str, connector: Any) -> VolumeAttachment:
+def attachment_update(*, actor: Actor, attachment_id: str, connector: Connector) -> VolumeAttachment:
     """The connector of the host that connects the volume: a reserved attachment is attaching now
     (its host recorded); an attaching or attached one records the host again."""
-    clean = _connector(connector)
     volume, attachment = _writable_attachment(actor, attachment_id)
     if attachment.status == states.RESERVED:
         if volume.status == states.RESERVED:
@@ -221,7 +197,7 @@ def attachment_update(*, actor: Actor, attachment_id: str, connector: Any) -> Vo
         attachment.status = states.ATTACHING
     elif attachment.status not in (states.ATTACHING, states.ATTACHED):
         raise BadRequest(f"Invalid volume attachment: attachment {attachment.id} is {attachment.status}.")
-    attachment.host_name = clean.get("host") or attachment.host_name
+    attachment.host_name = connector.get("host") or attachment.host_name
     attachment.save(update_fields=["status", "host_name", "updated_at"])
     return attachment
 

@@ -1,5 +1,5 @@
-"""What the block storage services share: the input checkers, events, sending work to a storage node
-(``_enqueue``), locking a volume and moving it along the state table, volume metadata."""
+"""What the block storage services share: events, sending work to a storage node (``_enqueue``),
+locking a volume and moving it along the state table, volume metadata."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,63 +9,12 @@ from django.db import transaction
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
+from apps.core.validators import MAX_METADATA_ITEMS
 from apps.identity.policy import Actor, require_write
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, Volume, VolumeMetadata
 
 GiB = 1 << 30
-MAX_METADATA_ITEMS = 128
-
-
-def _text(value: Any, field: str, *, max_length: int = 255) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be a string.")
-    if len(value) > max_length:
-        raise BadRequest(f"Invalid input for field/attribute {field}: longer than {max_length} characters.")
-    return value
-
-
-def _size(value: Any, field: str = "size") -> int:
-    if isinstance(value, bool):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
-    try:
-        size = int(str(value).strip()) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"It must be an integer.") from None
-    if size <= 0:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"It must be greater than or equal to 1.")
-    return size
-
-
-def _bool(value: Any, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "t", "1", "yes", "y", "on"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "f", "0", "no", "n", "off"}:
-        return False
-    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be a boolean.")
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadRequest("Invalid input for field/attribute metadata. It must be an object.")
-    if len(value) > MAX_METADATA_ITEMS:
-        raise BadRequest(f"Too many metadata items: at most {MAX_METADATA_ITEMS}.")
-    clean: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not key or len(key) > 255:
-            raise BadRequest("Metadata keys must be strings of 1 to 255 characters.")
-        if not isinstance(item, str) or len(item) > 255:
-            raise BadRequest(f"Metadata value of {key} must be a string of at most 255 characters.")
-        clean[key] = item
-    return clean
 
 
 def _publish(obj: Volume | Snapshot, kind: str, resource: str) -> None:

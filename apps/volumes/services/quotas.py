@@ -3,7 +3,6 @@ per-volume size limit."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 
@@ -13,14 +12,14 @@ from apps.identity.policy import Actor, require_admin
 from apps.volumes import selectors
 
 
-def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, Any]) -> dict[str, int]:
+def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, int]) -> dict[str, int]:
     """Set a project's volume limits (admin). Backups and groups are not offered here: only 0 is
     accepted for them. Each volume type's own resources (``volumes_<type>`` ...) are set the same way."""
     known = set(selectors.volume_quota_names())
-    clean: dict[str, Any] = {}
+    clean: dict[str, int] = {}
     for key, value in limits.items():
         if key in selectors.NOT_OFFERED:
-            if str(value) not in ("0", "-1"):
+            if value not in (0, -1):
                 raise BadRequest(f"Quota {key} is not offered by this cloud (no backups or groups).")
             continue
         if key not in known:
@@ -31,7 +30,7 @@ def volume_quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, A
 
 
 @transaction.atomic
-def volume_quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str, Any]) -> dict[str, int]:
+def volume_quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str, int]) -> dict[str, int]:
     """The ``default`` quota class is the default limits (admin); no other class exists."""
     require_admin(actor, action="set default quotas")
     if class_name != "default":

@@ -2,32 +2,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin, require_write
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, SnapshotMetadata, StorageBackend, Volume, VolumeType
 from apps.volumes.services.backends import _unclaim
-from apps.volumes.services.common import _bool, _enqueue, _metadata, _publish, _text, _writable_volume
+from apps.volumes.services.common import _enqueue, _publish, _writable_volume
 
 
 @transaction.atomic
-def snapshot_create(*, actor: Actor, volume_id: Any, name: Any = None, description: Any = None,
-                    force: Any = False, metadata: Any = None) -> Snapshot:
+def snapshot_create(*, actor: Actor, volume_id: str, name: str | None = None, description: str | None = None,
+                    force: bool = False, metadata: Mapping[str, str] | None = None) -> Snapshot:
     """A snapshot of an available volume (of an in-use one only with ``force``), made by the
     volume's storage agent as a copy of its file."""
-    if not isinstance(volume_id, str) or not volume_id:
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    name = _text(name, "name")
-    description = _text(description, "description")
-    meta = _metadata(metadata)
-    force = _bool(force, "force") if force is not None else False
     volume = _writable_volume(actor, volume_id)
     if volume.status == states.IN_USE and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available, but current status is: "
@@ -41,7 +35,7 @@ def snapshot_create(*, actor: Actor, volume_id: Any, name: Any = None, descripti
     snapshot = Snapshot.objects.create(project_id=volume.project_id, user_id=actor.user_id, volume=volume,
                                        name=name, description=description, size=volume.size,
                                        status=states.CREATING)
-    for key, value in meta.items():
+    for key, value in (metadata or {}).items():
         SnapshotMetadata.objects.create(snapshot=snapshot, key=key, value=value)
     _enqueue("create_snapshot", volume.backend.host, snapshot_id=snapshot.id, volume_id=volume.id)
     _publish(snapshot, "created", "snapshot")
@@ -91,11 +85,13 @@ def snapshot_create_failed(*, snapshot_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def snapshot_update(*, actor: Actor, snapshot_id: str, changes: Mapping[str, Any]) -> Snapshot:
+def snapshot_update(*, actor: Actor, snapshot_id: str, name: str | Unset | None = UNSET,
+                    description: str | Unset | None = UNSET) -> Snapshot:
+    """Set what is given (``UNSET``: left as it is)."""
     snapshot = _writable_snapshot(actor, snapshot_id)
-    for field in ("name", "description"):
-        if field in changes:
-            setattr(snapshot, field, _text(changes[field], field))
+    for field, value in (("name", name), ("description", description)):
+        if value is not UNSET:
+            setattr(snapshot, field, value)
     snapshot.save(update_fields=["name", "description", "updated_at"])
     _publish(snapshot, "updated", "snapshot")
     return selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
@@ -140,25 +136,22 @@ def snapshot_delete_failed(*, snapshot_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def snapshot_metadata_set(*, actor: Actor, snapshot_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+def snapshot_metadata_set(*, actor: Actor, snapshot_id: str, metadata: Mapping[str, str], replace: bool
+                          ) -> dict[str, str]:
     snapshot = _writable_snapshot(actor, snapshot_id)
-    items = _metadata(metadata)
     if replace:
-        SnapshotMetadata.objects.filter(snapshot=snapshot).exclude(key__in=list(items)).delete()
-    for key, value in items.items():
+        SnapshotMetadata.objects.filter(snapshot=snapshot).exclude(key__in=list(metadata)).delete()
+    for key, value in metadata.items():
         SnapshotMetadata.objects.update_or_create(snapshot=snapshot, key=key, defaults={"value": value})
     snapshot.save(update_fields=["updated_at"])
     return dict(SnapshotMetadata.objects.filter(snapshot=snapshot).values_list("key", "value"))
 
 
 @transaction.atomic
-def snapshot_metadata_item_set(*, actor: Actor, snapshot_id: str, key: str, meta: Any) -> dict[str, str]:
-    clean = _metadata(meta)
-    if len(clean) != 1 or key not in clean:
-        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key of the URI.")
+def snapshot_metadata_item_set(*, actor: Actor, snapshot_id: str, key: str, value: str) -> dict[str, str]:
     snapshot = _writable_snapshot(actor, snapshot_id)
-    SnapshotMetadata.objects.update_or_create(snapshot=snapshot, key=key, defaults={"value": clean[key]})
-    return clean
+    SnapshotMetadata.objects.update_or_create(snapshot=snapshot, key=key, defaults={"value": value})
+    return {key: value}
 
 
 @transaction.atomic
@@ -172,7 +165,7 @@ def snapshot_metadata_item_delete(*, actor: Actor, snapshot_id: str, key: str) -
 # ---- snapshot admin actions ------------------------------------------------------------------------
 
 @transaction.atomic
-def snapshot_reset_status(*, actor: Actor, snapshot_id: str, status: Any) -> Snapshot:
+def snapshot_reset_status(*, actor: Actor, snapshot_id: str, status: str) -> Snapshot:
     """Cinder's ``os-reset_status`` (admin): set any known status, outside the state table, to repair
     a snapshot whose agent died. Nothing runs on the node."""
     require_admin(actor, action="reset a snapshot's status")
@@ -198,14 +191,13 @@ def snapshot_force_delete(*, actor: Actor, snapshot_id: str) -> None:
 
 
 @transaction.atomic
-def snapshot_update_status(*, actor: Actor, snapshot_id: str, status: Any, progress: Any = None) -> Snapshot:
+def snapshot_update_status(*, actor: Actor, snapshot_id: str, status: str, progress: str | None = None
+                           ) -> Snapshot:
     """Cinder's ``os-update_snapshot_status`` (what a backend reports): along the state table only."""
     snapshot = _writable_snapshot(actor, snapshot_id)
-    if not isinstance(status, str):
-        raise BadRequest("Invalid status.")
     if status != snapshot.status:
         _move_snapshot(snapshot, status, action="update its status")
     if progress is not None:
-        snapshot.progress = str(progress)[:8]
+        snapshot.progress = progress[:8]
         snapshot.save(update_fields=["progress", "updated_at"])
     return snapshot

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 
 from apps.core.errors import BadRequest, Conflict, NotFound
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin
 from apps.volumes import selectors
 from apps.volumes.models import Volume, VolumeType
-from apps.volumes.services.common import _bool, _metadata, _text
 
 
 def volume_type_default() -> VolumeType:
@@ -26,35 +25,30 @@ def volume_type_default() -> VolumeType:
 
 
 @transaction.atomic
-def volume_type_create(*, actor: Actor, name: Any, description: Any = None, is_public: Any = True,
-                       extra_specs: Any = None) -> VolumeType:
+def volume_type_create(*, actor: Actor, name: str, description: str | None = None, is_public: bool = True,
+                       extra_specs: Mapping[str, str] | None = None) -> VolumeType:
     require_admin(actor, action="create volume types")
-    name = _text(name, "name")
-    if not name or not name.strip():
-        raise BadRequest("Volume type name can not be empty.")
-    specs = _metadata(extra_specs)
     if VolumeType.objects.filter(name=name).exists():
         raise Conflict(f"Volume Type {name} already exists.")
-    return VolumeType.objects.create(name=name, description=_text(description, "description"),
-                                     is_public=_bool(is_public, "is_public"), extra_specs=specs)
+    return VolumeType.objects.create(name=name, description=description, is_public=is_public,
+                                     extra_specs=dict(extra_specs or {}))
 
 
 @transaction.atomic
-def volume_type_update(*, actor: Actor, type_id: str, changes: Mapping[str, Any]) -> VolumeType:
+def volume_type_update(*, actor: Actor, type_id: str, name: str | Unset = UNSET,
+                       description: str | Unset | None = UNSET, is_public: bool | Unset = UNSET) -> VolumeType:
+    """Set what is given (``UNSET``: left as it is); a new name carries the type's quotas along."""
     require_admin(actor, action="update volume types")
     vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
-    if "name" in changes:
-        name = _text(changes["name"], "name")
-        if not name:
-            raise BadRequest("Volume type name can not be empty.")
+    if not isinstance(name, Unset):
         if VolumeType.objects.filter(name=name).exclude(pk=vtype.pk).exists():
             raise Conflict(f"Volume Type {name} already exists.")
         _rename_type_quotas(vtype.name, name)
         vtype.name = name
-    if "description" in changes:
-        vtype.description = _text(changes["description"], "description")
-    if "is_public" in changes:
-        vtype.is_public = _bool(changes["is_public"], "is_public")
+    if not isinstance(description, Unset):
+        vtype.description = description
+    if not isinstance(is_public, Unset):
+        vtype.is_public = is_public
     vtype.save()
     return vtype
 
@@ -83,21 +77,14 @@ def _rename_type_quotas(old: str, new: str | None) -> None:
 
 
 @transaction.atomic
-def volume_type_extra_specs_set(*, actor: Actor, type_id: str, specs: Any, key: str | None = None
-                                ) -> dict[str, str]:
-    """Merge ``specs`` into the type's extra specs (admin). With ``key`` (PUT .../extra_specs/{key})
-    the body must hold exactly that key."""
+def volume_type_extra_specs_set(*, actor: Actor, type_id: str, specs: Mapping[str, str]) -> dict[str, str]:
+    """Merge ``specs`` into the type's extra specs (admin)."""
     require_admin(actor, action="change volume type extra specs")
-    if not isinstance(specs, dict) or not specs:
-        raise BadRequest("Malformed request body: extra specs must be a non-empty object.")
-    clean = _metadata(specs)
-    if key is not None and (len(clean) != 1 or key not in clean):
-        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key of the URI.")
     vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
     vtype = VolumeType.objects.select_for_update().get(pk=vtype.pk)
-    vtype.extra_specs = {**(vtype.extra_specs or {}), **clean}
+    vtype.extra_specs = {**(vtype.extra_specs or {}), **specs}
     vtype.save(update_fields=["extra_specs", "updated_at"])
-    return clean
+    return dict(specs)
 
 
 @transaction.atomic

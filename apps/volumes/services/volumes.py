@@ -11,6 +11,7 @@ from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
 from apps.volumes import selectors, states
@@ -18,14 +19,10 @@ from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeMetadata
 from apps.volumes.services.backends import _schedule, _unclaim
 from apps.volumes.services.common import (
     GiB,
-    _bool,
     _enqueue,
-    _metadata,
     _move,
     _publish,
     _set_metadata,
-    _size,
-    _text,
     _writable_volume,
 )
 from apps.volumes.services.quotas import _per_volume_limit
@@ -44,18 +41,15 @@ def _image_metadata(image: Any) -> dict[str, str]:
 
 
 @transaction.atomic
-def volume_create(*, actor: Actor, size: Any = None, name: Any = None, description: Any = None,
-                  volume_type: Any = None, snapshot_id: Any = None, source_volid: Any = None,
-                  image_id: Any = None, metadata: Any = None, availability_zone: Any = None,
-                  bootable: Any = None) -> Volume:
+def volume_create(*, actor: Actor, size: int | None = None, name: str | None = None, description: str | None = None,
+                  volume_type: str | None = None, snapshot_id: str | None = None, source_volid: str | None = None,
+                  image_id: str | None = None, metadata: Mapping[str, str] | None = None,
+                  availability_zone: str | None = None, bootable: bool | None = None) -> Volume:
     """A new volume in ``creating``, placed on a storage backend whose agent makes its file (blank,
     from a snapshot, from another volume or from an image). With no backend that fits, the volume
     is kept in ``error`` (as Cinder's scheduler does)."""
     project_id = actor.project_id
     require_write(actor, project_id, what="volume")
-    name = _text(name, "name")
-    description = _text(description, "description")
-    meta = _metadata(metadata)
     sources = [s for s in (snapshot_id, source_volid, image_id) if s]
     if len(sources) > 1:
         raise BadRequest("Invalid input: only one of snapshot_id, source_volid and imageRef may be given.")
@@ -64,14 +58,14 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
     image: Any = None
     min_size = 1
     if snapshot_id:
-        snapshot = selectors.snapshot_get(actor=actor, snapshot_id=str(snapshot_id))
+        snapshot = selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
         if snapshot.status != states.AVAILABLE:
             raise BadRequest(f"Invalid snapshot: Originating snapshot status must be one of 'available' values, "
                              f"but it is {snapshot.status}.")
         min_size = snapshot.size
         size = snapshot.size if size is None else size
     elif source_volid:
-        source = selectors.volume_get(actor=actor, volume_id=str(source_volid))
+        source = selectors.volume_get(actor=actor, volume_id=source_volid)
         if source.status not in (states.AVAILABLE, states.IN_USE):
             raise BadRequest(f"Invalid volume: Unable to clone volumes that are in {source.status} status.")
         min_size = source.size
@@ -80,27 +74,26 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
         from apps.images import selectors as image_selectors
         from apps.images.models import Image
 
-        image = image_selectors.image_get(actor=actor, image_id=str(image_id))
+        image = image_selectors.image_get(actor=actor, image_id=image_id)
         if image.status != Image.ACTIVE or not image.location:
             raise BadRequest(f"Invalid image identifier or unable to access requested image: image {image.id} "
                              f"is {image.status}.")
         min_size = max(1, math.ceil((image.virtual_size or image.size or 0) / GiB), image.min_disk or 0)
     if size is None:
         raise BadRequest("Invalid input for field/attribute size: a size is required.")
-    size = _size(size)
     if size < min_size:
         what = "snapshot" if snapshot else "source volume" if source else "image"
         raise BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than the {what} "
                          f"size {min_size}GB. They must be >= original {what} size.")
-    if volume_type is not None and volume_type != "":
-        vtype = selectors.volume_type_get(actor=actor, type_id=str(volume_type))
+    if volume_type:
+        vtype = selectors.volume_type_get(actor=actor, type_id=volume_type)
     elif source is not None:
         vtype = source.volume_type
     elif snapshot is not None:
         vtype = snapshot.volume.volume_type
     else:
         vtype = volume_type_default()
-    zone = _text(availability_zone, "availability_zone") or None
+    zone = availability_zone or None
     _per_volume_limit(project_id, size)
     identity_services.quota_reserve(project_id=project_id,
                                     deltas=selectors.type_quotas(vtype.name, volumes=1, gigabytes=size))
@@ -122,12 +115,12 @@ def volume_create(*, actor: Actor, size: Any = None, name: Any = None, descripti
         (origin.image_metadata if origin is not None else None),
         gigabytes_reserved=size)
     if bootable is not None:
-        volume.bootable = _bool(bootable, "bootable")
+        volume.bootable = bootable
     if backend is None:
         volume.status = states.ERROR
         volume.status_reason = "No valid backend was found: no storage backend is up with room for it."
     volume.save(force_insert=True)
-    for key, value in meta.items():
+    for key, value in (metadata or {}).items():
         VolumeMetadata.objects.create(volume=volume, key=key, value=value)
     if backend is not None:
         task: dict[str, Any] = {"volume_id": volume.id, "size_gb": size}
@@ -169,15 +162,17 @@ def volume_create_failed(*, volume_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def volume_update(*, actor: Actor, volume_id: str, changes: Mapping[str, Any]) -> Volume:
+def volume_update(*, actor: Actor, volume_id: str, name: str | Unset | None = UNSET,
+                  description: str | Unset | None = UNSET, metadata: Mapping[str, str] | Unset = UNSET) -> Volume:
+    """Set what is given (``UNSET``: left as it is); ``metadata`` replaces the volume's."""
     volume = _writable_volume(actor, volume_id)
     fields = ["updated_at"]
-    for field in ("name", "description"):
-        if field in changes:
-            setattr(volume, field, _text(changes[field], field))
+    for field, value in (("name", name), ("description", description)):
+        if value is not UNSET:
+            setattr(volume, field, value)
             fields.append(field)
-    if "metadata" in changes:
-        _set_metadata(volume, _metadata(changes["metadata"]), replace=True)
+    if not isinstance(metadata, Unset):
+        _set_metadata(volume, metadata, replace=True)
     volume.save(update_fields=fields)
     _publish(volume, "updated", "volume")
     return selectors.volume_get(actor=actor, volume_id=volume_id)
@@ -243,9 +238,9 @@ def volume_delete_failed(*, volume_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def volume_extend(*, actor: Actor, volume_id: str, new_size: Any) -> Volume:
+def volume_extend(*, actor: Actor, volume_id: str, new_size: int) -> Volume:
     volume = _writable_volume(actor, volume_id)
-    size = _size(new_size, "new_size")
+    size = new_size
     if volume.status not in (states.AVAILABLE, states.ERROR_EXTENDING):
         states.check_volume(volume.status, states.EXTENDING, volume_id=volume.id, action="extend")
     if size <= volume.size:
@@ -298,32 +293,30 @@ def volume_extend_failed(*, volume_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def volume_set_bootable(*, actor: Actor, volume_id: str, bootable: Any) -> Volume:
+def volume_set_bootable(*, actor: Actor, volume_id: str, bootable: bool) -> Volume:
     volume = _writable_volume(actor, volume_id)
-    volume.bootable = _bool(bootable, "bootable")
+    volume.bootable = bootable
     volume.save(update_fields=["bootable", "updated_at"])
     _publish(volume, "updated", "volume")
     return volume
 
 
 @transaction.atomic
-def volume_metadata_set(*, actor: Actor, volume_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+def volume_metadata_set(*, actor: Actor, volume_id: str, metadata: Mapping[str, str], replace: bool
+                        ) -> dict[str, str]:
     """POST /metadata merges, PUT /metadata replaces."""
     volume = _writable_volume(actor, volume_id)
-    _set_metadata(volume, _metadata(metadata), replace=replace)
+    _set_metadata(volume, metadata, replace=replace)
     volume.save(update_fields=["updated_at"])
     return dict(VolumeMetadata.objects.filter(volume=volume).values_list("key", "value"))
 
 
 @transaction.atomic
-def volume_metadata_item_set(*, actor: Actor, volume_id: str, key: str, meta: Any) -> dict[str, str]:
-    clean = _metadata(meta)
-    if len(clean) != 1 or key not in clean:
-        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key of the URI.")
+def volume_metadata_item_set(*, actor: Actor, volume_id: str, key: str, value: str) -> dict[str, str]:
     volume = _writable_volume(actor, volume_id)
-    _set_metadata(volume, clean, replace=False)
+    _set_metadata(volume, {key: value}, replace=False)
     volume.save(update_fields=["updated_at"])
-    return clean
+    return {key: value}
 
 
 @transaction.atomic

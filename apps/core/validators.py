@@ -1,0 +1,113 @@
+"""The one set of input checkers of the API parsers (``apps/<app>/api/``) and dashboard forms: each
+takes a value from a decoded JSON body (or a query string) and returns it typed, or raises the
+API's 400 (``error``: ``BadRequest`` unless the API has its own, such as Neutron's ``InvalidInput``)
+with one wording: ``Invalid input for field/attribute <field>. Value: <value>. <why>``.
+
+Services never call these: they take typed arguments. ``UNSET`` marks an argument an update was not
+given (``None`` may be a value: "clear the description").
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from typing import Any
+
+from apps.core.errors import BadRequest, StratusError
+
+# oslo.utils' strutils.bool_from_string, as the OpenStack services read a boolean given as a string
+TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
+FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
+MAX_METADATA_ITEMS = 128
+
+
+class Unset(enum.Enum):
+    """The type of ``UNSET``: ``name: str | None | Unset = UNSET``."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+def _invalid(field: str, value: Any, why: str, error: type[StratusError]) -> StratusError:
+    shown = repr(value)[:80] if isinstance(value, str) else str(value)[:80]
+    return error(f"Invalid input for field/attribute {field}. Value: {shown}. {why}")
+
+
+def text(value: Any, *, field: str, max_length: int = 255, required: bool = False,
+         error: type[StratusError] = BadRequest) -> str | None:
+    """A string of at most ``max_length`` characters; None stays None unless ``required``."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(field, value, "It must be a string.", error)
+    if len(value) > max_length:
+        raise _invalid(field, value, f"It must be at most {max_length} characters long.", error)
+    if required and not value.strip():
+        raise _invalid(field, value, "It must not be empty.", error)
+    return value
+
+
+def boolean(value: Any, *, field: str, error: type[StratusError] = BadRequest) -> bool:
+    """A JSON boolean, or one of oslo's true/false strings (``"true"``, ``"no"``, ``"1"``, ...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_STRINGS:
+        return True
+    if isinstance(value, str) and value.strip().lower() in FALSE_STRINGS:
+        return False
+    raise _invalid(field, value, "It must be a boolean.", error)
+
+
+def flag(value: str | None) -> bool:
+    """A query-string switch (``?cascade=true``): one of oslo's true strings; anything else is off."""
+    return (value or "").strip().lower() in TRUE_STRINGS
+
+
+def integer(value: Any, *, field: str, minimum: int | None = None, maximum: int | None = None,
+            error: type[StratusError] = BadRequest) -> int:
+    """A JSON integer or a string of one (not a boolean, not a float), within the bounds given."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _invalid(field, value, "It must be an integer.", error)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise _invalid(field, value, "It must be an integer.", error) from None
+    if minimum is not None and value < minimum:
+        raise _invalid(field, value, f"It must be greater than or equal to {minimum}.", error)
+    if maximum is not None and value > maximum:
+        raise _invalid(field, value, f"It must be less than or equal to {maximum}.", error)
+    return value
+
+
+def choice(value: Any, *, field: str, choices: Collection[str], error: type[StratusError] = BadRequest) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _invalid(field, value, f"It must be one of {', '.join(sorted(choices))}.", error)
+    return value
+
+
+def obj(value: Any, *, field: str, error: type[StratusError] = BadRequest) -> dict[str, Any]:
+    """A JSON object."""
+    if not isinstance(value, dict):
+        raise _invalid(field, value, "It must be an object.", error)
+    return value
+
+
+def string_map(value: Any, *, field: str = "metadata", max_items: int = MAX_METADATA_ITEMS, max_length: int = 255,
+               error: type[StratusError] = BadRequest) -> dict[str, str]:
+    """Metadata, extra specs, properties: an object of at most ``max_items`` string keys (1 to
+    ``max_length`` characters) to string values (at most ``max_length``); None is empty."""
+    if value is None:
+        return {}
+    items = obj(value, field=field, error=error)
+    if len(items) > max_items:
+        raise error(f"Invalid input for field/attribute {field}: too many items, at most {max_items}.")
+    for key, item in items.items():
+        if not key or len(key) > max_length:
+            raise error(f"Invalid input for field/attribute {field}: keys are strings of 1 to {max_length} "
+                        f"characters.")
+        if not isinstance(item, str) or len(item) > max_length:
+            raise error(f"Invalid input for field/attribute {field}: the value of {key} must be a string of at "
+                        f"most {max_length} characters.")
+    return dict(items)
