@@ -47,7 +47,7 @@ def populate(*, project_id: str, user_id: str, image_id: str, network_id: str, s
     from apps.compute import states
     from apps.compute.models import Flavor, Instance
     from apps.compute.services import nodes as node_services
-    from apps.compute.services.servers import _flavor_json
+    from apps.compute.services.instances import flavor_json
     from apps.networks.models import IPAllocation, Network, Port, Subnet
 
     nodes = [node_services.compute_node_register(
@@ -55,7 +55,7 @@ def populate(*, project_id: str, user_id: str, image_id: str, network_id: str, s
         libvirt_uri="test:///default", host_ip=f"192.0.2.{n}", vcpus=64, memory_mb=262144, local_gb=20000)
         for n in (1, 2)]
     flavor = Flavor.objects.get(flavorid=NANO["id"])
-    flavor_json = _flavor_json(flavor)
+    flavor_json = flavor_json(flavor)
     network = Network.objects.get(pk=network_id)
     subnet = Subnet.objects.get(pk=subnet_id)
     hosts = ipaddress.ip_network(CIDR).hosts()

@@ -6,7 +6,7 @@ tier sends them on commit (``workers.compute.<task>.apply_async(kwargs=..., queu
 
 Each task: load (``apps.compute.selectors.servers.server_for_node`` / ``server_ports_for_node``) →
 call the hypervisor drivers (``workers.drivers.hypervisor``: image cache, qemu-img disks, config drive,
-libvirt) → report through ``apps.compute.services.servers`` (``server_spawned``, ``server_task_done``,
+libvirt) → report through ``apps.compute.services.server_reports`` (``server_spawned``, ``server_task_done``,
 ...). No business rule lives here: what a report means for the instance's states, claims, ports and
 quota is decided by those services.
 
@@ -188,9 +188,9 @@ def _project_image(project_id: str, image_id: str) -> Image:
 
 
 def _services() -> Any:
-    from apps.compute.services import servers as server_services
+    from apps.compute.services import server_reports
 
-    return server_services
+    return server_reports
 
 
 class SpawnError(RuntimeError):

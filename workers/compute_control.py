@@ -13,9 +13,9 @@ logger = logging.getLogger(__name__)
 def build_timeouts() -> int:
     """Servers in BUILD for longer than STRATUS_BUILD_TIMEOUT_SECONDS go to ERROR with their claims
     released (scheduled by Celery beat, see CELERY_BEAT_SCHEDULE); returns how many."""
-    from apps.compute.services import servers  # imported here: this module loads before Django is set up
+    from apps.compute.services import server_reports  # imported here: this module loads before Django is set up
 
-    count = servers.server_build_timeouts()
+    count = server_reports.server_build_timeouts()
     if count:
         logger.warning("%d server(s) timed out in BUILD", count)
     return count

@@ -1,7 +1,7 @@
 """The scheduler: pick a compute node for an instance and claim its resources there, atomically.
 
 ``schedule_and_claim`` runs inside the caller's transaction (``server_create`` and rescheduling in
-``apps.compute.services.servers``):
+``apps.compute.services.servers``, ``server_reports``):
 
 1. Filter, in one SQL query: the node is up (heartbeat within ``STRATUS_COMPUTE_SERVICE_DOWN_TIME`` and
    not forced down), enabled, in the asked availability zone, has the free vCPUs/RAM/disk with its

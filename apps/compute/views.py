@@ -27,7 +27,7 @@ from apps.compute.models import Flavor, Instance
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import nodes as node_services
-from apps.compute.services import servers as server_services
+from apps.compute.services import server_lifecycle, servers
 from apps.compute.views_volumes import volumes_context
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import (
@@ -247,8 +247,8 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
     action, body = form.api_call()
     label = form.cleaned_data["action"].replace("_", " ")
     try:
-        result = server_services.server_action(actor=actor, server_id=instance.id, action=action, body=body,
-                                               request_id=_request_id())
+        result = server_lifecycle.server_action(actor=actor, server_id=instance.id, action=action, body=body,
+                                                request_id=_request_id())
     except Forbidden as exc:
         if not (actor.is_admin or actor.may_write(instance.project_id)):
             raise  # a reader: the 403 page
@@ -268,8 +268,8 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
 def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    return run_action(request, lambda: server_services.server_delete(actor=actor, server_id=instance.id,
-                                                                     request_id=_request_id()),
+    return run_action(request, lambda: server_lifecycle.server_delete(actor=actor, server_id=instance.id,
+                                                                      request_id=_request_id()),
                       success=f"Deletion of instance {instance.name} requested.",
                       redirect_to=reverse("compute:instances"))
 
@@ -285,8 +285,8 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
         length = 200
     output, error = "", ""
     try:
-        output = server_services.server_action(actor=actor, server_id=instance.id, action="os-getConsoleOutput",
-                                               body={"length": length}, request_id=_request_id())
+        output = server_lifecycle.server_action(actor=actor, server_id=instance.id, action="os-getConsoleOutput",
+                                                body={"length": length}, request_id=_request_id())
     except Forbidden:
         raise
     except StratusError as exc:
@@ -341,7 +341,7 @@ def launch(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                created = server_services.server_create(actor=actor, request_id=_request_id(), **form.server_kwargs())
+                created = servers.server_create(actor=actor, request_id=_request_id(), **form.server_kwargs())
             except StratusError as exc:
                 form_error(form, exc)
                 status = 403 if isinstance(exc, Forbidden) else 400

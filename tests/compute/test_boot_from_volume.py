@@ -16,7 +16,7 @@ import pytest
 
 from apps.compute.models import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 from apps.compute.services import nodes as node_services
-from apps.compute.services import servers as server_services
+from apps.compute.services import server_lifecycle, server_reports, servers
 from apps.identity import services as identity_services
 from apps.images.models import Image
 from apps.volumes import services as volume_services
@@ -76,7 +76,7 @@ def run_compute(calls: list[tuple[str, dict]]) -> list[str]:
 def boot(actor: Any, network: Any, capture: Any, *, image_ref: str = "", bdms: list[dict], **kw: Any  # noqa: F811
          ) -> tuple[Instance, list[Callable[[], Any]]]:
     with capture() as callbacks:
-        [inst] = server_services.server_create(actor=actor, name="bfv", image_ref=image_ref, flavor_ref="b1.tiny",
+        [inst] = servers.server_create(actor=actor, name="bfv", image_ref=image_ref, flavor_ref="b1.tiny",
                                                networks=[{"uuid": network.id}], block_device_mapping_v2=bdms,
                                                request_id=f"req-{uuid.uuid4()}", **kw)
     return inst, callbacks
@@ -98,7 +98,7 @@ def claims(node: Any) -> tuple[int, int, int]:  # noqa: F811
 
 def delete(actor: Any, inst: Instance, capture: Any, node: Any, store_host: str) -> None:  # noqa: F811
     with capture() as callbacks:
-        server_services.server_delete(actor=actor, server_id=inst.id, request_id="req-del")
+        server_lifecycle.server_delete(actor=actor, server_id=inst.id, request_id="req-del")
     calls = sent(callbacks, compute.queue_for(node.host))
     assert run_compute(calls[compute.queue_for(node.host)]) == ["destroyed"]
 
@@ -151,8 +151,8 @@ def test_boot_from_image_to_volume_then_rebuild_reboot_and_delete(cloud, up, ima
     # hard reboot and rebuild (same image) keep the volume as the root disk; another image is a 400
     for action, body in (("reboot", {"type": "HARD"}), ("rebuild", {"imageRef": image.id})):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_services.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                          request_id=f"req-{action}")
+            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
+                                           request_id=f"req-{action}")
         assert run_compute(sent(callbacks, compute.queue_for(up.host))[compute.queue_for(up.host)]) == ["done"]
         assert disks_of(up, inst) == {"vda": str(root / f"volume-{volume.id}.qcow2")}, action
 
@@ -194,8 +194,8 @@ def test_existing_volume_and_a_blank_one_keep_or_go_by_delete_on_termination(
     Flavor.objects.create(flavorid="b0.big", name="b0.big", vcpus=2, memory_mb=512, root_gb=0)
     for action, body in (("resize", {"flavorRef": "b0.big"}), ("confirmResize", None)):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_services.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                          request_id=f"req-{action}")
+            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
+                                           request_id=f"req-{action}")
         assert run_compute(sent(callbacks, compute.queue_for(up.host))[compute.queue_for(up.host)]) == ["done"]
     inst.refresh_from_db()
     assert (inst.vcpus, inst.vm_state) == (2, "active")
@@ -253,8 +253,8 @@ def test_create_image_of_a_volume_backed_server_and_boot_from_it(cloud, up, imag
     volume_id = BlockDeviceMapping.objects.get(instance=inst).volume_id
 
     with django_capture_on_commit_callbacks() as callbacks:
-        image_id = server_services.server_action(actor=actor, server_id=inst.id, action="createImage",
-                                                 body={"name": "snap"}, request_id="req-snap")
+        image_id = server_lifecycle.server_action(actor=actor, server_id=inst.id, action="createImage",
+                                                  body={"name": "snap"}, request_id="req-snap")
     snapshot = Snapshot.objects.get(volume_id=volume_id)
     made = Image.objects.get(pk=image_id)
     assert made.status == "queued"
@@ -387,8 +387,8 @@ def test_a_failed_volume_snapshot_fails_create_image_and_drops_what_it_made(
     run_storage(calls[storage.queue_for(store_host)])
     assert run_compute(calls[compute.queue_for(up.host)]) == ["spawned"]
     with django_capture_on_commit_callbacks() as callbacks:
-        image_id = server_services.server_action(actor=actor, server_id=inst.id, action="createImage",
-                                                 body={"name": "snap"}, request_id="req-snap")
+        image_id = server_lifecycle.server_action(actor=actor, server_id=inst.id, action="createImage",
+                                                  body={"name": "snap"}, request_id="req-snap")
     assert len(json.loads(Image.objects.get(pk=image_id).properties["block_device_mapping"])) == 2
     calls = sent(callbacks, storage.queue_for(store_host), compute.queue_for(up.host))
     first, second = calls[storage.queue_for(store_host)]
@@ -415,11 +415,11 @@ def test_a_server_deleted_while_its_volume_is_made_lets_the_sweep_delete_it(
     assert run_compute(calls[compute.queue_for(up.host)]) == ["skipped"]  # the late spawn builds nothing
     assert Instance.objects.get(pk=inst.id).deleted and claims(up) == (0, 0, 0)
     assert Volume.objects.get(pk=volume_id).status == "creating"
-    assert server_services.server_build_timeouts() == 0  # still being made: kept for the next sweep
+    assert server_reports.server_build_timeouts() == 0  # still being made: kept for the next sweep
     assert BlockDeviceMapping.objects.filter(instance=inst).exists()
     assert run_storage(calls[storage.queue_for(store_host)]) == ["available"]
     with django_capture_on_commit_callbacks() as callbacks:
-        server_services.server_build_timeouts()
+        server_reports.server_build_timeouts()
     assert Volume.objects.get(pk=volume_id).status == "deleting"
     assert not BlockDeviceMapping.objects.filter(instance=inst).exists()
     assert run_storage(sent(callbacks, storage.queue_for(store_host))[storage.queue_for(store_host)]) == ["deleted"]

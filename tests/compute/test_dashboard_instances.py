@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compute import states
 from apps.compute.models import ComputeNode, Instance, InstanceAction
-from apps.compute.services import servers as svc
+from apps.compute.services.server_lifecycle import server_action
+from apps.compute.services.server_reports import server_spawned, server_task_done
 from apps.identity import services as identity_services
 from apps.identity.models import Project
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, make_node, reload  # noqa: F401
@@ -38,7 +39,7 @@ def messages_of(response: Any) -> str:
 
 
 def spawned(instance: Instance) -> Instance:
-    svc.server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
+    server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
     return reload(instance)
 
 
@@ -129,26 +130,26 @@ def test_actions_follow_the_state_machine_and_refusals_are_messages(env: Env) ->
     response = act(alice, inst, "start")
     assert "while it is in" in messages_of(response)
     assert reload(inst).task_state == states.POWERING_OFF
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.POWERING_OFF, power_state=states.SHUTDOWN)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.POWERING_OFF, power_state=states.SHUTDOWN)
     html = alice.get(f"{D}/instances/{inst.id}/").content.decode()
     assert 'id="instance-status">SHUTOFF<' in html and 'id="action-start"' in html and 'id="action-stop"' not in html
     act(alice, inst, "start")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.POWERING_ON, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.POWERING_ON, power_state=states.RUNNING)
     act(alice, inst, "reboot_hard")
     assert reload(inst).task_state == states.REBOOTING_HARD
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.REBOOTING_HARD, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.REBOOTING_HARD, power_state=states.RUNNING)
     act(alice, inst, "pause")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.PAUSING, power_state=states.PAUSED_POWER)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.PAUSING, power_state=states.PAUSED_POWER)
     html = alice.get(f"{D}/instances/{inst.id}/").content.decode()
     assert 'id="instance-status">PAUSED<' in html and 'id="action-unpause"' in html
     act(alice, inst, "unpause")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.UNPAUSING, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.UNPAUSING, power_state=states.RUNNING)
     act(alice, inst, "suspend")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.SUSPENDING,
-                         power_state=states.SUSPENDED_POWER)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.SUSPENDING,
+                     power_state=states.SUSPENDED_POWER)
     assert 'id="action-resume"' in alice.get(f"{D}/instances/{inst.id}/").content.decode()
     act(alice, inst, "resume")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.RESUMING, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.RESUMING, power_state=states.RUNNING)
     assert reload(inst).vm_state == states.ACTIVE
     records = list(InstanceAction.objects.filter(instance=inst).values_list("action", flat=True))
     for name in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume"):
@@ -171,26 +172,26 @@ def test_lock_snapshot_rebuild_resize_confirm_and_delete(env: Env) -> None:
     assert "Choose the snapshot name" in messages_of(act(alice, inst, "snapshot"))
     response = act(alice, inst, "snapshot", name="snap-1")
     assert "Snapshot snap-1 requested" in messages_of(response)
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.IMAGE_UPLOADING, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.IMAGE_UPLOADING, power_state=states.RUNNING)
     assert reload(inst).task_state is None
     # rebuild with the same image
     act(alice, inst, "rebuild", image=env.image.id)
     assert reload(inst).task_state == states.REBUILDING
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.REBUILD_SPAWNING,
-                         power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.REBUILD_SPAWNING,
+                     power_state=states.RUNNING)
     # resize to m1.small, then confirm
     from apps.compute.models import Flavor
 
     small = Flavor.objects.get(name="m1.small")
     act(alice, inst, "resize", flavor=small.flavorid)
     assert reload(inst).task_state == states.RESIZE_PREP
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.RESIZE_FINISH, power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.RESIZE_FINISH, power_state=states.RUNNING)
     html = alice.get(f"{D}/instances/{inst.id}/").content.decode()
     assert 'id="instance-status">VERIFY_RESIZE<' in html and 'id="action-confirm_resize"' in html
     assert 'id="action-revert_resize"' in html
     act(alice, inst, "confirm_resize")
-    svc.server_task_done(instance_id=inst.id, host=inst.host, task=states.RESIZE_CONFIRMING,
-                         power_state=states.RUNNING)
+    server_task_done(instance_id=inst.id, host=inst.host, task=states.RESIZE_CONFIRMING,
+                     power_state=states.RUNNING)
     inst = reload(inst)
     assert inst.vm_state == states.ACTIVE and inst.flavor_ref == small.flavorid
     # a reader sees no buttons and cannot act
@@ -308,7 +309,7 @@ def test_admin_panels_show_nodes_services_all_instances_and_usage(env: Env) -> N
 
 def test_unlock_refused_by_the_service_is_a_message(env: Env) -> None:
     inst = spawned(env.boot(name="web"))
-    svc.server_action(actor=env.cloud.admin_actor, server_id=inst.id, action="lock", body={}, request_id="req-adm")
+    server_action(actor=env.cloud.admin_actor, server_id=inst.id, action="lock", body={}, request_id="req-adm")
     alice = client_for("alice")
     response = act(alice, inst, "unlock")
     assert response.status_code == 200 and "locked by an administrator" in messages_of(response)

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compute import states
 from apps.compute.models import Instance
-from apps.compute.services import servers as svc
+from apps.compute.services import server_metadata, server_reports
+from apps.core.errors import BadRequest
 from tests.compute.helpers import nova_error
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
 
@@ -51,7 +52,7 @@ def create(env: Env, client: Any = None, **server: Any) -> Any:
 
 def boot_active(env: Env, **kw: Any) -> Instance:
     instance = env.boot(**kw)
-    svc.server_spawned(instance_id=instance.id, host=reload(instance).host, power_state=states.RUNNING)
+    server_reports.server_spawned(instance_id=instance.id, host=reload(instance).host, power_state=states.RUNNING)
     return reload(instance)
 
 
@@ -69,7 +70,7 @@ def test_create_show_list_update_delete(env: Env) -> None:
     assert len(shown["hostId"]) == 56 and shown["flavor"]["id"] == env.tiny.flavorid
     assert list(shown["addresses"]) == ["private"]
     assert shown["addresses"]["private"][0]["OS-EXT-IPS:type"] == "fixed"
-    svc.server_spawned(instance_id=server_id, host=Instance.objects.get(pk=server_id).host, power_state=1)
+    server_reports.server_spawned(instance_id=server_id, host=Instance.objects.get(pk=server_id).host, power_state=1)
     admin_view = check(env.cloud.admin.get(f"servers/{server_id}"), "get_server")["server"]
     assert admin_view["status"] == "ACTIVE" and admin_view["OS-EXT-SRV-ATTR:host"] in ("node-a", "node-b")
     assert admin_view["OS-EXT-SRV-ATTR:hypervisor_hostname"].endswith(".local")
@@ -143,9 +144,9 @@ def test_actions_and_the_state_machine(env: Env) -> None:
     assert reload(server).task_state == "rebooting_hard"
     error = nova_error(api.post(f"servers/{server.id}/action", {"os-stop": None}), 409, "conflictingRequest")
     assert "task_state rebooting_hard" in error["message"]
-    svc.server_task_done(instance_id=server.id, host=server.host, task="rebooting_hard", power_state=1)
+    server_reports.server_task_done(instance_id=server.id, host=server.host, task="rebooting_hard", power_state=1)
     assert api.post(f"servers/{server.id}/action", {"os-stop": None}).status_code == 202
-    svc.server_task_done(instance_id=server.id, host=server.host, task="powering-off", power_state=4)
+    server_reports.server_task_done(instance_id=server.id, host=server.host, task="powering-off", power_state=4)
     error = nova_error(api.post(f"servers/{server.id}/action", {"pause": None}), 409, "conflictingRequest")
     assert error["message"] == f"Cannot 'pause' instance {server.id} while it is in vm_state stopped"
     nova_error(api.post(f"servers/{server.id}/action", {"reboot": {"type": "WARM"}}), 400, "badRequest")
@@ -173,7 +174,7 @@ def test_rebuild_and_create_image_bodies(env: Env) -> None:
     response = api.post(f"servers/{server.id}/action", {"rebuild": {"imageRef": env.image.id, "name": "again"}})
     body = check(response, "rebuild_server_with_admin_pass")
     assert body["server"]["status"] == "REBUILD" and body["server"]["name"] == "again"
-    svc.server_task_done(instance_id=server.id, host=server.host, task="rebuild_spawning", power_state=1)
+    server_reports.server_task_done(instance_id=server.id, host=server.host, task="rebuild_spawning", power_state=1)
     response = api.post(f"servers/{server.id}/action", {"createImage": {"name": "snap"}})
     assert response.status_code == 202 and "/images/" in response["Location"]
 
@@ -204,7 +205,7 @@ def test_list_filters_sorting_and_pagination(env: Env) -> None:
     web = [boot_active(env, name=f"web{i}") for i in range(3)]
     db = boot_active(env, name="db")
     api.post(f"servers/{db.id}/action", {"os-stop": None})
-    svc.server_task_done(instance_id=db.id, host=db.host, task="powering-off", power_state=4)
+    server_reports.server_task_done(instance_id=db.id, host=db.host, task="powering-off", power_state=4)
 
     def names(query: str) -> list[str]:
         response = api.get(f"servers/detail?{query}")
@@ -234,7 +235,7 @@ def test_list_filters_sorting_and_pagination(env: Env) -> None:
     assert len(everything) == 5
     assert len(env.cloud.admin.get(f"servers?all_tenants=1&host={other.host}").json()["servers"]) >= 1
     # deleted servers: hidden, visible to an admin asking for them
-    svc.server_destroyed(instance_id=db.id, host=db.host)
+    server_reports.server_destroyed(instance_id=db.id, host=db.host)
     assert "db" not in names("")
     deleted = env.cloud.admin.get(f"servers/detail?all_tenants=1&deleted=true&tenant_id={db.project_id}").json()
     assert [s["status"] for s in deleted["servers"]] == ["DELETED"]
@@ -283,14 +284,14 @@ def test_tags_service(env: Env) -> None:
     server = boot_active(env, tags=["a"])
     actor = env.cloud.member_actor
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == ["a"]
-    assert svc.server_tag_add(actor=actor, server_id=server.id, tag="b") is True
-    assert svc.server_tag_add(actor=actor, server_id=server.id, tag="b") is False
-    assert svc.server_tags_set(actor=actor, server_id=server.id, tags=["z", "y"]) == ["y", "z"]
-    svc.server_tag_delete(actor=actor, server_id=server.id, tag="y")
+    assert server_metadata.server_tag_add(actor=actor, server_id=server.id, tag="b") is True
+    assert server_metadata.server_tag_add(actor=actor, server_id=server.id, tag="b") is False
+    assert server_metadata.server_tags_set(actor=actor, server_id=server.id, tags=["z", "y"]) == ["y", "z"]
+    server_metadata.server_tag_delete(actor=actor, server_id=server.id, tag="y")
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == ["z"]
-    with pytest.raises(svc.BadRequest):
-        svc.server_tag_add(actor=actor, server_id=server.id, tag="a/b")
-    svc.server_tag_delete(actor=actor, server_id=server.id)
+    with pytest.raises(BadRequest):
+        server_metadata.server_tag_add(actor=actor, server_id=server.id, tag="a/b")
+    server_metadata.server_tag_delete(actor=actor, server_id=server.id)
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == []
 
 

@@ -10,8 +10,7 @@ import pytest
 from django.db import connection
 
 from apps.compute.models import ComputeNode, Instance
-from apps.compute.services import NovaQuotaExceeded
-from apps.compute.services import servers as svc
+from apps.compute.services import NovaQuotaExceeded, server_reports
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import Project
@@ -68,7 +67,7 @@ def test_creates_racing_deletes_do_not_deadlock(env: Env) -> None:
     def work(index: int) -> Any:
         if index < 6:  # the node reports each old server destroyed while new ones are created
             instance = Instance.objects.get(pk=first[index].pk)
-            svc.server_destroyed(instance_id=instance.id, host=instance.host)
+            server_reports.server_destroyed(instance_id=instance.id, host=instance.host)
             return "deleted"
         return env.boot(name=f"new{index}")
 

@@ -10,7 +10,18 @@ from django.utils import timezone
 
 from apps.compute import states
 from apps.compute.models import ComputeNode, Instance, InstanceAction, InstanceFault
-from apps.compute.services import servers as svc
+from apps.compute.services import NovaQuotaExceeded
+from apps.compute.services.server_lifecycle import server_action, server_delete
+from apps.compute.services.server_reports import (
+    server_build_timeouts,
+    server_destroyed,
+    server_power_states_report,
+    server_snapshot_store,
+    server_spawn_failed,
+    server_spawned,
+    server_task_done,
+    server_task_failed,
+)
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
@@ -33,7 +44,7 @@ def used(node: ComputeNode) -> tuple[int, int, int]:
 
 
 def spawned(instance: Instance) -> Instance:
-    svc.server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
+    server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
     return reload(instance)
 
 
@@ -110,7 +121,7 @@ def test_given_port_is_bound_and_kept_on_delete(env: Env) -> None:
     port.refresh_from_db()
     assert port.device_id == instance.id and port.binding_host_id == instance.host
     ComputeNode.objects.update(last_heartbeat=timezone.now() - timezone.timedelta(hours=1))
-    svc.server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-del")
+    server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-del")
     port.refresh_from_db()
     assert port.device_id == "" and port.binding_host_id == ""
     ComputeNode.objects.update(last_heartbeat=timezone.now())
@@ -126,7 +137,7 @@ def test_quota_exceeded_is_403_and_exact(env: Env) -> None:
     identity_services.quota_set(actor=admin, project_id=project, limits={"instances": 2})
     env.boot()
     env.boot()
-    with pytest.raises(svc.NovaQuotaExceeded) as err:
+    with pytest.raises(NovaQuotaExceeded) as err:
         env.boot()
     assert err.value.status == 403 and "Quota exceeded for instances" in err.value.message
     assert usage(project)["instances"] == 2
@@ -140,7 +151,7 @@ def test_multi_create_names_reservation_and_quota_fit(env: Env) -> None:
     assert [i.name for i in made] == ["batch-1", "batch-2", "batch-3"]
     assert len({i.reservation_id for i in made}) == 1 and made[0].reservation_id.startswith("r-")
     assert [i.launch_index for i in made] == [0, 1, 2]
-    with pytest.raises(svc.NovaQuotaExceeded):
+    with pytest.raises(NovaQuotaExceeded):
         env.boot_many(name="more", min_count=1, max_count=2)
 
 
@@ -172,23 +183,23 @@ def test_spawn_failure_reschedules_excluding_tried_hosts_then_errors(env: Env, s
     make_node("node-c")
     instance = reload(env.boot())
     first = instance.host
-    svc.server_spawn_failed(instance_id=instance.id, host=first, message="disk full", details="trace")
+    server_spawn_failed(instance_id=instance.id, host=first, message="disk full", details="trace")
     instance = reload(instance)
     assert instance.vm_state == "building" and instance.host != first and instance.attempts == 2
     assert used(ComputeNode.objects.get(host=first)) == (0, 0, 0)
     assert Port.objects.get(device_id=instance.id).binding_host_id == instance.host
     second = instance.host
-    svc.server_spawn_failed(instance_id=instance.id, host=second, message="boom")
+    server_spawn_failed(instance_id=instance.id, host=second, message="boom")
     instance = reload(instance)
     third = instance.host
     assert third not in (first, second) and instance.attempts == 3
-    svc.server_spawn_failed(instance_id=instance.id, host=third, message="last")
+    server_spawn_failed(instance_id=instance.id, host=third, message="last")
     instance = reload(instance)
     assert instance.vm_state == "error" and instance.node is None
     assert "Exceeded maximum number of retries" in InstanceFault.objects.get(instance=instance).message
     assert all(used(n) == (0, 0, 0) for n in ComputeNode.objects.all())
     # a late duplicate report changes nothing (claims released exactly once)
-    svc.server_spawn_failed(instance_id=instance.id, host=third, message="late")
+    server_spawn_failed(instance_id=instance.id, host=third, message="late")
     assert InstanceFault.objects.filter(instance=instance).count() == 1
     events = InstanceAction.objects.get(instance=instance).events.all()
     assert [e.result for e in events] == ["Error", "Error", "Error"]
@@ -197,7 +208,7 @@ def test_spawn_failure_reschedules_excluding_tried_hosts_then_errors(env: Env, s
 def test_spawn_failure_without_another_host_is_no_valid_host(env: Env) -> None:
     instance = reload(env.boot())
     ComputeNode.objects.exclude(host=instance.host).delete()
-    svc.server_spawn_failed(instance_id=instance.id, host=instance.host, message="nope")
+    server_spawn_failed(instance_id=instance.id, host=instance.host, message="nope")
     instance = reload(instance)
     assert instance.vm_state == "error"
     assert InstanceFault.objects.get(instance=instance).message.startswith("No valid host was found")
@@ -207,24 +218,24 @@ def test_power_actions_follow_the_state_machine(env: Env) -> None:
     actor = env.cloud.member_actor
     instance = spawned(env.boot())
     with pytest.raises(Conflict, match=r"Cannot 'start' instance .* while it is in vm_state active"):
-        svc.server_action(actor=actor, server_id=instance.id, action="os-start", body=None, request_id="r1")
-    svc.server_action(actor=actor, server_id=instance.id, action="os-stop", body=None, request_id="r2")
+        server_action(actor=actor, server_id=instance.id, action="os-start", body=None, request_id="r1")
+    server_action(actor=actor, server_id=instance.id, action="os-stop", body=None, request_id="r2")
     instance = reload(instance)
     assert instance.task_state == "powering-off"
     with pytest.raises(Conflict, match="task_state powering-off"):
-        svc.server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "HARD"},
-                          request_id="r3")
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="powering-off", power_state=4,
-                         request_id="r2")
+        server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "HARD"},
+                      request_id="r3")
+    server_task_done(instance_id=instance.id, host=instance.host, task="powering-off", power_state=4,
+                     request_id="r2")
     instance = reload(instance)
     assert (instance.vm_state, instance.task_state, instance.power_state) == ("stopped", None, 4)
     with pytest.raises(Conflict, match=r"Cannot 'reboot' instance .* while it is in vm_state stopped"):
-        svc.server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "SOFT"},
-                          request_id="r4")
-    svc.server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "HARD"}, request_id="r5")
+        server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "SOFT"},
+                      request_id="r4")
+    server_action(actor=actor, server_id=instance.id, action="reboot", body={"type": "HARD"}, request_id="r5")
     assert states.status(reload(instance).vm_state, reload(instance).task_state) == "HARD_REBOOT"
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="rebooting_hard", power_state=1,
-                         request_id="r5")
+    server_task_done(instance_id=instance.id, host=instance.host, task="rebooting_hard", power_state=1,
+                     request_id="r5")
     assert reload(instance).vm_state == "active"
     records = list(InstanceAction.objects.filter(instance=instance).order_by("start_time", "id")
                    .values_list("action", flat=True))
@@ -234,8 +245,8 @@ def test_power_actions_follow_the_state_machine(env: Env) -> None:
 def test_task_failure_records_fault_and_reverts(env: Env) -> None:
     actor = env.cloud.member_actor
     instance = spawned(env.boot())
-    svc.server_action(actor=actor, server_id=instance.id, action="pause", body=None, request_id="rp")
-    svc.server_task_failed(instance_id=instance.id, host=instance.host, message="cannot pause")
+    server_action(actor=actor, server_id=instance.id, action="pause", body=None, request_id="rp")
+    server_task_failed(instance_id=instance.id, host=instance.host, message="cannot pause")
     instance = reload(instance)
     assert (instance.vm_state, instance.task_state) == ("active", None)
     assert InstanceFault.objects.get(instance=instance).message == "cannot pause"
@@ -245,29 +256,29 @@ def test_task_failure_records_fault_and_reverts(env: Env) -> None:
 def test_lock_blocks_members_not_admins(env: Env) -> None:
     member, admin = env.cloud.member_actor, env.cloud.admin_actor
     instance = spawned(env.boot())
-    svc.server_action(actor=member, server_id=instance.id, action="lock", body=None, request_id="l1")
+    server_action(actor=member, server_id=instance.id, action="lock", body=None, request_id="l1")
     with pytest.raises(Conflict, match="is locked"):
-        svc.server_action(actor=member, server_id=instance.id, action="os-stop", body=None, request_id="l2")
+        server_action(actor=member, server_id=instance.id, action="os-stop", body=None, request_id="l2")
     with pytest.raises(Conflict, match="is locked"):
-        svc.server_delete(actor=member, server_id=instance.id, request_id="l3")
-    svc.server_action(actor=member, server_id=instance.id, action="unlock", body=None, request_id="l4")
-    svc.server_action(actor=admin, server_id=instance.id, action="lock", body=None, request_id="l5")
+        server_delete(actor=member, server_id=instance.id, request_id="l3")
+    server_action(actor=member, server_id=instance.id, action="unlock", body=None, request_id="l4")
+    server_action(actor=admin, server_id=instance.id, action="lock", body=None, request_id="l5")
     assert reload(instance).locked_by == "admin"
     with pytest.raises(Forbidden):
-        svc.server_action(actor=member, server_id=instance.id, action="unlock", body=None, request_id="l6")
-    svc.server_action(actor=admin, server_id=instance.id, action="os-stop", body=None, request_id="l7")
+        server_action(actor=member, server_id=instance.id, action="unlock", body=None, request_id="l6")
+    server_action(actor=admin, server_id=instance.id, action="os-stop", body=None, request_id="l7")
 
 
 def test_reader_and_other_project_cannot_act(env: Env) -> None:
     instance = spawned(env.boot())
     with pytest.raises(Forbidden):
-        svc.server_action(actor=env.cloud.reader_actor, server_id=instance.id, action="os-stop", body=None,
-                          request_id="x")
+        server_action(actor=env.cloud.reader_actor, server_id=instance.id, action="os-stop", body=None,
+                      request_id="x")
     with pytest.raises(NotFound):
-        svc.server_action(actor=env.cloud.other_actor, server_id=instance.id, action="os-stop", body=None,
-                          request_id="x")
+        server_action(actor=env.cloud.other_actor, server_id=instance.id, action="os-stop", body=None,
+                      request_id="x")
     with pytest.raises(NotFound):
-        svc.server_delete(actor=env.cloud.other_actor, server_id=instance.id, request_id="x")
+        server_delete(actor=env.cloud.other_actor, server_id=instance.id, request_id="x")
 
 
 def test_delete_on_live_node_waits_for_the_node(env: Env, django_capture_on_commit_callbacks: Any) -> None:
@@ -275,12 +286,12 @@ def test_delete_on_live_node_waits_for_the_node(env: Env, django_capture_on_comm
     instance = spawned(env.boot())
     node = ComputeNode.objects.get(host=instance.host)
     with django_capture_on_commit_callbacks() as callbacks:
-        svc.server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-d")
+        server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-d")
     assert callbacks
     instance = reload(instance)
     assert instance.task_state == "deleting" and not instance.deleted
-    svc.server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-d")
-    svc.server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-d")  # at most once
+    server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-d")
+    server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-d")  # at most once
     instance = reload(instance)
     assert instance.deleted and instance.vm_state == "deleted" and instance.node is None
     assert used(node) == (0, 0, 0)
@@ -294,7 +305,7 @@ def test_delete_when_node_down_is_immediate(env: Env) -> None:
     instance = spawned(env.boot())
     node = ComputeNode.objects.get(host=instance.host)
     ComputeNode.objects.update(last_heartbeat=timezone.now() - timezone.timedelta(hours=1))
-    svc.server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-d")
+    server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-d")
     assert reload(instance).deleted and used(node) == (0, 0, 0)
     assert usage(env.cloud.demo_project.id)["instances"] == 0
 
@@ -304,24 +315,24 @@ def test_resize_confirm_and_revert_keep_claims_and_quota_exact(env: Env) -> None
     project = env.cloud.demo_project.id
     instance = spawned(env.boot())
     node = ComputeNode.objects.get(host=instance.host)
-    svc.server_action(actor=actor, server_id=instance.id, action="resize", body={"flavorRef": "2"},
-                      request_id="rz")
+    server_action(actor=actor, server_id=instance.id, action="resize", body={"flavorRef": "2"},
+                  request_id="rz")
     assert used(node) == (2, 512 + 2048, 21)
     assert usage(project)["ram"] == 2048
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="resize_finish", power_state=1,
-                         request_id="rz")
+    server_task_done(instance_id=instance.id, host=instance.host, task="resize_finish", power_state=1,
+                     request_id="rz")
     instance = reload(instance)
     assert states.status(instance.vm_state, instance.task_state) == "VERIFY_RESIZE"
-    svc.server_action(actor=actor, server_id=instance.id, action="revertResize", body=None, request_id="rv")
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="resize_reverting", power_state=1)
+    server_action(actor=actor, server_id=instance.id, action="revertResize", body=None, request_id="rv")
+    server_task_done(instance_id=instance.id, host=instance.host, task="resize_reverting", power_state=1)
     instance = reload(instance)
     assert instance.vm_state == "active" and instance.memory_mb == 512 and instance.new_flavor is None
     assert used(node) == (1, 512, 1) and usage(project)["ram"] == 512
-    svc.server_action(actor=actor, server_id=instance.id, action="resize", body={"flavorRef": "2"},
-                      request_id="rz2")
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="resize_finish", power_state=1)
-    svc.server_action(actor=actor, server_id=instance.id, action="confirmResize", body=None, request_id="cf")
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="resize_confirming", power_state=1)
+    server_action(actor=actor, server_id=instance.id, action="resize", body={"flavorRef": "2"},
+                  request_id="rz2")
+    server_task_done(instance_id=instance.id, host=instance.host, task="resize_finish", power_state=1)
+    server_action(actor=actor, server_id=instance.id, action="confirmResize", body=None, request_id="cf")
+    server_task_done(instance_id=instance.id, host=instance.host, task="resize_confirming", power_state=1)
     instance = reload(instance)
     assert instance.memory_mb == 2048 and instance.flavor_ref == "2" and instance.vm_state == "active"
     assert used(node) == (1, 2048, 20) and usage(project)["ram"] == 2048 and usage(project)["cores"] == 1
@@ -329,13 +340,13 @@ def test_resize_confirm_and_revert_keep_claims_and_quota_exact(env: Env) -> None
 
 def test_power_sync_and_build_timeouts(env: Env, settings: Any) -> None:
     instance = spawned(env.boot())
-    svc.server_power_states_report(host=instance.host, states={instance.id: states.SHUTDOWN})
+    server_power_states_report(host=instance.host, states={instance.id: states.SHUTDOWN})
     instance = reload(instance)
     assert (instance.vm_state, instance.power_state) == ("stopped", 4)
     stuck = reload(env.boot())
     Instance.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timezone.timedelta(hours=1))
     settings.STRATUS_BUILD_TIMEOUT_SECONDS = 600
-    assert svc.server_build_timeouts() == 1
+    assert server_build_timeouts() == 1
     stuck = reload(stuck)
     assert stuck.vm_state == "error" and stuck.node is None
     assert "timed out" in InstanceFault.objects.get(instance=stuck).message
@@ -346,36 +357,36 @@ def test_snapshot_makes_a_queued_image_then_stores_it(env: Env) -> None:
 
     actor = env.cloud.member_actor
     instance = spawned(env.boot())
-    image_id = svc.server_action(actor=actor, server_id=instance.id, action="createImage",
-                                 body={"name": "snap", "metadata": {"k": "v"}}, request_id="snap")
+    image_id = server_action(actor=actor, server_id=instance.id, action="createImage",
+                             body={"name": "snap", "metadata": {"k": "v"}}, request_id="snap")
     image = Image.objects.get(pk=image_id)
     assert image.status == "queued" and image.owner == instance.project_id
     assert image.properties["instance_uuid"] == instance.id and image.properties["image_type"] == "snapshot"
     assert image.properties["base_image_ref"] == env.image.id and image.properties["k"] == "v"
     assert reload(instance).task_state == "image_snapshot"
-    svc.server_snapshot_store(instance_id=instance.id, image_id=image_id, chunks=[qcow2_bytes()])
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
+    server_snapshot_store(instance_id=instance.id, image_id=image_id, chunks=[qcow2_bytes()])
+    server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
     assert Image.objects.get(pk=image_id).status == "active"
     assert reload(instance).task_state is None and reload(instance).vm_state == "active"
 
 
 def test_rebuild_changes_image_and_name(env: Env) -> None:
     instance = spawned(env.boot())
-    result = svc.server_action(actor=env.cloud.member_actor, server_id=instance.id, action="rebuild",
-                               body={"imageRef": env.image.id, "name": "renamed"}, request_id="rb")
+    result = server_action(actor=env.cloud.member_actor, server_id=instance.id, action="rebuild",
+                           body={"imageRef": env.image.id, "name": "renamed"}, request_id="rb")
     assert result.admin_pass
     instance = reload(instance)
     assert instance.name == "renamed" and states.status(instance.vm_state, instance.task_state) == "REBUILD"
-    svc.server_task_done(instance_id=instance.id, host=instance.host, task="rebuild_spawning", power_state=1)
+    server_task_done(instance_id=instance.id, host=instance.host, task="rebuild_spawning", power_state=1)
     assert reload(instance).vm_state == "active"
 
 
 def test_delete_during_build_is_not_undone_by_the_spawn_report(env: Env) -> None:
     instance = reload(env.boot())
-    svc.server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-del")
-    svc.server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
+    server_delete(actor=env.cloud.member_actor, server_id=instance.id, request_id="req-del")
+    server_spawned(instance_id=instance.id, host=instance.host, power_state=states.RUNNING)
     instance = reload(instance)
     assert instance.task_state == "deleting" and instance.vm_state == "building"
-    svc.server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-del")
+    server_destroyed(instance_id=instance.id, host=instance.host, request_id="req-del")
     assert reload(instance).deleted
     assert all(used(n) == (0, 0, 0) for n in ComputeNode.objects.all())

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode, Flavor, Instance
-from apps.compute.services import servers as server_services
+from apps.compute.services import servers
 from apps.images import services as image_services
 from apps.images.models import Image
 from apps.networks import services as network_services
@@ -46,7 +46,7 @@ class Env:
         args: dict[str, Any] = {"name": "vm", "image_ref": self.image.id, "flavor_ref": self.tiny.flavorid,
                                 "networks": [{"uuid": self.network.id}], "request_id": f"req-{uuid.uuid4()}"}
         args.update(kw)
-        return server_services.server_create(actor=actor or self.cloud.member_actor, **args)
+        return servers.server_create(actor=actor or self.cloud.member_actor, **args)
 
 
 @pytest.fixture(name="image_dir")

@@ -283,13 +283,13 @@ def test_server_lists_read_volumes_in_one_query(cloud, up_node, store, tmp_path)
 
 
 def test_deleting_the_server_leaves_its_volume_available(cloud, up_node, store, tmp_path) -> None:
-    from apps.compute.services import servers as server_services
+    from apps.compute.services import server_lifecycle
 
     inst = spawned(cloud, up_node, tmp_path)
     volume = make_volume(cloud, store)
     attach_services.server_volume_attach(actor=cloud.member_actor, server_id=inst.id, volume_id=volume.id)
     assert compute_volumes.attach_volume(inst.id, volume.id) == "attached"
-    server_services.server_delete(actor=cloud.member_actor, server_id=inst.id, request_id="req-delete")
+    server_lifecycle.server_delete(actor=cloud.member_actor, server_id=inst.id, request_id="req-delete")
     assert compute.destroy(inst.id, request_id="req-delete") == "destroyed"
     assert Instance.objects.get(pk=inst.id).deleted
     volume.refresh_from_db()

@@ -84,7 +84,7 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     from apps.compute import services as compute_services
     from apps.compute import states
     from apps.compute.models import ComputeNode, Flavor
-    from apps.compute.services import servers as server_services
+    from apps.compute.services import server_reports, servers
     from apps.identity import services as identity
     from apps.identity.models import Role
     from apps.images import services as image_services
@@ -147,10 +147,10 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     flavor = Flavor.objects.get(name="m1.tiny")
     private_flavor = compute_services.flavor_create(actor=admin, name="fuzz-private", ram=64, vcpus=1, disk=1,
                                                     flavor_id="fuzz-private", is_public=False)
-    [server] = server_services.server_create(
+    [server] = servers.server_create(
         actor=admin, name="fuzz-vm", image_ref=image.id, flavor_ref=flavor.flavorid,
         networks=[{"uuid": network.id}], request_id=f"req-{uuid.uuid4()}")
-    server_services.server_spawned(instance_id=server.id, host=node.host, power_state=states.RUNNING)
+    server_reports.server_spawned(instance_id=server.id, host=node.host, power_state=states.RUNNING)
 
     volume_services.backend_report(host="fuzz-store", capacity_gb=100, free_gb=90, path="/nonexistent")
     volume = volume_services.volume_create(actor=admin, size=1, name="fuzz-vol")

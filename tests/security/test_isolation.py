@@ -42,7 +42,7 @@ def build_world() -> World:
     as the API would; project B (bob member); the admin."""
     from apps.compute import services as compute
     from apps.compute import states as compute_states
-    from apps.compute.services import servers
+    from apps.compute.services import server_reports, servers
     from apps.images import services as images
     from apps.networks import services as networks
     from apps.volumes import services as volumes
@@ -113,7 +113,7 @@ def build_world() -> World:
     (server,) = servers.server_create(actor=actor, name="iso-server-a", image_ref=image.id, flavor_ref="1",
                                       networks=[{"uuid": server_net.id}], metadata={"k": "v"}, tags=["red"],
                                       request_id=request_id)
-    servers.server_spawned(instance_id=server.id, host="iso-node", power_state=compute_states.RUNNING)
+    server_reports.server_spawned(instance_id=server.id, host="iso-node", power_state=compute_states.RUNNING)
     keep("compute.server", server.id, "iso-server-a")
     keypair, _ = compute.keypair_create(actor=actor, name="iso-key-a")
     keep("compute.keypair", keypair.name, "iso-key-a-never-listed")
@@ -155,7 +155,7 @@ def build_world() -> World:
     public = images.image_upload(actor=admin_actor, image_id=public.id, chunks=[b"\0" * 1024])
     (b_server,) = servers.server_create(actor=bob, name="iso-server-b", image_ref=public.id, flavor_ref="1",
                                         networks=[{"uuid": b_net.id}], request_id=f"req-{uuid.uuid4()}")
-    servers.server_spawned(instance_id=b_server.id, host="iso-node", power_state=compute_states.RUNNING)
+    server_reports.server_spawned(instance_id=b_server.id, host="iso-node", power_state=compute_states.RUNNING)
     b_volume = volumes.volume_create(actor=bob, size=1, name="iso-volume-b")
     volumes.volume_created(volume_id=b_volume.id)
     b_snapshot = volumes.snapshot_create(actor=bob, volume_id=b_volume.id, name="iso-snap-b")

@@ -19,8 +19,9 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compute import states as compute_states
 from apps.compute.models import BlockDeviceMapping, Flavor, Instance
-from apps.compute.services import servers as server_services
 from apps.compute.services import volumes as attach_services
+from apps.compute.services.server_reports import server_spawned
+from apps.compute.services.servers import server_create
 from apps.images import services as image_services
 from apps.networks import services as network_services
 from apps.volumes import services, states
@@ -106,10 +107,10 @@ def boot(cloud: Cloud, actor: Any, name: str, project_network: str) -> Instance:
     from apps.images.models import Image
 
     image = Image.objects.get(name="cirros")
-    created = server_services.server_create(
+    created = server_create(
         actor=actor, name=name, image_ref=image.id, flavor_ref=Flavor.objects.get(name="m1.tiny").flavorid,
         networks=[{"uuid": project_network}], request_id=f"req-{uuid.uuid4()}")[0]
-    server_services.server_spawned(instance_id=created.id, host=created.host, power_state=compute_states.RUNNING)
+    server_spawned(instance_id=created.id, host=created.host, power_state=compute_states.RUNNING)
     return Instance.objects.get(pk=created.pk)
 
 

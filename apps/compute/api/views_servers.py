@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.compute.api import serializers_servers as out
 from apps.compute.api.views import NovaView, _base, _body
 from apps.compute.selectors import servers as selectors
-from apps.compute.services import servers as services
+from apps.compute.services import server_lifecycle, server_metadata, servers
 from apps.core.errors import BadRequest, NotFound
 
 TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -130,7 +130,7 @@ class Servers(ServerView):
             if not isinstance(groups, list):
                 raise BadRequest("Invalid input for field/attribute security_groups: a list is expected.")
             groups = [g.get("name") if isinstance(g, dict) else g for g in groups]
-        instances = services.server_create(
+        instances = servers.server_create(
             actor=request.auth, name=b.get("name"), image_ref=b.get("imageRef", ""), flavor_ref=b.get("flavorRef"),
             networks=b.get("networks"), key_name=b.get("key_name"), security_groups=groups,
             user_data=b.get("user_data"), metadata=b.get("metadata"), config_drive=b.get("config_drive", False),
@@ -171,11 +171,11 @@ class ServerDetail(ServerView):
                                                  ("accessIPv6", "access_ip_v6"), ("description", "description"),
                                                  ("OS-DCF:diskConfig", "disk_config"))
                   if name in b}
-        server = services.server_update(actor=request.auth, server_id=server_id, **kwargs)
+        server = server_lifecycle.server_update(actor=request.auth, server_id=server_id, **kwargs)
         return Response({"server": out.server_updated(server, _base(request), admin=request.auth.is_admin)})
 
     def delete(self, request: Request, server_id: str) -> Response:
-        services.server_delete(actor=request.auth, server_id=server_id, request_id=self.request_id)
+        server_lifecycle.server_delete(actor=request.auth, server_id=server_id, request_id=self.request_id)
         return Response(status=204)
 
 
@@ -195,7 +195,7 @@ class ServerAction(ServerView):
             # an unknown action on an unknown server is still a 404
             selectors.server_get(actor=request.auth, server_id=server_id)
             raise BadRequest(f"There is no such action: {action}")
-        result = services.server_action(actor=request.auth, server_id=server_id, action=action, body=body,
+        result = server_lifecycle.server_action(actor=request.auth, server_id=server_id, action=action, body=body,
                                         request_id=self.request_id)
         base = _base(request)
         if action == "os-getConsoleOutput":
@@ -223,8 +223,8 @@ class ServerMetadata(ServerView):
         data = request.data
         if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
             raise BadRequest("Malformed request body: {\"metadata\": {...}} expected.")
-        metadata = services.server_metadata_set(actor=request.auth, server_id=server_id, metadata=data["metadata"],
-                                                replace=replace)
+        metadata = server_metadata.server_metadata_set(actor=request.auth, server_id=server_id,
+                                                       metadata=data["metadata"], replace=replace)
         return Response({"metadata": metadata})
 
     def put(self, request: Request, server_id: str) -> Response:
@@ -242,11 +242,12 @@ class ServerMetadataItem(ServerView):
         return Response({"meta": {key: server.metadata[key]}})
 
     def put(self, request: Request, server_id: str, key: str) -> Response:
-        meta = services.server_metadata_item_set(actor=request.auth, server_id=server_id, key=key, body=request.data)
+        meta = server_metadata.server_metadata_item_set(actor=request.auth, server_id=server_id, key=key,
+                                                        body=request.data)
         return Response({"meta": meta})
 
     def delete(self, request: Request, server_id: str, key: str) -> Response:
-        services.server_metadata_delete(actor=request.auth, server_id=server_id, key=key)
+        server_metadata.server_metadata_delete(actor=request.auth, server_id=server_id, key=key)
         return Response(status=204)
 
 
@@ -300,11 +301,11 @@ class ServerTags(_TagsView):
         data = request.data
         if not isinstance(data, dict) or "tags" not in data:
             raise BadRequest("Invalid input for field/attribute tags: 'tags' is a required property")
-        return Response({"tags": services.server_tags_set(actor=request.auth, server_id=server_id,
+        return Response({"tags": server_metadata.server_tags_set(actor=request.auth, server_id=server_id,
                                                           tags=data["tags"])})
 
     def delete(self, request: Request, server_id: str) -> Response:
-        services.server_tag_delete(actor=request.auth, server_id=server_id)
+        server_metadata.server_tag_delete(actor=request.auth, server_id=server_id)
         return Response(status=204)
 
 
@@ -315,11 +316,11 @@ class ServerTag(_TagsView):
         return Response(status=204)
 
     def put(self, request: Request, server_id: str, tag: str) -> Response:
-        created = services.server_tag_add(actor=request.auth, server_id=server_id, tag=tag)
+        created = server_metadata.server_tag_add(actor=request.auth, server_id=server_id, tag=tag)
         response = Response(status=201 if created else 204)
         response["Location"] = f"{_base(request)}/servers/{server_id}/tags/{tag}"
         return response
 
     def delete(self, request: Request, server_id: str, tag: str) -> Response:
-        services.server_tag_delete(actor=request.auth, server_id=server_id, tag=tag)
+        server_metadata.server_tag_delete(actor=request.auth, server_id=server_id, tag=tag)
         return Response(status=204)

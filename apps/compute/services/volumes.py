@@ -29,7 +29,7 @@ from django.db import transaction
 
 from apps.compute import states
 from apps.compute.models import BlockDeviceMapping, Instance
-from apps.compute.services import servers as server_services
+from apps.compute.services import instance_actions, instances
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from apps.identity.policy import Actor
 from apps.volumes import selectors as volume_selectors
@@ -93,19 +93,19 @@ def _device(instance: Instance, requested: Any, taken: list[str]) -> str:
 def _server_for_change(actor: Actor, server_id: str, what: str) -> Instance:
     """The caller's server, locked, in a state that takes volume changes (409 otherwise), not locked
     by someone else, on a node that is up."""
-    instance = server_services._for_update(actor, server_id)
+    instance = instances.for_update(actor, server_id)
     if instance.vm_state not in ATTACH_VM_STATES:
         raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in vm_state "
                                           f"{instance.vm_state}")
     if instance.task_state is not None:
         raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in task_state "
                                           f"{instance.task_state}")
-    server_services._check_lock(actor, instance)
+    instances.check_lock(actor, instance)
     return instance
 
 
 def _node_queue(instance: Instance, what: str) -> tuple[str, str]:
-    node = server_services._node_up(instance.node_id)
+    node = instances.node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Cannot '{what}' instance {instance.id}: its compute host {instance.host or '(none)'} "
                        f"is not available.")
@@ -126,9 +126,9 @@ def _send(task: str, *, queue: str, **kwargs: Any) -> None:
 
 
 def _start_action(actor: Actor, instance: Instance, record: str, event: str, host: str, request_id: str) -> None:
-    action = server_services._action_start(instance, record=record, request_id=request_id, user_id=actor.user_id,
+    action = instance_actions.action_start(instance, record=record, request_id=request_id, user_id=actor.user_id,
                                            project_id=actor.project_id)
-    server_services._event_start(action, event, host)
+    instance_actions.event_start(action, event, host)
 
 
 # ---- the API -----------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device
             delete_on_termination=bool(delete_on_termination), tag=tag, status=ATTACHING)
         _start_action(actor, instance, "attach_volume", "compute_attach_volume", host, request_id)
         _send("attach_volume", queue=queue, instance_id=instance.id, volume_id=volume.id, request_id=request_id)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
     return bdm
 
 
@@ -191,7 +191,7 @@ def server_volume_detach(*, actor: Actor, server_id: str, volume_id: str, reques
         bdm.save(update_fields=["status", "updated_at"])
         _start_action(actor, instance, "detach_volume", "compute_detach_volume", host, request_id)
         _send("detach_volume", queue=queue, instance_id=instance.id, volume_id=volume_id, request_id=request_id)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
 
 
 # ---- the node's reports ------------------------------------------------------------------------
@@ -228,9 +228,9 @@ def server_volume_attached(*, instance_id: str, volume_id: str, host: str, reque
                                       host_name=host, device=bdm.device_name)
         bdm.status = ATTACHED
         bdm.save(update_fields=["status", "updated_at"])
-        server_services._event_finish(instance, request_id=request_id, record="attach_volume",
+        instance_actions.event_finish(instance, request_id=request_id, record="attach_volume",
                                       event="compute_attach_volume", ok=True, host=host)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
         return True
 
 
@@ -246,11 +246,11 @@ def server_volume_attach_failed(*, instance_id: str, volume_id: str, host: str, 
             volume_services.volume_unreserve(volume_id=volume_id, attachment_id=bdm.attachment_id)
         bdm.delete()
         reason = f"Failed to attach volume {volume_id} at {bdm.device_name}: {message}"
-        server_services._fault(instance, message=reason, details=details, host=host)
-        server_services._event_finish(instance, request_id=request_id, record="attach_volume",
+        instance_actions.fault_record(instance, message=reason, details=details, host=host)
+        instance_actions.event_finish(instance, request_id=request_id, record="attach_volume",
                                       event="compute_attach_volume", ok=False, host=host,
                                       traceback=details or reason)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
         return True
 
 
@@ -263,9 +263,9 @@ def server_volume_detached(*, instance_id: str, volume_id: str, host: str, reque
         if bdm.attachment_id:
             volume_services.volume_detach(volume_id=volume_id, attachment_id=bdm.attachment_id)
         bdm.delete()
-        server_services._event_finish(instance, request_id=request_id, record="detach_volume",
+        instance_actions.event_finish(instance, request_id=request_id, record="detach_volume",
                                       event="compute_detach_volume", ok=True, host=host)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
         return True
 
 
@@ -281,9 +281,9 @@ def server_volume_detach_failed(*, instance_id: str, volume_id: str, host: str, 
         bdm.status = ATTACHED
         bdm.save(update_fields=["status", "updated_at"])
         reason = f"Failed to detach volume {volume_id} from {bdm.device_name}: {message}"
-        server_services._fault(instance, message=reason, details=details, host=host)
-        server_services._event_finish(instance, request_id=request_id, record="detach_volume",
+        instance_actions.fault_record(instance, message=reason, details=details, host=host)
+        instance_actions.event_finish(instance, request_id=request_id, record="detach_volume",
                                       event="compute_detach_volume", ok=False, host=host,
                                       traceback=details or reason)
-        server_services._publish(instance, "updated")
+        instances.publish(instance, "updated")
         return True

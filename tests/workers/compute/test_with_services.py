@@ -11,7 +11,7 @@ import pytest
 
 from apps.compute.models import Flavor, Instance, InstanceAction
 from apps.compute.services import nodes as node_services
-from apps.compute.services import servers as server_services
+from apps.compute.services import server_lifecycle, servers
 from apps.networks.models import Port
 from tests.workers.compute.conftest import needs_tools, queued
 from workers import compute
@@ -48,7 +48,7 @@ def test_create_act_delete(cloud, node, image, network, flavor,
                                         local_gb=info.disk_gb)
     actor = cloud.member_actor
     with django_capture_on_commit_callbacks() as callbacks:
-        [inst] = server_services.server_create(actor=actor, name="web", image_ref=image.id, flavor_ref="w1.tiny",
+        [inst] = servers.server_create(actor=actor, name="web", image_ref=image.id, flavor_ref="w1.tiny",
                                                networks=[{"uuid": network.id}], config_drive=True,
                                                request_id="req-create")
     calls = sent(callbacks, node.host)
@@ -65,8 +65,8 @@ def test_create_act_delete(cloud, node, image, network, flavor,
     for action, body, power in (("os-stop", None, SHUTDOWN), ("os-start", None, RUNNING),
                                 ("reboot", {"type": "HARD"}, RUNNING)):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_services.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                          request_id=f"req-{action}")
+            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
+                                           request_id=f"req-{action}")
         assert run(sent(callbacks, node.host)) == ["done"]
         inst.refresh_from_db()
         assert (inst.task_state, inst.power_state) == (None, power), action
@@ -74,7 +74,7 @@ def test_create_act_delete(cloud, node, image, network, flavor,
     assert InstanceAction.objects.get(instance=inst, request_id="req-os-stop").events.get().result == "Success"
 
     with django_capture_on_commit_callbacks() as callbacks:
-        server_services.server_delete(actor=actor, server_id=inst.id, request_id="req-delete")
+        server_lifecycle.server_delete(actor=actor, server_id=inst.id, request_id="req-delete")
     assert run(sent(callbacks, node.host)) == ["destroyed"]
     inst.refresh_from_db()
     assert inst.deleted and node.driver.power_state(inst.id) == NOSTATE

@@ -1,0 +1,39 @@
+"""The server's console output, asked of its node while the caller waits."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from apps.compute import states
+from apps.compute.models import Instance
+from apps.compute.services.instances import node_up
+from apps.core.errors import BadRequest, Conflict
+
+log = logging.getLogger(__name__)
+
+
+def console_output(instance: Instance, body: Any) -> str:
+    length = body.get("length") if isinstance(body, Mapping) else None
+    if length is not None:
+        if isinstance(length, str) and re.fullmatch(r"-?\d+", length):
+            length = int(length)
+        if isinstance(length, bool) or not isinstance(length, int) or length < -1:
+            raise BadRequest(f"Invalid input for field/attribute length. Value: {length}.")
+        if length == -1:
+            length = None
+    states.check("getConsoleOutput", instance_id=instance.id, vm_state=instance.vm_state,
+                 task_state=instance.task_state, api_name="get_console_output")
+    node = node_up(instance.node_id)
+    if node is None:
+        raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
+    try:
+        from workers import compute as compute_tasks
+
+        result = compute_tasks.console_output.apply_async(kwargs={"instance_id": instance.id, "length": length},
+                                                          queue=node.queue)
+        return str(result.get(timeout=10) or "")
+    except Exception as exc:  # noqa: BLE001 - timeout, broker or node error: Nova's ConsoleNotAvailable
+        log.warning("console output of %s failed: %s", instance.id, exc)
+        raise Conflict(f"Guest console of instance {instance.id} is not available right now.") from None

@@ -1,0 +1,89 @@
+"""createImage: a snapshot of the server's disk into a new image (the node streams it), or, for a
+volume-backed server, a snapshot of each volume and an image pointing at them."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apps.compute import states
+from apps.compute.models import Instance
+from apps.compute.selectors import boot_volumes as boot_volume_selectors
+from apps.compute.services import boot_volumes
+from apps.compute.services.instances import _send, check_lock, owner_actor, publish, start_task
+from apps.compute.services.server_checks import check_metadata, check_text
+from apps.core.errors import BadRequest
+from apps.identity.policy import Actor
+
+
+def _inheritable(base: Any) -> dict[str, str]:
+    """The base image's properties a snapshot keeps (Nova's): none of the services' own
+    (instance_uuid, block_device_mapping, ...) nor Glance's os_glance_*."""
+    from apps.images import services as image_services
+
+    return {k: str(v) for k, v in ((base.properties or {}) if base is not None else {}).items()
+            if k not in image_services.SERVICE_PROPERTIES and not k.startswith("os_glance")}
+
+
+def _snapshot_metadata(metadata: Any, *, project_id: str) -> dict[str, str]:
+    """createImage's metadata: the image properties the user gives (never one of the services' own)."""
+    from apps.images import services as image_services
+
+    meta = check_metadata(metadata, project_id=project_id)
+    reserved = sorted(k for k in meta if k in image_services.SERVICE_PROPERTIES or k.startswith("os_glance"))
+    if reserved:
+        raise BadRequest(f"Invalid input for field/attribute metadata: {', '.join(reserved)} is reserved for "
+                         "the image service's own use.")
+    return meta
+
+
+def create_image(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> str:
+    from apps.images import services as image_services
+    from apps.images.models import Image
+
+    if not isinstance(body, Mapping) or "name" not in body:
+        raise BadRequest("Invalid input for field/attribute createImage: 'name' is a required property")
+    name = check_text(body["name"], field="name", blank=False)
+    meta = _snapshot_metadata(body.get("metadata"), project_id=instance.project_id)
+    states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
+    check_lock(actor, instance)
+    if boot_volume_selectors.is_volume_backed(instance=instance):
+        return _create_volume_image(actor, instance, name=name, meta=meta, request_id=request_id)
+    base = Image.objects.filter(pk=instance.image_id).first()
+    data: dict[str, Any] = {"name": name, "container_format": "bare",
+                            "disk_format": "qcow2", "min_disk": instance.root_gb,
+                            "min_ram": base.min_ram if base is not None else 0}
+    data.update(_inheritable(base))
+    data.update(meta)
+    image = image_services.image_create(actor=owner_actor(instance), data=data, service_properties={
+        "instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
+        "owner_id": instance.project_id, "user_id": actor.user_id or ""})
+    _, node = start_task(actor, instance, "createImage", request_id=request_id)
+    _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
+    publish(instance)
+    return image.id
+
+
+def _create_volume_image(actor: Actor, instance: Instance, *, name: str, meta: dict[str, str],
+                         request_id: str) -> str:
+    """createImage of a volume-backed server (Nova's snapshot_volume_backed): a forced snapshot of
+    each of its volumes and an image with no data whose ``block_device_mapping`` points at them; the
+    node pauses the guest until they are made, then the image becomes active."""
+    import json
+
+    from apps.images import services as image_services
+    from apps.images.models import Image
+
+    base = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
+    mappings = boot_volumes.volume_snapshots_create(actor=actor, instance=instance, name=name)
+    data: dict[str, Any] = {"name": name, "container_format": "bare", "disk_format": "qcow2", "min_disk": 0,
+                            "min_ram": base.min_ram if base is not None else 0, **_inheritable(base), **meta}
+    service = {"instance_uuid": instance.id, "image_type": "snapshot", "owner_id": instance.project_id,
+               "user_id": actor.user_id or "", "root_device_name": boot_volumes.ROOT_DEVICE,
+               "bdm_v2": "True", "block_device_mapping": json.dumps(mappings)}
+    if instance.image_id:
+        service["base_image_ref"] = instance.image_id
+    image = image_services.image_create(actor=owner_actor(instance), data=data, service_properties=service)
+    _, node = start_task(actor, instance, "createImage", request_id=request_id)
+    _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
+    publish(instance)
+    return image.id
