@@ -18,6 +18,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
+from tests.api_client import SeededCloud
 from tests.capabilities import MISSING, OPT_IN, require_real, skip_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,21 @@ def live_cloud() -> Iterator[Cloud]:
                 proc.kill()
         pg_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ---- the seeded cloud: one user per role, in-process API clients ------------------------------------
+
+@pytest.fixture
+def cloud_api() -> str:
+    """The API the seeded cloud's clients speak; a folder's conftest or a module overrides it."""
+    return "identity"
+
+
+@pytest.fixture
+def cloud(db: None, cloud_api: str) -> SeededCloud:
+    """Bootstrap, alice and bob (members) and rita (reader) of demo, olga (member) of "other", the
+    admin: tokens, actors and ``ApiClient``s of ``cloud_api`` (tests/api_client.py)."""
+    return SeededCloud(api=cloud_api)
 
 
 # ---- a real Celery worker ----------------------------------------------------------------------

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from apps.compute.models import ComputeNode, Instance
 from apps.compute.services import nodes as node_services
-from tests.compute.helpers import Cloud, nova_error
+from tests.api_client import SeededCloud
+from tests.compute.helpers import nova_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +64,7 @@ def server_on(n: ComputeNode, project: Any, name: str, **kw: Any) -> Instance:
 
 
 @pytest.mark.django_db
-def test_hypervisors(cloud: Cloud, schemas: dict[str, Any], settings: Any) -> None:
+def test_hypervisors(cloud: SeededCloud, schemas: dict[str, Any], settings: Any) -> None:
     h = schemas["hypervisors"]
     n1, n2 = node("compute1"), node("compute2")
     ComputeNode.objects.filter(pk=n1.pk).update(vcpus_used=2, memory_mb_used=1024, local_gb_used=10, running_vms=1)
@@ -110,7 +111,7 @@ def test_hypervisors(cloud: Cloud, schemas: dict[str, Any], settings: Any) -> No
 
 
 @pytest.mark.django_db
-def test_hypervisor_lists_cost_constant_queries(cloud: Cloud) -> None:
+def test_hypervisor_lists_cost_constant_queries(cloud: SeededCloud) -> None:
     def count(path: str) -> int:
         with CaptureQueriesContext(connection) as ctx:
             assert cloud.admin.get(path).status_code == 200
@@ -129,7 +130,7 @@ def test_hypervisor_lists_cost_constant_queries(cloud: Cloud) -> None:
 
 
 @pytest.mark.django_db
-def test_services(cloud: Cloud, schemas: dict[str, Any], settings: Any) -> None:
+def test_services(cloud: SeededCloud, schemas: dict[str, Any], settings: Any) -> None:
     s = schemas["services"]
     n1, n2 = node("compute1"), node("compute2", availability_zone="az2")
     ComputeNode.objects.filter(pk=n2.pk).update(last_heartbeat=timezone.now() - timedelta(hours=1))
@@ -170,7 +171,7 @@ def test_services(cloud: Cloud, schemas: dict[str, Any], settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_simple_tenant_usage(cloud: Cloud, schemas: dict[str, Any]) -> None:
+def test_simple_tenant_usage(cloud: SeededCloud, schemas: dict[str, Any]) -> None:
     t = schemas["tenant_usages"]
     n = node("compute1")
     now = timezone.now()
@@ -213,7 +214,7 @@ def test_simple_tenant_usage(cloud: Cloud, schemas: dict[str, Any]) -> None:
 
 
 @pytest.mark.django_db
-def test_bodies_follow_the_microversion(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bodies_follow_the_microversion(cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above 2.1 (once the API advertises more): 2.11 forced_down and force-down, 2.28 cpu_info as an
     object, 2.33 pagination links, 2.53 UUIDs, ?with_servers and PUT os-services/{id}, 2.88 trimmed."""
     from apps.compute.api import serializers

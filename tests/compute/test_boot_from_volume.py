@@ -289,9 +289,7 @@ def test_create_image_of_a_volume_backed_server_and_boot_from_it(cloud, up, imag
 # ---- the API: Nova's messages, nothing changed ------------------------------------------------------------
 
 def _api_boot(cloud: Any, network: Any, bdms: Any, **extra: Any) -> Any:  # noqa: F811
-    from tests.compute.helpers import NovaClient
-
-    client = NovaClient(cloud.member_token)
+    client = cloud.member
     body = {"server": {"name": "x", "imageRef": "", "flavorRef": "b1.tiny", "networks": [{"uuid": network.id}],
                        "block_device_mapping_v2": bdms, **extra}}
     return client.post("servers", body)
@@ -346,26 +344,22 @@ def test_api_validation_errors(cloud, up, image, network, flavor, store) -> None
 
 
 def test_api_boot_from_volume_shows_an_empty_image(cloud, up, image, network, flavor, store) -> None:  # noqa: F811
-    from tests.compute.helpers import NovaClient
-
     response = _api_boot(cloud, network, [{"source_type": "image", "destination_type": "volume", "uuid": image.id,
                                            "boot_index": 0, "volume_size": 1}])
     assert response.status_code == 202, response.content[:500]
     server_id = response.json()["server"]["id"]
-    shown = NovaClient(cloud.member_token).get(f"servers/{server_id}").json()["server"]
+    shown = cloud.member.get(f"servers/{server_id}").json()["server"]
     assert shown["image"] == "" and shown["status"] == "BUILD"
 
 
 def test_api_legacy_block_device_mapping(cloud, up, image, network, flavor, store) -> None:  # noqa: F811
-    from tests.compute.helpers import NovaClient
-
     volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
     Volume.objects.filter(pk=volume.id).update(status="available")
     legacy = [{"device_name": "vda", "volume_id": volume.id, "delete_on_termination": False}]
     error = nova_error(_api_boot(cloud, network, [{"source_type": "volume", "uuid": volume.id, "boot_index": 0}],
                                  block_device_mapping=legacy), 400)
     assert "different block_device_mapping syntaxes" in error["message"]
-    client = NovaClient(cloud.member_token)
+    client = cloud.member
     response = client.post("servers", {"server": {"name": "legacy", "flavorRef": "b1.tiny",
                                                   "networks": [{"uuid": network.id}],
                                                   "block_device_mapping": legacy}})

@@ -11,7 +11,7 @@ from apps.compute.models import ComputeNode, Instance
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.services import nodes as node_services
 from apps.core.errors import BadRequest, Forbidden, NotFound
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 
 
 def register(host: str = "compute1", **kw: Any) -> ComputeNode:
@@ -54,7 +54,7 @@ def test_heartbeat_and_down_time(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_service_update_policy_and_validation(cloud: Cloud) -> None:
+def test_service_update_policy_and_validation(cloud: SeededCloud) -> None:
     node = register()
     with pytest.raises(Forbidden):
         node_services.compute_service_update(actor=cloud.member_actor, node_id=node.id, status="disabled")
@@ -86,7 +86,7 @@ def instance(project: Any, name: str, launched: datetime | None, ended: datetime
 
 
 @pytest.mark.django_db
-def test_project_usage_clips_to_the_period(cloud: Cloud) -> None:
+def test_project_usage_clips_to_the_period(cloud: SeededCloud) -> None:
     start, stop = utc(2026, 1, 1), utc(2026, 1, 2)
     demo, other = cloud.demo_project, cloud.other_project
     instance(demo, "all-day", utc(2025, 12, 31), None)                   # 24 h

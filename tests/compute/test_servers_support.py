@@ -15,7 +15,7 @@ from apps.images import services as image_services
 from apps.images.models import Image
 from apps.networks import services as network_services
 from apps.networks.models import Network
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 from tests.images.disks import qcow2_bytes
 
 
@@ -30,7 +30,7 @@ def make_node(host: str, *, vcpus: int = 8, memory_mb: int = 16384, local_gb: in
 
 @dataclass
 class Env:
-    cloud: Cloud
+    cloud: SeededCloud
     image: Image
     network: Network
     nodes: list[ComputeNode] = field(default_factory=list)
@@ -61,7 +61,7 @@ def image_dir_fixture(settings: Any, tmp_path: Any) -> Any:
 
 
 @pytest.fixture(name="env")
-def env_fixture(cloud: Cloud, image_dir: Any) -> Env:
+def env_fixture(cloud: SeededCloud, image_dir: Any) -> Env:
     admin = cloud.admin_actor
     image = image_services.image_create(actor=admin, data={
         "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})

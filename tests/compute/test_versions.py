@@ -1,14 +1,15 @@
 """Version discovery and microversion negotiation."""
 import pytest
 
-from tests.compute.helpers import NovaClient, nova_error
+from tests.api_client import ApiClient
+from tests.compute.helpers import nova_error
 
 pytestmark = pytest.mark.django_db
 
 
 def test_versions_root_lists_v20_then_v21_with_only_the_nova_keys():
     for path in ("/compute/", "/compute"):
-        response = NovaClient().get(path)
+        response = ApiClient(api="compute").get(path)
         assert response.status_code == 200, response.content
         versions = response.json()["versions"]
         assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
@@ -21,16 +22,16 @@ def test_versions_root_lists_v20_then_v21_with_only_the_nova_keys():
 
 def test_version_document_with_and_without_slash():
     for path in ("/compute/v2.1", "/compute/v2.1/"):
-        response = NovaClient().get(path)
+        response = ApiClient(api="compute").get(path)
         assert response.status_code == 200
         version = response.json()["version"]
         assert version["id"] == "v2.1" and version["version"] == "2.1" and version["min_version"] == "2.1"
         assert version["media-types"][0]["type"] == "application/vnd.openstack.compute+json;version=2.1"
-    assert NovaClient().get("/compute/v2").json()["version"]["id"] == "v2.0"
+    assert ApiClient(api="compute").get("/compute/v2").json()["version"]["id"] == "v2.0"
 
 
 def test_api_without_token_is_401_in_nova_shape():
-    nova_error(NovaClient().get("flavors"), 401, "unauthorized")
+    nova_error(ApiClient(api="compute").get("flavors"), 401, "unauthorized")
 
 
 @pytest.mark.parametrize("headers", [

@@ -23,7 +23,6 @@ from apps.compute.services import volumes as attach_services
 from apps.volumes import services as volume_services
 from apps.volumes.models import StorageBackend, Volume, VolumeAttachment
 from tests.compute.helpers import nova_error
-from tests.volumes.helpers import CinderClient
 from tests.workers.compute.conftest import Node, make_instance, make_qcow2, needs_tools, queued, upload_image
 from tests.workers.compute.conftest import node as _node  # noqa: F401 - the node fixture, used through `up_node`
 from workers import compute, compute_volumes, storage
@@ -127,7 +126,7 @@ def test_attach_then_detach_on_the_test_driver(cloud, up_node, store, tmp_path,
     assert shown["volumeAttachment"]["device"] == "/dev/vdc"
     server = cloud.member.get(f"servers/{inst.id}").json()["server"]
     assert server["os-extended-volumes:volumes_attached"] == [{"id": volume.id}]
-    cinder = CinderClient(cloud.member_token, cloud.demo_project.id)
+    cinder = cloud.member.to("volume")
     body = cinder.get(f"volumes/{volume.id}").json()["volume"]
     assert body["status"] == "in-use"
     assert body["attachments"] == [{

@@ -35,7 +35,7 @@ from apps.images.models import Image
 from apps.volumes import services as volume_services
 from apps.volumes import states as volume_states
 from apps.volumes.models import Volume
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 from tests.images.conftest import GlanceClient, glance_error
 from tests.workers.compute.conftest import make_instance, make_qcow2, node  # noqa: F401 - the node fixture
 from workers import compute, storage
@@ -145,8 +145,8 @@ def crafted(tmp_path: Path, host_file: Path) -> dict[str, tuple[bytes, str]]:
 
 
 @pytest.fixture
-def cloud(db: Any) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "compute"
 
 
 @pytest.fixture(autouse=True)
@@ -175,7 +175,7 @@ def files_holding_marker(*roots: Path) -> list[str]:
     return found
 
 
-def smuggle(cloud: Cloud, data: bytes, disk_format: str, *, name: str = "smuggled") -> Image:
+def smuggle(cloud: SeededCloud, data: bytes, disk_format: str, *, name: str = "smuggled") -> Image:
     """An active image whose bytes were put in the store directly, past the API's checks (what a
     compromised store, or an image uploaded before enforcement, would hold)."""
     store = image_storage.get_store()
@@ -348,7 +348,7 @@ def test_overlay_creation_refuses_an_unsafe_base(crafted, tmp_path, case) -> Non
 
 
 @pytest.fixture
-def storage_node(settings: Any, tmp_path: Path, cloud: Cloud) -> tuple[str, Path]:
+def storage_node(settings: Any, tmp_path: Path, cloud: SeededCloud) -> tuple[str, Path]:
     settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
     host = f"store-{uuid.uuid4().hex[:6]}"
     volume_services.backend_report(host=host, capacity_gb=100, free_gb=100)

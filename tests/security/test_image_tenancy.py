@@ -33,7 +33,7 @@ from apps.core.errors import BadRequest, Forbidden, NotFound
 from apps.images import selectors as image_selectors
 from apps.images import services as image_services
 from apps.images.models import Image
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
 from tests.workers.compute.conftest import make_instance, make_qcow2, needs_tools, node, upload_image  # noqa: F401
 from workers import compute
@@ -41,15 +41,15 @@ from workers.drivers.hypervisor.layout import InstanceLayout
 
 
 @pytest.fixture
-def cloud(db: Any) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "compute"
 
 
 def _kernel(actor: Any, name: str = "vmlinuz", **data: Any) -> Image:
     return upload_image(actor, b"\x7fELF kernel of " + name.encode() * 64, disk_format="aki", name=name, **data)
 
 
-def _root_naming(cloud: Cloud, tmp_path: Path, **parts: str) -> Image:
+def _root_naming(cloud: SeededCloud, tmp_path: Path, **parts: str) -> Image:
     """The caller's own boot image whose properties name ``parts`` (kernel_id / ramdisk_id)."""
     return upload_image(cloud.member_actor, make_qcow2(tmp_path / "root.qcow2"), name="root", **parts)
 
@@ -103,7 +103,7 @@ def test_another_projects_private_kernel_is_refused_at_rebuild(env: Env, tmp_pat
     assert reload(instance).image_id == env.image.id and reload(instance).task_state is None
 
 
-def test_image_get_for_project_is_the_projects_view(cloud: Cloud, image_dir: Any) -> None:
+def test_image_get_for_project_is_the_projects_view(cloud: SeededCloud, image_dir: Any) -> None:
     private = _kernel(cloud.other_actor, "private", visibility="private")
     mine = _kernel(cloud.member_actor, "mine", visibility="private")
     demo, other = cloud.demo_project.id, cloud.other_project.id
@@ -115,7 +115,7 @@ def test_image_get_for_project_is_the_projects_view(cloud: Cloud, image_dir: Any
 
 
 @needs_tools
-def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: Cloud, node: Any, tmp_path: Path,  # noqa: F811
+def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: SeededCloud, node: Any, tmp_path: Path,  # noqa: F811
                                                                        image_dir: Any) -> None:
     """Smuggled past the API (the property changed after the server was made): the spawn faults and
     no byte of the other project's image reaches the node."""
@@ -142,7 +142,7 @@ RESERVED = ["instance_uuid", "block_device_mapping", "bdm_v2", "root_device_name
 
 
 @pytest.mark.parametrize("key", RESERVED)
-def test_a_request_cannot_set_a_reserved_property_on_create(cloud: Cloud, image_dir: Any, key: str) -> None:
+def test_a_request_cannot_set_a_reserved_property_on_create(cloud: SeededCloud, image_dir: Any, key: str) -> None:
     for actor in (cloud.member_actor, cloud.admin_actor):
         with pytest.raises(Forbidden, match=f"Attribute '{key}' is reserved"):
             image_services.image_create(actor=actor, data={"name": "crafted", "disk_format": "raw",
@@ -154,7 +154,8 @@ def test_a_request_cannot_set_a_reserved_property_on_create(cloud: Cloud, image_
 
 
 @pytest.mark.parametrize("key", RESERVED)
-def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: Cloud, image_dir: Any, key: str) -> None:
+def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: SeededCloud, image_dir: Any,
+                                                                    key: str) -> None:
     image = image_services.image_create(actor=cloud.member_actor, data={"name": "plain"})
     Image.objects.filter(pk=image.pk).update(properties={key: "set by nova"})  # as a snapshot has it
     for op in ({"op": "add", "path": f"/{key}", "value": "x"}, {"op": "replace", "path": f"/{key}", "value": "x"},
@@ -169,7 +170,7 @@ def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: Cloud
     assert response.status_code == 403, response.content[:300]
 
 
-def test_free_form_properties_stay_free(cloud: Cloud, image_dir: Any) -> None:
+def test_free_form_properties_stay_free(cloud: SeededCloud, image_dir: Any) -> None:
     image = image_services.image_create(actor=cloud.member_actor, data={
         "name": "ok", "kernel_id": "k", "hw_disk_bus": "virtio", "owner_specified.openstack.sha256": "0" * 64})
     assert image.properties["hw_disk_bus"] == "virtio"
@@ -202,7 +203,7 @@ def test_a_snapshot_does_not_inherit_the_services_properties_of_its_base(env: En
     assert not {"block_device_mapping", "bdm_v2", "root_device_name", "os_glance_importing_to_stores"} & set(props)
 
 
-def _victim_snapshot(cloud: Cloud) -> Any:
+def _victim_snapshot(cloud: SeededCloud) -> Any:
     from apps.volumes import services as volume_services
     from apps.volumes.models import Snapshot, StorageBackend, Volume
 

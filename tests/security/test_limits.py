@@ -245,10 +245,8 @@ HARMLESS = ["^web", "web[0-9]+$", "^a+$", "^(web|db)[0-9]$", "a{3}"]
 
 
 @pytest.fixture
-def cloud(db: Any) -> Any:
-    from tests.compute.helpers import Cloud
-
-    return Cloud()
+def cloud_api() -> str:
+    return "compute"
 
 
 def _sqlite_matches(patterns: list[str], names: list[str], timeout: float) -> dict[str, list[str]] | None:

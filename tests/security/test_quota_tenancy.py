@@ -13,7 +13,7 @@ from apps.identity import quotas
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import QuotaLimit
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 
 # one limit per service, each away from its default
 LIMITS = {"compute": {"instances": 3, "cores": 5}, "volume": {"volumes": 2, "gigabytes": 7},
@@ -21,15 +21,15 @@ LIMITS = {"compute": {"instances": 3, "cores": 5}, "volume": {"volumes": 2, "gig
 
 
 @pytest.fixture
-def cloud(db: Any) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "compute"
 
 
 def _limits(project_id: str) -> dict[str, int]:
     return dict(QuotaLimit.objects.filter(project_id=project_id).values_list("resource", "hard_limit"))
 
 
-def _set_all(cloud: Cloud) -> str:
+def _set_all(cloud: SeededCloud) -> str:
     project_id = cloud.other_project.id
     identity_services.quota_set(actor=cloud.admin_actor, project_id=project_id,
                                 limits={r: v for limits in LIMITS.values() for r, v in limits.items()})
@@ -37,7 +37,7 @@ def _set_all(cloud: Cloud) -> str:
     return project_id
 
 
-def _delete(cloud: Cloud, service: str, project_id: str) -> Any:
+def _delete(cloud: SeededCloud, service: str, project_id: str) -> Any:
     admin_project = cloud.admin_project.id
     url = {"compute": f"/compute/v2.1/os-quota-sets/{project_id}",
            "volume": f"/volume/v3/{admin_project}/os-quota-sets/{project_id}",
@@ -46,7 +46,7 @@ def _delete(cloud: Cloud, service: str, project_id: str) -> Any:
 
 
 @pytest.mark.parametrize("service", ["compute", "volume", "network"])
-def test_quota_delete_resets_only_the_apis_own_resources(cloud: Cloud, service: str) -> None:
+def test_quota_delete_resets_only_the_apis_own_resources(cloud: SeededCloud, service: str) -> None:
     project_id = _set_all(cloud)
     response = _delete(cloud, service, project_id)
     assert response.status_code in (200, 202, 204), response.content[:400]
@@ -58,7 +58,7 @@ def test_quota_delete_resets_only_the_apis_own_resources(cloud: Cloud, service: 
         assert effective[resource] == defaults[resource]
 
 
-def test_quota_delete_names_the_resources_it_resets(cloud: Cloud) -> None:
+def test_quota_delete_names_the_resources_it_resets(cloud: SeededCloud) -> None:
     """The identity service resets only what it is told (no "every resource" default), and each
     service's resource names come from the quota registry."""
     project_id = _set_all(cloud)
@@ -71,7 +71,7 @@ def test_quota_delete_names_the_resources_it_resets(cloud: Cloud) -> None:
         identity_services.quota_delete(actor=cloud.admin_actor, project_id=project_id)  # type: ignore[call-arg]
 
 
-def test_quota_delete_is_admin_only(cloud: Cloud) -> None:
+def test_quota_delete_is_admin_only(cloud: SeededCloud) -> None:
     project_id = _set_all(cloud)
     response = Client().delete(f"/compute/v2.1/os-quota-sets/{project_id}", HTTP_X_AUTH_TOKEN=cloud.other_token)
     assert response.status_code == 403

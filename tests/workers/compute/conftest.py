@@ -22,7 +22,7 @@ from apps.compute.models import ComputeNode, Instance
 from apps.images import services as image_services
 from apps.images.models import Image
 from apps.networks import services as net_services
-from tests.compute.helpers import Cloud
+from tests.api_client import SeededCloud
 from workers import compute
 from workers.drivers.hypervisor.libvirt import LibvirtDriver
 from workers.drivers.hypervisor.node import test_node_xml
@@ -53,8 +53,8 @@ def upload_image(actor: Any, data: bytes, *, disk_format: str = "qcow2", name: s
 
 
 @pytest.fixture
-def cloud(db) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "compute"
 
 
 @pytest.fixture
@@ -73,19 +73,19 @@ def node(tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture
-def image(cloud: Cloud, tmp_path: Path) -> Image:
+def image(cloud: SeededCloud, tmp_path: Path) -> Image:
     return upload_image(cloud.member_actor, make_qcow2(tmp_path / "tiny.qcow2"))
 
 
 @pytest.fixture
-def network(cloud: Cloud) -> Any:
+def network(cloud: SeededCloud) -> Any:
     net = net_services.network_create(actor=cloud.member_actor, name="private")
     net_services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.77.0.0/24",
                                dns_nameservers=["10.77.0.53"])
     return net
 
 
-def make_instance(cloud: Cloud, node: Node, image: Image, *, name: str = "vm", root_gb: int = 1,
+def make_instance(cloud: SeededCloud, node: Node, image: Image, *, name: str = "vm", root_gb: int = 1,
                   ephemeral_gb: int = 0, swap: int = 0, config_drive: bool = False, vm_state: str = "building",
                   task_state: str | None = "spawning", user_data: str | None = None) -> Instance:
     """An instance placed on ``node`` (its claim counted), as server_create leaves it for the spawn."""
@@ -100,7 +100,7 @@ def make_instance(cloud: Cloud, node: Node, image: Image, *, name: str = "vm", r
     return inst
 
 
-def add_port(cloud: Cloud, network: Any, instance: Instance) -> Any:
+def add_port(cloud: SeededCloud, network: Any, instance: Instance) -> Any:
     return net_services.port_create(actor=cloud.member_actor, network_id=network.id,
                                     body={"device_id": instance.id, "device_owner": "compute:nova"})
 

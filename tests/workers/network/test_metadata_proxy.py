@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api_client import SeededCloud
 from tests.workers.network.conftest import Lab, in_ns, needs_netns, sh
 from tests.workers.network.states import Cloud, new_id, replace, rule
 from workers.drivers.network import dhcp, metadata_proxy
@@ -288,11 +289,10 @@ def test_from_the_database_to_the_guest(lab: Lab, live_server, monkeypatch) -> N
     from apps.networks import selectors as net_selectors
     from apps.networks import services as net_services
     from apps.networks.models import NetworkAgent
-    from tests.compute.helpers import Cloud as ApiCloud
     from tests.compute.metadata_helpers import make_instance, make_network
 
     monkeypatch.setattr(current_app, "send_task", lambda *a, **kw: None)  # no agent listens here
-    cloud = ApiCloud()
+    cloud = SeededCloud(api="compute")
     driver = lab.node("d", metadata_url=f"{live_server.url}/metadata/",
                       metadata_secret=settings.STRATUS_METADATA_SECRET)
     host = f"{lab.tag}-d"
