@@ -22,7 +22,7 @@ from apps.images.models import Image
 from apps.volumes import services as volume_services
 from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeAttachment
 from tests.compute.helpers import nova_error
-from tests.workers.compute.conftest import cloud, image, needs_tools, network, node, queued  # noqa: F401
+from tests.workers.compute.conftest import image, needs_tools, network, node, queued  # noqa: F401
 from workers import compute, storage
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import NOSTATE, RUNNING
@@ -31,7 +31,7 @@ pytestmark = needs_tools
 
 
 @pytest.fixture
-def store(cloud, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:  # noqa: F811
+def store(cloud, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
     """A storage backend whose agent's task bodies run here, keeping its files under tmp."""
     settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
     host = f"store-{secrets.token_hex(3)}"
