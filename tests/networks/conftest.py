@@ -1,8 +1,6 @@
 import pytest
 
-from tests.networks.helpers import Cloud
-
 
 @pytest.fixture
-def cloud(db) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "network"

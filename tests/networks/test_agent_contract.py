@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.networks import selectors, services
 from apps.networks.models import NetworkAgent, Port
+from tests.api_client import SeededCloud
 from tests.networks.helpers import neutron_error
 from workers.drivers.network import model as m
 
@@ -133,9 +134,7 @@ def test_agents_api(cloud):
 def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
     from celery import current_app
 
-    from tests.networks.helpers import Cloud
-
-    cloud = Cloud()
+    cloud = SeededCloud(api="network")
     sent: list[tuple] = []
     monkeypatch.setattr(current_app, "send_task",
                         lambda name, kwargs, queue, expires: sent.append((name, kwargs, queue)))
@@ -166,9 +165,8 @@ def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_changes_are_published_to_the_projects_group_on_commit(monkeypatch):
     from apps.core import events
-    from tests.networks.helpers import Cloud
 
-    cloud = Cloud()
+    cloud = SeededCloud(api="network")
     seen: list[tuple[str, dict]] = []
     monkeypatch.setattr(events, "send_now", lambda group, event: seen.append((group, event)))
     net = services.network_create(actor=cloud.member_actor, name="lively")

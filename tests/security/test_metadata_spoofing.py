@@ -23,7 +23,7 @@ from apps.compute.selectors import metadata
 from apps.networks import services as net_services
 from apps.networks.models import Port
 from tests.compute.metadata_helpers import make_instance, make_network
-from tests.networks.helpers import Cloud, neutron_error
+from tests.networks.helpers import neutron_error
 from workers.drivers.network import metadata_proxy
 
 SECRET_DATA = b"#cloud-config\npassword: victim-s3cret\n"
@@ -31,8 +31,8 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVictim victim@laptop"
 
 
 @pytest.fixture
-def cloud(db) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "network"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from apps.networks.models import Port
 from tests.compute.metadata_helpers import make_instance
-from tests.networks.helpers import Cloud, neutron_error
+from tests.networks.helpers import neutron_error
 from tests.workers.network.states import Cloud as StateCloud
 from tests.workers.network.states import new_id, replace
 from workers.drivers.network import dhcp
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def cloud(db) -> Cloud:
-    return Cloud()
+def cloud_api() -> str:
+    return "network"
 
 
 # --------------------------------------------------------------------------- device_id / device_owner
