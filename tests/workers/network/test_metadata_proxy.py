@@ -79,7 +79,7 @@ def wget(ns: str, url: str) -> tuple[int, str]:
 
 def proxy_pid(lab: Lab, node: str, network_id: str) -> int | None:
     d = Path(lab.drivers[node].config.state_dir) / "dhcp" / network_id
-    return lab.drivers[node]._metadata_proxy_pid(d)
+    return lab.drivers[node].metadata.pid(d)
 
 
 @needs_netns

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.workers.network.conftest import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
 from tests.workers.network.states import Cloud, new_id, rule
+from workers.drivers.network import node
 from workers.drivers.network.model import (
     PORT_ACTIVE,
     PORT_DOWN,
@@ -291,9 +292,9 @@ def test_apply_is_idempotent_cleans_up_and_recovers_from_a_crash(lab: Lab) -> No
     assert not alive(pid)
 
     # teardown removes the rest, and gives the node's lock back
-    assert driver._lock_path().exists()
+    assert node.lock_path(driver.config).exists()
     driver.teardown()
-    assert not driver._lock_path().exists()
+    assert not node.lock_path(driver.config).exists()
     assert bridge_name(cloud.ext_net) not in _links(node_ns)
     assert not [n for n in os.listdir("/run/netns") if n.startswith(prefix)]
 
