@@ -5,9 +5,18 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Q
 
 from apps.compute import states
+from apps.core.access import AccessRule, Caller
 from apps.core.models import Resource, TimeStamped
+
+
+def _flavor_view_also(caller: Caller) -> Q:
+    """Public flavors, and the private ones given to the caller's project."""
+    if caller.project_id is None:
+        return Q(is_public=True)
+    return Q(is_public=True) | Q(pk__in=FlavorAccess.objects.filter(project_id=caller.project_id).values("flavor_id"))
 
 
 class Flavor(TimeStamped):
@@ -24,6 +33,8 @@ class Flavor(TimeStamped):
     is_public = models.BooleanField(default=True)
     disabled = models.BooleanField(default=False)
     description = models.TextField(blank=True, default="")
+
+    access_rule = AccessRule(project=None, view_also=_flavor_view_also)
 
     class Meta:
         ordering = ["flavorid"]
@@ -71,6 +82,8 @@ class KeyPair(TimeStamped):
     public_key = models.TextField()
     fingerprint = models.CharField(max_length=64)
 
+    access_rule = AccessRule(project=None, user="user_id")  # a user's own, in any project
+
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["user", "name"], name="compute_keypair_user_name_unique")]
@@ -87,6 +100,8 @@ class ServerGroup(Resource):
     user = models.ForeignKey("identity.User", on_delete=models.SET_NULL, null=True, related_name="+")
     policy = models.CharField(max_length=32, choices=[(p, p) for p in POLICIES])
     rules = models.JSONField(default=dict, blank=True)
+
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -205,6 +220,8 @@ class Instance(TimeStamped):
     terminated_at = models.DateTimeField(null=True, blank=True)
     deleted = models.BooleanField(default=False, db_index=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.access import NOTHING, AccessRule, Caller
 from apps.core.models import Resource, TimeStamped
 
 DEFAULT_DOMAIN_ID = "default"
@@ -19,11 +20,23 @@ PERM_WRITE = "project_write"
 PERM_ADMIN = "project_admin"
 
 
+def _projects_of(caller: Caller, column: str) -> Q:
+    """RBAC: rows whose ``column`` is a project the caller's user holds a role on (guardian)."""
+    from apps.identity.selectors import projects_for_user
+
+    if caller.user is None:
+        return NOTHING
+    return Q(id__in=projects_for_user(caller.user).values(column))
+
+
 class Domain(Resource):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
     tags = models.JSONField(default=list, blank=True)
+
+    # the domains of the projects the caller holds a role on
+    access_rule = AccessRule(project=None, view_also=lambda caller: _projects_of(caller, "domain_id"))
 
     class Meta:
         ordering = ["name"]
@@ -40,6 +53,9 @@ class Project(Resource):
     enabled = models.BooleanField(default=True)
     tags = models.JSONField(default=list, blank=True)
     extra = models.JSONField(default=dict, blank=True)
+
+    # the projects the caller holds a role on, directly or through a group (whichever it is scoped to)
+    access_rule = AccessRule(project=None, view_also=lambda caller: _projects_of(caller, "id"))
 
     class Meta:
         ordering = ["name"]
@@ -334,6 +350,8 @@ class QuotaUsage(TimeStamped):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="quota_usages")
     resource = models.CharField(max_length=64)
     in_use = models.BigIntegerField(default=0)
+
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         ordering = ["project", "resource"]

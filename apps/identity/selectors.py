@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.models import (
     PERM_READ,
@@ -33,7 +34,7 @@ from apps.identity.policy import Actor, require_admin, require_self_or_admin
 M = TypeVar("M", bound=Model)
 
 
-# ---- the one place that answers "which objects may this caller see" -------------------------
+# ---- RBAC: the projects a user holds a role on (Project's and Domain's access rule) -------------
 
 def projects_for_user(user: User, *, perm: str = PERM_READ) -> QuerySet[Project]:
     """Projects on which ``user`` holds ``perm`` (through a role on the project, directly or by a
@@ -41,17 +42,6 @@ def projects_for_user(user: User, *, perm: str = PERM_READ) -> QuerySet[Project]
     return get_objects_for_user(
         user, f"identity.{perm}", klass=Project.objects.select_related("domain"), accept_global_perms=True
     ).filter(enabled=True)
-
-
-def scope_to_actor(queryset: QuerySet[M], actor: Actor, *, project_field: str = "project",
-                   all_projects: bool = False) -> QuerySet[M]:
-    """Restrict a project-owned queryset to what ``actor`` may see: its own project, or every
-    project for an admin asking for all of them. Components build their selectors on this."""
-    if actor.is_admin and all_projects:
-        return queryset
-    if actor.project_id is None:
-        return queryset.none()
-    return queryset.filter(**{f"{project_field}_id": actor.project_id})
 
 
 # ---- roles -----------------------------------------------------------------------------------
@@ -130,11 +120,9 @@ def effective_roles(user: User, *, project: Project | None = None, domain: Domai
 # ---- lookups used by the API and the dashboard -----------------------------------------------
 
 def domain_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Domain]:
-    if not actor.is_admin:
-        return _apply_filters(Domain.objects.filter(id__in=projects_for_user(actor.user).values("domain_id")),
-                              filters, {"name": "name", "enabled": "enabled"})
-    qs = Domain.objects.all()
-    return _apply_filters(qs, filters, {"name": "name", "enabled": "enabled"})
+    """Every domain for an admin; the domains of one's projects for anyone else."""
+    return _apply_filters(restrict(Domain.objects.all(), actor, "view"), filters,
+                          {"name": "name", "enabled": "enabled"})
 
 
 def domain_get(*, domain_id: str) -> Domain:
@@ -201,10 +189,8 @@ def project_has_tag(*, actor: Actor, project_id: str, tag: str) -> bool:
 
 
 def project_get(*, actor: Actor, project_id: str) -> Project:
-    qs = Project.objects.select_related("domain", "parent")
-    if not actor.is_admin:
-        qs = qs.filter(id__in=projects_for_user(actor.user).values("id"))
-    return _get(qs, project_id, "project")
+    """Any project for an admin; one the caller holds a role on for anyone else."""
+    return _get(restrict(Project.objects.select_related("domain", "parent"), actor, "view"), project_id, "project")
 
 
 def project_by_name_or_id(*, ref: dict) -> Project:

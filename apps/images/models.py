@@ -4,7 +4,9 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 
+from apps.core.access import NOTHING, AccessRule, Caller
 from apps.core.models import TimeStamped
 from apps.images import states
 
@@ -12,6 +14,21 @@ from apps.images import states
 def new_image_id() -> str:
     """Glance ids are dashed UUIDs (the clients and tempest expect that form)."""
     return str(uuid.uuid4())
+
+
+def _image_view_also(caller: Caller) -> Q:
+    """Glance: public and community images, and shared ones the caller's project is a member of
+    (whatever its member status)."""
+    q = Q(visibility__in=[Image.PUBLIC, Image.COMMUNITY])
+    if caller.project_id is not None:
+        member = ImageMember.objects.filter(image=OuterRef("pk"), member=caller.project_id)
+        q |= Q(Exists(member), visibility=Image.SHARED)
+    return q
+
+
+def _member_view_also(caller: Caller) -> Q:
+    """A member project sees its own membership; the image's owner sees them all."""
+    return NOTHING if caller.project_id is None else Q(member=caller.project_id)
 
 
 class Image(TimeStamped):
@@ -55,6 +72,8 @@ class Image(TimeStamped):
     # bytes counted against the owner's image_bytes quota (released on delete)
     bytes_reserved = models.BigIntegerField(default=0)
 
+    access_rule = AccessRule(project="owner", view_also=_image_view_also)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "visibility"])]
@@ -72,6 +91,8 @@ class ImageMember(TimeStamped):
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="members")
     member = models.CharField(max_length=255, db_index=True)  # a project id
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+
+    access_rule = AccessRule(project="image__owner", view_also=_member_view_also)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from apps.core.access import restrict, restrict_to_project
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
 from apps.images.models import Image, ImageMember, ImageTask
@@ -21,31 +22,18 @@ CORE_FILTERS = {"size", "name", "status", "visibility", "owner", "member_status"
 TRUE = {"true", "1", "yes", "on"}
 
 
-def _membership(actor: Actor, statuses: tuple[str, ...] | None = None) -> Exists:
+def _membership(actor: Actor, statuses: tuple[str, ...] | None) -> Exists:
     members = ImageMember.objects.filter(image=OuterRef("pk"), member=actor.project_id or "")
     if statuses is not None:
         members = members.filter(status__in=statuses)
     return Exists(members)
 
 
-def visible_q(actor: Actor) -> Q:
-    """Images a caller may see at all (show, download): its project's, public and community ones,
-    and shared ones it is a member of (whatever its member status)."""
-    if actor.is_admin:
-        return Q()
-    q = Q(visibility__in=[Image.PUBLIC, Image.COMMUNITY]) | Q(visibility=Image.SHARED, _is_member=True)
-    if actor.project_id:
-        q |= Q(owner=actor.project_id)
-    return q
-
-
-def _base(actor: Actor) -> QuerySet[Image]:
-    return Image.objects.annotate(_is_member=_membership(actor))
-
-
 def image_get(*, actor: Actor, image_id: str) -> Image:
+    """An image the caller may see at all (show, download): Image's access rule (its project's,
+    public and community ones, shared ones it is a member of whatever its member status)."""
     try:
-        return _base(actor).filter(visible_q(actor)).get(pk=image_id)
+        return restrict(Image.objects.all(), actor, "view").get(pk=image_id)
     except (Image.DoesNotExist, ValueError):
         raise NotFound(f"No image found with ID {image_id}") from None
 
@@ -55,11 +43,8 @@ def image_get_for_project(*, project_id: str, image_id: str) -> Image:
     public, community, and shared ones it is a member of), whoever asks: every image a server of that
     project uses (its boot image's kernel_id and ramdisk_id too) is checked through this at create and
     rebuild, and the node loads them through it, so another project's private image never boots."""
-    members = ImageMember.objects.filter(image=OuterRef("pk"), member=project_id)
-    readable = (Q(visibility__in=[Image.PUBLIC, Image.COMMUNITY]) | Q(owner=project_id)
-                | Q(visibility=Image.SHARED, _is_member=True))
     try:
-        return Image.objects.annotate(_is_member=Exists(members)).filter(readable).get(pk=image_id)
+        return restrict_to_project(Image.objects.all(), project_id=project_id).get(pk=image_id)
     except (Image.DoesNotExist, ValueError):
         raise NotFound(f"No image found with ID {image_id}") from None
 
@@ -174,7 +159,7 @@ def image_filter(*, actor: Actor, query: dict[str, list[str]]) -> QuerySet[Image
     """The images a list shows for ``query`` (the request's parameters, each a list), unordered."""
     first = {k: v[-1] for k, v in query.items() if v}
     statuses = _member_statuses(first.get("member_status", ""))
-    qs = _base(actor).annotate(_member_ok=_membership(actor, statuses))
+    qs = restrict(Image.objects.all(), actor, "view").annotate(_member_ok=_membership(actor, statuses))
     qs = qs.filter(_visibility_q(actor, first.get("visibility")))
     # os_hidden=true lists only the hidden images; without it (or false) they are left out
     qs = qs.filter(os_hidden=first.get("os_hidden", "false").lower() in TRUE)
@@ -231,10 +216,7 @@ def member_list(*, actor: Actor, image_id: str) -> QuerySet[ImageMember]:
     """The owner (or an admin) sees every member; a member sees only itself."""
     image = image_get(actor=actor, image_id=image_id)
     _require_shared(image)
-    qs = ImageMember.objects.filter(image=image).select_related("image")
-    if actor.is_admin or (actor.project_id and image.owner == actor.project_id):
-        return qs
-    return qs.filter(member=actor.project_id or "")
+    return restrict(ImageMember.objects.filter(image=image).select_related("image"), actor, "view")
 
 
 def member_get(*, actor: Actor, image_id: str, member_id: str) -> ImageMember:

@@ -11,6 +11,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from apps.core.access import NOTHING, AccessRule, Caller
 from apps.core.models import TimeStamped
 from apps.networks import states
 
@@ -30,6 +31,27 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def _network_view_also(caller: Caller, prefix: str = "") -> Q:
+    """Neutron: shared and external networks are seen by every project (not by a caller without one)."""
+    if caller.project_id is None:
+        return NOTHING
+    return Q(**{f"{prefix}shared": True}) | Q(**{f"{prefix}external": True})
+
+
+def _subnet_view_also(caller: Caller) -> Q:
+    """The subnets of the networks the caller sees: its project's, shared and external ones."""
+    if caller.project_id is None:
+        return NOTHING
+    return Q(network__project_id=caller.project_id) | _network_view_also(caller, "network__")
+
+
+def _rule_view_also(caller: Caller) -> Q:
+    """The rules of the caller's security groups, whoever's project the rule names."""
+    if caller.project_id is None:
+        return NOTHING
+    return Q(security_group__project_id=caller.project_id)
+
+
 class NeutronResource(TimeStamped):
     """A project-owned Neutron row: id, project, description, tags, revision."""
 
@@ -38,6 +60,8 @@ class NeutronResource(TimeStamped):
     description = models.CharField(max_length=255, blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     revision_number = models.PositiveIntegerField(default=0)
+
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         abstract = True
@@ -54,6 +78,8 @@ class Network(NeutronResource):
     network_type = models.CharField(max_length=16, default="vxlan")
     physical_network = models.CharField(max_length=64, null=True, blank=True)
     segmentation_id = models.PositiveIntegerField(null=True, blank=True)  # the VXLAN VNI
+
+    access_rule = AccessRule(project="project_id", view_also=_network_view_also)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -75,6 +101,9 @@ class SubnetPool(NeutronResource):
     shared = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
     default_quota = models.IntegerField(null=True, blank=True)
+
+    # shared pools are seen by everyone (even a caller without a project, as before)
+    access_rule = AccessRule(project="project_id", view_also=lambda _caller: Q(shared=True))
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -100,6 +129,8 @@ class Subnet(NeutronResource):
     enable_dhcp = models.BooleanField(default=True)
     ipv6_ra_mode = models.CharField(max_length=32, null=True, blank=True, choices=IPV6_MODES)
     ipv6_address_mode = models.CharField(max_length=32, null=True, blank=True, choices=IPV6_MODES)
+
+    access_rule = AccessRule(project="project_id", view_also=_subnet_view_also)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -133,6 +164,8 @@ class SecurityGroupRule(NeutronResource):
     remote_group = models.ForeignKey(SecurityGroup, null=True, blank=True, on_delete=models.CASCADE,
                                      related_name="+")
     counted = models.BooleanField(default=True)  # held against the project's quota
+
+    access_rule = AccessRule(project="project_id", view_also=_rule_view_also)
 
     class Meta:
         ordering = ["created_at", "id"]

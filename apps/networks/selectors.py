@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.core.access import restrict
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
 from apps.networks import errors
@@ -39,25 +40,6 @@ M = TypeVar("M", bound=Model)
 
 # Neutron's agent_down_time: an agent without a heartbeat for this long is dead.
 AGENT_DOWN_SECONDS = settings.STRATUS_NETWORK_AGENT_DOWN_SECONDS
-
-
-# ---- visibility ----------------------------------------------------------------------------
-
-def _own(actor: Actor) -> Q:
-    if actor.is_admin:
-        return Q()
-    if actor.project_id is None:
-        return Q(pk__in=[])
-    return Q(project_id=actor.project_id)
-
-
-def _network_visible(actor: Actor, prefix: str = "") -> Q:
-    if actor.is_admin:
-        return Q()
-    if actor.project_id is None:
-        return Q(pk__in=[])
-    return (Q(**{f"{prefix}project_id": actor.project_id}) | Q(**{f"{prefix}shared": True})
-            | Q(**{f"{prefix}external": True}))
 
 
 # ---- generic filters, sorting and pagination (Neutron's query string) -----------------------
@@ -259,12 +241,12 @@ def _networks() -> QuerySet[Network]:
 
 
 def network_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Network]:
-    qs = _networks().filter(_network_visible(actor))
+    qs = restrict(_networks(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), NETWORK_FILTERS)
 
 
 def network_get(*, actor: Actor, network_id: str) -> Network:
-    network = _networks().filter(_network_visible(actor), pk=network_id).first()
+    network = restrict(_networks(), actor, "view").filter(pk=network_id).first()
     if network is None:
         raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
     return network
@@ -272,33 +254,25 @@ def network_get(*, actor: Actor, network_id: str) -> Network:
 
 # ---- subnets -------------------------------------------------------------------------------
 
-def _subnet_visible(actor: Actor) -> Q:
-    if actor.is_admin:
-        return Q()
-    return _own(actor) | _network_visible(actor, "network__")
-
-
 def subnet_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Subnet]:
-    qs = Subnet.objects.select_related("network").filter(_subnet_visible(actor))
+    qs = restrict(Subnet.objects.select_related("network"), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), SUBNET_FILTERS)
 
 
 def subnet_get(*, actor: Actor, subnet_id: str) -> Subnet:
-    subnet = Subnet.objects.select_related("network").filter(_subnet_visible(actor), pk=subnet_id).first()
+    subnet = restrict(Subnet.objects.select_related("network"), actor, "view").filter(pk=subnet_id).first()
     if subnet is None:
         raise errors.SubnetNotFound(f"Subnet {subnet_id} could not be found.")
     return subnet
 
 
 def subnetpool_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SubnetPool]:
-    visible = Q() if actor.is_admin else (_own(actor) | Q(shared=True))
-    qs = SubnetPool.objects.filter(visible)
+    qs = restrict(SubnetPool.objects.all(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), SUBNETPOOL_FILTERS)
 
 
 def subnetpool_get(*, actor: Actor, subnetpool_id: str) -> SubnetPool:
-    visible = Q() if actor.is_admin else (_own(actor) | Q(shared=True))
-    pool = SubnetPool.objects.filter(visible, pk=subnetpool_id).first()
+    pool = restrict(SubnetPool.objects.all(), actor, "view").filter(pk=subnetpool_id).first()
     if pool is None:
         raise errors.SubnetPoolNotFound(f"Subnet pool {subnetpool_id} could not be found.")
     return pool
@@ -313,12 +287,12 @@ def _ports() -> QuerySet[Port]:
 
 
 def port_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Port]:
-    qs = _ports().filter(_own(actor))
+    qs = restrict(_ports(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), PORT_FILTERS)
 
 
 def port_get(*, actor: Actor, port_id: str) -> Port:
-    port = _ports().select_related("network").filter(_own(actor), pk=port_id).first()
+    port = restrict(_ports().select_related("network"), actor, "view").filter(pk=port_id).first()
     if port is None:
         raise errors.PortNotFound(f"Port {port_id} could not be found.")
     return port
@@ -332,12 +306,12 @@ def _routers() -> QuerySet[Router]:
 
 
 def router_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Router]:
-    qs = _routers().filter(_own(actor))
+    qs = restrict(_routers(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), ROUTER_FILTERS)
 
 
 def router_get(*, actor: Actor, router_id: str) -> Router:
-    router = _routers().filter(_own(actor), pk=router_id).first()
+    router = restrict(_routers(), actor, "view").filter(pk=router_id).first()
     if router is None:
         raise errors.RouterNotFound(f"Router {router_id} could not be found.")
     return router
@@ -350,12 +324,12 @@ def router_interface_ports(*, router: Router) -> QuerySet[Port]:
 # ---- floating IPs --------------------------------------------------------------------------
 
 def floatingip_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[FloatingIP]:
-    qs = FloatingIP.objects.filter(_own(actor))
+    qs = restrict(FloatingIP.objects.all(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), FLOATINGIP_FILTERS)
 
 
 def floatingip_get(*, actor: Actor, floatingip_id: str) -> FloatingIP:
-    fip = FloatingIP.objects.filter(_own(actor), pk=floatingip_id).first()
+    fip = restrict(FloatingIP.objects.all(), actor, "view").filter(pk=floatingip_id).first()
     if fip is None:
         raise errors.FloatingIPNotFound(f"Floating IP {floatingip_id} could not be found.")
     return fip
@@ -369,12 +343,12 @@ def _groups() -> QuerySet[SecurityGroup]:
 
 
 def security_group_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroup]:
-    qs = _groups().filter(_own(actor))
+    qs = restrict(_groups(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_FILTERS)
 
 
 def security_group_get(*, actor: Actor, security_group_id: str) -> SecurityGroup:
-    group = _groups().filter(_own(actor), pk=security_group_id).first()
+    group = restrict(_groups(), actor, "view").filter(pk=security_group_id).first()
     if group is None:
         raise errors.SecurityGroupNotFound(f"Security group {security_group_id} does not exist")
     return group
@@ -382,11 +356,12 @@ def security_group_get(*, actor: Actor, security_group_id: str) -> SecurityGroup
 
 def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
     """Nova's ``security_groups: [{"name": name-or-id}]``: an id, else a unique name in the project."""
-    group = SecurityGroup.objects.filter(_own(actor), pk=ref).first()
+    visible = restrict(SecurityGroup.objects.all(), actor, "view")
+    group = visible.filter(pk=ref).first()
     if group is not None:
         return group
-    scope = Q(project_id=actor.project_id) if actor.project_id else _own(actor)
-    matches = list(SecurityGroup.objects.filter(scope, name=ref)[:2])
+    named = visible.filter(project_id=actor.project_id) if actor.project_id else visible  # names: one's project
+    matches = list(named.filter(name=ref)[:2])
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -395,14 +370,12 @@ def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
 
 
 def security_group_rule_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroupRule]:
-    qs = SecurityGroupRule.objects.filter(_own(actor) if actor.is_admin else
-                                          Q(security_group__project_id=actor.project_id) | _own(actor))
+    qs = restrict(SecurityGroupRule.objects.all(), actor, "view")
     return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_RULE_FILTERS)
 
 
 def security_group_rule_get(*, actor: Actor, rule_id: str) -> SecurityGroupRule:
-    visible = Q() if actor.is_admin else Q(security_group__project_id=actor.project_id) | _own(actor)
-    rule = SecurityGroupRule.objects.filter(visible, pk=rule_id).first()
+    rule = restrict(SecurityGroupRule.objects.all(), actor, "view").filter(pk=rule_id).first()
     if rule is None:
         raise errors.SecurityGroupRuleNotFound(f"Security group rule {rule_id} does not exist")
     return rule

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Q
 
+from apps.core.access import AccessRule
 from apps.core.models import TimeStamped
 from apps.volumes import states
 
@@ -53,6 +55,8 @@ class VolumeType(TimeStamped):
     is_public = models.BooleanField(default=True)
     extra_specs = models.JSONField(default=dict, blank=True)
 
+    access_rule = AccessRule(project=None, view_also=lambda _caller: Q(is_public=True))
+
     class Meta:
         ordering = ["name"]
 
@@ -83,6 +87,8 @@ class Volume(TimeStamped):
     # what this volume counts against the project's quota (gigabytes); released on delete
     gigabytes_reserved = models.PositiveIntegerField(default=0)
 
+    access_rule = AccessRule(project="project_id")
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -94,6 +100,8 @@ class VolumeMetadata(models.Model):
     volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="metadata_items")
     key = models.CharField(max_length=255)
     value = models.CharField(max_length=255)
+
+    access_rule = AccessRule(project="volume__project_id")
 
     class Meta:
         ordering = ["key"]
@@ -113,6 +121,8 @@ class Snapshot(TimeStamped):
                               default=states.CREATING, db_index=True)
     status_reason = models.TextField(blank=True, default="")
     progress = models.CharField(max_length=8, default="0%")
+
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -144,6 +154,8 @@ class VolumeAttachment(TimeStamped):
     status = models.CharField(max_length=32, choices=[(s, s) for s in states.ATTACHMENT_STATUSES],
                               default=states.RESERVED)
     attached_at = models.DateTimeField(null=True, blank=True)
+
+    access_rule = AccessRule(project="volume__project_id")
 
     class Meta:
         ordering = ["created_at", "id"]

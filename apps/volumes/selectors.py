@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
 from apps.volumes import states
@@ -189,11 +190,12 @@ def _volumes() -> QuerySet[Volume]:
 
 
 def _scope(qs: QuerySet, actor: Actor, query: ListQuery) -> QuerySet:
-    if actor.is_admin and query.all_tenants:
-        if query.filters.get("project_id"):
-            qs = qs.filter(project_id=query.filters["project_id"])
-        return qs
-    return qs.filter(project_id=actor.project_id)
+    """What a list may show: the caller's project, or every project for an admin with all_tenants
+    (narrowed by its project_id filter)."""
+    qs = restrict(qs, actor, "view", all_projects=query.all_tenants)
+    if actor.is_admin and query.all_tenants and query.filters.get("project_id"):
+        qs = qs.filter(project_id=query.filters["project_id"])
+    return qs
 
 
 def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
@@ -215,8 +217,8 @@ def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
 
 
 def volume_get(*, actor: Actor, volume_id: str) -> Volume:
-    volume = _volumes().filter(pk=volume_id).first()
-    if volume is None or not actor.may_read(volume.project_id):
+    volume = restrict(_volumes(), actor, "view").filter(pk=volume_id).first()
+    if volume is None:
         raise NotFound(f"Volume {volume_id} could not be found.")
     return volume
 
@@ -249,16 +251,14 @@ def _connection(volume: Volume) -> dict[str, Any]:
 def volume_summary(*, actor: Actor, all_tenants: bool = False) -> dict[str, int]:
     from django.db.models import Count, Sum
 
-    qs = Volume.objects.all() if actor.is_admin and all_tenants else Volume.objects.filter(project_id=actor.project_id)
+    qs = restrict(Volume.objects.all(), actor, "view", all_projects=all_tenants)
     agg = qs.aggregate(total_count=Count("id"), total_size=Sum("size"))
     return {"total_count": agg["total_count"] or 0, "total_size": agg["total_size"] or 0}
 
 
 def volume_summary_metadata(*, actor: Actor, all_tenants: bool = False) -> dict[str, list[str]]:
     """Every metadata key of the caller's volumes with its distinct values (the summary at 3.36+)."""
-    qs = VolumeMetadata.objects.all()
-    if not (actor.is_admin and all_tenants):
-        qs = qs.filter(volume__project_id=actor.project_id)
+    qs = restrict(VolumeMetadata.objects.all(), actor, "view", all_projects=all_tenants)
     found: dict[str, list[str]] = {}
     for key, value in qs.order_by("key", "value").values_list("key", "value").distinct():
         found.setdefault(key, []).append(value)
@@ -268,12 +268,8 @@ def volume_summary_metadata(*, actor: Actor, all_tenants: bool = False) -> dict[
 # ---- attachments (Cinder's attachments API, 3.27) ------------------------------------------------
 
 def _attachments(actor: Actor, all_tenants: bool = False) -> QuerySet[VolumeAttachment]:
-    qs = VolumeAttachment.objects.select_related("volume", "volume__backend")
-    if actor.is_admin and all_tenants:
-        return qs
-    if actor.project_id is None or not actor.may_read(actor.project_id):
-        return qs.none()
-    return qs.filter(volume__project_id=actor.project_id)
+    return restrict(VolumeAttachment.objects.select_related("volume", "volume__backend"), actor, "view",
+                    all_projects=all_tenants)
 
 
 def attachment_list(*, actor: Actor, params: dict[str, str]) -> list[VolumeAttachment]:
@@ -296,7 +292,7 @@ def attachment_list(*, actor: Actor, params: dict[str, str]) -> list[VolumeAttac
 
 def attachment_get(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
     found = _attachments(actor, all_tenants=True).filter(pk=attachment_id).first()
-    if found is None or not actor.may_read(found.volume.project_id):
+    if found is None:
         raise NotFound(f"Volume attachment {attachment_id} could not be found.")
     return found
 
@@ -338,8 +334,8 @@ def snapshot_list(*, actor: Actor, query: ListQuery) -> list[Snapshot]:
 
 
 def snapshot_get(*, actor: Actor, snapshot_id: str) -> Snapshot:
-    snapshot = _snapshots().filter(pk=snapshot_id).first()
-    if snapshot is None or not actor.may_read(snapshot.project_id):
+    snapshot = restrict(_snapshots(), actor, "view").filter(pk=snapshot_id).first()
+    if snapshot is None:
         raise NotFound(f"Snapshot {snapshot_id} could not be found.")
     return snapshot
 
@@ -352,16 +348,14 @@ def snapshot_metadata(*, actor: Actor, snapshot_id: str) -> dict[str, str]:
 # ---- volume types --------------------------------------------------------------------------------
 
 def volume_type_list(*, actor: Actor, is_public: bool | None = True) -> list[VolumeType]:
-    qs = VolumeType.objects.all()
-    if not actor.is_admin:
-        qs = qs.filter(is_public=True)
-    elif is_public is not None:
+    qs = restrict(VolumeType.objects.all(), actor, "view")
+    if actor.is_admin and is_public is not None:
         qs = qs.filter(is_public=is_public)
     return list(qs.order_by("name"))
 
 
 def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
-    qs = VolumeType.objects.all() if actor.is_admin else VolumeType.objects.filter(is_public=True)
+    qs = restrict(VolumeType.objects.all(), actor, "view")
     found = qs.filter(pk=type_id).first() or qs.filter(name=type_id).first()
     if found is None:
         raise NotFound(f"Volume type {type_id} could not be found.")

@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from apps.core.access import restrict
 from apps.core.errors import Forbidden, NotFound, Unauthorized
 from apps.identity import policy, selectors, services
 from apps.identity.models import QuotaUsage, Role
@@ -82,10 +83,10 @@ def test_selectors_scope_project_owned_rows_to_the_caller(cloud):
     _, member = factories.login("member1", cloud["p1"])
     _, admin1 = factories.login("admin1", cloud["p1"])
     rows = QuotaUsage.objects.filter(resource="x")  # bootstrap's own rows (e.g. the public network) aside
-    assert list(selectors.scope_to_actor(rows, member).values_list("in_use", flat=True)) == [1]
-    assert list(selectors.scope_to_actor(rows, member, all_projects=True).values_list("in_use", flat=True)) == [1]
-    assert list(selectors.scope_to_actor(rows, admin1).values_list("in_use", flat=True)) == [1]
-    assert sorted(selectors.scope_to_actor(rows, admin1, all_projects=True).values_list("in_use", flat=True)) == [1, 2]
+    assert list(restrict(rows, member, "view").values_list("in_use", flat=True)) == [1]
+    assert list(restrict(rows, member, "view", all_projects=True).values_list("in_use", flat=True)) == [1]
+    assert list(restrict(rows, admin1, "view", all_projects=False).values_list("in_use", flat=True)) == [1]
+    assert sorted(restrict(rows, admin1, "view", all_projects=True).values_list("in_use", flat=True)) == [1, 2]
 
 
 def test_guardian_carries_assignments_through_users_and_groups(cloud):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
+from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin
 
@@ -28,12 +29,7 @@ class FlavorQuery:
 
 
 def _visible_flavors(actor: Actor) -> QuerySet[Flavor]:
-    qs = Flavor.objects.all()
-    if actor.is_admin:
-        return qs
-    if actor.project_id is None:
-        return qs.filter(is_public=True)
-    return qs.filter(Q(is_public=True) | Q(access__project_id=actor.project_id)).distinct()
+    return restrict(Flavor.objects.all(), actor, "view")
 
 
 def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
@@ -109,7 +105,7 @@ def _keypair_owner(actor: Actor, user_id: str | None) -> str:
 def keypair_list(*, actor: Actor, user_id: str | None = None, limit: int | None = None,
                  marker: str | None = None) -> list[KeyPair]:
     owner = _keypair_owner(actor, user_id)
-    qs = KeyPair.objects.filter(user_id=owner).order_by("name")
+    qs = restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner).order_by("name")
     if marker is not None:
         if not qs.filter(name=marker).exists():
             raise BadRequest(f"Marker {marker} could not be found.")
@@ -121,7 +117,7 @@ def keypair_list(*, actor: Actor, user_id: str | None = None, limit: int | None 
 
 def keypair_get(*, actor: Actor, name: str, user_id: str | None = None) -> KeyPair:
     owner = _keypair_owner(actor, user_id)
-    keypair = KeyPair.objects.filter(user_id=owner, name=name).first()
+    keypair = restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner, name=name).first()
     if keypair is None:
         raise NotFound(f"Keypair {name} not found for user {owner}")
     return keypair
@@ -129,17 +125,15 @@ def keypair_get(*, actor: Actor, name: str, user_id: str | None = None) -> KeyPa
 
 def server_group_list(*, actor: Actor, all_projects: bool = False, limit: int | None = None,
                       offset: int = 0) -> list[ServerGroup]:
-    qs = ServerGroup.objects.all() if actor.is_admin and all_projects else \
-        ServerGroup.objects.filter(project_id=actor.project_id)
-    qs = qs.order_by("created_at", "id")
+    qs = restrict(ServerGroup.objects.all(), actor, "view", all_projects=all_projects).order_by("created_at", "id")
     end = offset + limit if limit is not None else None
     return list(qs[offset:end])
 
 
 def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
-    group = ServerGroup.objects.filter(pk=group_id).first()
+    group = restrict(ServerGroup.objects.all(), actor, "view").filter(pk=group_id).first()
     # another project's group answers exactly as a group that does not exist (no existence oracle)
-    if group is None or not actor.may_read(group.project_id):
+    if group is None:
         raise NotFound(f"Instance group {group_id} could not be found.")
     return group
 

@@ -14,9 +14,10 @@ from django.utils.dateparse import parse_datetime
 
 from apps.compute import states
 from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault, InstanceTag
+from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.core.regex import regex_check
-from apps.identity.policy import Actor, require_read
+from apps.identity.policy import Actor
 from apps.networks.models import IPAllocation, Port, SecurityGroup
 
 MAX_LIMIT = 1000
@@ -182,23 +183,14 @@ def _complete(instances: list[Instance]) -> list[Instance]:
 
 # ---- scoping ---------------------------------------------------------------------------------
 
-def _visible(actor: Actor) -> QuerySet[Instance]:
-    if actor.is_admin:
-        return Instance.objects.all()
-    if actor.project_id is None or not actor.may_read(actor.project_id):
-        return Instance.objects.none()
-    return Instance.objects.filter(project_id=actor.project_id)
-
-
 def server_get(*, actor: Actor, server_id: str, with_deleted: bool = False) -> Instance:
     """A server of the caller's project (any, for an admin) with what its body shows; 404 otherwise."""
-    qs = _visible(actor).filter(pk=server_id)
+    qs = restrict(Instance.objects.all(), actor, "view").filter(pk=server_id)
     if not with_deleted:
         qs = qs.filter(deleted=False)
     instance = _with_related(qs).first()
     if instance is None:
         raise InstanceNotFound(f"Instance {server_id} could not be found.")
-    require_read(actor, instance.project_id, what=f"instance {server_id}")
     _complete([instance])
     return instance
 
@@ -234,13 +226,11 @@ def _changes_since(value: str) -> datetime:
 
 
 def _filtered(actor: Actor, query: ServerQuery) -> QuerySet[Instance]:
-    qs = _visible(actor)
     admin = actor.is_admin
-    if admin and query.all_tenants:
-        if query.project_id:
-            qs = qs.filter(project_id=query.project_id)
-    elif admin:
-        qs = qs.filter(project_id=actor.project_id)  # without all_tenants an admin sees its project (Nova)
+    # without all_tenants an admin sees its project (Nova)
+    qs = restrict(Instance.objects.all(), actor, "view", all_projects=query.all_tenants)
+    if admin and query.all_tenants and query.project_id:
+        qs = qs.filter(project_id=query.project_id)
     deleted_status = bool(query.status) and query.status.upper() in ("DELETED", "SOFT_DELETED") and admin
     if query.changes_since:
         qs = qs.filter(updated_at__gte=_changes_since(query.changes_since))  # deleted servers show too
