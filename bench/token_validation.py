@@ -37,7 +37,7 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.management.commands.up import free_port, http_ok, redis_ping  # noqa: E402
+from portal.launcher import free_port, http_ok, redis_ping  # noqa: E402
 
 PG_ADMIN_URL = "postgres://stratus:stratus@127.0.0.1:5432/postgres"
 

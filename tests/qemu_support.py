@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.core.management.commands.up import LIBVIRT_QEMU_CONF
+from portal.launcher import LIBVIRT_QEMU_CONF
 from tests.capabilities import missing
 
 GUEST_CACHE = Path(os.environ.get("STRATUS_TEST_GUEST_CACHE", "/var/cache/stratus-test-guest"))

@@ -42,7 +42,8 @@ def _redis_say(port: int, *commands: bytes) -> bytes:
 
 
 def test_the_default_bind_is_loopback(monkeypatch):
-    from apps.core.management.commands.up import Command, bind_warning
+    from apps.core.management.commands.up import Command
+    from portal.launcher import bind_warning
 
     monkeypatch.delenv("STRATUS_BIND", raising=False)
     assert Command().create_parser("manage.py", "up").parse_args([]).bind == "127.0.0.1"
