@@ -137,7 +137,7 @@ def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
     cloud = SeededCloud(api="network")
     sent: list[tuple] = []
     monkeypatch.setattr(current_app, "send_task",
-                        lambda name, kwargs, queue, expires: sent.append((name, kwargs, queue)))
+                        lambda name, kwargs, queue, expires, **_: sent.append((name, kwargs, queue)))
     services.network_agent_report(host="live", vtep_ip="192.0.2.1", capable=True)
     services.network_agent_report(host="dead", vtep_ip="192.0.2.2", capable=True)
     services.network_agent_report(host="late", vtep_ip="192.0.2.3", capable=True)

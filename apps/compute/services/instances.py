@@ -7,27 +7,23 @@ the same way, with a service actor (``service_actor``) after the caller's own ri
 networks, ports and security groups were checked with the caller's actor."""
 from __future__ import annotations
 
-import logging
 import secrets
 import string
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from apps.compute import states
-from apps.compute.models import ComputeNode, Flavor, Instance, InstanceTag
+from apps.compute.models import ComputeNode, Flavor, Instance, InstanceAction, InstanceTag
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import boot_volumes
 from apps.compute.services.instance_actions import action_start, event_finish, event_start
-from apps.core import events
+from apps.core import events, tasks
 from apps.core.errors import Conflict
 from apps.identity import services as identity_services
 from apps.identity.models import Project, User
 from apps.identity.policy import Actor, require_write
-
-log = logging.getLogger(__name__)
 
 
 class InstanceLocked(Conflict):
@@ -69,17 +65,21 @@ def publish(instance: Instance, kind: str = "state") -> None:
 
 
 def _send(task: str, *, queue: str, **kwargs: Any) -> None:
-    """On commit: ``workers.compute.<task>.apply_async(kwargs, queue)``. A broker failure leaves the
-    instance in its task state (the build timeout or the user's delete gets it out)."""
-    def send() -> None:
-        try:
-            from workers import compute as compute_tasks
+    """On commit: ``workers.compute.<task>(**kwargs)`` on the node's queue (``send_to_node``)."""
+    send_to_node(f"workers.compute.{task}", queue=queue, kwargs=kwargs)
 
-            getattr(compute_tasks, task).apply_async(kwargs=kwargs, queue=queue)
-        except Exception:
-            log.exception("could not send workers.compute.%s to %s", task, queue)
 
-    transaction.on_commit(send)
+def send_to_node(task_name: str, *, queue: str, kwargs: dict[str, Any]) -> None:
+    """Enqueue a node task on ``kwargs["instance_id"]``: its task record says who asked for what from the
+    request's action log entry (``request_id``) and goes to the instance's project. A broker failure
+    leaves the instance in its task state while the beat task sends it again (the build timeout or the
+    user's delete gets it out)."""
+    instance = Instance.objects.only("id", "project_id", "user_id").get(pk=kwargs["instance_id"])
+    action = (InstanceAction.objects.filter(instance=instance, request_id=kwargs["request_id"]).first()
+              if kwargs.get("request_id") else None)
+    tasks.enqueue(task_name, queue=queue, kwargs=kwargs, resource_type="instance", resource_id=instance.id,
+                  action=action.action if action else task_name.rsplit(".", 1)[1],
+                  project_id=instance.project_id, user_id=action.user_id if action else "")
 
 
 def save(instance: Instance, *fields: str) -> None:

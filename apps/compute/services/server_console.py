@@ -9,12 +9,16 @@ from typing import Any
 from apps.compute import states
 from apps.compute.models import Instance
 from apps.compute.services.instances import node_up
+from apps.core import tasks
 from apps.core.errors import BadRequest, Conflict
+from apps.identity.policy import Actor
 
 log = logging.getLogger(__name__)
 
+CONSOLE_TIMEOUT_SECONDS = 10  # how long os-getConsoleOutput waits for the node
 
-def console_output(instance: Instance, body: Any) -> str:
+
+def console_output(actor: Actor, instance: Instance, body: Any) -> str:
     length = body.get("length") if isinstance(body, Mapping) else None
     if length is not None:
         if isinstance(length, str) and re.fullmatch(r"-?\d+", length):
@@ -28,12 +32,13 @@ def console_output(instance: Instance, body: Any) -> str:
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
+    # a read, sent at once (outside any transaction) and useless late: it expires with the wait
+    record = tasks.enqueue("workers.compute.console_output", queue=node.queue,
+                           kwargs={"instance_id": instance.id, "length": length}, action="getConsoleOutput",
+                           resource_type="instance", resource_id=instance.id, project_id=instance.project_id,
+                           user_id=actor.user_id, expires=CONSOLE_TIMEOUT_SECONDS)
     try:
-        from workers import compute as compute_tasks
-
-        result = compute_tasks.console_output.apply_async(kwargs={"instance_id": instance.id, "length": length},
-                                                          queue=node.queue)
-        return str(result.get(timeout=10) or "")
+        return str(tasks.task_result(record=record, timeout=CONSOLE_TIMEOUT_SECONDS) or "")
     except Exception as exc:  # noqa: BLE001 - timeout, broker or node error: Nova's ConsoleNotAvailable
         log.warning("console output of %s failed: %s", instance.id, exc)
         raise Conflict(f"Guest console of instance {instance.id} is not available right now.") from None

@@ -159,7 +159,7 @@ def server_action(*, actor: Actor, server_id: str, action: str, body: Any, reque
     if action == "os-getConsoleOutput":
         instance = server_selectors.server_get(actor=actor, server_id=server_id)
         require_write(actor, instance.project_id, what=f"instance {server_id}")
-        return console_output(instance, body)
+        return console_output(actor, instance, body)
     with transaction.atomic():
         instance = for_update(actor, server_id)
         if action == "reboot":

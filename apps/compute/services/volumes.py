@@ -19,7 +19,6 @@ or a late report changes nothing twice.
 """
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -34,8 +33,6 @@ from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from apps.identity.policy import Actor
 from apps.volumes import selectors as volume_selectors
 from apps.volumes import services as volume_services
-
-log = logging.getLogger(__name__)
 
 # Nova (os-volume_attachments): attach and detach need a settled server in one of these vm_states
 ATTACH_VM_STATES = frozenset({states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED})
@@ -113,16 +110,8 @@ def _node_queue(instance: Instance, what: str) -> tuple[str, str]:
 
 
 def _send(task: str, *, queue: str, **kwargs: Any) -> None:
-    """On commit: ``workers.compute_volumes.<task>.apply_async(kwargs, queue)``."""
-    def send() -> None:
-        try:
-            from workers import compute_volumes
-
-            getattr(compute_volumes, task).apply_async(kwargs=kwargs, queue=queue)
-        except Exception:
-            log.exception("could not send workers.compute_volumes.%s to %s", task, queue)
-
-    transaction.on_commit(send)
+    """On commit: ``workers.compute_volumes.<task>(**kwargs)`` on the node's queue (``send_to_node``)."""
+    instances.send_to_node(f"workers.compute_volumes.{task}", queue=queue, kwargs=kwargs)
 
 
 def _start_action(actor: Actor, instance: Instance, record: str, event: str, host: str, request_id: str) -> None:

@@ -2,7 +2,6 @@
 what they report (heartbeats, port statuses); an operator's changes to them."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core import events
+from apps.core import events, tasks
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, selectors
@@ -27,28 +26,21 @@ from apps.networks.models import (
 )
 from apps.networks.services.common import _bool, _text, publish
 
-log = logging.getLogger(__name__)
-
-
 SYNC_EXPIRES_SECONDS = 300
 
 
 # ---- telling the network agents ------------------------------------------------------------
 
 def _send_sync() -> None:
-    """After commit: ask every agent to converge on the new state (one task per agent). An agent
-    counts while it reported within SYNC_REACH_SECONDS (much longer than the liveness window: a node
-    whose periodic heartbeat is late still gets the change); the task expires, so a node that is
-    really gone does not pile work up in its queue."""
-    from celery import current_app
-
+    """After commit: ask every agent to converge on the new state (one task per agent, each with its task
+    record: node work, no project's, so the admins' task log). An agent counts while it reported within
+    SYNC_REACH_SECONDS (much longer than the liveness window: a node whose periodic heartbeat is late
+    still gets the change); the task expires, so a node that is really gone does not pile work up in
+    its queue."""
     reachable = selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
     for host in reachable.values_list("host", flat=True):
-        try:
-            current_app.send_task("workers.network.sync", kwargs={"host": host}, queue=f"network.{host}",
-                                  expires=SYNC_EXPIRES_SECONDS)
-        except Exception:
-            log.exception("could not ask the network agent on %s to sync", host)
+        tasks.enqueue("workers.network.sync", queue=f"network.{host}", kwargs={"host": host}, action="sync",
+                      resource_type="network_agent", resource_id=host, expires=SYNC_EXPIRES_SECONDS)
 
 
 _send_sync.stratus_network_sync = True  # type: ignore[attr-defined]

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
-
-from apps.core import events
+from apps.core import events, tasks
 from apps.core.errors import BadRequest, NotFound
 from apps.core.validators import MAX_METADATA_ITEMS
 from apps.identity.policy import Actor, require_write
@@ -22,14 +20,12 @@ def _publish(obj: Volume | Snapshot, kind: str, resource: str) -> None:
                    data={"status": obj.status, "name": obj.name})
 
 
-def _enqueue(task_name: str, host: str, **kwargs: Any) -> None:
-    """Send a storage task to the node's queue once the transaction commits."""
-    def send() -> None:
-        from workers import storage
-
-        getattr(storage, task_name).apply_async(kwargs={**kwargs, "host": host}, queue=storage.queue_for(host))
-
-    transaction.on_commit(send)
+def _enqueue(task_name: str, host: str, *, actor: Actor, target: Volume | Snapshot, **kwargs: Any) -> None:
+    """Send ``workers.storage.<task_name>`` to the node's queue once the transaction commits, with a task
+    record on ``target`` (its project's task log)."""
+    tasks.enqueue(f"workers.storage.{task_name}", queue=f"storage.{host}", kwargs={**kwargs, "host": host},
+                  action=task_name.split("_", 1)[0], resource_type=type(target).__name__.lower(),
+                  resource_id=target.id, project_id=target.project_id, user_id=actor.user_id)
 
 
 def _lock_volume(volume_id: str) -> Volume:

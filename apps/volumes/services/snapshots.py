@@ -37,7 +37,8 @@ def snapshot_create(*, actor: Actor, volume_id: str, name: str | None = None, de
                                        status=states.CREATING)
     for key, value in (metadata or {}).items():
         SnapshotMetadata.objects.create(snapshot=snapshot, key=key, value=value)
-    _enqueue("create_snapshot", volume.backend.host, snapshot_id=snapshot.id, volume_id=volume.id)
+    _enqueue("create_snapshot", volume.backend.host, actor=actor, target=snapshot, snapshot_id=snapshot.id,
+             volume_id=volume.id)
     _publish(snapshot, "created", "snapshot")
     return snapshot
 
@@ -102,7 +103,7 @@ def snapshot_delete(*, actor: Actor, snapshot_id: str) -> None:
     snapshot = _writable_snapshot(actor, snapshot_id)
     _move_snapshot(snapshot, states.DELETING, action="delete")
     volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
-    _enqueue("delete_snapshot", volume.backend.host, snapshot_id=snapshot.id)
+    _enqueue("delete_snapshot", volume.backend.host, actor=actor, target=snapshot, snapshot_id=snapshot.id)
     _publish(snapshot, "state", "snapshot")
 
 
@@ -186,7 +187,7 @@ def snapshot_force_delete(*, actor: Actor, snapshot_id: str) -> None:
     snapshot.status = states.DELETING
     snapshot.save(update_fields=["status", "updated_at"])
     volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
-    _enqueue("delete_snapshot", volume.backend.host, snapshot_id=snapshot.id)
+    _enqueue("delete_snapshot", volume.backend.host, actor=actor, target=snapshot, snapshot_id=snapshot.id)
     _publish(snapshot, "state", "snapshot")
 
 

@@ -130,7 +130,7 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
             task["source_volume_id"] = source.id
         elif image is not None:
             task.update(image_id=image.id)
-        _enqueue("create_volume", backend.host, **task)
+        _enqueue("create_volume", backend.host, actor=actor, target=volume, **task)
     _publish(volume, "created", "volume")
     return volume
 
@@ -201,7 +201,7 @@ def volume_delete(*, actor: Actor, volume_id: str, cascade: bool = False) -> Non
     if volume.backend_id is None:  # never placed: nothing on any node
         _forget_volume(volume)
         return
-    _enqueue("delete_volume", volume.backend.host, volume_id=volume.id,
+    _enqueue("delete_volume", volume.backend.host, actor=actor, target=volume, volume_id=volume.id,
              snapshot_ids=[s.id for s in snapshots])
     _publish(volume, "state", "volume")
 
@@ -256,7 +256,7 @@ def volume_extend(*, actor: Actor, volume_id: str, new_size: int) -> Volume:
     volume.gigabytes_reserved = volume.gigabytes_reserved + delta
     volume.save(update_fields=["previous_size", "gigabytes_reserved", "updated_at"])
     _move(volume, states.EXTENDING, action="extend")
-    _enqueue("extend_volume", volume.backend.host, volume_id=volume.id, size_gb=size)
+    _enqueue("extend_volume", volume.backend.host, actor=actor, target=volume, volume_id=volume.id, size_gb=size)
     _publish(volume, "state", "volume")
     return volume
 
