@@ -3,6 +3,7 @@ types, limits. Views parse, call one service or selector, render; errors in Cind
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -124,31 +125,114 @@ class Version(Versions):
 
 # ---- volumes -------------------------------------------------------------------------------------
 
-class Volumes(CinderView):
+class _Collection(CinderView):
+    """A list (brief, or detailed under ``/detail``) with Cinder's next link when a page is full, and
+    the create (POST; 405 under ``/detail``). ``kind`` names the list query's kind and the bodies' key."""
+
     detail = False
+    kind: ClassVar[str]
+
+    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
+        raise NotImplementedError
+
+    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def create(self, request: Request, base: str) -> dict[str, Any]:
+        raise NotImplementedError
 
     def get(self, request: Request, project_id: str) -> Response:
-        query = selectors.parse_list_query(_params(request), kind="volume")
-        volumes = selectors.volume_list(actor=request.auth, query=query)
+        query = selectors.parse_list_query(_params(request), kind=self.kind)
+        rows = self.rows(request, query)
         base = _base(request, project_id)
-        if self.detail:
-            admin = request.auth.is_admin
-            items = [out.volume_detail(v, base, admin=admin, version=request.volume_version) for v in volumes]
-        else:
-            items = [out.volume_brief(v, base) for v in volumes]
-        body: dict[str, Any] = {"volumes": items}
-        links = _next_links(request, f"{base}/volumes{'/detail' if self.detail else ''}", volumes, query.limit)
+        body: dict[str, Any] = {f"{self.kind}s": [self.render(request, row, base) for row in rows]}
+        links = _next_links(request, f"{base}/{self.kind}s{'/detail' if self.detail else ''}", rows, query.limit)
         if links:
-            body["volumes_links"] = links
+            body[f"{self.kind}s_links"] = links
         return Response(body)
 
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
+        return Response({self.kind: self.create(request, _base(request, project_id))}, status=202)
+
+
+class _ActionView(CinderView):
+    """``POST .../action {"<name>": body}``: the one action, through its entry in ``actions`` (the
+    status it answers, and what it runs with the actor, the body and the id from the URL). An unknown
+    action is a 404 when the resource is not the caller's (``show``), a 400 when it is."""
+
+    actions: ClassVar[Mapping[str, tuple[int, Callable[..., object]]]]
+    show: ClassVar[Callable[..., object]]
+
+    def post(self, request: Request, project_id: str, **ids: str) -> Response:
+        action, body = inputs.single_action(request.data)
+        if action not in self.actions:
+            type(self).show(actor=request.auth, **ids)
+            raise BadRequest(f"There is no such action: {action}")
+        status, run = self.actions[action]
+        run(request.auth, body, **ids)
+        return Response(status=status)
+
+
+class _Metadata(CinderView):
+    """GET, POST (merge) and PUT (replace) the metadata of a volume or a snapshot (``read`` and
+    ``write`` take the id from the URL)."""
+
+    read: ClassVar[Callable[..., dict[str, str]]]
+    write: ClassVar[Callable[..., dict[str, str]]]
+
+    def get(self, request: Request, project_id: str, **ids: str) -> Response:
+        return Response({"metadata": type(self).read(actor=request.auth, **ids)})
+
+    def post(self, request: Request, project_id: str, **ids: str) -> Response:
+        return Response({"metadata": type(self).write(actor=request.auth, metadata=inputs.metadata(request.data),
+                                                      replace=False, **ids)})
+
+    def put(self, request: Request, project_id: str, **ids: str) -> Response:
+        return Response({"metadata": type(self).write(actor=request.auth, metadata=inputs.metadata(request.data),
+                                                      replace=True, **ids)})
+
+
+class _MetadataItem(CinderView):
+    """GET, PUT and DELETE one metadata item of a volume or a snapshot."""
+
+    read: ClassVar[Callable[..., dict[str, str]]]
+    write: ClassVar[Callable[..., dict[str, str]]]
+    remove: ClassVar[Callable[..., None]]
+
+    def get(self, request: Request, project_id: str, key: str, **ids: str) -> Response:
+        meta = type(self).read(actor=request.auth, **ids)
+        if key not in meta:
+            raise NotFound(f"Metadata item was not found: {key}")
+        return Response({"meta": {key: meta[key]}})
+
+    def put(self, request: Request, project_id: str, key: str, **ids: str) -> Response:
+        return Response({"meta": type(self).write(actor=request.auth, key=key,
+                                                  value=inputs.metadata_item(request.data, key), **ids)})
+
+    def delete(self, request: Request, project_id: str, key: str, **ids: str) -> Response:
+        type(self).remove(actor=request.auth, key=key, **ids)
+        return Response(status=200)
+
+
+# ---- volumes -------------------------------------------------------------------------------------
+
+class Volumes(_Collection):
+    kind = "volume"
+
+    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
+        return selectors.volume_list(actor=request.auth, query=query)
+
+    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
+        if self.detail:
+            return out.volume_detail(row, base, admin=request.auth.is_admin, version=request.volume_version)
+        return out.volume_brief(row, base)
+
+    def create(self, request: Request, base: str) -> dict[str, Any]:
         volume = services.volume_create(actor=request.auth, **vars(inputs.volume_create(request.data)))
         volume = selectors.volume_get(actor=request.auth, volume_id=volume.id)
-        return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
-                                                  admin=request.auth.is_admin)}, status=202)
+        return out.volume_out(volume, base, version=request.volume_version, admin=request.auth.is_admin)
 
 
 class VolumesDetail(Volumes):
@@ -182,91 +266,52 @@ class VolumeDetail(CinderView):
         return Response(status=202)
 
 
-class VolumeAction(CinderView):
-    def post(self, request: Request, project_id: str, volume_id: str) -> Response:
-        action, body = inputs.single_action(request.data)
-        if action == "os-extend":
-            services.volume_extend(actor=request.auth, volume_id=volume_id, new_size=inputs.volume_extend(body))
-            return Response(status=202)
-        if action == "os-set_bootable":
-            services.volume_set_bootable(actor=request.auth, volume_id=volume_id,
-                                         bootable=inputs.volume_set_bootable(body))
-            return Response(status=200)
-        if action == "os-reserve":
-            services.volume_begin_attaching(actor=request.auth, volume_id=volume_id)
-            return Response(status=202)
-        if action == "os-unreserve":
-            services.volume_roll_attaching(actor=request.auth, volume_id=volume_id)
-            return Response(status=202)
-        if action == "os-attach":
-            services.volume_attach_record(actor=request.auth, volume_id=volume_id,
-                                          **vars(inputs.volume_attach_record(body)))
-            return Response(status=202)
-        if action == "os-detach":
-            services.volume_detach_record(actor=request.auth, volume_id=volume_id,
-                                          attachment_id=inputs.volume_detach_record(body))
-            return Response(status=202)
-        selectors.volume_get(actor=request.auth, volume_id=volume_id)
-        raise BadRequest(f"There is no such action: {action}")
+class VolumeAction(_ActionView):
+    show = staticmethod(selectors.volume_get)
+    actions = {
+        "os-extend": (202, lambda actor, body, volume_id: services.volume_extend(
+            actor=actor, volume_id=volume_id, new_size=inputs.volume_extend(body))),
+        "os-set_bootable": (200, lambda actor, body, volume_id: services.volume_set_bootable(
+            actor=actor, volume_id=volume_id, bootable=inputs.volume_set_bootable(body))),
+        "os-reserve": (202, lambda actor, _body, volume_id: services.volume_begin_attaching(
+            actor=actor, volume_id=volume_id)),
+        "os-unreserve": (202, lambda actor, _body, volume_id: services.volume_roll_attaching(
+            actor=actor, volume_id=volume_id)),
+        "os-attach": (202, lambda actor, body, volume_id: services.volume_attach_record(
+            actor=actor, volume_id=volume_id, **vars(inputs.volume_attach_record(body)))),
+        "os-detach": (202, lambda actor, body, volume_id: services.volume_detach_record(
+            actor=actor, volume_id=volume_id, attachment_id=inputs.volume_detach_record(body))),
+    }
 
 
-class VolumeMetadata(CinderView):
-    def get(self, request: Request, project_id: str, volume_id: str) -> Response:
-        return Response({"metadata": selectors.volume_metadata(actor=request.auth, volume_id=volume_id)})
-
-    def post(self, request: Request, project_id: str, volume_id: str) -> Response:
-        meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
-                                            metadata=inputs.metadata(request.data), replace=False)
-        return Response({"metadata": meta})
-
-    def put(self, request: Request, project_id: str, volume_id: str) -> Response:
-        meta = services.volume_metadata_set(actor=request.auth, volume_id=volume_id,
-                                            metadata=inputs.metadata(request.data), replace=True)
-        return Response({"metadata": meta})
+class VolumeMetadata(_Metadata):
+    read = staticmethod(selectors.volume_metadata)
+    write = staticmethod(services.volume_metadata_set)
 
 
-class VolumeMetadataItem(CinderView):
-    def get(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
-        meta = selectors.volume_metadata(actor=request.auth, volume_id=volume_id)
-        if key not in meta:
-            raise NotFound(f"Metadata item was not found: {key}")
-        return Response({"meta": {key: meta[key]}})
-
-    def put(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
-        meta = services.volume_metadata_item_set(actor=request.auth, volume_id=volume_id, key=key,
-                                                 value=inputs.metadata_item(request.data, key))
-        return Response({"meta": meta})
-
-    def delete(self, request: Request, project_id: str, volume_id: str, key: str) -> Response:
-        services.volume_metadata_item_delete(actor=request.auth, volume_id=volume_id, key=key)
-        return Response(status=200)
+class VolumeMetadataItem(_MetadataItem):
+    read = staticmethod(selectors.volume_metadata)
+    write = staticmethod(services.volume_metadata_item_set)
+    remove = staticmethod(services.volume_metadata_item_delete)
 
 
 # ---- snapshots -----------------------------------------------------------------------------------
 
-class Snapshots(CinderView):
-    detail = False
+class Snapshots(_Collection):
+    kind = "snapshot"
 
-    def get(self, request: Request, project_id: str) -> Response:
-        query = selectors.parse_list_query(_params(request), kind="snapshot")
-        snapshots = selectors.snapshot_list(actor=request.auth, query=query)
-        if self.detail:
-            items = [out.snapshot_detail(s, request.volume_version) for s in snapshots]
-        else:
-            items = [out.snapshot_summary(s) for s in snapshots]
-        body: dict[str, Any] = {"snapshots": items}
-        base = _base(request, project_id)
-        links = _next_links(request, f"{base}/snapshots{'/detail' if self.detail else ''}", snapshots, query.limit)
-        if links:
-            body["snapshots_links"] = links
-        return Response(body)
+    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
+        return selectors.snapshot_list(actor=request.auth, query=query)
 
-    def post(self, request: Request, project_id: str) -> Response:
+    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
         if self.detail:
-            self.http_method_not_allowed(request)  # 405 in the API's error format
+            return out.snapshot_detail(row, request.volume_version)
+        return out.snapshot_summary(row)
+
+    def create(self, request: Request, base: str) -> dict[str, Any]:
         snapshot = services.snapshot_create(actor=request.auth, **vars(inputs.snapshot_create(request.data)))
         snapshot = selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot.id)
-        return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)}, status=202)
+        return out.snapshot_out(snapshot, request.volume_version)
 
 
 class SnapshotsDetail(Snapshots):
@@ -288,33 +333,15 @@ class SnapshotDetail(CinderView):
         return Response(status=202)
 
 
-class SnapshotMetadata(CinderView):
-    def get(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        return Response({"metadata": selectors.snapshot_metadata(actor=request.auth, snapshot_id=snapshot_id)})
-
-    def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        return Response({"metadata": services.snapshot_metadata_set(
-            actor=request.auth, snapshot_id=snapshot_id, metadata=inputs.metadata(request.data), replace=False)})
-
-    def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        return Response({"metadata": services.snapshot_metadata_set(
-            actor=request.auth, snapshot_id=snapshot_id, metadata=inputs.metadata(request.data), replace=True)})
+class SnapshotMetadata(_Metadata):
+    read = staticmethod(selectors.snapshot_metadata)
+    write = staticmethod(services.snapshot_metadata_set)
 
 
-class SnapshotMetadataItem(CinderView):
-    def get(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
-        meta = selectors.snapshot_metadata(actor=request.auth, snapshot_id=snapshot_id)
-        if key not in meta:
-            raise NotFound(f"Metadata item was not found: {key}")
-        return Response({"meta": {key: meta[key]}})
-
-    def put(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
-        return Response({"meta": services.snapshot_metadata_item_set(
-            actor=request.auth, snapshot_id=snapshot_id, key=key, value=inputs.metadata_item(request.data, key))})
-
-    def delete(self, request: Request, project_id: str, snapshot_id: str, key: str) -> Response:
-        services.snapshot_metadata_item_delete(actor=request.auth, snapshot_id=snapshot_id, key=key)
-        return Response(status=200)
+class SnapshotMetadataItem(_MetadataItem):
+    read = staticmethod(selectors.snapshot_metadata)
+    write = staticmethod(services.snapshot_metadata_item_set)
+    remove = staticmethod(services.snapshot_metadata_item_delete)
 
 
 # ---- volume types --------------------------------------------------------------------------------
@@ -452,22 +479,17 @@ class VolumeTypeExtraSpec(CinderView):
         return Response(status=202)
 
 
-class SnapshotAction(CinderView):
-    def post(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        action, body = inputs.single_action(request.data)
-        if action == "os-reset_status":
-            services.snapshot_reset_status(actor=request.auth, snapshot_id=snapshot_id,
-                                           status=inputs.snapshot_status(body))
-        elif action == "os-force_delete":
-            services.snapshot_force_delete(actor=request.auth, snapshot_id=snapshot_id)
-        elif action == "os-update_snapshot_status":
-            services.snapshot_update_status(actor=request.auth, snapshot_id=snapshot_id,
-                                            status=inputs.snapshot_status(body),
-                                            progress=inputs.snapshot_progress(body))
-        else:
-            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id)
-            raise BadRequest(f"There is no such action: {action}")
-        return Response(status=202)
+class SnapshotAction(_ActionView):
+    show = staticmethod(selectors.snapshot_get)
+    actions = {
+        "os-reset_status": (202, lambda actor, body, snapshot_id: services.snapshot_reset_status(
+            actor=actor, snapshot_id=snapshot_id, status=inputs.snapshot_status(body))),
+        "os-force_delete": (202, lambda actor, _body, snapshot_id: services.snapshot_force_delete(
+            actor=actor, snapshot_id=snapshot_id)),
+        "os-update_snapshot_status": (202, lambda actor, body, snapshot_id: services.snapshot_update_status(
+            actor=actor, snapshot_id=snapshot_id, status=inputs.snapshot_status(body),
+            progress=inputs.snapshot_progress(body))),
+    }
 
 
 class AvailabilityZones(CinderView):
