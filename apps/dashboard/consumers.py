@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from apps.core.errors import NotFound
 from apps.core.events import project_group, user_group
 from apps.dashboard.shell import PROJECT_KEY
 from apps.identity import selectors
@@ -65,7 +66,7 @@ def _session_groups(scope: dict[str, Any]) -> list[str] | None:
     if getattr(session, "session_key", None):
         groups.append(session_group(session.session_key))  # type: ignore[union-attr]
     project_id = session.get(PROJECT_KEY) if session is not None else None
-    if project_id and selectors.projects_for_user(user).filter(id=project_id).exists():
+    if selectors.user_project_find(user=user, project_id=project_id) is not None:
         groups.append(project_group(project_id))
     if user.is_superuser:
         groups.append(ADMIN_GROUP)
@@ -74,7 +75,7 @@ def _session_groups(scope: dict[str, Any]) -> list[str] | None:
 
 @database_sync_to_async
 def _may_watch(user: Any, project_id: str) -> bool:
-    return selectors.projects_for_user(user).filter(id=project_id).exists()
+    return selectors.user_project_find(user=user, project_id=project_id) is not None
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,14 @@ class Access:
 @database_sync_to_async
 def _access_now(user: Any, project_ids: list[str]) -> Access:
     """The user as the database has it now (not the scope's copy from the connect)."""
-    from apps.identity.models import User
-
-    fresh = User.objects.filter(pk=getattr(user, "pk", None)).first()
-    if fresh is None or not fresh.is_active:
+    try:
+        fresh = selectors.user_get(user_id=getattr(user, "pk", None) or "")
+    except NotFound:
         return Access(projects=None)
-    allowed = selectors.projects_for_user(fresh).filter(id__in=project_ids).values_list("id", flat=True)
-    return Access(projects=frozenset(str(p) for p in allowed), admin=bool(fresh.is_superuser))
+    if not fresh.is_active:
+        return Access(projects=None)
+    return Access(projects=selectors.user_project_ids(user=fresh, project_ids=project_ids),
+                  admin=bool(fresh.is_superuser))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -44,7 +44,7 @@ class Shell:
         """What the switcher offers: the projects the user may act in."""
         if not self.authenticated:
             return []
-        return selectors.projects_for_user(self.request.user).order_by("name", "id")  # type: ignore[arg-type]
+        return selectors.user_project_choices(user=self.request.user)  # type: ignore[arg-type]
 
     @cached_property
     def nav(self) -> list[panels.NavSection]:

@@ -28,25 +28,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.core.errors import Forbidden, NotFound, StratusError
 from apps.identity import selectors, services
-from apps.identity.models import Project, User
 from apps.identity.policy import Actor
 
 PROJECT_KEY = "project_id"
 
 View = Callable[..., HttpResponse]
 T = TypeVar("T")
-
-
-def choose_project(user: User, wanted_id: str | None = None) -> Project | None:
-    """The project a session acts in: ``wanted_id`` if the user may switch to it, else the user's
-    default project if allowed, else the first allowed one by name (None when there is none)."""
-    allowed = selectors.projects_for_user(user)
-    for project_id in (wanted_id, user.default_project_id):
-        if project_id:
-            project = allowed.filter(id=project_id).first()
-            if project is not None:
-                return project
-    return allowed.order_by("name", "id").first()
 
 
 def session_actor(request: HttpRequest) -> Actor:
@@ -56,7 +43,7 @@ def session_actor(request: HttpRequest) -> Actor:
     if cached is not None:
         return cached
     wanted = request.session.get(PROJECT_KEY)
-    project = choose_project(request.user, wanted)  # type: ignore[arg-type]
+    project = selectors.session_project(user=request.user, wanted_id=wanted)  # type: ignore[arg-type]
     project_id = project.id if project is not None else None
     if wanted != project_id:
         request.session[PROJECT_KEY] = project_id

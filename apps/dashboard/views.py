@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import NotFound
 from apps.dashboard.forms import LoginForm
-from apps.dashboard.shell import PROJECT_KEY, actor_for, choose_project, dashboard_view, render_page, safe_next
+from apps.dashboard.shell import PROJECT_KEY, actor_for, dashboard_view, render_page, safe_next
 from apps.identity import quotas, selectors
 from apps.identity.models import Project
 
@@ -38,7 +38,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             form.add_error(None, "Invalid credentials: check the domain, user name and password.")
         else:
             login(request, user, backend=BACKEND)
-            project = choose_project(user)
+            project = selectors.session_project(user=user)
             request.session[PROJECT_KEY] = project.id if project is not None else None
             if project is None:
                 messages.warning(request, "You have no role on any project yet: ask an administrator for one.")
@@ -59,7 +59,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def switch_project(request: HttpRequest) -> HttpResponse:
     """Act in another project: only one the user may switch to (else 404, never a silent fallback)."""
     project_id = request.POST.get("project_id", "")
-    project = selectors.projects_for_user(request.user).filter(id=project_id).first()  # type: ignore[arg-type]
+    project = selectors.user_project_find(user=request.user, project_id=project_id)  # type: ignore[arg-type]
     if project is None:
         raise NotFound(f"Could not find project: {project_id}.")
     request.session[PROJECT_KEY] = project.id

@@ -44,6 +44,32 @@ def projects_for_user(user: User, *, perm: str = PERM_READ) -> QuerySet[Project]
     ).filter(enabled=True)
 
 
+def user_project_choices(*, user: User) -> QuerySet[Project]:
+    """The projects a dashboard user may act in, by name (the project switcher)."""
+    return projects_for_user(user).order_by("name", "id")
+
+
+def user_project_find(*, user: User, project_id: str | None) -> Project | None:
+    """``project_id`` if ``user`` may act in it, else None."""
+    return projects_for_user(user).filter(id=project_id).first() if project_id else None
+
+
+def user_project_ids(*, user: User, project_ids: Iterable[str]) -> frozenset[str]:
+    """Those of ``project_ids`` that ``user`` may still act in (one query)."""
+    return frozenset(str(p) for p in projects_for_user(user).filter(id__in=list(project_ids))
+                     .values_list("id", flat=True))
+
+
+def session_project(*, user: User, wanted_id: str | None = None) -> Project | None:
+    """The project a dashboard session acts in: ``wanted_id`` if the user may act in it, else the
+    user's default project if allowed, else the first allowed one by name (None when there is none)."""
+    for project_id in (wanted_id, user.default_project_id):
+        project = user_project_find(user=user, project_id=project_id)
+        if project is not None:
+            return project
+    return user_project_choices(user=user).first()
+
+
 # ---- roles -----------------------------------------------------------------------------------
 
 def implied_role_map() -> dict[str, set[str]]:
@@ -125,8 +151,14 @@ def domain_list(*, actor: Actor, filters: dict[str, str] | None = None) -> Query
                           {"name": "name", "enabled": "enabled"})
 
 
-def domain_get(*, domain_id: str) -> Domain:
-    return _get(Domain.objects.all(), domain_id, "domain")
+def domain_get(*, domain_id: str, actor: Actor | None = None) -> Domain:
+    """A domain; with ``actor``, only one it may see (domain_list's rule), else not found."""
+    qs = Domain.objects.all() if actor is None else restrict(Domain.objects.all(), actor, "view")
+    return _get(qs, domain_id, "domain")
+
+
+def domain_visible(*, actor: Actor, domain_id: str) -> bool:
+    return restrict(Domain.objects.filter(id=domain_id), actor, "view").exists()
 
 
 def domain_by_name_or_id(*, ref: dict[str, str] | None) -> Domain:
@@ -258,6 +290,10 @@ def group_members(*, group: Group) -> QuerySet[User]:
     return User.objects.select_related("domain", "default_project").filter(groups=group.auth_group)
 
 
+def group_has_member(*, group: Group, user_id: str) -> bool:
+    return group_members(group=group).filter(id=user_id).exists()
+
+
 def role_list(*, filters: dict[str, str] | None = None) -> QuerySet[Role]:
     return _apply_filters(Role.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
 
@@ -269,6 +305,14 @@ def role_get(*, role_id: str) -> Role:
 def implied_role_list(*, prior: Role | None = None) -> QuerySet[ImpliedRole]:
     qs = ImpliedRole.objects.select_related("prior", "implied")
     return qs.filter(prior=prior) if prior is not None else qs
+
+
+def implied_role_get(*, prior_role_id: str, implied_role_id: str) -> ImpliedRole:
+    """The rule "``prior_role_id`` implies ``implied_role_id``" (NotFound for an unknown prior role too)."""
+    rule = implied_role_list(prior=role_get(role_id=prior_role_id)).filter(implied_id=implied_role_id).first()
+    if rule is None:
+        raise NotFound(f"Could not find implied role {implied_role_id} of {prior_role_id}.")
+    return rule
 
 
 def _assignments(*, actor: Actor | None, user_id: str | None, group_id: str | None, project_id: str | None,
@@ -300,6 +344,13 @@ def role_assignment_list(*, actor: Actor | None = None, user_id: str | None = No
     if role_id:
         qs = qs.filter(role_id=role_id)
     return qs
+
+
+def role_assignment_exists(*, actor: Actor, role_id: str, user_id: str | None = None, group_id: str | None = None,
+                           project_id: str | None = None, domain_id: str | None = None, system: bool = False) -> bool:
+    """Keystone's grant check (HEAD /projects/{p}/users/{u}/roles/{r} and the like)."""
+    return role_assignment_list(actor=actor, role_id=role_id, user_id=user_id, group_id=group_id,
+                                project_id=project_id, domain_id=domain_id, system=system).exists()
 
 
 def role_assignment_list_effective(*, actor: Actor | None = None, user_id: str | None = None,

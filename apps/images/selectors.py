@@ -212,6 +212,12 @@ def image_list_all(*, actor: Actor, visibility: str | None = None) -> QuerySet[I
     return image_filter(actor=actor, query=query).order_by("-created_at", "-id")
 
 
+def image_pending_shares(*, actor: Actor) -> list[Image]:
+    """Images other projects shared with the caller's that it has not accepted or rejected yet."""
+    pending = image_filter(actor=actor, query={"visibility": ["shared"], "member_status": ["pending"]})
+    return list(pending.exclude(owner=actor.project_id or "").order_by("-created_at"))
+
+
 def member_list(*, actor: Actor, image_id: str) -> QuerySet[ImageMember]:
     """The owner (or an admin) sees every member; a member sees only itself."""
     image = image_get(actor=actor, image_id=image_id)

@@ -25,20 +25,16 @@ from apps.images.forms import ImageForm, ShareForm
 from apps.images.models import Image, ImageMember
 
 
-def _rows(actor: Actor) -> list[Image]:
-    return list(selectors.image_list_all(actor=actor))
-
-
-def _pending(actor: Actor) -> list[Image]:
-    return list(selectors.image_filter(actor=actor, query={"visibility": ["shared"], "member_status": ["pending"]})
-                .exclude(owner=actor.project_id or "").order_by("-created_at"))
+def _index_context(actor: Actor, form: ImageForm) -> dict[str, Any]:
+    return {"images": list(selectors.image_list_all(actor=actor)),
+            "pending": selectors.image_pending_shares(actor=actor), "form": form, "current": actor.project_id,
+            "is_admin": actor.is_admin}
 
 
 @dashboard_view
 def index(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    context = {"images": _rows(actor), "pending": _pending(actor), "form": ImageForm(is_admin=actor.is_admin),
-               "current": actor.project_id, "is_admin": actor.is_admin}
+    context = _index_context(actor, ImageForm(is_admin=actor.is_admin))
     return render_page(request, "images/index.html", context, partial="images/_table.html")
 
 
@@ -70,9 +66,7 @@ def create(request: HttpRequest) -> HttpResponse:
     elif wants_json:
         return JsonResponse({"error": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
                             status=400)
-    context = {"images": _rows(actor), "pending": _pending(actor), "form": form, "current": actor.project_id,
-               "is_admin": actor.is_admin}
-    return render(request, "images/index.html", context, status=400)
+    return render(request, "images/index.html", _index_context(actor, form), status=400)
 
 
 @require_http_methods(["PUT"])

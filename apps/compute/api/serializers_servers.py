@@ -75,7 +75,7 @@ def addresses(instance: Instance, *, extended: bool = True) -> dict[str, list[di
 
 
 def _fault(instance: Instance, *, admin: bool) -> dict[str, Any] | None:
-    fault = getattr(instance, "fault", None) if hasattr(instance, "fault") else instance.faults.first()
+    fault = server_selectors.server_fault(instance)
     if fault is None:
         return None
     body: dict[str, Any] = {"code": fault.code, "created": _time(fault.created_at), "message": fault.message}

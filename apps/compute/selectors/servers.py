@@ -158,6 +158,13 @@ def attach_tags_and_faults(instances: list[Instance]) -> list[Instance]:
     return instances
 
 
+def server_fault(instance: Instance) -> InstanceFault | None:
+    """The instance's newest fault: the one ``attach_tags_and_faults`` set, else read (one query)."""
+    if hasattr(instance, "fault"):
+        return instance.fault
+    return instance.faults.first()
+
+
 def _cached(model: Any, rows: list[Any]) -> QuerySet[Any]:
     """A queryset already evaluated to ``rows`` (what Django's prefetching stores)."""
     qs = model.objects.all()

@@ -189,10 +189,7 @@ class DomainDetail(Member):
     member_key, render = "domain", out.domain_out
 
     def fetch(self, actor: Actor, pk: str) -> Any:
-        domain = selectors.domain_get(domain_id=pk)
-        if not actor.is_admin and not selectors.domain_list(actor=actor).filter(id=pk).exists():
-            raise NotFound(f"Could not find domain: {pk}.")
-        return domain
+        return selectors.domain_get(domain_id=pk, actor=actor)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
         return services.domain_update(actor=actor, domain_id=pk, changes=body)
@@ -214,7 +211,7 @@ class Projects(Collection):
             raise BadRequest("Projects acting as domains are not supported; create a domain instead.")
         parent_id = body.get("parent_id")
         if parent_id and parent_id == (body.get("domain_id") or parent_id) and \
-                selectors.domain_list(actor=actor).filter(id=parent_id).exists():
+                selectors.domain_visible(actor=actor, domain_id=parent_id):
             parent_id = None  # a top-level project's parent is its domain
         return services.project_create(actor=actor, name=body.get("name"), domain_id=body.get("domain_id"),
                                        parent_id=parent_id, extra=extra,
@@ -368,7 +365,7 @@ class GroupUser(OpenStackView):
 
     def head(self, request: Request, pk: str, user_id: str) -> HttpResponse:
         group = selectors.group_get(group_id=pk, actor=request.auth)
-        if not selectors.group_members(group=group).filter(id=user_id).exists():
+        if not selectors.group_has_member(group=group, user_id=user_id):
             raise NotFound(f"Could not find user {user_id} in group {pk}.")
         return HttpResponse(status=204)
 
@@ -418,9 +415,7 @@ class RoleImply(OpenStackView):
         return Response({"role_inference": out.implied_out(rule, request)}, status=201)
 
     def get(self, request: Request, pk: str, implied_id: str) -> Response:
-        rule = selectors.implied_role_list(prior=selectors.role_get(role_id=pk)).filter(implied_id=implied_id).first()
-        if rule is None:
-            raise NotFound(f"Could not find implied role {implied_id} of {pk}.")
+        rule = selectors.implied_role_get(prior_role_id=pk, implied_role_id=implied_id)
         return Response({"role_inference": out.implied_out(rule, request)})
 
     def head(self, request: Request, pk: str, implied_id: str) -> HttpResponse:
@@ -475,8 +470,8 @@ class Grant(OpenStackView):
         return HttpResponse(status=204)
 
     def head(self, request: Request, role_id: str, **kwargs: str) -> HttpResponse:
-        if not selectors.role_assignment_list(actor=request.auth, role_id=role_id, **_who(kwargs),
-                                              **_target(kwargs)).exists():
+        if not selectors.role_assignment_exists(actor=request.auth, role_id=role_id, **_who(kwargs),
+                                                **_target(kwargs)):
             raise NotFound(f"Could not find role assignment with role: {role_id}.")
         return HttpResponse(status=204)
 
