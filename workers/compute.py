@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 
-from workers.drivers import imageformat
+from lib import imageformat
 from workers.drivers.hypervisor import configdrive, disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout

@@ -26,7 +26,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from workers.drivers import imageformat
+from lib import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
 

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from workers.drivers.images import ImageStore, store_from_config
+from lib.imagestore import ImageStore, store_from_config
 
 
 def store_config() -> dict[str, object]:

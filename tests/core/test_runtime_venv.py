@@ -18,7 +18,7 @@ import django
 django.setup()
 root = pathlib.Path(".")
 names = ["manage"]
-for top in ("portal", "apps", "workers"):
+for top in ("portal", "apps", "workers", "lib"):
     for path in sorted((root / top).rglob("*.py")):
         parts = list(path.with_suffix("").parts)
         if parts[-1] == "__init__":

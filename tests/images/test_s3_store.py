@@ -14,9 +14,9 @@ import boto3
 import pytest
 
 from apps.images import storage
+from lib.imagestore import StoreError, store_from_config
+from lib.imagestore.s3 import S3Store
 from tests.conftest import VENV_BIN, free_port
-from workers.drivers.images import StoreError, store_from_config
-from workers.drivers.images.s3 import S3Store
 
 CREDS = {"access_key": "stratus-test", "secret_key": "stratus-test-secret", "region": "us-east-1"}
 

@@ -35,11 +35,11 @@ from apps.images.models import Image
 from apps.volumes import services as volume_services
 from apps.volumes import states as volume_states
 from apps.volumes.models import Volume
+from lib import imageformat
 from tests.api_client import SeededCloud
 from tests.images.conftest import GlanceClient, glance_error
 from tests.workers.compute.conftest import make_instance, make_qcow2, node  # noqa: F401 - the node fixture
 from workers import compute, storage
-from workers.drivers import imageformat
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.layout import InstanceLayout
 

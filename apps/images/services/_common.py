@@ -11,7 +11,7 @@ from apps.identity.policy import Actor, require_write
 from apps.images import states
 from apps.images.models import Image
 from apps.images.storage import get_store
-from workers.drivers.images import StoreError
+from lib.imagestore import StoreError
 
 log = logging.getLogger(__name__)
 

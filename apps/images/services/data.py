@@ -21,8 +21,8 @@ from apps.images import selectors
 from apps.images.models import Image, ImageTask
 from apps.images.services._common import _drop_data, _may_modify, _publish, _quota_holder, _transition
 from apps.images.storage import get_store
-from workers.drivers import imageformat
-from workers.drivers.images import StoreError
+from lib import imageformat
+from lib.imagestore import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.drivers import imageformat
+from lib import imageformat
 
 QEMU_IMG = "qemu-img"
 GiB = 1024**3

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workers.drivers.images.base import StoreError
+from lib.imagestore.base import StoreError
 
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (but the last)
 

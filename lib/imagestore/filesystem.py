@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from workers.drivers.images.base import StoreError
+from lib.imagestore.base import StoreError
 
 KEY = re.compile(r"^[A-Za-z0-9._-]+$")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workers.drivers.images.base import ImageStore, StoreError, StoreWriter
-from workers.drivers.images.filesystem import FilesystemStore
+from lib.imagestore.base import ImageStore, StoreError, StoreWriter
+from lib.imagestore.filesystem import FilesystemStore
 
 __all__ = ["FilesystemStore", "ImageStore", "StoreError", "StoreWriter", "store_from_config"]
 
@@ -18,7 +18,7 @@ def store_from_config(config: Mapping[str, Any]) -> ImageStore:
     if kind == "file":
         return FilesystemStore(root=str(config["root"]))
     if kind == "s3":
-        from workers.drivers.images.s3 import S3Store
+        from lib.imagestore.s3 import S3Store
 
         return S3Store(endpoint_url=config.get("endpoint_url") or None, bucket=str(config["bucket"]),
                        access_key=config.get("access_key") or None, secret_key=config.get("secret_key") or None,
