@@ -39,10 +39,10 @@ import pytest
 from tests.capabilities import skip_missing
 from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
 from tests.conftest import ROOT, Cloud
+from tests.network_lab import SKIP_REASON as NETNS_SKIP_REASON
+from tests.network_lab import Lab, sh
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
 from tests.storage_nodes import StorageNodeProcess
-from tests.workers.network.conftest import SKIP_REASON as NETNS_SKIP_REASON
-from tests.workers.network.conftest import Lab, sh
 
 SKIP = skip_reason() or NETNS_SKIP_REASON
 if SKIP:

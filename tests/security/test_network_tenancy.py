@@ -12,8 +12,8 @@ import pytest
 from apps.networks.models import Port
 from tests.compute.metadata_helpers import make_instance
 from tests.networks.helpers import neutron_error
-from tests.workers.network.states import Cloud as StateCloud
-from tests.workers.network.states import new_id, replace
+from tests.workers.drivers.network.states import Cloud as StateCloud
+from tests.workers.drivers.network.states import new_id, replace
 from workers.drivers.network import dhcp
 
 pytestmark = pytest.mark.django_db

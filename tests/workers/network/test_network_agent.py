@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, database_url
-from tests.workers.network.conftest import SKIP_REASON, Lab, needs_netns
+from tests.network_lab import SKIP_REASON, Lab, needs_netns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, VENV_BIN, Cloud, _wait_http, database_url, free_port, pg_execute
-from tests.workers.network.conftest import SKIP_REASON, Lab, tcp_probe, tcp_server
+from tests.network_lab import SKIP_REASON, Lab, tcp_probe, tcp_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "ok")]
 

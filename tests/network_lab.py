@@ -1,4 +1,6 @@
-"""A laboratory of simulated nodes for the network driver, all inside namespaces the tests make.
+"""A laboratory of simulated nodes for the network driver and agent tests (tests/workers/drivers/network,
+tests/workers/network, tests/e2e), all inside namespaces the tests make; the ``lab`` fixture is
+registered by tests/workers/conftest.py.
 
 Every node is a network namespace of its own (its bridges, VXLAN devices and nftables live there),
 nodes are joined by a veth "underlay" carrying their VTEP addresses, and every guest is a namespace

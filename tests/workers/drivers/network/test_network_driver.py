@@ -7,8 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from tests.workers.network.conftest import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
-from tests.workers.network.states import Cloud, new_id, rule
+from tests.network_lab import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
+from tests.workers.drivers.network.states import Cloud, new_id, rule
 from workers.drivers.network import node
 from workers.drivers.network.model import (
     PORT_ACTIVE,

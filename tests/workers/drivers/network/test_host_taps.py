@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.workers.network.conftest import Lab, sh
-from tests.workers.network.states import Cloud, new_id
+from tests.network_lab import Lab, sh
+from tests.workers.drivers.network.states import Cloud, new_id
 from workers.drivers.network.model import PORT_ACTIVE, PORT_DOWN, bridge_name, tap_name
 
 

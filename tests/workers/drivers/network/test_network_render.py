@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.workers.network.conftest import SKIP_REASON
-from tests.workers.network.states import Cloud, new_id, rule
+from tests.network_lab import SKIP_REASON
+from tests.workers.drivers.network.states import Cloud, new_id, rule
 from workers.drivers.network import dhcp, firewall, router
 from workers.drivers.network.model import (
     AllowedAddressPairSpec,
