@@ -162,17 +162,13 @@ def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str]
     return instances
 
 
-def _image_names(actor: Actor) -> dict[str, str]:
-    return {img.id: img.name or img.id for img in image_selectors.image_list_all(actor=actor).only("id", "name")}
-
-
 def _instance_rows(actor: Actor, *, all_projects: bool = False) -> list[Instance]:
     query = server_selectors.ServerQuery(all_tenants=all_projects)
     rows = server_selectors.server_list(actor=actor, query=query)
     projects = None
     if all_projects:
-        projects = dict(identity_selectors.project_list(actor=actor).values_list("id", "name"))
-    return _decorate(rows, actor=actor, images=_image_names(actor), projects=projects)
+        projects = identity_selectors.project_names(actor=actor)
+    return _decorate(rows, actor=actor, images=image_selectors.image_names(actor=actor), projects=projects)
 
 
 @dashboard_view
@@ -200,8 +196,7 @@ def _request_id() -> str:
 
 
 def _rebuild_images(actor: Actor) -> list[tuple[str, str]]:
-    return [(img.id, img.name or img.id) for img in image_selectors.image_list_all(actor=actor)
-            if img.status == "active"]
+    return list(image_selectors.image_names(actor=actor, active=True).items())
 
 
 def _flavor_choices(actor: Actor) -> list[Flavor]:
@@ -212,7 +207,7 @@ def _flavor_choices(actor: Actor) -> list[Flavor]:
 def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    _decorate([instance], actor=actor, images=_image_names(actor))
+    _decorate([instance], actor=actor, images=image_selectors.image_names(actor=actor))
     groups: list[str] = []
     for port in getattr(instance, "ports", []):
         groups.extend(g.name for g in port.security_groups.all())
@@ -420,7 +415,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     if not form.is_bound:
         form = UsagePeriodForm(initial={"start": start.date(), "end": stop.date()})
     rows = node_selectors.project_usage(actor=actor, start=start, stop=stop, detailed=True)
-    names = dict(identity_selectors.project_list(actor=actor).values_list("id", "name"))
+    names = identity_selectors.project_names(actor=actor)
     for row in rows:
         row.project_name = names.get(row.tenant_id, row.tenant_id)  # type: ignore[attr-defined]
         row.active = sum(1 for s in row.server_usages if s.ended_at is None)  # type: ignore[attr-defined]

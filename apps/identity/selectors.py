@@ -180,6 +180,11 @@ def project_list(*, actor: Actor, filters: dict[str, str] | None = None) -> Quer
                                          "parent_id": "parent_id", "is_domain": None})
 
 
+def project_names(*, actor: Actor) -> dict[str, str]:
+    """Every project's id → name (an admin's listing, e.g. to label rows of every project)."""
+    return dict(project_list(actor=actor).values_list("id", "name"))
+
+
 def _filter_tags(qs: QuerySet[M], filters: dict[str, str] | None) -> QuerySet[M]:
     """Keystone's tag filters: ``tags`` (all of), ``tags-any``, ``not-tags`` (not all of),
     ``not-tags-any`` (none of); each a comma-separated list."""

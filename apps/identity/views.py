@@ -43,11 +43,11 @@ def _show_error(form: Any, exc: StratusError) -> None:
 
 def _project_choices(actor: Actor) -> list[tuple[str, str]]:
     return [(p.id, p.name if p.domain_id == "default" else f"{p.name} ({p.domain.name})")
-            for p in selectors.project_list(actor=actor).order_by("name")]
+            for p in selectors.project_list(actor=actor)]
 
 
 def _role_choices() -> list[tuple[str, str]]:
-    return [(r.id, r.name) for r in selectors.role_list().order_by("name")]
+    return [(r.id, r.name) for r in selectors.role_list()]
 
 
 def _enabled_flag(value: Any) -> bool:
@@ -64,7 +64,7 @@ def index(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
 @identity_admin
 def project_list(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    projects = selectors.project_list(actor=actor).order_by("name")
+    projects = selectors.project_list(actor=actor)
     return render_page(request, "identity/projects.html", {"projects": projects, "current": actor.project_id},
                        partial="identity/_projects_table.html")
 
@@ -130,7 +130,7 @@ def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
 def _member_rows(actor: Actor, project_id: str) -> list[dict[str, Any]]:
     """Direct assignments on the project, one row per user or group with its roles."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for a in selectors.role_assignment_list(actor=actor, project_id=project_id).order_by("role__name"):
+    for a in sorted(selectors.role_assignment_list(actor=actor, project_id=project_id), key=lambda a: a.role.name):
         if a.user_id:
             key, name, domain = ("user", a.user_id), a.user.name, a.user.domain.name
         else:
@@ -144,8 +144,8 @@ def _member_rows(actor: Actor, project_id: str) -> list[dict[str, Any]]:
 def project_members(request: HttpRequest, project_id: str) -> HttpResponse:
     actor = actor_for(request)
     project = selectors.project_get(actor=actor, project_id=project_id)
-    users = [(u.id, u.name) for u in selectors.user_list(actor=actor).order_by("name")]
-    groups = [(g.id, g.name) for g in selectors.group_list(actor=actor).order_by("name")]
+    users = [(u.id, u.name) for u in selectors.user_list(actor=actor)]
+    groups = [(g.id, g.name) for g in selectors.group_list(actor=actor)]
     roles = _role_choices()
     member = next((pk for pk, name in roles if name == "member"), None)
     form = AssignmentForm(request.POST or None, users=users, groups=groups, roles=roles, initial={"role_id": member})
@@ -177,7 +177,7 @@ def project_member_remove(request: HttpRequest, project_id: str) -> HttpResponse
 @identity_admin
 def user_list(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    users = selectors.user_list(actor=actor).order_by("name")
+    users = selectors.user_list(actor=actor)
     return render_page(request, "identity/users.html", {"users": users, "me": actor.user_id},
                        partial="identity/_users_table.html")
 
@@ -258,7 +258,7 @@ def user_delete(request: HttpRequest, user_id: str) -> HttpResponse:
 
 @identity_admin
 def role_list(request: HttpRequest) -> HttpResponse:
-    roles = selectors.role_list().order_by("name")
+    roles = selectors.role_list()
     implies: dict[str, list[str]] = {}
     for rule in selectors.implied_role_list():
         implies.setdefault(rule.prior_id, []).append(rule.implied.name)

@@ -212,6 +212,15 @@ def image_list_all(*, actor: Actor, visibility: str | None = None) -> QuerySet[I
     return image_filter(actor=actor, query=query).order_by("-created_at", "-id")
 
 
+def image_names(*, actor: Actor, active: bool = False) -> dict[str, str]:
+    """Image id → its name (its id when unnamed) for what the dashboard lists, newest first; with
+    ``active`` only the images a server or volume can be made from."""
+    qs = image_list_all(actor=actor).only("id", "name")
+    if active:
+        qs = qs.filter(status=Image.ACTIVE)
+    return {image.id: image.name or image.id for image in qs}
+
+
 def image_pending_shares(*, actor: Actor) -> list[Image]:
     """Images other projects shared with the caller's that it has not accepted or rejected yet."""
     pending = image_filter(actor=actor, query={"visibility": ["shared"], "member_status": ["pending"]})

@@ -106,7 +106,7 @@ def edit(request: HttpRequest, image_id: str) -> HttpResponse:
 def _project_choices(actor: Actor) -> list[tuple[str, str]] | None:
     if not actor.is_admin:
         return None  # only admins may list projects; others give the id
-    return [(p.id, p.name) for p in identity_selectors.project_list(actor=actor).order_by("name")
+    return [(p.id, p.name) for p in identity_selectors.project_list(actor=actor)
             if p.id != actor.project_id]
 
 

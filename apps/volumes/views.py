@@ -27,10 +27,8 @@ def _base(actor: Actor) -> dict[str, Any]:
 
 def _volume_form(actor: Actor, data: Any = None) -> VolumeForm:
     from apps.images import selectors as image_selectors
-    from apps.images.models import Image
 
-    images = [(i.id, i.name or i.id) for i in image_selectors.image_list_all(actor=actor)
-              if i.status == Image.ACTIVE]
+    images = list(image_selectors.image_names(actor=actor, active=True).items())
     snapshots = [(s.id, s.name or s.id) for s in selectors.snapshot_list(actor=actor, query=selectors.ListQuery())
                  if s.status == "available"]
     return VolumeForm(data, images=images, snapshots=snapshots)
