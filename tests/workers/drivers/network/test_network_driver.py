@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+from tests.conftest import ROOT
 from tests.network_lab import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
 from tests.workers.drivers.network.states import Cloud, new_id, rule
 from workers.drivers.network import node
@@ -333,7 +334,7 @@ def test_capabilities_as_root_and_as_an_unprivileged_user(lab: Lab) -> None:
         "r = d.apply(NodeState(host='h', local_vtep='192.0.2.1', ports=(p,)))\n"
         "print(c.capable, '|', c.reason, '|', r.applied, r.statuses)\n"
     )
-    root = str(Path(__file__).resolve().parents[3])
+    root = str(ROOT)
     env = {"PYTHONPATH": root, "PATH": os.environ["PATH"]}
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
                           capture_output=True, text=True, cwd=root, env=env, timeout=60, check=False)
@@ -480,7 +481,7 @@ def test_one_agent_per_node_another_process_is_refused(lab: Lab) -> None:
         "print(d.capabilities().capable)\n"
         "d.teardown()\n"
     )
-    root = str(Path(__file__).resolve().parents[3])
+    root = str(ROOT)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
                           env={**os.environ, "PYTHONPATH": root}, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.hypervisor.conftest import needs_genisoimage, needs_qemu_img, new_id
+from tests.workers.drivers.hypervisor.conftest import needs_genisoimage, needs_qemu_img, new_id
 from workers.drivers.hypervisor import configdrive, disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.hypervisor.conftest import new_id
+from tests.workers.drivers.hypervisor.conftest import new_id
 from workers.drivers.hypervisor.libvirt import DiskSpec, DomainSpec, NicSpec, disk_element, domain_xml
 
 SCHEMA = Path("/usr/share/libvirt/schemas/domain.rng")

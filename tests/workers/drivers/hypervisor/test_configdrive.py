@@ -5,7 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.workers.hypervisor.conftest import needs_genisoimage, new_id
+from tests.workers.drivers.hypervisor.conftest import needs_genisoimage, new_id
 from workers.drivers.hypervisor.configdrive import ConfigDriveSpec, build, write_tree
 
 pytestmark = needs_genisoimage

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from workers.drivers.hypervisor.imagecache import ChecksumMismatch, ImageCache, ImageCacheError
 
 DATA = [bytes([i]) * 65536 for i in range(32)]  # 2 MiB in 64 KiB chunks
@@ -103,7 +104,7 @@ def test_lock_holds_across_processes(tmp_path: Path) -> None:
         "print('fetched' if r.fetched else 'hit', flush=True)\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[3]) for _ in range(2)]
+                              cwd=ROOT) for _ in range(2)]
     outs = [p.communicate(timeout=60)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o[-1] for o in outs) == ["fetched", "hit"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.hypervisor.conftest import needs_qemu_img
+from tests.workers.drivers.hypervisor.conftest import needs_qemu_img
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.disk import DiskError, GiB
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.hypervisor.conftest import new_id
+from tests.conftest import ROOT
+from tests.workers.drivers.hypervisor.conftest import new_id
 from workers.drivers.hypervisor.libvirt import (
     NOSTATE,
     PAUSED,
@@ -326,7 +327,7 @@ def test_watch_after_the_connection_opened_without_event_loop_is_refused(make_no
         "try:\n    d.watch(lambda *a: None)\nexcept HypervisorError:\n    print('refused')\n"
     )
     out = subprocess.run([sys.executable, "-c", script, node.uri], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[3], check=True).stdout
+                         cwd=ROOT, check=True).stdout
     assert out.strip() == "refused"
 
 
