@@ -4,6 +4,7 @@ import uuid
 from django.db import models
 
 from apps.core import states
+from apps.core.access import AccessRule
 
 
 def new_id() -> str:
@@ -51,6 +52,9 @@ class TaskRecord(Resource):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     log = models.JSONField(default=list)  # the worker's lines: [{"at": iso time, "level": ..., "message": ...}]
+
+    # a project's members see its records; records of no project (node work) only admins
+    access_rule = AccessRule(project="project_id")
 
     class Meta:
         ordering = ["-created_at"]

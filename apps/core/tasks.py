@@ -101,9 +101,11 @@ def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = N
 
 
 def _publish(record: TaskRecord, kind: str) -> None:
-    events.publish(project_id=record.project_id or None, kind=kind, resource="task", resource_id=record.id,
-                   data={"name": record.name, "action": record.action, "status": record.status,
-                         "resource_type": record.resource_type, "resource_id": record.resource_id})
+    """To the record's project (its Tasks panel) and to the admins (the Tasks of every project)."""
+    data = {"name": record.name, "action": record.action, "status": record.status,
+            "resource_type": record.resource_type, "resource_id": record.resource_id}
+    for project_id in dict.fromkeys([record.project_id or None, None]):
+        events.publish(project_id=project_id, kind=kind, resource="task", resource_id=record.id, data=data)
 
 
 # ---- what the worker reports (workers/taskrecord.py) ------------------------------------------------

@@ -525,6 +525,7 @@ PAGES: tuple[Page, ...] = (
     Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/snapshot", {"name": "x"}),
     Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/attach", {"server_id": "{b_server}"}),
     Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/delete"),
+    Page("core.task", "GET", f"{D}/tasks/{{id}}/"),
 )
 
 

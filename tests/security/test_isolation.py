@@ -43,6 +43,7 @@ def build_world() -> World:
     from apps.compute import services as compute
     from apps.compute import states as compute_states
     from apps.compute.services import server_reports, servers
+    from apps.core.models import TaskRecord
     from apps.images import services as images
     from apps.networks import services as networks
     from apps.volumes import services as volumes
@@ -137,6 +138,8 @@ def build_world() -> World:
     keep("volumes.volume", volume.id, "iso-volume-a")
     keep("volumes.snapshot", snapshot.id, "iso-snap-a")
     keep("volumes.attachment", attachment.id, "iso-volume-attached")
+    # the task log: the record of the work A's volume sent to its storage node
+    keep("core.task", TaskRecord.objects.get(project_id=a.id, resource_id=volume.id, action="create").id, volume.id)
 
     # B's own: a network, a router, a security group, a server, a volume (what B's requests name A's in)
     _, bob = factories.login("iso-bob", b)
