@@ -1,6 +1,8 @@
 """Dashboard forms of the volume panels (the services validate again)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 
@@ -17,6 +19,14 @@ class VolumeForm(forms.Form):
         choices += [(f"image:{i}", f"Image {n}") for i, n in images]
         choices += [(f"snapshot:{i}", f"Snapshot {n}") for i, n in snapshots]
         self.fields["source"].choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        """The chosen source as the service's ``image_id`` or ``snapshot_id`` (None: a blank volume)."""
+        data = super().clean()
+        kind, _, source_id = (data.get("source") or "").partition(":")
+        data["image_id"] = source_id if kind == "image" else None
+        data["snapshot_id"] = source_id if kind == "snapshot" else None
+        return data
 
 
 class ExtendForm(forms.Form):

@@ -64,16 +64,31 @@ class VolumeType(TimeStamped):
         return self.name
 
 
-class Volume(TimeStamped):
+class _Owned(TimeStamped):
+    """What a volume and a snapshot both are: a project's and its creator's, named, sized, with the
+    reason of its last status (its ``status`` is each one's own vocabulary)."""
+
     id = models.CharField(primary_key=True, max_length=36, default=new_uuid, editable=False)
     project = models.ForeignKey("identity.Project", on_delete=models.CASCADE, related_name="+")
     user_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     description = models.CharField(max_length=255, null=True, blank=True)
     size = models.PositiveIntegerField()
+    status_reason = models.TextField(blank=True, default="")
+
+    access_rule = AccessRule(project="project_id")
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name or '(no name)'} ({self.id})"
+
+
+class Volume(_Owned):
     status = models.CharField(max_length=32, choices=[(s, s) for s in states.VOLUME_STATUSES],
                               default=states.CREATING, db_index=True)
-    status_reason = models.TextField(blank=True, default="")
     availability_zone = models.CharField(max_length=255, default="nova")
     bootable = models.BooleanField(default=False)
     volume_type = models.ForeignKey(VolumeType, on_delete=models.PROTECT, related_name="volumes")
@@ -86,14 +101,6 @@ class Volume(TimeStamped):
     previous_size = models.PositiveIntegerField(null=True, blank=True)  # while extending
     # what this volume counts against the project's quota (gigabytes); released on delete
     gigabytes_reserved = models.PositiveIntegerField(default=0)
-
-    access_rule = AccessRule(project="project_id")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.name or '(no name)'} ({self.id})"
 
 
 class VolumeMetadata(models.Model):
@@ -109,26 +116,11 @@ class VolumeMetadata(models.Model):
         indexes = [models.Index(fields=["key", "value"])]
 
 
-class Snapshot(TimeStamped):
-    id = models.CharField(primary_key=True, max_length=36, default=new_uuid, editable=False)
-    project = models.ForeignKey("identity.Project", on_delete=models.CASCADE, related_name="+")
-    user_id = models.CharField(max_length=64)
+class Snapshot(_Owned):
     volume = models.ForeignKey(Volume, on_delete=models.PROTECT, related_name="snapshots")
-    name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
-    description = models.CharField(max_length=255, null=True, blank=True)
-    size = models.PositiveIntegerField()
     status = models.CharField(max_length=32, choices=[(s, s) for s in states.SNAPSHOT_STATUSES],
                               default=states.CREATING, db_index=True)
-    status_reason = models.TextField(blank=True, default="")
     progress = models.CharField(max_length=8, default="0%")
-
-    access_rule = AccessRule(project="project_id")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.name or '(no name)'} ({self.id})"
 
 
 class SnapshotMetadata(models.Model):

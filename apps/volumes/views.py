@@ -4,9 +4,11 @@ compute side's services, as Nova's os-volume_attachments does."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib import messages
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -19,6 +21,8 @@ from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
 from apps.volumes.models import Volume
+
+T = TypeVar("T")
 
 
 def _base(actor: Actor) -> dict[str, Any]:
@@ -65,6 +69,19 @@ def _may_write(actor: Actor, volume: Volume) -> bool:
     return actor.is_admin or actor.may_write(volume.project_id)
 
 
+def _form_page(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
+               redirect_to: str, title: str, submit: str) -> HttpResponse:
+    """A volume's form page (attach, extend, snapshot): the form, or on a valid POST the service call
+    (an error goes on the form, a 400) and the redirect."""
+    done = form_action(request, form, call, success=success, redirect_to=redirect_to, passthrough=(Forbidden,))
+    if done is not None:
+        return done
+    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes", "form": form,
+                                                      "title": title, "submit": submit,
+                                                      "back": reverse("volumes:index")},
+                       status=400 if request.method == "POST" else 200)
+
+
 @dashboard_view
 def volumes(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
@@ -80,11 +97,9 @@ def volume_create(request: HttpRequest) -> HttpResponse:
 
     def create() -> Volume:
         data = form.cleaned_data
-        kind, _, source_id = (data.get("source") or "").partition(":")
         return services.volume_create(
-            actor=actor, size=data["size"], name=data.get("name") or None,
-            description=data.get("description") or None, image_id=source_id if kind == "image" else None,
-            snapshot_id=source_id if kind == "snapshot" else None)
+            actor=actor, size=data["size"], name=data["name"] or None, description=data["description"] or None,
+            image_id=data["image_id"], snapshot_id=data["snapshot_id"])
 
     done = form_action(request, form, create, success=lambda volume: f"Creating volume {volume.name or volume.id}.",
                        redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
@@ -121,17 +136,11 @@ def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
         server = dict(servers).get(form.cleaned_data["server"], form.cleaned_data["server"])
         return f"Attaching volume {label} to instance {server}{f' on {bdm.device_name}' if bdm.device_name else ''}."
 
-    done = form_action(
+    return _form_page(
         request, form, lambda: attach_services.server_volume_attach(
             actor=actor, server_id=form.cleaned_data["server"], volume_id=volume.id,
             device=form.cleaned_data.get("device") or None, request_id=_request_id()),
-        success=attached, redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
-                                                      "form": form, "title": f"Attach {label}",
-                                                      "submit": "Attach", "back": reverse("volumes:index")},
-                       status=400 if request.method == "POST" else 200)
+        success=attached, redirect_to=reverse("volumes:index"), title=f"Attach {label}", submit="Attach")
 
 
 @require_POST
@@ -157,17 +166,11 @@ def volume_extend(request: HttpRequest, volume_id: str) -> HttpResponse:
     actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = ExtendForm(request.POST or None, initial={"new_size": volume.size + 1})
-    done = form_action(
+    return _form_page(
         request, form,
         lambda: services.volume_extend(actor=actor, volume_id=volume.id, new_size=form.cleaned_data["new_size"]),
         success=lambda _: f"Extending volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"),
-        passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
-                                                      "form": form, "title": f"Extend {volume.name or volume.id}",
-                                                      "submit": "Extend", "back": reverse("volumes:index")},
-                       status=400 if request.method == "POST" else 200)
+        title=f"Extend {volume.name or volume.id}", submit="Extend")
 
 
 @dashboard_view
@@ -175,18 +178,13 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
     actor = actor_for(request)
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     form = SnapshotForm(request.POST or None, initial={"name": f"{volume.name or 'volume'}-snap"})
-    done = form_action(
+    return _form_page(
         request, form, lambda: services.snapshot_create(
             actor=actor, volume_id=volume.id, name=form.cleaned_data.get("name") or None,
-            description=form.cleaned_data.get("description") or None, force=form.cleaned_data.get("force")),
+            description=form.cleaned_data.get("description") or None, force=form.cleaned_data["force"]),
         success=lambda _: f"Creating a snapshot of {volume.name or volume.id}.",
-        redirect_to=reverse("volumes:snapshots"), passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes",
-                                                      "form": form, "title": f"Snapshot {volume.name or volume.id}",
-                                                      "submit": "Create snapshot", "back": reverse("volumes:index")},
-                       status=400 if request.method == "POST" else 200)
+        redirect_to=reverse("volumes:snapshots"), title=f"Snapshot {volume.name or volume.id}",
+        submit="Create snapshot")
 
 
 @require_POST

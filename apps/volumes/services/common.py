@@ -3,7 +3,7 @@ locking a volume and moving it along the state table, volume metadata."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from apps.core import events, tasks
 from apps.core.errors import BadRequest, NotFound
@@ -13,6 +13,7 @@ from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, Volume, VolumeMetadata
 
 GiB = 1 << 30
+_Row = TypeVar("_Row", Volume, Snapshot)
 
 
 def _publish(obj: Volume | Snapshot, kind: str, resource: str) -> None:
@@ -42,11 +43,39 @@ def _writable_volume(actor: Actor, volume_id: str) -> Volume:
     return volume
 
 
-def _move(volume: Volume, target: str, *, action: str, reason: str = "") -> None:
-    states.check_volume(volume.status, target, volume_id=volume.id, action=action)
-    volume.status = target
-    volume.status_reason = reason
-    volume.save(update_fields=["status", "status_reason", "updated_at"])
+def _move(row: Volume | Snapshot, target: str, *, action: str, reason: str = "") -> None:
+    """A volume or a snapshot along its state table (409 when the move is not in it); a snapshot that
+    becomes available is complete."""
+    fields = ["status", "status_reason", "updated_at"]
+    if isinstance(row, Volume):
+        states.check_volume(row.status, target, volume_id=row.id, action=action)
+    else:
+        states.check_snapshot(row.status, target, snapshot_id=row.id, action=action)
+        if target == states.AVAILABLE:
+            row.progress = "100%"
+            fields.append("progress")
+    row.status = target
+    row.status_reason = reason[:4000]
+    row.save(update_fields=fields)
+
+
+def _reported(model: type[_Row], row_id: str, expected: str) -> _Row | None:
+    """The volume or snapshot a storage agent reports on, locked; None (the report changes nothing)
+    when it is gone or no longer ``expected`` (deleted meanwhile, reported twice)."""
+    row = model.objects.select_for_update().filter(pk=row_id).first()
+    return row if row is not None and row.status == expected else None
+
+
+def _report(model: type[Volume | Snapshot], row_id: str, *, expected: str, target: str, action: str,
+            reason: str = "") -> bool:
+    """A storage agent's report that moves a volume or snapshot from ``expected`` to ``target``
+    (published); False when it changes nothing (see ``_reported``)."""
+    row = _reported(model, row_id, expected)
+    if row is None:
+        return False
+    _move(row, target, action=action, reason=reason)
+    _publish(row, "state", model.__name__.lower())
+    return True
 
 
 def _set_metadata(volume: Volume, items: Mapping[str, str], *, replace: bool) -> None:

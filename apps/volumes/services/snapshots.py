@@ -14,7 +14,7 @@ from apps.identity.policy import Actor, require_admin, require_write
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, SnapshotMetadata, StorageBackend, Volume, VolumeType
 from apps.volumes.services.backends import _unclaim
-from apps.volumes.services.common import _enqueue, _publish, _writable_volume
+from apps.volumes.services.common import _enqueue, _move, _publish, _report, _reported, _writable_volume
 
 
 @transaction.atomic
@@ -43,46 +43,24 @@ def snapshot_create(*, actor: Actor, volume_id: str, name: str | None = None, de
     return snapshot
 
 
-def _lock_snapshot(snapshot_id: str) -> Snapshot | None:
-    return Snapshot.objects.select_for_update().filter(pk=snapshot_id).first()
-
-
 def _writable_snapshot(actor: Actor, snapshot_id: str) -> Snapshot:
     selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
-    snapshot = _lock_snapshot(snapshot_id)
+    snapshot = Snapshot.objects.select_for_update().filter(pk=snapshot_id).first()
     if snapshot is None:
         raise NotFound(f"Snapshot {snapshot_id} could not be found.")
     require_write(actor, snapshot.project_id, what="snapshot")
     return snapshot
 
 
-def _move_snapshot(snapshot: Snapshot, target: str, *, action: str, reason: str = "") -> None:
-    states.check_snapshot(snapshot.status, target, snapshot_id=snapshot.id, action=action)
-    snapshot.status = target
-    snapshot.status_reason = reason
-    if target == states.AVAILABLE:
-        snapshot.progress = "100%"
-    snapshot.save(update_fields=["status", "status_reason", "progress", "updated_at"])
-
-
 @transaction.atomic
 def snapshot_created(*, snapshot_id: str) -> bool:
-    snapshot = _lock_snapshot(snapshot_id)
-    if snapshot is None or snapshot.status != states.CREATING:
-        return False
-    _move_snapshot(snapshot, states.AVAILABLE, action="finish creating")
-    _publish(snapshot, "state", "snapshot")
-    return True
+    return _report(Snapshot, snapshot_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
 
 
 @transaction.atomic
 def snapshot_create_failed(*, snapshot_id: str, reason: str) -> bool:
-    snapshot = _lock_snapshot(snapshot_id)
-    if snapshot is None or snapshot.status != states.CREATING:
-        return False
-    _move_snapshot(snapshot, states.ERROR, action="fail creating", reason=reason[:4000])
-    _publish(snapshot, "state", "snapshot")
-    return True
+    return _report(Snapshot, snapshot_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
+                   reason=reason)
 
 
 @transaction.atomic
@@ -101,7 +79,7 @@ def snapshot_update(*, actor: Actor, snapshot_id: str, name: str | Unset | None 
 @transaction.atomic
 def snapshot_delete(*, actor: Actor, snapshot_id: str) -> None:
     snapshot = _writable_snapshot(actor, snapshot_id)
-    _move_snapshot(snapshot, states.DELETING, action="delete")
+    _move(snapshot, states.DELETING, action="delete")
     volume = Volume.objects.select_related("backend").get(pk=snapshot.volume_id)
     _enqueue("delete_snapshot", volume.backend.host, actor=actor, target=snapshot, snapshot_id=snapshot.id)
     _publish(snapshot, "state", "snapshot")
@@ -119,8 +97,8 @@ def _forget_snapshot(snapshot: Snapshot) -> None:
 
 @transaction.atomic
 def snapshot_deleted(*, snapshot_id: str) -> bool:
-    snapshot = _lock_snapshot(snapshot_id)
-    if snapshot is None or snapshot.status != states.DELETING:
+    snapshot = _reported(Snapshot, snapshot_id, states.DELETING)
+    if snapshot is None:
         return False
     _forget_snapshot(snapshot)
     return True
@@ -128,12 +106,8 @@ def snapshot_deleted(*, snapshot_id: str) -> bool:
 
 @transaction.atomic
 def snapshot_delete_failed(*, snapshot_id: str, reason: str) -> bool:
-    snapshot = _lock_snapshot(snapshot_id)
-    if snapshot is None or snapshot.status != states.DELETING:
-        return False
-    _move_snapshot(snapshot, states.ERROR_DELETING, action="fail deleting", reason=reason[:4000])
-    _publish(snapshot, "state", "snapshot")
-    return True
+    return _report(Snapshot, snapshot_id, expected=states.DELETING, target=states.ERROR_DELETING,
+                   action="fail deleting", reason=reason)
 
 
 @transaction.atomic
@@ -197,7 +171,7 @@ def snapshot_update_status(*, actor: Actor, snapshot_id: str, status: str, progr
     """Cinder's ``os-update_snapshot_status`` (what a backend reports): along the state table only."""
     snapshot = _writable_snapshot(actor, snapshot_id)
     if status != snapshot.status:
-        _move_snapshot(snapshot, status, action="update its status")
+        _move(snapshot, status, action="update its status")
     if progress is not None:
         snapshot.progress = progress[:8]
         snapshot.save(update_fields=["progress", "updated_at"])

@@ -22,6 +22,8 @@ from apps.volumes.services.common import (
     _enqueue,
     _move,
     _publish,
+    _report,
+    _reported,
     _set_metadata,
     _writable_volume,
 )
@@ -135,30 +137,17 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
     return volume
 
 
-def _report_target(volume_id: str) -> Volume | None:
-    return Volume.objects.select_for_update().filter(pk=volume_id).first()
-
-
 @transaction.atomic
 def volume_created(*, volume_id: str) -> bool:
     """The agent made the volume's file: ``available``. False when the volume is gone or no longer
     creating (deleted meanwhile): nothing changes."""
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.CREATING:
-        return False
-    _move(volume, states.AVAILABLE, action="finish creating")
-    _publish(volume, "state", "volume")
-    return True
+    return _report(Volume, volume_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
 
 
 @transaction.atomic
 def volume_create_failed(*, volume_id: str, reason: str) -> bool:
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.CREATING:
-        return False
-    _move(volume, states.ERROR, action="fail creating", reason=reason[:4000])
-    _publish(volume, "state", "volume")
-    return True
+    return _report(Volume, volume_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
+                   reason=reason)
 
 
 @transaction.atomic
@@ -217,8 +206,8 @@ def _forget_volume(volume: Volume) -> None:
 @transaction.atomic
 def volume_deleted(*, volume_id: str) -> bool:
     """The agent removed the volume's file (and its snapshots' files when cascading): the rows go."""
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.DELETING:
+    volume = _reported(Volume, volume_id, states.DELETING)
+    if volume is None:
         return False
     for snapshot in Snapshot.objects.select_for_update().filter(volume=volume):
         _forget_snapshot(snapshot)
@@ -228,10 +217,10 @@ def volume_deleted(*, volume_id: str) -> bool:
 
 @transaction.atomic
 def volume_delete_failed(*, volume_id: str, reason: str) -> bool:
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.DELETING:
+    volume = _reported(Volume, volume_id, states.DELETING)
+    if volume is None:
         return False
-    _move(volume, states.ERROR_DELETING, action="fail deleting", reason=reason[:4000])
+    _move(volume, states.ERROR_DELETING, action="fail deleting", reason=reason)
     Snapshot.objects.filter(volume=volume, status=states.DELETING).update(status=states.ERROR_DELETING)
     _publish(volume, "state", "volume")
     return True
@@ -263,8 +252,8 @@ def volume_extend(*, actor: Actor, volume_id: str, new_size: int) -> Volume:
 
 @transaction.atomic
 def volume_extended(*, volume_id: str, size_gb: int) -> bool:
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.EXTENDING:
+    volume = _reported(Volume, volume_id, states.EXTENDING)
+    if volume is None:
         return False
     volume.size = size_gb
     volume.previous_size = None
@@ -276,8 +265,8 @@ def volume_extended(*, volume_id: str, size_gb: int) -> bool:
 
 @transaction.atomic
 def volume_extend_failed(*, volume_id: str, reason: str) -> bool:
-    volume = _report_target(volume_id)
-    if volume is None or volume.status != states.EXTENDING:
+    volume = _reported(Volume, volume_id, states.EXTENDING)
+    if volume is None:
         return False
     delta = volume.gigabytes_reserved - volume.size
     if delta > 0:
@@ -287,7 +276,7 @@ def volume_extend_failed(*, volume_id: str, reason: str) -> bool:
     volume.gigabytes_reserved = volume.size
     volume.previous_size = None
     volume.save(update_fields=["gigabytes_reserved", "previous_size", "updated_at"])
-    _move(volume, states.ERROR_EXTENDING, action="fail extending", reason=reason[:4000])
+    _move(volume, states.ERROR_EXTENDING, action="fail extending", reason=reason)
     _publish(volume, "state", "volume")
     return True
 
