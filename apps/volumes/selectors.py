@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.core import validators as check
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
@@ -80,15 +81,6 @@ class ListQuery:
     offset: int = 0
 
 
-def _bool_value(value: str, name: str) -> bool:
-    low = value.strip().lower()
-    if low in {"true", "t", "1", "yes", "y", "on"}:
-        return True
-    if low in {"false", "f", "0", "no", "n", "off"}:
-        return False
-    raise BadRequest(f"Invalid value '{value}' for {name}: expected a boolean.")
-
-
 def _metadata_value(value: str) -> dict[str, str]:
     try:
         parsed = json.loads(value)
@@ -147,14 +139,11 @@ def parse_list_query(params: dict[str, str], *, kind: str) -> ListQuery:
             if params.get(name):
                 query.filters[name] = params[name]
         if params.get("bootable"):
-            query.filters["bootable"] = _bool_value(params["bootable"], "bootable")
-        if params.get("metadata"):
-            query.metadata = _metadata_value(params["metadata"])
-    else:
-        if params.get("volume_id"):
-            query.filters["volume_id"] = params["volume_id"]
-        if params.get("metadata"):
-            query.metadata = _metadata_value(params["metadata"])
+            query.filters["bootable"] = check.boolean(params["bootable"], field="bootable")
+    elif params.get("volume_id"):
+        query.filters["volume_id"] = params["volume_id"]
+    if params.get("metadata"):
+        query.metadata = _metadata_value(params["metadata"])
     return query
 
 
@@ -189,6 +178,17 @@ def _volumes() -> QuerySet[Volume]:
         Prefetch("attachments", queryset=VolumeAttachment.objects.order_by("created_at")))
 
 
+def _filtered(qs: QuerySet, query: ListQuery, names: tuple[str, ...], metadata: type[Model], owner: str) -> list[Any]:
+    """A page of ``qs`` with the query's ``names`` filters (equal values) and metadata filters (every
+    item held, in ``metadata`` rows whose ``owner`` is the row)."""
+    for name in names:
+        if name in query.filters:
+            qs = qs.filter(**{name: query.filters[name]})
+    for key, value in query.metadata.items():
+        qs = qs.filter(Exists(metadata.objects.filter(**{owner: OuterRef("pk")}, key=key, value=value)))
+    return _page(qs, query)
+
+
 def _scope(qs: QuerySet, actor: Actor, query: ListQuery) -> QuerySet:
     """What a list may show: the caller's project, or every project for an admin with all_tenants
     (narrowed by its project_id filter)."""
@@ -200,20 +200,10 @@ def _scope(qs: QuerySet, actor: Actor, query: ListQuery) -> QuerySet:
 
 def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
     qs = _scope(_volumes(), actor, query)
-    f = query.filters
-    if "name" in f:
-        qs = qs.filter(name=f["name"])
-    if "status" in f:
-        qs = qs.filter(status=f["status"])
-    if "availability_zone" in f:
-        qs = qs.filter(availability_zone=f["availability_zone"])
-    if "bootable" in f:
-        qs = qs.filter(bootable=f["bootable"])
-    if "volume_type" in f:
-        qs = qs.filter(Q(volume_type__name=f["volume_type"]) | Q(volume_type_id=f["volume_type"]))
-    for key, value in query.metadata.items():
-        qs = qs.filter(Exists(VolumeMetadata.objects.filter(volume=OuterRef("pk"), key=key, value=value)))
-    return _page(qs, query)
+    if "volume_type" in query.filters:
+        wanted = query.filters["volume_type"]
+        qs = qs.filter(Q(volume_type__name=wanted) | Q(volume_type_id=wanted))
+    return _filtered(qs, query, ("name", "status", "availability_zone", "bootable"), VolumeMetadata, "volume")
 
 
 def volume_get(*, actor: Actor, volume_id: str) -> Volume:
@@ -321,16 +311,7 @@ def _snapshots() -> QuerySet[Snapshot]:
 
 def snapshot_list(*, actor: Actor, query: ListQuery) -> list[Snapshot]:
     qs = _scope(_snapshots(), actor, query)
-    f = query.filters
-    if "name" in f:
-        qs = qs.filter(name=f["name"])
-    if "status" in f:
-        qs = qs.filter(status=f["status"])
-    if "volume_id" in f:
-        qs = qs.filter(volume_id=f["volume_id"])
-    for key, value in query.metadata.items():
-        qs = qs.filter(Exists(SnapshotMetadata.objects.filter(snapshot=OuterRef("pk"), key=key, value=value)))
-    return _page(qs, query)
+    return _filtered(qs, query, ("name", "status", "volume_id"), SnapshotMetadata, "snapshot")
 
 
 def snapshot_get(*, actor: Actor, snapshot_id: str) -> Snapshot:
