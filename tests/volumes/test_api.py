@@ -15,7 +15,8 @@ from apps.identity.models import QuotaUsage
 from apps.images.models import Image
 from apps.volumes import services, states
 from apps.volumes.models import Snapshot, StorageBackend, Volume
-from tests.volumes.helpers import Cloud, check, cinder_error
+from tests.api_client import SeededCloud
+from tests.volumes.helpers import check, cinder_error, new_volume
 
 pytestmark = pytest.mark.django_db
 
@@ -24,26 +25,26 @@ def usage(project_id: str) -> dict[str, int]:
     return dict(QuotaUsage.objects.filter(project_id=project_id).values_list("resource", "in_use"))
 
 
-def available(cloud: Cloud, **attrs: Any) -> dict:
-    volume = cloud.volume(**attrs)
+def available(cloud: SeededCloud, **attrs: Any) -> dict:
+    volume = new_volume(cloud.member, **attrs)
     assert services.volume_created(volume_id=volume["id"])
     return volume
 
 
-def test_version_discovery(cloud: Cloud) -> None:
+def test_version_discovery(cloud: SeededCloud) -> None:
     response = cloud.anonymous.get("/volume/")
     body = check(response, "versions", "list_versions")
     assert body["versions"][0]["id"] == "v3.0" and body["versions"][0]["min_version"] == "3.0"
     response = cloud.anonymous.get("/volume/v3/")
     body = check(response, "versions", "volume_api_version_details")
     assert body["versions"][0]["version"] == "3.44"
-    response = cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume 3.0")
+    response = cloud.member.get("volumes", headers={"OpenStack-API-Version": "volume 3.0"})
     assert response.status_code == 200 and response["OpenStack-API-Version"] == "volume 3.0"
-    response = cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume 3.60")
+    response = cloud.member.get("volumes", headers={"OpenStack-API-Version": "volume 3.60"})
     cinder_error(response, 406, "computeFault")
 
 
-def test_create_show_list_update(cloud: Cloud) -> None:
+def test_create_show_list_update(cloud: SeededCloud) -> None:
     response = cloud.member.post("volumes", {"volume": {"size": 1, "name": "v1", "description": "d",
                                                         "metadata": {"k": "v"}}})
     body = check(response, "volumes", "create_volume")["volume"]
@@ -54,7 +55,7 @@ def test_create_show_list_update(cloud: Cloud) -> None:
     assert services.volume_created(volume_id=vid)
     show = check(cloud.member.get(f"volumes/{vid}"), "volumes", "show_volume")["volume"]
     assert show["status"] == "available" and show["metadata"] == {"k": "v"}
-    assert show["os-vol-tenant-attr:tenant_id"] == cloud.demo.id and "os-vol-host-attr:host" not in show
+    assert show["os-vol-tenant-attr:tenant_id"] == cloud.demo_project.id and "os-vol-host-attr:host" not in show
     admin_show = check(cloud.admin.get(f"/volume/v3/{cloud.admin_project.id}/volumes/{vid}"), "volumes",
                        "show_volume")["volume"]
     assert admin_show["os-vol-host-attr:host"] == "store1@file#file"
@@ -65,17 +66,17 @@ def test_create_show_list_update(cloud: Cloud) -> None:
     updated = check(cloud.member.put(f"volumes/{vid}", {"volume": {"name": "v1b", "description": "new"}}),
                     "volumes", "update_volume")["volume"]
     assert updated["name"] == "v1b" and updated["description"] == "new"
-    assert usage(cloud.demo.id)["volumes"] == 1 and usage(cloud.demo.id)["gigabytes"] == 1
+    assert usage(cloud.demo_project.id)["volumes"] == 1 and usage(cloud.demo_project.id)["gigabytes"] == 1
 
 
-def test_scoping_and_roles(cloud: Cloud) -> None:
-    vid = cloud.volume()["id"]
-    cinder_error(cloud.other_client.get(f"volumes/{vid}"), 404, "itemNotFound")
-    cinder_error(cloud.other_client.delete(f"volumes/{vid}"), 404, "itemNotFound")
-    cinder_error(cloud.other_client.put(f"volumes/{vid}", {"volume": {"name": "x"}}), 404, "itemNotFound")
-    assert cloud.other_client.get("volumes/detail").json()["volumes"] == []
+def test_scoping_and_roles(cloud: SeededCloud) -> None:
+    vid = new_volume(cloud.member)["id"]
+    cinder_error(cloud.other.get(f"volumes/{vid}"), 404, "itemNotFound")
+    cinder_error(cloud.other.delete(f"volumes/{vid}"), 404, "itemNotFound")
+    cinder_error(cloud.other.put(f"volumes/{vid}", {"volume": {"name": "x"}}), 404, "itemNotFound")
+    assert cloud.other.get("volumes/detail").json()["volumes"] == []
     # the project in the path must be the token's
-    cinder_error(cloud.other_client.get(f"/volume/v3/{cloud.demo.id}/volumes/{vid}"), 400, "badRequest")
+    cinder_error(cloud.other.get(f"/volume/v3/{cloud.demo_project.id}/volumes/{vid}"), 400, "badRequest")
     cinder_error(cloud.reader.post("volumes", {"volume": {"size": 1}}), 403, "forbidden")
     assert cloud.reader.get(f"volumes/{vid}").status_code == 200
     assert cloud.anonymous.get("volumes").status_code == 401
@@ -85,16 +86,16 @@ def test_scoping_and_roles(cloud: Cloud) -> None:
     assert [v["id"] for v in everyone["volumes"]] == [vid]
 
 
-def test_bad_input_changes_nothing(cloud: Cloud) -> None:
+def test_bad_input_changes_nothing(cloud: SeededCloud) -> None:
     for body in ({"volume": {"size": 0}}, {"volume": {"size": "x"}}, {"volume": {}}, {"nope": {}},
                  {"volume": {"size": 1, "metadata": "x"}}, {"volume": {"size": 1, "volume_type": "nope"}}):
         response = cloud.member.post("volumes", body)
         assert response.status_code in (400, 404), (body, response.content)
     assert not Volume.objects.exists()
-    assert usage(cloud.demo.id).get("volumes", 0) == 0
+    assert usage(cloud.demo_project.id).get("volumes", 0) == 0
 
 
-def test_filters_pagination_constant_queries(cloud: Cloud) -> None:
+def test_filters_pagination_constant_queries(cloud: SeededCloud) -> None:
     ids = [available(cloud, name=f"v{i}", metadata={"tier": "gold" if i % 2 else "bronze"})["id"] for i in range(6)]
     services.volume_set_bootable(actor=cloud.member_actor, volume_id=ids[0], bootable=True)
     by_name = cloud.member.get("volumes/detail?name=v3").json()["volumes"]
@@ -117,7 +118,7 @@ def test_filters_pagination_constant_queries(cloud: Cloud) -> None:
     assert len(few) == len(many)
 
 
-def test_metadata_endpoints(cloud: Cloud) -> None:
+def test_metadata_endpoints(cloud: SeededCloud) -> None:
     vid = available(cloud, metadata={"a": "1"})["id"]
     body = check(cloud.member.post(f"volumes/{vid}/metadata", {"metadata": {"b": "2"}}), "volumes",
                  "create_volume_metadata")
@@ -136,14 +137,14 @@ def test_metadata_endpoints(cloud: Cloud) -> None:
     cinder_error(cloud.member.put(f"volumes/{vid}/metadata/x", {"meta": {"y": "1"}}), 400, "badRequest")
 
 
-def test_extend_and_bootable(cloud: Cloud) -> None:
-    vid = cloud.volume()["id"]
+def test_extend_and_bootable(cloud: SeededCloud) -> None:
+    vid = new_volume(cloud.member)["id"]
     cinder_error(cloud.member.post(f"volumes/{vid}/action", {"os-extend": {"new_size": 2}}), 400, "badRequest")
     services.volume_created(volume_id=vid)
     cinder_error(cloud.member.post(f"volumes/{vid}/action", {"os-extend": {"new_size": 1}}), 400, "badRequest")
     check(cloud.member.post(f"volumes/{vid}/action", {"os-extend": {"new_size": 3}}), "volumes", "extend_volume")
     assert Volume.objects.get(pk=vid).status == states.EXTENDING
-    assert usage(cloud.demo.id)["gigabytes"] == 3
+    assert usage(cloud.demo_project.id)["gigabytes"] == 3
     cinder_error(cloud.member.delete(f"volumes/{vid}"), 400, "badRequest")  # busy
     assert services.volume_extended(volume_id=vid, size_gb=3)
     assert cloud.member.get(f"volumes/{vid}").json()["volume"]["size"] == 3
@@ -154,10 +155,11 @@ def test_extend_and_bootable(cloud: Cloud) -> None:
     # a failed extend gives the gigabytes back
     cloud.member.post(f"volumes/{vid}/action", {"os-extend": {"new_size": 5}})
     assert services.volume_extend_failed(volume_id=vid, reason="disk full")
-    assert Volume.objects.get(pk=vid).status == states.ERROR_EXTENDING and usage(cloud.demo.id)["gigabytes"] == 3
+    assert Volume.objects.get(pk=vid).status == states.ERROR_EXTENDING
+    assert usage(cloud.demo_project.id)["gigabytes"] == 3
 
 
-def test_delete_rules(cloud: Cloud) -> None:
+def test_delete_rules(cloud: SeededCloud) -> None:
     vid = available(cloud, size=2)["id"]
     snap = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid, "name": "s"}}).json()["snapshot"]
     cinder_error(cloud.member.delete(f"volumes/{vid}"), 400, "badRequest")  # has a snapshot
@@ -178,22 +180,22 @@ def test_delete_rules(cloud: Cloud) -> None:
     cinder_error(cloud.member.delete(f"volumes/{vid}"), 400, "badRequest")  # already deleting
     assert services.volume_deleted(volume_id=vid)
     cinder_error(cloud.member.get(f"volumes/{vid}"), 404, "itemNotFound")
-    assert set(usage(cloud.demo.id)) >= {"volumes", "gigabytes", "snapshots", "volumes___DEFAULT__"} and \
-        set(usage(cloud.demo.id).values()) == {0}  # every resource given back, each type's own too
+    assert set(usage(cloud.demo_project.id)) >= {"volumes", "gigabytes", "snapshots", "volumes___DEFAULT__"} and \
+        set(usage(cloud.demo_project.id).values()) == {0}  # every resource given back, each type's own too
     assert StorageBackend.objects.get(host="store1").provisioned_gb == 0
 
 
-def test_cascade_delete(cloud: Cloud) -> None:
+def test_cascade_delete(cloud: SeededCloud) -> None:
     vid = available(cloud)["id"]
     sid = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid}}).json()["snapshot"]["id"]
     services.snapshot_created(snapshot_id=sid)
     assert cloud.member.delete(f"volumes/{vid}?cascade=true").status_code == 202
     assert services.volume_deleted(volume_id=vid)
-    assert set(usage(cloud.demo.id)) >= {"volumes", "gigabytes", "snapshots", "volumes___DEFAULT__"} and \
-        set(usage(cloud.demo.id).values()) == {0}  # every resource given back, each type's own too
+    assert set(usage(cloud.demo_project.id)) >= {"volumes", "gigabytes", "snapshots", "volumes___DEFAULT__"} and \
+        set(usage(cloud.demo_project.id).values()) == {0}  # every resource given back, each type's own too
 
 
-def test_snapshots(cloud: Cloud) -> None:
+def test_snapshots(cloud: SeededCloud) -> None:
     vid = available(cloud, size=2)["id"]
     body = check(cloud.member.post("snapshots", {"snapshot": {"volume_id": vid, "name": "s1", "metadata": {"a": "b"}}}),
                  "snapshots", "create_snapshot")["snapshot"]
@@ -213,8 +215,8 @@ def test_snapshots(cloud: Cloud) -> None:
     check(cloud.member.put(f"snapshots/{sid}/metadata/c", {"meta": {"c": "e"}}), "snapshots",
           "update_snapshot_metadata_item")
     check(cloud.member.delete(f"snapshots/{sid}/metadata/c"), "snapshots", "delete_snapshot_metadata_item")
-    cinder_error(cloud.other_client.get(f"snapshots/{sid}"), 404, "itemNotFound")
-    assert usage(cloud.demo.id)["snapshots"] == 1 and usage(cloud.demo.id)["gigabytes"] == 4
+    cinder_error(cloud.other.get(f"snapshots/{sid}"), 404, "itemNotFound")
+    assert usage(cloud.demo_project.id)["snapshots"] == 1 and usage(cloud.demo_project.id)["gigabytes"] == 4
     # in-use needs force
     attachment = services.volume_reserve(actor=cloud.member_actor, volume_id=vid)
     services.volume_attach(volume_id=vid, attachment_id=attachment.id, server_id=None, host_name=None, device=None)
@@ -228,7 +230,7 @@ def test_snapshots(cloud: Cloud) -> None:
     cinder_error(cloud.member.get(f"snapshots/{sid}"), 404, "itemNotFound")
 
 
-def test_create_from_snapshot_volume_and_image(cloud: Cloud) -> None:
+def test_create_from_snapshot_volume_and_image(cloud: SeededCloud) -> None:
     vid = available(cloud, size=2)["id"]
     sid = cloud.member.post("snapshots", {"snapshot": {"volume_id": vid}}).json()["snapshot"]["id"]
     cinder_error(cloud.member.post("volumes", {"volume": {"snapshot_id": sid}}), 400, "badRequest")  # creating
@@ -251,25 +253,25 @@ def test_create_from_snapshot_volume_and_image(cloud: Cloud) -> None:
     cinder_error(cloud.member.post("volumes", {"volume": {"imageRef": "nope", "size": 1}}), 404, "itemNotFound")
 
 
-def test_quota_over_limit_is_413(cloud: Cloud) -> None:
-    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo.id, limits={"gigabytes": 3})
+def test_quota_over_limit_is_413(cloud: SeededCloud) -> None:
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo_project.id, limits={"gigabytes": 3})
     cinder_error(cloud.member.post("volumes", {"volume": {"size": 4}}), 413, "overLimit")
     available(cloud, size=3)
-    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo.id, limits={"volumes": 1})
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo_project.id, limits={"volumes": 1})
     cinder_error(cloud.member.post("volumes", {"volume": {"size": 1}}), 413, "overLimit")
     assert Volume.objects.count() == 1
 
 
-def test_no_backend_up_means_error(cloud: Cloud) -> None:
+def test_no_backend_up_means_error(cloud: SeededCloud) -> None:
     StorageBackend.objects.update(last_heartbeat=None)
-    body = cloud.volume()
+    body = new_volume(cloud.member)
     volume = Volume.objects.get(pk=body["id"])
     assert volume.status == states.ERROR and "No valid backend" in volume.status_reason
     assert cloud.member.delete(f"volumes/{volume.id}").status_code == 202  # never placed: gone at once
-    assert not Volume.objects.exists() and usage(cloud.demo.id)["volumes"] == 0
+    assert not Volume.objects.exists() and usage(cloud.demo_project.id)["volumes"] == 0
 
 
-def test_volume_types(cloud: Cloud) -> None:
+def test_volume_types(cloud: SeededCloud) -> None:
     types = check(cloud.member.get("types"), "volume_types", "list_volume_types")["volume_types"]
     assert [t["name"] for t in types] == ["__DEFAULT__"]
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
@@ -277,7 +279,7 @@ def test_volume_types(cloud: Cloud) -> None:
                  "volume_types", "create_volume_type")["volume_type"]
     check(cloud.member.get(f"types/{body['id']}"), "volume_types", "show_volume_type")
     cinder_error(cloud.member.post("types", {"volume_type": {"name": "mine"}}), 403, "forbidden")
-    vol = cloud.volume(volume_type="fast")
+    vol = new_volume(cloud.member, volume_type="fast")
     assert vol["volume_type"] == "fast"
     cinder_error(cloud.admin.delete(f"{admin_base}/types/{body['id']}"), 400, "badRequest")  # in use
     private = cloud.admin.post(f"{admin_base}/types", {"volume_type": {"name": "hidden", "is_public": False}})
@@ -295,9 +297,9 @@ def test_state_table() -> None:
         states.check_volume("in-use", "extending", volume_id="x", action="extend")
 
 
-def test_quota_sets_and_limits(cloud: Cloud) -> None:
+def test_quota_sets_and_limits(cloud: SeededCloud) -> None:
     available(cloud, size=2)
-    demo = cloud.demo.id
+    demo = cloud.demo_project.id
     body = check(cloud.member.get(f"os-quota-sets/{demo}"), "quotas", "show_quota_set")["quota_set"]
     assert body["volumes"] == 10 and body["gigabytes"] == 1000 and body["backups"] == 0
     used = check(cloud.member.get(f"os-quota-sets/{demo}?usage=True"), "quotas", "show_quota_set_usage")
@@ -307,7 +309,7 @@ def test_quota_sets_and_limits(cloud: Cloud) -> None:
     assert limits["totalVolumesUsed"] == 1 and limits["totalGigabytesUsed"] == 2
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
     cinder_error(cloud.member.put(f"os-quota-sets/{demo}", {"quota_set": {"volumes": 50}}), 403, "forbidden")
-    cinder_error(cloud.member.get(f"os-quota-sets/{cloud.other.id}"), 404, "itemNotFound")
+    cinder_error(cloud.member.get(f"os-quota-sets/{cloud.other_project.id}"), 404, "itemNotFound")
     updated = check(cloud.admin.put(f"{admin_base}/os-quota-sets/{demo}",
                                     {"quota_set": {"volumes": 50, "per_volume_gigabytes": 5}}),
                     "quotas", "update_quota_set")["quota_set"]
@@ -319,7 +321,7 @@ def test_quota_sets_and_limits(cloud: Cloud) -> None:
     assert cloud.member.get(f"os-quota-sets/{demo}").json()["quota_set"]["per_volume_gigabytes"] == -1
 
 
-def test_offset_sort_alias_marker_reserve_and_unknown_paths(cloud: Cloud) -> None:
+def test_offset_sort_alias_marker_reserve_and_unknown_paths(cloud: SeededCloud) -> None:
     vid = ""
     for name in ("b", "a", "c"):
         vid = available(cloud, name=name)["id"]
@@ -344,7 +346,7 @@ def test_offset_sort_alias_marker_reserve_and_unknown_paths(cloud: Cloud) -> Non
     assert cloud.member.get("extensions").json() == {"extensions": []}
 
 
-def test_extra_specs_snapshot_admin_actions_zones_pools(cloud: Cloud) -> None:
+def test_extra_specs_snapshot_admin_actions_zones_pools(cloud: SeededCloud) -> None:
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
     tid = cloud.admin.post(f"{admin_base}/types", {"volume_type": {"name": "gold"}}).json()["volume_type"]["id"]
     check(cloud.admin.post(f"{admin_base}/types/{tid}/extra_specs", {"extra_specs": {"a": "1", "b": "2"}}),
@@ -385,7 +387,7 @@ def test_extra_specs_snapshot_admin_actions_zones_pools(cloud: Cloud) -> None:
     cinder_error(cloud.member.get("scheduler-stats/get_pools"), 403, "forbidden")
 
 
-def test_volume_type_update(cloud: Cloud) -> None:
+def test_volume_type_update(cloud: SeededCloud) -> None:
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
     tid = cloud.admin.post(f"{admin_base}/types", {"volume_type": {"name": "silver"}}).json()["volume_type"]["id"]
     body = check(cloud.admin.put(f"{admin_base}/types/{tid}", {"volume_type": {
@@ -394,7 +396,7 @@ def test_volume_type_update(cloud: Cloud) -> None:
     cinder_error(cloud.member.put(f"types/{tid}", {"volume_type": {"name": "x"}}), 403, "forbidden")
 
 
-def test_volume_connection_for_the_compute_side(cloud: Cloud) -> None:
+def test_volume_connection_for_the_compute_side(cloud: SeededCloud) -> None:
     from apps.volumes import selectors
 
     vid = available(cloud)["id"]
@@ -405,7 +407,7 @@ def test_volume_connection_for_the_compute_side(cloud: Cloud) -> None:
         selectors.volume_connection(actor=cloud.other_actor, volume_id=vid)
 
 
-def test_backend_capabilities(cloud: Cloud) -> None:
+def test_backend_capabilities(cloud: SeededCloud) -> None:
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
     for name in ("store1", "store1@file", "store1@file%23file"):
         body = check(cloud.admin.get(f"{admin_base}/capabilities/{name}"), "capabilities",
@@ -415,7 +417,7 @@ def test_backend_capabilities(cloud: Cloud) -> None:
     cinder_error(cloud.member.get("capabilities/store1"), 403, "forbidden")
 
 
-def test_the_backend_list_is_for_admins_only(cloud: Cloud) -> None:
+def test_the_backend_list_is_for_admins_only(cloud: SeededCloud) -> None:
     """The selector checks admin itself (issue 10: no access check left to the caller)."""
     from apps.volumes import selectors
 
@@ -425,14 +427,14 @@ def test_the_backend_list_is_for_admins_only(cloud: Cloud) -> None:
             selectors.backend_list(actor=actor)
 
 
-def test_quota_class_default(cloud: Cloud) -> None:
+def test_quota_class_default(cloud: SeededCloud) -> None:
     admin_base = f"/volume/v3/{cloud.admin_project.id}"
     body = check(cloud.admin.get(f"{admin_base}/os-quota-class-sets/default"), "quota_classes", "show_quota_classes")
     assert body["quota_class_set"]["volumes"] == 10
     body = check(cloud.admin.put(f"{admin_base}/os-quota-class-sets/default", {"quota_class_set": {
         "volumes": 12, "backups": 10}}), "quota_classes", "update_quota_classes")
     assert body["quota_class_set"]["volumes"] == 12
-    assert cloud.member.get(f"os-quota-sets/{cloud.demo.id}").json()["quota_set"]["volumes"] == 12
+    assert cloud.member.get(f"os-quota-sets/{cloud.demo_project.id}").json()["quota_set"]["volumes"] == 12
     cinder_error(cloud.admin.put(f"{admin_base}/os-quota-class-sets/default", {"quota_class_set": {
         "volumes_gold": 1}}), 400, "badRequest")
     cinder_error(cloud.member.get("os-quota-class-sets/default"), 403, "forbidden")

@@ -13,18 +13,19 @@ import pytest
 
 from apps.compute.models import BlockDeviceMapping, Instance
 from apps.volumes.models import Volume, VolumeAttachment
-from tests.volumes.helpers import Cloud, check, cinder_error
+from tests.api_client import SeededCloud
+from tests.volumes.helpers import check, cinder_error, new_volume
 
 pytestmark = pytest.mark.django_db
 
 
-def available(cloud: Cloud) -> str:
-    vid = cloud.volume()["id"]
+def available(cloud: SeededCloud) -> str:
+    vid = new_volume(cloud.member)["id"]
     Volume.objects.filter(pk=vid).update(status="available")
     return vid
 
 
-def test_os_attach_and_os_detach(cloud: Cloud) -> None:
+def test_os_attach_and_os_detach(cloud: SeededCloud) -> None:
     vid = available(cloud)
     server = str(uuid.uuid4())
     response = cloud.member.post(f"volumes/{vid}/action",
@@ -58,7 +59,7 @@ def test_os_attach_and_os_detach(cloud: Cloud) -> None:
     assert VolumeAttachment.objects.get(volume_id=vid).attach_mode == "ro"
 
 
-def test_refusals_change_nothing(cloud: Cloud) -> None:
+def test_refusals_change_nothing(cloud: SeededCloud) -> None:
     vid = available(cloud)
     action = f"volumes/{vid}/action"
     server = str(uuid.uuid4())
@@ -68,7 +69,7 @@ def test_refusals_change_nothing(cloud: Cloud) -> None:
                  {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb", "mode": "xx"}},
                  {"os-detach": {}}):
         cinder_error(cloud.member.post(action, body), 400, "badRequest")
-    cinder_error(cloud.other_client.post(f"/volume/v3/{cloud.other.id}/volumes/{vid}/action",
+    cinder_error(cloud.other.post(f"/volume/v3/{cloud.other_project.id}/volumes/{vid}/action",
                                          {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb"}}),
                  404, "itemNotFound")
     cinder_error(cloud.member.post(f"volumes/{uuid.uuid4()}/action",
@@ -80,7 +81,7 @@ def test_refusals_change_nothing(cloud: Cloud) -> None:
     # an attachment a server's block device mapping holds is Nova's to detach
     cloud.member.post(action, {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb"}})
     row = VolumeAttachment.objects.get(volume_id=vid)
-    inst = Instance.objects.create(id=server, project=cloud.demo, user_id=cloud.member_actor.user_id, name="vm",
+    inst = Instance.objects.create(id=server, project=cloud.demo_project, user_id=cloud.member_actor.user_id, name="vm",
                                    vcpus=1, memory_mb=64, root_gb=1, vm_state="active")
     BlockDeviceMapping.objects.create(instance=inst, volume_id=vid, attachment_id=row.id, device_name="/dev/vdb",
                                       status="attached")
@@ -89,10 +90,10 @@ def test_refusals_change_nothing(cloud: Cloud) -> None:
 
 
 def call(client: Any, method: str, path: str, body: Any = None, version: str = "3.44") -> Any:
-    return client.call(method, path, body, HTTP_OPENSTACK_API_VERSION=f"volume {version}")
+    return client.call(method, path, body, headers={"OpenStack-API-Version": f"volume {version}"})
 
 
-def test_attachments_api(cloud: Cloud) -> None:
+def test_attachments_api(cloud: SeededCloud) -> None:
     vid = available(cloud)
     server = str(uuid.uuid4())
     # below 3.27 there is no such API
@@ -130,9 +131,9 @@ def test_attachments_api(cloud: Cloud) -> None:
     assert detail["status"] == "attached" and detail["attached_at"]
     assert call(cloud.member, "GET", f"attachments?instance_id={uuid.uuid4()}").json() == {"attachments": []}
     # another project sees nothing of it; a reader may not change it
-    cinder_error(call(cloud.other_client, "GET", f"/volume/v3/{cloud.other.id}/attachments/{aid}"), 404,
+    cinder_error(call(cloud.other, "GET", f"/volume/v3/{cloud.other_project.id}/attachments/{aid}"), 404,
                  "itemNotFound")
-    assert call(cloud.other_client, "GET", f"/volume/v3/{cloud.other.id}/attachments").json() == {"attachments": []}
+    assert call(cloud.other, "GET", f"/volume/v3/{cloud.other_project.id}/attachments").json() == {"attachments": []}
     assert call(cloud.reader, "DELETE", f"attachments/{aid}").status_code == 403
     # a second attachment of an in-use volume is refused (no multiattach)
     cinder_error(call(cloud.member, "POST", "attachments", {"attachment": {"volume_uuid": vid,
@@ -155,7 +156,7 @@ def test_attachments_api(cloud: Cloud) -> None:
     assert Volume.objects.get(pk=vid).status == "available" and not VolumeAttachment.objects.exists()
 
 
-def test_bodies_follow_the_microversion(cloud: Cloud) -> None:
+def test_bodies_follow_the_microversion(cloud: SeededCloud) -> None:
     vid = available(cloud)
     Volume.objects.filter(pk=vid).update(status="available")
     at_30 = check(call(cloud.member, "GET", f"volumes/{vid}", version="3.0"), "volumes", "show_volume")["volume"]
@@ -180,6 +181,6 @@ def test_bodies_follow_the_microversion(cloud: Cloud) -> None:
     listed = call(cloud.member, "GET", "snapshots", version="3.44").json()["snapshots"]
     assert "user_id" not in listed[0]  # the list without details is the same at every version
     assert call(cloud.member, "GET", "snapshots/detail", version="3.44").json()["snapshots"][0]["user_id"]
-    assert cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume latest")["OpenStack-API-Version"] == \
+    assert cloud.member.get("volumes", headers={"OpenStack-API-Version": "volume latest"})["OpenStack-API-Version"] == \
         "volume 3.44"
-    cinder_error(cloud.member.get("volumes", HTTP_OPENSTACK_API_VERSION="volume 3.45"), 406, "computeFault")
+    cinder_error(cloud.member.get("volumes", headers={"OpenStack-API-Version": "volume 3.45"}), 406, "computeFault")

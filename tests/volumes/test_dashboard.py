@@ -26,11 +26,11 @@ from apps.images import services as image_services
 from apps.networks import services as network_services
 from apps.volumes import services, states
 from apps.volumes.models import Snapshot, Volume
+from tests.api_client import SeededCloud
 from tests.compute.test_servers_support import image_dir_fixture, make_node  # noqa: F401
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
 from tests.images.disks import qcow2_bytes
-from tests.volumes.helpers import Cloud
 
 pytestmark = pytest.mark.django_db
 D = "/dashboard/volumes"
@@ -42,7 +42,7 @@ def client_for(name: str, password: str = factories.PASSWORD) -> Client:
     return client
 
 
-def test_volume_panels(cloud: Cloud) -> None:
+def test_volume_panels(cloud: SeededCloud) -> None:
     alice = client_for("alice")
     page = alice.get(f"{D}/")
     assert page.status_code == 200 and b"Create a volume" in page.content
@@ -102,7 +102,7 @@ def messages_of(response: Any) -> str:
     return " ".join(re.findall(r'class="alert[^"]*"[^>]*>([^<]*)<', response.content.decode()))
 
 
-def boot(cloud: Cloud, actor: Any, name: str, project_network: str) -> Instance:
+def boot(cloud: SeededCloud, actor: Any, name: str, project_network: str) -> Instance:
     """A server of ``actor``'s project, spawned on node-a as the node would report it."""
     from apps.images.models import Image
 
@@ -131,7 +131,7 @@ def node_detaches(server: Instance, volume: Volume) -> None:
 
 
 @pytest.fixture
-def servers(cloud: Cloud, image_dir: Any) -> dict[str, Instance]:
+def servers(cloud: SeededCloud, image_dir: Any) -> dict[str, Instance]:
     """vm1 and vm2 in demo, vm-o in other; one compute node up."""
     image = image_services.image_create(actor=cloud.admin_actor, data={
         "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
@@ -147,7 +147,7 @@ def servers(cloud: Cloud, image_dir: Any) -> dict[str, Instance]:
     return made
 
 
-def test_attach_and_detach_from_the_volumes_panel(cloud: Cloud, servers: dict[str, Instance]) -> None:
+def test_attach_and_detach_from_the_volumes_panel(cloud: SeededCloud, servers: dict[str, Instance]) -> None:
     vm1 = servers["vm1"]
     data = available(cloud.member_actor, "data-1", size=2)
     alice = client_for("alice")
@@ -207,7 +207,8 @@ def test_attach_and_detach_from_the_volumes_panel(cloud: Cloud, servers: dict[st
     assert "Not attached." in alice.get(f"{D}/{data.id}/").content.decode()
 
 
-def test_the_instance_page_shows_attaches_and_detaches_volumes(cloud: Cloud, servers: dict[str, Instance]) -> None:
+def test_the_instance_page_shows_attaches_and_detaches_volumes(cloud: SeededCloud,
+                                                              servers: dict[str, Instance]) -> None:
     vm1 = servers["vm1"]
     data = available(cloud.member_actor, "data-2", size=3)
     spare = available(cloud.member_actor, "spare")
@@ -260,7 +261,8 @@ def test_the_instance_page_shows_attaches_and_detaches_volumes(cloud: Cloud, ser
     assert Volume.objects.get(pk=spare.id).status == states.RESERVED
 
 
-def test_the_volume_lists_cost_constant_queries_with_attachments(cloud: Cloud, servers: dict[str, Instance]) -> None:
+def test_the_volume_lists_cost_constant_queries_with_attachments(cloud: SeededCloud,
+                                                                 servers: dict[str, Instance]) -> None:
     vm1 = servers["vm1"]
     alice = client_for("alice")
 
@@ -286,7 +288,7 @@ def test_the_volume_lists_cost_constant_queries_with_attachments(cloud: Cloud, s
     assert all(f"/dev/vd{letter}" in html for letter in "bcdef")
 
 
-def test_the_overview_shows_the_volume_quotas(cloud: Cloud) -> None:
+def test_the_overview_shows_the_volume_quotas(cloud: SeededCloud) -> None:
     available(cloud.member_actor, "q1", size=3)
     volume = available(cloud.member_actor, "q2", size=2)
     services.snapshot_create(actor=cloud.member_actor, volume_id=volume.id, name="q-snap")
@@ -297,7 +299,7 @@ def test_the_overview_shows_the_volume_quotas(cloud: Cloud) -> None:
     assert numbers == {"volumes": ["2", "10"], "gigabytes": ["7", "1,000"], "snapshots": ["1", "10"]}, numbers
     # a volume type's own rows (volumes___DEFAULT__ ...) show only once an admin limits them
     assert not [name for name in rows if name.endswith("__DEFAULT__")], sorted(rows)
-    services.volume_quota_update(actor=cloud.admin_actor, project_id=cloud.demo.id,
+    services.volume_quota_update(actor=cloud.admin_actor, project_id=cloud.demo_project.id,
                                  limits={"gigabytes___DEFAULT__": 50})
     html = client_for("alice").get("/dashboard/").content.decode()
     rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-id="(\w+)".*?</tr>', html, re.S)}

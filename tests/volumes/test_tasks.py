@@ -13,14 +13,14 @@ from apps.images import services as image_services
 from apps.images import storage as image_storage
 from apps.volumes import services, states
 from apps.volumes.models import Snapshot, Volume
-from tests.volumes.helpers import Cloud
+from tests.api_client import SeededCloud
 from workers import storage
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def node(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud: Cloud) -> tuple[str, Path]:
+def node(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud: SeededCloud) -> tuple[str, Path]:
     settings.STRATUS_IMAGE_STORE = "file"
     settings.STRATUS_IMAGE_DIR = str(tmp_path / "images")
     image_storage.reset()
@@ -38,7 +38,7 @@ def qcow2_files(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.suffix == ".qcow2") if root.exists() else []
 
 
-def test_create_extend_snapshot_clone_delete(cloud: Cloud, node: tuple[str, Path]) -> None:
+def test_create_extend_snapshot_clone_delete(cloud: SeededCloud, node: tuple[str, Path]) -> None:
     host, root = node
     volume = services.volume_create(actor=cloud.member_actor, size=1, name="t")
     assert volume.backend.host == host
@@ -61,7 +61,7 @@ def test_create_extend_snapshot_clone_delete(cloud: Cloud, node: tuple[str, Path
     assert qcow2_files(root) == [f"volume-{clone.id}.qcow2"]
 
 
-def test_from_image_streams_and_converts(cloud: Cloud, node: tuple[str, Path], tmp_path: Path) -> None:
+def test_from_image_streams_and_converts(cloud: SeededCloud, node: tuple[str, Path], tmp_path: Path) -> None:
     host, root = node
     disk = tmp_path / "img.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
@@ -76,7 +76,7 @@ def test_from_image_streams_and_converts(cloud: Cloud, node: tuple[str, Path], t
     assert (root / ".image-cache" / image.id).is_file()
 
 
-def test_failures_reach_the_status_and_leave_no_file(cloud: Cloud, node: tuple[str, Path]) -> None:
+def test_failures_reach_the_status_and_leave_no_file(cloud: SeededCloud, node: tuple[str, Path]) -> None:
     host, root = node
     volume = services.volume_create(actor=cloud.member_actor, size=1)
     # an image that is not there
@@ -93,7 +93,7 @@ def test_failures_reach_the_status_and_leave_no_file(cloud: Cloud, node: tuple[s
     assert Volume.objects.get(pk=other.id).status == states.ERROR_EXTENDING
 
 
-def test_a_volume_deleted_while_it_was_made_leaves_no_file(cloud: Cloud, node: tuple[str, Path]) -> None:
+def test_a_volume_deleted_while_it_was_made_leaves_no_file(cloud: SeededCloud, node: tuple[str, Path]) -> None:
     host, root = node
     volume = services.volume_create(actor=cloud.member_actor, size=1)
     Volume.objects.filter(pk=volume.id).delete()  # gone before the agent reports

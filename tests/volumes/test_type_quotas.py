@@ -14,7 +14,8 @@ from apps.identity import services as identity_services
 from apps.identity.models import QuotaLimit, QuotaUsage
 from apps.volumes import services
 from apps.volumes.models import Snapshot, Volume
-from tests.volumes.helpers import Cloud, check, cinder_error
+from tests.api_client import SeededCloud
+from tests.volumes.helpers import check, cinder_error, new_volume
 
 pytestmark = pytest.mark.django_db
 
@@ -23,18 +24,18 @@ def usage(project_id: str) -> dict[str, int]:
     return dict(QuotaUsage.objects.filter(project_id=project_id).values_list("resource", "in_use"))
 
 
-def admin_base(cloud: Cloud) -> str:
+def admin_base(cloud: SeededCloud) -> str:
     return f"/volume/v3/{cloud.admin_project.id}"
 
 
-def make_type(cloud: Cloud, name: str) -> dict[str, Any]:
+def make_type(cloud: SeededCloud, name: str) -> dict[str, Any]:
     response = cloud.admin.post(f"{admin_base(cloud)}/types", {"volume_type": {"name": name}})
     assert response.status_code == 200, response.content[:400]
     return response.json()["volume_type"]
 
 
-def available(cloud: Cloud, **attrs: Any) -> dict[str, Any]:
-    volume = cloud.volume(**attrs)
+def available(cloud: SeededCloud, **attrs: Any) -> dict[str, Any]:
+    volume = new_volume(cloud.member, **attrs)
     assert services.volume_created(volume_id=volume["id"])
     return volume
 
@@ -60,7 +61,7 @@ def test_a_registered_family_names_its_resources_when_asked() -> None:
     assert quotas.get("widgets_small") is None
 
 
-def test_registry_resolves_type_names_only_while_the_type_exists(cloud: Cloud) -> None:
+def test_registry_resolves_type_names_only_while_the_type_exists(cloud: SeededCloud) -> None:
     assert quotas.get("volumes_gold") is None
     make_type(cloud, "gold")
     resource = quotas.get("gigabytes_gold")
@@ -69,13 +70,13 @@ def test_registry_resolves_type_names_only_while_the_type_exists(cloud: Cloud) -
     assert quotas.get("volumes") is not None and quotas.get("volumes_") is None
     known = quotas.registered()
     assert {"volumes_gold", "gigabytes_gold", "snapshots_gold", "volumes___DEFAULT__"} <= set(known)
-    cinder_error(cloud.admin.put(f"{admin_base(cloud)}/os-quota-sets/{cloud.demo.id}",
+    cinder_error(cloud.admin.put(f"{admin_base(cloud)}/os-quota-sets/{cloud.demo_project.id}",
                                  {"quota_set": {"volumes_nope": 1}}), 400, "badRequest")
 
 
-def test_type_quotas_show_set_defaults_and_reset(cloud: Cloud) -> None:
+def test_type_quotas_show_set_defaults_and_reset(cloud: SeededCloud) -> None:
     make_type(cloud, "gold")
-    demo = cloud.demo.id
+    demo = cloud.demo_project.id
     body = check(cloud.member.get(f"os-quota-sets/{demo}"), "quotas", "show_quota_set")["quota_set"]
     assert body["volumes_gold"] == body["gigabytes_gold"] == body["snapshots_gold"] == -1
     assert body["volumes___DEFAULT__"] == -1 and body["volumes"] == 10
@@ -97,9 +98,9 @@ def test_type_quotas_show_set_defaults_and_reset(cloud: Cloud) -> None:
     assert cloud.member.get(f"os-quota-sets/{demo}").json()["quota_set"]["volumes_gold"] == -1
 
 
-def test_type_quotas_enforced_on_create_extend_snapshot_and_released(cloud: Cloud) -> None:
+def test_type_quotas_enforced_on_create_extend_snapshot_and_released(cloud: SeededCloud) -> None:
     make_type(cloud, "gold")
-    demo = cloud.demo.id
+    demo = cloud.demo_project.id
     identity_services.quota_set(actor=cloud.admin_actor, project_id=demo,
                                 limits={"volumes_gold": 1, "gigabytes_gold": 4, "snapshots_gold": 1})
     vid = available(cloud, volume_type="gold", size=2)["id"]
@@ -134,26 +135,26 @@ def test_type_quotas_enforced_on_create_extend_snapshot_and_released(cloud: Clou
     available(cloud, volume_type="gold", size=2)  # the room is back
 
 
-def test_type_less_volume_counts_against_the_default_type(cloud: Cloud) -> None:
-    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo.id,
+def test_type_less_volume_counts_against_the_default_type(cloud: SeededCloud) -> None:
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=cloud.demo_project.id,
                                 limits={"volumes___DEFAULT__": 1})
     available(cloud)
     message = cinder_error(cloud.member.post("volumes", {"volume": {"size": 1}}), 413, "overLimit")
     assert "volumes___DEFAULT__" in message and Volume.objects.count() == 1
 
 
-def test_failed_extend_gives_back_the_type_gigabytes(cloud: Cloud) -> None:
+def test_failed_extend_gives_back_the_type_gigabytes(cloud: SeededCloud) -> None:
     make_type(cloud, "gold")
     vid = available(cloud, volume_type="gold", size=1)["id"]
     cloud.member.post(f"volumes/{vid}/action", {"os-extend": {"new_size": 4}})
-    assert usage(cloud.demo.id)["gigabytes_gold"] == 4
+    assert usage(cloud.demo_project.id)["gigabytes_gold"] == 4
     assert services.volume_extend_failed(volume_id=vid, reason="disk full")
-    assert usage(cloud.demo.id)["gigabytes_gold"] == 1
+    assert usage(cloud.demo_project.id)["gigabytes_gold"] == 1
 
 
-def test_renamed_type_keeps_its_quotas_and_a_deleted_one_leaves_none(cloud: Cloud) -> None:
+def test_renamed_type_keeps_its_quotas_and_a_deleted_one_leaves_none(cloud: SeededCloud) -> None:
     gold = make_type(cloud, "gold")
-    demo = cloud.demo.id
+    demo = cloud.demo_project.id
     identity_services.quota_set(actor=cloud.admin_actor, project_id=demo, limits={"volumes_gold": 1})
     vid = available(cloud, volume_type="gold")["id"]
     response = cloud.admin.put(f"{admin_base(cloud)}/types/{gold['id']}", {"volume_type": {"name": "platinum"}})
@@ -169,12 +170,12 @@ def test_renamed_type_keeps_its_quotas_and_a_deleted_one_leaves_none(cloud: Clou
     assert not QuotaLimit.objects.filter(resource__endswith="_platinum").exists()
 
 
-def test_quota_set_costs_constant_queries_whatever_the_types(cloud: Cloud) -> None:
+def test_quota_set_costs_constant_queries_whatever_the_types(cloud: SeededCloud) -> None:
     make_type(cloud, "t0")
 
     def count() -> int:
         with CaptureQueriesContext(connection) as queries:
-            assert cloud.member.get(f"os-quota-sets/{cloud.demo.id}?usage=True").status_code == 200
+            assert cloud.member.get(f"os-quota-sets/{cloud.demo_project.id}?usage=True").status_code == 200
         return len(queries)
 
     few = count()
