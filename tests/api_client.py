@@ -22,6 +22,7 @@ OCTET = "application/octet-stream"
 
 BASES = {"identity": "/identity/v3", "compute": "/compute/v2.1", "network": "/network/v2.0", "image": "/image/v2",
          "volume": "/volume/v3/{project_id}"}
+ROOTS = {base.split("/")[1] for base in BASES.values()}  # a path under one of them is whole
 
 
 class ApiClient:
@@ -38,9 +39,9 @@ class ApiClient:
         return ApiClient(self.token, api=api, project_id=self.project_id)
 
     def url(self, path: str) -> str:
-        base = BASES[self.api].format(project_id=self.project_id)
-        root = "/" + base.split("/")[1]
-        return path if path.startswith(root) else f"{base}/{path.lstrip('/')}"
+        if path.startswith("/") and path.split("/")[1] in ROOTS:
+            return path
+        return f"{BASES[self.api].format(project_id=self.project_id)}/{path.lstrip('/')}"
 
     def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
              headers: dict[str, str] | None = None, content_type: str = JSON, raw: bytes | None = None) -> Any:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api_client import ApiClient
 from tests.identity import factories
-from tests.identity.api import KeystoneClient, assert_error
+from tests.identity.api import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def _bodies() -> list[dict]:
 
 def test_malformed_token_requests_are_400_or_401():
     factories.seed()
-    client = KeystoneClient()
+    client = ApiClient()
     statuses = set()
     for body in _bodies():
         response = client.post("auth/tokens", body)
@@ -51,7 +52,7 @@ def test_malformed_token_requests_are_400_or_401():
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", '"text"', '{"project": []}', '{"project": "x"}'])
 def test_malformed_bodies_on_collections_are_400(body):
     factories.seed()
-    client = KeystoneClient(_admin_token())
+    client = ApiClient(_admin_token())
     response = client.client.generic("POST", "/identity/v3/projects", data=body, content_type="application/json",
                                      HTTP_X_AUTH_TOKEN=client.token)
     assert_error(response, 400)
@@ -66,7 +67,7 @@ def _admin_token() -> str:
 
 def test_unknown_paths_are_keystone_404s():
     factories.seed()
-    client = KeystoneClient(_admin_token())
+    client = ApiClient(_admin_token())
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         assert_error(client.call(method, "no/such/thing"), 404)
         assert_error(client.call(method, "credentials"), 404)
@@ -97,6 +98,6 @@ def test_bad_field_values_are_400():
     from apps.identity import services
 
     token, actor = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    client = KeystoneClient(token)
+    client = ApiClient(token)
     for path, body in FIELD_CASES:
         assert_error(client.post(path.format(me=actor.user_id), body), 400)

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.identity import services
 from apps.identity.models import Role
 from apps.identity.policy import Actor
+from tests.api_client import ApiClient
 from tests.identity import factories
-from tests.identity.api import KeystoneClient
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +20,10 @@ FEW, MANY = 3, 30
 
 
 @pytest.fixture
-def admin() -> tuple[Actor, KeystoneClient]:
+def admin() -> tuple[Actor, ApiClient]:
     factories.seed()
     token, actor = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    return actor, KeystoneClient(token)
+    return actor, ApiClient(token)
 
 
 def _rows(admin: Actor, n: int, start: int) -> dict[str, str]:
@@ -69,7 +69,7 @@ LISTS: list[tuple[str, Callable[[dict[str, str]], str]]] = [
 ]
 
 
-def _count(client: KeystoneClient, path: str) -> tuple[int, int]:
+def _count(client: ApiClient, path: str) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(path)
     assert response.status_code == 200, response.content[:300]

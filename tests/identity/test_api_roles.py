@@ -7,8 +7,9 @@ import pytest
 
 from apps.identity import services
 from apps.identity.models import Role
+from tests.api_client import ApiClient
 from tests.identity import factories
-from tests.identity.api import KeystoneClient, assert_error
+from tests.identity.api import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,8 @@ def cloud():
     return {**seed, "admin": admin, "p1": p1, "p2": p2, "tokens": tokens}
 
 
-def _client(cloud, name: str) -> KeystoneClient:
-    return KeystoneClient(cloud["tokens"][name])
+def _client(cloud, name: str) -> ApiClient:
+    return ApiClient(cloud["tokens"][name])
 
 
 # (method, path template, body, {role: expected status}); {own} is p1 (where each user has its
@@ -126,7 +127,7 @@ def test_admin_of_one_project_administers_every_project(cloud):
 # ---- a token dies at once when what it stands on goes ----------------------------------------
 
 def _works(token: str, project_id: str) -> int:
-    return KeystoneClient(token).get(f"projects/{project_id}").status_code
+    return ApiClient(token).get(f"projects/{project_id}").status_code
 
 
 def _auth(*args, **kwargs) -> dict:
@@ -139,37 +140,37 @@ def _login(name: str, project) -> str:
 
 def test_disabling_a_user_kills_its_tokens_at_once(cloud):
     token, admin, p1 = cloud["tokens"]["member1"], _client(cloud, "admin1"), cloud["p1"]
-    user_id = KeystoneClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
+    user_id = ApiClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
     assert _works(token, p1.id) == 200
     assert admin.patch(f"users/{user_id}", {"user": {"enabled": False}}).status_code == 200
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
-    assert_error(KeystoneClient().post("auth/tokens", _auth("member1", factories.PASSWORD,
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
+    assert_error(ApiClient().post("auth/tokens", _auth("member1", factories.PASSWORD,
                                                                               project="p1")), 401)
     # enabling the user again does not bring the old token back to life...
     admin.patch(f"users/{user_id}", {"user": {"enabled": True}})
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
     # ...but the user may log in again
     assert _works(_login("member1", p1), p1.id) == 200
 
 
 def test_deleting_a_user_kills_its_tokens_at_once(cloud):
     token, admin, p1 = cloud["tokens"]["member1"], _client(cloud, "admin1"), cloud["p1"]
-    user_id = KeystoneClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
+    user_id = ApiClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
     assert admin.delete(f"users/{user_id}").status_code == 204
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
 
 
 def test_changing_the_password_kills_the_tokens_at_once(cloud):
     token, p1 = cloud["tokens"]["member1"], cloud["p1"]
-    user_id = KeystoneClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
-    anonymous = KeystoneClient()
+    user_id = ApiClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
+    anonymous = ApiClient()
     assert_error(anonymous.post(f"users/{user_id}/password", {"user": {"original_password": "wrong",
                                                                        "password": "new-pw"}}), 401)
     assert _works(token, p1.id) == 200
     response = anonymous.post(f"users/{user_id}/password", {"user": {"original_password": factories.PASSWORD,
                                                                      "password": "new-pw"}})
     assert response.status_code == 204
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
     assert_error(anonymous.post("auth/tokens", _auth("member1", factories.PASSWORD)), 401)
     fresh = anonymous.post("auth/tokens", _auth("member1", "new-pw", project="p1"))
     assert fresh.status_code == 201 and _works(fresh["X-Subject-Token"], p1.id) == 200
@@ -177,10 +178,10 @@ def test_changing_the_password_kills_the_tokens_at_once(cloud):
 
 def test_removing_the_role_kills_the_tokens_scoped_there_at_once(cloud):
     token, admin, p1 = cloud["tokens"]["member1"], _client(cloud, "admin1"), cloud["p1"]
-    user_id = KeystoneClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
+    user_id = ApiClient(token).get("auth/tokens", headers={"X-Subject-Token": token}).json()["token"]["user"]["id"]
     member = Role.objects.get(name="member")
     assert admin.delete(f"projects/{p1.id}/users/{user_id}/roles/{member.id}").status_code == 204
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
 
 
 def test_leaving_the_group_that_gave_the_role_kills_the_tokens_at_once(cloud):
@@ -190,13 +191,13 @@ def test_leaving_the_group_that_gave_the_role_kills_the_tokens_at_once(cloud):
     assert admin.put(f"groups/{group['id']}/users/{user['id']}").status_code == 204
     member = Role.objects.get(name="member")
     assert admin.put(f"projects/{p2.id}/groups/{group['id']}/roles/{member.id}").status_code == 204
-    login = KeystoneClient().post("auth/tokens", _auth("grouped", "pw", project="p2"))
+    login = ApiClient().post("auth/tokens", _auth("grouped", "pw", project="p2"))
     token = login["X-Subject-Token"]
     assert {r["name"] for r in login.json()["token"]["roles"]} == {"member", "reader"}
     assert _works(token, p2.id) == 200
     assert admin.delete(f"groups/{group['id']}/users/{user['id']}").status_code == 204
-    assert_error(KeystoneClient(token).get(f"projects/{p2.id}"), 401)
-    assert_error(KeystoneClient().post("auth/tokens", _auth("grouped", "pw", project="p2")), 401)
+    assert_error(ApiClient(token).get(f"projects/{p2.id}"), 401)
+    assert_error(ApiClient().post("auth/tokens", _auth("grouped", "pw", project="p2")), 401)
 
 
 def test_a_revoked_token_is_refused_and_no_longer_validates(cloud):
@@ -204,7 +205,7 @@ def test_a_revoked_token_is_refused_and_no_longer_validates(cloud):
     admin = _client(cloud, "admin1")
     assert admin.get("auth/tokens", headers={"X-Subject-Token": token}).status_code == 200
     assert admin.call("HEAD", "auth/tokens", headers={"X-Subject-Token": token}).status_code == 200
-    assert KeystoneClient(token).delete("auth/tokens", headers={"X-Subject-Token": token}).status_code == 204
-    assert_error(KeystoneClient(token).get(f"projects/{p1.id}"), 401)
+    assert ApiClient(token).delete("auth/tokens", headers={"X-Subject-Token": token}).status_code == 204
+    assert_error(ApiClient(token).get(f"projects/{p1.id}"), 401)
     assert_error(admin.get("auth/tokens", headers={"X-Subject-Token": token}), 404)
     assert_error(admin.delete("auth/tokens", headers={"X-Subject-Token": token}), 404)

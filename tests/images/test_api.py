@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.images.models import Image
+from tests.api_client import ApiClient
 from tests.images.conftest import glance_error
 
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -22,7 +23,7 @@ def test_versions_discovery(people):
 
 def test_create_show_and_defaults(people):
     api = people["member"].api
-    body = api.create(name="cirros", **{"owner_specified.openstack.sha256": "abc", "ramdisk_id": "r1"})
+    body = api.image(name="cirros", **{"owner_specified.openstack.sha256": "abc", "ramdisk_id": "r1"})
     assert body["status"] == "queued" and body["visibility"] == "shared" and body["protected"] is False
     assert body["owner"] == people["member"].project.id
     assert body["owner_specified.openstack.sha256"] == "abc" and body["ramdisk_id"] == "r1"
@@ -47,22 +48,22 @@ def test_create_refuses_bad_input_and_read_only(people):
 
 def test_client_given_id_and_duplicate(people):
     api = people["member"].api
-    body = api.create(id="00000000-1111-2222-3333-444455556666", name="fixed")
+    body = api.image(id="00000000-1111-2222-3333-444455556666", name="fixed")
     assert body["id"] == "00000000-1111-2222-3333-444455556666"
     glance_error(api.post("images", {"id": body["id"]}), 409)
 
 
 def test_only_admin_creates_public(people):
     glance_error(people["member"].api.post("images", {"visibility": "public"}), 403)
-    assert people["admin"].api.create(visibility="public")["visibility"] == "public"
-    image = people["member"].api.create()
+    assert people["admin"].api.image(visibility="public")["visibility"] == "public"
+    image = people["member"].api.image()
     glance_error(people["member"].api.patch(f"images/{image['id']}", [
         {"op": "replace", "path": "/visibility", "value": "public"}]), 403)
 
 
 def test_patch_v21_core_and_extra(people):
     api = people["member"].api
-    image = api.create(name="one")
+    image = api.image(name="one")
     response = api.patch(f"images/{image['id']}", [
         {"op": "replace", "path": "/name", "value": "two"},
         {"op": "add", "path": "/os_distro", "value": "cirros"},
@@ -89,19 +90,19 @@ def test_patch_v21_core_and_extra(people):
 
 def test_patch_v20_dialect_and_media_type(people):
     api = people["member"].api
-    image = api.create(name="old")
+    image = api.image(name="old")
     response = api.patch(f"images/{image['id']}", [{"replace": "/name", "value": "new"},
-                                                   {"add": "/hw_disk_bus", "value": "virtio"}], media=V20)
+                                                   {"add": "/hw_disk_bus", "value": "virtio"}], content_type=V20)
     assert response.status_code == 200 and response.json()["name"] == "new"
     assert response.json()["hw_disk_bus"] == "virtio"
-    assert api.patch(f"images/{image['id']}", [{"remove": "/hw_disk_bus"}], media=V20).status_code == 200
+    assert api.patch(f"images/{image['id']}", [{"remove": "/hw_disk_bus"}], content_type=V20).status_code == 200
     glance_error(api.patch(f"images/{image['id']}", [{"op": "replace", "path": "/name", "value": "x"}],
-                           media="application/json"), 415)
+                           content_type="application/json"), 415)
 
 
 def test_delete_and_protected(people):
     api = people["member"].api
-    image = api.create(protected=True)
+    image = api.image(protected=True)
     glance_error(api.delete(f"images/{image['id']}"), 403)
     api.patch(f"images/{image['id']}", [{"op": "replace", "path": "/protected", "value": False}])
     assert api.delete(f"images/{image['id']}").status_code == 204
@@ -111,7 +112,7 @@ def test_delete_and_protected(people):
 
 def test_tags(people):
     api = people["member"].api
-    image = api.create()
+    image = api.image()
     assert api.put(f"images/{image['id']}/tags/blue").status_code == 204
     assert api.put(f"images/{image['id']}/tags/blue").status_code == 204
     assert api.put(f"images/{image['id']}/tags/green").status_code == 204
@@ -123,7 +124,7 @@ def test_tags(people):
 
 def test_deactivate_reactivate(people):
     api = people["member"].api
-    image = api.create()
+    image = api.image()
     glance_error(api.post(f"images/{image['id']}/actions/deactivate"), 403)  # queued
     assert api.upload(image["id"], b"x" * 1000).status_code == 204
     assert api.post(f"images/{image['id']}/actions/deactivate").status_code == 204
@@ -155,9 +156,7 @@ def test_info(people):
 
 
 def test_unauthenticated_is_401(people):
-    from tests.images.conftest import GlanceClient
-
-    response = GlanceClient(None).get("images")
+    response = ApiClient(api="image").get("images")
     assert response.status_code == 401
 
 
@@ -178,7 +177,7 @@ def test_admin_gives_an_image_to_any_owner_and_quota_follows(people, admin_actor
 
     admin = people["admin"].api
     stranger = "0" * 32  # not a project of this cloud: no quota to count against
-    image = admin.create(owner=stranger)
+    image = admin.image(owner=stranger)
     assert admin.get(f"images/{image['id']}").json()["owner"] == stranger
     beta = people["other"].project.id
     admin.patch(f"images/{image['id']}", [{"op": "replace", "path": "/owner", "value": beta}])
@@ -191,5 +190,5 @@ def test_admin_gives_an_image_to_any_owner_and_quota_follows(people, admin_actor
 def test_os_glance_properties_are_reserved(people):
     api = people["member"].api
     glance_error(api.post("images", {"os_glance_foo": "bar"}), 403)
-    image = api.create()
+    image = api.image()
     glance_error(api.patch(f"images/{image['id']}", [{"op": "add", "path": "/os_glance_foo", "value": "b"}]), 403)

@@ -57,7 +57,7 @@ def test_upload_through_the_asgi_path(people):
 
     call = async_to_sync(_call)
     api = people["member"].api
-    image = api.create(name="asgi")
+    image = api.image(name="asgi")
     status, _ = call(_scope("PUT", f"/image/v2/images/{image['id']}/file",
                             {"host": "localhost", "x-auth-token": api.token, "content-type": "application/octet-stream",
                              "content-length": "5"}), b"hello")

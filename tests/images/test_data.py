@@ -36,7 +36,7 @@ def _chunks(data: bytes, sizes: list[int]) -> Iterator[bytes]:
 @pytest.mark.parametrize("sizes", [[1], [7, 0, 4096], [65536], [1 << 20, 3], [(1 << 20) + 1]])
 def test_upload_any_chunk_sizes(people, sizes):
     data = os.urandom(300_000 if sizes == [1] else 2_500_000)
-    image = people["member"].api.create(name="c")
+    image = people["member"].api.image(name="c")
     result = services.image_upload(actor=people["member"].actor, image_id=image["id"],
                                    chunks=_chunks(data, sizes), expected_size=len(data))
     assert result.status == "active" and result.size == len(data)
@@ -49,7 +49,7 @@ def test_upload_any_chunk_sizes(people, sizes):
 def test_upload_and_download_through_the_api(people, django_capture_on_commit_callbacks):
     api = people["member"].api
     data = os.urandom(3 * (1 << 20) + 5)
-    image = api.create(name="d")
+    image = api.image(name="d")
     assert api.get(f"images/{image['id']}/file").status_code == 204  # no data yet
     assert api.upload(image["id"], data).status_code == 204
     body = api.get(f"images/{image['id']}").json()
@@ -80,13 +80,13 @@ def test_upload_and_download_through_the_api(people, django_capture_on_commit_ca
 
 def test_upload_needs_octet_stream(people):
     api = people["member"].api
-    image = api.create()
+    image = api.image()
     glance_error(api.put(f"images/{image['id']}/file", raw=b"abc", content_type="application/json"), 415)
     assert Image.objects.get(pk=image["id"]).status == "queued"
 
 
 def test_statuses_during_upload(people):
-    image = people["member"].api.create()
+    image = people["member"].api.image()
     seen: list[str] = []
     refused: list[Exception] = []
 
@@ -111,7 +111,7 @@ class ClientGone(Exception):
 
 
 def test_broken_upload_leaves_nothing(people):
-    image = people["member"].api.create()
+    image = people["member"].api.image()
 
     def body() -> Iterator[bytes]:
         yield b"a" * (1 << 20)
@@ -126,7 +126,7 @@ def test_broken_upload_leaves_nothing(people):
 
 
 def test_short_body_is_a_broken_upload(people):
-    image = people["member"].api.create()
+    image = people["member"].api.image()
     with pytest.raises(services.UploadAborted):
         services.image_upload(actor=people["member"].actor, image_id=image["id"], chunks=iter([b"x" * 10]),
                               expected_size=20)
@@ -142,7 +142,7 @@ def test_short_body_is_a_broken_upload(people):
 
 
 def test_store_error_undoes_the_upload(people):
-    image = people["member"].api.create()
+    image = people["member"].api.image()
     root = Path(settings.STRATUS_IMAGE_DIR)
 
     def body() -> Iterator[bytes]:
@@ -162,7 +162,7 @@ def test_store_error_undoes_the_upload(people):
 
 def test_upload_memory_is_bounded(people):
     """64 MiB through the service with at most a few MiB allocated at any time."""
-    image = people["member"].api.create()
+    image = people["member"].api.image()
     chunk = os.urandom(1 << 20)
 
     def body() -> Iterator[bytes]:
@@ -187,7 +187,7 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
     api = people["member"].api
     project = people["member"].project.id
     data = os.urandom(2 * (1 << 20) + 11)
-    image = api.create(name="staged")
+    image = api.image(name="staged")
     glance_error(api.post(f"images/{image['id']}/import", {"method": {"name": "glance-direct"}}), 409)
     staged = api.put(f"images/{image['id']}/stage", raw=data, content_type="application/octet-stream")
     assert staged.status_code == 204
@@ -212,7 +212,7 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
     assert tasks[0]["input"]["import_req"]["method"]["name"] == "glance-direct"
     # a stage over the byte quota is refused at once
     identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": len(data) + 10})
-    second = api.create(name="too-big")
+    second = api.image(name="too-big")
     glance_error(api.put(f"images/{second['id']}/stage", raw=data, content_type="application/octet-stream"), 413)
     assert Image.objects.get(pk=second["id"]).status == "queued"
     # the bytes held by a stage stay held when the quota is lowered after it: the import succeeds
@@ -228,7 +228,7 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
     # an import whose bytes are not held (a stage made before stages held quota) and are over the
     # quota fails: the task says so, the image is queued again and its data is gone
     identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": -1})
-    second = api.create(name="legacy-stage")
+    second = api.image(name="legacy-stage")
     assert api.put(f"images/{second['id']}/stage", raw=data, content_type="application/octet-stream"
                    ).status_code == 204
     Image.objects.filter(pk=second["id"]).update(bytes_reserved=0)
@@ -243,7 +243,7 @@ def test_stage_then_glance_direct_import(people, admin_actor, django_capture_on_
 
 
 def test_broken_stage_goes_back_to_queued(people):
-    image = people["member"].api.create()
+    image = people["member"].api.image()
 
     def body() -> Iterator[bytes]:
         yield b"a" * 1000
@@ -258,14 +258,14 @@ def test_virtual_size_from_the_data(people):
     import struct
 
     api = people["member"].api
-    raw = api.create(disk_format="raw")
+    raw = api.image(disk_format="raw")
     assert api.upload(raw["id"], b"r" * 4096).status_code == 204
     assert api.get(f"images/{raw['id']}").json()["virtual_size"] == 4096
-    qcow = api.create(disk_format="qcow2")
+    qcow = api.image(disk_format="qcow2")
     header = b"QFI\xfb" + struct.pack(">I", 3) + b"\0" * 16 + struct.pack(">Q", 10 << 30)
     assert api.upload(qcow["id"], header + b"\0" * 1000).status_code == 204
     assert api.get(f"images/{qcow['id']}").json()["virtual_size"] == 10 << 30
-    iso = api.create(disk_format="iso")
+    iso = api.image(disk_format="iso")
     # bytes that are no ISO 9660 image are refused (image format enforcement): no data, no size
     glance_error(api.upload(iso["id"], b"i" * 100), 400)
     assert api.get(f"images/{iso['id']}").json()["virtual_size"] is None

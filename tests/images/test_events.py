@@ -23,7 +23,7 @@ def test_create_upload_delete_are_published(people, django_capture_on_commit_cal
     async_to_sync(layer.group_add)(f"project.{people['member'].project.id}", channel)
     api = people["member"].api
     with django_capture_on_commit_callbacks(execute=True):
-        image = api.create(name="evented")
+        image = api.image(name="evented")
     with django_capture_on_commit_callbacks(execute=True):
         api.upload(image["id"], b"data")
     with django_capture_on_commit_callbacks(execute=True):

@@ -17,9 +17,9 @@ def _ids(response):
 
 def test_filters(people):
     api = people["member"].api
-    a = api.create(name="alpha", tags=["x", "y"], os_distro="debian")
-    b = api.create(name="beta", tags=["x"], disk_format="qcow2")
-    c = api.create(name="gamma", visibility="private")
+    a = api.image(name="alpha", tags=["x", "y"], os_distro="debian")
+    b = api.image(name="beta", tags=["x"], disk_format="qcow2")
+    c = api.image(name="gamma", visibility="private")
     api.upload(c["id"], b"123")
     assert set(_ids(api.get(f"images?id=in:{a['id']},{c['id']}"))) == {a["id"], c["id"]}
     assert _ids(api.get("images?name=beta")) == [b["id"]]
@@ -40,7 +40,7 @@ def test_filters(people):
 
 def test_sort_and_pagination(people):
     api = people["member"].api
-    made = [api.create(name=f"img-{i:02d}", min_disk=i % 3) for i in range(7)]
+    made = [api.image(name=f"img-{i:02d}", min_disk=i % 3) for i in range(7)]
     by_name = sorted(made, key=lambda i: i["name"])
     assert _ids(api.get("images?sort_key=name&sort_dir=asc")) == [i["id"] for i in by_name]
     assert _ids(api.get("images?sort=name:desc")) == [i["id"] for i in reversed(by_name)]
@@ -76,17 +76,17 @@ def test_list_costs_constant_queries(people):
         return len(ctx.captured_queries)
 
     for i in range(2):
-        other.create(name=f"few-{i}", tags=["t"])
+        other.image(name=f"few-{i}", tags=["t"])
     few = count()
     for i in range(20):
-        other.create(name=f"many-{i}", tags=["t"], os_distro="x")
+        other.image(name=f"many-{i}", tags=["t"], os_distro="x")
     assert count() == few
 
 
 def test_hidden_images(people):
     api = people["member"].api
-    shown = api.create(name="shown")
-    hidden = api.create(name="hidden", os_hidden=True)
+    shown = api.image(name="shown")
+    hidden = api.image(name="hidden", os_hidden=True)
     assert _ids(api.get("images")) == [shown["id"]]
     assert _ids(api.get("images?os_hidden=true")) == [hidden["id"]]
     assert _ids(api.get("images?os_hidden=false")) == [shown["id"]]

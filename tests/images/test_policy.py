@@ -6,7 +6,7 @@ from tests.images.conftest import glance_error
 
 
 def test_reader_reads_but_cannot_write(people):
-    image = people["member"].api.create(name="mine")
+    image = people["member"].api.image(name="mine")
     reader = people["reader"].api
     assert reader.get(f"images/{image['id']}").status_code == 200
     assert [i["id"] for i in reader.get("images").json()["images"]] == [image["id"]]
@@ -19,7 +19,7 @@ def test_reader_reads_but_cannot_write(people):
 
 def test_private_image_of_another_project_is_404(people):
     for visibility in ("private", "shared"):
-        image = people["member"].api.create(visibility=visibility)
+        image = people["member"].api.image(visibility=visibility)
         other = people["other"].api
         glance_error(other.get(f"images/{image['id']}"), 404)
         glance_error(other.get(f"images/{image['id']}/file"), 404)
@@ -29,8 +29,8 @@ def test_private_image_of_another_project_is_404(people):
 
 
 def test_public_and_community_visible_but_not_writable(people):
-    public = people["admin"].api.create(visibility="public", name="pub")
-    community = people["member"].api.create(visibility="community", name="comm")
+    public = people["admin"].api.image(visibility="public", name="pub")
+    community = people["member"].api.image(visibility="community", name="comm")
     other = people["other"].api
     assert other.get(f"images/{public['id']}").status_code == 200
     assert other.get(f"images/{community['id']}").status_code == 200
@@ -42,7 +42,7 @@ def test_public_and_community_visible_but_not_writable(people):
 
 
 def test_admin_sees_and_changes_everything(people):
-    image = people["member"].api.create(visibility="private")
+    image = people["member"].api.image(visibility="private")
     admin = people["admin"].api
     assert image["id"] in [i["id"] for i in admin.get("images").json()["images"]]
     assert admin.patch(f"images/{image['id']}", [{"op": "replace", "path": "/visibility", "value": "public"}]
@@ -52,14 +52,14 @@ def test_admin_sees_and_changes_everything(people):
 
 def test_owner_only_admin_sets_another(people):
     glance_error(people["member"].api.post("images", {"owner": people["other"].project.id}), 403)
-    image = people["admin"].api.create(owner=people["other"].project.id)
+    image = people["admin"].api.image(owner=people["other"].project.id)
     assert people["other"].api.get(f"images/{image['id']}").status_code == 200
 
 
 def test_members_flow(people):
     owner, other = people["member"].api, people["other"].api
     beta = people["other"].project.id
-    image = owner.create(name="to-share", visibility="shared")
+    image = owner.image(name="to-share", visibility="shared")
     path = f"images/{image['id']}/members"
     glance_error(other.post(path, {"member": beta}), 404)  # not visible to beta yet
     response = owner.post(path, {"member": beta})
@@ -87,7 +87,7 @@ def test_members_flow(people):
 
 
 def test_members_only_for_shared_images(people):
-    image = people["member"].api.create(visibility="private")
+    image = people["member"].api.image(visibility="private")
     glance_error(people["member"].api.post(f"images/{image['id']}/members",
                                            {"member": people["other"].project.id}), 403)
 
@@ -95,7 +95,7 @@ def test_members_only_for_shared_images(people):
 def test_members_lose_access_when_the_image_is_no_longer_shared(people):
     owner, other = people["member"].api, people["other"].api
     beta = people["other"].project.id
-    image = owner.create(visibility="shared")
+    image = owner.image(visibility="shared")
     owner.post(f"images/{image['id']}/members", {"member": beta})
     other.put(f"images/{image['id']}/members/{beta}", {"status": "accepted"})
     assert other.get(f"images/{image['id']}").status_code == 200

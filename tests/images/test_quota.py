@@ -25,23 +25,23 @@ def test_image_count_quota(people, admin_actor):
     project = people["member"].project.id
     identity.quota_set(actor=admin_actor, project_id=project, limits={"images": 2})
     api = people["member"].api
-    first = api.create()
-    api.create()
+    first = api.image()
+    api.image()
     glance_error(api.post("images", {"name": "third"}), 413)
     assert Image.objects.filter(owner=project).count() == 2 and _usage(project, "images") == 2
     api.delete(f"images/{first['id']}")
     assert _usage(project, "images") == 1
-    api.create()
+    api.image()
 
 
 def test_image_bytes_quota(people, admin_actor):
     project = people["member"].project.id
     identity.quota_set(actor=admin_actor, project_id=project, limits={"image_bytes": 1500})
     api = people["member"].api
-    one = api.create()
+    one = api.image()
     assert api.upload(one["id"], b"a" * 1000).status_code == 204
     assert _usage(project, "image_bytes") == 1000
-    two = api.create()
+    two = api.image()
     glance_error(api.upload(two["id"], b"b" * 1000), 413)
     two_row = Image.objects.get(pk=two["id"])
     assert two_row.status == "queued" and not two_row.location and _usage(project, "image_bytes") == 1000

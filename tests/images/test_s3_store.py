@@ -107,7 +107,7 @@ def test_api_upload_lands_in_the_bucket_and_downloads(people, s3_settings, djang
     client = _client(s3_settings)
     api = people["member"].api
     data = os.urandom(9 * 1024 * 1024 + 7)
-    image = api.create(name="on-s3")
+    image = api.image(name="on-s3")
     assert api.upload(image["id"], data).status_code == 204
     body = api.get(f"images/{image['id']}").json()
     assert body["status"] == "active" and body["checksum"] == hashlib.md5(data).hexdigest()
@@ -121,7 +121,7 @@ def test_api_upload_lands_in_the_bucket_and_downloads(people, s3_settings, djang
 
     assert Image.objects.get(pk=image["id"]).store == "s3"
     # a broken upload leaves no object and no multipart upload behind
-    broken = api.create(name="broken")
+    broken = api.image(name="broken")
     from apps.images import services
 
     def body_then_gone() -> Iterator[bytes]:

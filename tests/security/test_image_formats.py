@@ -37,7 +37,7 @@ from apps.volumes import states as volume_states
 from apps.volumes.models import Volume
 from lib import imageformat
 from tests.api_client import SeededCloud
-from tests.images.conftest import GlanceClient, glance_error
+from tests.images.conftest import glance_error
 from tests.workers.compute.conftest import make_instance, make_qcow2, node  # noqa: F401 - the node fixture
 from workers import compute, storage
 from workers.drivers.hypervisor import disk
@@ -240,8 +240,8 @@ def test_the_inspector_accepts_well_formed_images(tmp_path) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_upload_refuses_a_crafted_image(cloud, crafted, case) -> None:
     data, claimed = crafted[case]
-    api = GlanceClient(cloud.member_token)
-    image = api.create(name=case, disk_format=claimed)
+    api = cloud.member.to("image")
+    image = api.image(name=case, disk_format=claimed)
     body = glance_error(api.upload(image["id"], data), 400)
     assert "format" in body["message"] or "refused" in body["message"], body
     shown = api.get(f"images/{image['id']}").json()
@@ -253,8 +253,8 @@ def test_upload_refuses_a_crafted_image(cloud, crafted, case) -> None:
                                   "raw-claimed-qcow2"])
 def test_stage_refuses_a_crafted_image(cloud, crafted, case) -> None:
     data, claimed = crafted[case]
-    api = GlanceClient(cloud.member_token)
-    image = api.create(name=case, disk_format=claimed)
+    api = cloud.member.to("image")
+    image = api.image(name=case, disk_format=claimed)
     glance_error(api.put(f"images/{image['id']}/stage", raw=data, content_type="application/octet-stream"), 400)
     assert api.get(f"images/{image['id']}").json()["status"] == "queued"
     assert store_files() == []
@@ -264,9 +264,9 @@ def test_stage_refuses_a_crafted_image(cloud, crafted, case) -> None:
 
 
 def test_upload_accepts_well_formed_images(cloud, tmp_path) -> None:
-    api = GlanceClient(cloud.member_token)
+    api = cloud.member.to("image")
     for name, (data, claimed) in build_good(tmp_path).items():
-        image = api.create(name=name, disk_format=claimed)
+        image = api.image(name=name, disk_format=claimed)
         answer = api.upload(image["id"], data)
         assert answer.status_code == 204, (name, answer.content[:300])
         assert api.get(f"images/{image['id']}").json()["status"] == "active", name
@@ -275,8 +275,8 @@ def test_upload_accepts_well_formed_images(cloud, tmp_path) -> None:
 def test_the_disk_format_of_an_image_with_data_cannot_change(cloud, tmp_path) -> None:
     """Glance's rule: disk_format and container_format are set while the image is queued. Otherwise an
     image checked as raw could be relabelled qcow2 after the check."""
-    api = GlanceClient(cloud.member_token)
-    image = api.create(name="raw", disk_format="raw")
+    api = cloud.member.to("image")
+    image = api.image(name="raw", disk_format="raw")
     assert api.upload(image["id"], b"\0" * 4096).status_code == 204
     for key, value in (("disk_format", "qcow2"), ("container_format", "ovf")):
         glance_error(api.patch(f"images/{image['id']}", [{"op": "replace", "path": f"/{key}", "value": value}]), 403)
@@ -286,8 +286,8 @@ def test_the_disk_format_of_an_image_with_data_cannot_change(cloud, tmp_path) ->
 def test_enforcement_can_be_switched_off(cloud, crafted, settings) -> None:
     settings.STRATUS_IMAGE_FORMAT_ENFORCEMENT = False
     data, claimed = crafted["raw-claimed-qcow2"]
-    api = GlanceClient(cloud.member_token)
-    image = api.create(name="lax", disk_format=claimed)
+    api = cloud.member.to("image")
+    image = api.image(name="lax", disk_format=claimed)
     assert api.upload(image["id"], data).status_code == 204
 
 
