@@ -27,9 +27,7 @@ from django.apps import apps as django_apps
 from django.forms.models import model_to_dict
 from django.test import Client
 
-JSON = "application/json"
-GLANCE_PATCH = "application/openstack-images-v2.1-json-patch"
-OCTET = "application/octet-stream"
+from tests.api_client import GLANCE_PATCH, JSON, OCTET, ApiClient
 
 
 @dataclass(frozen=True)
@@ -566,13 +564,10 @@ class Caller:
 
     def call(self, method: str, path: str, body: Any = None, *, content_type: str = JSON,
              headers: tuple[tuple[str, str], ...] = ()) -> Any:
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers}
-        extra["HTTP_X_AUTH_TOKEN"] = self.token
-        if isinstance(body, bytes):
-            data: Any = body
-        else:
-            data = json.dumps(body) if body is not None else ""
-        return Client().generic(method, path, data=data, content_type=content_type, **extra)
+        """``path`` is whole (any API's); a ``bytes`` body is sent as it is."""
+        raw = body if isinstance(body, bytes) else None
+        return ApiClient(self.token).call(method, path, None if raw is not None else body, raw=raw,
+                                          content_type=content_type, headers=dict(headers))
 
 
 def assert_error(style: str, response: Any, status: int) -> None:
