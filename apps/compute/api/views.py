@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from apps.compute import selectors, services
 from apps.compute.api import serializers as out
 from apps.compute.selectors import servers as server_selectors
+from apps.core import microversion, pagination
 from apps.core.api import OpenStackView
-from apps.core.errors import BadRequest, StratusError
+from apps.core.errors import BadRequest
 from apps.identity import selectors as identity_selectors
 from apps.identity.api.authentication import AllowAny
 from apps.identity.models import Project
@@ -25,34 +26,13 @@ HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 
 
-class NotAcceptable(StratusError):
-    status = 406
-    title = "Not Acceptable"
-
-
 def negotiate(request: Request) -> tuple[int, int]:
     """The microversion asked for (``OpenStack-API-Version: compute X.Y`` first, then the legacy
     header; ``latest`` is the maximum; nothing is the minimum). Out of range → 406."""
-    wanted: str | None = None
-    for part in request.META.get("HTTP_OPENSTACK_API_VERSION", "").split(","):
-        service, _, value = part.strip().partition(" ")
-        if service.lower() == "compute":
-            wanted = value.strip()
-    if wanted is None:
-        legacy = request.META.get("HTTP_X_OPENSTACK_NOVA_API_VERSION", "").strip()
-        wanted = legacy or None
-    if wanted is None:
-        return out.MIN_VERSION
-    if wanted.lower() == "latest":
-        return out.MAX_VERSION
-    match = re.fullmatch(r"(\d+)\.(\d+)", wanted)
-    if match is None:
-        raise BadRequest(f"Invalid format for API version string: {wanted!r}, it must be of the form 'X.Y'.")
-    version = (int(match.group(1)), int(match.group(2)))
-    if not out.MIN_VERSION <= version <= out.MAX_VERSION:
-        raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is "
-                            f"{out.version_str(out.MIN_VERSION)} and maximum is {out.version_str(out.MAX_VERSION)}.")
-    return version
+    return microversion.negotiate(
+        request, service="compute", minimum=out.MIN_VERSION, maximum=out.MAX_VERSION,
+        legacy_header="HTTP_X_OPENSTACK_NOVA_API_VERSION",
+        invalid="Invalid format for API version string: {wanted!r}, it must be of the form 'X.Y'.")
 
 
 class JSONAlways(DefaultContentNegotiation):
@@ -154,14 +134,6 @@ def _flavor_query(request: Request) -> selectors.FlavorQuery:
         marker=request.query_params.get("marker"))
 
 
-def _next_link(request: Request, path: str, items: list[Any], limit: int | None, marker: str) -> list[dict]:
-    if limit is None or len(items) < limit or not items:
-        return []
-    params = request.query_params.copy()
-    params["marker"] = marker
-    return [{"rel": "next", "href": f"{_base(request)}/{path}?{params.urlencode()}"}]
-
-
 class Flavors(NovaView):
     detail = False
 
@@ -171,8 +143,8 @@ class Flavors(NovaView):
         render = out.flavor_out if self.detail else out.flavor_brief
         base = _base(request)
         body: dict[str, Any] = {"flavors": [render(f, base) for f in flavors]}
-        links = _next_link(request, "flavors/detail" if self.detail else "flavors", flavors, query.limit,
-                           flavors[-1].flavorid if flavors else "")
+        links = pagination.next_links(request, f"{base}/flavors{'/detail' if self.detail else ''}", flavors,
+                                      limit=query.limit, marker=lambda f: f.flavorid)
         if links:
             body["flavors_links"] = links
         return Response(body)

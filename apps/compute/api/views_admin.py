@@ -15,6 +15,7 @@ from apps.compute.api.views import NovaView
 from apps.compute.models import ComputeNode
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.services import nodes as node_services
+from apps.core import pagination
 from apps.core.errors import BadRequest, NotFound
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -149,12 +150,12 @@ class Hypervisors(NovaView):
         if pattern is not None and not nodes:
             raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
         body: dict[str, Any] = {"hypervisors": [render(n, version, now) for n in nodes]}
-        if limit is not None and nodes and len(nodes) == int(limit):
-            params = request.query_params.copy()
-            params["marker"] = str(_hyp_id(nodes[-1], version))
-            path = "os-hypervisors/detail" if self.detail else "os-hypervisors"
-            base = request.build_absolute_uri("/compute/v2.1").rstrip("/")
-            body["hypervisors_links"] = [{"rel": "next", "href": f"{base}/{path}?{params.urlencode()}"}]
+        base = request.build_absolute_uri("/compute/v2.1").rstrip("/")
+        links = pagination.next_links(request, f"{base}/os-hypervisors{'/detail' if self.detail else ''}", nodes,
+                                      limit=int(limit) if limit is not None else None,
+                                      marker=lambda n: _hyp_id(n, version))
+        if links:
+            body["hypervisors_links"] = links
         return Response(body)
 
 

@@ -12,6 +12,7 @@ from apps.compute.api import serializers_servers as out
 from apps.compute.api.views import NovaView, _base, _body
 from apps.compute.selectors import servers as selectors
 from apps.compute.services import server_lifecycle, server_metadata, servers
+from apps.core import pagination
 from apps.core.errors import BadRequest, NotFound
 
 TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -83,15 +84,6 @@ def _query(request: Request) -> selectors.ServerQuery:
         marker=p.get("marker"))
 
 
-def _next(request: Request, path: str, servers: list[Any], query: selectors.ServerQuery) -> list[dict[str, str]]:
-    limit = query.limit if query.limit is not None else selectors.MAX_LIMIT
-    if not servers or len(servers) < min(limit, selectors.MAX_LIMIT):
-        return []
-    params = request.query_params.copy()
-    params["marker"] = servers[-1].id
-    return [{"rel": "next", "href": f"{_base(request)}/{path}?{params.urlencode()}"}]
-
-
 # ---- servers ---------------------------------------------------------------------------------
 
 class Servers(ServerView):
@@ -107,7 +99,9 @@ class Servers(ServerView):
         else:
             items = [out.server_brief(s, base) for s in servers]
         body: dict[str, Any] = {"servers": items}
-        links = _next(request, "servers/detail" if self.detail else "servers", servers, query)
+        limit = min(query.limit if query.limit is not None else selectors.MAX_LIMIT, selectors.MAX_LIMIT)
+        links = pagination.next_links(request, f"{base}/servers{'/detail' if self.detail else ''}", servers,
+                                      limit=limit, marker=lambda s: s.id)
         if links:
             body["servers_links"] = links
         return Response(body)
