@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.core import pagination
 from apps.core import validators as check
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
@@ -148,21 +149,9 @@ def parse_list_query(params: dict[str, str], *, kind: str) -> ListQuery:
 
 
 def _page(qs: QuerySet, query: ListQuery) -> list[Any]:
-    order = [f"-{k}" if d == "desc" else k for k, d in query.sort]
-    qs = qs.order_by(*order)
-    if query.marker:
-        marker = qs.model.objects.filter(pk=query.marker).first()
-        if marker is None or not qs.filter(pk=query.marker).exists():
-            raise NotFound(f"Marker {query.marker} could not be found.")
-        # keyset: rows strictly after the marker in the sort order
-        after = Q()
-        equal = Q()
-        for key, direction in query.sort:
-            value = getattr(marker, key)
-            op = "lt" if direction == "desc" else "gt"
-            after |= equal & Q(**{f"{key}__{op}": value})
-            equal &= Q(**{key: value})
-        qs = qs.filter(after)
+    qs = pagination.keyset(qs, order=[(key, direction != "desc") for key, direction in query.sort],
+                           marker=query.marker,
+                           unknown=lambda marker: NotFound(f"Marker {marker} could not be found."))
     if query.limit is not None:
         qs = qs[query.offset: query.offset + query.limit]
     elif query.offset:

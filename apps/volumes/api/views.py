@@ -2,7 +2,6 @@
 types, limits. Views parse, call one service or selector, render; errors in Cinder's format."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -10,6 +9,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core import microversion, pagination
 from apps.core import validators as check
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
@@ -21,11 +21,6 @@ from apps.volumes.api import serializers as out
 HEADER = "OpenStack-API-Version"
 
 
-class NotAcceptable(StratusError):
-    status = 406
-    title = "Not Acceptable"
-
-
 class OverLimit(StratusError):
     status = 413
     title = "Request Entity Too Large"
@@ -34,23 +29,10 @@ class OverLimit(StratusError):
 def negotiate(request: Request) -> str:
     """``OpenStack-API-Version: volume X.Y`` (3.0 to 3.44; ``latest`` is the maximum, nothing is
     3.0). Out of range → 406."""
-    wanted: str | None = None
-    for part in request.META.get("HTTP_OPENSTACK_API_VERSION", "").split(","):
-        service, _, value = part.strip().partition(" ")
-        if service.lower() == "volume":
-            wanted = value.strip()
-    if wanted is None:
-        return out.MIN_VERSION
-    if wanted.lower() == "latest":
-        return out.MAX_VERSION
-    match = re.fullmatch(r"(\d+)\.(\d+)", wanted)
-    if match is None:
-        raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of format MajorNum.MinorNum.")
-    version = (int(match.group(1)), int(match.group(2)))
-    if not out.version_tuple(out.MIN_VERSION) <= version <= out.version_tuple(out.MAX_VERSION):
-        raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is {out.MIN_VERSION} and "
-                            f"maximum is {out.MAX_VERSION}.")
-    return f"{version[0]}.{version[1]}"
+    return microversion.version_str(microversion.negotiate(
+        request, service="volume", minimum=out.version_tuple(out.MIN_VERSION),
+        maximum=out.version_tuple(out.MAX_VERSION),
+        invalid="API Version String {wanted} is of invalid format. Must be of format MajorNum.MinorNum."))
 
 
 class JSONAlways(DefaultContentNegotiation):
@@ -100,14 +82,6 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params.items())
 
 
-def _next_links(request: Request, path: str, items: list[Any], limit: int | None) -> list[dict[str, str]]:
-    if limit is None or not items or len(items) < limit:
-        return []
-    params = request.query_params.copy()
-    params["marker"] = items[-1].id
-    return [{"rel": "next", "href": f"{path}?{params.urlencode()}"}]
-
-
 # ---- version discovery ---------------------------------------------------------------------------
 
 class Versions(CinderView):
@@ -145,11 +119,9 @@ class _Collection(CinderView):
         query = selectors.parse_list_query(_params(request), kind=self.kind)
         rows = self.rows(request, query)
         base = _base(request, project_id)
-        body: dict[str, Any] = {f"{self.kind}s": [self.render(request, row, base) for row in rows]}
-        links = _next_links(request, f"{base}/{self.kind}s{'/detail' if self.detail else ''}", rows, query.limit)
-        if links:
-            body[f"{self.kind}s_links"] = links
-        return Response(body)
+        return Response({f"{self.kind}s": [self.render(request, row, base) for row in rows], **pagination.next_links(
+            request, f"{self.kind}s", f"{base}/{self.kind}s{'/detail' if self.detail else ''}", rows,
+            limit=query.limit, marker=lambda row: row.id)})
 
     def post(self, request: Request, project_id: str) -> Response:
         if self.detail:
