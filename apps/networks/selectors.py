@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.core import pagination
 from apps.core.access import restrict
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
@@ -141,26 +142,8 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
         order.append(("id", order[-1][1] if order else True))
     if query.page_reverse:
         order = [(f, not a) for f, a in order]
-    if query.marker:
-        marker = visible.prefetch_related(None).filter(pk=query.marker).values(*[f for f, _ in order]).first()
-        if marker is None:
-            raise errors.InvalidInput(f"Invalid marker: {query.marker}.")
-        after = Q(pk__in=[])
-        equal = Q()
-        for fname, ascending in order:
-            value = marker[fname]
-            if value is None:
-                step = Q(**{f"{fname}__isnull": False}) if ascending else Q(pk__in=[])
-                after |= equal & step
-                equal &= Q(**{f"{fname}__isnull": True})
-            else:
-                step = Q(**{f"{fname}__gt" if ascending else f"{fname}__lt": value})
-                if not ascending:
-                    step |= Q(**{f"{fname}__isnull": True})
-                after |= equal & step
-                equal &= Q(**{fname: value})
-        qs = qs.filter(after)
-    qs = qs.order_by(*[(f if a else f"-{f}") for f, a in order])
+    qs = pagination.keyset(qs, order=order, marker=query.marker, marker_in=visible,
+                           unknown=lambda marker: errors.InvalidInput(f"Invalid marker: {marker}."))
     if query.limit is not None:
         qs = qs[: query.limit]
     return qs

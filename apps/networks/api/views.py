@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlencode
 
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core import pagination
 from apps.core.api import OpenStackView
 from apps.identity.api.authentication import AllowAny
 from apps.identity.policy import Actor
@@ -254,23 +254,10 @@ class Collection(NeutronView):
         fields = out.fields_of(request)
         body: dict[str, Any] = {r.collection: [out.only(r.render(i, actor), fields) for i in items]}
         if query.limit:
-            body[f"{r.collection}_links"] = self._links(request, query, items)
+            body[f"{r.collection}_links"] = pagination.next_previous_links(
+                request, f"{_base(request)}/{r.path}", items, limit=query.limit, marker=query.marker,
+                reverse=query.page_reverse)
         return Response(body)
-
-    def _links(self, request: Request, query: selectors.ListQuery, items: list[Any]) -> list[dict[str, str]]:
-        params = [(k, v) for k, v in request.query_params.lists() if k not in ("marker", "page_reverse")
-                  for v in v]
-        base = f"{_base(request)}/{self.resource.path}"
-        links = []
-        full = len(items) >= (query.limit or 0)
-        forward_more = full if not query.page_reverse else bool(query.marker)
-        backward_more = bool(query.marker) if not query.page_reverse else full
-        if items and forward_more:
-            links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1].pk)])}"})
-        if items and backward_more:
-            back = [*params, ("marker", items[0].pk), ("page_reverse", "True")]
-            links.append({"rel": "previous", "href": f"{base}?{urlencode(back)}"})
-        return links
 
     def post(self, request: Request) -> Response:
         r, actor = self.resource, request.auth
