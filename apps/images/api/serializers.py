@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
+from apps.core import pagination
 from apps.images.models import Image, ImageMember, ImageTask
 from apps.images.selectors import Page
 from apps.images.services import CONTAINER_FORMATS, DISK_FORMATS
@@ -48,12 +48,8 @@ def image_out(image: Image) -> dict[str, Any]:
 
 
 def images_out(page: Page) -> dict[str, Any]:
-    body: dict[str, Any] = {"images": [image_out(i) for i in page.images], "schema": "/v2/schemas/images"}
-    params = [(k, v) for k, values in page.query.items() if k != "marker" for v in values]
-    body["first"] = "/v2/images" + (f"?{urlencode(params)}" if params else "")
-    if page.next_marker:
-        body["next"] = "/v2/images?" + urlencode([*params, ("marker", page.next_marker)])
-    return body
+    return {"images": [image_out(i) for i in page.images], "schema": "/v2/schemas/images",
+            **pagination.first_next_links("/v2/images", page.query, page.next_marker)}
 
 
 def member_out(member: ImageMember) -> dict[str, Any]:
