@@ -1,20 +1,19 @@
 """The live socket: who may connect, which groups it joins, what it forwards."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from apps.core import events
-from apps.dashboard.consumers import LiveConsumer, close_session_sockets
+from apps.dashboard.consumers import close_session_sockets
 from apps.identity import services
 from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, make_user
+from tests.live_socket import communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,41 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def seeded(transactional_db: Any) -> dict[str, Any]:
     return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
-
-
-class Socket(ApplicationCommunicator):
-    """A websocket client for one consumer (channels.testing needs daphne, which is not installed)."""
-
-    async def connect(self, timeout: float = 3) -> tuple[bool, int | None]:
-        await self.send_input({"type": "websocket.connect"})
-        response = await self.receive_output(timeout)
-        if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
-        return True, None
-
-    async def send_json_to(self, data: Any) -> None:
-        await self.send_input({"type": "websocket.receive", "text": json.dumps(data)})
-
-    async def receive_json_from(self, timeout: float = 3) -> Any:
-        response = await self.receive_output(timeout)
-        assert response["type"] == "websocket.send", response
-        return json.loads(response["text"])
-
-    async def disconnect(self) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": 1000})
-        await self.wait(1)
-
-
-class FakeSession(dict):
-    session_key: str | None = None
-
-
-def communicator(user: Any, project_id: str | None, session_key: str | None = None) -> Socket:
-    session = FakeSession(project_id=project_id)
-    session.session_key = session_key
-    scope = {"type": "websocket", "path": "/ws/live/", "query_string": b"", "headers": [], "subprotocols": [],
-             "user": user, "session": session}
-    return Socket(LiveConsumer.as_asgi(), scope)
 
 
 def test_anonymous_sockets_are_closed(seeded: dict[str, Any]) -> None:

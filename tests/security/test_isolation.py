@@ -271,8 +271,8 @@ class TestLiveEvents:
         from apps.images import storage
         from apps.networks import services as networks
         from apps.volumes import services as volumes
-        from tests.dashboard.test_live import communicator
         from tests.identity import factories
+        from tests.live_socket import communicator
 
         settings.STRATUS_IMAGE_STORE, settings.STRATUS_IMAGE_DIR = "file", str(tmp_path)
         storage.reset()

@@ -9,25 +9,22 @@ changes, not only at connect, and a page of another site cannot open it.
   hijacking with the victim's session cookie): it now defaults to the hosts of STRATUS_PUBLIC_URL and
   STRATUS_METADATA_URL plus localhost, overridable by STRATUS_ALLOWED_HOSTS.
 
-The client is asgiref's ApplicationCommunicator driven as channels' WebsocketCommunicator drives it
-(channels.testing itself imports daphne, which the test set does not install).
+The client is tests/live_socket.py's.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
 from django.test import Client
 
 from apps.core import events
-from apps.dashboard.consumers import LiveConsumer
 from apps.identity import services
 from apps.identity.models import Role, RoleAssignment
 from portal.settings import allowed_hosts
+from tests.live_socket import Socket, communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,38 +34,6 @@ ADMIN_PW, DEMO_PW = "admin-pw-123", "demo-pw-123"
 @pytest.fixture
 def seeded(transactional_db: Any) -> dict[str, Any]:
     return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
-
-
-class Socket(ApplicationCommunicator):
-    async def connect(self, timeout: float = 3) -> tuple[bool, int | None]:
-        await self.send_input({"type": "websocket.connect"})
-        response = await self.receive_output(timeout)
-        if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
-        assert response["type"] == "websocket.accept", response
-        return True, None
-
-    async def receive_json_from(self, timeout: float = 3) -> Any:
-        response = await self.receive_output(timeout)
-        assert response["type"] == "websocket.send", response
-        return json.loads(response["text"])
-
-    async def send_json_to(self, data: Any) -> None:
-        await self.send_input({"type": "websocket.receive", "text": json.dumps(data)})
-
-    async def disconnect(self) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": 1000})
-        await self.wait(1)
-
-
-class Session(dict):
-    session_key: str | None = None
-
-
-def socket(user: Any, project_id: str | None) -> Socket:
-    scope = {"type": "websocket", "path": "/ws/live/", "query_string": b"", "headers": [], "subprotocols": [],
-             "user": user, "session": Session(project_id=project_id)}
-    return Socket(LiveConsumer.as_asgi(), scope)
 
 
 def _admin(seeded: dict[str, Any]) -> Any:
@@ -95,7 +60,7 @@ def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seede
     demo, user = seeded["projects"]["demo"], seeded["demo"]
 
     async def run() -> None:
-        comm = socket(user, demo.id)
+        comm = communicator(user, demo.id)
         assert (await comm.connect())[0]
         assert (await comm.receive_json_from())["groups"] == [f"project.{demo.id}"]
         await _event(demo.id, "before")
@@ -114,7 +79,7 @@ def test_a_watched_project_is_left_when_the_role_on_it_goes(seeded: dict[str, An
     _grant_reader(seeded, user, admin_project)
 
     async def run() -> None:
-        comm = socket(user, demo.id)
+        comm = communicator(user, demo.id)
         assert (await comm.connect())[0]
         await comm.receive_json_from()
         await comm.send_json_to({"action": "watch", "project_id": admin_project.id})
@@ -146,7 +111,7 @@ def test_losing_the_account_or_the_project_closes_the_socket(seeded: dict[str, A
             services.user_delete(actor=admin, user_id=user.id)
 
     async def run() -> None:
-        comm = socket(user, demo.id)
+        comm = communicator(user, demo.id)
         assert (await comm.connect())[0]
         await comm.receive_json_from()
         await database_sync_to_async(change)()
@@ -162,7 +127,7 @@ def test_a_role_granted_elsewhere_leaves_the_socket_alone(seeded: dict[str, Any]
     demo, admin_project, user = seeded["projects"]["demo"], seeded["projects"]["admin"], seeded["demo"]
 
     async def run() -> None:
-        comm = socket(user, demo.id)
+        comm = communicator(user, demo.id)
         assert (await comm.connect())[0]
         await comm.receive_json_from()
         await database_sync_to_async(_grant_reader)(seeded, user, admin_project)
