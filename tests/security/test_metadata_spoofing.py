@@ -16,13 +16,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from apps.compute.selectors import metadata
 from apps.networks import services as net_services
 from apps.networks.models import Port
-from tests.compute.metadata_helpers import make_instance, make_network
+from tests.compute.metadata_helpers import make_instance, make_network, metadata_get, proxied
 from tests.networks.helpers import neutron_error
 from workers.drivers.network import metadata_proxy
 
@@ -49,20 +47,6 @@ def scene(cloud):
     return victim, v_port, a_port
 
 
-def proxied(instance_id: str, network_id: str, address: str, *, secret: str | None = None) -> dict[str, str]:
-    """What the network's metadata proxy sends upstream for a guest at ``address``."""
-    secret = secret or settings.STRATUS_METADATA_SECRET
-    return {"HTTP_X_INSTANCE_ID": instance_id,
-            "HTTP_X_INSTANCE_ID_SIGNATURE": metadata_proxy.sign(instance_id, secret),
-            "HTTP_X_FORWARDED_FOR": address, "HTTP_X_NEUTRON_NETWORK_ID": network_id,
-            "HTTP_X_NEUTRON_NETWORK_ID_SIGNATURE": metadata_proxy.sign_network(instance_id, network_id, address,
-                                                                               secret)}
-
-
-def read(path: str, headers: dict[str, str]):
-    return Client().get("/metadata/" + path, **headers)
-
-
 def ip_of(port: Port) -> str:
     return port.fixed_ips.get().ip_address
 
@@ -80,13 +64,13 @@ def test_the_metadata_service_refuses_the_victims_id_from_the_attackers_port(clo
     victim, v_port, a_port = scene
     Port.objects.filter(pk=a_port.id).update(device_id=victim.id, device_owner="compute:nova")
     for path in ("openstack/latest/user_data", "openstack/latest/meta_data.json", "latest/meta-data/public-keys/"):
-        r = read(path, proxied(victim.id, a_port.network_id, ip_of(a_port)))
+        r = metadata_get(path, proxied(victim.id, a_port.network_id, ip_of(a_port)))
         assert r.status_code == 404, (path, r.status_code, r.content[:200])
         assert b"victim-s3cret" not in r.content and KEY.encode() not in r.content
     # the victim's own guest still reads its documents; the attacker's port is not among its links
-    ok = read("openstack/latest/user_data", proxied(victim.id, v_port.network_id, ip_of(v_port)))
+    ok = metadata_get("openstack/latest/user_data", proxied(victim.id, v_port.network_id, ip_of(v_port)))
     assert ok.status_code == 200 and ok.content == SECRET_DATA
-    links = json.loads(read("openstack/latest/network_data.json",
+    links = json.loads(metadata_get("openstack/latest/network_data.json",
                             proxied(victim.id, v_port.network_id, ip_of(v_port))).content)["links"]
     assert [link["ethernet_mac_address"] for link in links] == [v_port.mac_address]
 
@@ -94,22 +78,22 @@ def test_the_metadata_service_refuses_the_victims_id_from_the_attackers_port(clo
 def test_the_network_and_address_must_match_a_port_of_the_instance(cloud, scene):
     victim, v_port, a_port = scene
     good = proxied(victim.id, v_port.network_id, ip_of(v_port))
-    assert read("latest/meta-data/instance-id", good).content.decode() == victim.id
+    assert metadata_get("latest/meta-data/instance-id", good).content.decode() == victim.id
     # right network, another address (e.g. a neighbour on the victim's network)
-    assert read("latest/meta-data/instance-id", proxied(victim.id, v_port.network_id, "10.96.0.200")
+    assert metadata_get("latest/meta-data/instance-id", proxied(victim.id, v_port.network_id, "10.96.0.200")
                 ).status_code == 404
     # right address, another network (the same address on the attacker's network)
-    assert read("latest/meta-data/instance-id", proxied(victim.id, a_port.network_id, ip_of(v_port))
+    assert metadata_get("latest/meta-data/instance-id", proxied(victim.id, a_port.network_id, ip_of(v_port))
                 ).status_code == 404
     # the network headers are signed: changing one breaks the signature (403), missing ones are refused
     forged = good | {"HTTP_X_NEUTRON_NETWORK_ID": a_port.network_id}
-    assert read("latest/meta-data/instance-id", forged).status_code == 403
+    assert metadata_get("latest/meta-data/instance-id", forged).status_code == 403
     forged = good | {"HTTP_X_FORWARDED_FOR": "10.96.0.201"}
-    assert read("latest/meta-data/instance-id", forged).status_code == 403
+    assert metadata_get("latest/meta-data/instance-id", forged).status_code == 403
     for header in ("HTTP_X_NEUTRON_NETWORK_ID", "HTTP_X_FORWARDED_FOR", "HTTP_X_NEUTRON_NETWORK_ID_SIGNATURE"):
         partial = {k: v for k, v in good.items() if k != header}
-        assert read("latest/meta-data/instance-id", partial).status_code == 403, header
-    assert read("latest/meta-data/instance-id", proxied(victim.id, v_port.network_id, ip_of(v_port),
+        assert metadata_get("latest/meta-data/instance-id", partial).status_code == 403, header
+    assert metadata_get("latest/meta-data/instance-id", proxied(victim.id, v_port.network_id, ip_of(v_port),
                                                         secret="not-the-secret")).status_code == 403
 
 
@@ -119,7 +103,7 @@ def test_a_port_of_another_project_naming_the_instance_does_not_count(cloud, sce
     net_services.network_update(actor=cloud.admin_actor, network_id=v_port.network_id, changes={"shared": True})
     intruder = net_services.port_create(actor=cloud.member_actor, network_id=v_port.network_id, body={})
     Port.objects.filter(pk=intruder.id).update(device_id=victim.id, device_owner="compute:nova")
-    assert read("openstack/latest/user_data", proxied(victim.id, v_port.network_id, ip_of(intruder))
+    assert metadata_get("openstack/latest/user_data", proxied(victim.id, v_port.network_id, ip_of(intruder))
                 ).status_code == 404
 
 
