@@ -8,10 +8,15 @@ with the API's root (``/compute/v2``); ``to(api)`` is the same caller on another
 a second member (bob) and a reader (rita); in another project ("other") a member (olga); and the
 admin. Each has a token, an actor and a client of the cloud's API. The ``cloud`` fixture
 (tests/conftest.py) makes one; a folder or module names its API with the ``cloud_api`` fixture.
+
+``assert_refused`` is the per-API role checks' one loop (a reader's writes, another project's
+requests), for what the isolation battery (tests/security/battery.py) does not say: the API's own
+error names.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.test import Client
@@ -44,8 +49,11 @@ class ApiClient:
         return f"{BASES[self.api].format(project_id=self.project_id)}/{path.lstrip('/')}"
 
     def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-             headers: dict[str, str] | None = None, content_type: str = JSON, raw: bytes | None = None) -> Any:
-        """``body`` is sent as JSON, ``raw`` as it is; ``token`` replaces the client's for this call."""
+             headers: dict[str, str] | None = None, content_type: str | None = None, raw: bytes | None = None) -> Any:
+        """``body`` is sent as JSON, ``raw`` as it is; ``token`` replaces the client's for this call. The
+        content type is JSON, but Glance's JSON-patch media type for a PATCH of the image API."""
+        if content_type is None:
+            content_type = GLANCE_PATCH if method == "PATCH" and self.api == "image" else JSON
         extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}
         auth = token if token is not None else self.token
         if auth:
@@ -63,8 +71,6 @@ class ApiClient:
         return self.call("PUT", path, body, **kw)
 
     def patch(self, path: str, body: Any = None, **kw: Any) -> Any:
-        """Glance's PATCH takes its JSON-patch media type unless ``content_type`` says otherwise."""
-        kw.setdefault("content_type", GLANCE_PATCH if self.api == "image" else JSON)
         return self.call("PATCH", path, body, **kw)
 
     def delete(self, path: str, **kw: Any) -> Any:
@@ -93,6 +99,16 @@ class ApiClient:
 
     def upload(self, image_id: str, data: bytes, **kw: Any) -> Any:
         return self.put(f"images/{image_id}/file", raw=data, content_type=OCTET, **kw)
+
+
+Request = tuple[str, str, Any]  # (method, path, body or None)
+
+
+def assert_refused(client: ApiClient, requests: Iterable[Request], check: Callable[[Any], Any]) -> None:
+    """The role checks' one loop: each request of ``client`` is refused as ``check`` (the API's error
+    helper with the status, e.g. ``partial(nova_error, status=404, key="itemNotFound")``) asserts."""
+    for method, path, body in requests:
+        check(client.call(method, path, body))
 
 
 class SeededCloud:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from apps.compute import states
 from apps.compute.models import Instance
 from apps.compute.services import server_metadata, server_reports
 from apps.core.errors import BadRequest
+from tests.api_client import assert_refused
 from tests.compute.helpers import nova_error
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
 
@@ -122,18 +124,17 @@ def test_multi_create_returns_reservation_id(env: Env) -> None:
 
 def test_other_project_gets_404_and_reader_cannot_write(env: Env) -> None:
     server = boot_active(env)
-    for method, path, body in (("get", f"servers/{server.id}", None), ("delete", f"servers/{server.id}", None),
-                               ("post", f"servers/{server.id}/action", {"os-stop": None}),
-                               ("get", f"servers/{server.id}/metadata", None),
-                               ("get", f"servers/{server.id}/os-instance-actions", None)):
-        call = getattr(env.cloud.other, method)
-        response = call(f"{path}", body) if body is not None else call(path)
-        nova_error(response, 404, "itemNotFound")
+    assert_refused(env.cloud.other, [("GET", f"servers/{server.id}", None), ("DELETE", f"servers/{server.id}", None),
+                                     ("POST", f"servers/{server.id}/action", {"os-stop": None}),
+                                     ("GET", f"servers/{server.id}/metadata", None),
+                                     ("GET", f"servers/{server.id}/os-instance-actions", None)],
+                   partial(nova_error, status=404, key="itemNotFound"))
     assert env.cloud.other.get("servers").json()["servers"] == []
     assert env.cloud.reader.get(f"servers/{server.id}").status_code == 200
-    nova_error(env.cloud.reader.post(f"servers/{server.id}/action", {"os-stop": None}), 403, "forbidden")
-    nova_error(env.cloud.reader.delete(f"servers/{server.id}"), 403, "forbidden")
-    nova_error(env.cloud.reader.put(f"servers/{server.id}/metadata/a", {"meta": {"a": "b"}}), 403, "forbidden")
+    assert_refused(env.cloud.reader, [("POST", f"servers/{server.id}/action", {"os-stop": None}),
+                                      ("DELETE", f"servers/{server.id}", None),
+                                      ("PUT", f"servers/{server.id}/metadata/a", {"meta": {"a": "b"}})],
+                   partial(nova_error, status=403, key="forbidden"))
     assert reload(server).vm_state == "active" and reload(server).task_state is None
 
 

@@ -2,8 +2,11 @@
 resources are 404 (as if absent); admin-only attributes; NeutronError shapes and statuses."""
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
+from tests.api_client import assert_refused
 from tests.networks.helpers import neutron_error
 
 pytestmark = pytest.mark.django_db
@@ -33,18 +36,19 @@ def test_reader_reads_but_cannot_write(cloud, owned, collection):
     obj = owned[collection]
     assert cloud.reader.get(f"{collection}/{obj['id']}").status_code == 200
     assert obj["id"] in [o["id"] for o in cloud.reader.get(collection).json()[collection.replace("-", "_")]]
-    neutron_error(cloud.reader.put(f"{collection}/{obj['id']}", {member: {"description": "x"}}), 403,
-                  "PolicyNotAuthorized")
-    neutron_error(cloud.reader.delete(f"{collection}/{obj['id']}"), 403, "PolicyNotAuthorized")
+    assert_refused(cloud.reader, [("PUT", f"{collection}/{obj['id']}", {member: {"description": "x"}}),
+                                  ("DELETE", f"{collection}/{obj['id']}", None)],
+                   partial(neutron_error, status=403, kind="PolicyNotAuthorized"))
 
 
 @pytest.mark.parametrize("collection", list(KINDS))
 def test_another_project_sees_nothing(cloud, owned, collection):
     member, not_found = KINDS[collection]
     obj = owned[collection]
-    neutron_error(cloud.other.get(f"{collection}/{obj['id']}"), 404, not_found)
-    neutron_error(cloud.other.put(f"{collection}/{obj['id']}", {member: {"description": "x"}}), 404, not_found)
-    neutron_error(cloud.other.delete(f"{collection}/{obj['id']}"), 404, not_found)
+    assert_refused(cloud.other, [("GET", f"{collection}/{obj['id']}", None),
+                                 ("PUT", f"{collection}/{obj['id']}", {member: {"description": "x"}}),
+                                 ("DELETE", f"{collection}/{obj['id']}", None)],
+                   partial(neutron_error, status=404, kind=not_found))
     assert obj["id"] not in [o["id"] for o in cloud.other.get(collection).json()[collection.replace("-", "_")]]
 
 

@@ -3,6 +3,7 @@ schemas, errors in Cinder's format, project scoping, filters and pagination in c
 the status machine, quotas. The storage agent's reports are the real services it calls."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from apps.identity.models import QuotaUsage
 from apps.images.models import Image
 from apps.volumes import services, states
 from apps.volumes.models import Snapshot, StorageBackend, Volume
-from tests.api_client import SeededCloud
+from tests.api_client import SeededCloud, assert_refused
 from tests.volumes.helpers import check, cinder_error, new_volume
 
 pytestmark = pytest.mark.django_db
@@ -71,9 +72,9 @@ def test_create_show_list_update(cloud: SeededCloud) -> None:
 
 def test_scoping_and_roles(cloud: SeededCloud) -> None:
     vid = new_volume(cloud.member)["id"]
-    cinder_error(cloud.other.get(f"volumes/{vid}"), 404, "itemNotFound")
-    cinder_error(cloud.other.delete(f"volumes/{vid}"), 404, "itemNotFound")
-    cinder_error(cloud.other.put(f"volumes/{vid}", {"volume": {"name": "x"}}), 404, "itemNotFound")
+    assert_refused(cloud.other, [("GET", f"volumes/{vid}", None), ("DELETE", f"volumes/{vid}", None),
+                                 ("PUT", f"volumes/{vid}", {"volume": {"name": "x"}})],
+                   partial(cinder_error, status=404, key="itemNotFound"))
     assert cloud.other.get("volumes/detail").json()["volumes"] == []
     # the project in the path must be the token's
     cinder_error(cloud.other.get(f"/volume/v3/{cloud.demo_project.id}/volumes/{vid}"), 400, "badRequest")
