@@ -47,15 +47,15 @@ def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callab
     return qs.order_by(*[(field if ascending else f"-{field}") for field, ascending in order])
 
 
-def next_links(request: Request, url: str, items: Sequence[Any], *, limit: int | None,
-               marker: Callable[[Any], Any]) -> list[dict[str, str]]:
-    """Nova's and Cinder's ``<collection>_links``: a "next" link when the page is full (``limit``
-    items), the request's query with ``marker`` set to the last item's."""
+def next_links(request: Request, collection: str, url: str, items: Sequence[Any], *, limit: int | None,
+               marker: Callable[[Any], Any]) -> dict[str, list[dict[str, str]]]:
+    """Nova's and Cinder's ``{"<collection>_links": [next]}`` to add to a list's body when the page is
+    full (``limit`` items; else nothing): the request's query with ``marker`` set to the last item's."""
     if limit is None or not items or len(items) < limit:
-        return []
+        return {}
     params = request.query_params.copy()
     params["marker"] = str(marker(items[-1]))
-    return [{"rel": "next", "href": f"{url}?{params.urlencode()}"}]
+    return {f"{collection}_links": [{"rel": "next", "href": f"{url}?{params.urlencode()}"}]}
 
 
 def _without(query: Iterable[tuple[str, Sequence[str]]], *keys: str) -> list[tuple[str, str]]:

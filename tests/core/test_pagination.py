@@ -84,11 +84,11 @@ def _request(query: str) -> Request:
 def test_nova_and_cinder_links_name_the_last_item_when_the_page_is_full() -> None:
     items = [_Item("a"), _Item("b")]
     request = _request("limit=2&marker=z&name=n")
-    links = pagination.next_links(request, "http://h/v/things", items, limit=2, marker=lambda i: i.id)
-    assert links == [{"rel": "next", "href": "http://h/v/things?limit=2&marker=b&name=n"}]
-    assert pagination.next_links(request, "http://h/v/things", items, limit=3, marker=lambda i: i.id) == []
-    assert pagination.next_links(request, "http://h/v/things", items, limit=None, marker=lambda i: i.id) == []
-    assert pagination.next_links(request, "http://h/v/things", [], limit=2, marker=lambda i: i.id) == []
+    links = pagination.next_links(request, "things", "http://h/v/things", items, limit=2, marker=lambda i: i.id)
+    assert links == {"things_links": [{"rel": "next", "href": "http://h/v/things?limit=2&marker=b&name=n"}]}
+    for limit, page in ((3, items), (None, items), (2, [])):
+        assert pagination.next_links(request, "things", "http://h/v/things", page, limit=limit,
+                                     marker=lambda i: i.id) == {}
 
 
 def test_neutron_links_go_forward_and_back() -> None:

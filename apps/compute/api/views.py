@@ -142,12 +142,9 @@ class Flavors(NovaView):
         flavors = selectors.flavor_list(actor=request.auth, query=query)
         render = out.flavor_out if self.detail else out.flavor_brief
         base = _base(request)
-        body: dict[str, Any] = {"flavors": [render(f, base) for f in flavors]}
-        links = pagination.next_links(request, f"{base}/flavors{'/detail' if self.detail else ''}", flavors,
-                                      limit=query.limit, marker=lambda f: f.flavorid)
-        if links:
-            body["flavors_links"] = links
-        return Response(body)
+        return Response({"flavors": [render(f, base) for f in flavors], **pagination.next_links(
+            request, "flavors", f"{base}/flavors{'/detail' if self.detail else ''}", flavors, limit=query.limit,
+            marker=lambda f: f.flavorid)})
 
     def post(self, request: Request) -> Response:
         if self.detail:

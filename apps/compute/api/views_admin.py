@@ -149,13 +149,10 @@ class Hypervisors(NovaView):
                                          marker=request.query_params.get("marker") if version >= (2, 33) else None)
         if pattern is not None and not nodes:
             raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
-        body: dict[str, Any] = {"hypervisors": [render(n, version, now) for n in nodes]}
         base = request.build_absolute_uri("/compute/v2.1").rstrip("/")
-        links = pagination.next_links(request, f"{base}/os-hypervisors{'/detail' if self.detail else ''}", nodes,
-                                      limit=int(limit) if limit is not None else None,
-                                      marker=lambda n: _hyp_id(n, version))
-        if links:
-            body["hypervisors_links"] = links
+        body = {"hypervisors": [render(n, version, now) for n in nodes], **pagination.next_links(
+            request, "hypervisors", f"{base}/os-hypervisors{'/detail' if self.detail else ''}", nodes,
+            limit=int(limit) if limit is not None else None, marker=lambda n: _hyp_id(n, version))}
         return Response(body)
 
 

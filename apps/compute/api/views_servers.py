@@ -98,13 +98,10 @@ class Servers(ServerView):
             items = [out.server_detail(s, base, admin=admin) for s in servers]
         else:
             items = [out.server_brief(s, base) for s in servers]
-        body: dict[str, Any] = {"servers": items}
         limit = min(query.limit if query.limit is not None else selectors.MAX_LIMIT, selectors.MAX_LIMIT)
-        links = pagination.next_links(request, f"{base}/servers{'/detail' if self.detail else ''}", servers,
-                                      limit=limit, marker=lambda s: s.id)
-        if links:
-            body["servers_links"] = links
-        return Response(body)
+        return Response({"servers": items, **pagination.next_links(
+            request, "servers", f"{base}/servers{'/detail' if self.detail else ''}", servers, limit=limit,
+            marker=lambda s: s.id)})
 
     def post(self, request: Request) -> Response:
         if self.detail:
