@@ -22,9 +22,10 @@ def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callab
            marker_in: QuerySet[M] | None = None, marker_field: str = "pk") -> QuerySet[M]:
     """``qs`` sorted by ``order``, from the row after the one ``marker`` names (by ``marker_field``,
     looked up in ``marker_in``, the caller's visible rows, ``qs`` unless given); ``unknown(marker)``
-    is raised when it names none of them. A null sorts before any value (after it, descending);
-    ``order`` should end with a unique field so that the marker names one place."""
-    if marker:
+    is raised when it names none of them (``""`` included: no marker is ``None``). A null sorts
+    before any value (after it, descending); ``order`` should end with a unique field so that the
+    marker names one place."""
+    if marker is not None:
         row = (qs if marker_in is None else marker_in).prefetch_related(None).filter(
             **{marker_field: marker}).values(*[field for field, _ in order]).first()
         if row is None:

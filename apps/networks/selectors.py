@@ -142,7 +142,7 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
         order.append(("id", order[-1][1] if order else True))
     if query.page_reverse:
         order = [(f, not a) for f, a in order]
-    qs = pagination.keyset(qs, order=order, marker=query.marker, marker_in=visible,
+    qs = pagination.keyset(qs, order=order, marker=query.marker or None, marker_in=visible,
                            unknown=lambda marker: errors.InvalidInput(f"Invalid marker: {marker}."))
     if query.limit is not None:
         qs = qs[: query.limit]

@@ -57,6 +57,8 @@ def test_a_marker_the_caller_cannot_see_is_unknown(projects: dict[str, Project])
     visible = Project.objects.filter(name__in=["p1", "p2"])
     with pytest.raises(BadRequest, match="Marker nope could not be found"):
         pagination.keyset(visible, order=[("name", True)], marker="nope", unknown=_unknown)
+    with pytest.raises(BadRequest):  # an empty marker names nothing either (no marker is None)
+        pagination.keyset(visible, order=[("name", True)], marker="", unknown=_unknown)
     with pytest.raises(BadRequest):  # exists, but not among the caller's rows: the same answer
         pagination.keyset(visible, order=[("name", True)], marker=projects["p3"].id, unknown=_unknown)
     # the marker is looked up among the visible rows, the page drawn from the filtered ones

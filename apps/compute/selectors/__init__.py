@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
+from apps.core import pagination
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin
@@ -47,20 +48,11 @@ def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
         raise BadRequest(f"Invalid sort key: {query.sort_key}.")
     if query.sort_dir not in ("asc", "desc"):
         raise BadRequest(f"Invalid sort direction: {query.sort_dir}.")
-    prefix = "-" if query.sort_dir == "desc" else ""
-    order = [f"{prefix}{column}", f"{prefix}flavorid"] if column != "flavorid" else [f"{prefix}flavorid"]
-    qs = qs.order_by(*order).prefetch_related("extra_specs")
-    if query.marker is not None:
-        try:
-            marker = _visible_flavors(actor).get(flavorid=query.marker)
-        except Flavor.DoesNotExist:
-            raise BadRequest(f"Marker {query.marker} could not be found.") from None
-        value = getattr(marker, column)
-        op = "lt" if query.sort_dir == "desc" else "gt"
-        if column == "flavorid":
-            qs = qs.filter(**{f"flavorid__{op}": value})
-        else:
-            qs = qs.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"flavorid__{op}": marker.flavorid}))
+    ascending = query.sort_dir == "asc"
+    order = [(column, ascending), ("flavorid", ascending)] if column != "flavorid" else [("flavorid", ascending)]
+    qs = pagination.keyset(qs.prefetch_related("extra_specs"), order=order, marker=query.marker,
+                           marker_in=_visible_flavors(actor), marker_field="flavorid",
+                           unknown=lambda marker: BadRequest(f"Marker {marker} could not be found."))
     if query.limit is not None:
         qs = qs[: query.limit]
     return list(qs)
