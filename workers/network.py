@@ -34,6 +34,7 @@ from celery.signals import worker_ready
 
 from workers.drivers.network.driver import DriverConfig, NetworkDriver, default_vtep_ip
 from workers.drivers.network.model import PORT_DOWN, Capabilities, Report
+from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -165,13 +166,8 @@ def register(host: str) -> None:
 @worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     """A worker that consumes ``network.<host>`` is that node's agent: register it."""
-    try:
-        queues = [q.name for q in sender.task_consumer.queues]
-    except AttributeError:
-        return
-    for name in queues:
-        if name.startswith(QUEUE_PREFIX):
-            try:
-                register(name[len(QUEUE_PREFIX):])
-            except Exception:  # a failed registration must not kill the worker; beat retries
-                logger.exception("network agent registration for %s failed", name)
+    for host in consumed_hosts(sender, QUEUE_PREFIX):
+        try:
+            register(host)
+        except Exception:  # a failed registration must not kill the worker; beat retries
+            logger.exception("network agent registration for %s failed", queue_for(host))

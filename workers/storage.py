@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from celery.signals import worker_ready, worker_shutdown
 from lib import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
+from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -115,18 +117,30 @@ def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | No
     return "available"
 
 
+def _worked(work: Callable[[], object], what: str, failed: Callable[..., object], **ids: str) -> bool:
+    """Run the driver's ``work``; when it raises, log that ``what`` failed and report it through the
+    service ``failed(**ids, reason=...)``. Whether it worked."""
+    try:
+        work()
+    except Exception as exc:
+        logger.exception("%s failed", what)
+        failed(**ids, reason=str(exc))
+        return False
+    return True
+
+
 @shared_task(name="workers.storage.delete_volume", ignore_result=False)
 def delete_volume(volume_id: str, host: str, snapshot_ids: list[str] | None = None) -> str:
     from apps.volumes import services
 
-    try:
+    def delete() -> None:
         d = driver(host)
         for snapshot_id in snapshot_ids or []:
             d.delete_snapshot(snapshot_id)
         d.delete_volume(volume_id)
-    except Exception as exc:
-        logger.exception("deleting volume %s on %s failed", volume_id, host)
-        services.volume_delete_failed(volume_id=volume_id, reason=str(exc))
+
+    if not _worked(delete, f"deleting volume {volume_id} on {host}", services.volume_delete_failed,
+                   volume_id=volume_id):
         return "error_deleting"
     services.volume_deleted(volume_id=volume_id)
     return "deleted"
@@ -136,11 +150,8 @@ def delete_volume(volume_id: str, host: str, snapshot_ids: list[str] | None = No
 def extend_volume(volume_id: str, size_gb: int, host: str) -> str:
     from apps.volumes import services
 
-    try:
-        driver(host).extend(volume_id, size_gb)
-    except Exception as exc:
-        logger.exception("extending volume %s on %s failed", volume_id, host)
-        services.volume_extend_failed(volume_id=volume_id, reason=str(exc))
+    if not _worked(lambda: driver(host).extend(volume_id, size_gb), f"extending volume {volume_id} on {host}",
+                   services.volume_extend_failed, volume_id=volume_id):
         return "error_extending"
     services.volume_extended(volume_id=volume_id, size_gb=size_gb)
     return "available"
@@ -150,11 +161,9 @@ def extend_volume(volume_id: str, size_gb: int, host: str) -> str:
 def create_snapshot(snapshot_id: str, volume_id: str, host: str) -> str:
     from apps.volumes import services
 
-    try:
-        driver(host).create_snapshot(snapshot_id, volume_id)
-    except Exception as exc:
-        logger.exception("snapshot %s of %s on %s failed", snapshot_id, volume_id, host)
-        services.snapshot_create_failed(snapshot_id=snapshot_id, reason=str(exc))
+    if not _worked(lambda: driver(host).create_snapshot(snapshot_id, volume_id),
+                   f"snapshot {snapshot_id} of {volume_id} on {host}", services.snapshot_create_failed,
+                   snapshot_id=snapshot_id):
         return "error"
     if not services.snapshot_created(snapshot_id=snapshot_id):
         from apps.volumes.models import Snapshot
@@ -168,11 +177,8 @@ def create_snapshot(snapshot_id: str, volume_id: str, host: str) -> str:
 def delete_snapshot(snapshot_id: str, host: str) -> str:
     from apps.volumes import services
 
-    try:
-        driver(host).delete_snapshot(snapshot_id)
-    except Exception as exc:
-        logger.exception("deleting snapshot %s on %s failed", snapshot_id, host)
-        services.snapshot_delete_failed(snapshot_id=snapshot_id, reason=str(exc))
+    if not _worked(lambda: driver(host).delete_snapshot(snapshot_id), f"deleting snapshot {snapshot_id} on {host}",
+                   services.snapshot_delete_failed, snapshot_id=snapshot_id):
         return "error_deleting"
     services.snapshot_deleted(snapshot_id=snapshot_id)
     return "deleted"
@@ -203,17 +209,13 @@ def _heartbeat(host: str, every: float) -> None:
 @worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     """A worker consuming ``storage.<host>`` is that node's storage agent: report it and heartbeat."""
-    try:
-        queues = [q.name for q in sender.task_consumer.queues]
-    except AttributeError:
+    hosts = consumed_hosts(sender, QUEUE_PREFIX)
+    if not hosts:
         return
     from django.conf import settings
 
     every = settings.STRATUS_STORAGE_HEARTBEAT_SECONDS
-    for name in queues:
-        if not name.startswith(QUEUE_PREFIX):
-            continue
-        host = name[len(QUEUE_PREFIX):]
+    for host in hosts:
         try:
             removed = driver(host).clean_tmp()
             report(host)

@@ -436,7 +436,7 @@ def network_node_state(*, host: str) -> Any:
         return m.SubnetSpec(
             id=s.id, network_id=s.network_id, cidr=s.cidr, ip_version=s.ip_version, gateway_ip=s.gateway_ip,
             enable_dhcp=s.enable_dhcp, dns_nameservers=tuple(s.dns_nameservers),
-            host_routes=tuple(m.HostRouteSpec(destination=r["destination"], nexthop=r["nexthop"])
+            host_routes=tuple(m.RouteSpec(destination=r["destination"], nexthop=r["nexthop"])
                               for r in s.host_routes),
             dhcp_port=m.DhcpPortSpec(id=dhcp[0].id, mac=dhcp[0].mac_address, ip=dhcp[1]) if dhcp else None,
             ipv6_ra_mode=s.ipv6_ra_mode, ipv6_address_mode=s.ipv6_address_mode)

@@ -28,6 +28,7 @@ from workers.drivers.network.model import (
     PortSpec,
     SecurityGroupRuleSpec,
     SecurityGroupSpec,
+    nft_chain,
     tap_name,
 )
 
@@ -114,24 +115,15 @@ def _rule_match(rule: SecurityGroupRuleSpec, groups: dict[str, int]) -> str | No
             lo = lo if lo is not None else 1
             hi = hi if hi is not None else 65535
             parts.append(f"{proto} dport {lo}" if lo == hi else f"{proto} dport {lo}-{hi}")
-    elif proto == "icmp":
-        if family != "ip":
+    elif proto == "icmp" or proto in ICMP6_NAMES:
+        l4proto, keyword = ("icmp", "icmp") if proto == "icmp" else ("ipv6-icmp", "icmpv6")
+        if family != ("ip" if proto == "icmp" else "ip6"):
             return None
-        parts.append("meta l4proto icmp")
+        parts.append(f"meta l4proto {l4proto}")
         if rule.port_range_min is not None:
-            parts.append(f"icmp type {rule.port_range_min}")
+            parts.append(f"{keyword} type {rule.port_range_min}")
             if rule.port_range_max is not None:
-                parts.append(f"icmp code {rule.port_range_max}")
-    elif proto in ICMP6_NAMES:
-        if family != "ip6":
-            return None
-        parts.append("meta l4proto ipv6-icmp")
-        if rule.port_range_min is not None:
-            parts.append(f"icmpv6 type {rule.port_range_min}")
-            if rule.port_range_max is not None:
-                parts.append(f"icmpv6 code {rule.port_range_max}")
-    elif proto.isdigit():
-        parts.append(f"meta l4proto {proto}")
+                parts.append(f"{keyword} code {rule.port_range_max}")
     else:
         parts.append(f"meta l4proto {proto}")
     return " ".join(parts)
@@ -150,20 +142,15 @@ def render(prefix: str, ports: Sequence[FirewallPort], groups: Sequence[Security
                     used[rule.remote_group_id] = len(used) + 1
 
     out: list[str] = [f"table bridge {l2}", f"delete table bridge {l2}", f"table bridge {l2} {{"]
-    out.append("  chain prerouting {")
-    out.append("    type filter hook prerouting priority -200; policy accept;")
+    out += nft_chain("prerouting", [
+        "type filter hook prerouting priority -200; policy accept;",
+        *(f"iifname {_q(tap_name(fp.port.id))} meta mark set {fp.index:#x} jump spoof{fp.index}" for fp in ports)])
+    out += nft_chain("forward", [
+        "type filter hook forward priority -200; policy accept;",
+        *(f"oifname {_q(tap_name(fp.port.id))} meta mark set meta mark and 0xffff or {fp.index << 16:#x}"
+          for fp in ports)])
     for fp in ports:
-        out.append(f"    iifname {_q(tap_name(fp.port.id))} meta mark set {fp.index:#x} jump spoof{fp.index}")
-    out.append("  }")
-    out.append("  chain forward {")
-    out.append("    type filter hook forward priority -200; policy accept;")
-    for fp in ports:
-        out.append(f"    oifname {_q(tap_name(fp.port.id))} meta mark set meta mark and 0xffff or {fp.index << 16:#x}")
-    out.append("  }")
-    for fp in ports:
-        out.append(f"  chain spoof{fp.index} {{")
-        out.extend(f"    {line}" for line in _spoof_chain(fp))
-        out.append("  }")
+        out += nft_chain(f"spoof{fp.index}", _spoof_chain(fp))
     out.append("}")
 
     out += [f"table inet {sg}", f"delete table inet {sg}", f"table inet {sg} {{"]
@@ -175,15 +162,12 @@ def render(prefix: str, ports: Sequence[FirewallPort], groups: Sequence[Security
             if items:
                 out.append(f"    elements = {_set(items)}")
             out.append("  }")
-    out.append("  chain forward {")
-    out.append("    type filter hook forward priority 0; policy accept;")
-    out.append('    iifname != "brq*" accept')  # not bridged by one of our bridges (br_netfilter: iif = bridge)
-    out.append("    meta mark 0 accept")
-    for fp in ports:
-        out.append(f"    meta mark and 0xffff == {fp.index:#x} jump egress{fp.index}")
-    for fp in ports:
-        out.append(f"    meta mark and 0xffff0000 == {fp.index << 16:#x} jump ingress{fp.index}")
-    out.append("  }")
+    out += nft_chain("forward", [
+        "type filter hook forward priority 0; policy accept;",
+        'iifname != "brq*" accept',  # not bridged by one of our bridges (br_netfilter: iif = bridge)
+        "meta mark 0 accept",
+        *(f"meta mark and 0xffff == {fp.index:#x} jump egress{fp.index}" for fp in ports),
+        *(f"meta mark and 0xffff0000 == {fp.index << 16:#x} jump ingress{fp.index}" for fp in ports)])
     for fp in ports:
         rules = [r for gid in fp.port.security_group_ids for r in (by_id[gid].rules if gid in by_id else ())]
         # Neutron forbids mixing: a port is stateless only when every group it is in is stateless
@@ -207,12 +191,8 @@ def render(prefix: str, ports: Sequence[FirewallPort], groups: Sequence[Security
                 line = f"{match} accept"
                 if line not in ingress:
                     ingress.append(line)
-        out.append(f"  chain egress{fp.index} {{")
-        out.extend(f"    {line}" for line in [*egress, "drop"])
-        out.append("  }")
-        out.append(f"  chain ingress{fp.index} {{")
-        out.extend(f"    {line}" for line in [*ingress, "drop"])
-        out.append("  }")
+        out += nft_chain(f"egress{fp.index}", [*egress, "drop"])
+        out += nft_chain(f"ingress{fp.index}", [*ingress, "drop"])
     out.append("}")
     return "\n".join(out) + "\n"
 

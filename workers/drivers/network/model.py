@@ -47,6 +47,7 @@ Agent ↔ control tier (what ``workers.network`` calls, written by apps.networks
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # device_owner values the driver treats specially (Neutron's own strings).
@@ -106,6 +107,11 @@ def router_namespace(router_id: str) -> str:
     return "qrouter-" + router_id
 
 
+def nft_chain(name: str, lines: Iterable[str]) -> list[str]:
+    """The lines of an nftables chain block inside a table (a base chain's ``type ... hook`` line first)."""
+    return [f"  chain {name} {{", *(f"    {line}" for line in lines), "  }"]
+
+
 # --------------------------------------------------------------------------- desired state
 
 @dataclass(frozen=True)
@@ -122,8 +128,9 @@ class DhcpPortSpec:
 
 
 @dataclass(frozen=True)
-class HostRouteSpec:
-    """A subnet host route handed out by DHCP (option 121): ``destination`` CIDR via ``nexthop``."""
+class RouteSpec:
+    """A route, ``destination`` CIDR via ``nexthop``: a subnet's host route handed out by DHCP (option
+    121), or an extra static route of a router (its ``routes`` attribute)."""
 
     destination: str
     nexthop: str
@@ -140,7 +147,7 @@ class SubnetSpec:
     gateway_ip: str | None
     enable_dhcp: bool
     dns_nameservers: tuple[str, ...] = ()
-    host_routes: tuple[HostRouteSpec, ...] = ()
+    host_routes: tuple[RouteSpec, ...] = ()
     dhcp_port: DhcpPortSpec | None = None  # None: no DHCP server on this subnet (or DHCP disabled)
     ipv6_ra_mode: str | None = None  # "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" | None
     ipv6_address_mode: str | None = None  # same values as ipv6_ra_mode
@@ -239,14 +246,6 @@ class FloatingIpSpec:
     floating_ip: str
     fixed_ip: str
     port_id: str
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    """An extra static route of a router (``routes`` attribute): ``destination`` via ``nexthop``."""
-
-    destination: str
-    nexthop: str
 
 
 @dataclass(frozen=True)

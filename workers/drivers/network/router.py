@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 
-from workers.drivers.network.model import NetworkSpec, RouterSpec, router_gateway_name, router_interface_name
+from workers.drivers.network.model import (
+    NetworkSpec,
+    RouterSpec,
+    nft_chain,
+    router_gateway_name,
+    router_interface_name,
+)
 
 
 def nat_table_name(prefix: str) -> str:
@@ -40,33 +46,25 @@ def render(prefix: str, router: RouterSpec) -> str:
     fips = sorted((f for f in router.floating_ips
                    if f.fixed_ip and ipaddress.ip_address(f.floating_ip).version == 4
                    and ipaddress.ip_address(f.fixed_ip).version == 4), key=lambda f: f.floating_ip)
-    out.append("  chain prerouting {")
-    out.append("    type nat hook prerouting priority dstnat; policy accept;")
-    for f in fips:
-        out.append(f"    ip daddr {f.floating_ip} dnat to {f.fixed_ip}")
-    out.append("  }")
-    out.append("  chain output {")
-    out.append("    type nat hook output priority -100; policy accept;")
-    for f in fips:
-        out.append(f"    ip daddr {f.floating_ip} dnat to {f.fixed_ip}")
-    out.append("  }")
-    out.append("  chain postrouting {")
-    out.append("    type nat hook postrouting priority srcnat; policy accept;")
+    dnat = [f"ip daddr {f.floating_ip} dnat to {f.fixed_ip}" for f in fips]
+    out += nft_chain("prerouting", ["type nat hook prerouting priority dstnat; policy accept;", *dnat])
+    out += nft_chain("output", ["type nat hook output priority -100; policy accept;", *dnat])
+    postrouting = ["type nat hook postrouting priority srcnat; policy accept;"]
     if fips:
         # hairpin: a guest reaching a floating IP of its own network gets the answer through the router
         hairpins = {(i.port_id, str(ipaddress.ip_interface(f"{i.ip}/{i.prefixlen}").network))
                     for i in router.interfaces if ipaddress.ip_address(i.ip).version == 4}
         for port_id, cidr in sorted(hairpins):
-            out.append(f'    oifname "{router_interface_name(port_id)}" ip saddr {cidr} ct status dnat masquerade')
+            postrouting.append(f'oifname "{router_interface_name(port_id)}" ip saddr {cidr} ct status dnat masquerade')
     if gw is not None:
         qg = router_gateway_name(gw.port_id)
         for f in fips:
-            out.append(f'    oifname "{qg}" ip saddr {f.fixed_ip} snat to {f.floating_ip}')
+            postrouting.append(f'oifname "{qg}" ip saddr {f.fixed_ip} snat to {f.floating_ip}')
         snat_ip = gateway_v4(router)
         cidrs = tenant_cidrs(router)
         if gw.enable_snat and snat_ip and cidrs:
-            out.append(f'    oifname "{qg}" ip saddr {{ {", ".join(cidrs)} }} snat to {snat_ip}')
-    out.append("  }")
+            postrouting.append(f'oifname "{qg}" ip saddr {{ {", ".join(cidrs)} }} snat to {snat_ip}')
+    out += nft_chain("postrouting", postrouting)
     out.append("}")
     return "\n".join(out) + "\n"
 

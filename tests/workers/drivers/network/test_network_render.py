@@ -13,7 +13,7 @@ from workers.drivers.network import dhcp, firewall, router
 from workers.drivers.network.model import (
     AllowedAddressPairSpec,
     FloatingIpSpec,
-    HostRouteSpec,
+    RouteSpec,
     SecurityGroupSpec,
     bridge_name,
     dhcp_device_name,
@@ -35,7 +35,7 @@ def test_dnsmasq_config_static_reservations_and_options() -> None:
     ext, tenant = cloud.networks()
     subnet = tenant.subnets[0]
     tenant = type(tenant)(**{**tenant.__dict__, "subnets": (type(subnet)(**{
-        **subnet.__dict__, "host_routes": (HostRouteSpec("192.168.50.0/24", "10.10.0.254"),)}),)})
+        **subnet.__dict__, "host_routes": (RouteSpec("192.168.50.0/24", "10.10.0.254"),)}),)})
     port = cloud.guest_port(new_id(), "10.10.0.5", "FA:16:3E:00:00:05", "a")
     other_net = cloud.ext_host("a")
     cfg = dhcp.render(tenant, (port, other_net, *cloud.network_ports()), 3600)
