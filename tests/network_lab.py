@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from lib.netmodel import tap_name
 from tests.capabilities import missing
 from workers.drivers.network.driver import DriverConfig, NetworkDriver
-from workers.drivers.network.model import tap_name
 
 
 def _netns_works() -> str:

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 
-from lib import imageformat
-from workers.drivers.hypervisor import configdrive, disk
+from lib import configdrive, imageformat
+from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import (

@@ -11,7 +11,7 @@ The control tier sends a sync after every change (on commit); Celery beat sends 
 registers the node and syncs once.
 
 Plugging a guest (for the compute agent): bind the port to the node (``binding:host_id``), create
-its device with the name ``workers.drivers.network.model.tap_name(port_id)`` (libvirt:
+its device with the name ``lib.netmodel.tap_name(port_id)`` (libvirt:
 ``<interface type='ethernet'><target dev='tap…' managed='yes'/><mac address='…'/>``, MTU = the
 network's), then send ``workers.network.sync`` with ``host`` to the queue ``network.<host>``: the
 agent enslaves the device to the network's bridge, applies its security groups and reports the
@@ -32,8 +32,8 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
+from lib.netmodel import PORT_DOWN, Capabilities, Report
 from workers.drivers.network.driver import DriverConfig, NetworkDriver, default_vtep_ip
-from workers.drivers.network.model import PORT_DOWN, Capabilities, Report
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)

@@ -404,9 +404,9 @@ def network_quota_usage(*, project_id: str) -> dict[str, dict[str, int]]:
 # ---- the network agent's desired state -----------------------------------------------------
 
 def network_node_state(*, host: str) -> Any:
-    """The desired state of one node (workers.drivers.network.model.NodeState), from a constant
+    """The desired state of one node (lib.netmodel.NodeState), from a constant
     number of queries whatever the number of networks, ports, routers or groups."""
-    from workers.drivers.network import model as m
+    from lib import netmodel as m
 
     agent = NetworkAgent.objects.filter(host=host).first()
     dhcp_l3 = bool(agent and agent.hosts_dhcp_l3)

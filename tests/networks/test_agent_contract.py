@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from apps.networks import selectors, services
 from apps.networks.models import NetworkAgent, Port
+from lib import netmodel as m
 from tests.api_client import SeededCloud
 from tests.networks.helpers import neutron_error
-from workers.drivers.network import model as m
 
 pytestmark = pytest.mark.django_db
 

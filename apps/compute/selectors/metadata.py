@@ -23,8 +23,8 @@ from django.db.models import Prefetch
 from apps.compute.models import Instance
 from apps.core.errors import Forbidden, NotFound
 from apps.networks.models import FloatingIP, IPAllocation, Port
-from workers.drivers.hypervisor import configdrive
-from workers.drivers.hypervisor.configdrive import ConfigDriveSpec, FixedIpInfo, PortInfo, network_data
+from lib import configdrive
+from lib.configdrive import ConfigDriveSpec, FixedIpInfo, PortInfo, network_data
 
 # The versions Nova's metadata service lists (EC2's dated API versions; OpenStack's releases).
 EC2_VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15", "2008-02-01",

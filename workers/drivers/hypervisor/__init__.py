@@ -6,8 +6,10 @@ Modules:
   ``node``         ``test_node_xml(...)``: a test-driver node description (one file, one node).
   ``imagecache``   ``ImageCache(root).fetch(image_id, open_stream, checksum=...)``: once per node.
   ``disk``         qemu-img: ``overlay_create``, ``info``, ``resize``, ``convert``, ``delete``.
-  ``configdrive``  ``build(ConfigDriveSpec, path)``: ISO9660 ``config-2``; ``network_data(ports)``.
   ``layout``       ``InstanceLayout(instances_path, uuid)``: where an instance's files live.
+
+The config drive (``lib.configdrive``: ``build(ConfigDriveSpec, path)``, ISO9660 ``config-2``;
+``network_data(ports)``) lives in lib/: the metadata service renders the same content.
 
 Spawning an instance on a node (what ``workers/compute.py`` does with these)::
 

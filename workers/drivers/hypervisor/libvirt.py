@@ -26,7 +26,7 @@ from pathlib import Path
 
 import libvirt
 
-from workers.drivers.network.model import tap_name
+from lib.netmodel import tap_name
 
 # Nova's power states (nova.compute.power_state).
 NOSTATE = 0

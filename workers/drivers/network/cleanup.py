@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+from lib.netmodel import NodeState
 from workers.drivers.network.base import DriverConfig, Part, Run
 from workers.drivers.network.links import Wiring
 from workers.drivers.network.metadata import MetadataProxies
-from workers.drivers.network.model import NodeState
 from workers.drivers.network.nftables import Nftables
 from workers.drivers.network.runner import CommandError, Runner
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workers.drivers.network.model import (
+from lib.netmodel import (
     DEVICE_OWNER_DHCP,
     NetworkSpec,
     PortSpec,

@@ -8,10 +8,10 @@ import os
 import signal
 from pathlib import Path
 
+from lib.netmodel import NetworkSpec, bridge_name, dhcp_device_name
 from workers.drivers.network import daemons, dhcp, metadata_proxy
 from workers.drivers.network.base import DriverConfig, LinkMap, Part, Run, others_can_reach, write_if_changed
 from workers.drivers.network.links import Wiring
-from workers.drivers.network.model import NetworkSpec, bridge_name, dhcp_device_name
 from workers.drivers.network.runner import Runner
 
 logger = logging.getLogger(__name__)

@@ -28,13 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers.drivers.network import dhcp, node
-from workers.drivers.network.base import DriverConfig, LinkMap, Run, is_up
-from workers.drivers.network.cleanup import Cleanup
-from workers.drivers.network.dnsmasq import Dnsmasq
-from workers.drivers.network.links import Wiring
-from workers.drivers.network.metadata import MetadataProxies
-from workers.drivers.network.model import (
+from lib.netmodel import (
     NETWORK_DEVICE_OWNERS,
     PORT_ACTIVE,
     PORT_DOWN,
@@ -47,6 +41,12 @@ from workers.drivers.network.model import (
     router_namespace,
     tap_name,
 )
+from workers.drivers.network import dhcp, node
+from workers.drivers.network.base import DriverConfig, LinkMap, Run, is_up
+from workers.drivers.network.cleanup import Cleanup
+from workers.drivers.network.dnsmasq import Dnsmasq
+from workers.drivers.network.links import Wiring
+from workers.drivers.network.metadata import MetadataProxies
 from workers.drivers.network.nftables import Nftables
 from workers.drivers.network.routing import Routers
 from workers.drivers.network.runner import CommandError, Runner

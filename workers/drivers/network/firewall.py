@@ -24,7 +24,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from workers.drivers.network.model import (
+from lib.netmodel import (
     PortSpec,
     SecurityGroupRuleSpec,
     SecurityGroupSpec,

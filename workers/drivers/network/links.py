@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from lib.netmodel import VXLAN_PORT, NetworkSpec, NodeState, bridge_name, tap_name, vxlan_name
 from workers.drivers.network.base import LinkMap, Part, Run, is_up
-from workers.drivers.network.model import VXLAN_PORT, NetworkSpec, NodeState, bridge_name, tap_name, vxlan_name
 from workers.drivers.network.runner import Runner
 
 ZERO_MAC = "00:00:00:00:00:00"

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lib.netmodel import NetworkSpec, NodeState
 from workers.drivers.network import daemons, metadata_proxy
 from workers.drivers.network.base import Part, Run, write_if_changed
-from workers.drivers.network.model import NetworkSpec, NodeState
 from workers.drivers.network.runner import CommandError
 
 _PROXY_SCRIPT = str(Path(metadata_proxy.__file__).resolve())  # run by path: it imports only the stdlib

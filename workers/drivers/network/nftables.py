@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from lib.netmodel import NodeState, PortSpec
 from workers.drivers.network import firewall
 from workers.drivers.network.base import Part, Run, digest
-from workers.drivers.network.model import NodeState, PortSpec
 
 
 class Nftables(Part):

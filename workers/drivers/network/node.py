@@ -15,8 +15,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from lib.netmodel import VXLAN_PORT, Capabilities
 from workers.drivers.network.base import DriverConfig
-from workers.drivers.network.model import VXLAN_PORT, Capabilities
 from workers.drivers.network.runner import Runner
 
 REQUIRED_TOOLS = ("ip", "bridge", "nft", "dnsmasq")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from workers.drivers.network.model import (
+from lib.netmodel import (
     NetworkSpec,
     RouterSpec,
     nft_chain,

@@ -6,17 +6,17 @@ import ipaddress
 import os
 from dataclasses import replace
 
-from workers.drivers.network import daemons, router
-from workers.drivers.network.base import DriverConfig, LinkMap, Part, Run, others_can_reach
-from workers.drivers.network.dnsmasq import Dnsmasq
-from workers.drivers.network.links import Wiring
-from workers.drivers.network.model import (
+from lib.netmodel import (
     NetworkSpec,
     RouterSpec,
     bridge_name,
     router_gateway_name,
     router_interface_name,
 )
+from workers.drivers.network import daemons, router
+from workers.drivers.network.base import DriverConfig, LinkMap, Part, Run, others_can_reach
+from workers.drivers.network.dnsmasq import Dnsmasq
+from workers.drivers.network.links import Wiring
 from workers.drivers.network.nftables import Nftables
 from workers.drivers.network.runner import Runner
 

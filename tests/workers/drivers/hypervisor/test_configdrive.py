@@ -5,8 +5,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from lib.configdrive import ConfigDriveSpec, build, write_tree
 from tests.workers.drivers.hypervisor.conftest import needs_genisoimage, new_id
-from workers.drivers.hypervisor.configdrive import ConfigDriveSpec, build, write_tree
 
 pytestmark = needs_genisoimage
 
@@ -62,8 +62,8 @@ def test_without_user_data_there_is_no_user_data_file(tmp_path: Path) -> None:
 
 
 def test_network_data_from_ports() -> None:
-    from workers.drivers.hypervisor.configdrive import FixedIpInfo, PortInfo, network_data
-    from workers.drivers.network.model import tap_name
+    from lib.configdrive import FixedIpInfo, PortInfo, network_data
+    from lib.netmodel import tap_name
 
     p1, p2, net = new_id(), new_id(), new_id()
     nd = network_data([

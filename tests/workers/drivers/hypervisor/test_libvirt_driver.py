@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lib.netmodel import tap_name
 from tests.conftest import ROOT
 from tests.workers.drivers.hypervisor.conftest import new_id
 from workers.drivers.hypervisor.libvirt import (
@@ -24,7 +25,6 @@ from workers.drivers.hypervisor.libvirt import (
     domain_xml,
     instance_name,
 )
-from workers.drivers.network.model import tap_name
 
 
 def spec(tmp_path: Path, **kw: object) -> DomainSpec:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from lib import configdrive
 from tests.capabilities import skip_missing
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
-from workers.drivers.hypervisor import configdrive, disk
+from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec, DomainSpec, LibvirtDriver
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lib import configdrive
 from tests.workers.drivers.hypervisor.conftest import needs_genisoimage, needs_qemu_img, new_id
-from workers.drivers.hypervisor import configdrive, disk
+from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import NOSTATE, RUNNING, DiskSpec, DomainSpec, NicSpec

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 
-from workers.drivers.network.model import (
+from lib.netmodel import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_INTERFACE,

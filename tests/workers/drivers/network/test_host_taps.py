@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from lib.netmodel import PORT_ACTIVE, PORT_DOWN, bridge_name, tap_name
 from tests.network_lab import Lab, sh
 from tests.workers.drivers.network.states import Cloud, new_id
-from workers.drivers.network.model import PORT_ACTIVE, PORT_DOWN, bridge_name, tap_name
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from lib.netmodel import dhcp_device_name, dhcp_namespace
 from tests.api_client import SeededCloud
 from tests.network_lab import Lab, in_ns, needs_netns, sh
 from tests.workers.drivers.network.states import Cloud, new_id, replace, rule
 from workers.drivers.network import dhcp, metadata_proxy
-from workers.drivers.network.model import dhcp_device_name, dhcp_namespace
 
 INSTANCES_CODE = """
 import base64, json

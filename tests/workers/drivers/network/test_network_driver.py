@@ -7,11 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
-from tests.network_lab import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
-from tests.workers.drivers.network.states import Cloud, new_id, rule
-from workers.drivers.network import node
-from workers.drivers.network.model import (
+from lib.netmodel import (
     PORT_ACTIVE,
     PORT_DOWN,
     FloatingIpSpec,
@@ -21,6 +17,10 @@ from workers.drivers.network.model import (
     tap_name,
     vxlan_name,
 )
+from tests.conftest import ROOT
+from tests.network_lab import Lab, in_ns, needs_netns, sh, tcp_probe, tcp_server
+from tests.workers.drivers.network.states import Cloud, new_id, rule
+from workers.drivers.network import node
 
 pytestmark = needs_netns
 
@@ -326,7 +326,7 @@ def test_capabilities_as_root_and_as_an_unprivileged_user(lab: Lab) -> None:
     # the same check as nobody: honest "no", with the reason, and apply reports every port DOWN
     code = (
         "from workers.drivers.network.driver import NetworkDriver, DriverConfig\n"
-        "from workers.drivers.network.model import NodeState, PortSpec, FixedIpSpec\n"
+        "from lib.netmodel import NodeState, PortSpec, FixedIpSpec\n"
         "d = NetworkDriver(DriverConfig(state_dir='/nonexistent'))\n"
         "c = d.capabilities()\n"
         "p = PortSpec(id='p1', network_id='n1', mac='fa:16:3e:00:00:01', fixed_ips=(FixedIpSpec('s', '10.0.0.3'),),"
@@ -369,7 +369,7 @@ def test_dnsmasq_rereads_reservations_on_sighup_even_from_a_private_state_dir(la
 def test_scale_figures_ten_networks_forty_ports(lab: Lab) -> None:
     """Figures: a fresh apply and a no-op apply of a node with 10 networks (DHCP each), 1 router with
     10 interfaces and 40 secured ports (their devices are veths left in the node's namespace)."""
-    from workers.drivers.network.model import (
+    from lib.netmodel import (
         DhcpPortSpec,
         FixedIpSpec,
         NetworkSpec,
@@ -497,7 +497,7 @@ def test_ipv6_slaac_through_router_advertisements(lab: Lab) -> None:
     its EUI-64 address (the one IPAM gave the port) and reaches the router over IPv6."""
     from dataclasses import replace as dc_replace
 
-    from workers.drivers.network.model import FixedIpSpec, RouterInterfaceSpec, SubnetSpec
+    from lib.netmodel import FixedIpSpec, RouterInterfaceSpec, SubnetSpec
 
     cloud = Cloud()
     driver = lab.node("a")

@@ -7,10 +7,7 @@ import uuid
 
 import pytest
 
-from tests.network_lab import SKIP_REASON
-from tests.workers.drivers.network.states import Cloud, new_id, rule
-from workers.drivers.network import dhcp, firewall, router
-from workers.drivers.network.model import (
+from lib.netmodel import (
     AllowedAddressPairSpec,
     FloatingIpSpec,
     RouteSpec,
@@ -20,6 +17,9 @@ from workers.drivers.network.model import (
     tap_name,
     vxlan_name,
 )
+from tests.network_lab import SKIP_REASON
+from tests.workers.drivers.network.states import Cloud, new_id, rule
+from workers.drivers.network import dhcp, firewall, router
 
 
 def test_names_fit_linux_interface_names() -> None:
