@@ -1,7 +1,9 @@
 """Headless Chromium (Debian's) driven by playwright against the live_cloud server."""
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,3 +53,15 @@ def signed_in(page: Page, cloud: Any, user: str, password: str) -> Page:
     login(page, cloud.url, user, password)
     expect(page.locator("#current-project")).to_be_visible()
     return page
+
+
+def image_and_network(conn: Any, tag: str, tmp_path: Path, cidr: str) -> tuple[Any, Any]:
+    """Through the SDK connection ``conn``: a tiny blank qcow2 image ``img-<tag>`` and a network
+    ``net-<tag>`` with a subnet ``sub-<tag>`` on ``cidr`` (what a server needs to boot)."""
+    disk = tmp_path / "tiny.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
+    image = conn.create_image(f"img-{tag}", filename=str(disk), disk_format="qcow2", container_format="bare",
+                              wait=True)
+    network = conn.network.create_network(name=f"net-{tag}")
+    conn.network.create_subnet(network_id=network.id, cidr=cidr, ip_version=4, name=f"sub-{tag}")
+    return image, network

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import signed_in
+from tests.browser.conftest import image_and_network, signed_in
 from tests.conftest import ROOT, _wait_log
 
 pytestmark = pytest.mark.browser
@@ -62,12 +62,7 @@ def test_a_boot_a_volume_attach_and_a_network_sync_in_the_task_log(
         tmp_path: Any) -> None:
     tag = secrets.token_hex(3)
     conn = live_cloud.sdk(user="demo", project="demo")
-    disk = tmp_path / "tiny.qcow2"
-    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
-    image = conn.create_image(f"img-{tag}", filename=str(disk), disk_format="qcow2", container_format="bare",
-                              wait=True)
-    network = conn.network.create_network(name=f"net-{tag}")
-    conn.network.create_subnet(network_id=network.id, cidr="10.87.0.0/24", ip_version=4, name=f"sub-{tag}")
+    image, network = image_and_network(conn, tag, tmp_path, "10.87.0.0/24")
 
     # demo's Tasks panel stays open: everything below arrives over the socket
     page = signed_in(new_page(), live_cloud, "demo", live_cloud.demo_password)

@@ -7,14 +7,13 @@ sees its row go."""
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import signed_in
+from tests.browser.conftest import image_and_network, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +25,7 @@ def test_create_attach_in_use_live_detach_delete(live_cloud: Any, compute_nodes:
     tag = secrets.token_hex(3)
     vm, vol = f"vm-{tag}", f"vol-{tag}"
     conn = live_cloud.sdk(user="demo", project="demo")
-    disk = tmp_path / "tiny.qcow2"
-    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
-    image = conn.create_image(f"img-{tag}", filename=str(disk), disk_format="qcow2", container_format="bare",
-                              wait=True)
-    network = conn.network.create_network(name=f"net-{tag}")
-    conn.network.create_subnet(network_id=network.id, cidr="10.89.0.0/24", ip_version=4, name=f"sub-{tag}")
+    image, network = image_and_network(conn, tag, tmp_path, "10.89.0.0/24")
     flavor = conn.compute.find_flavor("m1.tiny")
     server = conn.compute.create_server(name=vm, image_id=image.id, flavor_id=flavor.id,
                                         networks=[{"uuid": network.id}])
