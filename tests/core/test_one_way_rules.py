@@ -66,6 +66,18 @@ def test_apps_import_nothing_from_workers() -> None:
     assert _workers_imports(drivers=True) == []
 
 
+SEND_CALLS = {"send_task", "apply_async", "delay"}
+
+
+def test_apps_send_work_only_through_enqueue() -> None:
+    """Only apps/core/tasks.py puts a task on the broker; everything else calls its ``enqueue`` (which
+    writes the task record the task log shows and that the beat task resends)."""
+    found = [_where(path, node) for path in _python("apps") if path != ROOT / "apps/core/tasks.py"
+             for node in ast.walk(_tree(path))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SEND_CALLS]
+    assert found == []
+
+
 LIB_MAY_NOT_IMPORT = ("apps", "workers", "portal", "django", "celery", "channels", "rest_framework")
 
 
