@@ -158,6 +158,18 @@ def _load(instance_id: str) -> Instance | None:
         return None
 
 
+@contextlib.contextmanager
+def _instance_on_node(instance_id: str) -> Iterator[tuple[Instance, str, InstanceLayout] | None]:
+    """Under the instance's lock: the instance, the host this process serves for it and the layout of
+    its files on this node; None when there is no such instance."""
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        if instance is None:
+            yield None
+        else:
+            yield instance, node_host(instance), InstanceLayout(instances_path(), instance.id)
+
+
 def _load_ports(instance_id: str) -> list[Port]:
     from apps.compute.selectors import servers as server_selectors
 
@@ -454,13 +466,11 @@ def spawn(instance_id: str, request_id: str = "") -> str:
     (download into the cache with checksums, overlay, config drive, define and start) and 0.05 s
     once the image is cached."""
     services = _services()
-    with instance_lock(instance_id):
-        instance = _load(instance_id)
-        if instance is None:
+    with _instance_on_node(instance_id) as found:
+        if found is None:
             return "gone"
-        host = node_host(instance)
+        instance, host, layout = found
         driver = node_driver()
-        layout = InstanceLayout(instances_path(), instance.id)
         if instance.deleted or instance.task_state == "deleting":
             return "skipped"  # deleted before its spawn ran: the destroy behind it reports
         if instance.host != host:
@@ -498,12 +508,10 @@ def spawn(instance_id: str, request_id: str = "") -> str:
 def destroy(instance_id: str, request_id: str = "") -> str:
     """Stop and undefine the domain, remove the instance's files, report ``server_destroyed``."""
     services = _services()
-    with instance_lock(instance_id):
-        instance = _load(instance_id)
-        if instance is None:
+    with _instance_on_node(instance_id) as found:
+        if found is None:
             return "gone"
-        host = node_host(instance)
-        layout = InstanceLayout(instances_path(), instance.id)
+        instance, host, layout = found
         try:
             node_driver().destroy(instance.id)
             layout.remove()
@@ -521,14 +529,12 @@ def _node_task(instance_id: str, task: str, request_id: str,
     """Run ``work(instance, host, driver, layout)`` → the new power state, under the instance's lock,
     and report ``server_task_done(task=...)``; any failure reports ``server_task_failed`` (after
     removing what the node made, with ``undo``). Returns "done", "failed" or "gone" (no such instance)."""
-    services = _services()
-    with instance_lock(instance_id):
-        instance = _load(instance_id)
-        if instance is None:
+    with _instance_on_node(instance_id) as found:
+        if found is None:
             return "gone"
-        host = node_host(instance)
+        instance, host, layout = found
         driver = node_driver()
-        layout = InstanceLayout(instances_path(), instance.id)
+        services = _services()
         try:
             state = work(instance, host, driver, layout)
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier

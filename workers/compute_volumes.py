@@ -14,8 +14,10 @@ longer has is a success.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from celery import shared_task
@@ -40,16 +42,20 @@ def _bdm(instance_id: str, volume_id: str) -> Any:
     return bdm_for_node(instance_id=instance_id, volume_id=volume_id)
 
 
-def _pending(instance_id: str, volume_id: str, status: str) -> tuple[Any, Any, str]:
-    """The instance and its mapping when the mapping is in ``status``; else ``"gone"`` (no such
-    instance or mapping) or ``"skipped"`` (done already or given up) as the third item."""
-    instance = _load(instance_id)
-    bdm = _bdm(instance_id, volume_id) if instance is not None else None
-    if instance is None or bdm is None:
-        return instance, bdm, "gone"
-    if bdm.status != status:
-        return instance, bdm, "skipped"
-    return instance, bdm, ""
+@contextlib.contextmanager
+def _pending(instance_id: str, volume_id: str, status: str) -> Iterator[tuple[Any, Any, str, str]]:
+    """Under the instance's lock: the instance, its mapping and the host this process serves for it,
+    when the mapping is in ``status``; else ``"gone"`` (no such instance or mapping) or ``"skipped"``
+    (done already or given up) as the fourth item."""
+    with instance_lock(instance_id):
+        instance = _load(instance_id)
+        bdm = _bdm(instance_id, volume_id) if instance is not None else None
+        if instance is None or bdm is None:
+            yield instance, bdm, "", "gone"
+        elif bdm.status != status:
+            yield instance, bdm, "", "skipped"
+        else:
+            yield instance, bdm, node_host(instance), ""
 
 
 def _target(device_name: str) -> str:
@@ -62,11 +68,9 @@ def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     "attached", "failed", "skipped" (the mapping is not attaching: done already or given up) or
     "gone" (no such instance or mapping)."""
     services = _services()
-    with instance_lock(instance_id):
-        instance, bdm, outcome = _pending(instance_id, volume_id, states.BDM_ATTACHING)
+    with _pending(instance_id, volume_id, states.BDM_ATTACHING) as (instance, bdm, host, outcome):
         if outcome:
             return outcome
-        host = node_host(instance)
         started = time.monotonic()
         try:
             connection = services.server_volume_connecting(instance_id=instance_id, volume_id=volume_id, host=host)
@@ -93,11 +97,9 @@ def detach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     """Take the disk at the mapping's device out of the domain (live where the hypervisor can).
     Returns "detached", "failed", "skipped" or "gone"."""
     services = _services()
-    with instance_lock(instance_id):
-        instance, bdm, outcome = _pending(instance_id, volume_id, states.BDM_DETACHING)
+    with _pending(instance_id, volume_id, states.BDM_DETACHING) as (instance, bdm, host, outcome):
         if outcome:
             return outcome
-        host = node_host(instance)
         try:
             change = compute.node_driver().detach_disk(instance.id, _target(bdm.device_name))
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
