@@ -29,6 +29,7 @@ from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import nodes as node_services
 from apps.compute.services import server_lifecycle, servers
 from apps.compute.views_volumes import volumes_context
+from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import (
     actor_for,
@@ -41,7 +42,7 @@ from apps.dashboard.shell import (
     safe_next,
 )
 from apps.identity import selectors as identity_selectors
-from apps.identity.policy import Actor, require_admin
+from apps.identity.policy import Actor
 from apps.images import selectors as image_selectors
 from apps.networks import selectors as network_selectors
 from apps.networks import services as network_services
@@ -89,7 +90,7 @@ def keypair_delete(request: HttpRequest, name: str) -> HttpResponse:
 @dashboard_view
 def flavors(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    require_admin(actor, action="manage flavors")
+    rows = selectors.flavor_list_all(actor=actor)
     form = FlavorForm(request.POST or None)
 
     def create() -> Flavor:
@@ -103,7 +104,6 @@ def flavors(request: HttpRequest) -> HttpResponse:
                        redirect_to=reverse("compute:flavors"))
     if done is not None:
         return done
-    rows = selectors.flavor_list(actor=actor, query=selectors.FlavorQuery(is_public=None))
     return render_page(request, "compute/flavors.html", {"flavors": rows, "form": form},
                        partial="compute/_flavors_table.html", status=400 if form.errors else 200)
 
@@ -150,7 +150,7 @@ def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str]
         newest = getattr(inst, "fault", None)  # set by the selectors (the newest fault)
         inst.fault = newest if inst.vm_state == states.ERROR else None  # type: ignore[attr-defined]
         inst.project_name = (projects or {}).get(inst.project_id, "")  # type: ignore[attr-defined]
-        writable = actor.is_admin or actor.may_write(inst.project_id)
+        writable = may_change(actor, inst)
         inst.can_write = writable  # type: ignore[attr-defined]
         inst.buttons = [(name, label) for name, action, label in BUTTONS  # type: ignore[attr-defined]
                         if writable and _allowed(inst, action)]
@@ -163,8 +163,8 @@ def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str]
 
 
 def _instance_rows(actor: Actor, *, all_projects: bool = False) -> list[Instance]:
-    query = server_selectors.ServerQuery(all_tenants=all_projects)
-    rows = server_selectors.server_list(actor=actor, query=query)
+    rows = (server_selectors.server_list_every_project(actor=actor) if all_projects
+            else server_selectors.server_list(actor=actor, query=server_selectors.ServerQuery()))
     projects = None
     if all_projects:
         projects = identity_selectors.project_names(actor=actor)
@@ -183,7 +183,6 @@ def instances(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def all_instances(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    require_admin(actor, action="list the instances of every project")
     rows = _instance_rows(actor, all_projects=True)
     watched = list(dict.fromkeys(i.project_id for i in rows if i.project_id != actor.project_id))[:15]
     context = {"instances": rows, "all_projects": True, "can_write": False, "watched": watched,
@@ -245,7 +244,7 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
         result = server_lifecycle.server_action(actor=actor, server_id=instance.id, action=action, body=body,
                                                 request_id=_request_id())
     except Forbidden as exc:
-        if not (actor.is_admin or actor.may_write(instance.project_id)):
+        if not may_change(actor, instance):
             raise  # a reader: the 403 page
         messages.error(request, exc.message)  # e.g. unlocking what an administrator locked
     except StratusError as exc:
@@ -409,7 +408,6 @@ def _period(form: UsagePeriodForm) -> tuple[datetime, datetime]:
 @dashboard_view
 def usage(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    require_admin(actor, action="list the usage of every project")
     form = UsagePeriodForm(request.GET if "start" in request.GET else None)
     start, stop = _period(form)
     if not form.is_bound:

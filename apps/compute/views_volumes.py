@@ -17,6 +17,7 @@ from apps.compute.models import Instance
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.selectors import volumes as volume_selectors
 from apps.compute.services import volumes as volume_services
+from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import actor_for, dashboard_view, run_action
 from apps.identity.policy import Actor
@@ -31,7 +32,7 @@ def _request_id() -> str:
 def volumes_context(actor: Actor, instance: Instance) -> dict[str, Any]:
     """What the section shows: the server's volumes (each mapping with ``volume``, the Cinder row,
     or None) and the attach form's choices (the project's available volumes). Three queries."""
-    writable = actor.is_admin or actor.may_write(instance.project_id)
+    writable = may_change(actor, instance)
     mappings = list(volume_selectors.server_volume_list(actor=actor, server_id=instance.id))
     query = cinder_selectors.ListQuery(all_tenants=actor.is_admin, filters={"project_id": instance.project_id})
     volumes = {v.id: v for v in cinder_selectors.volume_list(actor=actor, query=query)}
@@ -71,7 +72,7 @@ def instance_volume_attach(request: HttpRequest, server_id: str) -> HttpResponse
                                                    device=form.cleaned_data.get("device") or None,
                                                    request_id=_request_id())
     except Forbidden as exc:
-        if not (actor.is_admin or actor.may_write(instance.project_id)):
+        if not may_change(actor, instance):
             raise  # a reader: the 403 page
         messages.error(request, exc.message)
     except StratusError as exc:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
+from apps.core.errors import Forbidden
+
 if TYPE_CHECKING:
     from apps.identity.policy import Actor
 
@@ -86,3 +88,35 @@ def restrict_to_project(queryset: QuerySet[M], *, project_id: str) -> QuerySet[M
     """The rows a reader of ``project_id`` may view, whoever asks (a service or node task acting
     for that project's resource, e.g. the images a server of the project may boot)."""
     return queryset.filter(access_rule(queryset.model).q(Caller(project_id=project_id), "view"))
+
+
+def _value(row: Model, lookup: str) -> Any:
+    value: Any = row
+    for part in lookup.split("__"):
+        value = getattr(value, part, None)
+    return value
+
+
+def may_change(actor: Actor, row: Model) -> bool:
+    """``restrict``'s "change" rule for one row already read (no query): what a page asks before it
+    offers a form or a button. The services enforce it again."""
+    if actor.is_admin:
+        return True
+    rule = access_rule(type(row))
+    if rule.project is not None and actor.may_write(actor.project_id) \
+            and _value(row, rule.project) == actor.project_id:
+        return True
+    return rule.user is not None and _value(row, rule.user) == actor.user_id
+
+
+def restricted_get(queryset: QuerySet[M], actor: Actor, action: Action, *, not_found: Exception,
+                   **lookup: Any) -> M:
+    """The one row ``lookup`` names if ``actor`` may ``action`` it: ``not_found`` when it may not
+    even see it (another project's row answers as an unknown one), Forbidden when it may see it but
+    not change it (a reader)."""
+    row = restrict(queryset, actor, "view").filter(**lookup).first()
+    if row is None:
+        raise not_found
+    if action == "change" and not may_change(actor, row):
+        raise Forbidden(f"You are not authorized to change this {queryset.model._meta.verbose_name}.")
+    return row

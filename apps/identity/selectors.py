@@ -29,7 +29,7 @@ from apps.identity.models import (
     Token,
     User,
 )
-from apps.identity.policy import Actor, require_admin, require_self_or_admin
+from apps.identity.policy import Actor, require_admin, require_read, require_self_or_admin
 
 M = TypeVar("M", bound=Model)
 
@@ -449,6 +449,12 @@ def quota_limits(*, project: Project) -> dict[str, int]:
     limits.update(dict(QuotaLimit.objects.filter(project=project, resource__in=limits)
                        .values_list("resource", "hard_limit")))
     return limits
+
+
+def quota_project_get(*, actor: Actor, project_id: str) -> Project:
+    """A project whose quotas the caller may read: its own, any for an admin (another's is a 404)."""
+    require_read(actor, project_id, what=f"project {project_id}")
+    return project_get(actor=actor, project_id=project_id)
 
 
 def quota_defaults() -> dict[str, int]:

@@ -393,10 +393,25 @@ QUOTA_RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatin
                    "security_group_rule")
 
 
-def network_quota_usage(*, project_id: str) -> dict[str, dict[str, int]]:
+def _quota_readable(actor: Actor, project_id: str) -> None:
+    """Neutron: a project's quotas are its own members' and the admins' (anyone else: a 403)."""
+    if not actor.is_admin and project_id != actor.project_id:
+        raise errors.PolicyNotAuthorized("You may only see your own project's quotas.")
+
+
+def network_quota_defaults(*, actor: Actor, project_id: str) -> dict[str, int]:
+    from apps.identity import selectors as identity_selectors
+
+    _quota_readable(actor, project_id)
+    defaults = identity_selectors.quota_defaults()
+    return {r: defaults[r] for r in QUOTA_RESOURCES if r in defaults}
+
+
+def network_quota_usage(*, actor: Actor, project_id: str) -> dict[str, dict[str, int]]:
     from apps.identity import selectors as identity_selectors
     from apps.identity.models import Project
 
+    _quota_readable(actor, project_id)
     usage = identity_selectors.quota_usage(project=Project(id=project_id))
     return {r: usage[r] for r in QUOTA_RESOURCES if r in usage}
 

@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, safe_next
 from apps.identity.policy import Actor
@@ -154,7 +155,7 @@ def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
     names = {s.id: s for s in subnets}
     for port in ports:
         port.ips = [(a.ip_address, names.get(a.subnet_id)) for a in port.fixed_ips.all()]  # type: ignore[attr-defined]
-    context = {"network": network, "subnets": subnets, "ports": ports, "may_write": actor.may_write(network.project_id),
+    context = {"network": network, "subnets": subnets, "ports": ports, "may_write": may_change(actor, network),
                **_base(actor)}
     return render_page(request, "networks/network_detail.html", context, partial="networks/_network_detail.html")
 
@@ -378,7 +379,7 @@ def router_detail(request: HttpRequest, router_id: str) -> HttpResponse:
     context = {"router": router, "interfaces": rows, "external": networks.get(router.external_network_id or ""),
                "gateway_ips": gateway_ips, "gateway_form": GatewayForm(externals=_externals(actor)),
                "interface_form": InterfaceForm(subnets=_interface_choices(actor, taken)),
-               "may_write": actor.may_write(router.project_id), **_base(actor)}
+               "may_write": may_change(actor, router), **_base(actor)}
     return render_page(request, "networks/router_detail.html", context, partial="networks/_router_detail.html")
 
 
@@ -610,7 +611,7 @@ def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> 
         rule.remote_row = groups.get(rule.remote_group_id or "")  # type: ignore[attr-defined]
     choices = [(g.id, g.name or g.id) for g in groups.values() if g.project_id == group.project_id]
     return {"group": group, "rules": rules, "form": form or RuleForm(groups=choices), "choices": choices,
-            "may_write": actor.may_write(group.project_id), **_base(actor)}
+            "may_write": may_change(actor, group), **_base(actor)}
 
 
 @dashboard_view

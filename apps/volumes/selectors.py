@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.core import pagination
 from apps.core import validators as check
-from apps.core.access import restrict
+from apps.core.access import Action, restrict, restricted_get
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
 from apps.volumes import states
@@ -195,11 +195,10 @@ def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
     return _filtered(qs, query, ("name", "status", "availability_zone", "bootable"), VolumeMetadata, "volume")
 
 
-def volume_get(*, actor: Actor, volume_id: str) -> Volume:
-    volume = restrict(_volumes(), actor, "view").filter(pk=volume_id).first()
-    if volume is None:
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return volume
+def volume_get(*, actor: Actor, volume_id: str, action: Action = "view") -> Volume:
+    """A volume the caller may see (``action="change"``: and change; a reader gets a Forbidden)."""
+    return restricted_get(_volumes(), actor, action, pk=volume_id,
+                          not_found=NotFound(f"Volume {volume_id} could not be found."))
 
 
 def volume_connection(*, actor: Actor, volume_id: str) -> dict[str, Any]:
@@ -371,15 +370,21 @@ def volume_quota(*, actor: Actor, project_id: str) -> dict[str, dict[str, int]]:
     """``{resource: {limit, in_use}}`` of the volume resources of a project (the caller's own, or any
     for an admin; another's is a 404)."""
     from apps.identity import selectors as identity_selectors
-    from apps.identity.policy import require_read
 
-    require_read(actor, project_id, what=f"project {project_id}")
-    project = identity_selectors.project_get(actor=actor, project_id=project_id)
+    project = identity_selectors.quota_project_get(actor=actor, project_id=project_id)
     usage = identity_selectors.quota_usage(project=project)
     body = {name: usage.get(name, {"limit": -1, "in_use": 0}) for name in volume_quota_names()}
     body["per_volume_gigabytes"] = {"limit": body["per_volume_gigabytes"]["limit"], "in_use": 0}
     body.update({name: {"limit": 0, "in_use": 0} for name in NOT_OFFERED})
     return body
+
+
+def volume_quota_class(*, actor: Actor) -> dict[str, int]:
+    """The default class's limits (os-quota-class-sets, admin)."""
+    from apps.identity.policy import require_admin
+
+    require_admin(actor, action="see quota classes")
+    return volume_quota_defaults()
 
 
 def volume_quota_defaults() -> dict[str, int]:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import volumes as attach_services
+from apps.core.access import may_change
 from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
 from apps.identity.policy import Actor
@@ -65,10 +66,6 @@ def _request_id() -> str:
     return f"req-{uuid.uuid4()}"
 
 
-def _may_write(actor: Actor, volume: Volume) -> bool:
-    return actor.is_admin or actor.may_write(volume.project_id)
-
-
 def _form_page(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
                redirect_to: str, title: str, submit: str) -> HttpResponse:
     """A volume's form page (attach, extend, snapshot): the form, or on a valid POST the service call
@@ -115,7 +112,7 @@ def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
     volume = selectors.volume_get(actor=actor, volume_id=volume_id)
     names = {s.id: s.name for s in _servers(actor, project_id=volume.project_id)}
     _name_attachments([volume], names)
-    context = {"volume": volume, "can_write_volume": _may_write(actor, volume),
+    context = {"volume": volume, "can_write_volume": may_change(actor, volume),
                "metadata": [(m.key, m.value) for m in volume.metadata_items.all()], **_base(actor)}
     return render_page(request, "volumes/volume_detail.html", context, partial="volumes/_volume_live.html")
 
@@ -124,9 +121,7 @@ def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
 def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
     """Attach the volume to one of its project's instances (Nova's os-volume_attachments)."""
     actor = actor_for(request)
-    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
-    if not _may_write(actor, volume):
-        raise Forbidden(f"You may not attach volume {volume.name or volume.id}.")
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id, action="change")
     servers = [(s.id, s.name or s.id) for s in _servers(actor, project_id=volume.project_id)
                if s.project_id == volume.project_id]
     form = AttachForm(request.POST or None, servers=servers)
@@ -148,9 +143,7 @@ def volume_attach(request: HttpRequest, volume_id: str) -> HttpResponse:
 def volume_detach(request: HttpRequest, volume_id: str) -> HttpResponse:
     """Detach the volume from the instance named by the form's ``server``."""
     actor = actor_for(request)
-    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
-    if not _may_write(actor, volume):
-        raise Forbidden(f"You may not detach volume {volume.name or volume.id}.")
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id, action="change")
     server_id = request.POST.get("server", "")
     attachment = next((a for a in volume.attachments.all() if a.server_id == server_id), None)
     if attachment is None:
@@ -217,7 +210,5 @@ def snapshot_delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 @dashboard_view
 def backends(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    if not actor.is_admin:
-        raise Forbidden("Only administrators see the storage backends.")
     rows = [(b, selectors.backend_is_up(b)) for b in selectors.backend_list(actor=actor)]
     return render_page(request, "volumes/backends.html", {"backends": rows, **_base(actor)})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
@@ -19,8 +18,6 @@ from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest
 from apps.identity import selectors as identity_selectors
 from apps.identity.api.authentication import AllowAny
-from apps.identity.models import Project
-from apps.identity.policy import require_admin, require_read
 
 HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
@@ -246,11 +243,9 @@ class AvailabilityZones(NovaView):
     detail = False
 
     def get(self, request: Request) -> Response:
-        if self.detail:
-            require_admin(request.auth, action="list availability zone details")
         zones = [{"zoneName": zone, "zoneState": {"available": True},
                   "hosts": {} if self.detail else None}
-                 for zone in settings.STRATUS_AVAILABILITY_ZONES]
+                 for zone in selectors.availability_zone_list(actor=request.auth, detail=self.detail)]
         return Response({"availabilityZoneInfo": zones})
 
 
@@ -260,19 +255,13 @@ class AvailabilityZonesDetail(AvailabilityZones):
 
 # ---- quotas and limits -----------------------------------------------------------------------
 
-def _project_for_quota(request: Request, project_id: str) -> Project:
-    actor = request.auth
-    require_read(actor, project_id, what=f"project {project_id}")
-    return identity_selectors.project_get(actor=actor, project_id=project_id)
-
-
 def _compute_in_use(usage: dict[str, dict[str, int]]) -> dict[str, int]:
     return {key: usage.get(resource, {}).get("in_use", 0) for key, resource in out.QUOTA_KEYS.items()}
 
 
 class QuotaSet(NovaView):
     def get(self, request: Request, project_id: str) -> Response:
-        project = _project_for_quota(request, project_id)
+        project = identity_selectors.quota_project_get(actor=request.auth, project_id=project_id)
         return Response({"quota_set": out.quota_set_out(project.id, identity_selectors.quota_limits(project=project))})
 
     def put(self, request: Request, project_id: str) -> Response:
@@ -307,21 +296,14 @@ class QuotaClassSet(NovaView):
 
 class QuotaSetDetail(NovaView):
     def get(self, request: Request, project_id: str) -> Response:
-        project = _project_for_quota(request, project_id)
+        project = identity_selectors.quota_project_get(actor=request.auth, project_id=project_id)
         usage = identity_selectors.quota_usage(project=project)
         return Response({"quota_set": out.quota_detail_out(project.id, usage, _compute_in_use(usage))})
 
 
 class Limits(NovaView):
     def get(self, request: Request) -> Response:
-        actor = request.auth
-        project_id = request.query_params.get("tenant_id") or actor.project_id
-        if project_id != actor.project_id:
-            require_admin(actor, action="see the limits of another project")
-        if project_id is None:
-            raise BadRequest("A project-scoped token is needed to show limits.")
-        project = identity_selectors.project_get(actor=actor, project_id=project_id)
-        usage = identity_selectors.quota_usage(project=project)
+        usage = selectors.project_limits(actor=request.auth, tenant_id=request.query_params.get("tenant_id"))
         limits = {k: v["limit"] for k, v in usage.items()}
         used = {k: v["in_use"] for k, v in usage.items()}
         return Response(out.limits_out(limits, used))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
@@ -56,6 +57,12 @@ def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
     if query.limit is not None:
         qs = qs[: query.limit]
     return list(qs)
+
+
+def flavor_list_all(*, actor: Actor) -> list[Flavor]:
+    """Every flavor, public or not (the admins' flavor panel)."""
+    require_admin(actor, action="manage flavors")
+    return flavor_list(actor=actor, query=FlavorQuery(is_public=None))
 
 
 def flavor_get(*, actor: Actor, flavor_id: str) -> Flavor:
@@ -128,6 +135,27 @@ def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
     if group is None:
         raise NotFound(f"Instance group {group_id} could not be found.")
     return group
+
+
+def availability_zone_list(*, actor: Actor, detail: bool = False) -> list[str]:
+    """The zones (os-availability-zone); their details (hosts) are for admins."""
+    if detail:
+        require_admin(actor, action="list availability zone details")
+    return list(settings.STRATUS_AVAILABILITY_ZONES)
+
+
+def project_limits(*, actor: Actor, tenant_id: str | None = None) -> dict[str, dict[str, int]]:
+    """``{resource: {limit, in_use}}`` of the caller's project (/limits), or of ``tenant_id`` for an
+    admin (another project's limits are a 403 for anyone else)."""
+    from apps.identity import selectors as identity_selectors
+
+    project_id = tenant_id or actor.project_id
+    if project_id != actor.project_id:
+        require_admin(actor, action="see the limits of another project")
+    if project_id is None:
+        raise BadRequest("A project-scoped token is needed to show limits.")
+    project = identity_selectors.project_get(actor=actor, project_id=project_id)
+    return identity_selectors.quota_usage(project=project)
 
 
 def keypair_count(*, user_id: str) -> int:

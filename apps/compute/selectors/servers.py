@@ -17,7 +17,7 @@ from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, I
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.core.regex import regex_check
-from apps.identity.policy import Actor
+from apps.identity.policy import Actor, require_admin
 from apps.networks.models import IPAllocation, Port, SecurityGroup
 
 MAX_LIMIT = 1000
@@ -325,6 +325,12 @@ def server_list(*, actor: Actor, query: ServerQuery, details: bool = True) -> li
     else:
         page = list(_with_related(qs).defer(*LIST_DEFERRED)[:limit])
     return _complete(page) if details else page
+
+
+def server_list_every_project(*, actor: Actor) -> list[Instance]:
+    """Every project's servers with their details (the admins' instance panel)."""
+    require_admin(actor, action="list the instances of every project")
+    return server_list(actor=actor, query=ServerQuery(all_tenants=True))
 
 
 # ---- instance actions, tags ------------------------------------------------------------------

@@ -65,17 +65,11 @@ class AuthTokens(OpenStackView):
         response["X-Subject-Token"] = raw
         return response
 
-    def _subject(self, request: Request) -> tuple[str, Actor]:
+    def get(self, request: Request) -> Response:
         subject = request.META.get("HTTP_X_SUBJECT_TOKEN", "")
         if not subject:
             raise BadRequest("X-Subject-Token is required.")
-        return subject, services.token_validate(token=subject)
-
-    def get(self, request: Request) -> Response:
-        subject, actor = self._subject(request)
-        caller: Actor = request.auth
-        if actor.user_id != caller.user_id and not caller.is_admin:
-            raise NotFound("Could not find token.")
+        actor = services.token_inspect(actor=request.auth, token=subject)
         nocatalog = "nocatalog" in request.query_params
         response = Response(out.token_out(actor, None if nocatalog else selectors.catalog(
             project_id=actor.project_id)))

@@ -255,6 +255,15 @@ def token_validate(*, token: str, unauthorized: bool = False) -> Actor:
     return actor
 
 
+def token_inspect(*, actor: Actor, token: str) -> Actor:
+    """What ``token`` stands for (GET /auth/tokens), for its own user or an admin; anyone else's
+    token is not found, exactly as an unknown one."""
+    subject = token_validate(token=token)
+    if subject.user_id != actor.user_id and not actor.is_admin:
+        raise NotFound("Could not find token.")
+    return subject
+
+
 @transaction.atomic
 def token_revoke(*, actor: Actor, token: str) -> None:
     """Revoke a token: one's own, or anyone's for an admin."""

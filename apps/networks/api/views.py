@@ -383,22 +383,14 @@ class Quotas(NeutronView):
                                                                  resources=selectors.QUOTA_RESOURCES)
         bodies = []
         for pid in projects:
-            usage = selectors.network_quota_usage(project_id=pid)
+            usage = selectors.network_quota_usage(actor=request.auth, project_id=pid)
             bodies.append({**{r: u["limit"] for r, u in usage.items()}, "project_id": pid, "tenant_id": pid})
         return Response({"quotas": bodies})
 
 
-def _quota_project(request: Request, project_id: str) -> str:
-    actor: Actor = request.auth
-    if not actor.is_admin and project_id != actor.project_id:
-        raise errors.PolicyNotAuthorized("You may only see your own project's quotas.")
-    return project_id
-
-
 class Quota(NeutronView):
     def get(self, request: Request, project_id: str) -> Response:
-        pid = _quota_project(request, project_id)
-        usage = selectors.network_quota_usage(project_id=pid)
+        usage = selectors.network_quota_usage(actor=request.auth, project_id=project_id)
         return Response({"quota": {r: u["limit"] for r, u in usage.items()}})
 
     def put(self, request: Request, project_id: str) -> Response:
@@ -413,16 +405,12 @@ class Quota(NeutronView):
 
 class QuotaDefault(NeutronView):
     def get(self, request: Request, project_id: str) -> Response:
-        from apps.identity import selectors as identity_selectors
-
-        _quota_project(request, project_id)
-        return Response({"quota": _quota_body(identity_selectors.quota_defaults())})
+        return Response({"quota": selectors.network_quota_defaults(actor=request.auth, project_id=project_id)})
 
 
 class QuotaDetails(NeutronView):
     def get(self, request: Request, project_id: str) -> Response:
-        pid = _quota_project(request, project_id)
-        usage = selectors.network_quota_usage(project_id=pid)
+        usage = selectors.network_quota_usage(actor=request.auth, project_id=project_id)
         return Response({"quota": {r: {"limit": u["limit"], "used": u["in_use"], "reserved": 0}
                                    for r, u in usage.items()}})
 

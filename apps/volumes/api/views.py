@@ -394,10 +394,7 @@ class QuotaSetDefaults(CinderView):
 
 class QuotaClassSet(CinderView):
     def get(self, request: Request, project_id: str, class_name: str) -> Response:
-        from apps.identity.policy import require_admin
-
-        require_admin(request.auth, action="see quota classes")
-        return Response({"quota_class_set": {"id": class_name, **selectors.volume_quota_defaults()}})
+        return Response({"quota_class_set": {"id": class_name, **selectors.volume_quota_class(actor=request.auth)}})
 
     def put(self, request: Request, project_id: str, class_name: str) -> Response:
         limits = services.volume_quota_defaults_update(actor=request.auth, class_name=class_name,
@@ -473,9 +470,6 @@ class AvailabilityZones(CinderView):
 
 class Pools(CinderView):
     def get(self, request: Request, project_id: str) -> Response:
-        from apps.identity.policy import require_admin
-
-        require_admin(request.auth, action="list the storage pools")
         detail = check.flag(request.query_params.get("detail"))
         pools = []
         for backend in selectors.backend_list(actor=request.auth):
