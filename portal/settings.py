@@ -173,6 +173,9 @@ def control_beat(task: str, seconds: float) -> dict[str, Any]:
 
 
 CELERY_BEAT_SCHEDULE["core-task-resend"] = control_beat("workers.taskrecord.resend", STRATUS_TASK_RESEND_SECONDS)
+# ... and once an hour deletes the records that ended more than STRATUS_TASK_RECORD_DAYS ago.
+STRATUS_TASK_RECORD_DAYS = float(os.environ.get("STRATUS_TASK_RECORD_DAYS", "14"))
+CELERY_BEAT_SCHEDULE["core-task-prune"] = control_beat("workers.taskrecord.prune", 3600)
 
 CHANNEL_LAYERS = {
     "default": {

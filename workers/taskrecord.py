@@ -8,7 +8,8 @@ A task that reports its own failure to its app and returns ``"failed"`` or ``"er
 and storage tasks do), or a summary whose ``errors`` is not empty (a network sync), failed as well: its error
 is the last warning it logged.
 
-Also Celery beat's ``workers.taskrecord.resend``: send again what the broker refused.
+Also Celery beat's ``workers.taskrecord.resend`` (send again what the broker refused) and
+``workers.taskrecord.prune`` (forget the records that ended long ago).
 """
 from __future__ import annotations
 
@@ -116,3 +117,11 @@ def resend() -> int:
     from apps.core.tasks import task_records_resend
 
     return task_records_resend()
+
+
+@shared_task(name="workers.taskrecord.prune")
+def prune() -> int:
+    """Celery beat: forget the records that ended long ago; returns how many."""
+    from apps.core.tasks import task_records_prune
+
+    return task_records_prune()

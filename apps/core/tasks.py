@@ -139,3 +139,12 @@ def task_records_resend(*, now: datetime | None = None) -> int:
         _send(record)
         sent += record.status == states.SENT
     return sent
+
+
+def task_records_prune(*, now: datetime | None = None) -> int:
+    """Delete the records that ended (succeeded or failed) more than STRATUS_TASK_RECORD_DAYS ago: the
+    log keeps what an operator may still ask about, not every network sync since the cloud began.
+    Returns how many went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.STRATUS_TASK_RECORD_DAYS)
+    deleted, _ = TaskRecord.objects.filter(status__in=(states.SUCCEEDED, states.FAILED), updated_at__lt=cutoff).delete()
+    return deleted

@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from apps.core import states
 from apps.core.models import TaskRecord
-from apps.core.tasks import RECORD_HEADER, enqueue, task_records_resend
+from apps.core.tasks import RECORD_HEADER, enqueue, task_records_prune, task_records_resend
 from tests.workers.compute.conftest import messages
 from workers import taskrecord
 
@@ -153,3 +153,14 @@ def test_a_task_that_expired_in_its_queue_fails_on_the_worker(celery_worker_proc
     record = wait_for(record, states.FAILED, states.SUCCEEDED)
     assert record.status == states.FAILED and record.error == "expired before a worker ran it"
     assert record.started_at is None
+
+
+def test_the_beat_task_forgets_records_that_ended_long_ago(settings) -> None:
+    settings.STRATUS_TASK_RECORD_DAYS = 14
+    old, recent, stuck = (TaskRecord.objects.create(name="workers.identity.token_flush", queue="q", action="flush",
+                                                    resource_type="token", resource_id="all", status=status)
+                          for status in (states.SUCCEEDED, states.FAILED, states.SENT))
+    long_ago = timezone.now() - timedelta(days=15)
+    TaskRecord.objects.filter(pk__in=[old.pk, stuck.pk]).update(updated_at=long_ago)
+    assert task_records_prune() == 1
+    assert set(TaskRecord.objects.values_list("pk", flat=True)) == {recent.pk, stuck.pk}  # a stuck one stays
