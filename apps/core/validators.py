@@ -34,24 +34,28 @@ def _invalid(field: str, value: Any, why: str, error: type[StratusError]) -> Str
     return error(f"Invalid input for field/attribute {field}. Value: {shown}. {why}")
 
 
-def text(value: Any, *, field: str, max_length: int = 255, required: bool = False,
+def text(value: Any, *, field: str, max_length: int | None = 255, required: bool = False,
          error: type[StratusError] = BadRequest) -> str | None:
-    """A string of at most ``max_length`` characters; None stays None unless ``required``."""
+    """A string of at most ``max_length`` characters (None: any length); None stays None unless
+    ``required``."""
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise _invalid(field, value, "It must be a string.", error)
-    if len(value) > max_length:
+    if max_length is not None and len(value) > max_length:
         raise _invalid(field, value, f"It must be at most {max_length} characters long.", error)
     if required and not value.strip():
         raise _invalid(field, value, "It must not be empty.", error)
     return value
 
 
-def boolean(value: Any, *, field: str, error: type[StratusError] = BadRequest) -> bool:
-    """A JSON boolean, or one of oslo's true/false strings (``"true"``, ``"no"``, ``"1"``, ...)."""
+def boolean(value: Any, *, field: str, strict: bool = False, error: type[StratusError] = BadRequest) -> bool:
+    """A JSON boolean, or (unless ``strict``, as Keystone's schemas are) one of oslo's true/false
+    strings (``"true"``, ``"no"``, ``"1"``, ...)."""
     if isinstance(value, bool):
         return value
+    if strict:
+        raise _invalid(field, value, "It must be a boolean.", error)
     if isinstance(value, str) and value.strip().lower() in TRUE_STRINGS:
         return True
     if isinstance(value, str) and value.strip().lower() in FALSE_STRINGS:
@@ -59,9 +63,14 @@ def boolean(value: Any, *, field: str, error: type[StratusError] = BadRequest) -
     raise _invalid(field, value, "It must be a boolean.", error)
 
 
-def flag(value: str | None) -> bool:
-    """A query-string switch (``?cascade=true``): one of oslo's true strings; anything else is off."""
-    return (value or "").strip().lower() in TRUE_STRINGS
+def flag(value: str | None, *, bare: bool = False) -> bool:
+    """A query-string switch (``?cascade=true``) or form checkbox: one of oslo's true strings; with
+    ``bare``, also the switch given without a value (Keystone's ``?effective``); anything else
+    (and None, absent) is off."""
+    if value is None:
+        return False
+    word = value.strip().lower()
+    return word in TRUE_STRINGS or (bare and word == "")
 
 
 def integer(value: Any, *, field: str, minimum: int | None = None, maximum: int | None = None,
@@ -111,3 +120,34 @@ def string_map(value: Any, *, field: str = "metadata", max_items: int = MAX_META
             raise error(f"Invalid input for field/attribute {field}: the value of {key} must be a string of at "
                         f"most {max_length} characters.")
     return dict(items)
+
+
+def member(body: Any, key: str, *, error: type[StratusError] = BadRequest) -> dict[str, Any]:
+    """The object a body wraps under ``key`` (``{"user": {...}}``)."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise error(f"Invalid input for field/attribute {key}: the request body needs a '{key}' object.")
+    return body[key]
+
+
+def tag(value: Any, *, field: str = "tags", max_length: int = 255, forbidden: str = "",
+        error: type[StratusError] = BadRequest) -> str:
+    """One tag: a non-empty string of at most ``max_length`` characters, none of them in ``forbidden``."""
+    if not isinstance(value, str) or not value or len(value) > max_length or any(c in value for c in forbidden):
+        without = f", without {' or '.join(repr(c) for c in forbidden)}" if forbidden else ""
+        raise _invalid(field, value, f"A tag is a non-empty string of at most {max_length} characters{without}.",
+                       error)
+    return value
+
+
+def tags(value: Any, *, field: str = "tags", max_items: int | None = None, max_length: int = 255,
+         forbidden: str = "", error: type[StratusError] = BadRequest) -> list[str]:
+    """A list of ``tag``s, duplicates dropped (the first kept), at most ``max_items``; None is empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise _invalid(field, value, "It must be a list of strings.", error)
+    clean = list(dict.fromkeys(tag(v, field=field, max_length=max_length, forbidden=forbidden, error=error)
+                               for v in value))
+    if max_items is not None and len(clean) > max_items:
+        raise error(f"Invalid input for field/attribute {field}: at most {max_items} tags.")
+    return clean

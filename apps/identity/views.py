@@ -11,13 +11,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core import validators
 from apps.core.errors import Conflict, StratusError
+from apps.core.validators import UNSET
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
 from apps.identity import selectors, services
 from apps.identity.forms import AssignmentForm, ProjectForm, RoleForm, UserCreateForm, UserEditForm
@@ -48,10 +49,6 @@ def _project_choices(actor: Actor) -> list[tuple[str, str]]:
 
 def _role_choices() -> list[tuple[str, str]]:
     return [(r.id, r.name) for r in selectors.role_list()]
-
-
-def _enabled_flag(value: Any) -> bool:
-    return str(value).lower() in {"1", "true", "yes", "on"}
 
 
 # ---- projects -------------------------------------------------------------------------------
@@ -96,7 +93,9 @@ def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
     form = ProjectForm(request.POST or None, editing=True,
                        initial={"name": project.name, "description": project.description})
     done = form_action(
-        request, form, lambda: services.project_update(actor=actor, project_id=project.id, changes=form.cleaned_data),
+        request, form, lambda: services.project_update(actor=actor, project_id=project.id,
+                                                    name=form.cleaned_data["name"],
+                                                    description=form.cleaned_data["description"]),
         success=lambda _: f"Saved project {form.cleaned_data['name']}.", redirect_to=reverse("identity:projects"),
         show_error=_show_error)
     if done is not None:
@@ -111,10 +110,10 @@ def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
 @require_POST
 @identity_admin
 def project_set_enabled(request: HttpRequest, project_id: str) -> HttpResponse:
-    enabled = _enabled_flag(request.POST.get("enabled"))
+    enabled = validators.flag(request.POST.get("enabled"))
     return run_action(
         request,
-        lambda: services.project_update(actor=actor_for(request), project_id=project_id, changes={"enabled": enabled}),
+        lambda: services.project_update(actor=actor_for(request), project_id=project_id, enabled=enabled),
         success=f"Project {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:projects"))
 
 
@@ -192,15 +191,10 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
     def create() -> User:
         data = form.cleaned_data
-        # One transaction: a user whose role could not be granted is not left behind.
-        with transaction.atomic():
-            user = services.user_create(actor=actor, name=data["name"], password=data["password"],
-                                        email=data["email"], description=data["description"],
-                                        enabled=data["enabled"], default_project_id=data["project_id"] or None)
-            if data["role_id"]:
-                services.role_grant(actor=actor, role_id=data["role_id"], user_id=user.id,
-                                    project_id=data["project_id"])
-        return user
+        return services.user_create(actor=actor, name=data["name"], password=data["password"], email=data["email"],
+                                    description=data["description"], enabled=data["enabled"],
+                                    default_project_id=data["project_id"] or None,
+                                    default_project_role_id=data["role_id"] or None)
 
     done = form_action(request, form, create, success=lambda user: f"Created user {user.name}.",
                        redirect_to=reverse("identity:users"), show_error=_show_error)
@@ -222,11 +216,9 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
 
     def update() -> None:
         data = form.cleaned_data
-        changes: dict[str, Any] = {"name": data["name"], "email": data["email"], "description": data["description"],
-                                   "default_project_id": data["project_id"] or None}
-        if data["password"]:
-            changes["password"] = data["password"]
-        services.user_update(actor=actor, user_id=user.id, changes=changes)
+        services.user_update(actor=actor, user_id=user.id, name=data["name"], email=data["email"],
+                             description=data["description"], default_project_id=data["project_id"],
+                             password=data["password"] or UNSET)
 
     done = form_action(request, form, update, success=lambda _: f"Saved user {form.cleaned_data['name']}.",
                        redirect_to=reverse("identity:users"), show_error=_show_error)
@@ -241,9 +233,9 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
 @require_POST
 @identity_admin
 def user_set_enabled(request: HttpRequest, user_id: str) -> HttpResponse:
-    enabled = _enabled_flag(request.POST.get("enabled"))
+    enabled = validators.flag(request.POST.get("enabled"))
     return run_action(
-        request, lambda: services.user_update(actor=actor_for(request), user_id=user_id, changes={"enabled": enabled}),
+        request, lambda: services.user_update(actor=actor_for(request), user_id=user_id, enabled=enabled),
         success=f"User {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:users"))
 
 

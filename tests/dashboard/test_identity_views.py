@@ -106,7 +106,7 @@ def test_a_failed_grant_leaves_no_user_behind(admin_client: Client, cloud: dict[
     from unittest import mock
 
     from apps.core.errors import NotFound
-    with mock.patch("apps.identity.services.role_grant", side_effect=NotFound("Could not find role: x.")):
+    with mock.patch("apps.identity.services.users.role_grant", side_effect=NotFound("Could not find role: x.")):
         response = admin_client.post("/dashboard/identity/users/create", form)
     assert response.status_code == 400 and b"Could not find role" in response.content
     assert not User.objects.filter(name="carol").exists()

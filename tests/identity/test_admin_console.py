@@ -39,5 +39,5 @@ def test_a_disabled_admin_is_not_let_in(client):
     services.role_grant(actor=admin_actor, role_id=Role.objects.get(name="admin").id, user_id=other.id, system=True)
     assert client.post("/admin/login/", {"username": "admin2", "password": "pw2"}).status_code == 302
     client.logout()
-    services.user_update(actor=admin_actor, user_id=other.id, changes={"enabled": False})
+    services.user_update(actor=admin_actor, user_id=other.id, enabled=False)
     assert client.post("/admin/login/", {"username": "admin2", "password": "pw2"}).status_code == 200

@@ -60,7 +60,7 @@ def test_admin_does_anything_in_any_project(cloud):
     _, admin1 = factories.login("admin1", cloud["p1"])
     policy.require_write(admin1, cloud["p2"].id)
     assert selectors.project_get(actor=admin1, project_id=cloud["p2"].id) == cloud["p2"]
-    services.project_update(actor=admin1, project_id=cloud["p2"].id, changes={"description": "by admin1"})
+    services.project_update(actor=admin1, project_id=cloud["p2"].id, description="by admin1")
 
 
 @pytest.mark.parametrize("name", ["reader1", "member1"])
@@ -124,7 +124,7 @@ def _member_token(cloud):
 def test_token_dies_when_user_is_disabled(cloud):
     token, actor = _member_token(cloud)
     assert services.token_validate(token=token).user_id == actor.user_id
-    services.user_update(actor=cloud["admin"], user_id=actor.user_id, changes={"enabled": False})
+    services.user_update(actor=cloud["admin"], user_id=actor.user_id, enabled=False)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
     with pytest.raises(Unauthorized):
@@ -158,7 +158,7 @@ def test_token_dies_when_role_is_removed(cloud):
 
 def test_token_dies_when_its_project_is_disabled(cloud):
     token, _ = _member_token(cloud)
-    services.project_update(actor=cloud["admin"], project_id=cloud["p1"].id, changes={"enabled": False})
+    services.project_update(actor=cloud["admin"], project_id=cloud["p1"].id, enabled=False)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
 

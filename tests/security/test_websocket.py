@@ -104,9 +104,9 @@ def test_losing_the_account_or_the_project_closes_the_socket(seeded: dict[str, A
     def change() -> None:
         admin = _admin(seeded)
         if how == "user disabled":
-            services.user_update(actor=admin, user_id=user.id, changes={"enabled": False})
+            services.user_update(actor=admin, user_id=user.id, enabled=False)
         elif how == "project disabled":
-            services.project_update(actor=admin, project_id=demo.id, changes={"enabled": False})
+            services.project_update(actor=admin, project_id=demo.id, enabled=False)
         else:
             services.user_delete(actor=admin, user_id=user.id)
 

@@ -1,14 +1,12 @@
-"""Keystone v3 representations. Input is parsed by the small helpers at the bottom; output by the
-``*_out`` functions, which produce exactly the shapes the Keystone reference gives."""
+"""Keystone v3 representations: the ``*_out`` functions produce exactly the shapes the Keystone
+reference gives (request bodies are read by ``parsers``)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from rest_framework.request import Request
 
-from apps.core.errors import BadRequest
 from apps.identity.models import (
     ApplicationCredential,
     Domain,
@@ -174,29 +172,3 @@ def token_out(actor: Actor, catalog: list[dict] | None) -> dict[str, Any]:
         cred = actor.application_credential
         body["application_credential"] = {"id": cred.id, "name": cred.name, "restricted": not cred.unrestricted}
     return {"token": body}
-
-
-# ---- input helpers ---------------------------------------------------------------------------
-
-def member(request: Request, key: str) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-        raise BadRequest(f"Invalid input for field '{key}': the request body needs a '{key}' object.")
-    return data[key]
-
-
-def parse_expiry(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    parsed = parse_datetime(str(value).replace("Z", "+00:00")) if isinstance(value, str) else None
-    if parsed is None:
-        raise BadRequest(f"Invalid input for field 'expires_at': {value!r} is not a date-time.")
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def query_filters(request: Request) -> dict[str, str]:
-    return dict(request.query_params.items())

@@ -8,9 +8,11 @@ from django.http import HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core import validators
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound
 from apps.identity import selectors, services
+from apps.identity.api import parsers
 from apps.identity.api import serializers as out
 from apps.identity.api.authentication import AllowAny
 from apps.identity.policy import Actor
@@ -57,7 +59,7 @@ class AuthTokens(OpenStackView):
         return super().get_permissions()
 
     def post(self, request: Request) -> Response:
-        auth = out.member(request, "auth")
+        auth = parsers.member(request.data, "auth")
         raw, actor = services.token_issue(auth=auth)
         nocatalog = "nocatalog" in request.query_params
         body = out.token_out(actor, None if nocatalog else selectors.catalog(project_id=actor.project_id))
@@ -129,13 +131,13 @@ class Collection(OpenStackView):
         raise NotImplementedError
 
     def get(self, request: Request, **kwargs: str) -> Response:
-        items = self.list(request.auth, out.query_filters(request), **kwargs)
+        items = self.list(request.auth, parsers.query_filters(request), **kwargs)
         render = type(self).render
         return Response({self.collection_key: [render(i, request) for i in items],
                          "links": out.collection_links(request)})
 
     def post(self, request: Request, **kwargs: str) -> Response:
-        obj = self.create(request.auth, out.member(request, self.member_key), **kwargs)
+        obj = self.create(request.auth, parsers.member(request.data, self.member_key), **kwargs)
         return Response({self.member_key: type(self).render(obj, request)}, status=201)
 
 
@@ -156,16 +158,12 @@ class Member(OpenStackView):
         return Response({self.member_key: type(self).render(self.fetch(request.auth, pk), request)})
 
     def patch(self, request: Request, pk: str) -> Response:
-        obj = self.update(request.auth, pk, out.member(request, self.member_key))
+        obj = self.update(request.auth, pk, parsers.member(request.data, self.member_key))
         return Response({self.member_key: type(self).render(obj, request)})
 
     def delete(self, request: Request, pk: str) -> HttpResponse:
         self.remove(request.auth, pk)
         return HttpResponse(status=204)
-
-
-def _pick(body: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: body[k] for k in keys if k in body}
 
 
 class Domains(Collection):
@@ -175,8 +173,7 @@ class Domains(Collection):
         return selectors.domain_list(actor=actor, filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.domain_create(actor=actor, name=body.get("name"),
-                                      **_pick(body, "description", "enabled", "tags"))
+        return services.domain_create(actor=actor, **parsers.domain_create(body))
 
 
 class DomainDetail(Member):
@@ -186,7 +183,7 @@ class DomainDetail(Member):
         return selectors.domain_get(domain_id=pk, actor=actor)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.domain_update(actor=actor, domain_id=pk, changes=body)
+        return services.domain_update(actor=actor, domain_id=pk, **parsers.domain_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.domain_delete(actor=actor, domain_id=pk)
@@ -199,17 +196,7 @@ class Projects(Collection):
         return selectors.project_list(actor=actor, filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        extra = {k: v for k, v in body.items() if k not in {"name", "domain_id", "description", "enabled",
-                                                               "parent_id", "tags", "is_domain", "options"}}
-        if body.get("is_domain"):
-            raise BadRequest("Projects acting as domains are not supported; create a domain instead.")
-        parent_id = body.get("parent_id")
-        if parent_id and parent_id == (body.get("domain_id") or parent_id) and \
-                selectors.domain_visible(actor=actor, domain_id=parent_id):
-            parent_id = None  # a top-level project's parent is its domain
-        return services.project_create(actor=actor, name=body.get("name"), domain_id=body.get("domain_id"),
-                                       parent_id=parent_id, extra=extra,
-                                       **_pick(body, "description", "enabled", "tags"))
+        return services.project_create(actor=actor, **parsers.project_create(body))
 
 
 class ProjectDetail(Member):
@@ -219,7 +206,7 @@ class ProjectDetail(Member):
         return selectors.project_get(actor=actor, project_id=pk)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.project_update(actor=actor, project_id=pk, changes=body)
+        return services.project_update(actor=actor, project_id=pk, **parsers.project_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.project_delete(actor=actor, project_id=pk)
@@ -232,10 +219,7 @@ class ProjectTags(OpenStackView):
         return Response({"tags": selectors.project_get(actor=request.auth, project_id=pk).tags})
 
     def put(self, request: Request, pk: str) -> Response:
-        body = request.data if isinstance(request.data, dict) else {}
-        if "tags" not in body:
-            raise BadRequest("Invalid input for field 'tags': the request body needs a 'tags' list.")
-        project = services.project_tags_set(actor=request.auth, project_id=pk, tags=body["tags"])
+        project = services.project_tags_set(actor=request.auth, project_id=pk, tags=parsers.project_tags(request.data))
         return Response({"tags": project.tags})
 
     def delete(self, request: Request, pk: str) -> HttpResponse:
@@ -254,7 +238,7 @@ class ProjectTag(OpenStackView):
     head = get
 
     def put(self, request: Request, pk: str, tag: str) -> HttpResponse:
-        project = services.project_tag_add(actor=request.auth, project_id=pk, tag=tag)
+        project = services.project_tag_add(actor=request.auth, project_id=pk, tag=parsers.tag(tag))
         response = HttpResponse(status=201)
         response["Location"] = f"{out.base_url(request)}/projects/{project.id}/tags/{tag}"
         return response
@@ -271,12 +255,7 @@ class Users(Collection):
         return selectors.user_list(actor=actor, filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        extra = {k: v for k, v in body.items() if k not in {"name", "domain_id", "password", "enabled",
-                                                               "default_project_id", "email", "description",
-                                                               "options", "federated"}}
-        return services.user_create(actor=actor, name=body.get("name"), extra=extra,
-                                    **_pick(body, "domain_id", "password", "enabled", "default_project_id",
-                                            "email", "description", "options"))
+        return services.user_create(actor=actor, **parsers.user_create(body))
 
 
 class UserDetail(Member):
@@ -286,7 +265,7 @@ class UserDetail(Member):
         return selectors.user_get(user_id=pk, actor=actor)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.user_update(actor=actor, user_id=pk, changes=body)
+        return services.user_update(actor=actor, user_id=pk, **parsers.user_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.user_delete(actor=actor, user_id=pk)
@@ -300,10 +279,8 @@ class UserPassword(OpenStackView):
     permission_classes: ClassVar[list] = [AllowAny]
 
     def post(self, request: Request, pk: str) -> HttpResponse:
-        body = out.member(request, "user")
         services.user_change_password(actor=None, user_id=pk,
-                                      original_password=body.get("original_password", ""),
-                                      password=body.get("password"))
+                                      **parsers.user_password(parsers.member(request.data, "user")))
         return HttpResponse(status=204)
 
 
@@ -328,8 +305,7 @@ class Groups(Collection):
         return selectors.group_list(actor=actor, filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.group_create(actor=actor, name=body.get("name"),
-                                     **_pick(body, "domain_id", "description"))
+        return services.group_create(actor=actor, **parsers.group_create(body))
 
 
 class GroupDetail(Member):
@@ -339,7 +315,7 @@ class GroupDetail(Member):
         return selectors.group_get(group_id=pk, actor=actor)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.group_update(actor=actor, group_id=pk, changes=body)
+        return services.group_update(actor=actor, group_id=pk, **parsers.group_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.group_delete(actor=actor, group_id=pk)
@@ -377,8 +353,7 @@ class Roles(Collection):
         return selectors.role_list(filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.role_create(actor=actor, name=body.get("name"),
-                                    **_pick(body, "domain_id", "description", "options"))
+        return services.role_create(actor=actor, **parsers.role_create(body))
 
 
 class RoleDetail(Member):
@@ -388,7 +363,7 @@ class RoleDetail(Member):
         return selectors.role_get(role_id=pk)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.role_update(actor=actor, role_id=pk, changes=body)
+        return services.role_update(actor=actor, role_id=pk, **parsers.role_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.role_delete(actor=actor, role_id=pk)
@@ -476,22 +451,16 @@ class Grant(OpenStackView):
         return HttpResponse(status=204)
 
 
-def _flag(query: Any, name: str) -> bool:
-    """A Keystone query flag: present without a value, or with a true one (``?effective``,
-    ``?include_names=1``)."""
-    return name in query and str(query.get(name, "")).lower() in {"", "1", "true", "yes"}
-
-
 class RoleAssignments(OpenStackView):
     def get(self, request: Request) -> Response:
         q = request.query_params
         actor: Actor = request.auth
-        select = selectors.role_assignment_list_effective if _flag(q, "effective") \
+        select = selectors.role_assignment_list_effective if validators.flag(q.get("effective"), bare=True) \
             else selectors.role_assignment_list
         assignments = select(actor=actor, user_id=q.get("user.id"), group_id=q.get("group.id"),
                              role_id=q.get("role.id"), project_id=q.get("scope.project.id"),
                              domain_id=q.get("scope.domain.id"), system="scope.system" in q)
-        include_names = _flag(q, "include_names")
+        include_names = validators.flag(q.get("include_names"), bare=True)
         return Response({"role_assignments": [out.assignment_out(a, request, include_names=include_names)
                                               for a in assignments],
                          "links": out.collection_links(request)})
@@ -502,16 +471,14 @@ class RoleAssignments(OpenStackView):
 class AppCreds(OpenStackView):
     def get(self, request: Request, user_id: str) -> Response:
         user = selectors.user_get(user_id=user_id, actor=request.auth)
-        creds = selectors.application_credential_list(user=user, filters=out.query_filters(request))
+        creds = selectors.application_credential_list(user=user, filters=parsers.query_filters(request))
         return Response({"application_credentials": [out.app_cred_out(c, request) for c in creds],
                          "links": out.collection_links(request)})
 
     def post(self, request: Request, user_id: str) -> Response:
-        body = out.member(request, "application_credential")
+        body = parsers.member(request.data, "application_credential")
         cred, secret = services.application_credential_create(
-            actor=request.auth, user_id=user_id, name=body.get("name"), description=body.get("description") or "",
-            secret=body.get("secret"), roles=body.get("roles"), expires_at=out.parse_expiry(body.get("expires_at")),
-            unrestricted=body.get("unrestricted", False))
+            actor=request.auth, user_id=user_id, **parsers.application_credential_create(body))
         return Response({"application_credential": out.app_cred_out(cred, request, secret=secret)}, status=201)
 
 
@@ -535,8 +502,8 @@ class Regions(Collection):
         return selectors.region_list(filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.region_create(actor=actor, region_id=body.get("id"),
-                                      **_pick(body, "description", "parent_region_id"))
+        fields = parsers.region_create(body)
+        return services.region_create(actor=actor, region_id=fields.pop("id", None), **fields)
 
 
 class RegionDetail(Member):
@@ -546,15 +513,14 @@ class RegionDetail(Member):
         return selectors.region_get(region_id=pk)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.region_update(actor=actor, region_id=pk, changes=body)
+        return services.region_update(actor=actor, region_id=pk, **parsers.region_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.region_delete(actor=actor, region_id=pk)
 
     def put(self, request: Request, pk: str) -> Response:
-        body = out.member(request, "region")
         region = services.region_create(actor=request.auth, region_id=pk,
-                                        **_pick(body, "description", "parent_region_id"))
+                                        **parsers.region_update(parsers.member(request.data, "region")))
         return Response({"region": out.region_out(region, request)}, status=201)
 
 
@@ -565,8 +531,7 @@ class Services(Collection):
         return selectors.service_list(filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.service_create(actor=actor, type=body.get("type"),
-                                       **_pick(body, "name", "description", "enabled"))
+        return services.service_create(actor=actor, **parsers.service_create(body))
 
 
 class ServiceDetail(Member):
@@ -576,7 +541,7 @@ class ServiceDetail(Member):
         return selectors.service_get(service_id=pk)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.service_update(actor=actor, service_id=pk, changes=body)
+        return services.service_update(actor=actor, service_id=pk, **parsers.service_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.service_delete(actor=actor, service_id=pk)
@@ -589,10 +554,7 @@ class Endpoints(Collection):
         return selectors.endpoint_list(filters=filters)
 
     def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.endpoint_create(actor=actor, service_id=body.get("service_id", ""),
-                                        interface=body.get("interface", ""), url=body.get("url", ""),
-                                        region_id=body.get("region_id") or body.get("region"),
-                                        **_pick(body, "enabled"))
+        return services.endpoint_create(actor=actor, **parsers.endpoint_create(body))
 
 
 class EndpointDetail(Member):
@@ -602,7 +564,7 @@ class EndpointDetail(Member):
         return selectors.endpoint_get(endpoint_id=pk)
 
     def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.endpoint_update(actor=actor, endpoint_id=pk, changes=body)
+        return services.endpoint_update(actor=actor, endpoint_id=pk, **parsers.endpoint_update(body))
 
     def remove(self, actor: Actor, pk: str) -> None:
         services.endpoint_delete(actor=actor, endpoint_id=pk)

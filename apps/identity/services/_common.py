@@ -1,9 +1,8 @@
-"""What the identity services share: the checks of names, texts, flags and tags, the uniqueness
+"""What the identity services share: the rules on names and tags, the uniqueness
 conflict, the role graph's cache, the token hash."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from django.core.cache import cache
@@ -24,56 +23,21 @@ ROLE_PERMS: dict[str, set[str]] = {
 }
 
 
-# ---- validation helpers ---------------------------------------------------------------------
+# ---- rules on values (the API's parsers and the dashboard's forms check the types) ---------------
 
-def _name(value: Any, *, what: str, max_length: int = 255) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"Invalid input for field 'name': a {what} needs a non-empty name.")
-    if len(value) > max_length:
-        raise BadRequest(f"Invalid input for field 'name': '{value[:20]}...' is too long (max {max_length}).")
+def _name(value: str, *, max_length: int = 255) -> str:
+    """A name: not blank, at most ``max_length`` characters."""
+    if not value.strip() or len(value) > max_length:
+        raise BadRequest(f"Invalid input for field 'name': a name is 1 to {max_length} characters, not all blank.")
     return value
-
-
-def _bool(value: Any, *, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise BadRequest(f"Invalid input for field '{field}': {value!r} is not of type 'boolean'.")
-
-
-def _text(value: Any, *, field: str, max_length: int | None = None) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"Invalid input for field '{field}': {value!r} is not of type 'string'.")
-    if max_length is not None and len(value) > max_length:
-        raise BadRequest(f"Invalid input for field '{field}': '{value[:20]}...' is too long (max {max_length}).")
-    return value
-
-
-def _options(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise BadRequest(f"Invalid input for field 'options': {value!r} is not of type 'object'.")
-    return dict(value)
 
 
 MAX_TAGS = 80
 
 
-def _tag(value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 255 or "/" in value or "," in value:
-        raise BadRequest(f"Invalid input for field 'tags': {value!r} is not a valid tag (a non-empty string of "
-                         "at most 255 characters without '/' or ',').")
-    return value
-
-
-def _tags(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        raise BadRequest("Invalid input for field 'tags': must be a list of strings.")
-    tags = list(dict.fromkeys(_tag(v) for v in value))
+def _tags(value: list[str]) -> list[str]:
+    """Keystone keeps at most MAX_TAGS tags (duplicates dropped, the first kept)."""
+    tags = list(dict.fromkeys(value))
     if len(tags) > MAX_TAGS:
         raise BadRequest(f"Invalid input for field 'tags': at most {MAX_TAGS} tags.")
     return tags
@@ -101,7 +65,6 @@ def _role_graph_changed() -> None:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
 
 
 def _default_domain_for(actor: Actor) -> str:

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 
 from apps.core.errors import BadRequest, Conflict, Forbidden
+from apps.core.validators import UNSET, Unset
 from apps.identity import selectors
 from apps.identity.models import Endpoint, Region, Service
 from apps.identity.policy import Actor, require_admin
-from apps.identity.services._common import _bool, _text
 
 # ---- catalog --------------------------------------------------------------------------------
 
@@ -19,24 +17,25 @@ from apps.identity.services._common import _bool, _text
 def region_create(*, actor: Actor, region_id: str | None = None, description: str = "",
                   parent_region_id: str | None = None) -> Region:
     require_admin(actor, action="create regions")
-    region_id = _text(region_id, field="id", max_length=255) or uuid.uuid4().hex
+    region_id = region_id or uuid.uuid4().hex
     if Region.objects.filter(id=region_id).exists():
         raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {region_id}.")
-    parent = selectors.region_get(region_id=str(parent_region_id)) if parent_region_id else None
-    return Region.objects.create(id=region_id, description=_text(description, field="description"), parent=parent)
+    parent = selectors.region_get(region_id=parent_region_id) if parent_region_id else None
+    return Region.objects.create(id=region_id, description=description, parent=parent)
 
 
 @transaction.atomic
-def region_update(*, actor: Actor, region_id: str, changes: Mapping[str, Any]) -> Region:
+def region_update(*, actor: Actor, region_id: str, description: str | Unset = UNSET,
+                  parent_region_id: str | Unset = UNSET) -> Region:
+    """Change what is given (UNSET: unchanged; ``parent_region_id=""`` makes it a top region)."""
     require_admin(actor, action="update regions")
     region = selectors.region_get(region_id=region_id)
-    if "description" in changes:
-        region.description = _text(changes["description"], field="description")
-    if "parent_region_id" in changes:
-        pid = changes["parent_region_id"]
-        if pid == region.id:
+    if description is not UNSET:
+        region.description = description
+    if parent_region_id is not UNSET:
+        if parent_region_id == region.id:
             raise BadRequest("A region cannot be its own parent.")
-        region.parent = selectors.region_get(region_id=pid) if pid else None
+        region.parent = selectors.region_get(region_id=parent_region_id) if parent_region_id else None
     region.save()
     return region
 
@@ -50,29 +49,33 @@ def region_delete(*, actor: Actor, region_id: str) -> None:
     region.delete()
 
 
+def _service_type(value: str) -> str:
+    if not value:
+        raise BadRequest("Invalid input for field 'type': a service needs a type.")
+    return value
+
+
 @transaction.atomic
 def service_create(*, actor: Actor, type: str, name: str = "", description: str = "", enabled: bool = True
                    ) -> Service:
     require_admin(actor, action="create services")
-    if not _text(type, field="type", max_length=255):
-        raise BadRequest("Invalid input for field 'type': a service needs a type.")
-    return Service.objects.create(type=type, name=_text(name, field="name", max_length=255),
-                                  description=_text(description, field="description"),
-                                  enabled=_bool(enabled, field="enabled"))
+    return Service.objects.create(type=_service_type(type), name=name, description=description, enabled=enabled)
 
 
 @transaction.atomic
-def service_update(*, actor: Actor, service_id: str, changes: Mapping[str, Any]) -> Service:
+def service_update(*, actor: Actor, service_id: str, type: str | Unset = UNSET, name: str | Unset = UNSET,
+                   description: str | Unset = UNSET, enabled: bool | Unset = UNSET) -> Service:
+    """Change what is given (UNSET: unchanged)."""
     require_admin(actor, action="update services")
     service = selectors.service_get(service_id=service_id)
-    for field in ("type", "name", "description"):
-        if field in changes:
-            setattr(service, field, _text(changes[field], field=field,
-                                          max_length=None if field == "description" else 255))
-    if "enabled" in changes:
-        service.enabled = _bool(changes["enabled"], field="enabled")
-    if not service.type:
-        raise BadRequest("Invalid input for field 'type': a service needs a type.")
+    if type is not UNSET:
+        service.type = _service_type(type)
+    if name is not UNSET:
+        service.name = name
+    if description is not UNSET:
+        service.description = description
+    if enabled is not UNSET:
+        service.enabled = enabled
     service.save()
     return service
 
@@ -83,49 +86,53 @@ def service_delete(*, actor: Actor, service_id: str) -> None:
     selectors.service_get(service_id=service_id).delete()
 
 
-def _check_endpoint(interface: Any, url: Any) -> None:
-    if not isinstance(interface, str) or interface not in {"public", "internal", "admin"}:
+ENDPOINT_INTERFACES = ("public", "internal", "admin")
+
+
+def _check_endpoint(interface: str, url: str) -> None:
+    if interface not in ENDPOINT_INTERFACES:
         raise BadRequest("Invalid input for field 'interface': must be public, internal or admin.")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 1024:
+    if not url.startswith(("http://", "https://")) or len(url) > 1024:
         raise BadRequest("Invalid input for field 'url': must be an http(s) URL.")
 
 
-def _region_for_endpoint(region_id: Any) -> Region | None:
-    """An endpoint's region; Keystone makes a region named in an endpoint when it does not exist."""
+def _region_for_endpoint(region_id: str) -> Region | None:
+    """An endpoint's region ("": none); Keystone makes a region named in an endpoint when it does
+    not exist."""
     if not region_id:
         return None
-    if not isinstance(region_id, str) or len(region_id) > 255:
-        raise BadRequest("Invalid input for field 'region_id': must be a string of at most 255 characters.")
     region, _ = Region.objects.get_or_create(id=region_id)
     return region
 
 
 @transaction.atomic
-def endpoint_create(*, actor: Actor, service_id: str, interface: str, url: str, region_id: str | None = None,
+def endpoint_create(*, actor: Actor, service_id: str, interface: str, url: str, region_id: str = "",
                     enabled: bool = True) -> Endpoint:
     require_admin(actor, action="create endpoints")
     _check_endpoint(interface, url)
     service = selectors.service_get(service_id=service_id)
-    region = _region_for_endpoint(region_id)
-    return Endpoint.objects.create(service=service, interface=interface, url=url, region=region,
-                                   enabled=_bool(enabled, field="enabled"))
+    return Endpoint.objects.create(service=service, interface=interface, url=url,
+                                   region=_region_for_endpoint(region_id), enabled=enabled)
 
 
 @transaction.atomic
-def endpoint_update(*, actor: Actor, endpoint_id: str, changes: Mapping[str, Any]) -> Endpoint:
+def endpoint_update(*, actor: Actor, endpoint_id: str, interface: str | Unset = UNSET, url: str | Unset = UNSET,
+                    service_id: str | Unset = UNSET, region_id: str | Unset = UNSET, enabled: bool | Unset = UNSET
+                    ) -> Endpoint:
+    """Change what is given (UNSET: unchanged; ``region_id=""`` takes the endpoint out of its region)."""
     require_admin(actor, action="update endpoints")
     endpoint = selectors.endpoint_get(endpoint_id=endpoint_id)
-    if "interface" in changes:
-        endpoint.interface = changes["interface"]
-    if "url" in changes:
-        endpoint.url = changes["url"]
+    if interface is not UNSET:
+        endpoint.interface = interface
+    if url is not UNSET:
+        endpoint.url = url
     _check_endpoint(endpoint.interface, endpoint.url)
-    if "service_id" in changes:
-        endpoint.service = selectors.service_get(service_id=changes["service_id"])
-    if "region_id" in changes or "region" in changes:
-        endpoint.region = _region_for_endpoint(changes.get("region_id", changes.get("region")))
-    if "enabled" in changes:
-        endpoint.enabled = _bool(changes["enabled"], field="enabled")
+    if service_id is not UNSET:
+        endpoint.service = selectors.service_get(service_id=service_id)
+    if region_id is not UNSET:
+        endpoint.region = _region_for_endpoint(region_id)
+    if enabled is not UNSET:
+        endpoint.enabled = enabled
     endpoint.save()
     return endpoint
 

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from apps.core import events
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from apps.core.validators import UNSET, Unset
 from apps.identity import selectors, signals
 from apps.identity.models import (
     DEFAULT_DOMAIN_ID,
@@ -23,7 +24,7 @@ from apps.identity.models import (
     User,
 )
 from apps.identity.policy import Actor, require_admin, require_write
-from apps.identity.services._common import _bool, _default_domain_for, _name, _save_unique, _tag, _tags, _text
+from apps.identity.services._common import _default_domain_for, _name, _save_unique, _tags
 
 # ---- domains --------------------------------------------------------------------------------
 
@@ -31,29 +32,29 @@ from apps.identity.services._common import _bool, _default_domain_for, _name, _s
 def domain_create(*, actor: Actor, name: str, description: str = "", enabled: bool = True,
                   tags: list[str] | None = None, domain_id: str | None = None) -> Domain:
     require_admin(actor, action="create domains")
-    domain = Domain(id=domain_id or uuid.uuid4().hex, name=_name(name, what="domain", max_length=64),
-                    description=_text(description, field="description"), enabled=_bool(enabled, field="enabled"),
-                    tags=_tags(tags))
+    domain = Domain(id=domain_id or uuid.uuid4().hex, name=_name(name, max_length=64),
+                    description=description, enabled=enabled, tags=_tags(tags or []))
     _save_unique(domain, "domain", "the cloud")
     events.publish(project_id=None, kind="created", resource="domain", resource_id=domain.id)
     return domain
 
 
 @transaction.atomic
-def domain_update(*, actor: Actor, domain_id: str, changes: Mapping[str, Any]) -> Domain:
+def domain_update(*, actor: Actor, domain_id: str, name: str | Unset = UNSET, description: str | Unset = UNSET,
+                  enabled: bool | Unset = UNSET, tags: list[str] | Unset = UNSET) -> Domain:
+    """Change what is given (UNSET: unchanged)."""
     require_admin(actor, action="update domains")
     domain = selectors.domain_get(domain_id=domain_id)
-    if "name" in changes:
-        domain.name = _name(changes["name"], what="domain", max_length=64)
-    if "description" in changes:
-        domain.description = _text(changes["description"], field="description")
-    if "enabled" in changes:
-        enabled = _bool(changes["enabled"], field="enabled")
+    if name is not UNSET:
+        domain.name = _name(name, max_length=64)
+    if description is not UNSET:
+        domain.description = description
+    if enabled is not UNSET:
         if domain.id == DEFAULT_DOMAIN_ID and not enabled:
             raise Forbidden("The default domain cannot be disabled.")
         domain.enabled = enabled
-    if "tags" in changes:
-        domain.tags = _tags(changes["tags"])
+    if tags is not UNSET:
+        domain.tags = _tags(tags)
     _save_unique(domain, "domain", "the cloud")
     events.publish(project_id=None, kind="updated", resource="domain", resource_id=domain.id)
     return domain
@@ -89,18 +90,22 @@ def domain_delete(*, actor: Actor, domain_id: str) -> None:
 def project_create(*, actor: Actor, name: str, domain_id: str | None = None, description: str = "",
                    enabled: bool = True, parent_id: str | None = None, tags: list[str] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Project:
+    """A project; a ``parent_id`` naming its domain (Keystone's parent of a top-level project) makes a
+    top-level one."""
     require_admin(actor, action="create projects")
     domain = selectors.domain_get(domain_id=domain_id or _default_domain_for(actor))
     parent = None
+    if parent_id and parent_id == (domain_id or parent_id) and \
+            selectors.domain_visible(actor=actor, domain_id=parent_id):
+        parent_id = None
     if parent_id:
         parent = Project.objects.filter(id=parent_id).first()
         if parent is None:
             raise NotFound(f"Could not find project: {parent_id}.")
         if parent.domain_id != domain.id:
             raise BadRequest("A project's parent must be in the same domain.")
-    project = Project(name=_name(name, what="project", max_length=64), domain=domain, parent=parent,
-                      description=_text(description, field="description"),
-                      enabled=_bool(enabled, field="enabled"), tags=_tags(tags), extra=dict(extra or {}))
+    project = Project(name=_name(name, max_length=64), domain=domain, parent=parent,
+                      description=description, enabled=enabled, tags=_tags(tags or []), extra=dict(extra or {}))
     _save_unique(project, "project", f"domain ID {domain.id}")
     events.publish(project_id=None, kind="created", resource="project", resource_id=project.id,
                    data={"name": project.name})
@@ -108,23 +113,24 @@ def project_create(*, actor: Actor, name: str, domain_id: str | None = None, des
 
 
 @transaction.atomic
-def project_update(*, actor: Actor, project_id: str, changes: Mapping[str, Any]) -> Project:
+def project_update(*, actor: Actor, project_id: str, name: str | Unset = UNSET, description: str | Unset = UNSET,
+                   enabled: bool | Unset = UNSET, tags: list[str] | Unset = UNSET, domain_id: str | Unset = UNSET,
+                   extra: Mapping[str, Any] | None = None) -> Project:
+    """Change what is given (UNSET: unchanged); ``extra`` keys are added to the project's own
+    attributes; a ``domain_id`` other than the project's is refused (a project never moves)."""
     require_admin(actor, action="update projects")
     project = selectors.project_get(actor=actor, project_id=project_id)
-    if "domain_id" in changes and changes["domain_id"] != project.domain_id:
+    if domain_id is not UNSET and domain_id != project.domain_id:
         raise BadRequest("Cannot change the domain of a project.")
-    if "name" in changes:
-        project.name = _name(changes["name"], what="project", max_length=64)
-    if "description" in changes:
-        project.description = _text(changes["description"], field="description")
-    if "enabled" in changes:
-        project.enabled = _bool(changes["enabled"], field="enabled")
-    if "tags" in changes:
-        project.tags = _tags(changes["tags"])
-    for key, value in changes.items():
-        if key not in {"name", "description", "enabled", "tags", "domain_id", "parent_id", "is_domain", "id",
-                       "links"}:
-            project.extra[key] = value
+    if name is not UNSET:
+        project.name = _name(name, max_length=64)
+    if description is not UNSET:
+        project.description = description
+    if enabled is not UNSET:
+        project.enabled = enabled
+    if tags is not UNSET:
+        project.tags = _tags(tags)
+    project.extra.update(extra or {})
     _save_unique(project, "project", f"domain ID {project.domain_id}")
     if not project.enabled:
         Token.objects.filter(project=project).delete()
@@ -158,7 +164,7 @@ def _project_to_tag(actor: Actor, project_id: str) -> Project:
 
 
 @transaction.atomic
-def project_tags_set(*, actor: Actor, project_id: str, tags: Any) -> Project:
+def project_tags_set(*, actor: Actor, project_id: str, tags: list[str]) -> Project:
     """Replace a project's tags (PUT /projects/{id}/tags)."""
     project = _project_to_tag(actor, project_id)
     project.tags = _tags(tags)
@@ -169,7 +175,7 @@ def project_tags_set(*, actor: Actor, project_id: str, tags: Any) -> Project:
 @transaction.atomic
 def project_tag_add(*, actor: Actor, project_id: str, tag: str) -> Project:
     project = _project_to_tag(actor, project_id)
-    project.tags = _tags([*project.tags, _tag(tag)])
+    project.tags = _tags([*project.tags, tag])
     project.save(update_fields=["tags", "updated_at"])
     return project
 

@@ -13,6 +13,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.core import events
 from apps.core.errors import BadRequest, Forbidden, NotFound
+from apps.core.validators import UNSET, Unset
 from apps.identity import selectors
 from apps.identity.models import (
     PERM_ADMIN,
@@ -28,7 +29,7 @@ from apps.identity.models import (
     User,
 )
 from apps.identity.policy import Actor, require_admin
-from apps.identity.services._common import ROLE_PERMS, _name, _options, _role_graph_changed, _save_unique, _text
+from apps.identity.services._common import ROLE_PERMS, _name, _role_graph_changed, _save_unique
 
 # ---- roles and assignments ------------------------------------------------------------------
 
@@ -37,26 +38,26 @@ def role_create(*, actor: Actor, name: str, domain_id: str | None = None, descri
                 options: Mapping[str, Any] | None = None) -> Role:
     require_admin(actor, action="create roles")
     domain = selectors.domain_get(domain_id=domain_id) if domain_id else None
-    role = Role(name=_name(name, what="role"), domain=domain, description=_text(description, field="description"),
-                options=_options(options))
+    role = Role(name=_name(name), domain=domain, description=description, options=dict(options or {}))
     _save_unique(role, "role", f"domain ID {domain.id}" if domain else "the cloud")
     _role_graph_changed()
     return role
 
 
 @transaction.atomic
-def role_update(*, actor: Actor, role_id: str, changes: Mapping[str, Any]) -> Role:
+def role_update(*, actor: Actor, role_id: str, name: str | Unset = UNSET, description: str | Unset = UNSET,
+                options: Mapping[str, Any] | None = None) -> Role:
+    """Change what is given (UNSET: unchanged); ``options`` are merged into the role's."""
     require_admin(actor, action="update roles")
     role = selectors.role_get(role_id=role_id)
-    if "name" in changes:
-        new_name = _name(changes["name"], what="role")
+    if name is not UNSET:
+        new_name = _name(name)
         if role.name in ROLE_PERMS and new_name != role.name and role.domain_id is None:
             raise Forbidden(f"The built-in role '{role.name}' cannot be renamed.")
         role.name = new_name
-    if "description" in changes:
-        role.description = _text(changes["description"], field="description")
-    if "options" in changes:
-        role.options.update(_options(changes["options"]))
+    if description is not UNSET:
+        role.description = description
+    role.options.update(options or {})
     _save_unique(role, "role", "the cloud")
     _role_graph_changed()
     return role

@@ -17,7 +17,7 @@ from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from apps.identity import selectors
 from apps.identity.models import ApplicationCredential, Domain, Project, Role, RoleAssignment, Token, User
 from apps.identity.policy import Actor, require_self_or_admin
-from apps.identity.services._common import UNAUTHENTICATED, _bool, _name, _save_unique, _text, token_hash
+from apps.identity.services._common import UNAUTHENTICATED, _name, _save_unique, token_hash
 
 # ---- tokens ---------------------------------------------------------------------------------
 
@@ -302,7 +302,9 @@ def application_credential_create(*, actor: Actor, user_id: str, name: str, desc
                                   secret: str | None = None, roles: list[Mapping[str, str]] | None = None,
                                   expires_at: datetime | None = None, unrestricted: bool = False
                                   ) -> tuple[ApplicationCredential, str]:
-    """Make an application credential of the caller's project; the secret is returned once."""
+    """Make an application credential of the caller's project; the secret (made here unless
+    given) is returned once. ``roles``: Keystone references ({"id"} or {"name"}) to roles the caller
+    holds on the project (default: all of them)."""
     if actor.user_id != user_id:
         raise Forbidden("You can only make application credentials for yourself.")
     if actor.project is None:
@@ -311,10 +313,6 @@ def application_credential_create(*, actor: Actor, user_id: str, name: str, desc
         raise Forbidden("A restricted application credential cannot make another one.")
     if expires_at is not None and expires_at <= timezone.now():
         raise BadRequest("Invalid input for field 'expires_at': it is in the past.")
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        raise BadRequest("Invalid input for field 'secret': must be a non-empty string.")
-    if roles is not None and (not isinstance(roles, list) or not all(isinstance(r, Mapping) for r in roles)):
-        raise BadRequest("Invalid input for field 'roles': must be a list of {id} or {name} objects.")
     wanted: list[Role] = []
     if roles:
         by_id = {r.id: r for r in Role.objects.filter(id__in=actor.role_ids)}
@@ -327,11 +325,8 @@ def application_credential_create(*, actor: Actor, user_id: str, name: str, desc
     else:
         wanted = list(Role.objects.filter(id__in=actor.role_ids))
     secret = secret or secrets.token_urlsafe(48)
-    cred = ApplicationCredential(user=actor.user, project=actor.project,
-                                 name=_name(name, what="application credential"),
-                                 description=_text(description, field="description"),
-                                 secret_hash=make_password(secret), expires_at=expires_at,
-                                 unrestricted=_bool(unrestricted, field="unrestricted"))
+    cred = ApplicationCredential(user=actor.user, project=actor.project, name=_name(name), description=description,
+                                 secret_hash=make_password(secret), expires_at=expires_at, unrestricted=unrestricted)
     _save_unique(cred, "application credential", f"user ID {actor.user_id}")
     cred.roles.set(wanted)
     return cred, secret

@@ -12,87 +12,97 @@ from django.utils import timezone
 
 from apps.core import events
 from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from apps.core.validators import UNSET, Unset
 from apps.identity import selectors
 from apps.identity.models import Group, Project, Token, User
 from apps.identity.policy import Actor, require_admin
 from apps.identity.services._common import (
     UNAUTHENTICATED,
-    _bool,
     _default_domain_for,
     _duplicate,
     _name,
-    _options,
     _save_unique,
-    _text,
 )
-from apps.identity.services.roles import _revoke_tokens_without_roles
+from apps.identity.services.roles import _revoke_tokens_without_roles, role_grant
 
 # ---- users ----------------------------------------------------------------------------------
 
-def _check_password_value(password: Any) -> str:
-    if not isinstance(password, str) or password == "":
+def _password(password: str) -> str:
+    """A password's hash; a password is a non-empty string of at most 4096 characters."""
+    if not password:
         raise BadRequest("Invalid input for field 'password': a password must be a non-empty string.")
     if len(password) > 4096:
         raise BadRequest("Invalid input for field 'password': too long.")
-    return password
+    return make_password(password)
+
+
+def _default_project(project_id: str) -> Project | None:
+    """The project a user lands in ("": none)."""
+    if not project_id:
+        return None
+    project = Project.objects.filter(id=project_id).first()
+    if project is None:
+        raise NotFound(f"Could not find project: {project_id}.")
+    return project
 
 
 @transaction.atomic
 def user_create(*, actor: Actor, name: str, domain_id: str | None = None, password: str | None = None,
                 enabled: bool = True, default_project_id: str | None = None, email: str = "",
                 description: str = "", extra: Mapping[str, Any] | None = None,
-                options: Mapping[str, Any] | None = None) -> User:
+                options: Mapping[str, Any] | None = None, default_project_role_id: str | None = None) -> User:
+    """A user; with ``default_project_role_id``, also granted that role on its default project, in
+    the same transaction (a user whose role could not be granted is not left behind)."""
     require_admin(actor, action="create users")
     domain = selectors.domain_get(domain_id=domain_id or _default_domain_for(actor))
-    user = User(name=_name(name, what="user"), domain=domain, enabled=_bool(enabled, field="enabled"),
-                email=_text(email, field="email", max_length=255), description=_text(description, field="description"),
-                extra=dict(extra or {}), options=_options(options))
-    if default_project_id:
-        user.default_project = Project.objects.filter(id=default_project_id).first()
-        if user.default_project is None:
-            raise NotFound(f"Could not find project: {default_project_id}.")
+    user = User(name=_name(name), domain=domain, enabled=enabled, email=email,
+                description=description, extra=dict(extra or {}), options=dict(options or {}),
+                default_project=_default_project(default_project_id or ""))
     if password is not None:
-        user.password = make_password(_check_password_value(password))
+        user.password = _password(password)
     else:
         user.set_unusable_password()
     _save_unique(user, "user", f"domain ID {domain.id}")
     events.publish(project_id=None, kind="created", resource="user", resource_id=user.id, data={"name": user.name})
+    if default_project_role_id:
+        if user.default_project_id is None:
+            raise BadRequest("A role is granted on the user's default project: give one.")
+        role_grant(actor=actor, role_id=default_project_role_id, user_id=user.id, project_id=user.default_project_id)
     return user
 
 
 @transaction.atomic
-def user_update(*, actor: Actor, user_id: str, changes: Mapping[str, Any]) -> User:
+def user_update(*, actor: Actor, user_id: str, name: str | Unset = UNSET, enabled: bool | Unset = UNSET,
+                email: str | Unset = UNSET, description: str | Unset = UNSET, default_project_id: str | Unset = UNSET,
+                password: str | Unset = UNSET, options: Mapping[str, Any] | None = None,
+                extra: Mapping[str, Any] | None = None, domain_id: str | Unset = UNSET) -> User:
+    """Change what is given (UNSET: unchanged; ``default_project_id=""`` clears it). ``options`` and
+    ``extra`` are merged into the user's; a new password or disabling revokes the user's tokens; a
+    ``domain_id`` other than the user's is refused."""
     require_admin(actor, action="update users")
     user = selectors.user_get(user_id=user_id)
     revoke = False
-    if "domain_id" in changes and changes["domain_id"] != user.domain_id:
+    if domain_id is not UNSET and domain_id != user.domain_id:
         raise BadRequest("Cannot change the domain of a user.")
-    if "name" in changes:
-        user.name = _name(changes["name"], what="user")
-    if "enabled" in changes:
-        user.enabled = _bool(changes["enabled"], field="enabled")
-        revoke = revoke or not user.enabled
-        if user.enabled:  # Keystone: enabling a user is how an admin unlocks it (lockout)
+    if name is not UNSET:
+        user.name = _name(name)
+    if enabled is not UNSET:
+        user.enabled = enabled
+        revoke = not enabled
+        if enabled:  # Keystone: enabling a user is how an admin unlocks it (lockout)
             user.failed_auth_count, user.failed_auth_at = 0, None
-    if "email" in changes:
-        user.email = _text(changes["email"], field="email", max_length=255)
-    if "description" in changes:
-        user.description = _text(changes["description"], field="description")
-    if "default_project_id" in changes:
-        pid = changes["default_project_id"]
-        user.default_project = Project.objects.filter(id=pid).first() if pid else None
-        if pid and user.default_project is None:
-            raise NotFound(f"Could not find project: {pid}.")
-    if "password" in changes:
-        user.password = make_password(_check_password_value(changes["password"]))
+    if email is not UNSET:
+        user.email = email
+    if description is not UNSET:
+        user.description = description
+    if default_project_id is not UNSET:
+        user.default_project = _default_project(default_project_id)
+    if password is not UNSET:
+        user.password = _password(password)
         user.password_changed_at = timezone.now()
         revoke = True
-    if "options" in changes:
-        user.options.update(_options(changes["options"]))
-    for key, value in changes.items():
-        if key not in {"name", "enabled", "email", "description", "default_project_id", "password", "options",
-                       "domain_id", "id", "links", "password_expires_at"}:
-            user.extra[key] = value
+    user.options.update(options or {})
+    user.extra.update(extra or {})
     _save_unique(user, "user", f"domain ID {user.domain_id}")
     if revoke:
         _revoke_user_tokens(user, keep_app_creds=user.enabled)
@@ -114,7 +124,6 @@ def _revoke_user_tokens(user: User, *, keep_app_creds: bool) -> None:
 def user_change_password(*, actor: Actor | None, user_id: str, original_password: str, password: str) -> None:
     """Self-service password change (POST /users/{id}/password): proves the old one. Without an
     actor (the API call needs no token) an unknown user is refused like a wrong password."""
-    original_password = _text(original_password, field="original_password", max_length=4096)
     try:
         user = selectors.user_get(user_id=user_id)
     except NotFound:
@@ -125,7 +134,7 @@ def user_change_password(*, actor: Actor | None, user_id: str, original_password
         raise Forbidden("You can only change your own password.")
     if not user.enabled or not check_password(original_password or "", user.password):
         raise Unauthorized(UNAUTHENTICATED)
-    user.password = make_password(_check_password_value(password))
+    user.password = _password(password)
     user.password_changed_at = timezone.now()
     user.save(update_fields=["password", "password_changed_at", "updated_at"])
     _revoke_user_tokens(user, keep_app_creds=True)
@@ -147,8 +156,7 @@ def group_create(*, actor: Actor, name: str, domain_id: str | None = None, descr
     require_admin(actor, action="create groups")
     domain = selectors.domain_get(domain_id=domain_id or _default_domain_for(actor))
     group_id = uuid.uuid4().hex
-    group = Group(id=group_id, name=_name(name, what="group"), domain=domain,
-                  description=_text(description, field="description"))
+    group = Group(id=group_id, name=_name(name), domain=domain, description=description)
     if Group.objects.filter(domain=domain, name=group.name).exists():
         raise _duplicate("group", group.name, f"domain ID {domain.id}")
     group.auth_group = AuthGroup.objects.create(name=f"keystone-group:{group_id}")
@@ -157,15 +165,17 @@ def group_create(*, actor: Actor, name: str, domain_id: str | None = None, descr
 
 
 @transaction.atomic
-def group_update(*, actor: Actor, group_id: str, changes: Mapping[str, Any]) -> Group:
+def group_update(*, actor: Actor, group_id: str, name: str | Unset = UNSET, description: str | Unset = UNSET,
+                 domain_id: str | Unset = UNSET) -> Group:
+    """Change what is given (UNSET: unchanged); a ``domain_id`` other than the group's is refused."""
     require_admin(actor, action="update groups")
     group = selectors.group_get(group_id=group_id)
-    if "domain_id" in changes and changes["domain_id"] != group.domain_id:
+    if domain_id is not UNSET and domain_id != group.domain_id:
         raise BadRequest("Cannot change the domain of a group.")
-    if "name" in changes:
-        group.name = _name(changes["name"], what="group")
-    if "description" in changes:
-        group.description = _text(changes["description"], field="description")
+    if name is not UNSET:
+        group.name = _name(name)
+    if description is not UNSET:
+        group.description = description
     _save_unique(group, "group", f"domain ID {group.domain_id}")
     return group
 
