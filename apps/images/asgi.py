@@ -125,6 +125,7 @@ def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[
     """Authenticate and call the service (in a worker thread, with its own DB connection)."""
     from apps.identity import services as identity_services
     from apps.images import services
+    from apps.images.api import parsers
 
     close_old_connections()
     try:
@@ -135,15 +136,7 @@ def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[
             actor = identity_services.token_validate(token=token)
         except (NotFound, Unauthorized):
             raise Unauthorized("The request you have made requires authentication.") from None
-        media = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/octet-stream":
-            return 415, error_body("glance", 415, f"Unsupported Content-Type {media or '(none)'}: "
-                                   "send application/octet-stream."), {}
-        declared = headers.get("content-length")
-        try:
-            expected = int(declared) if declared else None
-        except ValueError:
-            return 400, error_body("glance", 400, f"Invalid Content-Length {declared!r}."), {}
+        expected = parsers.upload_size(headers.get("content-type"), headers.get("content-length"))
         service = services.image_stage if kind == "stage" else services.image_upload
         service(actor=actor, image_id=image_id, chunks=chunks, expected_size=expected)
         return 204, None, {}

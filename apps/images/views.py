@@ -20,6 +20,7 @@ from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_er
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors, services
+from apps.images.api import parsers
 from apps.images.api.views import request_chunks
 from apps.images.forms import ImageForm, ShareForm
 from apps.images.models import Image, ImageMember
@@ -73,10 +74,10 @@ def create(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def upload(request: HttpRequest, image_id: str) -> HttpResponse:
     """The image's data, streamed from the request body into the store (the API's service)."""
-    declared = request.META.get("CONTENT_LENGTH")
     try:
+        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
         image = services.image_upload(actor=actor_for(request), image_id=image_id, chunks=request_chunks(request),
-                                      expected_size=int(declared) if declared else None)
+                                      expected_size=expected)
     except StratusError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
     return JsonResponse({"id": image.id, "status": image.status, "size": image.size, "checksum": image.checksum})
@@ -91,7 +92,7 @@ def edit(request: HttpRequest, image_id: str) -> HttpResponse:
     form = ImageForm(request.POST or None, is_admin=actor.is_admin, editing=True, initial=initial)
     done = form_action(
         request, form, lambda: services.image_update(actor=actor, image_id=image.id, operations=[
-            {"op": "replace", "path": f"/{key}", "value": value}
+            services.PatchOperation(op="replace", key=key, value=value)
             for key, value in _image_fields(form.cleaned_data).items() if initial.get(key) != value]),
         success=lambda _: f"Saved image {form.cleaned_data['name']}.", redirect_to=reverse("images:index"))
     if done is not None:

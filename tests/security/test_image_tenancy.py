@@ -158,8 +158,8 @@ def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: Seede
                                                                     key: str) -> None:
     image = image_services.image_create(actor=cloud.member_actor, data={"name": "plain"})
     Image.objects.filter(pk=image.pk).update(properties={key: "set by nova"})  # as a snapshot has it
-    for op in ({"op": "add", "path": f"/{key}", "value": "x"}, {"op": "replace", "path": f"/{key}", "value": "x"},
-               {"op": "remove", "path": f"/{key}"}):
+    for op in (image_services.PatchOperation("add", key, "x"), image_services.PatchOperation("replace", key, "x"),
+               image_services.PatchOperation("remove", key)):
         with pytest.raises(Forbidden, match="reserved"):
             image_services.image_update(actor=cloud.member_actor, image_id=image.id, operations=[op])
     assert Image.objects.get(pk=image.pk).properties == {key: "set by nova"}

@@ -18,24 +18,15 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core import parsers
 from apps.core.api import OpenStackView
-from apps.core.errors import BadRequest, NotFound, StratusError
+from apps.core.errors import NotFound, StratusError
 from apps.identity.api.authentication import AllowAny
 from apps.images import selectors, services
+from apps.images.api import parsers
 from apps.images.api import serializers as out
 from apps.images.storage import get_store
 
 CHUNK = 1 << 20  # 1 MiB
-PATCH_V21 = "application/openstack-images-v2.1-json-patch"
-PATCH_V20 = "application/openstack-images-v2.0-json-patch"
-
-
-class UnsupportedMediaType(StratusError):
-    status = 415
-    title = "Unsupported Media Type"
-
-
 class RangeNotSatisfiable(StratusError):
     status = 416
     title = "Requested Range Not Satisfiable"
@@ -67,20 +58,6 @@ class GlanceView(OpenStackView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["x-openstack-request-id"] = self.request_id or f"req-{uuid.uuid4()}"
         return response
-
-
-def _content_type(request: Request) -> str:
-    return request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-
-
-def _json_body(request: Request) -> Any:
-    raw = request._request.body
-    if not raw:
-        return None
-    try:
-        return parsers.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
 
 
 def _query(request: Request) -> dict[str, list[str]]:
@@ -138,9 +115,7 @@ class Images(GlanceView):
         return Response(out.images_out(selectors.image_list(actor=request.auth, query=_query(request))))
 
     def post(self, request: Request) -> Response:
-        body = _json_body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("The request body must be a JSON object of image attributes.")
+        body = parsers.json_object(request._request.body, "a JSON object of image attributes")
         image = services.image_create(actor=request.auth, data=body)
         response = Response(out.image_out(image), status=201)
         response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
@@ -149,38 +124,13 @@ class Images(GlanceView):
         return response
 
 
-def _patch_operations(request: Request) -> list[dict[str, Any]]:
-    """Both Glance patch dialects, as RFC 6902 operations: v2.1 ``{"op", "path", "value"}`` and
-    v2.0 ``{"replace": "/name", "value": ...}``."""
-    media = _content_type(request)
-    if media not in (PATCH_V21, PATCH_V20):
-        raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send {PATCH_V21} or {PATCH_V20}.")
-    body = _json_body(request)
-    if not isinstance(body, list):
-        raise BadRequest("The request body must be a JSON array of patch operations.")
-    operations = []
-    for item in body:
-        if not isinstance(item, dict):
-            raise BadRequest("Each patch operation must be a JSON object.")
-        if media == PATCH_V21:
-            operations.append(item)
-            continue
-        ops = [k for k in ("add", "replace", "remove") if k in item]
-        if len(ops) != 1:
-            raise BadRequest("Each v2.0 patch operation needs exactly one of add, replace or remove.")
-        converted = {"op": ops[0], "path": item[ops[0]]}
-        if "value" in item:
-            converted["value"] = item["value"]
-        operations.append(converted)
-    return operations
-
-
 class ImageDetail(GlanceView):
     def get(self, request: Request, image_id: str) -> Response:
         return Response(out.image_out(selectors.image_get(actor=request.auth, image_id=image_id)))
 
     def patch(self, request: Request, image_id: str) -> Response:
-        image = services.image_update(actor=request.auth, image_id=image_id, operations=_patch_operations(request))
+        image = services.image_update(actor=request.auth, image_id=image_id, operations=parsers.patch_operations(
+            request.META.get("CONTENT_TYPE"), request._request.body))
         return Response(out.image_out(image))
 
     def delete(self, request: Request, image_id: str) -> HttpResponse:
@@ -277,14 +227,7 @@ class ImageFile(GlanceView):
         return response
 
     def put(self, request: Request, image_id: str) -> HttpResponse:
-        media = _content_type(request)
-        if media != "application/octet-stream":
-            raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send application/octet-stream.")
-        declared = request.META.get("CONTENT_LENGTH") or None
-        try:
-            expected = int(declared) if declared is not None else None
-        except ValueError:
-            raise BadRequest(f"Invalid Content-Length {declared!r}.") from None
+        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
         services.image_upload(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
                               expected_size=expected)
         return HttpResponse(status=204)
@@ -292,14 +235,7 @@ class ImageFile(GlanceView):
 
 class ImageStage(GlanceView):
     def put(self, request: Request, image_id: str) -> HttpResponse:
-        media = _content_type(request)
-        if media != "application/octet-stream":
-            raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send application/octet-stream.")
-        declared = request.META.get("CONTENT_LENGTH") or None
-        try:
-            expected = int(declared) if declared is not None else None
-        except ValueError:
-            raise BadRequest(f"Invalid Content-Length {declared!r}.") from None
+        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
         services.image_stage(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
                              expected_size=expected)
         return HttpResponse(status=204)
@@ -307,10 +243,9 @@ class ImageStage(GlanceView):
 
 class ImageImport(GlanceView):
     def post(self, request: Request, image_id: str) -> HttpResponse:
-        body = _json_body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("The request body must be a JSON object with the import method.")
-        services.image_import(actor=request.auth, image_id=image_id, body=body, request_id=self.request_id)
+        wanted = parsers.import_request(request._request.body)
+        services.image_import(actor=request.auth, image_id=image_id, method=wanted.method,
+                              import_req=wanted.document, request_id=self.request_id)
         return HttpResponse(status=202)
 
 
@@ -328,10 +263,8 @@ class Members(GlanceView):
         return Response({"members": [out.member_out(m) for m in members], "schema": "/v2/schemas/members"})
 
     def post(self, request: Request, image_id: str) -> Response:
-        body = _json_body(request)
-        if not isinstance(body, dict) or "member" not in body:
-            raise BadRequest("The request body must be {\"member\": \"<project id>\"}.")
-        member = services.member_create(actor=request.auth, image_id=image_id, member_id=body["member"])
+        member = services.member_create(actor=request.auth, image_id=image_id,
+                                        member_id=parsers.member_create(request._request.body))
         return Response(out.member_out(member))
 
 
@@ -341,11 +274,8 @@ class MemberDetail(GlanceView):
                                                             member_id=member_id)))
 
     def put(self, request: Request, image_id: str, member_id: str) -> Response:
-        body = _json_body(request)
-        if not isinstance(body, dict) or "status" not in body:
-            raise BadRequest("The request body must be {\"status\": \"accepted|rejected|pending\"}.")
         member = services.member_update(actor=request.auth, image_id=image_id, member_id=member_id,
-                                        status=body["status"])
+                                        status=parsers.member_update(request._request.body))
         return Response(out.member_out(member))
 
     def delete(self, request: Request, image_id: str, member_id: str) -> HttpResponse:

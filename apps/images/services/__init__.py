@@ -21,6 +21,7 @@ from apps.images.services.data import (
 )
 from apps.images.services.demo import DEMO_IMAGE_NAME, image_demo_ensure
 from apps.images.services.images import (
+    PatchOperation,
     image_create,
     image_deactivate,
     image_delete,
@@ -38,6 +39,7 @@ __all__ = [
     "IMPORT_METHODS",
     "SERVICE_PROPERTIES",
     "ImageFormatRefused",
+    "PatchOperation",
     "StoreFailed",
     "UploadAborted",
     "image_create",

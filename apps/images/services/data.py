@@ -254,17 +254,15 @@ def _back_to_queued(image_id: str) -> None:
 IMPORT_METHODS = ("glance-direct",)
 
 
-def image_import(*, actor: Actor, image_id: str, body: Mapping[str, Any], request_id: str = "") -> ImageTask:
+def image_import(*, actor: Actor, image_id: str, method: str, import_req: Mapping[str, Any] | None = None,
+                 request_id: str = "") -> ImageTask:
     """Interoperable import, step 2 (``POST /import`` with method glance-direct): the staged data
     becomes the image's (uploading → importing → active), the bytes are counted against the quota,
-    and the work is recorded as an image task (``GET /images/{id}/tasks``). The data is already in
-    the store, so the import completes within the request."""
-    method = body.get("method") if isinstance(body, Mapping) else None
-    name = method.get("name") if isinstance(method, Mapping) else None
-    if name not in IMPORT_METHODS:
-        raise BadRequest(f"Import method {name!r} is not supported: use one of {', '.join(IMPORT_METHODS)}.")
-    if body.get("stores") or body.get("all_stores_must_succeed"):
-        raise BadRequest("Multiple stores are not supported at this site.")
+    and the work is recorded as an image task (``GET /images/{id}/tasks``), with the request as it
+    was given (``import_req``). The data is already in the store, so the import completes within
+    the request."""
+    if method not in IMPORT_METHODS:
+        raise BadRequest(f"Import method {method!r} is not supported: use one of {', '.join(IMPORT_METHODS)}.")
     with transaction.atomic():
         image = selectors.image_get_for_update(actor=actor, image_id=image_id)
         _may_modify(actor, image)
@@ -274,7 +272,7 @@ def image_import(*, actor: Actor, image_id: str, body: Mapping[str, Any], reques
         image.save(update_fields=["status", "updated_at"])
         task = ImageTask.objects.create(image_id=image.id, owner=actor.project_id or "", user_id=actor.user_id,
                                         request_id=request_id, status=ImageTask.PROCESSING,
-                                        input={"image_id": image.id, "import_req": dict(body),
+                                        input={"image_id": image.id, "import_req": dict(import_req or {}),
                                                "backend": [image.store]})
         _publish(image, "state")
     try:

@@ -1,8 +1,6 @@
 """Image members: the owner shares a shared image with a project, which accepts or rejects it."""
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from apps.core import events
@@ -26,7 +24,7 @@ def _owned_shared(actor: Actor, image_id: str) -> Image:
 
 def member_create(*, actor: Actor, image_id: str, member_id: str) -> ImageMember:
     """Share an image with a project (the owner does it; the member then accepts or rejects)."""
-    if not isinstance(member_id, str) or not member_id or len(member_id) > 255:
+    if not member_id or len(member_id) > 255:
         raise BadRequest("Invalid member: a project id.")
     with transaction.atomic():
         image = _owned_shared(actor, image_id)
@@ -41,7 +39,7 @@ def member_create(*, actor: Actor, image_id: str, member_id: str) -> ImageMember
     return member
 
 
-def member_update(*, actor: Actor, image_id: str, member_id: str, status: Any) -> ImageMember:
+def member_update(*, actor: Actor, image_id: str, member_id: str, status: str) -> ImageMember:
     """Only the member project itself accepts, rejects or puts back to pending."""
     if status not in (ImageMember.PENDING, ImageMember.ACCEPTED, ImageMember.REJECTED):
         raise BadRequest(f"Invalid member status {status!r}: pending, accepted or rejected.")

@@ -1,0 +1,128 @@
+"""Glance v2 request bodies and headers → the typed arguments of the image services, one parser per
+operation (a 400/415 in Glance's format). The API views, the ASGI upload path and the dashboard's
+upload read a data upload's headers with the same ``upload_size``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from apps.core import parsers, validators
+from apps.core.errors import BadRequest, StratusError
+from apps.images.services import PatchOperation
+
+W = validators.GLANCE
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+OCTET_STREAM = "application/octet-stream"
+
+
+class UnsupportedMediaType(StratusError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+def media_type(content_type: str | None) -> str:
+    """A Content-Type header's media type, without parameters, lower case."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def json_body(raw: bytes) -> Any:
+    """A request's JSON body (None when empty), through the one JSON reader."""
+    if not raw:
+        return None
+    try:
+        return parsers.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
+
+
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    body = json_body(raw)
+    if not isinstance(body, dict):
+        raise BadRequest(f"The request body must be {what}.")
+    return body
+
+
+def upload_size(content_type: str | None, content_length: str | None) -> int | None:
+    """The declared size of an image data upload (None: not declared), which must be sent as
+    application/octet-stream (415 otherwise)."""
+    media = media_type(content_type)
+    if media != OCTET_STREAM:
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send {OCTET_STREAM}.")
+    if not content_length:
+        return None
+    try:
+        return int(content_length)
+    except ValueError:
+        raise BadRequest(f"Invalid Content-Length {content_length!r}.") from None
+
+
+def _path_key(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or len(path) < 2:
+        raise BadRequest(f"Json path should start with a '/' and name an attribute: {path!r}")
+    parts = path[1:].split("/")
+    if len(parts) != 1:
+        raise BadRequest(f"Nested paths are not allowed: {path}")
+    return parts[0].replace("~1", "/").replace("~0", "~")
+
+
+def patch_operations(content_type: str | None, raw: bytes) -> list[PatchOperation]:
+    """Both Glance patch dialects: v2.1 ``{"op", "path", "value"}`` and v2.0 ``{"replace": "/name",
+    "value": ...}``."""
+    media = media_type(content_type)
+    if media not in (PATCH_V21, PATCH_V20):
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media or '(none)'}: send {PATCH_V21} or {PATCH_V20}.")
+    body = json_body(raw)
+    if not isinstance(body, list):
+        raise BadRequest("The request body must be a JSON array of patch operations.")
+    operations = []
+    for item in body:
+        if not isinstance(item, dict):
+            raise BadRequest("Each patch operation must be a JSON object.")
+        if media == PATCH_V21:
+            op, path = item.get("op"), item.get("path")
+        else:
+            ops = [k for k in PatchOperation.OPS if k in item]
+            if len(ops) != 1:
+                raise BadRequest("Each v2.0 patch operation needs exactly one of add, replace or remove.")
+            op, path = ops[0], item[ops[0]]
+        key = _path_key(path)
+        if op not in PatchOperation.OPS:
+            raise BadRequest(f"Operation {op!r} is not supported: add, replace or remove.")
+        if op != "remove" and "value" not in item:
+            raise BadRequest(f"Operation {op} on /{key} needs a value.")
+        operations.append(PatchOperation(op=op, key=key, value=item.get("value")))
+    return operations
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    method: str
+    document: dict[str, Any]  # the request as given, which the import's task records
+
+
+def import_request(raw: bytes) -> ImportRequest:
+    """POST /images/{id}/import: the method's name (``{"method": {"name": "glance-direct"}}``);
+    several stores are not supported here."""
+    body = json_object(raw, "a JSON object with the import method")
+    method = body.get("method")
+    name = method.get("name") if isinstance(method, dict) else None
+    if body.get("stores") or body.get("all_stores_must_succeed"):
+        raise BadRequest("Multiple stores are not supported at this site.")
+    return ImportRequest(method=name if isinstance(name, str) else "", document=body)
+
+
+def member_create(raw: bytes) -> str:
+    """POST /images/{id}/members: ``{"member": "<project id>"}``."""
+    body = json_object(raw, '{"member": "<project id>"}')
+    if "member" not in body:
+        raise BadRequest('The request body must be {"member": "<project id>"}.')
+    return validators.text(body["member"], field="member", wording=W, max_length=None, null=None)
+
+
+def member_update(raw: bytes) -> str:
+    """PUT /images/{id}/members/{member}: ``{"status": "accepted|rejected|pending"}``."""
+    body = json_object(raw, '{"status": "accepted|rejected|pending"}')
+    if "status" not in body:
+        raise BadRequest('The request body must be {"status": "accepted|rejected|pending"}.')
+    return validators.text(body["status"], field="status", wording=W, null=None)
