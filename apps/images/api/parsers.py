@@ -10,7 +10,6 @@ from apps.core import parsers, validators
 from apps.core.errors import BadRequest, StratusError
 from apps.images.services import PatchOperation
 
-W = validators.GLANCE
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
 OCTET_STREAM = "application/octet-stream"
@@ -117,7 +116,7 @@ def member_create(raw: bytes) -> str:
     body = json_object(raw, '{"member": "<project id>"}')
     if "member" not in body:
         raise BadRequest('The request body must be {"member": "<project id>"}.')
-    return validators.text(body["member"], field="member", wording=W, max_length=None, null=None)
+    return validators.text(body["member"], field="member", max_length=None, required=True)
 
 
 def member_update(raw: bytes) -> str:
@@ -125,4 +124,4 @@ def member_update(raw: bytes) -> str:
     body = json_object(raw, '{"status": "accepted|rejected|pending"}')
     if "status" not in body:
         raise BadRequest('The request body must be {"status": "accepted|rejected|pending"}.')
-    return validators.text(body["status"], field="status", wording=W, null=None)
+    return validators.text(body["status"], field="status", required=True)
