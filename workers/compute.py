@@ -49,6 +49,7 @@ from workers.drivers.hypervisor.libvirt import (
     LibvirtDriver,
     NicSpec,
 )
+from workers.images import cached_image
 
 if TYPE_CHECKING:
     from apps.compute.models import Instance
@@ -226,24 +227,17 @@ def cache_image(image: Image) -> CachedBase:
     """The image's bytes in the node's cache (downloaded once, verified against Glance's md5 and
     multihash) and its qemu-img format."""
     from apps.images.models import Image as ImageModel
-    from apps.images.storage import get_store
 
     if image.status not in (ImageModel.ACTIVE, ImageModel.DEACTIVATED) or not image.location:
         raise SpawnError(f"Image {image.id} is not active (status {image.status}).")
     fmt = QEMU_FORMATS.get((image.disk_format or "").lower())
     if fmt is None:
         raise SpawnError(f"Image {image.id} has disk_format {image.disk_format!r}, which this node cannot boot.")
-    location = image.location
-    cache = image_cache()
-    cached = cache.fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
-                         os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
     try:
-        # before qemu-img or QEMU opens it, every time (a file cached before the check, or changed since)
-        imageformat.inspect(cached.path, image.disk_format)
+        path = cached_image(image_cache(), image)
     except imageformat.ImageFormatError as exc:
-        cache.remove(image.id)
         raise ImageRefused(f"Image {image.id} is refused: {exc}") from None
-    return CachedBase(path=cached.path, format=fmt)
+    return CachedBase(path=path, format=fmt)
 
 
 def config_drive_spec(instance_id: str) -> configdrive.ConfigDriveSpec:

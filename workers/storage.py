@@ -30,6 +30,7 @@ from celery.signals import worker_ready, worker_shutdown
 from lib import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
+from workers.images import cached_image
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
@@ -70,21 +71,14 @@ def _image_path(image_id: str, host: str) -> tuple[str, str | None]:
     """The Glance image's bytes in this node's cache (streamed from the image store once, checksums
     verified) and its disk format."""
     from apps.images.models import Image
-    from apps.images.storage import get_store
 
     image = Image.objects.filter(pk=image_id).first()
     if image is None or image.status not in (Image.ACTIVE, Image.DEACTIVATED) or not image.location:
         raise StorageError(f"image {image_id} is not available")
-    location = image.location
-    cache = ImageCache(volumes_root() / host / ".image-cache")
-    cached = cache.fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
-                         os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
-    try:
-        imageformat.inspect(cached.path, image.disk_format)  # the driver checks again before converting
+    try:  # the driver checks again before converting
+        return cached_image(ImageCache(volumes_root() / host / ".image-cache"), image), image.disk_format
     except imageformat.ImageFormatError as exc:
-        cache.remove(image.id)  # nothing of a refused image stays on the node
         raise StorageError(f"Image {image.id} is refused: {exc}") from None
-    return cached.path, image.disk_format
 
 
 @shared_task(name="workers.storage.create_volume", ignore_result=False)
