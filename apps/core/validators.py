@@ -29,6 +29,13 @@ class Unset(enum.Enum):
 UNSET = Unset.UNSET
 
 
+def assign(obj: Any, **values: Any) -> None:
+    """An update service's changes: set each attribute given, leave an UNSET one as it is."""
+    for field, value in values.items():
+        if value is not UNSET:
+            setattr(obj, field, value)
+
+
 def _invalid(field: str, value: Any, why: str, error: type[StratusError]) -> StratusError:
     shown = repr(value)[:80] if isinstance(value, str) else str(value)[:80]
     return error(f"Invalid input for field/attribute {field}. Value: {shown}. {why}")

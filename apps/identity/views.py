@@ -42,6 +42,16 @@ def _show_error(form: Any, exc: StratusError) -> None:
     form_error(form, exc, "name" if isinstance(exc, Conflict) and "name" in form.fields else None)
 
 
+def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, object_id: str = ""
+               ) -> HttpResponse:
+    """The one form page of the section (400 when the form shows an error)."""
+    context = {"section": "Identity", "crumbs": "back to the list", "form": form, "title": title, "submit": submit,
+               "back": back}
+    if object_id:
+        context["object_id"] = object_id
+    return render(request, "dashboard/form.html", context, status=400 if form.errors else 200)
+
+
 def _project_choices(actor: Actor) -> list[tuple[str, str]]:
     return [(p.id, p.name if p.domain_id == "default" else f"{p.name} ({p.domain.name})")
             for p in selectors.project_list(actor=actor)]
@@ -80,10 +90,8 @@ def project_create(request: HttpRequest) -> HttpResponse:
         show_error=_show_error)
     if done is not None:
         return done
-    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
-                                                  "form": form, "title": "Create project",
-                                                  "submit": "Create project", "back": reverse("identity:projects")},
-                  status=400 if form.errors else 200)
+    return _form_page(request, form, title="Create project", submit="Create project",
+                      back=reverse("identity:projects"))
 
 
 @identity_admin
@@ -100,11 +108,8 @@ def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
         show_error=_show_error)
     if done is not None:
         return done
-    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
-                                                  "form": form, "title": f"Edit project {project.name}",
-                                                  "submit": "Save", "back": reverse("identity:projects"),
-                                                  "object_id": project.id},
-                  status=400 if form.errors else 200)
+    return _form_page(request, form, title=f"Edit project {project.name}", submit="Save",
+                      back=reverse("identity:projects"), object_id=project.id)
 
 
 @require_POST
@@ -200,10 +205,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
                        redirect_to=reverse("identity:users"), show_error=_show_error)
     if done is not None:
         return done
-    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
-                                                  "form": form, "title": "Create user", "submit": "Create user",
-                                                  "back": reverse("identity:users")},
-                  status=400 if form.errors else 200)
+    return _form_page(request, form, title="Create user", submit="Create user", back=reverse("identity:users"))
 
 
 @identity_admin
@@ -224,10 +226,8 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
                        redirect_to=reverse("identity:users"), show_error=_show_error)
     if done is not None:
         return done
-    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
-                                                  "form": form, "title": f"Edit user {user.name}", "submit": "Save",
-                                                  "back": reverse("identity:users"), "object_id": user.id},
-                  status=400 if form.errors else 200)
+    return _form_page(request, form, title=f"Edit user {user.name}", submit="Save", back=reverse("identity:users"),
+                      object_id=user.id)
 
 
 @require_POST
@@ -268,10 +268,7 @@ def role_create(request: HttpRequest) -> HttpResponse:
         show_error=_show_error)
     if done is not None:
         return done
-    return render(request, "dashboard/form.html", {"section": "Identity", "crumbs": "back to the list",
-                                                  "form": form, "title": "Create role", "submit": "Create role",
-                                                  "back": reverse("identity:roles")},
-                  status=400 if form.errors else 200)
+    return _form_page(request, form, title="Create role", submit="Create role", back=reverse("identity:roles"))
 
 
 @require_POST

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from apps.core.errors import BadRequest, Conflict
+from apps.core.validators import UNSET, Unset
 from apps.identity import selectors
 from apps.identity.models import DEFAULT_DOMAIN_ID, PERM_ADMIN, PERM_READ, PERM_WRITE
 from apps.identity.policy import Actor
@@ -25,8 +26,10 @@ ROLE_PERMS: dict[str, set[str]] = {
 
 # ---- rules on values (the API's parsers and the dashboard's forms check the types) ---------------
 
-def _name(value: str, *, max_length: int = 255) -> str:
-    """A name: not blank, at most ``max_length`` characters."""
+def _name(value: str | Unset, *, max_length: int = 255) -> str | Unset:
+    """A name: not blank, at most ``max_length`` characters (UNSET passes)."""
+    if value is UNSET:
+        return value
     if not value.strip() or len(value) > max_length:
         raise BadRequest(f"Invalid input for field 'name': a name is 1 to {max_length} characters, not all blank.")
     return value
@@ -35,8 +38,10 @@ def _name(value: str, *, max_length: int = 255) -> str:
 MAX_TAGS = 80
 
 
-def _tags(value: list[str]) -> list[str]:
-    """Keystone keeps at most MAX_TAGS tags (duplicates dropped, the first kept)."""
+def _tags(value: list[str] | Unset) -> list[str] | Unset:
+    """Keystone keeps at most MAX_TAGS tags (duplicates dropped, the first kept; UNSET passes)."""
+    if value is UNSET:
+        return value
     tags = list(dict.fromkeys(value))
     if len(tags) > MAX_TAGS:
         raise BadRequest(f"Invalid input for field 'tags': at most {MAX_TAGS} tags.")

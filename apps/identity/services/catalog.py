@@ -6,7 +6,7 @@ import uuid
 from django.db import transaction
 
 from apps.core.errors import BadRequest, Conflict, Forbidden
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import selectors
 from apps.identity.models import Endpoint, Region, Service
 from apps.identity.policy import Actor, require_admin
@@ -49,7 +49,7 @@ def region_delete(*, actor: Actor, region_id: str) -> None:
     region.delete()
 
 
-def _service_type(value: str) -> str:
+def _service_type(value: str | Unset) -> str | Unset:
     if not value:
         raise BadRequest("Invalid input for field 'type': a service needs a type.")
     return value
@@ -68,14 +68,7 @@ def service_update(*, actor: Actor, service_id: str, type: str | Unset = UNSET, 
     """Change what is given (UNSET: unchanged)."""
     require_admin(actor, action="update services")
     service = selectors.service_get(service_id=service_id)
-    if type is not UNSET:
-        service.type = _service_type(type)
-    if name is not UNSET:
-        service.name = name
-    if description is not UNSET:
-        service.description = description
-    if enabled is not UNSET:
-        service.enabled = enabled
+    assign(service, type=_service_type(type), name=name, description=description, enabled=enabled)
     service.save()
     return service
 
@@ -122,17 +115,13 @@ def endpoint_update(*, actor: Actor, endpoint_id: str, interface: str | Unset = 
     """Change what is given (UNSET: unchanged; ``region_id=""`` takes the endpoint out of its region)."""
     require_admin(actor, action="update endpoints")
     endpoint = selectors.endpoint_get(endpoint_id=endpoint_id)
-    if interface is not UNSET:
-        endpoint.interface = interface
-    if url is not UNSET:
-        endpoint.url = url
+    assign(endpoint, interface=interface, url=url)
     _check_endpoint(endpoint.interface, endpoint.url)
     if service_id is not UNSET:
         endpoint.service = selectors.service_get(service_id=service_id)
     if region_id is not UNSET:
         endpoint.region = _region_for_endpoint(region_id)
-    if enabled is not UNSET:
-        endpoint.enabled = enabled
+    assign(endpoint, enabled=enabled)
     endpoint.save()
     return endpoint
 

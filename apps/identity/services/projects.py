@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from apps.core import events
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import selectors, signals
 from apps.identity.models import (
     DEFAULT_DOMAIN_ID,
@@ -45,16 +45,9 @@ def domain_update(*, actor: Actor, domain_id: str, name: str | Unset = UNSET, de
     """Change what is given (UNSET: unchanged)."""
     require_admin(actor, action="update domains")
     domain = selectors.domain_get(domain_id=domain_id)
-    if name is not UNSET:
-        domain.name = _name(name, max_length=64)
-    if description is not UNSET:
-        domain.description = description
-    if enabled is not UNSET:
-        if domain.id == DEFAULT_DOMAIN_ID and not enabled:
-            raise Forbidden("The default domain cannot be disabled.")
-        domain.enabled = enabled
-    if tags is not UNSET:
-        domain.tags = _tags(tags)
+    if domain.id == DEFAULT_DOMAIN_ID and enabled is False:
+        raise Forbidden("The default domain cannot be disabled.")
+    assign(domain, name=_name(name, max_length=64), description=description, enabled=enabled, tags=_tags(tags))
     _save_unique(domain, "domain", "the cloud")
     events.publish(project_id=None, kind="updated", resource="domain", resource_id=domain.id)
     return domain
@@ -122,14 +115,7 @@ def project_update(*, actor: Actor, project_id: str, name: str | Unset = UNSET, 
     project = selectors.project_get(actor=actor, project_id=project_id)
     if domain_id is not UNSET and domain_id != project.domain_id:
         raise BadRequest("Cannot change the domain of a project.")
-    if name is not UNSET:
-        project.name = _name(name, max_length=64)
-    if description is not UNSET:
-        project.description = description
-    if enabled is not UNSET:
-        project.enabled = enabled
-    if tags is not UNSET:
-        project.tags = _tags(tags)
+    assign(project, name=_name(name, max_length=64), description=description, enabled=enabled, tags=_tags(tags))
     project.extra.update(extra or {})
     _save_unique(project, "project", f"domain ID {project.domain_id}")
     if not project.enabled:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.core import events
 from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import selectors
 from apps.identity.models import Group, Project, Token, User
 from apps.identity.policy import Actor, require_admin
@@ -84,17 +84,11 @@ def user_update(*, actor: Actor, user_id: str, name: str | Unset = UNSET, enable
     revoke = False
     if domain_id is not UNSET and domain_id != user.domain_id:
         raise BadRequest("Cannot change the domain of a user.")
-    if name is not UNSET:
-        user.name = _name(name)
+    assign(user, name=_name(name), enabled=enabled, email=email, description=description)
     if enabled is not UNSET:
-        user.enabled = enabled
         revoke = not enabled
         if enabled:  # Keystone: enabling a user is how an admin unlocks it (lockout)
             user.failed_auth_count, user.failed_auth_at = 0, None
-    if email is not UNSET:
-        user.email = email
-    if description is not UNSET:
-        user.description = description
     if default_project_id is not UNSET:
         user.default_project = _default_project(default_project_id)
     if password is not UNSET:
@@ -172,10 +166,7 @@ def group_update(*, actor: Actor, group_id: str, name: str | Unset = UNSET, desc
     group = selectors.group_get(group_id=group_id)
     if domain_id is not UNSET and domain_id != group.domain_id:
         raise BadRequest("Cannot change the domain of a group.")
-    if name is not UNSET:
-        group.name = _name(name)
-    if description is not UNSET:
-        group.description = description
+    assign(group, name=_name(name), description=description)
     _save_unique(group, "group", f"domain ID {group.domain_id}")
     return group
 

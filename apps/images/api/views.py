@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -24,6 +24,7 @@ from apps.identity.api.authentication import AllowAny
 from apps.images import selectors, services
 from apps.images.api import parsers
 from apps.images.api import serializers as out
+from apps.images.models import Image
 from apps.images.storage import get_store
 
 CHUNK = 1 << 20  # 1 MiB
@@ -205,6 +206,13 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
     return start, end - start + 1
 
 
+def _receive(request: Request, image_id: str, service: Callable[..., Image]) -> HttpResponse:
+    """The body of PUT .../file or .../stage (under WSGI and the test client), streamed to ``service``."""
+    expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
+    service(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request), expected_size=expected)
+    return HttpResponse(status=204)
+
+
 class ImageFile(GlanceView):
     def get(self, request: Request, image_id: str) -> HttpResponse:
         image = selectors.image_get(actor=request.auth, image_id=image_id)
@@ -227,18 +235,12 @@ class ImageFile(GlanceView):
         return response
 
     def put(self, request: Request, image_id: str) -> HttpResponse:
-        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
-        services.image_upload(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
-                              expected_size=expected)
-        return HttpResponse(status=204)
+        return _receive(request, image_id, services.image_upload)
 
 
 class ImageStage(GlanceView):
     def put(self, request: Request, image_id: str) -> HttpResponse:
-        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
-        services.image_stage(actor=request.auth, image_id=image_id, chunks=request_chunks(request._request),
-                             expected_size=expected)
-        return HttpResponse(status=204)
+        return _receive(request, image_id, services.image_stage)
 
 
 class ImageImport(GlanceView):

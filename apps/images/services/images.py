@@ -229,34 +229,30 @@ def image_delete(*, actor: Actor, image_id: str) -> None:
 
 
 
-def image_deactivate(*, actor: Actor, image_id: str) -> Image:
-    """active → deactivated (a deactivated image again: nothing to do, as in Glance); other
-    statuses are refused with 403 as Glance does."""
+def _switch(*, actor: Actor, image_id: str, verb: str, source: str, target: str) -> Image:
+    """``source`` → ``target`` (already ``target``: nothing to do, as in Glance); any other status
+    is refused with 403 as Glance does."""
     with transaction.atomic():
         image = selectors.image_get_for_update(actor=actor, image_id=image_id)
         _may_modify(actor, image)
-        if image.status == Image.DEACTIVATED:
+        if image.status == target:
             return image
-        if image.status != Image.ACTIVE:
-            raise Forbidden(f"Not allowed to deactivate image in status '{image.status}'")
-        _transition(image, Image.DEACTIVATED)
+        if image.status != source:
+            raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
+        _transition(image, target)
         image.save(update_fields=["status", "updated_at"])
         _publish(image, "state")
     return image
+
+
+def image_deactivate(*, actor: Actor, image_id: str) -> Image:
+    """active → deactivated."""
+    return _switch(actor=actor, image_id=image_id, verb="deactivate", source=Image.ACTIVE, target=Image.DEACTIVATED)
 
 
 def image_reactivate(*, actor: Actor, image_id: str) -> Image:
-    with transaction.atomic():
-        image = selectors.image_get_for_update(actor=actor, image_id=image_id)
-        _may_modify(actor, image)
-        if image.status == Image.ACTIVE:
-            return image
-        if image.status != Image.DEACTIVATED:
-            raise Forbidden(f"Not allowed to reactivate image in status '{image.status}'")
-        _transition(image, Image.ACTIVE)
-        image.save(update_fields=["status", "updated_at"])
-        _publish(image, "state")
-    return image
+    """deactivated → active."""
+    return _switch(actor=actor, image_id=image_id, verb="reactivate", source=Image.DEACTIVATED, target=Image.ACTIVE)
 
 
 def image_tag_add(*, actor: Actor, image_id: str, tag: str) -> Image:
