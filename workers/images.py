@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers.drivers import imageformat
+from lib import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 
 if TYPE_CHECKING:
