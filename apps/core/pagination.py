@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 from rest_framework.request import Request
 
 M = TypeVar("M", bound=Model)
@@ -23,8 +23,8 @@ def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callab
     """``qs`` sorted by ``order``, from the row after the one ``marker`` names (by ``marker_field``,
     looked up in ``marker_in``, the caller's visible rows, ``qs`` unless given); ``unknown(marker)``
     is raised when it names none of them (``""`` included: no marker is ``None``). A null sorts
-    before any value (after it, descending); ``order`` should end with a unique field so that the
-    marker names one place."""
+    before any value (after it, descending), in the order as in the marker's filter, whatever the
+    database's default; ``order`` should end with a unique field so that the marker names one place."""
     if marker is not None:
         row = (qs if marker_in is None else marker_in).prefetch_related(None).filter(
             **{marker_field: marker}).values(*[field for field, _ in order]).first()
@@ -45,7 +45,8 @@ def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callab
                 after |= equal & step
                 equal &= Q(**{field: value})
         qs = qs.filter(after)
-    return qs.order_by(*[(field if ascending else f"-{field}") for field, ascending in order])
+    return qs.order_by(*[F(field).asc(nulls_first=True) if ascending else F(field).desc(nulls_last=True)
+                         for field, ascending in order])
 
 
 def next_links(request: Request, collection: str, url: str, items: Sequence[Any], *, limit: int | None,

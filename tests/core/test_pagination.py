@@ -47,8 +47,10 @@ def test_pages_follow_the_sort_keys_and_the_marker(projects: dict[str, Project])
 def test_a_null_sorts_first_ascending_and_last_descending(projects: dict[str, Project]) -> None:
     qs = Project.objects.filter(name__in=list(projects))
     up = [("parent_id", True), ("name", True)]
+    assert _names(pagination.keyset(qs, order=up, marker=None, unknown=_unknown)) == ["root", "p1", "p2", "p3"]
     assert _names(pagination.keyset(qs, order=up, marker=projects["root"].id, unknown=_unknown)) == ["p1", "p2", "p3"]
     down = [("parent_id", False), ("name", False)]
+    assert _names(pagination.keyset(qs, order=down, marker=None, unknown=_unknown)) == ["p3", "p2", "p1", "root"]
     assert _names(pagination.keyset(qs, order=down, marker=projects["p1"].id, unknown=_unknown)) == ["root"]
     assert _names(pagination.keyset(qs, order=down, marker=projects["root"].id, unknown=_unknown)) == []
 
