@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from apps.core import pagination
 from apps.core.access import restrict, restrict_to_project
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor
@@ -185,23 +186,14 @@ def image_filter(*, actor: Actor, query: dict[str, list[str]]) -> QuerySet[Image
 def image_list(*, actor: Actor, query: dict[str, list[str]]) -> Page:
     first = {k: v[-1] for k, v in query.items() if v}
     limit = min(_int_param(first["limit"], "limit"), MAX_LIMIT) if "limit" in first else DEFAULT_LIMIT
-    order = [f"{'-' if d == 'desc' else ''}{k}" for k, d in _sort(query)]
-    last_dir = "-" if order and order[-1].startswith("-") else ""
-    if not any(o.lstrip("-") == "id" for o in order):
-        order.append(f"{last_dir}id")
-    qs = image_filter(actor=actor, query=query).order_by(*order)
-    ids = list(qs.values_list("id", flat=True))
-    start = 0
-    if first.get("marker"):
-        try:
-            start = ids.index(first["marker"]) + 1
-        except ValueError:
-            raise BadRequest(f"marker not found: {first['marker']}") from None
-    page_ids = ids[start:start + limit]
-    rows = {i.id: i for i in Image.objects.filter(id__in=page_ids)}
-    images = [rows[i] for i in page_ids if i in rows]
-    more = start + limit < len(ids)
-    return Page(images=images, next_marker=page_ids[-1] if more and page_ids else None, query=query)
+    order = [(key, direction == "asc") for key, direction in _sort(query)]
+    if not any(key == "id" for key, _ in order):
+        order.append(("id", order[-1][1] if order else True))
+    rows = list(pagination.keyset(image_filter(actor=actor, query=query), order=order,
+                                  marker=first.get("marker") or None,
+                                  unknown=lambda marker: BadRequest(f"marker not found: {marker}"))[:limit + 1])
+    images = rows[:limit]
+    return Page(images=images, next_marker=images[-1].id if len(rows) > limit and images else None, query=query)
 
 
 def image_list_all(*, actor: Actor, visibility: str | None = None) -> QuerySet[Image]:
