@@ -1,5 +1,5 @@
 """Every read of servers, scoped to the caller. A list costs a constant number of queries whatever
-its length: the ordered ids of the match (one query, for the marker), the page's rows with their
+its length: the marker's row (one query, when there is a marker), the page's rows with their
 node, then one query each for tags, faults, ports (with networks), fixed IPs, floating IPs and volumes.
 
 ``server_for_node`` and ``server_ports_for_node`` are for node tasks only (no actor)."""
@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.compute import states
 from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault, InstanceTag
+from apps.core import pagination
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
 from apps.core.regex import regex_check
@@ -288,10 +289,10 @@ def _filtered(actor: Actor, query: ServerQuery) -> QuerySet[Instance]:
     return qs.distinct() if (query.tags or query.tags_any) else qs
 
 
-def _ordering(query: ServerQuery) -> list[str]:
+def _ordering(query: ServerQuery) -> list[tuple[str, bool]]:
     keys = list(query.sort_keys) or ["created_at"]
     dirs = list(query.sort_dirs)
-    order: list[str] = []
+    order: list[tuple[str, bool]] = []
     for index, key in enumerate(keys):
         column = SORT_KEYS.get(key)
         if column is None:
@@ -299,10 +300,9 @@ def _ordering(query: ServerQuery) -> list[str]:
         direction = dirs[index] if index < len(dirs) else (dirs[0] if dirs else "desc")
         if direction not in ("asc", "desc"):
             raise BadRequest(f"Invalid input for query parameters sort_dir. Value: {direction}.")
-        order.append(f"{'-' if direction == 'desc' else ''}{column}")
-    last = "-" if order[-1].startswith("-") else ""
-    if not any(o.lstrip("-") == "id" for o in order):
-        order.append(f"{last}id")
+        order.append((column, direction == "asc"))
+    if not any(column == "id" for column, _ in order):
+        order.append(("id", order[-1][1]))
     return order
 
 
@@ -312,18 +312,9 @@ def server_list(*, actor: Actor, query: ServerQuery, details: bool = True) -> li
     if query.limit is not None and query.limit < 0:
         raise BadRequest(f"Invalid input for query parameters limit. Value: {query.limit}.")
     limit = min(query.limit if query.limit is not None else MAX_LIMIT, MAX_LIMIT)
-    qs = _filtered(actor, query).order_by(*_ordering(query))
-    if query.marker is not None:
-        ids = list(qs.values_list("id", flat=True))
-        try:
-            start = ids.index(query.marker) + 1
-        except ValueError:
-            raise BadRequest(f"marker [{query.marker}] not found") from None
-        page_ids = ids[start:start + limit]
-        rows = {i.id: i for i in _with_related(Instance.objects.filter(pk__in=page_ids)).defer(*LIST_DEFERRED)}
-        page = [rows[i] for i in page_ids if i in rows]
-    else:
-        page = list(_with_related(qs).defer(*LIST_DEFERRED)[:limit])
+    qs = pagination.keyset(_filtered(actor, query), order=_ordering(query), marker=query.marker,
+                           unknown=lambda marker: BadRequest(f"marker [{marker}] not found"))
+    page = list(_with_related(qs).defer(*LIST_DEFERRED)[:limit])
     return _complete(page) if details else page
 
 
