@@ -47,7 +47,6 @@ Agent ↔ control tier (what ``workers.network`` calls, written by apps.networks
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # device_owner values the driver treats specially (Neutron's own strings).
@@ -105,11 +104,6 @@ def dhcp_namespace(network_id: str) -> str:
 def router_namespace(router_id: str) -> str:
     """The network namespace of a router (before the driver's prefix)."""
     return "qrouter-" + router_id
-
-
-def nft_chain(name: str, lines: Iterable[str]) -> list[str]:
-    """The lines of an nftables chain block inside a table (a base chain's ``type ... hook`` line first)."""
-    return [f"  chain {name} {{", *(f"    {line}" for line in lines), "  }"]
 
 
 # --------------------------------------------------------------------------- desired state

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,17 @@ class Run:
         self.errors.append(text)
 
 
+@dataclass(eq=False)
 class Part:
-    """One concern of the driver: the node's configuration, its command runner and its state dir."""
+    """One concern of the driver: the node's configuration, its command runner and its state dir (a
+    part that uses others names them as fields after these)."""
 
-    def __init__(self, config: DriverConfig, runner: Runner) -> None:
-        self.config = config
-        self.runner = runner
-        self.state_dir = Path(config.state_dir)
+    config: DriverConfig
+    runner: Runner
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.config.state_dir)
 
     @property
     def metadata_on(self) -> bool:
@@ -89,6 +94,11 @@ class Part:
             if ns.startswith(head):
                 return kind, ns[len(head):]
         return None
+
+
+def nft_chain(name: str, lines: Iterable[str]) -> list[str]:
+    """The lines of an nftables chain block inside a table (a base chain's ``type ... hook`` line first)."""
+    return [f"  chain {name} {{", *(f"    {line}" for line in lines), "  }"]
 
 
 def is_up(link: dict[str, Any]) -> bool:

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 
 from lib.netmodel import NodeState
-from workers.drivers.network.base import DriverConfig, Part, Run
+from workers.drivers.network.base import Part, Run
 from workers.drivers.network.links import Wiring
 from workers.drivers.network.metadata import MetadataProxies
 from workers.drivers.network.nftables import Nftables
 from workers.drivers.network.runner import CommandError, Runner
 
 
+@dataclass(eq=False)
 class Cleanup(Part):
     """Removes the namespaces, devices, tables and files of the driver that are not (or no longer) wanted."""
 
-    def __init__(self, config: DriverConfig, runner: Runner, wiring: Wiring, metadata: MetadataProxies,
-                 nftables: Nftables) -> None:
-        super().__init__(config, runner)
-        self.wiring = wiring
-        self.metadata = metadata
-        self.nftables = nftables
+    wiring: Wiring
+    metadata: MetadataProxies
+    nftables: Nftables
 
     def _remove_namespace(self, ns: str, kind: str, owner_id: str) -> bool:
         """Delete one of the driver's namespaces (a network's metadata proxy first); whether a proxy

@@ -6,24 +6,23 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib.netmodel import NetworkSpec, bridge_name, dhcp_device_name
 from workers.drivers.network import daemons, dhcp, metadata_proxy
-from workers.drivers.network.base import DriverConfig, LinkMap, Part, Run, others_can_reach, write_if_changed
+from workers.drivers.network.base import LinkMap, Part, Run, others_can_reach, write_if_changed
 from workers.drivers.network.links import Wiring
-from workers.drivers.network.runner import Runner
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Dnsmasq(Part):
     """The DHCP servers of the node's networks, and the dnsmasq processes themselves."""
 
-    def __init__(self, config: DriverConfig, runner: Runner, wiring: Wiring) -> None:
-        super().__init__(config, runner)
-        self.wiring = wiring
-        self._warned_user = False
+    wiring: Wiring
+    _warned_user: bool = field(default=False, init=False)
 
     def ensure_dhcp(self, net: NetworkSpec, cfg: dhcp.DhcpConfig, ns: str, links: LinkMap, run: Run) -> None:
         self.wiring.ensure_ns(ns, run)

@@ -28,9 +28,9 @@ from lib.netmodel import (
     PortSpec,
     SecurityGroupRuleSpec,
     SecurityGroupSpec,
-    nft_chain,
     tap_name,
 )
+from workers.drivers.network.base import nft_chain
 
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "udplite", "dccp"}
 PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "ipv6-icmp", "33": "dccp",

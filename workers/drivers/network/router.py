@@ -13,10 +13,10 @@ import ipaddress
 from lib.netmodel import (
     NetworkSpec,
     RouterSpec,
-    nft_chain,
     router_gateway_name,
     router_interface_name,
 )
+from workers.drivers.network.base import nft_chain
 
 
 def nat_table_name(prefix: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lib.netmodel import (
     NetworkSpec,
@@ -14,22 +14,19 @@ from lib.netmodel import (
     router_interface_name,
 )
 from workers.drivers.network import daemons, router
-from workers.drivers.network.base import DriverConfig, LinkMap, Part, Run, others_can_reach
+from workers.drivers.network.base import LinkMap, Part, Run, others_can_reach
 from workers.drivers.network.dnsmasq import Dnsmasq
 from workers.drivers.network.links import Wiring
 from workers.drivers.network.nftables import Nftables
-from workers.drivers.network.runner import Runner
 
 
+@dataclass(eq=False)
 class Routers(Part):
     """Converges one router's namespace to its ``RouterSpec``."""
 
-    def __init__(self, config: DriverConfig, runner: Runner, wiring: Wiring, dnsmasq: Dnsmasq,
-                 nftables: Nftables) -> None:
-        super().__init__(config, runner)
-        self.wiring = wiring
-        self.dnsmasq = dnsmasq
-        self.nftables = nftables
+    wiring: Wiring
+    dnsmasq: Dnsmasq
+    nftables: Nftables
 
     def ensure(self, r: RouterSpec, networks: dict[str, NetworkSpec], ns: str, links: LinkMap, run: Run) -> None:
         if not r.admin_state_up:
