@@ -13,6 +13,16 @@ from pathlib import Path
 _UUID = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 
 
+class _InstanceFile:
+    """A file of the instance's directory: read on a layout, its path (a string)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layout: InstanceLayout, owner: type | None = None) -> str:
+        return str(layout.dir / self.name)
+
+
 @dataclass(frozen=True)
 class InstanceLayout:
     instances_path: str
@@ -26,25 +36,11 @@ class InstanceLayout:
     def dir(self) -> Path:
         return Path(self.instances_path) / self.uuid
 
-    @property
-    def disk(self) -> str:
-        return str(self.dir / "disk")
-
-    @property
-    def ephemeral(self) -> str:
-        return str(self.dir / "disk.eph0")
-
-    @property
-    def swap(self) -> str:
-        return str(self.dir / "disk.swap")
-
-    @property
-    def config_drive(self) -> str:
-        return str(self.dir / "disk.config")
-
-    @property
-    def console_log(self) -> str:
-        return str(self.dir / "console.log")
+    disk = _InstanceFile("disk")
+    ephemeral = _InstanceFile("disk.eph0")
+    swap = _InstanceFile("disk.swap")
+    config_drive = _InstanceFile("disk.config")
+    console_log = _InstanceFile("console.log")
 
     def create(self) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)

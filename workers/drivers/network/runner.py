@@ -46,27 +46,25 @@ class Runner:
         return proc
 
     # ------------------------------------------------------------------ ip/bridge with -n
-    def _ns_args(self, tool: str, netns: str | None) -> list[str]:
+    def _with_n(self, tool: str, args: tuple[str, ...], netns: str | None,
+                check: bool) -> subprocess.CompletedProcess[str]:
+        """Run ``tool`` (ip or bridge) with ``-n`` for the namespace: ``netns``, else the node's."""
         target = netns if netns is not None else self.node_namespace
-        return [tool, "-n", target] if target else [tool]
-
-    def ip(self, *args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [*self._ns_args("ip", netns), *args]
+        cmd = [tool, "-n", target, *args] if target else [tool, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
         if check and proc.returncode != 0:
             raise CommandError(cmd, proc.returncode, proc.stderr)
         return proc
+
+    def ip(self, *args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._with_n("ip", args, netns, check)
 
     def ip_json(self, *args: str, netns: str | None = None) -> list[dict[str, Any]]:
         out = self.ip("-j", *args, netns=netns).stdout.strip()
         return json.loads(out) if out else []
 
     def bridge(self, *args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [*self._ns_args("bridge", netns), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, check=False)
-        if check and proc.returncode != 0:
-            raise CommandError(cmd, proc.returncode, proc.stderr)
-        return proc
+        return self._with_n("bridge", args, netns, check)
 
     def nft(self, script: str, *, netns: str | None = None) -> None:
         """Load an nft script as ONE transaction (all or nothing)."""
