@@ -104,11 +104,9 @@ def _keypair_owner(actor: Actor, user_id: str | None) -> str:
 def keypair_list(*, actor: Actor, user_id: str | None = None, limit: int | None = None,
                  marker: str | None = None) -> list[KeyPair]:
     owner = _keypair_owner(actor, user_id)
-    qs = restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner).order_by("name")
-    if marker is not None:
-        if not qs.filter(name=marker).exists():
-            raise BadRequest(f"Marker {marker} could not be found.")
-        qs = qs.filter(name__gt=marker)
+    qs = pagination.keyset(restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner),
+                           order=[("name", True)], marker=marker, marker_field="name",
+                           unknown=lambda name: BadRequest(f"Marker {name} could not be found."))
     if limit is not None:
         qs = qs[:limit]
     return list(qs)
