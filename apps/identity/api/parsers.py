@@ -210,7 +210,11 @@ REGION = {"description": DESCRIPTION, "parent_region_id": _id("parent_region_id"
 
 
 def region_create(body: Mapping[str, Any]) -> dict[str, Any]:
-    return _read(body, {**REGION, "id": _id("id")})
+    """A region's id is the client's to choose (or made by the service)."""
+    fields = _read(body, {**REGION, "id": _id("id")})
+    if "id" in fields:
+        fields["region_id"] = fields.pop("id")
+    return fields
 
 
 def region_update(body: Mapping[str, Any]) -> dict[str, Any]:

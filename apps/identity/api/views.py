@@ -118,98 +118,64 @@ class AuthSystem(OpenStackView):
 # ---- generic collections and members ----------------------------------------------------------
 
 class Collection(OpenStackView):
-    """GET lists (filtered from the query string), POST creates from ``{member_key: {...}}``."""
+    """GET lists (filtered from the query string), POST creates from ``{key: {...}}``, through the
+    selector ``<key>_list`` and the service ``<key>_create`` fed by the parser of the same name."""
 
-    member_key: ClassVar[str]
-    collection_key: ClassVar[str]
+    key: ClassVar[str]
+    plural: ClassVar[str]
     render: ClassVar[Callable[..., dict]]
+    scoped: ClassVar[bool] = True  # whether the resource's selectors take the caller (an actor=)
 
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        raise NotImplementedError
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def get(self, request: Request, **kwargs: str) -> Response:
-        items = self.list(request.auth, parsers.query_filters(request), **kwargs)
+    def get(self, request: Request) -> Response:
+        scope = {"actor": request.auth} if self.scoped else {}
+        items = getattr(selectors, f"{self.key}_list")(filters=parsers.query_filters(request), **scope)
         render = type(self).render
-        return Response({self.collection_key: [render(i, request) for i in items],
-                         "links": out.collection_links(request)})
+        return Response({self.plural: [render(i, request) for i in items], "links": out.collection_links(request)})
 
-    def post(self, request: Request, **kwargs: str) -> Response:
-        obj = self.create(request.auth, parsers.member(request.data, self.member_key), **kwargs)
-        return Response({self.member_key: type(self).render(obj, request)}, status=201)
+    def post(self, request: Request) -> Response:
+        fields = getattr(parsers, f"{self.key}_create")(parsers.member(request.data, self.key))
+        obj = getattr(services, f"{self.key}_create")(actor=request.auth, **fields)
+        return Response({self.key: type(self).render(obj, request)}, status=201)
 
 
 class Member(OpenStackView):
-    member_key: ClassVar[str]
+    """GET shows, PATCH updates from ``{key: {...}}``, DELETE deletes one, through the selector
+    ``<key>_get`` and the services ``<key>_update`` (fed by the parser of the same name) and
+    ``<key>_delete``, each given ``<key>_id``."""
+
+    key: ClassVar[str]
     render: ClassVar[Callable[..., dict]]
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        raise NotImplementedError
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        raise NotImplementedError
+    scoped: ClassVar[bool] = True
 
     def get(self, request: Request, pk: str) -> Response:
-        return Response({self.member_key: type(self).render(self.fetch(request.auth, pk), request)})
+        scope = {"actor": request.auth} if self.scoped else {}
+        obj = getattr(selectors, f"{self.key}_get")(**{f"{self.key}_id": pk}, **scope)
+        return Response({self.key: type(self).render(obj, request)})
 
     def patch(self, request: Request, pk: str) -> Response:
-        obj = self.update(request.auth, pk, parsers.member(request.data, self.member_key))
-        return Response({self.member_key: type(self).render(obj, request)})
+        fields = getattr(parsers, f"{self.key}_update")(parsers.member(request.data, self.key))
+        obj = getattr(services, f"{self.key}_update")(actor=request.auth, **{f"{self.key}_id": pk}, **fields)
+        return Response({self.key: type(self).render(obj, request)})
 
     def delete(self, request: Request, pk: str) -> HttpResponse:
-        self.remove(request.auth, pk)
+        getattr(services, f"{self.key}_delete")(actor=request.auth, **{f"{self.key}_id": pk})
         return HttpResponse(status=204)
 
 
 class Domains(Collection):
-    member_key, collection_key, render = "domain", "domains", out.domain_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.domain_list(actor=actor, filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.domain_create(actor=actor, **parsers.domain_create(body))
+    key, plural, render = "domain", "domains", out.domain_out
 
 
 class DomainDetail(Member):
-    member_key, render = "domain", out.domain_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.domain_get(domain_id=pk, actor=actor)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.domain_update(actor=actor, domain_id=pk, **parsers.domain_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.domain_delete(actor=actor, domain_id=pk)
+    key, render = "domain", out.domain_out
 
 
 class Projects(Collection):
-    member_key, collection_key, render = "project", "projects", out.project_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.project_list(actor=actor, filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.project_create(actor=actor, **parsers.project_create(body))
+    key, plural, render = "project", "projects", out.project_out
 
 
 class ProjectDetail(Member):
-    member_key, render = "project", out.project_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.project_get(actor=actor, project_id=pk)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.project_update(actor=actor, project_id=pk, **parsers.project_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.project_delete(actor=actor, project_id=pk)
+    key, render = "project", out.project_out
 
 
 class ProjectTags(OpenStackView):
@@ -249,26 +215,11 @@ class ProjectTag(OpenStackView):
 
 
 class Users(Collection):
-    member_key, collection_key, render = "user", "users", out.user_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.user_list(actor=actor, filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.user_create(actor=actor, **parsers.user_create(body))
+    key, plural, render = "user", "users", out.user_out
 
 
 class UserDetail(Member):
-    member_key, render = "user", out.user_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.user_get(user_id=pk, actor=actor)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.user_update(actor=actor, user_id=pk, **parsers.user_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.user_delete(actor=actor, user_id=pk)
+    key, render = "user", out.user_out
 
 
 class UserPassword(OpenStackView):
@@ -299,26 +250,11 @@ class UserProjects(OpenStackView):
 
 
 class Groups(Collection):
-    member_key, collection_key, render = "group", "groups", out.group_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.group_list(actor=actor, filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.group_create(actor=actor, **parsers.group_create(body))
+    key, plural, render = "group", "groups", out.group_out
 
 
 class GroupDetail(Member):
-    member_key, render = "group", out.group_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.group_get(group_id=pk, actor=actor)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.group_update(actor=actor, group_id=pk, **parsers.group_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.group_delete(actor=actor, group_id=pk)
+    key, render = "group", out.group_out
 
 
 class GroupUsers(OpenStackView):
@@ -347,26 +283,13 @@ class GroupUser(OpenStackView):
 
 
 class Roles(Collection):
-    member_key, collection_key, render = "role", "roles", out.role_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.role_list(filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.role_create(actor=actor, **parsers.role_create(body))
+    key, plural, render = "role", "roles", out.role_out
+    scoped = False
 
 
 class RoleDetail(Member):
-    member_key, render = "role", out.role_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.role_get(role_id=pk)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.role_update(actor=actor, role_id=pk, **parsers.role_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.role_delete(actor=actor, role_id=pk)
+    key, render = "role", out.role_out
+    scoped = False
 
 
 class RoleImplies(OpenStackView):
@@ -496,27 +419,13 @@ class AppCredDetail(OpenStackView):
 # ---- catalog --------------------------------------------------------------------------------
 
 class Regions(Collection):
-    member_key, collection_key, render = "region", "regions", out.region_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.region_list(filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        fields = parsers.region_create(body)
-        return services.region_create(actor=actor, region_id=fields.pop("id", None), **fields)
+    key, plural, render = "region", "regions", out.region_out
+    scoped = False
 
 
 class RegionDetail(Member):
-    member_key, render = "region", out.region_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.region_get(region_id=pk)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.region_update(actor=actor, region_id=pk, **parsers.region_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.region_delete(actor=actor, region_id=pk)
+    key, render = "region", out.region_out
+    scoped = False
 
     def put(self, request: Request, pk: str) -> Response:
         region = services.region_create(actor=request.auth, region_id=pk,
@@ -525,49 +434,23 @@ class RegionDetail(Member):
 
 
 class Services(Collection):
-    member_key, collection_key, render = "service", "services", out.service_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.service_list(filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.service_create(actor=actor, **parsers.service_create(body))
+    key, plural, render = "service", "services", out.service_out
+    scoped = False
 
 
 class ServiceDetail(Member):
-    member_key, render = "service", out.service_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.service_get(service_id=pk)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.service_update(actor=actor, service_id=pk, **parsers.service_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.service_delete(actor=actor, service_id=pk)
+    key, render = "service", out.service_out
+    scoped = False
 
 
 class Endpoints(Collection):
-    member_key, collection_key, render = "endpoint", "endpoints", out.endpoint_out
-
-    def list(self, actor: Actor, filters: dict[str, str]) -> Any:
-        return selectors.endpoint_list(filters=filters)
-
-    def create(self, actor: Actor, body: dict[str, Any]) -> Any:
-        return services.endpoint_create(actor=actor, **parsers.endpoint_create(body))
+    key, plural, render = "endpoint", "endpoints", out.endpoint_out
+    scoped = False
 
 
 class EndpointDetail(Member):
-    member_key, render = "endpoint", out.endpoint_out
-
-    def fetch(self, actor: Actor, pk: str) -> Any:
-        return selectors.endpoint_get(endpoint_id=pk)
-
-    def update(self, actor: Actor, pk: str, body: dict[str, Any]) -> Any:
-        return services.endpoint_update(actor=actor, endpoint_id=pk, **parsers.endpoint_update(body))
-
-    def remove(self, actor: Actor, pk: str) -> None:
-        services.endpoint_delete(actor=actor, endpoint_id=pk)
+    key, render = "endpoint", out.endpoint_out
+    scoped = False
 
 
 class Unknown(OpenStackView):
