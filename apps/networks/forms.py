@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 
+from apps.networks.services import FirstSubnet, PortAttributes
+
 Choices = list[tuple[str, str]]
 NUMBER = forms.TextInput(attrs={"inputmode": "numeric"})  # styled like the other text fields
 
@@ -40,9 +42,9 @@ class SubnetFields(forms.Form):
     dns_nameservers = forms.CharField(required=False, label="DNS name servers",
                                       widget=forms.Textarea(attrs={"rows": 2}), help_text="One address per line.")
 
-    def subnet_kwargs(self) -> dict[str, Any]:
+    def subnet_kwargs(self) -> FirstSubnet:
         data = self.cleaned_data
-        kwargs: dict[str, Any] = {"name": data.get("subnet_name") or "", "cidr": data["cidr"].strip(),
+        kwargs: FirstSubnet = {"name": data.get("subnet_name") or "", "cidr": data["cidr"].strip(),
                                   "enable_dhcp": bool(data.get("enable_dhcp")),
                                   "dns_nameservers": _lines(data.get("dns_nameservers") or "")}
         if data.get("no_gateway"):
@@ -103,9 +105,9 @@ class PortForm(forms.Form):
             del self.fields["fixed_ip"]
             self.fields["security_groups"].help_text = ""
 
-    def body(self) -> dict[str, Any]:
+    def attributes(self) -> PortAttributes:
         data = self.cleaned_data
-        body: dict[str, Any] = {"name": data.get("name") or "", "description": data.get("description") or "",
+        body: PortAttributes = {"name": data.get("name") or "", "description": data.get("description") or "",
                                 "admin_state_up": bool(data.get("admin_state_up")),
                                 "port_security_enabled": bool(data.get("port_security_enabled"))}
         if data.get("fixed_ip"):

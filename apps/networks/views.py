@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -53,6 +52,7 @@ from apps.networks.models import (
     Subnet,
 )
 from apps.networks.selectors import ListQuery
+from apps.networks.services import Gateway, PortAttributes
 
 
 def _query(**filters: Iterable[str]) -> ListQuery:
@@ -129,14 +129,10 @@ def network_create(request: HttpRequest) -> HttpResponse:
 
     def create() -> Network:
         data = form.cleaned_data
-        with transaction.atomic():
-            network = services.network_create(
-                actor=actor, name=data["name"], description=data.get("description") or "",
-                admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
-                external=bool(data.get("external")))
-            if data.get("cidr"):
-                services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs())
-        return network
+        return services.network_create(
+            actor=actor, name=data["name"], description=data.get("description") or "",
+            admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
+            external=bool(data.get("external")), first_subnet=form.subnet_kwargs() if data.get("cidr") else None)
 
     done = form_action(request, form, create, success=lambda network: f"Created network {network.name}.",
                        redirect_to=lambda network: reverse("networks:network", args=[network.id]))
@@ -167,10 +163,9 @@ def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
     initial = {"name": network.name, "description": network.description, "admin_state_up": network.admin_state_up,
                "shared": network.shared, "external": network.external}
     form = NetworkForm(request.POST or None, is_admin=actor.is_admin, initial=initial)
-    keys = {"external": "router:external"}
     done = form_action(
         request, form, lambda: services.network_update(actor=actor, network_id=network.id, changes={
-            keys.get(k, k): v for k, v in form.cleaned_data.items() if initial.get(k) != v}),
+            k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}),  # type: ignore[misc]
         success=lambda _: f"Saved network {form.cleaned_data['name']}.",
         redirect_to=reverse("networks:network", args=[network.id]), passthrough=(Forbidden,))
     if done is not None:
@@ -262,7 +257,7 @@ def port_create(request: HttpRequest) -> HttpResponse:
                     initial={"network": request.GET.get("network", "")})
     done = form_action(
         request, form, lambda: services.port_create(actor=actor, network_id=form.cleaned_data["network"],
-                                                    body=form.body()),
+                                                    **form.attributes()),
         success=lambda port: f"Created port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
     if done is not None:
         return done
@@ -280,9 +275,9 @@ def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
     form = PortForm(request.POST or None, groups=_group_choices(actor), editing=True, initial=initial)
 
     def update() -> None:
-        body = form.body()
-        body.setdefault("security_groups", [])
-        changes = {k: v for k, v in body.items() if initial.get(k) != v}
+        attributes = form.attributes()
+        attributes.setdefault("security_groups", [])
+        changes: PortAttributes = {k: v for k, v in attributes.items() if initial.get(k) != v}  # type: ignore[assignment]
         if "port_security_enabled" in changes and not changes["port_security_enabled"]:
             changes["security_groups"] = []  # groups go first, else the service refuses
         services.port_update(actor=actor, port_id=port.id, changes=changes)
@@ -342,7 +337,7 @@ def router_create(request: HttpRequest) -> HttpResponse:
 
     def create() -> Router:
         data = form.cleaned_data
-        gateway = {"network_id": data["external_network"]} if data.get("external_network") else None
+        gateway = Gateway(network_id=data["external_network"]) if data.get("external_network") else None
         return services.router_create(actor=actor, name=data["name"], description=data.get("description") or "",
                                       admin_state_up=bool(data.get("admin_state_up")), external_gateway_info=gateway)
 
@@ -410,7 +405,7 @@ def router_gateway(request: HttpRequest, router_id: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose an external network.")
         return HttpResponseRedirect(back)
-    info = {"network_id": form.cleaned_data["network"], "enable_snat": bool(form.cleaned_data.get("enable_snat"))}
+    info = Gateway(network_id=form.cleaned_data["network"], enable_snat=bool(form.cleaned_data.get("enable_snat")))
     return _act(request, lambda: services.router_update(actor=actor, router_id=router.id,
                                                         changes={"external_gateway_info": info}),
                 success="Gateway set.", redirect_to=back)
@@ -422,7 +417,7 @@ def router_gateway_clear(request: HttpRequest, router_id: str) -> HttpResponse:
     actor = actor_for(request)
     router = selectors.router_get(actor=actor, router_id=router_id)
     return _act(request, lambda: services.router_update(actor=actor, router_id=router.id,
-                                                        changes={"external_gateway_info": {}}),
+                                                        changes={"external_gateway_info": None}),
                 success="Gateway cleared.", redirect_to=reverse("networks:router", args=[router.id]))
 
 

@@ -32,8 +32,7 @@ def signed(instance_id: str, *, network_id: str | None = None, address: str | No
 def with_port(cloud, inst: Instance, cidr: str) -> None:
     network, _ = make_network(cloud.admin_actor, cidr)
     net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
-                             body={"device_id": inst.id, "device_owner": "compute:nova",
-                                   "project_id": inst.project_id})
+                             device_id=inst.id, device_owner="compute:nova", project_id=inst.project_id)
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def guest(cloud):
     inst = make_instance(cloud, name="web-1", user_data=b"#cloud-config\nruncmd: [true]\n",
                          metadata={"role": "web"}, key=("alice-key", KEY))
     port = net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                                    body={"device_id": inst.id, "device_owner": "compute:nova"})
+                                    device_id=inst.id, device_owner="compute:nova")
     return inst, port
 
 
@@ -160,9 +159,9 @@ def test_public_ipv4_is_the_floating_ip(cloud, guest):
     inst, port = guest
     admin = cloud.admin_actor
     ext, _ = make_network(admin, "203.0.113.0/24")
-    net_services.network_update(actor=admin, network_id=ext.id, changes={"router:external": True})
+    net_services.network_update(actor=admin, network_id=ext.id, changes={"external": True})
     router = net_services.router_create(actor=cloud.member_actor, name="r",
-                                        external_gateway_info={"network_id": ext.id})
+                                        external_gateway_info=net_services.Gateway(network_id=ext.id))
     net_services.router_interface_add(actor=cloud.member_actor, router_id=router.id,
                                       subnet_id=port.fixed_ips.get().subnet_id)
     fip = net_services.floatingip_create(actor=cloud.member_actor, floating_network_id=ext.id, port_id=port.id)
@@ -181,6 +180,6 @@ def test_lookup_constant_queries(cloud, guest):
             assert metadata_get("openstack/latest/network_data.json", h).status_code == 200
         counts.append(len(ctx.captured_queries))
         net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                                 body={"device_id": inst.id, "device_owner": "compute:nova"})
+                                 device_id=inst.id, device_owner="compute:nova")
     assert counts == [counts[0]] * 3 and counts[0] <= 8, counts
     assert len(json.loads(metadata_get("openstack/latest/network_data.json", h).content)["links"]) == 4

@@ -21,7 +21,7 @@ def test_spec_from_rows(cloud, net):
     inst = make_instance(cloud, name="web 1", user_data=b"#!/bin/sh\necho hi\n", metadata={"role": "web", "n": 3},
                          key=("k1", "ssh-ed25519 AAAA k1"))
     port = net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                                    body={"device_id": inst.id, "device_owner": "compute:nova"})
+                                    device_id=inst.id, device_owner="compute:nova")
     spec = metadata.instance_config_spec(instance_id=inst.id)
     assert spec.uuid == inst.id and spec.name == "web 1" and spec.hostname == "web-1"
     assert spec.project_id == cloud.demo_project.id
@@ -45,7 +45,7 @@ def test_spec_static_when_dhcp_off_and_no_ports(cloud):
         "links": [], "networks": [], "services": []}
     assert metadata.instance_config_spec(instance_id=inst.id).user_data is None
     net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                             body={"device_id": inst.id, "device_owner": "compute:nova"})
+                             device_id=inst.id, device_owner="compute:nova")
     entry = metadata.instance_config_spec(instance_id=inst.id).network_data["networks"][0]
     assert entry["type"] == "ipv4" and entry["netmask"] == "255.255.255.0"
     assert entry["routes"][0] == {"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.91.0.1"}
@@ -57,7 +57,7 @@ def test_constant_queries(cloud, net):
     counts = []
     for _ in range(3):
         net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                                 body={"device_id": inst.id, "device_owner": "compute:nova"})
+                                 device_id=inst.id, device_owner="compute:nova")
         with CaptureQueriesContext(connection) as ctx:
             md = metadata.instance_metadata(instance_id=inst.id)
         counts.append(len(ctx.captured_queries))
@@ -93,8 +93,8 @@ def test_node_state_carries_the_instance_of_compute_ports(cloud, net):
     network, _ = net
     inst = make_instance(cloud, name="mapped")
     port = net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
-                                    body={"device_id": inst.id, "device_owner": "compute:nova",
-                                          "project_id": cloud.demo_project.id, "binding:host_id": "node-x"})
+                                    device_id=inst.id, device_owner="compute:nova",
+                                    project_id=cloud.demo_project.id, binding_host_id="node-x")
     state = net_selectors.network_node_state(host="node-x")
     spec = next(p for p in state.ports if p.id == port.id)
     assert spec.device_id == inst.id and spec.device_owner == "compute:nova"

@@ -116,7 +116,7 @@ def test_networks_auto_none_and_ambiguous(env: Env) -> None:
 def test_given_port_is_bound_and_kept_on_delete(env: Env) -> None:
     from apps.networks import services as network_services
 
-    port = network_services.port_create(actor=env.cloud.member_actor, network_id=env.network.id, body={})
+    port = network_services.port_create(actor=env.cloud.member_actor, network_id=env.network.id)
     instance = env.boot(networks=[{"port": port.id}])
     port.refresh_from_db()
     assert port.device_id == instance.id and port.binding_host_id == instance.host
@@ -125,7 +125,7 @@ def test_given_port_is_bound_and_kept_on_delete(env: Env) -> None:
     port.refresh_from_db()
     assert port.device_id == "" and port.binding_host_id == ""
     ComputeNode.objects.update(last_heartbeat=timezone.now())
-    other = network_services.port_create(actor=env.cloud.member_actor, network_id=env.network.id, body={})
+    other = network_services.port_create(actor=env.cloud.member_actor, network_id=env.network.id)
     env.boot(networks=[{"port": other.id}])
     with pytest.raises(Conflict, match="still in use"):
         env.boot(networks=[{"port": other.id}])

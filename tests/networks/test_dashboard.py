@@ -172,7 +172,7 @@ def test_router_gateway_interfaces_floating_ip(env: Setup) -> None:
     assert "10.40.0.1" in page and "public" in page
 
     # floating IP: allocate from public, associate to a port, disassociate, release
-    port = services.port_create(actor=env.demo, network_id=network.id, body={"name": "vm-port"})
+    port = services.port_create(actor=env.demo, network_id=network.id, name="vm-port")
     fip_page = demo.get(D + "/floating-ips/").content.decode()
     assert f'value="{env.public.id}"' in fip_page and "vm-port" in fip_page
     assert demo.post(D + "/floating-ips/allocate", {"network": env.public.id}).status_code == 302
@@ -317,11 +317,11 @@ def test_another_projects_objects_are_404(env: Setup) -> None:
 def test_topology_shows_networks_routers_and_ports(env: Setup) -> None:
     network, subnet = env.network(env.demo, "topo-net", "10.70.0.0/24")
     router = services.router_create(actor=env.demo, name="topo-router",
-                                    external_gateway_info={"network_id": env.public.id})
+                                    external_gateway_info=services.Gateway(network_id=env.public.id))
     services.router_interface_add(actor=env.demo, router_id=router.id, subnet_id=subnet.id)
     # an instance's port, as Nova makes it (its own admin identity; a member may name only its servers)
-    services.port_create(actor=env.admin, network_id=network.id, body={
-        "device_owner": "compute:nova", "device_id": "1234abcd-instance", "project_id": env.demo_project.id})
+    services.port_create(actor=env.admin, network_id=network.id, device_owner="compute:nova",
+                         device_id="1234abcd-instance", project_id=env.demo_project.id)
     demo = env.client("demo")
     svg = demo.get(D + "/topology/?partial=1").content.decode()
     assert svg.startswith("<svg") and 'data-name="topo-net"' in svg and 'data-name="public"' in svg
@@ -358,7 +358,7 @@ def test_lists_cost_a_constant_number_of_queries(env: Setup, user: str) -> None:
             services.security_group_rule_create(actor=env.demo, security_group_id=group.id, direction="ingress",
                                                 protocol="tcp", port_range_min=80, port_range_max=80)
             router = services.router_create(actor=env.demo, name=f"{tag}-r{i}",
-                                            external_gateway_info={"network_id": env.public.id})
+                                            external_gateway_info=services.Gateway(network_id=env.public.id))
             services.router_interface_add(actor=env.demo, router_id=router.id, subnet_id=subnet.id)
             services.floatingip_create(actor=env.demo, floating_network_id=env.public.id)
 
@@ -375,7 +375,7 @@ def test_lists_cost_a_constant_number_of_queries(env: Setup, user: str) -> None:
 def test_detail_pages_cost_a_constant_number_of_queries(env: Setup) -> None:
     network, subnet = env.network(env.demo, "detail-net", "10.80.0.0/24")
     router = services.router_create(actor=env.demo, name="detail-router",
-                                    external_gateway_info={"network_id": env.public.id})
+                                    external_gateway_info=services.Gateway(network_id=env.public.id))
     services.router_interface_add(actor=env.demo, router_id=router.id, subnet_id=subnet.id)
     group = services.security_group_create(actor=env.demo, name="detail-group")
     client = env.client("demo")
@@ -384,7 +384,7 @@ def test_detail_pages_cost_a_constant_number_of_queries(env: Setup) -> None:
         client.get(url)
     small = {url: _count(client, url) for url in urls}
     for i in range(4):
-        services.port_create(actor=env.demo, network_id=network.id, body={"name": f"p{i}"})
+        services.port_create(actor=env.demo, network_id=network.id, name=f"p{i}")
         _other, other_subnet = env.network(env.demo, f"detail-net-{i}", f"10.{81 + i}.0.0/24")
         services.router_interface_add(actor=env.demo, router_id=router.id, subnet_id=other_subnet.id)
         services.security_group_rule_create(actor=env.demo, security_group_id=group.id, direction="ingress",

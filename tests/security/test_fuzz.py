@@ -130,7 +130,7 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     if public is None:
         public = network_services.network_create(actor=admin, name="fuzz-public", external=True, shared=False)
         network_services.subnet_create(actor=admin, network_id=public.id, cidr="203.0.113.0/24", ip_version=4)
-    port = network_services.port_create(actor=admin, network_id=network.id, body={"name": "fuzz-port"})
+    port = network_services.port_create(actor=admin, network_id=network.id, name="fuzz-port")
     router = network_services.router_create(actor=admin, name="fuzz-router")
     network_services.router_interface_add(actor=admin, router_id=router.id, subnet_id=subnet.id)
     fip = network_services.floatingip_create(actor=admin, floating_network_id=public.id)

@@ -94,7 +94,7 @@ def build_world() -> World:
                                     name="iso-subnet-a")
     pool = networks.subnetpool_create(actor=actor, name="iso-pool-a", prefixes=["10.200.0.0/16"],
                                       default_prefixlen=24)
-    port = networks.port_create(actor=actor, network_id=net.id, body={"name": "iso-port-a"})
+    port = networks.port_create(actor=actor, network_id=net.id, name="iso-port-a")
     router = networks.router_create(actor=actor, name="iso-router-a")
     fip = networks.floatingip_create(actor=actor, floating_network_id=external.id, description="iso-fip-a")
     group = networks.security_group_create(actor=actor, name="iso-sg-a")
@@ -150,7 +150,7 @@ def build_world() -> World:
     b_subnet = networks.subnet_create(actor=bob, network_id=b_net.id, cidr="10.79.0.0/24", ip_version=4)
     b_pool = networks.subnetpool_create(actor=bob, name="iso-pool-b", prefixes=["10.201.0.0/16"],
                                         default_prefixlen=24)
-    b_port = networks.port_create(actor=bob, network_id=b_net.id, body={"name": "iso-port-b"})
+    b_port = networks.port_create(actor=bob, network_id=b_net.id, name="iso-port-b")
     compute.keypair_create(actor=bob, name="iso-key-b")
     b_fip = networks.floatingip_create(actor=bob, floating_network_id=external.id)
     b_server_group = compute.server_group_create(actor=bob, name="iso-group-b", policy="affinity")

@@ -41,9 +41,9 @@ def scene(cloud):
     victim = make_instance(cloud, name="victim", user_data=SECRET_DATA, key=("victim-key", KEY),
                            project=cloud.other_project)
     v_port = net_services.port_create(actor=cloud.other_actor, network_id=v_net.id,
-                                      body={"device_id": victim.id, "device_owner": "compute:nova"})
+                                      device_id=victim.id, device_owner="compute:nova")
     a_net, _ = make_network(cloud.member_actor, "10.97.0.0/24")
-    a_port = net_services.port_create(actor=cloud.member_actor, network_id=a_net.id, body={})
+    a_port = net_services.port_create(actor=cloud.member_actor, network_id=a_net.id)
     return victim, v_port, a_port
 
 
@@ -101,7 +101,7 @@ def test_a_port_of_another_project_naming_the_instance_does_not_count(cloud, sce
     """Even on the victim's (shared) network, a port of another project with the victim's device_id."""
     victim, v_port, _ = scene
     net_services.network_update(actor=cloud.admin_actor, network_id=v_port.network_id, changes={"shared": True})
-    intruder = net_services.port_create(actor=cloud.member_actor, network_id=v_port.network_id, body={})
+    intruder = net_services.port_create(actor=cloud.member_actor, network_id=v_port.network_id)
     Port.objects.filter(pk=intruder.id).update(device_id=victim.id, device_owner="compute:nova")
     assert metadata_get("openstack/latest/user_data", proxied(victim.id, v_port.network_id, ip_of(intruder))
                 ).status_code == 404

@@ -155,7 +155,7 @@ def ports_bind(instance: Instance, host: str, zone: str) -> None:
     for port_id in Port.objects.filter(device_id=instance.id, project_id=instance.project_id).values_list(
             "id", flat=True):
         network_services.port_update(actor=actor, port_id=port_id, changes={
-            "binding:host_id": host, "device_owner": f"compute:{zone}"})
+            "binding_host_id": host, "device_owner": f"compute:{zone}"})
 
 
 def ports_unbind(instance: Instance) -> None:
@@ -165,7 +165,7 @@ def ports_unbind(instance: Instance) -> None:
     actor = service_actor(instance.project_id, instance.user_id)
     for port_id in Port.objects.filter(device_id=instance.id, project_id=instance.project_id).exclude(
             binding_host_id="").values_list("id", flat=True):
-        network_services.port_update(actor=actor, port_id=port_id, changes={"binding:host_id": ""})
+        network_services.port_update(actor=actor, port_id=port_id, changes={"binding_host_id": ""})
 
 
 def _delete_ports(instance: Instance) -> None:
@@ -179,7 +179,7 @@ def _delete_ports(instance: Instance) -> None:
             "id", flat=True):
         if port_id in given:
             network_services.port_update(actor=actor, port_id=port_id, changes={
-                "device_id": "", "device_owner": "", "binding:host_id": ""})
+                "device_id": "", "device_owner": "", "binding_host_id": ""})
         else:
             network_services.port_delete(actor=actor, port_id=port_id)
 

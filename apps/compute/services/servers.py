@@ -201,19 +201,18 @@ def _check_networks(actor: Actor, project_id: str, networks: Any, *, count: int)
 def _make_ports(instance: Instance, requests: list[dict[str, str]], groups: list[Any], host: str, zone: str) -> None:
     from apps.networks import errors as network_errors
     from apps.networks import services as network_services
+    from apps.networks.services import FixedIP, PortAttributes
 
     actor = service_actor(instance.project_id, instance.user_id)
     for request in requests:
-        common = {"device_id": instance.id, "device_owner": f"compute:{zone}", "binding:host_id": host}
+        common: PortAttributes = {"device_id": instance.id, "device_owner": f"compute:{zone}", "binding_host_id": host}
         try:
             if "port" in request:
                 network_services.port_update(actor=actor, port_id=request["port"], changes=common)
                 continue
-            body: dict[str, Any] = {**common, "project_id": instance.project_id,
-                                    "security_groups": [g.id for g in groups]}
-            if request.get("fixed_ip"):
-                body["fixed_ips"] = [{"ip_address": request["fixed_ip"]}]
-            network_services.port_create(actor=actor, network_id=request["uuid"], body=body)
+            fixed_ips: list[FixedIP] | None = [{"ip_address": request["fixed_ip"]}] if request.get("fixed_ip") else None
+            network_services.port_create(actor=actor, network_id=request["uuid"], project_id=instance.project_id,
+                                         security_groups=[g.id for g in groups], fixed_ips=fixed_ips, **common)
         except network_errors.OverQuota:
             raise NovaQuotaExceeded("Maximum number of ports exceeded", resource="port", limit=0, in_use=0,
                                     requested=1) from None

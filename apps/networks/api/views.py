@@ -20,9 +20,8 @@ from apps.core.api import OpenStackView
 from apps.identity.api.authentication import AllowAny
 from apps.identity.policy import Actor
 from apps.networks import errors, selectors, services
+from apps.networks.api import parsers
 from apps.networks.api import serializers as out
-
-STANDARD_KEYS = {"name", "description", "project_id", "tenant_id", "tags"}
 
 
 class NeutronView(OpenStackView):
@@ -31,20 +30,6 @@ class NeutronView(OpenStackView):
 
 def _base(request: Request) -> str:
     return request.build_absolute_uri("/network/v2.0").rstrip("/")
-
-
-def _owner(body: dict[str, Any]) -> str | None:
-    return body.get("project_id") or body.get("tenant_id")
-
-
-def _check_keys(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(body) - allowed
-    if unknown:
-        raise errors.InvalidInput(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
-
-
-def _pick(body: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    return {kwarg: body[key] for key, kwarg in mapping.items() if key in body}
 
 
 # ---- resources -----------------------------------------------------------------------------
@@ -64,111 +49,12 @@ class Resource:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _network_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS | {"admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
-                                    "provider:network_type", "provider:physical_network",
-                                    "provider:segmentation_id", "availability_zone_hints", "dns_domain",
-                                    "qos_policy_id", "is_default"})
-    b = _drop_unsupported(b)
-    return services.network_create(actor=actor, project_id=_owner(b), **_pick(b, {
-        "name": "name", "description": "description", "admin_state_up": "admin_state_up", "shared": "shared",
-        "router:external": "external", "mtu": "mtu", "port_security_enabled": "port_security_enabled",
-        "provider:network_type": "network_type", "provider:physical_network": "physical_network",
-        "provider:segmentation_id": "segmentation_id", "tags": "tags"}))
+def _create(service: Callable[..., Any], op: parsers.Op) -> Callable[[Actor, dict[str, Any]], Any]:
+    return lambda actor, body: service(actor=actor, **parsers.parse_create(body, op))
 
 
-def _network_update(actor: Actor, pk: str, b: dict[str, Any]) -> Any:
-    b = _drop_unsupported(b)
-    services.network_update(actor=actor, network_id=pk, changes=b)
-    return selectors.network_get(actor=actor, network_id=pk)
-
-
-SUBNET_KEYS = {"network_id": "network_id", "cidr": "cidr", "ip_version": "ip_version", "name": "name",
-               "gateway_ip": "gateway_ip", "allocation_pools": "allocation_pools",
-               "dns_nameservers": "dns_nameservers", "host_routes": "host_routes", "enable_dhcp": "enable_dhcp",
-               "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode",
-               "subnetpool_id": "subnetpool_id", "prefixlen": "prefixlen",
-               "use_default_subnetpool": "use_default_subnetpool", "description": "description", "tags": "tags"}
-
-
-def _subnet_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS | set(SUBNET_KEYS) | {"service_types", "segment_id", "dns_publish_fixed_ip"})
-    b = _drop_unsupported(b)
-    kwargs = _pick(b, SUBNET_KEYS)
-    kwargs.setdefault("network_id", None)
-    return services.subnet_create(actor=actor, project_id=_owner(b), **kwargs)
-
-
-def _subnet_update(actor: Actor, pk: str, b: dict[str, Any]) -> Any:
-    b = _drop_unsupported(b)
-    return services.subnet_update(actor=actor, subnet_id=pk, changes=b)
-
-
-def _subnetpool_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS | {"prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared",
-                                    "is_default", "default_quota", "address_scope_id"})
-    b = _drop_unsupported(b)
-    return services.subnetpool_create(actor=actor, project_id=_owner(b), **_pick(b, {
-        k: k for k in ("name", "description", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen",
-                       "shared", "is_default", "default_quota", "tags")}))
-
-
-# Attributes of extensions Stratus does not offer: accepted when empty (clients send defaults), refused
-# otherwise rather than silently ignored.
-UNSUPPORTED_EMPTY_OK = ("qos_policy_id", "extra_dhcp_opts", "propagate_uplink_status", "data_plane_status",
-                        "availability_zone_hints", "dns_domain", "service_types", "segment_id", "distributed", "ha",
-                        "is_default", "dns_publish_fixed_ip", "flavor_id", "dns_name", "address_scope_id")
-
-
-def _drop_unsupported(b: dict[str, Any], *, keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    for key in set(UNSUPPORTED_EMPTY_OK) - set(keep):
-        if b.get(key) not in (None, [], {}, "", False):
-            raise errors.InvalidInput(f"Attribute '{key}' is not supported by this cloud (its extension is not "
-                                      "enabled).")
-    return {k: v for k, v in b.items() if k not in UNSUPPORTED_EMPTY_OK or k in keep}
-
-
-def _port_create(actor: Actor, b: dict[str, Any]) -> Any:
-    body = {k: v for k, v in _drop_unsupported(b, keep=("dns_name",)).items() if k != "network_id"}
-    return services.port_create(actor=actor, network_id=b.get("network_id"), body=body)  # type: ignore[arg-type]
-
-
-def _router_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS | {"admin_state_up", "external_gateway_info", "availability_zone_hints",
-                                    "distributed", "ha", "flavor_id"})
-    b = _drop_unsupported(b)
-    return services.router_create(actor=actor, project_id=_owner(b), **_pick(b, {
-        k: k for k in ("name", "description", "admin_state_up", "external_gateway_info", "tags")}))
-
-
-def _fip_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS - {"name"} | {"floating_network_id", "floating_ip_address", "subnet_id",
-                                               "port_id", "fixed_ip_address", "qos_policy_id", "dns_name",
-                                               "dns_domain"})
-    b = _drop_unsupported(b)
-    return services.floatingip_create(actor=actor, project_id=_owner(b), floating_network_id=b.get(
-        "floating_network_id"), **_pick(b, {k: k for k in ("floating_ip_address", "subnet_id", "port_id",
-                                                          "fixed_ip_address", "description", "tags")}))
-
-
-def _sg_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, STANDARD_KEYS | {"stateful"})
-    return services.security_group_create(actor=actor, project_id=_owner(b), **_pick(b, {
-        k: k for k in ("name", "description", "stateful", "tags")}))
-
-
-RULE_KEYS = ("security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-             "remote_ip_prefix", "remote_group_id", "description")
-
-
-def _rule_create(actor: Actor, b: dict[str, Any]) -> Any:
-    _check_keys(b, {"project_id", "tenant_id", "remote_address_group_id", *RULE_KEYS})
-    if b.get("remote_address_group_id"):
-        raise errors.InvalidInput("Address groups are not supported.")
-    kwargs = _pick(b, {k: k for k in RULE_KEYS})
-    kwargs.setdefault("security_group_id", None)
-    kwargs.setdefault("direction", None)
-    return services.security_group_rule_create(actor=actor, project_id=_owner(b), **kwargs)
+def _update(service: Callable[..., Any], key: str, op: parsers.Op) -> Callable[[Actor, str, dict[str, Any]], Any]:
+    return lambda actor, pk, body: service(actor=actor, **{key: pk}, changes=parsers.parse_update(body, op))
 
 
 def _sg_before_read(actor: Actor) -> None:
@@ -179,49 +65,50 @@ RESOURCES: dict[str, Resource] = {r.path: r for r in (
     Resource("network", "networks", "networks", out.network_out,
              list=lambda a, q: selectors.network_list(actor=a, query=q),
              get=lambda a, pk: selectors.network_get(actor=a, network_id=pk),
-             create=_network_create, update=_network_update,
+             create=_create(services.network_create, parsers.NETWORK_CREATE),
+             update=_update(services.network_update, "network_id", parsers.NETWORK_UPDATE),
              delete=lambda a, pk: services.network_delete(actor=a, network_id=pk)),
     Resource("subnet", "subnets", "subnets", out.subnet_out,
              list=lambda a, q: selectors.subnet_list(actor=a, query=q),
              get=lambda a, pk: selectors.subnet_get(actor=a, subnet_id=pk),
-             create=_subnet_create, update=_subnet_update,
+             create=_create(services.subnet_create, parsers.SUBNET_CREATE),
+             update=_update(services.subnet_update, "subnet_id", parsers.SUBNET_UPDATE),
              delete=lambda a, pk: services.subnet_delete(actor=a, subnet_id=pk)),
     Resource("subnetpool", "subnetpools", "subnetpools", out.subnetpool_out,
              list=lambda a, q: selectors.subnetpool_list(actor=a, query=q),
              get=lambda a, pk: selectors.subnetpool_get(actor=a, subnetpool_id=pk),
-             create=_subnetpool_create,
-             update=lambda a, pk, b: services.subnetpool_update(actor=a, subnetpool_id=pk, changes=b),
+             create=_create(services.subnetpool_create, parsers.SUBNETPOOL_CREATE),
+             update=_update(services.subnetpool_update, "subnetpool_id", parsers.SUBNETPOOL_UPDATE),
              delete=lambda a, pk: services.subnetpool_delete(actor=a, subnetpool_id=pk)),
     Resource("port", "ports", "ports", out.port_out,
              list=lambda a, q: selectors.port_list(actor=a, query=q),
              get=lambda a, pk: selectors.port_get(actor=a, port_id=pk),
-             create=_port_create,
-             update=lambda a, pk, b: services.port_update(actor=a, port_id=pk, changes=_drop_unsupported(
-                 b, keep=("dns_name",))),
+             create=_create(services.port_create, parsers.PORT_CREATE),
+             update=lambda a, pk, b: services.port_update(actor=a, port_id=pk, changes=parsers.port_update(b)),
              delete=lambda a, pk: services.port_delete(actor=a, port_id=pk)),
     Resource("router", "routers", "routers", out.router_out,
              list=lambda a, q: selectors.router_list(actor=a, query=q),
              get=lambda a, pk: selectors.router_get(actor=a, router_id=pk),
-             create=_router_create,
-             update=lambda a, pk, b: services.router_update(actor=a, router_id=pk, changes=_drop_unsupported(b)),
+             create=_create(services.router_create, parsers.ROUTER_CREATE),
+             update=_update(services.router_update, "router_id", parsers.ROUTER_UPDATE),
              delete=lambda a, pk: services.router_delete(actor=a, router_id=pk)),
     Resource("floatingip", "floatingips", "floatingips", out.floatingip_out,
              list=lambda a, q: selectors.floatingip_list(actor=a, query=q),
              get=lambda a, pk: selectors.floatingip_get(actor=a, floatingip_id=pk),
-             create=_fip_create,
-             update=lambda a, pk, b: services.floatingip_update(actor=a, floatingip_id=pk, changes=b),
+             create=_create(services.floatingip_create, parsers.FIP_CREATE),
+             update=_update(services.floatingip_update, "floatingip_id", parsers.FIP_UPDATE),
              delete=lambda a, pk: services.floatingip_delete(actor=a, floatingip_id=pk)),
     Resource("security_group", "security_groups", "security-groups", out.security_group_out,
              list=lambda a, q: selectors.security_group_list(actor=a, query=q),
              get=lambda a, pk: selectors.security_group_get(actor=a, security_group_id=pk),
-             create=_sg_create,
-             update=lambda a, pk, b: services.security_group_update(actor=a, security_group_id=pk, changes=b),
+             create=_create(services.security_group_create, parsers.SG_CREATE),
+             update=_update(services.security_group_update, "security_group_id", parsers.SG_UPDATE),
              delete=lambda a, pk: services.security_group_delete(actor=a, security_group_id=pk),
              before_read=_sg_before_read),
     Resource("security_group_rule", "security_group_rules", "security-group-rules", out.security_group_rule_out,
              list=lambda a, q: selectors.security_group_rule_list(actor=a, query=q),
              get=lambda a, pk: selectors.security_group_rule_get(actor=a, rule_id=pk),
-             create=_rule_create,
+             create=lambda a, b: services.security_group_rule_create(actor=a, **parsers.rule_create(b)),
              delete=lambda a, pk: services.security_group_rule_delete(actor=a, rule_id=pk),
              before_read=_sg_before_read),
 )}
@@ -322,7 +209,7 @@ class RouterInterface(NeutronView):
         body = request.data if isinstance(request.data, dict) else {}
         if not body:
             raise errors.BadRequestError("Resource body required")
-        kwargs = {"subnet_id": body.get("subnet_id"), "port_id": body.get("port_id")}
+        kwargs = parsers.router_interface(body)
         if self.action == "add":
             return Response(services.router_interface_add(actor=request.auth, router_id=pk, **kwargs))
         return Response(services.router_interface_remove(actor=request.auth, router_id=pk, **kwargs))
@@ -346,7 +233,8 @@ class Tags(NeutronView):
         body = request.data if isinstance(request.data, dict) else {}
         if not isinstance(body.get("tags"), list):
             raise errors.BadRequestError("Invalid input: the body needs a 'tags' list.")
-        tags = services.tags_change(actor=request.auth, collection=collection, resource_id=pk, set_to=body["tags"])
+        tags = services.tags_change(actor=request.auth, collection=collection, resource_id=pk,
+                                    set_to=parsers.tags(body["tags"]))
         return Response({"tags": tags})
 
     def delete(self, request: Request, collection: str, pk: str) -> HttpResponse:
@@ -361,7 +249,7 @@ class Tag(NeutronView):
         return HttpResponse(status=204)
 
     def put(self, request: Request, collection: str, pk: str, tag: str) -> HttpResponse:
-        services.tags_change(actor=request.auth, collection=collection, resource_id=pk, add=tag)
+        services.tags_change(actor=request.auth, collection=collection, resource_id=pk, add=parsers.tag(tag))
         return HttpResponse(status=201)
 
     def delete(self, request: Request, collection: str, pk: str, tag: str) -> HttpResponse:
@@ -395,7 +283,8 @@ class Quota(NeutronView):
 
     def put(self, request: Request, project_id: str) -> Response:
         body = _body(request, "quota")
-        limits = services.network_quota_set(actor=request.auth, project_id=project_id, limits=body)
+        limits = services.network_quota_set(actor=request.auth, project_id=project_id,
+                                            limits=parsers.quota_limits(body))
         return Response({"quota": _quota_body(limits)})
 
     def delete(self, request: Request, project_id: str) -> HttpResponse:
@@ -442,7 +331,8 @@ class AgentDetail(NeutronView):
 
     def put(self, request: Request, pk: str) -> Response:
         agent, _ = self._find(request, pk)
-        services.network_agent_update(actor=request.auth, agent=agent, changes=_body(request, "agent"))
+        services.network_agent_update(actor=request.auth, agent=agent,
+                                      changes=parsers.parse_update(_body(request, "agent"), parsers.AGENT_UPDATE))
         return Response({"agent": self._find(request, pk)[1]})
 
     def delete(self, request: Request, pk: str) -> HttpResponse:

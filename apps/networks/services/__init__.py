@@ -12,17 +12,32 @@ One module per resource; this package re-exports the public services, so callers
 ``from apps.networks import services`` and ``services.port_create(...)``.
 """
 from apps.networks.services.agents import (
+    AgentChanges,
     network_agent_delete,
     network_agent_report,
     network_agent_update,
     notify_agents,
     port_status_report,
 )
-from apps.networks.services.floatingips import floatingip_create, floatingip_delete, floatingip_update
-from apps.networks.services.networks import network_create, network_delete, network_update, public_network_ensure
-from apps.networks.services.ports import port_create, port_delete, port_update
+from apps.networks.services.allocation import FixedIP
+from apps.networks.services.floatingips import (
+    FloatingIPChanges,
+    floatingip_create,
+    floatingip_delete,
+    floatingip_update,
+)
+from apps.networks.services.networks import (
+    NetworkChanges,
+    network_create,
+    network_delete,
+    network_update,
+    public_network_ensure,
+)
+from apps.networks.services.ports import PortAttributes, port_create, port_delete, port_update
 from apps.networks.services.quotas import network_quota_reset, network_quota_set
 from apps.networks.services.routers import (
+    Gateway,
+    RouterChanges,
     router_create,
     router_delete,
     router_interface_add,
@@ -30,6 +45,7 @@ from apps.networks.services.routers import (
     router_update,
 )
 from apps.networks.services.security_groups import (
+    SecurityGroupChanges,
     security_group_create,
     security_group_delete,
     security_group_ensure_default,
@@ -38,11 +54,27 @@ from apps.networks.services.security_groups import (
     security_group_rule_delete,
     security_group_update,
 )
-from apps.networks.services.subnetpools import subnetpool_create, subnetpool_delete, subnetpool_update
-from apps.networks.services.subnets import subnet_create, subnet_delete, subnet_update
+from apps.networks.services.subnetpools import (
+    SubnetPoolChanges,
+    subnetpool_create,
+    subnetpool_delete,
+    subnetpool_update,
+)
+from apps.networks.services.subnets import FirstSubnet, SubnetChanges, subnet_create, subnet_delete, subnet_update
 from apps.networks.services.tags import tags_change, tags_get
 
 __all__ = [
+    "AgentChanges",
+    "FirstSubnet",
+    "FixedIP",
+    "FloatingIPChanges",
+    "Gateway",
+    "NetworkChanges",
+    "PortAttributes",
+    "RouterChanges",
+    "SecurityGroupChanges",
+    "SubnetChanges",
+    "SubnetPoolChanges",
     "floatingip_create",
     "floatingip_delete",
     "floatingip_update",

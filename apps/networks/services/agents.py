@@ -3,7 +3,7 @@ what they report (heartbeats, port statuses); an operator's changes to them."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core import events, tasks
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor, require_admin
-from apps.networks import errors, selectors
+from apps.networks import selectors
 from apps.networks.models import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
@@ -24,7 +24,7 @@ from apps.networks.models import (
     NetworkAgent,
     Port,
 )
-from apps.networks.services.common import _bool, _text, publish
+from apps.networks.services.common import publish
 
 SYNC_EXPIRES_SECONDS = 300
 
@@ -104,18 +104,18 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
     return agent
 
 
+class AgentChanges(TypedDict, total=False):
+    admin_state_up: bool
+    description: str
+
+
 @transaction.atomic
-def network_agent_update(*, actor: Actor, agent: NetworkAgent, changes: Mapping[str, Any]) -> NetworkAgent:
+def network_agent_update(*, actor: Actor, agent: NetworkAgent, changes: AgentChanges) -> NetworkAgent:
     """An operator turns a node's agent off (no more work sent, admin_state_up) or notes something."""
     require_admin(actor, action="change network agents")
     agent = NetworkAgent.objects.select_for_update().get(pk=agent.pk)
     for key, value in changes.items():
-        if key == "admin_state_up":
-            agent.admin_state_up = _bool(value, field=key)
-        elif key == "description":
-            agent.description = _text(value, field=key)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
+        setattr(agent, key, value)
     agent.save()
     events.publish(project_id=None, kind="updated", resource="network_agent", resource_id=agent.id,
                    data={"host": agent.host, "admin_state_up": agent.admin_state_up})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 
@@ -36,25 +36,20 @@ def _lock_subnets(network: Network) -> list[Subnet]:
     return list(Subnet.objects.select_for_update().filter(network=network).order_by("id"))
 
 
-def parse_fixed_ips(value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for fixed_ips. Reason: a list of {subnet_id, ip_address}.")
-    result = []
-    for item in value:
-        if not isinstance(item, dict) or not set(item) <= {"subnet_id", "ip_address"} or not item:
-            raise errors.InvalidInput(f"Invalid input for fixed_ips. Reason: {item!r} is not a valid fixed IP.")
-        entry = {}
-        if item.get("subnet_id"):
-            entry["subnet_id"] = str(item["subnet_id"])
-        if item.get("ip_address") not in (None, ""):
-            entry["ip_address"] = str(ipam.parse_address(item["ip_address"], field="fixed_ips"))
-        if not entry:
-            raise errors.InvalidInput(f"Invalid input for fixed_ips. Reason: {item!r} is not a valid fixed IP.")
-        result.append(entry)
-    return result
+class FixedIP(TypedDict, total=False):
+    """One of a port's wanted addresses: a subnet, an address, or both."""
+
+    subnet_id: str
+    ip_address: str
 
 
-def allocate(port: Port, requests: list[dict[str, str]] | None, *, network: Network, strict: bool = True) -> None:
+def normalize_fixed_ips(value: list[FixedIP]) -> list[FixedIP]:
+    """The addresses written as Python writes them (a wrong one is a 400)."""
+    return [{**item, "ip_address": str(ipam.parse_address(item["ip_address"], field="fixed_ips"))}
+            if "ip_address" in item else item for item in value]
+
+
+def allocate(port: Port, requests: list[FixedIP] | None, *, network: Network, strict: bool = True) -> None:
     """Give ``port`` its fixed IPs. ``requests`` None: Neutron's default (one IPv4 address from the
     first subnet with room, one stateful IPv6 address likewise, plus every SLAAC subnet's EUI-64).
     Explicit addresses must be free (409 IpAddressAlreadyAllocated); an exhausted subnet is a 409

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from django.db import IntegrityError, transaction
 
@@ -23,16 +22,21 @@ from apps.networks.models import (
     Subnet,
 )
 from apps.networks.services.agents import notify_agents
-from apps.networks.services.allocation import allocate, new_port, port_destroy
-from apps.networks.services.common import _tags, _text, owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.allocation import FixedIP, allocate, new_port, port_destroy
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
 
 # ---- floating IPs --------------------------------------------------------------------------
 
-def _fip_target(actor: Actor, fip: FloatingIP, port_id: Any, fixed_ip: Any) -> tuple[Port, str, Router]:
+class FloatingIPChanges(TypedDict, total=False):
+    description: str
+    tags: list[str]
+    port_id: str | None  # None: disassociate
+    fixed_ip_address: str | None
+
+
+def _fip_target(actor: Actor, fip: FloatingIP, port_id: str, fixed_ip: str | None) -> tuple[Port, str, Router]:
     """Check an association: the port's fixed IP must reach the floating network through a router
     with a gateway on it (Neutron's 404 ExternalGatewayForFloatingIPNotFound otherwise)."""
-    if not isinstance(port_id, str):
-        raise errors.InvalidInput(f"Invalid input for port_id. Reason: '{port_id}' is not a valid UUID.")
     port = selectors.port_get(actor=actor, port_id=port_id)
     if not actor.is_admin and port.project_id != fip.project_id:
         raise errors.PortNotFound(f"Port {port_id} could not be found.")
@@ -79,26 +83,23 @@ def _fip_status(router: Router | None) -> str:
 
 
 @transaction.atomic
-def floatingip_create(*, actor: Actor, floating_network_id: Any, floating_ip_address: Any = None,
-                      subnet_id: Any = None, port_id: Any = None, fixed_ip_address: Any = None,
+def floatingip_create(*, actor: Actor, floating_network_id: str, floating_ip_address: str | None = None,
+                      subnet_id: str | None = None, port_id: str | None = None, fixed_ip_address: str | None = None,
                       description: str = "", project_id: str | None = None,
                       tags: list[str] | None = None) -> FloatingIP:
-    if not isinstance(floating_network_id, str) or not floating_network_id:
-        raise errors.InvalidInput("Invalid input for floating_network_id: a network id is required.")
     network = selectors.network_get(actor=actor, network_id=floating_network_id)
     if not network.external:
         raise errors.BadRequestError(f"Bad floatingip request: Network {network.id} is not a valid external network.")
     owner = owning_project(actor, project_id)
-    request: dict[str, str] = {}
+    request: FixedIP = {}
     if subnet_id:
-        request["subnet_id"] = str(subnet_id)
+        request["subnet_id"] = subnet_id
     if floating_ip_address:
         require_admin(actor, action="choose a floating IP address")
         request["ip_address"] = str(ipam.parse_address(floating_ip_address, field="floating_ip_address"))
     reserve(owner, {"floatingip": 1})
     Network.objects.select_for_update().filter(pk=network.pk).first()
-    fip = FloatingIP(project_id=owner, floating_network=network, description=_text(description, field="description"),
-                     tags=_tags(tags) if tags is not None else [])
+    fip = FloatingIP(project_id=owner, floating_network=network, description=description, tags=list(tags or []))
     port = new_port(network=network, project_id="", device_owner=DEVICE_OWNER_FLOATINGIP, device_id=fip.id,
                      counted=False, port_security_enabled=False)
     if request:
@@ -138,25 +139,19 @@ def _fip_for_update(actor: Actor, floatingip_id: str) -> FloatingIP:
 
 
 @transaction.atomic
-def floatingip_update(*, actor: Actor, floatingip_id: str, changes: Mapping[str, Any]) -> FloatingIP:
+def floatingip_update(*, actor: Actor, floatingip_id: str, changes: FloatingIPChanges) -> FloatingIP:
     fip = _fip_for_update(actor, floatingip_id)
-    fields = []
-    for key, value in changes.items():
-        if key == "description":
-            fip.description = _text(value, field=key)
+    fields: list[str] = []
+    for key in ("description", "tags"):
+        if key in changes:
+            setattr(fip, key, changes[key])  # type: ignore[literal-required]
             fields.append(key)
-        elif key == "tags":
-            fip.tags = _tags(value)
-            fields.append(key)
-        elif key in ("port_id", "fixed_ip_address"):
-            continue
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
     if "port_id" in changes:
-        if changes["port_id"] is None:
+        port_id = changes["port_id"]
+        if port_id is None:
             fip.port, fip.fixed_ip_address, fip.router, fip.status = None, None, None, STATUS_DOWN
         else:
-            port, fixed, router = _fip_target(actor, fip, changes["port_id"], changes.get("fixed_ip_address"))
+            port, fixed, router = _fip_target(actor, fip, port_id, changes.get("fixed_ip_address"))
             fip.port, fip.fixed_ip_address, fip.router = port, fixed, router
             fip.status = _fip_status(router)
         fields += ["port", "fixed_ip_address", "router", "status"]

@@ -1,8 +1,7 @@
 """Networks (and the bootstrap's external network)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -18,18 +17,8 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import port_destroy
-from apps.networks.services.common import (
-    _bool,
-    _int,
-    _tags,
-    _text,
-    owning_project,
-    publish,
-    release,
-    require_write,
-    reserve,
-    touch,
-)
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.subnets import FirstSubnet, subnet_create
 
 VXLAN_MTU = 1450
 PUBLIC_NETWORK_NAME = "public"
@@ -57,15 +46,21 @@ def _allocate_vni() -> int:
     return candidate
 
 
+def _mtu(mtu: int, network_type: str) -> int:
+    high = VXLAN_MTU if network_type == "vxlan" else 9000
+    if not 68 <= mtu <= high:
+        raise errors.InvalidInput(f"Invalid input for mtu. Reason: '{mtu}' is not in range 68..{high}.")
+    return mtu
+
+
 @transaction.atomic
 def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, shared: bool = False,
                    external: bool = False, mtu: int | None = None, port_security_enabled: bool = True,
                    description: str = "", project_id: str | None = None, network_type: str | None = None,
                    physical_network: str | None = None, segmentation_id: int | None = None,
-                   tags: list[str] | None = None) -> Network:
+                   tags: list[str] | None = None, first_subnet: FirstSubnet | None = None) -> Network:
+    """A network; with ``first_subnet`` (the dashboard's form) its first subnet too, both or neither."""
     owner = owning_project(actor, project_id)
-    shared = _bool(shared, field="shared")
-    external = _bool(external, field="router:external")
     if (shared or external) and not actor.is_admin:
         raise errors.PolicyNotAuthorized("Only an admin may create shared or external networks.")
     if (network_type, physical_network, segmentation_id) != (None, None, None):
@@ -74,25 +69,21 @@ def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True,
     if network_type not in ("vxlan", "flat"):
         raise errors.InvalidInput(f"Invalid input for provider:network_type. Reason: '{network_type}' is not "
                                   "supported (vxlan, flat).")
-    mtu_value = VXLAN_MTU if mtu is None else _int(mtu, field="mtu", low=68, high=VXLAN_MTU if network_type ==
-                                                    "vxlan" else 9000)
+    mtu_value = VXLAN_MTU if mtu is None else _mtu(mtu, network_type)
     reserve(owner, {"network": 1})
-    network = Network(project_id=owner, name=_text(name, field="name"), description=_text(description,
-                      field="description"), admin_state_up=_bool(admin_state_up, field="admin_state_up"),
+    network = Network(project_id=owner, name=name, description=description, admin_state_up=admin_state_up,
                       shared=shared, external=external, mtu=mtu_value, network_type=network_type,
-                      port_security_enabled=_bool(port_security_enabled, field="port_security_enabled"),
-                      tags=_tags(tags) if tags is not None else [])
+                      port_security_enabled=port_security_enabled, tags=list(tags or []))
     if network_type == "flat":
         if not physical_network:
             raise errors.InvalidInput("A flat network needs provider:physical_network.")
-        network.physical_network = _text(physical_network, field="provider:physical_network", max_length=64)
+        network.physical_network = physical_network
         if Network.objects.filter(network_type="flat", physical_network=network.physical_network).exists():
             raise errors.NetworkInUse(f"Physical network {network.physical_network} is in use.")
     elif segmentation_id is not None:
-        vni = _int(segmentation_id, field="provider:segmentation_id", low=1, high=2**24 - 1)
-        if Network.objects.filter(network_type="vxlan", segmentation_id=vni).exists():
-            raise errors.NetworkInUse(f"Unable to create the network. The VXLAN id {vni} is in use.")
-        network.segmentation_id = vni
+        if Network.objects.filter(network_type="vxlan", segmentation_id=segmentation_id).exists():
+            raise errors.NetworkInUse(f"Unable to create the network. The VXLAN id {segmentation_id} is in use.")
+        network.segmentation_id = segmentation_id
     else:
         network.segmentation_id = _allocate_vni()
     try:
@@ -102,6 +93,8 @@ def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True,
         raise errors.NetworkInUse("Unable to create the network: its segmentation id was taken.") from None
     publish("created", "network", network, status=network.status)
     notify_agents()
+    if first_subnet is not None:
+        subnet_create(actor=actor, network_id=network.id, **first_subnet)
     return network
 
 
@@ -111,38 +104,31 @@ def _network_for_update(actor: Actor, network_id: str) -> Network:
     return Network.objects.select_for_update().get(pk=network.pk)
 
 
+class NetworkChanges(TypedDict, total=False):
+    name: str
+    description: str
+    admin_state_up: bool
+    port_security_enabled: bool
+    mtu: int
+    shared: bool
+    external: bool
+    tags: list[str]
+
+
 @transaction.atomic
-def network_update(*, actor: Actor, network_id: str, changes: Mapping[str, Any]) -> Network:
+def network_update(*, actor: Actor, network_id: str, changes: NetworkChanges) -> Network:
     network = _network_for_update(actor, network_id)
-    fields = []
+    for key in changes:
+        if key in ("shared", "external"):
+            require_admin(actor, action=f"change {'router:external' if key == 'external' else key}")
+    if "mtu" in changes:
+        _mtu(changes["mtu"], network.network_type)
+    if changes.get("external") is False and network.external and FloatingIP.objects.filter(
+            floating_network=network).exists():
+        raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.")
     for key, value in changes.items():
-        if key == "name":
-            network.name = _text(value, field="name")
-        elif key == "description":
-            network.description = _text(value, field="description")
-        elif key == "admin_state_up":
-            network.admin_state_up = _bool(value, field=key)
-        elif key == "port_security_enabled":
-            network.port_security_enabled = _bool(value, field=key)
-        elif key == "mtu":
-            network.mtu = _int(value, field="mtu", low=68, high=VXLAN_MTU if network.network_type == "vxlan"
-                               else 9000)
-        elif key in ("shared", "router:external"):
-            require_admin(actor, action=f"change {key}")
-            flag = _bool(value, field=key)
-            if key == "shared":
-                network.shared = flag
-            else:
-                if not flag and network.external and FloatingIP.objects.filter(floating_network=network).exists():
-                    raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.")
-                network.external = flag
-            key = "shared" if key == "shared" else "external"
-        elif key == "tags":
-            network.tags = _tags(value)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
-        fields.append(key)
-    touch(network, fields)
+        setattr(network, key, value)
+    touch(network, list(changes))
     publish("updated", "network", network)
     notify_agents()
     return network

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db import transaction
 
@@ -23,18 +22,36 @@ from apps.networks.models import (
     SecurityGroup,
 )
 from apps.networks.services.agents import notify_agents
-from apps.networks.services.allocation import allocate, new_port, parse_fixed_ips, port_destroy
-from apps.networks.services.common import _bool, _tags, _text, owning_project, publish, require_write, reserve, touch
+from apps.networks.services.allocation import FixedIP, allocate, new_port, normalize_fixed_ips, port_destroy
+from apps.networks.services.common import owning_project, publish, require_write, reserve, touch
 from apps.networks.services.security_groups import security_group_ensure_default
 
 VNIC_TYPES = {"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
               "remote-managed", "vdpa"}
 
 
-def _groups_for_port(actor: Actor, project_id: str, value: Any) -> list[SecurityGroup]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for security_groups. Reason: a list of security group ids.")
-    ids = list(dict.fromkeys(str(v) for v in value))
+class PortAttributes(TypedDict, total=False):
+    """Neutron's port attributes a create or update may give (binding:host_id is binding_host_id, ...)."""
+
+    name: str
+    description: str
+    device_id: str
+    device_owner: str
+    dns_name: str
+    mac_address: str | None
+    admin_state_up: bool
+    port_security_enabled: bool
+    allowed_address_pairs: list[dict[str, str]]
+    binding_host_id: str
+    binding_profile: dict[str, Any]
+    binding_vnic_type: str
+    security_groups: list[str] | None  # None (create): the project's default group
+    fixed_ips: list[FixedIP] | None    # None (create): Neutron's default addresses
+    tags: list[str]
+
+
+def _groups_for_port(actor: Actor, project_id: str, value: list[str]) -> list[SecurityGroup]:
+    ids = list(dict.fromkeys(value))
     found = {g.id: g for g in SecurityGroup.objects.filter(pk__in=ids)
              if g.project_id == project_id or actor.is_admin}
     for group_id in ids:
@@ -43,14 +60,10 @@ def _groups_for_port(actor: Actor, project_id: str, value: Any) -> list[Security
     return [found[i] for i in ids]
 
 
-def _address_pairs(value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for allowed_address_pairs. Reason: a list is expected.")
+def _address_pairs(value: list[dict[str, str]]) -> list[dict[str, str]]:
     pairs: list[dict[str, str]] = []
     for item in value:
-        if not isinstance(item, dict) or "ip_address" not in item or not set(item) <= {"ip_address", "mac_address"}:
-            raise errors.InvalidInput(f"Invalid input for allowed_address_pairs. Reason: {item!r} needs ip_address.")
-        text = str(item["ip_address"])
+        text = item["ip_address"]
         try:
             ip = str(ipaddress.ip_network(text, strict=False)) if "/" in text else str(ipaddress.ip_address(text))
         except ValueError:
@@ -65,19 +78,16 @@ def _address_pairs(value: Any) -> list[dict[str, str]]:
     return pairs
 
 
-def _binding(actor: Actor, body: Mapping[str, Any]) -> dict[str, Any]:
+def _binding(actor: Actor, attributes: PortAttributes) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    if "binding:host_id" in body:
+    if "binding_host_id" in attributes:
         require_admin(actor, action="bind a port to a host")
-        fields["binding_host_id"] = _text(body["binding:host_id"] or "", field="binding:host_id")
-    if "binding:profile" in body:
+        fields["binding_host_id"] = attributes["binding_host_id"]
+    if "binding_profile" in attributes:
         require_admin(actor, action="set a port's binding profile")
-        profile = body["binding:profile"] or {}
-        if not isinstance(profile, dict):
-            raise errors.InvalidInput("Invalid input for binding:profile. Reason: a dict is expected.")
-        fields["binding_profile"] = profile
-    if "binding:vnic_type" in body:
-        vnic = body["binding:vnic_type"]
+        fields["binding_profile"] = attributes["binding_profile"]
+    if "binding_vnic_type" in attributes:
+        vnic = attributes["binding_vnic_type"]
         if vnic not in VNIC_TYPES:
             raise errors.InvalidInput(f"Invalid input for binding:vnic_type. Reason: '{vnic}' is not in "
                                       f"{sorted(VNIC_TYPES)}.")
@@ -94,10 +104,9 @@ DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 FQDN_MAX_LEN = 255
 
 
-def _dns_name(value: Any) -> str:
+def _dns_name(name: str) -> str:
     """Neutron's dns_name: a PQDN or FQDN of RFC 1123 labels (each 1..63 of [A-Za-z0-9-], not
     starting or ending with '-'), 255 characters at most, the top label not all digits; "" clears it."""
-    name = _text(value or "", field="dns_name", max_length=FQDN_MAX_LEN)
     if not name:
         return ""
     bad = errors.InvalidInput
@@ -154,66 +163,52 @@ def _check_device(actor: Actor, network: Network, project_id: str, *, device_own
                                                   "tenant or matches another tenants router.")
 
 
-PORT_CREATE_KEYS = {"network_id", "name", "fixed_ips", "mac_address", "admin_state_up", "device_id", "device_owner",
-                    "security_groups", "port_security_enabled", "allowed_address_pairs", "binding:host_id",
-                    "binding:profile", "binding:vnic_type", "description", "project_id", "tenant_id", "tags",
-                    "dns_name"}
-
-
 @transaction.atomic
-def port_create(*, actor: Actor, network_id: str, body: Mapping[str, Any] | None = None) -> Port:
-    """Create a port from Neutron's attributes (``body``: everything but network_id)."""
-    body = dict(body or {})
-    unknown = set(body) - PORT_CREATE_KEYS
-    if unknown:
-        raise errors.InvalidInput(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
-    if not isinstance(network_id, str) or not network_id:
-        raise errors.InvalidInput("Invalid input for network_id: a network id is required.")
+def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
+                **attributes: Unpack[PortAttributes]) -> Port:
     network = selectors.network_get(actor=actor, network_id=network_id)
-    owner = owning_project(actor, body.get("project_id") or body.get("tenant_id"))
+    owner = owning_project(actor, project_id)
     if not actor.is_admin and network.project_id != owner and not network.shared:
         raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
-    device_owner = _text(body.get("device_owner") or "", field="device_owner")
-    device_id = _text(body.get("device_id") or "", field="device_id")
+    device_owner = attributes.get("device_owner", "")
+    device_id = attributes.get("device_id", "")
     _check_device(actor, network, owner, device_owner=device_owner, device_id=device_id, action="create")
-    port_security = _bool(body.get("port_security_enabled", network.port_security_enabled),
-                          field="port_security_enabled")
-    if "port_security_enabled" in body and not port_security:
+    port_security = attributes.get("port_security_enabled", network.port_security_enabled)
+    if "port_security_enabled" in attributes and not port_security:
         _require_network_owner(actor, network, action="create", attribute="port_security_enabled")
-    pairs = _address_pairs(body["allowed_address_pairs"]) if body.get("allowed_address_pairs") else []
+    pairs = _address_pairs(attributes.get("allowed_address_pairs") or [])
     if pairs:
         _require_network_owner(actor, network, action="create", attribute="allowed_address_pairs")
-    dns_name = _dns_name(body.get("dns_name"))
+    dns_name = _dns_name(attributes.get("dns_name", ""))
     if pairs and not port_security:
         raise errors.Conflict("Port Security must be enabled in order to have allowed address pairs on a port.")
     groups: list[SecurityGroup] | None = None
-    if body.get("security_groups") is not None:
-        groups = _groups_for_port(actor, owner, body["security_groups"])
+    if attributes.get("security_groups") is not None:
+        groups = _groups_for_port(actor, owner, attributes["security_groups"] or [])
         if groups and not port_security:
             raise errors.InvalidInput("Port security must be enabled and port must have an IP address in order to "
                                       "use security groups.")
-    requests = parse_fixed_ips(body["fixed_ips"]) if body.get("fixed_ips") is not None else None
-    if requests and any("ip_address" in r for r in requests):
-        _require_network_owner(actor, network, action="create", attribute="fixed_ips:ip_address")
-    mac = ipam.normalize_mac(body["mac_address"]) if body.get("mac_address") else None
+    requests = attributes.get("fixed_ips")
+    if requests:
+        requests = normalize_fixed_ips(requests)
+        if any("ip_address" in r for r in requests):
+            _require_network_owner(actor, network, action="create", attribute="fixed_ips:ip_address")
+    mac = ipam.normalize_mac(attributes["mac_address"]) if attributes.get("mac_address") else None
     if mac:
         _require_network_owner(actor, network, action="create", attribute="mac_address")
     if mac and Port.objects.filter(network=network, mac_address=mac).exists():
         raise errors.MacAddressInUse(f"Unable to complete operation for network {network.id}. The mac address {mac} "
                                      "is in use.")
-    binding = _binding(actor, body)
+    binding = _binding(actor, attributes)
     if groups is None and port_security and not device_owner.startswith("network:"):
         security_group_ensure_default(project_id=owner)
     reserve(owner, {"port": 1})
     Network.objects.select_for_update().filter(pk=network.pk).first()
-    port = new_port(network=network, project_id=owner, device_owner=device_owner,
-                     device_id=device_id, mac_address=mac,
-                     name=_text(body.get("name") or "", field="name"),
-                     description=_text(body.get("description") or "", field="description"),
-                     admin_state_up=_bool(body.get("admin_state_up", True), field="admin_state_up"),
-                     port_security_enabled=port_security, allowed_address_pairs=pairs,
-                     dns_name=dns_name,
-                     tags=_tags(body["tags"]) if body.get("tags") is not None else [], **binding)
+    port = new_port(network=network, project_id=owner, device_owner=device_owner, device_id=device_id,
+                    mac_address=mac, name=attributes.get("name", ""), description=attributes.get("description", ""),
+                    admin_state_up=attributes.get("admin_state_up", True), port_security_enabled=port_security,
+                    allowed_address_pairs=pairs, dns_name=dns_name, tags=list(attributes.get("tags") or []),
+                    **binding)
     allocate(port, requests if requests else (None if requests is None else []), network=network)
     if groups is None and port_security and not device_owner.startswith("network:"):
         groups = [security_group_ensure_default(project_id=owner)]
@@ -231,17 +226,13 @@ def _port_for_update(actor: Actor, port_id: str) -> Port:
 
 
 @transaction.atomic
-def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Port:
+def port_update(*, actor: Actor, port_id: str, changes: PortAttributes) -> Port:
     port = _port_for_update(actor, port_id)
-    changes = dict(changes)
-    unknown = set(changes) - (PORT_CREATE_KEYS - {"network_id", "project_id", "tenant_id"})
-    if unknown:
-        raise errors.InvalidInput(f"Cannot update read-only attribute(s) {', '.join(sorted(unknown))}")
     fields: list[str] = []
     device_before = (port.device_owner, port.device_id)
-    for key in ("name", "description", "device_id", "device_owner"):
+    for key in ("name", "description", "device_id", "device_owner", "admin_state_up", "tags"):
         if key in changes:
-            setattr(port, key, _text(changes[key] or "", field=key))
+            setattr(port, key, changes[key])  # type: ignore[literal-required]
             fields.append(key)
     if (port.device_owner, port.device_id) != device_before and (port.device_owner or port.device_id):
         _check_device(actor, port.network, port.project_id, device_owner=port.device_owner,
@@ -249,12 +240,6 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
     if "dns_name" in changes:
         port.dns_name = _dns_name(changes["dns_name"])
         fields.append("dns_name")
-    if "admin_state_up" in changes:
-        port.admin_state_up = _bool(changes["admin_state_up"], field="admin_state_up")
-        fields.append("admin_state_up")
-    if "tags" in changes:
-        port.tags = _tags(changes["tags"])
-        fields.append("tags")
     if "mac_address" in changes:
         require_admin(actor, action="change a port's MAC address")
         mac = ipam.normalize_mac(changes["mac_address"])
@@ -271,7 +256,7 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
         port.status = STATUS_DOWN
         fields.append("status")
     if "port_security_enabled" in changes:
-        port.port_security_enabled = _bool(changes["port_security_enabled"], field="port_security_enabled")
+        port.port_security_enabled = changes["port_security_enabled"]
         if not port.port_security_enabled:
             _require_network_owner(actor, port.network, action="update", attribute="port_security_enabled")
         fields.append("port_security_enabled")
@@ -291,7 +276,7 @@ def port_update(*, actor: Actor, port_id: str, changes: Mapping[str, Any]) -> Po
     if port.allowed_address_pairs and not port.port_security_enabled:
         raise errors.Conflict("Address pairs exist on the port: port security cannot be disabled.")
     if "fixed_ips" in changes:
-        requests = parse_fixed_ips(changes["fixed_ips"] or [])
+        requests = normalize_fixed_ips(changes["fixed_ips"] or [])
         held = {a.ip_address for a in port.fixed_ips.all()}
         if any(r.get("ip_address") and r["ip_address"] not in held for r in requests):
             _require_network_owner(actor, port.network, action="update", attribute="fixed_ips:ip_address")

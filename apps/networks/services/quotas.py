@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 
@@ -13,7 +12,7 @@ from apps.networks import errors, selectors
 # ---- quotas --------------------------------------------------------------------------------
 
 @transaction.atomic
-def network_quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any]) -> dict[str, int]:
+def network_quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, int]) -> dict[str, int]:
     unknown = set(limits) - set(selectors.QUOTA_RESOURCES)
     if unknown:
         raise errors.InvalidInput(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from django.db import transaction
 
@@ -20,35 +20,39 @@ from apps.networks.models import (
     Subnet,
 )
 from apps.networks.services.agents import notify_agents
-from apps.networks.services.allocation import allocate, dhcp_host, new_port, parse_fixed_ips, port_destroy
-from apps.networks.services.common import (
-    _bool,
-    _tags,
-    _text,
-    owning_project,
-    publish,
-    release,
-    require_write,
-    reserve,
-    touch,
-)
+from apps.networks.services.allocation import FixedIP, allocate, dhcp_host, new_port, normalize_fixed_ips, port_destroy
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
 
-# ---- routers -------------------------------------------------------------------------------
 
-def _external_network(actor: Actor, network_id: Any) -> Network:
-    if not isinstance(network_id, str) or not network_id:
-        raise errors.InvalidInput("Invalid input for external_gateway_info: network_id is required.")
+@dataclass(frozen=True)
+class Gateway:
+    """A router's external gateway: the external network, SNAT (None: unchanged), the addresses
+    wanted on it (admin only; None: any)."""
+
+    network_id: str
+    enable_snat: bool | None = None
+    fixed_ips: list[FixedIP] | None = None
+
+
+class RouterChanges(TypedDict, total=False):
+    name: str
+    description: str
+    admin_state_up: bool
+    external_gateway_info: Gateway | None  # None clears the gateway
+    routes: list[dict[str, str]]
+    tags: list[str]
+
+
+def _external_network(actor: Actor, network_id: str) -> Network:
     network = selectors.network_get(actor=actor, network_id=network_id)
     if not network.external:
         raise errors.BadRequestError(f"Bad router request: Network {network.id} is not an external network.")
     return network
 
 
-def _set_gateway(actor: Actor, router: Router, info: Any) -> None:
-    """Set, change or clear (``info`` None/{}) the router's gateway on an external network."""
-    if info is not None and not isinstance(info, dict):
-        raise errors.InvalidInput("Invalid input for external_gateway_info. Reason: a dict is expected.")
-    if not info or not info.get("network_id"):
+def _set_gateway(actor: Actor, router: Router, info: Gateway | None) -> None:
+    """Set, change or clear (``info`` None) the router's gateway on an external network."""
+    if info is None:
         if router.gw_port_id is not None:
             if FloatingIP.objects.filter(router=router, port__isnull=False).exists():
                 raise errors.Conflict(f"Gateway cannot be updated for router {router.id}, since a gateway to "
@@ -60,16 +64,13 @@ def _set_gateway(actor: Actor, router: Router, info: Any) -> None:
             if gw is not None:
                 port_destroy(gw)
         return
-    unknown = set(info) - {"network_id", "enable_snat", "external_fixed_ips"}
-    if unknown:
-        raise errors.InvalidInput(f"Invalid input for external_gateway_info. Reason: unknown keys {sorted(unknown)}.")
-    network = _external_network(actor, info["network_id"])
-    if "enable_snat" in info:
-        router.enable_snat = _bool(info["enable_snat"], field="enable_snat")
+    network = _external_network(actor, info.network_id)
+    if info.enable_snat is not None:
+        router.enable_snat = info.enable_snat
     requests = None
-    if info.get("external_fixed_ips"):
+    if info.fixed_ips:
         require_admin(actor, action="choose a router's external fixed IPs")
-        requests = parse_fixed_ips(info["external_fixed_ips"])
+        requests = normalize_fixed_ips(info.fixed_ips)
     if router.gw_port_id is not None and router.external_network_id == network.id and requests is None:
         router.save(update_fields=["enable_snat", "updated_at"])
         return
@@ -91,17 +92,13 @@ def _set_gateway(actor: Actor, router: Router, info: Any) -> None:
     router.save(update_fields=["gw_port", "external_network", "enable_snat", "updated_at"])
 
 
-def _check_routes_for_router(router: Router, value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for routes. Reason: a list of {destination, nexthop}.")
+def _check_routes_for_router(router: Router, value: list[dict[str, str]]) -> list[dict[str, str]]:
     routes = []
     cidrs = [ipaddress.ip_network(c) for c in Subnet.objects.filter(
         allocations__port__device_id=router.id,
         allocations__port__device_owner__in=[DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY])
         .values_list("cidr", flat=True)]
     for route in value:
-        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
-            raise errors.InvalidInput(f"Invalid input for routes. Reason: {route!r} needs destination and nexthop.")
         dest = ipam.parse_network(route["destination"], field="routes", strict=False)
         hop = ipam.parse_address(route["nexthop"], field="routes")
         if not any(hop in c for c in cidrs):
@@ -115,15 +112,13 @@ def _check_routes_for_router(router: Router, value: Any) -> list[dict[str, str]]
 
 @transaction.atomic
 def router_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, description: str = "",
-                  external_gateway_info: Any = None, project_id: str | None = None,
+                  external_gateway_info: Gateway | None = None, project_id: str | None = None,
                   tags: list[str] | None = None) -> Router:
     owner = owning_project(actor, project_id)
     reserve(owner, {"router": 1})
-    router = Router.objects.create(project_id=owner, name=_text(name, field="name"),
-                                   description=_text(description, field="description"),
-                                   admin_state_up=_bool(admin_state_up, field="admin_state_up"),
-                                   tags=_tags(tags) if tags is not None else [])
-    if external_gateway_info:
+    router = Router.objects.create(project_id=owner, name=name, description=description,
+                                   admin_state_up=admin_state_up, tags=list(tags or []))
+    if external_gateway_info is not None:
         _set_gateway(actor, router, external_gateway_info)
     publish("created", "router", router, status=router.status)
     notify_agents()
@@ -137,23 +132,14 @@ def _router_for_update(actor: Actor, router_id: str) -> Router:
 
 
 @transaction.atomic
-def router_update(*, actor: Actor, router_id: str, changes: Mapping[str, Any]) -> Router:
+def router_update(*, actor: Actor, router_id: str, changes: RouterChanges) -> Router:
     router = _router_for_update(actor, router_id)
     fields = []
     for key, value in changes.items():
-        if key in ("name", "description"):
-            setattr(router, key, _text(value, field=key))
-        elif key == "admin_state_up":
-            router.admin_state_up = _bool(value, field=key)
-        elif key == "external_gateway_info":
-            _set_gateway(actor, router, value)
+        if key == "external_gateway_info":
+            _set_gateway(actor, router, value)  # type: ignore[arg-type]
             continue
-        elif key == "routes":
-            router.routes = _check_routes_for_router(router, value or [])
-        elif key == "tags":
-            router.tags = _tags(value)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
+        setattr(router, key, _check_routes_for_router(router, value) if key == "routes" else value)  # type: ignore[arg-type]
         fields.append(key)
     touch(router, fields)
     publish("updated", "router", router)

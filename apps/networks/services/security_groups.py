@@ -1,8 +1,7 @@
 """Security groups and their rules (the project's default group made on first need)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Literal, TypedDict
 
 from django.db import IntegrityError, transaction
 
@@ -13,17 +12,7 @@ from apps.networks.models import (
     SecurityGroupRule,
 )
 from apps.networks.services.agents import notify_agents
-from apps.networks.services.common import (
-    _bool,
-    _tags,
-    _text,
-    owning_project,
-    publish,
-    release,
-    require_write,
-    reserve,
-    touch,
-)
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
 
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -74,18 +63,15 @@ def security_group_ensure_default_for(*, actor: Actor) -> None:
 # ---- security groups -----------------------------------------------------------------------
 
 @transaction.atomic
-def security_group_create(*, actor: Actor, name: str = "", description: str = "", stateful: Any = True,
+def security_group_create(*, actor: Actor, name: str = "", description: str = "", stateful: bool = True,
                           project_id: str | None = None, tags: list[str] | None = None) -> SecurityGroup:
     owner = owning_project(actor, project_id)
-    name = _text(name, field="name")
     if name == "default":
         security_group_ensure_default(project_id=owner)
         raise errors.Conflict("Default security group already exists.")
     reserve(owner, {"security_group": 1, "security_group_rule": 2})
-    group = SecurityGroup.objects.create(project_id=owner, name=name,
-                                         description=_text(description, field="description"),
-                                         stateful=_bool(stateful, field="stateful"),
-                                         tags=_tags(tags) if tags is not None else [])
+    group = SecurityGroup.objects.create(project_id=owner, name=name, description=description, stateful=stateful,
+                                         tags=list(tags or []))
     SecurityGroupRule.objects.bulk_create(_default_rules(group, with_ingress=False))
     publish("created", "security_group", group)
     return group
@@ -97,28 +83,24 @@ def _group_for_update(actor: Actor, security_group_id: str) -> SecurityGroup:
     return SecurityGroup.objects.select_for_update().get(pk=group.pk)
 
 
+class SecurityGroupChanges(TypedDict, total=False):
+    name: str
+    description: str
+    stateful: bool
+    tags: list[str]
+
+
 @transaction.atomic
-def security_group_update(*, actor: Actor, security_group_id: str, changes: Mapping[str, Any]) -> SecurityGroup:
+def security_group_update(*, actor: Actor, security_group_id: str, changes: SecurityGroupChanges) -> SecurityGroup:
     group = _group_for_update(actor, security_group_id)
-    fields = []
+    if "name" in changes:
+        if group.is_default and changes["name"] != "default":
+            raise errors.Conflict("Updating default security group not allowed.")
+        if not group.is_default and changes["name"] == "default":
+            raise errors.Conflict("Default security group already exists.")
     for key, value in changes.items():
-        if key == "name":
-            name = _text(value, field=key)
-            if group.is_default and name != "default":
-                raise errors.Conflict("Updating default security group not allowed.")
-            if not group.is_default and name == "default":
-                raise errors.Conflict("Default security group already exists.")
-            group.name = name
-        elif key == "description":
-            group.description = _text(value, field=key)
-        elif key == "stateful":
-            group.stateful = _bool(value, field=key)
-        elif key == "tags":
-            group.tags = _tags(value)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
-        fields.append(key)
-    touch(group, fields)
+        setattr(group, key, value)
+    touch(group, list(changes))
     publish("updated", "security_group", group)
     notify_agents()
     return selectors.security_group_get(actor=actor, security_group_id=group.id)
@@ -139,7 +121,7 @@ def security_group_delete(*, actor: Actor, security_group_id: str) -> None:
     notify_agents()
 
 
-def _protocol(value: Any) -> str | None:
+def _protocol(value: str | None) -> str | None:
     if value in (None, "", "any"):
         return None
     text = str(value).lower()
@@ -155,33 +137,15 @@ def _protocol(value: Any) -> str | None:
     return text
 
 
-def _port_bound(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise errors.InvalidInput(f"Invalid value for port {value}.") from None
-    if isinstance(value, bool) or not 0 <= number <= 65535:
-        raise errors.InvalidInput(f"Invalid value for port {value}.")
-    return number
-
-
 @transaction.atomic
-def security_group_rule_create(*, actor: Actor, security_group_id: Any, direction: Any, ethertype: Any = "IPv4",
-                               protocol: Any = None, port_range_min: Any = None, port_range_max: Any = None,
-                               remote_ip_prefix: Any = None, remote_group_id: Any = None, description: str = "",
-                               project_id: str | None = None) -> SecurityGroupRule:
-    if not isinstance(security_group_id, str) or not security_group_id:
-        raise errors.InvalidInput("Invalid input for security_group_id: a security group id is required.")
+def security_group_rule_create(*, actor: Actor, security_group_id: str, direction: Literal["ingress", "egress"],
+                               ethertype: Literal["IPv4", "IPv6"] = "IPv4", protocol: str | None = None,
+                               port_range_min: int | None = None, port_range_max: int | None = None,
+                               remote_ip_prefix: str | None = None, remote_group_id: str | None = None,
+                               description: str = "", project_id: str | None = None) -> SecurityGroupRule:
     group = _group_for_update(actor, security_group_id)
-    if direction not in ("ingress", "egress"):
-        raise errors.InvalidInput(f"Invalid input for direction. Reason: {direction} is not in [ingress, egress].")
-    ethertype = ethertype or "IPv4"
-    if ethertype not in ("IPv4", "IPv6"):
-        raise errors.InvalidInput(f"Invalid input for ethertype. Reason: {ethertype} is not in [IPv4, IPv6].")
     proto = _protocol(protocol)
-    low, high = _port_bound(port_range_min), _port_bound(port_range_max)
+    low, high = port_range_min, port_range_max
     if proto in PORT_PROTOCOLS:
         if low == 0 or high == 0:
             raise errors.InvalidInput("Invalid value for port 0.")
@@ -200,19 +164,19 @@ def security_group_rule_create(*, actor: Actor, security_group_id: Any, directio
     if ethertype == "IPv4" and proto in ("icmpv6", "ipv6-icmp", "58"):
         raise errors.InvalidInput(f"Protocol {proto} is not supported with ethertype IPv4.")
     prefix = None
-    if remote_ip_prefix not in (None, ""):
-        if remote_group_id not in (None, ""):
+    if remote_ip_prefix:
+        if remote_group_id:
             raise errors.InvalidInput("Only remote_ip_prefix or remote_group_id may be provided.")
-        net = ipam.parse_network(remote_ip_prefix if "/" in str(remote_ip_prefix) else
-                                 f"{remote_ip_prefix}/{128 if ':' in str(remote_ip_prefix) else 32}",
+        net = ipam.parse_network(remote_ip_prefix if "/" in remote_ip_prefix else
+                                 f"{remote_ip_prefix}/{128 if ':' in remote_ip_prefix else 32}",
                                  field="remote_ip_prefix", strict=False)
         if (net.version == 4) != (ethertype == "IPv4"):
             raise errors.InvalidInput(f"Conflicting value ethertype {ethertype} for CIDR {remote_ip_prefix}")
         prefix = str(net)
     remote_group = None
-    if remote_group_id not in (None, ""):
-        remote_group = selectors.security_group_get(actor=actor, security_group_id=str(remote_group_id))
-    owner = group.project_id if project_id in (None, "") else owning_project(actor, project_id)
+    if remote_group_id:
+        remote_group = selectors.security_group_get(actor=actor, security_group_id=remote_group_id)
+    owner = group.project_id if not project_id else owning_project(actor, project_id)
     duplicate = SecurityGroupRule.objects.filter(
         security_group=group, direction=direction, ethertype=ethertype, protocol=proto, port_range_min=low,
         port_range_max=high, remote_ip_prefix=prefix, remote_group=remote_group).first()
@@ -228,7 +192,7 @@ def security_group_rule_create(*, actor: Actor, security_group_id: Any, directio
             rule = SecurityGroupRule.objects.create(
                 security_group=group, project_id=owner, direction=direction, ethertype=ethertype, protocol=proto,
                 port_range_min=low, port_range_max=high, remote_ip_prefix=prefix, remote_group=remote_group,
-                description=_text(description, field="description"))
+                description=description)
     except IntegrityError:
         raise errors.SecurityGroupRuleExists("Security group rule already exists.") from None
     touch(group, [])

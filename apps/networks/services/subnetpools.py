@@ -2,34 +2,19 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
+from typing import TypedDict
 
 from django.db import transaction
 
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
-from apps.networks.models import (
-    Subnet,
-    SubnetPool,
-)
-from apps.networks.services.common import (
-    _bool,
-    _int,
-    _tags,
-    _text,
-    owning_project,
-    publish,
-    release,
-    require_write,
-    reserve,
-    touch,
-)
+from apps.networks.models import Subnet, SubnetPool
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
 
-# ---- subnet pools --------------------------------------------------------------------------
 
-def _pool_prefixes(value: Any) -> tuple[list[str], int]:
-    if not isinstance(value, list) or not value:
+def _pool_prefixes(value: Sequence[str]) -> tuple[list[str], int]:
+    if not value:
         raise errors.InvalidInput("Invalid input for prefixes. Reason: a non-empty list of CIDRs is required.")
     nets = [ipam.parse_network(p, field="prefixes", strict=False) for p in value]
     versions = {n.version for n in nets}
@@ -39,68 +24,76 @@ def _pool_prefixes(value: Any) -> tuple[list[str], int]:
     return collapsed, versions.pop()
 
 
+def _prefixlen(value: int, field: str, version: int) -> int:
+    high = 32 if version == 4 else 128
+    if not 0 <= value <= high:
+        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not in range 0..{high}.")
+    return value
+
+
+def _check_lengths(min_len: int, default_len: int, max_len: int) -> None:
+    if not min_len <= default_len <= max_len:
+        raise errors.InvalidInput("Invalid input: min_prefixlen <= default_prefixlen <= max_prefixlen is required.")
+
+
 @transaction.atomic
-def subnetpool_create(*, actor: Actor, name: str = "", prefixes: Any = None, default_prefixlen: Any = None,
-                      min_prefixlen: Any = None, max_prefixlen: Any = None, shared: bool = False,
-                      is_default: bool = False, default_quota: Any = None, description: str = "",
-                      project_id: str | None = None, tags: list[str] | None = None) -> SubnetPool:
+def subnetpool_create(*, actor: Actor, name: str = "", prefixes: Sequence[str] = (),
+                      default_prefixlen: int | None = None, min_prefixlen: int | None = None,
+                      max_prefixlen: int | None = None, shared: bool = False, is_default: bool = False,
+                      default_quota: int | None = None, description: str = "", project_id: str | None = None,
+                      tags: list[str] | None = None) -> SubnetPool:
     owner = owning_project(actor, project_id)
     prefix_list, version = _pool_prefixes(prefixes)
     top = 32 if version == 4 else 128
-    min_len = _int(min_prefixlen, field="min_prefixlen", low=0, high=top) if min_prefixlen is not None else (
+    min_len = _prefixlen(min_prefixlen, "min_prefixlen", version) if min_prefixlen is not None else (
         8 if version == 4 else 64)
-    min_len = max(min_len, 0)
-    max_len = _int(max_prefixlen, field="max_prefixlen", low=0, high=top) if max_prefixlen is not None else top
-    default_len = (_int(default_prefixlen, field="default_prefixlen", low=0, high=top)
+    max_len = _prefixlen(max_prefixlen, "max_prefixlen", version) if max_prefixlen is not None else top
+    default_len = (_prefixlen(default_prefixlen, "default_prefixlen", version)
                    if default_prefixlen is not None else min_len)
-    if not min_len <= default_len <= max_len:
-        raise errors.InvalidInput("Invalid input: min_prefixlen <= default_prefixlen <= max_prefixlen is required.")
-    shared = _bool(shared, field="shared")
-    is_default = _bool(is_default, field="is_default")
+    _check_lengths(min_len, default_len, max_len)
     if (shared or is_default) and not actor.is_admin:
         raise errors.PolicyNotAuthorized("Only an admin may create shared or default subnet pools.")
     reserve(owner, {"subnetpool": 1})
     pool = SubnetPool.objects.create(
-        project_id=owner, name=_text(name, field="name"), description=_text(description, field="description"),
-        ip_version=version, prefixes=prefix_list, default_prefixlen=default_len, min_prefixlen=min_len,
-        max_prefixlen=max_len, shared=shared, is_default=is_default,
-        default_quota=None if default_quota is None else _int(default_quota, field="default_quota", low=0),
-        tags=_tags(tags) if tags is not None else [])
+        project_id=owner, name=name, description=description, ip_version=version, prefixes=prefix_list,
+        default_prefixlen=default_len, min_prefixlen=min_len, max_prefixlen=max_len, shared=shared,
+        is_default=is_default, default_quota=default_quota, tags=list(tags or []))
     publish("created", "subnetpool", pool)
     return pool
 
 
+class SubnetPoolChanges(TypedDict, total=False):
+    name: str
+    description: str
+    prefixes: list[str]
+    default_prefixlen: int
+    min_prefixlen: int
+    max_prefixlen: int
+    is_default: bool
+    default_quota: int | None
+    tags: list[str]
+
+
 @transaction.atomic
-def subnetpool_update(*, actor: Actor, subnetpool_id: str, changes: Mapping[str, Any]) -> SubnetPool:
+def subnetpool_update(*, actor: Actor, subnetpool_id: str, changes: SubnetPoolChanges) -> SubnetPool:
     pool = selectors.subnetpool_get(actor=actor, subnetpool_id=subnetpool_id)
     require_write(actor, pool, errors.SubnetPoolNotFound, f"Subnet pool {subnetpool_id} could not be found.")
     pool = SubnetPool.objects.select_for_update().get(pk=pool.pk)
-    fields = []
     for key, value in changes.items():
-        if key in ("name", "description"):
-            setattr(pool, key, _text(value, field=key))
-        elif key == "prefixes":
+        if key == "prefixes":
             prefix_list, version = _pool_prefixes(value)
             old = [ipaddress.ip_network(p) for p in pool.prefixes]
             new = [ipaddress.ip_network(p) for p in prefix_list]
             if version != pool.ip_version or not all(any(o.subnet_of(n) for n in new) for o in old):  # type: ignore[arg-type]
                 raise errors.InvalidInput("Existing prefixes must be a subset of the new prefixes.")
-            pool.prefixes = prefix_list
+            value = prefix_list
         elif key in ("default_prefixlen", "min_prefixlen", "max_prefixlen"):
-            setattr(pool, key, _int(value, field=key, low=0, high=32 if pool.ip_version == 4 else 128))
+            _prefixlen(value, key, pool.ip_version)
         elif key == "is_default":
             require_admin(actor, action="change is_default")
-            pool.is_default = _bool(value, field=key)
-        elif key == "default_quota":
-            pool.default_quota = None if value is None else _int(value, field=key, low=0)
-        elif key == "tags":
-            pool.tags = _tags(value)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
-        fields.append(key)
-    if not pool.min_prefixlen <= pool.default_prefixlen <= pool.max_prefixlen:
-        raise errors.InvalidInput("Invalid input: min_prefixlen <= default_prefixlen <= max_prefixlen is required.")
-    touch(pool, fields)
+        setattr(pool, key, value)
+    _check_lengths(pool.min_prefixlen, pool.default_prefixlen, pool.max_prefixlen)
+    touch(pool, list(changes))
     publish("updated", "subnetpool", pool)
     return pool
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from django.db import transaction
 
+from apps.core.validators import UNSET, Unset
 from apps.identity.policy import Actor
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import (
@@ -20,31 +20,37 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import allocate, dhcp_host, is_slaac, new_port, port_destroy
-from apps.networks.services.common import (
-    _bool,
-    _int,
-    _tags,
-    _text,
-    owning_project,
-    publish,
-    release,
-    require_write,
-    reserve,
-    touch,
-)
+from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
 
 MAX_DNS_NAMESERVERS = 5
-MAX_HOST_ROUTES = 20
 MAX_HOST_ROUTES = 20
 IPV6_MODES = {"slaac", "dhcpv6-stateful", "dhcpv6-stateless"}
 
 
 # ---- subnets -------------------------------------------------------------------------------
 
-_UNSET: Any = object()
+class FirstSubnet(TypedDict, total=False):
+    """What the dashboard's network form gives for the network's first subnet."""
+
+    name: str
+    cidr: str
+    gateway_ip: str | None
+    enable_dhcp: bool
+    dns_nameservers: list[str]
 
 
-def _check_gateway(net: ipam.Net, gateway: Any) -> str | None:
+class SubnetChanges(TypedDict, total=False):
+    name: str
+    description: str
+    gateway_ip: str | None
+    allocation_pools: list[dict[str, str]] | None
+    dns_nameservers: list[str]
+    host_routes: list[dict[str, str]]
+    enable_dhcp: bool
+    tags: list[str]
+
+
+def _check_gateway(net: ipam.Net, gateway: str | None) -> str | None:
     if gateway is None or gateway == "":
         return None
     address = ipam.parse_address(gateway, field="gateway_ip")
@@ -57,9 +63,7 @@ def _check_gateway(net: ipam.Net, gateway: Any) -> str | None:
     return str(address)
 
 
-def _check_dns(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for dns_nameservers. Reason: a list of IP addresses is expected.")
+def _check_dns(value: list[str]) -> list[str]:
     if len(value) > MAX_DNS_NAMESERVERS:
         raise errors.OverQuota(f"Quota exceeded for {MAX_DNS_NAMESERVERS} DNS nameservers per subnet.")
     result = [str(ipam.parse_address(v, field="dns_nameservers")) for v in value]
@@ -68,16 +72,11 @@ def _check_dns(value: Any) -> list[str]:
     return result
 
 
-def _check_routes(value: Any, version: int) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise errors.InvalidInput("Invalid input for host_routes. Reason: a list of {destination, nexthop}.")
+def _check_routes(value: list[dict[str, str]], version: int) -> list[dict[str, str]]:
     if len(value) > MAX_HOST_ROUTES:
         raise errors.OverQuota(f"Quota exceeded for {MAX_HOST_ROUTES} host routes per subnet.")
     routes = []
     for route in value:
-        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
-            raise errors.InvalidInput(f"Invalid input for host_routes. Reason: {route!r} needs destination and "
-                                      "nexthop.")
         dest = ipam.parse_network(route["destination"], field="host_routes", strict=False)
         hop = ipam.parse_address(route["nexthop"], field="host_routes")
         if dest.version != version or hop.version != version:
@@ -89,7 +88,7 @@ def _check_routes(value: Any, version: int) -> list[dict[str, str]]:
     return routes
 
 
-def _check_ipv6_modes(version: int, ra_mode: Any, address_mode: Any) -> tuple[str | None, str | None]:
+def _check_ipv6_modes(version: int, ra_mode: str | None, address_mode: str | None) -> tuple[str | None, str | None]:
     if ra_mode is None and address_mode is None:
         return None, None
     if version != 4:
@@ -105,8 +104,8 @@ def _check_ipv6_modes(version: int, ra_mode: Any, address_mode: Any) -> tuple[st
     raise errors.InvalidInput("ipv6_ra_mode and ipv6_address_mode can only be set on an IPv6 subnet.")
 
 
-def _pool_cidr(actor: Actor, *, subnetpool_id: Any, use_default: bool, ip_version: int | None, cidr: Any,
-               prefixlen: Any) -> tuple[SubnetPool | None, ipam.Net | None]:
+def _pool_cidr(actor: Actor, *, subnetpool_id: str | None, use_default: bool, ip_version: int | None,
+               cidr: str | None, prefixlen: int | None) -> tuple[SubnetPool | None, ipam.Net | None]:
     pool = None
     if subnetpool_id:
         pool = selectors.subnetpool_get(actor=actor, subnetpool_id=subnetpool_id)
@@ -127,7 +126,7 @@ def _pool_cidr(actor: Actor, *, subnetpool_id: Any, use_default: bool, ip_versio
         if not pool.min_prefixlen <= net.prefixlen <= pool.max_prefixlen:
             raise errors.SubnetAllocationError(f"Prefix length {net.prefixlen} is outside the pool's limits.")
         return pool, net
-    length = pool.default_prefixlen if prefixlen is None else _int(prefixlen, field="prefixlen", low=0, high=128)
+    length = pool.default_prefixlen if prefixlen is None else prefixlen
     if not pool.min_prefixlen <= length <= pool.max_prefixlen:
         raise errors.SubnetAllocationError(f"Prefix length {length} is outside the limits "
                                            f"{pool.min_prefixlen}..{pool.max_prefixlen} of pool {pool.id}.")
@@ -139,24 +138,24 @@ def _pool_cidr(actor: Actor, *, subnetpool_id: Any, use_default: bool, ip_versio
 
 
 @transaction.atomic
-def subnet_create(*, actor: Actor, network_id: str, cidr: Any = None, ip_version: Any = None, name: str = "",
-                  gateway_ip: Any = _UNSET, allocation_pools: Any = None, dns_nameservers: Any = None,
-                  host_routes: Any = None, enable_dhcp: Any = True, ipv6_ra_mode: Any = None,
-                  ipv6_address_mode: Any = None, subnetpool_id: Any = None, prefixlen: Any = None,
-                  use_default_subnetpool: Any = False, description: str = "", project_id: str | None = None,
+def subnet_create(*, actor: Actor, network_id: str, cidr: str | None = None, ip_version: int | None = None,
+                  name: str = "", gateway_ip: str | Unset | None = UNSET,
+                  allocation_pools: list[dict[str, str]] | None = None, dns_nameservers: list[str] | None = None,
+                  host_routes: list[dict[str, str]] | None = None, enable_dhcp: bool = True,
+                  ipv6_ra_mode: str | None = None, ipv6_address_mode: str | None = None,
+                  subnetpool_id: str | None = None, prefixlen: int | None = None,
+                  use_default_subnetpool: bool = False, description: str = "", project_id: str | None = None,
                   tags: list[str] | None = None) -> Subnet:
-    if not isinstance(network_id, str) or not network_id:
-        raise errors.InvalidInput("Invalid input for network_id: a network id is required.")
     network = selectors.network_get(actor=actor, network_id=network_id)
     owner = owning_project(actor, project_id)
     if not actor.is_admin and network.project_id != owner:
         raise errors.PolicyNotAuthorized(f"Only the owner of network {network.id} may add subnets to it.")
-    version = None if ip_version is None else _int(ip_version, field="ip_version")
+    version = ip_version
     if version not in (None, 4, 6):
         raise errors.InvalidInput(f"Invalid input for ip_version. Reason: '{ip_version}' is not in [4, 6].")
     reserve(owner, {"subnet": 1})
     network = Network.objects.select_for_update().get(pk=network.pk)
-    pool, net = _pool_cidr(actor, subnetpool_id=subnetpool_id, use_default=bool(use_default_subnetpool),
+    pool, net = _pool_cidr(actor, subnetpool_id=subnetpool_id, use_default=use_default_subnetpool,
                            ip_version=version, cidr=cidr, prefixlen=prefixlen)
     if net is None:
         if cidr is None:
@@ -165,30 +164,23 @@ def subnet_create(*, actor: Actor, network_id: str, cidr: Any = None, ip_version
     if version is not None and net.version != version:
         raise errors.InvalidInput(f"Invalid input: cidr {net} does not match ip_version {version}.")
     version = net.version
-    if (version == 4 and net.prefixlen > 30) or (version == 6 and net.prefixlen > 126):
-        pass  # tiny subnets are allowed; they just have few addresses
     for other in Subnet.objects.filter(network=network).values_list("cidr", flat=True):
         if ipaddress.ip_network(other).overlaps(net):
             raise errors.InvalidInput(f"Invalid input for operation: Requested subnet with cidr: {net} for network: "
                                       f"{network.id} overlaps with another subnet.")
-    enable = _bool(enable_dhcp, field="enable_dhcp")
-    if version == 6:
-        ra_mode, address_mode = _check_ipv6_modes(6, ipv6_ra_mode, ipv6_address_mode)
-    else:
-        ra_mode, address_mode = _check_ipv6_modes(4, ipv6_ra_mode, ipv6_address_mode)
-    gateway = ipam.default_gateway(net) if gateway_ip is _UNSET else _check_gateway(net, gateway_ip)
+    ra_mode, address_mode = _check_ipv6_modes(version, ipv6_ra_mode, ipv6_address_mode)
+    gateway = ipam.default_gateway(net) if gateway_ip is UNSET else _check_gateway(net, gateway_ip)
     if allocation_pools is None or allocation_pools == []:
         pools = ipam.default_pools(net, gateway)
     else:
         pools = ipam.validate_pools(net, allocation_pools, gateway)
     subnet = Subnet.objects.create(
-        project_id=owner, network=network, subnetpool=pool, name=_text(name, field="name"),
-        description=_text(description, field="description"), ip_version=version, cidr=str(net),
+        project_id=owner, network=network, subnetpool=pool, name=name, description=description,
+        ip_version=version, cidr=str(net),
         gateway_ip=gateway, allocation_pools=pools,
         dns_nameservers=_check_dns(dns_nameservers or []), host_routes=_check_routes(host_routes or [], version),
-        enable_dhcp=enable, ipv6_ra_mode=ra_mode, ipv6_address_mode=address_mode,
-        tags=_tags(tags) if tags is not None else [])
-    if enable:
+        enable_dhcp=enable_dhcp, ipv6_ra_mode=ra_mode, ipv6_address_mode=address_mode, tags=list(tags or []))
+    if enable_dhcp:
         _dhcp_port_sync(network)
     publish("created", "subnet", subnet, cidr=subnet.cidr)
     notify_agents()
@@ -203,15 +195,14 @@ def _subnet_for_update(actor: Actor, subnet_id: str) -> Subnet:
 
 
 @transaction.atomic
-def subnet_update(*, actor: Actor, subnet_id: str, changes: Mapping[str, Any]) -> Subnet:
+def subnet_update(*, actor: Actor, subnet_id: str, changes: SubnetChanges) -> Subnet:
     subnet = _subnet_for_update(actor, subnet_id)
     net = ipaddress.ip_network(subnet.cidr)
-    fields = []
     gateway = subnet.gateway_ip
     pools = subnet.allocation_pools
     for key, value in changes.items():
-        if key in ("name", "description"):
-            setattr(subnet, key, _text(value, field=key))
+        if key in ("name", "description", "enable_dhcp", "tags"):
+            setattr(subnet, key, value)
         elif key == "gateway_ip":
             gateway = _check_gateway(net, value)
             if gateway != subnet.gateway_ip and subnet.gateway_ip and IPAllocation.objects.filter(
@@ -226,13 +217,7 @@ def subnet_update(*, actor: Actor, subnet_id: str, changes: Mapping[str, Any]) -
             subnet.dns_nameservers = _check_dns(value)
         elif key == "host_routes":
             subnet.host_routes = _check_routes(value, subnet.ip_version)
-        elif key == "enable_dhcp":
-            subnet.enable_dhcp = _bool(value, field=key)
-        elif key == "tags":
-            subnet.tags = _tags(value)
-        else:
-            raise errors.InvalidInput(f"Cannot update read-only attribute {key}.")
-        fields.append(key)
+    fields: list[str] = list(changes)
     if "allocation_pools" in changes or "gateway_ip" in changes:
         subnet.allocation_pools = ipam.validate_pools(net, pools if pools else ipam.default_pools(net, gateway),
                                                       gateway)

@@ -16,7 +16,7 @@ from apps.networks.models import (
     Subnet,
     SubnetPool,
 )
-from apps.networks.services.common import _tags, require_write, touch
+from apps.networks.services.common import require_write, touch
 
 # ---- tags (Neutron's standard-attr-tag, on every resource) ---------------------------------
 
@@ -48,9 +48,9 @@ def tags_change(*, actor: Actor, collection: str, resource_id: str, set_to: Sequ
     obj = model.objects.select_for_update().get(pk=obj.pk)
     tags = list(obj.tags)
     if set_to is not None:
-        tags = _tags(list(set_to))
+        tags = list(dict.fromkeys(set_to))
     if add is not None:
-        tags = _tags([*tags, add])
+        tags = list(dict.fromkeys([*tags, add]))
     if remove is not None:
         if remove == "*":
             tags = []

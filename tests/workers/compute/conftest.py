@@ -102,7 +102,7 @@ def make_instance(cloud: SeededCloud, node: Node, image: Image, *, name: str = "
 
 def add_port(cloud: SeededCloud, network: Any, instance: Instance) -> Any:
     return net_services.port_create(actor=cloud.member_actor, network_id=network.id,
-                                    body={"device_id": instance.id, "device_owner": "compute:nova"})
+                                    device_id=instance.id, device_owner="compute:nova")
 
 
 def md5(data: bytes) -> str:

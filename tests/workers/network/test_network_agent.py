@@ -124,9 +124,10 @@ def test_agent_registers_syncs_and_a_guest_gets_dhcp_and_turns_active(agent: Age
     net = services.network_create(actor=admin, name="private")
     subnet = services.subnet_create(actor=admin, network_id=net.id, cidr="10.30.0.0/24", ip_version=4,
                                     dns_nameservers=["192.0.2.53"])
-    router = services.router_create(actor=admin, name="r1", external_gateway_info={"network_id": public.id})
-    port = services.port_create(actor=admin, network_id=net.id, body={
-        "binding:host_id": agent.host, "device_owner": "compute:nova", "device_id": "vm-1"})
+    router = services.router_create(actor=admin, name="r1",
+                                    external_gateway_info=services.Gateway(network_id=public.id))
+    port = services.port_create(actor=admin, network_id=net.id, binding_host_id=agent.host,
+                                device_owner="compute:nova", device_id="vm-1")
     ip = port.fixed_ips.get().ip_address
 
     # the guest (libvirt's tap would have the same name) is plugged; the agent syncs
@@ -203,7 +204,7 @@ def test_agent_not_capable_reports_why_and_keeps_ports_down(transactional_db: No
         _wait(lambda: NetworkAgent.objects.filter(host=host).exists(), 60, "registration")
         net = services.network_create(actor=admin, name="n")
         services.subnet_create(actor=admin, network_id=net.id, cidr="10.31.0.0/24", ip_version=4)
-        port = services.port_create(actor=admin, network_id=net.id, body={"binding:host_id": host})
+        port = services.port_create(actor=admin, network_id=net.id, binding_host_id=host)
         from portal.celery import app
 
         result = app.send_task("workers.network.sync", kwargs={"host": host}, queue=queue).get(timeout=60)
@@ -241,10 +242,10 @@ def test_two_nodes_agents_guest_on_the_second_node_gets_dhcp_over_vxlan(agents: 
 
     net = services.network_create(actor=admin, name="across")
     services.subnet_create(actor=admin, network_id=net.id, cidr="10.40.0.0/24", ip_version=4)
-    on_a = services.port_create(actor=admin, network_id=net.id, body={
-        "binding:host_id": a.host, "device_owner": "compute:nova", "device_id": "vm-a"})
-    on_b = services.port_create(actor=admin, network_id=net.id, body={
-        "binding:host_id": b.host, "device_owner": "compute:nova", "device_id": "vm-b"})
+    on_a = services.port_create(actor=admin, network_id=net.id, binding_host_id=a.host,
+                                device_owner="compute:nova", device_id="vm-a")
+    on_b = services.port_create(actor=admin, network_id=net.id, binding_host_id=b.host,
+                                device_owner="compute:nova", device_id="vm-b")
     ga = a.lab.guest("a", on_a.id, on_a.mac_address, mtu=net.mtu)
     gb = b.lab.guest("b", on_b.id, on_b.mac_address, mtu=net.mtu)
     ra, rb = a.sync(), b.sync()

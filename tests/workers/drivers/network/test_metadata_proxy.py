@@ -34,8 +34,8 @@ for name, ip in (("vm-one", "10.10.0.5"), ("vm-two", "10.10.0.6")):
     inst = Instance.objects.create(project=project, name=name, flavor_ref="1", vcpus=1, memory_mb=64,
         flavor={"original_name": "m1.tiny"}, vm_state="active", power_state=1,
         user_data=base64.b64encode(("#!/bin/sh\\necho " + name + "\\n").encode()).decode())
-    net.port_create(actor=admin, network_id=network.id, body={"device_id": inst.id, "device_owner": "compute:nova",
-        "fixed_ips": [{"ip_address": ip}]})
+    net.port_create(actor=admin, network_id=network.id, device_id=inst.id, device_owner="compute:nova",
+        fixed_ips=[{"ip_address": ip}])
     ids.append(inst.id)
 print(json.dumps({"network": network.id, "instances": ids}))
 """
@@ -301,8 +301,8 @@ def test_from_the_database_to_the_guest(lab: Lab, live_server, monkeypatch) -> N
     network, _ = make_network(cloud.member_actor, "10.61.0.0/24")
     inst = make_instance(cloud, name="from-db", key=("k", "ssh-ed25519 AAAAdb k"))
     port = net_services.port_create(actor=cloud.admin_actor, network_id=network.id,
-                                    body={"device_id": inst.id, "device_owner": "compute:nova",
-                                          "project_id": cloud.demo_project.id, "binding:host_id": host})
+                                    device_id=inst.id, device_owner="compute:nova",
+                                    project_id=cloud.demo_project.id, binding_host_id=host)
     ip = port.fixed_ips.get().ip_address
     guest = lab.guest("d", port.id, port.mac_address, mtu=network.mtu)
     report = driver.apply(net_selectors.network_node_state(host=host))
