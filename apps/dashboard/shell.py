@@ -126,12 +126,15 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def run_action(request: HttpRequest, action: Callable[[], Any], *, success: str, redirect_to: str) -> HttpResponse:
+def run_action(request: HttpRequest, action: Callable[[], Any], *, success: str, redirect_to: str,
+               passthrough: tuple[type[StratusError], ...] = (Forbidden, NotFound)) -> HttpResponse:
     """Run one service call for a button (enable, delete, ...): a message either way, then back to
-    ``redirect_to`` (or a safe ``next``). Forbidden/NotFound still make a 403/404 page."""
+    ``redirect_to`` (or a safe ``next``). ``passthrough`` errors propagate: by default Forbidden and
+    NotFound make a 403/404 page; a view whose URL object was read first may show a NotFound of
+    another object (a subnet chosen in the form, ...) as a message instead."""
     try:
         action()
-    except (Forbidden, NotFound):
+    except passthrough:
         raise
     except StratusError as exc:
         messages.error(request, exc.message)

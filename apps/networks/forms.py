@@ -76,12 +76,12 @@ class SubnetEditForm(forms.Form):
     dns_nameservers = forms.CharField(required=False, label="DNS name servers",
                                       widget=forms.Textarea(attrs={"rows": 2}), help_text="One address per line.")
 
-    def changes(self, initial: dict[str, Any]) -> dict[str, Any]:
+    def subnet_changes(self) -> dict[str, Any]:
+        """The subnet's fields as the service takes them (the view keeps those that changed)."""
         data = self.cleaned_data
-        wanted = {"name": data.get("name") or "", "gateway_ip": (data.get("gateway_ip") or "").strip() or None,
-                  "enable_dhcp": bool(data.get("enable_dhcp")),
-                  "dns_nameservers": _lines(data.get("dns_nameservers") or "")}
-        return {k: v for k, v in wanted.items() if initial.get(k) != v}
+        return {"name": data.get("name") or "", "gateway_ip": (data.get("gateway_ip") or "").strip() or None,
+                "enable_dhcp": bool(data.get("enable_dhcp")),
+                "dns_nameservers": _lines(data.get("dns_nameservers") or "")}
 
 
 class PortForm(forms.Form):

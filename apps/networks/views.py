@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, safe_next
+from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -60,25 +61,51 @@ def _query(**filters: Iterable[str]) -> ListQuery:
 
 
 def _act(request: HttpRequest, action: Callable[[], Any], *, success: str, redirect_to: str) -> HttpResponse:
-    """One service call for a button: a message either way (a refusal changes nothing), then back.
-    Forbidden stays a 403 page; the URL's own object was looked up before (404 when not visible)."""
-    try:
-        action()
-    except Forbidden:
-        raise
-    except StratusError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
-    return HttpResponseRedirect(safe_next(request, redirect_to))
+    """A button's service call: the URL's own object was looked up before (404 when not visible), so
+    a NotFound here is another object's (a chosen subnet, ...) and shows as a message."""
+    return run_action(request, action, success=success, redirect_to=redirect_to, passthrough=(Forbidden,))
 
 
-def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, crumbs: str,
-               object_id: str = "") -> HttpResponse:
+def _delete_button(member: str, *, success: Callable[[Any], str], back: Callable[[Any], str]) -> View:
+    """The delete button of a ``member`` the URL names: read through ``selectors.<member>_get`` (a 404
+    page when not visible), ``services.<member>_delete``, a message either way, then ``back(obj)``."""
+    get, delete, key = getattr(selectors, f"{member}_get"), getattr(services, f"{member}_delete"), f"{member}_id"
+
+    @require_POST
+    @dashboard_view
+    def view(request: HttpRequest, **url: str) -> HttpResponse:
+        actor = actor_for(request)
+        obj = get(actor=actor, **{key: next(iter(url.values()))})
+        return _act(request, lambda: delete(actor=actor, **{key: obj.id}), success=success(obj), redirect_to=back(obj))
+
+    return view
+
+
+def _form_page(request: HttpRequest, form: Form, call: Callable[[], Any], *, success: Callable[[Any], str],
+               back: str, title: str, submit: str, crumbs: str, object_id: str = "",
+               passthrough: tuple[type[StratusError], ...] = ()) -> HttpResponse:
+    """A form on a page of its own (add, edit): the service call and back to ``back``, else the form
+    (again, with the refusal) on the one form template."""
+    done = form_action(request, form, call, success=success, redirect_to=back, passthrough=passthrough)
+    if done is not None:
+        return done
     return render(request, "dashboard/form.html", {"section": "Network", "form": form, "title": title,
                                                    "submit": submit, "back": back, "crumbs": crumbs,
                                                    "object_id": object_id},
                   status=400 if form.errors else 200)
+
+
+def _list_form(request: HttpRequest, form: Form, call: Callable[[], Any], *, success: Callable[[Any], str],
+               redirect_to: str | Callable[[Any], str], template: str, context: Callable[[], dict[str, Any]]
+               ) -> HttpResponse:
+    """A form on its list page: the service call and on, else the page again (400) with the refusal."""
+    done = form_action(request, form, call, success=success, redirect_to=redirect_to)
+    return done if done is not None else render(request, template, {**context(), "form": form}, status=400)
+
+
+def _changed(data: dict[str, Any], initial: dict[str, Any]) -> Any:
+    """What an edit form changes (the service's ``changes``)."""
+    return {k: v for k, v in data.items() if initial.get(k) != v}
 
 
 def _base(actor: Actor) -> dict[str, Any]:
@@ -134,12 +161,9 @@ def network_create(request: HttpRequest) -> HttpResponse:
             admin_state_up=bool(data.get("admin_state_up")), shared=bool(data.get("shared")),
             external=bool(data.get("external")), first_subnet=form.subnet_kwargs() if data.get("cidr") else None)
 
-    done = form_action(request, form, create, success=lambda network: f"Created network {network.name}.",
-                       redirect_to=lambda network: reverse("networks:network", args=[network.id]))
-    if done is not None:
-        return done
-    context = {**_network_rows(actor), "form": form}
-    return render(request, "networks/networks.html", context, status=400)
+    return _list_form(request, form, create, success=lambda network: f"Created network {network.name}.",
+                      redirect_to=lambda network: reverse("networks:network", args=[network.id]),
+                      template="networks/networks.html", context=lambda: _network_rows(actor))
 
 
 @dashboard_view
@@ -163,41 +187,26 @@ def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
     initial = {"name": network.name, "description": network.description, "admin_state_up": network.admin_state_up,
                "shared": network.shared, "external": network.external}
     form = NetworkForm(request.POST or None, is_admin=actor.is_admin, initial=initial)
-    done = form_action(
-        request, form, lambda: services.network_update(actor=actor, network_id=network.id, changes={
-            k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}),  # type: ignore[misc]
+    return _form_page(request, form, lambda: services.network_update(
+        actor=actor, network_id=network.id, changes=_changed(form.cleaned_data, initial)),
         success=lambda _: f"Saved network {form.cleaned_data['name']}.",
-        redirect_to=reverse("networks:network", args=[network.id]), passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit network {network.name or network.id}", submit="Save",
-                      back=reverse("networks:network", args=[network.id]), crumbs="Networks", object_id=network.id)
+        back=reverse("networks:network", args=[network.id]), title=f"Edit network {network.name or network.id}",
+        submit="Save", crumbs="Networks", object_id=network.id, passthrough=(Forbidden,))
 
 
-@require_POST
-@dashboard_view
-def network_delete(request: HttpRequest, network_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    network = selectors.network_get(actor=actor, network_id=network_id)
-    return _act(request, lambda: services.network_delete(actor=actor, network_id=network.id),
-                success=f"Deleted network {network.name or network.id}.", redirect_to=reverse("networks:index"))
+network_delete = _delete_button("network", success=lambda n: f"Deleted network {n.name or n.id}.",
+                                back=lambda _: reverse("networks:index"))
 
-
-# ---- subnets -------------------------------------------------------------------------------
 
 @dashboard_view
 def subnet_create(request: HttpRequest, network_id: str) -> HttpResponse:
     actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     form = SubnetForm(request.POST or None, initial={"enable_dhcp": True})
-    back = reverse("networks:network", args=[network.id])
-    done = form_action(request, form,
-                       lambda: services.subnet_create(actor=actor, network_id=network.id, **form.subnet_kwargs()),
-                       success=lambda subnet: f"Created subnet {subnet.cidr}.", redirect_to=back)
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Add a subnet to {network.name or network.id}", submit="Create",
-                      back=back, crumbs="Networks")
+    return _form_page(request, form, lambda: services.subnet_create(
+        actor=actor, network_id=network.id, **form.subnet_kwargs()),
+        success=lambda subnet: f"Created subnet {subnet.cidr}.", back=reverse("networks:network", args=[network.id]),
+        title=f"Add a subnet to {network.name or network.id}", submit="Create", crumbs="Networks")
 
 
 @dashboard_view
@@ -208,24 +217,15 @@ def subnet_edit(request: HttpRequest, subnet_id: str) -> HttpResponse:
                "dns_nameservers": list(subnet.dns_nameservers)}
     form = SubnetEditForm(request.POST or None, initial={**initial, "gateway_ip": subnet.gateway_ip or "",
                                                          "dns_nameservers": "\n".join(subnet.dns_nameservers)})
-    back = reverse("networks:network", args=[subnet.network_id])
-    done = form_action(request, form,
-                       lambda: services.subnet_update(actor=actor, subnet_id=subnet.id, changes=form.changes(initial)),
-                       success=lambda _: f"Saved subnet {subnet.cidr}.", redirect_to=back, passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit subnet {subnet.name or subnet.cidr}", submit="Save", back=back,
-                      crumbs="Networks", object_id=subnet.id)
+    return _form_page(request, form, lambda: services.subnet_update(
+        actor=actor, subnet_id=subnet.id, changes=_changed(form.subnet_changes(), initial)),
+        success=lambda _: f"Saved subnet {subnet.cidr}.", back=reverse("networks:network", args=[subnet.network_id]),
+        title=f"Edit subnet {subnet.name or subnet.cidr}", submit="Save", crumbs="Networks", object_id=subnet.id,
+        passthrough=(Forbidden,))
 
 
-@require_POST
-@dashboard_view
-def subnet_delete(request: HttpRequest, subnet_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    subnet = selectors.subnet_get(actor=actor, subnet_id=subnet_id)
-    return _act(request, lambda: services.subnet_delete(actor=actor, subnet_id=subnet.id),
-                success=f"Deleted subnet {subnet.cidr}.",
-                redirect_to=reverse("networks:network", args=[subnet.network_id]))
+subnet_delete = _delete_button("subnet", success=lambda s: f"Deleted subnet {s.cidr}.",
+                               back=lambda s: reverse("networks:network", args=[s.network_id]))
 
 
 # ---- ports ---------------------------------------------------------------------------------
@@ -255,14 +255,10 @@ def port_create(request: HttpRequest) -> HttpResponse:
     networks = [(n.id, n.name or n.id) for n in selectors.network_list(actor=actor) if not n.external]
     form = PortForm(request.POST or None, networks=networks, groups=_group_choices(actor),
                     initial={"network": request.GET.get("network", "")})
-    done = form_action(
-        request, form, lambda: services.port_create(actor=actor, network_id=form.cleaned_data["network"],
-                                                    **form.attributes()),
-        success=lambda port: f"Created port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
-    if done is not None:
-        return done
-    return _form_page(request, form, title="Create a port", submit="Create", back=reverse("networks:ports"),
-                      crumbs="Ports")
+    return _form_page(request, form, lambda: services.port_create(
+        actor=actor, network_id=form.cleaned_data["network"], **form.attributes()),
+        success=lambda port: f"Created port {port.name or port.id}.", back=reverse("networks:ports"),
+        title="Create a port", submit="Create", crumbs="Ports")
 
 
 @dashboard_view
@@ -277,27 +273,19 @@ def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
     def update() -> None:
         attributes = form.attributes()
         attributes.setdefault("security_groups", [])
-        changes: PortAttributes = {k: v for k, v in attributes.items() if initial.get(k) != v}  # type: ignore[assignment]
+        changes: PortAttributes = _changed(dict(attributes), initial)
         if "port_security_enabled" in changes and not changes["port_security_enabled"]:
             changes["security_groups"] = []  # groups go first, else the service refuses
         services.port_update(actor=actor, port_id=port.id, changes=changes)
 
-    done = form_action(request, form, update,
-                       success=lambda _: f"Saved port {form.cleaned_data.get('name') or port.id}.",
-                       redirect_to=reverse("networks:ports"), passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit port {port.name or port.id}", submit="Save",
-                      back=reverse("networks:ports"), crumbs="Ports", object_id=port.id)
+    return _form_page(request, form, update,
+                      success=lambda _: f"Saved port {form.cleaned_data.get('name') or port.id}.",
+                      back=reverse("networks:ports"), title=f"Edit port {port.name or port.id}", submit="Save",
+                      crumbs="Ports", object_id=port.id, passthrough=(Forbidden,))
 
 
-@require_POST
-@dashboard_view
-def port_delete(request: HttpRequest, port_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    port = selectors.port_get(actor=actor, port_id=port_id)
-    return _act(request, lambda: services.port_delete(actor=actor, port_id=port.id),
-                success=f"Deleted port {port.name or port.id}.", redirect_to=reverse("networks:ports"))
+port_delete = _delete_button("port", success=lambda p: f"Deleted port {p.name or p.id}.",
+                             back=lambda _: reverse("networks:ports"))
 
 
 # ---- routers -------------------------------------------------------------------------------
@@ -341,11 +329,9 @@ def router_create(request: HttpRequest) -> HttpResponse:
         return services.router_create(actor=actor, name=data["name"], description=data.get("description") or "",
                                       admin_state_up=bool(data.get("admin_state_up")), external_gateway_info=gateway)
 
-    done = form_action(request, form, create, success=lambda router: f"Created router {router.name}.",
-                       redirect_to=lambda router: reverse("networks:router", args=[router.id]))
-    if done is not None:
-        return done
-    return render(request, "networks/routers.html", {**_router_rows(actor), "form": form}, status=400)
+    return _list_form(request, form, create, success=lambda router: f"Created router {router.name}.",
+                      redirect_to=lambda router: reverse("networks:router", args=[router.id]),
+                      template="networks/routers.html", context=lambda: _router_rows(actor))
 
 
 def _interface_choices(actor: Actor, taken: set[str]) -> list[tuple[str, str]]:
@@ -384,15 +370,11 @@ def router_edit(request: HttpRequest, router_id: str) -> HttpResponse:
     router = selectors.router_get(actor=actor, router_id=router_id)
     initial = {"name": router.name, "description": router.description, "admin_state_up": router.admin_state_up}
     form = RouterForm(request.POST or None, editing=True, initial=initial)
-    back = reverse("networks:router", args=[router.id])
-    done = form_action(
-        request, form, lambda: services.router_update(actor=actor, router_id=router.id, changes={
-            k: v for k, v in form.cleaned_data.items() if initial.get(k) != v}),
-        success=lambda _: f"Saved router {form.cleaned_data['name']}.", redirect_to=back, passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit router {router.name or router.id}", submit="Save", back=back,
-                      crumbs="Routers", object_id=router.id)
+    return _form_page(request, form, lambda: services.router_update(
+        actor=actor, router_id=router.id, changes=_changed(form.cleaned_data, initial)),
+        success=lambda _: f"Saved router {form.cleaned_data['name']}.",
+        back=reverse("networks:router", args=[router.id]), title=f"Edit router {router.name or router.id}",
+        submit="Save", crumbs="Routers", object_id=router.id, passthrough=(Forbidden,))
 
 
 @require_POST
@@ -444,13 +426,8 @@ def router_interface_remove(request: HttpRequest, router_id: str) -> HttpRespons
                 success="Interface removed.", redirect_to=reverse("networks:router", args=[router.id]))
 
 
-@require_POST
-@dashboard_view
-def router_delete(request: HttpRequest, router_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    router = selectors.router_get(actor=actor, router_id=router_id)
-    return _act(request, lambda: services.router_delete(actor=actor, router_id=router.id),
-                success=f"Deleted router {router.name or router.id}.", redirect_to=reverse("networks:routers"))
+router_delete = _delete_button("router", success=lambda r: f"Deleted router {r.name or r.id}.",
+                               back=lambda _: reverse("networks:routers"))
 
 
 # ---- floating IPs --------------------------------------------------------------------------
@@ -520,11 +497,9 @@ def floatingip_allocate(request: HttpRequest) -> HttpResponse:
                                           description=data.get("description") or "", port_id=port_id or None,
                                           fixed_ip_address=fixed or None)
 
-    done = form_action(request, form, allocate, success=lambda fip: f"Allocated floating IP {fip.floating_ip_address}.",
-                       redirect_to=reverse("networks:floatingips"))
-    if done is not None:
-        return done
-    return render(request, "networks/floatingips.html", {**reads.rows(), "form": form}, status=400)
+    return _list_form(request, form, allocate, success=lambda fip: f"Allocated floating IP {fip.floating_ip_address}.",
+                      redirect_to=reverse("networks:floatingips"), template="networks/floatingips.html",
+                      context=reads.rows)
 
 
 @dashboard_view
@@ -538,13 +513,9 @@ def floatingip_associate(request: HttpRequest, floatingip_id: str) -> HttpRespon
         services.floatingip_update(actor=actor, floatingip_id=fip.id,
                                    changes={"port_id": port_id, "fixed_ip_address": fixed})
 
-    done = form_action(request, form, associate,
-                       success=lambda _: f"Associated floating IP {fip.floating_ip_address}.",
-                       redirect_to=reverse("networks:floatingips"), passthrough=(Forbidden,))
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Associate floating IP {fip.floating_ip_address}", submit="Associate",
-                      back=reverse("networks:floatingips"), crumbs="Floating IPs", object_id=fip.id)
+    return _form_page(request, form, associate, success=lambda _: f"Associated floating IP {fip.floating_ip_address}.",
+                      back=reverse("networks:floatingips"), title=f"Associate floating IP {fip.floating_ip_address}",
+                      submit="Associate", crumbs="Floating IPs", object_id=fip.id, passthrough=(Forbidden,))
 
 
 @require_POST
@@ -558,14 +529,8 @@ def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpRes
                 redirect_to=reverse("networks:floatingips"))
 
 
-@require_POST
-@dashboard_view
-def floatingip_release(request: HttpRequest, floatingip_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
-    return _act(request, lambda: services.floatingip_delete(actor=actor, floatingip_id=fip.id),
-                success=f"Released floating IP {fip.floating_ip_address}.",
-                redirect_to=reverse("networks:floatingips"))
+floatingip_release = _delete_button("floatingip", success=lambda f: f"Released floating IP {f.floating_ip_address}.",
+                                    back=lambda _: reverse("networks:floatingips"))
 
 
 # ---- security groups -----------------------------------------------------------------------
@@ -588,14 +553,11 @@ def security_groups(request: HttpRequest) -> HttpResponse:
 def security_group_create(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     form = SecurityGroupForm(request.POST)
-    done = form_action(
-        request, form, lambda: services.security_group_create(
-            actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data.get("description") or ""),
+    return _list_form(request, form, lambda: services.security_group_create(
+        actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data.get("description") or ""),
         success=lambda group: f"Created security group {group.name}.",
-        redirect_to=lambda group: reverse("networks:security_group", args=[group.id]))
-    if done is not None:
-        return done
-    return render(request, "networks/security_groups.html", {**_group_rows(actor), "form": form}, status=400)
+        redirect_to=lambda group: reverse("networks:security_group", args=[group.id]),
+        template="networks/security_groups.html", context=lambda: _group_rows(actor))
 
 
 def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> dict[str, Any]:
@@ -621,13 +583,10 @@ def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
     actor = actor_for(request)
     context = _rule_context(actor, group_id)
     form = RuleForm(request.POST, groups=context["choices"])
-    done = form_action(
-        request, form, lambda: services.security_group_rule_create(
-            actor=actor, security_group_id=context["group"].id, **form.rule_kwargs()),
-        success=lambda _: "Rule added.", redirect_to=reverse("networks:security_group", args=[context["group"].id]))
-    if done is not None:
-        return done
-    return render(request, "networks/security_group_detail.html", {**context, "form": form}, status=400)
+    return _list_form(request, form, lambda: services.security_group_rule_create(
+        actor=actor, security_group_id=context["group"].id, **form.rule_kwargs()),
+        success=lambda _: "Rule added.", redirect_to=reverse("networks:security_group", args=[context["group"].id]),
+        template="networks/security_group_detail.html", context=lambda: context)
 
 
 @require_POST
@@ -640,13 +599,8 @@ def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpRespon
                 success="Rule deleted.", redirect_to=reverse("networks:security_group", args=[group.id]))
 
 
-@require_POST
-@dashboard_view
-def security_group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
-    return _act(request, lambda: services.security_group_delete(actor=actor, security_group_id=group.id),
-                success=f"Deleted security group {group.name}.", redirect_to=reverse("networks:security_groups"))
+security_group_delete = _delete_button("security_group", success=lambda g: f"Deleted security group {g.name}.",
+                                       back=lambda _: reverse("networks:security_groups"))
 
 
 # ---- topology ------------------------------------------------------------------------------

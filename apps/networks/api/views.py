@@ -7,11 +7,12 @@ the collection (list with filters/fields/sorting/pagination, single and bulk cre
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.db import transaction
 from django.http import HttpResponse
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -34,6 +35,9 @@ def _base(request: Request) -> str:
 
 # ---- resources -----------------------------------------------------------------------------
 
+Parse = Callable[[dict[str, Any]], dict[str, Any]]  # a body -> the service's keyword arguments
+
+
 @dataclass(frozen=True)
 class Resource:
     member: str
@@ -42,19 +46,33 @@ class Resource:
     render: Callable[[Any, Actor], dict[str, Any]]
     list: Callable[[Actor, selectors.ListQuery], Any]
     get: Callable[[Actor, str], Any]
-    create: Callable[[Actor, dict[str, Any]], Any] | None = None
-    update: Callable[[Actor, str, dict[str, Any]], Any] | None = None
-    delete: Callable[[Actor, str], None] | None = None
+    create: Callable[[Actor, dict[str, Any]], Any]
+    update: Callable[[Actor, str, dict[str, Any]], Any] | None
+    delete: Callable[[Actor, str], None]
     before_read: Callable[[Actor], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _create(service: Callable[..., Any], op: parsers.Op) -> Callable[[Actor, dict[str, Any]], Any]:
-    return lambda actor, body: service(actor=actor, **parsers.parse_create(body, op))
+def _parser(parse: parsers.Op | Parse, read: Callable[[dict[str, Any], parsers.Op], dict[str, Any]]) -> Parse:
+    return parse if callable(parse) else lambda body: read(body, parse)
 
 
-def _update(service: Callable[..., Any], key: str, op: parsers.Op) -> Callable[[Actor, str, dict[str, Any]], Any]:
-    return lambda actor, pk, body: service(actor=actor, **{key: pk}, changes=parsers.parse_update(body, op))
+def _declared(member: str, path: str, render: Callable[[Any, Actor], dict[str, Any]], *,
+              create: parsers.Op | Parse, update: parsers.Op | Parse | None, key: str | None = None,
+              before_read: Callable[[Actor], None] | None = None) -> Resource:
+    """A resource whose selectors and services follow the names: ``<member>_list``/``_get`` and
+    ``<member>_create``/``_update``/``_delete``, the id passed as ``key`` (``<member>_id``)."""
+    key = key or f"{member}_id"
+    listing, getter = getattr(selectors, f"{member}_list"), getattr(selectors, f"{member}_get")
+    creator, deleter = getattr(services, f"{member}_create"), getattr(services, f"{member}_delete")
+    to_create = _parser(create, parsers.parse_create)
+    updater = None
+    if update is not None:
+        to_update, service = _parser(update, parsers.parse_update), getattr(services, f"{member}_update")
+        updater = lambda a, pk, b: service(actor=a, **{key: pk}, changes=to_update(b))  # noqa: E731
+    return Resource(member, f"{member}s", path, render,
+                    list=lambda a, q: listing(actor=a, query=q), get=lambda a, pk: getter(actor=a, **{key: pk}),
+                    create=lambda a, b: creator(actor=a, **to_create(b)), update=updater,
+                    delete=lambda a, pk: deleter(actor=a, **{key: pk}), before_read=before_read)
 
 
 def _sg_before_read(actor: Actor) -> None:
@@ -62,55 +80,17 @@ def _sg_before_read(actor: Actor) -> None:
 
 
 RESOURCES: dict[str, Resource] = {r.path: r for r in (
-    Resource("network", "networks", "networks", out.network_out,
-             list=lambda a, q: selectors.network_list(actor=a, query=q),
-             get=lambda a, pk: selectors.network_get(actor=a, network_id=pk),
-             create=_create(services.network_create, parsers.NETWORK_CREATE),
-             update=_update(services.network_update, "network_id", parsers.NETWORK_UPDATE),
-             delete=lambda a, pk: services.network_delete(actor=a, network_id=pk)),
-    Resource("subnet", "subnets", "subnets", out.subnet_out,
-             list=lambda a, q: selectors.subnet_list(actor=a, query=q),
-             get=lambda a, pk: selectors.subnet_get(actor=a, subnet_id=pk),
-             create=_create(services.subnet_create, parsers.SUBNET_CREATE),
-             update=_update(services.subnet_update, "subnet_id", parsers.SUBNET_UPDATE),
-             delete=lambda a, pk: services.subnet_delete(actor=a, subnet_id=pk)),
-    Resource("subnetpool", "subnetpools", "subnetpools", out.subnetpool_out,
-             list=lambda a, q: selectors.subnetpool_list(actor=a, query=q),
-             get=lambda a, pk: selectors.subnetpool_get(actor=a, subnetpool_id=pk),
-             create=_create(services.subnetpool_create, parsers.SUBNETPOOL_CREATE),
-             update=_update(services.subnetpool_update, "subnetpool_id", parsers.SUBNETPOOL_UPDATE),
-             delete=lambda a, pk: services.subnetpool_delete(actor=a, subnetpool_id=pk)),
-    Resource("port", "ports", "ports", out.port_out,
-             list=lambda a, q: selectors.port_list(actor=a, query=q),
-             get=lambda a, pk: selectors.port_get(actor=a, port_id=pk),
-             create=_create(services.port_create, parsers.PORT_CREATE),
-             update=lambda a, pk, b: services.port_update(actor=a, port_id=pk, changes=parsers.port_update(b)),
-             delete=lambda a, pk: services.port_delete(actor=a, port_id=pk)),
-    Resource("router", "routers", "routers", out.router_out,
-             list=lambda a, q: selectors.router_list(actor=a, query=q),
-             get=lambda a, pk: selectors.router_get(actor=a, router_id=pk),
-             create=_create(services.router_create, parsers.ROUTER_CREATE),
-             update=_update(services.router_update, "router_id", parsers.ROUTER_UPDATE),
-             delete=lambda a, pk: services.router_delete(actor=a, router_id=pk)),
-    Resource("floatingip", "floatingips", "floatingips", out.floatingip_out,
-             list=lambda a, q: selectors.floatingip_list(actor=a, query=q),
-             get=lambda a, pk: selectors.floatingip_get(actor=a, floatingip_id=pk),
-             create=_create(services.floatingip_create, parsers.FIP_CREATE),
-             update=_update(services.floatingip_update, "floatingip_id", parsers.FIP_UPDATE),
-             delete=lambda a, pk: services.floatingip_delete(actor=a, floatingip_id=pk)),
-    Resource("security_group", "security_groups", "security-groups", out.security_group_out,
-             list=lambda a, q: selectors.security_group_list(actor=a, query=q),
-             get=lambda a, pk: selectors.security_group_get(actor=a, security_group_id=pk),
-             create=_create(services.security_group_create, parsers.SG_CREATE),
-             update=_update(services.security_group_update, "security_group_id", parsers.SG_UPDATE),
-             delete=lambda a, pk: services.security_group_delete(actor=a, security_group_id=pk),
-             before_read=_sg_before_read),
-    Resource("security_group_rule", "security_group_rules", "security-group-rules", out.security_group_rule_out,
-             list=lambda a, q: selectors.security_group_rule_list(actor=a, query=q),
-             get=lambda a, pk: selectors.security_group_rule_get(actor=a, rule_id=pk),
-             create=lambda a, b: services.security_group_rule_create(actor=a, **parsers.rule_create(b)),
-             delete=lambda a, pk: services.security_group_rule_delete(actor=a, rule_id=pk),
-             before_read=_sg_before_read),
+    _declared("network", "networks", out.network_out, create=parsers.NETWORK_CREATE, update=parsers.NETWORK_UPDATE),
+    _declared("subnet", "subnets", out.subnet_out, create=parsers.SUBNET_CREATE, update=parsers.SUBNET_UPDATE),
+    _declared("subnetpool", "subnetpools", out.subnetpool_out, create=parsers.SUBNETPOOL_CREATE,
+              update=parsers.SUBNETPOOL_UPDATE),
+    _declared("port", "ports", out.port_out, create=parsers.PORT_CREATE, update=parsers.port_update),
+    _declared("router", "routers", out.router_out, create=parsers.ROUTER_CREATE, update=parsers.ROUTER_UPDATE),
+    _declared("floatingip", "floatingips", out.floatingip_out, create=parsers.FIP_CREATE, update=parsers.FIP_UPDATE),
+    _declared("security_group", "security-groups", out.security_group_out, create=parsers.SG_CREATE,
+              update=parsers.SG_UPDATE, before_read=_sg_before_read),
+    _declared("security_group_rule", "security-group-rules", out.security_group_rule_out,
+              create=parsers.rule_create, update=None, key="rule_id", before_read=_sg_before_read),
 )}
 
 
@@ -148,8 +128,6 @@ class Collection(NeutronView):
 
     def post(self, request: Request) -> Response:
         r, actor = self.resource, request.auth
-        if r.create is None:
-            raise _not_allowed()
         data = request.data
         if isinstance(data, dict) and isinstance(data.get(r.collection), list):
             items = data[r.collection]
@@ -161,12 +139,6 @@ class Collection(NeutronView):
             return Response({r.collection: [r.render(c, actor) for c in fresh]}, status=201)
         obj = r.create(actor, dict(_body(request, r.member)))
         return Response({r.member: r.render(r.get(actor, obj.pk), actor)}, status=201)
-
-
-def _not_allowed() -> Exception:
-    from rest_framework.exceptions import MethodNotAllowed
-
-    return MethodNotAllowed("POST")
 
 
 class Member(NeutronView):
@@ -185,20 +157,13 @@ class Member(NeutronView):
     def put(self, request: Request, pk: str) -> Response:
         r, actor = self.resource, request.auth
         if r.update is None:
-            from rest_framework.exceptions import MethodNotAllowed
-
             raise MethodNotAllowed("PUT")
         body = _body(request, r.member)
         obj = r.update(actor, pk, dict(body))
         return Response({r.member: r.render(r.get(actor, obj.pk), actor)})
 
     def delete(self, request: Request, pk: str) -> HttpResponse:
-        r = self.resource
-        if r.delete is None:
-            from rest_framework.exceptions import MethodNotAllowed
-
-            raise MethodNotAllowed("DELETE")
-        r.delete(request.auth, pk)
+        self.resource.delete(request.auth, pk)
         return HttpResponse(status=204)
 
 

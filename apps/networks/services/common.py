@@ -3,7 +3,9 @@ reservations, events and revision numbers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+from django.db import models
 
 from apps.core import events
 from apps.core.errors import QuotaExceeded
@@ -11,6 +13,8 @@ from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 from apps.networks import errors
 from apps.networks.models import Network
+
+M = TypeVar("M", bound=models.Model)
 
 # ---- small helpers -------------------------------------------------------------------------
 
@@ -82,6 +86,17 @@ def require_write(actor: Actor, obj: Any, not_found: type[Exception], message: s
         raise errors.PolicyNotAuthorized(f"Your role does not allow changing {type(obj).__name__.lower()} "
                                          f"{obj.id}.")
     raise not_found(message)
+
+
+def locked_for_write(actor: Actor, obj: M, not_found: type[Exception], message: str, *, related: tuple[str, ...] = ()
+                     ) -> M:
+    """``obj`` (read through its selector) again, locked for the write ``actor`` may make (require_write);
+    ``related``: rows read with it (locked are only the object's own)."""
+    require_write(actor, obj, not_found, message)
+    rows = type(obj).objects
+    if related:
+        return rows.select_for_update(of=("self",)).select_related(*related).get(pk=obj.pk)
+    return rows.select_for_update().get(pk=obj.pk)
 
 
 def reserve(project_id: str, deltas: Mapping[str, int]) -> None:

@@ -23,7 +23,7 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import FixedIP, allocate, new_port, port_destroy
-from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
 
 # ---- floating IPs --------------------------------------------------------------------------
 
@@ -133,9 +133,8 @@ def floatingip_create(*, actor: Actor, floating_network_id: str, floating_ip_add
 
 
 def _fip_for_update(actor: Actor, floatingip_id: str) -> FloatingIP:
-    fip = selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id)
-    require_write(actor, fip, errors.FloatingIPNotFound, f"Floating IP {floatingip_id} could not be found.")
-    return FloatingIP.objects.select_for_update().get(pk=fip.pk)
+    return locked_for_write(actor, selectors.floatingip_get(actor=actor, floatingip_id=floatingip_id),
+                            errors.FloatingIPNotFound, f"Floating IP {floatingip_id} could not be found.")
 
 
 @transaction.atomic
@@ -171,11 +170,15 @@ def floatingip_update(*, actor: Actor, floatingip_id: str, changes: FloatingIPCh
 
 @transaction.atomic
 def floatingip_delete(*, actor: Actor, floatingip_id: str) -> None:
-    fip = _fip_for_update(actor, floatingip_id)
+    floatingip_destroy(_fip_for_update(actor, floatingip_id))
+    notify_agents()
+
+
+def floatingip_destroy(fip: FloatingIP) -> None:
+    """The floating IP, its port on the external network and its quota (no policy: the caller's)."""
     port = Port.objects.filter(pk=fip.floating_port_id).first()
     fip.delete()
     if port is not None:
         port_destroy(port)
     release(fip.project_id, {"floatingip": 1})
     publish("deleted", "floatingip", fip)
-    notify_agents()

@@ -8,16 +8,11 @@ from django.db import IntegrityError, connection, transaction
 
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
-from apps.networks.models import (
-    DEVICE_OWNER_DHCP,
-    FloatingIP,
-    Network,
-    Port,
-    Subnet,
-)
+from apps.networks.models import DEVICE_OWNER_DHCP, FloatingIP, Network, Port, Subnet
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import port_destroy
-from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
+from apps.networks.services.floatingips import floatingip_destroy
 from apps.networks.services.subnets import FirstSubnet, subnet_create
 
 VXLAN_MTU = 1450
@@ -99,9 +94,8 @@ def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True,
 
 
 def _network_for_update(actor: Actor, network_id: str) -> Network:
-    network = selectors.network_get(actor=actor, network_id=network_id)
-    require_write(actor, network, errors.NetworkNotFound, f"Network {network_id} could not be found.")
-    return Network.objects.select_for_update().get(pk=network.pk)
+    return locked_for_write(actor, selectors.network_get(actor=actor, network_id=network_id), errors.NetworkNotFound,
+                            f"Network {network_id} could not be found.")
 
 
 class NetworkChanges(TypedDict, total=False):
@@ -139,12 +133,7 @@ def network_delete(*, actor: Actor, network_id: str) -> None:
     network = _network_for_update(actor, network_id)
     # Neutron deletes an external network's floating IPs with it (their ports go too)
     for fip in FloatingIP.objects.select_for_update().filter(floating_network=network):
-        floating_port = Port.objects.filter(pk=fip.floating_port_id).first()
-        fip.delete()
-        if floating_port is not None:
-            port_destroy(floating_port)
-        release(fip.project_id, {"floatingip": 1})
-        publish("deleted", "floatingip", fip)
+        floatingip_destroy(fip)
     if Port.objects.filter(network=network).exclude(device_owner=DEVICE_OWNER_DHCP).exists():
         raise errors.NetworkInUse(f"Unable to complete operation on network {network.id}. There are one or more "
                                   "ports still in use on the network.")

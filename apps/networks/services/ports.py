@@ -23,7 +23,7 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import FixedIP, allocate, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import owning_project, publish, require_write, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, reserve, touch
 from apps.networks.services.security_groups import security_group_ensure_default
 
 VNIC_TYPES = {"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
@@ -101,7 +101,6 @@ def _binding(actor: Actor, attributes: PortAttributes) -> dict[str, Any]:
 RESERVED_DEVICE_OWNER_PREFIXES = ("network:router_interface", "network:router_gateway", "network:dhcp",
                                   "network:floatingip", "network:router_centralized_snat", "network:ha_router")
 DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-FQDN_MAX_LEN = 255
 
 
 def _dns_name(name: str) -> str:
@@ -166,6 +165,7 @@ def _check_device(actor: Actor, network: Network, project_id: str, *, device_own
 @transaction.atomic
 def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
                 **attributes: Unpack[PortAttributes]) -> Port:
+    """A port on ``network_id`` with Neutron's attributes (those not given take Neutron's defaults)."""
     network = selectors.network_get(actor=actor, network_id=network_id)
     owner = owning_project(actor, project_id)
     if not actor.is_admin and network.project_id != owner and not network.shared:
@@ -220,9 +220,8 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
 
 
 def _port_for_update(actor: Actor, port_id: str) -> Port:
-    port = selectors.port_get(actor=actor, port_id=port_id)
-    require_write(actor, port, errors.PortNotFound, f"Port {port_id} could not be found.")
-    return Port.objects.select_for_update(of=("self",)).select_related("network").get(pk=port.pk)
+    return locked_for_write(actor, selectors.port_get(actor=actor, port_id=port_id), errors.PortNotFound,
+                            f"Port {port_id} could not be found.", related=("network",))
 
 
 @transaction.atomic

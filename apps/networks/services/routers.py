@@ -21,7 +21,7 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents
 from apps.networks.services.allocation import FixedIP, allocate, dhcp_host, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,8 @@ def router_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, 
 
 
 def _router_for_update(actor: Actor, router_id: str) -> Router:
-    router = selectors.router_get(actor=actor, router_id=router_id)
-    require_write(actor, router, errors.RouterNotFound, f"Router {router_id} could not be found.")
-    return Router.objects.select_for_update(of=("self",)).select_related("gw_port").get(pk=router.pk)
+    return locked_for_write(actor, selectors.router_get(actor=actor, router_id=router_id), errors.RouterNotFound,
+                            f"Router {router_id} could not be found.", related=("gw_port",))
 
 
 @transaction.atomic

@@ -7,12 +7,9 @@ from django.db import IntegrityError, transaction
 
 from apps.identity.policy import Actor
 from apps.networks import errors, ipam, selectors
-from apps.networks.models import (
-    SecurityGroup,
-    SecurityGroupRule,
-)
+from apps.networks.models import SecurityGroup, SecurityGroupRule
 from apps.networks.services.agents import notify_agents
-from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
 
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -78,9 +75,8 @@ def security_group_create(*, actor: Actor, name: str = "", description: str = ""
 
 
 def _group_for_update(actor: Actor, security_group_id: str) -> SecurityGroup:
-    group = selectors.security_group_get(actor=actor, security_group_id=security_group_id)
-    require_write(actor, group, errors.SecurityGroupNotFound, f"Security group {security_group_id} does not exist")
-    return SecurityGroup.objects.select_for_update().get(pk=group.pk)
+    return locked_for_write(actor, selectors.security_group_get(actor=actor, security_group_id=security_group_id),
+                            errors.SecurityGroupNotFound, f"Security group {security_group_id} does not exist")
 
 
 class SecurityGroupChanges(TypedDict, total=False):

@@ -7,15 +7,7 @@ from django.db import transaction
 
 from apps.identity.policy import Actor
 from apps.networks import errors, selectors
-from apps.networks.models import (
-    FloatingIP,
-    Network,
-    Port,
-    Router,
-    SecurityGroup,
-    Subnet,
-    SubnetPool,
-)
+from apps.networks.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, SubnetPool
 from apps.networks.services.common import require_write, touch
 
 # ---- tags (Neutron's standard-attr-tag, on every resource) ---------------------------------
