@@ -63,20 +63,19 @@ def ranged(low: int, high: int | None = None, *, none: bool = False) -> Check:
     return check
 
 
-def tags(value: Any, key: str = "tags") -> list[str]:  # noqa: ARG001 - a Check
-    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 and "," not in t
-                                              for t in value):
-        raise E("Invalid input for tags. Reason: a list of non-empty strings without commas.")
-    return list(dict.fromkeys(value))
+def tags_or_empty(value: Any, key: str = "tags") -> list[str]:
+    """Neutron's tags: strings without commas (null: none)."""
+    return validators.tags(value, field=key, forbidden=",", error=E)
 
 
-def tags_or_empty(value: Any, key: str) -> list[str]:
-    return [] if value is None else tags(value, key)
+def tags(value: Any, key: str = "tags") -> list[str]:
+    """Tags that replace a resource's (a list: null is not one)."""
+    return tags_or_empty([None] if value is None else value, key)
 
 
 def tag(value: str) -> str:
     """One tag (from a URL)."""
-    return tags([value])[0]
+    return validators.tag(value, forbidden=",", error=E)
 
 
 def required_id(noun: str) -> Check:
