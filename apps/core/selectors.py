@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.core.access import restrict
+from apps.core.access import restrict, restricted_get
 from apps.core.errors import Forbidden, NotFound
 from apps.core.models import TaskRecord
 from apps.identity.policy import Actor
@@ -46,7 +46,5 @@ def task_record_resource_types(*, actor: Actor, all_projects: bool) -> list[str]
 
 
 def task_record_get(*, actor: Actor, record_id: str) -> TaskRecord:
-    record = restrict(TaskRecord.objects.all(), actor, "view").filter(pk=record_id).first()
-    if record is None:
-        raise NotFound(f"Task {record_id} could not be found.")
-    return record
+    return restricted_get(TaskRecord.objects.all(), actor, "view", pk=record_id,
+                          not_found=NotFound(f"Task {record_id} could not be found."))
