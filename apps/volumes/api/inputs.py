@@ -14,13 +14,6 @@ from apps.volumes.services import Connector
 MODES = ("rw", "ro")
 
 
-def wrapped(data: Any, key: str) -> dict[str, Any]:
-    """The object under ``key`` (``{"volume": {...}}``)."""
-    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-        raise BadRequest(f"Missing required element '{key}' in request body.")
-    return data[key]
-
-
 def _present(data: Any, key: str) -> Any:
     if not isinstance(data, dict) or key not in data:
         raise BadRequest(f"Malformed request body: '{key}' is required.")
@@ -67,7 +60,7 @@ class VolumeCreate:
 
 
 def volume_create(data: Any) -> VolumeCreate:
-    b = wrapped(data, "volume")
+    b = check.member(data, "volume")
     size = b.get("size")
     return VolumeCreate(
         size=None if size is None else check.integer(size, field="size", minimum=1),
@@ -89,7 +82,7 @@ class VolumeUpdate:
 
 
 def volume_update(data: Any) -> VolumeUpdate:
-    b = wrapped(data, "volume")
+    b = check.member(data, "volume")
     return VolumeUpdate(name=_changed(b, "name"), description=_changed(b, "description"),
                         metadata=check.string_map(b["metadata"]) if "metadata" in b else UNSET)
 
@@ -166,7 +159,7 @@ class SnapshotCreate:
 
 
 def snapshot_create(data: Any) -> SnapshotCreate:
-    b = wrapped(data, "snapshot")
+    b = check.member(data, "snapshot")
     volume_id = b.get("volume_id")
     if not isinstance(volume_id, str) or not volume_id:
         raise NotFound(f"Volume {volume_id} could not be found.")  # as Cinder answers
@@ -184,7 +177,7 @@ class SnapshotUpdate:
 
 
 def snapshot_update(data: Any) -> SnapshotUpdate:
-    b = wrapped(data, "snapshot")
+    b = check.member(data, "snapshot")
     return SnapshotUpdate(name=_changed(b, "name"), description=_changed(b, "description"))
 
 
@@ -223,7 +216,7 @@ def _type_name(value: Any) -> str:
 
 
 def volume_type_create(data: Any) -> VolumeTypeCreate:
-    b = wrapped(data, "volume_type")
+    b = check.member(data, "volume_type")
     return VolumeTypeCreate(
         name=_type_name(b.get("name")), description=check.text(b.get("description"), field="description"),
         is_public=check.boolean(b.get("os-volume-type-access:is_public", b.get("is_public", True)),
@@ -239,7 +232,7 @@ class VolumeTypeUpdate:
 
 
 def volume_type_update(data: Any) -> VolumeTypeUpdate:
-    b = wrapped(data, "volume_type")
+    b = check.member(data, "volume_type")
     return VolumeTypeUpdate(
         name=_type_name(b["name"]) if "name" in b else UNSET,
         description=check.text(b["description"], field="description") if "description" in b else UNSET,
@@ -260,7 +253,7 @@ def extra_specs(specs: Any, key: str | None = None) -> dict[str, str]:
 
 def quota_limits(data: Any, key: str) -> dict[str, int]:
     """``{"quota_set": {"volumes": 10, ...}}``: each limit an integer (its range is identity's rule)."""
-    return {name: check.integer(value, field=name) for name, value in wrapped(data, key).items()}
+    return {name: check.integer(value, field=name) for name, value in check.member(data, key).items()}
 
 
 # ---- attachments (3.27) --------------------------------------------------------------------------
@@ -286,7 +279,7 @@ class AttachmentCreate:
 
 def attachment_create(data: Any, *, with_mode: bool) -> AttachmentCreate:
     """POST /attachments; the mode is read from 3.54 on (``with_mode``), before that it is rw."""
-    b = wrapped(data, "attachment")
+    b = check.member(data, "attachment")
     volume_id = b.get("volume_uuid")
     if not isinstance(volume_id, str) or not volume_id:
         raise BadRequest("Invalid input for field/attribute volume_uuid: a volume id is required.")
@@ -301,7 +294,7 @@ def attachment_create(data: Any, *, with_mode: bool) -> AttachmentCreate:
 
 
 def attachment_update(data: Any) -> Connector:
-    b = wrapped(data, "attachment")
+    b = check.member(data, "attachment")
     if "connector" not in b:
         raise BadRequest("Missing required element 'connector' in request body.")
     return connector(b["connector"])

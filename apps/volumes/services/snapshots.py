@@ -8,7 +8,7 @@ from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin, require_write
 from apps.volumes import selectors, states
@@ -68,9 +68,7 @@ def snapshot_update(*, actor: Actor, snapshot_id: str, name: str | Unset | None 
                     description: str | Unset | None = UNSET) -> Snapshot:
     """Set what is given (``UNSET``: left as it is)."""
     snapshot = _writable_snapshot(actor, snapshot_id)
-    for field, value in (("name", name), ("description", description)):
-        if value is not UNSET:
-            setattr(snapshot, field, value)
+    assign(snapshot, name=name, description=description)
     snapshot.save(update_fields=["name", "description", "updated_at"])
     _publish(snapshot, "updated", "snapshot")
     return selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from django.db import transaction
 
 from apps.core.errors import BadRequest, Conflict, NotFound
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin
 from apps.volumes import selectors
@@ -44,11 +44,7 @@ def volume_type_update(*, actor: Actor, type_id: str, name: str | Unset = UNSET,
         if VolumeType.objects.filter(name=name).exclude(pk=vtype.pk).exists():
             raise Conflict(f"Volume Type {name} already exists.")
         _rename_type_quotas(vtype.name, name)
-        vtype.name = name
-    if not isinstance(description, Unset):
-        vtype.description = description
-    if not isinstance(is_public, Unset):
-        vtype.is_public = is_public
+    assign(vtype, name=name, description=description, is_public=is_public)
     vtype.save()
     return vtype
 

@@ -11,7 +11,7 @@ from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
-from apps.core.validators import UNSET, Unset
+from apps.core.validators import UNSET, Unset, assign
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
 from apps.volumes import selectors, states
@@ -155,14 +155,10 @@ def volume_update(*, actor: Actor, volume_id: str, name: str | Unset | None = UN
                   description: str | Unset | None = UNSET, metadata: Mapping[str, str] | Unset = UNSET) -> Volume:
     """Set what is given (``UNSET``: left as it is); ``metadata`` replaces the volume's."""
     volume = _writable_volume(actor, volume_id)
-    fields = ["updated_at"]
-    for field, value in (("name", name), ("description", description)):
-        if value is not UNSET:
-            setattr(volume, field, value)
-            fields.append(field)
+    assign(volume, name=name, description=description)
     if not isinstance(metadata, Unset):
         _set_metadata(volume, metadata, replace=True)
-    volume.save(update_fields=fields)
+    volume.save(update_fields=["name", "description", "updated_at"])
     _publish(volume, "updated", "volume")
     return selectors.volume_get(actor=actor, volume_id=volume_id)
 
