@@ -10,13 +10,17 @@ removed at the end, whatever happened.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ import pytest
 
 from lib.netmodel import tap_name
 from tests.capabilities import missing
+from workers.drivers.network import metadata_proxy
 from workers.drivers.network.driver import DriverConfig, NetworkDriver
 
 
@@ -241,3 +246,28 @@ def tcp_server(lab: Lab, ns: str, port: int, name: str) -> subprocess.Popen:
     line = proc.stdout.readline()
     assert "listening" in line or time.monotonic() > deadline, proc.stderr.read() if proc.stderr else ""
     return proc
+
+
+@contextlib.contextmanager
+def local_proxy(tmp_path: Path, upstream_handler: type[BaseHTTPRequestHandler],
+                network_id: str) -> Iterator[tuple[HTTPServer, int]]:
+    """A metadata proxy in this process on 127.0.0.1 (no namespace), knowing 127.0.0.1 as instance
+    ``inst-x`` and signing with the secret ``s3cret``, in front of an upstream on 127.0.0.1 answering
+    with ``upstream_handler``: yields (the upstream, the proxy's port); both stop at the end."""
+    upstream = HTTPServer(("127.0.0.1", 0), upstream_handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    (tmp_path / "map.json").write_text(json.dumps({"127.0.0.1": "inst-x"}))
+    (tmp_path / "secret").write_text("s3cret\n")
+    sock = metadata_proxy.listen_socket("127.0.0.1", 0)
+    server = metadata_proxy.ProxyServer(
+        sock, mapping=metadata_proxy.WatchedFile(str(tmp_path / "map.json"), metadata_proxy.parse_map),
+        secret=metadata_proxy.WatchedFile(str(tmp_path / "secret"), metadata_proxy.parse_secret),
+        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/", network_id=network_id)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield upstream, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        upstream.shutdown()
+        upstream.server_close()

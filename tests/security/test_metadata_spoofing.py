@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,8 @@ from apps.compute.selectors import metadata
 from apps.networks import services as net_services
 from apps.networks.models import Port
 from tests.compute.metadata_helpers import make_instance, make_network, metadata_get, proxied
+from tests.network_lab import local_proxy
 from tests.networks.helpers import neutron_error
-from workers.drivers.network import metadata_proxy
 
 SECRET_DATA = b"#cloud-config\npassword: victim-s3cret\n"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVictim victim@laptop"
@@ -120,18 +119,8 @@ def test_the_proxy_sends_the_network_it_serves_signed(tmp_path: Path) -> None:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    upstream = HTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    (tmp_path / "map.json").write_text(json.dumps({"127.0.0.1": "inst-x"}))
-    (tmp_path / "secret").write_text("s3cret\n")
-    sock = metadata_proxy.listen_socket("127.0.0.1", 0)
-    server = metadata_proxy.ProxyServer(
-        sock, mapping=metadata_proxy.WatchedFile(str(tmp_path / "map.json"), metadata_proxy.parse_map),
-        secret=metadata_proxy.WatchedFile(str(tmp_path / "secret"), metadata_proxy.parse_secret),
-        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/", network_id="net-1")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    with local_proxy(tmp_path, Upstream, "net-1") as (_, port):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/latest/meta-data/", headers={"X-Neutron-Network-ID": "net-evil",
                                                            "X-Forwarded-For": "10.0.0.1"})
         assert conn.getresponse().status == 200
@@ -140,11 +129,6 @@ def test_the_proxy_sends_the_network_it_serves_signed(tmp_path: Path) -> None:
         assert h["X-Neutron-Network-ID"] == "net-1" and h["X-Forwarded-For"] == "127.0.0.1"
         assert h["X-Neutron-Network-ID-Signature"] == metadata.network_signature(
             instance_id="inst-x", network_id="net-1", address="127.0.0.1", secret="s3cret")
-    finally:
-        server.shutdown()
-        server.server_close()
-        upstream.shutdown()
-        upstream.server_close()
 
 
 def test_a_foreign_port_naming_the_instance_is_none_of_its_nics(cloud, scene):

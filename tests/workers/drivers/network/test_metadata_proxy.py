@@ -15,7 +15,7 @@ import pytest
 
 from lib.netmodel import dhcp_device_name, dhcp_namespace
 from tests.api_client import SeededCloud
-from tests.network_lab import Lab, in_ns, needs_netns, sh
+from tests.network_lab import Lab, in_ns, local_proxy, needs_netns, sh
 from tests.workers.drivers.network.states import Cloud, new_id, replace, rule
 from workers.drivers.network import dhcp, metadata_proxy
 
@@ -220,8 +220,7 @@ def test_proxy_refuses_a_bad_upstream(tmp_path: Path, url: str) -> None:
 def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
     """Without namespaces: the proxy on 127.0.0.1 in front of a recording upstream."""
     import http.client
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     seen: list[dict[str, str]] = []
 
@@ -238,27 +237,16 @@ def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-    upstream = HTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    (tmp_path / "map.json").write_text(json.dumps({"127.0.0.1": "inst-x"}))
-    (tmp_path / "secret").write_text("s3cret\n")
-    sock = metadata_proxy.listen_socket("127.0.0.1", 0)
-    server = metadata_proxy.ProxyServer(
-        sock, mapping=metadata_proxy.WatchedFile(str(tmp_path / "map.json"), metadata_proxy.parse_map),
-        secret=metadata_proxy.WatchedFile(str(tmp_path / "secret"), metadata_proxy.parse_secret),
-        upstream=f"http://127.0.0.1:{upstream.server_address[1]}/metadata/", network_id="net-x")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
+    with local_proxy(tmp_path, Upstream, "net-x") as (upstream, port):
 
-    def call(method: str, path: str) -> tuple[int, bytes, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(method, path)
-        resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        return resp.status, body, resp.getheader("Content-Type") or ""
+        def call(method: str, path: str) -> tuple[int, bytes, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request(method, path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            return resp.status, body, resp.getheader("Content-Type") or ""
 
-    try:
         status, body, ctype = call("GET", "/openstack/latest/meta_data.json?x=1")
         assert status == 200 and len(body) == 200_000 and ctype == "application/json"
         h = seen[-1]
@@ -273,9 +261,6 @@ def test_proxy_in_process_signs_forwards_and_refuses(tmp_path: Path) -> None:
         upstream.shutdown()
         upstream.server_close()
         assert call("GET", "/")[0] == 502
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @needs_netns
