@@ -119,10 +119,7 @@ def volume_attach_record(body: Any) -> VolumeAttachRecord:
     mountpoint = body.get("mountpoint")
     if not isinstance(mountpoint, str) or not mountpoint:
         raise BadRequest("Must specify 'mountpoint'")
-    mode = body.get("mode", "rw")
-    if mode not in MODES:
-        raise BadRequest(f"Invalid request to attach volume with an invalid mode. Attaching mode should be 'rw' "
-                         f"or 'ro', not {mode!r}.")
+    mode = check.choice(body.get("mode", "rw"), field="mode", choices=MODES)
     return VolumeAttachRecord(instance_uuid=instance_uuid, host_name=host_name, mode=mode,
                               mountpoint=check.text(mountpoint, field="mountpoint", max_length=64) or "")
 
@@ -286,9 +283,7 @@ def attachment_create(data: Any, *, with_mode: bool) -> AttachmentCreate:
     instance_uuid = b.get("instance_uuid")
     if not isinstance(instance_uuid, str) or not instance_uuid or len(instance_uuid) > 36:
         raise BadRequest("Invalid input for field/attribute instance_uuid: a server id is required.")
-    mode = b.get("mode", "rw") if with_mode else "rw"
-    if mode not in MODES:
-        raise BadRequest(f"Invalid input for field/attribute mode: 'rw' or 'ro', not {mode!r}.")
+    mode = check.choice(b.get("mode", "rw"), field="mode", choices=MODES) if with_mode else "rw"
     return AttachmentCreate(volume_id=volume_id, instance_uuid=instance_uuid, mode=mode,
                             connector=connector(b["connector"]) if b.get("connector") is not None else None)
 
