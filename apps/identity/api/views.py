@@ -162,20 +162,18 @@ class Member(OpenStackView):
         return HttpResponse(status=204)
 
 
-class Domains(Collection):
-    key, plural, render = "domain", "domains", out.domain_out
+def resource_views(key: str, plural: str, render: Callable[..., dict], *, scoped: bool = True
+                   ) -> tuple[type[Collection], type[Member]]:
+    """The collection and member views of one Keystone resource."""
+    attrs = {"key": key, "render": render, "scoped": scoped}
+    return (type(plural.title(), (Collection,), {**attrs, "plural": plural}),
+            type(f"{key.title()}Detail", (Member,), attrs))
 
 
-class DomainDetail(Member):
-    key, render = "domain", out.domain_out
+Domains, DomainDetail = resource_views("domain", "domains", out.domain_out)
 
 
-class Projects(Collection):
-    key, plural, render = "project", "projects", out.project_out
-
-
-class ProjectDetail(Member):
-    key, render = "project", out.project_out
+Projects, ProjectDetail = resource_views("project", "projects", out.project_out)
 
 
 class ProjectTags(OpenStackView):
@@ -214,12 +212,7 @@ class ProjectTag(OpenStackView):
         return HttpResponse(status=204)
 
 
-class Users(Collection):
-    key, plural, render = "user", "users", out.user_out
-
-
-class UserDetail(Member):
-    key, render = "user", out.user_out
+Users, UserDetail = resource_views("user", "users", out.user_out)
 
 
 class UserPassword(OpenStackView):
@@ -249,12 +242,7 @@ class UserProjects(OpenStackView):
                          "links": out.collection_links(request)})
 
 
-class Groups(Collection):
-    key, plural, render = "group", "groups", out.group_out
-
-
-class GroupDetail(Member):
-    key, render = "group", out.group_out
+Groups, GroupDetail = resource_views("group", "groups", out.group_out)
 
 
 class GroupUsers(OpenStackView):
@@ -282,14 +270,7 @@ class GroupUser(OpenStackView):
         return HttpResponse(status=204)
 
 
-class Roles(Collection):
-    key, plural, render = "role", "roles", out.role_out
-    scoped = False
-
-
-class RoleDetail(Member):
-    key, render = "role", out.role_out
-    scoped = False
+Roles, RoleDetail = resource_views("role", "roles", out.role_out, scoped=False)
 
 
 class RoleImplies(OpenStackView):
@@ -418,14 +399,11 @@ class AppCredDetail(OpenStackView):
 
 # ---- catalog --------------------------------------------------------------------------------
 
-class Regions(Collection):
-    key, plural, render = "region", "regions", out.region_out
-    scoped = False
+Regions, _RegionDetail = resource_views("region", "regions", out.region_out, scoped=False)
 
 
-class RegionDetail(Member):
-    key, render = "region", out.region_out
-    scoped = False
+class RegionDetail(_RegionDetail):
+    """Keystone also makes a region of a chosen id with PUT."""
 
     def put(self, request: Request, pk: str) -> Response:
         region = services.region_create(actor=request.auth, region_id=pk,
@@ -433,24 +411,10 @@ class RegionDetail(Member):
         return Response({"region": out.region_out(region, request)}, status=201)
 
 
-class Services(Collection):
-    key, plural, render = "service", "services", out.service_out
-    scoped = False
+Services, ServiceDetail = resource_views("service", "services", out.service_out, scoped=False)
 
 
-class ServiceDetail(Member):
-    key, render = "service", out.service_out
-    scoped = False
-
-
-class Endpoints(Collection):
-    key, plural, render = "endpoint", "endpoints", out.endpoint_out
-    scoped = False
-
-
-class EndpointDetail(Member):
-    key, render = "endpoint", out.endpoint_out
-    scoped = False
+Endpoints, EndpointDetail = resource_views("endpoint", "endpoints", out.endpoint_out, scoped=False)
 
 
 class Unknown(OpenStackView):
