@@ -232,13 +232,18 @@ def project_get(*, actor: Actor, project_id: str) -> Project:
 
 def project_by_name_or_id(*, ref: dict) -> Project:
     """Resolve a Keystone project reference ({id} or {name, domain: {id|name}})."""
+    return _by_name_or_id(Project.objects.select_related("domain"), ref, "project")
+
+
+def _by_name_or_id(qs: QuerySet[M], ref: dict, what: str) -> M:
+    """A Keystone reference to a domain-owned row: ``{id}`` or ``{name, domain: {id|name}}``."""
     if ref.get("id"):
-        return _get(Project.objects.select_related("domain"), ref["id"], "project")
+        return _get(qs, ref["id"], what)
     domain = domain_by_name_or_id(ref=ref.get("domain"))
     try:
-        return Project.objects.select_related("domain").get(domain=domain, name=ref.get("name", ""))
-    except Project.DoesNotExist:
-        raise NotFound(f"Could not find project: {ref.get('name')}.") from None
+        return qs.get(domain=domain, name=ref.get("name", ""))
+    except qs.model.DoesNotExist:
+        raise NotFound(f"Could not find {what}: {ref.get('name')}.") from None
 
 
 def user_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[User]:
@@ -254,13 +259,7 @@ def user_get(*, user_id: str, actor: Actor | None = None) -> User:
 
 
 def user_by_name_or_id(*, ref: dict) -> User:
-    if ref.get("id"):
-        return _get(User.objects.select_related("domain"), ref["id"], "user")
-    domain = domain_by_name_or_id(ref=ref.get("domain"))
-    try:
-        return User.objects.select_related("domain").get(domain=domain, name=ref.get("name", ""))
-    except User.DoesNotExist:
-        raise NotFound(f"Could not find user: {ref.get('name')}.") from None
+    return _by_name_or_id(User.objects.select_related("domain"), ref, "user")
 
 
 def user_groups(*, user: User) -> QuerySet[Group]:

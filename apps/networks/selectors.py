@@ -17,7 +17,7 @@ from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.core import pagination
-from apps.core.access import restrict
+from apps.core.access import restrict, restricted_get
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
 from apps.networks import errors
@@ -149,6 +149,11 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
     return qs
 
 
+def _listed(qs: QuerySet[M], actor: Actor, query: ListQuery | None, spec: FilterSpec) -> QuerySet[M]:
+    """What a list shows: the rows the caller may see (``restrict``), filtered, sorted and paged."""
+    return apply_list_query(restrict(qs, actor, "view"), query or ListQuery(filters={}), spec)
+
+
 def _q_in(model: type[Model], field: str, **lookup: Any) -> Q:
     return Q(pk__in=model.objects.filter(**lookup).values(field))
 
@@ -224,41 +229,32 @@ def _networks() -> QuerySet[Network]:
 
 
 def network_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Network]:
-    qs = restrict(_networks(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), NETWORK_FILTERS)
+    return _listed(_networks(), actor, query, NETWORK_FILTERS)
 
 
 def network_get(*, actor: Actor, network_id: str) -> Network:
-    network = restrict(_networks(), actor, "view").filter(pk=network_id).first()
-    if network is None:
-        raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
-    return network
+    return restricted_get(_networks(), actor, "view", pk=network_id,
+                          not_found=errors.NetworkNotFound(f"Network {network_id} could not be found."))
 
 
 # ---- subnets -------------------------------------------------------------------------------
 
 def subnet_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Subnet]:
-    qs = restrict(Subnet.objects.select_related("network"), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), SUBNET_FILTERS)
+    return _listed(Subnet.objects.select_related("network"), actor, query, SUBNET_FILTERS)
 
 
 def subnet_get(*, actor: Actor, subnet_id: str) -> Subnet:
-    subnet = restrict(Subnet.objects.select_related("network"), actor, "view").filter(pk=subnet_id).first()
-    if subnet is None:
-        raise errors.SubnetNotFound(f"Subnet {subnet_id} could not be found.")
-    return subnet
+    return restricted_get(Subnet.objects.select_related("network"), actor, "view", pk=subnet_id,
+                          not_found=errors.SubnetNotFound(f"Subnet {subnet_id} could not be found."))
 
 
 def subnetpool_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SubnetPool]:
-    qs = restrict(SubnetPool.objects.all(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), SUBNETPOOL_FILTERS)
+    return _listed(SubnetPool.objects.all(), actor, query, SUBNETPOOL_FILTERS)
 
 
 def subnetpool_get(*, actor: Actor, subnetpool_id: str) -> SubnetPool:
-    pool = restrict(SubnetPool.objects.all(), actor, "view").filter(pk=subnetpool_id).first()
-    if pool is None:
-        raise errors.SubnetPoolNotFound(f"Subnet pool {subnetpool_id} could not be found.")
-    return pool
+    return restricted_get(SubnetPool.objects.all(), actor, "view", pk=subnetpool_id,
+                          not_found=errors.SubnetPoolNotFound(f"Subnet pool {subnetpool_id} could not be found."))
 
 
 # ---- ports ---------------------------------------------------------------------------------
@@ -270,15 +266,12 @@ def _ports() -> QuerySet[Port]:
 
 
 def port_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Port]:
-    qs = restrict(_ports(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), PORT_FILTERS)
+    return _listed(_ports(), actor, query, PORT_FILTERS)
 
 
 def port_get(*, actor: Actor, port_id: str) -> Port:
-    port = restrict(_ports().select_related("network"), actor, "view").filter(pk=port_id).first()
-    if port is None:
-        raise errors.PortNotFound(f"Port {port_id} could not be found.")
-    return port
+    return restricted_get(_ports().select_related("network"), actor, "view", pk=port_id,
+                          not_found=errors.PortNotFound(f"Port {port_id} could not be found."))
 
 
 # ---- routers -------------------------------------------------------------------------------
@@ -289,15 +282,12 @@ def _routers() -> QuerySet[Router]:
 
 
 def router_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Router]:
-    qs = restrict(_routers(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), ROUTER_FILTERS)
+    return _listed(_routers(), actor, query, ROUTER_FILTERS)
 
 
 def router_get(*, actor: Actor, router_id: str) -> Router:
-    router = restrict(_routers(), actor, "view").filter(pk=router_id).first()
-    if router is None:
-        raise errors.RouterNotFound(f"Router {router_id} could not be found.")
-    return router
+    return restricted_get(_routers(), actor, "view", pk=router_id,
+                          not_found=errors.RouterNotFound(f"Router {router_id} could not be found."))
 
 
 def router_interface_ports(*, router: Router) -> QuerySet[Port]:
@@ -307,15 +297,12 @@ def router_interface_ports(*, router: Router) -> QuerySet[Port]:
 # ---- floating IPs --------------------------------------------------------------------------
 
 def floatingip_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[FloatingIP]:
-    qs = restrict(FloatingIP.objects.all(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), FLOATINGIP_FILTERS)
+    return _listed(FloatingIP.objects.all(), actor, query, FLOATINGIP_FILTERS)
 
 
 def floatingip_get(*, actor: Actor, floatingip_id: str) -> FloatingIP:
-    fip = restrict(FloatingIP.objects.all(), actor, "view").filter(pk=floatingip_id).first()
-    if fip is None:
-        raise errors.FloatingIPNotFound(f"Floating IP {floatingip_id} could not be found.")
-    return fip
+    return restricted_get(FloatingIP.objects.all(), actor, "view", pk=floatingip_id,
+                          not_found=errors.FloatingIPNotFound(f"Floating IP {floatingip_id} could not be found."))
 
 
 # ---- security groups -----------------------------------------------------------------------
@@ -326,15 +313,12 @@ def _groups() -> QuerySet[SecurityGroup]:
 
 
 def security_group_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroup]:
-    qs = restrict(_groups(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_FILTERS)
+    return _listed(_groups(), actor, query, SECURITY_GROUP_FILTERS)
 
 
 def security_group_get(*, actor: Actor, security_group_id: str) -> SecurityGroup:
-    group = restrict(_groups(), actor, "view").filter(pk=security_group_id).first()
-    if group is None:
-        raise errors.SecurityGroupNotFound(f"Security group {security_group_id} does not exist")
-    return group
+    return restricted_get(_groups(), actor, "view", pk=security_group_id,
+                          not_found=errors.SecurityGroupNotFound(f"Security group {security_group_id} does not exist"))
 
 
 def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
@@ -353,15 +337,12 @@ def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
 
 
 def security_group_rule_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroupRule]:
-    qs = restrict(SecurityGroupRule.objects.all(), actor, "view")
-    return apply_list_query(qs, query or ListQuery(filters={}), SECURITY_GROUP_RULE_FILTERS)
+    return _listed(SecurityGroupRule.objects.all(), actor, query, SECURITY_GROUP_RULE_FILTERS)
 
 
 def security_group_rule_get(*, actor: Actor, rule_id: str) -> SecurityGroupRule:
-    rule = restrict(SecurityGroupRule.objects.all(), actor, "view").filter(pk=rule_id).first()
-    if rule is None:
-        raise errors.SecurityGroupRuleNotFound(f"Security group rule {rule_id} does not exist")
-    return rule
+    return restricted_get(SecurityGroupRule.objects.all(), actor, "view", pk=rule_id,
+                          not_found=errors.SecurityGroupRuleNotFound(f"Security group rule {rule_id} does not exist"))
 
 
 # ---- agents --------------------------------------------------------------------------------

@@ -269,10 +269,9 @@ def attachment_list(*, actor: Actor, params: dict[str, str]) -> list[VolumeAttac
 
 
 def attachment_get(*, actor: Actor, attachment_id: str) -> VolumeAttachment:
-    found = _attachments(actor, all_tenants=True).filter(pk=attachment_id).first()
-    if found is None:
-        raise NotFound(f"Volume attachment {attachment_id} could not be found.")
-    return found
+    return restricted_get(VolumeAttachment.objects.select_related("volume", "volume__backend"), actor, "view",
+                          pk=attachment_id,
+                          not_found=NotFound(f"Volume attachment {attachment_id} could not be found."))
 
 
 def attachment_connection(attachment: VolumeAttachment) -> dict[str, Any] | None:
@@ -303,10 +302,8 @@ def snapshot_list(*, actor: Actor, query: ListQuery) -> list[Snapshot]:
 
 
 def snapshot_get(*, actor: Actor, snapshot_id: str) -> Snapshot:
-    snapshot = restrict(_snapshots(), actor, "view").filter(pk=snapshot_id).first()
-    if snapshot is None:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
-    return snapshot
+    return restricted_get(_snapshots(), actor, "view", pk=snapshot_id,
+                          not_found=NotFound(f"Snapshot {snapshot_id} could not be found."))
 
 
 def snapshot_metadata(*, actor: Actor, snapshot_id: str) -> dict[str, str]:

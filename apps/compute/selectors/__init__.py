@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, ServerGroup
 from apps.core import pagination
-from apps.core.access import restrict
+from apps.core.access import restrict, restricted_get
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin
 
@@ -67,10 +67,8 @@ def flavor_list_all(*, actor: Actor) -> list[Flavor]:
 
 def flavor_get(*, actor: Actor, flavor_id: str) -> Flavor:
     """A flavor the caller may see; a private flavor of other projects is not found."""
-    flavor = _visible_flavors(actor).prefetch_related("extra_specs").filter(flavorid=flavor_id).first()
-    if flavor is None:
-        raise NotFound(f"Flavor {flavor_id} could not be found.")
-    return flavor
+    return restricted_get(Flavor.objects.prefetch_related("extra_specs"), actor, "view", flavorid=flavor_id,
+                          not_found=NotFound(f"Flavor {flavor_id} could not be found."))
 
 
 def flavor_access_list(*, actor: Actor, flavor_id: str) -> list[FlavorAccess]:
@@ -128,11 +126,9 @@ def server_group_list(*, actor: Actor, all_projects: bool = False, limit: int | 
 
 
 def server_group_get(*, actor: Actor, group_id: str) -> ServerGroup:
-    group = restrict(ServerGroup.objects.all(), actor, "view").filter(pk=group_id).first()
     # another project's group answers exactly as a group that does not exist (no existence oracle)
-    if group is None:
-        raise NotFound(f"Instance group {group_id} could not be found.")
-    return group
+    return restricted_get(ServerGroup.objects.all(), actor, "view", pk=group_id,
+                          not_found=NotFound(f"Instance group {group_id} could not be found."))
 
 
 def availability_zone_list(*, actor: Actor, detail: bool = False) -> list[str]:

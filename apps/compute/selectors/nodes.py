@@ -58,20 +58,21 @@ def node_list(*, actor: Actor, hostname_pattern: str | None = None, limit: int |
     return list(qs)
 
 
-def node_get(*, actor: Actor, node_id: int | str) -> ComputeNode:
-    require_admin(actor, action="show hypervisors")
+def _node(node_id: int | str, *, not_found: str) -> ComputeNode:
     node = ComputeNode.objects.filter(_lookup(node_id)).first()
     if node is None:
-        raise NotFound(f"Hypervisor with ID '{node_id}' could not be found.")
+        raise NotFound(not_found)
     return node
+
+
+def node_get(*, actor: Actor, node_id: int | str) -> ComputeNode:
+    require_admin(actor, action="show hypervisors")
+    return _node(node_id, not_found=f"Hypervisor with ID '{node_id}' could not be found.")
 
 
 def service_get(*, actor: Actor, service_id: int | str) -> ComputeNode:
     require_admin(actor, action="show compute services")
-    node = ComputeNode.objects.filter(_lookup(service_id)).first()
-    if node is None:
-        raise NotFound(f"Service {service_id} could not be found.")
-    return node
+    return _node(service_id, not_found=f"Service {service_id} could not be found.")
 
 
 def service_list(*, actor: Actor, host: str | None = None, binary: str | None = None) -> list[ComputeNode]:
