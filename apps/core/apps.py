@@ -1,14 +1,13 @@
-from django.apps import AppConfig
+from apps.core import appconfig
+from apps.dashboard.panels import Panel
 
 
-class CoreConfig(AppConfig):
+class CoreConfig(appconfig.StratusAppConfig):
     name = "apps.core"
-    label = "core"
     verbose_name = "Stratus core"
-
-    def ready(self) -> None:
-        from apps.dashboard import panels
-
-        panels.mount("tasks", "apps.core.urls")
-        panels.register("Project", "Tasks", "tasks:index", icon="activity", order=90)
-        panels.register("Admin", "Tasks", "tasks:all", admin_only=True, icon="activity", order=90)
+    dashboard_urls = "apps.core.urls"
+    dashboard_prefix = "tasks"
+    panels = (
+        Panel("Project", "Tasks", "tasks:index", icon="activity", order=90),
+        Panel("Admin", "Tasks", "tasks:all", admin_only=True, icon="activity", order=90),
+    )

@@ -1,15 +1,16 @@
-from django.apps import AppConfig
+from apps.core import appconfig
+from apps.dashboard.panels import Panel
 
 
-class DashboardConfig(AppConfig):
+class DashboardConfig(appconfig.StratusAppConfig):
     name = "apps.dashboard"
-    label = "dashboard"
     verbose_name = "Dashboard"
+    panels = (Panel("Project", "Overview", "dashboard:overview", icon="overview", order=0),)
 
     def ready(self) -> None:
+        super().ready()
         from django.contrib.auth.signals import user_logged_out
 
-        from apps.dashboard import panels
         from apps.dashboard.consumers import close_session_sockets
 
         def on_logout(sender: object, request: object, **kwargs: object) -> None:
@@ -17,5 +18,3 @@ class DashboardConfig(AppConfig):
             close_session_sockets(getattr(session, "session_key", None))
 
         user_logged_out.connect(on_logout, dispatch_uid="stratus-dashboard-close-sockets", weak=False)
-
-        panels.register("Project", "Overview", "dashboard:overview", icon="overview", order=0)
