@@ -20,6 +20,7 @@ import pytest
 
 from tests.api_client import SeededCloud
 from tests.capabilities import MISSING, OPT_IN, require_real, skip_text
+from tests.leftovers import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -223,13 +224,7 @@ def celery_worker_process(django_db_setup: None) -> Iterator[CeleryWorker]:
         _wait_log(log, " ready.", proc)
         yield CeleryWorker(queue=queue, proc=proc, log=log)
     finally:
-        # Stopped before pytest-django drops the test database (this fixture depends on its setup).
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+        stop(proc)  # before pytest-django drops the test database (this fixture depends on its setup)
         shutil.rmtree(log.parent, ignore_errors=True)
 
 

@@ -44,3 +44,14 @@ def reap(*, marker: str, netns_prefixes: tuple[str, ...] = ()) -> None:
                     with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
                 subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a test's child process (started with ``start_new_session=True``): SIGTERM, and after 15 s
+    SIGKILL to its whole session."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait(5)

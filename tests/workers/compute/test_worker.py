@@ -17,6 +17,7 @@ from django.db import connection
 
 from apps.compute.models import ComputeNode, Instance
 from tests.conftest import ROOT, _wait_log, database_url
+from tests.leftovers import stop
 from tests.workers.compute.conftest import add_port, make_instance, needs_tools, network_syncs
 from workers import compute
 from workers.drivers.hypervisor import disk
@@ -56,12 +57,7 @@ def node_worker(tmp_path: Path) -> Iterator[NodeWorker]:
         _wait_log(log, " ready.", proc)
         yield NodeWorker(host=host, queue=compute.queue_for(host), row=row, instances=instances, cache=cache, log=log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+        stop(proc)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60, what: str = "") -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, database_url
+from tests.leftovers import stop
 from tests.network_lab import SKIP_REASON, Lab, needs_netns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,15 +50,6 @@ def _wait(predicate, timeout: float, what: str, agent: Agent | None = None) -> N
             raise AssertionError(f"agent worker exited: {agent.log_text()}")
         time.sleep(0.2)
     raise AssertionError(f"{what} not within {timeout}s" + (f"\n{agent.log_text()}" if agent else ""))
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait(5)
 
 
 @pytest.fixture
@@ -94,7 +86,7 @@ def agents(lab: Lab, transactional_db: None) -> Iterator[Callable[[str], Agent]]
         yield start
     finally:
         for agent in started:
-            _stop(agent.proc)
+            stop(agent.proc)
             if os.environ.get("STRATUS_KEEP_AGENT_LOG"):
                 shutil.copy(agent.log, f"{os.environ['STRATUS_KEEP_AGENT_LOG']}-{agent.node}")
 
@@ -214,7 +206,7 @@ def test_agent_not_capable_reports_why_and_keeps_ports_down(transactional_db: No
         assert agent_row.capable is False and "STRATUS_NETWORK_APPLY=no" in agent_row.message
         assert Port.objects.get(pk=port.pk).status == "DOWN"
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _db_name() -> str:
