@@ -12,10 +12,9 @@ from rest_framework.response import Response
 from apps.compute.api.views import _body, _int_param
 from apps.compute.api.views_servers import ServerView
 from apps.compute.models import BlockDeviceMapping
-from apps.compute.selectors import servers as server_selectors
 from apps.compute.selectors import volumes as selectors
 from apps.compute.services import volumes as services
-from apps.core.errors import BadRequest, Forbidden
+from apps.core.errors import BadRequest
 
 ATTACH_KEYS_21 = {"volumeId", "device"}
 
@@ -65,12 +64,7 @@ class ServerVolumeAttachment(ServerView):
 
     def put(self, request: Request, server_id: str, volume_id: str) -> Response:
         """Swapping a volume for another (an admin's call in Nova) is not offered here."""
-        selectors.server_volume_get(actor=request.auth, server_id=server_id, volume_id=volume_id)
-        if not request.auth.is_admin:
-            raise Forbidden("Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed.")
-        server_selectors.server_get(actor=request.auth, server_id=server_id)
-        raise BadRequest("Swapping the volume of a server is not supported by this cloud: detach it and attach "
-                         "the other one.")
+        services.server_volume_swap(actor=request.auth, server_id=server_id, volume_id=volume_id)  # always refuses
 
     def delete(self, request: Request, server_id: str, volume_id: str) -> Response:
         services.server_volume_detach(actor=request.auth, server_id=server_id, volume_id=volume_id,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 
@@ -157,6 +157,18 @@ def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device
         _send("attach_volume", queue=queue, instance_id=instance.id, volume_id=volume.id, request_id=request_id)
         instances.publish(instance, "updated")
     return bdm
+
+
+def server_volume_swap(*, actor: Actor, server_id: str, volume_id: str) -> NoReturn:
+    """Swapping a server's volume for another (an admin's call in Nova) is not offered: what the
+    caller cannot see is a 404, anyone but an admin gets Nova's 403, an admin a 400."""
+    from apps.compute.selectors import volumes as bdm_selectors
+
+    bdm_selectors.server_volume_get(actor=actor, server_id=server_id, volume_id=volume_id)
+    if not actor.is_admin:
+        raise Forbidden("Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed.")
+    raise BadRequest("Swapping the volume of a server is not supported by this cloud: detach it and attach "
+                     "the other one.")
 
 
 def server_volume_detach(*, actor: Actor, server_id: str, volume_id: str, request_id: str = "") -> None:
