@@ -1,7 +1,7 @@
 """The networking panels, mounted at /dashboard/networks/ (namespace "networks") by apps.py."""
 from django.urls import path
 
-from apps.networks import views
+from apps.networks import topology, views
 
 urlpatterns = [
     path("", views.networks, name="index"),
@@ -34,8 +34,8 @@ urlpatterns = [
     path("security-groups/<str:group_id>/rules/add", views.rule_create, name="rule_create"),
     path("security-groups/<str:group_id>/rules/<str:rule_id>/delete", views.rule_delete, name="rule_delete"),
     path("security-groups/<str:group_id>/delete", views.security_group_delete, name="security_group_delete"),
-    path("topology/", views.topology, name="topology"),
-    path("topology.json", views.topology_json, name="topology_json"),
+    path("topology/", topology.topology, name="topology"),
+    path("topology.json", topology.topology_json, name="topology_json"),
     path("<str:network_id>/", views.network_detail, name="network"),
     path("<str:network_id>/edit", views.network_edit, name="network_edit"),
     path("<str:network_id>/subnets/create", views.subnet_create, name="subnet_create"),
