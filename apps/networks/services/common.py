@@ -1,5 +1,5 @@
-"""Helpers every networking service shares: input checks, ownership and write rights, quota
-reservations, events and revision numbers."""
+"""Helpers every networking service shares: ownership and write rights, the lock of a row to write,
+quota reservations, events and revision numbers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,51 +16,10 @@ from apps.networks.models import Network
 
 M = TypeVar("M", bound=models.Model)
 
-# ---- small helpers -------------------------------------------------------------------------
 
-def _bool(value: Any, *, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not a valid boolean value.")
-
-
-def _text(value: Any, *, field: str, max_length: int = 255) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not a valid string.")
-    if len(value) > max_length:
-        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value[:40]}...' exceeds maximum length "
-                                  f"of {max_length}.")
-    return value
-
-
-def _int(value: Any, *, field: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not an integer.")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{value}' is not an integer.") from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise errors.InvalidInput(f"Invalid input for {field}. Reason: '{number}' is not in range {low}..{high}.")
-    return number
-
-
-def _tags(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= 255 and "," not in t
-                                              for t in value):
-        raise errors.InvalidInput("Invalid input for tags. Reason: a list of non-empty strings without commas.")
-    return list(dict.fromkeys(value))
-
-
-def owning_project(actor: Actor, project_id: Any) -> str:
+def owning_project(actor: Actor, project_id: str | None) -> str:
     """The project a new resource belongs to: the caller's, or (admin only) the one asked for."""
-    if project_id not in (None, ""):
-        if not isinstance(project_id, str):
-            raise errors.InvalidInput(f"Invalid input for project_id. Reason: '{project_id}' is not a string.")
+    if project_id:
         if project_id != actor.project_id and not actor.is_admin:
             raise errors.PolicyNotAuthorized("Only an admin may create resources for another project.")
         _require_member(actor, project_id)
