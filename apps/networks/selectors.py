@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from apps.core import pagination
+from apps.core import pagination, validators
 from apps.core.access import restrict, restricted_get
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
@@ -56,17 +56,9 @@ INT_FIELDS = {"mtu", "ip_version", "port_range_min", "port_range_max", "revision
 
 def _convert(attr: str, value: str) -> Any:
     if attr in BOOL_FIELDS:
-        lowered = value.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise errors.InvalidInput(f"Invalid input for {attr}. Reason: '{value}' cannot be converted to boolean.")
+        return validators.boolean(value, field=attr, error=errors.InvalidInput)
     if attr in INT_FIELDS:
-        try:
-            return int(value)
-        except ValueError:
-            raise errors.InvalidInput(f"Invalid input for {attr}. Reason: '{value}' is not an integer.") from None
+        return validators.integer(value, field=attr, error=errors.InvalidInput)
     if value in ("None", "null") and attr.endswith(("_id", "gateway_ip", "ipv6_ra_mode", "ipv6_address_mode",
                                                     "protocol", "remote_ip_prefix", "fixed_ip_address")):
         return None

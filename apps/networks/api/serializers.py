@@ -8,6 +8,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
+from apps.core import validators
 from apps.identity.policy import Actor
 from apps.networks import errors, selectors
 from apps.networks.models import (
@@ -172,7 +173,7 @@ def parse_list_query(request: Request) -> selectors.ListQuery:
             raise errors.InvalidInput(f"Bad limit request: Limit must be an integer 0 or greater and not '{limit}'.")
         limit = limit or None
     return selectors.ListQuery(filters=filters, sorts=sorts, limit=limit, marker=params.get("marker") or None,
-                               page_reverse=params.get("page_reverse", "").lower() == "true")
+                               page_reverse=validators.flag(params.get("page_reverse")))
 
 
 def fields_of(request: Request) -> list[str]:
