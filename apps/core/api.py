@@ -38,24 +38,11 @@ NEUTRON_TYPES = {
     413: "OverQuota",
     501: "NotImplemented",
 }
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    409: "Conflict",
-    413: "Request Entity Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
 
 
 def error_body(style: str, status: int, message: str, *, kind: str | None = None) -> dict[str, Any]:
     """The body an OpenStack service of ``style`` sends for an error."""
-    title = TITLES.get(status, "Error")
+    title = errors.status_title(status)
     if style == "nova":
         return {NOVA_KEYS.get(status, "computeFault"): {"code": status, "message": message}}
     if style == "neutron":

@@ -14,7 +14,6 @@ HEADER = "OpenStack-API-Version"
 
 class NotAcceptable(StratusError):
     status = 406
-    title = "Not Acceptable"
 
 
 def version_str(version: Version) -> str:

@@ -28,7 +28,6 @@ class NovaQuotaExceeded(QuotaExceeded):
     """Nova answers an exceeded key pair or server group quota with 403."""
 
     status = 403
-    title = "Forbidden"
 
 
 # ---- helpers ---------------------------------------------------------------------------------

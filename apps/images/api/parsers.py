@@ -17,7 +17,6 @@ OCTET_STREAM = "application/octet-stream"
 
 class UnsupportedMediaType(StratusError):
     status = 415
-    title = "Unsupported Media Type"
 
 
 def media_type(content_type: str | None) -> str:

@@ -30,7 +30,6 @@ from apps.images.storage import get_store
 CHUNK = 1 << 20  # 1 MiB
 class RangeNotSatisfiable(StratusError):
     status = 416
-    title = "Requested Range Not Satisfiable"
 
 
 class AnyAccept(BaseContentNegotiation):

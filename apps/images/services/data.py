@@ -50,7 +50,6 @@ class StoreFailed(StratusError):
     """The image store could not take the data (the upload is undone)."""
 
     status = 500
-    title = "Internal Server Error"
 
 
 class ImageFormatRefused(BadRequest):
@@ -70,7 +69,6 @@ class UploadAborted(StratusError):
     """The body ended before its declared length (the client went away)."""
 
     status = 400
-    title = "Bad Request"
 
 
 def _bytes_left(project_id: str | None) -> int | None:

@@ -23,7 +23,6 @@ HEADER = "OpenStack-API-Version"
 
 class OverLimit(StratusError):
     status = 413
-    title = "Request Entity Too Large"
 
 
 def negotiate(request: Request) -> str:
