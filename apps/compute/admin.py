@@ -1,17 +1,16 @@
 from django.contrib import admin
 
 from apps.compute import models
+from apps.core.admin import Inline
 
 
-class FlavorAccessInline(admin.TabularInline):
+class FlavorAccessInline(Inline):
     model = models.FlavorAccess
-    extra = 0
     raw_id_fields = ("project",)
 
 
-class FlavorExtraSpecInline(admin.TabularInline):
+class FlavorExtraSpecInline(Inline):
     model = models.FlavorExtraSpec
-    extra = 0
 
 
 @admin.register(models.Flavor)
@@ -68,14 +67,12 @@ class ComputeNodeAdmin(admin.ModelAdmin):
                        "started_at", "created_at", "updated_at")
 
 
-class InstanceTagInline(admin.TabularInline):
+class InstanceTagInline(Inline):
     model = models.InstanceTag
-    extra = 0
 
 
-class InstanceFaultInline(admin.TabularInline):
+class InstanceFaultInline(Inline):
     model = models.InstanceFault
-    extra = 0
     fields = ("created_at", "code", "message", "host")
     readonly_fields = ("created_at",)
 
@@ -120,9 +117,8 @@ class BlockDeviceMappingAdmin(admin.ModelAdmin):
     raw_id_fields = ("instance",)
 
 
-class InstanceActionEventInline(admin.TabularInline):
+class InstanceActionEventInline(Inline):
     model = models.InstanceActionEvent
-    extra = 0
     fields = ("event", "start_time", "finish_time", "result", "host", "traceback")
 
 

@@ -1,22 +1,14 @@
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 
+from apps.core.admin import ShownOnly
 from apps.identity import models
 
 
-class AccessShownOnly(admin.ModelAdmin):
+class AccessShownOnly(ShownOnly):
     """Who may do what is shown to operators here and changed only through the API or the dashboard's
     identity panels: the console writes rows past the services, which revoke tokens, keep object
     permissions in step and tell live sockets (a role assignment deleted here kept every permission)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(models.Domain)

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
+from apps.core.admin import Inline
 from apps.images import models
 
 
-class MemberInline(admin.TabularInline):
+class MemberInline(Inline):
     model = models.ImageMember
-    extra = 0
     fields = ("member", "status", "created_at")
     readonly_fields = ("created_at",)
 

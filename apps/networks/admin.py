@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from apps.core.admin import Inline
 from apps.networks import models
 
 
@@ -28,9 +29,8 @@ class SubnetPoolAdmin(admin.ModelAdmin):
     search_fields = ("name", "id", "project_id")
 
 
-class IPAllocationInline(admin.TabularInline):
+class IPAllocationInline(Inline):
     model = models.IPAllocation
-    extra = 0
     fields = ("subnet", "ip_address")
     raw_id_fields = ("subnet",)
 
@@ -77,10 +77,9 @@ class FloatingIPAdmin(admin.ModelAdmin):
     raw_id_fields = ("floating_network", "floating_port", "port", "router")
 
 
-class SecurityGroupRuleInline(admin.TabularInline):
+class SecurityGroupRuleInline(Inline):
     model = models.SecurityGroupRule
     fk_name = "security_group"
-    extra = 0
     fields = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
               "remote_group", "description")
     raw_id_fields = ("remote_group",)

@@ -1,16 +1,15 @@
 from django.contrib import admin
 
+from apps.core.admin import Inline
 from apps.volumes import models
 
 
-class VolumeMetadataInline(admin.TabularInline):
+class VolumeMetadataInline(Inline):
     model = models.VolumeMetadata
-    extra = 0
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(Inline):
     model = models.VolumeAttachment
-    extra = 0
 
 
 @admin.register(models.Volume)
@@ -22,9 +21,8 @@ class VolumeAdmin(admin.ModelAdmin):
     inlines = [VolumeMetadataInline, AttachmentInline]
 
 
-class SnapshotMetadataInline(admin.TabularInline):
+class SnapshotMetadataInline(Inline):
     model = models.SnapshotMetadata
-    extra = 0
 
 
 @admin.register(models.Snapshot)
