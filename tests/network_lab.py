@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -197,19 +199,20 @@ class Lab:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+def lab() -> Iterator[Lab]:
     if SKIP_REASON:
         pytest.skip(SKIP_REASON)
-    os.chmod(tmp_path, 0o755)  # dnsmasq drops to nobody and re-reads its files on SIGHUP
-    for parent in tmp_path.parents:
-        if parent == Path("/tmp") or parent == Path("/"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o005)
-    the_lab = Lab(tag=f"sn{uuid.uuid4().hex[:5]}", workdir=tmp_path)
+    # dnsmasq drops to nobody and re-reads its files on SIGHUP: the lab's files must stay reachable by
+    # other users, which they are not under pytest's temp root (every pytest session starting on the
+    # machine makes it 0700 again, so a node's dnsmasq arguments could change between two applies)
+    workdir = Path(tempfile.mkdtemp(prefix="stratus-lab-"))
+    os.chmod(workdir, 0o755)
+    the_lab = Lab(tag=f"sn{uuid.uuid4().hex[:5]}", workdir=workdir)
     try:
         yield the_lab
     finally:
         the_lab.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def tcp_probe(ns: str, ip: str, port: int, timeout: float = 2.0) -> str | None:
