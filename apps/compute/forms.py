@@ -62,14 +62,15 @@ class LaunchForm(forms.Form):
             self.fields["networks"].initial = [networks[0][0]]
 
     def server_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``server_create`` (user data base64-encoded, as the API sends it)."""
+        """The keyword arguments of ``server_create``, typed as the API's parser makes them (user data
+        base64-encoded, as the API sends it)."""
         data = self.cleaned_data
         user_data = data.get("user_data") or ""
         count = data["count"]
         return {
             "name": data["name"], "image_ref": data["image"], "flavor_ref": data["flavor"],
             "networks": [{"uuid": n} for n in data["networks"]] if data["networks"] else "auto",
-            "security_groups": [{"name": g} for g in data["security_groups"]] or None,
+            "security_groups": list(data["security_groups"]),
             "key_name": data.get("key_name") or None,
             "user_data": base64.b64encode(user_data.encode()).decode() if user_data.strip() else None,
             "availability_zone": data.get("availability_zone") or None,
@@ -100,22 +101,6 @@ class InstanceActionForm(forms.Form):
             self.add_error(needed, f"Choose the {'snapshot name' if needed == 'name' else needed}.")
         return data
 
-    def api_call(self) -> tuple[str, dict[str, Any]]:
-        """(action, body) of ``server_action``, as the Nova API names them."""
-        data = self.cleaned_data
-        action = data["action"]
-        if action in ("reboot_soft", "reboot_hard"):
-            return "reboot", {"type": "SOFT" if action == "reboot_soft" else "HARD"}
-        simple = {"stop": "os-stop", "start": "os-start", "pause": "pause", "unpause": "unpause",
-                  "suspend": "suspend", "resume": "resume", "lock": "lock", "unlock": "unlock",
-                  "confirm_resize": "confirmResize", "revert_resize": "revertResize"}
-        if action in simple:
-            return simple[action], {}
-        if action == "rebuild":
-            return "rebuild", {"imageRef": data["image"]}
-        if action == "resize":
-            return "resize", {"flavorRef": data["flavor"]}
-        return "createImage", {"name": data["name"].strip()}
 
 
 class ServiceDisableForm(forms.Form):

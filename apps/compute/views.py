@@ -27,8 +27,15 @@ from apps.compute.models import Flavor, Instance
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import nodes as node_services
-from apps.compute.services import server_lifecycle, servers
+from apps.compute.services import (
+    server_console,
+    server_lifecycle,
+    server_rebuild_resize,
+    server_snapshots,
+    servers,
+)
 from apps.compute.views_volumes import volumes_context
+from apps.core import validators as check
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import (
@@ -225,6 +232,31 @@ def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
     return render_page(request, "compute/instance_detail.html", context, partial="compute/_instance_live.html")
 
 
+POWER_BUTTONS = frozenset({"start", "stop", "pause", "unpause", "suspend", "resume"})
+
+
+def _run_button(data: dict[str, Any], **common: Any) -> Any:
+    """The typed service of one button of the instance page, with the arguments the API would give it."""
+    action = data["action"]
+    if action in POWER_BUTTONS:
+        return server_lifecycle.server_power(action=action, **common)
+    if action in ("reboot_soft", "reboot_hard"):
+        return server_lifecycle.server_reboot(type="SOFT" if action == "reboot_soft" else "HARD", **common)
+    if action == "lock":
+        return server_lifecycle.server_lock(**common)
+    if action == "unlock":
+        return server_lifecycle.server_unlock(**common)
+    if action == "rebuild":
+        return server_rebuild_resize.server_rebuild(image_ref=data["image"], **common)
+    if action == "resize":
+        return server_rebuild_resize.server_resize(flavor_ref=data["flavor"], **common)
+    if action == "confirm_resize":
+        return server_rebuild_resize.server_resize_confirm(**common)
+    if action == "revert_resize":
+        return server_rebuild_resize.server_resize_revert(**common)
+    return server_snapshots.server_image_create(name=data["name"].strip(), **common)
+
+
 @require_POST
 @dashboard_view
 def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
@@ -238,11 +270,10 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
             for error in errors:
                 messages.error(request, error)
         return HttpResponseRedirect(safe_next(request, back))
-    action, body = form.api_call()
-    label = form.cleaned_data["action"].replace("_", " ")
+    data = form.cleaned_data
+    label = data["action"].replace("_", " ")
     try:
-        result = server_lifecycle.server_action(actor=actor, server_id=instance.id, action=action, body=body,
-                                                request_id=_request_id())
+        result = _run_button(data, actor=actor, server_id=instance.id, request_id=_request_id())
     except Forbidden as exc:
         if not may_change(actor, instance):
             raise  # a reader: the 403 page
@@ -250,8 +281,8 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
     except StratusError as exc:
         messages.error(request, exc.message)
     else:
-        if action == "createImage":
-            messages.success(request, f"Snapshot {body['name']} requested (image {result}).")
+        if data["action"] == "snapshot":
+            messages.success(request, f"Snapshot {data['name'].strip()} requested (image {result}).")
         else:
             messages.success(request, f"Requested {label} of instance {instance.name}.")
     return HttpResponseRedirect(safe_next(request, back))
@@ -279,8 +310,9 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
         length = 200
     output, error = "", ""
     try:
-        output = server_lifecycle.server_action(actor=actor, server_id=instance.id, action="os-getConsoleOutput",
-                                                body={"length": length}, request_id=_request_id())
+        check.integer(length, field="length", minimum=-1)
+        output = server_console.server_console_output(actor=actor, server_id=instance.id,
+                                                      length=None if length == -1 else length)
     except Forbidden:
         raise
     except StratusError as exc:

@@ -8,8 +8,11 @@ given (``None`` may be a value: "clear the description").
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
-from collections.abc import Collection
+import ipaddress
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from apps.core.errors import BadRequest, StratusError
@@ -110,14 +113,15 @@ def obj(value: Any, *, field: str, error: type[StratusError] = BadRequest) -> di
     return value
 
 
-def string_map(value: Any, *, field: str = "metadata", max_items: int = MAX_METADATA_ITEMS, max_length: int = 255,
-               error: type[StratusError] = BadRequest) -> dict[str, str]:
+def string_map(value: Any, *, field: str = "metadata", max_items: int | None = MAX_METADATA_ITEMS,
+               max_length: int = 255, error: type[StratusError] = BadRequest) -> dict[str, str]:
     """Metadata, extra specs, properties: an object of at most ``max_items`` string keys (1 to
-    ``max_length`` characters) to string values (at most ``max_length``); None is empty."""
+    ``max_length`` characters) to string values (at most ``max_length``); None is empty. ``max_items``
+    None: the count is a quota the service checks (Nova's metadata_items)."""
     if value is None:
         return {}
     items = obj(value, field=field, error=error)
-    if len(items) > max_items:
+    if max_items is not None and len(items) > max_items:
         raise error(f"Invalid input for field/attribute {field}: too many items, at most {max_items}.")
     for key, item in items.items():
         if not key or len(key) > max_length:
@@ -158,3 +162,41 @@ def tags(value: Any, *, field: str = "tags", max_items: int | None = None, max_l
     if max_items is not None and len(clean) > max_items:
         raise error(f"Invalid input for field/attribute {field}: at most {max_items} tags.")
     return clean
+
+
+def ip_address(value: Any, *, field: str, version: int | None = None, error: type[StratusError] = BadRequest) -> str:
+    """An IP address (of ``version`` when given), as Python writes it."""
+    try:
+        address = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None or (version is not None and address.version != version):
+        raise _invalid(field, value, f"It is not an IPv{version or ''} address.".replace("IPv ", "IP "), error)
+    return str(address)
+
+
+def base64_text(value: Any, *, field: str, max_length: int, error: type[StratusError] = BadRequest) -> str:
+    """Base64 text of at most ``max_length`` characters (``user_data``), kept encoded."""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise _invalid(field, value, f"It must be base64 text of at most {max_length} characters.", error)
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(field, value, "It is not valid base64.", error) from None
+    return value
+
+
+def only_keys(body: Mapping[str, Any], *, field: str, allowed: Collection[str],
+              error: type[StratusError] = BadRequest) -> None:
+    """No key but the ``allowed`` ones (a JSON schema's ``additionalProperties: false``)."""
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise error(f"Invalid input for field/attribute {field}. Additional properties are not allowed "
+                    f"({', '.join(sorted(unknown))} were unexpected)")
+
+
+def required(body: Mapping[str, Any], *, field: str, keys: Iterable[str],
+             error: type[StratusError] = BadRequest) -> None:
+    for key in keys:
+        if key not in body:
+            raise error(f"Invalid input for field/attribute {field}: '{key}' is a required property")

@@ -16,7 +16,7 @@ import pytest
 
 from apps.compute.models import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 from apps.compute.services import nodes as node_services
-from apps.compute.services import server_lifecycle, server_reports, servers
+from apps.compute.services import server_lifecycle, server_rebuild_resize, server_reports, server_snapshots, servers
 from apps.identity import services as identity_services
 from apps.images.models import Image
 from apps.volumes import services as volume_services
@@ -149,10 +149,10 @@ def test_boot_from_image_to_volume_then_rebuild_reboot_and_delete(cloud, up, ima
     print(f"boot from volume POST→ACTIVE in-process: {elapsed:.2f} s")
 
     # hard reboot and rebuild (same image) keep the volume as the root disk; another image is a 400
-    for action, body in (("reboot", {"type": "HARD"}), ("rebuild", {"imageRef": image.id})):
+    for action, service, args in (("reboot", server_lifecycle.server_reboot, {"type": "HARD"}),
+                                  ("rebuild", server_rebuild_resize.server_rebuild, {"image_ref": image.id})):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                           request_id=f"req-{action}")
+            service(actor=actor, server_id=inst.id, request_id=f"req-{action}", **args)
         assert run_compute(sent(callbacks, compute.queue_for(up.host))[compute.queue_for(up.host)]) == ["done"]
         assert disks_of(up, inst) == {"vda": str(root / f"volume-{volume.id}.qcow2")}, action
 
@@ -192,10 +192,10 @@ def test_existing_volume_and_a_blank_one_keep_or_go_by_delete_on_termination(
     from apps.compute.models import Flavor
 
     Flavor.objects.create(flavorid="b0.big", name="b0.big", vcpus=2, memory_mb=512, root_gb=0)
-    for action, body in (("resize", {"flavorRef": "b0.big"}), ("confirmResize", None)):
+    for action, service, args in (("resize", server_rebuild_resize.server_resize, {"flavor_ref": "b0.big"}),
+                                  ("confirmResize", server_rebuild_resize.server_resize_confirm, {})):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                           request_id=f"req-{action}")
+            service(actor=actor, server_id=inst.id, request_id=f"req-{action}", **args)
         assert run_compute(sent(callbacks, compute.queue_for(up.host))[compute.queue_for(up.host)]) == ["done"]
     inst.refresh_from_db()
     assert (inst.vcpus, inst.vm_state) == (2, "active")
@@ -253,8 +253,8 @@ def test_create_image_of_a_volume_backed_server_and_boot_from_it(cloud, up, imag
     volume_id = BlockDeviceMapping.objects.get(instance=inst).volume_id
 
     with django_capture_on_commit_callbacks() as callbacks:
-        image_id = server_lifecycle.server_action(actor=actor, server_id=inst.id, action="createImage",
-                                                  body={"name": "snap"}, request_id="req-snap")
+        image_id = server_snapshots.server_image_create(actor=actor, server_id=inst.id, name="snap",
+                                                        request_id="req-snap")
     snapshot = Snapshot.objects.get(volume_id=volume_id)
     made = Image.objects.get(pk=image_id)
     assert made.status == "queued"
@@ -381,8 +381,8 @@ def test_a_failed_volume_snapshot_fails_create_image_and_drops_what_it_made(
     run_storage(calls[storage.queue_for(store_host)])
     assert run_compute(calls[compute.queue_for(up.host)]) == ["spawned"]
     with django_capture_on_commit_callbacks() as callbacks:
-        image_id = server_lifecycle.server_action(actor=actor, server_id=inst.id, action="createImage",
-                                                  body={"name": "snap"}, request_id="req-snap")
+        image_id = server_snapshots.server_image_create(actor=actor, server_id=inst.id, name="snap",
+                                                        request_id="req-snap")
     assert len(json.loads(Image.objects.get(pk=image_id).properties["block_device_mapping"])) == 2
     calls = sent(callbacks, storage.queue_for(store_host), compute.queue_for(up.host))
     first, second = calls[storage.queue_for(store_host)]

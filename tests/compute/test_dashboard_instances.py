@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.compute import states
 from apps.compute.models import ComputeNode, Instance, InstanceAction
-from apps.compute.services.server_lifecycle import server_action
+from apps.compute.services.server_lifecycle import server_lock
 from apps.compute.services.server_reports import server_spawned, server_task_done
 from apps.identity import services as identity_services
 from apps.identity.models import Project
@@ -309,7 +309,7 @@ def test_admin_panels_show_nodes_services_all_instances_and_usage(env: Env) -> N
 
 def test_unlock_refused_by_the_service_is_a_message(env: Env) -> None:
     inst = spawned(env.boot(name="web"))
-    server_action(actor=env.cloud.admin_actor, server_id=inst.id, action="lock", body={}, request_id="req-adm")
+    server_lock(actor=env.cloud.admin_actor, server_id=inst.id, request_id="req-adm")
     alice = client_for("alice")
     response = act(alice, inst, "unlock")
     assert response.status_code == 200 and "locked by an administrator" in messages_of(response)

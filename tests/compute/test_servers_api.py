@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.compute import states
+from apps.compute.api import inputs
 from apps.compute.models import Instance
 from apps.compute.services import server_metadata, server_reports
 from apps.core.errors import BadRequest
@@ -111,6 +112,18 @@ def test_create_errors_in_nova_format(env: Env) -> None:
                                 limits={"instances": 0})
     error = nova_error(create(env), 403, "forbidden")
     assert error["message"].startswith("Quota exceeded for instances")
+    assert not Instance.objects.exists()
+
+
+@pytest.mark.parametrize(("server", "message"), [
+    ({"name": ""}, "name"),
+    ({"user_data": "not base64!"}, "base64"),
+    ({"accessIPv4": "::1"}, "accessIPv4"),
+])
+def test_malformed_create_is_a_400_and_changes_nothing(env: Env, server: dict, message: str) -> None:
+    """(The service's checks of what exists are in test_servers_services.test_bad_input_changes_nothing.)"""
+    error = nova_error(create(env, **server), 400, "badRequest")
+    assert message in error["message"]
     assert not Instance.objects.exists()
 
 
@@ -291,7 +304,7 @@ def test_tags_service(env: Env) -> None:
     server_metadata.server_tag_delete(actor=actor, server_id=server.id, tag="y")
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == ["z"]
     with pytest.raises(BadRequest):
-        server_metadata.server_tag_add(actor=actor, server_id=server.id, tag="a/b")
+        inputs.tag("a/b")  # the API's parser refuses it before any service runs
     server_metadata.server_tag_delete(actor=actor, server_id=server.id)
     assert server_selectors.server_tags(actor=actor, server_id=server.id) == []
 

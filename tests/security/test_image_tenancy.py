@@ -27,8 +27,9 @@ from django.test import Client
 
 from apps.compute import states
 from apps.compute.models import BlockDeviceMapping, Instance
-from apps.compute.services.server_lifecycle import server_action
+from apps.compute.services.server_rebuild_resize import server_rebuild
 from apps.compute.services.server_reports import server_spawned, server_task_failed
+from apps.compute.services.server_snapshots import server_image_create
 from apps.core.errors import BadRequest, Forbidden, NotFound
 from apps.images import selectors as image_selectors
 from apps.images import services as image_services
@@ -98,8 +99,7 @@ def test_another_projects_private_kernel_is_refused_at_rebuild(env: Env, tmp_pat
     root = _root_naming(env.cloud, tmp_path, kernel_id=secret.id)
     for actor in (env.cloud.member_actor, env.cloud.admin_actor):  # an admin rebuilds for the server's project
         with pytest.raises(BadRequest, match=f"Image {secret.id} could not be found"):
-            server_action(actor=actor, server_id=instance.id, action="rebuild", body={"imageRef": root.id},
-                          request_id="rb")
+            server_rebuild(actor=actor, server_id=instance.id, image_ref=root.id, request_id="rb")
     assert reload(instance).image_id == env.image.id and reload(instance).task_state is None
 
 
@@ -183,8 +183,8 @@ def test_create_image_metadata_cannot_carry_a_reserved_property(env: Env) -> Non
     instance = _spawned(env.boot())
     for key in ("block_device_mapping", "bdm_v2", "instance_uuid"):
         with pytest.raises(BadRequest, match=key):
-            server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
-                          body={"name": "snap", "metadata": {key: "True"}}, request_id="snap")
+            server_image_create(actor=env.cloud.member_actor, server_id=instance.id, name="snap",
+                                metadata={key: "True"}, request_id="snap")
     assert reload(instance).task_state is None
 
 
@@ -195,8 +195,7 @@ def test_a_snapshot_does_not_inherit_the_services_properties_of_its_base(env: En
                "hw_disk_bus": "virtio"}
     Image.objects.filter(pk=base.pk).update(properties={**base.properties, **crafted})
     instance = _spawned(env.boot())
-    image_id = server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
-                             body={"name": "snap"}, request_id="snap")
+    image_id = server_image_create(actor=env.cloud.member_actor, server_id=instance.id, name="snap", request_id="snap")
     props = Image.objects.get(pk=image_id).properties
     assert props["hw_disk_bus"] == "virtio"  # what a snapshot keeps
     assert props["instance_uuid"] == instance.id and props["image_type"] == "snapshot"
@@ -229,8 +228,7 @@ def test_a_crafted_image_cannot_make_the_cleanup_delete_another_projects_snapsho
         image_services.image_create(actor=env.cloud.member_actor, data={"name": "bait", **crafted})
     # one made before (or smuggled into the rows) is still harmless: the cleanup acts on the server's own
     Image.objects.create(name="bait", owner=env.cloud.demo_project.id, properties=crafted)
-    server_action(actor=env.cloud.member_actor, server_id=instance.id, action="createImage",
-                  body={"name": "snap"}, request_id="snap")
+    server_image_create(actor=env.cloud.member_actor, server_id=instance.id, name="snap", request_id="snap")
     server_task_failed(instance_id=instance.id, host=instance.host, message="boom")
     victim = Snapshot.objects.get(pk=victim.pk)
     assert victim.status == "available"

@@ -11,9 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.compute import selectors, services
+from apps.compute.api import inputs
 from apps.compute.api import serializers as out
 from apps.compute.selectors import servers as server_selectors
 from apps.core import microversion, pagination
+from apps.core import validators as check
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest
 from apps.identity import selectors as identity_selectors
@@ -65,13 +67,6 @@ def _root(request: Request) -> str:
     return request.build_absolute_uri("/compute").rstrip("/")
 
 
-def _body(request: Request, key: str) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-        raise BadRequest(f"Invalid input: the request body must be an object with '{key}'.")
-    return data[key]
-
-
 def _int_param(request: Request, name: str, *, minimum: int = 0) -> int | None:
     value = request.query_params.get(name)
     if value is None:
@@ -116,10 +111,8 @@ def _is_public(request: Request) -> bool | None:
         return True
     if value.lower() in {"none", "null"}:
         return None
-    if value.lower() in {"true", "t", "1", "yes", "y", "on"}:
-        return True
-    if value.lower() in {"false", "f", "0", "no", "n", "off"}:
-        return False
+    if value.lower() in check.TRUE_STRINGS | check.FALSE_STRINGS:
+        return value.lower() in check.TRUE_STRINGS
     raise BadRequest(f"Invalid is_public filter [{value}]")
 
 
@@ -146,11 +139,7 @@ class Flavors(NovaView):
     def post(self, request: Request) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
-        b = _body(request, "flavor")
-        flavor = services.flavor_create(
-            actor=request.auth, name=b.get("name"), ram=b.get("ram"), vcpus=b.get("vcpus"), disk=b.get("disk"),
-            flavor_id=b.get("id"), ephemeral=b.get("OS-FLV-EXT-DATA:ephemeral", 0), swap=b.get("swap", 0),
-            rxtx_factor=b.get("rxtx_factor", 1.0), is_public=b.get("os-flavor-access:is_public", True))
+        flavor = services.flavor_create(actor=request.auth, **vars(inputs.flavor_create(request.data)))
         return Response({"flavor": out.flavor_out(flavor, _base(request))})
 
 
@@ -170,15 +159,9 @@ class FlavorDetail(NovaView):
 
 class FlavorAction(NovaView):
     def post(self, request: Request, flavor_id: str) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        if "addTenantAccess" in data and isinstance(data["addTenantAccess"], dict):
-            rows = services.flavor_access_add(actor=request.auth, flavor_id=flavor_id,
-                                              project_id=data["addTenantAccess"].get("tenant"))
-        elif "removeTenantAccess" in data and isinstance(data["removeTenantAccess"], dict):
-            rows = services.flavor_access_remove(actor=request.auth, flavor_id=flavor_id,
-                                                 project_id=data["removeTenantAccess"].get("tenant"))
-        else:
-            raise BadRequest("Invalid action: addTenantAccess or removeTenantAccess expected.")
+        action, project_id = inputs.flavor_access(request.data)
+        service = services.flavor_access_add if action == "addTenantAccess" else services.flavor_access_remove
+        rows = service(actor=request.auth, flavor_id=flavor_id, project_id=project_id)
         return Response(out.flavor_access_out(rows, flavor_id))
 
 
@@ -193,9 +176,8 @@ class FlavorExtraSpecs(NovaView):
         return Response({"extra_specs": selectors.flavor_extra_specs(actor=request.auth, flavor_id=flavor_id)})
 
     def post(self, request: Request, flavor_id: str) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
         specs = services.flavor_extra_specs_set(actor=request.auth, flavor_id=flavor_id,
-                                                specs=data.get("extra_specs"))
+                                                specs=inputs.extra_specs(request.data))
         return Response({"extra_specs": specs})
 
 
@@ -205,8 +187,8 @@ class FlavorExtraSpec(NovaView):
         return Response({spec.key: spec.value})
 
     def put(self, request: Request, flavor_id: str, key: str) -> Response:
-        return Response(services.flavor_extra_spec_update(actor=request.auth, flavor_id=flavor_id, key=key,
-                                                          body=request.data))
+        return Response(services.flavor_extra_specs_set(actor=request.auth, flavor_id=flavor_id,
+                                                        specs=inputs.extra_spec_item(request.data, key)))
 
     def delete(self, request: Request, flavor_id: str, key: str) -> Response:
         services.flavor_extra_spec_delete(actor=request.auth, flavor_id=flavor_id, key=key)
@@ -221,9 +203,7 @@ class KeyPairs(NovaView):
         return Response({"keypairs": [out.keypair_brief(k) for k in keypairs]})
 
     def post(self, request: Request) -> Response:
-        b = _body(request, "keypair")
-        keypair, private_key = services.keypair_create(
-            actor=request.auth, name=b.get("name"), public_key=b.get("public_key"))
+        keypair, private_key = services.keypair_create(actor=request.auth, **vars(inputs.keypair_create(request.data)))
         return Response({"keypair": out.keypair_created(keypair, private_key)})
 
 
@@ -265,10 +245,8 @@ class QuotaSet(NovaView):
         return Response({"quota_set": out.quota_set_out(project.id, identity_selectors.quota_limits(project=project))})
 
     def put(self, request: Request, project_id: str) -> Response:
-        b = _body(request, "quota_set")
-        force = b.pop("force", False)
-        limits = services.quota_update(actor=request.auth, project_id=project_id, limits=b,
-                                       resource_map=out.QUOTA_KEYS, force=force in (True, "true", "True"))
+        limits, force = inputs.quota_limits(request.data, key="quota_set", keys=out.QUOTA_KEYS)
+        limits = services.quota_update(actor=request.auth, project_id=project_id, limits=limits, force=force)
         return Response({"quota_set": out.quota_set_out(project_id, limits, with_id=False)})
 
     def delete(self, request: Request, project_id: str) -> Response:
@@ -288,9 +266,8 @@ class QuotaClassSet(NovaView):
         return Response({"quota_class_set": out.quota_set_out(class_name, identity_selectors.quota_defaults())})
 
     def put(self, request: Request, class_name: str) -> Response:
-        limits = services.quota_defaults_update(actor=request.auth, class_name=class_name,
-                                                limits=_body(request, "quota_class_set"),
-                                                resource_map=out.QUOTA_KEYS)
+        limits, _ = inputs.quota_limits(request.data, key="quota_class_set", keys=out.QUOTA_KEYS)
+        limits = services.quota_defaults_update(actor=request.auth, class_name=class_name, limits=limits)
         return Response({"quota_class_set": out.quota_set_out(class_name, limits, with_id=False)})
 
 
@@ -313,7 +290,7 @@ class Limits(NovaView):
 
 class ServerGroups(NovaView):
     def get(self, request: Request) -> Response:
-        all_projects = request.query_params.get("all_projects", "").lower() in {"1", "true", "yes", "t"}
+        all_projects = check.flag(request.query_params.get("all_projects"))
         groups = selectors.server_group_list(actor=request.auth, all_projects=all_projects,
                                              limit=_int_param(request, "limit", minimum=1),
                                              offset=_int_param(request, "offset") or 0)
@@ -323,14 +300,8 @@ class ServerGroups(NovaView):
                                            for g in groups]})
 
     def post(self, request: Request) -> Response:
-        b = _body(request, "server_group")
-        policies = b.get("policies")
-        if not isinstance(policies, list) or len(policies) != 1:
-            raise BadRequest("Invalid input for field/attribute policies: exactly one policy is expected.")
-        if policies[0] in ("soft-affinity", "soft-anti-affinity") and request.compute_version < (2, 15):
-            raise BadRequest(f"Invalid input for field/attribute policies. Value: {policies}. "
-                             "The soft policies need microversion 2.15 or later.")
-        group = services.server_group_create(actor=request.auth, name=b.get("name"), policy=policies[0])
+        group = services.server_group_create(
+            actor=request.auth, **vars(inputs.server_group_create(request.data, version=request.compute_version)))
         return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
 
 

@@ -3,27 +3,27 @@ Views parse, call one service or selector, render."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.compute.api import inputs
 from apps.compute.api import serializers_servers as out
-from apps.compute.api.views import NovaView, _base, _body
+from apps.compute.api.views import NovaView, _base
 from apps.compute.selectors import servers as selectors
-from apps.compute.services import server_lifecycle, server_metadata, servers
+from apps.compute.services import (
+    server_console,
+    server_lifecycle,
+    server_metadata,
+    server_rebuild_resize,
+    server_snapshots,
+    servers,
+)
 from apps.core import pagination
+from apps.core import validators as check
 from apps.core.errors import BadRequest, NotFound
-
-TRUE = {"1", "true", "t", "yes", "y", "on"}
-FALSE = {"0", "false", "f", "no", "n", "off"}
-
-CREATE_KEYS_21 = {
-    "name", "imageRef", "flavorRef", "adminPass", "metadata", "networks", "OS-DCF:diskConfig", "accessIPv4",
-    "accessIPv6", "key_name", "availability_zone", "block_device_mapping", "block_device_mapping_v2",
-    "config_drive", "min_count", "max_count", "return_reservation_id", "security_groups", "user_data",
-    "personality",
-}
 
 
 class ServerView(NovaView):
@@ -41,16 +41,6 @@ class ServerView(NovaView):
         response["x-openstack-request-id"] = rid
         response["x-compute-request-id"] = rid
         return response
-
-
-def _flag(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    if value.lower() in TRUE:
-        return True
-    if value.lower() in FALSE:
-        return False
-    raise BadRequest(f"Invalid input for query parameters {name}. Value: {value}.")
 
 
 def _limit(request: Request) -> int | None:
@@ -73,9 +63,10 @@ def _query(request: Request) -> selectors.ServerQuery:
         name=p.get("name"), status=p.get("status"), image=p.get("image"), flavor=p.get("flavor"),
         host=p.get("host"), changes_since=p.get("changes-since") or p.get("changes_since"),
         reservation_id=p.get("reservation_id"), ip=p.get("ip"), ip6=p.get("ip6"),
-        all_tenants=all_tenants is not None and all_tenants.lower() not in FALSE,
+        all_tenants=all_tenants is not None and all_tenants.lower() not in check.FALSE_STRINGS,
         project_id=p.get("project_id") or p.get("tenant_id"), user_id=p.get("user_id"),
-        deleted=_flag(p.get("deleted"), "deleted"), locked=None,
+        deleted=None if p.get("deleted") is None else check.boolean(p.get("deleted"), field="deleted"),
+        locked=None,
         tags=_csv(p.get("tags")) if request.compute_version >= (2, 26) else (),
         tags_any=_csv(p.get("tags-any")) if request.compute_version >= (2, 26) else (),
         not_tags=_csv(p.get("not-tags")) if request.compute_version >= (2, 26) else (),
@@ -106,33 +97,9 @@ class Servers(ServerView):
     def post(self, request: Request) -> Response:
         if self.detail:
             self.http_method_not_allowed(request)  # 405 in the API's error format
-        b = _body(request, "server")
-        unknown = set(b) - CREATE_KEYS_21 - ({"description"} if request.compute_version >= (2, 19) else set())
-        if unknown:
-            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed "
-                             f"({', '.join(sorted(unknown))} were unexpected)")
-        for required in ("name", "flavorRef"):
-            if required not in b:
-                raise BadRequest(f"Invalid input for field/attribute server: '{required}' is a required property")
-        data = request.data
-        hints = data.get("os:scheduler_hints") or data.get("OS-SCH-HNT:scheduler_hints")
-        groups = b.get("security_groups")
-        if groups is not None:
-            if not isinstance(groups, list):
-                raise BadRequest("Invalid input for field/attribute security_groups: a list is expected.")
-            groups = [g.get("name") if isinstance(g, dict) else g for g in groups]
-        instances = servers.server_create(
-            actor=request.auth, name=b.get("name"), image_ref=b.get("imageRef", ""), flavor_ref=b.get("flavorRef"),
-            networks=b.get("networks"), key_name=b.get("key_name"), security_groups=groups,
-            user_data=b.get("user_data"), metadata=b.get("metadata"), config_drive=b.get("config_drive", False),
-            availability_zone=b.get("availability_zone"), scheduler_hints=hints,
-            min_count=b.get("min_count", 1), max_count=b.get("max_count", b.get("min_count", 1)),
-            description=b.get("description"), access_ip_v4=b.get("accessIPv4", ""),
-            access_ip_v6=b.get("accessIPv6", ""), block_device_mapping_v2=b.get("block_device_mapping_v2"),
-            block_device_mapping=b.get("block_device_mapping"),
-            admin_pass=b.get("adminPass"), disk_config=b.get("OS-DCF:diskConfig", "MANUAL"),
-            request_id=self.request_id)
-        if b.get("return_reservation_id") in (True, "True", "true", "1"):
+        server, reservation_only = inputs.server_create(request.data, version=request.compute_version)
+        instances = servers.server_create(actor=request.auth, request_id=self.request_id, **vars(server))
+        if reservation_only:
             return Response({"reservation_id": instances[0].reservation_id}, status=202)
         base = _base(request)
         response = Response({"server": out.server_created(instances[0], base)}, status=202)
@@ -150,19 +117,8 @@ class ServerDetail(ServerView):
         return Response({"server": out.server_detail(server, _base(request), admin=request.auth.is_admin)})
 
     def put(self, request: Request, server_id: str) -> Response:
-        b = _body(request, "server")
-        allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
-        if request.compute_version >= (2, 19):
-            allowed.add("description")
-        unknown = set(b) - allowed
-        if unknown:
-            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed "
-                             f"({', '.join(sorted(unknown))} were unexpected)")
-        kwargs = {key: b[name] for name, key in (("name", "name"), ("accessIPv4", "access_ip_v4"),
-                                                 ("accessIPv6", "access_ip_v6"), ("description", "description"),
-                                                 ("OS-DCF:diskConfig", "disk_config"))
-                  if name in b}
-        server = server_lifecycle.server_update(actor=request.auth, server_id=server_id, **kwargs)
+        changes = inputs.server_update(request.data, version=request.compute_version)
+        server = server_lifecycle.server_update(actor=request.auth, server_id=server_id, **vars(changes))
         return Response({"server": out.server_updated(server, _base(request), admin=request.auth.is_admin)})
 
     def delete(self, request: Request, server_id: str) -> Response:
@@ -170,27 +126,44 @@ class ServerDetail(ServerView):
         return Response(status=204)
 
 
-ACTION_STATUS = {"confirmResize": 204, "os-getConsoleOutput": 200}
-KNOWN_ACTIONS = {"reboot", "os-stop", "os-start", "pause", "unpause", "suspend", "resume", "lock", "unlock",
-                 "rebuild", "resize", "confirmResize", "revertResize", "createImage", "os-getConsoleOutput",
-                 "addSecurityGroup", "removeSecurityGroup"}
+def _power(action: str) -> tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]:
+    return (lambda _body: {"action": action}), server_lifecycle.server_power
+
+
+# each action: what its parser makes of the body (the service's own arguments) and the typed service
+ACTIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]] = {
+    "os-start": _power("start"), "os-stop": _power("stop"), "pause": _power("pause"),
+    "unpause": _power("unpause"), "suspend": _power("suspend"), "resume": _power("resume"),
+    "reboot": (lambda body: {"type": inputs.reboot(body)}, server_lifecycle.server_reboot),
+    "lock": (lambda body: {"reason": inputs.lock(body)}, server_lifecycle.server_lock),
+    "unlock": (lambda _body: {}, server_lifecycle.server_unlock),
+    "rebuild": (lambda body: vars(inputs.rebuild(body)), server_rebuild_resize.server_rebuild),
+    "resize": (lambda body: vars(inputs.resize(body)), server_rebuild_resize.server_resize),
+    "confirmResize": (lambda _body: {}, server_rebuild_resize.server_resize_confirm),
+    "revertResize": (lambda _body: {}, server_rebuild_resize.server_resize_revert),
+    "createImage": (lambda body: vars(inputs.create_image(body)), server_snapshots.server_image_create),
+    "addSecurityGroup": (lambda body: {"name": inputs.security_group(body)},
+                         server_lifecycle.server_security_group_add),
+    "removeSecurityGroup": (lambda body: {"name": inputs.security_group(body)},
+                            server_lifecycle.server_security_group_remove),
+}
+ACTION_STATUS = {"confirmResize": 204}
 
 
 class ServerAction(ServerView):
     def post(self, request: Request, server_id: str) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or len(data) != 1:
-            raise BadRequest("Malformed request body: exactly one action is expected.")
-        action, body = next(iter(data.items()))
-        if action not in KNOWN_ACTIONS:
+        action, body = inputs.single_action(request.data)
+        if action == "os-getConsoleOutput":
+            output = server_console.server_console_output(actor=request.auth, server_id=server_id,
+                                                          length=inputs.console_length(body))
+            return Response({"output": output})
+        if action not in ACTIONS:
             # an unknown action on an unknown server is still a 404
             selectors.server_get(actor=request.auth, server_id=server_id)
             raise BadRequest(f"There is no such action: {action}")
-        result = server_lifecycle.server_action(actor=request.auth, server_id=server_id, action=action, body=body,
-                                        request_id=self.request_id)
+        parse, service = ACTIONS[action]
+        result = service(actor=request.auth, server_id=server_id, request_id=self.request_id, **parse(body))
         base = _base(request)
-        if action == "os-getConsoleOutput":
-            return Response({"output": result})
         if action == "rebuild":
             server = selectors.server_get(actor=request.auth, server_id=server_id)
             payload = out.server_updated(server, base, admin=request.auth.is_admin)
@@ -211,11 +184,8 @@ class ServerMetadata(ServerView):
         return Response({"metadata": dict(server.metadata or {})})
 
     def _set(self, request: Request, server_id: str, *, replace: bool) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
-            raise BadRequest("Malformed request body: {\"metadata\": {...}} expected.")
         metadata = server_metadata.server_metadata_set(actor=request.auth, server_id=server_id,
-                                                       metadata=data["metadata"], replace=replace)
+                                                       metadata=inputs.metadata(request.data), replace=replace)
         return Response({"metadata": metadata})
 
     def put(self, request: Request, server_id: str) -> Response:
@@ -234,7 +204,7 @@ class ServerMetadataItem(ServerView):
 
     def put(self, request: Request, server_id: str, key: str) -> Response:
         meta = server_metadata.server_metadata_item_set(actor=request.auth, server_id=server_id, key=key,
-                                                        body=request.data)
+                                                        value=inputs.metadata_item(request.data, key))
         return Response({"meta": meta})
 
     def delete(self, request: Request, server_id: str, key: str) -> Response:
@@ -289,11 +259,8 @@ class ServerTags(_TagsView):
         return Response({"tags": selectors.server_tags(actor=request.auth, server_id=server_id)})
 
     def put(self, request: Request, server_id: str) -> Response:
-        data = request.data
-        if not isinstance(data, dict) or "tags" not in data:
-            raise BadRequest("Invalid input for field/attribute tags: 'tags' is a required property")
         return Response({"tags": server_metadata.server_tags_set(actor=request.auth, server_id=server_id,
-                                                          tags=data["tags"])})
+                                                                 tags=inputs.tags(request.data))})
 
     def delete(self, request: Request, server_id: str) -> Response:
         server_metadata.server_tag_delete(actor=request.auth, server_id=server_id)
@@ -307,7 +274,7 @@ class ServerTag(_TagsView):
         return Response(status=204)
 
     def put(self, request: Request, server_id: str, tag: str) -> Response:
-        created = server_metadata.server_tag_add(actor=request.auth, server_id=server_id, tag=tag)
+        created = server_metadata.server_tag_add(actor=request.auth, server_id=server_id, tag=inputs.tag(tag))
         response = Response(status=201 if created else 204)
         response["Location"] = f"{_base(request)}/servers/{server_id}/tags/{tag}"
         return response

@@ -3,39 +3,22 @@ service or selector, render. Bodies as at microversion 2.1 (no ``tag`` or ``dele
 in requests or answers; the attachment's ``id`` is the volume id)."""
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.compute.api.views import _body, _int_param
+from apps.compute.api import inputs
+from apps.compute.api.views import _int_param
 from apps.compute.api.views_servers import ServerView
 from apps.compute.models import BlockDeviceMapping
 from apps.compute.selectors import volumes as selectors
 from apps.compute.services import volumes as services
 from apps.core.errors import BadRequest
 
-ATTACH_KEYS_21 = {"volumeId", "device"}
-
 
 def attachment_out(bdm: BlockDeviceMapping) -> dict[str, Any]:
     return {"id": bdm.volume_id, "serverId": bdm.instance_id, "volumeId": bdm.volume_id, "device": bdm.device_name}
-
-
-def _volume_id(body: dict[str, Any]) -> str:
-    value = body.get("volumeId")
-    if "volumeId" not in body:
-        raise BadRequest("Invalid input for field/attribute volumeAttachment. Value: "
-                         f"{body}. 'volumeId' is a required property")
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        uuid.UUID(value)
-    except ValueError:
-        raise BadRequest(f"Invalid input for field/attribute volumeId. Value: {value}. "
-                         f"'{value}' is not a 'uuid'") from None
-    return value
 
 
 class ServerVolumeAttachments(ServerView):
@@ -47,13 +30,8 @@ class ServerVolumeAttachments(ServerView):
         return Response({"volumeAttachments": [attachment_out(b) for b in page]})
 
     def post(self, request: Request, server_id: str) -> Response:
-        body = _body(request, "volumeAttachment")
-        unknown = set(body) - ATTACH_KEYS_21
-        if unknown:
-            raise BadRequest(f"Invalid input for field/attribute volumeAttachment. Additional properties are not "
-                             f"allowed ({', '.join(sorted(unknown))} were unexpected)")
-        bdm = services.server_volume_attach(actor=request.auth, server_id=server_id, volume_id=_volume_id(body),
-                                            device=body.get("device"), request_id=self.request_id)
+        bdm = services.server_volume_attach(actor=request.auth, server_id=server_id, request_id=self.request_id,
+                                            **vars(inputs.volume_attachment(request.data)))
         return Response({"volumeAttachment": attachment_out(bdm)})
 
 

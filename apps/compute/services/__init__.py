@@ -6,7 +6,6 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -32,31 +31,9 @@ class NovaQuotaExceeded(QuotaExceeded):
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-def _int(value: Any, *, field: str, minimum: int, maximum: int = 2**31 - 1) -> int:
-    if isinstance(value, bool) or value is None:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be an integer.")
-    if isinstance(value, str):
-        if not re.fullmatch(r"\s*-?\d+\s*", value):
-            raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be an integer.")
-        value = int(value)
-    if not isinstance(value, int):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be an integer.")
-    if value < minimum or value > maximum:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"It must be between {minimum} and {maximum}.")
-    return value
-
-
-def _bool(value: Any, *, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
-        return value.lower() in {"true", "1", "yes", "on"}
-    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. It must be a boolean.")
-
-
-def _name(value: Any, *, field: str = "name", pattern: str | None = None) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+def _name(value: str, *, field: str = "name", pattern: str | None = None) -> str:
+    """A name or id of at most 255 characters, not blank, of the characters ``pattern`` allows."""
+    if not value.strip() or len(value) > 255:
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
                          "It must be a non-blank string of at most 255 characters.")
     if pattern is not None and not re.fullmatch(pattern, value):
@@ -80,31 +57,14 @@ DEFAULT_FLAVORS = (
 
 
 @transaction.atomic
-def flavor_create(*, actor: Actor, name: Any, ram: Any, vcpus: Any, disk: Any, flavor_id: Any = None,
-                  ephemeral: Any = 0, swap: Any = 0, rxtx_factor: Any = 1.0, is_public: Any = True,
-                  description: Any = None) -> Flavor:
-    """Create a flavor (admin). A name or id already used is a 409."""
+def flavor_create(*, actor: Actor, name: str, ram: int, vcpus: int, disk: int, flavor_id: str | None = None,
+                  ephemeral: int = 0, swap: int = 0, rxtx_factor: float = 1.0, is_public: bool = True) -> Flavor:
+    """Create a flavor (admin; a UUID for its id when none is given). A name or id already used is a 409."""
     require_admin(actor, action="create flavors")
     name = _name(name).strip()
-    if flavor_id is None or flavor_id == "":
-        flavorid = str(uuid.uuid4())
-    else:
-        flavorid = _name(str(flavor_id) if isinstance(flavor_id, int) and not isinstance(flavor_id, bool)
-                         else flavor_id, field="id", pattern=FLAVOR_ID_PATTERN)
-    try:
-        factor = float(rxtx_factor)
-    except (TypeError, ValueError):
-        raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {rxtx_factor}.") from None
-    if isinstance(rxtx_factor, bool) or not 0 < factor <= 3.40282e38:
-        raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {rxtx_factor}.")
-    if description is not None and (not isinstance(description, str) or len(description) > 65535):
-        raise BadRequest("Invalid input for field/attribute description.")
-    flavor = Flavor(
-        flavorid=flavorid, name=name, memory_mb=_int(ram, field="ram", minimum=1),
-        vcpus=_int(vcpus, field="vcpus", minimum=1), root_gb=_int(disk, field="disk", minimum=0),
-        ephemeral_gb=_int(ephemeral, field="OS-FLV-EXT-DATA:ephemeral", minimum=0),
-        swap=_int(swap if swap != "" else 0, field="swap", minimum=0), rxtx_factor=factor,
-        is_public=_bool(is_public, field="os-flavor-access:is_public"), description=description or "")
+    flavorid = _name(flavor_id, field="id", pattern=FLAVOR_ID_PATTERN) if flavor_id else str(uuid.uuid4())
+    flavor = Flavor(flavorid=flavorid, name=name, memory_mb=ram, vcpus=vcpus, root_gb=disk, ephemeral_gb=ephemeral,
+                    swap=swap, rxtx_factor=rxtx_factor, is_public=is_public)
     if Flavor.objects.filter(name=name).exists():
         raise Conflict(f"Flavor with name {name} already exists.")
     if Flavor.objects.filter(flavorid=flavorid).exists():
@@ -147,10 +107,8 @@ def _private_flavor(actor: Actor, flavor_id: str) -> Flavor:
 
 
 @transaction.atomic
-def flavor_access_add(*, actor: Actor, flavor_id: str, project_id: Any) -> list[FlavorAccess]:
+def flavor_access_add(*, actor: Actor, flavor_id: str, project_id: str) -> list[FlavorAccess]:
     flavor = _private_flavor(actor, flavor_id)
-    if not isinstance(project_id, str) or not project_id:
-        raise BadRequest("Missing tenant parameter")
     if flavor.is_public:
         raise Conflict("Can not add access to a public flavor.")
     if not Project.objects.filter(pk=project_id).exists():
@@ -163,10 +121,8 @@ def flavor_access_add(*, actor: Actor, flavor_id: str, project_id: Any) -> list[
 
 
 @transaction.atomic
-def flavor_access_remove(*, actor: Actor, flavor_id: str, project_id: Any) -> list[FlavorAccess]:
+def flavor_access_remove(*, actor: Actor, flavor_id: str, project_id: str) -> list[FlavorAccess]:
     flavor = _private_flavor(actor, flavor_id)
-    if not isinstance(project_id, str) or not project_id:
-        raise BadRequest("Missing tenant parameter")
     deleted, _ = FlavorAccess.objects.filter(flavor=flavor, project_id=project_id).delete()
     if not deleted:
         raise NotFound(f"Flavor access not found for {flavor_id} / {project_id} combination.")
@@ -174,40 +130,16 @@ def flavor_access_remove(*, actor: Actor, flavor_id: str, project_id: Any) -> li
     return list(FlavorAccess.objects.filter(flavor=flavor).order_by("created_at", "id"))
 
 
-def _spec(key: Any, value: Any) -> tuple[str, str]:
-    if not isinstance(key, str) or not re.fullmatch(r"[\w.:-]{1,255}", key):
-        raise BadRequest(f"Invalid extra spec key {key!r}: 1-255 letters, digits, '_', '-', '.', ':'.")
-    if isinstance(value, bool):
-        value = str(value).lower()
-    if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str) or len(value) > 255:
-        raise BadRequest(f"Invalid extra spec value for {key}: a string of at most 255 characters.")
-    return key, value
-
-
 @transaction.atomic
-def flavor_extra_specs_set(*, actor: Actor, flavor_id: str, specs: Any) -> dict[str, str]:
+def flavor_extra_specs_set(*, actor: Actor, flavor_id: str, specs: Mapping[str, str]) -> dict[str, str]:
     """Create or update extra specs (admin); returns what was set."""
     require_admin(actor, action="set flavor extra specs")
     flavor = selectors.flavor_get(actor=actor, flavor_id=flavor_id)
-    if not isinstance(specs, Mapping) or not specs:
-        raise BadRequest("Invalid input: extra_specs must be a non-empty object.")
-    clean = dict(_spec(k, v) for k, v in specs.items())
+    clean = dict(specs)
     for key, value in clean.items():
         FlavorExtraSpec.objects.update_or_create(flavor=flavor, key=key, defaults={"value": value})
     Flavor.objects.filter(pk=flavor.pk).update(updated_at=timezone.now())
     return clean
-
-
-@transaction.atomic
-def flavor_extra_spec_update(*, actor: Actor, flavor_id: str, key: str, body: Any) -> dict[str, str]:
-    require_admin(actor, action="set flavor extra specs")
-    if not isinstance(body, Mapping) or len(body) != 1:
-        raise BadRequest("Request body contains too many items: exactly one extra spec is expected.")
-    if key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    return flavor_extra_specs_set(actor=actor, flavor_id=flavor_id, specs=body)
 
 
 @transaction.atomic
@@ -251,7 +183,7 @@ def _keypair_events_project(actor: Actor, owner_id: str) -> str | None:
     return actor.project_id if owner_id == actor.user_id else None
 
 
-def keypair_create(*, actor: Actor, name: Any, public_key: Any = None, key_type: Any = KeyPair.TYPE_SSH,
+def keypair_create(*, actor: Actor, name: str, public_key: str | None = None, key_type: str = KeyPair.TYPE_SSH,
                    user_id: str | None = None) -> tuple[KeyPair, str | None]:
     """Import ``public_key``, or generate a key pair and return its private key (once, never
     stored). Counted against the key_pairs quota of the owner (per user, as Nova does)."""
@@ -268,8 +200,6 @@ def keypair_create(*, actor: Actor, name: Any, public_key: Any = None, key_type:
     private_key = None
     if public_key is None:
         private_key, public_key = _generate_ssh_key()
-    elif not isinstance(public_key, str) or not public_key.strip():
-        raise BadRequest("Keypair data is invalid: public_key must be a non-empty string.")
     fingerprint = keypair_fingerprint(public_key)
     with transaction.atomic():
         owner = User.objects.select_for_update().filter(pk=owner_id).first()
@@ -302,20 +232,9 @@ def keypair_delete(*, actor: Actor, name: str, user_id: str | None = None) -> No
 # ---- server groups ---------------------------------------------------------------------------
 
 @transaction.atomic
-def server_group_create(*, actor: Actor, name: Any, policy: Any, rules: Any = None) -> ServerGroup:
-    """A server group with one policy, counted against the project's server_groups quota."""
-    name = _name(name)
-    if policy not in ServerGroup.POLICIES:
-        raise BadRequest(f"Invalid input for field/attribute policies. Value: {policy}. "
-                         f"It must be one of {', '.join(ServerGroup.POLICIES)}.")
-    rules = rules if rules is not None else {}
-    if not isinstance(rules, Mapping):
-        raise BadRequest("Invalid input for field/attribute rules: an object is expected.")
-    if rules:
-        if policy != "anti-affinity" or set(rules) - {"max_server_per_host"}:
-            raise BadRequest("Only the anti-affinity policy accepts the rule max_server_per_host.")
-        rules = {"max_server_per_host": _int(rules["max_server_per_host"], field="max_server_per_host",
-                                              minimum=1)}
+def server_group_create(*, actor: Actor, name: str, policy: str) -> ServerGroup:
+    """A server group with one policy (of ``ServerGroup.POLICIES``), counted against the project's
+    server_groups quota."""
     if actor.project_id is None:
         raise BadRequest("A project-scoped token is needed to create a server group.")
     require_write(actor, actor.project_id, what="server group")
@@ -325,7 +244,7 @@ def server_group_create(*, actor: Actor, name: Any, policy: Any, rules: Any = No
         raise NovaQuotaExceeded("Quota exceeded, too many server groups.", resource=exc.resource, limit=exc.limit,
                                 in_use=exc.in_use, requested=exc.requested) from None
     group = ServerGroup.objects.create(name=name, project_id=actor.project_id, user_id=actor.user_id,
-                                       policy=policy, rules=dict(rules))
+                                       policy=policy)
     events.publish(project_id=actor.project_id, kind="created", resource="server_group", resource_id=group.id)
     return group
 
@@ -341,33 +260,18 @@ def server_group_delete(*, actor: Actor, group_id: str) -> None:
 
 # ---- quotas ----------------------------------------------------------------------------------
 
-def quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, Any], resource_map: Mapping[str, str],
-                 force: bool = False) -> dict[str, int]:
-    """Set a project's compute limits (admin), given by Nova's names (``resource_map``: Nova key →
-    registered resource). Unknown keys are a 400, nothing changed."""
+def quota_update(*, actor: Actor, project_id: str, limits: Mapping[str, int], force: bool = False) -> dict[str, int]:
+    """Set a project's compute limits (admin), by resource name."""
     require_admin(actor, action="update quotas")
-    unknown = set(limits) - set(resource_map)
-    if unknown:
-        raise BadRequest(f"Invalid input for field/attribute quota_set. Additional properties are not allowed "
-                         f"({', '.join(sorted(unknown))} were unexpected)")
-    return identity_services.quota_set(actor=actor, project_id=project_id, force=force,
-                                       limits={resource_map[k]: v for k, v in limits.items()})
+    return identity_services.quota_set(actor=actor, project_id=project_id, force=force, limits=dict(limits))
 
 
-def quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str, Any],
-                          resource_map: Mapping[str, str]) -> dict[str, int]:
-    """Change the default limits (Nova's quota class ``default``; admin)."""
+def quota_defaults_update(*, actor: Actor, class_name: str, limits: Mapping[str, int]) -> dict[str, int]:
+    """Change the default limits (Nova's quota class ``default``; admin), by resource name."""
     require_admin(actor, action="update quota classes")
     if class_name != "default":
         raise BadRequest("Only the 'default' quota class is supported.")
-    unknown = set(limits) - set(resource_map)
-    if unknown:
-        raise BadRequest(f"Invalid input for field/attribute quota_class_set. Additional properties are not allowed "
-                         f"({', '.join(sorted(unknown))} were unexpected)")
-    clean = {}
-    for key, value in limits.items():
-        clean[resource_map[key]] = _int(value, field=key, minimum=-1)
-    return identity_services.quota_default_set(actor=actor, limits=clean)
+    return identity_services.quota_default_set(actor=actor, limits=dict(limits))
 
 
 def quota_revert(*, actor: Actor, project_id: str) -> None:

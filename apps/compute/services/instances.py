@@ -10,24 +10,46 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from django.utils import timezone
 
 from apps.compute import states
 from apps.compute.models import ComputeNode, Flavor, Instance, InstanceAction, InstanceTag
 from apps.compute.selectors import servers as server_selectors
-from apps.compute.services import boot_volumes
+from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_start, event_finish, event_start
 from apps.core import events, tasks
 from apps.core.errors import Conflict
+from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import Project, User
 from apps.identity.policy import Actor, require_write
 
 
+MAX_TAGS = 50
+
+
 class InstanceLocked(Conflict):
     pass
+
+
+class NetworkRequest(TypedDict, total=False):
+    """One of the networks a server asks for: a network (``uuid``, with a ``fixed_ip`` maybe) or a port."""
+
+    uuid: str
+    port: str
+    fixed_ip: str
+
+
+def metadata_quota_check(*, project_id: str, metadata: Mapping[str, str]) -> dict[str, str]:
+    """A server's (or its snapshot's) metadata within the project's metadata_items quota (403)."""
+    limit = identity_selectors.quota_limits(project=Project(id=project_id)).get("metadata_items", 128)
+    if limit >= 0 and len(metadata) > limit:
+        raise NovaQuotaExceeded(f"Quota exceeded for metadata_items: Requested {len(metadata)}, but the "
+                                f"limit is {limit}.", resource="metadata_items", limit=limit, in_use=0,
+                                requested=len(metadata))
+    return dict(metadata)
 
 
 def service_actor(project_id: str, user_id: str | None) -> Actor:

@@ -2,31 +2,24 @@
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
-from typing import Any
 
 from apps.compute import states
-from apps.compute.models import Instance
+from apps.compute.selectors import servers as server_selectors
 from apps.compute.services.instances import node_up
 from apps.core import tasks
-from apps.core.errors import BadRequest, Conflict
-from apps.identity.policy import Actor
+from apps.core.errors import Conflict
+from apps.identity.policy import Actor, require_write
 
 log = logging.getLogger(__name__)
 
 CONSOLE_TIMEOUT_SECONDS = 10  # how long os-getConsoleOutput waits for the node
 
 
-def console_output(actor: Actor, instance: Instance, body: Any) -> str:
-    length = body.get("length") if isinstance(body, Mapping) else None
-    if length is not None:
-        if isinstance(length, str) and re.fullmatch(r"-?\d+", length):
-            length = int(length)
-        if isinstance(length, bool) or not isinstance(length, int) or length < -1:
-            raise BadRequest(f"Invalid input for field/attribute length. Value: {length}.")
-        if length == -1:
-            length = None
+def server_console_output(*, actor: Actor, server_id: str, length: int | None = None) -> str:
+    """The last ``length`` lines of the guest's console (None: all), asked of its node (a writer's
+    right, as in Nova); a node that does not answer in time is a 409."""
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    require_write(actor, instance.project_id, what=f"instance {server_id}")
     states.check("getConsoleOutput", instance_id=instance.id, vm_state=instance.vm_state,
                  task_state=instance.task_state, api_name="get_console_output")
     node = node_up(instance.node_id)

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 
 from apps.compute import states
 from apps.compute.models import InstanceTag
-from apps.compute.services.instances import for_update, publish, save
-from apps.compute.services.server_checks import MAX_TAGS, check_metadata, check_tag
+from apps.compute.services.instances import MAX_TAGS, for_update, metadata_quota_check, publish, save
 from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.identity.policy import Actor
 
@@ -18,32 +16,24 @@ METADATA_STATES = frozenset({states.ACTIVE, states.PAUSED, states.SUSPENDED, sta
                              states.ERROR})
 
 
-def server_metadata_set(*, actor: Actor, server_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+def server_metadata_set(*, actor: Actor, server_id: str, metadata: Mapping[str, str], replace: bool
+                        ) -> dict[str, str]:
     """Replace (PUT) or merge (POST) the server's metadata; returns the whole metadata."""
     with transaction.atomic():
         instance = for_update(actor, server_id)
         if instance.vm_state not in METADATA_STATES:
             raise Conflict(f"Cannot 'update_instance_metadata' instance {instance.id} while it is in vm_state "
                            f"{instance.vm_state}")
-        if not isinstance(metadata, Mapping):
-            raise BadRequest("Malformed request body: metadata must be an object.")
         merged = dict(metadata) if replace else {**(instance.metadata or {}), **dict(metadata)}
-        instance.metadata = check_metadata(merged, project_id=instance.project_id)
+        instance.metadata = metadata_quota_check(project_id=instance.project_id, metadata=merged)
         save(instance, "metadata")
         publish(instance, "updated")
         return dict(instance.metadata)
 
 
-def server_metadata_item_set(*, actor: Actor, server_id: str, key: str, body: Any) -> dict[str, str]:
-    if not isinstance(body, Mapping) or not isinstance(body.get("meta"), Mapping):
-        raise BadRequest("Malformed request body: {\"meta\": {key: value}} expected.")
-    meta = body["meta"]
-    if len(meta) != 1:
-        raise BadRequest("Request body contains too many items")
-    if key not in meta:
-        raise BadRequest("Request body and URI mismatch")
-    server_metadata_set(actor=actor, server_id=server_id, metadata={key: meta[key]}, replace=False)
-    return {key: meta[key]}
+def server_metadata_item_set(*, actor: Actor, server_id: str, key: str, value: str) -> dict[str, str]:
+    server_metadata_set(actor=actor, server_id=server_id, metadata={key: value}, replace=False)
+    return {key: value}
 
 
 def server_metadata_delete(*, actor: Actor, server_id: str, key: str) -> None:
@@ -56,12 +46,9 @@ def server_metadata_delete(*, actor: Actor, server_id: str, key: str) -> None:
         publish(instance, "updated")
 
 
-def server_tags_set(*, actor: Actor, server_id: str, tags: Any) -> list[str]:
-    if not isinstance(tags, list):
-        raise BadRequest("Invalid input for field/attribute tags: a list is expected.")
-    clean = list(dict.fromkeys(check_tag(t) for t in tags))
-    if len(clean) > MAX_TAGS:
-        raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+def server_tags_set(*, actor: Actor, server_id: str, tags: list[str]) -> list[str]:
+    """Replace the server's tags (at most MAX_TAGS, checked by the API's parser)."""
+    clean = list(dict.fromkeys(tags))
     with transaction.atomic():
         instance = for_update(actor, server_id)
         InstanceTag.objects.filter(instance=instance).delete()
@@ -73,7 +60,6 @@ def server_tags_set(*, actor: Actor, server_id: str, tags: Any) -> list[str]:
 
 def server_tag_add(*, actor: Actor, server_id: str, tag: str) -> bool:
     """Add one tag; True when it was new."""
-    tag = check_tag(tag)
     with transaction.atomic():
         instance = for_update(actor, server_id)
         existing = set(InstanceTag.objects.filter(instance=instance).values_list("tag", flat=True))

@@ -2,7 +2,6 @@
 quota growth and claim are held until the resize is confirmed or reverted (``server_reports``)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
@@ -17,28 +16,33 @@ from apps.compute.services.instances import (
     check_lock,
     flavor_disk,
     flavor_json,
+    for_update,
+    metadata_quota_check,
     publish,
     save,
     start_task,
 )
-from apps.compute.services.server_checks import check_access_ip, check_disk_config, check_metadata, check_text
 from apps.compute.services.servers import check_flavor, check_image, image_ref_id
 from apps.core.errors import BadRequest, Conflict, NotFound, QuotaExceeded
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 
 
-def rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> Instance:
-    if not isinstance(body, Mapping):
-        raise BadRequest("Invalid input for field/attribute rebuild: an object is expected.")
-    allowed = {"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig",
-               "preserve_ephemeral", "description", "key_name", "user_data"}
-    unknown = set(body) - allowed
-    if unknown:
-        raise BadRequest(f"Invalid input for field/attribute rebuild. Additional properties are not allowed "
-                         f"({', '.join(sorted(unknown))} were unexpected)")
-    if "imageRef" not in body:
-        raise BadRequest("Invalid input for field/attribute rebuild: 'imageRef' is a required property")
+def server_rebuild(*, actor: Actor, server_id: str, image_ref: str, name: str | None = None,
+                   metadata: dict[str, str] | None = None, access_ip_v4: str | None = None,
+                   access_ip_v6: str | None = None, disk_config: str | None = None, admin_pass: str | None = None,
+                   request_id: str) -> Instance:
+    """Rebuild the server from ``image_ref`` (a volume-backed one only from the image of its root
+    volume), changing what is given (None: kept). The instance returned carries ``admin_pass``."""
+    with transaction.atomic():
+        instance = for_update(actor, server_id)
+        return _rebuild(actor, instance, image_ref=image_ref, request_id=request_id, admin_pass=admin_pass,
+                        changes={"name": name, "metadata": metadata, "access_ip_v4": access_ip_v4,
+                                 "access_ip_v6": access_ip_v6, "disk_config": disk_config})
+
+
+def _rebuild(actor: Actor, instance: Instance, *, image_ref: str, changes: dict[str, Any], admin_pass: str | None,
+             request_id: str) -> Instance:
     flavor = Flavor(name=instance.flavor.get("original_name", ""), vcpus=instance.vcpus,
                     memory_mb=instance.memory_mb, root_gb=instance.root_gb)
     volume_backed = boot_volume_selectors.is_volume_backed(instance=instance)
@@ -46,27 +50,20 @@ def rebuild(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> 
         from apps.images import selectors as image_selectors
 
         try:
-            image = image_selectors.image_get(actor=actor, image_id=image_ref_id(body["imageRef"]))
+            image = image_selectors.image_get(actor=actor, image_id=image_ref_id(image_ref))
         except NotFound:
-            raise BadRequest(f"Image {image_ref_id(body['imageRef'])} could not be found.") from None
+            raise BadRequest(f"Image {image_ref_id(image_ref)} could not be found.") from None
         if image.id != _root_volume_image(instance):
             raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     else:
-        image = check_image(actor, body["imageRef"], flavor, project_id=instance.project_id)
-    name = check_text(body["name"], field="name", blank=False) if "name" in body else None
-    meta = check_metadata(body["metadata"], project_id=instance.project_id) if "metadata" in body else None
-    v4 = check_access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None
-    v6 = check_access_ip(body["accessIPv6"], 6) if "accessIPv6" in body else None
-    disk = check_disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None
-    admin_pass = body.get("adminPass")
-    if admin_pass is not None and not isinstance(admin_pass, str):
-        raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
+        image = check_image(actor, image_ref, flavor, project_id=instance.project_id)
+    if changes["metadata"] is not None:
+        metadata_quota_check(project_id=instance.project_id, metadata=changes["metadata"])
     _, node = start_task(actor, instance, "rebuild", request_id=request_id)
     if not volume_backed:  # a volume-backed server keeps its root volume (and the image it was asked with)
         instance.image_id = image.id
     fields = ["image_id"]
-    for attr, value in (("name", name), ("metadata", meta), ("access_ip_v4", v4), ("access_ip_v6", v6),
-                        ("disk_config", disk)):
+    for attr, value in changes.items():
         if value is not None:
             setattr(instance, attr, value)
             fields.append(attr)
@@ -90,13 +87,18 @@ def _root_volume_image(instance: Instance) -> str:
     return str(((volume.image_metadata or {}) if volume is not None else {}).get("image_id", ""))
 
 
-def resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> None:
+def server_resize(*, actor: Actor, server_id: str, flavor_ref: str, disk_config: str | None = None,
+                  request_id: str) -> None:
+    """Resize to ``flavor_ref``: its growth reserved against the quota and claimed on the node until the
+    resize is confirmed or reverted."""
+    with transaction.atomic():
+        _resize(actor, for_update(actor, server_id), flavor_ref=flavor_ref, disk=disk_config, request_id=request_id)
+
+
+def _resize(actor: Actor, instance: Instance, *, flavor_ref: str, disk: str | None, request_id: str) -> None:
     from apps.compute import scheduler
 
-    if not isinstance(body, Mapping) or "flavorRef" not in body:
-        raise BadRequest("Invalid input for field/attribute resize: 'flavorRef' is a required property")
-    flavor = check_flavor(actor, body["flavorRef"])
-    disk = check_disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None
+    flavor = check_flavor(actor, flavor_ref)
     if flavor.flavorid == instance.flavor_ref and (flavor.vcpus, flavor.memory_mb, flavor.root_gb) == \
             (instance.vcpus, instance.memory_mb, instance.root_gb):
         raise BadRequest("When resizing, instances must change flavor!")
@@ -133,8 +135,18 @@ def resize(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> N
     publish(instance)
 
 
-def resize_end(actor: Actor, instance: Instance, name: str, *, request_id: str) -> None:
-    _, node = start_task(actor, instance, name, request_id=request_id)
-    _send("confirm_resize" if name == "confirmResize" else "revert_resize", queue=node.queue,
-          instance_id=instance.id, request_id=request_id)
-    publish(instance)
+def server_resize_confirm(*, actor: Actor, server_id: str, request_id: str) -> None:
+    _resize_end(actor, server_id, "confirmResize", request_id=request_id)
+
+
+def server_resize_revert(*, actor: Actor, server_id: str, request_id: str) -> None:
+    _resize_end(actor, server_id, "revertResize", request_id=request_id)
+
+
+def _resize_end(actor: Actor, server_id: str, name: str, *, request_id: str) -> None:
+    with transaction.atomic():
+        instance = for_update(actor, server_id)
+        _, node = start_task(actor, instance, name, request_id=request_id)
+        _send("confirm_resize" if name == "confirmResize" else "revert_resize", queue=node.queue,
+              instance_id=instance.id, request_id=request_id)
+        publish(instance)

@@ -2,15 +2,23 @@
 volume-backed server, a snapshot of each volume and an image pointing at them."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from django.db import transaction
 
 from apps.compute import states
 from apps.compute.models import Instance
 from apps.compute.selectors import boot_volumes as boot_volume_selectors
 from apps.compute.services import boot_volumes
-from apps.compute.services.instances import _send, check_lock, owner_actor, publish, start_task
-from apps.compute.services.server_checks import check_metadata, check_text
+from apps.compute.services.instances import (
+    _send,
+    check_lock,
+    for_update,
+    metadata_quota_check,
+    owner_actor,
+    publish,
+    start_task,
+)
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
 
@@ -24,11 +32,11 @@ def _inheritable(base: Any) -> dict[str, str]:
             if k not in image_services.SERVICE_PROPERTIES and not k.startswith("os_glance")}
 
 
-def _snapshot_metadata(metadata: Any, *, project_id: str) -> dict[str, str]:
+def _snapshot_metadata(metadata: dict[str, str], *, project_id: str) -> dict[str, str]:
     """createImage's metadata: the image properties the user gives (never one of the services' own)."""
     from apps.images import services as image_services
 
-    meta = check_metadata(metadata, project_id=project_id)
+    meta = metadata_quota_check(project_id=project_id, metadata=metadata)
     reserved = sorted(k for k in meta if k in image_services.SERVICE_PROPERTIES or k.startswith("os_glance"))
     if reserved:
         raise BadRequest(f"Invalid input for field/attribute metadata: {', '.join(reserved)} is reserved for "
@@ -36,14 +44,20 @@ def _snapshot_metadata(metadata: Any, *, project_id: str) -> dict[str, str]:
     return meta
 
 
-def create_image(actor: Actor, instance: Instance, body: Any, *, request_id: str) -> str:
+def server_image_create(*, actor: Actor, server_id: str, name: str, metadata: dict[str, str] | None = None,
+                        request_id: str) -> str:
+    """createImage: a snapshot of the server into a new image (its id is returned at once; the node
+    fills it)."""
+    with transaction.atomic():
+        return _create_image(actor, for_update(actor, server_id), name=name, metadata=metadata or {},
+                             request_id=request_id)
+
+
+def _create_image(actor: Actor, instance: Instance, *, name: str, metadata: dict[str, str], request_id: str) -> str:
     from apps.images import services as image_services
     from apps.images.models import Image
 
-    if not isinstance(body, Mapping) or "name" not in body:
-        raise BadRequest("Invalid input for field/attribute createImage: 'name' is a required property")
-    name = check_text(body["name"], field="name", blank=False)
-    meta = _snapshot_metadata(body.get("metadata"), project_id=instance.project_id)
+    meta = _snapshot_metadata(metadata, project_id=instance.project_id)
     states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
     check_lock(actor, instance)
     if boot_volume_selectors.is_volume_backed(instance=instance):

@@ -3,9 +3,6 @@ rows, scheduling and claims (``schedule``), ports bound to the chosen node and t
 The node reports back through ``server_reports``."""
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
@@ -19,17 +16,15 @@ from apps.compute import states
 from apps.compute.models import ComputeNode, Flavor, Instance, InstanceAction, InstanceTag, KeyPair, ServerGroup
 from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_find, action_start, event_finish, event_start, fault_record
-from apps.compute.services.instances import _send, admin_password, flavor_json, publish, save, service_actor
-from apps.compute.services.server_checks import (
-    MAX_TAGS,
-    MAX_USER_DATA,
-    check_access_ip,
-    check_bool,
-    check_count,
-    check_disk_config,
-    check_metadata,
-    check_tag,
-    check_text,
+from apps.compute.services.instances import (
+    NetworkRequest,
+    _send,
+    admin_password,
+    flavor_json,
+    metadata_quota_check,
+    publish,
+    save,
+    service_actor,
 )
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
 from apps.identity import selectors as identity_selectors
@@ -43,13 +38,12 @@ def _hostname(name: str, instance_id: str) -> str:
     return text or f"server-{instance_id}"
 
 
-def image_ref_id(image_ref: Any) -> str:
-    if not isinstance(image_ref, str):
-        raise BadRequest(f"Invalid imageRef provided: {image_ref!r}.")
+def image_ref_id(image_ref: str) -> str:
+    """The image id of an ``imageRef`` (an id or a URL ending with one)."""
     return image_ref.rstrip("/").rsplit("/", 1)[-1]
 
 
-def check_image(actor: Actor, image_ref: Any, flavor: Flavor, *, project_id: str | None = None) -> Any:
+def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str | None = None) -> Any:
     """The image a server of ``project_id`` (the caller's by default) boots from: visible to the
     caller, active, fitting the flavor; its kernel and ramdisk readable by that project."""
     from apps.images import selectors as image_selectors
@@ -89,13 +83,9 @@ def _check_kernel_images(image: Any, *, project_id: str) -> None:
             raise BadRequest(f"Image {part_id} is not active.")
 
 
-def check_flavor(actor: Actor, flavor_ref: Any) -> Flavor:
+def check_flavor(actor: Actor, flavor_ref: str) -> Flavor:
     from apps.compute import selectors as compute_selectors
 
-    if isinstance(flavor_ref, int) and not isinstance(flavor_ref, bool):
-        flavor_ref = str(flavor_ref)
-    if not isinstance(flavor_ref, str) or not flavor_ref:
-        raise BadRequest(f"Invalid flavorRef provided: {flavor_ref!r}.")
     flavor_id = flavor_ref.rstrip("/").rsplit("/", 1)[-1]
     try:
         flavor = compute_selectors.flavor_get(actor=actor, flavor_id=flavor_id)
@@ -106,19 +96,12 @@ def check_flavor(actor: Actor, flavor_ref: Any) -> Flavor:
     return flavor
 
 
-def _check_security_groups(actor: Actor, project_id: str, value: Any) -> list[Any]:
+def _check_security_groups(actor: Actor, project_id: str, names: list[str]) -> list[Any]:
     from apps.networks import selectors as network_selectors
     from apps.networks import services as network_services
 
-    names = value if value else ["default"]
-    if not isinstance(names, list):
-        raise BadRequest("Invalid input for field/attribute security_groups: a list is expected.")
     groups = []
-    for ref in names:
-        if isinstance(ref, Mapping):
-            ref = ref.get("name")
-        if not isinstance(ref, str) or not ref:
-            raise BadRequest(f"Invalid input for field/attribute security_groups. Value: {ref!r}.")
+    for ref in names or ["default"]:
         if ref == "default":
             network_services.security_group_ensure_default(project_id=project_id)
         try:
@@ -130,7 +113,7 @@ def _check_security_groups(actor: Actor, project_id: str, value: Any) -> list[An
     return groups
 
 
-def _auto_network(project_id: str, *, required: bool) -> list[dict[str, str]]:
+def _auto_network(project_id: str, *, required: bool) -> list[NetworkRequest]:
     """``networks: "auto"`` (or none given): the project's only network, else the only shared one."""
     from apps.networks.models import Network
 
@@ -146,7 +129,8 @@ def _auto_network(project_id: str, *, required: bool) -> list[dict[str, str]]:
     return [{"uuid": candidates[0]}]
 
 
-def _check_networks(actor: Actor, project_id: str, networks: Any, *, count: int) -> tuple[Any, list[dict]]:
+def _check_networks(actor: Actor, project_id: str, networks: list[NetworkRequest] | str | None, *,
+                    count: int) -> tuple[list[NetworkRequest] | str, list[NetworkRequest]]:
     """(what to remember as requested_networks, the list of requests to make ports for)."""
     from apps.networks import selectors as network_selectors
 
@@ -154,16 +138,12 @@ def _check_networks(actor: Actor, project_id: str, networks: Any, *, count: int)
         return [], _auto_network(project_id, required=False)
     if networks == "none":
         return "none", []
-    if networks == "auto":
+    if networks == "auto" or isinstance(networks, str):
         return "auto", _auto_network(project_id, required=True)
-    if not isinstance(networks, list):
-        raise BadRequest("Invalid input for field/attribute networks: a list, 'auto' or 'none'.")
-    requests: list[dict[str, str]] = []
+    requests: list[NetworkRequest] = []
     for item in networks:
-        if not isinstance(item, Mapping) or not item or set(item) - {"uuid", "port", "fixed_ip", "tag"}:
-            raise BadRequest(f"Invalid input for field/attribute networks. Value: {item!r}.")
         if item.get("port"):
-            port_id = str(item["port"])
+            port_id = item["port"]
             try:
                 port = network_selectors.port_get(actor=actor, port_id=port_id)
             except NotFound:
@@ -177,28 +157,23 @@ def _check_networks(actor: Actor, project_id: str, networks: Any, *, count: int)
                 raise BadRequest(f"Port {port_id} is requested more than once.")
             requests.append({"port": port_id})
             continue
-        network_id = item.get("uuid")
-        if not isinstance(network_id, str) or not network_id:
-            raise BadRequest(f"Invalid input for field/attribute networks. Value: {item!r}: uuid or port needed.")
+        network_id = item["uuid"]
         try:
             network = network_selectors.network_get(actor=actor, network_id=network_id)
         except NotFound:
             raise BadRequest(f"Network {network_id} could not be found.") from None
         if network.external and not actor.is_admin and network.project_id != project_id and not network.shared:
             raise Forbidden(f"It is not allowed to create an interface on external network {network_id}")
-        request = {"uuid": network_id}
+        request: NetworkRequest = {"uuid": network_id}
         if item.get("fixed_ip"):
-            try:
-                request["fixed_ip"] = str(ipaddress.ip_address(item["fixed_ip"]))
-            except ValueError:
-                raise BadRequest(f"Invalid fixed IP address ({item['fixed_ip']})") from None
+            request["fixed_ip"] = item["fixed_ip"]
             if count > 1:
                 raise BadRequest("max_count cannot be greater than 1 if an fixed_ip is specified.")
         requests.append(request)
     return requests, requests
 
 
-def _make_ports(instance: Instance, requests: list[dict[str, str]], groups: list[Any], host: str, zone: str) -> None:
+def _make_ports(instance: Instance, requests: list[NetworkRequest], groups: list[Any], host: str, zone: str) -> None:
     from apps.networks import errors as network_errors
     from apps.networks import services as network_services
     from apps.networks.services import FixedIP, PortAttributes
@@ -240,12 +215,10 @@ def _reserve_instances(project_id: str, *, vcpus: int, memory_mb: int, min_count
                             limit=last.limit, in_use=last.in_use, requested=last.requested)
 
 
-def _zone(actor: Actor, value: Any) -> tuple[str | None, str | None]:
+def _zone(actor: Actor, value: str | None) -> tuple[str | None, str | None]:
     """(zone, force_host) from ``availability_zone`` ("zone", "zone:host", "zone::node", ":host")."""
-    if value is None or value == "":
+    if not value:
         return None, None
-    if not isinstance(value, str):
-        raise BadRequest(f"Invalid input for field/attribute availability_zone. Value: {value!r}.")
     zone, sep, rest = value.partition(":")
     force_host = None
     if sep:
@@ -261,15 +234,10 @@ def _zone(actor: Actor, value: Any) -> tuple[str | None, str | None]:
     return zone_name, force_host
 
 
-def _server_group(actor: Actor, hints: Any, project_id: str) -> ServerGroup | None:
-    if hints is None:
-        return None
-    if not isinstance(hints, Mapping):
-        raise BadRequest("Invalid input for field/attribute os:scheduler_hints: an object is expected.")
-    group_id = hints.get("group")
+def _server_group(actor: Actor, group_id: str | None, project_id: str) -> ServerGroup | None:
     if not group_id:
         return None
-    group = ServerGroup.objects.select_for_update().filter(pk=str(group_id)).first()
+    group = ServerGroup.objects.select_for_update().filter(pk=group_id).first()
     if group is None or not (actor.is_admin or group.project_id == project_id):
         raise BadRequest(f"Invalid input for field/attribute group. Value: {group_id}. Server group not found.")
     return group
@@ -335,30 +303,28 @@ def dispatch_spawn(instance: Instance, node: ComputeNode, *, request_id: str, ac
     _send("spawn", queue=node.queue, instance_id=instance.id, request_id=request_id)
 
 
-def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, networks: Any,
-                  key_name: Any = None, security_groups: Any = None, user_data: Any = None, metadata: Any = None,
-                  config_drive: Any = False, availability_zone: Any = None, scheduler_hints: Any = None,
-                  min_count: Any = 1, max_count: Any = 1, description: Any = None, access_ip_v4: Any = "",
-                  access_ip_v6: Any = "", block_device_mapping_v2: Any = None, block_device_mapping: Any = None,
-                  tags: Any = None,
-                  admin_pass: Any = None, disk_config: Any = "MANUAL", request_id: str) -> list[Instance]:
+def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
+                  networks: list[NetworkRequest] | str | None, key_name: str | None = None,
+                  security_groups: list[str] | None = None, user_data: str | None = None,
+                  metadata: dict[str, str] | None = None, config_drive: bool = False,
+                  availability_zone: str | None = None, group_id: str | None = None, min_count: int = 1,
+                  max_count: int = 1, description: str | None = None, access_ip_v4: str = "", access_ip_v6: str = "",
+                  block_device_mapping_v2: list[dict[str, Any]] | None = None,
+                  block_device_mapping: list[dict[str, Any]] | None = None, tags: list[str] | None = None,
+                  admin_pass: str | None = None, disk_config: str = "MANUAL", request_id: str) -> list[Instance]:
     """Boot ``min_count``..``max_count`` servers (as many as the quota allows, named ``name-1``.. when
     more than one, sharing one reservation id). Every check is done before anything is written; then in
     one transaction: quota, the rows, scheduling and claims, ports bound to the chosen node. A server no
     node can take goes to ERROR with the fault "No valid host was found..." (the call still succeeds,
     as Nova's). The spawn tasks are sent to the nodes' queues on commit. Each returned instance carries
-    ``admin_pass`` (not stored)."""
+    ``admin_pass`` (not stored). The API (``apps.compute.api.inputs.server_create``) and the launch form
+    give the arguments checked and typed."""
     project_id = actor.project_id
     if project_id is None:
         raise BadRequest("A project-scoped token is needed to create a server.")
     require_write(actor, project_id, what="server")
-    name = check_text(name, field="name", blank=False)
-    min_count = check_count(min_count, field="min_count")
-    max_count = check_count(max_count, field="max_count")
     if min_count > max_count:
         raise BadRequest("min_count must be <= max_count")
-    if description is not None:
-        description = check_text(description, field="description")
     flavor = check_flavor(actor, flavor_ref)
     if block_device_mapping and block_device_mapping_v2:
         raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
@@ -372,31 +338,16 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
         keypair = KeyPair.objects.filter(user_id=actor.user_id, name=key_name).first()
         if keypair is None:
             raise BadRequest(f"Invalid key_name provided: {key_name}.")
-    groups = _check_security_groups(actor, project_id, security_groups)
+    groups = _check_security_groups(actor, project_id, security_groups or [])
     requested, requests = _check_networks(actor, project_id, networks, count=max_count)
-    if user_data is not None:
-        if not isinstance(user_data, str) or len(user_data) > MAX_USER_DATA:
-            raise BadRequest(f"Invalid input for field/attribute user_data: base64 text of at most {MAX_USER_DATA} "
-                             "characters.")
-        try:
-            base64.b64decode(user_data, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest("Invalid input for field/attribute user_data: it is not valid base64.") from None
-    meta = check_metadata(metadata, project_id=project_id)
-    config_drive = check_bool(config_drive if config_drive is not None else False, field="config_drive")
+    meta = metadata_quota_check(project_id=project_id, metadata=metadata or {})
     zone, force_host = _zone(actor, availability_zone)
-    access_v4, access_v6 = check_access_ip(access_ip_v4, 4), check_access_ip(access_ip_v6, 6)
-    tag_list = list(dict.fromkeys(check_tag(t) for t in (tags or [])))
-    if len(tag_list) > MAX_TAGS:
-        raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
-    if admin_pass is not None and not isinstance(admin_pass, str):
-        raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
-    disk_config = check_disk_config(disk_config or "MANUAL")
+    tag_list = list(dict.fromkeys(tags or []))
     flavor_data = flavor_json(flavor)
 
     created: list[Instance] = []
     with transaction.atomic():
-        group = _server_group(actor, scheduler_hints, project_id)
+        group = _server_group(actor, group_id, project_id)
         count = _reserve_instances(project_id, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
                                    min_count=min_count, max_count=max_count)
         if group is not None:
@@ -416,7 +367,7 @@ def server_create(*, actor: Actor, name: Any, image_ref: Any, flavor_ref: Any, n
                 security_groups=[g.name for g in groups], requested_networks=requested,
                 config_drive=config_drive, availability_zone=zone, server_group=group,
                 reservation_id=reservation_id, launch_index=index, vm_state=states.BUILDING,
-                task_state=states.SCHEDULING, access_ip_v4=access_v4, access_ip_v6=access_v6,
+                task_state=states.SCHEDULING, access_ip_v4=access_ip_v4, access_ip_v6=access_ip_v6,
                 disk_config=disk_config)
             instance.hostname = _hostname(instance.name, instance.id)
             instance.save(force_insert=True)

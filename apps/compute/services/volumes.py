@@ -127,16 +127,11 @@ def _new_request_id() -> str:
 
 
 def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device: str | None = None,
-                         tag: str | None = None, delete_on_termination: bool = False,
                          request_id: str = "") -> BlockDeviceMapping:
     """Attach the caller's available volume to the caller's server: the volume reserved, the
     mapping ``attaching`` at its device name, the node's ``attach_volume`` sent on commit. Without a
     ``request_id`` the action log gets one of its own."""
     request_id = request_id or _new_request_id()
-    if not isinstance(volume_id, str) or not volume_id:
-        raise BadRequest("Invalid input for field/attribute volumeId. Value: None. It must be a string.")
-    if tag is not None and (not isinstance(tag, str) or len(tag) > 60 or "/" in tag or "," in tag):
-        raise BadRequest(f"Invalid input for field/attribute tag. Value: {tag}.")
     with transaction.atomic():
         instance = _server_for_change(actor, server_id, "attach_volume")
         volume = volume_selectors.volume_get(actor=actor, volume_id=volume_id)  # 404 when not the caller's
@@ -152,7 +147,7 @@ def server_volume_attach(*, actor: Actor, server_id: str, volume_id: str, device
         bdm = BlockDeviceMapping.objects.create(
             instance=instance, volume_id=volume.id, attachment_id=attachment.id, device_name=name, boot_index=None,
             source_type="volume", volume_size=volume.size, disk_bus="virtio", device_type="disk",
-            delete_on_termination=bool(delete_on_termination), tag=tag, status=ATTACHING)
+            status=ATTACHING)
         _start_action(actor, instance, "attach_volume", "compute_attach_volume", host, request_id)
         _send("attach_volume", queue=queue, instance_id=instance.id, volume_id=volume.id, request_id=request_id)
         instances.publish(instance, "updated")

@@ -62,11 +62,12 @@ def test_create_act_delete(cloud, node, image, network, flavor,
     event = create.events.get()
     assert (event.event, event.result, event.host) == ("compute__do_build_and_run_instance", "Success", node.host)
 
-    for action, body, power in (("os-stop", None, SHUTDOWN), ("os-start", None, RUNNING),
-                                ("reboot", {"type": "HARD"}, RUNNING)):
+    for action, service, args, power in (
+            ("os-stop", server_lifecycle.server_power, {"action": "stop"}, SHUTDOWN),
+            ("os-start", server_lifecycle.server_power, {"action": "start"}, RUNNING),
+            ("reboot", server_lifecycle.server_reboot, {"type": "HARD"}, RUNNING)):
         with django_capture_on_commit_callbacks() as callbacks:
-            server_lifecycle.server_action(actor=actor, server_id=inst.id, action=action, body=body,
-                                           request_id=f"req-{action}")
+            service(actor=actor, server_id=inst.id, request_id=f"req-{action}", **args)
         assert run(sent(callbacks, node.host)) == ["done"]
         inst.refresh_from_db()
         assert (inst.task_state, inst.power_state) == (None, power), action

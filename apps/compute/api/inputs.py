@@ -1,0 +1,488 @@
+"""What each Nova operation takes from its body, checked and typed (``apps.core.validators``); a
+malformed body is a 400 in Nova's format before any service runs. One parser per operation; the views
+pass what it returns to the keyword-only services (``server_create``, ``server_reboot``, ...), which the
+dashboard calls with the same arguments."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.compute.models import ServerGroup
+from apps.compute.services.instances import MAX_TAGS, NetworkRequest
+from apps.core import validators as check
+from apps.core.errors import BadRequest
+from apps.core.validators import UNSET, Unset
+
+CREATE_KEYS = frozenset({
+    "name", "imageRef", "flavorRef", "adminPass", "metadata", "networks", "OS-DCF:diskConfig", "accessIPv4",
+    "accessIPv6", "key_name", "availability_zone", "block_device_mapping", "block_device_mapping_v2",
+    "config_drive", "min_count", "max_count", "return_reservation_id", "security_groups", "user_data",
+    "personality",
+})
+REBUILD_KEYS = frozenset({"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6",
+                          "OS-DCF:diskConfig", "preserve_ephemeral", "description", "key_name", "user_data"})
+NETWORK_KEYS = frozenset({"uuid", "port", "fixed_ip", "tag"})
+DISK_CONFIGS = ("AUTO", "MANUAL")
+MAX_USER_DATA = 65535
+MAX_INT = 2**31 - 1
+SERVER_GROUP_POLICIES = tuple(ServerGroup.POLICIES)
+
+
+def wrapped(data: Any, key: str) -> dict[str, Any]:
+    """The object under ``key`` (``{"server": {...}}``)."""
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise BadRequest(f"Invalid input: the request body must be an object with '{key}'.")
+    return data[key]
+
+
+def single_action(data: Any) -> tuple[str, Any]:
+    """``{"reboot": {...}}``: the one action and its body."""
+    if not isinstance(data, dict) or len(data) != 1:
+        raise BadRequest("Malformed request body: exactly one action is expected.")
+    ((action, body),) = data.items()
+    return action, body
+
+
+def _name(value: Any) -> str:
+    return check.text(value, field="name", required=True) or ""
+
+
+def _access_ip(value: Any, version: int) -> str:
+    if value is None or value == "":
+        return ""
+    return check.ip_address(value, field=f"accessIPv{version}", version=version)
+
+
+def _disk_config(value: Any) -> str:
+    return check.choice(value, field="OS-DCF:diskConfig", choices=DISK_CONFIGS)
+
+
+def _admin_pass(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("Invalid input for field/attribute adminPass: a string is expected.")
+    return value
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    """Server metadata: its count is checked against the metadata_items quota by the service."""
+    return check.string_map(value, field="metadata", max_items=None)
+
+
+def tag(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 60 or "/" in value or "," in value:
+        raise BadRequest(f"Invalid tag {value!r}: 1-60 characters, without '/' or ','.")
+    return value
+
+
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise BadRequest("Invalid input for field/attribute tags: a list is expected.")
+    clean = list(dict.fromkeys(tag(t) for t in value))
+    if len(clean) > MAX_TAGS:
+        raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+    return clean
+
+
+def _networks(value: Any) -> list[NetworkRequest] | str | None:
+    """None (the project's only network, if any), "auto", "none" or a list of requests."""
+    if value is None or value in ("auto", "none"):
+        return value
+    if not isinstance(value, list):
+        raise BadRequest("Invalid input for field/attribute networks: a list, 'auto' or 'none'.")
+    requests: list[NetworkRequest] = []
+    for item in value:
+        if not isinstance(item, dict) or not item or set(item) - NETWORK_KEYS:
+            raise BadRequest(f"Invalid input for field/attribute networks. Value: {item!r}.")
+        if item.get("port"):
+            requests.append({"port": str(item["port"])})
+            continue
+        network_id = item.get("uuid")
+        if not isinstance(network_id, str) or not network_id:
+            raise BadRequest(f"Invalid input for field/attribute networks. Value: {item!r}: uuid or port needed.")
+        request: NetworkRequest = {"uuid": network_id}
+        if item.get("fixed_ip"):
+            try:
+                request["fixed_ip"] = check.ip_address(item["fixed_ip"], field="fixed_ip")
+            except BadRequest:
+                raise BadRequest(f"Invalid fixed IP address ({item['fixed_ip']})") from None
+        requests.append(request)
+    return requests
+
+
+def _security_groups(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadRequest("Invalid input for field/attribute security_groups: a list is expected.")
+    names = [g.get("name") if isinstance(g, dict) else g for g in value]
+    for ref in names:
+        if not isinstance(ref, str) or not ref:
+            raise BadRequest(f"Invalid input for field/attribute security_groups. Value: {ref!r}.")
+    return names
+
+
+def _group_hint(data: dict[str, Any]) -> str | None:
+    hints = data.get("os:scheduler_hints") or data.get("OS-SCH-HNT:scheduler_hints")
+    if hints is None:
+        return None
+    group = check.obj(hints, field="os:scheduler_hints").get("group")
+    return str(group) if group else None
+
+
+def _flavor_ref(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"Invalid flavorRef provided: {value!r}.")
+    return value
+
+
+def _image_ref(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"Invalid imageRef provided: {value!r}.")
+    return value
+
+
+# ---- servers -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerCreate:
+    name: str
+    image_ref: str
+    flavor_ref: str
+    networks: list[NetworkRequest] | str | None
+    key_name: str | None = None
+    security_groups: list[str] = field(default_factory=list)
+    user_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    config_drive: bool = False
+    availability_zone: str | None = None
+    group_id: str | None = None
+    min_count: int = 1
+    max_count: int = 1
+    description: str | None = None
+    access_ip_v4: str = ""
+    access_ip_v6: str = ""
+    block_device_mapping_v2: list[dict[str, Any]] | None = None
+    block_device_mapping: list[dict[str, Any]] | None = None
+    tags: list[str] = field(default_factory=list)
+    admin_pass: str | None = None
+    disk_config: str = "MANUAL"
+
+
+def server_create(data: Any, *, version: tuple[int, int]) -> tuple[ServerCreate, bool]:
+    """The server to create, and whether the answer is only its reservation id."""
+    b = wrapped(data, "server")
+    check.only_keys(b, field="server", allowed=CREATE_KEYS | ({"description"} if version >= (2, 19) else set()))
+    check.required(b, field="server", keys=("name", "flavorRef"))
+    min_count = check.integer(b.get("min_count", 1), field="min_count", minimum=1)
+    user_data = b.get("user_data")
+    bdm = b.get("block_device_mapping")
+    bdm_v2 = b.get("block_device_mapping_v2")
+    zone = b.get("availability_zone")
+    key_name = b.get("key_name")
+    server = ServerCreate(
+        name=_name(b.get("name")), image_ref=_image_ref(b.get("imageRef", "")),
+        flavor_ref=_flavor_ref(b.get("flavorRef")), networks=_networks(b.get("networks")),
+        key_name=None if key_name is None else str(key_name),
+        security_groups=_security_groups(b.get("security_groups")),
+        user_data=None if user_data is None else check.base64_text(user_data, field="user_data",
+                                                                   max_length=MAX_USER_DATA),
+        metadata=_metadata(b.get("metadata")),
+        config_drive=check.boolean(b.get("config_drive") if b.get("config_drive") not in (None, "") else False,
+                                   field="config_drive"),
+        availability_zone=check.text(zone, field="availability_zone") or None, group_id=_group_hint(data),
+        min_count=min_count, max_count=check.integer(b.get("max_count", min_count), field="max_count", minimum=1),
+        description=check.text(b.get("description"), field="description"),
+        access_ip_v4=_access_ip(b.get("accessIPv4"), 4), access_ip_v6=_access_ip(b.get("accessIPv6"), 6),
+        block_device_mapping_v2=_list(bdm_v2, "block_device_mapping_v2"),
+        block_device_mapping=_list(bdm, "block_device_mapping"),
+        tags=_tags(b.get("tags") or []), admin_pass=_admin_pass(b.get("adminPass")),
+        disk_config=_disk_config(b.get("OS-DCF:diskConfig") or "MANUAL"))
+    return server, b.get("return_reservation_id") in (True, "True", "true", "1")
+
+
+def _list(value: Any, name: str) -> list[dict[str, Any]] | None:
+    """A list of objects (block device mappings: ``boot_volumes`` reads each)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequest(f"Invalid input for field/attribute {name}: a list is expected.")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerUpdate:
+    name: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+    access_ip_v4: str | Unset = UNSET
+    access_ip_v6: str | Unset = UNSET
+    disk_config: str | Unset = UNSET
+
+
+def server_update(data: Any, *, version: tuple[int, int]) -> ServerUpdate:
+    b = wrapped(data, "server")
+    allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"} | ({"description"} if version >= (2, 19)
+                                                                          else set())
+    check.only_keys(b, field="server", allowed=allowed)
+    return ServerUpdate(
+        name=_name(b["name"]) if "name" in b else UNSET,
+        description=check.text(b["description"], field="description") if "description" in b else UNSET,
+        access_ip_v4=_access_ip(b["accessIPv4"], 4) if "accessIPv4" in b else UNSET,
+        access_ip_v6=_access_ip(b["accessIPv6"], 6) if "accessIPv6" in b else UNSET,
+        disk_config=_disk_config(b["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in b else UNSET)
+
+
+# ---- actions -------------------------------------------------------------------------------------
+
+def reboot(body: Any) -> str:
+    """SOFT or HARD (any case)."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
+        raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. It must be one of SOFT, HARD.")
+    return kind.upper()
+
+
+def lock(body: Any) -> str | None:
+    reason = body.get("locked_reason") if isinstance(body, dict) else None
+    return check.text(reason, field="locked_reason")
+
+
+@dataclass(frozen=True)
+class ServerRebuild:
+    image_ref: str
+    name: str | None = None
+    metadata: dict[str, str] | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
+    disk_config: str | None = None
+    admin_pass: str | None = None
+
+
+def rebuild(body: Any) -> ServerRebuild:
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid input for field/attribute rebuild: an object is expected.")
+    check.only_keys(body, field="rebuild", allowed=REBUILD_KEYS)
+    check.required(body, field="rebuild", keys=("imageRef",))
+    return ServerRebuild(
+        image_ref=_image_ref(body["imageRef"]), name=_name(body["name"]) if "name" in body else None,
+        metadata=_metadata(body["metadata"]) if "metadata" in body else None,
+        access_ip_v4=_access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None,
+        access_ip_v6=_access_ip(body["accessIPv6"], 6) if "accessIPv6" in body else None,
+        disk_config=_disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None,
+        admin_pass=_admin_pass(body.get("adminPass")))
+
+
+@dataclass(frozen=True)
+class ServerResize:
+    flavor_ref: str
+    disk_config: str | None = None
+
+
+def resize(body: Any) -> ServerResize:
+    if not isinstance(body, dict) or "flavorRef" not in body:
+        raise BadRequest("Invalid input for field/attribute resize: 'flavorRef' is a required property")
+    return ServerResize(flavor_ref=_flavor_ref(body["flavorRef"]),
+                        disk_config=_disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None)
+
+
+@dataclass(frozen=True)
+class ServerImageCreate:
+    name: str
+    metadata: dict[str, str]
+
+
+def create_image(body: Any) -> ServerImageCreate:
+    if not isinstance(body, dict) or "name" not in body:
+        raise BadRequest("Invalid input for field/attribute createImage: 'name' is a required property")
+    return ServerImageCreate(name=_name(body["name"]), metadata=_metadata(body.get("metadata")))
+
+
+def console_length(body: Any) -> int | None:
+    """os-getConsoleOutput's ``length``: the last lines to show (None or -1: all)."""
+    length = body.get("length") if isinstance(body, dict) else None
+    if length is None:
+        return None
+    length = check.integer(length, field="length", minimum=-1)
+    return None if length == -1 else length
+
+
+def security_group(body: Any) -> str:
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise BadRequest("Invalid input for field/attribute name: a security group name is required.")
+    return name
+
+
+# ---- metadata and tags ---------------------------------------------------------------------------
+
+def metadata(data: Any) -> dict[str, str]:
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        raise BadRequest("Malformed request body: {\"metadata\": {...}} expected.")
+    return _metadata(data["metadata"])
+
+
+def metadata_item(data: Any, key: str) -> str:
+    """``{"meta": {key: value}}``: the value (the key must be the URL's)."""
+    if not isinstance(data, dict) or not isinstance(data.get("meta"), dict):
+        raise BadRequest("Malformed request body: {\"meta\": {key: value}} expected.")
+    meta = data["meta"]
+    if len(meta) != 1:
+        raise BadRequest("Request body contains too many items")
+    if key not in meta:
+        raise BadRequest("Request body and URI mismatch")
+    return _metadata(meta)[key]
+
+
+def tags(data: Any) -> list[str]:
+    if not isinstance(data, dict) or "tags" not in data:
+        raise BadRequest("Invalid input for field/attribute tags: 'tags' is a required property")
+    return _tags(data["tags"])
+
+
+# ---- flavors, key pairs, server groups, quotas ---------------------------------------------------
+
+@dataclass(frozen=True)
+class FlavorCreate:
+    name: str
+    ram: int
+    vcpus: int
+    disk: int
+    flavor_id: str | None
+    ephemeral: int
+    swap: int
+    rxtx_factor: float
+    is_public: bool
+
+
+def _rxtx_factor(value: Any) -> float:
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {value}.") from None
+    if isinstance(value, bool) or not 0 < factor <= 3.40282e38:
+        raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {value}.")
+    return factor
+
+
+def flavor_create(data: Any) -> FlavorCreate:
+    b = wrapped(data, "flavor")
+    flavor_id = b.get("id")
+    if isinstance(flavor_id, int) and not isinstance(flavor_id, bool):
+        flavor_id = str(flavor_id)
+    swap = b.get("swap", 0)
+    return FlavorCreate(
+        name=_name(b.get("name")), flavor_id=check.text(flavor_id, field="id") or None,
+        ram=check.integer(b.get("ram"), field="ram", minimum=1, maximum=MAX_INT),
+        vcpus=check.integer(b.get("vcpus"), field="vcpus", minimum=1, maximum=MAX_INT),
+        disk=check.integer(b.get("disk"), field="disk", minimum=0, maximum=MAX_INT),
+        ephemeral=check.integer(b.get("OS-FLV-EXT-DATA:ephemeral", 0), field="OS-FLV-EXT-DATA:ephemeral",
+                                minimum=0, maximum=MAX_INT),
+        swap=check.integer(swap if swap != "" else 0, field="swap", minimum=0, maximum=MAX_INT),
+        rxtx_factor=_rxtx_factor(b.get("rxtx_factor", 1.0)),
+        is_public=check.boolean(b.get("os-flavor-access:is_public", True), field="os-flavor-access:is_public"))
+
+
+def flavor_access(data: Any) -> tuple[str, str]:
+    """(addTenantAccess or removeTenantAccess, the project id)."""
+    data = data if isinstance(data, dict) else {}
+    for action in ("addTenantAccess", "removeTenantAccess"):
+        if isinstance(data.get(action), dict):
+            tenant = data[action].get("tenant")
+            if not isinstance(tenant, str) or not tenant:
+                raise BadRequest("Missing tenant parameter")
+            return action, tenant
+    raise BadRequest("Invalid action: addTenantAccess or removeTenantAccess expected.")
+
+
+def _spec(key: Any, value: Any) -> tuple[str, str]:
+    if not isinstance(key, str) or not re.fullmatch(r"[\w.:-]{1,255}", key):
+        raise BadRequest(f"Invalid extra spec key {key!r}: 1-255 letters, digits, '_', '-', '.', ':'.")
+    if isinstance(value, bool):
+        value = str(value).lower()
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > 255:
+        raise BadRequest(f"Invalid extra spec value for {key}: a string of at most 255 characters.")
+    return key, value
+
+
+def extra_specs(data: Any) -> dict[str, str]:
+    specs = data.get("extra_specs") if isinstance(data, dict) else None
+    if not isinstance(specs, dict) or not specs:
+        raise BadRequest("Invalid input: extra_specs must be a non-empty object.")
+    return dict(_spec(k, v) for k, v in specs.items())
+
+
+def extra_spec_item(data: Any, key: str) -> dict[str, str]:
+    """``{key: value}`` (the key must be the URL's)."""
+    if not isinstance(data, dict) or len(data) != 1:
+        raise BadRequest("Request body contains too many items: exactly one extra spec is expected.")
+    if key not in data:
+        raise BadRequest("Request body and URI mismatch")
+    return dict([_spec(key, data[key])])
+
+
+@dataclass(frozen=True)
+class KeyPairCreate:
+    name: str
+    public_key: str | None
+
+
+def keypair_create(data: Any) -> KeyPairCreate:
+    b = wrapped(data, "keypair")
+    public_key = b.get("public_key")
+    if public_key is not None and (not isinstance(public_key, str) or not public_key.strip()):
+        raise BadRequest("Keypair data is invalid: public_key must be a non-empty string.")
+    return KeyPairCreate(name=_name(b.get("name")), public_key=public_key)
+
+
+@dataclass(frozen=True)
+class ServerGroupCreate:
+    name: str
+    policy: str
+
+
+def server_group_create(data: Any, *, version: tuple[int, int]) -> ServerGroupCreate:
+    b = wrapped(data, "server_group")
+    policies = b.get("policies")
+    if not isinstance(policies, list) or len(policies) != 1:
+        raise BadRequest("Invalid input for field/attribute policies: exactly one policy is expected.")
+    if policies[0] in ("soft-affinity", "soft-anti-affinity") and version < (2, 15):
+        raise BadRequest(f"Invalid input for field/attribute policies. Value: {policies}. "
+                         "The soft policies need microversion 2.15 or later.")
+    return ServerGroupCreate(name=_name(b.get("name")),
+                             policy=check.choice(policies[0], field="policies", choices=SERVER_GROUP_POLICIES))
+
+
+def quota_limits(data: Any, *, key: str, keys: dict[str, str]) -> tuple[dict[str, int], bool]:
+    """``{"quota_set": {nova key: limit, "force": ...}}``: (limits by resource name, force)."""
+    b = dict(wrapped(data, key))
+    force = b.pop("force", False) in (True, "true", "True")
+    check.only_keys(b, field=key, allowed=keys)
+    return {keys[k]: check.integer(v, field=k, minimum=-1) for k, v in b.items()}, force
+
+
+# ---- volume attachments --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VolumeAttachment:
+    volume_id: str
+    device: str | None
+
+
+def volume_attachment(data: Any) -> VolumeAttachment:
+    b = wrapped(data, "volumeAttachment")
+    check.only_keys(b, field="volumeAttachment", allowed=("volumeId", "device"))
+    if "volumeId" not in b:
+        raise BadRequest(f"Invalid input for field/attribute volumeAttachment. Value: {b}. 'volumeId' is a "
+                         "required property")
+    value = b["volumeId"]
+    try:
+        uuid.UUID(value if isinstance(value, str) else "")
+    except ValueError:
+        raise BadRequest(f"Invalid input for field/attribute volumeId. Value: {value}. '{value}' is not a "
+                         "'uuid'") from None
+    return VolumeAttachment(volume_id=value, device=check.text(b.get("device"), field="device"))
