@@ -34,6 +34,7 @@ from apps.compute.services import (
     server_snapshots,
     servers,
 )
+from apps.compute.views_common import instance_button
 from apps.compute.views_volumes import volumes_context
 from apps.core import validators as check
 from apps.core.access import may_change
@@ -263,29 +264,18 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
     """One button of the instance page (a refusal of the service is shown as a message, nothing changes)."""
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    back = reverse("compute:instance", args=[instance.id])
     form = InstanceActionForm(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return HttpResponseRedirect(safe_next(request, back))
-    data = form.cleaned_data
-    label = data["action"].replace("_", " ")
-    try:
-        result = _run_button(data, actor=actor, server_id=instance.id, request_id=_request_id())
-    except Forbidden as exc:
-        if not may_change(actor, instance):
-            raise  # a reader: the 403 page
-        messages.error(request, exc.message)  # e.g. unlocking what an administrator locked
-    except StratusError as exc:
-        messages.error(request, exc.message)
-    else:
+
+    def success(result: Any) -> str:
+        data = form.cleaned_data
         if data["action"] == "snapshot":
-            messages.success(request, f"Snapshot {data['name'].strip()} requested (image {result}).")
-        else:
-            messages.success(request, f"Requested {label} of instance {instance.name}.")
-    return HttpResponseRedirect(safe_next(request, back))
+            return f"Snapshot {data['name'].strip()} requested (image {result})."
+        return f"Requested {data['action'].replace('_', ' ')} of instance {instance.name}."
+
+    return instance_button(request, actor=actor, instance=instance, form=form, success=success,
+                           back=safe_next(request, reverse("compute:instance", args=[instance.id])),
+                           call=lambda data: _run_button(data, actor=actor, server_id=instance.id,
+                                                         request_id=_request_id()))
 
 
 @require_POST

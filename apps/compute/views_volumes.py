@@ -7,18 +7,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.compute.models import Instance
+from apps.compute.models import BlockDeviceMapping, Instance
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.selectors import volumes as volume_selectors
 from apps.compute.services import volumes as volume_services
+from apps.compute.views_common import instance_button
 from apps.core.access import may_change
-from apps.core.errors import Forbidden, StratusError
+from apps.core.errors import NotFound
 from apps.dashboard.shell import actor_for, dashboard_view, run_action
 from apps.identity.policy import Actor
 from apps.volumes import selectors as cinder_selectors
@@ -57,30 +57,22 @@ def instance_volumes(request: HttpRequest, server_id: str) -> HttpResponse:
 def instance_volume_attach(request: HttpRequest, server_id: str) -> HttpResponse:
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    back = reverse("compute:instance", args=[instance.id])
     volume_id = request.POST.get("volume", "")
     form = AttachForm(request.POST, volumes=[(volume_id, volume_id)] if volume_id else [])
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return HttpResponseRedirect(back)
-    volume = cinder_selectors.volume_get(actor=actor, volume_id=volume_id)  # another project's: the 404 page
-    label = volume.name or volume.id
-    try:
-        bdm = volume_services.server_volume_attach(actor=actor, server_id=instance.id, volume_id=volume.id,
-                                                   device=form.cleaned_data.get("device") or None,
-                                                   request_id=_request_id())
-    except Forbidden as exc:
-        if not may_change(actor, instance):
-            raise  # a reader: the 403 page
-        messages.error(request, exc.message)
-    except StratusError as exc:
-        messages.error(request, exc.message)
-    else:
+
+    def attach(data: dict[str, Any]) -> tuple[Any, BlockDeviceMapping]:
+        volume = cinder_selectors.volume_get(actor=actor, volume_id=volume_id)  # another project's: the 404 page
+        return volume, volume_services.server_volume_attach(actor=actor, server_id=instance.id, volume_id=volume.id,
+                                                            device=data.get("device") or None,
+                                                            request_id=_request_id())
+
+    def success(done: tuple[Any, BlockDeviceMapping]) -> str:
+        volume, bdm = done
         where = f" on {bdm.device_name}" if bdm.device_name else ""
-        messages.success(request, f"Attaching volume {label} to instance {instance.name}{where}.")
-    return HttpResponseRedirect(back)
+        return f"Attaching volume {volume.name or volume.id} to instance {instance.name}{where}."
+
+    return instance_button(request, actor=actor, instance=instance, form=form, call=attach, success=success,
+                           back=reverse("compute:instance", args=[instance.id]), passthrough=(NotFound,))
 
 
 @require_POST

@@ -14,7 +14,6 @@ from apps.compute.api.views_servers import ServerView
 from apps.compute.models import BlockDeviceMapping
 from apps.compute.selectors import volumes as selectors
 from apps.compute.services import volumes as services
-from apps.core.errors import BadRequest
 
 
 def attachment_out(bdm: BlockDeviceMapping) -> dict[str, Any]:

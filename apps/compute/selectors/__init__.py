@@ -10,6 +10,7 @@ from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec, KeyPair, 
 from apps.core import pagination
 from apps.core.access import restrict, restricted_get
 from apps.core.errors import BadRequest, NotFound
+from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor, require_admin
 
 FLAVOR_SORT_KEYS = {
@@ -63,6 +64,7 @@ def flavor_list_all(*, actor: Actor) -> list[Flavor]:
     """Every flavor, public or not (the admins' flavor panel)."""
     require_admin(actor, action="manage flavors")
     return flavor_list(actor=actor, query=FlavorQuery(is_public=None))
+
 
 
 def flavor_get(*, actor: Actor, flavor_id: str) -> Flavor:
@@ -141,7 +143,6 @@ def availability_zone_list(*, actor: Actor, detail: bool = False) -> list[str]:
 def project_limits(*, actor: Actor, tenant_id: str | None = None) -> dict[str, dict[str, int]]:
     """``{resource: {limit, in_use}}`` of the caller's project (/limits), or of ``tenant_id`` for an
     admin (another project's limits are a 403 for anyone else)."""
-    from apps.identity import selectors as identity_selectors
 
     project_id = tenant_id or actor.project_id
     if project_id != actor.project_id:

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,6 +362,15 @@ def next_free_device(taken: Iterable[str], *, local: int) -> str:
 
 # ---- create --------------------------------------------------------------------------------------
 
+def _logged(call: Callable[[], object], message: str, *args: object) -> None:
+    """``call`` in a savepoint; a refusal is logged, not raised (what releases a server goes on)."""
+    try:
+        with transaction.atomic():
+            call()
+    except StratusError:
+        log.exception(message, *args)
+
+
 def _nova_quota(exc: QuotaExceeded) -> StratusError:
     from apps.compute.services import NovaQuotaExceeded
 
@@ -482,11 +491,8 @@ def server_volumes_release(*, instance: Instance) -> None:
                 # deletes the volume once its agent has made it
                 log.info("volume %s of deleted server %s is still being made", volume.id, instance.id)
                 continue
-            try:
-                with transaction.atomic():
-                    volume_services.volume_delete(actor=actor, volume_id=volume.id)
-            except StratusError:
-                log.exception("could not delete volume %s of server %s", volume.id, instance.id)
+            _logged(lambda volume_id=volume.id: volume_services.volume_delete(actor=actor, volume_id=volume_id),
+                    "could not delete volume %s of server %s", volume.id, instance.id)
         bdm.delete()
 
 
@@ -564,8 +570,5 @@ def volume_snapshots_drop(*, image: Any, instance: Instance) -> None:
                                            volume_id__in=own_volumes).first()
         if snapshot is None or snapshot.status not in (volume_states.AVAILABLE, volume_states.ERROR):
             continue
-        try:
-            with transaction.atomic():
-                volume_services.snapshot_delete(actor=member, snapshot_id=snapshot.id)
-        except StratusError:
-            log.exception("could not delete snapshot %s of the failed image %s", snapshot.id, image.id)
+        _logged(lambda snapshot_id=snapshot.id: volume_services.snapshot_delete(actor=member, snapshot_id=snapshot_id),
+                "could not delete snapshot %s of the failed image %s", snapshot.id, image.id)

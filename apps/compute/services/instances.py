@@ -26,7 +26,6 @@ from apps.identity import services as identity_services
 from apps.identity.models import Project, User
 from apps.identity.policy import Actor, require_write
 
-
 MAX_TAGS = 50
 
 

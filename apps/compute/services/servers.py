@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -49,12 +49,7 @@ def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str
     from apps.images import selectors as image_selectors
 
     image_id = image_ref_id(image_ref)
-    try:
-        image = image_selectors.image_get(actor=actor, image_id=image_id)
-    except NotFound:
-        raise BadRequest(f"Image {image_id} could not be found.") from None
-    if image.status != "active":
-        raise BadRequest(f"Image {image_id} is not active.")
+    image = _active_image(image_id, lambda found: image_selectors.image_get(actor=actor, image_id=found))
     _check_kernel_images(image, project_id=project_id or actor.project_id or "")
     if image.min_ram and flavor.memory_mb < image.min_ram:
         raise BadRequest("Flavor's memory is too small for requested image.")
@@ -63,6 +58,17 @@ def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str
             raise BadRequest("Flavor's disk is too small for requested image.")
         if image.size and image.size > flavor.root_gb * 1024**3:
             raise BadRequest("Flavor's disk is too small for requested image.")
+    return image
+
+
+def _active_image(image_id: str, get: Callable[[str], Any]) -> Any:
+    """The image ``get`` finds by its id, active; a 400 when it is not found or not active."""
+    try:
+        image = get(image_id)
+    except NotFound:
+        raise BadRequest(f"Image {image_id} could not be found.") from None
+    if image.status != "active":
+        raise BadRequest(f"Image {image_id} is not active.")
     return image
 
 
@@ -75,12 +81,8 @@ def _check_kernel_images(image: Any, *, project_id: str) -> None:
         part_id = str((image.properties or {}).get(key) or "")
         if not part_id:
             continue
-        try:
-            part = image_selectors.image_get_for_project(project_id=project_id, image_id=part_id)
-        except NotFound:
-            raise BadRequest(f"Image {part_id} could not be found.") from None
-        if part.status != "active":
-            raise BadRequest(f"Image {part_id} is not active.")
+        _active_image(part_id, lambda found: image_selectors.image_get_for_project(project_id=project_id,
+                                                                                   image_id=found))
 
 
 def check_flavor(actor: Actor, flavor_ref: str) -> Flavor:

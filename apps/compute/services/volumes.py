@@ -201,6 +201,17 @@ def _locked_bdm(instance_id: str, volume_id: str) -> tuple[Instance | None, Bloc
                                                                            volume_id=volume_id).first()
 
 
+def _reported(instance: Instance, *, record: str, host: str, request_id: str, failure: str | None = None,
+              details: str = "") -> None:
+    """The node's report ends the action's event (``compute_<record>``; in error with a fault when it is a
+    ``failure``) and the change is published."""
+    if failure is not None:
+        instance_actions.fault_record(instance, message=failure, details=details, host=host)
+    instance_actions.event_finish(instance, request_id=request_id, record=record, event=f"compute_{record}",
+                                  ok=failure is None, host=host, traceback=details or failure)
+    instances.publish(instance, "updated")
+
+
 def server_volume_connecting(*, instance_id: str, volume_id: str, host: str) -> dict[str, Any] | None:
     """The node is about to plug the volume in: the volume goes attaching and the node gets its
     connection (``{"driver_volume_type": "file", "data": {"path", "format", ...}}``). None when the
@@ -224,9 +235,7 @@ def server_volume_attached(*, instance_id: str, volume_id: str, host: str, reque
                                       host_name=host, device=bdm.device_name)
         bdm.status = ATTACHED
         bdm.save(update_fields=["status", "updated_at"])
-        instance_actions.event_finish(instance, request_id=request_id, record="attach_volume",
-                                      event="compute_attach_volume", ok=True, host=host)
-        instances.publish(instance, "updated")
+        _reported(instance, record="attach_volume", host=host, request_id=request_id)
         return True
 
 
@@ -241,12 +250,8 @@ def server_volume_attach_failed(*, instance_id: str, volume_id: str, host: str, 
         if bdm.attachment_id:
             volume_services.volume_unreserve(volume_id=volume_id, attachment_id=bdm.attachment_id)
         bdm.delete()
-        reason = f"Failed to attach volume {volume_id} at {bdm.device_name}: {message}"
-        instance_actions.fault_record(instance, message=reason, details=details, host=host)
-        instance_actions.event_finish(instance, request_id=request_id, record="attach_volume",
-                                      event="compute_attach_volume", ok=False, host=host,
-                                      traceback=details or reason)
-        instances.publish(instance, "updated")
+        _reported(instance, record="attach_volume", host=host, request_id=request_id, details=details,
+                  failure=f"Failed to attach volume {volume_id} at {bdm.device_name}: {message}")
         return True
 
 
@@ -259,9 +264,7 @@ def server_volume_detached(*, instance_id: str, volume_id: str, host: str, reque
         if bdm.attachment_id:
             volume_services.volume_detach(volume_id=volume_id, attachment_id=bdm.attachment_id)
         bdm.delete()
-        instance_actions.event_finish(instance, request_id=request_id, record="detach_volume",
-                                      event="compute_detach_volume", ok=True, host=host)
-        instances.publish(instance, "updated")
+        _reported(instance, record="detach_volume", host=host, request_id=request_id)
         return True
 
 
@@ -276,10 +279,6 @@ def server_volume_detach_failed(*, instance_id: str, volume_id: str, host: str, 
         volume_services.volume_roll_detaching(volume_id=volume_id)
         bdm.status = ATTACHED
         bdm.save(update_fields=["status", "updated_at"])
-        reason = f"Failed to detach volume {volume_id} from {bdm.device_name}: {message}"
-        instance_actions.fault_record(instance, message=reason, details=details, host=host)
-        instance_actions.event_finish(instance, request_id=request_id, record="detach_volume",
-                                      event="compute_detach_volume", ok=False, host=host,
-                                      traceback=details or reason)
-        instances.publish(instance, "updated")
+        _reported(instance, record="detach_volume", host=host, request_id=request_id, details=details,
+                  failure=f"Failed to detach volume {volume_id} from {bdm.device_name}: {message}")
         return True
