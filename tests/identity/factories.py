@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from apps.identity import services
+from apps.identity.api import parsers
 from apps.identity.models import Project, Role, User
 from apps.identity.policy import Actor
 
@@ -18,7 +19,8 @@ def admin_actor() -> Actor:
     return actor
 
 
-def password_auth(user: str, password: str, *, project: str | None = None, system: bool = False) -> dict:
+def password_auth_body(user: str, password: str, *, project: str | None = None, system: bool = False) -> dict:
+    """The "auth" object of a POST /auth/tokens that logs ``user`` in with ``password``."""
     auth: dict = {"identity": {"methods": ["password"], "password": {
         "user": {"name": user, "domain": {"id": "default"}, "password": password}}}}
     if project:
@@ -26,6 +28,12 @@ def password_auth(user: str, password: str, *, project: str | None = None, syste
     elif system:
         auth["scope"] = {"system": {"all": True}}
     return auth
+
+
+def password_auth(user: str, password: str, *, project: str | None = None, system: bool = False
+                  ) -> services.AuthRequest:
+    """The same request, as services.token_issue takes it."""
+    return parsers.auth(password_auth_body(user, password, project=project, system=system))
 
 
 def user_with_role(admin: Actor, name: str, role: str, project: Project) -> User:

@@ -131,7 +131,7 @@ def _works(token: str, project_id: str) -> int:
 
 
 def _auth(*args, **kwargs) -> dict:
-    return {"auth": factories.password_auth(*args, **kwargs)}
+    return {"auth": factories.password_auth_body(*args, **kwargs)}
 
 
 def _login(name: str, project) -> str:

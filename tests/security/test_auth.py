@@ -56,7 +56,7 @@ def cloud(db: Any) -> dict[str, Any]:
 
 
 def _login(name: str, password: str) -> Any:
-    return Client().post(TOKENS, data=json.dumps({"auth": factories.password_auth(name, password)}),
+    return Client().post(TOKENS, data=json.dumps({"auth": factories.password_auth_body(name, password)}),
                          content_type="application/json")
 
 

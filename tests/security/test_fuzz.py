@@ -193,7 +193,7 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     }
     seeds: dict[str, list[Any]] = {
         # identity
-        "AuthTokens": [{"auth": factories.password_auth("admin", "admin-pw", project="admin")}],
+        "AuthTokens": [{"auth": factories.password_auth_body("admin", "admin-pw", project="admin")}],
         "Domains": [{"domain": {"name": "fz-domain", "description": "d", "enabled": True}}],
         "DomainDetail": [{"domain": {"description": "d", "enabled": True}}],
         "Projects": [{"project": {"name": "fz-project", "domain_id": "default", "tags": ["a"], "enabled": True}}],

@@ -16,7 +16,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.request import Request
 
 from apps.core import validators
-from apps.core.errors import BadRequest
+from apps.core.errors import BadRequest, Forbidden
+from apps.identity.services import AuthRequest, Scope
 
 Check = Callable[[Any], Any]
 
@@ -82,6 +83,65 @@ def _read(body: Mapping[str, Any], checks: Mapping[str, Check], *, required: tup
 def _extra(body: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
     """Keystone keeps the attributes it does not know as the resource's own ("extra")."""
     return {key: value for key, value in body.items() if key not in known}
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+
+def _ref(ref: Any, field: str) -> Mapping[str, Any]:
+    """A Keystone reference is an object ({id} or {name, domain: {id|name}})."""
+    if not isinstance(ref, Mapping) or ("domain" in ref and not isinstance(ref["domain"], Mapping)):
+        raise BadRequest(f"Invalid input for field '{field}': expected an object with an id, or a name and "
+                         "a domain object.")
+    return ref
+
+
+def _scope(scope: Any) -> Scope | None:
+    if not scope:
+        return None
+    if not isinstance(scope, Mapping):
+        raise BadRequest("Invalid input for field 'auth/scope'.")
+    refs = {kind: _ref(scope[kind], f"auth/scope/{kind}") for kind in ("project", "domain", "system") if kind in scope}
+    if "project" in refs:
+        return Scope(project=refs["project"])
+    if "domain" in refs:
+        return Scope(domain=refs["domain"])
+    if "system" in refs:
+        if refs["system"].get("all") is True:
+            return Scope(system=True)
+        raise BadRequest("Invalid input for field 'auth/scope/system': only {'all': true} is supported.")
+    if "OS-TRUST:trust" in scope:
+        raise Forbidden("Trusts are not supported.")
+    raise BadRequest("Invalid input for field 'auth/scope'.")
+
+
+def auth(body: Mapping[str, Any]) -> AuthRequest:
+    """POST /auth/tokens: ``{"auth": {"identity": {"methods": [...], <method>: {...}}, "scope": ...}}``
+    (``body`` is the "auth" object)."""
+    identity = body.get("identity")
+    if not isinstance(identity, Mapping) or not isinstance(identity.get("methods"), list) or not identity["methods"]:
+        raise BadRequest("Invalid input for field 'identity': 'methods' is a required property.")
+    methods = tuple(str(m) for m in identity["methods"])
+    given = identity.get(methods[0])
+    if not isinstance(given, Mapping):
+        raise BadRequest(f"Invalid input for field 'identity': '{methods[0]}' is a required object.")
+    scope = _scope(body.get("scope"))
+    if methods[0] == "password":
+        user = given.get("user")
+        if not isinstance(user, Mapping) or "password" not in user:
+            raise BadRequest("Invalid input for field 'identity/password/user': expected a user and a password.")
+        return AuthRequest(methods=methods, user_ref=_ref(user, "identity/password/user"),
+                           password=str(user["password"]), scope=scope)
+    if methods[0] == "token":
+        return AuthRequest(methods=methods, token=str(given.get("id", "")), scope=scope)
+    if methods[0] == "application_credential":
+        if not isinstance(given.get("secret"), str):
+            raise BadRequest("Invalid input for field 'identity/application_credential/secret'.")
+        if given.get("id"):
+            return AuthRequest(methods=methods, app_cred_id=str(given["id"]), secret=given["secret"], scope=scope)
+        user = _ref(given.get("user"), "identity/application_credential/user")
+        return AuthRequest(methods=methods, app_cred_user=user, app_cred_name=str(given.get("name", "")),
+                           secret=given["secret"], scope=scope)
+    return AuthRequest(methods=methods, scope=scope)  # the service refuses the method (401)
 
 
 # ---- domains and projects ---------------------------------------------------------------------

@@ -59,8 +59,7 @@ class AuthTokens(OpenStackView):
         return super().get_permissions()
 
     def post(self, request: Request) -> Response:
-        auth = parsers.member(request.data, "auth")
-        raw, actor = services.token_issue(auth=auth)
+        raw, actor = services.token_issue(auth=parsers.auth(parsers.member(request.data, "auth")))
         nocatalog = "nocatalog" in request.query_params
         body = out.token_out(actor, None if nocatalog else selectors.catalog(project_id=actor.project_id))
         response = Response(body, status=201)

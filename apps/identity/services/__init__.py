@@ -57,6 +57,8 @@ from apps.identity.services.roles import (
     role_update,
 )
 from apps.identity.services.tokens import (
+    AuthRequest,
+    Scope,
     actor_for_session,
     application_credential_create,
     application_credential_delete,
@@ -83,6 +85,8 @@ __all__ = [
     "CATALOG_SERVICES",
     "QUOTA_MAX",
     "UNAUTHENTICATED",
+    "AuthRequest",
+    "Scope",
     "actor_for_session",
     "application_credential_create",
     "application_credential_delete",

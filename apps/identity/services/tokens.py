@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,35 @@ from apps.identity.services._common import UNAUTHENTICATED, _name, _save_unique,
 
 # ---- tokens ---------------------------------------------------------------------------------
 
-def _authenticate_password(method: Mapping[str, Any]) -> User:
-    ref = method.get("user") if isinstance(method, Mapping) else None
-    if not isinstance(ref, Mapping) or "password" not in ref:
-        raise BadRequest("Invalid input for field 'identity/password/user': expected a user and a password.")
-    _check_ref(ref, "identity/password/user")
-    return password_authenticate(user_ref=ref, password=str(ref["password"]))
+@dataclass(frozen=True)
+class Scope:
+    """What a token is asked to be scoped to: a project or a domain (Keystone references: ``{"id"}``
+    or ``{"name", "domain": {"id"|"name"}}``), or the system."""
+
+    project: Mapping[str, Any] | None = None
+    domain: Mapping[str, Any] | None = None
+    system: bool = False
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """A token request: its methods (the first one authenticates) and what that method needs: a user
+    reference and password, a token, or an application credential (by id, or by name and user
+    reference, with its secret); and the scope asked for (None: none)."""
+
+    methods: tuple[str, ...]
+    user_ref: Mapping[str, Any] | None = None
+    password: str = ""
+    token: str = ""
+    app_cred_id: str = ""
+    app_cred_name: str = ""
+    app_cred_user: Mapping[str, Any] | None = None
+    secret: str = ""
+    scope: Scope | None = None
+
+    @property
+    def method(self) -> str:
+        return self.methods[0]
 
 
 def _locked(user: User, now: Any) -> bool:
@@ -77,21 +101,17 @@ def password_authenticate(*, user_ref: Mapping[str, Any], password: str) -> User
     return user
 
 
-def _authenticate_app_cred(method: Mapping[str, Any]) -> ApplicationCredential:
-    secret = method.get("secret")
-    if not isinstance(secret, str):
-        raise BadRequest("Invalid input for field 'identity/application_credential/secret'.")
+def _authenticate_app_cred(auth: AuthRequest) -> ApplicationCredential:
     qs = ApplicationCredential.objects.select_related("user", "user__domain", "project", "project__domain")
-    if method.get("id"):
-        cred = qs.filter(id=str(method["id"])).first()
+    if auth.app_cred_id:
+        cred = qs.filter(id=auth.app_cred_id).first()
     else:
-        _check_ref(method.get("user"), "identity/application_credential/user")
         try:
-            user = selectors.user_by_name_or_id(ref=method["user"])
+            user = selectors.user_by_name_or_id(ref=dict(auth.app_cred_user or {}))
         except NotFound:
             raise Unauthorized(UNAUTHENTICATED) from None
-        cred = qs.filter(user=user, name=method.get("name", "")).first()
-    if cred is None or not check_password(secret, cred.secret_hash):
+        cred = qs.filter(user=user, name=auth.app_cred_name).first()
+    if cred is None or not check_password(auth.secret, cred.secret_hash):
         raise Unauthorized(UNAUTHENTICATED)
     if cred.expires_at is not None and cred.expires_at <= timezone.now():
         raise Unauthorized(UNAUTHENTICATED)
@@ -100,65 +120,37 @@ def _authenticate_app_cred(method: Mapping[str, Any]) -> ApplicationCredential:
     return cred
 
 
-def _check_ref(ref: Any, field: str) -> None:
-    """A Keystone reference is an object ({id} or {name, domain: {id|name}})."""
-    if not isinstance(ref, Mapping) or ("domain" in ref and not isinstance(ref["domain"], Mapping)):
-        raise BadRequest(f"Invalid input for field '{field}': expected an object with an id, or a name and "
-                         "a domain object.")
-
-
-def _resolve_scope(scope: Any) -> tuple[Project | None, Domain | None, bool]:
-    if not scope:
+def _resolve_scope(scope: Scope | None) -> tuple[Project | None, Domain | None, bool]:
+    if scope is None:
         return None, None, False
-    if not isinstance(scope, Mapping):
-        raise BadRequest("Invalid input for field 'auth/scope'.")
-    for kind in ("project", "domain", "system"):
-        if kind in scope:
-            _check_ref(scope[kind], f"auth/scope/{kind}")
-    if "project" in scope:
-        try:
-            return selectors.project_by_name_or_id(ref=scope["project"]), None, False
-        except NotFound:
-            raise Unauthorized(UNAUTHENTICATED) from None
-    if "domain" in scope:
-        try:
-            return None, selectors.domain_by_name_or_id(ref=scope["domain"]), False
-        except NotFound:
-            raise Unauthorized(UNAUTHENTICATED) from None
-    if "system" in scope:
-        if scope["system"].get("all") is True:
-            return None, None, True
-        raise BadRequest("Invalid input for field 'auth/scope/system': only {'all': true} is supported.")
-    if "OS-TRUST:trust" in scope:
-        raise Forbidden("Trusts are not supported.")
-    raise BadRequest("Invalid input for field 'auth/scope'.")
+    try:
+        if scope.project is not None:
+            return selectors.project_by_name_or_id(ref=scope.project), None, False
+        if scope.domain is not None:
+            return None, selectors.domain_by_name_or_id(ref=scope.domain), False
+    except NotFound:
+        raise Unauthorized(UNAUTHENTICATED) from None
+    return None, None, scope.system
 
 
-def token_issue(*, auth: Mapping[str, Any]) -> tuple[str, Actor]:
+def token_issue(*, auth: AuthRequest) -> tuple[str, Actor]:
     """Authenticate (password, token or application credential) and issue a token.
 
     Returns the token string (shown once, stored only as a hash) and the actor it stands for.
     A password is checked before the token's transaction, so that a wrong one is counted
     (lockout) even though the request fails.
     """
-    identity = auth.get("identity") if isinstance(auth, Mapping) else None
     password_user: User | None = None
-    if (isinstance(identity, Mapping) and isinstance(identity.get("methods"), list) and identity["methods"]
-            and str(identity["methods"][0]) == "password" and isinstance(identity.get("password"), Mapping)):
-        password_user = _authenticate_password(identity["password"])
+    if auth.method == "password":
+        password_user = password_authenticate(user_ref=auth.user_ref or {}, password=auth.password)
     return _token_issue(auth=auth, password_user=password_user)
 
 
 @transaction.atomic
-def _token_issue(*, auth: Mapping[str, Any], password_user: User | None) -> tuple[str, Actor]:
-    identity = auth.get("identity") if isinstance(auth, Mapping) else None
-    if not isinstance(identity, Mapping) or not isinstance(identity.get("methods"), list) or not identity["methods"]:
-        raise BadRequest("Invalid input for field 'identity': 'methods' is a required property.")
-    methods = [str(m) for m in identity["methods"]]
-    method = methods[0]
-    if not isinstance(identity.get(method), Mapping):
-        raise BadRequest(f"Invalid input for field 'identity': '{method}' is a required object.")
-    scope = auth.get("scope")
+def _token_issue(*, auth: AuthRequest, password_user: User | None) -> tuple[str, Actor]:
+    methods = list(auth.methods)
+    method = auth.method
+    scope = auth.scope
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.STRATUS_TOKEN_TTL_SECONDS)
     audit_chain = ""
@@ -167,7 +159,7 @@ def _token_issue(*, auth: Mapping[str, Any], password_user: User | None) -> tupl
         assert password_user is not None  # checked by token_issue
         user = password_user
     elif method == "token":
-        original = token_validate(token=str(identity["token"].get("id", "")), unauthorized=True)
+        original = token_validate(token=auth.token, unauthorized=True)
         parent = original.token
         assert parent is not None
         if parent.application_credential_id is not None:
@@ -179,7 +171,7 @@ def _token_issue(*, auth: Mapping[str, Any], password_user: User | None) -> tupl
         audit_chain = parent.audit_chain_id or parent.audit_id
         methods = list(dict.fromkeys([*parent.methods, "token"]))
     elif method == "application_credential":
-        cred = _authenticate_app_cred(identity["application_credential"])
+        cred = _authenticate_app_cred(auth)
         if scope:
             raise Unauthorized("An application credential is already scoped: do not give a scope.")
         user = cred.user
