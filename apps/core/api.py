@@ -3,6 +3,7 @@ in the format of the API the view belongs to (``error_style`` on the view)."""
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -95,6 +96,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class OpenStackView(APIView):
-    """Base of every API view: its errors come out in ``error_style``."""
+    """Base of every API view: its errors come out in ``error_style``. A view naming
+    ``request_id_headers`` gets a request id (``req-<uuid>``, ``self.request_id``, which its services
+    may record) sent back in each of those headers."""
 
     error_style = "keystone"
+    request_id_headers: tuple[str, ...] = ()
+    request_id = ""
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        if self.request_id_headers:
+            self.request_id = f"req-{uuid.uuid4()}"
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.request_id_headers:
+            rid = self.request_id or f"req-{uuid.uuid4()}"  # an error before initial() still has one
+            for header in self.request_id_headers:
+                response[header] = rid
+        return response

@@ -2,7 +2,6 @@
 Views parse, call one service or selector, render."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -29,18 +28,7 @@ from apps.core.errors import BadRequest, NotFound
 class ServerView(NovaView):
     """A Nova view with a request id (``x-openstack-request-id``), recorded in instance actions."""
 
-    request_id = ""
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.request_id = f"req-{uuid.uuid4()}"
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        rid = self.request_id or f"req-{uuid.uuid4()}"
-        response["x-openstack-request-id"] = rid
-        response["x-compute-request-id"] = rid
-        return response
+    request_id_headers = ("x-openstack-request-id", "x-compute-request-id")
 
 
 def _limit(request: Request) -> int | None:

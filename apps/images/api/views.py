@@ -8,7 +8,6 @@ Under the ASGI server, PUT .../file and .../stage are taken before Django by app
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar
 
@@ -48,16 +47,7 @@ class GlanceView(OpenStackView):
 
     error_style = "glance"
     content_negotiation_class = AnyAccept
-    request_id = ""
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.request_id = f"req-{uuid.uuid4()}"
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["x-openstack-request-id"] = self.request_id or f"req-{uuid.uuid4()}"
-        return response
+    request_id_headers = ("x-openstack-request-id",)
 
 
 def _query(request: Request) -> dict[str, list[str]]:
