@@ -51,6 +51,11 @@ def network_agent(live_cloud: Any) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        # Forget the agent: it was the first to register, so it hosts DHCP and routers, and the live
+        # cloud's later tests (tempest's router interfaces) need a node that really plugs them.
+        admin = live_cloud.sdk(user="admin")
+        for agent in [a for a in admin.network.agents() if a.host == host]:
+            admin.network.delete_agent(agent)
 
 
 def task_row(page: Page, task: str, resource_id: str) -> Any:
@@ -112,8 +117,17 @@ def test_a_boot_a_volume_attach_and_a_network_sync_in_the_task_log(
     expect(admin.locator("#live-indicator")).to_have_attribute("data-state", "live")
     admin.evaluate("window.__notReloaded = true")
     seen = set(admin.eval_on_selector_all("#tasks-table tr[data-id]", "rows => rows.map(r => r.dataset.id)"))
-    conn.network.create_network(name=f"net2-{tag}")  # a change: every agent syncs
+    net2 = conn.network.create_network(name=f"net2-{tag}")  # a change: every agent syncs
     fresh = admin.locator(f'#tasks-table tr[data-task="workers.network.sync"][data-resource-id="{network_agent}"]'
                           + "".join(f':not([data-id="{i}"])' for i in seen))
     expect(fresh.first).to_have_attribute("data-status", "succeeded", timeout=WAIT)
     assert admin.evaluate("window.__notReloaded === true")
+
+    # leave the live cloud as it was: the later tests on it count demo's instances and the nodes' load
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=WAIT // 1000)
+    conn.block_storage.wait_for_status(volume, status="available", wait=WAIT // 1000)
+    conn.block_storage.delete_volume(volume)
+    for each in (net2, network):
+        conn.network.delete_network(each)
+    conn.delete_image(image.id)
