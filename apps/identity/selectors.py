@@ -143,6 +143,32 @@ def effective_roles(user: User, *, project: Project | None = None, domain: Domai
                   key=lambda r: r.name)
 
 
+# ---- who keeps the cloud administrable (services/admins.py's rule) ------------------------------
+
+def _admin_grants() -> QuerySet[RoleAssignment]:
+    """Assignments of the admin role, on any target (``User.is_superuser``'s rule)."""
+    return RoleAssignment.objects.filter(role__name="admin")
+
+
+def enabled_admin_names() -> list[str]:
+    """The users who can sign in and administer the cloud: enabled, in an enabled domain, holding
+    the admin role themselves or through a group (one query)."""
+    grants = _admin_grants()
+    return list(User.objects.filter(enabled=True, domain__enabled=True).filter(
+        Q(id__in=grants.values("user_id")) | Q(groups__keystone_group__in=grants.values("group_id"))
+    ).order_by("name").values_list("name", flat=True).distinct())
+
+
+def admin_grant_ids(*, user_id: str) -> set[int]:
+    """The admin role assignments that apply to one user (its own and its groups')."""
+    return set(_admin_grants().filter(Q(user_id=user_id) | Q(group__auth_group__user__id=user_id))
+               .values_list("id", flat=True))
+
+
+def user_can_sign_in(*, user_id: str) -> bool:
+    return User.objects.filter(id=user_id, enabled=True, domain__enabled=True).exists()
+
+
 # ---- lookups used by the API and the dashboard -----------------------------------------------
 
 def domain_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Domain]:

@@ -157,6 +157,26 @@ def test_service_refusal_becomes_a_message(admin_client: Client, cloud: dict[str
     assert Project.objects.filter(id=parent.id).exists()
 
 
+def test_the_signed_in_admin_cannot_lock_itself_out(admin_client: Client, cloud: dict[str, Any]) -> None:
+    """The services' lockout rule reaches the dashboard as a message on the list (not a 403 page)."""
+    me, admin_project = cloud["admin"], cloud["projects"]["admin"]
+    admin_role = Role.objects.get(name="admin")
+    alone = admin_client.post(f"/dashboard/identity/users/{me.id}/enabled", {"enabled": "false"}, follow=True)
+    assert b"admin is the last enabled admin of the cloud" in alone.content
+    make_user(cloud, "second", role="admin", project="admin")
+    for url, data, refusal in (
+            (f"/dashboard/identity/users/{me.id}/enabled", {"enabled": "false"}, "disable"),
+            (f"/dashboard/identity/users/{me.id}/delete", {}, "delete"),
+            (f"/dashboard/identity/projects/{admin_project.id}/members/remove",
+             {"user_id": me.id, "role_id": admin_role.id}, "remove the admin role from")):
+        page = admin_client.post(url, data, follow=True)
+        assert page.status_code == 200, url
+        assert f"You cannot {refusal} the account you are signed in with.".encode() in page.content, url
+    me.refresh_from_db()
+    assert me.enabled and RoleAssignment.objects.filter(user=me, role=admin_role, project=admin_project).exists()
+    assert admin_client.get("/dashboard/identity/users").status_code == 200  # still signed in
+
+
 def test_admin_grants_and_removes_roles_on_a_project(admin_client: Client, cloud: dict[str, Any]) -> None:
     demo = cloud["projects"]["demo"]
     reader = Role.objects.get(name="reader")

@@ -10,10 +10,12 @@ own format. The dashboard and the Keystone API call exactly these functions, by 
 - ``tokens``: authentication, tokens, the dashboard's session actor, application credentials
 - ``catalog``: regions, services, endpoints
 - ``quotas``: every project's limits and usage (other apps go through these)
+- ``admins``: the cloud keeps an enabled admin and nobody locks themselves out (``admins_kept``)
 - ``bootstrap``: what devstack makes
 """
 from apps.identity import selectors
 from apps.identity.services._common import UNAUTHENTICATED, token_hash
+from apps.identity.services.admins import LastAdmin, SelfLockout
 from apps.identity.services.bootstrap import CATALOG_SERVICES, bootstrap
 from apps.identity.services.catalog import (
     endpoint_create,
@@ -86,7 +88,9 @@ __all__ = [
     "QUOTA_MAX",
     "UNAUTHENTICATED",
     "AuthRequest",
+    "LastAdmin",
     "Scope",
+    "SelfLockout",
     "actor_for_session",
     "application_credential_create",
     "application_credential_delete",

@@ -25,6 +25,7 @@ from apps.identity.models import (
 )
 from apps.identity.policy import Actor, require_admin, require_write
 from apps.identity.services._common import _default_domain_for, _name, _save_unique, _tags
+from apps.identity.services.admins import admins_kept
 
 # ---- domains --------------------------------------------------------------------------------
 
@@ -48,7 +49,8 @@ def domain_update(*, actor: Actor, domain_id: str, name: str | Unset = UNSET, de
     if domain.id == DEFAULT_DOMAIN_ID and enabled is False:
         raise Forbidden("The default domain cannot be disabled.")
     assign(domain, name=_name(name, max_length=64), description=description, enabled=enabled, tags=_tags(tags))
-    _save_unique(domain, "domain", "the cloud")
+    with admins_kept(actor=actor, doing="disable the domain of", applies=enabled is False):
+        _save_unique(domain, "domain", "the cloud")
     events.publish(project_id=None, kind="updated", resource="domain", resource_id=domain.id)
     return domain
 

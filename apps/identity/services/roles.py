@@ -30,6 +30,7 @@ from apps.identity.models import (
 )
 from apps.identity.policy import Actor, require_admin
 from apps.identity.services._common import ROLE_PERMS, _name, _role_graph_changed, _save_unique
+from apps.identity.services.admins import admins_kept
 
 # ---- roles and assignments ------------------------------------------------------------------
 
@@ -70,7 +71,8 @@ def role_delete(*, actor: Actor, role_id: str) -> None:
     if role.options.get("immutable"):
         raise Forbidden(f"The role '{role.name}' is immutable.")
     affected = list(role.assignments.select_related("user", "group", "project").all())
-    role.delete()
+    with admins_kept(actor=actor, doing="remove the admin role from", applies=role.name == "admin"):
+        role.delete()
     _role_graph_changed()
     for assignment in affected:
         _after_assignment_change(assignment)
@@ -152,7 +154,8 @@ def role_revoke(*, actor: Actor, role_id: str, user_id: str | None = None, group
         inherited=inherited).first()
     if assignment is None:
         raise NotFound(f"Could not find role assignment with role: {role_id}.")
-    assignment.delete()
+    with admins_kept(actor=actor, doing="remove the admin role from", applies=assignment.role.name == "admin"):
+        assignment.delete()
     _after_assignment_change(assignment)
     events.publish(project_id=project.id if project else None, kind="deleted", resource="role_assignment",
                    resource_id=str(assignment.pk or ""), data={"role": assignment.role.name})

@@ -23,6 +23,7 @@ from apps.identity.services._common import (
     _name,
     _save_unique,
 )
+from apps.identity.services.admins import admins_kept
 from apps.identity.services.roles import _revoke_tokens_without_roles, role_grant
 
 # ---- users ----------------------------------------------------------------------------------
@@ -97,7 +98,8 @@ def user_update(*, actor: Actor, user_id: str, name: str | Unset = UNSET, enable
         revoke = True
     user.options.update(options or {})
     user.extra.update(extra or {})
-    _save_unique(user, "user", f"domain ID {user.domain_id}")
+    with admins_kept(actor=actor, doing="disable", applies=enabled is False):
+        _save_unique(user, "user", f"domain ID {user.domain_id}")
     if revoke:
         _revoke_user_tokens(user, keep_app_creds=user.enabled)
     if not user.enabled:
@@ -138,7 +140,8 @@ def user_change_password(*, actor: Actor | None, user_id: str, original_password
 def user_delete(*, actor: Actor, user_id: str) -> None:
     require_admin(actor, action="delete users")
     user = selectors.user_get(user_id=user_id)
-    user.delete()  # cascades: tokens, assignments, application credentials
+    with admins_kept(actor=actor, doing="delete"):
+        user.delete()  # cascades: tokens, assignments, application credentials
     events.access_changed(user_id=user_id)
     events.publish(project_id=None, kind="deleted", resource="user", resource_id=user_id)
 
@@ -178,8 +181,9 @@ def group_delete(*, actor: Actor, group_id: str) -> None:
     members = list(group.auth_group.user_set.all())
     projects = set(group.assignments.exclude(project=None).values_list("project_id", flat=True))
     auth_group = group.auth_group
-    group.delete()
-    auth_group.delete()  # guardian's group permissions go with it
+    with admins_kept(actor=actor, doing="remove the admin role from"):
+        group.delete()
+        auth_group.delete()  # guardian's group permissions go with it
     for user in members:
         _revoke_tokens_without_roles(user, projects)
 
@@ -199,6 +203,7 @@ def group_remove_user(*, actor: Actor, group_id: str, user_id: str) -> None:
     user = selectors.user_get(user_id=user_id)
     if not group.auth_group.user_set.filter(pk=user.pk).exists():
         raise NotFound(f"Could not find user {user_id} in group {group_id}.")
-    group.auth_group.user_set.remove(user)
+    with admins_kept(actor=actor, doing="remove the admin role from"):
+        group.auth_group.user_set.remove(user)
     projects = set(group.assignments.exclude(project=None).values_list("project_id", flat=True))
     _revoke_tokens_without_roles(user, projects)
