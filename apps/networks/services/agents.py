@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.core import events, tasks
 from apps.core.errors import BadRequest
+from apps.core.validators import assign
 from apps.identity.policy import Actor, require_admin
 from apps.networks import selectors
 from apps.networks.models import (
@@ -57,7 +58,19 @@ def notify_agents() -> None:
     transaction.on_commit(_send_sync)
 
 
+def publish_and_sync(kind: str, resource: str, obj: Any, **data: Any) -> None:
+    """The end of a write the nodes apply: the live event and one agents' sync, both on commit."""
+    publish(kind, resource, obj, **data)
+    notify_agents()
+
+
 # ---- agents --------------------------------------------------------------------------------
+
+def _publish_agent(kind: str, agent: NetworkAgent, **data: Any) -> None:
+    """An agent's live event: no project's, so the admins' (named by its host)."""
+    events.publish(project_id=None, kind=kind, resource="network_agent", resource_id=agent.id,
+                   data={"host": agent.host, **data})
+
 
 @transaction.atomic
 def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False, hosts_dhcp_l3: bool | None = None,
@@ -97,8 +110,7 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
         for port in stale:
             publish("state", "port", port, status=STATUS_DOWN)
         stale.update(status=STATUS_DOWN)
-    events.publish(project_id=None, kind="updated", resource="network_agent", resource_id=agent.id,
-                   data={"host": host, "capable": agent.capable})
+    _publish_agent("updated", agent, capable=agent.capable)
     if created or not was_alive or old_vtep != agent.vtep_ip or old_capable != agent.capable:
         notify_agents()  # peers changed, or the node (re)appeared: everyone converges
     return agent
@@ -114,11 +126,9 @@ def network_agent_update(*, actor: Actor, agent: NetworkAgent, changes: AgentCha
     """An operator turns a node's agent off (no more work sent, admin_state_up) or notes something."""
     require_admin(actor, action="change network agents")
     agent = NetworkAgent.objects.select_for_update().get(pk=agent.pk)
-    for key, value in changes.items():
-        setattr(agent, key, value)
+    assign(agent, **changes)
     agent.save()
-    events.publish(project_id=None, kind="updated", resource="network_agent", resource_id=agent.id,
-                   data={"host": agent.host, "admin_state_up": agent.admin_state_up})
+    _publish_agent("updated", agent, admin_state_up=agent.admin_state_up)
     return agent
 
 
@@ -127,8 +137,7 @@ def network_agent_delete(*, actor: Actor, agent: NetworkAgent) -> None:
     """Forget a node's agent (it registers again when its worker starts)."""
     require_admin(actor, action="delete network agents")
     agent.delete()
-    events.publish(project_id=None, kind="deleted", resource="network_agent", resource_id=agent.id,
-                   data={"host": agent.host})
+    _publish_agent("deleted", agent)
 
 
 @transaction.atomic

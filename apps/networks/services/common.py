@@ -77,3 +77,10 @@ def publish(kind: str, resource: str, obj: Any, **data: Any) -> None:
 def touch(obj: Any, fields: list[str]) -> None:
     obj.revision_number += 1
     obj.save(update_fields=[*fields, "revision_number", "updated_at"])
+
+
+def save_changes(obj: Any, changes: Mapping[str, Any]) -> None:
+    """An update's checked ``changes`` (attribute → value) set and saved, with a new revision."""
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    touch(obj, list(changes))

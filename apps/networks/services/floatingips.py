@@ -21,7 +21,7 @@ from apps.networks.models import (
     Router,
     Subnet,
 )
-from apps.networks.services.agents import notify_agents
+from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, new_port, port_destroy
 from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
 
@@ -127,8 +127,7 @@ def floatingip_create(*, actor: Actor, floating_network_id: str, floating_ip_add
         fip.port, fip.fixed_ip_address, fip.router = target, fixed, router
         fip.status = _fip_status(router)
     fip.save(force_insert=True)
-    publish("created", "floatingip", fip, floating_ip_address=address, status=fip.status)
-    notify_agents()
+    publish_and_sync("created", "floatingip", fip, floating_ip_address=address, status=fip.status)
     return fip
 
 
@@ -163,8 +162,7 @@ def floatingip_update(*, actor: Actor, floatingip_id: str, changes: FloatingIPCh
             touch(fip, fields)
     except IntegrityError:
         raise errors.FloatingIPPortAlreadyAssociated("That fixed IP already has a floating IP.") from None
-    publish("updated", "floatingip", fip, status=fip.status)
-    notify_agents()
+    publish_and_sync("updated", "floatingip", fip, status=fip.status)
     return fip
 
 

@@ -9,9 +9,9 @@ from django.db import IntegrityError, connection, transaction
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import DEVICE_OWNER_DHCP, FloatingIP, Network, Port, Subnet
-from apps.networks.services.agents import notify_agents
+from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, save_changes
 from apps.networks.services.floatingips import floatingip_destroy
 from apps.networks.services.subnets import FirstSubnet, subnet_create
 
@@ -86,8 +86,7 @@ def network_create(*, actor: Actor, name: str = "", admin_state_up: bool = True,
             network.save()
     except IntegrityError:
         raise errors.NetworkInUse("Unable to create the network: its segmentation id was taken.") from None
-    publish("created", "network", network, status=network.status)
-    notify_agents()
+    publish_and_sync("created", "network", network, status=network.status)
     if first_subnet is not None:
         subnet_create(actor=actor, network_id=network.id, **first_subnet)
     return network
@@ -120,11 +119,8 @@ def network_update(*, actor: Actor, network_id: str, changes: NetworkChanges) ->
     if changes.get("external") is False and network.external and FloatingIP.objects.filter(
             floating_network=network).exists():
         raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.")
-    for key, value in changes.items():
-        setattr(network, key, value)
-    touch(network, list(changes))
-    publish("updated", "network", network)
-    notify_agents()
+    save_changes(network, changes)
+    publish_and_sync("updated", "network", network)
     return network
 
 
@@ -145,8 +141,7 @@ def network_delete(*, actor: Actor, network_id: str) -> None:
         publish("deleted", "subnet", subnet)
     network.delete()
     release(network.project_id, {"network": 1})
-    publish("deleted", "network", network)
-    notify_agents()
+    publish_and_sync("deleted", "network", network)
 
 
 # ---- bootstrap: the external network -------------------------------------------------------

@@ -21,9 +21,9 @@ from apps.networks.models import (
     Router,
     SecurityGroup,
 )
-from apps.networks.services.agents import notify_agents
+from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, publish, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, reserve, touch
 from apps.networks.services.security_groups import security_group_ensure_default
 
 VNIC_TYPES = {"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
@@ -214,8 +214,7 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
         groups = [security_group_ensure_default(project_id=owner)]
     if groups:
         port.security_groups.set(groups)
-    publish("created", "port", port, status=port.status)
-    notify_agents()
+    publish_and_sync("created", "port", port, status=port.status)
     return port
 
 
@@ -302,8 +301,7 @@ def port_update(*, actor: Actor, port_id: str, changes: PortAttributes) -> Port:
     if new_groups is not None:
         port.security_groups.set(new_groups)
     touch(port, list(dict.fromkeys(fields)))
-    publish("updated", "port", port, status=port.status)
-    notify_agents()
+    publish_and_sync("updated", "port", port, status=port.status)
     return selectors.port_get(actor=actor, port_id=port.id)
 
 

@@ -19,9 +19,9 @@ from apps.networks.models import (
     Router,
     Subnet,
 )
-from apps.networks.services.agents import notify_agents
+from apps.networks.services.agents import publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, dhcp_host, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, release, reserve, touch
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,7 @@ def router_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, 
                                    admin_state_up=admin_state_up, tags=list(tags or []))
     if external_gateway_info is not None:
         _set_gateway(actor, router, external_gateway_info)
-    publish("created", "router", router, status=router.status)
-    notify_agents()
+    publish_and_sync("created", "router", router, status=router.status)
     return router
 
 
@@ -141,8 +140,7 @@ def router_update(*, actor: Actor, router_id: str, changes: RouterChanges) -> Ro
         setattr(router, key, _check_routes_for_router(router, value) if key == "routes" else value)  # type: ignore[arg-type]
         fields.append(key)
     touch(router, fields)
-    publish("updated", "router", router)
-    notify_agents()
+    publish_and_sync("updated", "router", router)
     return selectors.router_get(actor=actor, router_id=router.id)
 
 
@@ -158,8 +156,7 @@ def router_delete(*, actor: Actor, router_id: str) -> None:
     if gw is not None:
         port_destroy(gw)
     release(router.project_id, {"router": 1})
-    publish("deleted", "router", router)
-    notify_agents()
+    publish_and_sync("deleted", "router", router)
 
 
 def _interface_info(router: Router, port: Port, subnet_ids: list[str]) -> dict[str, Any]:
@@ -233,8 +230,7 @@ def router_interface_add(*, actor: Actor, router_id: str, subnet_id: str | None 
         port.security_groups.clear()
         subnet_ids = [a.subnet_id for a in allocations]
     touch(router, [])
-    publish("updated", "router", router, interface_added=port.id)
-    notify_agents()
+    publish_and_sync("updated", "router", router, interface_added=port.id)
     return _interface_info(router, port, subnet_ids)
 
 
@@ -275,6 +271,5 @@ def router_interface_remove(*, actor: Actor, router_id: str, subnet_id: str | No
     else:
         IPAllocation.objects.filter(port=port, subnet_id__in=subnet_ids).delete()
     touch(router, [])
-    publish("updated", "router", router, interface_removed=port.id)
-    notify_agents()
+    publish_and_sync("updated", "router", router, interface_removed=port.id)
     return info

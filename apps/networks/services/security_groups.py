@@ -8,8 +8,16 @@ from django.db import IntegrityError, transaction
 from apps.identity.policy import Actor
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import SecurityGroup, SecurityGroupRule
-from apps.networks.services.agents import notify_agents
-from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
+from apps.networks.services.agents import publish_and_sync
+from apps.networks.services.common import (
+    locked_for_write,
+    owning_project,
+    publish,
+    release,
+    reserve,
+    save_changes,
+    touch,
+)
 
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
@@ -94,11 +102,8 @@ def security_group_update(*, actor: Actor, security_group_id: str, changes: Secu
             raise errors.Conflict("Updating default security group not allowed.")
         if not group.is_default and changes["name"] == "default":
             raise errors.Conflict("Default security group already exists.")
-    for key, value in changes.items():
-        setattr(group, key, value)
-    touch(group, list(changes))
-    publish("updated", "security_group", group)
-    notify_agents()
+    save_changes(group, changes)
+    publish_and_sync("updated", "security_group", group)
     return selectors.security_group_get(actor=actor, security_group_id=group.id)
 
 
@@ -113,8 +118,7 @@ def security_group_delete(*, actor: Actor, security_group_id: str) -> None:
     group.delete()
     release(group.project_id, {"security_group": 0 if group.is_default else 1,
                                 "security_group_rule": counted_rules})
-    publish("deleted", "security_group", group)
-    notify_agents()
+    publish_and_sync("deleted", "security_group", group)
 
 
 def _protocol(value: str | None) -> str | None:
@@ -192,8 +196,7 @@ def security_group_rule_create(*, actor: Actor, security_group_id: str, directio
     except IntegrityError:
         raise errors.SecurityGroupRuleExists("Security group rule already exists.") from None
     touch(group, [])
-    publish("created", "security_group_rule", rule)
-    notify_agents()
+    publish_and_sync("created", "security_group_rule", rule)
     return rule
 
 
@@ -205,5 +208,4 @@ def security_group_rule_delete(*, actor: Actor, rule_id: str) -> None:
     if rule.counted:
         release(rule.project_id, {"security_group_rule": 1})
     touch(group, [])
-    publish("deleted", "security_group_rule", rule)
-    notify_agents()
+    publish_and_sync("deleted", "security_group_rule", rule)

@@ -18,9 +18,9 @@ from apps.networks.models import (
     Subnet,
     SubnetPool,
 )
-from apps.networks.services.agents import notify_agents
+from apps.networks.services.agents import publish_and_sync
 from apps.networks.services.allocation import allocate, dhcp_host, is_slaac, new_port, port_destroy
-from apps.networks.services.common import owning_project, publish, release, require_write, reserve, touch
+from apps.networks.services.common import owning_project, release, require_write, reserve, touch
 
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
@@ -182,8 +182,7 @@ def subnet_create(*, actor: Actor, network_id: str, cidr: str | None = None, ip_
         enable_dhcp=enable_dhcp, ipv6_ra_mode=ra_mode, ipv6_address_mode=address_mode, tags=list(tags or []))
     if enable_dhcp:
         _dhcp_port_sync(network)
-    publish("created", "subnet", subnet, cidr=subnet.cidr)
-    notify_agents()
+    publish_and_sync("created", "subnet", subnet, cidr=subnet.cidr)
     return subnet
 
 
@@ -225,8 +224,7 @@ def subnet_update(*, actor: Actor, subnet_id: str, changes: SubnetChanges) -> Su
     touch(subnet, list(dict.fromkeys(fields)))
     if "enable_dhcp" in changes:
         _dhcp_port_sync(subnet.network)
-    publish("updated", "subnet", subnet)
-    notify_agents()
+    publish_and_sync("updated", "subnet", subnet)
     return subnet
 
 
@@ -245,8 +243,7 @@ def subnet_delete(*, actor: Actor, subnet_id: str) -> None:
     subnet.delete()
     release(subnet.project_id, {"subnet": 1})
     _dhcp_port_sync(network)
-    publish("deleted", "subnet", subnet)
-    notify_agents()
+    publish_and_sync("deleted", "subnet", subnet)
 
 
 def _dhcp_port_sync(network: Network) -> None:
