@@ -8,17 +8,19 @@ class ComputeConfig(appconfig.StratusAppConfig):
     verbose_name = "Compute (Nova)"
     quota_service = "compute"
     quotas = (  # Nova's default limits (-1: unlimited)
-        Quota("instances", 10, "Instances"),
-        Quota("cores", 20, "Instance vCPUs"),
-        Quota("ram", 51200, "Instance RAM (MB)"),
-        Quota("key_pairs", 100, "Key pairs per user"),
-        Quota("server_groups", 10, "Server groups"),
-        Quota("server_group_members", 10, "Servers per server group"),
-        Quota("metadata_items", 128, "Metadata items per instance"),
-        Quota("injected_files", 5, "Injected files per instance"),
-        Quota("injected_file_content_bytes", 10240, "Bytes per injected file"),
-        Quota("injected_file_path_bytes", 255, "Bytes per injected file path"),
-        Quota("fixed_ips", -1, "Fixed IPs"),
+        Quota("instances", 10, "Instances", "Instances", chart=True),
+        Quota("cores", 20, "Instance vCPUs", "vCPUs", chart=True),
+        Quota("ram", 51200, "Instance RAM", "RAM", unit="MiB", chart=True),
+        Quota("key_pairs", 100, "Key pairs per user", "Key pairs"),
+        Quota("server_groups", 10, "Server groups", "Server groups"),
+        Quota("server_group_members", 10, "Servers per server group", "Server group members"),
+        Quota("metadata_items", 128, "Metadata items per instance", "Metadata items"),
+        Quota("injected_files", 5, "Injected files per instance", "Injected files"),
+        Quota("injected_file_content_bytes", 10240, "Size of an injected file", "Injected file size",
+              unit="bytes"),
+        Quota("injected_file_path_bytes", 255, "Length of an injected file's path", "Injected file path",
+              unit="bytes"),
+        Quota("fixed_ips", -1, "Fixed IP addresses", "Fixed IPs"),
     )
     dashboard_urls = "apps.compute.urls"
     panels = (

@@ -31,11 +31,15 @@ from apps.dashboard.panels import Panel
 
 
 class Quota(NamedTuple):
-    """A countable resource and its default limit (-1: unlimited)."""
+    """A countable resource and its default limit (-1: unlimited), with how people read it: its
+    label, the unit of its figures (count, MiB, GiB, bytes) and whether the overview charts it."""
 
     name: str
     default: int
     description: str
+    label: str = ""
+    unit: str = "count"
+    chart: bool = False
 
 
 class StratusAppConfig(AppConfig):
@@ -51,7 +55,8 @@ class StratusAppConfig(AppConfig):
 
         for quota in self.quotas:
             quotas.register(quota.name, default=quota.default, service=self.quota_service,
-                            description=quota.description)
+                            description=quota.description, label=quota.label, unit=quota.unit,
+                            chart=quota.chart)
         signals.bootstrapped.connect(self._bootstrapped, dispatch_uid=f"{self.label}-bootstrapped")
         signals.project_deleting.connect(self._project_deleting, dispatch_uid=f"{self.label}-project-holdings")
         if self.dashboard_urls:

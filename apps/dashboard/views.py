@@ -75,26 +75,34 @@ def _percent(in_use: int, limit: int) -> int:
     return min(100, round(100 * in_use / limit))
 
 
-def _quota_rows(project: Project) -> list[dict[str, Any]]:
-    """The project's usage as the overview shows it (resource, in use, limit, how full)."""
+def _quota_groups(project: Project) -> list[dict[str, Any]]:
+    """The project's usage as the overview shows it: one group per kind of resource (compute,
+    network, storage: quotas.GROUPS), each with its headline resources as charts and the others as
+    rows, both most-used first. Names, units and groups come from identity's quota registry."""
     known = quotas.registered()
-    rows = []
+    groups: dict[str, dict[str, Any]] = {name: {"name": name, "charts": [], "rows": []} for name in quotas.GROUPS}
     for name, usage in selectors.quota_usage(project=project).items():
         limit, in_use = usage["limit"], usage["in_use"]
-        resource = known.get(name)
-        if resource is not None and resource.family and limit < 0:
+        resource = known.get(name) or quotas.QuotaResource(name=name, default=limit, service="")
+        if resource.family and limit < 0:
             continue  # an unlimited per-type row (volumes_<type>...) says nothing its family's total does not
         percent = _percent(in_use, limit)
-        rows.append({"name": name, "in_use": in_use, "limit": limit, "unlimited": limit < 0, "percent": percent,
-                     "service": resource.service if resource else "",
-                     "description": resource.description if resource else "",
-                     "level": "full" if percent >= 100 else "high" if percent >= 80 else "ok"})
-    return rows
+        item = {"name": name, "title": resource.title, "description": resource.description, "in_use": in_use,
+                "limit": limit, "unlimited": limit < 0, "percent": percent, "order": resource.order,
+                "in_use_label": resource.amount(in_use), "limit_label": resource.amount(limit),
+                "level": "full" if percent >= 100 else "high" if percent >= 80 else "ok"}
+        kind = resource.group or "Other"
+        group = groups.setdefault(kind, {"name": kind, "charts": [], "rows": []})
+        group["charts" if resource.chart else "rows"].append(item)
+    for group in groups.values():
+        for items in (group["charts"], group["rows"]):
+            items.sort(key=lambda i: (-i["percent"], not i["in_use"], i["order"]))
+    return [group for group in groups.values() if group["charts"] or group["rows"]]
 
 
 @dashboard_view
 def overview(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     context = {"project": actor.project, "roles": [name for _, name in actor.role_refs],
-               "quota_rows": _quota_rows(actor.project) if actor.project is not None else []}
+               "quota_groups": _quota_groups(actor.project) if actor.project is not None else []}
     return render_page(request, "dashboard/overview.html", context, partial="dashboard/_quota_table.html")

@@ -4,6 +4,12 @@ A component may also register a family of resources whose names other data defin
 per volume type quotas ``volumes_<type>``, ``gigabytes_<type>``, ``snapshots_<type>``): a prefix, one
 default, and a callable naming the suffixes that exist now (asked only when a name needs it).
 
+Each resource also says how people read it: a ``label`` ("Floating IPs", not "floatingip"), the
+``unit`` its figures count (``count``, ``MiB``, ``GiB``, ``bytes``; ``amount()`` writes them as people
+read them: 51200 MiB is "50 GiB", 0 is "0", -1 is "unlimited"), whether the overview draws it as a ``chart``
+(Horizon's headline pies), and the overview ``group`` it belongs to (from its service: ``GROUPS``).
+The dashboard's overview reads all of it from here, never from its templates.
+
 Limits and usage live in QuotaLimit/QuotaUsage; reserving and releasing is done by
 ``services.quota_reserve`` / ``services.quota_release`` inside the caller's transaction.
 """
@@ -14,6 +20,15 @@ from dataclasses import dataclass
 
 UNLIMITED = -1
 
+UNITS = ("count", "MiB", "GiB", "bytes")
+
+# The overview's groups, in their order, and the services whose resources each holds.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Compute": ("compute",),
+    "Network": ("network",),
+    "Storage": ("volume", "image", "object"),
+}
+
 
 @dataclass(frozen=True)
 class QuotaResource:
@@ -22,6 +37,21 @@ class QuotaResource:
     service: str
     description: str = ""
     family: str = ""  # the prefix of the family it belongs to ("" for a resource registered by name)
+    label: str = ""   # how people name it ("" : made from the name)
+    unit: str = "count"
+    chart: bool = False  # a headline resource: the overview draws it as a chart
+    order: int = 0    # the order of declaration (the overview's tie-break after how full it is)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @property
+    def group(self) -> str:
+        return group_of(self.service)
+
+    def amount(self, value: int | None) -> str:
+        return amount(value, self.unit)
 
 
 @dataclass(frozen=True)
@@ -31,29 +61,67 @@ class QuotaFamily:
     default: int
     service: str
     description: str = ""
+    label: str = ""   # a ``{}`` is the suffix
+    unit: str = "count"
+    order: int = 0
 
     def resource(self, suffix: str) -> QuotaResource:
         return QuotaResource(name=f"{self.prefix}_{suffix}", default=self.default, service=self.service,
                              description=self.description.format(suffix) if self.description else "",
-                             family=self.prefix)
+                             family=self.prefix, label=self.label.format(suffix) if self.label else "",
+                             unit=self.unit, order=self.order)
+
+
+def group_of(service: str) -> str:
+    """The overview group of a service's resources (an unknown service's is its own name)."""
+    return next((group for group, services in GROUPS.items() if service in services), service.capitalize())
+
+
+def amount(value: int | None, unit: str = "count") -> str:
+    """A quota figure as people read it: ``-1`` is "unlimited"; MiB and bytes are written in the
+    largest binary unit they fill (51200 MiB -> "50 GiB", 2**40 bytes -> "1 TiB")."""
+    if value is None or value < 0:
+        return "unlimited"
+    if unit == "count" or value == 0:
+        return f"{value:,}"
+    if unit == "GiB":
+        return f"{value:,} GiB"
+    size = value * (1 << 20) if unit == "MiB" else value
+    for name, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            figure = size / scale
+            return f"{figure:,.0f} {name}" if figure == int(figure) else f"{figure:,.1f} {name}"
+    return f"{size:,} bytes"
 
 
 # a resource by its name; a family by ``<prefix>_*`` (never a resource's name)
 _REGISTRY: dict[str, QuotaResource | QuotaFamily] = {}
 
 
-def register(name: str, *, default: int, service: str, description: str = "") -> QuotaResource:
+def _order(key: str) -> int:
+    found = _REGISTRY.get(key)
+    return found.order if found is not None else len(_REGISTRY)
+
+
+def register(name: str, *, default: int, service: str, description: str = "", label: str = "",
+             unit: str = "count", chart: bool = False) -> QuotaResource:
     """Declare a countable resource (called from a component's AppConfig.ready). Idempotent."""
-    resource = QuotaResource(name=name, default=default, service=service, description=description)
+    if unit not in UNITS:
+        raise ValueError(f"Unknown quota unit {unit!r} (one of {', '.join(UNITS)}).")
+    resource = QuotaResource(name=name, default=default, service=service, description=description, label=label,
+                             unit=unit, chart=chart, order=_order(name))
     _REGISTRY[name] = resource
     return resource
 
 
 def register_family(prefix: str, *, names: Callable[[], Iterable[str]], default: int, service: str,
-                    description: str = "") -> QuotaFamily:
+                    description: str = "", label: str = "", unit: str = "count") -> QuotaFamily:
     """Declare the resources ``<prefix>_<suffix>`` for every suffix ``names()`` yields when asked (a
-    ``{}`` in ``description`` is the suffix). Idempotent."""
-    family = QuotaFamily(prefix=prefix, names=names, default=default, service=service, description=description)
+    ``{}`` in ``description`` or ``label`` is the suffix). Idempotent."""
+    if unit not in UNITS:
+        raise ValueError(f"Unknown quota unit {unit!r} (one of {', '.join(UNITS)}).")
+    family = QuotaFamily(prefix=prefix, names=names, default=default, service=service, description=description,
+                         label=label, unit=unit, order=_order(f"{prefix}_*"))
     _REGISTRY[f"{prefix}_*"] = family
     return family
 

@@ -8,8 +8,8 @@ class ImagesConfig(appconfig.StratusAppConfig):
     verbose_name = "Images (Glance)"
     quota_service = "image"
     quotas = (
-        Quota("images", 100, "Images a project may own"),
-        Quota("image_bytes", 1 << 40, "Total bytes of image data a project may store"),
+        Quota("images", 100, "Images a project may own", "Images", chart=True),
+        Quota("image_bytes", 1 << 40, "Image data a project may store", "Image storage", unit="bytes"),
     )
     dashboard_urls = "apps.images.urls"
     panels = (Panel("Compute", "Images", "images:index", icon="image", order=30),)

@@ -8,14 +8,14 @@ class NetworksConfig(appconfig.StratusAppConfig):
     verbose_name = "Networking (Neutron)"
     quota_service = "network"
     quotas = (  # Neutron's default limits (-1: unlimited)
-        Quota("network", 100, "Networks"),
-        Quota("subnet", 100, "Subnets"),
-        Quota("subnetpool", -1, "Subnet pools"),
-        Quota("port", 500, "Ports"),
-        Quota("router", 10, "Routers"),
-        Quota("floatingip", 50, "Floating IPs"),
-        Quota("security_group", 10, "Security groups"),
-        Quota("security_group_rule", 100, "Security group rules"),
+        Quota("network", 100, "Networks", "Networks", chart=True),
+        Quota("subnet", 100, "Subnets", "Subnets"),
+        Quota("subnetpool", -1, "Subnet pools", "Subnet pools"),
+        Quota("port", 500, "Ports", "Ports", chart=True),
+        Quota("router", 10, "Routers", "Routers", chart=True),
+        Quota("floatingip", 50, "Floating IP addresses", "Floating IPs", chart=True),
+        Quota("security_group", 10, "Security groups", "Security groups", chart=True),
+        Quota("security_group_rule", 100, "Security group rules", "Security group rules"),
     )
     dashboard_urls = "apps.networks.urls"
     panels = (

@@ -137,7 +137,8 @@ def test_overview_shows_roles_and_says_when_no_resource_is_counted(admin_client:
 
 @pytest.fixture
 def widgets() -> Any:
-    quotas.register("floating_ips", default=10, service="network", description="Floating IP addresses")
+    quotas.register("floating_ips", default=10, service="network", description="Floating IP addresses",
+                    label="Floating IPs")
     quotas.register("gadgets", default=-1, service="test")
     yield
     quotas.unregister("floating_ips")
@@ -152,7 +153,7 @@ def test_overview_quota_table_and_its_partial(cloud: dict[str, Any], demo_client
     with transaction.atomic():
         services.quota_reserve(project_id=cloud["projects"]["demo"].id, deltas={"floating_ips": 9})
     page = demo_client.get("/dashboard/").content.decode()
-    assert "Floating IPs" in page and "Unlimited" in page
+    assert "Floating IPs" in page and "unlimited" in page
     assert 'aria-valuenow="90"' in page and "bar-high" in page
     partial = demo_client.get("/dashboard/?partial=1").content.decode()
     assert "<html" not in partial and 'data-resource="floating_ips"' in partial

@@ -293,10 +293,12 @@ def test_the_overview_shows_the_volume_quotas(cloud: SeededCloud) -> None:
     volume = available(cloud.member_actor, "q2", size=2)
     services.snapshot_create(actor=cloud.member_actor, volume_id=volume.id, name="q-snap")
     html = client_for("alice").get("/dashboard/").content.decode()
+    chart = r'<figure class="donut-card" data-id="(\w+)" data-resource="\w+" data-in-use="(\d+)" data-limit="(-?\d+)"'
+    charts = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(chart, html)}
+    numbers = {name: charts[name] for name in ("volumes", "gigabytes", "snapshots")}
+    assert numbers == {"volumes": ("2", "10"), "gigabytes": ("7", "1000"), "snapshots": ("1", "10")}, numbers
+    assert "7 GiB of 1,000 GiB" in html
     rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-id="(\w+)".*?</tr>', html, re.S)}
-    numbers = {name: re.findall(r'<td class="num">([^<]*)</td>', rows[name]) for name in ("volumes", "gigabytes",
-                                                                                            "snapshots")}
-    assert numbers == {"volumes": ["2", "10"], "gigabytes": ["7", "1,000"], "snapshots": ["1", "10"]}, numbers
     # a volume type's own rows (volumes___DEFAULT__ ...) show only once an admin limits them
     assert not [name for name in rows if name.endswith("__DEFAULT__")], sorted(rows)
     services.volume_quota_update(actor=cloud.admin_actor, project_id=cloud.demo_project.id,
@@ -304,4 +306,4 @@ def test_the_overview_shows_the_volume_quotas(cloud: SeededCloud) -> None:
     html = client_for("alice").get("/dashboard/").content.decode()
     rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-id="(\w+)".*?</tr>', html, re.S)}
     assert [name for name in rows if name.endswith("__DEFAULT__")] == ["gigabytes___DEFAULT__"], sorted(rows)
-    assert re.findall(r'<td class="num">([^<]*)</td>', rows["gigabytes___DEFAULT__"]) == ["7", "50"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', rows["gigabytes___DEFAULT__"]) == ["7 GiB", "50 GiB"]
