@@ -1,29 +1,16 @@
-"""The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py."""
-from django.urls import path
-
+"""The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py; the paths, views and
+URL names follow apps/dashboard/routes.py."""
 from apps.compute import views, views_volumes
+from apps.dashboard.routes import Resource, urls
 
-urlpatterns = [
-    path("instances/", views.instances, name="instances"),
-    path("instances/launch", views.launch, name="launch"),
-    path("instances/<str:server_id>/", views.instance_detail, name="instance"),
-    path("instances/<str:server_id>/action", views.instance_action, name="instance_action"),
-    path("instances/<str:server_id>/delete", views.instance_delete, name="instance_delete"),
-    path("instances/<str:server_id>/console", views.instance_console, name="instance_console"),
-    path("instances/<str:server_id>/actions/<str:request_id>", views.instance_action_events,
-         name="instance_action_events"),
-    path("instances/<str:server_id>/volumes/", views_volumes.instance_volumes, name="instance_volumes"),
-    path("instances/<str:server_id>/volumes/attach", views_volumes.instance_volume_attach,
-         name="instance_volume_attach"),
-    path("instances/<str:server_id>/volumes/<str:volume_id>/detach", views_volumes.instance_volume_detach,
-         name="instance_volume_detach"),
-    path("keypairs/", views.keypairs, name="keypairs"),
-    path("keypairs/<str:name>/delete", views.keypair_delete, name="keypair_delete"),
-    path("flavors/", views.flavors, name="flavors"),
-    path("flavors/<str:flavor_id>/delete", views.flavor_delete, name="flavor_delete"),
-    path("admin/instances/", views.all_instances, name="all_instances"),
-    path("admin/hypervisors/", views.hypervisors, name="hypervisors"),
-    path("admin/services/", views.compute_services, name="services"),
-    path("admin/services/<int:node_id>/update", views.compute_service_update, name="service_update"),
-    path("admin/usage/", views.usage, name="usage"),
-]
+urlpatterns = urls(
+    views,
+    Resource("instances", "instance", "server_id", detail=True,
+             actions=("action", "delete", "console", "actions/<str:request_id>=action_events")),
+    Resource("keypairs", "keypair", "name", actions=("delete",)),
+    Resource("flavors", "flavor", "flavor_id", actions=("delete",)),
+    Resource("admin/services", "compute_service", "int:node_id", name="service", actions=("update",)),
+    pages={"instances/launch": "launch", "admin/instances/": "all_instances", "admin/hypervisors/": "hypervisors",
+           "admin/usage/": "usage"},
+) + urls(views_volumes, Resource("instances/<str:server_id>/volumes", "instance_volume", "volume_id",
+                                 new=("attach",), actions=("detach",)))

@@ -1,15 +1,8 @@
-"""The images panel, mounted at /dashboard/images/ (namespace "images") by apps.py."""
-from django.urls import path
-
+"""The images panel, mounted at /dashboard/images/ (namespace "images") by apps.py; the paths, views and URL
+names follow apps/dashboard/routes.py (images are the component's own collection: views and names are the
+actions alone)."""
+from apps.dashboard.routes import Resource, urls
 from apps.images import views
 
-urlpatterns = [
-    path("", views.index, name="index"),
-    path("create", views.create, name="create"),
-    path("<str:image_id>/upload", views.upload, name="upload"),
-    path("<str:image_id>/edit", views.edit, name="edit"),
-    path("<str:image_id>/share", views.share, name="share"),
-    path("<str:image_id>/share/<str:member_id>/remove", views.unshare, name="unshare"),
-    path("<str:image_id>/answer", views.answer, name="answer"),
-    path("<str:image_id>/delete", views.delete, name="delete"),
-]
+urlpatterns = urls(views, Resource("", "", "image_id", new=("create",), actions=(
+    "upload", "edit", "share", "share/<str:member_id>/remove=unshare", "answer", "delete")))

@@ -1,43 +1,21 @@
-"""The networking panels, mounted at /dashboard/networks/ (namespace "networks") by apps.py."""
-from django.urls import path
-
+"""The networking panels, mounted at /dashboard/networks/ (namespace "networks") by apps.py; the paths, views
+and URL names follow apps/dashboard/routes.py."""
+from apps.dashboard.routes import Resource, urls
 from apps.networks import topology, views
 
-urlpatterns = [
-    path("", views.networks, name="index"),
-    path("create", views.network_create, name="network_create"),
-    path("ports/", views.ports, name="ports"),
-    path("ports/create", views.port_create, name="port_create"),
-    path("ports/<str:port_id>/edit", views.port_edit, name="port_edit"),
-    path("ports/<str:port_id>/delete", views.port_delete, name="port_delete"),
-    path("subnets/<str:subnet_id>/edit", views.subnet_edit, name="subnet_edit"),
-    path("subnets/<str:subnet_id>/delete", views.subnet_delete, name="subnet_delete"),
-    path("routers/", views.routers, name="routers"),
-    path("routers/create", views.router_create, name="router_create"),
-    path("routers/<str:router_id>/", views.router_detail, name="router"),
-    path("routers/<str:router_id>/edit", views.router_edit, name="router_edit"),
-    path("routers/<str:router_id>/gateway", views.router_gateway, name="router_gateway"),
-    path("routers/<str:router_id>/gateway/clear", views.router_gateway_clear, name="router_gateway_clear"),
-    path("routers/<str:router_id>/interfaces/add", views.router_interface_add, name="router_interface_add"),
-    path("routers/<str:router_id>/interfaces/remove", views.router_interface_remove,
-         name="router_interface_remove"),
-    path("routers/<str:router_id>/delete", views.router_delete, name="router_delete"),
-    path("floating-ips/", views.floatingips, name="floatingips"),
-    path("floating-ips/allocate", views.floatingip_allocate, name="floatingip_allocate"),
-    path("floating-ips/<str:floatingip_id>/associate", views.floatingip_associate, name="floatingip_associate"),
-    path("floating-ips/<str:floatingip_id>/disassociate", views.floatingip_disassociate,
-         name="floatingip_disassociate"),
-    path("floating-ips/<str:floatingip_id>/release", views.floatingip_release, name="floatingip_release"),
-    path("security-groups/", views.security_groups, name="security_groups"),
-    path("security-groups/create", views.security_group_create, name="security_group_create"),
-    path("security-groups/<str:group_id>/", views.security_group_detail, name="security_group"),
-    path("security-groups/<str:group_id>/rules/add", views.rule_create, name="rule_create"),
-    path("security-groups/<str:group_id>/rules/<str:rule_id>/delete", views.rule_delete, name="rule_delete"),
-    path("security-groups/<str:group_id>/delete", views.security_group_delete, name="security_group_delete"),
-    path("topology/", topology.topology, name="topology"),
-    path("topology.json", topology.topology_json, name="topology_json"),
-    path("<str:network_id>/", views.network_detail, name="network"),
-    path("<str:network_id>/edit", views.network_edit, name="network_edit"),
-    path("<str:network_id>/subnets/create", views.subnet_create, name="subnet_create"),
-    path("<str:network_id>/delete", views.network_delete, name="network_delete"),
-]
+urlpatterns = urls(
+    views,
+    Resource("", "network", "network_id", new=("create",), detail=True, actions=("edit", "delete")),
+    Resource("<str:network_id>/subnets", "subnet", index=False, new=("create",)),
+    Resource("subnets", "subnet", "subnet_id", index=False, actions=("edit", "delete")),
+    Resource("ports", "port", "port_id", new=("create",), actions=("edit", "delete")),
+    Resource("routers", "router", "router_id", new=("create",), detail=True, actions=(
+        "edit", "gateway", "gateway/clear", "interfaces/add=interface_add", "interfaces/remove=interface_remove",
+        "delete")),
+    Resource("floating-ips", "floatingip", "floatingip_id", new=("allocate",),
+             actions=("associate", "disassociate", "release")),
+    Resource("security-groups", "security_group", "group_id", new=("create",), detail=True, actions=("delete",)),
+    Resource("security-groups/<str:group_id>/rules", "rule", "rule_id", index=False, new=("add=create",),
+             actions=("delete",)),
+    pages={"topology/": topology.topology, "topology.json": topology.topology_json},
+)

@@ -1,0 +1,180 @@
+"""Every dashboard page keeps its path, view and URL name: templates, tests and the JS reverse these names and
+link these paths, and apps/dashboard/routes.py derives them now, so a change to the convention (or to a
+component's declaration) that moves one fails here; and no route is shadowed by one listed before it."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+from apps.dashboard.routes import Resource
+
+# namespace: {URL name: (path below the namespace's mount, view below its app)}; the mount is
+# /dashboard/<namespace>/ (the shell's own "dashboard": /dashboard/)
+ROUTES = {
+    "dashboard": {
+        "overview": ("", "views.overview"),
+        "login": ("login", "views.login_view"),
+        "logout": ("logout", "views.logout_view"),
+        "switch": ("switch", "views.switch_project"),
+    },
+    "compute": {
+        "instances": ("instances/", "views.instances"),
+        "launch": ("instances/launch", "views.launch"),
+        "instance": ("instances/<str:server_id>/", "views.instance_detail"),
+        "instance_action": ("instances/<str:server_id>/action", "views.instance_action"),
+        "instance_delete": ("instances/<str:server_id>/delete", "views.instance_delete"),
+        "instance_console": ("instances/<str:server_id>/console", "views.instance_console"),
+        "instance_action_events": ("instances/<str:server_id>/actions/<str:request_id>",
+                                   "views.instance_action_events"),
+        "instance_volumes": ("instances/<str:server_id>/volumes/", "views_volumes.instance_volumes"),
+        "instance_volume_attach": ("instances/<str:server_id>/volumes/attach", "views_volumes.instance_volume_attach"),
+        "instance_volume_detach": ("instances/<str:server_id>/volumes/<str:volume_id>/detach",
+                                   "views_volumes.instance_volume_detach"),
+        "keypairs": ("keypairs/", "views.keypairs"),
+        "keypair_delete": ("keypairs/<str:name>/delete", "views.keypair_delete"),
+        "flavors": ("flavors/", "views.flavors"),
+        "flavor_delete": ("flavors/<str:flavor_id>/delete", "views.flavor_delete"),
+        "all_instances": ("admin/instances/", "views.all_instances"),
+        "hypervisors": ("admin/hypervisors/", "views.hypervisors"),
+        "services": ("admin/services/", "views.compute_services"),
+        "service_update": ("admin/services/<int:node_id>/update", "views.compute_service_update"),
+        "usage": ("admin/usage/", "views.usage"),
+    },
+    "identity": {
+        "index": ("", "views.index"),
+        "projects": ("projects", "views.project_list"),
+        "project_create": ("projects/create", "views.project_create"),
+        "project_edit": ("projects/<str:project_id>/edit", "views.project_edit"),
+        "project_set_enabled": ("projects/<str:project_id>/enabled", "views.project_set_enabled"),
+        "project_delete": ("projects/<str:project_id>/delete", "views.project_delete"),
+        "project_members": ("projects/<str:project_id>/members", "views.project_members"),
+        "project_member_remove": ("projects/<str:project_id>/members/remove", "views.project_member_remove"),
+        "users": ("users", "views.user_list"),
+        "user_create": ("users/create", "views.user_create"),
+        "user_edit": ("users/<str:user_id>/edit", "views.user_edit"),
+        "user_set_enabled": ("users/<str:user_id>/enabled", "views.user_set_enabled"),
+        "user_delete": ("users/<str:user_id>/delete", "views.user_delete"),
+        "roles": ("roles", "views.role_list"),
+        "role_create": ("roles/create", "views.role_create"),
+        "role_delete": ("roles/<str:role_id>/delete", "views.role_delete"),
+    },
+    "images": {
+        "index": ("", "views.index"),
+        "create": ("create", "views.create"),
+        "upload": ("<str:image_id>/upload", "views.upload"),
+        "edit": ("<str:image_id>/edit", "views.edit"),
+        "share": ("<str:image_id>/share", "views.share"),
+        "unshare": ("<str:image_id>/share/<str:member_id>/remove", "views.unshare"),
+        "answer": ("<str:image_id>/answer", "views.answer"),
+        "delete": ("<str:image_id>/delete", "views.delete"),
+    },
+    "networks": {
+        "index": ("", "views.networks"),
+        "network_create": ("create", "views.network_create"),
+        "ports": ("ports/", "views.ports"),
+        "port_create": ("ports/create", "views.port_create"),
+        "port_edit": ("ports/<str:port_id>/edit", "views.port_edit"),
+        "port_delete": ("ports/<str:port_id>/delete", "views._delete_button.<locals>.view"),
+        "subnet_edit": ("subnets/<str:subnet_id>/edit", "views.subnet_edit"),
+        "subnet_delete": ("subnets/<str:subnet_id>/delete", "views._delete_button.<locals>.view"),
+        "routers": ("routers/", "views.routers"),
+        "router_create": ("routers/create", "views.router_create"),
+        "router": ("routers/<str:router_id>/", "views.router_detail"),
+        "router_edit": ("routers/<str:router_id>/edit", "views.router_edit"),
+        "router_gateway": ("routers/<str:router_id>/gateway", "views.router_gateway"),
+        "router_gateway_clear": ("routers/<str:router_id>/gateway/clear", "views.router_gateway_clear"),
+        "router_interface_add": ("routers/<str:router_id>/interfaces/add", "views.router_interface_add"),
+        "router_interface_remove": ("routers/<str:router_id>/interfaces/remove", "views.router_interface_remove"),
+        "router_delete": ("routers/<str:router_id>/delete", "views._delete_button.<locals>.view"),
+        "floatingips": ("floating-ips/", "views.floatingips"),
+        "floatingip_allocate": ("floating-ips/allocate", "views.floatingip_allocate"),
+        "floatingip_associate": ("floating-ips/<str:floatingip_id>/associate", "views.floatingip_associate"),
+        "floatingip_disassociate": ("floating-ips/<str:floatingip_id>/disassociate", "views.floatingip_disassociate"),
+        "floatingip_release": ("floating-ips/<str:floatingip_id>/release", "views._delete_button.<locals>.view"),
+        "security_groups": ("security-groups/", "views.security_groups"),
+        "security_group_create": ("security-groups/create", "views.security_group_create"),
+        "security_group": ("security-groups/<str:group_id>/", "views.security_group_detail"),
+        "rule_create": ("security-groups/<str:group_id>/rules/add", "views.rule_create"),
+        "rule_delete": ("security-groups/<str:group_id>/rules/<str:rule_id>/delete", "views.rule_delete"),
+        "security_group_delete": ("security-groups/<str:group_id>/delete", "views._delete_button.<locals>.view"),
+        "topology": ("topology/", "topology.topology"),
+        "topology_json": ("topology.json", "topology.topology_json"),
+        "network": ("<str:network_id>/", "views.network_detail"),
+        "network_edit": ("<str:network_id>/edit", "views.network_edit"),
+        "subnet_create": ("<str:network_id>/subnets/create", "views.subnet_create"),
+        "network_delete": ("<str:network_id>/delete", "views._delete_button.<locals>.view"),
+    },
+    "tasks": {
+        "index": ("", "views.tasks"),
+        "all": ("all", "views.tasks_all"),
+        "task": ("<str:record_id>/", "views.task_detail"),
+    },
+    "volumes": {
+        "index": ("", "views.volumes"),
+        "create": ("create", "views.volume_create"),
+        "snapshots": ("snapshots/", "views.snapshots"),
+        "snapshot_delete": ("snapshots/<str:snapshot_id>/delete", "views.snapshot_delete"),
+        "backends": ("backends/", "views.backends"),
+        "volume": ("<str:volume_id>/", "views.volume_detail"),
+        "extend": ("<str:volume_id>/extend", "views.volume_extend"),
+        "snapshot": ("<str:volume_id>/snapshot", "views.volume_snapshot"),
+        "attach": ("<str:volume_id>/attach", "views.volume_attach"),
+        "detach": ("<str:volume_id>/detach", "views.volume_detach"),
+        "delete": ("<str:volume_id>/delete", "views.volume_delete"),
+    },
+}
+
+
+def mount(namespace: str) -> str:
+    return "dashboard/" if namespace == "dashboard" else f"dashboard/{namespace}/"
+
+
+def dashboard_routes() -> dict[str, dict[str, tuple[str, str]]]:
+    """What the URLconf serves under /dashboard/, in ROUTES' form."""
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+
+    def walk(patterns: list, prefix: str, namespace: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern), entry.namespace or namespace)
+            elif isinstance(entry, URLPattern) and (prefix + str(entry.pattern)).startswith("dashboard/"):
+                route = (prefix + str(entry.pattern)).removeprefix(mount(namespace))
+                view = f"{entry.callback.__module__}.{entry.callback.__qualname__}".split(".", 2)[2]
+                assert entry.name not in found.get(namespace, {}), f"{namespace}:{entry.name} is declared twice"
+                found.setdefault(namespace, {})[entry.name] = (route, view)
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def test_the_dashboard_routes_are_pinned() -> None:
+    assert dashboard_routes() == ROUTES
+
+
+@pytest.mark.parametrize("name", [f"{ns}:{name}" for ns, names in ROUTES.items() for name in names])
+def test_each_route_resolves_to_itself(name: str) -> None:
+    """A sample URL of each route (ids filled in) resolves to that route, not to one declared before it."""
+    namespace, _, url_name = name.partition(":")
+    route = mount(namespace) + ROUTES[namespace][url_name][0]
+    url = "/" + re.sub(r"<(?:(\w+):)?\w+>", lambda m: "7" if m.group(1) == "int" else "x-1", route)
+    match = resolve(url)
+    assert f"{match.namespace}:{match.url_name}" == name
+
+
+def test_the_convention() -> None:
+    rows = Resource("routers", "router", "router_id", new=("create",), detail=True,
+                    actions=("gateway/clear", "interfaces/add=interface_add")).routes()
+    assert rows == [
+        ("routers/", "routers", "routers"),
+        ("routers/create", "router_create", "router_create"),
+        ("routers/<str:router_id>/", "router_detail", "router"),
+        ("routers/<str:router_id>/gateway/clear", "router_gateway_clear", "router_gateway_clear"),
+        ("routers/<str:router_id>/interfaces/add", "router_interface_add", "router_interface_add"),
+    ]
+    assert Resource("", "volume", "volume_id", name="", actions=("extend",)).routes() == [
+        ("", "volumes", "index"), ("<str:volume_id>/extend", "volume_extend", "extend")]
+    assert Resource("admin/services", "compute_service", "int:node_id", name="service", index=False,
+                    actions=("update",)).routes() == [
+        ("admin/services/<int:node_id>/update", "compute_service_update", "service_update")]
