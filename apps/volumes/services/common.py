@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from apps.core import events, tasks
 from apps.core.errors import BadRequest, NotFound
-from apps.core.validators import MAX_METADATA_ITEMS
+from apps.core.validators import MAX_METADATA_ITEMS, Unset, assign
 from apps.identity.policy import Actor, require_write
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, Volume, VolumeMetadata
@@ -76,6 +76,22 @@ def _report(model: type[Volume | Snapshot], row_id: str, *, expected: str, targe
     _move(row, target, action=action, reason=reason)
     _publish(row, "state", model.__name__.lower())
     return True
+
+
+def _creation_report(model: type[Volume | Snapshot], row_id: str, *, failure: str | None = None) -> bool:
+    """A storage agent's word on the volume or snapshot it was creating: ``available``, or ``error``
+    with its ``failure`` (see ``_report``)."""
+    if failure is None:
+        return _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+    return _report(model, row_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
+                   reason=failure)
+
+
+def _describe(row: Volume | Snapshot, *, name: str | Unset | None, description: str | Unset | None) -> None:
+    """A volume's or snapshot's new name and description (``UNSET``: left as it is), saved and published."""
+    assign(row, name=name, description=description)
+    row.save(update_fields=["name", "description", "updated_at"])
+    _publish(row, "updated", type(row).__name__.lower())
 
 
 def _set_metadata(volume: Volume, items: Mapping[str, str], *, replace: bool) -> None:

@@ -8,13 +8,22 @@ from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
-from apps.core.validators import UNSET, Unset, assign
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin, require_write
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, SnapshotMetadata, StorageBackend, Volume, VolumeType
 from apps.volumes.services.backends import _unclaim
-from apps.volumes.services.common import _enqueue, _move, _publish, _report, _reported, _writable_volume
+from apps.volumes.services.common import (
+    _creation_report,
+    _describe,
+    _enqueue,
+    _move,
+    _publish,
+    _report,
+    _reported,
+    _writable_volume,
+)
 
 
 @transaction.atomic
@@ -54,23 +63,19 @@ def _writable_snapshot(actor: Actor, snapshot_id: str) -> Snapshot:
 
 @transaction.atomic
 def snapshot_created(*, snapshot_id: str) -> bool:
-    return _report(Snapshot, snapshot_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+    return _creation_report(Snapshot, snapshot_id)
 
 
 @transaction.atomic
 def snapshot_create_failed(*, snapshot_id: str, reason: str) -> bool:
-    return _report(Snapshot, snapshot_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
-                   reason=reason)
+    return _creation_report(Snapshot, snapshot_id, failure=reason)
 
 
 @transaction.atomic
 def snapshot_update(*, actor: Actor, snapshot_id: str, name: str | Unset | None = UNSET,
                     description: str | Unset | None = UNSET) -> Snapshot:
     """Set what is given (``UNSET``: left as it is)."""
-    snapshot = _writable_snapshot(actor, snapshot_id)
-    assign(snapshot, name=name, description=description)
-    snapshot.save(update_fields=["name", "description", "updated_at"])
-    _publish(snapshot, "updated", "snapshot")
+    _describe(_writable_snapshot(actor, snapshot_id), name=name, description=description)
     return selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
 
 

@@ -11,7 +11,7 @@ from django.db.models import F
 
 from apps.core import events
 from apps.core.errors import BadRequest, NotFound
-from apps.core.validators import UNSET, Unset, assign
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
 from apps.volumes import selectors, states
@@ -19,10 +19,11 @@ from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeMetadata
 from apps.volumes.services.backends import _schedule, _unclaim
 from apps.volumes.services.common import (
     GiB,
+    _creation_report,
+    _describe,
     _enqueue,
     _move,
     _publish,
-    _report,
     _reported,
     _set_metadata,
     _writable_volume,
@@ -141,13 +142,12 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
 def volume_created(*, volume_id: str) -> bool:
     """The agent made the volume's file: ``available``. False when the volume is gone or no longer
     creating (deleted meanwhile): nothing changes."""
-    return _report(Volume, volume_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+    return _creation_report(Volume, volume_id)
 
 
 @transaction.atomic
 def volume_create_failed(*, volume_id: str, reason: str) -> bool:
-    return _report(Volume, volume_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
-                   reason=reason)
+    return _creation_report(Volume, volume_id, failure=reason)
 
 
 @transaction.atomic
@@ -155,11 +155,9 @@ def volume_update(*, actor: Actor, volume_id: str, name: str | Unset | None = UN
                   description: str | Unset | None = UNSET, metadata: Mapping[str, str] | Unset = UNSET) -> Volume:
     """Set what is given (``UNSET``: left as it is); ``metadata`` replaces the volume's."""
     volume = _writable_volume(actor, volume_id)
-    assign(volume, name=name, description=description)
     if not isinstance(metadata, Unset):
         _set_metadata(volume, metadata, replace=True)
-    volume.save(update_fields=["name", "description", "updated_at"])
-    _publish(volume, "updated", "volume")
+    _describe(volume, name=name, description=description)
     return selectors.volume_get(actor=actor, volume_id=volume_id)
 
 
