@@ -206,6 +206,19 @@ def project_list(*, actor: Actor, filters: dict[str, str] | None = None) -> Quer
                                          "parent_id": "parent_id", "is_domain": None})
 
 
+def project_user_counts(*, actor: Actor) -> dict[str, int]:
+    """How many users hold a role on each project the caller sees, themselves or through a group
+    (two queries): who loses access when it is disabled."""
+    on_visible = RoleAssignment.objects.filter(project__in=project_list(actor=actor).values("id"))
+    users: dict[str, set[str]] = {}
+    for project_id, user_id in [
+            *on_visible.filter(user__isnull=False).values_list("project_id", "user_id"),
+            *on_visible.filter(group__isnull=False).values_list("project_id", "group__auth_group__user__id")]:
+        if user_id:
+            users.setdefault(project_id, set()).add(user_id)
+    return {project_id: len(ids) for project_id, ids in users.items()}
+
+
 def project_names(*, actor: Actor) -> dict[str, str]:
     """Every project's id → name (an admin's listing, e.g. to label rows of every project)."""
     return dict(project_list(actor=actor).values_list("id", "name"))

@@ -78,7 +78,10 @@ def index(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
 @identity_admin
 def project_list(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    projects = selectors.project_list(actor=actor)
+    projects = list(selectors.project_list(actor=actor))
+    counts = selectors.project_user_counts(actor=actor)
+    for project in projects:  # what the Disable button's confirmation names
+        project.user_count = counts.get(project.id, 0)  # type: ignore[attr-defined]
     return render_page(request, "identity/projects.html", {"projects": projects, "current": actor.project_id},
                        partial="identity/_projects_table.html")
 
