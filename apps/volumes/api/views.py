@@ -13,6 +13,7 @@ from apps.core import microversion, pagination
 from apps.core import validators as check
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
+from apps.core.resources import Collection, Creatable, Deletable, Member, Updatable
 from apps.identity.api.authentication import AllowAny
 from apps.volumes import selectors, services
 from apps.volumes.api import inputs
@@ -98,42 +99,32 @@ class Version(Versions):
 
 # ---- volumes -------------------------------------------------------------------------------------
 
-class _Collection(CinderView):
-    """A list (brief, or detailed under ``/detail``) with Cinder's next link when a page is full, and
-    the create (POST; 405 under ``/detail``). ``kind`` names the list query's kind and the bodies' key."""
+class _Paged(CinderView, Collection, Creatable):
+    """A list of volumes or snapshots (brief, or detailed under ``/detail``) from the list query of
+    kind ``key``, with Cinder's next link when a page is full; the create answers 202."""
 
-    detail = False
-    kind: ClassVar[str]
+    created_status = 202
+    query: selectors.ListQuery
 
-    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
+    def listed(self, request: Request) -> list[Any]:
         raise NotImplementedError
 
-    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
-        raise NotImplementedError
+    def rows(self, request: Request, **kwargs: str) -> list[Any]:
+        self.query = selectors.parse_list_query(_params(request), kind=self.key)
+        return self.listed(request)
 
-    def create(self, request: Request, base: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def get(self, request: Request, project_id: str) -> Response:
-        query = selectors.parse_list_query(_params(request), kind=self.kind)
-        rows = self.rows(request, query)
-        base = _base(request, project_id)
-        return Response({f"{self.kind}s": [self.render(request, row, base) for row in rows], **pagination.next_links(
-            request, f"{self.kind}s", f"{base}/{self.kind}s{'/detail' if self.detail else ''}", rows,
-            limit=query.limit, marker=lambda row: row.id)})
-
-    def post(self, request: Request, project_id: str) -> Response:
-        if self.detail:
-            self.http_method_not_allowed(request)  # 405 in the API's error format
-        return Response({self.kind: self.create(request, _base(request, project_id))}, status=202)
+    def links(self, request: Request, rows: list[Any], *, project_id: str) -> dict[str, Any]:
+        url = f"{_base(request, project_id)}/{self.plural}{'/detail' if self.detail else ''}"
+        return pagination.next_links(request, self.plural, url, rows, limit=self.query.limit, marker=lambda row: row.id)
 
 
 class _ActionView(CinderView):
-    """``POST .../action {"<name>": body}``: the one action, through its entry in ``actions`` (the
-    status it answers, and what it runs with the actor, the body and the id from the URL). An unknown
-    action is a 404 when the resource is not the caller's (``show``), a 400 when it is."""
+    """``POST .../action {"<name>": body}``: the one action, through its entry in ``actions``: the
+    status it answers, what its parser makes of the body (the service's own arguments) and the typed
+    service, called with the actor and the id from the URL. An unknown action is a 404 when the
+    resource is not the caller's (``show``), a 400 when it is."""
 
-    actions: ClassVar[Mapping[str, tuple[int, Callable[..., object]]]]
+    actions: ClassVar[Mapping[str, tuple[int, Callable[[Any], dict[str, Any]], Callable[..., object]]]]
     show: ClassVar[Callable[..., object]]
 
     def post(self, request: Request, project_id: str, **ids: str) -> Response:
@@ -141,9 +132,13 @@ class _ActionView(CinderView):
         if action not in self.actions:
             type(self).show(actor=request.auth, **ids)
             raise BadRequest(f"There is no such action: {action}")
-        status, run = self.actions[action]
-        run(request.auth, body, **ids)
+        status, parse, service = self.actions[action]
+        service(actor=request.auth, **ids, **parse(body))
         return Response(status=status)
+
+
+def _no_arguments(_body: Any) -> dict[str, Any]:
+    return {}
 
 
 class _Metadata(CinderView):
@@ -187,27 +182,35 @@ class _MetadataItem(CinderView):
         return Response(status=200)
 
 
+def _metadata_views(name: str, read: Callable[..., dict[str, str]], write: Callable[..., dict[str, str]],
+                    write_item: Callable[..., dict[str, str]], remove_item: Callable[..., None],
+                    ) -> tuple[type[_Metadata], type[_MetadataItem]]:
+    """The metadata views of a volume or a snapshot (``name``), through its selector and services."""
+    return (type(f"{name}Metadata", (_Metadata,), {"read": staticmethod(read), "write": staticmethod(write)}),
+            type(f"{name}MetadataItem", (_MetadataItem,), {"read": staticmethod(read),
+                                                             "write": staticmethod(write_item),
+                                                             "remove": staticmethod(remove_item)}))
+
+
 # ---- volumes -------------------------------------------------------------------------------------
 
-class Volumes(_Collection):
-    kind = "volume"
+class Volumes(_Paged):
+    key, plural = "volume", "volumes"
 
-    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
-        return selectors.volume_list(actor=request.auth, query=query)
+    def listed(self, request: Request) -> list[Any]:
+        return selectors.volume_list(actor=request.auth, query=self.query)
 
-    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
+    def render(self, request: Request, row: Any, *, project_id: str) -> dict[str, Any]:
         if self.detail:
-            return out.volume_detail(row, base, admin=request.auth.is_admin, version=request.volume_version)
-        return out.volume_brief(row, base)
+            return out.volume_detail(row, _base(request, project_id), admin=request.auth.is_admin,
+                                     version=request.volume_version)
+        return out.volume_brief(row, _base(request, project_id))
 
-    def create(self, request: Request, base: str) -> dict[str, Any]:
+    def create(self, request: Request, *, project_id: str) -> dict[str, Any]:
         volume = services.volume_create(actor=request.auth, **vars(inputs.volume_create(request.data)))
         volume = selectors.volume_get(actor=request.auth, volume_id=volume.id)
-        return out.volume_out(volume, base, version=request.volume_version, admin=request.auth.is_admin)
-
-
-class VolumesDetail(Volumes):
-    detail = True
+        return out.volume_out(volume, _base(request, project_id), version=request.volume_version,
+                              admin=request.auth.is_admin)
 
 
 class VolumeSummary(CinderView):
@@ -219,100 +222,79 @@ class VolumeSummary(CinderView):
         return Response({"volume-summary": summary})
 
 
-class VolumeDetail(CinderView):
-    def get(self, request: Request, project_id: str, volume_id: str) -> Response:
-        volume = selectors.volume_get(actor=request.auth, volume_id=volume_id)
-        return Response({"volume": out.volume_detail(volume, _base(request, project_id),
-                                                     admin=request.auth.is_admin, version=request.volume_version)})
+class VolumeDetail(CinderView, Member, Updatable, Deletable):
+    key, id, deleted_status = "volume", "volume_id", 202
+    lookup = selectors.volume_get
 
-    def put(self, request: Request, project_id: str, volume_id: str) -> Response:
+    def render(self, request: Request, row: Any, *, project_id: str, **ids: str) -> dict[str, Any]:
+        return out.volume_detail(row, _base(request, project_id), admin=request.auth.is_admin,
+                                 version=request.volume_version)
+
+    def update(self, request: Request, *, project_id: str, volume_id: str) -> dict[str, Any]:
         volume = services.volume_update(actor=request.auth, volume_id=volume_id,
                                         **vars(inputs.volume_update(request.data)))
-        return Response({"volume": out.volume_out(volume, _base(request, project_id), version=request.volume_version,
-                                                  admin=request.auth.is_admin)})
+        return out.volume_out(volume, _base(request, project_id), version=request.volume_version,
+                              admin=request.auth.is_admin)
 
-    def delete(self, request: Request, project_id: str, volume_id: str) -> Response:
+    def remove(self, request: Request, *, project_id: str, volume_id: str) -> None:
         services.volume_delete(actor=request.auth, volume_id=volume_id,
                                cascade=check.flag(request.query_params.get("cascade")))
-        return Response(status=202)
 
 
 class VolumeAction(_ActionView):
     show = staticmethod(selectors.volume_get)
     actions = {
-        "os-extend": (202, lambda actor, body, volume_id: services.volume_extend(
-            actor=actor, volume_id=volume_id, new_size=inputs.volume_extend(body))),
-        "os-set_bootable": (200, lambda actor, body, volume_id: services.volume_set_bootable(
-            actor=actor, volume_id=volume_id, bootable=inputs.volume_set_bootable(body))),
-        "os-reserve": (202, lambda actor, _body, volume_id: services.volume_begin_attaching(
-            actor=actor, volume_id=volume_id)),
-        "os-unreserve": (202, lambda actor, _body, volume_id: services.volume_roll_attaching(
-            actor=actor, volume_id=volume_id)),
-        "os-attach": (202, lambda actor, body, volume_id: services.volume_attach_record(
-            actor=actor, volume_id=volume_id, **vars(inputs.volume_attach_record(body)))),
-        "os-detach": (202, lambda actor, body, volume_id: services.volume_detach_record(
-            actor=actor, volume_id=volume_id, attachment_id=inputs.volume_detach_record(body))),
+        "os-extend": (202, lambda body: {"new_size": inputs.volume_extend(body)}, services.volume_extend),
+        "os-set_bootable": (200, lambda body: {"bootable": inputs.volume_set_bootable(body)},
+                            services.volume_set_bootable),
+        "os-reserve": (202, _no_arguments, services.volume_begin_attaching),
+        "os-unreserve": (202, _no_arguments, services.volume_roll_attaching),
+        "os-attach": (202, lambda body: vars(inputs.volume_attach_record(body)), services.volume_attach_record),
+        "os-detach": (202, lambda body: {"attachment_id": inputs.volume_detach_record(body)},
+                      services.volume_detach_record),
     }
 
 
-class VolumeMetadata(_Metadata):
-    read = staticmethod(selectors.volume_metadata)
-    write = staticmethod(services.volume_metadata_set)
-
-
-class VolumeMetadataItem(_MetadataItem):
-    read = staticmethod(selectors.volume_metadata)
-    write = staticmethod(services.volume_metadata_item_set)
-    remove = staticmethod(services.volume_metadata_item_delete)
+VolumeMetadata, VolumeMetadataItem = _metadata_views(
+    "Volume", selectors.volume_metadata, services.volume_metadata_set, services.volume_metadata_item_set,
+    services.volume_metadata_item_delete)
 
 
 # ---- snapshots -----------------------------------------------------------------------------------
 
-class Snapshots(_Collection):
-    kind = "snapshot"
+class Snapshots(_Paged):
+    key, plural = "snapshot", "snapshots"
 
-    def rows(self, request: Request, query: selectors.ListQuery) -> list[Any]:
-        return selectors.snapshot_list(actor=request.auth, query=query)
+    def listed(self, request: Request) -> list[Any]:
+        return selectors.snapshot_list(actor=request.auth, query=self.query)
 
-    def render(self, request: Request, row: Any, base: str) -> dict[str, Any]:
+    def render(self, request: Request, row: Any, **kwargs: str) -> dict[str, Any]:
         if self.detail:
             return out.snapshot_detail(row, request.volume_version)
         return out.snapshot_summary(row)
 
-    def create(self, request: Request, base: str) -> dict[str, Any]:
+    def create(self, request: Request, **kwargs: str) -> dict[str, Any]:
         snapshot = services.snapshot_create(actor=request.auth, **vars(inputs.snapshot_create(request.data)))
         snapshot = selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot.id)
         return out.snapshot_out(snapshot, request.volume_version)
 
 
-class SnapshotsDetail(Snapshots):
-    detail = True
+class SnapshotDetail(CinderView, Member, Updatable, Deletable):
+    key, id, deleted_status = "snapshot", "snapshot_id", 202
+    lookup, deleter = selectors.snapshot_get, services.snapshot_delete
 
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.snapshot_detail(row, request.volume_version)
 
-class SnapshotDetail(CinderView):
-    def get(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        return Response({"snapshot": out.snapshot_detail(
-            selectors.snapshot_get(actor=request.auth, snapshot_id=snapshot_id), request.volume_version)})
-
-    def put(self, request: Request, project_id: str, snapshot_id: str) -> Response:
+    def update(self, request: Request, *, snapshot_id: str, **ids: str) -> dict[str, Any]:
         snapshot = services.snapshot_update(actor=request.auth, snapshot_id=snapshot_id,
                                             **vars(inputs.snapshot_update(request.data)))
-        return Response({"snapshot": out.snapshot_out(snapshot, request.volume_version)})
-
-    def delete(self, request: Request, project_id: str, snapshot_id: str) -> Response:
-        services.snapshot_delete(actor=request.auth, snapshot_id=snapshot_id)
-        return Response(status=202)
+        return out.snapshot_out(snapshot, request.volume_version)
 
 
-class SnapshotMetadata(_Metadata):
-    read = staticmethod(selectors.snapshot_metadata)
-    write = staticmethod(services.snapshot_metadata_set)
-
-
-class SnapshotMetadataItem(_MetadataItem):
-    read = staticmethod(selectors.snapshot_metadata)
-    write = staticmethod(services.snapshot_metadata_item_set)
-    remove = staticmethod(services.snapshot_metadata_item_delete)
+SnapshotMetadata, SnapshotMetadataItem = _metadata_views(
+    "Snapshot", selectors.snapshot_metadata, services.snapshot_metadata_set, services.snapshot_metadata_item_set,
+    services.snapshot_metadata_item_delete)
 
 
 # ---- volume types --------------------------------------------------------------------------------
@@ -326,16 +308,19 @@ def _is_public_param(request: Request) -> bool | None:
     return check.flag(value)
 
 
-class VolumeTypes(CinderView):
-    def get(self, request: Request, project_id: str) -> Response:
-        services.volume_type_default()
-        types = selectors.volume_type_list(actor=request.auth, is_public=_is_public_param(request))
-        admin = request.auth.is_admin
-        return Response({"volume_types": [out.volume_type_out(t, admin=admin) for t in types]})
+class VolumeTypes(CinderView, Collection, Creatable):
+    key, plural, created_status = "volume_type", "volume_types", 200
 
-    def post(self, request: Request, project_id: str) -> Response:
+    def rows(self, request: Request, **kwargs: str) -> list[Any]:
+        services.volume_type_default()
+        return selectors.volume_type_list(actor=request.auth, is_public=_is_public_param(request))
+
+    def render(self, request: Request, row: Any, **kwargs: str) -> dict[str, Any]:
+        return out.volume_type_out(row, admin=request.auth.is_admin)
+
+    def create(self, request: Request, **kwargs: str) -> dict[str, Any]:
         vtype = services.volume_type_create(actor=request.auth, **vars(inputs.volume_type_create(request.data)))
-        return Response({"volume_type": out.volume_type_out(vtype, admin=True)})
+        return out.volume_type_out(vtype, admin=True)
 
 
 class VolumeTypeDefault(CinderView):
@@ -344,46 +329,43 @@ class VolumeTypeDefault(CinderView):
         return Response({"volume_type": out.volume_type_out(vtype, admin=request.auth.is_admin)})
 
 
-class VolumeTypeDetail(CinderView):
-    def get(self, request: Request, project_id: str, type_id: str) -> Response:
-        if type_id == "default":
-            vtype = services.volume_type_default()
-        else:
-            vtype = selectors.volume_type_get(actor=request.auth, type_id=type_id)
-        return Response({"volume_type": out.volume_type_out(vtype, admin=request.auth.is_admin)})
+class VolumeTypeDetail(CinderView, Member, Updatable, Deletable):
+    key, id, deleted_status = "volume_type", "type_id", 202
+    deleter = services.volume_type_delete
 
-    def put(self, request: Request, project_id: str, type_id: str) -> Response:
+    def show(self, request: Request, *, type_id: str, **ids: str) -> Any:
+        if type_id == "default":
+            return services.volume_type_default()
+        return selectors.volume_type_get(actor=request.auth, type_id=type_id)
+
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.volume_type_out(row, admin=request.auth.is_admin)
+
+    def update(self, request: Request, *, type_id: str, **ids: str) -> dict[str, Any]:
         vtype = services.volume_type_update(actor=request.auth, type_id=type_id,
                                             **vars(inputs.volume_type_update(request.data)))
         body = out.volume_type_out(vtype, admin=True)
         body.pop("os-volume-type-access:is_public")  # not in Cinder's update answer
-        return Response({"volume_type": body})
-
-    def delete(self, request: Request, project_id: str, type_id: str) -> Response:
-        services.volume_type_delete(actor=request.auth, type_id=type_id)
-        return Response(status=202)
+        return body
 
 
 # ---- quotas and limits ---------------------------------------------------------------------------
 
-class QuotaSet(CinderView):
-    def get(self, request: Request, project_id: str, target: str) -> Response:
-        quota = selectors.volume_quota(actor=request.auth, project_id=target)
+class QuotaSet(CinderView, Member, Updatable, Deletable):
+    """A project's (``target``'s) volume quotas: limits, or limits and use with ``?usage=true``."""
+
+    key, id, arg, deleted_status = "quota_set", "target", "project_id", 200
+    lookup, deleter = selectors.volume_quota, services.volume_quota_delete
+
+    def render(self, request: Request, row: Any, *, target: str, **ids: str) -> dict[str, Any]:
         if check.flag(request.query_params.get("usage")):
-            body: dict[str, Any] = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0}
-                                    for k, v in quota.items()}
-        else:
-            body = {k: v["limit"] for k, v in quota.items()}
-        return Response({"quota_set": {"id": target, **body}})
+            return {"id": target, **{k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0}
+                                     for k, v in row.items()}}
+        return {"id": target, **{k: v["limit"] for k, v in row.items()}}
 
-    def put(self, request: Request, project_id: str, target: str) -> Response:
-        limits = services.volume_quota_update(actor=request.auth, project_id=target,
-                                              limits=inputs.quota_limits(request.data, "quota_set"))
-        return Response({"quota_set": limits})
-
-    def delete(self, request: Request, project_id: str, target: str) -> Response:
-        services.volume_quota_delete(actor=request.auth, project_id=target)
-        return Response(status=200)
+    def update(self, request: Request, *, target: str, **ids: str) -> dict[str, Any]:
+        return services.volume_quota_update(actor=request.auth, project_id=target,
+                                            limits=inputs.quota_limits(request.data, "quota_set"))
 
 
 class QuotaSetDefaults(CinderView):
@@ -450,13 +432,12 @@ class VolumeTypeExtraSpec(CinderView):
 class SnapshotAction(_ActionView):
     show = staticmethod(selectors.snapshot_get)
     actions = {
-        "os-reset_status": (202, lambda actor, body, snapshot_id: services.snapshot_reset_status(
-            actor=actor, snapshot_id=snapshot_id, status=inputs.snapshot_status(body))),
-        "os-force_delete": (202, lambda actor, _body, snapshot_id: services.snapshot_force_delete(
-            actor=actor, snapshot_id=snapshot_id)),
-        "os-update_snapshot_status": (202, lambda actor, body, snapshot_id: services.snapshot_update_status(
-            actor=actor, snapshot_id=snapshot_id, status=inputs.snapshot_status(body),
-            progress=inputs.snapshot_progress(body))),
+        "os-reset_status": (202, lambda body: {"status": inputs.snapshot_status(body)},
+                            services.snapshot_reset_status),
+        "os-force_delete": (202, _no_arguments, services.snapshot_force_delete),
+        "os-update_snapshot_status": (202, lambda body: {"status": inputs.snapshot_status(body),
+                                                         "progress": inputs.snapshot_progress(body)},
+                                      services.snapshot_update_status),
     }
 
 
@@ -513,41 +494,37 @@ def _attachment_body(attachment: Any) -> dict[str, Any]:
     return out.attachment_detail(attachment, selectors.attachment_connection(attachment))
 
 
-class Attachments(_AttachmentsView):
-    detail = False
+class Attachments(_AttachmentsView, Collection, Creatable):
+    key, plural, created_status = "attachment", "attachments", 200
 
-    def get(self, request: Request, project_id: str) -> Response:
-        found = selectors.attachment_list(actor=request.auth, params=_params(request))
-        render = _attachment_body if self.detail else out.attachment_summary
-        return Response({"attachments": [render(a) for a in found]})
+    def rows(self, request: Request, **kwargs: str) -> list[Any]:
+        return selectors.attachment_list(actor=request.auth, params=_params(request))
 
-    def post(self, request: Request, project_id: str) -> Response:
-        if self.detail:
-            self.http_method_not_allowed(request)  # 405 in the API's error format
+    def render(self, request: Request, row: Any, **kwargs: str) -> dict[str, Any]:
+        return _attachment_body(row) if self.detail else out.attachment_summary(row)
+
+    def create(self, request: Request, **kwargs: str) -> dict[str, Any]:
         attachment = services.attachment_create(actor=request.auth, **vars(inputs.attachment_create(
             request.data, with_mode=out.at_least(request.volume_version, "3.54"))))
-        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment.id)
-        return Response({"attachment": _attachment_body(attachment)})
+        return _attachment_body(selectors.attachment_get(actor=request.auth, attachment_id=attachment.id))
 
 
-class AttachmentsDetail(Attachments):
-    detail = True
+class AttachmentDetail(_AttachmentsView, Member, Updatable, Deletable):
+    """DELETE answers the volume's attachments left."""
 
+    key, id, deleted_status = "attachment", "attachment_id", 200
+    lookup, deleter = selectors.attachment_get, services.attachment_delete
 
-class AttachmentDetail(_AttachmentsView):
-    def get(self, request: Request, project_id: str, attachment_id: str) -> Response:
-        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
-        return Response({"attachment": _attachment_body(attachment)})
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return _attachment_body(row)
 
-    def put(self, request: Request, project_id: str, attachment_id: str) -> Response:
+    def update(self, request: Request, *, attachment_id: str, **ids: str) -> dict[str, Any]:
         services.attachment_update(actor=request.auth, attachment_id=attachment_id,
                                    connector=inputs.attachment_update(request.data))
-        attachment = selectors.attachment_get(actor=request.auth, attachment_id=attachment_id)
-        return Response({"attachment": _attachment_body(attachment)})
+        return _attachment_body(self.show(request, attachment_id=attachment_id))
 
-    def delete(self, request: Request, project_id: str, attachment_id: str) -> Response:
-        left = services.attachment_delete(actor=request.auth, attachment_id=attachment_id)
-        return Response({"attachments": [out.attachment_summary(a) for a in left]})
+    def deleted_body(self, request: Request, removed: Any) -> Any:
+        return {"attachments": [out.attachment_summary(a) for a in removed]}
 
 
 class AttachmentAction(_AttachmentsView):
