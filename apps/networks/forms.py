@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from apps.networks import rule_templates
 from apps.networks.services import FirstSubnet, PortAttributes
 
 Choices = list[tuple[str, str]]
@@ -182,10 +183,20 @@ class SecurityGroupForm(forms.Form):
 RULE_PROTOCOLS = [("tcp", "TCP"), ("udp", "UDP"), ("icmp", "ICMP"), ("any", "Any protocol"), ("other", "Other")]
 
 
+def _rule_choices() -> Choices:
+    return [(rule_templates.CUSTOM, "Custom rule (protocol and ports below)"),
+            *[(t.key, f"{t.label} ({t.summary})") for t in rule_templates.TEMPLATES]]
+
+
 class RuleForm(forms.Form):
+    """A rule: a template of ``rule_templates`` (its protocol and ports; direction, ether type and
+    remote as chosen) or a custom one."""
+
+    rule = forms.ChoiceField(choices=_rule_choices, initial=rule_templates.CUSTOM, required=False, label="Rule")
     direction = forms.ChoiceField(choices=[("ingress", "Ingress"), ("egress", "Egress")], initial="ingress")
     ethertype = forms.ChoiceField(choices=[("IPv4", "IPv4"), ("IPv6", "IPv6")], initial="IPv4")
-    protocol = forms.ChoiceField(choices=RULE_PROTOCOLS, initial="tcp")
+    protocol = forms.ChoiceField(choices=RULE_PROTOCOLS, initial="tcp", required=False,
+                                 help_text="Custom rules only: a template brings its own.")
     other_protocol = forms.CharField(max_length=16, required=False, label="Other protocol (name or number)")
     port_range_min = forms.IntegerField(required=False, min_value=0, max_value=65535, label="Port from",
                                         help_text="ICMP: the type.", widget=NUMBER)
@@ -202,10 +213,25 @@ class RuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["remote_group"].choices = [("", "—")] + (groups or [])
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("rule") not in rule_templates.BY_KEY:  # custom (the default)
+            if not data.get("protocol"):
+                self.add_error("protocol", "Choose a protocol (or a rule template).")
+            elif data["protocol"] == "other" and not (data.get("other_protocol") or "").strip():
+                self.add_error("other_protocol", "Name the protocol (e.g. gre) or give its number.")
+        if data.get("remote") == "group" and not data.get("remote_group"):
+            self.add_error("remote_group", "Choose the security group the traffic comes from.")
+        return data
+
     def rule_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
         protocol: str | None = data["protocol"]
-        if protocol == "other":
+        template = rule_templates.BY_KEY.get(data.get("rule") or "")
+        if template is not None:
+            protocol = "ipv6-icmp" if template.protocol == "icmp" and data["ethertype"] == "IPv6" else template.protocol
+            data = {**data, "port_range_min": template.port_min, "port_range_max": template.port_max}
+        elif protocol == "other":
             protocol = (data.get("other_protocol") or "").strip() or None
         elif protocol == "any":
             protocol = None
