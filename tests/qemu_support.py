@@ -19,7 +19,8 @@
   (label config-2) or else the metadata service, asks the metadata service too (busybox nc: this static
   busybox's wget dies in the guest), prints ``STRATUS-*`` markers (hostname, instance uuid, key
   fingerprint, fixed IP, the metadata service's uuid, block devices) on the serial console, then stays
-  up, reporting block devices that come or go. Built once per machine under ``GUEST_CACHE`` (keyed by
+  up, reporting block devices that come or go, with a shell on its serial console (``guest# ``: what the
+  interactive console types into). Built once per machine under ``GUEST_CACHE`` (keyed by
   busybox's version and the init's text; the kernel is the candidate of the day it was built).
 * The daemons get their own qemu.conf (``QEMU_CONF``: qemu as root, no relabelling), bind-mounted over
   /etc/libvirt/qemu.conf in their mount namespace only: nothing of the machine's configuration changes.
@@ -133,11 +134,15 @@ blocks() { awk 'NR>2 && $4 !~ /^(ram|loop)/ {print $4}' /proc/partitions | sort 
 seen=$(blocks)
 echo "STRATUS-BLOCK-DEVICES=$seen"
 echo "STRATUS-READY"
+# in the background: report block devices that come or go (a line of their own, after any prompt)
 while true; do
   sleep 1
   now=$(blocks)
-  if [ "$now" != "$seen" ]; then echo "STRATUS-BLOCK-DEVICES=$now"; seen=$now; fi
-done
+  if [ "$now" != "$seen" ]; then printf '\nSTRATUS-BLOCK-DEVICES=%s\n' "$now"; seen=$now; fi
+done &
+# a shell on the serial console (its controlling tty), for the interactive console; again when it exits
+export PS1='guest# '
+while true; do setsid cttyhack sh; sleep 1; done
 """
 
 UDHCPC_SCRIPT = r"""#!/bin/sh

@@ -10,8 +10,9 @@ attribute or text node, never spliced into a string).
 What each URI can do (``attach_disk``/``detach_disk`` report which was done):
   * test driver: define/start/stop/pause/suspend (managed save)/reboot, redefinition; no device
     hot-plug → disk changes go to the persistent definition (they take effect at the next start);
-    nothing writes the serial log, so console output is empty.
-  * qemu: everything above plus live hot-plug of disks (also written to the persistent definition).
+    nothing writes the serial log, so console output is empty, and there is no console to open.
+  * qemu: everything above plus live hot-plug of disks (also written to the persistent definition),
+    and the serial console (a pty logged to ``console.log``) opened as a stream (``serial_console``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import libvirt
 
 from lib.netmodel import tap_name
+from workers.drivers.hypervisor.console import SerialConsole
 
 # Nova's power states (nova.compute.power_state).
 NOSTATE = 0
@@ -266,9 +268,9 @@ def domain_xml(spec: DomainSpec, *, domain_type: str) -> str:
         _sub(iface, "model", type=nic.model)
         if nic.mtu:
             _sub(iface, "mtu", size=str(int(nic.mtu)))
-    if spec.console_log:
-        serial = _sub(devices, "serial", type="file")
-        _sub(serial, "source", path=spec.console_log)
+    if spec.console_log:  # a pty (the interactive console opens it) whose output is also logged
+        serial = _sub(devices, "serial", type="pty")
+        _sub(serial, "log", file=spec.console_log, append="on")
         _sub(serial, "target", port="0")
     if domain_type in ("qemu", "kvm"):
         _sub(devices, "memballoon", model="virtio")
@@ -721,13 +723,21 @@ class LibvirtDriver:
 
     # -- console ----------------------------------------------------------------------------------
     def console_log_path(self, uuid: str) -> str | None:
+        """The serial port's log: a pty's ``<log file>``, or the file a ``type='file'`` port writes."""
         root = ET.fromstring(self.definition(uuid))
         for serial in root.findall("devices/serial"):
-            if serial.get("type") == "file":
-                src = serial.find("source")
-                if src is not None and src.get("path"):
-                    return src.get("path")
+            log = serial.find("log")
+            if log is not None and log.get("file"):
+                return log.get("file")
+            src = serial.find("source")
+            if serial.get("type") == "file" and src is not None and src.get("path"):
+                return src.get("path")
         return None
+
+    def serial_console(self, uuid: str) -> SerialConsole:
+        """The running domain's serial console as a byte stream (``console.SerialConsole``);
+        ConsoleUnavailable when there is none to open (the test driver has none)."""
+        return SerialConsole.open(self.conn, self._domain(uuid))
 
     def console_output(self, uuid: str, length: int | None = None) -> str:
         """The serial console log (the last ``length`` lines when given, as os-getConsoleOutput asks).

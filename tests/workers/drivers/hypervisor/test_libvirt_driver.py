@@ -10,6 +10,7 @@ import pytest
 from lib.netmodel import tap_name
 from tests.conftest import ROOT
 from tests.workers.drivers.hypervisor.conftest import new_id
+from workers.drivers.hypervisor.console import ConsoleUnavailable
 from workers.drivers.hypervisor.libvirt import (
     NOSTATE,
     PAUSED,
@@ -154,8 +155,9 @@ def test_domain_xml_contents(driver: LibvirtDriver, tmp_path: Path) -> None:
     assert [n.find("mac").get("address") for n in nics] == ["fa:16:3e:00:00:01", "fa:16:3e:00:00:02"]  # type: ignore[union-attr]
     assert nics[0].find("mtu").get("size") == "1450"  # type: ignore[union-attr]
     serial = root.find("devices/serial")
-    assert serial is not None and serial.get("type") == "file"
-    assert serial.find("source").get("path") == s.console_log  # type: ignore[union-attr]
+    assert serial is not None and serial.get("type") == "pty"  # the interactive console opens it
+    assert serial.find("log").get("file") == s.console_log  # type: ignore[union-attr]
+    assert serial.find("log").get("append") == "on"  # type: ignore[union-attr]
     assert root.find("devices/graphics") is None
 
 
@@ -225,6 +227,8 @@ def test_console_output(driver: LibvirtDriver, tmp_path: Path) -> None:
     assert driver.console_output(s.uuid).count("\n") == 100
     with pytest.raises(DomainNotFound):
         driver.console_output(new_id())
+    with pytest.raises(ConsoleUnavailable, match="not supported"):  # the test driver opens no consoles
+        driver.serial_console(s.uuid)
 
 
 def test_bad_connection_uri_is_a_hypervisor_error(tmp_path: Path) -> None:

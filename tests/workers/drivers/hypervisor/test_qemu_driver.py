@@ -1,7 +1,8 @@
 """LibvirtDriver on a real hypervisor (``qemu:///system``: the machine's own libvirtd when one runs, else one
 started by the test in a namespace of its own): the test guest boots as a ``qemu`` (TCG) domain from kernel +
 initramfs, reads its config drive (IDE cdrom on machine type pc), prints its markers on the serial console
-file, and sees a disk hot-plugged into it come and go. Skipped (with the reason) when not root or without
+(a pty logged to a file), runs a line typed into its serial console (opened as a stream, taken over by a
+second session), and sees a disk hot-plugged into it come and go. Skipped (with the reason) when not root or without
 qemu/libvirtd."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from lib import configdrive
 from tests.capabilities import skip_missing
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
 from workers.drivers.hypervisor import disk
+from workers.drivers.hypervisor.console import SerialConsole
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec, DomainSpec, LibvirtDriver
 
@@ -67,6 +70,23 @@ def _wait_console(driver: LibvirtDriver, uuid_: str, text: str, timeout: float) 
         time.sleep(0.5)
 
 
+def _read_until(console: SerialConsole, marker: bytes, timeout: float) -> bytes:
+    """What the console gives until ``marker`` shows (or the console ends; a blocked read is cut
+    by closing it when ``timeout`` passes first)."""
+    got = bytearray()
+    timer = threading.Timer(timeout, console.close)
+    timer.start()
+    try:
+        while marker not in got:
+            data = console.read()
+            if not data:
+                break
+            got.extend(data)
+    finally:
+        timer.cancel()
+    return bytes(got)
+
+
 def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
         qemu: tuple[LibvirtDriver, GuestImage, Path]) -> None:
     driver, image, tmp_path = qemu
@@ -89,6 +109,22 @@ def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
     booted = time.monotonic() - started
     assert "STRATUS-HOSTNAME=driver-guest" in out and f"STRATUS-UUID={instance_id}" in out, out[-3000:]
     assert "STRATUS-SOURCE=config-drive" in out, out[-3000:]
+
+    # the serial console, opened as a stream: a line typed into the guest's shell runs there
+    console = driver.serial_console(instance_id)
+    console.write(b"echo STRATUS-ECHO-$((6*7))\r")
+    assert b"STRATUS-ECHO-42" in _read_until(console, b"STRATUS-ECHO-42\r\n", 30)
+    # another session takes the console over: the first one ends
+    second = driver.serial_console(instance_id)
+    assert _read_until(console, b"never", 10) is not None and console.closed
+    # closing a session ends a read blocked in another thread
+    reader = threading.Thread(target=second.read, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    second.close()
+    reader.join(5)
+    assert not reader.is_alive() and second.read() == b""
+    assert "STRATUS-ECHO-42" in driver.console_output(instance_id)  # the log has the session too
 
     # a disk hot-plugged into the running guest: it sees vdb come, then go
     extra = str(tmp_path / "extra.qcow2")
