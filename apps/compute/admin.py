@@ -1,20 +1,29 @@
+"""Compute in the operators' console: shown, never written past the services (an instance's state,
+claim and quota, a flavor in use, a node's claims); its actions call the compute services."""
+import uuid
+
 from django.contrib import admin
 
-from apps.compute import models
-from apps.core.admin import Inline
+from apps.compute import models, services
+from apps.compute.services import nodes as node_services
+from apps.compute.services import server_lifecycle
+from apps.core.admin import ShownInline, ShownOnly, service_action
 
 
-class FlavorAccessInline(Inline):
+class FlavorAccessInline(ShownInline):
     model = models.FlavorAccess
     raw_id_fields = ("project",)
 
 
-class FlavorExtraSpecInline(Inline):
+class FlavorExtraSpecInline(ShownInline):
     model = models.FlavorExtraSpec
 
 
 @admin.register(models.Flavor)
-class FlavorAdmin(admin.ModelAdmin):
+class FlavorAdmin(ShownOnly):
+    actions = [service_action("delete_flavors", "Delete selected flavors",
+                              lambda actor, flavor: services.flavor_delete(actor=actor, flavor_id=flavor.flavorid),
+                              done="Deleted")]
     list_display = ("name", "flavorid", "vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap", "is_public",
                     "disabled", "created_at")
     list_filter = ("is_public", "disabled")
@@ -23,14 +32,14 @@ class FlavorAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.FlavorAccess)
-class FlavorAccessAdmin(admin.ModelAdmin):
+class FlavorAccessAdmin(ShownOnly):
     list_display = ("flavor", "project", "created_at")
     search_fields = ("flavor__name", "flavor__flavorid", "project__id", "project__name")
     raw_id_fields = ("flavor", "project")
 
 
 @admin.register(models.FlavorExtraSpec)
-class FlavorExtraSpecAdmin(admin.ModelAdmin):
+class FlavorExtraSpecAdmin(ShownOnly):
     list_display = ("flavor", "key", "value", "updated_at")
     list_filter = ("key",)
     search_fields = ("flavor__name", "key", "value")
@@ -38,7 +47,11 @@ class FlavorExtraSpecAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.KeyPair)
-class KeyPairAdmin(admin.ModelAdmin):
+class KeyPairAdmin(ShownOnly):
+    actions = [service_action("delete_keypairs", "Delete selected key pairs",
+                              lambda actor, keypair: services.keypair_delete(actor=actor, name=keypair.name,
+                                                                             user_id=keypair.user_id),
+                              done="Deleted")]
     list_display = ("name", "user", "type", "fingerprint", "created_at")
     list_filter = ("type",)
     search_fields = ("name", "fingerprint", "user__name", "user__id")
@@ -47,7 +60,10 @@ class KeyPairAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ServerGroup)
-class ServerGroupAdmin(admin.ModelAdmin):
+class ServerGroupAdmin(ShownOnly):
+    actions = [service_action("delete_server_groups", "Delete selected server groups",
+                              lambda actor, group: services.server_group_delete(actor=actor, group_id=group.id),
+                              done="Deleted")]
     list_display = ("name", "id", "policy", "project", "user", "created_at")
     list_filter = ("policy",)
     search_fields = ("name", "id", "project__name", "project__id")
@@ -55,9 +71,20 @@ class ServerGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ComputeNode)
-class ComputeNodeAdmin(admin.ModelAdmin):
-    """Compute nodes (registered by their agents). Operators enable/disable or force them down here or
-    through os-services; the claims (``*_used``) belong to the scheduler."""
+class ComputeNodeAdmin(ShownOnly):
+    """Compute nodes (registered by their agents). Operators enable or disable them here (the
+    os-services service) or through the API; the claims (``*_used``) belong to the scheduler."""
+
+    actions = [
+        service_action("disable_nodes", "Disable selected compute services",
+                       lambda actor, node: node_services.compute_service_update(
+                           actor=actor, node_id=node.id, status="disabled", disabled_reason="Disabled by an operator"),
+                       done="Disabled"),
+        service_action("enable_nodes", "Enable selected compute services",
+                       lambda actor, node: node_services.compute_service_update(actor=actor, node_id=node.id,
+                                                                                status="enabled"),
+                       done="Enabled"),
+    ]
 
     list_display = ("host", "hypervisor_type", "availability_zone", "enabled", "forced_down", "last_heartbeat",
                     "vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used", "running_vms")
@@ -67,20 +94,25 @@ class ComputeNodeAdmin(admin.ModelAdmin):
                        "started_at", "created_at", "updated_at")
 
 
-class InstanceTagInline(Inline):
+class InstanceTagInline(ShownInline):
     model = models.InstanceTag
 
 
-class InstanceFaultInline(Inline):
+class InstanceFaultInline(ShownInline):
     model = models.InstanceFault
     fields = ("created_at", "code", "message", "host")
     readonly_fields = ("created_at",)
 
 
 @admin.register(models.Instance)
-class InstanceAdmin(admin.ModelAdmin):
-    """Servers. The state, the claim (``node``) and the quota change only through the server services;
-    edit names and descriptions here, act on servers through the API or the dashboard."""
+class InstanceAdmin(ShownOnly):
+    """Servers. The state, the claim (``node``) and the quota change only through the server services:
+    shown here, deleted through ``server_delete`` (the node destroys the domain, the quota is released)."""
+
+    actions = [service_action("delete_instances", "Delete selected instances",
+                              lambda actor, instance: server_lifecycle.server_delete(
+                                  actor=actor, server_id=instance.id, request_id=f"req-{uuid.uuid4()}"),
+                              done="Deleting")]
 
     list_display = ("name", "id", "project", "vm_state", "task_state", "power_state", "host", "flavor_ref",
                     "deleted", "created_at")
@@ -94,7 +126,7 @@ class InstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.InstanceFault)
-class InstanceFaultAdmin(admin.ModelAdmin):
+class InstanceFaultAdmin(ShownOnly):
     list_display = ("instance", "code", "message", "host", "created_at")
     list_filter = ("code", "host")
     search_fields = ("instance__id", "instance__name", "message")
@@ -102,14 +134,14 @@ class InstanceFaultAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.InstanceTag)
-class InstanceTagAdmin(admin.ModelAdmin):
+class InstanceTagAdmin(ShownOnly):
     list_display = ("tag", "instance")
     search_fields = ("tag", "instance__id", "instance__name")
     raw_id_fields = ("instance",)
 
 
 @admin.register(models.BlockDeviceMapping)
-class BlockDeviceMappingAdmin(admin.ModelAdmin):
+class BlockDeviceMappingAdmin(ShownOnly):
     list_display = ("volume_id", "instance", "device_name", "boot_index", "source_type", "status",
                     "delete_on_termination", "created_at")
     list_filter = ("source_type", "status", "delete_on_termination")
@@ -117,13 +149,13 @@ class BlockDeviceMappingAdmin(admin.ModelAdmin):
     raw_id_fields = ("instance",)
 
 
-class InstanceActionEventInline(Inline):
+class InstanceActionEventInline(ShownInline):
     model = models.InstanceActionEvent
     fields = ("event", "start_time", "finish_time", "result", "host", "traceback")
 
 
 @admin.register(models.InstanceAction)
-class InstanceActionAdmin(admin.ModelAdmin):
+class InstanceActionAdmin(ShownOnly):
     list_display = ("action", "instance", "request_id", "user_id", "project_id", "start_time", "finish_time",
                     "message")
     list_filter = ("action", "message")

@@ -1,12 +1,27 @@
-from django.contrib import admin
+"""The operators' console's bases. The console shows every model, and writes none of the rows the
+services own (state, claims, quota, ports, tokens...): a raw "Add", "Delete selected" or field edit
+would skip their rules (quota released, node told, tokens revoked, the last admin kept). What an
+operator does here goes through the services, as the API and the dashboard do: ``service_action``
+makes an admin action that calls one service per selected row, as the signed-in operator."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from apps.core import models
+from apps.core.errors import StratusError
+
+if TYPE_CHECKING:
+    from apps.identity.policy import Actor
 
 
 class ShownOnly(admin.ModelAdmin):
     """Rows the console shows and never writes: they change only through the services (which keep
-    what depends on them in step) or are a log others write."""
+    what depends on them in step) or are a log others write. Its ``actions`` call the services."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -22,6 +37,49 @@ class Inline(admin.TabularInline):
     """A model's rows inside its parent's page, with no blank rows to fill in."""
 
     extra = 0
+
+
+class ShownInline(Inline):
+    """Rows inside a ShownOnly parent's page, shown and never written."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def console_actor(request: HttpRequest) -> Actor:
+    """The signed-in operator as the services see it (an admin of no one project)."""
+    from apps.identity.services import actor_for_session
+
+    return actor_for_session(user=request.user, project_id=None)  # type: ignore[arg-type]
+
+
+def service_action(name: str, description: str, call: Callable[[Actor, Any], object], *, done: str
+                   ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    """An admin action named ``name`` that calls ``call(actor, row)`` (one service call) for each
+    selected row: the rows done in one success message (``done``: "Deleted"), each refusal in its
+    own error message with the service's words."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Model]) -> None:
+        actor = console_actor(request)
+        succeeded = []
+        for row in queryset:
+            try:
+                call(actor, row)
+            except StratusError as exc:
+                modeladmin.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+            else:
+                succeeded.append(str(row))
+        if succeeded:
+            modeladmin.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
 
 
 @admin.register(models.TaskRecord)

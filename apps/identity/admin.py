@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 
-from apps.core.admin import ShownOnly
-from apps.identity import models
+from apps.core.admin import ShownOnly, service_action
+from apps.identity import models, services
 
 
 class AccessShownOnly(ShownOnly):
@@ -27,6 +27,17 @@ class ProjectAdmin(AccessShownOnly):
 
 @admin.register(models.User)
 class UserAdmin(AccessShownOnly):
+    """Users, with enable and disable through ``user_update`` (which keeps the cloud's last enabled
+    admin and refuses to disable the operator's own account, like the API and the dashboard)."""
+
+    actions = [
+        service_action("disable_users", "Disable selected users",
+                       lambda actor, user: services.user_update(actor=actor, user_id=user.id, enabled=False),
+                       done="Disabled"),
+        service_action("enable_users", "Enable selected users",
+                       lambda actor, user: services.user_update(actor=actor, user_id=user.id, enabled=True),
+                       done="Enabled"),
+    ]
     list_display = ("name", "id", "domain", "email", "enabled", "default_project", "created_at")
     list_filter = ("enabled", "domain")
     search_fields = ("name", "id", "email")
@@ -64,7 +75,9 @@ class RoleAssignmentAdmin(AccessShownOnly):
 
 
 @admin.register(models.Token)
-class TokenAdmin(admin.ModelAdmin):
+class TokenAdmin(ShownOnly):
+    """Tokens, shown: they die with their user's password, enabled flag or roles (the services)."""
+
     list_display = ("audit_id", "user", "project", "domain", "system", "issued_at", "expires_at")
     list_filter = ("system",)
     search_fields = ("audit_id", "user__name", "project__name")
@@ -73,7 +86,12 @@ class TokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ApplicationCredential)
-class ApplicationCredentialAdmin(admin.ModelAdmin):
+class ApplicationCredentialAdmin(ShownOnly):
+    actions = [service_action(
+        "delete_application_credentials", "Delete selected application credentials",
+        lambda actor, cred: services.application_credential_delete(actor=actor, user_id=cred.user_id,
+                                                                    app_cred_id=cred.id), done="Deleted")]
+
     list_display = ("name", "id", "user", "project", "unrestricted", "expires_at")
     list_filter = ("unrestricted",)
     search_fields = ("name", "id", "user__name")
@@ -81,20 +99,32 @@ class ApplicationCredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(ShownOnly):
+    actions = [service_action("delete_regions", "Delete selected regions",
+                              lambda actor, region: services.region_delete(actor=actor, region_id=region.id),
+                              done="Deleted")]
+
     list_display = ("id", "description", "parent")
     search_fields = ("id", "description")
 
 
 @admin.register(models.Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(ShownOnly):
+    actions = [service_action("delete_services", "Delete selected services",
+                              lambda actor, service: services.service_delete(actor=actor, service_id=service.id),
+                              done="Deleted")]
+
     list_display = ("name", "type", "id", "enabled")
     list_filter = ("enabled", "type")
     search_fields = ("name", "type", "id")
 
 
 @admin.register(models.Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(ShownOnly):
+    actions = [service_action("delete_endpoints", "Delete selected endpoints",
+                              lambda actor, endpoint: services.endpoint_delete(actor=actor, endpoint_id=endpoint.id),
+                              done="Deleted")]
+
     list_display = ("service", "interface", "region", "url", "enabled")
     list_filter = ("interface", "region", "enabled")
     search_fields = ("url", "service__name", "service__type")
@@ -102,20 +132,28 @@ class EndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.QuotaDefault)
-class QuotaDefaultAdmin(admin.ModelAdmin):
+class QuotaDefaultAdmin(ShownOnly):
     list_display = ("resource", "hard_limit", "updated_at")
     search_fields = ("resource",)
 
 
 @admin.register(models.QuotaLimit)
-class QuotaLimitAdmin(admin.ModelAdmin):
+class QuotaLimitAdmin(ShownOnly):
+    actions = [service_action(
+        "reset_quota_limits", "Reset selected limits to the default",
+        lambda actor, limit: services.quota_delete(actor=actor, project_id=limit.project_id,
+                                                   resources=[limit.resource]),
+        done="Reset")]
+
     list_display = ("project", "resource", "hard_limit", "updated_at")
     list_filter = ("resource",)
     search_fields = ("project__name", "resource")
 
 
 @admin.register(models.QuotaUsage)
-class QuotaUsageAdmin(admin.ModelAdmin):
+class QuotaUsageAdmin(ShownOnly):
+    """What each project uses: the services that reserve and release it keep it exact."""
+
     list_display = ("project", "resource", "in_use", "updated_at")
     list_filter = ("resource",)
     search_fields = ("project__name", "resource")

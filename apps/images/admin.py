@@ -1,17 +1,22 @@
+"""Images in the operators' console: shown, never written past the services (status, size,
+checksum, the store and its quota, sharing); its actions call the services."""
 from django.contrib import admin
 
-from apps.core.admin import Inline
-from apps.images import models
+from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.images import models, services
 
 
-class MemberInline(Inline):
+class MemberInline(ShownInline):
     model = models.ImageMember
     fields = ("member", "status", "created_at")
     readonly_fields = ("created_at",)
 
 
 @admin.register(models.Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(ShownOnly):
+    actions = [service_action("delete_images", "Delete selected images",
+                              lambda actor, row: services.image_delete(actor=actor, image_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "status", "visibility", "owner", "disk_format", "size", "protected", "created_at")
     list_filter = ("status", "visibility", "disk_format", "container_format", "protected", "os_hidden", "store")
     search_fields = ("name", "id", "owner", "checksum")
@@ -21,7 +26,11 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ImageMember)
-class ImageMemberAdmin(admin.ModelAdmin):
+class ImageMemberAdmin(ShownOnly):
+    actions = [service_action("delete_members", "Stop sharing with the selected projects",
+                              lambda actor, row: services.member_delete(actor=actor, image_id=row.image_id,
+                                                                        member_id=row.member),
+                              done="Unshared")]
     list_display = ("image", "member", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("image__id", "image__name", "member")
@@ -29,7 +38,7 @@ class ImageMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ImageTask)
-class ImageTaskAdmin(admin.ModelAdmin):
+class ImageTaskAdmin(ShownOnly):
     list_display = ("id", "type", "image_id", "status", "owner", "request_id", "created_at")
     list_filter = ("type", "status")
     search_fields = ("id", "image_id", "owner", "request_id")

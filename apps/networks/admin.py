@@ -1,11 +1,16 @@
+"""Networking in the operators' console: shown, never written past the services (IP allocations,
+ports of routers and instances, quota, what the agents apply); its actions call the services."""
 from django.contrib import admin
 
-from apps.core.admin import Inline
-from apps.networks import models
+from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.networks import models, services
 
 
 @admin.register(models.Network)
-class NetworkAdmin(admin.ModelAdmin):
+class NetworkAdmin(ShownOnly):
+    actions = [service_action("delete_networks", "Delete selected networks",
+                              lambda actor, row: services.network_delete(actor=actor, network_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "project_id", "status", "admin_state_up", "shared", "external", "network_type",
                     "segmentation_id", "mtu", "created_at")
     list_filter = ("status", "admin_state_up", "shared", "external", "network_type")
@@ -13,7 +18,10 @@ class NetworkAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Subnet)
-class SubnetAdmin(admin.ModelAdmin):
+class SubnetAdmin(ShownOnly):
+    actions = [service_action("delete_subnets", "Delete selected subnets",
+                              lambda actor, row: services.subnet_delete(actor=actor, subnet_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "network", "project_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
                     "created_at")
     list_filter = ("ip_version", "enable_dhcp", "ipv6_address_mode")
@@ -22,21 +30,27 @@ class SubnetAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.SubnetPool)
-class SubnetPoolAdmin(admin.ModelAdmin):
+class SubnetPoolAdmin(ShownOnly):
+    actions = [service_action("delete_subnetpools", "Delete selected subnet pools",
+                              lambda actor, row: services.subnetpool_delete(actor=actor, subnetpool_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "project_id", "ip_version", "default_prefixlen", "shared", "is_default",
                     "created_at")
     list_filter = ("ip_version", "shared", "is_default")
     search_fields = ("name", "id", "project_id")
 
 
-class IPAllocationInline(Inline):
+class IPAllocationInline(ShownInline):
     model = models.IPAllocation
     fields = ("subnet", "ip_address")
     raw_id_fields = ("subnet",)
 
 
 @admin.register(models.Port)
-class PortAdmin(admin.ModelAdmin):
+class PortAdmin(ShownOnly):
+    actions = [service_action("delete_ports", "Delete selected ports",
+                              lambda actor, row: services.port_delete(actor=actor, port_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "network", "project_id", "mac_address", "status", "device_owner", "device_id",
                     "binding_host_id", "created_at")
     list_filter = ("status", "device_owner", "admin_state_up", "port_security_enabled", "binding_vnic_type")
@@ -49,7 +63,7 @@ class PortAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.IPAllocation)
-class IPAllocationAdmin(admin.ModelAdmin):
+class IPAllocationAdmin(ShownOnly):
     list_display = ("ip_address", "subnet", "port", "network", "created_at")
     list_filter = ("network",)
     search_fields = ("ip_address", "port__id", "subnet__cidr")
@@ -58,7 +72,10 @@ class IPAllocationAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Router)
-class RouterAdmin(admin.ModelAdmin):
+class RouterAdmin(ShownOnly):
+    actions = [service_action("delete_routers", "Delete selected routers",
+                              lambda actor, row: services.router_delete(actor=actor, router_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "project_id", "status", "admin_state_up", "external_network", "enable_snat",
                     "created_at")
     list_filter = ("status", "admin_state_up", "enable_snat")
@@ -68,7 +85,10 @@ class RouterAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.FloatingIP)
-class FloatingIPAdmin(admin.ModelAdmin):
+class FloatingIPAdmin(ShownOnly):
+    actions = [service_action("delete_floatingips", "Release selected floating IPs",
+                              lambda actor, row: services.floatingip_delete(actor=actor, floatingip_id=row.id),
+                              done="Released")]
     list_display = ("floating_ip_address", "id", "project_id", "floating_network", "fixed_ip_address", "port",
                     "router", "status", "created_at")
     list_filter = ("status", "floating_network")
@@ -77,7 +97,7 @@ class FloatingIPAdmin(admin.ModelAdmin):
     raw_id_fields = ("floating_network", "floating_port", "port", "router")
 
 
-class SecurityGroupRuleInline(Inline):
+class SecurityGroupRuleInline(ShownInline):
     model = models.SecurityGroupRule
     fk_name = "security_group"
     fields = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
@@ -86,7 +106,10 @@ class SecurityGroupRuleInline(Inline):
 
 
 @admin.register(models.SecurityGroup)
-class SecurityGroupAdmin(admin.ModelAdmin):
+class SecurityGroupAdmin(ShownOnly):
+    actions = [service_action("delete_security_groups", "Delete selected security groups",
+                              lambda actor, row: services.security_group_delete(actor=actor, security_group_id=row.id),
+                              done="Deleted")]
     list_display = ("name", "id", "project_id", "is_default", "stateful", "created_at")
     list_filter = ("is_default", "stateful")
     search_fields = ("name", "id", "project_id")
@@ -94,7 +117,10 @@ class SecurityGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.SecurityGroupRule)
-class SecurityGroupRuleAdmin(admin.ModelAdmin):
+class SecurityGroupRuleAdmin(ShownOnly):
+    actions = [service_action("delete_security_group_rules", "Delete selected rules",
+                              lambda actor, row: services.security_group_rule_delete(actor=actor, rule_id=row.id),
+                              done="Deleted")]
     list_display = ("id", "security_group", "direction", "ethertype", "protocol", "port_range_min",
                     "port_range_max", "remote_ip_prefix", "remote_group", "created_at")
     list_filter = ("direction", "ethertype", "protocol")
@@ -104,7 +130,10 @@ class SecurityGroupRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.NetworkAgent)
-class NetworkAgentAdmin(admin.ModelAdmin):
+class NetworkAgentAdmin(ShownOnly):
+    actions = [service_action("forget_agents", "Forget selected agents",
+                              lambda actor, row: services.network_agent_delete(actor=actor, agent=row),
+                              done="Forgot")]
     list_display = ("host", "vtep_ip", "capable", "hosts_dhcp_l3", "admin_state_up", "heartbeat_at", "message")
     list_filter = ("capable", "hosts_dhcp_l3", "admin_state_up")
     search_fields = ("host", "vtep_ip", "message")
