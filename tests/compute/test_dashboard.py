@@ -36,6 +36,7 @@ def test_keypairs_panel_import_generate_delete():
     html = generated.content.decode()
     assert generated.status_code == 200 and "BEGIN RSA PRIVATE KEY" in html
     assert generated["Cache-Control"] == "no-store"
+    assert 'download="gen.pem"' in html and 'href="data:application/x-pem-file;charset=utf-8,-----BEGIN' in html
     assert "BEGIN RSA PRIVATE KEY" not in demo.get("/dashboard/compute/keypairs/").content.decode()
     with connection.cursor() as cursor:
         cursor.execute("SELECT public_key FROM compute_keypair")

@@ -43,6 +43,7 @@ ICONS: dict[str, str] = {
     "check": '<path d="M20 6L9 17l-5-5"/>',
     "search": '<circle cx="11" cy="11" r="7"/><path d="M21 21l-4.3-4.3"/>',
     "activity": '<path d="M22 12h-4l-3 9L9 3l-3 9H2"/>',
+    "download": '<path d="M12 3v12M7 10l5 5 5-5M5 21h14"/>',
 }
 
 
