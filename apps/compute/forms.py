@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 
+from apps.compute.services import EXTRA_SPEC_KEY_PATTERN, MAX_FLAVOR_DESCRIPTION
+
 
 class KeyPairForm(forms.Form):
     name = forms.CharField(max_length=255)
@@ -23,6 +25,32 @@ class FlavorForm(forms.Form):
     ephemeral = forms.IntegerField(min_value=0, label="Ephemeral disk (GB)", initial=0)
     swap = forms.IntegerField(min_value=0, label="Swap (MB)", initial=0)
     is_public = forms.BooleanField(required=False, initial=True, label="Public")
+
+
+class FlavorEditForm(forms.Form):
+    """What Nova lets change of a flavor (2.55): its description; name and sizes are fixed."""
+
+    description = forms.CharField(required=False, max_length=MAX_FLAVOR_DESCRIPTION,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ExtraSpecForm(forms.Form):
+    """One extra spec to set (a key already there takes the new value)."""
+
+    key = forms.RegexField(regex=rf"^{EXTRA_SPEC_KEY_PATTERN}$", max_length=255, label="Key",
+                           help_text="e.g. hw:cpu_policy, quota:disk_read_bytes_sec",
+                           error_messages={"invalid": "A key is letters, digits, '_', '-', '.' and ':' only."})
+    value = forms.CharField(max_length=255, label="Value", strip=False)
+
+
+class FlavorAccessForm(forms.Form):
+    """A project to give a private flavor to (the choices: the projects that do not have it yet)."""
+
+    project = forms.ChoiceField(label="Project")
+
+    def __init__(self, data: Any = None, *, projects: list[tuple[str, str]]) -> None:
+        super().__init__(data)
+        self.fields["project"].choices = projects
 
 
 # ---- instances -------------------------------------------------------------------------------

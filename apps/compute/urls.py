@@ -1,6 +1,6 @@
 """The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py; the paths, views and
 URL names follow apps/dashboard/routes.py."""
-from apps.compute import views, views_volumes
+from apps.compute import views, views_flavors, views_volumes
 from apps.dashboard.routes import Resource, urls
 
 urlpatterns = urls(
@@ -13,4 +13,7 @@ urlpatterns = urls(
     pages={"instances/launch": "launch", "admin/instances/": "all_instances", "admin/hypervisors/": "hypervisors",
            "admin/usage/": "usage"},
 ) + urls(views_volumes, Resource("instances/<str:server_id>/volumes", "instance_volume", "volume_id",
-                                 new=("attach",), actions=("detach",)))
+                                 new=("attach",), actions=("detach",))) + urls(
+    views_flavors, Resource("flavors", "flavor", "flavor_id", index=False, detail=True, actions=(
+        "edit", "specs=spec_set", "specs/<str:key>/delete=spec_delete", "access/add=access_add",
+        "access/<str:project_id>/remove=access_remove")))

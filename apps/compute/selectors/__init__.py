@@ -66,6 +66,12 @@ def flavor_list_all(*, actor: Actor) -> list[Flavor]:
     return flavor_list(actor=actor, query=FlavorQuery(is_public=None))
 
 
+def flavor_manage_get(*, actor: Actor, flavor_id: str) -> tuple[Flavor, list[FlavorAccess]]:
+    """A flavor for the admins' flavor page, with the projects given a private one (none when public)."""
+    require_admin(actor, action="manage flavors")
+    flavor = flavor_get(actor=actor, flavor_id=flavor_id)
+    return flavor, [] if flavor.is_public else flavor_access_list(actor=actor, flavor_id=flavor_id)
+
 
 def flavor_get(*, actor: Actor, flavor_id: str) -> Flavor:
     """A flavor the caller may see; a private flavor of other projects is not found."""

@@ -45,6 +45,7 @@ def _name(value: str, *, field: str = "name", pattern: str | None = None) -> str
 # ---- flavors ---------------------------------------------------------------------------------
 
 FLAVOR_ID_PATTERN = r"(?! )[a-zA-Z0-9. _-]+(?<! )"
+EXTRA_SPEC_KEY_PATTERN = r"[\w.:-]{1,255}"
 
 DEFAULT_FLAVORS = (
     # each row: flavor id, name, vcpus, memory in MB, root disk in GB
@@ -101,6 +102,24 @@ def flavor_defaults_ensure() -> list[Flavor]:
     return flavors
 
 
+MAX_FLAVOR_DESCRIPTION = 65535  # Nova's (2.55)
+
+
+@transaction.atomic
+def flavor_update(*, actor: Actor, flavor_id: str, description: str) -> Flavor:
+    """Change a flavor's description (admin), the one thing Nova lets change (2.55): its name, sizes and
+    id are fixed once created (a new flavor, then a resize, changes them)."""
+    require_admin(actor, action="update flavors")
+    flavor = selectors.flavor_get(actor=actor, flavor_id=flavor_id)
+    if len(description) > MAX_FLAVOR_DESCRIPTION or not all(c.isprintable() or c in "\n\t" for c in description):
+        raise BadRequest(f"Invalid input for field/attribute description: printable characters, at most "
+                         f"{MAX_FLAVOR_DESCRIPTION}.")
+    flavor.description = description
+    flavor.save(update_fields=["description", "updated_at"])
+    events.publish(project_id=None, kind="updated", resource="flavor", resource_id=flavor.flavorid)
+    return flavor
+
+
 def _private_flavor(actor: Actor, flavor_id: str) -> Flavor:
     require_admin(actor, action="change the access of a flavor")
     return selectors.flavor_get(actor=actor, flavor_id=flavor_id)
@@ -136,6 +155,11 @@ def flavor_extra_specs_set(*, actor: Actor, flavor_id: str, specs: Mapping[str, 
     require_admin(actor, action="set flavor extra specs")
     flavor = selectors.flavor_get(actor=actor, flavor_id=flavor_id)
     clean = dict(specs)
+    for key, value in clean.items():
+        if not re.fullmatch(EXTRA_SPEC_KEY_PATTERN, key):
+            raise BadRequest(f"Invalid extra spec key {key!r}: 1-255 letters, digits, '_', '-', '.', ':'.")
+        if len(value) > 255:
+            raise BadRequest(f"Invalid extra spec value for {key}: a string of at most 255 characters.")
     for key, value in clean.items():
         FlavorExtraSpec.objects.update_or_create(flavor=flavor, key=key, defaults={"value": value})
     Flavor.objects.filter(pk=flavor.pk).update(updated_at=timezone.now())
