@@ -1,7 +1,9 @@
 from django.urls import path
 
+from apps.compute.consumers import SerialConsoleConsumer
 from apps.dashboard.consumers import LiveConsumer
 
 websocket_urlpatterns = [
     path("ws/live/", LiveConsumer.as_asgi()),
+    path("ws/compute/instances/<str:server_id>/console/", SerialConsoleConsumer.as_asgi()),
 ]

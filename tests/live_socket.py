@@ -1,6 +1,7 @@
 """The tests' one client of the live socket (ws/live/): asgiref's ApplicationCommunicator driven as
 channels' WebsocketCommunicator drives it (channels.testing itself imports daphne, which the test set
-does not install), and a consumer scope for a signed-in user."""
+does not install), and a consumer scope for a signed-in user; the serial console's socket
+(ws/compute/instances/<id>/console/) the same way (``console_socket``)."""
 from __future__ import annotations
 
 import json
@@ -48,3 +49,16 @@ def communicator(user: Any, project_id: str | None, session_key: str | None = No
     scope = {"type": "websocket", "path": "/ws/live/", "query_string": b"", "headers": [], "subprotocols": [],
              "user": user, "session": session}
     return Socket(LiveConsumer.as_asgi(), scope)
+
+
+def console_socket(user: Any, project_id: str | None, server_id: str, session_key: str | None = None) -> Socket:
+    """The serial console's socket (ws/compute/instances/<id>/console/) of ``user`` signed in with
+    ``project_id`` as its session's project."""
+    from apps.compute.consumers import SerialConsoleConsumer
+
+    session = Session(project_id=project_id)
+    session.session_key = session_key
+    path = f"/ws/compute/instances/{server_id}/console/"
+    scope = {"type": "websocket", "path": path, "query_string": b"", "headers": [], "subprotocols": [],
+             "user": user, "session": session, "url_route": {"args": (), "kwargs": {"server_id": server_id}}}
+    return Socket(SerialConsoleConsumer.as_asgi(), scope)

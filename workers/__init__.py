@@ -4,6 +4,17 @@
 is imported here. Task modules must stay importable before Django is set up: they import
 services inside the task body, never at module level.
 """
-from workers import agent, compute, compute_control, compute_volumes, identity, network, storage, taskrecord
+from workers import (
+    agent,
+    compute,
+    compute_console,
+    compute_control,
+    compute_volumes,
+    identity,
+    network,
+    storage,
+    taskrecord,
+)
 
-__all__ = ["agent", "compute", "compute_control", "compute_volumes", "identity", "network", "storage", "taskrecord"]
+__all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "network",
+           "storage", "taskrecord"]

@@ -185,6 +185,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("unlock", _ALL_LIVE, None, None, None, "unlock", "", any_task=True),
     Action("getConsoleOutput", frozenset({ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, RESCUED}), None, None,
            None, "getConsoleOutput", "", any_task=True),
+    # the interactive serial console: a running guest's (nothing runs on the node for the instance)
+    Action("getSerialConsole", frozenset({ACTIVE, PAUSED, RESCUED, RESIZED}), None, None, None, "getSerialConsole",
+           "", any_task=True),
 )}
 
 # power actions sent to workers.compute.power

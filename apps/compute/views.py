@@ -291,7 +291,8 @@ def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
 
 @dashboard_view
 def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
-    """The guest's console log, asked from its node through the service (os-getConsoleOutput)."""
+    """The guest's serial console live (xterm.js on the console socket, apps/compute/consumers.py) where
+    its node's hypervisor has one, and its console log, asked from its node (os-getConsoleOutput)."""
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     try:
@@ -308,7 +309,8 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     except StratusError as exc:
         error = exc.message
     return render_page(request, "compute/instance_console.html",
-                       {"instance": instance, "output": output, "error": error, "length": length})
+                       {"instance": instance, "output": output, "error": error, "length": length,
+                        "serial_console": server_console.serial_console_available(instance=instance)})
 
 
 # ---- the launch wizard ---------------------------------------------------------------------------

@@ -52,6 +52,23 @@ def session_actor(request: HttpRequest) -> Actor:
     return actor
 
 
+def socket_actor(*, user: Any, session: Any) -> Actor | None:
+    """The actor of a socket opened by a dashboard page: its session's user (as the database has it
+    now) in the session's project, as ``session_actor`` says for a request (without writing the
+    session); None when the user is gone, disabled or not signed in."""
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        fresh = selectors.user_get(user_id=str(user.pk))
+    except NotFound:
+        return None
+    if not fresh.is_active:
+        return None
+    wanted = session.get(PROJECT_KEY) if session is not None else None
+    project = selectors.session_project(user=fresh, wanted_id=wanted)
+    return services.actor_for_session(user=fresh, project_id=project.id if project is not None else None)
+
+
 def actor_for(request: HttpRequest) -> Actor:
     """The actor ``dashboard_view`` set on this request (the one way views get it)."""
     return request.actor  # type: ignore[attr-defined,no-any-return]

@@ -1,18 +1,32 @@
-"""The server's console output, asked of its node while the caller waits."""
+"""The server's console: its output asked of its node while the caller waits (os-getConsoleOutput),
+and the interactive serial console that a socket opens on the node (``server_serial_console_open``).
+
+The serial console's data path: the browser's socket (``apps/compute/consumers.py``) asks this service
+to open the console, which sends ``workers.compute.serial_console`` to the instance's node with the
+socket's channel; the node opens the domain's serial console (libvirt's virDomainOpenConsole) and relays
+it over the channel layer: output to that channel, the keys typed to a channel of its own that it names
+in its first message. Only a node whose hypervisor has consoles (QEMU, not libvirt's test driver) can.
+"""
 from __future__ import annotations
 
 import logging
 
 from apps.compute import states
+from apps.compute.models import ComputeNode, Instance
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services.instances import node_up
 from apps.core import tasks
 from apps.core.errors import Conflict
+from apps.core.models import TaskRecord
 from apps.identity.policy import Actor, require_write
 
 log = logging.getLogger(__name__)
 
 CONSOLE_TIMEOUT_SECONDS = 10  # how long os-getConsoleOutput waits for the node
+# The node must open a serial console within this long (the task expires; the socket gives up).
+SERIAL_CONSOLE_OPEN_SECONDS = 20
+# Hypervisors whose domains have no console to open (libvirt's test driver): their console log only.
+NO_SERIAL_CONSOLE = frozenset({"test"})
 
 
 def server_console_output(*, actor: Actor, server_id: str, length: int | None = None) -> str:
@@ -35,3 +49,36 @@ def server_console_output(*, actor: Actor, server_id: str, length: int | None = 
     except Exception as exc:  # noqa: BLE001 - timeout, broker or node error: Nova's ConsoleNotAvailable
         log.warning("console output of %s failed: %s", instance.id, exc)
         raise Conflict(f"Guest console of instance {instance.id} is not available right now.") from None
+
+
+def serial_console_available(*, instance: Instance) -> bool:
+    """Whether the instance's node can open its serial console (what the console page offers)."""
+    node = instance.node
+    return node is not None and node.hypervisor_type not in NO_SERIAL_CONSOLE
+
+
+def server_serial_console_check(*, actor: Actor, server_id: str) -> tuple[Instance, ComputeNode]:
+    """The instance and its node if ``actor`` may open its serial console now (a writer's right, as
+    Nova's os-remote-consoles): 404 for another project's, 403 for a reader, 409 when the instance is
+    not running, its node is down or its hypervisor has no consoles."""
+    instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    require_write(actor, instance.project_id, what=f"instance {server_id}")
+    states.check("getSerialConsole", instance_id=instance.id, vm_state=instance.vm_state,
+                 task_state=instance.task_state, api_name="get_serial_console")
+    node = node_up(instance.node_id)
+    if node is None:
+        raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
+    if node.hypervisor_type in NO_SERIAL_CONSOLE:
+        raise Conflict(f"The compute host of instance {instance.id} ({node.hypervisor_type} hypervisor) has no "
+                       "serial console; its console log is below.")
+    return instance, node
+
+
+def server_serial_console_open(*, actor: Actor, server_id: str, reply_channel: str) -> TaskRecord:
+    """Ask the instance's node to open its serial console and relay it to the channel ``reply_channel``
+    (a socket's); refused as ``server_serial_console_check`` says."""
+    instance, node = server_serial_console_check(actor=actor, server_id=server_id)
+    return tasks.enqueue("workers.compute.serial_console", queue=node.queue,
+                         kwargs={"instance_id": instance.id, "reply_channel": reply_channel},
+                         action="getSerialConsole", resource_type="instance", resource_id=instance.id,
+                         project_id=instance.project_id, user_id=actor.user_id, expires=SERIAL_CONSOLE_OPEN_SECONDS)

@@ -1,0 +1,176 @@
+"""The instance's serial console in the browser: one websocket per open console page
+(``ws/compute/instances/<server_id>/console/``), bridged over the channel layer to the relay that the
+instance's node runs on the domain's serial console (``workers/compute_console.py``).
+
+The socket is the dashboard session's: it acts as the session's user in the session's project
+(``apps.dashboard.shell.socket_actor``), and ``server_serial_console_open`` decides, like every
+service, whether that actor may open this server's console (another project's server is an unknown
+one, a reader may not type into a guest, the instance must run on a node whose hypervisor has
+consoles). A socket without a signed-in user is refused at the handshake; a refused console closes
+the accepted socket with a status message first (4404 unknown, 4403 not allowed, 4409 not now).
+
+Frames: the browser sends JSON text ``{"input": "..."}`` (keys typed); the socket sends the guest's
+output as binary frames and JSON text ``{"type": "status", "state": "connecting|connected|ended",
+"message": ...}``. Access is checked again when it may have changed (``access.changed`` to the user's
+or the project's group, as the live socket does) and the session's sign-out closes it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.compute.services import server_console
+from apps.core.errors import Forbidden, NotFound, StratusError
+from apps.core.events import project_group, user_group
+from apps.dashboard.consumers import session_group
+from apps.dashboard.shell import socket_actor
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_CONFLICT = 4409
+PING_SECONDS = 20.0  # the relay ends a session it has not heard from in IDLE_SECONDS (60)
+MAX_INPUT = 4096
+
+log = logging.getLogger(__name__)
+
+
+def _close_code(exc: StratusError) -> int:
+    if isinstance(exc, NotFound):
+        return CLOSE_NOT_FOUND
+    if isinstance(exc, Forbidden):
+        return CLOSE_FORBIDDEN
+    return CLOSE_CONFLICT
+
+
+@database_sync_to_async
+def _open(scope: dict[str, Any], server_id: str, reply_channel: str) -> tuple[str, str]:
+    """Ask the node to open the console; (the user's id, the instance's project id)."""
+    actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
+    if actor is None:
+        raise Forbidden("You are no longer signed in.")
+    record = server_console.server_serial_console_open(actor=actor, server_id=server_id, reply_channel=reply_channel)
+    return str(actor.user_id), str(record.project_id)
+
+
+@database_sync_to_async
+def _still_allowed(scope: dict[str, Any], server_id: str) -> StratusError | None:
+    actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
+    if actor is None:
+        return Forbidden("You are no longer signed in.")
+    try:
+        server_console.server_serial_console_check(actor=actor, server_id=server_id)
+    except StratusError as exc:
+        return exc
+    return None
+
+
+class SerialConsoleConsumer(AsyncWebsocketConsumer):
+    server_id = ""
+    relay: str | None = None  # the node relay's channel, once it has opened the console
+    groups_joined: list[str]
+    pinger: asyncio.Task | None = None
+    ended = False
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        self.server_id = str(self.scope["url_route"]["kwargs"]["server_id"])
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.accept()
+        try:
+            user_id, project_id = await _open(self.scope, self.server_id, self.channel_name)
+        except StratusError as exc:
+            await self._end(exc.message, code=_close_code(exc))
+            return
+        session = self.scope.get("session")
+        groups = [user_group(user_id), project_group(project_id)]
+        if getattr(session, "session_key", None):
+            groups.append(session_group(session.session_key))  # type: ignore[union-attr]
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        await self._status("connecting", "Opening the serial console on the instance's compute host...")
+        self.pinger = asyncio.create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        """Ping the relay (it ends a silent session); give up if it never opens the console."""
+        waited = 0.0
+        while not self.ended:
+            await asyncio.sleep(PING_SECONDS if self.relay else 1.0)
+            if self.relay is not None:
+                await self.channel_layer.send(self.relay, {"type": "console.ping"})
+                continue
+            waited += 1.0
+            if waited >= server_console.SERIAL_CONSOLE_OPEN_SECONDS:
+                await self._end("The compute host did not open the console in time.", code=CLOSE_CONFLICT)
+
+    async def _status(self, state: str, message: str) -> None:
+        await self.send(text_data=json.dumps({"type": "status", "state": state, "message": message}))
+
+    async def _end(self, message: str, *, code: int = 1000) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        with contextlib.suppress(Exception):
+            await self._status("ended", message)
+        await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:  # noqa: ARG002
+        self.ended = True
+        if self.pinger is not None and self.pinger is not asyncio.current_task():
+            self.pinger.cancel()
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.send(self.relay, {"type": "console.close"})
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:  # noqa: ARG002
+        if self.relay is None or self.ended or not text_data:
+            return
+        try:
+            typed = json.loads(text_data).get("input")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(typed, str) and typed:
+            await self.channel_layer.send(self.relay, {"type": "console.input",
+                                                       "data": typed.encode("utf-8")[:MAX_INPUT]})
+
+    # -- from the node's relay ---------------------------------------------------------------------
+    async def console_opened(self, message: dict[str, Any]) -> None:
+        if self.ended:  # the socket gave up first: let the relay go
+            await self.channel_layer.send(message["channel"], {"type": "console.close"})
+            return
+        self.relay = str(message["channel"])
+        await self._status("connected", "Connected to the serial console.")
+
+    async def console_output(self, message: dict[str, Any]) -> None:
+        if not self.ended:
+            await self.send(bytes_data=bytes(message["data"]))
+
+    async def console_ended(self, message: dict[str, Any]) -> None:
+        self.relay = None
+        await self._end(str(message.get("reason") or "The console has ended."))
+
+    # -- access may have changed ---------------------------------------------------------------------
+    async def access_changed(self, message: dict[str, Any]) -> None:  # noqa: ARG002
+        refused = await _still_allowed(self.scope, self.server_id)
+        if refused is not None:
+            await self._end(refused.message, code=_close_code(refused))
+
+    async def session_ended(self, message: dict[str, Any]) -> None:  # noqa: ARG002
+        await self._end("You signed out.", code=CLOSE_UNAUTHENTICATED)
+
+    async def stratus_event(self, message: dict[str, Any]) -> None:
+        """The project's live events (the socket is in its group for access changes): not for a console."""
+
