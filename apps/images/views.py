@@ -40,8 +40,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in {"name", "disk_format", "container_format", "visibility",
-                                                     "min_disk", "min_ram", "protected"}}
+    """The edit form's values, by image attribute (the keys of image_update's patch operations)."""
+    return {k: v for k, v in data.items() if k in {"name", "visibility", "min_disk", "min_ram", "protected"}}
 
 
 @require_POST
@@ -52,8 +52,12 @@ def create(request: HttpRequest) -> HttpResponse:
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     form = ImageForm(request.POST, is_admin=actor.is_admin)
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            image = services.image_create(actor=actor, data=_image_fields(form.cleaned_data))
+            image = services.image_create(
+                actor=actor, name=data["name"], disk_format=data["disk_format"],
+                container_format=data["container_format"], visibility=data["visibility"],
+                min_disk=data["min_disk"], min_ram=data["min_ram"], protected=data["protected"])
         except StratusError as exc:
             if wants_json:
                 return JsonResponse({"error": exc.message}, status=exc.status)

@@ -63,8 +63,8 @@ def image_dir_fixture(settings: Any, tmp_path: Any) -> Any:
 @pytest.fixture(name="env")
 def env_fixture(cloud: SeededCloud, image_dir: Any) -> Env:
     admin = cloud.admin_actor
-    image = image_services.image_create(actor=admin, data={
-        "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
+    image = image_services.image_create(actor=admin, name="cirros", disk_format="qcow2", container_format="bare",
+                                        visibility="public")
     image = image_services.image_upload(actor=admin, image_id=image.id, chunks=[qcow2_bytes()])
     network = network_services.network_create(actor=cloud.member_actor, name="private")
     network_services.subnet_create(actor=cloud.member_actor, network_id=network.id, cidr="10.0.0.0/24",

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_images_models_are_registered_and_browsable(client):
     factories.seed()
     actor = factories.admin_actor()
-    image = services.image_create(actor=actor, data={"name": "console", "visibility": "shared"})
+    image = services.image_create(actor=actor, name="console", visibility="shared")
     services.member_create(actor=actor, image_id=image.id, member_id="a" * 32)
     for model in apps.get_app_config("images").get_models():
         assert admin.site.is_registered(model), model

@@ -76,7 +76,7 @@ def test_member_cannot_publicize_and_admin_sees_all(seeded):
 def test_share_and_accept_in_the_dashboard(seeded):
     admin = factories.admin_actor()
     demo_project = seeded["projects"]["demo"]
-    image = services.image_create(actor=admin, data={"name": "gift", "visibility": "shared"})
+    image = services.image_create(actor=admin, name="gift", visibility="shared")
     admin_client = _client("admin", "admin-pw")
     page = admin_client.get(f"/dashboard/images/{image.id}/share")
     assert page.status_code == 200 and "demo" in page.content.decode()  # admins pick a project by name
@@ -95,7 +95,7 @@ def test_share_and_accept_in_the_dashboard(seeded):
 
 def test_other_projects_private_image_is_404(seeded):
     admin = factories.admin_actor()
-    image = services.image_create(actor=admin, data={"name": "secret", "visibility": "private"})
+    image = services.image_create(actor=admin, name="secret", visibility="private")
     demo = _client("demo", "demo-pw")
     assert demo.get(f"/dashboard/images/{image.id}/edit").status_code == 404
     assert demo.post(f"/dashboard/images/{image.id}/delete").status_code == 404

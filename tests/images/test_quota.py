@@ -65,7 +65,7 @@ def test_concurrent_creates_never_overshoot(transactional_db):
 
     def create() -> None:
         try:
-            services.image_create(actor=actor, data={"name": "r"})
+            services.image_create(actor=actor, name="r")
             results.append("ok")
         except Exception as exc:  # noqa: BLE001 - collected and checked below
             results.append(type(exc).__name__)

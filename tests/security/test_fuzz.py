@@ -113,11 +113,11 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
                                         url="http://fuzz.invalid", region_id="RegionOne")
     admin_user_id = admin.user_id
 
-    image = image_services.image_create(actor=admin, data={
-        "name": "fuzz-image", "disk_format": "raw", "container_format": "bare", "visibility": "public"})
+    image = image_services.image_create(actor=admin, name="fuzz-image", disk_format="raw", container_format="bare",
+                                        visibility="public")
     image = image_services.image_upload(actor=admin, image_id=image.id, chunks=[b"\0" * 4096])
-    queued = image_services.image_create(actor=admin, data={
-        "name": "fuzz-queued", "disk_format": "raw", "container_format": "bare", "visibility": "shared"})
+    queued = image_services.image_create(actor=admin, name="fuzz-queued", disk_format="raw", container_format="bare",
+                                         visibility="shared")
     image_services.member_create(actor=admin, image_id=queued.id, member_id=project.id)
 
     network = network_services.network_create(actor=admin, name="fuzz-net")

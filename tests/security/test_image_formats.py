@@ -408,9 +408,9 @@ def test_snapshot_refuses_a_root_disk_over_an_unsafe_base(cloud, node, crafted, 
     assert compute.spawn(inst.id) == "spawned"
     (node.cache / image.id).write_bytes(data)  # the base under the running instance's overlay
     Image.objects.filter(pk=image.id).update(disk_format=claimed)
-    snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
-        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
+    snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
+                                       container_format="bare",  # as createImage makes it (a request cannot)
+                                       service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "failed"
     # the failed snapshot's image is deleted (as Nova does) or at least holds no data
@@ -425,9 +425,9 @@ def test_snapshot_of_a_server_whose_image_was_deleted_still_works(cloud, node, t
     inst = make_instance(cloud, node, image)
     assert compute.spawn(inst.id) == "spawned"
     Image.objects.filter(pk=image.id).delete()  # the cached base stays on the node, checked as what it holds
-    snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
-        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
+    snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
+                                       container_format="bare",  # as createImage makes it (a request cannot)
+                                       service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "done"
     assert Image.objects.get(pk=snap.id).status == Image.ACTIVE
@@ -450,9 +450,9 @@ def test_every_qemu_img_call_has_an_explicit_format(cloud, node, storage_node, t
     calls.clear()
     inst = make_instance(cloud, node, image)
     assert compute.spawn(inst.id) == "spawned"
-    snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
-        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
+    snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
+                                       container_format="bare",  # as createImage makes it (a request cannot)
+                                       service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "done"
     host, _root = storage_node

@@ -145,8 +145,8 @@ RESERVED = ["instance_uuid", "block_device_mapping", "bdm_v2", "root_device_name
 def test_a_request_cannot_set_a_reserved_property_on_create(cloud: SeededCloud, image_dir: Any, key: str) -> None:
     for actor in (cloud.member_actor, cloud.admin_actor):
         with pytest.raises(Forbidden, match=f"Attribute '{key}' is reserved"):
-            image_services.image_create(actor=actor, data={"name": "crafted", "disk_format": "raw",
-                                                           "container_format": "bare", key: "x"})
+            image_services.image_create(actor=actor, name="crafted", disk_format="raw", container_format="bare",
+                                        properties={key: "x"})
     response = Client().post("/image/v2/images", data=json.dumps({"name": "crafted", key: "x"}),
                              content_type="application/json", HTTP_X_AUTH_TOKEN=cloud.member_token)
     assert response.status_code == 403, response.content[:300]
@@ -156,7 +156,7 @@ def test_a_request_cannot_set_a_reserved_property_on_create(cloud: SeededCloud, 
 @pytest.mark.parametrize("key", RESERVED)
 def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: SeededCloud, image_dir: Any,
                                                                     key: str) -> None:
-    image = image_services.image_create(actor=cloud.member_actor, data={"name": "plain"})
+    image = image_services.image_create(actor=cloud.member_actor, name="plain")
     Image.objects.filter(pk=image.pk).update(properties={key: "set by nova"})  # as a snapshot has it
     for op in (image_services.PatchOperation("add", key, "x"), image_services.PatchOperation("replace", key, "x"),
                image_services.PatchOperation("remove", key)):
@@ -171,11 +171,11 @@ def test_a_request_cannot_add_replace_or_remove_a_reserved_property(cloud: Seede
 
 
 def test_free_form_properties_stay_free(cloud: SeededCloud, image_dir: Any) -> None:
-    image = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "ok", "kernel_id": "k", "hw_disk_bus": "virtio", "owner_specified.openstack.sha256": "0" * 64})
+    image = image_services.image_create(actor=cloud.member_actor, name="ok", properties={
+        "kernel_id": "k", "hw_disk_bus": "virtio", "owner_specified.openstack.sha256": "0" * 64})
     assert image.properties["hw_disk_bus"] == "virtio"
     with pytest.raises(BadRequest):  # service_properties take only the services' own keys
-        image_services.image_create(actor=cloud.member_actor, data={"name": "x"},
+        image_services.image_create(actor=cloud.member_actor, name="x",
                                     service_properties={"hw_disk_bus": "ide"})
 
 
@@ -225,7 +225,7 @@ def test_a_crafted_image_cannot_make_the_cleanup_delete_another_projects_snapsho
                "block_device_mapping": json.dumps([{"source_type": "snapshot", "destination_type": "volume",
                                                     "snapshot_id": victim.id, "boot_index": 0}])}
     with pytest.raises(Forbidden):  # the API refuses the crafted image outright
-        image_services.image_create(actor=env.cloud.member_actor, data={"name": "bait", **crafted})
+        image_services.image_create(actor=env.cloud.member_actor, name="bait", properties=crafted)
     # one made before (or smuggled into the rows) is still harmless: the cleanup acts on the server's own
     Image.objects.create(name="bait", owner=env.cloud.demo_project.id, properties=crafted)
     server_image_create(actor=env.cloud.member_actor, server_id=instance.id, name="snap", request_id="snap")

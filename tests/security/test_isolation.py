@@ -76,12 +76,12 @@ def build_world() -> World:
     keep("identity.application_credential", cred.id, "iso-cred-a")
     keep("identity.application_credential_under_self", cred.id, "iso-cred-a")
     # images (A's private image, with data)
-    image = images.image_create(actor=actor, data={"name": "iso-image-a", "disk_format": "raw",
-                                                    "container_format": "bare", "visibility": "private"})
+    image = images.image_create(actor=actor, name="iso-image-a", disk_format="raw", container_format="bare",
+                                visibility="private")
     image = images.image_upload(actor=actor, image_id=image.id, chunks=[b"\0" * 1024])
     keep("images.image", image.id, "iso-image-a")
-    shared = images.image_create(actor=admin_actor, data={"name": "iso-shared-with-a", "disk_format": "raw",
-                                                          "container_format": "bare", "visibility": "shared"})
+    shared = images.image_create(actor=admin_actor, name="iso-shared-with-a", disk_format="raw",
+                                 container_format="bare", visibility="shared")
     shared = images.image_upload(actor=admin_actor, image_id=shared.id, chunks=[b"\0" * 1024])
     images.member_create(actor=admin_actor, image_id=shared.id, member_id=a.id)
     images.member_update(actor=actor, image_id=shared.id, member_id=a.id, status="accepted")
@@ -156,8 +156,8 @@ def build_world() -> World:
     b_server_group = compute.server_group_create(actor=bob, name="iso-group-b", policy="affinity")
     b_router = networks.router_create(actor=bob, name="iso-router-b")
     b_group = networks.security_group_create(actor=bob, name="iso-sg-b")
-    public = images.image_create(actor=admin_actor, data={"name": "iso-public", "disk_format": "raw",
-                                                          "container_format": "bare", "visibility": "public"})
+    public = images.image_create(actor=admin_actor, name="iso-public", disk_format="raw", container_format="bare",
+                                 visibility="public")
     public = images.image_upload(actor=admin_actor, image_id=public.id, chunks=[b"\0" * 1024])
     (b_server,) = servers.server_create(actor=bob, name="iso-server-b", image_ref=public.id, flavor_ref="1",
                                         networks=[{"uuid": b_net.id}], request_id=f"req-{uuid.uuid4()}")
@@ -293,8 +293,7 @@ class TestLiveEvents:
         def writes_in_a() -> set[str]:
             net = networks.network_create(actor=actor, name="live-net-a")
             group = networks.security_group_create(actor=actor, name="live-sg-a")
-            image = images.image_create(actor=actor, data={"name": "live-image-a", "disk_format": "raw",
-                                                           "container_format": "bare"})
+            image = images.image_create(actor=actor, name="live-image-a", disk_format="raw", container_format="bare")
             volume = volumes.volume_create(actor=actor, size=1, name="live-volume-a")
             server_group = compute.server_group_create(actor=actor, name="live-group-a", policy="affinity")
             compute.keypair_create(actor=actor, name="live-key-a")

@@ -133,8 +133,8 @@ def node_detaches(server: Instance, volume: Volume) -> None:
 @pytest.fixture
 def servers(cloud: SeededCloud, image_dir: Any) -> dict[str, Instance]:
     """vm1 and vm2 in demo, vm-o in other; one compute node up."""
-    image = image_services.image_create(actor=cloud.admin_actor, data={
-        "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
+    image = image_services.image_create(actor=cloud.admin_actor, name="cirros", disk_format="qcow2",
+                                        container_format="bare", visibility="public")
     image_services.image_upload(actor=cloud.admin_actor, image_id=image.id, chunks=[qcow2_bytes()])
     make_node("node-a")
     made = {}

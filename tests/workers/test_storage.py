@@ -65,8 +65,8 @@ def test_from_image_streams_and_converts(cloud: SeededCloud, node: tuple[str, Pa
     host, root = node
     disk = tmp_path / "img.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
-    image = image_services.image_create(actor=cloud.member_actor, data={"name": "img", "disk_format": "qcow2",
-                                                                        "container_format": "bare"})
+    image = image_services.image_create(actor=cloud.member_actor, name="img", disk_format="qcow2",
+                                        container_format="bare")
     image_services.image_upload(actor=cloud.member_actor, image_id=image.id, chunks=[disk.read_bytes()])
     volume = services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
     assert volume.bootable

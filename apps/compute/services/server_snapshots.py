@@ -29,15 +29,16 @@ def _inheritable(base: Any) -> dict[str, str]:
     from apps.images import services as image_services
 
     return {k: str(v) for k, v in ((base.properties or {}) if base is not None else {}).items()
-            if k not in image_services.SERVICE_PROPERTIES and not k.startswith("os_glance")}
+            if image_services.is_property_key(k)}
 
 
 def _snapshot_metadata(metadata: dict[str, str], *, project_id: str) -> dict[str, str]:
-    """createImage's metadata: the image properties the user gives (never one of the services' own)."""
+    """createImage's metadata: the image properties the user gives (never one of the services' own,
+    nor an image's attribute such as its status or visibility)."""
     from apps.images import services as image_services
 
     meta = metadata_quota_check(project_id=project_id, metadata=metadata)
-    reserved = sorted(k for k in meta if k in image_services.SERVICE_PROPERTIES or k.startswith("os_glance"))
+    reserved = sorted(k for k in meta if not image_services.is_property_key(k))
     if reserved:
         raise BadRequest(f"Invalid input for field/attribute metadata: {', '.join(reserved)} is reserved for "
                          "the image service's own use.")
@@ -63,14 +64,12 @@ def _create_image(actor: Actor, instance: Instance, *, name: str, metadata: dict
     if boot_volume_selectors.is_volume_backed(instance=instance):
         return _create_volume_image(actor, instance, name=name, meta=meta, request_id=request_id)
     base = Image.objects.filter(pk=instance.image_id).first()
-    data: dict[str, Any] = {"name": name, "container_format": "bare",
-                            "disk_format": "qcow2", "min_disk": instance.root_gb,
-                            "min_ram": base.min_ram if base is not None else 0}
-    data.update(_inheritable(base))
-    data.update(meta)
-    image = image_services.image_create(actor=owner_actor(instance), data=data, service_properties={
-        "instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
-        "owner_id": instance.project_id, "user_id": actor.user_id or ""})
+    image = image_services.image_create(
+        actor=owner_actor(instance), name=name, container_format="bare", disk_format="qcow2",
+        min_disk=instance.root_gb, min_ram=base.min_ram if base is not None else 0,
+        properties={**_inheritable(base), **meta}, service_properties={
+            "instance_uuid": instance.id, "image_type": "snapshot", "base_image_ref": instance.image_id,
+            "owner_id": instance.project_id, "user_id": actor.user_id or ""})
     _, node = start_task(actor, instance, "createImage", request_id=request_id)
     _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
     publish(instance)
@@ -89,14 +88,15 @@ def _create_volume_image(actor: Actor, instance: Instance, *, name: str, meta: d
 
     base = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
     mappings = boot_volumes.volume_snapshots_create(actor=actor, instance=instance, name=name)
-    data: dict[str, Any] = {"name": name, "container_format": "bare", "disk_format": "qcow2", "min_disk": 0,
-                            "min_ram": base.min_ram if base is not None else 0, **_inheritable(base), **meta}
     service = {"instance_uuid": instance.id, "image_type": "snapshot", "owner_id": instance.project_id,
                "user_id": actor.user_id or "", "root_device_name": boot_volumes.ROOT_DEVICE,
                "bdm_v2": "True", "block_device_mapping": json.dumps(mappings)}
     if instance.image_id:
         service["base_image_ref"] = instance.image_id
-    image = image_services.image_create(actor=owner_actor(instance), data=data, service_properties=service)
+    image = image_services.image_create(
+        actor=owner_actor(instance), name=name, container_format="bare", disk_format="qcow2", min_disk=0,
+        min_ram=base.min_ram if base is not None else 0, properties={**_inheritable(base), **meta},
+        service_properties=service)
     _, node = start_task(actor, instance, "createImage", request_id=request_id)
     _send("snapshot", queue=node.queue, instance_id=instance.id, image_id=image.id, request_id=request_id)
     publish(instance)

@@ -105,8 +105,7 @@ class Images(GlanceView):
         return Response(out.images_out(selectors.image_list(actor=request.auth, query=_query(request))))
 
     def post(self, request: Request) -> Response:
-        body = parsers.json_object(request._request.body, "a JSON object of image attributes")
-        image = services.image_create(actor=request.auth, data=body)
+        image = services.image_create(actor=request.auth, **parsers.image_create(request._request.body))
         response = Response(out.image_out(image), status=201)
         response["Location"] = request.build_absolute_uri(f"/image/v2/images/{image.id}")
         # as Glance: the import methods this image may use (the SDK's create_image(use_import=True) reads it)
@@ -139,7 +138,7 @@ class ImageAction(GlanceView):
 
 class ImageTag(GlanceView):
     def put(self, request: Request, image_id: str, tag: str) -> HttpResponse:
-        services.image_tag_add(actor=request.auth, image_id=image_id, tag=tag)
+        services.image_tag_add(actor=request.auth, image_id=image_id, tag=parsers.tag(tag))
         return HttpResponse(status=204)
 
     def delete(self, request: Request, image_id: str, tag: str) -> HttpResponse:

@@ -9,7 +9,14 @@ names here (``services.image_create``); the modules of this package hold them by
 - ``members``: sharing with other projects
 - ``demo``: bootstrap's demo image
 """
-from apps.images.services._common import CONTAINER_FORMATS, DISK_FORMATS, SERVICE_PROPERTIES
+from apps.images.services._common import (
+    CONTAINER_FORMATS,
+    DISK_FORMATS,
+    SERVICE_PROPERTIES,
+    VISIBILITIES,
+    is_property_key,
+    refuse_unwritable,
+)
 from apps.images.services.data import (
     IMPORT_METHODS,
     ImageFormatRefused,
@@ -22,6 +29,7 @@ from apps.images.services.data import (
 from apps.images.services.demo import DEMO_IMAGE_NAME, image_demo_ensure
 from apps.images.services.images import (
     PatchOperation,
+    PatchValue,
     image_create,
     image_deactivate,
     image_delete,
@@ -38,8 +46,10 @@ __all__ = [
     "DISK_FORMATS",
     "IMPORT_METHODS",
     "SERVICE_PROPERTIES",
+    "VISIBILITIES",
     "ImageFormatRefused",
     "PatchOperation",
+    "PatchValue",
     "StoreFailed",
     "UploadAborted",
     "image_create",
@@ -53,7 +63,9 @@ __all__ = [
     "image_tag_delete",
     "image_update",
     "image_upload",
+    "is_property_key",
     "member_create",
     "member_delete",
     "member_update",
+    "refuse_unwritable",
 ]

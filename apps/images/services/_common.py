@@ -15,6 +15,7 @@ from lib.imagestore import StoreError
 
 log = logging.getLogger(__name__)
 
+VISIBILITIES = (Image.PUBLIC, Image.PRIVATE, Image.SHARED, Image.COMMUNITY)
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 READ_ONLY = {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
@@ -35,6 +36,22 @@ MAX_PROPERTIES = 128
 
 
 # ---- shared steps ----------------------------------------------------------------------------
+
+def is_property_key(key: str) -> bool:
+    """Whether ``key`` may name a free-form property that anyone sets: not a core attribute, not
+    read-only nor reserved (Glance's own, ``os_glance_*``, the SERVICE_PROPERTIES)."""
+    return not (key in CORE or key in READ_ONLY or key in RESERVED or key in SERVICE_PROPERTIES
+                or key.startswith("os_glance"))
+
+
+def refuse_unwritable(key: str) -> None:
+    """No request, nor any caller of a service, sets a read-only attribute (403 "read-only") or a
+    reserved one: Glance's own, ``os_glance_*``, or the SERVICE_PROPERTIES (403 "reserved")."""
+    if key in READ_ONLY:
+        raise Forbidden(f"Attribute '{key}' is read-only.")
+    if key in RESERVED or key in SERVICE_PROPERTIES or key.startswith("os_glance"):  # os_glance_*: Glance's own
+        raise Forbidden(f"Attribute '{key}' is reserved.")
+
 
 def _transition(image: Image, to: str) -> None:
     if not states.image_may(image.status, to):

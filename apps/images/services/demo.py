@@ -34,9 +34,9 @@ def image_demo_ensure(*, actor: Actor, name: str = DEMO_IMAGE_NAME) -> Image | N
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/demo.qcow2"
         subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", path, "1G"], check=True)
-        image = existing or image_create(actor=actor, data={
-            "name": name, "disk_format": "qcow2", "container_format": "bare", "visibility": "public",
-            "min_disk": 1, "description": "Blank 1 GiB qcow2 disk made by bootstrap (no operating system)"})
+        image = existing or image_create(
+            actor=actor, name=name, disk_format="qcow2", container_format="bare", visibility=Image.PUBLIC,
+            min_disk=1, properties={"description": "Blank 1 GiB qcow2 disk made by bootstrap (no operating system)"})
 
         def chunks() -> Iterable[bytes]:
             with open(path, "rb") as fh:

@@ -1,140 +1,85 @@
 """Images' records: create, update (JSON patch), delete, deactivate/reactivate, tags."""
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.db import IntegrityError, transaction
 
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
 from apps.images import selectors
 from apps.images.models import Image
 from apps.images.services._common import (
-    CONTAINER_FORMATS,
     CORE,
-    DISK_FORMATS,
     FORMAT_ATTRIBUTES,
     MAX_PROPERTIES,
     MAX_TAGS,
-    READ_ONLY,
-    RESERVED,
     SERVICE_PROPERTIES,
     _drop_data,
     _may_modify,
     _publish,
     _quota_holder,
     _transition,
+    refuse_unwritable,
 )
 
 
-def _core_value(key: str, value: Any, *, actor: Actor) -> Any:
-    if key == "name":
-        if value is not None and (not isinstance(value, str) or len(value) > 255):
-            raise BadRequest("Invalid value for 'name': a string of at most 255 characters or null.")
-        return value
-    if key == "visibility":
-        if value not in (Image.PUBLIC, Image.PRIVATE, Image.SHARED, Image.COMMUNITY):
-            raise BadRequest(f"Invalid visibility value: {value}")
-        if value == Image.PUBLIC and not actor.is_admin:
-            raise Forbidden("You are not authorized to publicize images: only admins may.")
-        return value
-    if key in ("protected", "os_hidden"):
-        if not isinstance(value, bool):
-            raise BadRequest(f"Invalid value for '{key}': {value!r} is not a boolean.")
-        return value
-    if key == "owner":
-        if value is not None and not isinstance(value, str):
-            raise BadRequest("Invalid value for 'owner'.")
-        if value != actor.project_id and not actor.is_admin:
-            raise Forbidden("You are not permitted to set the owner of an image to another project.")
-        return value
-    if key == "disk_format":
-        if value is not None and value not in DISK_FORMATS:
-            raise BadRequest(f"Invalid disk format '{value}': one of {', '.join(DISK_FORMATS)}.")
-        return value
-    if key == "container_format":
-        if value is not None and value not in CONTAINER_FORMATS:
-            raise BadRequest(f"Invalid container format '{value}': one of {', '.join(CONTAINER_FORMATS)}.")
-        return value
-    if key in ("min_disk", "min_ram"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**31 - 1:
-            raise BadRequest(f"Invalid value for '{key}': a non-negative integer.")
-        return value
-    if key == "tags":
-        if not isinstance(value, list):
-            raise BadRequest("Invalid value for 'tags': a list of strings.")
-        tags: list[str] = []
-        for tag in value:
-            tags.append(_tag(tag))
-        if len(set(tags)) > MAX_TAGS:
-            raise QuotaExceeded(f"Maximum number of tags ({MAX_TAGS}) exceeded.", resource="image_tags",
-                                limit=MAX_TAGS, in_use=0, requested=len(set(tags)))
-        return list(dict.fromkeys(tags))
-    raise BadRequest(f"Unknown attribute {key}.")  # pragma: no cover
+def _check_core(actor: Actor, key: str, value: Any) -> None:
+    """What a caller may give a core attribute: only admins publicize an image or give it to another
+    project; at most MAX_TAGS tags (413)."""
+    if key == "visibility" and value == Image.PUBLIC and not actor.is_admin:
+        raise Forbidden("You are not authorized to publicize images: only admins may.")
+    if key == "owner" and value != actor.project_id and not actor.is_admin:
+        raise Forbidden("You are not permitted to set the owner of an image to another project.")
+    if key == "tags" and len(value) > MAX_TAGS:
+        raise QuotaExceeded(f"Maximum number of tags ({MAX_TAGS}) exceeded.", resource="image_tags",
+                            limit=MAX_TAGS, in_use=0, requested=len(value))
 
 
-def _tag(tag: Any) -> str:
-    if not isinstance(tag, str) or not tag or len(tag) > 255:
-        raise BadRequest(f"Invalid tag {tag!r}: a non-empty string of at most 255 characters.")
-    return tag
-
-
-def _extra_value(key: str, value: Any) -> str:
-    if not key or len(key) > 255:
-        raise BadRequest(f"Invalid property name {key!r}.")
-    if key in RESERVED:
-        raise Forbidden(f"Attribute '{key}' is reserved.")
-    if not isinstance(value, str):
-        raise BadRequest(f"Invalid value for property '{key}': {value!r} is not a string.")
-    if len(value) > 65535:
-        raise BadRequest(f"Property '{key}' is too long.")
-    return value
-
-
-def _check_read_only(key: str) -> None:
-    if key in READ_ONLY:
-        raise Forbidden(f"Attribute '{key}' is read-only.")
-    if key in RESERVED or key in SERVICE_PROPERTIES or key.startswith("os_glance"):  # os_glance_*: Glance's own
-        raise Forbidden(f"Attribute '{key}' is reserved.")
-
+def _check_property_count(properties: Mapping[str, str]) -> None:
+    if len(properties) > MAX_PROPERTIES:
+        raise QuotaExceeded(f"Maximum number of image properties ({MAX_PROPERTIES}) exceeded.",
+                            resource="image_properties", limit=MAX_PROPERTIES, in_use=0,
+                            requested=len(properties))
 
 
 # ---- create / update / delete ----------------------------------------------------------------
 
-def image_create(*, actor: Actor, data: Mapping[str, Any], service_properties: Mapping[str, str] | None = None
-                 ) -> Image:
-    """Register an image (status queued) from Glance's create body: core attributes and free-form
-    string properties. Reserves one ``images`` of the owner's quota (413 over it).
+def image_create(*, actor: Actor, name: str | None = None, disk_format: str | None = None,
+                 container_format: str | None = None, visibility: str = Image.SHARED, protected: bool = False,
+                 os_hidden: bool = False, min_disk: int = 0, min_ram: int = 0, tags: Sequence[str] = (),
+                 owner: str | Unset | None = UNSET, image_id: str | None = None,
+                 properties: Mapping[str, str] | None = None,
+                 service_properties: Mapping[str, str] | None = None) -> Image:
+    """Register an image (status queued), owned by the actor's project unless an admin gives another
+    ``owner`` (None: no owner), with ``image_id`` when the caller chooses it (409 if taken) and free-form
+    string ``properties``. Reserves one ``images`` of the owner's quota (413 over it).
     ``service_properties``: the SERVICE_PROPERTIES a compute service writes on an image it makes
-    (never from a request body; any other key there is refused)."""
+    (never from a request; any other key there is refused, as those keys are in ``properties``)."""
     require_write(actor, actor.project_id, what="image")
-    fields: dict[str, Any] = {"owner": actor.project_id, "visibility": Image.SHARED}
-    properties: dict[str, str] = {}
-    image_id: str | None = None
-    for key, value in data.items():
-        if key == "id":
-            try:
-                image_id = str(uuid.UUID(str(value)))
-            except ValueError:
-                raise BadRequest(f"Invalid image id {value!r}: a UUID.") from None
-            continue
-        _check_read_only(key)
+    tags = list(dict.fromkeys(tags))
+    fields: dict[str, Any] = {"visibility": visibility, "tags": tags}
+    if owner is not UNSET:
+        fields["owner"] = owner
+    for key, value in fields.items():
+        _check_core(actor, key, value)
+    for key in properties or {}:
+        refuse_unwritable(key)
         if key in CORE:
-            fields[key] = _core_value(key, value, actor=actor)
-        else:
-            properties[key] = _extra_value(key, value)
+            raise BadRequest(f"'{key}' is an image attribute, not a property.")
+    all_properties = dict(properties or {})
     for key, value in (service_properties or {}).items():
         if key not in SERVICE_PROPERTIES:
             raise BadRequest(f"Property '{key}' is not one of the services' own.")
-        properties[key] = _extra_value(key, value)
-    if len(properties) > MAX_PROPERTIES:
-        raise QuotaExceeded(f"Maximum number of image properties ({MAX_PROPERTIES}) exceeded.",
-                            resource="image_properties", limit=MAX_PROPERTIES, in_use=0, requested=len(properties))
-    image = Image(properties=properties, **fields)
+        all_properties[key] = value
+    _check_property_count(all_properties)
+    image = Image(name=name, disk_format=disk_format, container_format=container_format, protected=protected,
+                  os_hidden=os_hidden, min_disk=min_disk, min_ram=min_ram, properties=all_properties,
+                  owner=actor.project_id if owner is UNSET else owner, visibility=visibility, tags=tags)
     if image_id:
         image.id = image_id
     try:
@@ -155,19 +100,23 @@ def image_create(*, actor: Actor, data: Mapping[str, Any], service_properties: M
     return image
 
 
+PatchValue = str | int | bool | list[str] | None
+
+
 @dataclass(frozen=True)
 class PatchOperation:
     """One JSON-patch operation on an image: ``op`` (add, replace, remove) on the core attribute or
-    property ``key``, with ``value`` (none for remove), which ``image_update`` checks for that key."""
+    property ``key``, with ``value`` (none for remove) of that key's type (apps/images/api/parsers.py
+    checks it: a string for a property)."""
 
     OPS: ClassVar[tuple[str, ...]] = ("add", "replace", "remove")
 
     op: str
     key: str
-    value: Any = None
+    value: PatchValue = None
 
 
-def image_update(*, actor: Actor, image_id: str, operations: list[PatchOperation]) -> Image:
+def image_update(*, actor: Actor, image_id: str, operations: Sequence[PatchOperation]) -> Image:
     """Apply JSON-patch operations to the core attributes and extra properties, all or nothing."""
     with transaction.atomic():
         image = selectors.image_get_for_update(actor=actor, image_id=image_id)
@@ -175,15 +124,16 @@ def image_update(*, actor: Actor, image_id: str, operations: list[PatchOperation
         old_owner = image.owner
         for operation in operations:
             op, key, value = operation.op, operation.key, operation.value
-            _check_read_only(key)
+            refuse_unwritable(key)
             if key in CORE:
                 if op == "remove":
                     raise Forbidden(f"Attribute '{key}' is a core attribute and cannot be removed.")
                 if key in FORMAT_ATTRIBUTES and image.status != Image.QUEUED and value != getattr(image, key):
                     # the data was inspected as the format it claimed then (Glance's rule as well)
                     raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+                _check_core(actor, key, value)
                 # a shared image made private keeps its members recorded (as Glance does); they give no access
-                setattr(image, key, _core_value(key, value, actor=actor))
+                setattr(image, key, value)
             elif op == "remove":
                 if key not in image.properties:
                     raise Conflict(f"Property {key} does not exist.")
@@ -191,11 +141,8 @@ def image_update(*, actor: Actor, image_id: str, operations: list[PatchOperation
             else:
                 if op == "replace" and key not in image.properties:
                     raise Conflict(f"Property {key} does not exist.")
-                image.properties[key] = _extra_value(key, value)
-        if len(image.properties) > MAX_PROPERTIES:
-            raise QuotaExceeded(f"Maximum number of image properties ({MAX_PROPERTIES}) exceeded.",
-                                resource="image_properties", limit=MAX_PROPERTIES, in_use=0,
-                                requested=len(image.properties))
+                image.properties[key] = value
+        _check_property_count(image.properties)
         if image.owner != old_owner:  # the image's quota moves to its new owner
             deltas = {"images": 1, "image_bytes": image.bytes_reserved}
             if (old_holder := _quota_holder(old_owner)):
@@ -259,7 +206,6 @@ def image_tag_add(*, actor: Actor, image_id: str, tag: str) -> Image:
     with transaction.atomic():
         image = selectors.image_get_for_update(actor=actor, image_id=image_id)
         _may_modify(actor, image)
-        tag = _tag(tag)
         if tag not in image.tags:
             if len(image.tags) >= MAX_TAGS:
                 raise QuotaExceeded(f"Maximum number of tags ({MAX_TAGS}) exceeded.", resource="image_tags",

@@ -46,9 +46,9 @@ def make_qcow2(path: Path, size: str = "64M") -> bytes:
 
 
 def upload_image(actor: Any, data: bytes, *, disk_format: str = "qcow2", name: str = "tiny",
-                 **properties: str) -> Image:
-    image = image_services.image_create(actor=actor, data={"name": name, "disk_format": disk_format,
-                                                            "container_format": "bare", **properties})
+                 visibility: str = "shared", **properties: str) -> Image:
+    image = image_services.image_create(actor=actor, name=name, disk_format=disk_format, container_format="bare",
+                                        visibility=visibility, properties=properties)
     return image_services.image_upload(actor=actor, image_id=image.id, chunks=iter([data]), expected_size=len(data))
 
 

@@ -276,9 +276,9 @@ def test_resize_then_confirm_of_a_stopped_instance(cloud, node, image) -> None:
 
 def test_snapshot_into_glance(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
-    snap = image_services.image_create(actor=cloud.member_actor, data={
-        "name": "snap", "disk_format": "qcow2", "container_format": "bare"},
-        service_properties={"instance_uuid": inst.id})  # as createImage makes it (a request cannot)
+    snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
+                                       container_format="bare",  # as createImage makes it (a request cannot)
+                                       service_properties={"instance_uuid": inst.id})
     set_task(inst, "image_snapshot")
     assert compute.snapshot(inst.id, snap.id) == "done"
     snap.refresh_from_db()
