@@ -106,6 +106,35 @@ class LaunchForm(forms.Form):
         }
 
 
+NEW_FLOATING_IP = "new:"  # a floating IP choice "new:<external network id>": allocate one from that pool
+
+
+class InstanceFloatingIPForm(forms.Form):
+    """A floating IP for an instance: one of the project's free ones or a new one from a pool, pointed at
+    one of the instance's fixed IPv4 addresses (choices "<port id>@<address>", labelled by network name)."""
+
+    floating_ip = forms.ChoiceField(label="Floating IP")
+    port = forms.ChoiceField(label="Instance address", help_text="The network and fixed IP it forwards to.")
+
+    def __init__(self, data: Any = None, *, free: Choices, pools: Choices, ports: Choices) -> None:
+        super().__init__(data)
+        self.fields["floating_ip"].choices = [*free, *[(f"{NEW_FLOATING_IP}{value}", f"Allocate a new one from {label}")
+                                                       for value, label in pools]]
+        self.fields["port"].choices = ports
+        if len(ports) == 1:
+            self.fields["port"].initial = ports[0][0]
+        if not ports:
+            self.fields["port"].help_text = "The instance has no IPv4 address on a network a router can reach."
+
+    def target(self) -> tuple[str | None, str | None, str, str]:
+        """(the floating IP's id or None, the pool to allocate from or None, port id, fixed IP)."""
+        choice = self.cleaned_data["floating_ip"]
+        port_id, _, fixed = self.cleaned_data["port"].partition("@")
+        if choice.startswith(NEW_FLOATING_IP):
+            return None, choice.removeprefix(NEW_FLOATING_IP), port_id, fixed
+        return choice, None, port_id, fixed
+
+
 INSTANCE_ACTIONS = (
     "reboot_soft", "reboot_hard", "stop", "start", "pause", "unpause", "suspend", "resume", "lock", "unlock",
     "rebuild", "resize", "confirm_resize", "revert_resize", "snapshot",

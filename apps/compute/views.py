@@ -35,6 +35,7 @@ from apps.compute.services import (
     servers,
 )
 from apps.compute.views_common import instance_button
+from apps.compute.views_floating_ips import floating_ip_choices
 from apps.compute.views_volumes import volumes_context
 from apps.core import validators as check
 from apps.core.access import may_change
@@ -230,6 +231,7 @@ def instance_detail(request: HttpRequest, server_id: str) -> HttpResponse:
     }
     if not is_partial(request):  # the Volumes section refreshes itself (views_volumes.instance_volumes)
         context.update(volumes_context(actor, instance))
+        context["attached"] = floating_ip_choices(actor, instance)["attached"]
     return render_page(request, "compute/instance_detail.html", context, partial="compute/_instance_live.html")
 
 
