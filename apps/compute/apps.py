@@ -25,11 +25,11 @@ class ComputeConfig(appconfig.StratusAppConfig):
     dashboard_urls = "apps.compute.urls"
     panels = (
         Panel("Compute", "Instances", "compute:instances", icon="server", order=10),
-        Panel("Compute", "Key Pairs", "compute:keypairs", icon="key", order=40),
-        Panel("Admin", "All Instances", "compute:all_instances", admin_only=True, icon="server", order=35),
+        Panel("Compute", "Key pairs", "compute:keypairs", icon="key", order=40),
+        Panel("Admin", "All instances", "compute:all_instances", admin_only=True, icon="server", order=35),
         Panel("Admin", "Flavors", "compute:flavors", admin_only=True, icon="server", order=40),
         Panel("Admin", "Hypervisors", "compute:hypervisors", admin_only=True, icon="stack", order=41),
-        Panel("Admin", "Compute Services", "compute:services", admin_only=True, icon="activity", order=42),
+        Panel("Admin", "Compute services", "compute:services", admin_only=True, icon="activity", order=42),
         Panel("Admin", "Usage", "compute:usage", admin_only=True, icon="chart", order=43),
     )
 

@@ -137,6 +137,14 @@ BUTTONS = (  # (form action, states.ACTIONS entry, label), in the order they are
     ("confirm_resize", "confirmResize", "Confirm resize"), ("revert_resize", "revertResize", "Revert resize"),
 )
 FORM_ACTIONS = {"rebuild": "rebuild", "resize": "resize", "snapshot": "createImage"}
+ACTION_MESSAGES = {  # what the page says once a button's request is accepted ({} is the instance's name)
+    "start": "Starting instance {}.", "stop": "Shutting off instance {}.",
+    "reboot_soft": "Rebooting instance {} (soft reboot).", "reboot_hard": "Rebooting instance {} (hard reboot).",
+    "pause": "Pausing instance {}.", "unpause": "Unpausing instance {}.", "suspend": "Suspending instance {}.",
+    "resume": "Resuming instance {}.", "lock": "Locked instance {}.", "unlock": "Unlocked instance {}.",
+    "rebuild": "Rebuilding instance {}.", "resize": "Resizing instance {}.",
+    "confirm_resize": "Confirming the resize of instance {}.", "revert_resize": "Reverting the resize of instance {}.",
+}
 
 
 def _allowed(instance: Instance, action: str) -> bool:
@@ -272,7 +280,8 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
         data = form.cleaned_data
         if data["action"] == "snapshot":
             return f"Snapshot {data['name'].strip()} requested (image {result})."
-        return f"Requested {data['action'].replace('_', ' ')} of instance {instance.name}."
+        return ACTION_MESSAGES.get(data["action"], "Requested {} of instance {{}}.".format(
+            data["action"].replace("_", " "))).format(instance.name)
 
     return instance_button(request, actor=actor, instance=instance, form=form, success=success,
                            back=safe_next(request, reverse("compute:instance", args=[instance.id])),
@@ -388,9 +397,14 @@ def hypervisors(request: HttpRequest) -> HttpResponse:
     for node in nodes:
         node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
         node.vcpus_capacity = int(node.vcpus * node.cpu_allocation_ratio)  # type: ignore[attr-defined]
-        node.memory_capacity = int(node.memory_mb * node.ram_allocation_ratio)  # type: ignore[attr-defined]
+        # what the scheduler places instances against (apps/compute/scheduler.py): the physical amount
+        # times the allocation ratio, less the memory reserved for the host
+        node.memory_capacity = max(0, int(node.memory_mb * node.ram_allocation_ratio)  # type: ignore[attr-defined]
+                                   - node.reserved_host_memory_mb)
         node.disk_capacity = int(node.local_gb * node.disk_allocation_ratio)  # type: ignore[attr-defined]
-    context = {"nodes": nodes, "stats": node_selectors.node_statistics(actor=actor)}
+    capacity = {"vcpus": sum(n.vcpus_capacity for n in nodes), "memory_mb": sum(n.memory_capacity for n in nodes),
+                "local_gb": sum(n.disk_capacity for n in nodes)}  # type: ignore[attr-defined]
+    context = {"nodes": nodes, "stats": node_selectors.node_statistics(actor=actor), "capacity": capacity}
     return render_page(request, "compute/hypervisors.html", context, partial="compute/_hypervisors_table.html")
 
 

@@ -19,12 +19,12 @@ class NetworksConfig(appconfig.StratusAppConfig):
     )
     dashboard_urls = "apps.networks.urls"
     panels = (
-        Panel("Network", "Network Topology", "networks:topology", icon="network", order=5),
+        Panel("Network", "Network topology", "networks:topology", icon="network", order=5),
         Panel("Network", "Networks", "networks:index", icon="network", order=10),
         Panel("Network", "Ports", "networks:ports", icon="dot", order=20),
         Panel("Network", "Routers", "networks:routers", icon="stack", order=30),
         Panel("Network", "Floating IPs", "networks:floatingips", icon="cloud", order=40),
-        Panel("Network", "Security Groups", "networks:security_groups", icon="shield", order=50),
+        Panel("Network", "Security groups", "networks:security_groups", icon="shield", order=50),
     )
 
     def on_bootstrap(self, *, result: dict) -> None:

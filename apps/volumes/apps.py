@@ -18,7 +18,7 @@ class VolumesConfig(appconfig.StratusAppConfig):
     panels = (
         Panel("Volumes", "Volumes", "volumes:index", icon="volume", order=10),
         Panel("Volumes", "Snapshots", "volumes:snapshots", icon="volume", order=20),
-        Panel("Admin", "Storage Backends", "volumes:backends", admin_only=True, icon="stack", order=44),
+        Panel("Admin", "Storage backends", "volumes:backends", admin_only=True, icon="stack", order=44),
     )
 
     def ready(self) -> None:

@@ -80,7 +80,7 @@ def test_launch_see_active_live_stop_and_delete(live_cloud: Any, compute_nodes: 
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
     received = watcher.evaluate("window.Stratus.received")
     page.click("#action-stop")
-    expect(page.locator(".alert-success")).to_contain_text(f"Requested stop of instance {vm}")
+    expect(page.locator(".alert-success")).to_contain_text(f"Shutting off instance {vm}.")
     page.evaluate("window.__notReloaded = true")
     expect(page.locator("#instance-status")).to_have_text("SHUTOFF", timeout=BOOT_TIMEOUT)
     expect(page.locator("#instance-power")).to_have_text("Shutdown")

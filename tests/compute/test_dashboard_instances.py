@@ -121,7 +121,7 @@ def test_actions_follow_the_state_machine_and_refusals_are_messages(env: Env) ->
     inst = spawned(env.boot(name="web"))
     alice = client_for("alice")
     response = act(alice, inst, "stop")
-    assert "Requested stop of instance web" in messages_of(response)
+    assert "Shutting off instance web." in messages_of(response)
     inst = reload(inst)
     assert inst.task_state == states.POWERING_OFF
     html = response.content.decode()
@@ -161,7 +161,7 @@ def test_actions_follow_the_state_machine_and_refusals_are_messages(env: Env) ->
 def test_lock_snapshot_rebuild_resize_confirm_and_delete(env: Env) -> None:
     inst = spawned(env.boot(name="web"))
     alice, bob = client_for("alice"), client_for("bob")
-    assert "Requested lock" in messages_of(act(alice, inst, "lock"))
+    assert "Locked instance web." in messages_of(act(alice, inst, "lock"))
     assert reload(inst).locked
     # a locked instance refuses bob's stop with the service's message
     assert "is locked" in messages_of(act(bob, inst, "stop"))
@@ -267,7 +267,7 @@ def test_admin_panels_are_forbidden_for_members(env: Env, page: str) -> None:
     alice = client_for("alice")
     assert alice.get(D + page).status_code == 403
     html = alice.get(D + "/instances/").content.decode()
-    for name in ("All Instances", "Hypervisors", "Compute Services", "Usage"):
+    for name in ("All instances", "Hypervisors", "Compute services", "Usage"):
         assert f"<span>{name}</span>" not in html
     assert Client().get(D + page).status_code == 302  # signed out: to the login page
 
@@ -276,7 +276,7 @@ def test_admin_panels_show_nodes_services_all_instances_and_usage(env: Env) -> N
     inst = spawned(env.boot(name="web"))
     admin = client_for("admin")
     html = admin.get(D + "/admin/hypervisors/").content.decode()
-    for name in ("All Instances", "Hypervisors", "Compute Services", "Usage"):
+    for name in ("All instances", "Hypervisors", "Compute services", "Usage"):
         assert f"<span>{name}</span>" in html
     node = ComputeNode.objects.get(host=inst.host)
     node_row = re.search(rf'<tr data-id="{node.id}".*?</tr>', html, re.S).group(0)

@@ -66,7 +66,7 @@ def test_every_panel_renders_in_the_network_section(env: Setup, user: str) -> No
         assert response.status_code == 200, (page, response.status_code)
         html = response.content.decode()
         assert 'data-section="Network"' in html
-        for name in ("Networks", "Ports", "Routers", "Floating IPs", "Security Groups", "Network Topology"):
+        for name in ("Networks", "Ports", "Routers", "Floating IPs", "Security groups", "Network topology"):
             assert f"<span>{name}</span>" in html
     for page in (f"/{network.id}/", f"/routers/{router.id}/", f"/security-groups/{group.id}/",
                  f"/subnets/{subnet.id}/edit", f"/{network.id}/edit", "/ports/create"):

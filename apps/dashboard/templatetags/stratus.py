@@ -64,11 +64,13 @@ def limit_label(value: int) -> str:
 
 @register.filter
 def humanize_name(value: str) -> str:
-    """``floating_ips`` -> ``Floating IPs``; ``ram`` -> ``RAM`` (for resource names)."""
-    special = {"ram": "RAM", "ips": "IPs", "ip": "IP", "cpu": "CPU", "cpus": "CPUs", "vcpus": "vCPUs", "gb": "GB",
-               "gigabytes": "Gigabytes"}
-    words = str(value).replace("-", "_").split("_")
-    return " ".join(special.get(w.lower(), w.capitalize()) for w in words if w)
+    """In sentence case: ``floating_ips`` -> ``Floating IPs``; ``powering-off`` -> ``Powering off``."""
+    special = {"ram": "RAM", "ips": "IPs", "ip": "IP", "cpu": "CPU", "cpus": "CPUs", "vcpus": "vCPUs", "gb": "GB"}
+    words = [w for w in str(value).replace("-", "_").split("_") if w]
+    out = [special.get(w.lower(), w.lower()) for w in words]
+    if out and out[0] == words[0].lower():
+        out[0] = out[0].capitalize()
+    return " ".join(out)
 
 
 @register.filter
