@@ -80,7 +80,8 @@ def test_every_panel_renders_cleanly_and_is_photographed(live_cloud: Any, page_a
         page.goto(f"{live_cloud.url}/dashboard/")
         fits = page.evaluate("(() => { const s = document.querySelector('.sidebar');"
                              " return [s.scrollHeight, s.clientHeight]; })()")
-        assert fits[0] <= fits[1] <= SIZES[size]["height"], f"the {user} sidebar needs {fits[0]}px of {fits[1]}"
+        # The sidebar stays inside the window; what does not fit scrolls inside it (the test below).
+        assert fits[1] <= SIZES[size]["height"], f"the {user} sidebar is {fits[1]}px tall for {fits[0]}px of links"
     assert not errors, errors
     assert not problems, problems
 
