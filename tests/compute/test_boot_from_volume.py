@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from apps.compute.api import inputs
 from apps.compute.models import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 from apps.compute.services import nodes as node_services
 from apps.compute.services import server_lifecycle, server_rebuild_resize, server_reports, server_snapshots, servers
@@ -77,7 +78,8 @@ def boot(actor: Any, network: Any, capture: Any, *, image_ref: str = "", bdms: l
          ) -> tuple[Instance, list[Callable[[], Any]]]:
     with capture() as callbacks:
         [inst] = servers.server_create(actor=actor, name="bfv", image_ref=image_ref, flavor_ref="b1.tiny",
-                                               networks=[{"uuid": network.id}], block_device_mapping_v2=bdms,
+                                               networks=[{"uuid": network.id}],
+                                               block_devices=inputs.block_devices(bdms),
                                                request_id=f"req-{uuid.uuid4()}", **kw)
     return inst, callbacks
 

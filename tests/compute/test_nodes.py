@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.compute.api import inputs
 from apps.compute.models import ComputeNode, Instance
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.services import nodes as node_services
@@ -65,10 +66,13 @@ def test_service_update_policy_and_validation(cloud: SeededCloud) -> None:
     assert (node.enabled, node.disabled_reason) == (True, "")
     node = node_services.compute_service_update(actor=cloud.admin_actor, node_id=str(node.id), forced_down=True)
     assert node.forced_down and not node_selectors.node_is_up(node)
-    for bad in ({"status": "broken"}, {"status": "enabled", "disabled_reason": "x"}, {"forced_down": "yes"},
-                {"status": "disabled", "disabled_reason": "x" * 256}):
+    for bad in ({"status": "broken"}, {"status": "enabled", "disabled_reason": "x"}):
         with pytest.raises(BadRequest):
             node_services.compute_service_update(actor=cloud.admin_actor, node_id=node.id, **bad)
+    for body in ({"status": "broken"}, {"forced_down": "yes"}, {"status": "disabled", "disabled_reason": "x" * 256},
+                 {"status": "disabled", "disabled_reason": " "}):
+        with pytest.raises(BadRequest):
+            inputs.service_update(body)  # the API's parser refuses it before any service runs
     with pytest.raises(NotFound):
         node_services.compute_service_update(actor=cloud.admin_actor, node_id=99999, status="enabled")
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.compute.block_devices import MAX_TAG, BlockDevice, block_device
 from apps.compute.models import ServerGroup
 from apps.compute.services.instances import MAX_TAGS, NetworkRequest
+from apps.compute.services.nodes import STATUSES as SERVICE_STATUSES
 from apps.core import validators as check
 from apps.core.errors import BadRequest
 from apps.core.validators import UNSET, Unset
@@ -24,6 +27,8 @@ CREATE_KEYS = frozenset({
 REBUILD_KEYS = frozenset({"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6",
                           "OS-DCF:diskConfig", "preserve_ephemeral", "description", "key_name", "user_data"})
 NETWORK_KEYS = frozenset({"uuid", "port", "fixed_ip", "tag"})
+LEGACY_BDM_KEYS = frozenset({"device_name", "volume_id", "snapshot_id", "volume_size", "delete_on_termination",
+                             "no_device", "virtual_name"})
 DISK_CONFIGS = ("AUTO", "MANUAL")
 MAX_USER_DATA = 65535
 MAX_INT = 2**31 - 1
@@ -71,15 +76,13 @@ def _metadata(value: Any) -> dict[str, str]:
 
 
 def tag(value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 60 or "/" in value or "," in value:
-        raise BadRequest(f"Invalid tag {value!r}: 1-60 characters, without '/' or ','.")
-    return value
+    return check.tag(value, field="tag", max_length=MAX_TAG, forbidden="/,")
 
 
 def _tags(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise BadRequest("Invalid input for field/attribute tags: a list is expected.")
-    clean = list(dict.fromkeys(tag(t) for t in value))
+    clean = check.tags(value, field="tags", max_length=MAX_TAG, forbidden="/,")
     if len(clean) > MAX_TAGS:
         raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
     return clean
@@ -165,8 +168,7 @@ class ServerCreate:
     description: str | None = None
     access_ip_v4: str = ""
     access_ip_v6: str = ""
-    block_device_mapping_v2: list[dict[str, Any]] | None = None
-    block_device_mapping: list[dict[str, Any]] | None = None
+    block_devices: list[BlockDevice] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     admin_pass: str | None = None
     disk_config: str = "MANUAL"
@@ -179,8 +181,6 @@ def server_create(data: Any, *, version: tuple[int, int]) -> tuple[ServerCreate,
     check.required(b, field="server", keys=("name", "flavorRef"))
     min_count = check.integer(b.get("min_count", 1), field="min_count", minimum=1)
     user_data = b.get("user_data")
-    bdm = b.get("block_device_mapping")
-    bdm_v2 = b.get("block_device_mapping_v2")
     zone = b.get("availability_zone")
     key_name = b.get("key_name")
     server = ServerCreate(
@@ -197,20 +197,47 @@ def server_create(data: Any, *, version: tuple[int, int]) -> tuple[ServerCreate,
         min_count=min_count, max_count=check.integer(b.get("max_count", min_count), field="max_count", minimum=1),
         description=check.text(b.get("description"), field="description"),
         access_ip_v4=_access_ip(b.get("accessIPv4"), 4), access_ip_v6=_access_ip(b.get("accessIPv6"), 6),
-        block_device_mapping_v2=_list(bdm_v2, "block_device_mapping_v2"),
-        block_device_mapping=_list(bdm, "block_device_mapping"),
+        block_devices=block_devices(b.get("block_device_mapping_v2"), legacy=b.get("block_device_mapping")),
         tags=_tags(b.get("tags") or []), admin_pass=_admin_pass(b.get("adminPass")),
         disk_config=_disk_config(b.get("OS-DCF:diskConfig") or "MANUAL"))
     return server, b.get("return_reservation_id") in (True, "True", "true", "1")
 
 
-def _list(value: Any, name: str) -> list[dict[str, Any]] | None:
-    """A list of objects (block device mappings: ``boot_volumes`` reads each)."""
+def _list(value: Any, name: str) -> list[Any]:
     if value is None:
-        return None
+        return []
     if not isinstance(value, list):
         raise BadRequest(f"Invalid input for field/attribute {name}: a list is expected.")
     return value
+
+
+def block_devices(bdm_v2: Any, *, legacy: Any = None) -> list[BlockDevice]:
+    """A server's ``block_device_mapping_v2``, or Nova's legacy ``block_device_mapping`` (one or the
+    other, never both), as ``BlockDevice`` values."""
+    bdm_v2, legacy = _list(bdm_v2, "block_device_mapping_v2"), _list(legacy, "block_device_mapping")
+    if legacy and bdm_v2:
+        raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
+    return [block_device(item) for item in (_from_legacy(legacy) if legacy else bdm_v2)]
+
+
+def _from_legacy(mappings: list[Any]) -> list[dict[str, Any]]:
+    """Nova's legacy mappings (volume_id / snapshot_id at a device_name) in the v2 format: the one at
+    the root device (vda) boots (boot index 0); ephemeral and swap ones are the flavor's, skipped."""
+    converted = []
+    for item in mappings:
+        if not isinstance(item, Mapping):
+            raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Value: {item!r}.")
+        check.only_keys(item, field="block_device_mapping", allowed=LEGACY_BDM_KEYS)
+        if item.get("no_device") or item.get("virtual_name"):
+            continue
+        name = item.get("device_name")
+        root = isinstance(name, str) and name.rsplit("/", 1)[-1] == "vda"
+        converted.append({"source_type": "snapshot" if item.get("snapshot_id") else "volume",
+                          "destination_type": "volume", "uuid": item.get("snapshot_id") or item.get("volume_id"),
+                          "boot_index": 0 if root else None, "device_name": name,
+                          "volume_size": item.get("volume_size"),
+                          "delete_on_termination": item.get("delete_on_termination", False)})
+    return converted
 
 
 @dataclass(frozen=True)
@@ -463,6 +490,65 @@ def quota_limits(data: Any, *, key: str, keys: dict[str, str]) -> tuple[dict[str
     force = b.pop("force", False) in (True, "true", "True")
     check.only_keys(b, field=key, allowed=keys)
     return {keys[k]: check.integer(v, field=k, minimum=-1) for k, v in b.items()}, force
+
+
+# ---- os-services ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServiceChange:
+    """What ``PUT os-services`` changes on a compute service (None: left as it is)."""
+
+    status: str | None = None
+    disabled_reason: str | None = None
+    forced_down: bool | None = None
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadRequest("Invalid input: the request body must be an object.")
+    return data
+
+
+def _disabled_reason(value: Any) -> str | None:
+    return None if value is None else check.text(value, field="disabled_reason", required=True)
+
+
+def _forced_down(value: Any) -> bool | None:
+    return None if value is None else check.boolean(value, field="forced_down", strict=True)
+
+
+def service_action(data: Any, *, action: str) -> tuple[str, str, ServiceChange]:
+    """``PUT os-services/{enable,disable,disable-log-reason,force-down}`` (before 2.53): the host and
+    binary of the service, and the change."""
+    b = _object(data)
+    host, binary = b.get("host"), b.get("binary")
+    if not isinstance(host, str) or not host or not isinstance(binary, str) or not binary:
+        raise BadRequest("Invalid input: 'host' and 'binary' are required.")
+    if action == "force-down":
+        if not isinstance(b.get("forced_down"), bool):
+            raise BadRequest("Invalid input for field/attribute forced_down: a boolean is required.")
+        return host, binary, ServiceChange(forced_down=b["forced_down"])
+    if action == "disable-log-reason":
+        if b.get("disabled_reason") is None:
+            raise BadRequest("Missing disabled reason field")
+        return host, binary, ServiceChange(status="disabled", disabled_reason=_disabled_reason(b["disabled_reason"]))
+    return host, binary, ServiceChange(status="enabled" if action == "enable" else "disabled")
+
+
+def service_update(data: Any) -> ServiceChange:
+    """``PUT os-services/{service_id}`` (2.53+): status, disabled_reason and forced_down, any of them."""
+    b = _object(data)
+    unknown = set(b) - {"status", "disabled_reason", "forced_down"}
+    if unknown or not b:
+        raise BadRequest(f"Invalid input: unexpected {sorted(unknown)} (status, disabled_reason, forced_down)."
+                         if unknown else "Invalid input: nothing to update.")
+    if "disabled_reason" in b and b.get("status") != "disabled":
+        raise BadRequest("Specifying 'disabled_reason' with status other than 'disabled' is invalid.")
+    status = b.get("status")
+    return ServiceChange(status=None if status is None else check.choice(status, field="status",
+                                                                        choices=SERVICE_STATUSES),
+                         disabled_reason=_disabled_reason(b.get("disabled_reason")),
+                         forced_down=_forced_down(b.get("forced_down")))
 
 
 # ---- volume attachments --------------------------------------------------------------------------

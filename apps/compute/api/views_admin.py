@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.compute.api import inputs
 from apps.compute.api.views import NovaView
 from apps.compute.models import ComputeNode
 from apps.compute.selectors import nodes as node_selectors
@@ -221,13 +222,6 @@ class HypervisorServers(NovaView):
 
 # ---- os-services --------------------------------------------------------------------------------
 
-def _service_body(request: Request) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict):
-        raise BadRequest("Invalid input: the request body must be an object.")
-    return data
-
-
 class Services(NovaView):
     def get(self, request: Request) -> Response:
         version, now = _v(request), timezone.now()
@@ -236,10 +230,7 @@ class Services(NovaView):
         return Response({"services": [service_out(n, version, now) for n in nodes]})
 
 
-def _service_by_host(request: Request, body: dict[str, Any]) -> ComputeNode:
-    host, binary = body.get("host"), body.get("binary")
-    if not isinstance(host, str) or not host or not isinstance(binary, str) or not binary:
-        raise BadRequest("Invalid input: 'host' and 'binary' are required.")
+def _service_by_host(request: Request, host: str, binary: str) -> ComputeNode:
     nodes = node_selectors.service_list(actor=request.auth, host=host, binary=binary)
     if not nodes:
         raise NotFound(f"Service binary {binary} on host {host} could not be found." if binary ==
@@ -255,23 +246,10 @@ class ServiceAction(NovaView):
         if version >= (2, 53) or action not in ("enable", "disable", "disable-log-reason", "force-down") or \
                 (action == "force-down" and version < (2, 11)):
             raise NotFound(f"Unknown action: {action}")
-        body = _service_body(request)
-        node = _service_by_host(request, body)
-        if action == "enable":
-            node = node_services.compute_service_update(actor=request.auth, node_id=node.id, status="enabled")
-        elif action == "disable":
-            node = node_services.compute_service_update(actor=request.auth, node_id=node.id, status="disabled")
-        elif action == "disable-log-reason":
-            reason = body.get("disabled_reason")
-            if reason is None:
-                raise BadRequest("Missing disabled reason field")
-            node = node_services.compute_service_update(actor=request.auth, node_id=node.id, status="disabled",
-                                                        disabled_reason=reason)
-        else:
-            forced = body.get("forced_down")
-            if not isinstance(forced, bool):
-                raise BadRequest("Invalid input for field/attribute forced_down: a boolean is required.")
-            node = node_services.compute_service_update(actor=request.auth, node_id=node.id, forced_down=forced)
+        host, binary, change = inputs.service_action(request.data, action=action)
+        node = _service_by_host(request, host, binary)
+        node = node_services.compute_service_update(actor=request.auth, node_id=node.id, **vars(change))
+        if action == "force-down":
             return Response({"service": {"host": node.host, "binary": node_selectors.SERVICE_BINARY,
                                          "forced_down": node.forced_down}})
         out: dict[str, Any] = {"host": node.host, "binary": node_selectors.SERVICE_BINARY, "status": _status(node)}
@@ -292,17 +270,9 @@ class ServiceDetail(NovaView):
         version = _v(request)
         if version < (2, 53):
             raise NotFound(f"Unknown action: {service_id}")
-        body = _service_body(request)
-        unknown = set(body) - {"status", "disabled_reason", "forced_down"}
-        if unknown or not body:
-            raise BadRequest(f"Invalid input: unexpected {sorted(unknown)} (status, disabled_reason, forced_down)."
-                             if unknown else "Invalid input: nothing to update.")
-        if "disabled_reason" in body and body.get("status") != "disabled":
-            raise BadRequest("Specifying 'disabled_reason' with status other than 'disabled' is invalid.")
+        change = inputs.service_update(request.data)
         node = node_selectors.service_get(actor=request.auth, service_id=service_id)
-        node = node_services.compute_service_update(
-            actor=request.auth, node_id=node.id, status=body.get("status"),
-            disabled_reason=body.get("disabled_reason"), forced_down=body.get("forced_down"))
+        node = node_services.compute_service_update(actor=request.auth, node_id=node.id, **vars(change))
         return Response({"service": service_out(node, version, timezone.now())})
 
 

@@ -1,5 +1,6 @@
-"""Boot from volume: a server's ``block_device_mapping_v2`` at create, its Cinder volumes through the
-volume services, and their release when the server goes.
+"""Boot from volume: a server's block devices at create (``BlockDevice`` values: the API reads them
+from ``block_device_mapping_v2``), its Cinder volumes through the volume services, and their release
+when the server goes.
 
 Create (``boot_plan`` then ``boot_volumes_create`` inside ``server_create``'s transaction): every
 mapping with destination ``volume`` becomes a ``BlockDeviceMapping`` row. Source ``volume`` reserves
@@ -19,14 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 
 from apps.compute import states
+from apps.compute.block_devices import BlockDevice, block_device, invalid
 from apps.compute.models import BlockDeviceMapping, Instance
 from apps.core.errors import BadRequest, NotFound, QuotaExceeded, StratusError
 from apps.identity.models import Project, User
@@ -35,21 +36,9 @@ from apps.identity.policy import Actor
 log = logging.getLogger(__name__)
 
 GiB = 1 << 30
-SOURCES = ("volume", "image", "snapshot", "blank")
-DESTINATIONS = ("local", "volume")
-ALLOWED_KEYS = {"source_type", "destination_type", "uuid", "boot_index", "volume_size", "delete_on_termination",
-                "device_name", "disk_bus", "device_type", "guest_format", "no_device", "tag", "volume_type",
-                "snapshot_id", "volume_id", "image_id", "connection_info", "volume_type_id", "encrypted",
-                "encryption_secret_uuid", "encryption_format", "encryption_options"}
-UUID_PATTERN = re.compile(r"^[a-zA-Z0-9._-]*$")
-DEVICE_PATTERN = re.compile(r"^(/dev/)?(x?[a-z]?d)?([a-z]+)[0-9]*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ROOT_DEVICE = "/dev/vda"
 ATTACHING, ATTACHED, DETACHING = states.BDM_ATTACHING, states.BDM_ATTACHED, states.BDM_DETACHING
-
-
-def _invalid(message: str) -> BadRequest:
-    return BadRequest(f"Block Device Mapping is Invalid: {message}")
 
 
 def _service_actor(project_id: str, user_id: str | None) -> Actor:
@@ -93,97 +82,8 @@ class BootPlan:
         return any(d.boot_index == 0 for d in self.devices)
 
 
-def _int(value: Any, *, name: str, minimum: int | None = None) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. It must be an integer.")
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        value = int(value)
-    if not isinstance(value, int):
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. It must be an integer.")
-    if minimum is not None and value < minimum:
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. "
-                         f"{value} is less than the minimum of {minimum}")
-    return value
-
-
-def _flag(value: Any, *, name: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
-        return value.lower() in {"true", "1", "yes", "on"}
-    raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. It must be a boolean.")
-
-
-def _device_name(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 255 or not DEVICE_PATTERN.match(value):
-        raise BadRequest(f"Invalid input for field/attribute device_name. Value: {value}. "
-                         f"Does not match the device name pattern.")
-    return value if value.startswith("/dev/") else f"/dev/{value}"
-
-
 def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
-
-
-def _parse(item: Any) -> tuple[str, str, dict[str, Any]]:
-    """(source_type, destination_type, the item) with Nova's schema checks."""
-    if not isinstance(item, Mapping):
-        raise BadRequest("Invalid input for field/attribute block_device_mapping_v2. Value: "
-                         f"{item!r}. It must be an object.")
-    unknown = set(item) - ALLOWED_KEYS
-    if unknown:
-        raise BadRequest(f"Invalid input for field/attribute block_device_mapping_v2. Additional properties are not "
-                         f"allowed ({', '.join(sorted(unknown))} were unexpected)")
-    source = item.get("source_type")
-    if source is None:
-        source = "volume" if item.get("volume_id") else "snapshot" if item.get("snapshot_id") else None
-    if source not in SOURCES:
-        raise BadRequest(f"Invalid input for field/attribute source_type. Value: {source}. "
-                         f"'{source}' is not one of {list(SOURCES)}")
-    destination = item.get("destination_type")
-    if destination is None:
-        destination = "volume" if source in ("volume", "snapshot") else "local"
-    if destination not in DESTINATIONS:
-        raise BadRequest(f"Invalid input for field/attribute destination_type. Value: {destination}. "
-                         f"'{destination}' is not one of {list(DESTINATIONS)}")
-    uuid = item.get("uuid") or item.get("volume_id") or item.get("snapshot_id") or item.get("image_id")
-    if uuid is not None and (not isinstance(uuid, str) or len(uuid) > 255 or not UUID_PATTERN.match(uuid)):
-        raise BadRequest(f"Invalid input for field/attribute uuid. Value: {uuid}. Does not match pattern.")
-    return source, destination, {**item, "uuid": uuid}
-
-
-def from_legacy(mappings: Any) -> list[dict[str, Any]]:
-    """Nova's legacy ``block_device_mapping`` (volume_id / snapshot_id at a device_name) as v2
-    mappings: the one at the root device (vda) boots (boot index 0)."""
-    if not isinstance(mappings, list):
-        raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Value: {mappings!r}. "
-                         "It must be a list.")
-    converted = []
-    for item in mappings:
-        if not isinstance(item, Mapping):
-            raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Value: {item!r}.")
-        unknown = set(item) - {"device_name", "volume_id", "snapshot_id", "volume_size", "delete_on_termination",
-                               "no_device", "virtual_name"}
-        if unknown:
-            raise BadRequest(f"Invalid input for field/attribute block_device_mapping. Additional properties are "
-                             f"not allowed ({', '.join(sorted(unknown))} were unexpected)")
-        if item.get("no_device") or item.get("virtual_name"):
-            continue  # ephemeral and swap come from the flavor
-        source = "snapshot" if item.get("snapshot_id") else "volume"
-        name = item.get("device_name")
-        root = isinstance(name, str) and _short(name) == _short(ROOT_DEVICE)
-        converted.append({"source_type": source, "destination_type": "volume",
-                          "uuid": item.get("snapshot_id") or item.get("volume_id"),
-                          "boot_index": 0 if root else None, "device_name": name,
-                          "volume_size": item.get("volume_size"),
-                          "delete_on_termination": item.get("delete_on_termination", False)})
-    return converted
 
 
 def _image_bdms(image: Any) -> list[dict[str, Any]]:
@@ -195,83 +95,58 @@ def _image_bdms(image: Any) -> list[dict[str, Any]]:
     try:
         items = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
-        raise _invalid(f"image {image.id} has a block_device_mapping property that is not JSON.") from None
+        raise invalid(f"image {image.id} has a block_device_mapping property that is not JSON.") from None
     return [dict(i) for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
 
-def boot_plan(*, actor: Actor, image_ref: Any, block_device_mapping_v2: Any, flavor: Any, count: int,
+def _image_devices(image: Any) -> list[BlockDevice]:
+    """The image's mappings, read as a request's are (an image's rows are data: checked the same)."""
+    return [block_device(item) for item in _image_bdms(image)]
+
+
+def boot_plan(*, actor: Actor, image_ref: str, block_devices: Sequence[BlockDevice], flavor: Any, count: int,
               check_image: Any) -> BootPlan:
     """Validate the image and the mappings (every check before anything is written). ``check_image``
     is the server create's image check (flavor fit), skipped for the root of a volume-backed server."""
     from apps.images import selectors as image_selectors
 
-    if block_device_mapping_v2 is None:
-        block_device_mapping_v2 = []
-    if not isinstance(block_device_mapping_v2, list):
-        raise BadRequest("Invalid input for field/attribute block_device_mapping_v2. Value: "
-                         f"{block_device_mapping_v2!r}. It must be a list.")
-    requested = list(block_device_mapping_v2)
+    requested = list(block_devices)
     if not image_ref and not requested:
         raise BadRequest("Missing imageRef attribute")
     image = None
     if image_ref:
-        if not isinstance(image_ref, str):
-            raise BadRequest(f"Invalid imageRef provided: {image_ref!r}.")
         image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
         try:
             image = image_selectors.image_get(actor=actor, image_id=image_id)
         except StratusError:
             raise BadRequest(f"Image {image_id} could not be found.") from None
-    image_defined = _image_bdms(image)
-    if any(_int(b.get("boot_index"), name="boot_index") == 0 for b in image_defined):
+    image_defined = _image_devices(image)
+    if any(d.boot_index == 0 for d in image_defined):
         # the client adds an image → local root mapping; the image's own root volume replaces it
-        requested = [b for b in requested if not (isinstance(b, Mapping) and b.get("source_type") == "image"
-                                                  and _int(b.get("boot_index"), name="boot_index") == 0)]
-    parsed = [_parse(item) for item in requested]
-    by_device = {d["device_name"]: d for d in image_defined if d.get("device_name")}
-    merged: list[tuple[str, str, dict[str, Any]]] = []
-    for source, destination, item in parsed:
-        name = _device_name(item.get("device_name"))
-        if name is not None and name in by_device:
-            by_device.pop(name)
-        merged.append((source, destination, item))
-    merged = [_parse(d) for d in image_defined if not d.get("device_name") or d["device_name"] in by_device] + merged
+        requested = [d for d in requested if not (d.source_type == "image" and d.boot_index == 0)]
+    overridden = {d.device_name for d in requested if d.device_name is not None}
+    merged = [d for d in image_defined if d.device_name not in overridden] + requested
 
     devices: list[BootDevice] = []
     boot_indexes: list[int] = []
     local_root = False
-    for source, destination, item in merged:
-        boot_index = _int(item.get("boot_index"), name="boot_index")
-        if boot_index is not None and boot_index < 0:
-            boot_index = None
-        size = _int(item.get("volume_size"), name="volume_size", minimum=0)
-        if destination == "local":
-            if source == "image" and boot_index == 0:
+    for item in merged:
+        if item.boot_index is not None:
+            boot_indexes.append(item.boot_index)
+        if item.destination_type == "local":
+            if item.source_type == "image" and item.boot_index == 0:
                 local_root = True
-                if not image_ref or item["uuid"] != image.id:
-                    raise _invalid("Mapping image to local is not supported.")
-            if boot_index is not None:
-                boot_indexes.append(boot_index)
+                if not image_ref or item.uuid != image.id:
+                    raise invalid("Mapping image to local is not supported.")
             continue  # ephemeral and swap disks come from the flavor
-        if boot_index is not None:
-            boot_indexes.append(boot_index)
-        if source != "blank" and not item.get("uuid"):
-            raise _invalid("Missing device UUID.")
-        tag = item.get("tag")
-        if tag is not None and (not isinstance(tag, str) or len(tag) > 60 or "/" in tag or "," in tag):
-            raise BadRequest(f"Invalid input for field/attribute tag. Value: {tag}.")
-        device = BootDevice(source_type=source, uuid=item.get("uuid"), boot_index=boot_index, volume_size=size or None,
-                            delete_on_termination=_flag(item.get("delete_on_termination"),
-                                                        name="delete_on_termination"),
-                            device_name=_device_name(item.get("device_name")),
-                            disk_bus=item.get("disk_bus") if isinstance(item.get("disk_bus"), str) else None,
-                            device_type=item.get("device_type") if isinstance(item.get("device_type"), str) else None,
-                            tag=tag, volume_type=item.get("volume_type") if isinstance(item.get("volume_type"), str)
-                            else None)
+        device = BootDevice(source_type=item.source_type, uuid=item.uuid, boot_index=item.boot_index,
+                            volume_size=item.volume_size, delete_on_termination=item.delete_on_termination,
+                            device_name=item.device_name, disk_bus=item.disk_bus, device_type=item.device_type,
+                            tag=item.tag, volume_type=item.volume_type)
         _resolve(actor, device, count=count)
         devices.append(device)
     if sorted(boot_indexes) != list(range(len(boot_indexes))) or (boot_indexes and 0 not in boot_indexes):
-        raise _invalid("Boot sequence for the instance and image/block device mapping combination is not valid.")
+        raise invalid("Boot sequence for the instance and image/block device mapping combination is not valid.")
     roots = [d for d in devices if d.boot_index == 0]
     if not roots and not local_root and not image_ref:
         raise BadRequest("Missing imageRef attribute")
@@ -282,7 +157,7 @@ def boot_plan(*, actor: Actor, image_ref: Any, block_device_mapping_v2: Any, fla
     elif image is not None:
         image = check_image(actor, image_ref, flavor)
     elif not image_ref:
-        raise _invalid("Boot sequence for the instance and image/block device mapping combination is not valid.")
+        raise invalid("Boot sequence for the instance and image/block device mapping combination is not valid.")
     _name_devices(devices, local=(1 if flavor.ephemeral_gb else 0) + (1 if flavor.swap else 0))
     return BootPlan(image=image, image_id=image.id if image is not None else "", devices=devices)
 
@@ -297,12 +172,12 @@ def _resolve(actor: Actor, device: BootDevice, *, count: int) -> None:
         try:
             device.volume = volume_selectors.volume_get(actor=actor, volume_id=device.uuid)
         except StratusError:
-            raise _invalid(f"failed to get volume {device.uuid}.") from None
+            raise invalid(f"failed to get volume {device.uuid}.") from None
         if device.volume.status != volume_states.AVAILABLE:
             raise BadRequest(f"Invalid volume: volume '{device.volume.id}' status must be 'available'. Currently in "
                              f"'{device.volume.status}'")
         if device.boot_index == 0 and not device.volume.bootable:
-            raise _invalid(f"Block Device {device.volume.id} is not bootable.")
+            raise invalid(f"Block Device {device.volume.id} is not bootable.")
         if count > 1:
             raise BadRequest("Cannot attach one or more volumes to multiple instances")
         device.volume_size = device.volume.size
@@ -310,10 +185,10 @@ def _resolve(actor: Actor, device: BootDevice, *, count: int) -> None:
         try:
             device.snapshot = volume_selectors.snapshot_get(actor=actor, snapshot_id=device.uuid)
         except StratusError:
-            raise _invalid(f"failed to get snapshot {device.uuid}.") from None
+            raise invalid(f"failed to get snapshot {device.uuid}.") from None
         device.volume_size = device.volume_size or device.snapshot.size
         if device.volume_size < device.snapshot.size:
-            raise _invalid(f"Volume size {device.volume_size} is smaller than the snapshot size "
+            raise invalid(f"Volume size {device.volume_size} is smaller than the snapshot size "
                            f"{device.snapshot.size}.")
     elif device.source_type == "image":
         try:
@@ -323,13 +198,13 @@ def _resolve(actor: Actor, device: BootDevice, *, count: int) -> None:
         if device.image.status != "active":
             raise BadRequest(f"Image {device.image.id} is not active.")
         if not device.volume_size:
-            raise _invalid("Images with destination_type 'volume' need to have a non-zero size specified")
+            raise invalid("Images with destination_type 'volume' need to have a non-zero size specified")
         needed = max(device.image.min_disk or 0, math.ceil((device.image.virtual_size or device.image.size or 0) / GiB))
         if device.volume_size * GiB < needed * GiB:
             raise BadRequest(f"Volume is smaller than the minimum size specified in image metadata. Volume size is "
                              f"{device.volume_size * GiB} bytes, minimum size is {needed * GiB} bytes.")
     elif not device.volume_size:
-        raise _invalid("Blank volumes (source: 'blank', dest: 'volume') need to have non-zero size")
+        raise invalid("Blank volumes (source: 'blank', dest: 'volume') need to have non-zero size")
 
 
 def _name_devices(devices: list[BootDevice], *, local: int) -> None:
@@ -357,7 +232,7 @@ def next_free_device(taken: Iterable[str], *, local: int) -> str:
     for letter in LETTERS:
         if f"vd{letter}" not in used:
             return f"/dev/vd{letter}"
-    raise _invalid("The maximum allowed number of disk devices to attach to a single instance has been exceeded.")
+    raise invalid("The maximum allowed number of disk devices to attach to a single instance has been exceeded.")
 
 
 # ---- create --------------------------------------------------------------------------------------

@@ -75,18 +75,14 @@ def compute_node_heartbeat(*, host: str, running_vms: int | None = None) -> None
 
 def compute_service_update(*, actor: Actor, node_id: int | str, status: str | None = None,
                            disabled_reason: str | None = None, forced_down: bool | None = None) -> ComputeNode:
-    """Enable or disable a node for new instances (with a reason), or force it down (Nova's
-    os-services). Enabling clears the reason. ``node_id`` is the node's id, UUID or host."""
+    """Enable or disable a node for new instances (with a reason: 1 to 255 characters), or force it
+    down (Nova's os-services; ``apps.compute.api.inputs.service_action``/``service_update`` read the
+    bodies). Enabling clears the reason. ``node_id`` is the node's id, UUID or host."""
     require_admin(actor, action="update compute services")
     if status is not None and status not in STATUSES:
         raise BadRequest(f"Invalid status {status!r}: 'enabled' or 'disabled' expected.")
-    if disabled_reason is not None:
-        if not isinstance(disabled_reason, str) or not disabled_reason.strip() or len(disabled_reason) > 255:
-            raise BadRequest("Invalid disabled_reason: a string of 1 to 255 characters is expected.")
-        if status == "enabled":
-            raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is invalid.")
-    if forced_down is not None and not isinstance(forced_down, bool):
-        raise BadRequest(f"Invalid forced_down {forced_down!r}: a boolean is expected.")
+    if disabled_reason is not None and status == "enabled":
+        raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is invalid.")
     with transaction.atomic():
         node = node_selectors.service_get(actor=actor, service_id=node_id)
         node = ComputeNode.objects.select_for_update().get(pk=node.pk)

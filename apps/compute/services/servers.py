@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.compute import states
+from apps.compute.block_devices import BlockDevice
 from apps.compute.models import ComputeNode, Flavor, Instance, InstanceAction, InstanceTag, KeyPair, ServerGroup
 from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_find, action_start, event_finish, event_start, fault_record
@@ -311,8 +312,7 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
                   metadata: dict[str, str] | None = None, config_drive: bool = False,
                   availability_zone: str | None = None, group_id: str | None = None, min_count: int = 1,
                   max_count: int = 1, description: str | None = None, access_ip_v4: str = "", access_ip_v6: str = "",
-                  block_device_mapping_v2: list[dict[str, Any]] | None = None,
-                  block_device_mapping: list[dict[str, Any]] | None = None, tags: list[str] | None = None,
+                  block_devices: Sequence[BlockDevice] = (), tags: list[str] | None = None,
                   admin_pass: str | None = None, disk_config: str = "MANUAL", request_id: str) -> list[Instance]:
     """Boot ``min_count``..``max_count`` servers (as many as the quota allows, named ``name-1``.. when
     more than one, sharing one reservation id). Every check is done before anything is written; then in
@@ -328,12 +328,8 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
     if min_count > max_count:
         raise BadRequest("min_count must be <= max_count")
     flavor = check_flavor(actor, flavor_ref)
-    if block_device_mapping and block_device_mapping_v2:
-        raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
-    if block_device_mapping:
-        block_device_mapping_v2 = boot_volumes.from_legacy(block_device_mapping)
-    plan = boot_volumes.boot_plan(actor=actor, image_ref=image_ref, block_device_mapping_v2=block_device_mapping_v2,
-                                  flavor=flavor, count=max_count, check_image=check_image)
+    plan = boot_volumes.boot_plan(actor=actor, image_ref=image_ref, block_devices=block_devices, flavor=flavor,
+                                  count=max_count, check_image=check_image)
     image = plan.image
     keypair = None
     if key_name is not None:
