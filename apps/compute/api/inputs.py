@@ -458,12 +458,16 @@ class KeyPairCreate:
     public_key: str | None
 
 
+def _public_key(value: Any) -> str | None:
+    """An OpenSSH public key to import (None: generate the pair)."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise BadRequest("Keypair data is invalid: public_key must be a non-empty string.")
+    return value
+
+
 def keypair_create(data: Any) -> KeyPairCreate:
     b = wrapped(data, "keypair")
-    public_key = b.get("public_key")
-    if public_key is not None and (not isinstance(public_key, str) or not public_key.strip()):
-        raise BadRequest("Keypair data is invalid: public_key must be a non-empty string.")
-    return KeyPairCreate(name=_name(b.get("name")), public_key=public_key)
+    return KeyPairCreate(name=_name(b.get("name")), public_key=_public_key(b.get("public_key")))
 
 
 @dataclass(frozen=True)
@@ -565,10 +569,13 @@ def volume_attachment(data: Any) -> VolumeAttachment:
     if "volumeId" not in b:
         raise BadRequest(f"Invalid input for field/attribute volumeAttachment. Value: {b}. 'volumeId' is a "
                          "required property")
-    value = b["volumeId"]
+    return VolumeAttachment(volume_id=_volume_id(b["volumeId"]), device=check.text(b.get("device"), field="device"))
+
+
+def _volume_id(value: Any) -> str:
     try:
         uuid.UUID(value if isinstance(value, str) else "")
     except ValueError:
         raise BadRequest(f"Invalid input for field/attribute volumeId. Value: {value}. '{value}' is not a "
                          "'uuid'") from None
-    return VolumeAttachment(volume_id=value, device=check.text(b.get("device"), field="device"))
+    return value

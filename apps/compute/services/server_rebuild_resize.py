@@ -2,6 +2,7 @@
 quota growth and claim are held until the resize is confirmed or reverted (``server_reports``)."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -22,8 +23,8 @@ from apps.compute.services.instances import (
     save,
     start_task,
 )
-from apps.compute.services.servers import check_flavor, check_image, image_ref_id
-from apps.core.errors import BadRequest, Conflict, NotFound, QuotaExceeded
+from apps.compute.services.servers import check_flavor, check_image, image_ref_id, referenced
+from apps.core.errors import BadRequest, Conflict, QuotaExceeded
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 
@@ -49,10 +50,9 @@ def _rebuild(actor: Actor, instance: Instance, *, image_ref: str, changes: dict[
     if volume_backed:
         from apps.images import selectors as image_selectors
 
-        try:
-            image = image_selectors.image_get(actor=actor, image_id=image_ref_id(image_ref))
-        except NotFound:
-            raise BadRequest(f"Image {image_ref_id(image_ref)} could not be found.") from None
+        image_id = image_ref_id(image_ref)
+        image = referenced(partial(image_selectors.image_get, actor=actor, image_id=image_id),
+                           f"Image {image_id} could not be found.")
         if image.id != _root_volume_image(instance):
             raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     else:

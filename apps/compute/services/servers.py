@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +33,8 @@ from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import Project
 from apps.identity.policy import Actor, require_admin, require_write
+
+T = TypeVar("T")
 
 
 def _hostname(name: str, instance_id: str) -> str:
@@ -62,12 +65,18 @@ def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str
     return image
 
 
+def referenced(get: Callable[[], T], message: str) -> T:
+    """What a request names (image, flavor, network, port, security group), as the caller may see
+    it: a 400 with ``message`` when it is not found, as Nova answers a bad reference in a body."""
+    try:
+        return get()
+    except NotFound:
+        raise BadRequest(message) from None
+
+
 def _active_image(image_id: str, get: Callable[[str], Any]) -> Any:
     """The image ``get`` finds by its id, active; a 400 when it is not found or not active."""
-    try:
-        image = get(image_id)
-    except NotFound:
-        raise BadRequest(f"Image {image_id} could not be found.") from None
+    image = referenced(partial(get, image_id), f"Image {image_id} could not be found.")
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
     return image
@@ -90,10 +99,8 @@ def check_flavor(actor: Actor, flavor_ref: str) -> Flavor:
     from apps.compute import selectors as compute_selectors
 
     flavor_id = flavor_ref.rstrip("/").rsplit("/", 1)[-1]
-    try:
-        flavor = compute_selectors.flavor_get(actor=actor, flavor_id=flavor_id)
-    except NotFound:
-        raise BadRequest(f"Flavor {flavor_id} could not be found.") from None
+    flavor = referenced(partial(compute_selectors.flavor_get, actor=actor, flavor_id=flavor_id),
+                        f"Flavor {flavor_id} could not be found.")
     if flavor.disabled:
         raise BadRequest(f"Flavor {flavor_id} is disabled.")
     return flavor
@@ -107,10 +114,8 @@ def _check_security_groups(actor: Actor, project_id: str, names: list[str]) -> l
     for ref in names or ["default"]:
         if ref == "default":
             network_services.security_group_ensure_default(project_id=project_id)
-        try:
-            group = network_selectors.security_group_by_name_or_id(actor=actor, ref=ref)
-        except NotFound:
-            raise BadRequest(f"Security group {ref} not found for project {project_id}.") from None
+        group = referenced(partial(network_selectors.security_group_by_name_or_id, actor=actor, ref=ref),
+                           f"Security group {ref} not found for project {project_id}.")
         if group not in groups:
             groups.append(group)
     return groups
@@ -147,10 +152,8 @@ def _check_networks(actor: Actor, project_id: str, networks: list[NetworkRequest
     for item in networks:
         if item.get("port"):
             port_id = item["port"]
-            try:
-                port = network_selectors.port_get(actor=actor, port_id=port_id)
-            except NotFound:
-                raise BadRequest(f"Port {port_id} not found.") from None
+            port = referenced(partial(network_selectors.port_get, actor=actor, port_id=port_id),
+                              f"Port {port_id} not found.")
             if port.device_id:
                 raise Conflict(f"Port {port_id} is still in use.")
             if count > 1:
@@ -161,10 +164,8 @@ def _check_networks(actor: Actor, project_id: str, networks: list[NetworkRequest
             requests.append({"port": port_id})
             continue
         network_id = item["uuid"]
-        try:
-            network = network_selectors.network_get(actor=actor, network_id=network_id)
-        except NotFound:
-            raise BadRequest(f"Network {network_id} could not be found.") from None
+        network = referenced(partial(network_selectors.network_get, actor=actor, network_id=network_id),
+                             f"Network {network_id} could not be found.")
         if network.external and not actor.is_admin and network.project_id != project_id and not network.shared:
             raise Forbidden(f"It is not allowed to create an interface on external network {network_id}")
         request: NetworkRequest = {"uuid": network_id}

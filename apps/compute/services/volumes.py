@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from django.db import transaction
@@ -239,33 +239,40 @@ def server_volume_attached(*, instance_id: str, volume_id: str, host: str, reque
         return True
 
 
+def _mapping_ended(*, instance_id: str, volume_id: str, status: str, release: Callable[..., object], record: str,
+                   host: str, request_id: str, failure: Callable[[str], str] | None = None,
+                   details: str = "") -> bool:
+    """The node is done with a mapping in ``status`` and the disk is not in the domain: the volume's
+    attachment released (``release``: unreserved or detached, the volume available again), the
+    mapping gone, the action's event finished (in error with a fault when ``failure`` makes its
+    message from the device name). False for a stale report."""
+    with transaction.atomic():
+        instance, bdm = _locked_bdm(instance_id, volume_id)
+        if instance is None or bdm is None or bdm.status != status:
+            return False
+        if bdm.attachment_id:
+            release(volume_id=volume_id, attachment_id=bdm.attachment_id)
+        bdm.delete()
+        _reported(instance, record=record, host=host, request_id=request_id, details=details,
+                  failure=failure(bdm.device_name) if failure is not None else None)
+        return True
+
+
 def server_volume_attach_failed(*, instance_id: str, volume_id: str, host: str, message: str, details: str = "",
                                 request_id: str = "") -> bool:
     """The node could not attach it: the volume available again, the mapping gone, a fault and the
     action's event in error (the instance keeps its state)."""
-    with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
-        if instance is None or bdm is None or bdm.status != ATTACHING:
-            return False
-        if bdm.attachment_id:
-            volume_services.volume_unreserve(volume_id=volume_id, attachment_id=bdm.attachment_id)
-        bdm.delete()
-        _reported(instance, record="attach_volume", host=host, request_id=request_id, details=details,
-                  failure=f"Failed to attach volume {volume_id} at {bdm.device_name}: {message}")
-        return True
+    return _mapping_ended(instance_id=instance_id, volume_id=volume_id, status=ATTACHING,
+                          release=volume_services.volume_unreserve, record="attach_volume", host=host,
+                          request_id=request_id, details=details,
+                          failure=lambda device: f"Failed to attach volume {volume_id} at {device}: {message}")
 
 
 def server_volume_detached(*, instance_id: str, volume_id: str, host: str, request_id: str = "") -> bool:
     """The disk left the domain: the volume's attachment goes (available again), the mapping too."""
-    with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
-        if instance is None or bdm is None or bdm.status != DETACHING:
-            return False
-        if bdm.attachment_id:
-            volume_services.volume_detach(volume_id=volume_id, attachment_id=bdm.attachment_id)
-        bdm.delete()
-        _reported(instance, record="detach_volume", host=host, request_id=request_id)
-        return True
+    return _mapping_ended(instance_id=instance_id, volume_id=volume_id, status=DETACHING,
+                          release=volume_services.volume_detach, record="detach_volume", host=host,
+                          request_id=request_id)
 
 
 def server_volume_detach_failed(*, instance_id: str, volume_id: str, host: str, message: str, details: str = "",
