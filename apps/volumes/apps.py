@@ -19,6 +19,7 @@ class VolumesConfig(appconfig.StratusAppConfig):
         Panel("Volumes", "Volumes", "volumes:index", icon="volume", order=10),
         Panel("Volumes", "Snapshots", "volumes:snapshots", icon="volume", order=20),
         Panel("Admin", "Storage backends", "volumes:backends", admin_only=True, icon="stack", order=44),
+        Panel("Admin", "Volume types", "volumes:types", admin_only=True, icon="volume", order=45),
     )
 
     def ready(self) -> None:

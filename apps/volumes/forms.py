@@ -11,10 +11,13 @@ class VolumeForm(forms.Form):
     description = forms.CharField(max_length=255, required=False)
     size = forms.IntegerField(min_value=1, initial=1, label="Size (GiB)")
     source = forms.ChoiceField(required=False, label="Source", choices=[("", "No source, empty volume")])
+    volume_type = forms.ChoiceField(required=False, label="Type",
+                                    help_text="The default type, or the source's type for a snapshot, when empty.")
 
     def __init__(self, *args: object, images: list[tuple[str, str]] = (), snapshots: list[tuple[str, str]] = (),
-                 **kwargs: object) -> None:
+                 types: list[tuple[str, str]] = (), **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["volume_type"].choices = [("", "Default"), *types]
         choices = [("", "No source, empty volume")]
         choices += [(f"image:{i}", f"Image {n}") for i, n in images]
         choices += [(f"snapshot:{i}", f"Snapshot {n}") for i, n in snapshots]
@@ -57,3 +60,32 @@ class AttachForm(forms.Form):
                 del self.fields[name]  # fixed by the page (the volume or instance it is on)
             else:
                 self.fields[name].choices = [("", "Choose…"), *choices]
+
+
+class VolumeEditForm(forms.Form):
+    """A volume's name, description and bootable flag (Cinder's PUT and os-set_bootable)."""
+
+    name = forms.CharField(max_length=255, required=False)
+    description = forms.CharField(max_length=255, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    bootable = forms.BooleanField(required=False, label="Bootable",
+                                  help_text="Nova may boot an instance from a bootable volume.")
+
+
+class VolumeTypeForm(forms.Form):
+    """A new volume type (admin): Cinder's name, description and visibility."""
+
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(max_length=255, required=False)
+    is_public = forms.BooleanField(required=False, initial=True, label="Public",
+                                   help_text="Every project may use a public type.")
+
+
+class VolumeTypeEditForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(max_length=255, required=False)
+    is_public = forms.BooleanField(required=False, label="Public")
+
+
+class ExtraSpecForm(forms.Form):
+    key = forms.CharField(max_length=255, help_text="e.g. volume_backend_name")
+    value = forms.CharField(max_length=255, required=False)

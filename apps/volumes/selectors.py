@@ -8,14 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.core import pagination
 from apps.core import validators as check
 from apps.core.access import Action, restrict, restricted_get
 from apps.core.errors import BadRequest, NotFound
-from apps.identity.policy import Actor
+from apps.identity.policy import Actor, require_admin
 from apps.volumes import states
 from apps.volumes.models import (
     Snapshot,
@@ -44,8 +44,6 @@ def backend_is_up(backend: StorageBackend) -> bool:
 
 def backend_list(*, actor: Actor) -> QuerySet[StorageBackend]:
     """Every storage backend (admin)."""
-    from apps.identity.policy import require_admin
-
     require_admin(actor, action="see the storage backends")
     return StorageBackend.objects.all()
 
@@ -326,6 +324,14 @@ def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
     if found is None:
         raise NotFound(f"Volume type {type_id} could not be found.")
     return found
+
+
+def volume_type_usage(*, actor: Actor) -> dict[str, int]:
+    """How many volumes of every project each type has (admin; one query): a type in use cannot be
+    deleted."""
+    require_admin(actor, action="see the use of volume types")
+    rows = restrict(Volume.objects.all(), actor, "view").values("volume_type_id").annotate(n=Count("id"))
+    return {row["volume_type_id"]: row["n"] for row in rows}
 
 
 # ---- quotas --------------------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 and URL names follow apps/dashboard/routes.py (volumes are the component's own collection: their URL names are
 the actions alone)."""
 from apps.dashboard.routes import Resource, urls
-from apps.volumes import views
+from apps.volumes import views, views_types
 
 urlpatterns = urls(
+    views_types,
+    Resource("types", "volume_type", "type_id", name="type", new=("create",), detail=True,
+             actions=("edit", "delete", "specs=spec_set", "specs/<str:key>/delete=spec_delete")),
+) + urls(
     views,
     Resource("", "volume", "volume_id", name="", new=("create",), detail=True,
-             actions=("extend", "snapshot", "attach", "detach", "delete")),
+             actions=("edit", "extend", "snapshot", "attach", "detach", "delete")),
     Resource("snapshots", "snapshot", "snapshot_id", actions=("delete",)),
     pages={"backends/": "backends"},
 )

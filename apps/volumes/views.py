@@ -20,7 +20,7 @@ from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
-from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeForm
+from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeEditForm, VolumeForm
 from apps.volumes.models import Volume
 
 T = TypeVar("T")
@@ -36,7 +36,8 @@ def _volume_form(actor: Actor, data: Any = None) -> VolumeForm:
     images = list(image_selectors.image_names(actor=actor, active=True).items())
     snapshots = [(s.id, s.name or s.id) for s in selectors.snapshot_list(actor=actor, query=selectors.ListQuery())
                  if s.status == "available"]
-    return VolumeForm(data, images=images, snapshots=snapshots)
+    types = [(t.id, t.name) for t in selectors.volume_type_list(actor=actor, is_public=None)]
+    return VolumeForm(data, images=images, snapshots=snapshots, types=types)
 
 
 def _servers(actor: Actor, *, project_id: str | None = None) -> list[Any]:
@@ -67,15 +68,15 @@ def _request_id() -> str:
 
 
 def _form_page(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
-               redirect_to: str, title: str, submit: str) -> HttpResponse:
-    """A volume's form page (attach, extend, snapshot): the form, or on a valid POST the service call
-    (an error goes on the form, a 400) and the redirect."""
+               redirect_to: str, title: str, submit: str, back: str = "") -> HttpResponse:
+    """A volume's form page (edit, attach, extend, snapshot, upload to image): the form, or on a valid
+    POST the service call (an error goes on the form, a 400) and the redirect."""
     done = form_action(request, form, call, success=success, redirect_to=redirect_to, passthrough=(Forbidden,))
     if done is not None:
         return done
     return render_page(request, "dashboard/form.html", {"section": "Volumes", "crumbs": "Volumes", "form": form,
                                                       "title": title, "submit": submit,
-                                                      "back": reverse("volumes:index")},
+                                                      "back": back or reverse("volumes:index")},
                        status=400 if request.method == "POST" else 200)
 
 
@@ -96,7 +97,7 @@ def volume_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         return services.volume_create(
             actor=actor, size=data["size"], name=data["name"] or None, description=data["description"] or None,
-            image_id=data["image_id"], snapshot_id=data["snapshot_id"])
+            image_id=data["image_id"], snapshot_id=data["snapshot_id"], volume_type=data["volume_type"] or None)
 
     done = form_action(request, form, create, success=lambda volume: f"Creating volume {volume.name or volume.id}.",
                        redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
@@ -152,6 +153,25 @@ def volume_detach(request: HttpRequest, volume_id: str) -> HttpResponse:
     return run_action(request, lambda: attach_services.server_volume_detach(
         actor=actor, server_id=server_id, volume_id=volume.id, request_id=_request_id()),
         success=f"Detaching volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"))
+
+
+@dashboard_view
+def volume_edit(request: HttpRequest, volume_id: str) -> HttpResponse:
+    """A volume's name, description and bootable flag (one ``volume_update``)."""
+    actor = actor_for(request)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id, action="change")
+    form = VolumeEditForm(request.POST or None, initial={
+        "name": volume.name or "", "description": volume.description or "", "bootable": volume.bootable})
+    label = volume.name or volume.id
+
+    def save() -> Volume:
+        data = form.cleaned_data
+        return services.volume_update(actor=actor, volume_id=volume.id, name=data["name"] or None,
+                                      description=data["description"] or None, bootable=data["bootable"])
+
+    return _form_page(request, form, save, success=lambda saved: f"Saved volume {saved.name or saved.id}.",
+                      redirect_to=reverse("volumes:volume", args=[volume.id]), title=f"Edit {label}", submit="Save",
+                      back=reverse("volumes:volume", args=[volume.id]))
 
 
 @dashboard_view

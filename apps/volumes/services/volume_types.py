@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
+from apps.core import validators
 from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.core.validators import UNSET, Unset, assign
 from apps.identity import services as identity_services
@@ -28,10 +29,13 @@ def volume_type_default() -> VolumeType:
 def volume_type_create(*, actor: Actor, name: str, description: str | None = None, is_public: bool = True,
                        extra_specs: Mapping[str, str] | None = None) -> VolumeType:
     require_admin(actor, action="create volume types")
+    if not name.strip():
+        raise BadRequest("Volume type name can not be empty.")
+    extra_specs = validators.string_map(extra_specs, field="extra_specs")
     if VolumeType.objects.filter(name=name).exists():
         raise Conflict(f"Volume Type {name} already exists.")
     return VolumeType.objects.create(name=name, description=description, is_public=is_public,
-                                     extra_specs=dict(extra_specs or {}))
+                                     extra_specs=extra_specs)
 
 
 @transaction.atomic
@@ -74,8 +78,10 @@ def _rename_type_quotas(old: str, new: str | None) -> None:
 
 @transaction.atomic
 def volume_type_extra_specs_set(*, actor: Actor, type_id: str, specs: Mapping[str, str]) -> dict[str, str]:
-    """Merge ``specs`` into the type's extra specs (admin)."""
+    """Merge ``specs`` into the type's extra specs (admin); keys and values are the API's (1 to 255
+    characters, values at most 255), whoever calls."""
     require_admin(actor, action="change volume type extra specs")
+    specs = validators.string_map(specs, field="extra_specs")
     vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
     vtype = VolumeType.objects.select_for_update().get(pk=vtype.pk)
     vtype.extra_specs = {**(vtype.extra_specs or {}), **specs}

@@ -152,11 +152,17 @@ def volume_create_failed(*, volume_id: str, reason: str) -> bool:
 
 @transaction.atomic
 def volume_update(*, actor: Actor, volume_id: str, name: str | Unset | None = UNSET,
-                  description: str | Unset | None = UNSET, metadata: Mapping[str, str] | Unset = UNSET) -> Volume:
-    """Set what is given (``UNSET``: left as it is); ``metadata`` replaces the volume's."""
+                  description: str | Unset | None = UNSET, metadata: Mapping[str, str] | Unset = UNSET,
+                  bootable: bool | Unset = UNSET) -> Volume:
+    """Set what is given (``UNSET``: left as it is); ``metadata`` replaces the volume's. Cinder's PUT
+    gives no ``bootable`` (its ``os-set_bootable`` action does); the dashboard's edit form sets it here,
+    in the same transaction as the name."""
     volume = _writable_volume(actor, volume_id)
     if not isinstance(metadata, Unset):
         _set_metadata(volume, metadata, replace=True)
+    if not isinstance(bootable, Unset) and bootable != volume.bootable:
+        volume.bootable = bootable
+        volume.save(update_fields=["bootable", "updated_at"])
     _describe(volume, name=name, description=description)
     return selectors.volume_get(actor=actor, volume_id=volume_id)
 

@@ -1,0 +1,112 @@
+"""The admins' Volume types panel (Admin > Volume types): list, create and delete the types, and on a
+type's page its name, description, visibility and extra specs, through the same volumes services as
+Cinder's types API. Members choose a type when they create a volume (the Volumes panel)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import Forbidden
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action
+from apps.identity.policy import Actor, require_admin
+from apps.volumes import selectors, services
+from apps.volumes.forms import ExtraSpecForm, VolumeTypeEditForm, VolumeTypeForm
+from apps.volumes.models import VolumeType
+
+
+def _list_page(request: HttpRequest, actor: Actor, form: VolumeTypeForm | None = None) -> HttpResponse:
+    require_admin(actor, action="manage volume types")
+    services.volume_type_default()  # as Cinder's list does: the default type is always there
+    types = selectors.volume_type_list(actor=actor, is_public=None)
+    usage = selectors.volume_type_usage(actor=actor)
+    for vtype in types:
+        vtype.volume_count = usage.get(vtype.id, 0)  # type: ignore[attr-defined]
+    context = {"types": types, "form": form or VolumeTypeForm(), "default_name": VolumeType.DEFAULT_NAME}
+    return render_page(request, "volumes/types.html", context, status=400 if form is not None else 200)
+
+
+@dashboard_view
+def volume_types(request: HttpRequest) -> HttpResponse:
+    return _list_page(request, actor_for(request))
+
+
+@require_POST
+@dashboard_view
+def volume_type_create(request: HttpRequest) -> HttpResponse:
+    actor = actor_for(request)
+    form = VolumeTypeForm(request.POST)
+    done = form_action(request, form, lambda: services.volume_type_create(
+        actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data["description"] or None,
+        is_public=form.cleaned_data["is_public"]),
+        success=lambda vtype: f"Created volume type {vtype.name}.",
+        redirect_to=lambda vtype: reverse("volumes:volume_type", args=[vtype.id]), passthrough=(Forbidden,))
+    return done or _list_page(request, actor, form)
+
+
+def _detail_page(request: HttpRequest, actor: Actor, type_id: str, **forms: Any) -> HttpResponse:
+    require_admin(actor, action="manage volume types")
+    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
+    context = {
+        "vtype": vtype, "specs": sorted((vtype.extra_specs or {}).items()),
+        "is_default": vtype.name == VolumeType.DEFAULT_NAME,
+        "edit_form": forms.get("edit_form") or VolumeTypeEditForm(initial={
+            "name": vtype.name, "description": vtype.description or "", "is_public": vtype.is_public}),
+        "spec_form": forms.get("spec_form") or ExtraSpecForm(),
+    }
+    return render_page(request, "volumes/type_detail.html", context, status=400 if forms else 200)
+
+
+def _back(type_id: str) -> str:
+    return reverse("volumes:volume_type", args=[type_id])
+
+
+@dashboard_view
+def volume_type_detail(request: HttpRequest, type_id: str) -> HttpResponse:
+    return _detail_page(request, actor_for(request), type_id)
+
+
+@require_POST
+@dashboard_view
+def volume_type_edit(request: HttpRequest, type_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    form = VolumeTypeEditForm(request.POST)
+    done = form_action(request, form, lambda: services.volume_type_update(
+        actor=actor, type_id=type_id, name=form.cleaned_data["name"],
+        description=form.cleaned_data["description"] or None, is_public=form.cleaned_data["is_public"]),
+        success=lambda vtype: f"Saved volume type {vtype.name}.", redirect_to=_back(type_id),
+        passthrough=(Forbidden,))
+    return done or _detail_page(request, actor, type_id, edit_form=form)
+
+
+@require_POST
+@dashboard_view
+def volume_type_delete(request: HttpRequest, type_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
+    return run_action(request, lambda: services.volume_type_delete(actor=actor, type_id=vtype.id),
+                      success=f"Deleted volume type {vtype.name}.", redirect_to=reverse("volumes:types"))
+
+
+@require_POST
+@dashboard_view
+def volume_type_spec_set(request: HttpRequest, type_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    form = ExtraSpecForm(request.POST)
+    done = form_action(request, form, lambda: services.volume_type_extra_specs_set(
+        actor=actor, type_id=type_id, specs={form.cleaned_data["key"]: form.cleaned_data["value"]}),
+        success=lambda specs: "Set extra spec " + ", ".join(f"{k}={v}" for k, v in specs.items()) + ".",
+        redirect_to=_back(type_id), passthrough=(Forbidden,))
+    return done or _detail_page(request, actor, type_id, spec_form=form)
+
+
+@require_POST
+@dashboard_view
+def volume_type_spec_delete(request: HttpRequest, type_id: str, key: str) -> HttpResponse:
+    """Delete one extra spec; a key the type no longer has is a message (the type itself was read first)."""
+    actor = actor_for(request)
+    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
+    return run_action(request, lambda: services.volume_type_extra_spec_delete(actor=actor, type_id=vtype.id, key=key),
+                      success=f"Deleted extra spec {key}.", redirect_to=_back(vtype.id), passthrough=(Forbidden,))
