@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, OuterRef, Q, QuerySet, Subquery
 
 from apps.core.errors import Forbidden
 
@@ -120,3 +120,10 @@ def restricted_get(queryset: QuerySet[M], actor: Actor, action: Action, *, not_f
     if action == "change" and not may_change(actor, row):
         raise Forbidden(f"You are not authorized to change this {queryset.model._meta.verbose_name}.")
     return row
+
+
+def visible_name(queryset: QuerySet[Any], actor: Actor, ref: str, *, field: str = "name") -> Subquery:
+    """An annotation: the ``field`` of the row of ``queryset`` whose id the outer query's ``ref`` holds,
+    when ``actor`` may view that row, else NULL. How a list shows the name of a related thing (and
+    links to it) in its own query, whatever its length, and nothing of one the caller may not see."""
+    return Subquery(restrict(queryset, actor, "view").filter(pk=OuterRef(ref)).values(field)[:1])

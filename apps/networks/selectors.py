@@ -17,7 +17,7 @@ from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.core import pagination, validators
-from apps.core.access import restrict, restricted_get
+from apps.core.access import restrict, restricted_get, visible_name
 from apps.core.errors import BadRequest
 from apps.identity.policy import Actor
 from apps.networks import errors
@@ -257,8 +257,19 @@ def _ports() -> QuerySet[Port]:
         Prefetch("security_groups", queryset=SecurityGroup.objects.only("id").order_by("id")))
 
 
-def port_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Port]:
-    return _listed(_ports(), actor, query, PORT_FILTERS)
+def port_list(*, actor: Actor, query: ListQuery | None = None, named: bool = False) -> QuerySet[Port]:
+    """``named``: each port also carries ``device_server_name`` / ``device_router_name``, the name of the
+    instance or router it serves when the caller may see it (None otherwise), in the same query."""
+    ports = _listed(_ports(), actor, query, PORT_FILTERS)
+    return _device_names(ports, actor, "device_id") if named else ports
+
+
+def _device_names(qs: QuerySet[M], actor: Actor, device_id: str) -> QuerySet[M]:
+    """``qs`` annotated with the names of the instance and the router ``device_id`` (a lookup) names."""
+    from apps.compute.models import Instance  # compute reads ports too: imported when used
+
+    return qs.annotate(device_server_name=visible_name(Instance.objects.filter(deleted=False), actor, device_id),
+                       device_router_name=visible_name(Router.objects.all(), actor, device_id))
 
 
 def port_get(*, actor: Actor, port_id: str) -> Port:
@@ -288,8 +299,13 @@ def router_interface_ports(*, router: Router) -> QuerySet[Port]:
 
 # ---- floating IPs --------------------------------------------------------------------------
 
-def floatingip_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[FloatingIP]:
-    return _listed(FloatingIP.objects.all(), actor, query, FLOATINGIP_FILTERS)
+def floatingip_list(*, actor: Actor, query: ListQuery | None = None, named: bool = False) -> QuerySet[FloatingIP]:
+    """``named``: each floating IP also carries its pool's and its port's rows (``floating_network``,
+    ``port``) and ``device_server_name`` / ``device_router_name`` for the port's device, in the same query."""
+    fips = _listed(FloatingIP.objects.all(), actor, query, FLOATINGIP_FILTERS)
+    if not named:
+        return fips
+    return _device_names(fips.select_related("floating_network", "port"), actor, "port__device_id")
 
 
 def floatingip_get(*, actor: Actor, floatingip_id: str) -> FloatingIP:

@@ -441,7 +441,7 @@ class _Reads:
 
     @cached_property
     def ports(self) -> list[Port]:
-        return list(selectors.port_list(actor=self.actor))
+        return list(selectors.port_list(actor=self.actor, named=True))
 
     def externals(self) -> list[tuple[str, str]]:
         return [(n.id, n.name or n.id) for n in self.networks.values() if n.external]
@@ -456,8 +456,7 @@ class _Reads:
             for allocation in port.fixed_ips.all():
                 if ":" in allocation.ip_address:
                     continue
-                label = f"{port.name or port.device_id[:8] or port.id[:8]} on {network.name or network.id}: " \
-                        f"{allocation.ip_address}"
+                label = f"{_port_label(port)}: {allocation.ip_address} on {network.name or network.id}"
                 choices.append((f"{port.id}@{allocation.ip_address}", label))
         return choices
 
@@ -465,12 +464,14 @@ class _Reads:
         return FloatingIPForm(data, externals=self.externals(), ports=self.associable())
 
     def rows(self) -> dict[str, Any]:
-        fips = list(selectors.floatingip_list(actor=self.actor))
-        ports = {p.id: p for p in self.ports}
-        for fip in fips:
-            fip.network_row = self.networks.get(fip.floating_network_id)  # type: ignore[attr-defined]
-            fip.port_row = ports.get(fip.port_id or "")  # type: ignore[attr-defined]
-        return {"fips": fips, **_base(self.actor)}
+        return {"fips": list(selectors.floatingip_list(actor=self.actor, named=True)), **_base(self.actor)}
+
+
+def _port_label(port: Port) -> str:
+    """What a port is called in a choice: the instance or router it serves (by name), else its own
+    name, else "port" and the start of its id (a port nobody named)."""
+    named = getattr(port, "device_server_name", None) or getattr(port, "device_router_name", None)
+    return named or port.name or f"port {port.id[:8]}"
 
 
 @dashboard_view
