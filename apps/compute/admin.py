@@ -7,7 +7,7 @@ from django.contrib import admin
 from apps.compute import models, services
 from apps.compute.services import nodes as node_services
 from apps.compute.services import server_lifecycle
-from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.core.admin import ShownInline, ShownOnly, deletes, service_action
 
 
 class FlavorAccessInline(ShownInline):
@@ -21,9 +21,7 @@ class FlavorExtraSpecInline(ShownInline):
 
 @admin.register(models.Flavor)
 class FlavorAdmin(ShownOnly):
-    actions = [service_action("delete_flavors", "Delete selected flavors",
-                              lambda actor, flavor: services.flavor_delete(actor=actor, flavor_id=flavor.flavorid),
-                              done="Deleted")]
+    actions = [deletes(services.flavor_delete, {"flavor_id": "flavorid"}, "flavors")]
     list_display = ("name", "flavorid", "vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap", "is_public",
                     "disabled", "created_at")
     list_filter = ("is_public", "disabled")
@@ -48,10 +46,7 @@ class FlavorExtraSpecAdmin(ShownOnly):
 
 @admin.register(models.KeyPair)
 class KeyPairAdmin(ShownOnly):
-    actions = [service_action("delete_keypairs", "Delete selected key pairs",
-                              lambda actor, keypair: services.keypair_delete(actor=actor, name=keypair.name,
-                                                                             user_id=keypair.user_id),
-                              done="Deleted")]
+    actions = [deletes(services.keypair_delete, {"name": "name", "user_id": "user_id"}, "key pairs")]
     list_display = ("name", "user", "type", "fingerprint", "created_at")
     list_filter = ("type",)
     search_fields = ("name", "fingerprint", "user__name", "user__id")
@@ -61,9 +56,7 @@ class KeyPairAdmin(ShownOnly):
 
 @admin.register(models.ServerGroup)
 class ServerGroupAdmin(ShownOnly):
-    actions = [service_action("delete_server_groups", "Delete selected server groups",
-                              lambda actor, group: services.server_group_delete(actor=actor, group_id=group.id),
-                              done="Deleted")]
+    actions = [deletes(services.server_group_delete, "group_id", "server groups")]
     list_display = ("name", "id", "policy", "project", "user", "created_at")
     list_filter = ("policy",)
     search_fields = ("name", "id", "project__name", "project__id")

@@ -5,7 +5,7 @@ operator does here goes through the services, as the API and the dashboard do: `
 makes an admin action that calls one service per selected row, as the signed-in operator."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -19,37 +19,28 @@ if TYPE_CHECKING:
     from apps.identity.policy import Actor
 
 
-class ShownOnly(admin.ModelAdmin):
+class NeverWritten:
+    """No Add, no field edit, no Delete: for a model admin and its inlines alike."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ShownOnly(NeverWritten, admin.ModelAdmin):
     """Rows the console shows and never writes: they change only through the services (which keep
     what depends on them in step) or are a log others write. Its ``actions`` call the services."""
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class Inline(admin.TabularInline):
-    """A model's rows inside its parent's page, with no blank rows to fill in."""
+class ShownInline(NeverWritten, admin.TabularInline):
+    """Rows inside a ShownOnly parent's page, shown and never written (and no blank rows)."""
 
     extra = 0
-
-
-class ShownInline(Inline):
-    """Rows inside a ShownOnly parent's page, shown and never written."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def console_actor(request: HttpRequest) -> Actor:
@@ -80,6 +71,22 @@ def service_action(name: str, description: str, call: Callable[[Actor, Any], obj
 
     action.__name__ = name
     return admin.action(description=description)(action)
+
+
+def deletes(service: Callable[..., object], key: str | Mapping[str, str], label: str, *, done: str = "Deleted",
+            description: str = "") -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    """The ``service_action`` that calls ``service`` (a ``<thing>_delete``) for each selected row:
+    named ``delete_<thing>s``, described "Delete selected <label>". ``key`` is the keyword that
+    takes the row's id (``"network_id"``), or maps each keyword to the row's field that gives it
+    (``{"name": "name", "user_id": "user_id"}``)."""
+    thing = service.__name__.removesuffix("_delete")
+    if thing == service.__name__:
+        raise ValueError(f"{service.__name__} is not a <thing>_delete service")
+    fields = {key: "id"} if isinstance(key, str) else dict(key)
+    return service_action(
+        f"delete_{thing}s", description or f"Delete selected {label}",
+        lambda actor, row: service(actor=actor, **{kw: getattr(row, field) for kw, field in fields.items()}),
+        done=done)
 
 
 @admin.register(models.TaskRecord)

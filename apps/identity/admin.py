@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 
-from apps.core.admin import ShownOnly, service_action
+from apps.core.admin import ShownOnly, deletes, service_action
 from apps.identity import models, services
 
 
@@ -87,10 +87,8 @@ class TokenAdmin(ShownOnly):
 
 @admin.register(models.ApplicationCredential)
 class ApplicationCredentialAdmin(ShownOnly):
-    actions = [service_action(
-        "delete_application_credentials", "Delete selected application credentials",
-        lambda actor, cred: services.application_credential_delete(actor=actor, user_id=cred.user_id,
-                                                                    app_cred_id=cred.id), done="Deleted")]
+    actions = [deletes(services.application_credential_delete,
+                       {"user_id": "user_id", "app_cred_id": "id"}, "application credentials")]
 
     list_display = ("name", "id", "user", "project", "unrestricted", "expires_at")
     list_filter = ("unrestricted",)
@@ -100,9 +98,7 @@ class ApplicationCredentialAdmin(ShownOnly):
 
 @admin.register(models.Region)
 class RegionAdmin(ShownOnly):
-    actions = [service_action("delete_regions", "Delete selected regions",
-                              lambda actor, region: services.region_delete(actor=actor, region_id=region.id),
-                              done="Deleted")]
+    actions = [deletes(services.region_delete, "region_id", "regions")]
 
     list_display = ("id", "description", "parent")
     search_fields = ("id", "description")
@@ -110,9 +106,7 @@ class RegionAdmin(ShownOnly):
 
 @admin.register(models.Service)
 class ServiceAdmin(ShownOnly):
-    actions = [service_action("delete_services", "Delete selected services",
-                              lambda actor, service: services.service_delete(actor=actor, service_id=service.id),
-                              done="Deleted")]
+    actions = [deletes(services.service_delete, "service_id", "services")]
 
     list_display = ("name", "type", "id", "enabled")
     list_filter = ("enabled", "type")
@@ -121,9 +115,7 @@ class ServiceAdmin(ShownOnly):
 
 @admin.register(models.Endpoint)
 class EndpointAdmin(ShownOnly):
-    actions = [service_action("delete_endpoints", "Delete selected endpoints",
-                              lambda actor, endpoint: services.endpoint_delete(actor=actor, endpoint_id=endpoint.id),
-                              done="Deleted")]
+    actions = [deletes(services.endpoint_delete, "endpoint_id", "endpoints")]
 
     list_display = ("service", "interface", "region", "url", "enabled")
     list_filter = ("interface", "region", "enabled")

@@ -2,7 +2,7 @@
 checksum, the store and its quota, sharing); its actions call the services."""
 from django.contrib import admin
 
-from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.core.admin import ShownInline, ShownOnly, deletes
 from apps.images import models, services
 
 
@@ -14,9 +14,7 @@ class MemberInline(ShownInline):
 
 @admin.register(models.Image)
 class ImageAdmin(ShownOnly):
-    actions = [service_action("delete_images", "Delete selected images",
-                              lambda actor, row: services.image_delete(actor=actor, image_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.image_delete, "image_id", "images")]
     list_display = ("name", "id", "status", "visibility", "owner", "disk_format", "size", "protected", "created_at")
     list_filter = ("status", "visibility", "disk_format", "container_format", "protected", "os_hidden", "store")
     search_fields = ("name", "id", "owner", "checksum")
@@ -27,10 +25,8 @@ class ImageAdmin(ShownOnly):
 
 @admin.register(models.ImageMember)
 class ImageMemberAdmin(ShownOnly):
-    actions = [service_action("delete_members", "Stop sharing with the selected projects",
-                              lambda actor, row: services.member_delete(actor=actor, image_id=row.image_id,
-                                                                        member_id=row.member),
-                              done="Unshared")]
+    actions = [deletes(services.member_delete, {"image_id": "image_id", "member_id": "member"}, "members",
+                       description="Stop sharing with the selected projects", done="Unshared")]
     list_display = ("image", "member", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("image__id", "image__name", "member")

@@ -2,15 +2,13 @@
 ports of routers and instances, quota, what the agents apply); its actions call the services."""
 from django.contrib import admin
 
-from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.core.admin import ShownInline, ShownOnly, deletes, service_action
 from apps.networks import models, services
 
 
 @admin.register(models.Network)
 class NetworkAdmin(ShownOnly):
-    actions = [service_action("delete_networks", "Delete selected networks",
-                              lambda actor, row: services.network_delete(actor=actor, network_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.network_delete, "network_id", "networks")]
     list_display = ("name", "id", "project_id", "status", "admin_state_up", "shared", "external", "network_type",
                     "segmentation_id", "mtu", "created_at")
     list_filter = ("status", "admin_state_up", "shared", "external", "network_type")
@@ -19,9 +17,7 @@ class NetworkAdmin(ShownOnly):
 
 @admin.register(models.Subnet)
 class SubnetAdmin(ShownOnly):
-    actions = [service_action("delete_subnets", "Delete selected subnets",
-                              lambda actor, row: services.subnet_delete(actor=actor, subnet_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.subnet_delete, "subnet_id", "subnets")]
     list_display = ("name", "id", "network", "project_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
                     "created_at")
     list_filter = ("ip_version", "enable_dhcp", "ipv6_address_mode")
@@ -31,9 +27,7 @@ class SubnetAdmin(ShownOnly):
 
 @admin.register(models.SubnetPool)
 class SubnetPoolAdmin(ShownOnly):
-    actions = [service_action("delete_subnetpools", "Delete selected subnet pools",
-                              lambda actor, row: services.subnetpool_delete(actor=actor, subnetpool_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.subnetpool_delete, "subnetpool_id", "subnet pools")]
     list_display = ("name", "id", "project_id", "ip_version", "default_prefixlen", "shared", "is_default",
                     "created_at")
     list_filter = ("ip_version", "shared", "is_default")
@@ -48,9 +42,7 @@ class IPAllocationInline(ShownInline):
 
 @admin.register(models.Port)
 class PortAdmin(ShownOnly):
-    actions = [service_action("delete_ports", "Delete selected ports",
-                              lambda actor, row: services.port_delete(actor=actor, port_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.port_delete, "port_id", "ports")]
     list_display = ("name", "id", "network", "project_id", "mac_address", "status", "device_owner", "device_id",
                     "binding_host_id", "created_at")
     list_filter = ("status", "device_owner", "admin_state_up", "port_security_enabled", "binding_vnic_type")
@@ -73,9 +65,7 @@ class IPAllocationAdmin(ShownOnly):
 
 @admin.register(models.Router)
 class RouterAdmin(ShownOnly):
-    actions = [service_action("delete_routers", "Delete selected routers",
-                              lambda actor, row: services.router_delete(actor=actor, router_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.router_delete, "router_id", "routers")]
     list_display = ("name", "id", "project_id", "status", "admin_state_up", "external_network", "enable_snat",
                     "created_at")
     list_filter = ("status", "admin_state_up", "enable_snat")
@@ -86,9 +76,8 @@ class RouterAdmin(ShownOnly):
 
 @admin.register(models.FloatingIP)
 class FloatingIPAdmin(ShownOnly):
-    actions = [service_action("delete_floatingips", "Release selected floating IPs",
-                              lambda actor, row: services.floatingip_delete(actor=actor, floatingip_id=row.id),
-                              done="Released")]
+    actions = [deletes(services.floatingip_delete, "floatingip_id", "floating IPs",
+                       description="Release selected floating IPs", done="Released")]
     list_display = ("floating_ip_address", "id", "project_id", "floating_network", "fixed_ip_address", "port",
                     "router", "status", "created_at")
     list_filter = ("status", "floating_network")
@@ -107,9 +96,7 @@ class SecurityGroupRuleInline(ShownInline):
 
 @admin.register(models.SecurityGroup)
 class SecurityGroupAdmin(ShownOnly):
-    actions = [service_action("delete_security_groups", "Delete selected security groups",
-                              lambda actor, row: services.security_group_delete(actor=actor, security_group_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.security_group_delete, "security_group_id", "security groups")]
     list_display = ("name", "id", "project_id", "is_default", "stateful", "created_at")
     list_filter = ("is_default", "stateful")
     search_fields = ("name", "id", "project_id")
@@ -118,9 +105,7 @@ class SecurityGroupAdmin(ShownOnly):
 
 @admin.register(models.SecurityGroupRule)
 class SecurityGroupRuleAdmin(ShownOnly):
-    actions = [service_action("delete_security_group_rules", "Delete selected rules",
-                              lambda actor, row: services.security_group_rule_delete(actor=actor, rule_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.security_group_rule_delete, "rule_id", "rules")]
     list_display = ("id", "security_group", "direction", "ethertype", "protocol", "port_range_min",
                     "port_range_max", "remote_ip_prefix", "remote_group", "created_at")
     list_filter = ("direction", "ethertype", "protocol")

@@ -2,7 +2,7 @@
 state, quota and backend claim, its attachments); its actions call the services."""
 from django.contrib import admin
 
-from apps.core.admin import ShownInline, ShownOnly, service_action
+from apps.core.admin import ShownInline, ShownOnly, deletes
 from apps.volumes import models, services
 
 
@@ -16,9 +16,7 @@ class AttachmentInline(ShownInline):
 
 @admin.register(models.Volume)
 class VolumeAdmin(ShownOnly):
-    actions = [service_action("delete_volumes", "Delete selected volumes",
-                              lambda actor, row: services.volume_delete(actor=actor, volume_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.volume_delete, "volume_id", "volumes")]
     list_display = ("id", "name", "project", "size", "status", "bootable", "volume_type", "backend", "created_at")
     list_filter = ("status", "bootable", "volume_type", "backend")
     search_fields = ("id", "name", "project__id", "project__name")
@@ -32,9 +30,7 @@ class SnapshotMetadataInline(ShownInline):
 
 @admin.register(models.Snapshot)
 class SnapshotAdmin(ShownOnly):
-    actions = [service_action("delete_snapshots", "Delete selected snapshots",
-                              lambda actor, row: services.snapshot_delete(actor=actor, snapshot_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.snapshot_delete, "snapshot_id", "snapshots")]
     list_display = ("id", "name", "project", "volume", "size", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("id", "name", "volume__id", "project__id")
@@ -44,9 +40,7 @@ class SnapshotAdmin(ShownOnly):
 
 @admin.register(models.VolumeType)
 class VolumeTypeAdmin(ShownOnly):
-    actions = [service_action("delete_volume_types", "Delete selected volume types",
-                              lambda actor, row: services.volume_type_delete(actor=actor, type_id=row.id),
-                              done="Deleted")]
+    actions = [deletes(services.volume_type_delete, "type_id", "volume types")]
     list_display = ("name", "id", "is_public", "description")
 
 
@@ -59,8 +53,7 @@ class StorageBackendAdmin(ShownOnly):
 
 @admin.register(models.VolumeAttachment)
 class VolumeAttachmentAdmin(ShownOnly):
-    actions = [service_action("delete_attachments", "Detach selected attachments",
-                              lambda actor, row: services.attachment_delete(actor=actor, attachment_id=row.id),
-                              done="Detached")]
+    actions = [deletes(services.attachment_delete, "attachment_id", "attachments",
+                       description="Detach selected attachments", done="Detached")]
     list_display = ("id", "volume", "server_id", "host_name", "device", "status", "attached_at")
     raw_id_fields = ("volume",)
