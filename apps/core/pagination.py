@@ -19,15 +19,17 @@ Order = Sequence[tuple[str, bool]]  # (field, ascending), most significant first
 
 
 def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callable[[str], Exception],
-           marker_in: QuerySet[M] | None = None, marker_field: str = "pk") -> QuerySet[M]:
+           marker_in: QuerySet[M] | None = None, marker_field: str | Callable[[str], Q] = "pk") -> QuerySet[M]:
     """``qs`` sorted by ``order``, from the row after the one ``marker`` names (by ``marker_field``,
-    looked up in ``marker_in``, the caller's visible rows, ``qs`` unless given); ``unknown(marker)``
+    or the filter it makes of the marker when the marker may name a row several ways, looked up in
+    ``marker_in``, the caller's visible rows, ``qs`` unless given); ``unknown(marker)``
     is raised when it names none of them (``""`` included: no marker is ``None``). A null sorts
     before any value (after it, descending), in the order as in the marker's filter, whatever the
     database's default; ``order`` should end with a unique field so that the marker names one place."""
     if marker is not None:
+        named = marker_field(marker) if callable(marker_field) else Q(**{marker_field: marker})
         row = (qs if marker_in is None else marker_in).prefetch_related(None).filter(
-            **{marker_field: marker}).values(*[field for field, _ in order]).first()
+            named).values(*[field for field, _ in order]).first()
         if row is None:
             raise unknown(marker)
         after = Q(pk__in=[])

@@ -3,6 +3,7 @@ zones, quota sets, limits and server groups. Views parse, call one service or se
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.http import HttpResponse
@@ -18,6 +19,7 @@ from apps.core import microversion, pagination
 from apps.core import validators as check
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest
+from apps.core.resources import Collection, Creatable, Deletable, Member, Updatable
 from apps.identity import selectors as identity_selectors
 from apps.identity.api.authentication import AllowAny
 
@@ -124,37 +126,37 @@ def _flavor_query(request: Request) -> selectors.FlavorQuery:
         marker=request.query_params.get("marker"))
 
 
-class Flavors(NovaView):
-    detail = False
+def next_links(view: Collection, request: Request, rows: list[Any], *, limit: int | None,
+               marker: Callable[[Any], Any]) -> dict[str, Any]:
+    """Nova's ``<plural>_links`` of a list view (or its ``/detail``) when the page is full."""
+    url = f"{_base(request)}/{view.path}{'/detail' if view.detail else ''}"
+    return pagination.next_links(request, view.plural, url, rows, limit=limit, marker=marker)
 
-    def get(self, request: Request) -> Response:
-        query = _flavor_query(request)
-        flavors = selectors.flavor_list(actor=request.auth, query=query)
-        render = out.flavor_out if self.detail else out.flavor_brief
-        base = _base(request)
-        return Response({"flavors": [render(f, base) for f in flavors], **pagination.next_links(
-            request, "flavors", f"{base}/flavors{'/detail' if self.detail else ''}", flavors, limit=query.limit,
-            marker=lambda f: f.flavorid)})
 
-    def post(self, request: Request) -> Response:
-        if self.detail:
-            self.http_method_not_allowed(request)  # 405 in the API's error format
+class Flavors(NovaView, Collection, Creatable):
+    key, plural, path, created_status = "flavor", "flavors", "flavors", 200
+
+    def rows(self, request: Request) -> list[Any]:
+        self.query = _flavor_query(request)
+        return selectors.flavor_list(actor=request.auth, query=self.query)
+
+    def render(self, request: Request, row: Any) -> dict[str, Any]:
+        return (out.flavor_out if self.detail else out.flavor_brief)(row, _base(request))
+
+    def links(self, request: Request, rows: list[Any]) -> dict[str, Any]:
+        return next_links(self, request, rows, limit=self.query.limit, marker=lambda f: f.flavorid)
+
+    def create(self, request: Request) -> dict[str, Any]:
         flavor = services.flavor_create(actor=request.auth, **vars(inputs.flavor_create(request.data)))
-        return Response({"flavor": out.flavor_out(flavor, _base(request))})
+        return out.flavor_out(flavor, _base(request))
 
 
-class FlavorsDetail(Flavors):
-    detail = True
+class FlavorDetail(NovaView, Member, Deletable):
+    key, id, deleted_status = "flavor", "flavor_id", 202
+    lookup, deleter = selectors.flavor_get, services.flavor_delete
 
-
-class FlavorDetail(NovaView):
-    def get(self, request: Request, flavor_id: str) -> Response:
-        flavor = selectors.flavor_get(actor=request.auth, flavor_id=flavor_id)
-        return Response({"flavor": out.flavor_out(flavor, _base(request))})
-
-    def delete(self, request: Request, flavor_id: str) -> Response:
-        services.flavor_delete(actor=request.auth, flavor_id=flavor_id)
-        return _no_content(202)
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.flavor_out(row, _base(request))
 
 
 class FlavorAction(NovaView):
@@ -229,29 +231,23 @@ class AvailabilityZones(NovaView):
         return Response({"availabilityZoneInfo": zones})
 
 
-class AvailabilityZonesDetail(AvailabilityZones):
-    detail = True
-
-
 # ---- quotas and limits -----------------------------------------------------------------------
 
 def _compute_in_use(usage: dict[str, dict[str, int]]) -> dict[str, int]:
     return {key: usage.get(resource, {}).get("in_use", 0) for key, resource in out.QUOTA_KEYS.items()}
 
 
-class QuotaSet(NovaView):
-    def get(self, request: Request, project_id: str) -> Response:
-        project = identity_selectors.quota_project_get(actor=request.auth, project_id=project_id)
-        return Response({"quota_set": out.quota_set_out(project.id, identity_selectors.quota_limits(project=project))})
+class QuotaSet(NovaView, Member, Updatable, Deletable):
+    key, id, deleted_status = "quota_set", "project_id", 202
+    lookup, deleter = identity_selectors.quota_project_get, services.quota_revert
 
-    def put(self, request: Request, project_id: str) -> Response:
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.quota_set_out(row.id, identity_selectors.quota_limits(project=row))
+
+    def update(self, request: Request, *, project_id: str) -> dict[str, Any]:
         limits, force = inputs.quota_limits(request.data, key="quota_set", keys=out.QUOTA_KEYS)
         limits = services.quota_update(actor=request.auth, project_id=project_id, limits=limits, force=force)
-        return Response({"quota_set": out.quota_set_out(project_id, limits, with_id=False)})
-
-    def delete(self, request: Request, project_id: str) -> Response:
-        services.quota_revert(actor=request.auth, project_id=project_id)
-        return _no_content(202)
+        return out.quota_set_out(project_id, limits, with_id=False)
 
 
 class QuotaSetDefaults(NovaView):
@@ -305,12 +301,10 @@ class ServerGroups(NovaView):
         return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
 
 
-class ServerGroupDetail(NovaView):
-    def get(self, request: Request, group_id: str) -> Response:
-        group = selectors.server_group_get(actor=request.auth, group_id=group_id)
-        members = server_selectors.server_group_members(group_ids=[group.id]).get(group.id)
-        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin, members=members)})
+class ServerGroupDetail(NovaView, Member, Deletable):
+    key, id = "server_group", "group_id"
+    lookup, deleter = selectors.server_group_get, services.server_group_delete
 
-    def delete(self, request: Request, group_id: str) -> Response:
-        services.server_group_delete(actor=request.auth, group_id=group_id)
-        return _no_content(204)
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        members = server_selectors.server_group_members(group_ids=[row.id]).get(row.id)
+        return out.server_group_out(row, admin=request.auth.is_admin, members=members)

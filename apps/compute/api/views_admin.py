@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.compute.api import inputs
-from apps.compute.api.views import NovaView
+from apps.compute.api.views import NovaView, next_links
 from apps.compute.models import ComputeNode
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.services import nodes as node_services
-from apps.core import pagination
 from apps.core.errors import BadRequest, NotFound
+from apps.core.resources import Collection
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 _INPUT_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
@@ -129,36 +129,43 @@ def _query_bool(request: Request, name: str) -> bool:
     raise BadRequest(f"Invalid input for query parameters {name}. Value: {value}.")
 
 
-class Hypervisors(NovaView):
-    detail = False
+def _matching(found: list[Any], pattern: str | None) -> list[Any]:
+    if pattern is not None and not found:
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return found
 
-    def get(self, request: Request) -> Response:
-        version, now = _v(request), timezone.now()
-        render = hypervisor_detail if self.detail else hypervisor_brief
+
+class Hypervisors(NovaView, Collection):
+    """The nodes, paged (2.33) through apps/core/pagination; with their servers (2.53,
+    ``with_servers``: every match, no page links)."""
+
+    plural, path = "hypervisors", "os-hypervisors"
+    limit: int | None = None
+
+    def rows(self, request: Request) -> list[Any]:
+        version, self.now = _v(request), timezone.now()
         pattern = request.query_params.get("hypervisor_hostname_pattern") if version >= (2, 53) else None
-        if version >= (2, 53) and _query_bool(request, "with_servers"):
-            entries = node_selectors.node_servers(actor=request.auth, hostname_pattern=pattern)
-            if pattern is not None and not entries:
-                raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
-            return Response({"hypervisors": [_with_servers(e, render(e.node, version, now), always=False)
-                                             for e in entries]})
+        self.with_servers = version >= (2, 53) and _query_bool(request, "with_servers")
+        if self.with_servers:
+            return _matching(node_selectors.node_servers(actor=request.auth, hostname_pattern=pattern), pattern)
         limit = request.query_params.get("limit") if version >= (2, 33) else None
         if limit is not None and (not limit.isdigit() or int(limit) < 1):
             raise BadRequest(f"Invalid input for query parameters limit. Value: {limit}.")
-        nodes = node_selectors.node_list(actor=request.auth, hostname_pattern=pattern,
-                                         limit=int(limit) if limit else None,
-                                         marker=request.query_params.get("marker") if version >= (2, 33) else None)
-        if pattern is not None and not nodes:
-            raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
-        base = request.build_absolute_uri("/compute/v2.1").rstrip("/")
-        body = {"hypervisors": [render(n, version, now) for n in nodes], **pagination.next_links(
-            request, "hypervisors", f"{base}/os-hypervisors{'/detail' if self.detail else ''}", nodes,
-            limit=int(limit) if limit is not None else None, marker=lambda n: _hyp_id(n, version))}
-        return Response(body)
+        self.limit = int(limit) if limit is not None else None
+        return _matching(node_selectors.node_list(
+            actor=request.auth, hostname_pattern=pattern, limit=self.limit,
+            marker=request.query_params.get("marker") if version >= (2, 33) else None), pattern)
 
+    def render(self, request: Request, row: Any) -> dict[str, Any]:
+        render = hypervisor_detail if self.detail else hypervisor_brief
+        if self.with_servers:
+            return _with_servers(row, render(row.node, _v(request), self.now), always=False)
+        return render(row, _v(request), self.now)
 
-class HypervisorsDetail(Hypervisors):
-    detail = True
+    def links(self, request: Request, rows: list[Any]) -> dict[str, Any]:
+        if self.with_servers:
+            return {}
+        return next_links(self, request, rows, limit=self.limit, marker=lambda n: _hyp_id(n, _v(request)))
 
 
 class HypervisorDetail(NovaView):
@@ -194,30 +201,27 @@ class HypervisorStatistics(NovaView):
 
 
 class HypervisorSearch(NovaView):
-    """``os-hypervisors/{pattern}/search`` (below 2.53)."""
+    """``os-hypervisors/{pattern}/search`` (below 2.53): the matching nodes; ``HypervisorServers``,
+    ``.../servers``: with their servers."""
+
+    servers = False
 
     def get(self, request: Request, pattern: str) -> Response:
         version, now = _v(request), timezone.now()
         if version >= (2, 53):
-            raise NotFound("Use GET /os-hypervisors?hypervisor_hostname_pattern= from microversion 2.53.")
-        nodes = node_selectors.node_list(actor=request.auth, hostname_pattern=pattern)
-        if not nodes:
-            raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+            raise NotFound("Use GET /os-hypervisors?hypervisor_hostname_pattern=&with_servers=true from 2.53."
+                           if self.servers else
+                           "Use GET /os-hypervisors?hypervisor_hostname_pattern= from microversion 2.53.")
+        if self.servers:
+            entries = _matching(node_selectors.node_servers(actor=request.auth, hostname_pattern=pattern), pattern)
+            return Response({"hypervisors": [_with_servers(e, hypervisor_brief(e.node, version, now), always=False)
+                                             for e in entries]})
+        nodes = _matching(node_selectors.node_list(actor=request.auth, hostname_pattern=pattern), pattern)
         return Response({"hypervisors": [hypervisor_brief(n, version, now) for n in nodes]})
 
 
-class HypervisorServers(NovaView):
-    """``os-hypervisors/{pattern}/servers`` (below 2.53): the matching nodes with their servers."""
-
-    def get(self, request: Request, pattern: str) -> Response:
-        version, now = _v(request), timezone.now()
-        if version >= (2, 53):
-            raise NotFound("Use GET /os-hypervisors?hypervisor_hostname_pattern=&with_servers=true from 2.53.")
-        entries = node_selectors.node_servers(actor=request.auth, hostname_pattern=pattern)
-        if not entries:
-            raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
-        return Response({"hypervisors": [_with_servers(e, hypervisor_brief(e.node, version, now), always=False)
-                                         for e in entries]})
+class HypervisorServers(HypervisorSearch):
+    servers = True
 
 
 # ---- os-services --------------------------------------------------------------------------------

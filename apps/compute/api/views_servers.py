@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from apps.compute.api import inputs
 from apps.compute.api import serializers_servers as out
-from apps.compute.api.views import NovaView, _base
+from apps.compute.api.views import NovaView, _base, next_links
 from apps.compute.selectors import servers as selectors
 from apps.compute.services import (
     server_console,
@@ -20,9 +20,9 @@ from apps.compute.services import (
     server_snapshots,
     servers,
 )
-from apps.core import pagination
 from apps.core import validators as check
 from apps.core.errors import BadRequest, NotFound
+from apps.core.resources import Collection, Deletable, Member, Updatable
 
 
 class ServerView(NovaView):
@@ -65,22 +65,23 @@ def _query(request: Request) -> selectors.ServerQuery:
 
 # ---- servers ---------------------------------------------------------------------------------
 
-class Servers(ServerView):
-    detail = False
+class Servers(ServerView, Collection):
+    """The list; POST boots (a reservation id only, or the first server with its Location)."""
 
-    def get(self, request: Request) -> Response:
-        query = _query(request)
-        servers = selectors.server_list(actor=request.auth, query=query, details=self.detail)
-        base = _base(request)
+    plural = path = "servers"
+
+    def rows(self, request: Request) -> list[Any]:
+        self.query = _query(request)
+        return selectors.server_list(actor=request.auth, query=self.query, details=self.detail)
+
+    def render(self, request: Request, row: Any) -> dict[str, Any]:
         if self.detail:
-            admin = request.auth.is_admin
-            items = [out.server_detail(s, base, admin=admin) for s in servers]
-        else:
-            items = [out.server_brief(s, base) for s in servers]
-        limit = min(query.limit if query.limit is not None else selectors.MAX_LIMIT, selectors.MAX_LIMIT)
-        return Response({"servers": items, **pagination.next_links(
-            request, "servers", f"{base}/servers{'/detail' if self.detail else ''}", servers, limit=limit,
-            marker=lambda s: s.id)})
+            return out.server_detail(row, _base(request), admin=request.auth.is_admin)
+        return out.server_brief(row, _base(request))
+
+    def links(self, request: Request, rows: list[Any]) -> dict[str, Any]:
+        limit = min(self.query.limit if self.query.limit is not None else selectors.MAX_LIMIT, selectors.MAX_LIMIT)
+        return next_links(self, request, rows, limit=limit, marker=lambda s: s.id)
 
     def post(self, request: Request) -> Response:
         if self.detail:
@@ -95,23 +96,19 @@ class Servers(ServerView):
         return response
 
 
-class ServersDetail(Servers):
-    detail = True
+class ServerDetail(ServerView, Member, Updatable, Deletable):
+    key, id, lookup = "server", "server_id", selectors.server_get
 
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.server_detail(row, _base(request), admin=request.auth.is_admin)
 
-class ServerDetail(ServerView):
-    def get(self, request: Request, server_id: str) -> Response:
-        server = selectors.server_get(actor=request.auth, server_id=server_id)
-        return Response({"server": out.server_detail(server, _base(request), admin=request.auth.is_admin)})
-
-    def put(self, request: Request, server_id: str) -> Response:
+    def update(self, request: Request, *, server_id: str) -> dict[str, Any]:
         changes = inputs.server_update(request.data, version=request.compute_version)
         server = server_lifecycle.server_update(actor=request.auth, server_id=server_id, **vars(changes))
-        return Response({"server": out.server_updated(server, _base(request), admin=request.auth.is_admin)})
+        return out.server_updated(server, _base(request), admin=request.auth.is_admin)
 
-    def delete(self, request: Request, server_id: str) -> Response:
+    def remove(self, request: Request, *, server_id: str) -> None:
         server_lifecycle.server_delete(actor=request.auth, server_id=server_id, request_id=self.request_id)
-        return Response(status=204)
 
 
 def _power(action: str) -> tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]:

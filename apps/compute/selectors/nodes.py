@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode, Instance
+from apps.core import pagination
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin, require_read
 
@@ -41,18 +42,16 @@ def _lookup(node_id: int | str) -> Q:
 
 
 def node_list(*, actor: Actor, hostname_pattern: str | None = None, limit: int | None = None,
-              marker: int | str | None = None) -> list[ComputeNode]:
+              marker: str | None = None) -> list[ComputeNode]:
     """All nodes (admin), optionally those whose hypervisor hostname contains ``hostname_pattern``
-    (Nova's search is a SQL LIKE %pattern%), in id order, paginated by marker."""
+    (Nova's search is a SQL LIKE %pattern%), in id order, after the node ``marker`` names (its id,
+    UUID or host, among every node)."""
     require_admin(actor, action="list hypervisors")
-    qs = ComputeNode.objects.order_by("id")
+    qs = ComputeNode.objects.all()
     if hostname_pattern is not None:
         qs = qs.filter(hypervisor_hostname__icontains=hostname_pattern)
-    if marker is not None:
-        anchor = ComputeNode.objects.filter(_lookup(marker)).values_list("id", flat=True).first()
-        if anchor is None:
-            raise BadRequest(f"marker [{marker}] not found")
-        qs = qs.filter(id__gt=anchor)
+    qs = pagination.keyset(qs, order=[("id", True)], marker=marker, marker_in=ComputeNode.objects.all(),
+                           marker_field=_lookup, unknown=lambda name: BadRequest(f"marker [{name}] not found"))
     if limit is not None:
         qs = qs[:limit]
     return list(qs)
