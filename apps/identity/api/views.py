@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core import validators
+from apps.core import resources, validators
 from apps.core.api import OpenStackView
 from apps.core.errors import BadRequest, NotFound
 from apps.identity import selectors, services
@@ -116,57 +116,56 @@ class AuthSystem(OpenStackView):
 
 # ---- generic collections and members ----------------------------------------------------------
 
-class Collection(OpenStackView):
+class Collection(resources.Collection, resources.Creatable):
     """GET lists (filtered from the query string), POST creates from ``{key: {...}}``, through the
     selector ``<key>_list`` and the service ``<key>_create`` fed by the parser of the same name."""
 
-    key: ClassVar[str]
-    plural: ClassVar[str]
-    render: ClassVar[Callable[..., dict]]
+    output: ClassVar[Callable[..., dict]]
     scoped: ClassVar[bool] = True  # whether the resource's selectors take the caller (an actor=)
 
-    def get(self, request: Request) -> Response:
+    def rows(self, request: Request) -> Any:
         scope = {"actor": request.auth} if self.scoped else {}
-        items = getattr(selectors, f"{self.key}_list")(filters=parsers.query_filters(request), **scope)
-        render = type(self).render
-        return Response({self.plural: [render(i, request) for i in items], "links": out.collection_links(request)})
+        return getattr(selectors, f"{self.key}_list")(filters=parsers.query_filters(request), **scope)
 
-    def post(self, request: Request) -> Response:
+    def render(self, request: Request, row: Any) -> dict[str, Any]:
+        return type(self).output(row, request)
+
+    def links(self, request: Request, rows: Any) -> dict[str, Any]:
+        return {"links": out.collection_links(request)}
+
+    def create(self, request: Request) -> dict[str, Any]:
         fields = getattr(parsers, f"{self.key}_create")(parsers.member(request.data, self.key))
-        obj = getattr(services, f"{self.key}_create")(actor=request.auth, **fields)
-        return Response({self.key: type(self).render(obj, request)}, status=201)
+        return type(self).output(getattr(services, f"{self.key}_create")(actor=request.auth, **fields), request)
 
 
-class Member(OpenStackView):
+class Member(resources.Member, resources.Patchable, resources.Deletable):
     """GET shows, PATCH updates from ``{key: {...}}``, DELETE deletes one, through the selector
     ``<key>_get`` and the services ``<key>_update`` (fed by the parser of the same name) and
     ``<key>_delete``, each given ``<key>_id``."""
 
-    key: ClassVar[str]
-    render: ClassVar[Callable[..., dict]]
+    output: ClassVar[Callable[..., dict]]
     scoped: ClassVar[bool] = True
 
-    def get(self, request: Request, pk: str) -> Response:
+    def show(self, request: Request, pk: str) -> Any:
         scope = {"actor": request.auth} if self.scoped else {}
-        obj = getattr(selectors, f"{self.key}_get")(**{f"{self.key}_id": pk}, **scope)
-        return Response({self.key: type(self).render(obj, request)})
+        return getattr(selectors, f"{self.key}_get")(**{f"{self.key}_id": pk}, **scope)
 
-    def patch(self, request: Request, pk: str) -> Response:
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return type(self).output(row, request)
+
+    def update(self, request: Request, pk: str) -> dict[str, Any]:
         fields = getattr(parsers, f"{self.key}_update")(parsers.member(request.data, self.key))
         obj = getattr(services, f"{self.key}_update")(actor=request.auth, **{f"{self.key}_id": pk}, **fields)
-        return Response({self.key: type(self).render(obj, request)})
-
-    def delete(self, request: Request, pk: str) -> HttpResponse:
-        getattr(services, f"{self.key}_delete")(actor=request.auth, **{f"{self.key}_id": pk})
-        return HttpResponse(status=204)
+        return type(self).output(obj, request)
 
 
 def resource_views(key: str, plural: str, render: Callable[..., dict], *, scoped: bool = True
                    ) -> tuple[type[Collection], type[Member]]:
     """The collection and member views of one Keystone resource."""
-    attrs = {"key": key, "render": render, "scoped": scoped}
+    attrs = {"key": key, "output": render, "scoped": scoped}
     return (type(plural.title(), (Collection,), {**attrs, "plural": plural}),
-            type(f"{key.title()}Detail", (Member,), attrs))
+            type(f"{key.title()}Detail", (Member,), {**attrs, "arg": f"{key}_id",
+                                                      "deleter": getattr(services, f"{key}_delete")}))
 
 
 Domains, DomainDetail = resource_views("domain", "domains", out.domain_out)
@@ -371,29 +370,38 @@ class RoleAssignments(OpenStackView):
 
 # ---- application credentials ----------------------------------------------------------------
 
-class AppCreds(OpenStackView):
-    def get(self, request: Request, user_id: str) -> Response:
-        user = selectors.user_get(user_id=user_id, actor=request.auth)
-        creds = selectors.application_credential_list(user=user, filters=parsers.query_filters(request))
-        return Response({"application_credentials": [out.app_cred_out(c, request) for c in creds],
-                         "links": out.collection_links(request)})
+class AppCreds(resources.Collection, resources.Creatable):
+    """A user's application credentials: the list, and the create (its secret shown this once)."""
 
-    def post(self, request: Request, user_id: str) -> Response:
+    key, plural = "application_credential", "application_credentials"
+
+    def rows(self, request: Request, user_id: str) -> Any:
+        user = selectors.user_get(user_id=user_id, actor=request.auth)
+        return selectors.application_credential_list(user=user, filters=parsers.query_filters(request))
+
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.app_cred_out(row, request)
+
+    def links(self, request: Request, rows: Any, **ids: str) -> dict[str, Any]:
+        return {"links": out.collection_links(request)}
+
+    def create(self, request: Request, user_id: str) -> dict[str, Any]:
         body = parsers.member(request.data, "application_credential")
         cred, secret = services.application_credential_create(
             actor=request.auth, user_id=user_id, **parsers.application_credential_create(body))
-        return Response({"application_credential": out.app_cred_out(cred, request, secret=secret)}, status=201)
+        return out.app_cred_out(cred, request, secret=secret)
 
 
-class AppCredDetail(OpenStackView):
-    def get(self, request: Request, user_id: str, pk: str) -> Response:
+class AppCredDetail(resources.Member, resources.Deletable):
+    key = "application_credential"
+    render = AppCreds.render
+
+    def show(self, request: Request, user_id: str, pk: str) -> Any:
         user = selectors.user_get(user_id=user_id, actor=request.auth)
-        cred = selectors.application_credential_get(user=user, app_cred_id=pk)
-        return Response({"application_credential": out.app_cred_out(cred, request)})
+        return selectors.application_credential_get(user=user, app_cred_id=pk)
 
-    def delete(self, request: Request, user_id: str, pk: str) -> HttpResponse:
+    def remove(self, request: Request, user_id: str, pk: str) -> None:
         services.application_credential_delete(actor=request.auth, user_id=user_id, app_cred_id=pk)
-        return HttpResponse(status=204)
 
 
 # ---- catalog --------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ the collection (list with filters/fields/sorting/pagination, single and bulk cre
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from django.db import transaction
@@ -16,7 +18,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core import pagination
+from apps.core import pagination, resources
 from apps.core.api import OpenStackView
 from apps.identity.api.authentication import AllowAny
 from apps.identity.policy import Actor
@@ -103,28 +105,35 @@ def _body(request: Request, key: str) -> dict[str, Any]:
     return data[key]
 
 
-class Collection(NeutronView):
+class Collection(NeutronView, resources.Collection):
+    """The list (filters, fields, sorting, Neutron's pagination) and the single or bulk create."""
+
     resource: ClassVar[Resource]
 
     @classmethod
-    def of(cls, resource: Resource) -> Any:
-        return type(f"{resource.collection}_collection", (cls,), {"resource": resource}).as_view()
+    def of(cls, resource: Resource) -> type[Collection]:
+        return type(f"{resource.collection}_collection", (cls,), {"resource": resource,
+                                                                  "plural": resource.collection})
 
-    def get(self, request: Request) -> Response:
-        r, actor = self.resource, request.auth
-        query = out.parse_list_query(request)
+    def rows(self, request: Request) -> list[Any]:
+        r = self.resource
+        self.query, self.fields = out.parse_list_query(request), out.fields_of(request)
         if r.before_read:
-            r.before_read(actor)
-        items = list(r.list(actor, query))
-        if query.page_reverse:
+            r.before_read(request.auth)
+        items = list(r.list(request.auth, self.query))
+        if self.query.page_reverse:
             items.reverse()
-        fields = out.fields_of(request)
-        body: dict[str, Any] = {r.collection: [out.only(r.render(i, actor), fields) for i in items]}
-        if query.limit:
-            body[f"{r.collection}_links"] = pagination.next_previous_links(
-                request, f"{_base(request)}/{r.path}", items, limit=query.limit, marker=query.marker,
-                reverse=query.page_reverse)
-        return Response(body)
+        return items
+
+    def render(self, request: Request, row: Any) -> dict[str, Any]:
+        return out.only(self.resource.render(row, request.auth), self.fields)
+
+    def links(self, request: Request, rows: list[Any]) -> dict[str, Any]:
+        if not self.query.limit:
+            return {}
+        return {f"{self.plural}_links": pagination.next_previous_links(
+            request, f"{_base(request)}/{self.resource.path}", rows, limit=self.query.limit,
+            marker=self.query.marker, reverse=self.query.page_reverse)}
 
     def post(self, request: Request) -> Response:
         r, actor = self.resource, request.auth
@@ -141,30 +150,33 @@ class Collection(NeutronView):
         return Response({r.member: r.render(r.get(actor, obj.pk), actor)}, status=201)
 
 
-class Member(NeutronView):
+class Member(NeutronView, resources.Member, resources.Updatable, resources.Deletable):
+    """Show (with ``fields``), update (PUT; a 405 for a resource that has none) and delete."""
+
     resource: ClassVar[Resource]
 
     @classmethod
-    def of(cls, resource: Resource) -> Any:
-        return type(f"{resource.member}_member", (cls,), {"resource": resource}).as_view()
+    def of(cls, resource: Resource) -> type[Member]:
+        return type(f"{resource.member}_member", (cls,), {"resource": resource, "key": resource.member})
 
-    def get(self, request: Request, pk: str) -> Response:
-        r, actor = self.resource, request.auth
+    def show(self, request: Request, pk: str) -> Any:
+        r = self.resource
         if r.before_read:
-            r.before_read(actor)
-        return Response({r.member: out.only(r.render(r.get(actor, pk), actor), out.fields_of(request))})
+            r.before_read(request.auth)
+        return r.get(request.auth, pk)
 
-    def put(self, request: Request, pk: str) -> Response:
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.only(self.resource.render(row, request.auth), out.fields_of(request))
+
+    def update(self, request: Request, pk: str) -> dict[str, Any]:
         r, actor = self.resource, request.auth
         if r.update is None:
             raise MethodNotAllowed("PUT")
-        body = _body(request, r.member)
-        obj = r.update(actor, pk, dict(body))
-        return Response({r.member: r.render(r.get(actor, obj.pk), actor)})
+        obj = r.update(actor, pk, dict(_body(request, r.member)))
+        return r.render(r.get(actor, obj.pk), actor)
 
-    def delete(self, request: Request, pk: str) -> HttpResponse:
+    def remove(self, request: Request, pk: str) -> None:
         self.resource.delete(request.auth, pk)
-        return HttpResponse(status=204)
 
 
 class RouterInterface(NeutronView):
@@ -308,62 +320,24 @@ class AgentDetail(NeutronView):
 
 # ---- discovery -----------------------------------------------------------------------------
 
-EXTENSIONS = [
-    ("agent", "agent", "The agent management extension."),
-    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
-    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
-    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
-    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
-     "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
-    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
-    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
-    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering "
-     "when listing ports (fixed_ips=ip_address_substr=...)"),
-    ("network-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
-    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
-    ("port-security", "Port Security", "Provides port security"),
-    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
-    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
-    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per "
-     "project"),
-    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and "
-     "access to external networks via a NAT gateway."),
-    ("security-group", "security-group", "The security groups extension."),
-    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
-    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard "
-     "attributes"),
-    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of "
-     "neutron resources."),
-    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range,"
-     " router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources "
-     "with standard attribute."),
-    ("tag", "Tag support", "Enables to set tag on resources (network, subnet, port, router, subnetpool, "
-     "security group, floating IP)."),
-    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron "
-     "resources that have Neutron standard attributes."),
-    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
-    ("subnet-external-network", "Subnet External Network", "Informs if the subnet is associated to an external "
-     "network (its subnets are visible to every project)."),
-    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the "
-     "default."),
-]
+# The Neutron API extensions offered: alias, name and description each (a data file, not code).
+EXTENSIONS: list[dict[str, str]] = json.loads((Path(__file__).parent / "extensions.json").read_text())
 
 
-def extension_out(alias: str, name: str, description: str) -> dict[str, Any]:
-    return {"alias": alias, "name": name, "description": description, "links": [],
-            "updated": "2013-01-01T10:00:00-00:00"}
+def extension_out(extension: dict[str, str]) -> dict[str, Any]:
+    return {**extension, "links": [], "updated": "2013-01-01T10:00:00-00:00"}
 
 
 class Extensions(NeutronView):
     def get(self, request: Request) -> Response:
-        return Response({"extensions": [extension_out(*e) for e in EXTENSIONS]})
+        return Response({"extensions": [extension_out(e) for e in EXTENSIONS]})
 
 
 class Extension(NeutronView):
     def get(self, request: Request, alias: str) -> Response:
         for e in EXTENSIONS:
-            if e[0] == alias:
-                return Response({"extension": extension_out(*e)})
+            if e["alias"] == alias:
+                return Response({"extension": extension_out(e)})
         raise errors.ExtensionNotFound(f"Extension with alias {alias} does not exist")
 
 
