@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 
+from apps.identity import quotas
+
 Choices = Iterable[tuple[str, str]]
 
 
@@ -100,3 +102,55 @@ class AssignmentForm(forms.Form):
     def actor_kwargs(self) -> dict[str, str]:
         kind, _, pk = self.cleaned_data["who"].partition(":")
         return {"user_id": pk} if kind == "user" else {"group_id": pk}
+
+
+class QuotaField(forms.Field):
+    """A limit in its resource's unit, typed as people read it ("64 GiB", "unlimited"):
+    ``quotas.parse_amount`` reads it; whether the figure is allowed is the quota service's rule."""
+
+    def __init__(self, *, unit: str, **kwargs: Any) -> None:
+        self.unit = unit
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        try:
+            return quotas.parse_amount(text[:64], self.unit)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class QuotaForm(forms.Form):
+    """A project's limits, one field per registered quota resource, in the overview's groups (compute,
+    network, storage) and order; each shows its current limit as an admin would type it and what is
+    in use. ``changed()`` is what differs from the current limits (the only ones given to quota_set)."""
+
+    def __init__(self, *args: Any, usage: dict[str, dict[str, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        known = quotas.registered()
+        self.current: dict[str, int] = {}
+        groups: dict[str, list[tuple[int, str]]] = {name: [] for name in quotas.GROUPS}
+        for name, row in usage.items():
+            resource = known.get(name)
+            if resource is None:
+                continue
+            unit = "" if resource.unit == "count" else f" ({resource.unit})"
+            self.fields[name] = QuotaField(
+                unit=resource.unit, label=f"{resource.title}{unit}",
+                initial=quotas.exact_amount(row["limit"], resource.unit),
+                help_text=f"{resource.amount(row['in_use'])} in use",
+                widget=forms.TextInput(attrs={"inputmode": "numeric" if resource.unit == "count" else "text",
+                                              "autocomplete": "off", "data-resource": name}))
+            self.current[name] = row["limit"]
+            groups.setdefault(resource.group, []).append((resource.order, name))
+        self.groups = {group: [name for _, name in sorted(names)] for group, names in groups.items() if names}
+
+    @property
+    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """(legend, fields) as the shared form template (dashboard/_form_fields.html) shows them."""
+        return [(group, [self[name] for name in names]) for group, names in self.groups.items()]
+
+    def changed(self) -> dict[str, int]:
+        return {name: value for name, value in self.cleaned_data.items() if value != self.current.get(name)}

@@ -6,7 +6,8 @@ default, and a callable naming the suffixes that exist now (asked only when a na
 
 Each resource also says how people read it: a ``label`` ("Floating IPs", not "floatingip"), the
 ``unit`` its figures count (``count``, ``MiB``, ``GiB``, ``bytes``; ``amount()`` writes them as people
-read them: 51200 MiB is "50 GiB", 0 is "0", -1 is "unlimited"), whether the overview draws it as a ``chart``
+read them: 51200 MiB is "50 GiB", 0 is "0", -1 is "unlimited"; ``exact_amount()`` and ``parse_amount()``
+write and read a limit as an admin edits it, "64 GiB" for 65536 MiB), whether the overview draws it as a ``chart``
 (Horizon's headline pies), and the overview ``group`` it belongs to (from its service: ``GROUPS``).
 The dashboard's overview reads all of it from here, never from its templates.
 
@@ -15,8 +16,10 @@ Limits and usage live in QuotaLimit/QuotaUsage; reserving and releasing is done 
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 UNLIMITED = -1
 
@@ -92,6 +95,49 @@ def amount(value: int | None, unit: str = "count") -> str:
             figure = size / scale
             return f"{figure:,.0f} {name}" if figure == int(figure) else f"{figure:,.1f} {name}"
     return f"{size:,} bytes"
+
+
+_SCALES = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+_SPELLINGS = {"b": "bytes", "byte": "bytes", "bytes": "bytes", "k": "KiB", "kb": "KiB", "kib": "KiB", "m": "MiB",
+              "mb": "MiB", "mib": "MiB", "g": "GiB", "gb": "GiB", "gib": "GiB", "t": "TiB", "tb": "TiB", "tib": "TiB"}
+_AMOUNT = re.compile(r"\s*(-?[0-9][0-9,_]{0,30}(?:\.[0-9]{1,9})?)\s*([A-Za-z]{0,5})\s*")
+
+
+def exact_amount(value: int, unit: str = "count") -> str:
+    """A limit as an admin types it back: ``amount()``'s largest unit only where the figure is whole in
+    it (51200 MiB -> "50 GiB", 1500 MiB -> "1500 MiB"), so that ``parse_amount`` gives ``value`` again."""
+    if value < 0:
+        return "unlimited"
+    if unit == "count" or value == 0:
+        return str(value)
+    size = value * _SCALES[unit]
+    for name in ("TiB", "GiB", "MiB", "KiB"):
+        if _SCALES[name] >= _SCALES.get(unit, 1) and size % _SCALES[name] == 0:
+            return f"{size // _SCALES[name]} {name}"
+    return f"{value} {unit}"
+
+
+def parse_amount(text: str, unit: str = "count") -> int:
+    """A limit typed by an admin, in ``unit``: "unlimited" (or -1) is -1, a count is a whole number, a
+    size may name its unit ("64 GiB", "1.5 TiB", "512 M"; none: ``unit``); ValueError says what is wrong."""
+    if text.strip().lower() in ("unlimited", "-1"):
+        return UNLIMITED
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise ValueError("Enter a whole number, or -1 for unlimited." if unit == "count" else
+                         f"Enter a size such as 100 {'GiB' if unit == 'bytes' else unit}, or -1 for unlimited.")
+    figure, given = Decimal(match.group(1).replace(",", "").replace("_", "")), match.group(2)
+    if unit == "count":
+        if given or figure != int(figure):
+            raise ValueError("Enter a whole number, or -1 for unlimited.")
+        return int(figure)
+    named = _SPELLINGS.get(given.lower(), "") if given else unit
+    if not named:
+        raise ValueError(f"Unknown unit {given!r}: use bytes, KiB, MiB, GiB or TiB.")
+    value = figure * _SCALES[named] / _SCALES[unit]
+    if value != int(value):
+        raise ValueError(f"This limit counts whole {unit}: {text.strip()} is not a whole number of them.")
+    return int(value)
 
 
 # a resource by its name; a family by ``<prefix>_*`` (never a resource's name)

@@ -21,7 +21,14 @@ from apps.core.errors import Conflict, NotFound, StratusError
 from apps.core.validators import UNSET
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
 from apps.identity import selectors, services
-from apps.identity.forms import AssignmentForm, ProjectForm, RoleForm, UserCreateForm, UserEditForm
+from apps.identity.forms import (
+    AssignmentForm,
+    ProjectForm,
+    QuotaForm,
+    RoleForm,
+    UserCreateForm,
+    UserEditForm,
+)
 from apps.identity.models import User
 from apps.identity.policy import Actor, require_admin
 
@@ -49,11 +56,11 @@ def _show_error(form: Any, exc: StratusError) -> None:
     form_error(form, exc, "name" if isinstance(exc, Conflict) and "name" in form.fields else None)
 
 
-def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, object_id: str = ""
-               ) -> HttpResponse:
+def _form_page(request: HttpRequest, form: Any, *, title: str, submit: str, back: str, object_id: str = "",
+               intro: str = "") -> HttpResponse:
     """The one form page of the section (400 when the form shows an error)."""
     context = {"section": "Identity", "crumbs": "back to the list", "form": form, "title": title, "submit": submit,
-               "back": back}
+               "back": back, "intro": intro}
     if object_id:
         context["object_id"] = object_id
     return render(request, "dashboard/form.html", context, status=400 if form.errors else 200)
@@ -137,6 +144,24 @@ def project_set_enabled(request: HttpRequest, project_id: str) -> HttpResponse:
 def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
     return _run(request, lambda: services.project_delete(actor=actor_for(request), project_id=project_id),
                       success="Project deleted.", redirect_to=reverse("identity:projects"))
+
+
+@identity_admin
+def project_quotas(request: HttpRequest, project_id: str) -> HttpResponse:
+    """A project's limits (Horizon's Modify Quotas): only the changed ones go to quota_set, which
+    decides what is allowed (a limit below what is in use is refused, with its words)."""
+    actor = actor_for(request)
+    project = selectors.project_get(actor=actor, project_id=project_id)
+    form = QuotaForm(request.POST or None, usage=selectors.quota_usage(project=project))
+    done = form_action(
+        request, form, lambda: services.quota_set(actor=actor, project_id=project.id, limits=form.changed()),
+        success=lambda _: f"Saved the quotas of project {project.name}.", redirect_to=reverse("identity:projects"))
+    if done is not None:
+        return done
+    return _form_page(request, form, title=f"Quotas of project {project.name}", submit="Save quotas",
+                      back=reverse("identity:projects"), object_id=project.id,
+                      intro="Sizes take a unit (50 GiB, 1 TiB); -1 or \"unlimited\" lifts a limit. Only the limits "
+                            "you change are written; the others stay as they are.")
 
 
 # ---- project members (role assignments) ------------------------------------------------------

@@ -62,6 +62,7 @@ ROUTES = {
         "project_delete": ("projects/<str:project_id>/delete", "views.project_delete"),
         "project_members": ("projects/<str:project_id>/members", "views.project_members"),
         "project_member_remove": ("projects/<str:project_id>/members/remove", "views.project_member_remove"),
+        "project_quotas": ("projects/<str:project_id>/quotas", "views.project_quotas"),
         "users": ("users", "views.user_list"),
         "user_create": ("users/create", "views.user_create"),
         "user_edit": ("users/<str:user_id>/edit", "views.user_edit"),
