@@ -45,15 +45,10 @@ class UserAdmin(AccessShownOnly):
     readonly_fields = ("last_login", "password_changed_at")
 
 
-@admin.register(models.Group)
-class GroupAdmin(AccessShownOnly):
-    list_display = ("name", "id", "domain", "created_at")
-    list_filter = ("domain",)
-    search_fields = ("name", "id")
+@admin.register(models.Group, models.Role)
+class NamedInDomainAdmin(AccessShownOnly):
+    """Groups and roles: a name, maybe in a domain."""
 
-
-@admin.register(models.Role)
-class RoleAdmin(AccessShownOnly):
     list_display = ("name", "id", "domain", "created_at")
     list_filter = ("domain",)
     search_fields = ("name", "id")
@@ -129,26 +124,28 @@ class QuotaDefaultAdmin(ShownOnly):
     search_fields = ("resource",)
 
 
+class ProjectResourceAdmin(ShownOnly):
+    """A row per project and quota resource."""
+
+    list_filter = ("resource",)
+    search_fields = ("project__name", "resource")
+
+
 @admin.register(models.QuotaLimit)
-class QuotaLimitAdmin(ShownOnly):
+class QuotaLimitAdmin(ProjectResourceAdmin):
     actions = [service_action(
         "reset_quota_limits", "Reset selected limits to the default",
         lambda actor, limit: services.quota_delete(actor=actor, project_id=limit.project_id,
                                                    resources=[limit.resource]),
         done="Reset")]
-
     list_display = ("project", "resource", "hard_limit", "updated_at")
-    list_filter = ("resource",)
-    search_fields = ("project__name", "resource")
 
 
 @admin.register(models.QuotaUsage)
-class QuotaUsageAdmin(ShownOnly):
+class QuotaUsageAdmin(ProjectResourceAdmin):
     """What each project uses: the services that reserve and release it keep it exact."""
 
     list_display = ("project", "resource", "in_use", "updated_at")
-    list_filter = ("resource",)
-    search_fields = ("project__name", "resource")
 
 
 class ConsoleLoginForm(AdminAuthenticationForm):
