@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.core import pagination
 from apps.core import validators as check
-from apps.core.access import Action, restrict, restricted_get
+from apps.core.access import Action, restrict, restricted_get, visible_name
 from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin
 from apps.volumes import states
@@ -193,9 +193,18 @@ def volume_list(*, actor: Actor, query: ListQuery) -> list[Volume]:
     return _filtered(qs, query, ("name", "status", "availability_zone", "bootable"), VolumeMetadata, "volume")
 
 
-def volume_get(*, actor: Actor, volume_id: str, action: Action = "view") -> Volume:
-    """A volume the caller may see (``action="change"``: and change; a reader gets a Forbidden)."""
-    return restricted_get(_volumes(), actor, action, pk=volume_id,
+def volume_get(*, actor: Actor, volume_id: str, action: Action = "view", named: bool = False) -> Volume:
+    """A volume the caller may see (``action="change"``: and change; a reader gets a Forbidden).
+    ``named``: it also carries ``source_image_name``, ``source_snapshot_name`` and ``source_volume_name``,
+    the names of the image, snapshot or volume it was made from when the caller may see them (else None)."""
+    qs = _volumes()
+    if named:
+        from apps.images.models import Image  # images read volumes too: imported when used
+
+        qs = qs.annotate(source_image_name=visible_name(Image.objects.all(), actor, "image_id"),
+                         source_snapshot_name=visible_name(Snapshot.objects.all(), actor, "snapshot_id"),
+                         source_volume_name=visible_name(Volume.objects.all(), actor, "source_volid"))
+    return restricted_get(qs, actor, action, pk=volume_id,
                           not_found=NotFound(f"Volume {volume_id} could not be found."))
 
 
@@ -290,7 +299,8 @@ def volume_metadata(*, actor: Actor, volume_id: str) -> dict[str, str]:
 # ---- snapshots -----------------------------------------------------------------------------------
 
 def _snapshots() -> QuerySet[Snapshot]:
-    return Snapshot.objects.prefetch_related(
+    """Snapshots with their volume (same project: what the dashboard names and links)."""
+    return Snapshot.objects.select_related("volume").prefetch_related(
         Prefetch("metadata_items", queryset=SnapshotMetadata.objects.order_by("key")))
 
 

@@ -110,7 +110,7 @@ def volume_create(request: HttpRequest) -> HttpResponse:
 def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
     """One volume: its facts, metadata and attachments (the instance linked, the device)."""
     actor = actor_for(request)
-    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id, named=True)
     names = {s.id: s.name for s in _servers(actor, project_id=volume.project_id)}
     _name_attachments([volume], names)
     context = {"volume": volume, "can_write_volume": may_change(actor, volume),
