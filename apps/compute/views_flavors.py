@@ -3,8 +3,10 @@
 fixed), through the same compute services as the Nova API."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,6 +16,8 @@ from apps.compute.forms import ExtraSpecForm, FlavorAccessForm, FlavorEditForm
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
+
+T = TypeVar("T")
 
 
 def _page(request: HttpRequest, actor: Actor, flavor_id: str, **forms: Any) -> HttpResponse:
@@ -37,6 +41,21 @@ def _back(flavor_id: str) -> str:
     return reverse("compute:flavor", args=[flavor_id])
 
 
+def _posted(request: HttpRequest, flavor_id: str, slot: str, form: Form,
+            call: Callable[[Actor, dict[str, Any]], T], success: Callable[[T], str]) -> HttpResponse:
+    """A form of the flavor's page, posted: ``call(actor, form.cleaned_data)`` (the service), then back
+    to the page with ``success(result)``; or the page again with the form in its ``slot`` and its errors."""
+    actor = actor_for(request)
+    done = form_action(request, form, lambda: call(actor, form.cleaned_data), success=success,
+                       redirect_to=_back(flavor_id))
+    return done or _page(request, actor, flavor_id, **{slot: form})
+
+
+def _button(request: HttpRequest, flavor_id: str, call: Callable[[Actor], object], success: str) -> HttpResponse:
+    """A button of the flavor's page: ``call(actor)`` (the service), its message, back to the page."""
+    return run_action(request, lambda: call(actor_for(request)), success=success, redirect_to=_back(flavor_id))
+
+
 @dashboard_view
 def flavor_detail(request: HttpRequest, flavor_id: str) -> HttpResponse:
     return _page(request, actor_for(request), flavor_id)
@@ -45,49 +64,42 @@ def flavor_detail(request: HttpRequest, flavor_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def flavor_edit(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    form = FlavorEditForm(request.POST)
-    done = form_action(request, form, lambda: services.flavor_update(
-        actor=actor, flavor_id=flavor_id, description=form.cleaned_data["description"]),
-        success=lambda flavor: f"Saved the description of flavor {flavor.name}.", redirect_to=_back(flavor_id))
-    return done or _page(request, actor, flavor_id, edit_form=form)
+    return _posted(request, flavor_id, "edit_form", FlavorEditForm(request.POST),
+                   lambda actor, data: services.flavor_update(actor=actor, flavor_id=flavor_id,
+                                                              description=data["description"]),
+                   success=lambda flavor: f"Saved the description of flavor {flavor.name}.")
 
 
 @require_POST
 @dashboard_view
 def flavor_spec_set(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    form = ExtraSpecForm(request.POST)
-    done = form_action(request, form, lambda: services.flavor_extra_specs_set(
-        actor=actor, flavor_id=flavor_id, specs={form.cleaned_data["key"]: form.cleaned_data["value"]}),
-        success=lambda specs: "Set extra spec " + ", ".join(f"{k}={v}" for k, v in specs.items()) + ".",
-        redirect_to=_back(flavor_id))
-    return done or _page(request, actor, flavor_id, spec_form=form)
+    return _posted(request, flavor_id, "spec_form", ExtraSpecForm(request.POST),
+                   lambda actor, data: services.flavor_extra_specs_set(actor=actor, flavor_id=flavor_id,
+                                                                      specs={data["key"]: data["value"]}),
+                   success=lambda specs: "Set extra spec " + ", ".join(f"{k}={v}" for k, v in specs.items()) + ".")
 
 
 @require_POST
 @dashboard_view
 def flavor_spec_delete(request: HttpRequest, flavor_id: str, key: str) -> HttpResponse:
-    return run_action(request, lambda: services.flavor_extra_spec_delete(actor=actor_for(request), flavor_id=flavor_id,
-                                                                         key=key),
-                      success=f"Deleted extra spec {key}.", redirect_to=_back(flavor_id))
+    return _button(request, flavor_id, lambda actor: services.flavor_extra_spec_delete(
+        actor=actor, flavor_id=flavor_id, key=key), f"Deleted extra spec {key}.")
 
 
 @require_POST
 @dashboard_view
 def flavor_access_add(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    form = FlavorAccessForm(request.POST, projects=list(identity_selectors.project_names(actor=actor).items()))
-    done = form_action(request, form, lambda: services.flavor_access_add(
-        actor=actor, flavor_id=flavor_id, project_id=form.cleaned_data["project"]),
-        success=lambda _: f"Project {dict(form.fields['project'].choices)[form.cleaned_data['project']]} may use "
-                          "the flavor.", redirect_to=_back(flavor_id))
-    return done or _page(request, actor, flavor_id, access_form=form)
+    form = FlavorAccessForm(request.POST, projects=list(identity_selectors.project_names(
+        actor=actor_for(request)).items()))
+    return _posted(request, flavor_id, "access_form", form,
+                   lambda actor, data: services.flavor_access_add(actor=actor, flavor_id=flavor_id,
+                                                                  project_id=data["project"]),
+                   success=lambda _: f"Project {dict(form.fields['project'].choices)[form.cleaned_data['project']]} "
+                                     "may use the flavor.")
 
 
 @require_POST
 @dashboard_view
 def flavor_access_remove(request: HttpRequest, flavor_id: str, project_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.flavor_access_remove(actor=actor_for(request), flavor_id=flavor_id,
-                                                                     project_id=project_id),
-                      success="Removed the project's access to the flavor.", redirect_to=_back(flavor_id))
+    return _button(request, flavor_id, lambda actor: services.flavor_access_remove(
+        actor=actor, flavor_id=flavor_id, project_id=project_id), "Removed the project's access to the flavor.")
