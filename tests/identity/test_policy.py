@@ -16,81 +16,82 @@ from tests.identity import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cloud():
-    seed = factories.seed()
-    admin = factories.admin_actor()
-    p1 = services.project_create(actor=admin, name="p1")
-    p2 = services.project_create(actor=admin, name="p2")
-    for name, role in (("reader1", "reader"), ("member1", "member"), ("admin1", "admin")):
-        factories.user_with_role(admin, name, role, p1)
-    return {**seed, "admin": admin, "p1": p1, "p2": p2}
+# the seeded cloud (tests/conftest.py): rita (reader) and alice (member) of demo, the admin of the admin
+# project, olga of "other"
+ROLES = {"reader": ("reader_actor", "demo_project"), "member": ("member_actor", "demo_project"),
+         "admin": ("admin_actor", "admin_project")}
 
 
-@pytest.mark.parametrize(("name", "reads", "writes"), [
-    ("reader1", True, False),
-    ("member1", True, True),
-    ("admin1", True, True),
+def _actor(cloud, role: str):
+    """The seeded caller with ``role`` and the project where it has it."""
+    actor, project = ROLES[role]
+    return getattr(cloud, actor), getattr(cloud, project)
+
+
+@pytest.mark.parametrize(("role", "reads", "writes"), [
+    ("reader", True, False),
+    ("member", True, True),
+    ("admin", True, True),
 ])
-def test_each_role_in_its_own_project(cloud, name, reads, writes):
-    _, actor = factories.login(name, cloud["p1"])
-    assert actor.may_read(cloud["p1"].id) is reads
-    assert actor.may_write(cloud["p1"].id) is writes
-    policy.require_read(actor, cloud["p1"].id)
+def test_each_role_in_its_own_project(cloud, role, reads, writes):
+    actor, own = _actor(cloud, role)
+    assert actor.may_read(own.id) is reads
+    assert actor.may_write(own.id) is writes
+    policy.require_read(actor, own.id)
     if writes:
-        policy.require_write(actor, cloud["p1"].id)
+        policy.require_write(actor, own.id)
     else:
         with pytest.raises(Forbidden):
-            policy.require_write(actor, cloud["p1"].id)
+            policy.require_write(actor, own.id)
 
 
-@pytest.mark.parametrize("name", ["reader1", "member1"])
-def test_another_projects_objects_are_not_found(cloud, name):
-    _, actor = factories.login(name, cloud["p1"])
+@pytest.mark.parametrize("role", ["reader", "member"])
+def test_another_projects_objects_are_not_found(cloud, role):
+    actor, _ = _actor(cloud, role)
     with pytest.raises(NotFound):
-        policy.require_read(actor, cloud["p2"].id)
+        policy.require_read(actor, cloud.other_project.id)
     with pytest.raises(NotFound):
-        policy.require_write(actor, cloud["p2"].id)
+        policy.require_write(actor, cloud.other_project.id)
     with pytest.raises(NotFound):
-        selectors.project_get(actor=actor, project_id=cloud["p2"].id)
-    assert selectors.project_get(actor=actor, project_id=cloud["p1"].id) == cloud["p1"]
+        selectors.project_get(actor=actor, project_id=cloud.other_project.id)
+    assert selectors.project_get(actor=actor, project_id=cloud.demo_project.id) == cloud.demo_project
 
 
 def test_admin_does_anything_in_any_project(cloud):
-    _, admin1 = factories.login("admin1", cloud["p1"])
-    policy.require_write(admin1, cloud["p2"].id)
-    assert selectors.project_get(actor=admin1, project_id=cloud["p2"].id) == cloud["p2"]
-    services.project_update(actor=admin1, project_id=cloud["p2"].id, description="by admin1")
+    admin, other = cloud.admin_actor, cloud.other_project
+    policy.require_write(admin, other.id)
+    assert selectors.project_get(actor=admin, project_id=other.id) == other
+    services.project_update(actor=admin, project_id=other.id, description="by the admin")
 
 
-@pytest.mark.parametrize("name", ["reader1", "member1"])
-def test_identity_administration_is_for_admins(cloud, name):
-    _, actor = factories.login(name, cloud["p1"])
+@pytest.mark.parametrize("role", ["reader", "member"])
+def test_identity_administration_is_for_admins(cloud, role):
+    actor, _ = _actor(cloud, role)
     with pytest.raises(Forbidden):
         services.project_create(actor=actor, name="nope")
     with pytest.raises(Forbidden):
         services.user_create(actor=actor, name="nope", password="x")
     with pytest.raises(Forbidden):
         services.role_grant(actor=actor, role_id=Role.objects.get(name="admin").id, user_id=actor.user_id,
-                            project_id=cloud["p1"].id)
+                            project_id=cloud.demo_project.id)
     with pytest.raises(Forbidden):
         selectors.user_list(actor=actor)
 
 
 def test_selectors_scope_project_owned_rows_to_the_caller(cloud):
-    QuotaUsage.objects.create(project=cloud["p1"], resource="x", in_use=1)
-    QuotaUsage.objects.create(project=cloud["p2"], resource="x", in_use=2)
-    _, member = factories.login("member1", cloud["p1"])
-    _, admin1 = factories.login("admin1", cloud["p1"])
+    QuotaUsage.objects.create(project=cloud.demo_project, resource="x", in_use=1)
+    QuotaUsage.objects.create(project=cloud.other_project, resource="x", in_use=2)
+    QuotaUsage.objects.create(project=cloud.admin_project, resource="x", in_use=3)
+    member, admin = cloud.member_actor, cloud.admin_actor
     rows = QuotaUsage.objects.filter(resource="x")  # bootstrap's own rows (e.g. the public network) aside
     assert list(restrict(rows, member, "view").values_list("in_use", flat=True)) == [1]
     assert list(restrict(rows, member, "view", all_projects=True).values_list("in_use", flat=True)) == [1]
-    assert list(restrict(rows, admin1, "view", all_projects=False).values_list("in_use", flat=True)) == [1]
-    assert sorted(restrict(rows, admin1, "view", all_projects=True).values_list("in_use", flat=True)) == [1, 2]
+    assert list(restrict(rows, admin, "view", all_projects=False).values_list("in_use", flat=True)) == [3]
+    assert sorted(restrict(rows, admin, "view", all_projects=True).values_list("in_use", flat=True)) == [1, 2, 3]
 
 
 def test_guardian_carries_assignments_through_users_and_groups(cloud):
-    admin, p1, p2 = cloud["admin"], cloud["p1"], cloud["p2"]
+    admin, p1, p2 = cloud.admin_actor, cloud.demo_project, cloud.other_project
     user = services.user_create(actor=admin, name="g-user", password="pw")
     assert list(selectors.projects_for_user(user)) == []
     group = services.group_create(actor=admin, name="team")
@@ -111,29 +112,29 @@ def test_guardian_carries_assignments_through_users_and_groups(cloud):
 
 
 def test_system_admin_sees_every_project(cloud):
-    admin_user = cloud["admin"].user
-    assert {"admin", "demo", "p1", "p2"} <= {p.name for p in selectors.projects_for_user(admin_user)}
+    admin_user = cloud.admin_actor.user
+    assert {"admin", "demo", "other"} <= {p.name for p in selectors.projects_for_user(admin_user)}
     # ...but Keystone's "my projects" lists only those with an assignment.
     assert {p.name for p in selectors.user_projects(user=admin_user)} == {"admin"}
 
 
 def _member_token(cloud):
-    return factories.login("member1", cloud["p1"])
+    return cloud.member_token, cloud.member_actor
 
 
 def test_token_dies_when_user_is_disabled(cloud):
     token, actor = _member_token(cloud)
     assert services.token_validate(token=token).user_id == actor.user_id
-    services.user_update(actor=cloud["admin"], user_id=actor.user_id, enabled=False)
+    services.user_update(actor=cloud.admin_actor, user_id=actor.user_id, enabled=False)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
     with pytest.raises(Unauthorized):
-        factories.login("member1", cloud["p1"])
+        factories.login("alice", cloud.demo_project)
 
 
 def test_token_dies_when_user_is_deleted(cloud):
     token, actor = _member_token(cloud)
-    services.user_delete(actor=cloud["admin"], user_id=actor.user_id)
+    services.user_delete(actor=cloud.admin_actor, user_id=actor.user_id)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
 
@@ -148,29 +149,29 @@ def test_token_dies_when_password_changes(cloud):
 
 def test_token_dies_when_role_is_removed(cloud):
     token, actor = _member_token(cloud)
-    services.role_revoke(actor=cloud["admin"], role_id=Role.objects.get(name="member").id, user_id=actor.user_id,
-                         project_id=cloud["p1"].id)
+    services.role_revoke(actor=cloud.admin_actor, role_id=Role.objects.get(name="member").id, user_id=actor.user_id,
+                         project_id=cloud.demo_project.id)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
     with pytest.raises(Unauthorized):
-        factories.login("member1", cloud["p1"])
+        factories.login("alice", cloud.demo_project)
 
 
 def test_token_dies_when_its_project_is_disabled(cloud):
     token, _ = _member_token(cloud)
-    services.project_update(actor=cloud["admin"], project_id=cloud["p1"].id, enabled=False)
+    services.project_update(actor=cloud.admin_actor, project_id=cloud.demo_project.id, enabled=False)
     with pytest.raises(NotFound):
         services.token_validate(token=token)
 
 
 def test_token_is_refused_in_a_project_without_a_role(cloud):
     with pytest.raises(Unauthorized):
-        factories.login("member1", cloud["p2"])
+        factories.login("alice", cloud.other_project)
 
 
 def test_a_revoked_token_is_gone_and_only_its_owner_or_an_admin_may_revoke(cloud):
     token, actor = _member_token(cloud)
-    _, reader = factories.login("reader1", cloud["p1"])
+    reader = cloud.reader_actor
     with pytest.raises(Forbidden):
         services.token_revoke(actor=reader, token=token)
     services.token_revoke(actor=actor, token=token)
@@ -194,9 +195,9 @@ def test_events_are_sent_on_commit_only(cloud, django_capture_on_commit_callback
     try:
         with django_capture_on_commit_callbacks(execute=True):
             with pytest.raises(RuntimeError), transaction.atomic():
-                services.project_create(actor=cloud["admin"], name="rolled-back")
+                services.project_create(actor=cloud.admin_actor, name="rolled-back")
                 raise RuntimeError
-            project = services.project_create(actor=cloud["admin"], name="committed")
+            project = services.project_create(actor=cloud.admin_actor, name="committed")
         message = async_to_sync(layer.receive)(channel)
         assert message["event"] == {"kind": "created", "resource": "project", "id": project.id,
                                     "data": {"name": "committed"}}
