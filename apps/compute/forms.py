@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from apps.compute.block_devices import BlockDevice
 from apps.compute.services import EXTRA_SPEC_KEY_PATTERN, MAX_FLAVOR_DESCRIPTION
 
 
@@ -56,38 +57,138 @@ class FlavorAccessForm(forms.Form):
 # ---- instances -------------------------------------------------------------------------------
 
 Choices = list[tuple[str, str]]
+MAX_VOLUME_GB = 16384
+
+
+BOOT_SOURCES = [("image", "Image"), ("image_volume", "Image, on a new volume"), ("volume", "Volume"),
+                ("snapshot", "Volume snapshot (on a new volume)")]
+MAX_METADATA_TEXT = 255  # Nova's server metadata keys and values
+
+
+class KeyValueRows(forms.Widget):
+    """Rows of key and value inputs, all named ``<name>_key`` / ``<name>_value`` (the page adds rows by
+    copying one); the value is the list of (key, value) pairs as typed. The launch template renders it."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[tuple[str, str]]:  # noqa: ARG002
+        keys, values = data.getlist(f"{name}_key"), data.getlist(f"{name}_value")
+        return list(zip(keys, values + [""] * (len(keys) - len(values)), strict=False))
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:  # noqa: ARG002
+        return f"{name}_key" not in data
+
+
+class KeyValueField(forms.Field):
+    """Key/value rows → a dict: blank rows are dropped; a value needs a key; keys are unique; both at most
+    255 characters (the count is the metadata quota's, checked by the service)."""
+
+    widget = KeyValueRows
+
+    def to_python(self, value: Any) -> dict[str, str]:
+        pairs = [(str(k).strip(), str(v).strip()) for k, v in (value or [])]
+        result: dict[str, str] = {}
+        errors = []
+        for key, item in pairs:
+            if not key and not item:
+                continue
+            if not key:
+                errors.append(f"The value {item!r} has no key.")
+            elif key in result:
+                errors.append(f"The key {key!r} is given twice.")
+            elif len(key) > MAX_METADATA_TEXT or len(item) > MAX_METADATA_TEXT:
+                errors.append(f"The key {key[:40]!r} or its value is longer than {MAX_METADATA_TEXT} characters.")
+            else:
+                result[key] = item
+        if errors:
+            raise forms.ValidationError(errors)
+        return result
+
+    def rows(self, value: Any) -> list[tuple[str, str]]:
+        """The rows to show: what was typed (or the initial dict), and one empty row to type in."""
+        pairs = list(value.items()) if isinstance(value, dict) else list(value or [])
+        return [*[(k, v) for k, v in pairs if k or v], ("", "")]
 
 
 class LaunchForm(forms.Form):
     """The launch wizard: what ``server_create`` takes. The choices come from the selectors (the view
-    passes them); the service checks everything again."""
+    passes them, each only the project's own); the service checks everything again."""
 
     name = forms.CharField(max_length=255, label="Instance name")
     count = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Count")
-    image = forms.ChoiceField(label="Source image")
+    source = forms.ChoiceField(choices=BOOT_SOURCES, initial="image", label="Boot source", required=False)
+    image = forms.ChoiceField(label="Image", required=False)
+    volume = forms.ChoiceField(label="Volume", required=False, help_text="The project's available bootable volumes.")
+    snapshot = forms.ChoiceField(label="Volume snapshot", required=False)
+    volume_size = forms.IntegerField(min_value=1, max_value=MAX_VOLUME_GB, required=False, label="Volume size (GiB)",
+                                     help_text="The new volume's size: at least the image's (or snapshot's); empty "
+                                               "for a snapshot: its size.")
+    delete_on_termination = forms.BooleanField(required=False, label="Delete the volume when the instance is deleted")
     flavor = forms.ChoiceField(label="Flavor", widget=forms.RadioSelect)
     networks = forms.MultipleChoiceField(label="Networks", required=False, widget=forms.CheckboxSelectMultiple,
                                          help_text="None chosen: the project's only network, if it has one.")
     security_groups = forms.MultipleChoiceField(label="Security groups", required=False,
                                                 widget=forms.CheckboxSelectMultiple)
     key_name = forms.ChoiceField(label="Key pair", required=False)
+    new_key_name = forms.CharField(max_length=255, required=False, label="New key pair",
+                                   help_text="Creates the key pair now and offers its private key once for download.")
+    server_group = forms.ChoiceField(label="Server group", required=False)
+    config_drive = forms.BooleanField(required=False, label="Config drive",
+                                      help_text="Give the guest its metadata and user data on a disk as well.")
+    metadata = KeyValueField(required=False, label="Metadata")
     user_data = forms.CharField(label="User data", required=False, strip=False,
                                 widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
                                 help_text="A cloud-init script or cloud-config; sent base64-encoded.")
     availability_zone = forms.ChoiceField(label="Availability zone", required=False)
 
+    NEEDS = {"image": "image", "image_volume": "image", "volume": "volume", "snapshot": "snapshot"}
+
     def __init__(self, data: Any = None, *, images: Choices, flavors: Choices, networks: Choices,
-                 security_groups: Choices, keypairs: Choices, zones: Choices) -> None:
-        super().__init__(data)
-        self.fields["image"].choices = images
+                 security_groups: Choices, keypairs: Choices, zones: Choices, volumes: Choices, snapshots: Choices,
+                 server_groups: Choices, initial: dict[str, Any] | None = None) -> None:
+        super().__init__(data, initial=initial)
+        self.fields["image"].choices = [("", "Choose an image"), *images]
+        self.fields["volume"].choices = [("", "Choose a volume"), *volumes]
+        self.fields["snapshot"].choices = [("", "Choose a snapshot"), *snapshots]
         self.fields["flavor"].choices = flavors
         self.fields["networks"].choices = networks
         self.fields["security_groups"].choices = security_groups
         self.fields["key_name"].choices = [("", "No key pair"), *keypairs]
+        self.fields["server_group"].choices = [("", "None"), *server_groups]
         self.fields["availability_zone"].choices = [("", "Any zone"), *zones]
-        self.fields["security_groups"].initial = [value for value, label in security_groups if label == "default"][:1]
-        if len(networks) == 1:
-            self.fields["networks"].initial = [networks[0][0]]
+        if initial is None:
+            self.fields["security_groups"].initial = [value for value, label in security_groups
+                                                      if label == "default"][:1]
+            if len(networks) == 1:
+                self.fields["networks"].initial = [networks[0][0]]
+
+    @classmethod
+    def carried(cls, data: Any, **choices: Any) -> LaunchForm:
+        """An unbound form showing what ``data`` (a POST) had typed, without its errors: the form again
+        after an inline step (a key pair made), ``choices`` the view's with what that step changed."""
+        probe = cls(data, **choices)
+        initial = {name: field.widget.value_from_datadict(data, {}, name) for name, field in probe.fields.items()}
+        return cls(initial=initial, **choices)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        source = data["source"] = data.get("source") or "image"
+        needed = self.NEEDS.get(source or "")
+        if needed and not data.get(needed):
+            self.add_error(needed, f"Choose the {self.fields[needed].label.lower()} to boot from.")
+        if source == "image_volume" and data.get("volume_size") is None and "volume_size" not in self.errors:
+            self.add_error("volume_size", "Give the size of the new volume.")
+        return data
+
+    def block_device(self) -> BlockDevice | None:
+        """The root disk as the typed block device mapping the API's parser makes (None: the image on
+        the node's local disk): the chosen image, volume or snapshot as the volume at boot index 0."""
+        data = self.cleaned_data
+        source = data["source"]
+        if source == "image":
+            return None
+        return BlockDevice(source_type="image" if source == "image_volume" else source, destination_type="volume",
+                           uuid=data[self.NEEDS[source]], boot_index=0,
+                           volume_size=data.get("volume_size") if source != "volume" else None,
+                           delete_on_termination=bool(data.get("delete_on_termination")))
 
     def server_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``server_create``, typed as the API's parser makes them (user data
@@ -95,14 +196,18 @@ class LaunchForm(forms.Form):
         data = self.cleaned_data
         user_data = data.get("user_data") or ""
         count = data["count"]
+        device = self.block_device()
         return {
-            "name": data["name"], "image_ref": data["image"], "flavor_ref": data["flavor"],
+            "name": data["name"], "image_ref": data["image"] if device is None else "", "flavor_ref": data["flavor"],
             "networks": [{"uuid": n} for n in data["networks"]] if data["networks"] else "auto",
             "security_groups": list(data["security_groups"]),
             "key_name": data.get("key_name") or None,
             "user_data": base64.b64encode(user_data.encode()).decode() if user_data.strip() else None,
             "availability_zone": data.get("availability_zone") or None,
             "min_count": count, "max_count": count,
+            "block_devices": [device] if device is not None else [],
+            "group_id": data.get("server_group") or None, "config_drive": bool(data.get("config_drive")),
+            "metadata": data.get("metadata") or {},
         }
 
 

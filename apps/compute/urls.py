@@ -1,6 +1,6 @@
 """The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py; the paths, views and
 URL names follow apps/dashboard/routes.py."""
-from apps.compute import views, views_flavors, views_floating_ips, views_volumes
+from apps.compute import views, views_flavors, views_floating_ips, views_launch, views_volumes
 from apps.dashboard.routes import Resource, urls
 
 urlpatterns = urls(
@@ -10,8 +10,8 @@ urlpatterns = urls(
     Resource("keypairs", "keypair", "name", actions=("delete",)),
     Resource("flavors", "flavor", "flavor_id", actions=("delete",)),
     Resource("admin/services", "compute_service", "int:node_id", name="service", actions=("update",)),
-    pages={"instances/launch": "launch", "admin/instances/": "all_instances", "admin/hypervisors/": "hypervisors",
-           "admin/usage/": "usage"},
+    pages={"instances/launch": views_launch.launch, "admin/instances/": "all_instances",
+           "admin/hypervisors/": "hypervisors", "admin/usage/": "usage"},
 ) + urls(views_volumes, Resource("instances/<str:server_id>/volumes", "instance_volume", "volume_id",
                                  new=("attach",), actions=("detach",))) + urls(
     views_flavors, Resource("flavors", "flavor", "flavor_id", index=False, detail=True, actions=(

@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -19,7 +18,6 @@ from apps.compute.forms import (
     FlavorForm,
     InstanceActionForm,
     KeyPairForm,
-    LaunchForm,
     ServiceDisableForm,
     UsagePeriodForm,
 )
@@ -32,7 +30,6 @@ from apps.compute.services import (
     server_lifecycle,
     server_rebuild_resize,
     server_snapshots,
-    servers,
 )
 from apps.compute.views_common import instance_button
 from apps.compute.views_floating_ips import floating_ip_choices
@@ -53,8 +50,6 @@ from apps.dashboard.shell import (
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors as image_selectors
-from apps.networks import selectors as network_selectors
-from apps.networks import services as network_services
 
 
 @dashboard_view
@@ -322,70 +317,6 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     return render_page(request, "compute/instance_console.html",
                        {"instance": instance, "output": output, "error": error, "length": length,
                         "serial_console": server_console.serial_console_available(instance=instance)})
-
-
-# ---- the launch wizard ---------------------------------------------------------------------------
-
-def _quota_left(actor: Actor) -> dict[str, int | None]:
-    """What the project may still use of instances, cores and RAM (None: unlimited)."""
-    if actor.project is None:
-        return {"instances": 0, "cores": 0, "ram": 0}
-    usage = identity_selectors.quota_usage(project=actor.project)
-    left: dict[str, int | None] = {}
-    for name in ("instances", "cores", "ram"):
-        row = usage.get(name, {"limit": -1, "in_use": 0})
-        left[name] = None if row["limit"] < 0 else max(0, row["limit"] - row["in_use"])
-    return left
-
-
-def _fits(flavor: Flavor, left: dict[str, int | None], count: int = 1) -> bool:
-    needs = {"instances": count, "cores": flavor.vcpus * count, "ram": flavor.memory_mb * count}
-    return all(left[k] is None or needs[k] <= left[k] for k in needs)  # type: ignore[operator]
-
-
-def _launch_choices(actor: Actor) -> tuple[dict[str, Any], list[Flavor]]:
-    if actor.project_id is not None and actor.may_write(actor.project_id):
-        network_services.security_group_ensure_default_for(actor=actor)
-    images = [(img.id, f"{img.name or img.id} ({img.disk_format or '?'})")
-              for img in image_selectors.image_list_all(actor=actor) if img.status == "active"]
-    flavors = _flavor_choices(actor)
-    networks = [(n.id, f"{n.name or n.id}{' (shared)' if n.shared and n.project_id != actor.project_id else ''}")
-                for n in network_selectors.network_list(actor=actor)
-                if (n.project_id == actor.project_id or n.shared) and not (n.external and not n.shared)]
-    groups = [(g.id, g.name) for g in network_selectors.security_group_list(actor=actor)
-              if g.project_id == actor.project_id]
-    keypairs = [(k.name, k.name) for k in selectors.keypair_list(actor=actor)]
-    zones = [(z, z) for z in settings.STRATUS_AVAILABILITY_ZONES]
-    choices = {"images": images, "flavors": [(f.flavorid, f.name) for f in flavors], "networks": networks,
-               "security_groups": groups, "keypairs": keypairs, "zones": zones}
-    return choices, flavors
-
-
-@dashboard_view
-def launch(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    choices, flavors = _launch_choices(actor)
-    form = LaunchForm(request.POST or None, **choices)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                created = servers.server_create(actor=actor, request_id=_request_id(), **form.server_kwargs())
-            except StratusError as exc:
-                form_error(form, exc)
-                status = 403 if isinstance(exc, Forbidden) else 400
-            else:
-                names = ", ".join(i.name for i in created)
-                messages.success(request, f"Launched {len(created)} instance{'s' if len(created) != 1 else ''}: "
-                                          f"{names}.")
-                return HttpResponseRedirect(reverse("compute:instances"))
-        else:
-            status = 400
-    left = _quota_left(actor)
-    chosen = form["flavor"].value()
-    flavor_rows = [{"flavor": f, "fits": _fits(f, left), "checked": str(chosen) == f.flavorid} for f in flavors]
-    context = {"form": form, "flavor_rows": flavor_rows, "left": left}
-    return render_page(request, "compute/launch.html", context, status=status)
 
 
 # ---- admin: hypervisors, compute services, usage ------------------------------------------------

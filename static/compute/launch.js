@@ -1,4 +1,5 @@
-/* The launch wizard: flavors that do not fit the quota left for the chosen count are marked. */
+/* The launch wizard: flavors that do not fit the quota left for the chosen count are marked; the boot
+   source shows its own fields; metadata rows are added. */
 (function () {
   "use strict";
 
@@ -26,6 +27,33 @@
     mark();
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
-  else setUp();
+  // the boot source shows only its own fields (image, volume, snapshot, size, delete-on-terminate)
+  function setUpSource() {
+    const source = document.getElementById("id_source");
+    if (!source) return;
+    function sync() {
+      document.querySelectorAll("[data-source]").forEach(function (el) {
+        el.hidden = el.dataset.source.split(" ").indexOf(source.value) < 0;
+      });
+    }
+    source.addEventListener("change", sync);
+    sync();
+  }
+
+  // metadata: one more key/value row, copied from the last one
+  function setUpMetadata() {
+    const add = document.getElementById("metadata-add");
+    if (!add) return;
+    add.addEventListener("click", function () {
+      const rows = document.querySelectorAll("#metadata-rows .metadata-row");
+      const row = rows[rows.length - 1].cloneNode(true);
+      row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+      add.before(row);
+      row.querySelector("input").focus();
+    });
+  }
+
+  function start() { setUp(); setUpSource(); setUpMetadata(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

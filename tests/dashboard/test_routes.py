@@ -21,7 +21,7 @@ ROUTES = {
     },
     "compute": {
         "instances": ("instances/", "views.instances"),
-        "launch": ("instances/launch", "views.launch"),
+        "launch": ("instances/launch", "views_launch.launch"),
         "instance": ("instances/<str:server_id>/", "views.instance_detail"),
         "instance_action": ("instances/<str:server_id>/action", "views.instance_action"),
         "instance_delete": ("instances/<str:server_id>/delete", "views.instance_delete"),
