@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,36 @@ def delete_snapshot(snapshot_id: str, host: str) -> str:
         return "error_deleting"
     services.snapshot_deleted(snapshot_id=snapshot_id)
     return "deleted"
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+@shared_task(name="workers.storage.upload_volume", ignore_result=False)
+def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, restore: str = "available",
+                  protected: bool = False) -> str:
+    """os-volume_upload_image: the volume converted to ``disk_format`` beside it, streamed into Glance
+    image ``image_id`` through ``volume_image_store``, then removed; reports ``volume_uploaded`` or
+    ``volume_upload_failed`` (which deletes the image)."""
+    from apps.volumes import services
+
+    def upload() -> None:
+        d = driver(host)
+        copy = d.export(volume_id, disk_format)
+        try:
+            services.volume_image_store(volume_id=volume_id, image_id=image_id, chunks=_chunks(copy))
+        finally:
+            d.discard(copy)
+
+    if not _worked(upload, f"uploading volume {volume_id} on {host} to image {image_id}",
+                   services.volume_upload_failed, volume_id=volume_id, image_id=image_id, restore=restore):
+        return "error: the upload to the image failed"
+    services.volume_uploaded(volume_id=volume_id, image_id=image_id, restore=restore, protected=protected)
+    logger.info("volume %s uploaded to image %s", volume_id, image_id)
+    return "uploaded"
 
 
 # ---- the agent: report and heartbeat ---------------------------------------------------------------

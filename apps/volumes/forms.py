@@ -89,3 +89,23 @@ class VolumeTypeEditForm(forms.Form):
 class ExtraSpecForm(forms.Form):
     key = forms.CharField(max_length=255, help_text="e.g. volume_backend_name")
     value = forms.CharField(max_length=255, required=False)
+
+
+class UploadImageForm(forms.Form):
+    """Upload a volume to a new image (Cinder's os-volume_upload_image); the formats are the services'."""
+
+    image_name = forms.CharField(max_length=255, label="Image name")
+    disk_format = forms.ChoiceField(label="Disk format", initial="qcow2",
+                                    help_text="qcow2 keeps only the blocks written; raw is the whole disk.")
+    visibility = forms.ChoiceField(label="Visibility", initial="private")
+    protected = forms.BooleanField(required=False, label="Protected", help_text="Nobody may delete it until unset.")
+    force = forms.BooleanField(required=False, label="Even if attached",
+                               help_text="An attached volume is copied as it is at the moment, while in use.")
+
+    def __init__(self, *args: object, disk_formats: tuple[str, ...] = (), visibilities: tuple[str, ...] = (),
+                 in_use: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["disk_format"].choices = [(f, f) for f in disk_formats]
+        self.fields["visibility"].choices = [(v, v.capitalize()) for v in visibilities]
+        if not in_use:
+            del self.fields["force"]

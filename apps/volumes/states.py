@@ -12,6 +12,7 @@ ATTACHING = "attaching"
 IN_USE = "in-use"
 DETACHING = "detaching"
 EXTENDING = "extending"
+UPLOADING = "uploading"  # its data on its way into a Glance image (os-volume_upload_image)
 DELETING = "deleting"
 ERROR = "error"
 ERROR_DELETING = "error_deleting"
@@ -19,12 +20,13 @@ ERROR_EXTENDING = "error_extending"
 
 VOLUME_TRANSITIONS: dict[str, frozenset[str]] = {
     CREATING: frozenset({AVAILABLE, ERROR}),
-    AVAILABLE: frozenset({RESERVED, ATTACHING, EXTENDING, DELETING}),
+    AVAILABLE: frozenset({RESERVED, ATTACHING, EXTENDING, DELETING, UPLOADING}),
     RESERVED: frozenset({ATTACHING, IN_USE, AVAILABLE}),
     ATTACHING: frozenset({IN_USE, AVAILABLE, ERROR}),
-    IN_USE: frozenset({DETACHING, IN_USE}),
+    IN_USE: frozenset({DETACHING, IN_USE, UPLOADING}),  # uploading in-use: only when forced
     DETACHING: frozenset({AVAILABLE, IN_USE}),
     EXTENDING: frozenset({AVAILABLE, ERROR_EXTENDING}),
+    UPLOADING: frozenset({AVAILABLE, IN_USE}),  # back to what it was, whatever the upload's outcome
     DELETING: frozenset({ERROR_DELETING}),  # success removes the row
     ERROR: frozenset({DELETING}),
     ERROR_DELETING: frozenset({DELETING}),

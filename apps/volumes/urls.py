@@ -11,7 +11,7 @@ urlpatterns = urls(
 ) + urls(
     views,
     Resource("", "volume", "volume_id", name="", new=("create",), detail=True,
-             actions=("edit", "extend", "snapshot", "attach", "detach", "delete")),
+             actions=("edit", "extend", "snapshot", "upload", "attach", "detach", "delete")),
     Resource("snapshots", "snapshot", "snapshot_id", actions=("delete",)),
     pages={"backends/": "backends"},
 )

@@ -20,7 +20,7 @@ from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
-from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, VolumeEditForm, VolumeForm
+from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
 from apps.volumes.models import Volume
 
 T = TypeVar("T")
@@ -172,6 +172,30 @@ def volume_edit(request: HttpRequest, volume_id: str) -> HttpResponse:
     return _form_page(request, form, save, success=lambda saved: f"Saved volume {saved.name or saved.id}.",
                       redirect_to=reverse("volumes:volume", args=[volume.id]), title=f"Edit {label}", submit="Save",
                       back=reverse("volumes:volume", args=[volume.id]))
+
+
+@dashboard_view
+def volume_upload(request: HttpRequest, volume_id: str) -> HttpResponse:
+    """Upload the volume to a new image (Cinder's os-volume_upload_image): the image's page follows
+    the upload live; the volume is ``uploading`` until its node has copied it."""
+    actor = actor_for(request)
+    volume = selectors.volume_get(actor=actor, volume_id=volume_id, action="change")
+    visibilities = tuple(v for v in services.UPLOAD_VISIBILITIES if v != "public" or actor.is_admin)
+    form = UploadImageForm(request.POST or None, initial={"image_name": volume.name or f"volume-{volume.id[:8]}"},
+                           disk_formats=services.UPLOAD_DISK_FORMATS, visibilities=visibilities,
+                           in_use=volume.status == "in-use")
+    label = volume.name or volume.id
+
+    def upload() -> services.VolumeUpload:
+        data = form.cleaned_data
+        return services.volume_upload_to_image(
+            actor=actor, volume_id=volume.id, image_name=data["image_name"], force=data.get("force", False),
+            disk_format=data["disk_format"], visibility=data["visibility"], protected=data["protected"])
+
+    return _form_page(request, form, upload,
+                      success=lambda done: f"Uploading volume {label} to image {done.image_name}.",
+                      redirect_to=reverse("volumes:volume", args=[volume.id]), title=f"Upload {label} to an image",
+                      submit="Upload", back=reverse("volumes:volume", args=[volume.id]))
 
 
 @dashboard_view

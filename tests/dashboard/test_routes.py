@@ -140,6 +140,7 @@ ROUTES = {
         "edit": ("<str:volume_id>/edit", "views.volume_edit"),
         "extend": ("<str:volume_id>/extend", "views.volume_extend"),
         "snapshot": ("<str:volume_id>/snapshot", "views.volume_snapshot"),
+        "upload": ("<str:volume_id>/upload", "views.volume_upload"),
         "attach": ("<str:volume_id>/attach", "views.volume_attach"),
         "detach": ("<str:volume_id>/detach", "views.volume_detach"),
         "delete": ("<str:volume_id>/delete", "views.volume_delete"),

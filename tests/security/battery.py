@@ -115,7 +115,7 @@ SERVER_ACTIONS = _actions(
 VOLUME_ACTIONS = _actions(
     ("os-extend", {"new_size": 2}), ("os-set_bootable", {"bootable": True}), ("os-reserve", {}),
     ("os-unreserve", {}), ("os-attach", {"instance_uuid": str(uuid.UUID(int=1)), "mountpoint": "/dev/vdb"}),
-    ("os-detach", {}),
+    ("os-detach", {}), ("os-volume_upload_image", {"image_name": "battery", "disk_format": "qcow2"}),
 )
 
 SNAPSHOT_ACTIONS = _actions(

@@ -100,6 +100,37 @@ def volume_set_bootable(body: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class VolumeUploadImage:
+    image_name: str
+    force: bool
+    disk_format: str
+    container_format: str
+    visibility: str
+    protected: bool
+
+
+_UPLOAD_KEYS = {"image_name", "force", "disk_format", "container_format", "visibility", "protected"}
+
+
+def volume_upload_image(body: Any) -> VolumeUploadImage:
+    """``os-volume_upload_image``: Cinder's keys and defaults (raw, bare, private; visibility and
+    protected from 3.1, taken at any version here); the services check the formats."""
+    if not isinstance(body, dict) or "image_name" not in body:
+        raise BadRequest("No image_name was specified in request.")
+    unknown = sorted(set(body) - _UPLOAD_KEYS)
+    if unknown:
+        raise BadRequest(f"Invalid input: Additional properties are not allowed ({', '.join(unknown)}).")
+    name = check.text(body["image_name"], field="image_name", required=True)
+    return VolumeUploadImage(
+        image_name=name or "", force=check.boolean(body.get("force", False), field="force"),
+        disk_format=check.text(body.get("disk_format", "raw"), field="disk_format", required=True) or "raw",
+        container_format=check.text(body.get("container_format", "bare"), field="container_format",
+                                    required=True) or "bare",
+        visibility=check.text(body.get("visibility", "private"), field="visibility", required=True) or "private",
+        protected=check.boolean(body.get("protected", False), field="protected"))
+
+
+@dataclass(frozen=True)
 class VolumeAttachRecord:
     instance_uuid: str | None
     host_name: str | None

@@ -114,6 +114,18 @@ def snapshot_detail(snapshot: Snapshot, version: str = MIN_VERSION) -> dict[str,
     return body
 
 
+def volume_upload_out(upload: Any, *, admin: bool) -> dict[str, Any]:
+    """os-volume_upload_image's answer (Cinder's copy_volume_to_image response; the volume type as
+    Cinder gives it, an object, whose ``name`` the openstack client reads)."""
+    volume = upload.volume
+    return {"id": volume.id, "updated_at": ts(volume.updated_at), "status": volume.status,
+            "display_description": volume.description, "size": volume.size,
+            "volume_type": volume_type_out(volume.volume_type, admin=admin) if volume.volume_type else None,
+            "image_id": upload.image.id, "container_format": upload.container_format,
+            "disk_format": upload.disk_format, "image_name": upload.image_name, "protected": upload.protected,
+            "visibility": upload.visibility}
+
+
 def volume_type_out(vtype: VolumeType, *, admin: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"id": vtype.id, "name": vtype.name, "description": vtype.description,
                             "is_public": vtype.is_public, "os-volume-type-access:is_public": vtype.is_public}

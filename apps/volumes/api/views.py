@@ -122,9 +122,11 @@ class _ActionView(CinderView):
     """``POST .../action {"<name>": body}``: the one action, through its entry in ``actions``: the
     status it answers, what its parser makes of the body (the service's own arguments) and the typed
     service, called with the actor and the id from the URL. An unknown action is a 404 when the
-    resource is not the caller's (``show``), a 400 when it is."""
+    resource is not the caller's (``show``), a 400 when it is. An action with an answer body names
+    how the service's result is rendered in ``answers`` (``{"<name>": rendered}``)."""
 
     actions: ClassVar[Mapping[str, tuple[int, Callable[[Any], dict[str, Any]], Callable[..., object]]]]
+    answers: ClassVar[Mapping[str, Callable[[Request, Any], dict[str, Any]]]] = {}
     show: ClassVar[Callable[..., object]]
 
     def post(self, request: Request, project_id: str, **ids: str) -> Response:
@@ -133,8 +135,9 @@ class _ActionView(CinderView):
             type(self).show(actor=request.auth, **ids)
             raise BadRequest(f"There is no such action: {action}")
         status, parse, service = self.actions[action]
-        service(actor=request.auth, **ids, **parse(body))
-        return Response(status=status)
+        result = service(actor=request.auth, **ids, **parse(body))
+        render = self.answers.get(action)
+        return Response({action: render(request, result)} if render else None, status=status)
 
 
 def _no_arguments(_body: Any) -> dict[str, Any]:
@@ -252,7 +255,11 @@ class VolumeAction(_ActionView):
         "os-attach": (202, lambda body: vars(inputs.volume_attach_record(body)), services.volume_attach_record),
         "os-detach": (202, lambda body: {"attachment_id": inputs.volume_detach_record(body)},
                       services.volume_detach_record),
+        "os-volume_upload_image": (202, lambda body: vars(inputs.volume_upload_image(body)),
+                                   services.volume_upload_to_image),
     }
+    answers = {"os-volume_upload_image": lambda request, upload: out.volume_upload_out(
+        upload, admin=request.auth.is_admin)}
 
 
 VolumeMetadata, VolumeMetadataItem = _metadata_views(

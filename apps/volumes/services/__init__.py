@@ -5,7 +5,9 @@ module per resource (``volumes``, ``snapshots``, ``attachments``, ``volume_types
 
 The storage agent reports back through ``backend_report``, ``volume_created``/``volume_create_failed``,
 ``volume_deleted``/``volume_delete_failed``, ``volume_extended``/``volume_extend_failed``,
-``snapshot_created``/``snapshot_create_failed``, ``snapshot_deleted``/``snapshot_delete_failed``.
+``snapshot_created``/``snapshot_create_failed``, ``snapshot_deleted``/``snapshot_delete_failed``, and
+for an upload to an image (``volume_upload_to_image``) ``volume_image_store`` then ``volume_uploaded``
+or ``volume_upload_failed``.
 
 Attachments (for the compute side): ``volume_reserve`` (available → reserved, one attachment row),
 ``volume_attaching`` (reserved → attaching while the node connects it), ``volume_attach`` (→ in-use,
@@ -60,6 +62,16 @@ from apps.volumes.services.snapshots import (
     snapshot_update,
     snapshot_update_status,
 )
+from apps.volumes.services.uploads import (
+    UPLOAD_CONTAINER_FORMATS,
+    UPLOAD_DISK_FORMATS,
+    UPLOAD_VISIBILITIES,
+    VolumeUpload,
+    volume_image_store,
+    volume_upload_failed,
+    volume_upload_to_image,
+    volume_uploaded,
+)
 from apps.volumes.services.volume_types import (
     volume_type_create,
     volume_type_default,
@@ -86,7 +98,11 @@ from apps.volumes.services.volumes import (
 )
 
 __all__ = [
+    "UPLOAD_CONTAINER_FORMATS",
+    "UPLOAD_DISK_FORMATS",
+    "UPLOAD_VISIBILITIES",
     "Connector",
+    "VolumeUpload",
     "attachment_complete",
     "attachment_create",
     "attachment_delete",
@@ -121,6 +137,7 @@ __all__ = [
     "volume_extend",
     "volume_extend_failed",
     "volume_extended",
+    "volume_image_store",
     "volume_metadata_item_delete",
     "volume_metadata_item_set",
     "volume_metadata_set",
@@ -139,4 +156,7 @@ __all__ = [
     "volume_type_update",
     "volume_unreserve",
     "volume_update",
+    "volume_upload_failed",
+    "volume_upload_to_image",
+    "volume_uploaded",
 ]

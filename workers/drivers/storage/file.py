@@ -165,6 +165,28 @@ class FileVolumeDriver:
             _run(self.qemu_img, "resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
         return str(path)
 
+    def export(self, volume_id: str, disk_format: str) -> Path:
+        """A standalone copy of the volume in ``disk_format`` (an image's data, e.g. for Glance), under
+        ``.tmp``: the caller streams it and removes it (``discard``). An attached volume is read as it
+        is (``-U``), which is what a forced upload asks for."""
+        out = QEMU_FORMATS.get(disk_format)
+        if out is None or disk_format in ("iso", "ami", "ari", "aki"):
+            raise StorageError(f"disk format {disk_format!r} cannot be made from a volume")
+        source = self.volume_path(volume_id)
+        if not source.is_file():
+            raise StorageError(f"volume {volume_id} has no file on this backend")
+        tmp = self.root / ".tmp" / f"export-{volume_id}-{uuid.uuid4().hex[:8]}.{disk_format}"
+        try:
+            _run(self.qemu_img, "convert", "-q", "-U", "-f", "qcow2", "-O", out, str(source), str(tmp))
+        except StorageError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def discard(self, path: str | os.PathLike[str]) -> None:
+        """Remove a file ``export`` made."""
+        Path(path).unlink(missing_ok=True)
+
     def delete_volume(self, volume_id: str) -> bool:
         """Remove the volume's file; False when there was none (already deleted)."""
         path = self.volume_path(volume_id)
