@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cloud():
+    # seeds its own world, not the seeded cloud's: the lockout rules count exactly two admins (admin, second)
     seed = factories.seed()
     admin = factories.admin_actor()
     admin_project = seed["projects"]["admin"]

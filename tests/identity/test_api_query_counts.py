@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.identity import services
 from apps.identity.models import Role
 from apps.identity.policy import Actor
-from tests.api_client import ApiClient
-from tests.identity import factories
+from tests.api_client import ApiClient, SeededCloud
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +19,9 @@ FEW, MANY = 3, 30
 
 
 @pytest.fixture
-def admin() -> tuple[Actor, ApiClient]:
-    factories.seed()
-    token, actor = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    return actor, ApiClient(token)
+def admin(cloud: SeededCloud) -> tuple[Actor, ApiClient]:
+    """The seeded cloud's admin (tests/conftest.py), as an actor and a Keystone client."""
+    return cloud.admin_actor, cloud.admin
 
 
 def _rows(admin: Actor, n: int, start: int) -> dict[str, str]:

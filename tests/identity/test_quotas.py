@@ -10,7 +10,6 @@ from django.db import close_old_connections, connection, transaction
 from apps.core.errors import BadRequest, Forbidden, QuotaExceeded
 from apps.identity import quotas, selectors, services
 from apps.identity.models import QuotaUsage
-from tests.identity import factories
 
 
 @pytest.fixture
@@ -23,18 +22,18 @@ def widgets():
 
 
 @pytest.fixture
-def project(db):
-    seed = factories.seed()
-    return seed["projects"]["demo"]
+def project(cloud):
+    """The seeded cloud's demo project (tests/conftest.py)."""
+    return cloud.demo_project
 
 
 def usage(project, resource="widgets") -> int:
     return QuotaUsage.objects.filter(project=project, resource=resource).values_list("in_use", flat=True).first() or 0
 
 
-def test_defaults_apply_until_a_project_has_its_own_limit(project, widgets):
+def test_defaults_apply_until_a_project_has_its_own_limit(cloud, project, widgets):
     assert selectors.quota_usage(project=project)["widgets"] == {"limit": 10, "in_use": 0}
-    admin = factories.admin_actor()
+    admin = cloud.admin_actor
     services.quota_default_set(actor=admin, limits={"widgets": 20})
     assert selectors.quota_limits(project=project)["widgets"] == 20
     services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 3})
@@ -74,15 +73,14 @@ def test_a_rolled_back_resource_gives_its_reservation_back(project, widgets):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reserve_outside_a_transaction_is_a_programming_error(widgets):
-    project = factories.seed()["projects"]["demo"]
+def test_reserve_outside_a_transaction_is_a_programming_error(project, widgets):
     assert not connection.in_atomic_block
     with pytest.raises(RuntimeError):
         services.quota_reserve(project_id=project.id, deltas={"widgets": 1})
 
 
-def test_unknown_resources_and_bad_limits_are_refused(project, widgets):
-    admin = factories.admin_actor()
+def test_unknown_resources_and_bad_limits_are_refused(cloud, project, widgets):
+    admin = cloud.admin_actor
     with pytest.raises(BadRequest), transaction.atomic():
         services.quota_reserve(project_id=project.id, deltas={"unobtainium": 1})
     with pytest.raises(BadRequest):
@@ -91,8 +89,8 @@ def test_unknown_resources_and_bad_limits_are_refused(project, widgets):
         services.quota_set(actor=admin, project_id=project.id, limits={"widgets": "many"})
 
 
-def test_a_limit_below_usage_is_refused_unless_forced(project, widgets):
-    admin = factories.admin_actor()
+def test_a_limit_below_usage_is_refused_unless_forced(cloud, project, widgets):
+    admin = cloud.admin_actor
     with transaction.atomic():
         services.quota_reserve(project_id=project.id, deltas={"widgets": 5})
     with pytest.raises(BadRequest):
@@ -100,25 +98,25 @@ def test_a_limit_below_usage_is_refused_unless_forced(project, widgets):
     assert services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 4}, force=True)["widgets"] == 4
 
 
-def test_only_admins_set_quotas(project, widgets):
-    _, demo = services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
+def test_only_admins_set_quotas(cloud, project, widgets):
+    member = cloud.member_actor
     with pytest.raises(Forbidden):
-        services.quota_set(actor=demo, project_id=project.id, limits={"widgets": 100})
+        services.quota_set(actor=member, project_id=project.id, limits={"widgets": 100})
 
 
-def test_only_admins_list_the_projects_with_their_own_limits(project, widgets):
-    admin = factories.admin_actor()
+def test_only_admins_list_the_projects_with_their_own_limits(cloud, project, widgets):
+    admin = cloud.admin_actor
     services.quota_set(actor=admin, project_id=project.id, limits={"widgets": 4})
     assert selectors.quota_projects_with_limits(actor=admin, resources=["widgets", "gadgets"]) == [project.id]
     assert selectors.quota_projects_with_limits(actor=admin, resources=["gadgets"]) == []
-    _, demo = services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
+    member = cloud.member_actor
     with pytest.raises(Forbidden):
-        selectors.quota_projects_with_limits(actor=demo, resources=["widgets"])
+        selectors.quota_projects_with_limits(actor=member, resources=["widgets"])
 
 
-def test_renamed_resources_keep_usage_limits_and_default_and_forgotten_ones_go(project, widgets):
+def test_renamed_resources_keep_usage_limits_and_default_and_forgotten_ones_go(cloud, project, widgets):
     """What a volume type rename or delete does to its per type quotas."""
-    admin = factories.admin_actor()
+    admin = cloud.admin_actor
     quotas.register("widgets_new", default=10, service="test")
     try:
         with transaction.atomic():
@@ -139,9 +137,8 @@ def test_renamed_resources_keep_usage_limits_and_default_and_forgotten_ones_go(p
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_reservations_never_overshoot(widgets):
+def test_concurrent_reservations_never_overshoot(project, widgets):
     """30 threads, each its own PostgreSQL connection, race for a limit of 10: exactly 10 win."""
-    project = factories.seed()["projects"]["demo"]
     assert connection.vendor == "postgresql"
     barrier = threading.Barrier(30)
     results: list[str] = []

@@ -43,16 +43,9 @@ def counting(settings: Any) -> type[CountingHasher]:
     return CountingHasher
 
 
-@pytest.fixture
-def cloud(db: Any) -> dict[str, Any]:
-    factories.seed()
-    admin = factories.admin_actor()
-    from apps.identity import services
-
-    project = services.project_create(actor=admin, name="alpha")
-    user = factories.user_with_role(admin, "alice", "member", project)
-    admin_token, _ = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    return {"admin": admin, "admin_token": admin_token, "user": user, "project": project}
+# ``cloud`` is the seeded cloud (tests/conftest.py): alice (a member of demo, password factories.PASSWORD)
+# is the user who gets locked out, the admin unlocks her. A test that takes ``counting`` names it before
+# ``cloud``, so the seeded passwords are hashed by the counting hasher too.
 
 
 def _login(name: str, password: str) -> Any:
@@ -123,8 +116,7 @@ def test_a_locked_user_gets_401_even_with_the_right_password(settings, cloud):
 def test_the_admin_unlocks_by_enabling_the_user(settings, cloud):
     _lock(settings)
     _keystone_401(_login("alice", factories.PASSWORD))
-    response = Client().patch(f"/identity/v3/users/{cloud['user'].id}", data=json.dumps({"user": {"enabled": True}}),
-                              content_type="application/json", HTTP_X_AUTH_TOKEN=cloud["admin_token"])
+    response = cloud.admin.patch(f"users/{cloud.member_actor.user_id}", {"user": {"enabled": True}})
     assert response.status_code == 200, response.content
     assert _login("alice", factories.PASSWORD).status_code == 201
 
