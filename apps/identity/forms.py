@@ -81,6 +81,50 @@ class RoleForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    domain_id = forms.ChoiceField(label="Domain")
+
+    def __init__(self, *args: Any, domains: Choices = (), editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:  # a group never changes domain
+            del self.fields["domain_id"]
+        else:
+            self.fields["domain_id"].choices = list(domains)
+
+
+class DomainForm(forms.Form):
+    name = forms.CharField(max_length=64)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:  # enabling is a button of the list
+            del self.fields["enabled"]
+
+
+class GroupMemberForm(forms.Form):
+    user_id = forms.ChoiceField(label="User")
+
+    def __init__(self, *args: Any, users: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user_id"].choices = [("", "— choose —"), *users]
+
+
+class ProjectRoleForm(forms.Form):
+    """Grant a role to the group on a project."""
+
+    project_id = forms.ChoiceField(label="Project")
+    role_id = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args: Any, projects: Choices = (), roles: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project_id"].choices = [("", "— choose —"), *projects]
+        self.fields["role_id"].choices = list(roles)
+
+
 class AssignmentForm(forms.Form):
     """Grant a role on the project to a user or a group (``who`` is "user:<id>" or "group:<id>")."""
 

@@ -6,7 +6,7 @@ from typing import NamedTuple, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from apps.core.access import restrict
@@ -183,6 +183,17 @@ def domain_get(*, domain_id: str, actor: Actor | None = None) -> Domain:
     return _get(qs, domain_id, "domain")
 
 
+def domain_contents(*, actor: Actor) -> dict[str, dict[str, int]]:
+    """``{domain_id: {"projects": n, "users": n, "groups": n}}`` for an admin (three queries): what a
+    domain's deletion takes with it."""
+    require_admin(actor, action="list domains")
+    found: dict[str, dict[str, int]] = {}
+    for kind, model in (("projects", Project), ("users", User), ("groups", Group)):
+        for domain_id, count in model.objects.values("domain_id").annotate(n=Count("id")).values_list("domain_id", "n"):
+            found.setdefault(domain_id, {"projects": 0, "users": 0, "groups": 0})[kind] = count
+    return found
+
+
 def domain_visible(*, actor: Actor, domain_id: str) -> bool:
     return restrict(Domain.objects.filter(id=domain_id), actor, "view").exists()
 
@@ -321,6 +332,11 @@ def user_domains(*, user: User) -> QuerySet[Domain]:
 def group_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Group]:
     require_admin(actor, action="list groups")
     return _apply_filters(Group.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
+
+
+def group_member_counts(*, actor: Actor) -> dict[str, int]:
+    """How many users each group has (one query): what its row and its delete confirmation say."""
+    return dict(group_list(actor=actor).annotate(members=Count("auth_group__user")).values_list("id", "members"))
 
 
 def group_get(*, group_id: str, actor: Actor | None = None) -> Group:

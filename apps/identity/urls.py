@@ -11,5 +11,10 @@ urlpatterns = urls(
     Resource("users", "user", "user_id", index="user_list", slash=False, new=("create",),
              actions=("edit", "enabled=set_enabled", "delete")),
     Resource("roles", "role", "role_id", index="role_list", slash=False, new=("create",), actions=("delete",)),
+    Resource("groups", "group", "group_id", index="group_list", slash=False, new=("create",), detail=True,
+             actions=("edit", "delete", "members/add=member_add", "members/remove=member_remove",
+                      "roles/grant=role_grant", "roles/revoke=role_revoke")),
+    Resource("domains", "domain", "domain_id", index="domain_list", slash=False, new=("create",),
+             actions=("edit", "enabled=set_enabled", "delete")),
     pages={"": "index"},
 )

@@ -1,4 +1,5 @@
-"""The identity panels of the dashboard (admins): projects, users, roles and project members.
+"""The identity panels of the dashboard (admins): projects (their members and quotas), users, roles,
+groups (their members and roles) and domains.
 
 Views only parse, call the same services and selectors as the Keystone API, and render; the
 services decide (policy, validation, uniqueness) and their errors are shown on the form or as a
@@ -23,7 +24,11 @@ from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_er
 from apps.identity import selectors, services
 from apps.identity.forms import (
     AssignmentForm,
+    DomainForm,
+    GroupForm,
+    GroupMemberForm,
     ProjectForm,
+    ProjectRoleForm,
     QuotaForm,
     RoleForm,
     UserCreateForm,
@@ -311,3 +316,191 @@ def role_create(request: HttpRequest) -> HttpResponse:
 def role_delete(request: HttpRequest, role_id: str) -> HttpResponse:
     return _run(request, lambda: services.role_delete(actor=actor_for(request), role_id=role_id),
                       success="Role deleted.", redirect_to=reverse("identity:roles"))
+
+
+# ---- groups ---------------------------------------------------------------------------------
+
+def _group_back(group_id: str) -> str:
+    return reverse("identity:group", args=[group_id])
+
+
+@identity_admin
+def group_list(request: HttpRequest) -> HttpResponse:
+    actor = actor_for(request)
+    groups = list(selectors.group_list(actor=actor))
+    counts = selectors.group_member_counts(actor=actor)
+    for group in groups:  # what the row and the Delete button's confirmation say
+        group.member_count = counts.get(group.id, 0)  # type: ignore[attr-defined]
+    return render_page(request, "identity/groups.html", {"groups": groups}, partial="identity/_groups_table.html")
+
+
+@identity_admin
+def group_create(request: HttpRequest) -> HttpResponse:
+    actor = actor_for(request)
+    form = GroupForm(request.POST or None, domains=[(d.id, d.name) for d in selectors.domain_list(actor=actor)],
+                     initial={"domain_id": actor.project.domain_id if actor.project else "default"})
+    done = form_action(
+        request, form, lambda: services.group_create(actor=actor, name=form.cleaned_data["name"],
+                                                     description=form.cleaned_data["description"],
+                                                     domain_id=form.cleaned_data["domain_id"]),
+        success=lambda group: f"Created group {group.name}.", redirect_to=lambda group: _group_back(group.id),
+        show_error=_show_error)
+    if done is not None:
+        return done
+    return _form_page(request, form, title="Create group", submit="Create group", back=reverse("identity:groups"))
+
+
+@identity_admin
+def group_edit(request: HttpRequest, group_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    group = selectors.group_get(actor=actor, group_id=group_id)
+    form = GroupForm(request.POST or None, editing=True, initial={"name": group.name, "description": group.description})
+    done = form_action(
+        request, form, lambda: services.group_update(actor=actor, group_id=group.id, name=form.cleaned_data["name"],
+                                                     description=form.cleaned_data["description"]),
+        success=lambda saved: f"Saved group {saved.name}.", redirect_to=_group_back(group.id), show_error=_show_error)
+    if done is not None:
+        return done
+    return _form_page(request, form, title=f"Edit group {group.name}", submit="Save", back=_group_back(group.id),
+                      object_id=group.id)
+
+
+@require_POST
+@identity_admin
+def group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
+    return _run(request, lambda: services.group_delete(actor=actor_for(request), group_id=group_id),
+                success="Group deleted.", redirect_to=reverse("identity:groups"))
+
+
+def _group_page(request: HttpRequest, group_id: str, *, member_form: GroupMemberForm | None = None,
+                role_form: ProjectRoleForm | None = None) -> HttpResponse:
+    """A group's page: its members (add, remove) and its role assignments (grant on a project, revoke),
+    with ``member_form``/``role_form`` (bound, with their errors) in place of the empty ones."""
+    actor = actor_for(request)
+    group = selectors.group_get(actor=actor, group_id=group_id)
+    members = list(selectors.group_members(group=group))
+    inside = {user.id for user in members}
+    assignments = sorted(selectors.role_assignment_list(actor=actor, group_id=group.id),
+                         key=lambda a: (a.project is None, (a.project or a.domain or a.role).name.lower(), a.role.name))
+    context = {
+        "group": group, "members": members, "assignments": assignments, "me": actor.user_id,
+        "member_form": member_form or GroupMemberForm(
+            users=[(u.id, u.name) for u in selectors.user_list(actor=actor) if u.id not in inside]),
+        "role_form": role_form or ProjectRoleForm(projects=_project_choices(actor), roles=_role_choices()),
+    }
+    return render_page(request, "identity/group_detail.html", context,
+                       status=400 if member_form is not None or role_form is not None else 200)
+
+
+@identity_admin
+def group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
+    return _group_page(request, group_id)
+
+
+@require_POST
+@identity_admin
+def group_member_add(request: HttpRequest, group_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    group = selectors.group_get(actor=actor, group_id=group_id)
+    form = GroupMemberForm(request.POST, users=[(u.id, u.name) for u in selectors.user_list(actor=actor)])
+    done = form_action(
+        request, form, lambda: services.group_add_user(actor=actor, group_id=group.id,
+                                                       user_id=form.cleaned_data["user_id"]),
+        success=lambda _: f"Added {dict(form.fields['user_id'].choices)[form.cleaned_data['user_id']]} to group "
+                          f"{group.name}.", redirect_to=_group_back(group.id))
+    return done or _group_page(request, group.id, member_form=form)
+
+
+@require_POST
+@identity_admin
+def group_member_remove(request: HttpRequest, group_id: str) -> HttpResponse:
+    user_id = request.POST.get("user_id", "")
+    return _run(request, lambda: services.group_remove_user(actor=actor_for(request), group_id=group_id,
+                                                            user_id=user_id),
+                success="Removed the user from the group.", redirect_to=_group_back(group_id))
+
+
+@require_POST
+@identity_admin
+def group_role_grant(request: HttpRequest, group_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    group = selectors.group_get(actor=actor, group_id=group_id)
+    form = ProjectRoleForm(request.POST, projects=_project_choices(actor), roles=_role_choices())
+    done = form_action(
+        request, form, lambda: services.role_grant(actor=actor, role_id=form.cleaned_data["role_id"], group_id=group.id,
+                                                   project_id=form.cleaned_data["project_id"]),
+        success=lambda a: f"Granted role {a.role.name} on project {a.project.name} to group {group.name}.",
+        redirect_to=_group_back(group.id), show_error=_show_error)
+    return done or _group_page(request, group.id, role_form=form)
+
+
+@require_POST
+@identity_admin
+def group_role_revoke(request: HttpRequest, group_id: str) -> HttpResponse:
+    target = {"project_id": request.POST.get("project_id") or None, "domain_id": request.POST.get("domain_id") or None,
+              "system": validators.flag(request.POST.get("system")),
+              "inherited": validators.flag(request.POST.get("inherited"))}
+    role_id = request.POST.get("role_id", "")
+    return _run(request, lambda: services.role_revoke(actor=actor_for(request), role_id=role_id, group_id=group_id,
+                                                      **target),
+                success="Role removed from the group.", redirect_to=_group_back(group_id))
+
+
+# ---- domains --------------------------------------------------------------------------------
+
+@identity_admin
+def domain_list(request: HttpRequest) -> HttpResponse:
+    actor = actor_for(request)
+    domains = list(selectors.domain_list(actor=actor))
+    contents = selectors.domain_contents(actor=actor)
+    for domain in domains:  # what the Disable and Delete buttons' confirmations name
+        domain.contents = contents.get(domain.id, {"projects": 0, "users": 0, "groups": 0})  # type: ignore[attr-defined]
+    return render_page(request, "identity/domains.html", {"domains": domains, "mine": actor.user.domain_id},
+                       partial="identity/_domains_table.html")
+
+
+@identity_admin
+def domain_create(request: HttpRequest) -> HttpResponse:
+    form = DomainForm(request.POST or None)
+    done = form_action(
+        request, form, lambda: services.domain_create(actor=actor_for(request), name=form.cleaned_data["name"],
+                                                      description=form.cleaned_data["description"],
+                                                      enabled=form.cleaned_data["enabled"]),
+        success=lambda domain: f"Created domain {domain.name}.", redirect_to=reverse("identity:domains"),
+        show_error=_show_error)
+    if done is not None:
+        return done
+    return _form_page(request, form, title="Create domain", submit="Create domain", back=reverse("identity:domains"))
+
+
+@identity_admin
+def domain_edit(request: HttpRequest, domain_id: str) -> HttpResponse:
+    actor = actor_for(request)
+    domain = selectors.domain_get(actor=actor, domain_id=domain_id)
+    form = DomainForm(request.POST or None, editing=True,
+                      initial={"name": domain.name, "description": domain.description})
+    done = form_action(
+        request, form, lambda: services.domain_update(actor=actor, domain_id=domain.id, name=form.cleaned_data["name"],
+                                                      description=form.cleaned_data["description"]),
+        success=lambda saved: f"Saved domain {saved.name}.", redirect_to=reverse("identity:domains"),
+        show_error=_show_error)
+    if done is not None:
+        return done
+    return _form_page(request, form, title=f"Edit domain {domain.name}", submit="Save",
+                      back=reverse("identity:domains"), object_id=domain.id)
+
+
+@require_POST
+@identity_admin
+def domain_set_enabled(request: HttpRequest, domain_id: str) -> HttpResponse:
+    enabled = validators.flag(request.POST.get("enabled"))
+    return _run(
+        request, lambda: services.domain_update(actor=actor_for(request), domain_id=domain_id, enabled=enabled),
+        success=f"Domain {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:domains"))
+
+
+@require_POST
+@identity_admin
+def domain_delete(request: HttpRequest, domain_id: str) -> HttpResponse:
+    return _run(request, lambda: services.domain_delete(actor=actor_for(request), domain_id=domain_id),
+                success="Domain deleted.", redirect_to=reverse("identity:domains"))

@@ -21,7 +21,7 @@ def test_sections_are_ordered_and_admin_panels_hidden() -> None:
     admin = panels.nav(is_admin=True, path="/dashboard/identity/users/create")
     assert [s.name for s in admin][:1] == ["Project"]
     identity = next(s for s in admin if s.name == "Identity")
-    assert [p.name for p in identity.panels] == ["Projects", "Users", "Roles"]
+    assert [p.name for p in identity.panels] == ["Projects", "Users", "Groups", "Roles", "Domains"]
     assert [p.name for s in admin for p in s.panels if p.active] == ["Users"]
     member = panels.nav(is_admin=False, path="/dashboard/")
     assert [s.name for s in member][:1] == ["Project"] and "Identity" not in [s.name for s in member]
