@@ -113,6 +113,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.name
 
+    def get_short_name(self) -> str:
+        """What Django's admin greets the user by ("Welcome, admin"), not the id it signs in with."""
+        return self.name
+
     def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         if not self.id:
             from apps.core.models import new_id

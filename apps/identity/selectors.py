@@ -6,7 +6,7 @@ from typing import NamedTuple, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Model, OuterRef, Q, QuerySet, Subquery
 from guardian.shortcuts import get_objects_for_user
 
 from apps.core.access import restrict
@@ -300,6 +300,13 @@ def user_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySe
     require_admin(actor, action="list users")
     qs = User.objects.select_related("domain", "default_project")
     return _apply_filters(qs, filters, {"name": "name", "domain_id": "domain_id", "enabled": "enabled"})
+
+
+def user_name(ref: str) -> Subquery:
+    """An annotation: the name of the user whose id the outer query's ``ref`` holds (NULL once that user
+    is deleted). For what a user did to something the caller sees (an instance's action log): who
+    acted is part of that record, as its user id is in the API."""
+    return Subquery(User.objects.filter(pk=OuterRef(ref)).values("name")[:1])
 
 
 def user_get(*, user_id: str, actor: Actor | None = None) -> User:

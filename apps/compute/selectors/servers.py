@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from apps.compute import states
 from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault, InstanceTag
 from apps.core import pagination
-from apps.core.access import restrict
+from apps.core.access import restrict, visible_name
 from apps.core.errors import BadRequest, NotFound
 from apps.core.regex import regex_check
 from apps.identity.policy import Actor, require_admin
@@ -326,14 +326,24 @@ def server_list_every_project(*, actor: Actor) -> list[Instance]:
 
 # ---- instance actions, tags ------------------------------------------------------------------
 
+def _named_actions(actor: Actor) -> QuerySet[InstanceAction]:
+    """Instance actions with ``user_name`` (who acted) and ``project_name`` (when the caller may see the
+    project) in the same query."""
+    from apps.identity import selectors as identity_selectors
+    from apps.identity.models import Project
+
+    return InstanceAction.objects.annotate(user_name=identity_selectors.user_name("user_id"),
+                                           project_name=visible_name(Project.objects.all(), actor, "project_id"))
+
+
 def server_actions(*, actor: Actor, server_id: str) -> list[InstanceAction]:
     instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
-    return list(InstanceAction.objects.filter(instance=instance).order_by("-start_time", "-id"))
+    return list(_named_actions(actor).filter(instance=instance).order_by("-start_time", "-id"))
 
 
 def server_action_get(*, actor: Actor, server_id: str, request_id: str) -> InstanceAction:
     instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
-    action = InstanceAction.objects.filter(instance=instance, request_id=request_id).prefetch_related(
+    action = _named_actions(actor).filter(instance=instance, request_id=request_id).prefetch_related(
         Prefetch("events", queryset=InstanceActionEvent.objects.order_by("start_time", "id"))).first()
     if action is None:
         raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
