@@ -114,7 +114,7 @@ class LaunchForm(forms.Form):
 
     name = forms.CharField(max_length=255, label="Instance name")
     count = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Count")
-    source = forms.ChoiceField(choices=BOOT_SOURCES, initial="image", label="Boot source", required=False)
+    source = forms.ChoiceField(choices=BOOT_SOURCES, initial="image", label="Boot source")
     image = forms.ChoiceField(label="Image", required=False)
     volume = forms.ChoiceField(label="Volume", required=False, help_text="The project's available bootable volumes.")
     snapshot = forms.ChoiceField(label="Volume snapshot", required=False)
@@ -145,6 +145,8 @@ class LaunchForm(forms.Form):
                  security_groups: Choices, keypairs: Choices, zones: Choices, volumes: Choices, snapshots: Choices,
                  server_groups: Choices, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
+        for name in ("image", "volume", "snapshot", "volume_size"):  # required by some boot sources (clean)
+            self.fields[name].conditional = True  # type: ignore[attr-defined]  (no "optional" next to its label)
         self.fields["image"].choices = [("", "Choose an image"), *images]
         self.fields["volume"].choices = [("", "Choose a volume"), *volumes]
         self.fields["snapshot"].choices = [("", "Choose a snapshot"), *snapshots]
@@ -170,7 +172,7 @@ class LaunchForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        source = data["source"] = data.get("source") or "image"
+        source = data.get("source")
         needed = self.NEEDS.get(source or "")
         if needed and not data.get(needed):
             self.add_error(needed, f"Choose the {self.fields[needed].label.lower()} to boot from.")

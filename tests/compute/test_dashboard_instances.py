@@ -236,7 +236,7 @@ def test_launch_wizard_shows_choices_and_quota_and_creates_through_the_service(e
     from apps.compute.models import Flavor
 
     tiny = Flavor.objects.get(name="m1.tiny")
-    data = {"name": "wiz", "count": "2", "image": env.image.id, "flavor": tiny.flavorid,
+    data = {"name": "wiz", "count": "2", "source": "image", "image": env.image.id, "flavor": tiny.flavorid,
             "networks": [env.network.id], "security_groups": [security_default.group(1)], "key_name": "",
             "user_data": "#!/bin/sh\necho hi\n", "availability_zone": "nova"}
     response = alice.post(D + "/instances/launch", data, follow=True)

@@ -33,7 +33,7 @@ CHOICES: dict[str, Any] = {
 
 def _form(**data: Any) -> LaunchForm:
     query = QueryDict(mutable=True)
-    for key, value in {"name": "vm", "count": "1", "flavor": "1", **data}.items():
+    for key, value in {"name": "vm", "count": "1", "flavor": "1", "source": "image", **data}.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     return LaunchForm(query, **CHOICES)
 
@@ -76,6 +76,7 @@ def test_server_group_config_drive_and_metadata_rows() -> None:
     ({"source": "snapshot"}, "snapshot", "Choose the volume snapshot to boot from."),
     ({"source": "volume", "volume": "someone-elses"}, "volume", "Select a valid choice"),
     ({"source": "floppy"}, "source", "Select a valid choice"),
+    ({"source": ""}, "source", "This field is required"),
     ({"image": "img", "server_group": "theirs"}, "server_group", "Select a valid choice"),
     ({"image": "img", "metadata_key": ["", "a"], "metadata_value": ["orphan", "1"]}, "metadata", "has no key"),
     ({"image": "img", "metadata_key": ["a", "a"], "metadata_value": ["1", "2"]}, "metadata", "given twice"),
@@ -105,7 +106,7 @@ def _launch_data(env: Env, **extra: Any) -> dict[str, Any]:
     html = client_for("alice").get(D + "/instances/launch").content.decode()
     group = re.search(r'<input[^>]*name="security_groups" value="([^"]+)"[^>]*checked', html)
     assert group
-    return {"name": "vm", "count": "1", "flavor": env.tiny.flavorid, "networks": [env.network.id],
+    return {"name": "vm", "count": "1", "source": "image", "flavor": env.tiny.flavorid, "networks": [env.network.id],
             "security_groups": [group.group(1)], **extra}
 
 
