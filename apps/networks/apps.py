@@ -25,6 +25,7 @@ class NetworksConfig(appconfig.StratusAppConfig):
         Panel("Network", "Routers", "networks:routers", icon="stack", order=30),
         Panel("Network", "Floating IPs", "networks:floatingips", icon="cloud", order=40),
         Panel("Network", "Security groups", "networks:security_groups", icon="shield", order=50),
+        Panel("Admin", "Network agents", "networks:agents", admin_only=True, icon="network", order=46),
     )
 
     def on_bootstrap(self, *, result: dict) -> None:

@@ -13,18 +13,20 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model, Prefetch, Q, QuerySet
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.core import pagination, validators
 from apps.core.access import restrict, restricted_get, visible_name
 from apps.core.errors import BadRequest
-from apps.identity.policy import Actor
+from apps.identity.policy import Actor, require_admin
 from apps.networks import errors
 from apps.networks.models import (
     DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_FLOATINGIP,
     DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_INTERFACE,
+    STATUS_ACTIVE,
     FloatingIP,
     IPAllocation,
     Network,
@@ -374,6 +376,89 @@ def agents_reachable(*, seconds: int) -> QuerySet[NetworkAgent]:
 def agent_list(*, actor: Actor) -> QuerySet[NetworkAgent]:
     """Every node's agent for an admin; nothing for anyone else (Neutron filters, it does not refuse)."""
     return NetworkAgent.objects.all() if actor.is_admin else NetworkAgent.objects.none()
+
+
+def agent_get(*, actor: Actor, agent_id: str) -> NetworkAgent:
+    """One node's agent (admin: the agents panel's actions; a 403 for anyone else)."""
+    require_admin(actor, action="manage network agents")
+    agent = NetworkAgent.objects.filter(pk=agent_id).first()
+    if agent is None:
+        raise errors.AgentNotFound(f"Agent {agent_id} could not be found.")
+    return agent
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """What the agents panel shows of one node's agent (computed once, here)."""
+
+    agent: NetworkAgent
+    alive: bool
+    ports: int  # the ports bound to its host
+    last_sync: Mapping[str, Any]
+
+
+def agent_states(*, actor: Actor) -> list[AgentState]:
+    """Every agent with its liveness, the number of ports bound to its host and its last sync (admin;
+    two queries)."""
+    require_admin(actor, action="see the network agents")
+    now = timezone.now()
+    agents = list(NetworkAgent.objects.all())
+    bound = dict(Port.objects.filter(binding_host_id__in=[a.host for a in agents]).values("binding_host_id")
+                 .annotate(n=Count("id")).values_list("binding_host_id", "n"))
+    return [AgentState(agent=a, alive=agent_is_alive(a, now=now), ports=bound.get(a.host, 0),
+                       last_sync=(a.configuration or {}).get("last_sync") or {}) for a in agents]
+
+
+_SERVED_BY_THE_NETWORK_NODE = (DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY)
+
+
+def _down_reason(port: Port, agents: Mapping[str, NetworkAgent], now: Any, *, admin: bool) -> str:
+    """Why ``port`` is DOWN, in words ("" when it is not). Host names are said to admins only (Neutron
+    shows a port's binding:host_id to admins only)."""
+    if port.status == STATUS_ACTIVE:
+        return ""
+    if not port.admin_state_up:
+        return "Its admin state is down: it was turned off, so no agent brings it up."
+    if port.device_owner == DEVICE_OWNER_FLOATINGIP:
+        return "A floating IP's own port carries no traffic: Neutron keeps it DOWN."
+    if not any(agent_is_alive(a, now=now) for a in agents.values()):
+        return "No network agent is alive: no node applies the network's state."
+    host = port.binding_host_id
+    served = port.device_owner in _SERVED_BY_THE_NETWORK_NODE
+    if not host:
+        if served:
+            return "No network agent hosts DHCP and routers, so none serves this port."
+        return "Not bound: no instance on a compute node uses it, so no agent plugs it."
+    where = f" on {host}" if admin else " of its host"
+    agent = agents.get(host)
+    if agent is None:
+        return f"No network agent runs on {host}, the host it is bound to." if admin else \
+            "No network agent runs on the host it is bound to."
+    if not agent_is_alive(agent, now=now):
+        seen = f" (last heartbeat {agent.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)" if agent.heartbeat_at and admin else ""
+        return f"The network agent{where} is down{seen}: it applies nothing until it is back."
+    if not agent.admin_state_up:
+        return f"The network agent{where} is disabled by an operator: it is sent no work."
+    if not agent.capable:
+        detail = f": {agent.message}" if agent.message and admin else ""
+        return f"The network agent{where} cannot apply network state{detail}."
+    sync = (agent.configuration or {}).get("last_sync") or {}
+    if sync.get("errors"):
+        detail = f": {sync['errors'][0]}" if admin else ""
+        return f"The network agent{where} failed to apply the last change{detail}."
+    return f"The network agent{where} has not applied it yet."
+
+
+def port_down_reasons(*, actor: Actor, ports: Sequence[Port]) -> dict[str, str]:
+    """Why each of ``ports`` (already read through the caller's selectors) that is DOWN is down, by
+    port id; the dashboard shows it on port lists and pages (it is no Neutron attribute). One query
+    (the agents), whatever the number of ports."""
+    if all(p.status == STATUS_ACTIVE for p in ports):
+        return {}
+    now = timezone.now()
+    agents = {a.host: a for a in NetworkAgent.objects.all()}
+    reasons = {p.id: _down_reason(p, agents, now, admin=actor.is_admin) for p in ports}
+    return {pid: reason for pid, reason in reasons.items() if reason}
 
 
 # ---- quotas --------------------------------------------------------------------------------

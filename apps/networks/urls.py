@@ -1,9 +1,13 @@
 """The networking panels, mounted at /dashboard/networks/ (namespace "networks") by apps.py; the paths, views
 and URL names follow apps/dashboard/routes.py."""
 from apps.dashboard.routes import Resource, urls
-from apps.networks import topology, views
+from apps.networks import topology, views, views_agents
 
 urlpatterns = urls(
+    views_agents,
+    Resource("agents", "agent", "agent_id", actions=("enable", "disable", "delete")),
+    Resource("ports", "port", "port_id", index=False, detail=True),
+) + urls(
     views,
     Resource("", "network", "network_id", new=("create",), detail=True, actions=("edit", "delete")),
     Resource("<str:network_id>/subnets", "subnet", index=False, new=("create",)),

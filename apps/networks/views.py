@@ -230,8 +230,10 @@ subnet_delete = _delete_button("subnet", success=lambda s: f"Deleted subnet {s.c
 def _port_rows(actor: Actor) -> dict[str, Any]:
     ports = list(selectors.port_list(actor=actor))
     networks = _network_names(actor)
+    reasons = selectors.port_down_reasons(actor=actor, ports=ports)
     for port in ports:
         port.network_row = networks.get(port.network_id)  # type: ignore[attr-defined]
+        port.down_reason = reasons.get(port.id, "")  # type: ignore[attr-defined]
     return {"ports": ports, "network_owners": NETWORK_OWNERS, **_base(actor)}
 
 

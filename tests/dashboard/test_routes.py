@@ -99,6 +99,11 @@ ROUTES = {
     "networks": {
         "index": ("", "views.networks"),
         "network_create": ("create", "views.network_create"),
+        "agents": ("agents/", "views_agents.agents"),
+        "agent_enable": ("agents/<str:agent_id>/enable", "views_agents.agent_enable"),
+        "agent_disable": ("agents/<str:agent_id>/disable", "views_agents.agent_disable"),
+        "agent_delete": ("agents/<str:agent_id>/delete", "views_agents.agent_delete"),
+        "port": ("ports/<str:port_id>/", "views_agents.port_detail"),
         "ports": ("ports/", "views.ports"),
         "port_create": ("ports/create", "views.port_create"),
         "port_edit": ("ports/<str:port_id>/edit", "views.port_edit"),
