@@ -117,7 +117,7 @@ class SeededCloud:
 
     def __init__(self, api: str) -> None:
         from apps.identity import services as identity
-        from apps.identity.models import Project
+        from apps.identity.models import Project, User
         from tests.identity import factories
 
         seed = factories.seed()
@@ -126,6 +126,8 @@ class SeededCloud:
         self.demo_project: Project = seed["projects"]["demo"]
         self.admin_project: Project = seed["projects"]["admin"]
         self.other_project: Project = identity.project_create(actor=self.admin_actor, name="other")
+        self.admin_user: User = seed["admin"]  # the bootstrap's users: admin (password admin-pw) and
+        self.demo_user: User = seed["demo"]  # demo (demo-pw, a member of demo)
         factories.user_with_role(self.admin_actor, "alice", "member", self.demo_project)
         factories.user_with_role(self.admin_actor, "bob", "member", self.demo_project)
         factories.user_with_role(self.admin_actor, "rita", "reader", self.demo_project)

@@ -1,4 +1,5 @@
-"""Fixtures of the dashboard view tests: the bootstrap state and signed-in test clients."""
+"""Fixtures of the dashboard view tests: signed-in test clients of the seeded cloud (``cloud``,
+tests/conftest.py: the bootstrap's admin and demo, alice/bob/rita of demo, olga of "other")."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,15 +9,10 @@ from django.test import Client
 
 from apps.identity import services
 from apps.identity.models import Role, User
+from tests.api_client import SeededCloud
 
-ADMIN_PW = "admin-pw"
+ADMIN_PW = "admin-pw"  # the seeded cloud's bootstrap passwords (tests/identity/factories.seed)
 DEMO_PW = "demo-pw"
-
-
-@pytest.fixture
-def cloud(db: Any) -> dict[str, Any]:
-    """Default domain, roles, projects admin/demo, users admin (admin) and demo (member of demo)."""
-    return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
 
 
 def sign_in(client: Client, name: str, password: str, **extra: str) -> Any:
@@ -24,24 +20,24 @@ def sign_in(client: Client, name: str, password: str, **extra: str) -> Any:
 
 
 @pytest.fixture
-def admin_client(cloud: dict[str, Any]) -> Client:
+def admin_client(cloud: SeededCloud) -> Client:
     client = Client()
     assert sign_in(client, "admin", ADMIN_PW).status_code == 302
     return client
 
 
 @pytest.fixture
-def demo_client(cloud: dict[str, Any]) -> Client:
+def demo_client(cloud: SeededCloud) -> Client:
     client = Client()
     assert sign_in(client, "demo", DEMO_PW).status_code == 302
     return client
 
 
-def make_user(cloud: dict[str, Any], name: str, *, role: str | None = None, project: str = "demo",
+def make_user(cloud: SeededCloud, name: str, *, role: str | None = None, project: str = "demo",
               password: str = "pw-12345678") -> User:
     """A user made through the services as an admin would (role granted on ``project``)."""
-    admin = services.actor_for_session(user=cloud["admin"], project_id=cloud["projects"]["admin"].id)
-    target = cloud["projects"][project]
+    admin = cloud.admin_actor
+    target = getattr(cloud, f"{project}_project")
     user = services.user_create(actor=admin, name=name, password=password,
                                 default_project_id=target.id if role else None)
     if role:

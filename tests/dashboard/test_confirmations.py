@@ -8,13 +8,12 @@ import html
 import re
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.test import Client
 
-from tests.dashboard.conftest import make_user
+from tests.api_client import SeededCloud
 
 DESTRUCTIVE = re.compile(r"delete|release|disassociate|detach|unshare|remove|clear|_enabled$|service_update")
 FORM = re.compile(r"<form\b[^>]*>", re.S)
@@ -45,15 +44,14 @@ def _confirms(page: str) -> list[str]:
     return [html.unescape(text) for text in re.findall(r'data-confirm="([^"]*)"', page)]
 
 
-def test_project_disable_names_the_project_and_who_loses_access(admin_client: Client, cloud: dict[str, Any]) -> None:
-    make_user(cloud, "alice", role="member")
-    make_user(cloud, "bob", role="reader")
+def test_project_disable_names_the_project_and_who_loses_access(admin_client: Client, cloud: SeededCloud) -> None:
     confirms = _confirms(admin_client.get("/dashboard/identity/projects").content.decode())
-    assert "Disable project demo? Its 3 users lose access to it until it is enabled again." in confirms
+    # demo's users: demo, and the seeded cloud's alice and bob (members) and rita (reader)
+    assert "Disable project demo? Its 4 users lose access to it until it is enabled again." in confirms
     assert "Disable project admin? Its 1 user loses access to it until it is enabled again." in confirms
 
 
-def test_user_disable_and_delete_name_the_user(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_user_disable_and_delete_name_the_user(admin_client: Client, cloud: SeededCloud) -> None:
     confirms = _confirms(admin_client.get("/dashboard/identity/users").content.decode())
     assert "Disable user demo? They can no longer sign in, and their tokens are revoked." in confirms
     assert "Disable user admin (you)? They can no longer sign in, and their tokens are revoked." in confirms

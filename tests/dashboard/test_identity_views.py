@@ -7,7 +7,9 @@ import pytest
 from django.test import Client
 
 from apps.identity.models import Project, Role, RoleAssignment, User
+from tests.api_client import SeededCloud
 from tests.dashboard.conftest import make_user, sign_in
+from tests.identity import factories
 
 ADMIN_PAGES = [
     "/dashboard/identity/projects",
@@ -26,16 +28,17 @@ def test_member_gets_403_on_identity_pages(demo_client: Client, url: str) -> Non
     assert b"not authorized" in response.content
 
 
-def test_member_cannot_write_through_identity_urls(cloud: dict[str, Any], demo_client: Client) -> None:
-    demo = cloud["projects"]["demo"]
+def test_member_cannot_write_through_identity_urls(cloud: SeededCloud, demo_client: Client) -> None:
+    demo = cloud.demo_project
     member = Role.objects.get(name="member")
     posts = [
         ("/dashboard/identity/users/create", {"name": "sneaky", "password": "x", "confirm_password": "x"}),
         ("/dashboard/identity/projects/create", {"name": "sneaky"}),
         (f"/dashboard/identity/projects/{demo.id}/enabled", {"enabled": "false"}),
         (f"/dashboard/identity/projects/{demo.id}/delete", {}),
-        (f"/dashboard/identity/projects/{demo.id}/members", {"who": f"user:{cloud['demo'].id}", "role_id": member.id}),
-        (f"/dashboard/identity/users/{cloud['admin'].id}/delete", {}),
+        (f"/dashboard/identity/projects/{demo.id}/members",
+         {"who": f"user:{cloud.demo_user.id}", "role_id": member.id}),
+        (f"/dashboard/identity/users/{cloud.admin_user.id}/delete", {}),
         (f"/dashboard/identity/roles/{member.id}/delete", {}),
     ]
     for url, data in posts:
@@ -46,13 +49,12 @@ def test_member_cannot_write_through_identity_urls(cloud: dict[str, Any], demo_c
     assert Role.objects.filter(id=member.id).exists()
 
 
-def test_a_reader_is_refused_too(cloud: dict[str, Any], client: Client) -> None:
-    make_user(cloud, "ronly", role="reader")
-    sign_in(client, "ronly", "pw-12345678")
+def test_a_reader_is_refused_too(cloud: SeededCloud, client: Client) -> None:
+    sign_in(client, "rita", factories.PASSWORD)  # the seeded cloud's reader of demo
     assert client.get("/dashboard/identity/users").status_code == 403
 
 
-def test_admin_lists(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_admin_lists(admin_client: Client, cloud: SeededCloud) -> None:
     projects = admin_client.get("/dashboard/identity/projects").content.decode()
     assert 'data-name="admin"' in projects and 'data-name="demo"' in projects
     users = admin_client.get("/dashboard/identity/users").content.decode()
@@ -64,24 +66,24 @@ def test_admin_lists(admin_client: Client, cloud: dict[str, Any]) -> None:
     assert admin_client.get("/dashboard/identity/")["Location"] == "/dashboard/identity/projects"
 
 
-def test_admin_creates_a_user_with_project_and_role(admin_client: Client, cloud: dict[str, Any]) -> None:
-    demo = cloud["projects"]["demo"]
+def test_admin_creates_a_user_with_project_and_role(admin_client: Client, cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
     member = Role.objects.get(name="member")
     form = admin_client.get("/dashboard/identity/users/create").content.decode()
     assert f'<option value="{member.id}" selected>member</option>' in form
     response = admin_client.post("/dashboard/identity/users/create", {
-        "name": "alice", "email": "alice@example.org", "password": "s3cret-pw", "confirm_password": "s3cret-pw",
+        "name": "amy", "email": "amy@example.org", "password": "s3cret-pw", "confirm_password": "s3cret-pw",
         "project_id": demo.id, "role_id": member.id, "enabled": "on"})
     assert response.status_code == 302 and response["Location"] == "/dashboard/identity/users"
-    alice = User.objects.get(name="alice")
-    assert alice.default_project_id == demo.id and alice.check_password("s3cret-pw")
-    assert RoleAssignment.objects.filter(user=alice, project=demo, role=member).exists()
+    amy = User.objects.get(name="amy")
+    assert amy.default_project_id == demo.id and amy.check_password("s3cret-pw")
+    assert RoleAssignment.objects.filter(user=amy, project=demo, role=member).exists()
     client = Client()
-    sign_in(client, "alice", "s3cret-pw")
+    sign_in(client, "amy", "s3cret-pw")
     assert client.session["project_id"] == demo.id
 
 
-def test_user_form_errors(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_user_form_errors(admin_client: Client, cloud: SeededCloud) -> None:
     url = "/dashboard/identity/users/create"
     member = Role.objects.get(name="member")
     # the service's uniqueness rule, shown on the name field
@@ -89,18 +91,18 @@ def test_user_form_errors(admin_client: Client, cloud: dict[str, Any]) -> None:
     assert response.status_code == 400
     assert b"Duplicate entry found with name demo" in response.content
     # form checks
-    response = admin_client.post(url, {"name": "bob", "password": "a", "confirm_password": "b"})
+    response = admin_client.post(url, {"name": "ben", "password": "a", "confirm_password": "b"})
     assert response.status_code == 400 and b"The two passwords do not match." in response.content
-    response = admin_client.post(url, {"name": "bob", "password": "a", "confirm_password": "a",
+    response = admin_client.post(url, {"name": "ben", "password": "a", "confirm_password": "a",
                                        "role_id": member.id})
     assert response.status_code == 400 and b"Choose the project the role is granted on." in response.content
     response = admin_client.post(url, {"name": "", "password": "a", "confirm_password": "a"})
     assert response.status_code == 400 and b"This field is required." in response.content
-    assert not User.objects.filter(name="bob").exists()
+    assert not User.objects.filter(name="ben").exists()
 
 
-def test_a_failed_grant_leaves_no_user_behind(admin_client: Client, cloud: dict[str, Any]) -> None:
-    demo = cloud["projects"]["demo"]
+def test_a_failed_grant_leaves_no_user_behind(admin_client: Client, cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
     member = Role.objects.get(name="member")
     form = {"name": "carol", "password": "a", "confirm_password": "a", "project_id": demo.id, "role_id": member.id}
     from unittest import mock
@@ -112,7 +114,7 @@ def test_a_failed_grant_leaves_no_user_behind(admin_client: Client, cloud: dict[
     assert not User.objects.filter(name="carol").exists()
 
 
-def test_admin_edits_disables_and_deletes_a_user(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_admin_edits_disables_and_deletes_a_user(admin_client: Client, cloud: SeededCloud) -> None:
     user = make_user(cloud, "dave", role="member")
     edit = f"/dashboard/identity/users/{user.id}/edit"
     assert b'value="dave"' in admin_client.get(edit).content
@@ -131,7 +133,7 @@ def test_admin_edits_disables_and_deletes_a_user(admin_client: Client, cloud: di
     assert admin_client.get(edit).status_code == 404
 
 
-def test_admin_manages_projects(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_admin_manages_projects(admin_client: Client, cloud: SeededCloud) -> None:
     response = admin_client.post("/dashboard/identity/projects/create",
                                  {"name": "web", "description": "Web tier", "domain_id": "default", "enabled": "on"})
     assert response.status_code == 302
@@ -149,17 +151,17 @@ def test_admin_manages_projects(admin_client: Client, cloud: dict[str, Any]) -> 
     assert admin_client.get(f"/dashboard/identity/projects/{web.id}/edit").status_code == 404
 
 
-def test_service_refusal_becomes_a_message(admin_client: Client, cloud: dict[str, Any]) -> None:
-    parent = cloud["projects"]["demo"]
+def test_service_refusal_becomes_a_message(admin_client: Client, cloud: SeededCloud) -> None:
+    parent = cloud.demo_project
     Project.objects.create(name="child", domain=parent.domain, parent=parent)
     page = admin_client.post(f"/dashboard/identity/projects/{parent.id}/delete", follow=True)
     assert b"Cannot delete a project that has child projects" in page.content
     assert Project.objects.filter(id=parent.id).exists()
 
 
-def test_the_signed_in_admin_cannot_lock_itself_out(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_the_signed_in_admin_cannot_lock_itself_out(admin_client: Client, cloud: SeededCloud) -> None:
     """The services' lockout rule reaches the dashboard as a message on the list (not a 403 page)."""
-    me, admin_project = cloud["admin"], cloud["projects"]["admin"]
+    me, admin_project = cloud.admin_user, cloud.admin_project
     admin_role = Role.objects.get(name="admin")
     alone = admin_client.post(f"/dashboard/identity/users/{me.id}/enabled", {"enabled": "false"}, follow=True)
     assert b"admin is the last enabled admin of the cloud" in alone.content
@@ -177,8 +179,8 @@ def test_the_signed_in_admin_cannot_lock_itself_out(admin_client: Client, cloud:
     assert admin_client.get("/dashboard/identity/users").status_code == 200  # still signed in
 
 
-def test_admin_grants_and_removes_roles_on_a_project(admin_client: Client, cloud: dict[str, Any]) -> None:
-    demo = cloud["projects"]["demo"]
+def test_admin_grants_and_removes_roles_on_a_project(admin_client: Client, cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
     reader = Role.objects.get(name="reader")
     user = make_user(cloud, "erin")
     url = f"/dashboard/identity/projects/{demo.id}/members"
@@ -203,11 +205,11 @@ def test_admin_creates_and_deletes_a_role(admin_client: Client) -> None:
     assert not Role.objects.filter(name="auditor").exists()
 
 
-def test_identity_pages_do_not_grow_queries_with_rows(admin_client: Client, cloud: dict[str, Any],
+def test_identity_pages_do_not_grow_queries_with_rows(admin_client: Client, cloud: SeededCloud,
                                                       django_assert_max_num_queries: Any) -> None:
     for i in range(15):
         make_user(cloud, f"bulk{i}", role="member")
     for url in ("/dashboard/identity/users", "/dashboard/identity/projects",
-                f"/dashboard/identity/projects/{cloud['projects']['demo'].id}/members"):
+                f"/dashboard/identity/projects/{cloud.demo_project.id}/members"):
         with django_assert_max_num_queries(30):
             assert admin_client.get(url).status_code == 200

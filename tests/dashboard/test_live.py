@@ -1,8 +1,6 @@
 """The live socket: who may connect, which groups it joins, what it forwards."""
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,19 +9,14 @@ from django.db import transaction
 
 from apps.core import events
 from apps.dashboard.consumers import close_session_sockets
-from apps.identity import services
-from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, make_user
+from tests.api_client import SeededCloud
+from tests.dashboard.conftest import make_user
 from tests.live_socket import communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def seeded(transactional_db: Any) -> dict[str, Any]:
-    return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
-
-
-def test_anonymous_sockets_are_closed(seeded: dict[str, Any]) -> None:
+def test_anonymous_sockets_are_closed(cloud: SeededCloud) -> None:
     async def run() -> None:
         comm = communicator(AnonymousUser(), None)
         connected, code = await comm.connect()
@@ -32,11 +25,11 @@ def test_anonymous_sockets_are_closed(seeded: dict[str, Any]) -> None:
     async_to_sync(run)()
 
 
-def test_member_joins_its_project_and_receives_its_events_only(seeded: dict[str, Any]) -> None:
-    demo, admin_project = seeded["projects"]["demo"], seeded["projects"]["admin"]
+def test_member_joins_its_project_and_receives_its_events_only(cloud: SeededCloud) -> None:
+    demo, admin_project = cloud.demo_project, cloud.admin_project
 
     async def run() -> None:
-        comm = communicator(seeded["demo"], demo.id)
+        comm = communicator(cloud.demo_user, demo.id)
         connected, _ = await comm.connect()
         assert connected
         hello = await comm.receive_json_from()
@@ -54,9 +47,9 @@ def test_member_joins_its_project_and_receives_its_events_only(seeded: dict[str,
     async_to_sync(run)()
 
 
-def test_session_project_without_a_role_is_not_joined(seeded: dict[str, Any]) -> None:
+def test_session_project_without_a_role_is_not_joined(cloud: SeededCloud) -> None:
     async def run() -> None:
-        comm = communicator(seeded["demo"], seeded["projects"]["admin"].id)
+        comm = communicator(cloud.demo_user, cloud.admin_project.id)
         connected, _ = await comm.connect()
         assert connected
         assert (await comm.receive_json_from())["groups"] == []
@@ -65,11 +58,11 @@ def test_session_project_without_a_role_is_not_joined(seeded: dict[str, Any]) ->
     async_to_sync(run)()
 
 
-def test_admin_joins_the_admin_group_and_gets_published_events(seeded: dict[str, Any]) -> None:
-    admin_project, demo = seeded["projects"]["admin"], seeded["projects"]["demo"]
+def test_admin_joins_the_admin_group_and_gets_published_events(cloud: SeededCloud) -> None:
+    admin_project, demo = cloud.admin_project, cloud.demo_project
 
     async def run() -> None:
-        comm = communicator(seeded["admin"], admin_project.id)
+        comm = communicator(cloud.admin_user, admin_project.id)
         await comm.connect()
         assert (await comm.receive_json_from())["groups"] == [f"project.{admin_project.id}", "admin"]
         await comm.send_json_to({"action": "watch", "project_id": demo.id})
@@ -77,7 +70,7 @@ def test_admin_joins_the_admin_group_and_gets_published_events(seeded: dict[str,
 
         def write() -> None:
             with transaction.atomic():
-                make_user(seeded, "fresh")
+                make_user(cloud, "fresh")
 
         from channels.db import database_sync_to_async
         await database_sync_to_async(write)()
@@ -88,11 +81,11 @@ def test_admin_joins_the_admin_group_and_gets_published_events(seeded: dict[str,
     async_to_sync(run)()
 
 
-def test_a_rolled_back_write_publishes_nothing(seeded: dict[str, Any]) -> None:
-    admin_project = seeded["projects"]["admin"]
+def test_a_rolled_back_write_publishes_nothing(cloud: SeededCloud) -> None:
+    admin_project = cloud.admin_project
 
     async def run() -> None:
-        comm = communicator(seeded["admin"], admin_project.id)
+        comm = communicator(cloud.admin_user, admin_project.id)
         await comm.connect()
         await comm.receive_json_from()
 
@@ -115,12 +108,12 @@ def test_a_rolled_back_write_publishes_nothing(seeded: dict[str, Any]) -> None:
     async_to_sync(run)()
 
 
-def test_signing_out_closes_the_sessions_sockets(seeded: dict[str, Any]) -> None:
-    demo = seeded["projects"]["demo"]
+def test_signing_out_closes_the_sessions_sockets(cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
 
     async def run() -> None:
-        mine = communicator(seeded["demo"], demo.id, session_key="k" * 32)
-        other = communicator(seeded["demo"], demo.id, session_key="o" * 32)
+        mine = communicator(cloud.demo_user, demo.id, session_key="k" * 32)
+        other = communicator(cloud.demo_user, demo.id, session_key="o" * 32)
         for comm in (mine, other):
             await comm.connect()
             await comm.receive_json_from()

@@ -3,12 +3,12 @@ readable names and units from identity's quota registry, most used first."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from django.db import transaction
 from django.test import Client
 
 from apps.identity import quotas, services
+from tests.api_client import SeededCloud
 
 
 def test_amounts_are_written_in_the_units_people_read() -> None:
@@ -41,7 +41,7 @@ def _charts(html: str) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_overview_groups_charts_and_orders_most_used_first(cloud: dict[str, Any], demo_client: Client) -> None:
+def test_the_overview_groups_charts_and_orders_most_used_first(cloud: SeededCloud, demo_client: Client) -> None:
     html = demo_client.get("/dashboard/").content.decode()
     charts = _charts(html)
     assert list(dict.fromkeys(g for g, _ in charts)) == ["Compute", "Network", "Storage"]
@@ -51,7 +51,7 @@ def test_the_overview_groups_charts_and_orders_most_used_first(cloud: dict[str, 
     assert "<td class=\"num\">1 TiB</td>" in html  # image storage
     assert "0 of 50 GiB" in html  # RAM
     assert "Injected file path" in html and "255 bytes" in html
-    demo = cloud["projects"]["demo"].id
+    demo = cloud.demo_project.id
     with transaction.atomic():
         services.quota_reserve(project_id=demo, deltas={"ram": 40960, "floatingip": 49})
     html = demo_client.get("/dashboard/").content.decode()

@@ -4,7 +4,6 @@ quota_set (its refusals shown on the form), and a member reaches none of it."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from django.db import transaction
@@ -12,10 +11,11 @@ from django.test import Client
 
 from apps.identity import quotas, selectors, services
 from apps.identity.models import QuotaLimit
+from tests.api_client import SeededCloud
 
 
-def _url(cloud: dict[str, Any]) -> str:
-    return f"/dashboard/identity/projects/{cloud['projects']['demo'].id}/quotas"
+def _url(cloud: SeededCloud) -> str:
+    return f"/dashboard/identity/projects/{cloud.demo_project.id}/quotas"
 
 
 def _values(html: str) -> dict[str, str]:
@@ -44,9 +44,9 @@ def test_limits_are_typed_and_read_in_their_units() -> None:
 
 
 def test_the_form_shows_every_resource_by_group_with_names_units_and_usage(admin_client: Client,
-                                                                          cloud: dict[str, Any]) -> None:
+                                                                          cloud: SeededCloud) -> None:
     with transaction.atomic():
-        services.quota_reserve(project_id=cloud["projects"]["demo"].id, deltas={"ram": 2048, "instances": 1})
+        services.quota_reserve(project_id=cloud.demo_project.id, deltas={"ram": 2048, "instances": 1})
     response = admin_client.get(_url(cloud))
     assert response.status_code == 200
     html = response.content.decode()
@@ -66,8 +66,8 @@ def test_the_form_shows_every_resource_by_group_with_names_units_and_usage(admin
 
 
 def test_saving_writes_only_the_changed_limits_through_the_service(admin_client: Client,
-                                                                   cloud: dict[str, Any]) -> None:
-    demo = cloud["projects"]["demo"]
+                                                                   cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
     data = _values(admin_client.get(_url(cloud)).content.decode())
     data.update(instances="17", ram="64 GiB", floatingip="unlimited", image_bytes="1 GiB")
     response = admin_client.post(_url(cloud), data)
@@ -81,8 +81,8 @@ def test_saving_writes_only_the_changed_limits_through_the_service(admin_client:
     assert _values(admin_client.get(_url(cloud)).content.decode())["ram"] == "64 GiB"
 
 
-def test_the_services_refusals_and_bad_figures_show_on_the_form(admin_client: Client, cloud: dict[str, Any]) -> None:
-    demo = cloud["projects"]["demo"]
+def test_the_services_refusals_and_bad_figures_show_on_the_form(admin_client: Client, cloud: SeededCloud) -> None:
+    demo = cloud.demo_project
     with transaction.atomic():
         services.quota_reserve(project_id=demo.id, deltas={"instances": 3})
     data = _values(admin_client.get(_url(cloud)).content.decode())
@@ -99,11 +99,11 @@ def test_the_services_refusals_and_bad_figures_show_on_the_form(admin_client: Cl
     assert not QuotaLimit.objects.filter(project=demo).exists()
 
 
-def test_a_member_cannot_see_or_set_quotas(demo_client: Client, cloud: dict[str, Any]) -> None:
+def test_a_member_cannot_see_or_set_quotas(demo_client: Client, cloud: SeededCloud) -> None:
     url = _url(cloud)
     assert demo_client.get(url).status_code == 403
     assert demo_client.post(url, {"instances": "1000"}).status_code == 403
-    assert not QuotaLimit.objects.filter(project=cloud["projects"]["demo"]).exists()
+    assert not QuotaLimit.objects.filter(project=cloud.demo_project).exists()
     assert "/quotas" not in demo_client.get("/dashboard/").content.decode().split('id="content"')[0]
 
 

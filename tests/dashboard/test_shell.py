@@ -8,17 +8,18 @@ from django.test import Client
 
 from apps.dashboard.shell import PROJECT_KEY
 from apps.identity import quotas
+from tests.api_client import SeededCloud
 from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, make_user, sign_in
 
 
-def test_pages_need_a_login(cloud: dict[str, Any], client: Client) -> None:
+def test_pages_need_a_login(cloud: SeededCloud, client: Client) -> None:
     response = client.get("/dashboard/")
     assert response.status_code == 302
     assert response["Location"] == "/dashboard/login?next=/dashboard/"
     assert client.get("/dashboard/identity/users")["Location"].startswith("/dashboard/login")
 
 
-def test_login_refuses_a_wrong_password_then_accepts_the_right_one(cloud: dict[str, Any], client: Client) -> None:
+def test_login_refuses_a_wrong_password_then_accepts_the_right_one(cloud: SeededCloud, client: Client) -> None:
     page = client.get("/dashboard/login")
     assert page.status_code == 200
     assert b'value="Default"' in page.content  # the domain field defaults to Default
@@ -30,24 +31,24 @@ def test_login_refuses_a_wrong_password_then_accepts_the_right_one(cloud: dict[s
 
     response = sign_in(client, "admin", ADMIN_PW)
     assert response.status_code == 302 and response["Location"] == "/dashboard/"
-    assert client.session[PROJECT_KEY] == cloud["projects"]["admin"].id
+    assert client.session[PROJECT_KEY] == cloud.admin_project.id
 
 
-def test_login_by_domain_id_and_unknown_domain(cloud: dict[str, Any], client: Client) -> None:
+def test_login_by_domain_id_and_unknown_domain(cloud: SeededCloud, client: Client) -> None:
     assert client.post("/dashboard/login", {"domain": "nowhere", "username": "demo",
                                             "password": DEMO_PW}).status_code == 400
     response = client.post("/dashboard/login", {"domain": "default", "username": "demo", "password": DEMO_PW})
     assert response.status_code == 302
-    assert client.session[PROJECT_KEY] == cloud["projects"]["demo"].id
+    assert client.session[PROJECT_KEY] == cloud.demo_project.id
 
 
-def test_login_goes_to_next_only_on_this_site(cloud: dict[str, Any], client: Client) -> None:
+def test_login_goes_to_next_only_on_this_site(cloud: SeededCloud, client: Client) -> None:
     assert sign_in(client, "demo", DEMO_PW, next="/dashboard/?x=1")["Location"] == "/dashboard/?x=1"
     client.post("/dashboard/logout")
     assert sign_in(client, "demo", DEMO_PW, next="https://evil.example/")["Location"] == "/dashboard/"
 
 
-def test_a_disabled_user_cannot_sign_in(cloud: dict[str, Any], client: Client) -> None:
+def test_a_disabled_user_cannot_sign_in(cloud: SeededCloud, client: Client) -> None:
     user = make_user(cloud, "gone", role="member")
     user.enabled = False
     user.save()
@@ -61,7 +62,7 @@ def test_logout_is_a_post(admin_client: Client) -> None:
     assert admin_client.get("/dashboard/").status_code == 302
 
 
-def test_forms_need_the_csrf_token(cloud: dict[str, Any]) -> None:
+def test_forms_need_the_csrf_token(cloud: SeededCloud) -> None:
     client = Client(enforce_csrf_checks=True)
     assert sign_in(client, "admin", ADMIN_PW).status_code == 403
     page = client.get("/dashboard/login")
@@ -72,17 +73,17 @@ def test_forms_need_the_csrf_token(cloud: dict[str, Any]) -> None:
     assert client.post("/dashboard/identity/projects/create", {"name": "x"}).status_code == 403
 
 
-def test_default_project_is_the_users_default_if_allowed_else_the_first(cloud: dict[str, Any],
+def test_default_project_is_the_users_default_if_allowed_else_the_first(cloud: SeededCloud,
                                                                         client: Client) -> None:
     user = make_user(cloud, "wanderer", role="member", project="demo")
     # Default project set to one without a role: the session falls back to a project it may use.
-    user.default_project = cloud["projects"]["admin"]
+    user.default_project = cloud.admin_project
     user.save()
     sign_in(client, "wanderer", "pw-12345678")
-    assert client.session[PROJECT_KEY] == cloud["projects"]["demo"].id
+    assert client.session[PROJECT_KEY] == cloud.demo_project.id
 
 
-def test_a_user_without_any_project_gets_a_plain_overview(cloud: dict[str, Any], client: Client) -> None:
+def test_a_user_without_any_project_gets_a_plain_overview(cloud: SeededCloud, client: Client) -> None:
     make_user(cloud, "lonely")
     response = sign_in(client, "lonely", "pw-12345678")
     assert response.status_code == 302
@@ -91,9 +92,9 @@ def test_a_user_without_any_project_gets_a_plain_overview(cloud: dict[str, Any],
     assert b"No project yet" in page.content
 
 
-def test_switcher_offers_and_accepts_only_the_users_projects(cloud: dict[str, Any], admin_client: Client,
+def test_switcher_offers_and_accepts_only_the_users_projects(cloud: SeededCloud, admin_client: Client,
                                                             demo_client: Client) -> None:
-    admin_id, demo_id = cloud["projects"]["admin"].id, cloud["projects"]["demo"].id
+    admin_id, demo_id = cloud.admin_project.id, cloud.demo_project.id
     page = demo_client.get("/dashboard/").content.decode()
     assert f'value="{demo_id}"' in page and f'value="{admin_id}"' not in page
 
@@ -110,17 +111,17 @@ def test_switcher_offers_and_accepts_only_the_users_projects(cloud: dict[str, An
     assert admin_client.get("/dashboard/switch").status_code == 405
 
 
-def test_session_follows_a_revoked_role(cloud: dict[str, Any], client: Client) -> None:
+def test_session_follows_a_revoked_role(cloud: SeededCloud, client: Client) -> None:
     """A project the user lost its role on is not kept in the session."""
     from apps.identity import services
     from apps.identity.models import Role
 
     user = make_user(cloud, "temp", role="member", project="demo")
     sign_in(client, "temp", "pw-12345678")
-    assert client.session[PROJECT_KEY] == cloud["projects"]["demo"].id
-    admin = services.actor_for_session(user=cloud["admin"], project_id=cloud["projects"]["admin"].id)
+    assert client.session[PROJECT_KEY] == cloud.demo_project.id
+    admin = services.actor_for_session(user=cloud.admin_user, project_id=cloud.admin_project.id)
     services.role_revoke(actor=admin, role_id=Role.objects.get(name="member").id, user_id=user.id,
-                         project_id=cloud["projects"]["demo"].id)
+                         project_id=cloud.demo_project.id)
     page = client.get("/dashboard/")
     assert b"No project yet" in page.content
     assert client.session[PROJECT_KEY] is None
@@ -145,13 +146,13 @@ def widgets() -> Any:
     quotas.unregister("gadgets")
 
 
-def test_overview_quota_table_and_its_partial(cloud: dict[str, Any], demo_client: Client, widgets: Any) -> None:
+def test_overview_quota_table_and_its_partial(cloud: SeededCloud, demo_client: Client, widgets: Any) -> None:
     from django.db import transaction
 
     from apps.identity import services
 
     with transaction.atomic():
-        services.quota_reserve(project_id=cloud["projects"]["demo"].id, deltas={"floating_ips": 9})
+        services.quota_reserve(project_id=cloud.demo_project.id, deltas={"floating_ips": 9})
     page = demo_client.get("/dashboard/").content.decode()
     assert "Floating IPs" in page and "unlimited" in page
     assert 'aria-valuenow="90"' in page and "bar-high" in page

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.identity import services as identity_services
 from apps.networks import services
 from apps.networks.models import FloatingIP, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
+from tests.api_client import SeededCloud
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
 
@@ -21,15 +22,15 @@ D = "/dashboard/networks"
 
 
 class Setup:
-    def __init__(self) -> None:
-        seed = factories.seed()
-        self.admin = factories.admin_actor()
-        self.demo_project = seed["projects"]["demo"]
+    """The seeded cloud (tests/conftest.py) as the panels' tests use it: the bootstrap's demo acts in
+    demo, rita reads there, olga is the member of "other"."""
+
+    def __init__(self, cloud: SeededCloud) -> None:
+        self.admin = cloud.admin_actor
+        self.demo_project = cloud.demo_project
         _, self.demo = identity_services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
-        factories.user_with_role(self.admin, "rita", "reader", self.demo_project)
-        self.other_project = identity_services.project_create(actor=self.admin, name="other")
-        factories.user_with_role(self.admin, "olga", "member", self.other_project)
-        _, self.other = factories.login("olga", self.other_project)
+        self.other_project = cloud.other_project
+        self.other = cloud.other_actor
         self.public = Network.objects.get(name="public", external=True)
 
     def client(self, name: str) -> Client:
@@ -44,8 +45,8 @@ class Setup:
 
 
 @pytest.fixture
-def env(db: Any) -> Setup:
-    return Setup()
+def env(cloud: SeededCloud) -> Setup:
+    return Setup(cloud)
 
 
 def _messages(response: Any) -> str:
