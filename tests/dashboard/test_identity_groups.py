@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from apps.identity import selectors, services
 from apps.identity.models import Domain, Group, Project, Role, RoleAssignment, User
+from tests.api_client import SeededCloud
 from tests.dashboard.conftest import make_user, sign_in
 
 ADMIN_PAGES = [
@@ -20,10 +20,6 @@ ADMIN_PAGES = [
     "/dashboard/identity/domains",
     "/dashboard/identity/domains/create",
 ]
-
-
-def _admin(cloud: dict[str, Any]) -> Any:
-    return services.actor_for_session(user=cloud["admin"], project_id=cloud["projects"]["admin"].id)
 
 
 MESSAGE = re.compile(r'<div class="alert alert-\w+" role="(?:status|alert)">([^<]*)<')
@@ -38,8 +34,8 @@ def _confirms(page: str) -> list[str]:
 
 
 @pytest.fixture
-def ops(cloud: dict[str, Any]) -> Group:
-    return services.group_create(actor=_admin(cloud), name="ops", description="Operators")
+def ops(cloud: SeededCloud) -> Group:
+    return services.group_create(actor=cloud.admin_actor, name="ops", description="Operators")
 
 
 @pytest.mark.parametrize("url", ADMIN_PAGES)
@@ -47,17 +43,17 @@ def test_a_member_gets_403_on_the_group_and_domain_pages(demo_client: Client, ur
     assert demo_client.get(url).status_code == 403
 
 
-def test_a_member_cannot_write_through_group_or_domain_urls(cloud: dict[str, Any], demo_client: Client,
+def test_a_member_cannot_write_through_group_or_domain_urls(cloud: SeededCloud, demo_client: Client,
                                                             ops: Group) -> None:
-    demo, member = cloud["projects"]["demo"], Role.objects.get(name="member")
+    demo, member = cloud.demo_project, Role.objects.get(name="member")
     base = f"/dashboard/identity/groups/{ops.id}"
     assert demo_client.get(f"{base}/").status_code == 403
     assert demo_client.get(f"{base}/edit").status_code == 403
     posts = [
         ("/dashboard/identity/groups/create", {"name": "sneaky", "domain_id": "default"}),
         (f"{base}/edit", {"name": "sneaky"}),
-        (f"{base}/members/add", {"user_id": cloud["demo"].id}),
-        (f"{base}/members/remove", {"user_id": cloud["demo"].id}),
+        (f"{base}/members/add", {"user_id": cloud.demo_user.id}),
+        (f"{base}/members/remove", {"user_id": cloud.demo_user.id}),
         (f"{base}/roles/grant", {"project_id": demo.id, "role_id": member.id}),
         (f"{base}/roles/revoke", {"project_id": demo.id, "role_id": member.id}),
         (f"{base}/delete", {}),
@@ -69,12 +65,12 @@ def test_a_member_cannot_write_through_group_or_domain_urls(cloud: dict[str, Any
     for url, data in posts:
         assert demo_client.post(url, data).status_code == 403, url
     assert Group.objects.filter(id=ops.id, name="ops").exists() and not Group.objects.filter(name="sneaky").exists()
-    assert not selectors.group_has_member(group=ops, user_id=cloud["demo"].id)
+    assert not selectors.group_has_member(group=ops, user_id=cloud.demo_user.id)
     assert not RoleAssignment.objects.filter(group=ops).exists()
     assert not Domain.objects.filter(name="sneaky").exists() and Domain.objects.get(id="default").enabled
 
 
-def test_admin_creates_edits_and_deletes_a_group(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_admin_creates_edits_and_deletes_a_group(admin_client: Client, cloud: SeededCloud) -> None:
     response = admin_client.post("/dashboard/identity/groups/create",
                                  {"name": "devs", "description": "Developers", "domain_id": "default"})
     devs = Group.objects.get(name="devs")
@@ -93,25 +89,25 @@ def test_admin_creates_edits_and_deletes_a_group(admin_client: Client, cloud: di
     assert admin_client.get(f"/dashboard/identity/groups/{devs.id}/").status_code == 404
 
 
-def test_admin_manages_members_and_project_roles(admin_client: Client, cloud: dict[str, Any], ops: Group) -> None:
-    demo, member = cloud["projects"]["demo"], Role.objects.get(name="member")
-    alice = make_user(cloud, "alice")
+def test_admin_manages_members_and_project_roles(admin_client: Client, cloud: SeededCloud, ops: Group) -> None:
+    demo, member = cloud.demo_project, Role.objects.get(name="member")
+    amy = make_user(cloud, "amy")
     base = f"/dashboard/identity/groups/{ops.id}"
     page = admin_client.get(f"{base}/").content.decode()
-    assert f'<option value="{alice.id}">alice</option>' in page and "No members yet." in page
+    assert f'<option value="{amy.id}">amy</option>' in page and "No members yet." in page
 
-    page = admin_client.post(f"{base}/members/add", {"user_id": alice.id}, follow=True).content.decode()
-    assert "Added alice to group ops." in _messages(page)
-    assert selectors.group_has_member(group=ops, user_id=alice.id)
-    assert 'data-name="alice"' in page and f'<option value="{alice.id}">' not in page  # not offered twice
-    assert "Remove alice from group ops? They lose the roles the group gives them." in _confirms(page)
+    page = admin_client.post(f"{base}/members/add", {"user_id": amy.id}, follow=True).content.decode()
+    assert "Added amy to group ops." in _messages(page)
+    assert selectors.group_has_member(group=ops, user_id=amy.id)
+    assert 'data-name="amy"' in page and f'<option value="{amy.id}">' not in page  # not offered twice
+    assert "Remove amy from group ops? They lose the roles the group gives them." in _confirms(page)
 
     page = admin_client.post(f"{base}/roles/grant", {"project_id": demo.id, "role_id": member.id},
                              follow=True).content.decode()
     assert "Granted role member on project demo to group ops." in _messages(page)
     assert RoleAssignment.objects.filter(group=ops, project=demo, role=member).exists()
     assert "Remove role member on project demo from group ops?" in _confirms(page)
-    assert selectors.user_project_find(user=alice, project_id=demo.id) is not None  # the group's role reaches alice
+    assert selectors.user_project_find(user=amy, project_id=demo.id) is not None  # the group's role reaches amy
     members = admin_client.get(f"/dashboard/identity/projects/{demo.id}/members").content.decode()
     assert 'data-id="group:' + ops.id + '"' in members
     groups = admin_client.get("/dashboard/identity/groups").content.decode()
@@ -121,10 +117,10 @@ def test_admin_manages_members_and_project_roles(admin_client: Client, cloud: di
                              follow=True).content.decode()
     assert "Role removed from the group." in _messages(page)
     assert not RoleAssignment.objects.filter(group=ops).exists()
-    page = admin_client.post(f"{base}/members/remove", {"user_id": alice.id}, follow=True).content.decode()
+    page = admin_client.post(f"{base}/members/remove", {"user_id": amy.id}, follow=True).content.decode()
     assert "Removed the user from the group." in _messages(page)
-    assert not selectors.group_has_member(group=ops, user_id=alice.id)
-    again = admin_client.post(f"{base}/members/remove", {"user_id": alice.id})  # not a member any more
+    assert not selectors.group_has_member(group=ops, user_id=amy.id)
+    again = admin_client.post(f"{base}/members/remove", {"user_id": amy.id})  # not a member any more
     assert again.status_code == 404 and b"Could not find user" in again.content
 
 
@@ -138,29 +134,29 @@ def test_the_forms_say_what_is_missing(admin_client: Client, ops: Group) -> None
 
 
 def test_removing_oneself_from_the_group_that_makes_one_admin_is_refused(admin_client: Client,
-                                                                          cloud: dict[str, Any], ops: Group) -> None:
+                                                                          cloud: SeededCloud, ops: Group) -> None:
     """services/admins.py: the group's admin role is one of the signed-in admin's grants."""
-    admin = _admin(cloud)
+    admin = cloud.admin_actor
     services.role_grant(actor=admin, role_id=Role.objects.get(name="admin").id, group_id=ops.id,
-                        project_id=cloud["projects"]["admin"].id)
-    services.group_add_user(actor=admin, group_id=ops.id, user_id=cloud["admin"].id)
+                        project_id=cloud.admin_project.id)
+    services.group_add_user(actor=admin, group_id=ops.id, user_id=cloud.admin_user.id)
     base = f"/dashboard/identity/groups/{ops.id}"
     page = admin_client.get(f"{base}/").content.decode()
     assert "Remove admin (you) from group ops? They lose the roles the group gives them." in _confirms(page)
-    page = admin_client.post(f"{base}/members/remove", {"user_id": cloud["admin"].id}, follow=True).content.decode()
+    page = admin_client.post(f"{base}/members/remove", {"user_id": cloud.admin_user.id}, follow=True).content.decode()
     assert "You cannot remove the admin role from the account you are signed in with." in _messages(page)
-    assert selectors.group_has_member(group=ops, user_id=cloud["admin"].id)
+    assert selectors.group_has_member(group=ops, user_id=cloud.admin_user.id)
     page = admin_client.post(f"{base}/delete", follow=True).content.decode()
     assert "You cannot remove the admin role from the account you are signed in with." in _messages(page)
     assert Group.objects.filter(id=ops.id).exists()
 
 
-def test_admin_creates_edits_disables_and_deletes_a_domain(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_admin_creates_edits_disables_and_deletes_a_domain(admin_client: Client, cloud: SeededCloud) -> None:
     response = admin_client.post("/dashboard/identity/domains/create",
                                  {"name": "corp", "description": "Corporate", "enabled": "on"})
     assert response.status_code == 302 and response["Location"] == "/dashboard/identity/domains"
     corp = Domain.objects.get(name="corp")
-    services.project_create(actor=_admin(cloud), name="hr", domain_id=corp.id)
+    services.project_create(actor=cloud.admin_actor, name="hr", domain_id=corp.id)
     duplicate = admin_client.post("/dashboard/identity/domains/create", {"name": "corp", "enabled": "on"})
     assert duplicate.status_code == 400 and b"Duplicate entry found with name corp" in duplicate.content
     assert admin_client.post(f"/dashboard/identity/domains/{corp.id}/edit",
@@ -186,15 +182,15 @@ def test_admin_creates_edits_disables_and_deletes_a_domain(admin_client: Client,
     assert not Domain.objects.filter(id=corp.id).exists() and not Project.objects.filter(name="hr").exists()
 
 
-def test_the_default_domain_and_ones_own_domain_stay_enabled(admin_client: Client, cloud: dict[str, Any]) -> None:
+def test_the_default_domain_and_ones_own_domain_stay_enabled(admin_client: Client, cloud: SeededCloud) -> None:
     page = admin_client.post("/dashboard/identity/domains/default/enabled", {"enabled": "false"},
                              follow=True).content.decode()
     assert "The default domain cannot be disabled." in _messages(page)
-    admin = _admin(cloud)
+    admin = cloud.admin_actor
     corp = services.domain_create(actor=admin, name="corp")
     boss = services.user_create(actor=admin, name="boss", domain_id=corp.id, password="boss-pw-1234")
     services.role_grant(actor=admin, role_id=Role.objects.get(name="admin").id, user_id=boss.id,
-                        project_id=cloud["projects"]["admin"].id)
+                        project_id=cloud.admin_project.id)
     client = Client()
     assert sign_in(client, "boss", "boss-pw-1234", domain="corp").status_code == 302
     page = client.post(f"/dashboard/identity/domains/{corp.id}/enabled", {"enabled": "false"},
@@ -221,9 +217,9 @@ def _queries(client: Client, url: str) -> int:
     return len(seen)
 
 
-def test_the_pages_cost_the_same_queries_whatever_their_rows(admin_client: Client, cloud: dict[str, Any],
+def test_the_pages_cost_the_same_queries_whatever_their_rows(admin_client: Client, cloud: SeededCloud,
                                                              ops: Group) -> None:
-    admin = _admin(cloud)
+    admin = cloud.admin_actor
     member = Role.objects.get(name="member")
     urls = ["/dashboard/identity/groups", "/dashboard/identity/domains", f"/dashboard/identity/groups/{ops.id}/"]
     before = [_queries(admin_client, url) for url in urls]
