@@ -89,7 +89,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
         try:
             user_id, project_id = await _open(self.scope, self.server_id, self.channel_name)
         except StratusError as exc:
-            await self._end(exc.message, code=_close_code(exc))
+            await self._end(exc.shown, code=_close_code(exc))
             return
         session = self.scope.get("session")
         groups = [user_group(user_id), project_group(project_id)]
@@ -166,7 +166,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
     async def access_changed(self, message: dict[str, Any]) -> None:  # noqa: ARG002
         refused = await _still_allowed(self.scope, self.server_id)
         if refused is not None:
-            await self._end(refused.message, code=_close_code(refused))
+            await self._end(refused.shown, code=_close_code(refused))
 
     async def session_ended(self, message: dict[str, Any]) -> None:  # noqa: ARG002
         await self._end("You signed out.", code=CLOSE_UNAUTHENTICATED)

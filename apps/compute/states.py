@@ -208,13 +208,16 @@ class InstanceInvalidState(Conflict):
 
 
 def check(action: str, *, instance_id: str, vm_state: str, task_state: str | None,
-          api_name: str | None = None) -> Action:
-    """The action if the instance may start it now, else 409 conflictingRequest as Nova words it."""
+          api_name: str | None = None, name: str = "") -> Action:
+    """The action if the instance may start it now, else 409 conflictingRequest as Nova words it (the
+    dashboard says the instance's ``name`` where Nova says its id)."""
     entry = ACTIONS[action]
     shown = api_name or entry.record
+    names = {instance_id: name} if name else {}
     if vm_state not in entry.allowed:
-        raise InstanceInvalidState(f"Cannot '{shown}' instance {instance_id} while it is in vm_state {vm_state}")
+        raise InstanceInvalidState(f"Cannot '{shown}' instance {instance_id} while it is in vm_state {vm_state}",
+                                   names=names)
     if task_state is not None and not entry.any_task:
         raise InstanceInvalidState(f"Cannot '{shown}' instance {instance_id} while it is in task_state "
-                                   f"{task_state}")
+                                   f"{task_state}", names=names)
     return entry

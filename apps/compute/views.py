@@ -313,7 +313,7 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     except Forbidden:
         raise
     except StratusError as exc:
-        error = exc.message
+        error = exc.shown
     return render_page(request, "compute/instance_console.html",
                        {"instance": instance, "output": output, "error": error, "length": length,
                         "serial_console": server_console.serial_console_available(instance=instance)})

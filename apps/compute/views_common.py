@@ -34,9 +34,9 @@ def instance_button(request: HttpRequest, *, actor: Actor, instance: Instance, f
     except Forbidden as exc:
         if not may_change(actor, instance):
             raise  # a reader: the 403 page
-        messages.error(request, exc.message)  # e.g. unlocking what an administrator locked
+        messages.error(request, exc.shown)  # e.g. unlocking what an administrator locked
     except StratusError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.shown)
     else:
         messages.success(request, success(result))
     return HttpResponseRedirect(back)

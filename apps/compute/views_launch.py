@@ -93,7 +93,7 @@ def _create_keypair(request: HttpRequest, actor: Actor, choices: dict[str, Any])
         try:
             created, private_key = services.keypair_create(actor=actor, name=name)
         except StratusError as exc:
-            error = exc.message
+            error = exc.shown
     form = LaunchForm.carried(request.POST, **{**choices, "keypairs": [
         *choices["keypairs"], *([(created.name, created.name)] if created is not None else [])]})
     if created is not None:

@@ -63,7 +63,7 @@ def service_action(name: str, description: str, call: Callable[[Actor, Any], obj
             try:
                 call(actor, row)
             except StratusError as exc:
-                modeladmin.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+                modeladmin.message_user(request, f"{row}: {exc.shown}", messages.ERROR)
             else:
                 succeeded.append(str(row))
         if succeeded:

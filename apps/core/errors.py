@@ -2,6 +2,9 @@
 its HTTP status; its title is that status's reason phrase (``TITLES``, the one table of them)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -29,10 +32,26 @@ class StratusError(Exception):
     def title(self) -> str:
         return status_title(self.status)
 
-    def __init__(self, message: str, **extra: object) -> None:
+    def __init__(self, message: str, *, names: Mapping[str, str] | None = None, **extra: object) -> None:
         super().__init__(message)
         self.message = message
+        self.names = dict(names or {})
         self.extra = extra
+
+    @property
+    def shown(self) -> str:
+        """What a person is told (the dashboard, the admin console): the message with each id in
+        ``names`` replaced by that thing's name. The APIs keep the message as the OpenStack services
+        word it, ids and all."""
+        text = self.message
+        for row_id, name in self.names.items():
+            text = text.replace(row_id, name)
+        return text
+
+
+def named(*rows: Any) -> dict[str, str]:
+    """``names=`` for an error about ``rows`` (each with an ``id`` and a ``name``): those that have a name."""
+    return {str(row.id): row.name for row in rows if row is not None and getattr(row, "name", "")}
 
 
 class BadRequest(StratusError):

@@ -94,7 +94,7 @@ def dashboard_view(view: View) -> View:
 
 def error_page(request: HttpRequest, exc: StratusError, *, status: int) -> HttpResponse:
     title = "Not allowed" if status == 403 else "Not found"
-    return render(request, "dashboard/error.html", {"title": title, "message": exc.message, "status": status},
+    return render(request, "dashboard/error.html", {"title": title, "message": exc.shown, "status": status},
                   status=status)
 
 
@@ -112,7 +112,7 @@ def render_page(request: HttpRequest, template: str, context: dict[str, Any], *,
 
 def form_error(form: Form, exc: StratusError, field: str | None = None) -> None:
     """Show a service's refusal on the form (on ``field`` when given, else above the form)."""
-    form.add_error(field, exc.message)
+    form.add_error(field, exc.shown)
 
 
 def form_action(request: HttpRequest, form: Form, call: Callable[[], T], *, success: Callable[[T], str],
@@ -154,7 +154,7 @@ def run_action(request: HttpRequest, action: Callable[[], Any], *, success: str,
     except passthrough:
         raise
     except StratusError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.shown)
     else:
         messages.success(request, success)
     return HttpResponseRedirect(safe_next(request, redirect_to))

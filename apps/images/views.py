@@ -60,7 +60,7 @@ def create(request: HttpRequest) -> HttpResponse:
                 min_disk=data["min_disk"], min_ram=data["min_ram"], protected=data["protected"])
         except StratusError as exc:
             if wants_json:
-                return JsonResponse({"error": exc.message}, status=exc.status)
+                return JsonResponse({"error": exc.shown}, status=exc.status)
             form_error(form, exc)
         else:
             if wants_json:
@@ -83,7 +83,7 @@ def upload(request: HttpRequest, image_id: str) -> HttpResponse:
         image = services.image_upload(actor=actor_for(request), image_id=image_id, chunks=request_chunks(request),
                                       expected_size=expected)
     except StratusError as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status)
+        return JsonResponse({"error": exc.shown}, status=exc.status)
     return JsonResponse({"id": image.id, "status": image.status, "size": image.size, "checksum": image.checksum})
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.compute.models import InstanceAction
-from tests.compute.test_dashboard_instances import D, act, client_for, spawned
+from tests.compute.test_dashboard_instances import D, act, client_for, messages_of, spawned
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -68,3 +68,10 @@ def test_the_admin_console_greets_by_name(env: Env) -> None:
     html = console.get("/admin/").content.decode()
     assert re.search(r"Welcome,\s*<strong>admin</strong>", html)
     assert env.cloud.admin_actor.user.id not in _shown(html)
+
+
+def test_a_refused_action_names_the_instance(env: Env) -> None:
+    inst = spawned(env.boot(name="web"))
+    refused = act(client_for("alice"), inst, "start")
+    assert "Cannot &#x27;start&#x27; instance web while it is in vm_state active" in messages_of(refused)
+    assert inst.id not in messages_of(refused)

@@ -17,6 +17,7 @@ from apps.networks import services as network_services
 from apps.networks.services import Gateway
 from tests.compute.test_dashboard_instances import client_for, spawned
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture  # noqa: F401
+from tests.networks.helpers import neutron_error
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -110,3 +111,23 @@ def test_another_projects_instance_is_not_named(env: Env) -> None:
         html = olga_client.get(url).content.decode()
         assert "secret-web" not in html and f"{C}/instances/{web.id}/" not in html, url
     assert port.id in olga_client.get(N + "/ports/").content.decode()
+
+
+def _messages(response: Any) -> str:
+    return " ".join(re.findall(r'class="alert[^"]*"[^>]*>([^<]*)<', response.content.decode()))
+
+
+def test_refusals_name_what_they_refuse_on_the_dashboard_and_keep_neutrons_words(env: Env) -> None:
+    router = _routed(env)
+    alice = client_for("alice")
+    refused = alice.post(f"{N}/routers/{router.id}/delete", follow=True)
+    assert "Router edge still has ports" in _messages(refused)
+    assert router.id not in _messages(refused)
+    refused = alice.post(f"{N}/{env.network.id}/delete", follow=True)
+    assert "Unable to complete operation on network private." in _messages(refused)
+    # the API words it as Neutron does, with the ids
+    api = env.cloud.member.to("network")
+    body = neutron_error(api.delete(f"/routers/{router.id}"), 409, "RouterInUse")
+    assert body["message"] == f"Router {router.id} still has ports"
+    body = neutron_error(api.delete(f"/networks/{env.network.id}"), 409, "NetworkInUse")
+    assert f"network {env.network.id}." in body["message"]

@@ -20,7 +20,7 @@ from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_start, event_finish, event_start
 from apps.core import events, tasks
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, named
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import Project, User
@@ -130,12 +130,12 @@ def start_task(actor: Actor, instance: Instance, action_name: str, *, request_id
                api_name: str | None = None) -> tuple[states.Action, ComputeNode]:
     """Check the state, the lock and the node; set the task_state and record the action."""
     action = states.check(action_name, instance_id=instance.id, vm_state=instance.vm_state,
-                          task_state=instance.task_state, api_name=api_name)
+                          task_state=instance.task_state, api_name=api_name, name=instance.name)
     check_lock(actor, instance)
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Cannot '{api_name or action.record}' instance {instance.id}: its compute host "
-                       f"{instance.host or '(none)'} is not available.")
+                       f"{instance.host or '(none)'} is not available.", names=named(instance))
     instance.task_state = action.task
     save(instance, "task_state")
     row = action_start(instance, record=action.record, request_id=request_id, user_id=actor.user_id,

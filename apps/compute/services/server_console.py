@@ -35,7 +35,7 @@ def server_console_output(*, actor: Actor, server_id: str, length: int | None = 
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     require_write(actor, instance.project_id, what=f"instance {server_id}")
     states.check("getConsoleOutput", instance_id=instance.id, vm_state=instance.vm_state,
-                 task_state=instance.task_state, api_name="get_console_output")
+                 task_state=instance.task_state, api_name="get_console_output", name=instance.name)
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
@@ -64,7 +64,7 @@ def server_serial_console_check(*, actor: Actor, server_id: str) -> tuple[Instan
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     require_write(actor, instance.project_id, what=f"instance {server_id}")
     states.check("getSerialConsole", instance_id=instance.id, vm_state=instance.vm_state,
-                 task_state=instance.task_state, api_name="get_serial_console")
+                 task_state=instance.task_state, api_name="get_serial_console", name=instance.name)
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")

@@ -107,7 +107,8 @@ def _resize(actor: Actor, instance: Instance, *, flavor_ref: str, disk: str | No
         raise BadRequest("Resize to zero disk flavor is not allowed.")
     if flavor.root_gb < instance.root_gb and not volume_backed:
         raise BadRequest("Resize error: Unable to resize disk down.")
-    states.check("resize", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
+    states.check("resize", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state,
+                 name=instance.name)
     check_lock(actor, instance)
     new = flavor_json(flavor)
     growth = {"cores": max(0, flavor.vcpus - instance.vcpus), "ram": max(0, flavor.memory_mb - instance.memory_mb)}

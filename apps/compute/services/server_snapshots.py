@@ -59,7 +59,8 @@ def _create_image(actor: Actor, instance: Instance, *, name: str, metadata: dict
     from apps.images.models import Image
 
     meta = _snapshot_metadata(metadata, project_id=instance.project_id)
-    states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state)
+    states.check("createImage", instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state,
+                 name=instance.name)
     check_lock(actor, instance)
     if boot_volume_selectors.is_volume_backed(instance=instance):
         return _create_volume_image(actor, instance, name=name, meta=meta, request_id=request_id)

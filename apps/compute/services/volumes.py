@@ -29,7 +29,7 @@ from django.db import transaction
 from apps.compute import states
 from apps.compute.models import BlockDeviceMapping, Instance
 from apps.compute.services import instance_actions, instances
-from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, named
 from apps.identity.policy import Actor
 from apps.volumes import selectors as volume_selectors
 from apps.volumes import services as volume_services
@@ -93,10 +93,10 @@ def _server_for_change(actor: Actor, server_id: str, what: str) -> Instance:
     instance = instances.for_update(actor, server_id)
     if instance.vm_state not in ATTACH_VM_STATES:
         raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in vm_state "
-                                          f"{instance.vm_state}")
+                                          f"{instance.vm_state}", names=named(instance))
     if instance.task_state is not None:
         raise states.InstanceInvalidState(f"Cannot '{what}' instance {instance.id} while it is in task_state "
-                                          f"{instance.task_state}")
+                                          f"{instance.task_state}", names=named(instance))
     instances.check_lock(actor, instance)
     return instance
 
@@ -105,7 +105,7 @@ def _node_queue(instance: Instance, what: str) -> tuple[str, str]:
     node = instances.node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Cannot '{what}' instance {instance.id}: its compute host {instance.host or '(none)'} "
-                       f"is not available.")
+                       f"is not available.", names=named(instance))
     return node.host, node.queue
 
 

@@ -6,6 +6,7 @@ from typing import TypedDict
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from apps.core.errors import named
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import DEVICE_OWNER_DHCP, FloatingIP, Network, Port, Subnet
@@ -118,7 +119,8 @@ def network_update(*, actor: Actor, network_id: str, changes: NetworkChanges) ->
         _mtu(changes["mtu"], network.network_type)
     if changes.get("external") is False and network.external and FloatingIP.objects.filter(
             floating_network=network).exists():
-        raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.")
+        raise errors.NetworkInUse(f"Network {network.id} has floating IPs: it must stay external.",
+                                  names=named(network))
     save_changes(network, changes)
     publish_and_sync("updated", "network", network)
     return network
@@ -132,7 +134,7 @@ def network_delete(*, actor: Actor, network_id: str) -> None:
         floatingip_destroy(fip)
     if Port.objects.filter(network=network).exclude(device_owner=DEVICE_OWNER_DHCP).exists():
         raise errors.NetworkInUse(f"Unable to complete operation on network {network.id}. There are one or more "
-                                  "ports still in use on the network.")
+                                  "ports still in use on the network.", names=named(network))
     for port in Port.objects.filter(network=network):
         port_destroy(port)
     subnets = list(Subnet.objects.filter(network=network))

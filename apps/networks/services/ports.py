@@ -7,6 +7,7 @@ from typing import Any, TypedDict, Unpack
 
 from django.db import transaction
 
+from apps.core.errors import named
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import (
@@ -310,6 +311,6 @@ def port_delete(*, actor: Actor, port_id: str) -> None:
     port = _port_for_update(actor, port_id)
     if port.device_owner in (DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY, DEVICE_OWNER_FLOATINGIP):
         raise errors.PortInUse(f"Port {port.id} cannot be deleted directly via the port API: has device owner "
-                               f"{port.device_owner}.")
+                               f"{port.device_owner}.", names=named(port))
     port_destroy(port)
     notify_agents()

@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 
 from django.db import transaction
 
+from apps.core.errors import named
 from apps.identity.policy import Actor, require_admin
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import (
@@ -56,7 +57,7 @@ def _set_gateway(actor: Actor, router: Router, info: Gateway | None) -> None:
         if router.gw_port_id is not None:
             if FloatingIP.objects.filter(router=router, port__isnull=False).exists():
                 raise errors.Conflict(f"Gateway cannot be updated for router {router.id}, since a gateway to "
-                                      "external network is required by one or more floating IPs.")
+                                      "external network is required by one or more floating IPs.", names=named(router))
             gw = router.gw_port
             router.gw_port = None
             router.external_network = None
@@ -77,7 +78,8 @@ def _set_gateway(actor: Actor, router: Router, info: Gateway | None) -> None:
     if router.gw_port_id is not None:
         if router.external_network_id != network.id and FloatingIP.objects.filter(router=router,
                                                                                     port__isnull=False).exists():
-            raise errors.Conflict(f"Gateway cannot be updated for router {router.id}: floating IPs use it.")
+            raise errors.Conflict(f"Gateway cannot be updated for router {router.id}: floating IPs use it.",
+                                  names=named(router))
         old = router.gw_port
         router.gw_port = None
         router.save(update_fields=["gw_port", "updated_at"])
@@ -148,9 +150,9 @@ def router_update(*, actor: Actor, router_id: str, changes: RouterChanges) -> Ro
 def router_delete(*, actor: Actor, router_id: str) -> None:
     router = _router_for_update(actor, router_id)
     if Port.objects.filter(device_id=router.id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE).exists():
-        raise errors.RouterInUse(f"Router {router.id} still has ports")
+        raise errors.RouterInUse(f"Router {router.id} still has ports", names=named(router))
     if FloatingIP.objects.filter(router=router, port__isnull=False).exists():
-        raise errors.RouterInUse(f"Router {router.id} still has floating IPs associated")
+        raise errors.RouterInUse(f"Router {router.id} still has floating IPs associated", names=named(router))
     gw = router.gw_port
     router.delete()
     if gw is not None:
@@ -255,7 +257,7 @@ def router_interface_remove(*, actor: Actor, router_id: str, subnet_id: str | No
         port = interfaces.filter(fixed_ips__subnet_id=subnet_id).first()
         if port is None:
             raise errors.RouterInterfaceNotFoundForSubnet(f"Router {router.id} has no interface on subnet "
-                                                          f"{subnet_id}")
+                                                          f"{subnet_id}", names=named(router))
         subnet_ids = [subnet_id]
     cidrs = [ipaddress.ip_network(c) for c in Subnet.objects.filter(pk__in=subnet_ids).values_list("cidr", flat=True)]
     for fixed in FloatingIP.objects.filter(router=router, port__isnull=False).values_list("fixed_ip_address",

@@ -5,6 +5,7 @@ from typing import Literal, TypedDict
 
 from django.db import IntegrityError, transaction
 
+from apps.core.errors import named
 from apps.identity.policy import Actor
 from apps.networks import errors, ipam, selectors
 from apps.networks.models import SecurityGroup, SecurityGroupRule
@@ -113,7 +114,7 @@ def security_group_delete(*, actor: Actor, security_group_id: str) -> None:
     if group.is_default and not actor.is_admin:
         raise errors.SecurityGroupCannotRemoveDefault("Insufficient rights for removing default security group.")
     if group.ports.exists():
-        raise errors.SecurityGroupInUse(f"Security Group {group.id} in use.")
+        raise errors.SecurityGroupInUse(f"Security Group {group.id} in use.", names=named(group))
     counted_rules = SecurityGroupRule.objects.filter(security_group=group, counted=True).count()
     group.delete()
     release(group.project_id, {"security_group": 0 if group.is_default else 1,

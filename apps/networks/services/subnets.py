@@ -6,6 +6,7 @@ from typing import TypedDict
 
 from django.db import transaction
 
+from apps.core.errors import named
 from apps.core.validators import UNSET, Unset
 from apps.identity.policy import Actor
 from apps.networks import errors, ipam, selectors
@@ -208,7 +209,7 @@ def subnet_update(*, actor: Actor, subnet_id: str, changes: SubnetChanges) -> Su
                     subnet=subnet, ip_address=subnet.gateway_ip,
                     port__device_owner=DEVICE_OWNER_ROUTER_INTERFACE).exists():
                 raise errors.SubnetInUse(f"Gateway {subnet.gateway_ip} of subnet {subnet.id} is used by a router "
-                                         "interface.")
+                                         "interface.", names=named(subnet))
             subnet.gateway_ip = gateway
         elif key == "allocation_pools":
             pools = value
@@ -237,7 +238,7 @@ def subnet_delete(*, actor: Actor, subnet_id: str) -> None:
         busy = busy.filter(port__device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
     if busy.exists():
         raise errors.SubnetInUse(f"Unable to complete operation on subnet {subnet.id}: One or more ports have an IP "
-                                 "allocation from this subnet.")
+                                 "allocation from this subnet.", names=named(subnet))
     IPAllocation.objects.filter(subnet=subnet).delete()
     network = subnet.network
     subnet.delete()

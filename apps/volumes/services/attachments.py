@@ -7,7 +7,7 @@ from typing import TypedDict
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import BadRequest, NotFound
+from apps.core.errors import BadRequest, NotFound, named
 from apps.identity.policy import Actor
 from apps.volumes import selectors, states
 from apps.volumes.models import Volume, VolumeAttachment
@@ -103,7 +103,7 @@ def volume_attach_record(*, actor: Actor, volume_id: str, instance_uuid: str | N
     volume = _writable_volume(actor, volume_id)
     if volume.status not in (states.AVAILABLE, states.ATTACHING):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or attaching to attach, "
-                         f"but current status is: {volume.status}.")
+                         f"but current status is: {volume.status}.", names=named(volume))
     if volume.status == states.AVAILABLE:
         _move(volume, states.ATTACHING, action="attach")
     now = timezone.now()
@@ -123,7 +123,7 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: str | N
     volume = _writable_volume(actor, volume_id)
     if volume.status not in (states.IN_USE, states.DETACHING):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be in-use or detaching to detach, but "
-                         f"current status is: {volume.status}.")
+                         f"current status is: {volume.status}.", names=named(volume))
     attachments = list(volume.attachments.all())
     if attachment_id is not None:
         attachments = [a for a in attachments if a.id == attachment_id]
@@ -131,11 +131,11 @@ def volume_detach_record(*, actor: Actor, volume_id: str, attachment_id: str | N
             raise NotFound(f"Volume attachment {attachment_id} could not be found.")
     elif len(attachments) != 1:
         raise BadRequest(f"Invalid volume: Volume {volume.id} has {len(attachments)} attachments: name the one "
-                         f"to detach.")
+                         f"to detach.", names=named(volume))
     attachment = attachments[0]
     if _nova_holds(attachment):
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached to server {attachment.server_id} through "
-                         f"the compute API: detach it there.")
+                         f"the compute API: detach it there.", names=named(volume))
     attachment.delete()
     if volume.status == states.IN_USE:
         _move(volume, states.DETACHING, action="detach")
@@ -226,7 +226,7 @@ def attachment_delete(*, actor: Actor, attachment_id: str) -> list[VolumeAttachm
     volume, attachment = _writable_attachment(actor, attachment_id)
     if _nova_holds(attachment):
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached to server {attachment.server_id} through "
-                         f"the compute API: detach it there.")
+                         f"the compute API: detach it there.", names=named(volume))
     attachment.delete()
     left = list(volume.attachments.order_by("created_at", "id"))
     if not left:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.core import events
-from apps.core.errors import BadRequest, NotFound
+from apps.core.errors import BadRequest, NotFound, named
 from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_admin, require_write
@@ -34,10 +34,10 @@ def snapshot_create(*, actor: Actor, volume_id: str, name: str | None = None, de
     volume = _writable_volume(actor, volume_id)
     if volume.status == states.IN_USE and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available, but current status is: "
-                         f"in-use (use force to snapshot an in-use volume).")
+                         f"in-use (use force to snapshot an in-use volume).", names=named(volume))
     if volume.status not in (states.AVAILABLE, states.IN_USE):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or in-use, but current "
-                         f"status is: {volume.status}.")
+                         f"status is: {volume.status}.", names=named(volume))
     identity_services.quota_reserve(project_id=volume.project_id, deltas=selectors.type_quotas(
         volume.volume_type.name, snapshots=1, gigabytes=volume.size))
     StorageBackend.objects.filter(pk=volume.backend_id).update(provisioned_gb=F("provisioned_gb") + volume.size)

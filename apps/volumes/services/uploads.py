@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.core.errors import BadRequest, NotFound, StratusError
+from apps.core.errors import BadRequest, NotFound, StratusError, named
 from apps.identity.models import Project, User
 from apps.identity.policy import Actor
 from apps.volumes import states
@@ -76,12 +76,12 @@ def volume_upload_to_image(*, actor: Actor, volume_id: str, image_name: str, for
         raise BadRequest(f"Invalid visibility '{visibility}': it must be one of {', '.join(UPLOAD_VISIBILITIES)}.")
     if volume.status == states.IN_USE and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available to upload it to an image "
-                         f"(or in-use with force), but current status is: in-use.")
+                         f"(or in-use with force), but current status is: in-use.", names=named(volume))
     if volume.status not in (states.AVAILABLE, states.IN_USE):
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or in-use to upload it "
-                         f"to an image, but current status is: {volume.status}.")
+                         f"to an image, but current status is: {volume.status}.", names=named(volume))
     if volume.backend_id is None:
-        raise BadRequest(f"Invalid volume: Volume {volume.id} has no data on any storage backend.")
+        raise BadRequest(f"Invalid volume: Volume {volume.id} has no data on any storage backend.", names=named(volume))
     min_ram = (volume.image_metadata or {}).get("min_ram", "0")
     image = image_services.image_create(
         actor=actor, name=image_name, disk_format=disk_format, container_format=container_format,

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.core import events
-from apps.core.errors import BadRequest, NotFound
+from apps.core.errors import BadRequest, NotFound, named
 from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor, require_write
@@ -176,10 +176,11 @@ def volume_delete(*, actor: Actor, volume_id: str, cascade: bool = False) -> Non
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or error or "
                          f"error_restoring or error_extending or error_managing and must not be migrating, "
                          f"attached, belong to a group, have snapshots or be disassociated from snapshots "
-                         f"after volume transfer.")
+                         f"after volume transfer.", names=named(volume))
     snapshots = list(Snapshot.objects.select_for_update().filter(volume=volume))
     if snapshots and not cascade:
-        raise BadRequest(f"Invalid volume: Volume {volume.id} still has {len(snapshots)} dependent snapshots.")
+        raise BadRequest(f"Invalid volume: Volume {volume.id} still has {len(snapshots)} dependent snapshots.",
+                         names=named(volume))
     _move(volume, states.DELETING, action="delete")
     for snapshot in snapshots:
         if snapshot.status == states.DELETING:
