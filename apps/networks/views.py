@@ -168,7 +168,7 @@ def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
     actor = actor_for(request)
     network = selectors.network_get(actor=actor, network_id=network_id)
     subnets = list(selectors.subnet_list(actor=actor, query=_query(network_id=[network.id])))
-    ports = list(selectors.port_list(actor=actor, query=_query(network_id=[network.id])))
+    ports = list(selectors.port_list(actor=actor, query=_query(network_id=[network.id]), named=True))
     names = {s.id: s for s in subnets}
     for port in ports:
         port.ips = [(a.ip_address, names.get(a.subnet_id)) for a in port.fixed_ips.all()]  # type: ignore[attr-defined]
@@ -228,7 +228,7 @@ subnet_delete = _delete_button("subnet", success=lambda s: f"Deleted subnet {s.c
 # ---- ports ---------------------------------------------------------------------------------
 
 def _port_rows(actor: Actor) -> dict[str, Any]:
-    ports = list(selectors.port_list(actor=actor))
+    ports = list(selectors.port_list(actor=actor, named=True))
     networks = _network_names(actor)
     reasons = selectors.port_down_reasons(actor=actor, ports=ports)
     for port in ports:

@@ -131,3 +131,27 @@ def test_refusals_name_what_they_refuse_on_the_dashboard_and_keep_neutrons_words
     assert body["message"] == f"Router {router.id} still has ports"
     body = neutron_error(api.delete(f"/networks/{env.network.id}"), 409, "NetworkInUse")
     assert f"network {env.network.id}." in body["message"]
+
+
+def test_ports_name_the_instance_or_router_they_serve(env: Env) -> None:
+    router = _routed(env)
+    web = spawned(env.boot(name="web"))
+    alice = client_for("alice")
+    for url in (N + "/ports/", f"{N}/{env.network.id}/"):
+        html = alice.get(url).content.decode()
+        assert _row(html, instance_port(web).id).count(
+            f'<a href="{C}/instances/{web.id}/" data-device="instance">web</a>') == 1, url
+        interface = instance_port_of_router(router)
+        assert f'<a href="{N}/routers/{router.id}/" data-device="router">edge</a>' in _row(html, interface.id), url
+    url = N + "/ports/"
+    alice.get(url)
+    small = _count(alice, url)
+    for i in range(4):
+        spawned(env.boot(name=f"more-{i}"))
+    assert _count(alice, url) == small
+
+
+def instance_port_of_router(router: Any) -> Any:
+    from apps.networks.models import Port
+
+    return Port.objects.get(device_id=router.id, device_owner="network:router_interface")
