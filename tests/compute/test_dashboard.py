@@ -12,7 +12,6 @@ from django.test import Client
 from apps.compute import services
 from apps.compute.models import Flavor, KeyPair
 from tests.dashboard.conftest import sign_in
-from tests.identity import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +22,7 @@ def _client(name: str, password: str) -> Client:
     return client
 
 
-def test_keypairs_panel_import_generate_delete():
-    factories.seed()
+def test_keypairs_panel_import_generate_delete(cloud):
     demo = _client("demo", "demo-pw")
     page = demo.get("/dashboard/compute/keypairs/")
     assert page.status_code == 200 and 'href="/dashboard/compute/keypairs/"' in page.content.decode()
@@ -47,8 +45,7 @@ def test_keypairs_panel_import_generate_delete():
     assert set(KeyPair.objects.values_list("name", flat=True)) == {"gen"}
 
 
-def test_flavors_panel_is_admin_only():
-    factories.seed()
+def test_flavors_panel_is_admin_only(cloud):
     demo = _client("demo", "demo-pw")
     assert demo.get("/dashboard/compute/flavors/").status_code == 403
     assert 'href="/dashboard/compute/flavors/"' not in demo.get("/dashboard/compute/keypairs/").content.decode()
@@ -68,9 +65,8 @@ def test_flavors_panel_is_admin_only():
     assert not Flavor.objects.filter(name="dash").exists()
 
 
-def test_compute_models_are_registered_and_browsable(client):
-    factories.seed()
-    actor = factories.admin_actor()
+def test_compute_models_are_registered_and_browsable(client, cloud):
+    actor = cloud.admin_actor
     services.keypair_create(actor=actor, name="console")
     services.server_group_create(actor=actor, name="console-g", policy="affinity")
     services.flavor_extra_specs_set(actor=actor, flavor_id="1", specs={"hw:cpu_policy": "shared"})

@@ -11,6 +11,7 @@ from apps.compute.forms import ExtraSpecForm
 from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec
 from apps.core.errors import BadRequest, Forbidden
 from apps.identity import services as identity_services
+from tests.api_client import SeededCloud
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
 
@@ -25,8 +26,7 @@ def _client(name: str, password: str) -> Client:
 
 
 @pytest.fixture
-def admin() -> Client:
-    factories.seed()
+def admin(cloud: SeededCloud) -> Client:
     return _client("admin", "admin-pw")
 
 
@@ -62,16 +62,14 @@ def test_extra_specs_set_and_delete(admin: Client) -> None:
     assert admin.post(f"{F}/1/specs/hw:cpu_policy/delete").status_code == 404
 
 
-def test_the_service_checks_a_key_too() -> None:
-    factories.seed()
+def test_the_service_checks_a_key_too(cloud: SeededCloud) -> None:
     with pytest.raises(BadRequest, match="Invalid extra spec key"):
-        services.flavor_extra_specs_set(actor=factories.admin_actor(), flavor_id="1", specs={"a b": "c"})
+        services.flavor_extra_specs_set(actor=cloud.admin_actor, flavor_id="1", specs={"a b": "c"})
     assert not ExtraSpecForm({"key": "x" * 256, "value": "v"}).is_valid()
 
 
-def test_private_flavor_access(admin: Client) -> None:
-    actor = factories.admin_actor()
-    other = identity_services.project_create(actor=actor, name="other")
+def test_private_flavor_access(cloud: SeededCloud, admin: Client) -> None:
+    actor, other = cloud.admin_actor, cloud.other_project
     flavor = services.flavor_create(actor=actor, name="private", ram=64, vcpus=1, disk=1, is_public=False)
     url = f"{F}/{flavor.flavorid}"
     page = admin.get(url + "/").content.decode()
@@ -87,8 +85,7 @@ def test_private_flavor_access(admin: Client) -> None:
     assert 'id="flavor-access"' not in admin.get(f"{F}/1/").content.decode()  # a public flavor has no list
 
 
-def test_members_get_a_403_page_and_change_nothing() -> None:
-    factories.seed()
+def test_members_get_a_403_page_and_change_nothing(cloud: SeededCloud) -> None:
     demo = _client("demo", "demo-pw")
     assert demo.get(f"{F}/1/").status_code == 403
     assert demo.post(f"{F}/1/edit", {"description": "mine"}).status_code == 403

@@ -4,7 +4,6 @@ from django.apps import apps
 from django.contrib import admin
 
 from apps.identity import services
-from tests.identity import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -15,8 +14,7 @@ def test_every_stratus_model_is_registered():
             assert admin.site.is_registered(model), model
 
 
-def test_admin_logs_in_and_browses_every_changelist(client):
-    factories.seed()
+def test_admin_logs_in_and_browses_every_changelist(client, cloud):
     response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "admin-pw"})
     assert response.status_code == 302, response.content[:500]
     for model in apps.get_app_config("identity").get_models():
@@ -24,15 +22,13 @@ def test_admin_logs_in_and_browses_every_changelist(client):
         assert client.get(url).status_code == 200, url
 
 
-def test_a_member_is_not_let_into_the_console(client):
-    factories.seed()
+def test_a_member_is_not_let_into_the_console(client, cloud):
     assert client.post("/admin/login/", {"username": "demo", "password": "demo-pw"}).status_code == 200
     assert client.get("/admin/identity/user/").status_code == 302
 
 
-def test_a_disabled_admin_is_not_let_in(client):
-    factories.seed()
-    admin_actor = factories.admin_actor()
+def test_a_disabled_admin_is_not_let_in(client, cloud):
+    admin_actor = cloud.admin_actor
     other = services.user_create(actor=admin_actor, name="admin2", password="pw2")
     from apps.identity.models import Role
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_client import ApiClient
-from tests.identity import factories
 from tests.identity.api import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -35,9 +33,8 @@ def _bodies() -> list[dict]:
     return bodies
 
 
-def test_malformed_token_requests_are_400_or_401():
-    factories.seed()
-    client = ApiClient()
+def test_malformed_token_requests_are_400_or_401(cloud):
+    client = cloud.anonymous
     statuses = set()
     for body in _bodies():
         response = client.post("auth/tokens", body)
@@ -50,24 +47,15 @@ def test_malformed_token_requests_are_400_or_401():
 
 
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", '"text"', '{"project": []}', '{"project": "x"}'])
-def test_malformed_bodies_on_collections_are_400(body):
-    factories.seed()
-    client = ApiClient(_admin_token())
+def test_malformed_bodies_on_collections_are_400(cloud, body):
+    client = cloud.admin
     response = client.client.generic("POST", "/identity/v3/projects", data=body, content_type="application/json",
                                      HTTP_X_AUTH_TOKEN=client.token)
     assert_error(response, 400)
 
 
-def _admin_token() -> str:
-    from apps.identity import services
-
-    token, _ = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    return token
-
-
-def test_unknown_paths_are_keystone_404s():
-    factories.seed()
-    client = ApiClient(_admin_token())
+def test_unknown_paths_are_keystone_404s(cloud):
+    client = cloud.admin
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         assert_error(client.call(method, "no/such/thing"), 404)
         assert_error(client.call(method, "credentials"), 404)
@@ -93,11 +81,6 @@ FIELD_CASES = [
 ]
 
 
-def test_bad_field_values_are_400():
-    factories.seed()
-    from apps.identity import services
-
-    token, actor = services.token_issue(auth=factories.password_auth("admin", "admin-pw", project="admin"))
-    client = ApiClient(token)
+def test_bad_field_values_are_400(cloud):
     for path, body in FIELD_CASES:
-        assert_error(client.post(path.format(me=actor.user_id), body), 400)
+        assert_error(cloud.admin.post(path.format(me=cloud.admin_actor.user_id), body), 400)

@@ -6,15 +6,12 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.identity import services
 from apps.identity.models import Role
-from tests.identity import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_validation_costs_two_queries_and_follows_role_changes():
-    factories.seed()
-    admin = factories.admin_actor()
-    token, _ = services.token_issue(auth=factories.password_auth("demo", "demo-pw", project="demo"))
+def test_validation_costs_two_queries_and_follows_role_changes(cloud):
+    admin, token = cloud.admin_actor, cloud.member_token  # alice, a member of demo
     services.token_validate(token=token)  # warms the role graph cache
     with CaptureQueriesContext(connection) as ctx:
         actor = services.token_validate(token=token)

@@ -4,14 +4,12 @@ from django.apps import apps
 from django.contrib import admin
 
 from apps.images import services
-from tests.identity import factories
 
 pytestmark = pytest.mark.django_db
 
 
-def test_images_models_are_registered_and_browsable(client):
-    factories.seed()
-    actor = factories.admin_actor()
+def test_images_models_are_registered_and_browsable(client, cloud):
+    actor = cloud.admin_actor
     image = services.image_create(actor=actor, name="console", visibility="shared")
     services.member_create(actor=actor, image_id=image.id, member_id="a" * 32)
     for model in apps.get_app_config("images").get_models():

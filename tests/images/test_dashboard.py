@@ -5,18 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 
-import pytest
 from django.test import Client
 
 from apps.images import services
 from apps.images.models import Image, ImageMember
 from tests.dashboard.conftest import sign_in
-from tests.identity import factories
-
-
-@pytest.fixture
-def seeded(db):
-    return factories.seed()
 
 
 def _client(name: str, password: str) -> Client:
@@ -25,14 +18,14 @@ def _client(name: str, password: str) -> Client:
     return client
 
 
-def test_panel_is_in_the_compute_section(seeded):
+def test_panel_is_in_the_compute_section(cloud):
     page = _client("demo", "demo-pw").get("/dashboard/images/")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'href="/dashboard/images/"' in html and "Upload an image" in html
 
 
-def test_upload_flow_edit_and_delete(seeded, django_capture_on_commit_callbacks):
+def test_upload_flow_edit_and_delete(cloud, django_capture_on_commit_callbacks):
     demo = _client("demo", "demo-pw")
     created = demo.post("/dashboard/images/create", {
         "name": "dash-img", "disk_format": "raw", "container_format": "bare", "visibility": "private",
@@ -62,7 +55,7 @@ def test_upload_flow_edit_and_delete(seeded, django_capture_on_commit_callbacks)
     assert not Image.objects.filter(pk=image_id).exists()
 
 
-def test_member_cannot_publicize_and_admin_sees_all(seeded):
+def test_member_cannot_publicize_and_admin_sees_all(cloud):
     demo = _client("demo", "demo-pw")
     refused = demo.post("/dashboard/images/create", {"name": "pub", "disk_format": "raw", "container_format": "bare",
                                                      "visibility": "public", "min_disk": 0, "min_ram": 0})
@@ -73,9 +66,9 @@ def test_member_cannot_publicize_and_admin_sees_all(seeded):
     assert "priv-demo" in admin_page
 
 
-def test_share_and_accept_in_the_dashboard(seeded):
-    admin = factories.admin_actor()
-    demo_project = seeded["projects"]["demo"]
+def test_share_and_accept_in_the_dashboard(cloud):
+    admin = cloud.admin_actor
+    demo_project = cloud.demo_project
     image = services.image_create(actor=admin, name="gift", visibility="shared")
     admin_client = _client("admin", "admin-pw")
     page = admin_client.get(f"/dashboard/images/{image.id}/share")
@@ -93,8 +86,8 @@ def test_share_and_accept_in_the_dashboard(seeded):
     assert not ImageMember.objects.exists()
 
 
-def test_other_projects_private_image_is_404(seeded):
-    admin = factories.admin_actor()
+def test_other_projects_private_image_is_404(cloud):
+    admin = cloud.admin_actor
     image = services.image_create(actor=admin, name="secret", visibility="private")
     demo = _client("demo", "demo-pw")
     assert demo.get(f"/dashboard/images/{image.id}/edit").status_code == 404

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-i
 def test_bootstrap_makes_the_demo_image_once(db: Any, settings: Any, image_store: str) -> None:
     settings.STRATUS_DEMO_IMAGE = True
     kwargs = {"public_url": "http://cloud.test:8000", "admin_password": "a-pass", "demo_password": "d-pass"}
-    identity.bootstrap(**kwargs)
+    identity.bootstrap(**kwargs)  # bootstrap itself is under test here, not the seeded cloud
     identity.bootstrap(**kwargs)  # idempotent: still one image
 
     images = list(Image.objects.filter(name=DEMO_IMAGE_NAME))

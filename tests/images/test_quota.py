@@ -52,15 +52,10 @@ def test_image_bytes_quota(people, admin_actor):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_creates_never_overshoot(transactional_db):
-    from tests.identity import factories
-
-    factories.seed()
-    admin = factories.admin_actor()
-    project = identity.project_create(actor=admin, name="race")
-    identity.quota_set(actor=admin, project_id=project.id, limits={"images": 3})
-    factories.user_with_role(admin, "racer", "member", project)
-    _, actor = factories.login("racer", project)
+def test_concurrent_creates_never_overshoot(cloud):
+    """olga races in "other" (the seeded cloud's project that nothing else uses)."""
+    actor = cloud.other_actor
+    identity.quota_set(actor=cloud.admin_actor, project_id=cloud.other_project.id, limits={"images": 3})
     results: list[str] = []
 
     def create() -> None:
@@ -78,4 +73,5 @@ def test_concurrent_creates_never_overshoot(transactional_db):
     for t in threads:
         t.join()
     assert results.count("ok") == 3 and results.count("QuotaExceeded") == 5, results
-    assert Image.objects.filter(owner=project.id).count() == 3 and _usage(project.id, "images") == 3
+    other = cloud.other_project.id
+    assert Image.objects.filter(owner=other).count() == 3 and _usage(other, "images") == 3

@@ -14,7 +14,7 @@ from apps.core.errors import StratusError
 from apps.identity import services as identity_services
 from apps.networks import services
 from apps.networks.models import IPAllocation, Network, Port
-from tests.identity import factories
+from tests.api_client import SeededCloud
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,12 +48,9 @@ def race(n: int, work: Callable[[int], str]) -> list[str]:
 
 
 @pytest.fixture
-def member():
-    seed = factories.seed()
-    admin = factories.admin_actor()
-    factories.user_with_role(admin, "alice", "member", seed["projects"]["demo"])
-    _, actor = factories.login("alice", seed["projects"]["demo"])
-    return actor
+def member(cloud: SeededCloud):
+    """The seeded cloud's alice, a member of demo."""
+    return cloud.member_actor
 
 
 def test_fifty_parallel_ports_on_a_slash_28(member):
@@ -80,9 +77,8 @@ def test_parallel_networks_get_distinct_vxlan_ids(member):
         Network.objects.filter(network_type="vxlan").count()
 
 
-def test_parallel_creates_never_exceed_the_quota(member):
-    admin = factories.admin_actor()
-    identity_services.quota_set(actor=admin, project_id=member.project_id, limits={"router": 5})
+def test_parallel_creates_never_exceed_the_quota(cloud, member):
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=member.project_id, limits={"router": 5})
     results = race(15, lambda i: services.router_create(actor=member, name=f"r{i}").id and "ok")
     assert sorted(results) == ["OverQuota"] * 10 + ["ok"] * 5, results
 

@@ -18,8 +18,8 @@ ACCESS_MODELS = ("domain", "project", "user", "group", "role", "impliedrole", "r
 
 
 @pytest.fixture
-def console(client):
-    factories.seed()
+def console(client, cloud):
+    """The seeded cloud's admin signed in to the console."""
     assert client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "admin-pw"}).status_code == 302
     return client
 

@@ -78,7 +78,8 @@ class Summary:
 
 
 def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
-    """The resources the member routes name, made through the services as a client would."""
+    """The resources the member routes name, made through the services as a client would. Its own
+    world, not the ``cloud`` fixture: it is built once per module (``world``), the fixture per test."""
     from django.utils import timezone
 
     from apps.compute import services as compute_services

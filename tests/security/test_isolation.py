@@ -42,7 +42,8 @@ def _node(host: str) -> Any:
 
 def build_world() -> World:
     """Project A (alice member, rita reader) with one of every resource, made through the services
-    as the API would; project B (bob member); the admin."""
+    as the API would; project B (bob member); the admin. Its own world, not the ``cloud`` fixture: it is
+    built once per class (``world``) under django_db_blocker, and the ``cloud`` fixture is per test."""
     from apps.compute import services as compute
     from apps.compute import states as compute_states
     from apps.compute.services import server_reports, servers
@@ -279,6 +280,7 @@ class TestLiveEvents:
 
         settings.STRATUS_IMAGE_STORE, settings.STRATUS_IMAGE_DIR = "file", str(tmp_path)
         storage.reset()
+        # its own world: also a plain member of the admin project (carol), whom the seeded cloud lacks
         seed = factories.seed()
         admin_actor = factories.admin_actor()
         a = identity.project_create(actor=admin_actor, name="live-a")

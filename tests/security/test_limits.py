@@ -15,8 +15,8 @@ from django.test import Client
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity
 from apps.identity.models import Project
+from tests.api_client import SeededCloud
 from tests.compute.test_servers_support import env_fixture, image_dir_fixture  # noqa: F401
-from tests.identity import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,13 +35,9 @@ def image_store(settings: Any, tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-def member() -> dict[str, Any]:
-    factories.seed()
-    admin = factories.admin_actor()
-    project = identity.project_create(actor=admin, name="alpha")
-    factories.user_with_role(admin, "alice", "member", project)
-    token, _ = factories.login("alice", project)
-    return {"token": token, "project": project, "admin": admin}
+def member(cloud: SeededCloud) -> dict[str, Any]:
+    """The seeded cloud's olga, the one member of "other" (a project nothing else uses)."""
+    return {"token": cloud.other_token, "project": cloud.other_project, "admin": cloud.admin_actor}
 
 
 def _call(method: str, path: str, raw: bytes, token: str | None = None,

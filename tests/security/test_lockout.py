@@ -20,6 +20,7 @@ SELF = "the account you are signed in with"
 
 @pytest.fixture
 def cloud():
+    # seeds its own world, not the seeded cloud's: the lockout rules count exactly two admins (admin, second)
     seed = factories.seed()
     admin_project = seed["projects"]["admin"]
     second = factories.user_with_role(factories.admin_actor(), "second", "admin", admin_project)

@@ -24,29 +24,19 @@ from apps.core import events
 from apps.identity import services
 from apps.identity.models import Role, RoleAssignment
 from portal.settings import allowed_hosts
+from tests.api_client import SeededCloud
 from tests.live_socket import Socket, communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ADMIN_PW, DEMO_PW = "admin-pw-123", "demo-pw-123"
 
-
-@pytest.fixture
-def seeded(transactional_db: Any) -> dict[str, Any]:
-    return services.bootstrap(public_url="http://testserver", admin_password=ADMIN_PW, demo_password=DEMO_PW)
-
-
-def _admin(seeded: dict[str, Any]) -> Any:
-    return services.actor_for_session(user=seeded["admin"], project_id=seeded["projects"]["admin"].id)
-
-
-def _grant_reader(seeded: dict[str, Any], user: Any, project: Any) -> None:
-    services.role_grant(actor=_admin(seeded), role_id=Role.objects.get(name="reader").id, user_id=user.id,
+def _grant_reader(cloud: SeededCloud, user: Any, project: Any) -> None:
+    services.role_grant(actor=cloud.admin_actor, role_id=Role.objects.get(name="reader").id, user_id=user.id,
                         project_id=project.id)
 
 
-def _revoke_all(seeded: dict[str, Any], user: Any, project: Any) -> None:
-    admin = _admin(seeded)
+def _revoke_all(cloud: SeededCloud, user: Any, project: Any) -> None:
+    admin = cloud.admin_actor
     for assignment in list(RoleAssignment.objects.filter(user=user, project=project)):
         services.role_revoke(actor=admin, role_id=assignment.role_id, user_id=user.id, project_id=project.id)
 
@@ -56,8 +46,8 @@ async def _event(project_id: str, marker: str) -> None:
     await sync_to_async(events.send_now)(events.project_group(project_id), {"id": marker})
 
 
-def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seeded: dict[str, Any]) -> None:
-    demo, user = seeded["projects"]["demo"], seeded["demo"]
+def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(cloud: SeededCloud) -> None:
+    demo, user = cloud.demo_project, cloud.demo_user
 
     async def run() -> None:
         comm = communicator(user, demo.id)
@@ -65,7 +55,7 @@ def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seede
         assert (await comm.receive_json_from())["groups"] == [f"project.{demo.id}"]
         await _event(demo.id, "before")
         assert (await comm.receive_json_from())["event"] == {"id": "before"}
-        await database_sync_to_async(_revoke_all)(seeded, user, demo)
+        await database_sync_to_async(_revoke_all)(cloud, user, demo)
         closed = await comm.receive_output(3)
         assert closed == {"type": "websocket.close", "code": 4403}
         await _event(demo.id, "after")
@@ -74,9 +64,9 @@ def test_member_removed_from_its_project_is_closed_and_gets_no_more_events(seede
     async_to_sync(run)()
 
 
-def test_a_watched_project_is_left_when_the_role_on_it_goes(seeded: dict[str, Any]) -> None:
-    demo, admin_project, user = seeded["projects"]["demo"], seeded["projects"]["admin"], seeded["demo"]
-    _grant_reader(seeded, user, admin_project)
+def test_a_watched_project_is_left_when_the_role_on_it_goes(cloud: SeededCloud) -> None:
+    demo, admin_project, user = cloud.demo_project, cloud.admin_project, cloud.demo_user
+    _grant_reader(cloud, user, admin_project)
 
     async def run() -> None:
         comm = communicator(user, demo.id)
@@ -86,7 +76,7 @@ def test_a_watched_project_is_left_when_the_role_on_it_goes(seeded: dict[str, An
         assert await comm.receive_json_from() == {"type": "watching", "project_id": admin_project.id}
         await _event(admin_project.id, "watched")
         assert (await comm.receive_json_from())["event"] == {"id": "watched"}
-        await database_sync_to_async(_revoke_all)(seeded, user, admin_project)
+        await database_sync_to_async(_revoke_all)(cloud, user, admin_project)
         await _event(admin_project.id, "no longer yours")
         await _event(demo.id, "still yours")
         # the socket stays open on its own project, and the lost one's events stop
@@ -98,11 +88,11 @@ def test_a_watched_project_is_left_when_the_role_on_it_goes(seeded: dict[str, An
 
 
 @pytest.mark.parametrize("how", ["user disabled", "project disabled", "user deleted"])
-def test_losing_the_account_or_the_project_closes_the_socket(seeded: dict[str, Any], how: str) -> None:
-    demo, user = seeded["projects"]["demo"], seeded["demo"]
+def test_losing_the_account_or_the_project_closes_the_socket(cloud: SeededCloud, how: str) -> None:
+    demo, user = cloud.demo_project, cloud.demo_user
 
     def change() -> None:
-        admin = _admin(seeded)
+        admin = cloud.admin_actor
         if how == "user disabled":
             services.user_update(actor=admin, user_id=user.id, enabled=False)
         elif how == "project disabled":
@@ -123,14 +113,14 @@ def test_losing_the_account_or_the_project_closes_the_socket(seeded: dict[str, A
     async_to_sync(run)()
 
 
-def test_a_role_granted_elsewhere_leaves_the_socket_alone(seeded: dict[str, Any]) -> None:
-    demo, admin_project, user = seeded["projects"]["demo"], seeded["projects"]["admin"], seeded["demo"]
+def test_a_role_granted_elsewhere_leaves_the_socket_alone(cloud: SeededCloud) -> None:
+    demo, admin_project, user = cloud.demo_project, cloud.admin_project, cloud.demo_user
 
     async def run() -> None:
         comm = communicator(user, demo.id)
         assert (await comm.connect())[0]
         await comm.receive_json_from()
-        await database_sync_to_async(_grant_reader)(seeded, user, admin_project)
+        await database_sync_to_async(_grant_reader)(cloud, user, admin_project)
         await _event(demo.id, "kept")
         assert (await comm.receive_json_from())["event"] == {"id": "kept"}
         await comm.disconnect()
@@ -171,7 +161,7 @@ def _asgi_connect(origin: bytes, host: bytes = b"127.0.0.1:8000") -> tuple[bool,
     return async_to_sync(run)()
 
 
-def test_a_foreign_origin_cannot_open_the_live_socket(seeded: dict[str, Any]) -> None:
+def test_a_foreign_origin_cannot_open_the_live_socket(cloud: SeededCloud) -> None:
     # through the whole ASGI application: the origin validator answers before the consumer does
     connected, code = _asgi_connect(b"http://evil.example")
     assert not connected and code != 4401, code  # refused before the consumer (which says 4401)
