@@ -8,6 +8,11 @@
  *     data-live-src URL is fetched and replaces the element's content; rows carrying data-id that
  *     are new, or are the event's object, flash;
  *   - listed in  [data-live-feed]  lists (the overview's activity box).
+ * Resync: events published while the socket is not joined (before it first connects, or while it
+ * reconnects) are not replayed, so on every (re)connection ("hello") every [data-live] element is
+ * fetched again and "stratus:resync" is dispatched on document (for panels that refresh their own
+ * way, such as the instance page). Not polling: one fetch per element per connection.
+ * Stratus.refresh(el) asks for a refresh in the same queue (the live table's sorting and paging).
  * An element with data-live-project="<id>" asks the socket to also watch that project's group
  * (granted by the server only for projects the user may use).
  */
@@ -41,10 +46,10 @@
 
   function scheduleRefresh(el, id) {
     if (pending.has(el)) {
-      pending.get(el).add(id);
+      if (id !== null) pending.get(el).add(id);
       return;
     }
-    pending.set(el, new Set([id]));
+    pending.set(el, new Set(id === null ? [] : [id]));
     setTimeout(function () {
       const ids = pending.get(el);
       pending.delete(el);
@@ -60,13 +65,25 @@
     const before = new Set(Array.from(el.querySelectorAll("[data-id]"), (row) => row.dataset.id));
     const response = await fetch(src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
     if (!response.ok || response.redirected) return;  // signed out or no longer allowed: keep the page as it is
-    el.innerHTML = await response.text();
+    const body = await response.text();
+    if (src !== el.dataset.liveSrc) return;  // the table moved to another page meanwhile: its own refresh follows
+    el.innerHTML = body;
     el.querySelectorAll("[data-id]").forEach(function (row) {
       if (!before.has(row.dataset.id)) row.classList.add("live-new");
       else if (ids.has(row.dataset.id)) row.classList.add("live-changed");
     });
     applyFilters(el);
     el.dispatchEvent(new CustomEvent("stratus:refreshed", { bubbles: true, detail: { ids: Array.from(ids) } }));
+  }
+
+  Stratus.refresh = function (el) {
+    scheduleRefresh(el, null);
+  };
+
+  function resync() {
+    window.StratusResyncs = (window.StratusResyncs || 0) + 1;
+    document.querySelectorAll("[data-live][data-live-src]").forEach((el) => scheduleRefresh(el, null));
+    document.dispatchEvent(new CustomEvent("stratus:resync"));
   }
 
   // ---- activity feed ---------------------------------------------------------------------------
@@ -133,6 +150,7 @@
       if (payload.type === "hello") {
         Stratus.groups = payload.groups;
         setState("live");
+        resync();
       } else if (payload.type === "event" && payload.event) {
         onEvent(payload.event);
       }

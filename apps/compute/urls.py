@@ -5,13 +5,13 @@ from apps.dashboard.routes import Resource, urls
 
 urlpatterns = urls(
     views,
-    Resource("instances", "instance", "server_id", detail=True,
+    Resource("instances", "instance", "server_id", detail=True, new=("act",),
              actions=("action", "delete", "console", "actions/<str:request_id>=action_events")),
     Resource("keypairs", "keypair", "name", actions=("delete",)),
     Resource("flavors", "flavor", "flavor_id", actions=("delete",)),
     Resource("admin/services", "compute_service", "int:node_id", name="service", actions=("update",)),
     pages={"instances/launch": views_launch.launch, "admin/instances/": "all_instances",
-           "admin/hypervisors/": "hypervisors", "admin/usage/": "usage"},
+           "admin/instances/act": "all_instances_act", "admin/hypervisors/": "hypervisors", "admin/usage/": "usage"},
 ) + urls(views_volumes, Resource("instances/<str:server_id>/volumes", "instance_volume", "volume_id",
                                  new=("attach",), actions=("detach",))) + urls(
     views_flavors, Resource("flavors", "flavor", "flavor_id", index=False, detail=True, actions=(

@@ -3,7 +3,10 @@ log) and Key Pairs (section Compute); for admins Flavors, Hypervisors, Compute S
 and Usage. They call the same services and selectors as the Nova API."""
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -47,6 +50,7 @@ from apps.dashboard.shell import (
     run_action,
     safe_next,
 )
+from apps.dashboard.tables import Action, Column, Table, TableQuery
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors as image_selectors
@@ -174,32 +178,85 @@ def _decorate(instances: list[Instance], *, actor: Actor, images: dict[str, str]
     return instances
 
 
-def _instance_rows(actor: Actor, *, all_projects: bool = False) -> list[Instance]:
-    rows = (server_selectors.server_list_every_project(actor=actor) if all_projects
-            else server_selectors.server_list(actor=actor, query=server_selectors.ServerQuery()))
-    projects = None
+def _instance_page(actor: Actor, page: TableQuery, *, all_projects: bool = False) -> list[Instance]:
+    """One page of the instance table through Nova's server list (its sort keys, its name filter)."""
+    query = server_selectors.ServerQuery(name=re.escape(page.search) or None, sort_keys=(page.sort,),
+                                         sort_dirs=(page.direction,), limit=page.limit, marker=page.marker)
     if all_projects:
+        rows = server_selectors.server_list_every_project(actor=actor, query=query)
         projects = identity_selectors.project_names(actor=actor)
+    else:
+        rows, projects = server_selectors.server_list(actor=actor, query=query), None
     return _decorate(rows, actor=actor, images=image_selectors.image_names(actor=actor), projects=projects)
+
+
+def _on_instance(run: Callable[..., Any], message: str) -> tuple[Callable[[Actor, str], Instance],
+                                                                  Callable[[Instance], str]]:
+    """An instance table action: ``run`` (a lifecycle service) on one instance, and its message."""
+    def call(actor: Actor, server_id: str) -> Instance:
+        instance = server_selectors.server_get(actor=actor, server_id=server_id)
+        run(actor=actor, server_id=instance.id, request_id=_request_id())
+        return instance
+
+    return call, lambda instance: message.format(name=instance.name)
+
+
+def _has_button(name: str) -> Callable[[Instance], bool]:
+    return lambda instance: any(button == name for button, _ in instance.buttons)  # type: ignore[attr-defined]
+
+
+def _power(action: str) -> Callable[..., Any]:
+    return lambda **common: server_lifecycle.server_power(action=action, **common)
+
+
+INSTANCE_COLUMNS = (
+    Column("Name", sort="display_name"), Column("Project", when="all_projects"),
+    Column("Host", sort="host", when="all_projects"), Column("Image"), Column("IP addresses"), Column("Flavor"),
+    Column("Key pair", sort="key_name"), Column("Status", sort="vm_state"), Column("Task", sort="task_state"),
+    Column("Power state", sort="power_state"), Column("Zone", sort="availability_zone"),
+    Column("Age", sort="created_at"),
+)
+INSTANCE_ACTIONS = (
+    Action("start", "Start", *_on_instance(_power("start"), "Requested start of instance {name}."),
+           allowed=_has_button("start"), bulk=True),
+    Action("stop", "Shut off", *_on_instance(_power("stop"), "Requested stop of instance {name}."),
+           allowed=_has_button("stop"), bulk=True, confirm="Shut off instance {name}?"),
+    Action("delete", "Delete", *_on_instance(server_lifecycle.server_delete, "Deletion of instance {name} requested."),
+           allowed=lambda instance: instance.can_delete, bulk=True, danger=True,  # type: ignore[attr-defined]
+           confirm="Delete instance {name}?", icon="trash"),
+)
+
+
+def _instance_data(instance: Instance) -> dict[str, str]:
+    return {"name": instance.name, "status": instance.status_label}  # type: ignore[attr-defined]
+
+
+INSTANCES = Table(
+    name="instances", url_name="compute:instances", act_name="compute:instance_act", columns=INSTANCE_COLUMNS,
+    page=_instance_page,
+    row_template="compute/_instance_row.html", default_sort="created_at", live="instance",
+    actions=INSTANCE_ACTIONS, row_data=_instance_data, search_label="Filter instances by name",
+    empty="No instances yet.")
+ALL_INSTANCES = replace(INSTANCES, url_name="compute:all_instances", act_name="compute:all_instances_act",
+                        page=lambda actor, page: _instance_page(actor, page, all_projects=True))
+instance_act, instance_delete = INSTANCES.action_view(), INSTANCES.action_view("delete")
+all_instances_act = ALL_INSTANCES.action_view()
 
 
 @dashboard_view
 def instances(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    context = {"instances": _instance_rows(actor), "all_projects": False,
-               "can_write": actor.project_id is not None and actor.may_write(actor.project_id),
-               "live_src": reverse("compute:instances")}
-    return render_page(request, "compute/instances.html", context, partial="compute/_instances_table.html")
+    context = {"all_projects": False, "can_write": actor.project_id is not None and actor.may_write(actor.project_id)}
+    return INSTANCES.render(request, "compute/instances.html", context)
 
 
 @dashboard_view
 def all_instances(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    rows = _instance_rows(actor, all_projects=True)
-    watched = list(dict.fromkeys(i.project_id for i in rows if i.project_id != actor.project_id))[:15]
-    context = {"instances": rows, "all_projects": True, "can_write": False, "watched": watched,
-               "live_src": reverse("compute:all_instances")}
-    return render_page(request, "compute/all_instances.html", context, partial="compute/_instances_table.html")
+    context = ALL_INSTANCES.context(request, {"all_projects": True, "can_write": False})
+    rows = [entry["row"] for entry in context["table"]["rows"]]
+    context["watched"] = list(dict.fromkeys(i.project_id for i in rows if i.project_id != actor.project_id))[:15]
+    return render_page(request, "compute/all_instances.html", context, partial="dashboard/_table_live.html")
 
 
 def _request_id() -> str:
@@ -282,17 +339,6 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
                            back=safe_next(request, reverse("compute:instance", args=[instance.id])),
                            call=lambda data: _run_button(data, actor=actor, server_id=instance.id,
                                                          request_id=_request_id()))
-
-
-@require_POST
-@dashboard_view
-def instance_delete(request: HttpRequest, server_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    instance = server_selectors.server_get(actor=actor, server_id=server_id)
-    return run_action(request, lambda: server_lifecycle.server_delete(actor=actor, server_id=instance.id,
-                                                                      request_id=_request_id()),
-                      success=f"Deletion of instance {instance.name} requested.",
-                      redirect_to=reverse("compute:instances"))
 
 
 @dashboard_view

@@ -4,10 +4,11 @@ rendering of service errors, and partial (live-refreshed) rendering.
 Component views use it like this:
 
     @dashboard_view
-    def instances(request: HttpRequest) -> HttpResponse:
-        rows = compute.selectors.instance_list(actor=request.actor)
-        return render_page(request, "compute/instances.html", {"rows": rows},
-                           partial="compute/_instances_table.html")
+    def backends(request: HttpRequest) -> HttpResponse:
+        rows = volumes.selectors.backend_list(actor=actor_for(request))
+        return render_page(request, "volumes/backends.html", {"backends": rows})
+
+(a list panel declares a live table instead: apps/dashboard/tables.py).
 
 ``request.actor`` is what services.actor_for_session returns for the logged-in user in the project
 chosen by the switcher. Forbidden and NotFound raised by a service or selector become a 403/404

@@ -171,6 +171,8 @@ def _filtered(qs: QuerySet, query: ListQuery, names: tuple[str, ...], metadata: 
     for name in names:
         if name in query.filters:
             qs = qs.filter(**{name: query.filters[name]})
+    if query.filters.get("name~"):  # Cinder's "like" filter (3.34)
+        qs = qs.filter(name__icontains=query.filters["name~"])
     for key, value in query.metadata.items():
         qs = qs.filter(Exists(metadata.objects.filter(**{owner: OuterRef("pk")}, key=key, value=value)))
     return _page(qs, query)

@@ -10,7 +10,7 @@ urlpatterns = urls(
              actions=("edit", "delete", "specs=spec_set", "specs/<str:key>/delete=spec_delete")),
 ) + urls(
     views,
-    Resource("", "volume", "volume_id", name="", new=("create",), detail=True,
+    Resource("", "volume", "volume_id", name="", new=("create", "act"), detail=True,
              actions=("edit", "extend", "snapshot", "upload", "attach", "detach", "delete")),
     Resource("snapshots", "snapshot", "snapshot_id", actions=("delete",)),
     pages={"backends/": "backends"},

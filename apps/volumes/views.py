@@ -18,6 +18,7 @@ from apps.compute.services import volumes as attach_services
 from apps.core.access import may_change
 from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
+from apps.dashboard.tables import Column, Table, TableQuery, deleting
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
@@ -55,12 +56,33 @@ def _name_attachments(volumes: list[Volume], names: dict[str, str]) -> list[Volu
     return volumes
 
 
-def _rows(actor: Actor) -> dict[str, Any]:
-    """The project's volumes with the names of the instances they are attached to; an admin sees
-    every project's (with the project column)."""
-    query = selectors.ListQuery(all_tenants=actor.is_admin)
+def _list_query(actor: Actor, page: TableQuery) -> selectors.ListQuery:
+    """A page of a table as Cinder's list asks for it (an admin sees every project's)."""
+    return selectors.ListQuery(all_tenants=actor.is_admin, filters={"name~": page.search} if page.search else {},
+                               sort=[(page.sort, page.direction), ("id", page.direction)], limit=page.limit,
+                               marker=page.marker)
+
+
+def _volume_page(actor: Actor, page: TableQuery) -> list[Volume]:
+    """The volumes of one page, with the names of the instances they are attached to."""
     names = {s.id: s.name for s in _servers(actor)}
-    return {"volumes": _name_attachments(selectors.volume_list(actor=actor, query=query), names), **_base(actor)}
+    rows = _name_attachments(selectors.volume_list(actor=actor, query=_list_query(actor, page)), names)
+    for volume in rows:
+        volume.can_write = may_change(actor, volume)  # type: ignore[attr-defined]
+    return rows
+
+
+VOLUMES = Table(
+    name="volumes", url_name="volumes:index", act_name="volumes:act", page=_volume_page,
+    row_template="volumes/_volume_row.html",
+    columns=(Column("Name", sort="name"), Column("Size", sort="size"), Column("Status", sort="status"),
+             Column("Type"), Column("Bootable", sort="bootable"), Column("Attached to"),
+             Column("Project", when="is_admin"), Column("Created", sort="created_at")),
+    default_sort="created_at", live="volume", search_label="Filter volumes by name", empty="No volumes.",
+    row_data=lambda v: {"name": v.name or "", "status": v.status},
+    actions=(deleting(selectors.volume_get, services.volume_delete, "volume_id", noun="volume",
+                      success=lambda v: f"Deleting volume {v.name or v.id}."),))
+volume_act, volume_delete = VOLUMES.action_view(), VOLUMES.action_view("delete")
 
 
 def _request_id() -> str:
@@ -83,8 +105,7 @@ def _form_page(request: HttpRequest, form: Form, call: Callable[[], T], *, succe
 @dashboard_view
 def volumes(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    return render_page(request, "volumes/volumes.html", {**_rows(actor), "form": _volume_form(actor)},
-                       partial="volumes/_volumes_table.html")
+    return VOLUMES.render(request, "volumes/volumes.html", {**_base(actor), "form": _volume_form(actor)})
 
 
 @require_POST
@@ -103,7 +124,7 @@ def volume_create(request: HttpRequest) -> HttpResponse:
                        redirect_to=reverse("volumes:index"), passthrough=(Forbidden,))
     if done is not None:
         return done
-    return render_page(request, "volumes/volumes.html", {**_rows(actor), "form": form}, status=400)
+    return VOLUMES.render(request, "volumes/volumes.html", {**_base(actor), "form": form}, status=400)
 
 
 @dashboard_view
@@ -222,15 +243,6 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
         success=lambda _: f"Creating a snapshot of {volume.name or volume.id}.",
         redirect_to=reverse("volumes:snapshots"), title=f"Snapshot {volume.name or volume.id}",
         submit="Create snapshot")
-
-
-@require_POST
-@dashboard_view
-def volume_delete(request: HttpRequest, volume_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    volume = selectors.volume_get(actor=actor, volume_id=volume_id)
-    return run_action(request, lambda: services.volume_delete(actor=actor, volume_id=volume.id),
-                      success=f"Deleting volume {volume.name or volume.id}.", redirect_to=reverse("volumes:index"))
 
 
 @dashboard_view

@@ -43,6 +43,9 @@
       if (event.resource !== "instance" || event.id !== id || box.dataset.gone) return;
       running = (running || Promise.resolve()).then(refresh).catch(() => {});
     });
+    document.addEventListener("stratus:resync", function () {  // the socket (re)connected: catch up
+      if (!box.dataset.gone) running = (running || Promise.resolve()).then(refresh).catch(() => {});
+    });
     box.addEventListener("focusout", function () {
       setTimeout(function () {
         if (stale && !editing()) running = (running || Promise.resolve()).then(refresh).catch(() => {});

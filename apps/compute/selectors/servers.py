@@ -5,7 +5,7 @@ node, then one query each for tags, faults, ports (with networks), fixed IPs, fl
 ``server_for_node`` and ``server_ports_for_node`` are for node tasks only (no actor)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -318,10 +318,10 @@ def server_list(*, actor: Actor, query: ServerQuery, details: bool = True) -> li
     return _complete(page) if details else page
 
 
-def server_list_every_project(*, actor: Actor) -> list[Instance]:
-    """Every project's servers with their details (the admins' instance panel)."""
+def server_list_every_project(*, actor: Actor, query: ServerQuery | None = None) -> list[Instance]:
+    """Every project's servers with their details (the admins' instance panel), ``query``'s page."""
     require_admin(actor, action="list the instances of every project")
-    return server_list(actor=actor, query=ServerQuery(all_tenants=True))
+    return server_list(actor=actor, query=replace(query or ServerQuery(), all_tenants=True))
 
 
 # ---- instance actions, tags ------------------------------------------------------------------
