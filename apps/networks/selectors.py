@@ -76,6 +76,7 @@ class ListQuery:
     limit: int | None = None
     marker: str | None = None
     page_reverse: bool = False
+    search: str = ""  # part of the name, any case (the dashboard's filter box)
 
 
 def apply_filters(qs: QuerySet[M], filters: Mapping[str, Sequence[str]], spec: FilterSpec) -> QuerySet[M]:
@@ -126,6 +127,8 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
     marker, exactly as an id that does not exist (no existence oracle)."""
     visible = qs
     qs = apply_filters(qs, query.filters, spec)
+    if query.search:
+        qs = qs.filter(name__icontains=query.search)
     order: list[tuple[str, bool]] = []
     for attr, ascending in query.sorts:
         target = spec.get("project_id" if attr == "tenant_id" else attr)

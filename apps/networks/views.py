@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
+from apps.dashboard.tables import Column, Table, TableQuery, deleting
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -227,14 +228,34 @@ subnet_delete = _delete_button("subnet", success=lambda s: f"Deleted subnet {s.c
 
 # ---- ports ---------------------------------------------------------------------------------
 
-def _port_rows(actor: Actor) -> dict[str, Any]:
-    ports = list(selectors.port_list(actor=actor, named=True))
+def _table_query(page: TableQuery) -> ListQuery:
+    """A table's page as a Neutron list asks for it (sort key, the name filter, limit and marker)."""
+    return ListQuery(filters={}, sorts=[(page.sort, page.ascending)], limit=page.limit, marker=page.marker,
+                     search=page.search)
+
+
+def _port_page(actor: Actor, page: TableQuery) -> list[Port]:
+    ports = list(selectors.port_list(actor=actor, query=_table_query(page), named=True))
     networks = _network_names(actor)
     reasons = selectors.port_down_reasons(actor=actor, ports=ports)
     for port in ports:
         port.network_row = networks.get(port.network_id)  # type: ignore[attr-defined]
         port.down_reason = reasons.get(port.id, "")  # type: ignore[attr-defined]
-    return {"ports": ports, "network_owners": NETWORK_OWNERS, **_base(actor)}
+        port.can_write = may_change(actor, port) and port.device_owner not in NETWORK_OWNERS  # type: ignore[attr-defined]
+    return ports
+
+
+PORTS = Table(
+    name="ports", url_name="networks:ports", act_name="networks:port_act", page=_port_page,
+    row_template="networks/_port_row.html",
+    columns=(Column("Name", sort="name"), Column("Network"), Column("Fixed IPs"), Column("MAC", sort="mac_address"),
+             Column("Attached to", sort="device_owner"), Column("Status", sort="status"),
+             Column("Project", when="is_admin")),
+    default_sort="name", default_ascending=True, live="port", search_label="Filter ports by name",
+    empty="No ports yet.", row_data=lambda p: {"name": p.name, "owner": p.device_owner},
+    actions=(deleting(selectors.port_get, services.port_delete, "port_id", noun="port",
+                      success=lambda p: f"Deleted port {p.name or p.id}."),))
+port_act, port_delete = PORTS.action_view(), PORTS.action_view("delete")
 
 
 def _group_choices(actor: Actor) -> list[tuple[str, str]]:
@@ -244,8 +265,7 @@ def _group_choices(actor: Actor) -> list[tuple[str, str]]:
 
 @dashboard_view
 def ports(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "networks/ports.html", _port_rows(actor_for(request)),
-                       partial="networks/_ports_table.html")
+    return PORTS.render(request, "networks/ports.html", _base(actor_for(request)))
 
 
 @dashboard_view
@@ -281,10 +301,6 @@ def port_edit(request: HttpRequest, port_id: str) -> HttpResponse:
                       success=lambda _: f"Saved port {form.cleaned_data.get('name') or port.id}.",
                       back=reverse("networks:ports"), title=f"Edit port {port.name or port.id}", submit="Save",
                       crumbs="Ports", object_id=port.id, passthrough=(Forbidden,))
-
-
-port_delete = _delete_button("port", success=lambda p: f"Deleted port {p.name or p.id}.",
-                             back=lambda _: reverse("networks:ports"))
 
 
 # ---- routers -------------------------------------------------------------------------------
