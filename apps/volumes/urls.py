@@ -12,6 +12,6 @@ urlpatterns = urls(
     views,
     Resource("", "volume", "volume_id", name="", new=("create", "act"), detail=True,
              actions=("edit", "extend", "snapshot", "upload", "attach", "detach", "delete")),
-    Resource("snapshots", "snapshot", "snapshot_id", actions=("delete",)),
+    Resource("snapshots", "snapshot", "snapshot_id", new=("act",), actions=("delete",)),
     pages={"backends/": "backends"},
 )

@@ -22,7 +22,7 @@ from apps.dashboard.tables import Column, Table, TableQuery, deleting
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
-from apps.volumes.models import Volume
+from apps.volumes.models import Snapshot, Volume
 
 T = TypeVar("T")
 
@@ -245,22 +245,29 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
         submit="Create snapshot")
 
 
+def _snapshot_page(actor: Actor, page: TableQuery) -> list[Snapshot]:
+    rows = selectors.snapshot_list(actor=actor, query=_list_query(actor, page))
+    for snapshot in rows:
+        snapshot.can_write = may_change(actor, snapshot)  # type: ignore[attr-defined]
+    return rows
+
+
+SNAPSHOTS = Table(
+    name="snapshots", url_name="volumes:snapshots", act_name="volumes:snapshot_act", page=_snapshot_page,
+    row_template="volumes/_snapshot_row.html",
+    columns=(Column("Name", sort="name"), Column("Size", sort="size"), Column("Status", sort="status"),
+             Column("Volume", sort="volume_id"), Column("Project", when="is_admin"),
+             Column("Created", sort="created_at")),
+    default_sort="created_at", live="snapshot", search_label="Filter snapshots by name", empty="No snapshots.",
+    row_data=lambda s: {"name": s.name or "", "status": s.status},
+    actions=(deleting(selectors.snapshot_get, services.snapshot_delete, "snapshot_id", noun="snapshot",
+                      success=lambda s: f"Deleting snapshot {s.name or s.id}."),))
+snapshot_act, snapshot_delete = SNAPSHOTS.action_view(), SNAPSHOTS.action_view("delete")
+
+
 @dashboard_view
 def snapshots(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    rows = selectors.snapshot_list(actor=actor, query=selectors.ListQuery(all_tenants=actor.is_admin))
-    return render_page(request, "volumes/snapshots.html", {"snapshots": rows, **_base(actor)},
-                       partial="volumes/_snapshots_table.html")
-
-
-@require_POST
-@dashboard_view
-def snapshot_delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    snapshot = selectors.snapshot_get(actor=actor, snapshot_id=snapshot_id)
-    return run_action(request, lambda: services.snapshot_delete(actor=actor, snapshot_id=snapshot.id),
-                      success=f"Deleting snapshot {snapshot.name or snapshot.id}.",
-                      redirect_to=reverse("volumes:snapshots"))
+    return SNAPSHOTS.render(request, "volumes/snapshots.html", _base(actor_for(request)))
 
 
 @dashboard_view

@@ -38,7 +38,7 @@ def _bulk_delete(page: Page, table: str, names: list[str], *, requested: int) ->
     expect(page.locator(f"#{table}-bulk [data-bulk-count]")).to_have_text(f"{len(names)} selected")
     page.click(f'#{table}-bulk [data-bulk-action="delete"]')
     status = page.locator(f"#{table}-bulk [data-bulk-status]")
-    expect(status).to_contain_text(f"{requested} of {len(names)} requested")
+    expect(status).to_contain_text(f"{requested} of {len(names)} requested", timeout=WAIT)
     assert questions and all(name in questions[-1] for name in names), questions
 
 

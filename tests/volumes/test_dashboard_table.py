@@ -100,7 +100,7 @@ def test_row_button_and_bulk_bar_render(cloud: SeededCloud) -> None:
     volume = _volumes(cloud, 1)[0]
     html = client_for("alice").get(f"{D}/").content.decode()
     assert f'name="ids" value="{volume.id}" form="volumes-bulk"' in html
-    assert 'data-confirm="Delete v00?"' in html and 'action="/dashboard/volumes/act"' in html
+    assert 'data-confirm="Delete volume v00?"' in html and 'action="/dashboard/volumes/act"' in html
     assert 'data-live="volume"' in html and "partial=1" in html
 
 
