@@ -9,7 +9,7 @@ urlpatterns = urls(
     Resource("ports", "port", "port_id", index=False, detail=True),
 ) + urls(
     views,
-    Resource("", "network", "network_id", new=("create",), detail=True, actions=("edit", "delete")),
+    Resource("", "network", "network_id", new=("create", "act"), detail=True, actions=("edit", "delete")),
     Resource("<str:network_id>/subnets", "subnet", index=False, new=("create",)),
     Resource("subnets", "subnet", "subnet_id", index=False, actions=("edit", "delete")),
     Resource("ports", "port", "port_id", new=("create", "act"), actions=("edit", "delete")),

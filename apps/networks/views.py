@@ -128,21 +128,40 @@ def _externals(actor: Actor) -> list[tuple[str, str]]:
     return [(n.id, n.name or n.id) for n in externals]
 
 
+def _table_query(page: TableQuery) -> ListQuery:
+    """A table's page as a Neutron list asks for it (sort key, the name filter, limit and marker)."""
+    return ListQuery(filters={}, sorts=[(page.sort, page.ascending)], limit=page.limit, marker=page.marker,
+                     search=page.search)
+
+
 # ---- networks ------------------------------------------------------------------------------
 
-def _network_rows(actor: Actor) -> dict[str, Any]:
-    networks = list(selectors.network_list(actor=actor))
-    subnets = subnets_by_network(selectors.subnet_list(actor=actor))
+def _network_page(actor: Actor, page: TableQuery) -> list[Network]:
+    networks = list(selectors.network_list(actor=actor, query=_table_query(page)))
+    subnets = subnets_by_network(selectors.subnet_list(actor=actor, query=_query(network_id=[n.id for n in networks])))
     for network in networks:
         network.subnet_rows = subnets.get(network.id, [])  # type: ignore[attr-defined]
-    return {"networks": networks, **_base(actor)}
+        network.can_write = may_change(actor, network)  # type: ignore[attr-defined]
+    return networks
+
+
+NETWORKS = Table(
+    name="networks", url_name="networks:index", act_name="networks:network_act", page=_network_page,
+    row_template="networks/_network_row.html",
+    columns=(Column("Name", sort="name"), Column("Subnets"), Column("Status", sort="status"), Column("Flags"),
+             Column("Project", when="is_admin"), Column("ID", sort="id")),
+    default_sort="name", default_ascending=True, live="network subnet", search_label="Filter networks by name",
+    empty="No networks yet.",
+    actions=(deleting(selectors.network_get, services.network_delete, "network_id", noun="network",
+                      success=lambda n: f"Deleted network {n.name or n.id}."),))
+network_act, network_delete = NETWORKS.action_view(), NETWORKS.action_view("delete")
 
 
 @dashboard_view
 def networks(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    context = {**_network_rows(actor), "form": NetworkCreateForm(is_admin=actor.is_admin)}
-    return render_page(request, "networks/networks.html", context, partial="networks/_networks_table.html")
+    return NETWORKS.render(request, "networks/networks.html",
+                           {**_base(actor), "form": NetworkCreateForm(is_admin=actor.is_admin)})
 
 
 @require_POST
@@ -161,7 +180,7 @@ def network_create(request: HttpRequest) -> HttpResponse:
 
     return _list_form(request, form, create, success=lambda network: f"Created network {network.name}.",
                       redirect_to=lambda network: reverse("networks:network", args=[network.id]),
-                      template="networks/networks.html", context=lambda: _network_rows(actor))
+                      template="networks/networks.html", context=lambda: NETWORKS.context(request, _base(actor)))
 
 
 @dashboard_view
@@ -190,10 +209,6 @@ def network_edit(request: HttpRequest, network_id: str) -> HttpResponse:
         success=lambda _: f"Saved network {form.cleaned_data['name']}.",
         back=reverse("networks:network", args=[network.id]), title=f"Edit network {network.name or network.id}",
         submit="Save", crumbs="Networks", object_id=network.id, passthrough=(Forbidden,))
-
-
-network_delete = _delete_button("network", success=lambda n: f"Deleted network {n.name or n.id}.",
-                                back=lambda _: reverse("networks:index"))
 
 
 @dashboard_view
@@ -227,12 +242,6 @@ subnet_delete = _delete_button("subnet", success=lambda s: f"Deleted subnet {s.c
 
 
 # ---- ports ---------------------------------------------------------------------------------
-
-def _table_query(page: TableQuery) -> ListQuery:
-    """A table's page as a Neutron list asks for it (sort key, the name filter, limit and marker)."""
-    return ListQuery(filters={}, sorts=[(page.sort, page.ascending)], limit=page.limit, marker=page.marker,
-                     search=page.search)
-
 
 def _port_page(actor: Actor, page: TableQuery) -> list[Port]:
     ports = list(selectors.port_list(actor=actor, query=_table_query(page), named=True))

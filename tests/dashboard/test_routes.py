@@ -106,6 +106,7 @@ ROUTES = {
         "agent_disable": ("agents/<str:agent_id>/disable", "views_agents.agent_disable"),
         "agent_delete": ("agents/<str:agent_id>/delete", "views_agents.agent_delete"),
         "port": ("ports/<str:port_id>/", "views_agents.port_detail"),
+        "network_act": ("act", "tables.Table.action_view.<locals>.view"),
         "ports": ("ports/", "views.ports"),
         "port_create": ("ports/create", "views.port_create"),
         "port_act": ("ports/act", "tables.Table.action_view.<locals>.view"),
@@ -138,7 +139,7 @@ ROUTES = {
         "network": ("<str:network_id>/", "views.network_detail"),
         "network_edit": ("<str:network_id>/edit", "views.network_edit"),
         "subnet_create": ("<str:network_id>/subnets/create", "views.subnet_create"),
-        "network_delete": ("<str:network_id>/delete", "views._delete_button.<locals>.view"),
+        "network_delete": ("<str:network_id>/delete", "tables.Table.action_view.<locals>.view"),
     },
     "tasks": {
         "index": ("", "views.tasks"),
