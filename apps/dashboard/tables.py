@@ -35,6 +35,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.access import may_change
 from apps.core.errors import Forbidden, NotFound, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, is_partial, render_page, safe_next
 from apps.identity.policy import Actor
@@ -218,6 +219,15 @@ class Table:
             return render_page(request, template, context, partial="dashboard/_table_live.html", status=status)
         return render_page(request, template, context, status=status)
 
+    def page_view(self, template: str, context: Callable[[Actor], Mapping[str, Any]]) -> View:
+        """The list page of a panel that shows the table and ``context(actor)`` (its flags, a form)."""
+
+        @dashboard_view
+        def view(request: HttpRequest) -> HttpResponse:
+            return self.render(request, template, context(actor_for(request)))
+
+        return view
+
     # ---- actions ------------------------------------------------------------------------------
 
     def action_view(self, only: str | None = None) -> View:
@@ -279,4 +289,11 @@ def deleting(get: Callable[..., Any], delete: Callable[..., Any], key: str, *, n
 
     return Action("delete", "Delete", call=call, success=success, allowed=allowed, bulk=True, danger=True,
                   confirm=f"Delete {noun} {{name}}?", icon="trash")
+
+
+def writable(actor: Actor, rows: list[Any]) -> list[Any]:
+    """``rows`` with ``can_write``: whether ``actor`` may change each (access.may_change, no query)."""
+    for row in rows:
+        row.can_write = may_change(actor, row)
+    return rows
 

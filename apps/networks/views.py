@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
-from apps.dashboard.tables import Column, Table, TableQuery, deleting
+from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -141,8 +141,7 @@ def _network_page(actor: Actor, page: TableQuery) -> list[Network]:
     subnets = subnets_by_network(selectors.subnet_list(actor=actor, query=_query(network_id=[n.id for n in networks])))
     for network in networks:
         network.subnet_rows = subnets.get(network.id, [])  # type: ignore[attr-defined]
-        network.can_write = may_change(actor, network)  # type: ignore[attr-defined]
-    return networks
+    return writable(actor, networks)
 
 
 NETWORKS = Table(
@@ -272,9 +271,7 @@ def _group_choices(actor: Actor) -> list[tuple[str, str]]:
     return [(g.id, g.name or g.id) for g in selectors.security_group_list(actor=actor)]
 
 
-@dashboard_view
-def ports(request: HttpRequest) -> HttpResponse:
-    return PORTS.render(request, "networks/ports.html", _base(actor_for(request)))
+ports = PORTS.page_view("networks/ports.html", _base)
 
 
 @dashboard_view

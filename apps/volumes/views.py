@@ -18,7 +18,7 @@ from apps.compute.services import volumes as attach_services
 from apps.core.access import may_change
 from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
-from apps.dashboard.tables import Column, Table, TableQuery, deleting
+from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
@@ -66,10 +66,7 @@ def _list_query(actor: Actor, page: TableQuery) -> selectors.ListQuery:
 def _volume_page(actor: Actor, page: TableQuery) -> list[Volume]:
     """The volumes of one page, with the names of the instances they are attached to."""
     names = {s.id: s.name for s in _servers(actor)}
-    rows = _name_attachments(selectors.volume_list(actor=actor, query=_list_query(actor, page)), names)
-    for volume in rows:
-        volume.can_write = may_change(actor, volume)  # type: ignore[attr-defined]
-    return rows
+    return writable(actor, _name_attachments(selectors.volume_list(actor=actor, query=_list_query(actor, page)), names))
 
 
 VOLUMES = Table(
@@ -246,10 +243,7 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
 
 
 def _snapshot_page(actor: Actor, page: TableQuery) -> list[Snapshot]:
-    rows = selectors.snapshot_list(actor=actor, query=_list_query(actor, page))
-    for snapshot in rows:
-        snapshot.can_write = may_change(actor, snapshot)  # type: ignore[attr-defined]
-    return rows
+    return writable(actor, selectors.snapshot_list(actor=actor, query=_list_query(actor, page)))
 
 
 SNAPSHOTS = Table(
@@ -265,9 +259,7 @@ SNAPSHOTS = Table(
 snapshot_act, snapshot_delete = SNAPSHOTS.action_view(), SNAPSHOTS.action_view("delete")
 
 
-@dashboard_view
-def snapshots(request: HttpRequest) -> HttpResponse:
-    return SNAPSHOTS.render(request, "volumes/snapshots.html", _base(actor_for(request)))
+snapshots = SNAPSHOTS.page_view("volumes/snapshots.html", _base)
 
 
 @dashboard_view
