@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.identity import services as identity_services
 from apps.networks import services
 from apps.networks.models import Port
+from tests.api_client import SeededCloud
 from tests.networks.test_dashboard import D, Setup
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +40,8 @@ def _walk(client, url: str) -> tuple[list[str], set[int]]:  # type: ignore[no-un
     return names, counts
 
 
-def test_250_ports_sort_and_page_with_constant_queries() -> None:
-    env = Setup()
+def test_250_ports_sort_and_page_with_constant_queries(cloud: SeededCloud) -> None:
+    env = Setup(cloud)
     identity_services.quota_set(actor=env.admin, project_id=env.demo_project.id, limits={"port": 1000})
     network, _subnet = env.network(env.demo, "many", "10.60.0.0/16")
     demo = env.client("demo")
