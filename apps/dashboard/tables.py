@@ -270,9 +270,9 @@ class Table:
         except (Forbidden, NotFound) as exc:
             if single:
                 raise
-            return {"id": pk, "ok": False, "message": exc.message}
+            return {"id": pk, "ok": False, "message": exc.shown}
         except StratusError as exc:
-            return {"id": pk, "ok": False, "message": exc.message}
+            return {"id": pk, "ok": False, "message": exc.shown}
         return {"id": pk, "ok": True, "message": action.success(result)}
 
 
