@@ -127,3 +127,30 @@ def test_the_lock_expires(settings, cloud):
     User.objects.filter(name="alice").update(failed_auth_at=timezone.now() - timedelta(seconds=1801))
     assert _login("alice", factories.PASSWORD).status_code == 201
     assert User.objects.get(name="alice").failed_auth_count == 0
+
+
+def _change_password(cloud: Any, original: str, user_id: str | None = None) -> Any:
+    """Keystone's self-service POST /users/{id}/password, which needs no token (alice's by default)."""
+    return cloud.anonymous.post(f"users/{user_id or cloud.member_actor.user_id}/password",
+                                {"user": {"original_password": original, "password": "new-pw-123"}})
+
+
+def test_the_password_change_api_is_no_way_around_the_lockout(settings, cloud):
+    """It takes no token, so its original password is a sign-in: wrong ones count, a locked user is
+    refused even with the right one, and an unknown user costs the same as a wrong password."""
+    settings.STRATUS_LOCKOUT_FAILURE_ATTEMPTS = 3
+    for _ in range(3):
+        _keystone_401(_change_password(cloud, "wrong"))
+    assert User.objects.get(name="alice").failed_auth_count == 3
+    _keystone_401(_change_password(cloud, factories.PASSWORD))
+    _keystone_401(_login("alice", factories.PASSWORD))
+    assert User.objects.get(name="alice").check_password(factories.PASSWORD)
+
+
+def test_the_password_change_api_costs_one_hash_for_an_unknown_user(counting, cloud):
+    counting.computed = 0
+    _keystone_401(_change_password(cloud, "wrong"))
+    wrong = counting.computed
+    counting.computed = 0
+    _keystone_401(_change_password(cloud, "wrong", user_id="nobody"))
+    assert counting.computed == wrong

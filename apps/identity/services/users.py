@@ -5,19 +5,18 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group as AuthGroup
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from apps.core.errors import BadRequest, Forbidden, NotFound
 from apps.core.validators import UNSET, Unset, assign
 from apps.identity import selectors
 from apps.identity.models import Group, Project, Token, User
 from apps.identity.policy import Actor, require_admin
 from apps.identity.services._common import (
-    UNAUTHENTICATED,
     _default_domain_for,
     _duplicate,
     _name,
@@ -25,6 +24,7 @@ from apps.identity.services._common import (
 )
 from apps.identity.services.admins import admins_kept
 from apps.identity.services.roles import _revoke_tokens_without_roles, role_grant
+from apps.identity.services.tokens import password_authenticate
 
 # ---- users ----------------------------------------------------------------------------------
 
@@ -116,24 +116,25 @@ def _revoke_user_tokens(user: User, *, keep_app_creds: bool) -> None:
     tokens.delete()
 
 
-@transaction.atomic
-def user_change_password(*, actor: Actor | None, user_id: str, original_password: str, password: str) -> None:
-    """Self-service password change (POST /users/{id}/password): proves the old one. Without an
-    actor (the API call needs no token) an unknown user is refused like a wrong password."""
-    try:
-        user = selectors.user_get(user_id=user_id)
-    except NotFound:
-        if actor is None:
-            raise Unauthorized(UNAUTHENTICATED) from None
-        raise
-    if actor is not None and actor.user_id != user_id:
-        raise Forbidden("You can only change your own password.")
-    if not user.enabled or not check_password(original_password or "", user.password):
-        raise Unauthorized(UNAUTHENTICATED)
-    user.password = _password(password)
-    user.password_changed_at = timezone.now()
-    user.save(update_fields=["password", "password_changed_at", "updated_at"])
-    _revoke_user_tokens(user, keep_app_creds=True)
+def user_change_password(*, actor: Actor | None, user_id: str, original_password: str, password: str) -> User:
+    """Self-service password change (POST /users/{id}/password, the dashboard's Settings): proves the
+    old one as a sign-in does (``password_authenticate``: one hash whatever the outcome, a wrong one
+    counts towards the lockout, a locked or disabled user is refused), so guessing through it is no
+    easier than guessing at sign-in. Without an actor (the API call needs no token) an unknown user is
+    refused like a wrong password. Call it outside a transaction (the failure count must stay); the
+    user's tokens are revoked (application credentials stay)."""
+    if actor is not None:
+        selectors.user_get(user_id=user_id)
+        if actor.user_id != user_id:
+            raise Forbidden("You can only change your own password.")
+    hashed = _password(password)
+    user = password_authenticate(user_ref={"id": user_id}, password=original_password or "")
+    with transaction.atomic():
+        user.password = hashed
+        user.password_changed_at = timezone.now()
+        user.save(update_fields=["password", "password_changed_at", "updated_at"])
+        _revoke_user_tokens(user, keep_app_creds=True)
+    return user
 
 
 @transaction.atomic
