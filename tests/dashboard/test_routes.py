@@ -18,6 +18,10 @@ ROUTES = {
         "login": ("login", "views.login_view"),
         "logout": ("logout", "views.logout_view"),
         "switch": ("switch", "views.switch_project"),
+        "password": ("settings/password", "views_settings.password"),
+        "api_access": ("settings/api", "views_settings.api_access"),
+        "openrc": ("settings/openrc", "views_settings.openrc"),
+        "clouds_yaml": ("settings/clouds.yaml", "views_settings.clouds_yaml"),
     },
     "compute": {
         "instances": ("instances/", "views.instances"),
