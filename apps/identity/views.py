@@ -380,13 +380,15 @@ def _group_page(request: HttpRequest, group_id: str, *, member_form: GroupMember
     group = selectors.group_get(actor=actor, group_id=group_id)
     members = list(selectors.group_members(group=group))
     inside = {user.id for user in members}
+    roles = _role_choices()
     assignments = sorted(selectors.role_assignment_list(actor=actor, group_id=group.id),
                          key=lambda a: (a.project is None, (a.project or a.domain or a.role).name.lower(), a.role.name))
     context = {
         "group": group, "members": members, "assignments": assignments, "me": actor.user_id,
         "member_form": member_form or GroupMemberForm(
             users=[(u.id, u.name) for u in selectors.user_list(actor=actor) if u.id not in inside]),
-        "role_form": role_form or ProjectRoleForm(projects=_project_choices(actor), roles=_role_choices()),
+        "role_form": role_form or ProjectRoleForm(projects=_project_choices(actor), roles=roles, initial={
+            "role_id": next((pk for pk, name in roles if name == "member"), None)}),
     }
     return render_page(request, "identity/group_detail.html", context,
                        status=400 if member_form is not None or role_form is not None else 200)

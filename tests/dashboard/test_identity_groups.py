@@ -231,3 +231,8 @@ def test_the_pages_cost_the_same_queries_whatever_their_rows(admin_client: Clien
         project = services.project_create(actor=admin, name=f"p{i}")
         services.role_grant(actor=admin, role_id=member.id, group_id=ops.id, project_id=project.id)
     assert [_queries(admin_client, url) for url in urls] == before
+
+
+def test_the_grant_form_offers_member_first(admin_client: Client, ops: Group) -> None:
+    page = admin_client.get(f"/dashboard/identity/groups/{ops.id}/").content.decode()
+    assert f'<option value="{Role.objects.get(name="member").id}" selected>member</option>' in page
