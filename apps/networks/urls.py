@@ -13,7 +13,7 @@ urlpatterns = urls(
     Resource("<str:network_id>/subnets", "subnet", index=False, new=("create",)),
     Resource("subnets", "subnet", "subnet_id", index=False, actions=("edit", "delete")),
     Resource("ports", "port", "port_id", new=("create", "act"), actions=("edit", "delete")),
-    Resource("routers", "router", "router_id", new=("create",), detail=True, actions=(
+    Resource("routers", "router", "router_id", new=("create", "act"), detail=True, actions=(
         "edit", "gateway", "gateway/clear", "interfaces/add=interface_add", "interfaces/remove=interface_remove",
         "delete")),
     Resource("floating-ips", "floatingip", "floatingip_id", new=("allocate",),

@@ -321,21 +321,34 @@ def _interfaces(actor: Actor, routers: list[Router]) -> dict[str, list[Port]]:
     return found
 
 
-def _router_rows(actor: Actor) -> dict[str, Any]:
-    routers = list(selectors.router_list(actor=actor))
+def _router_page(actor: Actor, page: TableQuery) -> list[Router]:
+    routers = list(selectors.router_list(actor=actor, query=_table_query(page)))
     interfaces = _interfaces(actor, routers)
-    networks = _network_names(actor)
+    externals = {r.external_network_id for r in routers if r.external_network_id}
+    networks = {n.id: n for n in selectors.network_list(actor=actor, query=_query(id=externals))} if externals else {}
     for router in routers:
         router.interface_rows = interfaces.get(router.id, [])  # type: ignore[attr-defined]
         router.external_row = networks.get(router.external_network_id or "")  # type: ignore[attr-defined]
-    return {"routers": routers, **_base(actor)}
+    return writable(actor, routers)
+
+
+ROUTERS = Table(
+    name="routers", url_name="networks:routers", act_name="networks:router_act", page=_router_page,
+    row_template="networks/_router_row.html",
+    columns=(Column("Name", sort="name"), Column("External gateway"), Column("Interfaces"),
+             Column("Status", sort="status"), Column("Project", when="is_admin"), Column("ID", sort="id")),
+    default_sort="name", default_ascending=True, live="router", search_label="Filter routers by name",
+    empty="No routers yet.",
+    actions=(deleting(selectors.router_get, services.router_delete, "router_id", noun="router",
+                      success=lambda r: f"Deleted router {r.name or r.id}."),))
+router_act, router_delete = ROUTERS.action_view(), ROUTERS.action_view("delete")
 
 
 @dashboard_view
 def routers(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    context = {**_router_rows(actor), "form": RouterForm(externals=_externals(actor))}
-    return render_page(request, "networks/routers.html", context, partial="networks/_routers_table.html")
+    return ROUTERS.render(request, "networks/routers.html",
+                          {**_base(actor), "form": RouterForm(externals=_externals(actor))})
 
 
 @require_POST
@@ -352,7 +365,7 @@ def router_create(request: HttpRequest) -> HttpResponse:
 
     return _list_form(request, form, create, success=lambda router: f"Created router {router.name}.",
                       redirect_to=lambda router: reverse("networks:router", args=[router.id]),
-                      template="networks/routers.html", context=lambda: _router_rows(actor))
+                      template="networks/routers.html", context=lambda: ROUTERS.context(request, _base(actor)))
 
 
 def _interface_choices(actor: Actor, taken: set[str]) -> list[tuple[str, str]]:
@@ -445,10 +458,6 @@ def router_interface_remove(request: HttpRequest, router_id: str) -> HttpRespons
     return _act(request, lambda: services.router_interface_remove(actor=actor, router_id=router.id,
                                                                   subnet_id=subnet_id, port_id=port_id),
                 success="Interface removed.", redirect_to=reverse("networks:router", args=[router.id]))
-
-
-router_delete = _delete_button("router", success=lambda r: f"Deleted router {r.name or r.id}.",
-                               back=lambda _: reverse("networks:routers"))
 
 
 # ---- floating IPs --------------------------------------------------------------------------
