@@ -89,6 +89,20 @@ def test_unknown_resources_and_bad_limits_are_refused(cloud, project, widgets):
         services.quota_set(actor=admin, project_id=project.id, limits={"widgets": "many"})
 
 
+def test_a_limit_takes_32_bits_unless_its_default_needs_more(cloud, project, widgets):
+    """The OpenStack schemas' 32-bit limit, except for a resource whose own default passes it: image
+    storage counts bytes (1 TiB by default), and an admin can always set it back to that."""
+    admin = cloud.admin_actor
+    with pytest.raises(BadRequest):
+        services.quota_set(actor=admin, project_id=project.id, limits={"widgets": services.QUOTA_MAX + 1})
+    assert services.quota_set(actor=admin, project_id=project.id,
+                              limits={"image_bytes": 1 << 40})["image_bytes"] == 1 << 40
+    assert services.quota_set(actor=admin, project_id=project.id,
+                              limits={"image_bytes": 4 << 40})["image_bytes"] == 4 << 40
+    with pytest.raises(BadRequest):
+        services.quota_default_set(actor=admin, limits={"widgets": services.QUOTA_MAX + 1})
+
+
 def test_a_limit_below_usage_is_refused_unless_forced(cloud, project, widgets):
     admin = cloud.admin_actor
     with transaction.atomic():

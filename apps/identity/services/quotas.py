@@ -19,11 +19,16 @@ from apps.identity.policy import Actor, require_admin
 # ---- quotas ---------------------------------------------------------------------------------
 
 QUOTA_MAX = 2**31 - 1  # Nova's, Cinder's and Neutron's schemas: a limit is a 32-bit integer
+WIDE_MAX = 2**63 - 1  # ...but a resource whose own default passes that (image storage, 1 TiB in bytes) is 64-bit
 
 
-def _registered(resource: str) -> None:
-    if quotas.get(resource) is None:
+def _registered(resource: str) -> int:
+    """The largest limit ``resource`` takes, never less than its default (BadRequest when no component
+    registered it)."""
+    known = quotas.get(resource)
+    if known is None:
         raise BadRequest(f"Unknown quota resource: {resource}.")
+    return WIDE_MAX if known.default > QUOTA_MAX else QUOTA_MAX
 
 
 def quota_reserve(*, project_id: str, deltas: Mapping[str, int]) -> None:
@@ -72,12 +77,12 @@ def quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any], force
     project = selectors.project_get(actor=actor, project_id=project_id)
     clean: dict[str, int] = {}
     for resource, value in limits.items():
-        _registered(resource)
+        most = _registered(resource)
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
             raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer.")
-        if int(value) < -1 or int(value) > QUOTA_MAX:
+        if int(value) < -1 or int(value) > most:
             raise BadRequest(f"Quota limit {value} for {resource} must be -1 (unlimited) or more, "
-                             f"and at most {QUOTA_MAX}.")
+                             f"and at most {most}.")
         clean[resource] = int(value)
     used = dict(QuotaUsage.objects.select_for_update().filter(project=project, resource__in=clean)
                 .values_list("resource", "in_use"))
@@ -122,9 +127,9 @@ def quota_resources_forget(*, resources: Iterable[str]) -> None:
 def quota_default_set(*, actor: Actor, limits: Mapping[str, int]) -> dict[str, int]:
     require_admin(actor, action="set default quotas")
     for resource, value in limits.items():
-        _registered(resource)
-        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= QUOTA_MAX:
+        most = _registered(resource)
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= most:
             raise BadRequest(f"Quota limit {value!r} for {resource} must be an integer, -1 or more, "
-                             f"at most {QUOTA_MAX}.")
+                             f"at most {most}.")
         QuotaDefault.objects.update_or_create(resource=resource, defaults={"hard_limit": value})
     return selectors.quota_defaults()
