@@ -120,7 +120,8 @@ def mounts() -> list[Mount]:
 
 def nav(*, is_admin: bool, path: str = "") -> list[NavSection]:
     """The navigation a session sees: sections with their visible panels; the panel whose URL is
-    the longest prefix of ``path`` is active."""
+    the longest prefix of ``path`` is active. The dashboard's own root (the overview) is a prefix of
+    every page, so it is active only on itself: a page no panel lists (settings, a form) marks none."""
     sections: dict[str, NavSection] = {}
     best: NavPanel | None = None
     panels = sorted(_PANELS.values(), key=lambda p: (_SECTIONS.get(p.section, 1000), p.section, p.order, p.name))
@@ -133,7 +134,8 @@ def nav(*, is_admin: bool, path: str = "") -> list[NavSection]:
             continue
         item = NavPanel(panel=panel, url=url)
         sections.setdefault(panel.section, NavSection(name=panel.section)).panels.append(item)
-        if path.startswith(url) and (best is None or len(url) > len(best.url)):
+        covers = path == url or (path.startswith(url) and url.rstrip("/").count("/") > 1)
+        if covers and (best is None or len(url) > len(best.url)):
             best = item
     if best is not None:
         best.active = True

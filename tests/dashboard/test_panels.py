@@ -26,6 +26,9 @@ def test_sections_are_ordered_and_admin_panels_hidden() -> None:
     member = panels.nav(is_admin=False, path="/dashboard/")
     assert [s.name for s in member][:1] == ["Project"] and "Identity" not in [s.name for s in member]
     assert member[0].panels[0].active
+    # a page no panel lists (the user's settings) marks none, not the overview that prefixes every URL
+    settings = panels.nav(is_admin=False, path="/dashboard/settings/password")
+    assert not [p.name for s in settings for p in s.panels if p.active]
 
 
 def test_unresolvable_panels_are_left_out_and_unknown_sections_go_last(extra: None) -> None:
