@@ -122,13 +122,14 @@ def _filter_tags(qs: QuerySet[M], key: str, values: Sequence[str]) -> QuerySet[M
     return qs.filter(pk__in=[pk for pk, h in held.items() if keep(h)])
 
 
-def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> QuerySet[M]:
+def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec, *, search_on: str = "name") -> QuerySet[M]:
     """``qs`` is already scoped to the caller; so is the marker: another project's id is an unknown
-    marker, exactly as an id that does not exist (no existence oracle)."""
+    marker, exactly as an id that does not exist (no existence oracle). ``query.search`` is part of
+    the ``search_on`` field (the name; a floating IP's address)."""
     visible = qs
     qs = apply_filters(qs, query.filters, spec)
     if query.search:
-        qs = qs.filter(name__icontains=query.search)
+        qs = qs.filter(**{f"{search_on}__icontains": query.search})
     order: list[tuple[str, bool]] = []
     for attr, ascending in query.sorts:
         target = spec.get("project_id" if attr == "tenant_id" else attr)
@@ -146,9 +147,10 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec) -> Que
     return qs
 
 
-def _listed(qs: QuerySet[M], actor: Actor, query: ListQuery | None, spec: FilterSpec) -> QuerySet[M]:
+def _listed(qs: QuerySet[M], actor: Actor, query: ListQuery | None, spec: FilterSpec, *,
+            search_on: str = "name") -> QuerySet[M]:
     """What a list shows: the rows the caller may see (``restrict``), filtered, sorted and paged."""
-    return apply_list_query(restrict(qs, actor, "view"), query or ListQuery(filters={}), spec)
+    return apply_list_query(restrict(qs, actor, "view"), query or ListQuery(filters={}), spec, search_on=search_on)
 
 
 def _q_in(model: type[Model], field: str, **lookup: Any) -> Q:
@@ -307,7 +309,7 @@ def router_interface_ports(*, router: Router) -> QuerySet[Port]:
 def floatingip_list(*, actor: Actor, query: ListQuery | None = None, named: bool = False) -> QuerySet[FloatingIP]:
     """``named``: each floating IP also carries its pool's and its port's rows (``floating_network``,
     ``port``) and ``device_server_name`` / ``device_router_name`` for the port's device, in the same query."""
-    fips = _listed(FloatingIP.objects.all(), actor, query, FLOATINGIP_FILTERS)
+    fips = _listed(FloatingIP.objects.all(), actor, query, FLOATINGIP_FILTERS, search_on="floating_ip_address")
     if not named:
         return fips
     return _device_names(fips.select_related("floating_network", "port"), actor, "port__device_id")

@@ -16,7 +16,7 @@ urlpatterns = urls(
     Resource("routers", "router", "router_id", new=("create", "act"), detail=True, actions=(
         "edit", "gateway", "gateway/clear", "interfaces/add=interface_add", "interfaces/remove=interface_remove",
         "delete")),
-    Resource("floating-ips", "floatingip", "floatingip_id", new=("allocate",),
+    Resource("floating-ips", "floatingip", "floatingip_id", new=("allocate", "act"),
              actions=("associate", "disassociate", "release")),
     Resource("security-groups", "security_group", "group_id", new=("create",), detail=True, actions=("delete",)),
     Resource("security-groups/<str:group_id>/rules", "rule", "rule_id", index=False, new=("add=create",),

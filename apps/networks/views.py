@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
-from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, writable
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -496,9 +497,6 @@ class _Reads:
     def form(self, data: Any = None) -> FloatingIPForm:
         return FloatingIPForm(data, externals=self.externals(), ports=self.associable())
 
-    def rows(self) -> dict[str, Any]:
-        return {"fips": list(selectors.floatingip_list(actor=self.actor, named=True)), **_base(self.actor)}
-
 
 def _port_label(port: Port) -> str:
     """What a port is called in a choice: the instance or router it serves (by name), else its own
@@ -507,11 +505,34 @@ def _port_label(port: Port) -> str:
     return named or port.name or f"port {port.id[:8]}"
 
 
+def _floatingip_page(actor: Actor, page: TableQuery) -> list[FloatingIP]:
+    return writable(actor, list(selectors.floatingip_list(actor=actor, query=_table_query(page), named=True)))
+
+
+def _release() -> Action:
+    """Release (the service's delete), a row's button and a bulk action: "Release <address>?"."""
+    delete = deleting(selectors.floatingip_get, services.floatingip_delete, "floatingip_id", noun="floating IP",
+                      success=lambda f: f"Released floating IP {f.floating_ip_address}.")
+    return replace(delete, name="release", label="Release", confirm="Release {name}?")
+
+
+FLOATINGIPS = Table(
+    name="floatingips", url_name="networks:floatingips", act_name="networks:floatingip_act", page=_floatingip_page,
+    row_template="networks/_floatingip_row.html",
+    columns=(Column("Address", sort="floating_ip_address"), Column("Pool"),
+             Column("Mapped to", sort="fixed_ip_address"), Column("Status", sort="status"),
+             Column("Project", when="is_admin")),
+    default_sort="floating_ip_address", default_ascending=True, live="floatingip",
+    search_label="Filter floating IPs by address", empty="No floating IPs allocated.",
+    row_data=lambda f: {"name": f.floating_ip_address, "address": f.floating_ip_address},
+    actions=(_release(),))
+floatingip_act, floatingip_release = FLOATINGIPS.action_view(), FLOATINGIPS.action_view("release")
+
+
 @dashboard_view
 def floatingips(request: HttpRequest) -> HttpResponse:
-    reads = _Reads(actor_for(request))
-    context = {**reads.rows(), "form": reads.form()}
-    return render_page(request, "networks/floatingips.html", context, partial="networks/_floatingips_table.html")
+    actor = actor_for(request)
+    return FLOATINGIPS.render(request, "networks/floatingips.html", {**_base(actor), "form": _Reads(actor).form()})
 
 
 @require_POST
@@ -530,7 +551,7 @@ def floatingip_allocate(request: HttpRequest) -> HttpResponse:
 
     return _list_form(request, form, allocate, success=lambda fip: f"Allocated floating IP {fip.floating_ip_address}.",
                       redirect_to=reverse("networks:floatingips"), template="networks/floatingips.html",
-                      context=reads.rows)
+                      context=lambda: FLOATINGIPS.context(request, _base(actor)))
 
 
 @dashboard_view
@@ -558,10 +579,6 @@ def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpRes
                                                             changes={"port_id": None}),
                 success=f"Disassociated floating IP {fip.floating_ip_address}.",
                 redirect_to=reverse("networks:floatingips"))
-
-
-floatingip_release = _delete_button("floatingip", success=lambda f: f"Released floating IP {f.floating_ip_address}.",
-                                    back=lambda _: reverse("networks:floatingips"))
 
 
 # ---- security groups -----------------------------------------------------------------------

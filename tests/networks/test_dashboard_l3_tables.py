@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.identity import services as identity_services
 from apps.networks import services
-from apps.networks.models import Router
+from apps.networks.models import FloatingIP, Router
 from tests.api_client import SeededCloud
 from tests.networks.test_dashboard import D, Setup
 
@@ -65,3 +65,22 @@ def test_routers_table(cloud: SeededCloud) -> None:
     assert not Router.objects.filter(pk=gone.id).exists()
     html = demo.get(f"{D}/routers/").content.decode()
     assert 'data-confirm="Delete router r-01?"' in html
+
+
+def test_floatingips_table(cloud: SeededCloud) -> None:
+    env = Setup(cloud)
+    identity_services.quota_set(actor=env.admin, project_id=env.demo_project.id, limits={"floatingip": 100})
+    fips = [services.floatingip_create(actor=env.demo, floating_network_id=env.public.id) for _ in range(30)]
+    demo = env.client("demo")
+    addresses, counts = _walk(demo, f"{D}/floating-ips/?sort=floating_ip_address&dir=asc")
+    assert addresses == sorted(f.floating_ip_address for f in fips) and len(counts) == 1
+    some = fips[3].floating_ip_address
+    assert _page(demo, f"{D}/floating-ips/?q={some}")[0] == [some]
+    other = services.floatingip_create(actor=env.other, floating_network_id=env.public.id)
+    results = _bulk(demo, f"{D}/floating-ips/act", "release", [fips[0].id, other.id])
+    assert results[fips[0].id] == {"id": fips[0].id, "ok": True,
+                                   "message": f"Released floating IP {fips[0].floating_ip_address}."}
+    assert not results[other.id]["ok"]
+    assert not FloatingIP.objects.filter(pk=fips[0].id).exists() and FloatingIP.objects.filter(pk=other.id).exists()
+    html = demo.get(f"{D}/floating-ips/?q={some}").content.decode()
+    assert f'data-confirm="Release {some}?"' in html and "Associate</a>" in html
