@@ -583,17 +583,29 @@ def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpRes
 
 # ---- security groups -----------------------------------------------------------------------
 
-def _group_rows(actor: Actor) -> dict[str, Any]:
-    return {"groups": list(selectors.security_group_list(actor=actor)), **_base(actor)}
+def _group_page(actor: Actor, page: TableQuery) -> list[Any]:
+    return writable(actor, list(selectors.security_group_list(actor=actor, query=_table_query(page))))
+
+
+SECURITY_GROUPS = Table(
+    name="groups", url_name="networks:security_groups", act_name="networks:security_group_act", page=_group_page,
+    row_template="networks/_security_group_row.html",
+    columns=(Column("Name", sort="name"), Column("Description", sort="description"), Column("Rules", css="num"),
+             Column("Project", when="is_admin"), Column("ID", sort="id")),
+    default_sort="name", default_ascending=True, live="security_group security_group_rule",
+    search_label="Filter security groups by name", empty="No security groups.",
+    actions=(deleting(selectors.security_group_get, services.security_group_delete, "security_group_id",
+                      noun="security group", success=lambda g: f"Deleted security group {g.name}.",
+                      allowed=lambda g: g.can_write and not g.is_default),))
+security_group_act, security_group_delete = SECURITY_GROUPS.action_view(), SECURITY_GROUPS.action_view("delete")
 
 
 @dashboard_view
 def security_groups(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     services.security_group_ensure_default_for(actor=actor)  # as Neutron's list does
-    context = {**_group_rows(actor), "form": SecurityGroupForm()}
-    return render_page(request, "networks/security_groups.html", context,
-                       partial="networks/_security_groups_table.html")
+    return SECURITY_GROUPS.render(request, "networks/security_groups.html",
+                                  {**_base(actor), "form": SecurityGroupForm()})
 
 
 @require_POST
@@ -605,7 +617,7 @@ def security_group_create(request: HttpRequest) -> HttpResponse:
         actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data.get("description") or ""),
         success=lambda group: f"Created security group {group.name}.",
         redirect_to=lambda group: reverse("networks:security_group", args=[group.id]),
-        template="networks/security_groups.html", context=lambda: _group_rows(actor))
+        template="networks/security_groups.html", context=lambda: SECURITY_GROUPS.context(request, _base(actor)))
 
 
 def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> dict[str, Any]:
@@ -645,7 +657,3 @@ def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpRespon
     rule = selectors.security_group_rule_get(actor=actor, rule_id=rule_id)
     return _act(request, lambda: services.security_group_rule_delete(actor=actor, rule_id=rule.id),
                 success="Rule deleted.", redirect_to=reverse("networks:security_group", args=[group.id]))
-
-
-security_group_delete = _delete_button("security_group", success=lambda g: f"Deleted security group {g.name}.",
-                                       back=lambda _: reverse("networks:security_groups"))

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.identity import services as identity_services
 from apps.networks import services
-from apps.networks.models import FloatingIP, Router
+from apps.networks.models import FloatingIP, Router, SecurityGroup
 from tests.api_client import SeededCloud
 from tests.networks.test_dashboard import D, Setup
 
@@ -84,3 +84,23 @@ def test_floatingips_table(cloud: SeededCloud) -> None:
     assert not FloatingIP.objects.filter(pk=fips[0].id).exists() and FloatingIP.objects.filter(pk=other.id).exists()
     html = demo.get(f"{D}/floating-ips/?q={some}").content.decode()
     assert f'data-confirm="Release {some}?"' in html and "Associate</a>" in html
+
+
+def test_security_groups_table(cloud: SeededCloud) -> None:
+    env = Setup(cloud)
+    identity_services.quota_set(actor=env.admin, project_id=env.demo_project.id, limits={"security_group": 100})
+    for i in range(40):
+        services.security_group_create(actor=env.demo, name=f"sg-{(i * 17) % 40:02d}")
+    demo = env.client("demo")
+    names, counts = _walk(demo, f"{D}/security-groups/?sort=name&dir=asc")
+    assert names == ["default"] + [f"sg-{i:02d}" for i in range(40)] and len(counts) == 1
+    assert _page(demo, f"{D}/security-groups/?q=sg-3")[0] == [f"sg-3{i}" for i in range(10)]
+    gone = SecurityGroup.objects.get(name="sg-00", project_id=env.demo_project.id)
+    default = SecurityGroup.objects.get(is_default=True, project_id=env.demo_project.id)
+    results = _bulk(demo, f"{D}/security-groups/act", "delete", [gone.id, default.id])
+    assert results[gone.id] == {"id": gone.id, "ok": True, "message": "Deleted security group sg-00."}
+    assert not results[default.id]["ok"] and SecurityGroup.objects.filter(pk=default.id).exists()
+    html = demo.get(f"{D}/security-groups/?q=sg-01").content.decode()
+    assert 'data-confirm="Delete security group sg-01?"' in html
+    listing = demo.get(f"{D}/security-groups/?q=default").content.decode()
+    assert "Manage rules" in listing and 'data-action="delete"' not in listing  # the default group stays
