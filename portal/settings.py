@@ -401,6 +401,9 @@ STRATUS_IMAGE_CACHE_PATH = os.environ.get("STRATUS_IMAGE_CACHE_PATH", str(DATA_D
 # How long a node waits for a boot volume it was given to become usable.
 STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BOOT_VOLUME_TIMEOUT_SECONDS", "300"))
 STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false").lower() in ("1", "true", "yes")
+# The address a qemu/kvm node's domains' VNC servers listen on: the node's loopback (or its management
+# address), never a tenant network; the console relay reaches them through libvirt. Empty: no graphics.
+STRATUS_VNC_LISTEN = os.environ.get("STRATUS_VNC_LISTEN", "127.0.0.1")
 # Servers (apps/compute/services/servers.py): a server still in BUILD after this long goes to ERROR with
 # its claims released, checked every STRATUS_BUILD_TIMEOUT_CHECK_SECONDS on the control queue.
 STRATUS_BUILD_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_SECONDS", "600"))

@@ -1,7 +1,7 @@
 """The tests' one client of the live socket (ws/live/): asgiref's ApplicationCommunicator driven as
 channels' WebsocketCommunicator drives it (channels.testing itself imports daphne, which the test set
 does not install), and a consumer scope for a signed-in user; the serial console's socket
-(ws/compute/instances/<id>/console/) the same way (``console_socket``)."""
+(ws/compute/instances/<id>/console/) and the VNC console's the same way (``console_socket``)."""
 from __future__ import annotations
 
 import json
@@ -51,14 +51,16 @@ def communicator(user: Any, project_id: str | None, session_key: str | None = No
     return Socket(LiveConsumer.as_asgi(), scope)
 
 
-def console_socket(user: Any, project_id: str | None, server_id: str, session_key: str | None = None) -> Socket:
-    """The serial console's socket (ws/compute/instances/<id>/console/) of ``user`` signed in with
-    ``project_id`` as its session's project."""
-    from apps.compute.consumers import SerialConsoleConsumer
+def console_socket(user: Any, project_id: str | None, server_id: str, session_key: str | None = None, *,
+                   kind: str = "serial", subprotocols: tuple[str, ...] = ()) -> Socket:
+    """The serial console's socket (ws/compute/instances/<id>/console/), or with ``kind="vnc"`` the VNC
+    console's (ws/compute/instances/<id>/vnc/), of ``user`` signed in with ``project_id`` as its
+    session's project."""
+    from apps.compute.consumers import SerialConsoleConsumer, VncConsoleConsumer
 
     session = Session(project_id=project_id)
     session.session_key = session_key
-    path = f"/ws/compute/instances/{server_id}/console/"
-    scope = {"type": "websocket", "path": path, "query_string": b"", "headers": [], "subprotocols": [],
+    path = f"/ws/compute/instances/{server_id}/{'vnc' if kind == 'vnc' else 'console'}/"
+    scope = {"type": "websocket", "path": path, "query_string": b"", "headers": [], "subprotocols": list(subprotocols),
              "user": user, "session": session, "url_route": {"args": (), "kwargs": {"server_id": server_id}}}
-    return Socket(SerialConsoleConsumer.as_asgi(), scope)
+    return Socket((VncConsoleConsumer if kind == "vnc" else SerialConsoleConsumer).as_asgi(), scope)

@@ -116,6 +116,12 @@ def image_cache() -> ImageCache:
     return ImageCache(settings.STRATUS_IMAGE_CACHE_PATH)
 
 
+def _vnc_listen() -> str | None:
+    from django.conf import settings
+
+    return str(settings.STRATUS_VNC_LISTEN or "") or None
+
+
 def _force_config_drive() -> bool:
     from django.conf import settings
 
@@ -318,7 +324,7 @@ def build_domain(instance: Instance, ports: list[Port], layout: InstanceLayout, 
         cmdline = props.get("os_command_line") or DEFAULT_KERNEL_CMDLINE
     return DomainSpec(uuid=instance.id, vcpus=instance.vcpus, memory_mb=instance.memory_mb, disks=tuple(disks),
                       nics=nic_specs(ports), config_drive=config_drive, console_log=layout.console_log,
-                      kernel=kernel, initrd=initrd, cmdline=cmdline,
+                      vnc_listen=_vnc_listen(), kernel=kernel, initrd=initrd, cmdline=cmdline,
                       arch=str(props.get("architecture") or props.get("hw_architecture") or "x86_64"),
                       metadata={"name": instance.name, "project": instance.project_id, "image": image_id})
 

@@ -1,5 +1,6 @@
-"""The compute node's side of the interactive serial console: open the domain's console and relay it
-over the channel layer to the browser's socket (``apps/compute/consumers.SerialConsoleConsumer``).
+"""The compute node's side of the interactive consoles: open the domain's serial console or a connection
+to its VNC server and relay it over the channel layer to the browser's socket
+(``apps/compute/consumers.SerialConsoleConsumer`` / ``VncConsoleConsumer``).
 
 ``workers.compute.serial_console(instance_id, reply_channel)`` (sent by
 ``apps.compute.services.server_console.server_serial_console_open`` on the node's queue) opens the
@@ -23,33 +24,53 @@ import asyncio
 import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from celery import shared_task
 
 from workers.compute import node_driver
-from workers.drivers.hypervisor.console import ConsoleUnavailable, SerialConsole
+from workers.drivers.hypervisor.console import ConsoleUnavailable
 from workers.drivers.hypervisor.libvirt import HypervisorError
 
 logger = logging.getLogger(__name__)
 
 IDLE_SECONDS = 60.0  # the socket pings every 20 s: a session silent this long has no socket any more
 FULL_SECONDS = 10.0  # how long output may wait for room in the socket's channel
-MAX_INPUT = 4096
+MAX_INPUT = 65536  # one message from the socket (the socket splits longer input; keys are far shorter)
+
+
+class Console(Protocol):
+    """What the driver opens (``console.SerialConsole``, ``console.GraphicsConsole``): a blocking byte stream."""
+
+    def read(self) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
 
 
 @shared_task(name="workers.compute.serial_console")
 def serial_console(instance_id: str, reply_channel: str) -> str:
     """Open the instance's serial console and relay it to ``reply_channel`` in a thread of its own."""
+    return _open_and_relay("serial console", instance_id, reply_channel,
+                           lambda: node_driver().serial_console(instance_id))
+
+
+@shared_task(name="workers.compute.vnc_console")
+def vnc_console(instance_id: str, reply_channel: str) -> str:
+    """Connect to the instance's VNC server and relay it to ``reply_channel`` in a thread of its own."""
+    return _open_and_relay("VNC console", instance_id, reply_channel, lambda: node_driver().vnc_console(instance_id))
+
+
+def _open_and_relay(what: str, instance_id: str, reply_channel: str, opener: Callable[[], Console]) -> str:
     try:
-        console = node_driver().serial_console(instance_id)
+        console = opener()
     except (ConsoleUnavailable, HypervisorError) as exc:
-        logger.warning("serial console of %s: %s", instance_id, exc)
+        logger.warning("%s of %s: %s", what, instance_id, exc)
         _tell(reply_channel, {"type": "console.ended", "reason": f"The console could not be opened: {exc}"})
         return f"failed: {exc}"
     threading.Thread(target=relay, args=(console, reply_channel), name=f"console-{instance_id[:8]}",
                      daemon=True).start()
-    logger.info("serial console of %s opened", instance_id)
+    logger.info("%s of %s opened", what, instance_id)
     return "opened"
 
 
@@ -72,7 +93,7 @@ def _tell(channel: str, message: dict[str, Any]) -> None:
         asyncio.run(send())
 
 
-def relay(console: SerialConsole, reply_channel: str) -> None:
+def relay(console: Console, reply_channel: str) -> None:
     """Relay one session until it ends (runs in its own thread, with its own event loop)."""
     try:
         asyncio.run(_relay(console, reply_channel))
@@ -82,7 +103,7 @@ def relay(console: SerialConsole, reply_channel: str) -> None:
         console.close()
 
 
-async def _relay(console: SerialConsole, reply_channel: str) -> None:
+async def _relay(console: Console, reply_channel: str) -> None:
     layer = _layer()
     try:
         own = await layer.new_channel("console.")
@@ -104,7 +125,7 @@ async def _relay(console: SerialConsole, reply_channel: str) -> None:
             await layer.close_pools()
 
 
-async def _output(console: SerialConsole, layer: Any, reply_channel: str) -> str:
+async def _output(console: Console, layer: Any, reply_channel: str) -> str:
     """What the guest writes, to the socket; the reason it stopped."""
     from channels.exceptions import ChannelFull
 
@@ -124,7 +145,7 @@ async def _output(console: SerialConsole, layer: Any, reply_channel: str) -> str
                 waited += 0.1
 
 
-async def _input(console: SerialConsole, layer: Any, own: str) -> str:
+async def _input(console: Console, layer: Any, own: str) -> str:
     """What the socket sends, typed into the guest; the reason it stopped."""
     while True:
         try:

@@ -1,6 +1,7 @@
-"""The instance's serial console in the browser: one websocket per open console page
-(``ws/compute/instances/<server_id>/console/``), bridged over the channel layer to the relay that the
-instance's node runs on the domain's serial console (``workers/compute_console.py``).
+"""The instance's consoles in the browser: one websocket per open console
+(``ws/compute/instances/<server_id>/console/`` the serial console, ``.../vnc/`` the VNC console), bridged
+over the channel layer to the relay that the instance's node runs on the domain's serial console or VNC
+server (``workers/compute_console.py``).
 
 The socket is the dashboard session's: it acts as the session's user in the session's project
 (``apps.dashboard.shell.socket_actor``), and ``server_serial_console_open`` decides, like every
@@ -13,6 +14,10 @@ Frames: the browser sends JSON text ``{"input": "..."}`` (keys typed); the socke
 output as binary frames and JSON text ``{"type": "status", "state": "connecting|connected|ended",
 "message": ...}``. Access is checked again when it may have changed (``access.changed`` to the user's
 or the project's group, as the live socket does) and the session's sign-out closes it.
+
+The VNC socket (``VncConsoleConsumer``) speaks what noVNC speaks to websockify: binary frames carrying
+the RFB stream unchanged both ways (subprotocol ``binary`` when the client offers it), nothing else on
+the socket; its status is the close code and reason only (the same codes).
 """
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_CONFLICT = 4409
 PING_SECONDS = 20.0  # the relay ends a session it has not heard from in IDLE_SECONDS (60)
-MAX_INPUT = 4096
+MAX_INPUT = 4096  # what one JSON frame of the serial console may type
+CHUNK = 65536  # the VNC socket's input goes to the relay in messages of at most this size (its MAX_INPUT)
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +56,30 @@ def _close_code(exc: StratusError) -> int:
 
 
 @database_sync_to_async
-def _open(scope: dict[str, Any], server_id: str, reply_channel: str) -> tuple[str, str]:
+def _open(scope: dict[str, Any], server_id: str, kind: str, reply_channel: str) -> tuple[str, str]:
     """Ask the node to open the console; (the user's id, the instance's project id)."""
     actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
     if actor is None:
         raise Forbidden("You are no longer signed in.")
-    record = server_console.server_serial_console_open(actor=actor, server_id=server_id, reply_channel=reply_channel)
+    record = server_console.server_remote_console_open(actor=actor, server_id=server_id, kind=kind,
+                                                       reply_channel=reply_channel)
     return str(actor.user_id), str(record.project_id)
 
 
 @database_sync_to_async
-def _still_allowed(scope: dict[str, Any], server_id: str) -> StratusError | None:
+def _still_allowed(scope: dict[str, Any], server_id: str, kind: str) -> StratusError | None:
     actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
     if actor is None:
         return Forbidden("You are no longer signed in.")
     try:
-        server_console.server_serial_console_check(actor=actor, server_id=server_id)
+        server_console.server_remote_console_check(actor=actor, server_id=server_id, kind=kind)
     except StratusError as exc:
         return exc
     return None
 
 
 class SerialConsoleConsumer(AsyncWebsocketConsumer):
+    kind = "serial"
     server_id = ""
     relay: str | None = None  # the node relay's channel, once it has opened the console
     groups_joined: list[str]
@@ -85,9 +93,9 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self.accept()
+        await self._accept()
         try:
-            user_id, project_id = await _open(self.scope, self.server_id, self.channel_name)
+            user_id, project_id = await _open(self.scope, self.server_id, self.kind, self.channel_name)
         except StratusError as exc:
             await self._end(exc.shown, code=_close_code(exc))
             return
@@ -98,7 +106,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
-        await self._status("connecting", "Opening the serial console on the instance's compute host...")
+        await self._status("connecting", "Opening the console on the instance's compute host...")
         self.pinger = asyncio.create_task(self._keep_alive())
 
     async def _keep_alive(self) -> None:
@@ -113,6 +121,9 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
             if waited >= server_console.SERIAL_CONSOLE_OPEN_SECONDS:
                 await self._end("The compute host did not open the console in time.", code=CLOSE_CONFLICT)
 
+    async def _accept(self) -> None:
+        await self.accept()
+
     async def _status(self, state: str, message: str) -> None:
         await self.send(text_data=json.dumps({"type": "status", "state": state, "message": message}))
 
@@ -122,7 +133,10 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
         self.ended = True
         with contextlib.suppress(Exception):
             await self._status("ended", message)
-        await self.close(code=code)
+        await self.close(code=code, reason=self._close_reason(message))
+
+    def _close_reason(self, message: str) -> str | None:  # noqa: ARG002 - the status frame said it
+        return None
 
     async def disconnect(self, code: int) -> None:  # noqa: ARG002
         self.ended = True
@@ -135,16 +149,24 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = []
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:  # noqa: ARG002
-        if self.relay is None or self.ended or not text_data:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.relay is None or self.ended:
+            return
+        if bytes_data:  # raw bytes (a websockify-style client)
+            await self._input(bytes_data[:MAX_INPUT])
+            return
+        if not text_data:
             return
         try:
             typed = json.loads(text_data).get("input")
         except (ValueError, AttributeError):
             return
         if isinstance(typed, str) and typed:
-            await self.channel_layer.send(self.relay, {"type": "console.input",
-                                                       "data": typed.encode("utf-8")[:MAX_INPUT]})
+            await self._input(typed.encode("utf-8")[:MAX_INPUT])
+
+    async def _input(self, data: bytes) -> None:
+        assert self.relay is not None
+        await self.channel_layer.send(self.relay, {"type": "console.input", "data": data})
 
     # -- from the node's relay ---------------------------------------------------------------------
     async def console_opened(self, message: dict[str, Any]) -> None:
@@ -152,7 +174,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.send(message["channel"], {"type": "console.close"})
             return
         self.relay = str(message["channel"])
-        await self._status("connected", "Connected to the serial console.")
+        await self._status("connected", f"Connected to the {server_console.CONSOLES[self.kind][2]}.")
 
     async def console_output(self, message: dict[str, Any]) -> None:
         if not self.ended:
@@ -164,7 +186,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
 
     # -- access may have changed ---------------------------------------------------------------------
     async def access_changed(self, message: dict[str, Any]) -> None:  # noqa: ARG002
-        refused = await _still_allowed(self.scope, self.server_id)
+        refused = await _still_allowed(self.scope, self.server_id, self.kind)
         if refused is not None:
             await self._end(refused.shown, code=_close_code(refused))
 
@@ -174,3 +196,26 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
     async def stratus_event(self, message: dict[str, Any]) -> None:
         """The project's live events (the socket is in its group for access changes): not for a console."""
 
+
+
+class VncConsoleConsumer(SerialConsoleConsumer):
+    """The VNC console: noVNC's websocket (websockify's binary protocol: RFB bytes in binary frames)."""
+
+    kind = "vnc"
+
+    async def _accept(self) -> None:
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol="binary" if "binary" in offered else None)
+
+    async def _status(self, state: str, message: str) -> None:
+        """noVNC reads only the RFB stream: the state shows as the close's code and reason."""
+
+    def _close_reason(self, message: str) -> str | None:
+        data = message.encode("utf-8")  # a close frame's reason: at most 123 bytes
+        return message if len(data) <= 123 else data[:120].decode("utf-8", errors="ignore") + "..."
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:  # noqa: ARG002
+        if self.relay is None or self.ended or not bytes_data:
+            return
+        for start in range(0, len(bytes_data), CHUNK):
+            await self._input(bytes_data[start:start + CHUNK])

@@ -188,6 +188,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     # the interactive serial console: a running guest's (nothing runs on the node for the instance)
     Action("getSerialConsole", frozenset({ACTIVE, PAUSED, RESCUED, RESIZED}), None, None, None, "getSerialConsole",
            "", any_task=True),
+    Action("getVNCConsole", frozenset({ACTIVE, PAUSED, RESCUED, RESIZED}), None, None, None, "getVNCConsole",
+           "", any_task=True),
 )}
 
 # power actions sent to workers.compute.power

@@ -344,9 +344,13 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
 @dashboard_view
 def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     """The guest's serial console live (xterm.js on the console socket, apps/compute/consumers.py) where
-    its node's hypervisor has one, and its console log, asked from its node (os-getConsoleOutput)."""
+    its node's hypervisor has one, or its screen (``?console=vnc``: noVNC on the VNC socket) where its
+    domain has graphics, and its console log, asked from its node (os-getConsoleOutput)."""
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
+    serial = server_console.serial_console_available(instance=instance)
+    vnc = server_console.vnc_console_available(instance=instance)
+    shown = "vnc" if vnc and (request.GET.get("console") == "vnc" or not serial) else "serial" if serial else ""
     try:
         length = int(request.GET.get("length", "200"))
     except ValueError:
@@ -362,7 +366,7 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
         error = exc.shown
     return render_page(request, "compute/instance_console.html",
                        {"instance": instance, "output": output, "error": error, "length": length,
-                        "serial_console": server_console.serial_console_available(instance=instance)})
+                        "serial_console": serial, "vnc_console": vnc, "shown": shown})
 
 
 # ---- admin: hypervisors, compute services, usage ------------------------------------------------

@@ -6,6 +6,9 @@ to open the console, which sends ``workers.compute.serial_console`` to the insta
 socket's channel; the node opens the domain's serial console (libvirt's virDomainOpenConsole) and relays
 it over the channel layer: output to that channel, the keys typed to a channel of its own that it names
 in its first message. Only a node whose hypervisor has consoles (QEMU, not libvirt's test driver) can.
+The VNC console (``server_vnc_console_open``) is the same path with ``workers.compute.vnc_console``: the
+node connects to the domain's VNC server (which its qemu domains have on the node's own address) and
+relays the RFB bytes unchanged.
 """
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ CONSOLE_TIMEOUT_SECONDS = 10  # how long os-getConsoleOutput waits for the node
 SERIAL_CONSOLE_OPEN_SECONDS = 20
 # Hypervisors whose domains have no console to open (libvirt's test driver): their console log only.
 NO_SERIAL_CONSOLE = frozenset({"test"})
+# ... and no screen: the qemu/kvm nodes give their domains a VNC server (settings.STRATUS_VNC_LISTEN).
+NO_GRAPHICS = frozenset({"test"})
+# The interactive consoles: kind -> (the state table's action, what the node runs, its name for people)
+CONSOLES = {"serial": ("getSerialConsole", "workers.compute.serial_console", "serial console"),
+            "vnc": ("getVNCConsole", "workers.compute.vnc_console", "graphical (VNC) console")}
 
 
 def server_console_output(*, actor: Actor, server_id: str, length: int | None = None) -> str:
@@ -57,28 +65,45 @@ def serial_console_available(*, instance: Instance) -> bool:
     return node is not None and node.hypervisor_type not in NO_SERIAL_CONSOLE
 
 
-def server_serial_console_check(*, actor: Actor, server_id: str) -> tuple[Instance, ComputeNode]:
-    """The instance and its node if ``actor`` may open its serial console now (a writer's right, as
-    Nova's os-remote-consoles): 404 for another project's, 403 for a reader, 409 when the instance is
-    not running, its node is down or its hypervisor has no consoles."""
+def vnc_console_available(*, instance: Instance) -> bool:
+    """Whether the instance's domain has a screen to show (its node's hypervisor gives it VNC)."""
+    node = instance.node
+    return node is not None and node.hypervisor_type not in NO_GRAPHICS
+
+
+def server_remote_console_check(*, actor: Actor, server_id: str, kind: str) -> tuple[Instance, ComputeNode]:
+    """The instance and its node if ``actor`` may open its ``kind`` console ("serial" or "vnc") now (a
+    writer's right, as Nova's os-remote-consoles): 404 for another project's, 403 for a reader, 409 when
+    the instance is not running, its node is down or its hypervisor has no such console."""
+    action, _task, what = CONSOLES[kind]
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     require_write(actor, instance.project_id, what=f"instance {server_id}")
-    states.check("getSerialConsole", instance_id=instance.id, vm_state=instance.vm_state,
-                 task_state=instance.task_state, api_name="get_serial_console", name=instance.name)
+    states.check(action, instance_id=instance.id, vm_state=instance.vm_state, task_state=instance.task_state,
+                 api_name=f"get_{kind}_console", name=instance.name)
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
-    if node.hypervisor_type in NO_SERIAL_CONSOLE:
+    if node.hypervisor_type in (NO_SERIAL_CONSOLE if kind == "serial" else NO_GRAPHICS):
         raise Conflict(f"The compute host of instance {instance.id} ({node.hypervisor_type} hypervisor) has no "
-                       "serial console; its console log is below.")
+                       f"{what}; its console log is below.")
     return instance, node
 
 
-def server_serial_console_open(*, actor: Actor, server_id: str, reply_channel: str) -> TaskRecord:
-    """Ask the instance's node to open its serial console and relay it to the channel ``reply_channel``
-    (a socket's); refused as ``server_serial_console_check`` says."""
-    instance, node = server_serial_console_check(actor=actor, server_id=server_id)
-    return tasks.enqueue("workers.compute.serial_console", queue=node.queue,
-                         kwargs={"instance_id": instance.id, "reply_channel": reply_channel},
-                         action="getSerialConsole", resource_type="instance", resource_id=instance.id,
+def server_serial_console_check(*, actor: Actor, server_id: str) -> tuple[Instance, ComputeNode]:
+    """``server_remote_console_check`` for the serial console."""
+    return server_remote_console_check(actor=actor, server_id=server_id, kind="serial")
+
+
+def server_remote_console_open(*, actor: Actor, server_id: str, kind: str, reply_channel: str) -> TaskRecord:
+    """Ask the instance's node to open its ``kind`` console ("serial" or "vnc") and relay it to the channel
+    ``reply_channel`` (a socket's); refused as ``server_remote_console_check`` says."""
+    instance, node = server_remote_console_check(actor=actor, server_id=server_id, kind=kind)
+    action, task, _what = CONSOLES[kind]
+    return tasks.enqueue(task, queue=node.queue, kwargs={"instance_id": instance.id, "reply_channel": reply_channel},
+                         action=action, resource_type="instance", resource_id=instance.id,
                          project_id=instance.project_id, user_id=actor.user_id, expires=SERIAL_CONSOLE_OPEN_SECONDS)
+
+
+def server_serial_console_open(*, actor: Actor, server_id: str, reply_channel: str) -> TaskRecord:
+    """``server_remote_console_open`` for the serial console."""
+    return server_remote_console_open(actor=actor, server_id=server_id, kind="serial", reply_channel=reply_channel)

@@ -1,5 +1,6 @@
-"""A domain's serial console as a two-way byte stream: libvirt's virDomainOpenConsole on the domain's
-first console (its serial port, a pty that qemu also logs to ``console.log`` through virtlogd).
+"""A domain's consoles as two-way byte streams: its serial console (libvirt's virDomainOpenConsole on the
+domain's first console: its serial port, a pty that qemu also logs to ``console.log`` through virtlogd),
+and its VNC server (``GraphicsConsole``: one RFB client connection).
 
 Plain bytes in and out, no Django::
 
@@ -12,15 +13,23 @@ The stream is blocking: one thread reads while another writes (libvirt connectio
 thread-safe). Opening takes the console over (``VIR_DOMAIN_CONSOLE_FORCE``, as ``virsh console
 --force``): a session already open elsewhere ends (its ``read`` returns b""), so the newest browser
 tab has the console. The test driver has no consoles: opening one there is ``ConsoleUnavailable``.
+
+``GraphicsConsole`` has the same read/write/close. It is a socket that libvirt hands over
+(virDomainOpenGraphicsFD: qemu's ``add_client`` on a socket pair, ``SKIPAUTH``), so the relay needs
+neither the VNC port (the server listens on the node's loopback/management address only, wherever
+libvirtd's network namespace is) nor a password; each open is one more VNC client (qemu shares the
+screen between them).
 """
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 
 import libvirt
 
 READ_SIZE = 4096
+GRAPHICS_READ_SIZE = 65536
 
 
 class ConsoleUnavailable(RuntimeError):
@@ -85,3 +94,54 @@ class SerialConsole:
         self._closed.set()
         with contextlib.suppress(libvirt.libvirtError):
             self._stream.abort()
+
+
+class GraphicsConsole:
+    """One client connection to a domain's VNC server: the RFB protocol's bytes, server first."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._closed = threading.Event()
+
+    @classmethod
+    def open(cls, dom: libvirt.virDomain) -> GraphicsConsole:
+        try:
+            fd = dom.openGraphicsFD(0, libvirt.VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH)
+        except libvirt.libvirtError as exc:
+            raise ConsoleUnavailable(str(exc)) from exc
+        return cls(socket.socket(fileno=fd))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def read(self, size: int = GRAPHICS_READ_SIZE) -> bytes:
+        """The next bytes the VNC server sent (blocks); b"" once the connection has ended."""
+        if self.closed:
+            return b""
+        try:
+            data = self._sock.recv(size)
+        except OSError:
+            data = b""
+        if not data:
+            self._closed.set()
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` to the VNC server (all of it); ConsoleUnavailable once the connection has ended."""
+        if self.closed:
+            raise ConsoleUnavailable("the console has ended")
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            self._closed.set()
+            raise ConsoleUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        """End the connection (idempotent); a ``read`` blocked in another thread returns b""."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()

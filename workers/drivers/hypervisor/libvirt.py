@@ -12,7 +12,9 @@ What each URI can do (``attach_disk``/``detach_disk`` report which was done):
     hot-plug → disk changes go to the persistent definition (they take effect at the next start);
     nothing writes the serial log, so console output is empty, and there is no console to open.
   * qemu: everything above plus live hot-plug of disks (also written to the persistent definition),
-    and the serial console (a pty logged to ``console.log``) opened as a stream (``serial_console``).
+    and the serial console (a pty logged to ``console.log``) opened as a stream (``serial_console``);
+    a domain given ``vnc_listen`` has a VNC server on that address only (autoport, no password: the
+    relay reaches it through libvirt, ``vnc_console``), which the test driver leaves out.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from pathlib import Path
 import libvirt
 
 from lib.netmodel import tap_name
-from workers.drivers.hypervisor.console import SerialConsole
+from workers.drivers.hypervisor.console import GraphicsConsole, SerialConsole
 
 # Nova's power states (nova.compute.power_state).
 NOSTATE = 0
@@ -153,6 +155,7 @@ class DomainSpec:
     config_drive: str | None = None  # path of the config-2 ISO
     config_drive_bus: str = "ide"  # "ide" (cdrom on machine type pc) or "virtio" (read-only disk)
     console_log: str | None = None  # serial console written to this file
+    vnc_listen: str | None = None  # a VNC server on this (loopback / management) address; None: no graphics
     kernel: str | None = None  # direct kernel boot (images with kernel_id/ramdisk_id)
     initrd: str | None = None
     cmdline: str | None = None
@@ -272,6 +275,10 @@ def domain_xml(spec: DomainSpec, *, domain_type: str) -> str:
         serial = _sub(devices, "serial", type="pty")
         _sub(serial, "log", file=spec.console_log, append="on")
         _sub(serial, "target", port="0")
+    if spec.vnc_listen and domain_type in ("qemu", "kvm"):  # on the node's own address only, never 0.0.0.0
+        graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen=spec.vnc_listen)
+        _sub(graphics, "listen", type="address", address=spec.vnc_listen)
+        _sub(_sub(devices, "video"), "model", type="vga")
     if domain_type in ("qemu", "kvm"):
         _sub(devices, "memballoon", model="virtio")
     return ET.tostring(dom, encoding="unicode")
@@ -738,6 +745,11 @@ class LibvirtDriver:
         """The running domain's serial console as a byte stream (``console.SerialConsole``);
         ConsoleUnavailable when there is none to open (the test driver has none)."""
         return SerialConsole.open(self.conn, self._domain(uuid))
+
+    def vnc_console(self, uuid: str) -> GraphicsConsole:
+        """A new client connection to the running domain's VNC server (``console.GraphicsConsole``, an RFB
+        byte stream through virDomainOpenGraphicsFD); ConsoleUnavailable when it has no graphics."""
+        return GraphicsConsole.open(self._domain(uuid))
 
     def console_output(self, uuid: str, length: int | None = None) -> str:
         """The serial console log (the last ``length`` lines when given, as os-getConsoleOutput asks).

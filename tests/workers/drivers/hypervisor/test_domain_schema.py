@@ -38,7 +38,7 @@ def test_domain_xml_is_valid_for_libvirt(domain_type: str, variant: str, tmp_pat
                   NicSpec(port_id=new_id(), mac="fa:16:3e:00:00:02")),
             config_drive="/var/lib/stratus/i/disk.config",
             config_drive_bus="virtio" if variant == "virtio-config-drive" else "ide",
-            console_log="/var/lib/stratus/i/console.log",
+            console_log="/var/lib/stratus/i/console.log", vnc_listen="127.0.0.1",
             kernel="/var/lib/stratus/_base/k", initrd="/var/lib/stratus/_base/r", cmdline="console=ttyS0 root=/dev/vda",
             metadata={"project_id": "p", "flavor": "m1.tiny"})
     validate(domain_xml(spec, domain_type=domain_type), tmp_path)

@@ -175,6 +175,23 @@ def test_qemu_domain_xml_and_virtio_config_drive(tmp_path: Path) -> None:
     assert LibvirtDriver("qemu:///system", virt_type="kvm").domain_type == "kvm"
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.5.21"])
+def test_qemu_domain_has_vnc_on_the_given_address_only(address: str, tmp_path: Path) -> None:
+    """VNC listens on the node's loopback (or management) address, never on every address, with a port
+    of libvirt's choosing and no password (the relay opens it through libvirt); a video card to show."""
+    root = ET.fromstring(domain_xml(spec(tmp_path, vnc_listen=address), domain_type="qemu"))
+    (graphics,) = root.findall("devices/graphics")
+    assert graphics.get("type") == "vnc" and graphics.get("autoport") == "yes"
+    assert graphics.get("listen") == address
+    assert [(el.get("type"), el.get("address")) for el in graphics.findall("listen")] == [("address", address)]
+    assert graphics.get("port") is None and graphics.get("passwd") is None and graphics.get("socket") is None
+    assert root.find("devices/video/model").get("type") == "vga"  # type: ignore[union-attr]
+    # no graphics without an address, and none for the test driver (whose domains have no screen)
+    assert ET.fromstring(domain_xml(spec(tmp_path), domain_type="qemu")).find("devices/graphics") is None
+    assert ET.fromstring(domain_xml(spec(tmp_path, vnc_listen=address), domain_type="test")).find(
+        "devices/graphics") is None
+
+
 def test_user_values_cannot_inject_xml(driver: LibvirtDriver, tmp_path: Path) -> None:
     evil = "x'/><disk type='file'><source file='/etc/shadow'/></disk><cmdline a='"
     s = spec(tmp_path, cmdline=evil + "<&>", kernel=str(tmp_path / "k"))
@@ -229,6 +246,8 @@ def test_console_output(driver: LibvirtDriver, tmp_path: Path) -> None:
         driver.console_output(new_id())
     with pytest.raises(ConsoleUnavailable, match="not supported"):  # the test driver opens no consoles
         driver.serial_console(s.uuid)
+    with pytest.raises(ConsoleUnavailable):  # nor graphics
+        driver.vnc_console(s.uuid)
 
 
 def test_bad_connection_uri_is_a_hypervisor_error(tmp_path: Path) -> None:

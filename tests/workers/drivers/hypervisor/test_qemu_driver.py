@@ -2,17 +2,20 @@
 started by the test in a namespace of its own): the test guest boots as a ``qemu`` (TCG) domain from kernel +
 initramfs, reads its config drive (IDE cdrom on machine type pc), prints its markers on the serial console
 (a pty logged to a file), runs a line typed into its serial console (opened as a stream, taken over by a
-second session), and sees a disk hot-plugged into it come and go. Skipped (with the reason) when not root or without
+second session), shows its screen to a VNC client (an RFB handshake through virDomainOpenGraphicsFD and a
+framebuffer update), and sees a disk hot-plugged into it come and go. Skipped (with the reason) when not root or without
 qemu/libvirtd."""
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from lib import configdrive
 from tests.capabilities import skip_missing
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
 from workers.drivers.hypervisor import disk
-from workers.drivers.hypervisor.console import SerialConsole
+from workers.drivers.hypervisor.console import GraphicsConsole, SerialConsole
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec, DomainSpec, LibvirtDriver
 
@@ -87,6 +90,42 @@ def _read_until(console: SerialConsole, marker: bytes, timeout: float) -> bytes:
     return bytes(got)
 
 
+def _rfb_first_update(console: GraphicsConsole) -> tuple[int, int, bytes]:
+    """An RFB 3.8 client's handshake (security type None: the connection came through libvirt with
+    SKIPAUTH) and one framebuffer update request: (width, height, the start of the update)."""
+    buf = bytearray()
+
+    def take(n: int) -> bytes:
+        while len(buf) < n:
+            data = console.read()
+            assert data, f"the VNC server closed after {bytes(buf)!r}"
+            buf.extend(data)
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
+
+    timer = threading.Timer(30, console.close)
+    timer.start()
+    try:
+        assert take(12) == b"RFB 003.008\n"
+        console.write(b"RFB 003.008\n")
+        types = take(take(1)[0])
+        assert 1 in types, types  # None
+        console.write(b"\x01")
+        assert take(4) == b"\x00\x00\x00\x00"  # SecurityResult OK
+        console.write(b"\x01")  # ClientInit: shared
+        width, height = struct.unpack(">HH", take(4))
+        take(16)  # pixel format
+        take(struct.unpack(">I", take(4))[0])  # the desktop's name
+        console.write(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))  # FramebufferUpdateRequest
+        update = take(4)
+        assert update[0] == 0, update  # FramebufferUpdate
+        return width, height, update
+    finally:
+        timer.cancel()
+        console.close()
+
+
 def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
         qemu: tuple[LibvirtDriver, GuestImage, Path]) -> None:
     driver, image, tmp_path = qemu
@@ -100,7 +139,7 @@ def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
                               layout.config_drive)
     spec = DomainSpec(uuid=instance_id, vcpus=1, memory_mb=256, disks=(DiskSpec(path=layout.disk),),
                       config_drive=drive, console_log=layout.console_log, kernel=str(image.kernel),
-                      initrd=str(image.initramfs), cmdline=image.cmdline)
+                      initrd=str(image.initramfs), cmdline=image.cmdline, vnc_listen="127.0.0.1")
     started = time.monotonic()
     assert driver.spawn(spec) == RUNNING
     live = driver.live_xml(instance_id)
@@ -125,6 +164,12 @@ def test_a_qemu_guest_boots_reads_its_config_drive_and_sees_a_hot_plugged_disk(
     reader.join(5)
     assert not reader.is_alive() and second.read() == b""
     assert "STRATUS-ECHO-42" in driver.console_output(instance_id)  # the log has the session too
+
+    # VNC on loopback with a port of libvirt's choosing; a client through libvirt gets the guest's screen
+    (graphics,) = ET.fromstring(driver.live_xml(instance_id)).findall("devices/graphics")
+    assert graphics.get("listen") == "127.0.0.1" and int(graphics.get("port") or 0) >= 5900
+    width, height, update = _rfb_first_update(driver.vnc_console(instance_id))
+    assert width >= 640 and height >= 200 and update
 
     # a disk hot-plugged into the running guest: it sees vdb come, then go
     extra = str(tmp_path / "extra.qcow2")
