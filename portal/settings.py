@@ -404,6 +404,8 @@ STRATUS_FORCE_CONFIG_DRIVE = os.environ.get("STRATUS_FORCE_CONFIG_DRIVE", "false
 # The address a qemu/kvm node's domains' VNC servers listen on: the node's loopback (or its management
 # address), never a tenant network; the console relay reaches them through libvirt. Empty: no graphics.
 STRATUS_VNC_LISTEN = os.environ.get("STRATUS_VNC_LISTEN", "127.0.0.1")
+# How long a console URL's token (os-remote-consoles) may wait for its one use (Nova's token_ttl).
+STRATUS_CONSOLE_TOKEN_SECONDS = int(os.environ.get("STRATUS_CONSOLE_TOKEN_SECONDS", "600"))
 # Servers (apps/compute/services/servers.py): a server still in BUILD after this long goes to ERROR with
 # its claims released, checked every STRATUS_BUILD_TIMEOUT_CHECK_SECONDS on the control queue.
 STRATUS_BUILD_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_SECONDS", "600"))

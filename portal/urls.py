@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.compute.api.views import Versions as ComputeVersions
+from apps.compute.views_console import console_vnc
 from apps.core.views import not_implemented_service
 from apps.identity.api.views import Version as IdentityVersion
 from apps.identity.api.views import Versions as IdentityVersions
@@ -24,6 +25,7 @@ urlpatterns = [
     re_path(r"^identity/v3$", IdentityVersion.as_view()),
     path("admin/", admin.site.urls),
     path("dashboard/", include("apps.dashboard.urls")),
+    path("console/vnc/", console_vnc, name="console_vnc"),  # a noVNC console URL (os-remote-consoles)
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
     re_path(r"^image$", ImageVersions.as_view()),

@@ -15,6 +15,11 @@ output as binary frames and JSON text ``{"type": "status", "state": "connecting|
 "message": ...}``. Access is checked again when it may have changed (``access.changed`` to the user's
 or the project's group, as the live socket does) and the session's sign-out closes it.
 
+A console URL's socket (``ws/console/serial/?token=``, ``ws/console/vnc/?token=``: os-remote-consoles) is
+the same consumer without a session: the token (single-use, expiring, scoped to one server of one project)
+is redeemed at the handshake (refused with 4401 when it is not valid) and the socket acts as the user who
+asked for the URL in the server's project, checked as above.
+
 The VNC socket (``VncConsoleConsumer``) speaks what noVNC speaks to websockify: binary frames carrying
 the RFB stream unchanged both ways (subprotocol ``binary`` when the client offers it), nothing else on
 the socket; its status is the close code and reason only (the same codes).
@@ -26,15 +31,17 @@ import contextlib
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.compute.services import server_console
+from apps.compute.services import console_tokens, server_console
 from apps.core.errors import Forbidden, NotFound, StratusError
 from apps.core.events import project_group, user_group
 from apps.dashboard.consumers import session_group
 from apps.dashboard.shell import socket_actor
+from apps.identity.policy import Actor
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -55,32 +62,52 @@ def _close_code(exc: StratusError) -> int:
     return CLOSE_CONFLICT
 
 
-@database_sync_to_async
-def _open(scope: dict[str, Any], server_id: str, kind: str, reply_channel: str) -> tuple[str, str]:
-    """Ask the node to open the console; (the user's id, the instance's project id)."""
+def _actor(scope: dict[str, Any], token_scope: tuple[str, str] | None) -> Actor:
+    """Whom the socket acts as: the token's user in the token's project, or the dashboard session's."""
+    if token_scope is not None:
+        return console_tokens.console_token_actor(user_id=token_scope[0], project_id=token_scope[1])
     actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
     if actor is None:
         raise Forbidden("You are no longer signed in.")
+    return actor
+
+
+@database_sync_to_async
+def _redeem(token: str, kind: str) -> tuple[str, str, str]:
+    """A console URL's token, used now: (its user's id, its project's id, its server's id)."""
+    record = console_tokens.console_token_redeem(token=token, kind=kind)
+    return str(record.user_id), str(record.project_id), str(record.instance_id)
+
+
+@database_sync_to_async
+def _open(scope: dict[str, Any], server_id: str, kind: str, reply_channel: str,
+          token_scope: tuple[str, str] | None) -> tuple[str, str]:
+    """Ask the node to open the console; (the user's id, the instance's project id)."""
+    actor = _actor(scope, token_scope)
     record = server_console.server_remote_console_open(actor=actor, server_id=server_id, kind=kind,
                                                        reply_channel=reply_channel)
     return str(actor.user_id), str(record.project_id)
 
 
 @database_sync_to_async
-def _still_allowed(scope: dict[str, Any], server_id: str, kind: str) -> StratusError | None:
-    actor = socket_actor(user=scope.get("user"), session=scope.get("session"))
-    if actor is None:
-        return Forbidden("You are no longer signed in.")
+def _still_allowed(scope: dict[str, Any], server_id: str, kind: str,
+                   token_scope: tuple[str, str] | None) -> StratusError | None:
     try:
-        server_console.server_remote_console_check(actor=actor, server_id=server_id, kind=kind)
+        server_console.server_remote_console_check(actor=_actor(scope, token_scope), server_id=server_id, kind=kind)
     except StratusError as exc:
         return exc
     return None
 
 
+def _query_token(scope: dict[str, Any]) -> str:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [""]
+    return values[0]
+
+
 class SerialConsoleConsumer(AsyncWebsocketConsumer):
     kind = "serial"
     server_id = ""
+    token_scope: tuple[str, str] | None = None  # (user id, project id) of a console URL's token
     relay: str | None = None  # the node relay's channel, once it has opened the console
     groups_joined: list[str]
     pinger: asyncio.Task | None = None
@@ -88,20 +115,30 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
-        self.server_id = str(self.scope["url_route"]["kwargs"]["server_id"])
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+        route = self.scope["url_route"]["kwargs"]
+        if "server_id" in route:  # the dashboard's page: its session
+            self.server_id = str(route["server_id"])
+            user = self.scope.get("user")
+            if user is None or not user.is_authenticated:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+        else:  # a console URL's token (os-remote-consoles), used once: no session needed or used
+            try:
+                user_id, project_id, self.server_id = await _redeem(_query_token(self.scope), self.kind)
+            except StratusError:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            self.token_scope = (user_id, project_id)
         await self._accept()
         try:
-            user_id, project_id = await _open(self.scope, self.server_id, self.kind, self.channel_name)
+            user_id, project_id = await _open(self.scope, self.server_id, self.kind, self.channel_name,
+                                              self.token_scope)
         except StratusError as exc:
             await self._end(exc.shown, code=_close_code(exc))
             return
         session = self.scope.get("session")
         groups = [user_group(user_id), project_group(project_id)]
-        if getattr(session, "session_key", None):
+        if self.token_scope is None and getattr(session, "session_key", None):
             groups.append(session_group(session.session_key))  # type: ignore[union-attr]
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -186,7 +223,7 @@ class SerialConsoleConsumer(AsyncWebsocketConsumer):
 
     # -- access may have changed ---------------------------------------------------------------------
     async def access_changed(self, message: dict[str, Any]) -> None:  # noqa: ARG002
-        refused = await _still_allowed(self.scope, self.server_id, self.kind)
+        refused = await _still_allowed(self.scope, self.server_id, self.kind, self.token_scope)
         if refused is not None:
             await self._end(refused.shown, code=_close_code(refused))
 

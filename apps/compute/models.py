@@ -332,3 +332,23 @@ class BlockDeviceMapping(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.volume_id} on {self.instance_id} ({self.device_name or '?'})"
+
+
+class ConsoleToken(TimeStamped):
+    """A console URL's token (os-remote-consoles, os-getVNCConsole, os-getSerialConsole): stored only as
+    its sha256, scoped to one server of one project and to the user who asked, for one ``kind`` of
+    console ("vnc" or "serial"); it opens one console socket once (``used_at``) before ``expires_at``."""
+
+    KINDS = ("vnc", "serial")
+
+    id = models.CharField(primary_key=True, max_length=64, editable=False)  # sha256 hex of the token
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("identity.Project", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("identity.User", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=[(k, k) for k in KINDS])
+    console_type = models.CharField(max_length=16)  # what was asked for: "novnc" or "serial"
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} console token of {self.instance_id}"

@@ -336,6 +336,35 @@ def console_length(body: Any) -> int | None:
     return None if length == -1 else length
 
 
+REMOTE_CONSOLE_PROTOCOLS = ("vnc", "spice", "rdp", "serial", "mks")
+REMOTE_CONSOLE_TYPES = ("novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial", "webmks")
+
+
+def remote_console(data: Any) -> tuple[str, str]:
+    """os-remote-consoles' ``{"remote_console": {"protocol", "type"}}``: (protocol, type), each one Nova knows."""
+    body = data.get("remote_console") if isinstance(data, dict) else None
+    if not isinstance(body, dict) or set(body) - {"protocol", "type"}:
+        raise BadRequest("Invalid input for field/attribute remote_console: expected an object with protocol "
+                         "and type only.")
+    protocol, kind = body.get("protocol"), body.get("type")
+    if protocol not in REMOTE_CONSOLE_PROTOCOLS:
+        raise BadRequest(f"Invalid input for field/attribute protocol. Value: {protocol}. "
+                         f"It must be one of {', '.join(REMOTE_CONSOLE_PROTOCOLS)}.")
+    if kind not in REMOTE_CONSOLE_TYPES:
+        raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
+                         f"It must be one of {', '.join(REMOTE_CONSOLE_TYPES)}.")
+    return str(protocol), str(kind)
+
+
+def console_type(body: Any, allowed: tuple[str, ...]) -> str:
+    """os-getVNCConsole's / os-getSerialConsole's ``{"type": ...}``, one of ``allowed``."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind not in allowed:
+        raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
+                         f"It must be one of {', '.join(allowed)}.")
+    return str(kind)
+
+
 def security_group(body: Any) -> str:
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not name:

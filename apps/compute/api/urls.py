@@ -30,6 +30,7 @@ urlpatterns = [
             "os-instance-actions": servers.ServerActions,
             "os-instance-actions/{request_id}": servers.ServerActionDetail,
             "tags": servers.ServerTags, "tags/{tag}": servers.ServerTag,
+            "remote-consoles": servers.ServerRemoteConsoles,
             "os-volume_attachments": volumes.ServerVolumeAttachments,
             "os-volume_attachments/{volume_id}": volumes.ServerVolumeAttachment}),
         Routes("os-hypervisors", admin.Hypervisors, admin.HypervisorDetail, id="hypervisor_id", detail=True,

@@ -13,6 +13,7 @@ from apps.compute.api import serializers_servers as out
 from apps.compute.api.views import NovaView, _base, next_links
 from apps.compute.selectors import servers as selectors
 from apps.compute.services import (
+    console_tokens,
     server_console,
     server_lifecycle,
     server_metadata,
@@ -133,6 +134,8 @@ ACTIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]] =
                             server_lifecycle.server_security_group_remove),
 }
 ACTION_STATUS = {"confirmResize": 204}
+# the console URL actions before microversion 2.6 (then os-remote-consoles): the types each takes, protocol
+LEGACY_CONSOLES = {"os-getVNCConsole": (("novnc", "xvpvnc"), "vnc"), "os-getSerialConsole": (("serial",), "serial")}
 
 
 class ServerAction(ServerView):
@@ -142,6 +145,12 @@ class ServerAction(ServerView):
             output = server_console.server_console_output(actor=request.auth, server_id=server_id,
                                                           length=inputs.console_length(body))
             return Response({"output": output})
+        if action in LEGACY_CONSOLES and request.compute_version < (2, 6):
+            types, protocol = LEGACY_CONSOLES[action]
+            console = console_tokens.server_remote_console_create(
+                actor=request.auth, server_id=server_id, protocol=protocol,
+                console_type=inputs.console_type(body, types))
+            return Response({"console": {"type": console.type, "url": console.url}})
         if action not in ACTIONS:
             # an unknown action on an unknown server is still a 404
             selectors.server_get(actor=request.auth, server_id=server_id)
@@ -159,6 +168,22 @@ class ServerAction(ServerView):
             response["Location"] = f"{base.rsplit('/v2.1', 1)[0]}/images/{result}"
             return response
         return Response(status=ACTION_STATUS.get(action, 202))
+
+
+class ServerRemoteConsoles(ServerView):
+    """os-remote-consoles (microversion 2.6): a console URL with a short-lived, single-use token."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.compute_version < (2, 6):
+            raise NotFound("The resource could not be found.")
+
+    def post(self, request: Request, server_id: str) -> Response:
+        protocol, kind = inputs.remote_console(request.data)
+        console = console_tokens.server_remote_console_create(actor=request.auth, server_id=server_id,
+                                                              protocol=protocol, console_type=kind)
+        return Response({"remote_console": {"protocol": console.protocol, "type": console.type,
+                                            "url": console.url}})
 
 
 # ---- metadata --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from apps.compute.models import ComputeNode, Instance
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services.instances import node_up
 from apps.core import tasks
-from apps.core.errors import Conflict
+from apps.core.errors import BadRequest, Conflict
 from apps.core.models import TaskRecord
 from apps.identity.policy import Actor, require_write
 
@@ -74,7 +74,7 @@ def vnc_console_available(*, instance: Instance) -> bool:
 def server_remote_console_check(*, actor: Actor, server_id: str, kind: str) -> tuple[Instance, ComputeNode]:
     """The instance and its node if ``actor`` may open its ``kind`` console ("serial" or "vnc") now (a
     writer's right, as Nova's os-remote-consoles): 404 for another project's, 403 for a reader, 409 when
-    the instance is not running, its node is down or its hypervisor has no such console."""
+    the instance is not running or its node is down, 400 when its hypervisor has no such console."""
     action, _task, what = CONSOLES[kind]
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     require_write(actor, instance.project_id, what=f"instance {server_id}")
@@ -83,9 +83,9 @@ def server_remote_console_check(*, actor: Actor, server_id: str, kind: str) -> t
     node = node_up(instance.node_id)
     if node is None:
         raise Conflict(f"Instance {instance.id} is not ready: its compute host is not available.")
-    if node.hypervisor_type in (NO_SERIAL_CONSOLE if kind == "serial" else NO_GRAPHICS):
-        raise Conflict(f"The compute host of instance {instance.id} ({node.hypervisor_type} hypervisor) has no "
-                       f"{what}; its console log is below.")
+    if node.hypervisor_type in (NO_SERIAL_CONSOLE if kind == "serial" else NO_GRAPHICS):  # ConsoleTypeUnavailable
+        raise BadRequest(f"The compute host of instance {instance.id} ({node.hypervisor_type} hypervisor) has no "
+                         f"{what}; its console log is below.")
     return instance, node
 
 
