@@ -8,14 +8,15 @@ import pytest
 from apps.networks import rule_templates, services
 from apps.networks.forms import RuleForm
 from apps.networks.models import SecurityGroup, SecurityGroupRule
+from tests.api_client import SeededCloud
 from tests.networks.test_dashboard import D, Setup
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def env(db: object) -> Setup:
-    return Setup()
+def env(cloud: SeededCloud) -> Setup:
+    return Setup(cloud)
 
 
 def _form(**data: str) -> RuleForm:
