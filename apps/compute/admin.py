@@ -155,3 +155,15 @@ class InstanceActionAdmin(ShownOnly):
     search_fields = ("request_id", "instance__id", "instance__name", "user_id", "project_id")
     raw_id_fields = ("instance",)
     inlines = [InstanceActionEventInline]
+
+
+@admin.register(models.ConsoleToken)
+class ConsoleTokenAdmin(ShownOnly):
+    """Console URLs given out: whose, for which server, until when, used or not (the token itself is
+    never stored; its hash is not shown either)."""
+
+    list_display = ("instance", "kind", "console_type", "user", "project", "created_at", "expires_at", "used_at")
+    list_filter = ("kind", "console_type")
+    search_fields = ("instance__id", "instance__name", "user__name", "project__name")
+    list_select_related = ("instance", "user", "project")
+    exclude = ("id",)
