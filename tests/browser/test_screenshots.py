@@ -1,7 +1,7 @@
 """Every dashboard panel, as demo and as admin, at 1400x900 and at a phone's width (390x844): no
-console error (the favicon included), no page wider than the window, the admin sidebar fitting 900 px
-of height, and a screenshot of each written to var/screenshots/ (README.md, "Screenshots") so that a
-reviewer can look at them all in one place."""
+console error (the favicon included), no page wider than the window, the admin sidebar inside a 900 px
+window (scrolling what does not fit), and a screenshot of each written to var/screenshots/ (README.md,
+"Screenshots") so that a reviewer can look at them all in one place."""
 from __future__ import annotations
 
 import re
