@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
 from apps.compute import states
@@ -22,7 +20,7 @@ from tests.compute.test_servers_api import boot_active
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
-from tests.live_socket import Socket, console_socket
+from tests.live_socket import NodeRelay, Socket, console_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,22 +46,20 @@ def test_a_member_opens_the_console_and_the_socket_relays_both_ways(env: Env) ->
         sock = console_socket(alice, env.cloud.demo_project.id, inst.id)
         assert (await sock.connect())[0]
         assert (await status(sock))["state"] == "connecting"
-        [record] = await database_sync_to_async(records)()
+        relay = await NodeRelay.for_task(TASK)
+        record = relay.record
         assert record.queue == queue and record.kwargs["instance_id"] == inst.id
         assert record.resource_id == inst.id and record.user_id == alice.id and record.expires_at is not None
-        reply = record.kwargs["reply_channel"]
-        layer = get_channel_layer()
-        relay = await layer.new_channel("console.")
         typed_early = json.dumps({"input": "lost"})
         await sock.send_input({"type": "websocket.receive", "text": typed_early})  # before the node opened it
-        await layer.send(reply, {"type": "console.opened", "channel": relay})
+        await relay.open()
         assert (await status(sock))["state"] == "connected"
         await sock.send_input({"type": "websocket.receive", "text": json.dumps({"input": "echo hi\r"})})
         await sock.send_input({"type": "websocket.receive", "text": "not json"})  # ignored
-        assert await layer.receive(relay) == {"type": "console.input", "data": b"echo hi\r"}
-        await layer.send(reply, {"type": "console.output", "data": b"echo hi\r\nhi\r\n"})
+        assert await relay.receive() == {"type": "console.input", "data": b"echo hi\r"}
+        await relay.send({"type": "console.output", "data": b"echo hi\r\nhi\r\n"})
         assert await sock.receive_output(3) == {"type": "websocket.send", "bytes": b"echo hi\r\nhi\r\n"}
-        await layer.send(reply, {"type": "console.ended", "reason": "The console has ended."})
+        await relay.send({"type": "console.ended", "reason": "The console has ended."})
         ended = await status(sock)
         assert ended["state"] == "ended" and ended["message"] == "The console has ended."
         assert await sock.receive_output(3) == {"type": "websocket.close", "code": 1000}
@@ -79,13 +75,11 @@ def test_closing_the_page_tells_the_relay(env: Env) -> None:
         sock = console_socket(alice, env.cloud.demo_project.id, inst.id)
         assert (await sock.connect())[0]
         await status(sock)
-        [record] = await database_sync_to_async(records)()
-        layer = get_channel_layer()
-        relay = await layer.new_channel("console.")
-        await layer.send(record.kwargs["reply_channel"], {"type": "console.opened", "channel": relay})
+        relay = await NodeRelay.for_task(TASK)
+        await relay.open()
         assert (await status(sock))["state"] == "connected"
         await sock.disconnect()
-        assert await layer.receive(relay) == {"type": "console.close"}
+        assert await relay.receive() == {"type": "console.close"}
 
     async_to_sync(run)()
 

@@ -7,13 +7,10 @@ noVNC on a real qemu guest tests/browser/test_vnc_console.py's. The console page
 instance's node gives its domains graphics (not libvirt's test driver)."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from apps.compute import states
 from apps.compute.models import ComputeNode
@@ -22,7 +19,7 @@ from tests.compute.test_servers_api import boot_active
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
 from tests.dashboard.conftest import sign_in
 from tests.identity import factories
-from tests.live_socket import console_socket
+from tests.live_socket import NodeRelay, console_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,27 +39,25 @@ def test_the_socket_carries_the_rfb_stream_both_ways_in_binary_frames(env: Env) 
         sock = console_socket(alice, env.cloud.demo_project.id, inst.id, kind="vnc", subprotocols=("binary",))
         await sock.send_input({"type": "websocket.connect"})
         assert await sock.receive_output(3) == {"type": "websocket.accept", "subprotocol": "binary"}
-        [record] = await database_sync_to_async(records)()
+        relay = await NodeRelay.for_task(TASK)
+        record = relay.record
         assert record.queue == queue and record.kwargs["instance_id"] == inst.id and record.action == "getVNCConsole"
         assert record.user_id == alice.id and record.expires_at is not None
-        reply = record.kwargs["reply_channel"]
-        layer = get_channel_layer()
-        relay = await layer.new_channel()  # the consumer's prefix: one receive loop serves both in this process
-        await layer.send(reply, {"type": "console.opened", "channel": relay})
-        await layer.send(reply, {"type": "console.output", "data": b"RFB 003.008\n"})  # the server speaks first
+        await relay.open()
+        await relay.send({"type": "console.output", "data": b"RFB 003.008\n"})  # the server speaks first
         assert await sock.receive_output(3) == {"type": "websocket.send", "bytes": b"RFB 003.008\n"}
         await sock.send_input({"type": "websocket.receive", "bytes": b"RFB 003.008\n"})
-        assert await asyncio.wait_for(layer.receive(relay), 5) == {"type": "console.input", "data": b"RFB 003.008\n"}
+        assert await relay.receive() == {"type": "console.input", "data": b"RFB 003.008\n"}
         await sock.send_input({"type": "websocket.receive", "text": '{"input": "x"}'})  # not RFB: ignored
         big = bytes(range(256)) * 600  # 153,600 bytes (a clipboard, say): in order, in relay-sized pieces
         await sock.send_input({"type": "websocket.receive", "bytes": big})
         got = b""
         while len(got) < len(big):
-            message = await asyncio.wait_for(layer.receive(relay), 5)
+            message = await relay.receive()
             assert message["type"] == "console.input" and len(message["data"]) <= 65536
             got += message["data"]
         assert got == big
-        await layer.send(reply, {"type": "console.ended", "reason": "The console has ended."})
+        await relay.send({"type": "console.ended", "reason": "The console has ended."})
         assert await sock.receive_output(3) == {"type": "websocket.close", "code": 1000,
                                                 "reason": "The console has ended."}
 
@@ -77,14 +72,12 @@ def test_closing_the_page_tells_the_relay_and_no_subprotocol_is_fine(env: Env) -
         sock = console_socket(alice, env.cloud.demo_project.id, inst.id, kind="vnc")
         await sock.send_input({"type": "websocket.connect"})
         assert await sock.receive_output(3) == {"type": "websocket.accept", "subprotocol": None}
-        [record] = await database_sync_to_async(records)()
-        layer = get_channel_layer()
-        relay = await layer.new_channel()  # the consumer's prefix: one receive loop serves both in this process
-        await layer.send(record.kwargs["reply_channel"], {"type": "console.opened", "channel": relay})
-        await layer.send(record.kwargs["reply_channel"], {"type": "console.output", "data": b"RFB 003.008\n"})
+        relay = await NodeRelay.for_task(TASK)
+        await relay.open()
+        await relay.send({"type": "console.output", "data": b"RFB 003.008\n"})
         assert (await sock.receive_output(3))["bytes"] == b"RFB 003.008\n"
         await sock.disconnect()
-        assert await asyncio.wait_for(layer.receive(relay), 5) == {"type": "console.close"}
+        assert await relay.receive() == {"type": "console.close"}
 
     async_to_sync(run)()
 
