@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.networks",
     "apps.compute",
     "apps.volumes",
+    "apps.objects",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +256,21 @@ STRATUS_IMAGE_S3 = {
 # max_request_body_size, 112 KiB); image data is capped by STRATUS_IMAGE_SIZE_CAP instead.
 STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 1024)))
 STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
+
+# Object storage (Swift v1, and the S3 face): the index is in the database, the bytes in an engine.
+# STRATUS_OBJECT_STORE=file (a directory tree, default under the data directory) or s3 (an S3-compatible
+# bucket: Ceph RGW, MinIO, AWS).
+STRATUS_OBJECT_STORE = os.environ.get("STRATUS_OBJECT_STORE", "file")
+STRATUS_OBJECT_DIR = os.environ.get("STRATUS_OBJECT_DIR", str(DATA_DIR / "objects"))
+STRATUS_OBJECT_S3 = {
+    "endpoint_url": os.environ.get("STRATUS_OBJECT_S3_ENDPOINT", ""),
+    "bucket": os.environ.get("STRATUS_OBJECT_S3_BUCKET", "stratus-objects"),
+    "access_key": os.environ.get("STRATUS_OBJECT_S3_ACCESS_KEY", ""),
+    "secret_key": os.environ.get("STRATUS_OBJECT_S3_SECRET_KEY", ""),
+    "region": os.environ.get("STRATUS_OBJECT_S3_REGION", ""),
+    "prefix": os.environ.get("STRATUS_OBJECT_S3_PREFIX", ""),
+}
+STRATUS_OBJECT_MAX_FILE_SIZE = int(os.environ.get("STRATUS_OBJECT_MAX_FILE_SIZE", str(5 * 1024**3 + 2)))  # Swift's
 # Glance's image_format_enforcement: uploaded and staged data must be the disk_format it claims and
 # pass oslo.utils' format inspector's safety checks (no backing file, no qcow2 data-file, only
 # monolithicSparse/streamOptimized VMDKs...), else 400 and the image stays queued. Nodes check every

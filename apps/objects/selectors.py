@@ -1,0 +1,307 @@
+"""Every read of object storage, scoped to the caller: the account (a project) its owner's readers see;
+another project's containers only through their ACLs; anonymous callers only ``.r:`` containers.
+Another project's account or container answers as an unknown one (404); an anonymous caller that may
+not read gets 401 whether or not the thing exists.
+
+Listings read only the index: one query for a page of names (``name > marker`` on the unique
+(container, name) index, never the rows before the page), and with a delimiter one more for the page's
+objects; a listing costs the same few queries whatever the container holds."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, StrIndex, Substr
+
+from apps.core.access import restrict
+from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError, Unauthorized
+from apps.identity.policy import Actor
+from apps.objects import acl
+from apps.objects.models import Account, Container, Object
+from apps.objects.storage import get_engine
+
+Need = Literal["read", "list", "write", "owner"]
+LISTING_LIMIT = 10000
+MAX_SEGMENTS = 10000
+
+
+class PreconditionFailed(StratusError):
+    status = 412
+
+
+def who(actor: Actor | None) -> acl.Who:
+    if actor is None:
+        return acl.Who()
+    project = actor.project
+    return acl.Who(project_id=actor.project_id or "", project_name=project.name if project is not None else "",
+                   user_id=actor.user_id, user_name=actor.user.name)
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def live(qs: QuerySet[Object]) -> QuerySet[Object]:
+    """Objects not yet expired (X-Delete-At in the future or unset): the expired ones are gone for readers
+    before the sweep removes them."""
+    return qs.filter(Q(delete_at__isnull=True) | Q(delete_at__gt=now()))
+
+
+# ---- the account --------------------------------------------------------------------------------
+
+
+def require_account(actor: Actor | None, project_id: str, *, write: bool = False) -> None:
+    """Account-level access: the project's readers read, its members write (403 for a reader);
+    another project's account is unknown (404), an anonymous caller unauthorized (401)."""
+    if actor is None:
+        raise Unauthorized("This server could not verify that you are authorized to access the document "
+                           "you requested.")
+    if write and actor.may_write(project_id):
+        return
+    if actor.may_read(project_id):
+        if write:
+            raise Forbidden("Access was denied to this resource.")
+        return
+    raise NotFound("The resource could not be found.")
+
+
+@dataclass(frozen=True)
+class AccountStat:
+    project_id: str
+    container_count: int
+    object_count: int
+    bytes_used: int
+    metadata: dict[str, str]
+    created_at: float
+
+
+def account_metadata(*, project_id: str) -> dict[str, str]:
+    row = Account.objects.filter(project_id=project_id).values_list("metadata", flat=True).first()
+    return dict(row or {})
+
+
+def account_stat(*, actor: Actor | None, project_id: str) -> AccountStat:
+    require_account(actor, project_id)
+    assert actor is not None
+    totals = restrict(Container.objects.filter(project_id=project_id), actor, "view").aggregate(
+        containers=Count("id"), objects=Coalesce(Sum("object_count"), 0), bytes=Coalesce(Sum("bytes_used"), 0))
+    account = Account.objects.filter(project_id=project_id).first()
+    return AccountStat(project_id=project_id, container_count=totals["containers"],
+                       object_count=totals["objects"], bytes_used=totals["bytes"],
+                       metadata=dict(account.metadata) if account else {},
+                       created_at=account.created_at.timestamp() if account else 0.0)
+
+
+# ---- listings -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subdir:
+    """A "directory" of a delimited listing: the names under it share ``name`` as their start."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    prefix: str = ""
+    marker: str = ""
+    end_marker: str = ""
+    limit: int = LISTING_LIMIT
+    delimiter: str = ""
+    reverse: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.limit > LISTING_LIMIT:
+            raise PreconditionFailed(f"Maximum limit is {LISTING_LIMIT}")
+        if len(self.delimiter) > 1:
+            raise PreconditionFailed("Bad delimiter")
+
+
+def _page(qs: QuerySet, listing: Listing) -> list:
+    """One page of ``qs`` (rows with a ``name``) as ``listing`` asks: rows, and Subdirs with a delimiter."""
+    if listing.prefix:
+        qs = qs.filter(name__startswith=listing.prefix)
+    if listing.marker:
+        qs = qs.filter(name__lt=listing.marker) if listing.reverse else qs.filter(name__gt=listing.marker)
+    if listing.end_marker:
+        qs = qs.filter(name__gt=listing.end_marker) if listing.reverse else qs.filter(name__lt=listing.end_marker)
+    order = "-name" if listing.reverse else "name"
+    if listing.limit == 0:
+        return []
+    if not listing.delimiter:
+        return list(qs.order_by(order)[:listing.limit])
+    start = len(listing.prefix)
+    entries = qs.annotate(cut=StrIndex(Substr("name", start + 1), Value(listing.delimiter))).annotate(
+        entry=Case(When(cut__gt=0, then=Substr("name", 1, F("cut") + start)), default=F("name")))
+    if listing.marker:
+        entries = entries.filter(entry__lt=listing.marker) if listing.reverse else \
+            entries.filter(entry__gt=listing.marker)
+    if listing.end_marker:
+        entries = entries.filter(entry__gt=listing.end_marker) if listing.reverse else \
+            entries.filter(entry__lt=listing.end_marker)
+    names = list(entries.order_by("-entry" if listing.reverse else "entry")
+                 .values_list("entry", flat=True).distinct()[:listing.limit])
+    plain = [n for n in names if not n.endswith(listing.delimiter) or len(n) <= start]
+    rows = {row.name: row for row in qs.filter(name__in=plain)} if plain else {}
+    return [rows.get(n) or Subdir(n) for n in names]
+
+
+def container_list(*, actor: Actor | None, project_id: str, listing: Listing) -> list[Container | Subdir]:
+    """The account's containers, one page (each with its object count, bytes and last change)."""
+    require_account(actor, project_id)
+    assert actor is not None
+    return _page(restrict(Container.objects.filter(project_id=project_id), actor, "view"), listing)
+
+
+def container_for(*, actor: Actor | None, project_id: str, name: str, need: Need, referrer: str = "") -> Container:
+    """The container ``name`` of the account, if the caller may ``need`` it: its project's members
+    anything, its readers read and list; others what its ACLs grant ("owner": metadata, ACLs, delete)."""
+    if actor is not None and actor.may_read(project_id):
+        row = restrict(Container.objects.filter(project_id=project_id), actor, "view").filter(name=name).first()
+        if row is None:
+            raise NotFound("The resource could not be found.")
+        if need in ("write", "owner") and not actor.may_write(project_id):
+            raise Forbidden("Access was denied to this resource.")
+        return row
+    # not the account's: only the container's ACLs may let the caller in
+    row = Container.objects.filter(project_id=project_id, name=name).first()
+    if row is not None and need != "owner":
+        caller = who(actor)
+        if need == "write":
+            allowed = acl.allows(row.write_acl, caller, write=True)
+        else:
+            allowed = acl.allows(row.read_acl, caller, referrer=referrer, listing=need == "list")
+        if allowed:
+            return row
+        if actor is not None and acl.allows(row.read_acl, caller, referrer=referrer):
+            raise Forbidden("Access was denied to this resource.")  # it may read, not this
+    if actor is None:
+        raise Unauthorized("This server could not verify that you are authorized to access the document "
+                           "you requested.")
+    raise NotFound("The resource could not be found.")
+
+
+def object_list(*, actor: Actor | None, project_id: str, container: str, listing: Listing,
+                referrer: str = "") -> tuple[Container, list[Object | Subdir]]:
+    row = container_for(actor=actor, project_id=project_id, name=container, need="list", referrer=referrer)
+    return row, _page(live(Object.objects.filter(container=row)), listing)
+
+
+# ---- objects ------------------------------------------------------------------------------------
+
+
+def object_get(*, actor: Actor | None, project_id: str, container: str, name: str, referrer: str = "",
+               need: Need = "read") -> Object:
+    """An object the caller may read (expired ones are gone), with its container."""
+    row = container_for(actor=actor, project_id=project_id, name=container, need=need, referrer=referrer)
+    obj = live(Object.objects.filter(container=row, name=name)).first()
+    if obj is None:
+        raise NotFound("The resource could not be found.")
+    obj.container = row
+    return obj
+
+
+@dataclass(frozen=True)
+class Part:
+    location: str
+    engine: str
+    size: int
+    offset: int = 0  # where this part starts inside its blob (an SLO segment's range)
+
+
+@dataclass
+class Body:
+    """What a GET of an object returns: one blob, or a large object's segments in order."""
+
+    size: int
+    etag: str
+    parts: list[Part] = field(default_factory=list)
+    large: str = ""  # "", "dlo" or "slo"
+    inline: bytes | None = None  # bytes already in hand (an SLO's manifest shown as JSON)
+
+    def read(self, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """``length`` bytes (to the end when None) from ``offset``, part after part, in chunks."""
+        end = self.size if length is None else min(self.size, offset + length)
+        if self.inline is not None:
+            yield self.inline[offset:end]
+            return
+        position = 0
+        for part in self.parts:
+            part_end = position + part.size
+            if part_end > offset and position < end:
+                start = max(offset - position, 0)
+                stop = min(end, part_end) - position
+                if stop > start:
+                    engine = get_engine(part.engine)
+                    yield from engine.reader(part.location, offset=part.offset + start, length=stop - start,
+                                             chunk_size=chunk_size)
+            position = part_end
+            if position >= end:
+                return
+
+
+def _segment_rows(container: Container, names: list[str]) -> dict[str, Object]:
+    return {o.name: o for o in live(Object.objects.filter(container=container, name__in=names))}
+
+
+def object_body(*, actor: Actor | None, obj: Object, manifest: bool = False, referrer: str = "") -> Body:
+    """The bytes ``obj`` stands for: its blob; a DLO's segments (the objects under its prefix, in name
+    order); an SLO's segments (as listed). ``manifest``: the SLO's manifest itself (its JSON)."""
+    project_id = obj.container.project_id
+    if obj.segments is not None:
+        if manifest:
+            data = json.dumps([{"name": s["path"], "hash": s["etag"], "bytes": s["size_bytes"],
+                                **({"range": s["range"]} if s.get("range") else {})} for s in obj.segments]).encode()
+            return Body(size=len(data), etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                        inline=data)
+        parts: list[Part] = []
+        by_container: dict[str, list[str]] = {}
+        for seg in obj.segments:
+            cont, _, name = seg["path"].lstrip("/").partition("/")
+            by_container.setdefault(cont, []).append(name)
+        rows: dict[tuple[str, str], Object] = {}
+        for cont, names in by_container.items():
+            c = container_for(actor=actor, project_id=project_id, name=cont, need="read", referrer=referrer)
+            rows.update({(cont, n): o for n, o in _segment_rows(c, names).items()})
+        for seg in obj.segments:
+            cont, _, name = seg["path"].lstrip("/").partition("/")
+            row = rows.get((cont, name))
+            if row is None or row.segments is not None or row.manifest:
+                raise Conflict(f"Segment {seg['path']} of this large object is missing.")
+            first, last = 0, row.size - 1
+            if seg.get("range"):
+                first, last = _range_bounds(seg["range"], row.size)
+            parts.append(Part(location=row.location, engine=row.engine, size=last - first + 1, offset=first))
+        return Body(size=obj.size, etag=obj.etag, parts=parts, large="slo")
+    if obj.manifest and not manifest:
+        cont, _, prefix = obj.manifest.partition("/")
+        c = container_for(actor=actor, project_id=project_id, name=cont, need="read", referrer=referrer)
+        rows = list(live(Object.objects.filter(container=c, name__startswith=prefix)).exclude(manifest__gt="")
+                    .filter(segments__isnull=True).order_by("name").only("name", "size", "etag", "location",
+                                                                          "engine")[:MAX_SEGMENTS])
+        digest = hashlib.md5(usedforsecurity=False)
+        for row in rows:
+            digest.update(row.etag.encode())
+        return Body(size=sum(r.size for r in rows), etag=f'"{digest.hexdigest()}"',
+                    parts=[Part(location=r.location, engine=r.engine, size=r.size) for r in rows if r.size],
+                    large="dlo")
+    parts = [Part(location=obj.location, engine=obj.engine, size=obj.size)] if obj.size else []
+    return Body(size=obj.size, etag=obj.etag, parts=parts)
+
+
+def _range_bounds(spec: str, size: int) -> tuple[int, int]:
+    first_s, _, last_s = spec.partition("-")
+    if first_s == "":
+        n = int(last_s)
+        return max(size - n, 0), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if first >= size or last < first:
+        raise BadRequest(f"Invalid range {spec!r} for a segment of {size} bytes")
+    return first, min(last, size - 1)
