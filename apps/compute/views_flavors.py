@@ -3,21 +3,16 @@
 fixed), through the same compute services as the Nova API."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.compute import selectors, services
 from apps.compute.forms import ExtraSpecForm, FlavorAccessForm, FlavorEditForm
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action
+from apps.dashboard.shell import DetailPage, actor_for, dashboard_view, render_page, specs_set_message
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
-
-T = TypeVar("T")
 
 
 def _page(request: HttpRequest, actor: Actor, flavor_id: str, **forms: Any) -> HttpResponse:
@@ -29,7 +24,8 @@ def _page(request: HttpRequest, actor: Actor, flavor_id: str, **forms: Any) -> H
         row.project_name = names.get(row.project_id, row.project_id)  # type: ignore[attr-defined]
     others = sorted(((pid, name) for pid, name in names.items() if pid not in given), key=lambda c: c[1].lower())
     context = {
-        "flavor": flavor, "access": access, "specs": list(flavor.extra_specs.all()),
+        "flavor": flavor, "access": access,
+        "specs": sorted((spec.key, spec.value) for spec in flavor.extra_specs.all()),
         "edit_form": forms.get("edit_form") or FlavorEditForm(initial={"description": flavor.description}),
         "spec_form": forms.get("spec_form") or ExtraSpecForm(),
         "access_form": forms.get("access_form") or FlavorAccessForm(projects=others),
@@ -37,23 +33,7 @@ def _page(request: HttpRequest, actor: Actor, flavor_id: str, **forms: Any) -> H
     return render_page(request, "compute/flavor_detail.html", context, status=400 if forms else 200)
 
 
-def _back(flavor_id: str) -> str:
-    return reverse("compute:flavor", args=[flavor_id])
-
-
-def _posted(request: HttpRequest, flavor_id: str, slot: str, form: Form,
-            call: Callable[[Actor, dict[str, Any]], T], success: Callable[[T], str]) -> HttpResponse:
-    """A form of the flavor's page, posted: ``call(actor, form.cleaned_data)`` (the service), then back
-    to the page with ``success(result)``; or the page again with the form in its ``slot`` and its errors."""
-    actor = actor_for(request)
-    done = form_action(request, form, lambda: call(actor, form.cleaned_data), success=success,
-                       redirect_to=_back(flavor_id))
-    return done or _page(request, actor, flavor_id, **{slot: form})
-
-
-def _button(request: HttpRequest, flavor_id: str, call: Callable[[Actor], object], success: str) -> HttpResponse:
-    """A button of the flavor's page: ``call(actor)`` (the service), its message, back to the page."""
-    return run_action(request, lambda: call(actor_for(request)), success=success, redirect_to=_back(flavor_id))
+PAGE = DetailPage(render=_page, url_name="compute:flavor")
 
 
 @dashboard_view
@@ -64,26 +44,26 @@ def flavor_detail(request: HttpRequest, flavor_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def flavor_edit(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    return _posted(request, flavor_id, "edit_form", FlavorEditForm(request.POST),
-                   lambda actor, data: services.flavor_update(actor=actor, flavor_id=flavor_id,
-                                                              description=data["description"]),
-                   success=lambda flavor: f"Saved the description of flavor {flavor.name}.")
+    return PAGE.posted(request, flavor_id, "edit_form", FlavorEditForm(request.POST),
+                       lambda actor, data: services.flavor_update(actor=actor, flavor_id=flavor_id,
+                                                                  description=data["description"]),
+                       success=lambda flavor: f"Saved the description of flavor {flavor.name}.")
 
 
 @require_POST
 @dashboard_view
 def flavor_spec_set(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    return _posted(request, flavor_id, "spec_form", ExtraSpecForm(request.POST),
-                   lambda actor, data: services.flavor_extra_specs_set(actor=actor, flavor_id=flavor_id,
-                                                                      specs={data["key"]: data["value"]}),
-                   success=lambda specs: "Set extra spec " + ", ".join(f"{k}={v}" for k, v in specs.items()) + ".")
+    return PAGE.posted(request, flavor_id, "spec_form", ExtraSpecForm(request.POST),
+                       lambda actor, data: services.flavor_extra_specs_set(actor=actor, flavor_id=flavor_id,
+                                                                          specs={data["key"]: data["value"]}),
+                       success=specs_set_message)
 
 
 @require_POST
 @dashboard_view
 def flavor_spec_delete(request: HttpRequest, flavor_id: str, key: str) -> HttpResponse:
-    return _button(request, flavor_id, lambda actor: services.flavor_extra_spec_delete(
-        actor=actor, flavor_id=flavor_id, key=key), f"Deleted extra spec {key}.")
+    return PAGE.button(request, flavor_id, lambda actor: services.flavor_extra_spec_delete(
+        actor=actor, flavor_id=flavor_id, key=key), success=f"Deleted extra spec {key}.")
 
 
 @require_POST
@@ -91,15 +71,16 @@ def flavor_spec_delete(request: HttpRequest, flavor_id: str, key: str) -> HttpRe
 def flavor_access_add(request: HttpRequest, flavor_id: str) -> HttpResponse:
     form = FlavorAccessForm(request.POST, projects=list(identity_selectors.project_names(
         actor=actor_for(request)).items()))
-    return _posted(request, flavor_id, "access_form", form,
-                   lambda actor, data: services.flavor_access_add(actor=actor, flavor_id=flavor_id,
-                                                                  project_id=data["project"]),
-                   success=lambda _: f"Project {dict(form.fields['project'].choices)[form.cleaned_data['project']]} "
-                                     "may use the flavor.")
+    return PAGE.posted(request, flavor_id, "access_form", form,
+                       lambda actor, data: services.flavor_access_add(actor=actor, flavor_id=flavor_id,
+                                                                      project_id=data["project"]),
+                       success=lambda _: f"Project {dict(form.fields['project'].choices)[form.cleaned_data['project']]}"
+                                         " may use the flavor.")
 
 
 @require_POST
 @dashboard_view
 def flavor_access_remove(request: HttpRequest, flavor_id: str, project_id: str) -> HttpResponse:
-    return _button(request, flavor_id, lambda actor: services.flavor_access_remove(
-        actor=actor, flavor_id=flavor_id, project_id=project_id), "Removed the project's access to the flavor.")
+    return PAGE.button(request, flavor_id, lambda actor: services.flavor_access_remove(
+        actor=actor, flavor_id=flavor_id, project_id=project_id),
+        success="Removed the project's access to the flavor.")

@@ -16,7 +16,8 @@ page; other service errors are for the view to show (see ``form_error`` and ``ru
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.core.errors import Forbidden, NotFound, StratusError
@@ -159,3 +161,38 @@ def run_action(request: HttpRequest, action: Callable[[], Any], *, success: str,
     else:
         messages.success(request, success)
     return HttpResponseRedirect(safe_next(request, redirect_to))
+
+
+@dataclass(frozen=True)
+class DetailPage:
+    """An object's page whose forms and buttons post to views of their own (a flavor's, a volume type's):
+    ``render(request, actor, object_id, **forms)`` draws it, with bound ``forms`` (their errors) in place of
+    the empty ones (a 400); ``url_name`` is its URL (it takes the object's id), where a success goes back."""
+
+    render: Callable[..., HttpResponse]
+    url_name: str
+    passthrough: tuple[type[StratusError], ...] = ()  # refusals a form does not show (e.g. Forbidden: the 403)
+
+    def back(self, object_id: str) -> str:
+        return reverse(self.url_name, args=[object_id])
+
+    def posted(self, request: HttpRequest, object_id: str, slot: str, form: Form,
+               call: Callable[[Actor, dict[str, Any]], T], *, success: Callable[[T], str]) -> HttpResponse:
+        """A form of the page, posted: ``call(actor, form.cleaned_data)`` (the service), then back to the
+        page with ``success(result)``; or the page again with the form in its ``slot`` and its errors."""
+        actor = actor_for(request)
+        done = form_action(request, form, lambda: call(actor, form.cleaned_data), success=success,
+                           redirect_to=self.back(object_id), passthrough=self.passthrough)
+        return done or self.render(request, actor, object_id, **{slot: form})
+
+    def button(self, request: HttpRequest, object_id: str, call: Callable[[Actor], object], *, success: str,
+               passthrough: tuple[type[StratusError], ...] = (Forbidden, NotFound)) -> HttpResponse:
+        """A button of the page: ``call(actor)`` (the service), its message either way, back to the page
+        (``run_action``)."""
+        return run_action(request, lambda: call(actor_for(request)), success=success,
+                          redirect_to=self.back(object_id), passthrough=passthrough)
+
+
+def specs_set_message(specs: Mapping[str, str]) -> str:
+    """What setting extra specs says (a flavor's, a volume type's)."""
+    return "Set extra spec " + ", ".join(f"{key}={value}" for key, value in specs.items()) + "."

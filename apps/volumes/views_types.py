@@ -10,7 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Forbidden
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action
+from apps.dashboard.shell import (
+    DetailPage,
+    actor_for,
+    dashboard_view,
+    form_action,
+    render_page,
+    run_action,
+    specs_set_message,
+)
 from apps.identity.policy import Actor, require_admin
 from apps.volumes import selectors, services
 from apps.volumes.forms import ExtraSpecForm, VolumeTypeEditForm, VolumeTypeForm
@@ -59,8 +67,7 @@ def _detail_page(request: HttpRequest, actor: Actor, type_id: str, **forms: Any)
     return render_page(request, "volumes/type_detail.html", context, status=400 if forms else 200)
 
 
-def _back(type_id: str) -> str:
-    return reverse("volumes:volume_type", args=[type_id])
+PAGE = DetailPage(render=_detail_page, url_name="volumes:volume_type", passthrough=(Forbidden,))
 
 
 @dashboard_view
@@ -71,14 +78,11 @@ def volume_type_detail(request: HttpRequest, type_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def volume_type_edit(request: HttpRequest, type_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    form = VolumeTypeEditForm(request.POST)
-    done = form_action(request, form, lambda: services.volume_type_update(
-        actor=actor, type_id=type_id, name=form.cleaned_data["name"],
-        description=form.cleaned_data["description"] or None, is_public=form.cleaned_data["is_public"]),
-        success=lambda vtype: f"Saved volume type {vtype.name}.", redirect_to=_back(type_id),
-        passthrough=(Forbidden,))
-    return done or _detail_page(request, actor, type_id, edit_form=form)
+    return PAGE.posted(request, type_id, "edit_form", VolumeTypeEditForm(request.POST),
+                       lambda actor, data: services.volume_type_update(
+                           actor=actor, type_id=type_id, name=data["name"], description=data["description"] or None,
+                           is_public=data["is_public"]),
+                       success=lambda vtype: f"Saved volume type {vtype.name}.")
 
 
 @require_POST
@@ -93,20 +97,16 @@ def volume_type_delete(request: HttpRequest, type_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view
 def volume_type_spec_set(request: HttpRequest, type_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    form = ExtraSpecForm(request.POST)
-    done = form_action(request, form, lambda: services.volume_type_extra_specs_set(
-        actor=actor, type_id=type_id, specs={form.cleaned_data["key"]: form.cleaned_data["value"]}),
-        success=lambda specs: "Set extra spec " + ", ".join(f"{k}={v}" for k, v in specs.items()) + ".",
-        redirect_to=_back(type_id), passthrough=(Forbidden,))
-    return done or _detail_page(request, actor, type_id, spec_form=form)
+    return PAGE.posted(request, type_id, "spec_form", ExtraSpecForm(request.POST),
+                       lambda actor, data: services.volume_type_extra_specs_set(
+                           actor=actor, type_id=type_id, specs={data["key"]: data["value"]}),
+                       success=specs_set_message)
 
 
 @require_POST
 @dashboard_view
 def volume_type_spec_delete(request: HttpRequest, type_id: str, key: str) -> HttpResponse:
     """Delete one extra spec; a key the type no longer has is a message (the type itself was read first)."""
-    actor = actor_for(request)
-    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
-    return run_action(request, lambda: services.volume_type_extra_spec_delete(actor=actor, type_id=vtype.id, key=key),
-                      success=f"Deleted extra spec {key}.", redirect_to=_back(vtype.id), passthrough=(Forbidden,))
+    vtype = selectors.volume_type_get(actor=actor_for(request), type_id=type_id)
+    return PAGE.button(request, vtype.id, lambda actor: services.volume_type_extra_spec_delete(
+        actor=actor, type_id=vtype.id, key=key), success=f"Deleted extra spec {key}.", passthrough=(Forbidden,))
