@@ -75,7 +75,9 @@ class Column:
 class Action:
     """One service call on one row. ``call(actor, pk)`` makes it (and returns what ``success``
     names); ``allowed(row)`` says whether a row offers it (the service checks again); ``bulk``:
-    also a button of the selection's bar; ``confirm``: a question naming the row (``{name}``)."""
+    also a button of the selection's bar; ``confirm``: a question naming the row (``{name}``), or
+    ``confirm(row)`` making it; ``raises``: the errors a row's own URL (``<pk>/<action>``) lets through
+    as a 403/404 page (the others, and every error in a bulk, are that row's outcome)."""
 
     name: str
     label: str
@@ -84,9 +86,13 @@ class Action:
     allowed: Callable[[Any], bool] = lambda _row: True
     bulk: bool = False
     danger: bool = False
-    confirm: str = ""
+    confirm: str | Callable[[Any], str] = ""
     icon: str = ""
     row: bool = True
+    raises: tuple[type[StratusError], ...] = (Forbidden, NotFound)
+
+    def question(self, row: Any, name: str) -> str:
+        return self.confirm(row) if callable(self.confirm) else self.confirm.format(name=name)
 
 
 @dataclass
@@ -197,7 +203,7 @@ class Table:
             data = self.row_data(row)
             label = data.get("name") or self._pk(row)
             actions = [{"name": a.name, "label": a.label, "danger": a.danger, "icon": a.icon,
-                        "confirm": a.confirm.format(name=label)}
+                        "confirm": a.question(row, label)}
                        for a in self.actions if a.row and a.allowed(row)]
             rows.append({"row": row, "pk": self._pk(row), "data": data, "actions": actions,
                          "selectable": any(a.allowed(row) for a in bulk)})
@@ -263,14 +269,13 @@ class Table:
 
     @staticmethod
     def _run(actor: Actor, action: Action, pk: str, *, single: bool) -> dict[str, Any]:
-        """One row's call and its outcome. A row's own button lets Forbidden and NotFound through
-        (a 403/404 page, as any view); in a bulk each row says what happened to it."""
+        """One row's call and its outcome. A row's own URL lets ``action.raises`` through (by default
+        Forbidden and NotFound: a 403/404 page, as any view); in a bulk each row says what happened to it."""
+        passthrough = action.raises if single else ()
         try:
             result = action.call(actor, pk)
-        except (Forbidden, NotFound) as exc:
-            if single:
-                raise
-            return {"id": pk, "ok": False, "message": exc.shown}
+        except passthrough:
+            raise
         except StratusError as exc:
             return {"id": pk, "ok": False, "message": exc.shown}
         return {"id": pk, "ok": True, "message": action.success(result)}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from django.core.cache import cache
@@ -11,6 +12,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, NotFound
+from apps.core.pagination import keyset
 from apps.identity.models import (
     PERM_READ,
     ApplicationCredential,
@@ -32,6 +34,38 @@ from apps.identity.models import (
 from apps.identity.policy import Actor, require_admin, require_read, require_self_or_admin
 
 M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list in a chosen order, as the dashboard's tables read it (Keystone's API lists
+    whole): ``sort``, one of the list's sort keys (``*_SORTS``), ``limit`` rows after the one ``marker``
+    (an id) names among those the caller sees."""
+
+    sort: str = "name"
+    ascending: bool = True
+    limit: int | None = None
+    marker: str | None = None
+
+
+DOMAIN_SORTS = {"name": "name", "description": "description", "enabled": "enabled", "id": "id"}
+PROJECT_SORTS = {**DOMAIN_SORTS, "domain": "domain__name"}
+USER_SORTS = {"name": "name", "email": "email", "domain": "domain__name", "enabled": "enabled", "id": "id",
+              "default_project": "default_project__name"}
+GROUP_SORTS = {"name": "name", "description": "description", "domain": "domain__name", "id": "id"}
+
+
+def _paged(qs: QuerySet[M], page: ListPage | None, sorts: dict[str, str], what: str) -> QuerySet[M]:
+    """``qs`` as ``page`` asks (keyset: constant queries whatever the list's length); unknown sort key:
+    BadRequest; a marker the caller cannot see: NotFound, as for an id that names nothing."""
+    if page is None:
+        return qs
+    field = sorts.get(page.sort)
+    if field is None:
+        raise BadRequest(f"Unknown sort key {page.sort!r} for {what}s.")
+    qs = keyset(qs, order=[(field, page.ascending), ("id", page.ascending)], marker=page.marker,
+                unknown=lambda marker: NotFound(f"Could not find {what}: {marker}."))
+    return qs[:page.limit] if page.limit else qs
 
 
 # ---- RBAC: the projects a user holds a role on (Project's and Domain's access rule) -------------
@@ -171,10 +205,12 @@ def user_can_sign_in(*, user_id: str) -> bool:
 
 # ---- lookups used by the API and the dashboard -----------------------------------------------
 
-def domain_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Domain]:
+def domain_list(*, actor: Actor, filters: dict[str, str] | None = None,
+                page: ListPage | None = None) -> QuerySet[Domain]:
     """Every domain for an admin; the domains of one's projects for anyone else."""
-    return _apply_filters(restrict(Domain.objects.all(), actor, "view"), filters,
-                          {"name": "name", "enabled": "enabled"})
+    qs = _apply_filters(restrict(Domain.objects.all(), actor, "view"), filters,
+                        {"name": "name", "name__icontains": "name__icontains", "enabled": "enabled"})
+    return _paged(qs, page, DOMAIN_SORTS, "domain")
 
 
 def domain_get(*, domain_id: str, actor: Actor | None = None) -> Domain:
@@ -183,13 +219,14 @@ def domain_get(*, domain_id: str, actor: Actor | None = None) -> Domain:
     return _get(qs, domain_id, "domain")
 
 
-def domain_contents(*, actor: Actor) -> dict[str, dict[str, int]]:
+def domain_contents(*, actor: Actor, domain_ids: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
     """``{domain_id: {"projects": n, "users": n, "groups": n}}`` for an admin (three queries): what a
-    domain's deletion takes with it."""
+    domain's deletion takes with it; of ``domain_ids`` only when given (a page of the list)."""
     require_admin(actor, action="list domains")
     found: dict[str, dict[str, int]] = {}
     for kind, model in (("projects", Project), ("users", User), ("groups", Group)):
-        for domain_id, count in model.objects.values("domain_id").annotate(n=Count("id")).values_list("domain_id", "n"):
+        rows = model.objects.all() if domain_ids is None else model.objects.filter(domain_id__in=list(domain_ids))
+        for domain_id, count in rows.values("domain_id").annotate(n=Count("id")).values_list("domain_id", "n"):
             found.setdefault(domain_id, {"projects": 0, "users": 0, "groups": 0})[kind] = count
     return found
 
@@ -209,18 +246,23 @@ def domain_by_name_or_id(*, ref: dict[str, str] | None) -> Domain:
         raise NotFound(f"Could not find domain: {ref.get('name')}.") from None
 
 
-def project_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Project]:
+def project_list(*, actor: Actor, filters: dict[str, str] | None = None,
+                 page: ListPage | None = None) -> QuerySet[Project]:
     """Every project (an admin's listing; others ask for their own with user_projects)."""
     require_admin(actor, action="list projects")
     qs = _filter_tags(Project.objects.select_related("domain", "parent"), filters)
-    return _apply_filters(qs, filters, {"name": "name", "domain_id": "domain_id", "enabled": "enabled",
-                                         "parent_id": "parent_id", "is_domain": None})
+    qs = _apply_filters(qs, filters, {"name": "name", "name__icontains": "name__icontains", "domain_id": "domain_id",
+                                      "enabled": "enabled", "parent_id": "parent_id", "is_domain": None})
+    return _paged(qs, page, PROJECT_SORTS, "project")
 
 
-def project_user_counts(*, actor: Actor) -> dict[str, int]:
-    """How many users hold a role on each project the caller sees, themselves or through a group
-    (two queries): who loses access when it is disabled."""
-    on_visible = RoleAssignment.objects.filter(project__in=project_list(actor=actor).values("id"))
+def project_user_counts(*, actor: Actor, project_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """How many users hold a role on each project the caller sees (of ``project_ids`` when given),
+    themselves or through a group (two queries): who loses access when it is disabled."""
+    visible = project_list(actor=actor)
+    if project_ids is not None:
+        visible = visible.filter(id__in=list(project_ids))
+    on_visible = RoleAssignment.objects.filter(project__in=visible.values("id"))
     users: dict[str, set[str]] = {}
     for project_id, user_id in [
             *on_visible.filter(user__isnull=False).values_list("project_id", "user_id"),
@@ -230,9 +272,13 @@ def project_user_counts(*, actor: Actor) -> dict[str, int]:
     return {project_id: len(ids) for project_id, ids in users.items()}
 
 
-def project_names(*, actor: Actor) -> dict[str, str]:
-    """Every project's id → name (an admin's listing, e.g. to label rows of every project)."""
-    return dict(project_list(actor=actor).values_list("id", "name"))
+def project_names(*, actor: Actor, project_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """Every project's id → name (an admin's listing, e.g. to label rows of every project); only those
+    of ``project_ids`` when given (one query: the projects of a page's rows)."""
+    visible = project_list(actor=actor)
+    if project_ids is not None:
+        visible = visible.filter(id__in=set(project_ids))
+    return dict(visible.values_list("id", "name"))
 
 
 def _filter_tags(qs: QuerySet[M], filters: dict[str, str] | None) -> QuerySet[M]:
@@ -296,10 +342,12 @@ def _by_name_or_id(qs: QuerySet[M], ref: dict, what: str) -> M:
         raise NotFound(f"Could not find {what}: {ref.get('name')}.") from None
 
 
-def user_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[User]:
+def user_list(*, actor: Actor, filters: dict[str, str] | None = None, page: ListPage | None = None) -> QuerySet[User]:
     require_admin(actor, action="list users")
-    qs = User.objects.select_related("domain", "default_project")
-    return _apply_filters(qs, filters, {"name": "name", "domain_id": "domain_id", "enabled": "enabled"})
+    qs = _apply_filters(User.objects.select_related("domain", "default_project"), filters,
+                        {"name": "name", "name__icontains": "name__icontains", "domain_id": "domain_id",
+                         "enabled": "enabled"})
+    return _paged(qs, page, USER_SORTS, "user")
 
 
 def user_name(ref: str) -> Subquery:
@@ -336,14 +384,20 @@ def user_domains(*, user: User) -> QuerySet[Domain]:
     return Domain.objects.filter(enabled=True, id__in=assigned.values("domain_id"))
 
 
-def group_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Group]:
+def group_list(*, actor: Actor, filters: dict[str, str] | None = None, page: ListPage | None = None) -> QuerySet[Group]:
     require_admin(actor, action="list groups")
-    return _apply_filters(Group.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
+    qs = _apply_filters(Group.objects.select_related("domain"), filters,
+                        {"name": "name", "name__icontains": "name__icontains", "domain_id": "domain_id"})
+    return _paged(qs, page, GROUP_SORTS, "group")
 
 
-def group_member_counts(*, actor: Actor) -> dict[str, int]:
-    """How many users each group has (one query): what its row and its delete confirmation say."""
-    return dict(group_list(actor=actor).annotate(members=Count("auth_group__user")).values_list("id", "members"))
+def group_member_counts(*, actor: Actor, group_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """How many users each group has (of ``group_ids`` when given; one query): what its row and its
+    delete confirmation say."""
+    groups = group_list(actor=actor)
+    if group_ids is not None:
+        groups = groups.filter(id__in=list(group_ids))
+    return dict(groups.annotate(members=Count("auth_group__user")).values_list("id", "members"))
 
 
 def group_get(*, group_id: str, actor: Actor | None = None) -> Group:

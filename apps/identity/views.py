@@ -9,6 +9,7 @@ the session's actor, so a member gets a 403 whatever the URL.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
@@ -21,6 +22,7 @@ from apps.core import validators
 from apps.core.errors import Conflict, NotFound, StratusError
 from apps.core.validators import UNSET
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting
 from apps.identity import selectors, services
 from apps.identity.forms import (
     AssignmentForm,
@@ -80,6 +82,150 @@ def _role_choices() -> list[tuple[str, str]]:
     return [(r.id, r.name) for r in selectors.role_list()]
 
 
+# ---- the lists: one live table each (apps/dashboard/tables.py) ---------------------------------
+
+def _list_args(page: TableQuery) -> dict[str, Any]:
+    """A table's page as the identity list selectors take it: Keystone's inexact name filter
+    (``name__icontains``, as the API's), the order, the marker and the limit."""
+    return {"filters": {"name__icontains": page.search} if page.search else None,
+            "page": selectors.ListPage(sort=page.sort, ascending=page.ascending, limit=page.limit,
+                                       marker=page.marker)}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _switch(noun: str, get: Callable[..., Any], update: Callable[..., Any], *, enabled: bool,
+            confirm: Callable[[Any], str] | str = "") -> Action:
+    """The Enable or Disable action of a list: ``get`` (the selector) then ``update(enabled=)`` (the
+    service, which holds the rules: one's own account and domain, the last admin, the default
+    domain); its refusals are the row's outcome (a message), not a 403 page."""
+    key = f"{noun}_id"
+    verb = "Enable" if enabled else "Disable"
+
+    def call(actor: Actor, pk: str) -> Any:
+        thing = get(actor=actor, **{key: pk})
+        update(actor=actor, **{key: thing.id}, enabled=enabled)
+        return thing
+
+    return Action(verb.lower(), verb, call=call, success=lambda thing: f"{verb}d {noun} {thing.name}.",
+                  allowed=lambda row: row.enabled != enabled, bulk=True, confirm=confirm, raises=(NotFound,))
+
+
+def _deleting(noun: str, get: Callable[..., Any], delete: Callable[..., Any], confirm: Callable[[Any], str]) -> Action:
+    return replace(deleting(get, delete, f"{noun}_id", noun=noun, success=lambda thing: f"Deleted {noun} {thing.name}.",
+                            allowed=lambda _row: True), confirm=confirm, raises=(NotFound,))
+
+
+def _table(noun: str, *, page: Callable[[Actor, TableQuery], list[Any]], columns: tuple[Column, ...],
+           actions: tuple[Action, ...], live: str, empty: str) -> Table:
+    return Table(name=f"{noun}s", url_name=f"identity:{noun}s", act_name=f"identity:{noun}_act", page=page,
+                 row_template=f"identity/_{noun}_row.html", columns=columns, default_sort="name",
+                 default_ascending=True, live=live, actions=actions, search_label=f"Filter {noun}s by name",
+                 empty=empty)
+
+
+def _views(table: Table, template: str, context: Callable[[Actor], dict[str, Any]]) -> tuple[View, ...]:
+    """A list's views: the page, the bulk form's, ``<id>/enabled`` (when it has Enable/Disable) and
+    ``<id>/delete``; all for admins only (a member gets a 403 before any service is called)."""
+    names = {a.name for a in table.actions}
+    page = identity_admin(table.page_view(template, context))
+    act = identity_admin(table.action_view())
+    delete = identity_admin(table.action_view("delete"))
+    if "enable" not in names:
+        return page, act, delete
+    on, off = table.action_view("enable"), table.action_view("disable")
+
+    @require_POST
+    @identity_admin
+    def set_enabled(request: HttpRequest, **url: str) -> HttpResponse:
+        return (on if validators.flag(request.POST.get("enabled")) else off)(request, **url)
+
+    return page, act, delete, set_enabled
+
+
+# ---- the create and edit pages of projects, groups and domains: one shape -------------------------
+
+@dataclass(frozen=True)
+class _Kind:
+    """A thing of the section whose pages are a name and a description (and, when ``in_domain``, the
+    domain it is made in): its form, selector and services; a save leads to ``page`` (the URL name of
+    its own page: a group's) or else its list."""
+
+    noun: str
+    form: Callable[..., Any]
+    get: Callable[..., Any]
+    create: Callable[..., Any]
+    update: Callable[..., Any]
+    in_domain: bool = True
+    page: str = ""
+
+    def after(self, thing: Any) -> str:
+        return reverse(self.page, args=[thing.id]) if self.page else self.listed()
+
+    def listed(self) -> str:
+        return reverse(f"identity:{self.noun}s")
+
+
+def _created(form: Any) -> dict[str, Any]:
+    """The form's fields as the create service takes them (no domain chosen: the default's)."""
+    data = dict(form.cleaned_data)
+    if "domain_id" in data:
+        data["domain_id"] = data["domain_id"] or None
+    return data
+
+
+def _create_view(kind: _Kind) -> View:
+    @identity_admin
+    def view(request: HttpRequest) -> HttpResponse:
+        actor = actor_for(request)
+        if kind.in_domain:
+            form = kind.form(request.POST or None, domains=[(d.id, d.name) for d in selectors.domain_list(actor=actor)],
+                             initial={"domain_id": actor.project.domain_id if actor.project else "default"})
+        else:
+            form = kind.form(request.POST or None)
+        done = form_action(request, form, lambda: kind.create(actor=actor, **_created(form)),
+                           success=lambda thing: f"Created {kind.noun} {thing.name}.", redirect_to=kind.after,
+                           show_error=_show_error)
+        if done is not None:
+            return done
+        return _form_page(request, form, title=f"Create {kind.noun}", submit=f"Create {kind.noun}",
+                          back=kind.listed())
+
+    return view
+
+
+def _edit_view(kind: _Kind) -> View:
+    key = f"{kind.noun}_id"
+
+    @identity_admin
+    def view(request: HttpRequest, **url: str) -> HttpResponse:
+        actor = actor_for(request)
+        thing = kind.get(actor=actor, **url)
+        form = kind.form(request.POST or None, editing=True,
+                         initial={"name": thing.name, "description": thing.description})
+        done = form_action(request, form, lambda: kind.update(actor=actor, **{key: thing.id}, **form.cleaned_data),
+                           success=lambda _: f"Saved {kind.noun} {form.cleaned_data['name']}.",
+                           redirect_to=kind.after(thing), show_error=_show_error)
+        if done is not None:
+            return done
+        return _form_page(request, form, title=f"Edit {kind.noun} {thing.name}", submit="Save",
+                          back=kind.after(thing), object_id=thing.id)
+
+    return view
+
+
+PROJECT = _Kind("project", ProjectForm, selectors.project_get, services.project_create, services.project_update)
+GROUP = _Kind("group", GroupForm, selectors.group_get, services.group_create, services.group_update,
+              page="identity:group")
+DOMAIN = _Kind("domain", DomainForm, selectors.domain_get, services.domain_create, services.domain_update,
+               in_domain=False)
+project_create, project_edit = _create_view(PROJECT), _edit_view(PROJECT)
+group_create, group_edit = _create_view(GROUP), _edit_view(GROUP)
+domain_create, domain_edit = _create_view(DOMAIN), _edit_view(DOMAIN)
+
+
 # ---- projects -------------------------------------------------------------------------------
 
 @identity_admin
@@ -87,68 +233,32 @@ def index(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
     return HttpResponseRedirect(reverse("identity:projects"))
 
 
-@identity_admin
-def project_list(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    projects = list(selectors.project_list(actor=actor))
-    counts = selectors.project_user_counts(actor=actor)
+def _project_page(actor: Actor, page: TableQuery) -> list[Any]:
+    projects = list(selectors.project_list(actor=actor, **_list_args(page)))
+    counts = selectors.project_user_counts(actor=actor, project_ids=[p.id for p in projects])
     for project in projects:  # what the Disable button's confirmation names
         project.user_count = counts.get(project.id, 0)  # type: ignore[attr-defined]
-    return render_page(request, "identity/projects.html", {"projects": projects, "current": actor.project_id},
-                       partial="identity/_projects_table.html")
+    return projects
 
 
-@identity_admin
-def project_create(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    domains = [(d.id, d.name) for d in selectors.domain_list(actor=actor)]
-    form = ProjectForm(request.POST or None, domains=domains,
-                       initial={"domain_id": actor.project.domain_id if actor.project else "default"})
-    done = form_action(
-        request, form, lambda: services.project_create(
-            actor=actor, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
-            domain_id=form.cleaned_data["domain_id"] or None, enabled=form.cleaned_data["enabled"]),
-        success=lambda project: f"Created project {project.name}.", redirect_to=reverse("identity:projects"),
-        show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title="Create project", submit="Create project",
-                      back=reverse("identity:projects"))
+def _project_disable_question(project: Any) -> str:
+    count = project.user_count
+    who = f"Its {_plural(count, 'user')} {'loses' if count == 1 else 'lose'} access to it" if count else \
+        "Nobody can work in it"
+    return f"Disable project {project.name}? {who} until it is enabled again."
 
 
-@identity_admin
-def project_edit(request: HttpRequest, project_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    project = selectors.project_get(actor=actor, project_id=project_id)
-    form = ProjectForm(request.POST or None, editing=True,
-                       initial={"name": project.name, "description": project.description})
-    done = form_action(
-        request, form, lambda: services.project_update(actor=actor, project_id=project.id,
-                                                    name=form.cleaned_data["name"],
-                                                    description=form.cleaned_data["description"]),
-        success=lambda _: f"Saved project {form.cleaned_data['name']}.", redirect_to=reverse("identity:projects"),
-        show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit project {project.name}", submit="Save",
-                      back=reverse("identity:projects"), object_id=project.id)
-
-
-@require_POST
-@identity_admin
-def project_set_enabled(request: HttpRequest, project_id: str) -> HttpResponse:
-    enabled = validators.flag(request.POST.get("enabled"))
-    return _run(
-        request,
-        lambda: services.project_update(actor=actor_for(request), project_id=project_id, enabled=enabled),
-        success=f"Project {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:projects"))
-
-
-@require_POST
-@identity_admin
-def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _run(request, lambda: services.project_delete(actor=actor_for(request), project_id=project_id),
-                      success="Project deleted.", redirect_to=reverse("identity:projects"))
+PROJECTS = _table(
+    "project", page=_project_page, live="project", empty="No projects yet.",
+    columns=(Column("Name", sort="name"), Column("Description", sort="description"), Column("Domain", sort="domain"),
+             Column("Status", sort="enabled"), Column("ID", sort="id")),
+    actions=(_switch("project", selectors.project_get, services.project_update, enabled=True),
+             _switch("project", selectors.project_get, services.project_update, enabled=False,
+                     confirm=_project_disable_question),
+             _deleting("project", selectors.project_get, services.project_delete,
+                       lambda p: f"Delete project {p.name}? Everything it owns goes with it.")))
+project_list, project_act, project_delete, project_set_enabled = _views(
+    PROJECTS, "identity/projects.html", lambda actor: {"current": actor.project_id})
 
 
 @identity_admin
@@ -218,12 +328,31 @@ def project_member_remove(request: HttpRequest, project_id: str) -> HttpResponse
 
 # ---- users ----------------------------------------------------------------------------------
 
-@identity_admin
-def user_list(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    users = selectors.user_list(actor=actor)
-    return render_page(request, "identity/users.html", {"users": users, "me": actor.user_id},
-                       partial="identity/_users_table.html")
+def _user_page(actor: Actor, page: TableQuery) -> list[Any]:
+    users = list(selectors.user_list(actor=actor, **_list_args(page)))
+    for user in users:  # what the confirmations say of one's own row
+        user.is_me = user.id == actor.user_id  # type: ignore[attr-defined]
+    return users
+
+
+def _you(user: Any) -> str:
+    return f"{user.name} (you)" if user.is_me else user.name
+
+
+USERS = _table(
+    "user", page=_user_page, live="user", empty="No users yet.",
+    columns=(Column("Name", sort="name"), Column("Email", sort="email"),
+             Column("Primary project", sort="default_project"), Column("Domain", sort="domain"),
+             Column("Status", sort="enabled")),
+    actions=(_switch("user", selectors.user_get, services.user_update, enabled=True),
+             _switch("user", selectors.user_get, services.user_update, enabled=False,
+                     confirm=lambda u: f"Disable user {_you(u)}? They can no longer sign in, and their tokens are "
+                                       "revoked."),
+             _deleting("user", selectors.user_get, services.user_delete,
+                       lambda u: f"Delete user {_you(u)}? Their role assignments and application credentials go "
+                                 "with them.")))
+user_list, user_act, user_delete, user_set_enabled = _views(
+    USERS, "identity/users.html", lambda actor: {"me": actor.user_id})
 
 
 @identity_admin
@@ -270,22 +399,6 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
                       object_id=user.id)
 
 
-@require_POST
-@identity_admin
-def user_set_enabled(request: HttpRequest, user_id: str) -> HttpResponse:
-    enabled = validators.flag(request.POST.get("enabled"))
-    return _run(
-        request, lambda: services.user_update(actor=actor_for(request), user_id=user_id, enabled=enabled),
-        success=f"User {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:users"))
-
-
-@require_POST
-@identity_admin
-def user_delete(request: HttpRequest, user_id: str) -> HttpResponse:
-    return _run(request, lambda: services.user_delete(actor=actor_for(request), user_id=user_id),
-                      success="User deleted.", redirect_to=reverse("identity:users"))
-
-
 # ---- roles ----------------------------------------------------------------------------------
 
 @identity_admin
@@ -324,52 +437,27 @@ def _group_back(group_id: str) -> str:
     return reverse("identity:group", args=[group_id])
 
 
-@identity_admin
-def group_list(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    groups = list(selectors.group_list(actor=actor))
-    counts = selectors.group_member_counts(actor=actor)
+def _group_rows(actor: Actor, page: TableQuery) -> list[Any]:
+    groups = list(selectors.group_list(actor=actor, **_list_args(page)))
+    counts = selectors.group_member_counts(actor=actor, group_ids=[g.id for g in groups])
     for group in groups:  # what the row and the Delete button's confirmation say
         group.member_count = counts.get(group.id, 0)  # type: ignore[attr-defined]
-    return render_page(request, "identity/groups.html", {"groups": groups}, partial="identity/_groups_table.html")
+    return groups
 
 
-@identity_admin
-def group_create(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    form = GroupForm(request.POST or None, domains=[(d.id, d.name) for d in selectors.domain_list(actor=actor)],
-                     initial={"domain_id": actor.project.domain_id if actor.project else "default"})
-    done = form_action(
-        request, form, lambda: services.group_create(actor=actor, name=form.cleaned_data["name"],
-                                                     description=form.cleaned_data["description"],
-                                                     domain_id=form.cleaned_data["domain_id"]),
-        success=lambda group: f"Created group {group.name}.", redirect_to=lambda group: _group_back(group.id),
-        show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title="Create group", submit="Create group", back=reverse("identity:groups"))
+def _group_delete_question(group: Any) -> str:
+    count = group.member_count
+    lose = f"Its {_plural(count, 'member')} {'loses' if count == 1 else 'lose'} the roles it gives them." if count \
+        else "It has no members."
+    return f"Delete group {group.name}? {lose}"
 
 
-@identity_admin
-def group_edit(request: HttpRequest, group_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    group = selectors.group_get(actor=actor, group_id=group_id)
-    form = GroupForm(request.POST or None, editing=True, initial={"name": group.name, "description": group.description})
-    done = form_action(
-        request, form, lambda: services.group_update(actor=actor, group_id=group.id, name=form.cleaned_data["name"],
-                                                     description=form.cleaned_data["description"]),
-        success=lambda saved: f"Saved group {saved.name}.", redirect_to=_group_back(group.id), show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit group {group.name}", submit="Save", back=_group_back(group.id),
-                      object_id=group.id)
-
-
-@require_POST
-@identity_admin
-def group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
-    return _run(request, lambda: services.group_delete(actor=actor_for(request), group_id=group_id),
-                success="Group deleted.", redirect_to=reverse("identity:groups"))
+GROUPS = _table(
+    "group", page=_group_rows, live="group user", empty="No groups yet: a group gives its members the roles it holds.",
+    columns=(Column("Name", sort="name"), Column("Description", sort="description"), Column("Domain", sort="domain"),
+             Column("Members", css="num")),
+    actions=(_deleting("group", selectors.group_get, services.group_delete, _group_delete_question),))
+group_list, group_act, group_delete = _views(GROUPS, "identity/groups.html", lambda _actor: {})
 
 
 def _group_page(request: HttpRequest, group_id: str, *, member_form: GroupMemberForm | None = None,
@@ -450,59 +538,34 @@ def group_role_revoke(request: HttpRequest, group_id: str) -> HttpResponse:
 
 # ---- domains --------------------------------------------------------------------------------
 
-@identity_admin
-def domain_list(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    domains = list(selectors.domain_list(actor=actor))
-    contents = selectors.domain_contents(actor=actor)
+def _domain_page(actor: Actor, page: TableQuery) -> list[Any]:
+    domains = list(selectors.domain_list(actor=actor, **_list_args(page)))
+    contents = selectors.domain_contents(actor=actor, domain_ids=[d.id for d in domains])
     for domain in domains:  # what the Disable and Delete buttons' confirmations name
         domain.contents = contents.get(domain.id, {"projects": 0, "users": 0, "groups": 0})  # type: ignore[attr-defined]
-    return render_page(request, "identity/domains.html", {"domains": domains, "mine": actor.user.domain_id},
-                       partial="identity/_domains_table.html")
+        domain.is_mine = domain.id == actor.user.domain_id  # type: ignore[attr-defined]
+    return domains
 
 
-@identity_admin
-def domain_create(request: HttpRequest) -> HttpResponse:
-    form = DomainForm(request.POST or None)
-    done = form_action(
-        request, form, lambda: services.domain_create(actor=actor_for(request), name=form.cleaned_data["name"],
-                                                      description=form.cleaned_data["description"],
-                                                      enabled=form.cleaned_data["enabled"]),
-        success=lambda domain: f"Created domain {domain.name}.", redirect_to=reverse("identity:domains"),
-        show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title="Create domain", submit="Create domain", back=reverse("identity:domains"))
+def _domain_disable_question(domain: Any) -> str:
+    users, projects = domain.contents["users"], domain.contents["projects"]
+    return (f"Disable domain {domain.name}{' (yours)' if domain.is_mine else ''}? Its {_plural(users, 'user')} can no "
+            f"longer sign in and its {_plural(projects, 'project')} cannot be used until it is enabled again.")
 
 
-@identity_admin
-def domain_edit(request: HttpRequest, domain_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    domain = selectors.domain_get(actor=actor, domain_id=domain_id)
-    form = DomainForm(request.POST or None, editing=True,
-                      initial={"name": domain.name, "description": domain.description})
-    done = form_action(
-        request, form, lambda: services.domain_update(actor=actor, domain_id=domain.id, name=form.cleaned_data["name"],
-                                                      description=form.cleaned_data["description"]),
-        success=lambda saved: f"Saved domain {saved.name}.", redirect_to=reverse("identity:domains"),
-        show_error=_show_error)
-    if done is not None:
-        return done
-    return _form_page(request, form, title=f"Edit domain {domain.name}", submit="Save",
-                      back=reverse("identity:domains"), object_id=domain.id)
+def _domain_delete_question(domain: Any) -> str:
+    n = domain.contents
+    return (f"Delete domain {domain.name}? Its {_plural(n['projects'], 'project')}, {_plural(n['users'], 'user')} "
+            f"and {_plural(n['groups'], 'group')} are deleted with it.")
 
 
-@require_POST
-@identity_admin
-def domain_set_enabled(request: HttpRequest, domain_id: str) -> HttpResponse:
-    enabled = validators.flag(request.POST.get("enabled"))
-    return _run(
-        request, lambda: services.domain_update(actor=actor_for(request), domain_id=domain_id, enabled=enabled),
-        success=f"Domain {'enabled' if enabled else 'disabled'}.", redirect_to=reverse("identity:domains"))
-
-
-@require_POST
-@identity_admin
-def domain_delete(request: HttpRequest, domain_id: str) -> HttpResponse:
-    return _run(request, lambda: services.domain_delete(actor=actor_for(request), domain_id=domain_id),
-                success="Domain deleted.", redirect_to=reverse("identity:domains"))
+DOMAINS = _table(
+    "domain", page=_domain_page, live="domain", empty="No domains.",
+    columns=(Column("Name", sort="name"), Column("Description", sort="description"), Column("Projects", css="num"),
+             Column("Users", css="num"), Column("Groups", css="num"), Column("Status", sort="enabled")),
+    actions=(_switch("domain", selectors.domain_get, services.domain_update, enabled=True),
+             _switch("domain", selectors.domain_get, services.domain_update, enabled=False,
+                     confirm=_domain_disable_question),
+             _deleting("domain", selectors.domain_get, services.domain_delete, _domain_delete_question)))
+domain_list, domain_act, domain_delete, domain_set_enabled = _views(
+    DOMAINS, "identity/domains.html", lambda actor: {"mine": actor.user.domain_id})

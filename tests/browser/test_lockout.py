@@ -62,6 +62,6 @@ def test_the_signed_in_admin_cannot_disable_itself(live_cloud: Any, new_page: Ca
     other = admin.locator(f'#users-table tr[data-name="{second_admin[0]}"]')
     admin.goto(f"{live_cloud.url}/dashboard/identity/users")
     other.locator('button:has-text("Disable")').click()  # another admin may be disabled
-    expect(admin.locator(".alert-success")).to_have_text("User disabled.")
+    expect(admin.locator(".alert-success")).to_have_text(f"Disabled user {second_admin[0]}.")
     expect(other.locator(".badge")).to_have_text("Disabled")
     assert asked[-1] == f"Disable user {second_admin[0]}? They can no longer sign in, and their tokens are revoked."

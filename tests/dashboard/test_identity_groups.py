@@ -85,7 +85,7 @@ def test_admin_creates_edits_and_deletes_a_group(admin_client: Client, cloud: Se
     page = admin_client.get("/dashboard/identity/groups").content.decode()
     assert 'data-name="developers"' in page and "Delete group developers? It has no members." in _confirms(page)
     page = admin_client.post(f"/dashboard/identity/groups/{devs.id}/delete", follow=True).content.decode()
-    assert "Group deleted." in _messages(page) and not Group.objects.filter(id=devs.id).exists()
+    assert "Deleted group developers." in _messages(page) and not Group.objects.filter(id=devs.id).exists()
     assert admin_client.get(f"/dashboard/identity/groups/{devs.id}/").status_code == 404
 
 
@@ -175,10 +175,10 @@ def test_admin_creates_edits_disables_and_deletes_a_domain(admin_client: Client,
     assert "Cannot delete a domain that is enabled, please disable it first." in _messages(page)
     page = admin_client.post(f"/dashboard/identity/domains/{corp.id}/enabled", {"enabled": "false"},
                              follow=True).content.decode()
-    assert "Domain disabled." in _messages(page)
+    assert "Disabled domain corporate." in _messages(page)
     assert not Domain.objects.get(id=corp.id).enabled
     page = admin_client.post(f"/dashboard/identity/domains/{corp.id}/delete", follow=True).content.decode()
-    assert "Domain deleted." in _messages(page)
+    assert "Deleted domain corporate." in _messages(page)
     assert not Domain.objects.filter(id=corp.id).exists() and not Project.objects.filter(name="hr").exists()
 
 

@@ -128,7 +128,7 @@ def test_admin_edits_disables_and_deletes_a_user(admin_client: Client, cloud: Se
     user.refresh_from_db()
     assert not user.enabled
     page = admin_client.post(f"/dashboard/identity/users/{user.id}/delete", follow=True)
-    assert b"User deleted." in page.content
+    assert b"Deleted user david." in page.content
     assert not User.objects.filter(id=user.id).exists()
     assert admin_client.get(edit).status_code == 404
 
