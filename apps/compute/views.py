@@ -24,7 +24,7 @@ from apps.compute.forms import (
     ServiceDisableForm,
     UsagePeriodForm,
 )
-from apps.compute.models import Flavor, Instance
+from apps.compute.models import Flavor, Instance, KeyPair
 from apps.compute.selectors import nodes as node_selectors
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import nodes as node_services
@@ -50,10 +50,31 @@ from apps.dashboard.shell import (
     run_action,
     safe_next,
 )
-from apps.dashboard.tables import Action, Column, Table, TableQuery
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, writable
 from apps.identity import selectors as identity_selectors
-from apps.identity.policy import Actor
+from apps.identity.policy import Actor, require_admin
 from apps.images import selectors as image_selectors
+
+# ---- key pairs and flavors: live tables (apps/dashboard/tables.py) --------------------------------
+#
+# A key pair is named by its name (unique per user, Nova's id for it), a flavor by its flavorid: the
+# tables' ``key``, their rows' ids, their actions' URLs and their pages' markers.
+
+def _keypair_page(actor: Actor, page: TableQuery) -> list[KeyPair]:
+    return writable(actor, selectors.keypair_list(actor=actor, sort_key=page.sort, ascending=page.ascending,
+                                                  search=page.search, limit=page.limit, marker=page.marker))
+
+
+KEYPAIRS = Table(
+    name="keypairs", url_name="compute:keypairs", act_name="compute:keypair_act", page=_keypair_page,
+    row_template="compute/_keypair_row.html", key="name",
+    columns=(Column("Name", sort="name"), Column("Type", sort="type"), Column("Fingerprint"),
+             Column("Created", sort="created_at")),
+    default_sort="name", default_ascending=True, live="keypair", search_label="Filter key pairs by name",
+    empty="No key pairs yet.",
+    actions=(deleting(selectors.keypair_get, services.keypair_delete, "name", noun="key pair",
+                      success=lambda k: f"Key pair {k.name} deleted."),))
+keypair_act, keypair_delete = KEYPAIRS.action_view(), KEYPAIRS.action_view("delete")
 
 
 @dashboard_view
@@ -79,26 +100,42 @@ def keypairs(request: HttpRequest) -> HttpResponse:
                 form = KeyPairForm()
         else:
             status = 400
-    context = {"keypairs": selectors.keypair_list(actor=actor), "form": form, "created": created,
-               "private_key": private_key}
-    response = render_page(request, "compute/keypairs.html", context, partial="compute/_keypairs_table.html",
-                           status=status)
+    context = {"form": form, "created": created, "private_key": private_key}
+    response = KEYPAIRS.render(request, "compute/keypairs.html", context, status=status)
     if private_key is not None:
         response["Cache-Control"] = "no-store"
     return response
 
 
-@require_POST
-@dashboard_view
-def keypair_delete(request: HttpRequest, name: str) -> HttpResponse:
-    return run_action(request, lambda: services.keypair_delete(actor=actor_for(request), name=name),
-                      success=f"Key pair {name} deleted.", redirect_to=reverse("compute:keypairs"))
+def _flavor_page(actor: Actor, page: TableQuery) -> list[Flavor]:
+    query = selectors.FlavorQuery(sort_key=page.sort, sort_dir=page.direction, limit=page.limit, marker=page.marker,
+                                  search=page.search)
+    return selectors.flavor_list_all(actor=actor, query=query)
+
+
+def _flavor_to_delete(*, actor: Actor, flavor_id: str) -> Flavor:
+    """The flavor as its admin page reads it (a 403 for anyone but an admin, before a 404)."""
+    return selectors.flavor_manage_get(actor=actor, flavor_id=flavor_id)[0]
+
+
+FLAVORS = Table(
+    name="flavors", url_name="compute:flavors", act_name="compute:flavor_act", page=_flavor_page,
+    row_template="compute/_flavor_row.html", key="flavorid",
+    columns=(Column("Name", sort="name"), Column("ID", sort="flavorid"), Column("vCPUs", sort="vcpus", css="num"),
+             Column("RAM", sort="memory_mb", css="num"), Column("Root disk", sort="root_gb", css="num"),
+             Column("Ephemeral", sort="ephemeral_gb", css="num"), Column("Swap", sort="swap", css="num"),
+             Column("Public", sort="is_public"), Column("Extra specs")),
+    default_sort="name", default_ascending=True, live="flavor", search_label="Filter flavors by name",
+    empty="No flavors.",
+    actions=(deleting(_flavor_to_delete, services.flavor_delete, "flavor_id", noun="flavor",
+                      success=lambda f: f"Deleted flavor {f.name}.", allowed=lambda _flavor: True),))
+flavor_act, flavor_delete = FLAVORS.action_view(), FLAVORS.action_view("delete")
 
 
 @dashboard_view
 def flavors(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    rows = selectors.flavor_list_all(actor=actor)
+    require_admin(actor, action="manage flavors")
     form = FlavorForm(request.POST or None)
 
     def create() -> Flavor:
@@ -112,15 +149,7 @@ def flavors(request: HttpRequest) -> HttpResponse:
                        redirect_to=reverse("compute:flavors"))
     if done is not None:
         return done
-    return render_page(request, "compute/flavors.html", {"flavors": rows, "form": form},
-                       partial="compute/_flavors_table.html", status=400 if form.errors else 200)
-
-
-@require_POST
-@dashboard_view
-def flavor_delete(request: HttpRequest, flavor_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.flavor_delete(actor=actor_for(request), flavor_id=flavor_id),
-                      success="Flavor deleted.", redirect_to=reverse("compute:flavors"))
+    return FLAVORS.render(request, "compute/flavors.html", {"form": form}, status=400 if form.errors else 200)
 
 
 # ---- instances -----------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ MAX_BULK = 200
 @dataclass(frozen=True)
 class TableQuery:
     """One page as a selector is asked for it: the API's sort key and direction, the filter text,
-    ``limit`` rows after ``marker`` (the id of the row before them, in this order)."""
+    ``limit`` rows after ``marker`` (the key of the row before them, in this order: its id, or what
+    ``Table.key`` names, a key pair's name, a flavor's flavorid)."""
 
     sort: str
     ascending: bool
@@ -121,6 +122,7 @@ class Table:
     empty: str = "Nothing here yet."
     row_data: Callable[[Any], Mapping[str, Any]] = lambda row: {"name": getattr(row, "name", "") or ""}
     url_args: tuple[Any, ...] = field(default=())
+    key: str = "pk"  # the row's attribute that names it: its actions' ``pk``, the pages' marker (``name``...)
 
     # ---- reading a page ---------------------------------------------------------------------
 
@@ -170,9 +172,8 @@ class Table:
         query = replace(query, marker=None)
         return list(self.page(actor, query)), False, query
 
-    @staticmethod
-    def _pk(row: Any) -> str:
-        return str(row.pk)
+    def _pk(self, row: Any) -> str:
+        return str(getattr(row, self.key))
 
     # ---- rendering ----------------------------------------------------------------------------
 

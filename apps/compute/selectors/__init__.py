@@ -1,7 +1,7 @@
 """Every read of the compute app, scoped to the caller."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -29,6 +29,7 @@ class FlavorQuery:
     sort_dir: str = "asc"
     limit: int | None = None
     marker: str | None = None
+    search: str = ""  # a part of the name (the dashboard's filter; Nova's API has none)
 
 
 def _visible_flavors(actor: Actor) -> QuerySet[Flavor]:
@@ -45,6 +46,8 @@ def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
         qs = qs.filter(root_gb__gte=query.min_disk)
     if query.min_ram is not None:
         qs = qs.filter(memory_mb__gte=query.min_ram)
+    if query.search:
+        qs = qs.filter(name__icontains=query.search)
     column = FLAVOR_SORT_KEYS.get(query.sort_key)
     if column is None:
         raise BadRequest(f"Invalid sort key: {query.sort_key}.")
@@ -60,10 +63,10 @@ def flavor_list(*, actor: Actor, query: FlavorQuery) -> list[Flavor]:
     return list(qs)
 
 
-def flavor_list_all(*, actor: Actor) -> list[Flavor]:
-    """Every flavor, public or not (the admins' flavor panel)."""
+def flavor_list_all(*, actor: Actor, query: FlavorQuery | None = None) -> list[Flavor]:
+    """Every flavor, public or not (the admins' flavor panel), sorted, filtered and paged as ``query`` says."""
     require_admin(actor, action="manage flavors")
-    return flavor_list(actor=actor, query=FlavorQuery(is_public=None))
+    return flavor_list(actor=actor, query=replace(query or FlavorQuery(), is_public=None))
 
 
 def flavor_manage_get(*, actor: Actor, flavor_id: str) -> tuple[Flavor, list[FlavorAccess]]:
@@ -107,11 +110,24 @@ def _keypair_owner(actor: Actor, user_id: str | None) -> str:
     return actor.user_id
 
 
+KEYPAIR_SORT_KEYS = {"name": "name", "type": "type", "created_at": "created_at"}
+
+
 def keypair_list(*, actor: Actor, user_id: str | None = None, limit: int | None = None,
-                 marker: str | None = None) -> list[KeyPair]:
+                 marker: str | None = None, sort_key: str = "name", ascending: bool = True,
+                 search: str = "") -> list[KeyPair]:
+    """A user's key pairs (the caller's; another user's for an admin), by name as Nova lists them, after
+    the key pair named ``marker``; the dashboard also sorts by ``sort_key`` (then by name, unique per
+    user) and filters by a part of the name (``search``)."""
     owner = _keypair_owner(actor, user_id)
-    qs = pagination.keyset(restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner),
-                           order=[("name", True)], marker=marker, marker_field="name",
+    column = KEYPAIR_SORT_KEYS.get(sort_key)
+    if column is None:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
+    qs = restrict(KeyPair.objects.all(), actor, "view").filter(user_id=owner)
+    if search:
+        qs = qs.filter(name__icontains=search)
+    order = [(column, ascending), ("name", ascending)] if column != "name" else [("name", ascending)]
+    qs = pagination.keyset(qs, order=order, marker=marker, marker_field="name",
                            unknown=lambda name: BadRequest(f"Marker {name} could not be found."))
     if limit is not None:
         qs = qs[:limit]
