@@ -156,8 +156,9 @@ def _int_param(value: str, name: str) -> int:
     return number
 
 
-def image_filter(*, actor: Actor, query: dict[str, list[str]]) -> QuerySet[Image]:
-    """The images a list shows for ``query`` (the request's parameters, each a list), unordered."""
+def image_filter(*, actor: Actor, query: dict[str, list[str]], search: str = "") -> QuerySet[Image]:
+    """The images a list shows for ``query`` (the request's parameters, each a list), unordered;
+    ``search``: only those whose name holds it (the dashboard's filter; Glance's API has none)."""
     first = {k: v[-1] for k, v in query.items() if v}
     statuses = _member_statuses(first.get("member_status", ""))
     qs = restrict(Image.objects.all(), actor, "view").annotate(_member_ok=_membership(actor, statuses))
@@ -177,19 +178,21 @@ def image_filter(*, actor: Actor, query: dict[str, list[str]]) -> QuerySet[Image
         qs = qs.filter(size__lte=_int_param(first["size_max"], "size_max"))
     for tag in query.get("tag", []):
         qs = qs.filter(tags__contains=[tag])
+    if search:
+        qs = qs.filter(name__icontains=search)
     for key, value in first.items():  # any other parameter filters on an extra property
         if key not in CORE_FILTERS:
             qs = qs.filter(**{f"properties__{key}": value})
     return qs
 
 
-def image_list(*, actor: Actor, query: dict[str, list[str]]) -> Page:
+def image_list(*, actor: Actor, query: dict[str, list[str]], search: str = "") -> Page:
     first = {k: v[-1] for k, v in query.items() if v}
     limit = min(_int_param(first["limit"], "limit"), MAX_LIMIT) if "limit" in first else DEFAULT_LIMIT
     order = [(key, direction == "asc") for key, direction in _sort(query)]
     if not any(key == "id" for key, _ in order):
         order.append(("id", order[-1][1] if order else True))
-    rows = list(pagination.keyset(image_filter(actor=actor, query=query), order=order,
+    rows = list(pagination.keyset(image_filter(actor=actor, query=query, search=search), order=order,
                                   marker=first.get("marker") or None,
                                   unknown=lambda marker: BadRequest(f"marker not found: {marker}"))[:limit + 1])
     images = rows[:limit]

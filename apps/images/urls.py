@@ -4,5 +4,5 @@ actions alone)."""
 from apps.dashboard.routes import Resource, urls
 from apps.images import views
 
-urlpatterns = urls(views, Resource("", "", "image_id", new=("create",), actions=(
+urlpatterns = urls(views, Resource("", "", "image_id", new=("create", "act"), actions=(
     "upload", "edit", "share", "share/<str:member_id>/remove=unshare", "answer", "delete")))

@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
+from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, run_action
+from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors, services
@@ -26,17 +27,41 @@ from apps.images.forms import ImageForm, ShareForm
 from apps.images.models import Image, ImageMember
 
 
+def _image_page(actor: Actor, page: TableQuery) -> list[Image]:
+    """One page of the image table through Glance's list (its visibility rules, sort keys and marker),
+    with the owners' names for an admin, who sees every project's images."""
+    query = {"sort_key": [page.sort], "sort_dir": [page.direction], "limit": [str(page.limit)]}
+    if page.marker:
+        query["marker"] = [page.marker]
+    images = writable(actor, selectors.image_list(actor=actor, query=query, search=page.search).images)
+    projects = identity_selectors.project_names(actor=actor) if actor.is_admin else {}
+    for image in images:
+        image.owner_name = projects.get(image.owner or "", "")  # type: ignore[attr-defined]
+    return images
+
+
+IMAGES = Table(
+    name="images", url_name="images:index", act_name="images:act", page=_image_page,
+    row_template="images/_image_row.html",
+    columns=(Column("Name", sort="name"), Column("Status", sort="status"), Column("Visibility", sort="visibility"),
+             Column("Format", sort="disk_format"), Column("Size", sort="size", css="num"),
+             Column("Owner", when="is_admin"), Column("ID"), Column("Created", sort="created_at")),
+    default_sort="created_at", live="image image_member", search_label="Filter images by name",
+    empty="No images yet.", row_data=lambda i: {"name": i.name or "", "status": i.status},
+    actions=(deleting(selectors.image_get, services.image_delete, "image_id", noun="image",
+                      success=lambda i: f"Deleted image {i.name or i.id}."),))
+act, delete = IMAGES.action_view(), IMAGES.action_view("delete")
+
+
 def _index_context(actor: Actor, form: ImageForm) -> dict[str, Any]:
-    return {"images": list(selectors.image_list_all(actor=actor)),
-            "pending": selectors.image_pending_shares(actor=actor), "form": form, "current": actor.project_id,
+    return {"pending": selectors.image_pending_shares(actor=actor), "form": form, "current": actor.project_id,
             "is_admin": actor.is_admin}
 
 
 @dashboard_view
 def index(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    context = _index_context(actor, ImageForm(is_admin=actor.is_admin))
-    return render_page(request, "images/index.html", context, partial="images/_table.html")
+    return IMAGES.render(request, "images/index.html", _index_context(actor, ImageForm(is_admin=actor.is_admin)))
 
 
 def _image_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +96,7 @@ def create(request: HttpRequest) -> HttpResponse:
     elif wants_json:
         return JsonResponse({"error": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
                             status=400)
-    return render(request, "images/index.html", _index_context(actor, form), status=400)
+    return IMAGES.render(request, "images/index.html", _index_context(actor, form), status=400)
 
 
 @require_http_methods(["PUT"])
@@ -152,10 +177,3 @@ def answer(request: HttpRequest, image_id: str) -> HttpResponse:
     return run_action(request, lambda: services.member_update(actor=actor, image_id=image_id,
                                                               member_id=actor.project_id or "", status=status),
                       success=f"Image {status}.", redirect_to=reverse("images:index"))
-
-
-@require_POST
-@dashboard_view
-def delete(request: HttpRequest, image_id: str) -> HttpResponse:
-    return run_action(request, lambda: services.image_delete(actor=actor_for(request), image_id=image_id),
-                      success="Image deleted.", redirect_to=reverse("images:index"))

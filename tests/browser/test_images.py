@@ -52,6 +52,6 @@ def test_upload_with_progress_list_edit_delete(live_cloud: Any, new_page: Callab
     assert conn.image.get_image(image.id).min_disk == 2
 
     renamed.locator("button[title=Delete]").click()  # the confirm dialog is accepted by the fixture
-    expect(page.locator(".alert-success")).to_contain_text("Image deleted")
+    expect(page.locator(".alert-success")).to_contain_text(f"Deleted image {name}-renamed")
     expect(page.locator(f'#images-table tr[data-name="{name}-renamed"]')).to_have_count(0)
     assert conn.image.find_image(image.id) is None

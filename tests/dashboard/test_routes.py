@@ -101,12 +101,13 @@ ROUTES = {
     "images": {
         "index": ("", "views.index"),
         "create": ("create", "views.create"),
+        "act": ("act", "tables.Table.action_view.<locals>.view"),
         "upload": ("<str:image_id>/upload", "views.upload"),
         "edit": ("<str:image_id>/edit", "views.edit"),
         "share": ("<str:image_id>/share", "views.share"),
         "unshare": ("<str:image_id>/share/<str:member_id>/remove", "views.unshare"),
         "answer": ("<str:image_id>/answer", "views.answer"),
-        "delete": ("<str:image_id>/delete", "views.delete"),
+        "delete": ("<str:image_id>/delete", "tables.Table.action_view.<locals>.view"),
     },
     "networks": {
         "index": ("", "views.networks"),
