@@ -62,3 +62,37 @@ def test_key_pair_download(live_cloud: Any, new_page: Callable[[], Page], tmp_pa
     finally:
         if conn.compute.find_keypair(name) is not None:
             conn.compute.delete_keypair(name)
+
+
+def test_key_pairs_live_filter_and_bulk_delete(live_cloud: Any, new_page: Callable[[], Page]) -> None:
+    """The key pair table keyed by name: key pairs made through the API while the page is open show
+    (the live events), the filter narrows to them, and a bulk delete of the selection (one with a space
+    in its name) asks once naming them all, makes one request per key pair, and the rows go."""
+    tag = secrets.token_hex(3)
+    names = [f"bulk-{tag}-a", f"bulk-{tag} b", f"bulk-{tag}-c"]
+    conn = live_cloud.sdk(user="demo", project="demo")
+    try:
+        page = signed_in(new_page(), live_cloud, "demo", live_cloud.demo_password)
+        page.goto(f"{live_cloud.url}/dashboard/compute/keypairs/")
+        page.fill("#keypairs-filter", f"bulk-{tag}")
+        expect(page.locator("#keypairs-table .empty-row")).to_contain_text(f"bulk-{tag}")
+        page.wait_for_function("() => document.documentElement.dataset.live === 'live'", timeout=20_000)
+        for name in names:
+            conn.compute.create_keypair(name=name)
+        rows = page.locator("#keypairs-table tbody tr[data-id]")
+        expect(rows).to_have_count(3, timeout=30_000)
+        assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.id)")) == sorted(names)
+
+        questions: list[str] = []
+        page.on("dialog", lambda dialog: questions.append(dialog.message))
+        page.check("#keypairs-table input[data-select-all]")
+        expect(page.locator("#keypairs-bulk [data-bulk-count]")).to_have_text("3 selected")
+        page.click('#keypairs-bulk [data-bulk-action="delete"]')
+        expect(page.locator("#keypairs-bulk [data-bulk-status]")).to_contain_text("3 of 3 requested")
+        assert questions and all(name in questions[-1] for name in names), questions
+        expect(rows).to_have_count(0, timeout=30_000)
+        assert all(conn.compute.find_keypair(name) is None for name in names)
+    finally:
+        for name in names:
+            if conn.compute.find_keypair(name) is not None:
+                conn.compute.delete_keypair(name)
