@@ -91,6 +91,19 @@ class ApplicationCredentialAdmin(ShownOnly):
     exclude = ("secret_hash",)
 
 
+@admin.register(models.Credential)
+class CredentialAdmin(ShownOnly):
+    """Credentials, shown without their blob (an EC2 secret signs S3 requests)."""
+
+    actions = [deletes(services.credential_delete, "credential_id", "credentials")]
+
+    list_display = ("id", "type", "user", "project", "created_at")
+    list_filter = ("type",)
+    search_fields = ("id", "user__name", "project__name")
+    list_select_related = ("user", "project")
+    exclude = ("encrypted_blob",)
+
+
 @admin.register(models.Region)
 class RegionAdmin(ShownOnly):
     actions = [deletes(services.region_delete, "region_id", "regions")]

@@ -278,6 +278,32 @@ class ApplicationCredential(Resource):
         return self.name
 
 
+class Credential(TimeStamped):
+    """Keystone's credential: a blob of some ``type`` kept for a user (and a project). An ``ec2``
+    credential's blob holds an access key and its secret, which the S3 face needs in clear to check
+    request signatures (HMAC), so the blob is stored encrypted (apps/identity/crypto.py) and its id
+    is the SHA-256 of the access key, as Keystone makes it."""
+
+    id = models.CharField(primary_key=True, max_length=64, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credentials")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="credentials")
+    type = models.CharField(max_length=255)
+    encrypted_blob = models.TextField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} credential {self.id} of {self.user_id}"
+
+    @property
+    def blob(self) -> str:
+        """The blob in clear ("" when this deployment's key cannot read it)."""
+        from apps.identity.crypto import decrypt
+
+        return decrypt(self.encrypted_blob) or ""
+
+
 class Region(TimeStamped):
     id = models.CharField(primary_key=True, max_length=255)
     description = models.TextField(blank=True, default="")

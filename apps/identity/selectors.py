@@ -16,6 +16,7 @@ from apps.core.pagination import keyset
 from apps.identity.models import (
     PERM_READ,
     ApplicationCredential,
+    Credential,
     Domain,
     Endpoint,
     Group,
@@ -506,6 +507,37 @@ def application_credential_list(*, user: User, filters: dict[str, str] | None = 
 
 def application_credential_get(*, user: User, app_cred_id: str) -> ApplicationCredential:
     return _get(application_credential_list(user=user), app_cred_id, "application credential")
+
+
+# ---- credentials (Keystone's /v3/credentials and OS-EC2) ------------------------------------------
+
+def credential_list(*, actor: Actor, filters: dict[str, str] | None = None) -> QuerySet[Credential]:
+    """Keystone's policy: an admin lists everyone's credentials, anyone else only their own
+    (filters: ``user_id``, ``type``)."""
+    qs = Credential.objects.select_related("user", "project")
+    if not actor.is_admin:
+        qs = qs.filter(user_id=actor.user_id)
+    return _apply_filters(qs, filters, {"user_id": "user_id", "type": "type"})
+
+
+def credential_get(*, actor: Actor, credential_id: str) -> Credential:
+    """Someone else's credential is not found, exactly as an unknown one."""
+    return _get(credential_list(actor=actor), credential_id, "credential")
+
+
+def ec2_credential_list(*, actor: Actor, user_id: str) -> QuerySet[Credential]:
+    """A user's EC2 credentials (OS-EC2), for the user or an admin."""
+    require_self_or_admin(actor, user_id, action="see this user's EC2 credentials")
+    return Credential.objects.filter(user_id=user_id, type="ec2").select_related("user", "project")
+
+
+def ec2_credential_get(*, actor: Actor, user_id: str, access: str) -> Credential:
+    from apps.identity.crypto import ec2_credential_id
+
+    try:
+        return ec2_credential_list(actor=actor, user_id=user_id).get(pk=ec2_credential_id(access))
+    except Credential.DoesNotExist:
+        raise NotFound(f"Could not find credential: {access}.") from None
 
 
 def region_list(*, filters: dict[str, str] | None = None) -> QuerySet[Region]:

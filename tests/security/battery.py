@@ -16,6 +16,7 @@ Later APIs join by adding a ``Resource`` to ``RESOURCES`` and a line to ``World.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -169,6 +170,19 @@ RESOURCES: tuple[Resource, ...] = (
     # the same credential asked for under the outsider's own user: as unknown there too
     Resource(api="identity", name="application_credential_under_self",
              member=f"{K}/users/{{self}}/application_credentials/{{id}}", model="identity.ApplicationCredential",
+             style="keystone", marker=False, reader=False, admin=False),
+    # Keystone's credentials (an EC2 key of A's member): a user's own, so no reader case; another
+    # user's is not found in /credentials, refused (403) under the owner's user path like Keystone
+    Resource(api="identity", name="credential", member=f"{K}/credentials/{{id}}", model="identity.Credential",
+             style="keystone", lists=(f"{K}/credentials",), filters=("user_id={user}", "type=ec2"),
+             marker=False, reader=False,
+             update=Call("update", "PATCH", body={"credential": {"user_id": "{self}", "blob": "x"}})),
+    Resource(api="identity", name="ec2_credential", member=f"{K}/users/{{user}}/credentials/OS-EC2/{{id}}",
+             model="identity.Credential", style="keystone",
+             lists=(f"{K}/users/{{user}}/credentials/OS-EC2", f"{K}/users/{{self}}/credentials/OS-EC2"),
+             marker=False, outsider_write_status=403, outsider_status={"show": 403}),
+    Resource(api="identity", name="ec2_credential_under_self",
+             member=f"{K}/users/{{self}}/credentials/OS-EC2/{{id}}", model="identity.Credential",
              style="keystone", marker=False, reader=False, admin=False),
     # ---- images
     Resource(api="images", name="image", member=f"{G}/images/{{id}}", model="images.Image", style="glance",
@@ -619,6 +633,8 @@ class World:
         lookup = {resource.pk_field: self.ids[resource.key]}
         if resource.name == "keypair":
             lookup["user_id"] = self.member.user_id
+        if resource.name.startswith("ec2_credential"):  # named by its access key, its row by the key's hash
+            lookup = {"pk": hashlib.sha256(self.ids[resource.key].encode()).hexdigest()}
         return [model_to_dict(obj) | {"updated_at": getattr(obj, "updated_at", None)}
                 for obj in model.objects.filter(**lookup)]
 

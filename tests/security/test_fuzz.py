@@ -113,6 +113,7 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     endpoint = identity.endpoint_create(actor=admin, service_id=service.id, interface="public",
                                         url="http://fuzz.invalid", region_id="RegionOne")
     admin_user_id = admin.user_id
+    credential = identity.credential_create(actor=admin, user_id=admin_user_id, type="fuzz", blob="fuzz-blob")
 
     image = image_services.image_create(actor=admin, name="fuzz-image", disk_format="raw", container_format="bare",
                                         visibility="public")
@@ -175,7 +176,7 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
         "roles.pk": role.id, "regions.pk": region.id, "services.pk": service.id, "endpoints.pk": endpoint.id,
         "implies.implied_id": implied.id, "project_id": project.id, "domain_id": "default",
         "user_id": admin_user_id, "users.user_id": admin_user_id, "group_id": group.id,
-        "role_id": Role.objects.get(name="reader").id, "tag": "fuzz-tag",
+        "role_id": Role.objects.get(name="reader").id, "tag": "fuzz-tag", "credentials.pk": credential.id,
         # images
         "images.image_id": queued.id, "members.member_id": project.id,
         # networks
@@ -207,6 +208,10 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
         "AppCreds": [{"application_credential": {"name": "fz-ac", "description": "d", "roles": [{"name": "admin"}],
                                                  "expires_at": "2999-01-01T00:00:00", "unrestricted": False,
                                                  "access_rules": []}}],
+        "Credentials": [{"credential": {"type": "fz", "user_id": admin_user_id, "blob": "b",
+                                        "project_id": admin_project.id}}],
+        "CredentialDetail": [{"credential": {"blob": "b2", "type": "fz2"}}],
+        "Ec2Credentials": [{"tenant_id": admin_project.id}],
         "Groups": [{"group": {"name": "fz-group", "description": "d", "domain_id": "default"}}],
         "GroupDetail": [{"group": {"description": "d", "name": "fz-group2"}}],
         "Roles": [{"role": {"name": "fz-role", "description": "d", "options": {}}}],

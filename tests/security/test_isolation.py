@@ -76,6 +76,11 @@ def build_world() -> World:
     cred, _ = identity.application_credential_create(actor=actor, user_id=actor.user.id, name="iso-cred-a")
     keep("identity.application_credential", cred.id, "iso-cred-a")
     keep("identity.application_credential_under_self", cred.id, "iso-cred-a")
+    ec2 = identity.ec2_credential_create(actor=actor, user_id=actor.user.id, project_id=a.id)
+    keep("identity.credential", ec2.id, "iso-ec2-a")
+    access = identity.ec2_blob(ec2)["access"]
+    keep("identity.ec2_credential", access, "iso-ec2-a")
+    keep("identity.ec2_credential_under_self", access, "iso-ec2-a")
     # images (A's private image, with data)
     image = images.image_create(actor=actor, name="iso-image-a", disk_format="raw", container_format="bare",
                                 visibility="private")

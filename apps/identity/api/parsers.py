@@ -264,6 +264,27 @@ def application_credential_create(body: Mapping[str, Any]) -> dict[str, Any]:
                         "expires_at": expiry, "unrestricted": _boolean("unrestricted")}, required=("name",))
 
 
+# ---- credentials --------------------------------------------------------------------------------
+
+CREDENTIAL = {"user_id": _string("user_id", null=None), "type": _string("type", null=None),
+              "blob": _string("blob", max_length=65535, null=None), "project_id": _id("project_id")}
+
+
+def credential_create(body: Mapping[str, Any]) -> dict[str, Any]:
+    return _read(body, CREDENTIAL, required=("user_id", "type", "blob"))
+
+
+def credential_update(body: Mapping[str, Any]) -> dict[str, Any]:
+    return _read(body, CREDENTIAL)
+
+
+def ec2_credential_create(data: Any) -> dict[str, Any]:
+    """OS-EC2's create body: ``{"tenant_id": ...}`` (``project_id`` is taken too)."""
+    body = validators.obj(data, field="body") if data is not None else {}
+    project = body.get("tenant_id", body.get("project_id"))
+    return {"project_id": _string("tenant_id", null=None)(project)}
+
+
 # ---- catalog ----------------------------------------------------------------------------------
 
 REGION = {"description": DESCRIPTION, "parent_region_id": _id("parent_region_id")}

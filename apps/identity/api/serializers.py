@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from apps.identity.models import (
     ApplicationCredential,
+    Credential,
     Domain,
     Endpoint,
     Group,
@@ -21,6 +22,7 @@ from apps.identity.models import (
     User,
 )
 from apps.identity.policy import Actor
+from apps.identity.services import ec2_blob
 
 
 def base_url(request: Request) -> str:
@@ -142,6 +144,21 @@ def app_cred_out(c: ApplicationCredential, request: Request, *, secret: str | No
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def credential_out(c: Credential, request: Request) -> dict[str, Any]:
+    """Keystone's credential: the blob is given back in clear, as stored (to its owner or an admin)."""
+    return {"id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type, "blob": c.blob,
+            "links": _self(request, f"credentials/{c.id}")}
+
+
+def ec2_credential_out(c: Credential, request: Request) -> dict[str, Any]:
+    """The OS-EC2 view of an EC2 credential (python-keystoneclient's and the CLI's ``tenant_id``)."""
+    blob = ec2_blob(c)
+    return {"user_id": c.user_id, "tenant_id": c.project_id, "access": blob.get("access"),
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id"), "app_cred_id": blob.get("app_cred_id"),
+            "access_token_id": blob.get("access_token_id"),
+            "links": _self(request, f"users/{c.user_id}/credentials/OS-EC2/{blob.get('access')}")}
 
 
 def token_out(actor: Actor, catalog: list[dict] | None) -> dict[str, Any]:

@@ -18,6 +18,8 @@ urlpatterns = [
         Routes("users", v.Users, v.UserDetail,
                below={"password": v.UserPassword, "groups": v.UserGroups, "projects": v.UserProjects}),
         Routes("users/{user_id}/application_credentials", v.AppCreds, v.AppCredDetail),
+        Routes("users/{user_id}/credentials/OS-EC2", v.Ec2Credentials, v.Ec2CredentialDetail),
+        Routes("credentials", v.Credentials, v.CredentialDetail),
         Routes("groups", v.Groups, v.GroupDetail, below={"users": v.GroupUsers, "users/{user_id}": v.GroupUser}),
         Routes("roles", v.Roles, v.RoleDetail, below={"implies": v.RoleImplies, "implies/{implied_id}": v.RoleImply}),
         ("role_inferences", v.RoleInferences), ("role_assignments", v.RoleAssignments),

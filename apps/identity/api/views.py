@@ -404,6 +404,43 @@ class AppCredDetail(resources.Member, resources.Deletable):
         services.application_credential_delete(actor=request.auth, user_id=user_id, app_cred_id=pk)
 
 
+# ---- credentials ----------------------------------------------------------------------------
+
+# Keystone's /v3/credentials: the caller's own (everyone's for an admin), filtered by user_id and type
+Credentials, CredentialDetail = resource_views("credential", "credentials", out.credential_out)
+
+
+class Ec2Credentials(resources.Collection, resources.Creatable):
+    """A user's EC2 credentials (OS-EC2): what `openstack ec2 credentials create/list` call."""
+
+    key, plural = "credential", "credentials"
+
+    def rows(self, request: Request, user_id: str) -> Any:
+        return selectors.ec2_credential_list(actor=request.auth, user_id=user_id)
+
+    def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
+        return out.ec2_credential_out(row, request)
+
+    def links(self, request: Request, rows: Any, **ids: str) -> dict[str, Any]:
+        return {"links": out.collection_links(request)}
+
+    def create(self, request: Request, user_id: str) -> dict[str, Any]:
+        cred = services.ec2_credential_create(actor=request.auth, user_id=user_id,
+                                              **parsers.ec2_credential_create(request.data))
+        return out.ec2_credential_out(cred, request)
+
+
+class Ec2CredentialDetail(resources.Member, resources.Deletable):
+    key, id = "credential", "access"
+    render = Ec2Credentials.render
+
+    def show(self, request: Request, user_id: str, access: str) -> Any:
+        return selectors.ec2_credential_get(actor=request.auth, user_id=user_id, access=access)
+
+    def remove(self, request: Request, user_id: str, access: str) -> None:
+        services.ec2_credential_delete(actor=request.auth, user_id=user_id, access=access)
+
+
 # ---- catalog --------------------------------------------------------------------------------
 
 Regions, _RegionDetail = resource_views("region", "regions", out.region_out, scoped=False)

@@ -9,6 +9,7 @@ own format. The dashboard and the Keystone API call exactly these functions, by 
 - ``roles``: roles, inference rules, role assignments (and the guardian permissions they give)
 - ``tokens``: authentication, tokens, the dashboard's session actor, application credentials
 - ``catalog``: regions, services, endpoints
+- ``credentials``: Keystone's credentials, their EC2 view, and EC2-signed requests' authentication
 - ``quotas``: every project's limits and usage (other apps go through these)
 - ``admins``: the cloud keeps an enabled admin and nobody locks themselves out (``admins_kept``)
 - ``bootstrap``: what devstack makes
@@ -27,6 +28,17 @@ from apps.identity.services.catalog import (
     service_create,
     service_delete,
     service_update,
+)
+from apps.identity.services.credentials import (
+    SignatureMismatch,
+    UnknownAccessKey,
+    credential_create,
+    credential_delete,
+    credential_update,
+    ec2_authenticate,
+    ec2_blob,
+    ec2_credential_create,
+    ec2_credential_delete,
 )
 from apps.identity.services.projects import (
     domain_create,
@@ -91,13 +103,22 @@ __all__ = [
     "LastAdmin",
     "Scope",
     "SelfLockout",
+    "SignatureMismatch",
+    "UnknownAccessKey",
     "actor_for_session",
     "application_credential_create",
     "application_credential_delete",
     "bootstrap",
+    "credential_create",
+    "credential_delete",
+    "credential_update",
     "domain_create",
     "domain_delete",
     "domain_update",
+    "ec2_authenticate",
+    "ec2_blob",
+    "ec2_credential_create",
+    "ec2_credential_delete",
     "endpoint_create",
     "endpoint_delete",
     "endpoint_update",
