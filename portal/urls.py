@@ -36,7 +36,8 @@ urlpatterns = [
     path("metadata/", include("apps.compute.api.urls_metadata")),  # the guests' metadata service (via proxies)
     re_path(r"^volume$", VolumeVersions.as_view()),
     path("volume/", include("apps.volumes.api.urls")),
+    path("object-store/", include("apps.objects.api.urls")),
     # Services of the catalog not built yet answer 501 in their own error format.
-    re_path(r"^(?P<service>object-store|orchestration)(?:/.*)?$",
+    re_path(r"^(?P<service>orchestration)(?:/.*)?$",
             not_implemented_service),
 ]

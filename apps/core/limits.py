@@ -32,13 +32,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(?:file|stage)/?$|^/dashboard/images/[^/]+/upload/?$")
+OBJECT_DATA = "/object-store/v1/"  # Swift object data (and SLO manifests): capped by the objects services
 # the error format of each API, by the prefix portal/urls.py serves it under
 STYLES = (("/identity", "keystone"), ("/image", "glance"), ("/network", "neutron"), ("/compute", "nova"),
           ("/volume", "nova"))
 
 
 def exempt(method: str, path: str) -> bool:
-    return method == "PUT" and bool(IMAGE_DATA.match(path))
+    return method == "PUT" and (bool(IMAGE_DATA.match(path)) or path.startswith(OBJECT_DATA))
 
 
 def style_for(path: str) -> str:

@@ -97,6 +97,17 @@ def account_stat(*, actor: Actor | None, project_id: str) -> AccountStat:
                        created_at=account.created_at.timestamp() if account else 0.0)
 
 
+def temp_url_keys(*, project_id: str, container: str) -> list[str]:
+    """The keys a temp URL of the account's ``container`` may be signed with (the account's and the
+    container's ``Temp-URL-Key`` and ``Temp-URL-Key-2``). Read for anyone: a temp URL is its own proof."""
+    keys = []
+    for meta in (account_metadata(project_id=project_id),
+                 Container.objects.filter(project_id=project_id, name=container).values_list("metadata", flat=True)
+                 .first() or {}):
+        keys += [meta.get("temp-url-key"), meta.get("temp-url-key-2")]
+    return [k for k in keys if k]
+
+
 # ---- listings -----------------------------------------------------------------------------------
 
 
