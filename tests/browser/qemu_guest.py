@@ -2,7 +2,8 @@
 namespace of the test's, ``tests/qemu_support.Libvirtd``, a node worker in an availability zone of its own),
 and the test guest booted there as demo (``booted_guest``: kernel/ramdisk images named by a machine image, a
 server without networks, ready once its init says STRATUS-READY on its console log). Both leave the shared
-live cloud as they found it."""
+live cloud as they found it. ``open_console``: demo's Console page of that guest with its serial or VNC
+console connected (what the console browser tests start from)."""
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.conftest import signed_in
 from tests.capabilities import skip_missing
 from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
 from tests.conftest import Cloud
@@ -114,3 +117,24 @@ def booted_guest(live_cloud: Cloud, qn: QemuNode) -> Iterator[Any]:
         if "flavor" in made:
             with contextlib.suppress(Exception):
                 admin.compute.delete_flavor(made["flavor"])
+
+
+def open_console(page: Page, live_cloud: Cloud, qn: QemuNode, server: Any, kind: str = "serial") -> Locator:
+    """``page`` signed in as demo on ``server``'s Console page (reached from the instance's page), its
+    ``kind`` console ("serial" or "vnc": the tab) connected within 30 s; the console's box. A console that
+    does not connect fails with the page's console messages and the node's log."""
+    said: list[str] = []
+    page.on("console", lambda message: said.append(message.text))
+    signed_in(page, live_cloud, "demo", live_cloud.demo_password)
+    page.goto(f"{live_cloud.url}/dashboard/compute/instances/{server.id}/")
+    page.click("#console-link")
+    if kind == "vnc":
+        page.click("#console-tab-vnc")
+    box = page.locator("#vnc-console" if kind == "vnc" else "#serial-console")
+    try:
+        expect(box).to_have_attribute("data-state", "connected", timeout=30_000)
+    except AssertionError as exc:
+        log = qn.node.log.read_text(errors="replace")[-3000:] if qn.node.log.exists() else ""
+        raise AssertionError(f"{exc}\npage console: {said[-20:]}\nnode: {log}") from None
+    expect(page.locator("#vnc-status" if kind == "vnc" else "#serial-status")).to_contain_text("Connected")
+    return box

@@ -18,8 +18,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import signed_in
-from tests.browser.qemu_guest import QemuNode, booted_guest, qemu_node  # noqa: F401 - the fixture
+from tests.browser.qemu_guest import QemuNode, booted_guest, open_console, qemu_node  # noqa: F401 - the fixture
 from tests.conftest import Cloud
 from tests.qemu_support import skip_reason
 
@@ -33,12 +32,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(SKIP), reason=SKIP or
 def test_a_line_typed_into_the_serial_console_runs_in_the_qemu_guest(
         live_cloud: Cloud, qemu_node: QemuNode, new_page: Callable[[], Page]) -> None:  # noqa: F811
     with booted_guest(live_cloud, qemu_node) as server:
-        page = signed_in(new_page(), live_cloud, "demo", live_cloud.demo_password)
-        page.goto(f"{live_cloud.url}/dashboard/compute/instances/{server.id}/")
-        page.click("#console-link")
-        box = page.locator("#serial-console")
-        expect(box).to_have_attribute("data-state", "connected", timeout=30_000)
-        expect(page.locator("#serial-status")).to_contain_text("Connected")
+        page = new_page()
+        box = open_console(page, live_cloud, qemu_node, server)
         screen = page.locator("#serial-terminal .xterm-rows")
         page.click("#serial-terminal")
         page.keyboard.press("Enter")

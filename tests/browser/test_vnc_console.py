@@ -22,8 +22,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import signed_in
-from tests.browser.qemu_guest import QemuNode, booted_guest, qemu_node  # noqa: F401 - the fixture
+from tests.browser.qemu_guest import QemuNode, booted_guest, open_console, qemu_node  # noqa: F401 - the fixture
 from tests.conftest import Cloud
 from tests.qemu_support import skip_reason
 
@@ -82,19 +81,8 @@ def _drawn(page: Page) -> tuple[int, int]:
 def test_novnc_shows_the_qemu_guests_screen(live_cloud: Cloud, qemu_node: QemuNode,  # noqa: F811
                                             new_page: Callable[[], Page]) -> None:
     with booted_guest(live_cloud, qemu_node) as server:
-        page = signed_in(new_page(), live_cloud, "demo", live_cloud.demo_password)
-        said: list[str] = []  # the page's console, for a failure's message
-        page.on("console", lambda message: said.append(message.text))
-        page.goto(f"{live_cloud.url}/dashboard/compute/instances/{server.id}/")
-        page.click("#console-link")
-        page.click("#console-tab-vnc")
-        box = page.locator("#vnc-console")
-        try:
-            expect(box).to_have_attribute("data-state", "connected", timeout=30_000)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\npage console: {said[-20:]}\nnode: {qemu_node.node.log.read_text()[-3000:]}") \
-                from None
-        expect(page.locator("#vnc-status")).to_contain_text("Connected")
+        page = new_page()
+        box = open_console(page, live_cloud, qemu_node, server, kind="vnc")
         assert box.get_attribute("data-desktop")  # the RFB ServerInit's name (qemu's)
         width, height = _drawn(page)
         assert width >= 640 and height >= 200, (width, height)
