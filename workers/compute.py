@@ -500,7 +500,8 @@ def spawn(instance_id: str, request_id: str = "") -> str:
             return "failed"
         logger.info("spawned %s on %s in %.3f s (power state %s)", instance.id, host, time.monotonic() - started,
                     state)
-        services.server_spawned(instance_id=instance.id, host=host, power_state=state, request_id=request_id)
+        services.server_spawned(instance_id=instance.id, host=host, power_state=state, request_id=request_id,
+                                graphics=_graphics(driver, instance.id))
         return "spawned"
 
 
@@ -546,8 +547,18 @@ def _node_task(instance_id: str, task: str, request_id: str,
                                         details=details, request_id=request_id)
             return "failed"
         services.server_task_done(instance_id=instance.id, host=host, task=task, power_state=state,
-                                  request_id=request_id)
+                                  request_id=request_id, graphics=_graphics(driver, instance.id))
         return "done"
+
+
+def _graphics(driver: LibvirtDriver, uuid: str) -> str | None:
+    """The domain's graphics for a report (``LibvirtDriver.graphics``); None (not known) when it cannot
+    be read: the next power sync reports it."""
+    try:
+        return driver.graphics(uuid)
+    except Exception as exc:  # noqa: BLE001 - a report is not failed for it
+        logger.info("graphics of %s not read: %s", uuid, exc)
+        return None
 
 
 def _power_call(driver: LibvirtDriver, uuid: str, call: str) -> int:
@@ -765,8 +776,10 @@ def console_output(instance_id: str, length: int | None = None) -> str:
 @shared_task(name="workers.compute.sync_power_states")
 def sync_power_states(host: str) -> dict[str, int]:
     """Every domain's power state on this node, reported to ``server_power_states_report`` (which
-    decides what a difference means); returns what was reported."""
-    states = node_driver().list_domains()
-    _services().server_power_states_report(host=host, states=states)
+    decides what a difference means) with its graphics (what the console page offers); returns the
+    power states reported."""
+    driver = node_driver()
+    states = driver.list_domains()
+    _services().server_power_states_report(host=host, states=states, graphics=driver.list_graphics())
     return states
 

@@ -114,7 +114,7 @@ class InstanceAdmin(ShownOnly):
     raw_id_fields = ("project", "user", "server_group", "node")
     readonly_fields = ("vm_state", "task_state", "power_state", "node", "host", "vcpus", "memory_mb", "root_gb",
                        "ephemeral_gb", "swap", "flavor", "new_flavor", "attempts", "tried_hosts", "launched_at",
-                       "terminated_at", "deleted", "deleted_at", "created_at", "updated_at")
+                       "terminated_at", "deleted", "deleted_at", "graphics", "created_at", "updated_at")
     inlines = [InstanceTagInline, InstanceFaultInline]
 
 

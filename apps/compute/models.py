@@ -215,6 +215,9 @@ class Instance(TimeStamped):
     access_ip_v4 = models.CharField(max_length=64, blank=True, default="")
     access_ip_v6 = models.CharField(max_length=64, blank=True, default="")
     disk_config = models.CharField(max_length=8, default="MANUAL")  # OS-DCF:diskConfig: AUTO | MANUAL
+    # the screens its domain has, as its node reports them (at the spawn, after a task, in every power sync):
+    # libvirt's <graphics> types, comma-separated ("vnc"; "" none); None: not reported yet
+    graphics = models.CharField(max_length=64, null=True, blank=True, default=None)
     progress = models.PositiveSmallIntegerField(default=0)
     launched_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)

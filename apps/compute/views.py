@@ -374,11 +374,13 @@ def instance_action(request: HttpRequest, server_id: str) -> HttpResponse:
 def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
     """The guest's serial console live (xterm.js on the console socket, apps/compute/consumers.py) where
     its node's hypervisor has one, or its screen (``?console=vnc``: noVNC on the VNC socket) where its
-    domain has graphics, and its console log, asked from its node (os-getConsoleOutput)."""
+    domain has graphics (as its node reported them: else the page says why there is none), and its console
+    log, asked from its node (os-getConsoleOutput)."""
     actor = actor_for(request)
     instance = server_selectors.server_get(actor=actor, server_id=server_id)
     serial = server_console.serial_console_available(instance=instance)
-    vnc = server_console.vnc_console_available(instance=instance)
+    vnc_state = server_console.vnc_console_state(instance=instance)
+    vnc = vnc_state == "available"
     shown = "vnc" if vnc and (request.GET.get("console") == "vnc" or not serial) else "serial" if serial else ""
     try:
         length = int(request.GET.get("length", "200"))
@@ -395,7 +397,7 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
         error = exc.shown
     return render_page(request, "compute/instance_console.html",
                        {"instance": instance, "output": output, "error": error, "length": length,
-                        "serial_console": serial, "vnc_console": vnc, "shown": shown})
+                        "serial_console": serial, "vnc_console": vnc, "vnc_state": vnc_state, "shown": shown})
 
 
 # ---- admin: hypervisors, compute services, usage ------------------------------------------------

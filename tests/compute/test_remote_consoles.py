@@ -26,7 +26,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from apps.compute import states
-from apps.compute.models import ComputeNode, ConsoleToken
+from apps.compute.models import ComputeNode, ConsoleToken, Instance
 from apps.core.models import TaskRecord
 from tests.compute.helpers import nova_error
 from tests.compute.test_servers_api import TEMPEST_SITE, boot_active
@@ -137,6 +137,11 @@ def test_refusals(env: Env) -> None:
     for body in (vnc, {"remote_console": {"protocol": "serial", "type": "serial"}}):
         error = nova_error(api.post(f"servers/{other.id}/remote-consoles", body, headers=V26), 400)
         assert "has no" in error["message"]
+    # a domain its node reported without graphics (defined before the node gave domains VNC): no VNC URL
+    ComputeNode.objects.filter(pk=reload(other).node_id).update(hypervisor_type="QEMU")
+    Instance.objects.filter(pk=other.id).update(graphics="")
+    error = nova_error(api.post(f"servers/{other.id}/remote-consoles", vnc, headers=V26), 400)
+    assert "has no graphical (VNC) console: its domain has no graphics" in error["message"]
     assert not ConsoleToken.objects.exists()
 
 

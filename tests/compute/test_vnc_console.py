@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.utils import timezone
 
 from apps.compute import states
 from apps.compute.models import ComputeNode
+from apps.compute.services import server_reports
 from apps.core.models import TaskRecord
 from tests.compute.test_servers_api import boot_active
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
@@ -114,17 +116,59 @@ def test_a_reader_a_stopped_instance_and_a_test_driver_node_are_refused(env: Env
     assert records() == []  # nothing was asked of a node
 
 
+def graphics_reported(inst: Any, graphics: str) -> None:
+    """What the instance's node reports in its power sync: its domain's graphics."""
+    server_reports.server_power_states_report(host=inst.host, states={inst.id: states.RUNNING},
+                                              graphics={inst.id: graphics})
+
+
 def test_the_page_offers_vnc_where_the_domain_has_graphics(env: Env, client: Any) -> None:
     inst = boot_active(env)
     assert sign_in(client, "alice", factories.PASSWORD).status_code == 302
     page = f"/dashboard/compute/instances/{inst.id}/console"
     ComputeNode.objects.update(last_heartbeat=None)  # the log's read is refused at once (no node up)
+    html = client.get(page + "?console=vnc").content.decode()  # its node has not said yet: nothing offered
+    assert 'id="vnc-unknown"' in html and "console-tab-vnc" not in html and 'id="vnc-console"' not in html
+    assert 'id="serial-console"' in html
+
+    graphics_reported(inst, "vnc")  # as a qemu node's sync reads the domain's definition
+    assert reload(inst).graphics == "vnc"
     html = client.get(page).content.decode()
     assert 'id="console-tab-vnc"' in html and 'id="serial-console"' in html and 'id="vnc-console"' not in html
+    assert 'id="vnc-unknown"' not in html and 'id="vnc-none"' not in html
     html = client.get(page + "?console=vnc").content.decode()
     assert f'data-socket-path="/ws/compute/instances/{inst.id}/vnc/"' in html and 'id="serial-console"' not in html
     assert 'data-rfb="/static/vendor/novnc/core/rfb.js"' in html and "/static/compute/vnc.js" in html
     assert "xterm" not in html and "//cdn" not in html
+
     ComputeNode.objects.update(hypervisor_type="test")
     html = client.get(page + "?console=vnc").content.decode()
     assert 'id="vnc-console"' not in html and 'console-tab-vnc' not in html and "novnc" not in html
+    assert 'id="vnc-none"' not in html and 'id="vnc-unknown"' not in html  # a test node: its log only
+
+
+def test_a_domain_defined_before_vnc_is_said_to_have_no_screen_and_refused(env: Env, client: Any) -> None:
+    inst = boot_active(env)
+    other = boot_active(env, name="with-vnc")
+    graphics_reported(inst, "")  # defined before its node gave domains a VNC server
+    assert reload(inst).graphics == ""
+    assert sign_in(client, "alice", factories.PASSWORD).status_code == 302
+    ComputeNode.objects.update(last_heartbeat=None)
+    html = client.get(f"/dashboard/compute/instances/{inst.id}/console?console=vnc").content.decode()
+    assert 'id="vnc-none"' in html and "no graphical console" in html
+    assert "console-tab-vnc" not in html and 'id="vnc-console"' not in html and "novnc" not in html
+    assert 'id="serial-console"' in html  # its serial console is still offered
+
+    ComputeNode.objects.update(last_heartbeat=timezone.now())
+    closed = close_of(env.cloud.member_actor.user, env.cloud.demo_project.id, inst.id)
+    assert closed["code"] == 4409 and "its domain has no graphics" in closed["reason"]
+    assert records() == []  # nothing was asked of its node
+
+    async def opened_for_unreported() -> None:  # not reported yet: its node is asked (and would say)
+        sock = console_socket(env.cloud.member_actor.user, env.cloud.demo_project.id, other.id, kind="vnc")
+        await sock.send_input({"type": "websocket.connect"})
+        assert (await sock.receive_output(3))["type"] == "websocket.accept"
+        assert (await NodeRelay.for_task(TASK)).record.kwargs["instance_id"] == other.id
+        await sock.disconnect()
+
+    async_to_sync(opened_for_unreported)()

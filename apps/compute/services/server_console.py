@@ -8,7 +8,9 @@ it over the channel layer: output to that channel, the keys typed to a channel o
 in its first message. Only a node whose hypervisor has consoles (QEMU, not libvirt's test driver) can.
 The VNC console (``server_vnc_console_open``) is the same path with ``workers.compute.vnc_console``: the
 node connects to the domain's VNC server (which its qemu domains have on the node's own address) and
-relays the RFB bytes unchanged.
+relays the RFB bytes unchanged. Whether a domain has one is per instance (``Instance.graphics``, what its
+node reads of the domain's definition and reports): a domain defined before its node gave domains VNC has
+none.
 """
 from __future__ import annotations
 
@@ -65,10 +67,29 @@ def serial_console_available(*, instance: Instance) -> bool:
     return node is not None and node.hypervisor_type not in NO_SERIAL_CONSOLE
 
 
-def vnc_console_available(*, instance: Instance) -> bool:
-    """Whether the instance's domain has a screen to show (its node's hypervisor gives it VNC)."""
+def has_vnc(instance: Instance) -> bool | None:
+    """Whether the instance's domain has a VNC server, as its node reported its graphics (None: not
+    reported yet)."""
+    if instance.graphics is None:
+        return None
+    return "vnc" in instance.graphics.split(",")
+
+
+def vnc_console_state(*, instance: Instance) -> str:
+    """What the console page can say of the instance's screen: "available" (its domain has a VNC server),
+    "none" (its domain was defined without graphics: before its node gave its domains VNC), "unknown" (its
+    node has not reported its graphics yet: they are read at the spawn, after each task and in every power
+    sync) or "unsupported" (no node, or a hypervisor without graphics: libvirt's test driver)."""
     node = instance.node
-    return node is not None and node.hypervisor_type not in NO_GRAPHICS
+    if node is None or node.hypervisor_type in NO_GRAPHICS:
+        return "unsupported"
+    vnc = has_vnc(instance)
+    return "unknown" if vnc is None else "available" if vnc else "none"
+
+
+def vnc_console_available(*, instance: Instance) -> bool:
+    """Whether the instance's domain has a screen to show (``vnc_console_state``)."""
+    return vnc_console_state(instance=instance) == "available"
 
 
 def server_remote_console_check(*, actor: Actor, server_id: str, kind: str) -> tuple[Instance, ComputeNode]:
@@ -86,6 +107,8 @@ def server_remote_console_check(*, actor: Actor, server_id: str, kind: str) -> t
     if node.hypervisor_type in (NO_SERIAL_CONSOLE if kind == "serial" else NO_GRAPHICS):  # ConsoleTypeUnavailable
         raise BadRequest(f"The compute host of instance {instance.id} ({node.hypervisor_type} hypervisor) has no "
                          f"{what}; its console log is below.")
+    if kind == "vnc" and has_vnc(instance) is False:  # not reported yet: the node says (ConsoleUnavailable)
+        raise BadRequest(f"Instance {instance.id} has no {what}: its domain has no graphics.")
     return instance, node
 
 

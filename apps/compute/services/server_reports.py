@@ -38,8 +38,10 @@ def _locked(instance_id: str) -> Instance | None:
     return Instance.objects.select_for_update().filter(pk=instance_id).first()
 
 
-def server_spawned(*, instance_id: str, host: str, power_state: int, request_id: str = "") -> None:
-    """The node booted the instance: ACTIVE, launched now."""
+def server_spawned(*, instance_id: str, host: str, power_state: int, request_id: str = "",
+                   graphics: str | None = None) -> None:
+    """The node booted the instance: ACTIVE, launched now; ``graphics``: its domain's screens (see
+    ``Instance.graphics``; None: not read)."""
     with transaction.atomic():
         instance = _locked(instance_id)
         if instance is None or instance.deleted or instance.vm_state != states.BUILDING or instance.host != host:
@@ -53,7 +55,9 @@ def server_spawned(*, instance_id: str, host: str, power_state: int, request_id:
         instance.task_state = None
         instance.power_state = int(power_state)
         instance.launched_at = timezone.now()
-        save(instance, "vm_state", "task_state", "power_state", "launched_at")
+        if graphics is not None:
+            instance.graphics = graphics
+        save(instance, "vm_state", "task_state", "power_state", "launched_at", "graphics")
         boot_volumes.boot_volumes_attached(instance=instance, host=host)
         event_finish(instance, request_id=request_id, record="create", event="compute__do_build_and_run_instance",
                      ok=True, host=host)
@@ -173,9 +177,11 @@ def _finish_resize_done(instance: Instance, action: states.Action) -> None:
     instance.new_flavor = None
 
 
-def server_task_done(*, instance_id: str, host: str, task: str, power_state: int, request_id: str = "") -> None:
+def server_task_done(*, instance_id: str, host: str, task: str, power_state: int, request_id: str = "",
+                     graphics: str | None = None) -> None:
     """The node finished ``task`` (the task_state being finished): the instance goes to the action's
-    ``done`` vm_state, its task cleared."""
+    ``done`` vm_state, its task cleared; ``graphics`` as ``server_spawned``'s (a rebuild defines the
+    domain again)."""
     with transaction.atomic():
         instance = _locked(instance_id)
         if instance is None or instance.deleted or instance.task_state is None:
@@ -196,8 +202,10 @@ def server_task_done(*, instance_id: str, host: str, task: str, power_state: int
         else:
             instance.vm_state = action.done or previous
         instance.task_state = None
+        if graphics is not None:
+            instance.graphics = graphics
         save(instance, "vm_state", "task_state", "power_state", "new_flavor", "vcpus", "memory_mb", "root_gb",
-             "ephemeral_gb", "swap", "flavor", "flavor_ref")
+             "ephemeral_gb", "swap", "flavor", "flavor_ref", "graphics")
         event_finish(instance, request_id=request_id, record=action.record, event=action.event, ok=True, host=host)
         publish(instance)
 
@@ -258,12 +266,21 @@ def server_destroyed(*, instance_id: str, host: str, request_id: str = "") -> No
         mark_deleted(instance, request_id=request_id, host=host)
 
 
-def server_power_states_report(*, host: str, states: Mapping[str, int]) -> None:
+def server_power_states_report(*, host: str, states: Mapping[str, int],
+                               graphics: Mapping[str, str] | None = None) -> None:
     """A node's periodic power-state sync (``states``: instance id → power state; instances of the
     host it does not list have no domain). Only settled instances (no task) change: the power state is
-    recorded, and an ACTIVE instance found shut down becomes SHUTOFF (Nova's sync stops it)."""
+    recorded, and an ACTIVE instance found shut down becomes SHUTOFF (Nova's sync stops it).
+    ``graphics`` (instance id → its domain's screens) is recorded for each of the host's instances
+    whose record differs, whatever its state (instances defined before their node gave domains VNC
+    learn here that they have none): one query a distinct value."""
     reported = states
     sm = _sm
+    by_value: dict[str, list[str]] = {}
+    for instance_id, kinds in (graphics or {}).items():
+        by_value.setdefault(kinds, []).append(instance_id)
+    for kinds, ids in by_value.items():
+        Instance.objects.filter(host=host, deleted=False, pk__in=ids).exclude(graphics=kinds).update(graphics=kinds)
     with transaction.atomic():
         rows = list(Instance.objects.select_for_update().filter(
             host=host, node__isnull=False, deleted=False, task_state__isnull=True)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.compute.models import Instance, InstanceFault
 from apps.images import services as image_services
@@ -310,3 +312,24 @@ def test_sync_power_states(cloud, node, image) -> None:
     two.refresh_from_db()
     assert (one.vm_state, one.power_state) == ("active", RUNNING)
     assert (two.vm_state, two.power_state) == ("stopped", SHUTDOWN)
+
+
+def test_the_domains_graphics_are_reported_at_the_spawn_and_in_the_sync(cloud, node, image) -> None:
+    """The console page offers VNC by what the node read of the domain (``Instance.graphics``): the test
+    driver's domains have none (""), reported at the spawn; a domain whose definition changed (here: given
+    a VNC server, as a rebuild on a node with VNC does) is reported by the next power sync, in one query
+    a distinct value whatever the number of domains."""
+    one = spawned(cloud, node, image, name="one")
+    two = spawned(cloud, node, image, name="two")
+    assert (one.graphics, two.graphics) == ("", "")
+    root = ET.fromstring(node.driver.definition(one.id))
+    ET.SubElement(root.find("devices"), "graphics", type="vnc", autoport="yes")  # type: ignore[arg-type]
+    node.driver.conn.defineXML(ET.tostring(root, encoding="unicode"))
+    Instance.objects.filter(pk=two.id).update(graphics=None)  # as a domain defined before this was recorded
+    with CaptureQueriesContext(connection) as queries:
+        compute.sync_power_states(node.host)
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert (one.graphics, two.graphics) == ("vnc", "")
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "graphics" in q["sql"]]
+    assert len(updates) == 2, updates

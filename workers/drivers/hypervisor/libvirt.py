@@ -552,6 +552,27 @@ class LibvirtDriver:
                         raise
         return out
 
+    @staticmethod
+    def _graphics_of(xml: str) -> str:
+        return ",".join(el.get("type") or "" for el in ET.fromstring(xml).findall("devices/graphics"))
+
+    def graphics(self, uuid: str) -> str:
+        """The screens the domain's definition gives it: its ``<graphics>`` types, comma-separated ("vnc";
+        "" for none: the test driver's domains, and qemu domains defined before their node gave them VNC)."""
+        return self._graphics_of(self.definition(uuid))
+
+    def list_graphics(self) -> dict[str, str]:
+        """``graphics`` of every domain on the hypervisor: uuid → its graphics types."""
+        out: dict[str, str] = {}
+        with self._call("list domains' graphics"):
+            for dom in self.conn.listAllDomains(0):
+                try:
+                    out[dom.UUIDString()] = self._graphics_of(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                except libvirt.libvirtError as exc:  # vanished between list and read
+                    if not _is_missing(exc):
+                        raise
+        return out
+
     def start(self, uuid: str) -> int:
         dom = self._domain(uuid)
         with self._call(f"start {uuid}"):

@@ -192,6 +192,24 @@ def test_qemu_domain_has_vnc_on_the_given_address_only(address: str, tmp_path: P
         "devices/graphics") is None
 
 
+def test_graphics_are_read_from_each_domains_definition(driver: LibvirtDriver, tmp_path: Path) -> None:
+    """What the node reports of a domain's screens (the console page offers VNC by it): a domain defined
+    with a VNC server says "vnc", one defined without (the test driver's, an older qemu domain) says ""."""
+    plain = spec(tmp_path)
+    driver.spawn(plain)
+    with_vnc = spec(tmp_path)
+    root = ET.fromstring(driver.domain_xml(with_vnc))
+    graphics = ET.SubElement(root.find("devices"), "graphics", type="vnc", autoport="yes")  # type: ignore[arg-type]
+    ET.SubElement(graphics, "listen", type="address", address="127.0.0.1")
+    driver.conn.defineXML(ET.tostring(root, encoding="unicode"))
+    assert driver.graphics(plain.uuid) == "" and driver.graphics(with_vnc.uuid) == "vnc"
+    listed = driver.list_graphics()
+    assert listed[plain.uuid] == "" and listed[with_vnc.uuid] == "vnc"
+    assert set(listed) == set(driver.list_domains())
+    with pytest.raises(DomainNotFound):
+        driver.graphics(new_id())
+
+
 def test_user_values_cannot_inject_xml(driver: LibvirtDriver, tmp_path: Path) -> None:
     evil = "x'/><disk type='file'><source file='/etc/shadow'/></disk><cmdline a='"
     s = spec(tmp_path, cmdline=evil + "<&>", kernel=str(tmp_path / "k"))
