@@ -212,8 +212,8 @@ def _instance_page(actor: Actor, page: TableQuery, *, all_projects: bool = False
     query = server_selectors.ServerQuery(name=re.escape(page.search) or None, sort_keys=(page.sort,),
                                          sort_dirs=(page.direction,), limit=page.limit, marker=page.marker)
     if all_projects:
-        rows = server_selectors.server_list_every_project(actor=actor, query=query)
-        projects = identity_selectors.project_names(actor=actor)
+        rows = list(server_selectors.server_list_every_project(actor=actor, query=query))
+        projects = identity_selectors.project_names(actor=actor, project_ids={i.project_id for i in rows})
     else:
         rows, projects = server_selectors.server_list(actor=actor, query=query), None
     return _decorate(rows, actor=actor, images=image_selectors.image_names(actor=actor), projects=projects)

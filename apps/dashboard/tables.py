@@ -38,6 +38,7 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, NotFound, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, is_partial, render_page, safe_next
+from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 
 MAX_PAGE = 100
@@ -303,3 +304,14 @@ def writable(actor: Actor, rows: list[Any]) -> list[Any]:
         row.can_write = may_change(actor, row)
     return rows
 
+
+
+def with_project_names(actor: Actor, rows: list[Any], *, attr: str = "project_id") -> list[Any]:
+    """``rows`` with ``project_name``, the name of each one's project (the id in ``attr``), for the admins'
+    Project column (templates/dashboard/_project_cell.html): one query for the page's projects, whatever
+    its length; nothing is read for anyone else (they have no such column)."""
+    ids = {getattr(row, attr) for row in rows if getattr(row, attr, None)}
+    names = identity_selectors.project_names(actor=actor, project_ids=ids) if actor.is_admin and ids else {}
+    for row in rows:
+        row.project_name = names.get(getattr(row, attr, None) or "", "")
+    return rows

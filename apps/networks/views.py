@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
-from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, writable
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, with_project_names, writable
 from apps.identity.policy import Actor
 from apps.networks import selectors, services
 from apps.networks.forms import (
@@ -142,7 +142,7 @@ def _network_page(actor: Actor, page: TableQuery) -> list[Network]:
     subnets = subnets_by_network(selectors.subnet_list(actor=actor, query=_query(network_id=[n.id for n in networks])))
     for network in networks:
         network.subnet_rows = subnets.get(network.id, [])  # type: ignore[attr-defined]
-    return writable(actor, networks)
+    return with_project_names(actor, writable(actor, networks))
 
 
 NETWORKS = Table(
@@ -251,7 +251,7 @@ def _port_page(actor: Actor, page: TableQuery) -> list[Port]:
         port.network_row = networks.get(port.network_id)  # type: ignore[attr-defined]
         port.down_reason = reasons.get(port.id, "")  # type: ignore[attr-defined]
         port.can_write = may_change(actor, port) and port.device_owner not in NETWORK_OWNERS  # type: ignore[attr-defined]
-    return ports
+    return with_project_names(actor, ports)
 
 
 PORTS = Table(
@@ -330,7 +330,7 @@ def _router_page(actor: Actor, page: TableQuery) -> list[Router]:
     for router in routers:
         router.interface_rows = interfaces.get(router.id, [])  # type: ignore[attr-defined]
         router.external_row = networks.get(router.external_network_id or "")  # type: ignore[attr-defined]
-    return writable(actor, routers)
+    return with_project_names(actor, writable(actor, routers))
 
 
 ROUTERS = Table(
@@ -506,7 +506,8 @@ def _port_label(port: Port) -> str:
 
 
 def _floatingip_page(actor: Actor, page: TableQuery) -> list[FloatingIP]:
-    return writable(actor, list(selectors.floatingip_list(actor=actor, query=_table_query(page), named=True)))
+    fips = list(selectors.floatingip_list(actor=actor, query=_table_query(page), named=True))
+    return with_project_names(actor, writable(actor, fips))
 
 
 def _release() -> Action:
@@ -584,7 +585,8 @@ def floatingip_disassociate(request: HttpRequest, floatingip_id: str) -> HttpRes
 # ---- security groups -----------------------------------------------------------------------
 
 def _group_page(actor: Actor, page: TableQuery) -> list[Any]:
-    return writable(actor, list(selectors.security_group_list(actor=actor, query=_table_query(page))))
+    groups = list(selectors.security_group_list(actor=actor, query=_table_query(page)))
+    return with_project_names(actor, writable(actor, groups))
 
 
 SECURITY_GROUPS = Table(

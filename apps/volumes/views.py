@@ -18,7 +18,7 @@ from apps.compute.services import volumes as attach_services
 from apps.core.access import may_change
 from apps.core.errors import Forbidden
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, render_page, run_action, safe_next
-from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
+from apps.dashboard.tables import Column, Table, TableQuery, deleting, with_project_names, writable
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
@@ -66,7 +66,8 @@ def _list_query(actor: Actor, page: TableQuery) -> selectors.ListQuery:
 def _volume_page(actor: Actor, page: TableQuery) -> list[Volume]:
     """The volumes of one page, with the names of the instances they are attached to."""
     names = {s.id: s.name for s in _servers(actor)}
-    return writable(actor, _name_attachments(selectors.volume_list(actor=actor, query=_list_query(actor, page)), names))
+    volumes = _name_attachments(selectors.volume_list(actor=actor, query=_list_query(actor, page)), names)
+    return with_project_names(actor, writable(actor, volumes))
 
 
 VOLUMES = Table(
@@ -243,7 +244,8 @@ def volume_snapshot(request: HttpRequest, volume_id: str) -> HttpResponse:
 
 
 def _snapshot_page(actor: Actor, page: TableQuery) -> list[Snapshot]:
-    return writable(actor, selectors.snapshot_list(actor=actor, query=_list_query(actor, page)))
+    snapshots = selectors.snapshot_list(actor=actor, query=_list_query(actor, page))
+    return with_project_names(actor, writable(actor, snapshots))
 
 
 SNAPSHOTS = Table(
