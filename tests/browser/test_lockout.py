@@ -65,3 +65,29 @@ def test_the_signed_in_admin_cannot_disable_itself(live_cloud: Any, new_page: Ca
     expect(admin.locator(".alert-success")).to_have_text(f"Disabled user {second_admin[0]}.")
     expect(other.locator(".badge")).to_have_text("Disabled")
     assert asked[-1] == f"Disable user {second_admin[0]}? They can no longer sign in, and their tokens are revoked."
+
+
+def test_a_bulk_disable_refuses_the_own_row_only(live_cloud: Any, new_page: Callable[[], Page],
+                                                 second_admin: tuple[str, str]) -> None:
+    """The users table's selection: the admin's own row and another admin's, Disable selected: one
+    request per row, the own row answers the refusal, the other is disabled (the live event shows it)."""
+    admin = signed_in(new_page(), live_cloud, "admin", live_cloud.admin_password)
+    asked: list[str] = []
+    admin.on("dialog", lambda dialog: asked.append(dialog.message))  # the fixture's handler accepts it
+    admin.goto(f"{live_cloud.url}/dashboard/identity/users?q=admin")
+    own = admin.locator('#users-table tr[data-name="admin"]')
+    other = admin.locator(f'#users-table tr[data-name="{second_admin[0]}"]')
+    own.locator("input[data-select]").check()
+    other.locator("input[data-select]").check()
+    expect(admin.locator("#users-bulk [data-bulk-count]")).to_have_text("2 selected")
+    admin.click('#users-bulk [data-bulk-action="disable"]')
+    expect(admin.locator("#users-bulk [data-bulk-status]")).to_contain_text("1 of 2 requested, 1 refused")
+    assert asked == [f"Disable 2 selected: admin, {second_admin[0]}?"]
+    expect(own.locator('.row-outcome[data-outcome="failed"]')).to_have_text(
+        "You cannot disable the account you are signed in with.")
+    expect(other.locator(".badge")).to_have_text("Disabled")  # the live refresh
+    expect(other.locator('.row-outcome[data-outcome="ok"]')).to_have_text(f"Disabled user {second_admin[0]}.")
+    expect(own.locator(".badge")).to_have_text("Enabled")
+    conn = live_cloud.sdk()
+    assert conn.identity.find_user("admin", domain_id="default").is_enabled
+    assert not conn.identity.find_user(second_admin[0], domain_id="default").is_enabled
