@@ -11,6 +11,7 @@ from apps.core import selectors
 from apps.core.api import error_body
 from apps.core.forms import TaskFilterForm
 from apps.dashboard.shell import actor_for, dashboard_view, render_page
+from apps.dashboard.tables import with_project_names
 
 STYLES = {"compute": "nova", "volume": "nova", "network": "neutron", "image": "plain",
           "object-store": "plain", "orchestration": "plain"}
@@ -30,7 +31,7 @@ def _task_log(request: HttpRequest, *, all_projects: bool) -> HttpResponse:
     chosen = form.cleaned_data if form.is_valid() else {}
     query = selectors.TaskQuery(all_projects=all_projects, resource_type=chosen.get("resource_type", ""),
                                 resource_id=chosen.get("resource_id", ""), status=chosen.get("status", ""))
-    records = selectors.task_record_list(actor=actor, query=query)
+    records = with_project_names(actor, selectors.task_record_list(actor=actor, query=query))
     filters = {k: v for k, v in chosen.items() if v}
     context = {"records": records, "form": form, "all_projects": all_projects,
                "live_src": f"{request.path}?{urlencode({**filters, 'partial': 1})}"}
@@ -52,5 +53,6 @@ def tasks_all(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def task_detail(request: HttpRequest, record_id: str) -> HttpResponse:
-    record = selectors.task_record_get(actor=actor_for(request), record_id=record_id)
+    actor = actor_for(request)
+    record = with_project_names(actor, [selectors.task_record_get(actor=actor, record_id=record_id)])[0]
     return render_page(request, "core/task_detail.html", {"record": record}, partial="core/_task_detail.html")

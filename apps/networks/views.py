@@ -186,7 +186,7 @@ def network_create(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def network_detail(request: HttpRequest, network_id: str) -> HttpResponse:
     actor = actor_for(request)
-    network = selectors.network_get(actor=actor, network_id=network_id)
+    network = with_project_names(actor, [selectors.network_get(actor=actor, network_id=network_id)])[0]
     subnets = list(selectors.subnet_list(actor=actor, query=_query(network_id=[network.id])))
     ports = list(selectors.port_list(actor=actor, query=_query(network_id=[network.id]), named=True))
     names = {s.id: s for s in subnets}

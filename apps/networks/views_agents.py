@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.access import may_change
 from apps.dashboard.shell import actor_for, dashboard_view, render_page, run_action
+from apps.dashboard.tables import with_project_names
 from apps.networks import selectors, services
 from apps.networks.models import NETWORK_OWNERS
 
@@ -58,7 +59,7 @@ def agent_delete(request: HttpRequest, agent_id: str) -> HttpResponse:
 def port_detail(request: HttpRequest, port_id: str) -> HttpResponse:
     """One port: its facts, its fixed IPs by subnet, and when DOWN the reason."""
     actor = actor_for(request)
-    port = selectors.port_get(actor=actor, port_id=port_id)
+    port = with_project_names(actor, [selectors.port_get(actor=actor, port_id=port_id)])[0]
     reason = selectors.port_down_reasons(actor=actor, ports=[port]).get(port.id, "")
     context = {"port": port, "down_reason": reason, "may_write": may_change(actor, port), "is_admin": actor.is_admin,
                "network_owned": port.device_owner in NETWORK_OWNERS}

@@ -129,7 +129,7 @@ def volume_create(request: HttpRequest) -> HttpResponse:
 def volume_detail(request: HttpRequest, volume_id: str) -> HttpResponse:
     """One volume: its facts, metadata and attachments (the instance linked, the device)."""
     actor = actor_for(request)
-    volume = selectors.volume_get(actor=actor, volume_id=volume_id, named=True)
+    volume = with_project_names(actor, [selectors.volume_get(actor=actor, volume_id=volume_id, named=True)])[0]
     names = {s.id: s.name for s in _servers(actor, project_id=volume.project_id)}
     _name_attachments([volume], names)
     context = {"volume": volume, "can_write_volume": may_change(actor, volume),

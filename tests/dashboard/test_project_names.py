@@ -61,3 +61,17 @@ def test_admin_project_columns_name_and_link_the_project(cloud: SeededCloud) -> 
     for url in PAGES:  # a member's pages have no Project column
         page, _ = _get(demo, url)
         assert "/dashboard/identity/projects/" not in page, url
+
+
+def test_the_task_log_and_the_detail_pages_name_the_project(cloud: SeededCloud) -> None:
+    from apps.core.models import TaskRecord
+
+    env = Setup(cloud)
+    record = TaskRecord.objects.create(name="workers.network.sync", queue="network.n1", action="sync",
+                                       resource_type="network", resource_id="x", project_id=env.demo_project.id)
+    network, _ = env.network(env.demo, "named-net")
+    port = services.port_create(actor=env.demo, network_id=network.id, name="named-p")
+    admin = env.client("admin")
+    for url in ("/dashboard/tasks/all", f"/dashboard/tasks/{record.id}/", f"/dashboard/networks/{network.id}/",
+                f"/dashboard/networks/ports/{port.id}/"):
+        assert _link(env.demo_project) in _get(admin, url)[0], url
