@@ -100,7 +100,7 @@ def _iso(value: Decimal | float) -> str:
     return datetime.fromtimestamp(float(value), tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _actor(request: HttpRequest) -> Actor | None:
+def _token_actor(request: HttpRequest) -> Actor | None:
     token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
     if not token:
         return None
@@ -191,7 +191,7 @@ def _dispatch(request: HttpRequest, rest: str) -> HttpResponse:
         actor: Actor | None = _account_actor(project_id)
         temp_url = True
     else:
-        actor = _actor(request)
+        actor = _token_actor(request)
         temp_url = False
     if not container:
         return _account(request, method, actor, project_id)
