@@ -54,6 +54,7 @@ PROJECT_SORTS = {**DOMAIN_SORTS, "domain": "domain__name"}
 USER_SORTS = {"name": "name", "email": "email", "domain": "domain__name", "enabled": "enabled", "id": "id",
               "default_project": "default_project__name"}
 GROUP_SORTS = {"name": "name", "description": "description", "domain": "domain__name", "id": "id"}
+ROLE_SORTS = GROUP_SORTS
 
 
 def _paged(qs: QuerySet[M], page: ListPage | None, sorts: dict[str, str], what: str) -> QuerySet[M]:
@@ -415,16 +416,21 @@ def group_has_member(*, group: Group, user_id: str) -> bool:
     return group_members(group=group).filter(id=user_id).exists()
 
 
-def role_list(*, filters: dict[str, str] | None = None) -> QuerySet[Role]:
-    return _apply_filters(Role.objects.select_related("domain"), filters, {"name": "name", "domain_id": "domain_id"})
+def role_list(*, filters: dict[str, str] | None = None, page: ListPage | None = None) -> QuerySet[Role]:
+    qs = _apply_filters(Role.objects.select_related("domain"), filters,
+                        {"name": "name", "name__icontains": "name__icontains", "domain_id": "domain_id"})
+    return _paged(qs, page, ROLE_SORTS, "role")
 
 
 def role_get(*, role_id: str) -> Role:
     return _get(Role.objects.select_related("domain"), role_id, "role")
 
 
-def implied_role_list(*, prior: Role | None = None) -> QuerySet[ImpliedRole]:
+def implied_role_list(*, prior: Role | None = None, prior_ids: Iterable[str] | None = None) -> QuerySet[ImpliedRole]:
+    """The inference rules (of ``prior``, or of the roles of ``prior_ids``: a page of the list, when given)."""
     qs = ImpliedRole.objects.select_related("prior", "implied")
+    if prior_ids is not None:
+        qs = qs.filter(prior_id__in=list(prior_ids))
     return qs.filter(prior=prior) if prior is not None else qs
 
 

@@ -10,7 +10,7 @@ urlpatterns = urls(
                       "quotas")),
     Resource("users", "user", "user_id", index="user_list", slash=False, new=("create", "act"),
              actions=("edit", "enabled=set_enabled", "delete")),
-    Resource("roles", "role", "role_id", index="role_list", slash=False, new=("create",), actions=("delete",)),
+    Resource("roles", "role", "role_id", index="role_list", slash=False, new=("create", "act"), actions=("delete",)),
     Resource("groups", "group", "group_id", index="group_list", slash=False, new=("create", "act"), detail=True,
              actions=("edit", "delete", "members/add=member_add", "members/remove=member_remove",
                       "roles/grant=role_grant", "roles/revoke=role_revoke")),

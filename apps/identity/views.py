@@ -401,14 +401,30 @@ def user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
 
 # ---- roles ----------------------------------------------------------------------------------
 
-@identity_admin
-def role_list(request: HttpRequest) -> HttpResponse:
-    roles = selectors.role_list()
+def _role_page(_actor: Actor, page: TableQuery) -> list[Any]:
+    roles = list(selectors.role_list(**_list_args(page)))
     implies: dict[str, list[str]] = {}
-    for rule in selectors.implied_role_list():
+    for rule in selectors.implied_role_list(prior_ids=[r.id for r in roles]):
         implies.setdefault(rule.prior_id, []).append(rule.implied.name)
-    rows = [{"role": r, "implies": sorted(implies.get(r.id, []))} for r in roles]
-    return render_page(request, "identity/roles.html", {"rows": rows}, partial="identity/_roles_table.html")
+    for role in roles:
+        role.implied_names = sorted(implies.get(role.id, []))  # type: ignore[attr-defined]
+    return roles
+
+
+def _role_delete(actor: Actor, pk: str) -> Any:
+    role = selectors.role_get(role_id=pk)
+    services.role_delete(actor=actor, role_id=role.id)
+    return role
+
+
+ROLES = _table(
+    "role", page=_role_page, live="role", empty="No roles yet.",
+    columns=(Column("Name", sort="name"), Column("Implies"), Column("Domain", sort="domain"),
+             Column("Description", sort="description"), Column("ID", sort="id")),
+    actions=(Action("delete", "Delete", call=_role_delete, success=lambda role: f"Deleted role {role.name}.",
+                    bulk=True, danger=True, icon="trash", raises=(NotFound,),
+                    confirm="Delete role {name}? Every assignment of it is removed."),))
+role_list, role_act, role_delete = _views(ROLES, "identity/roles.html", lambda _actor: {})
 
 
 @identity_admin
@@ -422,13 +438,6 @@ def role_create(request: HttpRequest) -> HttpResponse:
     if done is not None:
         return done
     return _form_page(request, form, title="Create role", submit="Create role", back=reverse("identity:roles"))
-
-
-@require_POST
-@identity_admin
-def role_delete(request: HttpRequest, role_id: str) -> HttpResponse:
-    return _run(request, lambda: services.role_delete(actor=actor_for(request), role_id=role_id),
-                      success="Role deleted.", redirect_to=reverse("identity:roles"))
 
 
 # ---- groups ---------------------------------------------------------------------------------

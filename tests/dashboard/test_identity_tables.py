@@ -169,3 +169,28 @@ def test_the_api_takes_the_same_name_filter(cloud: SeededCloud) -> None:
     services.user_create(actor=cloud.admin_actor, name="zed-two")
     body = cloud.admin.get("/identity/v3/users?name__icontains=ZED").json()
     assert sorted(u["name"] for u in body["users"]) == ["Zed-one", "zed-two"]
+
+
+def test_roles_are_a_table_too(admin_client: Client, cloud: SeededCloud) -> None:
+    from apps.identity.models import Role
+
+    admin = cloud.admin_actor
+    reader_id = Role.objects.get(name="reader").id
+    auditor = services.role_create(actor=admin, name="auditor")
+    services.implied_role_create(actor=admin, prior_role_id=auditor.id, implied_role_id=reader_id)
+    names, following, queries = _page(admin_client, f"{ID}/roles?sort=name&dir=asc")
+    assert names == sorted(names) and {"admin", "member", "reader", "auditor"} <= set(names) and following is None
+    for i in range(30):
+        role = services.role_create(actor=admin, name=f"role{i:02d}")
+        services.implied_role_create(actor=admin, prior_role_id=role.id, implied_role_id=reader_id)
+    names, following, more = _page(admin_client, f"{ID}/roles?sort=name&dir=asc")
+    assert len(names) == 25 and following and more == queries
+    page = admin_client.get(f"{ID}/roles?q=audit").content.decode()
+    assert 'data-name="auditor"' in page and 'data-name="member"' not in page
+    assert '<span class="chip chip-light">reader</span>' in page  # what it implies
+    assert "Delete role auditor? Every assignment of it is removed." in html.unescape(page)
+    admin_role = Role.objects.get(name="admin")
+    results = _bulk(admin_client, f"{ID}/roles/act", "delete", [auditor.id, admin_role.id])
+    assert results[auditor.id] == {"id": auditor.id, "ok": True, "message": "Deleted role auditor."}
+    assert not results[admin_role.id]["ok"] and Role.objects.filter(id=admin_role.id).exists()
+    assert not Role.objects.filter(id=auditor.id).exists()
