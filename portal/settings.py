@@ -107,6 +107,15 @@ DATABASES = {
         conn_max_age=int(os.environ.get("STRATUS_DB_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg2 with a pool of connections per process (portal/db/base.py): a request takes an open
+    # connection and hands it back when Django closes it at the request's end, instead of connecting
+    # anew each time (docs/performance.md). STRATUS_DB_POOL=0 turns it off; STRATUS_DB_POOL_SIZE idle
+    # connections at most are kept per process.
+    DATABASES["default"]["ENGINE"] = "portal.db"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        stratus_pool=env_bool("STRATUS_DB_POOL", True),
+        stratus_pool_size=int(os.environ.get("STRATUS_DB_POOL_SIZE", "8")))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
@@ -190,7 +199,8 @@ CHANNEL_LAYERS = {
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache with one client per process, not one per request (portal/cache.py)
+        "BACKEND": "portal.cache.SharedRedisCache",
         "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
         "KEY_PREFIX": os.environ.get("STRATUS_CACHE_PREFIX", "stratus"),
     }

@@ -13,3 +13,9 @@ class IdentityConfig(appconfig.StratusAppConfig):
         Panel("Identity", "Groups", "identity:groups", admin_only=True, icon="members", order=25),
         Panel("Identity", "Domains", "identity:domains", admin_only=True, icon="stack", order=40),
     )
+
+    def ready(self) -> None:
+        super().ready()
+        from apps.identity import token_cache
+
+        token_cache.connect()

@@ -574,7 +574,14 @@ def endpoint_get(*, endpoint_id: str) -> Endpoint:
 
 def catalog(*, project_id: str | None = None) -> list[dict]:
     """The service catalog as Keystone puts it in a token (one query). ``$(project_id)s`` in a URL
-    becomes the token's project; without a project such endpoints are left out."""
+    becomes the token's project; without a project such endpoints are left out. Each process builds
+    it once per identity epoch (token_cache.py: any catalog change makes every worker build it again)."""
+    from apps.identity import token_cache
+
+    return token_cache.catalog_cached(project_id, lambda: _catalog(project_id=project_id))
+
+
+def _catalog(*, project_id: str | None) -> list[dict]:
     services: dict[str, dict] = {}
     for ep in Endpoint.objects.select_related("service", "region").filter(enabled=True, service__enabled=True):
         url = ep.url
