@@ -46,8 +46,34 @@ _validated: dict[str, tuple[str, float, bytes]] = {}
 _catalogs: dict[tuple[str, str | None], bytes] = {}
 
 
+# Within one HTTP request the epoch is read once (a request validates its X-Auth-Token, maybe an
+# X-Subject-Token, and reads the catalog: one Redis round trip, not three). Django runs a request's sync
+# code, its request_started/finished receivers included, in one thread; outside requests (Celery,
+# commands) nothing is remembered.
+_request = threading.local()
+
+
+def _request_started(**kwargs: Any) -> None:  # noqa: ARG001
+    _request.active, _request.epoch = True, None
+
+
+def _request_finished(**kwargs: Any) -> None:  # noqa: ARG001
+    _request.active, _request.epoch = False, None
+
+
 def current_epoch() -> str | None:
-    """The identity epoch, or None when Redis cannot be read (then nothing is cached)."""
+    """The identity epoch (read once per request), or None when Redis cannot be read (then nothing
+    is cached)."""
+    active = getattr(_request, "active", False)
+    if active and _request.epoch is not None:
+        return _request.epoch
+    epoch = _read_epoch()
+    if active:
+        _request.epoch = epoch
+    return epoch
+
+
+def _read_epoch() -> str | None:
     try:
         epoch = cache.get(EPOCH_KEY)
         if epoch is None:  # first use, or Redis lost it: a new value, never one seen before
@@ -65,6 +91,7 @@ def _set_new_epoch() -> None:
     except Exception:
         # Workers cannot read the epoch either while Redis is down, so they do not use their caches.
         log.error("identity epoch not changed (Redis unreachable)", exc_info=True)
+    _request.epoch = None
     with _lock:  # this process drops its own at once whatever Redis said
         _validated.clear()
         _catalogs.clear()
@@ -126,7 +153,12 @@ def _changed(**kwargs: Any) -> None:
 
 def connect() -> None:
     """Every change that may change a token validation's answer or the catalog changes the epoch."""
+    from django.core.signals import request_finished, request_started
+
     from apps.identity import models
+
+    request_started.connect(_request_started, dispatch_uid="identity-epoch-request-started")
+    request_finished.connect(_request_finished, dispatch_uid="identity-epoch-request-finished")
 
     watched = [models.Domain, models.Project, models.User, models.Group, models.Role, models.ImpliedRole,
                models.RoleAssignment, models.ApplicationCredential, models.Region, models.Service,
