@@ -46,7 +46,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Resource:
-    api: str                    # identity | images | networks | compute | volumes
+    api: str                    # identity | images | networks | compute | volumes | objects
     name: str
     member: str                 # path template: {id} the resource, {pid} the caller's project
     model: str                  # "app_label.Model" of its row (checked unchanged after a refused call)
@@ -151,6 +151,37 @@ IMAGE_ACTIONS = (Call("download", "GET", "/file", write=False),
                  Call("member", "GET", "/members/{other_project}", write=False),
                  Call("member-update", "PUT", "/members/{other_project}", body={"status": "accepted"}),
                  Call("member-delete", "DELETE", "/members/{other_project}"))
+
+
+SW = "/object-store/v1/AUTH_{project}"  # A's account, whoever asks
+SW_JSON = (("Accept", "application/json"),)
+OBJECT_STORE: tuple[Resource, ...] = (
+    # A's container "iso-cont-a" (holding "iso-cont-a.txt", so that its listing names it)
+    Resource(api="objects", name="container", member=f"{SW}/{{id}}", model="objects.Container", style="swift",
+             pk_field="name", headers=SW_JSON, marker=False,
+             lists=("/object-store/v1/AUTH_{pid}", SW), filters=("prefix={name}", "prefix=iso", "reverse=true"),
+             update=Call("update", "POST", headers=(("X-Container-Meta-K", "x"),)),
+             actions=(Call("head", "HEAD", write=False),
+                      Call("acl-public", "POST", headers=(("X-Container-Read", ".r:*,.rlistings"),)),
+                      Call("acl-write", "PUT", headers=(("X-Container-Write", "*:*"),)),
+                      Call("put-object", "PUT", "/new", body=b"data", content_type=OCTET),
+                      Call("delimited", "GET", "?delimiter=/&prefix=iso", write=False))),
+    # A's object "iso-cont-a.txt" in it
+    Resource(api="objects", name="object", member=f"{SW}/iso-cont-a/{{id}}", model="objects.Object",
+             style="swift", pk_field="name", headers=SW_JSON, marker=False,
+             lists=(f"{SW}/iso-cont-a",),
+             filters=("prefix={name}", "prefix=iso&delimiter=/", "marker=a"),
+             update=Call("update", "POST", headers=(("X-Object-Meta-K", "x"),)),
+             actions=(Call("head", "HEAD", write=False),
+                      Call("range", "GET", headers=(("Range", "bytes=0-3"),), write=False),
+                      Call("overwrite", "PUT", body=b"mine now", content_type=OCTET),
+                      Call("copy", "COPY", headers=(("Destination", "iso-cont-a/copied"),)),
+                      # into the caller's own account (B's container): the source is not B's to read
+                      Call("copy-out", "COPY", headers=(("Destination", "iso-cont-b/stolen"),
+                                                        ("Destination-Account", "AUTH_{pid}")), write=False),
+                      Call("manifest", "GET", "?multipart-manifest=get", write=False),
+                      Call("expire", "POST", headers=(("X-Delete-After", "1"),)))),
+)
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -264,6 +295,7 @@ RESOURCES: tuple[Resource, ...] = (
              outsider_status={"action:os-reset_status": 403, "action:os-force_delete": 403},  # admin-only
              update=Call("update", "PUT", body={"snapshot": {"name": "x"}}),
              actions=(*SNAPSHOT_ACTIONS, *_metadata_calls())),
+    *OBJECT_STORE,
     Resource(api="volumes", name="attachment", member=f"{V}/attachments/{{id}}", model="volumes.VolumeAttachment",
              style="nova", lists=(f"{V}/attachments", f"{V}/attachments/detail"), headers=CINDER_VERSION,
              filters=("volume_id={volume}", "instance_id={server}", "all_tenants=1"), marker=False,
@@ -585,8 +617,14 @@ class Caller:
 
 
 def assert_error(style: str, response: Any, status: int) -> None:
-    """``status`` in the error format of the API (``style``), as apps.core.api renders it."""
+    """``status`` in the error format of the API (``style``), as apps.core.api renders it (Swift: swob's
+    small HTML page, none for a HEAD)."""
     assert response.status_code == status, (response.status_code, response.content[:400])
+    if style == "swift":
+        assert response.content == b"" or (response.content.startswith(b"<html><h1>")
+                                           and response["Content-Type"].startswith("text/html")), response.content
+        assert response["X-Trans-Id"].startswith("tx"), response.headers
+        return
     body = response.json()
     if style == "nova":
         assert len(body) == 1, body
@@ -716,12 +754,18 @@ def _same_answer(response: Any, unknown: Any, rid: str, stranger: str) -> None:
         response.content[:300], unknown.content[:300])
 
 
+def _content(response: Any) -> bytes:
+    """The body, streamed (Swift's object GETs) or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 def _request(world: World, caller: Caller, case: Case, call: Call, rid: str | None = None) -> Any:
     resource = case.resource
     rid = rid or world.ids[resource.key]
     path = world.fill(resource.member, caller, rid) + world.fill(call.path, caller, rid)
+    headers = tuple((k, world.fill(v, caller, rid)) for k, v in resource.headers + call.headers)
     return caller.call(call.method, path, world.fill(call.body, caller, rid), content_type=call.content_type,
-                       headers=resource.headers + call.headers)
+                       headers=headers)
 
 
 def _counts(models: tuple[str, ...]) -> list[int]:
@@ -798,8 +842,13 @@ def run(world: World, case: Case | Reference | ReaderCreate | Page) -> None:
         assert response.status_code < 500, (response.status_code, response.content[:400])
         if response.status_code >= 400:
             assert_error(resource.style, response, response.status_code)
-        listed = json.dumps([v for v in response.json().values() if isinstance(v, list)]
-                            if response.status_code == 200 else response.json())
+        if not response["Content-Type"].startswith("application/json"):
+            listed = response.content.decode()
+        elif isinstance(response.json(), list):  # Swift's listings
+            listed = json.dumps(response.json())
+        else:
+            listed = json.dumps([v for v in response.json().values() if isinstance(v, list)]
+                                if response.status_code == 200 else response.json())
         assert rid not in listed and world.names[resource.key] not in listed, listed[:600]
     elif case.kind == "marker":
         path = world.fill(case.list_path, world.outsider)
@@ -817,12 +866,12 @@ def run(world: World, case: Case | Reference | ReaderCreate | Page) -> None:
     elif case.kind == "owner":  # the control: A's member sees it (the refusals are about B, not a bad path)
         response = world.member.call("GET", world.fill(resource.member, world.member, rid), headers=resource.headers)
         assert response.status_code == 200, (response.status_code, response.content[:400])
-        assert rid.encode() in response.content
+        assert rid.encode() in _content(response)
     elif case.kind == "admin":
         admin = world.admin
         path = world.fill(resource.member, admin, rid)
         response = admin.call("GET", path + world.fill(resource.admin_query, admin, rid), headers=resource.headers)
         assert response.status_code == 200, (response.status_code, response.content[:400])
-        assert rid.encode() in response.content
+        assert rid.encode() in _content(response)
     else:  # pragma: no cover
         raise AssertionError(case.kind)

@@ -147,6 +147,14 @@ def build_world() -> World:
     keep("volumes.volume", volume.id, "iso-volume-a")
     keep("volumes.snapshot", snapshot.id, "iso-snap-a")
     keep("volumes.attachment", attachment.id, "iso-volume-attached")
+    # object storage: A's container and an object in it (whose bytes name it, so that a GET shows it)
+    from apps.objects import services as objects
+
+    objects.container_create(actor=actor, name="iso-cont-a")
+    objects.object_put(actor=actor, container="iso-cont-a", name="iso-cont-a.txt",
+                       stream=[b"iso-cont-a.txt: A's data"])
+    keep("objects.container", "iso-cont-a", "iso-cont-a")
+    keep("objects.object", "iso-cont-a.txt", "iso-cont-a.txt")
     # the task log: the record of the work A's volume sent to its storage node
     keep("core.task", TaskRecord.objects.get(project_id=a.id, resource_id=volume.id, action="create").id, volume.id)
 
@@ -162,6 +170,7 @@ def build_world() -> World:
     b_server_group = compute.server_group_create(actor=bob, name="iso-group-b", policy="affinity")
     b_router = networks.router_create(actor=bob, name="iso-router-b")
     b_group = networks.security_group_create(actor=bob, name="iso-sg-b")
+    objects.container_create(actor=bob, name="iso-cont-b")
     public = images.image_create(actor=admin_actor, name="iso-public", disk_format="raw", container_format="bare",
                                  visibility="public")
     public = images.image_upload(actor=admin_actor, image_id=public.id, chunks=[b"\0" * 1024])
@@ -225,11 +234,16 @@ def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
     """One seeded cloud for the whole battery, in a transaction rolled back at the end (each case
     runs in a savepoint of it, so whatever a leak wrote is undone before the next case)."""
     from apps.images import storage
+    from apps.objects import storage as object_storage
 
     image_dir = tmp_path_factory.mktemp("iso-images")
+    object_dir = tmp_path_factory.mktemp("iso-objects")
     with django_db_blocker.unblock(), override_settings(STRATUS_IMAGE_STORE="file",
-                                                        STRATUS_IMAGE_DIR=str(image_dir)):
+                                                        STRATUS_IMAGE_DIR=str(image_dir),
+                                                        STRATUS_OBJECT_STORE="file",
+                                                        STRATUS_OBJECT_DIR=str(object_dir)):
         storage.reset()
+        object_storage.reset()
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
@@ -238,6 +252,7 @@ def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
             storage.reset()
+            object_storage.reset()
 
 
 @pytest.mark.django_db
@@ -251,7 +266,7 @@ def test_battery_covers_every_api() -> None:
     """Every API is in the table, and the table is large enough to mean something."""
     apis = {getattr(case.values[0], "api", None) or case.values[0].resource.api for case in ALL_CASES
             if not isinstance(case.values[0], battery.Page)}
-    assert apis == {"identity", "images", "networks", "compute", "volumes"}
+    assert apis == {"identity", "images", "networks", "compute", "volumes", "objects"}
     assert len(ALL_CASES) > 300
 
 
