@@ -11,6 +11,7 @@ from apps.core.views import not_implemented_service
 from apps.identity.api.views import Version as IdentityVersion
 from apps.identity.api.views import Versions as IdentityVersions
 from apps.images.api.views import Versions as ImageVersions
+from apps.objects.api.s3 import s3 as s3_view
 from apps.volumes.api.views import Versions as VolumeVersions
 
 
@@ -37,6 +38,7 @@ urlpatterns = [
     re_path(r"^volume$", VolumeVersions.as_view()),
     path("volume/", include("apps.volumes.api.urls")),
     path("object-store/", include("apps.objects.api.urls")),
+    re_path(r"^s3(?:/(?P<rest>.*))?$", s3_view),  # the S3 face (apps/objects/api/s3.py)
     # Services of the catalog not built yet answer 501 in their own error format.
     re_path(r"^(?P<service>orchestration)(?:/.*)?$",
             not_implemented_service),

@@ -33,13 +33,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(?:file|stage)/?$|^/dashboard/images/[^/]+/upload/?$")
 OBJECT_DATA = "/object-store/v1/"  # Swift object data (and SLO manifests): capped by the objects services
+S3_DATA = "/s3/"  # S3 objects and parts (PUT), capped by the same services
 # the error format of each API, by the prefix portal/urls.py serves it under
 STYLES = (("/identity", "keystone"), ("/image", "glance"), ("/network", "neutron"), ("/compute", "nova"),
           ("/volume", "nova"))
 
 
 def exempt(method: str, path: str) -> bool:
-    return method == "PUT" and (bool(IMAGE_DATA.match(path)) or path.startswith(OBJECT_DATA))
+    return method == "PUT" and (bool(IMAGE_DATA.match(path)) or path.startswith((OBJECT_DATA, S3_DATA)))
 
 
 def style_for(path: str) -> str:

@@ -316,3 +316,35 @@ def _range_bounds(spec: str, size: int) -> tuple[int, int]:
     if first >= size or last < first:
         raise BadRequest(f"Invalid range {spec!r} for a segment of {size} bytes")
     return first, min(last, size - 1)
+
+
+class NoSuchUpload(NotFound):
+    pass
+
+
+SEGMENTS_SUFFIX = "+segments"
+
+
+def multipart_upload(*, actor: Actor, container: str, name: str, upload_id: str, need: Need = "read") -> Object:
+    """An S3 multipart upload's marker (services.multipart_*): NoSuchUpload unless the caller may
+    ``need`` the bucket and the upload is there."""
+    pid = actor.project_id or ""
+    container_for(actor=actor, project_id=pid, name=container, need=need)
+    if not upload_id.isalnum():
+        raise NoSuchUpload("The specified upload does not exist.")
+    try:
+        return object_get(actor=actor, project_id=pid, container=container + SEGMENTS_SUFFIX,
+                          name=f"{name}/{upload_id}", need=need)
+    except NotFound:
+        raise NoSuchUpload("The specified upload does not exist.") from None
+
+
+def multipart_parts(*, actor: Actor, container: str, name: str, upload_id: str, after: int = 0,
+                    limit: int = 10000, need: Need = "read") -> list[Object]:
+    """The parts stored for an S3 multipart upload, in part order, after part number ``after``."""
+    marker = multipart_upload(actor=actor, container=container, name=name, upload_id=upload_id, need=need)
+    prefix = f"{name}/{upload_id}/"
+    qs = Object.objects.filter(container_id=marker.container_id, name__startswith=prefix)
+    if after:
+        qs = qs.filter(name__gt=f"{prefix}{after:05d}")
+    return list(qs.order_by("name")[:limit])

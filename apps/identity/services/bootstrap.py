@@ -34,6 +34,7 @@ CATALOG_SERVICES: list[tuple[str, str, str]] = [
     ("block-storage", "cinder", "/volume/v3/$(project_id)s"),
     ("volumev3", "cinderv3", "/volume/v3/$(project_id)s"),
     ("object-store", "swift", "/object-store/v1/AUTH_$(project_id)s"),
+    ("s3", "s3", "/s3"),
     ("orchestration", "heat", "/orchestration/v1/$(project_id)s"),
 ]
 
