@@ -281,6 +281,9 @@ STRATUS_OBJECT_S3 = {
     "prefix": os.environ.get("STRATUS_OBJECT_S3_PREFIX", ""),
 }
 STRATUS_OBJECT_MAX_FILE_SIZE = int(os.environ.get("STRATUS_OBJECT_MAX_FILE_SIZE", str(5 * 1024**3 + 2)))  # Swift's
+# Objects past their X-Delete-At are hidden at once and deleted by this sweep (Swift's object expirer).
+STRATUS_OBJECT_EXPIRE_SECONDS = float(os.environ.get("STRATUS_OBJECT_EXPIRE_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["objects-expire"] = control_beat("workers.objects.expire", STRATUS_OBJECT_EXPIRE_SECONDS)
 # Glance's image_format_enforcement: uploaded and staged data must be the disk_format it claims and
 # pass oslo.utils' format inspector's safety checks (no backing file, no qcow2 data-file, only
 # monolithicSparse/streamOptimized VMDKs...), else 400 and the image stays queued. Nodes check every

@@ -12,9 +12,10 @@ from workers import (
     compute_volumes,
     identity,
     network,
+    objects,
     storage,
     taskrecord,
 )
 
 __all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "network",
-           "storage", "taskrecord"]
+           "objects", "storage", "taskrecord"]
