@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import StratusError
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, run_action
-from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
+from apps.dashboard.tables import Column, Table, TableQuery, deleting, with_project_names, writable
 from apps.identity import selectors as identity_selectors
 from apps.identity.policy import Actor
 from apps.images import selectors, services
@@ -34,10 +34,7 @@ def _image_page(actor: Actor, page: TableQuery) -> list[Image]:
     if page.marker:
         query["marker"] = [page.marker]
     images = writable(actor, selectors.image_list(actor=actor, query=query, search=page.search).images)
-    projects = identity_selectors.project_names(actor=actor) if actor.is_admin else {}
-    for image in images:
-        image.owner_name = projects.get(image.owner or "", "")  # type: ignore[attr-defined]
-    return images
+    return with_project_names(actor, images, attr="owner")
 
 
 IMAGES = Table(
