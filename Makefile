@@ -30,6 +30,7 @@ bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, sc
 	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
 	$(VENV)/bin/python bench/port_create.py
 	$(VENV)/bin/python bench/boots.py
+	$(VENV)/bin/python bench/server_get.py
 	$(VENV)/bin/python bench/server_list.py
 	$(VENV)/bin/python bench/scheduler.py
 	$(VENV)/bin/python bench/volumes.py

@@ -8,7 +8,11 @@ and bootstraps, then serves with uvicorn as `make run` does (``--workers`` as gi
   3. GET /bench/bare                a plain Django view: no authentication, no database
 
 each at concurrency 1 and 20, with wrk when installed (`make bench` installs it), else a Python
-client (threads, http.client keep-alive). Prints requests/s and p50/p99 latency.
+client (threads, http.client keep-alive). Prints requests/s and p50/p99 latency, then the verdict
+(issue 12): measure, anchor (the bare view, same run), Stratus, ratio, goal, PASS/FAIL; the goal is
+>= 925 req/s and >= 40 % of the bare view at c=20. Correctness is checked too: after the runs the
+demo token is revoked and 40 requests on new connections (spread over every worker) must all be
+refused. The exit status is 1 when a goal is missed or a check fails.
 
     python bench/token_validation.py [--duration 10] [--web-workers 2] [--client auto|wrk|python]
 """
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -222,6 +227,43 @@ def run_wrk(url: str, path: str, headers: dict[str, str], concurrency: int, seco
                   p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)))  # type: ignore[union-attr]
 
 
+@dataclass
+class Verdict:
+    measure: str
+    anchor: str
+    stratus: str
+    ratio: float | None
+    goal: str
+    passed: bool
+
+
+def print_verdicts(verdicts: list[Verdict]) -> None:
+    """The table `make bench` prints: one row per measure."""
+    rows = [("measure", "anchor (same run)", "Stratus", "ratio", "goal", "")]
+    rows += [(v.measure, v.anchor, v.stratus, "-" if v.ratio is None else f"{v.ratio:.0%}", v.goal,
+              "PASS" if v.passed else "FAIL") for v in verdicts]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for index, row in enumerate(rows):
+        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
+        if index == 0:
+            print("| " + " | ".join("-" * width for width in widths) + " |")
+
+
+def refused_everywhere(url: str, path: str, headers: dict[str, str], tries: int = 40) -> bool:
+    """``tries`` requests, each on a new connection (so the kernel spreads them over every worker):
+    none may be answered 2xx."""
+    for _ in range(tries):
+        request = urllib.request.Request(url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                return False
+        except urllib.error.HTTPError as error:
+            if error.code not in (401, 404):
+                return False
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
@@ -248,6 +290,8 @@ def main() -> int:
                  "bench.bare_settings", "/bench/bare", False),
             ]
             tokens: dict[str, str] = {}
+            at_20: dict[str, Result] = {}
+            revoked_refused = None
             for title, app, settings, path, subject in cases:
                 probe = "/identity/v3" if app.startswith("portal") else "/bench/bare"
                 with server(env, app, settings, args.web_workers, probe) as url:
@@ -262,9 +306,28 @@ def main() -> int:
                     for concurrency in args.concurrency:
                         result = measure(url, path, headers, concurrency, args.duration)
                         failed |= result.errors > 0
+                        if concurrency == 20:
+                            at_20[path] = result
                         print(f"  concurrency {concurrency:>3}: {result.rps:8.1f} req/s   p50 {result.p50_ms:7.2f} ms"
                               f"   p99 {result.p99_ms:7.2f} ms   ({result.requests} requests, {result.errors} errors)",
                               flush=True)
+                    if subject:  # revoke the subject token: every worker must refuse it at once
+                        request = urllib.request.Request(url + path, headers=headers, method="DELETE")
+                        with urllib.request.urlopen(request, timeout=10) as response:
+                            assert response.status == 204
+                        revoked_refused = refused_everywhere(url, path, headers)
+                        print(f"  demo's token revoked: refused by every worker at once: {revoked_refused}")
+            stratus, bare = at_20.get("/identity/v3/auth/tokens"), at_20.get("/bench/bare")
+            if stratus and bare:
+                ratio = stratus.rps / bare.rps
+                verdicts = [
+                    Verdict("token validation, c=20, req/s", f"bare Django view {bare.rps:.0f}", f"{stratus.rps:.0f}",
+                            ratio, ">= 925 req/s and >= 40 % of bare", stratus.rps >= 925 and ratio >= 0.40),
+                    Verdict("revoked token refused by every worker", "-", str(bool(revoked_refused)), None,
+                            "refused at once", bool(revoked_refused)),
+                ]
+                print_verdicts(verdicts)
+                failed |= not all(v.passed for v in verdicts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0

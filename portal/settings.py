@@ -236,7 +236,8 @@ STRATUS_LOCKOUT_DURATION = int(os.environ.get("STRATUS_LOCKOUT_DURATION", "1800"
 # uvicorn workers and the control-queue Celery worker's threads.
 STRATUS_PORT = int(os.environ.get("STRATUS_PORT", "8000"))
 STRATUS_BIND = os.environ.get("STRATUS_BIND", "") or "127.0.0.1"
-STRATUS_WEB_WORKERS = int(os.environ.get("STRATUS_WEB_WORKERS", "1"))
+# one uvicorn worker per core (at most 4 by default): Django serves a process's requests with one GIL
+STRATUS_WEB_WORKERS = int(os.environ.get("STRATUS_WEB_WORKERS", "") or min(os.cpu_count() or 1, 4))
 STRATUS_WORKER_CONCURRENCY = int(os.environ.get("STRATUS_WORKER_CONCURRENCY", "4"))
 # The base URL the catalog advertises (bootstrap writes it into the endpoints).
 STRATUS_PUBLIC_URL = os.environ.get(
