@@ -11,7 +11,7 @@ request of any thread takes it, as pgbouncer would in session mode, without the 
 A connection goes back to the pool only when it is idle (a transaction left open is rolled back first,
 a broken one is really closed); one taken from the pool is checked without a round trip (an idle
 connection has nothing to read: readable means the server closed it or sent something unexpected, and
-it is dropped). At most ``OPTIONS["stratus_pool_size"]`` idle connections are kept per database (default 8;
+it is dropped). At most ``OPTIONS["stratus_pool_size"]`` idle connections are kept per database (default 4;
 more may be open at once under load, the extra ones are closed when handed back), none older than
 ``OPTIONS["stratus_pool_max_age"]`` seconds (default 600). ``OPTIONS["stratus_pool"] = False`` turns the
 pool off (the names are not Django's "pool", which is psycopg 3's pool).
@@ -156,7 +156,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         options = self.settings_dict["OPTIONS"]
         if self.alias == NO_DB_ALIAS or not options.get("stratus_pool", True):
             return None
-        return pool_for(self.get_connection_params(), size=int(options.get("stratus_pool_size", 8)),
+        return pool_for(self.get_connection_params(), size=int(options.get("stratus_pool_size", 4)),
                         max_age=float(options.get("stratus_pool_max_age", 600)))
 
     def get_connection_params(self) -> dict[str, Any]:
