@@ -131,7 +131,7 @@ def environment(work: Path) -> Iterator[tuple[dict[str, str], str]]:
         procs.append(redis)
         wait_until(lambda: redis_ping(redis_port), "redis-server", redis, 15)
         env.update(REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", STRATUS_DATA_DIR=str(work),
-                   STRATUS_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="portal.settings")
+                   STRATUS_LOG_LEVEL="ERROR", DJANGO_SETTINGS_MODULE="portal.settings")
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         subprocess.run([*manage, "bootstrap", "--admin-password", "bench-admin", "--demo-password", "bench-demo"],
