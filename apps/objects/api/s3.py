@@ -340,12 +340,14 @@ def _max_keys(q: Mapping[str, str]) -> int:
 
 
 def _token_encode(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
+    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
 
 
 def _token_decode(token: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect.", 400)
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()).decode()
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise S3Error("InvalidArgument", "The continuation token provided is incorrect.", 400) from None
 
