@@ -21,14 +21,19 @@
 """
 from __future__ import annotations
 
+import bisect
+import random
+import threading
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, ExpressionWrapper, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode
@@ -181,21 +186,310 @@ def _add_claim(node: ComputeNode, request: PlacementRequest) -> None:
                                                   local_gb_used=node.local_gb_used, updated_at=node.updated_at)
 
 
+@dataclass(slots=True)
+class _Candidate:
+    """One node as the scheduler's in-memory view holds it: what the filters and weighers read."""
+
+    id: int
+    uuid: str
+    host: str
+    hypervisor_hostname: str
+    hypervisor_type: str
+    hv_type: str           # hypervisor_type in lower case (the image filter's)
+    availability_zone: str
+    arch: str
+    enabled: bool
+    forced_down: bool
+    last_heartbeat: datetime | None
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    cpu_allocation_ratio: float
+    ram_allocation_ratio: float
+    disk_allocation_ratio: float
+    reserved_host_memory_mb: int
+    vcpus_used: int
+    memory_mb_used: int
+    local_gb_used: int
+    tiebreak: float        # equal weights: a per-process random order, so processes spread their claims
+    skip: bool = False     # a claim on it failed (full, gone or held): not tried again until the next load
+
+    def free(self) -> tuple[float, float, float]:
+        return (self.vcpus * self.cpu_allocation_ratio - self.vcpus_used,
+                self.memory_mb * self.ram_allocation_ratio - self.reserved_host_memory_mb - self.memory_mb_used,
+                self.local_gb * self.disk_allocation_ratio - self.local_gb_used)
+
+
+_VIEW_FIELDS = ("id", "uuid", "host", "hypervisor_hostname", "hypervisor_type", "availability_zone", "cpu_info",
+                "enabled", "forced_down", "last_heartbeat", "vcpus", "memory_mb", "local_gb", "cpu_allocation_ratio",
+                "ram_allocation_ratio", "disk_allocation_ratio", "reserved_host_memory_mb", "vcpus_used",
+                "memory_mb_used", "local_gb_used")
+# the columns of the node ``schedule_and_claim`` returns (the rest loads on access, as with ``only``)
+_NODE_FIELDS = ("id", "uuid", "host", "hypervisor_hostname", "hypervisor_type", "availability_zone", "enabled",
+                "forced_down", "vcpus", "memory_mb", "local_gb", "cpu_allocation_ratio", "ram_allocation_ratio",
+                "disk_allocation_ratio", "reserved_host_memory_mb", "vcpus_used", "memory_mb_used", "local_gb_used")
+
+
+class _Snapshot:
+    """One reading of the nodes, kept sorted by (free RAM, tiebreak) as the claims change them, so the
+    RAM weigher reads its best nodes first instead of weighing them all."""
+
+    def __init__(self, nodes: list[_Candidate]) -> None:
+        self.order = sorted(nodes, key=self.key)
+        self.keys = [self.key(n) for n in self.order]
+
+    @staticmethod
+    def key(n: _Candidate) -> tuple[float, float]:
+        return (n.memory_mb * n.ram_allocation_ratio - n.reserved_host_memory_mb - n.memory_mb_used, n.tiebreak)
+
+    def set_used(self, n: _Candidate, vcpus_used: int, memory_mb_used: int, local_gb_used: int) -> None:
+        """Change a node's counters and move it to its new place (call under the view's lock)."""
+        i = bisect.bisect_left(self.keys, self.key(n))
+        if i < len(self.order) and self.order[i] is n:
+            del self.order[i], self.keys[i]
+        else:  # not in this snapshot (a newer reading replaced it): only the node changes
+            i = -1
+        n.vcpus_used, n.memory_mb_used, n.local_gb_used = vcpus_used, memory_mb_used, local_gb_used
+        if i >= 0:
+            k = self.key(n)
+            j = bisect.bisect_left(self.keys, k)
+            self.order.insert(j, n)
+            self.keys.insert(j, k)
+
+
+class _CandidateView:
+    """This process's view of the compute nodes, read in one query and kept for ``VIEW_MAX_AGE``
+    seconds (a node registered or deleted in this process reloads it at once). It only chooses the
+    order in which nodes are tried: each claim is checked by the database on the node's newest row
+    (``_claim_sql``), and a placement the view cannot make goes through the exact SQL path, so a stale
+    view costs a worse choice or a retry, never an overcommit nor a wrong NoValidHost."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.snapshot: _Snapshot | None = None
+        self.loaded_at = -1e9
+        self.loading = False  # one thread reads the nodes again; the others keep using the last reading
+        self.generation = 0  # bumped by invalidate(): a reading that began before it is not kept
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.loaded_at = -1e9
+
+    def current(self) -> _Snapshot:
+        with self.lock:
+            snapshot = self.snapshot
+            if time.monotonic() - self.loaded_at <= VIEW_MAX_AGE or (self.loading and snapshot is not None):
+                return snapshot  # type: ignore[return-value]
+            self.loading = True
+            generation = self.generation
+        try:
+            started = time.monotonic()
+            rng = random.Random()
+            nodes = []
+            for row in ComputeNode.objects.order_by().values_list(*_VIEW_FIELDS):
+                (pk, uuid, host, hostname, hv_type, zone, cpu_info, enabled, forced_down, heartbeat, vcpus,
+                 memory_mb, local_gb, cpu_ratio, ram_ratio, disk_ratio, reserved, vcpus_used, memory_mb_used,
+                 local_gb_used) = row
+                arch = cpu_info.get("arch") if isinstance(cpu_info, dict) else None
+                nodes.append(_Candidate(
+                    pk, uuid, host, hostname, hv_type, (hv_type or "").lower(), zone,
+                    arch if isinstance(arch, str) else "", enabled, forced_down, heartbeat, vcpus, memory_mb,
+                    local_gb, cpu_ratio, ram_ratio, disk_ratio, reserved, vcpus_used, memory_mb_used, local_gb_used,
+                    rng.random()))
+            snapshot = _Snapshot(nodes)
+        finally:
+            with self.lock:
+                self.loading = False
+        with self.lock:
+            if self.generation == generation:
+                self.snapshot, self.loaded_at = snapshot, started
+        return snapshot
+
+
+VIEW_MAX_AGE = 1.0   # seconds a process's view of the nodes is used before it is read again
+VIEW_ATTEMPTS = 8    # claims tried through the view before the exact SQL path
+_view = _CandidateView()
+
+
+def _invalidate_view(**_kwargs: object) -> None:
+    _view.invalidate()
+
+
+post_save.connect(_invalidate_view, sender=ComputeNode, dispatch_uid="stratus-scheduler-view-save")
+post_delete.connect(_invalidate_view, sender=ComputeNode, dispatch_uid="stratus-scheduler-view-delete")
+
+
+def _passes(request: PlacementRequest, *, fresh: datetime, group_counts: Counter) -> Callable[[_Candidate], bool]:
+    """The filters of ``candidates`` over the view (capacity, up, exclusions, forced host or enabled/zone/
+    hard group policy/image)."""
+    vcpus, memory_mb, disk_gb = request.vcpus, request.memory_mb, request.disk_gb
+    excluded = set(request.exclude_hosts)
+    checks: list[Callable[[_Candidate], bool]] = []
+    if request.force_host:
+        zone, host, hypervisor = _split_force_host(request.force_host)
+        if not host and not hypervisor:
+            raise NoValidHost(f"{NO_VALID_HOST} No host given in {request.force_host!r}.")
+        if host:
+            checks.append(lambda n: n.host == host)
+        if hypervisor:
+            checks.append(lambda n: n.hypervisor_hostname == hypervisor)
+        if zone:
+            checks.append(lambda n: n.availability_zone == zone)
+    else:
+        checks.append(lambda n: n.enabled)
+        if request.availability_zone:
+            checks.append(lambda n: n.availability_zone == request.availability_zone)
+        if request.group_policy == "affinity" and group_counts:
+            checks.append(lambda n: n.host in group_counts)
+        elif request.group_policy == "anti-affinity" and group_counts:
+            checks.append(lambda n: n.host not in group_counts)
+        props = request.image_properties
+        if props:
+            hv_type = str(props.get("hypervisor_type") or props.get("img_hv_type") or "").strip().lower()
+            if hv_type:
+                wanted = "qemu" if hv_type == "kvm" else hv_type
+                checks.append(lambda n: n.hv_type == wanted)
+            arch = canonical_arch(str(props.get("architecture") or props.get("hw_architecture") or ""))
+            if arch:
+                checks.append(lambda n: n.arch == arch)
+
+    def passes(n: _Candidate) -> bool:
+        if n.skip or n.forced_down or n.last_heartbeat is None or n.last_heartbeat < fresh or n.host in excluded:
+            return False
+        if (n.vcpus * n.cpu_allocation_ratio - n.vcpus_used < vcpus
+                or n.memory_mb * n.ram_allocation_ratio - n.reserved_host_memory_mb - n.memory_mb_used < memory_mb
+                or n.local_gb * n.disk_allocation_ratio - n.local_gb_used < disk_gb):
+            return False
+        return all(check(n) for check in checks)
+
+    return passes
+
+
+def _weigh(request: PlacementRequest, group_counts: Counter) -> Callable[[_Candidate], tuple]:
+    """The sort key of ``candidates``' weighers (smallest first): soft group members, then free RAM."""
+    stack = str(settings.STRATUS_SCHEDULER_WEIGHER).lower() == "stack"
+    sign = 1 if stack else -1
+    soft = request.group_policy in ("soft-affinity", "soft-anti-affinity") and group_counts
+    members = -1 if request.group_policy == "soft-affinity" else 1
+
+    def key(n: _Candidate) -> tuple:
+        free_ram = n.memory_mb * n.ram_allocation_ratio - n.reserved_host_memory_mb - n.memory_mb_used
+        if soft:
+            return (members * group_counts.get(n.host, 0), sign * free_ram, n.tiebreak)
+        return (sign * free_ram, n.tiebreak)
+
+    return key
+
+
+def _claim_sql(node: _Candidate, request: PlacementRequest, *, fresh: datetime,
+               now: datetime) -> tuple[int, int, int] | None:
+    """The claim as one statement: add it to the node's counters only if the node's newest row still
+    fits it and is up (and enabled and in the asked zone, unless the host is forced); on PostgreSQL
+    a node another transaction holds is skipped, not waited for. The new counters, or None."""
+    table = connection.ops.quote_name(ComputeNode._meta.db_table)
+    conditions = ["vcpus * cpu_allocation_ratio - vcpus_used >= %s",
+                  "memory_mb * ram_allocation_ratio - reserved_host_memory_mb - memory_mb_used >= %s",
+                  "local_gb * disk_allocation_ratio - local_gb_used >= %s",
+                  "forced_down = %s", "last_heartbeat >= %s"]
+    params: list[object] = [request.vcpus, request.memory_mb, request.disk_gb, False, fresh]
+    if not request.force_host:
+        conditions.append("enabled = %s")
+        params.append(True)
+        if request.availability_zone:
+            conditions.append("availability_zone = %s")
+            params.append(request.availability_zone)
+    if connection.vendor == "postgresql":
+        target = f"id = (SELECT id FROM {table} WHERE id = %s FOR UPDATE SKIP LOCKED)"
+    else:  # SQLite: one writer at a time, nothing to skip
+        target = "id = %s"
+    sql = (f"UPDATE {table} SET vcpus_used = vcpus_used + %s, memory_mb_used = memory_mb_used + %s, "
+           f"local_gb_used = local_gb_used + %s, updated_at = %s WHERE {target} AND {' AND '.join(conditions)} "
+           f"RETURNING vcpus_used, memory_mb_used, local_gb_used")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [request.vcpus, request.memory_mb, request.disk_gb, now, node.id, *params])
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _best(snapshot: _Snapshot, request: PlacementRequest, passes: Callable[[_Candidate], bool],
+          key: Callable[[_Candidate], tuple], tried: set[int]) -> _Candidate | None:
+    """The best node of the snapshot that passes the filters (call under the view's lock)."""
+    if request.group_policy in ("soft-affinity", "soft-anti-affinity") and request.group_hosts:
+        return min((n for n in snapshot.order if n.id not in tried and passes(n)), key=key, default=None)
+    order = snapshot.order
+    first = bisect.bisect_left(snapshot.keys, (request.memory_mb, -1.0))  # the nodes with the RAM
+    stack = str(settings.STRATUS_SCHEDULER_WEIGHER).lower() == "stack"
+    for i in (range(first, len(order)) if stack else range(len(order) - 1, first - 1, -1)):
+        n = order[i]
+        if n.id not in tried and passes(n):
+            return n
+    return None
+
+
+def _claim_from_view(request: PlacementRequest, *, now: datetime) -> ComputeNode | None:
+    """Filter and weigh the view in memory, then claim on the best nodes in turn (one UPDATE each);
+    None when the view finds no node whose claim the database accepts."""
+    fresh = now - timedelta(seconds=float(settings.STRATUS_COMPUTE_SERVICE_DOWN_TIME))
+    group_counts = Counter(request.group_hosts)
+    passes, key = _passes(request, fresh=fresh, group_counts=group_counts), _weigh(request, group_counts)
+    v, m, d = request.vcpus, request.memory_mb, request.disk_gb
+    tried: set[int] = set()
+    for _ in range(VIEW_ATTEMPTS):
+        snapshot = _view.current()
+        with _view.lock:  # threads of one process choose one at a time: each sees the others' pending claims
+            best = _best(snapshot, request, passes, key, tried)
+            if best is None:
+                return None
+            tried.add(best.id)
+            snapshot.set_used(best, best.vcpus_used + v, best.memory_mb_used + m, best.local_gb_used + d)
+        used = None
+        try:
+            used = _claim_sql(best, request, fresh=fresh, now=now)
+        finally:
+            with _view.lock:
+                if used is None:
+                    best.skip = True  # full, down, disabled, gone or held: the next reading says
+                    snapshot.set_used(best, best.vcpus_used - v, best.memory_mb_used - m, best.local_gb_used - d)
+                else:
+                    snapshot.set_used(best, *used)
+        if used is None:
+            continue
+        return ComputeNode.from_db(connection.alias, list(_NODE_FIELDS), [
+            best.id, best.uuid, best.host, best.hypervisor_hostname, best.hypervisor_type, best.availability_zone,
+            best.enabled, best.forced_down, best.vcpus, best.memory_mb, best.local_gb, best.cpu_allocation_ratio,
+            best.ram_allocation_ratio, best.disk_allocation_ratio, best.reserved_host_memory_mb, *used])
+    return None
+
+
 def schedule_and_claim(request: PlacementRequest) -> ComputeNode:
     """Choose a node for ``request`` and add the claim to its counters; NoValidHost when none can take it.
     Must be called inside ``transaction.atomic()``: the claim is part of the caller's transaction (a
     rollback undoes it) and the node's row stays locked until the caller commits.
 
-    One query filters, weighs and locks the best node no other transaction holds (``FOR UPDATE SKIP
-    LOCKED ... LIMIT 1``: PostgreSQL re-checks the filters on the newest version of the row it locks, so
-    the node it returns fits). Only when no unlocked node fits are the locked ones that seem to fit
-    waited for, one by one, each re-checked under its lock: NoValidHost means no node has room."""
+    The fast path filters and weighs this process's in-memory view of the nodes (``_CandidateView``) and
+    claims with one conditional UPDATE on the best node (the database re-checks capacity, up, enabled and
+    zone on the newest row and skips a row another transaction holds), then on the next ones. When the
+    view finds nothing, the exact SQL path decides: one query filters, weighs and locks the best node no
+    other transaction holds (``FOR UPDATE SKIP LOCKED ... LIMIT 1``); only when no unlocked node fits
+    are the locked ones that seem to fit waited for, one by one, each re-checked under its lock:
+    NoValidHost means no node has room."""
     _require_atomic()
     if request.group_policy is not None and request.group_policy not in GROUP_POLICIES:
         raise ValueError(f"unknown server group policy {request.group_policy!r}")
     if min(request.vcpus, request.memory_mb, request.disk_gb) < 0:
         raise ValueError("a claim cannot be negative")
     now = timezone.now()
+    node = _claim_from_view(request, now=now)
+    if node is not None:
+        return node
+    node = _claim_exact(request, now=now)
+    _view.invalidate()  # the view missed a node that fits: read it again
+    return node
+
+
+def _claim_exact(request: PlacementRequest, *, now: datetime) -> ComputeNode:
+    """The exact SQL path (see ``schedule_and_claim``)."""
     seen: set[int] = set()  # locked and found full (only where the database cannot re-check)
     while True:
         sid = transaction.savepoint()

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode
@@ -149,6 +151,57 @@ def test_image_properties() -> None:
         place(image_properties={"hypervisor_type": "xen"})
     with pytest.raises(NoValidHost):
         place(image_properties={"architecture": "ppc64le"})
+
+
+@pytest.mark.django_db
+def test_a_placement_is_one_statement() -> None:
+    """Filters and weighers run over the process's view of the nodes: a placement is the claim's one
+    conditional UPDATE, whatever the number of nodes."""
+    for i in range(30):
+        make_node(f"n{i}", memory_mb=4096 + i)
+    assert place().host == "n29"  # loads the view
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            schedule_and_claim(PlacementRequest(vcpus=1, memory_mb=512, disk_gb=1))
+        statements = [q["sql"] for q in queries.captured_queries  # (the test's own atomic is a savepoint)
+                      if "SAVEPOINT" not in q["sql"] and q["sql"] not in ("BEGIN", "COMMIT")]
+        assert len(statements) == 1 and statements[0].startswith("UPDATE"), statements
+
+
+@pytest.mark.django_db
+def test_a_stale_view_never_overcommits() -> None:
+    """Another process fills the best node behind this process's view (no signal here): the claim's
+    UPDATE re-checks the row, so the placement goes to the next node, then NoValidHost."""
+    make_node("big", memory_mb=8192)
+    make_node("small", memory_mb=2048)
+    assert place().host == "big"
+    ComputeNode.objects.filter(host="big").update(memory_mb_used=F("memory_mb") - 100)
+    assert place(memory_mb=1024).host == "small"
+    ComputeNode.objects.filter(host="small").update(vcpus_used=F("vcpus"))
+    with pytest.raises(NoValidHost):
+        place(memory_mb=1024)
+    ComputeNode.objects.filter(host="big").update(enabled=False, memory_mb_used=0)
+    with pytest.raises(NoValidHost):  # disabled behind the view's back: still filtered
+        place(memory_mb=1024)
+    for node in ComputeNode.objects.all():
+        assert node.memory_mb_used <= node.memory_mb and node.vcpus_used <= node.vcpus
+
+
+@pytest.mark.django_db
+def test_a_stale_view_never_refuses_wrongly() -> None:
+    """Room freed behind the view (another process released claims, or enabled a node): the placement
+    still finds it, NoValidHost only when the database has no room."""
+    make_node("a", vcpus=1)
+    assert place().host == "a"
+    with pytest.raises(NoValidHost):
+        place()
+    ComputeNode.objects.filter(host="a").update(vcpus_used=0, memory_mb_used=0, local_gb_used=0)
+    assert place().host == "a"
+    ComputeNode.objects.filter(host="a").update(vcpus_used=0, enabled=False)
+    with pytest.raises(NoValidHost):
+        place()
+    ComputeNode.objects.filter(host="a").update(enabled=True)
+    assert place().host == "a"
 
 
 @pytest.mark.django_db
