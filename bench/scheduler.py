@@ -8,7 +8,9 @@ default allocation ratios 16/1.5/1.0), then places ``--instances`` instances of 
 its own transaction as ``server_create`` makes it. Meanwhile a
 thread sends the nodes' heartbeats (each node every 10 s: ``--heartbeats-per-second`` UPDATEs on the same
 rows). It prints placements/s and the p50/p95/p99 latency of one placement, then checks that no node is
-overcommitted and that the nodes' counters equal the sum of the successful claims.
+overcommitted and that the nodes' counters equal the sum of the successful claims, and ends with the
+issue-12 table (bench/verdict.py): ms per placement (wall time / placements) against Nova's cited
+355 ms, goal <= 2 ms, and the exactness check; the exit status is 1 when either fails.
 
     python bench/scheduler.py [--nodes 1000] [--instances 10000] [--processes 4] [--threads 4] [--weigher stack]
     python bench/scheduler.py --node-scale 0.1     # nodes 10x smaller: the cloud fills up, NoValidHost counted
@@ -29,9 +31,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.verdict import Verdict, print_verdicts  # noqa: E402
+
 PG = os.environ.get("STRATUS_BENCH_PG", "postgres://stratus:stratus@127.0.0.1:5432")
 FLAVORS = [(1, 512, 1), (1, 2048, 20), (2, 4096, 40), (4, 8192, 80)]  # vcpus, memory_mb, disk_gb
 SIZES = [(16, 32768, 400), (32, 65536, 800), (48, 98304, 1200)]
+NOVA_MS = 355.0  # Nova's scheduler with its DB refresh, per request (issue 12; not run here)
 
 
 def _pg(sql: str) -> None:
@@ -131,7 +137,6 @@ def main() -> int:
                       STRATUS_COMPUTE_SERVICE_DOWN_TIME="3600", STRATUS_LOG_LEVEL="ERROR",
                       STRATUS_DB_CONN_MAX_AGE="0", DJANGO_SETTINGS_MODULE="portal.settings")
     os.environ.setdefault("STRATUS_DATA_DIR", str(Path("/tmp") / db))
-    sys.path.insert(0, str(ROOT))
     _pg(f'CREATE DATABASE "{db}"')
     try:
         return run(args)
@@ -222,7 +227,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"overcommitted:  {len(over)} nodes {over[:5] if over else ''}")
     print(f"counters:       {'equal' if consistent else 'DIFFERENT from'} the sum of the successful claims "
           f"({sums['v']} vCPUs, {sums['m']} MB, {sums['d']} GB)")
-    return 0 if not over and consistent else 1
+    per_placement = wall / len(lat) * 1000
+    exact = not over and consistent
+    print_verdicts([
+        Verdict(f"scheduler: {len(lat)} placements on {args.nodes} nodes, ms per placement "
+                f"({args.processes}x{args.threads} concurrent)", f"Nova {NOVA_MS:.0f} ms (cited)",
+                f"{per_placement:.2f} ms (p50 {pct(0.50):.1f} ms)", per_placement / NOVA_MS, "<= 2 ms",
+                per_placement <= 2.0),
+        Verdict("scheduler: no overcommit, counters = sum of claims", "-", "exact" if exact else "NOT exact", None,
+                "exact", exact),
+    ])
+    return 0 if exact and per_placement <= 2.0 else 1
 
 
 if __name__ == "__main__":
