@@ -583,6 +583,25 @@ def power(instance_id: str, action: str, request_id: str = "") -> str:
                       lambda instance, _host, driver, _layout: _power_call(driver, instance.id, call))
 
 
+@shared_task(name="workers.compute.trigger_crash_dump")
+def trigger_crash_dump(instance_id: str, request_id: str = "") -> str:
+    """An NMI to the guest (microversion 2.17's trigger_crash_dump); reports
+    ``server_crash_dump_report`` with how it went (the instance's state does not change)."""
+    with _instance_on_node(instance_id) as found:
+        if found is None:
+            return "gone"
+        instance, host, _layout = found
+        try:
+            node_driver().inject_nmi(instance.id)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
+            logger.warning("trigger_crash_dump of %s on %s failed: %s", instance.id, host, exc)
+            _services().server_crash_dump_report(instance_id=instance.id, host=host, request_id=request_id,
+                                                 ok=False, message=_message(exc))
+            return "failed"
+        _services().server_crash_dump_report(instance_id=instance.id, host=host, request_id=request_id, ok=True)
+        return "done"
+
+
 @shared_task(name="workers.compute.rebuild")
 def rebuild(instance_id: str, image_id: str, request_id: str = "") -> str:
     """Destroy the domain and its disks (the instance keeps its ports and id), make a new overlay from

@@ -190,6 +190,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "", any_task=True),
     Action("getVNCConsole", frozenset({ACTIVE, PAUSED, RESCUED, RESIZED}), None, None, None, "getVNCConsole",
            "", any_task=True),
+    # microversion 2.17: an NMI to the guest (no task_state; the node records how it went)
+    Action("trigger_crash_dump", frozenset({ACTIVE, PAUSED, RESCUED, RESIZED, ERROR}), None, None, None,
+           "trigger_crash_dump", "compute_trigger_crash_dump"),
 )}
 
 # power actions sent to workers.compute.power

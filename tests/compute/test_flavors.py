@@ -104,7 +104,13 @@ def test_is_public_filter_and_private_access(cloud):
     nova_error(cloud.admin.post(f"flavors/{private['id']}/action",
                                 {"removeTenantAccess": {"tenant": cloud.demo_project.id}}), 404)
     nova_error(cloud.admin.get("flavors/1/os-flavor-access"), 404)
-    nova_error(cloud.admin.post("flavors/1/action", {"addTenantAccess": {"tenant": cloud.demo_project.id}}), 409)
+    # a public flavor refuses access grants from microversion 2.7 (409); before it Nova recorded the grant
+    nova_error(cloud.admin.post("flavors/1/action", {"addTenantAccess": {"tenant": cloud.demo_project.id}},
+                                headers={"OpenStack-API-Version": "compute 2.7"}), 409)
+    granted = cloud.admin.post("flavors/1/action", {"addTenantAccess": {"tenant": cloud.demo_project.id}},
+                               headers={"OpenStack-API-Version": "compute 2.6"})
+    assert granted.status_code == 200, granted.content
+    assert granted.json() == {"flavor_access": [{"flavor_id": "1", "tenant_id": cloud.demo_project.id}]}
     nova_error(cloud.admin.post(f"flavors/{private['id']}/action", {"addTenantAccess": {"tenant": "nope"}}), 400)
 
 

@@ -86,8 +86,13 @@ def test_server_group_lifecycle(cloud, policy):
     nova_error(cloud.other.delete(f"os-server-groups/{group['id']}"), 404)
     nova_error(cloud.reader.delete(f"os-server-groups/{group['id']}"), 403)
     assert cloud.other.get("os-server-groups").json()["server_groups"] == []
-    admin_view = cloud.admin.get("os-server-groups?all_projects=True").json()["server_groups"]
+    # whose group it is shows from microversion 2.13, to every caller (not at 2.1, not even to an admin)
+    assert "project_id" not in cloud.admin.get("os-server-groups?all_projects=True").json()["server_groups"][0]
+    admin_view = cloud.admin.get("os-server-groups?all_projects=True",
+                                 headers={"OpenStack-API-Version": "compute 2.13"}).json()["server_groups"]
     assert admin_view[0]["project_id"] == cloud.demo_project.id
+    mine = cloud.member.get(f"os-server-groups/{group['id']}", headers={"OpenStack-API-Version": "compute 2.13"})
+    assert mine.json()["server_group"]["user_id"] == cloud.member_actor.user_id
     assert cloud.member.delete(f"os-server-groups/{group['id']}").status_code == 204
     nova_error(cloud.member.get(f"os-server-groups/{group['id']}"), 404)
     assert QuotaUsage.objects.get(project=cloud.demo_project, resource="server_groups").in_use == 0

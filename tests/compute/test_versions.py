@@ -1,10 +1,13 @@
 """Version discovery and microversion negotiation."""
 import pytest
 
+from apps.compute.api.serializers import MAX_VERSION, version_str
 from tests.api_client import ApiClient
 from tests.compute.helpers import nova_error
 
 pytestmark = pytest.mark.django_db
+MAX = version_str(MAX_VERSION)  # the highest microversion whose whole history is implemented
+ABOVE = f"2.{MAX_VERSION[1] + 1}"
 
 
 def test_versions_root_lists_v20_then_v21_with_only_the_nova_keys():
@@ -15,7 +18,7 @@ def test_versions_root_lists_v20_then_v21_with_only_the_nova_keys():
         assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
         for version in versions:
             assert set(version) == {"id", "links", "status", "updated", "version", "min_version"}
-        assert versions[1]["version"] == "2.1" and versions[1]["min_version"] == "2.1"
+        assert versions[1]["version"] == MAX and versions[1]["min_version"] == "2.1"
         assert versions[1]["status"] == "CURRENT"
         assert versions[1]["links"][0] == {"rel": "self", "href": "http://testserver/compute/v2.1/"}
 
@@ -25,7 +28,7 @@ def test_version_document_with_and_without_slash():
         response = ApiClient(api="compute").get(path)
         assert response.status_code == 200
         version = response.json()["version"]
-        assert version["id"] == "v2.1" and version["version"] == "2.1" and version["min_version"] == "2.1"
+        assert version["id"] == "v2.1" and version["version"] == MAX and version["min_version"] == "2.1"
         assert version["media-types"][0]["type"] == "application/vnd.openstack.compute+json;version=2.1"
     assert ApiClient(api="compute").get("/compute/v2").json()["version"]["id"] == "v2.0"
 
@@ -34,21 +37,22 @@ def test_api_without_token_is_401_in_nova_shape():
     nova_error(ApiClient(api="compute").get("flavors"), 401, "unauthorized")
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"OpenStack-API-Version": "compute 2.1"}, {"X-OpenStack-Nova-API-Version": "2.1"},
-    {"OpenStack-API-Version": "compute latest"}, {"X-OpenStack-Nova-API-Version": "latest"},
-    {"OpenStack-API-Version": "volume 3.5, compute 2.1"},
+@pytest.mark.parametrize(("headers", "answered"), [
+    ({}, "2.1"), ({"OpenStack-API-Version": "compute 2.1"}, "2.1"), ({"X-OpenStack-Nova-API-Version": "2.1"}, "2.1"),
+    ({"OpenStack-API-Version": "compute latest"}, MAX), ({"X-OpenStack-Nova-API-Version": "latest"}, MAX),
+    ({"OpenStack-API-Version": "volume 3.5, compute 2.1"}, "2.1"), ({"OpenStack-API-Version": "compute 2.2"}, "2.2"),
+    ({"X-OpenStack-Nova-API-Version": MAX}, MAX),
 ])
-def test_microversion_negotiated_and_echoed(cloud, headers):
+def test_microversion_negotiated_and_echoed(cloud, headers, answered):
     response = cloud.member.get("flavors", headers=headers)
     assert response.status_code == 200
-    assert response["OpenStack-API-Version"] == "compute 2.1"
-    assert response["X-OpenStack-Nova-API-Version"] == "2.1"
+    assert response["OpenStack-API-Version"] == f"compute {answered}"
+    assert response["X-OpenStack-Nova-API-Version"] == answered
     assert "OpenStack-API-Version" in response["Vary"] and "X-OpenStack-Nova-API-Version" in response["Vary"]
 
 
 @pytest.mark.parametrize("headers", [
-    {"OpenStack-API-Version": "compute 2.2"}, {"OpenStack-API-Version": "compute 2.0"},
+    {"OpenStack-API-Version": f"compute {ABOVE}"}, {"OpenStack-API-Version": "compute 2.0"},
     {"X-OpenStack-Nova-API-Version": "3.0"}, {"OpenStack-API-Version": "compute 2.100"},
 ])
 def test_microversion_out_of_range_is_406(cloud, headers):

@@ -25,7 +25,7 @@ CREATE_KEYS = frozenset({
     "personality",
 })
 REBUILD_KEYS = frozenset({"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6",
-                          "OS-DCF:diskConfig", "preserve_ephemeral", "description", "key_name", "user_data"})
+                          "OS-DCF:diskConfig", "preserve_ephemeral"})
 NETWORK_KEYS = frozenset({"uuid", "port", "fixed_ip", "tag"})
 LEGACY_BDM_KEYS = frozenset({"device_name", "volume_id", "snapshot_id", "volume_size", "delete_on_termination",
                              "no_device", "virtual_name"})
@@ -272,7 +272,10 @@ def reboot(body: Any) -> str:
     return kind.upper()
 
 
-def lock(body: Any) -> str | None:
+def lock(body: Any, *, version: tuple[int, int]) -> str | None:
+    """``{"lock": {"locked_reason"}}`` (2.73; before it the body is not read, as in Nova)."""
+    if version < (2, 73):
+        return None
     reason = body.get("locked_reason") if isinstance(body, dict) else None
     return check.text(reason, field="locked_reason")
 
@@ -286,12 +289,14 @@ class ServerRebuild:
     access_ip_v6: str | None = None
     disk_config: str | None = None
     admin_pass: str | None = None
+    description: str | Unset | None = UNSET
 
 
-def rebuild(body: Any) -> ServerRebuild:
+def rebuild(body: Any, *, version: tuple[int, int]) -> ServerRebuild:
+    """``{"rebuild": {...}}``; ``description`` (null clears it) from 2.19."""
     if not isinstance(body, dict):
         raise BadRequest("Invalid input for field/attribute rebuild: an object is expected.")
-    check.only_keys(body, field="rebuild", allowed=REBUILD_KEYS)
+    check.only_keys(body, field="rebuild", allowed=REBUILD_KEYS | ({"description"} if version >= (2, 19) else set()))
     check.required(body, field="rebuild", keys=("imageRef",))
     return ServerRebuild(
         image_ref=_image_ref(body["imageRef"]), name=_name(body["name"]) if "name" in body else None,
@@ -299,7 +304,8 @@ def rebuild(body: Any) -> ServerRebuild:
         access_ip_v4=_access_ip(body["accessIPv4"], 4) if "accessIPv4" in body else None,
         access_ip_v6=_access_ip(body["accessIPv6"], 6) if "accessIPv6" in body else None,
         disk_config=_disk_config(body["OS-DCF:diskConfig"]) if "OS-DCF:diskConfig" in body else None,
-        admin_pass=_admin_pass(body.get("adminPass")))
+        admin_pass=_admin_pass(body.get("adminPass")),
+        description=check.text(body["description"], field="description") if "description" in body else UNSET)
 
 
 @dataclass(frozen=True)
@@ -327,6 +333,14 @@ def create_image(body: Any) -> ServerImageCreate:
     return ServerImageCreate(name=_name(body["name"]), metadata=_metadata(body.get("metadata")))
 
 
+def crash_dump(body: Any) -> dict[str, Any]:
+    """``{"trigger_crash_dump": null}``: nothing else is valid."""
+    if body is not None:
+        raise BadRequest(f"Invalid input for field/attribute trigger_crash_dump. Value: {body}. "
+                         f"{body!r} is not of type 'null'")
+    return {}
+
+
 def console_length(body: Any) -> int | None:
     """os-getConsoleOutput's ``length``: the last lines to show (None or -1: all)."""
     length = body.get("length") if isinstance(body, dict) else None
@@ -336,23 +350,26 @@ def console_length(body: Any) -> int | None:
     return None if length == -1 else length
 
 
-REMOTE_CONSOLE_PROTOCOLS = ("vnc", "spice", "rdp", "serial", "mks")
-REMOTE_CONSOLE_TYPES = ("novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial", "webmks")
+REMOTE_CONSOLE_PROTOCOLS = ("vnc", "spice", "rdp", "serial")
+REMOTE_CONSOLE_TYPES = ("novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial")
 
 
-def remote_console(data: Any) -> tuple[str, str]:
-    """os-remote-consoles' ``{"remote_console": {"protocol", "type"}}``: (protocol, type), each one Nova knows."""
+def remote_console(data: Any, *, version: tuple[int, int]) -> tuple[str, str]:
+    """os-remote-consoles' ``{"remote_console": {"protocol", "type"}}``: (protocol, type), each one Nova
+    knows at ``version`` (2.8 adds the mks protocol and its webmks type)."""
     body = data.get("remote_console") if isinstance(data, dict) else None
     if not isinstance(body, dict) or set(body) - {"protocol", "type"}:
         raise BadRequest("Invalid input for field/attribute remote_console: expected an object with protocol "
                          "and type only.")
+    protocols = REMOTE_CONSOLE_PROTOCOLS + (("mks",) if version >= (2, 8) else ())
+    types = REMOTE_CONSOLE_TYPES + (("webmks",) if version >= (2, 8) else ())
     protocol, kind = body.get("protocol"), body.get("type")
-    if protocol not in REMOTE_CONSOLE_PROTOCOLS:
+    if protocol not in protocols:
         raise BadRequest(f"Invalid input for field/attribute protocol. Value: {protocol}. "
-                         f"It must be one of {', '.join(REMOTE_CONSOLE_PROTOCOLS)}.")
-    if kind not in REMOTE_CONSOLE_TYPES:
+                         f"It must be one of {', '.join(protocols)}.")
+    if kind not in types:
         raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}. "
-                         f"It must be one of {', '.join(REMOTE_CONSOLE_TYPES)}.")
+                         f"It must be one of {', '.join(types)}.")
     return str(protocol), str(kind)
 
 
@@ -485,18 +502,28 @@ def extra_spec_item(data: Any, key: str) -> dict[str, str]:
 class KeyPairCreate:
     name: str
     public_key: str | None
+    key_type: str = "ssh"
+    user_id: str | None = None
 
 
 def _public_key(value: Any) -> str | None:
-    """An OpenSSH public key to import (None: generate the pair)."""
+    """An OpenSSH public key or a PEM certificate to import (None: generate the pair)."""
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise BadRequest("Keypair data is invalid: public_key must be a non-empty string.")
     return value
 
 
-def keypair_create(data: Any) -> KeyPairCreate:
+def keypair_create(data: Any, *, version: tuple[int, int]) -> KeyPairCreate:
+    """``{"keypair": {"name", "public_key"?}}``; ``type`` (ssh or x509) from 2.2, ``user_id`` (an
+    admin's, for another user) from 2.10. Anything else is a 400, as Nova's schemas say."""
     b = wrapped(data, "keypair")
-    return KeyPairCreate(name=_name(b.get("name")), public_key=_public_key(b.get("public_key")))
+    allowed = {"name", "public_key"} | ({"type"} if version >= (2, 2) else set()) | \
+        ({"user_id"} if version >= (2, 10) else set())
+    check.only_keys(b, field="keypair", allowed=allowed)
+    key_type = check.choice(b.get("type", "ssh"), field="type", choices=("ssh", "x509"))
+    user_id = check.text(b.get("user_id"), field="user_id") or None
+    return KeyPairCreate(name=_name(b.get("name")), public_key=_public_key(b.get("public_key")),
+                         key_type=key_type, user_id=user_id)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 from apps.compute.models import Flavor, FlavorAccess, KeyPair, ServerGroup
 
 MIN_VERSION = (2, 1)
-MAX_VERSION = (2, 1)
+MAX_VERSION = (2, 31)
 
 
 def version_str(version: tuple[int, int]) -> str:
@@ -73,14 +73,18 @@ def flavor_access_out(rows: list[FlavorAccess], flavor_id: str) -> dict[str, Any
 
 # ---- key pairs -------------------------------------------------------------------------------
 
-def keypair_brief(keypair: KeyPair) -> dict[str, Any]:
-    return {"keypair": {"name": keypair.name, "public_key": keypair.public_key,
-                        "fingerprint": keypair.fingerprint}}
+def keypair_brief(keypair: KeyPair, version: tuple[int, int]) -> dict[str, Any]:
+    body = {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint}
+    if version >= (2, 2):
+        body["type"] = keypair.type
+    return {"keypair": body}
 
 
-def keypair_created(keypair: KeyPair, private_key: str | None) -> dict[str, Any]:
+def keypair_created(keypair: KeyPair, private_key: str | None, version: tuple[int, int]) -> dict[str, Any]:
     body = {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint,
             "user_id": keypair.user_id}
+    if version >= (2, 2):
+        body["type"] = keypair.type
     if private_key is not None:
         body["private_key"] = private_key
     return body
@@ -90,19 +94,24 @@ def _iso(value: Any) -> str | None:
     return value.replace(tzinfo=None).isoformat() if value is not None else None
 
 
-def keypair_out(keypair: KeyPair) -> dict[str, Any]:
-    return {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint,
+def keypair_out(keypair: KeyPair, version: tuple[int, int]) -> dict[str, Any]:
+    body = {"name": keypair.name, "public_key": keypair.public_key, "fingerprint": keypair.fingerprint,
             "user_id": keypair.user_id, "id": keypair.id, "created_at": _iso(keypair.created_at),
             "updated_at": None, "deleted": False, "deleted_at": None}
+    if version >= (2, 2):
+        body["type"] = keypair.type
+    return body
 
 
 # ---- server groups ---------------------------------------------------------------------------
 
-def server_group_out(group: ServerGroup, *, admin: bool, members: list[str] | None = None) -> dict[str, Any]:
-    # Below 2.64: ``policies`` (a list of one) and ``metadata``; ``members``: its live servers' ids.
+def server_group_out(group: ServerGroup, *, version: tuple[int, int],
+                     members: list[str] | None = None) -> dict[str, Any]:
+    # Below 2.64: ``policies`` (a list of one) and ``metadata``; ``members``: its live servers' ids;
+    # from 2.13 whose it is (project_id, user_id), for every caller.
     body: dict[str, Any] = {"id": group.id, "name": group.name, "policies": [group.policy],
                             "members": list(members or []), "metadata": {}}
-    if admin:
+    if version >= (2, 13):
         body["project_id"] = group.project_id
         body["user_id"] = group.user_id or ""
     return body

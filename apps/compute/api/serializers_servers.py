@@ -8,7 +8,11 @@ from typing import Any
 
 from apps.compute import states
 from apps.compute.models import Instance, InstanceAction
+from apps.compute.selectors import nodes as node_selectors
 from apps.compute.selectors import servers as server_selectors
+from apps.compute.selectors.metadata import hostname_for
+
+Version = tuple[int, int]
 
 PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 
@@ -84,7 +88,9 @@ def _fault(instance: Instance, *, admin: bool) -> dict[str, Any] | None:
     return body
 
 
-def _common(instance: Instance, base: str, *, admin: bool, extended_addresses: bool) -> dict[str, Any]:
+def _common(instance: Instance, base: str, *, admin: bool, extended_addresses: bool,
+            version: Version) -> dict[str, Any]:
+    """What every server body shows (GET, PUT and rebuild answers) at ``version``."""
     status = states.status(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         "id": instance.id, "name": instance.name, "status": status, "tenant_id": instance.project_id,
@@ -100,11 +106,18 @@ def _common(instance: Instance, base: str, *, admin: bool, extended_addresses: b
         fault = _fault(instance, admin=admin)
         if fault is not None:
             body["fault"] = fault
+    if version >= (2, 9):
+        body["locked"] = instance.locked
+    if version >= (2, 19):
+        body["description"] = instance.description
+    if version >= (2, 26):
+        found = getattr(instance, "tag_list", None)  # what the selectors attach to a page (sorted)
+        body["tags"] = list(found if found is not None else instance.tags.order_by("tag").values_list("tag", flat=True))
     return body
 
 
 def _volumes(instance: Instance) -> list[Any]:
-    """The server's volumes (``volume_list`` as the selectors attach it to a page; at 2.1 only ids)."""
+    """The server's volumes (``volume_list`` as the selectors attach it to a page)."""
     found = getattr(instance, "volume_list", None)
     return list(instance.block_devices.all()) if found is None else found
 
@@ -115,9 +128,48 @@ def _zone(instance: Instance) -> str:
     return instance.availability_zone or ""
 
 
-def server_detail(instance: Instance, base: str, *, admin: bool) -> dict[str, Any]:
-    """GET /servers/{id} and each of /servers/detail at 2.1."""
-    body = _common(instance, base, admin=admin, extended_addresses=True)
+def root_device_name(instance: Instance) -> str:
+    """The guest's root disk: the boot volume's device (booted from volume), else the image disk vda."""
+    for bdm in _volumes(instance):
+        if bdm.boot_index == 0:
+            return bdm.device_name or "/dev/vda"
+    return "/dev/vda"
+
+
+def _extended_attributes(instance: Instance) -> dict[str, Any]:
+    """os-extended-server-attributes' additions of microversion 2.3 (admin only, as Nova's policy)."""
+    return {
+        "OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id or None,
+        "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+        # the guests boot their image's own kernel (no AKI/ARI images): none set, as Nova shows it
+        "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+        "OS-EXT-SRV-ATTR:hostname": hostname_for(instance),
+        "OS-EXT-SRV-ATTR:root_device_name": root_device_name(instance),
+        "OS-EXT-SRV-ATTR:user_data": instance.user_data or None,
+    }
+
+
+def host_status(instance: Instance) -> str:
+    """2.16's host_status, from the server's compute service as Nova decides it: DOWN when forced
+    down, MAINTENANCE when disabled, UP while its agent heartbeats, UNKNOWN when it is silent; ""
+    while the server is on no host."""
+    node = instance.node
+    if not instance.host or instance.deleted or node is None:
+        return ""
+    if node.forced_down:
+        return "DOWN"
+    if not node.enabled:
+        return "MAINTENANCE"
+    return "UP" if node_selectors.node_is_up(node) else "UNKNOWN"
+
+
+def server_detail(instance: Instance, base: str, *, admin: bool, version: Version = (2, 1)) -> dict[str, Any]:
+    """GET /servers/{id} and each of /servers/detail at ``version``."""
+    body = _common(instance, base, admin=admin, extended_addresses=True, version=version)
+    volumes = [{"id": b.volume_id} for b in _volumes(instance)]
+    if version >= (2, 3):
+        for entry, bdm in zip(volumes, _volumes(instance), strict=True):
+            entry["delete_on_termination"] = bdm.delete_on_termination
     body.update({
         "key_name": instance.key_name, "config_drive": "True" if instance.config_drive else "",
         "security_groups": [{"name": n} for n in instance.security_groups or []],
@@ -126,7 +178,7 @@ def server_detail(instance: Instance, base: str, *, admin: bool) -> dict[str, An
         "OS-EXT-AZ:availability_zone": _zone(instance),
         "OS-EXT-STS:vm_state": instance.vm_state, "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:power_state": instance.power_state,
-        "os-extended-volumes:volumes_attached": [{"id": b.volume_id} for b in _volumes(instance)],
+        "os-extended-volumes:volumes_attached": volumes,
     })
     if not body["security_groups"]:
         del body["security_groups"]
@@ -135,12 +187,16 @@ def server_detail(instance: Instance, base: str, *, admin: bool) -> dict[str, An
         body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = (instance.node.hypervisor_hostname
                                                        if instance.node is not None else None)
         body["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + instance.id.replace("-", "")[:8]
+        if version >= (2, 3):
+            body.update(_extended_attributes(instance))
+        if version >= (2, 16):
+            body["host_status"] = host_status(instance)
     return body
 
 
-def server_updated(instance: Instance, base: str, *, admin: bool) -> dict[str, Any]:
-    """PUT /servers/{id} (and rebuild) at 2.1: the common show body only."""
-    return _common(instance, base, admin=admin, extended_addresses=False)
+def server_updated(instance: Instance, base: str, *, admin: bool, version: Version = (2, 1)) -> dict[str, Any]:
+    """PUT /servers/{id} (and rebuild) at ``version``: the common show body only."""
+    return _common(instance, base, admin=admin, extended_addresses=False, version=version)
 
 
 def action_out(action: InstanceAction, *, events: bool = False) -> dict[str, Any]:

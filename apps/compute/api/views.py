@@ -162,8 +162,11 @@ class FlavorDetail(NovaView, Member, Deletable):
 class FlavorAction(NovaView):
     def post(self, request: Request, flavor_id: str) -> Response:
         action, project_id = inputs.flavor_access(request.data)
-        service = services.flavor_access_add if action == "addTenantAccess" else services.flavor_access_remove
-        rows = service(actor=request.auth, flavor_id=flavor_id, project_id=project_id)
+        if action == "addTenantAccess":
+            rows = services.flavor_access_add(actor=request.auth, flavor_id=flavor_id, project_id=project_id,
+                                              refuse_public=request.compute_version >= (2, 7))
+        else:
+            rows = services.flavor_access_remove(actor=request.auth, flavor_id=flavor_id, project_id=project_id)
         return Response(out.flavor_access_out(rows, flavor_id))
 
 
@@ -199,24 +202,33 @@ class FlavorExtraSpec(NovaView):
 
 # ---- key pairs -------------------------------------------------------------------------------
 
+def _keypair_user(request: Request) -> str | None:
+    """``?user_id=`` (an admin's look at another user's key pairs) counts from microversion 2.10."""
+    return request.query_params.get("user_id") if request.compute_version >= (2, 10) else None
+
+
 class KeyPairs(NovaView):
     def get(self, request: Request) -> Response:
-        keypairs = selectors.keypair_list(actor=request.auth, user_id=request.query_params.get("user_id"))
-        return Response({"keypairs": [out.keypair_brief(k) for k in keypairs]})
+        keypairs = selectors.keypair_list(actor=request.auth, user_id=_keypair_user(request))
+        return Response({"keypairs": [out.keypair_brief(k, request.compute_version) for k in keypairs]})
 
     def post(self, request: Request) -> Response:
-        keypair, private_key = services.keypair_create(actor=request.auth, **vars(inputs.keypair_create(request.data)))
-        return Response({"keypair": out.keypair_created(keypair, private_key)})
+        version = request.compute_version
+        keypair, private_key = services.keypair_create(
+            actor=request.auth, **vars(inputs.keypair_create(request.data, version=version)))
+        # 2.2 made the answer a 201 (and the delete's a 204)
+        return Response({"keypair": out.keypair_created(keypair, private_key, version)},
+                        status=201 if version >= (2, 2) else 200)
 
 
 class KeyPairDetail(NovaView):
     def get(self, request: Request, name: str) -> Response:
-        keypair = selectors.keypair_get(actor=request.auth, name=name, user_id=request.query_params.get("user_id"))
-        return Response({"keypair": out.keypair_out(keypair)})
+        keypair = selectors.keypair_get(actor=request.auth, name=name, user_id=_keypair_user(request))
+        return Response({"keypair": out.keypair_out(keypair, request.compute_version)})
 
     def delete(self, request: Request, name: str) -> Response:
-        services.keypair_delete(actor=request.auth, name=name, user_id=request.query_params.get("user_id"))
-        return _no_content(202)
+        services.keypair_delete(actor=request.auth, name=name, user_id=_keypair_user(request))
+        return _no_content(204 if request.compute_version >= (2, 2) else 202)
 
 
 # ---- availability zones ----------------------------------------------------------------------
@@ -290,15 +302,15 @@ class ServerGroups(NovaView):
         groups = selectors.server_group_list(actor=request.auth, all_projects=all_projects,
                                              limit=_int_param(request, "limit", minimum=1),
                                              offset=_int_param(request, "offset") or 0)
-        admin = request.auth.is_admin
+        version = request.compute_version
         members = server_selectors.server_group_members(group_ids=[g.id for g in groups])
-        return Response({"server_groups": [out.server_group_out(g, admin=admin, members=members.get(g.id))
+        return Response({"server_groups": [out.server_group_out(g, version=version, members=members.get(g.id))
                                            for g in groups]})
 
     def post(self, request: Request) -> Response:
         group = services.server_group_create(
             actor=request.auth, **vars(inputs.server_group_create(request.data, version=request.compute_version)))
-        return Response({"server_group": out.server_group_out(group, admin=request.auth.is_admin)})
+        return Response({"server_group": out.server_group_out(group, version=request.compute_version)})
 
 
 class ServerGroupDetail(NovaView, Member, Deletable):
@@ -307,4 +319,4 @@ class ServerGroupDetail(NovaView, Member, Deletable):
 
     def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
         members = server_selectors.server_group_members(group_ids=[row.id]).get(row.id)
-        return out.server_group_out(row, admin=request.auth.is_admin, members=members)
+        return out.server_group_out(row, version=request.compute_version, members=members)

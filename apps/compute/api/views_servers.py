@@ -48,10 +48,12 @@ def _csv(value: str | None) -> tuple[str, ...]:
 def _query(request: Request) -> selectors.ServerQuery:
     p = request.query_params
     all_tenants = p.get("all_tenants")
+    # a non-admin's filters are Nova's short list: ip6 joins it at microversion 2.5
+    ip6 = p.get("ip6") if request.auth.is_admin or request.compute_version >= (2, 5) else None
     return selectors.ServerQuery(
         name=p.get("name"), status=p.get("status"), image=p.get("image"), flavor=p.get("flavor"),
         host=p.get("host"), changes_since=p.get("changes-since") or p.get("changes_since"),
-        reservation_id=p.get("reservation_id"), ip=p.get("ip"), ip6=p.get("ip6"),
+        reservation_id=p.get("reservation_id"), ip=p.get("ip"), ip6=ip6,
         all_tenants=all_tenants is not None and all_tenants.lower() not in check.FALSE_STRINGS,
         project_id=p.get("project_id") or p.get("tenant_id"), user_id=p.get("user_id"),
         deleted=None if p.get("deleted") is None else check.boolean(p.get("deleted"), field="deleted"),
@@ -77,7 +79,8 @@ class Servers(ServerView, Collection):
 
     def render(self, request: Request, row: Any) -> dict[str, Any]:
         if self.detail:
-            return out.server_detail(row, _base(request), admin=request.auth.is_admin)
+            return out.server_detail(row, _base(request), admin=request.auth.is_admin,
+                                     version=request.compute_version)
         return out.server_brief(row, _base(request))
 
     def links(self, request: Request, rows: list[Any]) -> dict[str, Any]:
@@ -101,37 +104,48 @@ class ServerDetail(ServerView, Member, Updatable, Deletable):
     key, id, lookup = "server", "server_id", selectors.server_get
 
     def render(self, request: Request, row: Any, **ids: str) -> dict[str, Any]:
-        return out.server_detail(row, _base(request), admin=request.auth.is_admin)
+        return out.server_detail(row, _base(request), admin=request.auth.is_admin, version=request.compute_version)
 
     def update(self, request: Request, *, server_id: str) -> dict[str, Any]:
         changes = inputs.server_update(request.data, version=request.compute_version)
         server = server_lifecycle.server_update(actor=request.auth, server_id=server_id, **vars(changes))
-        return out.server_updated(server, _base(request), admin=request.auth.is_admin)
+        return out.server_updated(server, _base(request), admin=request.auth.is_admin,
+                                  version=request.compute_version)
 
     def remove(self, request: Request, *, server_id: str) -> None:
         server_lifecycle.server_delete(actor=request.auth, server_id=server_id, request_id=self.request_id)
 
 
-def _power(action: str) -> tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]:
-    return (lambda _body: {"action": action}), server_lifecycle.server_power
+Parse = Callable[[Any, tuple[int, int]], dict[str, Any]]
 
 
-# each action: what its parser makes of the body (the service's own arguments) and the typed service
-ACTIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any]]] = {
+def _power(action: str) -> tuple[Parse, Callable[..., Any]]:
+    return (lambda _body, _v: {"action": action}), server_lifecycle.server_power
+
+
+# each action: what its parser makes of the body at the requested microversion (the service's own
+# arguments) and the typed service
+ACTIONS: dict[str, tuple[Parse, Callable[..., Any]]] = {
     "os-start": _power("start"), "os-stop": _power("stop"), "pause": _power("pause"),
     "unpause": _power("unpause"), "suspend": _power("suspend"), "resume": _power("resume"),
-    "reboot": (lambda body: {"type": inputs.reboot(body)}, server_lifecycle.server_reboot),
-    "lock": (lambda body: {"reason": inputs.lock(body)}, server_lifecycle.server_lock),
-    "unlock": (lambda _body: {}, server_lifecycle.server_unlock),
-    "rebuild": (lambda body: vars(inputs.rebuild(body)), server_rebuild_resize.server_rebuild),
-    "resize": (lambda body: vars(inputs.resize(body)), server_rebuild_resize.server_resize),
-    "confirmResize": (lambda _body: {}, server_rebuild_resize.server_resize_confirm),
-    "revertResize": (lambda _body: {}, server_rebuild_resize.server_resize_revert),
-    "createImage": (lambda body: vars(inputs.create_image(body)), server_snapshots.server_image_create),
-    "addSecurityGroup": (lambda body: {"name": inputs.security_group(body)},
+    "reboot": (lambda body, _v: {"type": inputs.reboot(body)}, server_lifecycle.server_reboot),
+    "lock": (lambda body, v: {"reason": inputs.lock(body, version=v)}, server_lifecycle.server_lock),
+    "unlock": (lambda _body, _v: {}, server_lifecycle.server_unlock),
+    "rebuild": (lambda body, v: vars(inputs.rebuild(body, version=v)), server_rebuild_resize.server_rebuild),
+    "resize": (lambda body, _v: vars(inputs.resize(body)), server_rebuild_resize.server_resize),
+    "confirmResize": (lambda _body, _v: {}, server_rebuild_resize.server_resize_confirm),
+    "revertResize": (lambda _body, _v: {}, server_rebuild_resize.server_resize_revert),
+    "createImage": (lambda body, _v: vars(inputs.create_image(body)), server_snapshots.server_image_create),
+    "addSecurityGroup": (lambda body, _v: {"name": inputs.security_group(body)},
                          server_lifecycle.server_security_group_add),
-    "removeSecurityGroup": (lambda body: {"name": inputs.security_group(body)},
+    "removeSecurityGroup": (lambda body, _v: {"name": inputs.security_group(body)},
                             server_lifecycle.server_security_group_remove),
+    "trigger_crash_dump": (lambda body, _v: inputs.crash_dump(body), server_lifecycle.server_crash_dump),
+}
+# the actions that exist in a range of microversions only (outside it Nova answers a bare 404)
+ACTION_VERSIONS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "os-getVNCConsole": ((2, 1), (2, 5)), "os-getSerialConsole": ((2, 1), (2, 5)),
+    "trigger_crash_dump": ((2, 17), (2, 999)),
 }
 ACTION_STATUS = {"confirmResize": 204}
 # the console URL actions before microversion 2.6 (then os-remote-consoles): the types each takes, protocol
@@ -145,7 +159,10 @@ class ServerAction(ServerView):
             output = server_console.server_console_output(actor=request.auth, server_id=server_id,
                                                           length=inputs.console_length(body))
             return Response({"output": output})
-        if action in LEGACY_CONSOLES and request.compute_version < (2, 6):
+        low, high = ACTION_VERSIONS.get(action, ((2, 1), (2, 999)))
+        if not low <= request.compute_version <= high:
+            raise NotFound("The resource could not be found.")
+        if action in LEGACY_CONSOLES:
             types, protocol = LEGACY_CONSOLES[action]
             console = console_tokens.server_remote_console_create(
                 actor=request.auth, server_id=server_id, protocol=protocol,
@@ -156,11 +173,13 @@ class ServerAction(ServerView):
             selectors.server_get(actor=request.auth, server_id=server_id)
             raise BadRequest(f"There is no such action: {action}")
         parse, service = ACTIONS[action]
-        result = service(actor=request.auth, server_id=server_id, request_id=self.request_id, **parse(body))
+        version = request.compute_version
+        result = service(actor=request.auth, server_id=server_id, request_id=self.request_id,
+                         **parse(body, version))
         base = _base(request)
         if action == "rebuild":
             server = selectors.server_get(actor=request.auth, server_id=server_id)
-            payload = out.server_updated(server, base, admin=request.auth.is_admin)
+            payload = out.server_updated(server, base, admin=request.auth.is_admin, version=version)
             payload["adminPass"] = result.admin_pass
             return Response({"server": payload}, status=202)
         if action == "createImage":
@@ -179,7 +198,7 @@ class ServerRemoteConsoles(ServerView):
             raise NotFound("The resource could not be found.")
 
     def post(self, request: Request, server_id: str) -> Response:
-        protocol, kind = inputs.remote_console(request.data)
+        protocol, kind = inputs.remote_console(request.data, version=request.compute_version)
         console = console_tokens.server_remote_console_create(actor=request.auth, server_id=server_id,
                                                               protocol=protocol, console_type=kind)
         return Response({"remote_console": {"protocol": console.protocol, "type": console.type,
@@ -243,13 +262,16 @@ class ServerIpsNetwork(ServerView):
 
 class ServerActions(ServerView):
     def get(self, request: Request, server_id: str) -> Response:
-        actions = selectors.server_actions(actor=request.auth, server_id=server_id)
+        # a deleted server's actions show from microversion 2.21 (before it: 404, as for any deleted server)
+        actions = selectors.server_actions(actor=request.auth, server_id=server_id,
+                                           with_deleted=request.compute_version >= (2, 21))
         return Response({"instanceActions": [out.action_out(a) for a in actions]})
 
 
 class ServerActionDetail(ServerView):
     def get(self, request: Request, server_id: str, request_id: str) -> Response:
-        action = selectors.server_action_get(actor=request.auth, server_id=server_id, request_id=request_id)
+        action = selectors.server_action_get(actor=request.auth, server_id=server_id, request_id=request_id,
+                                             with_deleted=request.compute_version >= (2, 21))
         return Response({"instanceAction": out.action_out(action, events=request.auth.is_admin)})
 
 

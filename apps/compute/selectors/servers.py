@@ -336,13 +336,18 @@ def _named_actions(actor: Actor) -> QuerySet[InstanceAction]:
                                            project_name=visible_name(Project.objects.all(), actor, "project_id"))
 
 
-def server_actions(*, actor: Actor, server_id: str) -> list[InstanceAction]:
-    instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
+def server_actions(*, actor: Actor, server_id: str, with_deleted: bool | None = None) -> list[InstanceAction]:
+    """A server's actions, newest first; a deleted server's too when ``with_deleted`` (None: for an
+    admin only; the Nova API from microversion 2.21: for whoever could see it)."""
+    instance = server_get(actor=actor, server_id=server_id,
+                          with_deleted=actor.is_admin if with_deleted is None else with_deleted)
     return list(_named_actions(actor).filter(instance=instance).order_by("-start_time", "-id"))
 
 
-def server_action_get(*, actor: Actor, server_id: str, request_id: str) -> InstanceAction:
-    instance = server_get(actor=actor, server_id=server_id, with_deleted=actor.is_admin)
+def server_action_get(*, actor: Actor, server_id: str, request_id: str,
+                      with_deleted: bool | None = None) -> InstanceAction:
+    instance = server_get(actor=actor, server_id=server_id,
+                          with_deleted=actor.is_admin if with_deleted is None else with_deleted)
     action = _named_actions(actor).filter(instance=instance, request_id=request_id).prefetch_related(
         Prefetch("events", queryset=InstanceActionEvent.objects.order_by("start_time", "id"))).first()
     if action is None:

@@ -6,10 +6,13 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -126,9 +129,12 @@ def _private_flavor(actor: Actor, flavor_id: str) -> Flavor:
 
 
 @transaction.atomic
-def flavor_access_add(*, actor: Actor, flavor_id: str, project_id: str) -> list[FlavorAccess]:
+def flavor_access_add(*, actor: Actor, flavor_id: str, project_id: str,
+                      refuse_public: bool = True) -> list[FlavorAccess]:
+    """Grant ``project_id`` a flavor. A public flavor is refused (409), unless ``refuse_public`` is
+    False (Nova before microversion 2.7 recorded the grant, which changes nothing for a public one)."""
     flavor = _private_flavor(actor, flavor_id)
-    if flavor.is_public:
+    if flavor.is_public and refuse_public:
         raise Conflict("Can not add access to a public flavor.")
     if not Project.objects.filter(pk=project_id).exists():
         raise BadRequest(f"Project ID {project_id} is not a valid project.")
@@ -191,6 +197,37 @@ def keypair_fingerprint(public_key: str) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, 32, 2))
 
 
+def x509_fingerprint(certificate: str) -> str:
+    """Validate a PEM X.509 certificate (an ``x509`` key pair, microversion 2.2) and return Nova's
+    fingerprint for it: the SHA-1 of the DER certificate, as colon-separated hex."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.strip().encode("utf-8"))
+    except (ValueError, UnicodeError, TypeError) as exc:
+        raise BadRequest(f"Keypair data is invalid: failed to generate fingerprint ({exc}).") from None
+    digest = cert.fingerprint(hashes.SHA1()).hex()
+    return ":".join(digest[i:i + 2] for i in range(0, 40, 2))
+
+
+def _generate_x509_cert(user_id: str) -> tuple[str, str]:
+    """A new self-signed client certificate for ``user_id`` (what Nova generates for an ``x509`` key
+    pair, used for WinRM): (private key PEM, certificate PEM), valid ten years."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id)])
+    now = timezone.now()
+    upn = f"{user_id}@localhost".encode()  # a DER UTF8String (user ids are at most 64 characters)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(private.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.OtherName(
+                x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3"),  # Microsoft UPN, as WinRM expects
+                b"\x0c" + bytes([len(upn)]) + upn)]), critical=False)
+            .sign(private, hashes.SHA256()))
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def _generate_ssh_key() -> tuple[str, str]:
     """A new RSA key: (private key PEM, OpenSSH public key)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -209,11 +246,12 @@ def _keypair_events_project(actor: Actor, owner_id: str) -> str | None:
 
 def keypair_create(*, actor: Actor, name: str, public_key: str | None = None, key_type: str = KeyPair.TYPE_SSH,
                    user_id: str | None = None) -> tuple[KeyPair, str | None]:
-    """Import ``public_key``, or generate a key pair and return its private key (once, never
-    stored). Counted against the key_pairs quota of the owner (per user, as Nova does)."""
+    """Import ``public_key`` (an OpenSSH public key, or for ``key_type`` x509 a PEM certificate), or
+    generate a key pair and return its private key (once, never stored). Counted against the
+    key_pairs quota of the owner (per user, as Nova does)."""
     name = _name(name, pattern=KEYPAIR_NAME_PATTERN)
-    if key_type != KeyPair.TYPE_SSH:
-        raise BadRequest(f"Invalid input for field/attribute type. Value: {key_type}. Only 'ssh' is supported.")
+    if key_type not in (KeyPair.TYPE_SSH, KeyPair.TYPE_X509):
+        raise BadRequest(f"Invalid input for field/attribute type. Value: {key_type}. It must be ssh or x509.")
     owner_id = actor.user_id
     if user_id and user_id != actor.user_id:
         require_admin(actor, action="create key pairs for other users")
@@ -223,8 +261,9 @@ def keypair_create(*, actor: Actor, name: str, public_key: str | None = None, ke
     require_write(actor, actor.project_id, what="key pair")
     private_key = None
     if public_key is None:
-        private_key, public_key = _generate_ssh_key()
-    fingerprint = keypair_fingerprint(public_key)
+        private_key, public_key = (_generate_x509_cert(owner_id) if key_type == KeyPair.TYPE_X509
+                                   else _generate_ssh_key())
+    fingerprint = x509_fingerprint(public_key) if key_type == KeyPair.TYPE_X509 else keypair_fingerprint(public_key)
     with transaction.atomic():
         owner = User.objects.select_for_update().filter(pk=owner_id).first()
         if owner is None:
@@ -236,7 +275,7 @@ def keypair_create(*, actor: Actor, name: str, public_key: str | None = None, ke
                                     in_use=used, requested=1)
         if KeyPair.objects.filter(user_id=owner_id, name=name).exists():
             raise Conflict(f"Key pair '{name}' already exists.")
-        keypair = KeyPair.objects.create(user_id=owner_id, name=name, type=KeyPair.TYPE_SSH,
+        keypair = KeyPair.objects.create(user_id=owner_id, name=name, type=key_type,
                                          public_key=public_key.strip(), fingerprint=fingerprint)
         events.publish(project_id=_keypair_events_project(actor, owner_id), kind="created", resource="keypair",
                        resource_id=name)

@@ -78,6 +78,16 @@ def _power(actor: Actor, server_id: str, name: str, *, request_id: str, api_name
         publish(instance)
 
 
+def server_crash_dump(*, actor: Actor, server_id: str, request_id: str) -> None:
+    """Nova's trigger_crash_dump (microversion 2.17): the node sends the guest a non-maskable interrupt
+    (a kernel set up for it writes a crash dump). 409 when the server is not running on an available
+    node, is locked or busy; the instance action records the node's result."""
+    with transaction.atomic():
+        instance = for_update(actor, server_id)
+        _, node = start_task(actor, instance, "trigger_crash_dump", request_id=request_id)
+        _send("trigger_crash_dump", queue=node.queue, instance_id=instance.id, request_id=request_id)
+
+
 def server_power(*, actor: Actor, server_id: str, action: PowerAction, request_id: str) -> None:
     """os-start, os-stop, pause, unpause, suspend, resume: the node's power task."""
     _power(actor, server_id, action, request_id=request_id, api_name=action)

@@ -25,6 +25,7 @@ from apps.compute.services.instances import (
 )
 from apps.compute.services.servers import check_flavor, check_image, image_ref_id, referenced
 from apps.core.errors import BadRequest, Conflict, QuotaExceeded
+from apps.core.validators import UNSET, Unset
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 
@@ -32,11 +33,15 @@ from apps.identity.policy import Actor
 def server_rebuild(*, actor: Actor, server_id: str, image_ref: str, name: str | None = None,
                    metadata: dict[str, str] | None = None, access_ip_v4: str | None = None,
                    access_ip_v6: str | None = None, disk_config: str | None = None, admin_pass: str | None = None,
-                   request_id: str) -> Instance:
+                   description: str | Unset | None = UNSET, request_id: str) -> Instance:
     """Rebuild the server from ``image_ref`` (a volume-backed one only from the image of its root
-    volume), changing what is given (None: kept). The instance returned carries ``admin_pass``."""
+    volume), changing what is given (None: kept; ``description``: UNSET kept, None cleared). The
+    instance returned carries ``admin_pass``."""
     with transaction.atomic():
         instance = for_update(actor, server_id)
+        if description is not UNSET:
+            instance.description = description
+            save(instance, "description")
         return _rebuild(actor, instance, image_ref=image_ref, request_id=request_id, admin_pass=admin_pass,
                         changes={"name": name, "metadata": metadata, "access_ip_v4": access_ip_v4,
                                  "access_ip_v6": access_ip_v6, "disk_config": disk_config})

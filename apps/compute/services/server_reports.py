@@ -266,6 +266,17 @@ def server_destroyed(*, instance_id: str, host: str, request_id: str = "") -> No
         mark_deleted(instance, request_id=request_id, host=host)
 
 
+def server_crash_dump_report(*, instance_id: str, host: str, request_id: str, ok: bool,
+                             message: str = "") -> None:
+    """The node's answer to ``server_crash_dump``: the instance action's event finishes (no state
+    changes: the guest decides what an NMI does)."""
+    instance = Instance.objects.filter(pk=instance_id).first()
+    if instance is None:  # deleted meanwhile
+        return
+    event_finish(instance, request_id=request_id, record="trigger_crash_dump", event="compute_trigger_crash_dump",
+                 ok=ok, host=host, traceback=message or None)
+
+
 def server_power_states_report(*, host: str, states: Mapping[str, int],
                                graphics: Mapping[str, str] | None = None) -> None:
     """A node's periodic power-state sync (``states``: instance id → power state; instances of the

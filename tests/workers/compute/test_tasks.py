@@ -303,6 +303,26 @@ def test_console_output_is_what_the_serial_console_wrote(cloud, node, image) -> 
     assert compute.console_output("00000000-0000-0000-0000-000000000000") == ""
 
 
+def test_trigger_crash_dump_sends_an_nmi_and_finishes_the_action(cloud, node, image) -> None:
+    from apps.compute.models import InstanceAction
+    from apps.compute.services.instance_actions import action_start, event_start
+
+    inst = spawned(cloud, node, image)
+    for request_id in ("req-nmi-1", "req-nmi-2"):
+        row = action_start(inst, record="trigger_crash_dump", request_id=request_id, user_id=None,
+                           project_id=inst.project_id)
+        event_start(row, "compute_trigger_crash_dump", node.host)
+    assert compute.trigger_crash_dump(inst.id, "req-nmi-1") == "done"
+    event = InstanceAction.objects.get(request_id="req-nmi-1").events.get()
+    assert (event.event, event.result) == ("compute_trigger_crash_dump", "Success") and event.finish_time
+    assert node.driver.power_state(inst.id) == RUNNING  # the NMI changes no state (the guest decides)
+    node.driver.stop(inst.id)  # a guest that is not running takes no NMI: the action says so
+    assert compute.trigger_crash_dump(inst.id, "req-nmi-2") == "failed"
+    action = InstanceAction.objects.get(request_id="req-nmi-2")
+    assert action.message == "Error" and action.events.get().result == "Error"
+    assert compute.trigger_crash_dump("00000000-0000-0000-0000-000000000000") == "gone"
+
+
 def test_sync_power_states(cloud, node, image) -> None:
     one = spawned(cloud, node, image, name="one")
     two = spawned(cloud, node, image, name="two")
