@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.compute.models import ComputeNode, Instance
 from apps.compute.services import NovaQuotaExceeded, server_reports
@@ -76,3 +76,50 @@ def test_creates_racing_deletes_do_not_deadlock(env: Env) -> None:
     assert Instance.objects.filter(deleted=True).count() == 6
     assert Instance.objects.filter(deleted=False).count() == 6
     assert sum(ComputeNode.objects.values_list("vcpus_used", flat=True)) == 6
+
+
+def test_quota_rows_are_not_locked_through_port_creation(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one create makes its ports (holding the network's locks), another create of the project
+    can reserve its quota: the quota rows are locked only with the rows they count (issue 12)."""
+    from apps.compute.services import servers
+
+    in_ports, go_on = threading.Event(), threading.Event()
+    make_ports = servers._make_ports
+
+    def slow_ports(*args: Any, **kwargs: Any) -> None:
+        in_ports.set()
+        assert go_on.wait(60)
+        make_ports(*args, **kwargs)
+
+    monkeypatch.setattr(servers, "_make_ports", slow_ports)
+    results = []
+    thread = threading.Thread(target=lambda: results.extend(_parallel(1, lambda _: env.boot(name="slow"))))
+    thread.start()
+    try:
+        assert in_ports.wait(60)
+        with transaction.atomic():  # would wait for the slow create's commit if it still held the quota rows
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            identity_services.quota_reserve(project_id=env.cloud.demo_project.id, deltas={"instances": 1})
+    finally:
+        go_on.set()
+        thread.join(60)
+    assert isinstance(results[0], Instance), results
+    assert Instance.objects.get(pk=results[0].pk).task_state == "spawning"
+    usage = identity_selectors.quota_usage(project=Project(id=env.cloud.demo_project.id))
+    assert usage["instances"]["in_use"] == 2
+
+
+def test_create_refused_after_its_rows_leaves_nothing(env: Env) -> None:
+    """Over the port quota: the instance rows, the quota and the node's claim made before the ports are
+    all undone (the create answers 403 and nothing is left)."""
+    from apps.networks import services as network_services
+
+    project = env.cloud.demo_project.id
+    network_services.network_quota_set(actor=env.cloud.admin_actor, project_id=project, limits={"port": 0})
+    with pytest.raises(NovaQuotaExceeded, match="ports"):
+        env.boot_many(name="np", min_count=2, max_count=2)
+    assert not Instance.objects.filter(name__startswith="np").exists()
+    usage = identity_selectors.quota_usage(project=Project(id=project))
+    assert usage["instances"]["in_use"] == 0 and usage["cores"]["in_use"] == 0 and usage["ram"]["in_use"] == 0
+    assert sum(ComputeNode.objects.values_list("vcpus_used", flat=True)) == 0

@@ -1,5 +1,6 @@
-"""Server create: every check before anything is written, then in one transaction the quota, the
-rows, scheduling and claims (``schedule``), ports bound to the chosen node and the spawn sent to it.
+"""Server create: every check before anything is written, then three short transactions: the quota
+with the rows, each instance's claim on a node (``schedule``), the ports bound to the chosen nodes and
+the spawns sent to them (a failure after the first undoes it: ``_undo_create``).
 The node reports back through ``server_reports``."""
 from __future__ import annotations
 
@@ -316,8 +317,9 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
                   block_devices: Sequence[BlockDevice] = (), tags: list[str] | None = None,
                   admin_pass: str | None = None, disk_config: str = "MANUAL", request_id: str) -> list[Instance]:
     """Boot ``min_count``..``max_count`` servers (as many as the quota allows, named ``name-1``.. when
-    more than one, sharing one reservation id). Every check is done before anything is written; then in
-    one transaction: quota, the rows, scheduling and claims, ports bound to the chosen node. A server no
+    more than one, sharing one reservation id). Every check is done before anything is written; then
+    the quota with the rows, the claims, and the ports bound to the chosen nodes, each in a short
+    transaction of its own (a refusal after the first undoes what was made). A server no
     node can take goes to ERROR with the fault "No valid host was found..." (the call still succeeds,
     as Nova's). The spawn tasks are sent to the nodes' queues on commit. Each returned instance carries
     ``admin_pass`` (not stored). The API (``apps.compute.api.inputs.server_create``) and the launch form
@@ -344,6 +346,14 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
     tag_list = list(dict.fromkeys(tags or []))
     flavor_data = flavor_json(flavor)
 
+    # Three short transactions instead of one long one, so that each lock is held only as long as its
+    # own rows need it (issue 12): (1) the quota reserved with the rows it counts, committed together,
+    # so the project's quota rows are locked for a few inserts, not through scheduling and IPAM; (2)
+    # each instance's claim on a node, the node's row locked for the claim only; (3) the ports (the
+    # network's locks) and the spawns. Quotas stay exact: usage changes only with the rows it counts. A
+    # failure after (1) undoes (1) and (2) (``_undo_create``), so a refused create leaves nothing, as
+    # before; an instance deleted meanwhile is left to its delete. Lock order as everywhere: instance
+    # row → quota usage → node → network/ports.
     created: list[Instance] = []
     with transaction.atomic():
         group = _server_group(actor, group_id, project_id)
@@ -372,17 +382,79 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
             instance.save(force_insert=True)
             if tag_list:
                 InstanceTag.objects.bulk_create([InstanceTag(instance=instance, tag=t) for t in tag_list])
-            action = action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
-                                  project_id=project_id)
+            action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
+                         project_id=project_id)
             boot_volumes.boot_volumes_create(actor=actor, instance=instance, plan=plan)
-            node = schedule(placement(instance, force_host=force_host, group=group,
-                                      image_properties=(image.properties if image is not None else {}) or {}))
-            if isinstance(node, str):
-                fail_build(instance, message=node, request_id=request_id, event="conductor_schedule_and_build")
-            else:
-                _make_ports(instance, requests, groups, node.host, node.availability_zone)
-                dispatch_spawn(instance, node, request_id=request_id, action=action)
-                publish(instance, "created")
             instance.admin_pass = admin_pass or admin_password()  # type: ignore[attr-defined]
             created.append(instance)
+    properties = (image.properties if image is not None else {}) or {}
+    try:
+        placed: list[tuple[Instance, ComputeNode]] = []
+        for instance in created:
+            node = _claim_node(instance, group_id=group.id if group is not None else None, force_host=force_host,
+                               image_properties=properties, request_id=request_id)
+            if node is not None:
+                placed.append((instance, node))
+        with transaction.atomic():
+            for instance, node in placed:
+                if _gone(instance.pk):
+                    continue
+                _make_ports(instance, requests, groups, node.host, node.availability_zone)
+                action = action_find(instance, request_id, "create")
+                dispatch_spawn(instance, node, request_id=request_id, action=action)
+                publish(instance, "created")
+    except BaseException:
+        _undo_create([instance.pk for instance in created])
+        raise
     return created
+
+
+def _gone(instance_id: str) -> bool:
+    """Lock the instance's row; whether it was deleted (or is being deleted) since the create began."""
+    row = Instance.objects.select_for_update().filter(pk=instance_id).values("deleted", "task_state").first()
+    return row is None or row["deleted"] or row["task_state"] == states.DELETING
+
+
+def _claim_node(instance: Instance, *, group_id: str | None, force_host: str | None,
+                image_properties: Mapping[str, Any], request_id: str) -> ComputeNode | None:
+    """In a transaction of its own: the node claimed for the instance (stored on its row, so that a
+    delete from now on gives the claim back), or None (no valid host: the instance is in ERROR, or it
+    was deleted meanwhile). A server group stays locked through its member's placement, so that its
+    policy holds between concurrent creates."""
+    with transaction.atomic():
+        if _gone(instance.pk):
+            return None
+        group = _server_group_locked(group_id)
+        node = schedule(placement(instance, force_host=force_host, group=group,
+                                  image_properties=image_properties))
+        if isinstance(node, str):
+            fail_build(instance, message=node, request_id=request_id, event="conductor_schedule_and_build")
+            return None
+        instance.node = node
+        instance.host = node.host
+        save(instance, "node", "host")
+        return node
+
+
+def _server_group_locked(group_id: str | None) -> ServerGroup | None:
+    if group_id is None:
+        return None
+    return ServerGroup.objects.select_for_update().filter(pk=group_id).first()
+
+
+def _undo_create(instance_ids: list[str]) -> None:
+    """A create refused after its rows were committed: each of its instances not deleted meanwhile
+    goes, with everything it held (quota, claim, ports, volumes), in one transaction."""
+    from apps.compute.services.instances import _delete_ports, _quota_deltas, release_claim
+
+    with transaction.atomic():
+        for instance_id in instance_ids:
+            instance = Instance.objects.select_for_update().filter(pk=instance_id).first()
+            if instance is None or instance.deleted or instance.task_state == states.DELETING:
+                continue
+            identity_services.quota_release(project_id=instance.project_id, deltas=_quota_deltas(instance))
+            release_claim(instance)
+            _delete_ports(instance)
+            boot_volumes.server_volumes_release(instance=instance)
+            publish(instance, "deleted")
+            instance.delete()

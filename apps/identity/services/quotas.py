@@ -6,8 +6,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.core import events
@@ -58,9 +56,11 @@ def quota_reserve(*, project_id: str, deltas: Mapping[str, int]) -> None:
             raise QuotaExceeded(
                 f"Quota exceeded for {resource}: requested {delta}, but already used {usage.in_use} "
                 f"of {limit} {resource}.", resource=resource, limit=limit, in_use=usage.in_use, requested=delta)
+    now = timezone.now()  # one UPDATE for every row (they are locked: in_use is what it says)
     for resource, delta in wanted.items():
-        QuotaUsage.objects.filter(pk=locked[resource].pk).update(in_use=Greatest(F("in_use") + delta, 0),
-                                                                  updated_at=timezone.now())
+        locked[resource].in_use = max(locked[resource].in_use + delta, 0)
+        locked[resource].updated_at = now
+    QuotaUsage.objects.bulk_update([locked[r] for r in sorted(wanted)], ["in_use", "updated_at"])
     events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
                    data={"deltas": wanted})
 
