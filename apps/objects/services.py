@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError
 from apps.identity.policy import Actor
@@ -63,9 +63,11 @@ def _account(actor: Actor, project_id: str | None) -> str:
     return pid
 
 
-def _merge_metadata(current: Mapping[str, str], changes: Mapping[str, str] | None, *, replace: bool = False
+def _merge_metadata(current: Mapping[str, str], changes: Mapping[str, str] | None, *, keep_empty: bool = False
                     ) -> dict[str, str]:
-    merged = {} if replace else dict(current)
+    """``current`` changed by ``changes``: an empty value removes a name (accounts, containers), or with
+    ``keep_empty`` is kept as it is (an object's metadata, which each PUT and POST replaces whole)."""
+    merged = dict(current)
     for key, value in (changes or {}).items():
         key = key.lower()
         if not key:
@@ -74,7 +76,7 @@ def _merge_metadata(current: Mapping[str, str], changes: Mapping[str, str] | Non
             raise BadRequest(f"Metadata name too long; max {MAX_META_NAME}")
         if len(value) > MAX_META_VALUE:
             raise BadRequest(f"Metadata value longer than {MAX_META_VALUE}")
-        if value == "":
+        if value == "" and not keep_empty:
             merged.pop(key, None)
         else:
             merged[key] = value
@@ -103,11 +105,12 @@ def account_update(*, actor: Actor, metadata: Mapping[str, str], project_id: str
     (``quota-bytes``) is the operators' (admin) to set."""
     pid = _account(actor, project_id)
     require_account(actor, pid, write=True)
-    if any(k.lower() == "quota-bytes" for k in metadata) and not actor.is_admin:
+    quotas = [k for k in metadata if k.lower() in ("quota-bytes", "quota-count")]
+    if quotas and not actor.is_admin:
         raise Forbidden("Only an admin may set the account's quota.")
-    for key, value in metadata.items():
-        if key.lower() == "quota-bytes" and value != "" and not value.isdigit():
-            raise BadRequest("Invalid bytes quota.")
+    for key in quotas:
+        if metadata[key] != "" and not metadata[key].isdigit():
+            raise BadRequest(f"Invalid {key.lower().replace('-', ' ')} quota.")
     with transaction.atomic():
         account, _ = Account.objects.select_for_update().get_or_create(project_id=pid)
         account.metadata = _merge_metadata(account.metadata, metadata)
@@ -222,10 +225,13 @@ def _quota_room(container: Container, pid: str, *, add_bytes: int, add_objects: 
     limit = _quota_value(container.metadata, "quota-count")
     if limit is not None and add_objects > 0 and container.object_count + add_objects > limit:
         raise TooLarge("Upload exceeds quota.")
-    account_limit = _quota_value(selectors.account_metadata(project_id=pid), "quota-bytes")
-    if account_limit is not None and add_bytes > 0:
-        used = sum(Container.objects.filter(project_id=pid).values_list("bytes_used", flat=True))
-        if used + add_bytes > account_limit:
+    account = selectors.account_metadata(project_id=pid)
+    bytes_limit, count_limit = _quota_value(account, "quota-bytes"), _quota_value(account, "quota-count")
+    if (bytes_limit is not None and add_bytes > 0) or (count_limit is not None and add_objects > 0):
+        used = Container.objects.filter(project_id=pid).aggregate(b=Sum("bytes_used"), n=Sum("object_count"))
+        if bytes_limit is not None and add_bytes > 0 and (used["b"] or 0) + add_bytes > bytes_limit:
+            raise TooLarge("Upload exceeds quota.")
+        if count_limit is not None and add_objects > 0 and (used["n"] or 0) + add_objects > count_limit:
             raise TooLarge("Upload exceeds quota.")
 
 
@@ -283,7 +289,7 @@ def object_put(*, actor: Actor | None, container: str, name: str, stream: Iterab
     row = selectors.container_for(actor=actor, project_id=pid, name=container, need="write", referrer=referrer)
     _object_name(name)
     _delete_at(delete_at)
-    values_meta = _merge_metadata({}, metadata)
+    values_meta = _merge_metadata({}, metadata, keep_empty=True)
     cap = settings.STRATUS_OBJECT_MAX_FILE_SIZE
     if content_length is not None:
         if content_length > cap:
@@ -369,7 +375,7 @@ def slo_put(*, actor: Actor | None, container: str, name: str, segments: list[Ma
     if etag is not None and etag.strip('"').lower() != slo_etag:
         raise Unprocessable("The provided Etag did not match the MD5 of the segments' etags.")
     values = {"size": total, "etag": slo_etag, "content_type": content_type or "application/octet-stream",
-              "metadata": _merge_metadata({}, metadata), "headers": _clean_headers(headers),
+              "metadata": _merge_metadata({}, metadata, keep_empty=True), "headers": _clean_headers(headers),
               "delete_at": delete_at, "manifest": "", "segments": stored, "timestamp": timestamp()}
     return _store_row(container=row, pid=pid, name=name, values=values, location="", engine=get_engine().name)
 
@@ -386,7 +392,7 @@ def object_update(*, actor: Actor | None, container: str, name: str, project_id:
     _delete_at(delete_at)
     with transaction.atomic():
         obj = Object.objects.select_for_update().get(pk=found.pk)
-        obj.metadata = _merge_metadata({}, metadata)
+        obj.metadata = _merge_metadata({}, metadata, keep_empty=True)
         obj.headers = _clean_headers(headers)
         if content_type:
             obj.content_type = content_type
@@ -413,7 +419,6 @@ def object_copy(*, actor: Actor | None, src_container: str, src_name: str, conta
     selectors.container_for(actor=actor, project_id=pid, name=container, need="write", referrer=referrer)
     meta = {} if fresh_metadata else dict(src.metadata)
     meta.update({k.lower(): v for k, v in (metadata or {}).items()})
-    meta = {k: v for k, v in meta.items() if v != ""}
     kept_headers = {} if fresh_metadata else dict(src.headers)
     kept_headers.update({k.lower(): v for k, v in (headers or {}).items()})
     if manifest_copy and src.segments is not None:
@@ -425,9 +430,11 @@ def object_copy(*, actor: Actor | None, src_container: str, src_name: str, conta
                           content_type=content_type or src.content_type, metadata=meta, headers=kept_headers,
                           delete_at=delete_at, manifest=src.manifest, referrer=referrer)
     body = selectors.object_body(actor=actor, obj=src, referrer=referrer)
-    return object_put(actor=actor, container=container, name=name, stream=body.read(chunk_size=1 << 20),
+    copy = object_put(actor=actor, container=container, name=name, stream=body.read(chunk_size=1 << 20),
                       project_id=pid, content_type=content_type or src.content_type, metadata=meta,
                       headers=kept_headers, delete_at=delete_at, content_length=body.size, referrer=referrer)
+    copy.copied_from = src.timestamp  # type: ignore[attr-defined] - what X-Copied-From-Last-Modified says
+    return copy
 
 
 def object_delete(*, actor: Actor | None, container: str, name: str, project_id: str | None = None,
@@ -476,6 +483,48 @@ def objects_expire(*, limit: int = 1000) -> int:
     ids = list(Object.objects.filter(delete_at__lte=selectors.now()).order_by("delete_at")
                .values_list("id", flat=True)[:limit])
     return _expire(Object.objects.filter(pk__in=ids)) if ids else 0
+
+
+def archive_extract(*, actor: Actor, stream: Any, container: str = "", project_id: str | None = None,
+                    compression: str = "") -> dict[str, Any]:
+    """Swift's bulk upload: each file of the tar archive read from ``stream`` (``compression``: "", "gz"
+    or "bz2") becomes an object, in ``container`` or, without one, in the container its path starts with
+    (made when missing). Streamed member by member; a member refused is reported, the others stored."""
+    import tarfile
+
+    pid = _account(actor, project_id)
+    require_account(actor, pid, write=True)
+    try:
+        archive = tarfile.open(fileobj=stream, mode=f"r|{compression}")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, OSError, EOFError):
+        raise BadRequest("Invalid Tar File") from None
+    created, errors, made = 0, [], set()
+    try:
+        for member in archive:
+            if not member.isfile():
+                continue
+            path = member.name.lstrip("/").removeprefix("./")
+            cont, name = (container, path) if container else path.partition("/")[::2]
+            try:
+                if not cont or not name:
+                    raise BadRequest("Invalid path")
+                if cont not in made:
+                    if not Container.objects.filter(project_id=pid, name=cont).exists():
+                        container_create(actor=actor, name=cont, project_id=pid)
+                    made.add(cont)
+                data = archive.extractfile(member)
+                assert data is not None
+                object_put(actor=actor, container=cont, name=name, project_id=pid,
+                           stream=iter(lambda data=data: data.read(1 << 16), b""), content_length=member.size)
+                created += 1
+            except StratusError as exc:
+                errors.append([path, f"{exc.status} {exc.title}"])
+    except (tarfile.TarError, OSError, EOFError):
+        errors.append(["", "400 Bad Request"])
+    finally:
+        archive.close()
+    return {"Number Files Created": created, "Response Body": "",
+            "Response Status": "400 Bad Request" if errors else "201 Created", "Errors": errors}
 
 
 def bulk_delete(*, actor: Actor, paths: list[str], project_id: str | None = None) -> dict[str, Any]:

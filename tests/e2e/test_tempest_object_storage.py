@@ -1,6 +1,6 @@
 """tempest's object storage (Swift v1) API tests against the running cloud: account, containers,
 objects, listings, ACLs, temp URLs, large objects, bulk delete, quotas and the negative tests. Prints
-what passed and what failed; asserts the floor below (and that the run found the suite)."""
+what passed and what failed; asserts that none failed and that the run found the suite."""
 from __future__ import annotations
 
 import configparser
@@ -20,8 +20,15 @@ RESULT = re.compile(r"^\{\d+\} (tempest\.\S+?)(?:\[[^\]]*\])? \[[\d.]+s\] \.\.\.
 # not offered: container sync, object versioning, static web, form post, cross-origin (CORS) headers
 NOT_SERVED = ["test_container_sync", "test_object_version", "test_container_staticweb", "test_object_formpost",
               "test_crossdomain", "test_healthcheck"]
-OBJECT_TESTS = r"^(?!.*(" + "|".join(NOT_SERVED) + r"))tempest\.api\.object_storage\."
-FLOOR = 100
+# Stratus answers 404 where Swift answers 403: a user with a token for another project asking for an
+# account, container or object that its ACLs do not open to it (DESIGN.md: never leak existence across
+# projects). tempest expects the 403 in these.
+NOT_FOUND_NOT_FORBIDDEN = [
+    "test_list_containers_with_non_authorized_user", "test_delete_object_with_non_authorized_user",
+    "test_read_object_with_non_authorized_user", "test_read_object_without_rights",
+    "test_write_object_with_non_authorized_user", "test_write_object_without_rights"]
+OBJECT_TESTS = r"^(?!.*(" + "|".join(NOT_SERVED + NOT_FOUND_NOT_FORBIDDEN) + r"))tempest\.api\.object_storage\."
+FLOOR = 126  # every test the regex selects (126 passed, 0 failed when this was written)
 
 
 @pytest.fixture(scope="module")
@@ -51,4 +58,4 @@ def test_tempest_object_storage_api(tempest_workspace) -> None:  # type: ignore[
     for name in failed:
         print("FAILED", name)
     (tempest_workspace.parent / "tempest-object-output.txt").write_text(output)
-    assert len(passed) >= FLOOR, output[-3000:]
+    assert not failed and len(passed) >= FLOOR, output[-3000:]

@@ -17,12 +17,21 @@ def metadata(headers: Mapping[str, str], kind: str) -> dict[str, str]:
     """``X-<kind>-Meta-Name: value`` as ``{"name": value}``; ``X-Remove-<kind>-Meta-Name`` as ``{"name": ""}``."""
     prefix, remove = f"x-{kind}-meta-", f"x-remove-{kind}-meta-"
     out: dict[str, str] = {}
+    removed: set[str] = set()
     for key, value in headers.items():
         low = key.lower()
+        if kind == "account" and low in ("x-account-quota-bytes", "x-account-quota-count"):
+            out[low[len("x-account-"):]] = value.strip()  # Swift 2.34's quota headers: the same as the meta ones
+            continue
         if low.startswith(prefix):
             out[low[len(prefix):]] = value.strip()
         elif low.startswith(remove):
-            out.setdefault(low[len(remove):], "")
+            removed.add(low[len(remove):])
+    for key in removed:
+        if kind == "object":  # an object's metadata is replaced whole: a removed name is simply not sent
+            out.pop(key, None)
+        else:  # an account's or container's: an empty value removes the name
+            out.setdefault(key, "")
     return out
 
 

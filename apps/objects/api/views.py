@@ -152,7 +152,15 @@ def _temp_url_valid(request: HttpRequest, project_id: str, container: str) -> bo
             return False
     keys = selectors.temp_url_keys(project_id=project_id, container=container)
     full = request.path
-    short = full[full.index("/v1/"):] if "/v1/" in full else full
+    prefix = request.GET.get("temp_url_prefix")
+    if prefix is not None:  # a signature for every object whose name starts with the prefix
+        head, _, name = full.partition(f"/{container}/")
+        if not name.startswith(prefix):
+            return False
+        full = f"prefix:{head}/{container}/{prefix}"
+        short = "prefix:" + full[full.index("/v1/"):] if "/v1/" in full else full
+    else:
+        short = full[full.index("/v1/"):] if "/v1/" in full else full
     methods = [request.method] if request.method != "HEAD" else ["HEAD", "GET", "PUT", "POST"]
     for key in keys:
         for method in methods:
@@ -187,7 +195,10 @@ def _dispatch(request: HttpRequest, rest: str) -> HttpResponse:
     container, _, name = tail.partition("/")
     method = request.method or "GET"
     referrer = request.headers.get("Referer", "")
-    if name and "temp_url_sig" in request.GET and _temp_url_valid(request, project_id, container):
+    if name and "temp_url_sig" in request.GET:
+        if method not in ("GET", "HEAD", "PUT", "POST", "DELETE") or \
+                not _temp_url_valid(request, project_id, container):
+            raise Unauthorized(STANDARD[401])  # whatever token comes with it (Swift's tempurl middleware)
         actor: Actor | None = _account_actor(project_id)
         temp_url = True
     else:
@@ -228,6 +239,10 @@ def _account(request: HttpRequest, method: str, actor: Actor | None, project_id:
         services.account_update(actor=actor, project_id=project_id,
                                 metadata=parsers.metadata(request.headers, "account"))
         return _empty(204)
+    if method == "DELETE" and "bulk-delete" in request.GET:
+        return _bulk_delete(request, actor, project_id)
+    if method == "PUT" and "extract-archive" in request.GET:
+        return _extract_archive(request, actor, project_id, "")
     if method in ("PUT", "DELETE"):
         selectors.require_account(actor, project_id, write=True)
         return error_response(405)
@@ -242,13 +257,29 @@ def _bulk_delete(request: HttpRequest, actor: Actor | None, project_id: str) -> 
     if len(paths) > MAX_BULK_DELETES:
         raise services.TooLarge(f"Maximum Bulk Deletes: {MAX_BULK_DELETES} per request")
     result = services.bulk_delete(actor=actor, project_id=project_id, paths=paths)
+    return _bulk_answer(request, result)
+
+
+def _bulk_answer(request: HttpRequest, result: dict[str, Any]) -> HttpResponse:
     accept = request.headers.get("Accept", "")
     if "json" in accept:
         return HttpResponse(json.dumps(result), content_type="application/json; charset=utf-8")
-    lines = [f"Number Deleted: {result['Number Deleted']}", f"Number Not Found: {result['Number Not Found']}",
-             f"Response Body: {result['Response Body']}", f"Response Status: {result['Response Status']}",
-             "Errors:", *[f"{p}, {s}" for p, s in result["Errors"]]]
+    lines = [f"{key}: {value}" for key, value in result.items() if key != "Errors"]
+    lines += ["Errors:", *[f"{p}, {s}" for p, s in result["Errors"]]]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+
+def _extract_archive(request: HttpRequest, actor: Actor | None, project_id: str, container: str) -> HttpResponse:
+    """Swift's bulk upload: a tar archive (plain, gz or bz2) whose files become objects (under
+    ``container``, or in the containers their first path part names), streamed member by member."""
+    if actor is None:
+        raise Unauthorized(STANDARD[401])
+    kind = request.GET.get("extract-archive", "")
+    if kind not in ("tar", "tar.gz", "tar.bz2"):
+        raise BadRequest(f"Unsupported archive format: {kind!r}")
+    result = services.archive_extract(actor=actor, project_id=project_id, container=container, stream=request,
+                                      compression=kind.partition(".")[2])
+    return _bulk_answer(request, result)
 
 
 # ---- containers ---------------------------------------------------------------------------------
@@ -284,6 +315,8 @@ def _container(request: HttpRequest, method: str, actor: Actor | None, project_i
         return _listing_response(request, rows, _container_headers(row, actor), kind="container", name=name)
     if actor is None:
         raise Unauthorized(STANDARD[401])
+    if method == "PUT" and "extract-archive" in request.GET:
+        return _extract_archive(request, actor, project_id, name)
     read, write = parsers.acls(request.headers)
     meta = parsers.metadata(request.headers, "container")
     if method == "PUT":
@@ -415,10 +448,10 @@ def _object_get(request: HttpRequest, method: str, actor: Actor | None, project_
         headers["Content-Type"] = "application/json; charset=utf-8"
     content_type = headers.pop("Content-Type", obj.content_type)
     if temp_url and method == "GET" and "content-disposition" not in obj.headers:
-        filename = request.GET.get("filename") or name.rsplit("/", 1)[-1]
+        filename = request.GET.get("filename") or ("" if "inline" in request.GET else name.rsplit("/", 1)[-1])
         disposition = "inline" if "inline" in request.GET else "attachment"
-        headers["Content-Disposition"] = f"{disposition}; filename=\"{filename.replace(chr(34), '')}\"; " \
-                                         f"filename*=UTF-8''{quote(filename)}"
+        headers["Content-Disposition"] = disposition if not filename else \
+            f"{disposition}; filename=\"{filename.replace(chr(34), '')}\"; filename*=UTF-8''{quote(filename)}"
     status = _conditions(request, body.etag, float(obj.timestamp))
     if status is not None:
         response = error_response(status, head=method == "HEAD")
@@ -473,6 +506,17 @@ def _put_arguments(request: HttpRequest, name: str) -> dict[str, Any]:
             "delete_at": parsers.delete_at(request.headers)}
 
 
+def _copied(obj: Object, container: str, name: str, account: str) -> dict[str, str]:
+    source = obj.copied_from if hasattr(obj, "copied_from") else None
+    headers = {"Etag": obj.etag, "Last-Modified": _last_modified(obj.timestamp), "X-Timestamp": _ts(obj.timestamp),
+               "X-Copied-From": quote(f"{container}/{name}"), "X-Copied-From-Account": account}
+    if source is not None:
+        headers["X-Copied-From-Last-Modified"] = _last_modified(source)
+    for key, value in obj.metadata.items():
+        headers[_header_name("X-Object-Meta-", key)] = value
+    return headers
+
+
 def _object(request: HttpRequest, method: str, actor: Actor | None, project_id: str, container: str, name: str,
             referrer: str, temp_url: bool) -> HttpResponse:
     if method in ("GET", "HEAD"):
@@ -494,8 +538,7 @@ def _object(request: HttpRequest, method: str, actor: Actor | None, project_id: 
                 request.headers.get("Content-Type") != "application/octet-stream" else None,
                 headers=args["headers"], delete_at=args["delete_at"],
                 manifest_copy=request.GET.get("multipart-manifest") == "get")
-            return _empty(201, {"Etag": obj.etag, "Last-Modified": _last_modified(obj.timestamp),
-                                "X-Copied-From": quote(f"{src_container}/{src_name}")})
+            return _empty(201, _copied(obj, src_container, src_name, src_account or f"AUTH_{project_id}"))
         if request.GET.get("multipart-manifest") == "put":
             raw = request.read(8 * 1024 * 1024 + 1)
             if len(raw) > 8 * 1024 * 1024:
@@ -540,8 +583,7 @@ def _object(request: HttpRequest, method: str, actor: Actor | None, project_id: 
             metadata=args["metadata"], fresh_metadata=request.headers.get("X-Fresh-Metadata", "").lower() == "true",
             content_type=request.headers.get("Content-Type") or None, headers=args["headers"],
             delete_at=args["delete_at"], manifest_copy=request.GET.get("multipart-manifest") == "get")
-        return _empty(201, {"Etag": obj.etag, "Last-Modified": _last_modified(obj.timestamp),
-                            "X-Copied-From": quote(f"{container}/{name}")})
+        return _empty(201, _copied(obj, container, name, f"AUTH_{project_id}"))
     return error_response(405)
 
 
@@ -570,6 +612,7 @@ def info(request: HttpRequest) -> HttpResponse:
                     "incoming_remove_headers": [], "incoming_allow_headers": [], "outgoing_allow_headers": [],
                     "allowed_digests": ["sha1", "sha256", "sha512"]},
         "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": 1000},
+        "bulk_upload": {"max_containers_per_extraction": 10000, "max_failed_extractions": 1000},
         "account_quotas": {},
         "container_quotas": {},
     }
