@@ -18,13 +18,14 @@ import secrets
 import time
 import uuid
 from base64 import urlsafe_b64decode
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape, quoteattr
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import http_date
@@ -121,6 +122,28 @@ def _body_chunks(request: HttpRequest) -> Iterator[bytes]:
         if not data:
             return
         yield data
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A sync chunk iterator as an async one, one chunk per thread hop: Django's ASGI handler would
+    otherwise read a sync StreamingHttpResponse whole into memory (list()) before sending a byte."""
+    end = object()
+    try:
+        while True:
+            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, end)
+            if chunk is end:
+                return
+            yield chunk  # type: ignore[misc]
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=False)()
+
+
+def _streamed(request: HttpRequest, chunks: Iterator[bytes], **kwargs: Any) -> StreamingHttpResponse:
+    """A streaming response of ``chunks``: an async iterator under ASGI, the iterator itself under WSGI."""
+    content = _async_chunks(chunks) if hasattr(request, "scope") else chunks
+    return StreamingHttpResponse(content, **kwargs)
 
 
 # ---- temp URLs ----------------------------------------------------------------------------------
@@ -468,11 +491,12 @@ def _object_get(request: HttpRequest, method: str, actor: Actor | None, project_
     if method == "HEAD":
         return _empty(200, {**headers, "Content-Length": str(body.size)}, content_type=content_type)
     if not chosen:
-        response = StreamingHttpResponse(body.read(), status=200, content_type=content_type)
+        response = _streamed(request, body.read(chunk_size=CHUNK), status=200, content_type=content_type)
         length = body.size
     elif len(chosen) == 1:
         first, last = chosen[0]
-        response = StreamingHttpResponse(body.read(first, last - first + 1), status=206, content_type=content_type)
+        response = _streamed(request, body.read(first, last - first + 1, chunk_size=CHUNK), status=206,
+                             content_type=content_type)
         response["Content-Range"] = f"bytes {first}-{last}/{body.size}"
         length = last - first + 1
     else:
@@ -489,8 +513,7 @@ def _object_get(request: HttpRequest, method: str, actor: Actor | None, project_
                 yield b"\r\n"
             yield tail
 
-        response = StreamingHttpResponse(parts(), status=206,
-                                         content_type=f"multipart/byteranges;boundary={boundary}")
+        response = _streamed(request, parts(), status=206, content_type=f"multipart/byteranges;boundary={boundary}")
     for key, value in headers.items():
         response[key] = value
     response["Content-Length"] = str(length)
