@@ -18,6 +18,7 @@ from typing import Literal
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, StrIndex, Substr
 
+from apps.core import pagination
 from apps.core.access import restrict
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError, Unauthorized
 from apps.identity.policy import Actor
@@ -348,3 +349,34 @@ def multipart_parts(*, actor: Actor, container: str, name: str, upload_id: str, 
     if after:
         qs = qs.filter(name__gt=f"{prefix}{after:05d}")
     return list(qs.order_by("name")[:limit])
+
+
+# ---- the dashboard's tables ---------------------------------------------------------------------
+
+CONTAINER_SORT_KEYS = {"name": "name", "object_count": "object_count", "bytes_used": "bytes_used",
+                       "updated_at": "updated_at"}
+
+
+def container_table(*, actor: Actor, sort_key: str = "name", ascending: bool = True, search: str = "",
+                    limit: int | None = None, marker: str | None = None) -> list[Container]:
+    """The caller's project's containers as the dashboard lists them: sorted by ``sort_key`` (then by
+    name, unique in an account), filtered by a part of the name, ``limit`` after the one named
+    ``marker``; one query (two with a marker), whatever the account holds."""
+    column = CONTAINER_SORT_KEYS.get(sort_key)
+    if column is None:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
+    project_id = actor.project_id or ""
+    require_account(actor, project_id)
+    qs = restrict(Container.objects.filter(project_id=project_id), actor, "view")
+    if search:
+        qs = qs.filter(name__icontains=search)
+    order = [(column, ascending), ("name", ascending)] if column != "name" else [("name", ascending)]
+    qs = pagination.keyset(qs, order=order, marker=marker, marker_field="name",
+                           unknown=lambda name: BadRequest(f"Marker {name} could not be found."))
+    return list(qs[:limit] if limit is not None else qs)
+
+
+def is_public(container: Container) -> bool:
+    """Whether anyone may read and list the container (its read ACL grants ``.r:*`` and ``.rlistings``)."""
+    items = acl.parse(container.read_acl)
+    return ".rlistings" in items and acl.referrer_allowed(items, "")

@@ -140,8 +140,9 @@ def _check_container_quota(metadata: Mapping[str, str]) -> None:
 
 def container_create(*, actor: Actor, name: str, project_id: str | None = None,
                      metadata: Mapping[str, str] | None = None, read_acl: str | None = None,
-                     write_acl: str | None = None) -> tuple[Container, bool]:
-    """PUT on a container: make it (True) or, when it exists, update what is given (False)."""
+                     write_acl: str | None = None, exclusive: bool = False) -> tuple[Container, bool]:
+    """PUT on a container: make it (True) or, when it exists, update what is given (False);
+    ``exclusive``: a container of that name already there is a Conflict instead (the dashboard's create)."""
     pid = _account(actor, project_id)
     require_account(actor, pid, write=True)
     _container_name(name)
@@ -152,6 +153,8 @@ def container_create(*, actor: Actor, name: str, project_id: str | None = None,
     with transaction.atomic():
         row = Container.objects.select_for_update().filter(project_id=pid, name=name).first()
         created = row is None
+        if row is not None and exclusive:
+            raise Conflict(f"A container named {name} already exists.")
         if row is None:
             row = Container(project_id=pid, name=name)
         row.metadata = _merge_metadata(row.metadata, metadata)
@@ -192,8 +195,21 @@ def container_delete(*, actor: Actor, name: str, project_id: str | None = None) 
     with transaction.atomic():
         row = Container.objects.select_for_update().get(pk=found.pk)
         if Object.objects.filter(container=row).exists():
-            raise Conflict("There was a conflict when trying to complete your request.")
+            raise Conflict(f"Container {name} is not empty: delete its objects first.")
         row.delete()
+
+
+PUBLIC_READ = (".r:*", ".rlistings")
+
+
+def container_set_public(*, actor: Actor, name: str, public: bool, project_id: str | None = None) -> Container:
+    """Make the container readable and listable by anyone (``.r:*,.rlistings`` in its read ACL) or not
+    (every referrer rule and ``.rlistings`` removed; grants to projects and users stay)."""
+    pid = _account(actor, project_id)
+    row = selectors.container_for(actor=actor, project_id=pid, name=name, need="owner")
+    kept = [item for item in acl.parse(row.read_acl) if not item.startswith(".")]
+    items = [*kept, *PUBLIC_READ] if public else kept
+    return container_update(actor=actor, name=name, project_id=pid, read_acl=",".join(items))
 
 
 # ---- objects ------------------------------------------------------------------------------------

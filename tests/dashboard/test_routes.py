@@ -156,6 +156,13 @@ ROUTES = {
         "subnet_create": ("<str:network_id>/subnets/create", "views.subnet_create"),
         "network_delete": ("<str:network_id>/delete", "tables.Table.action_view.<locals>.view"),
     },
+    "objects": {
+        "containers": ("containers/", "views.containers"),
+        "container_create": ("containers/create", "views.container_create"),
+        "container_act": ("containers/act", "tables.Table.action_view.<locals>.view"),
+        "container_delete": ("containers/<str:name>/delete", "tables.Table.action_view.<locals>.view"),
+        "container_public": ("containers/<str:name>/public", "tables.Table.action_view.<locals>.view"),
+    },
     "tasks": {
         "index": ("", "views.tasks"),
         "all": ("all", "views.tasks_all"),
