@@ -203,18 +203,24 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
     binding = _binding(actor, attributes)
     if groups is None and port_security and not device_owner.startswith("network:"):
         security_group_ensure_default(project_id=owner)
-    reserve(owner, {"port": 1})
-    Network.objects.select_for_update().filter(pk=network.pk).first()
+    # the rows only this port needs first; the shared rows (the project's quota, the network, its
+    # subnets' IPAM) are locked last, so concurrent creates queue only for the few statements that
+    # need them and the commit (the locks keep their order: quota, network, subnets)
     port = new_port(network=network, project_id=owner, device_owner=device_owner, device_id=device_id,
                     mac_address=mac, name=attributes.get("name", ""), description=attributes.get("description", ""),
                     admin_state_up=attributes.get("admin_state_up", True), port_security_enabled=port_security,
                     allowed_address_pairs=pairs, dns_name=dns_name, tags=list(attributes.get("tags") or []),
                     **binding)
-    allocate(port, requests if requests else (None if requests is None else []), network=network)
     if groups is None and port_security and not device_owner.startswith("network:"):
         groups = [security_group_ensure_default(project_id=owner)]
     if groups:
         port.security_groups.set(groups)
+    reserve(owner, {"port": 1})
+    # NO KEY UPDATE: the port row's foreign key holds a KEY SHARE lock on the network already, which a
+    # plain FOR UPDATE would wait for across two creates (a deadlock); this still queues creates and
+    # keeps out a network delete or update until the commit
+    Network.objects.select_for_update(no_key=True).filter(pk=network.pk).first()
+    allocate(port, requests if requests else (None if requests is None else []), network=network)
     publish_and_sync("created", "port", port, status=port.status)
     return port
 
