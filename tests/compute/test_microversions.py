@@ -395,3 +395,24 @@ def test_2_26_tags_in_show_list_update_and_rebuild(env: Env) -> None:
     nova_error(api.get(f"servers/{server.id}/tags", headers=old), 404)
     assert len(api.get("servers?tags=nothing-has-it", headers=old).json()["servers"]) == 1
     assert api.get("servers?tags=nothing-has-it", headers=h).json()["servers"] == []
+
+
+# ---- not yet: 2.32 device tags, 2.37 networks "auto" / "none" ---------------------------------------------
+
+@pytest.mark.parametrize("server", [
+    {"networks": "none"}, {"networks": "auto"},
+    {"networks": [{"uuid": "NET", "tag": "nic1"}]},
+    {"block_device_mapping_v2": [{"boot_index": 0, "uuid": "IMAGE", "source_type": "image",
+                                  "destination_type": "local", "tag": "root"}]},
+])
+def test_what_later_versions_add_to_a_server_create_is_refused_up_to_the_maximum(env: Env, server) -> None:
+    body = {"name": "x", "imageRef": env.image.id, "flavorRef": env.tiny.flavorid,
+            "networks": [{"uuid": env.network.id}], **server}
+    if isinstance(body["networks"], list):
+        body["networks"] = [{**n, "uuid": env.network.id} for n in body["networks"]]
+    for bdm in body.get("block_device_mapping_v2", []):
+        bdm["uuid"] = env.image.id
+    for version in ("2.1", "2.31"):
+        error = nova_error(env.cloud.member.post("servers", {"server": body}, headers=v(version)), 400, "badRequest")
+        assert "networks" in error["message"] or "tag" in error["message"], error
+    assert not Instance.objects.exists()

@@ -104,8 +104,8 @@ def test_error_server_shows_its_fault(env: Env) -> None:
 def test_create_errors_in_nova_format(env: Env) -> None:
     nova_error(create(env, flavorRef="nope"), 400, "badRequest")
     nova_error(create(env, bogus=1), 400, "badRequest")
-    nova_error(env.cloud.reader.post("servers", {"server": {"name": "x", "imageRef": env.image.id,
-                                                            "flavorRef": "1", "networks": "none"}}), 403, "forbidden")
+    nova_error(env.cloud.reader.post("servers", {"server": {"name": "x", "imageRef": env.image.id, "flavorRef": "1",
+                                                            "networks": [{"uuid": env.network.id}]}}), 403, "forbidden")
     from apps.identity import services as identity_services
 
     identity_services.quota_set(actor=env.cloud.admin_actor, project_id=env.cloud.demo_project.id,
@@ -341,7 +341,7 @@ def test_server_group_lists_its_members(env: Env) -> None:
     server_id = create(env, name="member").json()["server"]["id"]
     assert env.cloud.member.get(f"os-server-groups/{group_id}").json()["server_group"]["members"] == []
     response = env.cloud.member.post("servers", {"server": {"name": "in-group", "imageRef": env.image.id,
-                                                            "flavorRef": "1", "networks": "none"},
+                                                            "flavorRef": "1", "networks": [{"uuid": env.network.id}]},
                                                  "os:scheduler_hints": {"group": group_id}})
     member_id = response.json()["server"]["id"]
     assert env.cloud.member.get(f"os-server-groups/{group_id}").json()["server_group"]["members"] == [member_id]

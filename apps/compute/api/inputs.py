@@ -88,15 +88,23 @@ def _tags(value: Any) -> list[str]:
     return clean
 
 
-def _networks(value: Any) -> list[NetworkRequest] | str | None:
-    """None (the project's only network, if any), "auto", "none" or a list of requests."""
-    if value is None or value in ("auto", "none"):
+def _device_tags(version: tuple[int, int]) -> bool:
+    """Whether a network or block device of a new server may carry a ``tag``: Nova's 2.32, then from
+    2.42 (2.33-2.41 dropped it by mistake). Not before 2.32."""
+    return version == (2, 32) or version >= (2, 42)
+
+
+def _networks(value: Any, version: tuple[int, int]) -> list[NetworkRequest] | str | None:
+    """None (the project's only network, if any), a list of requests, or from 2.37 "auto" / "none"."""
+    if value is None or (value in ("auto", "none") and version >= (2, 37)):
         return value
     if not isinstance(value, list):
-        raise BadRequest("Invalid input for field/attribute networks: a list, 'auto' or 'none'.")
+        raise BadRequest(f"Invalid input for field/attribute networks. Value: {value!r}. A list is expected"
+                         + (", or 'auto' or 'none'." if version >= (2, 37) else "."))
+    keys = NETWORK_KEYS if _device_tags(version) else NETWORK_KEYS - {"tag"}
     requests: list[NetworkRequest] = []
     for item in value:
-        if not isinstance(item, dict) or not item or set(item) - NETWORK_KEYS:
+        if not isinstance(item, dict) or not item or set(item) - keys:
             raise BadRequest(f"Invalid input for field/attribute networks. Value: {item!r}.")
         if item.get("port"):
             requests.append({"port": str(item["port"])})
@@ -185,7 +193,7 @@ def server_create(data: Any, *, version: tuple[int, int]) -> tuple[ServerCreate,
     key_name = b.get("key_name")
     server = ServerCreate(
         name=_name(b.get("name")), image_ref=_image_ref(b.get("imageRef", "")),
-        flavor_ref=_flavor_ref(b.get("flavorRef")), networks=_networks(b.get("networks")),
+        flavor_ref=_flavor_ref(b.get("flavorRef")), networks=_networks(b.get("networks"), version),
         key_name=None if key_name is None else str(key_name),
         security_groups=_security_groups(b.get("security_groups")),
         user_data=None if user_data is None else check.base64_text(user_data, field="user_data",
@@ -197,7 +205,8 @@ def server_create(data: Any, *, version: tuple[int, int]) -> tuple[ServerCreate,
         min_count=min_count, max_count=check.integer(b.get("max_count", min_count), field="max_count", minimum=1),
         description=check.text(b.get("description"), field="description"),
         access_ip_v4=_access_ip(b.get("accessIPv4"), 4), access_ip_v6=_access_ip(b.get("accessIPv6"), 6),
-        block_devices=block_devices(b.get("block_device_mapping_v2"), legacy=b.get("block_device_mapping")),
+        block_devices=block_devices(b.get("block_device_mapping_v2"), legacy=b.get("block_device_mapping"),
+                                    tags=_device_tags(version)),
         tags=_tags(b.get("tags") or []), admin_pass=_admin_pass(b.get("adminPass")),
         disk_config=_disk_config(b.get("OS-DCF:diskConfig") or "MANUAL"))
     return server, b.get("return_reservation_id") in (True, "True", "true", "1")
@@ -211,12 +220,15 @@ def _list(value: Any, name: str) -> list[Any]:
     return value
 
 
-def block_devices(bdm_v2: Any, *, legacy: Any = None) -> list[BlockDevice]:
+def block_devices(bdm_v2: Any, *, legacy: Any = None, tags: bool = True) -> list[BlockDevice]:
     """A server's ``block_device_mapping_v2``, or Nova's legacy ``block_device_mapping`` (one or the
-    other, never both), as ``BlockDevice`` values."""
+    other, never both), as ``BlockDevice`` values; a ``tag`` only where ``tags`` allows it."""
     bdm_v2, legacy = _list(bdm_v2, "block_device_mapping_v2"), _list(legacy, "block_device_mapping")
     if legacy and bdm_v2:
         raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
+    if not tags and any(isinstance(item, Mapping) and "tag" in item for item in bdm_v2):
+        raise BadRequest("Invalid input for field/attribute block_device_mapping_v2. Additional properties "
+                         "are not allowed (tag was unexpected)")
     return [block_device(item) for item in (_from_legacy(legacy) if legacy else bdm_v2)]
 
 
