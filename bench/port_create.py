@@ -6,7 +6,8 @@ migrate, bootstrap, uvicorn (``--web-workers``). It makes one network with a /16
 POSTs ``{"port": {"network_id"}}`` from ``--concurrency`` threads (keep-alive connections) until
 ``--ports`` ports exist; every port gets its address from IPAM under the subnet's row lock and its
 quota reservation under the project's. Prints ports/s and p50/p99 latency, checks that every
-address was given once, then deletes what it made.
+address was given once, then deletes what it made; ends with the issue-12 table (bench/verdict.py,
+goal >= 150 ports/s and p50 < 100 ms at c=20; exit status 1 when missed).
 
     python bench/port_create.py [--ports 1000] [--concurrency 20] [--web-workers 2]
     python bench/port_create.py --url http://127.0.0.1:8000 --user demo --password secret --project demo
@@ -31,6 +32,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.verdict import Verdict, print_verdicts  # noqa: E402
+
 PG = "postgres://stratus:stratus@127.0.0.1:5432"
 
 
@@ -183,7 +187,7 @@ def measure(url: str, token: str, *, ports: int, concurrency: int) -> dict[str, 
     return result
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url")
     parser.add_argument("--user", default="admin")
@@ -194,7 +198,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args()
 
-    def run(url: str, password: str) -> None:
+    def run(url: str, password: str) -> int:
         token, project_id = token_for(url, args.user, password, args.project)
         if args.url is None:  # our own cloud: room for the run in the admin project's port quota
             Api(url, token).call("PUT", f"quotas/{project_id}", {"quota": {"port": -1}})
@@ -204,15 +208,19 @@ def main() -> None:
         print(f"  {result['ports']:.0f} ports in {result['seconds']:.1f} s = {result['ports_per_s']:.1f} ports/s, "
               f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, {result['errors']:.0f} errors, "
               "every address given once")
+        ok = result["ports_per_s"] >= 150 and result["p50_ms"] < 100 and not result["errors"]
+        print_verdicts([Verdict(f"port create, c={args.concurrency}", "- (no anchor runs here)",
+                                f"{result['ports_per_s']:.1f} ports/s, p50 {result['p50_ms']:.0f} ms", None,
+                                ">= 150 ports/s, p50 < 100 ms", ok)])
+        return 0 if ok else 1
 
     if args.url:
         if not args.password:
             raise SystemExit("--password is required with --url")
-        run(args.url.rstrip("/"), args.password)
-    else:
-        with own_cloud(args.web_workers) as (url, password):
-            run(url, password)
+        return run(args.url.rstrip("/"), args.password)
+    with own_cloud(args.web_workers) as (url, password):
+        return run(url, password)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
