@@ -1,6 +1,6 @@
-"""Server create: every check before anything is written, then three short transactions: the quota
-with the rows, each instance's claim on a node (``schedule``), the ports bound to the chosen nodes and
-the spawns sent to them (a failure after the first undoes it: ``_undo_create``).
+"""Server create: every check before anything is written, then short transactions: the quota with
+the rows, each instance's claim on a node (``schedule``), the ports bound to the chosen nodes, the
+spawns sent to them (a failure after the first undoes it: ``_undo_create``).
 The node reports back through ``server_reports``."""
 from __future__ import annotations
 
@@ -350,7 +350,7 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
     # own rows need it (issue 12): (1) the quota reserved with the rows it counts, committed together,
     # so the project's quota rows are locked for a few inserts, not through scheduling and IPAM; (2)
     # each instance's claim on a node, the node's row locked for the claim only; (3) the ports (the
-    # network's locks) and the spawns. Quotas stay exact: usage changes only with the rows it counts. A
+    # network's locks); (4) the spawns. Quotas stay exact: usage changes only with the rows it counts. A
     # failure after (1) undoes (1) and (2) (``_undo_create``), so a refused create leaves nothing, as
     # before; an instance deleted meanwhile is left to its delete. Lock order as everywhere: instance
     # row → quota usage → node → network/ports.
@@ -395,11 +395,14 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
                                image_properties=properties, request_id=request_id)
             if node is not None:
                 placed.append((instance, node))
-        with transaction.atomic():
+        with transaction.atomic():  # the network's and the port quota's rows: for the ports only
+            placed = [(instance, node) for instance, node in placed if not _gone(instance.pk)]
+            for instance, node in placed:
+                _make_ports(instance, requests, groups, node.host, node.availability_zone)
+        with transaction.atomic():  # the spawns (sent on commit)
             for instance, node in placed:
                 if _gone(instance.pk):
                     continue
-                _make_ports(instance, requests, groups, node.host, node.availability_zone)
                 action = action_find(instance, request_id, "create")
                 dispatch_spawn(instance, node, request_id=request_id, action=action)
                 publish(instance, "created")
