@@ -82,6 +82,8 @@ V = "/volume/v3/{pid}"
 G = "/image/v2"
 K = "/identity/v3"
 NOVA_VERSION: tuple[tuple[str, str], ...] = ()
+# ?user_id= on key pairs (an admin's look at another user's) counts from microversion 2.10
+NOVA_KEYPAIR_VERSION = (("OpenStack-API-Version", "compute 2.10"),)
 CINDER_VERSION = (("OpenStack-API-Version", "volume 3.44"),)
 
 
@@ -266,7 +268,7 @@ RESOURCES: tuple[Resource, ...] = (
                       Call("volume-attachment", "GET", "/os-volume_attachments/{volume}", write=False),
                       Call("volume-detach", "DELETE", "/os-volume_attachments/{volume}"))),
     Resource(api="compute", name="keypair", member=f"{C}/os-keypairs/{{id}}", model="compute.KeyPair",
-             style="nova", lists=(f"{C}/os-keypairs",), headers=NOVA_VERSION, pk_field="name",
+             style="nova", lists=(f"{C}/os-keypairs",), headers=NOVA_KEYPAIR_VERSION, pk_field="name",
              admin_query="?user_id={user}",
              filters=("user_id={user}",), marker=False, reader=False),  # a user's own: no reader case
     Resource(api="compute", name="server_group", member=f"{C}/os-server-groups/{{id}}", model="compute.ServerGroup",
@@ -417,7 +419,7 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("compute", "usage", "identity.project", "GET", f"{C}/os-simple-tenant-usage/{{ref}}", None, (),
               "nova"),
     Reference("compute", "keypairs-of-user", "identity.user", "GET", f"{C}/os-keypairs?user_id={{ref}}", None, (),
-              "nova"),
+              "nova", headers=NOVA_KEYPAIR_VERSION),
     Reference("networks", "quota", "identity.project", "GET", f"{N}/quotas/{{ref}}", None, (), "neutron"),
     Reference("networks", "quota-details", "identity.project", "GET", f"{N}/quotas/{{ref}}/details", None, (),
               "neutron"),
