@@ -10,7 +10,8 @@ wrk when installed (else a Python client):
   1. GET /compute/v2.1/servers/{id}   as demo (X-Auth-Token), the server's body
   2. GET /bench/bare                  the bare Django view (no authentication, no database)
 
-and prints the verdict: Stratus's req/s as a share of the bare view's (goal >= 50 %) and its p99 (goal
+and prints the SQL queries one such request makes (run once in this process), then the verdict:
+Stratus's req/s as a share of the bare view's (goal >= 50 %) and its p99 (goal
 < 50 ms). Correctness is checked: every response is a 200 with the server's id and address, and another
 project's token gets a 404 for it. Exit status 1 when a goal is missed or a check fails.
 
@@ -126,6 +127,11 @@ def main() -> int:
                 status_other, _ = api(url, "GET", path, other)
                 correct &= status_other == 404
                 print(f"  server {server_id}: body correct: {correct}")
+                from bench.server_list import count_queries
+
+                queries, total_ms, sql_ms, _ = count_queries(token, path)
+                print(f"  one request in this process (Django's test client): {queries} SQL queries, "
+                      f"{total_ms:.1f} ms, {sql_ms:.1f} ms of it in SQL")
                 failed |= not correct
                 headers = {"X-Auth-Token": token}
                 measure(url, path, headers, 4, min(2.0, args.duration))  # warm every worker
