@@ -34,15 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.token_validation import (  # noqa: E402
-    Verdict,
-    environment,
-    issue_token,
-    print_verdicts,
-    run_python,
-    run_wrk,
-    server,
-)
+from bench.token_validation import environment, issue_token, run_python, run_wrk, server  # noqa: E402
+from bench.verdict import Verdict, print_verdicts  # noqa: E402
 
 
 def api(url: str, method: str, path: str, token: str, body: object = None) -> tuple[int, dict]:

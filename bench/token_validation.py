@@ -42,6 +42,7 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.verdict import Verdict, print_verdicts  # noqa: E402
 from portal.launcher import free_port, http_ok, redis_ping  # noqa: E402
 
 PG_ADMIN_URL = "postgres://stratus:stratus@127.0.0.1:5432/postgres"
@@ -225,29 +226,6 @@ def run_wrk(url: str, path: str, headers: dict[str, str], concurrency: int, seco
                   seconds=requests / float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
                   p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
                   p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)))  # type: ignore[union-attr]
-
-
-@dataclass
-class Verdict:
-    measure: str
-    anchor: str
-    stratus: str
-    ratio: float | None
-    goal: str
-    passed: bool
-
-
-def print_verdicts(verdicts: list[Verdict]) -> None:
-    """The table `make bench` prints: one row per measure."""
-    rows = [("measure", "anchor (same run)", "Stratus", "ratio", "goal", "")]
-    rows += [(v.measure, v.anchor, v.stratus, "-" if v.ratio is None else f"{v.ratio:.0%}", v.goal,
-              "PASS" if v.passed else "FAIL") for v in verdicts]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print()
-    for index, row in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
-        if index == 0:
-            print("| " + " | ".join("-" * width for width in widths) + " |")
 
 
 def refused_everywhere(url: str, path: str, headers: dict[str, str], tries: int = 40) -> bool:
