@@ -122,7 +122,8 @@ class ComputeNode(TimeStamped):
     ``id`` is what os-hypervisors/os-services show below microversion 2.53; ``uuid`` from 2.53.
 
     ``*_used`` are the sums of the claims of the instances placed here; the scheduler changes them
-    only under ``select_for_update`` on this row, so concurrent claims never overcommit."""
+    only under this row's lock (``select_for_update``, or a conditional UPDATE that re-checks the
+    capacity on the newest row), so concurrent claims never overcommit."""
 
     uuid = models.CharField(max_length=36, unique=True, default=new_uuid, editable=False)
     host = models.CharField(max_length=255, unique=True)  # the service host; the queue is compute.<host>

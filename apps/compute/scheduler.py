@@ -3,21 +3,23 @@
 ``schedule_and_claim`` runs inside the caller's transaction (``server_create`` and rescheduling in
 ``apps.compute.services.servers``, ``server_reports``):
 
-1. Filter, in one SQL query: the node is up (heartbeat within ``STRATUS_COMPUTE_SERVICE_DOWN_TIME`` and
-   not forced down), enabled, in the asked availability zone, has the free vCPUs/RAM/disk with its
+1. Filter, over this process's in-memory view of the nodes (``_CandidateView``: one query, kept
+   ``VIEW_MAX_AGE`` s): the node is up (heartbeat within ``STRATUS_COMPUTE_SERVICE_DOWN_TIME`` and not
+   forced down), enabled, in the asked availability zone, has the free vCPUs/RAM/disk with its
    allocation ratios (``free_vcpus = vcpus * cpu_ratio - vcpus_used``, ``free_ram = memory_mb * ram_ratio
    - reserved - memory_mb_used``, ``free_disk = local_gb * disk_ratio - local_gb_used``), matches the
    server group's hard policy and the image's ``hypervisor_type``/``architecture``, and was not tried
    already (``exclude_hosts``). A forced host (``zone:host``, ``zone::node`` or ``zone:host:node``; admin
    only, checked by the caller) skips the enabled/zone/group/image filters, as Nova's does, but not the
    capacity nor the up check.
-2. Weigh, in the same query: soft (anti-)affinity first (members of the group on the node), then free
-   RAM: the most first (``spread``, Nova's default) or the least first (``STRATUS_SCHEDULER_WEIGHER=stack``).
-3. Claim: the same query locks the best node no other transaction holds (``FOR UPDATE SKIP LOCKED
-   LIMIT 1``; PostgreSQL re-checks the filters on the newest version of the row it locks), the capacity
-   is checked again on the locked row and the claim added to its ``*_used``. When no free node fits, the
-   nodes other transactions hold are waited for one by one and re-checked under their lock, so the answer
-   is exact: ``NoValidHost`` only when no node has room, whatever the concurrency.
+2. Weigh: soft (anti-)affinity first (members of the group on the node), then free RAM: the most first
+   (``spread``, Nova's default) or the least first (``STRATUS_SCHEDULER_WEIGHER=stack``).
+3. Claim with one conditional UPDATE on the best node: the database adds the claim only if the node's
+   newest row still fits it and is up (and enabled and in the zone), and skips a row another transaction
+   holds (``FOR UPDATE SKIP LOCKED``); refused, the next node is tried. What the view cannot place goes
+   through the exact SQL path (``candidates``: filter, weigh and lock in SQL, then wait for the nodes
+   other transactions hold, each re-checked under its lock), so the answer is exact: ``NoValidHost``
+   only when no node has room, whatever the concurrency or the view's age.
 """
 from __future__ import annotations
 
