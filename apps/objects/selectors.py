@@ -380,3 +380,20 @@ def is_public(container: Container) -> bool:
     """Whether anyone may read and list the container (its read ACL grants ``.r:*`` and ``.rlistings``)."""
     items = acl.parse(container.read_acl)
     return ".rlistings" in items and acl.referrer_allowed(items, "")
+
+
+def multipart_uploads(*, actor: Actor, container: str, prefix: str = "", after: str = "",
+                      limit: int = 1000) -> list[tuple[str, str, Object]]:
+    """The S3 multipart uploads in progress into ``container`` ((key, upload id, marker) by key, then
+    id), keys under ``prefix``, after the marker name ``after`` (``key/upload id``): one query."""
+    pid = actor.project_id or ""
+    container_for(actor=actor, project_id=pid, name=container, need="list")
+    qs = Object.objects.filter(container__project_id=pid, container__name=container + SEGMENTS_SUFFIX,
+                               name__startswith=prefix, name__regex=r"/[0-9a-f]{32}$")
+    if after:
+        qs = qs.filter(name__gt=after)
+    out = []
+    for row in qs.order_by("name")[:limit]:
+        key, _, upload_id = row.name.rpartition("/")
+        out.append((key, upload_id, row))
+    return out

@@ -159,3 +159,24 @@ def test_multipart_rules(alice):
     assert not Object.objects.filter(container__name="bkt+segments").exists()
     assert _send("DELETE", "/s3/bkt", creds).status_code == 204
     assert not Container.objects.filter(name__startswith="bkt").exists()
+
+
+def test_list_multipart_uploads(alice):
+    _, creds = alice
+    r = _send("GET", "/s3/bkt?uploads", creds)
+    assert r.status_code == 200 and "<Upload>" not in r.content.decode()  # none yet (no +segments container)
+    ids = {}
+    for key in ("a/one", "a/two", "b"):
+        text = _send("POST", f"/s3/bkt/{key}?uploads", creds).content.decode()
+        ids[key] = re.search(r"<UploadId>(.*?)</UploadId>", text).group(1)
+    _send("PUT", f"/s3/bkt/a/one?partNumber=1&uploadId={ids['a/one']}", creds, body=b"part")
+    text = _send("GET", "/s3/bkt?uploads", creds).content.decode()
+    assert re.findall(r"<Key>(.*?)</Key><UploadId>(.*?)</UploadId>", text) == [
+        ("a/one", ids["a/one"]), ("a/two", ids["a/two"]), ("b", ids["b"])]
+    text = _send("GET", "/s3/bkt?uploads&prefix=a%2F&max-uploads=1", creds).content.decode()
+    assert re.findall(r"<Key>(.*?)</Key>", text) == ["a/one"] and "<IsTruncated>true</IsTruncated>" in text
+    text = _send("GET", "/s3/bkt?uploads&key-marker=a%2Fone", creds).content.decode()
+    assert re.findall(r"<Key>(.*?)</Key>", text) == ["a/two", "b"]
+    _send("DELETE", f"/s3/bkt/b?uploadId={ids['b']}", creds)
+    text = _send("GET", "/s3/bkt?uploads", creds).content.decode()
+    assert re.findall(r"<Key>(.*?)</Key>", text) == ["a/one", "a/two"]

@@ -259,7 +259,7 @@ def _dispatch(request: HttpRequest, actor: Actor | None, claim: sigv4.Claim | No
                 selectors.container_for(actor=actor, project_id=_pid(actor), name=bucket, need="list")
                 return _xml("LocationConstraint", "")
             if "uploads" in q:
-                raise S3Error("NotImplemented", "Listing multipart uploads is not implemented.", 501)
+                return _list_uploads(request, actor, bucket)
             return _list_objects(request, actor, bucket)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
     if "uploadId" in q:
@@ -407,6 +407,25 @@ def _list_objects(request: HttpRequest, actor: Actor | None, bucket: str) -> Htt
 
 def _quoted(obj: Object) -> str:
     return f'"{obj.etag.strip(chr(34))}"'
+
+
+def _list_uploads(request: HttpRequest, actor: Actor, bucket: str) -> HttpResponse:
+    """ListMultipartUploads: by key then upload id, under ``prefix``, after ``key-marker`` (and
+    ``upload-id-marker``); no delimiter grouping."""
+    q = request.GET
+    prefix, key_marker, id_marker = q.get("prefix", ""), q.get("key-marker", ""), q.get("upload-id-marker", "")
+    limit = _max_keys({"max-keys": q.get("max-uploads", str(MAX_KEYS))})
+    after = f"{key_marker}/{id_marker}" if id_marker else (f"{key_marker}/\U0010ffff" if key_marker else "")
+    rows = selectors.multipart_uploads(actor=actor, container=bucket, prefix=prefix, after=after, limit=limit + 1)
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    items = "".join(f"<Upload>{_el('Key', key)}{_el('UploadId', upload_id)}{_el('StorageClass', 'STANDARD')}"
+                    f"{_el('Initiated', _iso(row.timestamp))}</Upload>" for key, upload_id, row in rows)
+    body = (_el("Bucket", bucket) + _el("KeyMarker", key_marker) + _el("UploadIdMarker", id_marker)
+            + _el("Prefix", prefix) + _el("MaxUploads", limit) + _el("IsTruncated", "true" if truncated else "false"))
+    if truncated:
+        body += _el("NextKeyMarker", rows[-1][0]) + _el("NextUploadIdMarker", rows[-1][1])
+    return _xml("ListMultipartUploadsResult", body + items)
 
 
 def _delete_objects(request: HttpRequest, actor: Actor, claim: sigv4.Claim | None, bucket: str) -> HttpResponse:
