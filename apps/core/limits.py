@@ -13,7 +13,8 @@ Two guards, one rule:
 
 Image data (Glance ``PUT .../file`` and ``.../stage``, the dashboard's upload) is not JSON and is
 exempt: its streams are capped by STRATUS_IMAGE_SIZE_CAP and the image_bytes quota in the images
-service.
+service; so are object data (Swift's and S3's PUT, the Object Store panel's upload form, a POST),
+capped by the objects services (STRATUS_OBJECT_MAX_FILE_SIZE, the quotas).
 """
 from __future__ import annotations
 
@@ -34,12 +35,15 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(?:file|stage)/?$|^/dashboard/images/[^/]+/upload/?$")
 OBJECT_DATA = "/object-store/v1/"  # Swift object data (and SLO manifests): capped by the objects services
 S3_DATA = "/s3/"  # S3 objects and parts (PUT), capped by the same services
+OBJECT_UPLOAD = re.compile(r"^/dashboard/objects/containers/[^/]+/upload$")  # the dashboard's file form (POST)
 # the error format of each API, by the prefix portal/urls.py serves it under
 STYLES = (("/identity", "keystone"), ("/image", "glance"), ("/network", "neutron"), ("/compute", "nova"),
           ("/volume", "nova"))
 
 
 def exempt(method: str, path: str) -> bool:
+    if method == "POST":
+        return bool(OBJECT_UPLOAD.match(path))
     return method == "PUT" and (bool(IMAGE_DATA.match(path)) or path.startswith((OBJECT_DATA, S3_DATA)))
 
 

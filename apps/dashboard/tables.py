@@ -124,6 +124,7 @@ class Table:
     row_data: Callable[[Any], Mapping[str, Any]] = lambda row: {"name": getattr(row, "name", "") or ""}
     url_args: tuple[Any, ...] = field(default=())
     key: str = "pk"  # the row's attribute that names it: its actions' ``pk``, the pages' marker (``name``...)
+    params: tuple[tuple[str, str], ...] = ()  # query parameters every link of the table keeps (a folder's prefix)
 
     # ---- reading a page ---------------------------------------------------------------------
 
@@ -159,7 +160,8 @@ class Table:
         if backwards:
             rows.reverse()
         page = Page(rows=rows, query=query)
-        base = {"sort": query.sort, "dir": query.direction, **({"q": query.search} if query.search else {})}
+        base = {**dict(self.params), "sort": query.sort, "dir": query.direction,
+                **({"q": query.search} if query.search else {})}
         pk = self._pk
         if rows and (more if not backwards else True):
             page.next = urlencode({**base, "marker": pk(rows[-1])})
@@ -194,7 +196,7 @@ class Table:
             link = None
             if column.sort:
                 ascending = not query.ascending if column.sort == query.sort else True
-                params = {"sort": column.sort, "dir": "asc" if ascending else "desc",
+                params = {**dict(self.params), "sort": column.sort, "dir": "asc" if ascending else "desc",
                           **({"q": query.search} if query.search else {})}
                 link = urlencode(params)
             headers.append({"column": column, "link": link, "sorted": column.sort == query.sort,
@@ -209,14 +211,15 @@ class Table:
                        for a in self.actions if a.row and a.allowed(row)]
             rows.append({"row": row, "pk": self._pk(row), "data": data, "actions": actions,
                          "selectable": any(a.allowed(row) for a in bulk)})
-        state = {"sort": query.sort, "dir": query.direction, **({"q": query.search} if query.search else {})}
+        state = {**dict(self.params), "sort": query.sort, "dir": query.direction,
+                 **({"q": query.search} if query.search else {})}
         if query.marker:
             state.update({"marker": query.marker, **({"rev": 1} if request.GET.get("rev") else {})})
         return {**extra, "table": {
             "name": self.name, "headers": headers, "rows": rows, "page": page, "row_template": self.row_template,
             "bulk": bulk, "live": self.live, "search": query.search, "search_label": self.search_label,
             "empty": self.empty, "url": self.url(), "action_url": self.action_url(), "state": urlencode(state),
-            "width": len(columns) + 2 + (1 if bulk else 0),
+            "width": len(columns) + 2 + (1 if bulk else 0), "params": self.params,
         }}
 
     def render(self, request: HttpRequest, template: str, extra: Mapping[str, Any], *,

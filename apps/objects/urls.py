@@ -6,6 +6,6 @@ from apps.objects import views
 
 urlpatterns = urls(
     views,
-    Resource("containers", "container", "name", new=("create", "act"),
-             actions=("delete", "public")),
+    Resource("containers", "container", "name", new=("create", "act"), detail=True,
+             actions=("delete", "public", "upload", "download", "object", "objects/act=object_act")),
 )

@@ -7,21 +7,27 @@ An upload is a multipart form: Django's upload handlers spool a large file to a 
 chunks stream to ``object_put`` (never read whole into memory); a download is a streaming response."""
 from __future__ import annotations
 
+import mimetypes
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.access import may_change
-from apps.core.errors import StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error
-from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting
+from apps.core.errors import Forbidden, NotFound, StratusError
+from apps.dashboard.shell import actor_for, dashboard_view, form_error, safe_next
+from apps.dashboard.tables import MAX_BULK, Action, Column, Table, TableQuery, deleting
 from apps.identity.policy import Actor
 from apps.objects import selectors, services
-from apps.objects.forms import ContainerForm
-from apps.objects.models import Container
+from apps.objects.api.views import _streamed
+from apps.objects.forms import ContainerForm, UploadForm
+from apps.objects.models import Container, Object
+from apps.objects.selectors import Listing
 
 DELIMITER = "/"
 
@@ -95,5 +101,188 @@ def container_create(request: HttpRequest) -> HttpResponse:
             form_error(form, exc)
         else:
             messages.success(request, f"Container {name} created.")
-            return HttpResponseRedirect(reverse("objects:containers"))
+            return HttpResponseRedirect(reverse("objects:container", args=[name]))
     return CONTAINERS.render(request, "objects/containers.html", _containers_context(actor, form), status=400)
+
+
+# ---- a container's objects, browsed like folders ------------------------------------------------
+
+
+def _folder_url(container: str, prefix: str = "") -> str:
+    url = reverse("objects:container", args=[container])
+    return f"{url}?{urlencode({'prefix': prefix})}" if prefix else url
+
+
+def _object_url(view: str, container: str, name: str) -> str:
+    return reverse(f"objects:{view}", args=[container]) + "?" + urlencode({"object": name})
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A pseudo-folder of the listing (a selectors.Subdir) as a row shows it: its name below the folder
+    shown and its link."""
+
+    name: str
+    shown: str
+    folder: str
+
+
+def _object_delete(container: str) -> Action:
+    def call(actor: Actor, name: str) -> Object:
+        obj = selectors.object_get(actor=actor, project_id=_project(actor), container=container, name=name)
+        services.object_delete(actor=actor, container=container, name=name)
+        return obj
+
+    return Action("delete", "Delete", call=call, success=lambda o: f"Object {o.name} deleted.",
+                  allowed=lambda row: isinstance(row, Object) and bool(getattr(row, "can_write", False)),
+                  bulk=True, danger=True, confirm="Delete object {name}?", icon="trash")
+
+
+def _objects_page(container: str, prefix: str) -> Any:
+    def page(actor: Actor, query: TableQuery) -> list[Object | Folder]:
+        listing = Listing(prefix=prefix + query.search, marker=query.marker or "", limit=query.limit,
+                          delimiter=DELIMITER, reverse=not query.ascending)
+        row, entries = selectors.object_list(actor=actor, project_id=_project(actor), container=container,
+                                             listing=listing)
+        can_write = may_change(actor, row)
+        shown: list[Object | Folder] = []
+        for entry in entries:
+            if isinstance(entry, Object):
+                entry.shown = entry.name[len(prefix):]
+                entry.can_write = can_write
+                entry.download = _object_url("container_download", container, entry.name)
+                entry.info = _object_url("container_object", container, entry.name)
+                shown.append(entry)
+            else:
+                shown.append(Folder(name=entry.name, shown=entry.name[len(prefix):],
+                                    folder=_folder_url(container, entry.name)))
+        return shown
+
+    return page
+
+
+OBJECTS = Table(
+    name="objects", url_name="objects:container", act_name="objects:container_object_act",
+    page=lambda _actor, _query: [], row_template="objects/_object_row.html", key="name",
+    columns=(Column("Name", sort="name"), Column("Size"), Column("Type"), Column("Modified")),
+    default_sort="name", default_ascending=True, search_label="Filter this folder by the start of a name",
+    empty="No objects here yet.", page_size=50)
+
+
+def _objects_table(container: str, prefix: str) -> Table:
+    return replace(OBJECTS, page=_objects_page(container, prefix), url_args=(container,),
+                   params=(("prefix", prefix),) if prefix else (), actions=(_object_delete(container),))
+
+
+def _crumbs(container: str, prefix: str) -> list[dict[str, str]]:
+    """The folders from the container down to ``prefix``: each with its link."""
+    crumbs = [{"name": container, "url": _folder_url(container)}]
+    parts = prefix.split(DELIMITER)[:-1] if prefix else []
+    for index, part in enumerate(parts):
+        crumbs.append({"name": part or "(empty)",
+                       "url": _folder_url(container, DELIMITER.join(parts[: index + 1]) + DELIMITER)})
+    return crumbs
+
+
+@dashboard_view
+def container_detail(request: HttpRequest, name: str) -> HttpResponse:
+    actor = actor_for(request)
+    row = _container_get(actor=actor, name=name)
+    prefix = request.GET.get("prefix", "")
+    form = UploadForm()
+    return _objects_table(name, prefix).render(request, "objects/container.html", _container_context(
+        actor, row, prefix, form))
+
+
+def _container_context(actor: Actor, row: Container, prefix: str, form: UploadForm) -> dict[str, Any]:
+    return {"container": row, "prefix": prefix, "crumbs": _crumbs(row.name, prefix), "form": form,
+            "can_write": may_change(actor, row), "public": selectors.is_public(row)}
+
+
+@require_POST
+@dashboard_view
+def container_upload(request: HttpRequest, name: str) -> HttpResponse:
+    """A file of a multipart form into the container (Django spools a large one to a temporary file; its
+    chunks stream to object_put), named by the form or the file, in the folder shown."""
+    actor = actor_for(request)
+    row = _container_get(actor=actor, name=name)
+    prefix = request.POST.get("prefix", "")
+    form = UploadForm(request.POST, request.FILES)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        object_name = prefix + (form.cleaned_data["name"] or upload.name)
+        content_type = upload.content_type if upload.content_type not in ("", "application/octet-stream") else \
+            mimetypes.guess_type(object_name)[0]
+        try:
+            obj = services.object_put(actor=actor, container=name, name=object_name, stream=upload.chunks(),
+                                      content_type=content_type, content_length=upload.size)
+        except (Forbidden, NotFound):
+            raise  # a 403/404 page, as for any view
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            if wants_json:
+                return JsonResponse({"name": obj.name, "size": obj.size, "etag": obj.etag})
+            messages.success(request, f"Uploaded {obj.name}.")
+            return HttpResponseRedirect(_folder_url(name, prefix))
+    if wants_json:
+        errors = [e for errs in form.errors.values() for e in errs]
+        return JsonResponse({"error": " ".join(errors)}, status=400)
+    return _objects_table(name, prefix).render(request, "objects/container.html",
+                                               _container_context(actor, row, prefix, form), status=400)
+
+
+@dashboard_view
+def container_download(request: HttpRequest, name: str) -> HttpResponse:
+    """The object's bytes as an attachment, streamed from the engine."""
+    actor = actor_for(request)
+    obj = selectors.object_get(actor=actor, project_id=_project(actor), container=name,
+                               name=request.GET.get("object", ""))
+    body = selectors.object_body(actor=actor, obj=obj)
+    response: StreamingHttpResponse = _streamed(request, body.read(), content_type=obj.content_type)
+    filename = obj.name.rsplit(DELIMITER, 1)[-1] or "object"
+    response["Content-Length"] = str(body.size)
+    response["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(filename, safe="")
+    response["ETag"] = f'"{body.etag.strip(chr(34))}"'
+    return response
+
+
+@dashboard_view
+def container_object(request: HttpRequest, name: str) -> HttpResponse:
+    """An object's page: its size, etag, type, metadata and headers; download and delete."""
+    actor = actor_for(request)
+    obj = selectors.object_get(actor=actor, project_id=_project(actor), container=name,
+                               name=request.GET.get("object", ""))
+    folder = obj.name.rsplit(DELIMITER, 1)[0] + DELIMITER if DELIMITER in obj.name else ""
+    large = "static" if obj.segments is not None else "dynamic" if obj.manifest else ""
+    return render(request, "objects/object.html", {
+        "container": obj.container, "obj": obj, "crumbs": _crumbs(name, folder), "large": large,
+        "folder_url": _folder_url(name, folder), "download": _object_url("container_download", name, obj.name),
+        "can_write": may_change(actor, obj.container), "act_url": reverse("objects:container_object_act", args=[name]),
+        "metadata": sorted(obj.metadata.items()), "headers": sorted(obj.headers.items())})
+
+
+@require_POST
+@dashboard_view
+def container_object_act(request: HttpRequest, name: str) -> HttpResponse:
+    """Delete objects of the container (``ids``: their names): one service call each, each row's outcome as
+    JSON for static/dashboard/table.js, or a message each and back to ``next``."""
+    actor = actor_for(request)
+    _container_get(actor=actor, name=name)
+    action = _object_delete(name)
+    ids = request.POST.getlist("ids")[:MAX_BULK]
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if request.POST.get("action", "") != action.name:
+        if wants_json:
+            return JsonResponse({"error": "Unknown action."}, status=400)
+        messages.error(request, "Unknown action.")
+        return HttpResponseRedirect(safe_next(request, _folder_url(name)))
+    results = [Table._run(actor, action, pk, single=False) for pk in ids]
+    if wants_json:
+        return JsonResponse({"results": results})
+    if not ids:
+        messages.info(request, "Nothing was selected.")
+    for result in results:
+        (messages.success if result["ok"] else messages.error)(request, result["message"])
+    return HttpResponseRedirect(safe_next(request, _folder_url(name)))

@@ -162,6 +162,11 @@ ROUTES = {
         "container_act": ("containers/act", "tables.Table.action_view.<locals>.view"),
         "container_delete": ("containers/<str:name>/delete", "tables.Table.action_view.<locals>.view"),
         "container_public": ("containers/<str:name>/public", "tables.Table.action_view.<locals>.view"),
+        "container": ("containers/<str:name>/", "views.container_detail"),
+        "container_upload": ("containers/<str:name>/upload", "views.container_upload"),
+        "container_download": ("containers/<str:name>/download", "views.container_download"),
+        "container_object": ("containers/<str:name>/object", "views.container_object"),
+        "container_object_act": ("containers/<str:name>/objects/act", "views.container_object_act"),
     },
     "tasks": {
         "index": ("", "views.tasks"),

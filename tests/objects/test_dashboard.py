@@ -3,13 +3,16 @@ table (sort, filter, pages at constant queries; create, public/private, delete w
 message, bulk delete), isolation between projects and a reader who cannot write."""
 from __future__ import annotations
 
+import hashlib
 import json
+from urllib.parse import quote
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from apps.objects import selectors, services
-from apps.objects.models import Container
+from apps.objects.models import Container, Object
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.table_pages import table_page, walk
 from tests.identity.factories import PASSWORD
@@ -65,7 +68,8 @@ def test_create_toggle_public_and_delete(cloud):
     assert alice.post(CONTAINERS + "photos/public").status_code == 302
     row.refresh_from_db()
     assert row.read_acl == "other:*,.r:*,.rlistings" and selectors.is_public(row)
-    assert 'data-access="public"' in alice.get(CONTAINERS).content.decode()
+    listed = alice.get(CONTAINERS).content.decode()
+    assert 'data-access="public"' in listed and 'href="/dashboard/objects/containers/photos/"' in listed
     assert Client().get(f"/object-store/v1/AUTH_{cloud.demo_project.id}/photos").status_code == 204
     assert alice.post(CONTAINERS + "photos/public").status_code == 302
     row.refresh_from_db()
@@ -113,3 +117,88 @@ def test_isolation_and_reader(cloud):
     assert set(Container.objects.values_list("name", flat=True)) == {"theirs", "ours"}
     bob = _client("bob")  # another member of the project uses alice's container
     assert bob.post(CONTAINERS + "ours/public").status_code == 302
+
+
+def _folder(container: str, prefix: str = "") -> str:
+    return f"{CONTAINERS}{container}/" + (f"?prefix={quote(prefix, safe='')}" if prefix else "")
+
+
+def test_browse_folders_at_constant_queries(cloud):
+    actor = cloud.member_actor
+    services.container_create(actor=actor, name="docs")
+    for name in ("a.txt", "photos/cat.jpg", "photos/2024/dog.jpg", "zeta/x"):
+        _put(actor, "docs", name)
+    alice = _client("alice")
+    top = table_page(alice, _folder("docs"))
+    assert top.ids == ["a.txt", "photos/", "zeta/"]
+    assert 'data-kind="folder"' in top.html and "?prefix=photos%2F" in top.html
+    inner = table_page(alice, _folder("docs", "photos/"))
+    assert inner.ids == ["photos/2024/", "photos/cat.jpg"]
+    assert 'href="/dashboard/objects/containers/docs/?prefix=photos%2F2024%2F"' in inner.html  # breadcrumbs too
+    assert '<input type="hidden" name="prefix" value="photos/">' in inner.html  # the filter keeps the folder
+    assert table_page(alice, _folder("docs", "photos/") + "&q=c").ids == ["photos/cat.jpg"]
+    assert table_page(alice, _folder("docs") + "?sort=name&dir=desc").ids == ["zeta/", "photos/", "a.txt"]
+    for i in range(120):
+        _put(actor, "docs", f"many/{i:03d}")
+    pages, counts = walk(alice, _folder("docs", "many/"))
+    assert [i for p in pages for i in p.ids] == [f"many/{i:03d}" for i in range(120)]
+    assert all("prefix=many%2F" in p.next for p in pages[:-1])
+    assert len(counts) == 1 and table_page(alice, _folder("docs", "many/")).queries == inner.queries
+    back = table_page(alice, pages[2].previous)
+    assert back.ids == pages[1].ids
+    assert table_page(alice, _folder("docs", "many/") + "&partial=1").ids == pages[0].ids
+
+
+def test_upload_download_metadata_delete(cloud, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # the file goes to a temporary file, and streams from it
+    alice = _client("alice")
+    services.container_create(actor=cloud.member_actor, name="docs")
+    data = bytes(range(256)) * 600
+    upload = SimpleUploadedFile("report.bin", data, content_type="application/octet-stream")
+    done = alice.post(CONTAINERS + "docs/upload", {"file": upload, "prefix": "reports/"})
+    assert done.status_code == 302 and done["Location"] == _folder("docs", "reports/")
+    obj = selectors.object_get(actor=cloud.member_actor, project_id=cloud.demo_project.id, container="docs",
+                               name="reports/report.bin")
+    assert obj.size == len(data) and obj.etag == hashlib.md5(data).hexdigest()
+    named = alice.post(CONTAINERS + "docs/upload", {"file": SimpleUploadedFile("x", b"hi"), "name": "notes.txt"},
+                       HTTP_ACCEPT="application/json")
+    assert json.loads(named.content)["name"] == "notes.txt"
+    assert selectors.object_get(actor=cloud.member_actor, project_id=cloud.demo_project.id, container="docs",
+                                name="notes.txt").content_type == "text/plain"
+    got = alice.get(CONTAINERS + "docs/download?object=reports/report.bin")
+    assert got.status_code == 200 and got.streaming
+    assert b"".join(got.streaming_content) == data
+    assert got["Content-Disposition"] == "attachment; filename*=UTF-8''report.bin"
+    services.object_update(actor=cloud.member_actor, container="docs", name="notes.txt",
+                           metadata={"color": "blue"}, headers={"Content-Disposition": "inline"})
+    info = alice.get(CONTAINERS + "docs/object?object=notes.txt").content.decode()
+    assert "X-Object-Meta-color" in info and "blue" in info and hashlib.md5(b"hi").hexdigest() in info
+    assert alice.get(CONTAINERS + "docs/object?object=nope").status_code == 404
+    gone = alice.post(CONTAINERS + "docs/objects/act", {"action": "delete", "ids": ["notes.txt", "nope"]},
+                      HTTP_ACCEPT="application/json")
+    results = json.loads(gone.content)["results"]
+    assert [r["ok"] for r in results] == [True, False]
+    assert list(Object.objects.values_list("name", flat=True)) == ["reports/report.bin"]
+    empty = alice.post(CONTAINERS + "docs/upload", {"prefix": ""})
+    assert empty.status_code == 400
+
+
+def test_objects_isolation_and_reader(cloud):
+    services.container_create(actor=cloud.other_actor, name="theirs")
+    _put(cloud.other_actor, "theirs", "secret")
+    services.container_create(actor=cloud.member_actor, name="ours")
+    _put(cloud.member_actor, "ours", "mine")
+    alice, rita = _client("alice"), _client("rita")
+    assert alice.get(_folder("theirs")).status_code == 404
+    assert alice.get(CONTAINERS + "theirs/download?object=secret").status_code == 404
+    assert alice.get(CONTAINERS + "theirs/object?object=secret").status_code == 404
+    assert alice.post(CONTAINERS + "theirs/upload", {"file": SimpleUploadedFile("f", b"x")}).status_code == 404
+    assert alice.post(CONTAINERS + "theirs/objects/act", {"action": "delete", "ids": ["secret"]}).status_code == 404
+    page = table_page(rita, _folder("ours"))
+    assert page.ids == ["mine"] and "upload-card" not in page.html and 'data-action="delete"' not in page.html
+    assert b"".join(rita.get(CONTAINERS + "ours/download?object=mine").streaming_content) == b"x"
+    assert rita.post(CONTAINERS + "ours/upload", {"file": SimpleUploadedFile("f", b"x")}).status_code == 403
+    answer = rita.post(CONTAINERS + "ours/objects/act", {"action": "delete", "ids": ["mine"]},
+                       HTTP_ACCEPT="application/json")
+    assert json.loads(answer.content)["results"][0]["ok"] is False
+    assert set(Object.objects.values_list("name", flat=True)) == {"secret", "mine"}
