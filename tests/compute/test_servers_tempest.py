@@ -1,5 +1,6 @@
 """tempest's compute server tests against a live cloud with two real compute nodes (Celery node
-workers on libvirt's test driver), with tempest's strict 2.1 response schemas. Skipped without
+workers on libvirt's test driver), with tempest's strict per-microversion response schemas; tempest may
+use microversions up to the advertised 2.31 (its classes that need more are skipped). Skipped without
 .venv-tempest."""
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_tempest_servers(live_cloud, own_nodes) -> None:  # type: ignore[no-unty
     conf = configparser.ConfigParser(interpolation=None)
     conf.read(path)
     conf["compute"] = {"flavor_ref": "1", "flavor_ref_alt": "2", "region": "RegionOne", "endpoint_type": "public",
-                       "min_microversion": "2.1", "max_microversion": "2.1", "image_ref": image["id"],
+                       "min_microversion": "2.1", "max_microversion": "2.31", "image_ref": image["id"],
                        "image_ref_alt": image["id"], "fixed_network_name": "tempest-net", "build_timeout": "120",
                        "build_interval": "1"}
     conf["compute-feature-enabled"].update({
