@@ -23,7 +23,7 @@ class Verdict:
 def print_verdicts(verdicts: list[Verdict]) -> None:
     """One row per measure, as a Markdown table."""
     rows = [("measure", "anchor", "Stratus", "ratio", "goal", "")]
-    rows += [(v.measure, v.anchor, v.stratus, "-" if v.ratio is None else f"{v.ratio:.2f}x", v.goal,
+    rows += [(v.measure, v.anchor, v.stratus, "-" if v.ratio is None else f"{v.ratio:.2g}x", v.goal,
               "PASS" if v.passed else "FAIL") for v in verdicts]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
