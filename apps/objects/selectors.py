@@ -25,6 +25,7 @@ from apps.identity.policy import Actor
 from apps.objects import acl
 from apps.objects.models import Account, Container, Object
 from apps.objects.storage import get_engine
+from lib.objectstore import EngineError
 
 Need = Literal["read", "list", "write", "owner"]
 LISTING_LIMIT = 10000
@@ -225,6 +226,7 @@ class Part:
     engine: str
     size: int
     offset: int = 0  # where this part starts inside its blob (an SLO segment's range)
+    md5: str = ""    # the blob's md5: checked when the part is read whole
 
 
 @dataclass
@@ -251,11 +253,33 @@ class Body:
                 stop = min(end, part_end) - position
                 if stop > start:
                     engine = get_engine(part.engine)
-                    yield from engine.reader(part.location, offset=part.offset + start, length=stop - start,
-                                             chunk_size=chunk_size)
+                    chunks = engine.reader(part.location, offset=part.offset + start, length=stop - start,
+                                           chunk_size=chunk_size)
+                    whole = part.md5 and part.offset == 0 and start == 0 and stop == part.size
+                    yield from _verified(chunks, part.md5, part.size, part.location) if whole else chunks
             position = part_end
             if position >= end:
                 return
+
+
+def _verified(chunks: Iterator[bytes], md5: str, size: int, location: str) -> Iterator[bytes]:
+    """``chunks`` passed on, the last one held back until the md5 and the size of the whole are checked:
+    a blob that changed on disk ends in an error (a short body the client notices), never in bytes that
+    pass for the object."""
+    digest = hashlib.md5(usedforsecurity=False)
+    seen = 0
+    held: bytes | None = None
+    for chunk in chunks:
+        digest.update(chunk)
+        seen += len(chunk)
+        if held is not None:
+            yield held
+        held = chunk
+    if seen != size or digest.hexdigest() != md5:
+        raise EngineError(f"object data at {location} is corrupt: {seen} bytes, md5 {digest.hexdigest()}, "
+                          f"expected {size} bytes, md5 {md5}")
+    if held is not None:
+        yield held
 
 
 def _segment_rows(container: Container, names: list[str]) -> dict[str, Object]:
@@ -289,7 +313,8 @@ def object_body(*, actor: Actor | None, obj: Object, manifest: bool = False, ref
             first, last = 0, row.size - 1
             if seg.get("range"):
                 first, last = _range_bounds(seg["range"], row.size)
-            parts.append(Part(location=row.location, engine=row.engine, size=last - first + 1, offset=first))
+            parts.append(Part(location=row.location, engine=row.engine, size=last - first + 1, offset=first,
+                              md5=row.etag if (first, last) == (0, row.size - 1) else ""))
         return Body(size=obj.size, etag=obj.etag, parts=parts, large="slo")
     if obj.manifest and not manifest:
         cont, _, prefix = obj.manifest.partition("/")
@@ -301,9 +326,9 @@ def object_body(*, actor: Actor | None, obj: Object, manifest: bool = False, ref
         for row in rows:
             digest.update(row.etag.encode())
         return Body(size=sum(r.size for r in rows), etag=f'"{digest.hexdigest()}"',
-                    parts=[Part(location=r.location, engine=r.engine, size=r.size) for r in rows if r.size],
+                    parts=[Part(location=r.location, engine=r.engine, size=r.size, md5=r.etag) for r in rows if r.size],
                     large="dlo")
-    parts = [Part(location=obj.location, engine=obj.engine, size=obj.size)] if obj.size else []
+    parts = [Part(location=obj.location, engine=obj.engine, size=obj.size, md5=obj.etag)] if obj.size else []
     return Body(size=obj.size, etag=obj.etag, parts=parts)
 
 
