@@ -164,6 +164,8 @@ def test_multipart_upload_of_20_mib(s3):
     # an aborted upload leaves nothing; a completed one with a wrong part etag is refused
     upload = s3.create_multipart_upload(Bucket=bucket, Key="gone")["UploadId"]
     s3.upload_part(Bucket=bucket, Key="gone", UploadId=upload, PartNumber=1, Body=b"x" * 10)
+    assert [(u["Key"], u["UploadId"]) for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [
+        ("gone", upload)]
     with pytest.raises(ClientError) as exc:
         s3.complete_multipart_upload(Bucket=bucket, Key="gone", UploadId=upload, MultipartUpload={
             "Parts": [{"PartNumber": 1, "ETag": '"00000000000000000000000000000000"'}]})
