@@ -357,14 +357,12 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
     created: list[Instance] = []
     with transaction.atomic():
         group = _server_group(actor, group_id, project_id)
-        count = _reserve_instances(project_id, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
-                                   min_count=min_count, max_count=max_count)
-        if group is not None:
-            limit = identity_selectors.quota_limits(project=Project(id=project_id)).get("server_group_members", -1)
-            members = Instance.objects.filter(server_group=group, deleted=False).count()
-            if limit >= 0 and members + count > limit:
-                raise NovaQuotaExceeded("Quota exceeded, too many servers in group", resource="server_group_members",
-                                        limit=limit, in_use=members, requested=count)
+        # a fixed count: the rows first, the quota last, so its rows are locked from the reservation to
+        # the commit only (a refusal rolls the rows back); a range: the quota says how many rows
+        fixed = min_count == max_count
+        count = max_count if fixed else _reserve_instances(project_id, vcpus=flavor.vcpus,
+                                                           memory_mb=flavor.memory_mb, min_count=min_count,
+                                                           max_count=max_count)
         reservation_id = "r-" + secrets.token_hex(4)
         for index in range(count):
             instance = Instance(
@@ -384,9 +382,20 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
                 InstanceTag.objects.bulk_create([InstanceTag(instance=instance, tag=t) for t in tag_list])
             action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
                          project_id=project_id)
-            boot_volumes.boot_volumes_create(actor=actor, instance=instance, plan=plan)
             instance.admin_pass = admin_pass or admin_password()  # type: ignore[attr-defined]
             created.append(instance)
+        if fixed:
+            _reserve_instances(project_id, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb, min_count=count,
+                               max_count=count)
+        if group is not None:
+            limit = identity_selectors.quota_limits(project=Project(id=project_id)).get("server_group_members", -1)
+            members = Instance.objects.filter(server_group=group, deleted=False).exclude(
+                pk__in=[i.pk for i in created]).count()
+            if limit >= 0 and members + count > limit:
+                raise NovaQuotaExceeded("Quota exceeded, too many servers in group", resource="server_group_members",
+                                        limit=limit, in_use=members, requested=count)
+        for instance in created:  # after the instances' quota: lock order instance quota → volume quota
+            boot_volumes.boot_volumes_create(actor=actor, instance=instance, plan=plan)
     properties = (image.properties if image is not None else {}) or {}
     try:
         placed: list[tuple[Instance, ComputeNode]] = []
