@@ -9,11 +9,14 @@ removed after commit, so a reader sees the old object or the new one, never a pa
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -653,3 +656,32 @@ def multipart_abort(*, actor: Actor, container: str, name: str, upload_id: str) 
     marker = _upload_marker(actor=actor, container=container, name=name, upload_id=upload_id)
     _remove(Object.objects.filter(container_id=marker.container_id, name__startswith=f"{name}/{upload_id}/"))
     _remove(Object.objects.filter(pk=marker.pk))
+
+
+# ---- temp URLs ----------------------------------------------------------------------------------
+
+MAX_TEMP_URL_SECONDS = 365 * 24 * 3600
+
+
+def object_temp_url(*, actor: Actor, container: str, name: str, seconds: int, method: str = "GET",
+                    project_id: str | None = None) -> tuple[str, int]:
+    """A temp URL of the object (Swift's tempurl, HMAC-SHA256 with the account's ``Temp-URL-Key``, made
+    and stored first when the account has none): its path below the object-store endpoint
+    (``/v1/AUTH_<project>/<container>/<object>?temp_url_sig=...&temp_url_expires=...``) and when it
+    expires (unix time). A member's: it may set the account's key, and hands out the object."""
+    pid = _account(actor, project_id)
+    require_account(actor, pid, write=True)
+    if method not in ("GET", "HEAD", "PUT"):
+        raise BadRequest(f"Invalid method {method} for a temp URL.")
+    if not 1 <= seconds <= MAX_TEMP_URL_SECONDS:
+        raise BadRequest(f"A temp URL lasts from 1 second to {MAX_TEMP_URL_SECONDS} seconds.")
+    selectors.object_get(actor=actor, project_id=pid, container=container, name=name)
+    key = selectors.account_metadata(project_id=pid).get("temp-url-key")
+    if not key:
+        key = secrets.token_hex(32)
+        account_update(actor=actor, project_id=pid, metadata={"temp-url-key": key})
+    expires = selectors.now() + seconds
+    path = f"/v1/AUTH_{pid}/{container}/{name}"
+    signature = hmac.new(key.encode(), f"{method}\n{expires}\n{path}".encode(), hashlib.sha256).hexdigest()
+    query = urlencode({"temp_url_sig": signature, "temp_url_expires": expires})
+    return f"/v1/AUTH_{quote(pid)}/{quote(container, safe='')}/{quote(name)}?{query}", expires

@@ -7,5 +7,5 @@ from apps.objects import views
 urlpatterns = urls(
     views,
     Resource("containers", "container", "name", new=("create", "act"), detail=True,
-             actions=("delete", "public", "upload", "download", "object", "objects/act=object_act")),
+             actions=("delete", "public", "upload", "download", "object", "tempurl", "objects/act=object_act")),
 )

@@ -25,7 +25,7 @@ from apps.dashboard.tables import MAX_BULK, Action, Column, Table, TableQuery, d
 from apps.identity.policy import Actor
 from apps.objects import selectors, services
 from apps.objects.api.views import _streamed
-from apps.objects.forms import ContainerForm, UploadForm
+from apps.objects.forms import ContainerForm, TempUrlForm, UploadForm
 from apps.objects.models import Container, Object
 from apps.objects.selectors import Listing
 
@@ -250,17 +250,45 @@ def container_download(request: HttpRequest, name: str) -> HttpResponse:
 
 @dashboard_view
 def container_object(request: HttpRequest, name: str) -> HttpResponse:
-    """An object's page: its size, etag, type, metadata and headers; download and delete."""
+    """An object's page: its size, etag, type, metadata and headers; download, temp URL and delete."""
+    return _object_page(request, name, request.GET.get("object", ""), TempUrlForm())
+
+
+@require_POST
+@dashboard_view
+def container_tempurl(request: HttpRequest, name: str) -> HttpResponse:
+    """A temp URL of the object (services.object_temp_url), shown once on its page (never kept in a message)."""
     actor = actor_for(request)
-    obj = selectors.object_get(actor=actor, project_id=_project(actor), container=name,
-                               name=request.GET.get("object", ""))
+    object_name = request.POST.get("object", "")
+    form = TempUrlForm(request.POST)
+    if form.is_valid():
+        try:
+            path, expires = services.object_temp_url(actor=actor, container=name, name=object_name,
+                                                     seconds=form.cleaned_data["minutes"] * 60)
+        except (Forbidden, NotFound):
+            raise
+        except StratusError as exc:
+            form_error(form, exc)
+        else:
+            url = request.build_absolute_uri("/object-store" + path)
+            response = _object_page(request, name, object_name, TempUrlForm(), temp_url=url, expires=expires)
+            response["Cache-Control"] = "no-store"
+            return response
+    return _object_page(request, name, object_name, form, status=400)
+
+
+def _object_page(request: HttpRequest, name: str, object_name: str, form: TempUrlForm, *, status: int = 200,
+                 **extra: Any) -> HttpResponse:
+    actor = actor_for(request)
+    obj = selectors.object_get(actor=actor, project_id=_project(actor), container=name, name=object_name)
     folder = obj.name.rsplit(DELIMITER, 1)[0] + DELIMITER if DELIMITER in obj.name else ""
     large = "static" if obj.segments is not None else "dynamic" if obj.manifest else ""
     return render(request, "objects/object.html", {
         "container": obj.container, "obj": obj, "crumbs": _crumbs(name, folder), "large": large,
         "folder_url": _folder_url(name, folder), "download": _object_url("container_download", name, obj.name),
         "can_write": may_change(actor, obj.container), "act_url": reverse("objects:container_object_act", args=[name]),
-        "metadata": sorted(obj.metadata.items()), "headers": sorted(obj.headers.items())})
+        "metadata": sorted(obj.metadata.items()), "headers": sorted(obj.headers.items()), "form": form,
+        "tempurl_url": reverse("objects:container_tempurl", args=[name]), **extra}, status=status)
 
 
 @require_POST

@@ -166,6 +166,7 @@ ROUTES = {
         "container_upload": ("containers/<str:name>/upload", "views.container_upload"),
         "container_download": ("containers/<str:name>/download", "views.container_download"),
         "container_object": ("containers/<str:name>/object", "views.container_object"),
+        "container_tempurl": ("containers/<str:name>/tempurl", "views.container_tempurl"),
         "container_object_act": ("containers/<str:name>/objects/act", "views.container_object_act"),
     },
     "tasks": {

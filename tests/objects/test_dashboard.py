@@ -4,7 +4,9 @@ message, bulk delete), isolation between projects and a reader who cannot write.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import re
 from urllib.parse import quote
 
 import pytest
@@ -202,3 +204,22 @@ def test_objects_isolation_and_reader(cloud):
                        HTTP_ACCEPT="application/json")
     assert json.loads(answer.content)["results"][0]["ok"] is False
     assert set(Object.objects.values_list("name", flat=True)) == {"secret", "mine"}
+
+
+def test_temp_url(cloud):
+    alice, rita = _client("alice"), _client("rita")
+    services.container_create(actor=cloud.member_actor, name="docs")
+    _put(cloud.member_actor, "docs", "a b/report.txt", b"the report")
+    refused = rita.post(CONTAINERS + "docs/tempurl", {"object": "a b/report.txt", "minutes": 5})
+    assert refused.status_code == 403
+    made = alice.post(CONTAINERS + "docs/tempurl", {"object": "a b/report.txt", "minutes": 5})
+    assert made.status_code == 200 and made["Cache-Control"] == "no-store"
+    url = html.unescape(re.search(r'value="([^"]+)" id="temp-url"', made.content.decode())
+                        .group(1))
+    assert "temp_url_sig=" in url and "/a%20b/report.txt?" in url
+    got = Client().get(url.removeprefix("http://testserver"))
+    assert got.status_code == 200 and b"".join(got.streaming_content) == b"the report"
+    tampered = url.replace("report.txt", "other.txt")
+    assert Client().get(tampered.removeprefix("http://testserver")).status_code == 401
+    assert alice.post(CONTAINERS + "docs/tempurl", {"object": "nope", "minutes": 5}).status_code == 404
+    assert alice.post(CONTAINERS + "docs/tempurl", {"object": "a b/report.txt", "minutes": 0}).status_code == 400
