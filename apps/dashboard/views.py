@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -16,9 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import NotFound
 from apps.dashboard.forms import LoginForm
-from apps.dashboard.shell import PROJECT_KEY, actor_for, dashboard_view, render_page, safe_next
+from apps.dashboard.shell import PROJECT_KEY, actor_for, dashboard_view, is_partial, render_page, safe_next
 from apps.identity import quotas, selectors
 from apps.identity.models import Project
+from apps.identity.policy import Actor
 
 BACKEND = "apps.identity.backends.KeystoneBackend"
 
@@ -100,9 +102,22 @@ def _quota_groups(project: Project) -> list[dict[str, Any]]:
     return [group for group in groups.values() if group["charts"] or group["rows"]]
 
 
+def _object_usage(actor: Actor) -> Any:
+    """The project's object storage (its containers, objects and bytes: two queries), when the objects
+    component is installed and the project has a container."""
+    if actor.project is None or not django_apps.is_installed("apps.objects"):
+        return None
+    from apps.objects import selectors as object_selectors
+
+    stat = object_selectors.account_stat(actor=actor, project_id=actor.project.id)
+    return stat if stat.container_count else None
+
+
 @dashboard_view
 def overview(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     context = {"project": actor.project, "roles": [name for _, name in actor.role_refs],
                "quota_groups": _quota_groups(actor.project) if actor.project is not None else []}
+    if not is_partial(request):
+        context["object_usage"] = _object_usage(actor)
     return render_page(request, "dashboard/overview.html", context, partial="dashboard/_quota_table.html")

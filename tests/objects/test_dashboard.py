@@ -223,3 +223,13 @@ def test_temp_url(cloud):
     assert Client().get(tampered.removeprefix("http://testserver")).status_code == 401
     assert alice.post(CONTAINERS + "docs/tempurl", {"object": "nope", "minutes": 5}).status_code == 404
     assert alice.post(CONTAINERS + "docs/tempurl", {"object": "a b/report.txt", "minutes": 0}).status_code == 400
+
+
+def test_overview_shows_the_object_usage(cloud):
+    alice = _client("alice")
+    assert 'id="object-usage"' not in alice.get("/dashboard/").content.decode()
+    services.container_create(actor=cloud.member_actor, name="docs")
+    _put(cloud.member_actor, "docs", "a", b"x" * 2048)
+    page = alice.get("/dashboard/").content.decode()
+    assert 'id="object-usage"' in page and "2.0\xa0KB" in page
+    assert 'id="object-usage"' not in _client("olga").get("/dashboard/").content.decode()
