@@ -3,7 +3,8 @@ console error (the favicon included), no page wider than the window, the admin s
 window (scrolling what does not fit), and a screenshot of each written to var/screenshots/ (README.md,
 "Screenshots") so that a reviewer can look at them all in one place. Then the pages no sidebar link
 reaches, the same way: the launch form, the floating IP form of an instance (demo's, on a test-driver
-node), a public and a private flavor's page with extra specs, and the default volume type's page."""
+node), a public and a private flavor's page with extra specs, and the default volume type's page; and the
+Object Store's container page, a folder in it and an object's page."""
 from __future__ import annotations
 
 import re
@@ -161,3 +162,29 @@ def test_the_pages_behind_the_panels_render_cleanly_and_are_photographed(
         _visit(page, live_cloud, link, shots / f"{user}-{size}-{name}.png", problems, size)
     assert not errors, errors
     assert not problems, problems
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_object_store_pages_render_cleanly_and_are_photographed(live_cloud: Any, page_at: Any, shots: Path,
+                                                                   size: str) -> None:
+    """demo's container page (a folder, objects with long names), a folder in it and an object's page."""
+    store = live_cloud.sdk(user="demo", project="demo").object_store
+    container = f"shots-{secrets.token_hex(3)}"
+    store.create_container(name=container)
+    names = ["readme.txt", "photos/2024/holiday-at-the-seaside-with-a-rather-long-file-name.jpg", "photos/cat.jpg"]
+    for name in names:
+        store.upload_object(container=container, name=name, data=b"x" * 1500)
+    try:
+        page, errors = page_at(size)
+        signed_in(page, live_cloud, "demo", live_cloud.demo_password)
+        problems: list[str] = []
+        base = f"/dashboard/objects/containers/{container}/"
+        for name, link in [("container", base), ("folder", base + "?prefix=photos%2F2024%2F"),
+                           ("object", base + "object?object=photos%2Fcat.jpg")]:
+            _visit(page, live_cloud, link, shots / f"demo-{size}-objects-{name}.png", problems, size)
+        assert not errors, errors
+        assert not problems, problems
+    finally:
+        for name in names:
+            store.delete_object(name, container=container)
+        store.delete_container(container)
