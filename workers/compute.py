@@ -782,16 +782,6 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "") -> str:
     return _node_task(instance_id, "image_uploading", request_id, work)
 
 
-@shared_task(name="workers.compute.console_output")
-def console_output(instance_id: str, length: int | None = None) -> str:
-    """The guest's serial console log (its last ``length`` lines), as the hypervisor wrote it. The
-    libvirt test driver runs no guest, so nothing ever writes it there: the answer is then ""."""
-    try:
-        return node_driver().console_output(instance_id, length)
-    except DomainNotFound:
-        return ""
-
-
 @shared_task(name="workers.compute.sync_power_states")
 def sync_power_states(host: str) -> dict[str, int]:
     """Every domain's power state on this node, reported to ``server_power_states_report`` (which

@@ -29,9 +29,10 @@ from typing import Any, Protocol
 
 from celery import shared_task
 
+from workers import compute
 from workers.compute import node_driver
 from workers.drivers.hypervisor.console import ConsoleUnavailable
-from workers.drivers.hypervisor.libvirt import HypervisorError
+from workers.drivers.hypervisor.libvirt import DomainNotFound, HypervisorError
 
 logger = logging.getLogger(__name__)
 
@@ -162,3 +163,13 @@ async def _input(console: Console, layer: Any, own: str) -> str:
                     await asyncio.to_thread(console.write, data[:MAX_INPUT])
                 except ConsoleUnavailable:
                     return "The console has ended."
+
+
+@shared_task(name="workers.compute.console_output")
+def console_output(instance_id: str, length: int | None = None) -> str:
+    """The guest's serial console log (its last ``length`` lines), as the hypervisor wrote it. The
+    libvirt test driver runs no guest, so nothing ever writes it there: the answer is then ""."""
+    try:
+        return compute.node_driver().console_output(instance_id, length)  # looked up at call time
+    except DomainNotFound:
+        return ""

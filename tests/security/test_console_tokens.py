@@ -14,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from apps.compute.models import ConsoleToken
 from apps.core.models import TaskRecord
 from apps.identity.models import User
-from tests.compute.test_remote_consoles import V26, advertise_2_6, token_of  # noqa: F401
+from tests.compute.test_remote_consoles import V26, token_of
 from tests.compute.test_servers_api import boot_active
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture  # noqa: F401
 from tests.live_socket import Session, Socket

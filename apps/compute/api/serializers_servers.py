@@ -111,8 +111,7 @@ def _common(instance: Instance, base: str, *, admin: bool, extended_addresses: b
     if version >= (2, 19):
         body["description"] = instance.description
     if version >= (2, 26):
-        found = getattr(instance, "tag_list", None)  # what the selectors attach to a page (sorted)
-        body["tags"] = list(found if found is not None else instance.tags.order_by("tag").values_list("tag", flat=True))
+        body["tags"] = server_selectors.tags_of(instance)
     return body
 
 

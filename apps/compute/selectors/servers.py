@@ -355,6 +355,12 @@ def server_action_get(*, actor: Actor, server_id: str, request_id: str,
     return action
 
 
+def tags_of(instance: Instance) -> list[str]:
+    """The server's tags, sorted: what the selectors attached to its page, else read."""
+    found = getattr(instance, "tag_list", None)
+    return list(found) if found is not None else list(instance.tags.order_by("tag").values_list("tag", flat=True))
+
+
 def server_tags(*, actor: Actor, server_id: str) -> list[str]:
     instance = server_get(actor=actor, server_id=server_id)
     return list(instance.tag_list)  # type: ignore[attr-defined]

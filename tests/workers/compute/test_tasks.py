@@ -25,7 +25,7 @@ from tests.workers.compute.conftest import (
     network_syncs,
     upload_image,
 )
-from workers import compute
+from workers import compute, compute_console
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED, tap_name
@@ -296,11 +296,11 @@ def test_snapshot_into_glance(cloud, node, image) -> None:
 
 def test_console_output_is_what_the_serial_console_wrote(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
-    assert compute.console_output(inst.id) == ""  # the test driver runs no guest: nothing was written
+    assert compute_console.console_output(inst.id) == ""  # the test driver runs no guest: nothing was written
     Path(layout_of(inst).console_log).write_text("boot\nlogin: \nhello\n")  # what a guest's serial would write
-    assert compute.console_output(inst.id) == "boot\nlogin: \nhello\n"
-    assert compute.console_output(inst.id, 1) == "hello\n"
-    assert compute.console_output("00000000-0000-0000-0000-000000000000") == ""
+    assert compute_console.console_output(inst.id) == "boot\nlogin: \nhello\n"
+    assert compute_console.console_output(inst.id, 1) == "hello\n"
+    assert compute_console.console_output("00000000-0000-0000-0000-000000000000") == ""
 
 
 def test_trigger_crash_dump_sends_an_nmi_and_finishes_the_action(cloud, node, image) -> None:

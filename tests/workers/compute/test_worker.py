@@ -19,7 +19,7 @@ from apps.compute.models import ComputeNode, Instance
 from tests.conftest import ROOT, _wait_log, database_url
 from tests.leftovers import stop
 from tests.workers.compute.conftest import add_port, make_instance, needs_tools, network_syncs
-from workers import compute
+from workers import compute, compute_console
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor import node as hv_node
 from workers.drivers.hypervisor.libvirt import RUNNING
@@ -86,7 +86,7 @@ def test_spawn_and_destroy_through_a_node_worker(cloud, image, network, node_wor
     states = compute.sync_power_states.apply_async(kwargs={"host": node_worker.host},
                                                    queue=node_worker.queue).get(timeout=30)
     assert states == {inst.id: RUNNING}
-    assert compute.console_output.apply_async(kwargs={"instance_id": inst.id},
+    assert compute_console.console_output.apply_async(kwargs={"instance_id": inst.id},
                                               queue=node_worker.queue).get(timeout=10) == ""
     assert {"host": node_worker.host} in network_syncs(node_worker.host)  # plug the tap
 

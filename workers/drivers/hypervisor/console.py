@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import xml.etree.ElementTree as ET
 
 import libvirt
 
@@ -145,3 +146,8 @@ class GraphicsConsole:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+
+
+def graphics_types(domain_xml: str) -> str:
+    """The ``<graphics>`` types a domain definition gives it, comma-separated ("" for none)."""
+    return ",".join(el.get("type") or "" for el in ET.fromstring(domain_xml).findall("devices/graphics"))

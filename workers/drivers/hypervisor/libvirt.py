@@ -30,7 +30,7 @@ from pathlib import Path
 import libvirt
 
 from lib.netmodel import tap_name
-from workers.drivers.hypervisor.console import GraphicsConsole, SerialConsole
+from workers.drivers.hypervisor.console import GraphicsConsole, SerialConsole, graphics_types
 
 # Nova's power states (nova.compute.power_state).
 NOSTATE = 0
@@ -552,14 +552,10 @@ class LibvirtDriver:
                         raise
         return out
 
-    @staticmethod
-    def _graphics_of(xml: str) -> str:
-        return ",".join(el.get("type") or "" for el in ET.fromstring(xml).findall("devices/graphics"))
-
     def graphics(self, uuid: str) -> str:
         """The screens the domain's definition gives it: its ``<graphics>`` types, comma-separated ("vnc";
         "" for none: the test driver's domains, and qemu domains defined before their node gave them VNC)."""
-        return self._graphics_of(self.definition(uuid))
+        return graphics_types(self.definition(uuid))
 
     def list_graphics(self) -> dict[str, str]:
         """``graphics`` of every domain on the hypervisor: uuid → its graphics types."""
@@ -567,7 +563,7 @@ class LibvirtDriver:
         with self._call("list domains' graphics"):
             for dom in self.conn.listAllDomains(0):
                 try:
-                    out[dom.UUIDString()] = self._graphics_of(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                    out[dom.UUIDString()] = graphics_types(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
                 except libvirt.libvirtError as exc:  # vanished between list and read
                     if not _is_missing(exc):
                         raise
