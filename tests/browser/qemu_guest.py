@@ -96,7 +96,7 @@ def booted_guest(live_cloud: Cloud, qn: QemuNode) -> Iterator[Any]:
             kernel_id=made["kernel"].id, ramdisk_id=made["ramdisk"].id, os_command_line=qn.image.cmdline)
         made["flavor"] = admin.compute.create_flavor(name=f"console-{tag}", vcpus=1, ram=256, disk=1)
         server = demo.compute.create_server(name=f"vm-{tag}", image_id=made["machine"].id,
-                                            flavor_id=made["flavor"].id, networks="none",
+                                            flavor_id=made["flavor"].id, networks=[],  # no NIC ("none" needs 2.37)
                                             availability_zone=qn.zone)
         made["server"] = server.id
         server = demo.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=120)
