@@ -402,22 +402,37 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
 
 # ---- admin: hypervisors, compute services, usage ------------------------------------------------
 
+def _hypervisor_page(actor: Actor, page: TableQuery) -> list[Any]:
+    nodes = node_selectors.node_list(actor=actor, hostname_pattern=page.search or None, sort_key=page.sort,
+                                     ascending=page.ascending, limit=page.limit, marker=page.marker)
+    for node in nodes:
+        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
+    return nodes
+
+
+HYPERVISORS = Table(
+    name="hypervisors", url_name="compute:hypervisors", act_name="compute:hypervisors", page=_hypervisor_page,
+    row_template="compute/_hypervisor_row.html",
+    columns=(Column("Hostname", sort="hypervisor_hostname"), Column("Type", sort="hypervisor_type"),
+             Column("Host IP", sort="host_ip"), Column("Zone", sort="availability_zone"), Column("State"),
+             Column("Status", sort="enabled"), Column("vCPUs used / capacity", sort="vcpus_used"),
+             Column("RAM used / capacity", sort="memory_mb_used"), Column("Disk used / capacity", sort="local_gb_used"),
+             Column("Instances", sort="running_vms", css="num"), Column("Last heartbeat", sort="last_heartbeat")),
+    default_sort="hypervisor_hostname", default_ascending=True, live="instance",
+    search_label="Filter by hypervisor hostname", empty="No compute nodes have registered.",
+    row_data=lambda node: {"name": node.hypervisor_hostname, "host": node.host})
+
+
 @dashboard_view
 def hypervisors(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    nodes = node_selectors.node_list(actor=actor)
-    for node in nodes:
-        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
-        node.vcpus_capacity = int(node.vcpus * node.cpu_allocation_ratio)  # type: ignore[attr-defined]
-        # what the scheduler places instances against (apps/compute/scheduler.py): the physical amount
-        # times the allocation ratio, less the memory reserved for the host
-        node.memory_capacity = max(0, int(node.memory_mb * node.ram_allocation_ratio)  # type: ignore[attr-defined]
-                                   - node.reserved_host_memory_mb)
-        node.disk_capacity = int(node.local_gb * node.disk_allocation_ratio)  # type: ignore[attr-defined]
-    capacity = {"vcpus": sum(n.vcpus_capacity for n in nodes), "memory_mb": sum(n.memory_capacity for n in nodes),
-                "local_gb": sum(n.disk_capacity for n in nodes)}  # type: ignore[attr-defined]
-    context = {"nodes": nodes, "stats": node_selectors.node_statistics(actor=actor), "capacity": capacity}
-    return render_page(request, "compute/hypervisors.html", context, partial="compute/_hypervisors_table.html")
+    if request.GET.get("partial") == "1":  # the table alone
+        return HYPERVISORS.render(request, "compute/hypervisors.html", {})
+    context = {"stats": node_selectors.node_statistics(actor=actor),
+               "capacity": node_selectors.node_capacity_totals(actor=actor)}
+    if request.GET.get("partial") == "summary":  # the figures above the table, refreshed live on their own
+        return render_page(request, "compute/_hypervisor_summary.html", context)
+    return HYPERVISORS.render(request, "compute/hypervisors.html", context)
 
 
 @dashboard_view

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, FloatField, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Floor, Greatest
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode, Instance
@@ -41,20 +42,68 @@ def _lookup(node_id: int | str) -> Q:
     return Q(uuid=text) | Q(host=text)
 
 
-def node_list(*, actor: Actor, hostname_pattern: str | None = None, limit: int | None = None,
-              marker: str | None = None) -> list[ComputeNode]:
-    """All nodes (admin), optionally those whose hypervisor hostname contains ``hostname_pattern``
-    (Nova's search is a SQL LIKE %pattern%), in id order, after the node ``marker`` names (its id,
-    UUID or host, among every node)."""
-    require_admin(actor, action="list hypervisors")
-    qs = ComputeNode.objects.all()
-    if hostname_pattern is not None:
-        qs = qs.filter(hypervisor_hostname__icontains=hostname_pattern)
-    qs = pagination.keyset(qs, order=[("id", True)], marker=marker, marker_in=ComputeNode.objects.all(),
+# the node columns a list sorts by (the dashboard's tables; Nova's os-hypervisors and os-services
+# lists are in id order): each sort key is a column, ties broken by id
+NODE_SORT_KEYS = ("id", "host", "hypervisor_hostname", "hypervisor_type", "host_ip", "availability_zone",
+                  "enabled", "forced_down", "last_heartbeat", "vcpus_used", "memory_mb_used", "local_gb_used",
+                  "running_vms", "vcpus_capacity", "memory_capacity", "disk_capacity")
+
+
+def _capacity(amount: str, ratio: str) -> Cast:
+    return Cast(Floor(Cast(F(amount), FloatField()) * F(ratio)), IntegerField())
+
+
+def with_capacity(qs: QuerySet[ComputeNode]) -> QuerySet[ComputeNode]:
+    """``qs`` with each node's capacity, what the scheduler places instances against
+    (apps/compute/scheduler.py): the physical amount times the allocation ratio (rounded down), less,
+    for memory, what is reserved for the host itself (never below 0): ``vcpus_capacity``,
+    ``memory_capacity`` (MB) and ``disk_capacity`` (GB), computed by the database."""
+    return qs.annotate(
+        vcpus_capacity=_capacity("vcpus", "cpu_allocation_ratio"),
+        memory_capacity=Greatest(Value(0), _capacity("memory_mb", "ram_allocation_ratio")
+                                 - F("reserved_host_memory_mb"), output_field=IntegerField()),
+        disk_capacity=_capacity("local_gb", "disk_allocation_ratio"))
+
+
+def _sorted_page(qs: QuerySet[ComputeNode], *, sort_key: str, ascending: bool, limit: int | None,
+                 marker: str | None) -> list[ComputeNode]:
+    if sort_key not in NODE_SORT_KEYS:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
+    order = [(sort_key, ascending), ("id", ascending)] if sort_key != "id" else [("id", ascending)]
+    qs = pagination.keyset(qs, order=order, marker=marker, marker_in=with_capacity(ComputeNode.objects.all()),
                            marker_field=_lookup, unknown=lambda name: BadRequest(f"marker [{name}] not found"))
     if limit is not None:
         qs = qs[:limit]
     return list(qs)
+
+
+def node_list(*, actor: Actor, hostname_pattern: str | None = None, limit: int | None = None,
+              marker: str | None = None, sort_key: str = "id", ascending: bool = True) -> list[ComputeNode]:
+    """All nodes (admin) with their capacity (``with_capacity``), optionally those whose hypervisor
+    hostname contains ``hostname_pattern`` (Nova's search is a SQL LIKE %pattern%), in id order
+    (or ``sort_key``'s, one of NODE_SORT_KEYS), after the node ``marker`` names (its id, UUID or host,
+    among every node). One query, two with a marker."""
+    require_admin(actor, action="list hypervisors")
+    qs = with_capacity(ComputeNode.objects.all())
+    if hostname_pattern is not None:
+        qs = qs.filter(hypervisor_hostname__icontains=hostname_pattern)
+    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker)
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+
+
+def node_capacity_totals(*, actor: Actor) -> NodeCapacity:
+    """The sums of every node's capacity (``with_capacity``: the same arithmetic as each row), one query."""
+    require_admin(actor, action="show hypervisor statistics")
+    agg = with_capacity(ComputeNode.objects.all()).aggregate(
+        vcpus=Sum("vcpus_capacity"), memory_mb=Sum("memory_capacity"), local_gb=Sum("disk_capacity"))
+    return NodeCapacity(vcpus=int(agg["vcpus"] or 0), memory_mb=int(agg["memory_mb"] or 0),
+                        local_gb=int(agg["local_gb"] or 0))
 
 
 def _node(node_id: int | str, *, not_found: str) -> ComputeNode:
@@ -74,16 +123,22 @@ def service_get(*, actor: Actor, service_id: int | str) -> ComputeNode:
     return _node(service_id, not_found=f"Service {service_id} could not be found.")
 
 
-def service_list(*, actor: Actor, host: str | None = None, binary: str | None = None) -> list[ComputeNode]:
-    """The nova-compute services (one per node). Stratus runs no other Nova binaries: asking for
-    another binary gives an empty list, as Nova does for an unknown one."""
+def service_list(*, actor: Actor, host: str | None = None, binary: str | None = None, search: str = "",
+                 sort_key: str = "id", ascending: bool = True, limit: int | None = None,
+                 marker: str | None = None) -> list[ComputeNode]:
+    """The nova-compute services (one per node), in id order (or ``sort_key``'s, one of
+    NODE_SORT_KEYS), those on ``host``, or whose host contains ``search`` (the dashboard's filter),
+    after the service ``marker`` names (its id, UUID or host). Stratus runs no other Nova binaries:
+    asking for another binary gives an empty list, as Nova does for an unknown one."""
     require_admin(actor, action="list compute services")
     if binary is not None and binary != SERVICE_BINARY:
         return []
-    qs = ComputeNode.objects.order_by("id")
+    qs = ComputeNode.objects.all()
     if host is not None:
         qs = qs.filter(host=host)
-    return list(qs)
+    if search:
+        qs = qs.filter(host__icontains=search)
+    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker)
 
 
 @dataclass(frozen=True)
