@@ -21,7 +21,9 @@ script fetches on every event and on every (re)connection of the socket.
 
 An action is one service call for one row. Its view (``Table.action_view``) serves both a row's
 button (``<pk>/delete``: a message, then back) and the bulk form (``ids`` repeated: one call per row,
-each row's outcome, as JSON for static/dashboard/table.js, or messages without it).
+each row's outcome, as JSON for static/dashboard/table.js, or messages without it). A table inside an
+object's page (a security group's rules) is built per request (``replace(TABLE, url_args=..., actions=...)``)
+and its actions served by ``nested_action_view``.
 """
 from __future__ import annotations
 
@@ -246,31 +248,36 @@ class Table:
         action ``only``, a ``pk`` from the URL (``<id>/delete``): one service call per row. JSON
         (``{"results": [{"id", "ok", "message"}]}``) when asked for it, else a message per row and
         back to ``next`` or the table."""
-        by_name = {a.name: a for a in self.actions}
 
         @require_POST
         @dashboard_view
         def view(request: HttpRequest, **url: str) -> HttpResponse:
-            actor = actor_for(request)
-            name = only or request.POST.get("action", "")
-            action = by_name.get(name)
-            ids = list(url.values())[-1:] if url else request.POST.getlist("ids")[:MAX_BULK]
-            wants_json = "application/json" in request.headers.get("Accept", "")
-            if action is None or (not url and not action.bulk):
-                if wants_json:
-                    return JsonResponse({"error": f"Unknown action {name!r}."}, status=400)
-                messages.error(request, f"Unknown action {name!r}.")
-                return HttpResponseRedirect(safe_next(request, self.url()))
-            results = [self._run(actor, action, pk, single=bool(url)) for pk in ids]
-            if wants_json:
-                return JsonResponse({"results": results})
-            if not ids:
-                messages.info(request, "Nothing was selected.")
-            for result in results:
-                (messages.success if result["ok"] else messages.error)(request, result["message"])
-            return HttpResponseRedirect(safe_next(request, self.url()))
+            return self.act(request, only, list(url.values())[-1] if url else None)
 
         return view
+
+    def act(self, request: HttpRequest, only: str | None, pk: str | None) -> HttpResponse:
+        """What ``action_view`` answers: ``pk`` is the row of a row's own URL (None: the bulk form's ``ids``)."""
+        by_name = {a.name: a for a in self.actions}
+        actor = actor_for(request)
+        name = only or request.POST.get("action", "")
+        action = by_name.get(name)
+        single = pk is not None
+        ids = [pk] if pk is not None else request.POST.getlist("ids")[:MAX_BULK]
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if action is None or (not single and not action.bulk):
+            if wants_json:
+                return JsonResponse({"error": f"Unknown action {name!r}."}, status=400)
+            messages.error(request, f"Unknown action {name!r}.")
+            return HttpResponseRedirect(safe_next(request, self.url()))
+        results = [self._run(actor, action, row, single=single) for row in ids]
+        if wants_json:
+            return JsonResponse({"results": results})
+        if not ids:
+            messages.info(request, "Nothing was selected.")
+        for result in results:
+            (messages.success if result["ok"] else messages.error)(request, result["message"])
+        return HttpResponseRedirect(safe_next(request, self.url()))
 
     @staticmethod
     def _run(actor: Actor, action: Action, pk: str, *, single: bool) -> dict[str, Any]:
@@ -284,6 +291,22 @@ class Table:
         except StratusError as exc:
             return {"id": pk, "ok": False, "message": exc.shown}
         return {"id": pk, "ok": True, "message": action.success(result)}
+
+
+def nested_action_view(make: Callable[..., Table], only: str | None = None, *, key: str = "pk") -> View:
+    """The action view of a table inside an object's page (a security group's rules, a project's
+    members): ``make(actor, **url)`` reads the page's object through its selector (a 404 for what the
+    caller may not see) and builds its table (``url_args``, actions bound to that object) from the URL's
+    arguments but ``key``, the row of a row's own URL (``<group>/rules/<rule_id>/delete``); without
+    it, the bulk form's ``ids``. Then as ``Table.action_view``: one service call per row."""
+
+    @require_POST
+    @dashboard_view
+    def view(request: HttpRequest, **url: str) -> HttpResponse:
+        pk = url.pop(key, None)
+        return make(actor_for(request), **url).act(request, only, pk)
+
+    return view
 
 
 def deleting(get: Callable[..., Any], delete: Callable[..., Any], key: str, *, noun: str,
