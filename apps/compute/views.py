@@ -435,31 +435,63 @@ def hypervisors(request: HttpRequest) -> HttpResponse:
     return HYPERVISORS.render(request, "compute/hypervisors.html", context)
 
 
-@dashboard_view
-def compute_services(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    nodes = node_selectors.service_list(actor=actor)
+def _service_page(actor: Actor, page: TableQuery) -> list[Any]:
+    nodes = node_selectors.service_list(actor=actor, search=page.search, sort_key=page.sort,
+                                        ascending=page.ascending, limit=page.limit, marker=page.marker)
     for node in nodes:
         node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
-    return render_page(request, "compute/services.html", {"services": nodes, "binary": node_selectors.SERVICE_BINARY},
-                       partial="compute/_services_table.html")
+    return nodes
+
+
+def _switch_service(enable: bool) -> Callable[..., Any]:
+    """Enable or disable one compute service (node_services.compute_service_update), with ``reason``
+    when disabling (the row's form has one, a bulk none)."""
+    def call(actor: Actor, pk: str, *, reason: str = "") -> Any:
+        return node_services.compute_service_update(
+            actor=actor, node_id=pk, status="enabled" if enable else "disabled",
+            disabled_reason=None if enable else (reason or None))
+    return call
+
+
+def _switched(node: Any) -> str:
+    return f"Compute service on {node.host} {'enabled' if node.enabled else 'disabled'}."
+
+
+SERVICES = Table(
+    name="services", url_name="compute:services", act_name="compute:service_act", page=_service_page,
+    row_template="compute/_service_row.html",
+    columns=(Column("ID", sort="id"), Column("Binary"), Column("Host", sort="host"),
+             Column("Zone", sort="availability_zone"), Column("Status", sort="enabled"), Column("State"),
+             Column("Updated", sort="last_heartbeat"), Column("Disabled reason")),
+    default_sort="host", default_ascending=True, search_label="Filter by host", empty="No compute services.",
+    row_data=lambda node: {"name": node.host, "host": node.host},
+    # the row's Disable is its own form (compute:service_update), which has the reason field
+    actions=(Action("enable", "Enable", call=_switch_service(True), success=_switched, bulk=True,
+                    allowed=lambda node: not node.enabled),
+             Action("disable", "Disable", call=_switch_service(False), success=_switched, bulk=True, danger=True,
+                    row=False, allowed=lambda node: node.enabled,
+                    confirm="Disable the compute service on {name}? No new instance is scheduled there until it "
+                            "is enabled again.")))
+compute_service_act = SERVICES.action_view()
+
+
+@dashboard_view
+def compute_services(request: HttpRequest) -> HttpResponse:
+    return SERVICES.render(request, "compute/services.html", {"binary": node_selectors.SERVICE_BINARY})
 
 
 @require_POST
 @dashboard_view
 def compute_service_update(request: HttpRequest, node_id: int) -> HttpResponse:
+    """A row's own Enable or Disable (with its reason): the table's actions' call for one row."""
     actor = actor_for(request)
     node = node_selectors.service_get(actor=actor, service_id=node_id)
     enable = request.POST.get("status") == "enabled"
     form = ServiceDisableForm(request.POST)
     reason = form.cleaned_data.get("disabled_reason", "").strip() if form.is_valid() else ""
-    return run_action(
-        request,
-        lambda: node_services.compute_service_update(actor=actor, node_id=node.id,
-                                                     status="enabled" if enable else "disabled",
-                                                     disabled_reason=None if enable else (reason or None)),
-        success=f"Compute service on {node.host} {'enabled' if enable else 'disabled'}.",
-        redirect_to=reverse("compute:services"))
+    return run_action(request, lambda: _switch_service(enable)(actor, str(node.id), reason=reason),
+                      success=f"Compute service on {node.host} {'enabled' if enable else 'disabled'}.",
+                      redirect_to=reverse("compute:services"))
 
 
 def _period(form: UsagePeriodForm) -> tuple[datetime, datetime]:

@@ -91,3 +91,60 @@ def test_hypervisors_are_for_admins(cloud: SeededCloud) -> None:
     _grow_nodes(0, 2)
     demo = _client("demo", DEMO_PW)
     assert demo.get(H).status_code == 403 and demo.get(f"{H}?partial=1").status_code == 403
+
+
+def test_services_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -> None:
+    _grow_nodes(0, 30)
+    admin = _client("admin", ADMIN_PW)
+    admin.get(S)
+    first_small = table_page(admin, f"{S}?sort=host&dir=asc")
+    _pages, small = walk(admin, first_small.next)
+    _grow_nodes(30, 45)
+
+    first = table_page(admin, f"{S}?sort=host&dir=asc")
+    assert first.queries == first_small.queries and len(first.ids) == 25
+    pages, large = walk(admin, first.next)
+    every = list(ComputeNode.objects.order_by("host", "id").values_list("id", "host"))
+    assert first.ids + [i for p in pages for i in p.ids] == [str(i) for i, _ in every]
+    assert first.names + [n for p in pages for n in p.names] == [h for _, h in every]
+    assert large == small and len(large) == 1, (small, large)
+
+    by_status, counts = walk(admin, f"{S}?sort=enabled&dir=asc")
+    wanted = [str(i) for i in ComputeNode.objects.order_by("enabled", "id").values_list("id", flat=True)]
+    assert [i for p in by_status for i in p.ids] == wanted and counts == large
+    filtered = table_page(admin, f"{S}?q=cn-4")
+    assert sorted(filtered.names) == sorted(["cn-4", *[f"cn-4{i}" for i in range(10)]])
+    assert 'id="services-filter"' in first.html and "data-live=" not in first.html.split('id="services-live"')[1][:30]
+    # a disabled row offers Enable (the table's action), an enabled one its Disable form with a reason
+    row = re.search(r'<tr data-id="\d+" data-name="cn-0".*?</tr>', table_page(admin, f"{S}?q=cn-0").html, re.S).group(0)
+    assert 'value="enable"' in row and 'name="disabled_reason"' not in row
+    row = re.search(r'<tr data-id="\d+" data-name="cn-1".*?</tr>', table_page(admin, f"{S}?q=cn-1").html, re.S).group(0)
+    assert 'name="disabled_reason"' in row and 'data-confirm="Disable the compute service on cn-1?' in row
+
+
+def test_services_enable_and_disable_row_by_row_and_in_bulk(cloud: SeededCloud) -> None:
+    _grow_nodes(0, 4)  # cn-0 disabled, the others enabled
+    ids = {n.host: n.id for n in ComputeNode.objects.all()}
+    admin = _client("admin", ADMIN_PW)
+    page = admin.get(S).content.decode()
+    assert 'data-bulk-action="disable"' in page and 'data-bulk-action="enable"' in page
+    answer = admin.post(f"{S}act", {"action": "disable", "ids": [ids["cn-1"], ids["cn-2"], "999999"]},
+                        HTTP_ACCEPT="application/json")
+    results = answer.json()["results"]
+    assert [(r["id"], r["ok"]) for r in results] == [(str(ids["cn-1"]), True), (str(ids["cn-2"]), True),
+                                                     ("999999", False)]
+    assert results[0]["message"] == "Compute service on cn-1 disabled." and "999999" in results[2]["message"]
+    assert set(ComputeNode.objects.filter(enabled=False).values_list("host", flat=True)) == {"cn-0", "cn-1", "cn-2"}
+    done = admin.post(f"{S}act", {"action": "enable", "ids": [ids["cn-0"], ids["cn-1"]], "next": f"{S}?sort=id"})
+    assert done.status_code == 302 and done["Location"] == f"{S}?sort=id"
+    assert set(ComputeNode.objects.filter(enabled=False).values_list("host", flat=True)) == {"cn-2"}
+    # the row's own form keeps its reason; a bulk disable leaves none
+    admin.post(f"{S}{ids['cn-3']}/update", {"status": "disabled", "disabled_reason": "new disks"})
+    assert ComputeNode.objects.get(host="cn-3").disabled_reason == "new disks"
+    assert ComputeNode.objects.get(host="cn-2").disabled_reason == ""
+    # members: refused, row by row
+    demo = _client("demo", DEMO_PW)
+    assert demo.get(S).status_code == 403
+    refused = demo.post(f"{S}act", {"action": "enable", "ids": [ids["cn-2"]]}, HTTP_ACCEPT="application/json")
+    assert refused.json()["results"][0]["ok"] is False
+    assert not ComputeNode.objects.get(host="cn-2").enabled

@@ -58,6 +58,7 @@ ROUTES = {
         "all_instances_act": ("admin/instances/act", "tables.Table.action_view.<locals>.view"),
         "hypervisors": ("admin/hypervisors/", "views.hypervisors"),
         "services": ("admin/services/", "views.compute_services"),
+        "service_act": ("admin/services/act", "tables.Table.action_view.<locals>.view"),
         "service_update": ("admin/services/<int:node_id>/update", "views.compute_service_update"),
         "usage": ("admin/usage/", "views.usage"),
     },
