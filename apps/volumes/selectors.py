@@ -323,11 +323,27 @@ def snapshot_metadata(*, actor: Actor, snapshot_id: str) -> dict[str, str]:
 
 # ---- volume types --------------------------------------------------------------------------------
 
-def volume_type_list(*, actor: Actor, is_public: bool | None = True) -> list[VolumeType]:
+VOLUME_TYPE_SORT_KEYS = {"name": "name", "description": "description", "is_public": "is_public",
+                         "created_at": "created_at"}
+
+
+def volume_type_list(*, actor: Actor, is_public: bool | None = True, sort_key: str = "name", ascending: bool = True,
+                     search: str = "", limit: int | None = None, marker: str | None = None) -> list[VolumeType]:
+    """The types the caller may see, by name (Cinder's order); the dashboard also sorts by ``sort_key``
+    (then by name, unique), filters by a part of the name and reads ``limit`` after the type ``marker``
+    (its id) names."""
     qs = restrict(VolumeType.objects.all(), actor, "view")
     if actor.is_admin and is_public is not None:
         qs = qs.filter(is_public=is_public)
-    return list(qs.order_by("name"))
+    if search:
+        qs = qs.filter(name__icontains=search)
+    column = VOLUME_TYPE_SORT_KEYS.get(sort_key)
+    if column is None:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
+    order = [(column, ascending), ("name", ascending)] if column != "name" else [("name", ascending)]
+    qs = pagination.keyset(qs, order=order, marker=marker,
+                           unknown=lambda pk: BadRequest(f"Marker {pk} could not be found."))
+    return list(qs[:limit] if limit is not None else qs)
 
 
 def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
@@ -338,11 +354,14 @@ def volume_type_get(*, actor: Actor, type_id: str) -> VolumeType:
     return found
 
 
-def volume_type_usage(*, actor: Actor) -> dict[str, int]:
-    """How many volumes of every project each type has (admin; one query): a type in use cannot be
-    deleted."""
+def volume_type_usage(*, actor: Actor, type_ids: list[str] | None = None) -> dict[str, int]:
+    """How many volumes of every project each type (of ``type_ids``, or every one) has (admin; one
+    query): a type in use cannot be deleted."""
     require_admin(actor, action="see the use of volume types")
-    rows = restrict(Volume.objects.all(), actor, "view").values("volume_type_id").annotate(n=Count("id"))
+    volumes = restrict(Volume.objects.all(), actor, "view")
+    if type_ids is not None:
+        volumes = volumes.filter(volume_type_id__in=type_ids)
+    rows = volumes.values("volume_type_id").annotate(n=Count("id"))
     return {row["volume_type_id"]: row["n"] for row in rows}
 
 

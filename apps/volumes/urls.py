@@ -6,7 +6,7 @@ from apps.volumes import views, views_types
 
 urlpatterns = urls(
     views_types,
-    Resource("types", "volume_type", "type_id", name="type", new=("create",), detail=True,
+    Resource("types", "volume_type", "type_id", name="type", new=("create", "act"), detail=True,
              actions=("edit", "delete", "specs=spec_set", "specs/<str:key>/delete=spec_delete")),
 ) + urls(
     views,

@@ -1,6 +1,8 @@
 """The admins' Volume types panel (Admin > Volume types): list, create and delete the types, and on a
 type's page its name, description, visibility and extra specs, through the same volumes services as
-Cinder's types API. Members choose a type when they create a volume (the Volumes panel)."""
+Cinder's types API; the list is the one live table (apps/dashboard/tables.py: sorted, filtered and paged
+by the selector, delete as a row and a bulk action). Members choose a type when they create a volume (the
+Volumes panel)."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,24 +18,43 @@ from apps.dashboard.shell import (
     dashboard_view,
     form_action,
     render_page,
-    run_action,
     specs_set_message,
 )
+from apps.dashboard.tables import Column, Table, TableQuery, deleting
 from apps.identity.policy import Actor, require_admin
 from apps.volumes import selectors, services
 from apps.volumes.forms import ExtraSpecForm, VolumeTypeEditForm, VolumeTypeForm
 from apps.volumes.models import VolumeType
 
 
+def _type_page(actor: Actor, page: TableQuery) -> list[VolumeType]:
+    types = selectors.volume_type_list(actor=actor, is_public=None, sort_key=page.sort, ascending=page.ascending,
+                                       search=page.search, limit=page.limit, marker=page.marker)
+    usage = selectors.volume_type_usage(actor=actor, type_ids=[t.id for t in types])
+    for vtype in types:
+        vtype.volume_count = usage.get(vtype.id, 0)  # type: ignore[attr-defined]
+    return types
+
+
+TYPES = Table(
+    name="types", url_name="volumes:types", act_name="volumes:type_act", page=_type_page,
+    row_template="volumes/_type_row.html",
+    columns=(Column("Name", sort="name"), Column("Description", sort="description"),
+             Column("Visibility", sort="is_public"), Column("Extra specs"), Column("Volumes"),
+             Column("Created", sort="created_at")),
+    default_sort="name", default_ascending=True, search_label="Filter volume types by name",
+    empty="No volume types.",
+    actions=(deleting(selectors.volume_type_get, services.volume_type_delete, "type_id", noun="volume type",
+                      success=lambda t: f"Deleted volume type {t.name}.",
+                      allowed=lambda t: t.name != VolumeType.DEFAULT_NAME and not t.volume_count),))
+volume_type_act, volume_type_delete = TYPES.action_view(), TYPES.action_view("delete")
+
+
 def _list_page(request: HttpRequest, actor: Actor, form: VolumeTypeForm | None = None) -> HttpResponse:
     require_admin(actor, action="manage volume types")
     services.volume_type_default()  # as Cinder's list does: the default type is always there
-    types = selectors.volume_type_list(actor=actor, is_public=None)
-    usage = selectors.volume_type_usage(actor=actor)
-    for vtype in types:
-        vtype.volume_count = usage.get(vtype.id, 0)  # type: ignore[attr-defined]
-    context = {"types": types, "form": form or VolumeTypeForm(), "default_name": VolumeType.DEFAULT_NAME}
-    return render_page(request, "volumes/types.html", context, status=400 if form is not None else 200)
+    context = {"form": form or VolumeTypeForm(), "default_name": VolumeType.DEFAULT_NAME}
+    return TYPES.render(request, "volumes/types.html", context, status=400 if form is not None else 200)
 
 
 @dashboard_view
@@ -83,15 +104,6 @@ def volume_type_edit(request: HttpRequest, type_id: str) -> HttpResponse:
                            actor=actor, type_id=type_id, name=data["name"], description=data["description"] or None,
                            is_public=data["is_public"]),
                        success=lambda vtype: f"Saved volume type {vtype.name}.")
-
-
-@require_POST
-@dashboard_view
-def volume_type_delete(request: HttpRequest, type_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    vtype = selectors.volume_type_get(actor=actor, type_id=type_id)
-    return run_action(request, lambda: services.volume_type_delete(actor=actor, type_id=vtype.id),
-                      success=f"Deleted volume type {vtype.name}.", redirect_to=reverse("volumes:types"))
 
 
 @require_POST
