@@ -401,13 +401,31 @@ class AgentState:
     ports: int  # the ports bound to its host
     last_sync: Mapping[str, Any]
 
+    @property
+    def pk(self) -> str:
+        return self.agent.pk
 
-def agent_states(*, actor: Actor) -> list[AgentState]:
-    """Every agent with its liveness, the number of ports bound to its host and its last sync (admin;
-    two queries)."""
+
+# the agent columns the agents panel sorts by (ties broken by id)
+AGENT_SORT_KEYS = ("host", "heartbeat_at", "admin_state_up", "capable", "hosts_dhcp_l3", "created_at")
+
+
+def agent_states(*, actor: Actor, search: str = "", sort_key: str = "host", ascending: bool = True,
+                 limit: int | None = None, marker: str | None = None) -> list[AgentState]:
+    """The agents (those whose host contains ``search``) sorted by ``sort_key`` (one of
+    AGENT_SORT_KEYS), ``limit`` of them after the agent ``marker`` (its id), each with its liveness,
+    the number of ports bound to its host and its last sync (admin; two queries, three with a marker)."""
     require_admin(actor, action="see the network agents")
+    if sort_key not in AGENT_SORT_KEYS:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
     now = timezone.now()
-    agents = list(NetworkAgent.objects.all())
+    qs = NetworkAgent.objects.all()
+    if search:
+        qs = qs.filter(host__icontains=search)
+    qs = pagination.keyset(qs, order=[(sort_key, ascending), ("id", ascending)], marker=marker,
+                           marker_in=NetworkAgent.objects.all(),
+                           unknown=lambda name: errors.AgentNotFound(f"Agent {name} could not be found."))
+    agents = list(qs[:limit] if limit is not None else qs)
     bound = dict(Port.objects.filter(binding_host_id__in=[a.host for a in agents]).values("binding_host_id")
                  .annotate(n=Count("id")).values_list("binding_host_id", "n"))
     return [AgentState(agent=a, alive=agent_is_alive(a, now=now), ports=bound.get(a.host, 0),

@@ -5,7 +5,7 @@ from apps.networks import topology, views, views_agents
 
 urlpatterns = urls(
     views_agents,
-    Resource("agents", "agent", "agent_id", actions=("enable", "disable", "delete")),
+    Resource("agents", "agent", "agent_id", new=("act",), actions=("enable", "disable", "delete")),
     Resource("ports", "port", "port_id", index=False, detail=True),
 ) + urls(
     views,

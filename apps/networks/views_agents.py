@@ -2,57 +2,66 @@
 or down by its heartbeat, admin state up or down, whether it can apply network state, whether it hosts
 DHCP and routers, its last sync), turned off/on and forgotten through the networking services; and a
 port's page, which says why a DOWN port is down (``selectors.port_down_reasons``, the one place that
-reason is computed)."""
+reason is computed). The agents are the one live table (apps/dashboard/tables.py): sorted, filtered and
+paged by selectors.agent_states; enable, disable and forget are its row and bulk actions."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from apps.core.access import may_change
-from apps.dashboard.shell import actor_for, dashboard_view, render_page, run_action
-from apps.dashboard.tables import with_project_names
+from apps.dashboard.shell import actor_for, dashboard_view, render_page
+from apps.dashboard.tables import Action, Column, Table, TableQuery, with_project_names
+from apps.identity.policy import Actor
 from apps.networks import selectors, services
-from apps.networks.models import NETWORK_OWNERS
+from apps.networks.models import NETWORK_OWNERS, NetworkAgent
+
+
+def _agent_page(actor: Actor, page: TableQuery) -> list[selectors.AgentState]:
+    return selectors.agent_states(actor=actor, search=page.search, sort_key=page.sort, ascending=page.ascending,
+                                  limit=page.limit, marker=page.marker)
+
+
+def _switch(up: bool) -> Callable[[Actor, str], NetworkAgent]:
+    def call(actor: Actor, pk: str) -> NetworkAgent:
+        agent = selectors.agent_get(actor=actor, agent_id=pk)
+        return services.network_agent_update(actor=actor, agent=agent, changes={"admin_state_up": up})
+    return call
+
+
+def _forget(actor: Actor, pk: str) -> NetworkAgent:
+    agent = selectors.agent_get(actor=actor, agent_id=pk)
+    services.network_agent_delete(actor=actor, agent=agent)
+    return agent
+
+
+AGENTS = Table(
+    name="agents", url_name="networks:agents", act_name="networks:agent_act", page=_agent_page,
+    row_template="networks/_agent_row.html",
+    columns=(Column("Host", sort="host"), Column("State"), Column("Admin state", sort="admin_state_up"),
+             Column("Applies state", sort="capable"), Column("DHCP and routers", sort="hosts_dhcp_l3"),
+             Column("Ports bound"), Column("Last sync"), Column("Last heartbeat", sort="heartbeat_at")),
+    default_sort="host", default_ascending=True, live="network_agent", search_label="Filter agents by host",
+    empty="No network agent has registered: start a node's network worker.",
+    row_data=lambda row: {"name": row.agent.host, "host": row.agent.host, "alive": "true" if row.alive else "false"},
+    actions=(
+        Action("enable", "Enable", call=_switch(True), bulk=True, allowed=lambda row: not row.agent.admin_state_up,
+               success=lambda agent: f"Enabled the network agent on {agent.host}."),
+        Action("disable", "Disable", call=_switch(False), bulk=True, allowed=lambda row: row.agent.admin_state_up,
+               success=lambda agent: f"Disabled the network agent on {agent.host}.",
+               confirm="Disable the network agent on {name}? It is sent no more work until enabled."),
+        Action("delete", "Forget", call=_forget, bulk=True, danger=True, icon="trash",
+               confirm="Forget the network agent on {name}?",
+               success=lambda agent: f"Forgot the network agent on {agent.host}; it registers again when its "
+                                     "worker starts.")))
+agent_act = AGENTS.action_view()
+agent_enable, agent_disable, agent_delete = (AGENTS.action_view(name) for name in ("enable", "disable", "delete"))
 
 
 @dashboard_view
 def agents(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    rows = selectors.agent_states(actor=actor)
-    return render_page(request, "networks/agents.html", {"agents": rows, "down_after": selectors.AGENT_DOWN_SECONDS},
-                       partial="networks/_agents_table.html")
-
-
-def _switch(request: HttpRequest, agent_id: str, *, up: bool) -> HttpResponse:
-    actor = actor_for(request)
-    agent = selectors.agent_get(actor=actor, agent_id=agent_id)
-    return run_action(request, lambda: services.network_agent_update(actor=actor, agent=agent,
-                                                                     changes={"admin_state_up": up}),
-                      success=f"{'Enabled' if up else 'Disabled'} the network agent on {agent.host}.",
-                      redirect_to=reverse("networks:agents"))
-
-
-@require_POST
-@dashboard_view
-def agent_enable(request: HttpRequest, agent_id: str) -> HttpResponse:
-    return _switch(request, agent_id, up=True)
-
-
-@require_POST
-@dashboard_view
-def agent_disable(request: HttpRequest, agent_id: str) -> HttpResponse:
-    return _switch(request, agent_id, up=False)
-
-
-@require_POST
-@dashboard_view
-def agent_delete(request: HttpRequest, agent_id: str) -> HttpResponse:
-    actor = actor_for(request)
-    agent = selectors.agent_get(actor=actor, agent_id=agent_id)
-    return run_action(request, lambda: services.network_agent_delete(actor=actor, agent=agent),
-                      success=f"Forgot the network agent on {agent.host}; it registers again when its worker starts.",
-                      redirect_to=reverse("networks:agents"))
+    return AGENTS.render(request, "networks/agents.html", {"down_after": selectors.AGENT_DOWN_SECONDS})
 
 
 @dashboard_view

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.networks import selectors, services
 from apps.networks.models import NetworkAgent, Port
+from tests.dashboard.table_pages import table_page, walk, walk_back
 from tests.networks.test_dashboard import D, Setup, _messages, env  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +134,55 @@ def test_the_reason_on_the_ports_list_and_the_port_page(env: Setup) -> None:  # 
     with CaptureQueriesContext(connection) as more:
         demo.get(f"{D}/ports/?partial=1")
     assert len(more) == len(few)
+
+
+def _grow_agents(start: int, count: int) -> None:
+    now = timezone.now()
+    NetworkAgent.objects.bulk_create([NetworkAgent(
+        host=f"node-{(i * 37) % 100:02d}-{i}", capable=i % 3 != 0, hosts_dhcp_l3=i == 0, admin_state_up=i % 4 != 0,
+        heartbeat_at=now - timedelta(seconds=i * 60)) for i in range(start, start + count)])
+
+
+def test_the_agents_table_sorts_filters_and_pages_with_constant_queries(env: Setup) -> None:  # noqa: F811
+    _grow_agents(0, 30)
+    admin = env.client("admin")
+    first_small = table_page(admin, f"{D}/agents/?sort=host&dir=asc")
+    _pages, small = walk(admin, first_small.next)
+    _grow_agents(30, 45)
+
+    first = table_page(admin, f"{D}/agents/?sort=host&dir=asc")
+    assert first.queries == first_small.queries and len(first.ids) == 25 and first.previous is None
+    pages, large = walk(admin, first.next)
+    every = list(NetworkAgent.objects.order_by("host", "id").values_list("id", "host"))
+    assert list(zip(first.ids + [i for p in pages for i in p.ids], first.names + [n for p in pages for n in p.names],
+                    strict=True)) == every
+    assert large == small and len(large) == 1, (small, large)
+    back = walk_back(admin, pages[-1].previous)
+    assert [i for p in back for i in p.ids] + pages[-1].ids == [i for i, _ in every]
+
+    by_beat, counts = walk(admin, f"{D}/agents/?sort=heartbeat_at&dir=desc")
+    wanted = list(NetworkAgent.objects.order_by("-heartbeat_at", "-id").values_list("id", flat=True))
+    assert [i for p in by_beat for i in p.ids] == wanted and counts == large
+    filtered = table_page(admin, f"{D}/agents/?q=node-1")
+    assert filtered.names and all(n.startswith("node-1") for n in filtered.names)
+    assert 'data-live="network_agent"' in first.html and 'id="agents-filter"' in first.html
+
+
+def test_the_agents_bulk_actions_one_call_per_row(env: Setup) -> None:  # noqa: F811
+    one, two, three = agent("n-1"), agent("n-2"), agent("n-3")
+    admin = env.client("admin")
+    page = admin.get(f"{D}/agents/").content.decode()
+    assert 'data-bulk-action="disable"' in page and 'data-confirm="Forget the network agent on n-2?"' in page
+    answer = admin.post(f"{D}/agents/act", {"action": "disable", "ids": [one.id, two.id, "nope"]},
+                        HTTP_ACCEPT="application/json")
+    results = answer.json()["results"]
+    assert [(r["id"], r["ok"]) for r in results] == [(one.id, True), (two.id, True), ("nope", False)]
+    assert results[0]["message"] == "Disabled the network agent on n-1." and "nope" in results[2]["message"]
+    assert set(NetworkAgent.objects.filter(admin_state_up=False).values_list("host", flat=True)) == {"n-1", "n-2"}
+    answer = admin.post(f"{D}/agents/act", {"action": "delete", "ids": [two.id, three.id]},
+                        HTTP_ACCEPT="application/json")
+    assert all(r["ok"] for r in answer.json()["results"])
+    assert list(NetworkAgent.objects.values_list("host", flat=True)) == ["n-1"]
+    refused = env.client("demo").post(f"{D}/agents/act", {"action": "enable", "ids": [one.id]},
+                                      HTTP_ACCEPT="application/json")
+    assert refused.json()["results"][0]["ok"] is False and not NetworkAgent.objects.get(pk=one.pk).admin_state_up
