@@ -42,10 +42,24 @@ def backend_is_up(backend: StorageBackend) -> bool:
     return timezone.now() - backend.last_heartbeat <= timedelta(seconds=backend_down_seconds())
 
 
-def backend_list(*, actor: Actor) -> QuerySet[StorageBackend]:
-    """Every storage backend (admin)."""
+BACKEND_SORT_KEYS = {"host", "availability_zone", "disabled", "capacity_gb", "free_gb", "provisioned_gb",
+                     "last_heartbeat"}
+
+
+def backend_list(*, actor: Actor, search: str = "", sort_key: str = "host", ascending: bool = True,
+                 limit: int | None = None, marker: str | None = None) -> QuerySet[StorageBackend]:
+    """Every storage backend (admin), or those whose host contains ``search``, sorted by ``sort_key``
+    (one of BACKEND_SORT_KEYS, ties broken by id), ``limit`` of them after the backend ``marker`` (its id)."""
     require_admin(actor, action="see the storage backends")
-    return StorageBackend.objects.all()
+    if sort_key not in BACKEND_SORT_KEYS:
+        raise BadRequest(f"Invalid sort key: {sort_key}.")
+    qs = StorageBackend.objects.all()
+    if search:
+        qs = qs.filter(host__icontains=search)
+    qs = pagination.keyset(qs, order=[(sort_key, ascending), ("id", ascending)], marker=marker,
+                           marker_in=StorageBackend.objects.all(),
+                           unknown=lambda name: BadRequest(f"Marker {name} could not be found."))
+    return qs[:limit] if limit is not None else qs
 
 
 def backend_get(*, actor: Actor, name: str) -> StorageBackend:

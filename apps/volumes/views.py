@@ -22,7 +22,7 @@ from apps.dashboard.tables import Column, Table, TableQuery, deleting, with_proj
 from apps.identity.policy import Actor
 from apps.volumes import selectors, services
 from apps.volumes.forms import AttachForm, ExtendForm, SnapshotForm, UploadImageForm, VolumeEditForm, VolumeForm
-from apps.volumes.models import Snapshot, Volume
+from apps.volumes.models import Snapshot, StorageBackend, Volume
 
 T = TypeVar("T")
 
@@ -264,8 +264,22 @@ snapshot_act, snapshot_delete = SNAPSHOTS.action_view(), SNAPSHOTS.action_view("
 snapshots = SNAPSHOTS.page_view("volumes/snapshots.html", _base)
 
 
-@dashboard_view
-def backends(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    rows = [(b, selectors.backend_is_up(b)) for b in selectors.backend_list(actor=actor)]
-    return render_page(request, "volumes/backends.html", {"backends": rows, **_base(actor)})
+def _backend_page(actor: Actor, page: TableQuery) -> list[StorageBackend]:
+    rows = list(selectors.backend_list(actor=actor, search=page.search, sort_key=page.sort, ascending=page.ascending,
+                                       limit=page.limit, marker=page.marker))
+    for backend in rows:
+        backend.is_up = selectors.backend_is_up(backend)  # type: ignore[attr-defined]
+    return rows
+
+
+BACKENDS = Table(
+    name="backends", url_name="volumes:backends", act_name="volumes:backends", page=_backend_page,
+    row_template="volumes/_backend_row.html",
+    columns=(Column("Host", sort="host"), Column("Zone", sort="availability_zone"), Column("State", sort="disabled"),
+             Column("Capacity", sort="capacity_gb", css="num"), Column("Free", sort="free_gb", css="num"),
+             Column("Provisioned", sort="provisioned_gb", css="num"), Column("Last heartbeat", sort="last_heartbeat")),
+    default_sort="host", default_ascending=True, search_label="Filter backends by host",
+    empty="No storage backend has reported.",
+    row_data=lambda backend: {"name": backend.full_host, "host": backend.host})
+
+backends = BACKENDS.page_view("volumes/backends.html", _base)

@@ -183,7 +183,7 @@ ROUTES = {
         "snapshots": ("snapshots/", "tables.Table.page_view.<locals>.view"),
         "snapshot_act": ("snapshots/act", "tables.Table.action_view.<locals>.view"),
         "snapshot_delete": ("snapshots/<str:snapshot_id>/delete", "tables.Table.action_view.<locals>.view"),
-        "backends": ("backends/", "views.backends"),
+        "backends": ("backends/", "tables.Table.page_view.<locals>.view"),
         "types": ("types/", "views_types.volume_types"),
         "type_create": ("types/create", "views_types.volume_type_create"),
         "type_act": ("types/act", "tables.Table.action_view.<locals>.view"),
