@@ -403,18 +403,15 @@ def instance_console(request: HttpRequest, server_id: str) -> HttpResponse:
 # ---- admin: hypervisors, compute services, usage ------------------------------------------------
 
 def _hypervisor_page(actor: Actor, page: TableQuery) -> list[Any]:
-    nodes = node_selectors.node_list(actor=actor, hostname_pattern=page.search or None, sort_key=page.sort,
-                                     ascending=page.ascending, limit=page.limit, marker=page.marker)
-    for node in nodes:
-        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
-    return nodes
+    return node_selectors.node_list(actor=actor, hostname_pattern=page.search or None, sort_key=page.sort,
+                                    ascending=page.ascending, limit=page.limit, marker=page.marker)
 
 
 HYPERVISORS = Table(
     name="hypervisors", url_name="compute:hypervisors", act_name="compute:hypervisors", page=_hypervisor_page,
     row_template="compute/_hypervisor_row.html",
     columns=(Column("Hostname", sort="hypervisor_hostname"), Column("Type", sort="hypervisor_type"),
-             Column("Host IP", sort="host_ip"), Column("Zone", sort="availability_zone"), Column("State"),
+             Column("Host IP", sort="host_ip"), Column("Zone", sort="availability_zone"), Column("State", sort="is_up"),
              Column("Status", sort="enabled"), Column("vCPUs used / capacity", sort="vcpus_used"),
              Column("RAM used / capacity", sort="memory_mb_used"), Column("Disk used / capacity", sort="local_gb_used"),
              Column("Instances", sort="running_vms", css="num"), Column("Last heartbeat", sort="last_heartbeat")),
@@ -436,11 +433,8 @@ def hypervisors(request: HttpRequest) -> HttpResponse:
 
 
 def _service_page(actor: Actor, page: TableQuery) -> list[Any]:
-    nodes = node_selectors.service_list(actor=actor, search=page.search, sort_key=page.sort,
-                                        ascending=page.ascending, limit=page.limit, marker=page.marker)
-    for node in nodes:
-        node.is_up = node_selectors.node_is_up(node)  # type: ignore[attr-defined]
-    return nodes
+    return node_selectors.service_list(actor=actor, search=page.search, sort_key=page.sort,
+                                       ascending=page.ascending, limit=page.limit, marker=page.marker)
 
 
 def _switch_service(enable: bool) -> Callable[..., Any]:
@@ -461,7 +455,7 @@ SERVICES = Table(
     name="services", url_name="compute:services", act_name="compute:service_act", page=_service_page,
     row_template="compute/_service_row.html",
     columns=(Column("ID", sort="id"), Column("Binary"), Column("Host", sort="host"),
-             Column("Zone", sort="availability_zone"), Column("Status", sort="enabled"), Column("State"),
+             Column("Zone", sort="availability_zone"), Column("Status", sort="enabled"), Column("State", sort="is_up"),
              Column("Updated", sort="last_heartbeat"), Column("Disabled reason")),
     default_sort="host", default_ascending=True, search_label="Filter by host", empty="No compute services.",
     row_data=lambda node: {"name": node.host, "host": node.host},

@@ -39,7 +39,7 @@ def _forget(actor: Actor, pk: str) -> NetworkAgent:
 AGENTS = Table(
     name="agents", url_name="networks:agents", act_name="networks:agent_act", page=_agent_page,
     row_template="networks/_agent_row.html",
-    columns=(Column("Host", sort="host"), Column("State"), Column("Admin state", sort="admin_state_up"),
+    columns=(Column("Host", sort="host"), Column("State", sort="alive"), Column("Admin state", sort="admin_state_up"),
              Column("Applies state", sort="capable"), Column("DHCP and routers", sort="hosts_dhcp_l3"),
              Column("Ports bound"), Column("Last sync"), Column("Last heartbeat", sort="heartbeat_at")),
     default_sort="host", default_ascending=True, live="network_agent", search_label="Filter agents by host",

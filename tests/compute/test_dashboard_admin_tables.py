@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode
+from apps.compute.selectors.nodes import node_is_up
 from tests.api_client import SeededCloud
 from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in
 from tests.dashboard.table_pages import table_page, walk, walk_back
@@ -35,7 +36,7 @@ def _grow_nodes(start: int, count: int) -> None:
         vcpus=2 + i % 5, memory_mb=1024 * (1 + i % 3), local_gb=10 + i, vcpus_used=i % 4, memory_mb_used=100 * i,
         cpu_allocation_ratio=1.5 + i % 2, ram_allocation_ratio=1.0 + (i % 3) / 2, disk_allocation_ratio=1.0,
         reserved_host_memory_mb=512 * (i % 2), running_vms=i % 6, enabled=i % 5 != 0,
-        last_heartbeat=None if i % 7 == 0 else now - timedelta(seconds=i)) for i in range(start, start + count)])
+        last_heartbeat=None if i % 7 == 0 else now - timedelta(seconds=i * 10)) for i in range(start, start + count)])
 
 
 def _capacity(node: ComputeNode) -> tuple[int, int, int]:
@@ -66,6 +67,11 @@ def test_hypervisors_sort_filter_and_page_with_constant_queries(cloud: SeededClo
     by_used, counts = walk(admin, f"{H}?sort=memory_mb_used&dir=desc")
     wanted = [str(i) for i in ComputeNode.objects.order_by("-memory_mb_used", "-id").values_list("id", flat=True)]
     assert [i for p in by_used for i in p.ids] == wanted and counts == large
+    # by state (up first): the database's is_up, as node_is_up says it of each node
+    by_state, counts = walk(admin, f"{H}?sort=is_up&dir=desc")
+    wanted = [str(n.id) for n in sorted(ComputeNode.objects.all(), key=lambda n: (node_is_up(n), n.id), reverse=True)]
+    assert [i for p in by_state for i in p.ids] == wanted and counts == large
+    assert len({node_is_up(n) for n in ComputeNode.objects.all()}) == 2  # some up, some down
     filtered = table_page(admin, f"{H}?q=hv-1")
     assert filtered.names and all("hv-1" in n for n in filtered.names)
     assert 'data-live="instance"' in first.html and 'id="hypervisors-filter"' in first.html
@@ -112,6 +118,9 @@ def test_services_sort_filter_and_page_with_constant_queries(cloud: SeededCloud)
     by_status, counts = walk(admin, f"{S}?sort=enabled&dir=asc")
     wanted = [str(i) for i in ComputeNode.objects.order_by("enabled", "id").values_list("id", flat=True)]
     assert [i for p in by_status for i in p.ids] == wanted and counts == large
+    by_state, counts = walk(admin, f"{S}?sort=is_up&dir=asc")
+    wanted = [str(n.id) for n in sorted(ComputeNode.objects.all(), key=lambda n: (node_is_up(n), n.id))]
+    assert [i for p in by_state for i in p.ids] == wanted and counts == large
     filtered = table_page(admin, f"{S}?q=cn-4")
     assert sorted(filtered.names) == sorted(["cn-4", *[f"cn-4{i}" for i in range(10)]])
     assert 'id="services-filter"' in first.html and "data-live=" not in first.html.split('id="services-live"')[1][:30]

@@ -163,6 +163,10 @@ def test_the_agents_table_sorts_filters_and_pages_with_constant_queries(env: Set
     by_beat, counts = walk(admin, f"{D}/agents/?sort=heartbeat_at&dir=desc")
     wanted = list(NetworkAgent.objects.order_by("-heartbeat_at", "-id").values_list("id", flat=True))
     assert [i for p in by_beat for i in p.ids] == wanted and counts == large
+    by_state, counts = walk(admin, f"{D}/agents/?sort=alive&dir=desc")
+    agents = sorted(NetworkAgent.objects.all(), key=lambda a: (selectors.agent_is_alive(a), a.id), reverse=True)
+    assert [i for p in by_state for i in p.ids] == [a.id for a in agents] and counts == large
+    assert len({selectors.agent_is_alive(a) for a in agents}) == 2  # some alive, some down
     filtered = table_page(admin, f"{D}/agents/?q=node-1")
     assert filtered.names and all(n.startswith("node-1") for n in filtered.names)
     assert 'data-live="network_agent"' in first.html and 'id="agents-filter"' in first.html

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, FloatField, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, Floor, Greatest
 from django.utils import timezone
 
@@ -18,12 +18,17 @@ from apps.identity.policy import Actor, require_admin, require_read
 SERVICE_BINARY = "nova-compute"
 
 
+def _down_time() -> timedelta:
+    return timedelta(seconds=float(settings.STRATUS_COMPUTE_SERVICE_DOWN_TIME))
+
+
 def node_is_up(node: ComputeNode, *, now: datetime | None = None) -> bool:
-    """The agent heartbeats within STRATUS_COMPUTE_SERVICE_DOWN_TIME and the node is not forced down."""
+    """The agent heartbeats within STRATUS_COMPUTE_SERVICE_DOWN_TIME and the node is not forced down
+    (the ``is_up`` of ``with_capacity``, for one node in hand)."""
     if node.forced_down or node.last_heartbeat is None:
         return False
     now = now or timezone.now()
-    return now - node.last_heartbeat <= timedelta(seconds=float(settings.STRATUS_COMPUTE_SERVICE_DOWN_TIME))
+    return now - node.last_heartbeat <= _down_time()
 
 
 def node_get_by_host(*, host: str) -> ComputeNode:
@@ -46,19 +51,23 @@ def _lookup(node_id: int | str) -> Q:
 # lists are in id order): each sort key is a column, ties broken by id
 NODE_SORT_KEYS = ("id", "host", "hypervisor_hostname", "hypervisor_type", "host_ip", "availability_zone",
                   "enabled", "forced_down", "last_heartbeat", "vcpus_used", "memory_mb_used", "local_gb_used",
-                  "running_vms", "vcpus_capacity", "memory_capacity", "disk_capacity")
+                  "running_vms", "vcpus_capacity", "memory_capacity", "disk_capacity", "is_up")
 
 
 def _capacity(amount: str, ratio: str) -> Cast:
     return Cast(Floor(Cast(F(amount), FloatField()) * F(ratio)), IntegerField())
 
 
-def with_capacity(qs: QuerySet[ComputeNode]) -> QuerySet[ComputeNode]:
+def with_capacity(qs: QuerySet[ComputeNode], *, now: datetime | None = None) -> QuerySet[ComputeNode]:
     """``qs`` with each node's capacity, what the scheduler places instances against
     (apps/compute/scheduler.py): the physical amount times the allocation ratio (rounded down), less,
     for memory, what is reserved for the host itself (never below 0): ``vcpus_capacity``,
-    ``memory_capacity`` (MB) and ``disk_capacity`` (GB), computed by the database."""
+    ``memory_capacity`` (MB) and ``disk_capacity`` (GB), computed by the database; and ``is_up``
+    (``node_is_up`` at ``now``), so that a list sorts by any of them."""
+    cutoff = (now or timezone.now()) - _down_time()
     return qs.annotate(
+        is_up=Case(When(forced_down=False, last_heartbeat__gte=cutoff, then=Value(True)), default=Value(False),
+                   output_field=BooleanField()),
         vcpus_capacity=_capacity("vcpus", "cpu_allocation_ratio"),
         memory_capacity=Greatest(Value(0), _capacity("memory_mb", "ram_allocation_ratio")
                                  - F("reserved_host_memory_mb"), output_field=IntegerField()),
@@ -66,11 +75,11 @@ def with_capacity(qs: QuerySet[ComputeNode]) -> QuerySet[ComputeNode]:
 
 
 def _sorted_page(qs: QuerySet[ComputeNode], *, sort_key: str, ascending: bool, limit: int | None,
-                 marker: str | None) -> list[ComputeNode]:
+                 marker: str | None, now: datetime) -> list[ComputeNode]:
     if sort_key not in NODE_SORT_KEYS:
         raise BadRequest(f"Invalid sort key: {sort_key}.")
     order = [(sort_key, ascending), ("id", ascending)] if sort_key != "id" else [("id", ascending)]
-    qs = pagination.keyset(qs, order=order, marker=marker, marker_in=with_capacity(ComputeNode.objects.all()),
+    qs = pagination.keyset(qs, order=order, marker=marker, marker_in=with_capacity(ComputeNode.objects.all(), now=now),
                            marker_field=_lookup, unknown=lambda name: BadRequest(f"marker [{name}] not found"))
     if limit is not None:
         qs = qs[:limit]
@@ -84,10 +93,11 @@ def node_list(*, actor: Actor, hostname_pattern: str | None = None, limit: int |
     (or ``sort_key``'s, one of NODE_SORT_KEYS), after the node ``marker`` names (its id, UUID or host,
     among every node). One query, two with a marker."""
     require_admin(actor, action="list hypervisors")
-    qs = with_capacity(ComputeNode.objects.all())
+    now = timezone.now()
+    qs = with_capacity(ComputeNode.objects.all(), now=now)
     if hostname_pattern is not None:
         qs = qs.filter(hypervisor_hostname__icontains=hostname_pattern)
-    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker)
+    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker, now=now)
 
 
 @dataclass(frozen=True)
@@ -126,19 +136,20 @@ def service_get(*, actor: Actor, service_id: int | str) -> ComputeNode:
 def service_list(*, actor: Actor, host: str | None = None, binary: str | None = None, search: str = "",
                  sort_key: str = "id", ascending: bool = True, limit: int | None = None,
                  marker: str | None = None) -> list[ComputeNode]:
-    """The nova-compute services (one per node), in id order (or ``sort_key``'s, one of
-    NODE_SORT_KEYS), those on ``host``, or whose host contains ``search`` (the dashboard's filter),
-    after the service ``marker`` names (its id, UUID or host). Stratus runs no other Nova binaries:
-    asking for another binary gives an empty list, as Nova does for an unknown one."""
+    """The nova-compute services (one per node, with ``with_capacity``'s ``is_up``), in id order (or
+    ``sort_key``'s, one of NODE_SORT_KEYS), those on ``host``, or whose host contains ``search`` (the
+    dashboard's filter), after the service ``marker`` names (its id, UUID or host). Stratus runs no other
+    Nova binaries: asking for another binary gives an empty list, as Nova does for an unknown one."""
     require_admin(actor, action="list compute services")
     if binary is not None and binary != SERVICE_BINARY:
         return []
-    qs = ComputeNode.objects.all()
+    now = timezone.now()
+    qs = with_capacity(ComputeNode.objects.all(), now=now)
     if host is not None:
         qs = qs.filter(host=host)
     if search:
         qs = qs.filter(host__icontains=search)
-    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker)
+    return _sorted_page(qs, sort_key=sort_key, ascending=ascending, limit=limit, marker=marker, now=now)
 
 
 @dataclass(frozen=True)
