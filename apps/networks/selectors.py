@@ -122,14 +122,16 @@ def _filter_tags(qs: QuerySet[M], key: str, values: Sequence[str]) -> QuerySet[M
     return qs.filter(pk__in=[pk for pk, h in held.items() if keep(h)])
 
 
-def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec, *, search_on: str = "name") -> QuerySet[M]:
+def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec, *,
+                     search_on: str | Callable[[str], Q] = "name") -> QuerySet[M]:
     """``qs`` is already scoped to the caller; so is the marker: another project's id is an unknown
     marker, exactly as an id that does not exist (no existence oracle). ``query.search`` is part of
-    the ``search_on`` field (the name; a floating IP's address)."""
+    the ``search_on`` field (the name; a floating IP's address), or what ``search_on(text)`` matches."""
     visible = qs
     qs = apply_filters(qs, query.filters, spec)
     if query.search:
-        qs = qs.filter(**{f"{search_on}__icontains": query.search})
+        qs = qs.filter(search_on(query.search) if callable(search_on) else
+                       Q(**{f"{search_on}__icontains": query.search}))
     order: list[tuple[str, bool]] = []
     for attr, ascending in query.sorts:
         target = spec.get("project_id" if attr == "tenant_id" else attr)
@@ -148,7 +150,7 @@ def apply_list_query(qs: QuerySet[M], query: ListQuery, spec: FilterSpec, *, sea
 
 
 def _listed(qs: QuerySet[M], actor: Actor, query: ListQuery | None, spec: FilterSpec, *,
-            search_on: str = "name") -> QuerySet[M]:
+            search_on: str | Callable[[str], Q] = "name") -> QuerySet[M]:
     """What a list shows: the rows the caller may see (``restrict``), filtered, sorted and paged."""
     return apply_list_query(restrict(qs, actor, "view"), query or ListQuery(filters={}), spec, search_on=search_on)
 
@@ -351,8 +353,21 @@ def security_group_by_name_or_id(*, actor: Actor, ref: str) -> SecurityGroup:
     raise errors.SecurityGroupNotFound(f"Security group {ref} does not exist")
 
 
-def security_group_rule_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[SecurityGroupRule]:
-    return _listed(SecurityGroupRule.objects.all(), actor, query, SECURITY_GROUP_RULE_FILTERS)
+def _rule_search(text: str) -> Q:
+    """A rule has no name: the dashboard's filter box finds a part of its direction, protocol, remote
+    prefix or description, any case."""
+    return (Q(direction__icontains=text) | Q(protocol__icontains=text) | Q(remote_ip_prefix__icontains=text)
+            | Q(description__icontains=text) | Q(ethertype__icontains=text))
+
+
+def security_group_rule_list(*, actor: Actor, query: ListQuery | None = None,
+                             remote_names: bool = False) -> QuerySet[SecurityGroupRule]:
+    """The rules the caller may see; ``remote_names``: each with ``remote_group_name``, the name of its
+    remote group when the caller may see that group (in the same query, the dashboard's)."""
+    rules = SecurityGroupRule.objects.all()
+    if remote_names:
+        rules = rules.annotate(remote_group_name=visible_name(SecurityGroup.objects.all(), actor, "remote_group_id"))
+    return _listed(rules, actor, query, SECURITY_GROUP_RULE_FILTERS, search_on=_rule_search)
 
 
 def security_group_rule_get(*, actor: Actor, rule_id: str) -> SecurityGroupRule:

@@ -19,7 +19,7 @@ urlpatterns = urls(
     Resource("floating-ips", "floatingip", "floatingip_id", new=("allocate", "act"),
              actions=("associate", "disassociate", "release")),
     Resource("security-groups", "security_group", "group_id", new=("create", "act"), detail=True, actions=("delete",)),
-    Resource("security-groups/<str:group_id>/rules", "rule", "rule_id", index=False, new=("add=create",),
+    Resource("security-groups/<str:group_id>/rules", "rule", "rule_id", index=False, new=("add=create", "act"),
              actions=("delete",)),
     pages={"topology/": topology.topology, "topology.json": topology.topology_json},
 )

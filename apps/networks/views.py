@@ -25,9 +25,18 @@ from django.views.decorators.http import require_POST
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, StratusError
 from apps.dashboard.shell import View, actor_for, dashboard_view, form_action, render_page, run_action
-from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, with_project_names, writable
+from apps.dashboard.tables import (
+    Action,
+    Column,
+    Table,
+    TableQuery,
+    deleting,
+    nested_action_view,
+    with_project_names,
+    writable,
+)
 from apps.identity.policy import Actor
-from apps.networks import selectors, services
+from apps.networks import errors, selectors, services
 from apps.networks.forms import (
     AssociateForm,
     FloatingIPForm,
@@ -49,6 +58,7 @@ from apps.networks.models import (
     Network,
     Port,
     Router,
+    SecurityGroupRule,
     Subnet,
 )
 from apps.networks.selectors import ListQuery
@@ -622,40 +632,112 @@ def security_group_create(request: HttpRequest) -> HttpResponse:
         template="networks/security_groups.html", context=lambda: SECURITY_GROUPS.context(request, _base(actor)))
 
 
-def _rule_context(actor: Actor, group_id: str, form: RuleForm | None = None) -> dict[str, Any]:
-    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
-    groups = {g.id: g for g in selectors.security_group_list(actor=actor)}
-    rules = list(group.rules.all())
+# ---- a security group's rules: a live table inside the group's page ---------------------------------
+
+ICMP = ("icmp", "ipv6-icmp", "icmpv6", "1", "58")
+
+
+def rule_words(rule: SecurityGroupRule, remote_name: str = "") -> str:
+    """A rule in words, as its confirmation and outcome name it: "ingress TCP 22 from 0.0.0.0/0"."""
+    protocol = rule.protocol or ""
+    words = [rule.direction, f"protocol {protocol}" if protocol.isdigit() else protocol.upper() or "any protocol"]
+    low, high = rule.port_range_min, rule.port_range_max
+    if low is not None and protocol in ICMP:
+        words.append(f"type {low}" + (f" code {high}" if high is not None else ""))
+    elif low is not None:
+        words.append(str(low) if high in (None, low) else f"{low}-{high}")
+    if rule.remote_group_id:
+        remote = f"group {remote_name or rule.remote_group_id[:8]}"
+    else:
+        remote = rule.remote_ip_prefix or ("::/0" if rule.ethertype == "IPv6" else "0.0.0.0/0")
+    return " ".join([*words, "from" if rule.direction == "ingress" else "to", remote])
+
+
+def _rules(actor: Actor, query: ListQuery) -> list[SecurityGroupRule]:
+    """The rules ``query`` asks for, each with ``remote_name`` (its remote group's, when visible) and
+    ``words``: one query (and the marker's)."""
+    rules = list(selectors.security_group_rule_list(actor=actor, query=query, remote_names=True))
     for rule in rules:
-        rule.remote_row = groups.get(rule.remote_group_id or "")  # type: ignore[attr-defined]
-    choices = [(g.id, g.name or g.id) for g in groups.values() if g.project_id == group.project_id]
-    return {"group": group, "rules": rules, "form": form or RuleForm(groups=choices), "choices": choices,
+        rule.remote_name = rule.remote_group_name or ""  # type: ignore[attr-defined]
+        rule.words = rule_words(rule, rule.remote_name)  # type: ignore[attr-defined]
+    return rules
+
+
+def _rules_page(group: Any) -> Callable[[Actor, TableQuery], list[SecurityGroupRule]]:
+    def page(actor: Actor, query: TableQuery) -> list[SecurityGroupRule]:
+        rules = _rules(actor, replace(_table_query(query), filters={"security_group_id": [group.id]}))
+        can_write = may_change(actor, group)
+        for rule in rules:
+            rule.can_write = can_write  # type: ignore[attr-defined]
+        return rules
+
+    return page
+
+
+def _rule_delete(group: Any) -> Action:
+    """Delete a rule of ``group`` (one of another group is not found here): one service call."""
+    def call(actor: Actor, rule_id: str) -> SecurityGroupRule:
+        rule = next(iter(_rules(actor, _query(id=[rule_id], security_group_id=[group.id]))), None)
+        if rule is None:  # not found, or another group's
+            raise errors.SecurityGroupRuleNotFound(f"Security group rule {rule_id} does not exist")
+        services.security_group_rule_delete(actor=actor, rule_id=rule.id)
+        return rule
+
+    return Action("delete", "Delete", call=call, success=lambda rule: f"Deleted rule {rule.words}.",
+                  allowed=lambda rule: rule.can_write, bulk=True, danger=True, icon="trash",
+                  confirm=lambda rule: f"Delete rule {rule.words} of security group {group.name or group.id}?")
+
+
+def _rule_data(rule: Any) -> dict[str, str]:
+    port = "" if rule.port_range_min is None else rule.port_range_min
+    return {"name": rule.words, "rule": f"{rule.direction} {rule.protocol or 'any'} {port}"}
+
+
+RULES = Table(
+    name="rules", url_name="networks:security_group", act_name="networks:rule_act", page=lambda _a, _q: [],
+    row_template="networks/_rule_row.html", row_data=_rule_data,
+    columns=(Column("Direction", sort="direction"), Column("Ether type", sort="ethertype"),
+             Column("Protocol", sort="protocol"), Column("Port range", sort="port_range_min"),
+             Column("Remote", sort="remote_ip_prefix"), Column("Description", sort="description")),
+    default_sort="direction", default_ascending=True, live="security_group security_group_rule",
+    search_label="Filter rules by direction, protocol, remote or description", empty="No rules: nothing is allowed.")
+
+
+def _rules_table(group: Any) -> Table:
+    return replace(RULES, page=_rules_page(group), url_args=(group.id,), actions=(_rule_delete(group),))
+
+
+def _rules_of(actor: Actor, group_id: str) -> Table:
+    return _rules_table(selectors.security_group_get(actor=actor, security_group_id=group_id))
+
+
+rule_act, rule_delete = nested_action_view(_rules_of), nested_action_view(_rules_of, "delete", key="rule_id")
+
+
+def _rule_context(actor: Actor, group: Any) -> dict[str, Any]:
+    """The group's page around its rules: the rule form's remote groups (the group's project's)."""
+    choices = [(g.id, g.name or g.id) for g in selectors.security_group_list(
+        actor=actor, query=_query(project_id=[group.project_id]))]
+    return {"group": group, "form": RuleForm(groups=choices), "choices": choices,
             "may_write": may_change(actor, group), **_base(actor)}
 
 
 @dashboard_view
 def security_group_detail(request: HttpRequest, group_id: str) -> HttpResponse:
-    context = _rule_context(actor_for(request), group_id)
-    return render_page(request, "networks/security_group_detail.html", context, partial="networks/_rules_table.html")
+    actor = actor_for(request)
+    group = selectors.security_group_get(actor=actor, security_group_id=group_id)
+    return _rules_table(group).render(request, "networks/security_group_detail.html", _rule_context(actor, group))
 
 
 @require_POST
 @dashboard_view
 def rule_create(request: HttpRequest, group_id: str) -> HttpResponse:
     actor = actor_for(request)
-    context = _rule_context(actor, group_id)
-    form = RuleForm(request.POST, groups=context["choices"])
-    return _list_form(request, form, lambda: services.security_group_rule_create(
-        actor=actor, security_group_id=context["group"].id, **form.rule_kwargs()),
-        success=lambda _: "Rule added.", redirect_to=reverse("networks:security_group", args=[context["group"].id]),
-        template="networks/security_group_detail.html", context=lambda: context)
-
-
-@require_POST
-@dashboard_view
-def rule_delete(request: HttpRequest, group_id: str, rule_id: str) -> HttpResponse:
-    actor = actor_for(request)
     group = selectors.security_group_get(actor=actor, security_group_id=group_id)
-    rule = selectors.security_group_rule_get(actor=actor, rule_id=rule_id)
-    return _act(request, lambda: services.security_group_rule_delete(actor=actor, rule_id=rule.id),
-                success="Rule deleted.", redirect_to=reverse("networks:security_group", args=[group.id]))
+    context = _rule_context(actor, group)
+    form = RuleForm(request.POST, groups=context["choices"])
+    done = form_action(request, form, lambda: services.security_group_rule_create(
+        actor=actor, security_group_id=group.id, **form.rule_kwargs()),
+        success=lambda _: "Rule added.", redirect_to=reverse("networks:security_group", args=[group.id]))
+    return done or _rules_table(group).render(request, "networks/security_group_detail.html",
+                                              {**context, "form": form}, status=400)

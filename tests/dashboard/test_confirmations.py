@@ -33,7 +33,9 @@ def _forms() -> list[tuple[str, str, str]]:
 
 def test_every_destructive_form_confirms_and_names_its_object() -> None:
     destructive = [(t, url, tag) for t, url, tag in _forms() if DESTRUCTIVE.search(url.split(":")[1])]
-    assert len(destructive) >= 20  # the scan sees the dashboard's forms
+    # the scan sees the dashboard's hand-written forms (the live tables' row actions confirm through
+    # tables.Action.confirm, checked by each table's tests)
+    assert len(destructive) >= 15
     missing = [(t, url) for t, url, tag in destructive if "data-confirm=" not in tag]
     assert not missing, f"destructive forms without a confirmation: {missing}"
     unnamed = [(t, url) for t, url, tag in destructive if "{{" not in tag.split("data-confirm=", 1)[1]]
