@@ -8,7 +8,8 @@
  *   the bar's buttons name how many. A bulk action asks first, naming the rows, then makes one
  *   request per row (at most four at a time) to the table's action view: each row shows its own
  *   outcome as its answer arrives, and the bar counts them, and then the rows that are gone (a
- *   delete's tasks finishing) as the live events remove them.
+ *   delete's tasks finishing) as the live events remove them. Once every row has answered, the
+ *   table's part is read again (the rows' new state, even for changes that send no event).
  */
 (function () {
   "use strict";
@@ -186,6 +187,9 @@
           while (queue.length) await callOne(button.value, queue.shift(), token);
         });
         await Promise.all(workers);
+        // the rows as they now are, whether or not the change sends a live event (a compute
+        // service's status sends none); each row's outcome stays shown after the refresh
+        if (window.Stratus && window.Stratus.refresh) window.Stratus.refresh(live);
       });
     }
 
