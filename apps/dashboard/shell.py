@@ -4,9 +4,9 @@ rendering of service errors, and partial (live-refreshed) rendering.
 Component views use it like this:
 
     @dashboard_view
-    def backends(request: HttpRequest) -> HttpResponse:
-        rows = volumes.selectors.backend_list(actor=actor_for(request))
-        return render_page(request, "volumes/backends.html", {"backends": rows})
+    def port_detail(request: HttpRequest, port_id: str) -> HttpResponse:
+        port = selectors.port_get(actor=actor_for(request), port_id=port_id)
+        return render_page(request, "networks/port_detail.html", {"port": port}, partial="networks/_port_detail.html")
 
 (a list panel declares a live table instead: apps/dashboard/tables.py).
 
