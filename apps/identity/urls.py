@@ -6,8 +6,8 @@ from apps.identity import views
 urlpatterns = urls(
     views,
     Resource("projects", "project", "project_id", index="project_list", slash=False, new=("create", "act"),
-             actions=("edit", "enabled=set_enabled", "delete", "members", "members/remove=member_remove",
-                      "quotas")),
+             actions=("edit", "enabled=set_enabled", "delete", "members", "members/act=member_act",
+                      "members/remove=member_remove", "quotas")),
     Resource("users", "user", "user_id", index="user_list", slash=False, new=("create", "act"),
              actions=("edit", "enabled=set_enabled", "delete")),
     Resource("roles", "role", "role_id", index="role_list", slash=False, new=("create", "act"), actions=("delete",)),

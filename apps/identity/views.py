@@ -22,7 +22,7 @@ from apps.core import validators
 from apps.core.errors import Conflict, NotFound, StratusError
 from apps.core.validators import UNSET
 from apps.dashboard.shell import actor_for, dashboard_view, form_action, form_error, render_page, run_action
-from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, nested_action_view
 from apps.identity import selectors, services
 from apps.identity.forms import (
     AssignmentForm,
@@ -279,19 +279,51 @@ def project_quotas(request: HttpRequest, project_id: str) -> HttpResponse:
                             "you change are written; the others stay as they are.")
 
 
-# ---- project members (role assignments) ------------------------------------------------------
+# ---- project members (role assignments): a live table inside the project's page -------------------
 
-def _member_rows(actor: Actor, project_id: str) -> list[dict[str, Any]]:
-    """Direct assignments on the project, one row per user or group with its roles."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for a in sorted(selectors.role_assignment_list(actor=actor, project_id=project_id), key=lambda a: a.role.name):
-        if a.user_id:
-            key, name, domain = ("user", a.user_id), a.user.name, a.user.domain.name
-        else:
-            key, name, domain = ("group", a.group_id or ""), a.group.name, a.group.domain.name  # type: ignore[union-attr]
-        row = rows.setdefault(key, {"kind": key[0], "id": key[1], "name": name, "domain": domain, "roles": []})
-        row["roles"].append(a.role)
-    return sorted(rows.values(), key=lambda r: (r["kind"] != "user", r["name"].lower()))
+def _members_page(project: Any) -> Callable[[Actor, TableQuery], list[Any]]:
+    def page(actor: Actor, query: TableQuery) -> list[Any]:
+        return selectors.project_member_list(
+            actor=actor, project_id=project.id, search=query.search,
+            page=selectors.ListPage(sort=query.sort, ascending=query.ascending, limit=query.limit,
+                                    marker=query.marker))
+
+    return page
+
+
+def _member_remove(project: Any) -> Action:
+    """Remove a member (every role it holds on ``project``): one identity service call, whose lockout
+    rules (one's own admin role, the last enabled admin) are that row's outcome, not a 403 page."""
+    def call(actor: Actor, key: str) -> str:
+        kind, _, pk = key.partition(":")
+        if kind not in ("user", "group"):
+            raise NotFound(f"Could not find member: {key}.")
+        who = selectors.user_get(user_id=pk) if kind == "user" else selectors.group_get(group_id=pk)
+        roles = services.project_member_remove(actor=actor, project_id=project.id, **{f"{kind}_id": who.id})
+        return f"Removed {kind} {who.name} from project {project.name} (roles {', '.join(roles)})."
+
+    return Action("remove", "Remove", call=call, success=lambda message: message, bulk=True, danger=True,
+                  icon="trash", raises=(NotFound,), confirm=lambda row: (
+                      f"Remove {row.member_kind} {row.member_name} from project {project.name}? Its roles "
+                      f"there ({', '.join(r.name for r in row.member_roles)}) are revoked."))
+
+
+MEMBERS = Table(
+    name="members", url_name="identity:project_members", act_name="identity:project_member_act",
+    page=lambda _actor, _query: [], row_template="identity/_member_row.html", key="member_key",
+    row_data=lambda row: {"name": row.member_name, "kind": row.member_kind},
+    columns=(Column("User or group", sort="name"), Column("Kind", sort="kind"), Column("Domain", sort="domain"),
+             Column("Roles on this project")),
+    default_sort="name", default_ascending=True, live="role_assignment user",
+    search_label="Filter members by name", empty="Nobody has a role on this project yet.")
+
+
+def _members_table(project: Any) -> Table:
+    return replace(MEMBERS, page=_members_page(project), url_args=(project.id,), actions=(_member_remove(project),))
+
+
+project_member_act = identity_admin(nested_action_view(
+    lambda actor, project_id: _members_table(selectors.project_get(actor=actor, project_id=project_id))))
 
 
 @identity_admin
@@ -310,9 +342,8 @@ def project_members(request: HttpRequest, project_id: str) -> HttpResponse:
         show_error=_show_error)
     if done is not None:
         return done
-    context = {"project": project, "rows": _member_rows(actor, project.id), "form": form}
-    return render_page(request, "identity/members.html", context, partial="identity/_members_table.html",
-                       status=400 if form.errors else 200)
+    return _members_table(project).render(request, "identity/members.html", {"project": project, "form": form},
+                                          status=400 if form.errors else 200)
 
 
 @require_POST

@@ -71,6 +71,7 @@ ROUTES = {
         "project_set_enabled": ("projects/<str:project_id>/enabled", "views._views.<locals>.set_enabled"),
         "project_delete": ("projects/<str:project_id>/delete", "tables.Table.action_view.<locals>.view"),
         "project_members": ("projects/<str:project_id>/members", "views.project_members"),
+        "project_member_act": ("projects/<str:project_id>/members/act", "tables.nested_action_view.<locals>.view"),
         "project_member_remove": ("projects/<str:project_id>/members/remove", "views.project_member_remove"),
         "project_quotas": ("projects/<str:project_id>/quotas", "views.project_quotas"),
         "users": ("users", "tables.Table.page_view.<locals>.view"),

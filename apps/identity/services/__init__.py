@@ -64,6 +64,7 @@ from apps.identity.services.quotas import (
 from apps.identity.services.roles import (
     implied_role_create,
     implied_role_delete,
+    project_member_remove,
     role_create,
     role_delete,
     role_grant,
@@ -132,6 +133,7 @@ __all__ = [
     "password_authenticate",
     "project_create",
     "project_delete",
+    "project_member_remove",
     "project_tag_add",
     "project_tag_delete",
     "project_tags_set",

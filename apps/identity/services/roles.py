@@ -161,6 +161,25 @@ def role_revoke(*, actor: Actor, role_id: str, user_id: str | None = None, group
                    resource_id=str(assignment.pk or ""), data={"role": assignment.role.name})
 
 
+@transaction.atomic
+def project_member_remove(*, actor: Actor, project_id: str, user_id: str | None = None,
+                          group_id: str | None = None) -> list[str]:
+    """Remove a user or a group from a project: every role it holds there, in one transaction (all or
+    nothing: each revoke keeps role_revoke's rules, so the admin role of one's own account or of the last
+    enabled admin is refused and the rest stays). The names of the roles it held."""
+    require_admin(actor, action="remove project members")
+    user, group = _resolve_actor(user_id=user_id, group_id=group_id)
+    project, _, _ = _resolve_target(project_id=project_id, domain_id=None, system=False)
+    held = list(RoleAssignment.objects.select_related("role").filter(user=user, group=group, project=project)
+                .order_by("role__name", "id"))
+    if not held:
+        raise NotFound(f"{(user or group).name} has no role on project {project.name}.")  # type: ignore[union-attr]
+    for assignment in held:
+        role_revoke(actor=actor, role_id=assignment.role_id, user_id=user_id, group_id=group_id,
+                    project_id=project.id, inherited=assignment.inherited)  # type: ignore[union-attr]
+    return [a.role.name for a in held]
+
+
 def _perms_for_roles(role_ids: Iterable[str]) -> set[str]:
     names = set(Role.objects.filter(id__in=selectors.expand_implied(role_ids), domain__isnull=True)
                 .values_list("name", flat=True))
