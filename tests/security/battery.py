@@ -559,6 +559,8 @@ PAGES: tuple[Page, ...] = (
     Page("networks.security_group", "GET", f"{D}/networks/security-groups/{{id}}/"),
     Page("networks.security_group", "POST", f"{D}/networks/security-groups/{{id}}/rules/add",
          {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp"}),
+    Page("networks.security_group", "POST", f"{D}/networks/security-groups/{{id}}/rules/act",
+         {"action": "delete", "ids": "x"}),
     Page("networks.security_group", "POST", f"{D}/networks/security-groups/{{id}}/delete"),
     Page("networks.network", "GET", f"{D}/networks/{{id}}/"),
     Page("networks.network", "POST", f"{D}/networks/{{id}}/edit", {"name": "x"}),
