@@ -7,7 +7,7 @@ from typing import NamedTuple, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, Exists, Model, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from guardian.shortcuts import get_objects_for_user
 
@@ -654,6 +654,25 @@ def quota_limits(*, project: Project) -> dict[str, int]:
     limits.update({d.resource: d.hard_limit for d in QuotaDefault.objects.filter(resource__in=limits)})
     limits.update(dict(QuotaLimit.objects.filter(project=project, resource__in=limits)
                        .values_list("resource", "hard_limit")))
+    return limits
+
+
+def quota_limits_of(*, project_id: str, resources: Iterable[str]) -> dict[str, int]:
+    """The effective limit of each of ``resources`` (registered ones) for one project, in one query:
+    the project's own limit, else the cloud's default (QuotaDefault), else the registered default."""
+    from apps.identity import quotas
+
+    names = list(resources)
+    limits = {}
+    for name in names:
+        known = quotas.get(name)
+        limits[name] = known.default if known is not None else quotas.UNLIMITED
+    own = QuotaLimit.objects.filter(project_id=project_id, resource__in=names).values_list(
+        "resource", "hard_limit", Value(1, output_field=IntegerField()))
+    cloud = QuotaDefault.objects.filter(resource__in=names).values_list(
+        "resource", "hard_limit", Value(0, output_field=IntegerField()))
+    for resource, limit, _rank in sorted(cloud.union(own, all=True), key=lambda row: row[2]):
+        limits[resource] = limit
     return limits
 
 

@@ -117,6 +117,23 @@ def free_addresses(pools: Iterable[dict[str, str]], used: set[str], version: int
             value += 1
 
 
+def window_after(pools: Iterable[dict[str, str]], after: str | None, version: int, size: int) -> list[str]:
+    """Up to ``size`` addresses of the pools, in pool order, after ``after`` (from the start without it):
+    the candidates IPAM looks up in one query before it falls back to reading the subnet's allocations."""
+    start = int(ipaddress.ip_address(after)) + 1 if after is not None else None
+    found: list[str] = []
+    for pool in pools:
+        value, end = int(ipaddress.ip_address(pool["start"])), int(ipaddress.ip_address(pool["end"]))
+        if start is not None:
+            value = max(value, start)
+        while value <= end and len(found) < size:
+            found.append(str(_addr(value, version)))
+            value += 1
+        if len(found) >= size:
+            break
+    return found
+
+
 def eui64(net: Net, mac: str) -> str:
     """The SLAAC address of ``mac`` on an IPv6 /64."""
     octets = [int(x, 16) for x in mac.split(":")]

@@ -215,6 +215,7 @@ class IPAllocation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["subnet", "ip_address"], name="ip_allocation_unique")]
+        indexes = [models.Index(fields=["subnet", "-id"], name="ip_allocation_recent")]  # IPAM's window
 
     def __str__(self) -> str:
         return f"{self.ip_address} on {self.subnet_id}"

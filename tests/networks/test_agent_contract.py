@@ -168,7 +168,7 @@ def test_changes_are_published_to_the_projects_group_on_commit(monkeypatch):
 
     cloud = SeededCloud(api="network")
     seen: list[tuple[str, dict]] = []
-    monkeypatch.setattr(events, "send_now", lambda group, event: seen.append((group, event)))
+    monkeypatch.setattr(events, "send_all", seen.extend)
     net = services.network_create(actor=cloud.member_actor, name="lively")
     services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.81.0.0/24")
     port = services.port_create(actor=cloud.member_actor, network_id=net.id)

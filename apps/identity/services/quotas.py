@@ -6,12 +6,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.core import events
 from apps.core.errors import BadRequest, QuotaExceeded
 from apps.identity import quotas, selectors
-from apps.identity.models import Project, QuotaDefault, QuotaLimit, QuotaUsage
+from apps.identity.models import QuotaDefault, QuotaLimit, QuotaUsage
 from apps.identity.policy import Actor, require_admin
 
 # ---- quotas ---------------------------------------------------------------------------------
@@ -29,12 +31,16 @@ def _registered(resource: str) -> int:
     return WIDE_MAX if known.default > QUOTA_MAX else QUOTA_MAX
 
 
-def quota_reserve(*, project_id: str, deltas: Mapping[str, int]) -> None:
+def quota_reserve(*, project_id: str, deltas: Mapping[str, int], limits: Mapping[str, int] | None = None) -> None:
     """Count ``deltas`` against the project's limits, or raise QuotaExceeded changing nothing.
 
-    Call it inside the transaction that creates the resource rows: the usage rows are locked
-    (SELECT ... FOR UPDATE, in resource order) until that transaction ends, so concurrent
-    reservations never overshoot, and a rollback returns what was reserved.
+    Call it inside the transaction that creates the resource rows, as late in it as it can come: each
+    usage row is changed by one conditional UPDATE (``in_use + delta <= limit``, in resource order),
+    which locks it until that transaction ends, so concurrent reservations never overshoot (PostgreSQL
+    re-checks the condition on the row a concurrent reservation left), and a rollback returns what was
+    reserved. Several resources are reserved all or none (a savepoint around them). ``limits``: the
+    project's limits as ``selectors.quota_limits_of`` read them before the caller took its locks (so that
+    the locked section does not wait for that read); read here without it.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("quota_reserve must run inside the transaction that creates the resource")
@@ -43,26 +49,37 @@ def quota_reserve(*, project_id: str, deltas: Mapping[str, int]) -> None:
         _registered(resource)
     if not wanted:
         return
-    QuotaUsage.objects.bulk_create([QuotaUsage(project_id=project_id, resource=r) for r in sorted(wanted)],
-                                   ignore_conflicts=True)
-    locked = {u.resource: u for u in QuotaUsage.objects.select_for_update()
-              .filter(project_id=project_id, resource__in=wanted).order_by("resource")}
-    project = Project(id=project_id)
-    limits = selectors.quota_limits(project=project)
+    if limits is None or not set(wanted) <= set(limits):
+        limits = selectors.quota_limits_of(project_id=project_id, resources=wanted)
+    if len(wanted) == 1:
+        _reserve_rows(project_id, wanted, limits)
+    else:
+        with transaction.atomic():
+            _reserve_rows(project_id, wanted, limits)
+    events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
+                   data={"deltas": wanted})
+
+
+def _reserve_rows(project_id: str, wanted: Mapping[str, int], limits: Mapping[str, int]) -> None:
+    now = timezone.now()
     for resource, delta in sorted(wanted.items()):
-        usage = locked[resource]
-        limit = limits.get(resource, quotas.UNLIMITED)
+        limit = limits[resource]
+        rows = QuotaUsage.objects.filter(project_id=project_id, resource=resource)
+        change = {"in_use": Greatest(F("in_use") + delta, Value(0)), "updated_at": now}
+        if delta > 0 and limit >= 0 and rows.filter(in_use__lte=limit - delta).update(**change):
+            continue
+        if (delta <= 0 or limit < 0) and rows.update(**change):
+            continue
+        usage = QuotaUsage.objects.select_for_update().filter(project_id=project_id, resource=resource).first()
+        if usage is None:  # the project's first of this resource: its row, then the same UPDATE again
+            QuotaUsage.objects.bulk_create([QuotaUsage(project_id=project_id, resource=resource)],
+                                           ignore_conflicts=True)
+            usage = QuotaUsage.objects.select_for_update().get(project_id=project_id, resource=resource)
         if delta > 0 and limit >= 0 and usage.in_use + delta > limit:
             raise QuotaExceeded(
                 f"Quota exceeded for {resource}: requested {delta}, but already used {usage.in_use} "
                 f"of {limit} {resource}.", resource=resource, limit=limit, in_use=usage.in_use, requested=delta)
-    now = timezone.now()  # one UPDATE for every row (they are locked: in_use is what it says)
-    for resource, delta in wanted.items():
-        locked[resource].in_use = max(locked[resource].in_use + delta, 0)
-        locked[resource].updated_at = now
-    QuotaUsage.objects.bulk_update([locked[r] for r in sorted(wanted)], ["in_use", "updated_at"])
-    events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
-                   data={"deltas": wanted})
+        rows.update(**change)  # the row is locked now: the figure read is the one changed
 
 
 def quota_release(*, project_id: str, deltas: Mapping[str, int]) -> None:

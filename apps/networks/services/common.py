@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import connection, models
 
 from apps.core import events
 from apps.core.errors import QuotaExceeded
+from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 from apps.networks import errors
@@ -58,11 +59,25 @@ def locked_for_write(actor: Actor, obj: M, not_found: type[Exception], message: 
     return rows.select_for_update().get(pk=obj.pk)
 
 
-def reserve(project_id: str, deltas: Mapping[str, int]) -> None:
+def reserve(project_id: str, deltas: Mapping[str, int], limits: Mapping[str, int] | None = None) -> None:
     try:
-        identity_services.quota_reserve(project_id=project_id, deltas=deltas)
+        identity_services.quota_reserve(project_id=project_id, deltas=deltas, limits=limits)
     except QuotaExceeded as exc:
         raise errors.OverQuota(f"Quota exceeded for resources: ['{exc.resource}'].") from None
+
+
+def limits_of(project_id: str, *resources: str) -> dict[str, int]:
+    """The project's limits of ``resources``, read before a write takes its locks (``reserve(limits=)``)."""
+    return identity_selectors.quota_limits_of(project_id=project_id, resources=resources)
+
+
+def share_lock(network: Network) -> None:
+    """Lock ``network``'s row FOR SHARE until the commit: a delete or an update of the network waits for
+    the transaction, concurrent port creates do not wait for each other (the port rows' foreign keys
+    hold KEY SHARE on it). SQLite locks the whole database for a write anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT 1 FROM "{Network._meta.db_table}" WHERE "id" = %s FOR SHARE', [network.pk])
 
 
 def release(project_id: str, deltas: Mapping[str, int]) -> None:

@@ -24,7 +24,7 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, reserve, touch
+from apps.networks.services.common import limits_of, locked_for_write, owning_project, reserve, share_lock, touch
 from apps.networks.services.security_groups import security_group_ensure_default
 
 VNIC_TYPES = {"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
@@ -203,9 +203,9 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
     binding = _binding(actor, attributes)
     if groups is None and port_security and not device_owner.startswith("network:"):
         security_group_ensure_default(project_id=owner)
-    # the rows only this port needs first; the shared rows (the project's quota, the network, its
-    # subnets' IPAM) are locked last, so concurrent creates queue only for the few statements that
-    # need them and the commit (the locks keep their order: quota, network, subnets)
+    # the rows only this port needs first; the shared rows (the network, its subnets' IPAM, then the
+    # project's quota row) are locked last, so concurrent creates queue only for the few statements
+    # that need them and the commit. Every writer takes them in this order: network, subnets, quota.
     port = new_port(network=network, project_id=owner, device_owner=device_owner, device_id=device_id,
                     mac_address=mac, name=attributes.get("name", ""), description=attributes.get("description", ""),
                     admin_state_up=attributes.get("admin_state_up", True), port_security_enabled=port_security,
@@ -215,12 +215,12 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
         groups = [security_group_ensure_default(project_id=owner)]
     if groups:
         port.security_groups.set(groups)
-    reserve(owner, {"port": 1})
-    # NO KEY UPDATE: the port row's foreign key holds a KEY SHARE lock on the network already, which a
-    # plain FOR UPDATE would wait for across two creates (a deadlock); this still queues creates and
-    # keeps out a network delete or update until the commit
-    Network.objects.select_for_update(no_key=True).filter(pk=network.pk).first()
+    limits = limits_of(owner, "port")
+    # FOR SHARE keeps out a network delete or update until the commit without queueing creates (the
+    # port row's foreign key holds KEY SHARE on it already; a FOR UPDATE would deadlock two creates)
+    share_lock(network)
     allocate(port, requests if requests else (None if requests is None else []), network=network)
+    reserve(owner, {"port": 1}, limits)  # last: the project's row is held for the commit only
     publish_and_sync("created", "port", port, status=port.status)
     return port
 

@@ -197,11 +197,11 @@ def router_interface_add(*, actor: Actor, router_id: str, subnet_id: str | None 
             if cidr.overlaps(net):
                 raise errors.BadRequestError(f"Bad router request: Cidr {net} of subnet {subnet.id} overlaps with cidr "
                                              f"{cidr} of subnet {other_id}.")
-        reserve(router.project_id, {"port": 1})
         network = Network.objects.select_for_update().get(pk=subnet.network_id)
         port = new_port(network=network, project_id=router.project_id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE,
                          device_id=router.id, port_security_enabled=False, binding_host_id=dhcp_host())
         allocate(port, [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}], network=network)
+        reserve(router.project_id, {"port": 1})  # after the network and its subnets, as port_create
         subnet_ids = [subnet.id]
     else:
         assert port_id is not None
