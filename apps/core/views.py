@@ -51,7 +51,7 @@ TASKS = Table(
              Column("Queue", sort="queue"), Column("Project", when="all_projects"),
              Column("Started", sort="started_at"), Column("Finished", sort="finished_at"), Column("Error")),
     default_sort="created_at", default_ascending=False, live="task",
-    search_label="Filter by action, task or resource ID", empty="No tasks.")
+    search_label="Filter by action, task or ID", empty="No tasks.")
 
 
 def _task_log(request: HttpRequest, *, all_projects: bool) -> HttpResponse:
