@@ -409,7 +409,7 @@ def _hypervisor_page(actor: Actor, page: TableQuery) -> list[Any]:
 
 HYPERVISORS = Table(
     name="hypervisors", url_name="compute:hypervisors", act_name="compute:hypervisors", page=_hypervisor_page,
-    row_template="compute/_hypervisor_row.html",
+    row_template="compute/_hypervisor_row.html", action_column=False,
     columns=(Column("Hostname", sort="hypervisor_hostname"), Column("Type", sort="hypervisor_type"),
              Column("Host IP", sort="host_ip"), Column("Zone", sort="availability_zone"), Column("State", sort="is_up"),
              Column("Status", sort="enabled"), Column("vCPUs used / capacity", sort="vcpus_used"),

@@ -45,7 +45,7 @@ def _task_row(record: TaskRecord) -> dict[str, str]:
 
 TASKS = Table(
     name="tasks", url_name="tasks:index", act_name="tasks:index", page=lambda _actor, _query: [],
-    row_template="core/_task_row.html", row_data=_task_row,
+    row_template="core/_task_row.html", row_data=_task_row, action_column=False,
     columns=(Column("Created", sort="created_at"), Column("Action", sort="action"),
              Column("Resource", sort="resource_type"), Column("State", sort="status"), Column("Task", sort="name"),
              Column("Queue", sort="queue"), Column("Project", when="all_projects"),

@@ -127,6 +127,7 @@ class Table:
     url_args: tuple[Any, ...] = field(default=())
     key: str = "pk"  # the row's attribute that names it: its actions' ``pk``, the pages' marker (``name``...)
     params: tuple[tuple[str, str], ...] = ()  # query parameters every link of the table keeps (a folder's prefix)
+    action_column: bool = True  # False: its rows have nothing to act on (no Actions header, no cell)
 
     # ---- reading a page ---------------------------------------------------------------------
 
@@ -221,7 +222,8 @@ class Table:
             "name": self.name, "headers": headers, "rows": rows, "page": page, "row_template": self.row_template,
             "bulk": bulk, "live": self.live, "search": query.search, "search_label": self.search_label,
             "empty": self.empty, "url": self.url(), "action_url": self.action_url(), "state": urlencode(state),
-            "width": len(columns) + 2 + (1 if bulk else 0), "params": self.params,
+            "width": len(columns) + 1 + (1 if self.action_column else 0) + (1 if bulk else 0),
+            "params": self.params, "action_column": self.action_column,
         }}
 
     def render(self, request: HttpRequest, template: str, extra: Mapping[str, Any], *,

@@ -274,7 +274,7 @@ def _backend_page(actor: Actor, page: TableQuery) -> list[StorageBackend]:
 
 BACKENDS = Table(
     name="backends", url_name="volumes:backends", act_name="volumes:backends", page=_backend_page,
-    row_template="volumes/_backend_row.html",
+    row_template="volumes/_backend_row.html", action_column=False,
     columns=(Column("Host", sort="host"), Column("Zone", sort="availability_zone"), Column("State", sort="disabled"),
              Column("Capacity", sort="capacity_gb", css="num"), Column("Free", sort="free_gb", css="num"),
              Column("Provisioned", sort="provisioned_gb", css="num"), Column("Last heartbeat", sort="last_heartbeat")),
