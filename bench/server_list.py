@@ -91,7 +91,7 @@ def populate(*, project_id: str, user_id: str, image_id: str, network_id: str, s
         cursor.execute("ANALYZE compute_instance; ANALYZE networks_port; ANALYZE networks_ipallocation")
 
 
-def count_queries(token: str, path: str) -> tuple[int, float, float, list[str]]:
+def count_queries(token: str, path: str, *, explain: bool = False) -> tuple[int, float, float, list[str]]:
     """One request run in this process (Django's test client, the same stack): its SQL queries,
     its time and the time spent in SQL (ms), and each query's time and start."""
     from django.db import connection
@@ -107,7 +107,13 @@ def count_queries(token: str, path: str) -> tuple[int, float, float, list[str]]:
     assert response.status_code == 200, response.content[:300]
     queries = ctx.captured_queries
     sql_ms = sum(float(q["time"]) for q in queries) * 1000
-    return len(queries), total, sql_ms, [f"{float(q['time']) * 1000:7.1f} ms  {q['sql'][:100]}" for q in queries]
+    lines = [f"{float(q['time']) * 1000:7.1f} ms  {q['sql'][:100]}" for q in queries]
+    if explain and queries:  # the plan of the slowest query, as PostgreSQL ran it
+        slowest = max(queries, key=lambda q: float(q["time"]))
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {slowest['sql']}")
+            lines += ["  plan of the slowest:", *(f"    {row[0]}" for row in cursor.fetchall())]
+    return len(queries), total, sql_ms, lines
 
 
 def timed(api: Http, path: str, *, warmup: int, repeat: int, expect: int) -> dict[str, Any]:
@@ -139,6 +145,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--show-queries", action="store_true", help="print the SQL of each counted request")
+    parser.add_argument("--explain", action="store_true",
+                        help="with --show-queries: the plan of each request's slowest query")
     args = parser.parse_args()
 
     with bench_cloud(args.web_workers) as (url, password, env):
@@ -172,7 +180,7 @@ def main() -> None:
               f"keep-alive, warm ({args.warmup} requests first); {machine()}:")
         for label, path, repeat, expect in cases:
             result = timed(demo, path, warmup=args.warmup, repeat=repeat, expect=expect)
-            queries, total, sql_ms, sql = count_queries(token, path)
+            queries, total, sql_ms, sql = count_queries(token, path, explain=args.explain)
             print(f"  {label:48s} median {result['median']:7.1f} ms, p95 {result['p95']:7.1f} ms "
                   f"({repeat} requests, {result['bytes'] / 1024:.0f} KiB); {queries} SQL queries "
                   f"(in-process: {total:.0f} ms, {sql_ms:.0f} ms of it in SQL)")

@@ -229,7 +229,10 @@ class Instance(TimeStamped):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["project", "deleted", "created_at"], name="compute_inst_proj_idx")]
+        # the pages of a project's servers and of every project's (admins), newest first, read off the
+        # index whatever the page (Nova's default sort: created_at, then id)
+        indexes = [models.Index(fields=["project", "deleted", "created_at", "id"], name="compute_inst_proj_page"),
+                   models.Index(fields=["deleted", "created_at", "id"], name="compute_inst_page")]
 
     def __str__(self) -> str:
         return self.name

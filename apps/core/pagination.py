@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F, Model, Q, QuerySet
 from rest_framework.request import Request
 
@@ -47,8 +48,23 @@ def keyset(qs: QuerySet[M], *, order: Order, marker: str | None, unknown: Callab
                 after |= equal & step
                 equal &= Q(**{field: value})
         qs = qs.filter(after)
-    return qs.order_by(*[F(field).asc(nulls_first=True) if ascending else F(field).desc(nulls_last=True)
-                         for field, ascending in order])
+    return qs.order_by(*[_ordered(qs.model, field, ascending) for field, ascending in order])
+
+
+def _ordered(model: type[Model], field: str, ascending: bool) -> Any:
+    """The ORDER BY term of ``field``: a column that cannot be null is sorted plainly, so that a btree
+    index on it serves the page in either direction (an explicit NULLS FIRST/LAST that differs from
+    the index's own order makes PostgreSQL sort the whole table instead); a nullable one (or one across a
+    relation, which a LEFT JOIN may make null) keeps nulls first ascending, last descending."""
+    column = None
+    if "__" not in field:
+        try:
+            column = model._meta.get_field("id" if field == "pk" else field)
+        except FieldDoesNotExist:
+            column = None
+    if column is not None and not getattr(column, "null", True):
+        return F(field).asc() if ascending else F(field).desc()
+    return F(field).asc(nulls_first=True) if ascending else F(field).desc(nulls_last=True)
 
 
 def next_links(request: Request, collection: str, url: str, items: Sequence[Any], *, limit: int | None,
