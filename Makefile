@@ -25,7 +25,7 @@ test: system-deps-test venv venv-tempest venv-runtime services  ## Lint, then th
 lint: venv  ## ruff check
 	$(VENV)/bin/ruff check .
 
-bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, scheduler, boots, server lists, volumes); each prints its figures
+bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, scheduler, boots, server lists, volumes, objects); each prints its figures
 	$(VENV)/bin/python bench/token_validation.py
 	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
 	$(VENV)/bin/python bench/port_create.py
@@ -34,6 +34,7 @@ bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, sc
 	$(VENV)/bin/python bench/server_list.py
 	$(VENV)/bin/python bench/scheduler.py
 	$(VENV)/bin/python bench/volumes.py
+	$(VENV)/bin/python bench/objects.py
 
 system-deps-run:  ## Debian packages for `make run` (installed only when missing)
 	@bash $(SCRIPTS)/system-deps.sh run

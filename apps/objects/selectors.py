@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, StrIndex, Substr
 
 from apps.core import pagination
@@ -172,18 +172,32 @@ def container_list(*, actor: Actor | None, project_id: str, listing: Listing) ->
     return _page(restrict(Container.objects.filter(project_id=project_id), actor, "view"), listing)
 
 
-def container_for(*, actor: Actor | None, project_id: str, name: str, need: Need, referrer: str = "") -> Container:
+def _containers(with_account: bool) -> QuerySet[Container]:
+    if not with_account:
+        return Container.objects.all()
+    account = Account.objects.filter(project_id=OuterRef("project_id")).values("metadata")[:1]
+    return Container.objects.annotate(account_metadata=Subquery(account, output_field=JSONField()))
+
+
+def container_for(*, actor: Actor | None, project_id: str, name: str, need: Need, referrer: str = "",
+                  with_account: bool = False) -> Container:
     """The container ``name`` of the account, if the caller may ``need`` it: its project's members
-    anything, its readers read and list; others what its ACLs grant ("owner": metadata, ACLs, delete)."""
+    anything, its readers read and list; others what its ACLs grant ("owner": metadata, ACLs, delete).
+    ``with_account``: the account's metadata comes along in the same query, as ``row.account_metadata``."""
     if actor is not None and actor.may_read(project_id):
-        row = restrict(Container.objects.filter(project_id=project_id), actor, "view").filter(name=name).first()
+        row = restrict(_containers(with_account).filter(project_id=project_id), actor, "view") \
+            .filter(name=name).first()
         if row is None:
             raise NotFound("The resource could not be found.")
         if need in ("write", "owner") and not actor.may_write(project_id):
             raise Forbidden("Access was denied to this resource.")
+        if with_account:
+            row.account_metadata = dict(row.account_metadata or {})
         return row
     # not the account's: only the container's ACLs may let the caller in
-    row = Container.objects.filter(project_id=project_id, name=name).first()
+    row = _containers(with_account).filter(project_id=project_id, name=name).first()
+    if row is not None and with_account:
+        row.account_metadata = dict(row.account_metadata or {})
     if row is not None and need != "owner":
         caller = who(actor)
         if need == "write":
@@ -212,6 +226,12 @@ def object_list(*, actor: Actor | None, project_id: str, container: str, listing
 def object_get(*, actor: Actor | None, project_id: str, container: str, name: str, referrer: str = "",
                need: Need = "read") -> Object:
     """An object the caller may read (expired ones are gone), with its container."""
+    if actor is not None and actor.may_read(project_id) and need == "read":
+        # the account's own reader: the object and its container in one query (else as below, for the error)
+        found = live(restrict(Object.objects.select_related("container"), actor, "view").filter(
+            container__project_id=project_id, container__name=container, name=name)).first()
+        if found is not None:
+            return found
     row = container_for(actor=actor, project_id=project_id, name=container, need=need, referrer=referrer)
     obj = live(Object.objects.filter(container=row, name=name)).first()
     if obj is None:

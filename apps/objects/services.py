@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError
@@ -236,15 +236,24 @@ def _clean_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers or {}).items() if k.lower() in OBJECT_HEADERS and v != ""}
 
 
-def _quota_room(container: Container, pid: str, *, add_bytes: int, add_objects: int) -> None:
-    """413 when the container's or the account's quota cannot take ``add_bytes`` more (and ``add_objects``)."""
+def _quotas_set(container: Container, account: Mapping[str, str]) -> bool:
+    """Does a container or account quota apply (then a PUT checks it under the container's row lock)?"""
+    return any(_quota_value(meta, key) is not None for meta in (container.metadata, account)
+               for key in ("quota-bytes", "quota-count"))
+
+
+def _quota_room(container: Container, pid: str, *, add_bytes: int, add_objects: int,
+                account: Mapping[str, str] | None = None) -> None:
+    """413 when the container's or the account's quota cannot take ``add_bytes`` more (and ``add_objects``).
+    ``account``: the account's metadata when already read (else it is read here)."""
     limit = _quota_value(container.metadata, "quota-bytes")
     if limit is not None and container.bytes_used + add_bytes > limit:
         raise TooLarge("Upload exceeds quota.")
     limit = _quota_value(container.metadata, "quota-count")
     if limit is not None and add_objects > 0 and container.object_count + add_objects > limit:
         raise TooLarge("Upload exceeds quota.")
-    account = selectors.account_metadata(project_id=pid)
+    if account is None:
+        account = selectors.account_metadata(project_id=pid)
     bytes_limit, count_limit = _quota_value(account, "quota-bytes"), _quota_value(account, "quota-count")
     if (bytes_limit is not None and add_bytes > 0) or (count_limit is not None and add_objects > 0):
         used = Container.objects.filter(project_id=pid).aggregate(b=Sum("bytes_used"), n=Sum("object_count"))
@@ -256,35 +265,58 @@ def _quota_room(container: Container, pid: str, *, add_bytes: int, add_objects: 
 
 def _store_row(*, container: Container, pid: str, name: str, values: dict[str, Any], location: str,
                engine: str) -> Object:
-    """Write the object's row for a committed blob (or none: a manifest), in one transaction that locks the
-    container; the blob it replaces is deleted after commit. On failure the new blob is deleted."""
+    """Write the object's row for a committed blob (or none: a manifest) in one transaction; the blob it
+    replaces is deleted after commit. On failure the new blob is deleted.
+
+    Locks are taken in one order (the object's row, then the container's) and held briefly: the
+    container's counters move by one ``UPDATE ... SET n = n + 1`` just before the commit, so concurrent
+    PUTs into one container queue only for that statement and the commit. When a container or account
+    quota is set, the container's row is locked before the quota check instead (the counters it reads
+    must not move under it). Two first PUTs of one name race on the unique constraint: the loser runs
+    again, and then replaces the winner's row."""
+    account = getattr(container, "account_metadata", None)
     try:
-        with transaction.atomic():
-            locked = Container.objects.select_for_update().get(pk=container.pk)
-            old = Object.objects.select_for_update().filter(container=locked, name=name).first()
-            old_size = old.size if old is not None and old.location else 0
-            old_count = 1 if old is not None else 0
-            new_size = values["size"] if location else 0
-            _quota_room(locked, pid, add_bytes=new_size - old_size, add_objects=1 - old_count)
-            if old is not None:
-                old_blob = (old.engine, old.location)
-                for key, value in values.items():
-                    setattr(old, key, value)
-                old.location, old.engine = location, engine
-                old.save()
-                row = old
-                if old_blob[1]:
-                    transaction.on_commit(lambda: _delete_blob(*old_blob))
-            else:
-                row = Object.objects.create(container=locked, name=name, location=location, engine=engine,
-                                            **values)
-            Container.objects.filter(pk=locked.pk).update(object_count=F("object_count") + 1 - old_count,
-                                                          bytes_used=F("bytes_used") + new_size - old_size)
+        for attempt in (0, 1):
+            try:
+                return _store_row_once(container=container, pid=pid, name=name, values=values, location=location,
+                                       engine=engine, account=account)
+            except IntegrityError:
+                if attempt or Object.objects.filter(container_id=container.pk, name=name).first() is None:
+                    raise
+        raise AssertionError("unreachable")
     except BaseException:
         if location:
             _delete_blob(engine, location)
         raise
-    row.container = locked
+
+
+def _store_row_once(*, container: Container, pid: str, name: str, values: dict[str, Any], location: str,
+                    engine: str, account: Mapping[str, str] | None) -> Object:
+    with transaction.atomic():
+        old = Object.objects.select_for_update().filter(container_id=container.pk, name=name).first()
+        old_size = old.size if old is not None and old.location else 0
+        old_count = 1 if old is not None else 0
+        new_size = values["size"] if location else 0
+        if account is None or _quotas_set(container, account):
+            container = Container.objects.select_for_update().get(pk=container.pk)
+            _quota_room(container, pid, add_bytes=new_size - old_size, add_objects=1 - old_count)
+        if old is not None:
+            old_blob = (old.engine, old.location)
+            for key, value in values.items():
+                setattr(old, key, value)
+            old.location, old.engine = location, engine
+            old.save()
+            row = old
+            if old_blob[1]:
+                transaction.on_commit(lambda: _delete_blob(*old_blob))
+        else:
+            row = Object.objects.create(container=container, name=name, location=location, engine=engine,
+                                        **values)
+        moved = Container.objects.filter(pk=container.pk).update(
+            object_count=F("object_count") + 1 - old_count, bytes_used=F("bytes_used") + new_size - old_size)
+        if not moved:  # deleted since it was read
+            raise NotFound("The resource could not be found.")
+    row.container = container
     return row
 
 
@@ -305,7 +337,8 @@ def object_put(*, actor: Actor | None, container: str, name: str, stream: Iterab
     declared (checked against the quotas before a byte is read, and against what arrived);
     ``manifest``: a DLO's ``container/prefix``."""
     pid = project_id or (actor.project_id if actor is not None else None) or ""
-    row = selectors.container_for(actor=actor, project_id=pid, name=container, need="write", referrer=referrer)
+    row = selectors.container_for(actor=actor, project_id=pid, name=container, need="write", referrer=referrer,
+                                  with_account=True)
     _object_name(name)
     _delete_at(delete_at)
     values_meta = _merge_metadata({}, metadata, keep_empty=True)
@@ -313,7 +346,7 @@ def object_put(*, actor: Actor | None, container: str, name: str, stream: Iterab
     if content_length is not None:
         if content_length > cap:
             raise TooLarge("Your request is too large.")
-        _quota_room(row, pid, add_bytes=content_length, add_objects=0)
+        _quota_room(row, pid, add_bytes=content_length, add_objects=0, account=row.account_metadata)
     if manifest and "/" not in manifest.lstrip("/"):
         raise BadRequest("X-Object-Manifest must be in the format container/prefix")
     engine = get_engine()

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
@@ -29,7 +29,7 @@ from apps.core.errors import StratusError
 from apps.identity import services as identity
 from apps.identity.policy import Actor
 from apps.objects import selectors, services
-from apps.objects.api.views import _conditions
+from apps.objects.api.views import _conditions, body_response
 from apps.objects.models import Object
 from apps.objects.selectors import Listing, Subdir
 from lib import sigv4
@@ -481,7 +481,8 @@ def _get_object(request: HttpRequest, actor: Actor | None, bucket: str, key: str
     if head:
         response = HttpResponse(status=code)
     else:
-        response = StreamingHttpResponse(body.read(first, length, chunk_size=CHUNK), status=code)
+        # streamed as Swift's GET is (an async iterator under ASGI: Django would read a sync one whole)
+        response = body_response(request, body.read(first, length, chunk_size=CHUNK), length, status=code)
     for name, value in headers.items():
         response[name] = value
     response["Content-Length"] = str(length)

@@ -1,0 +1,61 @@
+"""What a 4 KiB object costs (issue 13's bench/objects.py): a Swift PUT is 6 queries (the container with
+its account's metadata, then the object's row and the container's counters in one short transaction),
+a GET one; the same name PUT from many threads at once leaves one object and counters that add up."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from apps.objects import services as objects
+from apps.objects.models import Container, Object
+from tests.objects.test_api import body, req
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_put_and_a_get_cost_few_queries(cloud):
+    api = cloud.member
+    req(api, "PUT", "c")
+    req(api, "PUT", "c/warm", b"w")
+    with CaptureQueriesContext(connection) as put:
+        assert req(api, "PUT", "c/o", b"y" * 4096).status_code == 201
+    with CaptureQueriesContext(connection) as get:
+        r = req(api, "GET", "c/o")
+        assert r.status_code == 200 and body(r) == b"y" * 4096
+    assert len(put) <= 6, [q["sql"][:120] for q in put]
+    assert len(get) == 1, [q["sql"][:120] for q in get]
+    missing = req(api, "GET", "nope/o")
+    assert missing.status_code == 404 and req(api, "GET", "c/nope").status_code == 404
+
+
+def test_concurrent_puts_of_one_name_leave_one_object(cloud):
+    actor = cloud.member_actor
+    objects.container_create(actor=actor, name="race")
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def put(i: int) -> None:
+        try:
+            start.wait()
+            for n in range(3):
+                objects.object_put(actor=actor, container="race", name="same", stream=[b"x" * (i + 1)])
+                objects.object_put(actor=actor, container="race", name=f"own-{i}-{n}", stream=[b"z"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    row = Container.objects.get(project_id=actor.project_id, name="race")
+    stored = Object.objects.filter(container=row)
+    assert stored.filter(name="same").count() == 1
+    assert row.object_count == stored.count() == 1 + 18
+    assert row.bytes_used == sum(o.size for o in stored)
