@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError
@@ -293,7 +293,8 @@ def _store_row(*, container: Container, pid: str, name: str, values: dict[str, A
 def _store_row_once(*, container: Container, pid: str, name: str, values: dict[str, Any], location: str,
                     engine: str, account: Mapping[str, str] | None) -> Object:
     with transaction.atomic():
-        old = Object.objects.select_for_update().filter(container_id=container.pk, name=name).first()
+        found = selectors.fetch_one(selectors.hot_sql()["object_for_update"], [container.pk, name])
+        old = None if found is None else selectors.instance(Object, found)
         old_size = old.size if old is not None and old.location else 0
         old_count = 1 if old is not None else 0
         new_size = values["size"] if location else 0
@@ -312,8 +313,9 @@ def _store_row_once(*, container: Container, pid: str, name: str, values: dict[s
         else:
             row = Object.objects.create(container=container, name=name, location=location, engine=engine,
                                         **values)
-        moved = Container.objects.filter(pk=container.pk).update(
-            object_count=F("object_count") + 1 - old_count, bytes_used=F("bytes_used") + new_size - old_size)
+        with connection.cursor() as cursor:
+            cursor.execute(selectors.hot_sql()["count"], [1 - old_count, new_size - old_size, container.pk])
+            moved = cursor.rowcount
         if not moved:  # deleted since it was read
             raise NotFound("The resource could not be found.")
     row.container = container
