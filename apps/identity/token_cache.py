@@ -5,7 +5,8 @@ assignments and the role graph each time (docs/performance.md). Each process now
 found (the Actor, pickled, so that no request shares objects with another), tagged with the **identity
 epoch**: a random value in Redis that changes whenever anything a validation reads changes - a token
 deleted (revoked, or with its user, project, domain), a user, group, domain, project, role, inference
-rule, role assignment or application credential saved or deleted, group membership changed, and the
+rule, role assignment, application credential or credential (EC2 keys: an S3 request's authentication
+is kept the same way) saved or deleted, group membership changed, and the
 catalog's regions, services and endpoints. Each request reads the epoch (one Redis GET) before it looks
 at its cache: a cached validation from another epoch is never used, so a revoked token, a disabled user
 or a removed role is refused by every worker from the moment the change commits, with no TTL.
@@ -42,6 +43,8 @@ T = TypeVar("T")
 _lock = threading.Lock()
 # token hash -> (epoch, expires at (epoch seconds), pickled Actor)
 _validated: dict[str, tuple[str, float, bytes]] = {}
+# EC2 access key -> (epoch, secret, pickled Actor): what an S3 request's signature was checked against
+_ec2: dict[str, tuple[str, str, bytes]] = {}
 # (epoch, project id) -> pickled catalog
 _catalogs: dict[tuple[str, str | None], bytes] = {}
 
@@ -130,6 +133,26 @@ def validated_put(token_hash: str, epoch: str | None, actor: Any, *, expires_at:
         _validated[token_hash] = (epoch, expires_at, data)  # type: ignore[assignment]
 
 
+def ec2_get(access: str, epoch: str | None) -> tuple[str, Any] | None:
+    """(secret, Actor) an EC2 key authenticated to in this epoch; None otherwise."""
+    if epoch is None:
+        return None
+    entry = _ec2.get(access)
+    if entry is None or entry[0] != epoch:
+        return None
+    return entry[1], pickle.loads(entry[2])
+
+
+def ec2_put(access: str, epoch: str | None, secret: str, actor: Any) -> None:
+    if not _storable(epoch):
+        return
+    data = pickle.dumps(actor, protocol=pickle.HIGHEST_PROTOCOL)
+    with _lock:
+        if len(_ec2) >= MAX_ENTRIES:
+            _ec2.clear()
+        _ec2[access] = (epoch, secret, data)  # type: ignore[assignment]
+
+
 def catalog_cached(project_id: str | None, build: Callable[[], T]) -> T:
     """``build()``'s catalog for ``project_id``, computed once per epoch in each process."""
     epoch = current_epoch()
@@ -161,8 +184,8 @@ def connect() -> None:
     request_finished.connect(_request_finished, dispatch_uid="identity-epoch-request-finished")
 
     watched = [models.Domain, models.Project, models.User, models.Group, models.Role, models.ImpliedRole,
-               models.RoleAssignment, models.ApplicationCredential, models.Region, models.Service,
-               models.Endpoint]
+               models.RoleAssignment, models.ApplicationCredential, models.Credential, models.Region,
+               models.Service, models.Endpoint]
     for model in watched:
         post_save.connect(_changed, sender=model, dispatch_uid=f"identity-epoch-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"identity-epoch-delete-{model.__name__}")

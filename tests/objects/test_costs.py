@@ -59,3 +59,26 @@ def test_concurrent_puts_of_one_name_leave_one_object(cloud):
     assert stored.filter(name="same").count() == 1
     assert row.object_count == stored.count() == 1 + 18
     assert row.bytes_used == sum(o.size for o in stored)
+
+
+def test_an_s3_get_costs_one_query_once_its_key_is_known(cloud):
+    from apps.identity.models import User
+    from tests.security.test_s3_signatures import _code, _key, _send
+
+    actor = cloud.member_actor
+    objects.container_create(actor=actor, name="bkt")
+    creds = _key(actor)
+    assert _send("PUT", "/s3/bkt/o", creds, body=b"y" * 4096).status_code == 200
+    assert _send("GET", "/s3/bkt/o", creds).getvalue() == b"y" * 4096
+    with CaptureQueriesContext(connection) as get:
+        r = _send("GET", "/s3/bkt/o", creds)
+        assert r.status_code == 200 and r.getvalue() == b"y" * 4096
+    assert len(get) == 1, [q["sql"][:120] for q in get]
+    bad = type(creds)(creds.access_key, "x" * 40)
+    r = _send("GET", "/s3/bkt/o", bad)  # the kept key still checks every signature
+    assert r.status_code == 403 and _code(r) == "SignatureDoesNotMatch"
+    user = User.objects.get(pk=actor.user_id)
+    user.enabled = False
+    user.save()
+    r = _send("GET", "/s3/bkt/o", creds)  # and a change in identity drops it at once
+    assert r.status_code == 403 and _code(r) == "InvalidAccessKeyId"

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from apps.core.models import new_id
 from apps.core.validators import UNSET, Unset
-from apps.identity import selectors
+from apps.identity import selectors, token_cache
 from apps.identity.crypto import ec2_credential_id, encrypt
 from apps.identity.models import Credential, Project, User
 from apps.identity.policy import Actor, require_self_or_admin
@@ -159,7 +159,14 @@ def ec2_authenticate(*, access: str, check: Callable[[str], bool]) -> Actor:
     the roles the user holds there now. ``check(secret)`` says whether the request's signature is the
     one the secret makes (the signature's rules are the caller's: apps/objects/s3/sigv4.py).
     UnknownAccessKey when no usable credential has the key (its user or project disabled, no role
-    left), SignatureMismatch when ``check`` refuses."""
+    left), SignatureMismatch when ``check`` refuses. What a key authenticated to is kept in each worker
+    until anything identity changes (token_cache: the identity epoch); the signature is checked each time."""
+    epoch = token_cache.current_epoch()
+    cached = token_cache.ec2_get(access, epoch)
+    if cached is not None:
+        if not check(cached[0]):
+            raise SignatureMismatch("The request signature we calculated does not match the signature you provided.")
+        return cached[1]
     cred = (Credential.objects.select_related("user", "user__domain", "project", "project__domain")
             .filter(pk=ec2_credential_id(access), type=EC2).first())
     if cred is None or cred.project is None:
@@ -175,5 +182,7 @@ def ec2_authenticate(*, access: str, check: Callable[[str], bool]) -> Actor:
     roles = selectors.effective_roles(user, project=project)
     if not roles:
         raise UnknownAccessKey("The AWS access key Id you provided does not exist in our records.")
-    return Actor(user=user, project=project, roles=frozenset(r.name for r in roles),
-                 role_ids=frozenset(r.id for r in roles), role_refs=tuple((r.id, r.name) for r in roles))
+    actor = Actor(user=user, project=project, roles=frozenset(r.name for r in roles),
+                  role_ids=frozenset(r.id for r in roles), role_refs=tuple((r.id, r.name) for r in roles))
+    token_cache.ec2_put(access, epoch, secret, actor)
+    return actor
