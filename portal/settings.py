@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.servertiming.ServerTimingMiddleware",  # not in the chain unless STRATUS_SERVER_TIMING
     "django.middleware.security.SecurityMiddleware",
     "apps.core.limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -232,6 +233,11 @@ STRATUS_DEMO_IMAGE = env_bool("STRATUS_DEMO_IMAGE", True)
 # enabled=true on it. 0 = never locked (Keystone's default).
 STRATUS_LOCKOUT_FAILURE_ATTEMPTS = int(os.environ.get("STRATUS_LOCKOUT_FAILURE_ATTEMPTS", "0"))
 STRATUS_LOCKOUT_DURATION = int(os.environ.get("STRATUS_LOCKOUT_DURATION", "1800"))
+
+# A Server-Timing response header with each request's SQL query count and time (apps/core/servertiming.py),
+# for devtools and the browser tests; off by default (and then not in the middleware chain at all).
+STRATUS_SERVER_TIMING = env_bool("STRATUS_SERVER_TIMING", False)
+
 # `make run` (manage.py up): the web server's port and address (loopback unless told otherwise), its
 # uvicorn workers and the control-queue Celery worker's threads.
 STRATUS_PORT = int(os.environ.get("STRATUS_PORT", "8000"))
