@@ -208,8 +208,12 @@ def hot_sql() -> dict[str, str]:
 
 
 def _value(field: Field, value: Any) -> Any:
-    convert = getattr(field, "from_db_value", None)
-    return convert(value, None, connection) if convert is not None and value is not None else value
+    """``value`` as the ORM would have returned it: the backend's converters (SQLite's dates) and the
+    field's own (the JSON fields), as the SQL compiler applies them."""
+    col = field.get_col(field.model._meta.db_table)
+    for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+        value = convert(value, col, connection)
+    return value
 
 
 def instance(model: type[M], values: Sequence[Any]) -> M:

@@ -82,3 +82,20 @@ def test_an_s3_get_costs_one_query_once_its_key_is_known(cloud):
     user.save()
     r = _send("GET", "/s3/bkt/o", creds)  # and a change in identity drops it at once
     assert r.status_code == 403 and _code(r) == "InvalidAccessKeyId"
+
+
+def test_the_hot_path_reads_what_the_orm_reads(cloud):
+    from apps.objects import selectors
+
+    actor = cloud.member_actor
+    objects.container_create(actor=actor, name="same", metadata={"color": "blue"})
+    objects.object_put(actor=actor, container="same", name="o", stream=[b"abc"], metadata={"k": "v"},
+                       headers={"Content-Disposition": "inline"}, delete_at=4102444800)
+    got = selectors.object_get(actor=actor, project_id=actor.project_id, container="same", name="o")
+    orm = Object.objects.select_related("container").get(container__name="same", name="o")
+    for model_row, hot in ((orm, got), (orm.container, got.container)):
+        for field in type(model_row)._meta.concrete_fields:
+            assert getattr(hot, field.attname) == getattr(model_row, field.attname), field.name
+    row = selectors.container_for(actor=actor, project_id=actor.project_id, name="same", need="write",
+                                  with_account=True)
+    assert row.metadata == {"color": "blue"} and row.account_metadata == {}
