@@ -7,23 +7,16 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.apps import apps
 from django.contrib import admin
 from django.db import connection
-from django.test import Client
 
 from apps.compute import services
 from apps.compute.models import Flavor, KeyPair
-from tests.dashboard.conftest import sign_in
+from tests.dashboard.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
-
-
 def test_keypairs_panel_import_generate_delete(cloud):
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     page = demo.get("/dashboard/compute/keypairs/")
     assert page.status_code == 200 and 'href="/dashboard/compute/keypairs/"' in page.content.decode()
     public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
@@ -46,10 +39,10 @@ def test_keypairs_panel_import_generate_delete(cloud):
 
 
 def test_flavors_panel_is_admin_only(cloud):
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     assert demo.get("/dashboard/compute/flavors/").status_code == 403
     assert 'href="/dashboard/compute/flavors/"' not in demo.get("/dashboard/compute/keypairs/").content.decode()
-    adm = _client("admin", "admin-pw")
+    adm = signed_in("admin", "admin-pw")
     page = adm.get("/dashboard/compute/flavors/")
     assert page.status_code == 200 and "m1.tiny" in page.content.decode()
     created = adm.post("/dashboard/compute/flavors/", {"name": "dash", "vcpus": 2, "ram": 256, "disk": 2,

@@ -9,24 +9,17 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.compute.models import ComputeNode
 from apps.compute.selectors.nodes import node_is_up
 from tests.api_client import SeededCloud
-from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in
+from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, signed_in
 from tests.dashboard.table_pages import table_page, walk, walk_back
 
 pytestmark = pytest.mark.django_db
 H = "/dashboard/compute/admin/hypervisors/"
 S = "/dashboard/compute/admin/services/"
-
-
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
 
 
 def _grow_nodes(start: int, count: int) -> None:
@@ -47,7 +40,7 @@ def _capacity(node: ComputeNode) -> tuple[int, int, int]:
 
 def test_hypervisors_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -> None:
     _grow_nodes(0, 30)
-    admin = _client("admin", ADMIN_PW)
+    admin = signed_in("admin", ADMIN_PW)
     admin.get(H)
     first_small = table_page(admin, f"{H}?sort=hypervisor_hostname&dir=asc")
     _pages, small = walk(admin, first_small.next)
@@ -95,13 +88,13 @@ def test_hypervisors_sort_filter_and_page_with_constant_queries(cloud: SeededClo
 
 def test_hypervisors_are_for_admins(cloud: SeededCloud) -> None:
     _grow_nodes(0, 2)
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     assert demo.get(H).status_code == 403 and demo.get(f"{H}?partial=1").status_code == 403
 
 
 def test_services_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -> None:
     _grow_nodes(0, 30)
-    admin = _client("admin", ADMIN_PW)
+    admin = signed_in("admin", ADMIN_PW)
     admin.get(S)
     first_small = table_page(admin, f"{S}?sort=host&dir=asc")
     _pages, small = walk(admin, first_small.next)
@@ -134,7 +127,7 @@ def test_services_sort_filter_and_page_with_constant_queries(cloud: SeededCloud)
 def test_services_enable_and_disable_row_by_row_and_in_bulk(cloud: SeededCloud) -> None:
     _grow_nodes(0, 4)  # cn-0 disabled, the others enabled
     ids = {n.host: n.id for n in ComputeNode.objects.all()}
-    admin = _client("admin", ADMIN_PW)
+    admin = signed_in("admin", ADMIN_PW)
     page = admin.get(S).content.decode()
     assert 'data-bulk-action="disable"' in page and 'data-bulk-action="enable"' in page
     answer = admin.post(f"{S}act", {"action": "disable", "ids": [ids["cn-1"], ids["cn-2"], "999999"]},
@@ -152,7 +145,7 @@ def test_services_enable_and_disable_row_by_row_and_in_bulk(cloud: SeededCloud) 
     assert ComputeNode.objects.get(host="cn-3").disabled_reason == "new disks"
     assert ComputeNode.objects.get(host="cn-2").disabled_reason == ""
     # members: refused, row by row
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     assert demo.get(S).status_code == 403
     refused = demo.post(f"{S}act", {"action": "enable", "ids": [ids["cn-2"]]}, HTTP_ACCEPT="application/json")
     assert refused.json()["results"][0]["ok"] is False

@@ -16,19 +16,13 @@ from apps.compute.models import Flavor, KeyPair
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 from tests.api_client import SeededCloud
-from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in
+from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in, signed_in
 from tests.dashboard.table_pages import table_page, walk, walk_back
 from tests.identity.factories import password_auth
 
 pytestmark = pytest.mark.django_db
 K = "/dashboard/compute/keypairs/"
 F = "/dashboard/compute/flavors/"
-
-
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
 
 
 def _public_key() -> str:
@@ -50,7 +44,7 @@ def _grow_keypairs(actor: Actor, start: int, count: int) -> None:
 def test_keypairs_sort_filter_and_page_by_name_with_constant_queries(cloud: SeededCloud) -> None:
     demo_actor = _demo(cloud)
     services.keypair_create(actor=cloud.member_actor, name="alices", public_key=_public_key())  # another user's
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     _grow_keypairs(demo_actor, 0, 30)
     demo.get(K)  # warm up (the session)
     first_small = table_page(demo, f"{K}?sort=name&dir=asc")
@@ -88,7 +82,7 @@ def test_keypairs_bulk_delete_by_name_each_row_told(cloud: SeededCloud) -> None:
     for name in ("one", "two words", "three"):
         services.keypair_create(actor=demo_actor, name=name, public_key=_public_key())
     services.keypair_create(actor=cloud.member_actor, name="alices", public_key=_public_key())
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     page = demo.get(K).content.decode()
     assert '<tr data-id="two words" data-name="two words">' in page
     assert 'name="ids" value="two words"' in page and 'data-confirm="Delete key pair two words?"' in page
@@ -125,7 +119,7 @@ def test_flavors_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) 
     _grow_flavors(admin, 0, 30)
     for i in range(0, 30, 2):
         services.flavor_extra_specs_set(actor=admin, flavor_id=f"fl-{i}", specs={"hw:x": str(i), "hw:y": "z"})
-    client = _client("admin", ADMIN_PW)
+    client = signed_in("admin", ADMIN_PW)
     client.get(F)
     first_small = table_page(client, f"{F}?sort=name&dir=asc")
     _pages, small = walk(client, first_small.next)
@@ -151,13 +145,13 @@ def test_flavors_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) 
 def test_flavors_bulk_delete_is_for_admins_row_by_row(cloud: SeededCloud) -> None:
     admin = cloud.admin_actor
     _grow_flavors(admin, 0, 3)
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     assert demo.get(F).status_code == 403
     refused = demo.post(f"{F}act", {"action": "delete", "ids": ["fl-1"]}, HTTP_ACCEPT="application/json")
     assert refused.json()["results"][0]["ok"] is False and Flavor.objects.filter(flavorid="fl-1").exists()
     assert demo.post(f"{F}fl-0/delete").status_code == 403  # a private flavor too: 403 before 404
 
-    client = _client("admin", ADMIN_PW)
+    client = signed_in("admin", ADMIN_PW)
     page = client.get(F).content.decode()
     assert 'name="ids" value="fl-1"' in page and f'href="{F}fl-1/"' in page
     answer = client.post(f"{F}act", {"action": "delete", "ids": ["fl-0", "fl-1", "nope"]},

@@ -12,22 +12,16 @@ from apps.compute.models import Flavor, FlavorAccess, FlavorExtraSpec
 from apps.core.errors import BadRequest, Forbidden
 from apps.identity import services as identity_services
 from tests.api_client import SeededCloud
-from tests.dashboard.conftest import sign_in
+from tests.dashboard.conftest import signed_in
 from tests.identity import factories
 
 pytestmark = pytest.mark.django_db
 F = "/dashboard/compute/flavors"
 
 
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
-
-
 @pytest.fixture
 def admin(cloud: SeededCloud) -> Client:
-    return _client("admin", "admin-pw")
+    return signed_in("admin", "admin-pw")
 
 
 def test_description_edit_keeps_the_sizes(admin: Client) -> None:
@@ -86,7 +80,7 @@ def test_private_flavor_access(cloud: SeededCloud, admin: Client) -> None:
 
 
 def test_members_get_a_403_page_and_change_nothing(cloud: SeededCloud) -> None:
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     assert demo.get(f"{F}/1/").status_code == 403
     assert demo.post(f"{F}/1/edit", {"description": "mine"}).status_code == 403
     assert demo.post(f"{F}/1/specs", {"key": "k", "value": "v"}).status_code == 403

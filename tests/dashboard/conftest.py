@@ -19,18 +19,21 @@ def sign_in(client: Client, name: str, password: str, **extra: str) -> Any:
     return client.post("/dashboard/login", {"domain": "Default", "username": name, "password": password, **extra})
 
 
+def signed_in(name: str, password: str) -> Client:
+    """A test client signed in to the dashboard as ``name``."""
+    client = Client()
+    assert sign_in(client, name, password).status_code == 302
+    return client
+
+
 @pytest.fixture
 def admin_client(cloud: SeededCloud) -> Client:
-    client = Client()
-    assert sign_in(client, "admin", ADMIN_PW).status_code == 302
-    return client
+    return signed_in("admin", ADMIN_PW)
 
 
 @pytest.fixture
 def demo_client(cloud: SeededCloud) -> Client:
-    client = Client()
-    assert sign_in(client, "demo", DEMO_PW).status_code == 302
-    return client
+    return signed_in("demo", DEMO_PW)
 
 
 def make_user(cloud: SeededCloud, name: str, *, role: str | None = None, project: str = "demo",

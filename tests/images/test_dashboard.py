@@ -5,28 +5,20 @@ from __future__ import annotations
 import hashlib
 import os
 
-from django.test import Client
-
 from apps.images import services
 from apps.images.models import Image, ImageMember
-from tests.dashboard.conftest import sign_in
-
-
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
+from tests.dashboard.conftest import signed_in
 
 
 def test_panel_is_in_the_compute_section(cloud):
-    page = _client("demo", "demo-pw").get("/dashboard/images/")
+    page = signed_in("demo", "demo-pw").get("/dashboard/images/")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'href="/dashboard/images/"' in html and "Upload an image" in html
 
 
 def test_upload_flow_edit_and_delete(cloud, django_capture_on_commit_callbacks):
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     created = demo.post("/dashboard/images/create", {
         "name": "dash-img", "disk_format": "raw", "container_format": "bare", "visibility": "private",
         "min_disk": 0, "min_ram": 0}, HTTP_ACCEPT="application/json")
@@ -56,13 +48,13 @@ def test_upload_flow_edit_and_delete(cloud, django_capture_on_commit_callbacks):
 
 
 def test_member_cannot_publicize_and_admin_sees_all(cloud):
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     refused = demo.post("/dashboard/images/create", {"name": "pub", "disk_format": "raw", "container_format": "bare",
                                                      "visibility": "public", "min_disk": 0, "min_ram": 0})
     assert refused.status_code == 400 and not Image.objects.exists()
     demo.post("/dashboard/images/create", {"name": "priv-demo", "disk_format": "raw", "container_format": "bare",
                                            "visibility": "private", "min_disk": 0, "min_ram": 0})
-    admin_page = _client("admin", "admin-pw").get("/dashboard/images/").content.decode()
+    admin_page = signed_in("admin", "admin-pw").get("/dashboard/images/").content.decode()
     assert "priv-demo" in admin_page
 
 
@@ -70,11 +62,11 @@ def test_share_and_accept_in_the_dashboard(cloud):
     admin = cloud.admin_actor
     demo_project = cloud.demo_project
     image = services.image_create(actor=admin, name="gift", visibility="shared")
-    admin_client = _client("admin", "admin-pw")
+    admin_client = signed_in("admin", "admin-pw")
     page = admin_client.get(f"/dashboard/images/{image.id}/share")
     assert page.status_code == 200 and "demo" in page.content.decode()  # admins pick a project by name
     assert admin_client.post(f"/dashboard/images/{image.id}/share", {"member": demo_project.id}).status_code == 302
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     index = demo.get("/dashboard/images/").content.decode()
     assert "waiting for an answer" in index and "gift" in index
     demo.post(f"/dashboard/images/{image.id}/answer", {"status": "accepted"})
@@ -89,6 +81,6 @@ def test_share_and_accept_in_the_dashboard(cloud):
 def test_other_projects_private_image_is_404(cloud):
     admin = cloud.admin_actor
     image = services.image_create(actor=admin, name="secret", visibility="private")
-    demo = _client("demo", "demo-pw")
+    demo = signed_in("demo", "demo-pw")
     assert demo.get(f"/dashboard/images/{image.id}/edit").status_code == 404
     assert demo.post(f"/dashboard/images/{image.id}/delete").status_code == 404

@@ -5,25 +5,18 @@ image_delete per row, each row's outcome told (a protected image and another pro
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 from apps.images import services
 from apps.images.models import Image
 from tests.api_client import SeededCloud
-from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in
+from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, signed_in
 from tests.dashboard.table_pages import table_page, walk, walk_back
 from tests.identity.factories import password_auth
 
 pytestmark = pytest.mark.django_db
 IMG = "/dashboard/images/"
-
-
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
 
 
 def _demo(cloud: SeededCloud) -> Actor:
@@ -40,7 +33,7 @@ def _grow(actor: Actor, start: int, count: int) -> None:
 def test_images_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -> None:
     demo_actor = _demo(cloud)
     services.image_create(actor=cloud.other_actor, name="img-others", visibility="private")  # not demo's to see
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     _grow(demo_actor, 0, 30)
     demo.get(IMG)  # warm up (the session)
     first_small = table_page(demo, f"{IMG}?sort=name&dir=asc")
@@ -66,7 +59,7 @@ def test_images_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -
     assert 'data-live="image image_member"' in first.html and 'id="images-filter"' in first.html
 
     # an admin sees every project's images, the owner by its project's name
-    admin = table_page(_client("admin", ADMIN_PW), f"{IMG}?q=img-others")
+    admin = table_page(signed_in("admin", ADMIN_PW), f"{IMG}?q=img-others")
     assert admin.names == ["img-others"]
     assert f'<a href="/dashboard/identity/projects/{cloud.other_project.id}/members" ' \
            f'data-project="{cloud.other_project.id}">other</a>' in admin.html  # linked to its page
@@ -78,7 +71,7 @@ def test_images_bulk_delete_each_row_told(cloud: SeededCloud) -> None:
     guarded = services.image_create(actor=demo_actor, name="guarded", visibility="private", protected=True)
     public = services.image_create(actor=cloud.admin_actor, name="everyones", visibility="public")
     secret = services.image_create(actor=cloud.other_actor, name="secret", visibility="private")
-    demo = _client("demo", DEMO_PW)
+    demo = signed_in("demo", DEMO_PW)
     page = demo.get(IMG).content.decode()
     assert f'name="ids" value="{mine[0].id}"' in page and 'data-confirm="Delete image mine-0?"' in page
     assert f'name="ids" value="{public.id}"' not in page  # shown, but not demo's to delete: no box, no button

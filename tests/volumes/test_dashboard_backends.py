@@ -6,22 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.volumes.models import StorageBackend
 from tests.api_client import SeededCloud
-from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, sign_in
+from tests.dashboard.conftest import ADMIN_PW, DEMO_PW, signed_in
 from tests.dashboard.table_pages import table_page, walk, walk_back
 
 pytestmark = pytest.mark.django_db
 B = "/dashboard/volumes/backends/"
-
-
-def _client(name: str, password: str) -> Client:
-    client = Client()
-    assert sign_in(client, name, password).status_code == 302
-    return client
 
 
 def _grow_backends(start: int, count: int) -> None:
@@ -34,7 +27,7 @@ def _grow_backends(start: int, count: int) -> None:
 
 def test_backends_sort_filter_and_page_with_constant_queries(cloud: SeededCloud) -> None:
     _grow_backends(0, 30)
-    admin = _client("admin", ADMIN_PW)
+    admin = signed_in("admin", ADMIN_PW)
     admin.get(B)
     first_small = table_page(admin, f"{B}?sort=host&dir=asc")
     _pages, small = walk(admin, first_small.next)
@@ -62,4 +55,4 @@ def test_backends_sort_filter_and_page_with_constant_queries(cloud: SeededCloud)
 
 
 def test_backends_are_for_admins(cloud: SeededCloud) -> None:
-    assert _client("demo", DEMO_PW).get(B).status_code == 403
+    assert signed_in("demo", DEMO_PW).get(B).status_code == 403
