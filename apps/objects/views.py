@@ -20,8 +20,8 @@ from django.views.decorators.http import require_POST
 
 from apps.core.access import may_change
 from apps.core.errors import Forbidden, NotFound, StratusError
-from apps.dashboard.shell import actor_for, dashboard_view, form_error, safe_next
-from apps.dashboard.tables import MAX_BULK, Action, Column, Table, TableQuery, deleting
+from apps.dashboard.shell import actor_for, dashboard_view, form_error
+from apps.dashboard.tables import Action, Column, Table, TableQuery, deleting, nested_action_view
 from apps.identity.policy import Actor
 from apps.objects import selectors, services
 from apps.objects.api.views import _streamed
@@ -291,26 +291,11 @@ def _object_page(request: HttpRequest, name: str, object_name: str, form: TempUr
         "tempurl_url": reverse("objects:container_tempurl", args=[name]), **extra}, status=status)
 
 
-@require_POST
-@dashboard_view
-def container_object_act(request: HttpRequest, name: str) -> HttpResponse:
-    """Delete objects of the container (``ids``: their names): one service call each, each row's outcome as
-    JSON for static/dashboard/table.js, or a message each and back to ``next``."""
-    actor = actor_for(request)
+def _objects_to_act_on(actor: Actor, name: str) -> Table:
+    """The objects table of container ``name`` (a 404 for a container the caller may not see)."""
     _container_get(actor=actor, name=name)
-    action = _object_delete(name)
-    ids = request.POST.getlist("ids")[:MAX_BULK]
-    wants_json = "application/json" in request.headers.get("Accept", "")
-    if request.POST.get("action", "") != action.name:
-        if wants_json:
-            return JsonResponse({"error": "Unknown action."}, status=400)
-        messages.error(request, "Unknown action.")
-        return HttpResponseRedirect(safe_next(request, _folder_url(name)))
-    results = [Table._run(actor, action, pk, single=False) for pk in ids]
-    if wants_json:
-        return JsonResponse({"results": results})
-    if not ids:
-        messages.info(request, "Nothing was selected.")
-    for result in results:
-        (messages.success if result["ok"] else messages.error)(request, result["message"])
-    return HttpResponseRedirect(safe_next(request, _folder_url(name)))
+    return _objects_table(name, "")
+
+
+# delete objects of the container (``ids``: their names): one service call each, each row's outcome
+container_object_act = nested_action_view(_objects_to_act_on)

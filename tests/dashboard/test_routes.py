@@ -172,7 +172,7 @@ ROUTES = {
         "container_download": ("containers/<str:name>/download", "views.container_download"),
         "container_object": ("containers/<str:name>/object", "views.container_object"),
         "container_tempurl": ("containers/<str:name>/tempurl", "views.container_tempurl"),
-        "container_object_act": ("containers/<str:name>/objects/act", "views.container_object_act"),
+        "container_object_act": ("containers/<str:name>/objects/act", "tables.nested_action_view.<locals>.view"),
     },
     "tasks": {
         "index": ("", "views.tasks"),
