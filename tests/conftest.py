@@ -142,7 +142,8 @@ def live_cloud() -> Iterator[Cloud]:
     env = dict(os.environ, DATABASE_URL=database_url(db_name), STRATUS_DATA_DIR=str(data_dir),
                STRATUS_PUBLIC_URL=url, STRATUS_PORT=str(port), STRATUS_CHANNELS_PREFIX=f"e2e-{db_name}",
                STRATUS_CACHE_PREFIX=f"e2e-{db_name}", STRATUS_CELERY_KEYPREFIX=f"e2e-{db_name}:",
-               STRATUS_CSRF_TRUSTED_ORIGINS=url)
+               STRATUS_CSRF_TRUSTED_ORIGINS=url,
+               STRATUS_SERVER_TIMING="1")  # every response says its SQL queries (tests/browser/test_ports_table.py)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     cloud = Cloud(url=url, admin_password="admin-" + secrets.token_hex(6), demo_password="demo-" + secrets.token_hex(6),
                   data_dir=data_dir, env=env, db_name=db_name, log=data_dir / "server.log")
