@@ -667,9 +667,10 @@ def quota_limits_of(*, project_id: str, resources: Iterable[str]) -> dict[str, i
     for name in names:
         known = quotas.get(name)
         limits[name] = known.default if known is not None else quotas.UNLIMITED
-    own = QuotaLimit.objects.filter(project_id=project_id, resource__in=names).values_list(
+    # order_by(): no ORDER BY inside the UNION (SQLite refuses one there, and the models have a default)
+    own = QuotaLimit.objects.filter(project_id=project_id, resource__in=names).order_by().values_list(
         "resource", "hard_limit", Value(1, output_field=IntegerField()))
-    cloud = QuotaDefault.objects.filter(resource__in=names).values_list(
+    cloud = QuotaDefault.objects.filter(resource__in=names).order_by().values_list(
         "resource", "hard_limit", Value(0, output_field=IntegerField()))
     for resource, limit, _rank in sorted(cloud.union(own, all=True), key=lambda row: row[2]):
         limits[resource] = limit
