@@ -6,6 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+BENCH_VERDICTS ?= var/bench-verdicts.jsonl
 export PYTHON VENV
 
 SCRIPTS := portal/scripts
@@ -26,15 +27,17 @@ lint: venv  ## ruff check
 	$(VENV)/bin/ruff check .
 
 bench: system-deps-bench venv services  ## Benchmarks (tokens, images, ports, scheduler, boots, server lists, volumes, objects); each prints its figures
-	$(VENV)/bin/python bench/token_validation.py
-	$(VENV)/bin/python bench/image_throughput.py --size-mib 512
-	$(VENV)/bin/python bench/port_create.py
-	$(VENV)/bin/python bench/boots.py
-	$(VENV)/bin/python bench/server_get.py
-	$(VENV)/bin/python bench/server_list.py
-	$(VENV)/bin/python bench/scheduler.py
-	$(VENV)/bin/python bench/volumes.py
-	$(VENV)/bin/python bench/objects.py
+	@mkdir -p $(dir $(BENCH_VERDICTS)) && rm -f $(BENCH_VERDICTS)
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/token_validation.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/image_throughput.py --size-mib 512
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/port_create.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/boots.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/server_get.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/server_list.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/scheduler.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/volumes.py
+	-STRATUS_BENCH_VERDICTS=$(BENCH_VERDICTS) $(VENV)/bin/python bench/objects.py
+	$(VENV)/bin/python bench/verdict.py $(BENCH_VERDICTS)
 
 system-deps-run:  ## Debian packages for `make run` (installed only when missing)
 	@bash $(SCRIPTS)/system-deps.sh run

@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 
 from bench.boots import NANO, Http, bench_cloud, machine, percentile  # noqa: E402
 from bench.port_create import token_for  # noqa: E402
+from bench.verdict import Verdict, print_verdicts  # noqa: E402
 
 CIDR = "10.252.0.0/16"
 
@@ -178,9 +179,11 @@ def main() -> None:
         print(f"server list, {args.servers} ACTIVE servers with a port and fixed IP each in one project "
               f"(written in {populated:.1f} s), as its member, uvicorn --workers {args.web_workers}, PostgreSQL, "
               f"keep-alive, warm ({args.warmup} requests first); {machine()}:")
+        figures: dict[str, tuple[float, int]] = {}
         for label, path, repeat, expect in cases:
             result = timed(demo, path, warmup=args.warmup, repeat=repeat, expect=expect)
             queries, total, sql_ms, sql = count_queries(token, path, explain=args.explain)
+            figures[label] = (result["median"], queries)
             print(f"  {label:48s} median {result['median']:7.1f} ms, p95 {result['p95']:7.1f} ms "
                   f"({repeat} requests, {result['bytes'] / 1024:.0f} KiB); {queries} SQL queries "
                   f"(in-process: {total:.0f} ms, {sql_ms:.0f} ms of it in SQL)")
@@ -190,6 +193,17 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()  # before own_cloud drops the database
+    whole, page = figures["GET /servers/detail?limit=1000"], figures["GET /servers/detail?limit=20"]
+    print_verdicts([
+        Verdict(f"servers/detail, 1,000 of {args.servers:,}", "Nova 14.4 s (cited)", f"{whole[0]:.0f} ms", None,
+                "< 400 ms", whole[0] < 400),
+        Verdict("servers/detail, a 20-row page", "Horizon 14-39 s / 1,000 rows (cited)", f"{page[0]:.1f} ms", None,
+                "< 40 ms", page[0] < 40),
+        Verdict("servers/detail queries, 20 vs 1,000 rows", "-", f"{page[1]} vs {whole[1]}", None,
+                "the same (no per-row query)", page[1] == whole[1]),
+    ])
+    if whole[0] >= 400 or page[0] >= 40 or page[1] != whole[1]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
