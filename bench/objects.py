@@ -3,10 +3,14 @@
 It starts its own cloud as `make run` does (its own PostgreSQL database, migrate, bootstrap, uvicorn
 ``--web-workers``) and, on the same database and settings, the bare Django app (bench/bare_app.py)
 whose ``/bench/blob/<name>`` view writes a request body to a file as the filesystem engine does
-(temporary file, fsync, rename) and reads it back: no authentication, no database, the floor.
+(temporary file, fsync, rename) and reads it back: no authentication, no database, the Django floor.
+And, served by the same uvicorn with the same workers, bench/bare_asgi.py: the same PUT and GET as a raw
+ASGI callable, no Django at all, the ceiling (what this machine can do at all with the bench client on
+the same cores).
 Then, each for ``--duration`` seconds at concurrency 1 and 8:
 
-  1. bare view     PUT/GET /bench/blob/<name>                         (http.client keep-alive threads)
+  0. bare ASGI     PUT/GET /bench/blob/<name>                         (http.client keep-alive threads)
+  1. bare view     PUT/GET /bench/blob/<name>                         (the same)
   2. Swift         PUT/GET /object-store/v1/AUTH_<project>/<c>/<name> (the same, with X-Auth-Token)
   3. S3            put_object/get_object through boto3, signed with EC2 credentials from OS-EC2
 
@@ -75,12 +79,14 @@ def _uvicorn(app: str, port: int, workers: int, env: dict[str, str]) -> subproce
 
 
 @contextlib.contextmanager
-def own_cloud(web_workers: int) -> Iterator[tuple[str, str, subprocess.Popen, str]]:
-    """(portal url, admin password, the portal's uvicorn, the bare app's url); all removed at the end."""
+def own_cloud(web_workers: int) -> Iterator[tuple[str, str, subprocess.Popen, str, str]]:
+    """(portal url, admin password, the portal's uvicorn, the bare Django app's url, the bare ASGI app's
+    url); all removed at the end."""
     db = f"stratus_bench_{secrets.token_hex(4)}"
     data = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
-    port, bare_port = _free_port(), _free_port()
+    port, bare_port, asgi_port = _free_port(), _free_port(), _free_port()
     url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
+    asgi_url = f"http://127.0.0.1:{asgi_port}"
     password = secrets.token_hex(8)
     env = dict(os.environ, DATABASE_URL=f"{PG}/{db}", STRATUS_DATA_DIR=str(data), STRATUS_PUBLIC_URL=url,
                STRATUS_CHANNELS_PREFIX=db, STRATUS_CACHE_PREFIX=db, STRATUS_LOG_LEVEL="ERROR")
@@ -94,9 +100,11 @@ def own_cloud(web_workers: int) -> Iterator[tuple[str, str, subprocess.Popen, st
         servers.append(_uvicorn("portal.asgi:application", port, web_workers, env))
         servers.append(_uvicorn("bench.bare_app:application", bare_port, web_workers,
                                 dict(env, DJANGO_SETTINGS_MODULE="bench.bare_settings")))
+        servers.append(_uvicorn("bench.bare_asgi:application", asgi_port, web_workers, env))
         _wait(f"{url}/object-store/info", servers[0])
         _wait(f"{bare_url}/bench/bare", servers[1])
-        yield url, password, servers[0], bare_url
+        _wait(f"{asgi_url}/bench/bare", servers[2])
+        yield url, password, servers[0], bare_url, asgi_url
     finally:
         for server in servers:
             server.terminate()
@@ -163,6 +171,7 @@ class S3Blobs:
 class Rate:
     ops: int = 0
     seconds: float = 0.0
+    client_cpu: float = 0.0  # CPU seconds the bench's own client threads used (on the server's cores)
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
@@ -186,7 +195,7 @@ def run(make: Callable[[], HttpBlobs | S3Blobs], method: str, concurrency: int, 
             client.put(f"{tag}-warm-{i}", b"w")
         else:
             client.get(names[i % len(names)])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     deadline = start + seconds
 
     def worker(index: int, client: HttpBlobs | S3Blobs) -> None:
@@ -223,6 +232,7 @@ def run(make: Callable[[], HttpBlobs | S3Blobs], method: str, concurrency: int, 
     for t in threads:
         t.join()
     rate.seconds = time.perf_counter() - start
+    rate.client_cpu = time.process_time() - cpu_start
     return rate
 
 
@@ -350,12 +360,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measure (default 8)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--big-mib", type=int, default=100)
-    parser.add_argument("--only", choices=("bare", "Swift", "S3"), action="append",
+    parser.add_argument("--only", choices=("asgi", "bare", "Swift", "S3"), action="append",
                         help="measure only these faces (repeatable; default all)")
     args = parser.parse_args()
-    faces = args.only or ["bare", "Swift", "S3"]
+    faces = args.only or ["asgi", "bare", "Swift", "S3"]
     failures: list[str] = []
-    with own_cloud(args.web_workers) as (url, password, server, bare_url):
+    with own_cloud(args.web_workers) as (url, password, server, bare_url, asgi_url):
         token, project_id = token_for(url, "admin", password, "admin")
         swift_prefix = f"/object-store/v1/AUTH_{project_id}"
         for container in ("bench-swift", "bench-s3"):
@@ -364,6 +374,7 @@ def main() -> int:
             urllib.request.urlopen(req).close()
         creds = ec2_credentials(url, token, project_id)
         makers: dict[str, Callable[[], HttpBlobs | S3Blobs]] = {
+            "asgi": lambda: HttpBlobs(asgi_url, "/bench/blob", {}),
             "bare": lambda: HttpBlobs(bare_url, "/bench/blob", {}),
             "Swift": lambda: HttpBlobs(url, f"{swift_prefix}/bench-swift", {"X-Auth-Token": token}),
             "S3": lambda: S3Blobs(url, "bench-s3", creds),
@@ -378,7 +389,8 @@ def main() -> int:
                     rate = run(makers[face], method, concurrency, args.duration, written, f"c{concurrency}")
                     results[(face, method, concurrency)] = (rate, load())
                     print(f"  {face:<5} {method} c={concurrency}: {rate.per_s:7.1f} /s  p50 {rate.p(0.5):6.1f} ms  "
-                          f"p99 {rate.p(0.99):6.1f} ms  {rate.ops} ok, {len(rate.errors)} errors  ({load()})",
+                          f"p99 {rate.p(0.99):6.1f} ms  {rate.ops} ok, {len(rate.errors)} errors, client CPU "
+                          f"{1000 * rate.client_cpu / max(rate.ops, 1):.2f} ms/op  ({load()})",
                           flush=True)
                     if rate.errors:
                         failures.append(f"{face} {method} c={concurrency}: {rate.errors[:2]}")
@@ -386,7 +398,7 @@ def main() -> int:
         big: dict[str, tuple[float, float, RssPeak, RssPeak, str]] = {}
         pids = worker_pids(server)
         idle = max(rss_kib(pid) for pid in pids)
-        for face in [f for f in faces if f != "bare"]:
+        for face in [f for f in faces if f not in ("asgi", "bare")]:
             if face == "Swift":
                 with RssPeak(pids) as up_rss:
                     up, down, check = big_swift(url, f"{swift_prefix}/bench-swift", token, size)
@@ -404,14 +416,17 @@ def main() -> int:
                 failures.append(f"{face} {args.big_mib} MiB: {check}")
 
     verdicts: list[Verdict] = []
-    for face in [f for f in faces if f != "bare"]:
+    for face in [f for f in faces if f not in ("asgi", "bare")]:
         for concurrency in (1, 8):
             for method in ("PUT", "GET"):
                 rate, at = results[(face, method, concurrency)]
                 floor = results.get(("bare", method, concurrency))
+                ceiling = results.get(("asgi", method, concurrency))
                 goal = GOALS[method] if concurrency == 8 else None
                 ok = not rate.errors and (goal is None or rate.per_s >= goal)
-                anchor = f"bare view {floor[0].per_s:.0f}" if floor else "-"
+                anchors = [f"bare ASGI {ceiling[0].per_s:.0f}"] if ceiling else []
+                anchors += [f"bare view {floor[0].per_s:.0f}"] if floor else []
+                anchor = "; ".join(anchors) or "-"
                 if concurrency == 8:
                     anchor += f"; Swift 2.38{' s3api' if face == 'S3' else ''} {ANCHORS[(face, method)]}"
                 verdicts.append(Verdict(f"{face} 4 KiB {method}/s, c={concurrency} ({at})", anchor,

@@ -20,7 +20,8 @@ class ContainerAdmin(ShownOnly):
 
 @admin.register(models.Object)
 class ObjectAdmin(ShownOnly):
-    list_display = ("name", "container", "size", "etag", "content_type", "delete_at", "updated_at")
+    list_display = ("name", "container", "size", "etag", "content_type", "delete_at", "updated_at", "audited_at",
+                    "audit_error")
     search_fields = ("name", "etag", "container__name", "container__project_id")
     raw_id_fields = ("container",)
     list_select_related = ("container",)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Literal, TypeVar
 
 from django.db import connection
@@ -25,7 +25,7 @@ from apps.core.access import restrict
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError, Unauthorized
 from apps.identity.policy import Actor
 from apps.objects import acl
-from apps.objects.models import Account, Container, Object
+from apps.objects.models import Account, Container, CounterChange, Object
 from apps.objects.storage import get_engine
 from lib.objectstore import EngineError
 
@@ -100,6 +100,15 @@ def account_stat(*, actor: Actor | None, project_id: str) -> AccountStat:
                        object_count=totals["objects"], bytes_used=totals["bytes"],
                        metadata=dict(account.metadata) if account else {},
                        created_at=account.created_at.timestamp() if account else 0.0)
+
+
+def account_totals() -> list[AccountStat]:
+    """Every account that has containers, with its totals (one query; for telemetry's beat)."""
+    rows = Container.objects.order_by().values("project_id").annotate(
+        containers=Count("id"), objects=Coalesce(Sum("object_count"), 0), bytes=Coalesce(Sum("bytes_used"), 0))
+    return [AccountStat(project_id=row["project_id"], container_count=row["containers"],
+                        object_count=row["objects"], bytes_used=row["bytes"], metadata={}, created_at=0.0)
+            for row in rows]
 
 
 def temp_url_keys(*, project_id: str, container: str) -> list[str]:
@@ -194,16 +203,17 @@ def _select(alias: str, model: type[Model]) -> str:
 @lru_cache(maxsize=1)
 def hot_sql() -> dict[str, str]:
     o, c, a = Object._meta.db_table, Container._meta.db_table, Account._meta.db_table
+    d = CounterChange._meta.db_table
     return {
         "object": f"SELECT {_select('o', Object)}, {_select('c', Container)} FROM {o} o JOIN {c} c "
                   "ON c.id = o.container_id WHERE c.project_id = %s AND c.name = %s AND o.name = %s "
                   "AND (o.delete_at IS NULL OR o.delete_at > %s)",
         "container": f"SELECT {_select('c', Container)}, (SELECT a.metadata FROM {a} a WHERE "
                      f"a.project_id = c.project_id) FROM {c} c WHERE c.project_id = %s AND c.name = %s",
-        # the services' (a PUT's transaction): the object's row locked, the container's counters moved
+        # the services' (a PUT's transaction): the object's row locked, the container's counters' change
         "object_for_update": f"SELECT {_select('o', Object)} FROM {o} o WHERE o.container_id = %s AND o.name = %s"
                              + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
-        "count": f"UPDATE {c} SET object_count = object_count + %s, bytes_used = bytes_used + %s WHERE id = %s",
+        "change": f"INSERT INTO {d} (container_id, d_objects, d_bytes) VALUES (%s, %s, %s) RETURNING id",
     }
 
 
@@ -216,10 +226,36 @@ def _value(field: Field, value: Any) -> Any:
     return value
 
 
-def instance(model: type[M], values: Sequence[Any]) -> M:
+Converter = tuple[Callable[..., Any], bool]  # (a converter, whether it takes the backend's ops first)
+
+
+@cache
+def _columns(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[Any, tuple[Converter, ...]]]]:
+    """What ``_value`` finds for each concrete field of ``model``, found once per model and backend: the
+    attnames, and each column with its converters. The backend's converters are methods of a connection's
+    ``ops``: kept unbound and called with the calling thread's own ``connection.ops``."""
+    del vendor  # part of the cache key only
     fields = model._meta.concrete_fields
-    return model.from_db(connection.alias, [f.attname for f in fields],
-                         [_value(f, v) for f, v in zip(fields, values, strict=True)])
+    columns = []
+    for f in fields:
+        col = f.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        converters = tuple((c.__func__, True) if getattr(c, "__self__", None) is connection.ops else (c, False)
+                           for c in found)
+        columns.append((col, converters))
+    return [f.attname for f in fields], columns
+
+
+def instance(model: type[M], values: Sequence[Any]) -> M:
+    """A row as the ORM would have made it (``_value`` for each field, its lookups cached by ``_columns``)."""
+    attnames, columns = _columns(model, connection.vendor)
+    ops = connection.ops
+    converted = []
+    for (col, converters), value in zip(columns, values, strict=True):
+        for convert, unbound in converters:
+            value = convert(ops, value, col, connection) if unbound else convert(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, attnames, converted)
 
 
 def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -344,13 +380,13 @@ class Body:
                     chunks = engine.reader(part.location, offset=part.offset + start, length=stop - start,
                                            chunk_size=chunk_size)
                     whole = part.md5 and part.offset == 0 and start == 0 and stop == part.size
-                    yield from _verified(chunks, part.md5, part.size, part.location) if whole else chunks
+                    yield from verified_chunks(chunks, part.md5, part.size, part.location) if whole else chunks
             position = part_end
             if position >= end:
                 return
 
 
-def _verified(chunks: Iterator[bytes], md5: str, size: int, location: str) -> Iterator[bytes]:
+def verified_chunks(chunks: Iterator[bytes], md5: str, size: int, location: str) -> Iterator[bytes]:
     """``chunks`` passed on, the last one held back until the md5 and the size of the whole are checked:
     a blob that changed on disk ends in an error (a short body the client notices), never in bytes that
     pass for the object."""
@@ -510,3 +546,10 @@ def multipart_uploads(*, actor: Actor, container: str, prefix: str = "", after: 
         key, _, upload_id = row.name.rpartition("/")
         out.append((key, upload_id, row))
     return out
+
+
+def audit_candidates(*, limit: int) -> QuerySet[Object]:
+    """The auditor's next objects (the whole store, for a system task): those with a blob of their own,
+    audited longest ago first (never audited before any), at most ``limit``."""
+    return (Object.objects.filter(segments__isnull=True).exclude(location="").select_related("container")
+            .order_by(F("audited_at").asc(nulls_first=True), "id")[:limit])

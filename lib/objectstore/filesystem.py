@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from lib.filechunks import file_chunks
 from lib.objectstore.base import EngineError
 
 KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -82,26 +83,7 @@ class FilesystemEngine:
 
     def reader(self, location: str, *, offset: int = 0, length: int | None = None,
                chunk_size: int = 1 << 16) -> Iterator[bytes]:
-        path = self.path(location)
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
-        except OSError as exc:
-            raise EngineError(f"cannot read {path}: {exc}") from exc
-
-        def chunks() -> Iterator[bytes]:
-            with fh:
-                if offset:
-                    fh.seek(offset)
-                left = length
-                while left is None or left > 0:
-                    data = fh.read(chunk_size if left is None else min(chunk_size, left))
-                    if not data:
-                        return
-                    if left is not None:
-                        left -= len(data)
-                    yield data
-
-        return chunks()
+        return file_chunks(self.path(location), offset=offset, length=length, chunk_size=chunk_size, error=EngineError)
 
     def delete(self, location: str) -> None:
         self.path(location).unlink(missing_ok=True)

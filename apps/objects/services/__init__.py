@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, StratusError
 from apps.identity.policy import Actor
 from apps.objects import acl, selectors
-from apps.objects.models import Account, Container, Object
+from apps.objects.models import Account, Container, CounterChange, Object
 from apps.objects.selectors import require_account
 from apps.objects.storage import get_engine
 from lib.objectstore import EngineError
@@ -41,6 +41,8 @@ MIN_SLO_SEGMENT = 1
 # the system headers an object keeps (Swift's allowed_headers), besides Content-Type and X-Delete-At
 OBJECT_HEADERS = ("content-disposition", "content-encoding", "content-language", "cache-control", "expires",
                   "x-robots-tag")
+
+logger = logging.getLogger(__name__)
 
 
 class Unprocessable(StratusError):
@@ -268,12 +270,13 @@ def _store_row(*, container: Container, pid: str, name: str, values: dict[str, A
     """Write the object's row for a committed blob (or none: a manifest) in one transaction; the blob it
     replaces is deleted after commit. On failure the new blob is deleted.
 
-    Locks are taken in one order (the object's row, then the container's) and held briefly: the
-    container's counters move by one ``UPDATE ... SET n = n + 1`` just before the commit, so concurrent
-    PUTs into one container queue only for that statement and the commit. When a container or account
-    quota is set, the container's row is locked before the quota check instead (the counters it reads
-    must not move under it). Two first PUTs of one name race on the unique constraint: the loser runs
-    again, and then replaces the winner's row."""
+    Only the object's row is locked: the container's counters change by an inserted ``CounterChange``
+    row (no row shared by concurrent PUTs into one container, so they commit side by side). When a
+    container or account quota is set, the account's row (an account quota) and the container's are
+    locked before the check instead and the container's pending changes folded into it (the counters it
+    reads must not move under it). Two first PUTs of one name race on the unique constraint: the loser
+    runs again, and then replaces the winner's row. A container deleted meanwhile fails the change's
+    foreign key at commit: 404."""
     account = getattr(container, "account_metadata", None)
     try:
         for attempt in (0, 1):
@@ -281,6 +284,8 @@ def _store_row(*, container: Container, pid: str, name: str, values: dict[str, A
                 return _store_row_once(container=container, pid=pid, name=name, values=values, location=location,
                                        engine=engine, account=account)
             except IntegrityError:
+                if not Container.objects.filter(pk=container.pk).exists():
+                    raise NotFound("The resource could not be found.") from None
                 if attempt or Object.objects.filter(container_id=container.pk, name=name).first() is None:
                     raise
         raise AssertionError("unreachable")
@@ -298,14 +303,19 @@ def _store_row_once(*, container: Container, pid: str, name: str, values: dict[s
         old_size = old.size if old is not None and old.location else 0
         old_count = 1 if old is not None else 0
         new_size = values["size"] if location else 0
-        if account is None or _quotas_set(container, account):
-            container = Container.objects.select_for_update().get(pk=container.pk)
+        locked = account is None or _quotas_set(container, account)
+        if locked:
+            if account is None or any(_quota_value(account, k) is not None for k in ("quota-bytes", "quota-count")):
+                # an account quota: PUTs into any of its containers check it one at a time
+                list(Account.objects.select_for_update().filter(project_id=pid).values_list("pk", flat=True))
+            container = counters_locked(container_id=container.pk)
             _quota_room(container, pid, add_bytes=new_size - old_size, add_objects=1 - old_count)
         if old is not None:
             old_blob = (old.engine, old.location)
             for key, value in values.items():
                 setattr(old, key, value)
             old.location, old.engine = location, engine
+            old.audited_at, old.audit_error = None, ""  # a new blob: not audited yet
             old.save()
             row = old
             if old_blob[1]:
@@ -313,11 +323,16 @@ def _store_row_once(*, container: Container, pid: str, name: str, values: dict[s
         else:
             row = Object.objects.create(container=container, name=name, location=location, engine=engine,
                                         **values)
-        with connection.cursor() as cursor:
-            cursor.execute(selectors.hot_sql()["count"], [1 - old_count, new_size - old_size, container.pk])
-            moved = cursor.rowcount
-        if not moved:  # deleted since it was read
-            raise NotFound("The resource could not be found.")
+        if locked:  # the container's row is ours until commit: its base moves, nothing left pending
+            Container._base_manager.filter(pk=container.pk).update(base_count=F("base_count") + 1 - old_count,
+                                                                   base_bytes=F("base_bytes") + new_size - old_size)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(selectors.hot_sql()["change"], [container.pk, 1 - old_count, new_size - old_size])
+                (change_id,) = cursor.fetchone()
+            if change_id % FOLD_EVERY == 0:  # keep the pending changes few between the beat's folds
+                pk = container.pk
+                transaction.on_commit(lambda: _fold_quietly(pk))
     row.container = container
     return row
 
@@ -513,19 +528,83 @@ def object_delete(*, actor: Actor | None, container: str, name: str, project_id:
 def _remove(rows: Any) -> int:
     """Delete the object rows ``rows`` selects (with their containers' counters), their blobs after commit."""
     gone = 0
+    changes: dict[int, list[int]] = {}
     with transaction.atomic():
         for obj in rows.select_for_update().select_related(None).only("id", "container_id", "size", "location",
                                                                       "engine"):
-            container = Container.objects.select_for_update().get(pk=obj.container_id)
             Object.objects.filter(pk=obj.pk).delete()
-            size = obj.size if obj.location else 0
-            Container.objects.filter(pk=container.pk).update(object_count=F("object_count") - 1,
-                                                             bytes_used=F("bytes_used") - size)
+            change = changes.setdefault(obj.container_id, [0, 0])
+            change[0] -= 1
+            change[1] -= obj.size if obj.location else 0
             if obj.location:
                 blob = (obj.engine, obj.location)
                 transaction.on_commit(lambda blob=blob: _delete_blob(*blob))
             gone += 1
+        if changes:  # the counters change as a PUT's do: inserted rows, no lock on the container's
+            CounterChange.objects.bulk_create([CounterChange(container_id=pk, d_objects=n, d_bytes=b)
+                                               for pk, (n, b) in changes.items()])
     return gone
+
+
+FOLD_EVERY = 512  # a PUT whose change row's id is a multiple of this folds its container after commit
+
+
+def _fold(container_ids: list[int]) -> dict[int, list[int]]:
+    """Move the pending changes of ``container_ids`` (rows the caller has locked) into their base, in the
+    caller's transaction: the changes it deletes are the ones it adds (``DELETE ... RETURNING``), so a
+    reader sees either both (before) or neither (after), and a change committed meanwhile stays pending.
+    Returns what each container's base moved by ([objects, bytes])."""
+    table = CounterChange._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE container_id IN ({', '.join(['%s'] * len(container_ids))}) "
+                       "RETURNING container_id, d_objects, d_bytes", container_ids)
+        rows = cursor.fetchall()
+    sums: dict[int, list[int]] = {pk: [0, 0] for pk in container_ids}
+    for pk, n, size in rows:
+        total = sums.setdefault(pk, [0, 0])
+        total[0] += n
+        total[1] += size
+    for pk, (n, size) in sums.items():
+        if n or size:
+            Container._base_manager.filter(pk=pk).update(base_count=F("base_count") + n,
+                                                         base_bytes=F("base_bytes") + size)
+    return sums
+
+
+def _fold_quietly(container_id: int) -> None:
+    """A PUT's fold after its commit: the object is stored whatever happens here (the beat folds later)."""
+    try:
+        counters_fold(container_ids=[container_id])
+    except DatabaseError:
+        logger.warning("folding the counter changes of container %s failed", container_id, exc_info=True)
+
+
+def counters_locked(*, container_id: int) -> Container:
+    """The container's row locked until the caller's transaction ends, its pending changes folded in:
+    its counters exact and fixed meanwhile (a quota check)."""
+    container = Container._base_manager.select_for_update().get(pk=container_id)
+    n, size = _fold([container_id])[container_id]
+    container.base_count += n
+    container.base_bytes += size
+    container.object_count, container.bytes_used = container.base_count, container.base_bytes
+    return container
+
+
+def counters_fold(*, limit: int = 1000, container_ids: list[int] | None = None) -> dict[int, list[int]]:
+    """The beat's fold: the pending counter changes of up to ``limit`` containers moved into their base,
+    one transaction; a container another transaction holds (a quota PUT, a delete) is left for the next
+    run. Idempotent (a folded change is gone) and safe beside any other fold. Returns what each folded
+    container's base moved by. ``container_ids``: those containers only (a PUT's every FOLD_EVERY-th change)."""
+    ids = container_ids or list(CounterChange.objects.order_by().values_list("container_id", flat=True)
+                                .distinct()[:limit])
+    if not ids:
+        return {}
+    with transaction.atomic():
+        qs = Container._base_manager.filter(pk__in=ids).order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, no_key=True)
+        locked = list(qs.values_list("pk", flat=True))
+        return _fold(locked) if locked else {}
 
 
 def _expire(rows: Any) -> int:
@@ -606,93 +685,6 @@ def bulk_delete(*, actor: Actor, paths: list[str], project_id: str | None = None
             "Response Status": status, "Response Body": ""}
 
 
-# ---- S3 multipart uploads -----------------------------------------------------------------------
-# As Swift's s3api keeps them: an upload is a marker object ``<key>/<upload id>`` (holding the content
-# type and metadata the final object takes) in the bucket's ``<bucket>+segments`` container, its parts
-# objects ``<key>/<upload id>/<part number:05>`` there; completing makes the object a static large object
-# of those parts (so Swift reads it too), and deleting it through S3 deletes its parts.
-
-SEGMENTS_SUFFIX = selectors.SEGMENTS_SUFFIX
-MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last (S3's EntityTooSmall)
-MAX_PART_NUMBER = 10000
-
-
-NoSuchUpload = selectors.NoSuchUpload
-
-
-class InvalidPart(BadRequest):
-    pass
-
-
-class EntityTooSmall(BadRequest):
-    pass
-
-
-def _upload_marker(*, actor: Actor, container: str, name: str, upload_id: str) -> Object:
-    return selectors.multipart_upload(actor=actor, container=container, name=name, upload_id=upload_id, need="write")
-
-
-def multipart_create(*, actor: Actor, container: str, name: str, content_type: str | None = None,
-                     metadata: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None) -> str:
-    """Start an upload of ``name`` into ``container`` (the caller may write there); its id."""
-    pid = _account(actor, None)
-    selectors.container_for(actor=actor, project_id=pid, name=container, need="write")
-    _object_name(name)
-    container_create(actor=actor, name=container + SEGMENTS_SUFFIX)
-    upload_id = uuid.uuid4().hex
-    object_put(actor=actor, container=container + SEGMENTS_SUFFIX, name=f"{name}/{upload_id}", stream=(),
-               content_type=content_type, metadata=metadata, headers=headers)
-    return upload_id
-
-
-def multipart_part_put(*, actor: Actor, container: str, name: str, upload_id: str, part_number: int,
-                       stream: Iterable[bytes], content_length: int | None = None, etag: str | None = None) -> Object:
-    """Store one part (a number from 1 to 10000; a part sent again replaces it)."""
-    if not 1 <= part_number <= MAX_PART_NUMBER:
-        raise BadRequest(f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive.")
-    _upload_marker(actor=actor, container=container, name=name, upload_id=upload_id)
-    return object_put(actor=actor, container=container + SEGMENTS_SUFFIX, name=f"{name}/{upload_id}/{part_number:05d}",
-                      stream=stream, content_length=content_length, etag=etag)
-
-
-def multipart_complete(*, actor: Actor, container: str, name: str, upload_id: str,
-                       parts: list[tuple[int, str]]) -> Object:
-    """Make ``name`` of the listed parts ((number, etag), in ascending order, each but the last at least
-    MIN_PART_SIZE): a static large object; the upload's marker and its unlisted parts go."""
-    marker = _upload_marker(actor=actor, container=container, name=name, upload_id=upload_id)
-    if not parts:
-        raise BadRequest("You must specify at least one part.")
-    numbers = [n for n, _ in parts]
-    if numbers != sorted(set(numbers)):
-        raise BadRequest("The list of parts was not in ascending order.")
-    stored = {int(o.name.rsplit("/", 1)[-1]): o
-              for o in selectors.multipart_parts(actor=actor, container=container, name=name, upload_id=upload_id,
-                                                 need="write")}
-    segments = []
-    for index, (number, etag) in enumerate(parts):
-        row = stored.get(number)
-        if row is None or etag.strip().strip('"').lower() != row.etag:
-            raise InvalidPart("One or more of the specified parts could not be found or the specified entity tag "
-                              "might not have matched the part's entity tag.")
-        if index < len(parts) - 1 and row.size < MIN_PART_SIZE:
-            raise EntityTooSmall("Your proposed upload is smaller than the minimum allowed object size.")
-        segments.append({"path": f"/{container}{SEGMENTS_SUFFIX}/{row.name}", "etag": row.etag,
-                         "size_bytes": row.size})
-    obj = slo_put(actor=actor, container=container, name=name, segments=segments,
-                  content_type=marker.content_type, metadata=marker.metadata, headers=marker.headers)
-    used = {number for number, _ in parts}
-    unused = [o.pk for n, o in stored.items() if n not in used]
-    _remove(Object.objects.filter(pk__in=[marker.pk, *unused]))
-    return obj
-
-
-def multipart_abort(*, actor: Actor, container: str, name: str, upload_id: str) -> None:
-    """Drop an upload: its marker and every part stored for it."""
-    marker = _upload_marker(actor=actor, container=container, name=name, upload_id=upload_id)
-    _remove(Object.objects.filter(container_id=marker.container_id, name__startswith=f"{name}/{upload_id}/"))
-    _remove(Object.objects.filter(pk=marker.pk))
-
-
 # ---- temp URLs ----------------------------------------------------------------------------------
 
 MAX_TEMP_URL_SECONDS = 365 * 24 * 3600
@@ -720,3 +712,37 @@ def object_temp_url(*, actor: Actor, container: str, name: str, seconds: int, me
     signature = hmac.new(key.encode(), f"{method}\n{expires}\n{path}".encode(), hashlib.sha256).hexdigest()
     query = urlencode({"temp_url_sig": signature, "temp_url_expires": expires})
     return f"/v1/AUTH_{quote(pid)}/{quote(container, safe='')}/{quote(name)}?{query}", expires
+
+
+# S3 multipart uploads live in their own module; importing them here keeps ``services.multipart_*`` the
+# one way in (they use this module's object_put and helpers, defined above)
+from apps.objects.services.audit import AuditReport, objects_audit  # noqa: E402
+from apps.objects.services.multipart import (  # noqa: E402
+    MAX_PART_NUMBER,
+    MIN_PART_SIZE,
+    SEGMENTS_SUFFIX,
+    EntityTooSmall,
+    InvalidPart,
+    NoSuchUpload,
+    multipart_abort,
+    multipart_complete,
+    multipart_create,
+    multipart_part_put,
+)
+from apps.objects.services.usage import objects_usage_record  # noqa: E402
+
+__all__ = [
+    "MAX_PART_NUMBER",
+    "MIN_PART_SIZE",
+    "SEGMENTS_SUFFIX",
+    "AuditReport",
+    "EntityTooSmall",
+    "InvalidPart",
+    "NoSuchUpload",
+    "multipart_abort",
+    "multipart_complete",
+    "multipart_create",
+    "multipart_part_put",
+    "objects_audit",
+    "objects_usage_record",
+]
