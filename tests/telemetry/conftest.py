@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture
+def cloud_api() -> str:
+    return "metric"
