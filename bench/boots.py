@@ -161,7 +161,7 @@ def compute_nodes(env: dict[str, str], count: int, *, servers: int) -> Iterator[
     vcpus = max(8, math.ceil(servers * NANO["vcpus"] / ratio) + 1)
     memory_mb = max(16384, servers * NANO["memory_mb"] + 1024)
     disk_gb = max(200, servers * NANO["disk_gb"] + 10)
-    tag = env["STRATUS_CELERY_KEYPREFIX"].strip(":")
+    tag = env.get("STRATUS_CELERY_KEYPREFIX", "").strip(":") or "bench"
     nodes: list[Any] = []
     try:
         for index in range(count):
@@ -180,21 +180,32 @@ def hypervisor_usage(admin: Http, hosts: list[str]) -> dict[str, tuple[int, int,
             for h in body["hypervisors"] if h["service"]["host"] in hosts}
 
 
+def room_for(admin: Http, project_id: str, *, servers: int) -> None:
+    """The project's quotas raised (as admin) for ``servers`` m1.nano with a port each, and ten more."""
+    admin.ok("PUT", f"/compute/v2.1/os-quota-sets/{project_id}", {"quota_set": {
+        "instances": servers + 10, "cores": (servers + 10) * NANO["vcpus"], "ram": (servers + 10) * NANO["memory_mb"]}})
+    admin.ok("PUT", f"/network/v2.0/quotas/{project_id}", {"quota": {"port": -1}})
+
+
+def tiny_image(api: Http) -> str:
+    """A 16 MB qcow2 image "bench-tiny" uploaded through the Image API: its id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = Path(tmp) / "tiny.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+        image = api.ok("POST", "/image/v2/images", {"name": "bench-tiny", "disk_format": "qcow2",
+                                                   "container_format": "bare"})["id"]
+        api.ok("PUT", f"/image/v2/images/{image}/file", raw=disk.read_bytes(),
+               headers={"Content-Type": "application/octet-stream"})
+    return image
+
+
 def prepare(url: str, password: str, *, servers: int) -> tuple[str, str, str, str]:
     """(admin token, demo token, image id, network id): quotas raised, image uploaded, network made."""
     admin_token, _ = token_for(url, "admin", password, "admin")
     demo_token, demo_project = token_for(url, "demo", password, "demo")
     admin, demo = Http(url, admin_token), Http(url, demo_token)
-    admin.ok("PUT", f"/compute/v2.1/os-quota-sets/{demo_project}", {"quota_set": {
-        "instances": servers + 10, "cores": (servers + 10) * NANO["vcpus"], "ram": (servers + 10) * NANO["memory_mb"]}})
-    admin.ok("PUT", f"/network/v2.0/quotas/{demo_project}", {"quota": {"port": -1}})
-    with tempfile.TemporaryDirectory() as tmp:
-        disk = Path(tmp) / "tiny.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
-        image = demo.ok("POST", "/image/v2/images", {"name": "bench-tiny", "disk_format": "qcow2",
-                                                    "container_format": "bare"})["id"]
-        demo.ok("PUT", f"/image/v2/images/{image}/file", raw=disk.read_bytes(),
-                headers={"Content-Type": "application/octet-stream"})
+    room_for(admin, demo_project, servers=servers)
+    image = tiny_image(demo)
     net = demo.ok("POST", "/network/v2.0/networks", {"network": {"name": "bench-net"}})["network"]["id"]
     demo.ok("POST", "/network/v2.0/subnets", {"subnet": {"network_id": net, "cidr": "10.251.0.0/16", "ip_version": 4,
                                                          "enable_dhcp": False}})

@@ -2,10 +2,10 @@
 exactly the same way in the same run (issue 12's request floor).
 
 Like ``bench/token_validation.py`` it makes its own database (PostgreSQL when reachable) and Redis,
-migrates and bootstraps, and serves with uvicorn ``--workers`` as `make run` does. As demo it makes a
-network and subnet through the API; then, in this process on the cloud's database, one ACTIVE server of
-the demo project with a port and fixed IP (``bench/server_list.py``'s ``populate``). It measures, with
-wrk when installed (else a Python client):
+migrates and bootstraps (``django_environment``), and serves with uvicorn ``--workers`` as `make run`
+does. As demo it makes a network and subnet through the API; then, in this process on the cloud's
+database, one ACTIVE server of the demo project with a port and fixed IP (``bench/server_list.py``'s
+``populate``). It measures, with wrk when installed (else a Python client):
 
   1. GET /compute/v2.1/servers/{id}   as demo (X-Auth-Token), the server's body
   2. GET /bench/bare                  the bare Django view (no authentication, no database)
@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,7 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.token_validation import environment, issue_token, run_python, run_wrk, server  # noqa: E402
+from bench.token_validation import (  # noqa: E402
+    bare_server,
+    django_environment,
+    issue_token,
+    portal_server,
+    run_python,
+    run_wrk,
+)
 from bench.verdict import Verdict, print_verdicts  # noqa: E402
 
 
@@ -80,82 +86,68 @@ def main() -> int:
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     measure = run_wrk if use_wrk else run_python
 
-    work = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
     failed = False
-    try:
-        with environment(work) as (env, db_label):
-            print(f"Stratus bench: GET /servers/{{id}}, {db_label}, uvicorn --workers {args.web_workers}, "
-                  f"{'wrk' if use_wrk else 'Python client'}, {args.duration:g} s per figure, {os.cpu_count()} CPUs")
-            results = {}
-            with server(env, "portal.asgi:application", "portal.settings", args.web_workers, "/identity/v3") as url:
-                token = issue_token(url, "demo", "bench-demo")
-                admin = issue_token(url, "admin", "bench-admin")
-                status, body = api(url, "POST", "/network/v2.0/networks", token, {"network": {"name": "bench-list"}})
-                assert status == 201, status
-                network_id = body["network"]["id"]
-                status, body = api(url, "POST", "/network/v2.0/subnets", token, {"subnet": {
-                    "network_id": network_id, "cidr": "10.252.0.0/16", "ip_version": 4, "enable_dhcp": False}})
-                assert status == 201, status
-                subnet_id = body["subnet"]["id"]
-                os.environ.update(env)
-                os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-                import django
+    with django_environment() as (env, db_label):
+        print(f"Stratus bench: GET /servers/{{id}}, {db_label}, uvicorn --workers {args.web_workers}, "
+              f"{'wrk' if use_wrk else 'Python client'}, {args.duration:g} s per figure, {os.cpu_count()} CPUs")
+        results = {}
+        with portal_server(env, args.web_workers) as url:
+            token = issue_token(url, "demo", "bench-demo")
+            admin = issue_token(url, "admin", "bench-admin")
+            status, body = api(url, "POST", "/network/v2.0/networks", token, {"network": {"name": "bench-list"}})
+            assert status == 201, status
+            network_id = body["network"]["id"]
+            status, body = api(url, "POST", "/network/v2.0/subnets", token, {"subnet": {
+                "network_id": network_id, "cidr": "10.252.0.0/16", "ip_version": 4, "enable_dhcp": False}})
+            assert status == 201, status
+            subnet_id = body["subnet"]["id"]
+            from apps.identity.models import Project, User
+            from bench.server_list import populate
 
-                django.setup()
-                from apps.identity.models import Project, User
-                from bench.server_list import populate
+            project_id = Project.objects.get(name="demo").id
+            populate(project_id=project_id, user_id=User.objects.get(name="demo").id,
+                     image_id=secrets.token_hex(16), network_id=network_id, subnet_id=subnet_id, servers=1)
+            from apps.compute.models import Instance
 
-                project_id = Project.objects.get(name="demo").id
-                populate(project_id=project_id, user_id=User.objects.get(name="demo").id,
-                         image_id=secrets.token_hex(16), network_id=network_id, subnet_id=subnet_id, servers=1)
-                from apps.compute.models import Instance
+            server_id = Instance.objects.get(project_id=project_id).id
+            path = f"/compute/v2.1/servers/{server_id}"
+            status, body = api(url, "GET", path, token)
+            correct = (status == 200 and body["server"]["id"] == server_id
+                       and body["server"]["addresses"]["bench-list"][0]["addr"].startswith("10.252."))
+            # a member of another project gets a 404 for it (as for an unknown server)
+            other = another_projects_token(url, admin)
+            status_other, _ = api(url, "GET", path, other)
+            correct &= status_other == 404
+            print(f"  server {server_id}: body correct: {correct}")
+            from bench.server_list import count_queries
 
-                server_id = Instance.objects.get(project_id=project_id).id
-                path = f"/compute/v2.1/servers/{server_id}"
-                status, body = api(url, "GET", path, token)
-                correct = (status == 200 and body["server"]["id"] == server_id
-                           and body["server"]["addresses"]["bench-list"][0]["addr"].startswith("10.252."))
-                # a member of another project gets a 404 for it (as for an unknown server)
-                other = another_projects_token(url, admin)
-                status_other, _ = api(url, "GET", path, other)
-                correct &= status_other == 404
-                print(f"  server {server_id}: body correct: {correct}")
-                from bench.server_list import count_queries
+            queries, total_ms, sql_ms, _ = count_queries(token, path)
+            print(f"  one request in this process (Django's test client): {queries} SQL queries, "
+                  f"{total_ms:.1f} ms, {sql_ms:.1f} ms of it in SQL")
+            failed |= not correct
+            headers = {"X-Auth-Token": token}
+            measure(url, path, headers, 4, min(2.0, args.duration))  # warm every worker
+            results["stratus"] = measure(url, path, headers, args.concurrency, args.duration)
+        from django.db import connections
 
-                queries, total_ms, sql_ms, _ = count_queries(token, path)
-                print(f"  one request in this process (Django's test client): {queries} SQL queries, "
-                      f"{total_ms:.1f} ms, {sql_ms:.1f} ms of it in SQL")
-                failed |= not correct
-                headers = {"X-Auth-Token": token}
-                measure(url, path, headers, 4, min(2.0, args.duration))  # warm every worker
-                results["stratus"] = measure(url, path, headers, args.concurrency, args.duration)
-            from django.db import connections
-
-            connections.close_all()
-            with server(env, "bench.bare_app:application", "bench.bare_settings", args.web_workers,
-                        "/bench/bare") as url:
-                measure(url, "/bench/bare", {}, 4, min(2.0, args.duration))
-                results["bare"] = measure(url, "/bench/bare", {}, args.concurrency, args.duration)
-            for name, result in results.items():
-                print(f"  {name:8s} c={args.concurrency}: {result.rps:8.1f} req/s   p50 {result.p50_ms:7.2f} ms   "
-                      f"p99 {result.p99_ms:7.2f} ms   ({result.requests} requests, {result.errors} errors)")
-                failed |= result.errors > 0
-            stratus, bare = results["stratus"], results["bare"]
-            ratio = stratus.rps / bare.rps
-            verdicts = [
-                Verdict(f"GET /servers/{{id}}, c={args.concurrency}, req/s", f"bare Django view {bare.rps:.0f}",
-                        f"{stratus.rps:.0f}", ratio, ">= 50 % of bare", ratio >= 0.50),
-                Verdict(f"GET /servers/{{id}}, c={args.concurrency}, p99", f"bare {bare.p99_ms:.1f} ms",
-                        f"{stratus.p99_ms:.1f} ms", None, "< 50 ms", stratus.p99_ms < 50),
-            ]
-            print_verdicts(verdicts)
-            failed |= not all(v.passed for v in verdicts)
-            from portal.db.base import close_pools
-
-            connections.close_all()
-            close_pools()  # before environment() drops the database
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        connections.close_all()
+        with bare_server(env, args.web_workers) as url:
+            measure(url, "/bench/bare", {}, 4, min(2.0, args.duration))
+            results["bare"] = measure(url, "/bench/bare", {}, args.concurrency, args.duration)
+        for name, result in results.items():
+            print(f"  {name:8s} c={args.concurrency}: {result.rps:8.1f} req/s   p50 {result.p50_ms:7.2f} ms   "
+                  f"p99 {result.p99_ms:7.2f} ms   ({result.requests} requests, {result.errors} errors)")
+            failed |= result.errors > 0
+        stratus, bare = results["stratus"], results["bare"]
+        ratio = stratus.rps / bare.rps
+        verdicts = [
+            Verdict(f"GET /servers/{{id}}, c={args.concurrency}, req/s", f"bare Django view {bare.rps:.0f}",
+                    f"{stratus.rps:.0f}", ratio, ">= 50 % of bare", ratio >= 0.50),
+            Verdict(f"GET /servers/{{id}}, c={args.concurrency}, p99", f"bare {bare.p99_ms:.1f} ms",
+                    f"{stratus.p99_ms:.1f} ms", None, "< 50 ms", stratus.p99_ms < 50),
+        ]
+        print_verdicts(verdicts)
+        failed |= not all(v.passed for v in verdicts)
     return 1 if failed else 0
 
 

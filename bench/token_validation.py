@@ -111,13 +111,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def environment(work: Path) -> Iterator[tuple[dict[str, str], str]]:
-    """Database, Redis, migrations and bootstrap: yields the server env and a label for the DB."""
+def environment(work: Path, db_name: str | None = None) -> Iterator[tuple[dict[str, str], str]]:
+    """Database, Redis, migrations and bootstrap: yields the server env and a label for the DB. The
+    PostgreSQL database is ``db_name`` when given (one left by an interrupted run is dropped first),
+    else a new random name; it is dropped at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELERY_", "REDIS_", "CACHE_"))}
     procs: list[subprocess.Popen] = []
     admin_url = pg_admin_url()
-    db_name = f"stratus_bench_{secrets.token_hex(4)}"
+    db_name = db_name or f"stratus_bench_{secrets.token_hex(4)}"
     if admin_url:
+        pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         pg_execute(admin_url, f'CREATE DATABASE "{db_name}"')
         env["DATABASE_URL"] = urlunparse(urlparse(admin_url)._replace(path=f"/{db_name}"))
         label = "PostgreSQL"
@@ -158,6 +161,46 @@ def server(env: dict[str, str], app: str, settings: str, workers: int, probe: st
         yield url
     finally:
         stop(proc)
+
+
+def portal_server(env: dict[str, str], workers: int) -> contextlib.AbstractContextManager[str]:
+    """The portal served as `make run` does (uvicorn ``--workers``), until the block ends: its URL."""
+    return server(env, "portal.asgi:application", "portal.settings", workers, "/identity/v3")
+
+
+def bare_server(env: dict[str, str], workers: int) -> contextlib.AbstractContextManager[str]:
+    """The bare Django app (``bench/bare_app.py``, the request floor) served the same way: its URL."""
+    return server(env, "bench.bare_app:application", "bench.bare_settings", workers, "/bench/bare")
+
+
+@contextlib.contextmanager
+def django_environment(db_name: str | None = None, *, postgresql: bool = False
+                       ) -> Iterator[tuple[dict[str, str], str]]:
+    """``environment`` in a work dir of its own, with Django set up in this process on the same database
+    (what a bench loads, reads or counts in-process): (the servers' env, the database's label). At the end
+    this process's connections and pools are closed before ``environment`` drops the database, and the
+    work dir is removed. ``postgresql``: the bench needs it (SystemExit, nothing made, when none answers)."""
+    if postgresql and not pg_admin_url():
+        raise SystemExit(f"{Path(sys.argv[0]).name} needs PostgreSQL ({urlparse(PG_ADMIN_URL).netloc})")
+    work = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
+    try:
+        with environment(work, db_name) as (env, label):
+            os.environ.update(env)
+            os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+            import django
+
+            django.setup()
+            try:
+                yield env, label
+            finally:
+                from django.db import connections
+
+                from portal.db.base import close_pools
+
+                connections.close_all()
+                close_pools()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def issue_token(url: str, user: str, password: str) -> str:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "channels",
+    "django_celery_beat",
     "apps.core",
     "apps.identity",
     "apps.dashboard",
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
     "apps.compute",
     "apps.volumes",
     "apps.objects",
+    "apps.telemetry",
+    "apps.orchestration",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +275,9 @@ STRATUS_IMAGE_S3 = {
 # JSON request bodies longer than this are refused with the API's 413 (Nova's and Neutron's
 # max_request_body_size, 112 KiB); image data is capped by STRATUS_IMAGE_SIZE_CAP instead.
 STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 1024)))
+# ... but Heat's, which carry a template (up to 512 KiB, the engine's own limit) and its files: Heat's
+# max_json_body_size.
+STRATUS_MAX_HEAT_BODY = int(os.environ.get("STRATUS_MAX_HEAT_BODY", str(1 << 20)))
 STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
 
 # Object storage (Swift v1, and the S3 face): the index is in the database, the bytes in an engine.
@@ -291,6 +297,37 @@ STRATUS_OBJECT_MAX_FILE_SIZE = int(os.environ.get("STRATUS_OBJECT_MAX_FILE_SIZE"
 # Objects past their X-Delete-At are hidden at once and deleted by this sweep (Swift's object expirer).
 STRATUS_OBJECT_EXPIRE_SECONDS = float(os.environ.get("STRATUS_OBJECT_EXPIRE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["objects-expire"] = control_beat("workers.objects.expire", STRATUS_OBJECT_EXPIRE_SECONDS)
+# A PUT or DELETE inserts its container's counter change (readers add the pending ones); this folds them in.
+STRATUS_OBJECT_FOLD_SECONDS = float(os.environ.get("STRATUS_OBJECT_FOLD_SECONDS", "5"))
+CELERY_BEAT_SCHEDULE["objects-fold"] = control_beat("workers.objects.fold", STRATUS_OBJECT_FOLD_SECONDS)
+# The auditor reads stored blobs back (oldest audit first, a bounded amount a run) and reports the corrupt.
+STRATUS_OBJECT_AUDIT_SECONDS = float(os.environ.get("STRATUS_OBJECT_AUDIT_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE["objects-audit"] = control_beat("workers.objects.audit", STRATUS_OBJECT_AUDIT_SECONDS)
+# Object storage's usage (bytes, objects, containers per account) sampled into telemetry.
+STRATUS_OBJECT_USAGE_SECONDS = float(os.environ.get("STRATUS_OBJECT_USAGE_SECONDS", "600"))
+CELERY_BEAT_SCHEDULE["objects-usage"] = control_beat("workers.objects.usage", STRATUS_OBJECT_USAGE_SECONDS)
+# Telemetry's retention: each metric keeps its policy's timespans (apps.telemetry.services.measures_sweep).
+STRATUS_TELEMETRY_SWEEP_SECONDS = float(os.environ.get("STRATUS_TELEMETRY_SWEEP_SECONDS", "600"))
+CELERY_BEAT_SCHEDULE["telemetry-sweep"] = control_beat("workers.telemetry.sweep", STRATUS_TELEMETRY_SWEEP_SECONDS)
+# Scheduled usage reports (apps/telemetry/reports.py, workers/reports.py): each schedule is a django-celery-beat
+# CrontabSchedule row; this one static beat entry starts the runs that are due (the file scheduler keeps running
+# the static entries, nothing of beat's own state goes to the database). Report files go to the object storage
+# engine (STRATUS_OBJECT_STORE: the data directory's tree, or the S3-compatible bucket), under "reports/".
+STRATUS_REPORTS_CHECK_SECONDS = float(os.environ.get("STRATUS_REPORTS_CHECK_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE["telemetry-reports-due"] = control_beat("workers.reports.due", STRATUS_REPORTS_CHECK_SECONDS)
+# Each run mails its recipients: a project's own report (not an admin's) may not run more often than this, by
+# its cron expression or by "Run now" (0: no limit).
+STRATUS_REPORTS_MIN_INTERVAL_SECONDS = float(os.environ.get("STRATUS_REPORTS_MIN_INTERVAL_SECONDS", "3600"))
+# Mail (reports, alarm e-mail actions): Django's backends, chosen by the environment (SMTP in a deployment;
+# the file backend writes each message under EMAIL_FILE_PATH, which every process of `make run` shares).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "stratus@localhost")
 # Glance's image_format_enforcement: uploaded and staged data must be the disk_format it claims and
 # pass oslo.utils' format inspector's safety checks (no backing file, no qcow2 data-file, only
 # monolithicSparse/streamOptimized VMDKs...), else 400 and the image stays queued. Nodes check every
@@ -348,6 +385,19 @@ STRATUS_AVAILABILITY_ZONES = [z.strip() for z in os.environ.get("STRATUS_AVAILAB
 # sized STRATUS_NODE_VCPUS / STRATUS_NODE_MEMORY_MB / STRATUS_NODE_DISK_GB.
 STRATUS_NODES = int(os.environ.get("STRATUS_NODES", "2"))
 STRATUS_HYPERVISOR = os.environ.get("STRATUS_HYPERVISOR", "test")
+# The pollster: every STRATUS_TELEMETRY_POLL_SECONDS each compute node in STRATUS_TELEMETRY_POLL_HOSTS (comma
+# separated; by default the nodes `make run` starts: compute1..STRATUS_NODES on the test hypervisor, else this
+# host) reads its domains' libvirt counters on its own queue (workers.telemetry.poll).
+STRATUS_TELEMETRY_POLL_SECONDS = float(os.environ.get("STRATUS_TELEMETRY_POLL_SECONDS", "60"))
+STRATUS_TELEMETRY_POLL_HOSTS = [h for h in os.environ.get(
+    "STRATUS_TELEMETRY_POLL_HOSTS",
+    ",".join(f"compute{i}" for i in range(1, STRATUS_NODES + 1)) if STRATUS_HYPERVISOR == "test" else STRATUS_HOST,
+).split(",") if h]
+for _host in STRATUS_TELEMETRY_POLL_HOSTS:
+    CELERY_BEAT_SCHEDULE[f"telemetry-poll-{_host}"] = {
+        "task": "workers.telemetry.poll", "schedule": STRATUS_TELEMETRY_POLL_SECONDS, "kwargs": {"host": _host},
+        "options": {"queue": f"compute.{_host}", "expires": STRATUS_TELEMETRY_POLL_SECONDS},
+    }
 STRATUS_NODE_VCPUS = int(os.environ.get("STRATUS_NODE_VCPUS", "8"))
 STRATUS_NODE_MEMORY_MB = int(os.environ.get("STRATUS_NODE_MEMORY_MB", "16384"))
 STRATUS_NODE_DISK_GB = int(os.environ.get("STRATUS_NODE_DISK_GB", "200"))
@@ -448,3 +498,30 @@ STRATUS_BUILD_TIMEOUT_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_SECO
 STRATUS_BUILD_TIMEOUT_CHECK_SECONDS = float(os.environ.get("STRATUS_BUILD_TIMEOUT_CHECK_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["compute-build-timeouts"] = control_beat("workers.compute_control.build_timeouts",
                                                              STRATUS_BUILD_TIMEOUT_CHECK_SECONDS)
+
+# Orchestration (apps/orchestration): Heat's max_resources_per_stack and default stack timeout (minutes);
+# every STRATUS_STACK_TIMEOUT_CHECK_SECONDS a beat task fails the stacks still in progress past their
+# timeout (a worker that died mid-stack never leaves one IN_PROGRESS for ever).
+STRATUS_MAX_RESOURCES_PER_STACK = int(os.environ.get("STRATUS_MAX_RESOURCES_PER_STACK", "1000"))
+# how deep nested stacks (OS::Heat::Stack, provider templates, groups) may go: Heat's max_nested_stack_depth
+STRATUS_MAX_NESTED_STACK_DEPTH = int(os.environ.get("STRATUS_MAX_NESTED_STACK_DEPTH", "5"))
+STRATUS_STACK_TIMEOUT_MINS = int(os.environ.get("STRATUS_STACK_TIMEOUT_MINS", "60"))
+# signals to one stack resource per minute (its token-free URL and the API alike), and wrong signal
+# tokens one client may send per minute (apps/orchestration/signals.py)
+STRATUS_HEAT_SIGNAL_RATE = int(os.environ.get("STRATUS_HEAT_SIGNAL_RATE", "120"))
+STRATUS_HEAT_SIGNAL_GUESSES = int(os.environ.get("STRATUS_HEAT_SIGNAL_GUESSES", "20"))
+STRATUS_STACK_TIMEOUT_CHECK_SECONDS = float(os.environ.get("STRATUS_STACK_TIMEOUT_CHECK_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE["orchestration-timeouts"] = control_beat("workers.orchestration.timeouts",
+                                                              STRATUS_STACK_TIMEOUT_CHECK_SECONDS)
+# Aodh's evaluator: every enabled alarm, every STRATUS_ALARM_EVALUATION_SECONDS (apps.telemetry.services.alarms).
+STRATUS_ALARM_EVALUATION_SECONDS = float(os.environ.get("STRATUS_ALARM_EVALUATION_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["telemetry-alarms"] = control_beat("workers.telemetry.evaluate_alarms",
+                                                        STRATUS_ALARM_EVALUATION_SECONDS)
+# Where alarm webhooks may point (lib/webhook.py): public addresses only, unless the operator admits private
+# ranges and loopback here (receivers on its own network); link-local (the metadata service) never.
+STRATUS_ALARM_WEBHOOK_ALLOW_PRIVATE = os.environ.get("STRATUS_ALARM_WEBHOOK_ALLOW_PRIVATE", "").lower() in (
+    "1", "true", "yes", "on")
+# An action's task tries again on a connection error or a 5xx, this many times, backing off 1, 2, 4... s (max 60).
+STRATUS_ALARM_NOTIFY_RETRIES = int(os.environ.get("STRATUS_ALARM_NOTIFY_RETRIES", "5"))
+# Alarms' history is kept this many days (the telemetry sweep removes older events; 0 keeps it for ever).
+STRATUS_ALARM_HISTORY_DAYS = float(os.environ.get("STRATUS_ALARM_HISTORY_DAYS", "90"))

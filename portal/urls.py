@@ -7,11 +7,13 @@ from drf_spectacular.views import SpectacularAPIView
 
 from apps.compute.api.views import Versions as ComputeVersions
 from apps.compute.views_console import console_vnc
-from apps.core.views import not_implemented_service
 from apps.identity.api.views import Version as IdentityVersion
 from apps.identity.api.views import Versions as IdentityVersions
 from apps.images.api.views import Versions as ImageVersions
 from apps.objects.api.s3 import s3 as s3_view
+from apps.orchestration.api.views import Versions as OrchestrationVersions
+from apps.telemetry.api.alarms import Versions as AlarmingVersions
+from apps.telemetry.api.views import Versions as TelemetryVersions
 from apps.volumes.api.views import Versions as VolumeVersions
 
 
@@ -38,8 +40,11 @@ urlpatterns = [
     re_path(r"^volume$", VolumeVersions.as_view()),
     path("volume/", include("apps.volumes.api.urls")),
     path("object-store/", include("apps.objects.api.urls")),
+    re_path(r"^metric$", TelemetryVersions.as_view()),
+    path("metric/", include("apps.telemetry.api.urls")),
+    re_path(r"^alarming$", AlarmingVersions.as_view()),
+    path("alarming/", include("apps.telemetry.api.alarms_urls")),
     re_path(r"^s3(?:/(?P<rest>.*))?$", s3_view),  # the S3 face (apps/objects/api/s3.py)
-    # Services of the catalog not built yet answer 501 in their own error format.
-    re_path(r"^(?P<service>orchestration)(?:/.*)?$",
-            not_implemented_service),
+    re_path(r"^orchestration$", OrchestrationVersions.as_view()),
+    path("orchestration/", include("apps.orchestration.api.urls")),
 ]

@@ -95,6 +95,7 @@
   }
 
   function addToFeeds(event) {
+    if (event.kind === "measures") return;  // a pollster round (the graphs' readings) is not news
     document.querySelectorAll("[data-live-feed]").forEach(function (list) {
       const empty = list.querySelector(".feed-empty");
       if (empty) empty.remove();

@@ -26,7 +26,8 @@ GLANCE_PATCH = "application/openstack-images-v2.1-json-patch"
 OCTET = "application/octet-stream"
 
 BASES = {"identity": "/identity/v3", "compute": "/compute/v2.1", "network": "/network/v2.0", "image": "/image/v2",
-         "volume": "/volume/v3/{project_id}", "object-store": "/object-store/v1/AUTH_{project_id}"}
+         "volume": "/volume/v3/{project_id}", "object-store": "/object-store/v1/AUTH_{project_id}",
+         "metric": "/metric/v1", "orchestration": "/orchestration/v1/{project_id}", "alarming": "/alarming/v2"}
 ROOTS = {base.split("/")[1] for base in BASES.values()}  # a path under one of them is whole
 
 

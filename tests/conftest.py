@@ -1,6 +1,7 @@
 """Shared fixtures: a whole running cloud for the real clients and the browser (``live_cloud``)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -10,9 +11,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
@@ -50,6 +52,32 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     total = sum(reasons.values())
     detail = "; ".join(f"{count}x {reason}" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
     terminalreporter.write_line(f"stratus: {total} skipped" + (f": {detail}" if detail else ""))
+
+
+# ---- two workers (pytest-xdist, `make test`): a file stays on one worker; the machine's libvirtd has one user -----
+
+# These modules use the machine's own libvirtd, qemu:///system or the host's network namespace, which
+# exist once per machine: under xdist they share one group, so they run one after the other on one worker.
+MACHINE_GROUP = {
+    "tests/browser/test_serial_console.py",
+    "tests/browser/test_vnc_console.py",
+    "tests/e2e/test_qemu_cloud.py",
+    "tests/e2e/test_telemetry_qemu.py",
+    "tests/security/test_qemu_libvirtd.py",
+    "tests/workers/drivers/hypervisor/test_qemu_driver.py",
+    "tests/workers/drivers/network/test_host_taps.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist every test is in its file's group (module and session fixtures are built once per
+    worker, not once per test), and the MACHINE_GROUP files in one group of their own."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("machine" if path in MACHINE_GROUP else path))
 
 
 def free_port() -> int:
@@ -115,6 +143,18 @@ class Cloud:
                                  project_name=project or user, user_domain_name="Default",
                                  project_domain_name="Default", region_name="RegionOne",
                                  identity_api_version="3", interface="public")
+
+    def new_member(self, name: str) -> str:
+        """A project ``name`` with a user ``name`` who is its member (and nothing else); returns the
+        password. For tests whose figures are per project (usage, quotas): the session's other tests
+        share demo."""
+        admin = self.sdk()
+        project = admin.identity.create_project(name=name, domain_id="default")
+        password = f"pw-{secrets.token_hex(6)}"
+        user = admin.identity.create_user(name=name, password=password, default_project_id=project.id,
+                                          domain_id="default")
+        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("member"))
+        return password
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -205,6 +245,38 @@ def _wait_log(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60
     raise RuntimeError(f"no {text!r} in {path} within {timeout}s:\n{path.read_text()[-4000:]}")
 
 
+def wait_for(predicate: Callable[[], Any], what: str, *, timeout: float = 60, interval: float = 0.5,
+             details: Callable[[], str] = lambda: "") -> Any:
+    """``predicate()``'s first true value, asked every ``interval`` s; an AssertionError naming ``what`` and
+    ending with ``details()`` (logs, a console) when none came within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s\n{details()}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def running_worker(env: Mapping[str, str], queue: str, *, name: str, log: Path, pool: str = "solo",
+                   concurrency: int | None = None) -> Iterator[CeleryWorker]:
+    """A real `celery -A portal worker -Q <queue>` process with ``env`` (its output in ``log``), yielded
+    once its log says it is ready; stopped at the end (SIGTERM, then its whole session killed)."""
+    argv = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, f"--pool={pool}",
+            *([f"--concurrency={concurrency}"] if concurrency else []), "-n", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=dict(env, PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_log(log, " ready.", proc)
+        yield CeleryWorker(queue=queue, proc=proc, log=log)
+    finally:
+        stop(proc)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None) -> Iterator[CeleryWorker]:
     """A real `celery -A portal worker` process on the pytest-django test database and the test
@@ -216,17 +288,33 @@ def celery_worker_process(django_db_setup: None) -> Iterator[CeleryWorker]:
     queue = f"test-worker-{secrets.token_hex(4)}"
     log = Path(tempfile.mkdtemp(prefix="stratus-worker-")) / "worker.log"
     env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=solo",
-             "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_log(log, " ready.", proc)
-        yield CeleryWorker(queue=queue, proc=proc, log=log)
+        # stopped before pytest-django drops the test database (this fixture depends on its setup)
+        with running_worker(env, queue, name=queue, log=log) as worker:
+            yield worker
     finally:
-        stop(proc)  # before pytest-django drops the test database (this fixture depends on its setup)
         shutil.rmtree(log.parent, ignore_errors=True)
+
+
+# ---- a control-queue worker for the live cloud ------------------------------------------------------
+
+@contextlib.contextmanager
+def live_control_worker(cloud: Cloud, *, name: str = "control", pool: str = "solo",
+                        concurrency: int | None = None) -> Iterator[CeleryWorker]:
+    """A worker on the live cloud's control queue (``STRATUS_CONTROL_QUEUE``: the API's tasks, the pollster
+    rounds' storing, report runs, orchestration), ready; its log ``.log`` under the cloud's data dir. For a
+    fixture of a module's own scope or pool; ``control_worker`` is the one-test, one-process one."""
+    tag = f"{name}-{secrets.token_hex(3)}"
+    with running_worker(cloud.env, cloud.env.get("STRATUS_CONTROL_QUEUE", "control"), name=tag,
+                        log=cloud.data_dir / f"{tag}-worker.log", pool=pool, concurrency=concurrency) as worker:
+        yield worker
+
+
+@pytest.fixture
+def control_worker(live_cloud: Cloud) -> Iterator[CeleryWorker]:
+    """A control-queue worker of the live cloud for one test (one process, ``--pool=solo``)."""
+    with live_control_worker(live_cloud) as worker:
+        yield worker
 
 
 # ---- compute nodes for the live cloud --------------------------------------------------------------

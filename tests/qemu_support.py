@@ -18,9 +18,10 @@
   isofs modules, brings eth0 up with udhcpc (with the lease's static routes), reads the config drive
   (label config-2) or else the metadata service, asks the metadata service too (busybox nc: this static
   busybox's wget dies in the guest), prints ``STRATUS-*`` markers (hostname, instance uuid, key
-  fingerprint, fixed IP, the metadata service's uuid, block devices) on the serial console, then stays
-  up, reporting block devices that come or go, with a shell on its serial console (``guest# ``: what the
-  interactive console types into). Built once per machine under ``GUEST_CACHE`` (keyed by
+  fingerprint, fixed IP, the metadata service's uuid, block devices) on the serial console, starts the
+  config drive's user data when it is a script (``#!``, in the background), then stays up, reporting
+  block devices that come or go, with a shell on its serial console (``guest# ``: what the interactive
+  console types into). Built once per machine under ``GUEST_CACHE`` (keyed by
   busybox's version and the init's text; the kernel is the candidate of the day it was built).
 * The daemons get their own qemu.conf (``QEMU_CONF``: qemu as root, no relabelling), bind-mounted over
   /etc/libvirt/qemu.conf in their mount namespace only: nothing of the machine's configuration changes.
@@ -134,6 +135,14 @@ blocks() { awk 'NR>2 && $4 !~ /^(ram|loop)/ {print $4}' /proc/partitions | sort 
 seen=$(blocks)
 echo "STRATUS-BLOCK-DEVICES=$seen"
 echo "STRATUS-READY"
+# user data that is a script (#!) runs once, in the background, its output on the console (as cloud-init's
+# scripts-user does); the config drive's copy
+ud=/config/openstack/latest/user_data
+if [ -f "$ud" ] && [ "$(head -c 2 "$ud")" = "#!" ]; then
+  cp "$ud" /tmp/user_data && chmod +x /tmp/user_data
+  echo "STRATUS-USER-DATA=started"
+  /tmp/user_data </dev/null &
+fi
 # in the background: report block devices that come or go (a line of their own, after any prompt)
 while true; do
   sleep 1

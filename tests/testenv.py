@@ -10,6 +10,20 @@ import tempfile
 import uuid
 
 RUN_ID = uuid.uuid4().hex[:8]
+# Under pytest-xdist (`make test` runs two workers) each worker is a process of its own that inherits the
+# controller's environment: the names below get the worker's id, so the workers' Celery queues, Redis
+# keys and data dirs never meet (pytest-django gives each worker its own test database the same way).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if WORKER:
+    for _name in ("STRATUS_CHANNELS_PREFIX", "STRATUS_CACHE_PREFIX", "STRATUS_CONTROL_QUEUE"):
+        if _name in os.environ:
+            os.environ[_name] = f"{os.environ[_name]}-{WORKER}"
+    if "STRATUS_CELERY_KEYPREFIX" in os.environ:
+        os.environ["STRATUS_CELERY_KEYPREFIX"] = os.environ["STRATUS_CELERY_KEYPREFIX"].rstrip(":") + f"-{WORKER}:"
+    if "STRATUS_DATA_DIR" in os.environ:
+        _worker_dir = os.path.join(os.environ["STRATUS_DATA_DIR"], WORKER)
+        os.makedirs(_worker_dir, exist_ok=True)
+        os.environ["STRATUS_DATA_DIR"] = _worker_dir
 
 os.environ.setdefault("DATABASE_URL", "postgres://stratus:stratus@127.0.0.1:5432/stratus")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")

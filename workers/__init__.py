@@ -13,9 +13,12 @@ from workers import (
     identity,
     network,
     objects,
+    orchestration,
+    reports,
     storage,
     taskrecord,
+    telemetry,
 )
 
 __all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "network",
-           "objects", "storage", "taskrecord"]
+           "objects", "orchestration", "reports", "storage", "taskrecord", "telemetry"]

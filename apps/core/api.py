@@ -40,6 +40,16 @@ NEUTRON_TYPES = {
     501: "NotImplemented",
 }
 
+HEAT_EXPLANATIONS = {
+    400: "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+    401: "This server could not verify that you are authorized to access the document you requested.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    405: "The method specified is not allowed for this resource.",
+    409: "There was a conflict when trying to complete your request.",
+    413: "The request is larger than the server is willing or able to process.",
+}
+
 
 def error_body(style: str, status: int, message: str, *, kind: str | None = None) -> dict[str, Any]:
     """The body an OpenStack service of ``style`` sends for an error."""
@@ -49,6 +59,14 @@ def error_body(style: str, status: int, message: str, *, kind: str | None = None
     if style == "neutron":
         return {"NeutronError": {"type": kind or NEUTRON_TYPES.get(status, "NeutronError"),
                                  "message": message, "detail": ""}}
+    if style == "heat":  # heat.api.middleware.fault: webob's explanation, the error's own type and message
+        return {"code": status, "title": title, "explanation": HEAT_EXPLANATIONS.get(status, message),
+                "error": {"type": kind or title.replace(" ", ""), "message": message, "traceback": None}}
+    if style == "gnocchi":
+        return {"code": status, "title": title, "description": message}
+    if style == "aodh":  # WSME's fault, as Aodh (and aodhclient's from_response) have it
+        return {"error_message": {"faultstring": message, "faultcode": "Client" if status < 500 else "Server",
+                                  "debuginfo": None}}
     if style == "glance" or style == "plain":
         return {"code": status, "title": title, "message": message}
     # keystone (and the default)
@@ -57,7 +75,7 @@ def error_body(style: str, status: int, message: str, *, kind: str | None = None
 
 def _status_and_message(exc: Exception) -> tuple[int, str, str | None]:
     if isinstance(exc, errors.StratusError):
-        return exc.status, exc.message, type(exc).__name__
+        return exc.status, exc.message, getattr(exc, "kind", None) or type(exc).__name__
     if isinstance(exc, Http404):
         return 404, str(exc) or "The resource could not be found.", "NotFound"
     if isinstance(exc, DjangoValidationError):

@@ -16,6 +16,7 @@ TITLES = {
     413: "Request Entity Too Large",
     415: "Unsupported Media Type",
     416: "Requested Range Not Satisfiable",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     501: "Not Implemented",
 }

@@ -38,13 +38,21 @@ S3_DATA = "/s3/"  # S3 objects and parts (PUT), capped by the same services
 OBJECT_UPLOAD = re.compile(r"^/dashboard/objects/containers/[^/]+/upload$")  # the dashboard's file form (POST)
 # the error format of each API, by the prefix portal/urls.py serves it under
 STYLES = (("/identity", "keystone"), ("/image", "glance"), ("/network", "neutron"), ("/compute", "nova"),
-          ("/volume", "nova"))
+          ("/volume", "nova"), ("/metric", "gnocchi"), ("/alarming", "aodh"), ("/orchestration", "heat"))
 
 
 def exempt(method: str, path: str) -> bool:
     if method == "POST":
         return bool(OBJECT_UPLOAD.match(path))
     return method == "PUT" and (bool(IMAGE_DATA.match(path)) or path.startswith((OBJECT_DATA, S3_DATA)))
+
+
+def limit_for(path: str) -> int:
+    """Heat's bodies carry templates and their files (its max_json_body_size, 1 MiB); every other API's
+    the common limit."""
+    if path == "/orchestration" or path.startswith("/orchestration/"):
+        return settings.STRATUS_MAX_HEAT_BODY
+    return settings.STRATUS_MAX_JSON_BODY
 
 
 def style_for(path: str) -> str:
@@ -70,7 +78,7 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.STRATUS_MAX_JSON_BODY
+        limit = limit_for(request.path)
         declared = _declared(request.META.get("CONTENT_LENGTH"))
         if declared is not None and declared > limit and not exempt(request.method or "", request.path):
             return JsonResponse(error_body(style_for(request.path), 413, _message(limit)), status=413)
@@ -87,7 +95,7 @@ class BodyLimit:
         if scope.get("type") != "http" or exempt(scope.get("method", ""), scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        limit = settings.STRATUS_MAX_JSON_BODY
+        limit = limit_for(scope.get("path", ""))
         headers = dict(scope.get("headers") or [])
         declared = _declared(headers.get(b"content-length", b"").decode("latin1"))
         if declared is not None and declared > limit:

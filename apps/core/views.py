@@ -1,4 +1,4 @@
-"""The core's views: the catalog's not-yet-built services (API) and the task log panels (dashboard):
+"""The core's views: the task log panels (dashboard):
 the project's Tasks and the admins' Tasks of every project, live over the websocket, filtered by
 resource and state, and one task's page with its error and log lines."""
 from __future__ import annotations
@@ -6,25 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from apps.core import selectors
-from apps.core.api import error_body
 from apps.core.forms import TaskFilterForm
 from apps.core.models import TaskRecord
 from apps.dashboard.shell import actor_for, dashboard_view, render_page
 from apps.dashboard.tables import Column, Table, TableQuery, with_project_names
 from apps.identity.policy import Actor
-
-STYLES = {"compute": "nova", "volume": "nova", "network": "neutron", "image": "plain",
-          "object-store": "plain", "orchestration": "plain"}
-
-
-def not_implemented_service(request: HttpRequest, service: str) -> JsonResponse:  # noqa: ARG001
-    """A catalog endpoint whose component is not built yet: say so, in that API's error format."""
-    body = error_body(STYLES.get(service, "plain"), 501,
-                      f"The {service} service is listed in the catalog but not implemented yet in this Stratus.")
-    return JsonResponse(body, status=501)
 
 
 def _task_page(all_projects: bool, filters: dict[str, str]) -> Callable[[Actor, TableQuery], list[TaskRecord]]:

@@ -30,6 +30,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Compute": ("compute",),
     "Network": ("network",),
     "Storage": ("volume", "image", "object"),
+    "Orchestration": ("orchestration",),
+    "Telemetry": ("alarming",),
 }
 
 

@@ -29,6 +29,7 @@ from django.db import close_old_connections, connections
 from django.http.request import split_domain_port, validate_host
 
 from apps.core.api import error_body
+from apps.core.asgi_body import body_pump
 from apps.core.errors import NotFound, StratusError, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 PATH = re.compile(r"^/image/v2/images/(?P<image_id>[^/]+)/(?P<kind>file|stage)/?$")
-CHUNK = 1 << 20
 QUEUE_CHUNKS = 4  # at most QUEUE_CHUNKS + 1 chunks of CHUNK bytes wait between the server and the store
 
 
@@ -77,28 +77,8 @@ class StreamedImageData:
                     raise item
                 yield item
 
-        async def pump() -> None:
-            pending = bytearray()  # the server's small messages gathered into chunks of up to CHUNK bytes
-            try:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        await queue.put(ClientDisconnected("the client went away during the upload"))
-                        return
-                    pending += message.get("body", b"")
-                    more = message.get("more_body", False)
-                    if len(pending) >= CHUNK or (pending and not more):
-                        await queue.put(bytes(pending))
-                        pending.clear()
-                    if not more:
-                        await queue.put(None)
-                        return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - handed to the service's iterator, which aborts
-                await queue.put(exc)
-
-        pumping = asyncio.create_task(pump())
+        pumping = asyncio.create_task(body_pump(
+            receive=receive, queue=queue, disconnected=ClientDisconnected("the client went away during the upload")))
         try:
             status, body, extra = await sync_to_async(_run, thread_sensitive=False)(
                 headers=headers, image_id=image_id, kind=kind, chunks=chunks())

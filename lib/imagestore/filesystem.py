@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from lib.filechunks import file_chunks
 from lib.imagestore.base import StoreError
 
 KEY = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -66,25 +67,7 @@ class FilesystemStore:
 
     def reader(self, location: str, *, offset: int = 0, length: int | None = None,
                chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        path = self._path(location)
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed by the generator
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from exc
-
-        def chunks() -> Iterator[bytes]:
-            with fh:
-                fh.seek(offset)
-                left = length
-                while left is None or left > 0:
-                    data = fh.read(chunk_size if left is None else min(chunk_size, left))
-                    if not data:
-                        return
-                    if left is not None:
-                        left -= len(data)
-                    yield data
-
-        return chunks()
+        return file_chunks(self._path(location), offset=offset, length=length, chunk_size=chunk_size, error=StoreError)
 
     def delete(self, location: str) -> None:
         self._path(location).unlink(missing_ok=True)

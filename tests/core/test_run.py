@@ -158,7 +158,7 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
             demo.close()
 
         # Its Celery worker consumes the control queue of its own Redis.
-        client = Celery(broker=redis_url, backend=redis_url)
+        client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)  # not the tests' app
         try:
             assert client.send_task("workers.identity.token_flush", queue="control").get(timeout=20) == 0
         finally:

@@ -43,6 +43,8 @@ def test_choices_are_the_states_modules_vocabularies():
     from apps.core import states as core_states
     from apps.images import states as image_states
     from apps.networks import states as network_states
+    from apps.orchestration import states as orchestration_states
+    from apps.telemetry import states as telemetry_states
     from apps.volumes import states as volume_states
 
     expected = {
@@ -59,6 +61,8 @@ def test_choices_are_the_states_modules_vocabularies():
         "volumes.VolumeAttachment.status": volume_states.ATTACHMENT_STATUSES,
         **{f"networks.{model}.status": network_states.STATUSES
            for model in ("Network", "Port", "Router", "FloatingIP")},
+        "telemetry.ReportRun.status": telemetry_states.REPORT_RUN_STATUSES,
+        "orchestration.SoftwareDeployment.status": orchestration_states.DEPLOYMENT_STATUSES,
     }
     found = {name: tuple(value for value, _ in field.choices) for name, field in _state_fields()}
     assert found == expected

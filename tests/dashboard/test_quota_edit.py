@@ -50,7 +50,8 @@ def test_the_form_shows_every_resource_by_group_with_names_units_and_usage(admin
     response = admin_client.get(_url(cloud))
     assert response.status_code == 200
     html = response.content.decode()
-    assert re.findall(r'<fieldset class="fieldset" data-group="(\w+)"', html) == ["Compute", "Network", "Storage"]
+    assert re.findall(r'<fieldset class="fieldset" data-group="(\w+)"', html) == ["Compute", "Network", "Storage",
+                                                                                     "Orchestration", "Telemetry"]
     values = _values(html)
     assert set(quotas.registered()) <= set(values)
     assert (values["instances"], values["ram"], values["image_bytes"], values["gigabytes"]) == \

@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make test` creates it (`make venv-tempest`: portal/scripts/venv.sh tempest) from requirements-tempest.txt
-TEMPEST_REQUIREMENT = (ROOT / "requirements-tempest.txt").read_text().strip()
+TEMPEST_REQUIREMENT = ", ".join(line for line in (ROOT / "requirements-tempest.txt").read_text().split("\n")
+                               if line.strip() and not line.startswith("#"))
 TEMPEST_VENV = Path(os.environ.get("STRATUS_TEMPEST_VENV", ROOT / ".venv-tempest"))
 TEMPEST = TEMPEST_VENV / "bin" / "tempest"
 TEMPEST_PYTHON = TEMPEST_VENV / "bin" / "python"

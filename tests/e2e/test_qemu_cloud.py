@@ -21,6 +21,7 @@ Skipped (with the reason) when not root or without qemu/libvirtd.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -36,9 +37,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser.qemu_guest import register_guest, start_qemu_node, stop_qemu_node, unregister_guest
 from tests.capabilities import skip_missing
-from tests.compute_nodes import ComputeNodeProcess, node_row, start_compute_node
+from tests.compute_nodes import ComputeNodeProcess
 from tests.conftest import ROOT, Cloud
+from tests.conftest import wait_for as shared_wait_for
 from tests.network_lab import SKIP_REASON as NETNS_SKIP_REASON
 from tests.network_lab import Lab, sh
 from tests.qemu_support import GuestImage, Libvirtd, LibvirtdBusy, guest_image, skip_reason
@@ -101,21 +104,13 @@ def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[
                  "-n", f"network.{host}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
                 cwd=ROOT, env=agent_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         zone = f"qemu-{lab.tag}"
-        for sub in ("instances", "image-cache"):
-            (workdir / sub).mkdir()
-        node = start_compute_node(live_cloud.env, host, workdir, extra_env={
-            "LIBVIRT_URI": "qemu:///system", "STRATUS_COMPUTE_AVAILABILITY_ZONE": zone,
-            "STRATUS_INSTANCES_PATH": str(workdir / "instances"),
-            "STRATUS_IMAGE_CACHE_PATH": str(workdir / "image-cache")})
+        node = start_qemu_node(live_cloud, host, zone, workdir)
         timings["node ready"] = time.monotonic() - started
         yield QemuCloud(cloud=live_cloud, host=host, zone=zone, lab=lab, node_ns=ns, node=node, image=image,
                         storage=storage_node, workdir=workdir, timings=timings)
     finally:
         if node is not None:
-            node.stop()
-            row = node_row(live_cloud.env["DATABASE_URL"], host)
-            if row is not None:  # leave the shared cloud as found
-                live_cloud.sdk().compute.delete(f"/os-services/{row[0]}")
+            stop_qemu_node(live_cloud, node)
         if agent is not None:
             os.killpg(agent.pid, 15)
             try:
@@ -149,17 +144,11 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         assert result.returncode == 0, (args, result.stderr[-3000:])
         return result.stdout
 
-    def wait_for(predicate, what: str, timeout: float = 60, interval: float = 0.5):  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-                                 for p in (qc.workdir / "agent.log", qc.node.log) if p.exists())
-                raise AssertionError(f"{what}: not within {timeout}s\n{logs}")
-            time.sleep(interval)
+    def logs() -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+                         for p in (qc.workdir / "agent.log", qc.node.log) if p.exists())
+
+    wait_for = functools.partial(shared_wait_for, details=logs)
 
     def ping(address: str) -> bool:
         return sh("ip", "netns", "exec", qc.node_ns, "busybox", "ping", "-c", "1", "-W", "1", address,
@@ -179,15 +168,8 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
     made: dict[str, Any] = {}
     try:
         # the guest, registered the way a user would: kernel + ramdisk images, a machine image naming them
-        made["kernel"] = demo.image.create_image(name=f"kernel-{tag}", filename=str(qc.image.kernel),
-                                                 disk_format="aki", container_format="aki")
-        made["ramdisk"] = demo.image.create_image(name=f"ramdisk-{tag}", filename=str(qc.image.initramfs),
-                                                  disk_format="ari", container_format="ari")
-        made["machine"] = demo.image.create_image(
-            name=f"machine-{tag}", filename=str(qc.image.disk), disk_format="qcow2", container_format="bare",
-            kernel_id=made["kernel"].id, ramdisk_id=made["ramdisk"].id, os_command_line=qc.image.cmdline)
+        register_guest(demo, admin, qc.image, tag, made)
         assert demo.image.get_image(made["machine"].id).kernel_id == made["kernel"].id
-        made["flavor"] = admin.compute.create_flavor(name=f"qemu-{tag}", vcpus=1, ram=256, disk=1)
         public = demo.network.find_network("public")
         made["net"] = demo.network.create_network(name=f"net-{tag}")
         made["sub"] = demo.network.create_subnet(network_id=made["net"].id, ip_version=4, cidr="10.77.0.0/24",
@@ -202,7 +184,7 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         made["volume"] = demo.block_storage.create_volume(name=f"vol-{tag}", size=1)
 
         boot = time.monotonic()
-        server = json.loads(cli("server", "create", "--image", f"machine-{tag}", "--flavor", f"qemu-{tag}",
+        server = json.loads(cli("server", "create", "--image", f"machine-{tag}", "--flavor", f"guest-{tag}",
                                 "--network", f"net-{tag}", "--key-name", f"key-{tag}", "--config-drive", "True",
                                 "--availability-zone", qc.zone, "--wait", f"vm-{tag}", "-f", "json"))
         qc.timings["boot to ACTIVE"] = time.monotonic() - boot
@@ -304,12 +286,6 @@ def test_a_qemu_guest_boots_through_the_whole_path(qemu_cloud: QemuCloud) -> Non
         if "key" in made:
             with contextlib.suppress(Exception):
                 demo.compute.delete_keypair(made["key"])
-        for image in ("machine", "kernel", "ramdisk"):
-            if image in made:
-                with contextlib.suppress(Exception):
-                    demo.image.delete_image(made[image])
-        if "flavor" in made:
-            with contextlib.suppress(Exception):
-                admin.compute.delete_flavor(made["flavor"])
+        unregister_guest(demo, admin, made)
     qc.timings["whole test"] = time.monotonic() - test_started
     print("\nqemu cloud timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in qc.timings.items()))

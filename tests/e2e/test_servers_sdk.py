@@ -56,6 +56,9 @@ def test_boot_act_snapshot_delete_with_the_sdk(seed, live_cloud):
     assert fip.floating_ip_address in [a["addr"] for a in addresses]
 
     conn.compute.reboot_server(server, "HARD")
+    # the SDK's wait returns at once when the object it holds already says ACTIVE: read it again first
+    # (the API sets HARD_REBOOT before it answers)
+    server = conn.compute.get_server(server)
     conn.compute.wait_for_server(server, status="ACTIVE", wait=60)
     conn.compute.stop_server(server)
     conn.compute.wait_for_server(server, status="SHUTOFF", wait=60)

@@ -46,7 +46,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Resource:
-    api: str                    # identity | images | networks | compute | volumes | objects
+    api: str                    # identity | images | networks | compute | volumes | objects | telemetry | orchestration
     name: str
     member: str                 # path template: {id} the resource, {pid} the caller's project
     model: str                  # "app_label.Model" of its row (checked unchanged after a refused call)
@@ -186,6 +186,77 @@ OBJECT_STORE: tuple[Resource, ...] = (
 )
 
 
+M = "/metric/v1"  # Gnocchi
+AODH = "/alarming/v2"
+MEASURE = [{"timestamp": "2026-01-05T12:00:00", "value": 1.0}]
+TELEMETRY: tuple[Resource, ...] = (
+    # A's instance resource "iso-res-a" (display_name) with its metric cpu_util
+    Resource(api="telemetry", name="resource", member=f"{M}/resource/instance/{{id}}", model="telemetry.Resource",
+             style="gnocchi", lists=(f"{M}/resource/instance", f"{M}/resource/generic"),
+             filters=("details=true", "sort=display_name:asc", "filter=display_name%3D%27{name}%27"),
+             update=Call("update", "PATCH", body={"display_name": "x"}),
+             actions=(Call("history", "GET", "/history", write=False), Call("metrics", "GET", "/metric", write=False),
+                      Call("metric-show", "GET", "/metric/cpu_util", write=False),
+                      Call("measures-show", "GET", "/metric/cpu_util/measures", write=False),
+                      Call("measures-add", "POST", "/metric/cpu_util/measures", body=MEASURE),
+                      Call("metric-add", "POST", "/metric", body={"m2": {}}),
+                      Call("metric-delete", "DELETE", "/metric/cpu_util"))),
+    # A's metric "iso-metric-a" (not on a resource)
+    Resource(api="telemetry", name="metric", member=f"{M}/metric/{{id}}", model="telemetry.Metric", style="gnocchi",
+             lists=(f"{M}/metric",), filters=("name={name}", "archive_policy_name=low"),
+             actions=(Call("measures-show", "GET", "/measures", write=False),
+                      Call("measures-show-max", "GET", "/measures?aggregation=max&granularity=300", write=False),
+                      Call("measures-add", "POST", "/measures", body=MEASURE))),
+    # A's alarm "iso-alarm-a" on A's resource (Aodh)
+    Resource(api="telemetry", name="alarm", member=f"{AODH}/alarms/{{id}}", model="telemetry.Alarm", style="aodh",
+             lists=(f"{AODH}/alarms",),
+             filters=("q.field=name&q.op=eq&q.value={name}", "q.field=alarm_id&q.op=eq&q.value={id}",
+                      "q.field=project_id&q.op=eq&q.value={project}", "q.field=all_projects&q.op=eq&q.value=true",
+                      "sort=name:asc"),
+             update=Call("update", "PUT", body={"severity": "critical", "enabled": False}),
+             actions=(Call("state", "GET", "/state", write=False), Call("state-set", "PUT", "/state", body="ok"),
+                      Call("history", "GET", "/history", write=False))),
+)
+
+
+H = "/orchestration/v1/{pid}"  # Heat
+ISO_TEMPLATE = {"heat_template_version": "2016-10-14", "resources": {"r": {"type": "OS::Heat::RandomString",
+                                                                        "properties": {"length": 9}}}}
+ORCHESTRATION: tuple[Resource, ...] = (
+    # A's stack "iso-stack-a" (created: a RandomString "r", an output "o"), at /stacks/{name}/{id}
+    Resource(api="orchestration", name="stack", member=f"{H}/stacks/iso-stack-a/{{id}}", model="orchestration.Stack",
+             style="heat", lists=(f"{H}/stacks",), filters=("name={name}", "id={id}", "tenant={project}",
+                                                             "project_id={project}", "show_deleted=true"),
+             actions=(Call("template", "GET", "/template", write=False),
+                      Call("environment", "GET", "/environment", write=False),
+                      Call("files", "GET", "/files", write=False), Call("outputs", "GET", "/outputs", write=False),
+                      Call("output-show", "GET", "/outputs/o", write=False),
+                      Call("resources", "GET", "/resources", write=False),
+                      Call("resource-show", "GET", "/resources/r", write=False),
+                      Call("resource-events", "GET", "/resources/r/events", write=False),
+                      Call("events", "GET", "/events", write=False),
+                      Call("update-put", "PUT", body={"template": ISO_TEMPLATE}),
+                      Call("update-preview", "PUT", "/preview", body={"template": ISO_TEMPLATE}),
+                      Call("check", "POST", "/actions", body={"check": None}),
+                      Call("suspend", "POST", "/actions", body={"suspend": None}),
+                      Call("cancel-update", "POST", "/actions", body={"cancel_update": None}),
+                      Call("abandon", "DELETE", "/abandon")),
+             update=Call("update", "PATCH", body={"parameters": {}})),
+    # the same stack named by its id alone (what the lookup resolves: /stacks/{id}/<below>)
+    Resource(api="orchestration", name="stack-by-id", member=f"{H}/stacks/{{id}}/events", model="orchestration.Stack",
+             style="heat", marker=False, delete=False),
+    # A's software config "iso-config-a" (listed, shown, deleted; never updated) and its deployment to
+    # the server id "iso-server-a" (shown, updated, deleted; the server's metadata)
+    Resource(api="orchestration", name="software-config", member=f"{H}/software_configs/{{id}}",
+             model="orchestration.SoftwareConfig", style="heat", lists=(f"{H}/software_configs",), filters=()),
+    Resource(api="orchestration", name="software-deployment", member=f"{H}/software_deployments/{{id}}",
+             model="orchestration.SoftwareDeployment", style="heat", marker=False,
+             lists=(f"{H}/software_deployments", f"{H}/software_deployments/metadata/iso-server-a"),
+             filters=("server_id=iso-server-a",),
+             update=Call("update", "PUT", body={"status": "FAILED", "status_reason": "x"})),
+)
+
+
 RESOURCES: tuple[Resource, ...] = (
     # ---- identity
     Resource(api="identity", name="project", member=f"{K}/projects/{{id}}", model="identity.Project",
@@ -298,6 +369,8 @@ RESOURCES: tuple[Resource, ...] = (
              update=Call("update", "PUT", body={"snapshot": {"name": "x"}}),
              actions=(*SNAPSHOT_ACTIONS, *_metadata_calls())),
     *OBJECT_STORE,
+    *TELEMETRY,
+    *ORCHESTRATION,
     Resource(api="volumes", name="attachment", member=f"{V}/attachments/{{id}}", model="volumes.VolumeAttachment",
              style="nova", lists=(f"{V}/attachments", f"{V}/attachments/detail"), headers=CINDER_VERSION,
              filters=("volume_id={volume}", "instance_id={server}", "all_tenants=1"), marker=False,
@@ -438,6 +511,32 @@ REFERENCES: tuple[Reference, ...] = (
     # (Cinder's os-attach and attachment create take any instance_uuid as bookkeeping on the caller's
     # own volume, A's server or none, with the same answer either way, as Cinder does; Nova's mapping,
     # which plugs disks, never reads it: not declared.)
+    # telemetry: B's resource with A's metric, B's batches and aggregates naming A's metric or resource
+    Reference("telemetry", "resource-with-metric", "telemetry.metric", "POST", f"{M}/resource/generic",
+              {"id": "iso-res-b2", "metrics": {"m": "{ref}"}}, ("telemetry.Resource", "telemetry.Metric"), "gnocchi"),
+    Reference("telemetry", "batch-metric", "telemetry.metric", "POST", f"{M}/batch/metrics/measures",
+              {"{ref}": MEASURE}, ("telemetry.Measure", "telemetry.Rollup"), "gnocchi"),
+    Reference("telemetry", "aggregates-metric", "telemetry.metric", "POST", f"{M}/aggregates",
+              {"operations": "(metric {ref} mean)"}, (), "gnocchi"),
+    Reference("telemetry", "batch-resource", "telemetry.resource", "POST", f"{M}/batch/resources/metrics/measures",
+              {"{ref}": {"cpu_util": MEASURE}}, ("telemetry.Measure", "telemetry.Metric"), "gnocchi"),
+    Reference("telemetry", "batch-resource-create", "telemetry.resource", "POST",
+              f"{M}/batch/resources/metrics/measures?create_metrics=true",
+              {"{ref}": {"new": MEASURE}}, ("telemetry.Measure", "telemetry.Metric"), "gnocchi"),
+    # B's alarms on A's resource or metric: refused as an unknown one (an alarm reads only its own project)
+    Reference("telemetry", "alarm-on-resource", "telemetry.resource", "POST", f"{AODH}/alarms",
+              {"name": "b-on-res", "type": "gnocchi_resources_threshold", "gnocchi_resources_threshold_rule": {
+                  "metric": "cpu_util", "resource_type": "generic", "resource_id": "{ref}", "threshold": 1,
+                  "aggregation_method": "mean"}}, ("telemetry.Alarm", "telemetry.AlarmChange"), "aodh"),
+    Reference("telemetry", "alarm-on-metric", "telemetry.metric", "POST", f"{AODH}/alarms",
+              {"name": "b-on-metric", "type": "gnocchi_aggregation_by_metrics_threshold",
+               "gnocchi_aggregation_by_metrics_threshold_rule": {"metrics": ["{ref}"], "threshold": 1,
+                                                                 "aggregation_method": "mean"}},
+              ("telemetry.Alarm", "telemetry.AlarmChange"), "aodh"),
+    Reference("telemetry", "alarm-query", "telemetry.alarm", "POST", f"{AODH}/query/alarms",
+              {"filter": "{{\"=\": {{\"alarm_id\": \"{ref}\"}}}}"}, (), "aodh"),
+    Reference("telemetry", "alarm-history-query", "telemetry.alarm", "POST", f"{AODH}/query/alarms/history",
+              {"filter": "{{\"=\": {{\"alarm_id\": \"{ref}\"}}}}"}, (), "aodh"),
 )
 
 
@@ -454,6 +553,9 @@ CONTROLS: dict[str, str] = {
     "server-rebuild-image": "{image_public}", "server-attach-volume": "{b_volume}",
     "volume-from-volume": "{b_volume}", "volume-from-snapshot": "{b_snapshot}", "volume-from-image": "{image_public}",
     "snapshot-of-volume": "{b_volume}", "attachment-of-volume": "{b_volume}",
+    "resource-with-metric": "{b_metric}", "batch-metric": "{b_metric}", "aggregates-metric": "{b_metric}",
+    "batch-resource": "{b_resource}", "batch-resource-create": "{b_resource}",
+    "alarm-on-resource": "{b_resource}", "alarm-on-metric": "{b_metric}",
 }
 
 
@@ -506,6 +608,19 @@ READER_CREATES: tuple[ReaderCreate, ...] = (
     ReaderCreate("volumes", "attachment", f"{V}/attachments",
                  {"attachment": {"volume_uuid": "{volume}", "instance_uuid": "{server}"}},
                  ("volumes.VolumeAttachment",), "nova", CINDER_VERSION),
+    ReaderCreate("telemetry", "resource", f"{M}/resource/instance",
+                 {"id": "r-res", "flavor_id": "1", "host": "h", "display_name": "r"}, ("telemetry.Resource",),
+                 "gnocchi"),
+    ReaderCreate("telemetry", "metric", f"{M}/metric", {"name": "r"}, ("telemetry.Metric",), "gnocchi"),
+    ReaderCreate("telemetry", "alarm", f"{AODH}/alarms",
+                 {"name": "r", "type": "gnocchi_aggregation_by_metrics_threshold",
+                  "gnocchi_aggregation_by_metrics_threshold_rule": {"metrics": ["{b_metric}"], "threshold": 1,
+                                                                    "aggregation_method": "mean"}},
+                 ("telemetry.Alarm",), "aodh"),
+    ReaderCreate("orchestration", "stack", f"{H}/stacks",
+                 {"stack_name": "r", "template": {"heat_template_version": "2016-10-14",
+                                                  "resources": {"n": {"type": "OS::Heat::None"}}}},
+                 ("orchestration.Stack", "orchestration.Event"), "heat"),
 )
 
 
@@ -574,6 +689,15 @@ PAGES: tuple[Page, ...] = (
     Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/attach", {"server_id": "{b_server}"}),
     Page("volumes.volume", "POST", f"{D}/volumes/{{id}}/delete"),
     Page("core.task", "GET", f"{D}/tasks/{{id}}/"),
+    Page("telemetry.report_schedule", "GET", f"{D}/reports/{{id}}/edit"),
+    Page("telemetry.report_schedule", "POST", f"{D}/reports/{{id}}/edit",
+         {"name": "x", "frequency": "daily", "recipients": "bob@example.com"}),
+    Page("telemetry.report_schedule", "POST", f"{D}/reports/{{id}}/run"),
+    Page("telemetry.report_schedule", "POST", f"{D}/reports/{{id}}/delete"),
+    Page("telemetry.report_run", "GET", f"{D}/reports/runs/{{id}}/download/csv"),
+    Page("telemetry.report_run", "GET", f"{D}/reports/runs/{{id}}/download/html"),
+    Page("telemetry.report_run", "GET", f"{D}/reports/runs/{{id}}/download/pdf"),
+    Page("telemetry.report_run", "POST", f"{D}/reports/runs/{{id}}/delete"),
 )
 
 
@@ -638,6 +762,13 @@ def assert_error(style: str, response: Any, status: int) -> None:
         assert set(body) == {"NeutronError"} and body["NeutronError"]["message"], body
     elif style == "glance":
         assert set(body) == {"code", "title", "message"} and body["code"] == status, body
+    elif style == "gnocchi":
+        assert set(body) == {"code", "title", "description"} and body["code"] == status, body
+    elif style == "aodh":
+        assert set(body) == {"error_message"} and body["error_message"]["faultstring"], body
+    elif style == "heat":
+        assert set(body) == {"code", "title", "explanation", "error"} and body["code"] == status, body
+        assert set(body["error"]) == {"type", "message", "traceback"} and body["error"]["message"], body
     else:
         assert set(body) == {"error"} and body["error"]["code"] == status and body["error"]["message"], body
 

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 # The APIs under apps/*/api/urls.py, by the prefix portal/urls.py mounts them at.
 API_PREFIXES = {"identity/v3/": "keystone", "image/": "glance", "network/": "neutron", "compute/": "nova",
-                "volume/": "cinder"}
+                "volume/": "cinder", "metric/": "gnocchi", "alarming/": "aodh", "orchestration/": "heat"}
 WRITE_METHODS = ("post", "put", "patch")
 
 
 @dataclass(frozen=True)
 class Route:
-    api: str            # keystone, glance, neutron, nova, cinder
+    api: str            # keystone, glance, neutron, nova, cinder, gnocchi, heat
     regex: str          # the whole pattern, prefix included (what the resolver matches)
     view: str           # the view class's name
     method: str         # POST, PUT or PATCH
@@ -254,6 +254,17 @@ def error_shape_problem(api: str, status: int, body: Any) -> str | None:
             and {"type", "message", "detail"} <= set(error) and isinstance(error.get("message"), str)
     elif api == "glance":
         ok = body.get("code") == status and isinstance(body.get("message"), str) and isinstance(body.get("title"), str)
+    elif api == "aodh":
+        error = body.get("error_message")
+        ok = set(body) == {"error_message"} and isinstance(error, dict) and isinstance(error.get("faultstring"), str)
+    elif api == "gnocchi":
+        ok = set(body) == {"code", "title", "description"} and body["code"] == status \
+            and isinstance(body["title"], str) and isinstance(body["description"], str | dict)
+    elif api == "heat":
+        error = body.get("error")
+        ok = set(body) == {"code", "title", "explanation", "error"} and body["code"] == status \
+            and isinstance(error, dict) and set(error) == {"type", "message", "traceback"} \
+            and isinstance(error["message"], str)
     else:  # nova, cinder: {"<name>": {"code", "message"}}
         ok = len(body) == 1 and isinstance(next(iter(body.values())), dict) \
             and next(iter(body.values())).get("code") == status \

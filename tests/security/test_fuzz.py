@@ -1,5 +1,5 @@
 """The fuzz battery (issue 9, section 4): every POST/PUT/PATCH of every API (identity, images,
-networks, compute, volumes; read from the URL resolver, so a new route joins by itself) is driven
+networks, compute, volumes, telemetry; read from the URL resolver, so a new route joins by itself) is driven
 with malformed bodies drawn by hypothesis: mutations of a valid body (wrong types, nulls, huge,
 unicode, NUL and lone-surrogate strings, deep nesting, negative and huge numbers, unknown keys,
 removed keys), any JSON value, bytes that are not JSON, and a wrong Content-Type. Every answer is
@@ -41,6 +41,7 @@ SEED = int(os.environ["STRATUS_FUZZ_SEED"]) if os.environ.get("STRATUS_FUZZ_SEED
 MICROVERSION = {"nova": "compute latest", "cinder": "volume latest"}
 BODY_TYPES = {"ImageDetail": "application/openstack-images-v2.1-json-patch",
               "ImageFile": "application/octet-stream", "ImageStage": "application/octet-stream"}
+MEASURE = [{"timestamp": "2026-01-05T12:00:00", "value": 1.5}]
 # Fixed cases every route gets, whatever hypothesis draws.
 FIXED: list[tuple[bytes, str]] = [
     (b"", "application/json"), (b"{", "application/json"), (b"null", "application/json"),
@@ -163,8 +164,35 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
     attachment = volume_services.attachment_create(actor=admin, volume_id=volume2.id, instance_uuid=server.id,
                                                    connector={"host": "fuzz-node"})
     volume_type = VolumeType.objects.first() or volume_services.volume_type_create(actor=admin, name="fuzz-type")
+    from apps.telemetry import services as telemetry
+
+    telemetry.archive_policy_create(actor=admin, name="fuzz-policy", definition=[{"granularity": 60, "points": 5}])
+    telemetry.archive_policy_rule_create(actor=admin, name="fuzz-rule", metric_pattern="fuzz.*",
+                                         archive_policy_name="fuzz-policy")
+    telemetry_resource = telemetry.resource_create(actor=admin, type_name="instance", body={
+        "id": str(uuid.uuid4()), "flavor_id": "1", "host": "fuzz-node", "display_name": "fuzz-res",
+        "metrics": {"cpu_util": {"archive_policy_name": "low"}}})
+    telemetry_metric = telemetry.metric_create(actor=admin, name="fuzz-metric", archive_policy_name="low")
+    alarm_rule = {"metric": "cpu_util", "resource_type": "instance", "resource_id": str(telemetry_resource.id),
+                  "threshold": 80, "comparison_operator": "gt", "aggregation_method": "mean", "granularity": 300,
+                  "evaluation_periods": 2}
+    fuzz_alarm = telemetry.alarm_create(actor=admin, name="fuzz-alarm", alarm_type="gnocchi_resources_threshold",
+                                        rule=alarm_rule, alarm_actions=["log://"])
     # The world's compute, network and storage nodes stay up for the whole battery, which can outlast their
     # down times (60-75 s): their last heartbeat is dated an hour ahead, before the baseline is taken.
+    # orchestration: a stack with a wait condition handle (the signal routes' resource; the update, its
+    # preview and the stack actions' stack too), its walk run here
+    from apps.orchestration import services as heat
+    from apps.orchestration.models import StackResource
+    from workers import orchestration as heat_tasks
+
+    stack = heat.stack_create(actor=admin, name="fuzz-stack", template=HANDLE_TEMPLATE)
+    heat.stack_advance(stack_id=stack.id)
+    heat_tasks.resource_run(StackResource.objects.get(stack=stack, name="handle").id)
+    heat_config = heat.software_config_create(actor=admin, body={"name": "fuzz-config", "config": "#!/bin/sh"})
+    deployment = heat.software_deployment_create(actor=admin, body={"config_id": heat_config.id,
+                                                                    "server_id": server.id})
+
     ahead = timezone.now() + timezone.timedelta(hours=1)
     ComputeNode.objects.filter(host="fuzz-node").update(last_heartbeat=ahead)
     NetworkAgent.objects.filter(host="fuzz-net-node").update(heartbeat_at=ahead)
@@ -189,9 +217,18 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
         "class_name": "default", "servers.server_id": server.id, "os-volume_attachments.volume_id": volume.id,
         "os-services.service_id": str(node.uuid),
         # volumes
-        "v3.project_id": admin_project.id, "volumes.volume_id": volume.id, "snapshots.snapshot_id": snapshot.id,
+        "v3.project_id": admin_project.id, "v1.project_id": admin_project.id,
+        "volumes.volume_id": volume.id, "snapshots.snapshot_id": snapshot.id,
         "os-quota-sets.target": project.id, "types.type_id": volume_type.id,
         "attachments.attachment_id": attachment.id,
+        # telemetry
+        "archive_policy.name": "fuzz-policy", "archive_policy_rule.name": "fuzz-rule", "resource.type_name": "instance",
+        "type_name.resource_id": str(telemetry_resource.id), "metric.metric_name": "cpu_util",
+        "metric.metric_id": str(telemetry_metric.id), "alarms.alarm_id": str(fuzz_alarm.id),
+        # orchestration
+        "stacks.ref": stack.name, "stacks.stack_name": stack.name, "stack_name.stack_id": stack.id,
+        "resources.resource_name": "handle", "signal.stack_id": stack.id, "stack_id.resource_name": "handle",
+        "software_deployments.deployment_id": deployment.id, "software_configs.config_id": heat_config.id,
     }
     seeds: dict[str, list[Any]] = {
         # identity
@@ -346,8 +383,63 @@ def _build() -> tuple[dict[str, str], dict[str, list[Any]], str]:
                                         "connector": {"host": "h"}, "mode": "rw"}}],
         "AttachmentAction": [{"os-complete": {}}],
         "AttachmentDetail": [{"attachment": {"connector": {"host": "h", "initiator": "i"}}}],
+        # telemetry
+        "gnocchi:ArchivePolicies": [{"name": "fz-pol", "back_window": 0, "aggregation_methods": ["mean", "max"],
+                                     "definition": [{"granularity": "1s", "timespan": "1 hour"}]}],
+        "gnocchi:ArchivePolicyDetail": [{"definition": [{"granularity": 60, "points": 10}]}],
+        "gnocchi:ArchivePolicyRules": [{"name": "fz-rule", "metric_pattern": "fz.*", "archive_policy_name": "low"}],
+        "gnocchi:ArchivePolicyRuleDetail": [{"name": "fz-rule2"}],
+        "gnocchi:ResourceTypes": [{"name": "fz-type", "attributes": {"size": {"type": "number", "required": False},
+                                                                    "label": {"type": "string", "max_length": 20}}}],
+        "gnocchi:Resources": [{"id": "fz-res", "flavor_id": "1", "host": "h", "display_name": "d",
+                               "started_at": "2026-01-01T00:00:00",
+                               "metrics": {"cpu": {"archive_policy_name": "low"}}}],
+        "gnocchi:ResourceSearch": [{"and": [{"=": {"flavor_id": "1"}}, {">=": {"started_at": "2020-01-01"}}]}],
+        "gnocchi:ResourceDetail": [{"display_name": "n", "flavor_id": "2", "ended_at": "2030-01-01T00:00:00"}],
+        "gnocchi:ResourceMetrics": [{"mem": {"archive_policy_name": "low", "unit": "B"}}],
+        "gnocchi:Metrics": [{"name": "fz", "unit": "B", "archive_policy_name": "low"}],
+        "gnocchi:Measures": [MEASURE],
+        "gnocchi:BatchMetrics": [{str(telemetry_metric.id): MEASURE}],
+        "gnocchi:BatchResources": [{str(telemetry_resource.id): {"cpu_util": MEASURE}},
+                                   {str(telemetry_resource.id): {"cpu_util": {"measures": MEASURE}}}],
+        "gnocchi:AggregationResource": [{"=": {"flavor_id": "1"}}, {}],
+        "aodh:Alarms": [{"name": "fz-alarm", "type": "gnocchi_resources_threshold", "severity": "moderate",
+                         "gnocchi_resources_threshold_rule": alarm_rule, "alarm_actions": ["https://example.com/h"],
+                         "time_constraints": [{"name": "tc", "start": "0 9 * * 1-5", "duration": 3600}]},
+                        {"name": "fz-alarm2", "type": "gnocchi_aggregation_by_metrics_threshold",
+                         "gnocchi_aggregation_by_metrics_threshold_rule": {
+                             "metrics": [str(telemetry_metric.id)], "threshold": 1, "aggregation_method": "max"}}],
+        "aodh:AlarmDetail": [{"name": "fz-alarm3", "type": "gnocchi_resources_threshold", "enabled": False,
+                              "gnocchi_resources_threshold_rule": alarm_rule, "ok_actions": ["log://"]}],
+        "aodh:AlarmState": ["ok", "alarm"],
+        "aodh:AlarmQuery": [{"filter": '{"and": [{"=": {"name": "fuzz-alarm"}}, {"!=": {"state": "ok"}}]}',
+                             "orderby": '[{"timestamp": "desc"}]', "limit": 3}],
+        "aodh:AlarmHistoryQuery": [{"filter": '{"=": {"type": "creation"}}', "limit": 3}],
+        "gnocchi:Aggregates": [{"operations": f"(aggregate max (metric (({telemetry_metric.id} mean))))"},
+                               {"operations": "(metric cpu_util mean)", "resource_type": "instance",
+                                "search": {"=": {"flavor_id": "1"}}}],
+        "heat:Stacks": [{"stack_name": "fz", "template": HEAT_TEMPLATE, "parameters": {"n": 4}, "timeout_mins": 5,
+                         "disable_rollback": False, "tags": "a,b", "environment": {"parameters": {"n": 5}}}],
+        "heat:StackPreview": [{"stack_name": "fz", "template": HEAT_TEMPLATE, "parameters": {"n": 4}}],
+        "heat:Validate": [{"template": HEAT_TEMPLATE, "environment": {"parameter_defaults": {"n": 3}}}],
+        "heat:StackResourceSignal": [{"status": "SUCCESS", "reason": "r", "id": "fz", "data": {"a": [1, "b"]}},
+                                     {"status": "FAILURE"}, {}],
+        "heat:TokenSignal": [{"status": "SUCCESS", "reason": "r", "id": "fz", "data": "d"}],
+        "heat:StackDetail": [{"template": HANDLE_TEMPLATE, "timeout_mins": 5, "disable_rollback": False,
+                              "clear_parameters": ["n"], "tags": "x"}],
+        "heat:StackLookup": [{"template": HANDLE_TEMPLATE, "environment": {"parameter_defaults": {"n": 7}}}],
+        "heat:StackUpdatePreview": [{"template": HANDLE_TEMPLATE}],
+        "heat:StackActions": [{"check": None}, {"suspend": None}, {"resume": None}, {"cancel_update": None}],
     }
     return ids, seeds, token
+
+
+HANDLE_TEMPLATE = {"heat_template_version": "2018-08-31",
+                   "resources": {"handle": {"type": "OS::Heat::WaitConditionHandle"}}}
+HEAT_TEMPLATE = {"heat_template_version": "2018-08-31", "parameters": {"n": {"type": "number", "default": 8}},
+                 "resources": {"r": {"type": "OS::Heat::RandomString", "properties": {"length": {"get_param": "n"}}},
+                               "v": {"type": "OS::Heat::Value", "properties": {"value": {"get_attr": ["r", "value"]}}}},
+                 "outputs": {"o": {"value": {"get_attr": ["v", "value"]}}}}
 
 
 @pytest.fixture(scope="module")
@@ -481,6 +573,11 @@ NO_VALID_BODY = {
     "PUT /compute/v2.1/os-services/{service_id}": "needs 2.53, the compute API stops at 2.1",
     "PUT /compute/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}": "the world's server has no volume "
                                                                               "attached to swap",
+    # a wait condition handle's token-free URL: its credential is the handle's own secret, never the Keystone
+    # token the battery sends (a token there is refused: tests/security/test_heat_signals.py, which also
+    # sends valid signals with the secret)
+    "POST /orchestration/v1/signal/{stack_id}/{resource_name}": "the handle's secret, not a token, signs it",
+    "PUT /orchestration/v1/signal/{stack_id}/{resource_name}": "the handle's secret, not a token, signs it",
 }
 
 

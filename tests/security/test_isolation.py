@@ -1,6 +1,6 @@
 """Tenants apart: the isolation battery (tests/security/battery.py) over every declared resource of
-identity, images, networks, compute and volumes, against one seeded cloud per class; and the live
-socket, which never forwards another project's events."""
+identity, images, networks, compute, volumes, object storage, telemetry and orchestration, against one seeded cloud
+per class; and the live socket, which never forwards another project's events."""
 from __future__ import annotations
 
 import uuid
@@ -155,6 +155,43 @@ def build_world() -> World:
                        stream=[b"iso-cont-a.txt: A's data"])
     keep("objects.container", "iso-cont-a", "iso-cont-a")
     keep("objects.object", "iso-cont-a.txt", "iso-cont-a.txt")
+    # telemetry: A's instance resource with its cpu_util metric, and a metric on no resource
+    from apps.telemetry import services as telemetry
+
+    res = telemetry.resource_create(actor=actor, type_name="instance", body={
+        "id": str(uuid.uuid4()), "flavor_id": "1", "host": "iso-node", "display_name": "iso-res-a",
+        "metrics": {"cpu_util": {}}})
+    keep("telemetry.resource", res.id, "iso-res-a")
+    keep("telemetry.metric", telemetry.metric_create(actor=actor, name="iso-metric-a").id, "iso-metric-a")
+    alarm = telemetry.alarm_create(actor=actor, name="iso-alarm-a", alarm_type="gnocchi_resources_threshold",
+                                   rule={"metric": "cpu_util", "resource_type": "instance", "resource_id": str(res.id),
+                                         "threshold": 1, "aggregation_method": "mean"}, alarm_actions=["log://"])
+    keep("telemetry.alarm", alarm.id, "iso-alarm-a")
+    # a scheduled report of A, and one run of it with its files (CSV, HTML, PDF) in the store
+    report = telemetry.report_schedule_create(actor=actor, name="iso-report-a", frequency="daily",
+                                              recipients=["iso-a@example.com"], project_id=a.id)
+    report_run = telemetry.report_run(actor=actor, schedule_id=str(report.id))
+    telemetry.report_run_execute(run_id=str(report_run.id))
+    keep("telemetry.report_schedule", report.id, "iso-report-a")
+    keep("telemetry.report_run", report_run.id, "iso-report-a")
+    # orchestration: A's stack, created to its end (the worker's steps, in process)
+    from apps.orchestration import services as orchestration
+    from apps.orchestration.models import StackResource
+    from workers import orchestration as heat_tasks
+
+    stack = orchestration.stack_create(actor=actor, name="iso-stack-a", template={
+        "heat_template_version": "2016-10-14", "resources": {"r": {"type": "OS::Heat::RandomString"}},
+        "outputs": {"o": {"value": {"get_attr": ["r", "value"]}}}})
+    orchestration.stack_advance(stack_id=stack.id)
+    heat_tasks.resource_run(StackResource.objects.get(stack=stack).id)
+    keep("orchestration.stack", stack.id, "iso-stack-a")
+    keep("orchestration.stack-by-id", stack.id, "iso-stack-a")
+    config = orchestration.software_config_create(actor=actor, body={
+        "name": "iso-config-a", "group": "script", "config": "#!/bin/sh\necho a"})
+    deployment = orchestration.software_deployment_create(actor=actor, body={
+        "config_id": config.id, "server_id": "iso-server-a", "input_values": {"x": 1}})
+    keep("orchestration.software-config", config.id, "iso-config-a")
+    keep("orchestration.software-deployment", deployment.id, "iso-server-a")
     # the task log: the record of the work A's volume sent to its storage node
     keep("core.task", TaskRecord.objects.get(project_id=a.id, resource_id=volume.id, action="create").id, volume.id)
 
@@ -171,6 +208,9 @@ def build_world() -> World:
     b_router = networks.router_create(actor=bob, name="iso-router-b")
     b_group = networks.security_group_create(actor=bob, name="iso-sg-b")
     objects.container_create(actor=bob, name="iso-cont-b")
+    b_resource = telemetry.resource_create(actor=bob, type_name="generic", body={
+        "id": str(uuid.uuid4()), "metrics": {"cpu_util": {}}})
+    b_metric = telemetry.metric_create(actor=bob, name="iso-metric-b")
     public = images.image_create(actor=admin_actor, name="iso-public", disk_format="raw", container_format="bare",
                                  visibility="public")
     public = images.image_upload(actor=admin_actor, image_id=public.id, chunks=[b"\0" * 1024])
@@ -185,7 +225,8 @@ def build_world() -> World:
     values = {"b_network": b_net.id, "b_router": b_router.id, "b_group": b_group.id, "b_server": b_server.id,
               "b_volume": b_volume.id, "image_public": public.id,
               "b_subnet": b_subnet.id, "b_pool": b_pool.id, "b_port": b_port.id, "b_server_group": b_server_group.id,
-              "b_snapshot": b_snapshot.id, "b_fip": b_fip.id,
+              "b_snapshot": b_snapshot.id, "b_fip": b_fip.id, "b_metric": str(b_metric.id),
+              "b_resource": str(b_resource.id),
               "user": member.user_id, "other_project": b.id, "project": a.id, "image": image.id,
               "network": net.id, "subnet": subnet.id, "device": str(uuid.UUID(int=7)), "mac": port.mac_address,
               "external": external.id, "fip": str(fip.floating_ip_address), "group": group.id,
@@ -266,7 +307,8 @@ def test_battery_covers_every_api() -> None:
     """Every API is in the table, and the table is large enough to mean something."""
     apis = {getattr(case.values[0], "api", None) or case.values[0].resource.api for case in ALL_CASES
             if not isinstance(case.values[0], battery.Page)}
-    assert apis == {"identity", "images", "networks", "compute", "volumes", "objects"}
+    assert apis == {"identity", "images", "networks", "compute", "volumes", "objects", "telemetry",
+                    "orchestration"}
     assert len(ALL_CASES) > 300
 
 

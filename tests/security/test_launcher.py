@@ -103,7 +103,8 @@ def test_launcher_redis_has_a_password_and_a_wide_bind_is_announced(tmp_path: Pa
         assert _redis_say(redis_port, b"AUTH default wrong\r\n").startswith(b"-WRONGPASS")
         # the launcher's own worker uses it through the password
         client = Celery(broker=f"redis://:{password}@127.0.0.1:{redis_port}/0",
-                        backend=f"redis://:{password}@127.0.0.1:{redis_port}/0")
+                        backend=f"redis://:{password}@127.0.0.1:{redis_port}/0",
+                        set_as_current=False)  # the tests' own app stays current_app for the tests after this one
         try:
             assert client.send_task("workers.identity.token_flush", queue="control").get(timeout=30) == 0
         finally:

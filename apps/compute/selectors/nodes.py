@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.compute.models import ComputeNode, Instance
 from apps.core import pagination
 from apps.core.errors import BadRequest, NotFound
+from apps.core.periods import overlap_hours
 from apps.identity.policy import Actor, require_admin, require_read
 
 SERVICE_BINARY = "nova-compute"
@@ -233,13 +234,9 @@ class ProjectUsage:
 def _hours(instance: Instance, start: datetime, stop: datetime, now: datetime) -> float:
     """Hours the instance ran inside [start, stop] (Nova's _hours_for), never counting past ``now``:
     Nova charges a running instance up to the end of the period even when that end is in the future
-    (`openstack usage list` asks until tomorrow); Stratus counts only what has happened."""
-    launched, ended = instance.launched_at, _ended_at(instance)
-    if launched is None or launched > stop or (ended is not None and ended < start):
-        return 0.0
-    begin = max(launched, start)
-    end = min(ended if ended is not None else now, stop)
-    return max((end - begin).total_seconds(), 0.0) / 3600.0
+    (`openstack usage list` asks until tomorrow); Stratus counts only what has happened. The same
+    computation as telemetry's usage summaries (``apps.core.periods``)."""
+    return overlap_hours(instance.launched_at, _ended_at(instance), start, stop, now)
 
 
 def _ended_at(instance: Instance) -> datetime | None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from apps.compute import states
 from apps.compute.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault, InstanceTag
-from apps.core import pagination
-from apps.core.access import restrict, visible_name
+from apps.core import pagination, rows
+from apps.core.access import AccessRule, access_rule, restrict, visible_name
 from apps.core.errors import BadRequest, NotFound
 from apps.core.regex import regex_check
 from apps.identity.policy import Actor, require_admin
@@ -150,13 +152,19 @@ def attach_tags_and_faults(instances: list[Instance]) -> list[Instance]:
     for instance in instances:
         instance.tag_list = tags.get(instance.id, [])  # type: ignore[attr-defined]
         instance.fault = faults.get(instance.id)  # type: ignore[attr-defined]
-        # ``instance.tags.all()`` and ``instance.faults.all()`` (the newest only) answer without a query
-        cache = getattr(instance, "_prefetched_objects_cache", None)
-        if cache is None:
-            cache = instance._prefetched_objects_cache = {}  # type: ignore[attr-defined]
-        cache["tags"] = _cached(InstanceTag, [InstanceTag(instance_id=instance.id, tag=t) for t in instance.tag_list])
-        cache["faults"] = _cached(InstanceFault, [instance.fault] if instance.fault is not None else [])
+        _cache_tags_and_fault(instance)
     return instances
+
+
+def _cache_tags_and_fault(instance: Instance) -> None:
+    """``instance.tags.all()`` and ``instance.faults.all()`` (the newest only) answer without a query."""
+    cache = getattr(instance, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = instance._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    cache["tags"] = _cached(InstanceTag, [InstanceTag(instance_id=instance.id, tag=t)
+                                          for t in instance.tag_list])  # type: ignore[attr-defined]
+    cache["faults"] = _cached(InstanceFault, [instance.fault]  # type: ignore[attr-defined]
+                              if instance.fault is not None else [])  # type: ignore[attr-defined]
 
 
 def server_fault(instance: Instance) -> InstanceFault | None:
@@ -193,6 +201,13 @@ def _complete(instances: list[Instance]) -> list[Instance]:
 
 def server_get(*, actor: Actor, server_id: str, with_deleted: bool = False) -> Instance:
     """A server of the caller's project (any, for an admin) with what its body shows; 404 otherwise."""
+    if connection.vendor == "postgresql" and access_rule(Instance) == AccessRule(project="project_id"):
+        return _server_get_hot(actor=actor, server_id=server_id, with_deleted=with_deleted)
+    return _server_get_orm(actor=actor, server_id=server_id, with_deleted=with_deleted)
+
+
+def _server_get_orm(*, actor: Actor, server_id: str, with_deleted: bool) -> Instance:
+    """``server_get`` through the ORM (SQLite, ``make run``'s default): seven statements."""
     qs = restrict(Instance.objects.all(), actor, "view").filter(pk=server_id)
     if not with_deleted:
         qs = qs.filter(deleted=False)
@@ -200,6 +215,102 @@ def server_get(*, actor: Actor, server_id: str, with_deleted: bool = False) -> I
     if instance is None:
         raise InstanceNotFound(f"Instance {server_id} could not be found.")
     _complete([instance])
+    return instance
+
+
+# ---- one server in one statement (PostgreSQL) -----------------------------------------------------
+# GET /servers/{id} and every action on a server read it with what its body shows. Through the ORM that
+# is seven statements (the row with its node, tags, faults, ports, addresses, floating IPs, volumes),
+# each built anew by the compiler for every request. Here it is one, written once and prepared once per
+# database session (apps/core/rows.py ``execute``): the row with its node, its newest fault, its tags,
+# and one row per pair of a port of its own project (with the port's network, fixed and floating
+# addresses) and a volume (a server has a few of each). The scoping is ``restrict``'s for Instance's rule
+# (an admin: any server; else the caller's project, when it may read there), which ``server_get``
+# checks before it takes this path.
+
+PORT_FIELDS = ("id", "project_id", "created_at", "network_id", "mac_address", "device_id")
+
+
+@lru_cache(maxsize=4)
+def _hot_sql(scoped: bool, with_deleted: bool) -> str:
+    from apps.compute.models import BlockDeviceMapping, ComputeNode
+    from apps.networks.models import FloatingIP, Network
+
+    t = {m: m._meta.db_table for m in (Instance, ComputeNode, InstanceFault, InstanceTag, Port, Network,
+                                        IPAllocation, FloatingIP, BlockDeviceMapping)}
+    where = ['i."id" = %s'] + (['i."project_id" = %s'] if scoped else []) + ([] if with_deleted else
+                                                                            ['NOT i."deleted"'])
+    # one row per (port, volume) pair (a server has a few of each): every port, and every volume within
+    # each port's rows, come in their order
+    return (
+        f"SELECT {rows.columns('i', Instance)}, {rows.columns('n', ComputeNode)}, {rows.columns('f', InstanceFault)}, "
+        f"ARRAY(SELECT tg.\"tag\" FROM {t[InstanceTag]} tg WHERE tg.\"instance_id\" = i.\"id\" ORDER BY tg.\"tag\"), "
+        f"{rows.columns('p', Port, PORT_FIELDS)}, p.net_id, p.net_name, p.fixed, p.floating, "
+        f"{rows.columns('b', BlockDeviceMapping)} "
+        f"FROM {t[Instance]} i LEFT JOIN {t[ComputeNode]} n ON n.\"id\" = i.\"node_id\" "
+        f"LEFT JOIN LATERAL (SELECT * FROM {t[InstanceFault]} fa WHERE fa.\"instance_id\" = i.\"id\" "
+        "ORDER BY fa.\"created_at\" DESC, fa.\"id\" DESC LIMIT 1) f ON true "
+        f"LEFT JOIN LATERAL (SELECT po.*, ne.\"id\" AS net_id, ne.\"name\" AS net_name, "
+        f"ARRAY(SELECT a.\"ip_address\" FROM {t[IPAllocation]} a WHERE a.\"port_id\" = po.\"id\" "
+        "ORDER BY a.\"id\") AS fixed, "
+        f"ARRAY(SELECT fl.\"floating_ip_address\" FROM {t[FloatingIP]} fl WHERE fl.\"port_id\" = po.\"id\" "
+        "ORDER BY fl.\"created_at\", fl.\"id\") AS floating "
+        f"FROM {t[Port]} po JOIN {t[Network]} ne ON ne.\"id\" = po.\"network_id\" "
+        "WHERE po.\"device_id\" = i.\"id\" AND po.\"project_id\" = i.\"project_id\") p ON true "
+        f"LEFT JOIN {t[BlockDeviceMapping]} b ON b.\"instance_id\" = i.\"id\" "
+        f"WHERE {' AND '.join(where)} "
+        "ORDER BY p.\"created_at\", p.\"id\", b.\"boot_index\", b.\"created_at\", b.\"id\"")
+
+
+def _server_get_hot(*, actor: Actor, server_id: str, with_deleted: bool) -> Instance:
+    from apps.compute.models import BlockDeviceMapping, ComputeNode
+    from apps.networks.models import Network
+
+    params = [server_id]
+    if not actor.is_admin:
+        if not actor.may_read(actor.project_id):
+            raise InstanceNotFound(f"Instance {server_id} could not be found.")
+        params.append(actor.project_id)
+    with connection.cursor() as cursor:
+        rows.execute(cursor, _hot_sql(not actor.is_admin, with_deleted), params)
+        found = cursor.fetchall()
+    if not found:
+        raise InstanceNotFound(f"Instance {server_id} could not be found.")
+    first = found[0]
+    at = rows.width(Instance)
+    instance = rows.instance(Instance, first[:at])
+    node_end = at + rows.width(ComputeNode)
+    Instance.node.field.set_cached_value(  # type: ignore[attr-defined]
+        instance, rows.instance(ComputeNode, first[at:node_end]) if first[at] is not None else None)
+    fault_end = node_end + rows.width(InstanceFault)
+    instance.fault = (rows.instance(InstanceFault, first[node_end:fault_end])  # type: ignore[attr-defined]
+                      if first[node_end] is not None else None)
+    instance.tag_list = list(first[fault_end])  # type: ignore[attr-defined]
+    port_at = fault_end + 1
+    port_end = port_at + rows.width(Port, PORT_FIELDS)
+    volume_at = port_end + 4
+    ports: dict[str, Port] = {}
+    volumes: dict[str, BlockDeviceMapping] = {}
+    floating: dict[str, list[str]] = {}
+    port_id_at = port_at + rows.index(Port, "id", PORT_FIELDS)
+    volume_id_at = volume_at + rows.index(BlockDeviceMapping, "id")
+    for row in found:
+        port_id, volume_id = row[port_id_at], row[volume_id_at]
+        if port_id is not None and port_id not in ports:
+            port = rows.instance(Port, row[port_at:port_end], PORT_FIELDS)
+            net_id, net_name, fixed, floating_addresses = row[port_end:volume_at]
+            Port.network.field.set_cached_value(  # type: ignore[attr-defined]
+                port, rows.instance(Network, [net_id, net_name], ("id", "name")))
+            port.ip_list = list(fixed)  # type: ignore[attr-defined]
+            if floating_addresses:
+                floating[port.id] = list(floating_addresses)
+            ports[port_id] = port
+        if volume_id is not None and volume_id not in volumes:
+            volumes[volume_id] = rows.instance(BlockDeviceMapping, row[volume_at:])
+    instance.ports = list(ports.values())  # type: ignore[attr-defined]
+    instance.floating_ips = floating  # type: ignore[attr-defined]
+    instance.volume_list = list(volumes.values())  # type: ignore[attr-defined]
+    _cache_tags_and_fault(instance)
     return instance
 
 

@@ -155,7 +155,7 @@ def boot_plan(*, actor: Actor, image_ref: str, block_devices: Sequence[BlockDevi
         if image is not None and image.status != "active":
             raise BadRequest(f"Image {image.id} is not active.")
     elif image is not None:
-        image = check_image(actor, image_ref, flavor)
+        image = check_image(actor, image_ref, flavor, image=image)  # the row read above, as the caller sees it
     elif not image_ref:
         raise invalid("Boot sequence for the instance and image/block device mapping combination is not valid.")
     _name_devices(devices, local=(1 if flavor.ephemeral_gb else 0) + (1 if flavor.swap else 0))

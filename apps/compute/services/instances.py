@@ -25,6 +25,7 @@ from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.models import Project, User
 from apps.identity.policy import Actor, require_write
+from apps.telemetry import services as telemetry_services
 
 MAX_TAGS = 50
 
@@ -83,6 +84,30 @@ def publish(instance: Instance, kind: str = "state") -> None:
                    data={"name": instance.name, "status": states.status(instance.vm_state, instance.task_state),
                          "vm_state": instance.vm_state, "task_state": instance.task_state,
                          "power_state": instance.power_state, "host": instance.host or ""})
+
+
+def telemetry_record(instance: Instance, event: telemetry_services.lifecycle.Event) -> None:
+    """The instance's life for telemetry (on commit): created when launched, its flavor when a resize
+    is confirmed, ended when deleted; the times are the row's own (launched_at, terminated_at), which
+    os-simple-tenant-usage counts from, so usage from telemetry equals Nova's."""
+    at = instance.launched_at if event == "create" else instance.terminated_at if event == "delete" else None
+    if instance.launched_at is None:  # never launched: only a pollster's resource, if any, to close
+        telemetry_services.lifecycle_record(kind="instance", resource_id=instance.id, project_id=instance.project_id,
+                                            user_id=instance.user_id, event=event, at=at, attributes={})
+        return
+    telemetry_services.lifecycle_record(
+        kind="instance", resource_id=instance.id, project_id=instance.project_id, user_id=instance.user_id,
+        event=event, at=at, attributes={
+            "flavor_id": instance.flavor_ref, "flavor_name": flavor_name(instance), "host": instance.host or "",
+            "display_name": instance.name, "image_ref": instance.image_id or "",
+            "vcpus": instance.vcpus, "memory_mb": instance.memory_mb, "root_gb": instance.root_gb,
+            "ephemeral_gb": instance.ephemeral_gb, "status": "deleted" if event == "delete" else
+            states.status(instance.vm_state, instance.task_state).lower()})
+
+
+def flavor_name(instance: Instance) -> str:
+    flavor = instance.flavor or {}
+    return str(flavor.get("original_name") or flavor.get("name") or instance.flavor_ref or "")
 
 
 def _send(task: str, *, queue: str, **kwargs: Any) -> None:
@@ -226,3 +251,4 @@ def mark_deleted(instance: Instance, *, request_id: str, host: str = "") -> None
     event_finish(instance, request_id=request_id, record="delete", event="compute_terminate_instance", ok=True,
                  host=host)
     publish(instance, "deleted")
+    telemetry_record(instance, "delete")  # (never launched: nothing recorded, or the pollster's resource closed)

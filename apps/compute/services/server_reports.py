@@ -26,6 +26,7 @@ from apps.compute.services.instances import (
     publish,
     release_claim,
     save,
+    telemetry_record,
 )
 from apps.compute.services.servers import dispatch_spawn, fail_build, placement, schedule
 from apps.core.errors import Conflict, NotFound, StratusError
@@ -62,6 +63,7 @@ def server_spawned(*, instance_id: str, host: str, power_state: int, request_id:
         event_finish(instance, request_id=request_id, record="create", event="compute__do_build_and_run_instance",
                      ok=True, host=host)
         publish(instance)
+        telemetry_record(instance, "create")
 
 
 def server_boot_volumes_ready(*, instance_id: str, host: str, request_id: str = "") -> str:
@@ -208,6 +210,8 @@ def server_task_done(*, instance_id: str, host: str, task: str, power_state: int
              "ephemeral_gb", "swap", "flavor", "flavor_ref", "graphics")
         event_finish(instance, request_id=request_id, record=action.record, event=action.event, ok=True, host=host)
         publish(instance)
+        if action.name == "confirmResize":
+            telemetry_record(instance, "update")
 
 
 def server_task_failed(*, instance_id: str, host: str, message: str, details: str = "",

@@ -48,13 +48,17 @@ def image_ref_id(image_ref: str) -> str:
     return image_ref.rstrip("/").rsplit("/", 1)[-1]
 
 
-def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str | None = None) -> Any:
+def check_image(actor: Actor, image_ref: str, flavor: Flavor, *, project_id: str | None = None,
+                image: Any = None) -> Any:
     """The image a server of ``project_id`` (the caller's by default) boots from: visible to the
-    caller, active, fitting the flavor; its kernel and ramdisk readable by that project."""
+    caller, active, fitting the flavor; its kernel and ramdisk readable by that project. ``image``: the
+    row ``image_ref`` names as the caller sees it, when already read (else read here)."""
     from apps.images import selectors as image_selectors
 
     image_id = image_ref_id(image_ref)
-    image = _active_image(image_id, lambda found: image_selectors.image_get(actor=actor, image_id=found))
+    known = image
+    image = _active_image(image_id, lambda found: known if known is not None and known.id == found
+                          else image_selectors.image_get(actor=actor, image_id=found))
     _check_kernel_images(image, project_id=project_id or actor.project_id or "")
     if image.min_ram and flavor.memory_mb < image.min_ram:
         raise BadRequest("Flavor's memory is too small for requested image.")

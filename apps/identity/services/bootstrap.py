@@ -36,6 +36,8 @@ CATALOG_SERVICES: list[tuple[str, str, str]] = [
     ("object-store", "swift", "/object-store/v1/AUTH_$(project_id)s"),
     ("s3", "s3", "/s3"),
     ("orchestration", "heat", "/orchestration/v1/$(project_id)s"),
+    ("metric", "gnocchi", "/metric"),
+    ("alarming", "aodh", "/alarming"),
 ]
 
 

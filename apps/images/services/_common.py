@@ -3,6 +3,7 @@ an image, whose quota it counts against, its live events."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from apps.core import events
@@ -11,6 +12,7 @@ from apps.identity.policy import Actor, require_write
 from apps.images import states
 from apps.images.models import Image
 from apps.images.storage import get_store
+from apps.telemetry import services as telemetry_services
 from lib.imagestore import StoreError
 
 log = logging.getLogger(__name__)
@@ -81,9 +83,19 @@ def _quota_holder(owner: str | None) -> str | None:
 
 
 def _publish(image: Image, kind: str, **data: Any) -> None:
+    """The change to the project's live updates and, as its lifecycle, to telemetry (image.size)."""
     events.publish(project_id=image.owner or None, kind=kind, resource="image", resource_id=image.id,
                    data={"status": image.status, "name": image.name, **data})
+    telemetry_record(image, {"created": "create", "deleted": "delete"}.get(kind, "update"))  # type: ignore[arg-type]
 
+
+def telemetry_record(image: Image, event: telemetry_services.lifecycle.Event, at: datetime | None = None) -> None:
+    """The image's life for telemetry (on commit; ``at``: now, or a past moment for the backfill)."""
+    telemetry_services.lifecycle_record(
+        kind="image", resource_id=image.id, project_id=(image.owner or "")[:64], user_id="", event=event, at=at,
+        attributes={"name": image.name or "", "container_format": image.container_format or "",
+                    "disk_format": image.disk_format or "", "size": image.size,
+                    "status": "deleted" if event == "delete" else image.status})
 
 
 def _drop_data(location: str) -> None:

@@ -3,6 +3,7 @@ quota reservations, events and revision numbers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -13,7 +14,8 @@ from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
 from apps.identity.policy import Actor
 from apps.networks import errors
-from apps.networks.models import Network
+from apps.networks.models import FloatingIP, Network, Router
+from apps.telemetry import services as telemetry_services
 
 M = TypeVar("M", bound=models.Model)
 
@@ -87,6 +89,19 @@ def release(project_id: str, deltas: Mapping[str, int]) -> None:
 def publish(kind: str, resource: str, obj: Any, **data: Any) -> None:
     events.publish(project_id=getattr(obj, "project_id", None) or None, kind=kind, resource=resource,
                    resource_id=obj.id, data={"name": getattr(obj, "name", ""), **data})
+
+
+def telemetry_record(kind: str, obj: FloatingIP | Router, event: str, at: datetime | None = None) -> None:
+    """A floating IP's or router's life for telemetry (on commit): ip.floating / router samples
+    (``at``: now, or a past moment for the backfill of rows older than telemetry)."""
+    attributes: dict[str, Any] = {"status": "deleted" if event == "delete" else obj.status}
+    if isinstance(obj, FloatingIP):
+        attributes |= {"floating_ip_address": obj.floating_ip_address or "",
+                       "floating_network_id": obj.floating_network_id or ""}
+    else:
+        attributes["name"] = obj.name or ""
+    telemetry_services.lifecycle_record(kind=kind, resource_id=obj.id, project_id=obj.project_id or "", user_id="",
+                                        attributes=attributes, event=event, at=at)  # type: ignore[arg-type]
 
 
 def touch(obj: Any, fields: list[str]) -> None:

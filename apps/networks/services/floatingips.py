@@ -23,7 +23,15 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, new_port, port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, publish, release, reserve, touch
+from apps.networks.services.common import (
+    locked_for_write,
+    owning_project,
+    publish,
+    release,
+    reserve,
+    telemetry_record,
+    touch,
+)
 
 # ---- floating IPs --------------------------------------------------------------------------
 
@@ -128,6 +136,7 @@ def floatingip_create(*, actor: Actor, floating_network_id: str, floating_ip_add
         fip.status = _fip_status(router)
     fip.save(force_insert=True)
     publish_and_sync("created", "floatingip", fip, floating_ip_address=address, status=fip.status)
+    telemetry_record("floatingip", fip, "create")
     return fip
 
 
@@ -163,6 +172,8 @@ def floatingip_update(*, actor: Actor, floatingip_id: str, changes: FloatingIPCh
     except IntegrityError:
         raise errors.FloatingIPPortAlreadyAssociated("That fixed IP already has a floating IP.") from None
     publish_and_sync("updated", "floatingip", fip, status=fip.status)
+    if "status" in fields:
+        telemetry_record("floatingip", fip, "update")
     return fip
 
 
@@ -175,6 +186,7 @@ def floatingip_delete(*, actor: Actor, floatingip_id: str) -> None:
 def floatingip_destroy(fip: FloatingIP) -> None:
     """The floating IP, its port on the external network and its quota (no policy: the caller's)."""
     port = Port.objects.filter(pk=fip.floating_port_id).first()
+    telemetry_record("floatingip", fip, "delete")
     fip.delete()
     if port is not None:
         port_destroy(port)

@@ -22,7 +22,7 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, dhcp_host, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import locked_for_write, owning_project, release, reserve, touch
+from apps.networks.services.common import locked_for_write, owning_project, release, reserve, telemetry_record, touch
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,7 @@ def router_create(*, actor: Actor, name: str = "", admin_state_up: bool = True, 
     if external_gateway_info is not None:
         _set_gateway(actor, router, external_gateway_info)
     publish_and_sync("created", "router", router, status=router.status)
+    telemetry_record("router", router, "create")
     return router
 
 
@@ -154,6 +155,7 @@ def router_delete(*, actor: Actor, router_id: str) -> None:
     if FloatingIP.objects.filter(router=router, port__isnull=False).exists():
         raise errors.RouterInUse(f"Router {router.id} still has floating IPs associated", names=named(router))
     gw = router.gw_port
+    telemetry_record("router", router, "delete")
     router.delete()
     if gw is not None:
         port_destroy(gw)

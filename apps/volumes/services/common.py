@@ -3,12 +3,14 @@ locking a volume and moving it along the state table, volume metadata."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from apps.core import events, tasks
 from apps.core.errors import BadRequest, NotFound
 from apps.core.validators import MAX_METADATA_ITEMS, Unset, assign
 from apps.identity.policy import Actor, require_write
+from apps.telemetry import services as telemetry_services
 from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, Volume, VolumeMetadata
 
@@ -19,6 +21,22 @@ _Row = TypeVar("_Row", Volume, Snapshot)
 def _publish(obj: Volume | Snapshot, kind: str, resource: str) -> None:
     events.publish(project_id=obj.project_id, kind=kind, resource=resource, resource_id=obj.id,
                    data={"status": obj.status, "name": obj.name})
+
+
+def telemetry_record(row: Volume | Snapshot, event: telemetry_services.lifecycle.Event,
+                     at: datetime | None = None) -> None:
+    """The volume's or snapshot's life for telemetry (on commit): created when available, its size
+    when extended, ended when its row goes; volume.size / snapshot.size samples at each (``at``: now,
+    or a past moment for the backfill of rows older than telemetry)."""
+    attributes: dict[str, Any] = {"display_name": row.name or "", "size": row.size,
+                                  "status": "deleted" if event == "delete" else row.status}
+    if isinstance(row, Volume):
+        attributes["volume_type"] = row.volume_type.name
+    else:
+        attributes["volume_id"] = row.volume_id
+    telemetry_services.lifecycle_record(kind=type(row).__name__.lower(), resource_id=row.id,
+                                        project_id=row.project_id, user_id=row.user_id, attributes=attributes,
+                                        event=event, at=at)
 
 
 def _enqueue(task_name: str, host: str, *, actor: Actor, target: Volume | Snapshot, **kwargs: Any) -> None:
@@ -43,9 +61,14 @@ def _writable_volume(actor: Actor, volume_id: str) -> Volume:
     return volume
 
 
+# the statuses a volume or snapshot settles in: telemetry records each move into one (its status'
+# revisions: attached, detached, extended)
+SETTLED = frozenset({states.AVAILABLE, states.IN_USE})
+
+
 def _move(row: Volume | Snapshot, target: str, *, action: str, reason: str = "") -> None:
     """A volume or a snapshot along its state table (409 when the move is not in it); a snapshot that
-    becomes available is complete."""
+    becomes available is complete; a move into a settled status is recorded in telemetry."""
     fields = ["status", "status_reason", "updated_at"]
     if isinstance(row, Volume):
         states.check_volume(row.status, target, volume_id=row.id, action=action)
@@ -54,9 +77,11 @@ def _move(row: Volume | Snapshot, target: str, *, action: str, reason: str = "")
         if target == states.AVAILABLE:
             row.progress = "100%"
             fields.append("progress")
-    row.status = target
+    previous, row.status = row.status, target
     row.status_reason = reason[:4000]
     row.save(update_fields=fields)
+    if target in SETTLED and previous not in (target, states.CREATING):  # (a creation is recorded by its report)
+        telemetry_record(row, "update")
 
 
 def _reported(model: type[_Row], row_id: str, expected: str) -> _Row | None:
@@ -82,7 +107,10 @@ def _creation_report(model: type[Volume | Snapshot], row_id: str, *, failure: st
     """A storage agent's word on the volume or snapshot it was creating: ``available``, or ``error``
     with its ``failure`` (see ``_report``)."""
     if failure is None:
-        return _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+        done = _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+        if done:
+            telemetry_record(model.objects.get(pk=row_id), "create")
+        return done
     return _report(model, row_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
                    reason=failure)
 

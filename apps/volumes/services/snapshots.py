@@ -23,6 +23,7 @@ from apps.volumes.services.common import (
     _report,
     _reported,
     _writable_volume,
+    telemetry_record,
 )
 
 
@@ -94,6 +95,7 @@ def _forget_snapshot(snapshot: Snapshot) -> None:
     identity_services.quota_release(project_id=snapshot.project_id,
                                     deltas=selectors.type_quotas(type_name, snapshots=1, gigabytes=snapshot.size))
     _unclaim(backend_id, snapshot.size)
+    telemetry_record(snapshot, "delete")
     snapshot.delete()
     events.publish(project_id=snapshot.project_id, kind="deleted", resource="snapshot", resource_id=snapshot.id)
 

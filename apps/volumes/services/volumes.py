@@ -27,6 +27,7 @@ from apps.volumes.services.common import (
     _reported,
     _set_metadata,
     _writable_volume,
+    telemetry_record,
 )
 from apps.volumes.services.quotas import _per_volume_limit
 from apps.volumes.services.snapshots import _forget_snapshot
@@ -200,6 +201,7 @@ def _forget_volume(volume: Volume) -> None:
     identity_services.quota_release(project_id=volume.project_id, deltas=selectors.type_quotas(
         volume.volume_type.name, volumes=1, gigabytes=volume.gigabytes_reserved))
     _unclaim(volume.backend_id, volume.size)
+    telemetry_record(volume, "delete")
     volume.delete()
     events.publish(project_id=volume.project_id, kind="deleted", resource="volume", resource_id=volume.id)
 
@@ -259,7 +261,7 @@ def volume_extended(*, volume_id: str, size_gb: int) -> bool:
     volume.size = size_gb
     volume.previous_size = None
     volume.save(update_fields=["size", "previous_size", "updated_at"])
-    _move(volume, states.AVAILABLE, action="finish extending")
+    _move(volume, states.AVAILABLE, action="finish extending")  # (recorded in telemetry, with its size)
     _publish(volume, "state", "volume")
     return True
 
