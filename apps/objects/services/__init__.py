@@ -143,6 +143,17 @@ def _check_container_quota(metadata: Mapping[str, str]) -> None:
             raise BadRequest(f"Invalid {key.replace('-', ' ')} quota.")
 
 
+def _apply_container(row: Container, metadata: Mapping[str, str] | None, read: str | None,
+                     write: str | None) -> None:
+    """Merge ``metadata`` into the (locked or new) row, set the ACLs that are given, save it."""
+    row.metadata = _merge_metadata(row.metadata, metadata)
+    if read is not None:
+        row.read_acl = read
+    if write is not None:
+        row.write_acl = write
+    row.save()
+
+
 def container_create(*, actor: Actor, name: str, project_id: str | None = None,
                      metadata: Mapping[str, str] | None = None, read_acl: str | None = None,
                      write_acl: str | None = None, exclusive: bool = False) -> tuple[Container, bool]:
@@ -162,12 +173,7 @@ def container_create(*, actor: Actor, name: str, project_id: str | None = None,
             raise Conflict(f"A container named {name} already exists.")
         if row is None:
             row = Container(project_id=pid, name=name)
-        row.metadata = _merge_metadata(row.metadata, metadata)
-        if read is not None:
-            row.read_acl = read
-        if write is not None:
-            row.write_acl = write
-        row.save()
+        _apply_container(row, metadata, read, write)
     return row, created
 
 
@@ -183,12 +189,7 @@ def container_update(*, actor: Actor, name: str, project_id: str | None = None,
     write = acl.clean(write_acl, write=True) if write_acl is not None else None
     with transaction.atomic():
         row = Container.objects.select_for_update().get(project_id=pid, name=name)
-        row.metadata = _merge_metadata(row.metadata, metadata)
-        if read is not None:
-            row.read_acl = read
-        if write is not None:
-            row.write_acl = write
-        row.save()
+        _apply_container(row, metadata, read, write)
     return row
 
 
