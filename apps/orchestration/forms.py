@@ -2,7 +2,9 @@
 pasted text or an example of the library), then ``StackForm`` carries it (as text) with the stack's name
 and options, and ``ParametersForm`` is built from what ``services.template_validate`` says of the
 template's parameters (the engine's own parsing: types, constraints, hidden, defaults, groups; custom constraints
-become selects of what the caller may use). The
+become selects of what the caller may use). Updating a stack is the same two steps: ``UpdateTemplateForm``
+(a file, pasted text, or the stack's current template), then ``StackUpdateForm`` and
+``UpdateParametersForm`` (filled with the stack's current values). The
 services check everything again: the form's HTML limits are only a convenience."""
 from __future__ import annotations
 
@@ -70,6 +72,28 @@ class TemplateForm(forms.Form):
         return data
 
 
+UPDATE_SOURCES = (("existing", "Keep the current template"), ("text", "Template text"), ("file", "A template file"))
+
+
+class UpdateTemplateForm(TemplateForm):
+    """An update's first step: ``TemplateForm``'s text or file, or the stack's own template (Heat's
+    ``existing``: ``cleaned_data["existing"]``, and no text); the environment goes over the stack's own."""
+
+    source = forms.ChoiceField(choices=UPDATE_SOURCES, initial="existing", widget=forms.RadioSelect,
+                               label="Template from")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["example"]
+        self.fields["environment"].help_text = ("Optional: parameters, parameter_defaults and resource_registry "
+                                                "(YAML), merged over the stack's current environment.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["existing"] = data.get("source") == "existing"
+        return data
+
+
 class StackForm(forms.Form):
     """What a launch carries besides the parameters: the template (as text, from the first step)."""
 
@@ -91,6 +115,24 @@ class StackForm(forms.Form):
         if len(text.encode()) > _max_template():
             raise forms.ValidationError(f"The environment is larger than {_max_template()} bytes.")
         return text
+
+
+class StackUpdateForm(StackForm):
+    """What an update carries besides the parameters: the new template as text, or none with ``existing``
+    (the stack's own kept), the environment, and the options, given the stack's current ones."""
+
+    existing = forms.BooleanField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["stack_name"]
+        self.fields["template"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("existing") and not (data.get("template") or "").strip() and "template" not in self.errors:
+            self.add_error(None, "Give a template, or keep the current one.")
+        return data
 
 
 def _text(value: Any) -> str:
@@ -193,3 +235,36 @@ class ParametersForm(forms.Form):
             if f"Parameter '{name}'" in message or f"parameter {name}" in message.lower():
                 return PREFIX + name
         return None
+
+
+MASK = "******"
+
+
+class UpdateParametersForm(ParametersForm):
+    """The parameters form of an update, filled with the stack's current values (``current``: as
+    services.stack_parameters_shown gives them). A hidden parameter the stack has stays blank (its value
+    never goes to the page) and is not required: left blank, the update keeps it."""
+
+    def __init__(self, *args: Any, current: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept: set[str] = set()
+        for name, spec in self.specs.items():
+            if name not in current:
+                continue
+            field = self.fields[PREFIX + name]
+            if str(spec.get("NoEcho", "false")).lower() == "true" or current[name] == MASK:
+                self.kept.add(name)
+                field.required = False
+                field.initial = ""
+                field.help_text = " ".join(p for p in (field.help_text, "Leave blank to keep the current value.") if p)
+            elif isinstance(field, forms.BooleanField):
+                field.initial = str(current[name]).lower() in ("true", "1", "yes", "on", "t", "y")
+            else:
+                field.initial = _text(current[name])
+
+    def arguments(self, stored: Any) -> tuple[dict[str, str], list[str]]:
+        """(parameters, clear_parameters) for the update (Heat's PATCH, which merges the given values over
+        the stored ones ``stored``): the values given; a stored one not given is cleared (back to its
+        default, or gone from a template that no longer has it) unless it is a hidden one left blank."""
+        given = self.values()
+        return given, sorted(n for n in stored if n not in given and n not in self.kept)

@@ -6,5 +6,5 @@ from apps.orchestration import views
 urlpatterns = urls(
     views,
     Resource("stacks", "stack", "stack_id", new=("launch", "act"), detail=True,
-             actions=("delete", "check", "suspend", "resume")),
+             actions=("delete", "check", "suspend", "resume", "update")),
 )

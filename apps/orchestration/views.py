@@ -1,7 +1,9 @@
 """The Stacks panel (section Orchestration): the project's stacks in the live table (services publish each
 stack's state changes, and a resource's), launched from a file, pasted text or an example template with a
-parameters form built from ``services.template_validate`` (and a preview: ``services.stack_preview``), and a
-stack's page (overview, outputs, topology, resources, events, template), kept live by the socket. The same
+parameters form built from ``services.template_validate`` (and a preview: ``services.stack_preview``), a
+stack's page (overview, outputs, topology, resources, events, template), kept live by the socket, and its
+update (a new template or the current one, the parameters form filled with the stack's values, a preview of
+the changes: ``services.stack_preview_update``, then ``services.stack_update``, as Heat's PATCH). The same
 services and selectors as Heat's API (apps/orchestration/api)."""
 from __future__ import annotations
 
@@ -19,7 +21,14 @@ from apps.dashboard.tables import Column, Table, TableQuery, deleting, writable
 from apps.identity.policy import Actor
 from apps.orchestration import selectors, services, states, topology
 from apps.orchestration.examples import EXAMPLES
-from apps.orchestration.forms import ParametersForm, StackForm, TemplateForm
+from apps.orchestration.forms import (
+    ParametersForm,
+    StackForm,
+    StackUpdateForm,
+    TemplateForm,
+    UpdateParametersForm,
+    UpdateTemplateForm,
+)
 from apps.orchestration.models import Stack
 
 EVENTS = 100
@@ -175,6 +184,111 @@ def _launch_parameters(request: HttpRequest, actor: Actor) -> HttpResponse:
     return HttpResponseRedirect(reverse("orchestration:stack", args=[stack.id]))
 
 
+# ---- update -------------------------------------------------------------------------------------------
+
+# the groups of an update's preview, in the order the page lists them (Heat's resource_changes)
+CHANGES = ("added", "deleted", "replaced", "updated", "unchanged")
+
+
+def _update_validated(actor: Actor, stack: Stack, *, existing: bool, template: str, environment: str
+                      ) -> dict[str, Any]:
+    """template-validate of what the update binds: the new template or the stack's own (with its files), with
+    the environment given, else the stack's."""
+    env: Any = environment or stack.environment or None
+    if existing:
+        return services.template_validate(actor=actor, template=stack.template, files=stack.files or None,
+                                          environment=env)
+    return services.template_validate(actor=actor, template=template, environment=env)
+
+
+def _update_parameters_form(actor: Actor, stack: Stack, validated: dict[str, Any], data: Any = None
+                            ) -> UpdateParametersForm:
+    return UpdateParametersForm(data, validated=validated, lookups=_lookups(actor, validated),
+                                current=services.stack_parameters_shown(stack))
+
+
+def _update_page(request: HttpRequest, stack: Stack, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+    return render_page(request, "orchestration/update.html", {"stack": stack, **context}, status=status)
+
+
+@dashboard_view
+def stack_update(request: HttpRequest, stack_id: str) -> HttpResponse:
+    """Step one (``step=template``): a new template, or the current one kept, checked by template-validate;
+    step two (``step=parameters``): the options and the parameters form filled with the stack's values, then
+    a preview of the changes or the update itself."""
+    actor = actor_for(request)
+    stack = selectors.stack_get(actor=actor, stack_id=stack_id, action="change")
+    step = request.POST.get("step") if request.method == "POST" else None
+    if step == "parameters":
+        return _update_parameters(request, actor, stack)
+    source = UpdateTemplateForm(request.POST or None, request.FILES or None)
+    if step == "template" and source.is_valid():
+        existing, environment = source.cleaned_data["existing"], source.cleaned_data.get("environment") or ""
+        text = "" if existing else source.cleaned_data["text"]
+        try:
+            validated = _update_validated(actor, stack, existing=existing, template=text, environment=environment)
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            source.add_error(None, exc.shown)
+        else:
+            form = StackUpdateForm(initial={"template": text, "environment": environment, "existing": existing,
+                                            "timeout_mins": stack.timeout_mins,
+                                            "rollback": not stack.disable_rollback})
+            return _update_page(request, stack, {"step": "parameters", "update_form": form, "existing": existing,
+                                                 "params_form": _update_parameters_form(actor, stack, validated),
+                                                 "validated": validated})
+    return _update_page(request, stack, {"step": "template", "source_form": source},
+                        status=400 if request.method == "POST" else 200)
+
+
+def _update_parameters(request: HttpRequest, actor: Actor, stack: Stack) -> HttpResponse:
+    form = StackUpdateForm(request.POST)
+    validated: dict[str, Any] = {"Parameters": {}}
+    form.is_valid()
+    if not {"template", "environment", "existing", "__all__"} & set(form.errors):
+        try:
+            validated = _update_validated(actor, stack, existing=form.cleaned_data["existing"],
+                                          template=form.cleaned_data["template"],
+                                          environment=form.cleaned_data["environment"])
+        except Forbidden:
+            raise
+        except StratusError as exc:
+            form.add_error(None, exc.shown)
+    params = _update_parameters_form(actor, stack, validated, request.POST)
+    existing = bool(form.cleaned_data.get("existing"))
+    context: dict[str, Any] = {"step": "parameters", "update_form": form, "params_form": params,
+                               "validated": validated, "existing": existing}
+    if not form.is_valid() or not params.is_valid():
+        return _update_page(request, stack, context, status=400)
+    data = form.cleaned_data
+    parameters, cleared = params.arguments(stack.parameters or {})
+    # Heat's PATCH whether or not a new template is given: what the form does not carry (the stored
+    # environment and files, a hidden value left blank) is kept
+    args: dict[str, Any] = {"actor": actor, "stack_id": stack.id, "existing": True,
+                            "template": None if existing else data["template"],
+                            "environment": data["environment"] or None, "parameters": parameters,
+                            "clear_parameters": cleared}
+    try:
+        if "preview" in request.POST:
+            changes = services.stack_preview_update(**args)
+            context["changes"] = [(kind, changes.get(kind) or []) for kind in CHANGES]
+            context["change_count"] = sum(len(items) for _kind, items in context["changes"])
+            return _update_page(request, stack, context)
+        services.stack_update(**args, timeout_mins=data["timeout_mins"], disable_rollback=not data["rollback"])
+    except Forbidden:
+        raise
+    except StratusError as exc:
+        field = params.error_on(exc.shown)
+        if field is not None:
+            params.add_error(field, exc.shown)
+        else:
+            form.add_error(None, exc.shown)
+        return _update_page(request, stack, context, status=400)
+    messages.success(request, f"Stack {stack.name}: update started.")
+    return HttpResponseRedirect(reverse("orchestration:stack", args=[stack.id]))
+
+
 # ---- one stack ----------------------------------------------------------------------------------------
 
 # the stack page's Check/Suspend/Resume buttons: action -> the state it takes the stack to (per the states table)
@@ -186,6 +300,10 @@ def _stack_actions(stack: Stack) -> list[str]:
     if not getattr(stack, "can_write", False):
         return []
     return [action for action, target in STACK_ACTIONS.items() if states.stack_may(stack.state, target)]
+
+
+def _updatable(stack: Stack) -> bool:
+    return bool(getattr(stack, "can_write", False)) and states.stack_may(stack.state, states.UPDATE_IN_PROGRESS)
 
 
 def _template_text(stack: Stack) -> str:
@@ -215,6 +333,7 @@ def stack_detail(request: HttpRequest, stack_id: str) -> HttpResponse:
         "parameters": sorted(services.stack_parameters_shown(stack).items()),
         "outputs": services.stack_outputs(stack), "deletable": _deletable(stack),
         "in_progress": states.in_progress(stack.state), "stack_actions": _stack_actions(stack),
+        "updatable": _updatable(stack),
     }
     if not request.GET.get("partial"):
         context["template_text"] = _template_text(stack)

@@ -1,5 +1,5 @@
-/* Launch Stack, step one: only the fields of the chosen template source are shown (all of them without
- * JavaScript; the form checks the chosen one's either way). */
+/* Launch Stack and Update Stack, step one: only the fields of the chosen template source are shown (all of
+ * them without JavaScript; the form checks the chosen one's either way; "keep the current template" has none). */
 (function () {
   "use strict";
   const FIELDS = { example: "id_example", text: "id_template_text", file: "id_template_file" };

@@ -170,6 +170,7 @@ ROUTES = {
         "stack_check": ("stacks/<str:stack_id>/check", "views.stack_check"),
         "stack_suspend": ("stacks/<str:stack_id>/suspend", "views.stack_suspend"),
         "stack_resume": ("stacks/<str:stack_id>/resume", "views.stack_resume"),
+        "stack_update": ("stacks/<str:stack_id>/update", "views.stack_update"),
     },
     "objects": {
         "containers": ("containers/", "views.containers"),

@@ -2,8 +2,11 @@
 an uploaded template over Heat's body cap is refused before it is parsed; what a template or its values
 carry (resource names in the topology's SVG, outputs, descriptions) is escaped on the stack's page; a
 hidden parameter's value never reaches the page; another project's stack is a 404 on every URL of the
-panel (page, live part, delete, check, suspend, resume, the bulk form) and is left as it was."""
+panel (page, live part, delete, check, suspend, resume, update and its preview, the bulk form) and is left
+as it was; the update form never shows a hidden parameter's value."""
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -74,9 +77,33 @@ def test_another_projects_stack_on_every_url(cloud: SeededCloud) -> None:
     base = f"/dashboard/orchestration/stacks/{theirs.id}"
     assert client.get(f"{base}/").status_code == 404
     assert client.get(f"{base}/?partial=1").status_code == 404
-    for action in ("delete", "check", "suspend", "resume"):
+    for action in ("delete", "check", "suspend", "resume", "update"):
         assert client.post(f"{base}/{action}").status_code == 404
+    assert client.get(f"{base}/update").status_code == 404
+    for step in ({"step": "template", "source": "existing"},
+                 {"step": "parameters", "existing": "True", "template": "", "preview": "1"},
+                 {"step": "parameters", "existing": "", "template": TINY.replace("a:", "b:")}):
+        assert client.post(f"{base}/update", step).status_code == 404
     bulk = client.post("/dashboard/orchestration/stacks/act", {"action": "delete", "ids": [theirs.id]},
                        HTTP_ACCEPT="application/json").json()["results"][0]
     assert not bulk["ok"] and "theirs" not in client.get("/dashboard/orchestration/stacks/").content.decode()
-    assert Stack.objects.get(pk=theirs.id).state == states.CREATE_IN_PROGRESS
+    theirs_now = Stack.objects.get(pk=theirs.id)
+    assert theirs_now.state == states.CREATE_IN_PROGRESS and theirs_now.template_version == theirs.template_version
+    assert "b" not in theirs_now.template["resources"]
+
+
+def test_update_form_never_shows_a_hidden_value(cloud: SeededCloud) -> None:
+    text = ("heat_template_version: 2018-08-31\nparameters:\n  secret: {type: string, hidden: true, default: d3f4ult}\n"
+            "resources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: secret}}}\n")
+    stack = services.stack_create(actor=cloud.member_actor, name="hush", template=text,
+                                  parameters={"secret": "s3cr3t-value"})
+    assert run_walk(stack.id) == states.CREATE_COMPLETE
+    client = signed_in("demo", DEMO_PW)
+    url = f"/dashboard/orchestration/stacks/{stack.id}/update"
+    for data in ({"step": "template", "source": "existing"}, {"step": "template", "source": "text",
+                                                               "template_text": text},
+                 {"step": "parameters", "existing": "True", "template": "", "preview": "1"}):
+        html = client.post(url, data).content.decode()
+        assert 'name="param_secret"' in html and "s3cr3t-value" not in html
+        pin = re.search(r'<input[^>]*name="param_secret"[^>]*>', html).group(0)
+        assert 'type="password"' in pin and "value=" not in pin  # blank, not even the template's default
