@@ -257,6 +257,7 @@ class UpdateParametersForm(ParametersForm):
                 field.required = False
                 field.initial = ""
                 field.help_text = " ".join(p for p in (field.help_text, "Leave blank to keep the current value.") if p)
+                self[PREFIX + name].help_text = field.help_text  # the fieldsets' bound field, made already
             elif isinstance(field, forms.BooleanField):
                 field.initial = str(current[name]).lower() in ("true", "1", "yes", "on", "t", "y")
             else:

@@ -2,7 +2,9 @@
 engine's walk): demo launches the example "random string + value" through the parameters form built from
 the template (a value out of range refused on its field, a preview first), the open stacks list shows the
 new stack reach CREATE_COMPLETE without a reload, the stack's page shows its outputs, masks the hidden
-parameter and draws the topology; demo deletes it from the page and both pages follow the delete live."""
+parameter and draws the topology; demo deletes it from the page and both pages follow the delete live.
+Then an update through the form: the current template kept, the parameters filled with the stack's values
+(the hidden one blank), a preview of the changes, the update followed live to UPDATE_COMPLETE."""
 from __future__ import annotations
 
 import re
@@ -118,3 +120,46 @@ def test_launch_watch_and_delete_a_stack(live_cloud: Any, control_worker: Any, n
     assert page.evaluate("() => window.notReloaded") is True
     expect(row).to_have_count(0, timeout=20_000)
     assert listing.evaluate("() => window.notReloaded") is True
+
+
+def test_update_a_stack_through_the_form(live_cloud: Any, control_worker: Any, new_page: Callable[[], Page]) -> None:
+    name = f"upd-{secrets.token_hex(3)}"
+    page = signed_in(new_page(), live_cloud, "demo", live_cloud.demo_password)
+    page.goto(f"{live_cloud.url}/dashboard/orchestration/stacks/launch")
+    page.select_option("#id_example", "random_value")
+    page.click("#template-next")
+    page.fill("#id_stack_name", name)
+    page.fill("#id_param_greeting", "hi there")
+    page.fill("#id_param_pin", "9137")
+    page.click("#stack-launch")
+    expect(page.locator("#stack-state")).to_have_text("CREATE_COMPLETE", timeout=20_000)
+
+    page.click("#stack-update")
+    expect(page.locator('input[name="source"][value="existing"]')).to_be_checked()
+    expect(page.locator("#id_template_text")).to_be_hidden()  # no text or file for the current template
+    page.check('input[name="source"][value="text"]')
+    expect(page.locator("#id_template_text")).to_be_visible()
+    page.check('input[name="source"][value="existing"]')
+    page.click("#template-next")
+    # the stack's values, the hidden one blank (kept when left blank)
+    expect(page.locator("#id_param_greeting")).to_have_value("hi there")
+    expect(page.locator("#id_param_length")).to_have_value("16")
+    expect(page.locator("#id_param_pin")).to_have_value("")
+    expect(page.locator('fieldset[data-group="Other parameters"]')).to_contain_text(
+        "Leave blank to keep the current value.")
+    page.fill("#id_param_greeting", "good day")
+    page.click("#update-preview")
+    table = page.locator("#update-preview-table")
+    expect(table.locator('tr[data-id="message"]')).to_have_attribute("data-change", "updated")
+    expect(table.locator('tr[data-id="secret"]')).to_have_attribute("data-change", "unchanged")
+    expect(page.locator("#id_param_greeting")).to_have_value("good day")
+    _shot(page, "stack-update")
+    page.click("#update-submit")
+    expect(page.locator(".alert-success")).to_contain_text(f"Stack {name}: update started")
+    expect(page.locator("#stack-state")).to_have_text("UPDATE_COMPLETE", timeout=20_000)
+    expect(page.locator("#stack-outputs")).to_contain_text("good day, your secret has 16 characters")
+    expect(page.locator("#stack-parameters")).to_contain_text("******")
+    assert "9137" not in (page.locator("#stack-live").text_content() or "")
+
+    page.click("#stack-delete")
+    expect(page.locator("#stack-state")).to_have_text("DELETE_COMPLETE", timeout=20_000)
