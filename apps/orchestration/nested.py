@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, NotFound
+from apps.core.tasks import enqueue
 from apps.orchestration import engine, states
 from apps.orchestration.engine.functions import _path
 from apps.orchestration.models import Event, Stack, StackResource
@@ -47,12 +48,6 @@ DONE_STATES = frozenset({states.CREATE_COMPLETE, "UPDATE_COMPLETE", "RESUME_COMP
 
 def max_depth() -> int:
     return int(settings.STRATUS_MAX_NESTED_STACK_DEPTH)
-
-
-def _core() -> Any:
-    from apps.orchestration import services
-
-    return services
 
 
 # ---- the tree ---------------------------------------------------------------------------------------
@@ -102,7 +97,9 @@ def nested_templates(bound: engine.Stack, files: Mapping[str, str], *, depth: in
     tree holds more resources than the per-stack limit (``budget``: what is left of it, shared by the
     whole walk), so a fan-out of files (10 resources of 10 resources of ...) costs at most that many
     parses, never the whole tree's."""
-    core = _core()
+    from apps.orchestration.services.common import StackValidationFailed
+    from apps.orchestration.services.templates import _document, parse_template
+
     if budget is None:
         budget = [settings.STRATUS_MAX_RESOURCES_PER_STACK - len(bound.enabled)]
     total = 0
@@ -112,7 +109,7 @@ def nested_templates(bound: engine.Stack, files: Mapping[str, str], *, depth: in
         params: Mapping[str, Any] = {}
         if resolved.template is not None:
             if resolved.template not in files:
-                raise core.StackValidationFailed(
+                raise StackValidationFailed(
                     f'Could not fetch remote template "{resolved.template}": not found in the files section')
             text = files[resolved.template]
             try:
@@ -128,12 +125,12 @@ def nested_templates(bound: engine.Stack, files: Mapping[str, str], *, depth: in
         if text is None:
             continue
         if depth + 1 > max_depth():
-            raise core.StackValidationFailed(f"Recursion depth exceeds {max_depth()}.", kind="RequestLimitExceeded")
-        child = core.parse_template(core._document(text, "template"), files)
+            raise StackValidationFailed(f"Recursion depth exceeds {max_depth()}.", kind="RequestLimitExceeded")
+        child = parse_template(_document(text, "template"), files)
         total += len(child.resources)
         budget[0] -= len(child.resources)
         if budget[0] < 0:
-            raise core.StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
+            raise StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
         try:
             child_bound = child.stack(parameters={k: v for k, v in params.items() if v is not None},
                                       environment=bound.environment, strict=False)
@@ -149,50 +146,36 @@ def nested_stack_create(*, parent_id: str, resource_name: str, template: Any, pa
                         timeout_mins: int | None = None) -> Stack:
     """Make the child stack of resource ``resource_name`` of stack ``parent_id`` and start its walk.
     Refused (StackValidationFailed, the resource's failure) past the depth or resource limits."""
-    core = _core()
+    from apps.orchestration.services.common import StackValidationFailed, owner_actor
+    from apps.orchestration.services.templates import _prepare
+
     parent = Stack.objects.get(pk=parent_id)
     depth = depth_of(parent) + 1
     if depth > max_depth():
-        raise core.StackValidationFailed(f"Recursion depth exceeds {max_depth()}.", kind="RequestLimitExceeded")
+        raise StackValidationFailed(f"Recursion depth exceeds {max_depth()}.", kind="RequestLimitExceeded")
     name = f"{parent.name}-{UNSAFE.sub('', resource_name)[:80]}-{secrets.token_hex(6)}"[-255:]
     if not name[0].isalpha():
         name = "s" + name[1:]
     stack = Stack(name=name, project_id=parent.project_id, user_id=parent.user_id, username=parent.username,
                   parent=parent, timeout_mins=timeout_mins or parent.timeout_mins, disable_rollback=True,
                   tags=[])
-    prepared = core._prepare(name=name, stack_id=stack.id, project_id=parent.project_id, template=template,
-                             files=parent.files, environment=child_environment(parent.environment or {}),
-                             parameters={k: v for k, v in parameters.items() if v is not None}, depth=depth,
-                             actor=core.owner_actor(parent))
+    prepared = _prepare(name=name, stack_id=stack.id, project_id=parent.project_id, template=template,
+                        files=parent.files, environment=child_environment(parent.environment or {}),
+                        parameters={k: v for k, v in parameters.items() if v is not None}, depth=depth,
+                        actor=owner_actor(parent))
     limit = settings.STRATUS_MAX_RESOURCES_PER_STACK
     if tree_resources(parent) + len(prepared.bound.enabled) > limit:
-        raise core.StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
+        raise StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
     _accept(stack, prepared, timeout_mins=stack.timeout_mins)
     return stack
 
 
 def _accept(stack: Stack, prepared: Any, *, timeout_mins: int | None) -> None:
-    core = _core()
-    bound = prepared.bound
-    graph = bound.graph()
-    stack.description = prepared.template.description
-    stack.template, stack.environment, stack.files = prepared.doc, prepared.environment, prepared.files
-    stack.parameters = prepared.parameters
-    stack.hidden = sorted(n for n, s in prepared.template.parameter_schemas.items() if s.hidden)
-    stack.deadline = core._deadline(timeout_mins)
-    stack.level, stack.pending = 0, 0
+    from apps.orchestration.services.stacks import _create_started, _prepared_stack
+
+    specs = _prepared_stack(stack, prepared, timeout_mins=timeout_mins)
     with transaction.atomic():
-        stack.save()
-        StackResource.objects.bulk_create([
-            StackResource(stack=stack, name=rname, type=bound.resource_type(rname).type, level=index,
-                          requires=sorted(graph.requires[rname]), required_by=sorted(graph.required_by[rname]),
-                          deletion_policy=prepared.template.resources[rname].deletion_policy)
-            for index, level in enumerate(prepared.levels) for rname in level])
-        Event.objects.bulk_create([core._event(stack, states.CREATE_IN_PROGRESS, "Stack CREATE started")])
-        core.enqueue(core.START, queue=core._queue(), kwargs={"stack_id": stack.id}, action="create",
-                     resource_type="stack", resource_id=stack.id, project_id=stack.project_id,
-                     user_id=stack.user_id)
-        core._publish(stack)
+        _create_started(stack, specs)
 
 
 def nested_stack_poll(*, stack_id: str) -> str | None:
@@ -212,23 +195,23 @@ def nested_stack_delete(*, stack_id: str, start: bool) -> bool:
     """Delete the child stack; True once it is gone. ``start``: the first call (a child whose earlier
     delete failed is deleted again); later calls raise on a failed delete. A child still in progress is
     left to end first (a later call starts its delete)."""
-    core = _core()
+    from apps.orchestration.services.common import START, _deadline, _locked, _move_stack, _queue, _save
+
     with transaction.atomic():
-        child = core._locked().filter(pk=stack_id).first()
+        child = _locked().filter(pk=stack_id).first()
         if child is None or child.state == states.DELETE_COMPLETE:
             return True
         if child.state == states.DELETE_FAILED and not start:
             raise NestedFailed(f"Nested stack delete failed: {child.status_reason}")
         if states.in_progress(child.state) or child.pending:
             return False
-        core._move_stack(child, states.DELETE_IN_PROGRESS, "Stack DELETE started", action="delete")
+        _move_stack(child, states.DELETE_IN_PROGRESS, "Stack DELETE started", action="delete")
         child.level = StackResource.objects.filter(stack=child).order_by("-level").values_list(
             "level", flat=True).first() or 0
-        child.deadline = core._deadline(child.timeout_mins)
-        core._save(child)
-        core.enqueue(core.START, queue=core._queue(), kwargs={"stack_id": child.id}, action="delete",
-                     resource_type="stack", resource_id=child.id, project_id=child.project_id,
-                     user_id=child.user_id)
+        child.deadline = _deadline(child.timeout_mins)
+        _save(child)
+        enqueue(START, queue=_queue(), kwargs={"stack_id": child.id}, action="delete", resource_type="stack",
+                resource_id=child.id, project_id=child.project_id, user_id=child.user_id)
     return False
 
 
@@ -249,6 +232,8 @@ def is_nested(row: StackResource) -> bool:
 
 def resource_attribute(row: StackResource, attr: str, path: list[Any]) -> tuple[Any, list[Any]]:
     """``get_attr: [row, attr, *path]`` of a nested resource: (value, the rest of the path to walk)."""
+    from apps.orchestration.services.templates import stack_outputs
+
     kind = row.data.get(KIND)
     if kind in ("group", "asg"):
         return _group_attribute(row, attr, path)
@@ -257,7 +242,7 @@ def resource_attribute(row: StackResource, attr: str, path: list[Any]) -> tuple[
         return row.data[NESTED], path
     if child is None:
         return None, path
-    outputs = {o["output_key"]: o.get("output_value") for o in _core().stack_outputs(child)}
+    outputs = {o["output_key"]: o.get("output_value") for o in stack_outputs(child)}
     if attr == "outputs":
         return outputs, path
     if attr == "stack_name" and kind == "stack":
@@ -353,8 +338,10 @@ def group_template(definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, An
 def check_group_size(count: int) -> None:
     """A group never holds more members than a stack may hold resources (checked before anything of
     that size is built)."""
+    from apps.orchestration.services.common import StackValidationFailed
+
     if count > settings.STRATUS_MAX_RESOURCES_PER_STACK:
-        raise _core().StackValidationFailed(
+        raise StackValidationFailed(
             f"Maximum resources per stack exceeded: a group of {count} members "
             f"(the limit is {settings.STRATUS_MAX_RESOURCES_PER_STACK}).", kind="RequestLimitExceeded")
 
@@ -380,7 +367,9 @@ def resize(*, child_id: str, template: dict[str, Any]) -> tuple[int, int]:
     """Make the child's members those of ``template``: the new ones created and the ones gone deleted,
     as one batch of the child's walk (Conflict while an earlier batch or action is running). Returns
     (added, removed)."""
-    core = _core()
+    from apps.orchestration.services.common import StackValidationFailed, _deadline, _invalid, _save, _start
+    from apps.orchestration.services.templates import parse_template
+
     with transaction.atomic():
         child = Stack.objects.select_for_update().filter(pk=child_id).first()
         if child is None or child.deleted_at is not None:
@@ -390,21 +379,21 @@ def resize(*, child_id: str, template: dict[str, Any]) -> tuple[int, int]:
         StackResource.objects.filter(stack=child, state=states.DELETE_COMPLETE).delete()
         rows = {r.name: r for r in StackResource.objects.filter(stack=child).select_for_update()}
         wanted = template["resources"]
-        tmpl = core.parse_template(template, child.files)
+        tmpl = parse_template(template, child.files)
         try:
             bound = tmpl.stack(parameters={}, environment=engine.parse_environment(child.environment),
                                context=engine.StackContext(stack_name=child.name, stack_id=child.id,
                                                            project_id=child.project_id, files=child.files))
         except engine.TemplateError as exc:
-            raise core._invalid(exc) from None
+            raise _invalid(exc) from None
         added = [n for n in wanted if n not in rows]
         gone = [r for n, r in rows.items() if n not in wanted]
         limit = settings.STRATUS_MAX_RESOURCES_PER_STACK
         if added and tree_resources(child) + len(added) > limit:
-            raise core.StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
+            raise StackValidationFailed("Maximum resources per stack exceeded.", kind="RequestLimitExceeded")
         child.template = template
         child.outputs = None
-        child.deadline = core._deadline(child.timeout_mins)
+        child.deadline = _deadline(child.timeout_mins)
         changed = ["template", "outputs", "deadline", "updated_at"]
         if hasattr(child, "template_version"):  # the parsed template's cache key, where the model counts them
             child.template_version += 1
@@ -415,13 +404,13 @@ def resize(*, child_id: str, template: dict[str, Any]) -> tuple[int, int]:
                           deletion_policy=tmpl.resources[n].deletion_policy) for n in added])
         pending = 0
         if new_rows:
-            core._start(child, new_rows, states.CREATE_IN_PROGRESS, "create")
+            _start(child, new_rows, states.CREATE_IN_PROGRESS, "create")
             pending += len(new_rows)
         if gone:
-            core._start(child, gone, states.DELETE_IN_PROGRESS, "delete")
+            _start(child, gone, states.DELETE_IN_PROGRESS, "delete")
             pending += len(gone)
         child.pending = pending
-        core._save(child)
+        _save(child)
     return len(added), len(gone)
 
 
@@ -449,10 +438,11 @@ def resized(stack: Stack, rows: list[StackResource]) -> None:
 
 
 def core_outputs(stack: Stack, rows: Mapping[str, StackResource]) -> list[dict[str, Any]]:
-    core = _core()
+    from apps.orchestration.services.templates import _outputs
+
     if not (stack.template or {}).get("outputs"):
         return []
-    return core._outputs(stack, rows)
+    return _outputs(stack, rows)
 
 
 # ---- scaling --------------------------------------------------------------------------------------------
@@ -514,8 +504,9 @@ def scaling_signal(*, stack_id: str, policy_name: str, details: Any = None) -> s
     """A signal to ScalingPolicy ``policy_name`` (an alarm's action, ``resource signal``): resize its
     group by the policy's adjustment within the group's min/max, unless the alarm is not in ``alarm``
     state, the policy or the group is cooling down, or the group is already being resized. Returns what
-    was done (the reason of the policy's signal event, which ``services._signal`` writes)."""
-    core = _core()
+    was done (the reason of the policy's signal event, which ``services.resource_signals._signal`` writes)."""
+    from apps.orchestration.services.common import _event
+
     now = timezone.now()
     with transaction.atomic():
         policy = StackResource.objects.select_for_update().filter(stack_id=stack_id, name=policy_name).first()
@@ -552,7 +543,7 @@ def scaling_signal(*, stack_id: str, policy_name: str, details: Any = None) -> s
                 policy.data = {**policy.data, "last_scaled": stamp}
                 policy.save(update_fields=["data", "updated_at"])
                 reason = f"{policy_name} scaled {group.name} from {current} to {capacity} members"
-                Event.objects.bulk_create([core._event(stack, "UPDATE_IN_PROGRESS", reason, resource=group)])
+                Event.objects.bulk_create([_event(stack, "UPDATE_IN_PROGRESS", reason, resource=group)])
     log.info("scaling signal to %s/%s: %s", stack_id, policy_name, reason)
     return reason
 
@@ -617,10 +608,11 @@ def signal_in_cloud(*, url: str, details: Any) -> str | None:
         return None
     stack_id, name, token = target
     from apps.core.errors import StratusError
+    from apps.orchestration.services.resource_signals import resource_signal_with_token
 
     try:
-        _core().resource_signal_with_token(stack_id=stack_id, resource_name=name, token=token, details=details,
-                                           client="alarm-evaluator")
+        resource_signal_with_token(stack_id=stack_id, resource_name=name, token=token, details=details,
+                                   client="alarm-evaluator")
     except StratusError as exc:
         return f"error: {exc.message}"
     return "signalled"
@@ -630,26 +622,27 @@ def resizes_timeout(*, now: Any) -> int:
     """A group's resize whose members did not all report by the child's deadline (a worker killed
     mid-resize): the members still in progress fail ("timed out"), the batch ends (``resized``), and
     the group may be resized again; never a group left resizing for ever. Returns how many ended."""
-    core = _core()
+    from apps.orchestration.services.common import _event, _locked, _rows, _save
+
     due = list(Stack.objects.filter(parent__isnull=False, pending__gt=0, deadline__lt=now)
                .exclude(state__endswith="_" + states.IN_PROGRESS).values_list("pk", flat=True))
     ended = 0
     for stack_id in due:
         with transaction.atomic():
-            child = core._locked().get(pk=stack_id)
+            child = _locked().get(pk=stack_id)
             if states.in_progress(child.state) or not child.pending or child.deadline is None or \
                     child.deadline >= now:
                 continue
-            rows = core._rows(child, lock=True)
+            rows = _rows(child, lock=True)
             stuck = [r for r in rows if states.in_progress(r.state)]
             for row in stuck:
                 row.state = states.name(row.action, states.FAILED)
                 row.status_reason = f"{row.action} aborted (Task {row.action.lower()} timed out)"
             StackResource.objects.bulk_update(stuck, ["state", "status_reason"])
-            Event.objects.bulk_create([core._event(child, r.state, r.status_reason, resource=r) for r in stuck])
+            Event.objects.bulk_create([_event(child, r.state, r.status_reason, resource=r) for r in stuck])
             child.pending = 0
             resized(child, rows)
-            core._save(child)
+            _save(child)
             ended += 1
     return ended
 

@@ -104,8 +104,7 @@ def test_nothing_outside_portal_reads_the_environment() -> None:
 
 # Over the limit for now, each with its split planned (issue 15's closing note): the orchestration engine
 # grew update, signals, nested stacks and software configs in one stop. The bound stays: they may not grow.
-OVER_FOR_NOW = {"apps/orchestration/services.py": 1600,  # into a package: walk, update, signals, software configs
-                "apps/orchestration/plugins/neutron.py": 1000,  # security groups into their own module
+OVER_FOR_NOW = {"apps/orchestration/plugins/neutron.py": 1000,  # security groups into their own module
                 "apps/orchestration/plugins/nova.py": 960}  # key pairs, flavors, server groups out of it
 
 

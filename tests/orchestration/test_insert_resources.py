@@ -1,5 +1,5 @@
-"""A new stack's resource rows: PostgreSQL's one-statement INSERT (services._insert_resources) writes the
-same column values as the bulk_create it replaces (still the path on other databases)."""
+"""A new stack's resource rows: PostgreSQL's one-statement INSERT (services.stacks._insert_resources)
+writes the same column values as the bulk_create it replaces (still the path on other databases)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +9,7 @@ from django.db import connection
 
 from apps.orchestration import services
 from apps.orchestration.models import StackResource
+from apps.orchestration.services import stacks
 from tests.api_client import SeededCloud
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def _rows(stack_id: str) -> dict[str, dict[str, Any]]:
 def test_rows_written_fast_equal_bulk_create_rows(cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     assert connection.vendor == "postgresql"
     fast = services.stack_create(actor=cloud.member_actor, name="fast", template=TEMPLATE)
-    monkeypatch.setattr(services, "_values_insert", lambda: False)  # bulk_create's path, as on SQLite
+    monkeypatch.setattr(stacks, "_values_insert", lambda: False)  # bulk_create's path, as on SQLite
     slow = services.stack_create(actor=cloud.member_actor, name="slow", template=TEMPLATE)
     monkeypatch.undo()
     fast_rows, slow_rows = _rows(fast.id), _rows(slow.id)
