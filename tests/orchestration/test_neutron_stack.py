@@ -255,9 +255,9 @@ def test_updates_in_place_or_replace(cloud, ext) -> None:
 
 
 def test_floating_ip_waits_a_bounded_time_for_a_router_interface(cloud, ext, monkeypatch) -> None:
-    from apps.orchestration.plugins import neutron
+    from apps.orchestration.plugins import neutron_floating
 
-    monkeypatch.setattr(neutron, "GATEWAY_WAITS", 3)
+    monkeypatch.setattr(neutron_floating, "GATEWAY_WAITS", 3)
     made = create(cloud.member, "nogw", f"""
 heat_template_version: 2018-08-31
 resources:

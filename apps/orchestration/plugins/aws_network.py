@@ -8,15 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from apps.orchestration.plugins.base import INTEGER, LIST, MAP, STRING, Attr, Outcome, Prop, ResourceFailed, register
-from apps.orchestration.plugins.neutron import (
-    AssociationPlugin,
-    GroupPlugin,
-    NeutronPlugin,
-    _call,
-    _selectors,
-    associate,
-    gateway_wait,
-)
+from apps.orchestration.plugins.neutron_common import NeutronPlugin, _call, _selectors
+from apps.orchestration.plugins.neutron_floating import AssociationPlugin, associate, gateway_wait
+from apps.orchestration.plugins.neutron_security import GroupPlugin
 
 AWS_RULE = {
     "CidrIp": Prop(STRING), "FromPort": Prop(INTEGER), "ToPort": Prop(INTEGER), "IpProtocol": Prop(STRING),
@@ -67,7 +61,7 @@ class EC2SecurityGroup(GroupPlugin):
         group = _call(self.read, physical_id)
 
         def change() -> None:
-            from apps.orchestration.plugins.neutron import converge_rules, wanted_rules
+            from apps.orchestration.plugins.neutron_security import converge_rules, wanted_rules
 
             if old.get("GroupDescription") != new.get("GroupDescription"):
                 services.security_group_update(actor=actor, security_group_id=physical_id,

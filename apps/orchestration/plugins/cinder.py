@@ -22,7 +22,7 @@ from apps.orchestration.plugins.base import (
     ResourceFailed,
     register,
 )
-from apps.orchestration.plugins.nova import _failed, _lookup, _string_map, image_id
+from apps.orchestration.plugins.nova_common import _failed, _lookup, _string_map, image_id
 
 # statuses a volume passes through while an agent works on it: its delete waits for them to end
 BUSY = frozenset({"creating", "reserved", "attaching", "detaching", "extending", "uploading", "deleting",

@@ -1,30 +1,27 @@
-"""OS::Nova::Server, KeyPair, Flavor, ServerGroup and AWS::EC2::Instance over apps/compute's services
-(never its tables): each phase calls ``server_create``/``server_delete``/``keypair_create``/... as the
-stack's owner (``context.actor``), so the compute app's validation, policy, quotas and scheduling apply;
-names of images, flavors and networks are looked up through the owning apps' selectors, scoped to the
-owner (another project's image or network is not found). A delete of what is already gone succeeds.
+"""OS::Nova::Server and AWS::EC2::Instance over apps/compute's services (never its tables): each phase
+calls ``server_create``/``server_delete``/... as the stack's owner (``context.actor``), so the compute
+app's validation, policy, quotas and scheduling apply; names of images, flavors and networks are looked
+up through the owning apps' selectors, scoped to the owner (another project's image or network is not
+found). A delete of what is already gone succeeds.
 
 A server's name and metadata change in place and a new flavor resizes it (Heat's default
 ``flavor_update_policy: RESIZE``; the resize is confirmed when the node has done it); its image (Heat
 rebuilds by default: here it is replaced), networks, key, security groups and user_data (unless
 ``user_data_update_policy: IGNORE``) replace it.
 
-The custom constraints ``nova.flavor``, ``nova.keypair``, ``nova.server``, ``glance.image`` and
-``neutron.network``/``subnet``/``port``/``security_group`` that template parameters use are registered
-here (servers need those lookups): they look the value up as the stack's owner."""
+Key pairs, flavors and server groups are in ``nova_misc``; the custom constraints of template parameters
+(``nova.flavor``, ``glance.image``, ``neutron.network``, ...) in ``nova_constraints``; the lookups they
+and servers share in ``nova_common``."""
 from __future__ import annotations
 
 import base64
-import uuid
 from typing import Any
 
-from apps.orchestration.engine.parameters import custom_constraints
 from apps.orchestration.plugins.base import (
     BOOLEAN,
     INTEGER,
     LIST,
     MAP,
-    NUMBER,
     STRING,
     Attr,
     Outcome,
@@ -33,70 +30,15 @@ from apps.orchestration.plugins.base import (
     ResourceFailed,
     register,
 )
-
-
-def _failed(exc: Exception) -> ResourceFailed:
-    return ResourceFailed(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
-
-
-def _request_id() -> str:
-    return f"req-{uuid.uuid4()}"
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-# ---- lookups through the owning apps' selectors, as the owner ------------------------------------
-
-def image_id(actor: Any, ref: str) -> str:
-    """The id of the image ``ref`` (an id or a name) the owner may see; NotFound otherwise."""
-    from apps.core.errors import NotFound
-    from apps.images import selectors as images
-
-    if _is_uuid(ref):
-        try:
-            return images.image_get(actor=actor, image_id=ref).id
-        except NotFound:
-            pass
-    found = list(images.image_filter(actor=actor, query={"name": [ref]}).values_list("id", flat=True)[:2])
-    if not found:
-        raise NotFound(f"Image {ref} could not be found.")
-    if len(found) > 1:
-        raise NotFound(f"Multiple physical resources were found with name ({ref}).")
-    return found[0]
-
-
-def flavor_id(actor: Any, ref: str) -> str:
-    """The flavorid of the flavor ``ref`` (an id or a name) the owner may see; NotFound otherwise."""
-    from apps.compute import selectors as compute
-    from apps.core.errors import NotFound
-
-    try:
-        return compute.flavor_get(actor=actor, flavor_id=ref).flavorid
-    except NotFound:
-        pass
-    for flavor in compute.flavor_list(actor=actor, query=compute.FlavorQuery(search=ref)):
-        if flavor.name == ref:
-            return flavor.flavorid
-    raise NotFound(f"Flavor {ref} could not be found.")
-
-
-def network_id(actor: Any, ref: str) -> str:
-    from apps.core.errors import NotFound
-    from apps.networks import selectors as networks
-
-    if _is_uuid(ref):
-        return networks.network_get(actor=actor, network_id=ref).id  # NotFound when not the owner's
-    found = list(networks.network_list(actor=actor).filter(name=ref).values_list("id", flat=True)[:2])
-    if len(found) != 1:
-        raise NotFound(f"Network {ref} could not be found." if not found
-                       else f"Multiple physical resources were found with name ({ref}).")
-    return found[0]
+from apps.orchestration.plugins.nova_common import (
+    _failed,
+    _is_uuid,
+    _request_id,
+    _string_map,
+    flavor_id,
+    image_id,
+    network_id,
+)
 
 
 def _server(actor: Any, server_id: str) -> Any:
@@ -272,12 +214,6 @@ class _ServerBase(Plugin):
             return self.attributes(_server(self.context.actor, physical_id))
         except NotFound:
             return None
-
-
-def _string_map(value: dict[str, Any] | None) -> dict[str, str]:
-    import json
-
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (value or {}).items()}
 
 
 def _user_data(raw: str | None) -> str | None:
@@ -687,266 +623,3 @@ class EC2Instance(_ServerBase):
         public = (full["floating_ips"] or [private])[0]
         return {"AvailabilityZone": instance.availability_zone or "nova", "PrivateDnsName": private,
                 "PublicDnsName": public, "PrivateIp": private, "PublicIp": public, "show": full["show"]}
-
-
-# ---- key pairs, flavors, server groups -------------------------------------------------------------
-
-@register
-class KeyPair(Plugin):
-    type_name = "OS::Nova::KeyPair"
-    description = "A resource for creating Nova key pairs (imported, or generated with its private key kept " \
-                  "when save_private_key is true)."
-    needs_actor = True
-    properties_schema = {
-        "name": Prop(STRING, "The name of the key pair.", required=True, min=1, max=255),
-        "save_private_key": Prop(BOOLEAN, "True if the system should remember a generated private key; False "
-                                          "otherwise.", default=False),
-        "type": Prop(STRING, "Keypair type.", default="ssh", allowed_values=("ssh", "x509")),
-        "public_key": Prop(STRING, "The optional public key. This allows users to supply the public key from a "
-                                   "pre-existing key pair. If not supplied, a new key pair will be generated."),
-        "user": Prop(STRING, "ID or name of user to whom to add key-pair (admins only)."),
-    }
-    attributes_schema = {
-        "public_key": Attr("The public key."),
-        "private_key": Attr("The private key if it has been saved."),
-    }
-
-    def create(self, props: dict[str, Any]) -> Outcome:
-        from apps.compute import services
-        from apps.core.errors import StratusError
-
-        try:
-            keypair, private = services.keypair_create(actor=self.context.actor, name=props["name"],
-                                                       public_key=props.get("public_key") or None,
-                                                       key_type=props["type"], user_id=props.get("user") or None)
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return Outcome(physical_id=keypair.name, data={"user_id": keypair.user_id}, attributes={
-            "public_key": keypair.public_key,
-            "private_key": private if props.get("save_private_key") and private else ""})
-
-    def delete(self, physical_id: str, data: dict[str, Any]) -> bool:
-        from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
-
-        if not physical_id:
-            return True
-        user_id = data.get("user_id")
-        try:
-            services.keypair_delete(actor=self.context.actor, name=physical_id,
-                                    user_id=user_id if user_id and user_id != self.context.actor.user_id else None)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return True
-
-    def check_resource(self, physical_id: str, data: dict[str, Any]) -> None:  # noqa: ARG002
-        from apps.compute import selectors
-        from apps.core.errors import NotFound
-
-        try:
-            selectors.keypair_get(actor=self.context.actor, name=physical_id)
-        except NotFound:
-            raise ResourceFailed(f"NotFound: Keypair {physical_id} could not be found.") from None
-
-
-@register
-class Flavor(Plugin):
-    type_name = "OS::Nova::Flavor"
-    description = "A resource for creating OpenStack virtual hardware templates (admins only)."
-    needs_actor = True
-    properties_schema = {
-        "name": Prop(STRING, "Name of the flavor."),
-        "flavorid": Prop(STRING, "Unique ID of the flavor. If not specified, an UUID will be auto generated."),
-        "ram": Prop(INTEGER, "Memory in MB for the flavor.", required=True, min=1),
-        "vcpus": Prop(INTEGER, "Number of VCPUs for the flavor.", required=True, min=1),
-        "disk": Prop(INTEGER, "Size of local disk in GB.", default=0, min=0),
-        "swap": Prop(INTEGER, "Swap space in MB.", default=0, min=0),
-        "rxtx_factor": Prop(NUMBER, "RX/TX factor.", default=1.0),
-        "ephemeral": Prop(INTEGER, "Size of a secondary ephemeral data disk in GB.", default=0, min=0),
-        "is_public": Prop(BOOLEAN, "Scope of flavor accessibility. Public or private.", default=True),
-        "tenants": Prop(LIST, "List of tenants who can access the private flavor.", default=[],
-                        update_allowed=True, schema={"*": Prop(STRING)}),
-        "extra_specs": Prop(MAP, "Key/Value pairs to extend the capabilities of the flavor.",
-                            update_allowed=True),
-    }
-    attributes_schema = {"is_public": Attr("Whether the flavor is shared across all projects.", BOOLEAN),
-                         "extra_specs": Attr("Extra specs of the flavor in key-value pairs.", MAP)}
-
-    def create(self, props: dict[str, Any]) -> Outcome:
-        from apps.compute import services
-        from apps.core.errors import StratusError
-
-        actor = self.context.actor
-        try:
-            flavor = services.flavor_create(actor=actor, name=props.get("name") or self.context.physical_name(),
-                                            ram=props["ram"], vcpus=props["vcpus"], disk=props["disk"],
-                                            flavor_id=props.get("flavorid") or None, ephemeral=props["ephemeral"],
-                                            swap=props["swap"], rxtx_factor=float(props["rxtx_factor"]),
-                                            is_public=props["is_public"])
-            specs = _string_map(props.get("extra_specs"))
-            if specs:
-                services.flavor_extra_specs_set(actor=actor, flavor_id=flavor.flavorid, specs=specs)
-            for project in props.get("tenants") or []:
-                services.flavor_access_add(actor=actor, flavor_id=flavor.flavorid, project_id=project)
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return Outcome(physical_id=flavor.flavorid, attributes={"is_public": flavor.is_public, "extra_specs": specs})
-
-    def update(self, physical_id: str, data: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> Outcome:
-        from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
-
-        actor = self.context.actor
-        specs = _string_map(new.get("extra_specs"))
-        try:
-            services.flavor_extra_specs_set(actor=actor, flavor_id=physical_id, specs=specs)
-            for key in set(_string_map(old.get("extra_specs"))) - set(specs):
-                try:
-                    services.flavor_extra_spec_delete(actor=actor, flavor_id=physical_id, key=key)
-                except NotFound:
-                    pass
-            old_t, new_t = set(old.get("tenants") or []), set(new.get("tenants") or [])
-            for project in new_t - old_t:
-                services.flavor_access_add(actor=actor, flavor_id=physical_id, project_id=project)
-            for project in old_t - new_t:
-                services.flavor_access_remove(actor=actor, flavor_id=physical_id, project_id=project)
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return Outcome(physical_id=physical_id, data=data,
-                       attributes={"is_public": new.get("is_public", True), "extra_specs": specs})
-
-    def delete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002
-        from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
-
-        if not physical_id:
-            return True
-        try:
-            services.flavor_delete(actor=self.context.actor, flavor_id=physical_id)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return True
-
-
-@register
-class ServerGroup(Plugin):
-    type_name = "OS::Nova::ServerGroup"
-    description = "A resource for managing a Nova server group (one policy, as Nova's 2.64 API)."
-    needs_actor = True
-    properties_schema = {
-        "name": Prop(STRING, "Server Group name."),
-        "policies": Prop(LIST, "A list of exactly one policy to apply.", default=["anti-affinity"],
-                         schema={"*": Prop(STRING, allowed_values=("anti-affinity", "affinity",
-                                                                   "soft-anti-affinity", "soft-affinity"))}),
-        "rules": Prop(MAP, "Rules for a policy (ignored)."),
-    }
-
-    def create(self, props: dict[str, Any]) -> Outcome:
-        from apps.compute import services
-        from apps.core.errors import StratusError
-
-        policies = props.get("policies") or ["anti-affinity"]
-        if len(policies) != 1:
-            raise ResourceFailed("Property error: policies: exactly one policy is allowed.")
-        try:
-            group = services.server_group_create(actor=self.context.actor,
-                                                 name=props.get("name") or self.context.physical_name(),
-                                                 policy=policies[0])
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return Outcome(physical_id=group.id)
-
-    def delete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002
-        from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
-
-        if not physical_id:
-            return True
-        try:
-            services.server_group_delete(actor=self.context.actor, group_id=physical_id)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
-        return True
-
-
-# ---- custom constraints of template parameters ------------------------------------------------------
-
-def _lookup(find: Any) -> Any:
-    """A constraint check that runs ``find(actor, value)`` as the stack's owner (``context.actor``).
-    Without an owner (the engine binding a stack already accepted) there is nothing to check again."""
-    def check(value: Any, context: Any) -> bool | None:
-        from apps.core.errors import StratusError
-
-        actor = getattr(context, "actor", None)
-        if actor is None:
-            return None
-        for item in value if isinstance(value, list) else [value]:
-            try:
-                find(actor, str(item))
-            except StratusError as exc:
-                raise ValueError(getattr(exc, "message", None) or str(exc)) from None
-        return None
-    return check
-
-
-def _keypair(actor: Any, name: str) -> Any:
-    from apps.compute import selectors
-
-    return selectors.keypair_get(actor=actor, name=name)
-
-
-def _server_ref(actor: Any, ref: str) -> Any:
-    from apps.compute.selectors import servers
-    from apps.core.errors import NotFound
-
-    if _is_uuid(ref):
-        return servers.server_get(actor=actor, server_id=ref)
-    found = servers.server_list(actor=actor, query=servers.ServerQuery(name=f"^{_escape(ref)}$"), details=False)
-    if not found:
-        raise NotFound(f"Server {ref} could not be found.")
-    return found[0]
-
-
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
-
-
-def _subnet(actor: Any, ref: str) -> Any:
-    from apps.core.errors import NotFound
-    from apps.networks import selectors as networks
-
-    if _is_uuid(ref):
-        return networks.subnet_get(actor=actor, subnet_id=ref)
-    if networks.subnet_list(actor=actor).filter(name=ref).count() != 1:
-        raise NotFound(f"Subnet {ref} could not be found.")
-    return ref
-
-
-def _port(actor: Any, ref: str) -> Any:
-    from apps.networks import selectors as networks
-
-    return networks.port_get(actor=actor, port_id=ref)
-
-
-def _security_group(actor: Any, ref: str) -> Any:
-    from apps.networks import selectors as networks
-
-    return networks.security_group_by_name_or_id(actor=actor, ref=ref)
-
-
-custom_constraints.register("nova.flavor", _lookup(flavor_id))
-custom_constraints.register("neutron.network", _lookup(network_id))
-custom_constraints.register("neutron.subnet", _lookup(_subnet))
-custom_constraints.register("neutron.port", _lookup(_port))
-custom_constraints.register("neutron.security_group", _lookup(_security_group))
-custom_constraints.register("glance.image", _lookup(image_id))
-custom_constraints.register("nova.keypair", _lookup(_keypair))
-custom_constraints.register("nova.server", _lookup(_server_ref))
