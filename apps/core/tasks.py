@@ -16,7 +16,8 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core import events, states
@@ -59,17 +60,16 @@ def _send(record: TaskRecord) -> None:
         _move(record.id, states.FAILED, error="expired before it could be sent")
         record.status = states.FAILED
         return
-    TaskRecord.objects.filter(pk=record.id).update(attempts=record.attempts + 1)
     record.attempts += 1
     try:
         current_app.send_task(record.name, kwargs=record.kwargs, queue=record.queue, task_id=record.id,
                               expires=record.expires_at, headers={RECORD_HEADER: record.id})
     except Exception as exc:  # noqa: BLE001 - any broker error: recorded and sent again by the beat task
         log.warning("could not send %s (task record %s) to %s: %s", record.name, record.id, record.queue, exc)
-        _move(record.id, states.RETRYING, error=f"could not send to {record.queue}: {exc}")
+        _move(record.id, states.RETRYING, count_attempt=True, error=f"could not send to {record.queue}: {exc}")
         record.status = states.RETRYING
         return
-    _move(record.id, states.SENT)
+    _move(record.id, states.SENT, count_attempt=True)
     record.status = states.SENT
 
 
@@ -81,11 +81,21 @@ def task_result(*, record: TaskRecord, timeout: float) -> Any:
     return current_app.AsyncResult(record.id).get(timeout=timeout)
 
 
-def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = None,
+# the columns a move's published event needs, read back by the move's own UPDATE
+_SHOWN = ("name", "action", "resource_type", "resource_id", "project_id")
+
+
+def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = None, count_attempt: bool = False,
           **changes: Any) -> TaskRecord | None:
     """Take the record to ``target`` when the transition table allows it (a late or repeated report is
     ignored), add the worker's log ``lines`` and publish the change; returns the record, or None when it
-    did not move."""
+    did not move. ``count_attempt``: one more send tried (counted whether or not the record moves: a
+    worker's report may have overtaken the sender's). Every task's record moves three times or more, so
+    a move without log lines is one statement (``_move_at_once``), not a locked read and a write."""
+    if not lines:
+        return _move_at_once(record_id, target, count_attempt=count_attempt, changes=changes)
+    if count_attempt:
+        TaskRecord.objects.filter(pk=record_id).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         record = TaskRecord.objects.select_for_update().filter(pk=record_id).first()
         if record is None or not states.task_may(record.status, target):
@@ -97,6 +107,44 @@ def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = N
             record.log = [*record.log, *lines][:LOG_LINES_MAX]
         record.save(update_fields=["status", *changes, *(["log"] if lines else []), "updated_at"])
         _publish(record, "state")
+    return record
+
+
+def _move_at_once(record_id: str, target: str, *, count_attempt: bool, changes: dict[str, Any]) -> TaskRecord | None:
+    """``_move`` without log lines as one UPDATE ... RETURNING (PostgreSQL, and SQLite from 3.35): the row
+    moves only from a status the transition table allows, and the statement reads back what the event
+    shows. (In an UPDATE every right-hand side reads the row as it was: the status before the move.)"""
+    meta, conn = TaskRecord._meta, connections[router.db_for_write(TaskRecord)]
+    column = {f.name: conn.ops.quote_name(f.column) for f in meta.concrete_fields}
+    allowed = [s for s in states.TASK_STATUSES if states.task_may(s, target)]
+    may = f"{column['status']} IN ({', '.join(['%s'] * len(allowed))})"
+    values = {"status": target, **changes, "updated_at": timezone.now()}
+    sets: list[str] = []
+    params: list[Any] = []
+    for name, value in values.items():
+        prepared = meta.get_field(name).get_db_prep_save(value, conn)
+        if count_attempt:  # the attempt counts even when the record does not move
+            sets.append(f"{column[name]} = CASE WHEN {may} THEN %s ELSE {column[name]} END")
+            params += [*allowed, prepared]
+        else:
+            sets.append(f"{column[name]} = %s")
+            params.append(prepared)
+    where = f"{column['id']} = %s"
+    params.append(record_id)
+    if count_attempt:
+        sets.append(f"{column['attempts']} = {column['attempts']} + 1")
+    else:
+        where += f" AND {may}"
+        params += allowed
+    shown = ", ".join(column[name] for name in ("status", *_SHOWN))
+    with conn.cursor() as cursor:
+        cursor.execute(f"UPDATE {conn.ops.quote_name(meta.db_table)} SET {', '.join(sets)} WHERE {where} "
+                       f"RETURNING {shown}", params)
+        row = cursor.fetchone()
+    if row is None or row[0] != target:
+        return None
+    record = TaskRecord(id=record_id, status=target, **dict(zip(_SHOWN, row[1:], strict=True)), **changes)
+    _publish(record, "state")
     return record
 
 

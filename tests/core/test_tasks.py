@@ -164,3 +164,33 @@ def test_the_beat_task_forgets_records_that_ended_long_ago(settings) -> None:
     TaskRecord.objects.filter(pk__in=[old.pk, stuck.pk]).update(updated_at=long_ago)
     assert task_records_prune() == 1
     assert set(TaskRecord.objects.values_list("pk", flat=True)) == {recent.pk, stuck.pk}  # a stuck one stays
+
+
+def test_each_move_of_a_record_is_one_statement_and_a_report_may_overtake_the_send(monkeypatch) -> None:
+    """Every task's record moves three times (sent, running, ended): each move without log lines is one
+    UPDATE that also reads back what its event shows; a move the table refuses changes nothing; a send
+    the worker's report overtook still counts its attempt and leaves the worker's status."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core import tasks
+
+    sent: list[str] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append(kw["task_id"]))
+    with transaction.atomic():
+        record = send_flush("q-unused")
+    with CaptureQueriesContext(connection) as queries:
+        assert tasks.task_record_started(record_id=record.id)
+        assert tasks.task_record_finished(record_id=record.id, succeeded=False, error="boom")
+        assert not tasks.task_record_started(record_id=record.id)  # an ended record does not start again
+    assert len(queries.captured_queries) == 3
+    record.refresh_from_db()
+    assert (record.status, record.attempts, record.error) == (states.FAILED, 1, "boom")
+    assert record.started_at is not None and record.finished_at is not None
+
+    overtaken = TaskRecord.objects.create(name="x", queue="q", action="a", resource_type="t", resource_id="1")
+    assert tasks.task_record_started(record_id=overtaken.id)  # the worker's report came first
+    tasks._send(overtaken)
+    overtaken.refresh_from_db()
+    assert (overtaken.status, overtaken.attempts) == (states.RUNNING, 1)
+    assert sent == [record.id, overtaken.id]
