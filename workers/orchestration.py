@@ -57,7 +57,8 @@ def resource_run(resource_id: str, epoch: str | None = None) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure of the plugin is the resource's failure, reported
         reason = str(exc) if isinstance(exc, plugins.ResourceFailed) else f"{type(exc).__name__}: {exc}"
         logger.warning("resource %s (%s) %s failed: %s", work.context.resource_name, work.type, work.action, reason)
-        services.resource_done(resource_id=resource_id, ok=False, reason=reason, epoch=epoch)
+        services.resource_done(resource_id=resource_id, ok=False, reason=reason, epoch=epoch,
+                               stack_id=work.context.stack_id)
         return "failed"
     if again is not None:
         if services.resource_progress(resource_id=resource_id, outcome=outcome, epoch=epoch):
@@ -65,7 +66,8 @@ def resource_run(resource_id: str, epoch: str | None = None) -> str:
                                      queue=settings.CELERY_TASK_DEFAULT_QUEUE)
         return "waiting"
     services.resource_done(resource_id=resource_id, ok=True, outcome=outcome, epoch=epoch,
-                           properties=work.properties if work.action in ("CREATE", "UPDATE") else None)
+                           properties=work.properties if work.action in ("CREATE", "UPDATE") else None,
+                           stack_id=work.context.stack_id)
     return "done"
 
 

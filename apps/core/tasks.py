@@ -53,6 +53,21 @@ def enqueue(task_name: str, *, queue: str, kwargs: Mapping[str, Any], action: st
     return record
 
 
+def enqueue_many(task_name: str, *, queue: str, work: list[tuple[str, Mapping[str, Any]]], action: str,
+                 resource_type: str, project_id: str = "", user_id: str = "") -> list[TaskRecord]:
+    """``enqueue`` for many resources of one kind at once (a stack level's resource tasks): ``work`` is
+    ``(resource_id, kwargs)`` pairs; their records are written by one INSERT and sent in order after the
+    commit."""
+    records = TaskRecord.objects.bulk_create([
+        TaskRecord(name=task_name, queue=queue, kwargs=dict(kwargs), action=action, resource_type=resource_type,
+                   resource_id=str(resource_id), project_id=project_id or "", user_id=user_id or "")
+        for resource_id, kwargs in work])
+    for record in records:
+        _publish(record, "created")
+    transaction.on_commit(lambda: [_send(record) for record in records])
+    return records
+
+
 def _send(record: TaskRecord) -> None:
     """Put the record's task on the broker; a refusal marks it ``retrying`` (the beat task sends it again).
     Never raises: this runs after the caller's commit."""

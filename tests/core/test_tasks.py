@@ -194,3 +194,22 @@ def test_each_move_of_a_record_is_one_statement_and_a_report_may_overtake_the_se
     overtaken.refresh_from_db()
     assert (overtaken.status, overtaken.attempts) == (states.RUNNING, 1)
     assert sent == [record.id, overtaken.id]
+
+
+def test_enqueue_many_writes_the_records_in_one_statement_and_sends_them_in_order_on_commit() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.tasks import enqueue_many
+
+    queue = f"q-{secrets.token_hex(3)}"
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            records = enqueue_many("workers.identity.token_flush", queue=queue, action="flush", resource_type="token",
+                                   work=[(f"r{i}", {"n": i}) for i in range(5)], project_id="p1", user_id="u1")
+        assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+        assert messages(queue) == []  # nothing before commit
+    assert [m["kwargs"] for m in messages(queue)] == [{"n": i} for i in range(5)]
+    rows = {r.id: r for r in TaskRecord.objects.filter(pk__in=[r.id for r in records])}
+    assert [(rows[r.id].resource_id, rows[r.id].status, rows[r.id].attempts) for r in records] == [
+        (f"r{i}", states.SENT, 1) for i in range(5)]

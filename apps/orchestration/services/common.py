@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.core import events
 from apps.core.errors import BadRequest, Conflict
-from apps.core.tasks import enqueue
+from apps.core.tasks import enqueue_many
 from apps.identity.models import User
 from apps.identity.policy import Actor
 from apps.identity.services.tokens import actor_for_session
@@ -131,10 +131,9 @@ def _start(stack: Stack, rows: list[StackResource], target: str, action: str) ->
     StackResource.objects.bulk_update(rows, ["state", "status_reason", "data", "updated_at"])
     Event.objects.bulk_create([_event(stack, target, "state changed", resource=row) for row in rows])
     _publish_resources(stack, rows)
-    for row in rows:
-        enqueue(TASK, queue=_queue(), kwargs={"resource_id": row.id, "epoch": row.data["epoch"]}, action=action,
-                resource_type="stack_resource", resource_id=row.id, project_id=stack.project_id,
-                user_id=stack.user_id)
+    work = [(row.id, {"resource_id": row.id, "epoch": row.data["epoch"]}) for row in rows]
+    enqueue_many(TASK, queue=_queue(), work=work, action=action, resource_type="stack_resource",
+                 project_id=stack.project_id, user_id=stack.user_id)
     stack.pending += len(rows)
 
 

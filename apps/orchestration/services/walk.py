@@ -191,16 +191,21 @@ def resource_progress(*, resource_id: str, outcome: Outcome, epoch: str | None =
 
 
 def resource_done(*, resource_id: str, ok: bool, reason: str = "", outcome: Outcome | None = None,
-                  epoch: str | None = None, properties: dict[str, Any] | None = None) -> str:
+                  epoch: str | None = None, properties: dict[str, Any] | None = None,
+                  stack_id: str | None = None) -> str:
     """A resource action ended: its state and event, the stack's count of pending resources, and when
     that reaches zero the next level, the end of the walk, or the rollback. A report on a resource that
-    is not in progress any more (repeated, or after a timeout) changes nothing. Returns the stack's state."""
+    is not in progress any more (repeated, or after a timeout) changes nothing. Returns the stack's state.
+    ``stack_id``: the resource's stack as its work said (saves looking it up; the row must still be in it)."""
     with transaction.atomic():
-        stack_id = StackResource.objects.filter(pk=resource_id).values_list("stack_id", flat=True).first()
         if stack_id is None:
+            stack_id = StackResource.objects.filter(pk=resource_id).values_list("stack_id", flat=True).first()
+        stack = _locked().filter(pk=stack_id).first() if stack_id is not None else None
+        if stack is None:
             return "gone"
-        stack = _locked().get(pk=stack_id)
-        row = StackResource.objects.select_for_update().get(pk=resource_id)
+        row = StackResource.objects.select_for_update().filter(pk=resource_id, stack=stack).first()
+        if row is None:
+            return "gone"
         if not states.in_progress(row.state) or not _same_epoch(row, epoch):
             return stack.state
         action = row.action
