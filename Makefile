@@ -14,13 +14,30 @@ export PYTHON VENV
 
 SCRIPTS := portal/scripts
 
-.PHONY: help run test lint bench system-deps-run system-deps-test system-deps-bench venv-run venv venv-tempest venv-runtime services clean
+.PHONY: help run node test lint bench system-deps-run system-deps-test system-deps-bench venv-run venv venv-tempest venv-runtime services clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 run: system-deps-run venv-run  ## Start the embedded cloud in the foreground (web, Celery worker and beat, Redis)
 	$(VENV)/bin/python manage.py up
+
+# make node CONTROLLER=http://controller:8000 TOKEN=stn_... ROLE=compute [NAME=node2]: join this machine to a
+# controller as one node (README "More than one machine"). The token (`manage.py node_token create` on the
+# controller) is good once: it is exchanged for the node's settings, written to $(NODE_ENV) (mode 0600); a
+# later `make node ROLE=...` without TOKEN starts again from that file. The nodes still need DATABASE_URL
+# (the controller's PostgreSQL) in the environment until the rest of issue 16.
+NODE_ENV ?= var/node.env
+node: system-deps-run venv-run  ## Join this machine to a controller: CONTROLLER=... TOKEN=... ROLE=compute|network|storage
+	@test -n "$(ROLE)" || { echo "usage: make node CONTROLLER=http[s]://... TOKEN=... ROLE=compute|network|storage [NAME=...]" >&2; exit 2; }
+	@if [ -n "$(TOKEN)" ]; then \
+	  test -n "$(CONTROLLER)" || { echo "make node: CONTROLLER=http[s]://... is needed with TOKEN" >&2; exit 2; }; \
+	  STRATUS_NODE_TOKEN='$(TOKEN)' $(VENV)/bin/python manage.py node_enrol --controller '$(CONTROLLER)' \
+	    --role '$(ROLE)' $(if $(NAME),--name '$(NAME)') --env-file '$(NODE_ENV)' || exit 1; \
+	elif [ ! -f '$(NODE_ENV)' ]; then \
+	  echo "make node: no TOKEN and no $(NODE_ENV) from an earlier enrolment" >&2; exit 2; \
+	fi
+	set -a && . './$(NODE_ENV)' && set +a && exec $(VENV)/bin/python manage.py up --role '$(ROLE)'
 
 test: system-deps-test venv venv-tempest venv-runtime services  ## Lint, then the whole pytest suite against real PostgreSQL and Redis
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,14 @@ powered off (their definitions stay: the node's power sync shows them SHUTOFF at
 libvirtd and virtlogd stop. A libvirtd or virtlogd that was running already is used and never stopped.
 
 This process never touches the database itself: the children do, after ``migrate``.
+
+``--role`` (``ROLES``) picks a part of that: ``all`` (the default) is the above; ``controller`` is
+Redis, migrations, bootstrap, the control worker, beat and the web server (no node agents);
+``compute``, ``network`` and ``storage`` start only that node's agent worker(s) on its own queue
+(``<role>.<STRATUS_HOST>``), with the broker and settings it is given (``make node`` writes them from
+the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. Those node
+roles still need DATABASE_URL (the controller's database): the node agents' tasks call the services
+directly until the rest of issue 16 moves them to specs and reports on the control queue.
 """
 from __future__ import annotations
 
@@ -55,6 +63,8 @@ dynamic_ownership = 0
 security_driver = "none"
 """
 PR_SET_PDEATHSIG = 1
+ROLES = ("all", "controller", "network", "compute", "storage")
+NODE_ROLES = ("network", "compute", "storage")
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
@@ -329,8 +339,14 @@ class Launcher:
         supervisor = Supervisor(cwd=Path(settings.BASE_DIR), env=env, log_dir=log_dir,
                                 logs_to_terminal=opts["logs_to_terminal"])
         code = 0
+        role = opts.get("role") or "all"
+        if role not in ROLES:
+            raise SystemExit(f"stratus: unknown role {role!r} (one of {', '.join(ROLES)})")
         try:
-            self.start(supervisor, data_dir=data_dir, port=port, bind=bind, public_url=public_url, opts=opts)
+            if role in NODE_ROLES:
+                self.start_node(supervisor, role=role, data_dir=data_dir)
+            else:
+                self.start(supervisor, data_dir=data_dir, port=port, bind=bind, public_url=public_url, opts=opts)
             while True:
                 supervisor.wait_signal(0.5)
                 supervisor.check_children()
@@ -392,18 +408,14 @@ class Launcher:
                                     "--pool=threads", f"--concurrency={opts['worker_concurrency']}",
                                     "-n", f"{queue}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
                                     "--loglevel=INFO"])
-        # This node's network agent: one worker process on its own queue network.<host> (workers/network.py).
-        # It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY).
+        controller_only = opts.get("role") == "controller"
         network_queue = f"network.{settings.STRATUS_HOST}"
-        supervisor.start("network-agent", [python, "-m", "celery", "-A", "portal", "worker", "-Q", network_queue,
-                                           "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
-                                           "--without-gossip", "--without-mingle", "--loglevel=INFO"])
-        # This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py).
-        from workers.storage import worker_argv as storage_worker_argv
-
-        supervisor.start("storage-agent", storage_worker_argv(python, settings.STRATUS_HOST))
-        libvirt = self.start_libvirt(supervisor, data_dir=data_dir)
-        nodes = self.start_compute_nodes(supervisor, data_dir=data_dir)
+        libvirt = nodes = ""
+        if not controller_only:
+            self.start_network_agent(supervisor)
+            self.start_storage_agent(supervisor)
+            libvirt = self.start_libvirt(supervisor, data_dir=data_dir)
+            nodes = self.start_compute_nodes(supervisor, data_dir=data_dir)
         supervisor.start("beat", [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
                                   "-s", str(data_dir / "celerybeat-schedule"),
                                   f"--pidfile={data_dir / 'celerybeat.pid'}"])
@@ -435,13 +447,83 @@ class Launcher:
             f"  clouds.yaml: {data_dir / 'clouds.yaml'}\n"
             f"  try:         source {admin_rc} && openstack token issue\n"
             f"  redis:       {redis_shown}\n"
-            f"  network:     agent on queue {network_queue} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
-            f"  compute:     {nodes}\n"
+            + ("  role:        controller (no node agents here: add them with `make node`, README)\n"
+               if controller_only else
+               f"  network:     agent on queue {network_queue} "
+               f"(STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})\n"
+               f"  compute:     {nodes}\n")
             + (f"  libvirt:     {libvirt}\n" if libvirt else "") +
             f"  logs:        {logs}\n"
             + warning +
             "Press Ctrl-C to stop.\n"
         )
+
+    def start_network_agent(self, supervisor: Supervisor) -> None:
+        """This node's network agent: one worker process on its own queue network.<host> (workers/network.py).
+        It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY)."""
+        network_queue = f"network.{settings.STRATUS_HOST}"
+        supervisor.start("network-agent", [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q",
+                                           network_queue, "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
+                                           "--without-gossip", "--without-mingle", "--loglevel=INFO"])
+
+    def start_storage_agent(self, supervisor: Supervisor) -> None:
+        """This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py)."""
+        from workers.storage import worker_argv as storage_worker_argv
+
+        supervisor.start("storage-agent", storage_worker_argv(sys.executable, settings.STRATUS_HOST))
+
+    def start_node(self, supervisor: Supervisor, *, role: str, data_dir: Path) -> None:
+        """A node of one role on this machine: only its agent worker(s), on its own queue, with the broker
+        and settings in the environment (``make node`` sources them from DATA_DIR/node.env). Refused
+        without a broker (it would reach nobody) or without DATABASE_URL (the agents' tasks still
+        call the services, until the rest of issue 16)."""
+        env = supervisor.env
+        broker = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")
+        if not broker:
+            raise Stop(f"--role {role}: no CELERY_BROKER_URL (nor REDIS_URL): enrol this node first "
+                       "(`make node CONTROLLER=... TOKEN=... ROLE=...`, README \"More than one machine\")", 1)
+        if not env.get("DATABASE_URL"):
+            raise Stop(f"--role {role}: DATABASE_URL is not set. A node's agent still reaches the controller's "
+                       "database (its tasks call the services) until the rest of issue 16; set DATABASE_URL to "
+                       "the controller's PostgreSQL", 1)
+        env["CELERY_BROKER_URL"] = broker
+        if broker.startswith(("redis://", "rediss://")):
+            env.setdefault("REDIS_URL", broker)
+        host = settings.STRATUS_HOST
+        libvirt = ""
+        if role == "network":
+            self.start_network_agent(supervisor)
+            what = f"network agent on queue network.{host} (STRATUS_NETWORK_APPLY={settings.STRATUS_NETWORK_APPLY})"
+        elif role == "storage":
+            self.start_storage_agent(supervisor)
+            what = f"storage agent on queue storage.{host}"
+        else:
+            libvirt = self.start_libvirt(supervisor, data_dir=data_dir)
+            what = self.start_compute_node(supervisor, host=host, data_dir=data_dir)
+        where = re.sub(r"//[^@/]*@", "//", broker)  # no password on the terminal
+        self.say(f"\nStratus {role} node {host} is running.\n"
+                 f"  agent:       {what}\n"
+                 f"  broker:      {where}\n"
+                 f"  controller:  {env.get('STRATUS_PUBLIC_URL', '?')}\n"
+                 + (f"  libvirt:     {libvirt}\n" if libvirt else "") +
+                 f"  logs:        {'this terminal' if supervisor.logs_to_terminal else f'{supervisor.log_dir}/*.log'}\n"
+                 "Press Ctrl-C to stop.\n")
+
+    def start_compute_node(self, supervisor: Supervisor, *, host: str, data_dir: Path) -> str:
+        """One compute node, this machine as ``host``: with the test driver (STRATUS_HYPERVISOR=test) a
+        simulated hypervisor of its own, else LIBVIRT_URI (default qemu:///system)."""
+        from workers.agent import simulated_node_environ, worker_argv
+
+        if settings.STRATUS_HYPERVISOR == "test":
+            node_env = dict(supervisor.env, **simulated_node_environ(
+                host, data_dir, vcpus=settings.STRATUS_NODE_VCPUS, memory_mb=settings.STRATUS_NODE_MEMORY_MB,
+                disk_gb=settings.STRATUS_NODE_DISK_GB))
+            supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=node_env)
+            return f"simulated node {host} (libvirt test driver; queue compute.{host})"
+        uri = settings.LIBVIRT_URI or "qemu:///system"
+        node_env = dict(supervisor.env, STRATUS_COMPUTE_HOST=host, LIBVIRT_URI=uri)
+        supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=node_env)
+        return f"node {host} on {uri} (queue compute.{host})"
 
     def start_libvirt(self, supervisor: Supervisor, *, data_dir: Path) -> str:
         """virtlogd and libvirtd for a real node on ``qemu:///system``, as children, when none runs yet.

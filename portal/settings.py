@@ -167,6 +167,16 @@ CELERY_TASK_ACKS_LATE = True
 if os.environ.get("STRATUS_CELERY_KEYPREFIX"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ["STRATUS_CELERY_KEYPREFIX"]}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# What an enrolled node is given (POST /v1/nodes/enrol, apps/compute/services/node_enrolment.py): the
+# broker URL it can reach from its machine (default: this controller's own CELERY_BROKER_URL, which is
+# loopback for `make run`'s Redis), and the CA that signs the controller's TLS certificate, if a TLS
+# proxy fronts it ("" = plain HTTP, no CA to give).
+STRATUS_NODE_BROKER_URL = os.environ.get("STRATUS_NODE_BROKER_URL", "") or CELERY_BROKER_URL
+STRATUS_NODE_CA_FILE = os.environ.get("STRATUS_NODE_CA_FILE", "")
+STRATUS_CELERY_KEYPREFIX = os.environ.get("STRATUS_CELERY_KEYPREFIX", "")
+# On a new machine: the enrolment token `manage.py node_enrol` exchanges (`make node TOKEN=...` sets it; an
+# environment variable rather than argv, which every local user can read).
+STRATUS_NODE_TOKEN = os.environ.get("STRATUS_NODE_TOKEN", "")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "identity-token-flush": {

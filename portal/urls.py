@@ -47,4 +47,5 @@ urlpatterns = [
     re_path(r"^s3(?:/(?P<rest>.*))?$", s3_view),  # the S3 face (apps/objects/api/s3.py)
     re_path(r"^orchestration$", OrchestrationVersions.as_view()),
     path("orchestration/", include("apps.orchestration.api.urls")),
+    path("v1/nodes/", include("apps.compute.api.urls_nodes")),  # node enrolment (apps/compute/api/views_nodes.py)
 ]

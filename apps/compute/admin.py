@@ -5,8 +5,8 @@ import uuid
 from django.contrib import admin
 
 from apps.compute import models, services
+from apps.compute.services import node_enrolment, server_lifecycle
 from apps.compute.services import nodes as node_services
-from apps.compute.services import server_lifecycle
 from apps.core.admin import ShownInline, ShownOnly, deletes, service_action
 
 
@@ -167,3 +167,27 @@ class ConsoleTokenAdmin(ShownOnly):
     search_fields = ("instance__id", "instance__name", "user__name", "project__name")
     list_select_related = ("instance", "user", "project")
     exclude = ("id",)
+
+
+@admin.register(models.NodeToken)
+class NodeTokenAdmin(ShownOnly):
+    """Node enrolment tokens (made with ``manage.py node_token create``): for which node and role,
+    until when, used from where, revoked. The token is never stored; its hash is not shown either.
+    The operators revoke them here."""
+
+    actions = [service_action("revoke_node_tokens", "Revoke selected node tokens",
+                              lambda actor, token: node_enrolment.node_token_revoke(actor=actor, token_id=token.id),
+                              done="Revoked")]
+    list_display = ("name", "role", "created_by", "created_at", "expires_at", "used_at", "used_from", "revoked_at")
+    list_filter = ("role",)
+    search_fields = ("name", "id")
+    exclude = ("token_hash",)
+
+
+@admin.register(models.EnrolledNode)
+class EnrolledNodeAdmin(ShownOnly):
+    """Machines that joined with a node token, one row per role."""
+
+    list_display = ("name", "role", "address", "enrolled_at")
+    list_filter = ("role",)
+    search_fields = ("name", "address")

@@ -359,3 +359,51 @@ class ConsoleToken(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.kind} console token of {self.instance_id}"
+
+
+NODE_ROLES = ("compute", "network", "storage")
+
+
+class NodeToken(TimeStamped):
+    """A node enrolment token an admin made (``manage.py node_token create``) for one node ``name``
+    of one ``role``: stored only as its SHA-256 (``token_hash``), good once (``used_at``) and until
+    ``expires_at``, unless ``revoked_at`` (apps/compute/services/node_enrolment.py)."""
+
+    id = models.CharField(primary_key=True, max_length=36, default=new_uuid, editable=False)
+    name = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, choices=[(r, r) for r in NODE_ROLES])
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=255, blank=True, default="")  # who made it (a user id or "manage.py")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_from = models.CharField(max_length=64, blank=True, default="")  # the address the node gave
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.role} node token for {self.name}"
+
+
+class EnrolledNode(TimeStamped):
+    """A machine that joined with a node token, for one role: its name (the host of its queue
+    ``<role>.<name>``) and the address it gave. A compute node also has its ComputeNode row (created
+    at enrolment, filled in by its agent's registration)."""
+
+    name = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, choices=[(r, r) for r in NODE_ROLES])
+    address = models.CharField(max_length=64, blank=True, default="")
+    enrolled_at = models.DateTimeField()
+    token = models.ForeignKey(NodeToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["role", "name"]
+        constraints = [models.UniqueConstraint(fields=["name", "role"], name="enrolled_node_unique_role")]
+
+    def __str__(self) -> str:
+        return f"{self.role} node {self.name}"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.role}.{self.name}"

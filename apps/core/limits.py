@@ -38,7 +38,8 @@ S3_DATA = "/s3/"  # S3 objects and parts (PUT), capped by the same services
 OBJECT_UPLOAD = re.compile(r"^/dashboard/objects/containers/[^/]+/upload$")  # the dashboard's file form (POST)
 # the error format of each API, by the prefix portal/urls.py serves it under
 STYLES = (("/identity", "keystone"), ("/image", "glance"), ("/network", "neutron"), ("/compute", "nova"),
-          ("/volume", "nova"), ("/metric", "gnocchi"), ("/alarming", "aodh"), ("/orchestration", "heat"))
+          ("/volume", "nova"), ("/metric", "gnocchi"), ("/alarming", "aodh"), ("/orchestration", "heat"),
+          ("/v1/nodes", "keystone"))  # node enrolment (apps/compute/api/views_nodes.py)
 
 
 def exempt(method: str, path: str) -> bool:

@@ -15,8 +15,10 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import openstack
+import pytest
 from celery import Celery
 
 from tests.capabilities import needs
@@ -172,3 +174,93 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
     assert code == 0, "".join(output)
     assert "stratus: stopped." in output[-1]
     assert_gone(children)
+
+
+# ---- `manage.py up --role ...`: which children each role starts (no process is started) --------------
+
+class RecordingSupervisor:
+    """Stands in for the launcher's Supervisor: records what would start, starts nothing."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir, self.logs_to_terminal = env, log_dir, False
+        self.started: list[tuple[str, list[str], dict[str, str] | None]] = []
+        self.steps: list[str] = []
+        self.before_daemons_stop: list = []
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None) -> None:
+        self.started.append((name, argv, env))
+
+    def run_step(self, name: str, argv: list[str]) -> str:
+        self.steps.append(name)
+        return "admin password: pw\n"
+
+    def wait_signal(self, timeout: float) -> None:
+        pass
+
+    def check_children(self) -> None:
+        pass
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.started]
+
+
+def _role_launch(role: str, tmp_path: Path, monkeypatch: Any, settings: Any,
+                 env: dict[str, str]) -> tuple[RecordingSupervisor, str]:
+    import portal.launcher as launcher
+
+    settings.STRATUS_HYPERVISOR, settings.STRATUS_NODES, settings.STRATUS_HOST = "test", 2, "node9"
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # `all`/controller: no Redis child
+    monkeypatch.setattr(launcher, "port_in_use", lambda *_: False)
+    monkeypatch.setattr(launcher, "http_ok", lambda _url: True)
+    supervisor = RecordingSupervisor(dict(env), tmp_path)
+    said: list[str] = []
+    run = launcher.Launcher(said.append)
+    if role in launcher.NODE_ROLES:
+        run.start_node(supervisor, role=role, data_dir=tmp_path)  # type: ignore[arg-type]
+    else:
+        run.start(supervisor, data_dir=tmp_path, port=8000, bind="127.0.0.1",  # type: ignore[arg-type]
+                  public_url="http://127.0.0.1:8000", opts={"role": role, "worker_concurrency": 2, "web_workers": 1})
+    return supervisor, "".join(said)
+
+
+def test_role_all_and_controller(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
+    supervisor, banner = _role_launch("all", tmp_path, monkeypatch, settings, {})
+    assert supervisor.names == ["worker", "network-agent", "storage-agent", "compute-compute1", "compute-compute2",
+                                "beat", "web"]
+    assert supervisor.steps == ["migrate", "bootstrap"] and "compute:     2 simulated nodes" in banner
+    supervisor, banner = _role_launch("controller", tmp_path, monkeypatch, settings, {})
+    assert supervisor.names == ["worker", "beat", "web"]
+    assert supervisor.steps == ["migrate", "bootstrap"] and "role:        controller" in banner
+
+
+def test_role_node_starts_only_its_agent_on_its_queue(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
+    env = {"CELERY_BROKER_URL": "redis://:secret@10.0.0.1:6379/0", "DATABASE_URL": "postgres://x/y",
+           "STRATUS_PUBLIC_URL": "http://10.0.0.1:8000"}
+    for role, name in (("compute", "compute-node9"), ("network", "network-agent"), ("storage", "storage-agent")):
+        supervisor, banner = _role_launch(role, tmp_path, monkeypatch, settings, env)
+        assert supervisor.names == [name] and supervisor.steps == []  # no Redis, migrations, web or beat
+        argv = supervisor.started[0][1]
+        assert argv[argv.index("-Q") + 1] == f"{role}.node9"
+        assert f"Stratus {role} node node9 is running" in banner and "secret" not in banner
+        assert supervisor.env["REDIS_URL"] == env["CELERY_BROKER_URL"]
+    assert supervisor.started[0][2] is None  # storage: the supervisor's environment
+    compute_env = _role_launch("compute", tmp_path, monkeypatch, settings, env)[0].started[0][2]
+    assert compute_env is not None and compute_env["STRATUS_COMPUTE_HOST"] == "node9"
+
+
+def test_role_node_refuses_without_broker_or_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
+    from portal.launcher import Stop
+
+    for env, why in (({"DATABASE_URL": "postgres://x/y"}, "CELERY_BROKER_URL"),
+                     ({"CELERY_BROKER_URL": "redis://10.0.0.1/0"}, "DATABASE_URL")):
+        with pytest.raises(Stop, match=why) as stop:
+            _role_launch("compute", tmp_path, monkeypatch, settings, env)
+        assert stop.value.code == 1
+
+
+def test_role_option_of_up() -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("up", "--role", "everything")

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 # The APIs under apps/*/api/urls.py, by the prefix portal/urls.py mounts them at.
 API_PREFIXES = {"identity/v3/": "keystone", "image/": "glance", "network/": "neutron", "compute/": "nova",
-                "volume/": "cinder", "metric/": "gnocchi", "alarming/": "aodh", "orchestration/": "heat"}
+                "volume/": "cinder", "metric/": "gnocchi", "alarming/": "aodh", "orchestration/": "heat",
+                "v1/nodes/": "keystone"}  # node enrolment answers in Keystone's error format
 WRITE_METHODS = ("post", "put", "patch")
 
 
