@@ -101,10 +101,49 @@ def control_worker(env: dict[str, str], queue: str, concurrency: int) -> Iterato
         token_validation.stop(proc)
 
 
+CPU_KINDS = (("worker", "celery"), ("web", "uvicorn"), ("postgres", "postgres:"), ("redis", "redis-server"))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this bench's own processes of each kind (its control
+    worker, web workers and Redis: descendants of this process) and by PostgreSQL's backends serving its
+    database, read from /proc: the difference over a stack's walk says where the time went."""
+    procs: dict[int, tuple[int, str, float]] = {}  # pid: (parent, command line, CPU seconds)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        procs[int(proc.name)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = procs[pid][0] if pid in procs else 0
+        return False
+
+    used = dict.fromkeys([kind for kind, _ in CPU_KINDS], 0.0)
+    for pid, (_, command, seconds) in procs.items():
+        if command.startswith("postgres:") and f" {DB_NAME} " in command:
+            used["postgres"] += seconds
+            continue
+        for kind, needle in CPU_KINDS:
+            if kind != "postgres" and needle in command and ours(pid):
+                used[kind] += seconds
+                break
+    return used
+
+
 def one_stack(api: Http, base: str, name: str, template: dict[str, Any], *, poll: float, timeout: float,
               before_delete: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """POST the stack, wait for its end, check its resources, delete it: the timings (s) and its state."""
     body = json.dumps({"stack_name": name, "template": template, "parameters": {}, "timeout_mins": 60})
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     status, answer = api.call("POST", f"{base}/stacks", raw=body.encode())
     accepted = time.perf_counter() - started
@@ -115,6 +154,7 @@ def one_stack(api: Http, base: str, name: str, template: dict[str, Any], *, poll
     while (state := api.ok("GET", path)["stack"]["stack_status"]) not in DONE and time.perf_counter() < deadline:
         time.sleep(poll)
     complete = time.perf_counter() - started
+    cpu = {kind: used - cpu_before[kind] for kind, used in cpu_seconds().items()}
     rows = api.ok("GET", f"{path}/resources")["resources"]
     done = sum(r["resource_status"] == "CREATE_COMPLETE" for r in rows)
     before_delete()
@@ -127,7 +167,7 @@ def one_stack(api: Http, base: str, name: str, template: dict[str, Any], *, poll
             break
         time.sleep(poll)
     return {"accept": accepted, "complete": complete, "state": state, "resources": len(rows), "done": done,
-            "delete": time.perf_counter() - began}
+            "delete": time.perf_counter() - began, "cpu": cpu}
 
 
 def bare_floor(env: dict[str, str], web_workers: int, requests: int = 200) -> float:
@@ -245,6 +285,9 @@ def main() -> int:
                     print(f"  {size:>5} None in chains of {args.chain}: accepted in {run['accept'] * 1000:.0f} ms, "
                           f"{run['state']} after {run['complete']:.1f} s ({run['done']} of {run['resources']} "
                           f"resources CREATE_COMPLETE), deleted in {run['delete']:.1f} s; {machine()}", flush=True)
+                    print("        CPU seconds used until complete: " + ", ".join(
+                        f"{kind} {used:.1f} s ({used * 1000 / size:.1f} ms a resource)"
+                        for kind, used in run["cpu"].items()), flush=True)
                     correct = run["state"] == "CREATE_COMPLETE" and run["done"] == run["resources"] == size
                     if not correct:
                         print(f"  the stack did not complete: worker log\n{log.read_text(errors='replace')[-3000:]}",

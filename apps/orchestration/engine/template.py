@@ -102,6 +102,8 @@ class Template:
         resources = require_mapping(self._section("resources"), self._key("resources"))
         check_resource_count(len(resources), limit=max_resources)
         self.resources = {name: self._resource(name, spec) for name, spec in resources.items()}
+        # every binding of this template starts from these (a step of the walk binds it once a resource)
+        self.unconditional = frozenset(name for name, res in self.resources.items() if res.condition is None)
         outputs = require_mapping(self._section("outputs"), self._key("outputs"))
         self.outputs = {name: self._output(name, spec) for name, spec in outputs.items()}
 
@@ -291,8 +293,10 @@ class Stack:
         self.context = context
         self.environment = environment
         self.evaluator = template._evaluator(parameters, context)
-        self.enabled = {name for name, res in template.resources.items()
-                        if self._holds(res.condition, name)}
+        self.enabled = set(template.unconditional)
+        if len(self.enabled) < len(template.resources):
+            self.enabled.update(name for name, res in template.resources.items()
+                                if res.condition is not None and self._holds(res.condition, name))
         self.evaluator.enabled = self.enabled
         self._graph: Graph | None = None
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.identity.services.quotas import quota_release
@@ -119,11 +120,17 @@ class ResourceWork:
     epoch: str = ""
 
 
+def _one(qs: QuerySet[Any]) -> Any:
+    """The row ``qs`` (a lookup by primary key) finds, or None: without the ORDER BY ``first()`` adds (each
+    step of the walk makes a few of these a resource)."""
+    return next(iter(qs.order_by()[:1]), None)
+
+
 def resource_work(*, resource_id: str, epoch: str | None = None) -> ResourceWork | None:
     """What the task for ``resource_id`` has to do, or None when it has nothing to do (a late or
     repeated message: the resource is not in progress any more). A create's properties are resolved here,
     from the resources its level needs (all complete by now)."""
-    row = StackResource.objects.select_related("stack").defer("stack__template").filter(pk=resource_id).first()
+    row = _one(StackResource.objects.select_related("stack").defer("stack__template").filter(pk=resource_id))
     if row is None or not states.in_progress(row.state) or not _same_epoch(row, epoch):
         return None
     stack = row.stack
@@ -134,7 +141,7 @@ def resource_work(*, resource_id: str, epoch: str | None = None) -> ResourceWork
         # only the resources it refers to (its requires, from the references and depends_on): a task
         # reads what its own properties need, not the whole stack (1,000 tasks x 1,000 rows otherwise)
         rows = {r.name: r for r in StackResource.objects.filter(stack=stack, name__in=row.requires,
-                                                                 retire__in=StackResource.SHOWN)}
+                                                                 retire__in=StackResource.SHOWN).order_by()}
         bound = bind(stack, rows)
         plugin = plugins.plugin_for(_plugin_type(stack, row))
         if plugin is None:
@@ -200,10 +207,10 @@ def resource_done(*, resource_id: str, ok: bool, reason: str = "", outcome: Outc
     with transaction.atomic():
         if stack_id is None:
             stack_id = StackResource.objects.filter(pk=resource_id).values_list("stack_id", flat=True).first()
-        stack = _locked().filter(pk=stack_id).first() if stack_id is not None else None
+        stack = _one(_locked().filter(pk=stack_id)) if stack_id is not None else None
         if stack is None:
             return "gone"
-        row = StackResource.objects.select_for_update().filter(pk=resource_id, stack=stack).first()
+        row = _one(StackResource.objects.select_for_update().filter(pk=resource_id, stack=stack))
         if row is None:
             return "gone"
         if not states.in_progress(row.state) or not _same_epoch(row, epoch):
