@@ -15,7 +15,7 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.orchestration.stack_start")
+@shared_task(name="workers.orchestration.stack_start", ignore_result=True)
 def stack_start(stack_id: str) -> str:
     """Start (or go on with) a stack's walk: its first level's resource tasks, or its end."""
     from apps.orchestration import services
@@ -23,7 +23,7 @@ def stack_start(stack_id: str) -> str:
     return services.stack_advance(stack_id=stack_id)
 
 
-@shared_task(name="workers.orchestration.resource_run", acks_late=True)
+@shared_task(name="workers.orchestration.resource_run", acks_late=True, ignore_result=True)
 def resource_run(resource_id: str, epoch: str | None = None) -> str:
     """One phase of a resource's create, update, delete, check, suspend or resume; reports the outcome
     (or sends itself again later). ``epoch``: the action it was sent for (a stale message does nothing)."""
