@@ -7,7 +7,7 @@ from typing import NamedTuple, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, Model, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from guardian.shortcuts import get_objects_for_user
 
@@ -667,12 +667,17 @@ def quota_limits_of(*, project_id: str, resources: Iterable[str]) -> dict[str, i
     for name in names:
         known = quotas.get(name)
         limits[name] = known.default if known is not None else quotas.UNLIMITED
-    # order_by(): no ORDER BY inside the UNION (SQLite refuses one there, and the models have a default)
-    own = QuotaLimit.objects.filter(project_id=project_id, resource__in=names).order_by().values_list(
-        "resource", "hard_limit", Value(1, output_field=IntegerField()))
-    cloud = QuotaDefault.objects.filter(resource__in=names).order_by().values_list(
-        "resource", "hard_limit", Value(0, output_field=IntegerField()))
-    for resource, limit, _rank in sorted(cloud.union(own, all=True), key=lambda row: row[2]):
+    if not names:
+        return limits
+    # written out (every create and delete reads it): the cloud's defaults, then the project's own
+    marks = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "resource", "hard_limit", 0 FROM "{QuotaDefault._meta.db_table}" '
+                       f'WHERE "resource" IN ({marks}) UNION ALL '
+                       f'SELECT "resource", "hard_limit", 1 FROM "{QuotaLimit._meta.db_table}" '
+                       f'WHERE "project_id" = %s AND "resource" IN ({marks})', [*names, project_id, *names])
+        rows = cursor.fetchall()
+    for resource, limit, _rank in sorted(rows, key=lambda row: row[2]):
         limits[resource] = limit
     return limits
 

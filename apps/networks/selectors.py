@@ -233,8 +233,9 @@ def network_list(*, actor: Actor, query: ListQuery | None = None) -> QuerySet[Ne
     return _listed(_networks(), actor, query, NETWORK_FILTERS)
 
 
-def network_get(*, actor: Actor, network_id: str) -> Network:
-    return restricted_get(_networks(), actor, "view", pk=network_id,
+def network_get(*, actor: Actor, network_id: str, with_subnets: bool = True) -> Network:
+    """``with_subnets`` False: without its subnets' ids (a write that reads them itself)."""
+    return restricted_get(_networks() if with_subnets else Network.objects.all(), actor, "view", pk=network_id,
                           not_found=errors.NetworkNotFound(f"Network {network_id} could not be found."))
 
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
 from apps.core.errors import StratusError
 from apps.identity import services as identity_services
@@ -89,3 +89,49 @@ def test_one_default_security_group_whatever_the_race(member):
     results = race(10, lambda i: services.security_group_ensure_default(project_id=member.project_id).id)
     assert len(set(results)) == 1, results
     assert SecurityGroup.objects.filter(project_id=member.project_id, is_default=True).count() == 1
+
+
+def test_a_create_holding_its_address_does_not_hold_up_the_next(member, monkeypatch):
+    """IPAM locks no subnet row: while one port create has claimed its address and not yet committed,
+    another create on the same subnet takes the next free address at once (with the subnet's row lock
+    of before, it waited for the first one's commit: lock timeout here), and both commit distinct ones."""
+    from apps.networks.services import ports
+
+    network = services.network_create(actor=member, name="busy")
+    subnet = services.subnet_create(actor=member, network_id=network.id, cidr="10.60.0.0/24", enable_dhcp=False)
+    services.port_create(actor=member, network_id=network.id)  # the default group exists before the race
+    claimed, go_on = threading.Event(), threading.Event()
+    reserve = ports.reserve
+
+    def slow_reserve(*args, **kwargs):
+        if threading.current_thread().name == "slow":
+            claimed.set()
+            assert go_on.wait(60)
+        return reserve(*args, **kwargs)
+
+    monkeypatch.setattr(ports, "reserve", slow_reserve)
+    results: list[str] = []
+
+    def slow() -> None:
+        try:
+            results.append(services.port_create(actor=member, network_id=network.id).id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow, name="slow")
+    thread.start()
+    try:
+        assert claimed.wait(60)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            fast = services.port_create(actor=member, network_id=network.id)
+    finally:
+        go_on.set()
+        thread.join(60)
+    assert len(results) == 1
+    given = list(IPAllocation.objects.filter(subnet=subnet).values_list("ip_address", flat=True))
+    assert len(given) == len(set(given)) == 3
+    assert IPAllocation.objects.filter(port_id__in=[fast.id, results[0]]).count() == 2
+    usage = identity_services.selectors.quota_usage(project=member.project)["port"]["in_use"]
+    assert usage == 3

@@ -52,6 +52,7 @@ class Resource:
     update: Callable[[Actor, str, dict[str, Any]], Any] | None
     delete: Callable[[Actor, str], None]
     before_read: Callable[[Actor], None] | None = None
+    created_as_read: bool = False  # the create returns the row as ``get`` reads it: rendered without a re-read
 
 
 def _parser(parse: parsers.Op | Parse, read: Callable[[dict[str, Any], parsers.Op], dict[str, Any]]) -> Parse:
@@ -60,7 +61,7 @@ def _parser(parse: parsers.Op | Parse, read: Callable[[dict[str, Any], parsers.O
 
 def _declared(member: str, path: str, render: Callable[[Any, Actor], dict[str, Any]], *,
               create: parsers.Op | Parse, update: parsers.Op | Parse | None, key: str | None = None,
-              before_read: Callable[[Actor], None] | None = None) -> Resource:
+              before_read: Callable[[Actor], None] | None = None, created_as_read: bool = False) -> Resource:
     """A resource whose selectors and services follow the names: ``<member>_list``/``_get`` and
     ``<member>_create``/``_update``/``_delete``, the id passed as ``key`` (``<member>_id``)."""
     key = key or f"{member}_id"
@@ -74,7 +75,8 @@ def _declared(member: str, path: str, render: Callable[[Any, Actor], dict[str, A
     return Resource(member, f"{member}s", path, render,
                     list=lambda a, q: listing(actor=a, query=q), get=lambda a, pk: getter(actor=a, **{key: pk}),
                     create=lambda a, b: creator(actor=a, **to_create(b)), update=updater,
-                    delete=lambda a, pk: deleter(actor=a, **{key: pk}), before_read=before_read)
+                    delete=lambda a, pk: deleter(actor=a, **{key: pk}), before_read=before_read,
+                    created_as_read=created_as_read)
 
 
 def _sg_before_read(actor: Actor) -> None:
@@ -86,7 +88,8 @@ RESOURCES: dict[str, Resource] = {r.path: r for r in (
     _declared("subnet", "subnets", out.subnet_out, create=parsers.SUBNET_CREATE, update=parsers.SUBNET_UPDATE),
     _declared("subnetpool", "subnetpools", out.subnetpool_out, create=parsers.SUBNETPOOL_CREATE,
               update=parsers.SUBNETPOOL_UPDATE),
-    _declared("port", "ports", out.port_out, create=parsers.PORT_CREATE, update=parsers.port_update),
+    _declared("port", "ports", out.port_out, create=parsers.PORT_CREATE, update=parsers.port_update,
+              created_as_read=True),
     _declared("router", "routers", out.router_out, create=parsers.ROUTER_CREATE, update=parsers.ROUTER_UPDATE),
     _declared("floatingip", "floatingips", out.floatingip_out, create=parsers.FIP_CREATE, update=parsers.FIP_UPDATE),
     _declared("security_group", "security-groups", out.security_group_out, create=parsers.SG_CREATE,
@@ -144,10 +147,10 @@ class Collection(NeutronView, resources.Collection):
                 raise errors.BadRequestError(f"Invalid input: '{r.collection}' must be a non-empty list of objects.")
             with transaction.atomic():  # bulk: all or nothing
                 created = [r.create(actor, dict(i)) for i in items]
-            fresh = [r.get(actor, c.pk) for c in created]
+            fresh = created if r.created_as_read else [r.get(actor, c.pk) for c in created]
             return Response({r.collection: [r.render(c, actor) for c in fresh]}, status=201)
         obj = r.create(actor, dict(_body(request, r.member)))
-        return Response({r.member: r.render(r.get(actor, obj.pk), actor)}, status=201)
+        return Response({r.member: r.render(obj if r.created_as_read else r.get(actor, obj.pk), actor)}, status=201)
 
 
 class Member(NeutronView, resources.Member, resources.Updatable, resources.Deletable):

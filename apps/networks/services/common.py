@@ -82,6 +82,17 @@ def share_lock(network: Network) -> None:
             cursor.execute(f'SELECT 1 FROM "{Network._meta.db_table}" WHERE "id" = %s FOR SHARE', [network.pk])
 
 
+def prefetched(obj: models.Model, **related: list[Any]) -> None:
+    """``obj`` with its many-related ``related`` (name -> rows, in the order a read would give them) as
+    ``prefetch_related`` leaves them, so that ``obj.<name>.all()`` costs no query (a row just written)."""
+    cache = obj.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in related.items():
+        queryset = getattr(obj, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cache[name] = queryset
+
+
 def release(project_id: str, deltas: Mapping[str, int]) -> None:
     identity_services.quota_release(project_id=project_id, deltas=deltas)
 

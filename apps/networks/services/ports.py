@@ -24,7 +24,15 @@ from apps.networks.models import (
 )
 from apps.networks.services.agents import notify_agents, publish_and_sync
 from apps.networks.services.allocation import FixedIP, allocate, new_port, normalize_fixed_ips, port_destroy
-from apps.networks.services.common import limits_of, locked_for_write, owning_project, reserve, share_lock, touch
+from apps.networks.services.common import (
+    limits_of,
+    locked_for_write,
+    owning_project,
+    prefetched,
+    reserve,
+    share_lock,
+    touch,
+)
 from apps.networks.services.security_groups import security_group_ensure_default
 
 VNIC_TYPES = {"normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
@@ -167,7 +175,7 @@ def _check_device(actor: Actor, network: Network, project_id: str, *, device_own
 def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
                 **attributes: Unpack[PortAttributes]) -> Port:
     """A port on ``network_id`` with Neutron's attributes (those not given take Neutron's defaults)."""
-    network = selectors.network_get(actor=actor, network_id=network_id)
+    network = selectors.network_get(actor=actor, network_id=network_id, with_subnets=False)
     owner = owning_project(actor, project_id)
     if not actor.is_admin and network.project_id != owner and not network.shared:
         raise errors.NetworkNotFound(f"Network {network_id} could not be found.")
@@ -202,26 +210,29 @@ def port_create(*, actor: Actor, network_id: str, project_id: str | None = None,
                                      "is in use.")
     binding = _binding(actor, attributes)
     if groups is None and port_security and not device_owner.startswith("network:"):
-        security_group_ensure_default(project_id=owner)
-    # the rows only this port needs first; the shared rows (the network, its subnets' IPAM, then the
-    # project's quota row) are locked last, so concurrent creates queue only for the few statements
-    # that need them and the commit. Every writer takes them in this order: network, subnets, quota.
+        groups = [security_group_ensure_default(project_id=owner)]
+    # the rows only this port needs first; then the network (shared), its addresses (each claimed by its
+    # own INSERT: no subnet row is locked, see allocate) and last the project's quota row, held for the
+    # commit only. Every writer takes them in this order: network, addresses, quota.
     port = new_port(network=network, project_id=owner, device_owner=device_owner, device_id=device_id,
                     mac_address=mac, name=attributes.get("name", ""), description=attributes.get("description", ""),
                     admin_state_up=attributes.get("admin_state_up", True), port_security_enabled=port_security,
                     allowed_address_pairs=pairs, dns_name=dns_name, tags=list(attributes.get("tags") or []),
                     **binding)
-    if groups is None and port_security and not device_owner.startswith("network:"):
-        groups = [security_group_ensure_default(project_id=owner)]
-    if groups:
-        port.security_groups.set(groups)
+    if groups:  # a new port has none yet: the links inserted (no read of the current set)
+        through = Port.security_groups.through
+        through.objects.bulk_create([through(port_id=port.pk, securitygroup_id=g.pk) for g in groups])
     limits = limits_of(owner, "port")
-    # FOR SHARE keeps out a network delete or update until the commit without queueing creates (the
-    # port row's foreign key holds KEY SHARE on it already; a FOR UPDATE would deadlock two creates)
+    # FOR SHARE keeps out a network delete or update (and a subnet's create, update or delete, which lock
+    # the network FOR UPDATE) until the commit without queueing creates (the port row's foreign key is
+    # checked at the commit only; a FOR UPDATE would make concurrent creates queue, or deadlock)
     share_lock(network)
-    allocate(port, requests if requests else (None if requests is None else []), network=network)
+    addresses = allocate(port, requests if requests else (None if requests is None else []), network=network)
     reserve(owner, {"port": 1}, limits)  # last: the project's row is held for the commit only
     publish_and_sync("created", "port", port, status=port.status)
+    # the port as port_get reads it, without reading it again: its addresses and groups as written
+    prefetched(port, fixed_ips=sorted(addresses, key=lambda a: a.pk),
+               security_groups=sorted(groups or [], key=lambda g: g.pk))
     return port
 
 
