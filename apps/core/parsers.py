@@ -28,8 +28,18 @@ def _float(text: str) -> float:
     return value
 
 
-def _check(value: Any) -> None:
-    """Depth, NUL and surrogates, walked without recursion."""
+# in JSON text, an escape that may stand for a NUL or a surrogate (a conservative test: ``\\u0000`` or a
+# paired surrogate matches too, and only sends the body through the per-string check)
+_ESCAPED_FORBIDDEN = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _check(value: Any, text: str | None = None) -> None:
+    """Depth, NUL and surrogates, walked without recursion. ``text``: the JSON text ``value`` was parsed
+    from; when it holds neither character, raw or as an escape, no string can, and only the depth of the
+    maps and lists is walked."""
+    if text is not None and not _FORBIDDEN.search(text) and not _ESCAPED_FORBIDDEN.search(text):
+        _check_depth(value)
+        return
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -46,6 +56,21 @@ def _check(value: Any) -> None:
                 stack.extend((child, depth + 1) for child in item)
 
 
+def _check_depth(value: Any) -> None:
+    """No map or list deeper than MAX_DEPTH (only they are walked)."""
+    if type(value) is not dict and type(value) is not list:
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels")
+        below = depth + 1
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, below))
+
+
 def loads(raw: bytes | str) -> Any:
     """The JSON value of ``raw``; ValueError (its message safe to show) when it is not one an API takes."""
     try:
@@ -55,7 +80,7 @@ def loads(raw: bytes | str) -> Any:
         raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError:
         raise ValueError("the body is not UTF-8") from None
-    _check(value)
+    _check(value, text)
     return value
 
 

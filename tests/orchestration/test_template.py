@@ -230,6 +230,45 @@ def test_graph_of_a_long_chain_and_a_wide_fan() -> None:
     assert fan.deletion_levels()[-1] == ["root"]
 
 
+CHOSEN = """
+heat_template_version: 2021-04-16
+parameters:
+  which: {type: string, default: a}
+  enable: {type: boolean, default: true}
+conditions:
+  enabled: {get_param: enable}
+resources:
+  a: {type: OS::Heat::None}
+  b: {type: OS::Heat::None, condition: enabled}
+  c: {type: OS::Heat::None, properties: {v: {get_resource: {get_param: which}}}}
+  d: {type: OS::Heat::None, depends_on: c, metadata: {m: {get_attr: [b, x]}}}
+"""
+
+
+def test_graph_follows_the_values_it_is_bound_to() -> None:
+    """The graph validate makes (defaults) is reused by a stack bound to the same enabled set only when
+    no reference can change with a value: a reference named by a parameter, a condition that drops a
+    resource, each give the bound stack its own graph."""
+    tmpl = Template.parse(CHOSEN)
+    tmpl.validate()
+    assert tmpl.stack().graph().requires["c"] == {"a"}
+    assert tmpl.stack(parameters={"which": "b"}).graph().requires["c"] == {"b"}
+    assert tmpl.stack(parameters={"which": "b"}).levels() == [["a", "b"], ["c"], ["d"]]
+    off = tmpl.stack(parameters={"enable": False})
+    assert off.enabled == {"a", "c", "d"} and off.graph().requires == {"a": set(), "c": {"a"}, "d": {"c"}}
+    assert tmpl.stack(parameters={"which": "d"}).graph().requires["c"] == {"d"}
+    with pytest.raises(CircularDependency):
+        tmpl.stack(parameters={"which": "d"}).levels()
+    static = Template.parse(CHOSEN.replace("{get_resource: {get_param: which}}", "{get_resource: a}"))
+    static.validate()
+    bound = static.stack()
+    assert bound.graph() is static.stack(parameters={"which": "b"}).graph()  # one graph for the template
+    assert static.stack(parameters={"enable": False}).graph().requires == {"a": set(), "c": {"a"}, "d": {"c"}}
+    levels = bound.levels()
+    levels[0].append("changed")
+    assert bound.levels() == [["a", "b"], ["c"], ["d"]]  # each caller has its own copy
+
+
 def test_environment_registry_and_parameters() -> None:
     env = parse_environment(["""
 parameters: {image: fedora}

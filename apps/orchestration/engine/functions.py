@@ -608,7 +608,13 @@ class Evaluator:
     # ---- references, for the dependency graph ----
     def references(self, snippet: Any) -> set[str]:
         """Names of resources ``snippet`` refers to through get_resource/get_attr/Ref/Fn::GetAtt."""
+        return self.references_static(snippet)[0]
+
+    def references_static(self, snippet: Any) -> tuple[set[str], bool]:
+        """``references``, and whether they are the same under any parameter values: no Ref (a parameter's
+        name or a resource's) and no reference whose name is itself computed."""
         found: set[str] = set()
+        static = True
         stack = [snippet]
         while stack:
             node = stack.pop()
@@ -619,10 +625,13 @@ class Evaluator:
                         name = self._reference_name(key, args)
                         if name is not None:
                             found.add(name)
+                        if key == "Ref" or (key in REFERENCE_FUNCTIONS and isinstance(
+                                args[0] if isinstance(args, list) and args else args, dict)):
+                            static = False
                 stack.extend(node.values())
             elif isinstance(node, list):
                 stack.extend(node)
-        return found
+        return found, static
 
     def _reference_name(self, key: str, args: Any) -> str | None:
         if key in ("get_resource", "Ref"):
@@ -640,6 +649,9 @@ class Evaluator:
         if name not in self.resources:
             raise InvalidTemplateReference(resource=name, key=key)
         return name
+
+
+REFERENCE_FUNCTIONS = ("get_resource", "get_attr", "Fn::GetAtt")
 
 
 def _replace_all(text: str, keys: list[str], values: dict[str, str]) -> str:

@@ -18,10 +18,16 @@ class Graph:
         for name, deps in self.requires.items():
             for dep in deps:
                 self.required_by[dep].add(name)
+        self._levels: list[list[str]] | None = None
 
     def levels(self) -> list[list[str]]:
         """Creation order: each level's resources need only those of earlier levels, so a level can be
-        created in parallel. CircularDependency if there is no such order."""
+        created in parallel. CircularDependency if there is no such order. Found once (a copy each time)."""
+        if self._levels is None:
+            self._levels = self._find_levels()
+        return [list(level) for level in self._levels]
+
+    def _find_levels(self) -> list[list[str]]:
         waiting = {name: len(deps) for name, deps in self.requires.items()}
         level = sorted(name for name, count in waiting.items() if count == 0)
         levels: list[list[str]] = []

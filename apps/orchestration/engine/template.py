@@ -45,6 +45,8 @@ CFN_SECTIONS = ("AWSTemplateFormatVersion", "Description", "Mappings", "Paramete
 RESOURCE_KEYS = {"type": "Type", "properties": "Properties", "metadata": "Metadata", "depends_on": "DependsOn",
                  "deletion_policy": "DeletionPolicy", "update_policy": "UpdatePolicy", "description": "Description",
                  "condition": "Condition", "external_id": "ExternalId"}
+HOT_RESOURCE_FIELDS = {k: k for k in RESOURCE_KEYS}  # a definition's key -> its field, in either format
+CFN_RESOURCE_FIELDS = {v: k for k, v in RESOURCE_KEYS.items()}
 OUTPUT_KEYS = {"value": "Value", "description": "Description", "condition": "Condition"}
 DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
 
@@ -106,6 +108,10 @@ class Template:
         self.unconditional = frozenset(name for name, res in self.resources.items() if res.condition is None)
         outputs = require_mapping(self._section("outputs"), self._key("outputs"))
         self.outputs = {name: self._output(name, spec) for name, spec in outputs.items()}
+        # ``graph``'s: each resource's references when no parameter value can change them, and the last
+        # graph made of such references only (its enabled set, the graph)
+        self._static_requires: dict[str, set[str]] = {}
+        self._static_graph: tuple[frozenset[str], Graph] | None = None
 
     @classmethod
     def parse(cls, text: str | bytes, *, files: Mapping[str, str] | None = None) -> Template:
@@ -121,7 +127,7 @@ class Template:
     def _resource(self, name: str, spec: Any) -> ResourceDefinition:
         if not isinstance(spec, dict):
             raise StackValidationFailed(message=f'Resource {name} must be a map')
-        field_of = {k: k for k in RESOURCE_KEYS} if self.hot else {v: k for k, v in RESOURCE_KEYS.items()}
+        field_of = HOT_RESOURCE_FIELDS if self.hot else CFN_RESOURCE_FIELDS
         for key in spec:
             if key not in field_of:
                 raise StackValidationFailed(message=f'"{key}" is not a valid keyword inside a resource definition')
@@ -266,12 +272,33 @@ class Template:
                 stack.extend(node)
 
     def graph(self, ev: Evaluator, enabled: set[str] | None = None) -> Graph:
+        """The dependency graph of the ``enabled`` resources (all by default) under ``ev``'s values. A
+        resource's references that no parameter value can change are found once per template, and so is
+        the graph of the same enabled set when all of them are (``validate``'s graph is a create's)."""
         enabled = set(self.resources) if enabled is None else enabled
         requires: dict[str, set[str]] = {}
+        static = True
         for name in enabled:
-            res = self.resources[name]
-            deps = set(res.depends_on) | ev.references(res.properties) | ev.references(res.metadata)
+            deps = self._static_requires.get(name)
+            if deps is None:
+                res = self.resources[name]
+                props, props_static = ev.references_static(res.properties)
+                meta, meta_static = ev.references_static(res.metadata)
+                deps = set(res.depends_on) | props | meta
+                if props_static and meta_static:
+                    self._static_requires[name] = deps
+                else:
+                    static = False
             requires[name] = {d for d in deps if d in enabled}
+        key = frozenset(enabled)
+        if static and self._static_graph is not None and self._static_graph[0] == key:
+            return self._static_graph[1]
+        graph = self._graph(requires, enabled)
+        if static:
+            self._static_graph = (key, graph)
+        return graph
+
+    def _graph(self, requires: dict[str, set[str]], enabled: set[str]) -> Graph:
         implicit = implicit_requires(self.resources, enabled)
         if implicit:  # Heat's implicit networking dependencies, unless they would make a cycle
             graph = Graph({name: deps | implicit.get(name, set()) for name, deps in requires.items()})
@@ -299,6 +326,7 @@ class Stack:
                                 if res.condition is not None and self._holds(res.condition, name))
         self.evaluator.enabled = self.enabled
         self._graph: Graph | None = None
+        self._types: dict[str, ResolvedType] = {}
 
     def _holds(self, cond: Any, where: str) -> bool:
         if cond is None:
@@ -314,11 +342,15 @@ class Stack:
 
     def resource_type(self, name: str) -> ResolvedType:
         """The type a resource is created as, after the environment's resource_registry; a type that is
-        itself a template file name (``type: server.yaml``) is a provider template."""
-        rtype = self.template.resources[name].type
-        if is_template(rtype):
-            return ResolvedType(rtype, template=rtype)
-        return self.environment.registry.resolve(rtype, name)
+        itself a template file name (``type: server.yaml``) is a provider template. Resolved once per
+        resource (this stack's environment does not change)."""
+        resolved = self._types.get(name)
+        if resolved is None:
+            rtype = self.template.resources[name].type
+            resolved = ResolvedType(rtype, template=rtype) if is_template(rtype) else \
+                self.environment.registry.resolve(rtype, name)
+            self._types[name] = resolved
+        return resolved
 
     def provider_template(self, name: str, *, depth: int = 0) -> Template | None:
         """The nested template resource ``name`` is created from (None for a built-in type), parsed with

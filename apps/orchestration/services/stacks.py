@@ -1,7 +1,11 @@
 """Stacks created, previewed and deleted (the walk that follows is ``walk``'s)."""
 from __future__ import annotations
 
+import io
 import json
+import os
+from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from django.db import connection, transaction
@@ -12,7 +16,7 @@ from apps.core.tasks import enqueue
 from apps.identity.policy import Actor, require_write
 from apps.identity.services.quotas import quota_reserve
 from apps.orchestration import engine, selectors, states
-from apps.orchestration.models import Event, Stack, StackResource
+from apps.orchestration.models import Event, Stack, StackResource, new_uuid
 from apps.orchestration.services.common import (
     START,
     StackExists,
@@ -27,41 +31,94 @@ from apps.orchestration.services.common import (
 from apps.orchestration.services.templates import Prepared, _prepare, _take_prepared
 
 _new_id = StackResource._meta.pk.get_default
+# COPY's text format: a backslash, tab, newline or carriage return inside a value is escaped
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _values_insert() -> bool:
+def _copy_rows() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _copy_text(value: Any, *, is_json: bool) -> str:
+    """One value as a field of COPY's text format: NULL as ``\\N``, JSON serialized as a jsonb column
+    reads it, a timestamp in ISO form, a boolean as t/f."""
+    if value is None:
+        return "\\N"
+    if is_json:
+        text = json.dumps(value)
+    elif isinstance(value, bool):
+        text = "t" if value else "f"
+    elif isinstance(value, datetime):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return text.translate(_COPY_ESCAPES)
+
+
+def _copy_json(value: Any) -> str:
+    """``_copy_text`` of a JSON column's value; a list of strings (a row's requires and required_by)
+    written as ``json.dumps`` writes it, without its per-call overhead."""
+    if type(value) is list and all(type(item) is str for item in value):
+        return ("[" + ", ".join(map(encode_basestring_ascii, value)) + "]").translate(_COPY_ESCAPES)
+    return _copy_text(value, is_json=True)
+
+
+def _copy_plain(value: Any) -> str:
+    """``_copy_text`` of another column's value, a string or an integer directly."""
+    kind = type(value)
+    if kind is str:
+        return value.translate(_COPY_ESCAPES)
+    if kind is int:
+        return str(value)
+    return _copy_text(value, is_json=False)
 
 
 def _insert_resources(stack: Stack, specs: list[dict[str, Any]]) -> None:
     """Write a new stack's resource rows (``specs``: each row's fields other than their defaults).
     ``bulk_create`` prepares each of their ~15 fields per row; on PostgreSQL the columns every row shares
-    are prepared once from one model object, the varying ones (JSON serialized directly) go in one
-    ``INSERT (psycopg2 quoting the values): the same values ``bulk_create`` writes (tests/orchestration/
-    test_insert_resources.py compares them)."""
+    are prepared and encoded once from one model object, the varying ones (JSON serialized directly)
+    encoded per row, and the rows go in one ``COPY ... FROM STDIN`` (text format): the same values
+    ``bulk_create`` writes (tests/orchestration/test_insert_resources.py compares them)."""
     if not specs:
         return
-    if not _values_insert():
+    if not _copy_rows():
         StackResource.objects.bulk_create([StackResource(stack=stack, **spec) for spec in specs])
         return
     sample = StackResource(stack=stack, **specs[0])
     fields = StackResource._meta.concrete_fields
-    varying = {"id", *specs[0]}
     json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
-    shared = {f.attname: f.get_db_prep_save(f.pre_save(sample, True), connection)
+    varying = ["id", *specs[0]]
+    shared = {f.attname: _copy_text(f.pre_save(sample, True) if f.attname in json_fields else
+                                    f.get_db_prep_save(f.pre_save(sample, True), connection),
+                                    is_json=f.attname in json_fields)
               for f in fields if f.attname not in varying}
-    columns = [f.attname for f in fields]
-    template = "(" + ", ".join("%s::jsonb" if c in json_fields and c in varying else "%s" for c in columns) + ")"
-    rows = []
-    for spec in specs:
-        values = {"id": _new_id(), **{k: json.dumps(v) if k in json_fields else v for k, v in spec.items()}}
-        rows.append(tuple(values[c] if c in values else shared[c] for c in columns))
-    head = "INSERT INTO {} ({}) VALUES ".format(  # the model's own table and column names
+    by_name = {f.attname: f for f in fields}
+    # the shared columns first (one encoded text for every row), then the varying ones
+    columns = [*shared, *varying]
+    head = "\t".join(shared.values())
+    coders = [(name, _copy_json if name in json_fields else _copy_plain) for name in varying[1:]]
+    lines = []
+    for row_id, spec in zip(_new_ids(len(specs)), specs, strict=True):
+        lines.append(f"{head}\t{row_id}\t" + "\t".join([code(spec[name]) for name, code in coders]) + "\n")
+    sql = "COPY {} ({}) FROM STDIN".format(  # the model's own table and column names
         connection.ops.quote_name(StackResource._meta.db_table),
-        ", ".join(connection.ops.quote_name(f.column) for f in fields))
-    with connection.cursor() as cursor:  # values quoted by psycopg2's own mogrify, one statement
-        values_sql = b",".join(cursor.cursor.mogrify(template, row) for row in rows).decode()
-        cursor.execute(head + values_sql)
+        ", ".join(connection.ops.quote_name(by_name[c].column) for c in columns))
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(sql, io.StringIO("".join(lines)))
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` ids as the model's default makes them (``str(uuid.uuid4())``: dashed random UUIDs, the
+    version and variant bits set), from one read of the system's random source."""
+    if StackResource._meta.pk.default is not new_uuid:
+        return [_new_id() for _ in range(count)]
+    raw = bytearray(os.urandom(16 * count))
+    for at in range(0, 16 * count, 16):
+        raw[at + 6] = (raw[at + 6] & 0x0F) | 0x40  # version 4
+        raw[at + 8] = (raw[at + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, 32 * count, 32)]
 
 
 def _prepared_stack(stack: Stack, prepared: Prepared, *, timeout_mins: int | None) -> list[dict[str, Any]]:
