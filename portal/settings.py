@@ -293,6 +293,15 @@ STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 10
 # max_json_body_size.
 STRATUS_MAX_HEAT_BODY = int(os.environ.get("STRATUS_MAX_HEAT_BODY", str(1 << 20)))
 STRATUS_IMAGE_SIZE_CAP = int(os.environ.get("STRATUS_IMAGE_SIZE_CAP", str(1 << 40)))  # bytes, like Glance's 1 TiB
+# The web-download import method (Glance's [import_filtering_opts]): http/https only, to these ports (an
+# empty list: any), and never to a loopback, private, link-local, multicast or reserved address unless
+# the URI's host is in STRATUS_IMAGE_IMPORT_ALLOWED_HOSTS (comma-separated, default none).
+STRATUS_IMAGE_IMPORT_ALLOWED_HOSTS = [h.strip().lower() for h in
+                                      os.environ.get("STRATUS_IMAGE_IMPORT_ALLOWED_HOSTS", "").split(",") if h.strip()]
+STRATUS_IMAGE_IMPORT_ALLOWED_PORTS = [int(p) for p in
+                                      os.environ.get("STRATUS_IMAGE_IMPORT_ALLOWED_PORTS", "80,443").split(",")
+                                      if p.strip()]
+STRATUS_IMAGE_IMPORT_TIMEOUT = float(os.environ.get("STRATUS_IMAGE_IMPORT_TIMEOUT", "30"))  # seconds per read
 
 # Object storage (Swift v1, and the S3 face): the index is in the database, the bytes in an engine.
 # STRATUS_OBJECT_STORE=file (a directory tree, default under the data directory) or s3 (an S3-compatible

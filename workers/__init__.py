@@ -11,6 +11,7 @@ from workers import (
     compute_control,
     compute_volumes,
     identity,
+    images,
     network,
     objects,
     orchestration,
@@ -20,5 +21,5 @@ from workers import (
     telemetry,
 )
 
-__all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "network",
+__all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "images", "network",
            "objects", "orchestration", "reports", "storage", "taskrecord", "telemetry"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from celery import shared_task
+
 from lib import imageformat
 from workers.drivers.hypervisor.imagecache import ImageCache
 
@@ -29,3 +31,12 @@ def cached_image(cache: ImageCache, image: Image) -> str:
         cache.remove(image.id)
         raise
     return cached.path
+
+
+@shared_task(name="workers.images.web_download")
+def web_download(image_id: str, task_id: str, uri: str) -> str:
+    """The web-download import method's fetch (control queue): the image service streams ``uri`` into
+    the store under its import policy and records the outcome."""
+    from apps.images import services
+
+    return services.image_web_download_run(image_id=image_id, task_id=task_id, uri=uri)

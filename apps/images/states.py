@@ -5,6 +5,7 @@ anything else is refused.
     queued --upload starts--> saving --data stored--> active <--deactivate/reactivate--> deactivated
                saving --upload broken (disconnect, store error, size mismatch, over quota)--> queued
     queued --stage--> uploading --import--> importing --done--> active (or back to queued)
+    queued --import (web-download)--> importing --fetched--> active (or back to queued)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ UPLOADING = "uploading"
 IMPORTING = "importing"
 
 IMAGE_TRANSITIONS: dict[str, frozenset[str]] = {
-    QUEUED: frozenset({SAVING, UPLOADING}),
+    QUEUED: frozenset({SAVING, UPLOADING, IMPORTING}),
     SAVING: frozenset({ACTIVE, QUEUED, KILLED}),
     ACTIVE: frozenset({DEACTIVATED}),
     KILLED: frozenset(),

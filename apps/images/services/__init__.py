@@ -5,7 +5,7 @@ The status machine is apps/images/states.py's table; anything else is refused. C
 names here (``services.image_create``); the modules of this package hold them by concern:
 
 - ``images``: an image's record (create, JSON-patch update, delete, deactivate, tags)
-- ``data``: its data (upload, stage and import), streamed into the store
+- ``data``: its data (upload, stage and import: glance-direct and web-download), streamed into the store
 - ``members``: sharing with other projects
 - ``demo``: bootstrap's demo image
 """
@@ -23,8 +23,10 @@ from apps.images.services.data import (
     StoreFailed,
     UploadAborted,
     image_import,
+    image_import_web_download,
     image_stage,
     image_upload,
+    image_web_download_run,
 )
 from apps.images.services.demo import DEMO_IMAGE_NAME, image_demo_ensure
 from apps.images.services.images import (
@@ -57,12 +59,14 @@ __all__ = [
     "image_delete",
     "image_demo_ensure",
     "image_import",
+    "image_import_web_download",
     "image_reactivate",
     "image_stage",
     "image_tag_add",
     "image_tag_delete",
     "image_update",
     "image_upload",
+    "image_web_download_run",
     "is_property_key",
     "member_create",
     "member_delete",

@@ -12,7 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from apps.core import tasks
 from apps.core.errors import BadRequest, Conflict, QuotaExceeded, StratusError
 from apps.identity import selectors as identity_selectors
 from apps.identity import services as identity_services
@@ -21,7 +23,7 @@ from apps.images import selectors
 from apps.images.models import Image, ImageTask
 from apps.images.services._common import _drop_data, _may_modify, _publish, _quota_holder, _transition
 from apps.images.storage import get_store
-from lib import imageformat
+from lib import imageformat, webfetch
 from lib.imagestore import StoreError
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,13 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
         _transition(image, busy)
         image.save(update_fields=["status", "updated_at"])
         _publish(image, "state")
+    return _write(image, chunks, expected_size=expected_size, busy=busy, activate=not staging)
+
+
+def _write(image: Image, chunks: Iterable[bytes], *, expected_size: int | None, busy: str, activate: bool) -> Image:
+    """The data of ``image`` (already ``busy``: saving, uploading or importing) streamed into the store
+    with the size cap, the quota, the format inspector and the hashes; ``activate``: it becomes active.
+    Any failure leaves nothing in the store, puts the image back to queued and raises again."""
     cap = settings.STRATUS_IMAGE_SIZE_CAP
     left = _bytes_left(_quota_holder(image.owner))
     if expected_size is not None and expected_size > cap:
@@ -197,7 +206,7 @@ def _receive(*, actor: Actor, image_id: str, chunks: Iterable[bytes], expected_s
             stored = location
             try:
                 image.bytes_reserved = size
-                if not staging:
+                if activate:
                     _transition(image, Image.ACTIVE)
                 image.size = size
                 image.virtual_size = virtual_size(image.disk_format, bytes(head), size, inspected)
@@ -243,13 +252,14 @@ def _abort_upload(writer: Any, image_id: str, stored: str | None = None) -> None
 def _back_to_queued(image_id: str) -> None:
     with transaction.atomic():
         image = Image.objects.select_for_update().filter(pk=image_id).first()
-        if image is not None and image.status in (Image.SAVING, Image.UPLOADING) and not image.location:
+        if image is not None and image.status in (Image.SAVING, Image.UPLOADING, Image.IMPORTING) \
+                and not image.location:
             _transition(image, Image.QUEUED)
             image.save(update_fields=["status", "updated_at"])
             _publish(image, "state")
 
 
-IMPORT_METHODS = ("glance-direct",)
+IMPORT_METHODS = ("glance-direct", "web-download")
 
 
 def image_import(*, actor: Actor, image_id: str, method: str, import_req: Mapping[str, Any] | None = None,
@@ -261,6 +271,13 @@ def image_import(*, actor: Actor, image_id: str, method: str, import_req: Mappin
     the request."""
     if method not in IMPORT_METHODS:
         raise BadRequest(f"Import method {method!r} is not supported: use one of {', '.join(IMPORT_METHODS)}.")
+    if method == "web-download":
+        wanted = (import_req or {}).get("method") or {}
+        uri = wanted.get("uri") if isinstance(wanted, Mapping) else None
+        if not isinstance(uri, str) or not uri:
+            raise BadRequest("The web-download import method needs the data's URI (method.uri).")
+        return image_import_web_download(actor=actor, image_id=image_id, uri=uri, import_req=import_req,
+                                         request_id=request_id)
     with transaction.atomic():
         image = selectors.image_get_for_update(actor=actor, image_id=image_id)
         _may_modify(actor, image)
@@ -308,3 +325,112 @@ def image_import(*, actor: Actor, image_id: str, method: str, import_req: Mappin
             transaction.on_commit(lambda: _drop_data(location))
         raise
     return task
+
+
+# ---- web-download ----------------------------------------------------------------------------
+
+WEB_DOWNLOAD_TASK = "workers.images.web_download"
+
+
+def _web_policy() -> webfetch.Policy:
+    return webfetch.Policy(allowed_hosts=tuple(settings.STRATUS_IMAGE_IMPORT_ALLOWED_HOSTS),
+                           allowed_ports=tuple(settings.STRATUS_IMAGE_IMPORT_ALLOWED_PORTS),
+                           timeout=float(settings.STRATUS_IMAGE_IMPORT_TIMEOUT))
+
+
+def _check_web_uri(uri: str) -> None:
+    """The URI as the import policy sees it now (scheme, port, the host's addresses): a refusal is
+    the request's 400 and changes nothing. The fetch checks it again (and every redirect's)."""
+    policy = _web_policy()
+    try:
+        parts = webfetch.check_uri(uri, policy)
+        webfetch.resolve(parts.hostname or "", parts.port or (443 if parts.scheme.lower() == "https" else 80),
+                         policy)
+    except webfetch.Refused as exc:
+        raise BadRequest(f"URI refused for web-download: {exc}") from None
+    except webfetch.FetchError as exc:
+        raise BadRequest(f"URI refused for web-download: {exc}") from None
+
+
+def image_import_web_download(*, actor: Actor, image_id: str, uri: str,
+                              import_req: Mapping[str, Any] | None = None, request_id: str = "") -> ImageTask:
+    """Interoperable import with the ``web-download`` method: a queued image the caller may modify
+    becomes ``importing`` and a control-queue task (``image_web_download_run``) streams ``uri``'s body
+    into the store. The URI must pass Glance's import filtering (``lib/webfetch``): 400 otherwise, and
+    nothing changes."""
+    with transaction.atomic():
+        image = selectors.image_get_for_update(actor=actor, image_id=image_id)
+        _may_modify(actor, image)
+        if image.status != Image.QUEUED or image.location:
+            raise Conflict(f"Image {image.id} is {image.status}: web-download imports into a queued image.")
+    _check_web_uri(uri)
+    with transaction.atomic():
+        image = selectors.image_get_for_update(actor=actor, image_id=image_id)
+        if image.status != Image.QUEUED or image.location:
+            raise Conflict(f"Image {image.id} is {image.status}: web-download imports into a queued image.")
+        _transition(image, Image.IMPORTING)
+        image.properties = {k: v for k, v in image.properties.items() if k != "os_glance_failed_import"}
+        task = ImageTask.objects.create(
+            image_id=image.id, owner=actor.project_id or "", user_id=actor.user_id, request_id=request_id,
+            status=ImageTask.PENDING,
+            input={"image_id": image.id, "import_req": dict(import_req or {"method": {"name": "web-download",
+                                                                                        "uri": uri}}),
+                   "backend": [get_store().name]})
+        image.save(update_fields=["status", "properties", "updated_at"])
+        _publish(image, "state")
+        tasks.enqueue(WEB_DOWNLOAD_TASK, queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                      kwargs={"image_id": image.id, "task_id": str(task.id), "uri": uri}, action="import",
+                      resource_type="image", resource_id=image.id, project_id=actor.project_id or "",
+                      user_id=actor.user_id or "")
+    return task
+
+
+def image_web_download_run(*, image_id: str, task_id: str, uri: str) -> str:
+    """The web-download task's work (control queue): fetch ``uri`` under the import policy (each
+    redirect checked, the checked address connected to) and stream it through the upload path (size
+    cap, quota, format inspector, md5 and sha512); the image becomes active. On any failure the image
+    goes back to queued with ``os_glance_failed_import`` set and the task records why. Returns
+    ``"active"`` or ``"failed: <reason>"``."""
+    task = ImageTask.objects.filter(pk=task_id, image_id=image_id).first()
+    image = Image.objects.filter(pk=image_id).first()
+    if task is None or image is None or image.status != Image.IMPORTING:
+        return "failed: the image is gone or no longer importing"
+    ImageTask.objects.filter(pk=task.pk).update(status=ImageTask.PROCESSING, updated_at=timezone.now())
+    try:
+        try:
+            download = webfetch.open_uri(uri, _web_policy())
+        except webfetch.Refused as exc:
+            raise BadRequest(f"URI refused for web-download: {exc}") from None
+        except webfetch.FetchError as exc:
+            raise BadRequest(str(exc)) from None
+        try:
+            image = _write(image, download.chunks(), expected_size=download.size, busy=Image.IMPORTING,
+                           activate=True)
+        except webfetch.FetchError as exc:
+            raise BadRequest(str(exc)) from None
+        finally:
+            download.close()
+    except StratusError as exc:
+        _web_download_failed(image_id, task.pk, exc.message)
+        log.warning("image %s: web-download of %s failed: %s", image_id, uri, exc.message)
+        return f"failed: {exc.message}"
+    except Exception as exc:
+        _web_download_failed(image_id, task.pk, f"{type(exc).__name__}: {exc}")
+        log.exception("image %s: web-download of %s failed", image_id, uri)
+        return f"failed: {exc}"
+    ImageTask.objects.filter(pk=task.pk).update(status=ImageTask.SUCCESS, result={"image_id": image_id},
+                                                updated_at=timezone.now())
+    log.info("image %s: web-download of %s done (%s bytes)", image_id, uri, image.size)
+    return "active"
+
+
+def _web_download_failed(image_id: str, task_pk: Any, reason: str) -> None:
+    _back_to_queued(image_id)
+    with transaction.atomic():
+        ImageTask.objects.filter(pk=task_pk).update(status=ImageTask.FAILURE, message=reason[:1024],
+                                                    updated_at=timezone.now())
+        image = Image.objects.select_for_update().filter(pk=image_id).first()
+        if image is not None:
+            image.properties = {**image.properties, "os_glance_failed_import": image.store or get_store().name}
+            image.save(update_fields=["properties", "updated_at"])
+            _publish(image, "state")
