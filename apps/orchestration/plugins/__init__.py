@@ -3,6 +3,7 @@ from apps.orchestration.plugins import (
     aodh,
     aws_network,
     cinder,
+    glance,
     heat,
     neutron,
     neutron_floating,
@@ -17,6 +18,6 @@ from apps.orchestration.plugins import (
 )
 from apps.orchestration.plugins.base import REGISTRY, Outcome, Plugin, PluginContext, ResourceFailed, plugin_for
 
-__all__ = ["REGISTRY", "Outcome", "Plugin", "PluginContext", "ResourceFailed", "aodh", "aws_network", "cinder", "heat",
-           "neutron", "neutron_floating", "neutron_security", "nova", "nova_constraints", "nova_misc", "plugin_for",
-           "software", "stacks", "swift", "wait"]
+__all__ = ["REGISTRY", "Outcome", "Plugin", "PluginContext", "ResourceFailed", "aodh", "aws_network", "cinder",
+           "glance", "heat", "neutron", "neutron_floating", "neutron_security", "nova", "nova_constraints", "nova_misc",
+           "plugin_for", "software", "stacks", "swift", "wait"]
