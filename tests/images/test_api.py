@@ -150,7 +150,7 @@ def test_schemas_are_json_schemas(people):
 def test_info(people):
     api = people["member"].api
     assert api.get("info/import").json()["import-methods"] == {
-        "description": "Import methods available.", "type": "array", "value": ["glance-direct"]}
+        "description": "Import methods available.", "type": "array", "value": ["glance-direct", "web-download"]}
     glance_error(api.get("info/stores"), 404)  # one store per site, as a Glance without multiple backends
     assert api.get("images").headers["x-openstack-request-id"].startswith("req-")
 

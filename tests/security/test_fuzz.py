@@ -565,7 +565,7 @@ def test_parser_takes_what_bodies_hold() -> None:
 NO_VALID_BODY = {
     "PUT /identity/v3/regions/{pk}": "PUT creates a region with that id, and the world's exists (409)",
     "PUT /network/v2.0/security-group-rules/{pk}": "a rule cannot be updated (405)",
-    "POST /image/v2/images/{image_id}/import": "glance-direct needs staged data, web-download is not offered",
+    "POST /image/v2/images/{image_id}/import": "glance-direct needs staged data, web-download a queued image",
     "PUT /image/v2/images/{image_id}/members/{member_id}": "only the member project sets its status, the battery "
                                                            "calls as the owner's admin",
     "PUT /compute/v2.1/servers/{server_id}/tags": "tags need 2.26, the compute API stops at 2.1",
