@@ -128,6 +128,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A node agent holds no database credentials (issue 16; workers/control_bus.py): its launcher sets
+# STRATUS_NO_DATABASE=1 and leaves DATABASE_URL out, so a query tried on a node fails at once
+# (ImproperlyConfigured) instead of reaching a database.
+STRATUS_NO_DATABASE = env_bool("STRATUS_NO_DATABASE", False)
+if STRATUS_NO_DATABASE:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}}
 if os.environ.get("STRATUS_TEST_DB_NAME"):
     # set by tests/testenv.py: each test run gets a database of its own, so runs side by side never collide
     DATABASES["default"]["TEST"] = {"NAME": os.environ["STRATUS_TEST_DB_NAME"]}

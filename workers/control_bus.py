@@ -1,0 +1,54 @@
+"""How a node agent talks to the control tier: by messages, never by the database.
+
+A node (compute, network, storage) holds no database credentials (DESIGN.md, "Workers never hold
+business rules"; Nova's conductor idea). Its task receives a spec of plain values in its message, calls
+a driver, and reports the outcome with ``report("<control task name>", **plain_values)``: a message to
+the control queue (settings ``CELERY_TASK_DEFAULT_QUEUE``, ``STRATUS_CONTROL_QUEUE``), where a control
+worker's task applies it through a service. The single-machine default takes the same path.
+
+Control-side report tasks live in ``workers/<area>_control.py`` (queue ``control``), take plain values
+only, and call one service each. A node can lie only about its own resources: each report names the
+host it came from, and the service checks that the resource is on that host.
+
+``report`` is fire-and-forget and survives a broker hiccup by Celery's own publish retry; a report
+that must not be lost is made idempotent on the control side (a report applied twice changes nothing
+the second time).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import current_app
+
+logger = logging.getLogger(__name__)
+
+
+def control_queue() -> str:
+    """The control tier's queue (settings ``CELERY_TASK_DEFAULT_QUEUE``)."""
+    from django.conf import settings
+
+    return str(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def report(task_name: str, /, **kwargs: Any) -> None:
+    """Send ``kwargs`` (plain, JSON-serialisable values) to the control task ``task_name``."""
+    current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), retry=True,
+                          retry_policy={"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
+                                        "interval_max": 3.0})
+
+
+def ask(task_name: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+    """Ask the control tier a question and wait for the answer (a control task with
+    ``ignore_result=False``, answered through the result backend): what a node used to read from the
+    database while it waits (are the boot volumes ready? are the ports wired?). Raises
+    ``TimeoutError`` when no control worker answers within ``timeout`` seconds."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    result = current_app.send_task(task_name, kwargs=kwargs, queue=control_queue())
+    try:
+        return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
+    except CeleryTimeout as exc:
+        raise TimeoutError(f"the control tier did not answer {task_name} within {timeout:g} s") from exc
+    finally:
+        result.forget()
