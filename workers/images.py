@@ -1,18 +1,22 @@
-"""What the nodes' workers share about Glance images: fetching one into a node's image cache.
+"""What the workers share about Glance images: fetching one into a node's image cache, and the
+web-download import's fetch (control queue; its driver is ``lib/webfetch``).
 
 Django code is imported inside the function (workers' modules load before Django is set up).
 """
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from celery import shared_task
 
-from lib import imageformat
+from lib import imageformat, webfetch
 from workers.drivers.hypervisor.imagecache import ImageCache
 
 if TYPE_CHECKING:
     from apps.images.models import Image
+
+logger = logging.getLogger(__name__)
 
 
 def cached_image(cache: ImageCache, image: Image) -> str:
@@ -35,8 +39,44 @@ def cached_image(cache: ImageCache, image: Image) -> str:
 
 @shared_task(name="workers.images.web_download")
 def web_download(image_id: str, task_id: str, uri: str) -> str:
-    """The web-download import method's fetch (control queue): the image service streams ``uri`` into
-    the store under its import policy and records the outcome."""
+    """The web-download import method's fetch (control queue): the driver (``lib/webfetch``) opens
+    ``uri`` under the import policy read from settings (schemes, ports, the resolved-once address,
+    each redirect checked, the timeout); its chunks stream into the image through the upload path
+    (``image_web_download_write``); the outcome is reported through the image services (on a failure
+    the image goes back to queued with ``os_glance_failed_import`` and the task records why).
+    Returns ``"active"`` or ``"failed: <reason>"``."""
+    from django.conf import settings
+
+    from apps.core.errors import StratusError
     from apps.images import services
 
-    return services.image_web_download_run(image_id=image_id, task_id=task_id, uri=uri)
+    if not services.image_web_download_start(image_id=image_id, task_id=task_id):
+        return "failed: the image is gone or no longer importing"
+    policy = webfetch.Policy(allowed_hosts=tuple(settings.STRATUS_IMAGE_IMPORT_ALLOWED_HOSTS),
+                             allowed_ports=tuple(settings.STRATUS_IMAGE_IMPORT_ALLOWED_PORTS),
+                             timeout=float(settings.STRATUS_IMAGE_IMPORT_TIMEOUT))
+    reason: str | None = None
+    try:
+        download = webfetch.open_uri(uri, policy)
+        try:
+            image = services.image_web_download_write(image_id=image_id, chunks=download.chunks(),
+                                                      expected_size=download.size)
+        finally:
+            download.close()
+    except webfetch.Refused as exc:
+        reason = f"URI refused for web-download: {exc}"
+    except webfetch.FetchError as exc:
+        reason = str(exc)
+    except StratusError as exc:
+        reason = exc.message
+    except Exception as exc:
+        logger.exception("image %s: web-download of %s failed", image_id, uri)
+        services.image_web_download_failed(image_id=image_id, task_id=task_id, reason=f"{type(exc).__name__}: {exc}")
+        return f"failed: {exc}"
+    if reason is not None:
+        services.image_web_download_failed(image_id=image_id, task_id=task_id, reason=reason)
+        logger.warning("image %s: web-download of %s failed: %s", image_id, uri, reason)
+        return f"failed: {reason}"
+    services.image_web_download_succeeded(image_id=image_id, task_id=task_id)
+    logger.info("image %s: web-download of %s done (%s bytes)", image_id, uri, image.size)
+    return "active"

@@ -26,7 +26,10 @@ from apps.images.services.data import (
     image_import_web_download,
     image_stage,
     image_upload,
-    image_web_download_run,
+    image_web_download_failed,
+    image_web_download_start,
+    image_web_download_succeeded,
+    image_web_download_write,
 )
 from apps.images.services.demo import DEMO_IMAGE_NAME, image_demo_ensure
 from apps.images.services.images import (
@@ -66,7 +69,10 @@ __all__ = [
     "image_tag_delete",
     "image_update",
     "image_upload",
-    "image_web_download_run",
+    "image_web_download_failed",
+    "image_web_download_start",
+    "image_web_download_succeeded",
+    "image_web_download_write",
     "is_property_key",
     "member_create",
     "member_delete",

@@ -355,7 +355,7 @@ def _check_web_uri(uri: str) -> None:
 def image_import_web_download(*, actor: Actor, image_id: str, uri: str,
                               import_req: Mapping[str, Any] | None = None, request_id: str = "") -> ImageTask:
     """Interoperable import with the ``web-download`` method: a queued image the caller may modify
-    becomes ``importing`` and a control-queue task (``image_web_download_run``) streams ``uri``'s body
+    becomes ``importing`` and a control-queue task (``workers.images.web_download``) streams ``uri``'s body
     into the store. The URI must pass Glance's import filtering (``lib/webfetch``): 400 otherwise, and
     nothing changes."""
     with transaction.atomic():
@@ -385,50 +385,41 @@ def image_import_web_download(*, actor: Actor, image_id: str, uri: str,
     return task
 
 
-def image_web_download_run(*, image_id: str, task_id: str, uri: str) -> str:
-    """The web-download task's work (control queue): fetch ``uri`` under the import policy (each
-    redirect checked, the checked address connected to) and stream it through the upload path (size
-    cap, quota, format inspector, md5 and sha512); the image becomes active. On any failure the image
-    goes back to queued with ``os_glance_failed_import`` set and the task records why. Returns
-    ``"active"`` or ``"failed: <reason>"``."""
+def image_web_download_start(*, image_id: str, task_id: str) -> bool:
+    """The web-download task begins (control queue): its image task is now ``processing``. False (and
+    nothing changes) when the task or the image is gone or the image is no longer ``importing``."""
     task = ImageTask.objects.filter(pk=task_id, image_id=image_id).first()
     image = Image.objects.filter(pk=image_id).first()
     if task is None or image is None or image.status != Image.IMPORTING:
-        return "failed: the image is gone or no longer importing"
+        return False
     ImageTask.objects.filter(pk=task.pk).update(status=ImageTask.PROCESSING, updated_at=timezone.now())
-    try:
-        try:
-            download = webfetch.open_uri(uri, _web_policy())
-        except webfetch.Refused as exc:
-            raise BadRequest(f"URI refused for web-download: {exc}") from None
-        except webfetch.FetchError as exc:
-            raise BadRequest(str(exc)) from None
-        try:
-            image = _write(image, download.chunks(), expected_size=download.size, busy=Image.IMPORTING,
-                           activate=True)
-        except webfetch.FetchError as exc:
-            raise BadRequest(str(exc)) from None
-        finally:
-            download.close()
-    except StratusError as exc:
-        _web_download_failed(image_id, task.pk, exc.message)
-        log.warning("image %s: web-download of %s failed: %s", image_id, uri, exc.message)
-        return f"failed: {exc.message}"
-    except Exception as exc:
-        _web_download_failed(image_id, task.pk, f"{type(exc).__name__}: {exc}")
-        log.exception("image %s: web-download of %s failed", image_id, uri)
-        return f"failed: {exc}"
-    ImageTask.objects.filter(pk=task.pk).update(status=ImageTask.SUCCESS, result={"image_id": image_id},
-                                                updated_at=timezone.now())
-    log.info("image %s: web-download of %s done (%s bytes)", image_id, uri, image.size)
-    return "active"
+    return True
 
 
-def _web_download_failed(image_id: str, task_pk: Any, reason: str) -> None:
+def image_web_download_write(*, image_id: str, chunks: Iterable[bytes], expected_size: int | None = None) -> Image:
+    """The fetched body (``chunks``, from the web-download driver ``lib/webfetch``) streamed into an
+    ``importing`` image through the upload path (size cap, quota, format inspector, md5 and sha512);
+    the image becomes active. Any failure (the driver's own, raised from ``chunks``, too) leaves nothing
+    in the store, puts the image back to queued and raises again."""
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None or image.status != Image.IMPORTING:
+        raise Conflict(f"Image {image_id} is gone or no longer importing.")
+    return _write(image, chunks, expected_size=expected_size, busy=Image.IMPORTING, activate=True)
+
+
+def image_web_download_succeeded(*, image_id: str, task_id: str) -> None:
+    """The web-download task's outcome, done: its image task is ``success``."""
+    ImageTask.objects.filter(pk=task_id, image_id=image_id).update(
+        status=ImageTask.SUCCESS, result={"image_id": image_id}, updated_at=timezone.now())
+
+
+def image_web_download_failed(*, image_id: str, task_id: str, reason: str) -> None:
+    """The web-download task's outcome, failed: the image back to queued with ``os_glance_failed_import``
+    set, the image task ``failure`` with ``reason``."""
     _back_to_queued(image_id)
     with transaction.atomic():
-        ImageTask.objects.filter(pk=task_pk).update(status=ImageTask.FAILURE, message=reason[:1024],
-                                                    updated_at=timezone.now())
+        ImageTask.objects.filter(pk=task_id, image_id=image_id).update(
+            status=ImageTask.FAILURE, message=reason[:1024], updated_at=timezone.now())
         image = Image.objects.select_for_update().filter(pk=image_id).first()
         if image is not None:
             image.properties = {**image.properties, "os_glance_failed_import": image.store or get_store().name}
