@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.orchestration.plugins.base import INTEGER, LIST, MAP, STRING, Attr, Outcome, Prop, ResourceFailed, register
-from apps.orchestration.plugins.neutron_common import NeutronPlugin, _call, _selectors
+from apps.orchestration.plugins.neutron_common import Calls, NeutronPlugin, _call, _selectors
 from apps.orchestration.plugins.neutron_floating import AssociationPlugin, associate, gateway_wait
 from apps.orchestration.plugins.neutron_security import GroupPlugin
 
@@ -114,6 +114,7 @@ def _fip_by_address(actor: Any, address: str) -> Any:
 class EIP(NeutronPlugin):
     type_name = "AWS::EC2::EIP"
     description = "An Elastic IP: a floating IP on the external network (Ref gives its address)."
+    calls = Calls.of("floatingip")  # its physical id is the address (read and remove find the floating IP)
     properties_schema = {
         "Domain": Prop(STRING, "Set to \"vpc\" to have IP address allocation associated to your VPC.",
                        allowed_values=("vpc",)),
@@ -160,16 +161,8 @@ class EIP(NeutronPlugin):
     def read(self, physical_id: str) -> Any:
         return _fip_by_address(self.context.actor, physical_id)
 
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import floatingip_out
-
-        return floatingip_out(row, self.context.actor)
-
     def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        fip = _fip_by_address(self.context.actor, physical_id)
-        services.floatingip_delete(actor=self.context.actor, floatingip_id=fip.id)
+        super().remove(self.read(physical_id).id)
 
 
 @register

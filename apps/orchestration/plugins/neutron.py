@@ -20,6 +20,7 @@ from apps.orchestration.plugins.base import (
     register,
 )
 from apps.orchestration.plugins.neutron_common import (
+    Calls,
     NeutronPlugin,
     _call,
     _failed,
@@ -35,7 +36,8 @@ from apps.orchestration.plugins.neutron_common import (
 class Net(NeutronPlugin):
     type_name = "OS::Neutron::Net"
     description = "A resource for managing Neutron net."
-    needs_actor = True
+    calls = Calls.of("network")
+    fields = ("name", "status", "admin_state_up", "tenant_id", "mtu", "port_security_enabled")
     properties_schema = {
         "name": Prop(STRING, "A string specifying a symbolic name for the network.", update_allowed=True),
         "admin_state_up": Prop(BOOLEAN, "A boolean value specifying the administrative status of the network.",
@@ -72,42 +74,25 @@ class Net(NeutronPlugin):
             raise _failed(exc) from None
         return Outcome(physical_id=net.id, attributes=self.attributes_of(net))
 
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.network_delete(actor=self.context.actor, network_id=physical_id)
-
     def update(self, physical_id: str, data: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> Outcome:
-        from apps.networks import services
-
         changes: dict[str, Any] = {}
         for key in ("name", "admin_state_up", "shared", "port_security_enabled", "tags"):
             if old.get(key) != new.get(key) and (new.get(key) is not None or key == "tags"):
                 changes[key] = new[key] if key != "tags" else list(new.get(key) or [])
-        net = _call(services.network_update, actor=self.context.actor, network_id=physical_id, changes=changes) \
-            if changes else _call(_selectors().network_get, actor=self.context.actor, network_id=physical_id)
-        return Outcome(physical_id=physical_id, attributes=self.attributes_of(net), data=data)
+        return Outcome(physical_id=physical_id, attributes=self.attributes_of(self.updated(physical_id, changes)),
+                       data=data)
 
     def _attributes(self, net: Any) -> dict[str, Any]:
-        return {"name": net.name, "status": net.status, "subnets": [s.id for s in net.subnets.all()],
-                "admin_state_up": net.admin_state_up, "tenant_id": net.project_id, "mtu": net.mtu,
-                "port_security_enabled": net.port_security_enabled}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().network_get(actor=self.context.actor, network_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import network_out
-
-        return network_out(row, self.context.actor)
+        return super()._attributes(net) | {"subnets": [s.id for s in net.subnets.all()]}
 
 
 @register
 class Subnet(NeutronPlugin):
     type_name = "OS::Neutron::Subnet"
     description = "A resource for managing Neutron subnets."
-    needs_actor = True
+    calls = Calls.of("subnet")
+    fields = ("name", "network_id", "tenant_id", "gateway_ip", "cidr", "ip_version", "allocation_pools",
+              "host_routes", "dns_nameservers", "enable_dhcp")
     properties_schema = {
         "network": Prop(STRING, "The ID of the attached network.", required=True),
         "cidr": Prop(STRING, "The CIDR."),
@@ -166,14 +151,7 @@ class Subnet(NeutronPlugin):
             raise _failed(exc) from None
         return Outcome(physical_id=subnet.id, attributes=self.attributes_of(subnet))
 
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.subnet_delete(actor=self.context.actor, subnet_id=physical_id)
-
     def update(self, physical_id: str, data: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> Outcome:
-        from apps.networks import services
-
         changes: dict[str, Any] = {}
         for key in ("name", "enable_dhcp", "dns_nameservers", "allocation_pools", "host_routes", "tags"):
             if old.get(key) != new.get(key) and (new.get(key) is not None or key in ("tags", "host_routes")):
@@ -181,23 +159,8 @@ class Subnet(NeutronPlugin):
         if old.get("gateway_ip") != new.get("gateway_ip"):
             gateway = new.get("gateway_ip")
             changes["gateway_ip"] = None if gateway in ("", "~", None) else gateway
-        subnet = _call(services.subnet_update, actor=self.context.actor, subnet_id=physical_id, changes=changes) \
-            if changes else _call(self.read, physical_id)
-        return Outcome(physical_id=physical_id, attributes=self.attributes_of(subnet), data=data)
-
-    def _attributes(self, subnet: Any) -> dict[str, Any]:
-        return {"name": subnet.name, "network_id": subnet.network_id, "tenant_id": subnet.project_id,
-                "gateway_ip": subnet.gateway_ip, "cidr": subnet.cidr, "ip_version": subnet.ip_version,
-                "allocation_pools": subnet.allocation_pools, "host_routes": subnet.host_routes,
-                "dns_nameservers": subnet.dns_nameservers, "enable_dhcp": subnet.enable_dhcp}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().subnet_get(actor=self.context.actor, subnet_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import subnet_out
-
-        return subnet_out(row, self.context.actor)
+        return Outcome(physical_id=physical_id, attributes=self.attributes_of(self.updated(physical_id, changes)),
+                       data=data)
 
 
 # ---- ports --------------------------------------------------------------------------------------
@@ -227,6 +190,9 @@ PAIR = Prop(MAP, schema={"ip_address": Prop(STRING, "IP address to allow through
 class Port(NeutronPlugin):
     type_name = "OS::Neutron::Port"
     description = "A resource for managing Neutron ports."
+    calls = Calls.of("port")
+    fields = ("name", "network_id", "mac_address", "status", "admin_state_up", "device_id", "device_owner",
+              "port_security_enabled", "tenant_id")
     properties_schema = {
         "network": Prop(STRING, "Network this port belongs to (name or ID).", required=True),
         "name": Prop(STRING, "A symbolic name for this port.", update_allowed=True),
@@ -303,8 +269,6 @@ class Port(NeutronPlugin):
         return Outcome(physical_id=port.id, attributes=self.attributes_of(port))
 
     def update(self, physical_id: str, data: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> Outcome:
-        from apps.networks import services
-
         changed = [k for k in self.properties_schema if k not in ("network", "value_specs")
                    and old.get(k) != new.get(k)]
         changes = self._changes(new, changed)
@@ -314,32 +278,15 @@ class Port(NeutronPlugin):
             changes["security_groups"] = _group_ids(self.context.actor, ["default"])
         if "name" in changed and new.get("name") is None:
             changes["name"] = self.context.physical_name()
-        port = _call(lambda: services.port_update(actor=self.context.actor, port_id=physical_id, changes=changes)) \
-            if changes else _call(self.read, physical_id)
-        return Outcome(physical_id=physical_id, attributes=self.attributes_of(port), data=data)
+        return Outcome(physical_id=physical_id, attributes=self.attributes_of(self.updated(physical_id, changes)),
+                       data=data)
 
     def _attributes(self, port: Any) -> dict[str, Any]:
         fixed = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips.all()]
-        return {"name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
-                "status": port.status, "fixed_ips": fixed, "admin_state_up": port.admin_state_up,
-                "device_id": port.device_id, "device_owner": port.device_owner,
-                "security_groups": [g.id for g in port.security_groups.all()],
-                "allowed_address_pairs": list(port.allowed_address_pairs),
-                "port_security_enabled": port.port_security_enabled, "tenant_id": port.project_id,
-                "subnets": sorted({f["subnet_id"] for f in fixed})}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().port_get(actor=self.context.actor, port_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import port_out
-
-        return port_out(row, self.context.actor)
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.port_delete(actor=self.context.actor, port_id=physical_id)
+        return super()._attributes(port) | {
+            "fixed_ips": fixed, "security_groups": [g.id for g in port.security_groups.all()],
+            "allowed_address_pairs": list(port.allowed_address_pairs),
+            "subnets": sorted({f["subnet_id"] for f in fixed})}
 
 
 # ---- routers ------------------------------------------------------------------------------------
@@ -358,6 +305,8 @@ GATEWAY = Prop(MAP, "External network gateway configuration for a router.", upda
 class Router(NeutronPlugin):
     type_name = "OS::Neutron::Router"
     description = "A resource that implements Neutron router."
+    calls = Calls.of("router")
+    fields = ("name", "status", "admin_state_up", "tenant_id")
     properties_schema = {
         "name": Prop(STRING, "The name of the router.", update_allowed=True),
         "external_gateway_info": GATEWAY,
@@ -422,21 +371,7 @@ class Router(NeutronPlugin):
     def _attributes(self, router: Any) -> dict[str, Any]:
         from apps.networks.api.serializers import gateway_info
 
-        return {"name": router.name, "status": router.status, "external_gateway_info": gateway_info(router),
-                "admin_state_up": router.admin_state_up, "tenant_id": router.project_id}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().router_get(actor=self.context.actor, router_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import router_out
-
-        return router_out(row, self.context.actor)
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.router_delete(actor=self.context.actor, router_id=physical_id)
+        return super()._attributes(router) | {"external_gateway_info": gateway_info(router)}
 
 
 @register

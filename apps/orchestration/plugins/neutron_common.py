@@ -1,11 +1,13 @@
 """What the OS::Neutron::* plugins (and the AWS::EC2 network types over them) share: a networks
 service or selector called as the stack's owner with its error as the resource's failure, the
 lookups of networks, subnets, routers and security groups by name or id, and ``NeutronPlugin``
-(a delete tolerant of what is gone that waits out "in use" answers, check, refresh, ``show``)."""
+(a delete tolerant of what is gone that waits out "in use" answers, check, refresh, ``show``; read,
+remove, update and the plain attributes from what a type declares: ``Calls`` and ``fields``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from apps.orchestration.plugins.base import Plugin, ResourceFailed
 
@@ -76,24 +78,76 @@ def _group_ids(actor: Any, refs: list[str]) -> list[str]:
     return [_selectors().security_group_by_name_or_id(actor=actor, ref=ref).id for ref in refs]
 
 
+@dataclass(frozen=True)
+class Calls:
+    """The networks app's functions for one resource type, by name (imported when called, as the
+    plugins import no app at load): the selector that reads one (``get``), the services that
+    delete and update it, the API serializer of its ``show`` attribute, and the keyword its id goes
+    by. ``Calls.of("network")``: network_get, network_delete, network_update, network_out, network_id."""
+
+    id_key: str
+    get: str
+    delete: str
+    update: str
+    out: str
+
+    @classmethod
+    def of(cls, resource: str, *, id_key: str = "") -> Calls:
+        return cls(id_key=id_key or f"{resource}_id", get=f"{resource}_get", delete=f"{resource}_delete",
+                   update=f"{resource}_update", out=f"{resource}_out")
+
+
+# an attribute whose row field has another name (Neutron's API says tenant, the networks app project)
+ROW_FIELDS = {"tenant_id": "project_id"}
+
+
 class NeutronPlugin(Plugin):
     """What every resource over the networks app shares: a delete tolerant of what is gone that waits
     out "in use" (409) answers until the stack's deadline, a check and a refresh that read the resource
-    again through the networks selectors (another project's is not found), the ``show`` attribute."""
+    again through the networks selectors (another project's is not found), the ``show`` attribute.
+
+    A type over one networks resource says which (``calls``) and which of its attributes are the row's
+    fields as they are (``fields``; ``_attributes`` adds the computed ones): reading, showing, removing
+    and updating it follow. A type whose physical id is not the resource's id overrides ``read`` and
+    ``remove`` (its ``show`` is empty without ``calls``)."""
 
     needs_actor = True
+    calls: ClassVar[Calls | None] = None
+    fields: ClassVar[tuple[str, ...]] = ()
 
-    def remove(self, physical_id: str) -> None:
-        raise NotImplementedError
+    @property
+    def _calls(self) -> Calls:
+        if self.calls is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no calls: it reads and removes itself")
+        return self.calls
+
+    def _id(self, physical_id: str) -> dict[str, Any]:
+        return {"actor": self.context.actor, self._calls.id_key: physical_id}
 
     def read(self, physical_id: str) -> Any:
-        raise NotImplementedError
+        return getattr(_selectors(), self._calls.get)(**self._id(physical_id))
 
-    def show(self, row: Any) -> dict[str, Any]:  # noqa: ARG002 - the interface
-        return {}
+    def remove(self, physical_id: str) -> None:
+        from apps.networks import services
 
-    def _attributes(self, row: Any) -> dict[str, Any]:  # noqa: ARG002 - the interface
-        return {}
+        getattr(services, self._calls.delete)(**self._id(physical_id))
+
+    def updated(self, physical_id: str, changes: dict[str, Any]) -> Any:
+        """The row after ``changes`` through its update service (no changes: read again); an error is the
+        resource's failure."""
+        from apps.networks import services
+
+        if not changes:
+            return _call(self.read, physical_id)
+        return _call(getattr(services, self._calls.update), **self._id(physical_id), changes=changes)
+
+    def show(self, row: Any) -> dict[str, Any]:
+        from apps.networks.api import serializers
+
+        return getattr(serializers, self.calls.out)(row, self.context.actor) if self.calls else {}
+
+    def _attributes(self, row: Any) -> dict[str, Any]:
+        return {name: getattr(row, ROW_FIELDS.get(name, name)) for name in self.fields}
 
     def attributes_of(self, row: Any) -> dict[str, Any]:
         """What get_attr reads: the type's attributes and ``show`` (the networks API's body)."""

@@ -16,6 +16,7 @@ from apps.orchestration.plugins.base import (
     register,
 )
 from apps.orchestration.plugins.neutron_common import (
+    Calls,
     NeutronPlugin,
     T,
     _call,
@@ -30,6 +31,8 @@ from apps.orchestration.plugins.neutron_common import (
 class FloatingIP(NeutronPlugin):
     type_name = "OS::Neutron::FloatingIP"
     description = "A resource for managing Neutron floating ips."
+    calls = Calls.of("floatingip")
+    fields = ("floating_ip_address", "floating_network_id", "port_id", "fixed_ip_address", "router_id", "tenant_id")
     properties_schema = {
         "floating_network": Prop(STRING, "Network to allocate floating IP from (name or ID).", required=True),
         "floating_subnet": Prop(STRING, "Subnet to allocate floating IP from."),
@@ -75,34 +78,13 @@ class FloatingIP(NeutronPlugin):
         return self.create(props, data)
 
     def update(self, physical_id: str, data: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> Outcome:
-        from apps.networks import services
-
         changes: dict[str, Any] = {}
         if (old.get("port_id"), old.get("fixed_ip_address")) != (new.get("port_id"), new.get("fixed_ip_address")):
             changes.update(port_id=new.get("port_id"), fixed_ip_address=new.get("fixed_ip_address"))
         if old.get("tags") != new.get("tags"):
             changes["tags"] = list(new.get("tags") or [])
-        fip = _call(lambda: services.floatingip_update(actor=self.context.actor, floatingip_id=physical_id,
-                                                       changes=changes)) if changes else _call(self.read, physical_id)
-        return Outcome(physical_id=physical_id, attributes=self.attributes_of(fip), data=data)
-
-    def _attributes(self, fip: Any) -> dict[str, Any]:
-        return {"floating_ip_address": fip.floating_ip_address, "floating_network_id": fip.floating_network_id,
-                "port_id": fip.port_id, "fixed_ip_address": fip.fixed_ip_address, "router_id": fip.router_id,
-                "tenant_id": fip.project_id}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().floatingip_get(actor=self.context.actor, floatingip_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import floatingip_out
-
-        return floatingip_out(row, self.context.actor)
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.floatingip_delete(actor=self.context.actor, floatingip_id=physical_id)
+        return Outcome(physical_id=physical_id, attributes=self.attributes_of(self.updated(physical_id, changes)),
+                       data=data)
 
 
 GATEWAY_WAITS = 30  # phases (about a second apart) a floating IP waits for its port's router interface

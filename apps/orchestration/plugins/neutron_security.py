@@ -17,7 +17,7 @@ from apps.orchestration.plugins.base import (
     ResourceFailed,
     register,
 )
-from apps.orchestration.plugins.neutron_common import NeutronPlugin, _call, _group_ids, _selectors
+from apps.orchestration.plugins.neutron_common import Calls, NeutronPlugin, _call, _group_ids, _selectors
 
 RULE_SCHEMA = {
     "direction": Prop(STRING, "The direction in which the security group rule is applied.", default="ingress",
@@ -96,6 +96,9 @@ def converge_rules(actor: Any, group_id: str, wanted: list[RuleKey]) -> None:
 class GroupPlugin(NeutronPlugin):
     """A security group and its rules (OS::Neutron::SecurityGroup, AWS::EC2::SecurityGroup)."""
 
+    calls = Calls.of("security_group")
+    fields = ("name", "tenant_id")
+
     def group_fields(self, props: dict[str, Any]) -> tuple[str, str]:
         raise NotImplementedError
 
@@ -138,21 +141,8 @@ class GroupPlugin(NeutronPlugin):
     def _attributes(self, group: Any) -> dict[str, Any]:
         from apps.networks.api.serializers import security_group_rule_out
 
-        return {"name": group.name, "rules": [security_group_rule_out(r, self.context.actor)
-                                              for r in group.rules.all()], "tenant_id": group.project_id}
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().security_group_get(actor=self.context.actor, security_group_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import security_group_out
-
-        return security_group_out(row, self.context.actor)
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.security_group_delete(actor=self.context.actor, security_group_id=physical_id)
+        return super()._attributes(group) | {
+            "rules": [security_group_rule_out(r, self.context.actor) for r in group.rules.all()]}
 
 
 @register
@@ -188,6 +178,7 @@ class SecurityGroup(GroupPlugin):
 class SecurityGroupRule(NeutronPlugin):
     type_name = "OS::Neutron::SecurityGroupRule"
     description = "A resource for managing Neutron security group rules."
+    calls = Calls.of("security_group_rule", id_key="rule_id")
     properties_schema = {
         "security_group": Prop(STRING, "Security group name or ID to add the rule to.", required=True),
         "description": Prop(STRING, "Description of the security group rule."),
@@ -215,17 +206,4 @@ class SecurityGroupRule(NeutronPlugin):
                 description=props.get("description") or "")
 
         rule = _call(make)
-        return Outcome(physical_id=rule.id, attributes={"show": self.show(rule)})
-
-    def read(self, physical_id: str) -> Any:
-        return _selectors().security_group_rule_get(actor=self.context.actor, rule_id=physical_id)
-
-    def show(self, row: Any) -> dict[str, Any]:
-        from apps.networks.api.serializers import security_group_rule_out
-
-        return security_group_rule_out(row, self.context.actor)
-
-    def remove(self, physical_id: str) -> None:
-        from apps.networks import services
-
-        services.security_group_rule_delete(actor=self.context.actor, rule_id=physical_id)
+        return Outcome(physical_id=rule.id, attributes=self.attributes_of(rule))
