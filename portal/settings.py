@@ -9,6 +9,7 @@ from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (schedules below may use it)
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -169,13 +170,48 @@ STATIC_ROOT = DATA_DIR / "static"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STRATUS_CONTROL_QUEUE", "control")
+# RabbitMQ (CELERY_BROKER_URL=amqp://user:password@host:5672/vhost; README "More than one machine"). The
+# channel layer and the cache stay on Redis (REDIS_URL, the control tier only); nodes need only the broker.
+STRATUS_BROKER_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
+# An enrolled node's role (its node.env sets it, with STRATUS_HOST): its broker user may touch only its own
+# queue <role>.<host> and its own reply queues (workers/drivers/broker/rabbitmq.py); "" on the controller.
+STRATUS_NODE_ROLE = os.environ.get("STRATUS_NODE_ROLE", "")
+if STRATUS_NODE_ROLE not in ("", "all", "controller", "compute", "network", "storage"):
+    raise ImproperlyConfigured(f"STRATUS_NODE_ROLE={STRATUS_NODE_ROLE!r}: compute, network or storage expected")
+_node_queue = (f"{STRATUS_NODE_ROLE}.{os.environ.get('STRATUS_HOST', '') or os.uname().nodename}"
+               if STRATUS_NODE_ROLE in ("compute", "network", "storage") else "")
+# The prefix of this process's reply queues (portal/celery.py's thread_oid; the routing keys of its
+# answers on the reply exchange): a node's own, or the control tier's.
+STRATUS_REPLY_PREFIX = f"reply.{_node_queue or CELERY_TASK_DEFAULT_QUEUE}."
+# Results: on Redis, Redis. On RabbitMQ, unless CELERY_RESULT_BACKEND is set, RPC over the broker itself
+# (portal/celery_rpc.py: Celery's rpc:// through the topic exchange stratus.reply instead of the default
+# exchange), so that a node without Redis gets control_bus.ask's answers, and the web tier
+# core.tasks.task_result's, each through its own reply queue.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "") or (
+    "portal.celery_rpc.ReplyBackend+rpc://" if STRATUS_BROKER_AMQP else REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
+# A node killed mid-task (SIGKILL, a crash, a power cut) leaves its message unacknowledged: the broker
+# gives it back to the node's queue when the connection drops, and the restarted worker runs it again
+# (node tasks are idempotent; a task never restarted ends in a fault at its control-side timeout).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A prefix for every broker key (queues included), so that several clouds (or test runs) can share one
-# Redis without taking each other's tasks.
-if os.environ.get("STRATUS_CELERY_KEYPREFIX"):
+# Redis without taking each other's tasks. On RabbitMQ the isolation is the vhost (the URL's path).
+if os.environ.get("STRATUS_CELERY_KEYPREFIX") and not STRATUS_BROKER_AMQP:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ["STRATUS_CELERY_KEYPREFIX"]}
+if STRATUS_BROKER_AMQP:
+    # AMQP heartbeats (a dead TCP peer is noticed within ~2 intervals, its unacked messages requeued),
+    # publisher confirms (a report is on the broker, not in a socket buffer, when send_task returns), and
+    # topic exchanges named as their queues, so every publish goes through the queue's own exchange and
+    # never through the default exchange (which would let a node's user write into any queue by name).
+    CELERY_BROKER_HEARTBEAT = float(os.environ.get("STRATUS_BROKER_HEARTBEAT", "30"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_CREATE_MISSING_QUEUE_EXCHANGE_TYPE = "topic"
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A node's worker takes no remote-control commands (celery.pidbox: a broadcast exchange every worker
+# would have to read and write); nothing in Stratus sends them.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = not _node_queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # What an enrolled node is given (POST /v1/nodes/enrol, apps/compute/services/node_enrolment.py): the
 # broker URL it can reach from its machine (default: this controller's own CELERY_BROKER_URL, which is
@@ -184,6 +220,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 STRATUS_NODE_BROKER_URL = os.environ.get("STRATUS_NODE_BROKER_URL", "") or CELERY_BROKER_URL
 STRATUS_NODE_CA_FILE = os.environ.get("STRATUS_NODE_CA_FILE", "")
 STRATUS_CELERY_KEYPREFIX = os.environ.get("STRATUS_CELERY_KEYPREFIX", "")
+# Per-node broker credentials (RabbitMQ only): "rabbitmqctl" = enrolment makes each node a RabbitMQ user
+# limited to its own queue, with `rabbitmqctl` on this machine (root, or the rabbitmq user), and revoking
+# its token deletes it; "off" (default) = every node gets STRATUS_NODE_BROKER_URL as it is. Redis has no
+# per-queue users: with Redis there are no per-node credentials.
+STRATUS_RABBITMQ_MANAGE = os.environ.get("STRATUS_RABBITMQ_MANAGE", "off")
+if STRATUS_RABBITMQ_MANAGE not in ("off", "rabbitmqctl"):
+    raise ImproperlyConfigured(f"STRATUS_RABBITMQ_MANAGE={STRATUS_RABBITMQ_MANAGE!r}: off or rabbitmqctl expected")
+STRATUS_RABBITMQCTL = os.environ.get("STRATUS_RABBITMQCTL", "rabbitmqctl")
 # On a new machine: the enrolment token `manage.py node_enrol` exchanges (`make node TOKEN=...` sets it; an
 # environment variable rather than argv, which every local user can read).
 STRATUS_NODE_TOKEN = os.environ.get("STRATUS_NODE_TOKEN", "")

@@ -23,6 +23,7 @@ import pytest
 from tests.api_client import SeededCloud
 from tests.capabilities import MISSING, OPT_IN, require_real, skip_text
 from tests.leftovers import stop
+from tests.rabbitmq import rabbit_vhost  # noqa: F401 - a fixture (a vhost of the test's own on RabbitMQ)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

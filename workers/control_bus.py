@@ -10,6 +10,9 @@ Control-side report tasks live in ``workers/<area>_control.py`` (queue ``control
 only, and call one service each. A node can lie only about its own resources: each report names the
 host it came from, and the service checks that the resource is on that host.
 
+On RabbitMQ, ``ask``'s answer comes back to the asking process's own reply queue (portal/celery_rpc.py),
+so a node needs no Redis; on Redis, through Redis.
+
 ``report`` is fire-and-forget and survives a broker hiccup by Celery's own publish retry; a report
 that must not be lost is made idempotent on the control side (a report applied twice changes nothing
 the second time).
@@ -31,9 +34,19 @@ def control_queue() -> str:
     return str(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
+def _publish_options() -> dict[str, Any]:
+    """On RabbitMQ, publish without declaring the control queue: a node's broker user may write to the
+    control queue's exchange but not configure the queue (workers/drivers/broker/rabbitmq.py); the
+    control worker has declared both."""
+    from django.conf import settings
+
+    return {"declare": []} if settings.STRATUS_BROKER_AMQP else {}
+
+
 def report(task_name: str, /, **kwargs: Any) -> None:
     """Send ``kwargs`` (plain, JSON-serialisable values) to the control task ``task_name``."""
-    current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), retry=True,
+    current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), ignore_result=True,
+                          **_publish_options(), retry=True,
                           retry_policy={"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
                                         "interval_max": 3.0})
 
@@ -45,7 +58,7 @@ def ask(task_name: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
     ``TimeoutError`` when no control worker answers within ``timeout`` seconds."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = current_app.send_task(task_name, kwargs=kwargs, queue=control_queue())
+    result = current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), **_publish_options())
     try:
         return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
     except CeleryTimeout as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import current_app, shared_task
+from celery import shared_task
 
 logger = logging.getLogger(__name__)
 
@@ -19,14 +19,12 @@ logger = logging.getLogger(__name__)
 def poll(host: str) -> int:
     """One round of the node's pollster: every running domain's counters, reported to the control
     queue; returns how many domains."""
-    from django.conf import settings
-
     from workers import agent
+    from workers.control_bus import report
     from workers.drivers.hypervisor.stats import domain_stats
 
     domains = domain_stats(agent.driver().conn)
-    current_app.send_task("workers.telemetry.node_samples", kwargs={"host": host, "domains": domains},
-                          queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    report("workers.telemetry.node_samples", host=host, domains=domains)
     return len(domains)
 
 

@@ -14,7 +14,9 @@ packages=(python3 python3-venv python3-dev build-essential pkg-config libpq-dev 
 case "$profile" in
   run) [ "${STRATUS_HYPERVISOR:-test}" = test ] || packages+=(qemu-system-x86 libvirt-daemon-system libvirt-clients) ;;
   # xmllint: domain XML against libvirt's schema; qemu + libvirtd: the real-guest e2e test (tests/qemu_support.py)
-  test) packages+=(postgresql chromium libxml2-utils qemu-system-x86 libvirt-daemon-system libvirt-clients) ;;
+  # rabbitmq-server: the RabbitMQ broker tests (tests/workers/test_rabbitmq_broker.py, per-node users)
+  test) packages+=(postgresql chromium libxml2-utils qemu-system-x86 libvirt-daemon-system libvirt-clients
+                   rabbitmq-server) ;;
   bench) packages+=(postgresql wrk) ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -2,11 +2,14 @@
 # Make sure the services the test suite talks to are up on 127.0.0.1, starting only what is absent:
 #   PostgreSQL on :5432 with a SUPERUSER role stratus/stratus (tests create and drop databases)
 #   Redis on :6379 (keeps nothing on disk)
+#   RabbitMQ on :5672 (guest/guest from loopback; tests make a vhost of their own and delete it), when
+#   rabbitmq-server is installed (portal/scripts/system-deps.sh test installs it)
 # Works without systemd (containers, CI): clusters are started with pg_ctlcluster directly.
 set -euo pipefail
 
 PG_PORT="${PG_PORT:-5432}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+AMQP_PORT="${AMQP_PORT:-5672}"
 log() { echo "test-services: $*"; }
 
 port_open() {  # host port
@@ -91,4 +94,17 @@ if ! redis_ready; then
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$dir" \
     --logfile "$dir/stratus-test-redis.log"
   wait_for 15 Redis redis_ready
+fi
+
+# ---- RabbitMQ ----------------------------------------------------------------------------------
+rabbit_ready() { rabbitmqctl -q await_startup >/dev/null 2>&1 && port_open 127.0.0.1 "$AMQP_PORT"; }
+if command -v rabbitmq-server >/dev/null 2>&1 && ! port_open 127.0.0.1 "$AMQP_PORT"; then
+  log "starting rabbitmq-server on :$AMQP_PORT"
+  if [ "$(id -u)" -eq 0 ] && id rabbitmq >/dev/null 2>&1; then
+    # as its own user (its Erlang cookie and data dir are the package's), detached; no systemd needed
+    runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq rabbitmq-server -detached
+  else
+    rabbitmq-server -detached
+  fi
+  wait_for 90 RabbitMQ rabbit_ready
 fi

@@ -6,7 +6,14 @@ as API tokens are). A revoked, expired, used or unknown token is refused and cha
 
 What a node is given does not yet let it run without the database: its tasks still call services
 (the refactor that moves them to specs and reports is the rest of issue 16), so a node's environment
-needs DATABASE_URL as well, which this exchange does not hand out."""
+needs DATABASE_URL as well, which this exchange does not hand out.
+
+Broker credentials: with RabbitMQ and settings STRATUS_RABBITMQ_MANAGE=rabbitmqctl, the exchange creates
+a RabbitMQ user for the node (``stratus-<role>-<name>``, a random password that is only in the answer's
+broker URL, never stored) allowed its own queue and the control queue's exchange only
+(workers/drivers/broker/rabbitmq.py); enrolling the node again resets it with a new password, and revoking
+the token it enrolled with deletes it. Otherwise (Redis, or management off) every node gets the
+controller's STRATUS_NODE_BROKER_URL as it is."""
 from __future__ import annotations
 
 import ipaddress
@@ -16,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -23,9 +31,10 @@ from django.utils import timezone
 
 from apps.compute.models import NODE_ROLES, ComputeNode, EnrolledNode, NodeToken
 from apps.compute.selectors import node_enrolment as enrol_selectors
-from apps.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from apps.core.errors import BadRequest, Forbidden, NotFound, StratusError, Unauthorized
 from apps.identity.policy import Actor, require_admin
 from apps.identity.services import token_hash
+from workers.drivers.broker.rabbitmq import BrokerError, RabbitMQCtl, node_user
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +42,10 @@ TOKEN_PREFIX = "stn_"  # so a leaked one is recognisable (and greppable) as a St
 MAX_HOURS = 24 * 30
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)  # a host name label: it names a queue
 REFUSED = "The node token is not valid (unknown, expired, revoked or already used)."
+
+
+class BrokerUnavailable(StratusError):
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class NodeJoin:
     controller_url: str
     ca_pem: str | None  # None: the controller serves plain HTTP (no CA to trust)
     keyprefix: str
+    broker_user: str = ""  # its own RabbitMQ user ("" = the controller's broker URL as it is)
 
     def environment(self) -> dict[str, str]:
         """The node's settings, as the environment ``manage.py up --role <role>`` reads."""
@@ -62,6 +76,8 @@ class NodeJoin:
             env["REDIS_URL"] = self.broker_url
         if self.keyprefix:
             env["STRATUS_CELERY_KEYPREFIX"] = self.keyprefix
+        if self.broker_url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
+            env.pop("STRATUS_CELERY_KEYPREFIX", None)  # Redis only: on RabbitMQ the vhost isolates
         if self.node.role == "compute":
             env["STRATUS_COMPUTE_HOST"] = self.node.name
         return env
@@ -120,8 +136,52 @@ def node_token_revoke(*, actor: Actor | None, token_id: str) -> NodeToken:
         if record.revoked_at is None:
             record.revoked_at = timezone.now()
             record.save(update_fields=["revoked_at", "updated_at"])
+        node = EnrolledNode.objects.filter(token=record).first()
+        if node is not None and broker_managed():
+            # the node enrolled with this token (and not since with another) loses its broker user
+            try:
+                deleted = _rabbitmqctl().user_delete(node_user(node.role, node.name))
+            except BrokerError as exc:
+                raise BrokerUnavailable(f"The broker user of {node} could not be deleted: {exc}") from exc
+            logger.info("broker user of %s deleted (%s)", node, "it existed" if deleted else "it was gone")
     logger.info("node token %s (%s node %s) revoked", record.id, record.role, record.name)
     return record
+
+
+def broker_managed() -> bool:
+    """Whether enrolment makes per-node broker users (RabbitMQ, STRATUS_RABBITMQ_MANAGE=rabbitmqctl)."""
+    return settings.STRATUS_RABBITMQ_MANAGE == "rabbitmqctl" and \
+        settings.STRATUS_NODE_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
+
+
+def _rabbitmqctl() -> RabbitMQCtl:
+    return RabbitMQCtl(command=settings.STRATUS_RABBITMQCTL)
+
+
+def _broker_vhost(url: str) -> str:
+    """The vhost of an AMQP URL, as kombu reads it (no path, or "/", is the vhost "/")."""
+    return unquote(urlsplit(url).path[1:]) or "/"
+
+
+def _with_credentials(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _node_broker_user(node: EnrolledNode) -> tuple[str, str]:
+    """Create (or reset) the node's RabbitMQ user; returns (user, broker URL with its password)."""
+    password = secrets.token_urlsafe(32)
+    url = settings.STRATUS_NODE_BROKER_URL
+    try:
+        user = _rabbitmqctl().node_user_put(vhost=_broker_vhost(url), role=node.role, host=node.name,
+                                            password=password, control_queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except BrokerError as exc:
+        logger.error("broker user for %s not made: %s", node, exc)
+        raise BrokerUnavailable("The broker could not make this node's credentials; try again later.") from exc
+    return user, _with_credentials(url, user, password)
 
 
 def _ca_pem() -> str | None:
@@ -159,8 +219,12 @@ def node_enrol(*, token: str, name: str | None = None, role: str | None = None, 
                 host=record.name, defaults={"hypervisor_hostname": record.name, "host_ip": address})
             if not created and address:
                 ComputeNode.objects.filter(pk=compute.pk).update(host_ip=address, updated_at=now)
-    logger.info("%s node %s enrolled from %s with token %s", node.role, node.name, address or "?", record.id)
-    return NodeJoin(node=node, broker_url=settings.STRATUS_NODE_BROKER_URL, queue=node.queue,
+        # last, inside the transaction: a broker failure rolls the enrolment back (the token stays usable)
+        broker_user, broker_url = _node_broker_user(node) if broker_managed() else \
+            ("", settings.STRATUS_NODE_BROKER_URL)
+    logger.info("%s node %s enrolled from %s with token %s%s", node.role, node.name, address or "?", record.id,
+                f", broker user {broker_user}" if broker_user else "")
+    return NodeJoin(node=node, broker_url=broker_url, queue=node.queue,
                     control_queue=settings.CELERY_TASK_DEFAULT_QUEUE,
                     controller_url=settings.STRATUS_PUBLIC_URL.rstrip("/"), ca_pem=_ca_pem(),
-                    keyprefix=settings.STRATUS_CELERY_KEYPREFIX)
+                    keyprefix=settings.STRATUS_CELERY_KEYPREFIX, broker_user=broker_user)

@@ -1,0 +1,1 @@
+"""Message broker drivers: per-node broker credentials (RabbitMQ through ``rabbitmqctl``)."""
