@@ -39,15 +39,22 @@ The driver may put a configurable prefix in front of namespace names (network na
 to the machine, so two simulated nodes on one machine need different prefixes); device names live
 inside the node's own network namespace and need none.
 
-Agent ↔ control tier (what ``workers.network`` calls, written by apps.networks):
-  ``apps.networks.services.network_agent_report(host=, vtep_ip=, capable=, reason=, applied=,
-  errors=, duration_s=, counts=)`` — once at agent start-up (registers/updates the node) and after
-  every sync. ``apps.networks.services.port_status_report(host=, statuses={port_id: "ACTIVE"|"DOWN"})``
-  after every sync, for the ports in ``Report.port_statuses``.
+Agent ↔ control tier, by messages only (the node holds no database credentials):
+  the control task ``workers.network_control.push(host)`` loads the state and sends
+  ``workers.network.apply(host=, state=to_dict(NodeState), generation=)`` to ``network.<host>``; the
+  node rebuilds it with ``NodeState.from_dict`` (``from_dict``), applies it and reports to the control
+  queue: ``workers.network_control.agent_report`` at start-up (registers/updates the node) and
+  ``workers.network_control.synced`` after every apply (``apps.networks.services.network_agent_synced``:
+  the heartbeat and outcome, then ``port_status_report`` for the ports in ``Report.port_statuses``).
+  ``to_dict``/``from_dict`` turn these dataclasses into JSON-ready dicts (tuples become lists) and back.
 """
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 # device_owner values the driver treats specially (Neutron's own strings).
 DEVICE_OWNER_DHCP = "network:dhcp"
@@ -296,6 +303,13 @@ class NodeState:
     security_groups: tuple[SecurityGroupSpec, ...] = ()
     dhcp_l3: bool = False  # this node runs the DHCP servers and the routers
 
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: typing.Mapping[str, Any]) -> NodeState:
+        return from_dict(cls, data)
+
 
 # --------------------------------------------------------------------------- driver output
 
@@ -327,3 +341,56 @@ class Report:
     @property
     def statuses(self) -> dict[str, str]:
         return dict(self.port_statuses)
+
+
+# --------------------------------------------------------------------------- plain values for messages
+
+T = TypeVar("T")
+
+
+def to_dict(value: Any) -> dict[str, Any]:
+    """A dataclass of this module as a JSON-ready dict (nested dataclasses as dicts, tuples as lists)."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        raise TypeError(f"not a dataclass instance: {value!r}")
+    return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_dict(cls: type[T], data: typing.Mapping[str, Any]) -> T:
+    """The dataclass ``cls`` from what ``to_dict`` made (or its JSON round trip): lists become tuples,
+    nested dicts their dataclasses. A key that ``cls`` has no field for is refused (TypeError), a missing
+    one takes its default."""
+    if not isinstance(data, typing.Mapping):
+        raise TypeError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    return cls(**{k: _typed(hints[k], v) for k, v in data.items()})
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _typed(args[0], value) if len(args) == 1 else value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list for {hint}, got {type(value).__name__}")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(args[0], v) for v in value)
+        return tuple(_typed(a, v) for a, v in zip(args, value, strict=True))
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    return value

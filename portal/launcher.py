@@ -22,9 +22,10 @@ This process never touches the database itself: the children do, after ``migrate
 Redis, migrations, bootstrap, the control worker, beat and the web server (no node agents);
 ``compute``, ``network`` and ``storage`` start only that node's agent worker(s) on its own queue
 (``<role>.<STRATUS_HOST>``), with the broker and settings it is given (``make node`` writes them from
-the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. Those node
-roles still need DATABASE_URL (the controller's database): the node agents' tasks call the services
-directly until the rest of issue 16 moves them to specs and reports on the control queue.
+the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. The compute
+and storage roles still need DATABASE_URL (the controller's database): their agents' tasks call the
+services directly until the rest of issue 16 moves them to specs and reports on the control queue. The
+network agent already runs without any database (``without_database``), in every role.
 """
 from __future__ import annotations
 
@@ -229,6 +230,14 @@ class Child:
     def signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)  # each child leads its own group (start_new_session)
+
+
+def without_database(env: dict[str, str]) -> dict[str, str]:
+    """A node agent's environment: no database credentials (``DATABASE_URL`` removed) and Django's dummy
+    engine (``STRATUS_NO_DATABASE=1``), so a query tried there fails at once (issue 16)."""
+    node_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    node_env["STRATUS_NO_DATABASE"] = "1"
+    return node_env
 
 
 class Supervisor:
@@ -460,11 +469,13 @@ class Launcher:
 
     def start_network_agent(self, supervisor: Supervisor) -> None:
         """This node's network agent: one worker process on its own queue network.<host> (workers/network.py).
-        It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY)."""
+        It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY). It holds
+        no database credentials: the control tier sends it its state and takes its reports."""
         network_queue = f"network.{settings.STRATUS_HOST}"
         supervisor.start("network-agent", [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q",
                                            network_queue, "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
-                                           "--without-gossip", "--without-mingle", "--loglevel=INFO"])
+                                           "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+                         env=without_database(supervisor.env))
 
     def start_storage_agent(self, supervisor: Supervisor) -> None:
         """This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py)."""
@@ -475,14 +486,14 @@ class Launcher:
     def start_node(self, supervisor: Supervisor, *, role: str, data_dir: Path) -> None:
         """A node of one role on this machine: only its agent worker(s), on its own queue, with the broker
         and settings in the environment (``make node`` sources them from DATA_DIR/node.env). Refused
-        without a broker (it would reach nobody) or without DATABASE_URL (the agents' tasks still
-        call the services, until the rest of issue 16)."""
+        without a broker (it would reach nobody) or, for compute and storage, without DATABASE_URL (their
+        agents' tasks still call the services until the rest of issue 16; the network agent needs none)."""
         env = supervisor.env
         broker = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")
         if not broker:
             raise Stop(f"--role {role}: no CELERY_BROKER_URL (nor REDIS_URL): enrol this node first "
                        "(`make node CONTROLLER=... TOKEN=... ROLE=...`, README \"More than one machine\")", 1)
-        if not env.get("DATABASE_URL"):
+        if role != "network" and not env.get("DATABASE_URL"):
             raise Stop(f"--role {role}: DATABASE_URL is not set. A node's agent still reaches the controller's "
                        "database (its tasks call the services) until the rest of issue 16; set DATABASE_URL to "
                        "the controller's PostgreSQL", 1)

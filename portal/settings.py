@@ -438,15 +438,15 @@ STRATUS_PUBLIC_CIDR = os.environ.get("STRATUS_PUBLIC_CIDR", "172.24.4.0/24")
 STRATUS_PUBLIC_NETWORK_TYPE = os.environ.get("STRATUS_PUBLIC_NETWORK_TYPE", "vxlan")
 STRATUS_PUBLIC_PHYSNET = os.environ.get("STRATUS_PUBLIC_PHYSNET", "public")
 STRATUS_NETWORK_RESYNC_SECONDS = float(os.environ.get("STRATUS_NETWORK_RESYNC_SECONDS", "30"))
-# Periodic full resync (and heartbeat) of the network agents on these hosts, on their own queues.
+# Periodic full resync (and heartbeat) of the network agents on these hosts: a push from the control queue.
 STRATUS_NETWORK_RESYNC_HOSTS = [h for h in os.environ.get("STRATUS_NETWORK_RESYNC_HOSTS", STRATUS_HOST).split(",")
                                 if h]
 for _host in STRATUS_NETWORK_RESYNC_HOSTS:
-    CELERY_BEAT_SCHEDULE[f"network-resync-{_host}"] = {
-        "task": "workers.network.sync",
+    CELERY_BEAT_SCHEDULE[f"network-resync-{_host}"] = {  # workers/network_control.py: load, send to the node
+        "task": "workers.network_control.push",
         "schedule": STRATUS_NETWORK_RESYNC_SECONDS,
         "kwargs": {"host": _host},
-        "options": {"queue": f"network.{_host}", "expires": STRATUS_NETWORK_RESYNC_SECONDS},
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": STRATUS_NETWORK_RESYNC_SECONDS},
     }
 
 # Compute

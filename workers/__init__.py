@@ -13,6 +13,7 @@ from workers import (
     identity,
     images,
     network,
+    network_control,
     objects,
     orchestration,
     reports,
@@ -22,4 +23,4 @@ from workers import (
 )
 
 __all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "images", "network",
-           "objects", "orchestration", "reports", "storage", "taskrecord", "telemetry"]
+           "network_control", "objects", "orchestration", "reports", "storage", "taskrecord", "telemetry"]

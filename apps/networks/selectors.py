@@ -538,6 +538,21 @@ def network_quota_usage(*, actor: Actor, project_id: str) -> dict[str, dict[str,
 
 # ---- the network agent's desired state -----------------------------------------------------
 
+def network_state_generation() -> int:
+    """A number that grows with time, read from the database's clock (PostgreSQL's ``clock_timestamp()``,
+    in microseconds; another engine, this process's clock): one clock for every control worker, so the
+    state a push loads after reading it is never older than a push's that read a smaller one. Read it
+    BEFORE loading the state: a change the load may miss committed after it, and its own push reads a
+    larger one."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+            return int(cursor.fetchone()[0])
+    import time
+
+    return time.time_ns() // 1000
+
+
 def network_node_state(*, host: str) -> Any:
     """The desired state of one node (lib.netmodel.NodeState), from a constant
     number of queries whatever the number of networks, ports, routers or groups."""

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from portal.launcher import without_database
 from tests.browser.conftest import image_and_network, signed_in
-from tests.conftest import ROOT, _wait_log
+from tests.conftest import ROOT, _wait_log, live_control_worker
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +28,13 @@ WAIT = 60_000
 
 @pytest.fixture(scope="module")
 def network_agent(live_cloud: Any) -> Iterator[str]:
-    """A network agent (``celery worker -Q network.<host>``, workers.network) registered with the live
-    cloud; with STRATUS_NETWORK_APPLY=no it runs every sync (loads the node's desired state, reports)
-    without changing this machine."""
+    """A network agent (``celery worker -Q network.<host>``, workers.network, no database) registered with
+    the live cloud through a control worker; with STRATUS_NETWORK_APPLY=no it runs every sync (the state
+    the control tier pushes, its reports) without changing this machine."""
     host = f"netnode-{secrets.token_hex(3)}"
-    env = dict(live_cloud.env, STRATUS_NETWORK_APPLY="no", STRATUS_DB_CONN_MAX_AGE="0", PYTHONUNBUFFERED="1")
+    env = without_database(dict(live_cloud.env, STRATUS_NETWORK_APPLY="no", PYTHONUNBUFFERED="1"))
+    control = live_control_worker(live_cloud, name="task-log-control")
+    control.__enter__()
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = live_cloud.data_dir / "nodes" / f"network-{host}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +59,7 @@ def network_agent(live_cloud: Any) -> Iterator[str]:
         admin = live_cloud.sdk(user="admin")
         for agent in [a for a in admin.network.agents() if a.host == host]:
             admin.network.delete_agent(agent)
+        control.__exit__(None, None, None)
 
 
 def task_row(page: Page, task: str, resource_id: str) -> Any:
@@ -112,13 +116,14 @@ def test_a_boot_a_volume_attach_and_a_network_sync_in_the_task_log(
     # the admins' log of every project: the network agent's syncs (no project's work), a new one live
     admin = signed_in(new_page(), live_cloud, "admin", live_cloud.admin_password)
     admin.goto(f"{live_cloud.url}/dashboard/tasks/all?resource_type=network_agent&resource_id={network_agent}")
-    syncs = admin.locator(f'#tasks-table tr[data-task="workers.network.sync"][data-resource-id="{network_agent}"]')
+    push = "workers.network_control.push"  # the control task that sends the node its state
+    syncs = admin.locator(f'#tasks-table tr[data-task="{push}"][data-resource-id="{network_agent}"]')
     expect(syncs.first).to_have_attribute("data-status", "succeeded", timeout=WAIT)  # the subnet's, the boot's
     expect(admin.locator("#live-indicator")).to_have_attribute("data-state", "live")
     admin.evaluate("window.__notReloaded = true")
     seen = set(admin.eval_on_selector_all("#tasks-table tr[data-id]", "rows => rows.map(r => r.dataset.id)"))
     net2 = conn.network.create_network(name=f"net2-{tag}")  # a change: every agent syncs
-    fresh = admin.locator(f'#tasks-table tr[data-task="workers.network.sync"][data-resource-id="{network_agent}"]'
+    fresh = admin.locator(f'#tasks-table tr[data-task="{push}"][data-resource-id="{network_agent}"]'
                           + "".join(f':not([data-id="{i}"])' for i in seen))
     expect(fresh.first).to_have_attribute("data-status", "succeeded", timeout=WAIT)
     assert admin.evaluate("window.__notReloaded === true")

@@ -249,6 +249,18 @@ def test_role_node_starts_only_its_agent_on_its_queue(tmp_path: Path, monkeypatc
     assert compute_env is not None and compute_env["STRATUS_COMPUTE_HOST"] == "node9"
 
 
+def test_the_network_agent_starts_without_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
+    """In every role the network agent's environment has no DATABASE_URL and the dummy engine (issue 16);
+    a network node needs no DATABASE_URL to start."""
+    with_db = {"CELERY_BROKER_URL": "redis://10.0.0.1/0", "DATABASE_URL": "postgres://u:pw@10.0.0.1/stratus"}
+    for role, env in (("network", with_db), ("network", {"CELERY_BROKER_URL": "redis://10.0.0.1/0"}),
+                      ("all", {"DATABASE_URL": "postgres://u:pw@10.0.0.1/stratus"})):
+        supervisor, _banner = _role_launch(role, tmp_path, monkeypatch, settings, env)
+        agent_env = next(e for name, _argv, e in supervisor.started if name == "network-agent")
+        assert agent_env is not None and "DATABASE_URL" not in agent_env, role
+        assert agent_env["STRATUS_NO_DATABASE"] == "1"
+
+
 def test_role_node_refuses_without_broker_or_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
     from portal.launcher import Stop
 

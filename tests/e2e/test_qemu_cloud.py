@@ -37,10 +37,11 @@ from typing import Any
 
 import pytest
 
+from portal.launcher import without_database
 from tests.browser.qemu_guest import register_guest, start_qemu_node, stop_qemu_node, unregister_guest
 from tests.capabilities import skip_missing
 from tests.compute_nodes import ComputeNodeProcess
-from tests.conftest import ROOT, Cloud
+from tests.conftest import ROOT, CeleryWorker, Cloud
 from tests.conftest import wait_for as shared_wait_for
 from tests.network_lab import SKIP_REASON as NETNS_SKIP_REASON
 from tests.network_lab import Lab, sh
@@ -69,7 +70,8 @@ class QemuCloud:
 
 
 @pytest.fixture
-def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[QemuCloud]:
+def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess,
+               control_worker: CeleryWorker) -> Iterator[QemuCloud]:  # the network agent's pushes and reports
     timings: dict[str, float] = {}
     started = time.monotonic()
     image = guest_image()
@@ -102,7 +104,8 @@ def qemu_cloud(live_cloud: Cloud, storage_node: StorageNodeProcess) -> Iterator[
             agent = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", f"network.{host}", "--pool=solo",
                  "-n", f"network.{host}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-                cwd=ROOT, env=agent_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=ROOT, env=without_database(agent_env), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
         zone = f"qemu-{lab.tag}"
         node = start_qemu_node(live_cloud, host, zone, workdir)
         timings["node ready"] = time.monotonic() - started

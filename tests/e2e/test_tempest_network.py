@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from portal.launcher import without_database
 from tests.capabilities import opt_in_run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, live_control_worker
 from tests.e2e import tempest_support as ts
 from tests.leftovers import reap
 
@@ -103,9 +104,10 @@ def _agent_rows(base_url: str, token: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def network_agent(live_cloud, tmp_path_factory):
-    """The cloud's network node: the real agent (`celery worker -Q network.<host>`, workers.network)
-    applying state inside a namespace of its own. Neutron's router interfaces turn ACTIVE only when
-    an L3 agent has plugged them, and tempest waits for that."""
+    """The cloud's network node: the real agent (`celery worker -Q network.<host>`, workers.network, no
+    database) applying state inside a namespace of its own, with a control worker for its pushes and
+    reports. Neutron's router interfaces turn ACTIVE only when an L3 agent has plugged them, and tempest
+    waits for that."""
     if os.geteuid() != 0 or _ip("netns", "add", probe := f"stp{secrets.token_hex(4)}", check=False).returncode:
         pytest.skip("the network agent needs root and network namespaces")
     _ip("netns", "delete", probe, check=False)
@@ -114,6 +116,8 @@ def network_agent(live_cloud, tmp_path_factory):
     prefix = f"t{tag}-"
     workdir = tmp_path_factory.mktemp("network-agent")
     proc = None
+    control = live_control_worker(live_cloud, name="tempest-network-control")
+    control.__enter__()
     try:
         _ip("netns", "add", node_ns)
         _ip("-n", node_ns, "link", "set", "lo", "up")
@@ -133,6 +137,7 @@ def network_agent(live_cloud, tmp_path_factory):
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
+        control.__exit__(None, None, None)
         reap(marker=str(workdir), netns_prefixes=(prefix, node_ns))
 
 
@@ -146,7 +151,7 @@ def _start_agent(live_cloud, workdir: Path, *, host: str, tag: str, node_ns: str
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", f"network.{host}", "--pool=solo",
              "-n", f"network-{tag}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=INFO"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+             "--loglevel=INFO"], cwd=ROOT, env=without_database(env), stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
 
 

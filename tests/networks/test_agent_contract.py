@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -149,8 +150,10 @@ def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
         services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.80.0.0/24")
         services.port_create(actor=cloud.member_actor, network_id=net.id)
         assert sent == []  # nothing before commit
-    assert sorted(sent, key=lambda s: s[2]) == [("workers.network.sync", {"host": "late"}, "network.late"),
-                                                ("workers.network.sync", {"host": "live"}, "network.live")]
+    # a push per agent to the control queue, which loads each node's state after this commit
+    control = settings.CELERY_TASK_DEFAULT_QUEUE
+    assert sorted(sent, key=lambda s: s[1]["host"]) == [("workers.network_control.push", {"host": "late"}, control),
+                                                        ("workers.network_control.push", {"host": "live"}, control)]
     sent.clear()
 
     class Boom(Exception):
@@ -176,3 +179,46 @@ def test_changes_are_published_to_the_projects_group_on_commit(monkeypatch):
     kinds = [(e["resource"], e["kind"]) for g, e in seen if g == group]
     assert ("network", "created") in kinds and ("subnet", "created") in kinds and ("port", "created") in kinds
     assert any(e["id"] == port.id and e["data"]["status"] == "DOWN" for _, e in seen)
+
+
+def test_node_state_travels_as_plain_values(cloud):
+    """What the push sends is JSON, and the node rebuilds the very same NodeState from it."""
+    import json
+
+    services.network_agent_report(host="net1", vtep_ip="192.0.2.1", capable=True, hosts_dhcp_l3=True)
+    _topology(cloud, 2, "pl", "net1")
+    state = selectors.network_node_state(host="net1")
+    assert state.routers and state.ports and state.security_groups
+    plain = json.loads(json.dumps(state.to_dict()))
+    assert m.NodeState.from_dict(plain) == state
+    with pytest.raises(TypeError, match="unknown fields"):
+        m.NodeState.from_dict({**plain, "extra": 1})
+
+
+def test_generation_grows(cloud):
+    first = selectors.network_state_generation()
+    assert selectors.network_state_generation() > first
+
+
+def test_synced_report_touches_only_its_hosts_ports_and_drops_an_older_one(cloud):
+    """``network_agent_synced`` (the control task ``workers.network_control.synced``): a node's report
+    changes only the ports bound to that host, and one older than the last applied changes nothing."""
+    services.network_agent_report(host="a1", vtep_ip="192.0.2.1", capable=True, hosts_dhcp_l3=False)
+    services.network_agent_report(host="b1", vtep_ip="192.0.2.2", capable=True, hosts_dhcp_l3=False)
+    net = services.network_create(actor=cloud.member_actor, name="sync")
+    services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.82.0.0/24")
+    mine = services.port_create(actor=cloud.member_actor, network_id=net.id)
+    theirs = services.port_create(actor=cloud.member_actor, network_id=net.id)
+    Port.objects.filter(pk=mine.pk).update(binding_host_id="a1")
+    Port.objects.filter(pk=theirs.pk).update(binding_host_id="b1")
+    changed = services.network_agent_synced(host="a1", generation=10, capable=True, applied=True,
+                                            statuses={mine.id: "ACTIVE", theirs.id: "ACTIVE"})
+    assert changed == 1
+    assert Port.objects.get(pk=mine.pk).status == "ACTIVE" and Port.objects.get(pk=theirs.pk).status == "DOWN"
+    assert NetworkAgent.objects.get(host="a1").configuration["last_sync"]["generation"] == 10
+    assert services.network_agent_synced(host="a1", generation=9, capable=True, applied=True,
+                                         statuses={mine.id: "DOWN"}) is None
+    assert Port.objects.get(pk=mine.pk).status == "ACTIVE"
+    assert services.network_agent_synced(host="a1", generation=11, capable=True, applied=True,
+                                         statuses={mine.id: "DOWN"}) == 1
+    assert Port.objects.get(pk=mine.pk).status == "DOWN"

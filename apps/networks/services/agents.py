@@ -32,15 +32,19 @@ SYNC_EXPIRES_SECONDS = 300
 
 # ---- telling the network agents ------------------------------------------------------------
 
+PUSH_TASK = "workers.network_control.push"
+
+
 def _send_sync() -> None:
-    """After commit: ask every agent to converge on the new state (one task per agent, each with its task
-    record: node work, no project's, so the admins' task log). An agent counts while it reported within
-    SYNC_REACH_SECONDS (much longer than the liveness window: a node whose periodic heartbeat is late
-    still gets the change); the task expires, so a node that is really gone does not pile work up in
-    its queue."""
+    """After commit: have every agent converge on the new state: one push per agent to the control queue
+    (``workers.network_control.push``, each with its task record: node work, no project's, so the admins'
+    task log), which loads that node's state after this commit and sends it to the node's queue (the
+    node holds no database credentials). An agent counts while it reported within SYNC_REACH_SECONDS
+    (much longer than the liveness window: a node whose periodic heartbeat is late still gets the
+    change); the task expires, so a node that is really gone does not pile work up."""
     reachable = selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
     for host in reachable.values_list("host", flat=True):
-        tasks.enqueue("workers.network.sync", queue=f"network.{host}", kwargs={"host": host}, action="sync",
+        tasks.enqueue(PUSH_TASK, queue=settings.CELERY_TASK_DEFAULT_QUEUE, kwargs={"host": host}, action="sync",
                       resource_type="network_agent", resource_id=host, expires=SYNC_EXPIRES_SECONDS)
 
 
@@ -76,7 +80,8 @@ def _publish_agent(kind: str, agent: NetworkAgent, **data: Any) -> None:
 def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False, hosts_dhcp_l3: bool | None = None,
                          message: str | None = None, configuration: Mapping[str, Any] | None = None,
                          reason: str | None = None, applied: bool | None = None, errors: Sequence[str] = (),
-                         duration_s: float | None = None, counts: Any = None) -> NetworkAgent:
+                         duration_s: float | None = None, counts: Any = None,
+                         generation: int | None = None) -> NetworkAgent:
     """A node's agent registers itself and heartbeats (at start-up and after every sync)."""
     if not host:
         raise BadRequest("An agent report needs the host name.")
@@ -97,7 +102,8 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
     config.update(dict(configuration or {}))
     if applied is not None:
         config["last_sync"] = {"applied": applied, "errors": list(errors), "duration_s": duration_s,
-                               "counts": dict(counts or ()), "at": timezone.now().isoformat()}
+                               "counts": dict(counts or ()), "at": timezone.now().isoformat(),
+                               "generation": generation}
     agent.configuration = config
     agent.heartbeat_at = timezone.now()
     agent.save()
@@ -114,6 +120,25 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
     if created or not was_alive or old_vtep != agent.vtep_ip or old_capable != agent.capable:
         notify_agents()  # peers changed, or the node (re)appeared: everyone converges
     return agent
+
+
+@transaction.atomic
+def network_agent_synced(*, host: str, generation: int, statuses: Mapping[str, str], vtep_ip: str = "",
+                         capable: bool = False, reason: str = "", applied: bool = False, errors: Sequence[str] = (),
+                         duration_s: float | None = None, counts: Any = None,
+                         configuration: Mapping[str, Any] | None = None) -> int | None:
+    """The agent on ``host`` applied the state of ``generation``: its heartbeat and outcome
+    (``network_agent_report``), then its ports' statuses (``port_status_report``: only ports of that
+    host change). A report older than the last one applied for this agent (two control workers took
+    two reports of one node out of order) changes nothing and returns None; else the number of ports
+    whose status changed."""
+    agent = NetworkAgent.objects.select_for_update().filter(host=host).first()
+    last = ((agent.configuration or {}).get("last_sync") or {}).get("generation") if agent is not None else None
+    if isinstance(last, int) and generation < last:
+        return None
+    network_agent_report(host=host, vtep_ip=vtep_ip, capable=capable, reason=reason, applied=applied, errors=errors,
+                         duration_s=duration_s, counts=counts, configuration=configuration, generation=generation)
+    return port_status_report(host=host, statuses=statuses)
 
 
 class AgentChanges(TypedDict, total=False):

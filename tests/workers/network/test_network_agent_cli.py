@@ -1,6 +1,7 @@
-"""End to end with the real `openstack` CLI: a running cloud (web server + this node's network
-agent, the node isolated in a namespace of the test's own, acting as the external gateway), and a
-guest namespace plugged as the port's device. What the CLI creates becomes real networking."""
+"""End to end with the real `openstack` CLI: a running cloud (web server, a control-queue worker and this
+node's network agent with no database, the node isolated in a namespace of the test's own, acting as
+the external gateway), and a guest namespace plugged as the port's device. What the CLI creates becomes
+real networking."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.launcher import without_database
 from tests.conftest import ROOT, VENV_BIN, Cloud, _wait_http, database_url, free_port, pg_execute
 from tests.network_lab import SKIP_REASON, Lab, tcp_probe, tcp_server
 
@@ -49,11 +51,17 @@ def cloud_with_agent(lab: Lab) -> Iterator[tuple[Cloud, str]]:
             cloud.processes.append(subprocess.Popen(
                 [str(VENV_BIN / "uvicorn"), "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                  "--workers", "1", "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        with open(data_dir / "control.log", "wb") as log:  # the control tier: pushes and the agent's reports
+            cloud.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q",
+                 env.get("STRATUS_CONTROL_QUEUE", "control"), "--pool=solo", "-n", f"control-{db_name}@%h",
+                 "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         with open(data_dir / "agent.log", "wb") as log:
             cloud.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", f"network.{host}", "--pool=solo",
                  "-n", f"network.{host}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                cwd=ROOT, env=without_database(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         _wait_http(f"{url}/identity/v3", cloud.processes[0], cloud.log)
         yield cloud, host
     finally:
