@@ -21,7 +21,7 @@ from apps.orchestration.plugins.base import (
     ResourceFailed,
     register,
 )
-from apps.orchestration.plugins.nova_common import _failed
+from apps.orchestration.plugins.nova_common import _failed, _remove_if_there
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -161,18 +161,11 @@ class WebImage(Plugin):
         return Outcome(physical_id=physical_id, data=data, attributes={"show": image_show(image)})
 
     def delete(self, physical_id: str, data: dict[str, Any]) -> bool:
-        from apps.core.errors import NotFound, StratusError
         from apps.images import services
 
         image_id = physical_id or data.get("image_id") or ""
-        if not image_id:
-            return True
-        try:
-            services.image_delete(actor=self.context.actor, image_id=image_id)
-        except NotFound:
-            return True  # already gone
-        except StratusError as exc:
-            raise _failed(exc) from None
+        if image_id:
+            _remove_if_there(lambda: services.image_delete(actor=self.context.actor, image_id=image_id))
         return True
 
     def check_resource(self, physical_id: str, data: dict[str, Any]) -> None:  # noqa: ARG002

@@ -33,6 +33,7 @@ from apps.orchestration.plugins.base import (
 from apps.orchestration.plugins.nova_common import (
     _failed,
     _is_uuid,
+    _remove_if_there,
     _request_id,
     _string_map,
     flavor_id,
@@ -147,17 +148,10 @@ class _ServerBase(Plugin):
 
     def delete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002
         from apps.compute.services import server_lifecycle
-        from apps.core.errors import NotFound, StratusError
 
-        if not physical_id:
-            return True
-        try:
-            server_lifecycle.server_delete(actor=self.context.actor, server_id=physical_id,
-                                           request_id=_request_id())
-        except NotFound:
-            return True  # already gone
-        except StratusError as exc:
-            raise _failed(exc) from None
+        if not physical_id or not _remove_if_there(lambda: server_lifecycle.server_delete(
+                actor=self.context.actor, server_id=physical_id, request_id=_request_id())):
+            return True  # nothing to delete, or already gone
         return self.check_delete_complete(physical_id, {})
 
     def check_delete_complete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002

@@ -1,10 +1,11 @@
-"""What the OS::Nova::* plugins (and cinder's, and the custom constraints) share: a service error
-as the resource's failure, request ids, the lookups of images, flavors and networks through the owning
-apps' selectors as the stack's owner (another project's is not found), and ``_lookup``, a custom
-constraint check over one of those lookups."""
+"""What the OS::Nova::* plugins (and cinder's, glance's and the custom constraints) share: a service
+error as the resource's failure, a delete tolerant of what is gone, request ids, the lookups of images,
+flavors and networks through the owning apps' selectors as the stack's owner (another project's is not
+found), and ``_lookup``, a custom constraint check over one of those lookups."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from apps.orchestration.plugins.base import ResourceFailed
@@ -12,6 +13,21 @@ from apps.orchestration.plugins.base import ResourceFailed
 
 def _failed(exc: Exception) -> ResourceFailed:
     return ResourceFailed(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
+
+
+def _remove_if_there(remove: Callable[[], object]) -> bool:
+    """A delete tolerant of what is gone: ``remove()`` (the owning app's delete service, as the owner);
+    True when it removed it, False when it was gone already (NotFound); any other error of the service
+    is the resource's failure."""
+    from apps.core.errors import NotFound, StratusError
+
+    try:
+        remove()
+    except NotFound:
+        return False
+    except StratusError as exc:
+        raise _failed(exc) from None
+    return True
 
 
 def _request_id() -> str:

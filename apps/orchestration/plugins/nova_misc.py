@@ -19,7 +19,7 @@ from apps.orchestration.plugins.base import (
     ResourceFailed,
     register,
 )
-from apps.orchestration.plugins.nova_common import _failed, _string_map
+from apps.orchestration.plugins.nova_common import _failed, _remove_if_there, _string_map
 
 
 @register
@@ -58,18 +58,12 @@ class KeyPair(Plugin):
 
     def delete(self, physical_id: str, data: dict[str, Any]) -> bool:
         from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
 
-        if not physical_id:
-            return True
         user_id = data.get("user_id")
-        try:
-            services.keypair_delete(actor=self.context.actor, name=physical_id,
-                                    user_id=user_id if user_id and user_id != self.context.actor.user_id else None)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
+        if physical_id:
+            _remove_if_there(lambda: services.keypair_delete(
+                actor=self.context.actor, name=physical_id,
+                user_id=user_id if user_id and user_id != self.context.actor.user_id else None))
         return True
 
     def check_resource(self, physical_id: str, data: dict[str, Any]) -> None:  # noqa: ARG002
@@ -150,16 +144,9 @@ class Flavor(Plugin):
 
     def delete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002
         from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
 
-        if not physical_id:
-            return True
-        try:
-            services.flavor_delete(actor=self.context.actor, flavor_id=physical_id)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
+        if physical_id:
+            _remove_if_there(lambda: services.flavor_delete(actor=self.context.actor, flavor_id=physical_id))
         return True
 
 
@@ -193,14 +180,7 @@ class ServerGroup(Plugin):
 
     def delete(self, physical_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG002
         from apps.compute import services
-        from apps.core.errors import NotFound, StratusError
 
-        if not physical_id:
-            return True
-        try:
-            services.server_group_delete(actor=self.context.actor, group_id=physical_id)
-        except NotFound:
-            return True
-        except StratusError as exc:
-            raise _failed(exc) from None
+        if physical_id:
+            _remove_if_there(lambda: services.server_group_delete(actor=self.context.actor, group_id=physical_id))
         return True
