@@ -163,7 +163,7 @@ def request_push(host: str) -> None:
     control_bus.report("workers.network_control.push", host=host)
 
 
-@shared_task(name="workers.network.sync", ignore_result=False)
+@shared_task(name="workers.network.sync", ignore_result=True)
 def sync(host: str) -> dict[str, Any]:
     """Converge soon: ask the control tier for a push of this node's state (what the compute agent sends
     to ``network.<host>`` once a guest's taps exist). The node reads nothing itself."""

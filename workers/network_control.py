@@ -40,12 +40,14 @@ def state_message(host: str) -> dict[str, Any]:
     return {"host": host, "state": state.to_dict(), "generation": generation}
 
 
-@shared_task(name="workers.network_control.push", ignore_result=False)
+@shared_task(name="workers.network_control.push", ignore_result=True)
 def push(host: str) -> dict[str, Any]:
     """Send ``host``'s desired network state to its agent (``network.<host>``); returns a summary."""
     host = _host(host)
     message = state_message(host)
-    current_app.send_task(APPLY_TASK, kwargs=message, queue=f"network.{host}", expires=APPLY_EXPIRES_SECONDS)
+    # nobody waits for the node's summary: its outcome comes back as a report (workers.network_control.synced)
+    current_app.send_task(APPLY_TASK, kwargs=message, queue=f"network.{host}", expires=APPLY_EXPIRES_SECONDS,
+                          ignore_result=True)
     state = message["state"]
     logger.info("network state of %s pushed (generation %d: %d networks, %d ports, %d routers)", host,
                 message["generation"], len(state["networks"]), len(state["ports"]), len(state["routers"]))
