@@ -191,9 +191,11 @@ STRATUS_REPLY_PREFIX = f"reply.{_node_queue or CELERY_TASK_DEFAULT_QUEUE}."
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "") or (
     "portal.celery_rpc.ReplyBackend+rpc://" if STRATUS_BROKER_AMQP else REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
-# A node killed mid-task (SIGKILL, a crash, a power cut) leaves its message unacknowledged: the broker
-# gives it back to the node's queue when the connection drops, and the restarted worker runs it again
-# (node tasks are idempotent; a task never restarted ends in a fault at its control-side timeout).
+# Acknowledged late (above): a node killed mid-task (SIGKILL, a crash, a power cut) leaves its message
+# unacknowledged, the broker gives it back to the node's queue when the connection drops, and the restarted
+# worker runs it again (node tasks are idempotent; one never restarted ends in a fault at its control-side
+# timeout; tests/workers/test_rabbitmq_broker.py). In a prefork pool, a child that dies has its task
+# requeued the same way instead of failed.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A prefix for every broker key (queues included), so that several clouds (or test runs) can share one
 # Redis without taking each other's tasks. On RabbitMQ the isolation is the vhost (the URL's path).
