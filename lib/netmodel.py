@@ -1,7 +1,7 @@
 """The contract between the control tier (apps.networks) and the network agent on a node.
 
 ``apps.networks.selectors.network_node_state(*, host) -> NodeState`` builds these values from the
-database; ``workers.network.sync`` hands them to the driver (``workers.drivers.network``), which turns
+database; ``workers.network.apply`` hands them to the driver (``workers.drivers.network``), which turns
 them into real Linux networking on the node: one Linux bridge per network joined across nodes by a
 VXLAN device, a DHCP namespace per network running dnsmasq, a router namespace per router (NAT with
 nftables), and the security groups of each port compiled to nftables on the bridge.
