@@ -128,6 +128,12 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         assert any("redis-server" in n for n in names)
         assert any("uvicorn" in n and "--host 127.0.0.1" in n for n in names), names
         assert sum("celery" in n for n in names) >= 2, names  # worker and beat
+        # the network agent runs with no database (issue 16): dummy engine, no DATABASE_URL
+        agents = [p for p in children if b"network." in Path("/proc", str(p), "cmdline").read_bytes()]
+        assert agents, names
+        for pid in agents:
+            agent_env = Path("/proc", str(pid), "environ").read_bytes().split(b"\0")
+            assert b"STRATUS_NO_DATABASE=1" in agent_env and not any(e.startswith(b"DATABASE_URL=") for e in agent_env)
 
         # The real CLI, with nothing but the openrc the launcher wrote.
         rc = data_dir / "admin-openrc.sh"
@@ -154,6 +160,14 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
                                                 networks=[{"uuid": net.id}])
             server = demo.compute.wait_for_server(server, status="ACTIVE", wait=120)
             assert [s.id for s in demo.compute.servers()] == [server.id]
+            # the agent registered through the control worker and reports (its heartbeat comes by message)
+            admin = openstack.connect(auth_url=f"http://127.0.0.1:{port}/identity/v3", username="admin",
+                                      password=admin_password, project_name="admin", user_domain_name="Default",
+                                      project_domain_name="Default", region_name="RegionOne")
+            try:
+                assert any(a.is_alive for a in admin.network.agents()), list(admin.network.agents())
+            finally:
+                admin.close()
             demo.compute.delete_server(server)
             demo.compute.wait_for_delete(server, wait=60)
         finally:
