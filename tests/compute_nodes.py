@@ -1,7 +1,11 @@
 """Real compute nodes for tests: each a Celery worker process on ``compute.<host>`` with its own libvirt
-test-driver hypervisor (the same command ``make run`` uses, ``workers.agent.worker_argv``)."""
+test-driver hypervisor (the same command ``make run`` uses, ``workers.agent.worker_argv``), and beside
+it a control-queue worker on the cloud's database: a node reports and asks by messages to the control
+tier (``workers/control_bus.py``), whose worker applies them (a cloud always runs one; the test cloud's
+web process does not)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +28,7 @@ class ComputeNodeProcess:
     proc: subprocess.Popen
     log: Path
     env: dict[str, str]
+    control: subprocess.Popen | None = None
 
     @property
     def queue(self) -> str:
@@ -36,6 +41,7 @@ class ComputeNodeProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._stop_control(timeout)
 
     def kill(self) -> None:
         """Die without a word (SIGKILL to its whole group): the node stops heartbeating."""
@@ -44,6 +50,29 @@ class ComputeNodeProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+
+    def _stop_control(self, timeout: float) -> None:
+        if self.control is None or self.control.poll() is not None:
+            return
+        self.control.terminate()
+        try:
+            self.control.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.control.pid, signal.SIGKILL)
+            self.control.wait(10)
+
+
+def start_control_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen:
+    """A control-queue worker (``STRATUS_CONTROL_QUEUE``) of the cloud whose environment is ``env``."""
+    argv = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", env.get("STRATUS_CONTROL_QUEUE", "control"),
+            "--pool=threads", "--concurrency=4", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "--loglevel=INFO"]
+    control_env = dict(env, PYTHONUNBUFFERED="1")
+    control_env.pop("DJANGO_SETTINGS_MODULE", None)
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, cwd=ROOT, env=control_env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def node_row(database_url: str, host: str) -> tuple | None:
@@ -74,11 +103,13 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
     with open(log, "ab") as out:
         proc = subprocess.Popen(worker_argv(sys.executable, host), cwd=ROOT, env=node_env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    node = ComputeNodeProcess(host=host, proc=proc, log=log, env=node_env)
+    control = start_control_worker(env, f"control-{host}", log.with_name(f"{host}-control.log"))
+    node = ComputeNodeProcess(host=host, proc=proc, log=log, env=node_env, control=control)
     started = time.time()
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
+            node.stop()
             raise RuntimeError(f"compute node {host} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
         row = node_row(node_env["DATABASE_URL"], host)
         if row is not None and row[1] is not None and row[1].timestamp() >= started - 1 and \
@@ -86,5 +117,6 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
             return node
         if time.monotonic() > deadline:
             node.kill()
+            node.stop()
             raise RuntimeError(f"compute node {host} did not register in {timeout}s:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)

@@ -1,8 +1,10 @@
 """Compute tasks of the control tier (queue ``control``): the periodic sweep of servers stuck in
-BUILD. Tasks hold no business rules: they call a service and report its outcome."""
+BUILD, and what compute nodes report and ask (``workers/control_bus.py``: a node holds no database
+credentials). Tasks hold no business rules: they call a service and report its outcome."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -19,3 +21,84 @@ def build_timeouts() -> int:
     if count:
         logger.warning("%d server(s) timed out in BUILD", count)
     return count
+
+
+# ---- what compute nodes report and ask (workers/control_bus.py): one service call each ------------
+# A node holds no database credentials: its tasks (workers/compute.py) report here with the host they
+# run on, and the services check that the instance is on that host (a node can lie only about its own).
+
+def _reports() -> Any:
+    from apps.compute.services import server_reports
+
+    return server_reports
+
+
+@shared_task(name="workers.compute_control.server_spawned")
+def server_spawned(**report: Any) -> None:
+    _reports().server_spawned(**report)
+
+
+@shared_task(name="workers.compute_control.server_spawn_failed")
+def server_spawn_failed(**report: Any) -> None:
+    _reports().server_spawn_failed(**report)
+
+
+@shared_task(name="workers.compute_control.server_task_done")
+def server_task_done(**report: Any) -> None:
+    _reports().server_task_done(**report)
+
+
+@shared_task(name="workers.compute_control.server_task_failed")
+def server_task_failed(**report: Any) -> None:
+    _reports().server_task_failed(**report)
+
+
+@shared_task(name="workers.compute_control.server_destroyed")
+def server_destroyed(**report: Any) -> None:
+    _reports().server_destroyed(**report)
+
+
+@shared_task(name="workers.compute_control.server_crash_dump_report")
+def server_crash_dump_report(**report: Any) -> None:
+    _reports().server_crash_dump_report(**report)
+
+
+@shared_task(name="workers.compute_control.server_boot_volumes_timed_out")
+def server_boot_volumes_timed_out(**report: Any) -> None:
+    _reports().server_boot_volumes_timed_out(**report)
+
+
+@shared_task(name="workers.compute_control.server_boot_volumes_ready", ignore_result=False)
+def server_boot_volumes_ready(*, instance_id: str, host: str, request_id: str = "") -> dict[str, Any]:
+    """A spawn's question before it builds (``server_boot_volumes_ready``): {"outcome": ...} and, when
+    "ready", the server's volumes as disks (``server_volume_disks``: each volume's file and device)."""
+    from apps.compute.selectors.node_specs import server_volume_disks
+    from apps.core.errors import NotFound
+
+    outcome = _reports().server_boot_volumes_ready(instance_id=instance_id, host=host, request_id=request_id)
+    if outcome != "ready":
+        return {"outcome": outcome}
+    try:
+        return {"outcome": outcome, "volumes": server_volume_disks(instance_id=instance_id)}
+    except NotFound as exc:  # a volume with no file: the node fails the spawn with it
+        return {"outcome": "error", "message": str(exc)}
+
+
+@shared_task(name="workers.compute_control.server_ports_wired", ignore_result=False)
+def server_ports_wired(*, instance_id: str) -> bool:
+    """Are the instance's ports plugged (``server_ports_wired``): may its paused new guest run?"""
+    from apps.compute.selectors import servers as server_selectors
+
+    return server_selectors.server_ports_wired(instance_id=instance_id)
+
+
+@shared_task(name="workers.compute_control.server_volume_snapshots_ready", ignore_result=False)
+def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> dict[str, str]:
+    """createImage of a volume-backed server (``server_volume_snapshots_ready``): {"outcome": "ready" |
+    "waiting"}, or "failed" with the reason (a snapshot in error, the image or instance gone)."""
+    from apps.core.errors import StratusError
+
+    try:
+        return {"outcome": _reports().server_volume_snapshots_ready(instance_id=instance_id, image_id=image_id)}
+    except StratusError as exc:
+        return {"outcome": "failed", "message": str(exc)}

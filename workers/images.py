@@ -6,33 +6,44 @@ Django code is imported inside the function (workers' modules load before Django
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any
 
 from celery import shared_task
 
 from lib import imageformat, webfetch
 from workers.drivers.hypervisor.imagecache import ImageCache
 
-if TYPE_CHECKING:
-    from apps.images.models import Image
-
 logger = logging.getLogger(__name__)
 
 
-def cached_image(cache: ImageCache, image: Image) -> str:
-    """The path of ``image``'s data in ``cache``: streamed from the image store once (Glance's md5 and
-    multihash verified), then put through the format inspector every time, before qemu-img or QEMU
-    opens it (a file cached before the check, or changed since). A refused image's file is removed
-    (nothing of it stays on the node) and ``imageformat.ImageFormatError`` raised."""
+def _field(image: Mapping[str, Any] | Any, name: str) -> Any:
+    return image.get(name) if isinstance(image, Mapping) else getattr(image, name, None)
+
+
+def cached_image(cache: ImageCache, image: Mapping[str, Any] | Any) -> str:
+    """The path of ``image``'s data in ``cache`` (``image``: the plain values the control tier sent,
+    ``apps.compute.selectors.node_specs.image_spec``: id, location, disk_format, checksum,
+    os_hash_algo/os_hash_value): streamed from the image store once (Glance's md5 and multihash
+    verified), then put through the format inspector every time, before qemu-img or QEMU opens it (a
+    file cached before the check, or changed since). A refused image's file is removed (nothing of it
+    stays on the node) and ``imageformat.ImageFormatError`` raised.
+
+    The node reads the store directly by the image's location (``apps.images.storage.get_store``: a
+    filesystem path or an S3 bucket from settings; no database). Fetching through the image API with
+    a signed URL, so that a node needs no store credentials either, is a later step. (An object with
+    those attributes, an ``Image`` row, is taken too, for the callers not converted yet.)"""
     from apps.images.storage import get_store
 
-    location = image.location
-    cached = cache.fetch(image.id, lambda: get_store().reader(location), checksum=image.checksum or None,
-                         os_hash_algo=image.os_hash_algo or None, os_hash_value=image.os_hash_value or None)
+    image_id, location = str(_field(image, "id")), str(_field(image, "location"))
+    cached = cache.fetch(image_id, lambda: get_store().reader(location),
+                         checksum=_field(image, "checksum") or None,
+                         os_hash_algo=_field(image, "os_hash_algo") or None,
+                         os_hash_value=_field(image, "os_hash_value") or None)
     try:
-        imageformat.inspect(cached.path, image.disk_format)
+        imageformat.inspect(cached.path, str(_field(image, "disk_format") or ""))
     except imageformat.ImageFormatError:
-        cache.remove(image.id)
+        cache.remove(image_id)
         raise
     return cached.path
 

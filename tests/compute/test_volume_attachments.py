@@ -23,7 +23,15 @@ from apps.compute.services import volumes as attach_services
 from apps.volumes import services as volume_services
 from apps.volumes.models import StorageBackend, Volume, VolumeAttachment
 from tests.compute.helpers import nova_error
-from tests.workers.compute.conftest import Node, make_instance, make_qcow2, needs_tools, queued, upload_image
+from tests.workers.compute.conftest import (
+    Node,
+    make_instance,
+    make_qcow2,
+    needs_tools,
+    queued,
+    run_task,
+    upload_image,
+)
 from tests.workers.compute.conftest import node as _node  # noqa: F401 - the node fixture, used through `up_node`
 from workers import compute, compute_volumes, storage
 from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec
@@ -57,7 +65,7 @@ def make_volume(cloud: Any, host: str, name: str = "v", actor: Any = None) -> Vo
 def spawned(cloud: Any, node: Node, tmp_path: Path, **kw: Any) -> Instance:
     image = upload_image(cloud.member_actor, make_qcow2(tmp_path / f"img-{secrets.token_hex(2)}.qcow2"))
     inst = make_instance(cloud, node, image, vm_state="building", task_state="spawning", **kw)
-    assert compute.spawn(inst.id, request_id="req-spawn") == "spawned"
+    assert run_task("spawn", inst.id, request_id="req-spawn") == "spawned"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.power_state) == ("active", RUNNING)
     return inst
@@ -290,7 +298,7 @@ def test_deleting_the_server_leaves_its_volume_available(cloud, up_node, store, 
     attach_services.server_volume_attach(actor=cloud.member_actor, server_id=inst.id, volume_id=volume.id)
     assert compute_volumes.attach_volume(inst.id, volume.id) == "attached"
     server_lifecycle.server_delete(actor=cloud.member_actor, server_id=inst.id, request_id="req-delete")
-    assert compute.destroy(inst.id, request_id="req-delete") == "destroyed"
+    assert run_task("destroy", inst.id, request_id="req-delete") == "destroyed"
     assert Instance.objects.get(pk=inst.id).deleted
     volume.refresh_from_db()
     assert volume.status == "available" and not VolumeAttachment.objects.filter(volume=volume).exists()

@@ -38,8 +38,8 @@ from apps.volumes.models import Volume
 from lib import imageformat
 from tests.api_client import SeededCloud
 from tests.images.conftest import glance_error
-from tests.workers.compute.conftest import make_instance, make_qcow2, node  # noqa: F401 - the node fixture
-from workers import compute, storage
+from tests.workers.compute.conftest import make_instance, make_qcow2, node, run_task  # noqa: F401 - the node fixture
+from workers import storage
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.layout import InstanceLayout
 
@@ -298,7 +298,7 @@ def test_spawn_refuses_a_smuggled_image_with_a_fault(cloud, node, crafted, tmp_p
     data, claimed = crafted[case]
     image = smuggle(cloud, data, claimed)
     inst = make_instance(cloud, node, image)
-    assert compute.spawn(inst.id) == "failed"
+    assert run_task("spawn", inst.id) == "failed"
     inst.refresh_from_db()
     assert inst.vm_state == "error"
     fault = InstanceFault.objects.filter(instance=inst).first()
@@ -314,7 +314,7 @@ def test_a_smuggled_kernel_is_refused(cloud, node, crafted, tmp_path) -> None:  
     root = smuggle(cloud, make_qcow2(tmp_path / "root.qcow2", "1M"), "qcow2", name="root")
     Image.objects.filter(pk=root.id).update(properties={"kernel_id": kernel.id})
     inst = make_instance(cloud, node, root)
-    assert compute.spawn(inst.id) == "failed"
+    assert run_task("spawn", inst.id) == "failed"
     fault = InstanceFault.objects.filter(instance=inst).first()
     assert fault is not None and "refused" in fault.message.lower()
     assert not (node.cache / kernel.id).exists()
@@ -323,11 +323,11 @@ def test_a_smuggled_kernel_is_refused(cloud, node, crafted, tmp_path) -> None:  
 def test_rebuild_to_a_smuggled_image_is_refused_with_a_fault(cloud, node, crafted, tmp_path) -> None:  # noqa: F811
     good = smuggle(cloud, make_qcow2(tmp_path / "good.qcow2", "1M"), "qcow2", name="good")
     inst = make_instance(cloud, node, good)
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     data, claimed = crafted["qcow2-data-file"]
     bad = smuggle(cloud, data, claimed)
     Instance.objects.filter(pk=inst.id).update(task_state="rebuilding", image_id=bad.id)
-    assert compute.rebuild(inst.id, bad.id) == "failed"
+    assert run_task("rebuild", inst.id, bad.id) == "failed"
     inst.refresh_from_db()
     assert inst.vm_state == "error"
     fault = InstanceFault.objects.filter(instance=inst).order_by("-created_at").first()
@@ -405,14 +405,14 @@ def test_snapshot_refuses_a_root_disk_over_an_unsafe_base(cloud, node, crafted, 
     data, claimed = crafted[case]
     image = smuggle(cloud, make_qcow2(tmp_path / "clean.qcow2", "1M"), "qcow2")
     inst = make_instance(cloud, node, image)
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     (node.cache / image.id).write_bytes(data)  # the base under the running instance's overlay
     Image.objects.filter(pk=image.id).update(disk_format=claimed)
     snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
                                        container_format="bare",  # as createImage makes it (a request cannot)
                                        service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
-    assert compute.snapshot(inst.id, snap.id) == "failed"
+    assert run_task("snapshot", inst.id, snap.id) == "failed"
     # the failed snapshot's image is deleted (as Nova does) or at least holds no data
     assert not Image.objects.filter(pk=snap.id).exclude(status=Image.QUEUED, location="").exists()
     fault = InstanceFault.objects.filter(instance=inst).order_by("-created_at").first()
@@ -423,13 +423,13 @@ def test_snapshot_refuses_a_root_disk_over_an_unsafe_base(cloud, node, crafted, 
 def test_snapshot_of_a_server_whose_image_was_deleted_still_works(cloud, node, tmp_path) -> None:  # noqa: F811
     image = smuggle(cloud, make_qcow2(tmp_path / "clean.qcow2", "1M"), "qcow2")
     inst = make_instance(cloud, node, image)
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     Image.objects.filter(pk=image.id).delete()  # the cached base stays on the node, checked as what it holds
     snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
                                        container_format="bare",  # as createImage makes it (a request cannot)
                                        service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
-    assert compute.snapshot(inst.id, snap.id) == "done"
+    assert run_task("snapshot", inst.id, snap.id) == "done"
     assert Image.objects.get(pk=snap.id).status == Image.ACTIVE
 
 
@@ -449,12 +449,12 @@ def test_every_qemu_img_call_has_an_explicit_format(cloud, node, storage_node, t
     image = smuggle(cloud, make_qcow2(tmp_path / "clean.qcow2", "1M"), "qcow2")
     calls.clear()
     inst = make_instance(cloud, node, image)
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     snap = image_services.image_create(actor=cloud.member_actor, name="snap", disk_format="qcow2",
                                        container_format="bare",  # as createImage makes it (a request cannot)
                                        service_properties={"instance_uuid": inst.id})
     Instance.objects.filter(pk=inst.id).update(task_state="image_snapshot")
-    assert compute.snapshot(inst.id, snap.id) == "done"
+    assert run_task("snapshot", inst.id, snap.id) == "done"
     host, _root = storage_node
     volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
     assert storage.create_volume(volume_id=volume.id, size_gb=2, host=host, image_id=image.id) == "available"

@@ -36,7 +36,14 @@ from apps.images import services as image_services
 from apps.images.models import Image
 from tests.api_client import SeededCloud
 from tests.compute.test_servers_support import Env, env_fixture, image_dir_fixture, reload  # noqa: F401
-from tests.workers.compute.conftest import make_instance, make_qcow2, needs_tools, node, upload_image  # noqa: F401
+from tests.workers.compute.conftest import (  # noqa: F401
+    make_instance,
+    make_qcow2,
+    needs_tools,
+    node,
+    server_spec,
+    upload_image,
+)
 from workers import compute
 from workers.drivers.hypervisor.layout import InstanceLayout
 
@@ -44,6 +51,12 @@ from workers.drivers.hypervisor.layout import InstanceLayout
 @pytest.fixture
 def cloud_api() -> str:
     return "compute"
+
+
+def build(inst, image_id):
+    """build_domain of ``inst`` booting ``image_id``, with the spec the services would send."""
+    return compute.build_domain(server_spec(inst.id, "rebuild", image_id),
+                                InstanceLayout(compute.instances_path(), inst.id), [])
 
 
 def _kernel(actor: Any, name: str = "vmlinuz", **data: Any) -> Image:
@@ -125,13 +138,13 @@ def test_the_node_never_loads_a_kernel_the_servers_project_cannot_read(cloud: Se
     inst = make_instance(cloud, node, root)
     Image.objects.filter(pk=root.pk).update(properties={**root.properties, "kernel_id": secret.id})
     with pytest.raises(compute.SpawnError, match=f"Image {secret.id} could not be found"):
-        compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), root.id)
+        build(inst, root.id)
     assert not (node.cache / secret.id).exists()
     Image.objects.filter(pk=root.pk).update(properties={**root.properties, "kernel_id": own.id,
                                                         "ramdisk_id": secret.id})
     inst = make_instance(cloud, node, root, name="vm2")
     with pytest.raises(compute.SpawnError, match=f"Image {secret.id} could not be found"):
-        compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), root.id)
+        build(inst, root.id)
     assert not (node.cache / secret.id).exists()
 
 

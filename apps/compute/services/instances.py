@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.compute import states
 from apps.compute.models import ComputeNode, Flavor, Instance, InstanceAction, InstanceTag
+from apps.compute.selectors import node_specs
 from apps.compute.selectors import servers as server_selectors
 from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_start, event_finish, event_start
@@ -111,8 +112,17 @@ def flavor_name(instance: Instance) -> str:
 
 
 def _send(task: str, *, queue: str, **kwargs: Any) -> None:
-    """On commit: ``workers.compute.<task>(**kwargs)`` on the node's queue (``send_to_node``)."""
-    send_to_node(f"workers.compute.{task}", queue=queue, kwargs=kwargs)
+    """On commit: ``workers.compute.<task>(**kwargs, spec=...)`` on the node's queue (``send_to_node``).
+
+    The node reads no database: ``spec`` holds the plain values its task works from
+    (``apps.compute.selectors.node_specs.server_node_spec``), read here, in the caller's transaction
+    with the instance row locked, so it is what this change decided; it is stored with the task record
+    and sent on commit. A spec acted on late (resent by beat, redelivered) is safe: the node asks the
+    control tier again what must be current (a spawn: is the instance still building on this host),
+    and the report services check the host and state of what a node reports."""
+    spec = node_specs.server_node_spec(instance_id=kwargs["instance_id"], task=task,
+                                       image_id=kwargs.get("image_id") if task == "rebuild" else None)
+    send_to_node(f"workers.compute.{task}", queue=queue, kwargs={**kwargs, "spec": spec})
 
 
 def send_to_node(task_name: str, *, queue: str, kwargs: dict[str, Any]) -> None:

@@ -68,13 +68,17 @@ def server_spawned(*, instance_id: str, host: str, power_state: int, request_id:
 
 def server_boot_volumes_ready(*, instance_id: str, host: str, request_id: str = "") -> str:
     """The node asks, before it builds the domain, whether the server's new volumes are made:
-    "ready" (each reserved for it), "waiting" (ask again), "gone" (deleted, or no longer building on
-    ``host``: build nothing) or "failed": a volume went to error, so the server is in ERROR with the
-    fault, its claim and port bindings released (no other node would do better)."""
+    "ready" (each reserved for it), "waiting" (ask again), "gone" (deleted or being deleted, or no
+    longer building: build nothing), "moved" (placed on another host since: build nothing, and remove
+    whatever an earlier run left on ``host``) or "failed": a volume went to error, so the server is in
+    ERROR with the fault, its claim and port bindings released (no other node would do better)."""
     with transaction.atomic():
         instance = _locked(instance_id)
-        if instance is None or instance.deleted or instance.vm_state != states.BUILDING or instance.host != host \
-                or instance.task_state == states.DELETING:
+        if instance is None or instance.deleted or instance.task_state == states.DELETING:
+            return "gone"
+        if instance.host != host:
+            return "moved"
+        if instance.vm_state != states.BUILDING:
             return "gone"
         outcome, reason = boot_volumes.boot_volumes_check(instance=instance)
         if outcome == "failed":

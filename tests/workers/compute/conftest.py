@@ -57,8 +57,49 @@ def cloud_api() -> str:
     return "compute"
 
 
+def control_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node tasks called in this process report to and ask the control tier's tasks
+    (``workers.compute_control``) in this process too: their real code, run at once on the test's
+    database (``Task.apply``), where a node agent's messages travel through the broker to a control
+    worker (that path is tested with real node and control processes, ``test_worker.py``)."""
+    from celery import current_app
+
+    from workers import control_bus
+
+    def report(task_name: str, /, **kwargs: Any) -> None:
+        current_app.tasks[task_name].apply(kwargs=kwargs).get()
+
+    def ask(task_name: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+        return current_app.tasks[task_name].apply(kwargs=kwargs).get()
+
+    monkeypatch.setattr(control_bus, "report", report)
+    monkeypatch.setattr(control_bus, "ask", ask)
+
+
+def node_spec(instance_id: str, task: str, image_id: str | None = None) -> dict[str, Any]:
+    """The spec the server services would send with node task ``task`` now."""
+    from apps.compute.selectors.node_specs import server_node_spec
+
+    return server_node_spec(instance_id=instance_id, task=task, image_id=image_id)
+
+
+def run_task(name: str, instance_id: str, *args: Any, **kwargs: Any) -> Any:
+    """Node task ``workers.compute.<name>(instance_id, *args, **kwargs)`` run in this process with the
+    spec the server services would send with it now (``node_spec``)."""
+    spec = node_spec(instance_id, name, image_id=args[0] if name == "rebuild" and args else None)
+    return getattr(compute, name)(instance_id, *args, spec=spec, **kwargs)
+
+
+def server_spec(instance_id: str, task: str = "spawn", image_id: str | None = None) -> compute.ServerSpec:
+    """``node_spec`` as the node task reads it."""
+    return compute.ServerSpec.of(instance_id, node_spec(instance_id, task, image_id))
+
+
 @pytest.fixture
 def node(tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
+    """A compute node on libvirt's test driver whose tasks are called in this process (their reports
+    applied in this process: ``control_in_process``)."""
+    control_in_process(monkeypatch)
     host = f"node-{uuid.uuid4().hex[:8]}"
     settings.STRATUS_INSTANCES_PATH = str(tmp_path / "instances")
     settings.STRATUS_IMAGE_CACHE_PATH = str(tmp_path / "image-cache")

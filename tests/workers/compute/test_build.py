@@ -1,4 +1,5 @@
-"""The node side of a spawn with real rows and real tools, before any report: the image cached once
+"""The node side of a spawn with real rows and real tools, before any report (the node works from
+the spec the services send, ``node_specs.server_node_spec``): the image cached once
 from the images store (checksums verified), the qcow2 overlay on it, ephemeral/swap disks, the config
 drive, NICs from the ports, direct kernel boot; a failure leaves nothing on the node."""
 from __future__ import annotations
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from apps.images.models import Image
-from tests.workers.compute.conftest import add_port, make_instance, make_qcow2, needs_tools, upload_image
+from tests.workers.compute.conftest import (
+    add_port,
+    make_instance,
+    make_qcow2,
+    needs_tools,
+    server_spec,
+    upload_image,
+)
 from workers import compute
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.imagecache import ChecksumMismatch
@@ -18,6 +26,12 @@ from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import RUNNING, tap_name
 
 pytestmark = needs_tools
+
+
+def build(inst, image_id):
+    """build_domain of ``inst`` booting ``image_id``, with the spec the services would send."""
+    return compute.build_domain(server_spec(inst.id, "rebuild", image_id),
+                                InstanceLayout(compute.instances_path(), inst.id), [])
 
 
 def iso_file(iso: str, path: str) -> bytes:
@@ -28,7 +42,8 @@ def test_domain_from_rows(cloud, node, image, network) -> None:
     inst = make_instance(cloud, node, image, root_gb=2, ephemeral_gb=1, swap=256, config_drive=True)
     port = add_port(cloud, network, inst)
     layout = InstanceLayout(compute.instances_path(), inst.id)
-    spec = compute.build_domain(inst, [port], layout, image.id)
+    spec = compute.build_domain(server_spec(inst.id, "rebuild", image.id),
+                                layout, [])
     cached = node.cache / image.id
     assert cached.is_file() and cached.read_bytes() == Path(compute.image_cache().path_for(image.id)).read_bytes()
     root = disk.info(layout.disk, fmt="qcow2")
@@ -52,10 +67,12 @@ def test_domain_from_rows(cloud, node, image, network) -> None:
 def test_no_config_drive_unless_asked_or_forced(cloud, node, image, settings) -> None:
     inst = make_instance(cloud, node, image)
     layout = InstanceLayout(compute.instances_path(), inst.id)
-    assert compute.build_domain(inst, [], layout, image.id).config_drive is None
+    assert compute.build_domain(server_spec(inst.id, "rebuild", image.id),
+                                layout, []).config_drive is None
     assert not Path(layout.config_drive).exists()
     settings.STRATUS_FORCE_CONFIG_DRIVE = True
-    assert compute.build_domain(inst, [], layout, image.id).config_drive == layout.config_drive
+    assert compute.build_domain(server_spec(inst.id, "rebuild", image.id),
+                                layout, []).config_drive == layout.config_drive
 
 
 def test_image_is_fetched_once_per_node(cloud, node, image, monkeypatch) -> None:
@@ -72,7 +89,7 @@ def test_image_is_fetched_once_per_node(cloud, node, image, monkeypatch) -> None
     monkeypatch.setattr(storage, "get_store", lambda: Counting())
     for name in ("a", "b", "c"):
         inst = make_instance(cloud, node, image, name=name)
-        compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), image.id)
+        build(inst, image.id)
     assert reads == [image.location]
 
 
@@ -83,7 +100,7 @@ def test_corrupt_image_in_the_store_is_refused(cloud, node, image) -> None:
     stored.write_bytes(stored.read_bytes()[:-1] + b"\x01")
     inst = make_instance(cloud, node, image)
     with pytest.raises(ChecksumMismatch):
-        compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), image.id)
+        build(inst, image.id)
     assert not (node.cache / image.id).exists()
 
 
@@ -94,7 +111,7 @@ def test_kernel_and_ramdisk_images_boot_directly(cloud, node, tmp_path) -> None:
     rootfs = upload_image(actor, make_qcow2(tmp_path / "root.qcow2"), name="root", kernel_id=kernel.id,
                           ramdisk_id=ramdisk.id, os_command_line="console=ttyS0 root=/dev/vda rw")
     inst = make_instance(cloud, node, rootfs)
-    spec = compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), rootfs.id)
+    spec = build(inst, rootfs.id)
     assert spec.kernel == str(node.cache / kernel.id) and spec.initrd == str(node.cache / ramdisk.id)
     assert spec.cmdline == "console=ttyS0 root=/dev/vda rw"
     assert Path(spec.kernel).read_bytes() == b"\x7fELF fake kernel" * 64
@@ -118,8 +135,7 @@ def test_unbootable_images(cloud, node, tmp_path) -> None:
     for img, words in ((queued, "not active"), (iso, "cannot boot")):
         inst = make_instance(cloud, node, img)
         with pytest.raises(compute.SpawnError, match=words):
-            compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id), img.id)
+            build(inst, img.id)
     inst = make_instance(cloud, node, iso)
     with pytest.raises(compute.SpawnError, match="could not be found"):
-        compute.build_domain(inst, [], InstanceLayout(compute.instances_path(), inst.id),
-                             "00000000-0000-0000-0000-000000000000")
+        build(inst, "00000000-0000-0000-0000-000000000000")

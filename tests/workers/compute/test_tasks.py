@@ -1,5 +1,6 @@
-"""The node tasks run in-process against a real test-driver node and real rows: each loads the
-instance, works on the node and reports through the server services, whose state changes are checked
+"""The node tasks run in-process against a real test-driver node and real rows: each works from the
+spec the server services would send, works on the node and reports to the control tasks (run in this
+process, ``control_in_process``), which call the server services, whose state changes are checked
 here together with what is left on the node."""
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from tests.workers.compute.conftest import (
     make_qcow2,
     needs_tools,
     network_syncs,
+    node_spec,
+    run_task,
     upload_image,
 )
 from workers import compute, compute_console
@@ -45,7 +48,7 @@ def set_task(inst: Instance, task_state: str, vm_state: str | None = None, **fie
 
 def spawned(cloud, node, image, **kw) -> Instance:
     inst = make_instance(cloud, node, image, **kw)
-    assert compute.spawn.run(inst.id, request_id="req-spawn") == "spawned"
+    assert run_task("spawn", inst.id, request_id="req-spawn") == "spawned"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state) == ("active", None, RUNNING)
     return inst
@@ -55,7 +58,7 @@ def test_spawn_then_destroy(cloud, node, image, network) -> None:
     inst = make_instance(cloud, node, image, config_drive=True)
     port = add_port(cloud, network, inst)
     started = time.monotonic()
-    assert compute.spawn(inst.id, request_id="req-1") == "spawned"
+    assert run_task("spawn", inst.id, request_id="req-1") == "spawned"
     elapsed = time.monotonic() - started
     print(f"\nspawn on the test driver (first, image fetched): {elapsed * 1000:.0f} ms")
     inst.refresh_from_db()
@@ -72,7 +75,7 @@ def test_spawn_then_destroy(cloud, node, image, network) -> None:
     # the node's network agent was asked to plug the tap (a sync on its queue, sent after the domain)
     assert network_syncs(node.host) == [{"host": node.host}]
 
-    assert compute.destroy(inst.id, request_id="req-2") == "destroyed"
+    assert run_task("destroy", inst.id, request_id="req-2") == "destroyed"
     inst.refresh_from_db()
     assert inst.deleted and inst.vm_state == "deleted" and inst.node_id is None
     assert node.driver.power_state(inst.id) == NOSTATE and inst.id not in node.driver.list_domains()
@@ -87,17 +90,17 @@ def test_second_spawn_uses_the_cache_and_is_fast(cloud, node, image) -> None:
     spawned(cloud, node, image, name="first")
     inst = make_instance(cloud, node, image, name="second")
     started = time.monotonic()
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     print(f"\nspawn on the test driver (image cached): {(time.monotonic() - started) * 1000:.0f} ms")
     assert len(node.driver.list_domains()) == 2
 
 
 def test_redelivered_spawn_changes_nothing(cloud, node, image) -> None:
     inst = make_instance(cloud, node, image)
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     disk_stat = os.stat(layout_of(inst).disk)
     Instance.objects.filter(pk=inst.id).update(vm_state="building", task_state="spawning")  # as if unreported
-    assert compute.spawn(inst.id) == "spawned"
+    assert run_task("spawn", inst.id) == "spawned"
     assert os.stat(layout_of(inst).disk).st_mtime_ns == disk_stat.st_mtime_ns
     inst.refresh_from_db()
     assert (inst.vm_state, inst.power_state) == ("active", RUNNING)
@@ -107,7 +110,7 @@ def test_spawn_failure_undoes_the_node_and_reports_the_fault(cloud, node, tmp_pa
     big = upload_image(cloud.member_actor, make_qcow2(tmp_path / "big.qcow2", "3G"), name="big")
     inst = make_instance(cloud, node, big, root_gb=1, config_drive=True)
     Instance.objects.filter(pk=inst.id).update(attempts=settings.STRATUS_SCHEDULER_MAX_ATTEMPTS)
-    assert compute.spawn(inst.id, request_id="req-f") == "failed"
+    assert run_task("spawn", inst.id, request_id="req-f") == "failed"
     assert not layout_of(inst).dir.exists()
     assert node.driver.power_state(inst.id) == NOSTATE
     inst.refresh_from_db()
@@ -119,34 +122,44 @@ def test_spawn_failure_undoes_the_node_and_reports_the_fault(cloud, node, tmp_pa
 def test_spawn_of_a_deleted_instance_does_nothing(cloud, node, image) -> None:
     inst = make_instance(cloud, node, image)
     Instance.objects.filter(pk=inst.id).update(deleted=True, vm_state="deleted")
-    assert compute.spawn(inst.id) == "skipped"
+    assert run_task("spawn", inst.id) == "skipped"
     assert not layout_of(inst).dir.exists() and node.driver.list_domains() == {}
 
 
 def test_spawn_after_a_delete_or_on_the_wrong_node_builds_nothing(cloud, node, image, settings) -> None:
     deleting = make_instance(cloud, node, image, name="deleting")
     set_task(deleting, "deleting")
-    assert compute.spawn(deleting.id) == "skipped"
+    assert run_task("spawn", deleting.id) == "skipped"
     moved = make_instance(cloud, node, image, name="moved")
-    assert compute.spawn(moved.id) == "spawned"
+    assert run_task("spawn", moved.id) == "spawned"
     Instance.objects.filter(pk=moved.id).update(host="elsewhere", vm_state="building", task_state="spawning")
     settings.STRATUS_COMPUTE_HOST = node.host  # this process is the agent of node.host
-    assert compute.spawn(moved.id) == "skipped"  # a late redelivery after a reschedule: leftovers removed
+    assert run_task("spawn", moved.id) == "skipped"  # a late redelivery after a reschedule: leftovers removed
     assert node.driver.list_domains() == {}
     assert not layout_of(deleting).dir.exists() and not layout_of(moved).dir.exists()
 
 
-def test_tasks_for_an_unknown_instance_do_nothing(db, node) -> None:
-    unknown = "00000000-0000-0000-0000-000000000000"
-    assert compute.spawn(unknown) == compute.destroy(unknown) == compute.power(unknown, "stop") == "gone"
-    assert compute.rebuild(unknown, unknown) == compute.snapshot(unknown, unknown) == "gone"
-    assert node.driver.list_domains() == {} and not node.instances.exists()
+def test_tasks_sent_before_a_delete_are_safe(cloud, node, image) -> None:
+    """A spec is made when the task is sent and may be acted on late (beat resends a task record, the
+    broker redelivers): a spawn asks before it builds, a destroy of what is gone succeeds, and the
+    services ignore what no longer fits."""
+    inst = make_instance(cloud, node, image)
+    spawn_spec, power_spec = node_spec(inst.id, "spawn"), node_spec(inst.id, "power")
+    Instance.objects.filter(pk=inst.id).update(deleted=True, vm_state="deleted", task_state=None)
+    assert compute.spawn(inst.id, spec=spawn_spec) == "skipped"
+    assert compute.power(inst.id, "stop", spec=power_spec) == "failed"  # no domain: reported, ignored
+    assert compute.destroy(inst.id, spec=spawn_spec) == "destroyed"
+    inst.refresh_from_db()
+    assert inst.vm_state == "deleted" and not InstanceFault.objects.filter(instance=inst).exists()
+    assert node.driver.list_domains() == {} and not layout_of(inst).dir.exists()
+    with pytest.raises(ValueError, match="sent for instance"):  # a spec is the instance's own
+        compute.destroy("00000000-0000-0000-0000-000000000000", spec=spawn_spec)
 
 
 def test_destroy_is_idempotent(cloud, node, image) -> None:
     inst = make_instance(cloud, node, image)  # never spawned: no domain, no files
     set_task(inst, "deleting")
-    assert compute.destroy(inst.id) == "destroyed"
+    assert run_task("destroy", inst.id) == "destroyed"
     inst.refresh_from_db()
     assert inst.deleted
 
@@ -161,7 +174,7 @@ def test_destroy_is_idempotent(cloud, node, image) -> None:
 def test_power_actions(cloud, node, image, action, task, vm_before, vm_after, power_after) -> None:
     inst = spawned(cloud, node, image)
     set_task(inst, task, vm_before)
-    assert compute.power(inst.id, action) == "done"
+    assert run_task("power", inst.id, action) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state) == (vm_after, None, power_after)
     assert node.driver.power_state(inst.id) == power_after
@@ -178,7 +191,7 @@ def test_power_cycle_back_and_forth(cloud, node, image) -> None:
                                           ("stop", "powering-off", "stopped", SHUTDOWN),
                                           ("reboot_hard", "rebooting_hard", "active", RUNNING)):
         set_task(inst, task)
-        assert compute.power(inst.id, action) == "done", action
+        assert run_task("power", inst.id, action) == "done", action
         inst.refresh_from_db()
         assert (inst.vm_state, inst.power_state) == (vm_state, power), action
 
@@ -186,7 +199,7 @@ def test_power_cycle_back_and_forth(cloud, node, image) -> None:
 def test_power_failure_reports_a_fault(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
     set_task(inst, "resuming", "suspended")  # the domain is not suspended: libvirt refuses
-    assert compute.power(inst.id, "resume") == "failed"
+    assert run_task("power", inst.id, "resume") == "failed"
     inst.refresh_from_db()
     assert inst.task_state is None and inst.vm_state == "suspended"
     assert "not suspended" in InstanceFault.objects.filter(instance=inst).first().message
@@ -196,7 +209,7 @@ def test_rebuild_boots_from_the_new_image(cloud, node, image, tmp_path) -> None:
     inst = spawned(cloud, node, image)
     other = upload_image(cloud.member_actor, make_qcow2(tmp_path / "other.qcow2", "128M"), name="other")
     set_task(inst, "rebuilding", image_id=other.id)
-    assert compute.rebuild(inst.id, other.id) == "done"
+    assert run_task("rebuild", inst.id, other.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state) == ("active", None, RUNNING)
     layout = layout_of(inst)
@@ -207,9 +220,9 @@ def test_rebuild_boots_from_the_new_image(cloud, node, image, tmp_path) -> None:
 def test_rebuild_of_a_stopped_instance_leaves_it_stopped(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
     set_task(inst, "powering-off")
-    compute.power(inst.id, "stop")
+    run_task("power", inst.id, "stop")
     set_task(inst, "rebuilding")
-    assert compute.rebuild(inst.id, image.id) == "done"
+    assert run_task("rebuild", inst.id, image.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state) == ("stopped", None, SHUTDOWN)
     assert node.driver.power_state(inst.id) == SHUTDOWN
@@ -219,7 +232,7 @@ def test_rebuild_failure_reports_error_and_leaves_no_domain(cloud, node, image, 
     inst = spawned(cloud, node, image)
     big = upload_image(cloud.member_actor, make_qcow2(tmp_path / "big.qcow2", "3G"), name="big")
     set_task(inst, "rebuilding", image_id=big.id)
-    assert compute.rebuild(inst.id, big.id) == "failed"
+    assert run_task("rebuild", inst.id, big.id) == "failed"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state) == ("error", None)
     assert "smaller than the image" in InstanceFault.objects.filter(instance=inst).first().message
@@ -241,7 +254,7 @@ def test_resize_then_revert(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
     layout = layout_of(inst)
     resize_to(inst, 2, 1024, 3)
-    assert compute.resize(inst.id) == "done"
+    assert run_task("resize", inst.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state) == ("resized", None, RUNNING)
     assert _vcpus_memory(node, inst) == (2, 1024)
@@ -249,7 +262,7 @@ def test_resize_then_revert(cloud, node, image) -> None:
     assert Path(layout.disk + compute.RESIZE_BACKUP_SUFFIX).is_file()
 
     set_task(inst, "resize_reverting")
-    assert compute.revert_resize(inst.id) == "done"
+    assert run_task("revert_resize", inst.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.task_state, inst.power_state, inst.vcpus) == ("active", None, RUNNING, 1)
     assert _vcpus_memory(node, inst) == (1, 512)
@@ -261,14 +274,14 @@ def test_resize_then_revert(cloud, node, image) -> None:
 def test_resize_then_confirm_of_a_stopped_instance(cloud, node, image) -> None:
     inst = spawned(cloud, node, image)
     set_task(inst, "powering-off")
-    compute.power(inst.id, "stop")
+    run_task("power", inst.id, "stop")
     layout = layout_of(inst)
     resize_to(inst, 4, 2048, 2)
-    assert compute.resize(inst.id) == "done"
+    assert run_task("resize", inst.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.power_state) == ("resized", SHUTDOWN)  # a stopped guest stays off
     set_task(inst, "resize_confirming")
-    assert compute.confirm_resize(inst.id) == "done"
+    assert run_task("confirm_resize", inst.id) == "done"
     inst.refresh_from_db()
     assert (inst.vm_state, inst.vcpus, inst.memory_mb, inst.root_gb) == ("stopped", 4, 2048, 2)
     assert _vcpus_memory(node, inst) == (4, 2048)
@@ -282,7 +295,7 @@ def test_snapshot_into_glance(cloud, node, image) -> None:
                                        container_format="bare",  # as createImage makes it (a request cannot)
                                        service_properties={"instance_uuid": inst.id})
     set_task(inst, "image_snapshot")
-    assert compute.snapshot(inst.id, snap.id) == "done"
+    assert run_task("snapshot", inst.id, snap.id) == "done"
     snap.refresh_from_db()
     inst.refresh_from_db()
     assert snap.status == Image.ACTIVE and snap.size > 0
@@ -312,15 +325,14 @@ def test_trigger_crash_dump_sends_an_nmi_and_finishes_the_action(cloud, node, im
         row = action_start(inst, record="trigger_crash_dump", request_id=request_id, user_id=None,
                            project_id=inst.project_id)
         event_start(row, "compute_trigger_crash_dump", node.host)
-    assert compute.trigger_crash_dump(inst.id, "req-nmi-1") == "done"
+    assert run_task("trigger_crash_dump", inst.id, "req-nmi-1") == "done"
     event = InstanceAction.objects.get(request_id="req-nmi-1").events.get()
     assert (event.event, event.result) == ("compute_trigger_crash_dump", "Success") and event.finish_time
     assert node.driver.power_state(inst.id) == RUNNING  # the NMI changes no state (the guest decides)
     node.driver.stop(inst.id)  # a guest that is not running takes no NMI: the action says so
-    assert compute.trigger_crash_dump(inst.id, "req-nmi-2") == "failed"
+    assert run_task("trigger_crash_dump", inst.id, "req-nmi-2") == "failed"
     action = InstanceAction.objects.get(request_id="req-nmi-2")
     assert action.message == "Error" and action.events.get().result == "Error"
-    assert compute.trigger_crash_dump("00000000-0000-0000-0000-000000000000") == "gone"
 
 
 def test_sync_power_states(cloud, node, image) -> None:

@@ -52,8 +52,17 @@ def test_create_act_delete(cloud, node, image, network, flavor,
                                                networks=[{"uuid": network.id}], config_drive=True,
                                                request_id="req-create")
     calls = sent(callbacks, node.host)
-    assert calls == [("workers.compute.spawn", {"instance_id": inst.id, "request_id": "req-create"})]
+    [(name, kwargs)] = calls
+    assert (name, kwargs["instance_id"], kwargs["request_id"]) == ("workers.compute.spawn", inst.id, "req-create")
+    # the spec of plain values the node works from (it reads no database), made in the service's transaction
+    spec = kwargs["spec"]
+    assert (spec["id"], spec["host"], spec["vcpus"], spec["memory_mb"], spec["config_drive"]) == (
+        inst.id, node.host, 1, 256, True)
+    assert spec["image"]["id"] == image.id and spec["image"]["location"] == image.location
+    assert spec["image"]["checksum"] == image.checksum and spec["image"]["os_hash_value"] == image.os_hash_value
     port = Port.objects.get(device_id=inst.id)
+    assert spec["nics"] == [{"port_id": port.id, "mac": port.mac_address, "mtu": network.mtu or None}]
+    assert spec["config_drive_document"]["uuid"] == inst.id
     assert port.binding_host_id == node.host
     assert run(calls) == ["spawned"]
     inst.refresh_from_db()

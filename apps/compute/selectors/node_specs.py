@@ -1,0 +1,132 @@
+"""What a compute node is told about an instance: the spec of plain values its task works from
+(``workers/compute.py``), so that the node reads no database (issue 16; DESIGN.md, "Workers never
+hold business rules").
+
+``server_node_spec`` is read by ``apps.compute.services.instances.send_to_node`` inside the service's
+transaction, with the instance row locked by the caller (``for_update``/``_locked``): the spec is what
+the service decided, and it is stored with the task record (``apps.core.tasks.enqueue``) and sent on
+commit. The spec may be old when the node acts on it (a task record sent again by beat, a message
+redelivered after a node restart): what must be current is asked again by the node at the moment it
+matters (``server_boot_volumes_ready``: is the instance still building on this host, and its volumes;
+``server_ports_wired``), and every report the node sends is checked by the service against the
+instance's host and state, so a stale spec builds nothing that stays and changes nothing.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+from typing import Any
+
+from apps.compute.models import BlockDeviceMapping, Instance
+from apps.core.errors import NotFound
+
+# what each node task needs beyond the instance's own fields
+BUILD_TASKS = frozenset({"spawn", "rebuild"})
+
+
+def image_spec(image: Any) -> dict[str, Any]:
+    """What a node needs of a Glance image to fetch and check it (``workers.images.cached_image``)."""
+    return {"id": str(image.id), "status": image.status, "location": image.location or "",
+            "disk_format": image.disk_format or "", "checksum": image.checksum or "",
+            "os_hash_algo": image.os_hash_algo or "", "os_hash_value": image.os_hash_value or "",
+            "properties": dict(image.properties or {})}
+
+
+def _missing(image_id: str) -> dict[str, Any]:
+    return {"id": str(image_id), "missing": True}
+
+
+def _boot_image(image_id: str) -> dict[str, Any] | None:
+    """The boot image (no actor: the server's create checked the caller may use it; a node needs its
+    bytes even when it has since been made private)."""
+    from apps.images.models import Image
+
+    if not image_id:
+        return None
+    image = Image.objects.filter(pk=image_id).first()
+    return image_spec(image) if image is not None else _missing(image_id)
+
+
+def _project_image(project_id: str, image_id: str) -> dict[str, Any]:
+    """An image the boot image names (kernel_id, ramdisk_id), only if the server's project may read it
+    now: another project's private image is never fetched onto a node."""
+    from apps.images import selectors as image_selectors
+
+    try:
+        return image_spec(image_selectors.image_get_for_project(project_id=project_id, image_id=str(image_id)))
+    except NotFound:
+        return _missing(image_id)
+
+
+def config_drive_document(instance_id: str) -> dict[str, Any] | None:
+    """The config drive's documents (the metadata service's own, ``instance_config_spec``) as JSON
+    values (user data base64); None for an instance deleted meanwhile."""
+    from apps.compute.selectors.metadata import instance_config_spec
+
+    try:
+        spec = instance_config_spec(instance_id=instance_id)
+    except NotFound:
+        return None
+    document = dataclasses.asdict(spec)
+    if spec.user_data is not None:
+        document["user_data"] = base64.b64encode(spec.user_data).decode("ascii")
+    return document
+
+
+def nic_values(instance_id: str) -> list[dict[str, Any]]:
+    """The instance's ports as the node's NICs (``NicSpec``: port id, MAC, MTU), oldest first."""
+    from apps.compute.selectors.servers import server_ports_for_node
+
+    return [{"port_id": p.id, "mac": p.mac_address, "mtu": p.network.mtu or None}
+            for p in server_ports_for_node(instance_id=instance_id)]
+
+
+def volume_disk_values(instance: Instance) -> list[dict[str, Any]]:
+    """The server's volumes as disks (``volume_disks_for_node``), root first, as plain values."""
+    from apps.compute.selectors.boot_volumes import volume_disks_for_node
+
+    return [dataclasses.asdict(d) for d in volume_disks_for_node(instance=instance)]
+
+
+def server_volume_disks(*, instance_id: str) -> list[dict[str, Any]]:
+    """``volume_disk_values`` of the instance ``instance_id`` (what a spawn asks for once its volumes
+    are ready)."""
+    return volume_disk_values(Instance.objects.get(pk=instance_id))
+
+
+def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None) -> dict[str, Any]:
+    """The plain values node task ``task`` (``workers.compute.<task>``) works from: the instance's own
+    fields (host, sizes, flavors, state), and for a build (``spawn``, ``rebuild`` with ``image_id``) its
+    NICs, its config drive's documents, the boot image and its kernel/ramdisk (checked against the
+    project now) and, for a rebuild, its volumes' disks (a spawn asks for them when they are ready);
+    for ``snapshot``, whether it is volume-backed and its image's disk format."""
+    instance = Instance.objects.get(pk=instance_id)
+    spec: dict[str, Any] = {
+        "id": instance.id, "host": instance.host or "", "name": instance.name, "project_id": instance.project_id,
+        "image_id": instance.image_id or "", "vcpus": instance.vcpus, "memory_mb": instance.memory_mb,
+        "root_gb": instance.root_gb, "ephemeral_gb": instance.ephemeral_gb, "swap": instance.swap,
+        "config_drive": bool(instance.config_drive), "vm_state": instance.vm_state,
+        "flavor": dict(instance.flavor or {}), "new_flavor": dict(instance.new_flavor) if instance.new_flavor else None,
+    }
+    if task in BUILD_TASKS:
+        boot_id = image_id or instance.image_id or ""
+        image = _boot_image(boot_id)
+        props = (image or {}).get("properties") or {}
+        spec.update(boot_image_id=boot_id, image=image, nics=nic_values(instance.id),
+                    config_drive_document=config_drive_document(instance.id),
+                    kernel=_project_image(instance.project_id, props["kernel_id"]) if props.get("kernel_id") else None,
+                    ramdisk=_project_image(instance.project_id, props["ramdisk_id"])
+                    if props.get("kernel_id") and props.get("ramdisk_id") else None,
+                    volumes=None)
+        if task == "rebuild":
+            try:
+                spec["volumes"] = volume_disk_values(instance)
+            except NotFound as exc:  # the node fails the rebuild with it, as it did when it read them
+                spec["volumes_error"] = str(exc)
+    if task == "snapshot":
+        from apps.images.models import Image
+
+        base = Image.objects.filter(pk=instance.image_id).only("disk_format").first() if instance.image_id else None
+        spec.update(volume_backed=BlockDeviceMapping.objects.filter(instance=instance, boot_index=0).exists(),
+                    image_disk_format=base.disk_format if base is not None else None)
+    return spec
