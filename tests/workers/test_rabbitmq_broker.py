@@ -90,6 +90,17 @@ def test_node_tasks_report_to_the_control_worker_over_rabbitmq(live_cloud: Cloud
                  details=lambda: log.read_text()[-3000:] + node.log.read_text()[-3000:])
         assert f"Task {POLL}[{sent['id']}] succeeded" in node.log.read_text()
         assert "ACCESS_REFUSED" not in node.log.read_text()
+        # a node process asks the control tier (control_bus.ask) with its own user, no database, no Redis:
+        # the answer comes back to its own reply queue reply.compute.<host>.<uuid>
+        asked = dict(env, STRATUS_NO_DATABASE="1", REDIS_URL="redis://127.0.0.1:1/0",
+                     DJANGO_SETTINGS_MODULE="portal.settings")
+        asked.pop("DATABASE_URL", None)
+        code = ("import django; django.setup()\n"
+                "from workers.control_bus import ask\n"
+                f"print('answer', ask('workers.telemetry.node_samples', timeout=60, host={host!r}, domains=[]))\n")
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=asked, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and re.fullmatch(r"answer \d+\n", done.stdout), done.stderr[-3000:]
         queues = rabbit_vhost.queues()
         assert queues[f"compute.{host}"] == (0, 0)
         # its worker takes no remote control (the control worker's pidbox queue is the only one)
