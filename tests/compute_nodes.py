@@ -1,8 +1,8 @@
 """Real compute nodes for tests: each a Celery worker process on ``compute.<host>`` with its own libvirt
 test-driver hypervisor (the same command ``make run`` uses, ``workers.agent.worker_argv``), and beside
-it a control-queue worker on the cloud's database: a node reports and asks by messages to the control
+it, when asked, a control-queue worker on the cloud's database: a node reports and asks by messages to the control
 tier (``workers/control_bus.py``), whose worker applies them (a cloud always runs one; the test cloud's
-web process does not)."""
+web process does not: ``with_control``)."""
 from __future__ import annotations
 
 import contextlib
@@ -90,9 +90,12 @@ def node_row(database_url: str, host: str) -> tuple | None:
 
 def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLike[str], *, vcpus: int = 8,
                        memory_mb: int = 16384, disk_gb: int = 200, heartbeat_seconds: float = 2,
-                       timeout: float = 60, extra_env: dict[str, str] | None = None) -> ComputeNodeProcess:
+                       timeout: float = 60, extra_env: dict[str, str] | None = None,
+                       with_control: bool = False) -> ComputeNodeProcess:
     """Start node ``host`` against the cloud whose environment is ``env`` (its DATABASE_URL, Redis,
-    data dir) and wait until it has registered (its row exists with a heartbeat after the start)."""
+    data dir) and wait until it has registered (its row exists with a heartbeat after the start).
+    ``with_control``: a control-queue worker with ``env`` beside it (stopped with it), for a test whose
+    cloud runs none: the node's instance tasks report to the control tier by messages."""
     node_env = dict(env, **simulated_node_environ(host, data_dir, vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb),
                     STRATUS_COMPUTE_HEARTBEAT_SECONDS=str(heartbeat_seconds), PYTHONUNBUFFERED="1",
                     STRATUS_DB_CONN_MAX_AGE="0")
@@ -103,7 +106,8 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
     with open(log, "ab") as out:
         proc = subprocess.Popen(worker_argv(sys.executable, host), cwd=ROOT, env=node_env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    control = start_control_worker(env, f"control-{host}", log.with_name(f"{host}-control.log"))
+    control = start_control_worker(env, f"control-{host}", log.with_name(f"{host}-control.log")) \
+        if with_control else None
     node = ComputeNodeProcess(host=host, proc=proc, log=log, env=node_env, control=control)
     started = time.time()
     deadline = time.monotonic() + timeout

@@ -330,7 +330,7 @@ def compute_nodes(live_cloud: Cloud) -> Iterator[list]:
     nodes: list = []
     try:
         for host in ("compute1", "compute2"):
-            nodes.append(start_compute_node(live_cloud.env, host, live_cloud.data_dir))
+            nodes.append(start_compute_node(live_cloud.env, host, live_cloud.data_dir, with_control=True))
         yield nodes
     finally:
         for node in nodes:

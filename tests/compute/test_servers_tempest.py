@@ -65,7 +65,8 @@ def own_nodes(live_cloud) -> Iterator[list[ComputeNodeProcess]]:  # type: ignore
     nodes: list[ComputeNodeProcess] = []
     try:
         for index in (1, 2):
-            nodes.append(start_compute_node(live_cloud.env, f"tempest-{tag}-{index}", live_cloud.data_dir))
+            nodes.append(start_compute_node(live_cloud.env, f"tempest-{tag}-{index}", live_cloud.data_dir,
+                                            with_control=True))
         yield nodes
     finally:
         for node in nodes:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, needs_tools,
 
 def test_every_action_through_the_cli(live_cloud, tmp_path: Path) -> None:
     host = f"w-{secrets.token_hex(4)}"
-    node = start_compute_node(live_cloud.env, host, live_cloud.data_dir)
+    node = start_compute_node(live_cloud.env, host, live_cloud.data_dir, with_control=True)
 
     def os_(*args: str, user: str = "demo") -> str:
         result = live_cloud.openstack(*args, user=user, check=False)
