@@ -23,9 +23,9 @@ Redis, migrations, bootstrap, the control worker, beat and the web server (no no
 ``compute``, ``network`` and ``storage`` start only that node's agent worker(s) on its own queue
 (``<role>.<STRATUS_HOST>``), with the broker and settings it is given (``make node`` writes them from
 the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. The compute
-and storage roles still need DATABASE_URL (the controller's database): their agents' tasks call the
-services directly until the rest of issue 16 moves them to specs and reports on the control queue. The
-network agent already runs without any database (``without_database``), in every role.
+role still needs DATABASE_URL (the controller's database): its agent's tasks call the services directly
+until the rest of issue 16 moves them to specs and reports on the control queue. The network and storage
+agents already run without any database (``without_database``), in every role.
 """
 from __future__ import annotations
 
@@ -478,22 +478,24 @@ class Launcher:
                          env=without_database(supervisor.env))
 
     def start_storage_agent(self, supervisor: Supervisor) -> None:
-        """This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py)."""
+        """This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py),
+        with no database (``without_database``): it reports by messages to the control queue."""
         from workers.storage import worker_argv as storage_worker_argv
 
-        supervisor.start("storage-agent", storage_worker_argv(sys.executable, settings.STRATUS_HOST))
+        supervisor.start("storage-agent", storage_worker_argv(sys.executable, settings.STRATUS_HOST),
+                         env=without_database(supervisor.env))
 
     def start_node(self, supervisor: Supervisor, *, role: str, data_dir: Path) -> None:
         """A node of one role on this machine: only its agent worker(s), on its own queue, with the broker
         and settings in the environment (``make node`` sources them from DATA_DIR/node.env). Refused
-        without a broker (it would reach nobody) or, for compute and storage, without DATABASE_URL (their
-        agents' tasks still call the services until the rest of issue 16; the network agent needs none)."""
+        without a broker (it would reach nobody) or, for compute, without DATABASE_URL (its agent's tasks
+        still call the services until the rest of issue 16; the network and storage agents need none)."""
         env = supervisor.env
         broker = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")
         if not broker:
             raise Stop(f"--role {role}: no CELERY_BROKER_URL (nor REDIS_URL): enrol this node first "
                        "(`make node CONTROLLER=... TOKEN=... ROLE=...`, README \"More than one machine\")", 1)
-        if role != "network" and not env.get("DATABASE_URL"):
+        if role not in ("network", "storage") and not env.get("DATABASE_URL"):
             raise Stop(f"--role {role}: DATABASE_URL is not set. A node's agent still reaches the controller's "
                        "database (its tasks call the services) until the rest of issue 16; set DATABASE_URL to "
                        "the controller's PostgreSQL", 1)

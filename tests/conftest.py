@@ -341,12 +341,14 @@ def compute_nodes(live_cloud: Cloud) -> Iterator[list]:
 
 @pytest.fixture(scope="session")
 def storage_node(live_cloud: Cloud) -> Iterator:
-    """One real storage agent (a Celery worker on ``storage.<host>``, volumes as qcow2 files under the
-    live cloud's data dir) registered with the live cloud; stopped at the end of the session."""
+    """One real storage agent (a Celery worker on ``storage.<host>`` with no database, volumes as qcow2
+    files under the live cloud's data dir) registered with the live cloud, and a control worker of the
+    session that applies its reports (workers/storage_control.py); stopped at the end of the session."""
     from tests.storage_nodes import start_storage_node
 
-    node = start_storage_node(live_cloud.env, f"storage-{secrets.token_hex(3)}", live_cloud.data_dir)
-    try:
-        yield node
-    finally:
-        node.stop()
+    with live_control_worker(live_cloud, name="storage-control", pool="threads", concurrency=2):
+        node = start_storage_node(live_cloud.env, f"storage-{secrets.token_hex(3)}", live_cloud.data_dir)
+        try:
+            yield node
+        finally:
+            node.stop()

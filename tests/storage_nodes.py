@@ -1,5 +1,7 @@
-"""Real storage nodes for tests: each a Celery worker process on ``storage.<host>`` (the same command
-``make run`` uses, ``workers.storage.worker_argv``) keeping its volumes under the cloud's data dir."""
+"""Real storage nodes for tests: each a Celery worker process on ``storage.<host>`` (the same command and
+environment ``make run`` uses, ``workers.storage.worker_argv`` and ``portal.launcher.without_database``: no
+database) keeping its volumes under the cloud's data dir. Its reports reach the database only through a
+control worker on the cloud's control queue (``tests.conftest.live_control_worker``), which the caller runs."""
 from __future__ import annotations
 
 import os
@@ -13,6 +15,7 @@ from urllib.parse import urlparse
 
 import psycopg2
 
+from portal.launcher import without_database
 from workers.storage import worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +53,11 @@ def backend_row(database_url: str, host: str) -> tuple | None:
 
 def start_storage_node(env: dict[str, str], host: str, data_dir: str | os.PathLike[str], *,
                        heartbeat_seconds: float = 2, timeout: float = 60) -> StorageNodeProcess:
-    """Start the storage agent ``host`` against the cloud whose environment is ``env`` and wait until
-    its backend has reported."""
-    node_env = dict(env, STRATUS_STORAGE_HEARTBEAT_SECONDS=str(heartbeat_seconds), PYTHONUNBUFFERED="1",
-                    STRATUS_DB_CONN_MAX_AGE="0", STRATUS_VOLUMES_DIR=str(Path(data_dir) / "volumes"))
+    """Start the storage agent ``host`` (with no database) against the cloud whose environment is ``env``
+    and wait until its backend's report has been applied (a control worker must be running)."""
+    database_url = env["DATABASE_URL"]  # the test reads the backend's row; the node never gets it
+    node_env = without_database(dict(env, STRATUS_STORAGE_HEARTBEAT_SECONDS=str(heartbeat_seconds),
+                                     PYTHONUNBUFFERED="1", STRATUS_VOLUMES_DIR=str(Path(data_dir) / "volumes")))
     node_env.pop("DJANGO_SETTINGS_MODULE", None)
     log = Path(data_dir) / "nodes" / f"storage-{host}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -66,9 +70,9 @@ def start_storage_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"storage node {host} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        row = backend_row(node_env["DATABASE_URL"], host)
+        row = backend_row(database_url, host)
         if row is not None and row[1] is not None and row[1].timestamp() >= started - 1 and \
-                f"storage node {host} registered" in log.read_text(errors="replace"):
+                f"storage node {host} reported" in log.read_text(errors="replace"):
             return node
         if time.monotonic() > deadline:
             node.stop()

@@ -18,9 +18,11 @@ from workers import (
     orchestration,
     reports,
     storage,
+    storage_control,
     taskrecord,
     telemetry,
 )
 
 __all__ = ["agent", "compute", "compute_console", "compute_control", "compute_volumes", "identity", "images", "network",
-           "network_control", "objects", "orchestration", "reports", "storage", "taskrecord", "telemetry"]
+           "network_control", "objects", "orchestration", "reports", "storage", "storage_control", "taskrecord",
+           "telemetry"]

@@ -5,18 +5,28 @@ One worker process per storage node consumes the queue ``storage.<host>`` (``mak
 
     celery -A portal worker -Q storage.<host> --pool=threads -n storage.<host>@%h
 
-Its files live under ``STRATUS_VOLUMES_DIR`` (default ``STRATUS_DATA_DIR/volumes``) ``/<host>/``
-(``workers.drivers.storage.FileVolumeDriver``); images are streamed from the image store into
-``<that>/.image-cache/`` once and converted to qcow2. When the worker is ready it reports its backend
-(``apps.volumes.services.backend_report``, statvfs of its directory) and then every
-``STRATUS_STORAGE_HEARTBEAT_SECONDS`` from a thread; the control tier schedules volumes only to
-backends heard from within ``STRATUS_STORAGE_SERVICE_DOWN_TIME``.
+The node holds no database credentials (issue 16; it runs with ``STRATUS_NO_DATABASE=1``): each task
+gets a spec of plain values in its message (ids, sizes, and for a volume made of an image the image's
+store location, disk format and checksums), calls the driver, and reports the outcome with
+``workers.control_bus.report`` to a control task of ``workers/storage_control.py`` on the control queue,
+which applies it through ``apps.volumes.services`` (checking that the volume is on this node's backend).
+Nothing here imports a model, a selector or a service.
 
-Each task loads what it needs, calls the driver and reports through ``apps.volumes.services``; the
-driver's operations are idempotent, so a redelivered task is harmless.
+Its files live under ``STRATUS_VOLUMES_DIR`` (default ``STRATUS_DATA_DIR/volumes``) ``/<host>/``
+(``workers.drivers.storage.FileVolumeDriver``); images are read from the image store (a directory or
+S3, ``apps.images.storage.get_store``, from settings) into ``<that>/.image-cache/`` once. An upload to an
+image writes the converted volume into the image store as a staging object, which the control tier
+streams into the image. When the worker is ready it reports its backend (statvfs of its directory;
+``workers.storage_control.backend_report``) and then every ``STRATUS_STORAGE_HEARTBEAT_SECONDS`` from a
+thread; the control tier schedules volumes only to backends heard from within
+``STRATUS_STORAGE_SERVICE_DOWN_TIME``.
+
+The driver's operations are idempotent and so is every report on the control side, so a redelivered
+task is harmless.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -28,14 +38,15 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from lib import imageformat
+from workers import control_bus
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
-from workers.images import cached_image
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
 
 QUEUE_PREFIX = "storage."
+CONTROL = "workers.storage_control."  # the control tasks the reports go to
 _drivers: dict[str, FileVolumeDriver] = {}
 _lock = threading.Lock()
 _stop = threading.Event()
@@ -67,115 +78,160 @@ def driver(host: str) -> FileVolumeDriver:
         return _drivers[host]
 
 
-def _image_path(image_id: str, host: str) -> tuple[str, str | None]:
-    """The Glance image's bytes in this node's cache (streamed from the image store once, checksums
-    verified) and its disk format."""
-    from apps.images.models import Image
-
-    image = Image.objects.filter(pk=image_id).first()
-    if image is None or image.status not in (Image.ACTIVE, Image.DEACTIVATED) or not image.location:
+def _cached_image(image_id: str, source: dict[str, str] | None, host: str) -> tuple[str, str]:
+    """The Glance image's bytes in this node's cache, read from the image store at the location its
+    message gives (once; Glance's md5 and multihash verified) and put through the format inspector
+    every time, and its disk format. ``source`` is what the control tier put in the message
+    (``apps.volumes.services.volumes._image_source``): no database is read here."""
+    if not source or not source.get("location"):
         raise StorageError(f"image {image_id} is not available")
+    from apps.images.storage import get_store  # the store from settings (a path or S3): no database
+
+    cache = ImageCache(volumes_root() / host / ".image-cache")
+    location, disk_format = source["location"], source.get("disk_format") or ""
+    cached = cache.fetch(image_id, lambda: get_store().reader(location), checksum=source.get("checksum") or None,
+                         os_hash_algo=source.get("os_hash_algo") or None,
+                         os_hash_value=source.get("os_hash_value") or None)
     try:  # the driver checks again before converting
-        return cached_image(ImageCache(volumes_root() / host / ".image-cache"), image), image.disk_format
+        imageformat.inspect(cached.path, disk_format)
     except imageformat.ImageFormatError as exc:
-        raise StorageError(f"Image {image.id} is refused: {exc}") from None
+        cache.remove(image_id)
+        raise StorageError(f"Image {image_id} is refused: {exc}") from None
+    return cached.path, disk_format
 
 
-@shared_task(name="workers.storage.create_volume", ignore_result=False)
-def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | None = None,
-                  source_volume_id: str | None = None, image_id: str | None = None) -> str:
-    from apps.volumes import services
-
-    try:
-        d = driver(host)
-        if snapshot_id:
-            path = d.create_from_snapshot(volume_id, size_gb, snapshot_id)
-        elif source_volume_id:
-            path = d.create_from_volume(volume_id, size_gb, source_volume_id)
-        elif image_id:
-            image_path, disk_format = _image_path(image_id, host)
-            path = d.create_from_image(volume_id, size_gb, image_path, disk_format)
-        else:
-            path = d.create_blank(volume_id, size_gb)
-    except Exception as exc:
-        logger.exception("creating volume %s on %s failed", volume_id, host)
-        services.volume_create_failed(volume_id=volume_id, reason=str(exc))
-        return "error"
-    if not services.volume_created(volume_id=volume_id):
-        # deleted while it was being made: leave no orphan file
-        from apps.volumes.models import Volume
-
-        if not Volume.objects.filter(pk=volume_id).exists():
-            driver(host).delete_volume(volume_id)
-    logger.info("volume %s created on %s at %s", volume_id, host, path)
-    return "available"
-
-
-def _worked(work: Callable[[], object], what: str, failed: Callable[..., object], **ids: str) -> bool:
-    """Run the driver's ``work``; when it raises, log that ``what`` failed and report it through the
-    service ``failed(**ids, reason=...)``. Whether it worked."""
+def _outcome(work: Callable[[], object], what: str, failed: str, **ids: Any) -> bool:
+    """Run the driver's ``work``; when it raises, log that ``what`` failed and report it to the control
+    task ``workers.storage_control.<failed>`` (``**ids``, ``reason``). Whether it worked."""
     try:
         work()
     except Exception as exc:
         logger.exception("%s failed", what)
-        failed(**ids, reason=str(exc))
+        control_bus.report(CONTROL + failed, **ids, reason=str(exc))
         return False
     return True
 
 
+@shared_task(name="workers.storage.create_volume", ignore_result=False)
+def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | None = None,
+                  source_volume_id: str | None = None, image_id: str | None = None,
+                  image: dict[str, str] | None = None) -> str:
+    """The volume's file: blank, a copy of a snapshot's or a volume's file on this node, or the image's
+    data (``image``: its store location, disk format and checksums) converted; reports
+    ``volume_created`` or ``volume_create_failed``."""
+    def create() -> None:
+        d = driver(host)
+        if snapshot_id:
+            d.create_from_snapshot(volume_id, size_gb, snapshot_id)
+        elif source_volume_id:
+            d.create_from_volume(volume_id, size_gb, source_volume_id)
+        elif image_id:
+            image_path, disk_format = _cached_image(image_id, image, host)
+            d.create_from_image(volume_id, size_gb, image_path, disk_format)
+        else:
+            d.create_blank(volume_id, size_gb)
+
+    if not _outcome(create, f"creating volume {volume_id} on {host}", "volume_create_failed", host=host,
+                    volume_id=volume_id):
+        return "error"
+    control_bus.report(CONTROL + "volume_created", host=host, volume_id=volume_id)
+    logger.info("volume %s created on %s", volume_id, host)
+    return "available"
+
+
 @shared_task(name="workers.storage.delete_volume", ignore_result=False)
 def delete_volume(volume_id: str, host: str, snapshot_ids: list[str] | None = None) -> str:
-    from apps.volumes import services
-
     def delete() -> None:
         d = driver(host)
         for snapshot_id in snapshot_ids or []:
             d.delete_snapshot(snapshot_id)
         d.delete_volume(volume_id)
 
-    if not _worked(delete, f"deleting volume {volume_id} on {host}", services.volume_delete_failed,
-                   volume_id=volume_id):
+    if not _outcome(delete, f"deleting volume {volume_id} on {host}", "volume_delete_failed", host=host,
+                    volume_id=volume_id):
         return "error_deleting"
-    services.volume_deleted(volume_id=volume_id)
+    control_bus.report(CONTROL + "volume_deleted", host=host, volume_id=volume_id)
     return "deleted"
 
 
 @shared_task(name="workers.storage.extend_volume", ignore_result=False)
 def extend_volume(volume_id: str, size_gb: int, host: str) -> str:
-    from apps.volumes import services
-
-    if not _worked(lambda: driver(host).extend(volume_id, size_gb), f"extending volume {volume_id} on {host}",
-                   services.volume_extend_failed, volume_id=volume_id):
+    if not _outcome(lambda: driver(host).extend(volume_id, size_gb), f"extending volume {volume_id} on {host}",
+                    "volume_extend_failed", host=host, volume_id=volume_id):
         return "error_extending"
-    services.volume_extended(volume_id=volume_id, size_gb=size_gb)
+    control_bus.report(CONTROL + "volume_extended", host=host, volume_id=volume_id, size_gb=size_gb)
     return "available"
 
 
 @shared_task(name="workers.storage.create_snapshot", ignore_result=False)
 def create_snapshot(snapshot_id: str, volume_id: str, host: str) -> str:
-    from apps.volumes import services
-
-    if not _worked(lambda: driver(host).create_snapshot(snapshot_id, volume_id),
-                   f"snapshot {snapshot_id} of {volume_id} on {host}", services.snapshot_create_failed,
-                   snapshot_id=snapshot_id):
+    if not _outcome(lambda: driver(host).create_snapshot(snapshot_id, volume_id),
+                    f"snapshot {snapshot_id} of {volume_id} on {host}", "snapshot_create_failed", host=host,
+                    snapshot_id=snapshot_id):
         return "error"
-    if not services.snapshot_created(snapshot_id=snapshot_id):
-        from apps.volumes.models import Snapshot
-
-        if not Snapshot.objects.filter(pk=snapshot_id).exists():
-            driver(host).delete_snapshot(snapshot_id)
+    control_bus.report(CONTROL + "snapshot_created", host=host, snapshot_id=snapshot_id)
     return "available"
 
 
 @shared_task(name="workers.storage.delete_snapshot", ignore_result=False)
 def delete_snapshot(snapshot_id: str, host: str) -> str:
-    from apps.volumes import services
-
-    if not _worked(lambda: driver(host).delete_snapshot(snapshot_id), f"deleting snapshot {snapshot_id} on {host}",
-                   services.snapshot_delete_failed, snapshot_id=snapshot_id):
+    if not _outcome(lambda: driver(host).delete_snapshot(snapshot_id), f"deleting snapshot {snapshot_id} on {host}",
+                    "snapshot_delete_failed", host=host, snapshot_id=snapshot_id):
         return "error_deleting"
-    services.snapshot_deleted(snapshot_id=snapshot_id)
+    control_bus.report(CONTROL + "snapshot_deleted", host=host, snapshot_id=snapshot_id)
     return "deleted"
+
+
+@shared_task(name="workers.storage.discard", ignore_result=False)
+def discard(host: str, volume_ids: list[str] | None = None, snapshot_ids: list[str] | None = None) -> str:
+    """Remove files whose volume or snapshot was deleted while they were being made (the control tier
+    sends this when a creation report finds the row gone). Reports nothing."""
+    d = driver(host)
+    for snapshot_id in snapshot_ids or []:
+        d.delete_snapshot(snapshot_id)
+    for volume_id in volume_ids or []:
+        d.delete_volume(volume_id)
+    return "discarded"
+
+
+@shared_task(name="workers.storage.upload_volume", ignore_result=False)
+def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, restore: str = "available",
+                  protected: bool = False, staging_key: str | None = None) -> str:
+    """os-volume_upload_image: the volume converted to ``disk_format`` beside it, written into the image
+    store as the staging object ``staging_key`` (md5 and size computed on the way), then removed; reports
+    ``volume_upload_stored`` (the control tier streams it into image ``image_id`` through the images
+    services) or ``volume_upload_failed`` (which deletes the image)."""
+    stored: dict[str, Any] = {}
+
+    def upload() -> None:
+        if not staging_key:
+            raise StorageError("the upload's message names no staging object in the image store")
+        from apps.images.storage import get_store  # the store from settings: no database
+
+        d = driver(host)
+        copy = d.export(volume_id, disk_format)
+        writer = get_store().writer(staging_key)
+        try:
+            md5 = hashlib.md5(usedforsecurity=False)
+            size = 0
+            for chunk in _chunks(copy):
+                md5.update(chunk)
+                size += len(chunk)
+                writer.write(chunk)
+            stored.update(location=writer.commit(), size=size, checksum=md5.hexdigest())
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            d.discard(copy)
+
+    if not _outcome(upload, f"uploading volume {volume_id} on {host} to image {image_id}", "volume_upload_failed",
+                    host=host, volume_id=volume_id, image_id=image_id, restore=restore):
+        return "error: the upload to the image failed"
+    control_bus.report(CONTROL + "volume_upload_stored", host=host, volume_id=volume_id, image_id=image_id,
+                       restore=restore, protected=protected, **stored)
+    logger.info("volume %s copied to the image store for image %s", volume_id, image_id)
+    return "uploaded"
 
 
 def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
@@ -184,50 +240,22 @@ def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             yield chunk
 
 
-@shared_task(name="workers.storage.upload_volume", ignore_result=False)
-def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, restore: str = "available",
-                  protected: bool = False) -> str:
-    """os-volume_upload_image: the volume converted to ``disk_format`` beside it, streamed into Glance
-    image ``image_id`` through ``volume_image_store``, then removed; reports ``volume_uploaded`` or
-    ``volume_upload_failed`` (which deletes the image)."""
-    from apps.volumes import services
-
-    def upload() -> None:
-        d = driver(host)
-        copy = d.export(volume_id, disk_format)
-        try:
-            services.volume_image_store(volume_id=volume_id, image_id=image_id, chunks=_chunks(copy))
-        finally:
-            d.discard(copy)
-
-    if not _worked(upload, f"uploading volume {volume_id} on {host} to image {image_id}",
-                   services.volume_upload_failed, volume_id=volume_id, image_id=image_id, restore=restore):
-        return "error: the upload to the image failed"
-    services.volume_uploaded(volume_id=volume_id, image_id=image_id, restore=restore, protected=protected)
-    logger.info("volume %s uploaded to image %s", volume_id, image_id)
-    return "uploaded"
-
-
 # ---- the agent: report and heartbeat ---------------------------------------------------------------
 
 def report(host: str) -> None:
-    from apps.volumes import services
-
+    """This backend's capacity to the control tier (``workers.storage_control.backend_report``)."""
     d = driver(host)
     cap = d.capacity()
-    services.backend_report(host=host, capacity_gb=cap.total_gb, free_gb=cap.free_gb, path=str(d.root))
+    control_bus.report(CONTROL + "backend_report", host=host, capacity_gb=cap.total_gb, free_gb=cap.free_gb,
+                       path=str(d.root))
 
 
 def _heartbeat(host: str, every: float) -> None:
-    from django.db import close_old_connections
-
     while not _stop.wait(every):
         try:
             report(host)
         except Exception:
             logger.exception("storage heartbeat of %s failed", host)
-        finally:
-            close_old_connections()
 
 
 @worker_ready.connect
@@ -243,7 +271,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         try:
             removed = driver(host).clean_tmp()
             report(host)
-            logger.warning("storage node %s registered (%s; %d leftovers removed)", host, driver(host).root, removed)
+            logger.warning("storage node %s reported (%s; %d leftovers removed)", host, driver(host).root, removed)
         except Exception:
             logger.exception("storage node %s could not register", host)
         threading.Thread(target=_heartbeat, args=(host, every), name=f"storage-heartbeat-{host}",

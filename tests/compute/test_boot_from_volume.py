@@ -23,6 +23,7 @@ from apps.images.models import Image
 from apps.volumes import services as volume_services
 from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeAttachment
 from tests.compute.helpers import nova_error
+from tests.control_reports import run_storage_task as run
 from tests.workers.compute.conftest import image, needs_tools, network, node, queued  # noqa: F401
 from workers import compute, storage
 from workers.drivers.hypervisor.layout import InstanceLayout
@@ -67,7 +68,8 @@ def sent(callbacks: list[Callable[[], Any]], *queues: str) -> dict[str, list[tup
 
 
 def run_storage(calls: list[tuple[str, dict]]) -> list[str]:
-    return [getattr(storage, name.rsplit(".", 1)[1])(**kwargs) for name, kwargs in calls]
+    """The storage node's tasks, each followed by its reports applied on the control side."""
+    return [run(getattr(storage, name.rsplit(".", 1)[1]), **kwargs) for name, kwargs in calls]
 
 
 def run_compute(calls: list[tuple[str, dict]]) -> list[str]:

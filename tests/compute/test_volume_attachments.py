@@ -23,6 +23,7 @@ from apps.compute.services import volumes as attach_services
 from apps.volumes import services as volume_services
 from apps.volumes.models import StorageBackend, Volume, VolumeAttachment
 from tests.compute.helpers import nova_error
+from tests.control_reports import run_storage_task as run
 from tests.workers.compute.conftest import (
     Node,
     make_instance,
@@ -58,7 +59,7 @@ def store(cloud: Any, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def make_volume(cloud: Any, host: str, name: str = "v", actor: Any = None) -> Volume:
     volume = volume_services.volume_create(actor=actor or cloud.member_actor, size=1, name=name)
-    assert storage.create_volume(volume_id=volume.id, size_gb=1, host=host) == "available"
+    assert run(storage.create_volume, volume_id=volume.id, size_gb=1, host=host) == "available"
     return Volume.objects.get(pk=volume.id)
 
 

@@ -258,7 +258,9 @@ def test_role_node_starts_only_its_agent_on_its_queue(tmp_path: Path, monkeypatc
         assert argv[argv.index("-Q") + 1] == f"{role}.node9"
         assert f"Stratus {role} node node9 is running" in banner and "secret" not in banner
         assert supervisor.env["REDIS_URL"] == env["CELERY_BROKER_URL"]
-    assert supervisor.started[0][2] is None  # storage: the supervisor's environment
+    storage_env = supervisor.started[0][2]  # storage: the supervisor's environment with no database
+    assert storage_env is not None and "DATABASE_URL" not in storage_env and storage_env["STRATUS_NO_DATABASE"] == "1"
+    assert storage_env["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
     compute_env = _role_launch("compute", tmp_path, monkeypatch, settings, env)[0].started[0][2]
     assert compute_env is not None and compute_env["STRATUS_COMPUTE_HOST"] == "node9"
 
@@ -283,6 +285,10 @@ def test_role_node_refuses_without_broker_or_database(tmp_path: Path, monkeypatc
         with pytest.raises(Stop, match=why) as stop:
             _role_launch("compute", tmp_path, monkeypatch, settings, env)
         assert stop.value.code == 1
+    # a storage node needs no database
+    supervisor, _banner = _role_launch("storage", tmp_path, monkeypatch, settings,
+                                       {"CELERY_BROKER_URL": "redis://10.0.0.1/0"})
+    assert supervisor.names == ["storage-agent"] and "DATABASE_URL" not in supervisor.started[0][2]
 
 
 def test_role_option_of_up() -> None:

@@ -26,6 +26,8 @@ from apps.orchestration.plugins import PluginContext, ResourceFailed
 from apps.orchestration.plugins.nova import Server
 from apps.volumes import services as volume_services
 from apps.volumes.models import StorageBackend, Volume
+from tests.control_reports import apply_control_reports
+from tests.control_reports import run_storage_task as run
 from tests.orchestration.test_api import create, heat_error, run_walk
 from tests.workers.compute.conftest import (  # noqa: F401 - fixtures
     Node,
@@ -96,6 +98,7 @@ def drive(stack_id: str, capture: Any, node: Node, store: str | None = None) -> 
                 tasks.resource_run(row.id)
         if store:
             _run_queued(storage.queue_for(store))
+            apply_control_reports(only=storage.CONTROL)
         _run_queued(compute.queue_for(node.host))
     return Stack.objects.get(pk=stack_id).state
 
@@ -388,11 +391,11 @@ def test_volume_delete_waits_for_the_storage_agent(cloud, store) -> None:
     assert Volume.objects.get(pk=volume_id).status == "creating"
     assert plugin.delete(volume_id, {}) is False  # not refused: waited for
     assert Volume.objects.get(pk=volume_id).status == "creating"
-    storage.create_volume(volume_id=volume_id, size_gb=1, host=store)
+    run(storage.create_volume, volume_id=volume_id, size_gb=1, host=store)
     assert plugin.check_create_complete({}, made.data).done
     assert plugin.check_delete_complete(volume_id, {}) is False  # asked: the agent deletes
     assert Volume.objects.get(pk=volume_id).status == "deleting"
-    storage.delete_volume(volume_id=volume_id, snapshot_ids=[], host=store)
+    run(storage.delete_volume, volume_id=volume_id, snapshot_ids=[], host=store)
     assert plugin.check_delete_complete(volume_id, {}) is True
     assert not Volume.objects.filter(pk=volume_id).exists()
 

@@ -37,8 +37,10 @@ from apps.volumes import states as volume_states
 from apps.volumes.models import Volume
 from lib import imageformat
 from tests.api_client import SeededCloud
+from tests.control_reports import run_storage_task as run
 from tests.images.conftest import glance_error
 from tests.workers.compute.conftest import make_instance, make_qcow2, node, run_task  # noqa: F401 - the node fixture
+from tests.workers.test_storage import sent
 from workers import storage
 from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.layout import InstanceLayout
@@ -360,11 +362,11 @@ def storage_node(settings: Any, tmp_path: Path, cloud: SeededCloud) -> tuple[str
 
 @pytest.mark.parametrize("case", NODE_CASES)
 def test_volume_from_a_smuggled_image_is_refused(cloud, storage_node, crafted, case) -> None:
-    host, root = storage_node
+    _host, root = storage_node
     data, claimed = crafted[case]
     image = smuggle(cloud, data, claimed)
     volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
-    assert storage.create_volume(volume_id=volume.id, size_gb=1, host=host, image_id=image.id) == "error"
+    assert run(storage.create_volume, **sent(volume.id, "create_volume")) == "error"
     row = Volume.objects.get(pk=volume.id)
     assert row.status == volume_states.ERROR and "refused" in row.status_reason.lower(), row.status_reason
     assert not (root / f"volume-{volume.id}.qcow2").exists()
@@ -388,13 +390,13 @@ def test_the_volume_driver_refuses_an_unsafe_image_itself(crafted, tmp_path, cas
 
 
 def test_volume_from_a_good_image_still_works(cloud, storage_node, tmp_path) -> None:
-    host, _root = storage_node
+    _host, _root = storage_node
     for name, (data, claimed) in build_good(tmp_path).items():
         if claimed == "aki":
             continue
         image = smuggle(cloud, data, claimed, name=name)
         volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
-        assert storage.create_volume(volume_id=volume.id, size_gb=1, host=host, image_id=image.id) == "available", (
+        assert run(storage.create_volume, **sent(volume.id, "create_volume")) == "available", (
             name, Volume.objects.get(pk=volume.id).status_reason)
 
 
@@ -457,7 +459,7 @@ def test_every_qemu_img_call_has_an_explicit_format(cloud, node, storage_node, t
     assert run_task("snapshot", inst.id, snap.id) == "done"
     host, _root = storage_node
     volume = volume_services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
-    assert storage.create_volume(volume_id=volume.id, size_gb=2, host=host, image_id=image.id) == "available"
+    assert run(storage.create_volume, **sent(volume.id, "create_volume")) == "available"
     storage.driver(host).create_snapshot(str(uuid.uuid4()), volume.id)
     storage.driver(host).extend(volume.id, 3)
     assert calls

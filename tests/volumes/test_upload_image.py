@@ -19,6 +19,7 @@ from apps.images.models import Image
 from apps.volumes import services, states
 from apps.volumes.models import Volume
 from tests.api_client import SeededCloud
+from tests.control_reports import run_storage_task as run
 from tests.volumes.helpers import cinder_error
 from tests.volumes.test_dashboard import client_for, messages_of
 from tests.workers.test_storage import node  # noqa: F401  (the storage node fixture)
@@ -32,18 +33,19 @@ PATTERN_AT, PATTERN_LEN = 1 << 20, 64 << 10
 def made_volume(cloud: SeededCloud, host: str, root: Path, name: str = "data") -> Volume:
     """An available 1 GiB volume on the node, with 64 KiB of 0xab written at 1 MiB (qemu-io)."""
     volume = services.volume_create(actor=cloud.member_actor, size=1, name=name)
-    assert storage.create_volume(volume_id=volume.id, size_gb=1, host=host) == "available"
+    assert run(storage.create_volume, volume_id=volume.id, size_gb=1, host=host) == "available"
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0xab {PATTERN_AT} {PATTERN_LEN}",
                     str(root / f"volume-{volume.id}.qcow2")], check=True, capture_output=True)
     return Volume.objects.get(pk=volume.id)
 
 
 def run_upload_task(volume_id: str) -> str:
-    """What the storage node's worker runs: the task the service recorded, with its own arguments."""
+    """What the storage node's worker runs: the task the service recorded, with its own arguments (the
+    volume's copy written into the image store), then its report applied on the control side."""
     record = TaskRecord.objects.filter(name="workers.storage.upload_volume", resource_id=volume_id) \
         .order_by("-created_at").first()
     assert record is not None and record.queue.startswith("storage.")
-    return storage.upload_volume(**record.kwargs)
+    return run(storage.upload_volume, **record.kwargs)
 
 
 def image_bytes(image: Image, offset: int, length: int) -> bytes:

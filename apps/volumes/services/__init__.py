@@ -6,8 +6,10 @@ module per resource (``volumes``, ``snapshots``, ``attachments``, ``volume_types
 The storage agent reports back through ``backend_report``, ``volume_created``/``volume_create_failed``,
 ``volume_deleted``/``volume_delete_failed``, ``volume_extended``/``volume_extend_failed``,
 ``snapshot_created``/``snapshot_create_failed``, ``snapshot_deleted``/``snapshot_delete_failed``, and
-for an upload to an image (``volume_upload_to_image``) ``volume_image_store`` then ``volume_uploaded``
-or ``volume_upload_failed``.
+for an upload to an image (``volume_upload_to_image``) ``volume_upload_finish`` (the node's copy in the
+image store streamed into the image through ``volume_image_store``, then ``volume_uploaded``) or
+``volume_upload_failed``. Each report takes the reporting node's ``host``: a report on a volume that is
+not on that node's backend changes nothing (workers/storage_control.py passes it).
 
 Attachments (for the compute side): ``volume_reserve`` (available → reserved, one attachment row),
 ``volume_attaching`` (reserved → attaching while the node connects it), ``volume_attach`` (→ in-use,
@@ -69,6 +71,7 @@ from apps.volumes.services.uploads import (
     VolumeUpload,
     volume_image_store,
     volume_upload_failed,
+    volume_upload_finish,
     volume_upload_to_image,
     volume_uploaded,
 )
@@ -157,6 +160,7 @@ __all__ = [
     "volume_unreserve",
     "volume_update",
     "volume_upload_failed",
+    "volume_upload_finish",
     "volume_upload_to_image",
     "volume_uploaded",
 ]

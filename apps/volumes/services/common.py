@@ -2,6 +2,7 @@
 locking a volume and moving it along the state table, volume metadata."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,7 +13,9 @@ from apps.core.validators import MAX_METADATA_ITEMS, Unset, assign
 from apps.identity.policy import Actor, require_write
 from apps.telemetry import services as telemetry_services
 from apps.volumes import selectors, states
-from apps.volumes.models import Snapshot, Volume, VolumeMetadata
+from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeMetadata
+
+log = logging.getLogger(__name__)
 
 GiB = 1 << 30
 _Row = TypeVar("_Row", Volume, Snapshot)
@@ -84,18 +87,36 @@ def _move(row: Volume | Snapshot, target: str, *, action: str, reason: str = "")
         telemetry_record(row, "update")
 
 
-def _reported(model: type[_Row], row_id: str, expected: str) -> _Row | None:
+def _backend_host(row: Volume | Snapshot) -> str | None:
+    """The host of the storage backend that holds ``row``'s file (a snapshot's: its volume's)."""
+    if isinstance(row, Volume):
+        backend_id = row.backend_id
+    else:
+        backend_id = Volume.objects.filter(pk=row.volume_id).values_list("backend_id", flat=True).first()
+    if backend_id is None:
+        return None
+    return StorageBackend.objects.filter(pk=backend_id).values_list("host", flat=True).first()
+
+
+def _reported(model: type[_Row], row_id: str, expected: str, *, host: str | None = None) -> _Row | None:
     """The volume or snapshot a storage agent reports on, locked; None (the report changes nothing)
-    when it is gone or no longer ``expected`` (deleted meanwhile, reported twice)."""
+    when it is gone or no longer ``expected`` (deleted meanwhile, reported twice), or when ``host`` (the
+    reporting node) is not the backend that holds it: a node speaks only for its own volumes."""
     row = model.objects.select_for_update().filter(pk=row_id).first()
-    return row if row is not None and row.status == expected else None
+    if row is None or row.status != expected:
+        return None
+    if host is not None and _backend_host(row) != host:
+        log.warning("storage node %s reported on %s %s, which is not on it: ignored", host,
+                    model.__name__.lower(), row_id)
+        return None
+    return row
 
 
 def _report(model: type[Volume | Snapshot], row_id: str, *, expected: str, target: str, action: str,
-            reason: str = "") -> bool:
+            reason: str = "", host: str | None = None) -> bool:
     """A storage agent's report that moves a volume or snapshot from ``expected`` to ``target``
     (published); False when it changes nothing (see ``_reported``)."""
-    row = _reported(model, row_id, expected)
+    row = _reported(model, row_id, expected, host=host)
     if row is None:
         return False
     _move(row, target, action=action, reason=reason)
@@ -103,16 +124,18 @@ def _report(model: type[Volume | Snapshot], row_id: str, *, expected: str, targe
     return True
 
 
-def _creation_report(model: type[Volume | Snapshot], row_id: str, *, failure: str | None = None) -> bool:
+def _creation_report(model: type[Volume | Snapshot], row_id: str, *, failure: str | None = None,
+                     host: str | None = None) -> bool:
     """A storage agent's word on the volume or snapshot it was creating: ``available``, or ``error``
     with its ``failure`` (see ``_report``)."""
     if failure is None:
-        done = _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating")
+        done = _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating",
+                       host=host)
         if done:
             telemetry_record(model.objects.get(pk=row_id), "create")
         return done
     return _report(model, row_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
-                   reason=failure)
+                   reason=failure, host=host)
 
 
 def _describe(row: Volume | Snapshot, *, name: str | Unset | None, description: str | Unset | None) -> None:

@@ -63,13 +63,13 @@ def _writable_snapshot(actor: Actor, snapshot_id: str) -> Snapshot:
 
 
 @transaction.atomic
-def snapshot_created(*, snapshot_id: str) -> bool:
-    return _creation_report(Snapshot, snapshot_id)
+def snapshot_created(*, snapshot_id: str, host: str | None = None) -> bool:
+    return _creation_report(Snapshot, snapshot_id, host=host)
 
 
 @transaction.atomic
-def snapshot_create_failed(*, snapshot_id: str, reason: str) -> bool:
-    return _creation_report(Snapshot, snapshot_id, failure=reason)
+def snapshot_create_failed(*, snapshot_id: str, reason: str, host: str | None = None) -> bool:
+    return _creation_report(Snapshot, snapshot_id, failure=reason, host=host)
 
 
 @transaction.atomic
@@ -101,8 +101,8 @@ def _forget_snapshot(snapshot: Snapshot) -> None:
 
 
 @transaction.atomic
-def snapshot_deleted(*, snapshot_id: str) -> bool:
-    snapshot = _reported(Snapshot, snapshot_id, states.DELETING)
+def snapshot_deleted(*, snapshot_id: str, host: str | None = None) -> bool:
+    snapshot = _reported(Snapshot, snapshot_id, states.DELETING, host=host)
     if snapshot is None:
         return False
     _forget_snapshot(snapshot)
@@ -110,9 +110,9 @@ def snapshot_deleted(*, snapshot_id: str) -> bool:
 
 
 @transaction.atomic
-def snapshot_delete_failed(*, snapshot_id: str, reason: str) -> bool:
+def snapshot_delete_failed(*, snapshot_id: str, reason: str, host: str | None = None) -> bool:
     return _report(Snapshot, snapshot_id, expected=states.DELETING, target=states.ERROR_DELETING,
-                   action="fail deleting", reason=reason)
+                   action="fail deleting", reason=reason, host=host)
 
 
 @transaction.atomic

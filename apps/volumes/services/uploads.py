@@ -4,11 +4,17 @@ format asked for. The volume is ``uploading`` meanwhile and goes back to what it
 or ``in-use`` for a forced upload of an attached volume) whatever the outcome; a failed upload deletes
 the image (as Cinder does), with the failure as the volume's ``status_reason``.
 
-The node's task (``workers.storage.upload_volume``) converts the volume's qcow2 file, then streams it
-through ``volume_image_store`` and reports ``volume_uploaded`` or ``volume_upload_failed``."""
+The node's task (``workers.storage.upload_volume``, no database on the node) converts the volume's qcow2
+file and writes it into the image store as a staging object (key ``volume-upload-<image id>-<hex>``, given
+in its message), then reports the location, size and md5 to the control tier
+(``workers.storage_control.volume_upload_stored``): ``volume_upload_finish`` streams the staging object
+into the image through the images services (size cap, quota, format inspector, checksums), drops it, and
+ends in ``volume_uploaded``, or ``volume_upload_failed`` on any failure (the node's own failure is
+reported to ``volume_upload_failed`` directly)."""
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +35,7 @@ UPLOAD_DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
 UPLOAD_CONTAINER_FORMATS = ("bare",)
 UPLOAD_VISIBILITIES = ("private", "shared", "community", "public")
 # the volume's image metadata that are the image's own attributes, not properties to carry over
+UPLOAD_STAGING_PREFIX = "volume-upload-"  # the image store keys a node writes a volume's copy under
 _NOT_CARRIED = {"image_id", "image_name", "checksum", "container_format", "disk_format", "min_disk", "min_ram",
                 "size"}
 
@@ -90,7 +97,8 @@ def volume_upload_to_image(*, actor: Actor, volume_id: str, image_name: str, for
     was = volume.status
     _move(volume, states.UPLOADING, action="upload to image")
     _enqueue("upload_volume", volume.backend.host, actor=actor, target=volume, volume_id=volume.id,
-             image_id=image.id, disk_format=disk_format, restore=was, protected=protected)
+             image_id=image.id, disk_format=disk_format, restore=was, protected=protected,
+             staging_key=f"{UPLOAD_STAGING_PREFIX}{image.id}-{secrets.token_hex(4)}")
     _publish(volume, "state", "volume")
     return VolumeUpload(volume=volume, image=image, image_name=image_name, disk_format=disk_format,
                         container_format=container_format, visibility=visibility, protected=protected)
@@ -102,13 +110,18 @@ def _image_owner(image: Any, volume_user_id: str) -> Actor:
                  roles=frozenset({"member"}))
 
 
-def _uploading(volume_id: str, image_id: str) -> tuple[Volume, Any]:
+def _uploading(volume_id: str, image_id: str, host: str | None = None) -> tuple[Volume, Any]:
+    """The volume uploading to the image (``host``: the reporting node, which must hold the volume)."""
     from apps.images.models import Image
 
-    volume = Volume.objects.filter(pk=volume_id, status=states.UPLOADING).first()
+    volume = Volume.objects.select_related("backend").filter(pk=volume_id, status=states.UPLOADING).first()
     image = Image.objects.filter(pk=image_id).first()
     if volume is None or image is None:
         raise NotFound(f"Volume {volume_id} is not uploading to image {image_id}.")
+    if host is not None and (volume.backend is None or volume.backend.host != host):
+        log.warning("storage node %s reported on the upload of volume %s, which is not on it: ignored", host,
+                    volume_id)
+        raise NotFound(f"Volume {volume_id} is not on storage node {host}.")
     return volume, image
 
 
@@ -133,13 +146,14 @@ def _restore(volume_id: str, restore: str, *, reason: str = "") -> bool:
 
 
 @transaction.atomic
-def volume_uploaded(*, volume_id: str, image_id: str, restore: str, protected: bool) -> bool:
+def volume_uploaded(*, volume_id: str, image_id: str, restore: str, protected: bool,
+                    host: str | None = None) -> bool:
     """The node stored the image's data: the image gets ``protected`` as asked, the volume is back."""
     from apps.images import services as image_services
     from apps.images.services import PatchOperation
 
     try:
-        volume, image = _uploading(volume_id, image_id)
+        volume, image = _uploading(volume_id, image_id, host)
     except NotFound:
         return False
     if protected:
@@ -149,12 +163,13 @@ def volume_uploaded(*, volume_id: str, image_id: str, restore: str, protected: b
 
 
 @transaction.atomic
-def volume_upload_failed(*, volume_id: str, image_id: str, restore: str, reason: str) -> bool:
+def volume_upload_failed(*, volume_id: str, image_id: str, restore: str, reason: str,
+                         host: str | None = None) -> bool:
     """The upload failed: the image goes (nothing half made stays), the volume is back with the reason."""
     from apps.images import services as image_services
 
     try:
-        volume, image = _uploading(volume_id, image_id)
+        volume, image = _uploading(volume_id, image_id, host)
     except NotFound:
         return False
     try:
@@ -162,3 +177,45 @@ def volume_upload_failed(*, volume_id: str, image_id: str, restore: str, reason:
     except StratusError as exc:  # already gone, or changed meanwhile: the volume is restored all the same
         log.warning("the image %s of a failed upload of volume %s was not deleted: %s", image.id, volume.id, exc)
     return _restore(volume_id, restore, reason=f"Upload to image {image.id} failed: {reason}")
+
+
+def volume_upload_finish(*, volume_id: str, image_id: str, host: str, location: str, size: int, checksum: str,
+                         restore: str, protected: bool) -> bool:
+    """The node ``host`` wrote the volume's copy into the image store at ``location`` (this upload's
+    staging object, ``size`` bytes, md5 ``checksum``): streamed from there into the image through the
+    images services (``volume_image_store``: size cap, quota, format inspector, checksums computed
+    again), checked against what the node said, then ``volume_uploaded``; any failure is
+    ``volume_upload_failed``. The staging object is dropped either way. False when the report changes
+    nothing (applied already, the volume no longer uploading, or not on ``host``)."""
+    from apps.images.storage import get_store
+
+    if not location.rsplit("/", 1)[-1].startswith(f"{UPLOAD_STAGING_PREFIX}{image_id}-"):
+        log.warning("storage node %s reported %r as the copy of volume %s for image %s: not this upload's",
+                    host, location, volume_id, image_id)
+        return volume_upload_failed(volume_id=volume_id, image_id=image_id, restore=restore, host=host,
+                                    reason="the storage node reported a location that is not this upload's")
+    store = get_store()
+    try:
+        try:
+            _uploading(volume_id, image_id, host)
+        except NotFound:
+            return False
+        try:
+            volume_image_store(volume_id=volume_id, image_id=image_id, chunks=store.reader(location))
+            from apps.images.models import Image
+
+            stored = Image.objects.filter(pk=image_id).values_list("size", "checksum").first()
+            if stored != (size, checksum):
+                raise BadRequest(f"the image holds {stored[0] if stored else 0} bytes (md5 "
+                                 f"{stored[1] if stored else ''}), not the {size} bytes (md5 {checksum}) the "
+                                 f"storage node wrote")
+        except Exception as exc:  # noqa: BLE001 - any failure is the upload's: reported, the image goes
+            log.warning("the upload of volume %s to image %s failed: %s", volume_id, image_id, exc)
+            return volume_upload_failed(volume_id=volume_id, image_id=image_id, restore=restore, host=host,
+                                        reason=str(exc))
+    finally:
+        try:
+            store.delete(location)
+        except Exception:  # a leftover staging object is logged, not fatal
+            log.exception("could not delete the staging object %s of image %s", location, image_id)
+    return volume_uploaded(volume_id=volume_id, image_id=image_id, restore=restore, protected=protected, host=host)

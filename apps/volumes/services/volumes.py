@@ -2,6 +2,7 @@
 metadata, and the storage agent's reports on them."""
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,8 @@ from apps.volumes.services.quotas import _per_volume_limit
 from apps.volumes.services.snapshots import _forget_snapshot
 from apps.volumes.services.volume_types import volume_type_default
 
+log = logging.getLogger(__name__)
+
 
 def _image_metadata(image: Any) -> dict[str, str]:
     meta = {"image_id": image.id, "image_name": image.name or "", "checksum": image.checksum or "",
@@ -42,6 +45,13 @@ def _image_metadata(image: Any) -> dict[str, str]:
         if isinstance(value, str) and not key.startswith("owner_specified"):
             meta[key] = value
     return meta
+
+
+def _image_source(image: Any) -> dict[str, str]:
+    """What a storage node needs to read ``image``'s data from the image store and verify it (no database
+    on the node): its store location, disk format and Glance's checksums."""
+    return {"location": image.location, "disk_format": image.disk_format or "", "checksum": image.checksum or "",
+            "os_hash_algo": image.os_hash_algo or "", "os_hash_value": image.os_hash_value or ""}
 
 
 @transaction.atomic
@@ -133,22 +143,23 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
         elif source is not None:
             task["source_volume_id"] = source.id
         elif image is not None:
-            task.update(image_id=image.id)
+            # everything the node needs to read the image's bytes from the store without the database
+            task.update(image_id=image.id, image=_image_source(image))
         _enqueue("create_volume", backend.host, actor=actor, target=volume, **task)
     _publish(volume, "created", "volume")
     return volume
 
 
 @transaction.atomic
-def volume_created(*, volume_id: str) -> bool:
+def volume_created(*, volume_id: str, host: str | None = None) -> bool:
     """The agent made the volume's file: ``available``. False when the volume is gone or no longer
-    creating (deleted meanwhile): nothing changes."""
-    return _creation_report(Volume, volume_id)
+    creating (deleted meanwhile), or not on the reporting node ``host``: nothing changes."""
+    return _creation_report(Volume, volume_id, host=host)
 
 
 @transaction.atomic
-def volume_create_failed(*, volume_id: str, reason: str) -> bool:
-    return _creation_report(Volume, volume_id, failure=reason)
+def volume_create_failed(*, volume_id: str, reason: str, host: str | None = None) -> bool:
+    return _creation_report(Volume, volume_id, failure=reason, host=host)
 
 
 @transaction.atomic
@@ -207,9 +218,9 @@ def _forget_volume(volume: Volume) -> None:
 
 
 @transaction.atomic
-def volume_deleted(*, volume_id: str) -> bool:
+def volume_deleted(*, volume_id: str, host: str | None = None) -> bool:
     """The agent removed the volume's file (and its snapshots' files when cascading): the rows go."""
-    volume = _reported(Volume, volume_id, states.DELETING)
+    volume = _reported(Volume, volume_id, states.DELETING, host=host)
     if volume is None:
         return False
     for snapshot in Snapshot.objects.select_for_update().filter(volume=volume):
@@ -219,8 +230,8 @@ def volume_deleted(*, volume_id: str) -> bool:
 
 
 @transaction.atomic
-def volume_delete_failed(*, volume_id: str, reason: str) -> bool:
-    volume = _reported(Volume, volume_id, states.DELETING)
+def volume_delete_failed(*, volume_id: str, reason: str, host: str | None = None) -> bool:
+    volume = _reported(Volume, volume_id, states.DELETING, host=host)
     if volume is None:
         return False
     _move(volume, states.ERROR_DELETING, action="fail deleting", reason=reason)
@@ -254,9 +265,15 @@ def volume_extend(*, actor: Actor, volume_id: str, new_size: int) -> Volume:
 
 
 @transaction.atomic
-def volume_extended(*, volume_id: str, size_gb: int) -> bool:
-    volume = _reported(Volume, volume_id, states.EXTENDING)
+def volume_extended(*, volume_id: str, size_gb: int, host: str | None = None) -> bool:
+    """The agent grew the volume's file to ``size_gb``: the size it was asked for (the volume's
+    reservation), or the report changes nothing."""
+    volume = _reported(Volume, volume_id, states.EXTENDING, host=host)
     if volume is None:
+        return False
+    if volume.gigabytes_reserved and size_gb != volume.gigabytes_reserved:
+        log.warning("volume %s was extended to %s GB, not the %s GB asked for: ignored", volume_id, size_gb,
+                    volume.gigabytes_reserved)
         return False
     volume.size = size_gb
     volume.previous_size = None
@@ -267,8 +284,8 @@ def volume_extended(*, volume_id: str, size_gb: int) -> bool:
 
 
 @transaction.atomic
-def volume_extend_failed(*, volume_id: str, reason: str) -> bool:
-    volume = _reported(Volume, volume_id, states.EXTENDING)
+def volume_extend_failed(*, volume_id: str, reason: str, host: str | None = None) -> bool:
+    volume = _reported(Volume, volume_id, states.EXTENDING, host=host)
     if volume is None:
         return False
     delta = volume.gigabytes_reserved - volume.size
