@@ -128,9 +128,12 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         assert any("redis-server" in n for n in names)
         assert any("uvicorn" in n and "--host 127.0.0.1" in n for n in names), names
         assert sum("celery" in n for n in names) >= 2, names  # worker and beat
-        # the network agent runs with no database (issue 16): dummy engine, no DATABASE_URL
+        # the network and storage agents run with no database (issue 16): dummy engine, no DATABASE_URL
         agents = [p for p in children if b"network." in Path("/proc", str(p), "cmdline").read_bytes()]
         assert agents, names
+        storage_agents = [p for p in children if b"storage." in Path("/proc", str(p), "cmdline").read_bytes()]
+        assert storage_agents, names
+        agents += storage_agents
         for pid in agents:
             agent_env = Path("/proc", str(pid), "environ").read_bytes().split(b"\0")
             assert b"STRATUS_NO_DATABASE=1" in agent_env and not any(e.startswith(b"DATABASE_URL=") for e in agent_env)
@@ -170,6 +173,11 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
                 admin.close()
             demo.compute.delete_server(server)
             demo.compute.wait_for_delete(server, wait=60)
+            # a volume made and deleted by the storage agent, whose reports the control worker applies
+            volume = demo.block_storage.create_volume(size=1, name="run-vol")
+            demo.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=60)
+            demo.block_storage.delete_volume(volume)
+            demo.block_storage.wait_for_delete(volume, wait=60)
         finally:
             demo.close()
 
