@@ -7,7 +7,7 @@ name; a user that may publish there may publish into *any* queue by name (Rabbit
 ``amq.default``, not on the queue). Here every process's reply queue is named
 ``<STRATUS_REPLY_PREFIX><uuid4>`` (portal/celery.py) and bound to ``stratus.reply`` with its own name as
 the routing key; RabbitMQ's topic permissions then let a node's user publish answers only to the control
-tier's reply queues and bind only its own (workers/drivers/broker/rabbitmq.py). A node declares the
+tier's reply queues and bind only its own (lib/rabbitmq.py). A node declares the
 exchange passively (its user has no configure permission on it): its enrolment, or any control process
 sending a task, has made it."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from celery.backends.rpc import RPCBackend
 from django.conf import settings
 
-REPLY_EXCHANGE = "stratus.reply"  # workers/drivers/broker/rabbitmq.py REPLY_EXCHANGE
+REPLY_EXCHANGE = "stratus.reply"  # lib/rabbitmq.py REPLY_EXCHANGE
 
 
 class ReplyBackend(RPCBackend):

@@ -175,7 +175,7 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STRATUS_CONTROL_QUEUE", "control")
 # channel layer and the cache stay on Redis (REDIS_URL, the control tier only); nodes need only the broker.
 STRATUS_BROKER_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 # An enrolled node's role (its node.env sets it, with STRATUS_HOST): its broker user may touch only its own
-# queue <role>.<host> and its own reply queues (workers/drivers/broker/rabbitmq.py); "" on the controller.
+# queue <role>.<host> and its own reply queues (lib/rabbitmq.py); "" on the controller.
 STRATUS_NODE_ROLE = os.environ.get("STRATUS_NODE_ROLE", "")
 if STRATUS_NODE_ROLE not in ("", "all", "controller", "compute", "network", "storage"):
     raise ImproperlyConfigured(f"STRATUS_NODE_ROLE={STRATUS_NODE_ROLE!r}: compute, network or storage expected")

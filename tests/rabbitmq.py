@@ -15,7 +15,7 @@ from functools import cache
 import amqp
 import pytest
 
-from workers.drivers.broker.rabbitmq import RabbitMQCtl
+from lib.rabbitmq import RabbitMQCtl
 
 HOST = os.environ.get("STRATUS_TEST_AMQP_HOST", "127.0.0.1:5672")
 

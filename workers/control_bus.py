@@ -36,7 +36,7 @@ def control_queue() -> str:
 
 def _publish_options() -> dict[str, Any]:
     """On RabbitMQ, publish without declaring the control queue: a node's broker user may write to the
-    control queue's exchange but not configure the queue (workers/drivers/broker/rabbitmq.py); the
+    control queue's exchange but not configure the queue (lib/rabbitmq.py); the
     control worker has declared both."""
     from django.conf import settings
 

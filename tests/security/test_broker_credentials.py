@@ -1,4 +1,4 @@
-"""Attacks with a node's own RabbitMQ credentials (workers/drivers/broker/rabbitmq.py, made at enrolment):
+"""Attacks with a node's own RabbitMQ credentials (lib/rabbitmq.py, made at enrolment):
 a node cannot read, purge, delete, rebind or write into another node's queue or the control queue, cannot
 publish through the default exchange, cannot listen to or forge anyone else's replies; a revoked node's
 broker user is gone, a re-enrolled node's old password no longer works, and its password is never stored
@@ -17,9 +17,9 @@ from amqp.exceptions import AccessRefused
 
 from apps.compute.models import EnrolledNode, NodeToken
 from apps.compute.services import node_enrolment as enrol
+from lib.rabbitmq import REPLY_EXCHANGE, node_user
 from tests.capabilities import needs
 from tests.rabbitmq import Vhost, rabbitmq_missing
-from workers.drivers.broker.rabbitmq import REPLY_EXCHANGE, node_user
 
 pytestmark = needs(rabbitmq_missing())
 

@@ -11,7 +11,7 @@ needs DATABASE_URL as well, which this exchange does not hand out.
 Broker credentials: with RabbitMQ and settings STRATUS_RABBITMQ_MANAGE=rabbitmqctl, the exchange creates
 a RabbitMQ user for the node (``stratus-<role>-<name>``, a random password that is only in the answer's
 broker URL, never stored) allowed its own queue and the control queue's exchange only
-(workers/drivers/broker/rabbitmq.py); enrolling the node again resets it with a new password, and revoking
+(lib/rabbitmq.py); enrolling the node again resets it with a new password, and revoking
 the token it enrolled with deletes it. Otherwise (Redis, or management off) every node gets the
 controller's STRATUS_NODE_BROKER_URL as it is."""
 from __future__ import annotations
@@ -34,7 +34,7 @@ from apps.compute.selectors import node_enrolment as enrol_selectors
 from apps.core.errors import BadRequest, Forbidden, NotFound, StratusError, Unauthorized
 from apps.identity.policy import Actor, require_admin
 from apps.identity.services import token_hash
-from workers.drivers.broker.rabbitmq import BrokerError, RabbitMQCtl, node_user
+from lib.rabbitmq import BrokerError, RabbitMQCtl, node_user
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Per-node RabbitMQ users, made and removed with ``rabbitmqctl`` (issue 16).
+"""Per-node RabbitMQ users, made and removed with ``rabbitmqctl`` (issue 16): a driver the controller's
+enrolment service calls (lib/, so that apps/ and workers/ may both import it).
 
 An enrolled node gets its own RabbitMQ user in the controller's virtual host, whose permissions let its
 agent do what its Celery worker does and nothing more (RabbitMQ's access control: a configure, a write

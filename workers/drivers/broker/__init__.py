@@ -1,1 +1,0 @@
-"""Message broker drivers: per-node broker credentials (RabbitMQ through ``rabbitmqctl``)."""
