@@ -24,7 +24,7 @@ HOST = os.environ.get("STRATUS_TEST_AMQP_HOST", "127.0.0.1:5672")
 def rabbitmq_missing() -> str:
     if shutil.which("rabbitmqctl") is None:
         return "rabbitmqctl (Debian package rabbitmq-server)"
-    done = subprocess.run(["rabbitmqctl", "-q", "await_startup", "--timeout", "20"], capture_output=True,
+    done = subprocess.run(["rabbitmqctl", "-q", "await_startup", "--timeout", "5"], capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
         return f"a running RabbitMQ that rabbitmqctl reaches (root): {(done.stderr or done.stdout).strip()[:200]}"
