@@ -37,7 +37,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import shared_task
 
@@ -65,9 +65,6 @@ from workers.drivers.hypervisor.libvirt import (
     LibvirtDriver,
     NicSpec,
 )
-
-if TYPE_CHECKING:
-    from apps.compute.models import Instance
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +98,9 @@ def node_driver() -> LibvirtDriver:
     return agent.driver()
 
 
-def node_host(instance: Instance | ServerSpec | None = None) -> str:
+def node_host(instance: ServerSpec | None = None) -> str:
     """The host this process serves (settings STRATUS_COMPUTE_HOST); in a process that is no node
-    agent (a test calling a task in-process), the instance's host (its row's, or its spec's)."""
+    agent (a test calling a task in-process), the instance's host in its spec."""
     from django.conf import settings
 
     host = str(settings.STRATUS_COMPUTE_HOST or "")
@@ -141,21 +138,6 @@ def instance_lock(instance_id: str) -> Iterator[None]:
 
 
 
-# ---- loading (compute_volumes' tasks still read the database: a later step) --------------------------
-
-def _load(instance_id: str) -> Instance | None:
-    """The instance (deleted ones too), or None when there is no such row (``workers.compute_volumes``
-    only: the tasks of this module work from the spec they are sent)."""
-    from apps.compute.selectors import servers as server_selectors
-    from apps.core.errors import NotFound
-
-    try:
-        return server_selectors.server_for_node(instance_id=instance_id)
-    except NotFound:
-        logger.warning("a compute task for instance %s, which does not exist: ignored", instance_id)
-        return None
-
-
 # ---- what a task is told: the spec, and how it reports -----------------------------------------------
 
 def _report(name: str, **values: Any) -> None:
@@ -164,14 +146,9 @@ def _report(name: str, **values: Any) -> None:
 
 
 def _ask(name: str, **values: Any) -> Any:
-    """A question to the control tier's ``workers.compute_control.<name>``, its answer."""
-    return control_bus.ask(f"workers.compute_control.{name}", timeout=_ask_timeout(), **values)
-
-
-def _ask_timeout() -> float:
-    from django.conf import settings
-
-    return float(getattr(settings, "STRATUS_COMPUTE_ASK_TIMEOUT", 30.0))
+    """A question to the control tier's ``workers.compute_control.<name>``, its answer (``TimeoutError``
+    when no control worker answers within ``control_bus.ask``'s timeout: the task fails and says so)."""
+    return control_bus.ask(f"workers.compute_control.{name}", **values)
 
 
 @contextlib.contextmanager

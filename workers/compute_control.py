@@ -102,3 +102,51 @@ def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> dict[st
         return {"outcome": _reports().server_volume_snapshots_ready(instance_id=instance_id, image_id=image_id)}
     except StratusError as exc:
         return {"outcome": "failed", "message": str(exc)}
+
+
+# ---- a compute node's volume tasks (workers/compute_volumes.py) ----------------------------------
+
+def _volume_services() -> Any:
+    from apps.compute.services import volumes as volume_services
+
+    return volume_services
+
+
+@shared_task(name="workers.compute_control.server_volume_mapping", ignore_result=False)
+def server_volume_mapping(*, instance_id: str, volume_id: str) -> dict[str, str] | None:
+    """A volume task's question before it acts: the mapping as it is now (status, device name) with
+    the instance's host, or None when there is no such mapping."""
+    from apps.compute.models import Instance
+    from apps.compute.selectors.volumes import bdm_for_node
+
+    bdm = bdm_for_node(instance_id=instance_id, volume_id=volume_id)
+    host = Instance.objects.filter(pk=instance_id).values_list("host", flat=True).first()
+    if bdm is None or host is None:
+        return None
+    return {"status": bdm.status, "device_name": bdm.device_name or "", "host": host or ""}
+
+
+@shared_task(name="workers.compute_control.server_volume_connecting", ignore_result=False)
+def server_volume_connecting(*, instance_id: str, volume_id: str, host: str) -> dict[str, Any] | None:
+    """The volume's connection for the node about to plug it in (``server_volume_connecting``)."""
+    return _volume_services().server_volume_connecting(instance_id=instance_id, volume_id=volume_id, host=host)
+
+
+@shared_task(name="workers.compute_control.server_volume_attached")
+def server_volume_attached(**report: Any) -> None:
+    _volume_services().server_volume_attached(**report)
+
+
+@shared_task(name="workers.compute_control.server_volume_attach_failed")
+def server_volume_attach_failed(**report: Any) -> None:
+    _volume_services().server_volume_attach_failed(**report)
+
+
+@shared_task(name="workers.compute_control.server_volume_detached")
+def server_volume_detached(**report: Any) -> None:
+    _volume_services().server_volume_detached(**report)
+
+
+@shared_task(name="workers.compute_control.server_volume_detach_failed")
+def server_volume_detach_failed(**report: Any) -> None:
+    _volume_services().server_volume_detach_failed(**report)

@@ -2,11 +2,15 @@
 out again. They run on the node's queue ``compute.<host>`` like ``workers.compute``, under the same
 per-instance lock (a volume change waits for a spawn, a power action or a destroy of the instance).
 
-Each task: load (``apps.compute.selectors.volumes.bdm_for_node``, the connection through
-``apps.compute.services.volumes.server_volume_connecting``) → the libvirt driver's
-``attach_disk``/``detach_disk`` (the test driver has no hot-plug: the disk goes into the persistent
-definition; qemu plugs it live and into the definition) → report ``server_volume_attached`` /
-``server_volume_attach_failed`` / ``server_volume_detached`` / ``server_volume_detach_failed``.
+The node reads no database (issue 16, ``workers/control_bus.py``). Each task: asks the control tier
+for the mapping as it is now (``workers.compute_control.server_volume_mapping``: its status, device
+and the instance's host; asked, not sent with the task, so that a late or redelivered task sees
+today's mapping) and, to attach, for the volume's connection (``server_volume_connecting``) → the
+libvirt driver's ``attach_disk``/``detach_disk`` (the test driver has no hot-plug: the disk goes into
+the persistent definition; qemu plugs it live and into the definition) → reports
+``server_volume_attached`` / ``server_volume_attach_failed`` / ``server_volume_detached`` /
+``server_volume_detach_failed`` to the control tier, whose services check the instance is on the
+reporting host.
 
 Redelivery is harmless: a mapping no longer in the status the task expects is left alone, the
 driver's attach of the same file at the same target is a no-op, and a detach of a disk the domain no
@@ -22,40 +26,30 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.compute import states
 from workers import compute
-from workers.compute import _details, _load, _message, instance_lock, node_host
+from workers.compute import _ask, _details, _message, _report, instance_lock
 from workers.drivers.hypervisor.libvirt import DiskSpec
 
 logger = logging.getLogger(__name__)
 
-
-def _services() -> Any:
-    from apps.compute.services import volumes as volume_services
-
-    return volume_services
-
-
-def _bdm(instance_id: str, volume_id: str) -> Any:
-    from apps.compute.selectors.volumes import bdm_for_node
-
-    return bdm_for_node(instance_id=instance_id, volume_id=volume_id)
+ATTACHING, DETACHING = "attaching", "detaching"  # apps.compute.states.BDM_ATTACHING / BDM_DETACHING
 
 
 @contextlib.contextmanager
-def _pending(instance_id: str, volume_id: str, status: str) -> Iterator[tuple[Any, Any, str, str]]:
-    """Under the instance's lock: the instance, its mapping and the host this process serves for it,
-    when the mapping is in ``status``; else ``"gone"`` (no such instance or mapping) or ``"skipped"``
-    (done already or given up) as the fourth item."""
+def _pending(instance_id: str, volume_id: str, status: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """Under the instance's lock: the mapping as the control tier has it now and the host this
+    process serves for it, when the mapping is in ``status``; else ``"gone"`` (no such instance or
+    mapping) or ``"skipped"`` (done already or given up, or the instance is on another host) as the
+    third item."""
     with instance_lock(instance_id):
-        instance = _load(instance_id)
-        bdm = _bdm(instance_id, volume_id) if instance is not None else None
-        if instance is None or bdm is None:
-            yield instance, bdm, "", "gone"
-        elif bdm.status != status:
-            yield instance, bdm, "", "skipped"
+        mapping = _ask("server_volume_mapping", instance_id=instance_id, volume_id=volume_id)
+        host = compute.node_host() or str((mapping or {}).get("host") or "")
+        if mapping is None:
+            yield {}, "", "gone"
+        elif mapping["status"] != status or mapping.get("host") != host:
+            yield mapping, "", "skipped"
         else:
-            yield instance, bdm, node_host(instance), ""
+            yield mapping, host, ""
 
 
 def _target(device_name: str) -> str:
@@ -67,28 +61,27 @@ def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
     """Attach the volume's qcow2 file at the mapping's device (serial = the volume id). Returns
     "attached", "failed", "skipped" (the mapping is not attaching: done already or given up) or
     "gone" (no such instance or mapping)."""
-    services = _services()
-    with _pending(instance_id, volume_id, states.BDM_ATTACHING) as (instance, bdm, host, outcome):
+    with _pending(instance_id, volume_id, ATTACHING) as (mapping, host, outcome):
         if outcome:
             return outcome
         started = time.monotonic()
         try:
-            connection = services.server_volume_connecting(instance_id=instance_id, volume_id=volume_id, host=host)
+            connection = _ask("server_volume_connecting", instance_id=instance_id, volume_id=volume_id, host=host)
             if connection is None:
                 return "skipped"
             data = connection["data"]
-            change = compute.node_driver().attach_disk(instance.id, DiskSpec(
-                path=data["path"], target=_target(bdm.device_name), format=data.get("format", "qcow2"),
+            change = compute.node_driver().attach_disk(instance_id, DiskSpec(
+                path=data["path"], target=_target(mapping["device_name"]), format=data.get("format", "qcow2"),
                 serial=volume_id), exist_ok=True)
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
             logger.warning("attach of volume %s to %s on %s failed: %s", volume_id, instance_id, host, exc)
-            services.server_volume_attach_failed(instance_id=instance_id, volume_id=volume_id, host=host,
-                                                 message=_message(exc), details=_details(), request_id=request_id)
+            _report("server_volume_attach_failed", instance_id=instance_id, volume_id=volume_id, host=host,
+                    message=_message(exc), details=_details(), request_id=request_id)
             return "failed"
         logger.info("attached volume %s to %s at %s on %s (%s) in %.3f s", volume_id, instance_id, change.target,
                     host, change.mode, time.monotonic() - started)
-        services.server_volume_attached(instance_id=instance_id, volume_id=volume_id, host=host,
-                                        request_id=request_id)
+        _report("server_volume_attached", instance_id=instance_id, volume_id=volume_id, host=host,
+                request_id=request_id)
         return "attached"
 
 
@@ -96,19 +89,18 @@ def attach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str
 def detach_volume(instance_id: str, volume_id: str, request_id: str = "") -> str:
     """Take the disk at the mapping's device out of the domain (live where the hypervisor can).
     Returns "detached", "failed", "skipped" or "gone"."""
-    services = _services()
-    with _pending(instance_id, volume_id, states.BDM_DETACHING) as (instance, bdm, host, outcome):
+    with _pending(instance_id, volume_id, DETACHING) as (mapping, host, outcome):
         if outcome:
             return outcome
         try:
-            change = compute.node_driver().detach_disk(instance.id, _target(bdm.device_name))
+            change = compute.node_driver().detach_disk(instance_id, _target(mapping["device_name"]))
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the control tier
             logger.warning("detach of volume %s from %s on %s failed: %s", volume_id, instance_id, host, exc)
-            services.server_volume_detach_failed(instance_id=instance_id, volume_id=volume_id, host=host,
-                                                 message=_message(exc), details=_details(), request_id=request_id)
+            _report("server_volume_detach_failed", instance_id=instance_id, volume_id=volume_id, host=host,
+                    message=_message(exc), details=_details(), request_id=request_id)
             return "failed"
         logger.info("detached volume %s from %s on %s (%s)", volume_id, instance_id, host,
                     change.mode if change is not None else "not in the domain")
-        services.server_volume_detached(instance_id=instance_id, volume_id=volume_id, host=host,
-                                        request_id=request_id)
+        _report("server_volume_detached", instance_id=instance_id, volume_id=volume_id, host=host,
+                request_id=request_id)
         return "detached"

@@ -17,11 +17,7 @@ from workers.drivers.hypervisor.imagecache import ImageCache
 logger = logging.getLogger(__name__)
 
 
-def _field(image: Mapping[str, Any] | Any, name: str) -> Any:
-    return image.get(name) if isinstance(image, Mapping) else getattr(image, name, None)
-
-
-def cached_image(cache: ImageCache, image: Mapping[str, Any] | Any) -> str:
+def cached_image(cache: ImageCache, image: Mapping[str, Any]) -> str:
     """The path of ``image``'s data in ``cache`` (``image``: the plain values the control tier sent,
     ``apps.compute.selectors.node_specs.image_spec``: id, location, disk_format, checksum,
     os_hash_algo/os_hash_value): streamed from the image store once (Glance's md5 and multihash
@@ -31,17 +27,15 @@ def cached_image(cache: ImageCache, image: Mapping[str, Any] | Any) -> str:
 
     The node reads the store directly by the image's location (``apps.images.storage.get_store``: a
     filesystem path or an S3 bucket from settings; no database). Fetching through the image API with
-    a signed URL, so that a node needs no store credentials either, is a later step. (An object with
-    those attributes, an ``Image`` row, is taken too, for the callers not converted yet.)"""
+    a signed URL, so that a node needs no store credentials either, is a later step."""
     from apps.images.storage import get_store
 
-    image_id, location = str(_field(image, "id")), str(_field(image, "location"))
-    cached = cache.fetch(image_id, lambda: get_store().reader(location),
-                         checksum=_field(image, "checksum") or None,
-                         os_hash_algo=_field(image, "os_hash_algo") or None,
-                         os_hash_value=_field(image, "os_hash_value") or None)
+    image_id, location = str(image["id"]), str(image["location"])
+    cached = cache.fetch(image_id, lambda: get_store().reader(location), checksum=image.get("checksum") or None,
+                         os_hash_algo=image.get("os_hash_algo") or None,
+                         os_hash_value=image.get("os_hash_value") or None)
     try:
-        imageformat.inspect(cached.path, str(_field(image, "disk_format") or ""))
+        imageformat.inspect(cached.path, str(image.get("disk_format") or ""))
     except imageformat.ImageFormatError:
         cache.remove(image_id)
         raise

@@ -109,6 +109,12 @@ def test_attach_then_detach_on_the_test_driver(cloud, up_node, store, tmp_path,
                                                     "device": "/dev/vdc"}}
     assert Volume.objects.get(pk=volume.id).status == "reserved"
     assert BlockDeviceMapping.objects.get(instance=inst, volume_id=volume.id).status == "attaching"
+    # a node speaks only of its own instances: another host's reports change nothing
+    assert attach_services.server_volume_connecting(instance_id=inst.id, volume_id=volume.id, host="liar") is None
+    assert not attach_services.server_volume_attached(instance_id=inst.id, volume_id=volume.id, host="liar")
+    assert not attach_services.server_volume_attach_failed(instance_id=inst.id, volume_id=volume.id, host="liar",
+                                                           message="no")
+    assert Volume.objects.get(pk=volume.id).status == "reserved"
     assert run_sent(callbacks, up_node.host) == ["attached"]
     elapsed = time.monotonic() - started
     print(f"\nattach on the test driver: volume in-use {elapsed * 1000:.0f} ms after the API call")

@@ -192,10 +192,12 @@ def server_volume_detach(*, actor: Actor, server_id: str, volume_id: str, reques
 
 # ---- the node's reports ------------------------------------------------------------------------
 
-def _locked_bdm(instance_id: str, volume_id: str) -> tuple[Instance | None, BlockDeviceMapping | None]:
-    """The instance's row, then the mapping's, locked (the API's order: no deadlock between them)."""
+def _locked_bdm(instance_id: str, volume_id: str, host: str) -> tuple[Instance | None, BlockDeviceMapping | None]:
+    """The instance's row, then the mapping's, locked (the API's order: no deadlock between them);
+    (None, None) unless the instance is on ``host``, the node that reports (a node can speak only of
+    its own instances)."""
     instance = Instance.objects.select_for_update().filter(pk=instance_id).first()
-    if instance is None:
+    if instance is None or instance.host != host:
         return None, None
     return instance, BlockDeviceMapping.objects.select_for_update().filter(instance_id=instance_id,
                                                                            volume_id=volume_id).first()
@@ -217,7 +219,7 @@ def server_volume_connecting(*, instance_id: str, volume_id: str, host: str) -> 
     connection (``{"driver_volume_type": "file", "data": {"path", "format", ...}}``). None when the
     mapping is no longer attaching (a stale or redelivered task: nothing to do)."""
     with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
+        instance, bdm = _locked_bdm(instance_id, volume_id, host)
         if instance is None or bdm is None or bdm.status != ATTACHING or not bdm.attachment_id:
             return None
         volume_services.volume_attaching(volume_id=volume_id, attachment_id=bdm.attachment_id, host_name=host)
@@ -228,7 +230,7 @@ def server_volume_attached(*, instance_id: str, volume_id: str, host: str, reque
     """The volume is in the domain: in-use with its attachment (server, host, device, time), the
     mapping attached, the action's event done. False for a stale report."""
     with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
+        instance, bdm = _locked_bdm(instance_id, volume_id, host)
         if instance is None or bdm is None or bdm.status != ATTACHING or not bdm.attachment_id:
             return False
         volume_services.volume_attach(volume_id=volume_id, attachment_id=bdm.attachment_id, server_id=instance_id,
@@ -247,7 +249,7 @@ def _mapping_ended(*, instance_id: str, volume_id: str, status: str, release: Ca
     mapping gone, the action's event finished (in error with a fault when ``failure`` makes its
     message from the device name). False for a stale report."""
     with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
+        instance, bdm = _locked_bdm(instance_id, volume_id, host)
         if instance is None or bdm is None or bdm.status != status:
             return False
         if bdm.attachment_id:
@@ -280,7 +282,7 @@ def server_volume_detach_failed(*, instance_id: str, volume_id: str, host: str, 
     """The node could not detach it: the volume in-use again, the mapping attached, a fault and the
     action's event in error."""
     with transaction.atomic():
-        instance, bdm = _locked_bdm(instance_id, volume_id)
+        instance, bdm = _locked_bdm(instance_id, volume_id, host)
         if instance is None or bdm is None or bdm.status != DETACHING:
             return False
         volume_services.volume_roll_detaching(volume_id=volume_id)
