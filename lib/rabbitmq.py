@@ -11,7 +11,9 @@ routing keys a user may publish with or bind to on a topic exchange):
 - its reply queues ``reply.<role>.<host>.<uuid>`` (configure, write, read), where ``control_bus.ask``'s
   answers arrive (portal/celery_rpc.py), bound to the reply exchange ``stratus.reply`` (read) with its
   own routing keys only (topic read ``^reply\\.<role>\\.<host>\\.``);
-- the control queue's exchange (write, topic write ``^<control>$``): its reports;
+- the reports exchange ``stratus.reports`` (write, topic write ``^<control>$``), which the control
+  worker binds to the control queue: its reports, and ``control_bus.ask``'s questions (the control
+  worker runs what comes that way only when it names a report task: portal/celery.py);
 - the reply exchange (write, topic write ``^reply\\.<control>\\.``): the results of its tasks, to the
   control tier's reply queues only;
 - ``celeryev`` (configure, write): the worker's heartbeat events (nobody else's messages flow there);
@@ -37,6 +39,7 @@ import subprocess
 from dataclasses import dataclass
 
 REPLY_EXCHANGE = "stratus.reply"
+REPORTS_EXCHANGE = "stratus.reports"  # portal/celery.py REPORTS_EXCHANGE
 EVENTS_EXCHANGE = "celeryev"
 ROLES = ("compute", "network", "storage")
 
@@ -81,13 +84,13 @@ def node_permissions(*, queue: str, control_queue: str) -> Permissions:
     q = re.escape(queue) + (f"|{re.escape(f'network.{host}')}" if role == "compute" else "")
     c = re.escape(_check("control queue", control_queue, QUEUE_RE))
     replies = re.escape(reply_prefix(queue)) + ".+"
-    ev, rx = re.escape(EVENTS_EXCHANGE), re.escape(REPLY_EXCHANGE)
+    ev, rx, rp = re.escape(EVENTS_EXCHANGE), re.escape(REPLY_EXCHANGE), re.escape(REPORTS_EXCHANGE)
     return Permissions(
         configure=f"^({q}|{replies}|{ev})$",
-        write=f"^({q}|{replies}|{c}|{rx}|{ev})$",
+        write=f"^({q}|{replies}|{rp}|{rx}|{ev})$",
         read=f"^({q}|{replies}|{rx})$",
         topics={REPLY_EXCHANGE: ("^" + re.escape(reply_prefix(control_queue)), "^" + re.escape(reply_prefix(queue))),
-                control_queue: (f"^{c}$", "^$")})
+                REPORTS_EXCHANGE: (f"^{c}$", "^$")})
 
 
 def password_hash(password: str, *, salt: bytes | None = None) -> str:
@@ -128,8 +131,8 @@ class RabbitMQCtl:
             "permissions": [{"user": user, "vhost": vhost, "configure": perms.configure, "write": perms.write,
                              "read": perms.read}],
             # the reply exchange (portal/celery_rpc.py), which a node declares passively
-            "exchanges": [{"name": REPLY_EXCHANGE, "vhost": vhost, "type": "topic", "durable": True,
-                           "auto_delete": False, "internal": False, "arguments": {}}],
+            "exchanges": [{"name": name, "vhost": vhost, "type": "topic", "durable": True, "auto_delete": False,
+                           "internal": False, "arguments": {}} for name in (REPLY_EXCHANGE, REPORTS_EXCHANGE)],
             "topic_permissions": [{"user": user, "vhost": vhost, "exchange": exchange, "write": w, "read": r}
                                   for exchange, (w, r) in perms.topics.items()],
         }

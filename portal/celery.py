@@ -1,10 +1,44 @@
 """The Celery application shared by the portal and every node's worker."""
+import logging
 import os
 import uuid
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import InvalidTaskError
+from celery.signals import worker_ready
+from celery.worker.request import Request
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+logger = logging.getLogger(__name__)
+
+# On RabbitMQ, nodes publish their reports (workers/control_bus.py) to this exchange, bound to the control
+# queue; their broker users may write nowhere else on the control tier (lib/rabbitmq.py). The control worker
+# runs a message that came through it only when it names a report task (GuardedRequest).
+REPORTS_EXCHANGE = "stratus.reports"
+NODE_REPORT_TASKS = frozenset({"workers.telemetry.node_samples"})
+
+
+def is_report_task(name: str) -> bool:
+    """A control task a node may send: those of ``workers/<area>_control.py``, and the pollster's samples."""
+    module = name.rpartition(".")[0]
+    return (module.startswith("workers.") and module.endswith("_control")) or name in NODE_REPORT_TASKS
+
+
+class GuardedRequest(Request):
+    """A task message that came from a node (through ``stratus.reports``) and names anything but a report
+    task is refused before it runs: rejected, logged, never requeued (Celery's invalid-task path). A
+    node's user could otherwise make the control worker run any task with any arguments."""
+
+    def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        if self.delivery_info.get("exchange") == REPORTS_EXCHANGE and not is_report_task(self.task_name):
+            raise InvalidTaskError(f"refused {self.task_name}[{self.task_id}] from a node: no report task")
+
+
+class StratusTask(Task):
+    Request = "portal.celery:GuardedRequest"
 
 
 class Stratus(Celery):
@@ -23,6 +57,27 @@ class Stratus(Celery):
             return oid
 
 
-app = Stratus("stratus")
+app = Stratus("stratus", task_cls="portal.celery:StratusTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"], related_name=None, force=True)
+
+
+@worker_ready.connect
+def _bind_reports(sender: Any = None, **_: Any) -> None:
+    """On RabbitMQ, a worker of the control queue binds it to the reports exchange (idempotent)."""
+    from django.conf import settings
+    from kombu import Exchange
+
+    control = settings.CELERY_TASK_DEFAULT_QUEUE
+    if not settings.STRATUS_BROKER_AMQP or settings.STRATUS_NODE_ROLE:
+        return
+    try:
+        if control not in {q.name for q in sender.task_consumer.queues}:
+            return
+    except AttributeError:
+        return
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        Exchange(REPORTS_EXCHANGE, type="topic", durable=True, auto_delete=False)(channel).declare()
+        channel.queue_bind(control, REPORTS_EXCHANGE, control)
+    logger.info("control queue %s bound to %s (node reports)", control, REPORTS_EXCHANGE)

@@ -35,12 +35,17 @@ def control_queue() -> str:
 
 
 def _publish_options() -> dict[str, Any]:
-    """On RabbitMQ, publish without declaring the control queue: a node's broker user may write to the
-    control queue's exchange but not configure the queue (lib/rabbitmq.py); the
-    control worker has declared both."""
+    """On RabbitMQ, publish through the reports exchange (``stratus.reports``, bound to the control queue
+    by the control worker; portal/celery.py) without declaring anything: a node's broker user may write
+    there and nowhere else on the control tier (lib/rabbitmq.py), and the control worker runs what comes
+    that way only when it is a report task."""
     from django.conf import settings
 
-    return {"declare": []} if settings.STRATUS_BROKER_AMQP else {}
+    from portal.celery import REPORTS_EXCHANGE
+
+    if not settings.STRATUS_BROKER_AMQP:
+        return {}
+    return {"declare": [], "exchange": REPORTS_EXCHANGE, "routing_key": control_queue()}
 
 
 def report(task_name: str, /, **kwargs: Any) -> None:

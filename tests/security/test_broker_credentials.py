@@ -17,7 +17,7 @@ from amqp.exceptions import AccessRefused
 
 from apps.compute.models import EnrolledNode, NodeToken
 from apps.compute.services import node_enrolment as enrol
-from lib.rabbitmq import REPLY_EXCHANGE, node_user
+from lib.rabbitmq import REPLY_EXCHANGE, REPORTS_EXCHANGE, node_user
 from tests.capabilities import needs
 from tests.rabbitmq import Vhost, rabbitmq_missing
 
@@ -37,6 +37,8 @@ def celery_layout(vhost: Vhost, *queues: str) -> None:
             ch.queue_declare(q, durable=True, auto_delete=False)
             ch.queue_bind(q, q, q)
         ch.exchange_declare(REPLY_EXCHANGE, "topic", durable=True, auto_delete=False)
+        ch.exchange_declare(REPORTS_EXCHANGE, "topic", durable=True, auto_delete=False)
+        ch.queue_bind(CONTROL, REPORTS_EXCHANGE, CONTROL)  # as the control worker does (portal/celery.py)
     finally:
         conn.close()
 
@@ -90,7 +92,7 @@ def test_a_node_cannot_take_or_touch_another_nodes_queue_or_the_control_queue(ra
         got = ch.basic_get(mine)
         assert got is not None and got.body in ("a task for a", b"a task for a")
         ch.basic_ack(got.delivery_tag)
-        assert not refused(conn, lambda c: c.basic_publish(amqp.Message("report"), exchange=CONTROL,
+        assert not refused(conn, lambda c: c.basic_publish(amqp.Message("report"), exchange=REPORTS_EXCHANGE,
                                                            routing_key=CONTROL))
         assert not refused(conn, lambda c: c.basic_publish(amqp.Message("retry"), exchange=mine, routing_key=mine))
         assert not refused(conn, lambda c: c.exchange_declare("celeryev", "topic", durable=True, auto_delete=False))
@@ -116,8 +118,14 @@ def test_a_node_cannot_take_or_touch_another_nodes_queue_or_the_control_queue(ra
         assert refused(conn, lambda c: c.basic_publish(amqp.Message("forged"), exchange=theirs, routing_key=theirs))
         assert refused(conn, lambda c: c.basic_publish(amqp.Message("forged"), exchange="", routing_key=theirs))
         assert refused(conn, lambda c: c.basic_publish(amqp.Message("forged"), exchange="", routing_key=CONTROL))
-        # the control exchange takes its reports only, not another routing key
-        assert refused(conn, lambda c: c.basic_publish(amqp.Message("x"), exchange=CONTROL, routing_key=theirs))
+        # the reports exchange takes its reports only, not another routing key; the control tier's own
+        # exchange takes nothing from it, and it cannot bind the control queue anywhere
+        assert refused(conn, lambda c: c.basic_publish(amqp.Message("x"), exchange=REPORTS_EXCHANGE,
+                                                       routing_key=theirs))
+        assert refused(conn, lambda c: c.basic_publish(amqp.Message("x"), exchange=CONTROL, routing_key=CONTROL))
+        assert refused(conn, lambda c: c.queue_bind(CONTROL, mine, mine))
+        assert refused(conn, lambda c: c.queue_bind(mine, REPORTS_EXCHANGE, CONTROL))
+        assert refused(conn, lambda c: c.exchange_delete(REPORTS_EXCHANGE))
         # a queue of its own choosing, outside its names
         assert refused(conn, lambda c: c.queue_declare(f"compute.{a}x", durable=False, auto_delete=True))
     finally:

@@ -101,6 +101,20 @@ def test_node_tasks_report_to_the_control_worker_over_rabbitmq(live_cloud: Cloud
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=asked, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0 and re.fullmatch(r"answer \d+\n", done.stdout), done.stderr[-3000:]
+        # through the reports exchange, a node may send reports only: any other task is refused unrun
+        code = ("import django; django.setup()\n"
+                "from django.conf import settings\n"
+                "from portal.celery import REPORTS_EXCHANGE, app\n"
+                "q = settings.CELERY_TASK_DEFAULT_QUEUE\n"
+                "print(app.send_task('workers.telemetry.sweep', queue=q, exchange=REPORTS_EXCHANGE, routing_key=q,"
+                " declare=[], ignore_result=True).id)\n")
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=asked, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        forged = done.stdout.split()[-1]
+        wait_for(lambda: f"refused workers.telemetry.sweep[{forged}] from a node" in log.read_text(),
+                 "the forged task refused", details=lambda: log.read_text()[-3000:])
+        assert f"workers.telemetry.sweep[{forged}] received" not in log.read_text()
         queues = rabbit_vhost.queues()
         assert queues[f"compute.{host}"] == (0, 0)
         # its worker takes no remote control (the control worker's pidbox queue is the only one)
