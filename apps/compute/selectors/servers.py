@@ -2,7 +2,8 @@
 its length: the marker's row (one query, when there is a marker), the page's rows with their
 node, then one query each for tags, faults, ports (with networks), fixed IPs, floating IPs and volumes.
 
-``server_for_node`` and ``server_ports_for_node`` are for node tasks only (no actor)."""
+``server_ports_for_node`` and ``server_ports_wired`` are for what the control tier tells and answers
+compute nodes (no actor: ``node_specs``, ``workers/compute_control.py``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -478,14 +479,6 @@ def server_tags(*, actor: Actor, server_id: str) -> list[str]:
 
 
 # ---- node tasks --------------------------------------------------------------------------------
-
-def server_for_node(*, instance_id: str) -> Instance:
-    """The instance with its node (deleted ones too: a late task must see it is gone)."""
-    instance = Instance.objects.select_related("node").filter(pk=instance_id).first()
-    if instance is None:
-        raise InstanceNotFound(f"Instance {instance_id} could not be found.")
-    return instance
-
 
 def _own_ports(instance_id: str) -> QuerySet[Port]:
     """The instance's ports: naming it as their device AND of its project (another project may write

@@ -1,7 +1,8 @@
 """Reads of a server's Cinder volumes (its ``BlockDeviceMapping`` rows), scoped to the caller.
 
 ``volumes_of_servers`` is what a server list shows as ``os-extended-volumes:volumes_attached``: one
-query for a whole page. ``bdm_for_node`` is for node tasks only (no actor)."""
+query for a whole page. ``bdm_for_node`` answers a compute node's volume task (no actor;
+``workers/compute_control.py``)."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
