@@ -6,7 +6,8 @@ imports no ``apps.*``: the control task ``workers.network_control.push(host)`` l
 and sends ``workers.network.apply(host=, state=<lib.netmodel.NodeState.to_dict()>, generation=)``
 here; the agent hands it to the driver (``workers.drivers.network``) and reports the outcome and its
 ports' statuses to the control queue (``workers.network_control.synced``, ``workers.control_bus``).
-A generation older than the last applied is ignored (concurrent pushes may arrive out of order).
+A generation older than the last applied is ignored (concurrent pushes may arrive out of order); the
+last one is kept in memory, so a restarted agent applies the first state it is sent.
 
 The control tier pushes after every change (on commit) and, from Celery beat, every
 ``STRATUS_NETWORK_RESYNC_SECONDS`` as a full resync and heartbeat. When the worker starts it
