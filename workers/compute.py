@@ -12,7 +12,7 @@ disks, config drive, libvirt) → a report to the control tier (``workers/contro
 ``workers.compute_control.server_spawned``, ``server_task_done``, ... which call
 ``apps.compute.services.server_reports``). What the node must know current while it works it asks
 the control tier (``control_bus.ask``: are the boot volumes ready, are the ports wired). The node
-reads no database (issue 16; the snapshot's upload still does, see ``snapshot``). No business rule
+reads no database (issue 16; only ``sync_power_states`` still does). No business rule
 lives here: what a report means for the instance's states, claims, ports and quota is decided by
 those services, which also check that the instance is on the host that reports.
 
@@ -82,6 +82,9 @@ POWER_ACTIONS: dict[str, tuple[str, str]] = {
     "suspend": ("suspend", "suspending"),
     "resume": ("resume", "resuming"),
 }
+# How long a snapshot waits for the control tier to make the image of its staged bytes (a copy within
+# the image store, bounded by the image size cap).
+SNAPSHOT_STORE_TIMEOUT = 3600.0
 RESIZE_BACKUP_SUFFIX = ".resize-backup"  # the disks as they were before a resize, until confirm/revert
 
 
@@ -584,16 +587,33 @@ def root_disk_check(server: ServerSpec, layout: InstanceLayout) -> None:
         raise ImageRefused(f"The root disk of instance {server.id} is refused: {exc}") from None
 
 
+def stage_in_store(path: str | os.PathLike[str], key: str) -> None:
+    """The file ``path`` written to the image store at ``key`` (the store from settings, a path or
+    S3: no database); nothing stays there when it fails."""
+    from apps.images.storage import get_store
+
+    writer = get_store().writer(key)
+    try:
+        for chunk in disk.iter_file(path):
+            writer.write(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 @shared_task(name="workers.compute.snapshot")
 def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dict[str, Any]) -> str:
     """createImage: the root disk (overlay and base read through) converted into a standalone qcow2
-    beside the instances, streamed into Glance image ``image_id`` through ``server_snapshot_store``,
-    then removed. Reports ``server_task_done(task="image_uploading")``.
+    beside the instances, written to the image store at the spec's ``staging_key``, then removed; the
+    control tier makes image ``image_id`` of the staged bytes (``server_snapshot_stored``: the image
+    upload path with its size cap, quota, format inspector and checksums, then the staged object
+    removed), and the node reports ``server_task_done(task="image_uploading")``. A volume-backed
+    server's snapshot waits (guest paused) until the control tier says its volume snapshots are made.
 
-    Not database-free yet: the upload still calls ``server_snapshot_store`` in this process (the image
-    services' upload path: size cap, quota, format inspector, checksums, activation). Writing the bytes
-    to the store on the node and reporting location, size and checksums to a control task that
-    activates the image is a later step; the volume-backed wait already asks the control tier."""
+    The bytes go through the store twice (staged by the node, copied by the control tier): the checks
+    stay where they are, in the image services. Writing through the image API (no store credentials
+    on the node) is a later step."""
 
     def work(server: ServerSpec, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
         if server.values.get("volume_backed"):
@@ -604,15 +624,20 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
             return driver.power_state(server.id)
         if not os.path.exists(layout.disk):
             raise SpawnError(f"Instance {server.id} has no disk on {host}.")
+        if not server.values.get("staging_key"):
+            raise SpawnError(f"The snapshot of instance {server.id} has nowhere to go.")
         root_disk_check(server, layout)
         tmp = Path(instances_path()) / f".snapshot-{server.id}-{image_id}.qcow2"
         try:
             with _quiesced(driver, server.id):
                 disk.convert(layout.disk, tmp, out_format="qcow2", in_format="qcow2")
-            _services().server_snapshot_store(instance_id=server.id, image_id=image_id,
-                                              chunks=disk.iter_file(tmp))
+            stage_in_store(tmp, str(server.values["staging_key"]))
         finally:
             disk.delete(tmp)
+        answer = control_bus.ask("workers.compute_control.server_snapshot_stored", timeout=SNAPSHOT_STORE_TIMEOUT,
+                                 instance_id=server.id, image_id=image_id, host=host)
+        if not answer.get("ok"):
+            raise SpawnError(answer.get("message") or f"The snapshot of instance {server.id} was not stored.")
         return driver.power_state(server.id)
 
     return _node_task(instance_id, spec, "image_uploading", request_id, work)

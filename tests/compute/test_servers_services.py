@@ -28,7 +28,7 @@ from apps.compute.services.server_reports import (
     server_build_timeouts,
     server_destroyed,
     server_power_states_report,
-    server_snapshot_store,
+    server_snapshot_stored,
     server_spawn_failed,
     server_spawned,
     server_task_done,
@@ -368,7 +368,24 @@ def test_snapshot_makes_a_queued_image_then_stores_it(env: Env) -> None:
     assert image.properties["instance_uuid"] == instance.id and image.properties["image_type"] == "snapshot"
     assert image.properties["base_image_ref"] == env.image.id and image.properties["k"] == "v"
     assert reload(instance).task_state == "image_snapshot"
-    server_snapshot_store(instance_id=instance.id, image_id=image_id, chunks=[qcow2_bytes()])
+    # the node staged the bytes in the image store; another host's word changes nothing
+    from apps.compute.selectors.node_specs import snapshot_staging_key
+    from apps.core.errors import NotFound
+    from apps.images.storage import get_store
+
+    def stage() -> None:
+        writer = get_store().writer(snapshot_staging_key(image_id))
+        writer.write(qcow2_bytes())
+        writer.commit()
+
+    stage()
+    with pytest.raises(NotFound):
+        server_snapshot_stored(instance_id=instance.id, image_id=image_id, host="liar")
+    assert Image.objects.get(pk=image_id).status == "queued"
+    assert not get_store().exists(snapshot_staging_key(image_id))  # removed all the same
+    stage()
+    server_snapshot_stored(instance_id=instance.id, image_id=image_id, host=instance.host)
+    assert not get_store().exists(snapshot_staging_key(image_id))
     server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
     assert Image.objects.get(pk=image_id).status == "active"
     assert reload(instance).task_state is None and reload(instance).vm_state == "active"

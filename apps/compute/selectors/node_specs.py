@@ -32,6 +32,13 @@ def image_spec(image: Any) -> dict[str, Any]:
             "properties": dict(image.properties or {})}
 
 
+def snapshot_staging_key(image_id: str) -> str:
+    """Where a compute node puts a snapshot's bytes in the image store (``workers.compute.snapshot``)
+    before ``server_snapshot_stored`` streams them into the image: derived from the image's id on
+    both sides, so a node cannot name another object of the store."""
+    return f"staging-snapshot-{image_id}"
+
+
 def _missing(image_id: str) -> dict[str, Any]:
     return {"id": str(image_id), "missing": True}
 
@@ -99,7 +106,8 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
     fields (host, sizes, flavors, state), and for a build (``spawn``, ``rebuild`` with ``image_id``) its
     NICs, its config drive's documents, the boot image and its kernel/ramdisk (checked against the
     project now) and, for a rebuild, its volumes' disks (a spawn asks for them when they are ready);
-    for ``snapshot``, whether it is volume-backed and its image's disk format."""
+    for ``snapshot`` (``image_id``: the snapshot's image), whether it is volume-backed, its image's disk
+    format and where to put the snapshot's bytes in the image store."""
     instance = Instance.objects.get(pk=instance_id)
     spec: dict[str, Any] = {
         "id": instance.id, "host": instance.host or "", "name": instance.name, "project_id": instance.project_id,
@@ -128,5 +136,6 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
 
         base = Image.objects.filter(pk=instance.image_id).only("disk_format").first() if instance.image_id else None
         spec.update(volume_backed=BlockDeviceMapping.objects.filter(instance=instance, boot_index=0).exists(),
-                    image_disk_format=base.disk_format if base is not None else None)
+                    image_disk_format=base.disk_format if base is not None else None,
+                    staging_key=snapshot_staging_key(image_id) if image_id else None)
     return spec

@@ -121,7 +121,7 @@ def _send(task: str, *, queue: str, **kwargs: Any) -> None:
     control tier again what must be current (a spawn: is the instance still building on this host),
     and the report services check the host and state of what a node reports."""
     spec = node_specs.server_node_spec(instance_id=kwargs["instance_id"], task=task,
-                                       image_id=kwargs.get("image_id") if task == "rebuild" else None)
+                                       image_id=kwargs.get("image_id") if task in ("rebuild", "snapshot") else None)
     send_to_node(f"workers.compute.{task}", queue=queue, kwargs={**kwargs, "spec": spec})
 
 

@@ -86,7 +86,7 @@ def node_spec(instance_id: str, task: str, image_id: str | None = None) -> dict[
 def run_task(name: str, instance_id: str, *args: Any, **kwargs: Any) -> Any:
     """Node task ``workers.compute.<name>(instance_id, *args, **kwargs)`` run in this process with the
     spec the server services would send with it now (``node_spec``)."""
-    spec = node_spec(instance_id, name, image_id=args[0] if name == "rebuild" and args else None)
+    spec = node_spec(instance_id, name, image_id=args[0] if name in ("rebuild", "snapshot") and args else None)
     return getattr(compute, name)(instance_id, *args, spec=spec, **kwargs)
 
 

@@ -146,11 +146,11 @@ def test_concurrent_spawns_and_a_delete_racing_its_spawn(cloud, image, node_work
     assert sorted(p.name for p in node_worker.instances.iterdir()) == sorted(ids)
 
 
-def test_spawn_and_destroy_on_a_node_without_a_database(cloud, image, network, control: CeleryWorker,
+def test_spawn_snapshot_destroy_on_a_node_without_a_database(cloud, image, network, control: CeleryWorker,
                                                         tmp_path: Path) -> None:
     """Issue 16: a node started with no DATABASE_URL and STRATUS_NO_DATABASE=1 (Django's dummy engine:
-    any query fails) builds, boots and destroys from the spec it is sent, asks the control tier and
-    reports to it by messages; the control worker applies the reports."""
+    any query fails) builds, boots, snapshots and destroys from the spec it is sent, asks the control
+    tier and reports to it by messages; the control worker applies the reports."""
     with start_node_worker(tmp_path, no_database=True) as node_worker:
         inst = make_instance(cloud, node_worker, image, config_drive=True)  # type: ignore[arg-type]
         add_port(cloud, network, inst)
@@ -165,6 +165,21 @@ def test_spawn_and_destroy_on_a_node_without_a_database(cloud, image, network, c
                                                                      str(node_worker.cache / image.id))
         assert (layout_dir / "disk.config").is_file()
         assert {"host": node_worker.host} in network_syncs(node_worker.host)
+
+        # a snapshot as the API asks for it: the service sends it on commit, the node stages the bytes
+        # in the image store, the control worker makes the image of them
+        from django.utils import timezone
+
+        from apps.compute.services.server_snapshots import server_image_create
+        from apps.images.models import Image
+
+        ComputeNode.objects.filter(pk=node_worker.row.pk).update(last_heartbeat=timezone.now())
+        image_id = server_image_create(actor=cloud.member_actor, server_id=inst.id, name="snap",
+                                       request_id="req-nodb-snap")
+        wait_for(lambda: Instance.objects.get(pk=inst.id).task_state is None, what="the snapshot report")
+        snap = Image.objects.get(pk=image_id)
+        assert (snap.status, snap.disk_format) == ("active", "qcow2"), node_worker.log.read_text()[-3000:]
+        assert snap.size and snap.checksum and snap.os_hash_value
 
         compute.destroy.apply_async(kwargs={"instance_id": inst.id, "request_id": "req-nodb-2",
                                             "spec": node_spec(inst.id, "destroy")}, queue=node_worker.queue)
