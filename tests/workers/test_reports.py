@@ -1,5 +1,5 @@
 """A scheduled report on schedule: a real Celery beat (the static schedule `make run` starts, its
-``workers.reports.due`` entry every 2 s here) and a real Celery worker on the control queue, against the
+``workers.reports.due`` entry every second here) and a real Celery worker on the control queue, against the
 test database. A cron schedule due every minute runs by itself; its run is a task in the task log,
 its files are downloadable from the dashboard, it is mailed (Django's file backend: the worker's
 process writes the message where this one reads it), and its instance hours equal
@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from apps.core.models import TaskRecord
 from apps.telemetry import services
-from apps.telemetry.models import ReportRun
+from apps.telemetry.models import ReportRun, ReportSchedule
 from apps.telemetry.services.reports import period_before
 from tests.api_client import SeededCloud
 from tests.compute.test_admin_api import node, server_on
@@ -49,7 +49,7 @@ def beat_and_worker(cloud: SeededCloud) -> Iterator[Path]:  # the database is se
     mail directory they write to."""
     work = Path(tempfile.mkdtemp(prefix="stratus-reports-"))
     env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0",
-               STRATUS_REPORTS_CHECK_SECONDS="2", EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+               STRATUS_REPORTS_CHECK_SECONDS="1", EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
                EMAIL_FILE_PATH=str(work / "mail"), STRATUS_OBJECT_DIR=settings.STRATUS_OBJECT_DIR)
     procs = []
     try:
@@ -88,7 +88,11 @@ def test_a_schedule_runs_on_schedule_with_real_beat(cloud: SeededCloud, beat_and
     schedule = services.report_schedule_create(
         actor=cloud.member_actor, name="Every minute", frequency="cron", cron="* * * * *", period="day",
         recipients=["ops@example.com"], project_id=cloud.demo_project.id)
-    assert schedule.next_run_at is not None and schedule.next_run_at > now
+    assert schedule.next_run_at is not None and now < schedule.next_run_at <= now + timedelta(minutes=1)
+    assert (schedule.next_run_at.second, schedule.next_run_at.microsecond) == (0, 0)  # the minute's turn
+    # As if the minute turned 2 s from now (instead of waiting up to 60 s for it): beat must still wait for it.
+    ReportSchedule.objects.filter(pk=schedule.pk).update(next_run_at=timezone.now() + timedelta(seconds=2))
+    schedule.refresh_from_db()
 
     deadline = time.monotonic() + 100
     run = None
@@ -96,7 +100,7 @@ def test_a_schedule_runs_on_schedule_with_real_beat(cloud: SeededCloud, beat_and
         run = ReportRun.objects.filter(schedule=schedule, status__in=("succeeded", "failed")).first()
         if run is not None:
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert run is not None, "no report ran within 100 s"
     assert run.status == "succeeded", run.error
     assert run.created_at >= schedule.next_run_at  # started by beat at (or after) its time, not before
