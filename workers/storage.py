@@ -41,6 +41,7 @@ from lib import imageformat
 from workers import control_bus
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
+from workers.images import cached_image
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
@@ -79,25 +80,18 @@ def driver(host: str) -> FileVolumeDriver:
 
 
 def _cached_image(image_id: str, source: dict[str, str] | None, host: str) -> tuple[str, str]:
-    """The Glance image's bytes in this node's cache, read from the image store at the location its
-    message gives (once; Glance's md5 and multihash verified) and put through the format inspector
-    every time, and its disk format. ``source`` is what the control tier put in the message
-    (``apps.volumes.services.volumes._image_source``): no database is read here."""
+    """The Glance image's bytes in this node's cache and its disk format, through the one node-side
+    fetch (``workers.images.cached_image``: read from the image store at the location the message gives,
+    once, md5 and multihash verified, the format inspector every time). ``source`` is what the control
+    tier put in the message (``apps.volumes.services.volumes._image_source``): no database is read here."""
     if not source or not source.get("location"):
         raise StorageError(f"image {image_id} is not available")
-    from apps.images.storage import get_store  # the store from settings (a path or S3): no database
-
     cache = ImageCache(volumes_root() / host / ".image-cache")
-    location, disk_format = source["location"], source.get("disk_format") or ""
-    cached = cache.fetch(image_id, lambda: get_store().reader(location), checksum=source.get("checksum") or None,
-                         os_hash_algo=source.get("os_hash_algo") or None,
-                         os_hash_value=source.get("os_hash_value") or None)
     try:  # the driver checks again before converting
-        imageformat.inspect(cached.path, disk_format)
+        path = cached_image(cache, {**source, "id": image_id})
     except imageformat.ImageFormatError as exc:
-        cache.remove(image_id)
         raise StorageError(f"Image {image_id} is refused: {exc}") from None
-    return cached.path, disk_format
+    return path, source.get("disk_format") or ""
 
 
 def _outcome(work: Callable[[], object], what: str, failed: str, **ids: Any) -> bool:
