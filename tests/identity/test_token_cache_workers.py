@@ -19,7 +19,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, Cloud, _wait_http, database_url, free_port, pg_execute
+from tests.conftest import (
+    ROOT,
+    VENV_BIN,
+    Cloud,
+    _wait_http,
+    create_migrated_database,
+    database_url,
+    free_port,
+    pg_execute,
+)
 
 WORKERS = 3
 
@@ -69,7 +78,7 @@ class Workers:
 @pytest.fixture(scope="module")
 def workers() -> Iterator[Workers]:
     db_name = f"stratus_tc_{secrets.token_hex(4)}"
-    pg_execute(f'CREATE DATABASE "{db_name}"')
+    create_migrated_database(db_name)
     data_dir = Path(tempfile.mkdtemp(prefix="stratus-tc-"))
     prefix = f"tc-{db_name}"
     env = {**os.environ, "DATABASE_URL": database_url(db_name), "STRATUS_DATA_DIR": str(data_dir),
@@ -80,7 +89,6 @@ def workers() -> Iterator[Workers]:
                   data_dir=data_dir, env=env, db_name=db_name, log=data_dir / "server.log")
     urls: list[str] = []
     try:
-        cloud.manage("migrate", "--noinput", "-v0")
         cloud.manage("bootstrap", "--admin-password", cloud.admin_password, "--demo-password", cloud.demo_password)
         for index in range(WORKERS):  # one process each, so the test knows which worker it talks to
             port = free_port()
@@ -92,7 +100,8 @@ def workers() -> Iterator[Workers]:
                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             cloud.processes.append(proc)
             urls.append(f"http://127.0.0.1:{port}")
-            _wait_http(f"{urls[-1]}/identity/v3", proc, log)
+        for index, (url, proc) in enumerate(zip(urls, cloud.processes, strict=True)):  # started side by side
+            _wait_http(f"{url}/identity/v3", proc, data_dir / f"worker-{index}.log")
         yield Workers(cloud=cloud, urls=urls)
     finally:
         for proc in cloud.processes:
