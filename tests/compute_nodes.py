@@ -1,12 +1,17 @@
 """Real compute nodes for tests: each a Celery worker process on ``compute.<host>`` with its own libvirt
-test-driver hypervisor (the same command ``make run`` uses, ``workers.agent.worker_argv``), and beside
-it, when asked, a control-queue worker on the cloud's database: a node reports and asks by messages to the control
-tier (``workers/control_bus.py``), whose worker applies them (a cloud always runs one; the test cloud's
-web process does not: ``with_control``)."""
+test-driver hypervisor (the same command ``make run`` uses, ``workers.agent.worker_argv``).
+
+A node's agent registers, heartbeats and syncs power states, and its instance tasks report, by messages
+to the control queue (``workers/compute_control.py``), so a cloud with nodes needs a control worker, as
+``make run`` has and the test cloud's web process has not: ``start_compute_node`` starts one per cloud
+(``control_worker_for``, on the cloud's database) with its first node and stops it with its last
+(``with_control=False``: the test runs its own). ``no_database=True`` starts the node as a node on
+another machine runs: no DATABASE_URL, ``STRATUS_NO_DATABASE=1`` (any query raises ImproperlyConfigured)."""
 from __future__ import annotations
 
-import contextlib
+import atexit
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,12 +28,75 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
+class SharedControlWorker:
+    """A control-queue worker of one cloud, shared by that cloud's nodes (stopped with the last one)."""
+    proc: subprocess.Popen
+    log: Path
+    users: int = 0
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            _stop_process(self.proc)
+
+
+_control_workers: dict[tuple[str, str, str], SharedControlWorker] = {}
+
+
+def _stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@atexit.register
+def _stop_control_workers() -> None:
+    for worker in _control_workers.values():
+        _stop_process(worker.proc, timeout=5)
+
+
+def control_worker_for(env: dict[str, str], data_dir: str | os.PathLike[str],
+                       timeout: float = 60) -> SharedControlWorker:
+    """The running control worker of the cloud whose environment is ``env`` (its database, its broker
+    prefix, its control queue), started (``--pool=threads``, 4 threads) if there is none yet; one more
+    user counted."""
+    queue = env.get("STRATUS_CONTROL_QUEUE", "control")
+    key = (env["DATABASE_URL"], env.get("STRATUS_CELERY_KEYPREFIX", ""), queue)
+    worker = _control_workers.get(key)
+    if worker is None or worker.proc.poll() is not None:
+        name = f"nodes-control-{secrets.token_hex(3)}"
+        log = Path(data_dir) / "nodes" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        control_env = dict(env, PYTHONUNBUFFERED="1", STRATUS_DB_CONN_MAX_AGE="0")
+        control_env.pop("DJANGO_SETTINGS_MODULE", None)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=threads",
+                 "--concurrency=4", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                 "--loglevel=INFO"], cwd=ROOT, env=control_env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        worker = _control_workers[key] = SharedControlWorker(proc=proc, log=log)
+        deadline = time.monotonic() + timeout
+        while " ready." not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop_process(proc)
+                raise RuntimeError(f"the nodes' control worker did not start:\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+    worker.users += 1
+    return worker
+
+
+@dataclass
 class ComputeNodeProcess:
     host: str
     proc: subprocess.Popen
     log: Path
     env: dict[str, str]
-    control: subprocess.Popen | None = None
+    control: SharedControlWorker | None = None
 
     @property
     def queue(self) -> str:
@@ -41,7 +109,7 @@ class ComputeNodeProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._stop_control(timeout)
+        self._release()
 
     def kill(self) -> None:
         """Die without a word (SIGKILL to its whole group): the node stops heartbeating."""
@@ -50,29 +118,12 @@ class ComputeNodeProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+        self._release()
 
-    def _stop_control(self, timeout: float) -> None:
-        if self.control is None or self.control.poll() is not None:
-            return
-        self.control.terminate()
-        try:
-            self.control.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.control.pid, signal.SIGKILL)
-            self.control.wait(10)
-
-
-def start_control_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen:
-    """A control-queue worker (``STRATUS_CONTROL_QUEUE``) of the cloud whose environment is ``env``."""
-    argv = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", env.get("STRATUS_CONTROL_QUEUE", "control"),
-            "--pool=threads", "--concurrency=4", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--loglevel=INFO"]
-    control_env = dict(env, PYTHONUNBUFFERED="1")
-    control_env.pop("DJANGO_SETTINGS_MODULE", None)
-    with open(log, "ab") as out:
-        return subprocess.Popen(argv, cwd=ROOT, env=control_env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    def _release(self) -> None:
+        if self.control is not None:
+            control, self.control = self.control, None
+            control.release()
 
 
 def node_row(database_url: str, host: str) -> tuple | None:
@@ -91,23 +142,26 @@ def node_row(database_url: str, host: str) -> tuple | None:
 def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLike[str], *, vcpus: int = 8,
                        memory_mb: int = 16384, disk_gb: int = 200, heartbeat_seconds: float = 2,
                        timeout: float = 60, extra_env: dict[str, str] | None = None,
-                       with_control: bool = False) -> ComputeNodeProcess:
+                       no_database: bool = False, with_control: bool = True) -> ComputeNodeProcess:
     """Start node ``host`` against the cloud whose environment is ``env`` (its DATABASE_URL, Redis,
-    data dir) and wait until it has registered (its row exists with a heartbeat after the start).
-    ``with_control``: a control-queue worker with ``env`` beside it (stopped with it), for a test whose
-    cloud runs none: the node's instance tasks report to the control tier by messages."""
+    data dir), with the cloud's control worker (``control_worker_for``), and wait until it has
+    registered (its row exists with a heartbeat after the start). ``no_database``: the node's process
+    gets no DATABASE_URL and ``STRATUS_NO_DATABASE=1``. ``with_control=False``: no control worker is
+    started (the test runs its own on the cloud's control queue, or the node cannot register)."""
     node_env = dict(env, **simulated_node_environ(host, data_dir, vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb),
                     STRATUS_COMPUTE_HEARTBEAT_SECONDS=str(heartbeat_seconds), PYTHONUNBUFFERED="1",
                     STRATUS_DB_CONN_MAX_AGE="0")
     node_env.update(extra_env or {})
     node_env.pop("DJANGO_SETTINGS_MODULE", None)
+    if no_database:
+        node_env.pop("DATABASE_URL", None)
+        node_env["STRATUS_NO_DATABASE"] = "1"
+    control = control_worker_for(env, data_dir) if with_control else None
     log = Path(data_dir) / "nodes" / f"{host}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(worker_argv(sys.executable, host), cwd=ROOT, env=node_env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    control = start_control_worker(env, f"control-{host}", log.with_name(f"{host}-control.log")) \
-        if with_control else None
     node = ComputeNodeProcess(host=host, proc=proc, log=log, env=node_env, control=control)
     started = time.time()
     deadline = time.monotonic() + timeout
@@ -115,12 +169,11 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
         if proc.poll() is not None:
             node.stop()
             raise RuntimeError(f"compute node {host} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        row = node_row(node_env["DATABASE_URL"], host)
+        row = node_row(env["DATABASE_URL"], host)
         if row is not None and row[1] is not None and row[1].timestamp() >= started - 1 and \
                 f"compute node {host} registered" in log.read_text(errors="replace"):
             return node
         if time.monotonic() > deadline:
             node.kill()
-            node.stop()
             raise RuntimeError(f"compute node {host} did not register in {timeout}s:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)

@@ -7,12 +7,18 @@ starts ``STRATUS_NODES`` of them; ``tests/compute_nodes.py`` starts them for tes
     STRATUS_COMPUTE_HOST=compute1 LIBVIRT_URI=test:///var/nodes/compute1.xml \\
         celery -A portal worker -Q compute.compute1 --pool=threads -n compute.compute1@%h
 
-When the worker is ready, the agent registers the node from ``LibvirtDriver.node_info()``
-(``apps.compute.services.nodes.compute_node_register``: vCPUs, RAM, disk, CPU, hypervisor type
-"test" for test:// URIs and "QEMU" otherwise), then a thread heartbeats every
-``STRATUS_COMPUTE_HEARTBEAT_SECONDS`` (with the number of running domains) and calls
+When the worker is ready, the agent registers the node from ``LibvirtDriver.node_info()`` (vCPUs,
+RAM, disk, CPU, hypervisor type "test" for test:// URIs and "QEMU" otherwise), then a thread heartbeats
+every ``STRATUS_COMPUTE_HEARTBEAT_SECONDS`` (with the number of running domains) and calls
 ``workers.compute.sync_power_states(host)`` every ``STRATUS_COMPUTE_POWER_SYNC_SECONDS``. A node that
 stops heartbeating is shown down after ``STRATUS_COMPUTE_SERVICE_DOWN_TIME`` and no longer scheduled to.
+
+The agent holds no database (issue 16): it reads its hypervisor and sends plain values to the control
+tasks of ``workers/compute_control.py`` (``workers/control_bus.py``): the registration is asked
+(``node_register``, answered with the node's uuid, asked again until a control worker answers), the
+heartbeats and power states are reported (``node_heartbeat``, ``power_states``). Each heartbeat carries
+the registration, so a node the control tier no longer knows is registered again there, without the
+node reading anything.
 
 ``driver()`` is the process's one ``LibvirtDriver`` (the node's tasks in ``workers/compute.py`` use it):
 one per process, shared by the pool's threads, because every connection to a file test:// URI is a new,
@@ -46,6 +52,7 @@ _lock = threading.Lock()
 _driver: LibvirtDriver | None = None
 _stop = threading.Event()
 _thread: threading.Thread | None = None
+_registration: dict[str, Any] | None = None  # what the last registration sent (every heartbeat carries it)
 
 
 def queue_for(host: str) -> str:
@@ -112,55 +119,68 @@ def host_ip() -> str:
         return "127.0.0.1"
 
 
-def register(host: str) -> Any:
-    """Register (or refresh) this node from what its hypervisor reports; returns the ComputeNode."""
+def registration(host: str) -> dict[str, Any]:
+    """What this node tells the control tier about itself (plain values: the keyword arguments of
+    ``apps.compute.services.nodes.compute_node_register`` but the host), read from its hypervisor."""
     from django.conf import settings
-
-    from apps.compute.services import nodes as node_services
 
     drv = driver()
     info = drv.node_info()
     arch = info.cpu_model if drv.is_test else info.cpu_arch
     cpu_info = {"arch": arch, "model": info.cpu_model, "vendor": "", "mhz": info.cpu_mhz,
                 "topology": {"sockets": 1, "cores": info.vcpus, "threads": 1}, "features": []}
-    return node_services.compute_node_register(
-        host=host, hypervisor_hostname=info.hostname or host, hypervisor_type="test" if drv.is_test else "QEMU",
-        hypervisor_version=info.hypervisor_version, libvirt_uri=drv.uri, host_ip=host_ip(), vcpus=info.vcpus,
-        memory_mb=info.memory_mb, local_gb=info.disk_gb, cpu_info=cpu_info,
-        availability_zone=settings.STRATUS_COMPUTE_AVAILABILITY_ZONE or None)
+    return {"hypervisor_hostname": info.hostname or host, "hypervisor_type": "test" if drv.is_test else "QEMU",
+            "hypervisor_version": info.hypervisor_version, "libvirt_uri": drv.uri, "host_ip": host_ip(),
+            "vcpus": info.vcpus, "memory_mb": info.memory_mb, "local_gb": info.disk_gb, "cpu_info": cpu_info,
+            "availability_zone": settings.STRATUS_COMPUTE_AVAILABILITY_ZONE or None}
 
 
-def heartbeat(host: str) -> None:
-    """One heartbeat, with the number of running domains; registers again if the node is unknown."""
-    from apps.compute.services import nodes as node_services
-    from apps.core.errors import NotFound
+def register(host: str, *, timeout: float = 20.0) -> str:
+    """Register (or refresh) this node: its registration asked of the control task
+    ``workers.compute_control.node_register``; returns the node's uuid once a control worker applied it
+    (``TimeoutError`` when none answered within ``timeout`` s: the agent asks again)."""
+    from workers import control_bus
 
+    global _registration
+    values = registration(host)
+    _registration = values
+    return str(control_bus.ask("workers.compute_control.node_register", timeout=timeout, host=host, node=values))
+
+
+def heartbeat_report(host: str) -> dict[str, Any]:
+    """One heartbeat's plain values: the running domains, and the registration (the control task
+    registers a node it does not know from it: the node never reads whether it is known)."""
     try:
         running: int | None = driver().node_usage()["running"]
     except Exception:  # the heartbeat says the agent is alive even if libvirt hiccups
         logger.exception("compute node %s: cannot count its domains", host)
         running = None
-    try:
-        node_services.compute_node_heartbeat(host=host, running_vms=running)
-    except NotFound:
-        register(host)
+    return {"host": host, "running_vms": running, "node": _registration or registration(host)}
+
+
+def heartbeat(host: str) -> None:
+    """One heartbeat, reported to ``workers.compute_control.node_heartbeat`` (dropped unapplied when no
+    control worker took it within the node's down time: a late heartbeat must not show a dead node up)."""
+    from django.conf import settings
+
+    from workers import control_bus
+
+    control_bus.report_fresh("workers.compute_control.node_heartbeat",
+                             within=float(settings.STRATUS_COMPUTE_SERVICE_DOWN_TIME), **heartbeat_report(host))
 
 
 def sync_power_states(host: str) -> None:
-    """Call the node task's power-state sync in this process (``workers.compute``, part W)."""
-    try:
-        from workers import compute
-        sync = compute.sync_power_states
-    except (ImportError, AttributeError):
-        logger.warning("compute node %s: workers.compute.sync_power_states is not available yet", host)
-        return
-    sync(host)
+    """The node's power-state sync (``workers.compute.sync_power_states``: read from the hypervisor,
+    reported to the control queue)."""
+    from workers import compute
+
+    compute.sync_power_states(host)
 
 
 def _loop(host: str) -> None:
-    """The agent's thread: register (until it works), then heartbeat and sync power states."""
+    """The agent's thread: register (until a control worker answered), then heartbeat and sync power
+    states; every step reads the hypervisor and sends a message (no database here)."""
     from django.conf import settings
-    from django.db import connection
 
     beat = float(settings.STRATUS_COMPUTE_HEARTBEAT_SECONDS)
     power = float(settings.STRATUS_COMPUTE_POWER_SYNC_SECONDS)
@@ -177,10 +197,10 @@ def _loop(host: str) -> None:
             if registered and time.monotonic() >= next_power:
                 next_power = time.monotonic() + power
                 sync_power_states(host)
+        except TimeoutError as exc:
+            logger.warning("compute node %s: %s; asking again", host, exc)
         except Exception:  # never let the thread die: the next round tries again
             logger.exception("compute node %s: agent round failed", host)
-        finally:
-            connection.close()  # this thread's connection: not held between rounds
         _stop.wait(beat if registered else min(beat, 2.0))
 
 

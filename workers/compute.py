@@ -645,11 +645,15 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
 
 @shared_task(name="workers.compute.sync_power_states")
 def sync_power_states(host: str) -> dict[str, int]:
-    """Every domain's power state on this node, reported to ``server_power_states_report`` (which
+    """Every domain's power state on this node, read from the hypervisor only and reported by message
+    to the control task ``workers.compute_control.power_states`` (where ``server_power_states_report``
     decides what a difference means) with its graphics (what the console page offers); returns the
-    power states reported."""
+    power states reported. Reads no database (the agent calls it on a node without one)."""
+    from workers import control_bus
+
     driver = node_driver()
     states = driver.list_domains()
-    _services().server_power_states_report(host=host, states=states, graphics=driver.list_graphics())
+    control_bus.report("workers.compute_control.power_states", host=host, states=states,
+                       graphics=driver.list_graphics())
     return states
 

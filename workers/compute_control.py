@@ -1,6 +1,7 @@
 """Compute tasks of the control tier (queue ``control``): the periodic sweep of servers stuck in
 BUILD, and what compute nodes report and ask (``workers/control_bus.py``: a node holds no database
-credentials). Tasks hold no business rules: they call a service and report its outcome."""
+credentials): their instance tasks' outcomes, and their agents' registration, heartbeats and power
+states (``workers/agent.py``). Tasks hold no business rules: they call a service and report its outcome."""
 from __future__ import annotations
 
 import logging
@@ -163,3 +164,44 @@ def server_volume_detached(**report: Any) -> None:
 @shared_task(name="workers.compute_control.server_volume_detach_failed")
 def server_volume_detach_failed(**report: Any) -> None:
     _volume_services().server_volume_detach_failed(**report)
+
+
+# ---- what compute nodes' agents report and ask (workers/agent.py) ----------------------------------
+
+@shared_task(name="workers.compute_control.node_register", ignore_result=False)
+def node_register(host: str, node: dict[str, Any]) -> str:
+    """A compute node's agent starts (``workers.agent.register`` asks this and waits for the answer):
+    its node created or refreshed from what its hypervisor says (``node``: the keyword arguments of
+    ``compute_node_register`` but the host); returns the node's uuid."""
+    from apps.compute.services import nodes
+
+    return str(nodes.compute_node_register(host=host, **node).uuid)
+
+
+@shared_task(name="workers.compute_control.node_heartbeat")
+def node_heartbeat(host: str, running_vms: int | None = None, node: dict[str, Any] | None = None) -> str:
+    """A compute node's heartbeat (``running_vms``: its running domains). A heartbeat of a node the
+    control tier does not know (deleted while its agent ran, or the registration lost) registers it
+    from ``node`` (the registration the agent sent at start-up, which every heartbeat carries): the
+    node never has to read whether it is known. Returns "alive" or "registered"."""
+    from apps.compute.services import nodes
+    from apps.core.errors import NotFound
+
+    try:
+        nodes.compute_node_heartbeat(host=host, running_vms=running_vms)
+        return "alive"
+    except NotFound:
+        if not node:
+            raise
+    nodes.compute_node_register(host=host, **node)
+    logger.warning("compute node %s was unknown: registered again from its heartbeat", host)
+    return "registered"
+
+
+@shared_task(name="workers.compute_control.power_states")
+def power_states(host: str, states: dict[str, int], graphics: dict[str, str] | None = None) -> int:
+    """A compute node's power-state sync (``workers.compute.sync_power_states``: every domain's power
+    state and graphics) applied by ``server_power_states_report``; returns how many domains."""
+    _reports().server_power_states_report(host=host, states={k: int(v) for k, v in states.items()},
+                                          graphics=graphics)
+    return len(states)

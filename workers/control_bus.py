@@ -48,12 +48,21 @@ def _publish_options() -> dict[str, Any]:
     return {"declare": [], "exchange": REPORTS_EXCHANGE, "routing_key": control_queue()}
 
 
+_RETRY_POLICY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3.0}
+
+
 def report(task_name: str, /, **kwargs: Any) -> None:
     """Send ``kwargs`` (plain, JSON-serialisable values) to the control task ``task_name``."""
     current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), ignore_result=True,
-                          **_publish_options(), retry=True,
-                          retry_policy={"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5,
-                                        "interval_max": 3.0})
+                          **_publish_options(), retry=True, retry_policy=_RETRY_POLICY)
+
+
+def report_fresh(task_name: str, /, *, within: float, **kwargs: Any) -> None:
+    """``report``, for a report that means nothing once late (a heartbeat: applied after the node died,
+    it would show a dead node up): dropped unapplied when no control worker took it within ``within``
+    seconds."""
+    current_app.send_task(task_name, kwargs=kwargs, queue=control_queue(), ignore_result=True,
+                          **_publish_options(), retry=True, retry_policy=_RETRY_POLICY, expires=within)
 
 
 def ask(task_name: str, /, *, timeout: float = 30.0, **kwargs: Any) -> Any:

@@ -10,6 +10,23 @@ is the last warning it logged.
 
 Also Celery beat's ``workers.taskrecord.resend`` (send again what the broker refused) and
 ``workers.taskrecord.prune`` (forget the records that ended long ago).
+
+**Who writes the record.** A node process holds no database (settings ``STRATUS_NO_DATABASE``, issue 16):
+there the hooks report by message (``workers.control_bus.report``) to the control tasks
+``workers.taskrecord.started`` / ``workers.taskrecord.finished``, which a control worker applies through
+``apps.core.tasks``; the times travel in the reports (the node's clock, when the task really started and
+ended), not the times the reports arrive. A process that has the database (the control tier, and the
+nodes started with one until every node agent is converted) calls the same control task functions in
+place: one body for both, only the hop differs. Not "always a message" because the control tier's own
+tasks (orchestration runs hundreds a stack) would then pay a message and a second worker round for each
+of their records, and the tests' workers on the test database (``celery_worker_process``) consume no
+control queue; the rule is "who holds the database", which is also what a compromised node cannot fake.
+
+Order: the two reports of a node's task may be applied in either order (a control worker with several
+threads). ``apps.core.tasks._move`` follows the record's transition table, so a ``finished`` applied
+first ends the record (sent → succeeded/failed, with the started time it carries) and the late
+``started`` is ignored (an ended record never moves again); a redelivered task's second ``started``
+moves running → running.
 """
 from __future__ import annotations
 
@@ -24,6 +41,9 @@ from celery.signals import task_postrun, task_prerun, task_revoked
 logger = logging.getLogger(__name__)
 
 CAPTURED_LOGGERS = ("workers", "apps")
+# The message header naming the task record: ``apps.core.tasks.RECORD_HEADER``, repeated here so that a
+# node's hooks import nothing of the apps (tests/workers/test_taskrecord.py checks they are the same).
+RECORD_HEADER = "stratus_task_record"
 
 _running = threading.local()  # the record id and log lines of the task this thread runs
 
@@ -45,8 +65,6 @@ for _name in CAPTURED_LOGGERS:
 
 
 def _record_id(task: Any) -> str | None:
-    from apps.core.tasks import RECORD_HEADER  # imported here: this module loads before Django
-
     value = getattr(getattr(task, "request", None), RECORD_HEADER, None)
     return str(value) if value else None
 
@@ -65,16 +83,36 @@ def outcome(state: str, retval: Any, lines: list[dict[str, str]]) -> tuple[bool,
     return True, ""
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def by_message() -> bool:
+    """True in a process without a database (a node agent): the record's reports go by message."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "STRATUS_NO_DATABASE", False))
+
+
+def _report(task: Any, **values: Any) -> None:
+    """Apply a record report: by message to the control queue from a node without a database, in place
+    where the database is here (the control task's own body either way)."""
+    if by_message():
+        from workers import control_bus
+
+        control_bus.report(task.name, **values)
+    else:
+        task(**values)
+
+
 @task_prerun.connect
 def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     record_id = _record_id(task)
     if record_id is None:
         return
-    _running.record_id, _running.lines = record_id, []
-    from apps.core.tasks import task_record_started
-
+    _running.record_id, _running.lines, _running.started_at = record_id, [], _now()
     try:
-        task_record_started(record_id=record_id)
+        _report(started, record_id=record_id, at=_running.started_at)
     except Exception:  # the work runs even when its record cannot be written; the log says so
         logger.exception("could not mark task record %s (task %s) started", record_id, task_id)
 
@@ -86,12 +124,12 @@ def _on_postrun(task_id: str | None = None, task: Any = None, retval: Any = None
     if record_id is None:
         return
     lines = getattr(_running, "lines", None) or []
-    _running.record_id, _running.lines = None, None
+    started_at = getattr(_running, "started_at", None)
+    _running.record_id, _running.lines, _running.started_at = None, None, None
     succeeded, error = outcome(state, retval, lines)
-    from apps.core.tasks import task_record_finished
-
     try:
-        task_record_finished(record_id=record_id, succeeded=succeeded, error=error, lines=lines)
+        _report(finished, record_id=record_id, succeeded=succeeded, error=error, lines=lines,
+                started_at=started_at, at=_now())
     except Exception:
         logger.exception("could not report task record %s (task %s) finished", record_id, task_id)
 
@@ -102,13 +140,36 @@ def _on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
     record_id = getattr(request, "id", None)
     if not record_id:
         return
-    from apps.core.tasks import task_record_finished
-
     try:
-        task_record_finished(record_id=str(record_id), succeeded=False,
-                             error="expired before a worker ran it" if expired else "revoked before it ran")
+        _report(finished, record_id=str(record_id), succeeded=False,
+                error="expired before a worker ran it" if expired else "revoked before it ran", at=_now())
     except Exception:
         logger.exception("could not report task record %s revoked", record_id)
+
+
+# ---- control queue: the reports applied through apps.core.tasks ------------------------------------
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@shared_task(name="workers.taskrecord.started")
+def started(record_id: str, at: str | None = None) -> bool:
+    """A worker took the task (``at``: when, ISO 8601); False when the record did not move (ended already,
+    or no such record)."""
+    from apps.core.tasks import task_record_started
+
+    return task_record_started(record_id=record_id, at=_when(at))
+
+
+@shared_task(name="workers.taskrecord.finished")
+def finished(record_id: str, succeeded: bool, error: str = "", lines: list[dict[str, str]] | None = None,
+             started_at: str | None = None, at: str | None = None) -> bool:
+    """A worker ran the task to its end, or dropped it unstarted (``succeeded`` false, ``error`` why)."""
+    from apps.core.tasks import task_record_finished
+
+    return task_record_finished(record_id=record_id, succeeded=succeeded, error=error, lines=lines,
+                                started_at=_when(started_at), at=_when(at))
 
 
 @shared_task(name="workers.taskrecord.resend")

@@ -173,18 +173,25 @@ def _publish(record: TaskRecord, kind: str) -> None:
 
 # ---- what the worker reports (workers/taskrecord.py) ------------------------------------------------
 
-def task_record_started(*, record_id: str) -> bool:
-    """A worker took the task (again, when the broker redelivered it)."""
-    return _move(record_id, states.RUNNING, started_at=timezone.now(), finished_at=None) is not None
+def task_record_started(*, record_id: str, at: datetime | None = None) -> bool:
+    """A worker took the task (again, when the broker redelivered it) ``at`` (default: now; a node's report
+    by message says when it really started)."""
+    return _move(record_id, states.RUNNING, started_at=at or timezone.now(), finished_at=None) is not None
 
 
 def task_record_finished(*, record_id: str, succeeded: bool, error: str = "",
-                         lines: list[dict[str, str]] | None = None) -> bool:
+                         lines: list[dict[str, str]] | None = None, started_at: datetime | None = None,
+                         at: datetime | None = None) -> bool:
     """The worker ran the task to its end (``succeeded``) or it failed with ``error`` (a worker also
     reports here a task it dropped unstarted, expired or revoked). ``lines`` are the log lines it wrote
-    while running ({"at", "level", "message"}), added to the record's."""
+    while running ({"at", "level", "message"}), added to the record's. ``at``: when it ended (default:
+    now); ``started_at``: when it started, for a report by message that may be applied before the
+    started one (which then is ignored: an ended record does not move)."""
     target = states.SUCCEEDED if succeeded else states.FAILED
-    return _move(record_id, target, lines=lines, finished_at=timezone.now(), error=error[:ERROR_MAX]) is not None
+    changes: dict[str, Any] = {"finished_at": at or timezone.now(), "error": error[:ERROR_MAX]}
+    if started_at is not None:
+        changes["started_at"] = started_at
+    return _move(record_id, target, lines=lines, **changes) is not None
 
 
 # ---- Celery beat: send again what was not sent ------------------------------------------------------
