@@ -215,7 +215,9 @@ def start(host: str) -> threading.Thread:
         return _thread
 
 
-def stop(timeout: float = 5.0) -> None:
+def stop(timeout: float = 1.0) -> None:
+    """Stop the agent's thread; not waited for long: it holds nothing to finish (a message is sent or
+    not), and it may be waiting for the control tier's answer to its registration."""
     _stop.set()
     if _thread is not None:
         _thread.join(timeout)
