@@ -136,8 +136,10 @@ def _on_postrun(task_id: str | None = None, task: Any = None, retval: Any = None
 
 @task_revoked.connect
 def _on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
-    """A task dropped unstarted (expired in its queue, or revoked): its record fails."""
-    record_id = getattr(request, "id", None)
+    """A task dropped unstarted (expired in its queue, or revoked): its record fails. A task without a
+    record (beat's, a heartbeat report) has nothing to report."""
+    headers = getattr(request, "request_dict", None) or {}  # a worker's Request: the message's headers
+    record_id = getattr(request, RECORD_HEADER, None) or headers.get(RECORD_HEADER)
     if not record_id:
         return
     try:

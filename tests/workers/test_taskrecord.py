@@ -93,7 +93,8 @@ def test_a_node_without_a_database_reports_a_task_dropped_unstarted(settings: An
     settings.STRATUS_NO_DATABASE = True
     record = _record()
     take_messages(STARTED, FINISHED)
-    taskrecord._on_revoked(request=Context(id=record.id), expired=True)
+    taskrecord._on_revoked(request=Context(id="no-record"), expired=True)  # no record: nothing to report
+    taskrecord._on_revoked(request=Context(id=record.id, **{taskrecord.RECORD_HEADER: record.id}), expired=True)
     record.refresh_from_db()
     assert record.status == states.SENT
     assert apply_reports(STARTED, FINISHED) == [True]
