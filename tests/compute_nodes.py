@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import psycopg2
 
+from portal.launcher import without_database
 from workers.agent import simulated_node_environ, worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,8 +155,7 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
     node_env.update(extra_env or {})
     node_env.pop("DJANGO_SETTINGS_MODULE", None)
     if no_database:
-        node_env.pop("DATABASE_URL", None)
-        node_env["STRATUS_NO_DATABASE"] = "1"
+        node_env = without_database(node_env)
     control = control_worker_for(env, data_dir) if with_control else None
     log = Path(data_dir) / "nodes" / f"{host}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
