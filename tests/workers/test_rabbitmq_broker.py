@@ -81,7 +81,7 @@ def test_node_tasks_report_to_the_control_worker_over_rabbitmq(live_cloud: Cloud
     host = f"rmq{secrets.token_hex(3)}"
     env, _ = node_env(live_cloud, rabbit_vhost, host)
     # it starts, consumes its queue and registers with only its own user's rights
-    node = start_compute_node(env, host, live_cloud.data_dir, heartbeat_seconds=1)
+    node = start_compute_node(env, host, live_cloud.data_dir, heartbeat_seconds=1, with_control=False)
     try:
         sent = send(control.env, POLL, {"host": host}, f"compute.{host}", wait=60)  # type: ignore[attr-defined]
         assert sent["result"] == 0  # its result came back to the sender through stratus.reply
@@ -183,7 +183,8 @@ def test_a_node_killed_mid_task_gets_the_task_again_when_it_restarts(live_cloud:
     _, own_url = node_env(live_cloud, rabbit_vhost, host)
     via_proxy = own_url.replace("@127.0.0.1:5672/", f"@127.0.0.1:{proxy.port}/")
     env = amqp_env(live_cloud, via_proxy, STRATUS_NODE_ROLE="compute", STRATUS_HOST=host)
-    node: ComputeNodeProcess | None = start_compute_node(env, host, live_cloud.data_dir, heartbeat_seconds=1)
+    node: ComputeNodeProcess | None = start_compute_node(env, host, live_cloud.data_dir, heartbeat_seconds=1,
+                                                         with_control=False)
     queue = f"compute.{host}"
     log = control.log  # type: ignore[attr-defined]
     reports_before = reports(log)
@@ -202,7 +203,7 @@ def test_a_node_killed_mid_task_gets_the_task_again_when_it_restarts(live_cloud:
                  timeout=30)
         # restarted (its own URL, no relay): the same task is delivered again and runs to the end
         node = start_compute_node(amqp_env(live_cloud, own_url, STRATUS_NODE_ROLE="compute", STRATUS_HOST=host),
-                                  host, live_cloud.data_dir, heartbeat_seconds=1)
+                                  host, live_cloud.data_dir, heartbeat_seconds=1, with_control=False)
         wait_for(lambda: f"Task {task} succeeded" in node.log.read_text(), "the redelivered task run",
                  details=lambda: node.log.read_text()[-3000:])
         assert count(node.log, f"Task {task} received") == 2
