@@ -18,7 +18,6 @@ from apps.compute.models import Instance, InstanceFault
 from apps.images import services as image_services
 from apps.images.models import Image
 from apps.networks.models import Port
-from tests.control_reports import apply_reports, take_reports
 from tests.workers.compute.conftest import (
     add_port,
     make_instance,
@@ -340,10 +339,7 @@ def test_sync_power_states(cloud, node, image) -> None:
     one = spawned(cloud, node, image, name="one")
     two = spawned(cloud, node, image, name="two")
     node.driver.stop(two.id)  # the guest shut itself down
-    take_reports("workers.compute_control.power_states")  # none left over from an earlier run
     assert compute.sync_power_states(node.host) == {one.id: RUNNING, two.id: SHUTDOWN}
-    # the node reported them by message; the control task applies them
-    assert apply_reports("workers.compute_control.power_states") == [2]
     one.refresh_from_db()
     two.refresh_from_db()
     assert (one.vm_state, one.power_state) == ("active", RUNNING)
@@ -362,12 +358,8 @@ def test_the_domains_graphics_are_reported_at_the_spawn_and_in_the_sync(cloud, n
     ET.SubElement(root.find("devices"), "graphics", type="vnc", autoport="yes")  # type: ignore[arg-type]
     node.driver.conn.defineXML(ET.tostring(root, encoding="unicode"))
     Instance.objects.filter(pk=two.id).update(graphics=None)  # as a domain defined before this was recorded
-    take_reports("workers.compute_control.power_states")
-    with CaptureQueriesContext(connection) as node_queries:
-        compute.sync_power_states(node.host)
-    assert not node_queries.captured_queries  # the node reads its hypervisor only, and reports
     with CaptureQueriesContext(connection) as queries:
-        apply_reports("workers.compute_control.power_states")
+        compute.sync_power_states(node.host)
     one.refresh_from_db()
     two.refresh_from_db()
     assert (one.graphics, two.graphics) == ("vnc", "")
