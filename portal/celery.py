@@ -17,11 +17,14 @@ logger = logging.getLogger(__name__)
 # queue; their broker users may write nowhere else on the control tier (lib/rabbitmq.py). The control worker
 # runs a message that came through it only when it names a report task (GuardedRequest).
 REPORTS_EXCHANGE = "stratus.reports"
-NODE_REPORT_TASKS = frozenset({"workers.telemetry.node_samples"})
+NODE_REPORT_TASKS = frozenset({"workers.telemetry.node_samples",
+                               # a node's task records (workers/taskrecord.py, a node without a database)
+                               "workers.taskrecord.started", "workers.taskrecord.finished"})
 
 
 def is_report_task(name: str) -> bool:
-    """A control task a node may send: those of ``workers/<area>_control.py``, and the pollster's samples."""
+    """A control task a node may send: those of ``workers/<area>_control.py``, the pollster's samples and
+    the task records' reports."""
     module = name.rpartition(".")[0]
     return (module.startswith("workers.") and module.endswith("_control")) or name in NODE_REPORT_TASKS
 

@@ -38,13 +38,10 @@ MIXED = {
     "telemetry": {"node_samples", "sweep", "evaluate_alarms", "alarm_notify"},  # poll runs on a node
 }
 
-# node code that still uses the database (issue 16: the storage tasks and what is left of the compute ones,
-# a snapshot's upload, are being converted; the network agent's is done, test_node_imports.py). Only ever
-# remove entries.
+# node code that still uses the database (issue 16: what is left of the compute tasks; the network and
+# storage agents and the compute volume tasks are converted). Only ever remove entries.
 KNOWN_DB_USERS = {
-    "workers.compute",
-    "workers.compute_volumes",
-    "workers.storage",
+    "workers.compute",  # a snapshot's upload (server_snapshot_store) still runs in-process
 }
 
 DB_MODULE = re.compile(r"^(apps\.\w+\.(models|selectors|services)(\.|$)|apps\.core\.tasks$|django\.db(\.|$))")

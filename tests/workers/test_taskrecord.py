@@ -32,6 +32,14 @@ def test_the_record_header_is_the_services_one() -> None:
     assert taskrecord.RECORD_HEADER == RECORD_HEADER
 
 
+def test_a_node_may_send_the_record_reports_through_the_reports_exchange() -> None:
+    """On RabbitMQ the control worker runs what comes from a node only when it is a report task."""
+    from portal.celery import is_report_task
+
+    assert is_report_task("workers.taskrecord.started") and is_report_task("workers.taskrecord.finished")
+    assert not is_report_task("workers.taskrecord.prune") and not is_report_task("workers.taskrecord.resend")
+
+
 STARTED, FINISHED = "workers.taskrecord.started", "workers.taskrecord.finished"
 
 
