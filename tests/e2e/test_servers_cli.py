@@ -1,8 +1,9 @@
 """The seed's compute flow with the real `openstack` CLI, as the demo user, on two compute nodes (real
 Celery node workers, each with its own libvirt test-driver hypervisor): key pair, an image, a private
-network with a router to `public`, a server booted with --wait, a floating IP, list/show, reboot,
-stop/start, console log, a snapshot into Glance, and the admin's views of hypervisors, compute
-services and usage; then delete, leaving nothing behind."""
+network with a router to `public`, a server booted with --wait, a floating IP, show, reboot, stop/start,
+console log, a snapshot into Glance, the admin's hypervisor list, then server delete. Each CLI call costs
+about a second of start-up, so the checks around the flow (ports, status polling, lists, the admin's
+services/usage views, what is left after delete) and the cleanup go through openstacksdk in-process."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ import subprocess
 import time
 
 import pytest
+
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +29,7 @@ def test_seed_compute_flow_with_the_cli(live_cloud, compute_nodes, tmp_path):
             assert result.returncode == 0, (args, result.stderr[-3000:])
         return result
 
+    demo, admin = live_cloud.sdk(user="demo"), live_cloud.sdk()
     tag = secrets.token_hex(3)
     image, net, sub, router, vm, key = (f"img-{tag}", f"private-{tag}", f"private-sub-{tag}", f"r-{tag}",
                                         f"vm-{tag}", f"k-{tag}")
@@ -49,12 +53,11 @@ def test_seed_compute_flow_with_the_cli(live_cloud, compute_nodes, tmp_path):
     print(f"server create --wait: {boot_s:.1f} s")
 
     # it has a real Neutron port on the private network with a fixed IP from the subnet
-    ports = _json(os_("port", "list", "--server", vm, "-f", "json"))
+    ports = list(demo.network.ports(device_id=server["id"]))
     assert len(ports) == 1
-    port = _json(os_("port", "show", ports[0]["ID"], "-f", "json"))
-    assert port["device_owner"].startswith("compute:") and port["device_id"] == server["id"]
-    fixed_ip = port["fixed_ips"][0]["ip_address"] if isinstance(port["fixed_ips"], list) else \
-        port["fixed_ips"].split("'ip_address': '")[1].split("'")[0]
+    port = demo.network.get_port(ports[0].id)
+    assert port.device_owner.startswith("compute:") and port.device_id == server["id"]
+    fixed_ip = port.fixed_ips[0]["ip_address"]
     assert fixed_ip.startswith("10.20.0.")
 
     fip = _json(os_("floating", "ip", "create", "public", "-f", "json"))["floating_ip_address"]
@@ -62,21 +65,17 @@ def test_seed_compute_flow_with_the_cli(live_cloud, compute_nodes, tmp_path):
     shown = _json(os_("server", "show", vm, "-f", "json"))
     addresses = json.dumps(shown["addresses"])
     assert fixed_ip in addresses and fip in addresses, shown["addresses"]
-    assert vm in [s["Name"] for s in _json(os_("server", "list", "-f", "json"))]
+    assert vm in [s.name for s in demo.compute.servers()]
 
-    def wait_status(status: str, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            current = _json(os_("server", "show", vm, "-f", "json"))
-            if current["status"] == status or time.monotonic() > deadline:
-                assert current["status"] == status, current
-                return current
-            time.sleep(0.5)
+    def wait_status(status: str, timeout: float = 60):  # type: ignore[no-untyped-def]
+        return wait_for(lambda: (s := demo.compute.get_server(server["id"])).status == status and s,
+                        f"{vm} {status}", timeout=timeout, interval=0.2,
+                        details=lambda: str(demo.compute.get_server(server["id"])))
 
     os_("server", "reboot", "--wait", vm)
-    assert wait_status("ACTIVE")["OS-EXT-STS:power_state"] in ("Running", 1)
+    assert wait_status("ACTIVE").power_state == 1
     os_("server", "stop", vm)
-    assert wait_status("SHUTOFF")["OS-EXT-STS:power_state"] in ("Shutdown", 4)
+    assert wait_status("SHUTOFF").power_state == 4
     os_("server", "start", vm)
     wait_status("ACTIVE")
     conflict = os_("server", "start", vm, check=False)  # already running: Nova's 409
@@ -85,8 +84,8 @@ def test_seed_compute_flow_with_the_cli(live_cloud, compute_nodes, tmp_path):
 
     snapshot = f"snap-{tag}"
     os_("server", "image", "create", "--name", snapshot, "--wait", vm)
-    snap = _json(os_("image", "show", snapshot, "-f", "json"))
-    assert snap["status"] == "active" and snap["size"] > 0
+    snap = demo.image.find_image(snapshot, ignore_missing=False)
+    assert snap.status == "active" and snap.size > 0
     wait_status("ACTIVE")
 
     # the admin's views
@@ -94,24 +93,26 @@ def test_seed_compute_flow_with_the_cli(live_cloud, compute_nodes, tmp_path):
     nodes = {n.host for n in compute_nodes}  # (other tests' nodes may come and go on the shared cloud)
     ours = {h["Hypervisor Hostname"]: h["State"] for h in hypervisors if h["Hypervisor Hostname"] in nodes}
     assert ours == dict.fromkeys(nodes, "up"), hypervisors
-    services = _json(os_("compute", "service", "list", "-f", "json", user="admin"))
-    assert {s["Binary"] for s in services} == {"nova-compute"}
-    assert all(s["State"] == "up" for s in services if s["Host"] in nodes), services
-    usage = _json(os_("usage", "list", "-f", "json", user="admin"))
-    demo_id = _json(os_("project", "show", "demo", "-f", "json", user="admin"))["id"]
-    assert {"demo", demo_id} & {row["Project"] for row in usage}, usage
+    services = list(admin.compute.services())
+    assert {s.binary for s in services} == {"nova-compute"}
+    assert all(s.state == "up" for s in services if s.host in nodes), services
+    demo_id = admin.identity.find_project("demo", ignore_missing=False).id
+    assert demo_id in {u.project_id for u in admin.compute.usages()}
     denied = os_("hypervisor", "list", check=False)
     assert denied.returncode != 0 and "403" in denied.stderr
 
     os_("server", "delete", "--wait", vm)
-    assert vm not in [s["Name"] for s in _json(os_("server", "list", "-f", "json"))]
-    assert _json(os_("port", "list", "--device-id", server["id"], "-f", "json")) == []
-    for hypervisor in _json(os_("hypervisor", "list", "--long", "-f", "json", user="admin")):
-        assert hypervisor.get("vCPUs Used", 0) == 0, hypervisor
-    os_("floating", "ip", "delete", fip)
-    os_("image", "delete", snapshot, image)
-    os_("keypair", "delete", key)
-    os_("router", "unset", "--external-gateway", router)
-    os_("router", "remove", "subnet", router, sub)
-    os_("router", "delete", router)
-    os_("network", "delete", net)
+    assert vm not in [s.name for s in demo.compute.servers()]
+    assert list(demo.network.ports(device_id=server["id"])) == []
+    for hypervisor in admin.compute.hypervisors(details=True):
+        assert (hypervisor.vcpus_used or 0) == 0, hypervisor
+    demo.network.delete_ip(demo.network.find_ip(fip, ignore_missing=False))
+    demo.image.delete_image(snap)
+    demo.image.delete_image(demo.image.find_image(image, ignore_missing=False))
+    demo.compute.delete_keypair(key)
+    demo_router = demo.network.find_router(router, ignore_missing=False)
+    demo.network.update_router(demo_router, external_gateway_info={})
+    demo.network.remove_interface_from_router(demo_router,
+                                              subnet_id=demo.network.find_subnet(sub, ignore_missing=False).id)
+    demo.network.delete_router(demo_router)
+    demo.network.delete_network(demo.network.find_network(net, ignore_missing=False))
