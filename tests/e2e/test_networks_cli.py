@@ -1,5 +1,8 @@
 """Neutron with the real `openstack` CLI, as the demo user: the seed's flow (network, subnet,
-router with a gateway on `public`, an SSH rule, a port with a floating IP) and list/show/delete."""
+router with a gateway on `public`, an SSH rule, a port with a floating IP), the errors a user sees,
+and delete. Each CLI call costs about a second of start-up, so the lists and shows around the flow,
+the clean-up of a rule an earlier test may have left, and the setup of the error test go through
+openstacksdk in-process (test_networks_sdk.py has the SDK's breadth)."""
 from __future__ import annotations
 
 import json
@@ -26,6 +29,7 @@ def test_seed_flow_as_demo(live_cloud):
             assert result.returncode == 0, (args, result.stderr[-3000:])
         return result
 
+    demo = live_cloud.sdk(user="demo")
     net, sub, router, port = _name("n"), _name("s"), _name("r"), _name("p")
     network = _json(os_("network", "create", net, "-f", "json"))
     assert network["name"] == net and network["status"] == "ACTIVE" and network["mtu"] == 1450
@@ -37,13 +41,14 @@ def test_seed_flow_as_demo(live_cloud):
     os_("router", "set", "--external-gateway", "public", router)
     shown = _json(os_("router", "show", router, "-f", "json"))
     gateway = shown["external_gateway_info"]
-    assert gateway["network_id"] == _json(os_("network", "show", "public", "-f", "json"))["id"]
+    assert gateway["network_id"] == demo.network.find_network("public", ignore_missing=False).id
     assert gateway["external_fixed_ips"][0]["ip_address"].startswith("172.24.4.")
     # the session's cloud is shared: drop an SSH rule an earlier test may have left in demo's default group
-    for existing in _json(os_("security", "group", "rule", "list", "default", "--protocol", "tcp", "--ingress",
-                              "-f", "json")):
-        if existing["Port Range"] == "22:22":
-            os_("security", "group", "rule", "delete", existing["ID"])
+    default = demo.network.find_security_group("default", project_id=demo.current_project_id, ignore_missing=False)
+    for existing in demo.network.security_group_rules(security_group_id=default.id, protocol="tcp",
+                                                      direction="ingress"):
+        if (existing.port_range_min, existing.port_range_max) == (22, 22):
+            demo.network.delete_security_group_rule(existing)
     rule = _json(os_("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "default",
                      "-f", "json"))
     assert rule["port_range_min"] == 22 and rule["port_range_max"] == 22 and rule["protocol"] == "tcp"
@@ -61,16 +66,16 @@ def test_seed_flow_as_demo(live_cloud):
     assert associated["port_id"] == created_port["id"] and associated["fixed_ip_address"] == fixed_ip
     assert associated["router_id"] == shown["id"]
 
-    # lists and shows by name
+    # lists and shows by name (the CLI's network list; the rest in-process)
     assert net in [n["Name"] for n in _json(os_("network", "list", "-f", "json"))]
-    assert sub in [s["Name"] for s in _json(os_("subnet", "list", "-f", "json"))]
-    assert port in [p["Name"] for p in _json(os_("port", "list", "-f", "json"))]
-    assert router in [r["Name"] for r in _json(os_("router", "list", "-f", "json"))]
-    assert fip["id"] in [f["ID"] for f in _json(os_("floating", "ip", "list", "-f", "json"))]
-    assert "default" in [g["Name"] for g in _json(os_("security", "group", "list", "-f", "json"))]
-    assert rule["id"] in [r["ID"] for r in _json(os_("security", "group", "rule", "list", "default", "-f", "json"))]
-    assert _json(os_("port", "show", port, "-f", "json"))["id"] == created_port["id"]
-    assert _json(os_("subnet", "show", sub, "-f", "json"))["id"] == subnet["id"]
+    assert sub in [s.name for s in demo.network.subnets()]
+    assert port in [p.name for p in demo.network.ports()]
+    assert router in [r.name for r in demo.network.routers()]
+    assert fip["id"] in [f.id for f in demo.network.ips()]
+    assert "default" in [g.name for g in demo.network.security_groups()]
+    assert rule["id"] in [r.id for r in demo.network.security_group_rules(security_group_id=default.id)]
+    assert demo.network.find_port(port, ignore_missing=False).id == created_port["id"]
+    assert demo.network.find_subnet(sub, ignore_missing=False).id == subnet["id"]
 
     # a router interface cannot go while a floating IP needs it
     busy = os_("router", "remove", "subnet", router, sub, check=False)
@@ -79,8 +84,8 @@ def test_seed_flow_as_demo(live_cloud):
     os_("floating", "ip", "unset", "--port", fip["floating_ip_address"])
     os_("floating", "ip", "delete", fip["id"])
     os_("port", "delete", port)
-    os_("security", "group", "rule", "delete", rule["id"])
-    os_("router", "unset", "--external-gateway", router)
+    demo.network.delete_security_group_rule(rule["id"])
+    demo.network.update_router(shown["id"], external_gateway_info={})
     os_("router", "remove", "subnet", router, sub)
     os_("router", "delete", router)
     os_("subnet", "delete", sub)
@@ -90,17 +95,17 @@ def test_seed_flow_as_demo(live_cloud):
 
 
 def test_errors_reach_the_cli(live_cloud):
-    net = _name("n")
-    live_cloud.openstack("network", "create", net, user="demo")
-    live_cloud.openstack("subnet", "create", "--network", net, "--subnet-range", "10.9.0.0/29", "--no-dhcp",
-                         _name("s"), user="demo")
+    demo = live_cloud.sdk(user="demo")
+    net = demo.network.create_network(name=_name("n"))
+    demo.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.9.0.0/29", enable_dhcp=False,
+                               name=_name("s"))
     try:
-        taken = live_cloud.openstack("port", "create", "--network", net, "--fixed-ip", "ip-address=10.9.0.1",
+        taken = live_cloud.openstack("port", "create", "--network", net.id, "--fixed-ip", "ip-address=10.9.0.1",
                                      _name("p"), user="demo", check=False)
         assert taken.returncode != 0 and "409" in taken.stderr, taken.stderr
-        not_ext = live_cloud.openstack("floating", "ip", "create", net, user="demo", check=False)
+        not_ext = live_cloud.openstack("floating", "ip", "create", net.id, user="demo", check=False)
         assert not_ext.returncode != 0 and "400" in not_ext.stderr, not_ext.stderr
         admin_only = live_cloud.openstack("network", "create", "--share", _name("n"), user="demo", check=False)
         assert admin_only.returncode != 0 and "403" in admin_only.stderr, admin_only.stderr
     finally:
-        live_cloud.openstack("network", "delete", net, user="demo")
+        demo.network.delete_network(net)
