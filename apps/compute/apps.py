@@ -31,6 +31,7 @@ class ComputeConfig(appconfig.StratusAppConfig):
         Panel("Admin", "Hypervisors", "compute:hypervisors", admin_only=True, icon="stack", order=41),
         Panel("Admin", "Compute services", "compute:services", admin_only=True, icon="activity", order=42),
         Panel("Admin", "Usage", "compute:usage", admin_only=True, icon="chart", order=43),
+        Panel("Admin", "Node enrolment", "compute:node_tokens", admin_only=True, icon="key", order=42),
     )
 
     def on_bootstrap(self, *, result: dict) -> None:  # noqa: ARG002 (the hook's signature)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from apps.compute.block_devices import BlockDevice
+from apps.compute.models import NODE_ROLES
 from apps.compute.services import EXTRA_SPEC_KEY_PATTERN, MAX_FLAVOR_DESCRIPTION
 
 
@@ -280,3 +281,14 @@ class UsagePeriodForm(forms.Form):
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
             self.add_error("end", "The period ends before it starts.")
         return data
+
+
+class NodeTokenForm(forms.Form):
+    """A node enrolment token to make (apps/compute/services/node_enrolment.node_token_create checks the
+    name, the role and the lifetime)."""
+
+    name = forms.CharField(max_length=255, label="Node name",
+                           help_text="The new machine's name: its queue is <role>.<name>.")
+    role = forms.ChoiceField(choices=[(r, r) for r in NODE_ROLES], initial="compute")
+    expires_hours = forms.FloatField(label="Lifetime (hours)", initial=24,
+                                     help_text="The token is good for one enrolment within this time.")

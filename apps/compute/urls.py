@@ -1,6 +1,6 @@
 """The compute panels, mounted at /dashboard/compute/ (namespace "compute") by apps.py; the paths, views and
 URL names follow apps/dashboard/routes.py."""
-from apps.compute import views, views_flavors, views_floating_ips, views_launch, views_volumes
+from apps.compute import views, views_flavors, views_floating_ips, views_launch, views_node_tokens, views_volumes
 from apps.dashboard.routes import Resource, urls
 
 urlpatterns = urls(
@@ -19,4 +19,6 @@ urlpatterns = urls(
         "edit", "specs=spec_set", "specs/<str:key>/delete=spec_delete", "access/add=access_add",
         "access/<str:project_id>/remove=access_remove"))) + urls(
     views_floating_ips, Resource("instances/<str:server_id>/floating-ips", "instance_floating_ip", "floatingip_id",
-                                 index=False, new=("associate",), actions=("disassociate",)))
+                                 index=False, new=("associate",), actions=("disassociate",))) + urls(
+    views_node_tokens, Resource("admin/node-tokens", "node_token", "token_id", new=("act",), actions=("revoke",)),
+    pages={"admin/node-tokens/created": "node_token_created"})

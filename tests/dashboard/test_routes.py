@@ -61,6 +61,10 @@ ROUTES = {
         "service_act": ("admin/services/act", "tables.Table.action_view.<locals>.view"),
         "service_update": ("admin/services/<int:node_id>/update", "views.compute_service_update"),
         "usage": ("admin/usage/", "views.usage"),
+        "node_tokens": ("admin/node-tokens/", "views_node_tokens.node_tokens"),
+        "node_token_act": ("admin/node-tokens/act", "tables.Table.action_view.<locals>.view"),
+        "node_token_revoke": ("admin/node-tokens/<str:token_id>/revoke", "tables.Table.action_view.<locals>.view"),
+        "node_token_created": ("admin/node-tokens/created", "views_node_tokens.node_token_created"),
     },
     "identity": {
         "index": ("", "views.index"),
