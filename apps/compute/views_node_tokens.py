@@ -48,8 +48,9 @@ NODE_TOKENS = Table(
                     success=lambda token: f"Revoked the {token.role} node token for {token.name}.",
                     allowed=lambda token: token.revoked_at is None,
                     confirm=lambda token: f"Revoke the {token.role} node token for {token.name}? It is refused from "
-                                          "now on" + (", and the node it enrolled loses its broker user."
-                                                      if token.node_name else "."),),))
+                                          "now on." + (f" The node {token.node_name} enrolled with it: its own "
+                                                       "broker user, if it has one, is deleted."
+                                                       if token.node_name else "")),))
 node_token_act, node_token_revoke = NODE_TOKENS.action_view(), NODE_TOKENS.action_view("revoke")
 
 
@@ -83,7 +84,10 @@ def node_token_created(request: HttpRequest) -> HttpResponse:
         messages.info(request, "A node token is shown only once, right after it is made: make a new one if it "
                                "was not copied (and revoke the old one).")
         return HttpResponseRedirect(reverse("compute:node_tokens"))
-    record = enrol_selectors.node_token_list(actor=actor).get(pk=issued["id"])
+    record = enrol_selectors.node_token_list(actor=actor).filter(pk=issued["id"]).first()
+    if record is None:  # deleted meanwhile (the Django admin): nothing to join with
+        messages.error(request, "That node token no longer exists.")
+        return HttpResponseRedirect(reverse("compute:node_tokens"))
     controller = settings.STRATUS_PUBLIC_URL.rstrip("/")
     command = f"make node CONTROLLER={controller} TOKEN={issued['token']} ROLE={record.role}"
     response = render_page(request, "compute/node_token_created.html",
