@@ -19,7 +19,7 @@ from apps.compute.forms import NodeTokenForm
 from apps.compute.models import NodeToken
 from apps.compute.selectors import node_enrolment as enrol_selectors
 from apps.compute.services import node_enrolment as enrol_services
-from apps.core.errors import StratusError
+from apps.core.errors import NotFound, StratusError
 from apps.dashboard.shell import actor_for, dashboard_view, form_error, render_page
 from apps.dashboard.tables import Action, Column, Table, TableQuery
 from apps.identity.policy import Actor, require_admin
@@ -84,8 +84,9 @@ def node_token_created(request: HttpRequest) -> HttpResponse:
         messages.info(request, "A node token is shown only once, right after it is made: make a new one if it "
                                "was not copied (and revoke the old one).")
         return HttpResponseRedirect(reverse("compute:node_tokens"))
-    record = enrol_selectors.node_token_list(actor=actor).filter(pk=issued["id"]).first()
-    if record is None:  # deleted meanwhile (the Django admin): nothing to join with
+    try:
+        record = enrol_selectors.node_token_get(actor=actor, token_id=issued["id"])
+    except NotFound:  # deleted meanwhile (the Django admin): nothing to join with
         messages.error(request, "That node token no longer exists.")
         return HttpResponseRedirect(reverse("compute:node_tokens"))
     controller = settings.STRATUS_PUBLIC_URL.rstrip("/")

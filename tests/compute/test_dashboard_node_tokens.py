@@ -162,3 +162,12 @@ def test_table_sorts_filters_and_pages_with_constant_queries(cloud: SeededCloud)
     assert sorted(set(table_page(admin, f"{T}?q=storage").names)) == sorted(
         NodeToken.objects.filter(role="storage").values_list("name", flat=True))
     assert 'id="node-tokens-filter"' in first.html and "token_hash" not in first.html
+
+
+def test_a_token_deleted_before_it_is_shown_is_a_message(cloud: SeededCloud) -> None:
+    admin = signed_in("admin", ADMIN_PW)
+    assert admin.post(T, {"name": "gone", "role": "storage", "expires_hours": "1"}).status_code == 302
+    NodeToken.objects.filter(name="gone").delete()  # as the Django admin may
+    response = admin.get(f"{T}created", follow=True)
+    assert response.redirect_chain[-1][0] == T and "no longer exists" in _messages(response)
+    assert "stn_" not in response.content.decode()

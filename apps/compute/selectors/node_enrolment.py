@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.compute.models import EnrolledNode, NodeToken
 from apps.core import pagination
-from apps.core.errors import BadRequest
+from apps.core.errors import BadRequest, NotFound
 from apps.identity.policy import Actor, require_admin
 
 
@@ -19,6 +19,16 @@ def node_token_list(*, actor: Actor | None) -> QuerySet[NodeToken]:
     if actor is not None:
         require_admin(actor, action="list node enrolment tokens")
     return NodeToken.objects.order_by("-created_at")
+
+
+def node_token_get(*, actor: Actor | None, token_id: str) -> NodeToken:
+    """One token by its id (its hash is never shown); NotFound when there is none."""
+    if actor is not None:
+        require_admin(actor, action="read node enrolment tokens")
+    record = NodeToken.objects.filter(pk=token_id).first()
+    if record is None:
+        raise NotFound(f"Node token {token_id} could not be found.")
+    return record
 
 
 def node_token_usable(*, token_hash: str, now: datetime) -> NodeToken | None:
