@@ -25,28 +25,34 @@ def test_usage_show_equals_the_usage_summary(live_cloud, compute_nodes, tmp_path
         assert result.returncode == 0, (args, result.stderr[-3000:])
         return result
 
-    admin = cloud.openstack("project", "create", "--domain", "Default", project, "-f", "json", user="admin")
-    project_id = json.loads(admin.stdout)["id"]
-    cloud.openstack("role", "add", "--user", "admin", "--project", project, "admin", user="admin")
+    # the servers' lives are the setup (openstacksdk in-process: each CLI call costs about a second);
+    # the command under test is `openstack usage show`
+    admin = cloud.sdk()
+    project_id = admin.identity.create_project(name=project, domain_id="default").id
+    admin.identity.assign_project_role_to_user(project_id, admin.identity.find_user("admin", ignore_missing=False),
+                                               admin.identity.find_role("admin", ignore_missing=False))
+    conn = cloud.sdk("admin", project)
     disk = tmp_path / "tiny.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
-    os_("image", "create", "--file", str(disk), "--disk-format", "qcow2", "--container-format", "bare", f"img-{tag}")
-    os_("network", "create", f"net-{tag}")
-    os_("subnet", "create", "--network", f"net-{tag}", "--subnet-range", "10.31.0.0/24", f"sub-{tag}")
-    for name in ("a", "b"):
-        os_("server", "create", "--image", f"img-{tag}", "--flavor", "m1.tiny", "--network", f"net-{tag}",
-            "--wait", f"{name}-{tag}")
+    image = conn.image.create_image(name=f"img-{tag}", filename=str(disk), disk_format="qcow2",
+                                    container_format="bare")
+    network = conn.network.create_network(name=f"net-{tag}")
+    conn.network.create_subnet(network_id=network.id, cidr="10.31.0.0/24", ip_version=4, name=f"sub-{tag}")
+    tiny, small = (conn.compute.find_flavor(name, ignore_missing=False) for name in ("m1.tiny", "m1.small"))
+    a, b = (conn.compute.create_server(name=f"{name}-{tag}", image_id=image.id, flavor_id=tiny.id,
+                                       networks=[{"uuid": network.id}]) for name in ("a", "b"))
+    a, b = (conn.compute.wait_for_server(s, interval=0.2, wait=120) for s in (a, b))
     time.sleep(2)
-    os_("server", "resize", "--flavor", "m1.small", "--wait", f"a-{tag}")
-    os_("server", "resize", "confirm", f"a-{tag}")
-    deadline = time.monotonic() + 60
-    while json.loads(os_("server", "show", f"a-{tag}", "-f", "json").stdout)["status"] != "ACTIVE":
-        assert time.monotonic() < deadline, "the confirmed resize did not end"
-        time.sleep(0.5)
+    conn.compute.resize_server(a, small.id)
+    conn.compute.wait_for_server(a, status="VERIFY_RESIZE", interval=0.2, wait=120)
+    conn.compute.confirm_server_resize(a)
+    conn.compute.wait_for_server(a, status="ACTIVE", interval=0.2, wait=60)  # the confirmed resize ended
     time.sleep(2)
-    os_("server", "delete", "--wait", f"b-{tag}")
+    conn.compute.delete_server(b)
+    conn.compute.wait_for_delete(b, interval=0.2, wait=120)
     time.sleep(1)
-    os_("server", "delete", "--wait", f"a-{tag}")
+    conn.compute.delete_server(a)
+    conn.compute.wait_for_delete(a, interval=0.2, wait=120)
 
     today = dt.datetime.now(dt.UTC).date()
     start, end = today.isoformat(), (today + dt.timedelta(days=1)).isoformat()
