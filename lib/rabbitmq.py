@@ -16,9 +16,9 @@ routing keys a user may publish with or bind to on a topic exchange):
   worker runs what comes that way only when it names a report task: portal/celery.py);
 - the reply exchange (write, topic write ``^reply\\.<control>\\.``): the results of its tasks, to the
   control tier's reply queues only;
-- ``celeryev`` (configure, write): the worker's heartbeat events (nobody else's messages flow there);
-- a compute node, the queue of the network agent of its own machine, ``network.<host>`` (configure,
-  write, read: Celery declares and binds it when the compute agent asks it to plug a guest's ports).
+- ``celeryev`` (configure, write): the worker's heartbeat events (nobody else's messages flow there).
+A compute node asks for its machine's network agent to be pushed to through a report
+(``workers.network_control.push``), so it needs no access to the network agent's queue.
 
 It cannot read, purge, delete or bind another node's queue nor the control queue, cannot publish through
 the default exchange (which would reach any queue by name), and cannot listen to another process's
@@ -80,8 +80,7 @@ def reply_prefix(queue: str) -> str:
 
 def node_permissions(*, queue: str, control_queue: str) -> Permissions:
     """What the agent consuming ``queue`` (``<role>.<host>``) may do in the vhost (see the module doc)."""
-    role, host = _check("node queue", queue, NODE_QUEUE_RE).split(".", 1)
-    q = re.escape(queue) + (f"|{re.escape(f'network.{host}')}" if role == "compute" else "")
+    q = re.escape(_check("node queue", queue, NODE_QUEUE_RE))
     c = re.escape(_check("control queue", control_queue, QUEUE_RE))
     replies = re.escape(reply_prefix(queue)) + ".+"
     ev, rx, rp = re.escape(EVENTS_EXCHANGE), re.escape(REPLY_EXCHANGE), re.escape(REPORTS_EXCHANGE)

@@ -163,12 +163,6 @@ def _instance_on_node(instance_id: str, spec: Mapping[str, Any]) -> Iterator[tup
         yield server, node_host(server), InstanceLayout(instances_path(), server.id)
 
 
-def _services() -> Any:
-    from apps.compute.services import server_reports
-
-    return server_reports
-
-
 def undo_node(driver: LibvirtDriver, layout: InstanceLayout) -> None:
     """Remove whatever a failed spawn made on this node (each step on its own: one failing must not
     keep the others from running)."""
@@ -183,18 +177,17 @@ def undo_node(driver: LibvirtDriver, layout: InstanceLayout) -> None:
 
 
 def plug_ports(host: str, nics: tuple[NicSpec, ...]) -> None:
-    """Ask this node's network agent to put the guest's taps into their bridges (it also binds and
-    reports the ports ACTIVE). The networks services already asked on the ports' binding; this one
-    comes after the taps exist."""
+    """Ask for this node's network state to be pushed to its network agent now that the guest's taps
+    exist (``workers.network_control.push``, on the control queue: the agent then puts the taps into
+    their bridges, and the control tier binds and reports the ports ACTIVE). The networks services
+    already pushed on the ports' binding; this one comes after the taps exist. The compute node talks
+    to the control tier only (it needs no access to the network agent's queue)."""
     if not nics or not host:
         return
-    from workers.network import queue_for as network_queue
-    from workers.network import sync as network_sync
-
     try:
-        network_sync.apply_async(kwargs={"host": host}, queue=network_queue(host), expires=120)
-    except Exception:  # the agent resyncs periodically anyway
-        logger.exception("could not ask the network agent on %s to plug %d ports", host, len(nics))
+        control_bus.report("workers.network_control.push", host=host)
+    except Exception:  # the agent is pushed to periodically anyway
+        logger.exception("could not ask for a push of %s's network state to plug %d ports", host, len(nics))
 
 
 def _vif_plugging_timeout() -> float:

@@ -40,9 +40,7 @@ MIXED = {
 
 # node code that still uses the database (issue 16: what is left of the compute tasks; the network and
 # storage agents and the compute volume tasks are converted). Only ever remove entries.
-KNOWN_DB_USERS = {
-    "workers.compute",  # a snapshot's upload (server_snapshot_store) still runs in-process
-}
+KNOWN_DB_USERS: set[str] = set()
 
 DB_MODULE = re.compile(r"^(apps\.\w+\.(models|selectors|services)(\.|$)|apps\.core\.tasks$|django\.db(\.|$))")
 DB_NAMES = {"models", "selectors", "services", "tasks", "db"}

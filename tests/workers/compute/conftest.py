@@ -169,7 +169,9 @@ def queued(queue: str) -> list[tuple[str, dict]]:
 
 
 def network_syncs(host: str) -> list[dict]:
-    """The workers.network.sync messages waiting on the network agent's queue of ``host`` (taken off)."""
+    """The network states pushed to the agent's queue of ``host`` (taken off), as ``{"host": ...}``: the
+    compute task asks the control tier for a push (``workers.network_control.push``, run in this
+    process by ``control_in_process``), which sends ``workers.network.apply`` with the node's state."""
     messages = queued(f"network.{host}")
-    assert {name for name, _ in messages} <= {"workers.network.sync"}
-    return [kwargs for _, kwargs in messages]
+    assert {name for name, _ in messages} <= {"workers.network.apply"}
+    return [{"host": kwargs["host"]} for _, kwargs in messages]

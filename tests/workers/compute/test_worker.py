@@ -110,7 +110,9 @@ def test_spawn_and_destroy_through_a_node_worker(cloud, image, network, node_wor
     assert states == {inst.id: RUNNING}
     assert compute_console.console_output.apply_async(kwargs={"instance_id": inst.id},
                                               queue=node_worker.queue).get(timeout=10) == ""
-    assert {"host": node_worker.host} in network_syncs(node_worker.host)  # plug the tap
+    pushed: list[dict] = []  # plug the tap: the control worker pushes the node's state to its network agent
+    wait_for(lambda: pushed.extend(network_syncs(node_worker.host)) or {"host": node_worker.host} in pushed,
+             what="the network state pushed to plug the tap", timeout=30)
 
     compute.destroy.apply_async(kwargs={"instance_id": inst.id, "request_id": "req-w2",
                                         "spec": node_spec(inst.id, "destroy")}, queue=node_worker.queue)
@@ -164,7 +166,9 @@ def test_spawn_snapshot_destroy_on_a_node_without_a_database(cloud, image, netwo
         assert disk.info(layout_dir / "disk", fmt="qcow2").chain == (str(layout_dir / "disk"),
                                                                      str(node_worker.cache / image.id))
         assert (layout_dir / "disk.config").is_file()
-        assert {"host": node_worker.host} in network_syncs(node_worker.host)
+        pushed: list[dict] = []
+        wait_for(lambda: pushed.extend(network_syncs(node_worker.host)) or {"host": node_worker.host} in pushed,
+                 what="the network state pushed to plug the tap", timeout=30)
 
         # a snapshot as the API asks for it: the service sends it on commit, the node stages the bytes
         # in the image store, the control worker makes the image of them
