@@ -1,16 +1,17 @@
 """Orchestration with the real python-heatclient (`openstack stack ...`) against a running cloud and a
 real control worker: `stack create --wait` of chained None/RandomString/TestResource/Value resources,
 `stack list`, `stack show`, `stack output show`, `stack resource list`, `stack event list`,
-`stack template show`, `stack update --existing --parameter ... --wait` (in place and replaced),
-`stack check/suspend/resume --wait`, a failing stack rolled back, a wait condition signalled by running its handle's
-curl_cli and by `stack resource signal` (`stack resource metadata` shows both), `stack delete --wait`;
-another project's stack is not found."""
+`stack update --existing --parameter ... --wait` (in place and replaced), `stack check --wait`, a failing
+stack rolled back, a wait condition signalled by running its handle's curl_cli and by `stack resource
+signal`, `stack delete --wait` of three stacks; another project's stack is not found. The breadth between
+those steps (output list, resource show, template, suspend/resume, resource metadata, events of one
+resource, the outsider's empty list) goes through openstacksdk's session in process: each CLI call costs a
+second of start-up."""
 from __future__ import annotations
 
 import json
 import secrets
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import VENV_BIN, CeleryWorker, live_control_worker
+from tests.conftest import VENV_BIN, CeleryWorker, live_control_worker, wait_for
+from tests.e2e.rest import rest
 
 pytestmark = pytest.mark.e2e
 
@@ -84,15 +86,34 @@ def stack(cloud: Any, *args: str, user: str = "demo", **kw: Any) -> Any:
     return json.loads(text if text.lstrip()[:1] in "{[" else text[start + 1:])
 
 
+def heat(conn: Any, method: str, path: str, **kw: Any) -> Any:
+    """Heat's REST API through openstacksdk's session (in process, no CLI start-up): the JSON answer."""
+    return rest(conn, "orchestration", method, path, **kw)
+
+
+def wait_stack(conn: Any, sid: str, status: str) -> dict[str, Any]:
+    """The stack once its status is ``status`` (polled every 0.2 s; a *_FAILED status fails at once)."""
+    def settled() -> dict[str, Any] | None:
+        row = heat(conn, "GET", f"/stacks/{sid}")["stack"]
+        assert not row["stack_status"].endswith("_FAILED"), row
+        return row if row["stack_status"] == status else None
+    return wait_for(settled, f"stack {sid} {status}", timeout=60, interval=0.2)
+
+
 def test_stack_cli(live_cloud, control_worker, tmp_path: Path) -> None:
+    """The flows a user types go through the CLI (create/update/check/delete --wait, list, show, the output
+    and resource and event lists, signal, the refusal another project sees, the rollback it reports); the
+    breadth around them (more shows, suspend/resume, template, metadata) through openstacksdk's session."""
     cloud = live_cloud
     assert (VENV_BIN / "openstack").exists()
+    demo = cloud.sdk(user="demo")
     path = tmp_path / "chain.yaml"
     path.write_text(TEMPLATE)
     name = f"e2e-{secrets.token_hex(3)}"
     made = stack(cloud, "create", "-t", str(path), "--parameter", "length=14", "--parameter", "word=hi",
                  "--wait", "--poll", "1", "--timeout", "5", "--tag", "e2e", name)
     assert made["stack_status"] == "CREATE_COMPLETE", made
+    sid = f"{name}/{made['id']}"
     listed = stack(cloud, "list")
     assert [(s["Stack Name"], s["Stack Status"]) for s in listed if s["ID"] == made["id"]] == [
         (name, "CREATE_COMPLETE")]
@@ -102,16 +123,18 @@ def test_stack_cli(live_cloud, control_worker, tmp_path: Path) -> None:
     assert len(outputs["password"]) == 14 and outputs["both"] == f"hi:{outputs['password']}"
     both = stack(cloud, "output", "show", name, "both")
     assert both["output_value"] == outputs["both"]
-    assert {o["output_key"] for o in stack(cloud, "output", "list", name)} == {"both", "password"}
+    assert {o["output_key"] for o in heat(demo, "GET", f"/stacks/{sid}/outputs")["outputs"]} == {
+        "both", "password"}
     resources = stack(cloud, "resource", "list", name)
     assert {r["resource_name"]: r["resource_status"] for r in resources} == {
         "root": "CREATE_COMPLETE", "pw": "CREATE_COMPLETE", "echo": "CREATE_COMPLETE", "both": "CREATE_COMPLETE"}
-    assert stack(cloud, "resource", "show", name, "pw")["attributes"]["value"] == outputs["password"]
+    pw = heat(demo, "GET", f"/stacks/{sid}/resources/pw")["resource"]
+    assert pw["attributes"]["value"] == outputs["password"]
     events = stack(cloud, "event", "list", name)
     assert events[0]["resource_name"] == name and events[0]["resource_status"] == "CREATE_IN_PROGRESS"
     assert events[-1]["resource_name"] == name and events[-1]["resource_status"] == "CREATE_COMPLETE"
     assert len(events) == 10
-    assert stack(cloud, "template", "show", name)["description"] == "e2e chain"
+    assert heat(demo, "GET", f"/stacks/{sid}/template")["description"] == "e2e chain"
 
     # update --existing: the stored template kept, two parameters changed: echo and both updated in place
     # (same physical ids), pw replaced (its length changes: the event says UpdateReplace); outputs follow
@@ -119,29 +142,28 @@ def test_stack_cli(live_cloud, control_worker, tmp_path: Path) -> None:
     updated = stack(cloud, "update", "--existing", "--parameter", "word=bye", "--parameter", "length=16",
                     "--wait", name)
     assert updated["stack_status"] == "UPDATE_COMPLETE", updated
-    after = {r["resource_name"]: r["physical_resource_id"] for r in stack(cloud, "resource", "list", name)}
+    after = {r["resource_name"]: r["physical_resource_id"]
+             for r in heat(demo, "GET", f"/stacks/{sid}/resources")["resources"]}
     assert after["echo"] == before["echo"] and after["root"] == before["root"] and after["pw"] != before["pw"]
-    shown = stack(cloud, "show", name)
+    shown = heat(demo, "GET", f"/stacks/{sid}")["stack"]
     outputs = {o["output_key"]: o["output_value"] for o in shown["outputs"]}
     assert len(outputs["password"]) == 16 and outputs["both"] == f"bye:{outputs['password']}"
-    reasons = [e["resource_status_reason"] for e in stack(cloud, "event", "list", name, "--resource", "pw")]
+    reasons = [e["resource_status_reason"] for e in heat(demo, "GET", f"/stacks/{sid}/resources/pw/events")["events"]]
     assert any(r.startswith("UpdateReplace") for r in reasons), reasons
-    # check, suspend, resume through the CLI (each waits for its stack event)
-    for action, status in (("check", "CHECK_COMPLETE"), ("suspend", "SUSPEND_COMPLETE"),
-                           ("resume", "RESUME_COMPLETE")):
-        done = stack(cloud, action, "--wait", name)
-        assert [row["Stack Status"] for row in done] == [status], done
+    # check through the CLI (it waits for its stack event); suspend and resume through the actions API
+    done = stack(cloud, "check", "--wait", name)
+    assert [row["Stack Status"] for row in done] == ["CHECK_COMPLETE"], done
+    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE")):
+        heat(demo, "POST", f"/stacks/{sid}/actions", json={action: None})
+        wait_stack(demo, sid, status)
 
     # another project's member: not found; its list is empty
     other = f"heat-{secrets.token_hex(3)}"
-    cloud.openstack("project", "create", other)
-    cloud.openstack("user", "create", "--project", other, "--password", "pw-" + other, other)
-    cloud.openstack("role", "add", "--project", other, "--user", other, "member")
-    refused = cloud.openstack("stack", "show", made["id"], user=other, project=other, password="pw-" + other,
+    password = cloud.new_member(other)
+    refused = cloud.openstack("stack", "show", made["id"], user=other, project=other, password=password,
                               check=False)
     assert refused.returncode != 0 and "Stack not found" in refused.stderr, refused.stderr
-    assert json.loads(cloud.openstack("stack", "list", "-f", "json", user=other, project=other,
-                                      password="pw-" + other).stdout) == []
+    assert heat(cloud.sdk(user=other, password=password), "GET", "/stacks")["stacks"] == []
 
     # a failing resource: the stack rolls back (create --wait reports the failure)
     failing = tmp_path / "failing.yaml"
@@ -150,38 +172,35 @@ def test_stack_cli(live_cloud, control_worker, tmp_path: Path) -> None:
     bad = cloud.openstack("stack", "create", "-t", str(failing), "--enable-rollback", "--wait", "--poll", "1",
                           f"{name}-bad", user="demo", check=False)
     assert bad.returncode != 0 and "CREATE_FAILED" in bad.stderr + bad.stdout, (bad.stdout, bad.stderr)
-    rolled = cloud.openstack("stack", "event", "list", f"{name}-bad", "-f", "json", user="demo")
-    statuses = [(e["resource_name"], e["resource_status"]) for e in json.loads(rolled.stdout)]
+    rolled = heat(demo, "GET", f"/stacks/{name}-bad/events")["events"]
+    statuses = [(e["resource_name"], e["resource_status"]) for e in rolled]
     assert (f"{name}-bad", "ROLLBACK_IN_PROGRESS") in statuses and ("a", "DELETE_COMPLETE") in statuses
 
     # a wait condition: signalled once by running the handle's curl_cli in a shell as a guest's user_data
-    # would (no Keystone token), once by `stack resource signal`; `stack resource metadata` shows both. The
+    # would (no Keystone token), once by `stack resource signal`; its metadata shows both. The
     # wait then completes (tests/orchestration/test_signals.py checks that in process; the delete below
     # could not start on a stack still in progress)
-    waits = tmp_path / "wait.yaml"
-    waits.write_text(WAIT_TEMPLATE)
-    stack(cloud, "create", "-t", str(waits), f"{name}-wait")
-    curl = None
-    for _ in range(40):
-        curl = stack(cloud, "output", "show", f"{name}-wait", "curl")["output_value"]
-        if curl:
-            break
-        time.sleep(0.25)
-    assert curl and curl.startswith("curl -i -X POST -H 'X-Auth-Token: "), curl
+    wait_id = heat(demo, "POST", "/stacks", json={"stack_name": f"{name}-wait", "template": WAIT_TEMPLATE})[
+        "stack"]["id"]
+    wsid = f"{name}-wait/{wait_id}"
+
+    def curl_cli() -> str | None:
+        return heat(demo, "GET", f"/stacks/{wsid}/outputs/curl")["output"].get("output_value")
+    curl = wait_for(curl_cli, "the wait stack's curl output", timeout=10, interval=0.1)
+    assert curl.startswith("curl -i -X POST -H 'X-Auth-Token: "), curl
     ran = subprocess.run(["sh", "-c", curl + " --data-binary '{\"status\": \"SUCCESS\", \"data\": \"booted\"}'"],
                          capture_output=True, text=True, timeout=30)
     assert ran.returncode == 0 and " 200 " in ran.stdout.splitlines()[0], (ran.stdout, ran.stderr)
     cloud.openstack("stack", "resource", "signal", f"{name}-wait", "handle", "--data",
                     '{"status": "SUCCESS", "id": "cli", "data": "from the cli"}', user="demo")
-    meta = json.loads(cloud.openstack("stack", "resource", "metadata", f"{name}-wait", "handle",
-                                      user="demo").stdout)
+    meta = heat(demo, "GET", f"/stacks/{wsid}/resources/handle/metadata")["metadata"]
     assert meta == {"1": {"data": "booted", "reason": "Signal 1 received", "status": "SUCCESS"},
                     "cli": {"data": "from the cli", "reason": "Signal cli received", "status": "SUCCESS"}}
 
-    for doomed in (name, f"{name}-bad", f"{name}-wait"):
-        gone = cloud.openstack("stack", "delete", "--yes", "--wait", doomed, user="demo", check=False)
-        assert gone.returncode == 0, (gone.stdout, gone.stderr)
-    assert [s for s in stack(cloud, "list") if s["Stack Name"].startswith(name)] == []
+    gone = cloud.openstack("stack", "delete", "--yes", "--wait", name, f"{name}-bad", f"{name}-wait", user="demo",
+                           check=False)
+    assert gone.returncode == 0, (gone.stdout, gone.stderr)
+    assert [s for s in heat(demo, "GET", "/stacks")["stacks"] if s["stack_name"].startswith(name)] == []
 
 
 NESTED_TOP = """
@@ -233,40 +252,40 @@ def test_nested_stack_and_scaling_cli(live_cloud, control_worker, tmp_path: Path
     """heatclient sends the provider template named by ``type: pair.yaml`` in ``files``; the child is in
     ``stack list --nested`` and ``resource list --nested-depth``; ``stack resource signal`` to the policy
     grows the group, and so does its alarm going to ``alarm``; ``stack delete --wait`` removes the
-    children and the alarm."""
+    children and the alarm. (The telemetry resource, its measure and the checks between the CLI steps go
+    through openstacksdk's session.)"""
     cloud = live_cloud
+    demo = cloud.sdk(user="demo")
     (tmp_path / "top.yaml").write_text(NESTED_TOP)
     (tmp_path / "pair.yaml").write_text(NESTED_PAIR)
     name = f"e2e-nest-{secrets.token_hex(3)}"
     host, rid = f"{name}-host", str(uuid.uuid4())  # an instance's telemetry resource the alarm watches
-    created = cloud.openstack("metric", "resource", "create", "--type", "instance", "-a", "flavor_id:1", "-a",
-                              f"host:{host}", "-a", "display_name:busy", "-n", "cpu_util:medium", rid, user="demo",
-                              check=False)
-    assert created.returncode == 0, created.stderr
+    rest(demo, "metric", "POST", "/v1/resource/instance", json={
+        "id": rid, "flavor_id": "1", "host": host, "display_name": "busy",
+        "metrics": {"cpu_util": {"archive_policy_name": "medium"}}})
     query = json.dumps({"=": {"host": host}})
     made = stack(cloud, "create", "-t", str(tmp_path / "top.yaml"), "--parameter", f"query={query}", "--wait",
                  "--poll", "1", "--timeout", "5", name)
     assert made["stack_status"] == "CREATE_COMPLETE", made
+    sid = f"{name}/{made['id']}"
     label = stack(cloud, "output", "show", name, "label")["output_value"]
     assert label.startswith("e2e-") and len(label) == 9
     nested = [s for s in stack(cloud, "list", "--nested") if s["Stack Name"].startswith(f"{name}-")]
     assert len(nested) == 2 and all(s["Parent"] == made["id"] for s in nested), nested
-    assert not [s for s in stack(cloud, "list") if s["Stack Name"].startswith(f"{name}-")]
+    assert not [s for s in rest(demo, "orchestration", "GET", "/stacks")["stacks"]
+                if s["stack_name"].startswith(f"{name}-")]
     deep = stack(cloud, "resource", "list", "--nested-depth", "2", name)
     assert {"pair", "asg", "up", "pw", "label"} <= {r["resource_name"] for r in deep}
     events = stack(cloud, "event", "list", "--nested-depth", "1", name)
     assert any(e["resource_name"] == "label" for e in events)
 
+    def size_is(size: int) -> bool:
+        out = rest(demo, "orchestration", "GET", f"/stacks/{sid}/outputs/size")["output"]
+        return out.get("output_value") == size
+
     signalled = cloud.openstack("stack", "resource", "signal", name, "up", user="demo", check=False)
     assert signalled.returncode == 0, signalled.stderr
-    deadline = time.monotonic() + 30
-    size = None
-    while time.monotonic() < deadline:
-        size = stack(cloud, "output", "show", name, "size")["output_value"]
-        if size == 2:
-            break
-        time.sleep(1)
-    assert size == 2
+    wait_for(lambda: size_is(2), "the group at 2 after the signal", timeout=30, interval=0.2)
 
     # the instance is busy: the evaluator (its beat task, sent here) moves the alarm to "alarm"; its action,
     # the policy's alarm_url, is delivered in process by the notify task, and the group grows again
@@ -275,23 +294,19 @@ def test_nested_stack_and_scaling_cli(live_cloud, control_worker, tmp_path: Path
     from celery import Celery
     from django.conf import settings
 
-    alarm_id = stack(cloud, "resource", "show", name, "busy")["physical_resource_id"]
+    alarm_id = rest(demo, "orchestration", "GET", f"/stacks/{sid}/resources/busy")["resource"][
+        "physical_resource_id"]
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    added = cloud.openstack("metric", "measures", "add", "--resource-id", rid, "-m", f"{now}@97", "cpu_util",
-                            user="demo", check=False)
-    assert added.returncode == 0, added.stderr
+    rest(demo, "metric", "POST", f"/v1/resource/generic/{rid}/metric/cpu_util/measures",
+         json=[{"timestamp": now, "value": 97}])
     client = Celery("e2e-heat", broker=settings.CELERY_BROKER_URL, set_as_current=False)
     client.conf.broker_transport_options = {"global_keyprefix": cloud.env["STRATUS_CELERY_KEYPREFIX"]}
     client.send_task("workers.telemetry.evaluate_alarms", queue=control_worker.queue)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        size = stack(cloud, "output", "show", name, "size")["output_value"]
-        if size == 3:
-            break
-        time.sleep(1)
-    assert size == 3, control_worker.log.read_text(errors="replace")[-3000:]
+    wait_for(lambda: size_is(3), "the group at 3 after the alarm", timeout=30, interval=0.2,
+             details=lambda: control_worker.log.read_text(errors="replace")[-3000:])
 
     gone = cloud.openstack("stack", "delete", "--yes", "--wait", name, user="demo", check=False)
     assert gone.returncode == 0, (gone.stdout, gone.stderr)
-    assert not [s for s in stack(cloud, "list", "--nested") if s["Stack Name"].startswith(name)]
-    assert cloud.openstack("alarm", "show", alarm_id, user="demo", check=False).returncode != 0  # deleted too
+    assert not [s for s in rest(demo, "orchestration", "GET", "/stacks", params={"show_nested": True})["stacks"]
+                if s["stack_name"].startswith(name)]
+    rest(demo, "alarming", "GET", f"/v2/alarms/{alarm_id}", expect=404)  # deleted too
