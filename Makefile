@@ -25,8 +25,7 @@ run: system-deps-run venv-run  ## Start the embedded cloud in the foreground (we
 # make node CONTROLLER=http://controller:8000 TOKEN=stn_... ROLE=compute [NAME=node2]: join this machine to a
 # controller as one node (README "More than one machine"). The token (`manage.py node_token create` on the
 # controller) is good once: it is exchanged for the node's settings, written to $(NODE_ENV) (mode 0600); a
-# later `make node ROLE=...` without TOKEN starts again from that file. Compute nodes still need DATABASE_URL
-# (the controller's PostgreSQL) in the environment until the rest of issue 16 (network and storage: none).
+# later `make node ROLE=...` without TOKEN starts again from that file. A node needs no database.
 NODE_ENV ?= var/node.env
 node: system-deps-run venv-run  ## Join this machine to a controller: CONTROLLER=... TOKEN=... ROLE=compute|network|storage
 	@test -n "$(ROLE)" || { echo "usage: make node CONTROLLER=http[s]://... TOKEN=... ROLE=compute|network|storage [NAME=...]" >&2; exit 2; }

@@ -22,10 +22,9 @@ This process never touches the database itself: the children do, after ``migrate
 Redis, migrations, bootstrap, the control worker, beat and the web server (no node agents);
 ``compute``, ``network`` and ``storage`` start only that node's agent worker(s) on its own queue
 (``<role>.<STRATUS_HOST>``), with the broker and settings it is given (``make node`` writes them from
-the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. The compute
-role still needs DATABASE_URL (the controller's database): its agent's tasks call the services directly
-until the rest of issue 16 moves them to specs and reports on the control queue. The network and storage
-agents already run without any database (``without_database``), in every role.
+the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. Every node
+agent (compute, network, storage) runs without any database (``without_database``), in every role: its
+tasks get plain values in their messages and report to the control queue (``workers/control_bus.py``).
 """
 from __future__ import annotations
 
@@ -487,18 +486,13 @@ class Launcher:
 
     def start_node(self, supervisor: Supervisor, *, role: str, data_dir: Path) -> None:
         """A node of one role on this machine: only its agent worker(s), on its own queue, with the broker
-        and settings in the environment (``make node`` sources them from DATA_DIR/node.env). Refused
-        without a broker (it would reach nobody) or, for compute, without DATABASE_URL (its agent's tasks
-        still call the services until the rest of issue 16; the network and storage agents need none)."""
+        and settings in the environment (``make node`` sources them from DATA_DIR/node.env), and no
+        database. Refused without a broker (it would reach nobody)."""
         env = supervisor.env
         broker = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")
         if not broker:
             raise Stop(f"--role {role}: no CELERY_BROKER_URL (nor REDIS_URL): enrol this node first "
                        "(`make node CONTROLLER=... TOKEN=... ROLE=...`, README \"More than one machine\")", 1)
-        if role not in ("network", "storage") and not env.get("DATABASE_URL"):
-            raise Stop(f"--role {role}: DATABASE_URL is not set. A node's agent still reaches the controller's "
-                       "database (its tasks call the services) until the rest of issue 16; set DATABASE_URL to "
-                       "the controller's PostgreSQL", 1)
         env["CELERY_BROKER_URL"] = broker
         if broker.startswith(("redis://", "rediss://")):
             env.setdefault("REDIS_URL", broker)
@@ -531,11 +525,11 @@ class Launcher:
             node_env = dict(supervisor.env, **simulated_node_environ(
                 host, data_dir, vcpus=settings.STRATUS_NODE_VCPUS, memory_mb=settings.STRATUS_NODE_MEMORY_MB,
                 disk_gb=settings.STRATUS_NODE_DISK_GB))
-            supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=node_env)
+            supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=without_database(node_env))
             return f"simulated node {host} (libvirt test driver; queue compute.{host})"
         uri = settings.LIBVIRT_URI or "qemu:///system"
         node_env = dict(supervisor.env, STRATUS_COMPUTE_HOST=host, LIBVIRT_URI=uri)
-        supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=node_env)
+        supervisor.start(f"compute-{host}", worker_argv(sys.executable, host), env=without_database(node_env))
         return f"node {host} on {uri} (queue compute.{host})"
 
     def start_libvirt(self, supervisor: Supervisor, *, data_dir: Path) -> str:
@@ -604,7 +598,7 @@ class Launcher:
                 node_env = dict(supervisor.env, **simulated_node_environ(
                     host, data_dir, vcpus=settings.STRATUS_NODE_VCPUS, memory_mb=settings.STRATUS_NODE_MEMORY_MB,
                     disk_gb=settings.STRATUS_NODE_DISK_GB))
-                supervisor.start(f"compute-{host}", worker_argv(python, host), env=node_env)
+                supervisor.start(f"compute-{host}", worker_argv(python, host), env=without_database(node_env))
             if not hosts:
                 return "no compute nodes (STRATUS_NODES=0)"
             return (f"{len(hosts)} simulated nodes {', '.join(hosts)} (libvirt test driver, "
@@ -613,5 +607,5 @@ class Launcher:
         host = settings.STRATUS_HOST
         uri = settings.LIBVIRT_URI or "qemu:///system"
         node_env = dict(supervisor.env, STRATUS_COMPUTE_HOST=host, LIBVIRT_URI=uri)
-        supervisor.start(f"compute-{host}", worker_argv(python, host), env=node_env)
+        supervisor.start(f"compute-{host}", worker_argv(python, host), env=without_database(node_env))
         return f"node {host} on {uri} (queue compute.{host})"

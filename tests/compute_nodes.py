@@ -143,7 +143,7 @@ def node_row(database_url: str, host: str) -> tuple | None:
 def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLike[str], *, vcpus: int = 8,
                        memory_mb: int = 16384, disk_gb: int = 200, heartbeat_seconds: float = 2,
                        timeout: float = 60, extra_env: dict[str, str] | None = None,
-                       no_database: bool = False, with_control: bool = True) -> ComputeNodeProcess:
+                       no_database: bool = True, with_control: bool = True) -> ComputeNodeProcess:
     """Start node ``host`` against the cloud whose environment is ``env`` (its DATABASE_URL, Redis,
     data dir), with the cloud's control worker (``control_worker_for``), and wait until it has
     registered (its row exists with a heartbeat after the start). ``no_database``: the node's process

@@ -128,12 +128,14 @@ def test_launcher_runs_the_cloud_and_sigint_stops_every_child(tmp_path: Path) ->
         assert any("redis-server" in n for n in names)
         assert any("uvicorn" in n and "--host 127.0.0.1" in n for n in names), names
         assert sum("celery" in n for n in names) >= 2, names  # worker and beat
-        # the network and storage agents run with no database (issue 16): dummy engine, no DATABASE_URL
-        agents = [p for p in children if b"network." in Path("/proc", str(p), "cmdline").read_bytes()]
-        assert agents, names
-        storage_agents = [p for p in children if b"storage." in Path("/proc", str(p), "cmdline").read_bytes()]
-        assert storage_agents, names
-        agents += storage_agents
+        # every node agent (network, storage, compute) runs with no database (issue 16): dummy engine,
+        # no DATABASE_URL
+        agents = []
+        for kind in (b"network.", b"storage.", b"compute."):
+            found = [p for p in children
+                     if b"-Q " + kind in Path("/proc", str(p), "cmdline").read_bytes().replace(b"\0", b" ")]
+            assert found, (kind, names)
+            agents += found
         for pid in agents:
             agent_env = Path("/proc", str(pid), "environ").read_bytes().split(b"\0")
             assert b"STRATUS_NO_DATABASE=1" in agent_env and not any(e.startswith(b"DATABASE_URL=") for e in agent_env)
@@ -271,6 +273,7 @@ def test_role_node_starts_only_its_agent_on_its_queue(tmp_path: Path, monkeypatc
     assert storage_env["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
     compute_env = _role_launch("compute", tmp_path, monkeypatch, settings, env)[0].started[0][2]
     assert compute_env is not None and compute_env["STRATUS_COMPUTE_HOST"] == "node9"
+    assert "DATABASE_URL" not in compute_env and compute_env["STRATUS_NO_DATABASE"] == "1"
 
 
 def test_the_network_agent_starts_without_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
@@ -285,18 +288,19 @@ def test_the_network_agent_starts_without_database(tmp_path: Path, monkeypatch: 
         assert agent_env["STRATUS_NO_DATABASE"] == "1"
 
 
-def test_role_node_refuses_without_broker_or_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
+def test_role_node_refuses_without_broker_and_needs_no_database(tmp_path: Path, monkeypatch: Any,
+                                                                 settings: Any) -> None:
     from portal.launcher import Stop
 
-    for env, why in (({"DATABASE_URL": "postgres://x/y"}, "CELERY_BROKER_URL"),
-                     ({"CELERY_BROKER_URL": "redis://10.0.0.1/0"}, "DATABASE_URL")):
-        with pytest.raises(Stop, match=why) as stop:
-            _role_launch("compute", tmp_path, monkeypatch, settings, env)
-        assert stop.value.code == 1
-    # a storage node needs no database
-    supervisor, _banner = _role_launch("storage", tmp_path, monkeypatch, settings,
-                                       {"CELERY_BROKER_URL": "redis://10.0.0.1/0"})
-    assert supervisor.names == ["storage-agent"] and "DATABASE_URL" not in supervisor.started[0][2]
+    with pytest.raises(Stop, match="CELERY_BROKER_URL") as stop:
+        _role_launch("compute", tmp_path, monkeypatch, settings, {"DATABASE_URL": "postgres://x/y"})
+    assert stop.value.code == 1
+    # no node needs a database: each agent starts with none
+    for role, name in (("compute", "compute-node9"), ("storage", "storage-agent")):
+        supervisor, _banner = _role_launch(role, tmp_path, monkeypatch, settings,
+                                           {"CELERY_BROKER_URL": "redis://10.0.0.1/0"})
+        assert supervisor.names == [name] and "DATABASE_URL" not in supervisor.started[0][2]
+        assert supervisor.started[0][2]["STRATUS_NO_DATABASE"] == "1"
 
 
 def test_role_option_of_up() -> None:

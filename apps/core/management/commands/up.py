@@ -19,16 +19,15 @@ class Command(BaseCommand):
     help = ("Run the whole embedded cloud in the foreground: Redis, migrations, bootstrap, web, worker, beat "
             "(--role all, the default), or one machine's part of it: --role controller (web, control worker, "
             "beat, Redis; no node agents), or --role compute|network|storage (only that node's agent on its "
-            "queue <role>.<STRATUS_HOST>, with the broker in CELERY_BROKER_URL, as `make node` sets it). The "
-            "compute role still needs DATABASE_URL (the controller's database): its tasks call the services until "
-            "the rest of issue 16; network and storage nodes run with no database.")
+            "queue <role>.<STRATUS_HOST>, with the broker in CELERY_BROKER_URL, as `make node` sets it). Node "
+            "agents run with no database: they report to the control queue.")
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--role", choices=ROLES, default="all",
                             help="all (default: everything, as make run), controller, or one node's agent: "
-                                 "compute (still needs DATABASE_URL), network, storage (no database)")
+                                 "compute, network, storage (none needs a database)")
         parser.add_argument("--port", type=int, default=settings.STRATUS_PORT)
         parser.add_argument("--bind", default=settings.STRATUS_BIND)
         parser.add_argument("--web-workers", type=int, default=settings.STRATUS_WEB_WORKERS)
