@@ -27,6 +27,7 @@ from tests.capabilities import needs
 from tests.qemu_support import (
     LIBVIRTD_PID,
     LOCK_PATH,
+    QEMU_CONF,
     VIRTLOGD_PID,
     Libvirtd,
     LibvirtdBusy,
@@ -67,7 +68,7 @@ def netns() -> Iterator[str]:
 @pytest.fixture
 def machine_libvirtd() -> Iterator[int]:
     """The machine's own libvirtd (and virtlogd), as `libvirtd -d` by an administrator: started in the
-    machine's namespace with its own configuration, outside any test lock; one that already runs is used
+    machine's network namespace, outside any test lock; one that already runs is used
     and left running. Started and stopped while holding the test lock, so no test run's daemon is hit."""
     fd = os.open(LOCK_PATH, os.O_CREAT | os.O_RDWR, 0o600)
     started: list[str] = []
@@ -77,7 +78,14 @@ def machine_libvirtd() -> Iterator[int]:
             subprocess.run(["virtlogd", "-d"], check=True, timeout=60)
             started.append(VIRTLOGD_PID)
         if not _pid_alive(LIBVIRTD_PID):
-            subprocess.run(["libvirtd", "-d"], check=True, timeout=60)
+            # qemu as root (QEMU_CONF, as `make run` and the tests' own daemons have it), bind-mounted in a mount
+            # namespace of the daemon's own: with Debian's user libvirt-qemu, who may not open /dev/kvm (0600
+            # root), libvirt finds its qemu capabilities outdated and probes qemu again on every define (~36 s)
+            conf = Path(tempfile.mkdtemp(prefix="stratus-machine-libvirtd-")) / "qemu.conf"
+            conf.write_text(QEMU_CONF)
+            subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            f"mount --bind {conf} /etc/libvirt/qemu.conf && exec libvirtd -d"], check=True, timeout=60)
+            shutil.rmtree(conf.parent)  # the mount holds the file
             started.append(LIBVIRTD_PID)
         deadline = time.monotonic() + 120
         while _virsh("version").returncode != 0:
