@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import VENV_BIN, CeleryWorker, live_control_worker
+from tests.conftest import VENV_BIN, CeleryWorker, live_control_worker, wait_for
 from tests.e2e.test_orchestration_cli import stack
 
 pytestmark = pytest.mark.e2e
@@ -128,13 +127,15 @@ def heat_engine(live_cloud: Any) -> Iterator[CeleryWorker]:
         yield worker
 
 
-def _images(cloud: Any, tmp_path: Path, tag: str) -> tuple[str, str]:
+def _images(cloud: Any, tmp_path: Path, tag: str, count: int = 2) -> list[str]:
+    """``count`` tiny qcow2 images of demo's (through openstacksdk: the image CLI is tests/e2e/test_images_cli.py's)."""
     disk = tmp_path / "tiny.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
-    names = (f"web-a-{tag}", f"web-b-{tag}")
+    names = [f"web-{'ab'[i]}-{tag}" for i in range(count)]
+    conn = cloud.sdk(user="demo")
     for name in names:
-        cloud.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2", "--container-format",
-                        "bare", name, user="demo")
+        conn.image.create_image(name=name, filename=str(disk), disk_format="qcow2", container_format="bare",
+                                wait=True)
     return names
 
 
@@ -159,17 +160,14 @@ def test_web_stack_with_the_cli(live_cloud: Any, compute_nodes: list, storage_no
         env=cloud.cli_env("demo"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     conn = cloud.sdk(user="demo", project="demo")
     # once both servers are up the wait condition waits for their signals: send them as the guests would
-    deadline = time.monotonic() + 240
-    curl = ""
-    while not curl:
-        assert time.monotonic() < deadline and created.poll() is None, created.communicate()
-        found = conn.orchestration.find_stack(name)
-        if found is not None:
-            handle = next((r for r in conn.orchestration.resources(found) if r.name == "handle"), None)
-            if handle is not None and handle.status == "CREATE_COMPLETE":
-                shown = cloud.openstack("stack", "resource", "show", name, "handle", "-f", "json", user="demo")
-                curl = json.loads(shown.stdout)["attributes"].get("curl_cli", "")
-        time.sleep(1)
+    def handle_curl() -> str:
+        assert created.poll() is None, created.communicate()
+        response = conn.session.request(f"/stacks/{name}/resources/handle", "GET", raise_exc=False,
+                                        endpoint_filter={"service_type": "orchestration", "interface": "public"})
+        if response.status_code != 200 or response.json()["resource"]["resource_status"] != "CREATE_COMPLETE":
+            return ""
+        return response.json()["resource"]["attributes"].get("curl_cli", "")
+    curl = wait_for(handle_curl, "the wait condition handle's curl_cli", timeout=240, interval=0.3)
     _signal(curl, "web1")
     _signal(curl, "web2")
     out, err = created.communicate(timeout=600)
@@ -191,16 +189,16 @@ def test_web_stack_with_the_cli(live_cloud: Any, compute_nodes: list, storage_no
     # update --existing: web1 renamed in place (same server), web2's image changed: a new server replaces it
     update = cloud.openstack("stack", "update", "--existing", "--parameter", f"web1_name=web1-{tag}", "--parameter",
                              f"image2={image_b}", "--wait", name, user="demo", check=False)
-    shown = stack(cloud, "show", name)
-    assert update.returncode == 0 and shown["stack_status"] == "UPDATE_COMPLETE", (
-        shown["stack_status_reason"], [(e["resource_name"], e["resource_status"], e["resource_status_reason"])
-                                       for e in stack(cloud, "event", "list", name)][-12:])
-    after = {r["resource_name"]: r["physical_resource_id"] for r in stack(cloud, "resource", "list", name)}
+    found = conn.orchestration.find_stack(name)
+    assert update.returncode == 0 and found.status == "UPDATE_COMPLETE", (
+        found.status_reason, [(e.resource_name, e.resource_status, e.resource_status_reason)
+                              for e in conn.orchestration.stack_events(found)][-12:])
+    after = {r.name: r.physical_resource_id for r in conn.orchestration.resources(found)}
     assert after["web1"] == ids["web1"] and conn.compute.get_server(ids["web1"]).name == f"web1-{tag}"
     assert after["web2"] != ids["web2"] and conn.compute.get_server(after["web2"]).image["id"] == \
         conn.image.find_image(image_b).id
-    events = stack(cloud, "event", "list", name, "--resource", "web2")
-    reasons = " ".join(e.get("resource_status_reason") or "" for e in events)
+    events = list(conn.orchestration.stack_events(found, resource_name="web2"))
+    reasons = " ".join(e.resource_status_reason or "" for e in events)
     assert "replace" in reasons.lower(), events
     assert conn.compute.find_server(ids["web2"], ignore_missing=True) is None  # the old one is gone
 
@@ -221,7 +219,7 @@ def test_cloudformation_instance_and_eip(live_cloud: Any, compute_nodes: list, h
                                          tmp_path: Path) -> None:
     cloud = live_cloud
     tag = secrets.token_hex(3)
-    image, _ = _images(cloud, tmp_path, tag)
+    [image] = _images(cloud, tmp_path, tag, count=1)
     conn = cloud.sdk(user="demo", project="demo")
     net = conn.network.create_network(name=f"cfn-{tag}")
     subnet = conn.network.create_subnet(network_id=net.id, cidr="10.74.0.0/24", ip_version=4)
@@ -234,11 +232,13 @@ def test_cloudformation_instance_and_eip(live_cloud: Any, compute_nodes: list, h
     made = stack(cloud, "create", "-t", str(path), "--parameter", f"ImageId={image}", "--parameter",
                  f"SubnetId={subnet.id}", "--wait", "--poll", "1", name)
     assert made["stack_status"] == "CREATE_COMPLETE", made
-    outputs = {o["output_key"]: o["output_value"] for o in stack(cloud, "show", name)["outputs"]}
+    outputs = {o["output_key"]: o["output_value"] for o in conn.orchestration.find_stack(name).outputs}
     assert outputs["PrivateIp"].startswith("10.74.0.") and outputs["PublicIp"]
     ip = next(conn.network.ips(floating_ip_address=outputs["PublicIp"]))
     assert ip.fixed_ip_address == outputs["PrivateIp"]
-    cloud.openstack("stack", "delete", "--yes", "--wait", name, user="demo")
+    # (`stack delete --wait` is the web stack's above: this one is deleted through openstacksdk)
+    conn.orchestration.delete_stack(conn.orchestration.find_stack(name))
+    wait_for(lambda: conn.orchestration.find_stack(name) is None, f"stack {name} deleted", timeout=60, interval=0.2)
     assert not list(conn.network.ips(floating_ip_address=outputs["PublicIp"]))
     conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
     conn.network.delete_router(router)
