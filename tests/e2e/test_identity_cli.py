@@ -1,5 +1,7 @@
 """Keystone with the real `openstack` CLI: the flows a user types (issue 2). Each call costs about a
-second, so breadth lives in test_identity_sdk.py; here are the commands themselves."""
+second, so breadth lives in test_identity_sdk.py; here are the commands themselves, and the setup and
+checks around them (a user to add, a list that shows the change, a 404 after a delete) go through
+openstacksdk in-process."""
 from __future__ import annotations
 
 import json
@@ -7,6 +9,7 @@ import secrets
 import subprocess
 
 import pytest
+from openstack import exceptions as sdk_exceptions
 
 from tests.conftest import VENV_BIN
 
@@ -33,6 +36,12 @@ def _gone(result: subprocess.CompletedProcess, kind: str) -> None:
     assert f"no {kind} found for" in result.stderr.lower() or "HTTP 404" in result.stderr, result.stderr
 
 
+def _sdk_gone(find) -> None:  # type: ignore[no-untyped-def]
+    """The SDK's get of something deleted: a 404."""
+    with pytest.raises(sdk_exceptions.NotFoundException):
+        find()
+
+
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The CLI with an environment of the test's own (token or application credential auth)."""
     return subprocess.run([str(VENV_BIN / "openstack"), *args], env=env, capture_output=True, text=True, timeout=120)
@@ -53,10 +62,10 @@ def test_done_when_member_of_p1_gets_a_token_in_p1_and_nowhere_else(live_cloud):
     refused = live_cloud.openstack("token", "issue", "-f", "json", user=u1, project="demo", password="x", check=False)
     _refused(refused, 401)
 
-    assignments = _json(live_cloud.openstack("role", "assignment", "list", "--user", u1, "--project", p1, "--names",
-                                             "-f", "json"))
-    assert [(a["Role"], a["User"], a["Project"]) for a in assignments] == [
-        ("member", f"{u1}@Default", f"{p1}@Default")]
+    admin = live_cloud.sdk()
+    assignments = list(admin.identity.role_assignments(user_id=user["id"], scope_project_id=project["id"]))
+    assert [(a.role["id"], a.user["id"], a.scope["project"]["id"]) for a in assignments] == [
+        (admin.identity.find_role("member", ignore_missing=False).id, user["id"], project["id"])]
 
 
 def test_token_issue_then_revoke_refuses_the_token(live_cloud):
@@ -79,7 +88,8 @@ def test_project_create_list_show_set_delete(live_cloud):
     created = _json(live_cloud.openstack("project", "create", "--description", "first", "--tag", "blue", name,
                                          "-f", "json"))
     assert created["domain_id"] == "default" and created["enabled"] is True and created["tags"] == ["blue"]
-    assert name in {p["Name"] for p in _json(live_cloud.openstack("project", "list", "-f", "json"))}
+    admin = live_cloud.sdk()
+    assert name in {p.name for p in admin.identity.projects()}
 
     live_cloud.openstack("project", "set", "--name", renamed, "--description", "second", "--disable", name)
     shown = _json(live_cloud.openstack("project", "show", renamed, "-f", "json"))
@@ -93,44 +103,48 @@ def test_user_create_list_show_disable_delete(live_cloud):
     name = _name("user")
     created = _json(live_cloud.openstack("user", "create", "--project", "demo", "--password", "pw1",
                                          "--email", "u@example.org", name, "-f", "json"))
-    live_cloud.openstack("role", "add", "--project", "demo", "--user", name, "reader")
-    assert name in {u["Name"] for u in _json(live_cloud.openstack("user", "list", "-f", "json"))}
+    admin = live_cloud.sdk()
+    admin.identity.assign_project_role_to_user(admin.identity.find_project("demo", ignore_missing=False),
+                                               created["id"], admin.identity.find_role("reader", ignore_missing=False))
+    assert name in {u.name for u in admin.identity.users()}
     shown = _json(live_cloud.openstack("user", "show", name, "-f", "json"))
     assert (shown["id"], shown["email"], shown["enabled"]) == (created["id"], "u@example.org", True)
 
-    live_cloud.openstack("token", "issue", user=name, project="demo", password="pw1")
+    assert live_cloud.sdk(user=name, project="demo", password="pw1").authorize()
     live_cloud.openstack("user", "set", "--disable", name)
     _refused(live_cloud.openstack("token", "issue", user=name, project="demo", password="pw1", check=False), 401)
 
     live_cloud.openstack("user", "delete", name)
-    _gone(live_cloud.openstack("user", "show", created["id"], check=False), "user")
+    _sdk_gone(lambda: admin.identity.get_user(created["id"]))
 
 
 def test_group_create_add_user_list_delete(live_cloud):
     group, user = _name("group"), _name("user")
-    live_cloud.openstack("user", "create", "--password", "pw", user)
+    admin = live_cloud.sdk()
+    user_id = admin.identity.create_user(name=user, password="pw", domain_id="default").id
     live_cloud.openstack("group", "create", "--description", "testers", group)
     live_cloud.openstack("group", "add", "user", group, user)
     contains = live_cloud.openstack("group", "contains", "user", group, user)
     assert f"{user} in group {group}" in contains.stdout
-    assert [g["Name"] for g in _json(live_cloud.openstack("group", "list", "--user", user, "-f", "json"))] == [group]
+    assert [g.name for g in admin.identity.user_groups(user_id)] == [group]
+    group_id = admin.identity.find_group(group, ignore_missing=False).id
     live_cloud.openstack("group", "delete", group)
-    _gone(live_cloud.openstack("group", "show", group, check=False), "group")
+    _sdk_gone(lambda: admin.identity.get_group(group_id))
 
 
 def test_role_create_list_add_assignment_remove_delete(live_cloud):
     role, user = _name("role"), _name("user")
-    live_cloud.openstack("user", "create", "--password", "pw", user)
+    admin = live_cloud.sdk()
+    user_id = admin.identity.create_user(name=user, password="pw", domain_id="default").id
     live_cloud.openstack("role", "create", role)
-    assert {"admin", "member", "reader", role} <= {r["Name"] for r in _json(
-        live_cloud.openstack("role", "list", "-f", "json"))}
+    assert {"admin", "member", "reader", role} <= {r.name for r in admin.identity.roles()}
 
     live_cloud.openstack("role", "add", "--project", "demo", "--user", user, role)
     listed = _json(live_cloud.openstack("role", "assignment", "list", "--user", user, "--names", "-f", "json"))
     assert [(a["Role"], a["User"], a["Project"]) for a in listed] == [(role, f"{user}@Default", "demo@Default")]
 
     live_cloud.openstack("role", "remove", "--project", "demo", "--user", user, role)
-    assert _json(live_cloud.openstack("role", "assignment", "list", "--user", user, "-f", "json")) == []
+    assert list(admin.identity.role_assignments(user_id=user_id)) == []
     live_cloud.openstack("role", "delete", role)
 
 
@@ -147,8 +161,8 @@ def test_application_credential_create_and_authenticate_with_it(live_cloud):
                OS_APPLICATION_CREDENTIAL_SECRET=cred["Secret"])
     token = _run("token", "issue", "-f", "json", env=env)
     assert token.returncode == 0, token.stderr
-    demo = _json(live_cloud.openstack("project", "show", "demo", "-f", "json"))
-    assert json.loads(token.stdout)["project_id"] == demo["id"]
+    demo = live_cloud.sdk().identity.find_project("demo", ignore_missing=False)
+    assert json.loads(token.stdout)["project_id"] == demo.id
 
     live_cloud.openstack("application", "credential", "delete", name, user="demo")
     _refused(_run("token", "issue", "-f", "json", env=env), 401)
