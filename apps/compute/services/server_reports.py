@@ -190,8 +190,8 @@ def server_task_done(*, instance_id: str, host: str, task: str, power_state: int
     domain again)."""
     with transaction.atomic():
         instance = _locked(instance_id)
-        if instance is None or instance.deleted or instance.task_state is None:
-            log.info("stale task report %s for %s", task, instance_id)
+        if instance is None or instance.deleted or instance.task_state is None or instance.host != host:
+            log.info("stale task report %s for %s from %s", task, instance_id, host)
             return
         action = states.action_for_task(instance.task_state)
         if action is None or action.name in ("create", "delete") or not (action.accepts(task)
@@ -226,7 +226,8 @@ def server_task_failed(*, instance_id: str, host: str, message: str, details: st
 
     with transaction.atomic():
         instance = _locked(instance_id)
-        if instance is None or instance.deleted or instance.task_state is None:
+        if instance is None or instance.deleted or instance.task_state is None or instance.host != host:
+            log.info("stale task failure for %s from %s", instance_id, host)
             return
         action = states.action_for_task(instance.task_state)
         if action is None or action.name == "create":
@@ -269,7 +270,8 @@ def server_destroyed(*, instance_id: str, host: str, request_id: str = "") -> No
     """The node removed the domain and its files: the instance is deleted (claim, ports, quota back)."""
     with transaction.atomic():
         instance = _locked(instance_id)
-        if instance is None or instance.deleted:
+        if instance is None or instance.deleted or instance.host != host:  # a node speaks of its own only
+            log.info("stale destroy report for %s from %s", instance_id, host)
             return
         mark_deleted(instance, request_id=request_id, host=host)
 
@@ -279,7 +281,7 @@ def server_crash_dump_report(*, instance_id: str, host: str, request_id: str, ok
     """The node's answer to ``server_crash_dump``: the instance action's event finishes (no state
     changes: the guest decides what an NMI does)."""
     instance = Instance.objects.filter(pk=instance_id).first()
-    if instance is None:  # deleted meanwhile
+    if instance is None or instance.host != host:  # deleted meanwhile, or not this node's to report on
         return
     event_finish(instance, request_id=request_id, record="trigger_crash_dump", event="compute_trigger_crash_dump",
                  ok=ok, host=host, traceback=message or None)
