@@ -91,7 +91,7 @@ def by_message() -> bool:
     """True in a process without a database (a node agent): the record's reports go by message."""
     from django.conf import settings
 
-    return bool(getattr(settings, "STRATUS_NO_DATABASE", False))
+    return bool(settings.STRATUS_NO_DATABASE)
 
 
 def _report(task: Any, **values: Any) -> None:
