@@ -104,6 +104,9 @@ def test_a_schedule_runs_on_schedule_with_real_beat(cloud: SeededCloud, beat_and
     assert run is not None, "no report ran within 100 s"
     assert run.status == "succeeded", run.error
     assert run.created_at >= schedule.next_run_at  # started by beat at (or after) its time, not before
+    # the record moves to succeeded when the worker's task returns, just after the run row is written
+    while time.monotonic() < deadline and TaskRecord.objects.get(pk=run.task_record_id).status == "running":
+        time.sleep(0.1)
     record = TaskRecord.objects.get(pk=run.task_record_id)
     assert (record.name, record.status, record.resource_type, record.project_id) == (
         "workers.reports.run", "succeeded", "report", cloud.demo_project.id)
