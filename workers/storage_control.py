@@ -32,12 +32,11 @@ def _applied(done: bool) -> str:
 @shared_task(name="workers.storage_control.volume_created")
 def volume_created(host: str, volume_id: str) -> str:
     from apps.volumes import services
-    from apps.volumes.models import Volume
 
-    done = services.volume_created(volume_id=volume_id, host=host)
-    if not done and not Volume.objects.filter(pk=volume_id).exists():
+    outcome = services.volume_created(volume_id=volume_id, host=host)
+    if outcome is services.Created.DISCARD:
         _discard(host, volume_ids=[volume_id])  # deleted while it was being made
-    return _applied(done)
+    return outcome.value
 
 
 @shared_task(name="workers.storage_control.volume_create_failed")
@@ -78,12 +77,11 @@ def volume_extend_failed(host: str, volume_id: str, reason: str) -> str:
 @shared_task(name="workers.storage_control.snapshot_created")
 def snapshot_created(host: str, snapshot_id: str) -> str:
     from apps.volumes import services
-    from apps.volumes.models import Snapshot
 
-    done = services.snapshot_created(snapshot_id=snapshot_id, host=host)
-    if not done and not Snapshot.objects.filter(pk=snapshot_id).exists():
+    outcome = services.snapshot_created(snapshot_id=snapshot_id, host=host)
+    if outcome is services.Created.DISCARD:
         _discard(host, snapshot_ids=[snapshot_id])
-    return _applied(done)
+    return outcome.value
 
 
 @shared_task(name="workers.storage_control.snapshot_create_failed")

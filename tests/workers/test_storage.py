@@ -125,6 +125,40 @@ def test_a_volume_deleted_while_it_was_made_leaves_no_file(cloud: SeededCloud, n
     assert qcow2_files(root) == []
 
 
+def test_a_snapshot_deleted_while_it_was_made_leaves_no_file(cloud: SeededCloud, node: tuple[str, Path]) -> None:
+    host, root = node
+    volume = services.volume_create(actor=cloud.member_actor, size=1)
+    assert run(storage.create_volume, volume_id=volume.id, size_gb=1, host=host) == "available"
+    snap = services.snapshot_create(actor=cloud.member_actor, volume_id=volume.id)
+    Snapshot.objects.filter(pk=snap.id).delete()  # gone before the agent reports
+    storage.create_snapshot(snapshot_id=snap.id, volume_id=volume.id, host=host)
+    assert f"snapshot-{snap.id}.qcow2" in qcow2_files(root)
+    # the service found the row gone: the control task tells the node to discard the file
+    assert [(name, result) for name, _, result in apply_control_reports(only=storage.CONTROL)] == \
+        [("workers.storage_control.snapshot_created", "discard")]
+    assert [name for name, _, _ in apply_control_reports(queue=storage.queue_for(host))] == ["workers.storage.discard"]
+    assert qcow2_files(root) == [f"volume-{volume.id}.qcow2"]
+
+
+def test_a_creation_report_says_when_the_file_must_be_discarded(cloud: SeededCloud, node: tuple[str, Path]) -> None:
+    """The decision is the service's (``Created``): only a row that is gone asks for a discard; a row
+    that is there but not creating, or on another node, is ignored and keeps its file."""
+    host, _root = node
+    volume = services.volume_create(actor=cloud.member_actor, size=1)
+    assert services.volume_created(volume_id=volume.id, host="liar") is services.Created.IGNORED
+    assert services.volume_created(volume_id=volume.id, host=host) is services.Created.APPLIED
+    assert services.volume_created(volume_id=volume.id, host=host) is services.Created.IGNORED
+    snap = services.snapshot_create(actor=cloud.member_actor, volume_id=volume.id)
+    assert services.snapshot_created(snapshot_id=snap.id, host="liar") is services.Created.IGNORED
+    assert services.snapshot_create_failed(snapshot_id=snap.id, host=host, reason="x")  # no longer creating
+    assert services.snapshot_created(snapshot_id=snap.id, host=host) is services.Created.IGNORED
+    Snapshot.objects.filter(pk=snap.id).delete()
+    assert services.snapshot_created(snapshot_id=snap.id, host=host) is services.Created.DISCARD
+    Volume.objects.filter(pk=volume.id).delete()
+    assert services.volume_created(volume_id=volume.id, host=host) is services.Created.DISCARD
+    assert not services.Created.DISCARD and not services.Created.IGNORED and services.Created.APPLIED
+
+
 def test_a_node_reports_only_on_its_own_volumes(cloud: SeededCloud, node: tuple[str, Path]) -> None:
     host, _root = node
     volume = services.volume_create(actor=cloud.member_actor, size=1)

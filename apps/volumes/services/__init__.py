@@ -9,7 +9,9 @@ The storage agent reports back through ``backend_report``, ``volume_created``/``
 for an upload to an image (``volume_upload_to_image``) ``volume_upload_finish`` (the node's copy in the
 image store streamed into the image through ``volume_image_store``, then ``volume_uploaded``) or
 ``volume_upload_failed``. Each report takes the reporting node's ``host``: a report on a volume that is
-not on that node's backend changes nothing (workers/storage_control.py passes it).
+not on that node's backend changes nothing (workers/storage_control.py passes it). ``volume_created`` and
+``snapshot_created`` return a ``Created``: ``DISCARD`` when the row is gone (deleted while the node made
+its file), and the task then tells the node to remove that file.
 
 Attachments (for the compute side): ``volume_reserve`` (available → reserved, one attachment row),
 ``volume_attaching`` (reserved → attaching while the node connects it), ``volume_attach`` (→ in-use,
@@ -43,6 +45,9 @@ from apps.volumes.services.attachments import (
 )
 from apps.volumes.services.backends import (
     backend_report,
+)
+from apps.volumes.services.common import (
+    Created,
 )
 from apps.volumes.services.quotas import (
     volume_quota_defaults_update,
@@ -105,6 +110,7 @@ __all__ = [
     "UPLOAD_DISK_FORMATS",
     "UPLOAD_VISIBILITIES",
     "Connector",
+    "Created",
     "VolumeUpload",
     "attachment_complete",
     "attachment_create",

@@ -2,6 +2,7 @@
 locking a volume and moving it along the state table, volume metadata."""
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -124,16 +125,38 @@ def _report(model: type[Volume | Snapshot], row_id: str, *, expected: str, targe
     return True
 
 
-def _creation_report(model: type[Volume | Snapshot], row_id: str, *, failure: str | None = None,
-                     host: str | None = None) -> bool:
-    """A storage agent's word on the volume or snapshot it was creating: ``available``, or ``error``
-    with its ``failure`` (see ``_report``)."""
-    if failure is None:
-        done = _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating",
-                       host=host)
-        if done:
-            telemetry_record(model.objects.get(pk=row_id), "create")
-        return done
+class Created(enum.Enum):
+    """What a storage agent's "created" report did to its volume or snapshot.
+
+    ``APPLIED``: it is now available. ``IGNORED``: nothing changed (reported twice, no longer creating,
+    or not on the reporting node). ``DISCARD``: its row is gone (deleted while it was being made), so
+    the file the node made belongs to nothing and the node must remove it. Only ``APPLIED`` is true,
+    as the bool these services returned before."""
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    DISCARD = "discard"
+
+    def __bool__(self) -> bool:
+        return self is Created.APPLIED
+
+
+def _creation_report(model: type[Volume | Snapshot], row_id: str, *, host: str | None = None) -> Created:
+    """A storage agent made the volume's or snapshot's file: ``available`` (see ``Created``). The row
+    is locked first, so a delete that commits after this report's transaction sees it available
+    (and sends the node its own delete), and one committed before it leaves no row: ``DISCARD``."""
+    if model.objects.select_for_update().filter(pk=row_id).values_list("pk", flat=True).first() is None:
+        return Created.DISCARD
+    if not _report(model, row_id, expected=states.CREATING, target=states.AVAILABLE, action="finish creating",
+                   host=host):
+        return Created.IGNORED
+    telemetry_record(model.objects.get(pk=row_id), "create")
+    return Created.APPLIED
+
+
+def _creation_failed(model: type[Volume | Snapshot], row_id: str, *, failure: str, host: str | None = None) -> bool:
+    """A storage agent could not make the volume's or snapshot's file: ``error`` with its ``failure``
+    (see ``_report``)."""
     return _report(model, row_id, expected=states.CREATING, target=states.ERROR, action="fail creating",
                    reason=failure, host=host)
 

@@ -15,6 +15,8 @@ from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, SnapshotMetadata, StorageBackend, Volume, VolumeType
 from apps.volumes.services.backends import _unclaim
 from apps.volumes.services.common import (
+    Created,
+    _creation_failed,
     _creation_report,
     _describe,
     _enqueue,
@@ -63,13 +65,14 @@ def _writable_snapshot(actor: Actor, snapshot_id: str) -> Snapshot:
 
 
 @transaction.atomic
-def snapshot_created(*, snapshot_id: str, host: str | None = None) -> bool:
+def snapshot_created(*, snapshot_id: str, host: str | None = None) -> Created:
+    """The agent made the snapshot's file: see ``volume_created`` (``DISCARD``: the snapshot is gone)."""
     return _creation_report(Snapshot, snapshot_id, host=host)
 
 
 @transaction.atomic
 def snapshot_create_failed(*, snapshot_id: str, reason: str, host: str | None = None) -> bool:
-    return _creation_report(Snapshot, snapshot_id, failure=reason, host=host)
+    return _creation_failed(Snapshot, snapshot_id, failure=reason, host=host)
 
 
 @transaction.atomic

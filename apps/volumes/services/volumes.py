@@ -19,7 +19,9 @@ from apps.volumes import selectors, states
 from apps.volumes.models import Snapshot, StorageBackend, Volume, VolumeMetadata
 from apps.volumes.services.backends import _schedule, _unclaim
 from apps.volumes.services.common import (
+    Created,
     GiB,
+    _creation_failed,
     _creation_report,
     _describe,
     _enqueue,
@@ -151,15 +153,16 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
 
 
 @transaction.atomic
-def volume_created(*, volume_id: str, host: str | None = None) -> bool:
-    """The agent made the volume's file: ``available``. False when the volume is gone or no longer
-    creating (deleted meanwhile), or not on the reporting node ``host``: nothing changes."""
+def volume_created(*, volume_id: str, host: str | None = None) -> Created:
+    """The agent made the volume's file: ``available`` (``Created.APPLIED``). ``IGNORED`` when the
+    volume is no longer creating or not on the reporting node ``host``; ``DISCARD`` when it is gone
+    (deleted while it was being made: the node must remove the file). Only ``APPLIED`` changes it."""
     return _creation_report(Volume, volume_id, host=host)
 
 
 @transaction.atomic
 def volume_create_failed(*, volume_id: str, reason: str, host: str | None = None) -> bool:
-    return _creation_report(Volume, volume_id, failure=reason, host=host)
+    return _creation_failed(Volume, volume_id, failure=reason, host=host)
 
 
 @transaction.atomic
