@@ -37,6 +37,8 @@ VENV_BIN = Path(sys.executable).parent
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
+    if report.failed and call.when == "call":
+        _attach_cloud_logs(item, report)
     if report.skipped and not hasattr(report, "wasxfail") and require_real():
         reason = skip_text(report.longrepr)
         if not reason.startswith(OPT_IN):
@@ -44,6 +46,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             report.longrepr = (f"STRATUS_REQUIRE_REAL=1 and this test did not run: {reason}"
                                + ("" if reason.startswith(MISSING) else
                                   " (a skip that is neither tests.capabilities.missing() nor opt_in())"))
+
+
+def _attach_cloud_logs(item: pytest.Item, report: pytest.TestReport, tail: int = 6000) -> None:
+    """A failed test that ran on the live cloud gets the ends of the cloud's logs (web server, control
+    workers, nodes) in its report: an intermittent failure in CI is read from them, not guessed."""
+    cloud = getattr(item, "funcargs", {}).get("live_cloud")
+    data_dir = getattr(cloud, "data_dir", None)
+    if data_dir is None or not Path(data_dir).is_dir():
+        return
+    logs = sorted(Path(data_dir).glob("*.log")) + sorted(Path(data_dir).glob("nodes/*.log"))
+    for log in logs[:12]:
+        try:
+            text = log.read_text(errors="replace")[-tail:]
+        except OSError:
+            continue
+        report.sections.append((f"live cloud log {log.relative_to(data_dir)} (last {tail} characters)", text))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
