@@ -17,8 +17,10 @@ routing keys a user may publish with or bind to on a topic exchange):
 - the reply exchange (write, topic write ``^reply\\.<control>\\.``): the results of its tasks, to the
   control tier's reply queues only;
 - ``celeryev`` (configure, write): the worker's heartbeat events (nobody else's messages flow there).
-A compute node asks for its machine's network agent to be pushed to through a report
-(``workers.network_control.push``), so it needs no access to the network agent's queue.
+A compute node's machine also runs its L2 network agent (``manage.py up --role compute``: its bridges
+and VXLAN to the peers, never DHCP or routers), a worker on ``network.<host>``: a compute node's user
+may use that queue (and its exchange) too. Its compute tasks still ask for a push of its network state
+through a report (``workers.network_control.push``).
 
 It cannot read, purge, delete or bind another node's queue nor the control queue, cannot publish through
 the default exchange (which would reach any queue by name), and cannot listen to another process's
@@ -78,9 +80,17 @@ def reply_prefix(queue: str) -> str:
     return f"reply.{queue}."
 
 
-def node_permissions(*, queue: str, control_queue: str) -> Permissions:
-    """What the agent consuming ``queue`` (``<role>.<host>``) may do in the vhost (see the module doc)."""
-    q = re.escape(_check("node queue", queue, NODE_QUEUE_RE))
+def node_queues(role: str, host: str) -> tuple[str, ...]:
+    """The queues the agents of node ``host`` of ``role`` consume: its own ``<role>.<host>``, and on a
+    compute node also its machine's L2 network agent's ``network.<host>``."""
+    own = _check("node queue", f"{role}.{host}", NODE_QUEUE_RE)
+    return (own, f"network.{host}") if role == "compute" else (own,)
+
+
+def node_permissions(*, queue: str, control_queue: str, also: tuple[str, ...] = ()) -> Permissions:
+    """What the agent consuming ``queue`` (``<role>.<host>``) may do in the vhost (see the module doc);
+    ``also``: further queues of the same machine's agents (``node_queues``), consumed, never replied from."""
+    q = "|".join(re.escape(_check("node queue", name, NODE_QUEUE_RE)) for name in (queue, *also))
     c = re.escape(_check("control queue", control_queue, QUEUE_RE))
     replies = re.escape(reply_prefix(queue)) + ".+"
     ev, rx, rp = re.escape(EVENTS_EXCHANGE), re.escape(REPLY_EXCHANGE), re.escape(REPORTS_EXCHANGE)
@@ -123,7 +133,8 @@ class RabbitMQCtl:
         permissions in ``vhost``."""
         _check("vhost", vhost, VHOST_RE)
         user = node_user(role, host)
-        perms = node_permissions(queue=f"{role}.{host}", control_queue=control_queue)
+        queue, *also = node_queues(role, host)
+        perms = node_permissions(queue=queue, control_queue=control_queue, also=tuple(also))
         definitions = {
             "users": [{"name": user, "password_hash": password_hash(password),
                        "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []}],

@@ -21,10 +21,12 @@ This process never touches the database itself: the children do, after ``migrate
 ``--role`` (``ROLES``) picks a part of that: ``all`` (the default) is the above; ``controller`` is
 Redis, migrations, bootstrap, the control worker, beat and the web server (no node agents);
 ``compute``, ``network`` and ``storage`` start only that node's agent worker(s) on its own queue
-(``<role>.<STRATUS_HOST>``), with the broker and settings it is given (``make node`` writes them from
-the controller's answer to its enrolment token): no Redis, no migrations, no web, no beat. Every node
-agent (compute, network, storage) runs without any database (``without_database``), in every role: its
-tasks get plain values in their messages and report to the control queue (``workers/control_bus.py``).
+(``<role>.<STRATUS_HOST>``; a compute node also its L2 network agent on ``network.<STRATUS_HOST>``,
+which never serves DHCP or routers: STRATUS_NETWORK_L2_ONLY), with the broker and settings it is given
+(``make node`` writes them from the controller's answer to its enrolment token): no Redis, no
+migrations, no web, no beat. Every node agent (compute, network, storage) runs without any database
+(``without_database``), in every role: its tasks get plain values in their messages and report to the
+control queue (``workers/control_bus.py``).
 """
 from __future__ import annotations
 
@@ -466,15 +468,20 @@ class Launcher:
             "Press Ctrl-C to stop.\n"
         )
 
-    def start_network_agent(self, supervisor: Supervisor) -> None:
+    def start_network_agent(self, supervisor: Supervisor, *, l2_only: bool = False) -> None:
         """This node's network agent: one worker process on its own queue network.<host> (workers/network.py).
         It registers the node and builds the desired networks when it can (STRATUS_NETWORK_APPLY). It holds
-        no database credentials: the control tier sends it its state and takes its reports."""
+        no database credentials: the control tier sends it its state and takes its reports. ``l2_only``
+        (a compute node's): its bridges and VXLAN to the peers only, never DHCP or routers
+        (STRATUS_NETWORK_L2_ONLY=1)."""
         network_queue = f"network.{settings.STRATUS_HOST}"
+        env = without_database(supervisor.env)
+        if l2_only:
+            env["STRATUS_NETWORK_L2_ONLY"] = "1"
         supervisor.start("network-agent", [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q",
                                            network_queue, "--pool=solo", "-n", f"{network_queue}-{os.getpid()}@%h",
                                            "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-                         env=without_database(supervisor.env))
+                         env=env)
 
     def start_storage_agent(self, supervisor: Supervisor) -> None:
         """This node's storage agent: volumes as qcow2 files under DATA_DIR/volumes/<host>/ (workers/storage.py),
@@ -505,8 +512,13 @@ class Launcher:
             self.start_storage_agent(supervisor)
             what = f"storage agent on queue storage.{host}"
         else:
+            # a compute machine needs its L2 network agent (Neutron's on every compute node): its guests'
+            # taps into their networks' bridges, VXLAN to the other nodes; DHCP and routers stay on the
+            # network node
+            self.start_network_agent(supervisor, l2_only=True)
             libvirt = self.start_libvirt(supervisor, data_dir=data_dir)
-            what = self.start_compute_node(supervisor, host=host, data_dir=data_dir)
+            what = (self.start_compute_node(supervisor, host=host, data_dir=data_dir)
+                    + f"; L2 network agent on queue network.{host}")
         where = re.sub(r"//[^@/]*@", "//", broker)  # no password on the terminal
         self.say(f"\nStratus {role} node {host} is running.\n"
                  f"  agent:       {what}\n"

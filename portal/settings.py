@@ -416,6 +416,9 @@ STRATUS_IMAGE_FORMAT_ENFORCEMENT = env_bool("STRATUS_IMAGE_FORMAT_ENFORCEMENT", 
 STRATUS_HOST = os.environ.get("STRATUS_HOST", "") or os.uname().nodename
 STRATUS_VTEP_IP = os.environ.get("STRATUS_VTEP_IP", "")
 STRATUS_NETWORK_APPLY = os.environ.get("STRATUS_NETWORK_APPLY", "auto")
+# A compute node's L2 agent (`manage.py up --role compute` sets it): its bridges and VXLAN only, never
+# DHCP or routers (those are the network node's; otherwise the first agent to register serves them).
+STRATUS_NETWORK_L2_ONLY = env_bool("STRATUS_NETWORK_L2_ONLY", False)
 # A simulated node: run the node's bridges inside this network namespace; namespaces it makes for
 # DHCP/routers get this prefix (they are machine-wide). Empty = the real node.
 STRATUS_NETWORK_NODE_NAMESPACE = os.environ.get("STRATUS_NETWORK_NODE_NAMESPACE", "")

@@ -101,6 +101,14 @@ def _apply_mode() -> str:
     return mode if mode in ("auto", "yes", "no") else "auto"
 
 
+def _l2_only() -> bool:
+    """This agent is a compute node's L2 agent (settings STRATUS_NETWORK_L2_ONLY, which ``manage.py up
+    --role compute`` sets): it says so in its reports, and is never made the DHCP and routers' host."""
+    from django.conf import settings
+
+    return bool(settings.STRATUS_NETWORK_L2_ONLY)
+
+
 def _not_applied(state: Any, reason: str) -> Report:
     ports = [p for p in state.ports if p.binding_host == state.host]
     return Report(host=state.host, capable=False, applied=False, reason=reason,
@@ -153,7 +161,7 @@ def _apply(host: str, state: NodeState, generation: int) -> tuple[Report, dict[s
         vtep_ip=vtep, capable=report.capable, reason=report.reason, applied=report.applied,
         errors=list(report.errors), duration_s=report.duration_s, counts=dict(report.counts),
         configuration={"apply": mode, "node_namespace": driver.config.node_namespace or "",
-                       "capabilities": dict(caps.details)})
+                       "capabilities": dict(caps.details)}, l2_only=_l2_only())
     return report, {"host": host, "generation": generation, "capable": report.capable, "applied": report.applied,
                     "reason": report.reason, "changes": list(report.changes), "errors": list(report.errors),
                     "statuses": report.statuses, "duration_s": report.duration_s}
@@ -193,7 +201,7 @@ def register(host: str) -> None:
     capable, reason = caps.capable, caps.reason
     control_bus.report("workers.network_control.agent_report", host=host, vtep_ip=vtep_ip(driver), capable=capable,
                        reason=reason, configuration={"apply": mode, "capabilities": dict(caps.details)},
-                       push_state=True)
+                       push_state=True, l2_only=_l2_only())
     logger.info("network agent registered for %s (capable=%s%s)", host, capable, f": {reason}" if reason else "")
 
 

@@ -57,14 +57,17 @@ def push(host: str) -> dict[str, Any]:
 
 @shared_task(name="workers.network_control.agent_report")
 def agent_report(*, host: str, vtep_ip: str = "", capable: bool = False, reason: str = "",
-                 configuration: Mapping[str, Any] | None = None, push_state: bool = False) -> None:
+                 configuration: Mapping[str, Any] | None = None, push_state: bool = False,
+                 l2_only: bool = False) -> None:
     """A node's agent starts (or heartbeats without applying): register or refresh it; with
-    ``push_state``, then send it its state (the services committed: the push sees the agent)."""
+    ``push_state``, then send it its state (the services committed: the push sees the agent).
+    ``l2_only``: a compute node's L2 agent, never the DHCP and routers' host."""
     from apps.networks import services
 
     host = _host(host)
     services.network_agent_report(host=host, vtep_ip=_text(vtep_ip, "vtep_ip"), capable=bool(capable),
-                                  reason=_text(reason, "reason"), configuration=_mapping(configuration))
+                                  reason=_text(reason, "reason"), configuration=_mapping(configuration),
+                                  l2_only=l2_only is True)
     if push_state:
         push(host)
 
@@ -72,7 +75,7 @@ def agent_report(*, host: str, vtep_ip: str = "", capable: bool = False, reason:
 @shared_task(name="workers.network_control.synced")
 def synced(*, host: str, generation: int, statuses: Mapping[str, str], vtep_ip: str = "", capable: bool = False,
            reason: str = "", applied: bool = False, errors: Sequence[str] = (), duration_s: float | None = None,
-           counts: Any = None, configuration: Mapping[str, Any] | None = None) -> int | None:
+           counts: Any = None, configuration: Mapping[str, Any] | None = None, l2_only: bool = False) -> int | None:
     """A node applied the state of ``generation``: its outcome and its ports' statuses, through
     ``network_agent_synced`` (only ``host``'s ports change; an older report than the last is dropped)."""
     from apps.networks import services
@@ -90,7 +93,7 @@ def synced(*, host: str, generation: int, statuses: Mapping[str, str], vtep_ip: 
         capable=bool(capable), reason=_text(reason, "reason"), applied=bool(applied), errors=list(errors),
         duration_s=float(duration_s) if duration_s is not None else None,
         counts={str(k): int(v) for k, v in (dict(counts) if counts else {}).items()},
-        configuration=_mapping(configuration))
+        configuration=_mapping(configuration), l2_only=l2_only is True)
     if changed is None:
         logger.info("network report of %s for generation %d dropped: older than the last applied", host, generation)
     return changed

@@ -263,17 +263,38 @@ def test_role_node_starts_only_its_agent_on_its_queue(tmp_path: Path, monkeypatc
            "STRATUS_PUBLIC_URL": "http://10.0.0.1:8000"}
     for role, name in (("compute", "compute-node9"), ("network", "network-agent"), ("storage", "storage-agent")):
         supervisor, banner = _role_launch(role, tmp_path, monkeypatch, settings, env)
-        assert supervisor.names == [name] and supervisor.steps == []  # no Redis, migrations, web or beat
-        argv = supervisor.started[0][1]
+        assert supervisor.names[-1:] == [name] and supervisor.steps == []  # no Redis, migrations, web or beat
+        argv = supervisor.started[-1][1]
         assert argv[argv.index("-Q") + 1] == f"{role}.node9"
         assert f"Stratus {role} node node9 is running" in banner and "secret" not in banner
         assert supervisor.env["REDIS_URL"] == env["CELERY_BROKER_URL"]
     storage_env = supervisor.started[0][2]  # storage: the supervisor's environment with no database
     assert storage_env is not None and "DATABASE_URL" not in storage_env and storage_env["STRATUS_NO_DATABASE"] == "1"
     assert storage_env["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
-    compute_env = _role_launch("compute", tmp_path, monkeypatch, settings, env)[0].started[0][2]
+    compute = _role_launch("compute", tmp_path, monkeypatch, settings, env)[0]
+    compute_env = compute.started[-1][2]
     assert compute_env is not None and compute_env["STRATUS_COMPUTE_HOST"] == "node9"
     assert "DATABASE_URL" not in compute_env and compute_env["STRATUS_NO_DATABASE"] == "1"
+    assert "STRATUS_NETWORK_L2_ONLY" not in compute_env
+
+
+def test_role_compute_also_starts_the_machines_l2_network_agent(tmp_path: Path, monkeypatch: Any,
+                                                                settings: Any) -> None:
+    """A compute machine needs its own network agent (its guests' taps into the bridges, VXLAN to the other
+    nodes), which never serves DHCP or routers (STRATUS_NETWORK_L2_ONLY); the network node's does not
+    say so, nor does `all`'s."""
+    env = {"CELERY_BROKER_URL": "amqp://stratus-compute-node9:pw@10.0.0.1:5672/v"}
+    compute, banner = _role_launch("compute", tmp_path, monkeypatch, settings, env)
+    assert compute.names == ["network-agent", "compute-node9"]
+    _name, argv, agent_env = compute.started[0]
+    assert argv[argv.index("-Q") + 1] == "network.node9" and "--pool=solo" in argv
+    assert agent_env is not None and agent_env["STRATUS_NETWORK_L2_ONLY"] == "1"
+    assert agent_env["STRATUS_NO_DATABASE"] == "1" and agent_env["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
+    assert "L2 network agent on queue network.node9" in banner
+    for role in ("network", "all"):
+        launched = _role_launch(role, tmp_path, monkeypatch, settings, dict(env, DATABASE_URL="postgres://x/y"))[0]
+        agent_env = next(e for n, _a, e in launched.started if n == "network-agent")
+        assert agent_env is not None and "STRATUS_NETWORK_L2_ONLY" not in agent_env, role
 
 
 def test_the_network_agent_starts_without_database(tmp_path: Path, monkeypatch: Any, settings: Any) -> None:
@@ -299,8 +320,9 @@ def test_role_node_refuses_without_broker_and_needs_no_database(tmp_path: Path, 
     for role, name in (("compute", "compute-node9"), ("storage", "storage-agent")):
         supervisor, _banner = _role_launch(role, tmp_path, monkeypatch, settings,
                                            {"CELERY_BROKER_URL": "redis://10.0.0.1/0"})
-        assert supervisor.names == [name] and "DATABASE_URL" not in supervisor.started[0][2]
-        assert supervisor.started[0][2]["STRATUS_NO_DATABASE"] == "1"
+        assert supervisor.names[-1] == name
+        for _name, _argv, child_env in supervisor.started:
+            assert "DATABASE_URL" not in child_env and child_env["STRATUS_NO_DATABASE"] == "1"
 
 
 def test_role_option_of_up() -> None:

@@ -85,6 +85,28 @@ def test_node_state_costs_constant_queries(cloud):
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
 
 
+def test_a_compute_nodes_l2_agent_never_serves_dhcp_and_routers(cloud):
+    """A compute node's agent registering before the network node's (``l2_only``: `up --role compute`'s)
+    is not made the DHCP and routers' host, whenever it reports; the network node's agent is. A report
+    can only decline that duty: an agent made the host keeps it when it reports without ``l2_only``."""
+    from workers import network_control
+
+    assert not services.network_agent_report(host="cmp1", vtep_ip="192.0.2.2", capable=True,
+                                             l2_only=True).hosts_dhcp_l3
+    network_control.agent_report(host="cmp2", vtep_ip="192.0.2.3", capable=True, l2_only=True)
+    assert services.network_agent_report(host="net1", vtep_ip="192.0.2.1", capable=True).hosts_dhcp_l3
+    network_control.synced(host="cmp1", generation=1, statuses={}, capable=True, applied=True, l2_only=True)
+    assert list(NetworkAgent.objects.filter(hosts_dhcp_l3=True).values_list("host", flat=True)) == ["net1"]
+    net = cloud.member.network()
+    cloud.member.subnet(net["id"], "10.71.0.0/24")
+    assert {n.id for n in selectors.network_node_state(host="net1").networks} == {net["id"]}  # its DHCP
+    assert not selectors.network_node_state(host="cmp1").networks  # no port of cmp1's on it
+    # an agent made the host by an admin and then reporting as L2 only stops serving
+    NetworkAgent.objects.filter(host="cmp2").update(hosts_dhcp_l3=True)
+    network_control.agent_report(host="cmp2", vtep_ip="192.0.2.3", capable=True, l2_only=True)
+    assert not NetworkAgent.objects.get(host="cmp2").hosts_dhcp_l3
+
+
 def test_agent_report_and_port_statuses(cloud):
     agent = services.network_agent_report(host="n1", vtep_ip="192.0.2.9", capable=True)
     assert agent.hosts_dhcp_l3  # the first agent serves DHCP and routers

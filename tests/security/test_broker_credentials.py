@@ -97,8 +97,19 @@ def test_a_node_cannot_take_or_touch_another_nodes_queue_or_the_control_queue(ra
         assert not refused(conn, lambda c: c.basic_publish(amqp.Message("retry"), exchange=mine, routing_key=mine))
         assert not refused(conn, lambda c: c.exchange_declare("celeryev", "topic", durable=True, auto_delete=False))
 
-        # nor its own machine's network agent: a compute node asks for a push by report
-        for target in (theirs, CONTROL, f"network.{a}", f"network.{b}"):
+        # its machine's L2 network agent's queue too (`up --role compute` runs it with the node's user)
+        own_network = f"network.{a}"
+        put(rabbit_vhost, own_network, "a state for a's L2 agent")
+        ch = conn.channel()
+        ch.exchange_declare(own_network, "topic", durable=True, auto_delete=False)
+        ch.queue_declare(own_network, durable=True, auto_delete=False)
+        ch.queue_bind(own_network, own_network, own_network)
+        got = ch.basic_get(own_network)
+        assert got is not None and got.body in ("a state for a's L2 agent", b"a state for a's L2 agent")
+        ch.basic_ack(got.delivery_tag)
+
+        # nothing of another node's, nor of the control tier's
+        for target in (theirs, CONTROL, f"network.{b}"):
             assert refused(conn, lambda c, t=target: c.basic_get(t)), f"read {target}"
             assert refused(conn, lambda c, t=target: c.basic_consume(t, callback=print)), f"consume {target}"
             assert refused(conn, lambda c, t=target: c.queue_purge(t)), f"purge {target}"

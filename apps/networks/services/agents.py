@@ -81,12 +81,17 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
                          message: str | None = None, configuration: Mapping[str, Any] | None = None,
                          reason: str | None = None, applied: bool | None = None, errors: Sequence[str] = (),
                          duration_s: float | None = None, counts: Any = None,
-                         generation: int | None = None) -> NetworkAgent:
-    """A node's agent registers itself and heartbeats (at start-up and after every sync)."""
+                         generation: int | None = None, l2_only: bool = False) -> NetworkAgent:
+    """A node's agent registers itself and heartbeats (at start-up and after every sync). The first agent
+    to register serves DHCP and routers, unless it is ``l2_only``: the L2 agent of a compute node (its
+    bridges and VXLAN to the peers, as Neutron's L2 agent), which never serves them, whenever it
+    registers. A node can only decline that duty by its report, never take it."""
     if not host:
         raise BadRequest("An agent report needs the host name.")
     agent = NetworkAgent.objects.select_for_update().filter(host=host).first()
     created = agent is None
+    if l2_only:
+        hosts_dhcp_l3 = False
     if agent is None:
         if hosts_dhcp_l3 is None:
             hosts_dhcp_l3 = not NetworkAgent.objects.filter(hosts_dhcp_l3=True).exists()
@@ -126,7 +131,7 @@ def network_agent_report(*, host: str, vtep_ip: str = "", capable: bool = False,
 def network_agent_synced(*, host: str, generation: int, statuses: Mapping[str, str], vtep_ip: str = "",
                          capable: bool = False, reason: str = "", applied: bool = False, errors: Sequence[str] = (),
                          duration_s: float | None = None, counts: Any = None,
-                         configuration: Mapping[str, Any] | None = None) -> int | None:
+                         configuration: Mapping[str, Any] | None = None, l2_only: bool = False) -> int | None:
     """The agent on ``host`` applied the state of ``generation``: its heartbeat and outcome
     (``network_agent_report``), then its ports' statuses (``port_status_report``: only ports of that
     host change). A report older than the last one applied for this agent (two control workers took
@@ -137,7 +142,8 @@ def network_agent_synced(*, host: str, generation: int, statuses: Mapping[str, s
     if isinstance(last, int) and generation < last:
         return None
     network_agent_report(host=host, vtep_ip=vtep_ip, capable=capable, reason=reason, applied=applied, errors=errors,
-                         duration_s=duration_s, counts=counts, configuration=configuration, generation=generation)
+                         duration_s=duration_s, counts=counts, configuration=configuration, generation=generation,
+                         l2_only=l2_only)
     return port_status_report(host=host, statuses=statuses)
 
 
