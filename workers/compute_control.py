@@ -130,14 +130,9 @@ def _volume_services() -> Any:
 def server_volume_mapping(*, instance_id: str, volume_id: str) -> dict[str, str] | None:
     """A volume task's question before it acts: the mapping as it is now (status, device name) with
     the instance's host, or None when there is no such mapping."""
-    from apps.compute.models import Instance
-    from apps.compute.selectors.volumes import bdm_for_node
+    from apps.compute.selectors.volumes import server_volume_mapping_for_node
 
-    bdm = bdm_for_node(instance_id=instance_id, volume_id=volume_id)
-    host = Instance.objects.filter(pk=instance_id).values_list("host", flat=True).first()
-    if bdm is None or host is None:
-        return None
-    return {"status": bdm.status, "device_name": bdm.device_name or "", "host": host or ""}
+    return server_volume_mapping_for_node(instance_id=instance_id, volume_id=volume_id)
 
 
 @shared_task(name="workers.compute_control.server_volume_connecting", ignore_result=False)

@@ -34,7 +34,7 @@ from tests.workers.compute.conftest import (
     upload_image,
 )
 from tests.workers.compute.conftest import node as _node  # noqa: F401 - the node fixture, used through `up_node`
-from workers import compute, compute_volumes, storage
+from workers import compute, compute_control, compute_volumes, storage
 from workers.drivers.hypervisor.libvirt import RUNNING, DiskSpec
 
 pytestmark = needs_tools
@@ -130,7 +130,12 @@ def test_attach_then_detach_on_the_test_driver(cloud, up_node, store, tmp_path,
         ("attached", attachment.id, "/dev/vdc", None)
     # the test driver has no hot-plug: the disk is in the persistent definition
     assert defined_disks(up_node, inst.id)["vdc"] == (path, volume.id)
-    # a redelivered task finds the work done
+    # a redelivered task finds the work done: the control tier's answer (one query, plain values)
+    with CaptureQueriesContext(connection) as queries:
+        mapping = compute_control.server_volume_mapping(instance_id=inst.id, volume_id=volume.id)
+    assert mapping == {"status": "attached", "device_name": "/dev/vdc", "host": up_node.host}
+    assert len(queries) == 1
+    assert compute_control.server_volume_mapping(instance_id=inst.id, volume_id=str(uuid.uuid4())) is None
     assert compute_volumes.attach_volume(inst.id, volume.id) == "skipped"
 
     # what the APIs show

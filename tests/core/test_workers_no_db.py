@@ -103,6 +103,38 @@ def test_node_code_uses_the_database_only_where_it_is_known_to() -> None:
     assert not freed, f"{sorted(freed)} no longer import the database: remove them from KNOWN_DB_USERS"
 
 
+ORM_MODULE = re.compile(r"^(apps\.\w+\.models(\.|$)|django\.db(\.|$))")
+
+
+def orm_users(tree: ast.AST) -> list[str]:
+    """What under ``tree`` reaches the ORM itself rather than through a service or selector: imports of
+    ``apps.<app>.models`` or ``django.db``, and ``<something>.objects`` (a model's manager)."""
+    found = [name for name in _db_imports(tree) if ORM_MODULE.match(name)]
+    found += [f"line {n.lineno}: .objects" for n in ast.walk(tree)
+              if isinstance(n, ast.Attribute) and n.attr == "objects"]
+    return found
+
+
+def test_control_tasks_call_services_and_selectors_only() -> None:
+    """A control-queue task takes plain values, calls one service or selector and acts on what it returns:
+    no model, no queryset, no transaction of its own (the rule, and where it lives, is the app's)."""
+    modules = {p.stem for p in WORKERS.glob("*.py")}
+    control = CONTROL_MODULES | {m for m in modules if m.endswith("_control")}
+    users = {m: found for m in sorted(control) if (found := orm_users(ast.parse((WORKERS / f"{m}.py").read_text())))}
+    assert not users, f"control tasks use the ORM directly: {users}; move the read or write into a selector or service"
+
+
+def test_the_reader_sees_orm_use() -> None:
+    tree = ast.parse("\n".join([
+        "from apps.compute.models import Instance",
+        "from apps.volumes import services",
+        "from django.db import transaction",
+        "Instance.objects.filter(pk=1)",
+        "services.objects_expire()",
+    ]))
+    assert orm_users(tree) == ["apps.compute.models", "django.db", "line 4: .objects"]
+
+
 def test_the_reader_sees_database_imports() -> None:
     """The reader itself, on the shapes the modules use."""
     tree = ast.parse("\n".join([

@@ -1,8 +1,8 @@
 """Reads of a server's Cinder volumes (its ``BlockDeviceMapping`` rows), scoped to the caller.
 
 ``volumes_of_servers`` is what a server list shows as ``os-extended-volumes:volumes_attached``: one
-query for a whole page. ``bdm_for_node`` answers a compute node's volume task (no actor;
-``workers/compute_control.py``)."""
+query for a whole page. ``server_volume_mapping_for_node`` answers a compute node's volume task (no
+actor; ``workers/compute_control.py``)."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -40,6 +40,13 @@ def volumes_of_servers(*, instance_ids: list[str]) -> dict[str, list[BlockDevice
     return found
 
 
-def bdm_for_node(*, instance_id: str, volume_id: str) -> BlockDeviceMapping | None:
-    """The row a node's attach or detach task works on (None once it is gone)."""
-    return BlockDeviceMapping.objects.filter(instance_id=instance_id, volume_id=volume_id).first()
+def server_volume_mapping_for_node(*, instance_id: str, volume_id: str) -> dict[str, str] | None:
+    """What a node's attach or detach task asks before it acts: the mapping as it is now (its status
+    and device name) with its instance's host, as plain values in one query; None once the mapping
+    or the instance is gone."""
+    found = BlockDeviceMapping.objects.filter(instance_id=instance_id, volume_id=volume_id).values_list(
+        "status", "device_name", "instance__host").first()
+    if found is None:
+        return None
+    status, device_name, host = found
+    return {"status": status, "device_name": device_name or "", "host": host or ""}
