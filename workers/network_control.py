@@ -6,9 +6,9 @@ and write to the database itself, now that it holds no database credentials (iss
 The services send it after every commit that changes what nodes apply (``notify_agents``), Celery beat
 every ``STRATUS_NETWORK_RESYNC_SECONDS`` (a full resync, and the heartbeat), and a node asks for one
 through ``report`` when its agent starts or is reset. ``generation`` is read from the database's clock
-before the state is loaded: pushes from concurrent control workers may reach the node out of order,
-and the node ignores one older than the last it applied (a change the older one missed has its own,
-newer, push).
+before the state is loaded, both from one snapshot (``network_push_state``): pushes from concurrent
+control workers may reach the node out of order, and the node ignores one older than the last it applied
+(a change the older one missed has its own, newer, push).
 
 The node reports with ``workers.control_bus.report``: ``agent_report`` (start-up: the node, its VTEP and
 capability) and ``synced`` (after each apply: outcome and port statuses). The host a report names is
@@ -32,11 +32,11 @@ PORT_STATUSES = ("ACTIVE", "DOWN")
 
 
 def state_message(host: str) -> dict[str, Any]:
-    """The kwargs of ``workers.network.apply`` for ``host``: its generation, read first, then its state."""
+    """The kwargs of ``workers.network.apply`` for ``host``: its generation and its state, read from one
+    snapshot of the database (``network_push_state``)."""
     from apps.networks import selectors  # imported here: this module loads before Django is set up
 
-    generation = selectors.network_state_generation()
-    state = selectors.network_node_state(host=host)
+    generation, state = selectors.network_push_state(host=host)
     return {"host": host, "state": state.to_dict(), "generation": generation}
 
 

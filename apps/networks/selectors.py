@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Case, Count, Model, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -539,18 +539,41 @@ def network_quota_usage(*, actor: Actor, project_id: str) -> dict[str, dict[str,
 # ---- the network agent's desired state -----------------------------------------------------
 
 def network_state_generation() -> int:
-    """A number that grows with time, read from the database's clock (PostgreSQL's ``clock_timestamp()``,
-    in microseconds; another engine, this process's clock): one clock for every control worker, so the
-    state a push loads after reading it is never older than a push's that read a smaller one. Read it
-    BEFORE loading the state: a change the load may miss committed after it, and its own push reads a
-    larger one."""
+    """A number that grows with time, read from the database's clock (PostgreSQL's ``statement_timestamp()``:
+    when the server received this statement, in microseconds; another engine, this process's clock): one
+    clock for every control worker, so the state a push loads after reading it is never older than a
+    push's that read a smaller one. Read it BEFORE loading the state: a change the load may miss committed
+    after it, and its own push reads a larger one. The statement's start precedes the snapshot the
+    statement takes, so read as the first statement of a REPEATABLE READ transaction (as
+    ``network_push_state`` does) it is older than that transaction's snapshot."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+            cursor.execute("SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::bigint")
             return int(cursor.fetchone()[0])
     import time
 
     return time.time_ns() // 1000
+
+
+def network_push_state(*, host: str) -> tuple[int, Any]:
+    """``(generation, state)`` of a push to ``host``, read from one snapshot of the database.
+
+    ``network_node_state`` reads with several queries; under READ COMMITTED each sees the commits made
+    before it started, so a change committed between two of them would give a state that mixes two
+    commits (a network as before it, its ports as after). On PostgreSQL this reads in one REPEATABLE READ
+    READ ONLY transaction: ``network_state_generation`` is its first statement (that statement takes the
+    snapshot; the generation is the time the server received it, before the snapshot), then the loads,
+    all from that snapshot. A change committed after the snapshot is missed, and its own push, sent on
+    its commit, reads a larger generation. SQLite reads one transaction's snapshot anyway. Inside a
+    transaction already begun (a caller's, a test's) the isolation cannot change: it reads in that one."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        generation = network_state_generation()
+        state = network_node_state(host=host)
+    return generation, state
 
 
 def network_node_state(*, host: str) -> Any:
