@@ -1,0 +1,560 @@
+"""More than one machine (issue 16): a controller, a network node and two compute nodes, each node a set of
+processes in a network namespace of its own with its own address on a test bridge, joined over RabbitMQ.
+
+- **The controller** is this machine's own namespace, joined to the test bridge with the bridge's address:
+  it is the machine that holds PostgreSQL, Redis and RabbitMQ, which listen on 127.0.0.1 here (a
+  controller in a namespace of its own would need the database and Redis moved behind an address too,
+  which changes nothing the test proves about the nodes). It runs ``manage.py up --role controller``
+  (web on the bridge address, control worker, beat) with RabbitMQ as its broker in a vhost of the test's
+  own, and makes each node a RabbitMQ user at its enrolment (``STRATUS_RABBITMQ_MANAGE=rabbitmqctl``).
+  RabbitMQ listens on loopback only on this machine: a TCP relay on the bridge address (``BrokerRelay``)
+  stands for its listener on the management network, so the nodes reach the real broker at the
+  controller's address.
+- **Each node** (``net``, ``cmp1``, ``cmp2``) is a namespace with a veth into the bridge: it enrols through
+  the real ``POST /v1/nodes/enrol`` (``manage.py node_enrol`` run inside the namespace, with a token of
+  ``manage.py node_token create``), then runs ``manage.py up --role network|compute`` inside the namespace
+  (``nsenter --net``: only the network namespace differs, as on another machine that shares the image
+  store's directory) with the environment that enrolment wrote, without DATABASE_URL
+  (``STRATUS_NO_DATABASE=1``), its broker URL being its own RabbitMQ user's. A compute node runs its
+  simulated hypervisor (libvirt's test driver) and its L2 network agent; the network node's agent serves
+  DHCP, routers and the metadata proxy and is the external network's gateway.
+- **Guests**: the test driver makes no taps, so each guest is a namespace whose veth end, named as the
+  port's tap (``tap<port id[:11]>``), sits in its compute node's namespace, where libvirt's tap would be.
+
+What it shows: two guests on different compute nodes get their addresses by DHCP from the network node
+(over VXLAN between the nodes' addresses), ping each other, reach the controller's address (outside the
+cloud) through their router, are reached on a floating IP from the controller, and read their metadata at
+169.254.169.254 through the network node; a node enrolled with a revoked token is refused; killing a
+compute node's agent mid-boot (SIGKILL of its process group while its spawn task runs) leaves the server in
+ERROR with its claims on the node released once the build timeout passes.
+"""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from lib.netmodel import tap_name
+from portal.launcher import openrc_password, without_database
+from tests.capabilities import needs
+from tests.conftest import ROOT, create_migrated_database, database_url, free_port, pg_execute
+from tests.leftovers import reap
+from tests.network_lab import SKIP_REASON, in_ns, sh
+from tests.rabbitmq import Vhost, rabbitmq_missing
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "ok"),
+              needs(rabbitmq_missing())]
+
+BUILD_TIMEOUT = 8  # seconds in BUILD before the control tier's sweep faults a server (STRATUS_BUILD_TIMEOUT_SECONDS)
+
+GUEST_DHCP_SCRIPT = """#!/bin/sh
+# busybox udhcpc hook, as a guest's DHCP client does: the address, the default route and the lease's
+# classless static routes (option 121: the metadata service's host route through the DHCP port)
+case "$1" in
+  deconfig) ip link set "$interface" up; ip -4 addr flush dev "$interface" ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    if [ -n "$router" ]; then ip route replace default via "${router%% *}" dev "$interface"; fi
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+    echo "ip=$ip router=$router staticroutes=$staticroutes" | tr ' ' '\\n' | sed 's/^staticroutes=//' > "$0.lease"
+    ;;
+esac
+exit 0
+"""
+
+
+class BrokerRelay:
+    """A TCP relay from ``listen`` to RabbitMQ on ``target`` (its listener on loopback), one pair of pump
+    threads per connection; a connection closed on one side is closed on the other (a killed node's
+    connection drops at the broker, which gives its unacknowledged messages back)."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(listen, reuse_port=False)
+        self.sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.server.close()
+        with self.lock:
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+@dataclass
+class Node:
+    name: str  # the node's host name (its queues are <role>.<name>)
+    role: str
+    ns: str
+    ip: str
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "up.log"
+
+    def logs(self) -> str:
+        parts = [f"--- {self.name} up.log\n{self.log.read_text(errors='replace')[-3000:]}" if self.log.exists() else ""]
+        for path in sorted((self.data_dir / "logs").glob("*.log")):
+            parts.append(f"--- {self.name} {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+
+@dataclass
+class Guest:
+    ns: str
+    node: Node
+    port_id: str
+    workdir: Path
+
+    def dhcp(self, tries: int = 8) -> dict[str, str]:
+        script = self.workdir / f"dhcp-{self.ns}.sh"
+        script.write_text(GUEST_DHCP_SCRIPT)
+        script.chmod(0o755)
+        lease = Path(f"{script}.lease")
+        lease.unlink(missing_ok=True)
+        in_ns(self.ns, "busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", str(tries), "-T", "1", "-A", "1",
+              "-O", "staticroutes", "-s", str(script), check=False, timeout=tries * 3 + 10)
+        if not lease.exists():
+            return {}
+        lines = lease.read_text().split("\n")
+        values = dict(line.split("=", 1) for line in lines if line.startswith(("ip=", "router=")))
+        values["staticroutes"] = " ".join(line for line in lines if line and "=" not in line)
+        return values
+
+    def ping(self, ip: str, count: int = 1, wait: int = 2) -> bool:
+        return in_ns(self.ns, "busybox", "ping", "-c", str(count), "-W", str(wait), ip, check=False,
+                     timeout=count * wait + 10).returncode == 0
+
+
+@dataclass
+class Cluster:
+    tag: str
+    workdir: Path
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    controller_ip: str
+    url: str
+    env: dict[str, str]  # the controller's
+    db_name: str
+    vhost: Vhost
+    public_cidr: str
+    admin_password: str = ""
+    controller: subprocess.Popen | None = None
+    nodes: dict[str, Node] = field(default_factory=dict)
+    guests: list[Guest] = field(default_factory=list)
+
+    # ---- the controller ------------------------------------------------------------------------
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)}: {done.stderr[-3000:]}")
+        return done
+
+    def sdk(self):  # type: ignore[no-untyped-def]
+        import openstack
+
+        return openstack.connect(auth_url=f"{self.url}/identity/v3", username="admin", password=self.admin_password,
+                                 project_name="admin", user_domain_name="Default", project_domain_name="Default",
+                                 region_name="RegionOne", identity_api_version="3", interface="public")
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        conn = psycopg2.connect(self.env["DATABASE_URL"])
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def controller_logs(self) -> str:
+        parts = []
+        for path in sorted((self.workdir / "controller" / "logs").glob("*.log")):
+            parts.append(f"--- controller {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+    def logs(self) -> str:
+        return "\n".join([self.controller_logs(), *(n.logs() for n in self.nodes.values())])
+
+    # ---- nodes ---------------------------------------------------------------------------------
+    def namespace(self, short: str, index: int) -> tuple[str, str]:
+        """A node's namespace and its address: a veth into the test bridge."""
+        ns = f"{self.tag}-{short}"
+        ip = str(self.subnet.network_address + 10 + index)
+        sh("ip", "netns", "add", ns)
+        outer = f"{self.tag}v{index}"
+        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", outer, "master", self.bridge, "up")
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        in_ns(ns, "ip", "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0")
+        in_ns(ns, "ip", "link", "set", "eth0", "up")
+        return ns, ip
+
+    def token(self, role: str, name: str) -> tuple[str, str]:
+        """(token id, token) of a new enrolment token, as the operator makes it."""
+        out = self.manage("node_token", "create", "--role", role, "--name", name).stdout
+        token_id = re.search(r"^token id: (\S+)$", out, re.M)
+        token = re.search(r"^token \(shown only now\): (\S+)$", out, re.M)
+        assert token_id and token, out
+        return token_id.group(1), token.group(1)
+
+    def node_environ(self, data_dir: Path, **extra: str) -> dict[str, str]:
+        """What a new machine has before it enrols: none of the controller's settings, no database."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("STRATUS_", "CELERY_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(STRATUS_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **extra)
+        return without_database(env)
+
+    def enrol(self, ns: str, role: str, name: str, token: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+        """``manage.py node_enrol`` run inside the node's namespace (what ``make node TOKEN=...`` runs)."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return subprocess.run(
+            ["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, "manage.py", "node_enrol", "--controller",
+             self.url, "--role", role, "--name", name, "--env-file", str(data_dir / "node.env")],
+            cwd=ROOT, env=self.node_environ(data_dir, STRATUS_NODE_TOKEN=token), capture_output=True, text=True,
+            timeout=120, check=False)
+
+    def add_node(self, short: str, role: str, **settings: str) -> Node:
+        index = len(self.nodes) + 1
+        name = f"{short}-{self.tag}"
+        ns, ip = self.namespace(short, index)
+        data_dir = self.workdir / name
+        _token_id, token = self.token(role, name)
+        enrolled = self.enrol(ns, role, name, token, data_dir)
+        assert enrolled.returncode == 0, enrolled.stderr[-3000:]
+        given = {}
+        for line in (data_dir / "node.env").read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line[len("export "):].partition("=")
+                given[key] = shlex.split(value)[0] if value else ""
+        assert "DATABASE_URL" not in given and given["CELERY_BROKER_URL"].startswith(
+            f"amqp://stratus-{role}-{name}:"), given
+        self.vhost.users.append(f"stratus-{role}-{name}")
+        node = Node(name=name, role=role, ns=ns, ip=ip, data_dir=data_dir)
+        node.env = self.node_environ(
+            data_dir, **given, STRATUS_VTEP_IP=ip, STRATUS_NETWORK_APPLY="yes",
+            STRATUS_NETWORK_NAMESPACE_PREFIX=f"{self.tag}{short}-", STRATUS_NETWORK_STATE_DIR=str(data_dir / "network"),
+            STRATUS_HYPERVISOR="test", STRATUS_NODE_VCPUS="4", STRATUS_NODE_MEMORY_MB="4096",
+            STRATUS_NODE_DISK_GB="40", STRATUS_COMPUTE_HEARTBEAT_SECONDS="2",
+            # the image store's directory, shared with the controller (README: a shared STRATUS_IMAGE_DIR or S3)
+            STRATUS_IMAGE_DIR=self.env["STRATUS_IMAGE_DIR"], **settings)
+        self.nodes[short] = node
+        with open(node.log, "wb") as out:
+            node.proc = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{ns}", "--", sys.executable, "manage.py", "up", "--role", role],
+                cwd=ROOT, env=node.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        return node
+
+    def guest(self, node: Node, port: Any, mtu: int) -> Guest:
+        """A guest namespace plugged into ``node`` by a veth named as the port's tap."""
+        ns = f"{self.tag}-g{len(self.guests)}"
+        sh("ip", "netns", "add", ns)
+        guest = Guest(ns=ns, node=node, port_id=port.id, workdir=self.workdir)
+        self.guests.append(guest)
+        tap = tap_name(port.id)
+        sh("ip", "-n", node.ns, "link", "add", tap, "mtu", str(mtu), "type", "veth", "peer", "name", "eth0", "mtu",
+           str(mtu), "netns", ns)
+        sh("ip", "-n", node.ns, "link", "set", tap, "up")
+        in_ns(ns, "ip", "link", "set", "eth0", "address", port.mac_address)
+        in_ns(ns, "ip", "link", "set", "eth0", "up")
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        return guest
+
+    def wait(self, predicate: Any, what: str, timeout: float = 60, interval: float = 0.3) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {timeout} s\n{self.logs()}")
+            time.sleep(interval)
+
+
+def _pids(marker: str) -> list[int]:
+    """The processes whose command line holds ``marker`` (a queue name of this test's own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+    return found
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    routes = sh("ip", "-4", "route", "show", "table", "all").stdout
+    for _ in range(50):
+        net = ipaddress.ip_network(f"10.{secrets.randbelow(50) + 200}.{secrets.randbelow(250)}.0/24")
+        if str(net.network_address)[:-1] not in routes:
+            return net
+    raise AssertionError("no free /24 for the test bridge")
+
+
+def _stop_groups(procs: list[subprocess.Popen | None], timeout: float = 20) -> None:
+    """Stop launchers (each the leader of its session): SIGTERM to all at once (each stops its children),
+    then SIGKILL to the sessions of those still running after ``timeout``."""
+    running = [p for p in procs if p is not None and p.poll() is None]
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@pytest.fixture
+def cluster(rabbit_vhost: Vhost) -> Iterator[Cluster]:
+    tag = f"mn{secrets.token_hex(2)}"
+    workdir = Path(tempfile.mkdtemp(prefix=f"stratus-{tag}-"))
+    os.chmod(workdir, 0o755)  # dnsmasq (as nobody) reads its files under it
+    subnet = _free_subnet()
+    bridge = f"{tag}br"
+    controller_ip = str(subnet.network_address + 1)
+    db_name = f"stratus_mn_{secrets.token_hex(4)}"
+    port = free_port()
+    url = f"http://{controller_ip}:{port}"
+    control_queue = f"control-{tag}"
+    public = f"172.{secrets.randbelow(8) + 20}.{secrets.randbelow(200) + 20}.0/24"
+    relay: BrokerRelay | None = None
+    env = dict(os.environ, DATABASE_URL=database_url(db_name), STRATUS_DATA_DIR=str(workdir / "controller"),
+               STRATUS_PUBLIC_URL=url, STRATUS_PORT=str(port), STRATUS_CSRF_TRUSTED_ORIGINS=url,
+               STRATUS_CHANNELS_PREFIX=f"mn-{db_name}", STRATUS_CACHE_PREFIX=f"mn-{db_name}",
+               CELERY_BROKER_URL=rabbit_vhost.url(), STRATUS_CONTROL_QUEUE=control_queue,
+               STRATUS_NODE_BROKER_URL=rabbit_vhost.url().replace("127.0.0.1", controller_ip),
+               STRATUS_RABBITMQ_MANAGE="rabbitmqctl", STRATUS_HOST=f"ctl-{tag}",
+               STRATUS_METADATA_URL=f"{url}/metadata/", STRATUS_METADATA_SECRET=secrets.token_hex(16),
+               STRATUS_PUBLIC_CIDR=public, STRATUS_IMAGE_DIR=str(workdir / "controller" / "images"),
+               STRATUS_BUILD_TIMEOUT_SECONDS=str(BUILD_TIMEOUT), STRATUS_BUILD_TIMEOUT_CHECK_SECONDS="1",
+               STRATUS_NETWORK_RESYNC_SECONDS="5", STRATUS_TELEMETRY_POLL_HOSTS="", STRATUS_LOG_LEVEL="INFO")
+    for key in ("STRATUS_CELERY_KEYPREFIX", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE"):
+        env.pop(key, None)
+    the = Cluster(tag=tag, workdir=workdir, bridge=bridge, subnet=subnet, controller_ip=controller_ip, url=url, env=env,
+                  db_name=db_name, vhost=rabbit_vhost, public_cidr=public)
+    try:
+        (workdir / "controller").mkdir()
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{controller_ip}/{subnet.prefixlen}", "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+        relay = BrokerRelay((controller_ip, 5672), ("127.0.0.1", 5672))
+        create_migrated_database(db_name)
+        nodes = {short: f"{short}-{tag}" for short in ("net", "cmp1", "cmp2")}
+        the.env["STRATUS_NETWORK_RESYNC_HOSTS"] = ",".join(nodes.values())
+        with open(workdir / "controller.log", "wb") as out:
+            the.controller = subprocess.Popen(
+                [sys.executable, "manage.py", "up", "--role", "controller", "--bind", controller_ip, "--port",
+                 str(port), "--web-workers", "1", "--worker-concurrency", "4"],
+                cwd=ROOT, env=the.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+        def controller_up() -> bool:
+            assert the.controller is not None
+            if the.controller.poll() is not None:
+                raise AssertionError(f"the controller exited:\n{(workdir / 'controller.log').read_text()[-4000:]}")
+            return "Stratus is running." in (workdir / "controller.log").read_text(errors="replace")
+
+        the.wait(controller_up, "the controller", timeout=90)
+        the.admin_password = openrc_password(workdir / "controller" / "admin-openrc.sh") or ""
+        assert the.admin_password
+        # the external network's upstream router is the network node (devstack's br-ex): the controller
+        # reaches floating IPs through it
+        yield the
+    finally:
+        t0 = time.monotonic()
+        _stop_groups([n.proc for n in the.nodes.values()])
+        _stop_groups([the.controller])
+        print(f"[figure] multi-node stop: {time.monotonic() - t0:.1f} s")
+        if relay is not None:
+            relay.close()
+        reap(marker=str(workdir), netns_prefixes=(tag,))
+        sh("ip", "link", "delete", bridge, check=False)
+        pg_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        if os.environ.get("STRATUS_KEEP_MULTINODE_LOGS"):
+            shutil.copytree(workdir, os.environ["STRATUS_KEEP_MULTINODE_LOGS"], dirs_exist_ok=True,
+                            ignore_dangling_symlinks=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cluster, tmp_path: Path) -> None:
+    started = time.monotonic()
+    the = cluster
+    net = the.add_node("net", "network", STRATUS_NETWORK_EXTERNAL_GATEWAY="1",
+                       # the metadata proxy's upstream and signing secret: the controller's (not handed out
+                       # at enrolment; the operator sets them on the network node, as Neutron's
+                       # metadata_proxy_shared_secret)
+                       STRATUS_METADATA_URL=the.env["STRATUS_METADATA_URL"],
+                       STRATUS_METADATA_SECRET=the.env["STRATUS_METADATA_SECRET"])
+    cmp1 = the.add_node("cmp1", "compute")
+    cmp2 = the.add_node("cmp2", "compute")
+
+    # a node enrolled with a revoked token is refused, and nothing of it is made
+    token_id, token = the.token("compute", f"cmp3-{the.tag}")
+    the.manage("node_token", "revoke", token_id)
+    refused = the.enrol(cmp2.ns, "compute", f"cmp3-{the.tag}", token, tmp_path / "cmp3")
+    assert refused.returncode != 0 and "refused the enrolment (401)" in refused.stderr, refused.stderr[-2000:]
+    assert not (tmp_path / "cmp3" / "node.env").exists()
+    assert not the.query("SELECT 1 FROM compute_enrollednode WHERE name = %s", f"cmp3-{the.tag}")
+
+    # every node's processes run in its namespace, without database credentials
+    for node in (net, cmp1, cmp2):
+        the.wait(lambda n=node: len(_pids(f"network.{n.name}")) >= 1, f"{node.name}'s network agent")
+        for pid in _pids(f".{node.name}"):
+            assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{node.ns}").st_ino, node.name
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert not any(item.startswith(b"DATABASE_URL=") for item in environ), node.name
+            assert b"STRATUS_NO_DATABASE=1" in environ
+
+    agents = {net.name, cmp1.name, cmp2.name}
+    the.wait(lambda: agents <= {h for (h,) in the.query(
+        "SELECT host FROM networks_networkagent WHERE capable AND heartbeat_at > now() - interval '60 seconds'")},
+        "the three network agents registered", timeout=90)
+    assert [h for (h,) in the.query("SELECT host FROM networks_networkagent WHERE hosts_dhcp_l3")] == [net.name]
+    the.wait(lambda: {cmp1.name, cmp2.name} <= {h for (h,) in the.query(
+        "SELECT host FROM compute_computenode WHERE last_heartbeat > now() - interval '30 seconds'")},
+        "the two compute nodes registered", timeout=90)
+
+    conn = the.sdk()
+    disk = tmp_path / "tiny.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
+    image = conn.image.create_image(name="tiny", filename=str(disk), disk_format="qcow2", container_format="bare")
+    network = conn.network.create_network(name="tenant")
+    subnet = conn.network.create_subnet(network_id=network.id, cidr="10.77.0.0/24", ip_version=4)
+    public = conn.network.find_network("public")
+    router = conn.network.create_router(name="r1", external_gateway_info={"network_id": public.id})
+    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    group = conn.network.find_security_group("default", project_id=conn.current_project_id)
+    conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                                            protocol="icmp", remote_ip_prefix="0.0.0.0/0")
+    ports = [conn.network.create_port(network_id=network.id, name=f"p{i}") for i in (1, 2)]
+    guests = [the.guest(node, port, network.mtu) for node, port in zip((cmp1, cmp2), ports, strict=True)]
+    servers = [conn.compute.create_server(name=f"vm{i}", image_id=image.id, flavor_id="1",
+                                          networks=[{"port": port.id}], availability_zone=f"nova:{node.name}")
+               for i, (node, port) in enumerate(zip((cmp1, cmp2), ports, strict=True), 1)]
+    servers = [conn.compute.wait_for_server(s, wait=90) for s in servers]
+    assert [s.hypervisor_hostname for s in servers] == [cmp1.name, cmp2.name]
+    for port in ports:
+        the.wait(lambda p=port: conn.network.get_port(p.id).status == "ACTIVE", f"port {port.name} ACTIVE", 90)
+
+    # DHCP from the network node, across the nodes' VXLAN
+    ips = [p.fixed_ips[0]["ip_address"] for p in ports]
+    leases = [g.dhcp() for g in guests]
+    assert [lease.get("ip") for lease in leases] == ips, leases
+    assert all(lease.get("router") == subnet.gateway_ip for lease in leases), leases
+    # the two guests, on two compute nodes, reach each other over the tenant network
+    assert guests[0].ping(ips[1], count=2) and guests[1].ping(ips[0], count=2)
+    # out through the router (SNAT on the network node) to the controller's address, outside the cloud
+    assert guests[0].ping(the.controller_ip, count=2), the.logs()
+    # a floating IP: the controller reaches the guest on cmp2 through the network node
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=ports[1].id)
+    sh("ip", "route", "replace", the.public_cidr, "via", net.ip, "dev", the.bridge)
+    the.wait(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip.floating_ip_address, check=False).returncode == 0,
+             "the floating IP reachable from the controller", timeout=60, interval=0.5)
+    # metadata: the guest on cmp1 asks 169.254.169.254, through the network node's proxy, the controller answers
+    assert "169.254.169.254" in leases[0]["staticroutes"], leases[0]
+    answer = in_ns(guests[0].ns, "busybox", "wget", "-q", "-O", "-",  # (busybox's -T crashes here)
+                   "http://169.254.169.254/openstack/latest/meta_data.json", check=False, timeout=30)
+    assert answer.returncode == 0, (answer.stderr, the.logs())
+    assert json.loads(answer.stdout)["uuid"] == servers[0].id
+
+    # killing a compute node's agent mid-boot: the control worker is paused (SIGSTOP) so that the spawn,
+    # which asks it whether the instance still builds there before it builds, is running on cmp2 when
+    # the agent's process group is killed (SIGKILL); the build timeout then faults the server and
+    # releases its claims
+    def claims() -> tuple:
+        return the.query("SELECT vcpus_used, memory_mb_used, local_gb_used FROM compute_computenode WHERE host = %s",
+                         cmp2.name)[0]
+
+    before = claims()
+    control = _pids(f"-Q {the.env['STRATUS_CONTROL_QUEUE']} ")
+    assert control, "the control worker"
+    compute_workers = _pids(f"compute.{cmp2.name}")
+    assert compute_workers
+    for pid in control:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        doomed = conn.compute.create_server(name="vm3", image_id=image.id, flavor_id="1",
+                                            networks=[{"uuid": network.id}], availability_zone=f"nova:{cmp2.name}")
+        compute_log = cmp2.data_dir / "logs" / f"compute-{cmp2.name}.log"
+        the.wait(lambda: re.search(r"Task workers\.compute\.spawn\[[0-9a-f-]+\] received",
+                                   compute_log.read_text(errors="replace")),
+                 "the spawn running on cmp2", timeout=30, interval=0.05)
+        assert claims() != before  # claimed on cmp2 at the placement
+        for pid in compute_workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+    finally:
+        for pid in control:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert conn.compute.get_server(doomed).status == "BUILD"
+    the.wait(lambda: conn.compute.get_server(doomed).status == "ERROR", "the killed build in ERROR",
+             timeout=BUILD_TIMEOUT + 30, interval=0.5)
+    fault = conn.compute.get_server(doomed).fault or {}
+    assert "timed out" in str(fault.get("message", "")), fault
+    assert claims() == before, (claims(), before)
+    print(f"\n[figure] multi-node test: {time.monotonic() - started:.1f} s from the controller up to the end")
