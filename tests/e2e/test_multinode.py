@@ -46,6 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,8 +274,9 @@ class Cluster:
             cwd=ROOT, env=self.node_environ(data_dir, STRATUS_NODE_TOKEN=token), capture_output=True, text=True,
             timeout=120, check=False)
 
-    def add_node(self, short: str, role: str, **settings: str) -> Node:
-        index = len(self.nodes) + 1
+    def add_node(self, short: str, role: str, index: int, **settings: str) -> Node:
+        """Node ``short`` of ``role``: its namespace, its token, its enrolment from inside the namespace,
+        then ``manage.py up --role <role>`` there with what enrolment gave it (not waited for)."""
         name = f"{short}-{self.tag}"
         ns, ip = self.namespace(short, index)
         data_dir = self.workdir / name
@@ -443,19 +445,34 @@ def cluster(rabbit_vhost: Vhost) -> Iterator[Cluster]:
 def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cluster, tmp_path: Path) -> None:
     started = time.monotonic()
     the = cluster
-    net = the.add_node("net", "network", STRATUS_NETWORK_EXTERNAL_GATEWAY="1",
-                       # the metadata proxy's upstream and signing secret: the controller's (not handed out
-                       # at enrolment; the operator sets them on the network node, as Neutron's
-                       # metadata_proxy_shared_secret)
-                       STRATUS_METADATA_URL=the.env["STRATUS_METADATA_URL"],
-                       STRATUS_METADATA_SECRET=the.env["STRATUS_METADATA_SECRET"])
-    cmp1 = the.add_node("cmp1", "compute")
-    cmp2 = the.add_node("cmp2", "compute")
+
+    def mark(what: str) -> None:
+        print(f"\n[figure] multi-node: {what} at {time.monotonic() - started:.1f} s", end="")
+    def revoked() -> subprocess.CompletedProcess[str]:
+        """A machine enrolling with a token the operator revoked (from the controller's namespace)."""
+        token_id, token = the.token("compute", f"cmp3-{the.tag}")
+        the.manage("node_token", "revoke", token_id)
+        return subprocess.run(
+            [sys.executable, "manage.py", "node_enrol", "--controller", the.url, "--role", "compute", "--name",
+             f"cmp3-{the.tag}", "--env-file", str(tmp_path / "cmp3" / "node.env")], cwd=ROOT,
+            env=the.node_environ(tmp_path / "cmp3", STRATUS_NODE_TOKEN=token), capture_output=True, text=True,
+            timeout=120, check=False)
+
+    # the machines join at once (each enrolment and start is a few seconds of Python and rabbitmqctl)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        joining = [pool.submit(the.add_node, "net", "network", 1, STRATUS_NETWORK_EXTERNAL_GATEWAY="1",
+                               # the metadata proxy's upstream and signing secret: the controller's (not
+                               # handed out at enrolment; the operator sets them on the network node, as
+                               # Neutron's metadata_proxy_shared_secret)
+                               STRATUS_METADATA_URL=the.env["STRATUS_METADATA_URL"],
+                               STRATUS_METADATA_SECRET=the.env["STRATUS_METADATA_SECRET"]),
+                   pool.submit(the.add_node, "cmp1", "compute", 2), pool.submit(the.add_node, "cmp2", "compute", 3)]
+        refusing = pool.submit(revoked)
+        net, cmp1, cmp2 = (f.result() for f in joining)
+        refused = refusing.result()
+    mark("nodes enrolled and started")
 
     # a node enrolled with a revoked token is refused, and nothing of it is made
-    token_id, token = the.token("compute", f"cmp3-{the.tag}")
-    the.manage("node_token", "revoke", token_id)
-    refused = the.enrol(cmp2.ns, "compute", f"cmp3-{the.tag}", token, tmp_path / "cmp3")
     assert refused.returncode != 0 and "refused the enrolment (401)" in refused.stderr, refused.stderr[-2000:]
     assert not (tmp_path / "cmp3" / "node.env").exists()
     assert not the.query("SELECT 1 FROM compute_enrollednode WHERE name = %s", f"cmp3-{the.tag}")
@@ -478,6 +495,7 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
         "SELECT host FROM compute_computenode WHERE last_heartbeat > now() - interval '30 seconds'")},
         "the two compute nodes registered", timeout=90)
 
+    mark("nodes registered")
     conn = the.sdk()
     disk = tmp_path / "tiny.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "64M"], check=True, capture_output=True)
@@ -497,8 +515,10 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
                for i, (node, port) in enumerate(zip((cmp1, cmp2), ports, strict=True), 1)]
     servers = [conn.compute.wait_for_server(s, wait=90) for s in servers]
     assert [s.hypervisor_hostname for s in servers] == [cmp1.name, cmp2.name]
+    mark("servers ACTIVE")
     for port in ports:
         the.wait(lambda p=port: conn.network.get_port(p.id).status == "ACTIVE", f"port {port.name} ACTIVE", 90)
+    mark("ports ACTIVE")
 
     # DHCP from the network node, across the nodes' VXLAN
     ips = [p.fixed_ips[0]["ip_address"] for p in ports]
@@ -514,6 +534,7 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
     sh("ip", "route", "replace", the.public_cidr, "via", net.ip, "dev", the.bridge)
     the.wait(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip.floating_ip_address, check=False).returncode == 0,
              "the floating IP reachable from the controller", timeout=60, interval=0.5)
+    mark("DHCP, pings, floating IP")
     # metadata: the guest on cmp1 asks 169.254.169.254, through the network node's proxy, the controller answers
     assert "169.254.169.254" in leases[0]["staticroutes"], leases[0]
     answer = in_ns(guests[0].ns, "busybox", "wget", "-q", "-O", "-",  # (busybox's -T crashes here)
@@ -529,6 +550,7 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
         return the.query("SELECT vcpus_used, memory_mb_used, local_gb_used FROM compute_computenode WHERE host = %s",
                          cmp2.name)[0]
 
+    mark("metadata")
     before = claims()
     control = _pids(f"-Q {the.env['STRATUS_CONTROL_QUEUE']} ")
     assert control, "the control worker"
@@ -551,6 +573,7 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
         for pid in control:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+    mark("compute agent killed mid-spawn")
     assert conn.compute.get_server(doomed).status == "BUILD"
     the.wait(lambda: conn.compute.get_server(doomed).status == "ERROR", "the killed build in ERROR",
              timeout=BUILD_TIMEOUT + 30, interval=0.5)
