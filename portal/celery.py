@@ -22,6 +22,14 @@ NODE_REPORT_TASKS = frozenset({"workers.telemetry.node_samples",
                                "workers.taskrecord.started", "workers.taskrecord.finished"})
 
 
+# What a node of each role may report about (task name prefixes), beyond its task records: a compute
+# machine also runs its own L2 network agent (``up --role compute``) and a pollster.
+ROLE_REPORTS = {"compute": ("workers.compute_control.", "workers.network_control.", "workers.telemetry.node_samples"),
+                "network": ("workers.network_control.",),
+                "storage": ("workers.storage_control.",)}
+RECORD_REPORTS = ("workers.taskrecord.started", "workers.taskrecord.finished")
+
+
 def is_report_task(name: str) -> bool:
     """A control task a node may send: those of ``workers/<area>_control.py``, the pollster's samples and
     the task records' reports."""
@@ -29,15 +37,53 @@ def is_report_task(name: str) -> bool:
     return (module.startswith("workers.") and module.endswith("_control")) or name in NODE_REPORT_TASKS
 
 
+def sender_refusal(task_name: str, user_id: str | None, args: Any, kwargs: Any) -> str:
+    """Why a report that came through ``stratus.reports`` is not believed ("" when it is). Its sender is
+    the message's ``user_id``, which RabbitMQ checks against the publishing connection's user (a node
+    cannot name another user there). A node's own broker user (``stratus-<role>-<host>``, made at
+    enrolment, lib/rabbitmq.py) may report only as itself: the report's ``host`` must be its host and
+    its ``queue`` (task records) its own queue, and only about its role's resources. Another user (the
+    control tier's, or the one user all nodes share when per-node users are off) is not a node
+    identity: its reports are checked by the services alone (the resource must be on the named host)."""
+    from lib.rabbitmq import USER_RE
+
+    if not is_report_task(task_name):
+        return "no report task"
+    if not user_id:
+        return "no sender (user_id)"
+    found = USER_RE.fullmatch(user_id)
+    if found is None:
+        return ""
+    role = found.group(1)
+    host = user_id[len(f"stratus-{role}-"):]
+    if args or not isinstance(kwargs, dict):
+        return "a node's report names its values"
+    if not task_name.startswith(ROLE_REPORTS[role]) and task_name not in RECORD_REPORTS:
+        return f"not a report of a {role} node"
+    if "host" not in kwargs and "queue" not in kwargs:
+        return "a node's report names its host"
+    if "host" in kwargs and kwargs["host"] != host:
+        return f"host {kwargs['host']!r} is not the sender {user_id}"
+    if "queue" in kwargs and kwargs["queue"] != f"{role}.{host}" and not (
+            role == "compute" and kwargs["queue"] == f"network.{host}"):
+        return f"queue {kwargs['queue']!r} is not one of the sender {user_id}'s"
+    return ""
+
+
 class GuardedRequest(Request):
-    """A task message that came from a node (through ``stratus.reports``) and names anything but a report
-    task is refused before it runs: rejected, logged, never requeued (Celery's invalid-task path). A
-    node's user could otherwise make the control worker run any task with any arguments."""
+    """A task message that came from a node (through ``stratus.reports``) is refused before it runs
+    (rejected, logged, never requeued: Celery's invalid-task path) unless it is a report task its sender
+    may send (``sender_refusal``). A node's user could otherwise make the control worker run any task
+    with any arguments, or report about another node's resources."""
 
     def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(message, *args, **kwargs)
-        if self.delivery_info.get("exchange") == REPORTS_EXCHANGE and not is_report_task(self.task_name):
-            raise InvalidTaskError(f"refused {self.task_name}[{self.task_id}] from a node: no report task")
+        if self.delivery_info.get("exchange") == REPORTS_EXCHANGE:
+            properties = getattr(message, "properties", None) or {}
+            call_args, call_kwargs, _ = self._payload
+            why = sender_refusal(self.task_name, properties.get("user_id"), call_args, call_kwargs)
+            if why:
+                raise InvalidTaskError(f"refused {self.task_name}[{self.task_id}] from a node: {why}")
 
 
 class StratusTask(Task):

@@ -196,9 +196,9 @@ def _vif_plugging_timeout() -> float:
     return float(settings.STRATUS_COMPUTE_VIF_PLUGGING_TIMEOUT)
 
 
-def _ports_wired(instance_id: str) -> bool:
+def _ports_wired(instance_id: str, host: str) -> bool:
     """Asked of the control tier (``server_ports_wired``): is every port of the instance plugged?"""
-    return bool(_ask("server_ports_wired", instance_id=instance_id))
+    return bool(_ask("server_ports_wired", instance_id=instance_id, host=host))
 
 
 def boot_wired(driver: LibvirtDriver, spec: DomainSpec, *, plug: Callable[[], None], wired: Callable[[], bool],
@@ -230,8 +230,8 @@ def boot(driver: LibvirtDriver, spec: DomainSpec, host: str) -> int:
         state = driver.spawn(spec)
         plug_ports(host, spec.nics)
         return state
-    return boot_wired(driver, spec, plug=lambda: plug_ports(host, spec.nics), wired=lambda: _ports_wired(spec.uuid),
-                      timeout=timeout)
+    return boot_wired(driver, spec, plug=lambda: plug_ports(host, spec.nics),
+                      wired=lambda: _ports_wired(spec.uuid, host), timeout=timeout)
 
 
 def _details() -> str:
@@ -277,7 +277,7 @@ def wait_for_volumes(instance_id: str, host: str, request_id: str) -> tuple[str,
         pause = min(pause * 2, 0.5)
 
 
-def wait_for_snapshots(instance_id: str, image_id: str) -> None:
+def wait_for_snapshots(instance_id: str, image_id: str, host: str) -> None:
     """Ask the control tier (``server_volume_snapshots_ready``) until the volume snapshots image
     ``image_id`` points at are made (the services then activate it); a failed snapshot or the timeout
     raises."""
@@ -285,7 +285,7 @@ def wait_for_snapshots(instance_id: str, image_id: str) -> None:
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
-        answer = _ask("server_volume_snapshots_ready", instance_id=instance_id, image_id=image_id)
+        answer = _ask("server_volume_snapshots_ready", instance_id=instance_id, image_id=image_id, host=host)
         if answer["outcome"] == "ready":
             return
         if answer["outcome"] == "failed":
@@ -613,7 +613,7 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
             # the volumes' snapshots were asked for with the image: the guest stays paused until the
             # storage agent made them, then the image (no data, it points at them) becomes active
             with _quiesced(driver, server.id):
-                wait_for_snapshots(server.id, image_id)
+                wait_for_snapshots(server.id, image_id, host)
             return driver.power_state(server.id)
         if not os.path.exists(layout.disk):
             raise SpawnError(f"Instance {server.id} has no disk on {host}.")

@@ -86,11 +86,11 @@ def server_boot_volumes_ready(*, instance_id: str, host: str, request_id: str = 
 
 
 @shared_task(name="workers.compute_control.server_ports_wired", ignore_result=False)
-def server_ports_wired(*, instance_id: str) -> bool:
+def server_ports_wired(*, instance_id: str, host: str) -> bool:
     """Are the instance's ports plugged (``server_ports_wired``): may its paused new guest run?"""
     from apps.compute.selectors import servers as server_selectors
 
-    return server_selectors.server_ports_wired(instance_id=instance_id)
+    return server_selectors.server_ports_wired(instance_id=instance_id, host=host)
 
 
 @shared_task(name="workers.compute_control.server_snapshot_stored", ignore_result=False)
@@ -107,13 +107,14 @@ def server_snapshot_stored(*, instance_id: str, image_id: str, host: str) -> dic
 
 
 @shared_task(name="workers.compute_control.server_volume_snapshots_ready", ignore_result=False)
-def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> dict[str, str]:
+def server_volume_snapshots_ready(*, instance_id: str, image_id: str, host: str) -> dict[str, str]:
     """createImage of a volume-backed server (``server_volume_snapshots_ready``): {"outcome": "ready" |
     "waiting"}, or "failed" with the reason (a snapshot in error, the image or instance gone)."""
     from apps.core.errors import StratusError
 
     try:
-        return {"outcome": _reports().server_volume_snapshots_ready(instance_id=instance_id, image_id=image_id)}
+        return {"outcome": _reports().server_volume_snapshots_ready(instance_id=instance_id, image_id=image_id,
+                                                                    host=host)}
     except StratusError as exc:
         return {"outcome": "failed", "message": str(exc)}
 
@@ -127,12 +128,12 @@ def _volume_services() -> Any:
 
 
 @shared_task(name="workers.compute_control.server_volume_mapping", ignore_result=False)
-def server_volume_mapping(*, instance_id: str, volume_id: str) -> dict[str, str] | None:
+def server_volume_mapping(*, instance_id: str, volume_id: str, host: str | None = None) -> dict[str, str] | None:
     """A volume task's question before it acts: the mapping as it is now (status, device name) with
     the instance's host, or None when there is no such mapping."""
     from apps.compute.selectors.volumes import server_volume_mapping_for_node
 
-    return server_volume_mapping_for_node(instance_id=instance_id, volume_id=volume_id)
+    return server_volume_mapping_for_node(instance_id=instance_id, volume_id=volume_id, host=host)
 
 
 @shared_task(name="workers.compute_control.server_volume_connecting", ignore_result=False)

@@ -42,8 +42,9 @@ def _pending(instance_id: str, volume_id: str, status: str) -> Iterator[tuple[di
     mapping) or ``"skipped"`` (done already or given up, or the instance is on another host) as the
     third item."""
     with instance_lock(instance_id):
-        mapping = _ask("server_volume_mapping", instance_id=instance_id, volume_id=volume_id)
-        host = compute.node_host() or str((mapping or {}).get("host") or "")
+        served = compute.node_host()
+        mapping = _ask("server_volume_mapping", instance_id=instance_id, volume_id=volume_id, host=served or None)
+        host = served or str((mapping or {}).get("host") or "")
         if mapping is None:
             yield {}, "", "gone"
         elif mapping["status"] != status or mapping.get("host") != host:

@@ -45,7 +45,19 @@ def _publish_options() -> dict[str, Any]:
 
     if not settings.STRATUS_BROKER_AMQP:
         return {}
-    return {"declare": [], "exchange": REPORTS_EXCHANGE, "routing_key": control_queue()}
+    return {"declare": [], "exchange": REPORTS_EXCHANGE, "routing_key": control_queue(),
+            "user_id": broker_user()}
+
+
+def broker_user() -> str:
+    """The user this process connects to the broker as (its URL's), which it names as each report's
+    sender (AMQP ``user_id``): RabbitMQ refuses a publish whose ``user_id`` is not the connection's own
+    user, so the control worker knows which node sent a report (portal/celery.py ``sender_refusal``)."""
+    from urllib.parse import unquote, urlsplit
+
+    from django.conf import settings
+
+    return unquote(urlsplit(str(settings.CELERY_BROKER_URL)).username or "guest")
 
 
 _RETRY_POLICY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3.0}

@@ -94,13 +94,22 @@ def by_message() -> bool:
     return bool(settings.STRATUS_NO_DATABASE)
 
 
-def _report(task: Any, **values: Any) -> None:
-    """Apply a record report: by message to the control queue from a node without a database, in place
-    where the database is here (the control task's own body either way)."""
+def _queue_of(request: Any) -> str | None:
+    """The queue a task came from (its message's routing key: each queue has its own), or None."""
+    info = getattr(request, "delivery_info", None) or {}
+    return str(info.get("routing_key") or "") or None
+
+
+def _report(task: Any, request: Any = None, **values: Any) -> None:
+    """Apply a record report: by message to the control queue from a node without a database, naming the
+    queue the task came from (a node may report only on its own queue's records: the control worker
+    checks the queue is the sender's, the service that the record is on it); in place where the
+    database is here (the control task's own body either way)."""
     if by_message():
         from workers import control_bus
 
-        control_bus.report(task.name, **values)
+        queue = _queue_of(request)
+        control_bus.report(task.name, **values, **({"queue": queue} if queue else {}))
     else:
         task(**values)
 
@@ -112,7 +121,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         return
     _running.record_id, _running.lines, _running.started_at = record_id, [], _now()
     try:
-        _report(started, record_id=record_id, at=_running.started_at)
+        _report(started, getattr(task, "request", None), record_id=record_id, at=_running.started_at)
     except Exception:  # the work runs even when its record cannot be written; the log says so
         logger.exception("could not mark task record %s (task %s) started", record_id, task_id)
 
@@ -128,8 +137,8 @@ def _on_postrun(task_id: str | None = None, task: Any = None, retval: Any = None
     _running.record_id, _running.lines, _running.started_at = None, None, None
     succeeded, error = outcome(state, retval, lines)
     try:
-        _report(finished, record_id=record_id, succeeded=succeeded, error=error, lines=lines,
-                started_at=started_at, at=_now())
+        _report(finished, getattr(task, "request", None), record_id=record_id, succeeded=succeeded, error=error,
+                lines=lines, started_at=started_at, at=_now())
     except Exception:
         logger.exception("could not report task record %s (task %s) finished", record_id, task_id)
 
@@ -143,7 +152,7 @@ def _on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
     if not record_id:
         return
     try:
-        _report(finished, record_id=str(record_id), succeeded=False,
+        _report(finished, request, record_id=str(record_id), succeeded=False,
                 error="expired before a worker ran it" if expired else "revoked before it ran", at=_now())
     except Exception:
         logger.exception("could not report task record %s revoked", record_id)
@@ -156,22 +165,23 @@ def _when(value: str | None) -> datetime | None:
 
 
 @shared_task(name="workers.taskrecord.started")
-def started(record_id: str, at: str | None = None) -> bool:
-    """A worker took the task (``at``: when, ISO 8601); False when the record did not move (ended already,
-    or no such record)."""
+def started(record_id: str, at: str | None = None, queue: str | None = None) -> bool:
+    """A worker took the task (``at``: when, ISO 8601; ``queue``: the node's queue it came from, for a
+    report by message); False when the record did not move (ended already, no such record, or not one
+    of ``queue``'s)."""
     from apps.core.tasks import task_record_started
 
-    return task_record_started(record_id=record_id, at=_when(at))
+    return task_record_started(record_id=record_id, at=_when(at), queue=queue)
 
 
 @shared_task(name="workers.taskrecord.finished")
 def finished(record_id: str, succeeded: bool, error: str = "", lines: list[dict[str, str]] | None = None,
-             started_at: str | None = None, at: str | None = None) -> bool:
+             started_at: str | None = None, at: str | None = None, queue: str | None = None) -> bool:
     """A worker ran the task to its end, or dropped it unstarted (``succeeded`` false, ``error`` why)."""
     from apps.core.tasks import task_record_finished
 
     return task_record_finished(record_id=record_id, succeeded=succeeded, error=error, lines=lines,
-                                started_at=_when(started_at), at=_when(at))
+                                started_at=_when(started_at), at=_when(at), queue=queue)
 
 
 @shared_task(name="workers.taskrecord.resend")

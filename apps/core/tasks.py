@@ -101,19 +101,21 @@ _SHOWN = ("name", "action", "resource_type", "resource_id", "project_id")
 
 
 def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = None, count_attempt: bool = False,
-          **changes: Any) -> TaskRecord | None:
+          queue: str | None = None, **changes: Any) -> TaskRecord | None:
     """Take the record to ``target`` when the transition table allows it (a late or repeated report is
     ignored), add the worker's log ``lines`` and publish the change; returns the record, or None when it
     did not move. ``count_attempt``: one more send tried (counted whether or not the record moves: a
     worker's report may have overtaken the sender's). Every task's record moves three times or more, so
-    a move without log lines is one statement (``_move_at_once``), not a locked read and a write."""
+    a move without log lines is one statement (``_move_at_once``), not a locked read and a write.
+    ``queue``: the record moves only when it was sent to that queue (a node's report names its own)."""
     if not lines:
-        return _move_at_once(record_id, target, count_attempt=count_attempt, changes=changes)
+        return _move_at_once(record_id, target, count_attempt=count_attempt, changes=changes, queue=queue)
     if count_attempt:
         TaskRecord.objects.filter(pk=record_id).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         record = TaskRecord.objects.select_for_update().filter(pk=record_id).first()
-        if record is None or not states.task_may(record.status, target):
+        if record is None or not states.task_may(record.status, target) or (queue is not None
+                                                                             and record.queue != queue):
             return None
         record.status = target
         for name, value in changes.items():
@@ -125,7 +127,8 @@ def _move(record_id: str, target: str, *, lines: list[dict[str, str]] | None = N
     return record
 
 
-def _move_at_once(record_id: str, target: str, *, count_attempt: bool, changes: dict[str, Any]) -> TaskRecord | None:
+def _move_at_once(record_id: str, target: str, *, count_attempt: bool, changes: dict[str, Any],
+                  queue: str | None = None) -> TaskRecord | None:
     """``_move`` without log lines as one UPDATE ... RETURNING (PostgreSQL, and SQLite from 3.35): the row
     moves only from a status the transition table allows, and the statement reads back what the event
     shows. (In an UPDATE every right-hand side reads the row as it was: the status before the move.)"""
@@ -146,6 +149,9 @@ def _move_at_once(record_id: str, target: str, *, count_attempt: bool, changes: 
             params.append(prepared)
     where = f"{column['id']} = %s"
     params.append(record_id)
+    if queue is not None:
+        where += f" AND {column['queue']} = %s"
+        params.append(queue)
     if count_attempt:
         sets.append(f"{column['attempts']} = {column['attempts']} + 1")
     else:
@@ -173,15 +179,17 @@ def _publish(record: TaskRecord, kind: str) -> None:
 
 # ---- what the worker reports (workers/taskrecord.py) ------------------------------------------------
 
-def task_record_started(*, record_id: str, at: datetime | None = None) -> bool:
+def task_record_started(*, record_id: str, at: datetime | None = None, queue: str | None = None) -> bool:
     """A worker took the task (again, when the broker redelivered it) ``at`` (default: now; a node's report
-    by message says when it really started)."""
-    return _move(record_id, states.RUNNING, started_at=at or timezone.now(), finished_at=None) is not None
+    by message says when it really started). ``queue``: the reporting node's queue; a record sent to
+    another queue does not move."""
+    return _move(record_id, states.RUNNING, queue=queue, started_at=at or timezone.now(),
+                 finished_at=None) is not None
 
 
 def task_record_finished(*, record_id: str, succeeded: bool, error: str = "",
                          lines: list[dict[str, str]] | None = None, started_at: datetime | None = None,
-                         at: datetime | None = None) -> bool:
+                         at: datetime | None = None, queue: str | None = None) -> bool:
     """The worker ran the task to its end (``succeeded``) or it failed with ``error`` (a worker also
     reports here a task it dropped unstarted, expired or revoked). ``lines`` are the log lines it wrote
     while running ({"at", "level", "message"}), added to the record's. ``at``: when it ended (default:
@@ -191,7 +199,7 @@ def task_record_finished(*, record_id: str, succeeded: bool, error: str = "",
     changes: dict[str, Any] = {"finished_at": at or timezone.now(), "error": error[:ERROR_MAX]}
     if started_at is not None:
         changes["started_at"] = started_at
-    return _move(record_id, target, lines=lines, **changes) is not None
+    return _move(record_id, target, lines=lines, queue=queue, **changes) is not None
 
 
 # ---- Celery beat: send again what was not sent ------------------------------------------------------

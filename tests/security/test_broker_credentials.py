@@ -179,6 +179,36 @@ def test_a_node_hears_only_its_own_replies_and_answers_only_the_control_tier(rab
     admin.close()
 
 
+def test_a_node_cannot_send_a_report_as_another_node(rabbit_vhost: Vhost, nodes: dict) -> None:
+    """A report's sender is its ``user_id``, which RabbitMQ checks against the connection's user: node a
+    cannot name b (nor the control tier) as the sender, and a report naming itself goes through. The
+    control worker then refuses a node's report about another host (tests/security/test_report_sender.py,
+    tests/workers/test_rabbitmq_broker.py)."""
+    from amqp.exceptions import PreconditionFailed
+
+    _, user, password = nodes["a"]
+    b_user = node_user("compute", nodes["b"][0])
+    conn = rabbit_vhost.connect(user, password)
+    try:
+        for forged in (b_user, "guest"):
+            ch = conn.channel()
+            ch.confirm_select()
+            with pytest.raises(PreconditionFailed, match="user_id"):
+                ch.basic_publish(amqp.Message("forged", user_id=forged), exchange=REPORTS_EXCHANGE,
+                                 routing_key=CONTROL)
+                ch.basic_qos(0, 1, False)
+        ch = conn.channel()
+        ch.confirm_select()
+        ch.basic_publish(amqp.Message("mine", user_id=user), exchange=REPORTS_EXCHANGE, routing_key=CONTROL)
+        ch.close()
+    finally:
+        conn.close()
+    ch = rabbit_vhost.connect().channel()
+    got = ch.basic_get(CONTROL)
+    assert got is not None and got.body in ("mine", b"mine") and got.properties["user_id"] == user
+    assert ch.basic_get(CONTROL) is None  # nothing forged got through
+
+
 def _connects(vhost: Vhost, user: str, password: str) -> bool:
     try:
         vhost.connect(user, password).close()

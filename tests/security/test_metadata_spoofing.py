@@ -143,7 +143,8 @@ def test_a_foreign_port_naming_the_instance_is_none_of_its_nics(cloud, scene):
     assert r.status_code == 200, r.content  # Neutron's own rule: any device_id without an owner
     Port.objects.filter(pk=v_port.id).update(status=STATUS_ACTIVE)
     assert [p.id for p in servers.server_ports_for_node(instance_id=victim.id)] == [v_port.id]
-    assert servers.server_ports_wired(instance_id=victim.id)  # the foreign DOWN port is not waited for
+    # the foreign DOWN port is not waited for
+    assert servers.server_ports_wired(instance_id=victim.id, host=victim.host)
     shown = servers.server_get(actor=cloud.other_actor, server_id=victim.id)
     assert [p.id for p in shown.ports] == [v_port.id]
     query = servers.ServerQuery(ip=ip_of(a_port).replace(".", r"\."))

@@ -115,6 +115,17 @@ def test_node_tasks_report_to_the_control_worker_over_rabbitmq(live_cloud: Cloud
         wait_for(lambda: f"refused workers.telemetry.sweep[{forged}] from a node" in log.read_text(),
                  "the forged task refused", details=lambda: log.read_text()[-3000:])
         assert f"workers.telemetry.sweep[{forged}] received" not in log.read_text()
+        # its reports name it as their sender (user_id, checked by RabbitMQ): a report about another
+        # host is refused unrun, one about itself is applied
+        code = ("import django; django.setup()\n"
+                "from workers.control_bus import report\n"
+                "report('workers.compute_control.node_heartbeat', host='someone-else', running_vms=0)\n")
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=asked, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        wait_for(lambda: "node_heartbeat" in log.read_text() and "host 'someone-else' is not the sender" in
+                 log.read_text(), "the report about another host refused", details=lambda: log.read_text()[-3000:])
+        assert re.search(r"Task workers\.compute_control\.node_heartbeat\[[0-9a-f-]+\] succeeded", log.read_text())
         queues = rabbit_vhost.queues()
         assert queues[f"compute.{host}"] == (0, 0)
         # its worker takes no remote control (the control worker's pidbox queue is the only one)

@@ -495,11 +495,14 @@ def server_ports_for_node(*, instance_id: str) -> list[Port]:
         .order_by("created_at", "id"))
 
 
-def server_ports_wired(*, instance_id: str) -> bool:
+def server_ports_wired(*, instance_id: str, host: str) -> bool:
     """Every port of the instance that is administratively up is ACTIVE (its network agent has plugged
-    its device): Nova's network-vif-plugged, the moment a paused new guest may run."""
+    its device): Nova's network-vif-plugged, the moment a paused new guest may run. False for an
+    instance that is not on ``host`` (the asking node)."""
     from apps.networks.models import STATUS_ACTIVE
 
+    if not Instance.objects.filter(pk=instance_id, host=host).exists():
+        return False
     return not _own_ports(instance_id).filter(admin_state_up=True).exclude(status=STATUS_ACTIVE).exists()
 
 

@@ -40,11 +40,14 @@ def volumes_of_servers(*, instance_ids: list[str]) -> dict[str, list[BlockDevice
     return found
 
 
-def server_volume_mapping_for_node(*, instance_id: str, volume_id: str) -> dict[str, str] | None:
+def server_volume_mapping_for_node(*, instance_id: str, volume_id: str,
+                                   host: str | None) -> dict[str, str] | None:
     """What a node's attach or detach task asks before it acts: the mapping as it is now (its status
     and device name) with its instance's host, as plain values in one query; None once the mapping
-    or the instance is gone."""
-    found = BlockDeviceMapping.objects.filter(instance_id=instance_id, volume_id=volume_id).values_list(
+    or the instance is gone, or when the instance is not on ``host`` (the asking node; None: a task
+    run in a process that serves no node, which compares the host itself)."""
+    where = {"instance__host": host} if host is not None else {}
+    found = BlockDeviceMapping.objects.filter(instance_id=instance_id, volume_id=volume_id, **where).values_list(
         "status", "device_name", "instance__host").first()
     if found is None:
         return None

@@ -346,17 +346,18 @@ def server_snapshot_stored(*, instance_id: str, image_id: str, host: str) -> Non
             log.exception("could not remove the staged snapshot %s", key)
 
 
-def server_volume_snapshots_ready(*, instance_id: str, image_id: str) -> str:
+def server_volume_snapshots_ready(*, instance_id: str, image_id: str, host: str) -> str:
     """createImage of a volume-backed server: "ready" once every volume snapshot the image points at
     is available (the image is then made active, with no data, as Nova's is), else "waiting"; a
-    snapshot in error is a Conflict (the node reports the task failed)."""
+    snapshot in error is a Conflict (the node reports the task failed). Only for an instance on
+    ``host`` (the asking node) whose snapshot ``image_id`` is (its ``instance_uuid``)."""
     from apps.images import services as image_services
     from apps.images.models import Image
 
-    instance = Instance.objects.filter(pk=instance_id).first()
-    image = Image.objects.filter(pk=image_id).first()
+    instance = Instance.objects.filter(pk=instance_id, host=host).first()
+    image = Image.objects.filter(pk=image_id, properties__instance_uuid=instance_id).first()
     if instance is None or image is None:
-        raise NotFound(f"Image {image_id} of instance {instance_id} could not be found.")
+        raise NotFound(f"Image {image_id} of instance {instance_id} on {host} could not be found.")
     outcome, reason = boot_volumes.volume_snapshots_check(image=image)
     if outcome == "failed":
         raise Conflict(reason)
