@@ -8,7 +8,10 @@ every ``STRATUS_NETWORK_RESYNC_SECONDS`` (a full resync, and the heartbeat), and
 through ``report`` when its agent starts or is reset. ``generation`` is read from the database's clock
 before the state is loaded, both from one snapshot (``network_push_state``): pushes from concurrent
 control workers may reach the node out of order, and the node ignores one older than the last it applied
-(a change the older one missed has its own, newer, push).
+(a change the older one missed has its own, newer, push). A push asked for by a commit carries
+``requested``, a generation read after that commit: when a state already sent to that host has a larger
+generation (``NetworkAgent.pushed_generation``, recorded after each send), its snapshot has that commit
+and the push is skipped, so pushes queued behind a burst of commits merge into the first one loaded.
 
 The node reports with ``workers.control_bus.report``: ``agent_report`` (start-up: the node, its VTEP and
 capability) and ``synced`` (after each apply: outcome and port statuses). The host a report names is
@@ -31,23 +34,37 @@ MAX_HOST_LENGTH = 255
 PORT_STATUSES = ("ACTIVE", "DOWN")
 
 
-def state_message(host: str) -> dict[str, Any]:
+def state_message(host: str, *, requested: int | None = None) -> dict[str, Any] | None:
     """The kwargs of ``workers.network.apply`` for ``host``: its generation and its state, read from one
-    snapshot of the database (``network_push_state``)."""
+    snapshot of the database (``network_push_state``); None when a state sent since ``requested``
+    covers it."""
     from apps.networks import selectors  # imported here: this module loads before Django is set up
 
-    generation, state = selectors.network_push_state(host=host)
+    loaded = selectors.network_push_state(host=host, requested=requested)
+    if loaded is None:
+        return None
+    generation, state = loaded
     return {"host": host, "state": state.to_dict(), "generation": generation}
 
 
 @shared_task(name="workers.network_control.push", ignore_result=True)
-def push(host: str) -> dict[str, Any]:
-    """Send ``host``'s desired network state to its agent (``network.<host>``); returns a summary."""
+def push(host: str, requested: int | None = None) -> dict[str, Any]:
+    """Send ``host``'s desired network state to its agent (``network.<host>``); returns a summary.
+    ``requested``: the generation read after the commit that asked for this push (the services'
+    ``notify_agents``); the push is skipped when a state sent since has that commit."""
+    from apps.networks import services
+
     host = _host(host)
-    message = state_message(host)
+    if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool)):
+        raise TypeError("requested must be an integer")
+    message = state_message(host, requested=requested)
+    if message is None:
+        logger.info("network push to %s skipped: a state sent since generation %d covers it", host, requested)
+        return {"host": host, "skipped": True, "requested": requested}
     # nobody waits for the node's summary: its outcome comes back as a report (workers.network_control.synced)
     current_app.send_task(APPLY_TASK, kwargs=message, queue=f"network.{host}", expires=APPLY_EXPIRES_SECONDS,
                           ignore_result=True)
+    services.network_agent_pushed(host=host, generation=message["generation"])
     state = message["state"]
     logger.info("network state of %s pushed (generation %d: %d networks, %d ports, %d routers)", host,
                 message["generation"], len(state["networks"]), len(state["ports"]), len(state["routers"]))

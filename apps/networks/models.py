@@ -269,6 +269,9 @@ class NetworkAgent(TimeStamped):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     admin_state_up = models.BooleanField(default=True)
     description = models.CharField(max_length=255, blank=True, default="")  # the operator's note
+    # the generation of the last state the control tier sent this agent (workers.network_control.push):
+    # a push asked for by a commit older than it is covered by that state and not sent again
+    pushed_generation = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["host"]

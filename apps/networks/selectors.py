@@ -555,8 +555,12 @@ def network_state_generation() -> int:
     return time.time_ns() // 1000
 
 
-def network_push_state(*, host: str) -> tuple[int, Any]:
-    """``(generation, state)`` of a push to ``host``, read from one snapshot of the database.
+def network_push_state(*, host: str, requested: int | None = None) -> tuple[int, Any] | None:
+    """``(generation, state)`` of a push to ``host``, read from one snapshot of the database; None when
+    the push was asked for by a commit (``requested``: a generation read after that commit) and a state
+    already sent to ``host`` covers it (``NetworkAgent.pushed_generation`` larger: that state's snapshot
+    was taken after the commit). Pushes not asked for by a commit (a resync, a node's request) are
+    always loaded.
 
     ``network_node_state`` reads with several queries; under READ COMMITTED each sees the commits made
     before it started, so a change committed between two of them would give a state that mixes two
@@ -566,6 +570,8 @@ def network_push_state(*, host: str) -> tuple[int, Any]:
     all from that snapshot. A change committed after the snapshot is missed, and its own push, sent on
     its commit, reads a larger generation. SQLite reads one transaction's snapshot anyway. Inside a
     transaction already begun (a caller's, a test's) the isolation cannot change: it reads in that one."""
+    if requested is not None and NetworkAgent.objects.filter(host=host, pushed_generation__gt=requested).exists():
+        return None
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":

@@ -167,6 +167,7 @@ def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
     NetworkAgent.objects.filter(host="dead").update(heartbeat_at=timezone.now() - timedelta(hours=2))
     NetworkAgent.objects.filter(host="late").update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     sent.clear()
+    net_generation = selectors.network_state_generation()
     with transaction.atomic():
         net = services.network_create(actor=cloud.member_actor, name="x")
         services.subnet_create(actor=cloud.member_actor, network_id=net.id, cidr="10.80.0.0/24")
@@ -174,8 +175,11 @@ def test_one_sync_per_transaction_to_every_reachable_agent(monkeypatch):
         assert sent == []  # nothing before commit
     # a push per agent to the control queue, which loads each node's state after this commit
     control = settings.CELERY_TASK_DEFAULT_QUEUE
-    assert sorted(sent, key=lambda s: s[1]["host"]) == [("workers.network_control.push", {"host": "late"}, control),
-                                                        ("workers.network_control.push", {"host": "live"}, control)]
+    assert sorted((name, kwargs["host"], queue) for name, kwargs, queue in sent) == [
+        ("workers.network_control.push", "late", control), ("workers.network_control.push", "live", control)]
+    # both with the generation read after the commit (a state sent with a larger one covers it)
+    assert {kwargs["requested"] for _, kwargs, _ in sent} == {sent[0][1]["requested"]}
+    assert sent[0][1]["requested"] > net_generation
     sent.clear()
 
     class Boom(Exception):

@@ -14,6 +14,7 @@ One module per resource; this package re-exports the public services, so callers
 from apps.networks.services.agents import (
     AgentChanges,
     network_agent_delete,
+    network_agent_pushed,
     network_agent_report,
     network_agent_synced,
     network_agent_update,
@@ -80,6 +81,7 @@ __all__ = [
     "floatingip_delete",
     "floatingip_update",
     "network_agent_delete",
+    "network_agent_pushed",
     "network_agent_report",
     "network_agent_synced",
     "network_agent_update",

@@ -39,13 +39,22 @@ def _send_sync() -> None:
     """After commit: have every agent converge on the new state: one push per agent to the control queue
     (``workers.network_control.push``, each with its task record: node work, no project's, so the admins'
     task log), which loads that node's state after this commit and sends it to the node's queue (the
-    node holds no database credentials). An agent counts while it reported within SYNC_REACH_SECONDS
-    (much longer than the liveness window: a node whose periodic heartbeat is late still gets the
-    change); the task expires, so a node that is really gone does not pile work up."""
-    reachable = selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
-    for host in reachable.values_list("host", flat=True):
-        tasks.enqueue(PUSH_TASK, queue=settings.CELERY_TASK_DEFAULT_QUEUE, kwargs={"host": host}, action="sync",
-                      resource_type="network_agent", resource_id=host, expires=SYNC_EXPIRES_SECONDS)
+    node holds no database credentials), unless a state sent since this commit has it (a burst of
+    commits while the control workers are behind costs one load and one apply per agent, not one
+    each). An agent counts while it reported within SYNC_REACH_SECONDS (much longer than the liveness
+    window: a node whose periodic heartbeat is late still gets the change); the task expires, so a
+    node that is really gone does not pile work up."""
+    reachable = list(selectors.agents_reachable(seconds=settings.STRATUS_NETWORK_SYNC_REACH_SECONDS)
+                     .values_list("host", flat=True))
+    if not reachable:
+        return
+    # read after the commit: a state loaded from a snapshot with a larger generation has this commit,
+    # and a push still queued when such a state was sent is not loaded again (``network_push_state``)
+    requested = selectors.network_state_generation()
+    for host in reachable:
+        tasks.enqueue(PUSH_TASK, queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                      kwargs={"host": host, "requested": requested}, action="sync", resource_type="network_agent",
+                      resource_id=host, expires=SYNC_EXPIRES_SECONDS)
 
 
 _send_sync.stratus_network_sync = True  # type: ignore[attr-defined]
@@ -60,6 +69,13 @@ def notify_agents() -> None:
                                     for entry in conn.run_on_commit):
         return
     transaction.on_commit(_send_sync)
+
+
+def network_agent_pushed(*, host: str, generation: int) -> None:
+    """The control tier sent ``host``'s agent the state of ``generation`` (``workers.network_control.push``):
+    kept as the agent's ``pushed_generation`` when larger (concurrent pushes: the largest stays)."""
+    NetworkAgent.objects.filter(host=host).filter(
+        Q(pushed_generation__isnull=True) | Q(pushed_generation__lt=generation)).update(pushed_generation=generation)
 
 
 def publish_and_sync(kind: str, resource: str, obj: Any, **data: Any) -> None:
