@@ -40,6 +40,7 @@ class Quota(NamedTuple):
     label: str = ""
     unit: str = "count"
     chart: bool = False
+    counter: str = ""  # counted from its rows: the dotted path of f(project_id) -> int (quotas.register)
 
 
 class StratusAppConfig(AppConfig):
@@ -56,7 +57,7 @@ class StratusAppConfig(AppConfig):
         for quota in self.quotas:
             quotas.register(quota.name, default=quota.default, service=self.quota_service,
                             description=quota.description, label=quota.label, unit=quota.unit,
-                            chart=quota.chart)
+                            chart=quota.chart, counter=quota.counter)
         signals.bootstrapped.connect(self._bootstrapped, dispatch_uid=f"{self.label}-bootstrapped")
         signals.project_deleting.connect(self._project_deleting, dispatch_uid=f"{self.label}-project-holdings")
         if self.dashboard_urls:

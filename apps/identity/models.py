@@ -375,7 +375,8 @@ class QuotaLimit(TimeStamped):
 
 class QuotaUsage(TimeStamped):
     """What a project holds of one resource; changed only under a row lock, in the same
-    transaction as the resource rows it counts."""
+    transaction as the resource rows it counts. A resource counted from its own rows
+    (``quotas.register(counter=)``: ports) has none."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="quota_usages")
     resource = models.CharField(max_length=64)

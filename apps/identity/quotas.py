@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.module_loading import import_string
+
 UNLIMITED = -1
 
 UNITS = ("count", "MiB", "GiB", "bytes")
@@ -46,6 +48,7 @@ class QuotaResource:
     unit: str = "count"
     chart: bool = False  # a headline resource: the overview draws it as a chart
     order: int = 0    # the order of declaration (the overview's tie-break after how full it is)
+    counter: str = ""  # counted from its own rows: the dotted path of ``f(project_id) -> int`` (no usage row)
 
     @property
     def title(self) -> str:
@@ -152,12 +155,17 @@ def _order(key: str) -> int:
 
 
 def register(name: str, *, default: int, service: str, description: str = "", label: str = "",
-             unit: str = "count", chart: bool = False) -> QuotaResource:
-    """Declare a countable resource (called from a component's AppConfig.ready). Idempotent."""
+             unit: str = "count", chart: bool = False, counter: str = "") -> QuotaResource:
+    """Declare a countable resource (called from a component's AppConfig.ready). Idempotent.
+
+    ``counter``: the resource's usage is counted from its own rows rather than kept in a usage row
+    (Nova's counting quotas): the dotted path of a function ``(project_id) -> int`` that counts the
+    project's rows, including those the calling transaction wrote and has not committed. Its creates
+    then share no row (``services.quota_reserve``)."""
     if unit not in UNITS:
         raise ValueError(f"Unknown quota unit {unit!r} (one of {', '.join(UNITS)}).")
     resource = QuotaResource(name=name, default=default, service=service, description=description, label=label,
-                             unit=unit, chart=chart, order=_order(name))
+                             unit=unit, chart=chart, order=_order(name), counter=counter)
     _REGISTRY[name] = resource
     return resource
 
@@ -172,6 +180,24 @@ def register_family(prefix: str, *, names: Callable[[], Iterable[str]], default:
                          label=label, unit=unit, order=_order(f"{prefix}_*"))
     _REGISTRY[f"{prefix}_*"] = family
     return family
+
+
+def counter_of(name: str) -> Callable[[str], int] | None:
+    """The function counting a counted resource's rows for a project (None: a usage row keeps it)."""
+    found = _REGISTRY.get(name)
+    if not isinstance(found, QuotaResource) or not found.counter:
+        return None
+    if found.counter not in _COUNTERS:
+        _COUNTERS[found.counter] = import_string(found.counter)
+    return _COUNTERS[found.counter]
+
+
+def counted_names() -> list[str]:
+    """The resources counted from their own rows (named resources only: no family is)."""
+    return sorted(name for name, r in _REGISTRY.items() if isinstance(r, QuotaResource) and r.counter)
+
+
+_COUNTERS: dict[str, Callable[[str], int]] = {}
 
 
 def unregister(name: str) -> None:

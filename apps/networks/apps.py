@@ -11,7 +11,8 @@ class NetworksConfig(appconfig.StratusAppConfig):
         Quota("network", 100, "Networks", "Networks", chart=True),
         Quota("subnet", 100, "Subnets", "Subnets"),
         Quota("subnetpool", -1, "Subnet pools", "Subnet pools"),
-        Quota("port", 500, "Ports", "Ports", chart=True),
+        Quota("port", 500, "Ports", "Ports", chart=True,  # counted: creates share no usage row
+              counter="apps.networks.selectors.port_quota_count"),
         Quota("router", 10, "Routers", "Routers", chart=True),
         Quota("floatingip", 50, "Floating IP addresses", "Floating IPs", chart=True),
         Quota("security_group", 10, "Security groups", "Security groups", chart=True),

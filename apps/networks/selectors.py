@@ -513,6 +513,13 @@ QUOTA_RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatin
                    "security_group_rule")
 
 
+def port_quota_count(project_id: str) -> int:
+    """The ports held against ``project_id``'s port quota (its counted ones: not the DHCP, router
+    gateway or floating IP ports the cloud makes), this transaction's own included: the port quota's
+    usage is counted, not kept (``apps.identity.quotas.register(counter=)``)."""
+    return Port.objects.filter(project_id=project_id, counted=True).count()
+
+
 def _quota_readable(actor: Actor, project_id: str) -> None:
     """Neutron: a project's quotas are its own members' and the admins' (anyone else: a 403)."""
     if not actor.is_admin and project_id != actor.project_id:

@@ -135,3 +135,71 @@ def test_a_create_holding_its_address_does_not_hold_up_the_next(member, monkeypa
     assert IPAllocation.objects.filter(port_id__in=[fast.id, results[0]]).count() == 2
     usage = identity_services.selectors.quota_usage(project=member.project)["port"]["in_use"]
     assert usage == 3
+
+
+def _pause_after_reserve(monkeypatch, seconds: float) -> None:
+    """Each port create, once its quota is checked, waits ``seconds`` before its commit: the creates of
+    a race are all in flight at once, none committed, when they check."""
+    import time
+
+    from apps.networks.services import ports
+
+    reserve = ports.reserve
+
+    def slow_reserve(*args, **kwargs):
+        reserve(*args, **kwargs)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(ports, "reserve", slow_reserve)
+
+
+def test_parallel_port_creates_never_pass_the_port_limit(cloud, member, monkeypatch):
+    """The port quota is counted from the ports (no usage row is shared): 12 creates race for the 5
+    ports left under the limit, each holding its transaction open after its check. At most 5 are
+    created, the rest refused as over quota, and the usage reads what was created. Without counting the
+    creates still in flight each would see only the committed ports and all 12 would pass."""
+    from apps.identity.models import QuotaUsage
+    from tests.networks.helpers import neutron_error
+
+    network = services.network_create(actor=member, name="limited")
+    services.subnet_create(actor=member, network_id=network.id, cidr="10.70.0.0/24", enable_dhcp=False)
+    services.port_create(actor=member, network_id=network.id)  # the default group exists before the race
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=member.project_id, limits={"port": 6})
+    _pause_after_reserve(monkeypatch, 0.4)
+    results = race(12, lambda i: services.port_create(actor=member, network_id=network.id).id and "ok")
+    created = results.count("ok")
+    assert 1 <= created <= 5 and sorted(results) == ["OverQuota"] * (12 - created) + ["ok"] * created, results
+    assert Port.objects.filter(project_id=member.project_id, counted=True).count() == 1 + created
+    usage = identity_services.selectors.quota_usage(project=member.project)["port"]
+    assert usage == {"limit": 6, "in_use": 1 + created}
+    assert not QuotaUsage.objects.filter(resource="port").exists()  # counted, not kept
+    monkeypatch.undo()
+    for _ in range(5 - created):  # what a race at the limit refused is there to take afterwards
+        assert cloud.member.post("ports", {"port": {"network_id": network.id}}).status_code == 201
+    details = cloud.member.get(f"quotas/{member.project_id}/details").json()["quota"]["port"]
+    assert details == {"limit": 6, "used": 6, "reserved": 0}
+    error = neutron_error(cloud.member.post("ports", {"port": {"network_id": network.id}}), 409, "OverQuota")
+    assert "port" in error["message"]
+    assert Port.objects.filter(project_id=member.project_id, counted=True).count() == 6
+
+
+def test_an_unlimited_port_quota_locks_and_writes_nothing_for_it(cloud, member):
+    """With the port limit at -1 a create takes no quota lock of any kind and writes no usage row;
+    the usage the APIs report is still the project's ports, right after a create and a delete."""
+    from apps.identity.models import QuotaUsage
+
+    network = services.network_create(actor=member, name="free")
+    services.subnet_create(actor=member, network_id=network.id, cidr="10.71.0.0/24", enable_dhcp=False)
+    identity_services.quota_set(actor=cloud.admin_actor, project_id=member.project_id, limits={"port": -1})
+    services.port_create(actor=member, network_id=network.id)
+    with transaction.atomic():
+        port = services.port_create(actor=member, network_id=network.id)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'")
+            advisory = cursor.fetchone()[0]
+    assert advisory == 1  # the address's claim (IPAM), none for the quota
+    assert not QuotaUsage.objects.filter(resource="port").exists()
+    services.port_delete(actor=member, port_id=port.id)
+    assert identity_services.selectors.quota_usage(project=member.project)["port"] == {"limit": -1, "in_use": 1}
+    details = cloud.member.get(f"quotas/{member.project_id}/details").json()["quota"]["port"]
+    assert details == {"limit": -1, "used": 1, "reserved": 0}

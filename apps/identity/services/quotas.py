@@ -2,6 +2,8 @@
 reset them only through these functions (``resources=``)."""
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,12 @@ def quota_reserve(*, project_id: str, deltas: Mapping[str, int], limits: Mapping
     reserved. Several resources are reserved all or none (a savepoint around them). ``limits``: the
     project's limits as ``selectors.quota_limits_of`` read them before the caller took its locks (so that
     the locked section does not wait for that read); read here without it.
+
+    A resource counted from its own rows (``quotas.register(counter=)``: ports) keeps no usage row, so
+    its creates share none: call this after the transaction wrote the rows it reserves for. Nothing is
+    done when its limit is -1 or the delta gives back (the deleted rows are the release); otherwise
+    ``_check_counted`` counts the rows, with the ones other transactions are writing, and refuses past
+    the limit.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("quota_reserve must run inside the transaction that creates the resource")
@@ -50,18 +58,93 @@ def quota_reserve(*, project_id: str, deltas: Mapping[str, int], limits: Mapping
         _registered(resource)
     if not wanted:
         return
-    if limits is None or not set(wanted) <= set(limits):
-        limits = selectors.quota_limits_of(project_id=project_id, resources=wanted)
-    if len(wanted) == 1:
-        _reserve_rows(project_id, wanted, limits)
-    else:
-        with transaction.atomic():
-            _reserve_rows(project_id, wanted, limits)
+    stored = {r: d for r, d in wanted.items() if quotas.counter_of(r) is None}
+    growing = {r: d for r, d in wanted.items() if r not in stored and d > 0}
+    needed = [*stored, *growing]
+    if needed and (limits is None or not set(needed) <= set(limits)):
+        limits = selectors.quota_limits_of(project_id=project_id, resources=needed)
+    for resource, delta in sorted(growing.items()):
+        assert limits is not None
+        if limits[resource] >= 0:  # unlimited: nothing to count, nothing locked
+            _check_counted(project_id, resource, delta, limits[resource])
+    if stored:
+        assert limits is not None
+        if len(stored) == 1:
+            _reserve_rows(project_id, stored, limits)
+        else:
+            with transaction.atomic():
+                _reserve_rows(project_id, stored, limits)
     events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
                    data={"deltas": wanted})
 
 
 _USAGE = QuotaUsage._meta.db_table
+
+# A counted resource's reservation registers each row it reserves for as being written by this
+# transaction: a transaction-scoped advisory lock on (hash of project and resource, a random key), which
+# never waits; then it reads the keys the other transactions of this database hold for the same
+# project and resource. The read sits in a subquery correlated with the registration, so PostgreSQL
+# runs it after the locks are taken.
+_IN_FLIGHT_SQL = ("SELECT array_agg(objid::bigint) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+                  "AND classid = hashtext(%s)::oid AND pid <> pg_backend_pid() AND granted "
+                  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+_REGISTER_SQL = (f"SELECT ({_IN_FLIGHT_SQL.replace('WHERE', 'WHERE reg.ok AND', 1)}), reg.ok FROM (SELECT "
+                 "bool_and(pg_try_advisory_xact_lock(hashtext(%s), n)) AS ok FROM unnest(%s::int[]) AS n) AS reg")
+COUNTED_WAIT_SECONDS = 1.0  # how long a reservation at the limit waits for younger ones to finish
+
+
+def _register(key: str, delta: int) -> tuple[int, list[int]]:
+    """Register ``delta`` rows under ``key``; (this registration's rank, the keys others hold)."""
+    with connection.cursor() as cursor:
+        while True:  # a random key already taken (2**-31 a row) is taken again with a new one
+            mine = [secrets.randbelow(2**31) for _ in range(delta)]
+            cursor.execute(_REGISTER_SQL, [key, key, mine])
+            others, ok = cursor.fetchone()
+            if ok:
+                return max(mine), list(others or [])
+
+
+def _held(key: str) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(_IN_FLIGHT_SQL, [key])
+        return list(cursor.fetchone()[0] or [])
+
+
+def _check_counted(project_id: str, resource: str, delta: int, limit: int) -> None:
+    """Refuse ``delta`` more rows of a counted resource (already written by this transaction) when the
+    project's rows, with those other transactions are writing, pass ``limit``.
+
+    Exact without a shared row (Nova's counting quotas, checked before the commit): each reservation
+    first registers its rows (``_register``), then counts the committed rows and its own. Of two
+    transactions that both commit, the one that registered later sees the other, as registered (its
+    locks are held until it commits) or as committed (PostgreSQL makes a commit visible before it
+    releases the locks); so the last to register counts every row that ends up committed, and none
+    passes the limit. At the limit, a reservation over only because of others in flight waits for those
+    whose key is larger than its own (so no two wait for each other), at most COUNTED_WAIT_SECONDS, and
+    counts again: of N racing for K free slots, K usually pass. It may still be refused while the others
+    it counted roll back (a race at the limit); two are never accepted past it. SQLite takes the
+    database's write lock with the first write, so there the count alone is exact."""
+    counter = quotas.counter_of(resource)
+    assert counter is not None
+    if connection.vendor != "postgresql":
+        others: list[int] = []
+        rank = 0
+    else:
+        key = f"quota:{resource}:{project_id}"
+        rank, others = _register(key, delta)
+    deadline = time.monotonic() + COUNTED_WAIT_SECONDS
+    while True:
+        own = counter(project_id)  # read after the others' keys: a newer snapshot
+        if own + len(others) <= limit:
+            return
+        younger = {k for k in others if k > rank}
+        if own > limit or not younger or time.monotonic() > deadline:
+            in_use = max(own + len(others) - delta, 0)
+            raise QuotaExceeded(
+                f"Quota exceeded for {resource}: requested {delta}, but already used {in_use} of {limit} "
+                f"{resource}.", resource=resource, limit=limit, in_use=in_use, requested=delta)
+        while time.monotonic() < deadline and younger & set(others := _held(key)):
+            time.sleep(0.005)
 
 
 def _add_usage(project_id: str, resource: str, delta: int, now: datetime, ceiling: int | None) -> bool:
@@ -122,6 +205,10 @@ def quota_set(*, actor: Actor, project_id: str, limits: Mapping[str, Any], force
         clean[resource] = int(value)
     used = dict(QuotaUsage.objects.select_for_update().filter(project=project, resource__in=clean)
                 .values_list("resource", "in_use"))
+    for resource in clean:
+        counter = quotas.counter_of(resource)
+        if counter is not None:
+            used[resource] = counter(project.id)
     for resource, value in clean.items():
         if not force and value >= 0 and used.get(resource, 0) > value:
             raise BadRequest(f"Quota limit {value} for {resource} must be greater than or equal to the "
