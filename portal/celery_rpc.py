@@ -16,6 +16,7 @@ from typing import Any
 
 from celery.backends.rpc import RPCBackend
 from django.conf import settings
+from kombu.common import maybe_declare
 
 REPLY_EXCHANGE = "stratus.reply"  # lib/rabbitmq.py REPLY_EXCHANGE
 
@@ -25,3 +26,13 @@ class ReplyBackend(RPCBackend):
         return self.Exchange(REPLY_EXCHANGE, type="topic", durable=True, auto_delete=False,
                              delivery_mode=delivery_mode, passive=bool(settings.STRATUS_NODE_ROLE
                                                                        in ("compute", "network", "storage")))
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:  # noqa: ARG002
+        """Declare this thread's reply queue, bound to ``stratus.reply``, before each task it sends leaves.
+        Celery skips it inside a worker (``task_join_will_block``: "the queue is already declared", true
+        of its prefork children only): a node's thread asking the control tier (``control_bus.ask``) then
+        bound its queue only when it started waiting, and an answer faster than that found no queue bound
+        on the topic exchange and was dropped (seen: a spawn's first question unanswered for 30 s,
+        tests/e2e/test_multinode.py). Declaring is idempotent and cached per connection."""
+        maybe_declare(self.binding(producer.channel), retry=True)
+
