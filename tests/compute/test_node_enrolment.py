@@ -78,11 +78,19 @@ def test_exchange_once_gives_the_join_settings_and_records_the_node(settings: An
 
 
 def test_network_and_storage_nodes_get_their_queue(settings: Any) -> None:
+    settings.STRATUS_METADATA_SECRET, settings.STRATUS_PUBLIC_URL = "md-s3cret", "http://ctl.example:8000/"
     for role in ("network", "storage"):
         join = enrol.node_enrol(token=make(role=role, name="net1").token)
         assert join.queue == f"{role}.net1" and "STRATUS_COMPUTE_HOST" not in join.environment()
-    assert not ComputeNode.objects.exists()
-    assert sorted(EnrolledNode.objects.values_list("role", flat=True)) == ["network", "storage"]
+        # the network node's metadata proxies reach the controller's metadata service and sign for it;
+        # no other role is given the secret
+        metadata = {k: v for k, v in join.environment().items() if k.startswith("STRATUS_METADATA_")}
+        assert metadata == ({"STRATUS_METADATA_URL": "http://ctl.example:8000/metadata/",
+                             "STRATUS_METADATA_SECRET": "md-s3cret"} if role == "network" else {}), role
+    compute = enrol.node_enrol(token=make(role="compute", name="cmp1").token).environment()
+    assert not any(k.startswith("STRATUS_METADATA_") for k in compute)
+    assert list(ComputeNode.objects.values_list("host", flat=True)) == ["cmp1"]
+    assert sorted(EnrolledNode.objects.values_list("role", flat=True)) == ["compute", "network", "storage"]
 
 
 def test_revoked_expired_unknown_and_mismatched_are_refused_and_change_nothing() -> None:

@@ -66,12 +66,19 @@ class NodeJoin:
     ca_pem: str | None  # None: the controller serves plain HTTP (no CA to trust)
     keyprefix: str
     broker_user: str = ""  # its own RabbitMQ user ("" = the controller's broker URL as it is)
+    metadata_secret: str = ""  # a network node's: its metadata proxies sign the guests' requests with it
 
     def environment(self) -> dict[str, str]:
-        """The node's settings, as the environment ``manage.py up --role <role>`` reads."""
+        """The node's settings, as the environment ``manage.py up --role <role>`` reads. A network node
+        also gets the metadata service's URL on the controller and the secret its metadata proxies sign
+        the guests' requests with (as Neutron's metadata_proxy_shared_secret): the guests of every
+        compute node reach the metadata service through the network node."""
         env = {"STRATUS_NODE_ROLE": self.node.role, "STRATUS_HOST": self.node.name,
                "CELERY_BROKER_URL": self.broker_url, "STRATUS_CONTROL_QUEUE": self.control_queue,
                "STRATUS_PUBLIC_URL": self.controller_url}
+        if self.node.role == "network" and self.metadata_secret:
+            env["STRATUS_METADATA_URL"] = f"{self.controller_url}/metadata/"
+            env["STRATUS_METADATA_SECRET"] = self.metadata_secret
         if self.broker_url.startswith(("redis://", "rediss://")):
             env["REDIS_URL"] = self.broker_url
         if self.keyprefix:
@@ -227,4 +234,5 @@ def node_enrol(*, token: str, name: str | None = None, role: str | None = None, 
     return NodeJoin(node=node, broker_url=broker_url, queue=node.queue,
                     control_queue=settings.CELERY_TASK_DEFAULT_QUEUE,
                     controller_url=settings.STRATUS_PUBLIC_URL.rstrip("/"), ca_pem=_ca_pem(),
-                    keyprefix=settings.STRATUS_CELERY_KEYPREFIX, broker_user=broker_user)
+                    keyprefix=settings.STRATUS_CELERY_KEYPREFIX, broker_user=broker_user,
+                    metadata_secret=settings.STRATUS_METADATA_SECRET if node.role == "network" else "")
