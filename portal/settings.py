@@ -338,6 +338,14 @@ STRATUS_IMAGE_S3 = {
     "region": os.environ.get("STRATUS_IMAGE_S3_REGION", ""),
     "prefix": os.environ.get("STRATUS_IMAGE_S3_PREFIX", ""),
 }
+# Nodes read and write image data through the image API (issue 16), each request with a URL the control
+# tier signed for one image, one purpose (read/write) and one node (lib/imageurl.py): valid for
+# STRATUS_IMAGE_URL_TTL_SECONDS from when the task's spec was made, under STRATUS_IMAGE_URL_KEY ("" = a key
+# derived from SECRET_KEY). A node needs neither: it only needs the controller's URL (STRATUS_PUBLIC_URL)
+# and, behind a TLS proxy, its CA (STRATUS_CONTROLLER_CA, written by node_enrol).
+STRATUS_IMAGE_URL_TTL_SECONDS = int(os.environ.get("STRATUS_IMAGE_URL_TTL_SECONDS", "3600"))
+STRATUS_IMAGE_URL_KEY = os.environ.get("STRATUS_IMAGE_URL_KEY", "")
+STRATUS_CONTROLLER_CA = os.environ.get("STRATUS_CONTROLLER_CA", "")
 # JSON request bodies longer than this are refused with the API's 413 (Nova's and Neutron's
 # max_request_body_size, 112 KiB); image data is capped by STRATUS_IMAGE_SIZE_CAP instead.
 STRATUS_MAX_JSON_BODY = int(os.environ.get("STRATUS_MAX_JSON_BODY", str(112 * 1024)))

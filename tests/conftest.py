@@ -269,6 +269,34 @@ def live_cloud() -> Iterator[Cloud]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def test_db_web(django_db_setup: None) -> Iterator[str]:
+    """The ASGI server (as ``make run`` starts it) on the pytest-django test database, for node processes
+    that reach the image API with the URLs the control tier signed (issue 16: nodes hold no image store
+    credentials): give a node ``STRATUS_PUBLIC_URL=<this URL>``. The test process and the server share
+    SECRET_KEY (tests/testenv.py) and the data dir, so the server verifies what the test's services signed
+    and reads the images they stored. One per session (a few seconds to start); tests that use it need
+    ``transactional_db`` for the server to see their rows."""
+    from django.db import connection
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0",
+               STRATUS_PUBLIC_URL=url, STRATUS_PORT=str(port), PYTHONUNBUFFERED="1")
+    log = Path(tempfile.mkdtemp(prefix="stratus-test-web-")) / "web.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "uvicorn"), "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--log-level", "warning"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"{url}/identity/v3", proc, log)
+        yield url
+    finally:
+        stop(proc)
+        shutil.rmtree(log.parent, ignore_errors=True)
+
+
 # ---- the seeded cloud: one user per role, in-process API clients ------------------------------------
 
 @pytest.fixture

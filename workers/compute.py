@@ -42,7 +42,7 @@ from typing import Any
 from celery import shared_task
 
 from lib import imageformat
-from workers import control_bus
+from workers import control_bus, images
 from workers.compute_build import (
     ImageRefused,
     ServerSpec,
@@ -82,9 +82,6 @@ POWER_ACTIONS: dict[str, tuple[str, str]] = {
     "suspend": ("suspend", "suspending"),
     "resume": ("resume", "resuming"),
 }
-# How long a snapshot waits for the control tier to make the image of its staged bytes (a copy within
-# the image store, bounded by the image size cap).
-SNAPSHOT_STORE_TIMEOUT = 3600.0
 RESIZE_BACKUP_SUFFIX = ".resize-backup"  # the disks as they were before a resize, until confirm/revert
 
 
@@ -580,33 +577,15 @@ def root_disk_check(server: ServerSpec, layout: InstanceLayout) -> None:
         raise ImageRefused(f"The root disk of instance {server.id} is refused: {exc}") from None
 
 
-def stage_in_store(path: str | os.PathLike[str], key: str) -> None:
-    """The file ``path`` written to the image store at ``key`` (the store from settings, a path or
-    S3: no database); nothing stays there when it fails."""
-    from apps.images.storage import get_store
-
-    writer = get_store().writer(key)
-    try:
-        for chunk in disk.iter_file(path):
-            writer.write(chunk)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-
-
 @shared_task(name="workers.compute.snapshot")
 def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dict[str, Any]) -> str:
     """createImage: the root disk (overlay and base read through) converted into a standalone qcow2
-    beside the instances, written to the image store at the spec's ``staging_key``, then removed; the
-    control tier makes image ``image_id`` of the staged bytes (``server_snapshot_stored``: the image
-    upload path with its size cap, quota, format inspector and checksums, then the staged object
-    removed), and the node reports ``server_task_done(task="image_uploading")``. A volume-backed
-    server's snapshot waits (guest paused) until the control tier says its volume snapshots are made.
-
-    The bytes go through the store twice (staged by the node, copied by the control tier): the checks
-    stay where they are, in the image services. Writing through the image API (no store credentials
-    on the node) is a later step."""
+    beside the instances, streamed to image ``image_id`` through the controller's image API with the
+    write URL the control tier signed for this image and this node (the spec's ``upload_url``; the
+    image upload path with its size cap, quota, format inspector and checksums), then removed, and the
+    node reports ``server_task_done(task="image_uploading")``. A volume-backed server's snapshot waits
+    (guest paused) until the control tier says its volume snapshots are made. The node holds no image
+    store credentials."""
 
     def work(server: ServerSpec, host: str, driver: LibvirtDriver, layout: InstanceLayout) -> int:
         if server.values.get("volume_backed"):
@@ -617,20 +596,19 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
             return driver.power_state(server.id)
         if not os.path.exists(layout.disk):
             raise SpawnError(f"Instance {server.id} has no disk on {host}.")
-        if not server.values.get("staging_key"):
+        if not server.values.get("upload_url"):
             raise SpawnError(f"The snapshot of instance {server.id} has nowhere to go.")
         root_disk_check(server, layout)
         tmp = Path(instances_path()) / f".snapshot-{server.id}-{image_id}.qcow2"
         try:
             with _quiesced(driver, server.id):
                 disk.convert(layout.disk, tmp, out_format="qcow2", in_format="qcow2")
-            stage_in_store(tmp, str(server.values["staging_key"]))
+            try:
+                images.upload(str(server.values["upload_url"]), tmp)
+            except images.ImageAPIError as exc:
+                raise SpawnError(f"The snapshot of instance {server.id} was not stored: {exc}") from None
         finally:
             disk.delete(tmp)
-        answer = control_bus.ask("workers.compute_control.server_snapshot_stored", timeout=SNAPSHOT_STORE_TIMEOUT,
-                                 instance_id=server.id, image_id=image_id, host=host)
-        if not answer.get("ok"):
-            raise SpawnError(answer.get("message") or f"The snapshot of instance {server.id} was not stored.")
         return driver.power_state(server.id)
 
     return _node_task(instance_id, spec, "image_uploading", request_id, work)

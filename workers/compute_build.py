@@ -19,7 +19,7 @@ from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import DiskSpec, DomainSpec, NicSpec
-from workers.images import cached_image
+from workers.images import ImageAPIError, cached_image
 
 # Direct kernel boot when the image names no os_command_line.
 DEFAULT_KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda"
@@ -105,7 +105,7 @@ def cache_image(image: Mapping[str, Any] | None, image_id: str = "") -> CachedBa
     when it did not exist, or the project may not read it, when the spec was made)."""
     if image is None or image.get("missing"):
         raise SpawnError(f"Image {(image or {}).get('id') or image_id} could not be found.")
-    if image.get("status") not in ("active", "deactivated") or not image.get("location"):
+    if image.get("status") not in ("active", "deactivated") or not image.get("has_data"):
         raise SpawnError(f"Image {image['id']} is not active (status {image.get('status')}).")
     fmt = QEMU_FORMATS.get(str(image.get("disk_format") or "").lower())
     if fmt is None:
@@ -115,6 +115,8 @@ def cache_image(image: Mapping[str, Any] | None, image_id: str = "") -> CachedBa
         path = cached_image(image_cache(), image)
     except imageformat.ImageFormatError as exc:
         raise ImageRefused(f"Image {image['id']} is refused: {exc}") from None
+    except ImageAPIError as exc:
+        raise SpawnError(f"Image {image['id']} could not be fetched: {exc}") from None
     return CachedBase(path=path, format=fmt)
 
 

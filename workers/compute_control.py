@@ -93,19 +93,6 @@ def server_ports_wired(*, instance_id: str, host: str) -> bool:
     return server_selectors.server_ports_wired(instance_id=instance_id, host=host)
 
 
-@shared_task(name="workers.compute_control.server_snapshot_stored", ignore_result=False)
-def server_snapshot_stored(*, instance_id: str, image_id: str, host: str) -> dict[str, Any]:
-    """The node staged a snapshot's bytes in the image store (``server_snapshot_stored`` makes the
-    image of them): {"ok": True}, or {"ok": False, "message"} (the node reports the task failed)."""
-    from apps.core.errors import StratusError
-
-    try:
-        _reports().server_snapshot_stored(instance_id=instance_id, image_id=image_id, host=host)
-    except StratusError as exc:
-        return {"ok": False, "message": exc.message}
-    return {"ok": True}
-
-
 @shared_task(name="workers.compute_control.server_volume_snapshots_ready", ignore_result=False)
 def server_volume_snapshots_ready(*, instance_id: str, image_id: str, host: str) -> dict[str, str]:
     """createImage of a volume-backed server (``server_volume_snapshots_ready``): {"outcome": "ready" |

@@ -1,4 +1,5 @@
-"""What the workers share about Glance images: fetching one into a node's image cache, and the
+"""What the workers share about Glance images: fetching one into a node's image cache (and sending a
+node's image data) through the controller's image API with a signed URL, and the
 web-download import's fetch (control queue; its driver is ``lib/webfetch``).
 
 Django code is imported inside the function (workers' modules load before Django is set up).
@@ -6,32 +7,72 @@ Django code is imported inside the function (workers' modules load before Django
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import shared_task
 
-from lib import imageformat, webfetch
+from lib import imageformat, imagehttp, webfetch
 from workers.drivers.hypervisor.imagecache import ImageCache
 
 logger = logging.getLogger(__name__)
 
 
+IMAGE_API_TIMEOUT = 120.0  # seconds without a byte from the image API before a transfer fails
+
+
+def controller_url(path: str) -> str:
+    """The absolute URL of ``path`` (a signed path the control tier sent, ``image_node_url``) on the
+    controller this node knows (STRATUS_PUBLIC_URL: given at enrolment; on one machine, the local web
+    server). Only a path is accepted, so a spec can send the node nowhere else."""
+    from django.conf import settings
+
+    if not path.startswith("/") or path.startswith("//"):
+        raise ImageAPIError(f"not a path on the controller: {path!r}")
+    return str(settings.STRATUS_PUBLIC_URL).rstrip("/") + path
+
+
+class ImageAPIError(Exception):
+    """The image API refused a node's transfer, or it was cut short."""
+
+
+def _cafile() -> str | None:
+    from django.conf import settings
+
+    return settings.STRATUS_CONTROLLER_CA or None
+
+
+def download(path: str) -> Iterator[bytes]:
+    """The image data at the signed ``path``, streamed from the controller's image API."""
+    try:
+        yield from imagehttp.download(controller_url(path), cafile=_cafile(), timeout=IMAGE_API_TIMEOUT)
+    except imagehttp.ImageHTTPError as exc:
+        raise ImageAPIError(str(exc)) from None
+
+
+def upload(path: str, file: str | os.PathLike[str]) -> None:
+    """The file ``file`` streamed to the signed write ``path`` on the controller's image API (the image
+    upload path: size cap, quota, format inspector, checksums)."""
+    try:
+        imagehttp.upload(controller_url(path), file, cafile=_cafile(), timeout=IMAGE_API_TIMEOUT)
+    except imagehttp.ImageHTTPError as exc:
+        raise ImageAPIError(str(exc)) from None
+
+
 def cached_image(cache: ImageCache, image: Mapping[str, Any]) -> str:
     """The path of ``image``'s data in ``cache`` (``image``: the plain values the control tier sent,
-    ``apps.compute.selectors.node_specs.image_spec``: id, location, disk_format, checksum,
-    os_hash_algo/os_hash_value): streamed from the image store once (Glance's md5 and multihash
-    verified), then put through the format inspector every time, before qemu-img or QEMU opens it (a
-    file cached before the check, or changed since). A refused image's file is removed (nothing of it
-    stays on the node) and ``imageformat.ImageFormatError`` raised.
-
-    The node reads the store directly by the image's location (``apps.images.storage.get_store``: a
-    filesystem path or an S3 bucket from settings; no database). Fetching through the image API with
-    a signed URL, so that a node needs no store credentials either, is a later step."""
-    from apps.images.storage import get_store
-
-    image_id, location = str(image["id"]), str(image["location"])
-    cached = cache.fetch(image_id, lambda: get_store().reader(location), checksum=image.get("checksum") or None,
+    ``apps.compute.selectors.node_specs.image_spec``: id, url, disk_format, checksum,
+    os_hash_algo/os_hash_value): streamed once from the controller's image API through the URL the
+    control tier signed for this image and this node (the size the API announced, Glance's md5 and
+    multihash verified), then put through the format inspector every time, before qemu-img or QEMU
+    opens it (a file cached before the check, or changed since). A refused image's file is removed
+    (nothing of it stays on the node) and ``imageformat.ImageFormatError`` raised. The node holds no
+    image store settings or credentials."""
+    image_id, url = str(image["id"]), str(image.get("url") or "")
+    if not url:
+        raise ImageAPIError(f"image {image_id}: the message gives no URL to read it from")
+    cached = cache.fetch(image_id, lambda: download(url), checksum=image.get("checksum") or None,
                          os_hash_algo=image.get("os_hash_algo") or None,
                          os_hash_value=image.get("os_hash_value") or None)
     try:

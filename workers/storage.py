@@ -6,17 +6,18 @@ One worker process per storage node consumes the queue ``storage.<host>`` (``mak
     celery -A portal worker -Q storage.<host> --pool=threads -n storage.<host>@%h
 
 The node holds no database credentials (issue 16; it runs with ``STRATUS_NO_DATABASE=1``): each task
-gets a spec of plain values in its message (ids, sizes, and for a volume made of an image the image's
-store location, disk format and checksums), calls the driver, and reports the outcome with
+gets a spec of plain values in its message (ids, sizes, and for a volume made of an image a URL of the
+image API signed for reading that image from this node, its disk format and checksums), calls the
+driver, and reports the outcome with
 ``workers.control_bus.report`` to a control task of ``workers/storage_control.py`` on the control queue,
 which applies it through ``apps.volumes.services`` (checking that the volume is on this node's backend).
 Nothing here imports a model, a selector or a service.
 
 Its files live under ``STRATUS_VOLUMES_DIR`` (default ``STRATUS_DATA_DIR/volumes``) ``/<host>/``
-(``workers.drivers.storage.FileVolumeDriver``); images are read from the image store (a directory or
-S3, ``apps.images.storage.get_store``, from settings) into ``<that>/.image-cache/`` once. An upload to an
-image writes the converted volume into the image store as a staging object, which the control tier
-streams into the image. When the worker is ready it reports its backend (statvfs of its directory;
+(``workers.drivers.storage.FileVolumeDriver``); images are streamed from the controller's image API
+(``workers.images.cached_image``) into ``<that>/.image-cache/`` once. An upload to an
+image streams the converted volume to the image API with a signed write URL. When the worker is
+ready it reports its backend (statvfs of its directory;
 ``workers.storage_control.backend_report``) and then every ``STRATUS_STORAGE_HEARTBEAT_SECONDS`` from a
 thread; the control tier schedules volumes only to backends heard from within
 ``STRATUS_STORAGE_SERVICE_DOWN_TIME``.
@@ -38,10 +39,10 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from lib import imageformat
-from workers import control_bus
+from workers import control_bus, images
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
-from workers.images import cached_image
+from workers.images import ImageAPIError, cached_image
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
@@ -81,16 +82,19 @@ def driver(host: str) -> FileVolumeDriver:
 
 def _cached_image(image_id: str, source: dict[str, str] | None, host: str) -> tuple[str, str]:
     """The Glance image's bytes in this node's cache and its disk format, through the one node-side
-    fetch (``workers.images.cached_image``: read from the image store at the location the message gives,
-    once, md5 and multihash verified, the format inspector every time). ``source`` is what the control
-    tier put in the message (``apps.volumes.services.volumes._image_source``): no database is read here."""
-    if not source or not source.get("location"):
+    fetch (``workers.images.cached_image``: streamed from the controller's image API through the signed
+    URL the message gives, once, size, md5 and multihash verified, the format inspector every time).
+    ``source`` is what the control tier put in the message (``apps.volumes.services.volumes._image_source``):
+    no database and no image store are read here."""
+    if not source or not source.get("url"):
         raise StorageError(f"image {image_id} is not available")
     cache = ImageCache(volumes_root() / host / ".image-cache")
     try:  # the driver checks again before converting
         path = cached_image(cache, {**source, "id": image_id})
     except imageformat.ImageFormatError as exc:
         raise StorageError(f"Image {image_id} is refused: {exc}") from None
+    except ImageAPIError as exc:
+        raise StorageError(f"Image {image_id} could not be fetched: {exc}") from None
     return path, source.get("disk_format") or ""
 
 
@@ -111,7 +115,7 @@ def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | No
                   source_volume_id: str | None = None, image_id: str | None = None,
                   image: dict[str, str] | None = None) -> str:
     """The volume's file: blank, a copy of a snapshot's or a volume's file on this node, or the image's
-    data (``image``: its store location, disk format and checksums) converted; reports
+    data (``image``: its signed read URL, disk format and checksums) converted; reports
     ``volume_created`` or ``volume_create_failed``."""
     def create() -> None:
         d = driver(host)
@@ -190,32 +194,31 @@ def discard(host: str, volume_ids: list[str] | None = None, snapshot_ids: list[s
 
 @shared_task(name="workers.storage.upload_volume", ignore_result=False)
 def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, restore: str = "available",
-                  protected: bool = False, staging_key: str | None = None) -> str:
-    """os-volume_upload_image: the volume converted to ``disk_format`` beside it, written into the image
-    store as the staging object ``staging_key`` (md5 and size computed on the way), then removed; reports
-    ``volume_upload_stored`` (the control tier streams it into image ``image_id`` through the images
-    services) or ``volume_upload_failed`` (which deletes the image)."""
-    stored: dict[str, Any] = {}
+                  protected: bool = False, upload_url: str | None = None) -> str:
+    """os-volume_upload_image: the volume converted to ``disk_format`` beside it (its size and md5
+    counted), streamed to image ``image_id`` through the controller's image API with the write URL the
+    control tier signed for this image and this node (``upload_url``; the image upload path: size cap,
+    quota, format inspector, checksums), then removed; reports ``volume_upload_stored`` with the size and
+    md5 it sent (the control tier checks the image holds them) or ``volume_upload_failed`` (which
+    deletes the image). The node holds no image store credentials."""
+    sent: dict[str, Any] = {}
 
     def upload() -> None:
-        if not staging_key:
-            raise StorageError("the upload's message names no staging object in the image store")
-        from apps.images.storage import get_store  # the store from settings: no database
-
+        if not upload_url:
+            raise StorageError("the upload's message gives no URL to send the image's data to")
         d = driver(host)
         copy = d.export(volume_id, disk_format)
-        writer = get_store().writer(staging_key)
         try:
             md5 = hashlib.md5(usedforsecurity=False)
             size = 0
             for chunk in _chunks(copy):
                 md5.update(chunk)
                 size += len(chunk)
-                writer.write(chunk)
-            stored.update(location=writer.commit(), size=size, checksum=md5.hexdigest())
-        except BaseException:
-            writer.abort()
-            raise
+            try:
+                images.upload(upload_url, copy)
+            except images.ImageAPIError as exc:
+                raise StorageError(f"the image API refused the volume's data: {exc}") from None
+            sent.update(size=size, checksum=md5.hexdigest())
         finally:
             d.discard(copy)
 
@@ -223,8 +226,8 @@ def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, re
                     host=host, volume_id=volume_id, image_id=image_id, restore=restore):
         return "error: the upload to the image failed"
     control_bus.report(CONTROL + "volume_upload_stored", host=host, volume_id=volume_id, image_id=image_id,
-                       restore=restore, protected=protected, **stored)
-    logger.info("volume %s copied to the image store for image %s", volume_id, image_id)
+                       restore=restore, protected=protected, **sent)
+    logger.info("volume %s sent to image %s through the image API", volume_id, image_id)
     return "uploaded"
 
 

@@ -106,14 +106,14 @@ def snapshot_delete_failed(host: str, snapshot_id: str, reason: str) -> str:
 
 
 @shared_task(name="workers.storage_control.volume_upload_stored")
-def volume_upload_stored(host: str, volume_id: str, image_id: str, location: str, size: int, checksum: str,
+def volume_upload_stored(host: str, volume_id: str, image_id: str, size: int, checksum: str,
                          restore: str = "available", protected: bool = False) -> str:
-    """The node wrote the volume's copy into the image store: streamed into the image through the
-    images services (``volume_upload_finish``)."""
+    """The node sent the volume's copy into the image through the image API (``size`` bytes, md5
+    ``checksum``): checked against the image, then the upload ends (``volume_upload_finish``)."""
     from apps.volumes import services
 
     return _applied(services.volume_upload_finish(volume_id=volume_id, image_id=image_id, host=host,
-                                                  location=location, size=int(size), checksum=checksum,
+                                                  size=int(size), checksum=checksum,
                                                   restore=restore, protected=bool(protected)))
 
 

@@ -11,7 +11,8 @@ Two guards, one rule:
   spool any length to a temporary file before a view runs. It holds at most the cap (plus one
   message) and hands the body on to Django unchanged.
 
-Image data (Glance ``PUT .../file`` and ``.../stage``, the dashboard's upload) is not JSON and is
+Image data (Glance ``PUT .../file`` and ``.../stage``, a node's signed ``PUT /image/v2/node/images/{id}/file``,
+the dashboard's upload) is not JSON and is
 exempt: its streams are capped by STRATUS_IMAGE_SIZE_CAP and the image_bytes quota in the images
 service; so are object data (Swift's and S3's PUT, the Object Store panel's upload form, a POST),
 capped by the objects services (STRATUS_OBJECT_MAX_FILE_SIZE, the quotas).
@@ -32,7 +33,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(?:file|stage)/?$|^/dashboard/images/[^/]+/upload/?$")
+IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(?:file|stage)/?$|^/image/v2/node/images/[^/]+/file/?$"
+                        r"|^/dashboard/images/[^/]+/upload/?$")
 OBJECT_DATA = "/object-store/v1/"  # Swift object data (and SLO manifests): capped by the objects services
 S3_DATA = "/s3/"  # S3 objects and parts (PUT), capped by the same services
 OBJECT_UPLOAD = re.compile(r"^/dashboard/objects/containers/[^/]+/upload$")  # the dashboard's file form (POST)

@@ -22,6 +22,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -38,7 +39,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-PATH = re.compile(r"^/image/v2/images/(?P<image_id>[^/]+)/(?P<kind>file|stage)/?$")
+PATH = re.compile(r"^/image/v2/(?:images/(?P<image_id>[^/]+)/(?P<kind>file|stage)"
+                  r"|(?P<node>node)/images/(?P<node_image_id>[^/]+)/file)/?$")
 QUEUE_CHUNKS = 4  # at most QUEUE_CHUNKS + 1 chunks of CHUNK bytes wait between the server and the store
 
 
@@ -54,7 +56,10 @@ class StreamedImageData:
         if scope.get("type") == "http" and scope.get("method") == "PUT":
             match = PATH.match(scope.get("path", ""))
             if match:
-                await self.put(scope, receive, send, match["image_id"], match["kind"])
+                if match["node"]:
+                    await self.put(scope, receive, send, match["node_image_id"], "node")
+                else:
+                    await self.put(scope, receive, send, match["image_id"], match["kind"])
                 return
         await self.app(scope, receive, send)
 
@@ -81,7 +86,8 @@ class StreamedImageData:
             receive=receive, queue=queue, disconnected=ClientDisconnected("the client went away during the upload")))
         try:
             status, body, extra = await sync_to_async(_run, thread_sensitive=False)(
-                headers=headers, image_id=image_id, kind=kind, chunks=chunks())
+                headers=headers, image_id=image_id, kind=kind, chunks=chunks(),
+                query=parse_qs(scope.get("query_string", b"").decode("latin1")))
         finally:
             pumping.cancel()
         await _answer(send, status, body, extra, request_id)
@@ -100,15 +106,21 @@ async def _answer(send: Send, status: int, body: dict[str, Any] | None, extra: d
     await send({"type": "http.response.body", "body": payload})
 
 
-def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[bytes]
-         ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
-    """Authenticate and call the service (in a worker thread, with its own DB connection)."""
+def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[bytes],
+         query: dict[str, list[str]] | None = None) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+    """Authenticate and call the service (in a worker thread, with its own DB connection). ``kind``
+    ``node``: a node's upload, authorised by the signed URL's query alone (no token)."""
     from apps.identity import services as identity_services
     from apps.images import services
     from apps.images.api import parsers
 
     close_old_connections()
     try:
+        if kind == "node":
+            signed = {name: (query or {}).get(name, [""])[0] for name in ("node", "expires", "signature")}
+            expected = parsers.upload_size(headers.get("content-type"), headers.get("content-length"))
+            services.image_upload_for_node(image_id=image_id, chunks=chunks, expected_size=expected, **signed)
+            return 204, None, {}
         token = headers.get("x-auth-token", "")
         if not token:
             raise Unauthorized("The request you have made requires authentication.")

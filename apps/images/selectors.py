@@ -262,3 +262,72 @@ def task_list(*, actor: Actor, image_id: str) -> QuerySet[ImageTask]:
     """The image's tasks (imports), for whoever may see the image."""
     image = image_get(actor=actor, image_id=image_id)
     return ImageTask.objects.filter(image_id=image.id).order_by("created_at", "id")
+
+
+# ---- signed URLs for nodes (issue 16) ---------------------------------------------------------------
+
+def _node_url_key() -> bytes:
+    """The key of the nodes' image URLs: STRATUS_IMAGE_URL_KEY, else one derived from SECRET_KEY (only the
+    control tier holds either; a node never needs it)."""
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    if settings.STRATUS_IMAGE_URL_KEY:
+        return settings.STRATUS_IMAGE_URL_KEY.encode()
+    return hmac.new(settings.SECRET_KEY.encode(), b"stratus image URLs for nodes", hashlib.sha256).digest()
+
+
+def image_node_url(*, image_id: str, purpose: str, node: str, now: float | None = None) -> str:
+    """The path and query (relative to the controller's URL, STRATUS_PUBLIC_URL, which the node has) that
+    let node ``node`` ``purpose`` (``read``/``write``) the data of image ``image_id`` and nothing else,
+    for STRATUS_IMAGE_URL_TTL_SECONDS. No access check: the control tier calls it for what it decided a
+    node needs (a boot image, a snapshot's image), never on a user's request."""
+    import time
+    from urllib.parse import urlencode
+
+    from django.conf import settings
+
+    from lib import imageurl
+
+    expires = int((time.time() if now is None else now) + settings.STRATUS_IMAGE_URL_TTL_SECONDS)
+    grant = imageurl.Grant(image_id=str(image_id), purpose=purpose, node=node, expires=expires)
+    query = urlencode({"purpose": purpose, "node": node, "expires": expires,
+                       "signature": imageurl.signature(_node_url_key(), grant)})
+    return f"{imageurl.node_path(str(image_id))}?{query}"
+
+
+def image_node_grant(*, image_id: str, purpose: str, node: str, expires: str, signature: str,
+                     now: float | None = None) -> Image:
+    """The image a signed node URL names, when its signature is right for this image, this purpose and
+    this node (403 otherwise: tampered, or made for another image or purpose) and it has not expired
+    (401). The image itself must still exist (404)."""
+    import time
+
+    from apps.core.errors import Forbidden, Unauthorized
+    from lib import imageurl
+
+    try:
+        grant = imageurl.Grant(image_id=str(image_id), purpose=str(purpose), node=str(node), expires=int(expires))
+        imageurl.verify(_node_url_key(), grant, str(signature), now=time.time() if now is None else now)
+    except (ValueError, imageurl.Invalid):
+        raise Forbidden(f"The signed URL does not allow {purpose or 'this'} access to image {image_id}.") from None
+    except imageurl.Expired:
+        raise Unauthorized(f"The signed URL of image {image_id} has expired.") from None
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        raise NotFound(f"No image found with ID {image_id}")
+    return image
+
+
+def image_data_for_node(*, image_id: str, node: str, expires: str, signature: str
+                        ) -> tuple[Image, Iterator[bytes] | None]:
+    """``image_data`` through a signed read URL (``image_node_url``): the image and its bytes (None when
+    it has none)."""
+    from apps.images.storage import get_store
+
+    image = image_node_grant(image_id=image_id, purpose="read", node=node, expires=expires, signature=signature)
+    if not image.location or image.status not in (Image.ACTIVE, Image.DEACTIVATED):
+        return image, None
+    return image, get_store().reader(image.location)

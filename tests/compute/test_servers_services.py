@@ -28,7 +28,6 @@ from apps.compute.services.server_reports import (
     server_build_timeouts,
     server_destroyed,
     server_power_states_report,
-    server_snapshot_stored,
     server_spawn_failed,
     server_spawned,
     server_task_done,
@@ -368,24 +367,15 @@ def test_snapshot_makes_a_queued_image_then_stores_it(env: Env) -> None:
     assert image.properties["instance_uuid"] == instance.id and image.properties["image_type"] == "snapshot"
     assert image.properties["base_image_ref"] == env.image.id and image.properties["k"] == "v"
     assert reload(instance).task_state == "image_snapshot"
-    # the node staged the bytes in the image store; another host's word changes nothing
-    from apps.compute.selectors.node_specs import snapshot_staging_key
-    from apps.core.errors import NotFound
-    from apps.images.storage import get_store
+    # the node sends the bytes through the image API, with the write URL signed for its host and this image
+    from django.test import Client
 
-    def stage() -> None:
-        writer = get_store().writer(snapshot_staging_key(image_id))
-        writer.write(qcow2_bytes())
-        writer.commit()
+    from apps.compute.selectors.node_specs import server_node_spec
 
-    stage()
-    with pytest.raises(NotFound):
-        server_snapshot_stored(instance_id=instance.id, image_id=image_id, host="liar")
-    assert Image.objects.get(pk=image_id).status == "queued"
-    assert not get_store().exists(snapshot_staging_key(image_id))  # removed all the same
-    stage()
-    server_snapshot_stored(instance_id=instance.id, image_id=image_id, host=instance.host)
-    assert not get_store().exists(snapshot_staging_key(image_id))
+    url = server_node_spec(instance_id=instance.id, task="snapshot", image_id=image_id)["upload_url"]
+    assert url.startswith(f"/image/v2/node/images/{image_id}/file?purpose=write&node={instance.host}&")
+    response = Client().generic("PUT", url, qcow2_bytes(), content_type="application/octet-stream")
+    assert response.status_code == 204, response.content
     server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
     assert Image.objects.get(pk=image_id).status == "active"
     assert reload(instance).task_state is None and reload(instance).vm_state == "active"

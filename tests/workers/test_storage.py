@@ -18,6 +18,7 @@ from apps.volumes.models import Snapshot, Volume
 from tests.api_client import SeededCloud
 from tests.control_reports import apply_control_reports
 from tests.control_reports import run_storage_task as run
+from tests.image_api import image_api_in_process
 from workers import storage, storage_control
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +35,7 @@ def node(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud: 
     from apps.volumes.models import StorageBackend
 
     StorageBackend.objects.exclude(host=host).update(last_heartbeat=None)
+    image_api_in_process(monkeypatch)  # the node's signed image URLs reach the image API in this process
     apply_control_reports(only=storage.CONTROL)  # nothing of an earlier test is left on the control queue
     yield host, tmp_path / "volumes" / host
     image_storage.reset()
@@ -86,10 +88,14 @@ def test_from_image_streams_and_converts(cloud: SeededCloud, node: tuple[str, Pa
     volume = services.volume_create(actor=cloud.member_actor, size=1, image_id=image.id)
     assert volume.bootable
     message = sent(volume.id, "create_volume")
-    # the message carries what the node needs to read the image without the database
+    # the message carries what the node needs to read the image without the database or the image store:
+    # a URL of the image API signed for reading this image from this node
     image.refresh_from_db()
-    assert message["image"] == {"location": image.location, "disk_format": "qcow2", "checksum": image.checksum,
+    url = message["image"].pop("url")
+    assert url.startswith(f"/image/v2/node/images/{image.id}/file?purpose=read&node={host}&expires=")
+    assert message["image"] == {"disk_format": "qcow2", "checksum": image.checksum,
                                 "os_hash_algo": "sha512", "os_hash_value": image.os_hash_value}
+    message["image"]["url"] = url
     assert run(storage.create_volume, **message) == "available"
     assert Volume.objects.get(pk=volume.id).status == states.AVAILABLE
     info = storage.driver(host).info(root / f"volume-{volume.id}.qcow2")
@@ -199,11 +205,11 @@ def test_heartbeat_report(node: tuple[str, Path]) -> None:
 
 
 def test_the_storage_agent_imports_no_model_selector_or_service() -> None:
-    """workers/storage.py runs on a node without a database: of apps/ it may import only the image store
-    reader (``apps.images.storage``: settings, no database), never a model, selector or service."""
+    """workers/storage.py runs on a node without a database or image store credentials: it imports
+    nothing of apps/ (not even the image store: image data goes through the image API)."""
     import ast
 
     tree = ast.parse(Path(storage.__file__).read_text())
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert {m for m in modules if m == "apps" or m.startswith("apps.")} == {"apps.images.storage"}
+    assert {m for m in modules if m == "apps" or m.startswith("apps.")} == set()

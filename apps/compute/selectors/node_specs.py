@@ -24,26 +24,25 @@ from apps.core.errors import NotFound
 BUILD_TASKS = frozenset({"spawn", "rebuild"})
 
 
-def image_spec(image: Any) -> dict[str, Any]:
-    """What a node needs of a Glance image to fetch and check it (``workers.images.cached_image``)."""
-    return {"id": str(image.id), "status": image.status, "location": image.location or "",
-            "disk_format": image.disk_format or "", "checksum": image.checksum or "",
-            "os_hash_algo": image.os_hash_algo or "", "os_hash_value": image.os_hash_value or "",
+def image_spec(image: Any, host: str) -> dict[str, Any]:
+    """What node ``host`` needs of a Glance image to fetch and check it (``workers.images.cached_image``):
+    a URL of the image API signed for reading this image's data from that node (``image_node_url``,
+    relative to the controller's URL; the node holds no store credentials), its format and checksums."""
+    from apps.images.selectors import image_node_url
+
+    return {"id": str(image.id), "status": image.status,
+            "url": image_node_url(image_id=str(image.id), purpose="read", node=host) if host else "",
+            "has_data": bool(image.location), "disk_format": image.disk_format or "",
+            "checksum": image.checksum or "", "os_hash_algo": image.os_hash_algo or "",
+            "os_hash_value": image.os_hash_value or "",
             "properties": dict(image.properties or {})}
-
-
-def snapshot_staging_key(image_id: str) -> str:
-    """Where a compute node puts a snapshot's bytes in the image store (``workers.compute.snapshot``)
-    before ``server_snapshot_stored`` streams them into the image: derived from the image's id on
-    both sides, so a node cannot name another object of the store."""
-    return f"staging-snapshot-{image_id}"
 
 
 def _missing(image_id: str) -> dict[str, Any]:
     return {"id": str(image_id), "missing": True}
 
 
-def _boot_image(image_id: str) -> dict[str, Any] | None:
+def _boot_image(image_id: str, host: str) -> dict[str, Any] | None:
     """The boot image (no actor: the server's create checked the caller may use it; a node needs its
     bytes even when it has since been made private)."""
     from apps.images.models import Image
@@ -51,16 +50,16 @@ def _boot_image(image_id: str) -> dict[str, Any] | None:
     if not image_id:
         return None
     image = Image.objects.filter(pk=image_id).first()
-    return image_spec(image) if image is not None else _missing(image_id)
+    return image_spec(image, host) if image is not None else _missing(image_id)
 
 
-def _project_image(project_id: str, image_id: str) -> dict[str, Any]:
+def _project_image(project_id: str, image_id: str, host: str) -> dict[str, Any]:
     """An image the boot image names (kernel_id, ramdisk_id), only if the server's project may read it
     now: another project's private image is never fetched onto a node."""
     from apps.images import selectors as image_selectors
 
     try:
-        return image_spec(image_selectors.image_get_for_project(project_id=project_id, image_id=str(image_id)))
+        return image_spec(image_selectors.image_get_for_project(project_id=project_id, image_id=str(image_id)), host)
     except NotFound:
         return _missing(image_id)
 
@@ -107,7 +106,7 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
     NICs, its config drive's documents, the boot image and its kernel/ramdisk (checked against the
     project now) and, for a rebuild, its volumes' disks (a spawn asks for them when they are ready);
     for ``snapshot`` (``image_id``: the snapshot's image), whether it is volume-backed, its image's disk
-    format and where to put the snapshot's bytes in the image store."""
+    format and the image API's URL signed for writing the snapshot's image from this node."""
     instance = Instance.objects.get(pk=instance_id)
     spec: dict[str, Any] = {
         "id": instance.id, "host": instance.host or "", "name": instance.name, "project_id": instance.project_id,
@@ -118,12 +117,14 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
     }
     if task in BUILD_TASKS:
         boot_id = image_id or instance.image_id or ""
-        image = _boot_image(boot_id)
+        host = instance.host or ""
+        image = _boot_image(boot_id, host)
         props = (image or {}).get("properties") or {}
         spec.update(boot_image_id=boot_id, image=image, nics=nic_values(instance.id),
                     config_drive_document=config_drive_document(instance.id),
-                    kernel=_project_image(instance.project_id, props["kernel_id"]) if props.get("kernel_id") else None,
-                    ramdisk=_project_image(instance.project_id, props["ramdisk_id"])
+                    kernel=_project_image(instance.project_id, props["kernel_id"], host)
+                    if props.get("kernel_id") else None,
+                    ramdisk=_project_image(instance.project_id, props["ramdisk_id"], host)
                     if props.get("kernel_id") and props.get("ramdisk_id") else None,
                     volumes=None)
         if task == "rebuild":
@@ -133,9 +134,11 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
                 spec["volumes_error"] = str(exc)
     if task == "snapshot":
         from apps.images.models import Image
+        from apps.images.selectors import image_node_url
 
         base = Image.objects.filter(pk=instance.image_id).only("disk_format").first() if instance.image_id else None
         spec.update(volume_backed=BlockDeviceMapping.objects.filter(instance=instance, boot_index=0).exists(),
                     image_disk_format=base.disk_format if base is not None else None,
-                    staging_key=snapshot_staging_key(image_id) if image_id else None)
+                    upload_url=image_node_url(image_id=str(image_id), purpose="write", node=instance.host)
+                    if image_id and instance.host else None)
     return spec

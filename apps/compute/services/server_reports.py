@@ -320,32 +320,6 @@ def server_power_states_report(*, host: str, states: Mapping[str, int],
                 publish(instance)
 
 
-def server_snapshot_stored(*, instance_id: str, image_id: str, host: str) -> None:
-    """The node put the snapshot's bytes in the image store at the staging key of image ``image_id``
-    (``node_specs.snapshot_staging_key``): they are streamed from there into the image through the
-    image upload path (size cap, quota, format inspector, checksums, active) as the instance's owner,
-    and the staging object is removed whatever happens. Only for an instance on ``host`` whose
-    snapshot ``image_id`` is (its ``instance_uuid``); raises what the upload raises."""
-    from apps.compute.selectors.node_specs import snapshot_staging_key
-    from apps.images import services as image_services
-    from apps.images.models import Image
-    from apps.images.storage import get_store
-
-    store, key = get_store(), snapshot_staging_key(image_id)
-    try:
-        instance = Instance.objects.filter(pk=instance_id, deleted=False).first()
-        if instance is None or instance.host != host:
-            raise NotFound(f"Instance {instance_id} could not be found on {host}.")
-        if not Image.objects.filter(pk=image_id, properties__instance_uuid=instance.id).exists():
-            raise NotFound(f"Image {image_id} is no snapshot of instance {instance_id}.")
-        image_services.image_upload(actor=owner_actor(instance), image_id=image_id, chunks=store.reader(key))
-    finally:
-        try:
-            store.delete(key)
-        except Exception:  # the upload's outcome is what the node needs
-            log.exception("could not remove the staged snapshot %s", key)
-
-
 def server_volume_snapshots_ready(*, instance_id: str, image_id: str, host: str) -> str:
     """createImage of a volume-backed server: "ready" once every volume snapshot the image points at
     is available (the image is then made active, with no data, as Nova's is), else "waiting"; a

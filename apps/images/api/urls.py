@@ -21,5 +21,6 @@ urlpatterns = [
     re_path(rf"^v2/images/{IMAGE}/tags/(?P<tag>[^/]+)/?$", views.ImageTag.as_view()),
     re_path(rf"^v2/images/{IMAGE}/members/?$", views.Members.as_view()),
     re_path(rf"^v2/images/{IMAGE}/members/(?P<member_id>[^/]+)/?$", views.MemberDetail.as_view()),
+    re_path(rf"^v2/node/images/{IMAGE}/file/?$", views.NodeImageFile.as_view()),
     re_path(r"^.*$", views.NoSuchResource.as_view()),
 ]

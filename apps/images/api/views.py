@@ -231,6 +231,37 @@ class ImageStage(GlanceView):
         return _receive(request, image_id, services.image_stage)
 
 
+class NodeImageFile(GlanceView):
+    """A node's read (GET) or write (PUT) of one image's data with a URL the control tier signed for it
+    (``selectors.image_node_url``: image, purpose, node, expiry in the query; no X-Auth-Token). No other
+    endpoint accepts these signatures, and this one accepts nothing else. Under the ASGI server the PUT
+    is taken before Django (apps/images/asgi.py) and streamed as a user's upload is."""
+
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
+
+    @staticmethod
+    def _signed(request: Request) -> dict[str, str]:
+        return {name: request.query_params.get(name, "") for name in ("node", "expires", "signature")}
+
+    def get(self, request: Request, image_id: str) -> HttpResponse:
+        image, chunks = selectors.image_data_for_node(image_id=image_id, **self._signed(request))
+        if chunks is None:
+            return HttpResponse(status=204)
+        content = _async_chunks(chunks) if hasattr(request._request, "scope") else chunks
+        response = StreamingHttpResponse(content, content_type="application/octet-stream")
+        response["Content-Length"] = str(image.size or 0)
+        if image.checksum:
+            response["Content-MD5"] = image.checksum
+        return response
+
+    def put(self, request: Request, image_id: str) -> HttpResponse:
+        expected = parsers.upload_size(request.META.get("CONTENT_TYPE"), request.META.get("CONTENT_LENGTH"))
+        services.image_upload_for_node(image_id=image_id, chunks=request_chunks(request._request),
+                                       expected_size=expected, **self._signed(request))
+        return HttpResponse(status=204)
+
+
 class ImageImport(GlanceView):
     def post(self, request: Request, image_id: str) -> HttpResponse:
         wanted = parsers.import_request(request._request.body)

@@ -425,3 +425,18 @@ def image_web_download_failed(*, image_id: str, task_id: str, reason: str) -> No
             image.properties = {**image.properties, "os_glance_failed_import": image.store or get_store().name}
             image.save(update_fields=["properties", "updated_at"])
             _publish(image, "state")
+
+
+def image_upload_for_node(*, image_id: str, node: str, expires: str, signature: str, chunks: Iterable[bytes],
+                          expected_size: int | None = None) -> Image:
+    """A node's upload (a server's snapshot, a volume uploaded to an image) through a signed write URL
+    (``selectors.image_node_url``, issued by the control tier for this image and this node): the same
+    upload as a user's (``image_upload``: queued only, size cap, the owner's quota, the format inspector,
+    checksums), stored as a member of the image's owner project."""
+    from apps.identity.models import Project, User
+
+    image = selectors.image_node_grant(image_id=image_id, purpose="write", node=node, expires=expires,
+                                       signature=signature)
+    owner = Actor(user=User(id=str((image.properties or {}).get("user_id") or "glance")),
+                  project=Project(id=image.owner or ""), roles=frozenset({"member"}))
+    return image_upload(actor=owner, image_id=image.id, chunks=chunks, expected_size=expected_size)

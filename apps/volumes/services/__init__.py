@@ -6,8 +6,8 @@ module per resource (``volumes``, ``snapshots``, ``attachments``, ``volume_types
 The storage agent reports back through ``backend_report``, ``volume_created``/``volume_create_failed``,
 ``volume_deleted``/``volume_delete_failed``, ``volume_extended``/``volume_extend_failed``,
 ``snapshot_created``/``snapshot_create_failed``, ``snapshot_deleted``/``snapshot_delete_failed``, and
-for an upload to an image (``volume_upload_to_image``) ``volume_upload_finish`` (the node's copy in the
-image store streamed into the image through ``volume_image_store``, then ``volume_uploaded``) or
+for an upload to an image (``volume_upload_to_image``) ``volume_upload_finish`` (the node streamed its
+copy into the image through the image API; checked, then ``volume_uploaded``) or
 ``volume_upload_failed``. Each report takes the reporting node's ``host``: a report on a volume that is
 not on that node's backend changes nothing (workers/storage_control.py passes it). ``volume_created`` and
 ``snapshot_created`` return a ``Created``: ``DISCARD`` when the row is gone (deleted while the node made
@@ -74,7 +74,6 @@ from apps.volumes.services.uploads import (
     UPLOAD_DISK_FORMATS,
     UPLOAD_VISIBILITIES,
     VolumeUpload,
-    volume_image_store,
     volume_upload_failed,
     volume_upload_finish,
     volume_upload_to_image,
@@ -146,7 +145,6 @@ __all__ = [
     "volume_extend",
     "volume_extend_failed",
     "volume_extended",
-    "volume_image_store",
     "volume_metadata_item_delete",
     "volume_metadata_item_set",
     "volume_metadata_set",

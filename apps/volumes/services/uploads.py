@@ -4,18 +4,16 @@ format asked for. The volume is ``uploading`` meanwhile and goes back to what it
 or ``in-use`` for a forced upload of an attached volume) whatever the outcome; a failed upload deletes
 the image (as Cinder does), with the failure as the volume's ``status_reason``.
 
-The node's task (``workers.storage.upload_volume``, no database on the node) converts the volume's qcow2
-file and writes it into the image store as a staging object (key ``volume-upload-<image id>-<hex>``, given
-in its message), then reports the location, size and md5 to the control tier
-(``workers.storage_control.volume_upload_stored``): ``volume_upload_finish`` streams the staging object
-into the image through the images services (size cap, quota, format inspector, checksums), drops it, and
-ends in ``volume_uploaded``, or ``volume_upload_failed`` on any failure (the node's own failure is
-reported to ``volume_upload_failed`` directly)."""
+The node's task (``workers.storage.upload_volume``, no database and no image store credentials on the
+node) converts the volume's qcow2 file and streams it to the image API with the write URL the control tier
+signed for this image and this node (given in its message; the image upload path: size cap, the owner's
+quota, format inspector, checksums), then reports the size and md5 it sent to the control tier
+(``workers.storage_control.volume_upload_stored``): ``volume_upload_finish`` checks the image holds
+exactly that and ends in ``volume_uploaded``, or ``volume_upload_failed`` on any failure (the node's own
+failure is reported to ``volume_upload_failed`` directly)."""
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +33,6 @@ UPLOAD_DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
 UPLOAD_CONTAINER_FORMATS = ("bare",)
 UPLOAD_VISIBILITIES = ("private", "shared", "community", "public")
 # the volume's image metadata that are the image's own attributes, not properties to carry over
-UPLOAD_STAGING_PREFIX = "volume-upload-"  # the image store keys a node writes a volume's copy under
 _NOT_CARRIED = {"image_id", "image_name", "checksum", "container_format", "disk_format", "min_disk", "min_ram",
                 "size"}
 
@@ -94,11 +91,13 @@ def volume_upload_to_image(*, actor: Actor, volume_id: str, image_name: str, for
         actor=actor, name=image_name, disk_format=disk_format, container_format=container_format,
         visibility=visibility, min_disk=volume.size, min_ram=int(min_ram) if str(min_ram).isdigit() else 0,
         properties=_carried_properties(volume))
+    from apps.images.selectors import image_node_url
+
     was = volume.status
     _move(volume, states.UPLOADING, action="upload to image")
     _enqueue("upload_volume", volume.backend.host, actor=actor, target=volume, volume_id=volume.id,
              image_id=image.id, disk_format=disk_format, restore=was, protected=protected,
-             staging_key=f"{UPLOAD_STAGING_PREFIX}{image.id}-{secrets.token_hex(4)}")
+             upload_url=image_node_url(image_id=image.id, purpose="write", node=volume.backend.host))
     _publish(volume, "state", "volume")
     return VolumeUpload(volume=volume, image=image, image_name=image_name, disk_format=disk_format,
                         container_format=container_format, visibility=visibility, protected=protected)
@@ -123,15 +122,6 @@ def _uploading(volume_id: str, image_id: str, host: str | None = None) -> tuple[
                     volume_id)
         raise NotFound(f"Volume {volume_id} is not on storage node {host}.")
     return volume, image
-
-
-def volume_image_store(*, volume_id: str, image_id: str, chunks: Iterable[bytes]) -> None:
-    """The storage node streams the converted volume into the image (its owner's quota and the image
-    services' format check apply)."""
-    from apps.images import services as image_services
-
-    volume, image = _uploading(volume_id, image_id)
-    image_services.image_upload(actor=_image_owner(image, volume.user_id), image_id=image.id, chunks=chunks)
 
 
 def _restore(volume_id: str, restore: str, *, reason: str = "") -> bool:
@@ -179,43 +169,24 @@ def volume_upload_failed(*, volume_id: str, image_id: str, restore: str, reason:
     return _restore(volume_id, restore, reason=f"Upload to image {image.id} failed: {reason}")
 
 
-def volume_upload_finish(*, volume_id: str, image_id: str, host: str, location: str, size: int, checksum: str,
-                         restore: str, protected: bool) -> bool:
-    """The node ``host`` wrote the volume's copy into the image store at ``location`` (this upload's
-    staging object, ``size`` bytes, md5 ``checksum``): streamed from there into the image through the
-    images services (``volume_image_store``: size cap, quota, format inspector, checksums computed
-    again), checked against what the node said, then ``volume_uploaded``; any failure is
-    ``volume_upload_failed``. The staging object is dropped either way. False when the report changes
-    nothing (applied already, the volume no longer uploading, or not on ``host``)."""
-    from apps.images.storage import get_store
+def volume_upload_finish(*, volume_id: str, image_id: str, host: str, size: int, checksum: str, restore: str,
+                         protected: bool) -> bool:
+    """The node ``host`` streamed the volume's copy into image ``image_id`` through the image API
+    (``size`` bytes, md5 ``checksum``, as it counted them): the image must hold exactly that, then
+    ``volume_uploaded``; otherwise ``volume_upload_failed``. False when the report changes nothing
+    (applied already, the volume no longer uploading, or not on ``host``)."""
+    from apps.images.models import Image
 
-    if not location.rsplit("/", 1)[-1].startswith(f"{UPLOAD_STAGING_PREFIX}{image_id}-"):
-        log.warning("storage node %s reported %r as the copy of volume %s for image %s: not this upload's",
-                    host, location, volume_id, image_id)
-        return volume_upload_failed(volume_id=volume_id, image_id=image_id, restore=restore, host=host,
-                                    reason="the storage node reported a location that is not this upload's")
-    store = get_store()
     try:
-        try:
-            _uploading(volume_id, image_id, host)
-        except NotFound:
-            return False
-        try:
-            volume_image_store(volume_id=volume_id, image_id=image_id, chunks=store.reader(location))
-            from apps.images.models import Image
-
-            stored = Image.objects.filter(pk=image_id).values_list("size", "checksum").first()
-            if stored != (size, checksum):
-                raise BadRequest(f"the image holds {stored[0] if stored else 0} bytes (md5 "
-                                 f"{stored[1] if stored else ''}), not the {size} bytes (md5 {checksum}) the "
-                                 f"storage node wrote")
-        except Exception as exc:  # noqa: BLE001 - any failure is the upload's: reported, the image goes
-            log.warning("the upload of volume %s to image %s failed: %s", volume_id, image_id, exc)
-            return volume_upload_failed(volume_id=volume_id, image_id=image_id, restore=restore, host=host,
-                                        reason=str(exc))
-    finally:
-        try:
-            store.delete(location)
-        except Exception:  # a leftover staging object is logged, not fatal
-            log.exception("could not delete the staging object %s of image %s", location, image_id)
+        _uploading(volume_id, image_id, host)
+    except NotFound:
+        return False
+    stored = Image.objects.filter(pk=image_id, status=Image.ACTIVE).values_list("size", "checksum").first()
+    if stored != (size, checksum):
+        log.warning("the upload of volume %s to image %s: the image holds %s, the node sent %s", volume_id, image_id,
+                    stored, (size, checksum))
+        return volume_upload_failed(volume_id=volume_id, image_id=image_id, restore=restore, host=host,
+                                    reason=f"the image holds {stored[0] if stored else 0} bytes (md5 "
+                                           f"{stored[1] if stored else ''}), not the {size} bytes (md5 {checksum}) "
+                                           f"the storage node sent")
     return volume_uploaded(volume_id=volume_id, image_id=image_id, restore=restore, protected=protected, host=host)

@@ -49,10 +49,14 @@ def _image_metadata(image: Any) -> dict[str, str]:
     return meta
 
 
-def _image_source(image: Any) -> dict[str, str]:
-    """What a storage node needs to read ``image``'s data from the image store and verify it (no database
-    on the node): its store location, disk format and Glance's checksums."""
-    return {"location": image.location, "disk_format": image.disk_format or "", "checksum": image.checksum or "",
+def _image_source(image: Any, host: str) -> dict[str, str]:
+    """What storage node ``host`` needs to read ``image``'s data and verify it (no database, no image
+    store credentials on the node): a URL of the image API signed for reading this image from that node
+    (``image_node_url``), its disk format and Glance's checksums."""
+    from apps.images.selectors import image_node_url
+
+    return {"url": image_node_url(image_id=str(image.id), purpose="read", node=host) if image.location else "",
+            "disk_format": image.disk_format or "", "checksum": image.checksum or "",
             "os_hash_algo": image.os_hash_algo or "", "os_hash_value": image.os_hash_value or ""}
 
 
@@ -145,8 +149,8 @@ def volume_create(*, actor: Actor, size: int | None = None, name: str | None = N
         elif source is not None:
             task["source_volume_id"] = source.id
         elif image is not None:
-            # everything the node needs to read the image's bytes from the store without the database
-            task.update(image_id=image.id, image=_image_source(image))
+            # everything the node needs to read the image's bytes through the image API without the database
+            task.update(image_id=image.id, image=_image_source(image, backend.host))
         _enqueue("create_volume", backend.host, actor=actor, target=volume, **task)
     _publish(volume, "created", "volume")
     return volume

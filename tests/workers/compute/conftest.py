@@ -23,6 +23,7 @@ from apps.images import services as image_services
 from apps.images.models import Image
 from apps.networks import services as net_services
 from tests.api_client import SeededCloud
+from tests.image_api import image_api_in_process
 from workers import compute
 from workers.drivers.hypervisor.libvirt import LibvirtDriver
 from workers.drivers.hypervisor.node import test_node_xml
@@ -74,6 +75,7 @@ def control_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(control_bus, "report", report)
     monkeypatch.setattr(control_bus, "ask", ask)
+    image_api_in_process(monkeypatch)  # and reach the image API's signed URLs in this process
 
 
 def node_spec(instance_id: str, task: str, image_id: str | None = None) -> dict[str, Any]:

@@ -58,7 +58,9 @@ def test_create_act_delete(cloud, node, image, network, flavor,
     spec = kwargs["spec"]
     assert (spec["id"], spec["host"], spec["vcpus"], spec["memory_mb"], spec["config_drive"]) == (
         inst.id, node.host, 1, 256, True)
-    assert spec["image"]["id"] == image.id and spec["image"]["location"] == image.location
+    # the image as a URL of the image API signed for this image, to be read from this node (no store location)
+    assert spec["image"]["id"] == image.id and "location" not in spec["image"]
+    assert spec["image"]["url"].startswith(f"/image/v2/node/images/{image.id}/file?purpose=read&node={node.host}&")
     assert spec["image"]["checksum"] == image.checksum and spec["image"]["os_hash_value"] == image.os_hash_value
     port = Port.objects.get(device_id=inst.id)
     assert spec["nics"] == [{"port_id": port.id, "mac": port.mac_address, "mtu": network.mtu or None}]

@@ -50,7 +50,10 @@ def control(tmp_path: Path) -> Iterator[CeleryWorker]:
 
 
 @contextlib.contextmanager
-def start_node_worker(tmp_path: Path, *, no_database: bool) -> Iterator[NodeWorker]:
+def start_node_worker(tmp_path: Path, *, no_database: bool, web: str) -> Iterator[NodeWorker]:
+    """A node worker whose controller is ``web`` (the test database's web server, ``test_db_web``): it
+    reads images through the image API's signed URLs, with no image store settings (its data dir is its
+    own, holding no image)."""
     host = f"node-{uuid.uuid4().hex[:8]}"
     tn = hv_node.test_node_xml(tmp_path / f"{host}.xml", host, 8, 16384, disk_gb=100)
     row = ComputeNode.objects.create(host=host, hypervisor_hostname=host, hypervisor_type="test",
@@ -58,7 +61,10 @@ def start_node_worker(tmp_path: Path, *, no_database: bool) -> Iterator[NodeWork
     instances, cache, log = tmp_path / "instances", tmp_path / "image-cache", tmp_path / "worker.log"
     env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0",
                STRATUS_COMPUTE_HOST=host, LIBVIRT_URI=tn.uri, STRATUS_INSTANCES_PATH=str(instances),
-               STRATUS_IMAGE_CACHE_PATH=str(cache), STRATUS_COMPUTE_HEARTBEAT_SECONDS="2")
+               STRATUS_IMAGE_CACHE_PATH=str(cache), STRATUS_COMPUTE_HEARTBEAT_SECONDS="2",
+               STRATUS_PUBLIC_URL=web, STRATUS_DATA_DIR=str(tmp_path / "node-data"))
+    for name in [n for n in env if n.startswith("STRATUS_IMAGE_") and n != "STRATUS_IMAGE_CACHE_PATH"]:
+        env.pop(name)
     if no_database:  # a node as issue 16 wants it: no credentials, any query fails at once
         env.pop("DATABASE_URL")
         env["STRATUS_NO_DATABASE"] = "1"
@@ -76,8 +82,8 @@ def start_node_worker(tmp_path: Path, *, no_database: bool) -> Iterator[NodeWork
 
 
 @pytest.fixture
-def node_worker(tmp_path: Path, control: CeleryWorker) -> Iterator[NodeWorker]:
-    with start_node_worker(tmp_path, no_database=False) as worker:
+def node_worker(tmp_path: Path, control: CeleryWorker, test_db_web: str) -> Iterator[NodeWorker]:
+    with start_node_worker(tmp_path, no_database=False, web=test_db_web) as worker:
         yield worker
 
 
@@ -149,11 +155,12 @@ def test_concurrent_spawns_and_a_delete_racing_its_spawn(cloud, image, node_work
 
 
 def test_spawn_snapshot_destroy_on_a_node_without_a_database(cloud, image, network, control: CeleryWorker,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path, test_db_web: str) -> None:
     """Issue 16: a node started with no DATABASE_URL and STRATUS_NO_DATABASE=1 (Django's dummy engine:
-    any query fails) builds, boots, snapshots and destroys from the spec it is sent, asks the control
-    tier and reports to it by messages; the control worker applies the reports."""
-    with start_node_worker(tmp_path, no_database=True) as node_worker:
+    any query fails) and no image store settings builds, boots, snapshots and destroys from the spec it
+    is sent, reads the image and writes the snapshot through the image API with the URLs signed for it,
+    asks the control tier and reports to it by messages; the control worker applies the reports."""
+    with start_node_worker(tmp_path, no_database=True, web=test_db_web) as node_worker:
         inst = make_instance(cloud, node_worker, image, config_drive=True)  # type: ignore[arg-type]
         add_port(cloud, network, inst)
         compute.spawn.apply_async(kwargs={"instance_id": inst.id, "request_id": "req-nodb-1",
@@ -170,8 +177,8 @@ def test_spawn_snapshot_destroy_on_a_node_without_a_database(cloud, image, netwo
         wait_for(lambda: pushed.extend(network_syncs(node_worker.host)) or {"host": node_worker.host} in pushed,
                  what="the network state pushed to plug the tap", timeout=30)
 
-        # a snapshot as the API asks for it: the service sends it on commit, the node stages the bytes
-        # in the image store, the control worker makes the image of them
+        # a snapshot as the API asks for it: the service sends it on commit, the node streams the bytes to
+        # the image API with the write URL signed for it (the image upload path)
         from django.utils import timezone
 
         from apps.compute.services.server_snapshots import server_image_create
