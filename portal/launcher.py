@@ -24,9 +24,11 @@ Redis, migrations, bootstrap, the control worker, beat and the web server (no no
 (``<role>.<STRATUS_HOST>``; a compute node also its L2 network agent on ``network.<STRATUS_HOST>``,
 which never serves DHCP or routers: STRATUS_NETWORK_L2_ONLY), with the broker and settings it is given
 (``make node`` writes them from the controller's answer to its enrolment token): no Redis, no
-migrations, no web, no beat. Every node agent (compute, network, storage) runs without any database
-(``without_database``), in every role: its tasks get plain values in their messages and report to the
-control queue (``workers/control_bus.py``).
+migrations, no web, no beat. Every node agent (compute, network, storage) runs without any database or
+image store settings (``without_database``), in every role: its tasks get plain values in their messages
+and report to the control queue (``workers/control_bus.py``), and image data goes through the web
+server's image API (STRATUS_PUBLIC_URL, the local web server for ``all``) with URLs the control tier
+signs for that node.
 """
 from __future__ import annotations
 
@@ -233,10 +235,20 @@ class Child:
             os.killpg(self.proc.pid, sig)  # each child leads its own group (start_new_session)
 
 
+# what the control tier holds and a node agent is never given (issue 16): the database's credentials, the
+# image store's settings and credentials (a node reads and writes image data through the image API with
+# the URLs the control tier signs for it) and the key those URLs are signed with
+WITHHELD_FROM_NODES = ("DATABASE_URL", "STRATUS_IMAGE_STORE", "STRATUS_IMAGE_DIR", "STRATUS_IMAGE_URL_KEY")
+WITHHELD_PREFIXES_FROM_NODES = ("STRATUS_IMAGE_S3_",)
+
+
 def without_database(env: dict[str, str]) -> dict[str, str]:
     """A node agent's environment: no database credentials (``DATABASE_URL`` removed) and Django's dummy
-    engine (``STRATUS_NO_DATABASE=1``), so a query tried there fails at once (issue 16)."""
-    node_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    engine (``STRATUS_NO_DATABASE=1``), so a query tried there fails at once, and no image store settings
+    or credentials (``WITHHELD_FROM_NODES``): image data comes and goes through the controller's image API
+    (STRATUS_PUBLIC_URL) with signed URLs (issue 16)."""
+    node_env = {k: v for k, v in env.items()
+                if k not in WITHHELD_FROM_NODES and not k.startswith(WITHHELD_PREFIXES_FROM_NODES)}
     node_env["STRATUS_NO_DATABASE"] = "1"
     return node_env
 

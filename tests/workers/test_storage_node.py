@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
 from apps.images import services as image_services
-from apps.images import storage as image_storage
 from apps.images.models import Image
 from apps.volumes import services, states
 from apps.volumes.models import Snapshot, StorageBackend, Volume
@@ -27,23 +27,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def nodb_node(settings: Any, tmp_path: Path, cloud: SeededCloud) -> Iterator[StorageNodeProcess]:
+def nodb_node(settings: Any, tmp_path: Path, cloud: SeededCloud, test_db_web: str) -> Iterator[StorageNodeProcess]:
+    """A storage node with no database and no image store settings (its data dir holds no image): it
+    reads and writes images through the image API of ``test_db_web`` with the URLs signed for it."""
     from django.db import connection
 
-    images = tmp_path / "images"
-    settings.STRATUS_IMAGE_STORE, settings.STRATUS_IMAGE_DIR = "file", str(images)
-    image_storage.reset()
-    env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]), STRATUS_DB_CONN_MAX_AGE="0",
-               STRATUS_IMAGE_STORE="file", STRATUS_IMAGE_DIR=str(images), STRATUS_DATA_DIR=str(tmp_path))
+    control_env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict["NAME"]),
+                       STRATUS_DB_CONN_MAX_AGE="0")
+    node_env = dict(control_env, STRATUS_DATA_DIR=str(tmp_path), STRATUS_PUBLIC_URL=test_db_web)
+    for name in [n for n in node_env if n.startswith("STRATUS_IMAGE_")]:
+        node_env.pop(name)
     StorageBackend.objects.update(last_heartbeat=None)
-    with running_worker(env, settings.CELERY_TASK_DEFAULT_QUEUE, name=f"control-{secrets.token_hex(3)}",
+    with running_worker(control_env, settings.CELERY_TASK_DEFAULT_QUEUE, name=f"control-{secrets.token_hex(3)}",
                         log=tmp_path / "control.log", pool="threads", concurrency=2):
-        node = start_storage_node(env, f"nodb-{secrets.token_hex(3)}", tmp_path)
+        node = start_storage_node(node_env, f"nodb-{secrets.token_hex(3)}", tmp_path)
         try:
             yield node
         finally:
             node.stop()
-            image_storage.reset()
 
 
 def status_of(model: type[Volume | Snapshot], row_id: str, status: str, node: StorageNodeProcess) -> Any:
@@ -68,7 +69,9 @@ def test_volumes_on_a_node_without_a_database(cloud: SeededCloud, nodb_node: Sto
     status_of(Snapshot, snap.id, states.AVAILABLE, node)
     clone = services.volume_create(actor=actor, snapshot_id=snap.id)
     status_of(Volume, clone.id, states.AVAILABLE, node)
-    # from an image: the node reads the image store by the location in its message
+    # from an image: the node reads it through the image API with the URL signed for it in its message
+    assert not [n for n in node.env if n.startswith("STRATUS_IMAGE_")]
+    assert not Path(django_settings.STRATUS_IMAGE_DIR).is_relative_to(tmp_path)  # no store under the node's dir
     disk = tmp_path / "img.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
     image = image_services.image_create(actor=actor, name="img", disk_format="qcow2", container_format="bare")
@@ -76,12 +79,11 @@ def test_volumes_on_a_node_without_a_database(cloud: SeededCloud, nodb_node: Sto
     from_image = services.volume_create(actor=actor, size=1, image_id=image.id)
     status_of(Volume, from_image.id, states.AVAILABLE, node)
     assert (node.root / ".image-cache" / image.id).is_file()
-    # uploaded to a new image: the node writes the image store, the control tier finishes the image
+    # uploaded to a new image: the node streams it to the image API's signed write URL (the upload path)
     upload = services.volume_upload_to_image(actor=actor, volume_id=clone.id, image_name="back", disk_format="qcow2")
     status_of(Volume, clone.id, states.AVAILABLE, node)
     made = Image.objects.get(pk=upload.image.id)
     assert made.status == Image.ACTIVE and made.size and made.checksum and made.os_hash_value
-    assert not [p.name for p in Path(tmp_path / "images").iterdir() if p.name.startswith("volume-upload-")]
     # a failure keeps its reason: the volume's file gone under it
     (node.root / f"volume-{from_image.id}.qcow2").unlink()
     services.volume_extend(actor=actor, volume_id=from_image.id, new_size=3)
