@@ -41,7 +41,7 @@ def _refusal(response: http.client.HTTPResponse, what: str) -> ImageHTTPError:
         message = json.loads(body).get("message") or ""
     except (ValueError, AttributeError):
         message = body.decode("utf-8", "replace")[:500]
-    return ImageHTTPError(f"the image API refused the {what} ({response.status}): {message}".rstrip(": "),
+    return ImageHTTPError(f"the image API answered {response.status} to the {what}: {message}".rstrip(": "),
                           status=response.status)
 
 

@@ -29,7 +29,7 @@ def _refusal(response, what: str) -> imagehttp.ImageHTTPError:  # type: ignore[n
         message = response.json().get("message") or ""
     except ValueError:
         message = ""
-    return imagehttp.ImageHTTPError(f"the image API refused the {what} ({response.status_code}): {message}",
+    return imagehttp.ImageHTTPError(f"the image API answered {response.status_code} to the {what}: {message}",
                                     status=response.status_code)
 
 

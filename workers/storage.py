@@ -217,7 +217,7 @@ def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, re
             try:
                 images.upload(upload_url, copy)
             except images.ImageAPIError as exc:
-                raise StorageError(f"the image API refused the volume's data: {exc}") from None
+                raise StorageError(f"the volume's data was not stored in the image: {exc}") from None
             sent.update(size=size, checksum=md5.hexdigest())
         finally:
             d.discard(copy)

@@ -38,6 +38,7 @@ from apps.volumes.models import Volume
 from lib import imageformat
 from tests.api_client import SeededCloud
 from tests.control_reports import run_storage_task as run
+from tests.image_api import image_api_in_process
 from tests.images.conftest import glance_error
 from tests.workers.compute.conftest import make_instance, make_qcow2, node, run_task  # noqa: F401 - the node fixture
 from tests.workers.test_storage import sent
@@ -350,8 +351,10 @@ def test_overlay_creation_refuses_an_unsafe_base(crafted, tmp_path, case) -> Non
 
 
 @pytest.fixture
-def storage_node(settings: Any, tmp_path: Path, cloud: SeededCloud) -> tuple[str, Path]:
+def storage_node(settings: Any, tmp_path: Path, cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch
+                 ) -> tuple[str, Path]:
     settings.STRATUS_VOLUMES_DIR = str(tmp_path / "volumes")
+    image_api_in_process(monkeypatch)  # the node's signed image URLs reach the image API in this process
     host = f"store-{uuid.uuid4().hex[:6]}"
     volume_services.backend_report(host=host, capacity_gb=100, free_gb=100)
     from apps.volumes.models import StorageBackend
