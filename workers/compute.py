@@ -4,7 +4,8 @@ Every task here runs on the node's own queue ``compute.<host>`` (the node agent,
 is a Celery worker with a thread pool and ONE ``LibvirtDriver`` shared by its threads). The control
 tier sends them on commit (``apps.compute.services.instances._send``), each with ``spec``: the plain
 values the task works from (``apps.compute.selectors.node_specs.server_node_spec``: the instance's
-sizes and flavors, its NICs, config drive documents, boot image with its location and checksums...),
+sizes and flavors, its NICs, config drive documents, boot image with the image API URL signed for this node
+to read it and its checksums...),
 read in the service's transaction.
 
 Each task: the spec → the hypervisor drivers (``workers.drivers.hypervisor``: image cache, qemu-img

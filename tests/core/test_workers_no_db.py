@@ -151,3 +151,38 @@ def test_the_reader_sees_database_imports() -> None:
     ]))
     assert _db_imports(tree) == ["apps.compute.services", "apps.volumes.services", "apps.images.models",
                                  "apps.networks.selectors", "django.db", "apps.core.tasks"]
+
+
+STORE_MODULE = re.compile(r"^(apps\.images\.storage|apps\.objects\.storage|lib\.imagestore)(\.|$)")
+
+
+def _store_imports(node: ast.AST) -> list[str]:
+    found = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            found += [a.name for a in sub.names if STORE_MODULE.match(a.name)]
+        elif isinstance(sub, ast.ImportFrom) and sub.module and not sub.level:
+            names = [sub.module] + [f"{sub.module}.{a.name}" for a in sub.names]
+            found += [n for n in names if STORE_MODULE.match(n)][:1]
+    return found
+
+
+def test_node_code_holds_no_image_store() -> None:
+    """Issue 16: a node reads and writes image data through the image API with the URLs the control tier
+    signs for it (``workers.images``), never the image store (its directory or its S3 credentials)."""
+    users: dict[str, list[str]] = {}
+    for path in sorted(WORKERS.glob("*.py")):
+        name = path.stem
+        if name == "__init__" or name in CONTROL_MODULES or name.endswith("_control"):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        control_functions = MIXED.get(name, set())
+        nodes = [n for n in tree.body
+                 if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name in control_functions)]
+        imports = sorted({found for n in nodes for found in _store_imports(n)})
+        if imports:
+            users[f"workers.{name}"] = imports
+    assert users == {}, f"node code reaches the image store: {users}"
+    assert _store_imports(ast.parse("from apps.images.storage import get_store\nfrom lib import imagestore\n"
+                                    "from apps.images import storage")) == [
+        "apps.images.storage", "lib.imagestore", "apps.images.storage"]
