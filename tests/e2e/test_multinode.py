@@ -13,8 +13,9 @@ processes in a network namespace of its own with its own address on a test bridg
 - **Each node** (``net``, ``cmp1``, ``cmp2``) is a namespace with a veth into the bridge: it enrols through
   the real ``POST /v1/nodes/enrol`` (``manage.py node_enrol`` run inside the namespace, with a token of
   ``manage.py node_token create``), then runs ``manage.py up --role network|compute`` inside the namespace
-  (``nsenter --net``: only the network namespace differs, as on another machine that shares the image
-  store's directory) with the environment that enrolment wrote, without DATABASE_URL
+  (``nsenter --net``: only the network namespace differs) with the environment that enrolment wrote (no
+  image store settings: images come through the controller's image API with URLs signed for the node),
+  without DATABASE_URL
   (``STRATUS_NO_DATABASE=1``), its broker URL being its own RabbitMQ user's. A compute node runs its
   simulated hypervisor (libvirt's test driver) and its L2 network agent; the network node's agent serves
   DHCP, routers and the metadata proxy and is the external network's gateway.
@@ -301,9 +302,12 @@ class Cluster:
             data_dir, **given, STRATUS_VTEP_IP=ip, STRATUS_NETWORK_APPLY="yes",
             STRATUS_NETWORK_NAMESPACE_PREFIX=f"{self.tag}{short}-", STRATUS_NETWORK_STATE_DIR=str(data_dir / "network"),
             STRATUS_HYPERVISOR="test", STRATUS_NODE_VCPUS="4", STRATUS_NODE_MEMORY_MB="4096",
-            STRATUS_NODE_DISK_GB="40", STRATUS_COMPUTE_HEARTBEAT_SECONDS="2",
-            # the image store's directory, shared with the controller (README: a shared STRATUS_IMAGE_DIR or S3)
-            STRATUS_IMAGE_DIR=self.env["STRATUS_IMAGE_DIR"], **settings)
+            STRATUS_NODE_DISK_GB="40", STRATUS_COMPUTE_HEARTBEAT_SECONDS="2", **settings)
+        # no image store settings: image data comes through the controller's image API (STRATUS_PUBLIC_URL,
+        # from enrolment) with the URLs signed for this node
+        assert not [k for k in node.env if k.startswith(("STRATUS_IMAGE_STORE", "STRATUS_IMAGE_DIR",
+                                                         "STRATUS_IMAGE_S3"))]
+        assert node.env["STRATUS_PUBLIC_URL"] == self.url
         self.nodes[short] = node
         with open(node.log, "wb") as out:
             node.proc = subprocess.Popen(
