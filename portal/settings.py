@@ -120,11 +120,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg2 with a pool of connections per process (portal/db/base.py): a request takes an open
     # connection and hands it back when Django closes it at the request's end, instead of connecting
     # anew each time (docs/performance.md). STRATUS_DB_POOL=0 turns it off; STRATUS_DB_POOL_SIZE idle
-    # connections at most are kept per process.
+    # connections at most are kept per process, none unused for longer than STRATUS_DB_POOL_IDLE seconds.
     DATABASES["default"]["ENGINE"] = "portal.db"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         stratus_pool=env_bool("STRATUS_DB_POOL", True),
-        stratus_pool_size=int(os.environ.get("STRATUS_DB_POOL_SIZE", "4")))
+        stratus_pool_size=int(os.environ.get("STRATUS_DB_POOL_SIZE", "16")),
+        stratus_pool_idle=float(os.environ.get("STRATUS_DB_POOL_IDLE", "60")))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}

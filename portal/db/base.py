@@ -11,10 +11,16 @@ request of any thread takes it, as pgbouncer would in session mode, without the 
 A connection goes back to the pool only when it is idle (a transaction left open is rolled back first,
 a broken one is really closed); one taken from the pool is checked without a round trip (an idle
 connection has nothing to read: readable means the server closed it or sent something unexpected, and
-it is dropped). At most ``OPTIONS["stratus_pool_size"]`` idle connections are kept per database (default 4;
-more may be open at once under load, the extra ones are closed when handed back), none older than
-``OPTIONS["stratus_pool_max_age"]`` seconds (default 600). ``OPTIONS["stratus_pool"] = False`` turns the
-pool off (the names are not Django's "pool", which is psycopg 3's pool).
+it is dropped). At most ``OPTIONS["stratus_pool_size"]`` idle connections are kept per database (default
+16; more may be open at once under load, the extra ones are closed when handed back), none older than
+``OPTIONS["stratus_pool_max_age"]`` seconds (default 600), and none left unused longer than
+``OPTIONS["stratus_pool_idle"]`` seconds (default 60; closed at the process's next take or give-back).
+The pool does not limit how many are open at once (every request in flight holds one); it keeps those a
+steady load uses open, so a load of more requests in flight than idle slots does not connect and close
+one for every request (with 4 idle slots, 2 workers at c=20 opened a new connection for 22 % of their
+requests: docs/performance.md). Taken last-in first-out, the connections a lighter load no longer needs
+sit at the bottom and are closed once idle for ``stratus_pool_idle``. ``OPTIONS["stratus_pool"] = False``
+turns the pool off (the names are not Django's "pool", which is psycopg 3's pool).
 """
 from __future__ import annotations
 
@@ -31,27 +37,30 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as postgresql
 from django.db.backends.postgresql.creation import DatabaseCreation as PostgresCreation
 
-POOL_OPTIONS = ("stratus_pool", "stratus_pool_size", "stratus_pool_max_age")
+POOL_OPTIONS = ("stratus_pool", "stratus_pool_size", "stratus_pool_max_age", "stratus_pool_idle")
 
 
 class ConnectionPool:
     """Idle psycopg2 connections to one database, for the threads of one process."""
 
-    def __init__(self, *, size: int, max_age: float) -> None:
+    def __init__(self, *, size: int, max_age: float, idle_timeout: float = 60.0) -> None:
         self.size = size
         self.max_age = max_age
-        self._idle: list[tuple[Any, float]] = []  # (connection, opened at), the most recent last
+        self.idle_timeout = idle_timeout
+        # (connection, opened at, handed back at), the most recently handed back last
+        self._idle: list[tuple[Any, float, float]] = []
         self._born: dict[int, float] = {}
         self._lock = threading.Lock()
 
     def take(self, params: dict[str, Any]) -> Any:
         """An open idle connection, else a new one."""
         now = time.monotonic()
+        self._close_unused(now)
         while True:
             with self._lock:
                 if not self._idle:
                     break
-                conn, born = self._idle.pop()
+                conn, born, _ = self._idle.pop()
             if now - born < self.max_age and _usable(conn):
                 return conn
             self._discard(conn)
@@ -78,16 +87,30 @@ class ConnectionPool:
         except psycopg2.Error:
             self._discard(conn)
             return
+        now = time.monotonic()
         with self._lock:
             if len(self._idle) < self.size:
-                self._idle.append((conn, born))
+                self._idle.append((conn, born, now))
+                conn = None
+        if conn is not None:
+            self._discard(conn)
+        self._close_unused(now)
+
+    def _close_unused(self, now: float) -> None:
+        """Close the idle connections handed back more than ``idle_timeout`` ago (the bottom of the
+        stack: what the load of the last ``idle_timeout`` seconds did not need)."""
+        with self._lock:
+            if not self._idle or now - self._idle[0][2] < self.idle_timeout:
                 return
-        self._discard(conn)
+            unused = [entry[0] for entry in self._idle if now - entry[2] >= self.idle_timeout]
+            self._idle = [entry for entry in self._idle if now - entry[2] < self.idle_timeout]
+        for conn in unused:
+            self._discard(conn)
 
     def close_all(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn, _ in idle:
+        for conn, _, _ in idle:
             self._discard(conn)
 
     def idle_count(self) -> int:
@@ -119,13 +142,13 @@ _pools: dict[tuple[int, str], ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
-def pool_for(params: dict[str, Any], *, size: int, max_age: float) -> ConnectionPool:
+def pool_for(params: dict[str, Any], *, size: int, max_age: float, idle_timeout: float = 60.0) -> ConnectionPool:
     """This process's pool for the database ``params`` connect to (a forked child gets its own)."""
     key = (os.getpid(), repr(sorted((k, repr(v)) for k, v in params.items())))
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
-            pool = _pools[key] = ConnectionPool(size=size, max_age=max_age)
+            pool = _pools[key] = ConnectionPool(size=size, max_age=max_age, idle_timeout=idle_timeout)
         return pool
 
 
@@ -156,8 +179,9 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         options = self.settings_dict["OPTIONS"]
         if self.alias == NO_DB_ALIAS or not options.get("stratus_pool", True):
             return None
-        return pool_for(self.get_connection_params(), size=int(options.get("stratus_pool_size", 4)),
-                        max_age=float(options.get("stratus_pool_max_age", 600)))
+        return pool_for(self.get_connection_params(), size=int(options.get("stratus_pool_size", 16)),
+                        max_age=float(options.get("stratus_pool_max_age", 600)),
+                        idle_timeout=float(options.get("stratus_pool_idle", 60)))
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
