@@ -46,3 +46,12 @@ class SharedRedisCache(RedisCache):
                 if client is None:
                     client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+
+def redis_client() -> Any:
+    """The default cache's ``redis.Redis`` (this process's shared pool), for what the cache API cannot
+    say: a transaction (MULTI/EXEC), PUBLISH. Keys made with ``cache.make_and_validate_key`` share the
+    cache's prefix; values written here are raw bytes, not the cache's pickles."""
+    from django.core.cache import cache
+
+    return cache._cache.get_client(write=True)  # type: ignore[attr-defined]

@@ -291,6 +291,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {"TITLE": "Stratus API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 
 # Identity
+# Each web worker keeps the identity epoch (apps/identity/token_cache.py) current with a Redis pub/sub
+# listener thread instead of a GET per request; 0 = a GET per request.
+STRATUS_EPOCH_LISTENER = env_bool("STRATUS_EPOCH_LISTENER", True)
 STRATUS_TOKEN_TTL_SECONDS = int(os.environ.get("STRATUS_TOKEN_TTL_SECONDS", str(24 * 3600)))
 STRATUS_REGION = os.environ.get("STRATUS_REGION", "RegionOne")
 # bootstrap's passwords for admin and demo ("" = generated once into the data dir)

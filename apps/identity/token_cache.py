@@ -19,23 +19,47 @@ Ordering: the epoch is read *before* the database, and changed *after* the chang
 at once, for the changing transaction itself and for tests, whose outer transaction never commits). A
 validation that raced a change is thus stored under the old epoch and never used. Nothing is stored from
 inside a transaction (it could still roll back), except a test's own outer one.
+
+**The epoch without a Redis GET per request.** A web worker keeps the epoch current with one listener
+thread (``_EpochListener``, started by the worker's first request): every change sets the new epoch and
+PUBLISHes it on a channel of the same name in one MULTI/EXEC (both or neither), and the listener, on
+each message, reads the key again (a GET, so that two changes whose messages cross cannot leave an
+older value). After every (re)connection it GETs the key once its SUBSCRIBE is confirmed, so a change
+made while it was disconnected is never missed. What it knows is used only while it is *fresh*: the
+listener PINGs on its subscribed connection every ``PING_EVERY`` s, and Redis answers a PING after every
+message it published before it, so a PONG for a PING sent at ``t`` proves that every change published
+before ``t`` has been applied; the epoch is used until ``t + STALE_AFTER``. A listener that is stalled,
+disconnected or dead therefore stops being used within ``STALE_AFTER`` (0.5 s), and the worker reads the
+epoch with a GET per request again (as without a listener). The bound: a change is seen by every worker
+after its message's delivery (well under a millisecond on one host; tests/identity/
+test_token_cache_workers.py) and at worst ``STALE_AFTER`` after it was published; a request that starts
+inside that delivery window may still be answered from the old epoch. The process that made the change
+uses the new epoch at once.
 """
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-EPOCH_KEY = "identity:epoch"
+from portal.cache import redis_client
+
+EPOCH_KEY = "identity:epoch"  # the key (raw bytes, not a cache pickle) and the channel its changes go to
 MAX_ENTRIES = 10_000
+PING_EVERY = 0.1  # seconds between the listener's PINGs
+STALE_AFTER = 0.5  # the listener's epoch is used until this long after its last answered PING was sent
+RECONNECT_AFTER = 0.2  # seconds between the listener's attempts to reach Redis again
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +82,8 @@ _request = threading.local()
 
 def _request_started(**kwargs: Any) -> None:  # noqa: ARG001
     _request.active, _request.epoch = True, None
+    if settings.STRATUS_EPOCH_LISTENER:
+        _ensure_listener()
 
 
 def _request_finished(**kwargs: Any) -> None:  # noqa: ARG001
@@ -65,39 +91,208 @@ def _request_finished(**kwargs: Any) -> None:  # noqa: ARG001
 
 
 def current_epoch() -> str | None:
-    """The identity epoch (read once per request), or None when Redis cannot be read (then nothing
-    is cached)."""
+    """The identity epoch (read once per request): the listener's while it is fresh, else from Redis;
+    None when Redis cannot be read (then nothing is cached)."""
     active = getattr(_request, "active", False)
     if active and _request.epoch is not None:
         return _request.epoch
-    epoch = _read_epoch()
+    epoch = listened_epoch()
+    if epoch is None:
+        epoch = _read_epoch()
     if active:
         _request.epoch = epoch
     return epoch
 
 
+def _key() -> str:
+    return cache.make_and_validate_key(EPOCH_KEY)
+
+
+def _read_epoch_from(client: Any) -> str:
+    key = _key()
+    value = client.get(key)
+    if value is None:  # first use, or Redis lost it: a new value, never one seen before
+        client.set(key, secrets.token_hex(8), nx=True)
+        value = client.get(key)
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 def _read_epoch() -> str | None:
     try:
-        epoch = cache.get(EPOCH_KEY)
-        if epoch is None:  # first use, or Redis lost it: a new value, never one seen before
-            cache.add(EPOCH_KEY, secrets.token_hex(8), None)
-            epoch = cache.get(EPOCH_KEY)
+        return _read_epoch_from(redis_client())
     except Exception:
         log.warning("identity epoch unreadable: token validations are not cached", exc_info=True)
         return None
-    return epoch
+
+
+def publish_epoch(epoch: str) -> None:
+    """Set the epoch and tell every listener, in one MULTI/EXEC: a listener never misses a change that
+    is in Redis (every writer of the key goes through here)."""
+    key = _key()
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.set(key, epoch)
+    pipe.publish(key, epoch)
+    pipe.execute()
 
 
 def _set_new_epoch() -> None:
+    epoch = secrets.token_hex(8)
     try:
-        cache.set(EPOCH_KEY, secrets.token_hex(8), None)
+        publish_epoch(epoch)
     except Exception:
         # Workers cannot read the epoch either while Redis is down, so they do not use their caches.
         log.error("identity epoch not changed (Redis unreachable)", exc_info=True)
     _request.epoch = None
-    with _lock:  # this process drops its own at once whatever Redis said
+    _adopt_local(epoch)  # this process uses the new epoch at once, before its message comes back
+    with _lock:  # and drops its own entries at once whatever Redis said
         _validated.clear()
         _catalogs.clear()
+
+
+# What this process's listener knows: (epoch, used until (time.monotonic()), generation). Replaced
+# whole under _known_lock, read without it. The generation counts this process's own changes, so that
+# the listener never puts back a value it read before one of them.
+_known_lock = threading.Lock()
+_known: tuple[str | None, float, int] = (None, 0.0, 0)
+_listener: _EpochListener | None = None
+_listener_lock = threading.Lock()
+
+
+def listened_epoch() -> str | None:
+    """The listener's epoch while it is fresh (see the module's docstring), else None."""
+    epoch, fresh_until, _ = _known
+    if epoch is not None and time.monotonic() < fresh_until:
+        return epoch
+    return None
+
+
+def _adopt_local(epoch: str) -> None:
+    global _known
+    with _known_lock:
+        _known = (epoch, _known[1], _known[2] + 1)
+
+
+def _adopt_read(epoch: str, generation: int, fresh_until: float) -> bool:
+    """The listener read ``epoch`` (asked at fresh_until - STALE_AFTER): taken unless this process
+    changed the epoch since it looked at ``generation`` (then it reads again)."""
+    global _known
+    with _known_lock:
+        if _known[2] != generation:
+            return False
+        _known = (epoch, max(fresh_until, _known[1]) if _known[0] == epoch else fresh_until, generation)
+        return True
+
+
+def _refresh(fresh_until: float) -> None:
+    global _known
+    with _known_lock:
+        if _known[0] is not None and fresh_until > _known[1]:
+            _known = (_known[0], fresh_until, _known[2])
+
+
+def _forget() -> None:
+    global _known
+    with _known_lock:
+        _known = (None, 0.0, _known[2])
+
+
+def _redis_location() -> str:
+    location = settings.CACHES["default"]["LOCATION"]
+    if isinstance(location, (list, tuple)):
+        location = location[0]
+    return str(location).split(",")[0]  # the server the cache writes to (Django's first)
+
+
+class _EpochListener(threading.Thread):
+    """This process's subscriber to the epoch's channel (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="identity-epoch-listener", daemon=True)
+        self.pid = os.getpid()
+        self.stopping = threading.Event()
+        self.subscriptions = 0  # how many times it (re)subscribed and read the epoch
+
+    def run(self) -> None:
+        failing = False
+        while not self.stopping.is_set():
+            try:
+                self._listen()
+            except Exception:
+                # not fresh from now on: requests read the epoch themselves until it is back
+                if not failing:
+                    log.warning("identity epoch listener lost Redis; reconnecting", exc_info=True)
+                failing = True
+            finally:
+                _forget()
+            self.stopping.wait(RECONNECT_AFTER)
+
+    def _listen(self) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # its own connections, never retried behind its back: a reconnection must be seen, to read again
+        client = redis.Redis.from_url(_redis_location(), client_name=f"stratus-epoch-listener-{self.pid}",
+                                      socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0),
+                                      protocol=2)
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(_key())
+            pings: deque[tuple[int, float]] = deque(maxlen=64)
+            sequence, next_ping = 0, 0.0
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= next_ping:
+                    sequence += 1
+                    pings.append((sequence, now))
+                    pubsub.ping(str(sequence))
+                    next_ping = now + PING_EVERY
+                message = pubsub.get_message(timeout=max(0.0, next_ping - time.monotonic()))
+                if message is None:
+                    continue
+                kind = message["type"]
+                if kind in ("subscribe", "message"):
+                    # (re)subscribed, or a change: read the key itself (a message's value may be older)
+                    while True:
+                        generation, asked = _known[2], time.monotonic()
+                        if _adopt_read(_read_epoch_from(client), generation, asked + STALE_AFTER):
+                            break
+                    if kind == "subscribe":
+                        self.subscriptions += 1
+                elif kind == "pong":
+                    answered = int(message["data"] or 0)
+                    while pings and pings[0][0] < answered:
+                        pings.popleft()
+                    if pings and pings[0][0] == answered:
+                        _refresh(pings.popleft()[1] + STALE_AFTER)
+        finally:
+            pubsub.close()
+            client.close()
+
+
+def _ensure_listener() -> _EpochListener:
+    """This process's listener, started when there is none (or it died, or this is a forked child)."""
+    global _listener
+    listener = _listener
+    if listener is not None and listener.pid == os.getpid() and listener.is_alive():
+        return listener
+    with _listener_lock:
+        listener = _listener
+        if listener is None or listener.pid != os.getpid() or not listener.is_alive():
+            listener = _listener = _EpochListener()
+            listener.start()
+        return listener
+
+
+def stop_listener() -> None:
+    """Stop this process's listener (tests); the next request starts another."""
+    global _listener
+    with _listener_lock:
+        listener, _listener = _listener, None
+    if listener is not None and listener.pid == os.getpid():
+        listener.stopping.set()
+        listener.join(5)
+    _forget()
 
 
 def epoch_bump() -> None:
