@@ -19,7 +19,8 @@ The pool does not limit how many are open at once (every request in flight holds
 steady load uses open, so a load of more requests in flight than idle slots does not connect and close
 one for every request (with 4 idle slots, 2 workers at c=20 opened a new connection for 22 % of their
 requests: docs/performance.md). Taken last-in first-out, the connections a lighter load no longer needs
-sit at the bottom and are closed once idle for ``stratus_pool_idle``. ``OPTIONS["stratus_pool"] = False``
+sit at the bottom and are closed once idle for ``stratus_pool_idle`` (by the next take or give-back, or by
+the pool's reaper thread when the process gets no more requests). ``OPTIONS["stratus_pool"] = False``
 turns the pool off (the names are not Django's "pool", which is psycopg 3's pool).
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ class ConnectionPool:
         self._idle: list[tuple[Any, float, float]] = []
         self._born: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
 
     def take(self, params: dict[str, Any]) -> Any:
         """An open idle connection, else a new one."""
@@ -95,6 +97,21 @@ class ConnectionPool:
         if conn is not None:
             self._discard(conn)
         self._close_unused(now)
+        if self._reaper is None:
+            self._start_reaper()
+
+    def _start_reaper(self) -> None:
+        """A daemon thread that closes unused idle connections of a process that gets no requests."""
+        with self._lock:
+            if self._reaper is not None:
+                return
+            self._reaper = threading.Thread(target=self._reap, name="stratus-db-pool-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(max(self.idle_timeout / 2, 0.05))
+            self._close_unused(time.monotonic())
 
     def _close_unused(self, now: float) -> None:
         """Close the idle connections handed back more than ``idle_timeout`` ago (the bottom of the

@@ -127,3 +127,17 @@ def test_connections_unused_for_the_idle_timeout_are_closed() -> None:
     assert pool.idle_count() == 1
     assert sum(c.closed for c in conns) == 4 and not conns[-1].closed
     pool.close_all()
+
+
+def test_an_idle_process_closes_its_unused_connections() -> None:
+    """No request comes any more: the pool's reaper closes what stayed idle past ``idle_timeout``."""
+    params = connection.get_connection_params()
+    pool = ConnectionPool(size=16, max_age=600, idle_timeout=0.2)
+    conns = [pool.take(params) for _ in range(3)]
+    for conn in conns:
+        pool.give_back(conn)
+    assert pool.idle_count() == 3
+    deadline = time.monotonic() + 2
+    while pool.idle_count() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.idle_count() == 0 and all(c.closed for c in conns)
