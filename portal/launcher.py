@@ -235,20 +235,24 @@ class Child:
             os.killpg(self.proc.pid, sig)  # each child leads its own group (start_new_session)
 
 
-# what the control tier holds and a node agent is never given (issue 16): the database's credentials, the
-# image store's settings and credentials (a node reads and writes image data through the image API with
-# the URLs the control tier signs for it) and the key those URLs are signed with
-WITHHELD_FROM_NODES = ("DATABASE_URL", "STRATUS_IMAGE_STORE", "STRATUS_IMAGE_DIR", "STRATUS_IMAGE_URL_KEY")
-WITHHELD_PREFIXES_FROM_NODES = ("STRATUS_IMAGE_S3_",)
+# what the control tier holds and a node agent is never given (issue 16), besides the database's
+# credentials: the image store's settings and credentials (a node reads and writes image data through the
+# image API with the URLs the control tier signs for it) and the key those URLs are signed with
+IMAGE_STORE_SETTINGS = ("STRATUS_IMAGE_STORE", "STRATUS_IMAGE_DIR", "STRATUS_IMAGE_URL_KEY")
+IMAGE_STORE_PREFIXES = ("STRATUS_IMAGE_S3_",)
+
+
+def without_image_store(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without the image store's settings and credentials (``IMAGE_STORE_SETTINGS``)."""
+    return {k: v for k, v in env.items() if k not in IMAGE_STORE_SETTINGS and not k.startswith(IMAGE_STORE_PREFIXES)}
 
 
 def without_database(env: dict[str, str]) -> dict[str, str]:
     """A node agent's environment: no database credentials (``DATABASE_URL`` removed) and Django's dummy
     engine (``STRATUS_NO_DATABASE=1``), so a query tried there fails at once, and no image store settings
-    or credentials (``WITHHELD_FROM_NODES``): image data comes and goes through the controller's image API
+    or credentials (``without_image_store``): image data comes and goes through the controller's image API
     (STRATUS_PUBLIC_URL) with signed URLs (issue 16)."""
-    node_env = {k: v for k, v in env.items()
-                if k not in WITHHELD_FROM_NODES and not k.startswith(WITHHELD_PREFIXES_FROM_NODES)}
+    node_env = {k: v for k, v in without_image_store(env).items() if k != "DATABASE_URL"}
     node_env["STRATUS_NO_DATABASE"] = "1"
     return node_env
 

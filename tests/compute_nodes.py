@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import psycopg2
 
-from portal.launcher import without_database
+from portal.launcher import without_database, without_image_store
 from workers.agent import simulated_node_environ, worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,8 +154,8 @@ def start_compute_node(env: dict[str, str], host: str, data_dir: str | os.PathLi
                     STRATUS_DB_CONN_MAX_AGE="0")
     node_env.update(extra_env or {})
     node_env.pop("DJANGO_SETTINGS_MODULE", None)
-    if no_database:
-        node_env = without_database(node_env)
+    # no image store either way: a node's images come through the image API (STRATUS_PUBLIC_URL)
+    node_env = without_database(node_env) if no_database else without_image_store(node_env)
     control = control_worker_for(env, data_dir) if with_control else None
     log = Path(data_dir) / "nodes" / f"{host}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

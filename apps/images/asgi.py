@@ -9,6 +9,9 @@ client had sent every byte. This ASGI wrapper takes ``PUT /image/v2/images/{id}/
 messages (64 KiB with uvicorn) are gathered into 1 MiB chunks and a bounded queue (QUEUE_CHUNKS of
 them) sits between the event loop and the thread that runs the service, so a slow store slows the
 client down instead of filling memory.
+A node's upload (``PUT /image/v2/node/images/{id}/file`` with the query the control tier signed for it,
+``selectors.image_node_url``: a snapshot, a volume uploaded to an image) is taken the same way and handed
+to ``image_upload_for_node``, which checks the signature (no token) before the first byte is stored.
 A client that goes away mid-body makes the chunk iterator raise, and the service puts the image
 back to queued with nothing stored. Everything else goes to Django unchanged; under WSGI (and the
 test client) the DRF views serve these two paths themselves.

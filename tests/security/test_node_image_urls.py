@@ -213,3 +213,19 @@ async def _asgi_put(url: str, body: bytes) -> tuple[int, bytes]:
     start = await app.receive_output(5)
     payload = await app.receive_output(5)
     return start["status"], payload.get("body", b"")
+
+
+def test_the_node_launchers_withhold_the_image_store() -> None:
+    """Every node agent the launchers start (``make run``, ``up --role``, the test nodes) gets neither the
+    database's credentials nor the image store's settings, credentials or the URL key."""
+    from portal.launcher import without_database, without_image_store
+
+    controller = {"DATABASE_URL": "postgres://x", "STRATUS_IMAGE_STORE": "s3", "STRATUS_IMAGE_DIR": "/srv/images",
+                  "STRATUS_IMAGE_S3_ACCESS_KEY": "ak", "STRATUS_IMAGE_S3_SECRET_KEY": "sk",
+                  "STRATUS_IMAGE_URL_KEY": "k", "STRATUS_PUBLIC_URL": "http://controller:8000",
+                  "STRATUS_IMAGE_CACHE_PATH": "/var/cache/images", "CELERY_BROKER_URL": "amqp://node"}
+    node = without_database(controller)
+    assert node == {"STRATUS_PUBLIC_URL": "http://controller:8000", "STRATUS_IMAGE_CACHE_PATH": "/var/cache/images",
+                    "CELERY_BROKER_URL": "amqp://node", "STRATUS_NO_DATABASE": "1"}
+    assert set(without_image_store(controller)) == {"DATABASE_URL", "STRATUS_PUBLIC_URL", "STRATUS_IMAGE_CACHE_PATH",
+                                                    "CELERY_BROKER_URL"}
