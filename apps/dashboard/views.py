@@ -117,7 +117,9 @@ def _object_usage(actor: Actor) -> Any:
 def overview(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     context = {"project": actor.project, "roles": [name for _, name in actor.role_refs],
-               "quota_groups": _quota_groups(actor.project) if actor.project is not None else []}
+               "quota_groups": _quota_groups(actor.project) if actor.project is not None else [],
+               # the usage moves with a quota event, or with an event of a resource counted from its rows
+               "quota_live": " ".join(["quota", *quotas.counted_names()])}
     if not is_partial(request):
         context["object_usage"] = _object_usage(actor)
     return render_page(request, "dashboard/overview.html", context, partial="dashboard/_quota_table.html")

@@ -65,3 +65,24 @@ def test_the_overview_groups_charts_and_orders_most_used_first(cloud: SeededClou
     assert "<html" not in partial and _charts(partial) == charts
     with transaction.atomic():
         services.quota_release(project_id=demo, deltas={"ram": 40960, "floatingip": 49})
+
+
+def test_the_overview_follows_the_ports_it_counts(cloud: SeededCloud, demo_client: Client, monkeypatch,
+                                                  django_capture_on_commit_callbacks) -> None:
+    """The port quota is counted from the ports (no usage row moves, so no quota event is sent): the
+    overview's usage refreshes on the ports' own events too, and shows the ports a create made."""
+    from apps.core import events
+    from apps.networks import services as network_services
+
+    sent: list[dict] = []
+    monkeypatch.setattr(events, "send_all", lambda batch: sent.extend(event for _group, event in batch))
+    html = demo_client.get("/dashboard/").content.decode()
+    live = re.search(r'id="quota-usage" data-live="([^"]*)"', html)
+    assert live is not None and set(live.group(1).split()) == {"quota", "port"}
+    network = network_services.network_create(actor=cloud.member_actor, name="counted")
+    network_services.port_create(actor=cloud.member_actor, network_id=network.id)  # and the default group
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        network_services.port_create(actor=cloud.member_actor, network_id=network.id)
+    assert [(e["kind"], e["resource"]) for e in sent] == [("created", "port")]
+    assert re.search(r'data-resource="port".*?2 of 500', demo_client.get("/dashboard/").content.decode(), re.S)

@@ -74,8 +74,10 @@ def quota_reserve(*, project_id: str, deltas: Mapping[str, int], limits: Mapping
         else:
             with transaction.atomic():
                 _reserve_rows(project_id, stored, limits)
-    events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
-                   data={"deltas": wanted})
+        # a usage row moved: the quota's live event (a counted resource's own event says it: the
+        # dashboard's overview listens to both, ``quotas.counted_names()``)
+        events.publish(project_id=project_id, kind="updated", resource="quota", resource_id=project_id,
+                       data={"deltas": stored})
 
 
 _USAGE = QuotaUsage._meta.db_table
