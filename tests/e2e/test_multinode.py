@@ -1,21 +1,19 @@
-"""More than one machine (issue 16): a controller, a network node and two compute nodes, each node a set of
+"""More than one machine (issue 16): a controller, a network node and two compute nodes, each a set of
 processes in a network namespace of its own with its own address on a test bridge, joined over RabbitMQ.
 
-- **The controller** is this machine's own namespace, joined to the test bridge with the bridge's address:
-  it is the machine that holds PostgreSQL, Redis and RabbitMQ, which listen on 127.0.0.1 here (a
-  controller in a namespace of its own would need the database and Redis moved behind an address too,
-  which changes nothing the test proves about the nodes). It runs ``manage.py up --role controller``
-  (web on the bridge address, control worker, beat) with RabbitMQ as its broker in a vhost of the test's
-  own, and makes each node a RabbitMQ user at its enrolment (``STRATUS_RABBITMQ_MANAGE=rabbitmqctl``).
-  RabbitMQ listens on loopback only on this machine: a TCP relay on the bridge address (``BrokerRelay``)
-  stands for its listener on the management network, so the nodes reach the real broker at the
-  controller's address.
-- **Each node** (``net``, ``cmp1``, ``cmp2``) is a namespace with a veth into the bridge: it enrols through
-  the real ``POST /v1/nodes/enrol`` (``manage.py node_enrol`` run inside the namespace, with a token of
-  ``manage.py node_token create``), then runs ``manage.py up --role network|compute`` inside the namespace
-  (``nsenter --net``: only the network namespace differs) with the environment that enrolment wrote (no
-  image store settings: images come through the controller's image API with URLs signed for the node),
-  without DATABASE_URL
+- **The controller** runs ``manage.py up --role controller`` (web on its address, control worker, beat,
+  and the Redis of its own the launcher starts) inside its namespace, with RabbitMQ as its broker in a
+  vhost of the test's own, and makes each node a RabbitMQ user at its enrolment
+  (``STRATUS_RABBITMQ_MANAGE=rabbitmqctl``). PostgreSQL and RabbitMQ run on this machine on loopback
+  only: the controller reaches PostgreSQL by its unix socket (a database machine's address, in effect),
+  and everyone reaches RabbitMQ at this machine's address on the bridge, through a TCP relay
+  (``BrokerRelay``) that stands for the broker's listener on the management network; enrolment runs
+  ``rabbitmqctl`` on the broker's side (``STRATUS_RABBITMQCTL``, as ``ssh broker rabbitmqctl`` would).
+- **Each node** (``net``, ``cmp1``, ``cmp2``) enrols through the real ``POST /v1/nodes/enrol``
+  (``manage.py node_enrol`` run inside its namespace, with a token of ``manage.py node_token create``),
+  then runs ``manage.py up --role network|compute`` inside its namespace (``nsenter --net``: only the
+  network namespace differs) with the environment that enrolment wrote (no image store settings: images
+  come through the controller's image API with URLs signed for the node), without DATABASE_URL
   (``STRATUS_NO_DATABASE=1``), its broker URL being its own RabbitMQ user's. A compute node runs its
   simulated hypervisor (libvirt's test driver) and its L2 network agent; the network node's agent serves
   DHCP, routers and the metadata proxy and is the external network's gateway.
@@ -26,8 +24,9 @@ What it shows: two guests on different compute nodes get their addresses by DHCP
 (over VXLAN between the nodes' addresses), ping each other, reach the controller's address (outside the
 cloud) through their router, are reached on a floating IP from the controller, and read their metadata at
 169.254.169.254 through the network node; a node enrolled with a revoked token is refused; killing a
-compute node's agent mid-boot (SIGKILL of its process group while its spawn task runs) leaves the server in
-ERROR with its claims on the node released once the build timeout passes.
+compute node's agent mid-boot (SIGKILL of its process group while its spawn task runs: the control
+worker, which the spawn asks before it builds, is paused meanwhile) leaves the server in ERROR with its
+claims on the node released once the build timeout passes.
 """
 from __future__ import annotations
 
@@ -51,6 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlparse
 
 import psycopg2
 import pytest
@@ -58,7 +58,7 @@ import pytest
 from lib.netmodel import tap_name
 from portal.launcher import openrc_password, without_database
 from tests.capabilities import needs
-from tests.conftest import ROOT, create_migrated_database, database_url, free_port, pg_execute
+from tests.conftest import ROOT, create_migrated_database, free_port, pg_execute
 from tests.leftovers import reap
 from tests.network_lab import SKIP_REASON, in_ns, sh
 from tests.rabbitmq import Vhost, rabbitmq_missing
@@ -195,7 +195,9 @@ class Cluster:
     workdir: Path
     bridge: str
     subnet: ipaddress.IPv4Network
+    broker_ip: str  # this machine's address on the bridge: RabbitMQ's (through BrokerRelay)
     controller_ip: str
+    controller_ns: str
     url: str
     env: dict[str, str]  # the controller's
     db_name: str
@@ -241,7 +243,7 @@ class Cluster:
 
     # ---- nodes ---------------------------------------------------------------------------------
     def namespace(self, short: str, index: int) -> tuple[str, str]:
-        """A node's namespace and its address: a veth into the test bridge."""
+        """A machine's namespace and its address (``.<10 + index>``): a veth into the test bridge."""
         ns = f"{self.tag}-{short}"
         ip = str(self.subnet.network_address + 10 + index)
         sh("ip", "netns", "add", ns)
@@ -386,39 +388,51 @@ def cluster(rabbit_vhost: Vhost) -> Iterator[Cluster]:
     os.chmod(workdir, 0o755)  # dnsmasq (as nobody) reads its files under it
     subnet = _free_subnet()
     bridge = f"{tag}br"
-    controller_ip = str(subnet.network_address + 1)
+    broker_ip = str(subnet.network_address + 1)
+    controller_ns, controller_ip = f"{tag}-ctl", str(subnet.network_address + 10)
     db_name = f"stratus_mn_{secrets.token_hex(4)}"
     port = free_port()
     url = f"http://{controller_ip}:{port}"
     control_queue = f"control-{tag}"
     public = f"172.{secrets.randbelow(8) + 20}.{secrets.randbelow(200) + 20}.0/24"
     relay: BrokerRelay | None = None
-    env = dict(os.environ, DATABASE_URL=database_url(db_name), STRATUS_DATA_DIR=str(workdir / "controller"),
+    rabbitmqctl = workdir / "rabbitmqctl-on-the-broker"  # as `ssh broker rabbitmqctl` would be
+    rabbitmqctl.write_text(f"#!/bin/sh\nexec nsenter --net=/proc/{os.getpid()}/ns/net -- rabbitmqctl \"$@\"\n")
+    rabbitmqctl.chmod(0o700)
+    broker_url = rabbit_vhost.url().replace("127.0.0.1", broker_ip)
+    db_user = urlparse(os.environ["DATABASE_URL"]).username or "postgres"
+    env = dict(os.environ, STRATUS_DATA_DIR=str(workdir / "controller"),
+               # PostgreSQL listens on loopback and its unix socket here: the controller uses the socket
+               DATABASE_URL=f"postgres://{quote(db_user, safe='')}@%2Frun%2Fpostgresql/{db_name}",
                STRATUS_PUBLIC_URL=url, STRATUS_PORT=str(port), STRATUS_CSRF_TRUSTED_ORIGINS=url,
                STRATUS_CHANNELS_PREFIX=f"mn-{db_name}", STRATUS_CACHE_PREFIX=f"mn-{db_name}",
-               CELERY_BROKER_URL=rabbit_vhost.url(), STRATUS_CONTROL_QUEUE=control_queue,
-               STRATUS_NODE_BROKER_URL=rabbit_vhost.url().replace("127.0.0.1", controller_ip),
-               STRATUS_RABBITMQ_MANAGE="rabbitmqctl", STRATUS_HOST=f"ctl-{tag}",
+               CELERY_BROKER_URL=broker_url, STRATUS_CONTROL_QUEUE=control_queue,
+               STRATUS_NODE_BROKER_URL=broker_url, STRATUS_RABBITMQ_MANAGE="rabbitmqctl",
+               STRATUS_RABBITMQCTL=str(rabbitmqctl), STRATUS_HOST=f"ctl-{tag}",
                STRATUS_METADATA_URL=f"{url}/metadata/", STRATUS_METADATA_SECRET=secrets.token_hex(16),
                STRATUS_PUBLIC_CIDR=public, STRATUS_IMAGE_DIR=str(workdir / "controller" / "images"),
                STRATUS_BUILD_TIMEOUT_SECONDS=str(BUILD_TIMEOUT), STRATUS_BUILD_TIMEOUT_CHECK_SECONDS="1",
                STRATUS_NETWORK_RESYNC_SECONDS="5", STRATUS_TELEMETRY_POLL_HOSTS="", STRATUS_LOG_LEVEL="INFO")
-    for key in ("STRATUS_CELERY_KEYPREFIX", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE"):
+    # no REDIS_URL: `up --role controller` starts a Redis of its own, in the controller's namespace
+    for key in ("STRATUS_CELERY_KEYPREFIX", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE", "REDIS_URL"):
         env.pop(key, None)
-    the = Cluster(tag=tag, workdir=workdir, bridge=bridge, subnet=subnet, controller_ip=controller_ip, url=url, env=env,
-                  db_name=db_name, vhost=rabbit_vhost, public_cidr=public)
+    the = Cluster(tag=tag, workdir=workdir, bridge=bridge, subnet=subnet, broker_ip=broker_ip,
+                  controller_ip=controller_ip, controller_ns=controller_ns, url=url, env=env, db_name=db_name,
+                  vhost=rabbit_vhost, public_cidr=public)
     try:
         (workdir / "controller").mkdir()
         sh("ip", "link", "add", bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{controller_ip}/{subnet.prefixlen}", "dev", bridge)
+        sh("ip", "addr", "add", f"{broker_ip}/{subnet.prefixlen}", "dev", bridge)
         sh("ip", "link", "set", bridge, "up")
-        relay = BrokerRelay((controller_ip, 5672), ("127.0.0.1", 5672))
+        relay = BrokerRelay((broker_ip, 5672), ("127.0.0.1", 5672))
+        assert the.namespace("ctl", 0) == (controller_ns, controller_ip)
         create_migrated_database(db_name)
         nodes = {short: f"{short}-{tag}" for short in ("net", "cmp1", "cmp2")}
         the.env["STRATUS_NETWORK_RESYNC_HOSTS"] = ",".join(nodes.values())
         with open(workdir / "controller.log", "wb") as out:
             the.controller = subprocess.Popen(
-                [sys.executable, "manage.py", "up", "--role", "controller", "--bind", controller_ip, "--port",
+                ["nsenter", f"--net=/run/netns/{controller_ns}", "--", sys.executable, "manage.py", "up", "--role",
+                 "controller", "--bind", controller_ip, "--port",
                  str(port), "--web-workers", "1", "--worker-concurrency", "4"],
                 cwd=ROOT, env=the.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
@@ -490,6 +504,12 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
             assert not any(item.startswith(b"DATABASE_URL=") for item in environ), node.name
             assert b"STRATUS_NO_DATABASE=1" in environ
 
+    # and the controller's in its own
+    controller_pids = _pids(f"-Q {the.env['STRATUS_CONTROL_QUEUE']} ") + _pids(f"--host {the.controller_ip} ")
+    assert len(controller_pids) >= 2, "the control worker and the web server"
+    for pid in controller_pids:
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{the.controller_ns}").st_ino
+
     agents = {net.name, cmp1.name, cmp2.name}
     the.wait(lambda: agents <= {h for (h,) in the.query(
         "SELECT host FROM networks_networkagent WHERE capable AND heartbeat_at > now() - interval '60 seconds'")},
@@ -536,10 +556,12 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
     assert guests[0].ping(ips[1], count=2) and guests[1].ping(ips[0], count=2)
     # out through the router (SNAT on the network node) to the controller's address, outside the cloud
     assert guests[0].ping(the.controller_ip, count=2), the.logs()
-    # a floating IP: the controller reaches the guest on cmp2 through the network node
+    # a floating IP: the controller reaches the guest on cmp2 through the network node, the external
+    # network's gateway (its route there, as to devstack's br-ex)
     fip = conn.network.create_ip(floating_network_id=public.id, port_id=ports[1].id)
-    sh("ip", "route", "replace", the.public_cidr, "via", net.ip, "dev", the.bridge)
-    the.wait(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip.floating_ip_address, check=False).returncode == 0,
+    in_ns(the.controller_ns, "ip", "route", "replace", the.public_cidr, "via", net.ip)
+    the.wait(lambda: in_ns(the.controller_ns, "busybox", "ping", "-c", "1", "-W", "1", fip.floating_ip_address,
+                           check=False).returncode == 0,
              "the floating IP reachable from the controller", timeout=60, interval=0.5)
     mark("DHCP, pings, floating IP")
     # metadata: the guest on cmp1 asks 169.254.169.254, through the network node's proxy, the controller answers
