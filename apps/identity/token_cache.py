@@ -284,6 +284,10 @@ def _ensure_listener() -> _EpochListener:
         return listener
 
 
+# A forked child (a Celery prefork worker) has no listener: it must not use what its parent's knew.
+os.register_at_fork(after_in_child=_forget)
+
+
 def stop_listener() -> None:
     """Stop this process's listener (tests); the next request starts another."""
     global _listener

@@ -100,3 +100,14 @@ def test_this_process_change_is_used_at_once(listener: token_cache._EpochListene
     epoch, fresh_until, now_generation = token_cache._known
     assert epoch != old and now_generation == generation + 1 and time.monotonic() < fresh_until
     assert token_cache.current_epoch() == epoch == redis_client().get(token_cache._key()).decode()
+
+
+def test_a_forked_child_does_not_use_its_parents_listener(listener: token_cache._EpochListener) -> None:
+    assert token_cache.listened_epoch() is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no listener thread of its own, so nothing it could trust
+        os.write(write, b"none" if token_cache.listened_epoch() is None else b"used")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 4) == b"none"
