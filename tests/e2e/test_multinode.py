@@ -20,13 +20,13 @@ processes in a network namespace of its own with its own address on a test bridg
 - **Guests**: the test driver makes no taps, so each guest is a namespace whose veth end, named as the
   port's tap (``tap<port id[:11]>``), sits in its compute node's namespace, where libvirt's tap would be.
 
-What it shows: two guests on different compute nodes get their addresses by DHCP from the network node
-(over VXLAN between the nodes' addresses), ping each other, reach the controller's address (outside the
-cloud) through their router, are reached on a floating IP from the controller, and read their metadata at
-169.254.169.254 through the network node; a node enrolled with a revoked token is refused; killing a
-compute node's agent mid-boot (SIGKILL of its process group while its spawn task runs: the control
-worker, which the spawn asks before it builds, is paused meanwhile) leaves the server in ERROR with its
-claims on the node released once the build timeout passes.
+What it shows: two servers of an anti-affinity group are placed on the two compute nodes; their guests
+get their addresses by DHCP from the network node (over VXLAN between the nodes' addresses), ping each
+other, reach the controller's address (outside the cloud) through their router, are reached on a floating
+IP from the controller, and read their metadata at 169.254.169.254 through the network node; a node
+enrolled with a revoked token is refused; killing a compute node's agent mid-boot (SIGKILL of its process
+group while its spawn task runs: the control worker, which the spawn asks before it builds, is paused
+meanwhile) leaves the server in ERROR with its claims on the node released once the build timeout passes.
 """
 from __future__ import annotations
 
@@ -207,6 +207,7 @@ class Cluster:
     controller: subprocess.Popen | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
     guests: list[Guest] = field(default_factory=list)
+    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # node name -> (token id, token)
 
     # ---- the controller ------------------------------------------------------------------------
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -285,7 +286,7 @@ class Cluster:
         name = f"{short}-{self.tag}"
         ns, ip = self.namespace(short, index)
         data_dir = self.workdir / name
-        _token_id, token = self.token(role, name)
+        _token_id, token = self.tokens.pop(name, None) or self.token(role, name)
         enrolled = self.enrol(ns, role, name, token, data_dir)
         assert enrolled.returncode == 0, enrolled.stderr[-3000:]
         given = {}
@@ -443,6 +444,12 @@ def cluster(rabbit_vhost: Vhost) -> Iterator[Cluster]:
                 raise AssertionError(f"the controller exited:\n{(workdir / 'controller.log').read_text()[-4000:]}")
             return "Stratus is running." in (workdir / "controller.log").read_text(errors="replace")
 
+        # the operator makes the nodes' tokens (the database is there) while the controller starts
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            made = {name: pool.submit(the.token, role, name) for name, role in (
+                (f"net-{tag}", "network"), (f"cmp1-{tag}", "compute"), (f"cmp2-{tag}", "compute"),
+                (f"cmp3-{tag}", "compute"))}
+            the.tokens = {name: future.result() for name, future in made.items()}
         the.wait(controller_up, "the controller", timeout=90)
         the.admin_password = openrc_password(workdir / "controller" / "admin-openrc.sh") or ""
         assert the.admin_password
@@ -473,7 +480,7 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
         print(f"\n[figure] multi-node: {what} at {time.monotonic() - started:.1f} s", end="")
     def revoked() -> subprocess.CompletedProcess[str]:
         """A machine enrolling with a token the operator revoked (from the controller's namespace)."""
-        token_id, token = the.token("compute", f"cmp3-{the.tag}")
+        token_id, token = the.tokens.pop(f"cmp3-{the.tag}")
         the.manage("node_token", "revoke", token_id)
         return subprocess.run(
             [sys.executable, "manage.py", "node_enrol", "--controller", the.url, "--role", "compute", "--name",
@@ -532,17 +539,23 @@ def test_controller_network_node_and_two_compute_nodes_over_rabbitmq(cluster: Cl
     group = conn.network.find_security_group("default", project_id=conn.current_project_id)
     conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
                                             protocol="icmp", remote_ip_prefix="0.0.0.0/0")
+    # two servers in an anti-affinity group: the scheduler places them on the two machines
     ports = [conn.network.create_port(network_id=network.id, name=f"p{i}") for i in (1, 2)]
-    guests = [the.guest(node, port, network.mtu) for node, port in zip((cmp1, cmp2), ports, strict=True)]
+    spread = conn.compute.create_server_group(name="spread", policies=["anti-affinity"])
     servers = [conn.compute.create_server(name=f"vm{i}", image_id=image.id, flavor_id="1",
-                                          networks=[{"port": port.id}], availability_zone=f"nova:{node.name}")
-               for i, (node, port) in enumerate(zip((cmp1, cmp2), ports, strict=True), 1)]
+                                          networks=[{"port": port.id}], scheduler_hints={"group": spread.id})
+               for i, port in enumerate(ports, 1)]
     for server in servers:
         the.wait(lambda s=server: conn.compute.get_server(s).status != "BUILD", f"{server.name} built", 90)
     servers = [conn.compute.get_server(s) for s in servers]
     assert [s.status for s in servers] == ["ACTIVE", "ACTIVE"], ([s.fault for s in servers], the.logs())
-    assert [s.hypervisor_hostname for s in servers] == [cmp1.name, cmp2.name]
+    assert {s.hypervisor_hostname for s in servers} == {cmp1.name, cmp2.name}
+    if servers[0].hypervisor_hostname != cmp1.name:  # servers[i] and ports[i] on cmp<i+1> from here on
+        servers, ports = servers[::-1], ports[::-1]
     mark("servers ACTIVE")
+    # the guests' devices, named as their ports' taps, where each server's node put it; its L2 agent
+    # plugs the device at its next sync (the control tier's periodic push)
+    guests = [the.guest(node, port, network.mtu) for node, port in zip((cmp1, cmp2), ports, strict=True)]
     for port in ports:
         the.wait(lambda p=port: conn.network.get_port(p.id).status == "ACTIVE", f"port {port.name} ACTIVE", 90)
     mark("ports ACTIVE")
