@@ -125,7 +125,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         stratus_pool=env_bool("STRATUS_DB_POOL", True),
         stratus_pool_size=int(os.environ.get("STRATUS_DB_POOL_SIZE", "16")),
-        stratus_pool_idle=float(os.environ.get("STRATUS_DB_POOL_IDLE", "60")))
+        stratus_pool_idle=float(os.environ.get("STRATUS_DB_POOL_IDLE", "10")))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}

@@ -14,7 +14,7 @@ connection has nothing to read: readable means the server closed it or sent some
 it is dropped). At most ``OPTIONS["stratus_pool_size"]`` idle connections are kept per database (default
 16; more may be open at once under load, the extra ones are closed when handed back), none older than
 ``OPTIONS["stratus_pool_max_age"]`` seconds (default 600), and none left unused longer than
-``OPTIONS["stratus_pool_idle"]`` seconds (default 60; closed at the process's next take or give-back).
+``OPTIONS["stratus_pool_idle"]`` seconds (default 10; closed at the process's next take or give-back).
 The pool does not limit how many are open at once (every request in flight holds one); it keeps those a
 steady load uses open, so a load of more requests in flight than idle slots does not connect and close
 one for every request (with 4 idle slots, 2 workers at c=20 opened a new connection for 22 % of their
@@ -44,7 +44,7 @@ POOL_OPTIONS = ("stratus_pool", "stratus_pool_size", "stratus_pool_max_age", "st
 class ConnectionPool:
     """Idle psycopg2 connections to one database, for the threads of one process."""
 
-    def __init__(self, *, size: int, max_age: float, idle_timeout: float = 60.0) -> None:
+    def __init__(self, *, size: int, max_age: float, idle_timeout: float = 10.0) -> None:
         self.size = size
         self.max_age = max_age
         self.idle_timeout = idle_timeout
@@ -159,7 +159,7 @@ _pools: dict[tuple[int, str], ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
-def pool_for(params: dict[str, Any], *, size: int, max_age: float, idle_timeout: float = 60.0) -> ConnectionPool:
+def pool_for(params: dict[str, Any], *, size: int, max_age: float, idle_timeout: float = 10.0) -> ConnectionPool:
     """This process's pool for the database ``params`` connect to (a forked child gets its own)."""
     key = (os.getpid(), repr(sorted((k, repr(v)) for k, v in params.items())))
     with _pools_lock:
@@ -198,7 +198,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
             return None
         return pool_for(self.get_connection_params(), size=int(options.get("stratus_pool_size", 16)),
                         max_age=float(options.get("stratus_pool_max_age", 600)),
-                        idle_timeout=float(options.get("stratus_pool_idle", 60)))
+                        idle_timeout=float(options.get("stratus_pool_idle", 10)))
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
