@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 WORKERS = Path(__file__).resolve().parents[2] / "workers"
@@ -61,9 +62,9 @@ def _db_imports(node: ast.AST) -> list[str]:
     return found
 
 
-def node_db_users() -> dict[str, list[str]]:
+def node_imports(find: Callable[[ast.AST], list[str]]) -> dict[str, list[str]]:
     """Node code (``workers.<module>`` or, in a mixed module, ``workers.<module>`` for its node side) →
-    the database modules it imports."""
+    what ``find`` reports in it (the modules of a kind it imports)."""
     users: dict[str, list[str]] = {}
     for path in sorted(WORKERS.glob("*.py")):
         name = path.stem
@@ -73,10 +74,15 @@ def node_db_users() -> dict[str, list[str]]:
         control_functions = MIXED.get(name, set())
         nodes = [n for n in tree.body
                  if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name in control_functions)]
-        imports = [found for n in nodes for found in _db_imports(n)]
+        imports = sorted({found for n in nodes for found in find(n)})
         if imports:
-            users[f"workers.{name}"] = sorted(set(imports))
+            users[f"workers.{name}"] = imports
     return users
+
+
+def node_db_users() -> dict[str, list[str]]:
+    """Node code → the database modules it imports."""
+    return node_imports(_db_imports)
 
 
 def test_every_module_under_workers_is_classified() -> None:
@@ -170,18 +176,7 @@ def _store_imports(node: ast.AST) -> list[str]:
 def test_node_code_holds_no_image_store() -> None:
     """Issue 16: a node reads and writes image data through the image API with the URLs the control tier
     signs for it (``workers.images``), never the image store (its directory or its S3 credentials)."""
-    users: dict[str, list[str]] = {}
-    for path in sorted(WORKERS.glob("*.py")):
-        name = path.stem
-        if name == "__init__" or name in CONTROL_MODULES or name.endswith("_control"):
-            continue
-        tree = ast.parse(path.read_text(), filename=str(path))
-        control_functions = MIXED.get(name, set())
-        nodes = [n for n in tree.body
-                 if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name in control_functions)]
-        imports = sorted({found for n in nodes for found in _store_imports(n)})
-        if imports:
-            users[f"workers.{name}"] = imports
+    users = node_imports(_store_imports)
     assert users == {}, f"node code reaches the image store: {users}"
     assert _store_imports(ast.parse("from apps.images.storage import get_store\nfrom lib import imagestore\n"
                                     "from apps.images import storage")) == [

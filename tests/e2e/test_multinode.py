@@ -58,7 +58,7 @@ import pytest
 from lib.netmodel import tap_name
 from portal.launcher import openrc_password, without_database
 from tests.capabilities import needs
-from tests.conftest import ROOT, create_migrated_database, free_port, pg_execute
+from tests.conftest import ROOT, create_migrated_database, free_port, pg_execute, wait_for
 from tests.leftovers import reap
 from tests.network_lab import SKIP_REASON, in_ns, sh
 from tests.rabbitmq import Vhost, rabbitmq_missing
@@ -335,14 +335,7 @@ class Cluster:
         return guest
 
     def wait(self, predicate: Any, what: str, timeout: float = 60, interval: float = 0.3) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {timeout} s\n{self.logs()}")
-            time.sleep(interval)
+        return wait_for(predicate, what, timeout=timeout, interval=interval, details=self.logs)
 
 
 def _pids(marker: str) -> list[int]:
