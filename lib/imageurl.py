@@ -4,7 +4,9 @@ bytes, or write one image's bytes, through the image API with no credentials of 
 A URL names one image, one purpose (``read`` or ``write``), the node it was issued to and when it
 expires; its signature is an HMAC-SHA256 of those four values under a key only the control tier
 holds. Changing any of them (another image, another purpose, a later expiry) breaks the signature,
-and the signature is compared in constant time. Pure functions: no Django, no I/O.
+and the signature is compared in constant time. The signature is a credential: it never travels in the
+URL (access logs record request lines), only in the request header ``HEADER``; the URL's query holds
+the non-secret fields. Pure functions: no Django, no I/O.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 PURPOSES = ("read", "write")
 NODE_PATH = "/image/v2/node/images/{image_id}/file"  # the only endpoint that accepts these signatures
+HEADER = "X-Stratus-Image-Signature"  # the only place a signature is accepted from (never the query string)
 
 
 class Invalid(Exception):

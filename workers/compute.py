@@ -605,7 +605,7 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
             with _quiesced(driver, server.id):
                 disk.convert(layout.disk, tmp, out_format="qcow2", in_format="qcow2")
             try:
-                images.upload(str(server.values["upload_url"]), tmp)
+                images.upload(server.values["upload_url"], tmp)
             except images.ImageAPIError as exc:
                 raise SpawnError(f"The snapshot of instance {server.id} was not stored: {exc}") from None
         finally:

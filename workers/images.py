@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from celery import shared_task
 
@@ -23,8 +24,8 @@ IMAGE_API_TIMEOUT = 120.0  # seconds without a byte from the image API before a 
 
 
 def controller_url(path: str) -> str:
-    """The absolute URL of ``path`` (a signed path the control tier sent, ``image_node_url``) on the
-    controller this node knows (STRATUS_PUBLIC_URL: given at enrolment; on one machine, the local web
+    """The absolute URL of ``path`` (a signed grant's path the control tier sent, ``image_node_url``) on
+    the controller this node knows (STRATUS_PUBLIC_URL: given at enrolment; on one machine, the local web
     server). Only a path is accepted, so a spec can send the node nowhere else."""
     from django.conf import settings
 
@@ -43,33 +44,52 @@ def _cafile() -> str | None:
     return settings.STRATUS_CONTROLLER_CA or None
 
 
-def download(path: str) -> Iterator[bytes]:
-    """The image data at the signed ``path``, streamed from the controller's image API."""
+def signed_parts(signed: Mapping[str, Any] | str) -> tuple[str, str]:
+    """The path (with the grant's non-secret fields in its query) and the signature of a grant the
+    control tier sent (``image_node_url``: ``{"path", "signature"}``). A task record made before the
+    signature left the URL holds one string; its signature is taken out of the query, so that it is
+    sent in the header and never appears in a request line."""
+    if isinstance(signed, str):
+        parts = urlsplit(signed)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        signature = next((v for k, v in query if k == "signature"), "")
+        rest = urlencode([(k, v) for k, v in query if k != "signature"])
+        return parts.path + (f"?{rest}" if rest else ""), signature
+    return str(signed.get("path") or ""), str(signed.get("signature") or "")
+
+
+def download(signed: Mapping[str, Any] | str) -> Iterator[bytes]:
+    """The image data the signed read grant ``signed`` names, streamed from the controller's image API."""
+    path, signature = signed_parts(signed)
     try:
-        yield from imagehttp.download(controller_url(path), cafile=_cafile(), timeout=IMAGE_API_TIMEOUT)
+        yield from imagehttp.download(controller_url(path), signature=signature, cafile=_cafile(),
+                                      timeout=IMAGE_API_TIMEOUT)
     except imagehttp.ImageHTTPError as exc:
         raise ImageAPIError(str(exc)) from None
 
 
-def upload(path: str, file: str | os.PathLike[str]) -> None:
-    """The file ``file`` streamed to the signed write ``path`` on the controller's image API (the image
-    upload path: size cap, quota, format inspector, checksums)."""
+def upload(signed: Mapping[str, Any] | str, file: str | os.PathLike[str]) -> None:
+    """The file ``file`` streamed to the image the signed write grant ``signed`` names, through the
+    controller's image API (the image upload path: size cap, quota, format inspector, checksums)."""
+    path, signature = signed_parts(signed)
     try:
-        imagehttp.upload(controller_url(path), file, cafile=_cafile(), timeout=IMAGE_API_TIMEOUT)
+        imagehttp.upload(controller_url(path), file, signature=signature, cafile=_cafile(),
+                         timeout=IMAGE_API_TIMEOUT)
     except imagehttp.ImageHTTPError as exc:
         raise ImageAPIError(str(exc)) from None
 
 
 def cached_image(cache: ImageCache, image: Mapping[str, Any]) -> str:
     """The path of ``image``'s data in ``cache`` (``image``: the plain values the control tier sent,
-    ``apps.compute.selectors.node_specs.image_spec``: id, url, disk_format, checksum,
+    ``apps.compute.selectors.node_specs.image_spec``: id, url (the signed grant: path and signature),
+    disk_format, checksum,
     os_hash_algo/os_hash_value): streamed once from the controller's image API through the URL the
     control tier signed for this image and this node (the size the API announced, Glance's md5 and
     multihash verified), then put through the format inspector every time, before qemu-img or QEMU
     opens it (a file cached before the check, or changed since). A refused image's file is removed
     (nothing of it stays on the node) and ``imageformat.ImageFormatError`` raised. The node holds no
     image store settings or credentials."""
-    image_id, url = str(image["id"]), str(image.get("url") or "")
+    image_id, url = str(image["id"]), image.get("url") or ""
     if not url:
         raise ImageAPIError(f"image {image_id}: the message gives no URL to read it from")
     cached = cache.fetch(image_id, lambda: download(url), checksum=image.get("checksum") or None,

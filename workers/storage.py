@@ -80,7 +80,7 @@ def driver(host: str) -> FileVolumeDriver:
         return _drivers[host]
 
 
-def _cached_image(image_id: str, source: dict[str, str] | None, host: str) -> tuple[str, str]:
+def _cached_image(image_id: str, source: dict[str, Any] | None, host: str) -> tuple[str, str]:
     """The Glance image's bytes in this node's cache and its disk format, through the one node-side
     fetch (``workers.images.cached_image``: streamed from the controller's image API through the signed
     URL the message gives, once, size, md5 and multihash verified, the format inspector every time).
@@ -113,7 +113,7 @@ def _outcome(work: Callable[[], object], what: str, failed: str, **ids: Any) -> 
 @shared_task(name="workers.storage.create_volume", ignore_result=False)
 def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | None = None,
                   source_volume_id: str | None = None, image_id: str | None = None,
-                  image: dict[str, str] | None = None) -> str:
+                  image: dict[str, Any] | None = None) -> str:
     """The volume's file: blank, a copy of a snapshot's or a volume's file on this node, or the image's
     data (``image``: its signed read URL, disk format and checksums) converted; reports
     ``volume_created`` or ``volume_create_failed``."""
@@ -194,7 +194,7 @@ def discard(host: str, volume_ids: list[str] | None = None, snapshot_ids: list[s
 
 @shared_task(name="workers.storage.upload_volume", ignore_result=False)
 def upload_volume(volume_id: str, image_id: str, disk_format: str, host: str, restore: str = "available",
-                  protected: bool = False, upload_url: str | None = None) -> str:
+                  protected: bool = False, upload_url: dict[str, str] | str | None = None) -> str:
     """os-volume_upload_image: the volume converted to ``disk_format`` beside it (its size and md5
     counted), streamed to image ``image_id`` through the controller's image API with the write URL the
     control tier signed for this image and this node (``upload_url``; the image upload path: size cap,

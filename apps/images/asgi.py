@@ -9,8 +9,9 @@ client had sent every byte. This ASGI wrapper takes ``PUT /image/v2/images/{id}/
 messages (64 KiB with uvicorn) are gathered into 1 MiB chunks and a bounded queue (QUEUE_CHUNKS of
 them) sits between the event loop and the thread that runs the service, so a slow store slows the
 client down instead of filling memory.
-A node's upload (``PUT /image/v2/node/images/{id}/file`` with the query the control tier signed for it,
-``selectors.image_node_url``: a snapshot, a volume uploaded to an image) is taken the same way and handed
+A node's upload (``PUT /image/v2/node/images/{id}/file`` with the grant the control tier signed for it,
+``selectors.image_node_url``: a snapshot, a volume uploaded to an image; the query holds the grant's
+fields, the X-Stratus-Image-Signature header its signature) is taken the same way and handed
 to ``image_upload_for_node``, which checks the signature (no token) before the first byte is stored.
 A client that goes away mid-body makes the chunk iterator raise, and the service puts the image
 back to queued with nothing stored. Everything else goes to Django unchanged; under WSGI (and the
@@ -35,6 +36,7 @@ from django.http.request import split_domain_port, validate_host
 from apps.core.api import error_body
 from apps.core.asgi_body import body_pump
 from apps.core.errors import NotFound, StratusError, Unauthorized
+from lib import imageurl
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class StreamedImageData:
         try:
             status, body, extra = await sync_to_async(_run, thread_sensitive=False)(
                 headers=headers, image_id=image_id, kind=kind, chunks=chunks(),
-                query=parse_qs(scope.get("query_string", b"").decode("latin1")))
+                query=parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True))
         finally:
             pumping.cancel()
         await _answer(send, status, body, extra, request_id)
@@ -112,7 +114,8 @@ async def _answer(send: Send, status: int, body: dict[str, Any] | None, extra: d
 def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[bytes],
          query: dict[str, list[str]] | None = None) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
     """Authenticate and call the service (in a worker thread, with its own DB connection). ``kind``
-    ``node``: a node's upload, authorised by the signed URL's query alone (no token)."""
+    ``node``: a node's upload, authorised by the signed grant alone (no token): its fields in the query,
+    its signature in the X-Stratus-Image-Signature header (a signature in the query is refused)."""
     from apps.identity import services as identity_services
     from apps.images import services
     from apps.images.api import parsers
@@ -120,7 +123,8 @@ def _run(*, headers: dict[str, str], image_id: str, kind: str, chunks: Iterator[
     close_old_connections()
     try:
         if kind == "node":
-            signed = {name: (query or {}).get(name, [""])[0] for name in ("node", "expires", "signature")}
+            signed = parsers.node_signed({name: values[0] for name, values in (query or {}).items()},
+                                         headers.get(imageurl.HEADER.lower()))
             expected = parsers.upload_size(headers.get("content-type"), headers.get("content-length"))
             services.image_upload_for_node(image_id=image_id, chunks=chunks, expected_size=expected, **signed)
             return 204, None, {}

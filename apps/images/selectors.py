@@ -279,11 +279,13 @@ def _node_url_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"stratus image URLs for nodes", hashlib.sha256).digest()
 
 
-def image_node_url(*, image_id: str, purpose: str, node: str, now: float | None = None) -> str:
-    """The path and query (relative to the controller's URL, STRATUS_PUBLIC_URL, which the node has) that
-    let node ``node`` ``purpose`` (``read``/``write``) the data of image ``image_id`` and nothing else,
-    for STRATUS_IMAGE_URL_TTL_SECONDS. No access check: the control tier calls it for what it decided a
-    node needs (a boot image, a snapshot's image), never on a user's request."""
+def image_node_url(*, image_id: str, purpose: str, node: str, now: float | None = None) -> dict[str, str]:
+    """What lets node ``node`` ``purpose`` (``read``/``write``) the data of image ``image_id`` and nothing
+    else, for STRATUS_IMAGE_URL_TTL_SECONDS: ``path``, the path and query (relative to the controller's
+    URL, STRATUS_PUBLIC_URL, which the node has; the query holds only the non-secret fields: purpose,
+    node, expiry) and ``signature``, which the node sends in the ``X-Stratus-Image-Signature`` header,
+    never in the URL (access logs record request lines). No access check: the control tier calls it for
+    what it decided a node needs (a boot image, a snapshot's image), never on a user's request."""
     import time
     from urllib.parse import urlencode
 
@@ -293,16 +295,16 @@ def image_node_url(*, image_id: str, purpose: str, node: str, now: float | None 
 
     expires = int((time.time() if now is None else now) + settings.STRATUS_IMAGE_URL_TTL_SECONDS)
     grant = imageurl.Grant(image_id=str(image_id), purpose=purpose, node=node, expires=expires)
-    query = urlencode({"purpose": purpose, "node": node, "expires": expires,
-                       "signature": imageurl.signature(_node_url_key(), grant)})
-    return f"{imageurl.node_path(str(image_id))}?{query}"
+    query = urlencode({"purpose": purpose, "node": node, "expires": expires})
+    return {"path": f"{imageurl.node_path(str(image_id))}?{query}",
+            "signature": imageurl.signature(_node_url_key(), grant)}
 
 
 def image_node_grant(*, image_id: str, purpose: str, node: str, expires: str, signature: str,
                      now: float | None = None) -> Image:
-    """The image a signed node URL names, when its signature is right for this image, this purpose and
-    this node (403 otherwise: tampered, or made for another image or purpose) and it has not expired
-    (401). The image itself must still exist (404)."""
+    """The image a signed node URL names, when its signature (from the request's header) is right for
+    this image, this purpose and this node (403 otherwise: tampered, or made for another image or
+    purpose) and it has not expired (401). The image itself must still exist (404)."""
     import time
 
     from apps.core.errors import Forbidden, Unauthorized

@@ -372,9 +372,10 @@ def test_snapshot_makes_a_queued_image_then_stores_it(env: Env) -> None:
 
     from apps.compute.selectors.node_specs import server_node_spec
 
-    url = server_node_spec(instance_id=instance.id, task="snapshot", image_id=image_id)["upload_url"]
-    assert url.startswith(f"/image/v2/node/images/{image_id}/file?purpose=write&node={instance.host}&")
-    response = Client().generic("PUT", url, qcow2_bytes(), content_type="application/octet-stream")
+    signed = server_node_spec(instance_id=instance.id, task="snapshot", image_id=image_id)["upload_url"]
+    assert signed["path"].startswith(f"/image/v2/node/images/{image_id}/file?purpose=write&node={instance.host}&")
+    response = Client().generic("PUT", signed["path"], qcow2_bytes(), content_type="application/octet-stream",
+                                HTTP_X_STRATUS_IMAGE_SIGNATURE=signed["signature"])
     assert response.status_code == 204, response.content
     server_task_done(instance_id=instance.id, host=instance.host, task="image_uploading", power_state=1)
     assert Image.objects.get(pk=image_id).status == "active"

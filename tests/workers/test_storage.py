@@ -92,7 +92,8 @@ def test_from_image_streams_and_converts(cloud: SeededCloud, node: tuple[str, Pa
     # a URL of the image API signed for reading this image from this node
     image.refresh_from_db()
     url = message["image"].pop("url")
-    assert url.startswith(f"/image/v2/node/images/{image.id}/file?purpose=read&node={host}&expires=")
+    assert url["path"].startswith(f"/image/v2/node/images/{image.id}/file?purpose=read&node={host}&expires=")
+    assert url["signature"] and "signature" not in url["path"]
     assert message["image"] == {"disk_format": "qcow2", "checksum": image.checksum,
                                 "os_hash_algo": "sha512", "os_hash_value": image.os_hash_value}
     message["image"]["url"] = url

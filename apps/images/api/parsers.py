@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.core import parsers, validators
-from apps.core.errors import BadRequest, StratusError
+from apps.core.errors import BadRequest, Forbidden, StratusError
 from apps.images.services import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
@@ -64,6 +64,16 @@ def upload_size(content_type: str | None, content_length: str | None) -> int | N
         return int(content_length)
     except ValueError:
         raise BadRequest(f"Invalid Content-Length {content_length!r}.") from None
+
+
+def node_signed(query: dict[str, str], signature: str | None) -> dict[str, str]:
+    """The signed grant of a node's image data request (``selectors.image_node_url``): node and expiry
+    from the query, the signature from the ``X-Stratus-Image-Signature`` header (``signature``) only.
+    A signature in the query string is refused (403): it would sit in every access log as a usable
+    credential, so an old-style URL is never accepted."""
+    if "signature" in query:
+        raise Forbidden("A signature in the URL is not accepted: send it in the X-Stratus-Image-Signature header.")
+    return {"node": query.get("node", ""), "expires": query.get("expires", ""), "signature": signature or ""}
 
 
 # ---- image attributes ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from apps.images.api import parsers
 from apps.images.api import serializers as out
 from apps.images.models import Image
 from apps.images.storage import get_store
+from lib import imageurl
 
 CHUNK = 1 << 20  # 1 MiB
 class RangeNotSatisfiable(StratusError):
@@ -233,7 +234,8 @@ class ImageStage(GlanceView):
 
 class NodeImageFile(GlanceView):
     """A node's read (GET) or write (PUT) of one image's data with a URL the control tier signed for it
-    (``selectors.image_node_url``: image, purpose, node, expiry in the query; no X-Auth-Token). No other
+    (``selectors.image_node_url``: image, purpose, node, expiry in the query, the signature in the
+    X-Stratus-Image-Signature header and never in the query; no X-Auth-Token). No other
     endpoint accepts these signatures, and this one accepts nothing else. Under the ASGI server the PUT
     is taken before Django (apps/images/asgi.py) and streamed as a user's upload is."""
 
@@ -242,7 +244,8 @@ class NodeImageFile(GlanceView):
 
     @staticmethod
     def _signed(request: Request) -> dict[str, str]:
-        return {name: request.query_params.get(name, "") for name in ("node", "expires", "signature")}
+        return parsers.node_signed({name: request.query_params.get(name, "") for name in request.query_params},
+                                   request.headers.get(imageurl.HEADER))
 
     def get(self, request: Request, image_id: str) -> HttpResponse:
         image, chunks = selectors.image_data_for_node(image_id=image_id, **self._signed(request))

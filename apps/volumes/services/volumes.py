@@ -49,7 +49,7 @@ def _image_metadata(image: Any) -> dict[str, str]:
     return meta
 
 
-def _image_source(image: Any, host: str) -> dict[str, str]:
+def _image_source(image: Any, host: str) -> dict[str, Any]:
     """What storage node ``host`` needs to read ``image``'s data and verify it (no database, no image
     store credentials on the node): a URL of the image API signed for reading this image from that node
     (``image_node_url``), its disk format and Glance's checksums."""

@@ -60,7 +60,9 @@ def test_create_act_delete(cloud, node, image, network, flavor,
         inst.id, node.host, 1, 256, True)
     # the image as a URL of the image API signed for this image, to be read from this node (no store location)
     assert spec["image"]["id"] == image.id and "location" not in spec["image"]
-    assert spec["image"]["url"].startswith(f"/image/v2/node/images/{image.id}/file?purpose=read&node={node.host}&")
+    assert spec["image"]["url"]["path"].startswith(
+        f"/image/v2/node/images/{image.id}/file?purpose=read&node={node.host}&")
+    assert spec["image"]["url"]["signature"] and "signature" not in spec["image"]["url"]["path"]
     assert spec["image"]["checksum"] == image.checksum and spec["image"]["os_hash_value"] == image.os_hash_value
     port = Port.objects.get(device_id=inst.id)
     assert spec["nics"] == [{"port_id": port.id, "mac": port.mac_address, "mtu": network.mtu or None}]
