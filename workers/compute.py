@@ -605,7 +605,9 @@ def snapshot(instance_id: str, image_id: str, request_id: str = "", *, spec: dic
             with _quiesced(driver, server.id):
                 disk.convert(layout.disk, tmp, out_format="qcow2", in_format="qcow2")
             try:
-                images.upload(server.values["upload_url"], tmp)
+                images.upload(server.values["upload_url"], tmp,
+                              renew=images.renewer("compute_control", host=host, image_id=image_id, purpose="write",
+                                                   instance_id=server.id))
             except images.ImageAPIError as exc:
                 raise SpawnError(f"The snapshot of instance {server.id} was not stored: {exc}") from None
         finally:

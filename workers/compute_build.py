@@ -19,7 +19,7 @@ from workers.drivers.hypervisor import disk
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.hypervisor.layout import InstanceLayout
 from workers.drivers.hypervisor.libvirt import DiskSpec, DomainSpec, NicSpec
-from workers.images import ImageAPIError, cached_image
+from workers.images import ImageAPIError, Renew, cached_image, renewer
 
 # Direct kernel boot when the image names no os_command_line.
 DEFAULT_KERNEL_CMDLINE = "console=ttyS0 root=/dev/vda"
@@ -99,10 +99,11 @@ class CachedBase:
     format: str
 
 
-def cache_image(image: Mapping[str, Any] | None, image_id: str = "") -> CachedBase:
+def cache_image(image: Mapping[str, Any] | None, image_id: str = "", *, renew: Renew | None = None) -> CachedBase:
     """The image's bytes in the node's cache (downloaded once, verified against Glance's md5 and
     multihash) and its qemu-img format. ``image``: its spec (``node_specs.image_spec``; ``missing``
-    when it did not exist, or the project may not read it, when the spec was made)."""
+    when it did not exist, or the project may not read it, when the spec was made). ``renew``: where a
+    fresh read URL comes from when the spec's expired (``workers.images.renewer``)."""
     if image is None or image.get("missing"):
         raise SpawnError(f"Image {(image or {}).get('id') or image_id} could not be found.")
     if image.get("status") not in ("active", "deactivated") or not image.get("has_data"):
@@ -112,7 +113,7 @@ def cache_image(image: Mapping[str, Any] | None, image_id: str = "") -> CachedBa
         raise SpawnError(f"Image {image['id']} has disk_format {image.get('disk_format')!r}, which this node "
                          f"cannot boot.")
     try:
-        path = cached_image(image_cache(), image)
+        path = cached_image(image_cache(), image, renew=renew)
     except imageformat.ImageFormatError as exc:
         raise ImageRefused(f"Image {image['id']} is refused: {exc}") from None
     except ImageAPIError as exc:
@@ -173,8 +174,12 @@ def build_domain(server: ServerSpec, layout: InstanceLayout, volumes: list[Volum
         raise SpawnError(f"Instance {server.id} has no image and no boot volume.")
     layout.create()
     image = values.get("image")
+
+    def renew(wanted: str) -> Renew:  # a fresh URL for an expired one, while the build still needs it
+        return renewer("compute_control", host=server.host, image_id=wanted, purpose="read", instance_id=server.id)
+
     if root is None:
-        base = cache_image(image, image_id)
+        base = cache_image(image, image_id, renew=renew(image_id))
         disk.overlay_create(base.path, layout.disk, server.root_gb or None, base_format=base.format)
         disks = [DiskSpec(path=layout.disk, target="vda")]
     else:
@@ -205,9 +210,10 @@ def build_domain(server: ServerSpec, layout: InstanceLayout, volumes: list[Volum
     props = (image.get("properties") if image is not None else None) or {}
     kernel = initrd = cmdline = None
     if props.get("kernel_id") and root is None:
-        kernel = cache_image(values.get("kernel"), str(props["kernel_id"])).path
+        kernel = cache_image(values.get("kernel"), str(props["kernel_id"]), renew=renew(str(props["kernel_id"]))).path
         if props.get("ramdisk_id"):
-            initrd = cache_image(values.get("ramdisk"), str(props["ramdisk_id"])).path
+            initrd = cache_image(values.get("ramdisk"), str(props["ramdisk_id"]),
+                                 renew=renew(str(props["ramdisk_id"]))).path
         cmdline = props.get("os_command_line") or DEFAULT_KERNEL_CMDLINE
     return DomainSpec(uuid=server.id, vcpus=server.vcpus, memory_mb=server.memory_mb, disks=tuple(disks),
                       nics=nic_specs(values.get("nics") or ()), config_drive=config_drive,

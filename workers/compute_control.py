@@ -106,6 +106,20 @@ def server_volume_snapshots_ready(*, instance_id: str, image_id: str, host: str)
         return {"outcome": "failed", "message": str(exc)}
 
 
+@shared_task(name="workers.compute_control.image_url_renew", ignore_result=False)
+def image_url_renew(*, host: str, instance_id: str, image_id: str, purpose: str) -> dict[str, Any]:
+    """A node whose signed image grant expired (``workers.images``: the image API answered 401) asks for
+    a fresh one (``server_image_url_renew``): {"url": the grant} while the node is still entitled to it,
+    else {"refused": why}."""
+    from apps.compute.selectors.node_specs import server_image_url_renew
+    from apps.core.errors import StratusError
+
+    try:
+        return {"url": server_image_url_renew(host=host, instance_id=instance_id, image_id=image_id, purpose=purpose)}
+    except StratusError as exc:
+        return {"refused": exc.message}
+
+
 # ---- a compute node's volume tasks (workers/compute_volumes.py) ----------------------------------
 
 def _volume_services() -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -58,41 +58,86 @@ def signed_parts(signed: Mapping[str, Any] | str) -> tuple[str, str]:
     return str(signed.get("path") or ""), str(signed.get("signature") or "")
 
 
-def download(signed: Mapping[str, Any] | str) -> Iterator[bytes]:
-    """The image data the signed read grant ``signed`` names, streamed from the controller's image API."""
-    path, signature = signed_parts(signed)
-    try:
-        yield from imagehttp.download(controller_url(path), signature=signature, cafile=_cafile(),
-                                      timeout=IMAGE_API_TIMEOUT)
-    except imagehttp.ImageHTTPError as exc:
-        raise ImageAPIError(str(exc)) from None
+Renew = Callable[[], Mapping[str, Any]]
 
 
-def upload(signed: Mapping[str, Any] | str, file: str | os.PathLike[str]) -> None:
+def renewer(control: str, *, host: str, image_id: str, purpose: str, **subject: str) -> Renew:
+    """What fetches a fresh grant when one expired (a task record sent again after
+    STRATUS_IMAGE_URL_TTL_SECONDS): the question ``workers.<control>.image_url_renew`` to the control
+    tier (``compute_control`` with ``instance_id``, ``storage_control`` with ``volume_id``), which
+    grants it only while this node is still entitled to it; ImageAPIError when it is refused."""
+    from workers import control_bus
+
+    def renew() -> Mapping[str, Any]:
+        try:
+            answer = control_bus.ask(f"workers.{control}.image_url_renew", host=host, image_id=image_id,
+                                     purpose=purpose, **subject) or {}
+        except TimeoutError as exc:
+            raise ImageAPIError(f"image {image_id}: the expired URL was not renewed: {exc}") from None
+        if not answer.get("url"):
+            raise ImageAPIError(f"image {image_id}: the expired URL was not renewed: "
+                                f"{answer.get('refused') or 'no answer'}")
+        return answer["url"]
+
+    return renew
+
+
+def _expired(exc: imagehttp.ImageHTTPError) -> bool:
+    return exc.status == 401
+
+
+def download(signed: Mapping[str, Any] | str, *, renew: Renew | None = None) -> Iterator[bytes]:
+    """The image data the signed read grant ``signed`` names, streamed from the controller's image API.
+    When the API says the grant expired (401, before any byte) and ``renew`` is given, the download is
+    tried once more with the grant ``renew`` gets."""
+    for attempt in (1, 2):
+        path, signature = signed_parts(signed)
+        try:
+            yield from imagehttp.download(controller_url(path), signature=signature, cafile=_cafile(),
+                                          timeout=IMAGE_API_TIMEOUT)
+            return
+        except imagehttp.ImageHTTPError as exc:
+            if attempt == 1 and renew is not None and _expired(exc):
+                logger.info("the read URL of %s expired: asking for a fresh one", path.split("?")[0])
+                signed = renew()
+                continue
+            raise ImageAPIError(str(exc)) from None
+
+
+def upload(signed: Mapping[str, Any] | str, file: str | os.PathLike[str], *, renew: Renew | None = None) -> None:
     """The file ``file`` streamed to the image the signed write grant ``signed`` names, through the
-    controller's image API (the image upload path: size cap, quota, format inspector, checksums)."""
-    path, signature = signed_parts(signed)
-    try:
-        imagehttp.upload(controller_url(path), file, signature=signature, cafile=_cafile(),
-                         timeout=IMAGE_API_TIMEOUT)
-    except imagehttp.ImageHTTPError as exc:
-        raise ImageAPIError(str(exc)) from None
+    controller's image API (the image upload path: size cap, quota, format inspector, checksums). When
+    the API says the grant expired (401: refused before any byte is stored) and ``renew`` is given, the
+    upload is tried once more with the grant ``renew`` gets."""
+    for attempt in (1, 2):
+        path, signature = signed_parts(signed)
+        try:
+            imagehttp.upload(controller_url(path), file, signature=signature, cafile=_cafile(),
+                             timeout=IMAGE_API_TIMEOUT)
+            return
+        except imagehttp.ImageHTTPError as exc:
+            if attempt == 1 and renew is not None and _expired(exc):
+                logger.info("the write URL of %s expired: asking for a fresh one", path.split("?")[0])
+                signed = renew()
+                continue
+            raise ImageAPIError(str(exc)) from None
 
 
-def cached_image(cache: ImageCache, image: Mapping[str, Any]) -> str:
+def cached_image(cache: ImageCache, image: Mapping[str, Any], *, renew: Renew | None = None) -> str:
     """The path of ``image``'s data in ``cache`` (``image``: the plain values the control tier sent,
     ``apps.compute.selectors.node_specs.image_spec``: id, url (the signed grant: path and signature),
     disk_format, checksum,
     os_hash_algo/os_hash_value): streamed once from the controller's image API through the URL the
     control tier signed for this image and this node (the size the API announced, Glance's md5 and
     multihash verified), then put through the format inspector every time, before qemu-img or QEMU
-    opens it (a file cached before the check, or changed since). A refused image's file is removed
+    opens it (a file cached before the check, or changed since). An expired URL is renewed once through
+    ``renew`` (``renewer``). A refused image's file is removed
     (nothing of it stays on the node) and ``imageformat.ImageFormatError`` raised. The node holds no
     image store settings or credentials."""
     image_id, url = str(image["id"]), image.get("url") or ""
     if not url:
         raise ImageAPIError(f"image {image_id}: the message gives no URL to read it from")
-    cached = cache.fetch(image_id, lambda: download(url), checksum=image.get("checksum") or None,
+    cached = cache.fetch(image_id, lambda: download(url, renew=renew), checksum=image.get("checksum") or None,
                          os_hash_algo=image.get("os_hash_algo") or None,
                          os_hash_value=image.get("os_hash_value") or None)
     try:

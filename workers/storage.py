@@ -42,7 +42,7 @@ from lib import imageformat
 from workers import control_bus, images
 from workers.drivers.hypervisor.imagecache import ImageCache
 from workers.drivers.storage import FileVolumeDriver, StorageError
-from workers.images import ImageAPIError, cached_image
+from workers.images import ImageAPIError, cached_image, renewer
 from workers.queues import consumed_hosts
 
 logger = logging.getLogger(__name__)
@@ -80,17 +80,20 @@ def driver(host: str) -> FileVolumeDriver:
         return _drivers[host]
 
 
-def _cached_image(image_id: str, source: dict[str, Any] | None, host: str) -> tuple[str, str]:
+def _cached_image(image_id: str, source: dict[str, Any] | None, host: str, volume_id: str) -> tuple[str, str]:
     """The Glance image's bytes in this node's cache and its disk format, through the one node-side
     fetch (``workers.images.cached_image``: streamed from the controller's image API through the signed
     URL the message gives, once, size, md5 and multihash verified, the format inspector every time).
     ``source`` is what the control tier put in the message (``apps.volumes.services.volumes._image_source``):
-    no database and no image store are read here."""
+    no database and no image store are read here. An expired URL (a creation sent again late) is renewed
+    once by the control tier while the volume is still being made from this image on this host."""
     if not source or not source.get("url"):
         raise StorageError(f"image {image_id} is not available")
     cache = ImageCache(volumes_root() / host / ".image-cache")
     try:  # the driver checks again before converting
-        path = cached_image(cache, {**source, "id": image_id})
+        path = cached_image(cache, {**source, "id": image_id},
+                            renew=renewer("storage_control", host=host, image_id=image_id, purpose="read",
+                                          volume_id=volume_id))
     except imageformat.ImageFormatError as exc:
         raise StorageError(f"Image {image_id} is refused: {exc}") from None
     except ImageAPIError as exc:
@@ -124,7 +127,7 @@ def create_volume(volume_id: str, size_gb: int, host: str, snapshot_id: str | No
         elif source_volume_id:
             d.create_from_volume(volume_id, size_gb, source_volume_id)
         elif image_id:
-            image_path, disk_format = _cached_image(image_id, image, host)
+            image_path, disk_format = _cached_image(image_id, image, host, volume_id)
             d.create_from_image(volume_id, size_gb, image_path, disk_format)
         else:
             d.create_blank(volume_id, size_gb)

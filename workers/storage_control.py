@@ -10,6 +10,7 @@ task log only.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import current_app, shared_task
 
@@ -132,3 +133,17 @@ def backend_report(host: str, capacity_gb: float, free_gb: float, path: str = ""
 
     services.backend_report(host=host, capacity_gb=capacity_gb, free_gb=free_gb, path=path)
     return "applied"
+
+
+@shared_task(name="workers.storage_control.image_url_renew", ignore_result=False)
+def image_url_renew(*, host: str, volume_id: str, image_id: str, purpose: str) -> dict[str, Any]:
+    """A storage node whose signed image grant expired (``workers.images``: the image API answered 401)
+    asks for a fresh one (``volume_image_url_renew``): {"url": the grant} while the node is still
+    entitled to it, else {"refused": why}."""
+    from apps.core.errors import StratusError
+    from apps.volumes.selectors import volume_image_url_renew
+
+    try:
+        return {"url": volume_image_url_renew(host=host, volume_id=volume_id, image_id=image_id, purpose=purpose)}
+    except StratusError as exc:
+        return {"refused": exc.message}

@@ -465,3 +465,19 @@ def project_holdings(*, project_id: str) -> list[str]:
     if Snapshot.objects.filter(project_id=project_id).exists():
         held.append("snapshots")
     return held
+
+
+def volume_image_url_renew(*, host: str, volume_id: str, image_id: str, purpose: str) -> dict[str, str]:
+    """A fresh signed read grant (``image_node_url``) for storage node ``host`` whose grant in a volume
+    creation's message expired (a task record sent again later than STRATUS_IMAGE_URL_TTL_SECONDS):
+    issued only while the volume is on a backend of ``host`` and still being made (``creating``) from
+    image ``image_id``. Anything else (another host, another image, a volume made or gone, a ``write``
+    grant: an upload's image is not recorded on the volume, so it cannot be checked) raises Forbidden."""
+    from apps.core.errors import Forbidden
+    from apps.images.selectors import image_node_url
+
+    entitled = purpose == "read" and bool(host and image_id) and Volume.objects.filter(
+        pk=volume_id, backend__host=host, status=states.CREATING, image_id=image_id).exists()
+    if not entitled:
+        raise Forbidden(f"Node {host} is not entitled to {purpose} image {image_id} for volume {volume_id}.")
+    return image_node_url(image_id=image_id, purpose=purpose, node=host)

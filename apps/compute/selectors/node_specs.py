@@ -142,3 +142,47 @@ def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None
                     upload_url=image_node_url(image_id=str(image_id), purpose="write", node=instance.host)
                     if image_id and instance.host else None)
     return spec
+
+
+# what a building or rebuilding instance's node may read, and a snapshotting one's may write
+_BUILDING_TASKS = frozenset({"rebuilding", "rebuild_block_device_mapping", "rebuild_spawning"})
+_SNAPSHOT_TASKS = frozenset({"image_snapshot", "image_snapshot_pending", "image_pending_upload", "image_uploading"})
+
+
+def server_image_url_renew(*, host: str, instance_id: str, image_id: str, purpose: str) -> dict[str, str]:
+    """A fresh signed grant (``image_node_url``) for node ``host`` whose grant in an instance task's spec
+    expired (a task record sent again later than STRATUS_IMAGE_URL_TTL_SECONDS): issued only while the
+    node is still entitled to it now: ``read`` while the instance is on ``host`` and building or
+    rebuilding with ``image_id`` as its boot image, or as that image's kernel or ramdisk the instance's
+    project may read; ``write`` while the instance is on ``host`` taking a snapshot and ``image_id`` is
+    that snapshot's image, still queued. Anything else raises Forbidden (the instance's or the image's
+    absence included: the node learns nothing about what is not its own)."""
+    from apps.compute import states
+    from apps.core.errors import Forbidden
+    from apps.images import selectors as image_selectors
+    from apps.images.models import Image
+
+    refused = Forbidden(f"Node {host} is not entitled to {purpose} image {image_id} for instance {instance_id}.")
+    instance = Instance.objects.filter(pk=instance_id, host=host).exclude(host="").first() if host else None
+    if instance is None or not image_id:
+        raise refused
+    if purpose == "read":
+        if instance.vm_state != states.BUILDING and instance.task_state not in _BUILDING_TASKS:
+            raise refused
+        if image_id != instance.image_id:
+            boot = Image.objects.filter(pk=instance.image_id).first() if instance.image_id else None
+            props = (boot.properties or {}) if boot is not None else {}
+            named = {props.get("kernel_id")} | ({props.get("ramdisk_id")} if props.get("kernel_id") else set())
+            if image_id not in named - {None, ""}:
+                raise refused
+            try:
+                image_selectors.image_get_for_project(project_id=instance.project_id, image_id=image_id)
+            except NotFound:
+                raise refused from None
+    elif purpose == "write":
+        if instance.task_state not in _SNAPSHOT_TASKS or not Image.objects.filter(
+                pk=image_id, status=Image.QUEUED, properties__instance_uuid=instance.id).exists():
+            raise refused
+    else:
+        raise refused
+    return image_selectors.image_node_url(image_id=image_id, purpose=purpose, node=host)
