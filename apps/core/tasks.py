@@ -6,10 +6,20 @@ calls ``task_record_started``/``task_record_finished``); Celery beat sends again
 A broker failure after commit never reaches the caller (no 500 for a change that is already saved) and
 is never swallowed either: the record says ``retrying`` with the broker's error, the log says it, and the
 beat task sends it again until it is sent or expired.
+
+``enqueue(..., background=True)`` (a server's spawn: the hot path of a create) hands the send to the
+process's one sender thread instead of doing it on the committing thread: the request returns without
+waiting for the broker and the record's move to ``sent``. Records leave in the order their commits
+handed them over; ``flush`` waits for them (and runs at exit); a process that dies before its thread
+sent a record leaves it ``pending``, and beat sends it after STRATUS_TASK_SEND_GRACE_SECONDS.
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue as queues
+import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,18 +48,24 @@ class TaskNotSent(Exception):
 
 
 def enqueue(task_name: str, *, queue: str, kwargs: Mapping[str, Any], action: str, resource_type: str,
-            resource_id: str, project_id: str = "", user_id: str = "", expires: float | None = None) -> TaskRecord:
+            resource_id: str, project_id: str = "", user_id: str = "", expires: float | None = None,
+            background: bool = False) -> TaskRecord:
     """Write a task record (pending) and send ``task_name(**kwargs)`` to ``queue`` once the transaction
     commits (at once outside one). ``kwargs`` are plain JSON values. ``expires`` (seconds): a task not
     started by then is dropped by the worker and never sent again (work that is useless late: a network
     sync, a console read). ``action``/``resource_type``/``resource_id`` say what and on what; ``project_id``/
-    ``user_id`` who (blank: no project's own work, only admins see it)."""
+    ``user_id`` who (blank: no project's own work, only admins see it). ``background``: sent by the
+    process's sender thread after the commit (the caller does not wait for the broker; ``record.status``
+    then stays ``pending`` in the caller's copy, so ``task_result`` is not for such a record)."""
     record = TaskRecord.objects.create(
         name=task_name, queue=queue, kwargs=dict(kwargs), action=action, resource_type=resource_type,
         resource_id=str(resource_id), project_id=project_id or "", user_id=user_id or "",
         expires_at=timezone.now() + timedelta(seconds=expires) if expires is not None else None)
     _publish(record, "created")
-    transaction.on_commit(lambda: _send(record))
+    if background:
+        transaction.on_commit(lambda: _the_sender().put([record]))
+    else:
+        transaction.on_commit(lambda: _send(record))
     return record
 
 
@@ -86,6 +102,81 @@ def _send(record: TaskRecord) -> None:
         return
     _move(record.id, states.SENT, count_attempt=True)
     record.status = states.SENT
+
+
+class _Sender:
+    """The process's one background sender of task records: a daemon thread draining a FIFO queue of
+    records handed over by commits (``enqueue(background=True)``), each sent by ``_send`` (the broker,
+    then the record's move, on the thread's own database connection, closed after each pass so that a
+    pooled connection goes back to its pool). One thread, one queue: records leave in the order the
+    process handed them over."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.queue: queues.SimpleQueue[list[TaskRecord] | threading.Event] = queues.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="stratus-task-sender", daemon=True)
+        self.thread.start()
+
+    def put(self, records: list[TaskRecord]) -> None:
+        self.queue.put(records)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every record put so far was sent (or refused and marked ``retrying``)."""
+        done = threading.Event()
+        self.queue.put(done)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            items = [self.queue.get()]
+            while True:  # what queued up meanwhile goes out in the same pass
+                try:
+                    items.append(self.queue.get_nowait())
+                except queues.Empty:
+                    break
+            for item in items:
+                if isinstance(item, threading.Event):
+                    continue
+                for record in item:
+                    try:
+                        _send(record)
+                    except Exception:  # the database failed the move: beat sends it again
+                        log.exception("could not send task record %s (%s); beat sends it again", record.id,
+                                      record.name)
+            try:
+                connections.close_all()
+            except Exception:  # a broken connection is dropped all the same
+                log.exception("could not close the task sender's database connection")
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+
+_sender: _Sender | None = None
+_sender_lock = threading.Lock()
+
+
+def _the_sender() -> _Sender:
+    global _sender
+    found = _sender
+    if found is not None and found.pid == os.getpid():
+        return found
+    with _sender_lock:  # the first background send of this process (or of a forked child)
+        if _sender is None or _sender.pid != os.getpid():
+            _sender = _Sender()
+        return _sender
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until every record this process handed to its sender thread so far has been sent (or
+    refused and marked ``retrying``); False when ``timeout`` seconds passed first."""
+    found = _sender
+    if found is None or found.pid != os.getpid():
+        return True
+    return found.flush(timeout)
+
+
+atexit.register(flush, 10.0)  # a process that exits (a command, a task) still sends what it committed
 
 
 def task_result(*, record: TaskRecord, timeout: float) -> Any:

@@ -3,6 +3,7 @@ transaction, the task sent by name on commit (its id is the record's), a broker 
 record and sent again by Celery beat's task, and a real Celery worker reporting into the record."""
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from datetime import timedelta
@@ -213,3 +214,100 @@ def test_enqueue_many_writes_the_records_in_one_statement_and_sends_them_in_orde
     rows = {r.id: r for r in TaskRecord.objects.filter(pk__in=[r.id for r in records])}
     assert [(rows[r.id].resource_id, rows[r.id].status, rows[r.id].attempts) for r in records] == [
         (f"r{i}", states.SENT, 1) for i in range(5)]
+
+
+# ---- enqueue(background=True): the process's sender thread (a server's spawn) ---------------------------
+
+def send_later(queue: str, n: int) -> TaskRecord:
+    return enqueue("workers.identity.token_flush", queue=queue, kwargs={"n": n}, action="flush",
+                   resource_type="token", resource_id="all", project_id="p1", background=True)
+
+
+def test_a_background_send_leaves_the_commit_at_once_and_keeps_the_order(monkeypatch) -> None:
+    from apps.core import tasks
+
+    queue = f"q-{secrets.token_hex(3)}"
+    real = current_app.send_task
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(current_app, "send_task", slow)
+    started = time.monotonic()
+    with transaction.atomic():
+        first = send_later(queue, 0)
+    assert time.monotonic() - started < 0.25  # the commit did not wait for the broker
+    monkeypatch.setattr(current_app, "send_task", real)
+    records = [first]
+    for n in range(1, 30):  # one commit each, as 30 creates would: sent in the order they committed
+        with transaction.atomic():
+            records.append(send_later(queue, n))
+    assert tasks.flush(30)
+    assert [m["id"] for m in messages(queue)] == [r.id for r in records]
+    assert set(TaskRecord.objects.filter(queue=queue).values_list("status", flat=True)) == {states.SENT}
+
+
+def test_a_background_send_refused_or_failed_leaves_the_record_to_the_beat_task(monkeypatch) -> None:
+    from apps.core import tasks
+
+    queue = f"q-{secrets.token_hex(3)}"
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Connection refused.")
+
+    monkeypatch.setattr(current_app, "send_task", refused)
+    with transaction.atomic():
+        record = send_later(queue, 1)
+    assert tasks.flush(30)
+    record.refresh_from_db()
+    assert record.status == states.RETRYING and "Connection refused" in record.error
+    monkeypatch.undo()
+
+    # the database fails the move after the broker took it: the thread logs it, lives on, sends the next
+    real_move = tasks._move
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(tasks, "_move", broken)
+    with transaction.atomic():
+        lost = send_later(queue, 2)
+    assert tasks.flush(30)
+    monkeypatch.setattr(tasks, "_move", real_move)
+    with transaction.atomic():
+        after = send_later(queue, 3)
+    assert tasks.flush(30)
+    after.refresh_from_db()
+    assert after.status == states.SENT  # the thread survived
+    lost.refresh_from_db()
+    assert lost.status == states.PENDING  # left for beat (after the grace), as a sender that died
+    assert task_records_resend() == 1  # the refused one; the pending one is within its grace
+    TaskRecord.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert task_records_resend() == 1
+    assert [m["id"] for m in messages(queue)] == [lost.id, after.id, record.id, lost.id]
+
+
+def test_a_process_that_exits_at_once_still_sends_what_it_handed_over() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from tests.conftest import database_url
+
+    queue = f"q-{secrets.token_hex(3)}"
+    script = ("import django; django.setup()\n"
+              "from apps.core.tasks import enqueue\n"
+              f"r = enqueue('workers.identity.token_flush', queue={queue!r}, kwargs={{}}, action='flush', "
+              "resource_type='token', resource_id='all', background=True)\n"
+              "print(r.id)\n")  # and exit at once: the exit flushes the sender thread
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings",
+           "DATABASE_URL": database_url(connection.settings_dict["NAME"]), "STRATUS_DB_CONN_MAX_AGE": "0"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    record_id = done.stdout.decode().split()[-1]
+    assert TaskRecord.objects.get(pk=record_id).status == states.SENT
+    assert [m["id"] for m in messages(queue)] == [record_id]

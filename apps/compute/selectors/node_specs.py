@@ -80,11 +80,13 @@ def config_drive_document(instance_id: str) -> dict[str, Any] | None:
 
 
 def nic_values(instance_id: str) -> list[dict[str, Any]]:
-    """The instance's ports as the node's NICs (``NicSpec``: port id, MAC, MTU), oldest first."""
-    from apps.compute.selectors.servers import server_ports_for_node
+    """The instance's ports as the node's NICs (``NicSpec``: port id, MAC, MTU), oldest first: the ports
+    ``server_ports_for_node`` gives, read in one query (a NIC needs no fixed IPs nor security groups)."""
+    from apps.compute.selectors.servers import _own_ports
 
-    return [{"port_id": p.id, "mac": p.mac_address, "mtu": p.network.mtu or None}
-            for p in server_ports_for_node(instance_id=instance_id)]
+    ports = (_own_ports(instance_id).select_related("network").only("id", "mac_address", "network__mtu")
+             .order_by("created_at", "id"))
+    return [{"port_id": p.id, "mac": p.mac_address, "mtu": p.network.mtu or None} for p in ports]
 
 
 def volume_disk_values(instance: Instance) -> list[dict[str, Any]]:
@@ -100,14 +102,17 @@ def server_volume_disks(*, instance_id: str) -> list[dict[str, Any]]:
     return volume_disk_values(Instance.objects.get(pk=instance_id))
 
 
-def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None) -> dict[str, Any]:
+def server_node_spec(*, instance_id: str, task: str, image_id: str | None = None,
+                     instance: Instance | None = None) -> dict[str, Any]:
     """The plain values node task ``task`` (``workers.compute.<task>``) works from: the instance's own
     fields (host, sizes, flavors, state), and for a build (``spawn``, ``rebuild`` with ``image_id``) its
     NICs, its config drive's documents, the boot image and its kernel/ramdisk (checked against the
     project now) and, for a rebuild, its volumes' disks (a spawn asks for them when they are ready);
     for ``snapshot`` (``image_id``: the snapshot's image), whether it is volume-backed, its image's disk
-    format and the image API's URL signed for writing the snapshot's image from this node."""
-    instance = Instance.objects.get(pk=instance_id)
+    format and the image API's URL signed for writing the snapshot's image from this node.
+    ``instance``: the row as the caller holds it locked and current (not read again)."""
+    if instance is None or instance.pk != instance_id:
+        instance = Instance.objects.get(pk=instance_id)
     spec: dict[str, Any] = {
         "id": instance.id, "host": instance.host or "", "name": instance.name, "project_id": instance.project_id,
         "image_id": instance.image_id or "", "vcpus": instance.vcpus, "memory_mb": instance.memory_mb,

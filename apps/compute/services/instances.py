@@ -125,17 +125,31 @@ def _send(task: str, *, queue: str, **kwargs: Any) -> None:
     send_to_node(f"workers.compute.{task}", queue=queue, kwargs={**kwargs, "spec": spec})
 
 
-def send_to_node(task_name: str, *, queue: str, kwargs: dict[str, Any]) -> None:
+def send_spawn(instance: Instance, *, queue: str, request_id: str, action: InstanceAction | None) -> None:
+    """``_send("spawn", ...)`` from the row the caller locked and holds (``instance``, current: the spec
+    is read from it, not again) and its create's ``action``; sent by the process's sender thread after
+    the commit (``tasks.enqueue(background=True)``): a create does not wait for the broker."""
+    spec = node_specs.server_node_spec(instance_id=instance.id, task="spawn", instance=instance)
+    send_to_node("workers.compute.spawn", queue=queue,
+                 kwargs={"instance_id": instance.id, "request_id": request_id, "spec": spec},
+                 instance=instance, action=action, background=True)
+
+
+def send_to_node(task_name: str, *, queue: str, kwargs: dict[str, Any], instance: Instance | None = None,
+                 action: InstanceAction | None = None, background: bool = False) -> None:
     """Enqueue a node task on ``kwargs["instance_id"]``: its task record says who asked for what from the
     request's action log entry (``request_id``) and goes to the instance's project. A broker failure
     leaves the instance in its task state while the beat task sends it again (the build timeout or the
-    user's delete gets it out)."""
-    instance = Instance.objects.only("id", "project_id", "user_id").get(pk=kwargs["instance_id"])
-    action = (InstanceAction.objects.filter(instance=instance, request_id=kwargs["request_id"]).first()
-              if kwargs.get("request_id") else None)
+    user's delete gets it out). ``instance``/``action``: the caller's rows when it has them (not read
+    again); ``background``: ``tasks.enqueue``'s."""
+    if instance is None:
+        instance = Instance.objects.only("id", "project_id", "user_id").get(pk=kwargs["instance_id"])
+    if action is None and kwargs.get("request_id"):
+        action = InstanceAction.objects.filter(instance=instance, request_id=kwargs["request_id"]).first()
     tasks.enqueue(task_name, queue=queue, kwargs=kwargs, resource_type="instance", resource_id=instance.id,
                   action=action.action if action else task_name.rsplit(".", 1)[1],
-                  project_id=instance.project_id, user_id=action.user_id if action else "")
+                  project_id=instance.project_id, user_id=action.user_id if action else "",
+                  background=background)
 
 
 def save(instance: Instance, *fields: str) -> None:

@@ -21,12 +21,12 @@ from apps.compute.services import NovaQuotaExceeded, boot_volumes
 from apps.compute.services.instance_actions import action_find, action_start, event_finish, event_start, fault_record
 from apps.compute.services.instances import (
     NetworkRequest,
-    _send,
     admin_password,
     flavor_json,
     metadata_quota_check,
     publish,
     save,
+    send_spawn,
     service_actor,
 )
 from apps.core.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
@@ -117,10 +117,11 @@ def _check_security_groups(actor: Actor, project_id: str, names: list[str]) -> l
 
     groups = []
     for ref in names or ["default"]:
-        if ref == "default":
-            network_services.security_group_ensure_default(project_id=project_id)
-        group = referenced(partial(network_selectors.security_group_by_name_or_id, actor=actor, ref=ref),
-                           f"Security group {ref} not found for project {project_id}.")
+        if ref == "default":  # the name is the project's default group's alone (and it is the caller's)
+            group = network_services.security_group_ensure_default(project_id=project_id)
+        else:
+            group = referenced(partial(network_selectors.security_group_by_name_or_id, actor=actor, ref=ref),
+                               f"Security group {ref} not found for project {project_id}.")
         if group not in groups:
             groups.append(group)
     return groups
@@ -309,7 +310,7 @@ def dispatch_spawn(instance: Instance, node: ComputeNode, *, request_id: str, ac
     save(instance, "node", "host", "attempts", "tried_hosts", "task_state")
     if action is not None:
         event_start(action, "compute__do_build_and_run_instance", node.host)
-    _send("spawn", queue=node.queue, instance_id=instance.id, request_id=request_id)
+    send_spawn(instance, queue=node.queue, request_id=request_id, action=action)
 
 
 def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
@@ -359,6 +360,7 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
     # before; an instance deleted meanwhile is left to its delete. Lock order as everywhere: instance
     # row → quota usage → node → network/ports.
     created: list[Instance] = []
+    actions: dict[str, InstanceAction] = {}  # each instance's create action (not looked up again)
     with transaction.atomic():
         group = _server_group(actor, group_id, project_id)
         # a fixed count: the rows first, the quota last, so its rows are locked from the reservation to
@@ -384,8 +386,8 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
             instance.save(force_insert=True)
             if tag_list:
                 InstanceTag.objects.bulk_create([InstanceTag(instance=instance, tag=t) for t in tag_list])
-            action_start(instance, record="create", request_id=request_id, user_id=actor.user_id,
-                         project_id=project_id)
+            actions[instance.pk] = action_start(instance, record="create", request_id=request_id,
+                                                user_id=actor.user_id, project_id=project_id)
             instance.admin_pass = admin_pass or admin_password()  # type: ignore[attr-defined]
             created.append(instance)
         if fixed:
@@ -412,12 +414,11 @@ def server_create(*, actor: Actor, name: str, image_ref: str, flavor_ref: str,
             placed = [(instance, node) for instance, node in placed if not _gone(instance.pk)]
             for instance, node in placed:
                 _make_ports(instance, requests, groups, node.host, node.availability_zone)
-        with transaction.atomic():  # the spawns (sent on commit)
+        with transaction.atomic():  # the spawns (sent after the commit, by the process's sender thread)
             for instance, node in placed:
-                if _gone(instance.pk):
+                if not _locked_current(instance):
                     continue
-                action = action_find(instance, request_id, "create")
-                dispatch_spawn(instance, node, request_id=request_id, action=action)
+                dispatch_spawn(instance, node, request_id=request_id, action=actions[instance.pk])
                 publish(instance, "created")
     except BaseException:
         _undo_create([instance.pk for instance in created])
@@ -429,6 +430,17 @@ def _gone(instance_id: str) -> bool:
     """Lock the instance's row; whether it was deleted (or is being deleted) since the create began."""
     row = Instance.objects.select_for_update().filter(pk=instance_id).values("deleted", "task_state").first()
     return row is None or row["deleted"] or row["task_state"] == states.DELETING
+
+
+def _locked_current(instance: Instance) -> bool:
+    """Lock the instance's row and bring ``instance`` up to date with it (a rename meanwhile is in the
+    spawn's spec); False when it was deleted (or is being deleted) since the create began."""
+    row = Instance.objects.select_for_update().filter(pk=instance.pk).first()
+    if row is None or row.deleted or row.task_state == states.DELETING:
+        return False
+    for field in Instance._meta.concrete_fields:
+        setattr(instance, field.attname, getattr(row, field.attname))
+    return True
 
 
 def _claim_node(instance: Instance, *, group_id: str | None, force_host: str | None,

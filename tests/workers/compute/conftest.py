@@ -154,7 +154,11 @@ def md5(data: bytes) -> str:
 
 def messages(queue: str) -> list[dict]:
     """The messages waiting in a broker queue, taken off it, oldest first: their headers (``task``,
-    ``id``, ...) and their ``kwargs``."""
+    ``id``, ...) and their ``kwargs``. What this process's task sender thread was handed (a spawn) is
+    sent first (``tasks.flush``)."""
+    from apps.core import tasks
+
+    assert tasks.flush(), "the task sender thread did not send what it was handed"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     prefix = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("global_keyprefix", "")
     found = []
