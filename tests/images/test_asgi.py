@@ -64,3 +64,46 @@ def test_upload_through_the_asgi_path(people):
     assert status == 204
     row = Image.objects.get(pk=image["id"])
     assert row.status == "active" and row.size == 5
+
+
+def test_a_download_whose_client_leaves_mid_read_closes_its_stream_after_the_read() -> None:
+    """The client goes away while a chunk is being read in its thread (the response is cancelled): the
+    stream is closed once that read returns, not while it runs (a generator closed while it runs raises
+    "generator already executing", seen on a node's image download cut short)."""
+    import asyncio
+    import threading
+
+    from apps.images.api.views import _async_chunks
+
+    reading, release = threading.Event(), threading.Event()
+    closed: list[str] = []
+
+    def chunks():  # a store's reader: each read may block on the disk or the network
+        try:
+            yield b"first"
+            reading.set()
+            release.wait(10)
+            yield b"second"
+        finally:
+            closed.append("closed")
+
+    async def client_leaves() -> None:
+        stream = _async_chunks(chunks())
+        assert await stream.__anext__() == b"first"
+        pending = asyncio.ensure_future(stream.__anext__())
+        await asyncio.get_running_loop().run_in_executor(None, reading.wait, 10)
+        pending.cancel()  # the client went away during the second read
+        try:
+            await pending
+        except asyncio.CancelledError:
+            pass
+        await stream.aclose()
+        assert closed == []  # the read still runs: not closed under it
+        release.set()
+        for _ in range(100):
+            if closed:
+                break
+            await asyncio.sleep(0.02)
+
+    asyncio.run(client_leaves())
+    assert closed == ["closed"]

@@ -7,6 +7,8 @@ Under the ASGI server, PUT .../file and .../stage are taken before Django by app
 (no spooling of the body); the PUT views below serve them under WSGI and the test client."""
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar
@@ -27,7 +29,11 @@ from apps.images.models import Image
 from apps.images.storage import get_store
 from lib import imageurl
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20  # 1 MiB
+
+
 class RangeNotSatisfiable(StratusError):
     status = 416
 
@@ -160,18 +166,36 @@ def request_chunks(request: HttpRequest, size: int = CHUNK) -> Iterator[bytes]:
 
 
 async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Feed a sync chunk iterator to an ASGI response one chunk at a time (each read in a thread)."""
+    """Feed a sync chunk iterator to an ASGI response one chunk at a time (each read in a thread). When the
+    client goes away during a read, the read's thread cannot be stopped: the iterator is closed once that
+    read returns (closing a generator while it runs raises "generator already executing")."""
     end = object()
+    reading: asyncio.Future[Any] | None = None
     try:
         while True:
-            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, end)
+            reading = asyncio.ensure_future(sync_to_async(next, thread_sensitive=False)(chunks, end))
+            chunk = await asyncio.shield(reading)
+            reading = None
             if chunk is end:
                 return
             yield chunk  # type: ignore[misc]
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=False)()
+        if reading is not None and not reading.done():
+            reading.add_done_callback(lambda done: _close_chunks(chunks, done))
+        else:
+            await sync_to_async(_close_chunks, thread_sensitive=False)(chunks)
+
+
+def _close_chunks(chunks: Iterator[bytes], read: asyncio.Future[Any] | None = None) -> None:
+    if read is not None and not read.cancelled():
+        read.exception()  # a read that failed after its client left: retrieved, nobody waits for it
+    close = getattr(chunks, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:  # the response is over either way; the store's handle is what closing releases
+        log.exception("closing an image's data stream failed")
 
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
