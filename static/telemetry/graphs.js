@@ -25,6 +25,7 @@
         const spec = body.charts[canvas.dataset.chart];
         if (spec) charts[canvas.dataset.chart] = StratusCharts.line(canvas, spec, spans[windowName]);
       });
+      box.dataset.loadedWindow = windowName;  // what the charts show now (the last load's period)
       box.dataset.loaded = String(Number(box.dataset.loaded || 0) + 1);
     }
 
